@@ -1,0 +1,52 @@
+# switchyard: `make run` starts the demo, `make test` runs everything CI runs.
+SHELL := /bin/bash
+GO        ?= go
+BIN       ?= bin
+FUZZTIME  ?= 5s
+STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
+RACE_PKGS = ./engine/... ./splice/... ./router/...
+
+.PHONY: all build run test unit race fuzz e2e bench lint fmt clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/switchyard ./cmd/switchyard
+	$(GO) build -o $(BIN)/switchyard-bench ./cmd/switchyard-bench
+
+# A demo on loopback: two built-in IMAP backends ("old" and "new"), a
+# mapping file, and listeners on high ports. It prints how to try it.
+run:
+	$(GO) run ./cmd/switchyard --demo
+
+# What CI runs: static checks, unit tests (race detector on the concurrent
+# packages), a short run of every fuzz target, and the end-to-end suite
+# against real Dovecot, curl, Python imaplib and Cyrus imtest.
+test: lint unit race fuzz e2e
+
+unit:
+	$(GO) test -count=1 ./...
+
+race:
+	$(GO) test -count=1 -race -short $(RACE_PKGS)
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+e2e:
+	SWITCHYARD_E2E=1 SWITCHYARD_E2E_REQUIRE=$${SWITCHYARD_E2E_REQUIRE:-0} $(GO) test -count=1 -v -timeout 15m ./e2e/ 2>&1 | tee /tmp/switchyard-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./router/... ./protocols/... ./splice/...
+	./bench/run.sh
+
+lint:
+	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo "gofmt: files above need formatting"; exit 1)
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf $(BIN)
