@@ -15,4 +15,9 @@ type Info struct {
 	Helo      string         // SMTP HELO/EHLO name, if any
 	Proto     string         // SMTP: "SMTP" or "ESMTP"; LMTP: "LMTP"
 	TTL       int            // XCLIENT hop count; 0 means unset
+
+	// TLSVersion is the client leg's TLS version in OpenSSL's spelling
+	// ("TLSv1.3"; TLSVersionName converts crypto/tls values), empty when
+	// unknown. The PROXY v2 SSL TLV needs it (see ProxyV2Header).
+	TLSVersion string
 }
