@@ -1,0 +1,150 @@
+// Command switchyard is the multi-protocol e-mail proxy. It reads a TOML
+// file (--config), flags and SWITCHYARD_* environment variables, validates
+// everything, then serves until SIGINT/SIGTERM. SIGHUP reloads the mapping
+// file and certificates.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/internal/app"
+	"github.com/switchyard-mail/switchyard/internal/demo"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := pflag.NewFlagSet("switchyard", pflag.ContinueOnError)
+	configPath := fs.String("config", os.Getenv("SWITCHYARD_CONFIG"), "TOML configuration file ($SWITCHYARD_CONFIG)")
+	check := fs.Bool("check-config", false, "validate the configuration and exit: 0 when valid")
+	logFormat := fs.String("log-format", envOr("SWITCHYARD_LOG_FORMAT", "text"), "text or json ($SWITCHYARD_LOG_FORMAT)")
+	runDemo := fs.Bool("demo", false, "run the built-in demo: two mock IMAP backends on loopback")
+	demoIMAP := fs.String("demo-imap", "127.0.0.1:10143", "demo: IMAP (STARTTLS) listener address")
+	demoIMAPS := fs.String("demo-imaps", "127.0.0.1:10993", "demo: IMAPS listener address")
+	over := config.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+
+	var (
+		cfg *config.Config
+		err error
+		d   *demo.Demo
+	)
+	switch {
+	case *runDemo:
+		if d, err = demo.Start(*demoIMAP, *demoIMAPS); err != nil {
+			fmt.Fprintln(os.Stderr, "switchyard: demo:", err)
+			return 1
+		}
+		defer d.Close()
+		text, err := d.Config()
+		if err == nil {
+			cfg, err = config.Parse([]byte(text), "demo.toml")
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "switchyard: demo:", err)
+			return 1
+		}
+	case *configPath != "":
+		if cfg, err = config.Load(*configPath); err != nil {
+			fmt.Fprintln(os.Stderr, "switchyard:", err)
+			return 1
+		}
+	default:
+		cfg = config.Default()
+	}
+	if err := over.Apply(cfg, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "switchyard:", err)
+		return 1
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "switchyard: invalid configuration:\n"+indent(err.Error()))
+		return 1
+	}
+	if *check {
+		fmt.Println("configuration is valid")
+		return 0
+	}
+
+	level := new(slog.LevelVar)
+	level.Set(parseLevel(cfg.Server.LogLevel))
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, hopts)
+	if *logFormat == "json" {
+		h = slog.NewJSONHandler(os.Stderr, hopts)
+	}
+	log := slog.New(h)
+	slog.SetDefault(log)
+
+	a, err := app.New(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			if err := a.Reload(); err != nil {
+				log.Error("reload failed; previous settings stay in force", "err", err)
+			}
+		}
+	}()
+	if d != nil {
+		go func() {
+			select {
+			case <-a.Started():
+				fmt.Fprint(os.Stderr, d.Instructions())
+			case <-ctx.Done():
+			}
+		}()
+	}
+	if err := a.Run(ctx); err != nil {
+		log.Error("switchyard stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func parseLevel(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "trace", "debug":
+		return slog.LevelDebug
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	case "off":
+		return slog.LevelError + 8
+	}
+	return slog.LevelInfo
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}

@@ -1,0 +1,543 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/switchyard-mail/switchyard/engine/tlsconn"
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/token"
+	"github.com/switchyard-mail/switchyard/router"
+)
+
+type connState uint8
+
+const (
+	stProxyHeader connState = iota // waiting for the inbound PROXY header
+	stHandshake                    // client TLS handshake running
+	stPreauth                      // the front end's dialogue
+	stRouting                      // waiting for a blocking lookup
+	stBackend                      // dialing the backend and replaying the login
+	stBridging                     // waiting for output to drain before the hand-off
+	stClosing                      // closing once output is written
+	stDone                         // closed or handed to the bridge
+)
+
+// maxPendingInput bounds what a client may send while its login is being
+// replayed (pipelined commands) or before the front end consumes it.
+const maxPendingInput = 64 << 10
+
+// clientConn is one accepted connection until it is bridged or closed. It is
+// touched only on its event loop.
+type clientConn struct {
+	e    *Engine
+	ls   *listenerState
+	loop *loopState
+	c    gnet.Conn
+	id   uint64
+
+	state     connState
+	front     protocols.FrontEnd
+	in        []byte // client plaintext the front end has not consumed
+	pending   []byte // raw bytes before a PROXY header is complete
+	tlsT      *tlsconn.Conn
+	tc        *tls.Conn
+	tlsActive bool
+	hsSlot    bool
+	startTLS  bool // the running handshake is a STARTTLS upgrade
+
+	fwd      forward.Info
+	accepted time.Time
+	deadline time.Time
+
+	attempt uint32
+	login   *protocols.Login
+	account string // normalized identifier of the login in progress
+	dest    *Destination
+	back    *backendConn
+	relay   []byte // for the client once bridged: the backend's verdict and what followed
+}
+
+func (e *Engine) openClient(c gnet.Conn) gnet.Action {
+	ls := e.listenerFor(c.LocalAddr())
+	if ls == nil {
+		e.log.Error("connection on an unknown listener", "local", c.LocalAddr())
+		return gnet.Close
+	}
+	e.fdsInUse.Add(1)
+	e.Stats.Accepted.Add(1)
+	loop := e.loopFor(c.EventLoop())
+	cc := &clientConn{
+		e: e, ls: ls, loop: loop, c: c,
+		id:       e.nextID.Add(1),
+		accepted: time.Now(),
+		state:    stPreauth,
+	}
+	cc.fwd = forward.Info{
+		Client:    addrPortOf(c.RemoteAddr()),
+		Local:     addrPortOf(c.LocalAddr()),
+		SessionID: strconv.FormatUint(cc.id, 36),
+	}
+	c.SetContext(cc)
+	n := ls.conns.Add(1)
+	cc.front = ls.driver.NewFrontEnd(ls.Listener, ls.TLS == TLSImplicit)
+	if (ls.MaxConnections > 0 && n > int64(ls.MaxConnections)) || !e.fdBudgetOK(2) || e.draining.Load() {
+		e.Stats.RefusedBusy.Add(1)
+		e.log.Warn("connection refused: too busy", "listener", ls.ID, "client", cc.fwd.Client, "connections", n)
+		cc.state = stDone
+		if ls.TLS != TLSImplicit { // a TLS client cannot read a plaintext reply
+			_, _ = c.Write(cc.front.TooBusy(nil))
+		}
+		return gnet.Close
+	}
+	loop.clients[cc] = struct{}{}
+	if ls.ProxyProtocol != ProxyOff {
+		if trusted(ls.ProxyTrusted, cc.fwd.Client.Addr()) {
+			cc.state = stProxyHeader
+			wait := ls.PreauthTimeout
+			if ls.ProxyProtocol == ProxyOptional {
+				wait = min(wait, 3*time.Second) // a load balancer sends it at once
+			}
+			cc.deadline = cc.accepted.Add(wait)
+			return gnet.None
+		}
+		if ls.ProxyProtocol == ProxyRequired {
+			e.log.Warn("connection refused: PROXY header required from an untrusted address", "listener", ls.ID, "client", cc.fwd.Client)
+			cc.state = stDone
+			return gnet.Close
+		}
+	}
+	return cc.start()
+}
+
+// start begins the protocol once the client's address is known.
+func (cc *clientConn) start() gnet.Action {
+	cc.deadline = time.Now().Add(cc.ls.PreauthTimeout)
+	if cc.ls.TLS == TLSImplicit {
+		return cc.startHandshake(false)
+	}
+	cc.state = stPreauth
+	out := cc.front.Greeting(cc.loop.out[:0])
+	return cc.write(out)
+}
+
+func (cc *clientConn) startHandshake(starttls bool) gnet.Action {
+	e := cc.e
+	if e.handshakes.Add(1) > int64(e.opt.MaxHandshakes) {
+		e.handshakes.Add(-1)
+		e.log.Warn("TLS handshake refused: too many in flight", "client", cc.fwd.Client)
+		cc.state = stDone
+		return gnet.Close
+	}
+	cc.hsSlot = true
+	cc.state = stHandshake
+	cc.startTLS = starttls
+	c := cc.c
+	cc.tlsT = tlsconn.New(c.LocalAddr(), c.RemoteAddr(), func() { _ = c.Wake(nil) })
+	cc.tc = tls.Server(cc.tlsT, e.opt.ServerTLS())
+	ctx, cancel := context.WithTimeout(context.Background(), e.opt.HandshakeTimeout)
+	cc.tlsT.StartHandshake(ctx, func(ctx context.Context) error {
+		defer cancel()
+		return cc.tc.HandshakeContext(ctx)
+	})
+	return gnet.None
+}
+
+func (cc *clientConn) releaseHandshake() {
+	if cc.hsSlot {
+		cc.hsSlot = false
+		cc.e.handshakes.Add(-1)
+	}
+}
+
+// traffic handles readable bytes and wake-ups for the client connection.
+func (cc *clientConn) traffic(data []byte) gnet.Action {
+	switch cc.state {
+	case stDone:
+		return gnet.None
+	case stProxyHeader:
+		return cc.proxyHeader(data)
+	case stHandshake:
+		cc.tlsT.Feed(data)
+		return cc.pumpHandshake()
+	}
+	if cc.tlsActive {
+		cc.tlsT.Feed(data)
+		if a := cc.readTLS(); a != gnet.None {
+			return a
+		}
+	} else if len(data) > 0 {
+		cc.in = append(cc.in, data...)
+	}
+	switch cc.state {
+	case stPreauth:
+		return cc.process()
+	case stRouting, stBackend, stBridging:
+		if len(cc.in) > maxPendingInput {
+			cc.e.log.Warn("client sent too much during login", "client", cc.fwd.Client)
+			return cc.abort()
+		}
+	}
+	return gnet.None
+}
+
+func (cc *clientConn) proxyHeader(data []byte) gnet.Action {
+	cc.pending = append(cc.pending, data...)
+	n, err := proxyHeaderLen(cc.pending)
+	if errors.Is(err, errNoProxyHeader) && cc.ls.ProxyProtocol == ProxyOptional {
+		n = 0 // not a header: these are protocol bytes
+	} else if err != nil {
+		cc.e.log.Warn("bad PROXY header", "client", cc.fwd.Client, "err", err)
+		return cc.abort()
+	} else if n == 0 {
+		return gnet.None
+	} else {
+		src, dst, ok, err := parseProxyHeader(cc.pending[:n])
+		if err != nil {
+			cc.e.log.Warn("bad PROXY header", "client", cc.fwd.Client, "err", err)
+			return cc.abort()
+		}
+		if ok {
+			cc.fwd.Client, cc.fwd.Local = src, dst
+		}
+	}
+	rest := cc.pending[n:]
+	cc.pending = nil
+	if a := cc.start(); a != gnet.None {
+		return a
+	}
+	if len(rest) == 0 {
+		return gnet.None
+	}
+	return cc.traffic(rest)
+}
+
+// pumpHandshake writes the handshake goroutine's output and, once it is
+// done, moves the connection to loop mode.
+func (cc *clientConn) pumpHandshake() gnet.Action {
+	if out := cc.tlsT.TakeOutput(cc.loop.out[:0]); len(out) > 0 {
+		if _, err := cc.c.Write(out); err != nil {
+			return cc.abort()
+		}
+	}
+	done, err := cc.tlsT.HandshakeResult()
+	if !done {
+		return gnet.None
+	}
+	cc.releaseHandshake()
+	if err != nil {
+		cc.e.log.Debug("client TLS handshake failed", "client", cc.fwd.Client, "err", err)
+		return cc.abort()
+	}
+	if err := cc.tlsT.SetLoopMode(cc.c.Write); err != nil {
+		return cc.abort()
+	}
+	cc.tlsActive = true
+	cc.fwd.TLS = true
+	cc.fwd.TLSVersion = forward.TLSVersionName(cc.tc.ConnectionState().Version)
+	cc.state = stPreauth
+	var out []byte
+	if cc.startTLS {
+		out = cc.front.TLSStarted(cc.loop.out[:0])
+	} else {
+		out = cc.front.Greeting(cc.loop.out[:0])
+	}
+	if a := cc.write(out); a != gnet.None {
+		return a
+	}
+	if a := cc.readTLS(); a != gnet.None {
+		return a
+	}
+	return cc.process()
+}
+
+// readTLS decrypts whatever is buffered into cc.in.
+func (cc *clientConn) readTLS() gnet.Action {
+	for {
+		n, err := cc.tc.Read(cc.loop.tlsBuf)
+		if n > 0 {
+			cc.in = append(cc.in, cc.loop.tlsBuf[:n]...)
+			if len(cc.in) > maxPendingInput+cc.loop.maxLine() {
+				cc.e.log.Warn("client input overflow", "client", cc.fwd.Client)
+				return cc.abort()
+			}
+		}
+		if err != nil {
+			if isWouldBlock(err) {
+				return gnet.None
+			}
+			return cc.abort()
+		}
+	}
+}
+
+func (l *loopState) maxLine() int { return 64 << 10 }
+
+// process feeds buffered client bytes to the front end.
+func (cc *clientConn) process() gnet.Action {
+	out := cc.loop.out[:0]
+	for cc.state == stPreauth && len(cc.in) > 0 {
+		n, o, ev := cc.front.Feed(cc.in, out)
+		out = o
+		cc.in = cc.in[n:]
+		switch ev {
+		case protocols.EventNone:
+			if n == 0 {
+				if len(cc.in) > maxPendingInput {
+					// The front end bounds its lines itself; this is a backstop.
+					cc.e.log.Warn("client line overflow", "client", cc.fwd.Client)
+					cc.write(out)
+					return cc.abort()
+				}
+				cc.compact()
+				return cc.write(out)
+			}
+		case protocols.EventStartTLS:
+			if a := cc.write(out); a != gnet.None {
+				return a
+			}
+			// Whatever followed STARTTLS was sent before the client could
+			// know TLS was on: it is injection (CVE-2021-33515 class).
+			cc.in = nil
+			return cc.startHandshake(true)
+		case protocols.EventClose:
+			cc.write(out)
+			cc.state = stClosing
+			return gnet.Close
+		case protocols.EventLogin:
+			if a := cc.write(out); a != gnet.None {
+				return a
+			}
+			cc.compact()
+			return cc.beginLogin()
+		}
+	}
+	cc.compact()
+	return cc.write(out)
+}
+
+// compact keeps an idle connection from holding a grown buffer.
+func (cc *clientConn) compact() {
+	if len(cc.in) == 0 {
+		cc.in = nil
+	} else if cap(cc.in) > 4*len(cc.in) && cap(cc.in) > 4096 {
+		cc.in = append([]byte(nil), cc.in...)
+	}
+}
+
+// write sends output to the client, through TLS when active.
+func (cc *clientConn) write(out []byte) gnet.Action {
+	if len(out) == 0 {
+		return gnet.None
+	}
+	var err error
+	if cc.tlsActive {
+		_, err = cc.tc.Write(out)
+	} else {
+		_, err = cc.c.Write(out)
+	}
+	if err != nil {
+		return cc.abort()
+	}
+	return gnet.None
+}
+
+// abort ends the connection from inside its own callback.
+func (cc *clientConn) abort() gnet.Action {
+	cc.state = stClosing
+	return gnet.Close
+}
+
+func (cc *clientConn) beginLogin() gnet.Action {
+	e := cc.e
+	login := cc.front.Login()
+	id, err := token.Identify(login.Creds, token.Options{Claim: e.opt.IdentifierClaim, MasterSeparators: e.opt.MasterSeparators})
+	if err != nil {
+		e.log.Info("login refused: no usable identifier", "client", cc.fwd.Client, "mechanism", login.Creds.Mechanism)
+		return cc.loginFailed(protocols.FailRejected, nil)
+	}
+	login.Identifier = id
+	cc.login = login
+	cc.account = e.opt.Router.Normalize(id)
+	cc.attempt++
+	cc.state = stRouting
+	cc.deadline = time.Now().Add(e.opt.BackendTimeout)
+	if e.opt.Router.Inline() {
+		res, err := e.opt.Router.Resolve(context.Background(), id)
+		return cc.routed(res, err)
+	}
+	attempt := cc.attempt
+	ok := e.goBounded(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), e.opt.BackendTimeout)
+		res, err := e.opt.Router.Resolve(ctx, id)
+		cancel()
+		cc.post(func() gnet.Action {
+			if cc.attempt != attempt || cc.state != stRouting {
+				return gnet.None
+			}
+			return cc.routed(res, err)
+		})
+	})
+	if !ok {
+		return cc.loginFailed(protocols.FailTempRouting, nil)
+	}
+	return gnet.None
+}
+
+func (cc *clientConn) routed(res router.Result, err error) gnet.Action {
+	e := cc.e
+	if err != nil {
+		if errors.Is(err, router.ErrNoRoute) {
+			e.log.Info("login refused: no route", "account", cc.account, "client", cc.fwd.Client)
+			return cc.loginFailed(protocols.FailRejected, nil)
+		}
+		e.log.Warn("routing failed", "account", cc.account, "err", err)
+		return cc.loginFailed(protocols.FailTempRouting, nil)
+	}
+	dest := e.opt.Destinations[res.Destination]
+	if dest == nil {
+		e.log.Error("route names an unknown destination", "account", cc.account, "destination", res.Destination)
+		return cc.loginFailed(protocols.FailTempRouting, nil)
+	}
+	dp, ok := dest.Protocols[cc.ls.Protocol]
+	if !ok {
+		e.log.Error("destination does not serve the protocol", "destination", dest.ID, "protocol", cc.ls.Protocol)
+		return cc.loginFailed(protocols.FailUnavailable, nil)
+	}
+	if dp.TLS == TLSPlain && !dest.AllowPlaintextAuth {
+		e.log.Error("destination refuses credentials over plaintext (allow_plaintext_auth = false)", "destination", dest.ID)
+		return cc.loginFailed(protocols.FailUnavailable, nil)
+	}
+	cc.dest = dest
+	cc.state = stBackend
+	return cc.dial(dest, dp)
+}
+
+// post runs fn on the connection's loop; fn may write and may close.
+func (cc *clientConn) post(fn func() gnet.Action) {
+	err := cc.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if cc.state == stDone || cc.state == stClosing {
+			return nil
+		}
+		if fn() == gnet.Close {
+			cc.closeNow()
+		}
+		return nil
+	}))
+	if err != nil {
+		_ = cc.c.Close()
+	}
+}
+
+// closeNow closes the client from loop code that is not its own callback.
+func (cc *clientConn) closeNow() {
+	if cc.state == stDone {
+		return
+	}
+	cc.state = stClosing
+	_ = cc.loop.el.Close(cc.c)
+}
+
+// loginFailed reports a failed login to the front end and resumes the
+// dialogue (pipelined commands included).
+func (cc *clientConn) loginFailed(kind protocols.FailKind, relay []byte) gnet.Action {
+	e := cc.e
+	e.Stats.LoginFailures.Add(1)
+	if kind != protocols.FailRejected {
+		e.Stats.BackendFailures.Add(1)
+	}
+	if cc.back != nil {
+		cc.back.drop()
+		cc.back = nil
+	}
+	cc.login, cc.dest = nil, nil
+	cc.state = stPreauth
+	cc.deadline = time.Now().Add(cc.ls.PreauthTimeout)
+	out, closeConn := cc.front.LoginFailed(kind, relay, cc.loop.out[:0])
+	if a := cc.write(out); a != gnet.None {
+		return a
+	}
+	if closeConn {
+		return cc.abort()
+	}
+	if len(cc.in) > 0 {
+		return cc.process()
+	}
+	return gnet.None
+}
+
+// tick enforces deadlines; it runs on the loop from the sweep.
+func (cc *clientConn) tick(now time.Time) {
+	if cc.state == stBridging {
+		if cc.back != nil && cc.tryHandoff(nil) {
+			return
+		}
+	}
+	if cc.deadline.IsZero() || now.Before(cc.deadline) {
+		return
+	}
+	switch cc.state {
+	case stProxyHeader:
+		if cc.ls.ProxyProtocol == ProxyOptional {
+			if cc.start() == gnet.Close {
+				cc.closeNow()
+			}
+			return
+		}
+		cc.closeNow()
+	case stPreauth:
+		cc.write(cc.front.Timeout(cc.loop.out[:0]))
+		cc.e.log.Info("pre-auth timeout", "client", cc.fwd.Client, "listener", cc.ls.ID)
+		cc.closeNow()
+	case stRouting, stBackend:
+		cc.e.log.Warn("backend timeout", "account", cc.account, "destination", destID(cc.dest))
+		if cc.loginFailed(protocols.FailUnavailable, nil) == gnet.Close {
+			cc.closeNow()
+		}
+	default:
+		cc.closeNow()
+	}
+}
+
+func destID(d *Destination) string {
+	if d == nil {
+		return ""
+	}
+	return d.ID
+}
+
+// closed runs from OnClose.
+func (cc *clientConn) closed(err error) {
+	e := cc.e
+	e.fdsInUse.Add(-1)
+	cc.ls.conns.Add(-1)
+	delete(cc.loop.clients, cc)
+	if cc.state == stDone {
+		return // handed over to the bridge, or refused at accept
+	}
+	cc.state = stDone
+	cc.releaseHandshake()
+	if cc.tlsT != nil {
+		_ = cc.tlsT.Close() // wakes a handshake goroutine blocked in Read
+	}
+	if cc.back != nil {
+		cc.back.drop()
+		cc.back = nil
+	}
+	cc.login = nil
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		e.log.Debug("client connection closed", "client", cc.fwd.Client, "err", err)
+	}
+}
+
+func (cc *clientConn) logAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("session", cc.fwd.SessionID), slog.String("client", cc.fwd.Client.String()), slog.String("listener", cc.ls.ID)}
+}

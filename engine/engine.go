@@ -1,0 +1,192 @@
+// Package engine is switchyard's reactor: one gnet engine over every
+// listener runs each connection's pre-authentication dialogue, dials the
+// backend, replays the login and hands both sockets to the bridge. Nothing
+// here blocks an event loop: TLS handshakes run on goroutines that live only
+// for the handshake, backend dials and remote lookups on a bounded set of
+// short-lived goroutines that post their result back to the loop.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// Engine runs the listeners.
+type Engine struct {
+	opt  Options
+	log  *slog.Logger
+	gnet gnet.Engine
+
+	byAddr map[string]*listenerState // "ip:port" as bound
+	byPort map[int][]*listenerState  // for wildcard binds
+
+	handshakes atomic.Int64 // client TLS handshakes in flight
+	dials      atomic.Int64 // backend dials and blocking lookups in flight
+	fdsInUse   atomic.Int64 // sockets held by the reactor
+	fdLimit    int64
+
+	loopsMu sync.Mutex
+	loops   map[gnet.EventLoop]*loopState
+
+	nextID   atomic.Uint64
+	started  chan struct{}
+	stopOnce sync.Once
+	draining atomic.Bool
+
+	Stats Stats
+}
+
+// Stats are the engine's counters (Prometheus export comes with the admin
+// API).
+type Stats struct {
+	Accepted, RefusedBusy, Logins, LoginFailures, BackendFailures, Bridged atomic.Int64
+}
+
+type listenerState struct {
+	*Listener
+	driver Driver
+	conns  atomic.Int64
+}
+
+// New validates the options and prepares an engine.
+func New(opt Options) (*Engine, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.BackendTimeout <= 0 {
+		opt.BackendTimeout = 10 * time.Second
+	}
+	if opt.HandshakeTimeout <= 0 {
+		opt.HandshakeTimeout = 10 * time.Second
+	}
+	if opt.MaxHandshakes <= 0 {
+		opt.MaxHandshakes = 1024
+	}
+	if opt.MaxDials <= 0 {
+		opt.MaxDials = 4096
+	}
+	if opt.Loops <= 0 {
+		opt.Loops = runtime.GOMAXPROCS(0)
+	}
+	if opt.FDHeadroom <= 0 {
+		opt.FDHeadroom = 512
+	}
+	if opt.Router == nil || opt.Bridge == nil {
+		return nil, errors.New("engine: router and bridge are required")
+	}
+	e := &Engine{
+		opt:     opt,
+		log:     opt.Logger,
+		byAddr:  map[string]*listenerState{},
+		byPort:  map[int][]*listenerState{},
+		loops:   map[gnet.EventLoop]*loopState{},
+		started: make(chan struct{}),
+	}
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
+		e.fdLimit = int64(rl.Cur)
+	} else {
+		e.fdLimit = 1024
+	}
+	for _, l := range opt.Listeners {
+		d := opt.Drivers[l.Protocol]
+		if d == nil {
+			return nil, fmt.Errorf("listener %s: no driver for protocol %q", l.ID, l.Protocol)
+		}
+		if l.TLS != TLSPlain && opt.ServerTLS == nil {
+			return nil, fmt.Errorf("listener %s: tls %s needs a certificate", l.ID, l.TLS)
+		}
+		ls := &listenerState{Listener: l, driver: d}
+		for _, a := range l.Addrs {
+			tcp, err := net.ResolveTCPAddr("tcp", a)
+			if err != nil {
+				return nil, fmt.Errorf("listener %s: bind %q: %w", l.ID, a, err)
+			}
+			if tcp.IP == nil || tcp.IP.IsUnspecified() {
+				e.byPort[tcp.Port] = append(e.byPort[tcp.Port], ls)
+			} else {
+				e.byAddr[netipString(tcp.AddrPort())] = ls
+			}
+		}
+	}
+	return e, nil
+}
+
+// Run serves until Stop. It returns an error when a listener cannot be
+// bound, and also when gnet's engine stops by itself (it does so on fd
+// exhaustion at accept): the caller must treat that as fatal.
+func (e *Engine) Run() error {
+	var addrs []string
+	for _, l := range e.opt.Listeners {
+		for _, a := range l.Addrs {
+			addrs = append(addrs, "tcp://"+a)
+		}
+	}
+	h := &handler{e: e}
+	err := gnet.Rotate(h, addrs,
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(e.opt.Loops),
+		gnet.WithReuseAddr(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithTCPKeepAlive(5*time.Minute),
+		gnet.WithTicker(true),
+		gnet.WithLogLevel(4), // errors only; gnet's own logger
+	)
+	if err != nil {
+		return err
+	}
+	if !e.draining.Load() {
+		return errors.New("engine: event loops stopped unexpectedly (descriptor exhaustion?)")
+	}
+	return nil
+}
+
+// Started is closed once every listener is bound.
+func (e *Engine) Started() <-chan struct{} { return e.started }
+
+// Stop closes the listeners and every pre-auth connection. Bridged sessions
+// live in the bridge and are stopped by its own Shutdown.
+func (e *Engine) Stop(ctx context.Context) error {
+	var err error
+	e.stopOnce.Do(func() {
+		e.draining.Store(true)
+		select {
+		case <-e.started:
+			err = e.gnet.Stop(ctx)
+		default:
+		}
+	})
+	return err
+}
+
+// listenerFor finds the listener a connection was accepted on.
+func (e *Engine) listenerFor(local net.Addr) *listenerState {
+	tcp, ok := local.(*net.TCPAddr)
+	if !ok {
+		return nil
+	}
+	ap := tcp.AddrPort()
+	if ls := e.byAddr[netipString(ap)]; ls != nil {
+		return ls
+	}
+	if l := e.byPort[int(ap.Port())]; len(l) > 0 {
+		return l[0]
+	}
+	return nil
+}
+
+// fdBudgetOK reports whether one more socket fits below the descriptor
+// limit with headroom (gnet's engine dies when accept hits EMFILE).
+func (e *Engine) fdBudgetOK(extra int64) bool {
+	return e.fdsInUse.Load()+extra+int64(e.opt.FDHeadroom) < e.fdLimit
+}

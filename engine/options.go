@@ -1,0 +1,126 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/router"
+	"github.com/switchyard-mail/switchyard/splice"
+)
+
+// TLSMode is how a leg uses TLS.
+type TLSMode uint8
+
+const (
+	TLSPlain TLSMode = iota
+	TLSStartTLS
+	TLSImplicit
+)
+
+func (m TLSMode) String() string {
+	switch m {
+	case TLSStartTLS:
+		return "starttls"
+	case TLSImplicit:
+		return "implicit"
+	}
+	return "plain"
+}
+
+// ProxyMode is whether a listener expects an inbound PROXY header.
+type ProxyMode uint8
+
+const (
+	ProxyOff ProxyMode = iota
+	ProxyOptional
+	ProxyRequired
+)
+
+// Forwarding is how a destination learns the real client address.
+type Forwarding uint8
+
+const (
+	ForwardNone    Forwarding = iota
+	ForwardProxy              // PROXY protocol v2 header
+	ForwardXClient            // IMAP ID x-originating-*, SMTP/POP3/Sieve XCLIENT
+)
+
+// Listener is one configured listener: a protocol on one or more addresses.
+type Listener struct {
+	ID             string
+	Protocol       string // "imap", later "pop3", "managesieve", ...
+	Addrs          []string
+	TLS            TLSMode
+	ProxyProtocol  ProxyMode
+	ProxyTrusted   []netip.Prefix
+	MaxConnections int
+	PreauthTimeout time.Duration
+	// MaxAuthAttempts per connection before it is closed.
+	MaxAuthAttempts int
+}
+
+// DestProtocol is how a destination serves one protocol.
+type DestProtocol struct {
+	Port       int
+	TLS        TLSMode
+	Forwarding Forwarding
+}
+
+// Destination is a backend server (or cluster node).
+type Destination struct {
+	ID                 string
+	Host               string
+	Protocols          map[string]DestProtocol
+	TLSConfig          *tls.Config // client config for TLS legs (verification, pins, client cert)
+	AllowPlaintextAuth bool        // replay credentials over a plaintext leg
+	HideAuthErrors     bool
+}
+
+// Driver builds a protocol's state machines. The engine itself knows no
+// protocol.
+type Driver interface {
+	// NewFrontEnd returns the client-facing machine for a new connection.
+	NewFrontEnd(l *Listener, tlsActive bool) protocols.FrontEnd
+	// NewBackEnd returns a machine replaying login on dest. startTLS asks
+	// it to upgrade a plaintext leg with the protocol's STARTTLS; fwd is
+	// non-nil when the destination forwards by protocol (ID/XCLIENT).
+	NewBackEnd(login *protocols.Login, dest *Destination, startTLS bool, fwd *forward.Info) protocols.BackEnd
+}
+
+// Resolver is the part of the router the engine uses.
+type Resolver interface {
+	Resolve(ctx context.Context, id string) (router.Result, error)
+	Inline() bool
+	Normalize(id string) string
+}
+
+// Options configure an Engine.
+type Options struct {
+	Listeners    []*Listener
+	Destinations map[string]*Destination
+	Drivers      map[string]Driver // by protocol name
+	Router       Resolver
+	Bridge       splice.Bridge
+	// Certificates selects the server certificate by SNI. It is called on
+	// the handshake goroutine and may be swapped on reload.
+	ServerTLS func() *tls.Config
+	Logger    *slog.Logger
+
+	// IdentifierClaim and MasterSeparators feed token.Identify.
+	IdentifierClaim  string
+	MasterSeparators string
+
+	BackendTimeout   time.Duration // dial + backend dialogue, default 10s
+	HandshakeTimeout time.Duration // client TLS handshake, default 10s
+	MaxHandshakes    int           // concurrent client handshakes, default 1024
+	MaxDials         int           // concurrent backend dials and blocking lookups, default 4096
+	Loops            int           // event loops, default GOMAXPROCS
+	// FDHeadroom is kept free below RLIMIT_NOFILE so accept(2) never fails
+	// with EMFILE (which stops gnet's engine). Default 512.
+	FDHeadroom int
+}

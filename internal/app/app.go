@@ -1,0 +1,278 @@
+// Package app assembles switchyard from a validated configuration: the
+// router and its store, the bridge, the protocol drivers and the engine. It
+// owns reloads and shutdown; cmd/switchyard only parses flags and signals.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/router"
+	"github.com/switchyard-mail/switchyard/router/filestore"
+	"github.com/switchyard-mail/switchyard/splice"
+)
+
+// App is a running switchyard.
+type App struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	router *router.Router
+	files  *filestore.Store // nil unless [mapping] source = "file"
+	bridge splice.Bridge
+	eng    *engine.Engine
+	certs  atomic.Pointer[certSet]
+	cancel context.CancelFunc
+}
+
+// Supported lists the protocols this build can serve. The others validate
+// but are refused at start with a clear message.
+var Supported = []config.Protocol{config.IMAP}
+
+// New builds everything; nothing listens until Run.
+func New(cfg *config.Config, log *slog.Logger) (*App, error) {
+	a := &App{cfg: cfg, log: log}
+	for id, l := range cfg.Listener {
+		if !slices.Contains(Supported, l.Protocol) {
+			return nil, fmt.Errorf("listener.%s.protocol: %q is not supported by this build yet (supported: imap)", id, l.Protocol)
+		}
+	}
+	if len(cfg.TLS.Certificate) > 0 {
+		cs, err := loadCertSet(&cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		a.certs.Store(cs)
+	}
+	if err := a.buildRouter(); err != nil {
+		return nil, err
+	}
+	bridge, err := splice.New(splice.Config{IdleTimeout: cfg.Server.BridgeIdle.D()})
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
+	a.bridge = bridge
+	opt := engine.Options{
+		Destinations:     map[string]*engine.Destination{},
+		Drivers:          map[string]engine.Driver{"imap": newIMAPDriver(cfg)},
+		Router:           a.router,
+		Bridge:           bridge,
+		Logger:           log,
+		IdentifierClaim:  cfg.OAuth.JWTUsernameClaim,
+		MasterSeparators: strings.Join(cfg.Routing.MasterUserSeparators, ""),
+		BackendTimeout:   cfg.Server.BackendTimeout.D(),
+		Loops:            cfg.Server.Threads,
+	}
+	if a.certs.Load() != nil {
+		opt.ServerTLS = func() *tls.Config { return a.certs.Load().serverConfig() }
+	}
+	for id, l := range cfg.Listener {
+		el := &engine.Listener{
+			ID: id, Protocol: string(l.Protocol), Addrs: l.Bind,
+			TLS:             tlsMode(l.TLS),
+			MaxConnections:  l.MaxConnections,
+			PreauthTimeout:  l.PreauthTimeout.D(),
+			MaxAuthAttempts: l.MaxAuthAttempts,
+		}
+		switch l.ProxyProtocol {
+		case config.ProxyOptional:
+			el.ProxyProtocol = engine.ProxyOptional
+		case config.ProxyRequired:
+			el.ProxyProtocol = engine.ProxyRequired
+		}
+		for _, s := range l.ProxyTrusted {
+			p, err := parsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("listener.%s.proxy_trusted: %w", id, err)
+			}
+			el.ProxyTrusted = append(el.ProxyTrusted, p)
+		}
+		opt.Listeners = append(opt.Listeners, el)
+	}
+	slices.SortFunc(opt.Listeners, func(x, y *engine.Listener) int { return strings.Compare(x.ID, y.ID) })
+	for id, d := range cfg.Destination {
+		d := d
+		ed := &engine.Destination{
+			ID: id, Host: d.Host, Protocols: map[string]engine.DestProtocol{},
+			AllowPlaintextAuth: d.AllowPlaintextAuth, HideAuthErrors: d.HideAuthErrors,
+		}
+		for p, ep := range d.Protocol {
+			dp := engine.DestProtocol{Port: ep.Port, TLS: tlsMode(ep.TLS)}
+			switch d.ForwardingFor(p) {
+			case config.ForwardProxy:
+				dp.Forwarding = engine.ForwardProxy
+			case config.ForwardXCLIENT:
+				dp.Forwarding = engine.ForwardXClient
+			}
+			ed.Protocols[string(p)] = dp
+			if dp.TLS != engine.TLSPlain && ed.TLSConfig == nil {
+				tc, err := clientTLS(id, &d)
+				if err != nil {
+					return nil, err
+				}
+				ed.TLSConfig = tc
+			}
+		}
+		opt.Destinations[id] = ed
+	}
+	eng, err := engine.New(opt)
+	if err != nil {
+		return nil, err
+	}
+	a.eng = eng
+	return a, nil
+}
+
+func tlsMode(m config.TLSMode) engine.TLSMode {
+	switch m {
+	case config.TLSImplicit:
+		return engine.TLSImplicit
+	case config.TLSStartTLS:
+		return engine.TLSStartTLS
+	}
+	return engine.TLSPlain
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (a *App) buildRouter() error {
+	m := &a.cfg.Mapping
+	ropt := router.Options{
+		Normalize:          string(m.Normalize),
+		PositiveTTL:        m.PositiveTTL.D(),
+		NegativeTTL:        m.NegativeTTL.D(),
+		DefaultDestination: a.cfg.Routing.DefaultDestination,
+		LookupTimeout:      m.LookupTimeout.D(),
+	}
+	if m.CacheMaxEntries == 0 {
+		ropt.PositiveTTL, ropt.NegativeTTL = router.NoCache, router.NoCache
+	} else {
+		// freecache is sized in bytes; ~64 bytes per entry is generous for
+		// an e-mail address and a destination id.
+		ropt.CacheBytes = int(min(max(m.CacheMaxEntries*64, router.MinCacheBytes), 1<<30))
+	}
+	var store router.Store = emptyStore{}
+	switch m.Source {
+	case config.SourceFile:
+		norm, err := router.NewNormalizer(ropt)
+		if err != nil {
+			return err
+		}
+		fs, err := filestore.New(m.File.Path, filestore.Options{
+			Normalize: norm,
+			Validate:  func(dest string) bool { _, ok := a.cfg.Destination[dest]; return ok },
+		})
+		if err != nil {
+			return fmt.Errorf("mapping.file.path: %w", err)
+		}
+		a.files, store = fs, fs
+	case config.SourceNone:
+	default:
+		return fmt.Errorf("mapping.source: %q is not supported by this build yet (supported: file)", m.Source)
+	}
+	r, err := router.New(ropt, store)
+	if err != nil {
+		return err
+	}
+	a.router = r
+	return nil
+}
+
+// emptyStore maps nothing: every account goes to the default destination.
+type emptyStore struct{}
+
+func (emptyStore) Lookup(context.Context, string) (string, bool, error) { return "", false, nil }
+func (emptyStore) Local() bool                                          { return true }
+func (emptyStore) Close() error                                         { return nil }
+
+// Run serves until ctx ends, then drains for up to shutdown_grace.
+func (a *App) Run(ctx context.Context) error {
+	ctx, a.cancel = context.WithCancel(ctx)
+	defer a.cancel()
+	if a.files != nil {
+		go a.files.Watch(ctx, time.Second, func(changed []string, err error) {
+			if err != nil {
+				a.log.Error("mapping file not reloaded; the previous mappings stay in force", "err", err)
+				return
+			}
+			a.router.Invalidate(changed...)
+			a.log.Info("mapping file reloaded", "changed", len(changed))
+		})
+	}
+	if splice.KernelTLSAvailable() {
+		a.log.Info("kernel TLS (TCP_ULP tls) is available; TLS legs still use user-space crypto")
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- a.eng.Run() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-a.eng.Started():
+		a.log.Info("switchyard listening", "listeners", len(a.cfg.Listener))
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	grace := a.cfg.Server.ShutdownGrace.D()
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := a.eng.Stop(sctx)
+	if berr := a.bridge.Shutdown(sctx); berr != nil && !errors.Is(berr, context.DeadlineExceeded) {
+		err = errors.Join(err, berr)
+	}
+	<-errc
+	return err
+}
+
+// Started is closed when every listener is bound.
+func (a *App) Started() <-chan struct{} { return a.eng.Started() }
+
+// Reload re-reads what can change without a restart: the mapping file and
+// the certificates (SIGHUP).
+func (a *App) Reload() error {
+	var errs []error
+	if a.files != nil {
+		changed, err := a.files.Reload()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mapping file: %w", err))
+		} else {
+			a.router.Invalidate(changed...)
+			a.log.Info("mapping file reloaded", "changed", len(changed))
+		}
+	}
+	if len(a.cfg.TLS.Certificate) > 0 {
+		if cs, err := loadCertSet(&a.cfg.TLS); err != nil {
+			errs = append(errs, err)
+		} else {
+			a.certs.Store(cs)
+			a.log.Info("certificates reloaded")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Router exposes the router (admin API, tests).
+func (a *App) Router() *router.Router { return a.router }
+
+// Engine exposes the engine's counters.
+func (a *App) Engine() *engine.Engine { return a.eng }

@@ -1,0 +1,413 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/internal/testcert"
+)
+
+// These tests run the whole proxy in-process against the mock IMAP backends:
+// fast, and they exercise the same engine, router and bridge as production.
+// The e2e package repeats the important ones against real Dovecot.
+
+type fixture struct {
+	t        *testing.T
+	old, new *mockimap.Server
+	mapping  string
+	plain    string // plaintext listener (login allowed without TLS)
+	starttls string
+	implicit string
+	proxied  string // requires a PROXY header from 127.0.0.0/8
+	app      *App
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func portOf(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+func startFixture(t *testing.T, extra string) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	users := map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"}
+	f := &fixture{t: t, mapping: filepath.Join(dir, "map.txt")}
+	var err error
+	if f.old, err = mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "old", Users: users}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.old.Close() })
+	if f.new, err = mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "new", Users: users, AcceptProxyHeader: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.new.Close() })
+	if err := os.WriteFile(f.mapping, []byte("Alice@Example.com new\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := testcert.WriteFiles(dir, "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.plain, f.starttls, f.implicit, f.proxied = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	text := fmt.Sprintf(`
+[server]
+backend_timeout = "2s"
+[tls.certificate.main]
+cert = %q
+key = %q
+default = true
+[listener.plain]
+protocol = "imap"
+bind = [%q]
+tls = "plain"
+preauth_timeout = "2s"
+[listener.starttls]
+protocol = "imap"
+bind = [%q]
+tls = "starttls"
+[listener.implicit]
+protocol = "imap"
+bind = [%q]
+tls = "implicit"
+[listener.proxied]
+protocol = "imap"
+bind = [%q]
+tls = "plain"
+proxy_protocol = "required"
+proxy_trusted = ["127.0.0.0/8"]
+[destination.old]
+host = "127.0.0.1"
+forwarding = "xclient"
+allow_plaintext_auth = true
+[destination.old.protocol.imap]
+port = %s
+tls = "plain"
+[destination.new]
+host = "127.0.0.1"
+forwarding = "proxy"
+allow_plaintext_auth = true
+[destination.new.protocol.imap]
+port = %s
+tls = "plain"
+[routing]
+default_destination = "old"
+[mapping]
+source = "file"
+normalize = "lowercase"
+positive_ttl = "1s"
+negative_ttl = "1s"
+[mapping.file]
+path = %q
+[capabilities.imap]
+allow_plain_auth_without_tls = true
+%s`, cert, key, f.plain, f.starttls, f.implicit, f.proxied, portOf(f.old.Addr()), portOf(f.new.Addr()), f.mapping, extra)
+	cfg, err := config.Parse([]byte(text), "test.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	f.app, err = New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.app.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("app did not stop")
+		}
+	})
+	select {
+	case <-f.app.Started():
+	case err := <-done:
+		t.Fatalf("app stopped: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("app did not start")
+	}
+	return f
+}
+
+// client is a minimal line-oriented IMAP client for tests.
+type client struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dial(t *testing.T, addr string) *client {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &client{t: t, conn: c, r: bufio.NewReader(c)}
+}
+
+func (c *client) line() string {
+	c.t.Helper()
+	l, err := c.r.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("read: %v (got %q)", err, l)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+func (c *client) send(s string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.conn, s); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// until reads lines up to and including the one starting with tag+" ".
+func (c *client) until(tag string) (lines []string, last string) {
+	c.t.Helper()
+	for {
+		l := c.line()
+		if strings.HasPrefix(l, tag+" ") {
+			return lines, l
+		}
+		lines = append(lines, l)
+	}
+}
+
+func (c *client) startTLS() {
+	c.t.Helper()
+	c.send("s STARTTLS\r\n")
+	if _, l := c.until("s"); !strings.HasPrefix(l, "s OK") {
+		c.t.Fatalf("STARTTLS: %s", l)
+	}
+	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.conn, c.r = tc, bufio.NewReader(tc)
+}
+
+// landedOn logs in and returns the backend named by message 1's subject.
+func (c *client) landedOn(user, pass string) string {
+	c.t.Helper()
+	c.send(fmt.Sprintf("a LOGIN %s %s\r\n", user, pass))
+	if _, l := c.until("a"); !strings.HasPrefix(l, "a OK") {
+		c.t.Fatalf("LOGIN %s: %s", user, l)
+	}
+	return c.whichBackend()
+}
+
+func (c *client) whichBackend() string {
+	c.t.Helper()
+	c.send("b SELECT INBOX\r\nc FETCH 1 (BODY[])\r\n")
+	c.until("b")
+	lines, last := c.until("c")
+	if !strings.HasPrefix(last, "c OK") {
+		c.t.Fatalf("FETCH: %s", last)
+	}
+	for _, l := range lines {
+		if i := strings.Index(l, "you are on "); i >= 0 {
+			return strings.TrimSpace(l[i+len("you are on "):])
+		}
+	}
+	c.t.Fatalf("no marker in %q", lines)
+	return ""
+}
+
+func TestRoutesEachAccountToItsBackend(t *testing.T) {
+	f := startFixture(t, "")
+	c := dial(t, f.plain)
+	if g := c.line(); !strings.HasPrefix(g, "* OK [CAPABILITY") {
+		t.Fatalf("greeting %q", g)
+	}
+	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
+		t.Fatalf("alice landed on %q, want new", got)
+	}
+	c2 := dial(t, f.plain)
+	c2.line()
+	if got := c2.landedOn("bob@example.com", "pw-bob"); got != "old" {
+		t.Fatalf("bob landed on %q, want old", got)
+	}
+	// Forwarding: old learns the client through ID, new through PROXY v2.
+	if a := f.old.LastClientAddr("bob@example.com"); !strings.HasPrefix(a, "127.0.0.1") {
+		t.Errorf("old saw bob from %q", a)
+	}
+	if a := f.new.LastClientAddr("alice@example.com"); !strings.HasPrefix(a, "127.0.0.1") {
+		t.Errorf("new saw alice from %q", a)
+	}
+	// The bridged session keeps working, IDLE included.
+	c.send("i IDLE\r\n")
+	if l := c.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	c.send("DONE\r\n")
+	if _, l := c.until("i"); !strings.HasPrefix(l, "i OK") {
+		t.Fatalf("IDLE end: %q", l)
+	}
+}
+
+func TestSTARTTLSAndImplicitTLS(t *testing.T) {
+	f := startFixture(t, "")
+	c := dial(t, f.starttls)
+	c.line()
+	c.startTLS()
+	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
+		t.Fatalf("alice via STARTTLS landed on %q", got)
+	}
+	tc, err := tls.Dial("tcp", f.implicit, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	ic := &client{t: t, conn: tc, r: bufio.NewReader(tc)}
+	if g := ic.line(); !strings.HasPrefix(g, "* OK") {
+		t.Fatalf("implicit greeting %q", g)
+	}
+	if got := ic.landedOn("bob@example.com", "pw-bob"); got != "old" {
+		t.Fatalf("bob via implicit TLS landed on %q", got)
+	}
+}
+
+func TestAuthenticatePlainAndPipelining(t *testing.T) {
+	f := startFixture(t, "")
+	c := dial(t, f.plain)
+	c.line()
+	// AUTHENTICATE PLAIN with an initial response, and commands pipelined
+	// behind it in the same segment: they must reach the backend in order.
+	c.send("a AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHB3LWFsaWNl\r\nb SELECT INBOX\r\nc FETCH 1 (BODY[])\r\n")
+	if _, l := c.until("a"); !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("AUTHENTICATE: %s", l)
+	}
+	c.until("b")
+	lines, last := c.until("c")
+	if !strings.HasPrefix(last, "c OK") || !strings.Contains(strings.Join(lines, "\n"), "you are on new") {
+		t.Fatalf("pipelined FETCH: %q %q", lines, last)
+	}
+}
+
+func TestWrongPasswordIsNotBridged(t *testing.T) {
+	f := startFixture(t, "")
+	c := dial(t, f.plain)
+	c.line()
+	c.send("a LOGIN alice@example.com wrong\r\n")
+	if _, l := c.until("a"); !strings.HasPrefix(l, "a NO") {
+		t.Fatalf("wrong password: %s", l)
+	}
+	// Still talking to the proxy, not authenticated: SELECT is refused by
+	// the proxy, and a correct retry works on the same connection.
+	c.send("b SELECT INBOX\r\n")
+	if _, l := c.until("b"); !strings.HasPrefix(l, "b BAD") && !strings.HasPrefix(l, "b NO") {
+		t.Fatalf("SELECT before auth: %s", l)
+	}
+	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
+		t.Fatalf("retry landed on %q", got)
+	}
+}
+
+func TestUnavailableBackend(t *testing.T) {
+	f := startFixture(t, "")
+	f.new.Close()
+	c := dial(t, f.plain)
+	c.line()
+	c.send("a LOGIN alice@example.com pw-alice\r\n")
+	if _, l := c.until("a"); !strings.HasPrefix(l, "a NO [UNAVAILABLE]") {
+		t.Fatalf("stopped backend: %s", l)
+	}
+}
+
+func TestMappingFlipMovesNextLogin(t *testing.T) {
+	f := startFixture(t, "")
+	c := dial(t, f.plain)
+	c.line()
+	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
+		t.Fatalf("before flip: %q", got)
+	}
+	if err := os.WriteFile(f.mapping, []byte("alice@example.com old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.app.Reload(); err != nil { // what SIGHUP does
+		t.Fatal(err)
+	}
+	c2 := dial(t, f.plain)
+	c2.line()
+	if got := c2.landedOn("alice@example.com", "pw-alice"); got != "old" {
+		t.Fatalf("after flip: %q", got)
+	}
+}
+
+func TestInboundProxyHeader(t *testing.T) {
+	f := startFixture(t, "")
+	c := dial(t, f.proxied)
+	c.send("PROXY TCP4 203.0.113.9 127.0.0.1 40000 143\r\n")
+	if g := c.line(); !strings.HasPrefix(g, "* OK") {
+		t.Fatalf("greeting after PROXY header: %q", g)
+	}
+	if got := c.landedOn("bob@example.com", "pw-bob"); got != "old" {
+		t.Fatalf("landed on %q", got)
+	}
+	if a := f.old.LastClientAddr("bob@example.com"); !strings.HasPrefix(a, "203.0.113.9") {
+		t.Fatalf("backend saw %q, want 203.0.113.9", a)
+	}
+}
+
+func TestPreauthTimeout(t *testing.T) {
+	f := startFixture(t, "")
+	c := dial(t, f.plain)
+	c.line()
+	start := time.Now()
+	l := c.line()
+	if !strings.HasPrefix(l, "* BYE") {
+		t.Fatalf("idle connection got %q", l)
+	}
+	if d := time.Since(start); d < time.Second || d > 6*time.Second {
+		t.Fatalf("timeout after %v, want about 2s", d)
+	}
+}
+
+func TestOneByteAtATime(t *testing.T) {
+	f := startFixture(t, "")
+	c := dial(t, f.plain)
+	c.line()
+	for _, b := range []byte("a LOGIN bob@example.com pw-bob\r\n") {
+		c.send(string([]byte{b}))
+		time.Sleep(time.Millisecond)
+	}
+	if _, l := c.until("a"); !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("bytewise login: %s", l)
+	}
+	if got := c.whichBackend(); got != "old" {
+		t.Fatalf("landed on %q", got)
+	}
+}

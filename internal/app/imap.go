@@ -1,0 +1,45 @@
+package app
+
+import (
+	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/imap"
+)
+
+// imapDriver builds IMAP state machines from [capabilities.imap].
+type imapDriver struct {
+	caps     config.IMAPCapabilities
+	serverID []string
+}
+
+func newIMAPDriver(c *config.Config) *imapDriver {
+	return &imapDriver{caps: c.Capabilities.IMAP, serverID: []string{"name", "switchyard"}}
+}
+
+func (d *imapDriver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.FrontEnd {
+	return imap.NewServer(imap.ServerConfig{
+		Capabilities:         d.caps.Advertise,
+		SASL:                 d.caps.SASL,
+		Banner:               d.caps.Banner,
+		StartTLS:             l.TLS == engine.TLSStartTLS,
+		TLSActive:            tlsActive,
+		AllowPlainWithoutTLS: d.caps.AllowPlainAuthWithoutTLS,
+		MaxAuthAttempts:      l.MaxAuthAttempts,
+		ServerID:             d.serverID,
+	})
+}
+
+func (d *imapDriver) NewBackEnd(login *protocols.Login, dest *engine.Destination, startTLS bool, fwd *forward.Info) protocols.BackEnd {
+	var id []string
+	if fwd != nil { // forwarding = xclient: Dovecot reads x-originating-* from ID
+		id = forward.IMAPIDParams(*fwd, login.ClientID)
+	}
+	return imap.NewBackend(imap.BackendConfig{
+		Login:          login,
+		StartTLS:       startTLS,
+		IDParams:       id,
+		HideAuthErrors: dest.HideAuthErrors,
+	})
+}

@@ -1,0 +1,140 @@
+package app
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/switchyard-mail/switchyard/config"
+)
+
+// certSet picks the server certificate by SNI: an exact subject, then a
+// wildcard one level up, then the default.
+type certSet struct {
+	byName map[string]*tls.Certificate
+	def    *tls.Certificate
+	min    uint16
+}
+
+func loadCertSet(c *config.TLS) (*certSet, error) {
+	cs := &certSet{byName: map[string]*tls.Certificate{}, min: tls.VersionTLS12}
+	if c.Protocols.MinVersion == "1.3" {
+		cs.min = tls.VersionTLS13
+	}
+	var first *tls.Certificate
+	for id, cc := range c.Certificate {
+		pair, err := tls.LoadX509KeyPair(cc.Cert, cc.Key)
+		if err != nil {
+			return nil, fmt.Errorf("tls.certificate.%s: %w", id, err)
+		}
+		p := &pair
+		if first == nil {
+			first = p
+		}
+		if cc.Default {
+			cs.def = p
+		}
+		for _, s := range cc.Subjects {
+			cs.byName[strings.ToLower(s)] = p
+		}
+		if len(cc.Subjects) == 0 && p.Leaf != nil {
+			for _, n := range p.Leaf.DNSNames {
+				if _, dup := cs.byName[strings.ToLower(n)]; !dup {
+					cs.byName[strings.ToLower(n)] = p
+				}
+			}
+		}
+	}
+	if cs.def == nil {
+		cs.def = first
+	}
+	return cs, nil
+}
+
+func (cs *certSet) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	if name != "" {
+		if c := cs.byName[name]; c != nil {
+			return c, nil
+		}
+		if i := strings.IndexByte(name, '.'); i > 0 {
+			if c := cs.byName["*"+name[i:]]; c != nil {
+				return c, nil
+			}
+		}
+	}
+	if cs.def == nil {
+		return nil, errors.New("no certificate configured")
+	}
+	return cs.def, nil
+}
+
+func (cs *certSet) serverConfig() *tls.Config {
+	return &tls.Config{
+		GetCertificate: cs.get,
+		MinVersion:     cs.min,
+		// Session tickets let clients resume cheaply; keys rotate in-process.
+		SessionTicketsDisabled: false,
+	}
+}
+
+// clientTLS builds the TLS config for legs to one destination.
+func clientTLS(id string, d *config.Destination) (*tls.Config, error) {
+	cfg := &tls.Config{
+		ServerName:         d.TLSServerName,
+		ClientSessionCache: tls.NewLRUClientSessionCache(256), // resume to backends
+		MinVersion:         tls.VersionTLS12,
+	}
+	if cfg.ServerName == "" && net.ParseIP(d.Host) == nil {
+		cfg.ServerName = d.Host
+	}
+	if d.TLSCAFile != "" {
+		pem, err := os.ReadFile(d.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("destination.%s.tls_ca_file: %w", id, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("destination.%s.tls_ca_file: no certificate in %s", id, d.TLSCAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if d.TLSClientCert != "" {
+		pair, err := tls.LoadX509KeyPair(d.TLSClientCert, d.TLSClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("destination.%s.tls_client_cert: %w", id, err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	if d.TLSPinnedCertSHA256 != "" {
+		pin, err := hex.DecodeString(strings.ReplaceAll(strings.ToLower(d.TLSPinnedCertSHA256), ":", ""))
+		if err != nil || len(pin) != sha256.Size {
+			return nil, fmt.Errorf("destination.%s.tls_pinned_cert_sha256: want 64 hex digits", id)
+		}
+		// A pin replaces chain verification: match the leaf's SPKI hash, or
+		// the whole leaf certificate's hash for compatibility.
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("backend sent no certificate")
+			}
+			leaf := cs.PeerCertificates[0]
+			spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+			whole := sha256.Sum256(leaf.Raw)
+			if bytes.Equal(spki[:], pin) || bytes.Equal(whole[:], pin) {
+				return nil
+			}
+			return fmt.Errorf("backend certificate does not match the pin for destination %s", id)
+		}
+	} else if d.TLSAllowInvalidCerts {
+		cfg.InsecureSkipVerify = true
+	}
+	return cfg, nil
+}

@@ -1,0 +1,121 @@
+package imap
+
+import (
+	"encoding/base64"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
+)
+
+// authenticate parses AUTHENTICATE mechanism [initial-response] (RFC 3501
+// section 6.2.2, SASL-IR RFC 4959: "=" is an empty initial response).
+func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, protocols.Event) {
+	if !s.cleartextOK() {
+		return privacyRequired(n, tag, out)
+	}
+	if !r.sp() {
+		return n, badArgs(out, tag), protocols.EventNone
+	}
+	mech := r.atom()
+	if len(mech) == 0 {
+		return n, badArgs(out, tag), protocols.EventNone
+	}
+	var ir []byte
+	hasIR := r.sp()
+	if hasIR {
+		w := r.word()
+		if len(w) == 0 {
+			return n, badArgs(out, tag), protocols.EventNone
+		}
+		if string(w) != "=" {
+			var ok bool
+			if ir, ok = decodeBase64(w); !ok {
+				return n, appendTagged(out, tag, "BAD Invalid base64 data"), protocols.EventNone
+			}
+		}
+	}
+	if !r.eol() {
+		return n, badArgs(out, tag), protocols.EventNone
+	}
+	var srv *sasl.Server
+	var buf [16]byte
+	for _, m := range s.mechs {
+		if len(m) == len(mech) && string(upperASCII(buf[:], mech)) == m {
+			srv, _ = sasl.NewServer(m)
+			break
+		}
+	}
+	if srv == nil {
+		return n, appendTagged(out, tag, "NO Unsupported authentication mechanism"), protocols.EventNone
+	}
+	ch, done, err := srv.Start(ir, hasIR)
+	return s.saslStep(n, tag, srv, ch, done, err, out)
+}
+
+// saslStep acts on what the SASL decoder said.
+func (s *Server) saslStep(n int, tag []byte, srv *sasl.Server, ch []byte, done bool, err error, out []byte) (int, []byte, protocols.Event) {
+	switch {
+	case err != nil:
+		s.endSASL()
+		return s.authFailed(n, tag, out, "Authentication failed.")
+	case done:
+		s.endSASL()
+		return n, out, s.loginReady(tag, srv.Credentials())
+	}
+	if s.state != stSASL {
+		s.tag = append(s.tag[:0], tag...)
+		s.auth = srv
+		s.state = stSASL
+	}
+	out = append(out, "+ "...)
+	out = base64.StdEncoding.AppendEncode(out, ch)
+	return n, append(out, "\r\n"...), protocols.EventNone
+}
+
+func (s *Server) endSASL() {
+	s.auth = nil
+	if s.state == stSASL {
+		s.state = stCommand
+	}
+}
+
+// feedSASL reads one client response line during AUTHENTICATE.
+func (s *Server) feedSASL(in, out []byte) (int, []byte, protocols.Event) {
+	end, res := s.frameLine(in, s.cfg.MaxAuthLine)
+	switch res {
+	case frameMore:
+		return 0, out, protocols.EventNone
+	case frameTooLong:
+		s.endSASL()
+		return s.closeWith(len(in), out, "* BAD [TOOBIG] Line too long\r\n")
+	}
+	tag := s.tag
+	line := trimEOL(in[:end])
+	if string(line) == "*" {
+		s.endSASL()
+		return end, appendTagged(out, tag, "BAD Authentication aborted"), protocols.EventNone
+	}
+	resp, ok := decodeBase64(line)
+	if !ok {
+		s.endSASL()
+		return end, appendTagged(out, tag, "BAD Invalid base64 data"), protocols.EventNone
+	}
+	srv := s.auth
+	ch, done, err := srv.Next(resp)
+	return s.saslStep(end, tag, srv, ch, done, err, out)
+}
+
+// decodeBase64 decodes standard base64, padded or not. An empty input is
+// an empty response.
+func decodeBase64(b []byte) ([]byte, bool) {
+	enc := base64.StdEncoding
+	if len(b)%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	out := make([]byte, enc.DecodedLen(len(b)))
+	n, err := enc.Decode(out, b)
+	if err != nil {
+		return nil, false
+	}
+	return out[:n], true
+}

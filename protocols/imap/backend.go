@@ -1,0 +1,340 @@
+package imap
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+)
+
+// BackendConfig configures one replay on a backend.
+type BackendConfig struct {
+	// Login is what the client presented; Login.Tag is used for the
+	// authentication command so that the verdict is relayable as is.
+	Login *protocols.Login
+	// StartTLS runs STARTTLS after the greeting, before any credential.
+	StartTLS bool
+	// IDParams are name/value pairs sent with ID when the backend
+	// advertises it (e.g. Dovecot's x-originating-ip); empty: no ID.
+	IDParams []string
+	// HideAuthErrors replaces the backend's refusal by a generic one,
+	// except temporary failures ([UNAVAILABLE] and the like).
+	HideAuthErrors bool
+}
+
+type backendState uint8
+
+const (
+	bsGreeting backendState = iota
+	bsCapability
+	bsStartTLS
+	bsTLS // waiting for TLSStarted
+	bsAuth
+	bsDone
+	bsFailed
+)
+
+// maxRelay bounds the untagged lines kept for the client during auth.
+const maxRelay = 128 << 10
+
+// Backend replays one client's authentication on a backend. It implements
+// protocols.BackEnd.
+type Backend struct {
+	cfg      BackendConfig
+	state    backendState
+	caps     capSet
+	haveCaps bool
+	tlsDone  bool
+	scan     int
+
+	prefix    string // internal tag prefix, distinct from the client's tag
+	clientTag []byte
+	capTag    []byte
+	tlsTag    []byte
+	idTag     []byte
+	idPending bool
+
+	mech      string   // mechanism of the auth command in flight
+	pending   [][]byte // auth command parts, each sent after a "+"
+	errorSent bool     // OAuth: the dummy response to an error challenge went out
+
+	relay  []byte
+	result protocols.BackendEvent
+	err    error
+}
+
+var _ protocols.BackEnd = (*Backend)(nil)
+
+// NewBackend returns a machine for one backend connection. The engine
+// feeds it the backend's greeting first.
+func NewBackend(cfg BackendConfig) *Backend {
+	b := &Backend{cfg: cfg}
+	tag := ""
+	if cfg.Login != nil {
+		tag = cfg.Login.Tag
+	}
+	if tag == "" || !validTag(tag) {
+		tag = "A1" // no usable client tag (tests, misuse): any valid one will do
+	}
+	b.clientTag = []byte(tag)
+	b.prefix = "sy"
+	if len(tag) >= 2 && (tag[:2] == "sy" || tag[:2] == "SY") {
+		b.prefix = "zz"
+	}
+	b.capTag = []byte(b.prefix + ".1")
+	b.tlsTag = []byte(b.prefix + ".2")
+	b.idTag = []byte(b.prefix + ".3")
+	return b
+}
+
+func validTag(t string) bool {
+	for i := 0; i < len(t); i++ {
+		if !isTagChar(t[i]) {
+			return false
+		}
+	}
+	return t != ""
+}
+
+// Relay returns the bytes for the client after BackendAuthOK or
+// BackendAuthFailed.
+func (b *Backend) Relay() []byte { return b.relay }
+
+// Err explains BackendFailed.
+func (b *Backend) Err() error { return b.err }
+
+// Feed consumes backend responses. After BackendStartTLS and the verdict it
+// consumes nothing past the line that produced the event.
+func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
+	for {
+		switch b.state {
+		case bsDone, bsFailed:
+			return consumed, out, b.result
+		case bsTLS:
+			return consumed, out, protocols.BackendNone
+		}
+		rest := in[consumed:]
+		if len(rest) == 0 {
+			return consumed, out, protocols.BackendNone
+		}
+		if b.scan > len(rest) {
+			b.scan = 0 // stale offset: rescan
+		}
+		end, scan, tooLong := frameResponse(rest, b.scan)
+		if tooLong {
+			return len(in), out, b.fail(errors.New("imap backend: response line too long"))
+		}
+		if end == 0 {
+			b.scan = scan
+			return consumed, out, protocols.BackendNone
+		}
+		b.scan = 0
+		consumed += end
+		out, ev = b.handle(rest[:end], out)
+		if ev != protocols.BackendNone {
+			return consumed, out, ev
+		}
+	}
+}
+
+func (b *Backend) fail(err error) protocols.BackendEvent {
+	b.state, b.result, b.err = bsFailed, protocols.BackendFailed, err
+	b.relay = nil
+	return protocols.BackendFailed
+}
+
+func (b *Backend) failf(format string, args ...any) protocols.BackendEvent {
+	return b.fail(fmt.Errorf("imap backend: "+format, args...))
+}
+
+// quoteLine shortens a backend line for an error message.
+func quoteLine(l []byte) string {
+	l = trimEOL(l)
+	if len(l) > 120 {
+		l = l[:120]
+	}
+	return fmt.Sprintf("%q", l)
+}
+
+func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
+	r, ok := parseResponse(line)
+	if !ok {
+		return out, b.failf("malformed response %s", quoteLine(line))
+	}
+	if r.kind == '*' && r.is("BYE") {
+		return out, b.failf("backend closing: %s", quoteLine(line))
+	}
+	switch b.state {
+	case bsGreeting:
+		return b.greeting(&r, out)
+	case bsCapability:
+		return b.capabilityReply(&r, out)
+	case bsStartTLS:
+		if r.kind == '*' {
+			return out, protocols.BackendNone
+		}
+		if r.kind == 't' && bytes.Equal(r.tag, b.tlsTag) && r.is("OK") {
+			b.state = bsTLS
+			return out, protocols.BackendStartTLS
+		}
+		return out, b.failf("STARTTLS refused: %s", quoteLine(line))
+	case bsAuth:
+		return b.authReply(&r, out)
+	}
+	return out, protocols.BackendNone
+}
+
+func (b *Backend) greeting(r *response, out []byte) ([]byte, protocols.BackendEvent) {
+	if r.kind != '*' || !r.is("OK") {
+		return out, b.failf("unexpected greeting %s", quoteLine(r.line))
+	}
+	if list, ok := codeCapabilities(r.text); ok {
+		b.caps, b.haveCaps = parseCapabilities(list), true
+	}
+	return b.advance(out)
+}
+
+func (b *Backend) capabilityReply(r *response, out []byte) ([]byte, protocols.BackendEvent) {
+	switch r.kind {
+	case '*':
+		if r.is("CAPABILITY") {
+			b.caps, b.haveCaps = parseCapabilities(r.text), true
+		}
+		return out, protocols.BackendNone
+	case 't':
+		if bytes.Equal(r.tag, b.capTag) && r.is("OK") {
+			if list, ok := codeCapabilities(r.text); ok {
+				b.caps, b.haveCaps = parseCapabilities(list), true
+			}
+			if !b.haveCaps {
+				return out, b.failf("CAPABILITY returned no capabilities")
+			}
+			return b.advance(out)
+		}
+	}
+	return out, b.failf("unexpected reply to CAPABILITY: %s", quoteLine(r.line))
+}
+
+// advance sends whatever comes next: CAPABILITY, STARTTLS, or ID and the
+// authentication, pipelined.
+func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
+	if !b.haveCaps {
+		b.state = bsCapability
+		out = append(out, b.capTag...)
+		return append(out, " CAPABILITY\r\n"...), protocols.BackendNone
+	}
+	if b.cfg.StartTLS && !b.tlsDone {
+		if b.caps&capStartTLS == 0 {
+			return out, b.failf("STARTTLS required but not advertised")
+		}
+		b.state = bsStartTLS
+		out = append(out, b.tlsTag...)
+		return append(out, " STARTTLS\r\n"...), protocols.BackendNone
+	}
+	if b.cfg.Login == nil {
+		return out, b.failf("no credentials to replay")
+	}
+	parts, err := b.authCommand(b.cfg.Login.Creds)
+	if err != nil {
+		return out, b.fail(err)
+	}
+	if b.caps&capID != 0 && len(b.cfg.IDParams) >= 2 {
+		out = append(out, b.idTag...)
+		out = append(out, " ID "...)
+		out = appendIDList(out, b.cfg.IDParams)
+		out = append(out, "\r\n"...)
+		b.idPending = true
+	}
+	b.state = bsAuth
+	out = append(out, parts[0]...)
+	b.pending = parts[1:]
+	return out, protocols.BackendNone
+}
+
+// TLSStarted tells the machine the backend leg is now TLS: capabilities
+// learnt before are discarded and asked again.
+func (b *Backend) TLSStarted(out []byte) []byte {
+	if b.state != bsTLS {
+		return out
+	}
+	b.tlsDone, b.scan = true, 0
+	b.caps, b.haveCaps = 0, false
+	out, _ = b.advance(out)
+	return out
+}
+
+func (b *Backend) authReply(r *response, out []byte) ([]byte, protocols.BackendEvent) {
+	switch r.kind {
+	case '+':
+		return b.continuation(r, out)
+	case '*':
+		if b.idPending {
+			return out, protocols.BackendNone // the answer to our ID
+		}
+		if len(b.relay)+len(r.line) > maxRelay {
+			return out, b.failf("too many untagged responses during authentication")
+		}
+		b.relay = appendLine(b.relay, r.line)
+		return out, protocols.BackendNone
+	}
+	if b.idPending && bytes.Equal(r.tag, b.idTag) {
+		b.idPending = false // ID is advisory: its verdict does not matter
+		return out, protocols.BackendNone
+	}
+	if !bytes.Equal(r.tag, b.clientTag) {
+		return out, b.failf("unexpected tagged response %s", quoteLine(r.line))
+	}
+	switch {
+	case r.is("OK"):
+		b.relay = appendLine(b.relay, r.line)
+		b.state, b.result = bsDone, protocols.BackendAuthOK
+		return out, protocols.BackendAuthOK
+	case r.is("NO"):
+		if b.cfg.HideAuthErrors && !temporaryCode(r.code) {
+			b.relay = appendTagged(b.relay[:0], b.clientTag, "NO [AUTHENTICATIONFAILED] Authentication failed.")
+		} else {
+			b.relay = appendLine(b.relay[:0], r.line)
+		}
+		b.state, b.result = bsDone, protocols.BackendAuthFailed
+		return out, protocols.BackendAuthFailed
+	}
+	return out, b.failf("authentication rejected: %s", quoteLine(r.line))
+}
+
+// continuation sends the next part of the auth command, or answers an
+// OAuth error challenge so the backend sends its final NO (RFC 7628
+// section 3.2.3: the client replies with a single %x01; XOAUTH2 clients
+// send an empty response).
+func (b *Backend) continuation(r *response, out []byte) ([]byte, protocols.BackendEvent) {
+	if len(b.pending) > 0 {
+		out = append(out, b.pending[0]...)
+		b.pending = b.pending[1:]
+		return out, protocols.BackendNone
+	}
+	if !b.errorSent && (b.mech == "OAUTHBEARER" || b.mech == "XOAUTH2") {
+		b.errorSent = true
+		if b.mech == "OAUTHBEARER" {
+			return append(out, "AQ==\r\n"...), protocols.BackendNone
+		}
+		return append(out, "\r\n"...), protocols.BackendNone
+	}
+	return out, b.failf("unexpected continuation %s", quoteLine(r.line))
+}
+
+// temporaryCode: refusals that are not about the credentials and that the
+// client should see even when auth errors are hidden (RFC 5530).
+func temporaryCode(code []byte) bool {
+	var buf [16]byte
+	switch string(upperASCII(buf[:], code)) {
+	case "UNAVAILABLE", "SERVERBUG", "INUSE", "LIMIT", "OVERQUOTA", "CONTACTADMIN":
+		return true
+	}
+	return false
+}
+
+// appendLine appends a backend line, making sure it ends with CRLF.
+func appendLine(dst, line []byte) []byte {
+	dst = append(dst, trimEOL(line)...)
+	return append(dst, "\r\n"...)
+}

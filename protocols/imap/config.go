@@ -1,0 +1,81 @@
+// Package imap holds switchyard's sans-IO IMAP state machines: Server, the
+// client-facing pre-authentication dialogue (RFC 3501 / RFC 9051), and
+// Backend, which replays the client's authentication on a backend. Both
+// implement the contracts in package protocols; neither touches a socket,
+// a goroutine or a clock.
+package imap
+
+// ServerConfig configures the client-facing machine. Zero values take the
+// defaults documented on each field.
+type ServerConfig struct {
+	// Capabilities are the atoms advertised before authentication
+	// (default IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE). STARTTLS,
+	// LOGINDISABLED and AUTH= atoms are computed and ignored here.
+	Capabilities []string
+	// SASL lists the mechanisms offered with AUTHENTICATE (default PLAIN
+	// LOGIN OAUTHBEARER XOAUTH2); mechanisms package sasl cannot decode
+	// are dropped.
+	SASL []string
+	// Banner is the greeting text (default "IMAP server ready.").
+	Banner string
+	// StartTLS offers STARTTLS (listener tls=starttls, not yet TLS).
+	StartTLS bool
+	// TLSActive says the client leg is already TLS (implicit TLS).
+	TLSActive bool
+	// AllowPlainWithoutTLS allows LOGIN and AUTHENTICATE in cleartext.
+	// Without it every mechanism, OAuth ones included, needs TLS.
+	AllowPlainWithoutTLS bool
+	// MaxAuthAttempts is the number of refused logins after which the
+	// connection is closed (default 3).
+	MaxAuthAttempts int
+	// MaxLine bounds one command line, literals excluded (default 8 KiB).
+	MaxLine int
+	// MaxLiteral bounds the literal octets of one command (default 8 KiB).
+	MaxLiteral int
+	// MaxAuthLine bounds an AUTHENTICATE command line or SASL response,
+	// which carry base64 OAuth tokens of up to 16 KiB (default 32 KiB, and
+	// never less than MaxLine).
+	MaxAuthLine int
+	// ServerID are the name/value pairs of our reply to ID; empty: NIL.
+	ServerID []string
+}
+
+const (
+	defaultMaxLine     = 8 << 10
+	defaultMaxLiteral  = 8 << 10
+	defaultMaxAuthLine = 32 << 10
+	defaultAttempts    = 3
+	defaultBanner      = "IMAP server ready."
+)
+
+var (
+	defaultCapabilities = []string{"IMAP4rev1", "SASL-IR", "LITERAL+", "ID", "ENABLE", "IDLE"}
+	defaultSASL         = []string{"PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2"}
+)
+
+func (c *ServerConfig) setDefaults() {
+	if c.Capabilities == nil {
+		c.Capabilities = defaultCapabilities
+	}
+	if c.SASL == nil {
+		c.SASL = defaultSASL
+	}
+	if c.Banner == "" {
+		c.Banner = defaultBanner
+	}
+	if c.MaxAuthAttempts <= 0 {
+		c.MaxAuthAttempts = defaultAttempts
+	}
+	if c.MaxLine <= 0 {
+		c.MaxLine = defaultMaxLine
+	}
+	if c.MaxLiteral <= 0 {
+		c.MaxLiteral = defaultMaxLiteral
+	}
+	if c.MaxAuthLine <= 0 {
+		c.MaxAuthLine = defaultMaxAuthLine
+	}
+	if c.MaxAuthLine < c.MaxLine {
+		c.MaxAuthLine = c.MaxLine
+	}
+}

@@ -1,0 +1,169 @@
+package imap
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+)
+
+// chunk splits data into writes whose sizes come from cuts (1..16 each).
+func chunk(data, cuts []byte) []string {
+	var out []string
+	for i := 0; len(data) > 0; i++ {
+		n := len(data)
+		if len(cuts) > 0 {
+			n = int(cuts[i%len(cuts)]%16) + 1
+		}
+		n = min(n, len(data))
+		out = append(out, string(data[:n]))
+		data = data[n:]
+	}
+	return out
+}
+
+func fuzzServerConfig(flags uint8) ServerConfig {
+	cfg := ServerConfig{
+		StartTLS:             flags&1 != 0,
+		TLSActive:            flags&2 != 0,
+		AllowPlainWithoutTLS: flags&4 != 0,
+		MaxAuthAttempts:      int(flags>>6) + 1,
+	}
+	if flags&8 != 0 {
+		cfg.MaxLine, cfg.MaxLiteral, cfg.MaxAuthLine = 64, 32, 128
+	}
+	return cfg
+}
+
+// FuzzServerFeed feeds random client bytes in random chunks. The machine
+// must not panic, must give the same output and events however the input
+// is chunked, must keep the engine's buffer bounded and its own output in
+// proportion to the input.
+func FuzzServerFeed(f *testing.F) {
+	f.Add([]byte("a CAPABILITY\r\nb LOGIN alice secret\r\nc LOGOUT\r\n"), []byte{3}, uint8(2))
+	f.Add([]byte("a LOGIN {5}\r\nalice {6+}\r\nsecret\r\n"), []byte{1, 7}, uint8(2))
+	f.Add([]byte("a STARTTLS\r\nb NOOP\r\n"), []byte{}, uint8(1))
+	f.Add([]byte("a AUTHENTICATE PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\n"), []byte{5}, uint8(6))
+	f.Add([]byte("a AUTHENTICATE LOGIN\r\nYWxpY2U=\r\n*\r\n"), []byte{2}, uint8(2))
+	f.Add([]byte("a ID (\"name\" {3}\r\nfoo)\r\nb LOGIN {99}\r\n"), []byte{4}, uint8(10))
+	f.Add([]byte("a LOGIN {40+}\r\n"+strings.Repeat("x", 40)+"\r\n"), []byte{9}, uint8(10))
+	f.Add([]byte(strings.Repeat("z", 100)), []byte{}, uint8(8))
+	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
+		cfg := fuzzServerConfig(flags)
+		run := func(writes []string, bytewise bool) *client {
+			c := newClient(t, cfg)
+			n := 0
+			c.verdict = func(l *protocols.Login) *failure {
+				n++
+				if n%2 == 0 {
+					return &failure{kind: protocols.FailUnavailable}
+				}
+				return &failure{kind: protocols.FailRejected}
+			}
+			limit := cfg.MaxLine*2 + cfg.MaxLiteral + cfg.MaxAuthLine + 16
+			if limit < 64 {
+				limit = defaultMaxLine*2 + defaultMaxLiteral + defaultMaxAuthLine + 16
+			}
+			for _, w := range writes {
+				c.send(w, bytewise)
+				if len(c.pending) > limit {
+					t.Fatalf("engine holds %d bytes", len(c.pending))
+				}
+			}
+			return c
+		}
+		whole := run([]string{string(data)}, false)
+		if max := 32*len(data) + 1024; len(whole.out) > max {
+			t.Fatalf("output %d bytes for %d of input", len(whole.out), len(data))
+		}
+		if len(data) > 4096 {
+			return // keep byte-at-a-time runs cheap
+		}
+		for _, bytewise := range []bool{false, true} {
+			c := run(chunk(data, cuts), bytewise)
+			if string(c.out) != string(whole.out) || fmt.Sprint(c.events) != fmt.Sprint(whole.events) {
+				if strings.Contains(fmt.Sprint(whole.events), "starttls") {
+					continue // bytes after STARTTLS depend on the chunking by design
+				}
+				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.out, c.events, whole.out, whole.events)
+			}
+		}
+	})
+}
+
+// FuzzBackendFeed feeds random backend bytes in random chunks to a
+// Backend. It must not panic, must write a bounded amount, keep its relay
+// bounded, never consume past what it was given, and never send the
+// credentials before TLS when STARTTLS is required.
+func FuzzBackendFeed(f *testing.F) {
+	f.Add([]byte(dovecotGreeting+"a1 OK Logged in\r\n* 1 EXISTS\r\n"), []byte{}, uint8(0))
+	f.Add([]byte("* OK hi\r\n* CAPABILITY IMAP4rev1 LITERAL+\r\nsy.1 OK\r\n+ go\r\na1 NO x\r\n"), []byte{3}, uint8(1))
+	f.Add([]byte("* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\nsy.2 OK go\r\n"), []byte{1}, uint8(2))
+	f.Add([]byte("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=OAUTHBEARER] hi\r\n+ e30=\r\na1 NO no\r\n"), []byte{7}, uint8(4))
+	f.Add([]byte("* OK [CAPABILITY IMAP4rev1 ID AUTH=XOAUTH2] hi\r\n* ID {3}\r\nabc\r\nsy.3 OK\r\n+ \r\na1 OK\r\n"), []byte{2}, uint8(13))
+	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
+		logins := []*protocols.Login{
+			plainLogin("a1", "alice", "secret"),
+			plainLogin("a1", "jörg", "pä"),
+			bearerLogin("a1", "OAUTHBEARER"),
+			bearerLogin("a1", "XOAUTH2"),
+		}
+		cfg := BackendConfig{
+			Login:          logins[flags&3],
+			StartTLS:       flags&8 != 0,
+			HideAuthErrors: flags&16 != 0,
+		}
+		if flags&4 != 0 {
+			cfg.IDParams = []string{"x-originating-ip", "192.0.2.1"}
+		}
+		r := &backendRun{t: t, b: NewBackend(cfg)}
+		for _, w := range chunk(data, cuts) {
+			before := len(r.sent)
+			tls := strings.Contains(fmt.Sprint(r.events), "starttls")
+			r.recv(w, false)
+			if cfg.StartTLS && !tls && strings.Contains(string(r.sent[before:]), "a1 ") {
+				t.Fatalf("credentials sent before TLS: %q", r.sent)
+			}
+		}
+		if len(r.sent) > 4096 {
+			t.Fatalf("sent %d bytes", len(r.sent))
+		}
+		if len(r.b.Relay()) > maxRelay+maxResponseLine {
+			t.Fatalf("relay of %d bytes", len(r.b.Relay()))
+		}
+	})
+}
+
+// BenchmarkLoginExchange is a whole client login through the Server:
+// greeting, CAPABILITY, LOGIN, up to EventLogin.
+func BenchmarkLoginExchange(b *testing.B) {
+	in := []byte("a1 CAPABILITY\r\na2 LOGIN alice@example.com s3cret-passw0rd\r\n")
+	out := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		s := NewServer(ServerConfig{TLSActive: true})
+		out = s.Greeting(out[:0])
+		n, o, ev := s.Feed(in, out)
+		if n != len(in) || ev != protocols.EventLogin || s.Login().Creds.Username != "alice@example.com" {
+			b.Fatalf("consumed %d ev %v", n, ev)
+		}
+		out = o
+	}
+}
+
+// BenchmarkReplay is the backend side: Dovecot greeting to verdict.
+func BenchmarkReplay(b *testing.B) {
+	l := plainLogin("a1", "alice@example.com", "s3cret-passw0rd")
+	greeting := []byte(dovecotGreeting)
+	verdict := []byte("a1 OK [CAPABILITY IMAP4rev1 SASL-IR] Logged in\r\n")
+	out := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		be := NewBackend(BackendConfig{Login: l})
+		_, out, _ = be.Feed(greeting, out[:0])
+		if _, _, ev := be.Feed(verdict, out); ev != protocols.BackendAuthOK {
+			b.Fatalf("ev %v", ev)
+		}
+	}
+}

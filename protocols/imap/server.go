@@ -1,0 +1,210 @@
+package imap
+
+import (
+	"strings"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
+)
+
+type serverState uint8
+
+const (
+	stCommand serverState = iota // reading commands
+	stSASL                       // AUTHENTICATE: waiting for a client response line
+	stLogin                      // EventLogin returned: waiting for the engine
+	stClosed
+)
+
+// Server is the client-facing IMAP machine before authentication. It
+// implements protocols.FrontEnd.
+type Server struct {
+	cfg      ServerConfig
+	mechs    []string
+	caps     []byte // capability atoms for the current TLS state
+	banner   string
+	tls      bool
+	state    serverState
+	fr       framer
+	failures int
+
+	tag      []byte // AUTHENTICATE in progress: the client's tag
+	auth     *sasl.Server
+	login    protocols.Login
+	clientID []string
+}
+
+var _ protocols.FrontEnd = (*Server)(nil)
+
+// NewServer returns a machine for one client connection.
+func NewServer(cfg ServerConfig) *Server {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, tls: cfg.TLSActive}
+	s.mechs = offeredMechanisms(cfg.SASL)
+	s.caps = capabilityList(&s.cfg, s.mechs, s.tls)
+	s.banner = sanitizeText(cfg.Banner)
+	return s
+}
+
+// Greeting appends "* OK [CAPABILITY ...] banner".
+func (s *Server) Greeting(out []byte) []byte {
+	out = append(out, "* OK [CAPABILITY "...)
+	out = append(out, s.capabilities()...)
+	out = append(out, "] "...)
+	out = append(out, s.banner...)
+	return append(out, "\r\n"...)
+}
+
+func (s *Server) capabilities() []byte { return s.caps }
+
+func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS }
+
+// Feed consumes complete commands from in. An incomplete command is left
+// unconsumed for the engine to hand back with more bytes.
+func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
+	for {
+		switch s.state {
+		case stLogin:
+			return consumed, out, protocols.EventNone
+		case stClosed:
+			return len(in), out, protocols.EventClose
+		}
+		rest := in[consumed:]
+		if len(rest) == 0 {
+			return consumed, out, protocols.EventNone
+		}
+		var n int
+		if s.state == stSASL {
+			n, out, ev = s.feedSASL(rest, out)
+		} else {
+			n, out, ev = s.feedCommand(rest, out)
+		}
+		consumed += n
+		if ev != protocols.EventNone || n == 0 {
+			return consumed, out, ev
+		}
+	}
+}
+
+func (s *Server) feedCommand(in, out []byte) (int, []byte, protocols.Event) {
+	end, res, out := s.frameCommand(in, out)
+	switch res {
+	case frameMore:
+		return 0, out, protocols.EventNone
+	case frameTooLong:
+		return s.closeWith(len(in), out, "* BAD [TOOBIG] Line too long\r\n")
+	case frameLitTooBig, frameLitTooBigPlus:
+		out = appendTagged(out, lineTag(in), "BAD [TOOBIG] Literal too large")
+		if res == frameLitTooBigPlus {
+			// Its octets are already on the way: there is no telling
+			// where the next command starts.
+			s.state = stClosed
+			return len(in), out, protocols.EventClose
+		}
+		return end, out, protocols.EventNone
+	}
+	return s.execute(in[:end], out)
+}
+
+func (s *Server) closeWith(n int, out []byte, line string) (int, []byte, protocols.Event) {
+	s.state = stClosed
+	return n, append(out, line...), protocols.EventClose
+}
+
+// Login returns the credentials after EventLogin.
+func (s *Server) Login() *protocols.Login { return &s.login }
+
+// TLSStarted records that the client leg is now TLS. Whatever the client
+// said before (its ID) is forgotten: it could have been injected.
+func (s *Server) TLSStarted(out []byte) []byte {
+	if !s.tls {
+		s.tls = true
+		s.caps = capabilityList(&s.cfg, s.mechs, true)
+	}
+	s.clientID = nil
+	s.fr = framer{}
+	if s.state != stClosed {
+		s.state = stCommand
+	}
+	return out
+}
+
+// LoginFailed appends the reply to a login the engine could not complete.
+func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
+	tag := s.login.Tag
+	s.login = protocols.Login{}
+	if s.state == stClosed {
+		return out, true
+	}
+	s.state = stCommand
+	switch kind {
+	case protocols.FailRejected:
+		if len(relay) > 0 {
+			out = append(out, relay...)
+			if relay[len(relay)-1] != '\n' {
+				out = append(out, "\r\n"...)
+			}
+		} else {
+			out = appendTagged(out, []byte(tag), "NO [AUTHENTICATIONFAILED] Authentication failed.")
+		}
+		s.failures++
+	default:
+		out = appendTagged(out, []byte(tag), "NO [UNAVAILABLE] Service temporarily unavailable, try again later.")
+	}
+	if s.failures >= s.cfg.MaxAuthAttempts {
+		s.state = stClosed
+		return append(out, "* BYE Too many invalid authentication attempts\r\n"...), true
+	}
+	return out, false
+}
+
+// TooBusy appends the reply for a connection refused by a limit.
+func (s *Server) TooBusy(out []byte) []byte {
+	return append(out, "* BYE [UNAVAILABLE] Too many connections, try again later\r\n"...)
+}
+
+// Timeout appends the reply sent before closing an idle connection.
+func (s *Server) Timeout(out []byte) []byte {
+	return append(out, "* BYE Autologout; idle for too long\r\n"...)
+}
+
+// ShuttingDown appends the reply sent when the proxy drains.
+func (s *Server) ShuttingDown(out []byte) []byte {
+	return append(out, "* BYE Server shutting down\r\n"...)
+}
+
+// appendTagged appends "tag text\r\n"; a missing tag becomes "*".
+func appendTagged(out []byte, tag []byte, text string) []byte {
+	if len(tag) == 0 {
+		out = append(out, '*')
+	} else {
+		out = append(out, tag...)
+	}
+	out = append(out, ' ')
+	out = append(out, text...)
+	return append(out, "\r\n"...)
+}
+
+// lineTag returns the tag of a command line, or nil.
+func lineTag(in []byte) []byte {
+	r := reader{b: in}
+	tag := r.tag()
+	if r.peek() != ' ' {
+		return nil
+	}
+	return tag
+}
+
+// sanitizeText drops control characters from configured reply text.
+func sanitizeText(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] >= ' ' && s[i] != 0x7f {
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,257 @@
+package sasl
+
+import (
+	"bytes"
+	"strings"
+)
+
+// OAUTHBEARER (RFC 7628):
+//
+//	gs2-header kvsep *(key "=" value kvsep) kvsep
+//	gs2-header = ("n" / "y") "," ["a=" saslname] ","
+//
+// with kvsep = %x01 and auth=Bearer <token> required. Channel binding
+// ("p=") is not defined for this mechanism and is refused.
+
+const (
+	kvsep      = 0x01
+	maxHostLen = 255
+	maxPortLen = 5
+)
+
+func decodeOAuthBearer(msg []byte, c *Credentials) error {
+	if len(msg) < 2 || (msg[0] != 'n' && msg[0] != 'y') || msg[1] != ',' {
+		if len(msg) > 0 && msg[0] == 'p' {
+			return malformed("OAUTHBEARER does not support channel binding")
+		}
+		return malformed("bad gs2 header")
+	}
+	rest := msg[2:]
+	comma := bytes.IndexByte(rest, ',')
+	if comma < 0 {
+		return malformed("bad gs2 header")
+	}
+	var user string
+	if authz := rest[:comma]; len(authz) > 0 {
+		if !bytes.HasPrefix(authz, []byte("a=")) {
+			return malformed("bad gs2 authzid")
+		}
+		u, err := decodeSaslname(authz[2:])
+		if err != nil {
+			return err
+		}
+		user = u
+	}
+	rest = rest[comma+1:]
+	if len(rest) == 0 || rest[0] != kvsep {
+		return malformed("missing separator after gs2 header")
+	}
+	rest = rest[1:]
+	var token, host, port []byte
+	var seenAuth, seenHost, seenPort bool
+	for {
+		i := bytes.IndexByte(rest, kvsep)
+		if i < 0 {
+			return malformed("unterminated key/value pair")
+		}
+		if i == 0 {
+			if len(rest) != 1 {
+				return malformed("data after final separator")
+			}
+			break
+		}
+		key, value, err := splitKV(rest[:i])
+		if err != nil {
+			return err
+		}
+		rest = rest[i+1:]
+		switch key {
+		case "auth":
+			if seenAuth {
+				return malformed("duplicate auth")
+			}
+			seenAuth = true
+			if token, err = parseBearer(value); err != nil {
+				return err
+			}
+		case "host":
+			if seenHost {
+				return malformed("duplicate host")
+			}
+			seenHost, host = true, value
+			if len(host) > maxHostLen {
+				return malformed("host too long")
+			}
+		case "port":
+			if seenPort {
+				return malformed("duplicate port")
+			}
+			seenPort, port = true, value
+			if len(port) == 0 || len(port) > maxPortLen || !allDigits(port) {
+				return malformed("bad port")
+			}
+		}
+		// Other keys are extensions (RFC 7628 section 3.1): ignored.
+	}
+	if !seenAuth {
+		return malformed("missing auth")
+	}
+	c.Username, c.Token, c.Host, c.Port = user, string(token), string(host), string(port)
+	return nil
+}
+
+// splitKV splits key=value; key is 1*ALPHA, value is *(VCHAR / SP / HTAB /
+// CR / LF).
+func splitKV(kv []byte) (string, []byte, error) {
+	eq := bytes.IndexByte(kv, '=')
+	if eq <= 0 {
+		return "", nil, malformed("bad key/value pair")
+	}
+	for _, ch := range kv[:eq] {
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z') {
+			return "", nil, malformed("bad key")
+		}
+	}
+	v := kv[eq+1:]
+	for _, ch := range v {
+		if !(ch >= 0x21 && ch <= 0x7e || ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
+			return "", nil, malformed("bad character in value")
+		}
+	}
+	return string(kv[:eq]), v, nil
+}
+
+// parseBearer parses `Bearer 1*SP b64token` (RFC 6750 section 2.1); the
+// scheme is case-insensitive.
+func parseBearer(v []byte) ([]byte, error) {
+	const scheme = "bearer"
+	if len(v) <= len(scheme) || !strings.EqualFold(string(v[:len(scheme)]), scheme) || v[len(scheme)] != ' ' {
+		return nil, malformed("auth is not a Bearer token")
+	}
+	tok := bytes.TrimLeft(v[len(scheme):], " ")
+	if err := checkBearerToken(tok); err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// checkBearerToken validates b64token = 1*(ALPHA / DIGIT / "-" / "." / "_"
+// / "~" / "+" / "/") *"=".
+func checkBearerToken(tok []byte) error {
+	if len(tok) == 0 {
+		return malformed("empty token")
+	}
+	if len(tok) > MaxTokenLen {
+		return malformed("token too long")
+	}
+	i := 0
+	for ; i < len(tok); i++ {
+		ch := tok[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' ||
+			ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '+' || ch == '/') {
+			break
+		}
+	}
+	if i == 0 {
+		return malformed("bad token")
+	}
+	for ; i < len(tok); i++ {
+		if tok[i] != '=' {
+			return malformed("bad character in token")
+		}
+	}
+	return nil
+}
+
+// decodeSaslname undoes the "=2C" / "=3D" escaping of ',' and '='.
+func decodeSaslname(b []byte) (string, error) {
+	if len(b) == 0 {
+		return "", malformed("empty authzid")
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		switch ch := b[i]; ch {
+		case '=':
+			if i+2 >= len(b) {
+				return "", malformed("bad escape in authzid")
+			}
+			switch string(b[i+1 : i+3]) {
+			case "2C", "2c":
+				out = append(out, ',')
+			case "3D", "3d":
+				out = append(out, '=')
+			default:
+				return "", malformed("bad escape in authzid")
+			}
+			i += 2
+		case 0, ',':
+			return "", malformed("bad character in authzid")
+		default:
+			out = append(out, ch)
+		}
+	}
+	if err := checkText("user name", out, MaxFieldLen, true); err != nil {
+		return "", err
+	}
+	return string(out), nil
+}
+
+func encodeSaslname(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ',':
+			b = append(b, "=2C"...)
+		case '=':
+			b = append(b, "=3D"...)
+		default:
+			b = append(b, s[i])
+		}
+	}
+	return b
+}
+
+func allDigits(b []byte) bool {
+	for _, ch := range b {
+		if ch < '0' || ch > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func encodeOAuthBearer(c Credentials) ([]byte, error) {
+	if c.Username != "" {
+		if err := checkText("user name", []byte(c.Username), MaxFieldLen, true); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkBearerToken([]byte(c.Token)); err != nil {
+		return nil, err
+	}
+	if len(c.Host) > maxHostLen || strings.ContainsFunc(c.Host, func(r rune) bool { return r < 0x20 && r != '\t' || r >= 0x7f }) {
+		return nil, malformed("bad host")
+	}
+	if c.Port != "" && (len(c.Port) > maxPortLen || !allDigits([]byte(c.Port))) {
+		return nil, malformed("bad port")
+	}
+	b := make([]byte, 0, 32+len(c.Username)+len(c.Host)+len(c.Token))
+	b = append(b, "n,"...)
+	if c.Username != "" {
+		b = append(b, "a="...)
+		b = encodeSaslname(b, c.Username)
+	}
+	b = append(b, ',', kvsep)
+	if c.Host != "" {
+		b = append(b, "host="...)
+		b = append(b, c.Host...)
+		b = append(b, kvsep)
+	}
+	if c.Port != "" {
+		b = append(b, "port="...)
+		b = append(b, c.Port...)
+		b = append(b, kvsep)
+	}
+	b = append(b, "auth=Bearer "...)
+	b = append(b, c.Token...)
+	return append(b, kvsep, kvsep), nil
+}

@@ -1,0 +1,91 @@
+package sasl
+
+import "bytes"
+
+// XOAUTH2 (Google's pre-standard mechanism):
+//
+//	"user=" user %x01 "auth=Bearer " token %x01 %x01
+//
+// Keys may come in either order; the final %x01 is tolerated when missing,
+// since some clients omit it. Unknown keys are ignored.
+
+func decodeXOAuth2(msg []byte, c *Credentials) error {
+	rest := msg
+	var user, token []byte
+	var seenUser, seenAuth bool
+	for {
+		i := bytes.IndexByte(rest, kvsep)
+		if i < 0 {
+			return malformed("unterminated key/value pair")
+		}
+		if i == 0 {
+			if len(rest) != 1 {
+				return malformed("data after final separator")
+			}
+			break
+		}
+		key, value, err := splitXOAuth2KV(rest[:i])
+		if err != nil {
+			return err
+		}
+		rest = rest[i+1:]
+		switch key {
+		case "user":
+			if seenUser {
+				return malformed("duplicate user")
+			}
+			seenUser, user = true, value
+		case "auth":
+			if seenAuth {
+				return malformed("duplicate auth")
+			}
+			seenAuth = true
+			if token, err = parseBearer(value); err != nil {
+				return err
+			}
+		}
+		if len(rest) == 0 {
+			break // final separator missing: tolerated
+		}
+	}
+	if !seenUser {
+		return malformed("missing user")
+	}
+	if !seenAuth {
+		return malformed("missing auth")
+	}
+	if err := checkText("user name", user, MaxFieldLen, true); err != nil {
+		return err
+	}
+	c.Username, c.Token = string(user), string(token)
+	return nil
+}
+
+// splitXOAuth2KV is splitKV without the character-class restriction on the
+// value beyond what checkText applies to user names.
+func splitXOAuth2KV(kv []byte) (string, []byte, error) {
+	eq := bytes.IndexByte(kv, '=')
+	if eq <= 0 {
+		return "", nil, malformed("bad key/value pair")
+	}
+	return string(kv[:eq]), kv[eq+1:], nil
+}
+
+func encodeXOAuth2(c Credentials) ([]byte, error) {
+	if err := checkText("user name", []byte(c.Username), MaxFieldLen, true); err != nil {
+		return nil, err
+	}
+	if bytes.IndexByte([]byte(c.Username), kvsep) >= 0 {
+		return nil, malformed("user name contains separator")
+	}
+	if err := checkBearerToken([]byte(c.Token)); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 20+len(c.Username)+len(c.Token))
+	b = append(b, "user="...)
+	b = append(b, c.Username...)
+	b = append(b, kvsep)
+	b = append(b, "auth=Bearer "...)
+	b = append(b, c.Token...)
+	return append(b, kvsep, kvsep), nil
+}
