@@ -140,7 +140,7 @@ func (e *Engine) Run() error {
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithTCPKeepAlive(5*time.Minute),
 		gnet.WithTicker(true),
-		gnet.WithLogLevel(4), // errors only; gnet's own logger
+		gnet.WithLogger(gnetLogger{e.log}),
 	)
 	if err != nil {
 		return err

@@ -34,6 +34,13 @@ type fixture struct {
 	app      *App
 }
 
+func limitLine(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("max_connections = %d", n)
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -50,6 +57,17 @@ func portOf(addr string) string {
 }
 
 func startFixture(t *testing.T, extra string) *fixture {
+	t.Helper()
+	return startFixtureWith(t, extra, 0)
+}
+
+// startFixtureLimit starts a proxy whose plain listener takes at most max
+// connections and returns that listener's address.
+func startFixtureLimit(t *testing.T, max int) string {
+	return startFixtureWith(t, "", max).plain
+}
+
+func startFixtureWith(t *testing.T, extra string, maxConns int) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	users := map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"}
@@ -83,6 +101,7 @@ protocol = "imap"
 bind = [%q]
 tls = "plain"
 preauth_timeout = "2s"
+%s
 [listener.starttls]
 protocol = "imap"
 bind = [%q]
@@ -122,7 +141,7 @@ negative_ttl = "1s"
 path = %q
 [capabilities.imap]
 allow_plain_auth_without_tls = true
-%s`, cert, key, f.plain, f.starttls, f.implicit, f.proxied, portOf(f.old.Addr()), portOf(f.new.Addr()), f.mapping, extra)
+%s`, cert, key, f.plain, limitLine(maxConns), f.starttls, f.implicit, f.proxied, portOf(f.old.Addr()), portOf(f.new.Addr()), f.mapping, extra)
 	cfg, err := config.Parse([]byte(text), "test.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -409,5 +428,40 @@ func TestOneByteAtATime(t *testing.T) {
 	}
 	if got := c.whichBackend(); got != "old" {
 		t.Fatalf("landed on %q", got)
+	}
+}
+
+func TestMappingFileIsWatched(t *testing.T) {
+	f := startFixture(t, "")
+	if err := os.WriteFile(f.mapping, []byte("# moved back\nalice@example.com old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// No SIGHUP, no Reload: the watcher must notice within a few seconds.
+	deadline := time.Now().Add(6 * time.Second)
+	for {
+		c := dial(t, f.plain)
+		c.line()
+		got := c.landedOn("alice@example.com", "pw-alice")
+		c.conn.Close()
+		if got == "old" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice still on %q after editing the mapping file", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestConnectionLimitSaysTooBusy(t *testing.T) {
+	// With max_connections = 2 the third client gets a BYE, not a silent
+	// close.
+	g := startFixtureLimit(t, 2)
+	a, b := dial(t, g), dial(t, g)
+	a.line()
+	b.line()
+	c := dial(t, g)
+	if l := c.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Fatalf("third connection got %q, want * BYE", l)
 	}
 }

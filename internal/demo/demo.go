@@ -129,7 +129,7 @@ switchyard demo is running.
 Try it (each reads message 1, whose subject names the backend):
   curl -s 'imap://%[7]s:%[8]s/INBOX;UID=1' --user 'alice@example.com:%[5]s' | grep Subject
   curl -sk 'imaps://%[7]s:%[9]s/INBOX;UID=1' --user 'bob@example.com:%[5]s' | grep Subject
-  python3 -c 'import imaplib; m=imaplib.IMAP4("%[7]s",%[8]s); m.starttls(); m.login("alice@example.com","%[5]s"); m.select(); print(m.fetch("1","(BODY[HEADER.FIELDS (SUBJECT)])")[1][0][1].decode())'
+  python3 -c 'import imaplib; m=imaplib.IMAP4("%[7]s",%[8]s); m.starttls(); m.login("alice@example.com","%[5]s"); m.select(); print([l for l in m.fetch("1","(BODY[])")[1][0][1].decode().splitlines() if l.startswith("Subject")][0])'
 
 Move alice to the old backend (the file is watched; SIGHUP also reloads):
   sed -i 's/^alice@example.com .*/alice@example.com old/' %[6]s

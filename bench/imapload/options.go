@@ -1,0 +1,267 @@
+// Package imapload generates IMAP load: login storms and masses of idle
+// sessions, measured with bench/stats. The cmd/switchyard-bench command
+// wires it to flags; tests drive it against bench/mockimap.
+package imapload
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/bench/imapclient"
+	"github.com/switchyard-mail/switchyard/bench/stats"
+)
+
+// TLSMode says how a session is protected.
+type TLSMode string
+
+// AuthMode says how a session logs in.
+type AuthMode string
+
+const (
+	TLSNone     TLSMode = "none"
+	TLSStartTLS TLSMode = "starttls"
+	TLSImplicit TLSMode = "implicit"
+
+	AuthLogin AuthMode = "login" // LOGIN user pass
+	AuthPlain AuthMode = "plain" // AUTHENTICATE PLAIN (SASL-IR unless NoSASLIR)
+)
+
+// Caps on what one run may ask for.
+const (
+	MaxDuration    = time.Hour
+	MaxCount       = 100_000_000
+	MaxConns       = 1_000_000
+	MaxConcurrency = 100_000
+	MaxSources     = 254
+)
+
+// Account is one login.
+type Account struct{ User, Password string }
+
+// Accounts returns prefix0..prefix{n-1}, all with the same password.
+func Accounts(prefix string, n int, password string) []Account {
+	out := make([]Account, n)
+	for i := range out {
+		out[i] = Account{fmt.Sprintf("%s%d", prefix, i), password}
+	}
+	return out
+}
+
+// Options are common to all scenarios.
+type Options struct {
+	Target string // host:port
+	TLS    TLSMode
+	// TLSConfig is used for STARTTLS and implicit TLS; by default the
+	// server name is the target's host and certificates are verified.
+	TLSConfig *tls.Config
+	Auth      AuthMode
+	NoSASLIR  bool // AUTHENTICATE PLAIN waits for "+" instead of sending an initial response
+	Accounts  []Account
+	// Sources spreads connections over the source addresses 127.0.0.1 ..
+	// 127.0.0.<Sources> (IPv4 targets only); 0 or 1 lets the system choose.
+	Sources     int
+	Timeout     time.Duration // per operation (default 10 s)
+	Concurrency int
+	// Progress receives a line every ProgressEvery (default 5 s) when set.
+	Progress      io.Writer
+	ProgressEvery time.Duration
+	// Sampler, if set, observes the target process (the proxy).
+	Sampler *stats.Sampler
+}
+
+func (o *Options) check() error {
+	if o.Target == "" {
+		return errors.New("no target")
+	}
+	if _, _, err := net.SplitHostPort(o.Target); err != nil {
+		return fmt.Errorf("target %q: %v", o.Target, err)
+	}
+	switch o.TLS {
+	case "":
+		o.TLS = TLSNone
+	case TLSNone, TLSStartTLS, TLSImplicit:
+	default:
+		return fmt.Errorf("tls mode %q: want none, starttls or implicit", o.TLS)
+	}
+	switch o.Auth {
+	case "":
+		o.Auth = AuthPlain
+	case AuthLogin, AuthPlain:
+	default:
+		return fmt.Errorf("auth %q: want login or plain", o.Auth)
+	}
+	if len(o.Accounts) == 0 {
+		return errors.New("no accounts")
+	}
+	if o.Sources < 0 || o.Sources > MaxSources {
+		return fmt.Errorf("sources %d: want 0..%d", o.Sources, MaxSources)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Timeout > MaxDuration {
+		o.Timeout = MaxDuration
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 1
+	}
+	if o.Concurrency > MaxConcurrency {
+		return fmt.Errorf("concurrency %d: at most %d", o.Concurrency, MaxConcurrency)
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = 5 * time.Second
+	}
+	if o.TLS != TLSNone {
+		cfg := &tls.Config{}
+		if o.TLSConfig != nil {
+			cfg = o.TLSConfig.Clone()
+		}
+		if cfg.ServerName == "" {
+			host, _, _ := net.SplitHostPort(o.Target)
+			cfg.ServerName = host
+		}
+		o.TLSConfig = cfg
+	}
+	return nil
+}
+
+// dialer picks source addresses round robin.
+type dialer struct {
+	target  string
+	dialers []*net.Dialer
+	n       atomic.Uint64
+}
+
+func newDialer(o *Options) (*dialer, error) {
+	d := &dialer{target: o.Target}
+	if o.Sources <= 1 {
+		d.dialers = []*net.Dialer{{Timeout: o.Timeout}}
+		return d, nil
+	}
+	host, _, _ := net.SplitHostPort(o.Target)
+	ip := net.ParseIP(host)
+	if ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("sources need an IPv4 loopback target, not %q", host)
+	}
+	for i := 1; i <= o.Sources; i++ {
+		d.dialers = append(d.dialers, &net.Dialer{
+			Timeout:   o.Timeout,
+			LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(i))},
+			Control:   bindNoPort,
+		})
+	}
+	return d, nil
+}
+
+func (d *dialer) dial(ctx context.Context) (net.Conn, error) {
+	i := d.n.Add(1) % uint64(len(d.dialers))
+	return d.dialers[i].DialContext(ctx, "tcp", d.target)
+}
+
+// phases holds one histogram per step of a session.
+type phases struct {
+	connect, tls, auth, noop, logout, total stats.Histogram
+}
+
+func (p *phases) summaries(o *Options, preauth bool) map[string]stats.Summary {
+	m := map[string]stats.Summary{"connect": p.connect.Summarize()}
+	if o.TLS != TLSNone {
+		m["tls"] = p.tls.Summarize()
+	}
+	if !preauth {
+		m["auth"] = p.auth.Summarize()
+	}
+	if p.noop.Count() > 0 {
+		m["noop"] = p.noop.Summarize()
+	}
+	if p.logout.Count() > 0 {
+		m["logout"] = p.logout.Summarize()
+	}
+	return m
+}
+
+// opError is a failure and the step it happened in.
+type opError struct {
+	phase string
+	err   error
+}
+
+func (e *opError) Error() string { return e.phase + ": " + e.err.Error() }
+
+// kind groups failures for the report: "auth: NO [AUTHENTICATIONFAILED]",
+// "connect: refused", ...
+func (e *opError) kind() string {
+	var se *imapclient.StatusError
+	if errors.As(e.err, &se) {
+		k := e.phase + ": " + se.Status
+		if strings.HasPrefix(se.Text, "[") {
+			if end := strings.IndexByte(se.Text, ']'); end > 0 && end < 40 {
+				k += " " + se.Text[:end+1]
+			}
+		}
+		return k
+	}
+	if errors.Is(e.err, imapclient.ErrBye) {
+		return e.phase + ": bye"
+	}
+	return e.phase + ": " + stats.Classify(e.err)
+}
+
+func fail(phase string, err error) *opError { return &opError{phase, err} }
+
+// open connects, reads the greeting, starts TLS and (unless preauth) logs
+// in. The connection's deadline is start+Timeout.
+func open(ctx context.Context, o *Options, d *dialer, acct Account, ph *phases, preauth bool, rsize, wsize int) (*imapclient.Client, *opError) {
+	t0 := time.Now()
+	conn, err := d.dial(ctx)
+	if err != nil {
+		return nil, fail("connect", err)
+	}
+	conn.SetDeadline(t0.Add(o.Timeout))
+	if o.TLS == TLSImplicit {
+		th := time.Now()
+		tc := tls.Client(conn, o.TLSConfig)
+		if err := tc.Handshake(); err != nil {
+			conn.Close()
+			return nil, fail("tls", err)
+		}
+		ph.tls.RecordDuration(time.Since(th))
+		conn = tc
+	}
+	c := imapclient.NewSize(conn, rsize, wsize)
+	if _, err := c.Greeting(); err != nil {
+		conn.Close()
+		return nil, fail("greeting", err)
+	}
+	ph.connect.RecordDuration(time.Since(t0))
+	if o.TLS == TLSStartTLS {
+		th := time.Now()
+		if err := c.StartTLS(o.TLSConfig); err != nil {
+			c.Close()
+			return nil, fail("starttls", err)
+		}
+		ph.tls.RecordDuration(time.Since(th))
+	}
+	if preauth {
+		return c, nil
+	}
+	ta := time.Now()
+	if o.Auth == AuthLogin {
+		err = c.Login(acct.User, acct.Password)
+	} else {
+		err = c.AuthPlain(acct.User, acct.Password, !o.NoSASLIR)
+	}
+	if err != nil {
+		c.Close()
+		return nil, fail("auth", err)
+	}
+	ph.auth.RecordDuration(time.Since(ta))
+	return c, nil
+}

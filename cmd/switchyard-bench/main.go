@@ -1,0 +1,274 @@
+// Command switchyard-bench loads an IMAP server or proxy (login storms,
+// masses of idle sessions) and reports throughput, latency percentiles,
+// errors and the target's CPU and memory; with --mock-backend it runs
+// bench/mockimap backends instead. See bench/README.md.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/bench/stats"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type flags struct {
+	scenario    string
+	target      string
+	tlsMode     string
+	insecure    bool
+	caFile      string
+	serverName  string
+	auth        string
+	noSASLIR    bool
+	users       int
+	userPrefix  string
+	password    string
+	usersFile   string
+	concurrency int
+	duration    time.Duration
+	count       int64
+	timeout     time.Duration
+	linger      time.Duration
+	noNoop      bool
+	sources     int
+	conns       int
+	hold        time.Duration
+	preauth     bool
+	noCheck     bool
+	pid         int
+	pprofURL    string
+	jsonFile    string
+	progress    time.Duration
+
+	mockBackend  []string
+	mockNames    []string
+	mockTLS      bool
+	mockCert     string
+	mockKey      string
+	mockImplicit bool
+	mockProxy    bool
+	mockMsgSize  int
+	mockCaps     string
+}
+
+func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("switchyard-bench", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SortFlags = false
+	fs.StringVar(&f.scenario, "scenario", "login", "load scenario: login or idle")
+	fs.StringVar(&f.target, "target", "127.0.0.1:1143", "IMAP server or proxy to load (host:port)")
+	fs.StringVar(&f.tlsMode, "tls", "none", "none, starttls or implicit")
+	fs.BoolVar(&f.insecure, "insecure", false, "do not verify the target's certificate")
+	fs.StringVar(&f.caFile, "ca", "", "PEM file of CA certificates to trust for the target")
+	fs.StringVar(&f.serverName, "server-name", "", "TLS server name (default: the target's host)")
+	fs.StringVar(&f.auth, "auth", "plain", "login (LOGIN command) or plain (AUTHENTICATE PLAIN)")
+	fs.BoolVar(&f.noSASLIR, "no-sasl-ir", false, "AUTHENTICATE PLAIN without an initial response (waits for \"+\")")
+	fs.IntVar(&f.users, "users", 1000, "accounts <user-prefix>0..N-1 (also the users of --mock-backend)")
+	fs.StringVar(&f.userPrefix, "user-prefix", "user", "account name prefix")
+	fs.StringVar(&f.password, "password", "password", "password of every generated account")
+	fs.StringVar(&f.usersFile, "users-file", "", "read accounts from a file of \"user password\" lines instead")
+	fs.IntVar(&f.concurrency, "concurrency", 32, "parallel clients (idle: sessions being opened at once)")
+	fs.DurationVar(&f.duration, "duration", 0, "login: run time (default 10s, at most 1h); mock backend: exit after this (default: until SIGINT/SIGTERM)")
+	fs.Int64Var(&f.count, "count", 0, "login: stop after this many logins (at most 100M)")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "deadline of one operation")
+	fs.DurationVar(&f.linger, "linger", time.Second, "login: after LOGOUT, wait this long for the server to close first")
+	fs.BoolVar(&f.noNoop, "no-noop", false, "login: skip the NOOP between login and logout")
+	fs.IntVar(&f.sources, "sources", 0, "spread connections over source addresses 127.0.0.1..127.0.0.X (>28k ports)")
+	fs.IntVar(&f.conns, "conns", 1000, "idle: sessions to open and hold")
+	fs.DurationVar(&f.hold, "hold", 10*time.Second, "idle: how long to hold the sessions (at most 1h)")
+	fs.BoolVar(&f.preauth, "preauth", false, "idle: only connect and read the greeting (and STARTTLS), no login")
+	fs.BoolVar(&f.noCheck, "no-check", false, "idle: do not NOOP every session after the hold")
+	fs.IntVar(&f.pid, "pid", 0, "sample this process (the target) from /proc: CPU seconds, RSS, fds")
+	fs.StringVar(&f.pprofURL, "pprof-url", "", "net/http/pprof base URL of the target, to count its goroutines")
+	fs.StringVar(&f.jsonFile, "json", "", "also write the result as JSON to this file")
+	fs.DurationVar(&f.progress, "progress", 5*time.Second, "progress line interval on stderr (0: none)")
+
+	fs.StringSliceVar(&f.mockBackend, "mock-backend", nil, "run mockimap backends on ADDR[,ADDR...] instead of a load")
+	fs.StringSliceVar(&f.mockNames, "mock-names", []string{"old", "new"}, "names of the mock backends, in order (more get mock<i>)")
+	fs.BoolVar(&f.mockTLS, "mock-tls", false, "offer STARTTLS with a throw-away self-signed certificate")
+	fs.StringVar(&f.mockCert, "mock-cert", "", "mock backends' certificate (PEM; with --mock-key) instead of a self-signed one")
+	fs.StringVar(&f.mockKey, "mock-key", "", "mock backends' private key (PEM)")
+	fs.BoolVar(&f.mockImplicit, "mock-implicit-tls", false, "mock backends use TLS from the first byte")
+	fs.BoolVar(&f.mockProxy, "mock-proxy-header", false, "mock backends accept an optional PROXY v1/v2 header")
+	fs.IntVar(&f.mockMsgSize, "mock-message-size", 0, "size of the marker message in bytes (bulk FETCH)")
+	fs.StringVar(&f.mockCaps, "mock-capabilities", "", "space-separated capability list replacing the default")
+	return fs
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var f flags
+	fs := newFlagSet(&f, stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "switchyard-bench:", err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "switchyard-bench: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	accounts, err := loadAccounts(&f)
+	if err != nil {
+		fmt.Fprintln(stderr, "switchyard-bench:", err)
+		return 2
+	}
+	if len(f.mockBackend) > 0 {
+		if err := runMock(ctx, &f, accounts, stdout); err != nil {
+			fmt.Fprintln(stderr, "switchyard-bench:", err)
+			return 1
+		}
+		return 0
+	}
+	if err := runLoad(ctx, &f, accounts, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "switchyard-bench:", err)
+		return 1
+	}
+	return 0
+}
+
+func loadAccounts(f *flags) ([]imapload.Account, error) {
+	if f.usersFile != "" {
+		return imapload.ReadAccountsFile(f.usersFile)
+	}
+	if f.users <= 0 || f.users > imapload.MaxAccounts {
+		return nil, fmt.Errorf("--users %d: want 1..%d", f.users, imapload.MaxAccounts)
+	}
+	return imapload.Accounts(f.userPrefix, f.users, f.password), nil
+}
+
+func runLoad(ctx context.Context, f *flags, accounts []imapload.Account, stdout, stderr io.Writer) error {
+	o := imapload.Options{
+		Target:      f.target,
+		TLS:         imapload.TLSMode(f.tlsMode),
+		Auth:        imapload.AuthMode(f.auth),
+		NoSASLIR:    f.noSASLIR,
+		Accounts:    accounts,
+		Sources:     f.sources,
+		Timeout:     f.timeout,
+		Concurrency: f.concurrency,
+	}
+	if f.progress > 0 {
+		o.Progress, o.ProgressEvery = stderr, f.progress
+	}
+	if f.pprofURL != "" && f.pid <= 0 {
+		return errors.New("--pprof-url needs --pid")
+	}
+	if f.pid > 0 {
+		o.Sampler = &stats.Sampler{PID: f.pid, PprofURL: f.pprofURL}
+		if _, err := o.Sampler.Sample("probe"); err != nil {
+			return fmt.Errorf("--pid %d: %v", f.pid, err)
+		}
+	}
+	if f.tlsMode != "none" {
+		cfg := &tls.Config{InsecureSkipVerify: f.insecure, ServerName: f.serverName}
+		if f.caFile != "" {
+			pem, err := os.ReadFile(f.caFile)
+			if err != nil {
+				return err
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("--ca %s: no certificates", f.caFile)
+			}
+		}
+		o.TLSConfig = cfg
+	}
+	var res *imapload.Result
+	var err error
+	switch f.scenario {
+	case "login":
+		res, err = imapload.RunLogin(ctx, imapload.LoginOptions{Options: o, Duration: f.duration, Count: f.count, SkipNoop: f.noNoop, Linger: f.linger})
+	case "idle":
+		res, err = imapload.RunIdle(ctx, imapload.IdleOptions{Options: o, Conns: f.conns, Hold: f.hold, Preauth: f.preauth, SkipCheck: f.noCheck})
+	default:
+		return fmt.Errorf("--scenario %q: want login or idle", f.scenario)
+	}
+	if res != nil {
+		res.WriteText(stdout)
+		if f.jsonFile != "" {
+			if jerr := res.WriteJSON(f.jsonFile); jerr != nil {
+				return jerr
+			}
+		}
+	}
+	return err
+}
+
+func runMock(ctx context.Context, f *flags, accounts []imapload.Account, stdout io.Writer) error {
+	users := make(map[string]string, len(accounts))
+	for _, a := range accounts {
+		users[a.User] = a.Password
+	}
+	cfg := mockimap.Config{
+		Users:             users,
+		ImplicitTLS:       f.mockImplicit,
+		AcceptProxyHeader: f.mockProxy,
+		MessageSize:       f.mockMsgSize,
+		Capabilities:      strings.Fields(f.mockCaps),
+	}
+	switch {
+	case f.mockCert != "" || f.mockKey != "":
+		cert, err := tls.LoadX509KeyPair(f.mockCert, f.mockKey)
+		if err != nil {
+			return err
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	case f.mockTLS || f.mockImplicit:
+		tc, _, err := mockimap.SelfSigned()
+		if err != nil {
+			return err
+		}
+		cfg.TLS = tc
+	}
+	var servers []*mockimap.Server
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
+	for i, addr := range f.mockBackend {
+		c := cfg
+		c.Name = fmt.Sprintf("mock%d", i)
+		if i < len(f.mockNames) {
+			c.Name = f.mockNames[i]
+		}
+		s, err := mockimap.Listen(addr, c)
+		if err != nil {
+			return fmt.Errorf("mock backend %s on %s: %v", c.Name, addr, err)
+		}
+		servers = append(servers, s)
+		fmt.Fprintf(stdout, "mockimap %s listening on %s (%d users)\n", c.Name, s.Addr(), len(users))
+	}
+	if f.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		defer cancel()
+	}
+	<-ctx.Done()
+	for _, s := range servers {
+		fmt.Fprintf(stdout, "mockimap %s: %d logins, %d refused, %d sessions open at exit\n", s.Name(), s.Logins(), s.FailedLogins(), s.Sessions())
+	}
+	return nil
+}

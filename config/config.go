@@ -1,0 +1,525 @@
+// Package config holds switchyard's configuration: the TOML file, strict
+// and validated in full before anything starts, plus the flags and
+// SWITCHYARD_* environment variables that let a container run without a
+// file. The schema is the one documented for Stalwart's migration proxy, so
+// that files written for it work here unchanged, extended with [cluster]
+// and a few keys of our own. README.md in this directory is the reference
+// for every key.
+//
+// The usual sequence is Load (or Parse, or Default when there is no file),
+// then Overrides.Apply, then Validate. Parse and Load reject unknown keys
+// and values of the wrong type, and fill defaults; they check nothing else,
+// so that flags can still complete a partial file. Validate checks
+// everything and reports every problem at once.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Config is the whole configuration. Field comments give the TOML key.
+type Config struct {
+	Server       Server                 `toml:"server"`       // [server]
+	TLS          TLS                    `toml:"tls"`          // [tls]
+	Listener     map[string]Listener    `toml:"listener"`     // [listener.<id>]
+	Destination  map[string]Destination `toml:"destination"`  // [destination.<id>]
+	Routing      Routing                `toml:"routing"`      // [routing]
+	Mapping      Mapping                `toml:"mapping"`      // [mapping]
+	Capabilities Capabilities           `toml:"capabilities"` // [capabilities.<proto>]
+	OAuth        OAuth                  `toml:"oauth"`        // [oauth]
+	HTTP         HTTPConfig             `toml:"http"`         // [http], [[http.route]]
+	Admin        *Admin                 `toml:"admin"`        // [admin]; nil when absent
+	Cluster      *Cluster               `toml:"cluster"`      // [cluster]; nil when absent
+
+	src *source // where each key came from, for error messages
+}
+
+// Server is [server]: process-wide settings.
+type Server struct {
+	// Hostname is announced in greetings and EHLO; empty means the local
+	// address the client connected to.
+	Hostname string `toml:"hostname"`
+	// Threads is the number of event loops; 0 means one per CPU.
+	Threads int `toml:"threads"`
+	// ShutdownGrace is how long bridged sessions may drain on shutdown.
+	ShutdownGrace Duration `toml:"shutdown_grace"`
+	// BridgeIdle closes a bridged session with no traffic either way.
+	BridgeIdle Duration `toml:"bridge_idle"`
+	// BackendTimeout bounds connecting to a backend and its pre-auth reply.
+	BackendTimeout Duration `toml:"backend_timeout"`
+	// BackendConnectRetries is how many more times a failed dial is tried.
+	BackendConnectRetries int `toml:"backend_connect_retries"`
+	// HostDownThreshold consecutive failures mark a backend host down.
+	HostDownThreshold int `toml:"host_down_threshold"`
+	// HostDownCooldown is how long a host stays marked down.
+	HostDownCooldown Duration `toml:"host_down_cooldown"`
+	// ProxyTTL is the hop count sent to backends (x-proxy-ttl, XCLIENT
+	// TTL) against proxy loops.
+	ProxyTTL int `toml:"proxy_ttl"`
+	// LogLevel is trace, debug, info, warn or error (or off).
+	LogLevel string `toml:"log_level"`
+}
+
+// TLS is [tls]: the certificates the proxy presents to clients.
+type TLS struct {
+	Certificate map[string]Certificate `toml:"certificate"` // [tls.certificate.<id>]
+	Protocols   TLSProtocols           `toml:"protocols"`   // [tls.protocols]
+}
+
+// Certificate is [tls.certificate.<id>].
+type Certificate struct {
+	Cert     string   `toml:"cert"`     // PEM chain file
+	Key      string   `toml:"key"`      // PEM private key file
+	Subjects []string `toml:"subjects"` // SNI names it serves ("*.example.com" allowed)
+	Default  bool     `toml:"default"`  // served when SNI matches nothing
+}
+
+// TLSProtocols is [tls.protocols].
+type TLSProtocols struct {
+	MinVersion          string   `toml:"min_version"`           // "1.2" or "1.3"
+	IgnoreClientOrder   bool     `toml:"ignore_client_order"`   // prefer the server's cipher order
+	DisableCipherSuites []string `toml:"disable_cipher_suites"` // suite names to turn off
+}
+
+// Listener is [listener.<id>]: one client-facing socket set.
+type Listener struct {
+	Protocol        Protocol          `toml:"protocol"`
+	Bind            []string          `toml:"bind"` // "ip:port", IPv6 as "[::]:993"
+	TLS             TLSMode           `toml:"tls"`
+	ProxyProtocol   ProxyProtocolMode `toml:"proxy_protocol"`
+	ProxyTrusted    []string          `toml:"proxy_trusted"` // CIDRs (or single IPs)
+	MaxConnections  int               `toml:"max_connections"`
+	PreauthTimeout  Duration          `toml:"preauth_timeout"`
+	MaxAuthAttempts int               `toml:"max_auth_attempts"`
+	Forwarded       ForwardedMode     `toml:"forwarded"` // HTTP only
+}
+
+// Destination is [destination.<id>]: one backend.
+type Destination struct {
+	Host          string `toml:"host"`            // name or IP literal, no port
+	TLSServerName string `toml:"tls_server_name"` // SNI and name to verify
+	// ProxyProtocol: with no forwarding set, true means "proxy" and false
+	// means "none" (the reference proxy's older switch; default true).
+	ProxyProtocol        bool       `toml:"proxy_protocol"`
+	Forwarding           Forwarding `toml:"forwarding"` // empty: from proxy_protocol
+	Forwarded            bool       `toml:"forwarded"`  // add Forwarded/X-Forwarded-For on HTTP
+	TLSAllowInvalidCerts bool       `toml:"tls_allow_invalid_certs"`
+	TLSPinnedCertSHA256  string     `toml:"tls_pinned_cert_sha256"` // hex, colons optional
+	TLSClientCert        string     `toml:"tls_client_cert"`
+	TLSClientKey         string     `toml:"tls_client_key"`
+	TLSCAFile            string     `toml:"tls_ca_file"` // extra roots (switchyard)
+	SourceIPs            []string   `toml:"source_ips"`  // local addresses to dial from
+	HideAuthErrors       bool       `toml:"hide_auth_errors"`
+	AllowPlaintextAuth   bool       `toml:"allow_plaintext_auth"`
+	// Protocol holds [destination.<id>.protocol.<proto>].
+	Protocol map[Protocol]Endpoint `toml:"protocol"`
+}
+
+// Endpoint is [destination.<id>.protocol.<proto>].
+type Endpoint struct {
+	Port       int        `toml:"port"`
+	TLS        TLSMode    `toml:"tls"`
+	Forwarding Forwarding `toml:"forwarding"` // overrides the destination's
+}
+
+// ForwardingFor returns how the client is announced on a leg of protocol p:
+// the endpoint's forwarding, else the destination's, else "proxy" when
+// proxy_protocol is true and "none" when it is false.
+func (d Destination) ForwardingFor(p Protocol) Forwarding {
+	if ep, ok := d.Protocol[p]; ok && ep.Forwarding != "" {
+		return ep.Forwarding
+	}
+	if d.Forwarding != "" {
+		return d.Forwarding
+	}
+	if d.ProxyProtocol {
+		return ForwardProxy
+	}
+	return ForwardNone
+}
+
+// Routing is [routing].
+type Routing struct {
+	DefaultDestination         string   `toml:"default_destination"`
+	SMTPPassthroughDestination string   `toml:"smtp_passthrough_destination"`
+	MasterUserSeparators       []string `toml:"master_user_separators"`
+}
+
+// Mapping is [mapping]: the identifier -> destination store and its cache.
+type Mapping struct {
+	Source          MappingSource `toml:"source"`
+	Normalize       Normalize     `toml:"normalize"`
+	NegativeTTL     Duration      `toml:"negative_ttl"`
+	PositiveTTL     Duration      `toml:"positive_ttl"`
+	CacheMaxEntries int64         `toml:"cache_max_entries"` // 0 disables the cache
+	LookupTimeout   Duration      `toml:"lookup_timeout"`
+	File            *MappingFile  `toml:"file"`  // [mapping.file]
+	Redis           *MappingRedis `toml:"redis"` // [mapping.redis]
+	SQL             *MappingSQL   `toml:"sql"`   // [mapping.sql]
+}
+
+// MappingFile is [mapping.file].
+type MappingFile struct {
+	Path string `toml:"path"`
+}
+
+// MappingRedis is [mapping.redis].
+type MappingRedis struct {
+	URL       string `toml:"url"`
+	KeyPrefix string `toml:"key_prefix"`
+	PoolSize  int    `toml:"pool_size"`
+}
+
+// MappingSQL is [mapping.sql].
+type MappingSQL struct {
+	URL         string `toml:"url"`
+	Query       string `toml:"query"`
+	PoolSize    int    `toml:"pool_size"`
+	UpsertQuery string `toml:"upsert_query"`
+	DeleteQuery string `toml:"delete_query"`
+}
+
+// Capabilities is [capabilities.*]: what the proxy announces before login.
+type Capabilities struct {
+	IMAP        IMAPCapabilities        `toml:"imap"`
+	POP3        POP3Capabilities        `toml:"pop3"`
+	Submission  SubmissionCapabilities  `toml:"submission"`
+	ManageSieve ManageSieveCapabilities `toml:"managesieve"`
+}
+
+// IMAPCapabilities is [capabilities.imap].
+type IMAPCapabilities struct {
+	Advertise                []string `toml:"advertise"`
+	SASL                     []string `toml:"sasl"`
+	AllowPlainAuthWithoutTLS bool     `toml:"allow_plain_auth_without_tls"`
+	Banner                   string   `toml:"banner"`
+}
+
+// POP3Capabilities is [capabilities.pop3].
+type POP3Capabilities struct {
+	SASL                     []string `toml:"sasl"`
+	AllowPlainAuthWithoutTLS bool     `toml:"allow_plain_auth_without_tls"`
+	Banner                   string   `toml:"banner"`
+}
+
+// SubmissionCapabilities is [capabilities.submission].
+type SubmissionCapabilities struct {
+	EHLO                     []string `toml:"ehlo"`
+	SASL                     []string `toml:"sasl"`
+	AllowPlainAuthWithoutTLS bool     `toml:"allow_plain_auth_without_tls"`
+	Banner                   string   `toml:"banner"`
+}
+
+// ManageSieveCapabilities is [capabilities.managesieve].
+type ManageSieveCapabilities struct {
+	Sieve                    []string `toml:"sieve"`
+	SASL                     []string `toml:"sasl"`
+	AllowPlainAuthWithoutTLS bool     `toml:"allow_plain_auth_without_tls"`
+	Implementation           string   `toml:"implementation"`
+}
+
+// OAuth is [oauth].
+type OAuth struct {
+	// JWTUsernameClaim names the JWT claim that holds the account.
+	JWTUsernameClaim string `toml:"jwt_username_claim"`
+}
+
+// HTTPConfig is [http].
+type HTTPConfig struct {
+	Route                []HTTPRoute `toml:"route"` // [[http.route]], first match wins
+	BodyExtractCap       Size        `toml:"body_extract_cap"`
+	MaxHeadSize          Size        `toml:"max_head_size"`
+	RelayIdle            Duration    `toml:"relay_idle"`
+	KeepaliveTimeout     Duration    `toml:"keepalive_timeout"`
+	MaxKeepaliveRequests int         `toml:"max_keepalive_requests"`
+}
+
+// HTTPRoute is one [[http.route]].
+type HTTPRoute struct {
+	Match       string       `toml:"match"`       // path glob: *, **, ?, [..], {a,b}
+	Destination string       `toml:"destination"` // pin to this destination
+	Extract     *HTTPExtract `toml:"extract"`     // or resolve an identifier
+	Fallback    string       `toml:"fallback"`    // "default" or a destination
+}
+
+// HTTPExtract is the extract table of an HTTP route.
+type HTTPExtract struct {
+	From   ExtractFrom `toml:"from"`
+	Regex  string      `toml:"regex"`  // first capture group is the identifier
+	Param  string      `toml:"param"`  // query parameter (from = "query")
+	Header string      `toml:"header"` // header name (from = "header")
+}
+
+// Admin is [admin]: the management API.
+type Admin struct {
+	Bind             string   `toml:"bind"`
+	TLS              TLSMode  `toml:"tls"`
+	BearerTokenFile  string   `toml:"bearer_token_file"`
+	BearerToken      string   `toml:"bearer_token"`
+	MinTokenLen      int      `toml:"min_token_len"`
+	LockoutThreshold int      `toml:"lockout_threshold"`
+	LockoutDuration  Duration `toml:"lockout_duration"`
+}
+
+// Cluster is [cluster] (switchyard): accounts without a mapping are spread
+// over these destinations by consistent hashing.
+type Cluster struct {
+	Nodes   []string       `toml:"nodes"`   // destination ids
+	Weights map[string]int `toml:"weights"` // [cluster.weights] node = weight (default 1)
+}
+
+// Default values. README.md documents each of them.
+const (
+	DefaultShutdownGrace         = Duration(30 * time.Second)
+	DefaultBridgeIdle            = Duration(30 * time.Minute)
+	DefaultBackendTimeout        = Duration(10 * time.Second)
+	DefaultBackendConnectRetries = 1
+	DefaultHostDownThreshold     = 5
+	DefaultHostDownCooldown      = Duration(30 * time.Second)
+	DefaultProxyTTL              = 7
+	DefaultLogLevel              = "info"
+	DefaultMinTLSVersion         = "1.2"
+	DefaultMaxConnections        = 8192
+	DefaultPreauthTimeout        = Duration(60 * time.Second)
+	DefaultMaxAuthAttempts       = 3
+	DefaultNegativeTTL           = Duration(30 * time.Second)
+	DefaultPositiveTTL           = Duration(10 * time.Minute)
+	DefaultCacheMaxEntries       = 1_000_000
+	DefaultLookupTimeout         = Duration(5 * time.Second)
+	DefaultRedisKeyPrefix        = "route:"
+	DefaultPoolSize              = 16
+	DefaultJWTUsernameClaim      = "email"
+	DefaultBodyExtractCap        = Size(64 << 10)
+	DefaultMaxHeadSize           = Size(64 << 10)
+	DefaultRelayIdle             = Duration(60 * time.Second)
+	DefaultKeepaliveTimeout      = Duration(75 * time.Second)
+	DefaultMaxKeepaliveRequests  = 1000
+	DefaultAdminMinTokenLen      = 32
+	DefaultAdminLockoutThreshold = 5
+	DefaultAdminLockoutDuration  = Duration(5 * time.Minute)
+)
+
+// Default returns the configuration of an empty file: every default
+// filled, no listener, no destination.
+func Default() *Config {
+	sasl := func() []string { return []string{"PLAIN", "OAUTHBEARER", "XOAUTH2"} }
+	return &Config{
+		Server: Server{
+			ShutdownGrace:         DefaultShutdownGrace,
+			BridgeIdle:            DefaultBridgeIdle,
+			BackendTimeout:        DefaultBackendTimeout,
+			BackendConnectRetries: DefaultBackendConnectRetries,
+			HostDownThreshold:     DefaultHostDownThreshold,
+			HostDownCooldown:      DefaultHostDownCooldown,
+			ProxyTTL:              DefaultProxyTTL,
+			LogLevel:              DefaultLogLevel,
+		},
+		TLS: TLS{Protocols: TLSProtocols{MinVersion: DefaultMinTLSVersion}},
+		Routing: Routing{
+			MasterUserSeparators: []string{"%"},
+		},
+		Mapping: Mapping{
+			Normalize:       NormalizeNone,
+			NegativeTTL:     DefaultNegativeTTL,
+			PositiveTTL:     DefaultPositiveTTL,
+			CacheMaxEntries: DefaultCacheMaxEntries,
+			LookupTimeout:   DefaultLookupTimeout,
+		},
+		Capabilities: Capabilities{
+			IMAP: IMAPCapabilities{
+				Advertise: []string{"IMAP4rev1", "IMAP4rev2", "SASL-IR", "LITERAL+", "ID", "ENABLE"},
+				SASL:      sasl(),
+				Banner:    "switchyard IMAP proxy ready",
+			},
+			POP3: POP3Capabilities{
+				SASL:   sasl(),
+				Banner: "switchyard POP3 proxy ready",
+			},
+			Submission: SubmissionCapabilities{
+				EHLO:   []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING"},
+				SASL:   []string{"PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2"},
+				Banner: "switchyard ESMTP submission proxy ready",
+			},
+			ManageSieve: ManageSieveCapabilities{
+				Sieve: []string{
+					"fileinto", "reject", "envelope", "encoded-character",
+					"vacation", "vacation-seconds", "subaddress", "relational",
+					"comparator-i;ascii-numeric", "regex", "imap4flags", "copy",
+					"include", "variables", "body", "enotify", "environment",
+					"mailbox", "date", "index", "ihave", "duplicate", "mime",
+					"foreverypart", "extracttext", "editheader", "special-use",
+				},
+				SASL:           sasl(),
+				Implementation: "switchyard",
+			},
+		},
+		OAuth: OAuth{JWTUsernameClaim: DefaultJWTUsernameClaim},
+		HTTP: HTTPConfig{
+			BodyExtractCap:       DefaultBodyExtractCap,
+			MaxHeadSize:          DefaultMaxHeadSize,
+			RelayIdle:            DefaultRelayIdle,
+			KeepaliveTimeout:     DefaultKeepaliveTimeout,
+			MaxKeepaliveRequests: DefaultMaxKeepaliveRequests,
+		},
+	}
+}
+
+// NewListener returns a listener with every default filled; the caller sets
+// protocol, bind and tls.
+func NewListener() Listener {
+	return Listener{
+		ProxyProtocol:   ProxyOff,
+		MaxConnections:  DefaultMaxConnections,
+		PreauthTimeout:  DefaultPreauthTimeout,
+		MaxAuthAttempts: DefaultMaxAuthAttempts,
+		Forwarded:       ForwardedOff,
+	}
+}
+
+// NewDestination returns a destination with every default filled.
+func NewDestination() Destination {
+	return Destination{ProxyProtocol: true}
+}
+
+// NewAdmin returns an [admin] section with every default filled.
+func NewAdmin() *Admin {
+	return &Admin{
+		TLS:              TLSImplicit,
+		MinTokenLen:      DefaultAdminMinTokenLen,
+		LockoutThreshold: DefaultAdminLockoutThreshold,
+		LockoutDuration:  DefaultAdminLockoutDuration,
+	}
+}
+
+// Load reads and parses the file at path (see Parse).
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes a TOML document over the defaults. name is used in error
+// messages (usually the file's path). Unknown keys and values of the wrong
+// type are errors, each naming the key with its full dotted path and its
+// line; all unknown keys are reported together. Parse does not validate:
+// call Validate (after Overrides.Apply, if any).
+func Parse(data []byte, name string) (*Config, error) {
+	// Copy: positions are computed against this exact slice, and the
+	// caller may reuse theirs.
+	data = bytes.Clone(data)
+	if name == "" {
+		name = "config"
+	}
+	src := &source{name: name}
+
+	// First pass, loose: which tables exist, so that map entries and
+	// optional sections can start from their defaults before the strict
+	// pass fills in what the file says.
+	var raw map[string]any
+	if err := toml.Unmarshal(data, &raw); err != nil {
+		return nil, src.decodeError(err)
+	}
+	src.index(data)
+	if errs := checkDurations(raw, reflect.TypeOf(Config{}), "", src); len(errs) > 0 {
+		return nil, sortedJoin(errs)
+	}
+
+	c := Default()
+	prefill(c, raw)
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, src.decodeError(err)
+	}
+	c.src = src
+	return c, nil
+}
+
+// checkDurations rejects numbers where a Duration is expected: go-toml
+// would take 30 as 30 nanoseconds, and the unit must never be guessed.
+func checkDurations(raw any, t reflect.Type, key string, src *source) []error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	join := func(k string) string {
+		if key == "" {
+			return keyPart(k)
+		}
+		return key + "." + keyPart(k)
+	}
+	var errs []error
+	switch v := raw.(type) {
+	case map[string]any:
+		for k, x := range v {
+			var ft reflect.Type
+			switch t.Kind() {
+			case reflect.Map:
+				ft = t.Elem()
+			case reflect.Struct:
+				ft = fieldType(t, []string{k})
+			}
+			if ft != nil {
+				errs = append(errs, checkDurations(x, ft, join(k), src)...)
+			}
+		}
+	case []any:
+		if t.Kind() == reflect.Slice {
+			for i, x := range v {
+				errs = append(errs, checkDurations(x, t.Elem(), key+"["+strconv.Itoa(i)+"]", src)...)
+			}
+		}
+	case int64, float64:
+		if t == reflect.TypeOf(Duration(0)) {
+			errs = append(errs, &FieldError{Key: key, Location: src.locate(key),
+				Msg: fmt.Sprintf("expected a duration string such as \"30s\", found the number %v (write the unit)", v)})
+		}
+	}
+	return errs
+}
+
+// prefill creates, with their defaults, the map entries and optional
+// sections the document declares. The strict decoder then decodes into
+// them, so a key left out keeps its default and a key set to zero stays
+// zero (and Validate reports it).
+func prefill(c *Config, raw map[string]any) {
+	if m, ok := raw["listener"].(map[string]any); ok {
+		if c.Listener == nil {
+			c.Listener = make(map[string]Listener, len(m))
+		}
+		for id := range m {
+			if _, ok := c.Listener[id]; !ok {
+				c.Listener[id] = NewListener()
+			}
+		}
+	}
+	if m, ok := raw["destination"].(map[string]any); ok {
+		if c.Destination == nil {
+			c.Destination = make(map[string]Destination, len(m))
+		}
+		for id := range m {
+			if _, ok := c.Destination[id]; !ok {
+				c.Destination[id] = NewDestination()
+			}
+		}
+	}
+	if _, ok := raw["admin"].(map[string]any); ok && c.Admin == nil {
+		c.Admin = NewAdmin()
+	}
+	if m, ok := raw["mapping"].(map[string]any); ok {
+		if _, ok := m["redis"].(map[string]any); ok && c.Mapping.Redis == nil {
+			c.Mapping.Redis = &MappingRedis{KeyPrefix: DefaultRedisKeyPrefix, PoolSize: DefaultPoolSize}
+		}
+		if _, ok := m["sql"].(map[string]any); ok && c.Mapping.SQL == nil {
+			c.Mapping.SQL = &MappingSQL{PoolSize: DefaultPoolSize}
+		}
+	}
+}

@@ -1,0 +1,920 @@
+package config
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Implemented says which optional parts of the schema the running build
+// supports. Validate accepts every key of the reference schema, but reports
+// "not supported yet" for a feature that is switched off here when the
+// configuration actually uses it. Flip these as features land.
+var Implemented = struct {
+	Protocols      map[Protocol]bool
+	MappingSources map[MappingSource]bool
+	Admin          bool // [admin]
+	Cluster        bool // [cluster]
+}{
+	Protocols:      map[Protocol]bool{IMAP: true},
+	MappingSources: map[MappingSource]bool{SourceNone: true, SourceFile: true},
+	Admin:          false,
+	Cluster:        false,
+}
+
+// SASLMechanisms are the mechanisms the proxy can take from a client and
+// replay to a backend.
+var SASLMechanisms = []string{"PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2"}
+
+// LogLevels are the values server.log_level accepts (any case).
+var LogLevels = []string{"trace", "debug", "info", "warn", "warning", "error", "off"}
+
+const notSupported = "is not supported yet"
+
+// validator collects errors.
+type validator struct {
+	c    *Config
+	errs []error
+}
+
+func (v *validator) add(key, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Key: key, Location: v.c.src.locate(key), Msg: fmt.Sprintf(format, args...)})
+}
+
+// Validate checks the whole configuration: every value, every reference
+// between sections, and that every file it names can be read and parsed.
+// It returns nil or all problems at once (errors.Join of *FieldError,
+// sorted by key), each naming the key and quoting the bad value.
+func (c *Config) Validate() error {
+	v := &validator{c: c}
+	v.server()
+	v.tls()
+	v.destinations()
+	v.listeners()
+	v.routing()
+	v.mapping()
+	v.capabilities()
+	v.http()
+	v.admin()
+	v.cluster()
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return sortedJoin(v.errs)
+}
+
+func (v *validator) positive(key string, d Duration) {
+	if d <= 0 {
+		v.add(key, "duration %q must be positive", d.String())
+	}
+}
+
+func (v *validator) atLeast(key string, n, min int64) {
+	if n < min {
+		v.add(key, "%d must be at least %d", n, min)
+	}
+}
+
+func (v *validator) server() {
+	s := &v.c.Server
+	if s.Hostname != "" && !validHostname(s.Hostname) {
+		v.add("server.hostname", "%q is not a valid host name", s.Hostname)
+	}
+	v.atLeast("server.threads", int64(s.Threads), 0)
+	v.positive("server.shutdown_grace", s.ShutdownGrace)
+	v.positive("server.bridge_idle", s.BridgeIdle)
+	v.positive("server.backend_timeout", s.BackendTimeout)
+	v.atLeast("server.backend_connect_retries", int64(s.BackendConnectRetries), 0)
+	v.atLeast("server.host_down_threshold", int64(s.HostDownThreshold), 1)
+	v.positive("server.host_down_cooldown", s.HostDownCooldown)
+	if s.ProxyTTL < 1 || s.ProxyTTL > 255 {
+		v.add("server.proxy_ttl", "%d must be between 1 and 255", s.ProxyTTL)
+	}
+	if !contains(LogLevels, strings.ToLower(s.LogLevel)) {
+		v.add("server.log_level", "%q is not one of %s", s.LogLevel, quoteList(LogLevels...))
+	}
+}
+
+func (v *validator) tls() {
+	t := &v.c.TLS
+	defaults := 0
+	for _, id := range sortedKeys(t.Certificate) {
+		cert := t.Certificate[id]
+		key := keyPath("tls", "certificate", id)
+		if cert.Default {
+			defaults++
+		}
+		if cert.Cert == "" {
+			v.add(key+".cert", "is required (PEM certificate chain file)")
+		}
+		if cert.Key == "" {
+			v.add(key+".key", "is required (PEM private key file)")
+		}
+		if cert.Cert != "" && cert.Key != "" {
+			if err := checkKeyPair(cert.Cert, cert.Key); err != nil {
+				v.add(key, "cert %q and key %q: %v", cert.Cert, cert.Key, err)
+			}
+		}
+		for i, s := range cert.Subjects {
+			if !validSubject(s) {
+				v.add(key+".subjects["+strconv.Itoa(i)+"]", "%q is not a host name or wildcard (\"*.example.com\")", s)
+			}
+		}
+	}
+	if n := len(t.Certificate); n > 1 && defaults != 1 {
+		v.add("tls.certificate", "%d certificates with %d marked default = true: exactly one must be the default", n, defaults)
+	}
+	switch t.Protocols.MinVersion {
+	case "1.2", "1.3":
+	default:
+		v.add("tls.protocols.min_version", "%q is not \"1.2\" or \"1.3\"", t.Protocols.MinVersion)
+	}
+	for i, name := range t.Protocols.DisableCipherSuites {
+		if !knownCipherSuite(name) {
+			v.add("tls.protocols.disable_cipher_suites["+strconv.Itoa(i)+"]", "%q is not a known cipher suite", name)
+		}
+	}
+}
+
+func (v *validator) listeners() {
+	c := v.c
+	type owner struct{ id, addr string }
+	binds := make(map[netip.AddrPort]owner)
+	def, hasDef := c.Destination[c.Routing.DefaultDestination]
+	for _, id := range sortedKeys(c.Listener) {
+		l := c.Listener[id]
+		key := keyPath("listener", id)
+		switch {
+		case l.Protocol == "":
+			v.add(key+".protocol", "is required (%s)", quoteList(Protocols...))
+		case !l.Protocol.Valid():
+			v.add(key+".protocol", "%q is not one of %s", l.Protocol, quoteList(Protocols...))
+		case !Implemented.Protocols[l.Protocol]:
+			v.add(key+".protocol", "%q %s", l.Protocol, notSupported)
+		}
+		if len(l.Bind) == 0 {
+			v.add(key+".bind", "at least one \"ip:port\" address is required")
+		}
+		for i, b := range l.Bind {
+			bk := key + ".bind[" + strconv.Itoa(i) + "]"
+			ap, err := parseBind(b)
+			if err != nil {
+				v.add(bk, "%v", err)
+				continue
+			}
+			if o, dup := binds[ap]; dup {
+				v.add(bk, "%q is already bound by listener %q (%q)", b, o.id, o.addr)
+				continue
+			}
+			binds[ap] = owner{id, b}
+		}
+		switch {
+		case l.TLS == "":
+			v.add(key+".tls", "is required (%s)", quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+		case !l.TLS.Valid():
+			v.add(key+".tls", "%q is not one of %s", l.TLS, quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+		case l.TLS.Secure() && len(c.TLS.Certificate) == 0:
+			v.add(key+".tls", "%q needs a certificate, but no [tls.certificate.<id>] is configured", l.TLS)
+		}
+		if l.Protocol.Passthrough() && l.TLS == TLSStartTLS {
+			v.add(key+".tls", "\"starttls\" is not possible on a %s listener: it is bridged raw to the pass-through destination; use \"plain\" or \"implicit\"", l.Protocol)
+		}
+		if l.Protocol == HTTP && l.TLS == TLSStartTLS {
+			v.add(key+".tls", "\"starttls\" does not exist for http; use \"plain\" or \"implicit\"")
+		}
+		switch {
+		case !l.ProxyProtocol.Valid():
+			v.add(key+".proxy_protocol", "%q is not one of %s", l.ProxyProtocol, quoteList(ProxyOff, ProxyOptional, ProxyRequired))
+		case l.ProxyProtocol != ProxyOff && len(l.ProxyTrusted) == 0:
+			v.add(key+".proxy_trusted", "is empty, but proxy_protocol = %q needs the networks allowed to send a PROXY header", l.ProxyProtocol)
+		}
+		for i, p := range l.ProxyTrusted {
+			if _, err := ParsePrefix(p); err != nil {
+				v.add(key+".proxy_trusted["+strconv.Itoa(i)+"]", "%v", err)
+			}
+		}
+		v.atLeast(key+".max_connections", int64(l.MaxConnections), 1)
+		v.positive(key+".preauth_timeout", l.PreauthTimeout)
+		v.atLeast(key+".max_auth_attempts", int64(l.MaxAuthAttempts), 1)
+		if !l.Forwarded.Valid() {
+			v.add(key+".forwarded", "%q is not one of %s", l.Forwarded, quoteList(ForwardedOff, ForwardedTrust))
+		}
+		// The default destination takes every account that has no mapping,
+		// so it must serve every protocol a client can log in with.
+		if hasDef && l.Protocol.Valid() && !l.Protocol.Passthrough() && l.Protocol != HTTP {
+			if _, ok := def.Protocol[l.Protocol]; !ok {
+				v.add(key+".protocol", "%q: the default destination %q has no [%s]", l.Protocol, c.Routing.DefaultDestination,
+					keyPath("destination", c.Routing.DefaultDestination, "protocol", string(l.Protocol)))
+			}
+		}
+		if c.Cluster != nil && l.Protocol.Valid() && !l.Protocol.Passthrough() && l.Protocol != HTTP {
+			for _, n := range c.Cluster.Nodes {
+				if d, ok := c.Destination[n]; ok {
+					if _, ok := d.Protocol[l.Protocol]; !ok {
+						v.add(key+".protocol", "%q: cluster node %q has no [%s]", l.Protocol, n,
+							keyPath("destination", n, "protocol", string(l.Protocol)))
+					}
+				}
+			}
+		}
+	}
+	if c.Admin != nil && c.Admin.Bind != "" {
+		if ap, err := parseBind(c.Admin.Bind); err == nil {
+			if o, dup := binds[ap]; dup {
+				v.add("admin.bind", "%q is already bound by listener %q", c.Admin.Bind, o.id)
+			}
+		}
+	}
+}
+
+func (v *validator) destinations() {
+	for _, id := range sortedKeys(v.c.Destination) {
+		d := v.c.Destination[id]
+		key := keyPath("destination", id)
+		hostIP := false
+		switch {
+		case d.Host == "":
+			v.add(key+".host", "is required (a host name or IP address, without port)")
+		default:
+			if _, err := netip.ParseAddr(strings.Trim(d.Host, "[]")); err == nil {
+				hostIP = true
+			} else if _, _, err := net.SplitHostPort(d.Host); err == nil {
+				v.add(key+".host", "%q must not include a port: ports go in [%s.protocol.<proto>]", d.Host, key)
+			} else if !validHostname(d.Host) {
+				v.add(key+".host", "%q is not a valid host name or IP address", d.Host)
+			}
+		}
+		if d.TLSServerName != "" && !validHostname(d.TLSServerName) {
+			v.add(key+".tls_server_name", "%q is not a valid host name", d.TLSServerName)
+		}
+		if d.Forwarding != "" && !d.Forwarding.Valid() {
+			v.add(key+".forwarding", "%q is not one of %s", d.Forwarding, quoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
+		}
+		pinned := d.TLSPinnedCertSHA256 != ""
+		if pinned {
+			if _, err := ParseFingerprint(d.TLSPinnedCertSHA256); err != nil {
+				v.add(key+".tls_pinned_cert_sha256", "%v", err)
+			}
+		}
+		switch {
+		case d.TLSClientCert != "" && d.TLSClientKey == "":
+			v.add(key+".tls_client_key", "is required with tls_client_cert %q", d.TLSClientCert)
+		case d.TLSClientCert == "" && d.TLSClientKey != "":
+			v.add(key+".tls_client_cert", "is required with tls_client_key %q", d.TLSClientKey)
+		case d.TLSClientCert != "":
+			if err := checkKeyPair(d.TLSClientCert, d.TLSClientKey); err != nil {
+				v.add(key+".tls_client_cert", "cert %q and key %q: %v", d.TLSClientCert, d.TLSClientKey, err)
+			}
+		}
+		if d.TLSCAFile != "" {
+			if err := checkCAFile(d.TLSCAFile); err != nil {
+				v.add(key+".tls_ca_file", "%q: %v", d.TLSCAFile, err)
+			}
+		}
+		for i, ip := range d.SourceIPs {
+			if _, err := netip.ParseAddr(ip); err != nil {
+				v.add(key+".source_ips["+strconv.Itoa(i)+"]", "%q is not an IP address", ip)
+			}
+		}
+		if len(d.Protocol) == 0 {
+			v.add(key+".protocol", "no protocol is declared: add [%s.protocol.<proto>] with port and tls", key)
+		}
+		for _, p := range sortedKeys(d.Protocol) {
+			ep := d.Protocol[p]
+			pk := keyPath("destination", id, "protocol", string(p))
+			if !p.Valid() {
+				v.add(pk, "%q is not one of %s", p, quoteList(Protocols...))
+				continue
+			}
+			if ep.Port < 1 || ep.Port > 65535 {
+				if ep.Port == 0 {
+					v.add(pk+".port", "is required (1-65535)")
+				} else {
+					v.add(pk+".port", "%d is not a port number (1-65535)", ep.Port)
+				}
+			}
+			switch {
+			case ep.TLS == "":
+				v.add(pk+".tls", "is required (%s)", quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+			case !ep.TLS.Valid():
+				v.add(pk+".tls", "%q is not one of %s", ep.TLS, quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+			case ep.TLS.Secure() && hostIP && d.TLSServerName == "" && !d.TLSAllowInvalidCerts && !pinned:
+				v.add(pk+".tls", "%q to the IP address %q cannot verify the backend's certificate: set %s.tls_server_name (or tls_pinned_cert_sha256)", ep.TLS, d.Host, key)
+			case ep.TLS == TLSPlain && p.CarriesCredentials() && !d.AllowPlaintextAuth:
+				v.add(pk+".tls", "\"plain\" would send %s credentials in clear: use \"starttls\" or \"implicit\", or set %s.allow_plaintext_auth = true", p, key)
+			}
+			if p == HTTP && ep.TLS == TLSStartTLS {
+				v.add(pk+".tls", "\"starttls\" does not exist for http; use \"plain\" or \"implicit\"")
+			}
+			if ep.Forwarding != "" && !ep.Forwarding.Valid() {
+				v.add(pk+".forwarding", "%q is not one of %s", ep.Forwarding, quoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
+			}
+		}
+	}
+}
+
+func (v *validator) destRef(key, id string) (Destination, bool) {
+	d, ok := v.c.Destination[id]
+	if !ok {
+		v.add(key, "%q is not a declared destination%s", id, v.declared())
+	}
+	return d, ok
+}
+
+func (v *validator) declared() string {
+	ids := sortedKeys(v.c.Destination)
+	if len(ids) == 0 {
+		return " (no [destination.<id>] is configured)"
+	}
+	return " (declared: " + strings.Join(ids, ", ") + ")"
+}
+
+func (v *validator) routing() {
+	c := v.c
+	r := &c.Routing
+	if r.DefaultDestination == "" {
+		v.add("routing.default_destination", "is required: the destination of accounts with no mapping%s", v.declared())
+	} else {
+		v.destRef("routing.default_destination", r.DefaultDestination)
+	}
+	used := map[Protocol]bool{}
+	for _, l := range c.Listener {
+		if l.Protocol.Passthrough() {
+			used[l.Protocol] = true
+		}
+	}
+	if r.SMTPPassthroughDestination == "" {
+		for _, id := range sortedKeys(c.Listener) {
+			if l := c.Listener[id]; l.Protocol.Passthrough() {
+				v.add("routing.smtp_passthrough_destination", "is required: listener %q (%s) carries no login to route on", id, l.Protocol)
+				break
+			}
+		}
+	} else if d, ok := v.destRef("routing.smtp_passthrough_destination", r.SMTPPassthroughDestination); ok {
+		for _, p := range []Protocol{SMTP, LMTP} {
+			if _, has := d.Protocol[p]; used[p] && !has {
+				v.add("routing.smtp_passthrough_destination", "%q has no [%s], but a %s listener is configured",
+					r.SMTPPassthroughDestination, keyPath("destination", r.SMTPPassthroughDestination, "protocol", string(p)), p)
+			}
+		}
+	}
+	for i, s := range r.MasterUserSeparators {
+		if s == "" || strings.ContainsAny(s, " \t\r\n") {
+			v.add("routing.master_user_separators["+strconv.Itoa(i)+"]", "%q must be non-empty and contain no white space", s)
+		}
+	}
+}
+
+func (v *validator) mapping() {
+	m := &v.c.Mapping
+	switch {
+	case !m.Source.Valid():
+		v.add("mapping.source", "%q is not one of %s", m.Source,
+			quoteList(SourceFile, SourceRedis, SourceSQL, SourcePostgreSQL, SourceMySQL, SourceSQLite))
+	case !Implemented.MappingSources[m.Source]:
+		v.add("mapping.source", "%q %s", m.Source, notSupported)
+	}
+	if !m.Normalize.Valid() {
+		v.add("mapping.normalize", "%q is not one of %s", m.Normalize, quoteList(NormalizeNone, NormalizeLowercase))
+	}
+	v.positive("mapping.negative_ttl", m.NegativeTTL)
+	v.positive("mapping.positive_ttl", m.PositiveTTL)
+	v.positive("mapping.lookup_timeout", m.LookupTimeout)
+	v.atLeast("mapping.cache_max_entries", m.CacheMaxEntries, 0)
+	switch {
+	case m.Source == SourceFile && m.File == nil:
+		v.add("mapping.file", "mapping.source = \"file\" needs [mapping.file] with path")
+	case m.Source == SourceFile && m.File.Path == "":
+		v.add("mapping.file.path", "is required with mapping.source = \"file\"")
+	case m.Source == SourceFile:
+		if err := checkReadableFile(m.File.Path); err != nil {
+			v.add("mapping.file.path", "%q: %v", m.File.Path, err)
+		} else {
+			v.mappingFile(m.File.Path)
+		}
+	case m.Source == SourceRedis && m.Redis == nil:
+		v.add("mapping.redis", "mapping.source = \"redis\" needs [mapping.redis] with url")
+	case m.Source == SourceRedis:
+		if !strings.HasPrefix(m.Redis.URL, "redis://") && !strings.HasPrefix(m.Redis.URL, "rediss://") && !strings.HasPrefix(m.Redis.URL, "unix://") {
+			v.add("mapping.redis.url", "%q is not a redis://, rediss:// or unix:// URL", m.Redis.URL)
+		}
+		v.atLeast("mapping.redis.pool_size", int64(m.Redis.PoolSize), 1)
+	case m.Source.IsSQL() && m.SQL == nil:
+		v.add("mapping.sql", "mapping.source = %q needs [mapping.sql] with url and query", m.Source)
+	case m.Source.IsSQL():
+		if m.SQL.URL == "" {
+			v.add("mapping.sql.url", "is required (postgres://, mysql:// or sqlite://)")
+		} else if scheme, _, ok := strings.Cut(m.SQL.URL, "://"); !ok || !sqlSchemeFits(m.Source, scheme) {
+			v.add("mapping.sql.url", "%q does not fit mapping.source = %q", redactURL(m.SQL.URL), m.Source)
+		}
+		if m.SQL.Query == "" {
+			v.add("mapping.sql.query", "is required: a query returning the destination for the identifier ($1 or ?)")
+		}
+		v.atLeast("mapping.sql.pool_size", int64(m.SQL.PoolSize), 1)
+	}
+}
+
+// maxMappingReports bounds the problems reported from one mapping file.
+const maxMappingReports = 10
+
+// mappingFile checks that every destination the mapping file names is
+// declared: a typo there would silently send an account to nowhere. Lines
+// are "identifier destination", separated by white space; empty lines and
+// lines starting with '#' are skipped.
+func (v *validator) mappingFile(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		v.add("mapping.file.path", "%q: %v", path, unwrapPathError(err))
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	reported := 0
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		fields := strings.Fields(line)
+		var problem string
+		switch {
+		case len(fields) < 2:
+			problem = fmt.Sprintf("%q has no destination", fields[0])
+		default:
+			if _, ok := v.c.Destination[fields[1]]; !ok {
+				problem = fmt.Sprintf("%q maps to %q, which is not a declared destination", fields[0], fields[1])
+			}
+		}
+		if problem == "" {
+			continue
+		}
+		if reported++; reported > maxMappingReports {
+			v.add("mapping.file.path", "%q: more problems not shown", path)
+			return
+		}
+		v.add("mapping.file.path", "%q line %d: %s", path, n, problem)
+	}
+	if err := sc.Err(); err != nil {
+		v.add("mapping.file.path", "%q: %v", path, err)
+	}
+}
+
+func sqlSchemeFits(s MappingSource, scheme string) bool {
+	pg := scheme == "postgres" || scheme == "postgresql"
+	my := scheme == "mysql"
+	lite := scheme == "sqlite" || scheme == "sqlite3"
+	switch s {
+	case SourcePostgreSQL:
+		return pg
+	case SourceMySQL:
+		return my
+	case SourceSQLite:
+		return lite
+	}
+	return pg || my || lite
+}
+
+// redactURL drops the password from a URL for an error message.
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		if user, _, ok := strings.Cut(rest[:at], ":"); ok {
+			return scheme + "://" + user + ":xxxxx" + rest[at:]
+		}
+	}
+	return u
+}
+
+func (v *validator) capabilities() {
+	cp := &v.c.Capabilities
+	v.sasl("capabilities.imap.sasl", cp.IMAP.SASL)
+	v.sasl("capabilities.pop3.sasl", cp.POP3.SASL)
+	v.sasl("capabilities.submission.sasl", cp.Submission.SASL)
+	v.sasl("capabilities.managesieve.sasl", cp.ManageSieve.SASL)
+	v.atoms("capabilities.imap.advertise", cp.IMAP.Advertise, false)
+	v.atoms("capabilities.submission.ehlo", cp.Submission.EHLO, true)
+	v.atoms("capabilities.managesieve.sieve", cp.ManageSieve.Sieve, false)
+	v.line("capabilities.imap.banner", cp.IMAP.Banner)
+	v.line("capabilities.pop3.banner", cp.POP3.Banner)
+	v.line("capabilities.submission.banner", cp.Submission.Banner)
+	v.line("capabilities.managesieve.implementation", cp.ManageSieve.Implementation)
+	if v.c.OAuth.JWTUsernameClaim == "" {
+		v.add("oauth.jwt_username_claim", "must not be empty")
+	}
+}
+
+func (v *validator) sasl(key string, mechs []string) {
+	for i, m := range mechs {
+		if !contains(SASLMechanisms, strings.ToUpper(m)) {
+			v.add(key+"["+strconv.Itoa(i)+"]", "%q cannot be proxied; use %s", m, quoteList(SASLMechanisms...))
+		}
+	}
+}
+
+// atoms checks capability words: non-empty, printable, and without spaces
+// unless params (an EHLO keyword may carry parameters: "SIZE 52428800").
+func (v *validator) atoms(key string, words []string, params bool) {
+	for i, w := range words {
+		bad := w == "" || strings.HasPrefix(w, " ")
+		for _, r := range w {
+			if r < 0x21 && !(params && r == ' ') || r == 0x7f {
+				bad = true
+			}
+		}
+		if bad {
+			v.add(key+"["+strconv.Itoa(i)+"]", "%q is not a capability name", w)
+		}
+	}
+}
+
+func (v *validator) line(key, s string) {
+	if strings.ContainsAny(s, "\r\n\x00") {
+		v.add(key, "%q must be a single line", s)
+	}
+}
+
+func (v *validator) http() {
+	h := &v.c.HTTP
+	v.atLeast("http.body_extract_cap", int64(h.BodyExtractCap), 1)
+	v.atLeast("http.max_head_size", int64(h.MaxHeadSize), 1)
+	v.positive("http.relay_idle", h.RelayIdle)
+	v.positive("http.keepalive_timeout", h.KeepaliveTimeout)
+	v.atLeast("http.max_keepalive_requests", int64(h.MaxKeepaliveRequests), 1)
+	for i, r := range h.Route {
+		key := "http.route[" + strconv.Itoa(i) + "]"
+		if r.Match == "" {
+			v.add(key+".match", "is required (a path glob such as \"/jmap/**\")")
+		} else if err := checkGlob(r.Match); err != nil {
+			v.add(key+".match", "%q: %v", r.Match, err)
+		}
+		switch {
+		case r.Destination == "" && r.Extract == nil:
+			v.add(key, "needs destination (pin the path) or extract (route by account)")
+		case r.Destination != "" && r.Extract != nil:
+			v.add(key, "has both destination %q and extract: use one", r.Destination)
+		}
+		if r.Destination != "" {
+			v.httpDest(key+".destination", r.Destination)
+		}
+		if r.Fallback != "" && r.Fallback != "default" {
+			v.httpDest(key+".fallback", r.Fallback)
+		}
+		if e := r.Extract; e != nil {
+			ek := key + ".extract"
+			switch {
+			case e.From == "":
+				v.add(ek+".from", "is required (%s)", quoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
+			case !e.From.Valid():
+				v.add(ek+".from", "%q is not one of %s", e.From, quoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
+			case e.From == FromBody && e.Regex == "":
+				v.add(ek+".regex", "is required with from = \"body\"")
+			case e.From == FromQuery && e.Param == "":
+				v.add(ek+".param", "is required with from = \"query\"")
+			case e.From == FromHeader && e.Header == "":
+				v.add(ek+".header", "is required with from = \"header\"")
+			}
+			if e.Regex != "" {
+				if re, err := regexp.Compile(e.Regex); err != nil {
+					v.add(ek+".regex", "%q: %v", e.Regex, err)
+				} else if re.NumSubexp() == 0 && e.From == FromBody {
+					v.add(ek+".regex", "%q has no capture group for the identifier", e.Regex)
+				}
+			}
+		}
+	}
+}
+
+func (v *validator) httpDest(key, id string) {
+	if d, ok := v.destRef(key, id); ok {
+		if _, has := d.Protocol[HTTP]; !has {
+			v.add(key, "%q has no [%s]", id, keyPath("destination", id, "protocol", "http"))
+		}
+	}
+}
+
+func (v *validator) admin() {
+	a := v.c.Admin
+	if a == nil {
+		return
+	}
+	if !Implemented.Admin {
+		v.add("admin", "the management API %s (remove [admin])", notSupported)
+	}
+	if a.Bind == "" {
+		v.add("admin.bind", "is required (\"127.0.0.1:9443\")")
+	} else if _, err := parseBind(a.Bind); err != nil {
+		v.add("admin.bind", "%v", err)
+	}
+	if a.TLS != TLSImplicit {
+		v.add("admin.tls", "%q: the management API is served over TLS only; use \"implicit\"", a.TLS)
+	}
+	if a.TLS == TLSImplicit && len(v.c.TLS.Certificate) == 0 {
+		v.add("admin.tls", "\"implicit\" needs a certificate, but no [tls.certificate.<id>] is configured")
+	}
+	v.atLeast("admin.min_token_len", int64(a.MinTokenLen), 16)
+	v.atLeast("admin.lockout_threshold", int64(a.LockoutThreshold), 1)
+	v.positive("admin.lockout_duration", a.LockoutDuration)
+	switch {
+	case a.BearerToken == "" && a.BearerTokenFile == "":
+		v.add("admin", "needs bearer_token_file, bearer_token or $SWITCHYARD_ADMIN_TOKEN")
+	case a.BearerToken != "":
+		if len(a.BearerToken) < a.MinTokenLen {
+			v.add("admin.bearer_token", "is %d characters long, below min_token_len %d", len(a.BearerToken), a.MinTokenLen)
+		}
+	default:
+		b, err := readSmallFile(a.BearerTokenFile)
+		switch {
+		case err != nil:
+			v.add("admin.bearer_token_file", "%q: %v", a.BearerTokenFile, err)
+		case len(strings.TrimSpace(string(b))) < a.MinTokenLen:
+			v.add("admin.bearer_token_file", "%q holds a token of %d characters, below min_token_len %d", a.BearerTokenFile, len(strings.TrimSpace(string(b))), a.MinTokenLen)
+		}
+	}
+}
+
+func (v *validator) cluster() {
+	cl := v.c.Cluster
+	if cl == nil {
+		return
+	}
+	if !Implemented.Cluster {
+		v.add("cluster", "%s (remove [cluster])", notSupported)
+	}
+	if len(cl.Nodes) == 0 {
+		v.add("cluster.nodes", "must list at least one destination")
+	}
+	seen := map[string]bool{}
+	for i, n := range cl.Nodes {
+		key := "cluster.nodes[" + strconv.Itoa(i) + "]"
+		if seen[n] {
+			v.add(key, "%q is listed twice", n)
+			continue
+		}
+		seen[n] = true
+		v.destRef(key, n)
+	}
+	for _, n := range sortedKeys(cl.Weights) {
+		key := keyPath("cluster", "weights", n)
+		if !seen[n] {
+			v.add(key, "%q is not in cluster.nodes", n)
+		}
+		if w := cl.Weights[n]; w < 1 || w > 1000 {
+			v.add(key, "%d must be between 1 and 1000", w)
+		}
+	}
+}
+
+// ---- helpers -------------------------------------------------------------
+
+// parseBind reads a listener address: an IP literal and a port.
+func parseBind(s string) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is not an \"ip:port\" address (IPv6 as \"[::]:993\")", s)
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q: %q is not an IP address (bind to \"0.0.0.0\" or \"[::]\" for all)", s, host)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return netip.AddrPort{}, fmt.Errorf("%q: port %q is not 1-65535", s, port)
+	}
+	return netip.AddrPortFrom(addr, uint16(n)), nil
+}
+
+// ParseBind reads a listener or admin bind address ("ip:port").
+func ParseBind(s string) (netip.AddrPort, error) { return parseBind(s) }
+
+// ParsePrefix reads a trusted network: a CIDR ("10.0.0.0/8") or a single
+// address ("192.0.2.1", taken as /32 or /128).
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR network (\"10.0.0.0/8\")", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR network", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// ParseFingerprint reads a SHA-256 certificate fingerprint written as 64
+// hex digits, with or without colons.
+func ParseFingerprint(s string) ([sha256.Size]byte, error) {
+	var fp [sha256.Size]byte
+	h := strings.ReplaceAll(s, ":", "")
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) != sha256.Size {
+		return fp, fmt.Errorf("%q is not a SHA-256 fingerprint (64 hex digits, colons allowed)", s)
+	}
+	copy(fp[:], b)
+	return fp, nil
+}
+
+// maxPEMFile bounds the certificate, key and CA files Validate reads.
+const maxPEMFile = 1 << 20
+
+func checkKeyPair(certFile, keyFile string) error {
+	certPEM, err := readSmallFile(certFile)
+	if err != nil {
+		return fmt.Errorf("%q: %v", certFile, err)
+	}
+	keyPEM, err := readSmallFile(keyFile)
+	if err != nil {
+		return fmt.Errorf("%q: %v", keyFile, err)
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return err
+	}
+	return nil
+}
+
+func checkCAFile(path string) error {
+	b, err := readSmallFile(path)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+			return fmt.Errorf("certificate %d: %v", n+1, err)
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("no PEM certificate found")
+	}
+	return nil
+}
+
+// checkReadableFile checks that path is a regular file that can be opened
+// for reading. It never opens anything else (a FIFO would block).
+func checkReadableFile(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return unwrapPathError(err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("is not a regular file")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return unwrapPathError(err)
+	}
+	return f.Close()
+}
+
+func readSmallFile(path string) ([]byte, error) {
+	if err := checkReadableFile(path); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxPEMFile {
+		return nil, fmt.Errorf("larger than %d bytes", maxPEMFile)
+	}
+	return b, nil
+}
+
+// unwrapPathError drops the "open <path>:" prefix; callers quote the path.
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+var hostLabel = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$`)
+
+func validHostname(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if !hostLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+func validSubject(s string) bool {
+	if rest, ok := strings.CutPrefix(s, "*."); ok {
+		return validHostname(rest)
+	}
+	return validHostname(s)
+}
+
+func knownCipherSuite(name string) bool {
+	// Accept Go's names and rustls' ("TLS13_AES_128_GCM_SHA256").
+	if rest, ok := strings.CutPrefix(name, "TLS13_"); ok {
+		name = "TLS_" + rest
+	}
+	for _, cs := range tls.CipherSuites() {
+		if cs.Name == name {
+			return true
+		}
+	}
+	for _, cs := range tls.InsecureCipherSuites() {
+		if cs.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// checkGlob checks the syntax of an HTTP route glob: balanced [..] and
+// {..}, no empty alternatives group, and a path that starts with "/" or is
+// a bare pattern.
+func checkGlob(g string) error {
+	depthBrace := 0
+	for i := 0; i < len(g); i++ {
+		switch g[i] {
+		case '\\':
+			i++
+			if i >= len(g) {
+				return fmt.Errorf("dangling escape at the end")
+			}
+		case '[':
+			j := strings.IndexByte(g[i+1:], ']')
+			if j < 0 {
+				return fmt.Errorf("unclosed '['")
+			}
+			if j == 0 {
+				return fmt.Errorf("empty character class")
+			}
+			i += j + 1
+		case ']':
+			return fmt.Errorf("unopened ']'")
+		case '{':
+			depthBrace++
+			if depthBrace > 1 {
+				return fmt.Errorf("nested '{' is not supported")
+			}
+		case '}':
+			if depthBrace == 0 {
+				return fmt.Errorf("unopened '}'")
+			}
+			depthBrace--
+		}
+	}
+	if depthBrace != 0 {
+		return fmt.Errorf("unclosed '{'")
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}
