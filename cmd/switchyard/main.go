@@ -33,6 +33,7 @@ func run(args []string) int {
 	runDemo := fs.Bool("demo", false, "run the built-in demo: two mock IMAP backends on loopback")
 	demoIMAP := fs.String("demo-imap", "127.0.0.1:10143", "demo: IMAP (STARTTLS) listener address")
 	demoIMAPS := fs.String("demo-imaps", "127.0.0.1:10993", "demo: IMAPS listener address")
+	pprofAddr := fs.String("pprof", os.Getenv("SWITCHYARD_PPROF"), "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060 ($SWITCHYARD_PPROF)")
 	over := config.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -92,6 +93,12 @@ func run(args []string) int {
 	log := slog.New(h)
 	slog.SetDefault(log)
 
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr); err != nil {
+			log.Error("pprof", "err", err)
+			return 1
+		}
+	}
 	a, err := app.New(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)

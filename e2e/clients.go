@@ -1,0 +1,257 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// IMAPLogin describes one client session: connect, authenticate, examine
+// INBOX, read the Subject of message 1, log out.
+type IMAPLogin struct {
+	Addr     string // host:port
+	User     string
+	Password string
+	// Auth is "login" (the IMAP LOGIN command), "plain" (AUTHENTICATE
+	// PLAIN) or "sasl-login" (AUTHENTICATE LOGIN). Empty means "login".
+	Auth string
+	// TLS is "plain", "starttls" or "implicit". Empty means "plain".
+	TLS string
+	// Source is the local address to connect from (python and curl only),
+	// so that a backend's log can prove the client address was forwarded.
+	Source string
+	// Timeout bounds the whole client run (default 20s).
+	Timeout time.Duration
+}
+
+func (o IMAPLogin) auth() string {
+	if o.Auth == "" {
+		return "login"
+	}
+	return o.Auth
+}
+
+func (o IMAPLogin) tls() string {
+	if o.TLS == "" {
+		return "plain"
+	}
+	return o.TLS
+}
+
+func (o IMAPLogin) timeout() time.Duration {
+	if o.Timeout <= 0 {
+		return 20 * time.Second
+	}
+	return o.Timeout
+}
+
+// IMAPResult is what a client driver saw.
+type IMAPResult struct {
+	Subject string // Subject of message 1 in INBOX: tells which backend answered
+	Output  string // the client's combined output, for failure messages
+}
+
+// IMAPDriver runs one real IMAP client. A driver returns an error when the
+// client reports a failure (login refused, connection closed, ...); it
+// calls t.Skip/t.Fatal only when the client program is missing.
+type IMAPDriver struct {
+	Name string
+	Run  func(t testing.TB, o IMAPLogin) (IMAPResult, error)
+	// Supports reports whether this client can do what o asks.
+	Supports func(o IMAPLogin) bool
+}
+
+// IMAPDrivers lists every real IMAP client the suite drives.
+var IMAPDrivers = []IMAPDriver{
+	{Name: "python-imaplib", Run: PythonIMAP, Supports: func(IMAPLogin) bool { return true }},
+	// curl 7.88 (Debian 12) cannot be made to use the LOGIN command when
+	// the server offers SASL (AUTH=+LOGIN came later).
+	{Name: "curl", Run: CurlIMAP, Supports: func(o IMAPLogin) bool { return o.auth() != "login" }},
+	{Name: "imtest", Run: IMTest, Supports: func(o IMAPLogin) bool { return o.Source == "" }},
+}
+
+// runBounded runs a command with a deadline and returns its stdout and
+// stderr.
+func runBounded(timeout time.Duration, stdin []byte, name string, args ...string) (string, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	cmd.WaitDelay = 2 * time.Second
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%s did not finish within %v: %w", filepath.Base(name), timeout, ctx.Err())
+	}
+	return stdout.String(), stderr.String(), err
+}
+
+//go:embed testdata/imapclient.py
+var imapClientPy []byte
+
+var (
+	scriptOnce sync.Once
+	scriptPath string
+	scriptErr  error
+)
+
+// pythonScript writes the embedded imaplib driver once per test run.
+func pythonScript() (string, error) {
+	scriptOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sy-py-")
+		if err != nil {
+			scriptErr = err
+			return
+		}
+		registerRunCleanup(func() { os.RemoveAll(dir) })
+		scriptPath = filepath.Join(dir, "imapclient.py")
+		scriptErr = os.WriteFile(scriptPath, imapClientPy, 0o644)
+	})
+	return scriptPath, scriptErr
+}
+
+// PythonIMAP drives Python's imaplib (testdata/imapclient.py).
+func PythonIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
+	t.Helper()
+	py := RequireBinary(t, "python3")
+	script, err := pythonScript()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{script, "--host", host, "--port", port, "--user", o.User, "--password", o.Password,
+		"--auth", o.auth(), "--tls", o.tls(), "--timeout", fmt.Sprint(o.timeout().Seconds() / 2)}
+	if o.Source != "" {
+		args = append(args, "--source", o.Source)
+	}
+	stdout, stderr, err := runBounded(o.timeout(), nil, py, args...)
+	res := IMAPResult{Output: stdout + stderr}
+	var out struct {
+		OK      bool   `json:"ok"`
+		Subject string `json:"subject"`
+		Stage   string `json:"stage"`
+		Error   string `json:"error"`
+	}
+	if jerr := json.Unmarshal([]byte(strings.TrimSpace(stdout)), &out); jerr != nil {
+		return res, fmt.Errorf("python imaplib: no result (%v, run error %v): %s", jerr, err, res.Output)
+	}
+	if !out.OK {
+		return res, fmt.Errorf("python imaplib failed at %s: %s", out.Stage, out.Error)
+	}
+	res.Subject = out.Subject
+	return res, nil
+}
+
+var subjectRe = regexp.MustCompile(`(?mi)^Subject: *(.*?)\r?$`)
+
+// CurlIMAP fetches message UID 1 from INBOX with curl: imap://,
+// imaps:// (-k) or imap:// with --ssl-reqd (STARTTLS), authenticating with
+// SASL PLAIN or LOGIN.
+func CurlIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
+	t.Helper()
+	curl := RequireBinary(t, "curl")
+	scheme := "imap"
+	args := []string{"-sS", "--max-time", fmt.Sprint(int(o.timeout().Seconds())), "--user", o.User + ":" + o.Password}
+	switch o.tls() {
+	case "implicit":
+		scheme = "imaps"
+		args = append(args, "-k")
+	case "starttls":
+		args = append(args, "--ssl-reqd", "-k")
+	}
+	switch o.auth() {
+	case "plain":
+		args = append(args, "--login-options", "AUTH=PLAIN")
+	case "sasl-login":
+		args = append(args, "--login-options", "AUTH=LOGIN")
+	default:
+		return IMAPResult{}, fmt.Errorf("curl cannot be told to use the LOGIN command")
+	}
+	if o.Source != "" {
+		args = append(args, "--interface", o.Source)
+	}
+	args = append(args, "--url", fmt.Sprintf("%s://%s/INBOX;UID=1", scheme, o.Addr))
+	stdout, stderr, err := runBounded(o.timeout()+2*time.Second, nil, curl, args...)
+	res := IMAPResult{Output: stdout + stderr}
+	if err != nil {
+		return res, fmt.Errorf("curl: %v: %s", err, strings.TrimSpace(stderr))
+	}
+	m := subjectRe.FindStringSubmatch(stdout)
+	if m == nil {
+		return res, fmt.Errorf("curl: no Subject in the fetched message: %q", stdout)
+	}
+	res.Subject = m[1]
+	return res, nil
+}
+
+// IMTest runs Cyrus imtest: -m PLAIN (SASL) or -m login (the LOGIN
+// command), -t "" for STARTTLS, -s for implicit TLS, then feeds it a
+// script on stdin that examines INBOX and fetches message 1's subject.
+func IMTest(t testing.TB, o IMAPLogin) (IMAPResult, error) {
+	t.Helper()
+	imtest := RequireBinary(t, "imtest")
+	if o.Source != "" {
+		return IMAPResult{}, fmt.Errorf("imtest cannot choose its source address")
+	}
+	host, port, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// imtest: "login" (lower case) is the IMAP LOGIN command, upper case
+	// names are SASL mechanisms.
+	mech := map[string]string{"login": "login", "plain": "PLAIN", "sasl-login": "LOGIN"}[o.auth()]
+	args := []string{"-p", port, "-a", o.User, "-w", o.Password, "-m", mech}
+	switch o.tls() {
+	case "starttls":
+		args = append(args, "-t", "")
+	case "implicit":
+		args = append(args, "-s")
+	}
+	args = append(args, host)
+	script := "x1 EXAMINE INBOX\r\nx2 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\nx3 LOGOUT\r\n"
+	stdout, stderr, err := runBounded(o.timeout(), []byte(script), imtest, args...)
+	res := IMAPResult{Output: stdout + stderr}
+	if err != nil && !strings.Contains(stdout, "x3 OK") {
+		return res, fmt.Errorf("imtest: %v: %s", err, res.Output)
+	}
+	if !strings.Contains(stdout, "x2 OK") {
+		return res, fmt.Errorf("imtest: FETCH did not succeed: %s", res.Output)
+	}
+	m := subjectRe.FindStringSubmatch(stdout)
+	if m == nil {
+		return res, fmt.Errorf("imtest: no Subject in the output: %s", res.Output)
+	}
+	res.Subject = m[1]
+	return res, nil
+}
+
+// ExpectMarker fails t unless res came from backend name.
+func ExpectMarker(t testing.TB, res IMAPResult, err error, backend string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("want a session on %s, got error: %v", backend, err)
+	}
+	if res.Subject != Marker(backend) {
+		t.Fatalf("landed on the wrong backend: subject %q, want %q", res.Subject, Marker(backend))
+	}
+}

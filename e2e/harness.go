@@ -1,0 +1,391 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Environment variables that control the suite.
+const (
+	// EnvEnable must be "1" for any end-to-end test to run.
+	EnvEnable = "SWITCHYARD_E2E"
+	// EnvRequire set to "1" turns a missing peer binary into a failure
+	// instead of a skip (CI sets it).
+	EnvRequire = "SWITCHYARD_E2E_REQUIRE"
+)
+
+// Gate skips t unless the suite is enabled. Call it first in every
+// top-level test of the package.
+func Gate(t testing.TB) {
+	t.Helper()
+	if os.Getenv(EnvEnable) != "1" {
+		t.Skipf("end-to-end tests are off: set %s=1 to run them (they start Dovecot, curl, python3, imtest and the switchyard binary)", EnvEnable)
+	}
+}
+
+// extraBinDirs are searched after $PATH: Debian installs Cyrus' test
+// clients outside of it.
+var extraBinDirs = []string{"/usr/lib/cyrus/bin", "/usr/sbin", "/sbin"}
+
+// LookBinary finds a program in $PATH or in the usual Debian places.
+func LookBinary(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, d := range extraBinDirs {
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found in $PATH or %s", name, strings.Join(extraBinDirs, ", "))
+}
+
+// RequireBinary returns the path of a program the test needs. When it is
+// missing the test is skipped, or fails when SWITCHYARD_E2E_REQUIRE=1.
+func RequireBinary(t testing.TB, name string) string {
+	t.Helper()
+	p, err := LookBinary(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv(EnvRequire) == "1" {
+		t.Fatalf("%v (required because %s=1)", err, EnvRequire)
+	}
+	t.Skipf("%v; install it or unset the test's need (set %s=1 to make this a failure)", err, EnvRequire)
+	return ""
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago. The
+// kernel picks it from the ephemeral range, so it is high and unlikely to
+// collide with other workers.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("FreePort: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreeAddr is FreePort as "127.0.0.1:port".
+func FreeAddr(t testing.TB) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+}
+
+// WaitPort waits until something accepts TCP connections on addr, for at
+// most timeout.
+func WaitPort(addr string, timeout time.Duration) error {
+	return waitPortOr(addr, timeout, nil)
+}
+
+// waitPortOr is WaitPort that gives up early when gone is closed (the
+// process that should listen has exited).
+func waitPortOr(addr string, timeout time.Duration, gone <-chan struct{}) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		last = err
+		select {
+		case <-gone:
+			return fmt.Errorf("process exited before %s accepted connections (last dial error: %v)", addr, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("nothing accepted connections on %s within %v (last dial error: %v)", addr, timeout, last)
+}
+
+// Process is a server started by a test: its own log file, its PID, and a
+// cleanup that stops exactly that PID.
+type Process struct {
+	Name    string
+	Path    string
+	Args    []string
+	Env     []string // extra environment, appended to os.Environ()
+	Dir     string   // working directory
+	LogPath string   // stdout and stderr, appended across restarts
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	pid     int
+	done    chan struct{}
+	waitErr error
+}
+
+// StopTimeout is how long Stop waits after SIGTERM before it sends SIGKILL.
+var StopTimeout = 10 * time.Second
+
+// StartProcess starts path with args in the foreground of the test, with
+// stdout and stderr going to dir/name.log. The process is stopped (SIGTERM
+// to its PID, SIGKILL after StopTimeout) when the test ends. The log's tail
+// is printed if the test failed.
+func StartProcess(t testing.TB, dir, name, path string, args ...string) *Process {
+	t.Helper()
+	p := &Process{
+		Name:    name,
+		Path:    path,
+		Args:    args,
+		Dir:     dir,
+		LogPath: filepath.Join(dir, name+".log"),
+	}
+	if err := p.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Logf("stop %s: %v", name, err)
+		}
+		if t.Failed() {
+			t.Logf("--- tail of %s ---\n%s", p.LogPath, TailFile(p.LogPath, 60))
+		}
+	})
+	return p
+}
+
+// Start (re)starts the process. It is an error to start a running process.
+func (p *Process) Start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		select {
+		case <-p.done:
+		default:
+			return fmt.Errorf("%s is already running as PID %d", p.Name, p.pid)
+		}
+	}
+	logf, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(logf, "=== %s: starting %s %s\n", time.Now().Format(time.RFC3339Nano), p.Path, strings.Join(p.Args, " "))
+	cmd := exec.Command(p.Path, p.Args...)
+	cmd.Dir = p.Dir
+	cmd.Env = append(os.Environ(), p.Env...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.Stdin = nil
+	// Dies with the test binary even if cleanup never runs.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	p.cmd = cmd
+	p.pid = cmd.Process.Pid
+	p.done = make(chan struct{})
+	p.waitErr = nil
+	done := p.done
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		p.mu.Lock()
+		p.waitErr = err
+		p.mu.Unlock()
+		close(done)
+	}()
+	return nil
+}
+
+// PID is the process ID of the current run (0 if never started).
+func (p *Process) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pid
+}
+
+// Done is closed when the current run exits.
+func (p *Process) Done() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.done
+}
+
+// Running reports whether the current run has not exited.
+func (p *Process) Running() bool {
+	d := p.Done()
+	if d == nil {
+		return false
+	}
+	select {
+	case <-d:
+		return false
+	default:
+		return true
+	}
+}
+
+// ExitErr is the result of cmd.Wait once the process has exited.
+func (p *Process) ExitErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waitErr
+}
+
+// Signal sends sig to exactly the recorded PID.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if !p.Running() {
+		return fmt.Errorf("%s is not running", p.Name)
+	}
+	return syscall.Kill(p.PID(), sig)
+}
+
+// Stop sends SIGTERM to the recorded PID, waits up to StopTimeout, then
+// sends SIGKILL and waits up to 5 more seconds. Stopping a process that is
+// not running is not an error.
+func (p *Process) Stop() error {
+	done := p.Done()
+	if done == nil || !p.Running() {
+		return nil
+	}
+	pid := p.PID()
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-time.After(StopTimeout):
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	select {
+	case <-done:
+		return fmt.Errorf("%s (PID %d) ignored SIGTERM for %v and was killed", p.Name, pid, StopTimeout)
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("%s (PID %d) survived SIGKILL for 5s", p.Name, pid)
+	}
+}
+
+// Log returns the whole log file.
+func (p *Process) Log() string {
+	b, _ := os.ReadFile(p.LogPath)
+	return string(b)
+}
+
+// RSSKiB reads VmRSS of the running process from /proc.
+func (p *Process) RSSKiB() (int, error) {
+	return ProcStatusKiB(p.PID(), "VmRSS")
+}
+
+// ProcStatusKiB reads one "kB" field (VmRSS, VmHWM, ...) of
+// /proc/PID/status.
+func ProcStatusKiB(pid int, field string) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || k != field {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			break
+		}
+		return strconv.Atoi(f[0])
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// OpenFDs counts /proc/PID/fd entries.
+func OpenFDs(pid int) (int, error) {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return len(ents), err
+}
+
+// TailFile returns the last n lines of a file (for failure reports).
+func TailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Eventually polls cond every 100ms until it returns nil or timeout
+// passes, and returns the last error.
+func Eventually(timeout time.Duration, cond func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still failing after %v: %w", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// ShortTempDir makes a temporary directory with a short path (Unix socket
+// paths are limited to 108 bytes and t.TempDir embeds the test's name),
+// readable by the unprivileged users servers drop to, removed at cleanup.
+func ShortTempDir(t testing.TB, prefix string) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "sy-"+prefix+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if os.Getenv("SWITCHYARD_E2E_KEEP") == "1" {
+			t.Logf("kept %s", d)
+			return
+		}
+		os.RemoveAll(d)
+	})
+	return d
+}
+
+var runCleanup struct {
+	sync.Mutex
+	fns []func()
+}
+
+// registerRunCleanup registers f to run once at the end of the whole test
+// run (for things shared by all tests, like the built binary).
+func registerRunCleanup(f func()) {
+	runCleanup.Lock()
+	defer runCleanup.Unlock()
+	runCleanup.fns = append(runCleanup.fns, f)
+}
+
+// RunCleanups runs what registerRunCleanup collected, newest first. Call it
+// from TestMain after m.Run.
+func RunCleanups() {
+	runCleanup.Lock()
+	fns := runCleanup.fns
+	runCleanup.fns = nil
+	runCleanup.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
+}

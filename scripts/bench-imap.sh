@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Side-by-side IMAP figures for BENCHMARKS.md, all on loopback:
+#   1. login rate and latency, direct to a mock backend vs through switchyard
+#      (plaintext and implicit TLS), interleaved rounds in one run;
+#   2. user-space memory and goroutines per idle pre-auth connection at
+#      N connections (plaintext, then TLS), each on a freshly started proxy.
+# Every process it starts is stopped by PID at exit. Usage:
+#   scripts/bench-imap.sh [ROUNDS] [SECONDS] [IDLE_CONNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}; secs=${2:-8}; idle=${3:-10000}
+out=${BENCH_OUT:-/tmp/switchyard-bench}; mkdir -p "$out"
+go build -o bin/switchyard ./cmd/switchyard
+go build -o bin/switchyard-bench ./cmd/switchyard-bench
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+waitport() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+
+mock=$(port)
+bin/switchyard-bench --mock-backend 127.0.0.1:"$mock" --users 1000 --password password --duration 30m >"$out/mock.log" 2>&1 &
+pids+=($!); mockpid=$!
+waitport "$mock"
+bin/switchyard-bench --help >/dev/null 2>&1 || true
+cert="$out/cert.pem"; key="$out/key.pem"
+[ -f "$cert" ] || go run ./scripts/gencert "$out"
+
+start_proxy() { # start_proxy NAME -> sets proxypid, plain, tlsport
+	plain=$(port); tlsport=$(port); pp=$(port)
+	cat >"$out/$1.toml" <<TOML
+[server]
+backend_timeout = "5s"
+[tls.certificate.bench]
+cert = "$cert"
+key = "$key"
+default = true
+[listener.plain]
+protocol = "imap"
+bind = ["127.0.0.1:$plain"]
+tls = "plain"
+preauth_timeout = "10m"
+max_connections = 19000
+[listener.tls]
+protocol = "imap"
+bind = ["127.0.0.1:$tlsport"]
+tls = "implicit"
+preauth_timeout = "10m"
+max_connections = 19000
+[destination.mock]
+host = "127.0.0.1"
+forwarding = "xclient"
+allow_plaintext_auth = true
+[destination.mock.protocol.imap]
+port = $mock
+tls = "plain"
+[routing]
+default_destination = "mock"
+[capabilities.imap]
+allow_plain_auth_without_tls = true
+TOML
+	bin/switchyard --config "$out/$1.toml" --log-level warn --pprof 127.0.0.1:"$pp" >"$out/$1.log" 2>&1 &
+	proxypid=$!; pids+=($proxypid)
+	pprof="http://127.0.0.1:$pp/debug/pprof/"
+	waitport "$plain"; waitport "$tlsport"
+}
+stop_proxy() { kill "$proxypid"; wait "$proxypid" 2>/dev/null || true; }
+
+login() { # login LABEL TARGET PID [extra flags]
+	local label=$1 target=$2 pid=$3; shift 3
+	bin/switchyard-bench --scenario login --target "$target" --users 1000 --password password \
+		--concurrency 32 --duration "${secs}s" --pid "$pid" --json "$out/$label.json" "$@" >"$out/$label.txt" 2>&1
+}
+
+start_proxy login
+for r in $(seq "$rounds"); do
+	login "direct-plain-$r" 127.0.0.1:"$mock" "$mockpid"
+	login "proxy-plain-$r" 127.0.0.1:"$plain" "$proxypid"
+	login "proxy-tls-$r" 127.0.0.1:"$tlsport" "$proxypid" --tls implicit --insecure
+done
+stop_proxy
+
+for kind in plain tls; do
+	start_proxy "idle-$kind"
+	target=127.0.0.1:$plain; extra=()
+	[ "$kind" = tls ] && { target=127.0.0.1:$tlsport; extra=(--tls implicit --insecure); }
+	bin/switchyard-bench --scenario idle --preauth --target "$target" --conns "$idle" --hold 5s \
+		--concurrency 200 --sources 4 --pid "$proxypid" --pprof-url "$pprof" \
+		--json "$out/idle-$kind.json" "${extra[@]}" >"$out/idle-$kind.txt" 2>&1
+	stop_proxy
+done
+python3 scripts/bench-summary.py "$out" "$rounds"
