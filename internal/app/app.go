@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -56,7 +57,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if err := a.buildRouter(); err != nil {
 		return nil, err
 	}
-	bridge, err := splice.New(splice.Config{IdleTimeout: cfg.Server.BridgeIdle.D()})
+	bridge, err := splice.New(splice.Config{IdleTimeout: cfg.Server.BridgeIdle.D(), Portable: os.Getenv("SWITCHYARD_BRIDGE") == "portable"})
 	if err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
