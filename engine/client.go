@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"log/slog"
 	"net"
 	"strconv"
 	"time"
@@ -536,8 +535,4 @@ func (cc *clientConn) closed(err error) {
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		e.log.Debug("client connection closed", "client", cc.fwd.Client, "err", err)
 	}
-}
-
-func (cc *clientConn) logAttrs() []slog.Attr {
-	return []slog.Attr{slog.String("session", cc.fwd.SessionID), slog.String("client", cc.fwd.Client.String()), slog.String("listener", cc.ls.ID)}
 }

@@ -1,1 +1,43 @@
-import sys; print("summary todo", sys.argv)
+#!/usr/bin/env python3
+"""Summarise scripts/bench-imap.sh results as Markdown tables."""
+import json
+import os
+import statistics
+import sys
+
+out, rounds = sys.argv[1], int(sys.argv[2])
+
+
+def load(name):
+    with open(os.path.join(out, name + ".json")) as f:
+        return json.load(f)
+
+
+print("### Login storm (32 concurrent clients; connect, AUTHENTICATE PLAIN, NOOP, LOGOUT)\n")
+print("| target | logins/s (median of %d) | p50 ms | p99 ms | target CPU µs/login | errors |" % rounds)
+print("| --- | --- | --- | --- | --- | --- |")
+med = {}
+for label in ("direct-plain", "proxy-plain", "proxy-tls"):
+    runs = [load("%s-%d" % (label, r)) for r in range(1, rounds + 1)]
+    rate = statistics.median(r["ops_per_sec"] for r in runs)
+    med[label] = rate
+    p50 = statistics.median(r["latency"]["p50_ms"] for r in runs)
+    p99 = statistics.median(r["latency"]["p99_ms"] for r in runs)
+    cpu = statistics.median(r.get("target_cost", {}).get("cpu_us_per_op", 0) for r in runs)
+    errs = sum(r["errors"] for r in runs)
+    print("| %s | %.0f | %.2f | %.2f | %.0f | %d |" % (label, rate, p50, p99, cpu, errs))
+print()
+print("Ratio proxy-plain / direct: %.2f; proxy-tls / direct: %.2f (same run, interleaved rounds)\n"
+      % (med["proxy-plain"] / med["direct-plain"], med["proxy-tls"] / med["direct-plain"]))
+
+print("### Idle pre-auth connections\n")
+print("| leg | connections | RSS start → established | RSS per connection | goroutines start → established |")
+print("| --- | --- | --- | --- | --- |")
+for kind in ("plain", "tls"):
+    d = load("idle-" + kind)
+    s = {x["label"]: x for x in d["target_samples"]}
+    st, est = s["start"], s["established"]
+    per = (est["rss_kib"] - st["rss_kib"]) * 1024 / max(d["established"], 1)
+    print("| %s | %d | %d KiB → %d KiB | %.0f B | %s → %s |" % (
+        kind, d["established"], st["rss_kib"], est["rss_kib"], per,
+        st.get("goroutines", "?"), est.get("goroutines", "?")))
