@@ -35,18 +35,22 @@ type App struct {
 	cancel context.CancelFunc
 }
 
-// Supported lists the protocols this build can serve. The others validate
-// but are refused at start with a clear message.
-var Supported = []config.Protocol{config.IMAP}
-
 // New builds everything; nothing listens until Run.
 func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: log}
+	driversMu.Lock()
+	built := map[string]engine.Driver{}
 	for id, l := range cfg.Listener {
-		if !slices.Contains(Supported, l.Protocol) {
-			return nil, fmt.Errorf("listener.%s.protocol: %q is not supported by this build yet (supported: imap)", id, l.Protocol)
+		build := drivers[l.Protocol]
+		if build == nil {
+			driversMu.Unlock()
+			return nil, fmt.Errorf("listener.%s.protocol: %q is not supported by this build yet", id, l.Protocol)
+		}
+		if built[string(l.Protocol)] == nil {
+			built[string(l.Protocol)] = build(cfg)
 		}
 	}
+	driversMu.Unlock()
 	if len(cfg.TLS.Certificate) > 0 {
 		cs, err := loadCertSet(&cfg.TLS)
 		if err != nil {
@@ -64,7 +68,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a.bridge = bridge
 	opt := engine.Options{
 		Destinations:     map[string]*engine.Destination{},
-		Drivers:          map[string]engine.Driver{"imap": newIMAPDriver(cfg)},
+		Drivers:          built,
 		Router:           a.router,
 		Bridge:           bridge,
 		Logger:           log,
