@@ -74,6 +74,8 @@ func (cc *clientConn) tryHandoff(self gnet.Conn) bool {
 	e.fdsInUse.Add(2)
 	e.Stats.Bridged.Add(1)
 	if _, err := e.opt.Bridge.Start(client, backend, info, e.sessionEnded); err != nil {
+		// The bridge closed both sockets and will not call sessionEnded.
+		e.fdsInUse.Add(-2)
 		e.log.Error("bridge refused the session", "account", info.Account, "err", err)
 	}
 	return true

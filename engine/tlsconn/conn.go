@@ -58,6 +58,26 @@ type Conn struct {
 
 	hsDone bool // the handshake goroutine has returned
 	hsErr  error
+	corked bool // fd mode: gather writes until Uncork
+}
+
+// Cork makes fd-mode writes gather in the pending buffer until Uncork, so a
+// burst of TLS records leaves in one write(2).
+func (c *Conn) Cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// Uncork writes what Cork gathered (as much as the socket takes; the rest
+// stays pending for FlushOut).
+func (c *Conn) Uncork() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	if c.mode == modeFD {
+		_ = c.flushLocked()
+	}
 }
 
 // StartHandshake runs handshake (tls.Conn.HandshakeContext) in a goroutine
@@ -255,7 +275,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	case modeFD:
 		defer c.mu.Unlock()
 		total := len(p)
-		if len(c.out) == 0 {
+		if len(c.out) == 0 && !c.corked {
 			for {
 				n, err := unix.Write(c.fd, p)
 				if err == unix.EINTR {

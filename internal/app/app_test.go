@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/pem"
 	"crypto/tls"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -511,6 +511,24 @@ func TestConcurrentLogins(t *testing.T) {
 		if err := <-errs; err != nil {
 			if os.Getenv("DUMP") != "" {
 				_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+				ents, _ := os.ReadDir("/proc/self/fd")
+				kinds := map[string]int{}
+				for _, e := range ents {
+					l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+					if strings.HasPrefix(l, "socket:") {
+						l = "socket"
+					}
+					if strings.HasPrefix(l, "pipe:") {
+						l = "pipe"
+					}
+					kinds[l]++
+				}
+				fmt.Fprintln(os.Stderr, "FDKINDS", kinds)
+				snap, un := f.app.Engine().Snapshot(2 * time.Second)
+				fmt.Fprintln(os.Stderr, "SNAPSHOT unanswered loops:", un)
+				for _, c := range snap {
+					fmt.Fprintf(os.Stderr, "SNAP %+v\n", c)
+				}
 			}
 			t.Fatal(err)
 		}
