@@ -85,9 +85,21 @@ for kind in plain tls; do
 	start_proxy "idle-$kind"
 	target=127.0.0.1:$plain; extra=()
 	[ "$kind" = tls ] && { target=127.0.0.1:$tlsport; extra=(--tls implicit --insecure); }
-	bin/switchyard-bench --scenario idle --preauth --target "$target" --conns "$idle" --hold 5s \
+	curl -s "${pprof}heap?debug=1&gc=1" | grep -E '^# (HeapInuse|Stack(Inuse|Sys)) ' >"$out/idle-$kind-heap0.txt"
+	bin/switchyard-bench --scenario idle --preauth --target "$target" --conns "$idle" --hold 20s \
 		--concurrency 200 --sources 4 --pid "$proxypid" --pprof-url "$pprof" \
-		--json "$out/idle-$kind.json" "${extra[@]}" >"$out/idle-$kind.txt" 2>&1
+		--json "$out/idle-$kind.json" "${extra[@]}" >"$out/idle-$kind.txt" 2>&1 &
+	benchpid=$!
+	# Once every connection is open, take the live heap after a forced GC:
+	# RSS alone also counts garbage and freed handshake stacks not yet
+	# returned to the kernel.
+	for _ in $(seq 150); do
+		[ "$(ls /proc/"$proxypid"/fd | wc -l)" -ge "$idle" ] && break
+		sleep 0.1
+	done
+	sleep 2
+	curl -s "${pprof}heap?debug=1&gc=1" | grep -E '^# (HeapInuse|Stack(Inuse|Sys)) ' >"$out/idle-$kind-heap1.txt"
+	wait "$benchpid"
 	stop_proxy
 done
 python3 scripts/bench-summary.py "$out" "$rounds"

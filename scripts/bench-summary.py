@@ -31,13 +31,24 @@ print("Ratio proxy-plain / direct: %.2f; proxy-tls / direct: %.2f (same run, int
       % (med["proxy-plain"] / med["direct-plain"], med["proxy-tls"] / med["direct-plain"]))
 
 print("### Idle pre-auth connections\n")
-print("| leg | connections | RSS start → established | RSS per connection | goroutines start → established |")
-print("| --- | --- | --- | --- | --- |")
+def heap(kind, n):
+    vals = {}
+    with open(os.path.join(out, "idle-%s-heap%d.txt" % (kind, n))) as f:
+        for line in f:
+            k, v = line[2:].split(" = ")
+            vals[k] = int(v)
+    return vals
+
+
+print("| leg | connections | RSS start → established | RSS per connection | live heap per connection (after GC) | goroutines start → established |")
+print("| --- | --- | --- | --- | --- | --- |")
 for kind in ("plain", "tls"):
     d = load("idle-" + kind)
     s = {x["label"]: x for x in d["target_samples"]}
     st, est = s["start"], s["established"]
     per = (est["rss_kib"] - st["rss_kib"]) * 1024 / max(d["established"], 1)
-    print("| %s | %d | %d KiB → %d KiB | %.0f B | %s → %s |" % (
-        kind, d["established"], st["rss_kib"], est["rss_kib"], per,
+    h0, h1 = heap(kind, 0), heap(kind, 1)
+    live = (h1["HeapInuse"] + h1["StackInuse"] - h0["HeapInuse"] - h0["StackInuse"]) / max(d["established"], 1)
+    print("| %s | %d | %d KiB → %d KiB | %.0f B | %.0f B | %s → %s |" % (
+        kind, d["established"], st["rss_kib"], est["rss_kib"], per, live,
         st.get("goroutines", "?"), est.get("goroutines", "?")))

@@ -225,8 +225,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 			n := copy(p, c.in)
 			rest := copy(c.in, c.in[n:])
 			c.in = c.in[:rest]
-			if rest == 0 && cap(c.in) > 16<<10 {
-				c.in = nil
+			if rest == 0 && (c.mode != modeHandshake || cap(c.in) > 16<<10) {
+				c.in = nil // an idle connection holds no buffer
 			}
 			c.mu.Unlock()
 			return n, nil

@@ -21,6 +21,7 @@ type certSet struct {
 	byName map[string]*tls.Certificate
 	def    *tls.Certificate
 	min    uint16
+	config *tls.Config // shared by every handshake: one set of ticket keys, so sessions resume
 }
 
 func loadCertSet(c *config.TLS) (*certSet, error) {
@@ -55,6 +56,7 @@ func loadCertSet(c *config.TLS) (*certSet, error) {
 	if cs.def == nil {
 		cs.def = first
 	}
+	cs.config = &tls.Config{GetCertificate: cs.get, MinVersion: cs.min}
 	return cs, nil
 }
 
@@ -76,14 +78,9 @@ func (cs *certSet) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return cs.def, nil
 }
 
-func (cs *certSet) serverConfig() *tls.Config {
-	return &tls.Config{
-		GetCertificate: cs.get,
-		MinVersion:     cs.min,
-		// Session tickets let clients resume cheaply; keys rotate in-process.
-		SessionTicketsDisabled: false,
-	}
-}
+// serverConfig is the one server config; crypto/tls rotates its session
+// ticket keys itself.
+func (cs *certSet) serverConfig() *tls.Config { return cs.config }
 
 // clientTLS builds the TLS config for legs to one destination.
 func clientTLS(id string, d *config.Destination) (*tls.Config, error) {
