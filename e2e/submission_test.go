@@ -1,0 +1,264 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/base64"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// submissionEnv is one switchyard in front of two Postfix submission
+// services that authenticate through one Dovecot: "old" (the default
+// destination, told the client address with XCLIENT) and "new" (told with
+// a PROXY v2 header). alice@test is mapped to new.
+type submissionEnv struct {
+	old, new *Postfix
+	dovecot  *Dovecot
+	sy       *Switchyard
+
+	plain, starttls, implicit string
+}
+
+// clientSource is the address the test clients bind to, so that the
+// client address a backend logs (127.0.0.7) differs from the proxy's
+// (127.0.0.1).
+const clientSource = "127.0.0.7"
+
+func startSubmissionEnv(t *testing.T) *submissionEnv {
+	t.Helper()
+	RequireBinary(t, "dovecot")
+	RequireBinary(t, "postfix")
+	e := &submissionEnv{}
+	oldDir, newDir := PostfixSocketDir(t, "old"), PostfixSocketDir(t, "new")
+	oldSock, newSock := filepath.Join(oldDir, "dovecot-auth"), filepath.Join(newDir, "dovecot-auth")
+	e.dovecot = StartDovecot(t, "sasl", DovecotOptions{Extra: DovecotAuthListener(oldSock, newSock)})
+	if err := Eventually(5*time.Second, func() error {
+		for _, s := range []string{oldSock, newSock} {
+			c, err := net.Dial("unix", s)
+			if err != nil {
+				return err
+			}
+			c.Close()
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("dovecot auth socket: %v", err)
+	}
+	e.old = StartPostfix(t, "old", oldDir, PostfixOptions{AuthSocket: oldSock})
+	e.new = StartPostfix(t, "new", newDir, PostfixOptions{AuthSocket: newSock, ProxyProtocol: true})
+
+	dir := t.TempDir()
+	cert := GenerateCert(t, dir, "switchyard", "mail.test")
+	mapping := filepath.Join(dir, "mappings.txt")
+	WriteMapping(t, mapping, "alice@test new")
+	e.plain, e.starttls, e.implicit = FreeAddr(t), FreeAddr(t), FreeAddr(t)
+	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
+		Cert: &cert,
+		Listeners: []SYListener{
+			{ID: "submission-plain", Protocol: "submission", Bind: []string{e.plain}, TLS: "plain"},
+			{ID: "submission", Protocol: "submission", Bind: []string{e.starttls}, TLS: "starttls"},
+			{ID: "submissions", Protocol: "submission", Bind: []string{e.implicit}, TLS: "implicit"},
+		},
+		Destinations: []SYDestination{
+			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
+				Endpoints: []SYEndpoint{{Protocol: "submission", Port: port(t, e.old.SubmissionAddr), TLS: "plain"}}},
+			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
+				Endpoints: []SYEndpoint{{Protocol: "submission", Port: port(t, e.new.SubmissionAddr), TLS: "plain"}}},
+		},
+		DefaultDestination: "old",
+		MappingFile:        mapping,
+		Extra:              "\n[capabilities.submission]\nallow_plain_auth_without_tls = true\n",
+	})
+	return e
+}
+
+// swaks sends one message and returns its transcript; it fails the test
+// unless swaks succeeds.
+func swaks(t *testing.T, addr, user, pass string, args ...string) string {
+	t.Helper()
+	bin := RequireBinary(t, "swaks")
+	all := append([]string{"--server", addr, "--local-interface", clientSource, "--helo", "laptop.test",
+		"--from", user, "--to", "rcpt@example.net", "--auth-user", user, "--auth-password", pass,
+		"--timeout", "15", "--header", "Subject: switchyard e2e"}, args...)
+	out, err := exec.Command(bin, all...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("swaks %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if !strings.Contains(string(out), "250 2.0.0 Ok: queued as") {
+		t.Fatalf("swaks: message not queued\n%s", out)
+	}
+	return string(out)
+}
+
+func TestSubmission(t *testing.T) {
+	Gate(t)
+	e := startSubmissionEnv(t)
+	defer e.sy.LogOnFailure(t)
+
+	clients := []struct {
+		name string
+		addr string
+		args []string
+	}{
+		{"swaks PLAIN STARTTLS", e.starttls, []string{"--auth", "PLAIN", "--tls"}},
+		{"swaks LOGIN STARTTLS", e.starttls, []string{"--auth", "LOGIN", "--tls"}},
+		{"swaks PLAIN implicit TLS", e.implicit, []string{"--auth", "PLAIN", "--tls-on-connect"}},
+		{"swaks LOGIN implicit TLS", e.implicit, []string{"--auth", "LOGIN", "--tls-on-connect"}},
+		{"swaks PLAIN plaintext", e.plain, []string{"--auth", "PLAIN"}},
+	}
+	for _, c := range clients {
+		t.Run(c.name+" via XCLIENT", func(t *testing.T) {
+			mark := e.old.Mark()
+			swaks(t, c.addr, "bob@test", DefaultUsers["bob@test"], c.args...)
+			got := e.old.WaitClient(t, mark, "bob@test")
+			if got.Addr != clientSource {
+				t.Fatalf("postfix old logged client %s, want %s (XCLIENT)\n%s", got.Addr, clientSource, got.Line)
+			}
+		})
+		t.Run(c.name+" via PROXY", func(t *testing.T) {
+			mark, oldMark := e.new.Mark(), e.old.Mark()
+			swaks(t, c.addr, "alice@test", DefaultUsers["alice@test"], c.args...)
+			got := e.new.WaitClient(t, mark, "alice@test")
+			if got.Addr != clientSource {
+				t.Fatalf("postfix new logged client %s, want %s (PROXY v2)\n%s", got.Addr, clientSource, got.Line)
+			}
+			e.old.AssertNoClient(t, oldMark, "alice@test")
+		})
+	}
+
+	t.Run("python smtplib", func(t *testing.T) {
+		py := RequireBinary(t, "python3")
+		host, p, _ := net.SplitHostPort(e.starttls)
+		script := `
+import smtplib, ssl, sys
+ctx = ssl._create_unverified_context()
+s = smtplib.SMTP(sys.argv[1], int(sys.argv[2]), local_hostname="py.test", source_address=(sys.argv[3], 0), timeout=15)
+s.starttls(context=ctx)
+s.login("carol@test", "carol-pw")
+s.sendmail("carol@test", ["rcpt@example.net"], "Subject: smtplib\r\n\r\nhello\r\n")
+s.quit()
+`
+		mark := e.old.Mark()
+		if out, err := exec.Command(py, "-c", script, host, p, clientSource).CombinedOutput(); err != nil {
+			t.Fatalf("smtplib: %v\n%s", err, out)
+		}
+		if got := e.old.WaitClient(t, mark, "carol@test"); got.Addr != clientSource {
+			t.Fatalf("client %s: %s", got.Addr, got.Line)
+		}
+	})
+
+	t.Run("wrong password is relayed and not bridged", func(t *testing.T) {
+		mark := e.old.Mark()
+		c := dialSubmission(t, e.starttls)
+		c.cmd("EHLO laptop.test", "250")
+		c.startTLS()
+		c.cmd("EHLO laptop.test", "250")
+		c.cmd("AUTH PLAIN "+b64Plain("dave@test", "wrong"), "535 5.7.8")
+		c.cmd("MAIL FROM:<dave@test>", "530 5.7.0")
+		c.cmd("AUTH PLAIN "+b64Plain("dave@test", DefaultUsers["dave@test"]), "235 ")
+		c.cmd("MAIL FROM:<dave@test>", "250")
+		c.cmd("RCPT TO:<rcpt@example.net>", "250")
+		c.cmd("DATA", "354")
+		c.cmd("Subject: retry\r\n\r\nok\r\n.", "250 2.0.0 Ok: queued")
+		if n := len(e.old.Clients(mark)); n != 1 {
+			t.Fatalf("postfix logged %d messages, want 1", n)
+		}
+	})
+
+	t.Run("stopped backend", func(t *testing.T) {
+		e.old.Stop(t)
+		c := dialSubmission(t, e.plain)
+		c.cmd("EHLO laptop.test", "250")
+		c.cmd("AUTH PLAIN "+b64Plain("bob@test", DefaultUsers["bob@test"]), "454 4.7.0 Temporary authentication failure")
+		c.cmd("MAIL FROM:<bob@test>", "530 5.7.0")
+		e.old.Restart(t)
+		if err := Eventually(10*time.Second, func() error {
+			cmd := exec.Command(RequireBinary(t, "swaks"), "--server", e.plain, "--from", "bob@test", "--to", "rcpt@example.net",
+				"--auth", "PLAIN", "--auth-user", "bob@test", "--auth-password", DefaultUsers["bob@test"], "--timeout", "5")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				return &swaksError{string(out)}
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("after restart: %v", err)
+		}
+	})
+}
+
+type swaksError struct{ out string }
+
+func (e *swaksError) Error() string { return "swaks failed:\n" + e.out }
+
+func b64Plain(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+}
+
+// submissionConn is a raw SMTP client for the cases no real client can
+// show (what happens after a refused AUTH).
+type submissionConn struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialSubmission(t *testing.T, addr string) *submissionConn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientSource)}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	c := &submissionConn{t: t, conn: conn, r: bufio.NewReader(conn)}
+	if g := c.reply(); !strings.HasPrefix(g, "220 ") {
+		t.Fatalf("greeting %q", g)
+	}
+	return c
+}
+
+func (c *submissionConn) reply() string {
+	c.t.Helper()
+	var lines []string
+	for {
+		l, err := c.r.ReadString('\n')
+		if err != nil {
+			c.t.Fatalf("read: %v (got %q)", err, lines)
+		}
+		l = strings.TrimRight(l, "\r\n")
+		lines = append(lines, l)
+		if len(l) < 4 || l[3] != '-' {
+			return strings.Join(lines, "|")
+		}
+	}
+}
+
+func (c *submissionConn) cmd(line, want string) string {
+	c.t.Helper()
+	if _, err := c.conn.Write([]byte(line + "\r\n")); err != nil {
+		c.t.Fatal(err)
+	}
+	r := c.reply()
+	if !strings.HasPrefix(r, want) {
+		c.t.Fatalf("%q: got %q, want %q...", strings.SplitN(line, " ", 2)[0], r, want)
+	}
+	return r
+}
+
+func (c *submissionConn) startTLS() {
+	c.t.Helper()
+	c.cmd("STARTTLS", "220 ")
+	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.conn, c.r = tc, bufio.NewReader(tc)
+}

@@ -1,0 +1,396 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/smtp"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
+	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/internal/testcert"
+)
+
+// Submission through the whole proxy, in process, against two mock SMTP
+// backends: "old" advertises XCLIENT (forwarding = "xclient"), "new" does
+// not. The e2e package repeats the important ones against real Postfix.
+
+type subFixture struct {
+	old, new                  *mocksmtp.Server
+	plain, starttls, implicit string
+	mapping                   string
+}
+
+func startSubmission(t *testing.T, allowPlain bool) *subFixture {
+	t.Helper()
+	dir := t.TempDir()
+	users := map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"}
+	f := &subFixture{mapping: filepath.Join(dir, "map.txt")}
+	var err error
+	if f.old, err = mocksmtp.Listen("127.0.0.1:0", mocksmtp.Config{Name: "old", Users: users,
+		XClient: []string{"NAME", "ADDR", "PROTO", "HELO", "PORT", "LOGIN", "DESTADDR", "DESTPORT"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.old.Close() })
+	if f.new, err = mocksmtp.Listen("127.0.0.1:0", mocksmtp.Config{Name: "new", Users: users}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.new.Close() })
+	if err := os.WriteFile(f.mapping, []byte("Alice@Example.com new\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := testcert.WriteFiles(dir, "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.plain, f.starttls, f.implicit = freeAddr(t), freeAddr(t), freeAddr(t)
+	text := fmt.Sprintf(`
+[server]
+hostname = "proxy.example"
+backend_timeout = "2s"
+[tls.certificate.main]
+cert = %q
+key = %q
+default = true
+[listener.plain]
+protocol = "submission"
+bind = [%q]
+tls = "plain"
+preauth_timeout = "2s"
+[listener.starttls]
+protocol = "submission"
+bind = [%q]
+tls = "starttls"
+[listener.implicit]
+protocol = "submission"
+bind = [%q]
+tls = "implicit"
+[destination.old]
+host = "127.0.0.1"
+forwarding = "xclient"
+allow_plaintext_auth = true
+[destination.old.protocol.submission]
+port = %s
+tls = "plain"
+[destination.new]
+host = "127.0.0.1"
+forwarding = "none"
+allow_plaintext_auth = true
+hide_auth_errors = true
+[destination.new.protocol.submission]
+port = %s
+tls = "plain"
+[routing]
+default_destination = "old"
+[mapping]
+source = "file"
+normalize = "lowercase"
+[mapping.file]
+path = %q
+[capabilities.submission]
+allow_plain_auth_without_tls = %v
+`, cert, key, f.plain, f.starttls, f.implicit, portOf(f.old.Addr()), portOf(f.new.Addr()), f.mapping, allowPlain)
+	cfg, err := config.Parse([]byte(text), "test.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	a, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("app did not stop")
+		}
+	})
+	select {
+	case <-a.Started():
+	case err := <-done:
+		t.Fatalf("app stopped: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("app did not start")
+	}
+	return f
+}
+
+// smtpConn is a raw line-oriented SMTP client for tests.
+type smtpConn struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialSMTP(t *testing.T, addr string, implicitTLS bool) *smtpConn {
+	t.Helper()
+	var c net.Conn
+	var err error
+	if implicitTLS {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	} else {
+		c, err = net.DialTimeout("tcp", addr, 3*time.Second)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	s := &smtpConn{t: t, conn: c, r: bufio.NewReader(c)}
+	if g := s.reply(); !strings.HasPrefix(g, "220 proxy.example ESMTP") {
+		t.Fatalf("greeting %q", g)
+	}
+	return s
+}
+
+// reply reads one whole reply and returns it, lines joined by "|".
+func (s *smtpConn) reply() string {
+	s.t.Helper()
+	var lines []string
+	for {
+		l, err := s.r.ReadString('\n')
+		if err != nil {
+			s.t.Fatalf("read: %v (got %q after %q)", err, l, lines)
+		}
+		l = strings.TrimRight(l, "\r\n")
+		lines = append(lines, l)
+		if len(l) < 4 || l[3] != '-' {
+			return strings.Join(lines, "|")
+		}
+	}
+}
+
+func (s *smtpConn) send(line string) {
+	s.t.Helper()
+	if _, err := io.WriteString(s.conn, line); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// cmd sends one command and returns the reply, which must start with want.
+func (s *smtpConn) cmd(line, want string) string {
+	s.t.Helper()
+	s.send(line + "\r\n")
+	r := s.reply()
+	if !strings.HasPrefix(r, want) {
+		s.t.Fatalf("%s: got %q, want %q...", strings.Fields(line + " x")[0], r, want)
+	}
+	return r
+}
+
+func (s *smtpConn) startTLS() {
+	s.t.Helper()
+	s.cmd("STARTTLS", "220 2.0.0")
+	tc := tls.Client(s.conn, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.conn, s.r = tc, bufio.NewReader(tc)
+}
+
+func plainIR(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+}
+
+// sendMessage runs MAIL/RCPT/DATA and returns the final reply.
+func (s *smtpConn) sendMessage(from string) string {
+	s.t.Helper()
+	s.cmd("MAIL FROM:<"+from+">", "250")
+	s.cmd("RCPT TO:<rcpt@example.net>", "250")
+	s.cmd("DATA", "354")
+	return s.cmd("Subject: hi\r\n\r\nbody\r\n.", "250 2.0.0")
+}
+
+func TestSubmissionPlainXClientAndRouting(t *testing.T) {
+	f := startSubmission(t, true)
+	c := dialSMTP(t, f.plain, false)
+	ehlo := c.cmd("EHLO laptop.example", "250-proxy.example")
+	if !strings.Contains(ehlo, "AUTH PLAIN LOGIN OAUTHBEARER XOAUTH2") || strings.Contains(ehlo, "XCLIENT") {
+		t.Fatalf("EHLO: %s", ehlo)
+	}
+	c.cmd("AUTH PLAIN "+plainIR("bob@example.com", "pw-bob"), "235 2.7.0")
+	if r := c.sendMessage("bob@example.com"); !strings.Contains(r, "on old") {
+		t.Fatalf("landed: %s", r)
+	}
+	c.cmd("QUIT", "221")
+	msgs := f.old.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("old has %d messages", len(msgs))
+	}
+	x := msgs[0].XClient
+	local := c.conn.LocalAddr().(*net.TCPAddr)
+	if x["ADDR"] != "127.0.0.1" || x["PORT"] != fmt.Sprint(local.Port) || x["HELO"] != "laptop.example" ||
+		x["PROTO"] != "ESMTP" || x["DESTPORT"] != portOf(f.plain) || x["DESTADDR"] != "127.0.0.1" {
+		t.Fatalf("XCLIENT attributes: %v", x)
+	}
+	if _, ok := x["LOGIN"]; ok {
+		t.Fatal("XCLIENT LOGIN sent")
+	}
+	if msgs[0].Helo != "laptop.example" || msgs[0].User != "bob@example.com" {
+		t.Fatalf("message: %+v", msgs[0])
+	}
+
+	// Alice is mapped to "new", which gets no XCLIENT.
+	c = dialSMTP(t, f.plain, false)
+	c.cmd("HELO laptop", "250 proxy.example")
+	c.cmd("AUTH LOGIN", "334 VXNlcm5hbWU6")
+	c.cmd(base64.StdEncoding.EncodeToString([]byte("alice@example.com")), "334 UGFzc3dvcmQ6")
+	c.cmd(base64.StdEncoding.EncodeToString([]byte("pw-alice")), "235 ")
+	if r := c.sendMessage("alice@example.com"); !strings.Contains(r, "on new") {
+		t.Fatalf("landed: %s", r)
+	}
+	if n := len(f.new.XClients()); n != 0 {
+		t.Fatalf("new got %d XCLIENT", n)
+	}
+}
+
+func TestSubmissionPipelinedAuthAndMail(t *testing.T) {
+	f := startSubmission(t, true)
+	c := dialSMTP(t, f.plain, false)
+	c.send("EHLO c\r\nAUTH PLAIN " + plainIR("bob@example.com", "pw-bob") + "\r\nMAIL FROM:<bob@example.com>\r\nRCPT TO:<x@y>\r\n")
+	for _, want := range []string{"250-proxy.example", "235 ", "250 2.1.0", "250 2.1.5"} {
+		if r := c.reply(); !strings.HasPrefix(r, want) {
+			t.Fatalf("got %q want %q", r, want)
+		}
+	}
+}
+
+func TestSubmissionWrongPasswordIsNotBridged(t *testing.T) {
+	f := startSubmission(t, true)
+	c := dialSMTP(t, f.plain, false)
+	c.cmd("EHLO c", "250")
+	c.cmd("AUTH PLAIN "+plainIR("bob@example.com", "nope"), "535 5.7.8 Error: authentication failed: on old")
+	c.cmd("MAIL FROM:<bob@example.com>", "530 5.7.0")
+	// hide_auth_errors on "new": the generic refusal.
+	c.cmd("AUTH PLAIN "+plainIR("alice@example.com", "nope"), "535 5.7.8 Authentication credentials invalid")
+	c.cmd("AUTH PLAIN "+plainIR("bob@example.com", "nope"), "535 ")
+	if r := c.reply(); !strings.HasPrefix(r, "421 4.7.0 proxy.example") {
+		t.Fatalf("after three failures: %q", r)
+	}
+	if _, err := c.r.ReadString('\n'); err == nil {
+		t.Fatal("connection open after three failures")
+	}
+}
+
+func TestSubmissionRefusals(t *testing.T) {
+	f := startSubmission(t, false)
+	c := dialSMTP(t, f.starttls, false)
+	c.cmd("MAIL FROM:<a@b>", "530 5.7.0")
+	ehlo := c.cmd("EHLO c", "250-proxy.example")
+	if strings.Contains(ehlo, "AUTH") || !strings.Contains(ehlo, "STARTTLS") {
+		t.Fatalf("EHLO before TLS: %s", ehlo)
+	}
+	c.cmd("AUTH PLAIN "+plainIR("bob@example.com", "pw-bob"), "538 5.7.11")
+	c.startTLS()
+	c.cmd("AUTH PLAIN "+plainIR("bob@example.com", "pw-bob"), "503 5.5.1") // EHLO again first
+	ehlo = c.cmd("EHLO c", "250-proxy.example")
+	if !strings.Contains(ehlo, "AUTH PLAIN") || strings.Contains(ehlo, "STARTTLS") {
+		t.Fatalf("EHLO after TLS: %s", ehlo)
+	}
+	c.cmd("AUTH PLAIN", "334 ")
+	c.cmd("*", "501 5.0.0")
+	c.cmd("AUTH PLAIN "+plainIR("bob@example.com", "pw-bob"), "235 ")
+	c.sendMessage("bob@example.com")
+}
+
+func TestSubmissionImplicitTLSAndNetSMTP(t *testing.T) {
+	f := startSubmission(t, false)
+	c := dialSMTP(t, f.implicit, true)
+	c.cmd("EHLO c", "250-proxy.example")
+	c.cmd("AUTH PLAIN "+plainIR("bob@example.com", "pw-bob"), "235 ")
+	c.sendMessage("bob@example.com")
+
+	// The standard library's client over STARTTLS.
+	cl, err := smtp.Dial(f.starttls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Hello("stdlib.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.StartTLS(&tls.Config{InsecureSkipVerify: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Auth(smtp.PlainAuth("", "bob@example.com", "pw-bob", "127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Mail("bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Rcpt("x@example.net"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := cl.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(w, "Subject: stdlib\r\n\r\nhello\r\n")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.old.Messages()); n != 2 {
+		t.Fatalf("old has %d messages", n)
+	}
+	if h := f.old.Messages()[1].XClient["HELO"]; h != "stdlib.example" {
+		t.Fatalf("HELO after STARTTLS: %q", h)
+	}
+}
+
+func TestSubmissionStoppedBackend(t *testing.T) {
+	f := startSubmission(t, true)
+	f.old.Close()
+	c := dialSMTP(t, f.plain, false)
+	c.cmd("EHLO c", "250")
+	c.cmd("AUTH PLAIN "+plainIR("bob@example.com", "pw-bob"), "454 4.7.0 Temporary authentication failure")
+	c.cmd("NOOP", "250 2.0.0")
+}
+
+func TestSubmissionOneByteAtATime(t *testing.T) {
+	f := startSubmission(t, true)
+	c := dialSMTP(t, f.plain, false)
+	for _, b := range []byte("EHLO c\r\nAUTH PLAIN " + plainIR("bob@example.com", "pw-bob") + "\r\n") {
+		c.send(string([]byte{b}))
+		time.Sleep(time.Millisecond)
+	}
+	if r := c.reply(); !strings.HasPrefix(r, "250-proxy.example") {
+		t.Fatal(r)
+	}
+	if r := c.reply(); !strings.HasPrefix(r, "235 ") {
+		t.Fatal(r)
+	}
+	c.sendMessage("bob@example.com")
+}
+
+func TestSubmissionPreauthTimeout(t *testing.T) {
+	f := startSubmission(t, true)
+	c := dialSMTP(t, f.plain, false)
+	c.cmd("EHLO c", "250")
+	if r := c.reply(); !strings.HasPrefix(r, "421 4.4.2 proxy.example") {
+		t.Fatalf("timeout reply %q", r)
+	}
+}

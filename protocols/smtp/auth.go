@@ -1,0 +1,130 @@
+package smtp
+
+import (
+	"bytes"
+	"encoding/base64"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
+)
+
+// authCommand parses AUTH mechanism [initial-response] (RFC 4954 section
+// 4: "=" is an empty initial response).
+func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protocols.Event) {
+	var reply string
+	switch {
+	case s.proto == "":
+		reply = replySendHelo
+	case !s.cleartextOK():
+		reply = replyEncryptAuth
+	case len(arg) == 0:
+		reply = replyAuthSyntax
+	}
+	if reply != "" {
+		out, ev := s.refuse(out, reply)
+		return n, out, ev
+	}
+	mech, irText := splitVerb(arg)
+	if bytes.IndexByte(irText, ' ') >= 0 {
+		out, ev := s.refuse(out, replyAuthSyntax)
+		return n, out, ev
+	}
+	var srv *sasl.Server
+	var buf [16]byte
+	for _, m := range s.mechs {
+		if len(m) == len(mech) && string(upperASCII(buf[:], mech)) == m {
+			srv, _ = sasl.NewServer(m)
+			break
+		}
+	}
+	if srv == nil {
+		out, ev := s.refuse(out, replyBadMechanism)
+		return n, out, ev
+	}
+	hasIR := len(irText) > 0
+	var ir []byte
+	if hasIR && string(irText) != "=" {
+		var ok bool
+		if ir, ok = decodeBase64(irText); !ok {
+			out, ev := s.refuse(out, replyBadBase64)
+			return n, out, ev
+		}
+	}
+	ch, done, err := srv.Start(ir, hasIR)
+	return s.saslStep(n, srv, ch, done, err, out)
+}
+
+// saslStep acts on what the SASL decoder said.
+func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err error, out []byte) (int, []byte, protocols.Event) {
+	switch {
+	case err != nil:
+		s.endSASL()
+		return s.authFailed(n, out)
+	case done:
+		s.endSASL()
+		s.login = protocols.Login{
+			Creds:    srv.Credentials(),
+			ClientID: []string{ClientIDHelo, s.helo, ClientIDProto, s.proto},
+		}
+		s.state = stLogin
+		return n, out, protocols.EventLogin
+	}
+	s.auth = srv
+	s.state = stSASL
+	out = append(out, "334 "...)
+	out = base64.StdEncoding.AppendEncode(out, ch)
+	return n, append(out, "\r\n"...), protocols.EventNone
+}
+
+// authFailed refuses credentials found malformed here, counting them like
+// a refusal by the backend.
+func (s *Server) authFailed(n int, out []byte) (int, []byte, protocols.Event) {
+	out = append(out, replyAuthFailed...)
+	s.failures++
+	if s.failures >= s.cfg.MaxAuthAttempts {
+		s.state = stClosed
+		return n, append421(out, s.host, textTooManyAuth), protocols.EventClose
+	}
+	return n, out, protocols.EventNone
+}
+
+func (s *Server) endSASL() {
+	s.auth = nil
+	if s.state == stSASL {
+		s.state = stCommand
+	}
+}
+
+// saslResponse reads one client response line during AUTH.
+func (s *Server) saslResponse(line []byte, out []byte) (int, []byte, protocols.Event) {
+	n := len(line)
+	l := trimEOL(line)
+	if string(l) == "*" {
+		s.endSASL()
+		return n, append(out, replyAborted...), protocols.EventNone
+	}
+	resp, ok := decodeBase64(l)
+	if !ok {
+		s.endSASL()
+		out, ev := s.refuse(out, replyBadBase64)
+		return n, out, ev
+	}
+	srv := s.auth
+	ch, done, err := srv.Next(resp)
+	return s.saslStep(n, srv, ch, done, err, out)
+}
+
+// decodeBase64 decodes standard base64, padded or not. An empty input is
+// an empty response.
+func decodeBase64(b []byte) ([]byte, bool) {
+	enc := base64.StdEncoding
+	if len(b)%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	out := make([]byte, enc.DecodedLen(len(b)))
+	n, err := enc.Decode(out, b)
+	if err != nil {
+		return nil, false
+	}
+	return out[:n], true
+}

@@ -1,0 +1,314 @@
+package smtp
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
+)
+
+// BackendConfig configures one replay on a backend.
+type BackendConfig struct {
+	// Login is what the client presented.
+	Login *protocols.Login
+	// Hostname is the proxy's name in EHLO (default "localhost"). After
+	// XCLIENT the client's own HELO name is used when it has one, as
+	// Postfix's XCLIENT_README shows.
+	Hostname string
+	// StartTLS runs STARTTLS after the first EHLO, before XCLIENT and any
+	// credential; the backend must offer it.
+	StartTLS bool
+	// Forward, when set, is sent with XCLIENT if the backend advertises
+	// it, with only the attributes it advertises (forward.XClientArgs).
+	// An empty Helo or Proto is taken from Login (HeloFromLogin); Proto
+	// defaults to "ESMTP" so that the SMTP dialect is used. A
+	// backend that does not advertise XCLIENT is not sent any (Postfix
+	// advertises it only to smtpd_authorized_xclient_hosts); one that
+	// refuses it fails the login.
+	Forward *forward.Info
+	// HideAuthErrors replaces the backend's refusal by a generic 535.
+	HideAuthErrors bool
+}
+
+type backendState uint8
+
+const (
+	bsGreeting backendState = iota
+	bsEHLO
+	bsStartTLS
+	bsTLS // waiting for TLSStarted
+	bsXClient
+	bsAuth
+	bsDone
+	bsFailed
+)
+
+// Backend replays one client's authentication on an SMTP submission
+// backend. It implements protocols.BackEnd.
+type Backend struct {
+	cfg   BackendConfig
+	state backendState
+	scan  int
+
+	code  int // code of the multi-line reply in progress, 0 between replies
+	lines int // its lines so far
+	ext   extensions
+
+	tlsDone     bool
+	xclientDone bool
+	xclient     []string // XCLIENT lines still to send
+
+	mech      string   // mechanism of the AUTH in flight
+	pending   [][]byte // AUTH parts, each sent after a 334
+	errorSent bool     // OAuth: the dummy response to an error challenge went out
+
+	relay  []byte
+	result protocols.BackendEvent
+	err    error
+}
+
+var _ protocols.BackEnd = (*Backend)(nil)
+
+// NewBackend returns a machine for one backend connection. The engine
+// feeds it the backend's greeting first.
+func NewBackend(cfg BackendConfig) *Backend {
+	if cfg.Hostname == "" || !validDomainText(cfg.Hostname) {
+		cfg.Hostname = defaultHostname
+	}
+	if cfg.Forward != nil {
+		// A copy: the HELO name and protocol come from the Server through
+		// Login.ClientID when the engine did not fill them.
+		f := *cfg.Forward
+		helo, proto := HeloFromLogin(cfg.Login)
+		if f.Helo == "" {
+			f.Helo = helo
+		}
+		if f.Proto == "" {
+			f.Proto = proto
+		}
+		if f.Proto == "" {
+			f.Proto = "ESMTP"
+		}
+		cfg.Forward = &f
+	}
+	return &Backend{cfg: cfg}
+}
+
+// Relay returns the bytes for the client after BackendAuthOK or
+// BackendAuthFailed.
+func (b *Backend) Relay() []byte { return b.relay }
+
+// Err explains BackendFailed.
+func (b *Backend) Err() error { return b.err }
+
+// Feed consumes backend reply lines. After BackendStartTLS and the verdict
+// it consumes nothing past the line that produced the event.
+func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
+	for {
+		switch b.state {
+		case bsDone, bsFailed:
+			return consumed, out, b.result
+		case bsTLS:
+			return consumed, out, protocols.BackendNone
+		}
+		rest := in[consumed:]
+		if len(rest) == 0 {
+			return consumed, out, protocols.BackendNone
+		}
+		end, scan, tooLong := frameReplyLine(rest, b.scan)
+		if tooLong {
+			return len(in), out, b.fail(errors.New("smtp backend: reply line too long"))
+		}
+		if end == 0 {
+			b.scan = scan
+			return consumed, out, protocols.BackendNone
+		}
+		b.scan = 0
+		consumed += end
+		out, ev = b.handleLine(rest[:end], out)
+		if ev != protocols.BackendNone {
+			return consumed, out, ev
+		}
+	}
+}
+
+func (b *Backend) fail(err error) protocols.BackendEvent {
+	b.state, b.result, b.err = bsFailed, protocols.BackendFailed, err
+	b.relay = nil
+	return protocols.BackendFailed
+}
+
+func (b *Backend) failf(format string, args ...any) protocols.BackendEvent {
+	return b.fail(fmt.Errorf("smtp backend: "+format, args...))
+}
+
+// quoteLine shortens a backend line for an error message.
+func quoteLine(l []byte) string {
+	l = trimEOL(l)
+	if len(l) > 120 {
+		l = l[:120]
+	}
+	return fmt.Sprintf("%q", l)
+}
+
+// handleLine takes one reply line; a reply is acted on at its last line.
+func (b *Backend) handleLine(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
+	r, ok := parseReplyLine(line)
+	if !ok {
+		return out, b.failf("malformed reply %s", quoteLine(line))
+	}
+	if b.code != 0 && r.code != b.code {
+		return out, b.failf("reply code changed within a reply: %s", quoteLine(line))
+	}
+	first := b.code == 0
+	b.lines++
+	if b.lines > maxReplyLines {
+		return out, b.failf("reply has too many lines")
+	}
+	switch {
+	case b.state == bsEHLO && r.code == 250 && !first:
+		b.ext.parseExtension(r.text)
+	case b.state == bsAuth:
+		if len(b.relay)+len(line) > maxRelay {
+			return out, b.failf("reply too long")
+		}
+		b.relay = appendLine(b.relay, line)
+	}
+	if !r.last {
+		b.code = r.code
+		return out, protocols.BackendNone
+	}
+	b.code, b.lines = 0, 0
+	switch b.state {
+	case bsGreeting:
+		if r.code != 220 {
+			return out, b.failf("unexpected greeting %s", quoteLine(line))
+		}
+		return b.sendEHLO(out, b.cfg.Hostname), protocols.BackendNone
+	case bsEHLO:
+		if r.code != 250 {
+			return out, b.failf("EHLO refused: %s", quoteLine(line))
+		}
+		return b.advance(out)
+	case bsStartTLS:
+		if r.code != 220 {
+			return out, b.failf("STARTTLS refused: %s", quoteLine(line))
+		}
+		b.state = bsTLS
+		return out, protocols.BackendStartTLS
+	case bsXClient:
+		return b.xclientReply(&r, out)
+	case bsAuth:
+		return b.authReply(&r, out)
+	}
+	return out, protocols.BackendNone
+}
+
+func (b *Backend) sendEHLO(out []byte, name string) []byte {
+	b.state = bsEHLO
+	b.ext = extensions{}
+	out = append(out, "EHLO "...)
+	out = append(out, name...)
+	return append(out, "\r\n"...)
+}
+
+// advance sends whatever comes after an EHLO reply: STARTTLS, XCLIENT or
+// the authentication.
+func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
+	if b.cfg.StartTLS && !b.tlsDone {
+		if !b.ext.startTLS {
+			return out, b.failf("STARTTLS required but not advertised")
+		}
+		b.state = bsStartTLS
+		return append(out, "STARTTLS\r\n"...), protocols.BackendNone
+	}
+	if b.cfg.Forward != nil && !b.xclientDone && b.ext.xclient != nil {
+		b.xclientDone = true
+		if lines := forward.XClientArgs(*b.cfg.Forward, b.ext.xclient); len(lines) > 0 {
+			b.xclient = lines[1:]
+			b.state = bsXClient
+			out = append(out, lines[0]...)
+			return append(out, "\r\n"...), protocols.BackendNone
+		}
+	}
+	if b.cfg.Login == nil {
+		return out, b.failf("no credentials to replay")
+	}
+	first, pending, err := b.authCommand(b.cfg.Login.Creds)
+	if err != nil {
+		return out, b.fail(err)
+	}
+	b.state = bsAuth
+	b.pending = pending
+	return append(out, first...), protocols.BackendNone
+}
+
+// xclientReply: Postfix answers each XCLIENT with a fresh 220 greeting (the
+// session starts over and wants EHLO); a plain 250 is accepted too.
+func (b *Backend) xclientReply(r *replyLine, out []byte) ([]byte, protocols.BackendEvent) {
+	if r.code != 220 && r.code != 250 {
+		return out, b.failf("XCLIENT refused: %s", quoteLine(r.line))
+	}
+	if len(b.xclient) > 0 {
+		out = append(out, b.xclient[0]...)
+		b.xclient = b.xclient[1:]
+		return append(out, "\r\n"...), protocols.BackendNone
+	}
+	name := b.cfg.Hostname
+	if h := b.cfg.Forward.Helo; validDomainText(h) {
+		name = h
+	}
+	return b.sendEHLO(out, name), protocols.BackendNone
+}
+
+// TLSStarted tells the machine the backend leg is now TLS: what the
+// backend said before is discarded and EHLO sent again (RFC 3207).
+func (b *Backend) TLSStarted(out []byte) []byte {
+	if b.state != bsTLS {
+		return out
+	}
+	b.tlsDone, b.scan = true, 0
+	return b.sendEHLO(out, b.cfg.Hostname)
+}
+
+// authReply handles the replies to AUTH: 334 continues, 235 succeeds, a
+// permanent failure is relayed, anything else fails the login as
+// unavailable (the client gets 454 4.7.0).
+func (b *Backend) authReply(r *replyLine, out []byte) ([]byte, protocols.BackendEvent) {
+	switch {
+	case r.code == 334:
+		b.relay = b.relay[:0]
+		return b.continuation(r, out)
+	case r.code == 235:
+		b.state, b.result = bsDone, protocols.BackendAuthOK
+		return out, protocols.BackendAuthOK
+	case r.code >= 500:
+		if b.cfg.HideAuthErrors {
+			b.relay = append(b.relay[:0], replyAuthFailed...)
+		}
+		b.state, b.result = bsDone, protocols.BackendAuthFailed
+		return out, protocols.BackendAuthFailed
+	}
+	return out, b.failf("authentication failed: %s", quoteLine(r.line))
+}
+
+// continuation sends the next part of the AUTH exchange, or answers an
+// OAuth error challenge so the backend sends its final reply (RFC 7628
+// section 3.2.3: the client replies with a single %x01; XOAUTH2 clients
+// send an empty response).
+func (b *Backend) continuation(r *replyLine, out []byte) ([]byte, protocols.BackendEvent) {
+	if len(b.pending) > 0 {
+		out = append(out, b.pending[0]...)
+		b.pending = b.pending[1:]
+		return out, protocols.BackendNone
+	}
+	if !b.errorSent && (b.mech == "OAUTHBEARER" || b.mech == "XOAUTH2") {
+		b.errorSent = true
+		if b.mech == "OAUTHBEARER" {
+			return append(out, "AQ==\r\n"...), protocols.BackendNone
+		}
+		return append(out, "\r\n"...), protocols.BackendNone
+	}
+	return out, b.failf("unexpected challenge %s", quoteLine(r.line))
+}

@@ -1,0 +1,192 @@
+package smtp
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
+)
+
+// chunk splits data into writes whose sizes come from cuts (1..16 each).
+func chunk(data, cuts []byte) []string {
+	var out []string
+	for i := 0; len(data) > 0; i++ {
+		n := len(data)
+		if len(cuts) > 0 {
+			n = int(cuts[i%len(cuts)]%16) + 1
+		}
+		n = min(n, len(data))
+		out = append(out, string(data[:n]))
+		data = data[n:]
+	}
+	return out
+}
+
+func fuzzServerConfig(flags uint8) ServerConfig {
+	cfg := ServerConfig{
+		Hostname:             "mx.example.com",
+		StartTLS:             flags&1 != 0,
+		TLSActive:            flags&2 != 0,
+		AllowPlainWithoutTLS: flags&4 != 0,
+		MaxAuthAttempts:      int(flags>>6) + 1,
+	}
+	if flags&8 != 0 {
+		cfg.MaxLine, cfg.MaxAuthLine, cfg.MaxErrors = 16, 600, 5
+	}
+	return cfg
+}
+
+// FuzzSubmissionServerFeed feeds random client bytes in random chunks. The
+// machine must not panic, must give the same output and events however the
+// input is chunked, must keep the engine's buffer bounded and its own
+// output in proportion to the input.
+func FuzzSubmissionServerFeed(f *testing.F) {
+	f.Add([]byte("EHLO c\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<a@b>\r\n"), []byte{3}, uint8(2))
+	f.Add([]byte("EHLO c\r\nAUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\n"), []byte{1, 7}, uint8(6))
+	f.Add([]byte("EHLO c\r\nSTARTTLS\r\nAUTH PLAIN =\r\n"), []byte{}, uint8(1))
+	f.Add([]byte("HELO c\r\nAUTH PLAIN\r\n*\r\nAUTH OAUTHBEARER =\r\n\r\nQUIT\r\n"), []byte{5}, uint8(6))
+	f.Add([]byte("MAIL FROM:<a>\r\nRCPT TO:<b>\r\nDATA\r\nFOO\r\n\x00\r\nRSET\r\nNOOP x\r\n"), []byte{2}, uint8(8))
+	f.Add([]byte(strings.Repeat("z", 100)+"\r\nNOOP\r\n"), []byte{}, uint8(8))
+	f.Add([]byte("ehlo c\nauth xoauth2 dXNlcj11QHgBYXV0aD1CZWFyZXIgdAEB\n"), []byte{9}, uint8(2))
+	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
+		cfg := fuzzServerConfig(flags)
+		run := func(writes []string, bytewise bool) *client {
+			c := newClient(t, cfg)
+			n := 0
+			c.verdict = func(l *protocols.Login) *failure {
+				n++
+				switch n % 3 {
+				case 0:
+					return nil
+				case 1:
+					return &failure{kind: protocols.FailUnavailable}
+				}
+				return &failure{kind: protocols.FailRejected, relay: "535 5.7.8 no"}
+			}
+			limit := defaultMaxAuthLine + 16
+			for _, w := range writes {
+				c.send(w, bytewise)
+				if len(c.pending) > limit {
+					t.Fatalf("engine holds %d bytes", len(c.pending))
+				}
+			}
+			return c
+		}
+		whole := run([]string{string(data)}, false)
+		if max := 64*len(data) + 1024; len(whole.out) > max {
+			t.Fatalf("output %d bytes for %d of input", len(whole.out), len(data))
+		}
+		if len(data) > 4096 {
+			return // keep byte-at-a-time runs cheap
+		}
+		for _, bytewise := range []bool{false, true} {
+			c := run(chunk(data, cuts), bytewise)
+			if string(c.out) != string(whole.out) || fmt.Sprint(c.events) != fmt.Sprint(whole.events) || string(c.toBackend) != string(whole.toBackend) {
+				if strings.Contains(fmt.Sprint(whole.events), "starttls") {
+					continue // bytes after STARTTLS depend on the chunking by design
+				}
+				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.out, c.events, whole.out, whole.events)
+			}
+		}
+	})
+}
+
+// FuzzSubmissionBackendFeed feeds random backend bytes in random chunks to
+// a Backend. It must not panic, must behave the same however the input is
+// chunked, write a bounded amount, keep its relay bounded, never consume
+// past what it was given, and never send credentials before TLS when
+// STARTTLS is required, nor LOGIN= in XCLIENT.
+func FuzzSubmissionBackendFeed(f *testing.F) {
+	f.Add([]byte("220 h ESMTP\r\n"+postfixEHLO+"220 h\r\n"+postfixEHLO+"235 2.7.0 ok\r\n250 more\r\n"), []byte{}, uint8(4))
+	f.Add([]byte("220 h\r\n"+postfixEHLO+"220 2.0.0 go\r\n"+postfixEHLO+"220 h\r\n"+postfixEHLO+"535 5.7.8 no\r\n"), []byte{3}, uint8(12))
+	f.Add([]byte("220 h\r\n250-h\r\n250 AUTH LOGIN\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ok\r\n"), []byte{1}, uint8(0))
+	f.Add([]byte("220 h\r\n250-h\r\n250 AUTH OAUTHBEARER XOAUTH2\r\n334 \r\n334 e30=\r\n535 5.7.8 no\r\n"), []byte{7}, uint8(2))
+	f.Add([]byte("220-a\r\n220 b\r\n250-h\r\n250-AUTH=PLAIN\r\n250 XCLIENT\r\n454 4.7.0 tmp\r\n"), []byte{2}, uint8(21))
+	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
+		logins := []*protocols.Login{
+			login("PLAIN", "alice", "secret"),
+			login("LOGIN", "jörg", "pä"),
+			{Creds: sasl.Credentials{Mechanism: "OAUTHBEARER", Username: "u@x", Token: strings.Repeat("t", 500)}},
+			{Creds: sasl.Credentials{Mechanism: "XOAUTH2", Username: "u@x", Token: "tok"}},
+		}
+		cfg := BackendConfig{
+			Login:          logins[flags&3],
+			StartTLS:       flags&8 != 0,
+			HideAuthErrors: flags&16 != 0,
+		}
+		if flags&4 != 0 {
+			cfg.Forward = &forward.Info{
+				Client: netip.MustParseAddrPort("[2001:db8::5]:4567"), Local: netip.MustParseAddrPort("127.0.0.1:587"),
+				SessionID: "s1", TTL: 3,
+			}
+		}
+		run := func(writes []string) (string, protocols.BackendEvent, []byte) {
+			r := &backendRun{b: NewBackend(cfg)}
+			var sent string
+			for _, w := range writes {
+				sent += r.deliver([]byte(w))
+			}
+			if cfg.StartTLS {
+				// TLSStarted's EHLO follows the STARTTLS command at once.
+				pre, _, _ := strings.Cut(sent, "STARTTLS\r\nEHLO")
+				if strings.Contains(pre, "AUTH") || strings.Contains(pre, "XCLIENT") {
+					t.Fatalf("sent before TLS: %q", sent)
+				}
+			}
+			if strings.Contains(sent, "LOGIN=") {
+				t.Fatalf("XCLIENT LOGIN sent: %q", sent)
+			}
+			if len(sent) > 8192 {
+				t.Fatalf("sent %d bytes", len(sent))
+			}
+			if len(r.b.Relay()) > maxRelay+maxReplyLine+2 {
+				t.Fatalf("relay of %d bytes", len(r.b.Relay()))
+			}
+			return sent, r.ev, r.b.Relay()
+		}
+		s1, e1, r1 := run([]string{string(data)})
+		for _, writes := range [][]string{chunk(data, cuts), chunk(data, []byte{0})} {
+			s2, e2, r2 := run(writes)
+			if s1 != s2 || e1 != e2 || string(r1) != string(r2) {
+				t.Fatalf("chunking changes the result:\n%q %d %q\n%q %d %q", s1, e1, r1, s2, e2, r2)
+			}
+		}
+	})
+}
+
+// BenchmarkSubmissionLogin is a whole client login through the Server:
+// greeting, EHLO, AUTH PLAIN, up to EventLogin.
+func BenchmarkSubmissionLogin(b *testing.B) {
+	in := []byte("EHLO client.example\r\nAUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHMzY3JldA==\r\n")
+	out := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		s := NewServer(ServerConfig{TLSActive: true})
+		out = s.Greeting(out[:0])
+		n, o, ev := s.Feed(in, out)
+		if n != len(in) || ev != protocols.EventLogin {
+			b.Fatalf("consumed %d ev %v", n, ev)
+		}
+		out = o
+	}
+}
+
+// BenchmarkSubmissionReplay is the backend side: greeting to 235.
+func BenchmarkSubmissionReplay(b *testing.B) {
+	l := login("PLAIN", "alice@example.com", "s3cret")
+	out := make([]byte, 0, 1024)
+	greeting, ehlo, ok := []byte("220 h ESMTP\r\n"), []byte(postfixEHLO), []byte("235 2.7.0 ok\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		be := NewBackend(BackendConfig{Login: l})
+		_, out, _ = be.Feed(greeting, out[:0])
+		_, out, _ = be.Feed(ehlo, out[:0])
+		if _, _, ev := be.Feed(ok, out[:0]); ev != protocols.BackendAuthOK {
+			b.Fatalf("ev %v", ev)
+		}
+	}
+}

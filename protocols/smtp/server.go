@@ -1,0 +1,217 @@
+package smtp
+
+import (
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
+)
+
+type serverState uint8
+
+const (
+	stCommand serverState = iota // reading commands
+	stSASL                       // AUTH: waiting for a client response line
+	stLogin                      // EventLogin returned: waiting for the engine
+	stClosed
+)
+
+// Server is the client-facing SMTP submission machine before
+// authentication. It implements protocols.FrontEnd.
+type Server struct {
+	cfg      ServerConfig
+	host     string
+	mechs    []string
+	ehlo     []byte // EHLO reply for the current TLS state
+	tls      bool
+	state    serverState
+	scan     int  // framer: octets of the pending line known to hold no LF
+	discard  bool // skipping the rest of a line that was too long
+	failures int  // refused logins
+	errors   int  // refused or unknown commands
+
+	helo  string // HELO/EHLO argument, empty before either
+	proto string // "ESMTP" after EHLO, "SMTP" after HELO
+
+	auth  *sasl.Server
+	login protocols.Login
+}
+
+var _ protocols.FrontEnd = (*Server)(nil)
+
+// NewServer returns a machine for one client connection.
+func NewServer(cfg ServerConfig) *Server {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, tls: cfg.TLSActive, host: cfg.Hostname}
+	s.mechs = offeredMechanisms(cfg.SASL)
+	s.ehlo = ehloReply(&s.cfg, s.mechs, s.tls)
+	return s
+}
+
+// Greeting appends "220 <hostname> ESMTP <banner>".
+func (s *Server) Greeting(out []byte) []byte {
+	out = append(out, "220 "...)
+	out = append(out, s.host...)
+	out = append(out, " ESMTP"...)
+	if banner := sanitizeText(s.cfg.Banner); banner != "" {
+		out = append(out, ' ')
+		out = append(out, banner...)
+	}
+	return append(out, "\r\n"...)
+}
+
+func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS }
+
+// Feed consumes complete lines from in. An incomplete line is left
+// unconsumed for the engine to hand back with more bytes.
+func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
+	for {
+		switch s.state {
+		case stLogin:
+			return consumed, out, protocols.EventNone
+		case stClosed:
+			return len(in), out, protocols.EventClose
+		}
+		rest := in[consumed:]
+		if len(rest) == 0 {
+			return consumed, out, protocols.EventNone
+		}
+		if s.discard {
+			n, found := s.skipLine(rest)
+			consumed += n
+			if !found {
+				return consumed, out, protocols.EventNone
+			}
+			out, ev = s.lineTooLong(out)
+			if ev != protocols.EventNone {
+				return consumed, out, ev
+			}
+			continue
+		}
+		limit := s.commandLimit
+		if s.state == stSASL {
+			limit = s.saslLimit
+		}
+		end, res := s.frameLine(rest, limit)
+		var n int
+		switch res {
+		case frameMore:
+			return consumed, out, protocols.EventNone
+		case frameTooLong:
+			consumed += end
+			if s.discard {
+				return consumed, out, protocols.EventNone
+			}
+			out, ev = s.lineTooLong(out)
+			if ev != protocols.EventNone {
+				return consumed, out, ev
+			}
+			continue
+		}
+		if s.state == stSASL {
+			n, out, ev = s.saslResponse(rest[:end], out)
+		} else {
+			n, out, ev = s.command(rest[:end], out)
+		}
+		consumed += n
+		if ev != protocols.EventNone {
+			return consumed, out, ev
+		}
+	}
+}
+
+// lineTooLong refuses a line that was over the limit (an AUTH exchange in
+// progress is abandoned).
+func (s *Server) lineTooLong(out []byte) ([]byte, protocols.Event) {
+	s.endSASL()
+	return s.refuse(out, replyLineTooLong)
+}
+
+// refuse appends an error reply and counts it; past MaxErrors the
+// connection is closed.
+func (s *Server) refuse(out []byte, reply string) ([]byte, protocols.Event) {
+	out = append(out, reply...)
+	s.errors++
+	if s.errors >= s.cfg.MaxErrors {
+		s.state = stClosed
+		return append421(out, s.host, textTooManyErrors), protocols.EventClose
+	}
+	return out, protocols.EventNone
+}
+
+// Login returns the credentials after EventLogin. Login.ClientID carries
+// the client's HELO/EHLO name and protocol (see HeloFromLogin).
+func (s *Server) Login() *protocols.Login { return &s.login }
+
+// TLSStarted records that the client leg is now TLS. The client must send
+// EHLO again (RFC 3207 section 4.2): what it said before is forgotten.
+func (s *Server) TLSStarted(out []byte) []byte {
+	if !s.tls {
+		s.tls = true
+		s.ehlo = ehloReply(&s.cfg, s.mechs, true)
+	}
+	s.helo, s.proto = "", ""
+	s.scan, s.discard = 0, false
+	s.auth = nil
+	if s.state != stClosed {
+		s.state = stCommand
+	}
+	return out
+}
+
+// LoginFailed appends the reply to a login the engine could not complete.
+func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
+	s.login = protocols.Login{}
+	if s.state == stClosed {
+		return out, true
+	}
+	s.state = stCommand
+	switch kind {
+	case protocols.FailRejected:
+		if len(relay) > 0 {
+			out = appendLine(out, relay)
+		} else {
+			out = append(out, replyAuthFailed...)
+		}
+		s.failures++
+	default:
+		out = append(out, replyTempAuthFail...)
+	}
+	if s.failures >= s.cfg.MaxAuthAttempts {
+		s.state = stClosed
+		return append421(out, s.host, textTooManyAuth), true
+	}
+	return out, false
+}
+
+// TooBusy appends the reply for a connection refused by a limit.
+func (s *Server) TooBusy(out []byte) []byte { return append421(out, s.host, textTooBusy) }
+
+// Timeout appends the reply sent before closing an idle connection.
+func (s *Server) Timeout(out []byte) []byte { return append421(out, s.host, textTimeout) }
+
+// ShuttingDown appends the reply sent when the proxy drains.
+func (s *Server) ShuttingDown(out []byte) []byte { return append421(out, s.host, textShutdown) }
+
+// Client ID keys under which the Server passes what the client said in
+// HELO/EHLO to the backend side (protocols.Login has no field for it).
+const (
+	ClientIDHelo  = "x-smtp-helo"
+	ClientIDProto = "x-smtp-proto"
+)
+
+// HeloFromLogin returns the HELO/EHLO name and the protocol ("ESMTP" after
+// EHLO, "SMTP" after HELO) that a Server recorded in l.ClientID; empty
+// strings when there are none.
+func HeloFromLogin(l *protocols.Login) (helo, proto string) {
+	if l == nil {
+		return "", ""
+	}
+	for i := 0; i+1 < len(l.ClientID); i += 2 {
+		switch l.ClientID[i] {
+		case ClientIDHelo:
+			helo = l.ClientID[i+1]
+		case ClientIDProto:
+			proto = l.ClientID[i+1]
+		}
+	}
+	return helo, proto
+}
