@@ -345,7 +345,7 @@ func Default() *Config {
 			Submission: SubmissionCapabilities{
 				EHLO:   []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING"},
 				SASL:   []string{"PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2"},
-				Banner: "switchyard ESMTP submission proxy ready",
+				Banner: "switchyard submission proxy ready",
 			},
 			ManageSieve: ManageSieveCapabilities{
 				Sieve: []string{
