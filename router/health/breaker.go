@@ -1,0 +1,220 @@
+// Package health tracks whether each destination × protocol can take
+// connections: a passive circuit breaker fed by the engine's own connection
+// outcomes, plus an active checker that dials and reads the greeting at an
+// interval and feeds the same state.
+//
+// Breaker: after FailureThreshold consecutive failures the circuit opens
+// and Allow refuses for Cooldown. Then exactly one caller gets a half-open
+// probe (Allow returns true once); its Success closes the circuit, its
+// Failure opens it for another Cooldown. A probe never reported is
+// forgotten after ProbeTimeout so that the circuit cannot stay half-open.
+// An active check's success closes the circuit as well.
+//
+// Allow, Success and Failure do no I/O and hold a lock only for a few
+// instructions: the engine calls them from its event loops. Cluster ring
+// nodes consult Allow through ring.LocateFunc, so an open node is skipped
+// and its accounts go to their next node until it heals.
+package health
+
+import (
+	"sync"
+	"time"
+)
+
+// State of one circuit.
+type State uint8
+
+const (
+	Closed   State = iota // connections allowed
+	Open                  // refused until the cooldown ends
+	HalfOpen              // one probe in flight
+)
+
+func (s State) String() string {
+	switch s {
+	case Open:
+		return "open"
+	case HalfOpen:
+		return "half-open"
+	}
+	return "closed"
+}
+
+// Defaults for zero Options fields.
+const (
+	DefaultFailureThreshold = 3
+	DefaultCooldown         = 10 * time.Second
+	DefaultProbeTimeout     = 30 * time.Second
+)
+
+// Options configures a Registry.
+type Options struct {
+	// FailureThreshold consecutive failures open the circuit (default 3).
+	FailureThreshold int
+	// Cooldown is how long an open circuit refuses before a probe (10s).
+	Cooldown time.Duration
+	// ProbeTimeout frees the half-open probe slot if the probe's outcome
+	// is never reported (30s).
+	ProbeTimeout time.Duration
+	// OnChange, when set, is called after a circuit opens (up=false) or
+	// closes (up=true), outside any lock, on the caller's goroutine: keep
+	// it short (ring.SetDown is).
+	OnChange func(dest, proto string, up bool)
+	// Now is the clock (time.Now by default; tests pass their own).
+	Now func() time.Time
+}
+
+type key struct{ dest, proto string }
+
+type breaker struct {
+	mu       sync.Mutex
+	state    State
+	fails    int
+	until    time.Time // Open: end of cooldown
+	probeAt  time.Time // HalfOpen: when the probe was granted
+	lastErr  string
+	failures uint64
+}
+
+// Registry holds one breaker per destination × protocol. The zero value
+// is not usable: call New.
+type Registry struct {
+	opt Options
+	mu  sync.RWMutex
+	m   map[key]*breaker
+}
+
+// New returns a registry; every circuit starts closed.
+func New(opt Options) *Registry {
+	if opt.FailureThreshold <= 0 {
+		opt.FailureThreshold = DefaultFailureThreshold
+	}
+	if opt.Cooldown <= 0 {
+		opt.Cooldown = DefaultCooldown
+	}
+	if opt.ProbeTimeout <= 0 {
+		opt.ProbeTimeout = DefaultProbeTimeout
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Registry{opt: opt, m: map[key]*breaker{}}
+}
+
+func (r *Registry) get(dest, proto string) *breaker {
+	k := key{dest, proto}
+	r.mu.RLock()
+	b := r.m[k]
+	r.mu.RUnlock()
+	if b != nil {
+		return b
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b = r.m[k]; b == nil {
+		b = &breaker{}
+		r.m[k] = b
+	}
+	return b
+}
+
+// Allow reports whether a connection to dest for proto may be attempted.
+// When it returns true for a circuit past its cooldown, the caller holds
+// the single half-open probe and must report Success or Failure.
+func (r *Registry) Allow(dest, proto string) bool {
+	b := r.get(dest, proto)
+	now := r.opt.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case Closed:
+		return true
+	case Open:
+		if now.Before(b.until) {
+			return false
+		}
+		b.state, b.probeAt = HalfOpen, now
+		return true
+	default: // HalfOpen
+		if now.Sub(b.probeAt) < r.opt.ProbeTimeout {
+			return false
+		}
+		b.probeAt = now // the probe was lost: grant another
+		return true
+	}
+}
+
+// Up reports, without taking a probe, whether the circuit is closed.
+func (r *Registry) Up(dest, proto string) bool { return r.State(dest, proto) == Closed }
+
+// State returns the circuit's state.
+func (r *Registry) State(dest, proto string) State {
+	b := r.get(dest, proto)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state
+}
+
+// Success records a connection (or check) that worked: the circuit closes.
+func (r *Registry) Success(dest, proto string) {
+	b := r.get(dest, proto)
+	b.mu.Lock()
+	changed := b.state != Closed
+	b.state, b.fails = Closed, 0
+	b.mu.Unlock()
+	if changed && r.opt.OnChange != nil {
+		r.opt.OnChange(dest, proto, true)
+	}
+}
+
+// Failure records a failed connection (or check). The circuit opens at
+// the threshold, or at once when the failure is the half-open probe's.
+func (r *Registry) Failure(dest, proto string) { r.fail(dest, proto, "") }
+
+func (r *Registry) fail(dest, proto, why string) {
+	b := r.get(dest, proto)
+	now := r.opt.Now()
+	b.mu.Lock()
+	b.failures++
+	if why != "" {
+		b.lastErr = why
+	}
+	opened := false
+	switch b.state {
+	case Closed:
+		b.fails++
+		if b.fails >= r.opt.FailureThreshold {
+			b.state, b.until, opened = Open, now.Add(r.opt.Cooldown), true
+		}
+	case HalfOpen:
+		b.state, b.until = Open, now.Add(r.opt.Cooldown)
+	case Open:
+		// Already open (a late report, or an active check): extend.
+		b.until = now.Add(r.opt.Cooldown)
+	}
+	b.mu.Unlock()
+	if opened && r.opt.OnChange != nil {
+		r.opt.OnChange(dest, proto, false)
+	}
+}
+
+// Status is a circuit's state for reports.
+type Status struct {
+	Dest, Proto string
+	State       State
+	Failures    uint64 // all failures recorded
+	LastError   string // of the last failed active check
+}
+
+// Snapshot returns every circuit's status (in no particular order).
+func (r *Registry) Snapshot() []Status {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]Status, 0, len(r.m))
+	for k, b := range r.m {
+		b.mu.Lock()
+		out = append(out, Status{Dest: k.dest, Proto: k.proto, State: b.state, Failures: b.failures, LastError: b.lastErr})
+		b.mu.Unlock()
+	}
+	return out
+}

@@ -1,0 +1,188 @@
+package health
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Target is one destination × protocol to check actively.
+type Target struct {
+	Dest, Proto string
+	Addr        string      // host:port
+	TLS         *tls.Config // implicit TLS (imaps, pop3s, smtps); nil for plaintext
+}
+
+// Greeting outcomes of ParseGreeting.
+var (
+	ErrNeedMore    = errors.New("health: greeting incomplete")
+	ErrBadGreeting = errors.New("health: unexpected greeting")
+)
+
+// MaxGreeting bounds what a check reads (ManageSieve sends its
+// capabilities before the OK line).
+const MaxGreeting = 8192
+
+// ParseGreeting judges what a backend sent on connect: nil when it is a
+// ready greeting for proto ("* OK" for imap, "+OK" for pop3, "220" for
+// smtp, submission and lmtp, a final "OK" after capability lines for
+// managesieve; for another protocol any of these), ErrNeedMore when no
+// complete line decides yet, ErrBadGreeting otherwise. http needs no
+// greeting.
+func ParseGreeting(proto string, data []byte) error {
+	proto = strings.ToLower(proto)
+	switch proto {
+	case "http", "https", "jmap", "webdav", "websocket":
+		return nil
+	}
+	for len(data) > 0 {
+		i := strings.IndexByte(string(data), '\n')
+		if i < 0 {
+			break
+		}
+		line := strings.TrimRight(string(data[:i]), "\r")
+		data = data[i+1:]
+		switch proto {
+		case "imap", "imaps":
+			return verdict(strings.HasPrefix(line, "* OK"))
+		case "pop3", "pop3s":
+			return verdict(strings.HasPrefix(line, "+OK"))
+		case "smtp", "smtps", "submission", "submissions", "lmtp":
+			return verdict(strings.HasPrefix(line, "220"))
+		case "managesieve", "sieve":
+			if strings.HasPrefix(line, "\"") {
+				continue // a capability line
+			}
+			return verdict(strings.HasPrefix(line, "OK"))
+		default:
+			if strings.HasPrefix(line, "\"") {
+				continue
+			}
+			return verdict(strings.HasPrefix(line, "* OK") || strings.HasPrefix(line, "+OK") ||
+				strings.HasPrefix(line, "220") || strings.HasPrefix(line, "OK"))
+		}
+	}
+	return ErrNeedMore
+}
+
+func verdict(ok bool) error {
+	if ok {
+		return nil
+	}
+	return ErrBadGreeting
+}
+
+// CheckOnce dials t, reads its greeting and judges it, within timeout.
+func CheckOnce(ctx context.Context, t Target, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", t.Addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	if t.TLS != nil {
+		tc := tls.Client(c, t.TLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return err
+		}
+		c = tc
+	}
+	if ParseGreeting(t.Proto, nil) == nil {
+		return nil // connect is the check
+	}
+	br := bufio.NewReaderSize(c, 512)
+	var got []byte
+	for len(got) < MaxGreeting {
+		line, err := br.ReadSlice('\n')
+		got = append(got, line...)
+		if err == nil || errors.Is(err, bufio.ErrBufferFull) {
+			if perr := ParseGreeting(t.Proto, got); !errors.Is(perr, ErrNeedMore) {
+				return annotate(perr, got)
+			}
+			continue
+		}
+		return fmt.Errorf("reading greeting: %w", err)
+	}
+	return fmt.Errorf("%w: no greeting within %d bytes", ErrBadGreeting, MaxGreeting)
+}
+
+func annotate(err error, got []byte) error {
+	if err == nil {
+		return nil
+	}
+	if len(got) > 80 {
+		got = got[:80]
+	}
+	return fmt.Errorf("%w: %q", err, got)
+}
+
+// CheckerOptions configures active checks.
+type CheckerOptions struct {
+	Interval time.Duration // between rounds (default 5s)
+	Timeout  time.Duration // per check (default 2s)
+}
+
+// Checker runs active checks and feeds their outcomes to a Registry: a
+// success closes the circuit, a failure counts like a connection failure.
+type Checker struct {
+	reg     *Registry
+	targets []Target
+	opt     CheckerOptions
+}
+
+// NewChecker returns a checker of targets feeding reg.
+func NewChecker(reg *Registry, targets []Target, opt CheckerOptions) *Checker {
+	if opt.Interval <= 0 {
+		opt.Interval = 5 * time.Second
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 2 * time.Second
+	}
+	return &Checker{reg: reg, targets: append([]Target(nil), targets...), opt: opt}
+}
+
+// Round checks every target once, concurrently, and records the outcomes.
+func (c *Checker) Round(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, t := range c.targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := CheckOnce(ctx, t, c.opt.Timeout)
+			if ctx.Err() != nil {
+				return // shutting down: not the backend's fault
+			}
+			if err != nil {
+				c.reg.fail(t.Dest, t.Proto, err.Error())
+			} else {
+				c.reg.Success(t.Dest, t.Proto)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Run checks every Interval until ctx ends (the first round at once).
+func (c *Checker) Run(ctx context.Context) {
+	tk := time.NewTicker(c.opt.Interval)
+	defer tk.Stop()
+	for {
+		c.Round(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+	}
+}

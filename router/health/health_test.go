@@ -1,0 +1,300 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/router/ring"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type change struct {
+	dest, proto string
+	up          bool
+}
+
+func newReg(t *testing.T) (*Registry, *clock, *[]change) {
+	clk := &clock{t: time.Unix(1e9, 0)}
+	var mu sync.Mutex
+	var changes []change
+	r := New(Options{FailureThreshold: 3, Cooldown: 10 * time.Second, ProbeTimeout: 30 * time.Second, Now: clk.now,
+		OnChange: func(d, p string, up bool) { mu.Lock(); changes = append(changes, change{d, p, up}); mu.Unlock() }})
+	return r, clk, &changes
+}
+
+func TestBreakerOpensAfterThreshold(t *testing.T) {
+	r, clk, changes := newReg(t)
+	r.Failure("n1", "imap")
+	r.Failure("n1", "imap")
+	r.Success("n1", "imap") // resets the count
+	r.Failure("n1", "imap")
+	r.Failure("n1", "imap")
+	if !r.Allow("n1", "imap") || r.State("n1", "imap") != Closed {
+		t.Fatal("opened before 3 consecutive failures")
+	}
+	r.Failure("n1", "imap")
+	if r.Allow("n1", "imap") || r.Up("n1", "imap") {
+		t.Fatal("still allowed after 3 consecutive failures")
+	}
+	if !r.Allow("n1", "pop3") || !r.Allow("n2", "imap") {
+		t.Fatal("another protocol or destination was affected")
+	}
+	clk.add(9 * time.Second)
+	if r.Allow("n1", "imap") {
+		t.Fatal("allowed during the cooldown")
+	}
+	clk.add(time.Second)
+	if !r.Allow("n1", "imap") {
+		t.Fatal("no probe after the cooldown")
+	}
+	if r.State("n1", "imap") != HalfOpen || r.Allow("n1", "imap") {
+		t.Fatal("a second caller got through while the probe is in flight")
+	}
+	r.Failure("n1", "imap") // probe failed: open again for a full cooldown
+	clk.add(9 * time.Second)
+	if r.Allow("n1", "imap") {
+		t.Fatal("allowed right after the probe failed")
+	}
+	clk.add(time.Second)
+	if !r.Allow("n1", "imap") {
+		t.Fatal("no second probe")
+	}
+	r.Success("n1", "imap")
+	for i := 0; i < 5; i++ {
+		if !r.Allow("n1", "imap") {
+			t.Fatal("refused after the probe succeeded")
+		}
+	}
+	want := []change{{"n1", "imap", false}, {"n1", "imap", true}}
+	if len(*changes) != 2 || (*changes)[0] != want[0] || (*changes)[1] != want[1] {
+		t.Fatalf("changes %v, want %v", *changes, want)
+	}
+}
+
+func TestSingleProbeUnderConcurrency(t *testing.T) {
+	r, clk, _ := newReg(t)
+	for i := 0; i < 3; i++ {
+		r.Failure("n1", "smtp")
+	}
+	clk.add(10 * time.Second)
+	var granted atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r.Allow("n1", "smtp") {
+				granted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if granted.Load() != 1 {
+		t.Fatalf("%d probes granted, want 1", granted.Load())
+	}
+	// A probe that never reports is forgotten after ProbeTimeout.
+	clk.add(29 * time.Second)
+	if r.Allow("n1", "smtp") {
+		t.Fatal("second probe before ProbeTimeout")
+	}
+	clk.add(time.Second)
+	if !r.Allow("n1", "smtp") {
+		t.Fatal("no new probe after ProbeTimeout")
+	}
+}
+
+func TestAllowDoesNotAllocate(t *testing.T) {
+	r, _, _ := newReg(t)
+	r.Allow("n1", "imap")
+	if a := testing.AllocsPerRun(1000, func() {
+		r.Allow("n1", "imap")
+		r.Success("n1", "imap")
+	}); a != 0 {
+		t.Fatalf("%v allocations", a)
+	}
+}
+
+func TestParseGreeting(t *testing.T) {
+	for _, c := range []struct {
+		proto, data string
+		want        error
+	}{
+		{"imap", "* OK [CAPABILITY IMAP4rev1] ready\r\n", nil},
+		{"imap", "* BYE too many\r\n", ErrBadGreeting},
+		{"imap", "* OK ready", ErrNeedMore},
+		{"pop3", "+OK Dovecot ready.\r\n", nil},
+		{"pop3", "-ERR no\r\n", ErrBadGreeting},
+		{"smtp", "220 mx ESMTP\r\n", nil},
+		{"lmtp", "421 busy\r\n", ErrBadGreeting},
+		{"managesieve", "\"IMPLEMENTATION\" \"Dovecot\"\r\n\"SIEVE\" \"fileinto\"\r\nOK \"ready\"\r\n", nil},
+		{"managesieve", "\"IMPLEMENTATION\" \"x\"\r\n", ErrNeedMore},
+		{"managesieve", "BYE \"no\"\r\n", ErrBadGreeting},
+		{"http", "", nil},
+		{"other", "+OK\n", nil},
+		{"other", "hello\n", ErrBadGreeting},
+	} {
+		if got := ParseGreeting(c.proto, []byte(c.data)); !errors.Is(got, c.want) && got != c.want {
+			t.Errorf("%s %q: %v, want %v", c.proto, c.data, got, c.want)
+		}
+	}
+}
+
+// backend is a TCP server sending a greeting, stoppable and restartable
+// on the same port.
+type backend struct {
+	t        *testing.T
+	addr     string
+	greeting string
+	ln       net.Listener
+	wg       sync.WaitGroup
+}
+
+func startBackend(t *testing.T, greeting string) *backend {
+	b := &backend{t: t, addr: "127.0.0.1:0", greeting: greeting}
+	b.start()
+	b.addr = b.ln.Addr().String()
+	t.Cleanup(b.stop)
+	return b
+}
+
+func (b *backend) start() {
+	var err error
+	for i := 0; i < 100; i++ { // the port may linger briefly after a stop
+		if b.ln, err = net.Listen("tcp", b.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	ln := b.ln
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte(b.greeting))
+			c.Close()
+		}
+	}()
+}
+
+func (b *backend) stop() {
+	if b.ln != nil {
+		b.ln.Close()
+		b.wg.Wait()
+		b.ln = nil
+	}
+}
+
+// The active checker opens the circuit of a backend that stopped, the ring
+// sends its accounts to their next node, and both come back when the
+// backend is restarted.
+func TestCheckerStopRestartWithRing(t *testing.T) {
+	good := startBackend(t, "* OK ready\r\n")
+	other := startBackend(t, "* OK ready\r\n")
+	rg, err := ring.New([]ring.Node{{Name: "n1"}, {Name: "n2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := New(Options{FailureThreshold: 2, Cooldown: time.Hour,
+		OnChange: func(d, p string, up bool) { rg.SetDown(d, !up) }})
+	chk := NewChecker(reg, []Target{{Dest: "n1", Proto: "imap", Addr: good.addr}, {Dest: "n2", Proto: "imap", Addr: other.addr}},
+		CheckerOptions{Timeout: 2 * time.Second})
+	ctx := context.Background()
+	var onN1 []string
+	for i := 0; len(onN1) < 50; i++ {
+		id := "user" + string(rune('a'+i%26)) + strings.Repeat("x", i/26) + "@example.com"
+		if d, _ := rg.Locate(id); d == "n1" {
+			onN1 = append(onN1, id)
+		}
+	}
+	chk.Round(ctx)
+	if !reg.Up("n1", "imap") {
+		t.Fatal("n1 down while it greets")
+	}
+	good.stop()
+	chk.Round(ctx)
+	if !reg.Up("n1", "imap") {
+		t.Fatal("opened after 1 failure with threshold 2")
+	}
+	chk.Round(ctx)
+	if reg.Up("n1", "imap") || !rg.Down("n1") {
+		t.Fatal("n1 still up after 2 failed checks")
+	}
+	for _, id := range onN1 {
+		if d, _ := rg.Locate(id); d != "n2" {
+			t.Fatalf("%s on %s while n1 is down", id, d)
+		}
+	}
+	good.start()
+	chk.Round(ctx) // a successful check closes the circuit despite the 1h cooldown
+	if !reg.Up("n1", "imap") || rg.Down("n1") {
+		t.Fatal("n1 not back after a successful check")
+	}
+	for _, id := range onN1 {
+		if d, _ := rg.Locate(id); d != "n1" {
+			t.Fatalf("%s stayed on %s after n1 healed", id, d)
+		}
+	}
+	// A backend that answers with the wrong greeting fails the check.
+	bad := startBackend(t, "* BYE go away\r\n")
+	if err := CheckOnce(ctx, Target{Proto: "imap", Addr: bad.addr}, time.Second); !errors.Is(err, ErrBadGreeting) {
+		t.Fatalf("BYE greeting: %v", err)
+	}
+	st := reg.Snapshot()
+	if len(st) != 2 {
+		t.Fatalf("snapshot %+v", st)
+	}
+}
+
+// Passive breaker + ring.LocateFunc: accounts of a node whose circuit is
+// open go to their next node; after the cooldown one connection probes
+// the node and, when it succeeds, the accounts return.
+func TestRingLocateFuncWithBreaker(t *testing.T) {
+	r, clk, _ := newReg(t)
+	rg, _ := ring.New([]ring.Node{{Name: "n1"}, {Name: "n2"}, {Name: "n3"}})
+	allow := func(n string) bool { return r.Allow(n, "imap") }
+	var id string
+	for i := 0; ; i++ {
+		id = "probe" + strings.Repeat("z", i) + "@x"
+		if d, _ := rg.Locate(id); d == "n2" {
+			break
+		}
+	}
+	order := rg.Order(id, nil)
+	for i := 0; i < 3; i++ {
+		r.Failure("n2", "imap")
+	}
+	if d, _ := rg.LocateFunc(id, allow); d != order[1] {
+		t.Fatalf("with n2 open: %s, want its next node %s", d, order[1])
+	}
+	clk.add(10 * time.Second)
+	if d, _ := rg.LocateFunc(id, allow); d != "n2" {
+		t.Fatalf("after cooldown the probe should go to n2, got %s", d)
+	}
+	if d, _ := rg.LocateFunc(id, allow); d != order[1] {
+		t.Fatalf("second connection during the probe: %s, want %s", d, order[1])
+	}
+	r.Success("n2", "imap")
+	if d, _ := rg.LocateFunc(id, allow); d != "n2" {
+		t.Fatalf("after a good probe: %s", d)
+	}
+}

@@ -1,0 +1,264 @@
+// Package storetest holds the behaviour every remote mapping store must
+// have (read, write, outage and recovery, invalidation across instances,
+// lookup latency), run by each store's tests against a real server.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/router"
+	"github.com/switchyard-mail/switchyard/router/invalidate"
+)
+
+// RW is a store with the admin API's writes.
+type RW interface {
+	router.Store
+	invalidate.Writer
+}
+
+func ctxT(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func expect(t testing.TB, s router.Store, id, want string) {
+	t.Helper()
+	d, found, err := s.Lookup(ctxT(t, 5*time.Second), id)
+	if err != nil {
+		t.Fatalf("Lookup(%q): %v", id, err)
+	}
+	if want == "" && found {
+		t.Fatalf("Lookup(%q) = %q, want no mapping", id, d)
+	}
+	if want != "" && (!found || d != want) {
+		t.Fatalf("Lookup(%q) = %q, %v; want %q", id, d, found, want)
+	}
+}
+
+// ReadWrite: set, read back, overwrite, delete, identifiers with awkward
+// characters, and the router in front of the store.
+func ReadWrite(t *testing.T, s RW) {
+	ctx := ctxT(t, 30*time.Second)
+	if s.Local() {
+		t.Fatal("a remote store reports Local")
+	}
+	ids := []string{"alice@example.com", "o'brien@example.com", `quote"s@x`, "ünïcödé@example.com", "semi;colon@x", "100%_@x", "sp ace@x"}
+	for i, id := range ids {
+		expect(t, s, id, "")
+		if err := s.Set(ctx, id, fmt.Sprint("d", i)); err != nil {
+			t.Fatalf("Set(%q): %v", id, err)
+		}
+	}
+	for i, id := range ids {
+		expect(t, s, id, fmt.Sprint("d", i))
+	}
+	if err := s.Set(ctx, ids[0], "new"); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, s, ids[0], "new")
+	expect(t, s, ids[1], "d1")
+	if err := s.Delete(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, s, ids[0], "")
+	if err := s.Delete(ctx, "never-there@x"); err != nil {
+		t.Fatalf("Delete of a missing id: %v", err)
+	}
+
+	r, err := router.New(router.Options{DefaultDestination: "fallback"}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := r.Resolve(ctx, "O'Brien@Example.com"); err != nil || res.Destination != "d1" || res.Source != router.SourceStore {
+		t.Fatalf("Resolve: %+v, %v", res, err)
+	}
+	if res, err := r.Cached("o'brien@example.com"); err != nil || res.Destination != "d1" || !res.Cached {
+		t.Fatalf("Cached after Resolve: %+v, %v", res, err)
+	}
+	if res, err := r.Resolve(ctx, "nobody@example.com"); err != nil || res.Destination != "fallback" {
+		t.Fatalf("Resolve unmapped: %+v, %v", res, err)
+	}
+}
+
+// Outage stops the server: Lookup fails on the store's own short timeouts
+// (well before a generous caller deadline), a router tempfails, and once
+// the server is back the same store answers again by itself. prepare runs
+// after restart (an in-memory server has lost its data).
+func Outage(t *testing.T, s RW, stop, start func()) {
+	ctx := ctxT(t, 60*time.Second)
+	if err := s.Set(ctx, "carol@example.com", "new"); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, s, "carol@example.com", "new")
+	r, err := router.New(router.Options{DefaultDestination: "fallback", PositiveTTL: router.NoCache, NegativeTTL: router.NoCache, LookupTimeout: 10 * time.Second}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	for i := 0; i < 3; i++ {
+		lctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, _, err := s.Lookup(lctx, "carol@example.com")
+		cancel()
+		if err == nil {
+			t.Fatal("Lookup succeeded with the server stopped")
+		}
+		if errors.Is(err, context.DeadlineExceeded) && lctx.Err() != nil {
+			t.Fatalf("Lookup waited for the caller's 10s deadline instead of failing: %v", err)
+		}
+	}
+	if _, err := r.Resolve(ctx, "carol@example.com"); !errors.Is(err, router.ErrTempFail) {
+		t.Fatalf("Resolve during the outage: %v, want ErrTempFail", err)
+	}
+	start()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, _, err := s.Lookup(lctx, "carol@example.com")
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store did not recover within 20s of the restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := s.Set(ctx, "carol@example.com", "old"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := r.Resolve(ctx, "carol@example.com"); err != nil || res.Destination != "old" {
+		t.Fatalf("Resolve after recovery: %+v, %v", res, err)
+	}
+}
+
+// Instance is one proxy instance's view: its own store connection and bus.
+type Instance struct {
+	Store RW
+	Bus   invalidate.Bus
+}
+
+// ThreeInstances: three routers with long cache TTLs, each with its own
+// connection to the shared server. A write through one is seen by the
+// other two within a second, because they drop the cached answer when the
+// announcement arrives.
+func ThreeInstances(t *testing.T, mk func() Instance) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	type inst struct {
+		Instance
+		r *router.Router
+	}
+	var all []inst
+	var ready sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		in := mk()
+		r, err := router.New(router.Options{DefaultDestination: "fallback", PositiveTTL: time.Hour, NegativeTTL: time.Hour}, in.Store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready.Add(1)
+		var once sync.Once
+		if err := in.Bus.Subscribe(ctx, func(ids []string) {
+			if len(ids) == 0 {
+				r.InvalidateAll()
+				once.Do(ready.Done)
+				return
+			}
+			r.Invalidate(ids...)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, inst{in, r})
+	}
+	waitCh := make(chan struct{})
+	go func() { ready.Wait(); close(waitCh) }()
+	select {
+	case <-waitCh:
+	case <-time.After(10 * time.Second):
+		t.Fatal("subscriptions not established within 10s")
+	}
+	wctx := ctxT(t, 30*time.Second)
+	resolveAll := func(id, want string, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for i, in := range all {
+			for {
+				res, err := in.r.Resolve(wctx, id)
+				if err == nil && res.Destination == want {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("instance %d: %q resolves to %+v (%v), want %q within %v", i, id, res, err, want, within)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	const id = "flip@example.com"
+	resolveAll(id, "fallback", 5*time.Second) // caches "no mapping" everywhere
+	if err := invalidate.Set(wctx, all[0].Store, all[0].r, all[0].Bus, id, "new"); err != nil {
+		t.Fatal(err)
+	}
+	resolveAll(id, "new", time.Second)
+	if err := invalidate.Set(wctx, all[1].Store, all[1].r, all[1].Bus, "FLIP@example.com", "old"); err != nil {
+		t.Fatal(err)
+	}
+	resolveAll(id, "old", time.Second)
+	if err := invalidate.Delete(wctx, all[2].Store, all[2].r, all[2].Bus, id); err != nil {
+		t.Fatal(err)
+	}
+	resolveAll(id, "fallback", time.Second)
+	// A write without an announcement stays invisible behind the cache
+	// until "everything" is announced.
+	if err := all[0].Store.Set(wctx, id, "silent"); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := all[1].r.Resolve(wctx, id); res.Destination != "fallback" {
+		t.Fatalf("instance 1 saw an unannounced write: %+v (is the cache on?)", res)
+	}
+	if err := all[0].Bus.Publish(wctx); err != nil {
+		t.Fatal(err)
+	}
+	resolveAll(id, "silent", time.Second)
+}
+
+// LookupLatency measures uncached lookups (the store's own round trip) over
+// 1000 mapped accounts and reports p50 and p99 in microseconds.
+func LookupLatency(b *testing.B, s RW) {
+	ctx := context.Background()
+	const n = 1000
+	for i := 0; i < n; i++ {
+		if err := s.Set(ctx, fmt.Sprintf("user%d@example.com", i), "new"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("user%d@example.com", i)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var lat []time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		id := ids[rng.IntN(n)]
+		t0 := time.Now()
+		_, found, err := s.Lookup(ctx, id)
+		lat = append(lat, time.Since(t0))
+		if err != nil || !found {
+			b.Fatal(id, found, err)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+}

@@ -1,0 +1,382 @@
+// Package testsrv starts real Redis, PostgreSQL and MariaDB servers for the
+// router's end-to-end tests: each in the foreground, on a free loopback
+// port, with its own data directory under a short temporary directory. A
+// server is stopped by the PID recorded when it was started, never by name.
+//
+// Tests call Gate first: they run only with SWITCHYARD_E2E=1, and a missing
+// server binary skips the test unless SWITCHYARD_E2E_REQUIRE=1.
+package testsrv
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Gate skips t unless SWITCHYARD_E2E=1, and returns the path of each
+// binary. A missing binary skips t, or fails it when
+// SWITCHYARD_E2E_REQUIRE=1.
+func Gate(t testing.TB, binaries ...string) []string {
+	t.Helper()
+	if os.Getenv("SWITCHYARD_E2E") != "1" {
+		t.Skip("needs real servers: set SWITCHYARD_E2E=1")
+	}
+	paths := make([]string, len(binaries))
+	for i, b := range binaries {
+		p, err := exec.LookPath(b)
+		if err != nil {
+			if _, serr := os.Stat(b); serr == nil {
+				p, err = b, nil
+			}
+		}
+		if err != nil {
+			msg := fmt.Sprintf("%s not found (apt-get install redis-server postgresql mariadb-server)", b)
+			if os.Getenv("SWITCHYARD_E2E_REQUIRE") == "1" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+		paths[i] = p
+	}
+	return paths
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TempDir is a short directory (Unix socket paths are limited to 108 bytes)
+// removed at cleanup.
+func TempDir(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp("/tmp", "sy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// Proc is one server process.
+type Proc struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	// StopSignal is sent by Stop (default SIGTERM; PostgreSQL gets SIGINT,
+	// its "fast" shutdown, which does not wait for clients to leave).
+	StopSignal syscall.Signal
+}
+
+// PID returns the process id recorded at start.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
+// Stop sends StopSignal to the recorded PID and waits (bounded) for the
+// process to exit, then SIGKILLs it.
+func (p *Proc) Stop() {
+	if p == nil {
+		return
+	}
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	sig := p.StopSignal
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	_ = syscall.Kill(p.cmd.Process.Pid, sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// Log returns what the process wrote so far.
+func (p *Proc) Log() string { b, _ := os.ReadFile(p.log); return string(b) }
+
+// Start runs argv with output to logPath and waits until the log contains
+// ready (bounded by timeout). cred, when set, runs it as that user.
+func Start(t testing.TB, logPath, ready string, timeout time.Duration, cred *syscall.Credential, argv ...string) *Proc {
+	t.Helper()
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", argv[0], err)
+	}
+	p := &Proc{cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
+	t.Cleanup(p.Stop)
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(logPath)
+		if bytes.Contains(b, []byte(ready)) {
+			return p
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited before it was ready:\n%s", argv[0], b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.Stop()
+			t.Fatalf("%s not ready after %v:\n%s", argv[0], timeout, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func run(t testing.TB, cred *syscall.Credential, timeout time.Duration, argv ...string) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", argv[0], err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", argv, err, out.String())
+		}
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("%v: no exit after %v\n%s", argv, timeout, out.String())
+	}
+}
+
+// Redis is a redis-server on loopback that can be stopped and restarted
+// on the same port.
+type Redis struct {
+	Addr string
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+	n    int
+	args []string
+	proc *Proc
+}
+
+// StartRedis starts redis-server without persistence.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	bin := Gate(t, "redis-server")[0]
+	r := &Redis{t: t, bin: bin, dir: TempDir(t), port: FreePort(t)}
+	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
+	r.Start()
+	return r
+}
+
+// StartRedisTLS starts redis-server accepting only TLS on Addr, with a
+// fresh self-signed certificate for 127.0.0.1; the returned pool trusts it.
+func StartRedisTLS(t testing.TB) (*Redis, *x509.CertPool) {
+	t.Helper()
+	bin := Gate(t, "redis-server")[0]
+	r := &Redis{t: t, bin: bin, dir: TempDir(t), port: FreePort(t)}
+	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
+	pool := selfSigned(t, r.dir)
+	r.args = []string{"--port", "0", "--tls-port", strconv.Itoa(r.port),
+		"--tls-cert-file", filepath.Join(r.dir, "cert.pem"), "--tls-key-file", filepath.Join(r.dir, "key.pem"),
+		"--tls-auth-clients", "no"}
+	r.Start()
+	return r, pool
+}
+
+func selfSigned(t testing.TB, dir string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "switchyard test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
+}
+
+// Start (re)starts the server on its port.
+func (r *Redis) Start() {
+	r.t.Helper()
+	r.n++
+	argv := append([]string{r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"}, r.args...)
+	r.proc = Start(r.t, filepath.Join(r.dir, fmt.Sprintf("redis%d.log", r.n)), "Ready to accept connections", 20*time.Second, nil, argv...)
+}
+
+// Stop stops the server (its recorded PID).
+func (r *Redis) Stop() { r.proc.Stop() }
+
+// Postgres is a PostgreSQL server run as the postgres user, with trust
+// authentication for the superuser "postgres".
+type Postgres struct {
+	DSN  string // postgres://postgres@127.0.0.1:port/postgres?sslmode=disable
+	Port int
+	t    testing.TB
+	bin  string
+	dir  string
+	cred *syscall.Credential
+	n    int
+	proc *Proc
+}
+
+const pgBin = "/usr/lib/postgresql/15/bin/"
+
+// StartPostgres runs initdb and postgres. PostgreSQL refuses to run as
+// root, so when the test runs as root both run as the "postgres" user
+// (skipping the test if there is none).
+func StartPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	bins := Gate(t, pgBin+"initdb", pgBin+"postgres")
+	p := &Postgres{t: t, bin: bins[1], dir: TempDir(t), Port: FreePort(t)}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			msg := "running as root and there is no postgres user to run PostgreSQL as"
+			if os.Getenv("SWITCHYARD_E2E_REQUIRE") == "1" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		p.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(p.dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p.dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, p.cred, 60*time.Second, bins[0], "-D", filepath.Join(p.dir, "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C")
+	p.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
+	p.Start()
+	return p
+}
+
+// Start (re)starts the server on its port.
+func (p *Postgres) Start() {
+	p.t.Helper()
+	p.n++
+	p.proc = Start(p.t, filepath.Join(p.dir, fmt.Sprintf("pg%d.log", p.n)), "database system is ready to accept connections", 30*time.Second, p.cred,
+		p.bin, "-D", filepath.Join(p.dir, "data"), "-p", strconv.Itoa(p.Port), "-k", p.dir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	p.proc.StopSignal = syscall.SIGINT
+}
+
+// Stop stops the server (its recorded PID).
+func (p *Postgres) Stop() { p.proc.Stop() }
+
+// MariaDB is a mariadbd (or mysqld) with grant tables skipped: any user
+// may connect without a password.
+type MariaDB struct {
+	DSN  string // mysql://root@127.0.0.1:port/test
+	Port int
+	t    testing.TB
+	bin  string
+	dir  string
+	n    int
+	proc *Proc
+}
+
+// StartMariaDB initializes a data directory and starts the server.
+func StartMariaDB(t testing.TB) *MariaDB {
+	t.Helper()
+	bin := "mariadbd"
+	if _, err := exec.LookPath(bin); err != nil {
+		if _, err := exec.LookPath("/usr/sbin/mariadbd"); err == nil {
+			bin = "/usr/sbin/mariadbd"
+		} else {
+			bin = "/usr/sbin/mysqld"
+		}
+	}
+	bins := Gate(t, "mysql_install_db", bin)
+	m := &MariaDB{t: t, bin: bins[1], dir: TempDir(t), Port: FreePort(t)}
+	run(t, nil, 120*time.Second, bins[0], "--no-defaults", "--datadir="+filepath.Join(m.dir, "data"), "--user=root",
+		"--auth-root-authentication-method=normal", "--skip-test-db")
+	if err := os.MkdirAll(filepath.Join(m.dir, "data", "test"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m.DSN = fmt.Sprintf("mysql://root@127.0.0.1:%d/test", m.Port)
+	m.Start()
+	return m
+}
+
+// Start (re)starts the server on its port.
+func (m *MariaDB) Start() {
+	m.t.Helper()
+	m.n++
+	m.proc = Start(m.t, filepath.Join(m.dir, fmt.Sprintf("my%d.log", m.n)), "ready for connections", 60*time.Second, nil,
+		m.bin, "--no-defaults", "--datadir="+filepath.Join(m.dir, "data"), "--user=root",
+		"--port="+strconv.Itoa(m.Port), "--bind-address=127.0.0.1", "--socket="+filepath.Join(m.dir, "my.sock"),
+		"--pid-file="+filepath.Join(m.dir, "my.pid"), "--skip-grant-tables", "--skip-name-resolve",
+		"--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M", "--skip-log-bin")
+}
+
+// Stop stops the server (its recorded PID).
+func (m *MariaDB) Stop() { m.proc.Stop() }
