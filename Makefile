@@ -34,7 +34,7 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 e2e:
-	SWITCHYARD_E2E=1 SWITCHYARD_E2E_REQUIRE=$${SWITCHYARD_E2E_REQUIRE:-0} $(GO) test -count=1 -v -timeout 15m ./e2e/ 2>&1 | tee /tmp/switchyard-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
+	SWITCHYARD_E2E=1 SWITCHYARD_E2E_REQUIRE=$${SWITCHYARD_E2E_REQUIRE:-0} $(GO) test -count=1 -v -timeout 15m ./e2e/ ./router/redisstore/ ./router/sqlstore/ 2>&1 | tee /tmp/switchyard-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./router/... ./protocols/... ./splice/...
