@@ -1,0 +1,295 @@
+// Package mockpop3 is a small in-process POP3 server with one maildrop
+// holding one marker message that names the server. It is the backend of
+// the in-process POP3 tests and of the bench.
+//
+// It speaks enough POP3 for a proxy to be tested through it: greeting,
+// CAPA, XCLIENT (ADDR, PORT, SESSION, TTL, as Dovecot's pop3-login takes
+// it), USER/PASS, AUTH PLAIN (initial response or continuation), then
+// STAT, LIST, UIDL, RETR 1, TOP, NOOP, QUIT. It can read a PROXY v1/v2
+// header first. It is not an event-loop server: one goroutine per
+// connection is fine for tests.
+package mockpop3
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// Config describes one mock backend.
+type Config struct {
+	// Name is in the greeting and the marker message
+	// ("Subject: Marker: you are on <Name>").
+	Name string
+	// Users maps login names to passwords.
+	Users map[string]string
+	// Locked users get -ERR [IN-USE] after a correct password.
+	Locked map[string]bool
+	// AcceptProxyHeader reads an optional PROXY v1/v2 header first.
+	AcceptProxyHeader bool
+	// XClient advertises XCLIENT and honours it.
+	XClient bool
+	// NoSASL advertises no SASL mechanism (USER/PASS only).
+	NoSASL bool
+	// Pipelining advertises PIPELINING.
+	Pipelining bool
+}
+
+// Server is a running mock backend.
+type Server struct {
+	cfg Config
+	ln  net.Listener
+	wg  sync.WaitGroup
+
+	mu       sync.Mutex
+	lastAddr map[string]string // user -> client address it believed
+	conns    map[net.Conn]struct{}
+	logins   int
+}
+
+// Listen starts a server on addr ("127.0.0.1:0").
+func Listen(addr string, cfg Config) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, ln: ln, lastAddr: map[string]string{}, conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops accepting and closes every connection.
+func (s *Server) Close() error {
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// LastClientAddr is the client address (host:port) the server believed
+// for user's last successful login: from XCLIENT, a PROXY header, or the
+// socket.
+func (s *Server) LastClientAddr(user string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastAddr[user]
+}
+
+// Logins counts successful logins.
+func (s *Server) Logins() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logins
+}
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				c.Close()
+			}()
+			s.serve(c)
+		}()
+	}
+}
+
+func (s *Server) message() string {
+	return fmt.Sprintf("Subject: Marker: you are on %s\r\nFrom: mock@%s.test\r\n\r\nbackend=%s\r\n", s.cfg.Name, s.cfg.Name, s.cfg.Name)
+}
+
+type session struct {
+	s      *Server
+	c      net.Conn
+	r      *bufio.Reader
+	w      *bufio.Writer
+	client string
+	user   string
+	authed bool
+}
+
+func (s *Server) serve(c net.Conn) {
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	ss := &session{s: s, c: c, r: bufio.NewReader(c), w: bufio.NewWriter(c), client: c.RemoteAddr().String()}
+	if s.cfg.AcceptProxyHeader {
+		h, err := proxyproto.ReadHeaderTimeout(c, ss.r, 300*time.Millisecond)
+		switch {
+		case err == nil && h.SourceAddr != nil:
+			ss.client = h.SourceAddr.String()
+		case err != nil && !errors.Is(err, proxyproto.ErrNoProxyProtocol):
+			return
+		}
+	}
+	ss.reply("+OK %s POP3 mock ready.", s.cfg.Name)
+	for {
+		if ss.w.Flush() != nil {
+			return
+		}
+		line, err := ss.r.ReadString('\n')
+		if err != nil || len(line) > 64<<10 {
+			return
+		}
+		if !ss.command(strings.TrimRight(line, "\r\n")) {
+			ss.w.Flush()
+			return
+		}
+	}
+}
+
+func (ss *session) reply(format string, a ...any) {
+	fmt.Fprintf(ss.w, format+"\r\n", a...)
+}
+
+// command runs one line; false ends the session.
+func (ss *session) command(line string) bool {
+	name, arg, _ := strings.Cut(line, " ")
+	switch strings.ToUpper(name) {
+	case "CAPA":
+		ss.reply("+OK")
+		ss.reply("TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nUSER")
+		if ss.s.cfg.Pipelining {
+			ss.reply("PIPELINING")
+		}
+		if !ss.s.cfg.NoSASL && !ss.authed {
+			ss.reply("SASL PLAIN")
+		}
+		if ss.s.cfg.XClient && !ss.authed {
+			ss.reply("XCLIENT")
+		}
+		ss.reply(".")
+	case "QUIT":
+		ss.reply("+OK bye")
+		return false
+	case "NOOP":
+		ss.reply("+OK")
+	}
+	if strings.EqualFold(name, "CAPA") || strings.EqualFold(name, "NOOP") {
+		return true
+	}
+	if ss.authed {
+		return ss.transaction(strings.ToUpper(name), arg)
+	}
+	switch strings.ToUpper(name) {
+	case "XCLIENT":
+		if !ss.s.cfg.XClient {
+			ss.reply("-ERR Unknown command.")
+			return true
+		}
+		var host, port string
+		for _, f := range strings.Fields(arg) {
+			k, v, _ := strings.Cut(f, "=")
+			switch strings.ToUpper(k) {
+			case "ADDR":
+				host = v
+			case "PORT":
+				port = v
+			}
+		}
+		if host != "" {
+			ss.client = net.JoinHostPort(host, port)
+		}
+		ss.reply("+OK")
+	case "USER":
+		ss.user = arg
+		ss.reply("+OK")
+	case "PASS":
+		ss.login(ss.user, arg)
+	case "AUTH":
+		mech, ir, hasIR := strings.Cut(arg, " ")
+		if !strings.EqualFold(mech, "PLAIN") || ss.s.cfg.NoSASL {
+			ss.reply("-ERR Unsupported mechanism.")
+			return true
+		}
+		if !hasIR {
+			ss.reply("+ ")
+			ss.w.Flush()
+			l, err := ss.r.ReadString('\n')
+			if err != nil {
+				return false
+			}
+			ir = strings.TrimRight(l, "\r\n")
+		}
+		raw, err := base64.StdEncoding.DecodeString(ir)
+		parts := bytes.Split(raw, []byte{0})
+		if err != nil || len(parts) != 3 {
+			ss.reply("-ERR [AUTH] Invalid PLAIN message.")
+			return true
+		}
+		ss.login(string(parts[1]), string(parts[2]))
+	default:
+		ss.reply("-ERR Unknown command.")
+	}
+	return true
+}
+
+func (ss *session) login(user, pass string) {
+	pw, ok := ss.s.cfg.Users[user]
+	switch {
+	case !ok || pw != pass:
+		ss.reply("-ERR [AUTH] Authentication failed.")
+		return
+	case ss.s.cfg.Locked[user]:
+		ss.reply("-ERR [IN-USE] Mailbox is locked by another session.")
+		return
+	}
+	ss.authed, ss.user = true, user
+	ss.s.mu.Lock()
+	ss.s.lastAddr[user] = ss.client
+	ss.s.logins++
+	ss.s.mu.Unlock()
+	ss.reply("+OK Logged in.")
+}
+
+func (ss *session) transaction(name, arg string) bool {
+	msg := ss.s.message()
+	switch name {
+	case "STAT":
+		ss.reply("+OK 1 %d", len(msg))
+	case "LIST":
+		if arg != "" {
+			ss.reply("+OK 1 %d", len(msg))
+		} else {
+			ss.reply("+OK 1 messages\r\n1 %d\r\n.", len(msg))
+		}
+	case "UIDL":
+		ss.reply("+OK\r\n1 marker-%s\r\n.", ss.s.cfg.Name)
+	case "RETR", "TOP":
+		if !strings.HasPrefix(arg, "1") {
+			ss.reply("-ERR No such message.")
+			return true
+		}
+		ss.reply("+OK %d octets", len(msg))
+		fmt.Fprint(ss.w, msg, ".\r\n")
+	default:
+		ss.reply("-ERR Unknown command.")
+	}
+	return true
+}

@@ -1,0 +1,177 @@
+// Package mocksieve is a small in-process ManageSieve server for the
+// in-process tests and the bench. It sends a capability block, takes
+// XCLIENT (ADDR, PORT, as Dovecot's managesieve-login does),
+// AUTHENTICATE "PLAIN" with a quoted initial response, and then answers
+// LISTSCRIPTS with one script named "marker-<Name>", NOOP and LOGOUT. It
+// can read a PROXY v1/v2 header first. One goroutine per connection.
+package mocksieve
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// Config describes one mock backend.
+type Config struct {
+	Name              string
+	Users             map[string]string
+	AcceptProxyHeader bool
+	XClient           bool
+}
+
+// Server is a running mock backend.
+type Server struct {
+	cfg Config
+	ln  net.Listener
+	wg  sync.WaitGroup
+
+	mu       sync.Mutex
+	lastAddr map[string]string
+	conns    map[net.Conn]struct{}
+}
+
+// Listen starts a server on addr.
+func Listen(addr string, cfg Config) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, ln: ln, lastAddr: map[string]string{}, conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the server and its connections.
+func (s *Server) Close() error {
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// LastClientAddr is the client address believed for user's last login.
+func (s *Server) LastClientAddr(user string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastAddr[user]
+}
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				c.Close()
+			}()
+			s.serve(c)
+		}()
+	}
+}
+
+func (s *Server) serve(c net.Conn) {
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	r, w := bufio.NewReader(c), bufio.NewWriter(c)
+	client := c.RemoteAddr().String()
+	if s.cfg.AcceptProxyHeader {
+		h, err := proxyproto.ReadHeaderTimeout(c, r, 300*time.Millisecond)
+		switch {
+		case err == nil && h.SourceAddr != nil:
+			client = h.SourceAddr.String()
+		case err != nil && !errors.Is(err, proxyproto.ErrNoProxyProtocol):
+			return
+		}
+	}
+	fmt.Fprintf(w, "\"IMPLEMENTATION\" \"mock %s\"\r\n\"SASL\" \"PLAIN\"\r\n\"SIEVE\" \"fileinto\"\r\n", s.cfg.Name)
+	if s.cfg.XClient {
+		fmt.Fprint(w, "\"XCLIENT\"\r\n")
+	}
+	fmt.Fprint(w, "\"VERSION\" \"1.0\"\r\nOK \"ready\"\r\n")
+	authed := false
+	for {
+		if w.Flush() != nil {
+			return
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		name, arg, _ := strings.Cut(line, " ")
+		switch strings.ToUpper(name) {
+		case "LOGOUT":
+			fmt.Fprint(w, "OK \"bye\"\r\n")
+			w.Flush()
+			return
+		case "NOOP":
+			fmt.Fprint(w, "OK \"noop\"\r\n")
+		case "XCLIENT":
+			for _, f := range strings.Fields(arg) {
+				k, v, _ := strings.Cut(f, "=")
+				switch strings.ToUpper(k) {
+				case "ADDR":
+					_, port, _ := net.SplitHostPort(client)
+					client = net.JoinHostPort(v, port)
+				case "PORT":
+					host, _, _ := net.SplitHostPort(client)
+					client = net.JoinHostPort(host, v)
+				}
+			}
+			fmt.Fprint(w, "OK \"updated\"\r\n")
+		case "AUTHENTICATE":
+			mech, ir, _ := strings.Cut(arg, " ")
+			raw, err := base64.StdEncoding.DecodeString(strings.Trim(ir, "\""))
+			parts := bytes.Split(raw, []byte{0})
+			if !strings.EqualFold(mech, "\"PLAIN\"") || err != nil || len(parts) != 3 {
+				fmt.Fprint(w, "NO \"bad AUTHENTICATE\"\r\n")
+				continue
+			}
+			user, pass := string(parts[1]), string(parts[2])
+			if pw, ok := s.cfg.Users[user]; !ok || pw != pass {
+				fmt.Fprint(w, "NO \"Authentication failed.\"\r\n")
+				continue
+			}
+			authed = true
+			s.mu.Lock()
+			s.lastAddr[user] = client
+			s.mu.Unlock()
+			fmt.Fprint(w, "OK \"Logged in.\"\r\n")
+		case "LISTSCRIPTS":
+			if !authed {
+				fmt.Fprint(w, "NO \"not authenticated\"\r\n")
+				continue
+			}
+			fmt.Fprintf(w, "\"marker-%s\" ACTIVE\r\nOK \"listed\"\r\n", s.cfg.Name)
+		default:
+			fmt.Fprint(w, "NO \"unknown\"\r\n")
+		}
+	}
+}

@@ -1,0 +1,166 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// POP3Login describes one POP3 client session: connect, authenticate,
+// retrieve message 1, quit.
+type POP3Login struct {
+	Addr     string
+	User     string
+	Password string
+	// Auth is "user" (USER/PASS) or "plain" (AUTH PLAIN with an initial
+	// response). Empty means "user".
+	Auth string
+	// TLS is "plain", "starttls" (STLS) or "implicit". Empty means "plain".
+	TLS string
+	// Source is the local address to connect from.
+	Source  string
+	Timeout time.Duration
+}
+
+func (o POP3Login) auth() string    { return or(o.Auth, "user") }
+func (o POP3Login) tlsMode() string { return or(o.TLS, "plain") }
+func (o POP3Login) timeout() time.Duration {
+	if o.Timeout <= 0 {
+		return 20 * time.Second
+	}
+	return o.Timeout
+}
+
+// pop3ClientPy drives Python's poplib and prints one JSON object:
+// {"ok": true, "subject": ...} or {"ok": false, "stage": ..., "error": ...}.
+const pop3ClientPy = `
+import base64, email, json, poplib, socket, ssl, sys
+host, port, user, pw, auth, mode, source, timeout = sys.argv[1:9]
+port, timeout = int(port), float(timeout)
+if source:
+    orig = socket.create_connection
+    def bound(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None, **kw):
+        return orig(address, timeout, (source, 0), **kw)
+    socket.create_connection = bound
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+stage = "connect"
+try:
+    if mode == "implicit":
+        m = poplib.POP3_SSL(host, port, context=ctx, timeout=timeout)
+    else:
+        m = poplib.POP3(host, port, timeout=timeout)
+    if mode == "starttls":
+        stage = "stls"
+        m.stls(context=ctx)
+    stage = "capa"
+    m.capa()
+    stage = "login"
+    if auth == "plain":
+        ir = base64.b64encode(b"\0" + user.encode() + b"\0" + pw.encode()).decode()
+        m._shortcmd("AUTH PLAIN " + ir)
+    else:
+        m.user(user)
+        m.pass_(pw)
+    stage = "retr"
+    resp, lines, octets = m.retr(1)
+    msg = email.message_from_bytes(b"\r\n".join(lines))
+    stage = "quit"
+    m.quit()
+    print(json.dumps({"ok": True, "subject": msg["Subject"]}))
+except Exception as e:
+    print(json.dumps({"ok": False, "stage": stage, "error": repr(e)}))
+    sys.exit(1)
+`
+
+// PythonPOP3 drives Python's poplib. It returns the Subject of message 1.
+func PythonPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
+	t.Helper()
+	py := RequireBinary(t, "python3")
+	host, port, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := runBounded(o.timeout(), nil, py, "-c", pop3ClientPy, host, port, o.User, o.Password,
+		o.auth(), o.tlsMode(), o.Source, fmt.Sprint(o.timeout().Seconds()/2))
+	res := IMAPResult{Output: stdout + stderr}
+	var out struct {
+		OK      bool   `json:"ok"`
+		Subject string `json:"subject"`
+		Stage   string `json:"stage"`
+		Error   string `json:"error"`
+	}
+	if jerr := json.Unmarshal([]byte(strings.TrimSpace(stdout)), &out); jerr != nil {
+		return res, fmt.Errorf("python poplib: no result (%v, run error %v): %s", jerr, err, res.Output)
+	}
+	if !out.OK {
+		return res, fmt.Errorf("python poplib failed at %s: %s", out.Stage, out.Error)
+	}
+	res.Subject = out.Subject
+	return res, nil
+}
+
+// CurlPOP3 retrieves message 1 with curl: pop3://, pop3s:// (-k) or
+// pop3:// with --ssl-reqd (STLS). Auth "plain" forces SASL PLAIN; "user"
+// leaves curl its choice.
+func CurlPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
+	t.Helper()
+	curl := RequireBinary(t, "curl")
+	scheme := "pop3"
+	args := []string{"-sS", "--max-time", fmt.Sprint(int(o.timeout().Seconds())), "--user", o.User + ":" + o.Password}
+	switch o.tlsMode() {
+	case "implicit":
+		scheme = "pop3s"
+		args = append(args, "-k")
+	case "starttls":
+		args = append(args, "--ssl-reqd", "-k")
+	}
+	if o.auth() == "plain" {
+		args = append(args, "--login-options", "AUTH=PLAIN")
+	}
+	if o.Source != "" {
+		args = append(args, "--interface", o.Source)
+	}
+	args = append(args, "--url", fmt.Sprintf("%s://%s/1", scheme, o.Addr))
+	stdout, stderr, err := runBounded(o.timeout()+2*time.Second, nil, curl, args...)
+	res := IMAPResult{Output: stdout + stderr}
+	if err != nil {
+		return res, fmt.Errorf("curl: %v: %s", err, strings.TrimSpace(stderr))
+	}
+	m := subjectRe.FindStringSubmatch(stdout)
+	if m == nil {
+		return res, fmt.Errorf("curl: no Subject in the retrieved message: %q", stdout)
+	}
+	res.Subject = m[1]
+	return res, nil
+}
+
+// plainIR is the base64 SASL PLAIN initial response for user and password.
+func plainIR(user, password string) string {
+	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
+}
+
+// startClientTLS runs a TLS client handshake on a raw connection after a
+// STARTTLS/STLS go-ahead and returns the connection that reads and writes
+// through it (certificate not verified).
+func startClientTLS(t testing.TB, c *RawConn) *RawConn {
+	t.Helper()
+	tc := tls.Client(c.Conn, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test peer with a self-signed cert
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("TLS handshake: %v", err)
+	}
+	_ = tc.SetDeadline(time.Time{})
+	return &RawConn{t: t, Conn: tc, R: bufio.NewReader(tc), ReadTimeout: c.ReadTimeout}
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -1,0 +1,232 @@
+//go:build linux
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sieveEnv is one switchyard in front of two Dovecots serving ManageSieve:
+// "old" (default, told the client address with XCLIENT) and "new" (PROXY
+// v2 on its haproxy=yes listener). alice@test is mapped to new.
+type sieveEnv struct {
+	old, new            *Dovecot
+	sy                  *Switchyard
+	plain, starttls, pp string
+}
+
+const sieveExtra = `
+[capabilities.managesieve]
+allow_plain_auth_without_tls = true
+sasl = ["PLAIN", "LOGIN"]
+`
+
+func startSieveEnv(t *testing.T) *sieveEnv {
+	t.Helper()
+	RequireBinary(t, "dovecot")
+	e := &sieveEnv{}
+	e.old = StartDovecot(t, "old", DovecotOptions{ManageSieve: true})
+	e.new = StartDovecot(t, "new", DovecotOptions{ManageSieve: true})
+	dir := t.TempDir()
+	cert := GenerateCert(t, dir, "switchyard", "mail.test")
+	mapping := filepath.Join(dir, "mappings.txt")
+	WriteMapping(t, mapping, baseMapping...)
+	e.plain, e.starttls, e.pp = FreeAddr(t), FreeAddr(t), FreeAddr(t)
+	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
+		Cert: &cert,
+		Listeners: []SYListener{
+			{ID: "sieve", Protocol: "managesieve", Bind: []string{e.plain}, TLS: "plain"},
+			{ID: "sieve-starttls", Protocol: "managesieve", Bind: []string{e.starttls}, TLS: "starttls"},
+			{ID: "sieve-pp", Protocol: "managesieve", Bind: []string{e.pp}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
+		},
+		Destinations: []SYDestination{
+			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
+				Endpoints: []SYEndpoint{{Protocol: "managesieve", Port: port(t, e.old.SieveAddr), TLS: "plain"}}},
+			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
+				Endpoints: []SYEndpoint{{Protocol: "managesieve", Port: port(t, e.new.SieveProxyAddr), TLS: "plain"}}},
+		},
+		DefaultDestination: "old",
+		MappingFile:        mapping,
+		Extra:              sieveExtra,
+	})
+	return e
+}
+
+// TestManageSieve runs sieve-connect and raw sessions through switchyard
+// to two real Dovecots (Pigeonhole).
+func TestManageSieve(t *testing.T) {
+	Gate(t)
+	e := startSieveEnv(t)
+	for _, st := range []struct {
+		name string
+		fn   func(*testing.T, *sieveEnv)
+	}{
+		{"sieve-connect", testSieveConnect},
+		{"client-address", testSieveClientAddress},
+		{"wrong-password", testSieveWrongPassword},
+		{"backend-down", testSieveBackendDown},
+	} {
+		t.Run(st.name, func(t *testing.T) { st.fn(t, e) })
+	}
+}
+
+func (e *sieveEnv) dovecot(name string) *Dovecot {
+	return map[string]*Dovecot{"old": e.old, "new": e.new}[name]
+}
+
+// sieveConnect runs sieve-connect with the password on stdin.
+func sieveConnect(t testing.TB, addr, user, password string, args ...string) (string, error) {
+	t.Helper()
+	bin := RequireBinary(t, "sieve-connect")
+	host, p, _ := strings.Cut(addr, ":")
+	all := append([]string{"--server", host, "--port", p, "--user", user, "--passwordfd", "0",
+		"--notlsverify", "--authmech", "PLAIN"}, args...)
+	stdout, stderr, err := runBounded(20*time.Second, []byte(password+"\n"), bin, all...)
+	if err != nil {
+		return stdout + stderr, fmt.Errorf("sieve-connect %s: %v: %s%s", strings.Join(args, " "), err, stdout, stderr)
+	}
+	return stdout + stderr, nil
+}
+
+// sieve-connect uploads, lists and activates a script through STARTTLS;
+// the script lands in the mapped backend's home directory.
+func testSieveConnect(t *testing.T, e *sieveEnv) {
+	for user, backend := range map[string]string{"alice@test": "new", "bob@test": "old"} {
+		user, backend := user, backend
+		t.Run(user, func(t *testing.T) {
+			e.sy.LogOnFailure(t)
+			d := e.dovecot(backend)
+			mark := d.Mark()
+			script := filepath.Join(t.TempDir(), "e2e.sieve")
+			if err := os.WriteFile(script, []byte("require \"fileinto\";\nfileinto \"INBOX\";\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			name := "e2e-" + strings.Split(user, "@")[0]
+			if _, err := sieveConnect(t, e.starttls, user, pw(user), "--upload", "--localsieve", script, "--remotesieve", name); err != nil {
+				t.Fatal(err)
+			}
+			out, err := sieveConnect(t, e.starttls, user, pw(user), "--list")
+			if err != nil || !strings.Contains(out, name) {
+				t.Fatalf("list: %v: %q", err, out)
+			}
+			if _, err := sieveConnect(t, e.starttls, user, pw(user), "--activate", "--remotesieve", name); err != nil {
+				t.Fatal(err)
+			}
+			stored := filepath.Join(d.Dir, "home", user, "sieve", name+".sieve")
+			if _, err := os.Stat(stored); err != nil {
+				t.Fatalf("script not on %s: %v", backend, err)
+			}
+			if l := d.WaitLogin(t, mark, user); l.Proto != "managesieve-login" {
+				t.Fatalf("login logged by %s: %s", l.Proto, l.Line)
+			}
+		})
+	}
+}
+
+func sieveGreeting(t testing.TB, c *RawConn) []string {
+	t.Helper()
+	var caps []string
+	for {
+		l := c.ReadLine()
+		if strings.HasPrefix(l, "OK") {
+			return caps
+		}
+		if strings.HasPrefix(l, "NO") || strings.HasPrefix(l, "BYE") {
+			t.Fatalf("greeting: %q", l)
+		}
+		caps = append(caps, l)
+	}
+}
+
+func sieveExpect(t testing.TB, c *RawConn, prefix string) string {
+	t.Helper()
+	l := c.ReadLine()
+	if !strings.HasPrefix(l, prefix) {
+		t.Fatalf("got %q, want %q...", l, prefix)
+	}
+	return l
+}
+
+// The backends log the client's address: via XCLIENT on old, PROXY v2 on
+// new; and a PROXY header on switchyard's listener is believed.
+func testSieveClientAddress(t *testing.T, e *sieveEnv) {
+	for _, c := range []struct {
+		name, user, backend, source, claim string
+		literal                            bool
+	}{
+		{"xclient-quoted-ir", "bob@test", "old", "127.0.0.7", "", false},
+		{"proxyv2-literal-ir", "alice@test", "new", "127.0.0.8", "", true},
+		{"pp-listener-xclient", "carol@test", "old", "", "203.0.113.9", false},
+		{"pp-listener-proxyv2", "alice@test", "new", "", "203.0.113.10", true},
+	} {
+		c := c
+		t.Run(c.name, func(t *testing.T) {
+			e.sy.LogOnFailure(t)
+			d := e.dovecot(c.backend)
+			mark := d.Mark()
+			addr, want := e.plain, c.source
+			if c.claim != "" {
+				addr, want = e.pp, c.claim
+			}
+			conn := DialRaw(t, addr, c.source)
+			if c.claim != "" {
+				conn.Write(ProxyV1Header(c.claim+":40001", e.pp))
+			}
+			sieveGreeting(t, conn)
+			ir := plainIR(c.user, pw(c.user))
+			if c.literal {
+				conn.Write(fmt.Sprintf("AUTHENTICATE \"PLAIN\" {%d+}\r\n%s\r\n", len(ir), ir))
+			} else {
+				conn.Write("AUTHENTICATE \"PLAIN\" \"" + ir + "\"\r\n")
+			}
+			sieveExpect(t, conn, "OK")
+			conn.Write("LISTSCRIPTS\r\n")
+			for l := conn.ReadLine(); !strings.HasPrefix(l, "OK"); l = conn.ReadLine() {
+				if strings.HasPrefix(l, "NO") {
+					t.Fatalf("LISTSCRIPTS: %q", l)
+				}
+			}
+			d.AssertLoginRIP(t, mark, c.user, want)
+		})
+	}
+}
+
+// A wrong password gets Dovecot's NO, relayed; the session is not bridged
+// and may retry (multi-step LOGIN, quoted and literal responses).
+func testSieveWrongPassword(t *testing.T, e *sieveEnv) {
+	e.sy.LogOnFailure(t)
+	d := e.old
+	mark := d.Mark()
+	conn := DialRaw(t, e.plain, "")
+	sieveGreeting(t, conn)
+	conn.Write("AUTHENTICATE \"PLAIN\" \"" + plainIR("bob@test", "wrong") + "\"\r\nLISTSCRIPTS\r\n")
+	if l := sieveExpect(t, conn, "NO"); strings.Contains(l, "TRYLATER") {
+		t.Fatalf("wrong password reported as unavailable: %q", l)
+	}
+	sieveExpect(t, conn, `NO "Not authenticated."`)
+	d.AssertNoLogin(t, mark, "bob@test")
+	conn.Write("AUTHENTICATE \"LOGIN\"\r\n")
+	sieveExpect(t, conn, `"VXNlcm5hbWU6"`)
+	conn.Write(`"` + b64("bob@test") + "\"\r\n")
+	sieveExpect(t, conn, `"UGFzc3dvcmQ6"`)
+	p := b64(pw("bob@test"))
+	conn.Write(fmt.Sprintf("{%d+}\r\n%s\r\n", len(p), p))
+	sieveExpect(t, conn, "OK")
+	d.WaitLogin(t, mark, "bob@test")
+}
+
+// A stopped backend gets NO (TRYLATER).
+func testSieveBackendDown(t *testing.T, e *sieveEnv) {
+	e.sy.LogOnFailure(t)
+	e.new.Stop(t)
+	conn := DialRaw(t, e.plain, "")
+	sieveGreeting(t, conn)
+	conn.Write("AUTHENTICATE \"PLAIN\" \"" + plainIR("alice@test", pw("alice@test")) + "\"\r\n")
+	sieveExpect(t, conn, "NO (TRYLATER)")
+	e.new.Restart(t)
+}

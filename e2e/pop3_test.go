@@ -1,0 +1,298 @@
+//go:build linux
+
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pop3Env is one switchyard in front of two Dovecots serving POP3: "old"
+// (the default destination, told the client address with XCLIENT) and
+// "new" (told with a PROXY v2 header on its haproxy=yes listener).
+// alice@test is mapped to new; everybody else goes to old.
+type pop3Env struct {
+	old, new *Dovecot
+	sy       *Switchyard
+	cert     Cert
+
+	plain, starttls, implicit, pp string
+}
+
+// pop3Extra lets the suite's plaintext listener take logins and offers
+// SASL LOGIN too (the default list has PLAIN and the OAuth mechanisms).
+const pop3Extra = `
+[capabilities.pop3]
+allow_plain_auth_without_tls = true
+sasl = ["PLAIN", "LOGIN"]
+`
+
+func startPOP3Env(t *testing.T) *pop3Env {
+	t.Helper()
+	RequireBinary(t, "dovecot")
+	e := &pop3Env{}
+	e.old = StartDovecot(t, "old", DovecotOptions{POP3: true})
+	e.new = StartDovecot(t, "new", DovecotOptions{POP3: true})
+	dir := t.TempDir()
+	e.cert = GenerateCert(t, dir, "switchyard", "mail.test")
+	mapping := filepath.Join(dir, "mappings.txt")
+	WriteMapping(t, mapping, baseMapping...)
+	e.plain, e.starttls, e.implicit, e.pp = FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t)
+	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
+		Cert: &e.cert,
+		Listeners: []SYListener{
+			{ID: "pop3", Protocol: "pop3", Bind: []string{e.plain}, TLS: "plain"},
+			{ID: "pop3-starttls", Protocol: "pop3", Bind: []string{e.starttls}, TLS: "starttls"},
+			{ID: "pop3s", Protocol: "pop3", Bind: []string{e.implicit}, TLS: "implicit"},
+			{ID: "pop3-pp", Protocol: "pop3", Bind: []string{e.pp}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
+		},
+		Destinations: []SYDestination{
+			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
+				Endpoints: []SYEndpoint{{Protocol: "pop3", Port: port(t, e.old.POP3Addr), TLS: "plain"}}},
+			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
+				Endpoints: []SYEndpoint{{Protocol: "pop3", Port: port(t, e.new.POP3ProxyAddr), TLS: "plain"}}},
+		},
+		DefaultDestination: "old",
+		MappingFile:        mapping,
+		Extra:              pop3Extra,
+	})
+	return e
+}
+
+// TestPOP3 runs real POP3 clients through switchyard to two real Dovecots.
+func TestPOP3(t *testing.T) {
+	Gate(t)
+	e := startPOP3Env(t)
+	for _, st := range []struct {
+		name string
+		fn   func(*testing.T, *pop3Env)
+	}{
+		{"routing", testPOP3Routing},
+		{"client-address", testPOP3ClientAddress},
+		{"proxy-listener", testPOP3ProxyListener},
+		{"wrong-password", testPOP3WrongPassword},
+		{"bad-input", testPOP3BadInput},
+		// Last: it stops and restarts a backend.
+		{"backend-down", testPOP3BackendDown},
+	} {
+		t.Run(st.name, func(t *testing.T) { st.fn(t, e) })
+	}
+}
+
+func (e *pop3Env) dovecot(name string) *Dovecot {
+	return map[string]*Dovecot{"old": e.old, "new": e.new}[name]
+}
+
+// Every client, every way in: alice lands on new, bob on old.
+func testPOP3Routing(t *testing.T, e *pop3Env) {
+	drivers := []struct {
+		name string
+		run  func(testing.TB, POP3Login) (IMAPResult, error)
+	}{{"python-poplib", PythonPOP3}, {"curl", CurlPOP3}}
+	ways := []struct{ addr, tls, auth string }{
+		{e.plain, "plain", "user"},
+		{e.plain, "plain", "plain"},
+		{e.starttls, "starttls", "user"},
+		{e.starttls, "starttls", "plain"},
+		{e.implicit, "implicit", "user"},
+		{e.implicit, "implicit", "plain"},
+	}
+	for _, drv := range drivers {
+		for _, w := range ways {
+			for user, backend := range map[string]string{"alice@test": "new", "bob@test": "old"} {
+				drv, w, user, backend := drv, w, user, backend
+				t.Run(fmt.Sprintf("%s/%s/%s/%s", drv.name, w.tls, w.auth, user), func(t *testing.T) {
+					e.sy.LogOnFailure(t)
+					d := e.dovecot(backend)
+					mark := d.Mark()
+					res, err := drv.run(t, POP3Login{Addr: w.addr, User: user, Password: pw(user), TLS: w.tls, Auth: w.auth})
+					ExpectMarker(t, res, err, backend)
+					if l := d.WaitLogin(t, mark, user); l.Proto != "pop3-login" {
+						t.Fatalf("login logged by %s, want pop3-login: %s", l.Proto, l.Line)
+					}
+				})
+			}
+		}
+	}
+}
+
+// The backends log the client's address, not switchyard's: through XCLIENT
+// on old and through the PROXY v2 header on new.
+func testPOP3ClientAddress(t *testing.T, e *pop3Env) {
+	for _, c := range []struct {
+		name, user, backend, addr, tls, auth, source string
+		run                                          func(testing.TB, POP3Login) (IMAPResult, error)
+	}{
+		{"python-user-xclient", "bob@test", "old", e.plain, "plain", "user", "127.0.0.7", PythonPOP3},
+		{"python-plain-xclient", "carol@test", "old", e.plain, "plain", "plain", "127.0.0.8", PythonPOP3},
+		{"python-plain-proxyv2", "alice@test", "new", e.plain, "plain", "plain", "127.0.0.9", PythonPOP3},
+		{"curl-pop3s-xclient", "bob@test", "old", e.implicit, "implicit", "plain", "127.0.0.10", CurlPOP3},
+		{"curl-pop3s-proxyv2", "alice@test", "new", e.implicit, "implicit", "user", "127.0.0.11", CurlPOP3},
+	} {
+		c := c
+		t.Run(c.name, func(t *testing.T) {
+			e.sy.LogOnFailure(t)
+			d := e.dovecot(c.backend)
+			mark := d.Mark()
+			res, err := c.run(t, POP3Login{Addr: c.addr, User: c.user, Password: pw(c.user), TLS: c.tls, Auth: c.auth, Source: c.source})
+			ExpectMarker(t, res, err, c.backend)
+			d.AssertLoginRIP(t, mark, c.user, c.source)
+		})
+	}
+}
+
+// pop3Retr retrieves message 1 on an authenticated raw connection and
+// checks the marker of backend.
+func pop3Retr(t testing.TB, c *RawConn, backend string) {
+	t.Helper()
+	c.Write("RETR 1\r\n")
+	if l := c.ReadLine(); !strings.HasPrefix(l, "+OK") {
+		t.Fatalf("RETR 1: %q", l)
+	}
+	var msg []string
+	for l := c.ReadLine(); l != "."; l = c.ReadLine() {
+		msg = append(msg, l)
+	}
+	if want := "Subject: " + Marker(backend); !strings.Contains(strings.Join(msg, "\n"), want) {
+		t.Fatalf("message 1 is %q, want %q", msg, want)
+	}
+}
+
+func pop3Expect(t testing.TB, c *RawConn, prefix string) string {
+	t.Helper()
+	l := c.ReadLine()
+	if !strings.HasPrefix(l, prefix) {
+		t.Fatalf("got %q, want %q...", l, prefix)
+	}
+	return l
+}
+
+// A listener with proxy_protocol = "required" believes the PROXY header of
+// a trusted sender and passes that address on.
+func testPOP3ProxyListener(t *testing.T, e *pop3Env) {
+	for _, c := range []struct {
+		name, user, backend, claim string
+		v2                         bool
+	}{
+		{"v1-to-old-via-xclient", "bob@test", "old", "203.0.113.9", false},
+		{"v2-to-new-via-proxy", "alice@test", "new", "203.0.113.10", true},
+	} {
+		c := c
+		t.Run(c.name, func(t *testing.T) {
+			e.sy.LogOnFailure(t)
+			d := e.dovecot(c.backend)
+			mark := d.Mark()
+			conn := DialRaw(t, e.pp, "")
+			if c.v2 {
+				conn.Write(string(ProxyV2Header(c.claim+":40001", e.pp)))
+			} else {
+				conn.Write(ProxyV1Header(c.claim+":40001", e.pp))
+			}
+			pop3Expect(t, conn, "+OK")
+			// USER and PASS pipelined in one segment.
+			conn.Write("USER " + c.user + "\r\nPASS " + pw(c.user) + "\r\n")
+			pop3Expect(t, conn, "+OK")
+			pop3Expect(t, conn, "+OK")
+			pop3Retr(t, conn, c.backend)
+			d.AssertLoginRIP(t, mark, c.user, c.claim)
+		})
+	}
+}
+
+// A wrong password gets Dovecot's -ERR [AUTH], relayed; the client is not
+// bridged (STAT is refused by switchyard) and may try again.
+func testPOP3WrongPassword(t *testing.T, e *pop3Env) {
+	for _, c := range []struct{ user, backend, source string }{
+		{"bob@test", "old", "127.0.0.12"},
+		{"alice@test", "new", "127.0.0.13"},
+	} {
+		c := c
+		t.Run(c.backend, func(t *testing.T) {
+			e.sy.LogOnFailure(t)
+			d := e.dovecot(c.backend)
+			mark := d.Mark()
+			conn := DialRaw(t, e.plain, c.source)
+			pop3Expect(t, conn, "+OK")
+			conn.Write("USER " + c.user + "\r\nPASS not-" + pw(c.user) + "\r\nSTAT\r\n")
+			pop3Expect(t, conn, "+OK")
+			if l := pop3Expect(t, conn, "-ERR"); !strings.Contains(l, "[AUTH]") {
+				t.Fatalf("wrong password: %q, want -ERR [AUTH]", l)
+			}
+			pop3Expect(t, conn, "-ERR Not logged in.")
+			d.AssertNoLogin(t, mark, c.user)
+			conn.Write("AUTH PLAIN " + plainIR(c.user, pw(c.user)) + "\r\n")
+			pop3Expect(t, conn, "+OK")
+			pop3Retr(t, conn, c.backend)
+			d.AssertLoginRIP(t, mark, c.user, c.source)
+		})
+	}
+}
+
+// Bad input: STLS injection, APOP, over-long lines, one byte at a time.
+func testPOP3BadInput(t *testing.T, e *pop3Env) {
+	t.Run("stls-injection", func(t *testing.T) {
+		e.sy.LogOnFailure(t)
+		conn := DialRaw(t, e.starttls, "")
+		pop3Expect(t, conn, "+OK")
+		conn.Write("STLS\r\nUSER bob@test\r\n")
+		pop3Expect(t, conn, "+OK")
+		tc := startClientTLS(t, conn)
+		tc.Write("PASS " + pw("bob@test") + "\r\n")
+		pop3Expect(t, tc, "-ERR No username given.")
+	})
+	t.Run("apop", func(t *testing.T) {
+		conn := DialRaw(t, e.plain, "")
+		pop3Expect(t, conn, "+OK")
+		conn.Write("APOP bob@test c4c9334bac560ecc979e58001b3e22fb\r\nNOOP\r\n")
+		pop3Expect(t, conn, "-ERR APOP")
+		pop3Expect(t, conn, "+OK")
+	})
+	t.Run("long-line", func(t *testing.T) {
+		conn := DialRaw(t, e.plain, "")
+		pop3Expect(t, conn, "+OK")
+		conn.Write("USER " + strings.Repeat("x", 70000) + "\r\n")
+		lines := conn.ExpectClosed(10 * time.Second)
+		if len(lines) == 0 || !strings.HasPrefix(lines[0], "-ERR") {
+			t.Fatalf("over-long line: %q", lines)
+		}
+	})
+	t.Run("bytewise", func(t *testing.T) {
+		conn := DialRaw(t, e.plain, "")
+		pop3Expect(t, conn, "+OK")
+		for _, b := range []byte("USER bob@test\r\nPASS " + pw("bob@test") + "\r\n") {
+			conn.Write(string([]byte{b}))
+			time.Sleep(time.Millisecond)
+		}
+		pop3Expect(t, conn, "+OK")
+		pop3Expect(t, conn, "+OK")
+		pop3Retr(t, conn, "old")
+	})
+}
+
+// A stopped backend gets -ERR [SYS/TEMP]; once restarted it serves again.
+func testPOP3BackendDown(t *testing.T, e *pop3Env) {
+	e.sy.LogOnFailure(t)
+	e.new.Stop(t)
+	conn := DialRaw(t, e.plain, "")
+	pop3Expect(t, conn, "+OK")
+	conn.Write("USER alice@test\r\nPASS " + pw("alice@test") + "\r\n")
+	pop3Expect(t, conn, "+OK")
+	pop3Expect(t, conn, "-ERR [SYS/TEMP]")
+	e.new.Restart(t)
+	err := Eventually(10*time.Second, func() error {
+		res, err := PythonPOP3(t, POP3Login{Addr: e.plain, User: "alice@test", Password: pw("alice@test")})
+		if err != nil {
+			return err
+		}
+		if res.Subject != Marker("new") {
+			return fmt.Errorf("subject %q", res.Subject)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+}

@@ -1,0 +1,352 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/bench/mockpop3"
+	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/internal/testcert"
+)
+
+// pop3Fixture is the whole proxy in front of two mock POP3 backends: "old"
+// (the default; XCLIENT forwarding, USER/PASS only, PIPELINING) and "new"
+// (PROXY v2, SASL PLAIN). alice@example.com is mapped to new.
+type pop3Fixture struct {
+	old, new                           *mockpop3.Server
+	plain, starttls, implicit, proxied string
+	app                                *App
+}
+
+var pop3Users = map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob", "carol@example.com": "pw-carol"}
+
+func startPOP3Fixture(t *testing.T) *pop3Fixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &pop3Fixture{}
+	var err error
+	locked := map[string]bool{"carol@example.com": true}
+	if f.old, err = mockpop3.Listen("127.0.0.1:0", mockpop3.Config{Name: "old", Users: pop3Users, Locked: locked, XClient: true, NoSASL: true, Pipelining: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.old.Close() })
+	if f.new, err = mockpop3.Listen("127.0.0.1:0", mockpop3.Config{Name: "new", Users: pop3Users, AcceptProxyHeader: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.new.Close() })
+	mapping := filepath.Join(dir, "map.txt")
+	if err := os.WriteFile(mapping, []byte("alice@example.com new\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := testcert.WriteFiles(dir, "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.plain, f.starttls, f.implicit, f.proxied = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	text := fmt.Sprintf(`
+[server]
+backend_timeout = "2s"
+[tls.certificate.main]
+cert = %q
+key = %q
+default = true
+[listener.plain]
+protocol = "pop3"
+bind = [%q]
+tls = "plain"
+max_auth_attempts = 3
+[listener.starttls]
+protocol = "pop3"
+bind = [%q]
+tls = "starttls"
+[listener.implicit]
+protocol = "pop3"
+bind = [%q]
+tls = "implicit"
+[listener.proxied]
+protocol = "pop3"
+bind = [%q]
+tls = "plain"
+proxy_protocol = "required"
+proxy_trusted = ["127.0.0.0/8"]
+[destination.old]
+host = "127.0.0.1"
+forwarding = "xclient"
+allow_plaintext_auth = true
+[destination.old.protocol.pop3]
+port = %s
+tls = "plain"
+[destination.new]
+host = "127.0.0.1"
+forwarding = "proxy"
+allow_plaintext_auth = true
+[destination.new.protocol.pop3]
+port = %s
+tls = "plain"
+[routing]
+default_destination = "old"
+[mapping]
+source = "file"
+normalize = "lowercase"
+[mapping.file]
+path = %q
+[capabilities.pop3]
+allow_plain_auth_without_tls = true
+sasl = ["PLAIN", "LOGIN"]
+`, cert, key, f.plain, f.starttls, f.implicit, f.proxied, portOf(f.old.Addr()), portOf(f.new.Addr()), mapping)
+	f.app = startApp(t, text)
+	return f
+}
+
+// startApp parses, validates and runs a configuration until the test ends.
+func startApp(t *testing.T, text string) *App {
+	t.Helper()
+	cfg, err := config.Parse([]byte(text), "test.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	a, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("app did not stop")
+		}
+	})
+	select {
+	case <-a.Started():
+	case err := <-done:
+		t.Fatalf("app stopped: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("app did not start")
+	}
+	return a
+}
+
+// expectOK reads one line and fails unless it starts with prefix.
+func (c *client) expect(prefix string) string {
+	c.t.Helper()
+	l := c.line()
+	if !strings.HasPrefix(l, prefix) {
+		c.t.Fatalf("got %q, want %q...", l, prefix)
+	}
+	return l
+}
+
+// pop3Marker retrieves message 1 of an authenticated POP3 session and
+// returns the backend named in its subject.
+func (c *client) pop3Marker() string {
+	c.t.Helper()
+	c.send("RETR 1\r\n")
+	c.expect("+OK")
+	backend := ""
+	for {
+		l := c.line()
+		if l == "." {
+			break
+		}
+		if i := strings.Index(l, "you are on "); i >= 0 {
+			backend = l[i+len("you are on "):]
+		}
+	}
+	if backend == "" {
+		c.t.Fatal("no marker in message 1")
+	}
+	return backend
+}
+
+func (c *client) pop3Login(user, pass string) string {
+	c.t.Helper()
+	c.send("USER " + user + "\r\n")
+	c.expect("+OK")
+	c.send("PASS " + pass + "\r\n")
+	c.expect("+OK")
+	return c.pop3Marker()
+}
+
+func TestPOP3RoutingAndForwarding(t *testing.T) {
+	f := startPOP3Fixture(t)
+	c := dial(t, f.plain)
+	c.expect("+OK")
+	if got := c.pop3Login("alice@example.com", "pw-alice"); got != "new" {
+		t.Fatalf("alice landed on %q, want new", got)
+	}
+	c2 := dial(t, f.plain)
+	c2.expect("+OK")
+	if got := c2.pop3Login("bob@example.com", "pw-bob"); got != "old" {
+		t.Fatalf("bob landed on %q, want old", got)
+	}
+	// The real client address: through XCLIENT on old, PROXY v2 on new,
+	// taken from the inbound PROXY header of a trusted load balancer.
+	for _, tc := range []struct{ user, pass, backend, claim string }{
+		{"bob@example.com", "pw-bob", "old", "203.0.113.9"},
+		{"alice@example.com", "pw-alice", "new", "203.0.113.10"},
+	} {
+		c := dial(t, f.proxied)
+		c.send(fmt.Sprintf("PROXY TCP4 %s 127.0.0.1 40000 110\r\n", tc.claim))
+		c.expect("+OK")
+		if got := c.pop3Login(tc.user, tc.pass); got != tc.backend {
+			t.Fatalf("%s landed on %q", tc.user, got)
+		}
+		srv := map[string]*mockpop3.Server{"old": f.old, "new": f.new}[tc.backend]
+		if a := srv.LastClientAddr(tc.user); a != tc.claim+":40000" {
+			t.Fatalf("%s saw %s from %q, want %s:40000", tc.backend, tc.user, a, tc.claim)
+		}
+	}
+}
+
+func TestPOP3PipelinedAndSASL(t *testing.T) {
+	f := startPOP3Fixture(t)
+	// USER, PASS and transaction commands in one segment: the pipelined
+	// commands reach the backend after the replayed login, in order.
+	c := dial(t, f.plain)
+	c.expect("+OK")
+	c.send("CAPA\r\nUSER bob@example.com\r\nPASS pw-bob\r\nSTAT\r\n")
+	c.expect("+OK Capability")
+	for c.line() != "." {
+	}
+	c.expect("+OK")
+	c.expect("+OK Logged in.")
+	c.expect("+OK 1 ")
+	for _, tc := range []struct{ name, send, backend string }{
+		{"auth-plain-ir", "AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHB3LWFsaWNl\r\n", "new"},
+		{"auth-plain-ir-to-user-pass", "AUTH PLAIN AGJvYkBleGFtcGxlLmNvbQBwdy1ib2I=\r\n", "old"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, f.plain)
+			c.expect("+OK")
+			c.send(tc.send)
+			c.expect("+OK Logged in.")
+			if got := c.pop3Marker(); got != tc.backend {
+				t.Fatalf("landed on %q", got)
+			}
+		})
+	}
+	t.Run("auth-login-multistep", func(t *testing.T) {
+		c := dial(t, f.plain)
+		c.expect("+OK")
+		c.send("AUTH LOGIN\r\n")
+		c.expect("+ VXNlcm5hbWU6")
+		c.send("YWxpY2VAZXhhbXBsZS5jb20=\r\n")
+		c.expect("+ UGFzc3dvcmQ6")
+		c.send("cHctYWxpY2U=\r\n")
+		c.expect("+OK Logged in.")
+		if got := c.pop3Marker(); got != "new" {
+			t.Fatalf("landed on %q", got)
+		}
+	})
+	t.Run("bytewise", func(t *testing.T) {
+		c := dial(t, f.plain)
+		c.expect("+OK")
+		for _, b := range []byte("USER bob@example.com\r\nPASS pw-bob\r\n") {
+			c.send(string([]byte{b}))
+			time.Sleep(time.Millisecond)
+		}
+		c.expect("+OK")
+		c.expect("+OK Logged in.")
+		if got := c.pop3Marker(); got != "old" {
+			t.Fatalf("landed on %q", got)
+		}
+	})
+}
+
+func TestPOP3Refusals(t *testing.T) {
+	f := startPOP3Fixture(t)
+	c := dial(t, f.plain)
+	c.expect("+OK")
+	c.send("USER alice@example.com\r\nPASS wrong\r\nSTAT\r\n")
+	c.expect("+OK")
+	c.expect("-ERR [AUTH]")
+	c.expect("-ERR Not logged in.") // answered by switchyard: not bridged
+	c.send("USER carol@example.com\r\nPASS pw-carol\r\n")
+	c.expect("+OK")
+	c.expect("-ERR [IN-USE]")
+	if got := c.pop3Login("alice@example.com", "pw-alice"); got != "new" {
+		t.Fatalf("retry landed on %q", got)
+	}
+	// Three refusals close the connection.
+	c = dial(t, f.plain)
+	c.expect("+OK")
+	c.send("AUTH PLAIN AGJvYkBleGFtcGxlLmNvbQB4\r\nAUTH PLAIN AGJvYkBleGFtcGxlLmNvbQB4\r\nAUTH PLAIN AGJvYkBleGFtcGxlLmNvbQB4\r\nNOOP\r\n")
+	for i := 0; i < 3; i++ {
+		c.expect("-ERR [AUTH]")
+	}
+	if l, err := c.r.ReadString('\n'); err == nil {
+		t.Fatalf("still open after 3 refusals: %q", l)
+	}
+	// APOP is refused without closing.
+	c = dial(t, f.plain)
+	c.expect("+OK")
+	c.send("APOP bob@example.com 0123456789abcdef0123456789abcdef\r\nQUIT\r\n")
+	c.expect("-ERR APOP")
+	c.expect("+OK")
+	// A stopped backend is a temporary failure.
+	f.new.Close()
+	c = dial(t, f.plain)
+	c.expect("+OK")
+	c.send("USER alice@example.com\r\nPASS pw-alice\r\n")
+	c.expect("+OK")
+	c.expect("-ERR [SYS/TEMP]")
+}
+
+func TestPOP3TLS(t *testing.T) {
+	f := startPOP3Fixture(t)
+	c := dial(t, f.starttls)
+	c.expect("+OK")
+	c.send("CAPA\r\n")
+	c.expect("+OK")
+	var caps []string
+	for l := c.line(); l != "."; l = c.line() {
+		caps = append(caps, l)
+	}
+	if !strings.Contains(strings.Join(caps, " "), "STLS") {
+		t.Fatalf("CAPA before TLS: %q", caps)
+	}
+	// Plaintext pipelined after STLS is discarded, not executed.
+	c.send("STLS\r\nUSER injected\r\n")
+	c.expect("+OK Begin TLS")
+	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.conn, c.r = tc, bufio.NewReader(tc)
+	c.send("PASS pw-bob\r\n")
+	c.expect("-ERR No username given.")
+	if got := c.pop3Login("bob@example.com", "pw-bob"); got != "old" {
+		t.Fatalf("STLS: landed on %q", got)
+	}
+	ic, err := tls.Dial("tcp", f.implicit, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	_ = ic.SetDeadline(time.Now().Add(10 * time.Second))
+	c2 := &client{t: t, conn: ic, r: bufio.NewReader(ic)}
+	c2.expect("+OK")
+	if got := c2.pop3Login("alice@example.com", "pw-alice"); got != "new" {
+		t.Fatalf("implicit TLS: landed on %q", got)
+	}
+}

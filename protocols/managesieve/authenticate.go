@@ -1,0 +1,132 @@
+package managesieve
+
+import (
+	"bytes"
+	"encoding/base64"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
+)
+
+// authenticate parses AUTHENTICATE mechanism [initial-response] (RFC 5804
+// section 2.1): both are strings, quoted or literal; the mechanism may
+// also be an atom. An empty string is an empty initial response.
+func (s *Server) authenticate(r *reader, out []byte) ([]byte, protocols.Event) {
+	if !s.cleartextOK() {
+		return append(out, "NO (ENCRYPT-NEEDED) \"Authentication requires TLS.\"\r\n"...), protocols.EventNone
+	}
+	if !r.sp() {
+		return badArgs(out), protocols.EventNone
+	}
+	var mech []byte
+	if c := r.peek(); c == '"' || c == '{' {
+		var ok bool
+		if mech, ok = r.str(); !ok {
+			return badArgs(out), protocols.EventNone
+		}
+	} else {
+		mech = r.atom()
+	}
+	var ir []byte
+	hasIR := r.sp()
+	if hasIR {
+		w, ok := r.str()
+		if !ok {
+			return badArgs(out), protocols.EventNone
+		}
+		if ir, ok = decodeBase64(w); !ok {
+			return append(out, "NO \"Invalid base64 data in initial response.\"\r\n"...), protocols.EventNone
+		}
+	}
+	if !r.eol() || len(mech) == 0 {
+		return badArgs(out), protocols.EventNone
+	}
+	var srv *sasl.Server
+	for _, m := range s.mechs {
+		if bytes.EqualFold(mech, []byte(m)) {
+			srv, _ = sasl.NewServer(m)
+			break
+		}
+	}
+	if srv == nil {
+		return append(out, "NO \"Unsupported authentication mechanism.\"\r\n"...), protocols.EventNone
+	}
+	ch, done, err := srv.Start(ir, hasIR)
+	return s.saslStep(srv, ch, done, err, out)
+}
+
+// saslStep acts on what the SASL decoder said. A challenge goes as a
+// quoted string of base64, "" when empty.
+func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out []byte) ([]byte, protocols.Event) {
+	switch {
+	case err != nil:
+		s.endSASL()
+		return s.authFailed(out)
+	case done:
+		s.endSASL()
+		s.login = protocols.Login{Creds: srv.Credentials()}
+		s.state = stLogin
+		return out, protocols.EventLogin
+	}
+	s.auth, s.state = srv, stSASL
+	out = append(out, '"')
+	out = base64.StdEncoding.AppendEncode(out, ch)
+	return append(out, "\"\r\n"...), protocols.EventNone
+}
+
+func (s *Server) endSASL() {
+	s.auth = nil
+	if s.state == stSASL {
+		s.state = stCommand
+	}
+}
+
+// saslResponse handles one client response during AUTHENTICATE: a string
+// (quoted or literal) of base64, or "*" (quoted or bare) to abort.
+func (s *Server) saslResponse(cmd []byte, out []byte) ([]byte, protocols.Event) {
+	r := reader{b: cmd}
+	var resp []byte
+	if r.peek() == '*' {
+		r.pos++
+		resp = []byte("*")
+	} else {
+		var ok bool
+		if resp, ok = r.str(); !ok {
+			resp = nil
+		}
+	}
+	if resp == nil || !r.eol() {
+		s.endSASL()
+		return append(out, "NO \"Invalid authentication response.\"\r\n"...), protocols.EventNone
+	}
+	if string(resp) == "*" {
+		s.endSASL()
+		return append(out, "NO \"Authentication aborted.\"\r\n"...), protocols.EventNone
+	}
+	dec, ok := decodeBase64(resp)
+	if !ok {
+		s.endSASL()
+		return append(out, "NO \"Invalid base64 data.\"\r\n"...), protocols.EventNone
+	}
+	srv := s.auth
+	ch, done, err := srv.Next(dec)
+	return s.saslStep(srv, ch, done, err, out)
+}
+
+// decodeBase64 decodes standard base64, padded or not; an empty input is
+// an empty response. Embedded CR, LF and NUL are refused.
+func decodeBase64(b []byte) ([]byte, bool) {
+	if bytes.ContainsAny(b, "\r\n") || hasNUL(b) {
+		return nil, false
+	}
+	enc := base64.StdEncoding
+	if len(b)%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	out := make([]byte, enc.DecodedLen(len(b)))
+	n, err := enc.Decode(out, b)
+	if err != nil {
+		return nil, false
+	}
+	return out[:n], true
+}

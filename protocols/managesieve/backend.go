@@ -1,0 +1,241 @@
+package managesieve
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
+)
+
+// BackendConfig configures one replay on a backend.
+type BackendConfig struct {
+	// Login is what the client presented.
+	Login *protocols.Login
+	// StartTLS runs STARTTLS after the capability block, before any
+	// credential.
+	StartTLS bool
+	// Forward, when not nil, is sent with XCLIENT if the backend
+	// advertises it (Dovecot does to trusted peers), using only the
+	// attributes it accepts. Info.Proto is ignored (Dovecot's raw dialect,
+	// see forward.XClientArgs).
+	Forward *forward.Info
+	// HideAuthErrors replaces the backend's refusal by a generic one,
+	// except temporary failures (TRYLATER).
+	HideAuthErrors bool
+}
+
+type backendState uint8
+
+const (
+	bsCaps     backendState = iota // reading a capability block up to OK
+	bsStartTLS                     // STARTTLS sent
+	bsTLS                          // waiting for TLSStarted
+	bsLogin
+	bsDone
+	bsFailed
+)
+
+type step uint8
+
+const (
+	stepXClient step = iota
+	stepAuth
+)
+
+// Backend replays one client's authentication on a ManageSieve backend.
+// It implements protocols.BackEnd.
+type Backend struct {
+	cfg     BackendConfig
+	state   backendState
+	caps    capSet
+	tlsDone bool
+	fr      framer
+
+	waiting   []step
+	mech      string   // mechanism of the AUTHENTICATE in flight
+	pending   [][]byte // responses sent after each challenge (LOGIN)
+	errorSent bool     // OAuth: the dummy response to an error challenge went out
+
+	relay  []byte
+	result protocols.BackendEvent
+	err    error
+}
+
+var _ protocols.BackEnd = (*Backend)(nil)
+
+// NewBackend returns a machine for one backend connection. The engine
+// feeds it the backend's capability block first.
+func NewBackend(cfg BackendConfig) *Backend { return &Backend{cfg: cfg} }
+
+// Relay returns the bytes for the client after BackendAuthOK or
+// BackendAuthFailed: the backend's OK or NO response.
+func (b *Backend) Relay() []byte { return b.relay }
+
+// Err explains BackendFailed.
+func (b *Backend) Err() error { return b.err }
+
+// Feed consumes backend responses. After BackendStartTLS and the verdict
+// it consumes nothing past the response that produced the event.
+func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
+	for {
+		switch b.state {
+		case bsDone, bsFailed:
+			return consumed, out, b.result
+		case bsTLS:
+			return consumed, out, protocols.BackendNone
+		}
+		rest := in[consumed:]
+		if len(rest) == 0 {
+			return consumed, out, protocols.BackendNone
+		}
+		end, res := b.fr.frame(rest, maxResponse)
+		switch res {
+		case frameMore:
+			return consumed, out, protocols.BackendNone
+		case frameTooLong:
+			return len(in), out, b.fail(errors.New("managesieve backend: response too long"))
+		}
+		consumed += end
+		out, ev = b.handle(rest[:end], out)
+		if ev != protocols.BackendNone {
+			return consumed, out, ev
+		}
+	}
+}
+
+func (b *Backend) fail(err error) protocols.BackendEvent {
+	b.state, b.result, b.err = bsFailed, protocols.BackendFailed, err
+	b.relay = nil
+	return protocols.BackendFailed
+}
+
+func (b *Backend) failf(format string, args ...any) protocols.BackendEvent {
+	return b.fail(fmt.Errorf("managesieve backend: "+format, args...))
+}
+
+func (b *Backend) handle(raw []byte, out []byte) ([]byte, protocols.BackendEvent) {
+	if len(trimEOL(raw)) == 0 {
+		return out, protocols.BackendNone // stray empty line
+	}
+	r, ok := parseResponse(raw)
+	if !ok {
+		return out, b.failf("malformed response %s", quoteLine(raw))
+	}
+	if r.kind == 'b' {
+		return out, b.failf("backend closing: %s", quoteLine(raw))
+	}
+	switch b.state {
+	case bsCaps:
+		switch r.kind {
+		case 's':
+			b.caps.add(r.first, r.second)
+			return out, protocols.BackendNone
+		case 'o':
+			return b.advance(out)
+		}
+		return out, b.failf("unexpected greeting %s", quoteLine(raw))
+	case bsStartTLS:
+		if r.kind == 'o' {
+			b.state = bsTLS
+			return out, protocols.BackendStartTLS
+		}
+		return out, b.failf("STARTTLS refused: %s", quoteLine(raw))
+	case bsLogin:
+		return b.loginReply(&r, out)
+	}
+	return out, b.failf("unexpected response %s", quoteLine(raw))
+}
+
+// advance sends what follows a capability block: STARTTLS, or XCLIENT and
+// AUTHENTICATE, pipelined.
+func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
+	if b.cfg.StartTLS && !b.tlsDone {
+		if !b.caps.starttls {
+			return out, b.failf("STARTTLS required but not advertised")
+		}
+		b.state = bsStartTLS
+		return append(out, "STARTTLS\r\n"...), protocols.BackendNone
+	}
+	if b.cfg.Login == nil {
+		return out, b.failf("no credentials to replay")
+	}
+	auth, err := b.authCommand(b.cfg.Login.Creds)
+	if err != nil {
+		return out, b.fail(err)
+	}
+	if b.cfg.Forward != nil && b.caps.xclient != nil {
+		info := *b.cfg.Forward
+		info.Proto = "" // Dovecot's dialect: raw values, no HELO/PROTO
+		for _, l := range forward.XClientArgs(info, b.caps.xclient) {
+			out = append(out, l...)
+			out = append(out, "\r\n"...)
+			b.waiting = append(b.waiting, stepXClient)
+		}
+	}
+	b.state = bsLogin
+	b.waiting = append(b.waiting, stepAuth)
+	return append(out, auth...), protocols.BackendNone
+}
+
+// TLSStarted tells the machine the backend leg is now TLS. The backend
+// sends a fresh capability block on its own (RFC 5804 section 2.2).
+func (b *Backend) TLSStarted(out []byte) []byte {
+	if b.state != bsTLS {
+		return out
+	}
+	b.tlsDone, b.fr = true, framer{}
+	b.caps = capSet{}
+	b.state = bsCaps
+	return out
+}
+
+func (b *Backend) loginReply(r *response, out []byte) ([]byte, protocols.BackendEvent) {
+	if len(b.waiting) == 0 {
+		return out, b.failf("unsolicited response %s", quoteLine(r.raw))
+	}
+	st := b.waiting[0]
+	if r.kind == 's' {
+		if st != stepAuth {
+			return out, b.failf("unexpected challenge %s", quoteLine(r.raw))
+		}
+		return b.challenge(r, out)
+	}
+	b.waiting = b.waiting[1:]
+	switch {
+	case st == stepXClient && r.kind == 'o':
+		return out, protocols.BackendNone
+	case st == stepXClient:
+		return out, b.failf("XCLIENT refused: %s", quoteLine(r.raw))
+	case r.kind == 'o':
+		b.relay = append(b.relay[:0], r.raw...)
+		b.state, b.result = bsDone, protocols.BackendAuthOK
+		return out, protocols.BackendAuthOK
+	}
+	if b.cfg.HideAuthErrors && string(r.code) != "TRYLATER" {
+		b.relay = append(b.relay[:0], replyAuthFailed...)
+	} else {
+		b.relay = append(b.relay[:0], r.raw...)
+	}
+	b.state, b.result = bsDone, protocols.BackendAuthFailed
+	return out, protocols.BackendAuthFailed
+}
+
+// challenge answers a server challenge: the next LOGIN step, or the
+// dummy response to an OAuth error (RFC 7628 section 3.2.3: %x01; XOAUTH2
+// clients send an empty response) so that the backend sends its NO.
+func (b *Backend) challenge(r *response, out []byte) ([]byte, protocols.BackendEvent) {
+	if len(b.pending) > 0 {
+		out = append(out, b.pending[0]...)
+		b.pending = b.pending[1:]
+		return out, protocols.BackendNone
+	}
+	if !b.errorSent && (b.mech == "OAUTHBEARER" || b.mech == "XOAUTH2") {
+		b.errorSent = true
+		if b.mech == "OAUTHBEARER" {
+			return append(out, "\"AQ==\"\r\n"...), protocols.BackendNone
+		}
+		return append(out, "\"\"\r\n"...), protocols.BackendNone
+	}
+	return out, b.failf("unexpected challenge %s", quoteLine(r.raw))
+}

@@ -1,0 +1,92 @@
+package managesieve
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/switchyard-mail/switchyard/protocols/forward"
+)
+
+// maxResponse bounds one backend response, literals included.
+const maxResponse = 64 << 10
+
+// response is one complete backend response.
+type response struct {
+	kind   byte   // 'o' OK, 'n' NO, 'b' BYE, 's' a string first (capability or challenge)
+	code   []byte // response code atom inside (...), upper-cased
+	first  []byte // the leading string (kind 's')
+	second []byte // a capability's value, if any (kind 's')
+	raw    []byte // the whole response including its terminator
+}
+
+func parseResponse(raw []byte) (response, bool) {
+	resp := response{raw: raw}
+	r := reader{b: raw}
+	if c := r.peek(); c == '"' || c == '{' {
+		s, ok := r.str()
+		if !ok {
+			return resp, false
+		}
+		resp.kind, resp.first = 's', s
+		if r.sp() {
+			if resp.second, ok = r.str(); !ok {
+				return resp, false
+			}
+		}
+		return resp, r.eol()
+	}
+	var buf [8]byte
+	switch string(upperASCII(buf[:], r.atom())) {
+	case "OK":
+		resp.kind = 'o'
+	case "NO":
+		resp.kind = 'n'
+	case "BYE":
+		resp.kind = 'b'
+	default:
+		return resp, false
+	}
+	if r.sp() && r.peek() == '(' {
+		r.pos++
+		var cb [32]byte
+		resp.code = upperASCII(cb[:], r.atom())
+		resp.code = append([]byte(nil), resp.code...)
+	}
+	return resp, true
+}
+
+// capSet is what the replay needs from a backend's capability block.
+type capSet struct {
+	starttls bool
+	mechs    []string // SASL mechanisms, upper-cased
+	xclient  []string // XCLIENT attributes; nil: not advertised
+}
+
+func (c *capSet) add(name, value []byte) {
+	switch strings.ToUpper(string(name)) {
+	case "STARTTLS":
+		c.starttls = true
+	case "SASL":
+		c.mechs = strings.Fields(strings.ToUpper(string(value)))
+	case "XCLIENT":
+		c.xclient = forward.ParseXClientCapability("XCLIENT " + string(value))
+	}
+}
+
+func (c *capSet) hasMech(m string) bool {
+	for _, x := range c.mechs {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// quoteLine shortens a backend response for an error message.
+func quoteLine(l []byte) string {
+	l = trimEOL(l)
+	if len(l) > 120 {
+		l = l[:120]
+	}
+	return fmt.Sprintf("%q", l)
+}

@@ -1,0 +1,146 @@
+package managesieve
+
+import (
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
+)
+
+type serverState uint8
+
+const (
+	stCommand serverState = iota // reading commands
+	stSASL                       // AUTHENTICATE: waiting for a client response
+	stLogin                      // EventLogin returned: waiting for the engine
+	stClosed
+)
+
+// Server is the client-facing ManageSieve machine before authentication.
+// It implements protocols.FrontEnd.
+type Server struct {
+	cfg      ServerConfig
+	mechs    []string
+	tls      bool
+	state    serverState
+	fr       framer
+	failures int
+
+	auth  *sasl.Server
+	login protocols.Login
+}
+
+var _ protocols.FrontEnd = (*Server)(nil)
+
+// NewServer returns a machine for one client connection.
+func NewServer(cfg ServerConfig) *Server {
+	cfg.setDefaults()
+	cfg.Implementation = sanitizeText(cfg.Implementation)
+	return &Server{cfg: cfg, tls: cfg.TLSActive, mechs: offeredMechanisms(cfg.SASL)}
+}
+
+// Greeting appends the capability block and OK (RFC 5804 section 1.7).
+func (s *Server) Greeting(out []byte) []byte {
+	out = s.capabilities(out)
+	return append(out, "OK \"ManageSieve server ready.\"\r\n"...)
+}
+
+func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS }
+
+// Feed consumes complete commands from in. An incomplete command is left
+// unconsumed for the engine to hand back with more bytes.
+func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
+	for {
+		switch s.state {
+		case stLogin:
+			return consumed, out, protocols.EventNone
+		case stClosed:
+			return len(in), out, protocols.EventClose
+		}
+		rest := in[consumed:]
+		if len(rest) == 0 {
+			return consumed, out, protocols.EventNone
+		}
+		end, res := s.fr.frame(rest, s.cfg.MaxCommand)
+		switch res {
+		case frameMore:
+			return consumed, out, protocols.EventNone
+		case frameTooLong:
+			s.endSASL()
+			s.state = stClosed
+			return len(in), append(out, "BYE \"Command too long.\"\r\n"...), protocols.EventClose
+		}
+		consumed += end
+		if s.state == stSASL {
+			out, ev = s.saslResponse(rest[:end], out)
+		} else {
+			out, ev = s.execute(rest[:end], out)
+		}
+		if ev != protocols.EventNone {
+			return consumed, out, ev
+		}
+	}
+}
+
+// Login returns the credentials after EventLogin.
+func (s *Server) Login() *protocols.Login { return &s.login }
+
+// TLSStarted records that the client leg is now TLS and appends the fresh
+// capability block the client must get (RFC 5804 section 2.2).
+func (s *Server) TLSStarted(out []byte) []byte {
+	s.tls = true
+	s.fr = framer{}
+	s.endSASL()
+	if s.state == stClosed {
+		return out
+	}
+	s.state = stCommand
+	out = s.capabilities(out)
+	return append(out, "OK \"TLS negotiation successful.\"\r\n"...)
+}
+
+// LoginFailed appends the reply to a login the engine could not complete.
+func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
+	s.login = protocols.Login{}
+	if s.state == stClosed {
+		return out, true
+	}
+	s.state = stCommand
+	switch kind {
+	case protocols.FailRejected:
+		if len(relay) > 0 {
+			out = append(out, relay...)
+			if relay[len(relay)-1] != '\n' {
+				out = append(out, "\r\n"...)
+			}
+		} else {
+			out = append(out, replyAuthFailed...)
+		}
+		s.failures++
+	default:
+		out = append(out, "NO (TRYLATER) \"Service temporarily unavailable, try again later.\"\r\n"...)
+	}
+	if s.failures >= s.cfg.MaxAuthAttempts {
+		s.state = stClosed
+		return append(out, replyTooMany...), true
+	}
+	return out, false
+}
+
+// TooBusy appends the reply for a connection refused by a limit.
+func (s *Server) TooBusy(out []byte) []byte {
+	return append(out, "BYE (TRYLATER) \"Too many connections, try again later.\"\r\n"...)
+}
+
+// Timeout appends the reply sent before closing an idle connection.
+func (s *Server) Timeout(out []byte) []byte {
+	return append(out, "BYE \"Disconnected for inactivity.\"\r\n"...)
+}
+
+// ShuttingDown appends the reply sent when the proxy drains.
+func (s *Server) ShuttingDown(out []byte) []byte {
+	return append(out, "BYE (TRYLATER) \"Server shutting down.\"\r\n"...)
+}
+
+const (
+	replyAuthFailed = "NO \"Authentication failed.\"\r\n"
+	replyTooMany    = "BYE \"Too many invalid authentication attempts.\"\r\n"
+)

@@ -1,0 +1,113 @@
+package pop3
+
+import (
+	"bytes"
+	"encoding/base64"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
+)
+
+// authCommand answers AUTH (RFC 5034): "AUTH mechanism [initial-response]"
+// where "=" is an empty initial response. A bare "AUTH" lists the
+// mechanisms, as many servers and clients still expect (RFC 1734 style).
+func (s *Server) authCommand(args []byte, hasArgs bool, out []byte) ([]byte, protocols.Event) {
+	s.user = nil
+	if !s.cleartextOK() {
+		return append(out, replyPrivacyRequired...), protocols.EventNone
+	}
+	if !hasArgs || len(args) == 0 {
+		out = append(out, "+OK\r\n"...)
+		for _, m := range s.mechs {
+			out = append(out, m...)
+			out = append(out, "\r\n"...)
+		}
+		return append(out, ".\r\n"...), protocols.EventNone
+	}
+	mech, ir, hasIR := args, []byte(nil), false
+	if i := bytes.IndexByte(args, ' '); i >= 0 {
+		mech, ir, hasIR = args[:i], args[i+1:], true
+		if len(ir) == 0 || bytes.IndexByte(ir, ' ') >= 0 {
+			return append(out, "-ERR Invalid AUTH arguments.\r\n"...), protocols.EventNone
+		}
+	}
+	var srv *sasl.Server
+	for _, m := range s.mechs {
+		if bytes.EqualFold(mech, []byte(m)) {
+			srv, _ = sasl.NewServer(m)
+			break
+		}
+	}
+	if srv == nil {
+		return append(out, "-ERR Unsupported authentication mechanism.\r\n"...), protocols.EventNone
+	}
+	if hasIR {
+		if string(ir) == "=" {
+			ir = ir[:0]
+		} else {
+			var ok bool
+			if ir, ok = decodeBase64(ir); !ok {
+				return append(out, "-ERR Invalid base64 data in initial response.\r\n"...), protocols.EventNone
+			}
+		}
+	}
+	ch, done, err := srv.Start(ir, hasIR)
+	return s.saslStep(srv, ch, done, err, out)
+}
+
+// saslStep acts on what the SASL decoder said.
+func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out []byte) ([]byte, protocols.Event) {
+	switch {
+	case err != nil:
+		s.endSASL()
+		return s.authFailed(out, replyAuthFailed)
+	case done:
+		s.endSASL()
+		return out, s.loginReady(srv.Credentials())
+	}
+	s.auth, s.state = srv, stSASL
+	out = append(out, "+ "...)
+	out = base64.StdEncoding.AppendEncode(out, ch)
+	return append(out, "\r\n"...), protocols.EventNone
+}
+
+func (s *Server) endSASL() {
+	s.auth = nil
+	if s.state == stSASL {
+		s.state = stCommand
+	}
+}
+
+// saslResponse handles one client response line during AUTH: base64, an
+// empty line or "=" for an empty response, "*" to abort.
+func (s *Server) saslResponse(line []byte, out []byte) ([]byte, protocols.Event) {
+	if string(line) == "*" {
+		s.endSASL()
+		return append(out, "-ERR Authentication aborted.\r\n"...), protocols.EventNone
+	}
+	resp := line[:0]
+	if string(line) != "=" {
+		var ok bool
+		if resp, ok = decodeBase64(line); !ok {
+			s.endSASL()
+			return append(out, "-ERR Invalid base64 data.\r\n"...), protocols.EventNone
+		}
+	}
+	srv := s.auth
+	ch, done, err := srv.Next(resp)
+	return s.saslStep(srv, ch, done, err, out)
+}
+
+// decodeBase64 decodes standard base64, padded or not.
+func decodeBase64(b []byte) ([]byte, bool) {
+	enc := base64.StdEncoding
+	if len(b)%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	out := make([]byte, enc.DecodedLen(len(b)))
+	n, err := enc.Decode(out, b)
+	if err != nil {
+		return nil, false
+	}
+	return out[:n], true
+}

@@ -1,0 +1,308 @@
+package pop3
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
+)
+
+// BackendConfig configures one replay on a backend.
+type BackendConfig struct {
+	// Login is what the client presented.
+	Login *protocols.Login
+	// StartTLS runs STLS after the greeting, before any credential.
+	StartTLS bool
+	// Forward, when not nil, is sent with XCLIENT if the backend
+	// advertises it (Dovecot does to trusted peers), using only the
+	// attributes it lists. Info.Proto is ignored: POP3 uses Dovecot's raw
+	// dialect (see forward.XClientArgs).
+	Forward *forward.Info
+	// HideAuthErrors replaces the backend's refusal by a generic one,
+	// except temporary failures ([IN-USE], [LOGIN-DELAY], [SYS/...]).
+	HideAuthErrors bool
+}
+
+type backendState uint8
+
+const (
+	bsGreeting backendState = iota
+	bsCapa                  // waiting for the status line of CAPA
+	bsCapaList              // reading the CAPA lines up to "."
+	bsStartTLS
+	bsTLS // waiting for TLSStarted
+	bsLogin
+	bsDone
+	bsFailed
+)
+
+// step is a command whose reply the machine waits for, in order.
+type step uint8
+
+const (
+	stepXClient step = iota
+	stepUser
+	stepPass
+	stepAuth
+)
+
+type command struct {
+	step step
+	line []byte
+}
+
+// Backend replays one client's authentication on a POP3 backend. It
+// implements protocols.BackEnd.
+type Backend struct {
+	cfg       BackendConfig
+	state     backendState
+	caps      capaSet
+	capaLines int
+	tlsDone   bool
+	scan      int
+	// greetXClient: XCLIENT attributes from the greeting's response code.
+	greetXClient []string
+
+	todo      []command // not sent yet
+	waiting   []step    // sent, replies pending, in order
+	mech      string    // SASL mechanism of the AUTH in flight
+	errorSent bool      // OAuth: the dummy response to an error challenge went out
+
+	relay  []byte
+	result protocols.BackendEvent
+	err    error
+}
+
+var _ protocols.BackEnd = (*Backend)(nil)
+
+// NewBackend returns a machine for one backend connection. The engine
+// feeds it the backend's greeting first.
+func NewBackend(cfg BackendConfig) *Backend { return &Backend{cfg: cfg} }
+
+// Relay returns the bytes for the client after BackendAuthOK or
+// BackendAuthFailed: the backend's final +OK or -ERR line.
+func (b *Backend) Relay() []byte { return b.relay }
+
+// Err explains BackendFailed.
+func (b *Backend) Err() error { return b.err }
+
+// Feed consumes backend lines. After BackendStartTLS and the verdict it
+// consumes nothing past the line that produced the event.
+func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
+	for {
+		switch b.state {
+		case bsDone, bsFailed:
+			return consumed, out, b.result
+		case bsTLS:
+			return consumed, out, protocols.BackendNone
+		}
+		rest := in[consumed:]
+		if b.scan > len(rest) {
+			b.scan = 0
+		}
+		i := bytes.IndexByte(rest[b.scan:], '\n')
+		if i < 0 {
+			if len(rest) > maxResponseLine {
+				return len(in), out, b.fail(errors.New("pop3 backend: response line too long"))
+			}
+			b.scan = len(rest)
+			return consumed, out, protocols.BackendNone
+		}
+		end := b.scan + i + 1
+		b.scan = 0
+		if end > maxResponseLine+2 {
+			return len(in), out, b.fail(errors.New("pop3 backend: response line too long"))
+		}
+		consumed += end
+		out, ev = b.handle(trimEOL(rest[:end]), out)
+		if ev != protocols.BackendNone {
+			return consumed, out, ev
+		}
+	}
+}
+
+func (b *Backend) fail(err error) protocols.BackendEvent {
+	b.state, b.result, b.err = bsFailed, protocols.BackendFailed, err
+	b.relay = nil
+	return protocols.BackendFailed
+}
+
+func (b *Backend) failf(format string, args ...any) protocols.BackendEvent {
+	return b.fail(fmt.Errorf("pop3 backend: "+format, args...))
+}
+
+func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
+	if b.state == bsCapaList {
+		return b.capaLine(line, out)
+	}
+	r, ok := parseReply(line)
+	if !ok {
+		return out, b.failf("malformed response %s", quoteLine(line))
+	}
+	switch b.state {
+	case bsGreeting:
+		if r.kind != '+' {
+			return out, b.failf("unexpected greeting %s", quoteLine(line))
+		}
+		// Dovecot's pop3-login announces XCLIENT to trusted peers as a
+		// response code of its greeting ("+OK [XCLIENT] ..."), not in CAPA.
+		b.greetXClient = forward.ParseXClientCapability(string(r.code))
+		return b.sendCapa(out)
+	case bsCapa:
+		switch r.kind {
+		case '+':
+			b.state, b.capaLines = bsCapaList, 0
+			return out, protocols.BackendNone
+		case '-':
+			// A pre-CAPA server (RFC 1939 only): USER/PASS, nothing else.
+			b.caps = capaSet{user: true}
+			return b.advance(out)
+		}
+	case bsStartTLS:
+		if r.kind == '+' {
+			b.state = bsTLS
+			return out, protocols.BackendStartTLS
+		}
+		return out, b.failf("STLS refused: %s", quoteLine(line))
+	case bsLogin:
+		return b.loginReply(&r, out)
+	}
+	return out, b.failf("unexpected response %s", quoteLine(line))
+}
+
+func (b *Backend) sendCapa(out []byte) ([]byte, protocols.BackendEvent) {
+	b.state, b.caps = bsCapa, capaSet{}
+	return append(out, "CAPA\r\n"...), protocols.BackendNone
+}
+
+func (b *Backend) capaLine(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
+	if string(line) == "." {
+		return b.advance(out)
+	}
+	if b.capaLines++; b.capaLines > maxCapaLines {
+		return out, b.failf("CAPA response too long")
+	}
+	if len(line) > 0 && line[0] == '.' {
+		line = line[1:] // byte-stuffed
+	}
+	b.caps.addLine(line)
+	return out, protocols.BackendNone
+}
+
+// advance sends what comes after CAPA: STLS, or XCLIENT and the login.
+func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
+	if b.cfg.StartTLS && !b.tlsDone {
+		if !b.caps.stls {
+			return out, b.failf("STLS required but not advertised")
+		}
+		b.state = bsStartTLS
+		return append(out, "STLS\r\n"...), protocols.BackendNone
+	}
+	if b.cfg.Login == nil {
+		return out, b.failf("no credentials to replay")
+	}
+	login, err := b.loginCommands(b.cfg.Login.Creds)
+	if err != nil {
+		return out, b.fail(err)
+	}
+	b.todo = b.todo[:0]
+	xclient := b.caps.xclient
+	if xclient == nil {
+		xclient = b.greetXClient
+	}
+	if b.cfg.Forward != nil && xclient != nil {
+		info := *b.cfg.Forward
+		info.Proto = "" // Dovecot's POP3 dialect: raw values, no HELO/PROTO
+		for _, l := range forward.XClientArgs(info, xclient) {
+			b.todo = append(b.todo, command{stepXClient, append([]byte(l), "\r\n"...)})
+		}
+	}
+	b.todo = append(b.todo, login...)
+	b.state = bsLogin
+	return b.send(out), protocols.BackendNone
+}
+
+// send writes the next command, or all of them when the backend
+// advertises PIPELINING (RFC 2449 section 6.6).
+func (b *Backend) send(out []byte) []byte {
+	for len(b.todo) > 0 {
+		c := b.todo[0]
+		b.todo = b.todo[1:]
+		out = append(out, c.line...)
+		b.waiting = append(b.waiting, c.step)
+		if !b.caps.pipelining {
+			break
+		}
+	}
+	return out
+}
+
+// TLSStarted tells the machine the backend leg is now TLS: capabilities
+// learnt before are discarded and asked again.
+func (b *Backend) TLSStarted(out []byte) []byte {
+	if b.state != bsTLS {
+		return out
+	}
+	b.tlsDone, b.scan = true, 0
+	out, _ = b.sendCapa(out)
+	return out
+}
+
+func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEvent) {
+	if len(b.waiting) == 0 {
+		return out, b.failf("unsolicited response %s", quoteLine(r.line))
+	}
+	st := b.waiting[0]
+	if r.kind == 'c' {
+		if st != stepAuth {
+			return out, b.failf("unexpected continuation %s", quoteLine(r.line))
+		}
+		return b.continuation(r, out)
+	}
+	b.waiting = b.waiting[1:]
+	switch {
+	case r.kind == '+' && (st == stepXClient || st == stepUser):
+		return b.send(out), protocols.BackendNone
+	case r.kind == '+':
+		b.relay = append(append(b.relay[:0], r.line...), "\r\n"...)
+		b.state, b.result = bsDone, protocols.BackendAuthOK
+		return out, protocols.BackendAuthOK
+	case st == stepXClient:
+		return out, b.failf("XCLIENT refused: %s", quoteLine(r.line))
+	}
+	if b.cfg.HideAuthErrors && !temporaryCode(r.code) {
+		b.relay = append(b.relay[:0], replyAuthFailed...)
+	} else {
+		b.relay = append(append(b.relay[:0], r.line...), "\r\n"...)
+	}
+	b.state, b.result = bsDone, protocols.BackendAuthFailed
+	return out, protocols.BackendAuthFailed
+}
+
+// continuation answers an OAuth error challenge so the backend sends its
+// final -ERR (RFC 7628 section 3.2.3: a single %x01; XOAUTH2 clients send
+// an empty response). Other mechanisms are replayed with an initial
+// response and expect no challenge.
+func (b *Backend) continuation(r *reply, out []byte) ([]byte, protocols.BackendEvent) {
+	if !b.errorSent && (b.mech == "OAUTHBEARER" || b.mech == "XOAUTH2") {
+		b.errorSent = true
+		if b.mech == "OAUTHBEARER" {
+			return append(out, "AQ==\r\n"...), protocols.BackendNone
+		}
+		return append(out, "\r\n"...), protocols.BackendNone
+	}
+	return out, b.failf("unexpected continuation %s", quoteLine(r.line))
+}
+
+// temporaryCode: refusals that are not about the credentials and that the
+// client should see even when auth errors are hidden (RFC 2449, 3206).
+func temporaryCode(code []byte) bool {
+	for _, c := range [...]string{"IN-USE", "LOGIN-DELAY", "SYS/TEMP", "SYS/PERM"} {
+		if bytes.EqualFold(code, []byte(c)) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,146 @@
+package pop3
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
+)
+
+func plainLogin(user, pass string) *protocols.Login {
+	return &protocols.Login{Creds: sasl.Credentials{Mechanism: sasl.Login, Username: user, Password: pass}}
+}
+
+func bearerLogin(mech string) *protocols.Login {
+	return &protocols.Login{Creds: sasl.Credentials{Mechanism: mech, Username: "u@example.com", Token: "tok"}}
+}
+
+var testInfo = &forward.Info{
+	Client:    netip.MustParseAddrPort("[2001:db8::7]:40000"),
+	Local:     netip.MustParseAddrPort("192.0.2.1:110"),
+	SessionID: "sy-42",
+	Proto:     "ESMTP", // must be ignored
+}
+
+const (
+	dovecotGreeting = "+OK Dovecot ready.\r\n"
+	dovecotCapa     = "+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nSTLS\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n"
+	dovecotCapaXC   = "+OK\r\nCAPA\r\nTOP\r\nXCLIENT\r\nPIPELINING\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n"
+)
+
+// Each case feeds backend lines (one string per network read) and checks
+// what the machine sent and what it asked of the engine. Every case also
+// runs with the backend's bytes delivered one at a time.
+func TestBackendTranscripts(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cfg    BackendConfig
+		recv   []string
+		sent   string
+		events []string
+	}{
+		{"dovecot-plain", BackendConfig{Login: plainLogin("alice", "secret")},
+			[]string{dovecotGreeting, dovecotCapa, "+OK Logged in.\r\n"},
+			"CAPA\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", []string{`ok "+OK Logged in.\r\n"`}},
+		{"refused-relayed", BackendConfig{Login: plainLogin("alice", "bad")},
+			[]string{dovecotGreeting, dovecotCapa, "-ERR [AUTH] Authentication failed.\r\n"},
+			"CAPA\r\nAUTH PLAIN AGFsaWNlAGJhZA==\r\n", []string{`refused "-ERR [AUTH] Authentication failed.\r\n"`}},
+		{"refused-hidden", BackendConfig{Login: plainLogin("alice", "bad"), HideAuthErrors: true},
+			[]string{dovecotGreeting, dovecotCapa, "-ERR [AUTH] No such user alice\r\n"},
+			"CAPA\r\nAUTH PLAIN AGFsaWNlAGJhZA==\r\n", []string{`refused "-ERR [AUTH] Authentication failed.\r\n"`}},
+		{"in-use-not-hidden", BackendConfig{Login: plainLogin("alice", "pw"), HideAuthErrors: true},
+			[]string{dovecotGreeting, dovecotCapa, "-ERR [IN-USE] Mailbox is locked\r\n"},
+			"CAPA\r\nAUTH PLAIN AGFsaWNlAHB3\r\n", []string{`refused "-ERR [IN-USE] Mailbox is locked\r\n"`}},
+		{"stls", BackendConfig{Login: plainLogin("alice", "secret"), StartTLS: true},
+			[]string{dovecotGreeting, dovecotCapa, "+OK Begin TLS negotiation now.\r\n", dovecotCapa, "+OK Logged in.\r\n"},
+			"CAPA\r\nSTLS\r\nCAPA\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", []string{"starttls", `ok "+OK Logged in.\r\n"`}},
+		{"stls-not-advertised", BackendConfig{Login: plainLogin("alice", "secret"), StartTLS: true},
+			[]string{dovecotGreeting, "+OK\r\nUSER\r\n.\r\n"},
+			"CAPA\r\n", []string{"failed: pop3 backend: STLS required but not advertised"}},
+		{"xclient-pipelined", BackendConfig{Login: plainLogin("alice", "secret"), Forward: testInfo},
+			[]string{dovecotGreeting, dovecotCapaXC, "+OK\r\n+OK Logged in.\r\n"},
+			"CAPA\r\nXCLIENT ADDR=2001:db8::7 PORT=40000 SESSION=sy-42\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", []string{`ok "+OK Logged in.\r\n"`}},
+		{"xclient-in-dovecot-greeting", BackendConfig{Login: plainLogin("alice", "secret"), Forward: testInfo},
+			[]string{"+OK [XCLIENT] Dovecot (Debian) ready.\r\n", dovecotCapa, "+OK\r\n+OK Logged in.\r\n"},
+			"CAPA\r\nXCLIENT ADDR=2001:db8::7 PORT=40000 SESSION=sy-42\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", []string{`ok "+OK Logged in.\r\n"`}},
+		{"xclient-not-advertised", BackendConfig{Login: plainLogin("alice", "secret"), Forward: testInfo},
+			[]string{dovecotGreeting, dovecotCapa, "+OK Logged in.\r\n"},
+			"CAPA\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", []string{`ok "+OK Logged in.\r\n"`}},
+		{"xclient-refused", BackendConfig{Login: plainLogin("alice", "secret"), Forward: testInfo},
+			[]string{dovecotGreeting, "+OK\r\nXCLIENT ADDR PORT\r\nSASL PLAIN\r\n.\r\n", "-ERR Not trusted\r\n"},
+			"CAPA\r\nXCLIENT ADDR=2001:db8::7 PORT=40000\r\n", []string{`failed: pop3 backend: XCLIENT refused: "-ERR Not trusted"`}},
+		{"user-pass-no-pipelining", BackendConfig{Login: plainLogin("alice", "secret")},
+			[]string{"+OK hi\r\n", "-ERR unknown command\r\n", "+OK\r\n", "+OK maildrop has 1 message\r\n"},
+			"CAPA\r\nUSER alice\r\nPASS secret\r\n", []string{`ok "+OK maildrop has 1 message\r\n"`}},
+		{"user-pass-pipelined", BackendConfig{Login: plainLogin("alice", "secret")},
+			[]string{"+OK hi\r\n", "+OK\r\nUSER\r\nPIPELINING\r\n.\r\n", "+OK\r\n-ERR [AUTH] bad\r\n"},
+			"CAPA\r\nUSER alice\r\nPASS secret\r\n", []string{`refused "-ERR [AUTH] bad\r\n"`}},
+		{"user-refused", BackendConfig{Login: plainLogin("alice", "secret")},
+			[]string{"+OK hi\r\n", "+OK\r\nUSER\r\n.\r\n", "-ERR [SYS/TEMP] later\r\n"},
+			"CAPA\r\nUSER alice\r\n", []string{`refused "-ERR [SYS/TEMP] later\r\n"`}},
+		{"authzid-needs-plain", BackendConfig{Login: &protocols.Login{Creds: sasl.Credentials{Mechanism: sasl.Plain, Authzid: "x", Username: "a", Password: "b"}}},
+			[]string{"+OK hi\r\n", "+OK\r\nUSER\r\n.\r\n"},
+			"CAPA\r\n", []string{"failed: pop3 backend: SASL PLAIN is not advertised"}},
+		{"oauthbearer-error-challenge", BackendConfig{Login: bearerLogin(sasl.OAuthBearer)},
+			[]string{"+OK hi\r\n", "+OK\r\nSASL OAUTHBEARER\r\n.\r\n", "+ eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=\r\n", "-ERR [AUTH] bad token\r\n"},
+			"CAPA\r\nAUTH OAUTHBEARER bixhPXVAZXhhbXBsZS5jb20sAWF1dGg9QmVhcmVyIHRvawEB\r\nAQ==\r\n", []string{`refused "-ERR [AUTH] bad token\r\n"`}},
+		{"xoauth2-not-advertised", BackendConfig{Login: bearerLogin(sasl.XOAuth2)},
+			[]string{"+OK hi\r\n", dovecotCapa},
+			"CAPA\r\n", []string{"failed: pop3 backend: SASL XOAUTH2 not advertised"}},
+		{"err-greeting", BackendConfig{Login: plainLogin("a", "b")},
+			[]string{"-ERR [SYS/TEMP] overloaded\r\n"}, "", []string{`failed: pop3 backend: unexpected greeting "-ERR [SYS/TEMP] overloaded"`}},
+		{"garbage", BackendConfig{Login: plainLogin("a", "b")},
+			[]string{"* OK IMAP\r\n"}, "", []string{`failed: pop3 backend: malformed response "* OK IMAP"`}},
+		{"unsafe-user-pass", BackendConfig{Login: plainLogin("a\r\nDELE 1", "b")},
+			[]string{"+OK hi\r\n", "+OK\r\nUSER\r\n.\r\n"},
+			"CAPA\r\n", []string{"failed: pop3 backend: credentials cannot be sent with USER/PASS and SASL PLAIN is not advertised"}},
+	} {
+		for _, bytewise := range []bool{false, true} {
+			name := tc.name
+			if bytewise {
+				name += "/bytewise"
+			}
+			t.Run(name, func(t *testing.T) {
+				r := &backendRun{t: t, b: NewBackend(tc.cfg)}
+				for _, w := range tc.recv {
+					if !bytewise {
+						r.recv(w)
+						continue
+					}
+					for i := 0; i < len(w); i++ {
+						r.recv(w[i : i+1])
+					}
+				}
+				if string(r.sent) != tc.sent {
+					t.Errorf("sent:\n got: %q\nwant: %q", r.sent, tc.sent)
+				}
+				if strings.Join(r.events, "\n") != strings.Join(tc.events, "\n") {
+					t.Errorf("events:\n got: %q\nwant: %q", r.events, tc.events)
+				}
+			})
+		}
+	}
+}
+
+// Bytes after the verdict stay with the engine: they belong to the client.
+func TestBackendLeavesBytesAfterVerdict(t *testing.T) {
+	b := NewBackend(BackendConfig{Login: plainLogin("alice", "secret")})
+	b.Feed([]byte(dovecotGreeting), nil)
+	b.Feed([]byte(dovecotCapa), nil)
+	in := []byte("+OK Logged in.\r\n+OK 2 messages\r\n")
+	n, _, ev := b.Feed(in, nil)
+	if ev != protocols.BackendAuthOK || string(in[n:]) != "+OK 2 messages\r\n" {
+		t.Fatalf("ev %v, left %q", ev, in[n:])
+	}
+}
+
+func TestBackendLineLimit(t *testing.T) {
+	b := NewBackend(BackendConfig{Login: plainLogin("alice", "secret")})
+	_, _, ev := b.Feed([]byte("+OK "+strings.Repeat("x", maxResponseLine+10)), nil)
+	if ev != protocols.BackendFailed {
+		t.Fatalf("ev %v", ev)
+	}
+}

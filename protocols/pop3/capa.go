@@ -1,0 +1,43 @@
+package pop3
+
+import (
+	"slices"
+
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
+)
+
+// capa answers CAPA (RFC 2449) for the current TLS state. USER and SASL
+// are listed only where a login may happen (TLS, or cleartext allowed);
+// STLS only before TLS.
+func (s *Server) capa(out []byte) []byte {
+	out = append(out, "+OK Capability list follows\r\n"...)
+	out = append(out, "TOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\n"...)
+	if s.cfg.StartTLS && !s.tls {
+		out = append(out, "STLS\r\n"...)
+	}
+	if s.cleartextOK() {
+		out = append(out, "USER\r\n"...)
+		if len(s.mechs) > 0 {
+			out = append(out, "SASL"...)
+			for _, m := range s.mechs {
+				out = append(out, ' ')
+				out = append(out, m...)
+			}
+			out = append(out, "\r\n"...)
+		}
+	}
+	return append(out, ".\r\n"...)
+}
+
+// offeredMechanisms keeps the configured mechanisms package sasl decodes,
+// in canonical spelling and without duplicates.
+func offeredMechanisms(cfg []string) []string {
+	out := make([]string, 0, len(cfg))
+	for _, m := range cfg {
+		c := sasl.Canonical(m)
+		if c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}

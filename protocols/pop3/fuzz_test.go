@@ -1,0 +1,143 @@
+package pop3
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
+)
+
+// chunk splits data into writes whose sizes come from cuts (1..16 each).
+func chunk(data, cuts []byte) []string {
+	var out []string
+	for i := 0; len(data) > 0; i++ {
+		n := len(data)
+		if len(cuts) > 0 {
+			n = int(cuts[i%len(cuts)]%16) + 1
+		}
+		n = min(n, len(data))
+		out = append(out, string(data[:n]))
+		data = data[n:]
+	}
+	return out
+}
+
+func fuzzServerConfig(flags uint8) ServerConfig {
+	cfg := ServerConfig{
+		StartTLS:             flags&1 != 0,
+		TLSActive:            flags&2 != 0,
+		AllowPlainWithoutTLS: flags&4 != 0,
+		MaxAuthAttempts:      int(flags>>6) + 1,
+	}
+	if flags&8 != 0 {
+		cfg.MaxLine, cfg.MaxAuthLine = 32, 96
+	}
+	return cfg
+}
+
+// FuzzPOP3ServerFeed feeds random client bytes in random chunks. The
+// machine must not panic, must give the same output and events however
+// the input is chunked (one byte at a time included), and must keep the
+// engine's buffer bounded.
+func FuzzPOP3ServerFeed(f *testing.F) {
+	f.Add([]byte("CAPA\r\nUSER alice\r\nPASS secret\r\nQUIT\r\n"), []byte{3}, uint8(2))
+	f.Add([]byte("STLS\r\nUSER x\r\n"), []byte{}, uint8(1))
+	f.Add([]byte("AUTH PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\n"), []byte{5}, uint8(6))
+	f.Add([]byte("AUTH LOGIN\r\nYWxpY2U=\r\n*\r\nAUTH\r\n"), []byte{2}, uint8(2))
+	f.Add([]byte("AUTH PLAIN =\r\nAPOP a b\r\nNOOP\r\n"), []byte{1}, uint8(0xc6))
+	f.Add([]byte("USER "+strings.Repeat("z", 100)+"\r\n"), []byte{}, uint8(8))
+	f.Add([]byte("AUTH XOAUTH2 dXNlcj11AWF1dGg9QmVhcmVyIHQBAQ==\r\nSTAT\n"), []byte{7}, uint8(2))
+	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
+		cfg := fuzzServerConfig(flags)
+		run := func(writes []string, bytewise bool) *client {
+			c := newClient(t, cfg)
+			n := 0
+			c.verdict = func(*protocols.Login) *failure {
+				n++
+				if n%2 == 0 {
+					return &failure{kind: protocols.FailUnavailable}
+				}
+				return &failure{kind: protocols.FailRejected}
+			}
+			limit := defaultMaxAuthLine + 2
+			for _, w := range writes {
+				c.send(w, bytewise)
+				if len(c.pending) > limit {
+					t.Fatalf("engine holds %d bytes", len(c.pending))
+				}
+			}
+			return c
+		}
+		whole := run([]string{string(data)}, false)
+		if max := 32*len(data) + 1024; len(whole.out) > max {
+			t.Fatalf("output %d bytes for %d of input", len(whole.out), len(data))
+		}
+		if len(data) > 4096 {
+			return
+		}
+		for _, bytewise := range []bool{false, true} {
+			c := run(chunk(data, cuts), bytewise)
+			if string(c.out) != string(whole.out) || fmt.Sprint(c.events) != fmt.Sprint(whole.events) {
+				if strings.Contains(fmt.Sprint(whole.events), "starttls") {
+					continue // bytes after STLS depend on the chunking by design
+				}
+				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.out, c.events, whole.out, whole.events)
+			}
+		}
+	})
+}
+
+// FuzzPOP3BackendFeed feeds random backend bytes in random chunks. It
+// must not panic, must send a bounded amount, never consume past what it
+// was given, never send credentials before TLS when STLS is required, and
+// give the same result however the input is chunked.
+func FuzzPOP3BackendFeed(f *testing.F) {
+	f.Add([]byte(dovecotGreeting+dovecotCapa+"+OK Logged in.\r\n"), []byte{}, uint8(0))
+	f.Add([]byte(dovecotGreeting+dovecotCapa+"+OK go\r\n"+dovecotCapa+"-ERR [AUTH] no\r\n"), []byte{3}, uint8(8))
+	f.Add([]byte(dovecotGreeting+dovecotCapaXC+"+OK\r\n+OK in\r\n"), []byte{1}, uint8(4))
+	f.Add([]byte("+OK\r\n-ERR\r\n+OK\r\n+OK\r\n"), []byte{2}, uint8(0))
+	f.Add([]byte("+OK\r\n+OK\r\nSASL OAUTHBEARER XOAUTH2\r\n.\r\n+ e30=\r\n-ERR no\r\n"), []byte{7}, uint8(2))
+	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
+		logins := []*protocols.Login{
+			plainLogin("alice", "secret"),
+			{Creds: sasl.Credentials{Mechanism: sasl.Plain, Authzid: "admin", Username: "jörg", Password: "pä"}},
+			bearerLogin(sasl.OAuthBearer),
+			bearerLogin(sasl.XOAuth2),
+		}
+		cfg := BackendConfig{
+			Login:          logins[flags&3],
+			StartTLS:       flags&8 != 0,
+			HideAuthErrors: flags&16 != 0,
+		}
+		if flags&4 != 0 {
+			cfg.Forward = testInfo
+		}
+		run := func(writes []string) *backendRun {
+			r := &backendRun{t: t, b: NewBackend(cfg)}
+			for _, w := range writes {
+				r.recv(w)
+				plain := string(r.sent[:r.plainSent])
+				if cfg.StartTLS && (strings.Contains(plain, "AUTH ") || strings.Contains(plain, "USER ") || strings.Contains(plain, "XCLIENT")) {
+					t.Fatalf("credentials sent before TLS: %q", r.sent)
+				}
+			}
+			if len(r.sent) > 4096 {
+				t.Fatalf("sent %d bytes", len(r.sent))
+			}
+			if len(r.b.Relay()) > maxResponseLine+2 && len(r.b.Relay()) > len(replyAuthFailed) {
+				t.Fatalf("relay of %d bytes", len(r.b.Relay()))
+			}
+			return r
+		}
+		whole := run([]string{string(data)})
+		if len(data) > 4096 {
+			return
+		}
+		c := run(chunk(data, cuts))
+		if string(c.sent) != string(whole.sent) || fmt.Sprint(c.events) != fmt.Sprint(whole.events) {
+			t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.sent, c.events, whole.sent, whole.events)
+		}
+	})
+}

@@ -1,0 +1,135 @@
+package pop3
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+)
+
+const greeting = "+OK POP3 server ready."
+
+var tlsCfg = ServerConfig{TLSActive: true}
+
+// Each case is a transcript: what the client sends in one write, what it
+// reads back, and what the engine is asked to do. Every case runs with
+// the write delivered whole and one byte at a time: both must be equal.
+func TestServerTranscripts(t *testing.T) {
+	capaTLS := []string{"+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE",
+		"USER", "SASL PLAIN LOGIN OAUTHBEARER XOAUTH2", "."}
+	for _, tc := range []struct {
+		name   string
+		cfg    ServerConfig
+		in     string
+		out    []string
+		events []string
+	}{
+		{"capa-tls", tlsCfg, "CAPA\r\n", append([]string{greeting}, capaTLS...), nil},
+		{"capa-plaintext-starttls", ServerConfig{StartTLS: true}, "capa\r\n",
+			[]string{greeting, "+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "STLS", "."}, nil},
+		{"capa-cleartext-allowed", ServerConfig{AllowPlainWithoutTLS: true, SASL: []string{"plain", "login", "cram-md5", "PLAIN"}}, "CAPA\r\n",
+			[]string{greeting, "+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "USER", "SASL PLAIN LOGIN", "."}, nil},
+		{"user-pass", tlsCfg, "USER alice\r\nPASS secret word\r\n",
+			[]string{greeting, "+OK"}, []string{`login LOGIN user="alice" pass="secret word"`, "bridged"}},
+		{"user-pass-bare-lf", tlsCfg, "user alice\npass s\n",
+			[]string{greeting, "+OK"}, []string{`login LOGIN user="alice" pass="s"`, "bridged"}},
+		{"pass-without-user", tlsCfg, "PASS x\r\n", []string{greeting, "-ERR No username given."}, nil},
+		{"user-needs-tls", ServerConfig{StartTLS: true}, "USER alice\r\nPASS x\r\nAUTH PLAIN AGEAYg==\r\n",
+			[]string{greeting, "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.",
+				"-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.",
+				"-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections."}, nil},
+		{"auth-plain-ir", tlsCfg, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n",
+			[]string{greeting}, []string{`login PLAIN user="alice" pass="secret"`, "bridged"}},
+		{"auth-plain-multistep", tlsCfg, "AUTH PLAIN\r\nAGFsaWNlAHNlY3JldA\r\n",
+			[]string{greeting, "+ "}, []string{`login PLAIN user="alice" pass="secret"`, "bridged"}},
+		{"auth-plain-empty-ir", tlsCfg, "AUTH PLAIN =\r\n",
+			[]string{greeting, "-ERR [AUTH] Authentication failed."}, nil},
+		{"auth-login", tlsCfg, "AUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\n",
+			[]string{greeting, "+ VXNlcm5hbWU6", "+ UGFzc3dvcmQ6"}, []string{`login LOGIN user="alice" pass="secret"`, "bridged"}},
+		{"auth-login-ir", tlsCfg, "AUTH LOGIN YWxpY2U=\r\nc2VjcmV0\r\n",
+			[]string{greeting, "+ UGFzc3dvcmQ6"}, []string{`login LOGIN user="alice" pass="secret"`, "bridged"}},
+		{"auth-abort", tlsCfg, "AUTH LOGIN\r\n*\r\nNOOP\r\n",
+			[]string{greeting, "+ VXNlcm5hbWU6", "-ERR Authentication aborted.", "+OK"}, nil},
+		{"auth-bad-base64", tlsCfg, "AUTH PLAIN !!!\r\nAUTH PLAIN\r\n%%%\r\n",
+			[]string{greeting, "-ERR Invalid base64 data in initial response.", "+ ", "-ERR Invalid base64 data."}, nil},
+		{"auth-unknown-mech", tlsCfg, "AUTH CRAM-MD5\r\n",
+			[]string{greeting, "-ERR Unsupported authentication mechanism."}, nil},
+		{"auth-list", tlsCfg, "AUTH\r\n",
+			[]string{greeting, "+OK", "PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2", "."}, nil},
+		{"auth-xoauth2", tlsCfg, "AUTH XOAUTH2 dXNlcj11AWF1dGg9QmVhcmVyIHQBAQ==\r\n",
+			[]string{greeting}, []string{`login XOAUTH2 user="u" token="t"`, "bridged"}},
+		{"apop-refused", tlsCfg, "APOP alice 0123456789abcdef0123456789abcdef\r\n",
+			[]string{greeting, "-ERR APOP is not supported; use USER/PASS or AUTH."}, nil},
+		{"transaction-command", tlsCfg, "STAT\r\nretr 1\r\nFOO\r\n\r\n",
+			[]string{greeting, "-ERR Not logged in.", "-ERR Not logged in.", "-ERR Unknown command.", "-ERR Unknown command."}, nil},
+		{"noop-quit", tlsCfg, "NOOP\r\nQUIT\r\nNOOP\r\n",
+			[]string{greeting, "+OK", "+OK Logging out."}, []string{"close"}},
+		{"stls", ServerConfig{StartTLS: true}, "STLS\r\nUSER injected\r\n",
+			[]string{greeting, "+OK Begin TLS negotiation now."}, []string{"starttls", `discarded "USER injected\r\n"`}},
+		{"stls-unavailable", tlsCfg, "STLS\r\n", []string{greeting, "-ERR TLS is already active."}, nil},
+		{"stls-not-offered", ServerConfig{}, "STLS\r\n", []string{greeting, "-ERR STLS is not available."}, nil},
+		{"nul", tlsCfg, "USER a\x00b\r\n", []string{greeting, "-ERR NUL octet in command"}, nil},
+		{"line-too-long", ServerConfig{TLSActive: true, MaxLine: 16}, "USER " + strings.Repeat("x", 20) + "\r\nNOOP\r\n",
+			[]string{greeting, "-ERR Line too long"}, []string{"close"}},
+		{"auth-line-longer", ServerConfig{TLSActive: true, MaxLine: 16}, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n",
+			[]string{greeting}, []string{`login PLAIN user="alice" pass="secret"`, "bridged"}},
+	} {
+		for _, bytewise := range []bool{false, true} {
+			name := tc.name
+			if bytewise {
+				name += "/bytewise"
+			}
+			t.Run(name, func(t *testing.T) {
+				c := newClient(t, tc.cfg)
+				c.verdict = func(*protocols.Login) *failure { return nil }
+				c.send(tc.in, bytewise)
+				checkLines(t, "output", c.out, tc.out...)
+				checkEvents(t, c, tc.events...)
+			})
+		}
+	}
+}
+
+func TestLoginFailures(t *testing.T) {
+	c := newClient(t, ServerConfig{TLSActive: true, MaxAuthAttempts: 3})
+	n := 0
+	c.verdict = func(*protocols.Login) *failure {
+		n++
+		switch n {
+		case 1:
+			return &failure{kind: protocols.FailRejected, relay: "-ERR [AUTH] Invalid login\r\n"}
+		case 2:
+			return &failure{kind: protocols.FailUnavailable}
+		case 3:
+			return &failure{kind: protocols.FailRejected, relay: "-ERR [IN-USE] Mailbox locked"}
+		}
+		return &failure{kind: protocols.FailRejected}
+	}
+	// Pipelined: each failure's reply comes before the next command's.
+	c.send("USER a\r\nPASS b\r\nUSER a\r\nPASS c\r\nAUTH PLAIN AGEAZA==\r\nNOOP\r\nAUTH PLAIN AGEAZQ==\r\nNOOP\r\n", false)
+	checkLines(t, "output", c.out, greeting, "+OK", "-ERR [AUTH] Invalid login", "+OK",
+		"-ERR [SYS/TEMP] Service temporarily unavailable, try again later.",
+		"-ERR [IN-USE] Mailbox locked", "+OK", "-ERR [AUTH] Authentication failed.")
+	if !c.closed || n != 4 {
+		t.Fatalf("closed=%v logins=%d; want closed after 3 refusals", c.closed, n)
+	}
+}
+
+func TestTLSStartedForgetsUser(t *testing.T) {
+	c := newClient(t, ServerConfig{StartTLS: true, AllowPlainWithoutTLS: true})
+	c.verdict = func(*protocols.Login) *failure { return nil }
+	c.send("USER mallory\r\n", false)
+	c.send("STLS\r\n", false)
+	c.send("PASS x\r\nCAPA\r\n", false)
+	checkLines(t, "output", c.out, greeting, "+OK", "+OK Begin TLS negotiation now.", "-ERR No username given.",
+		"+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "USER",
+		"SASL PLAIN LOGIN OAUTHBEARER XOAUTH2", ".")
+}
+
+func TestEngineReplies(t *testing.T) {
+	s := NewServer(ServerConfig{Banner: "hi\r\nthere"})
+	checkLines(t, "greeting", s.Greeting(nil), "+OK hithere")
+	checkLines(t, "busy", s.TooBusy(nil), "-ERR [SYS/TEMP] Too many connections, try again later.")
+	checkLines(t, "timeout", s.Timeout(nil), "-ERR Disconnected for inactivity.")
+	checkLines(t, "shutdown", s.ShuttingDown(nil), "-ERR [SYS/TEMP] Server shutting down.")
+}
