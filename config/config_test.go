@@ -309,7 +309,7 @@ func TestValidateRules(t *testing.T) {
 		{"mapping source unknown", sub(`source = "file"`, `source = "ldap"`),
 			[]string{`mapping.source: "ldap" is not one of`}},
 		{"mapping sql", sub(`source = "file"`, "source = \"mysql\"\n[mapping.sql]\nurl = \"postgres://u:secret@h/db\""),
-			[]string{`mapping.source: "mysql" is not supported yet`, `mapping.sql.url: "postgres://u:xxxxx@h/db" does not fit mapping.source = "mysql"`, `mapping.sql.query: is required`}},
+			[]string{`mapping.source: "mysql" is not supported yet`, `mapping.sql.url: "postgres://u:xxxxx@h/db" does not fit mapping.source = "mysql"`}},
 		{"mapping file missing", sub(`path = "MAPPING"`, `path = "/nonexistent/map.tsv"`),
 			[]string{`mapping.file.path: "/nonexistent/map.tsv": no such file or directory`}},
 		{"mapping file is a directory", sub(`path = "MAPPING"`, `path = "`+f.dir+`"`),

@@ -419,9 +419,7 @@ func (v *validator) mapping() {
 		} else if scheme, _, ok := strings.Cut(m.SQL.URL, "://"); !ok || !sqlSchemeFits(m.Source, scheme) {
 			v.add("mapping.sql.url", "%q does not fit mapping.source = %q", redactURL(m.SQL.URL), m.Source)
 		}
-		if m.SQL.Query == "" {
-			v.add("mapping.sql.query", "is required: a query returning the destination for the identifier ($1 or ?)")
-		}
+		// An empty query uses switchyard's own table (switchyard_mappings).
 		v.atLeast("mapping.sql.pool_size", int64(m.SQL.PoolSize), 1)
 	}
 }

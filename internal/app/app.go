@@ -20,6 +20,10 @@ import (
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/filestore"
+	"github.com/switchyard-mail/switchyard/router/invalidate"
+	"github.com/switchyard-mail/switchyard/router/redisstore"
+	"github.com/switchyard-mail/switchyard/router/ring"
+	"github.com/switchyard-mail/switchyard/router/sqlstore"
 	"github.com/switchyard-mail/switchyard/splice"
 )
 
@@ -29,6 +33,8 @@ type App struct {
 	log    *slog.Logger
 	router *router.Router
 	files  *filestore.Store // nil unless [mapping] source = "file"
+	store  router.Store
+	bus    invalidate.Bus // cross-instance invalidation (Redis pub/sub, PostgreSQL NOTIFY), or nil
 	bridge splice.Bridge
 	eng    *engine.Engine
 	certs  atomic.Pointer[certSet]
@@ -174,6 +180,17 @@ func (a *App) buildRouter() error {
 		// an e-mail address and a destination id.
 		ropt.CacheBytes = int(min(max(m.CacheMaxEntries*64, router.MinCacheBytes), 1<<30))
 	}
+	if c := a.cfg.Cluster; c != nil && len(c.Nodes) > 0 {
+		nodes := make([]ring.Node, 0, len(c.Nodes))
+		for _, n := range c.Nodes {
+			nodes = append(nodes, ring.Node{Name: n, Weight: float64(c.Weights[n])})
+		}
+		rg, err := ring.New(nodes)
+		if err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		ropt.Ring = rg
+	}
 	var store router.Store = emptyStore{}
 	switch m.Source {
 	case config.SourceFile:
@@ -189,10 +206,33 @@ func (a *App) buildRouter() error {
 			return fmt.Errorf("mapping.file.path: %w", err)
 		}
 		a.files, store = fs, fs
+	case config.SourceRedis:
+		rs, err := redisstore.New(redisstore.Options{URL: m.Redis.URL, Prefix: m.Redis.KeyPrefix, PoolSize: m.Redis.PoolSize})
+		if err != nil {
+			return fmt.Errorf("mapping.redis: %w", err)
+		}
+		store, a.bus = rs, rs.Bus()
+	case config.SourceSQL, config.SourcePostgreSQL, config.SourceMySQL, config.SourceSQLite:
+		ss, err := sqlstore.New(sqlstore.Options{
+			URL: m.SQL.URL, Query: m.SQL.Query, Upsert: m.SQL.UpsertQuery, Delete: m.SQL.DeleteQuery,
+			MaxOpenConns: m.SQL.PoolSize,
+		})
+		if err != nil {
+			return fmt.Errorf("mapping.sql: %w", err)
+		}
+		store = ss
+		if ss.Dialect() == sqlstore.Postgres {
+			if bus, err := ss.PGBus(""); err == nil {
+				a.bus = bus
+			} else {
+				a.log.Warn("PostgreSQL invalidation channel unavailable; caches expire by TTL only", "err", err)
+			}
+		}
 	case config.SourceNone:
 	default:
-		return fmt.Errorf("mapping.source: %q is not supported by this build yet (supported: file)", m.Source)
+		return fmt.Errorf("mapping.source: %q is not supported by this build yet", m.Source)
 	}
+	a.store = store
 	r, err := router.New(ropt, store)
 	if err != nil {
 		return err
@@ -212,6 +252,13 @@ func (emptyStore) Close() error                                         { return
 func (a *App) Run(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
 	defer a.cancel()
+	if a.bus != nil {
+		go func() {
+			if err := invalidate.Attach(ctx, a.bus, a.router); err != nil && ctx.Err() == nil {
+				a.log.Error("cache invalidation channel stopped", "err", err)
+			}
+		}()
+	}
 	if a.files != nil {
 		go a.files.Watch(ctx, time.Second, func(changed []string, err error) {
 			if err != nil {
@@ -246,6 +293,9 @@ func (a *App) Run(ctx context.Context) error {
 		err = errors.Join(err, berr)
 	}
 	<-errc
+	if cerr := a.store.Close(); cerr != nil {
+		a.log.Warn("closing the mapping store", "err", cerr)
+	}
 	return err
 }
 

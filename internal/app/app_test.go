@@ -20,6 +20,8 @@ import (
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/internal/testcert"
+	"github.com/switchyard-mail/switchyard/router/ring"
+	"github.com/switchyard-mail/switchyard/router/sqlstore"
 )
 
 // These tests run the whole proxy in-process against the mock IMAP backends:
@@ -72,6 +74,18 @@ func startFixtureLimit(t *testing.T, max int) string {
 
 func startFixtureWith(t *testing.T, extra string, maxConns int) *fixture {
 	t.Helper()
+	return startFixtureFull(t, extra, maxConns, "")
+}
+
+// startFixtureWithMapping replaces the file mapping with another [mapping]
+// section (and anything after it, such as [cluster]).
+func startFixtureWithMapping(t *testing.T, mapping string) *fixture {
+	t.Helper()
+	return startFixtureFull(t, "", 0, mapping)
+}
+
+func startFixtureFull(t *testing.T, extra string, maxConns int, mappingBlock string) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	users := map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"}
 	f := &fixture{t: t, mapping: filepath.Join(dir, "map.txt")}
@@ -86,6 +100,9 @@ func startFixtureWith(t *testing.T, extra string, maxConns int) *fixture {
 	t.Cleanup(func() { f.new.Close() })
 	if err := os.WriteFile(f.mapping, []byte("Alice@Example.com new\n"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if mappingBlock == "" {
+		mappingBlock = fmt.Sprintf("[mapping]\nsource = \"file\"\nnormalize = \"lowercase\"\npositive_ttl = \"1s\"\nnegative_ttl = \"1s\"\n[mapping.file]\npath = %q\n", f.mapping)
 	}
 	cert, key, err := testcert.WriteFiles(dir, "localhost")
 	if err != nil {
@@ -135,16 +152,10 @@ port = %s
 tls = "plain"
 [routing]
 default_destination = "old"
-[mapping]
-source = "file"
-normalize = "lowercase"
-positive_ttl = "1s"
-negative_ttl = "1s"
-[mapping.file]
-path = %q
+%s
 [capabilities.imap]
 allow_plain_auth_without_tls = true
-%s`, cert, key, f.plain, limitLine(maxConns), f.starttls, f.implicit, f.proxied, portOf(f.old.Addr()), portOf(f.new.Addr()), f.mapping, extra)
+%s`, cert, key, f.plain, limitLine(maxConns), f.starttls, f.implicit, f.proxied, portOf(f.old.Addr()), portOf(f.new.Addr()), mappingBlock, extra)
 	cfg, err := config.Parse([]byte(text), "test.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -604,4 +615,46 @@ func pemCert(der []byte) []byte {
 func sha256Of(der []byte) []byte {
 	s := sha256.Sum256(der)
 	return s[:]
+}
+
+// TestSQLiteStoreAndClusterRing: the embedded SQLite store names alice's
+// backend; an account without a mapping goes to its ring node, the same node
+// the ring package computes on its own.
+func TestSQLiteStoreAndClusterRing(t *testing.T) {
+	dir := t.TempDir()
+	dbURL := "sqlite://" + filepath.Join(dir, "map.db")
+	st, err := sqlstore.New(sqlstore.Options{URL: dbURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Set(context.Background(), "alice@example.com", "old"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	f := startFixtureWithMapping(t, fmt.Sprintf(`[mapping]
+source = "sqlite"
+normalize = "lowercase"
+[mapping.sql]
+url = %q
+[cluster]
+nodes = ["old", "new"]
+`, dbURL))
+	c := dial(t, f.plain)
+	c.line()
+	if got := c.landedOn("alice@example.com", "pw-alice"); got != "old" {
+		t.Fatalf("alice (mapped in SQLite to old) landed on %q", got)
+	}
+	rg, err := ring.New([]ring.Node{{Name: "old"}, {Name: "new"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := rg.Locate("bob@example.com")
+	c2 := dial(t, f.plain)
+	c2.line()
+	if got := c2.landedOn("bob@example.com", "pw-bob"); got != want {
+		t.Fatalf("bob (no mapping) landed on %q, the ring says %q", got, want)
+	}
 }

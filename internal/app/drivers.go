@@ -24,4 +24,9 @@ func registerDriver(p config.Protocol, build func(*config.Config) engine.Driver)
 
 func init() {
 	registerDriver(config.IMAP, func(c *config.Config) engine.Driver { return newIMAPDriver(c) })
+	// Stores and the cluster ring wired in buildRouter.
+	for _, s := range []config.MappingSource{config.SourceRedis, config.SourceSQL, config.SourcePostgreSQL, config.SourceMySQL, config.SourceSQLite} {
+		config.Implemented.MappingSources[s] = true
+	}
+	config.Implemented.Cluster = true
 }
