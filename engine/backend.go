@@ -97,6 +97,7 @@ func (cc *clientConn) dial(dest *Destination, dp DestProtocol) gnet.Action {
 					return gnet.None
 				}
 				e.log.Warn("backend unreachable", "destination", dest.ID, "addr", addr, "err", err)
+				e.healthFailure(dest, cc.ls.Protocol)
 				return cc.loginFailed(protocols.FailUnavailable, nil)
 			})
 		}
@@ -220,8 +221,10 @@ func (bc *backendConn) process() gnet.Action {
 			return gnet.None
 		case protocols.BackendAuthOK:
 			cc.e.Stats.Logins.Add(1)
+			cc.e.healthSuccess(bc.dest, cc.ls.Protocol)
 			return cc.authenticated(bc)
 		case protocols.BackendAuthFailed:
+			cc.e.healthSuccess(bc.dest, cc.ls.Protocol) // it answered: it is up
 			relay := append([]byte(nil), bc.proto.Relay()...)
 			cc.e.log.Info("login refused by backend", "account", cc.account, "destination", bc.dest.ID, "client", cc.fwd.Client)
 			if cc.loginFailed(protocols.FailRejected, relay) == gnet.Close {
@@ -258,6 +261,7 @@ func (bc *backendConn) fail(err error) gnet.Action {
 	cc := bc.cc
 	if cc.back == bc {
 		cc.e.log.Warn("backend failed during login", "destination", bc.dest.ID, "account", cc.account, "err", err)
+		cc.e.healthFailure(bc.dest, cc.ls.Protocol)
 		if cc.loginFailed(protocols.FailUnavailable, nil) == gnet.Close {
 			cc.closeNow()
 		}
@@ -294,9 +298,22 @@ func (bc *backendConn) closed() {
 	if !bc.dropped && cc.back == bc && cc.state == stBackend {
 		bc.dropped = true
 		cc.e.log.Warn("backend closed during login", "destination", bc.dest.ID, "account", cc.account)
+		cc.e.healthFailure(bc.dest, cc.ls.Protocol)
 		if cc.loginFailed(protocols.FailUnavailable, nil) == gnet.Close {
 			cc.closeNow()
 		}
 	}
 	bc.dropped = true
+}
+
+func (e *Engine) healthSuccess(d *Destination, proto string) {
+	if e.opt.Health != nil && d != nil {
+		e.opt.Health.Success(d.ID, proto)
+	}
+}
+
+func (e *Engine) healthFailure(d *Destination, proto string) {
+	if e.opt.Health != nil && d != nil {
+		e.opt.Health.Failure(d.ID, proto)
+	}
 }

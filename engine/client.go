@@ -415,6 +415,10 @@ func (cc *clientConn) routed(res router.Result, err error) gnet.Action {
 		e.log.Error("destination refuses credentials over plaintext (allow_plaintext_auth = false)", "destination", dest.ID)
 		return cc.loginFailed(protocols.FailUnavailable, nil)
 	}
+	if h := e.opt.Health; h != nil && !h.Allow(dest.ID, cc.ls.Protocol) {
+		e.log.Warn("destination marked down; login refused for now", "destination", dest.ID, "protocol", cc.ls.Protocol, "account", cc.account)
+		return cc.loginFailed(protocols.FailUnavailable, nil)
+	}
 	cc.dest = dest
 	cc.state = stBackend
 	return cc.dial(dest, dp)
@@ -498,6 +502,9 @@ func (cc *clientConn) tick(now time.Time) {
 		cc.closeNow()
 	case stRouting, stBackend:
 		cc.e.log.Warn("backend timeout", "account", cc.account, "destination", destID(cc.dest))
+		if cc.state == stBackend {
+			cc.e.healthFailure(cc.dest, cc.ls.Protocol)
+		}
 		if cc.loginFailed(protocols.FailUnavailable, nil) == gnet.Close {
 			cc.closeNow()
 		}

@@ -99,6 +99,14 @@ type Resolver interface {
 	Normalize(id string) string
 }
 
+// Health is the passive circuit breaker per destination and protocol
+// (router/health.Registry). Its calls never block.
+type Health interface {
+	Allow(dest, proto string) bool
+	Success(dest, proto string)
+	Failure(dest, proto string)
+}
+
 // Options configure an Engine.
 type Options struct {
 	Listeners    []*Listener
@@ -106,6 +114,7 @@ type Options struct {
 	Drivers      map[string]Driver // by protocol name
 	Router       Resolver
 	Bridge       splice.Bridge
+	Health       Health // optional
 	// Certificates selects the server certificate by SNI. It is called on
 	// the handshake goroutine and may be swapped on reload.
 	ServerTLS func() *tls.Config

@@ -20,6 +20,7 @@ import (
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/filestore"
+	"github.com/switchyard-mail/switchyard/router/health"
 	"github.com/switchyard-mail/switchyard/router/invalidate"
 	"github.com/switchyard-mail/switchyard/router/redisstore"
 	"github.com/switchyard-mail/switchyard/router/ring"
@@ -35,6 +36,8 @@ type App struct {
 	files  *filestore.Store // nil unless [mapping] source = "file"
 	store  router.Store
 	bus    invalidate.Bus // cross-instance invalidation (Redis pub/sub, PostgreSQL NOTIFY), or nil
+	ring   *ring.Ring     // nil without [cluster]
+	health *health.Registry
 	bridge splice.Bridge
 	eng    *engine.Engine
 	certs  atomic.Pointer[certSet]
@@ -67,6 +70,26 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if err := a.buildRouter(); err != nil {
 		return nil, err
 	}
+	// Passive breaker: consecutive dial or login-dialogue failures mark a
+	// destination down for its protocol; a ring node that is down gives its
+	// accounts to their next node until it heals.
+	a.health = health.New(health.Options{
+		FailureThreshold: cfg.Server.HostDownThreshold,
+		Cooldown:         cfg.Server.HostDownCooldown.D(),
+		OnChange: func(dest, proto string, up bool) {
+			log.Warn("destination health changed", "destination", dest, "protocol", proto, "up", up)
+			if a.ring == nil {
+				return
+			}
+			a.ring.SetDown(dest, !up)
+			if !up {
+				// After the cooldown, give the node its accounts back so
+				// their logins probe it: a success closes the circuit, a
+				// failure opens it (and this) again.
+				time.AfterFunc(cfg.Server.HostDownCooldown.D(), func() { a.ring.SetDown(dest, false) })
+			}
+		},
+	})
 	bridge, err := splice.New(splice.Config{IdleTimeout: cfg.Server.BridgeIdle.D(), Portable: os.Getenv("SWITCHYARD_BRIDGE") == "portable"})
 	if err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
@@ -76,6 +99,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		Destinations:     map[string]*engine.Destination{},
 		Drivers:          built,
 		Router:           a.router,
+		Health:           a.health,
 		Bridge:           bridge,
 		Logger:           log,
 		IdentifierClaim:  cfg.OAuth.JWTUsernameClaim,
@@ -190,6 +214,7 @@ func (a *App) buildRouter() error {
 			return fmt.Errorf("cluster: %w", err)
 		}
 		ropt.Ring = rg
+		a.ring = rg
 	}
 	var store router.Store = emptyStore{}
 	switch m.Source {

@@ -112,6 +112,8 @@ func startFixtureFull(t *testing.T, extra string, maxConns int, mappingBlock str
 	text := fmt.Sprintf(`
 [server]
 backend_timeout = "2s"
+host_down_threshold = 2
+host_down_cooldown = "1s"
 [tls.certificate.main]
 cert = %q
 key = %q
@@ -656,5 +658,68 @@ nodes = ["old", "new"]
 	c2.line()
 	if got := c2.landedOn("bob@example.com", "pw-bob"); got != want {
 		t.Fatalf("bob (no mapping) landed on %q, the ring says %q", got, want)
+	}
+}
+
+// TestRingNodeDownAndBack: when a cluster node stops answering, its accounts
+// move to their next node after the breaker opens, and return once it heals.
+func TestRingNodeDownAndBack(t *testing.T) {
+	f := startFixtureWithMapping(t, "[cluster]\nnodes = [\"old\", \"new\"]\n")
+	rg, err := ring.New([]ring.Node{{Name: "old"}, {Name: "new"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, pass := "", ""
+	for u, p := range map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"} {
+		if n, _ := rg.Locate(u); n == "new" {
+			user, pass = u, p
+		}
+	}
+	if user == "" {
+		t.Fatal("no test account hashes to node new; pick other names")
+	}
+	login := func() string {
+		c := dial(t, f.plain)
+		c.line()
+		c.send("a LOGIN " + user + " " + pass + "\r\n")
+		_, l := c.until("a")
+		if !strings.HasPrefix(l, "a OK") {
+			c.conn.Close()
+			return l
+		}
+		got := c.whichBackend()
+		c.conn.Close()
+		return got
+	}
+	if got := login(); got != "new" {
+		t.Fatalf("before the outage: %q", got)
+	}
+	addr := f.new.Addr()
+	f.new.Close()
+	// host_down_threshold = 2: two refused logins, then the ring skips new.
+	for i := 0; i < 2; i++ {
+		if got := login(); !strings.Contains(got, "UNAVAILABLE") {
+			t.Fatalf("login %d during the outage: %q", i, got)
+		}
+	}
+	if got := login(); got != "old" {
+		t.Fatalf("after the breaker opened: %q, want old", got)
+	}
+	users := map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"}
+	back, err := mockimap.Listen(addr, mockimap.Config{Name: "new", Users: users, AcceptProxyHeader: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	deadline := time.Now().Add(6 * time.Second)
+	for {
+		got := login()
+		if got == "new" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("account did not return to its node after it healed: %q", got)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
