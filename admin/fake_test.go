@@ -1,0 +1,301 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const testToken = "0123456789abcdef0123456789abcdef-test"
+
+// fakeBackend is an in-memory Backend that records calls.
+type fakeBackend struct {
+	mu        sync.Mutex
+	calls     []string
+	stats     Stats
+	ready     bool
+	dests     []DestinationStatus
+	mappings  map[string]string
+	readOnly  bool
+	conns     []Connection
+	delays    map[string]time.Duration
+	level     string
+	reloadErr error
+	exportErr error
+	importErr error
+	notes     []string
+}
+
+func newFake() *fakeBackend {
+	up := true
+	return &fakeBackend{
+		ready: true,
+		dests: []DestinationStatus{
+			{ID: "old", Host: "10.0.0.1", Protocols: []ProtocolStatus{{Protocol: "imap", Port: 993, Down: &up}}},
+			{ID: "new", Host: "10.0.0.2"},
+		},
+		mappings: map[string]string{"alice@example.com": "new"},
+		delays:   map[string]time.Duration{},
+		conns: []Connection{
+			{ID: 2, Account: "bob@example.com", Protocol: "imap", Destination: "old", Client: "192.0.2.7:5000", State: StateBridged, Bridge: BridgeSplice, Age: 1500 * time.Millisecond, BytesIn: 10, BytesOut: 20},
+			{ID: 1, Account: "alice@example.com", Protocol: "pop3", Destination: "new", Client: "192.0.2.8:5001", State: StatePreauth, Age: time.Second},
+		},
+	}
+}
+
+func (f *fakeBackend) call(format string, a ...any) {
+	f.mu.Lock()
+	f.calls = append(f.calls, fmt.Sprintf(format, a...))
+	f.mu.Unlock()
+}
+
+func (f *fakeBackend) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeBackend) Stats() Stats { f.mu.Lock(); defer f.mu.Unlock(); return f.stats }
+func (f *fakeBackend) Ready() bool  { f.mu.Lock(); defer f.mu.Unlock(); return f.ready }
+func (f *fakeBackend) Destinations() []DestinationStatus {
+	return append([]DestinationStatus(nil), f.dests...)
+}
+
+func (f *fakeBackend) ResetDestination(id string) error {
+	f.call("reset %s", id)
+	for _, d := range f.dests {
+		if d.ID == id {
+			return nil
+		}
+	}
+	return ErrNotFound
+}
+
+func (f *fakeBackend) known(dest string) bool {
+	for _, d := range f.dests {
+		if d.ID == dest {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fakeBackend) Mapping(id string) (MappingInfo, error) {
+	f.call("mapping %s", id)
+	n := strings.ToLower(id)
+	if d, ok := f.mappings[n]; ok {
+		return MappingInfo{Normalized: n, Destination: d, Source: SourceStore, Cached: true}, nil
+	}
+	return MappingInfo{Normalized: n, Destination: "old", Source: SourceDefault}, nil
+}
+
+func (f *fakeBackend) SetMapping(id, dest string) error {
+	f.call("set %s %s", id, dest)
+	if f.readOnly {
+		return ErrReadOnly
+	}
+	if !f.known(dest) {
+		return ErrUnknownDestination
+	}
+	f.mappings[strings.ToLower(id)] = dest
+	return nil
+}
+
+func (f *fakeBackend) DeleteMapping(id string) error {
+	f.call("delete %s", id)
+	if f.readOnly {
+		return ErrReadOnly
+	}
+	n := strings.ToLower(id)
+	if _, ok := f.mappings[n]; !ok {
+		return ErrNotFound
+	}
+	delete(f.mappings, n)
+	return nil
+}
+
+func (f *fakeBackend) ExportMappings(w io.Writer) error {
+	f.call("export")
+	keys := make([]string, 0, len(f.mappings))
+	for k := range f.mappings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, err := fmt.Fprintf(w, "%s %s\n", k, f.mappings[k]); err != nil {
+			return err
+		}
+	}
+	return f.exportErr
+}
+
+func (f *fakeBackend) ImportMappings(pairs []Pair) (int, error) {
+	f.call("import %d", len(pairs))
+	if f.importErr != nil {
+		return 0, f.importErr
+	}
+	for _, p := range pairs {
+		f.mappings[strings.ToLower(p.Identifier)] = p.Destination
+	}
+	return len(pairs), nil
+}
+
+func (f *fakeBackend) ReloadMappings() error { f.call("reload mappings"); return f.reloadErr }
+func (f *fakeBackend) InvalidateCache(id string) {
+	f.call("invalidate %q", id)
+}
+
+func (f *fakeBackend) match(c Connection, fl ConnFilter) bool {
+	return (fl.ID == 0 || c.ID == fl.ID) &&
+		(fl.Identifier == "" || strings.EqualFold(c.Account, fl.Identifier)) &&
+		(fl.Destination == "" || c.Destination == fl.Destination) &&
+		(fl.Protocol == "" || c.Protocol == fl.Protocol) &&
+		(fl.State == "" || c.State == fl.State)
+}
+
+func (f *fakeBackend) Connections(fl ConnFilter) []Connection {
+	f.call("connections %+v", fl)
+	var out []Connection
+	for _, c := range f.conns {
+		if f.match(c, fl) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (f *fakeBackend) Kick(fl ConnFilter) int {
+	f.call("kick %+v", fl)
+	n := 0
+	keep := f.conns[:0]
+	for _, c := range f.conns {
+		if f.match(c, fl) {
+			n++
+			continue
+		}
+		keep = append(keep, c)
+	}
+	f.conns = keep
+	return n
+}
+
+func (f *fakeBackend) Delay(id string, d time.Duration) error {
+	f.call("delay %s %v", id, d)
+	f.delays[id] = d
+	return nil
+}
+
+func (f *fakeBackend) ReloadConfig() ([]string, error) {
+	f.call("reload config")
+	return f.notes, f.reloadErr
+}
+
+func (f *fakeBackend) Drain() error {
+	f.call("drain")
+	f.mu.Lock()
+	f.ready = false
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeBackend) SetLogLevel(level string) error {
+	f.call("level %s", level)
+	f.level = level
+	return nil
+}
+
+// ---- helpers
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type harness struct {
+	t     *testing.T
+	s     *Server
+	b     *fakeBackend
+	clock *clock
+}
+
+func newHarness(t *testing.T, mod func(*Options)) *harness {
+	t.Helper()
+	opt := Options{BearerToken: testToken, LockoutThreshold: 3, LockoutDuration: time.Minute}
+	if mod != nil {
+		mod(&opt)
+	}
+	b := newFake()
+	s, err := New(opt, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	s.now = c.now
+	return &harness{t: t, s: s, b: b, clock: c}
+}
+
+type reqOpt struct {
+	token  string // "" none; "good" the test token; else literal header value
+	remote string
+	body   string
+}
+
+func (h *harness) do(method, target string, o reqOpt) *httptest.ResponseRecorder {
+	h.t.Helper()
+	var body io.Reader
+	if o.body != "" {
+		body = strings.NewReader(o.body)
+	}
+	r := httptest.NewRequest(method, target, body)
+	if o.remote != "" {
+		r.RemoteAddr = o.remote
+	}
+	switch o.token {
+	case "":
+	case "good":
+		r.Header.Set("Authorization", "Bearer "+testToken)
+	default:
+		r.Header.Set("Authorization", o.token)
+	}
+	w := httptest.NewRecorder()
+	h.s.Handler().ServeHTTP(w, r)
+	return w
+}
+
+func (h *harness) ok(method, target string) map[string]any {
+	h.t.Helper()
+	w := h.do(method, target, reqOpt{token: "good"})
+	if w.Code != http.StatusOK {
+		h.t.Fatalf("%s %s: status %d, body %s", method, target, w.Code, w.Body)
+	}
+	return decode(h.t, w)
+}
+
+func decode(t *testing.T, w *httptest.ResponseRecorder) map[string]any {
+	t.Helper()
+	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("Content-Type %q, want application/json (body %s)", ct, w.Body)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
+		t.Fatalf("body %q: %v", w.Body, err)
+	}
+	return m
+}
+
+var errBoom = errors.New("boom")

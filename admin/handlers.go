@@ -1,0 +1,699 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// handlerFunc serves one method of one path with the parsed query.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, q query)
+
+type route struct {
+	methods map[string]handlerFunc
+	public  bool // no token needed
+	allow   string
+}
+
+// Protocols accepted by the protocol filter, as the configuration spells them.
+var protocols = []string{"imap", "pop3", "managesieve", "submission", "smtp", "lmtp", "http"}
+
+// Log levels accepted by PUT /log/level.
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+func (s *Server) routes() http.Handler {
+	rt := map[string]*route{
+		"/healthz":            {methods: map[string]handlerFunc{"GET": s.healthz}, public: true},
+		"/readyz":             {methods: map[string]handlerFunc{"GET": s.readyz}, public: true},
+		"/stats":              {methods: map[string]handlerFunc{"GET": s.stats}},
+		"/destinations":       {methods: map[string]handlerFunc{"GET": s.destinations}},
+		"/destinations/reset": {methods: map[string]handlerFunc{"POST": s.destinationReset}},
+		"/mappings":           {methods: map[string]handlerFunc{"GET": s.mappingGet, "PUT": s.mappingPut, "DELETE": s.mappingDelete}},
+		"/mappings/reload":    {methods: map[string]handlerFunc{"POST": s.mappingsReload}},
+		"/mappings/export":    {methods: map[string]handlerFunc{"GET": s.mappingsExport}},
+		"/mappings/import":    {methods: map[string]handlerFunc{"POST": s.mappingsImport}},
+		"/cache/invalidate":   {methods: map[string]handlerFunc{"POST": s.cacheInvalidate}},
+		"/connections":        {methods: map[string]handlerFunc{"GET": s.connections}},
+		"/connections/kick":   {methods: map[string]handlerFunc{"POST": s.kick}},
+		"/connections/delay":  {methods: map[string]handlerFunc{"POST": s.delay}},
+		"/config/reload":      {methods: map[string]handlerFunc{"POST": s.configReload}},
+		"/drain":              {methods: map[string]handlerFunc{"POST": s.drain}},
+		"/log/level":          {methods: map[string]handlerFunc{"PUT": s.logLevel}},
+		"/metrics":            {methods: map[string]handlerFunc{"GET": s.metricsGet}, public: s.opt.MetricsWithoutAuth},
+	}
+	for _, r := range rt {
+		var m []string
+		for k := range r.methods {
+			m = append(m, k)
+			if k == "GET" {
+				m = append(m, "HEAD")
+			}
+		}
+		sort.Strings(m)
+		r.allow = strings.Join(m, ", ")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		start := s.now()
+		s.serve(rec, r, rt)
+		s.metrics.adminRequests.WithLabelValues(strconv.Itoa(rec.code)).Inc()
+		level := s.logLevelFor(r.Method, rec.code)
+		s.log.Log(r.Context(), level, "admin request",
+			"method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
+			"client", r.RemoteAddr, "status", rec.code, "duration", s.now().Sub(start))
+	})
+}
+
+// logLevelFor: changes and refusals are logged at info (an audit trail of
+// the API), reads at debug.
+func (s *Server) logLevelFor(method string, code int) slog.Level {
+	if method != http.MethodGet && method != http.MethodHead || code == http.StatusUnauthorized || code == http.StatusTooManyRequests {
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
+}
+
+func cleanPath(p string) string {
+	p = strings.TrimRight(p, "/")
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*route) {
+	path := cleanPath(r.URL.Path)
+	rte := rt[path]
+	if rte == nil || !rte.public {
+		if !s.authorize(w, r) {
+			return
+		}
+	}
+	if rte == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", path), "")
+		return
+	}
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	h := rte.methods[method]
+	if h == nil {
+		w.Header().Set("Allow", rte.allow)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, path, rte.allow), "")
+		return
+	}
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeParamError(w, err)
+		return
+	}
+	h(w, r, q)
+}
+
+// authorize applies the lockout and checks the token; it writes the
+// refusal and returns false when the request may not go on.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
+	key := clientKey(r.RemoteAddr)
+	now := s.now()
+	if left := s.lock.retryAfter(key, now); left > 0 {
+		secs := int64(math.Ceil(left.Seconds()))
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many bad tokens from this address; retry in %d s", secs), "")
+		return false
+	}
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="switchyard"`)
+		writeError(w, http.StatusUnauthorized, "missing bearer token (Authorization: Bearer <token>)", "")
+		return false
+	}
+	tok, ok := bearer(h)
+	if !ok || !tokenMatches(tok, s.token) {
+		if s.lock.fail(key, now) {
+			s.metrics.adminLockouts.Inc()
+			s.log.Warn("admin client locked out after bad tokens", "client", r.RemoteAddr,
+				"threshold", s.opt.LockoutThreshold, "duration", s.opt.LockoutDuration)
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="switchyard", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, "invalid bearer token", "")
+		return false
+	}
+	s.lock.succeed(key)
+	return true
+}
+
+// ---- responses
+
+type errorBody struct {
+	Error     string `json:"error"`
+	Parameter string `json:"parameter,omitempty"`
+	Line      int    `json:"line,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg, param string) {
+	writeJSON(w, code, errorBody{Error: msg, Parameter: param})
+}
+
+func writeParamError(w http.ResponseWriter, err error) {
+	var pe *paramError
+	if errors.As(err, &pe) {
+		writeError(w, http.StatusBadRequest, pe.Error(), pe.Param)
+		return
+	}
+	writeError(w, http.StatusBadRequest, err.Error(), "")
+}
+
+func writeText(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body)
+}
+
+// backendError maps a Backend error to a response. param names the
+// parameter an ErrInvalid or ErrNotFound refers to.
+func (s *Server) backendError(w http.ResponseWriter, r *http.Request, op, param string, err error) {
+	switch {
+	case errors.Is(err, ErrUnknownDestination):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %v", op, err), "destination")
+	case errors.Is(err, ErrInvalid):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %v", op, err), param)
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s: %v", op, err), param)
+	case errors.Is(err, ErrReadOnly):
+		writeError(w, http.StatusNotImplemented, fmt.Sprintf("%s: %v", op, err), "")
+	case errors.Is(err, ErrUnavailable):
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s: %v", op, err), "")
+	default:
+		s.log.Error("admin backend call failed", "op", op, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, fmt.Sprintf("%s: %v", op, err), "")
+	}
+}
+
+// ---- endpoints
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ query) {
+	writeText(w, http.StatusOK, "ok\n")
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ query) {
+	if !s.b.Ready() {
+		writeText(w, http.StatusServiceUnavailable, "draining\n")
+		return
+	}
+	writeText(w, http.StatusOK, "ok\n")
+}
+
+type statsBody struct {
+	Stats
+	HitRatePct    float64 `json:"hit_rate_pct"`
+	Ready         bool    `json:"ready"`
+	UptimeSeconds *int64  `json:"uptime_seconds,omitempty"`
+}
+
+func (s *Server) stats(w http.ResponseWriter, _ *http.Request, q query) {
+	if err := q.unknown(); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	st := s.b.Stats()
+	body := statsBody{Stats: st, Ready: s.b.Ready()}
+	if total := st.CacheHits + st.CacheMisses; total > 0 {
+		body.HitRatePct = math.Round(float64(st.CacheHits)/float64(total)*10000) / 100
+	}
+	if !st.Started.IsZero() {
+		up := int64(s.now().Sub(st.Started) / time.Second)
+		body.UptimeSeconds = &up
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) destinations(w http.ResponseWriter, _ *http.Request, q query) {
+	if err := q.unknown(); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	d := s.b.Destinations()
+	if d == nil {
+		d = []DestinationStatus{}
+	}
+	for i := range d {
+		if d[i].Protocols == nil {
+			d[i].Protocols = []ProtocolStatus{}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"destinations": d})
+}
+
+func (s *Server) destinationReset(w http.ResponseWriter, r *http.Request, q query) {
+	if err := q.unknown("destination"); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	dest, _, err := q.destination(true)
+	if err != nil {
+		writeParamError(w, err)
+		return
+	}
+	if err := s.b.ResetDestination(dest); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown destination %q", dest), "destination")
+			return
+		}
+		s.backendError(w, r, "reset", "destination", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"destination": dest, "reset": true})
+}
+
+type mappingBody struct {
+	Identifier      string  `json:"identifier"`
+	Normalized      string  `json:"normalized"`
+	Destination     *string `json:"destination"`
+	Source          string  `json:"source"`
+	RoutedToDefault bool    `json:"routed_to_default"`
+	Cached          bool    `json:"cached"`
+}
+
+func (s *Server) mappingGet(w http.ResponseWriter, r *http.Request, q query) {
+	if err := q.unknown("identifier"); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	id, _, err := q.identifier(true)
+	if err != nil {
+		writeParamError(w, err)
+		return
+	}
+	info, err := s.b.Mapping(id)
+	if err != nil {
+		s.backendError(w, r, "lookup", "identifier", err)
+		return
+	}
+	body := mappingBody{Identifier: id, Normalized: info.Normalized, Source: info.Source,
+		RoutedToDefault: info.Source == SourceDefault, Cached: info.Cached}
+	if body.Source == "" {
+		body.Source = SourceNone
+	}
+	if info.Destination != "" {
+		d := info.Destination
+		body.Destination = &d
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) mappingPut(w http.ResponseWriter, r *http.Request, q query) {
+	if err := q.unknown("identifier", "destination"); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	id, _, err := q.identifier(true)
+	if err != nil {
+		writeParamError(w, err)
+		return
+	}
+	dest, _, err := q.destination(true)
+	if err != nil {
+		writeParamError(w, err)
+		return
+	}
+	if err := s.b.SetMapping(id, dest); err != nil {
+		if errors.Is(err, ErrUnknownDestination) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown destination %q", dest), "destination")
+			return
+		}
+		s.backendError(w, r, "set mapping", "identifier", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"identifier": id, "destination": dest, "updated": true})
+}
+
+func (s *Server) mappingDelete(w http.ResponseWriter, r *http.Request, q query) {
+	if err := q.unknown("identifier"); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	id, _, err := q.identifier(true)
+	if err != nil {
+		writeParamError(w, err)
+		return
+	}
+	removed := true
+	if err := s.b.DeleteMapping(id); err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			s.backendError(w, r, "delete mapping", "identifier", err)
+			return
+		}
+		// As the reference proxy: deleting an absent mapping succeeds
+		// ("absent"), so that scripts can delete idempotently.
+		removed = false
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"identifier": id, "removed": removed})
+}
+
+func (s *Server) mappingsReload(w http.ResponseWriter, r *http.Request, q query) {
+	if err := q.unknown(); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	if err := s.b.ReloadMappings(); err != nil {
+		s.backendError(w, r, "reload failed", "", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true})
+}
+
+// countingWriter remembers whether anything reached the client.
+type countingWriter struct {
+	w http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.n == 0 && len(p) > 0 {
+		c.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		c.w.Header().Set("Cache-Control", "no-store")
+		c.w.WriteHeader(http.StatusOK)
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (s *Server) mappingsExport(w http.ResponseWriter, r *http.Request, q query) {
+	if err := q.unknown(); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	cw := &countingWriter{w: w}
+	err := s.b.ExportMappings(cw)
+	switch {
+	case err == nil && cw.n == 0:
+		writeText(w, http.StatusOK, "")
+	case err == nil:
+	case cw.n == 0:
+		s.backendError(w, r, "export failed", "", err)
+	default:
+		// Part of the file is out with a 200: cut the connection so the
+		// client sees a truncated transfer, not a complete-looking file.
+		s.log.Error("admin export failed mid-stream", "err", err, "bytes", cw.n)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query) {
+	if err := q.unknown(); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxImportBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes; split the import", s.opt.MaxImportBytes), "")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "reading body: "+err.Error(), "")
+		return
+	}
+	pairs, lines, err := parseImport(body)
+	if err != nil {
+		var le *lineError
+		if errors.As(err, &le) {
+			writeJSON(w, http.StatusBadRequest, errorBody{Error: le.Error(), Line: le.Line})
+			return
+		}
+		writeError(w, http.StatusBadRequest, err.Error(), "")
+		return
+	}
+	if len(pairs) == 0 {
+		writeError(w, http.StatusBadRequest, "the body holds no \"identifier destination\" line", "")
+		return
+	}
+	known := map[string]bool{}
+	for _, d := range s.b.Destinations() {
+		known[d.ID] = true
+	}
+	for i, p := range pairs {
+		if !known[p.Destination] {
+			writeJSON(w, http.StatusBadRequest, errorBody{
+				Error: fmt.Sprintf("line %d: unknown destination %q", lines[i], p.Destination), Line: lines[i]})
+			return
+		}
+	}
+	n, err := s.b.ImportMappings(pairs)
+	if err != nil {
+		var ie *ItemError
+		if errors.As(err, &ie) && ie.Index >= 0 && ie.Index < len(lines) {
+			code := http.StatusBadRequest
+			switch {
+			case errors.Is(ie.Err, ErrReadOnly):
+				code = http.StatusNotImplemented
+			case errors.Is(ie.Err, ErrUnknownDestination), errors.Is(ie.Err, ErrInvalid):
+			default:
+				code = http.StatusInternalServerError
+			}
+			writeJSON(w, code, struct {
+				errorBody
+				Imported int `json:"imported"`
+			}{errorBody{Error: fmt.Sprintf("line %d: %v", lines[ie.Index], ie.Err), Line: lines[ie.Index]}, n})
+			return
+		}
+		s.backendError(w, r, "import failed", "", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"imported": n})
+}
+
+func (s *Server) cacheInvalidate(w http.ResponseWriter, _ *http.Request, q query) {
+	if err := q.unknown("identifier"); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	id, ok, err := q.identifier(false)
+	if err != nil {
+		writeParamError(w, err)
+		return
+	}
+	s.b.InvalidateCache(id)
+	if !ok {
+		writeJSON(w, http.StatusOK, map[string]any{"invalidated": true, "all": true})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"invalidated": true, "identifier": id})
+}
+
+// filter reads the connection filter parameters.
+func connFilter(q query) (ConnFilter, error) {
+	var f ConnFilter
+	var err error
+	if f.Identifier, _, err = q.identifier(false); err != nil {
+		return f, err
+	}
+	if f.Destination, _, err = q.destination(false); err != nil {
+		return f, err
+	}
+	if f.Protocol, err = q.oneOf("protocol", protocols); err != nil {
+		return f, err
+	}
+	if f.State, err = q.oneOf("state", []string{StatePreauth, StateBridged}); err != nil {
+		return f, err
+	}
+	if v, ok := q["id"]; ok {
+		n, perr := strconv.ParseUint(v, 10, 64)
+		if perr != nil || n == 0 || v[0] == '+' {
+			return f, &paramError{Param: "id", Msg: fmt.Sprintf("%q is not a connection id", v)}
+		}
+		f.ID = n
+	}
+	return f, nil
+}
+
+type connectionBody struct {
+	Connection
+	AgeSeconds float64 `json:"age_seconds"`
+}
+
+func (s *Server) connections(w http.ResponseWriter, _ *http.Request, q query) {
+	if err := q.unknown("identifier", "destination", "protocol", "state", "id"); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	f, err := connFilter(q)
+	if err != nil {
+		writeParamError(w, err)
+		return
+	}
+	conns := s.b.Connections(f)
+	out := make([]connectionBody, 0, len(conns))
+	for _, c := range conns {
+		out = append(out, connectionBody{Connection: c, AgeSeconds: math.Round(c.Age.Seconds()*1000) / 1000})
+	}
+	slices.SortFunc(out, func(a, b connectionBody) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	writeJSON(w, http.StatusOK, map[string]any{"connections": out, "count": len(out)})
+}
+
+func (s *Server) kick(w http.ResponseWriter, _ *http.Request, q query) {
+	if err := q.unknown("identifier", "destination", "protocol", "state", "id"); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	f, err := connFilter(q)
+	if err != nil {
+		writeParamError(w, err)
+		return
+	}
+	if f.Identifier == "" && f.Destination == "" && f.ID == 0 {
+		writeError(w, http.StatusBadRequest, `parameter "identifier" or "destination" is required (kicking everyone takes POST /drain)`, "identifier")
+		return
+	}
+	n := s.b.Kick(f)
+	writeJSON(w, http.StatusOK, map[string]any{"kicked": n})
+}
+
+func (s *Server) delay(w http.ResponseWriter, r *http.Request, q query) {
+	if err := q.unknown("identifier", "seconds"); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	id, _, err := q.identifier(true)
+	if err != nil {
+		writeParamError(w, err)
+		return
+	}
+	secs, err := q.seconds("seconds", MaxDelaySeconds)
+	if err != nil {
+		writeParamError(w, err)
+		return
+	}
+	d := time.Duration(secs) * time.Second
+	if err := s.b.Delay(id, d); err != nil {
+		s.backendError(w, r, "delay", "identifier", err)
+		return
+	}
+	body := map[string]any{"identifier": id, "seconds": secs}
+	if secs > 0 {
+		body["until"] = s.now().Add(d).UTC().Format(time.RFC3339)
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) configReload(w http.ResponseWriter, r *http.Request, q query) {
+	if err := q.unknown(); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	notes, err := s.b.ReloadConfig()
+	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			s.backendError(w, r, "config reload", "", err)
+			return
+		}
+		// The running configuration was kept: the request was understood
+		// but the new file cannot be applied.
+		writeError(w, http.StatusUnprocessableEntity, "reload failed, running configuration kept: "+err.Error(), "")
+		return
+	}
+	if notes == nil {
+		notes = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "notes": notes})
+}
+
+func (s *Server) drain(w http.ResponseWriter, r *http.Request, q query) {
+	if err := q.unknown(); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	if err := s.b.Drain(); err != nil {
+		s.backendError(w, r, "drain", "", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"draining": true})
+}
+
+func (s *Server) logLevel(w http.ResponseWriter, r *http.Request, q query) {
+	if err := q.unknown("level"); err != nil {
+		writeParamError(w, err)
+		return
+	}
+	if _, ok := q["level"]; !ok {
+		writeParamError(w, &paramError{Param: "level", Msg: "is required (" + strings.Join(logLevels, ", ") + ")"})
+		return
+	}
+	level, err := q.oneOf("level", logLevels)
+	if err != nil {
+		writeParamError(w, err)
+		return
+	}
+	if err := s.b.SetLogLevel(level); err != nil {
+		s.backendError(w, r, "set log level", "level", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"level": level})
+}
+
+func (s *Server) metricsGet(w http.ResponseWriter, r *http.Request, _ query) {
+	s.metricsH.ServeHTTP(w, r)
+}
+
+func promhandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+		ErrorHandling:       promhttp.ContinueOnError,
+	})
+}
+
+// statusRecorder remembers the status code for the log and the metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	code    int
+	written bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.written {
+		r.code, r.written = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	r.written = true
+	return r.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,252 @@
+package admin
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "switchyard"
+
+// Label values of Metrics.
+const (
+	DirToBackend = "to_backend"
+	DirToClient  = "to_client"
+
+	AuthSuccess        = "success"         // the backend accepted the login
+	AuthFailure        = "failure"         // the backend refused it
+	AuthBackendFailure = "backend_failure" // the backend could not be reached or answered wrongly
+	AuthNoRoute        = "no_route"        // no destination for the account
+	AuthTempFail       = "tempfail"        // the mapping store could not answer
+	AuthBadInput       = "bad_input"       // unusable credentials or identifier
+
+	CacheHit  = "hit"
+	CacheMiss = "miss"
+
+	DialOK    = "ok"
+	DialError = "error"
+)
+
+// Metrics holds the collectors the engine, router and bridge update. Label
+// sets are fixed and bounded: listener and destination ids come from the
+// configuration, protocols and the other labels from the constants above;
+// never an account or an address.
+//
+// Updating a child is an atomic add once it is looked up: on a hot path,
+// look the child up once (ConnsAccepted.WithLabelValues("imap", "imap")) and
+// keep it, e.g. on the listener.
+type Metrics struct {
+	// ConnsAccepted counts accepted client connections {listener, protocol}.
+	ConnsAccepted *prometheus.CounterVec
+	// ConnsRefused counts connections refused at accept or before login
+	// {listener, protocol, reason}; reason is a short fixed word
+	// ("limit", "draining", "proxy_header", "fd_headroom", ...).
+	ConnsRefused *prometheus.CounterVec
+	// ConnsActive is the number of connections in the reactor {listener, protocol}.
+	ConnsActive *prometheus.GaugeVec
+	// Sessions counts sessions handed to the bridge {protocol, destination, bridge}.
+	Sessions *prometheus.CounterVec
+	// SessionsActive is the number of bridged sessions {protocol, destination, bridge}.
+	SessionsActive *prometheus.GaugeVec
+	// Auth counts login outcomes {protocol, outcome} (Auth* constants).
+	Auth *prometheus.CounterVec
+	// Routes counts route resolutions {source, cache}: source is store,
+	// ring, default or none; cache is hit or miss. The cache hit ratio is
+	// sum(cache="hit") / sum(all).
+	Routes *prometheus.CounterVec
+	// BridgeBytes counts bytes delivered by the bridge {direction, bridge}.
+	BridgeBytes *prometheus.CounterVec
+	// BackendDial observes backend dial latency, TCP and TLS and PROXY
+	// header included {destination, outcome}.
+	BackendDial *prometheus.HistogramVec
+	// BackendAuth observes the time from sending the replayed login to
+	// the backend's verdict {protocol, destination}.
+	BackendAuth *prometheus.HistogramVec
+	// BreakerOpen is 1 while a destination's breaker keeps it out of
+	// service {destination, protocol}.
+	BreakerOpen *prometheus.GaugeVec
+
+	// The admin API's own metrics.
+	adminRequests      *prometheus.CounterVec
+	adminConnsRejected prometheus.Counter
+	adminLockouts      prometheus.Counter
+}
+
+// Latency buckets for backend dial and auth: 1 ms to ~16 s.
+var latencyBuckets = prometheus.ExponentialBuckets(0.001, 2, 15)
+
+// NewMetrics creates the collectors and registers them on reg. Call it once
+// per registry, before building the engine, and give the same registry to
+// New (Options.Registry) so that /metrics serves them.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		ConnsAccepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "connections_accepted_total",
+			Help: "Client connections accepted.",
+		}, []string{"listener", "protocol"}),
+		ConnsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "connections_refused_total",
+			Help: "Client connections refused, by reason.",
+		}, []string{"listener", "protocol", "reason"}),
+		ConnsActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "connections_active",
+			Help: "Client connections in the reactor (before the bridge).",
+		}, []string{"listener", "protocol"}),
+		Sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "sessions_total",
+			Help: "Sessions handed to the bridge.",
+		}, []string{"protocol", "destination", "bridge"}),
+		SessionsActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "sessions_active",
+			Help: "Bridged sessions.",
+		}, []string{"protocol", "destination", "bridge"}),
+		Auth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "auth_total",
+			Help: "Login outcomes.",
+		}, []string{"protocol", "outcome"}),
+		Routes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "route_lookups_total",
+			Help: "Route resolutions by source and routing-cache outcome.",
+		}, []string{"source", "cache"}),
+		BridgeBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "bridge_bytes_total",
+			Help: "Bytes delivered by the bridge, by direction and bridge kind.",
+		}, []string{"direction", "bridge"}),
+		BackendDial: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "backend_dial_seconds",
+			Help:    "Backend dial latency (TCP, TLS, PROXY header).",
+			Buckets: latencyBuckets,
+		}, []string{"destination", "outcome"}),
+		BackendAuth: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "backend_auth_seconds",
+			Help:    "Time from the replayed login to the backend's verdict.",
+			Buckets: latencyBuckets,
+		}, []string{"protocol", "destination"}),
+		BreakerOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "breaker_open",
+			Help: "1 while a destination's circuit breaker keeps it out of service.",
+		}, []string{"destination", "protocol"}),
+		adminRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "admin", Name: "requests_total",
+			Help: "Admin API requests by status code.",
+		}, []string{"code"}),
+		adminConnsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "admin", Name: "connections_rejected_total",
+			Help: "Admin API connections closed at once because MaxConns were open.",
+		}),
+		adminLockouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "admin", Name: "lockouts_total",
+			Help: "Clients locked out after too many bad tokens.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.ConnsAccepted, m.ConnsRefused, m.ConnsActive, m.Sessions, m.SessionsActive,
+		m.Auth, m.Routes, m.BridgeBytes, m.BackendDial, m.BackendAuth, m.BreakerOpen,
+		m.adminRequests, m.adminConnsRejected, m.adminLockouts,
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// ObserveDial records one backend dial.
+func (m *Metrics) ObserveDial(destination string, d time.Duration, err error) {
+	outcome := DialOK
+	if err != nil {
+		outcome = DialError
+	}
+	m.BackendDial.WithLabelValues(destination, outcome).Observe(d.Seconds())
+}
+
+// AddBridgeBytes adds what a session delivered (call it when the session
+// ends, or periodically with the deltas).
+func (m *Metrics) AddBridgeBytes(bridge string, toBackend, toClient int64) {
+	if toBackend > 0 {
+		m.BridgeBytes.WithLabelValues(DirToBackend, bridge).Add(float64(toBackend))
+	}
+	if toClient > 0 {
+		m.BridgeBytes.WithLabelValues(DirToClient, bridge).Add(float64(toClient))
+	}
+}
+
+// SetBreaker records a destination's breaker state for one protocol.
+func (m *Metrics) SetBreaker(destination, protocol string, open bool) {
+	v := 0.0
+	if open {
+		v = 1
+	}
+	m.BreakerOpen.WithLabelValues(destination, protocol).Set(v)
+}
+
+// statsCollector exports Backend.Stats() at scrape time as
+// switchyard_stats_*: the numbers of GET /stats, without labels.
+type statsCollector struct {
+	b     Backend
+	descs []statDesc
+	ready *prometheus.Desc
+}
+
+type statDesc struct {
+	d   *prometheus.Desc
+	t   prometheus.ValueType
+	val func(Stats) float64
+}
+
+func newStatsCollector(b Backend) *statsCollector {
+	c := &statsCollector{b: b}
+	add := func(name, help string, t prometheus.ValueType, val func(Stats) float64) {
+		c.descs = append(c.descs, statDesc{
+			d: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "stats", name), help, nil, nil),
+			t: t, val: val,
+		})
+	}
+	counter, gauge := prometheus.CounterValue, prometheus.GaugeValue
+	add("accepted_total", "Client connections accepted (GET /stats accepted).", counter, func(s Stats) float64 { return float64(s.Accepted) })
+	add("refused_total", "Client connections refused (GET /stats refused).", counter, func(s Stats) float64 { return float64(s.Refused) })
+	add("logins_total", "Logins the backend accepted.", counter, func(s Stats) float64 { return float64(s.Logins) })
+	add("login_failures_total", "Logins the backend refused.", counter, func(s Stats) float64 { return float64(s.LoginFailures) })
+	add("backend_failures_total", "Failures towards a backend.", counter, func(s Stats) float64 { return float64(s.BackendFailures) })
+	add("bridged_total", "Sessions handed to the bridge.", counter, func(s Stats) float64 { return float64(s.Bridged) })
+	add("active_connections", "Connections in the reactor.", gauge, func(s Stats) float64 { return float64(s.ActiveConnections) })
+	add("active_sessions", "Bridged sessions.", gauge, func(s Stats) float64 { return float64(s.ActiveSessions) })
+	add("cache_hits_total", "Routing cache hits.", counter, func(s Stats) float64 { return float64(s.CacheHits) })
+	add("cache_misses_total", "Routing cache misses.", counter, func(s Stats) float64 { return float64(s.CacheMisses) })
+	add("cache_entries", "Entries in the routing cache.", gauge, func(s Stats) float64 { return float64(s.CacheEntries) })
+	c.ready = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "ready"), "1 when the proxy accepts new connections, 0 while draining.", nil, nil)
+	return c
+}
+
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d.d
+	}
+	ch <- c.ready
+}
+
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.b.Stats()
+	for _, d := range c.descs {
+		ch <- prometheus.MustNewConstMetric(d.d, d.t, d.val(s))
+	}
+	r := 0.0
+	if c.b.Ready() {
+		r = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, r)
+}
+
+// registerOrReuse registers c, or reuses an equal collector already there.
+func registerOrReuse(reg prometheus.Registerer, c prometheus.Collector) error {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			return nil
+		}
+		return err
+	}
+	return nil
+}

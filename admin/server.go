@@ -1,0 +1,301 @@
+// Package admin serves switchyard's management API and its Prometheus
+// metrics: paths compatible with the reference proxy's management API
+// (GET /stats, PUT /mappings?identifier=&destination=, POST
+// /connections/kick?identifier=, ...) plus readiness, live connections,
+// bulk mapping import and export, drain and the log level.
+//
+// The package knows nothing of the engine: internal/app implements Backend
+// and wires New's Server to the [admin] listener. See README.md.
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Defaults applied by New to zero-valued Options.
+const (
+	DefaultMinTokenLen       = 32
+	DefaultLockoutThreshold  = 5
+	DefaultLockoutDuration   = 5 * time.Minute
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultMaxConns          = 32
+	DefaultMaxImportBytes    = 16 << 20
+	// MaxHeaderBytes bounds a request's header block.
+	MaxHeaderBytes = 16 << 10
+)
+
+// Options configures the admin server. Zero values take the defaults above.
+type Options struct {
+	// BearerToken is the token every endpoint except /healthz and /readyz
+	// (and /metrics with MetricsWithoutAuth) requires. New refuses one
+	// shorter than MinTokenLen.
+	BearerToken string
+	MinTokenLen int
+
+	// LockoutThreshold bad tokens from one client address (IPv6: one
+	// /64) lock it out for LockoutDuration: every request then gets 429
+	// with Retry-After, even with the right token.
+	LockoutThreshold int
+	LockoutDuration  time.Duration
+
+	ReadHeaderTimeout time.Duration // also bounds the TLS handshake
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// MaxConns caps open connections to the admin socket; a connection
+	// beyond it is closed as soon as it is accepted.
+	MaxConns int
+	// MaxImportBytes caps the body of POST /mappings/import.
+	MaxImportBytes int64
+
+	// MetricsWithoutAuth serves GET /metrics without the token.
+	MetricsWithoutAuth bool
+
+	Logger *slog.Logger
+	// Registry is what /metrics serves. Nil: New creates one with the Go
+	// and process collectors.
+	Registry *prometheus.Registry
+	// Metrics are the engine's collectors, already registered on Registry
+	// by NewMetrics. Nil: New creates and registers them.
+	Metrics *Metrics
+	// TLS, when set, makes Serve speak HTTPS ([admin] tls = "implicit").
+	TLS *tls.Config
+}
+
+// Server is the admin API. Create it with New.
+type Server struct {
+	opt      Options
+	b        Backend
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	metrics  *Metrics
+	token    [sha256.Size]byte
+	lock     *lockout
+	handler  http.Handler
+	metricsH http.Handler
+	srv      *http.Server
+	now      func() time.Time
+	started  time.Time
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// New checks opt and returns a server for b. It fails when the token is
+// too short or the options are out of range.
+func New(opt Options, b Backend) (*Server, error) {
+	if b == nil {
+		return nil, errors.New("admin: nil Backend")
+	}
+	if opt.MinTokenLen == 0 {
+		opt.MinTokenLen = DefaultMinTokenLen
+	}
+	if opt.MinTokenLen < 0 {
+		return nil, fmt.Errorf("admin: MinTokenLen %d is negative", opt.MinTokenLen)
+	}
+	if len(opt.BearerToken) < opt.MinTokenLen {
+		return nil, fmt.Errorf("admin: bearer token is %d characters long, below the minimum of %d", len(opt.BearerToken), opt.MinTokenLen)
+	}
+	if strings.TrimSpace(opt.BearerToken) != opt.BearerToken || strings.ContainsAny(opt.BearerToken, " \t\r\n") {
+		return nil, errors.New("admin: bearer token contains whitespace")
+	}
+	if err := checkText(opt.BearerToken); err != nil {
+		return nil, fmt.Errorf("admin: bearer token %v", err)
+	}
+	setDefault := func(p *time.Duration, def time.Duration, name string) error {
+		if *p == 0 {
+			*p = def
+		}
+		if *p < 0 {
+			return fmt.Errorf("admin: %s %v is negative", name, *p)
+		}
+		return nil
+	}
+	for _, d := range []struct {
+		p    *time.Duration
+		def  time.Duration
+		name string
+	}{
+		{&opt.LockoutDuration, DefaultLockoutDuration, "LockoutDuration"},
+		{&opt.ReadHeaderTimeout, DefaultReadHeaderTimeout, "ReadHeaderTimeout"},
+		{&opt.ReadTimeout, DefaultReadTimeout, "ReadTimeout"},
+		{&opt.WriteTimeout, DefaultWriteTimeout, "WriteTimeout"},
+		{&opt.IdleTimeout, DefaultIdleTimeout, "IdleTimeout"},
+	} {
+		if err := setDefault(d.p, d.def, d.name); err != nil {
+			return nil, err
+		}
+	}
+	if opt.LockoutThreshold == 0 {
+		opt.LockoutThreshold = DefaultLockoutThreshold
+	}
+	if opt.MaxConns == 0 {
+		opt.MaxConns = DefaultMaxConns
+	}
+	if opt.MaxImportBytes == 0 {
+		opt.MaxImportBytes = DefaultMaxImportBytes
+	}
+	if opt.LockoutThreshold < 0 || opt.MaxConns < 0 || opt.MaxImportBytes < 0 {
+		return nil, errors.New("admin: LockoutThreshold, MaxConns and MaxImportBytes must not be negative")
+	}
+	s := &Server{
+		opt:     opt,
+		b:       b,
+		log:     opt.Logger,
+		reg:     opt.Registry,
+		metrics: opt.Metrics,
+		token:   sha256.Sum256([]byte(opt.BearerToken)),
+		lock:    newLockout(opt.LockoutThreshold, opt.LockoutDuration),
+		now:     time.Now,
+		started: time.Now(),
+	}
+	s.opt.BearerToken = "" // keep only the hash
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("component", "admin")
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+		for _, c := range []prometheus.Collector{
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		} {
+			if err := registerOrReuse(s.reg, c); err != nil {
+				return nil, fmt.Errorf("admin: %w", err)
+			}
+		}
+	}
+	if s.metrics == nil {
+		m, err := NewMetrics(s.reg)
+		if err != nil {
+			return nil, fmt.Errorf("admin: metrics: %w", err)
+		}
+		s.metrics = m
+	}
+	if err := s.reg.Register(newStatsCollector(b)); err != nil {
+		return nil, fmt.Errorf("admin: stats collector: %w", err)
+	}
+	s.metricsH = promhandler(s.reg)
+	s.handler = s.routes()
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: opt.ReadHeaderTimeout,
+		ReadTimeout:       opt.ReadTimeout,
+		WriteTimeout:      opt.WriteTimeout,
+		IdleTimeout:       opt.IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return context.Background() },
+	}
+	return s, nil
+}
+
+// Handler returns the API as an http.Handler (authentication, lockout and
+// routing included; no connection cap or timeouts, which Serve adds).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Metrics returns the collectors (Options.Metrics, or those New created).
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Registry returns the registry /metrics serves.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Serve accepts connections on ln until Shutdown, capping them at
+// MaxConns and speaking TLS when Options.TLS is set. It returns nil after
+// Shutdown, or the listener's error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		_ = ln.Close()
+		return nil
+	}
+	var l net.Listener = newLimitListener(ln, s.opt.MaxConns, s.metrics.adminConnsRejected, s.log)
+	if s.opt.TLS != nil {
+		cfg := s.opt.TLS.Clone()
+		if len(cfg.NextProtos) == 0 {
+			cfg.NextProtos = []string{"http/1.1"}
+		}
+		l = tls.NewListener(l, cfg)
+	}
+	s.log.Info("admin API listening", "addr", ln.Addr().String(), "tls", s.opt.TLS != nil, "max_conns", s.opt.MaxConns)
+	err := s.srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, waits for requests in flight until ctx ends,
+// then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+	}
+	return err
+}
+
+// limitListener closes connections beyond max at once.
+type limitListener struct {
+	net.Listener
+	sem      chan struct{}
+	rejected prometheus.Counter
+	log      *slog.Logger
+}
+
+func newLimitListener(ln net.Listener, max int, rejected prometheus.Counter, log *slog.Logger) *limitListener {
+	return &limitListener{Listener: ln, sem: make(chan struct{}, max), rejected: rejected, log: log}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.sem <- struct{}{}:
+			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+		default:
+			l.rejected.Inc()
+			l.log.Warn("admin connection refused: too many open", "client", c.RemoteAddr().String(), "max_conns", cap(l.sem))
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // reset: free the slot at once, no TIME_WAIT
+			}
+			_ = c.Close()
+		}
+	}
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
