@@ -151,6 +151,14 @@ func (e *Engine) Run() error {
 	return nil
 }
 
+// Drain stops taking new connections: new clients get the protocol's "too
+// busy" reply and close, readiness goes false; connections already here
+// carry on.
+func (e *Engine) Drain() { e.draining.Store(true) }
+
+// Draining reports whether Drain (or Stop) was called.
+func (e *Engine) Draining() bool { return e.draining.Load() }
+
 // Started is closed once every listener is bound.
 func (e *Engine) Started() <-chan struct{} { return e.started }
 

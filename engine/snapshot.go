@@ -11,6 +11,7 @@ import (
 type ConnSnapshot struct {
 	ID       uint64
 	Listener string
+	Protocol string
 	Client   string
 	State    string
 	Account  string
@@ -37,7 +38,7 @@ func (e *Engine) Snapshot(timeout time.Duration) (conns []ConnSnapshot, unanswer
 			var out []ConnSnapshot
 			for cc := range l.clients {
 				out = append(out, ConnSnapshot{
-					ID: cc.id, Listener: cc.ls.ID, Client: cc.fwd.Client.String(),
+					ID: cc.id, Listener: cc.ls.ID, Protocol: cc.ls.Protocol, Client: cc.fwd.Client.String(),
 					State: stateNames[cc.state], Account: cc.account, Age: now.Sub(cc.accepted),
 				})
 			}

@@ -84,7 +84,7 @@ func run(args []string) int {
 	}
 
 	level := new(slog.LevelVar)
-	level.Set(parseLevel(cfg.Server.LogLevel))
+	level.Set(app.ParseLevel(cfg.Server.LogLevel))
 	hopts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, hopts)
 	if *logFormat == "json" {
@@ -99,7 +99,7 @@ func run(args []string) int {
 			return 1
 		}
 	}
-	a, err := app.New(cfg, log)
+	a, err := app.New(cfg, log, level)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -136,20 +136,6 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
-}
-
-func parseLevel(s string) slog.Level {
-	switch strings.ToLower(s) {
-	case "trace", "debug":
-		return slog.LevelDebug
-	case "warn", "warning":
-		return slog.LevelWarn
-	case "error":
-		return slog.LevelError
-	case "off":
-		return slog.LevelError + 8
-	}
-	return slog.LevelInfo
 }
 
 func indent(s string) string {

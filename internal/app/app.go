@@ -37,6 +37,7 @@ type App struct {
 	store  router.Store
 	bus    invalidate.Bus // cross-instance invalidation (Redis pub/sub, PostgreSQL NOTIFY), or nil
 	ring   *ring.Ring     // nil without [cluster]
+	level  *slog.LevelVar // the process log level, changed by the admin API
 	health *health.Registry
 	bridge splice.Bridge
 	eng    *engine.Engine
@@ -44,9 +45,13 @@ type App struct {
 	cancel context.CancelFunc
 }
 
-// New builds everything; nothing listens until Run.
-func New(cfg *config.Config, log *slog.Logger) (*App, error) {
+// New builds everything; nothing listens until Run. level, when not nil,
+// is the logger's level, which the admin API may change.
+func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, error) {
 	a := &App{cfg: cfg, log: log}
+	if len(level) > 0 {
+		a.level = level[0]
+	}
 	driversMu.Lock()
 	built := map[string]engine.Driver{}
 	for id, l := range cfg.Listener {
@@ -305,6 +310,15 @@ func (a *App) Run(ctx context.Context) error {
 	case <-a.eng.Started():
 		a.log.Info("switchyard listening", "listeners", len(a.cfg.Listener))
 	}
+	stopAdmin, err := a.startAdmin(ctx)
+	if err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = a.eng.Stop(sctx)
+		<-errc
+		return err
+	}
+	defer stopAdmin()
 	select {
 	case err := <-errc:
 		return err
@@ -313,7 +327,7 @@ func (a *App) Run(ctx context.Context) error {
 	grace := a.cfg.Server.ShutdownGrace.D()
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	err := a.eng.Stop(sctx)
+	err = a.eng.Stop(sctx)
 	if berr := a.bridge.Shutdown(sctx); berr != nil && !errors.Is(berr, context.DeadlineExceeded) {
 		err = errors.Join(err, berr)
 	}

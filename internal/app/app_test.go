@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -721,5 +722,80 @@ func TestRingNodeDownAndBack(t *testing.T) {
 			t.Fatalf("account did not return to its node after it healed: %q", got)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestAdminAPI: a mapping flip through the admin API reaches the next login,
+// and a kick ends a bridged IMAP session.
+func TestAdminAPI(t *testing.T) {
+	adminAddr := freeAddr(t)
+	token := strings.Repeat("k", 40)
+	f := startFixture(t, fmt.Sprintf("[admin]\nbind = %q\nbearer_token = %q\n", adminAddr, token))
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 10 * time.Second}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c, err := net.Dial("tcp", adminAddr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("admin API never listened: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	call := func(method, path string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, "https://"+adminAddr+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := call("GET", "/mappings?identifier=alice@example.com"); code != 200 || !strings.Contains(body, `"new"`) {
+		t.Fatalf("GET mapping: %d %s", code, body)
+	}
+	if code, body := call("PUT", "/mappings?identifier=alice@example.com&destination=old"); code != 200 {
+		t.Fatalf("PUT mapping: %d %s", code, body)
+	}
+	c := dial(t, f.plain)
+	c.line()
+	if got := c.landedOn("alice@example.com", "pw-alice"); got != "old" {
+		t.Fatalf("after the API flip alice landed on %q", got)
+	}
+	// The file was rewritten too: the flip survives a restart.
+	if data, _ := os.ReadFile(f.mapping); !strings.Contains(strings.ToLower(string(data)), "alice@example.com old") {
+		t.Fatalf("mapping file after PUT: %q", data)
+	}
+	if code, body := call("GET", "/connections?identifier=alice@example.com"); code != 200 || !strings.Contains(body, "bridged") {
+		t.Fatalf("connections: %d %s", code, body)
+	}
+	if code, body := call("POST", "/connections/kick?identifier=alice@example.com"); code != 200 {
+		t.Fatalf("kick: %d %s", code, body)
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.r.ReadString('\n'); err == nil {
+		// Whatever line arrives, the connection must then be closed.
+		if _, err := c.r.ReadString('\n'); err == nil {
+			t.Fatal("kicked session still open")
+		}
+	}
+	if code, _ := call("GET", "/healthz"); code != 200 {
+		t.Fatalf("healthz: %d", code)
+	}
+	req, _ := http.NewRequest("GET", "https://"+adminAddr+"/stats", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("stats without a token: %d", resp.StatusCode)
 	}
 }

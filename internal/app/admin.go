@@ -1,0 +1,359 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/router"
+	"github.com/switchyard-mail/switchyard/router/filestore"
+	"github.com/switchyard-mail/switchyard/router/health"
+	"github.com/switchyard-mail/switchyard/router/invalidate"
+	"github.com/switchyard-mail/switchyard/router/sqlstore"
+	"github.com/switchyard-mail/switchyard/splice"
+)
+
+func init() { config.Implemented.Admin = true }
+
+// adminBackend is the admin API's view of a running App.
+type adminBackend struct {
+	a       *App
+	started time.Time
+}
+
+var _ admin.Backend = (*adminBackend)(nil)
+
+// fileWriter adapts the file store to invalidate.Writer.
+type fileWriter struct{ fs *filestore.Store }
+
+func (w fileWriter) Set(_ context.Context, id, dest string) error {
+	_, err := w.fs.Set(id, dest)
+	return err
+}
+
+func (w fileWriter) Delete(_ context.Context, id string) error {
+	_, err := w.fs.Delete(id)
+	if errors.Is(err, filestore.ErrNotFound) {
+		return admin.ErrNotFound
+	}
+	return err
+}
+
+func (b *adminBackend) writer() (invalidate.Writer, error) {
+	switch s := b.a.store.(type) {
+	case *filestore.Store:
+		return fileWriter{s}, nil
+	case invalidate.Writer:
+		return s, nil
+	}
+	return nil, admin.ErrReadOnly
+}
+
+func (b *adminBackend) Stats() admin.Stats {
+	st := &b.a.eng.Stats
+	snap, _ := b.a.eng.Snapshot(time.Second)
+	return admin.Stats{
+		Accepted:          uint64(st.Accepted.Load()),
+		Refused:           uint64(st.RefusedBusy.Load()),
+		Logins:            uint64(st.Logins.Load()),
+		LoginFailures:     uint64(st.LoginFailures.Load()),
+		BackendFailures:   uint64(st.BackendFailures.Load()),
+		Bridged:           uint64(st.Bridged.Load()),
+		ActiveConnections: int64(len(snap)),
+		ActiveSessions:    int64(len(b.a.bridge.Sessions())),
+		Started:           b.started,
+	}
+}
+
+func (b *adminBackend) Ready() bool { return !b.a.eng.Draining() }
+
+func (b *adminBackend) Destinations() []admin.DestinationStatus {
+	var out []admin.DestinationStatus
+	for id, d := range b.a.cfg.Destination {
+		ds := admin.DestinationStatus{ID: id, Host: d.Host}
+		for p, ep := range d.Protocol {
+			ps := admin.ProtocolStatus{Protocol: string(p), Port: ep.Port}
+			if st := b.a.health.State(id, string(p)); st != health.Closed {
+				down := true
+				ps.Down = &down
+				ds.Down = true
+			}
+			ds.Protocols = append(ds.Protocols, ps)
+		}
+		slices.SortFunc(ds.Protocols, func(x, y admin.ProtocolStatus) int { return strings.Compare(x.Protocol, y.Protocol) })
+		out = append(out, ds)
+	}
+	slices.SortFunc(out, func(x, y admin.DestinationStatus) int { return strings.Compare(x.ID, y.ID) })
+	return out
+}
+
+func (b *adminBackend) ResetDestination(id string) error {
+	d, ok := b.a.cfg.Destination[id]
+	if !ok {
+		return admin.ErrNotFound
+	}
+	for p := range d.Protocol {
+		b.a.health.Success(id, string(p)) // closes the circuit
+	}
+	if b.a.ring != nil {
+		b.a.ring.SetDown(id, false)
+	}
+	return nil
+}
+
+func (b *adminBackend) Mapping(id string) (admin.MappingInfo, error) {
+	n := b.a.router.Normalize(id)
+	if n == "" {
+		return admin.MappingInfo{}, admin.ErrInvalid
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := b.a.router.Resolve(ctx, id)
+	switch {
+	case errors.Is(err, router.ErrNoRoute):
+		return admin.MappingInfo{Normalized: n, Source: admin.SourceNone}, nil
+	case errors.Is(err, router.ErrInvalidIdentifier):
+		return admin.MappingInfo{}, admin.ErrInvalid
+	case err != nil:
+		return admin.MappingInfo{}, fmt.Errorf("%w: %v", admin.ErrUnavailable, err)
+	}
+	return admin.MappingInfo{Normalized: n, Destination: res.Destination, Source: res.Source.String(), Cached: res.Cached}, nil
+}
+
+func (b *adminBackend) SetMapping(id, dest string) error {
+	if _, ok := b.a.cfg.Destination[dest]; !ok {
+		return admin.ErrUnknownDestination
+	}
+	if b.a.router.Normalize(id) == "" {
+		return admin.ErrInvalid
+	}
+	w, err := b.writer()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return storeErr(invalidate.Set(ctx, w, b.a.router, b.a.bus, id, dest))
+}
+
+func (b *adminBackend) DeleteMapping(id string) error {
+	w, err := b.writer()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return storeErr(invalidate.Delete(ctx, w, b.a.router, b.a.bus, id))
+}
+
+func storeErr(err error) error {
+	if errors.Is(err, sqlstore.ErrReadOnly) {
+		return admin.ErrReadOnly
+	}
+	return err
+}
+
+func (b *adminBackend) ExportMappings(w io.Writer) error {
+	fs, ok := b.a.store.(*filestore.Store)
+	if !ok {
+		return fmt.Errorf("%w: export is implemented for the file store only", admin.ErrUnavailable)
+	}
+	data, err := os.ReadFile(fs.Path())
+	if err != nil {
+		return err
+	}
+	m, err := filestore.ParseMapping(fs.Path(), data, filestore.Options{Normalize: b.a.router.Normalize})
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if _, err := fmt.Fprintf(w, "%s %s\n", id, m[id]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *adminBackend) ImportMappings(pairs []admin.Pair) (int, error) {
+	for i, p := range pairs {
+		if _, ok := b.a.cfg.Destination[p.Destination]; !ok {
+			return 0, &admin.ItemError{Index: i, Err: admin.ErrUnknownDestination}
+		}
+	}
+	for i, p := range pairs {
+		if err := b.SetMapping(p.Identifier, p.Destination); err != nil {
+			return i, &admin.ItemError{Index: i, Err: err}
+		}
+	}
+	return len(pairs), nil
+}
+
+func (b *adminBackend) ReloadMappings() error {
+	if b.a.files == nil {
+		b.a.router.InvalidateAll()
+		return nil
+	}
+	changed, err := b.a.files.Reload()
+	if err != nil {
+		return err
+	}
+	b.a.router.Invalidate(changed...)
+	return nil
+}
+
+func (b *adminBackend) InvalidateCache(id string) {
+	if id == "" {
+		b.a.router.InvalidateAll()
+		return
+	}
+	b.a.router.Invalidate(b.a.router.Normalize(id))
+}
+
+func (b *adminBackend) match(f admin.ConnFilter, c admin.Connection) bool {
+	return (f.ID == 0 || f.ID == c.ID) &&
+		(f.Identifier == "" || b.a.router.Normalize(f.Identifier) == c.Account) &&
+		(f.Destination == "" || f.Destination == c.Destination) &&
+		(f.Protocol == "" || f.Protocol == c.Protocol) &&
+		(f.State == "" || f.State == c.State)
+}
+
+func (b *adminBackend) Connections(f admin.ConnFilter) []admin.Connection {
+	var out []admin.Connection
+	snap, _ := b.a.eng.Snapshot(time.Second)
+	for _, s := range snap {
+		c := admin.Connection{ID: s.ID, Account: s.Account, Listener: s.Listener, Client: s.Client, State: admin.StatePreauth, Age: s.Age, Protocol: s.Protocol}
+		if b.match(f, c) {
+			out = append(out, c)
+		}
+	}
+	for _, s := range b.a.bridge.Sessions() {
+		info := s.Info()
+		in, outb := s.Bytes()
+		c := admin.Connection{
+			ID: info.ID, Account: info.Account, Protocol: info.Protocol, Destination: info.Destination,
+			Client: info.Client, State: admin.StateBridged, Age: time.Since(s.Started()), BytesIn: in, BytesOut: outb,
+		}
+		if b.match(f, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Kick closes matching bridged sessions. Pre-auth connections are not
+// kicked (they have no account yet, or are seconds from being bridged).
+func (b *adminBackend) Kick(f admin.ConnFilter) int {
+	n := 0
+	for _, s := range b.a.bridge.Sessions() {
+		info := s.Info()
+		c := admin.Connection{ID: info.ID, Account: info.Account, Protocol: info.Protocol, Destination: info.Destination, State: admin.StateBridged}
+		if b.match(f, c) {
+			s.Close(splice.ReasonKicked)
+			n++
+		}
+	}
+	return n
+}
+
+func (b *adminBackend) Delay(string, time.Duration) error {
+	return fmt.Errorf("%w: login delays are not implemented yet", admin.ErrUnavailable)
+}
+
+func (b *adminBackend) ReloadConfig() ([]string, error) {
+	if err := b.a.Reload(); err != nil {
+		return nil, err
+	}
+	return []string{"mappings and certificates reloaded; listener, destination and routing changes need a restart"}, nil
+}
+
+func (b *adminBackend) Drain() error {
+	b.a.eng.Drain()
+	return nil
+}
+
+func (b *adminBackend) SetLogLevel(level string) error {
+	if b.a.level == nil {
+		return admin.ErrUnavailable
+	}
+	b.a.level.Set(ParseLevel(level))
+	return nil
+}
+
+// ParseLevel maps a configured log level to slog's.
+func ParseLevel(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "trace", "debug":
+		return slog.LevelDebug
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	case "off":
+		return slog.LevelError + 8
+	}
+	return slog.LevelInfo
+}
+
+// startAdmin binds [admin] and serves it until ctx ends.
+func (a *App) startAdmin(ctx context.Context) (stop func(), err error) {
+	c := a.cfg.Admin
+	if c == nil || c.Bind == "" {
+		return func() {}, nil
+	}
+	token := c.BearerToken
+	if c.BearerTokenFile != "" {
+		raw, err := os.ReadFile(c.BearerTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("admin.bearer_token_file: %w", err)
+		}
+		token = strings.TrimSpace(string(raw))
+	}
+	opt := admin.Options{
+		BearerToken:      token,
+		MinTokenLen:      c.MinTokenLen,
+		LockoutThreshold: c.LockoutThreshold,
+		LockoutDuration:  c.LockoutDuration.D(),
+		Logger:           a.log,
+	}
+	if c.TLS == config.TLSImplicit {
+		cs := a.certs.Load()
+		if cs == nil {
+			return nil, errors.New("admin.tls: no [tls.certificate] to serve the admin API with")
+		}
+		opt.TLS = &tls.Config{GetCertificate: cs.get, MinVersion: tls.VersionTLS12}
+	}
+	srv, err := admin.New(opt, &adminBackend{a: a, started: time.Now()})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", c.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("admin.bind: %w", err)
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && ctx.Err() == nil {
+			a.log.Error("admin API stopped", "err", err)
+		}
+	}()
+	a.log.Info("admin API listening", "addr", ln.Addr().String())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}
