@@ -38,7 +38,7 @@ e2e:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./router/... ./protocols/... ./splice/...
-	./bench/run.sh
+	./scripts/bench-imap.sh
 
 lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo "gofmt: files above need formatting"; exit 1)

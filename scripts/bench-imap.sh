@@ -74,7 +74,8 @@ login() { # login LABEL TARGET PID [extra flags]
 }
 
 start_proxy login
-for r in $(seq "$rounds"); do
+[ "${IDLE_ONLY:-0}" = 1 ] && rounds_run=0 || rounds_run=$rounds
+for r in $(seq "$rounds_run"); do
 	login "direct-plain-$r" 127.0.0.1:"$mock" "$mockpid"
 	login "proxy-plain-$r" 127.0.0.1:"$plain" "$proxypid"
 	login "proxy-tls-$r" 127.0.0.1:"$tlsport" "$proxypid" --tls implicit --insecure
@@ -85,7 +86,7 @@ for kind in plain tls; do
 	start_proxy "idle-$kind"
 	target=127.0.0.1:$plain; extra=()
 	[ "$kind" = tls ] && { target=127.0.0.1:$tlsport; extra=(--tls implicit --insecure); }
-	curl -s "${pprof}heap?debug=1&gc=1" | grep -E '^# (HeapInuse|Stack(Inuse|Sys)) ' >"$out/idle-$kind-heap0.txt"
+	curl -s "${pprof}heap?debug=1&gc=1" | grep -E '^# (HeapInuse|HeapAlloc|Stack) = ' >"$out/idle-$kind-heap0.txt"
 	bin/switchyard-bench --scenario idle --preauth --target "$target" --conns "$idle" --hold 20s \
 		--concurrency 200 --sources 4 --pid "$proxypid" --pprof-url "$pprof" \
 		--json "$out/idle-$kind.json" "${extra[@]}" >"$out/idle-$kind.txt" 2>&1 &
@@ -98,7 +99,7 @@ for kind in plain tls; do
 		sleep 0.1
 	done
 	sleep 2
-	curl -s "${pprof}heap?debug=1&gc=1" | grep -E '^# (HeapInuse|Stack(Inuse|Sys)) ' >"$out/idle-$kind-heap1.txt"
+	curl -s "${pprof}heap?debug=1&gc=1" | grep -E '^# (HeapInuse|HeapAlloc|Stack) = ' >"$out/idle-$kind-heap1.txt"
 	wait "$benchpid"
 	stop_proxy
 done

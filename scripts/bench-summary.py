@@ -36,11 +36,11 @@ def heap(kind, n):
     with open(os.path.join(out, "idle-%s-heap%d.txt" % (kind, n))) as f:
         for line in f:
             k, v = line[2:].split(" = ")
-            vals[k] = int(v)
+            vals[k] = int(v.split(" / ")[0])
     return vals
 
 
-print("| leg | connections | RSS start → established | RSS per connection | live heap per connection (after GC) | goroutines start → established |")
+print("| leg | connections | RSS start → established | RSS per connection | live heap + stacks per connection (after GC) | goroutines start → established |")
 print("| --- | --- | --- | --- | --- | --- |")
 for kind in ("plain", "tls"):
     d = load("idle-" + kind)
@@ -48,7 +48,7 @@ for kind in ("plain", "tls"):
     st, est = s["start"], s["established"]
     per = (est["rss_kib"] - st["rss_kib"]) * 1024 / max(d["established"], 1)
     h0, h1 = heap(kind, 0), heap(kind, 1)
-    live = (h1["HeapInuse"] + h1["StackInuse"] - h0["HeapInuse"] - h0["StackInuse"]) / max(d["established"], 1)
+    live = (h1["HeapAlloc"] + h1["Stack"] - h0["HeapAlloc"] - h0["Stack"]) / max(d["established"], 1)
     print("| %s | %d | %d KiB → %d KiB | %.0f B | %.0f B | %s → %s |" % (
         kind, d["established"], st["rss_kib"], est["rss_kib"], per, live,
         st.get("goroutines", "?"), est.get("goroutines", "?")))
