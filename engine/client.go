@@ -513,6 +513,23 @@ func (cc *clientConn) tick(now time.Time) {
 	}
 }
 
+// goodbye runs on the loop when the proxy shuts down.
+func (cc *clientConn) goodbye() {
+	switch cc.state {
+	case stPreauth:
+		cc.write(cc.front.ShuttingDown(cc.loop.out[:0]))
+	case stRouting, stBackend:
+		if cc.back != nil {
+			cc.back.drop()
+			cc.back = nil
+		}
+		out, _ := cc.front.LoginFailed(protocols.FailUnavailable, nil, cc.loop.out[:0])
+		out = cc.front.ShuttingDown(out)
+		cc.write(out)
+	}
+	cc.closeNow()
+}
+
 func destID(d *Destination) string {
 	if d == nil {
 		return ""

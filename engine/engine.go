@@ -170,11 +170,47 @@ func (e *Engine) Stop(ctx context.Context) error {
 		e.draining.Store(true)
 		select {
 		case <-e.started:
+			e.sayGoodbye()
 			err = e.gnet.Stop(ctx)
 		default:
 		}
 	})
 	return err
+}
+
+// sayGoodbye tells every connection still in the reactor that the proxy is
+// going away (IMAP "* BYE", POP3 "-ERR", SMTP "421") and closes it; logins
+// being replayed get the protocol's temporary failure first. Each loop does
+// its own connections; this waits up to a second for them.
+func (e *Engine) sayGoodbye() {
+	e.loopsMu.Lock()
+	loops := make([]*loopState, 0, len(e.loops))
+	for _, l := range e.loops {
+		loops = append(loops, l)
+	}
+	e.loopsMu.Unlock()
+	done := make(chan struct{}, len(loops))
+	for _, l := range loops {
+		l := l
+		err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			defer func() { done <- struct{}{} }()
+			for cc := range l.clients {
+				cc.goodbye()
+			}
+			return nil
+		}))
+		if err != nil {
+			done <- struct{}{}
+		}
+	}
+	timeout := time.After(time.Second)
+	for range loops {
+		select {
+		case <-done:
+		case <-timeout:
+			return
+		}
+	}
 }
 
 // listenerFor finds the listener a connection was accepted on.

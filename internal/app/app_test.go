@@ -799,3 +799,69 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("stats without a token: %d", resp.StatusCode)
 	}
 }
+
+// TestShutdownSaysGoodbye: a client waiting at the pre-auth prompt gets
+// "* BYE" when the proxy stops, not a silent close.
+func TestShutdownSaysGoodbye(t *testing.T) {
+	f := startFixture(t, "")
+	c := dial(t, f.plain)
+	c.line()
+	go func() { _ = f.app.eng.Stop(context.Background()) }()
+	if l := c.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Fatalf("on shutdown the client got %q", l)
+	}
+}
+
+// TestBulkThroughBridge: a 6 MiB message crosses the bridge intact over a
+// plaintext and an implicit-TLS client leg (the hand-off leaves gnet's
+// closed copy behind and the duplicated socket working).
+func TestBulkThroughBridge(t *testing.T) {
+	users := map[string]string{"bob@example.com": "pw-bob"}
+	const size = 6 << 20
+	big, err := mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "big", Users: users, MessageSize: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	f := startFixture(t, fmt.Sprintf("[destination.big]\nhost = \"127.0.0.1\"\nforwarding = \"none\"\nallow_plaintext_auth = true\n[destination.big.protocol.imap]\nport = %s\ntls = \"plain\"\n", portOf(big.Addr())))
+	if err := os.WriteFile(f.mapping, []byte("bob@example.com big\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.app.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for _, leg := range []string{"plain", "tls"} {
+		var conn net.Conn
+		if leg == "plain" {
+			conn, err = net.Dial("tcp", f.plain)
+		} else {
+			conn, err = tls.Dial("tcp", f.implicit, &tls.Config{InsecureSkipVerify: true})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+		c := &client{t: t, conn: conn, r: bufio.NewReaderSize(conn, 64<<10)}
+		c.line()
+		c.send("a LOGIN bob@example.com pw-bob\r\nb SELECT INBOX\r\nc FETCH 1 (BODY[])\r\n")
+		c.until("a")
+		c.until("b")
+		head := c.line() // * 1 FETCH (BODY[] {N}
+		open := strings.LastIndexByte(head, '{')
+		var n int
+		if open < 0 {
+			t.Fatalf("%s: no literal in %q", leg, head)
+		}
+		if _, err := fmt.Sscanf(head[open:], "{%d}", &n); err != nil || n < size {
+			t.Fatalf("%s: literal %q (%v), want ≥ %d bytes", leg, head, err, size)
+		}
+		got, err := io.CopyN(io.Discard, c.r, int64(n))
+		if err != nil || got != int64(n) {
+			t.Fatalf("%s: read %d of %d: %v", leg, got, n, err)
+		}
+		if _, l := c.until("c"); !strings.HasPrefix(l, "c OK") {
+			t.Fatalf("%s: after the literal: %q", leg, l)
+		}
+		conn.Close()
+	}
+}
