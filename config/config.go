@@ -160,9 +160,19 @@ type Mapping struct {
 	PositiveTTL     Duration      `toml:"positive_ttl"`
 	CacheMaxEntries int64         `toml:"cache_max_entries"` // 0 disables the cache
 	LookupTimeout   Duration      `toml:"lookup_timeout"`
-	File            *MappingFile  `toml:"file"`  // [mapping.file]
-	Redis           *MappingRedis `toml:"redis"` // [mapping.redis]
-	SQL             *MappingSQL   `toml:"sql"`   // [mapping.sql]
+	// StripDetail routes user+tag@domain as user@domain (switchyard).
+	StripDetail bool `toml:"strip_detail"`
+	// DomainAliases maps alias domains to their canonical domain before
+	// lookup, e.g. { "example.net" = "example.com" } (switchyard).
+	DomainAliases map[string]string `toml:"domain_aliases"`
+	// OnStoreError is what a login gets when the store cannot answer:
+	// "tempfail" (the default: a temporary failure, the client retries, a
+	// migrated account never lands on a stale mailbox) or "default" (the
+	// default destination) (switchyard).
+	OnStoreError string        `toml:"on_store_error"`
+	File         *MappingFile  `toml:"file"`  // [mapping.file]
+	Redis        *MappingRedis `toml:"redis"` // [mapping.redis]
+	SQL          *MappingSQL   `toml:"sql"`   // [mapping.sql]
 }
 
 // MappingFile is [mapping.file].

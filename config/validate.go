@@ -392,6 +392,16 @@ func (v *validator) mapping() {
 	v.positive("mapping.negative_ttl", m.NegativeTTL)
 	v.positive("mapping.positive_ttl", m.PositiveTTL)
 	v.positive("mapping.lookup_timeout", m.LookupTimeout)
+	switch m.OnStoreError {
+	case "", "tempfail", "default":
+	default:
+		v.add("mapping.on_store_error", "%q is not one of \"tempfail\", \"default\"", m.OnStoreError)
+	}
+	for alias, canon := range m.DomainAliases {
+		if alias == "" || canon == "" || strings.ContainsAny(alias+canon, "@ \t") {
+			v.add("mapping.domain_aliases", "%q = %q: both sides must be plain domain names", alias, canon)
+		}
+	}
 	v.atLeast("mapping.cache_max_entries", m.CacheMaxEntries, 0)
 	switch {
 	case m.Source == SourceFile && m.File == nil:

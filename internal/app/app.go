@@ -201,6 +201,9 @@ func (a *App) buildRouter() error {
 		NegativeTTL:        m.NegativeTTL.D(),
 		DefaultDestination: a.cfg.Routing.DefaultDestination,
 		LookupTimeout:      m.LookupTimeout.D(),
+		StripDetail:        m.StripDetail,
+		DomainAliases:      m.DomainAliases,
+		OnStoreError:       m.OnStoreError,
 	}
 	if m.CacheMaxEntries == 0 {
 		ropt.PositiveTTL, ropt.NegativeTTL = router.NoCache, router.NoCache

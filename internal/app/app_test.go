@@ -865,3 +865,26 @@ func TestBulkThroughBridge(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// TestNormalizationOptions: strip_detail and domain_aliases reach the router.
+func TestNormalizationOptions(t *testing.T) {
+	dir := t.TempDir()
+	mapping := filepath.Join(dir, "m.txt")
+	if err := os.WriteFile(mapping, []byte("alice@example.com new\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := startFixtureWithMapping(t, fmt.Sprintf(`[mapping]
+source = "file"
+normalize = "lowercase"
+strip_detail = true
+domain_aliases = { "example.net" = "example.com" }
+[mapping.file]
+path = %q
+`, mapping))
+	for _, id := range []string{"Alice+news@example.com", "alice@EXAMPLE.net", "alice+x@example.net"} {
+		res, err := f.app.Router().Resolve(context.Background(), id)
+		if err != nil || res.Destination != "new" {
+			t.Errorf("%s: %+v %v, want new", id, res, err)
+		}
+	}
+}
