@@ -60,6 +60,10 @@ type Server struct {
 	HostDownThreshold int `toml:"host_down_threshold"`
 	// HostDownCooldown is how long a host stays marked down.
 	HostDownCooldown Duration `toml:"host_down_cooldown"`
+	// HealthCheckInterval runs active checks (connect and read the
+	// greeting) of every destination and protocol at this interval; "0s"
+	// turns them off (switchyard).
+	HealthCheckInterval Duration `toml:"health_check_interval"`
 	// ProxyTTL is the hop count sent to backends (x-proxy-ttl, XCLIENT
 	// TTL) against proxy loops.
 	ProxyTTL int `toml:"proxy_ttl"`
@@ -328,6 +332,7 @@ func Default() *Config {
 			BackendConnectRetries: DefaultBackendConnectRetries,
 			HostDownThreshold:     DefaultHostDownThreshold,
 			HostDownCooldown:      DefaultHostDownCooldown,
+			HealthCheckInterval:   Duration(10 * time.Second),
 			ProxyTTL:              DefaultProxyTTL,
 			LogLevel:              DefaultLogLevel,
 		},

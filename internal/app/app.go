@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -172,6 +174,28 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	return a, nil
 }
 
+// healthTargets lists every destination × protocol for the active checks.
+func (a *App) healthTargets() []health.Target {
+	var ts []health.Target
+	for id, d := range a.cfg.Destination {
+		for p, ep := range d.Protocol {
+			t := health.Target{
+				Dest: id, Proto: string(p),
+				Addr:        net.JoinHostPort(d.Host, strconv.Itoa(ep.Port)),
+				ProxyHeader: d.ForwardingFor(p) == config.ForwardProxy,
+			}
+			if ep.TLS == config.TLSImplicit {
+				dd := d
+				if tc, err := clientTLS(id, &dd); err == nil {
+					t.TLS = tc
+				}
+			}
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
 func tlsMode(m config.TLSMode) engine.TLSMode {
 	switch m {
 	case config.TLSImplicit:
@@ -285,6 +309,9 @@ func (emptyStore) Close() error                                         { return
 func (a *App) Run(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
 	defer a.cancel()
+	if iv := a.cfg.Server.HealthCheckInterval.D(); iv > 0 {
+		go health.NewChecker(a.health, a.healthTargets(), health.CheckerOptions{Interval: iv, Timeout: a.cfg.Server.BackendTimeout.D()}).Run(ctx)
+	}
 	if a.bus != nil {
 		go func() {
 			if err := invalidate.Attach(ctx, a.bus, a.router); err != nil && ctx.Err() == nil {

@@ -115,6 +115,7 @@ func startFixtureFull(t *testing.T, extra string, maxConns int, mappingBlock str
 backend_timeout = "2s"
 host_down_threshold = 2
 host_down_cooldown = "1s"
+health_check_interval = "300ms"
 [tls.certificate.main]
 cert = %q
 key = %q
@@ -697,14 +698,20 @@ func TestRingNodeDownAndBack(t *testing.T) {
 	}
 	addr := f.new.Addr()
 	f.new.Close()
-	// host_down_threshold = 2: two refused logins, then the ring skips new.
-	for i := 0; i < 2; i++ {
-		if got := login(); !strings.Contains(got, "UNAVAILABLE") {
-			t.Fatalf("login %d during the outage: %q", i, got)
+	// Refused logins (or the active checks, every 300 ms) open the breaker
+	// after host_down_threshold = 2 failures; from then on the ring sends
+	// the account to its next node. Until then logins get UNAVAILABLE.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		got := login()
+		if got == "old" {
+			break
 		}
-	}
-	if got := login(); got != "old" {
-		t.Fatalf("after the breaker opened: %q, want old", got)
+		if !strings.Contains(got, "UNAVAILABLE") {
+			t.Fatalf("during the outage: %q", got)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the account never moved to its next node")
+		}
 	}
 	users := map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"}
 	back, err := mockimap.Listen(addr, mockimap.Config{Name: "new", Users: users, AcceptProxyHeader: true})
@@ -886,5 +893,38 @@ path = %q
 		if err != nil || res.Destination != "new" {
 			t.Errorf("%s: %+v %v, want new", id, res, err)
 		}
+	}
+}
+
+// TestActiveChecksMarkNodeDown: with no login at all, the active checks find
+// a stopped node and the next login of its account goes straight to the
+// account's next node.
+func TestActiveChecksMarkNodeDown(t *testing.T) {
+	f := startFixtureWithMapping(t, "[cluster]\nnodes = [\"old\", \"new\"]\n")
+	rg, err := ring.New([]ring.Node{{Name: "old"}, {Name: "new"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, pass := "", ""
+	for u, p := range map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"} {
+		if n, _ := rg.Locate(u); n == "new" {
+			user, pass = u, p
+		}
+	}
+	if user == "" {
+		t.Fatal("no test account hashes to node new")
+	}
+	f.new.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.app.health.Up("new", "imap") {
+		if time.Now().After(deadline) {
+			t.Fatal("active checks never marked the stopped node down")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c := dial(t, f.plain)
+	c.line()
+	if got := c.landedOn(user, pass); got != "old" {
+		t.Fatalf("first login after the checks: %q, want old", got)
 	}
 }

@@ -17,7 +17,15 @@ type Target struct {
 	Dest, Proto string
 	Addr        string      // host:port
 	TLS         *tls.Config // implicit TLS (imaps, pop3s, smtps); nil for plaintext
+	// ProxyHeader sends a PROXY protocol v2 LOCAL header first, for
+	// backends that refuse connections without one (the health-check form
+	// of the header: no addresses).
+	ProxyHeader bool
 }
+
+// proxyV2Local is a complete PROXY protocol v2 header with the LOCAL
+// command and no address block.
+var proxyV2Local = []byte{0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x20, 0x00, 0x00, 0x00}
 
 // Greeting outcomes of ParseGreeting.
 var (
@@ -90,6 +98,11 @@ func CheckOnce(ctx context.Context, t Target, timeout time.Duration) error {
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
+	}
+	if t.ProxyHeader {
+		if _, err := c.Write(proxyV2Local); err != nil {
+			return err
+		}
 	}
 	if t.TLS != nil {
 		tc := tls.Client(c, t.TLS)
