@@ -129,6 +129,14 @@ func (e *Engine) Run() error {
 	var addrs []string
 	for _, l := range e.opt.Listeners {
 		for _, a := range l.Addrs {
+			// gnet reports a refused bind as "setsockopt: bad file
+			// descriptor"; binding once here names the listener and the
+			// real reason (address in use, permission denied).
+			ln, err := net.Listen("tcp", a)
+			if err != nil {
+				return fmt.Errorf("listener %s: %w", l.ID, err)
+			}
+			_ = ln.Close()
 			addrs = append(addrs, "tcp://"+a)
 		}
 	}
