@@ -1,6 +1,8 @@
 package app
 
 import (
+	"sync"
+
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -12,6 +14,7 @@ import (
 type imapDriver struct {
 	caps     config.IMAPCapabilities
 	serverID []string
+	profiles sync.Map // *engine.Listener -> *imap.Profile, shared by its connections
 }
 
 func newIMAPDriver(c *config.Config) *imapDriver {
@@ -19,16 +22,20 @@ func newIMAPDriver(c *config.Config) *imapDriver {
 }
 
 func (d *imapDriver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.FrontEnd {
-	return imap.NewServer(imap.ServerConfig{
+	if p, ok := d.profiles.Load(l); ok {
+		return p.(*imap.Profile).NewServer(tlsActive)
+	}
+	p := imap.NewProfile(imap.ServerConfig{
 		Capabilities:         d.caps.Advertise,
 		SASL:                 d.caps.SASL,
 		Banner:               d.caps.Banner,
 		StartTLS:             l.TLS == engine.TLSStartTLS,
-		TLSActive:            tlsActive,
 		AllowPlainWithoutTLS: d.caps.AllowPlainAuthWithoutTLS,
 		MaxAuthAttempts:      l.MaxAuthAttempts,
 		ServerID:             d.serverID,
 	})
+	actual, _ := d.profiles.LoadOrStore(l, p)
+	return actual.(*imap.Profile).NewServer(tlsActive)
 }
 
 func (d *imapDriver) NewBackEnd(login *protocols.Login, dest *engine.Destination, startTLS bool, fwd *forward.Info) protocols.BackEnd {

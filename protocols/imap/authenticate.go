@@ -39,7 +39,7 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 	}
 	var srv *sasl.Server
 	var buf [16]byte
-	for _, m := range s.mechs {
+	for _, m := range s.p.mechs {
 		if len(m) == len(mech) && string(upperASCII(buf[:], mech)) == m {
 			srv, _ = sasl.NewServer(m)
 			break

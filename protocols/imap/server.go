@@ -19,10 +19,8 @@ const (
 // Server is the client-facing IMAP machine before authentication. It
 // implements protocols.FrontEnd.
 type Server struct {
-	cfg      ServerConfig
-	mechs    []string
-	caps     []byte // capability atoms for the current TLS state
-	banner   string
+	p        *Profile
+	cfg      *ServerConfig // = &p.cfg
 	tls      bool
 	state    serverState
 	fr       framer
@@ -36,14 +34,37 @@ type Server struct {
 
 var _ protocols.FrontEnd = (*Server)(nil)
 
-// NewServer returns a machine for one client connection.
-func NewServer(cfg ServerConfig) *Server {
+// Profile is what every connection of one listener shares: the
+// configuration with its defaults and the capability lists, computed once
+// so that an idle connection holds only its own state.
+type Profile struct {
+	cfg                ServerConfig
+	mechs              []string
+	capsPlain, capsTLS []byte
+	banner             string
+}
+
+// NewProfile prepares cfg for NewServer. cfg.TLSActive is ignored here:
+// NewServer takes it per connection.
+func NewProfile(cfg ServerConfig) *Profile {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, tls: cfg.TLSActive}
-	s.mechs = offeredMechanisms(cfg.SASL)
-	s.caps = capabilityList(&s.cfg, s.mechs, s.tls)
-	s.banner = sanitizeText(cfg.Banner)
-	return s
+	p := &Profile{cfg: cfg}
+	p.mechs = offeredMechanisms(cfg.SASL)
+	p.capsPlain = capabilityList(&p.cfg, p.mechs, false)
+	p.capsTLS = capabilityList(&p.cfg, p.mechs, true)
+	p.banner = sanitizeText(cfg.Banner)
+	return p
+}
+
+// NewServer returns a machine for one client connection of the profile.
+func (p *Profile) NewServer(tlsActive bool) *Server {
+	return &Server{p: p, cfg: &p.cfg, tls: tlsActive}
+}
+
+// NewServer returns a machine for one client connection. Engines create a
+// Profile once per listener instead.
+func NewServer(cfg ServerConfig) *Server {
+	return NewProfile(cfg).NewServer(cfg.TLSActive)
 }
 
 // Greeting appends "* OK [CAPABILITY ...] banner".
@@ -51,11 +72,16 @@ func (s *Server) Greeting(out []byte) []byte {
 	out = append(out, "* OK [CAPABILITY "...)
 	out = append(out, s.capabilities()...)
 	out = append(out, "] "...)
-	out = append(out, s.banner...)
+	out = append(out, s.p.banner...)
 	return append(out, "\r\n"...)
 }
 
-func (s *Server) capabilities() []byte { return s.caps }
+func (s *Server) capabilities() []byte {
+	if s.tls {
+		return s.p.capsTLS
+	}
+	return s.p.capsPlain
+}
 
 func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS }
 
@@ -119,7 +145,6 @@ func (s *Server) Login() *protocols.Login { return &s.login }
 func (s *Server) TLSStarted(out []byte) []byte {
 	if !s.tls {
 		s.tls = true
-		s.caps = capabilityList(&s.cfg, s.mechs, true)
 	}
 	s.clientID = nil
 	s.fr = framer{}
