@@ -17,6 +17,7 @@ import (
 type sieveEnv struct {
 	old, new            *Dovecot
 	sy                  *Switchyard
+	mapping             string
 	plain, starttls, pp string
 }
 
@@ -34,8 +35,8 @@ func startSieveEnv(t *testing.T) *sieveEnv {
 	e.new = StartDovecot(t, "new", DovecotOptions{ManageSieve: true})
 	dir := t.TempDir()
 	cert := GenerateCert(t, dir, "switchyard", "mail.test")
-	mapping := filepath.Join(dir, "mappings.txt")
-	WriteMapping(t, mapping, baseMapping...)
+	e.mapping = filepath.Join(dir, "mappings.txt")
+	WriteMapping(t, e.mapping, baseMapping...)
 	e.plain, e.starttls, e.pp = FreeAddr(t), FreeAddr(t), FreeAddr(t)
 	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
 		Cert: &cert,
@@ -51,7 +52,7 @@ func startSieveEnv(t *testing.T) *sieveEnv {
 				Endpoints: []SYEndpoint{{Protocol: "managesieve", Port: port(t, e.new.SieveProxyAddr), TLS: "plain"}}},
 		},
 		DefaultDestination: "old",
-		MappingFile:        mapping,
+		MappingFile:        e.mapping,
 		Extra:              sieveExtra,
 	})
 	return e
@@ -69,6 +70,7 @@ func TestManageSieve(t *testing.T) {
 		{"sieve-connect", testSieveConnect},
 		{"client-address", testSieveClientAddress},
 		{"wrong-password", testSieveWrongPassword},
+		{"flip", testSieveFlip},
 		{"backend-down", testSieveBackendDown},
 	} {
 		t.Run(st.name, func(t *testing.T) { st.fn(t, e) })
@@ -218,6 +220,52 @@ func testSieveWrongPassword(t *testing.T, e *sieveEnv) {
 	conn.Write(fmt.Sprintf("{%d+}\r\n%s\r\n", len(p), p))
 	sieveExpect(t, conn, "OK")
 	d.WaitLogin(t, mark, "bob@test")
+}
+
+// Editing the mapping file and sending SIGHUP moves an account's next
+// login: dave's script goes to old's home, his line is added, and the next
+// script sieve-connect uploads lands in new's home, with the login in new's
+// log.
+func testSieveFlip(t *testing.T, e *sieveEnv) {
+	e.sy.LogOnFailure(t)
+	user := "dave@test"
+	t.Cleanup(func() {
+		WriteMapping(t, e.mapping, baseMapping...)
+		e.sy.Reload(t)
+	})
+	script := filepath.Join(t.TempDir(), "flip.sieve")
+	if err := os.WriteFile(script, []byte("keep;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	upload := func(backend, name string) error {
+		d := e.dovecot(backend)
+		mark := d.Mark()
+		if _, err := sieveConnect(t, e.starttls, user, pw(user), "--upload", "--localsieve", script, "--remotesieve", name); err != nil {
+			return err
+		}
+		stored := filepath.Join(d.Dir, "home", user, "sieve", name+".sieve")
+		if _, err := os.Stat(stored); err != nil {
+			return fmt.Errorf("script %s not on %s: %v", name, backend, err)
+		}
+		for _, l := range d.Logins(mark) {
+			if l.User == user && l.Proto == "managesieve-login" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no managesieve-login of %s in %s's log yet", user, backend)
+	}
+	if err := Eventually(5*time.Second, func() error { return upload("old", "flip-before") }); err != nil {
+		t.Fatalf("before the flip: %v", err)
+	}
+	WriteMapping(t, e.mapping, append(append([]string{}, baseMapping...), user+" new")...)
+	e.sy.Reload(t)
+	if err := Eventually(5*time.Second, func() error { return upload("new", "flip-after") }); err != nil {
+		t.Fatalf("after the flip: %v", err)
+	}
+	// The script uploaded before the flip stayed on old.
+	if _, err := os.Stat(filepath.Join(e.new.Dir, "home", user, "sieve", "flip-before.sieve")); err == nil {
+		t.Fatalf("flip-before.sieve is on new: it was uploaded before the flip")
+	}
 }
 
 // A stopped backend gets NO (TRYLATER).

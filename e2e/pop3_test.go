@@ -18,6 +18,7 @@ type pop3Env struct {
 	old, new *Dovecot
 	sy       *Switchyard
 	cert     Cert
+	mapping  string
 
 	plain, starttls, implicit, pp string
 }
@@ -38,8 +39,8 @@ func startPOP3Env(t *testing.T) *pop3Env {
 	e.new = StartDovecot(t, "new", DovecotOptions{POP3: true})
 	dir := t.TempDir()
 	e.cert = GenerateCert(t, dir, "switchyard", "mail.test")
-	mapping := filepath.Join(dir, "mappings.txt")
-	WriteMapping(t, mapping, baseMapping...)
+	e.mapping = filepath.Join(dir, "mappings.txt")
+	WriteMapping(t, e.mapping, baseMapping...)
 	e.plain, e.starttls, e.implicit, e.pp = FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t)
 	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
 		Cert: &e.cert,
@@ -56,7 +57,7 @@ func startPOP3Env(t *testing.T) *pop3Env {
 				Endpoints: []SYEndpoint{{Protocol: "pop3", Port: port(t, e.new.POP3ProxyAddr), TLS: "plain"}}},
 		},
 		DefaultDestination: "old",
-		MappingFile:        mapping,
+		MappingFile:        e.mapping,
 		Extra:              pop3Extra,
 	})
 	return e
@@ -75,6 +76,7 @@ func TestPOP3(t *testing.T) {
 		{"proxy-listener", testPOP3ProxyListener},
 		{"wrong-password", testPOP3WrongPassword},
 		{"bad-input", testPOP3BadInput},
+		{"flip", testPOP3Flip},
 		// Last: it stops and restarts a backend.
 		{"backend-down", testPOP3BackendDown},
 	} {
@@ -270,6 +272,51 @@ func testPOP3BadInput(t *testing.T, e *pop3Env) {
 		pop3Expect(t, conn, "+OK")
 		pop3Retr(t, conn, "old")
 	})
+}
+
+// Editing the mapping file and sending SIGHUP moves an account's next
+// login: dave lands on old, his line is added, his next login lands on new
+// (the marker message and new's log say so), and alice stays where she was.
+func testPOP3Flip(t *testing.T, e *pop3Env) {
+	e.sy.LogOnFailure(t)
+	user := "dave@test"
+	t.Cleanup(func() {
+		WriteMapping(t, e.mapping, baseMapping...)
+		e.sy.Reload(t)
+	})
+	login := func(backend string) error {
+		d := e.dovecot(backend)
+		mark := d.Mark()
+		res, err := PythonPOP3(t, POP3Login{Addr: e.plain, User: user, Password: pw(user), Auth: "plain"})
+		if err != nil {
+			return err
+		}
+		if res.Subject != Marker(backend) {
+			return fmt.Errorf("%s landed on %q, want %q", user, res.Subject, Marker(backend))
+		}
+		for _, l := range d.Logins(mark) {
+			if l.User == user && l.Proto == "pop3-login" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no pop3-login of %s in %s's log yet", user, backend)
+	}
+	if err := Eventually(5*time.Second, func() error { return login("old") }); err != nil {
+		t.Fatalf("before the flip: %v", err)
+	}
+	WriteMapping(t, e.mapping, append(append([]string{}, baseMapping...), user+" new")...)
+	e.sy.Reload(t)
+	if err := Eventually(5*time.Second, func() error { return login("new") }); err != nil {
+		t.Fatalf("after the flip: %v", err)
+	}
+	res, err := PythonPOP3(t, POP3Login{Addr: e.plain, User: "alice@test", Password: pw("alice@test")})
+	ExpectMarker(t, res, err, "new")
+	// And back.
+	WriteMapping(t, e.mapping, baseMapping...)
+	e.sy.Reload(t)
+	if err := Eventually(5*time.Second, func() error { return login("old") }); err != nil {
+		t.Fatalf("after flipping back: %v", err)
+	}
 }
 
 // A stopped backend gets -ERR [SYS/TEMP]; once restarted it serves again.

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ type submissionEnv struct {
 	old, new *Postfix
 	dovecot  *Dovecot
 	sy       *Switchyard
+	mapping  string
 
 	plain, starttls, implicit string
 }
@@ -56,8 +58,8 @@ func startSubmissionEnv(t *testing.T) *submissionEnv {
 
 	dir := t.TempDir()
 	cert := GenerateCert(t, dir, "switchyard", "mail.test")
-	mapping := filepath.Join(dir, "mappings.txt")
-	WriteMapping(t, mapping, "alice@test new")
+	e.mapping = filepath.Join(dir, "mappings.txt")
+	WriteMapping(t, e.mapping, "alice@test new")
 	e.plain, e.starttls, e.implicit = FreeAddr(t), FreeAddr(t), FreeAddr(t)
 	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
 		Cert: &cert,
@@ -73,7 +75,7 @@ func startSubmissionEnv(t *testing.T) *submissionEnv {
 				Endpoints: []SYEndpoint{{Protocol: "submission", Port: port(t, e.new.SubmissionAddr), TLS: "plain"}}},
 		},
 		DefaultDestination: "old",
-		MappingFile:        mapping,
+		MappingFile:        e.mapping,
 		Extra:              "\n[capabilities.submission]\nallow_plain_auth_without_tls = true\n",
 	})
 	return e
@@ -172,6 +174,9 @@ s.quit()
 		}
 	})
 
+	t.Run("flip", func(t *testing.T) { testSubmissionFlip(t, e) })
+
+	// Last: it stops and restarts a backend.
 	t.Run("stopped backend", func(t *testing.T) {
 		e.old.Stop(t)
 		c := dialSubmission(t, e.plain)
@@ -191,6 +196,55 @@ s.quit()
 			t.Fatalf("after restart: %v", err)
 		}
 	})
+}
+
+// Editing the mapping file and sending SIGHUP moves an account's next
+// login: dave's message is accepted by old, his line is added, and his next
+// message is accepted by new (and not by old), per their logs.
+func testSubmissionFlip(t *testing.T, e *submissionEnv) {
+	e.sy.LogOnFailure(t)
+	user := "dave@test"
+	t.Cleanup(func() {
+		WriteMapping(t, e.mapping, "alice@test new")
+		e.sy.Reload(t)
+	})
+	bin := RequireBinary(t, "swaks")
+	send := func(to, other *Postfix) error {
+		mark, otherMark := to.Mark(), other.Mark()
+		out, err := exec.Command(bin, "--server", e.plain, "--local-interface", clientSource, "--helo", "laptop.test",
+			"--from", user, "--to", "rcpt@example.net", "--auth", "PLAIN", "--auth-user", user,
+			"--auth-password", DefaultUsers[user], "--timeout", "15", "--header", "Subject: flip").CombinedOutput()
+		if err != nil {
+			return &swaksError{string(out)}
+		}
+		if !strings.Contains(string(out), "250 2.0.0 Ok: queued as") {
+			return &swaksError{string(out)}
+		}
+		return Eventually(5*time.Second, func() error {
+			for _, c := range other.Clients(otherMark) {
+				if c.User == user {
+					return fmt.Errorf("postfix %s accepted %s's message, want %s: %s", other.Name, user, to.Name, c.Line)
+				}
+			}
+			for _, c := range to.Clients(mark) {
+				if c.User == user {
+					if c.Addr != clientSource {
+						return fmt.Errorf("postfix %s logged client %s, want %s: %s", to.Name, c.Addr, clientSource, c.Line)
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("no message from %s in postfix %s's log yet", user, to.Name)
+		})
+	}
+	if err := send(e.old, e.new); err != nil {
+		t.Fatalf("before the flip: %v", err)
+	}
+	WriteMapping(t, e.mapping, "alice@test new", user+" new")
+	e.sy.Reload(t)
+	if err := Eventually(10*time.Second, func() error { return send(e.new, e.old) }); err != nil {
+		t.Fatalf("after the flip: %v", err)
+	}
 }
 
 type swaksError struct{ out string }

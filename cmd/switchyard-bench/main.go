@@ -33,6 +33,7 @@ func main() {
 
 type flags struct {
 	scenario    string
+	protocol    string
 	target      string
 	tlsMode     string
 	insecure    bool
@@ -69,6 +70,8 @@ type flags struct {
 	mockProxy    bool
 	mockMsgSize  int
 	mockCaps     string
+	mockProtocol string
+	mockXClient  bool
 }
 
 func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
@@ -76,6 +79,7 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
 	fs.StringVar(&f.scenario, "scenario", "login", "load scenario: login or idle")
+	fs.StringVar(&f.protocol, "protocol", "imap", "login scenario's protocol: imap, pop3, submission or managesieve (--auth user is POP3's USER/PASS)")
 	fs.StringVar(&f.target, "target", "127.0.0.1:1143", "IMAP server or proxy to load (host:port)")
 	fs.StringVar(&f.tlsMode, "tls", "none", "none, starttls or implicit")
 	fs.BoolVar(&f.insecure, "insecure", false, "do not verify the target's certificate")
@@ -112,6 +116,8 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs.BoolVar(&f.mockProxy, "mock-proxy-header", false, "mock backends accept an optional PROXY v1/v2 header")
 	fs.IntVar(&f.mockMsgSize, "mock-message-size", 0, "size of the marker message in bytes (bulk FETCH)")
 	fs.StringVar(&f.mockCaps, "mock-capabilities", "", "space-separated capability list replacing the default")
+	fs.StringVar(&f.mockProtocol, "mock-protocol", "imap", "protocol of the mock backends: imap, pop3, submission or managesieve")
+	fs.BoolVar(&f.mockXClient, "mock-xclient", false, "pop3, submission, managesieve mocks: advertise and honour XCLIENT")
 	return fs
 }
 
@@ -133,6 +139,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "switchyard-bench:", err)
 		return 2
+	}
+	if len(f.mockBackend) > 0 && f.mockProtocol != "imap" {
+		if err := runProtoMock(ctx, &f, accounts, stdout); err != nil {
+			fmt.Fprintln(stderr, "switchyard-bench:", err)
+			return 1
+		}
+		return 0
+	}
+	if len(f.mockBackend) == 0 && f.protocol != "imap" {
+		if err := runProtoLoad(ctx, &f, accounts, stdout, stderr); err != nil {
+			fmt.Fprintln(stderr, "switchyard-bench:", err)
+			return 1
+		}
+		return 0
 	}
 	if len(f.mockBackend) > 0 {
 		if err := runMock(ctx, &f, accounts, stdout); err != nil {

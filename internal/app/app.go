@@ -309,6 +309,15 @@ func (emptyStore) Close() error                                         { return
 func (a *App) Run(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
 	defer a.cancel()
+	if p, ok := a.store.(interface{ Ping(context.Context) error }); ok {
+		// The proxy starts without its store; logins tempfail (or use the
+		// default destination, per mapping.on_store_error) until it answers.
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := p.Ping(pctx); err != nil {
+			a.log.Error("mapping store unreachable at start; lookups fail until it answers", "source", a.cfg.Mapping.Source, "err", err)
+		}
+		cancel()
+	}
 	if iv := a.cfg.Server.HealthCheckInterval.D(); iv > 0 {
 		go health.NewChecker(a.health, a.healthTargets(), health.CheckerOptions{Interval: iv, Timeout: a.cfg.Server.BackendTimeout.D()}).Run(ctx)
 	}
