@@ -1,7 +1,9 @@
 package app
 
 import (
+	"log/slog"
 	"os"
+	"time"
 
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
@@ -17,9 +19,9 @@ func init() {
 // submissionDriver builds SMTP submission state machines (ports 587 and
 // 465) from [capabilities.submission] and [server] hostname.
 //
-// The EHLO extension list is the configured, static one: it is not yet
-// learned from the destinations, so it must not name what a backend cannot
-// do (the client talks MAIL/RCPT/DATA with the backend directly).
+// The EHLO extension list is the configured one, narrowed at start to what
+// the default destination offers (the client talks MAIL/RCPT/DATA with the
+// backend directly); other destinations are assumed to offer as much.
 type submissionDriver struct {
 	caps     config.SubmissionCapabilities
 	hostname string
@@ -33,7 +35,19 @@ func newSubmissionDriver(c *config.Config) *submissionDriver {
 		// is the closest stable answer.
 		h, _ = os.Hostname()
 	}
-	return &submissionDriver{caps: c.Capabilities.Submission, hostname: h}
+	d := &submissionDriver{caps: c.Capabilities.Submission, hostname: h}
+	configured := d.caps.EHLO
+	if configured == nil {
+		configured = []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8"}
+	}
+	learned, err := learnEHLO(c, 3*time.Second)
+	switch {
+	case err != nil:
+		slog.Warn("submission: could not ask the default destination for its EHLO extensions; advertising the configured list", "err", err)
+	case learned != nil:
+		d.caps.EHLO = filterEHLO(configured, learned)
+	}
+	return d
 }
 
 func (d *submissionDriver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.FrontEnd {
