@@ -1,0 +1,62 @@
+package protoload
+
+import "strings"
+
+// pop3Session speaks RFC 1939 and 5034: +OK/-ERR single-line replies.
+type pop3Session struct{ c *conn }
+
+// pop3Reply reads one reply: nil for +OK, a StatusError for -ERR.
+func (s *pop3Session) reply() error {
+	l, err := s.c.line()
+	if err != nil {
+		return err
+	}
+	switch {
+	case strings.HasPrefix(l, "+OK"):
+		return nil
+	case strings.HasPrefix(l, "-ERR"):
+		e := &StatusError{Status: "-ERR", Text: l}
+		if rest := strings.TrimPrefix(l, "-ERR "); strings.HasPrefix(rest, "[") {
+			if end := strings.IndexByte(rest, ']'); end > 0 && end < 40 {
+				e.Code = rest[1:end]
+			}
+		}
+		return e
+	}
+	return &StatusError{Status: "?", Text: l}
+}
+
+func (s *pop3Session) greet() error { return s.reply() }
+
+func (s *pop3Session) auth(mode, user, password string) error {
+	if mode == string(AuthUser) {
+		if err := s.c.send("USER ", user); err != nil {
+			return err
+		}
+		if err := s.reply(); err != nil {
+			return err
+		}
+		if err := s.c.send("PASS ", password); err != nil {
+			return err
+		}
+		return s.reply()
+	}
+	if err := s.c.send("AUTH PLAIN ", plainIR(user, password)); err != nil {
+		return err
+	}
+	return s.reply()
+}
+
+func (s *pop3Session) noop() error {
+	if err := s.c.send("NOOP"); err != nil {
+		return err
+	}
+	return s.reply()
+}
+
+func (s *pop3Session) logout() error {
+	if err := s.c.send("QUIT"); err != nil {
+		return err
+	}
+	return s.reply()
+}

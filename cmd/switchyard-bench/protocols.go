@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/bench/mockpop3"
+	"github.com/switchyard-mail/switchyard/bench/mocksieve"
+	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
+	"github.com/switchyard-mail/switchyard/bench/protoload"
+	"github.com/switchyard-mail/switchyard/bench/stats"
+)
+
+// runProtoLoad is --protocol pop3|submission|managesieve: a login storm
+// through bench/protoload. The IMAP path (runLoad) is not involved.
+func runProtoLoad(ctx context.Context, f *flags, accounts []imapload.Account, stdout, stderr io.Writer) error {
+	proto, err := protoload.ParseProtocol(f.protocol)
+	if err != nil {
+		return fmt.Errorf("--protocol: %v", err)
+	}
+	if f.scenario != "login" {
+		return fmt.Errorf("--scenario %q: --protocol %s has the login scenario only", f.scenario, proto)
+	}
+	if f.noSASLIR {
+		return fmt.Errorf("--no-sasl-ir: --protocol %s always sends an initial response", proto)
+	}
+	if f.pprofURL != "" && f.pid <= 0 {
+		return errors.New("--pprof-url needs --pid")
+	}
+	o := protoload.Options{
+		Protocol:    proto,
+		Target:      f.target,
+		TLS:         imapload.TLSMode(f.tlsMode),
+		Auth:        imapload.AuthMode(f.auth),
+		Accounts:    accounts,
+		Sources:     f.sources,
+		Timeout:     f.timeout,
+		Concurrency: f.concurrency,
+		Duration:    f.duration,
+		Count:       f.count,
+		SkipNoop:    f.noNoop,
+		Linger:      f.linger,
+	}
+	if f.progress > 0 {
+		o.Progress, o.ProgressEvery = stderr, f.progress
+	}
+	if f.pid > 0 {
+		o.Sampler = &stats.Sampler{PID: f.pid, PprofURL: f.pprofURL}
+		if _, err := o.Sampler.Sample("probe"); err != nil {
+			return fmt.Errorf("--pid %d: %v", f.pid, err)
+		}
+	}
+	if f.tlsMode != "none" {
+		cfg := &tls.Config{InsecureSkipVerify: f.insecure, ServerName: f.serverName}
+		if f.caFile != "" {
+			pem, err := os.ReadFile(f.caFile)
+			if err != nil {
+				return err
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("--ca %s: no certificates", f.caFile)
+			}
+		}
+		o.TLSConfig = cfg
+	}
+	res, err := protoload.RunLogin(ctx, o)
+	if res != nil {
+		res.WriteText(stdout)
+		if f.jsonFile != "" {
+			if jerr := res.WriteJSON(f.jsonFile); jerr != nil {
+				return jerr
+			}
+		}
+	}
+	return err
+}
+
+// runProtoMock is --mock-backend with --mock-protocol pop3, submission or
+// managesieve: bench/mockpop3, mocksmtp or mocksieve servers with the
+// accounts of --users/--users-file, until ctx ends or --duration passes.
+func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, stdout io.Writer) error {
+	proto, err := protoload.ParseProtocol(f.mockProtocol)
+	if err != nil {
+		return fmt.Errorf("--mock-protocol: %v", err)
+	}
+	if f.mockImplicit || f.mockMsgSize != 0 || f.mockCaps != "" {
+		return fmt.Errorf("--mock-implicit-tls, --mock-message-size and --mock-capabilities are for --mock-protocol imap")
+	}
+	if (f.mockTLS || f.mockCert != "") && proto != protoload.Submission {
+		return fmt.Errorf("--mock-tls: the %s mock has no TLS", proto)
+	}
+	if f.mockProxy && proto == protoload.Submission {
+		return errors.New("--mock-proxy-header: the submission mock reads no PROXY header")
+	}
+	users := make(map[string]string, len(accounts))
+	for _, a := range accounts {
+		users[a.User] = a.Password
+	}
+	var tlsCfg *tls.Config
+	switch {
+	case f.mockCert != "" || f.mockKey != "":
+		cert, err := tls.LoadX509KeyPair(f.mockCert, f.mockKey)
+		if err != nil {
+			return err
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	case f.mockTLS:
+		if tlsCfg, _, err = mockimap.SelfSigned(); err != nil {
+			return err
+		}
+	}
+	type server interface {
+		Addr() string
+		Close() error
+	}
+	var servers []server
+	var names []string
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
+	for i, addr := range f.mockBackend {
+		name := fmt.Sprintf("mock%d", i)
+		if i < len(f.mockNames) {
+			name = f.mockNames[i]
+		}
+		var s server
+		var err error
+		switch proto {
+		case protoload.POP3:
+			s, err = mockpop3.Listen(addr, mockpop3.Config{Name: name, Users: users, AcceptProxyHeader: f.mockProxy, XClient: f.mockXClient, Pipelining: true})
+		case protoload.Submission:
+			var xc []string
+			if f.mockXClient {
+				xc = []string{"ADDR", "PORT", "DESTADDR", "DESTPORT", "HELO", "PROTO"}
+			}
+			s, err = mocksmtp.Listen(addr, mocksmtp.Config{Name: name, Users: users, TLS: tlsCfg, XClient: xc})
+		default:
+			s, err = mocksieve.Listen(addr, mocksieve.Config{Name: name, Users: users, AcceptProxyHeader: f.mockProxy, XClient: f.mockXClient})
+		}
+		if err != nil {
+			return fmt.Errorf("mock %s backend %s on %s: %v", proto, name, addr, err)
+		}
+		servers, names = append(servers, s), append(names, name)
+		fmt.Fprintf(stdout, "mock%s %s listening on %s (%d users)\n", proto, name, s.Addr(), len(users))
+	}
+	if f.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		defer cancel()
+	}
+	<-ctx.Done()
+	for i, s := range servers {
+		switch m := s.(type) {
+		case *mockpop3.Server:
+			fmt.Fprintf(stdout, "mock%s %s: %d logins\n", proto, names[i], m.Logins())
+		case *mocksmtp.Server:
+			ok, failed := m.Logins()
+			fmt.Fprintf(stdout, "mock%s %s: %d logins, %d refused\n", proto, names[i], ok, failed)
+		default:
+			fmt.Fprintf(stdout, "mock%s %s: stopped\n", proto, names[i])
+		}
+	}
+	return nil
+}

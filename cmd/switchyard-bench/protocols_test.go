@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Each --mock-protocol backend, loaded by the same binary's --protocol.
+func TestProtocolLoginAgainstProtocolMock(t *testing.T) {
+	for _, proto := range []string{"pop3", "submission", "managesieve"} {
+		t.Run(proto, func(t *testing.T) {
+			addr := freeAddr(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var mout, merr bytes.Buffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, []string{"--mock-backend", addr, "--mock-protocol", proto, "--mock-xclient",
+					"--users", "3", "--password", "pw", "--duration", "30s"}, &mout, &merr)
+			}()
+			for i := 0; i < 200; i++ {
+				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+					c.Close()
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			jsonPath := filepath.Join(t.TempDir(), "r.json")
+			var out, errb bytes.Buffer
+			code := run(context.Background(), []string{"--scenario", "login", "--protocol", proto, "--target", addr,
+				"--users", "3", "--password", "pw", "--count", "30", "--concurrency", "3", "--pid", itoa(os.Getpid()), "--json", jsonPath}, &out, &errb)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			if !strings.Contains(out.String(), "30 ok, 0 failed") || !strings.Contains(out.String(), "protocol      "+proto) {
+				t.Fatalf("output:\n%s", out.String())
+			}
+			var m map[string]any
+			b, _ := os.ReadFile(jsonPath)
+			if err := json.Unmarshal(b, &m); err != nil || m["ops"].(float64) != 30 || m["protocol"] != proto || m["target_cost"] == nil {
+				t.Fatalf("json %s %v", b, err)
+			}
+			cancel()
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Fatalf("mock exit %d: %s", code, merr.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("mock did not stop")
+			}
+			if !strings.Contains(mout.String(), "mock"+proto+" old listening on "+addr) {
+				t.Fatalf("mock output:\n%s", mout.String())
+			}
+			if proto != "managesieve" && !strings.Contains(mout.String(), "old: 30 logins") {
+				t.Fatalf("mock output:\n%s", mout.String())
+			}
+		})
+	}
+}
+
+// --mock-xclient makes the POP3 mock advertise XCLIENT.
+func TestProtocolMockXClient(t *testing.T) {
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var out, errb bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"--mock-backend", addr, "--mock-protocol", "pop3", "--mock-xclient", "--duration", "20s"}, &out, &errb)
+	}()
+	var conn net.Conn
+	for i := 0; i < 200 && conn == nil; i++ {
+		conn, _ = net.DialTimeout("tcp", addr, time.Second)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if conn == nil {
+		t.Fatal("mock not listening")
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	r.ReadString('\n')
+	conn.Write([]byte("CAPA\r\n"))
+	var caps []string
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil || l == ".\r\n" {
+			break
+		}
+		caps = append(caps, strings.TrimSpace(l))
+	}
+	if !strings.Contains(strings.Join(caps, " "), "XCLIENT") {
+		t.Fatalf("CAPA %q", caps)
+	}
+	cancel()
+	<-done
+}
+
+func TestProtocolBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--protocol", "nntp", "--count", "1"},
+		{"--protocol", "pop3", "--scenario", "idle"},
+		{"--protocol", "submission", "--auth", "user", "--count", "1"},
+		{"--protocol", "pop3", "--tls", "starttls", "--count", "1"},
+		{"--protocol", "pop3", "--no-sasl-ir", "--count", "1"},
+		{"--mock-backend", "127.0.0.1:0", "--mock-protocol", "pop3", "--mock-tls"},
+		{"--mock-backend", "127.0.0.1:0", "--mock-protocol", "submission", "--mock-proxy-header"},
+		{"--mock-backend", "127.0.0.1:0", "--mock-protocol", "x"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, &out, &errb); code == 0 {
+			t.Errorf("%v: exit 0", args)
+		} else if errb.Len() == 0 {
+			t.Errorf("%v: no message", args)
+		}
+	}
+}
