@@ -14,14 +14,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"sync"
 	"time"
 
-	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/switchyard-mail/switchyard/bench/internal/mockserver"
 )
 
 // Config describes one mock backend.
@@ -46,40 +45,30 @@ type Config struct {
 // Server is a running mock backend.
 type Server struct {
 	cfg Config
-	ln  net.Listener
-	wg  sync.WaitGroup
+	l   *mockserver.Listener
 
 	mu       sync.Mutex
 	lastAddr map[string]string // user -> client address it believed
-	conns    map[net.Conn]struct{}
 	logins   int
 }
 
 // Listen starts a server on addr ("127.0.0.1:0").
 func Listen(addr string, cfg Config) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+	s := &Server{cfg: cfg, lastAddr: map[string]string{}}
+	l, err := mockserver.Listen(addr, s.serve)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, ln: ln, lastAddr: map[string]string{}, conns: map[net.Conn]struct{}{}}
-	s.wg.Add(1)
-	go s.accept()
+	s.l = l
 	return s, nil
 }
 
 // Addr is the listening address.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.l.Addr() }
 
 // Close stops accepting and closes every connection.
 func (s *Server) Close() error {
-	err := s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	return err
+	return s.l.Close()
 }
 
 // LastClientAddr is the client address (host:port) the server believed
@@ -98,30 +87,6 @@ func (s *Server) Logins() int {
 	return s.logins
 }
 
-func (s *Server) accept() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() {
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-				c.Close()
-			}()
-			s.serve(c)
-		}()
-	}
-}
-
 func (s *Server) message() string {
 	return fmt.Sprintf("Subject: Marker: you are on %s\r\nFrom: mock@%s.test\r\n\r\nbackend=%s\r\n", s.cfg.Name, s.cfg.Name, s.cfg.Name)
 }
@@ -138,15 +103,10 @@ type session struct {
 
 func (s *Server) serve(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(time.Minute))
-	ss := &session{s: s, c: c, r: bufio.NewReader(c), w: bufio.NewWriter(c), client: c.RemoteAddr().String()}
-	if s.cfg.AcceptProxyHeader {
-		h, err := proxyproto.ReadHeaderTimeout(c, ss.r, 300*time.Millisecond)
-		switch {
-		case err == nil && h.SourceAddr != nil:
-			ss.client = h.SourceAddr.String()
-		case err != nil && !errors.Is(err, proxyproto.ErrNoProxyProtocol):
-			return
-		}
+	ss := &session{s: s, c: c, r: bufio.NewReader(c), w: bufio.NewWriter(c)}
+	var ok bool
+	if ss.client, ok = mockserver.ClientAddr(c, ss.r, s.cfg.AcceptProxyHeader); !ok {
+		return
 	}
 	ss.reply("+OK %s POP3 mock ready.", s.cfg.Name)
 	for {

@@ -10,14 +10,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"sync"
 	"time"
 
-	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/switchyard-mail/switchyard/bench/internal/mockserver"
 )
 
 // Config describes one mock backend.
@@ -31,39 +30,29 @@ type Config struct {
 // Server is a running mock backend.
 type Server struct {
 	cfg Config
-	ln  net.Listener
-	wg  sync.WaitGroup
+	l   *mockserver.Listener
 
 	mu       sync.Mutex
 	lastAddr map[string]string
-	conns    map[net.Conn]struct{}
 }
 
 // Listen starts a server on addr.
 func Listen(addr string, cfg Config) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+	s := &Server{cfg: cfg, lastAddr: map[string]string{}}
+	l, err := mockserver.Listen(addr, s.serve)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, ln: ln, lastAddr: map[string]string{}, conns: map[net.Conn]struct{}{}}
-	s.wg.Add(1)
-	go s.accept()
+	s.l = l
 	return s, nil
 }
 
 // Addr is the listening address.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.l.Addr() }
 
 // Close stops the server and its connections.
 func (s *Server) Close() error {
-	err := s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	return err
+	return s.l.Close()
 }
 
 // LastClientAddr is the client address believed for user's last login.
@@ -73,42 +62,12 @@ func (s *Server) LastClientAddr(user string) string {
 	return s.lastAddr[user]
 }
 
-func (s *Server) accept() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() {
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-				c.Close()
-			}()
-			s.serve(c)
-		}()
-	}
-}
-
 func (s *Server) serve(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(time.Minute))
 	r, w := bufio.NewReader(c), bufio.NewWriter(c)
-	client := c.RemoteAddr().String()
-	if s.cfg.AcceptProxyHeader {
-		h, err := proxyproto.ReadHeaderTimeout(c, r, 300*time.Millisecond)
-		switch {
-		case err == nil && h.SourceAddr != nil:
-			client = h.SourceAddr.String()
-		case err != nil && !errors.Is(err, proxyproto.ErrNoProxyProtocol):
-			return
-		}
+	client, ok := mockserver.ClientAddr(c, r, s.cfg.AcceptProxyHeader)
+	if !ok {
+		return
 	}
 	fmt.Fprintf(w, "\"IMPLEMENTATION\" \"mock %s\"\r\n\"SASL\" \"PLAIN\"\r\n\"SIEVE\" \"fileinto\"\r\n", s.cfg.Name)
 	if s.cfg.XClient {

@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,8 +18,6 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
-	"github.com/switchyard-mail/switchyard/config"
-	"github.com/switchyard-mail/switchyard/internal/testcert"
 	"github.com/switchyard-mail/switchyard/router/ring"
 	"github.com/switchyard-mail/switchyard/router/sqlstore"
 )
@@ -45,21 +42,6 @@ func limitLine(n int) string {
 		return ""
 	}
 	return fmt.Sprintf("max_connections = %d", n)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func portOf(addr string) string {
-	_, p, _ := net.SplitHostPort(addr)
-	return p
 }
 
 func startFixture(t *testing.T, extra string) *fixture {
@@ -87,112 +69,35 @@ func startFixtureWithMapping(t *testing.T, mapping string) *fixture {
 
 func startFixtureFull(t *testing.T, extra string, maxConns int, mappingBlock string) *fixture {
 	t.Helper()
-	dir := t.TempDir()
 	users := map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"}
-	f := &fixture{t: t, mapping: filepath.Join(dir, "map.txt")}
-	var err error
-	if f.old, err = mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "old", Users: users}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.old.Close() })
-	if f.new, err = mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "new", Users: users, AcceptProxyHeader: true}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.new.Close() })
-	if err := os.WriteFile(f.mapping, []byte("Alice@Example.com new\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f := &fixture{t: t}
+	f.old = listenMock(t, func() (*mockimap.Server, error) {
+		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "old", Users: users})
+	})
+	f.new = listenMock(t, func() (*mockimap.Server, error) {
+		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "new", Users: users, AcceptProxyHeader: true})
+	})
+	files := writeProxyFiles(t, "Alice@Example.com new\n")
+	f.mapping = files.mapping
 	if mappingBlock == "" {
-		mappingBlock = fmt.Sprintf("[mapping]\nsource = \"file\"\nnormalize = \"lowercase\"\npositive_ttl = \"1s\"\nnegative_ttl = \"1s\"\n[mapping.file]\npath = %q\n", f.mapping)
-	}
-	cert, key, err := testcert.WriteFiles(dir, "localhost")
-	if err != nil {
-		t.Fatal(err)
+		mappingBlock = fileMapping(f.mapping, "normalize = \"lowercase\"\npositive_ttl = \"1s\"\nnegative_ttl = \"1s\"\n")
 	}
 	f.plain, f.starttls, f.implicit, f.proxied = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	text := fmt.Sprintf(`
-[server]
-backend_timeout = "2s"
-host_down_threshold = 2
-host_down_cooldown = "1s"
-health_check_interval = "300ms"
-[tls.certificate.main]
-cert = %q
-key = %q
-default = true
-[listener.plain]
-protocol = "imap"
-bind = [%q]
-tls = "plain"
-preauth_timeout = "2s"
-%s
-[listener.starttls]
-protocol = "imap"
-bind = [%q]
-tls = "starttls"
-[listener.implicit]
-protocol = "imap"
-bind = [%q]
-tls = "implicit"
-[listener.proxied]
-protocol = "imap"
-bind = [%q]
-tls = "plain"
-proxy_protocol = "required"
-proxy_trusted = ["127.0.0.0/8"]
-[destination.old]
-host = "127.0.0.1"
-forwarding = "xclient"
-allow_plaintext_auth = true
-[destination.old.protocol.imap]
-port = %s
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-forwarding = "proxy"
-allow_plaintext_auth = true
-[destination.new.protocol.imap]
-port = %s
-tls = "plain"
-[routing]
-default_destination = "old"
-%s
-[capabilities.imap]
-allow_plain_auth_without_tls = true
-%s`, cert, key, f.plain, limitLine(maxConns), f.starttls, f.implicit, f.proxied, portOf(f.old.Addr()), portOf(f.new.Addr()), mappingBlock, extra)
-	cfg, err := config.Parse([]byte(text), "test.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	f.app, err = New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.app.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("app did not stop")
-		}
-	})
-	select {
-	case <-f.app.Started():
-	case err := <-done:
-		t.Fatalf("app stopped: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("app did not start")
-	}
+	f.app = startApp(t, proxySpec{
+		protocol: "imap",
+		server:   "host_down_threshold = 2\nhost_down_cooldown = \"1s\"\nhealth_check_interval = \"300ms\"\n",
+		files:    files,
+		listeners: []listenerSpec{
+			{name: "plain", addr: f.plain, tls: "plain", extra: "preauth_timeout = \"2s\"\n" + limitLine(maxConns) + "\n"},
+			{name: "starttls", addr: f.starttls, tls: "starttls"},
+			{name: "implicit", addr: f.implicit, tls: "implicit"},
+			{name: "proxied", addr: f.proxied, tls: "plain", extra: proxiedLines},
+		},
+		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
+		new:     destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
+		mapping: mappingBlock + "\n",
+		caps:    "allow_plain_auth_without_tls = true\n" + extra,
+	}.toml())
 	return f
 }
 

@@ -5,13 +5,10 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/bench/mocksieve"
-	"github.com/switchyard-mail/switchyard/internal/testcert"
 )
 
 type sieveFixture struct {
@@ -23,71 +20,28 @@ type sieveFixture struct {
 // "old" (default, XCLIENT) and "new" (PROXY v2); alice is mapped to new.
 func startSieveFixture(t *testing.T) *sieveFixture {
 	t.Helper()
-	dir := t.TempDir()
 	f := &sieveFixture{}
-	var err error
-	if f.old, err = mocksieve.Listen("127.0.0.1:0", mocksieve.Config{Name: "old", Users: pop3Users, XClient: true}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.old.Close() })
-	if f.new, err = mocksieve.Listen("127.0.0.1:0", mocksieve.Config{Name: "new", Users: pop3Users, AcceptProxyHeader: true}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.new.Close() })
-	mapping := filepath.Join(dir, "map.txt")
-	if err := os.WriteFile(mapping, []byte("alice@example.com new\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cert, key, err := testcert.WriteFiles(dir, "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.old = listenMock(t, func() (*mocksieve.Server, error) {
+		return mocksieve.Listen("127.0.0.1:0", mocksieve.Config{Name: "old", Users: pop3Users, XClient: true})
+	})
+	f.new = listenMock(t, func() (*mocksieve.Server, error) {
+		return mocksieve.Listen("127.0.0.1:0", mocksieve.Config{Name: "new", Users: pop3Users, AcceptProxyHeader: true})
+	})
+	files := writeProxyFiles(t, "alice@example.com new\n")
 	f.plain, f.starttls, f.proxied = freeAddr(t), freeAddr(t), freeAddr(t)
-	startApp(t, fmt.Sprintf(`
-[server]
-backend_timeout = "2s"
-[tls.certificate.main]
-cert = %q
-key = %q
-default = true
-[listener.plain]
-protocol = "managesieve"
-bind = [%q]
-tls = "plain"
-[listener.starttls]
-protocol = "managesieve"
-bind = [%q]
-tls = "starttls"
-[listener.proxied]
-protocol = "managesieve"
-bind = [%q]
-tls = "plain"
-proxy_protocol = "required"
-proxy_trusted = ["127.0.0.0/8"]
-[destination.old]
-host = "127.0.0.1"
-forwarding = "xclient"
-allow_plaintext_auth = true
-[destination.old.protocol.managesieve]
-port = %s
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-forwarding = "proxy"
-allow_plaintext_auth = true
-[destination.new.protocol.managesieve]
-port = %s
-tls = "plain"
-[routing]
-default_destination = "old"
-[mapping]
-source = "file"
-[mapping.file]
-path = %q
-[capabilities.managesieve]
-allow_plain_auth_without_tls = true
-sasl = ["PLAIN", "LOGIN"]
-`, cert, key, f.plain, f.starttls, f.proxied, portOf(f.old.Addr()), portOf(f.new.Addr()), mapping))
+	startApp(t, proxySpec{
+		protocol: "managesieve",
+		files:    files,
+		listeners: []listenerSpec{
+			{name: "plain", addr: f.plain, tls: "plain"},
+			{name: "starttls", addr: f.starttls, tls: "starttls"},
+			{name: "proxied", addr: f.proxied, tls: "plain", extra: proxiedLines},
+		},
+		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
+		new:     destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
+		mapping: fileMapping(files.mapping, ""),
+		caps:    "allow_plain_auth_without_tls = true\nsasl = [\"PLAIN\", \"LOGIN\"]\n",
+	}.toml())
 	return f
 }
 

@@ -2,20 +2,13 @@ package app
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/mockpop3"
-	"github.com/switchyard-mail/switchyard/config"
-	"github.com/switchyard-mail/switchyard/internal/testcert"
 )
 
 // pop3Fixture is the whole proxy in front of two mock POP3 backends: "old"
@@ -31,119 +24,31 @@ var pop3Users = map[string]string{"alice@example.com": "pw-alice", "bob@example.
 
 func startPOP3Fixture(t *testing.T) *pop3Fixture {
 	t.Helper()
-	dir := t.TempDir()
 	f := &pop3Fixture{}
-	var err error
 	locked := map[string]bool{"carol@example.com": true}
-	if f.old, err = mockpop3.Listen("127.0.0.1:0", mockpop3.Config{Name: "old", Users: pop3Users, Locked: locked, XClient: true, NoSASL: true, Pipelining: true}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.old.Close() })
-	if f.new, err = mockpop3.Listen("127.0.0.1:0", mockpop3.Config{Name: "new", Users: pop3Users, AcceptProxyHeader: true}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.new.Close() })
-	mapping := filepath.Join(dir, "map.txt")
-	if err := os.WriteFile(mapping, []byte("alice@example.com new\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cert, key, err := testcert.WriteFiles(dir, "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.plain, f.starttls, f.implicit, f.proxied = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	text := fmt.Sprintf(`
-[server]
-backend_timeout = "2s"
-[tls.certificate.main]
-cert = %q
-key = %q
-default = true
-[listener.plain]
-protocol = "pop3"
-bind = [%q]
-tls = "plain"
-max_auth_attempts = 3
-[listener.starttls]
-protocol = "pop3"
-bind = [%q]
-tls = "starttls"
-[listener.implicit]
-protocol = "pop3"
-bind = [%q]
-tls = "implicit"
-[listener.proxied]
-protocol = "pop3"
-bind = [%q]
-tls = "plain"
-proxy_protocol = "required"
-proxy_trusted = ["127.0.0.0/8"]
-[destination.old]
-host = "127.0.0.1"
-forwarding = "xclient"
-allow_plaintext_auth = true
-[destination.old.protocol.pop3]
-port = %s
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-forwarding = "proxy"
-allow_plaintext_auth = true
-[destination.new.protocol.pop3]
-port = %s
-tls = "plain"
-[routing]
-default_destination = "old"
-[mapping]
-source = "file"
-normalize = "lowercase"
-[mapping.file]
-path = %q
-[capabilities.pop3]
-allow_plain_auth_without_tls = true
-sasl = ["PLAIN", "LOGIN"]
-`, cert, key, f.plain, f.starttls, f.implicit, f.proxied, portOf(f.old.Addr()), portOf(f.new.Addr()), mapping)
-	f.app = startApp(t, text)
-	return f
-}
-
-// startApp parses, validates and runs a configuration until the test ends.
-func startApp(t *testing.T, text string) *App {
-	t.Helper()
-	cfg, err := config.Parse([]byte(text), "test.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	a, err := New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("app did not stop")
-		}
+	f.old = listenMock(t, func() (*mockpop3.Server, error) {
+		return mockpop3.Listen("127.0.0.1:0", mockpop3.Config{Name: "old", Users: pop3Users, Locked: locked, XClient: true, NoSASL: true, Pipelining: true})
 	})
-	select {
-	case <-a.Started():
-	case err := <-done:
-		t.Fatalf("app stopped: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("app did not start")
-	}
-	return a
+	f.new = listenMock(t, func() (*mockpop3.Server, error) {
+		return mockpop3.Listen("127.0.0.1:0", mockpop3.Config{Name: "new", Users: pop3Users, AcceptProxyHeader: true})
+	})
+	files := writeProxyFiles(t, "alice@example.com new\n")
+	f.plain, f.starttls, f.implicit, f.proxied = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	f.app = startApp(t, proxySpec{
+		protocol: "pop3",
+		files:    files,
+		listeners: []listenerSpec{
+			{name: "plain", addr: f.plain, tls: "plain", extra: "max_auth_attempts = 3\n"},
+			{name: "starttls", addr: f.starttls, tls: "starttls"},
+			{name: "implicit", addr: f.implicit, tls: "implicit"},
+			{name: "proxied", addr: f.proxied, tls: "plain", extra: proxiedLines},
+		},
+		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
+		new:     destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
+		mapping: fileMapping(files.mapping, "normalize = \"lowercase\"\n"),
+		caps:    "allow_plain_auth_without_tls = true\nsasl = [\"PLAIN\", \"LOGIN\"]\n",
+	}.toml())
+	return f
 }
 
 // expectOK reads one line and fails unless it starts with prefix.

@@ -2,23 +2,17 @@ package app
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/smtp"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
-	"github.com/switchyard-mail/switchyard/config"
-	"github.com/switchyard-mail/switchyard/internal/testcert"
 )
 
 // Submission through the whole proxy, in process, against two mock SMTP
@@ -33,106 +27,32 @@ type subFixture struct {
 
 func startSubmission(t *testing.T, allowPlain bool) *subFixture {
 	t.Helper()
-	dir := t.TempDir()
 	users := map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"}
-	f := &subFixture{mapping: filepath.Join(dir, "map.txt")}
-	var err error
-	if f.old, err = mocksmtp.Listen("127.0.0.1:0", mocksmtp.Config{Name: "old", Users: users,
-		XClient: []string{"NAME", "ADDR", "PROTO", "HELO", "PORT", "LOGIN", "DESTADDR", "DESTPORT"}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.old.Close() })
-	if f.new, err = mocksmtp.Listen("127.0.0.1:0", mocksmtp.Config{Name: "new", Users: users}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.new.Close() })
-	if err := os.WriteFile(f.mapping, []byte("Alice@Example.com new\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cert, key, err := testcert.WriteFiles(dir, "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.plain, f.starttls, f.implicit = freeAddr(t), freeAddr(t), freeAddr(t)
-	text := fmt.Sprintf(`
-[server]
-hostname = "proxy.example"
-backend_timeout = "2s"
-[tls.certificate.main]
-cert = %q
-key = %q
-default = true
-[listener.plain]
-protocol = "submission"
-bind = [%q]
-tls = "plain"
-preauth_timeout = "2s"
-[listener.starttls]
-protocol = "submission"
-bind = [%q]
-tls = "starttls"
-[listener.implicit]
-protocol = "submission"
-bind = [%q]
-tls = "implicit"
-[destination.old]
-host = "127.0.0.1"
-forwarding = "xclient"
-allow_plaintext_auth = true
-[destination.old.protocol.submission]
-port = %s
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-forwarding = "none"
-allow_plaintext_auth = true
-hide_auth_errors = true
-[destination.new.protocol.submission]
-port = %s
-tls = "plain"
-[routing]
-default_destination = "old"
-[mapping]
-source = "file"
-normalize = "lowercase"
-[mapping.file]
-path = %q
-[capabilities.submission]
-allow_plain_auth_without_tls = %v
-`, cert, key, f.plain, f.starttls, f.implicit, portOf(f.old.Addr()), portOf(f.new.Addr()), f.mapping, allowPlain)
-	cfg, err := config.Parse([]byte(text), "test.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	a, err := New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("app did not stop")
-		}
+	f := &subFixture{}
+	f.old = listenMock(t, func() (*mocksmtp.Server, error) {
+		return mocksmtp.Listen("127.0.0.1:0", mocksmtp.Config{Name: "old", Users: users,
+			XClient: []string{"NAME", "ADDR", "PROTO", "HELO", "PORT", "LOGIN", "DESTADDR", "DESTPORT"}})
 	})
-	select {
-	case <-a.Started():
-	case err := <-done:
-		t.Fatalf("app stopped: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("app did not start")
-	}
+	f.new = listenMock(t, func() (*mocksmtp.Server, error) {
+		return mocksmtp.Listen("127.0.0.1:0", mocksmtp.Config{Name: "new", Users: users})
+	})
+	files := writeProxyFiles(t, "Alice@Example.com new\n")
+	f.mapping = files.mapping
+	f.plain, f.starttls, f.implicit = freeAddr(t), freeAddr(t), freeAddr(t)
+	startApp(t, proxySpec{
+		protocol: "submission",
+		server:   "hostname = \"proxy.example\"\n",
+		files:    files,
+		listeners: []listenerSpec{
+			{name: "plain", addr: f.plain, tls: "plain", extra: "preauth_timeout = \"2s\"\n"},
+			{name: "starttls", addr: f.starttls, tls: "starttls"},
+			{name: "implicit", addr: f.implicit, tls: "implicit"},
+		},
+		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
+		new:     destSpec{forwarding: "none", port: portOf(f.new.Addr()), extra: "hide_auth_errors = true\n"},
+		mapping: fileMapping(files.mapping, "normalize = \"lowercase\"\n"),
+		caps:    fmt.Sprintf("allow_plain_auth_without_tls = %v\n", allowPlain),
+	}.toml())
 	return f
 }
 

@@ -9,61 +9,6 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
-// backendRun plays the engine behind a Backend: it records what the
-// machine writes to the backend (sent) and what it reports.
-type backendRun struct {
-	t       *testing.T
-	b       *Backend
-	pending []byte
-	sent    []byte
-	events  []string
-	done    bool
-	dropped bool // STARTTLS: the rest of the read is discarded
-}
-
-func (r *backendRun) recv(data string, bytewise bool) {
-	r.dropped = false
-	if !bytewise {
-		r.deliver([]byte(data))
-		return
-	}
-	for i := 0; i < len(data) && !r.dropped; i++ {
-		r.deliver([]byte{data[i]})
-	}
-}
-
-func (r *backendRun) deliver(b []byte) {
-	if r.done || r.dropped {
-		return
-	}
-	r.pending = append(r.pending, b...)
-	for len(r.pending) > 0 && !r.done {
-		n, out, ev := r.b.Feed(r.pending, r.sent)
-		if n < 0 || n > len(r.pending) {
-			r.t.Fatalf("Feed consumed %d of %d", n, len(r.pending))
-		}
-		r.sent, r.pending = out, r.pending[n:]
-		switch ev {
-		case protocols.BackendNone:
-			return
-		case protocols.BackendStartTLS:
-			r.events = append(r.events, "starttls")
-			r.pending, r.dropped = nil, true
-			r.sent = r.b.TLSStarted(r.sent)
-			return
-		case protocols.BackendAuthOK:
-			r.events = append(r.events, fmt.Sprintf("ok relay=%q", r.b.Relay()))
-			r.done = true
-		case protocols.BackendAuthFailed:
-			r.events = append(r.events, fmt.Sprintf("refused relay=%q", r.b.Relay()))
-			r.done = true
-		case protocols.BackendFailed:
-			r.events = append(r.events, "failed: "+r.b.Err().Error())
-			r.done = true
-		}
-	}
-}
-
 const dovecotGreeting = "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN] Dovecot ready.\r\n"
 
 func plainLogin(tag, user, pass string) *protocols.Login {
@@ -88,17 +33,17 @@ func runBackendCases(t *testing.T, cases []backendCase) {
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, bytewise := range []bool{false, true} {
-				r := &backendRun{t: t, b: NewBackend(tt.cfg)}
+				r := newBackendRun(t, NewBackend(tt.cfg))
 				for _, d := range tt.recv {
-					r.recv(d, bytewise)
+					r.Recv(d, bytewise)
 				}
 				mode := map[bool]string{false: "whole", true: "byte-at-a-time"}[bytewise]
-				checkLines(t, mode+": sent", r.sent, tt.sent...)
-				if strings.Join(r.events, "\n") != strings.Join(tt.events, "\n") {
-					t.Errorf("%s: events:\n got %q\nwant %q", mode, r.events, tt.events)
+				checkLines(t, mode+": sent", r.Sent, tt.sent...)
+				if strings.Join(r.Events, "\n") != strings.Join(tt.events, "\n") {
+					t.Errorf("%s: events:\n got %q\nwant %q", mode, r.Events, tt.events)
 				}
-				if !bytewise && string(r.pending) != tt.left {
-					t.Errorf("left for the bridge: %q, want %q", r.pending, tt.left)
+				if !bytewise && string(r.Pending) != tt.left {
+					t.Errorf("left for the bridge: %q, want %q", r.Pending, tt.left)
 				}
 			}
 		})
@@ -261,14 +206,14 @@ func TestBackendOAuth(t *testing.T) {
 }
 
 func TestBackendLineLimit(t *testing.T) {
-	r := &backendRun{t: t, b: NewBackend(BackendConfig{Login: plainLogin("a", "u", "p")})}
-	r.recv(dovecotGreeting, false)
-	r.recv("* "+strings.Repeat("x", maxResponseLine), false)
-	if len(r.events) != 1 || !strings.Contains(r.events[0], "too long") {
-		t.Fatalf("events %q", r.events)
+	r := newBackendRun(t, NewBackend(BackendConfig{Login: plainLogin("a", "u", "p")}))
+	r.Recv(dovecotGreeting, false)
+	r.Recv("* "+strings.Repeat("x", maxResponseLine), false)
+	if len(r.Events) != 1 || !strings.Contains(r.Events[0], "too long") {
+		t.Fatalf("events %q", r.Events)
 	}
-	if r.b.Relay() != nil {
-		t.Fatalf("relay %q after failure", r.b.Relay())
+	if r.B.Relay() != nil {
+		t.Fatalf("relay %q after failure", r.B.Relay())
 	}
 }
 

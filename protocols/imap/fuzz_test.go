@@ -54,39 +54,39 @@ func FuzzServerFeed(f *testing.F) {
 		run := func(writes []string, bytewise bool) *client {
 			c := newClient(t, cfg)
 			n := 0
-			c.verdict = func(l *protocols.Login) *failure {
+			c.Verdict = func(l *protocols.Login) *failure {
 				n++
 				if n%2 == 0 {
-					return &failure{kind: protocols.FailUnavailable}
+					return &failure{Kind: protocols.FailUnavailable}
 				}
-				return &failure{kind: protocols.FailRejected}
+				return &failure{Kind: protocols.FailRejected}
 			}
 			limit := cfg.MaxLine*2 + cfg.MaxLiteral + cfg.MaxAuthLine + 16
 			if limit < 64 {
 				limit = defaultMaxLine*2 + defaultMaxLiteral + defaultMaxAuthLine + 16
 			}
 			for _, w := range writes {
-				c.send(w, bytewise)
-				if len(c.pending) > limit {
-					t.Fatalf("engine holds %d bytes", len(c.pending))
+				c.Send(w, bytewise)
+				if len(c.Pending) > limit {
+					t.Fatalf("engine holds %d bytes", len(c.Pending))
 				}
 			}
 			return c
 		}
 		whole := run([]string{string(data)}, false)
-		if max := 32*len(data) + 1024; len(whole.out) > max {
-			t.Fatalf("output %d bytes for %d of input", len(whole.out), len(data))
+		if max := 32*len(data) + 1024; len(whole.Out) > max {
+			t.Fatalf("output %d bytes for %d of input", len(whole.Out), len(data))
 		}
 		if len(data) > 4096 {
 			return // keep byte-at-a-time runs cheap
 		}
 		for _, bytewise := range []bool{false, true} {
 			c := run(chunk(data, cuts), bytewise)
-			if string(c.out) != string(whole.out) || fmt.Sprint(c.events) != fmt.Sprint(whole.events) {
-				if strings.Contains(fmt.Sprint(whole.events), "starttls") {
+			if string(c.Out) != string(whole.Out) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
+				if strings.Contains(fmt.Sprint(whole.Events), "starttls") {
 					continue // bytes after STARTTLS depend on the chunking by design
 				}
-				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.out, c.events, whole.out, whole.events)
+				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Out, c.Events, whole.Out, whole.Events)
 			}
 		}
 	})
@@ -117,20 +117,20 @@ func FuzzBackendFeed(f *testing.F) {
 		if flags&4 != 0 {
 			cfg.IDParams = []string{"x-originating-ip", "192.0.2.1"}
 		}
-		r := &backendRun{t: t, b: NewBackend(cfg)}
+		r := newBackendRun(t, NewBackend(cfg))
 		for _, w := range chunk(data, cuts) {
-			before := len(r.sent)
-			tls := strings.Contains(fmt.Sprint(r.events), "starttls")
-			r.recv(w, false)
-			if cfg.StartTLS && !tls && strings.Contains(string(r.sent[before:]), "a1 ") {
-				t.Fatalf("credentials sent before TLS: %q", r.sent)
+			before := len(r.Sent)
+			tls := strings.Contains(fmt.Sprint(r.Events), "starttls")
+			r.Recv(w, false)
+			if cfg.StartTLS && !tls && strings.Contains(string(r.Sent[before:]), "a1 ") {
+				t.Fatalf("credentials sent before TLS: %q", r.Sent)
 			}
 		}
-		if len(r.sent) > 4096 {
-			t.Fatalf("sent %d bytes", len(r.sent))
+		if len(r.Sent) > 4096 {
+			t.Fatalf("sent %d bytes", len(r.Sent))
 		}
-		if len(r.b.Relay()) > maxRelay+maxResponseLine {
-			t.Fatalf("relay of %d bytes", len(r.b.Relay()))
+		if len(r.B.Relay()) > maxRelay+maxResponseLine {
+			t.Fatalf("relay of %d bytes", len(r.B.Relay()))
 		}
 	})
 }

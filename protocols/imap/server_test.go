@@ -56,20 +56,20 @@ func runTranscripts(t *testing.T, cases []transcript) {
 			for _, bytewise := range []bool{false, true} {
 				c := newClient(t, tt.cfg)
 				if tt.verdict != nil {
-					c.verdict = tt.verdict
+					c.Verdict = tt.verdict
 				}
-				greeting := len(c.out)
+				greeting := len(c.Out)
 				for _, w := range tt.writes {
-					c.send(w, bytewise)
+					c.Send(w, bytewise)
 				}
 				if !bytewise {
-					checkLines(t, "output", c.out[greeting:], tt.out...)
+					checkLines(t, "output", c.Out[greeting:], tt.out...)
 					checkEvents(t, c, tt.events...)
 					first = c
 					continue
 				}
-				if string(c.out) != string(first.out) || strings.Join(c.events, "|") != strings.Join(first.events, "|") {
-					t.Errorf("byte-at-a-time differs:\n out %q\nwant %q\n events %q\n  want %q", lines(c.out), lines(first.out), c.events, first.events)
+				if string(c.Out) != string(first.Out) || strings.Join(c.Events, "|") != strings.Join(first.Events, "|") {
+					t.Errorf("byte-at-a-time differs:\n out %q\nwant %q\n events %q\n  want %q", lines(c.Out), lines(first.Out), c.Events, first.Events)
 				}
 			}
 		})
@@ -141,10 +141,10 @@ func TestLogin(t *testing.T) {
 
 func TestLoginFailures(t *testing.T) {
 	relay := func(l *protocols.Login) *failure {
-		return &failure{kind: protocols.FailRejected, relay: l.Tag + " NO [AUTHENTICATIONFAILED] Backend says no."}
+		return &failure{Kind: protocols.FailRejected, Relay: l.Tag + " NO [AUTHENTICATIONFAILED] Backend says no."}
 	}
-	unavailable := func(*protocols.Login) *failure { return &failure{kind: protocols.FailUnavailable} }
-	routing := func(*protocols.Login) *failure { return &failure{kind: protocols.FailTempRouting} }
+	unavailable := func(*protocols.Login) *failure { return &failure{Kind: protocols.FailUnavailable} }
+	routing := func(*protocols.Login) *failure { return &failure{Kind: protocols.FailTempRouting} }
 	runTranscripts(t, []transcript{
 		{name: "relayed refusal, attempts exhausted", cfg: tlsCfg, verdict: relay,
 			writes: []string{"a LOGIN u p\r\n", "b LOGIN u p\r\n", "c LOGIN u p\r\nd NOOP\r\n"},

@@ -47,35 +47,35 @@ func FuzzSieveServerFeed(f *testing.F) {
 		run := func(writes []string, bytewise bool) *client {
 			c := newClient(t, cfg)
 			n := 0
-			c.verdict = func(*protocols.Login) *failure {
+			c.Verdict = func(*protocols.Login) *failure {
 				n++
 				if n%2 == 0 {
-					return &failure{kind: protocols.FailUnavailable}
+					return &failure{Kind: protocols.FailUnavailable}
 				}
-				return &failure{kind: protocols.FailRejected}
+				return &failure{Kind: protocols.FailRejected}
 			}
 			for _, w := range writes {
-				c.send(w, bytewise)
-				if len(c.pending) > defaultMaxCommand+2 {
-					t.Fatalf("engine holds %d bytes", len(c.pending))
+				c.Send(w, bytewise)
+				if len(c.Pending) > defaultMaxCommand+2 {
+					t.Fatalf("engine holds %d bytes", len(c.Pending))
 				}
 			}
 			return c
 		}
 		whole := run([]string{string(data)}, false)
-		if max := 32*len(data) + 4096; len(whole.out) > max {
-			t.Fatalf("output %d bytes for %d of input", len(whole.out), len(data))
+		if max := 32*len(data) + 4096; len(whole.Out) > max {
+			t.Fatalf("output %d bytes for %d of input", len(whole.Out), len(data))
 		}
 		if len(data) > 4096 {
 			return
 		}
 		for _, bytewise := range []bool{false, true} {
 			c := run(chunk(data, cuts), bytewise)
-			if string(c.out) != string(whole.out) || fmt.Sprint(c.events) != fmt.Sprint(whole.events) {
-				if strings.Contains(fmt.Sprint(whole.events), "starttls") {
+			if string(c.Out) != string(whole.Out) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
+				if strings.Contains(fmt.Sprint(whole.Events), "starttls") {
 					continue // bytes after STARTTLS depend on the chunking by design
 				}
-				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.out, c.events, whole.out, whole.events)
+				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Out, c.Events, whole.Out, whole.Events)
 			}
 		}
 	})
@@ -102,19 +102,19 @@ func FuzzSieveBackendFeed(f *testing.F) {
 			cfg.Forward = testInfo
 		}
 		run := func(writes []string) *backendRun {
-			r := &backendRun{t: t, b: NewBackend(cfg)}
+			r := &backendRun{T: t, B: NewBackend(cfg)}
 			for _, w := range writes {
-				r.recv(w)
-				plain := string(r.sent[:r.plainSent])
+				r.Recv(w, false)
+				plain := string(r.Sent[:r.PlainSent])
 				if cfg.StartTLS && (strings.Contains(plain, "AUTHENTICATE") || strings.Contains(plain, "XCLIENT")) {
-					t.Fatalf("credentials sent before TLS: %q", r.sent)
+					t.Fatalf("credentials sent before TLS: %q", r.Sent)
 				}
 			}
-			if len(r.sent) > 4096 {
-				t.Fatalf("sent %d bytes", len(r.sent))
+			if len(r.Sent) > 4096 {
+				t.Fatalf("sent %d bytes", len(r.Sent))
 			}
-			if len(r.b.Relay()) > maxResponse+2 {
-				t.Fatalf("relay of %d bytes", len(r.b.Relay()))
+			if len(r.B.Relay()) > maxResponse+2 {
+				t.Fatalf("relay of %d bytes", len(r.B.Relay()))
 			}
 			return r
 		}
@@ -123,8 +123,8 @@ func FuzzSieveBackendFeed(f *testing.F) {
 			return
 		}
 		c := run(chunk(data, cuts))
-		if string(c.sent) != string(whole.sent) || fmt.Sprint(c.events) != fmt.Sprint(whole.events) {
-			t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.sent, c.events, whole.sent, whole.events)
+		if string(c.Sent) != string(whole.Sent) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
+			t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Sent, c.Events, whole.Sent, whole.Events)
 		}
 	})
 }

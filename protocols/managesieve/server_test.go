@@ -83,9 +83,9 @@ func TestServerTranscripts(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				c := newClient(t, tc.cfg)
-				c.verdict = func(*protocols.Login) *failure { return nil }
-				c.send(tc.in, bytewise)
-				checkLines(t, "output", c.out, tc.out...)
+				c.Verdict = func(*protocols.Login) *failure { return nil }
+				c.Send(tc.in, bytewise)
+				checkLines(t, "output", c.Out, tc.out...)
 				checkEvents(t, c, tc.events...)
 			})
 		}
@@ -94,17 +94,17 @@ func TestServerTranscripts(t *testing.T) {
 
 func TestLoginFailures(t *testing.T) {
 	c := newClient(t, ServerConfig{TLSActive: true, MaxAuthAttempts: 2})
-	c.out = nil
+	c.Out = nil
 	n := 0
-	c.verdict = func(*protocols.Login) *failure {
+	c.Verdict = func(*protocols.Login) *failure {
 		n++
 		if n == 1 {
-			return &failure{kind: protocols.FailUnavailable}
+			return &failure{Kind: protocols.FailUnavailable}
 		}
-		return &failure{kind: protocols.FailRejected, relay: "NO (AUTH-TOO-WEAK) \"no\"\r\n"}
+		return &failure{Kind: protocols.FailRejected, Relay: "NO (AUTH-TOO-WEAK) \"no\"\r\n"}
 	}
-	c.send("AUTHENTICATE \"PLAIN\" \"AGEAYg==\"\r\nAUTHENTICATE \"PLAIN\" \"AGEAYg==\"\r\nAUTHENTICATE \"PLAIN\" \"AGEAYw==\"\r\nNOOP\r\n", false)
-	checkLines(t, "output", c.out, `NO (TRYLATER) "Service temporarily unavailable, try again later."`,
+	c.Send("AUTHENTICATE \"PLAIN\" \"AGEAYg==\"\r\nAUTHENTICATE \"PLAIN\" \"AGEAYg==\"\r\nAUTHENTICATE \"PLAIN\" \"AGEAYw==\"\r\nNOOP\r\n", false)
+	checkLines(t, "output", c.Out, `NO (TRYLATER) "Service temporarily unavailable, try again later."`,
 		`NO (AUTH-TOO-WEAK) "no"`, `NO (AUTH-TOO-WEAK) "no"`, `BYE "Too many invalid authentication attempts."`)
 	checkEvents(t, c, `login PLAIN user="a" pass="b"`, `login PLAIN user="a" pass="b"`, `login PLAIN user="a" pass="c"`, "close")
 }

@@ -104,21 +104,21 @@ func TestBackendTranscripts(t *testing.T) {
 				name += "/bytewise"
 			}
 			t.Run(name, func(t *testing.T) {
-				r := &backendRun{t: t, b: NewBackend(tc.cfg)}
+				r := &backendRun{T: t, B: NewBackend(tc.cfg)}
 				for _, w := range tc.recv {
 					if !bytewise {
-						r.recv(w)
+						r.Recv(w, false)
 						continue
 					}
 					for i := 0; i < len(w); i++ {
-						r.recv(w[i : i+1])
+						r.Recv(w[i:i+1], false)
 					}
 				}
-				if string(r.sent) != tc.sent {
-					t.Errorf("sent:\n got: %q\nwant: %q", r.sent, tc.sent)
+				if string(r.Sent) != tc.sent {
+					t.Errorf("sent:\n got: %q\nwant: %q", r.Sent, tc.sent)
 				}
-				if strings.Join(r.events, "\n") != strings.Join(tc.events, "\n") {
-					t.Errorf("events:\n got: %q\nwant: %q", r.events, tc.events)
+				if strings.Join(r.Events, "\n") != strings.Join(tc.events, "\n") {
+					t.Errorf("events:\n got: %q\nwant: %q", r.Events, tc.events)
 				}
 			})
 		}

@@ -81,9 +81,9 @@ func TestServerTranscripts(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				c := newClient(t, tc.cfg)
-				c.verdict = func(*protocols.Login) *failure { return nil }
-				c.send(tc.in, bytewise)
-				checkLines(t, "output", c.out, tc.out...)
+				c.Verdict = func(*protocols.Login) *failure { return nil }
+				c.Send(tc.in, bytewise)
+				checkLines(t, "output", c.Out, tc.out...)
 				checkEvents(t, c, tc.events...)
 			})
 		}
@@ -93,35 +93,35 @@ func TestServerTranscripts(t *testing.T) {
 func TestLoginFailures(t *testing.T) {
 	c := newClient(t, ServerConfig{TLSActive: true, MaxAuthAttempts: 3})
 	n := 0
-	c.verdict = func(*protocols.Login) *failure {
+	c.Verdict = func(*protocols.Login) *failure {
 		n++
 		switch n {
 		case 1:
-			return &failure{kind: protocols.FailRejected, relay: "-ERR [AUTH] Invalid login\r\n"}
+			return &failure{Kind: protocols.FailRejected, Relay: "-ERR [AUTH] Invalid login\r\n"}
 		case 2:
-			return &failure{kind: protocols.FailUnavailable}
+			return &failure{Kind: protocols.FailUnavailable}
 		case 3:
-			return &failure{kind: protocols.FailRejected, relay: "-ERR [IN-USE] Mailbox locked"}
+			return &failure{Kind: protocols.FailRejected, Relay: "-ERR [IN-USE] Mailbox locked"}
 		}
-		return &failure{kind: protocols.FailRejected}
+		return &failure{Kind: protocols.FailRejected}
 	}
 	// Pipelined: each failure's reply comes before the next command's.
-	c.send("USER a\r\nPASS b\r\nUSER a\r\nPASS c\r\nAUTH PLAIN AGEAZA==\r\nNOOP\r\nAUTH PLAIN AGEAZQ==\r\nNOOP\r\n", false)
-	checkLines(t, "output", c.out, greeting, "+OK", "-ERR [AUTH] Invalid login", "+OK",
+	c.Send("USER a\r\nPASS b\r\nUSER a\r\nPASS c\r\nAUTH PLAIN AGEAZA==\r\nNOOP\r\nAUTH PLAIN AGEAZQ==\r\nNOOP\r\n", false)
+	checkLines(t, "output", c.Out, greeting, "+OK", "-ERR [AUTH] Invalid login", "+OK",
 		"-ERR [SYS/TEMP] Service temporarily unavailable, try again later.",
 		"-ERR [IN-USE] Mailbox locked", "+OK", "-ERR [AUTH] Authentication failed.")
-	if !c.closed || n != 4 {
-		t.Fatalf("closed=%v logins=%d; want closed after 3 refusals", c.closed, n)
+	if !c.Closed || n != 4 {
+		t.Fatalf("closed=%v logins=%d; want closed after 3 refusals", c.Closed, n)
 	}
 }
 
 func TestTLSStartedForgetsUser(t *testing.T) {
 	c := newClient(t, ServerConfig{StartTLS: true, AllowPlainWithoutTLS: true})
-	c.verdict = func(*protocols.Login) *failure { return nil }
-	c.send("USER mallory\r\n", false)
-	c.send("STLS\r\n", false)
-	c.send("PASS x\r\nCAPA\r\n", false)
-	checkLines(t, "output", c.out, greeting, "+OK", "+OK Begin TLS negotiation now.", "-ERR No username given.",
+	c.Verdict = func(*protocols.Login) *failure { return nil }
+	c.Send("USER mallory\r\n", false)
+	c.Send("STLS\r\n", false)
+	c.Send("PASS x\r\nCAPA\r\n", false)
+	checkLines(t, "output", c.Out, greeting, "+OK", "+OK Begin TLS negotiation now.", "-ERR No username given.",
 		"+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "USER",
 		"SASL PLAIN LOGIN OAUTHBEARER XOAUTH2", ".")
 }

@@ -57,39 +57,39 @@ func FuzzSubmissionServerFeed(f *testing.F) {
 		run := func(writes []string, bytewise bool) *client {
 			c := newClient(t, cfg)
 			n := 0
-			c.verdict = func(l *protocols.Login) *failure {
+			c.Verdict = func(l *protocols.Login) *failure {
 				n++
 				switch n % 3 {
 				case 0:
 					return nil
 				case 1:
-					return &failure{kind: protocols.FailUnavailable}
+					return &failure{Kind: protocols.FailUnavailable}
 				}
-				return &failure{kind: protocols.FailRejected, relay: "535 5.7.8 no"}
+				return &failure{Kind: protocols.FailRejected, Relay: "535 5.7.8 no"}
 			}
 			limit := defaultMaxAuthLine + 16
 			for _, w := range writes {
-				c.send(w, bytewise)
-				if len(c.pending) > limit {
-					t.Fatalf("engine holds %d bytes", len(c.pending))
+				c.Send(w, bytewise)
+				if len(c.Pending) > limit {
+					t.Fatalf("engine holds %d bytes", len(c.Pending))
 				}
 			}
 			return c
 		}
 		whole := run([]string{string(data)}, false)
-		if max := 64*len(data) + 1024; len(whole.out) > max {
-			t.Fatalf("output %d bytes for %d of input", len(whole.out), len(data))
+		if max := 64*len(data) + 1024; len(whole.Out) > max {
+			t.Fatalf("output %d bytes for %d of input", len(whole.Out), len(data))
 		}
 		if len(data) > 4096 {
 			return // keep byte-at-a-time runs cheap
 		}
 		for _, bytewise := range []bool{false, true} {
 			c := run(chunk(data, cuts), bytewise)
-			if string(c.out) != string(whole.out) || fmt.Sprint(c.events) != fmt.Sprint(whole.events) || string(c.toBackend) != string(whole.toBackend) {
-				if strings.Contains(fmt.Sprint(whole.events), "starttls") {
+			if string(c.Out) != string(whole.Out) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) || string(c.ToBackend) != string(whole.ToBackend) {
+				if strings.Contains(fmt.Sprint(whole.Events), "starttls") {
 					continue // bytes after STARTTLS depend on the chunking by design
 				}
-				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.out, c.events, whole.out, whole.events)
+				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Out, c.Events, whole.Out, whole.Events)
 			}
 		}
 	})

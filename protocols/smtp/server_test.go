@@ -24,7 +24,7 @@ func check(t *testing.T, got []string, want ...string) {
 
 func TestGreetingAndEHLO(t *testing.T) {
 	c := transcript(t, ServerConfig{Hostname: "mx.example.com", StartTLS: true}, "EHLO client.example\r\nHELO c2\r\nNOOP\r\nRSET\r\nQUIT\r\n", nil)
-	check(t, c.lines(),
+	check(t, c.TakeLines(),
 		"220 mx.example.com ESMTP ready",
 		"250-mx.example.com",
 		"250-PIPELINING",
@@ -36,7 +36,7 @@ func TestGreetingAndEHLO(t *testing.T) {
 		"250 2.0.0 Ok",
 		"250 2.0.0 Ok",
 		"221 2.0.0 Bye")
-	check(t, c.events, "close")
+	check(t, c.Events, "close")
 }
 
 func TestBannerAndExtensions(t *testing.T) {
@@ -48,7 +48,7 @@ func TestBannerAndExtensions(t *testing.T) {
 		TLSActive:  true,
 	}
 	c := transcript(t, cfg, "ehlo x\r\n", nil)
-	check(t, c.lines(),
+	check(t, c.TakeLines(),
 		"220 mx ESMTP switchyard submission proxy ready",
 		"250-mx",
 		"250-SIZE 1000",
@@ -59,11 +59,11 @@ func TestBannerAndExtensions(t *testing.T) {
 
 func TestAuthPlainInitialResponse(t *testing.T) {
 	c := transcript(t, tlsCfg, "EHLO client.example\r\nAUTH PLAIN "+b64("\x00alice\x00secret")+"\r\nMAIL FROM:<a@b>\r\n", accept)
-	check(t, c.events, "login PLAIN alice", "bridged")
-	if string(c.toBackend) != "MAIL FROM:<a@b>\r\n" {
-		t.Fatalf("to backend: %q", c.toBackend)
+	check(t, c.Events, "login PLAIN alice", "bridged")
+	if string(c.ToBackend) != "MAIL FROM:<a@b>\r\n" {
+		t.Fatalf("to backend: %q", c.ToBackend)
 	}
-	l := c.logins[0]
+	l := c.Logins[0]
 	if l.Creds.Password != "secret" {
 		t.Fatalf("password %q", l.Creds.Password)
 	}
@@ -74,28 +74,28 @@ func TestAuthPlainInitialResponse(t *testing.T) {
 
 func TestAuthMultiStep(t *testing.T) {
 	c := transcript(t, tlsCfg, "HELO c\r\nAUTH LOGIN\r\n"+b64("bob")+"\r\n"+b64("pw")+"\r\n", accept)
-	check(t, c.lines(), "220 mx.example.com ESMTP ready", "250 mx.example.com", "334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6")
-	check(t, c.events, "login LOGIN bob", "bridged")
-	if h, p := HeloFromLogin(&c.logins[0]); h != "c" || p != "SMTP" {
+	check(t, c.TakeLines(), "220 mx.example.com ESMTP ready", "250 mx.example.com", "334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6")
+	check(t, c.Events, "login LOGIN bob", "bridged")
+	if h, p := HeloFromLogin(&c.Logins[0]); h != "c" || p != "SMTP" {
 		t.Fatalf("helo %q proto %q", h, p)
 	}
 
 	c = transcript(t, tlsCfg, "EHLO c\r\nAUTH PLAIN\r\n"+b64("\x00u\x00p")+"\r\n", accept)
-	if got := c.lines(); got[len(got)-1] != "334 " {
+	if got := c.TakeLines(); got[len(got)-1] != "334 " {
 		t.Fatalf("PLAIN challenge: %q", got)
 	}
-	check(t, c.events, "login PLAIN u", "bridged")
+	check(t, c.Events, "login PLAIN u", "bridged")
 
 	tok := "n,a=user@example.com,\x01auth=Bearer tok\x01\x01"
 	c = transcript(t, tlsCfg, "EHLO c\r\nAUTH OAUTHBEARER\r\n"+b64(tok)+"\r\n", accept)
-	check(t, c.events, "login OAUTHBEARER user@example.com", "bridged")
+	check(t, c.Events, "login OAUTHBEARER user@example.com", "bridged")
 	c = transcript(t, tlsCfg, "EHLO c\r\nAUTH XOAUTH2 "+b64("user=u@x\x01auth=Bearer t\x01\x01")+"\r\n", accept)
-	check(t, c.events, "login XOAUTH2 u@x", "bridged")
+	check(t, c.Events, "login XOAUTH2 u@x", "bridged")
 }
 
 func TestAuthAbortAndErrors(t *testing.T) {
 	c := transcript(t, tlsCfg, "EHLO c\r\nAUTH LOGIN\r\n*\r\nAUTH PLAIN !!!\r\nAUTH CRAM-MD5\r\nAUTH\r\nAUTH PLAIN\r\n%%%\r\nAUTH PLAIN "+b64("nonul")+"\r\n", nil)
-	got := c.lines()
+	got := c.TakeLines()
 	check(t, got[len(got)-8:],
 		"334 VXNlcm5hbWU6",
 		"501 5.0.0 Authentication aborted",
@@ -107,14 +107,14 @@ func TestAuthAbortAndErrors(t *testing.T) {
 		"535 5.7.8 Authentication credentials invalid")
 	// The malformed PLAIN message is a failed attempt like a refusal.
 	c = transcript(t, tlsCfg, "EHLO c\r\nAUTH PLAIN "+b64("nonul")+"\r\n", nil)
-	if got := c.lines(); got[len(got)-1] != "535 5.7.8 Authentication credentials invalid" {
+	if got := c.TakeLines(); got[len(got)-1] != "535 5.7.8 Authentication credentials invalid" {
 		t.Fatalf("%q", got)
 	}
 }
 
 func TestRefusalsBeforeAuth(t *testing.T) {
 	c := transcript(t, ServerConfig{Hostname: "h", StartTLS: true}, "AUTH PLAIN x\r\nEHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nAUTH PLAIN "+b64("\x00u\x00p")+"\r\nVRFY x\r\nXCLIENT ADDR=1.2.3.4\r\nFOO\r\n\r\nRSET x\r\nHELO\r\nEHLO\r\n", nil)
-	got := c.lines()
+	got := c.TakeLines()
 	check(t, got[len(got)-12:],
 		"250 STARTTLS",
 		"530 5.7.0 Authentication required",
@@ -135,22 +135,22 @@ func TestRefusalsBeforeAuth(t *testing.T) {
 
 func TestAllowPlainWithoutTLS(t *testing.T) {
 	c := transcript(t, ServerConfig{Hostname: "h", AllowPlainWithoutTLS: true}, "EHLO c\r\nAUTH PLAIN "+b64("\x00u\x00p")+"\r\n", accept)
-	check(t, c.events, "login PLAIN u", "bridged")
+	check(t, c.Events, "login PLAIN u", "bridged")
 }
 
 func TestStartTLS(t *testing.T) {
 	cfg := ServerConfig{Hostname: "h", StartTLS: true}
 	c := transcript(t, cfg, "EHLO c\r\nSTARTTLS\r\nAUTH PLAIN injected\r\n", nil)
-	check(t, c.events, "starttls", `discarded "AUTH PLAIN injected\r\n"`)
-	c.lines()
+	check(t, c.Events, "starttls", `discarded "AUTH PLAIN injected\r\n"`)
+	c.TakeLines()
 	// After TLS the client must EHLO again; AUTH is now offered.
-	c.send("AUTH PLAIN "+b64("\x00u\x00p")+"\r\nEHLO again\r\nSTARTTLS\r\n", false)
-	got := c.lines()
+	c.Send("AUTH PLAIN "+b64("\x00u\x00p")+"\r\nEHLO again\r\nSTARTTLS\r\n", false)
+	got := c.TakeLines()
 	if got[0] != "503 5.5.1 Error: send HELO/EHLO first" || got[len(got)-2] != "250 AUTH PLAIN LOGIN OAUTHBEARER XOAUTH2" || got[len(got)-1] != "554 5.5.1 Error: TLS already active" {
 		t.Fatalf("%q", got)
 	}
 	c = transcript(t, ServerConfig{Hostname: "h"}, "STARTTLS\r\nSTARTTLS now\r\n", nil)
-	check(t, c.lines()[1:], "502 5.5.1 Error: STARTTLS not available", "501 5.5.4 Syntax: no parameters allowed")
+	check(t, c.TakeLines()[1:], "502 5.5.1 Error: STARTTLS not available", "501 5.5.4 Syntax: no parameters allowed")
 }
 
 func TestLoginFailedReplies(t *testing.T) {
@@ -159,18 +159,18 @@ func TestLoginFailedReplies(t *testing.T) {
 		n++
 		switch n % 4 {
 		case 1:
-			return &failure{kind: protocols.FailRejected, relay: "535 5.7.8 Error: authentication failed: bad"}
+			return &failure{Kind: protocols.FailRejected, Relay: "535 5.7.8 Error: authentication failed: bad"}
 		case 2:
-			return &failure{kind: protocols.FailUnavailable}
+			return &failure{Kind: protocols.FailUnavailable}
 		case 3:
-			return &failure{kind: protocols.FailTempRouting}
+			return &failure{Kind: protocols.FailTempRouting}
 		}
-		return &failure{kind: protocols.FailRejected}
+		return &failure{Kind: protocols.FailRejected}
 	}
 	auth := "AUTH PLAIN " + b64("\x00u\x00p") + "\r\n"
 	c := transcript(t, ServerConfig{Hostname: "h", TLSActive: true, MaxAuthAttempts: 2},
 		"EHLO c\r\n"+auth+"MAIL FROM:<a@b>\r\n"+auth+auth+auth+"NOOP\r\n", func(l *protocols.Login) *failure { return verdict(l) })
-	got := c.lines()
+	got := c.TakeLines()
 	check(t, got[len(got)-6:],
 		"535 5.7.8 Error: authentication failed: bad",
 		"530 5.7.0 Authentication required",
@@ -178,7 +178,7 @@ func TestLoginFailedReplies(t *testing.T) {
 		"454 4.7.0 Temporary authentication failure",
 		"535 5.7.8 Authentication credentials invalid",
 		"421 4.7.0 h Error: too many failed authentication attempts")
-	if !c.closed {
+	if !c.Closed {
 		t.Fatal("not closed after too many failures")
 	}
 }
@@ -200,7 +200,7 @@ func TestLineLimits(t *testing.T) {
 	cfg := ServerConfig{Hostname: "h", TLSActive: true}
 	long := strings.Repeat("x", 3000)
 	c := transcript(t, cfg, "NOOP "+long+"\r\nNOOP\r\nEHLO c\r\nAUTH PLAIN "+strings.Repeat("A", 20000)+"\r\nAUTH LOGIN\r\n"+strings.Repeat("B", 40000)+"\r\nNOOP\r\n", nil)
-	got := c.lines()
+	got := c.TakeLines()
 	check(t, got[len(got)-4:],
 		"535 5.7.8 Authentication credentials invalid", // the 20 KB AUTH line was within limits
 		"334 VXNlcm5hbWU6",
@@ -210,24 +210,24 @@ func TestLineLimits(t *testing.T) {
 	// The engine never has to hold more than the limit.
 	c = newClient(t, cfg)
 	for i := 0; i < 100; i++ {
-		c.send(strings.Repeat("y", 1000), false)
-		if len(c.pending) > 2*1024+1 {
-			t.Fatalf("pending grew to %d", len(c.pending))
+		c.Send(strings.Repeat("y", 1000), false)
+		if len(c.Pending) > 2*1024+1 {
+			t.Fatalf("pending grew to %d", len(c.Pending))
 		}
 	}
 }
 
 func TestTooManyErrors(t *testing.T) {
 	c := transcript(t, ServerConfig{Hostname: "h", MaxErrors: 3}, "FOO\r\nBAR\r\nBAZ\r\nNOOP\r\n", nil)
-	check(t, c.lines()[1:],
+	check(t, c.TakeLines()[1:],
 		"502 5.5.2 Error: command not recognized",
 		"502 5.5.2 Error: command not recognized",
 		"502 5.5.2 Error: command not recognized",
 		"421 4.7.0 h Error: too many errors")
-	check(t, c.events, "close")
+	check(t, c.Events, "close")
 }
 
 func TestBareLFAndCase(t *testing.T) {
 	c := transcript(t, tlsCfg, "ehlo c\nauth plain "+b64("\x00u\x00p")+"\n", accept)
-	check(t, c.events, "login PLAIN u", "bridged")
+	check(t, c.Events, "login PLAIN u", "bridged")
 }

@@ -1,0 +1,95 @@
+// Package mockserver is the listener scaffolding shared by the bench's
+// in-process mock backends: accept loop, one goroutine per connection,
+// Close that stops accepting and closes every connection, and the optional
+// PROXY v1/v2 header read.
+package mockserver
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// Listener accepts connections and hands each to serve on its own
+// goroutine; the connection is closed when serve returns.
+type Listener struct {
+	ln    net.Listener
+	serve func(net.Conn)
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// Listen starts accepting on addr ("127.0.0.1:0").
+func Listen(addr string, serve func(net.Conn)) (*Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	l := &Listener{ln: ln, serve: serve, conns: map[net.Conn]struct{}{}}
+	l.wg.Add(1)
+	go l.accept()
+	return l, nil
+}
+
+// Addr is the listening address.
+func (l *Listener) Addr() string { return l.ln.Addr().String() }
+
+// Close stops accepting, closes every connection and waits for their
+// goroutines.
+func (l *Listener) Close() error {
+	err := l.ln.Close()
+	l.mu.Lock()
+	for c := range l.conns {
+		c.Close()
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
+	return err
+}
+
+func (l *Listener) accept() {
+	defer l.wg.Done()
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		l.mu.Lock()
+		l.conns[c] = struct{}{}
+		l.mu.Unlock()
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			defer func() {
+				l.mu.Lock()
+				delete(l.conns, c)
+				l.mu.Unlock()
+				c.Close()
+			}()
+			l.serve(c)
+		}()
+	}
+}
+
+// ClientAddr is the client address (host:port) of c: the socket's peer, or
+// with acceptProxy the source of an optional PROXY v1/v2 header read from r.
+// ok is false when a header was present but unreadable.
+func ClientAddr(c net.Conn, r *bufio.Reader, acceptProxy bool) (addr string, ok bool) {
+	addr = c.RemoteAddr().String()
+	if !acceptProxy {
+		return addr, true
+	}
+	h, err := proxyproto.ReadHeaderTimeout(c, r, 300*time.Millisecond)
+	switch {
+	case err == nil && h.SourceAddr != nil:
+		return h.SourceAddr.String(), true
+	case err != nil && !errors.Is(err, proxyproto.ErrNoProxyProtocol):
+		return "", false
+	}
+	return addr, true
+}

@@ -1,0 +1,166 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/internal/testcert"
+)
+
+// The whole-proxy fixtures (IMAP, POP3, ManageSieve, submission) share
+// their shape: a temporary directory with a certificate and a mapping file,
+// two mock backends "old" (the default) and "new", listeners for one
+// protocol, and an App run until the test ends.
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func portOf(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// mockBackend is what the bench mock servers have in common.
+type mockBackend interface {
+	Addr() string
+	Close() error
+}
+
+// listenMock starts a mock backend and closes it when the test ends.
+func listenMock[S mockBackend](t *testing.T, listen func() (S, error)) S {
+	t.Helper()
+	s, err := listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// proxyFiles holds a fixture's certificate and mapping file.
+type proxyFiles struct {
+	dir, cert, key, mapping string
+}
+
+// writeProxyFiles writes a certificate for localhost and map.txt holding
+// mapping into a fresh temporary directory.
+func writeProxyFiles(t *testing.T, mapping string) proxyFiles {
+	t.Helper()
+	f := proxyFiles{dir: t.TempDir()}
+	f.mapping = filepath.Join(f.dir, "map.txt")
+	if err := os.WriteFile(f.mapping, []byte(mapping), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if f.cert, f.key, err = testcert.WriteFiles(f.dir, "localhost"); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// listenerSpec is one [listener.NAME] section.
+type listenerSpec struct {
+	name, addr, tls string
+	extra           string // further lines of the section
+}
+
+// destSpec is one plaintext [destination.NAME] on 127.0.0.1.
+type destSpec struct {
+	forwarding string
+	port       string
+	extra      string // further lines of the section
+}
+
+// proxySpec is a whole-proxy configuration for one protocol.
+type proxySpec struct {
+	protocol  string
+	server    string // further lines of [server]
+	files     proxyFiles
+	listeners []listenerSpec
+	old, new  destSpec
+	mapping   string // the [mapping] section(s)
+	caps      string // the [capabilities.PROTOCOL] lines, and anything after
+}
+
+// fileMapping is a [mapping] section reading path, with further lines.
+func fileMapping(path, extra string) string {
+	return fmt.Sprintf("[mapping]\nsource = \"file\"\n%s[mapping.file]\npath = %q\n", extra, path)
+}
+
+// toml renders the configuration.
+func (p proxySpec) toml() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n[server]\nbackend_timeout = \"2s\"\n%s", p.server)
+	fmt.Fprintf(&b, "[tls.certificate.main]\ncert = %q\nkey = %q\ndefault = true\n", p.files.cert, p.files.key)
+	for _, l := range p.listeners {
+		fmt.Fprintf(&b, "[listener.%s]\nprotocol = %q\nbind = [%q]\ntls = %q\n%s", l.name, p.protocol, l.addr, l.tls, l.extra)
+	}
+	for _, d := range []struct {
+		name string
+		destSpec
+	}{{"old", p.old}, {"new", p.new}} {
+		fmt.Fprintf(&b, "[destination.%s]\nhost = \"127.0.0.1\"\nforwarding = %q\nallow_plaintext_auth = true\n%s", d.name, d.forwarding, d.extra)
+		fmt.Fprintf(&b, "[destination.%s.protocol.%s]\nport = %s\ntls = \"plain\"\n", d.name, p.protocol, d.port)
+	}
+	fmt.Fprintf(&b, "[routing]\ndefault_destination = \"old\"\n%s", p.mapping)
+	fmt.Fprintf(&b, "[capabilities.%s]\n%s", p.protocol, p.caps)
+	return b.String()
+}
+
+// startApp parses, validates and runs a configuration until the test ends.
+func startApp(t *testing.T, text string) *App {
+	t.Helper()
+	cfg, err := config.Parse([]byte(text), "test.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	a, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("app did not stop")
+		}
+	})
+	select {
+	case <-a.Started():
+	case err := <-done:
+		t.Fatalf("app stopped: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("app did not start")
+	}
+	return a
+}
+
+// proxiedLines make a listener require a PROXY header from the loopback.
+const proxiedLines = "proxy_protocol = \"required\"\nproxy_trusted = [\"127.0.0.0/8\"]\n"

@@ -1,0 +1,102 @@
+package prototest
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+)
+
+// BackendRun plays the engine behind a BackEnd: it records what the machine
+// writes to the backend (Sent) and what it reports (Events).
+type BackendRun[B protocols.BackEnd] struct {
+	T       testing.TB
+	B       B
+	Pending []byte
+	Sent    []byte
+	Events  []string
+	Done    bool
+	// PlainSent is how much was sent before STARTTLS succeeded (all of it
+	// while there is no TLS).
+	PlainSent int
+	TLS       bool
+
+	// PerRead makes each Recv one network read as the IMAP engine sees
+	// it: Feed appends straight to Sent, BackendNone ends the read, and a
+	// STARTTLS go-ahead discards the rest of the read (Dropped). Without
+	// it the run keeps feeding while the machine consumes and carries on
+	// after STARTTLS with the bytes it already holds.
+	PerRead bool
+	Dropped bool
+	// RelayLabel goes before the quoted relay in "ok" and "refused"
+	// events ("relay=" gives `ok relay="..."`).
+	RelayLabel string
+}
+
+// Recv delivers what the backend sent, whole (bytewise false) or one byte
+// per network read.
+func (r *BackendRun[B]) Recv(data string, bytewise bool) {
+	r.Dropped = false
+	if !bytewise {
+		r.Deliver([]byte(data))
+		return
+	}
+	for i := 0; i < len(data) && !r.Dropped; i++ {
+		r.Deliver([]byte{data[i]})
+	}
+}
+
+// Deliver hands one network read to the machine.
+func (r *BackendRun[B]) Deliver(b []byte) {
+	if r.Done || r.Dropped {
+		return
+	}
+	r.Pending = append(r.Pending, b...)
+	for len(r.Pending) > 0 && !r.Done {
+		var n int
+		var ev protocols.BackendEvent
+		if r.PerRead {
+			n, r.Sent, ev = r.feed(r.Sent)
+		} else {
+			var out []byte
+			n, out, ev = r.feed(nil)
+			r.Sent = append(r.Sent, out...)
+		}
+		if !r.TLS {
+			r.PlainSent = len(r.Sent)
+		}
+		r.Pending = r.Pending[n:]
+		switch ev {
+		case protocols.BackendNone:
+			if r.PerRead || n == 0 {
+				return
+			}
+		case protocols.BackendStartTLS:
+			r.Events = append(r.Events, "starttls")
+			r.TLS = true
+			if r.PerRead {
+				r.Pending, r.Dropped = nil, true
+				r.Sent = r.B.TLSStarted(r.Sent)
+				return
+			}
+			r.Sent = append(r.Sent, r.B.TLSStarted(nil)...)
+		case protocols.BackendAuthOK:
+			r.Events = append(r.Events, fmt.Sprintf("ok %s%q", r.RelayLabel, r.B.Relay()))
+			r.Done = true
+		case protocols.BackendAuthFailed:
+			r.Events = append(r.Events, fmt.Sprintf("refused %s%q", r.RelayLabel, r.B.Relay()))
+			r.Done = true
+		case protocols.BackendFailed:
+			r.Events = append(r.Events, "failed: "+r.B.Err().Error())
+			r.Done = true
+		}
+	}
+}
+
+func (r *BackendRun[B]) feed(out []byte) (int, []byte, protocols.BackendEvent) {
+	n, out, ev := r.B.Feed(r.Pending, out)
+	if n < 0 || n > len(r.Pending) {
+		r.T.Fatalf("Feed consumed %d of %d", n, len(r.Pending))
+	}
+	return n, out, ev
+}

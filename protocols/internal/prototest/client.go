@@ -1,0 +1,190 @@
+// Package prototest holds the test drivers shared by the protocol packages'
+// unit tests and fuzz targets: Client plays the engine in front of a
+// protocols.FrontEnd and BackendRun plays it behind a protocols.BackEnd.
+// Neither touches a socket; both record what the engine would see.
+package prototest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+)
+
+// Failure is the backend's verdict on a login that did not succeed.
+type Failure struct {
+	Kind  protocols.FailKind
+	Relay string
+}
+
+// Client plays the engine in front of a FrontEnd: it keeps what Feed did
+// not consume, acts on events the way the engine does, and records what the
+// client would see (Out) and what the engine was asked (Events).
+type Client[S protocols.FrontEnd] struct {
+	T         testing.TB
+	S         S
+	Pending   []byte
+	Out       []byte
+	Events    []string
+	Logins    []protocols.Login
+	Closed    bool
+	Dropped   bool   // STARTTLS: the rest of the current write is discarded
+	Discarded []byte // what was
+	// Verdict decides each login: nil means the backend accepted (the
+	// connection is bridged and the machine's job is over).
+	Verdict func(l *protocols.Login) *Failure
+	// Describe renders a login for the "login ..." event.
+	Describe func(l *protocols.Login) string
+
+	// Bridge keeps an accepted connection open: the unconsumed bytes and
+	// everything sent afterwards go to ToBackend instead of the machine.
+	// Without it an accepted login closes the client.
+	Bridge  bool
+	Bridged bool
+	// ToBackend is what the engine would hand to the backend once bridged.
+	ToBackend []byte
+}
+
+// NewClient returns a Client whose output starts with s's greeting and whose
+// verdict refuses every login.
+func NewClient[S protocols.FrontEnd](t testing.TB, s S, describe func(*protocols.Login) string) *Client[S] {
+	c := &Client[S]{T: t, S: s, Describe: describe}
+	c.Out = c.S.Greeting(c.Out)
+	c.Verdict = func(*protocols.Login) *Failure { return &Failure{Kind: protocols.FailRejected} }
+	return c
+}
+
+// Send delivers one client write, whole (bytewise false) or one byte per
+// network read.
+func (c *Client[S]) Send(data string, bytewise bool) {
+	c.Dropped, c.Discarded = false, nil
+	if !bytewise {
+		c.Deliver([]byte(data))
+	} else {
+		for i := 0; i < len(data); i++ {
+			if c.Dropped {
+				c.Discarded = append(c.Discarded, data[i:]...)
+				break
+			}
+			c.Deliver([]byte{data[i]})
+		}
+	}
+	if len(c.Discarded) > 0 {
+		c.Events = append(c.Events, fmt.Sprintf("discarded %q", c.Discarded))
+	}
+}
+
+// Deliver hands one network read to the engine.
+func (c *Client[S]) Deliver(b []byte) {
+	if c.Closed || c.Dropped {
+		return
+	}
+	if c.Bridged {
+		c.ToBackend = append(c.ToBackend, b...)
+		return
+	}
+	c.Pending = append(c.Pending, b...)
+	c.Pump()
+}
+
+// Pump feeds the pending bytes until the machine wants more or an event
+// stops the engine.
+func (c *Client[S]) Pump() {
+	for !c.Closed && !c.Bridged && len(c.Pending) > 0 {
+		n, out, ev := c.S.Feed(c.Pending, c.Out)
+		if n < 0 || n > len(c.Pending) {
+			c.T.Fatalf("Feed consumed %d of %d", n, len(c.Pending))
+		}
+		c.Out = out
+		c.Pending = c.Pending[n:]
+		switch ev {
+		case protocols.EventNone:
+			return
+		case protocols.EventClose:
+			c.Events = append(c.Events, "close")
+			c.Closed = true
+			return
+		case protocols.EventStartTLS:
+			c.Events = append(c.Events, "starttls")
+			c.Discarded = append(c.Discarded, c.Pending...)
+			c.Pending, c.Dropped = nil, true
+			c.Out = c.S.TLSStarted(c.Out)
+			return
+		case protocols.EventLogin:
+			l := *c.S.Login()
+			c.Logins = append(c.Logins, l)
+			c.Events = append(c.Events, "login "+c.Describe(&l))
+			f := c.Verdict(&l)
+			if f == nil {
+				c.Events = append(c.Events, "bridged")
+				if c.Bridge {
+					c.ToBackend = append(c.ToBackend, c.Pending...)
+					c.Pending = nil
+					c.Bridged = true
+				} else {
+					c.Closed = true
+				}
+				return
+			}
+			var closeConn bool
+			c.Out, closeConn = c.S.LoginFailed(f.Kind, []byte(f.Relay), c.Out)
+			if closeConn {
+				c.Events = append(c.Events, "close")
+				c.Closed = true
+				return
+			}
+		}
+	}
+}
+
+// TakeLines returns the output as lines without CRLF, and clears it.
+func (c *Client[S]) TakeLines() []string {
+	l := Lines(c.Out)
+	c.Out = c.Out[:0]
+	return l
+}
+
+// Describe renders a login's credentials: mechanism, user and whichever
+// secrets are set.
+func Describe(l *protocols.Login) string {
+	c := l.Creds
+	s := fmt.Sprintf("%s user=%q", c.Mechanism, c.Username)
+	if c.Password != "" {
+		s += fmt.Sprintf(" pass=%q", c.Password)
+	}
+	if c.Authzid != "" {
+		s += fmt.Sprintf(" authzid=%q", c.Authzid)
+	}
+	if c.Token != "" {
+		s += fmt.Sprintf(" token=%q", c.Token)
+	}
+	return s
+}
+
+// Lines splits output into lines for readable failures.
+func Lines(b []byte) []string {
+	s := strings.TrimSuffix(string(b), "\r\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\r\n")
+}
+
+// CheckLines reports an error unless got is exactly the want lines, each
+// ended by CRLF.
+func CheckLines(t testing.TB, what string, got []byte, want ...string) {
+	t.Helper()
+	g := Lines(got)
+	if strings.Join(g, "\n") != strings.Join(want, "\n") || (len(got) > 0 && !strings.HasSuffix(string(got), "\r\n")) {
+		t.Errorf("%s:\n got: %q\nwant: %q", what, g, want)
+	}
+}
+
+// CheckEvents reports an error unless got is exactly want.
+func CheckEvents(t testing.TB, got []string, want ...string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n got: %q\nwant: %q", got, want)
+	}
+}
