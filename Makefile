@@ -6,7 +6,7 @@ FUZZTIME  ?= 5s
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RACE_PKGS = ./engine/... ./splice/... ./router/... ./internal/app/
 
-.PHONY: all build run test unit race fuzz e2e bench lint fmt clean
+.PHONY: all build run test unit race fuzz e2e bench bench-peers lint fmt clean
 
 all: build
 
@@ -34,11 +34,21 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 e2e:
-	SWITCHYARD_E2E=1 SWITCHYARD_E2E_REQUIRE=$${SWITCHYARD_E2E_REQUIRE:-0} $(GO) test -count=1 -v -timeout 15m ./e2e/ ./router/redisstore/ ./router/sqlstore/ 2>&1 | tee /tmp/switchyard-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
+	SWITCHYARD_E2E=1 SWITCHYARD_E2E_REQUIRE=$${SWITCHYARD_E2E_REQUIRE:-0} $(GO) test -count=1 -v -timeout 15m ./e2e/ ./bench/ ./router/redisstore/ ./router/sqlstore/ 2>&1 \
+		| tee /tmp/switchyard-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)'; \
+	status=$${PIPESTATUS[0]}; \
+	if [ $$status -ne 0 ]; then echo "== failures (full log: /tmp/switchyard-e2e.log)"; grep -B3 -A30 -E -- '--- FAIL|^panic:' /tmp/switchyard-e2e.log | head -400; fi; \
+	exit $$status
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./router/... ./protocols/... ./splice/...
 	./scripts/bench-imap.sh
+
+# nginx mail proxy, Dovecot proxy, HAProxy, switchyard and direct, side by
+# side on loopback (needs root; apt-get install haproxy dovecot-imapd
+# nginx-light libnginx-mod-mail).
+bench-peers:
+	./scripts/bench-peers.sh $(BENCH_PEERS_ARGS)
 
 lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo "gofmt: files above need formatting"; exit 1)

@@ -216,6 +216,10 @@ func ThreeInstances(t *testing.T, mk func() Instance) {
 		t.Fatal(err)
 	}
 	resolveAll(id, "fallback", time.Second)
+	// Let announcements still in flight land (each one drops a cache entry),
+	// then cache "no mapping" again everywhere.
+	time.Sleep(300 * time.Millisecond)
+	resolveAll(id, "fallback", time.Second)
 	// A write without an announcement stays invisible behind the cache
 	// until "everything" is announced.
 	if err := all[0].Store.Set(wctx, id, "silent"); err != nil {

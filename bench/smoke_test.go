@@ -1,0 +1,129 @@
+//go:build linux
+
+// Package bench_test holds the smoke run of the side-by-side harness
+// (scripts/bench-peers.sh --smoke): every scenario for a couple of seconds,
+// against switchyard and the mock backend only, so that the script, the
+// load generator's flags and the summariser cannot drift apart unnoticed.
+// It needs no peer proxy. Gated like the end-to-end suite:
+//
+//	SWITCHYARD_E2E=1 go test -count=1 -v ./bench/
+package bench_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// need returns the path of a binary the smoke run cannot do without; it
+// skips the test when it is missing, or fails with SWITCHYARD_E2E_REQUIRE=1.
+func need(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("SWITCHYARD_E2E_REQUIRE") == "1" {
+			t.Fatalf("%s is required (SWITCHYARD_E2E_REQUIRE=1): %v", name, err)
+		}
+		t.Skipf("%s not installed: %v", name, err)
+	}
+	return p
+}
+
+// result is the part of switchyard-bench's JSON the smoke run checks.
+type result struct {
+	Scenario    string `json:"scenario"`
+	Ops         int64  `json:"ops"`
+	Errors      int64  `json:"errors"`
+	Conns       int    `json:"conns"`
+	Established int    `json:"established"`
+	Alive       int    `json:"alive"`
+}
+
+func TestBenchPeersSmoke(t *testing.T) {
+	if os.Getenv("SWITCHYARD_E2E") != "1" {
+		t.Skip("set SWITCHYARD_E2E=1 to run the bench harness smoke test")
+	}
+	bash := need(t, "bash")
+	need(t, "python3")
+	need(t, "go")
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, bin := t.TempDir(), t.TempDir()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bash, filepath.Join(root, "scripts", "bench-peers.sh"), "--smoke")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "BENCH_OUT="+out, "BENCH_BIN="+bin)
+	// On timeout, SIGTERM lets the script's trap stop what it started.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench-peers.sh --smoke: %v\n--- stderr ---\n%s\n--- stdout ---\n%s", err, stderr.String(), stdout.String())
+	}
+	t.Logf("smoke run took %s\n%s", time.Since(start).Round(time.Second), stdout.String())
+
+	for _, f := range []string{
+		"login-direct-1", "login-switchyard-1",
+		"idle-direct", "idle-switchyard",
+		"bridged-direct", "bridged-switchyard",
+	} {
+		b, err := os.ReadFile(filepath.Join(out, f+".json"))
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		var r result
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if r.Ops <= 0 || r.Errors != 0 {
+			t.Errorf("%s: %d ok, %d errors", f, r.Ops, r.Errors)
+		}
+		if r.Scenario == "idle" && (r.Established != r.Conns || r.Alive != r.Conns) {
+			t.Errorf("%s: %d of %d sessions established, %d alive after the hold", f, r.Established, r.Conns, r.Alive)
+		}
+		if _, err := os.Stat(filepath.Join(out, f+".proc.json")); err != nil {
+			t.Errorf("%s: no process samples: %v", f, err)
+		}
+	}
+
+	// The summary has the three tables, each with a switchyard row carrying
+	// figures (not "n/a").
+	s := stdout.String()
+	for _, h := range []string{"### Login storm", "### Idle pre-auth connections", "### Idle authenticated (bridged) sessions"} {
+		i := strings.Index(s, h)
+		if i < 0 {
+			t.Errorf("summary lacks %q", h)
+			continue
+		}
+		sec := s[i:]
+		if j := strings.Index(sec[len(h):], "\n### "); j >= 0 {
+			sec = sec[:len(h)+j]
+		}
+		found := false
+		for _, line := range strings.Split(sec, "\n") {
+			if strings.HasPrefix(line, "| switchyard |") {
+				found = true
+				if strings.Contains(line, "n/a") && !strings.Contains(line, "| n/a B |") {
+					t.Errorf("%s: switchyard row without figures: %s", h, line)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no switchyard row", h)
+		}
+	}
+}

@@ -1,0 +1,471 @@
+#!/usr/bin/env bash
+# Side by side, IMAP, on loopback, in one run: switchyard against the proxies
+# people would otherwise choose, all in front of the same mock backends
+# (switchyard-bench --mock-backend: "old" and "new", accounts
+# user0..user999 / password, half of them mapped to "new"):
+#
+#   direct      straight to the "old" mock backend (the ceiling)
+#   haproxy     HAProxy in TCP mode, round robin over both backends
+#               (no per-account routing: the lower bound of any proxy)
+#   switchyard  bin/switchyard, routing by the mapping file
+#   nginx       nginx's mail proxy (libnginx-mod-mail) with bench/authhttp
+#               answering auth_http from the same mapping file
+#   dovecot     Dovecot's imap-login in proxy mode (passwd-file passdb with
+#               proxy=y host= port= nopassword=y from the same mapping),
+#               high-performance login processes (service_count = 0)
+#
+# Scenarios:
+#   1. login storm: 32 concurrent clients; connect, AUTHENTICATE PLAIN
+#      (SASL-IR), NOOP, LOGOUT; ROUNDS rounds of SECONDS each, interleaved
+#      across the targets; CPU of each target's processes from /proc;
+#   2. idle pre-auth: IDLE_CONNS connections that only read the greeting,
+#      on a freshly started target; RSS (and PSS) summed over all the
+#      target's processes, before and with every connection open;
+#   3. bridged: BRIDGED_CONNS logged-in idle sessions, likewise.
+#
+# It installs nothing: a peer whose binaries are missing is skipped and the
+# summary says so (Debian: apt-get install haproxy dovecot-imapd nginx-light
+# libnginx-mod-mail). Every process it starts is stopped by PID at exit;
+# every loop is bounded. Raw JSON and logs go to $BENCH_OUT
+# (default /tmp/switchyard-bench-peers), the Markdown tables to stdout.
+#
+# Usage:
+#   scripts/bench-peers.sh [ROUNDS] [SECONDS] [IDLE_CONNS] [BRIDGED_CONNS]
+#   scripts/bench-peers.sh --smoke      # ~20 s, switchyard and direct only (CI)
+# Environment: BENCH_OUT, BENCH_BIN (where the Go binaries are built, default
+# bin), PEERS (default "haproxy switchyard nginx dovecot"), HOLD (seconds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+smoke=0
+if [ "${1:-}" = --smoke ]; then smoke=1; shift; fi
+rounds=${1:-3}; secs=${2:-6}; idle=${3:-5000}; bridged=${4:-4000}
+hold=${HOLD:-8}
+peers=${PEERS:-haproxy switchyard nginx dovecot}
+if [ "$smoke" = 1 ]; then
+	rounds=1; secs=2; idle=200; bridged=200; hold=3; peers=switchyard
+fi
+# Bounds: the descriptor limit here is 20,000 per process, and a proxy holds
+# two per bridged session; the bench holds one per connection.
+num() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || { echo "$1 must be $3..$4, got '$2'" >&2; exit 2; }; }
+num ROUNDS "$rounds" 1 20; num SECONDS "$secs" 1 120; num IDLE_CONNS "$idle" 1 18000
+num BRIDGED_CONNS "$bridged" 1 4000; num HOLD "$hold" 1 600
+
+out=${BENCH_OUT:-/tmp/switchyard-bench-peers}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+rm -f "$out"/*.json "$out"/*.txt "$out"/*.log
+bin=${BENCH_BIN:-bin}
+mkdir -p "$bin"
+bin=$(cd "$bin" && pwd)
+users=1000
+
+go build -o "$bin/switchyard" ./cmd/switchyard
+go build -o "$bin/switchyard-bench" ./cmd/switchyard-bench
+go build -o "$bin/switchyard-authhttp" ./bench/authhttp
+
+# Runtime directories (Dovecot's unix sockets need a short path).
+tmp=$(mktemp -d /tmp/sy-peers.XXXXXX)
+chmod 755 "$tmp" # Dovecot's auth process (user dovecot) reads its passwd-file here
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do stop_tree "$p"; done
+	rm -rf "$tmp"
+}
+forget() { # drop a stopped PID from the list cleanup stops (PIDs get reused)
+	local p keep=()
+	for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	pids=("${keep[@]}")
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+alive() { # running and not a zombie
+	local st
+	[ -n "$1" ] && st=$(cat /proc/"$1"/stat 2>/dev/null) && [[ "${st##*) }" != Z* ]]
+}
+descendants() { # the PIDs below $1 (children of children too)
+	local c
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		echo "$c"; descendants "$c"
+	done
+}
+stop_tree() { # SIGTERM a process we started, then its leftover children; bounded
+	local root=$1 kids p i
+	alive "$root" || { forget "$root"; return 0; }
+	kids=$(descendants "$root")
+	kill -TERM "$root" 2>/dev/null || true
+	for i in $(seq 50); do alive "$root" || break; sleep 0.1; done
+	alive "$root" && kill -KILL "$root" 2>/dev/null
+	for p in $kids; do alive "$p" && kill -TERM "$p" 2>/dev/null; done
+	sleep 0.2
+	for p in $kids; do alive "$p" && kill -KILL "$p" 2>/dev/null; done
+	wait "$root" 2>/dev/null || true
+	forget "$root"
+}
+
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+waitport() { # waitport PORT PID: until PORT accepts, at most 10 s, or PID dies
+	local i
+	for i in $(seq 100); do
+		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+		alive "$2" || { echo "process $2 exited before port $1 opened" >&2; return 1; }
+		sleep 0.1
+	done
+	echo "port $1 never opened" >&2
+	return 1
+}
+
+# sample FILE LABEL PID...: append one JSON line with the sum over the PIDs
+# and all their descendants of CPU seconds (utime+stime), VmRSS, RssAnon (the
+# private, anonymous part: not the shared binary and libraries, so it does not
+# change when another process maps the same file), PSS (smaps_rollup),
+# descriptors and the number of processes. --pid of the bench
+# takes one PID; nginx and Dovecot are several processes.
+sample() {
+	python3 - "$@" <<'PY'
+import json, os, sys, time
+path, label, roots = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3:]]
+tick = os.sysconf("SC_CLK_TCK")
+def kids(p):
+    out = []
+    try:
+        for t in os.listdir("/proc/%d/task" % p):
+            with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+tot = {"label": label, "at": time.time(), "procs": 0, "cpu_s": 0.0, "rss_kib": 0, "anon_kib": 0, "pss_kib": 0, "fds": 0, "each": []}
+todo, seen = list(roots), set()
+while todo and len(seen) < 10000:
+    p = todo.pop()
+    if p in seen:
+        continue
+    seen.add(p)
+    try:
+        with open("/proc/%d/stat" % p) as f:
+            st = f.read()
+        fl = st[st.rfind(")") + 2:].split()
+        cpu = (int(fl[11]) + int(fl[12])) / tick
+        rss = anon = pss = 0
+        with open("/proc/%d/status" % p) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("RssAnon:"):
+                    anon = int(line.split()[1])
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss = int(line.split()[1])
+        except OSError:
+            pass
+        fds = len(os.listdir("/proc/%d/fd" % p))
+    except (OSError, IndexError, ValueError):
+        continue
+    with open("/proc/%d/comm" % p) as f:
+        comm = f.read().strip()
+    tot["each"].append([p, comm, rss, anon, fds])
+    tot["procs"] += 1; tot["cpu_s"] += cpu; tot["rss_kib"] += rss; tot["anon_kib"] += anon; tot["pss_kib"] += pss; tot["fds"] += fds
+    todo += kids(p)
+with open(path, "a") as f:
+    f.write(json.dumps(tot) + "\n")
+PY
+}
+
+# ---- the mock backends and the shared mapping ------------------------------
+old=$(port); new=$(port)
+mapping=$out/mapping.txt
+{ echo "# account destination (others: old)"; for ((i = 1; i < users; i += 2)); do echo "user$i new"; done; } >"$mapping"
+dest_port() { [ "$1" = new ] && echo "$new" || echo "$old"; }
+
+mockpid=
+start_mock() {
+	"$bin/switchyard-bench" --mock-backend 127.0.0.1:"$old",127.0.0.1:"$new" --users "$users" \
+		--password password --duration 30m >>"$out/mock.log" 2>&1 &
+	mockpid=$!; pids+=("$mockpid")
+	waitport "$old" "$mockpid"; waitport "$new" "$mockpid"
+}
+restart_mock() { stop_tree "$mockpid"; start_mock; }
+
+# ---- the targets --------------------------------------------------------------
+# start_<name> starts a freshly configured peer on port ${tport[name]} and sets
+# tpids[name] to the PIDs whose process trees are that peer.
+declare -A tport tpids skipped
+for t in haproxy switchyard nginx dovecot; do tport[$t]=$(port); done
+tport[direct]=$old
+
+start_direct() { tpids[direct]=$mockpid; }
+
+start_haproxy() {
+	local d=$tmp/haproxy; mkdir -p "$d"
+	cat >"$d/haproxy.cfg" <<CFG
+global
+    maxconn 9500
+    nbthread $(nproc)
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30m
+    timeout server 30m
+frontend imap
+    bind 127.0.0.1:${tport[haproxy]}
+    default_backend mocks
+backend mocks
+    balance roundrobin
+    server old 127.0.0.1:$old
+    server new 127.0.0.1:$new
+CFG
+	cp "$d/haproxy.cfg" "$out/haproxy.cfg"
+	haproxy -db -f "$d/haproxy.cfg" >>"$out/haproxy.log" 2>&1 &
+	local p=$!; pids+=("$p"); tpids[haproxy]=$p
+	waitport "${tport[haproxy]}" "$p"
+}
+
+start_switchyard() {
+	local d=$tmp/switchyard; mkdir -p "$d"
+	cat >"$d/switchyard.toml" <<TOML
+[server]
+backend_timeout = "5s"
+[listener.plain]
+protocol = "imap"
+bind = ["127.0.0.1:${tport[switchyard]}"]
+tls = "plain"
+preauth_timeout = "10m"
+max_connections = 19000
+[destination.old]
+host = "127.0.0.1"
+forwarding = "xclient"
+allow_plaintext_auth = true
+[destination.old.protocol.imap]
+port = $old
+tls = "plain"
+[destination.new]
+host = "127.0.0.1"
+forwarding = "xclient"
+allow_plaintext_auth = true
+[destination.new.protocol.imap]
+port = $new
+tls = "plain"
+[routing]
+default_destination = "old"
+[mapping]
+source = "file"
+[mapping.file]
+path = "$mapping"
+[capabilities.imap]
+allow_plain_auth_without_tls = true
+TOML
+	cp "$d/switchyard.toml" "$out/switchyard.toml"
+	"$bin/switchyard" --config "$d/switchyard.toml" --log-level warn >>"$out/switchyard.log" 2>&1 &
+	local p=$!; pids+=("$p"); tpids[switchyard]=$p
+	waitport "${tport[switchyard]}" "$p"
+}
+
+nginx_mod=/usr/lib/nginx/modules/ngx_mail_module.so
+start_nginx() {
+	local d=$tmp/nginx ah; mkdir -p "$d"
+	ah=$(port)
+	"$bin/switchyard-authhttp" --listen 127.0.0.1:"$ah" --mapping "$mapping" \
+		--dest old=127.0.0.1:"$old" --dest new=127.0.0.1:"$new" --default old >>"$out/authhttp.log" 2>&1 &
+	local ap=$!; pids+=("$ap")
+	waitport "$ah" "$ap"
+	cat >"$d/nginx.conf" <<CONF
+load_module $nginx_mod;
+daemon off;
+master_process on;
+worker_processes $(nproc);
+worker_rlimit_nofile 20000;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events {
+    worker_connections 19000;
+}
+mail {
+    auth_http 127.0.0.1:$ah/auth;
+    proxy_pass_error_message on;
+    imap_capabilities IMAP4rev1 SASL-IR;
+    imap_auth plain login;
+    timeout 10m;
+    proxy_timeout 30m;
+    server {
+        listen 127.0.0.1:${tport[nginx]};
+        protocol imap;
+        proxy on;
+    }
+}
+CONF
+	cp "$d/nginx.conf" "$out/nginx.conf"
+	nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" >>"$out/nginx.log" 2>&1 &
+	local p=$!; pids+=("$p"); tpids[nginx]="$p $ap"
+	waitport "${tport[nginx]}" "$p"
+}
+
+start_dovecot() {
+	local d=$tmp/dovecot i dest; mkdir -p "$d"
+	# passdb: every account with the proxy fields of its destination; an
+	# empty password with nopassword=y accepts any password here, and the
+	# login process forwards the client's password to the backend.
+	declare -A m=()
+	while read -r a b; do [[ "$a" = \#* || -z "$a" ]] || m[$a]=$b; done <"$mapping"
+	for ((i = 0; i < users; i++)); do
+		dest=${m[user$i]:-old}
+		echo "user$i:::::::proxy=y host=127.0.0.1 port=$(dest_port "$dest") nopassword=y"
+	done >"$d/passwd"
+	cat >"$d/dovecot.conf" <<CONF
+# Generated by scripts/bench-peers.sh. Standalone: no includes.
+instance_name = sy-bench-peers-$$
+base_dir = $d/run
+state_dir = $d/state
+log_path = $out/dovecot-server.log
+# One "proxy(user): started proxying" info line per login is still sent to
+# the log process; it is not written anywhere.
+info_log_path = /dev/null
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = dovecot
+default_internal_group = dovecot
+default_login_user = dovenull
+passdb {
+  driver = passwd-file
+  args = $d/passwd
+}
+# Never consulted when proxying; Dovecot wants one.
+userdb {
+  driver = static
+  args = uid=dovecot gid=dovecot home=/nonexistent
+}
+# High-performance mode: long-lived login processes (one per core), each
+# serving many clients, instead of one process per connection.
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = ${tport[dovecot]}
+  }
+  inet_listener imaps {
+    port = 0
+  }
+  service_count = 0
+  process_min_avail = $(nproc)
+  client_limit = 9500
+  vsz_limit = 2G
+}
+service imap-urlauth-login {
+  inet_listener imap-urlauth {
+    port = 0
+  }
+}
+CONF
+	cp "$d/dovecot.conf" "$out/dovecot.conf"
+	dovecot -F -c "$d/dovecot.conf" >>"$out/dovecot.log" 2>&1 &
+	local p=$!; pids+=("$p"); tpids[dovecot]=$p
+	waitport "${tport[dovecot]}" "$p"
+}
+
+stop_target() { # stop_target NAME (the mock of "direct" keeps running)
+	local p
+	[ "$1" = direct ] && return 0
+	for p in ${tpids[$1]}; do stop_tree "$p"; done
+	tpids[$1]=
+}
+
+# Which peers can run here?
+targets=(direct)
+for t in $peers; do
+	case $t in
+	haproxy) command -v haproxy >/dev/null || { skipped[$t]="haproxy not installed"; continue; } ;;
+	nginx) command -v nginx >/dev/null && [ -f "$nginx_mod" ] || { skipped[$t]="nginx or $nginx_mod not installed (libnginx-mod-mail)"; continue; } ;;
+	dovecot) command -v dovecot >/dev/null && id dovenull >/dev/null 2>&1 && id dovecot >/dev/null 2>&1 ||
+		{ skipped[$t]="dovecot or its dovecot/dovenull users not installed"; continue; }
+		[ "$(id -u)" = 0 ] || { skipped[$t]="dovecot needs root here (login processes run as dovenull)"; continue; } ;;
+	switchyard) ;;
+	*) echo "unknown peer $t" >&2; exit 2 ;;
+	esac
+	targets+=("$t")
+done
+
+start_mock
+started=()
+for t in "${targets[@]}"; do
+	if "start_$t"; then started+=("$t"); else skipped[$t]="did not start (see $out/$t.log)"; stop_target "$t"; fi
+done
+targets=("${started[@]}")
+{
+	for t in "${!skipped[@]}"; do echo "$t: ${skipped[$t]}"; done
+} >"$out/skipped.txt"
+echo "targets: ${targets[*]}; skipped: $(cut -d: -f1 "$out/skipped.txt" | tr '\n' ' ')" >&2
+
+bench() { "$bin/switchyard-bench" --users "$users" --password password "$@"; }
+
+# ---- 1. login storm, interleaved ---------------------------------------------
+for r in $(seq "$rounds"); do
+	for t in "${targets[@]}"; do
+		echo "login storm round $r/$rounds: $t" >&2
+		f=$out/login-$t-$r
+		# shellcheck disable=SC2086
+		sample "$f.proc.json" before ${tpids[$t]}
+		sample "$f.mock.json" before "$mockpid"
+		bench --scenario login --target 127.0.0.1:"${tport[$t]}" --concurrency 32 \
+			--duration "${secs}s" --progress 0 --json "$f.json" >"$f.txt" 2>&1 || echo "  $t: bench failed (see $f.txt)" >&2
+		# shellcheck disable=SC2086
+		sample "$f.proc.json" after ${tpids[$t]}
+		sample "$f.mock.json" after "$mockpid"
+	done
+done
+for t in "${targets[@]}"; do stop_target "$t"; done
+
+# ---- 2. and 3. idle sessions, each on a fresh target and a fresh backend -----
+idle_run() { # idle_run SCENARIO TARGET CONNS [flags]
+	local sc=$1 t=$2 n=$3 f bp i; shift 3
+	f=$out/$sc-$t
+	restart_mock
+	if ! "start_$t"; then echo "  $t did not start" >&2; stop_target "$t"; return 0; fi
+	sleep 1
+	# shellcheck disable=SC2086
+	sample "$f.proc.json" start ${tpids[$t]}
+	bench --scenario idle --target 127.0.0.1:"${tport[$t]}" --conns "$n" --hold "${hold}s" \
+		--concurrency 200 --sources 4 --progress 1s --json "$f.json" "$@" >"$f.txt" 2>"$f.err" &
+	bp=$!; pids+=("$bp")
+	# Every session is open once the bench says it is holding them.
+	for i in $(seq 1800); do
+		grep -q holding "$f.err" 2>/dev/null && break
+		alive "$bp" || break
+		sleep 0.1
+	done
+	# shellcheck disable=SC2086
+	sample "$f.proc.json" established ${tpids[$t]}
+	# Again near the end of the hold, once transient memory had time to go.
+	local until=$((SECONDS + hold - 3))
+	for i in $(seq $((10 * hold))); do [ "$SECONDS" -lt "$until" ] && alive "$bp" || break; sleep 0.1; done
+	# shellcheck disable=SC2086
+	alive "$bp" && sample "$f.proc.json" held ${tpids[$t]}
+	wait "$bp" || echo "  $t: bench failed (see $f.txt)" >&2
+	forget "$bp"
+	stop_target "$t"
+}
+for t in "${targets[@]}"; do
+	echo "idle pre-auth: $t ($idle connections)" >&2
+	idle_run idle "$t" "$idle" --preauth
+done
+for t in "${targets[@]}"; do
+	echo "bridged sessions: $t ($bridged sessions)" >&2
+	idle_run bridged "$t" "$bridged"
+done
+
+{
+	echo "targets=${targets[*]}"
+	printf '%s\n' "rounds=$rounds" "seconds=$secs" "idle=$idle" "bridged=$bridged" "hold=$hold" "users=$users"
+	echo "nproc=$(nproc)"
+	echo "kernel=$(uname -r)"
+	echo "go=$(go env GOVERSION)"
+	command -v haproxy >/dev/null && echo "haproxy=$(haproxy -v | head -1)"
+	command -v nginx >/dev/null && echo "nginx=$(nginx -v 2>&1)"
+	command -v dovecot >/dev/null && echo "dovecot=Dovecot $(dovecot --version)"
+} >"$out/meta.txt"
+python3 scripts/bench-peers-summary.py "$out"
