@@ -78,7 +78,7 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("switchyard-bench", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
-	fs.StringVar(&f.scenario, "scenario", "login", "load scenario: login or idle")
+	fs.StringVar(&f.scenario, "scenario", "login", "load scenario: login, idle or fetch (bulk FETCH 1 (BODY[]) for --duration)")
 	fs.StringVar(&f.protocol, "protocol", "imap", "login scenario's protocol: imap, pop3, submission or managesieve (--auth user is POP3's USER/PASS)")
 	fs.StringVar(&f.target, "target", "127.0.0.1:1143", "IMAP server or proxy to load (host:port)")
 	fs.StringVar(&f.tlsMode, "tls", "none", "none, starttls or implicit")
@@ -92,7 +92,7 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs.StringVar(&f.password, "password", "password", "password of every generated account")
 	fs.StringVar(&f.usersFile, "users-file", "", "read accounts from a file of \"user password\" lines instead")
 	fs.IntVar(&f.concurrency, "concurrency", 32, "parallel clients (idle: sessions being opened at once)")
-	fs.DurationVar(&f.duration, "duration", 0, "login: run time (default 10s, at most 1h); mock backend: exit after this (default: until SIGINT/SIGTERM)")
+	fs.DurationVar(&f.duration, "duration", 0, "login, fetch: run time (default 10s, at most 1h); mock backend: exit after this (default: until SIGINT/SIGTERM)")
 	fs.Int64Var(&f.count, "count", 0, "login: stop after this many logins (at most 100M)")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "deadline of one operation")
 	fs.DurationVar(&f.linger, "linger", time.Second, "login: after LOGOUT, wait this long for the server to close first")
@@ -215,6 +215,9 @@ func runLoad(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 		}
 		o.TLSConfig = cfg
 	}
+	if f.scenario == "fetch" {
+		return runFetch(ctx, f, o, stdout)
+	}
 	var res *imapload.Result
 	var err error
 	switch f.scenario {
@@ -223,8 +226,23 @@ func runLoad(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 	case "idle":
 		res, err = imapload.RunIdle(ctx, imapload.IdleOptions{Options: o, Conns: f.conns, Hold: f.hold, Preauth: f.preauth, SkipCheck: f.noCheck})
 	default:
-		return fmt.Errorf("--scenario %q: want login or idle", f.scenario)
+		return fmt.Errorf("--scenario %q: want login, idle or fetch", f.scenario)
 	}
+	if res != nil {
+		res.WriteText(stdout)
+		if f.jsonFile != "" {
+			if jerr := res.WriteJSON(f.jsonFile); jerr != nil {
+				return jerr
+			}
+		}
+	}
+	return err
+}
+
+// runFetch runs the bulk-transfer scenario: MB/s, fetches/s, latency per
+// fetch and, with --pid, the target's CPU-s per GB.
+func runFetch(ctx context.Context, f *flags, o imapload.Options, stdout io.Writer) error {
+	res, err := imapload.RunFetch(ctx, imapload.FetchOptions{Options: o, Duration: f.duration})
 	if res != nil {
 		res.WriteText(stdout)
 		if f.jsonFile != "" {

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Bulk transfer through the bridge, side by side with HAProxy, every party in
+# its own process, on loopback:
+#
+#   direct           the client straight to the mock backend (the ceiling)
+#   haproxy          HAProxy in TCP mode (nbthread 2) in front of the mock
+#   switchyard-plain switchyard's plaintext listener: after login the
+#                    session is bridged by the splice engine
+#   switchyard-tls   switchyard's implicit-TLS listener: the proxy decrypts
+#                    the client leg and copies into the plaintext backend leg
+#
+# One mock backend (switchyard-bench --mock-backend) whose INBOX message is
+# SIZE bytes; each cell runs `switchyard-bench --scenario fetch` (log in,
+# SELECT INBOX, FETCH 1 (BODY[]) again and again, literal read and
+# discarded) with 1 and with 16 clients for SECONDS, cells interleaved.
+# --pid samples the target from /proc: for direct the mock backend itself,
+# for the proxies the proxy process only (not the mock, not the client).
+# Every process started here is stopped by its PID at exit.
+#
+# Usage: scripts/bench-bulk.sh [SECONDS] [SIZE]     (defaults: 6, 16777216)
+# Environment: BENCH_OUT (raw JSON and logs, default /tmp/switchyard-bench-bulk),
+# BENCH_BIN (where the Go binaries are built, default bin).
+# Prints a Markdown table on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+secs=${1:-6}; size=${2:-16777216}
+num() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || { echo "$1 must be $3..$4, got '$2'" >&2; exit 2; }; }
+num SECONDS "$secs" 1 600; num SIZE "$size" 1024 1073741824
+command -v haproxy >/dev/null || { echo "haproxy is not installed" >&2; exit 2; }
+
+out=${BENCH_OUT:-/tmp/switchyard-bench-bulk}
+mkdir -p "$out"; out=$(cd "$out" && pwd)
+rm -f "$out"/*.json "$out"/*.txt "$out"/*.log
+bin=${BENCH_BIN:-bin}
+mkdir -p "$bin"; bin=$(cd "$bin" && pwd)
+go build -o "$bin/switchyard" ./cmd/switchyard
+go build -o "$bin/switchyard-bench" ./cmd/switchyard-bench
+
+tmp=$(mktemp -d /tmp/sy-bulk.XXXXXX)
+pids=()
+alive() { local st; [ -n "$1" ] && st=$(cat /proc/"$1"/stat 2>/dev/null) && [[ "${st##*) }" != Z* ]]; }
+stop() { # SIGTERM one PID we started, SIGKILL after 5 s
+	local i
+	alive "$1" || return 0
+	kill -TERM "$1" 2>/dev/null || true
+	for i in $(seq 50); do alive "$1" || break; sleep 0.1; done
+	alive "$1" && kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null || true
+}
+cleanup() { local p; for p in "${pids[@]}"; do stop "$p"; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+waitport() { # waitport PORT PID
+	local i
+	for i in $(seq 100); do
+		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+		alive "$2" || { echo "process $2 exited before port $1 opened" >&2; return 1; }
+		sleep 0.1
+	done
+	echo "port $1 never opened" >&2; return 1
+}
+
+users=16
+mock=$(port); hport=$(port); splain=$(port); stls=$(port)
+go run ./scripts/gencert "$tmp" >/dev/null
+
+"$bin/switchyard-bench" --mock-backend 127.0.0.1:"$mock" --mock-names mock --users "$users" --password password \
+	--mock-message-size "$size" --duration 2h >"$out/mock.log" 2>&1 &
+mockpid=$!; pids+=("$mockpid")
+waitport "$mock" "$mockpid"
+
+cat >"$tmp/haproxy.cfg" <<CFG
+global
+    maxconn 1000
+    nbthread 2
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 10m
+    timeout server 10m
+frontend imap
+    bind 127.0.0.1:$hport
+    default_backend mock
+backend mock
+    server mock 127.0.0.1:$mock
+CFG
+cp "$tmp/haproxy.cfg" "$out/haproxy.cfg"
+haproxy -db -f "$tmp/haproxy.cfg" >"$out/haproxy.log" 2>&1 &
+hapid=$!; pids+=("$hapid")
+waitport "$hport" "$hapid"
+
+cat >"$tmp/switchyard.toml" <<TOML
+[server]
+backend_timeout = "5s"
+[tls.certificate.bench]
+cert = "$tmp/cert.pem"
+key = "$tmp/key.pem"
+default = true
+[listener.plain]
+protocol = "imap"
+bind = ["127.0.0.1:$splain"]
+tls = "plain"
+[listener.tls]
+protocol = "imap"
+bind = ["127.0.0.1:$stls"]
+tls = "implicit"
+[destination.mock]
+host = "127.0.0.1"
+forwarding = "none"
+allow_plaintext_auth = true
+[destination.mock.protocol.imap]
+port = $mock
+tls = "plain"
+[routing]
+default_destination = "mock"
+[capabilities.imap]
+allow_plain_auth_without_tls = true
+TOML
+cp "$tmp/switchyard.toml" "$out/switchyard.toml"
+"$bin/switchyard" --config "$tmp/switchyard.toml" --log-level warn >"$out/switchyard.log" 2>&1 &
+sypid=$!; pids+=("$sypid")
+waitport "$splain" "$sypid"; waitport "$stls" "$sypid"
+
+targets=(direct haproxy switchyard-plain switchyard-tls)
+declare -A tport=([direct]=$mock [haproxy]=$hport [switchyard-plain]=$splain [switchyard-tls]=$stls)
+declare -A tpid=([direct]=$mockpid [haproxy]=$hapid [switchyard-plain]=$sypid [switchyard-tls]=$sypid)
+
+for streams in 1 16; do
+	for t in "${targets[@]}"; do
+		echo "fetch: $t, $streams stream(s), ${secs} s" >&2
+		extra=()
+		[ "$t" = switchyard-tls ] && extra=(--tls implicit --insecure)
+		f=$out/fetch-$t-$streams
+		"$bin/switchyard-bench" --scenario fetch --target 127.0.0.1:"${tport[$t]}" --users "$users" --password password \
+			--auth login --concurrency "$streams" --duration "${secs}s" --pid "${tpid[$t]}" --progress 0 \
+			--json "$f.json" "${extra[@]}" >"$f.txt" 2>&1 || echo "  $t: bench failed (see $f.txt)" >&2
+	done
+done
+
+{
+	echo "seconds=$secs size=$size nproc=$(nproc) kernel=$(uname -r) go=$(go env GOVERSION)"
+	haproxy -v | sed -n 1p
+} >"$out/meta.txt"
+
+python3 - "$out" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+targets = ["direct", "haproxy", "switchyard-plain", "switchyard-tls"]
+def load(t, n):
+    try:
+        with open(os.path.join(out, "fetch-%s-%d.json" % (t, n))) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+print("| target | streams | MB/s | × direct | × haproxy | proxy CPU-s/GB |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+for n in (1, 16):
+    r = {t: load(t, n) for t in targets}
+    for t in targets:
+        x = r[t]
+        if x is None:
+            print("| %s | %d | failed | | | |" % (t, n))
+            continue
+        mb = x.get("mb_per_sec", 0)
+        def rel(o):
+            y = r.get(o)
+            return "%.2f" % (mb / y["mb_per_sec"]) if y and y.get("mb_per_sec") else "-"
+        cpu = x.get("cpu_s_per_gb")
+        cs = ("%.2f" % cpu) if cpu else "-"
+        if t == "direct" and cpu:
+            cs += " (mock backend)"
+        errs = " (%d errors)" % x["errors"] if x.get("errors") else ""
+        print("| %s | %d | %.0f%s | %s | %s | %s |" % (t, n, mb, errs, rel("direct"), rel("haproxy"), cs))
+PY
