@@ -50,6 +50,7 @@ type Conn struct {
 	closed bool
 	in     []byte        // ciphertext received but not yet read by crypto/tls
 	out    []byte        // handshake mode: output for the loop; fd mode: pending writes
+	outOff int           // fd mode: bytes of out already written
 	ready  chan struct{} // handshake mode: signalled when in grows or on close
 	notify func()        // handshake mode: asks the loop to come and flush
 
@@ -179,7 +180,7 @@ func (c *Conn) PendingOut() int {
 	if c.mode != modeFD {
 		return 0
 	}
-	return len(c.out)
+	return len(c.out) - c.outOff
 }
 
 // FlushOut writes pending bytes (fd mode). It returns ErrWouldBlock when
@@ -191,11 +192,10 @@ func (c *Conn) FlushOut() error {
 }
 
 func (c *Conn) flushLocked() error {
-	for len(c.out) > 0 {
-		n, err := unix.Write(c.fd, c.out)
+	for c.outOff < len(c.out) {
+		n, err := unix.Write(c.fd, c.out[c.outOff:])
 		if n > 0 {
-			rest := copy(c.out, c.out[n:])
-			c.out = c.out[:rest]
+			c.outOff += n
 		}
 		if err == unix.EINTR {
 			continue
@@ -207,7 +207,11 @@ func (c *Conn) flushLocked() error {
 			return err
 		}
 	}
-	if cap(c.out) > 64<<10 { // do not keep a burst's buffer for an idle session
+	// All written: reuse the buffer (no copying of what remains, no
+	// reallocation per burst); a very large one is not kept for an idle
+	// session.
+	c.out, c.outOff = c.out[:0], 0
+	if cap(c.out) > 1<<20 {
 		c.out = nil
 	}
 	return nil
@@ -275,7 +279,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	case modeFD:
 		defer c.mu.Unlock()
 		total := len(p)
-		if len(c.out) == 0 && !c.corked {
+		if len(c.out) == c.outOff && !c.corked {
 			for {
 				n, err := unix.Write(c.fd, p)
 				if err == unix.EINTR {
@@ -292,6 +296,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 			if len(p) == 0 {
 				return total, nil
 			}
+		}
+		if c.outOff == len(c.out) {
+			c.out, c.outOff = c.out[:0], 0
+		} else if c.outOff > len(c.out)/2 {
+			n := copy(c.out, c.out[c.outOff:])
+			c.out, c.outOff = c.out[:n], 0
 		}
 		c.out = append(c.out, p...)
 		return total, nil
