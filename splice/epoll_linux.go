@@ -324,7 +324,7 @@ func (l *loop) run() {
 		switch {
 		case len(l.ready) > 0:
 			timeout = 0
-		case idle > 0 && len(l.live) > 0:
+		case len(l.live) > 0:
 			timeout = int(max(0, (nextSweep-l.now)/int64(time.Millisecond)) + 1)
 		}
 		n, err := unix.EpollWait(l.epfd, events, timeout)
@@ -394,11 +394,22 @@ func (l *loop) run() {
 			l.end(s, reason)
 			kicks[i] = nil
 		}
-		if idle > 0 && l.now >= nextSweep {
+		if l.now >= nextSweep {
 			nextSweep = l.now + every
 			for s := range l.live {
-				if l.now-s.last >= idle {
+				quiet := l.now - s.last
+				if idle > 0 && quiet >= idle {
 					l.end(s, ReasonIdle)
+					continue
+				}
+				if quiet >= every {
+					// A session quiet for a sweep gives back the write
+					// buffers its TLS transports kept for bursts.
+					for _, e := range []*end{&s.client, &s.backend} {
+						if t, ok := e.tr.(interface{ Trim() }); ok {
+							t.Trim()
+						}
+					}
 				}
 			}
 		}

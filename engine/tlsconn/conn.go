@@ -217,6 +217,17 @@ func (c *Conn) flushLocked() error {
 	return nil
 }
 
+// Trim releases the fd-mode write buffer when nothing is pending, so an
+// idle session does not keep the buffer of its last burst. The bridge calls
+// it for quiet sessions.
+func (c *Conn) Trim() {
+	c.mu.Lock()
+	if c.outOff == len(c.out) {
+		c.out, c.outOff = nil, 0
+	}
+	c.mu.Unlock()
+}
+
 // Read is called by crypto/tls.
 func (c *Conn) Read(p []byte) (int, error) {
 	c.mu.Lock()
