@@ -340,6 +340,8 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if splice.KernelTLSAvailable() {
 		a.log.Info("kernel TLS (TCP_ULP tls) is available; TLS legs still use user-space crypto")
+	} else {
+		a.log.Info("kernel TLS (TCP_ULP tls) is not available; TLS legs use user-space crypto")
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- a.eng.Run() }()
