@@ -33,24 +33,36 @@ var protocols = []string{"imap", "pop3", "managesieve", "submission", "smtp", "l
 // Log levels accepted by PUT /log/level.
 var logLevels = []string{"debug", "info", "warn", "error"}
 
+// takes wraps a handler with the one check every endpoint needs: no query
+// parameter other than the ones it names (each is reported by name).
+func takes(h handlerFunc, params ...string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, q query) {
+		if err := q.unknown(params...); err != nil {
+			writeParamError(w, err)
+			return
+		}
+		h(w, r, q)
+	}
+}
+
 func (s *Server) routes() http.Handler {
 	rt := map[string]*route{
 		"/healthz":            {methods: map[string]handlerFunc{"GET": s.healthz}, public: true},
 		"/readyz":             {methods: map[string]handlerFunc{"GET": s.readyz}, public: true},
-		"/stats":              {methods: map[string]handlerFunc{"GET": s.stats}},
-		"/destinations":       {methods: map[string]handlerFunc{"GET": s.destinations}},
-		"/destinations/reset": {methods: map[string]handlerFunc{"POST": s.destinationReset}},
-		"/mappings":           {methods: map[string]handlerFunc{"GET": s.mappingGet, "PUT": s.mappingPut, "DELETE": s.mappingDelete}},
-		"/mappings/reload":    {methods: map[string]handlerFunc{"POST": s.mappingsReload}},
-		"/mappings/export":    {methods: map[string]handlerFunc{"GET": s.mappingsExport}},
-		"/mappings/import":    {methods: map[string]handlerFunc{"POST": s.mappingsImport}},
-		"/cache/invalidate":   {methods: map[string]handlerFunc{"POST": s.cacheInvalidate}},
-		"/connections":        {methods: map[string]handlerFunc{"GET": s.connections}},
-		"/connections/kick":   {methods: map[string]handlerFunc{"POST": s.kick}},
-		"/connections/delay":  {methods: map[string]handlerFunc{"POST": s.delay}},
-		"/config/reload":      {methods: map[string]handlerFunc{"POST": s.configReload}},
-		"/drain":              {methods: map[string]handlerFunc{"POST": s.drain}},
-		"/log/level":          {methods: map[string]handlerFunc{"PUT": s.logLevel}},
+		"/stats":              {methods: map[string]handlerFunc{"GET": takes(s.stats)}},
+		"/destinations":       {methods: map[string]handlerFunc{"GET": takes(s.destinations)}},
+		"/destinations/reset": {methods: map[string]handlerFunc{"POST": takes(s.destinationReset, "destination")}},
+		"/mappings":           {methods: map[string]handlerFunc{"GET": takes(s.mappingGet, "identifier"), "PUT": takes(s.mappingPut, "identifier", "destination"), "DELETE": takes(s.mappingDelete, "identifier")}},
+		"/mappings/reload":    {methods: map[string]handlerFunc{"POST": takes(s.mappingsReload)}},
+		"/mappings/export":    {methods: map[string]handlerFunc{"GET": takes(s.mappingsExport)}},
+		"/mappings/import":    {methods: map[string]handlerFunc{"POST": takes(s.mappingsImport)}},
+		"/cache/invalidate":   {methods: map[string]handlerFunc{"POST": takes(s.cacheInvalidate, "identifier")}},
+		"/connections":        {methods: map[string]handlerFunc{"GET": takes(s.connections, "identifier", "destination", "protocol", "state", "id")}},
+		"/connections/kick":   {methods: map[string]handlerFunc{"POST": takes(s.kick, "identifier", "destination", "protocol", "state", "id")}},
+		"/connections/delay":  {methods: map[string]handlerFunc{"POST": takes(s.delay, "identifier", "seconds")}},
+		"/config/reload":      {methods: map[string]handlerFunc{"POST": takes(s.configReload)}},
+		"/drain":              {methods: map[string]handlerFunc{"POST": takes(s.drain)}},
+		"/log/level":          {methods: map[string]handlerFunc{"PUT": takes(s.logLevel, "level")}},
 		"/metrics":            {methods: map[string]handlerFunc{"GET": s.metricsGet}, public: s.opt.MetricsWithoutAuth},
 	}
 	for _, r := range rt {
@@ -235,10 +247,6 @@ type statsBody struct {
 }
 
 func (s *Server) stats(w http.ResponseWriter, _ *http.Request, q query) {
-	if err := q.unknown(); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	st := s.b.Stats()
 	body := statsBody{Stats: st, Ready: s.b.Ready()}
 	if total := st.CacheHits + st.CacheMisses; total > 0 {
@@ -252,10 +260,6 @@ func (s *Server) stats(w http.ResponseWriter, _ *http.Request, q query) {
 }
 
 func (s *Server) destinations(w http.ResponseWriter, _ *http.Request, q query) {
-	if err := q.unknown(); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	d := s.b.Destinations()
 	if d == nil {
 		d = []DestinationStatus{}
@@ -269,10 +273,6 @@ func (s *Server) destinations(w http.ResponseWriter, _ *http.Request, q query) {
 }
 
 func (s *Server) destinationReset(w http.ResponseWriter, r *http.Request, q query) {
-	if err := q.unknown("destination"); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	dest, _, err := q.destination(true)
 	if err != nil {
 		writeParamError(w, err)
@@ -299,10 +299,6 @@ type mappingBody struct {
 }
 
 func (s *Server) mappingGet(w http.ResponseWriter, r *http.Request, q query) {
-	if err := q.unknown("identifier"); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	id, _, err := q.identifier(true)
 	if err != nil {
 		writeParamError(w, err)
@@ -326,10 +322,6 @@ func (s *Server) mappingGet(w http.ResponseWriter, r *http.Request, q query) {
 }
 
 func (s *Server) mappingPut(w http.ResponseWriter, r *http.Request, q query) {
-	if err := q.unknown("identifier", "destination"); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	id, _, err := q.identifier(true)
 	if err != nil {
 		writeParamError(w, err)
@@ -352,10 +344,6 @@ func (s *Server) mappingPut(w http.ResponseWriter, r *http.Request, q query) {
 }
 
 func (s *Server) mappingDelete(w http.ResponseWriter, r *http.Request, q query) {
-	if err := q.unknown("identifier"); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	id, _, err := q.identifier(true)
 	if err != nil {
 		writeParamError(w, err)
@@ -375,10 +363,6 @@ func (s *Server) mappingDelete(w http.ResponseWriter, r *http.Request, q query) 
 }
 
 func (s *Server) mappingsReload(w http.ResponseWriter, r *http.Request, q query) {
-	if err := q.unknown(); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	if err := s.b.ReloadMappings(); err != nil {
 		s.backendError(w, r, "reload failed", "", err)
 		return
@@ -404,10 +388,6 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 func (s *Server) mappingsExport(w http.ResponseWriter, r *http.Request, q query) {
-	if err := q.unknown(); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	cw := &countingWriter{w: w}
 	err := s.b.ExportMappings(cw)
 	switch {
@@ -425,10 +405,6 @@ func (s *Server) mappingsExport(w http.ResponseWriter, r *http.Request, q query)
 }
 
 func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query) {
-	if err := q.unknown(); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxImportBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -489,10 +465,6 @@ func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query)
 }
 
 func (s *Server) cacheInvalidate(w http.ResponseWriter, _ *http.Request, q query) {
-	if err := q.unknown("identifier"); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	id, ok, err := q.identifier(false)
 	if err != nil {
 		writeParamError(w, err)
@@ -538,10 +510,6 @@ type connectionBody struct {
 }
 
 func (s *Server) connections(w http.ResponseWriter, _ *http.Request, q query) {
-	if err := q.unknown("identifier", "destination", "protocol", "state", "id"); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	f, err := connFilter(q)
 	if err != nil {
 		writeParamError(w, err)
@@ -565,10 +533,6 @@ func (s *Server) connections(w http.ResponseWriter, _ *http.Request, q query) {
 }
 
 func (s *Server) kick(w http.ResponseWriter, _ *http.Request, q query) {
-	if err := q.unknown("identifier", "destination", "protocol", "state", "id"); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	f, err := connFilter(q)
 	if err != nil {
 		writeParamError(w, err)
@@ -583,10 +547,6 @@ func (s *Server) kick(w http.ResponseWriter, _ *http.Request, q query) {
 }
 
 func (s *Server) delay(w http.ResponseWriter, r *http.Request, q query) {
-	if err := q.unknown("identifier", "seconds"); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	id, _, err := q.identifier(true)
 	if err != nil {
 		writeParamError(w, err)
@@ -610,10 +570,6 @@ func (s *Server) delay(w http.ResponseWriter, r *http.Request, q query) {
 }
 
 func (s *Server) configReload(w http.ResponseWriter, r *http.Request, q query) {
-	if err := q.unknown(); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	notes, err := s.b.ReloadConfig()
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
@@ -632,10 +588,6 @@ func (s *Server) configReload(w http.ResponseWriter, r *http.Request, q query) {
 }
 
 func (s *Server) drain(w http.ResponseWriter, r *http.Request, q query) {
-	if err := q.unknown(); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	if err := s.b.Drain(); err != nil {
 		s.backendError(w, r, "drain", "", err)
 		return
@@ -644,10 +596,6 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request, q query) {
 }
 
 func (s *Server) logLevel(w http.ResponseWriter, r *http.Request, q query) {
-	if err := q.unknown("level"); err != nil {
-		writeParamError(w, err)
-		return
-	}
 	if _, ok := q["level"]; !ok {
 		writeParamError(w, &paramError{Param: "level", Msg: "is required (" + strings.Join(logLevels, ", ") + ")"})
 		return
