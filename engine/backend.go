@@ -191,6 +191,14 @@ func (bc *backendConn) traffic(data []byte) gnet.Action {
 				return bc.fail(err)
 			}
 		}
+	} else if len(bc.in) == 0 {
+		// As for the client: feed gnet's buffer, keep a copy of the rest.
+		bc.in = data
+		a := bc.process()
+		if len(bc.in) > 0 && !bc.detached {
+			bc.in = append([]byte(nil), bc.in...)
+		}
+		return a
 	} else {
 		bc.in = append(bc.in, data...)
 	}

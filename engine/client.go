@@ -174,6 +174,17 @@ func (cc *clientConn) traffic(data []byte) gnet.Action {
 			return a
 		}
 	} else if len(data) > 0 {
+		if len(cc.in) == 0 && cc.state == stPreauth {
+			// The usual case, whole commands in one read: feed gnet's
+			// buffer as it is and copy only what the front end leaves
+			// (the buffer is gnet's again once this callback returns).
+			cc.in = data
+			a := cc.process()
+			if len(cc.in) > 0 {
+				cc.in = append([]byte(nil), cc.in...)
+			}
+			return a
+		}
 		cc.in = append(cc.in, data...)
 	}
 	switch cc.state {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -27,8 +28,8 @@ type Engine struct {
 	log  *slog.Logger
 	gnet gnet.Engine
 
-	byAddr map[string]*listenerState // "ip:port" as bound
-	byPort map[int][]*listenerState  // for wildcard binds
+	byAddr map[netip.AddrPort]*listenerState // as bound, IPv4 unmapped
+	byPort map[int][]*listenerState          // for wildcard binds
 
 	handshakes atomic.Int64 // client TLS handshakes in flight
 	dials      atomic.Int64 // backend dials and blocking lookups in flight
@@ -87,7 +88,7 @@ func New(opt Options) (*Engine, error) {
 	e := &Engine{
 		opt:     opt,
 		log:     opt.Logger,
-		byAddr:  map[string]*listenerState{},
+		byAddr:  map[netip.AddrPort]*listenerState{},
 		byPort:  map[int][]*listenerState{},
 		loops:   map[gnet.EventLoop]*loopState{},
 		started: make(chan struct{}),
@@ -115,7 +116,7 @@ func New(opt Options) (*Engine, error) {
 			if tcp.IP == nil || tcp.IP.IsUnspecified() {
 				e.byPort[tcp.Port] = append(e.byPort[tcp.Port], ls)
 			} else {
-				e.byAddr[netipString(tcp.AddrPort())] = ls
+				e.byAddr[unmapped(tcp.AddrPort())] = ls
 			}
 		}
 	}
@@ -228,7 +229,7 @@ func (e *Engine) listenerFor(local net.Addr) *listenerState {
 		return nil
 	}
 	ap := tcp.AddrPort()
-	if ls := e.byAddr[netipString(ap)]; ls != nil {
+	if ls := e.byAddr[unmapped(ap)]; ls != nil { // no allocation per accept
 		return ls
 	}
 	if l := e.byPort[int(ap.Port())]; len(l) > 0 {

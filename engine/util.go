@@ -6,16 +6,15 @@ import (
 	"net/netip"
 )
 
-// netipString renders ip:port with IPv4-mapped addresses unmapped, so a
-// listener bound to 127.0.0.1 matches a connection reported as ::ffff:127.0.0.1.
-func netipString(ap netip.AddrPort) string {
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+// unmapped drops the IPv4-mapped form, so a listener bound to 127.0.0.1
+// matches a connection reported as ::ffff:127.0.0.1.
+func unmapped(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 func addrPortOf(a net.Addr) netip.AddrPort {
 	if tcp, ok := a.(*net.TCPAddr); ok {
-		ap := tcp.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		return unmapped(tcp.AddrPort())
 	}
 	if a == nil {
 		return netip.AddrPort{}
@@ -24,7 +23,7 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 	if err != nil {
 		return netip.AddrPort{}
 	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	return unmapped(ap)
 }
 
 func trusted(prefixes []netip.Prefix, a netip.Addr) bool {
