@@ -2,6 +2,7 @@ package imap
 
 import (
 	"encoding/base64"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
@@ -90,7 +91,7 @@ func (s *Server) feedSASL(in, out []byte) (int, []byte, protocols.Event) {
 		return s.closeWith(len(in), out, "* BAD [TOOBIG] Line too long\r\n")
 	}
 	tag := s.tag
-	line := trimEOL(in[:end])
+	line := eol.Trim(in[:end])
 	if string(line) == "*" {
 		s.endSASL()
 		return end, appendTagged(out, tag, "BAD Authentication aborted"), protocols.EventNone

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 )
@@ -148,22 +149,13 @@ func (b *Backend) failf(format string, args ...any) protocols.BackendEvent {
 	return b.fail(fmt.Errorf("imap backend: "+format, args...))
 }
 
-// quoteLine shortens a backend line for an error message.
-func quoteLine(l []byte) string {
-	l = trimEOL(l)
-	if len(l) > 120 {
-		l = l[:120]
-	}
-	return fmt.Sprintf("%q", l)
-}
-
 func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
 	r, ok := parseResponse(line)
 	if !ok {
-		return out, b.failf("malformed response %s", quoteLine(line))
+		return out, b.failf("malformed response %s", eol.Quote(line))
 	}
 	if r.kind == '*' && r.is("BYE") {
-		return out, b.failf("backend closing: %s", quoteLine(line))
+		return out, b.failf("backend closing: %s", eol.Quote(line))
 	}
 	switch b.state {
 	case bsGreeting:
@@ -178,7 +170,7 @@ func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEven
 			b.state = bsTLS
 			return out, protocols.BackendStartTLS
 		}
-		return out, b.failf("STARTTLS refused: %s", quoteLine(line))
+		return out, b.failf("STARTTLS refused: %s", eol.Quote(line))
 	case bsAuth:
 		return b.authReply(&r, out)
 	}
@@ -187,7 +179,7 @@ func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEven
 
 func (b *Backend) greeting(r *response, out []byte) ([]byte, protocols.BackendEvent) {
 	if r.kind != '*' || !r.is("OK") {
-		return out, b.failf("unexpected greeting %s", quoteLine(r.line))
+		return out, b.failf("unexpected greeting %s", eol.Quote(r.line))
 	}
 	if list, ok := codeCapabilities(r.text); ok {
 		b.caps, b.haveCaps = parseCapabilities(list), true
@@ -213,7 +205,7 @@ func (b *Backend) capabilityReply(r *response, out []byte) ([]byte, protocols.Ba
 			return b.advance(out)
 		}
 	}
-	return out, b.failf("unexpected reply to CAPABILITY: %s", quoteLine(r.line))
+	return out, b.failf("unexpected reply to CAPABILITY: %s", eol.Quote(r.line))
 }
 
 // advance sends whatever comes next: CAPABILITY, STARTTLS, or ID and the
@@ -283,7 +275,7 @@ func (b *Backend) authReply(r *response, out []byte) ([]byte, protocols.BackendE
 		return out, protocols.BackendNone
 	}
 	if !bytes.Equal(r.tag, b.clientTag) {
-		return out, b.failf("unexpected tagged response %s", quoteLine(r.line))
+		return out, b.failf("unexpected tagged response %s", eol.Quote(r.line))
 	}
 	switch {
 	case r.is("OK"):
@@ -299,7 +291,7 @@ func (b *Backend) authReply(r *response, out []byte) ([]byte, protocols.BackendE
 		b.state, b.result = bsDone, protocols.BackendAuthFailed
 		return out, protocols.BackendAuthFailed
 	}
-	return out, b.failf("authentication rejected: %s", quoteLine(r.line))
+	return out, b.failf("authentication rejected: %s", eol.Quote(r.line))
 }
 
 // continuation sends the next part of the auth command, or answers an
@@ -319,7 +311,7 @@ func (b *Backend) continuation(r *response, out []byte) ([]byte, protocols.Backe
 		}
 		return append(out, "\r\n"...), protocols.BackendNone
 	}
-	return out, b.failf("unexpected continuation %s", quoteLine(r.line))
+	return out, b.failf("unexpected continuation %s", eol.Quote(r.line))
 }
 
 // temporaryCode: refusals that are not about the credentials and that the
@@ -335,6 +327,6 @@ func temporaryCode(code []byte) bool {
 
 // appendLine appends a backend line, making sure it ends with CRLF.
 func appendLine(dst, line []byte) []byte {
-	dst = append(dst, trimEOL(line)...)
+	dst = append(dst, eol.Trim(line)...)
 	return append(dst, "\r\n"...)
 }

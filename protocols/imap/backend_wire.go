@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bytes"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"strings"
 )
 
@@ -75,7 +76,7 @@ func literalsAllowed(in []byte) bool {
 
 func parseResponse(line []byte) (response, bool) {
 	resp := response{line: line}
-	l := trimEOL(line)
+	l := eol.Trim(line)
 	if len(l) == 0 {
 		return resp, false
 	}

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bytes"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 )
@@ -9,7 +10,7 @@ import (
 // execute runs one complete command, cmd including its line terminator.
 func (s *Server) execute(cmd []byte, out []byte) (int, []byte, protocols.Event) {
 	n := len(cmd)
-	if len(trimEOL(cmd)) == 0 {
+	if len(eol.Trim(cmd)) == 0 {
 		return n, out, protocols.EventNone // empty line: ignored
 	}
 	r := reader{b: cmd}

@@ -1,6 +1,9 @@
 package imap
 
-import "bytes"
+import (
+	"bytes"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+)
 
 // The framer finds where one client command ends: its lines and the
 // literals between them. It consumes nothing itself: until a command is
@@ -125,7 +128,7 @@ func (s *Server) frameLine(in []byte, limit int) (int, frameResult) {
 	}
 	end := f.scan + i + 1
 	*f = framer{}
-	if len(trimEOL(in[:end])) > limit {
+	if len(eol.Trim(in[:end])) > limit {
 		return 0, frameTooLong
 	}
 	return end, frameDone

@@ -226,12 +226,6 @@ func appendQuoted(out []byte, s string) []byte {
 	return append(out, '"')
 }
 
-// trimEOL drops a trailing CRLF or LF.
-func trimEOL(line []byte) []byte {
-	line = bytes.TrimSuffix(line, []byte("\n"))
-	return bytes.TrimSuffix(line, []byte("\r"))
-}
-
 // upperASCII returns b upper-cased in buf when it fits, for switching on
 // command names without allocating.
 func upperASCII(buf []byte, b []byte) []byte {

@@ -3,6 +3,7 @@ package managesieve
 import (
 	"errors"
 	"fmt"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
@@ -115,15 +116,15 @@ func (b *Backend) failf(format string, args ...any) protocols.BackendEvent {
 }
 
 func (b *Backend) handle(raw []byte, out []byte) ([]byte, protocols.BackendEvent) {
-	if len(trimEOL(raw)) == 0 {
+	if len(eol.Trim(raw)) == 0 {
 		return out, protocols.BackendNone // stray empty line
 	}
 	r, ok := parseResponse(raw)
 	if !ok {
-		return out, b.failf("malformed response %s", quoteLine(raw))
+		return out, b.failf("malformed response %s", eol.Quote(raw))
 	}
 	if r.kind == 'b' {
-		return out, b.failf("backend closing: %s", quoteLine(raw))
+		return out, b.failf("backend closing: %s", eol.Quote(raw))
 	}
 	switch b.state {
 	case bsCaps:
@@ -134,17 +135,17 @@ func (b *Backend) handle(raw []byte, out []byte) ([]byte, protocols.BackendEvent
 		case 'o':
 			return b.advance(out)
 		}
-		return out, b.failf("unexpected greeting %s", quoteLine(raw))
+		return out, b.failf("unexpected greeting %s", eol.Quote(raw))
 	case bsStartTLS:
 		if r.kind == 'o' {
 			b.state = bsTLS
 			return out, protocols.BackendStartTLS
 		}
-		return out, b.failf("STARTTLS refused: %s", quoteLine(raw))
+		return out, b.failf("STARTTLS refused: %s", eol.Quote(raw))
 	case bsLogin:
 		return b.loginReply(&r, out)
 	}
-	return out, b.failf("unexpected response %s", quoteLine(raw))
+	return out, b.failf("unexpected response %s", eol.Quote(raw))
 }
 
 // advance sends what follows a capability block: STARTTLS, or XCLIENT and
@@ -192,12 +193,12 @@ func (b *Backend) TLSStarted(out []byte) []byte {
 
 func (b *Backend) loginReply(r *response, out []byte) ([]byte, protocols.BackendEvent) {
 	if len(b.waiting) == 0 {
-		return out, b.failf("unsolicited response %s", quoteLine(r.raw))
+		return out, b.failf("unsolicited response %s", eol.Quote(r.raw))
 	}
 	st := b.waiting[0]
 	if r.kind == 's' {
 		if st != stepAuth {
-			return out, b.failf("unexpected challenge %s", quoteLine(r.raw))
+			return out, b.failf("unexpected challenge %s", eol.Quote(r.raw))
 		}
 		return b.challenge(r, out)
 	}
@@ -206,7 +207,7 @@ func (b *Backend) loginReply(r *response, out []byte) ([]byte, protocols.Backend
 	case st == stepXClient && r.kind == 'o':
 		return out, protocols.BackendNone
 	case st == stepXClient:
-		return out, b.failf("XCLIENT refused: %s", quoteLine(r.raw))
+		return out, b.failf("XCLIENT refused: %s", eol.Quote(r.raw))
 	case r.kind == 'o':
 		b.relay = append(b.relay[:0], r.raw...)
 		b.state, b.result = bsDone, protocols.BackendAuthOK
@@ -237,5 +238,5 @@ func (b *Backend) challenge(r *response, out []byte) ([]byte, protocols.BackendE
 		}
 		return append(out, "\"\"\r\n"...), protocols.BackendNone
 	}
-	return out, b.failf("unexpected challenge %s", quoteLine(r.raw))
+	return out, b.failf("unexpected challenge %s", eol.Quote(r.raw))
 }

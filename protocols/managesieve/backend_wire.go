@@ -1,7 +1,6 @@
 package managesieve
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/switchyard-mail/switchyard/protocols/forward"
@@ -80,13 +79,4 @@ func (c *capSet) hasMech(m string) bool {
 		}
 	}
 	return false
-}
-
-// quoteLine shortens a backend response for an error message.
-func quoteLine(l []byte) string {
-	l = trimEOL(l)
-	if len(l) > 120 {
-		l = l[:120]
-	}
-	return fmt.Sprintf("%q", l)
 }

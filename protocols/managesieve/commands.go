@@ -2,13 +2,14 @@ package managesieve
 
 import (
 	"bytes"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 )
 
 // execute runs one complete command, cmd including its line terminator.
 func (s *Server) execute(cmd []byte, out []byte) ([]byte, protocols.Event) {
-	if len(trimEOL(cmd)) == 0 {
+	if len(eol.Trim(cmd)) == 0 {
 		return out, protocols.EventNone // empty line: ignored
 	}
 	r := reader{b: cmd}

@@ -1,6 +1,9 @@
 package managesieve
 
-import "bytes"
+import (
+	"bytes"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+)
 
 // The framer finds where one command (or response) ends: its lines and the
 // literals ending them. ManageSieve clients send literals without waiting
@@ -49,7 +52,7 @@ func (f *framer) frame(in []byte, limit int) (int, frameResult) {
 		n, isLit := literalSuffix(line)
 		if !isLit {
 			*f = framer{}
-			if len(trimEOL(in[:lf+1])) > limit {
+			if len(eol.Trim(in[:lf+1])) > limit {
 				return 0, frameTooLong
 			}
 			return lf + 1, frameDone

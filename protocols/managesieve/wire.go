@@ -182,12 +182,6 @@ func upperASCII(buf []byte, b []byte) []byte {
 	return buf[:len(b)]
 }
 
-// trimEOL removes a trailing LF or CRLF.
-func trimEOL(b []byte) []byte {
-	b = bytes.TrimSuffix(b, []byte("\n"))
-	return bytes.TrimSuffix(b, []byte("\r"))
-}
-
 // sanitizeText drops control characters and quotes from configured text.
 func sanitizeText(s string) string {
 	b := make([]byte, 0, len(s))

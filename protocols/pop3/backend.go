@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
@@ -116,7 +117,7 @@ func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev pro
 			return len(in), out, b.fail(errors.New("pop3 backend: response line too long"))
 		}
 		consumed += end
-		out, ev = b.handle(trimEOL(rest[:end]), out)
+		out, ev = b.handle(eol.Trim(rest[:end]), out)
 		if ev != protocols.BackendNone {
 			return consumed, out, ev
 		}
@@ -139,12 +140,12 @@ func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEven
 	}
 	r, ok := parseReply(line)
 	if !ok {
-		return out, b.failf("malformed response %s", quoteLine(line))
+		return out, b.failf("malformed response %s", eol.Quote(line))
 	}
 	switch b.state {
 	case bsGreeting:
 		if r.kind != '+' {
-			return out, b.failf("unexpected greeting %s", quoteLine(line))
+			return out, b.failf("unexpected greeting %s", eol.Quote(line))
 		}
 		// Dovecot's pop3-login announces XCLIENT to trusted peers as a
 		// response code of its greeting ("+OK [XCLIENT] ..."), not in CAPA.
@@ -165,11 +166,11 @@ func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEven
 			b.state = bsTLS
 			return out, protocols.BackendStartTLS
 		}
-		return out, b.failf("STLS refused: %s", quoteLine(line))
+		return out, b.failf("STLS refused: %s", eol.Quote(line))
 	case bsLogin:
 		return b.loginReply(&r, out)
 	}
-	return out, b.failf("unexpected response %s", quoteLine(line))
+	return out, b.failf("unexpected response %s", eol.Quote(line))
 }
 
 func (b *Backend) sendCapa(out []byte) ([]byte, protocols.BackendEvent) {
@@ -252,12 +253,12 @@ func (b *Backend) TLSStarted(out []byte) []byte {
 
 func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEvent) {
 	if len(b.waiting) == 0 {
-		return out, b.failf("unsolicited response %s", quoteLine(r.line))
+		return out, b.failf("unsolicited response %s", eol.Quote(r.line))
 	}
 	st := b.waiting[0]
 	if r.kind == 'c' {
 		if st != stepAuth {
-			return out, b.failf("unexpected continuation %s", quoteLine(r.line))
+			return out, b.failf("unexpected continuation %s", eol.Quote(r.line))
 		}
 		return b.continuation(r, out)
 	}
@@ -270,7 +271,7 @@ func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEve
 		b.state, b.result = bsDone, protocols.BackendAuthOK
 		return out, protocols.BackendAuthOK
 	case st == stepXClient:
-		return out, b.failf("XCLIENT refused: %s", quoteLine(r.line))
+		return out, b.failf("XCLIENT refused: %s", eol.Quote(r.line))
 	}
 	if b.cfg.HideAuthErrors && !temporaryCode(r.code) {
 		b.relay = append(b.relay[:0], replyAuthFailed...)
@@ -293,7 +294,7 @@ func (b *Backend) continuation(r *reply, out []byte) ([]byte, protocols.BackendE
 		}
 		return append(out, "\r\n"...), protocols.BackendNone
 	}
-	return out, b.failf("unexpected continuation %s", quoteLine(r.line))
+	return out, b.failf("unexpected continuation %s", eol.Quote(r.line))
 }
 
 // temporaryCode: refusals that are not about the credentials and that the

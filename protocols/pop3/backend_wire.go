@@ -2,7 +2,6 @@ package pop3
 
 import (
 	"bytes"
-	"fmt"
 	"strings"
 
 	"github.com/switchyard-mail/switchyard/protocols/forward"
@@ -90,12 +89,4 @@ func (c *capaSet) hasMech(m string) bool {
 		}
 	}
 	return false
-}
-
-// quoteLine shortens a backend line for an error message.
-func quoteLine(l []byte) string {
-	if len(l) > 120 {
-		l = l[:120]
-	}
-	return fmt.Sprintf("%q", l)
 }

@@ -1,6 +1,9 @@
 package pop3
 
-import "bytes"
+import (
+	"bytes"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+)
 
 // The framer finds where one client line ends. It consumes nothing itself:
 // until a line is complete the engine keeps the bytes and hands them back
@@ -32,7 +35,7 @@ func (s *Server) frameLine(in []byte) (int, frameResult) {
 	}
 	end := s.scan + i + 1
 	s.scan = 0
-	if len(trimEOL(in[:end])) > s.lineLimit(in) {
+	if len(eol.Trim(in[:end])) > s.lineLimit(in) {
 		return 0, frameTooLong
 	}
 	return end, frameDone
@@ -46,12 +49,6 @@ func (s *Server) lineLimit(in []byte) int {
 		return s.cfg.MaxAuthLine
 	}
 	return s.cfg.MaxLine
-}
-
-// trimEOL removes a trailing LF or CRLF.
-func trimEOL(b []byte) []byte {
-	b = bytes.TrimSuffix(b, []byte("\n"))
-	return bytes.TrimSuffix(b, []byte("\r"))
 }
 
 // splitCommand returns the upper-cased keyword of a command line (at most

@@ -2,6 +2,7 @@ package pop3
 
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -76,7 +77,7 @@ func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev prot
 			s.state = stClosed
 			return len(in), append(out, "-ERR Line too long\r\n"...), protocols.EventClose
 		}
-		line := trimEOL(rest[:end])
+		line := eol.Trim(rest[:end])
 		consumed += end
 		if s.state == stSASL {
 			out, ev = s.saslResponse(line, out)

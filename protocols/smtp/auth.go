@@ -3,6 +3,7 @@ package smtp
 import (
 	"bytes"
 	"encoding/base64"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
@@ -98,7 +99,7 @@ func (s *Server) endSASL() {
 // saslResponse reads one client response line during AUTH.
 func (s *Server) saslResponse(line []byte, out []byte) (int, []byte, protocols.Event) {
 	n := len(line)
-	l := trimEOL(line)
+	l := eol.Trim(line)
 	if string(l) == "*" {
 		s.endSASL()
 		return n, append(out, replyAborted...), protocols.EventNone

@@ -3,6 +3,7 @@ package smtp
 import (
 	"errors"
 	"fmt"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
@@ -143,23 +144,14 @@ func (b *Backend) failf(format string, args ...any) protocols.BackendEvent {
 	return b.fail(fmt.Errorf("smtp backend: "+format, args...))
 }
 
-// quoteLine shortens a backend line for an error message.
-func quoteLine(l []byte) string {
-	l = trimEOL(l)
-	if len(l) > 120 {
-		l = l[:120]
-	}
-	return fmt.Sprintf("%q", l)
-}
-
 // handleLine takes one reply line; a reply is acted on at its last line.
 func (b *Backend) handleLine(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
 	r, ok := parseReplyLine(line)
 	if !ok {
-		return out, b.failf("malformed reply %s", quoteLine(line))
+		return out, b.failf("malformed reply %s", eol.Quote(line))
 	}
 	if b.code != 0 && r.code != b.code {
-		return out, b.failf("reply code changed within a reply: %s", quoteLine(line))
+		return out, b.failf("reply code changed within a reply: %s", eol.Quote(line))
 	}
 	first := b.code == 0
 	b.lines++
@@ -183,17 +175,17 @@ func (b *Backend) handleLine(line []byte, out []byte) ([]byte, protocols.Backend
 	switch b.state {
 	case bsGreeting:
 		if r.code != 220 {
-			return out, b.failf("unexpected greeting %s", quoteLine(line))
+			return out, b.failf("unexpected greeting %s", eol.Quote(line))
 		}
 		return b.sendEHLO(out, b.cfg.Hostname), protocols.BackendNone
 	case bsEHLO:
 		if r.code != 250 {
-			return out, b.failf("EHLO refused: %s", quoteLine(line))
+			return out, b.failf("EHLO refused: %s", eol.Quote(line))
 		}
 		return b.advance(out)
 	case bsStartTLS:
 		if r.code != 220 {
-			return out, b.failf("STARTTLS refused: %s", quoteLine(line))
+			return out, b.failf("STARTTLS refused: %s", eol.Quote(line))
 		}
 		b.state = bsTLS
 		return out, protocols.BackendStartTLS
@@ -248,7 +240,7 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 // session starts over and wants EHLO); a plain 250 is accepted too.
 func (b *Backend) xclientReply(r *replyLine, out []byte) ([]byte, protocols.BackendEvent) {
 	if r.code != 220 && r.code != 250 {
-		return out, b.failf("XCLIENT refused: %s", quoteLine(r.line))
+		return out, b.failf("XCLIENT refused: %s", eol.Quote(r.line))
 	}
 	if len(b.xclient) > 0 {
 		out = append(out, b.xclient[0]...)
@@ -290,7 +282,7 @@ func (b *Backend) authReply(r *replyLine, out []byte) ([]byte, protocols.Backend
 		b.state, b.result = bsDone, protocols.BackendAuthFailed
 		return out, protocols.BackendAuthFailed
 	}
-	return out, b.failf("authentication failed: %s", quoteLine(r.line))
+	return out, b.failf("authentication failed: %s", eol.Quote(r.line))
 }
 
 // continuation sends the next part of the AUTH exchange, or answers an
@@ -310,5 +302,5 @@ func (b *Backend) continuation(r *replyLine, out []byte) ([]byte, protocols.Back
 		}
 		return append(out, "\r\n"...), protocols.BackendNone
 	}
-	return out, b.failf("unexpected challenge %s", quoteLine(r.line))
+	return out, b.failf("unexpected challenge %s", eol.Quote(r.line))
 }

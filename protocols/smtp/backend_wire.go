@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bytes"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"strings"
 
 	"github.com/switchyard-mail/switchyard/protocols/forward"
@@ -25,7 +26,7 @@ type replyLine struct {
 
 func parseReplyLine(line []byte) (replyLine, bool) {
 	r := replyLine{line: line}
-	l := trimEOL(line)
+	l := eol.Trim(line)
 	if len(l) < 3 || !isDigit(l[0]) || !isDigit(l[1]) || !isDigit(l[2]) || l[0] < '2' || l[0] > '5' {
 		return r, false
 	}

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bytes"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 )
@@ -9,7 +10,7 @@ import (
 // command runs one complete command line (terminator included).
 func (s *Server) command(line []byte, out []byte) (int, []byte, protocols.Event) {
 	n := len(line)
-	l := trimEOL(line)
+	l := eol.Trim(line)
 	if len(l) == 0 || bytes.IndexByte(l, 0) >= 0 {
 		out, ev := s.refuse(out, replyBadSyntax)
 		return n, out, ev

@@ -1,6 +1,9 @@
 package smtp
 
-import "bytes"
+import (
+	"bytes"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+)
 
 // The framer finds where one client line ends. It consumes nothing itself:
 // until a line is complete the engine keeps the bytes and hands them back,
@@ -36,7 +39,7 @@ func (s *Server) frameLine(in []byte, limit func([]byte) int) (int, frameResult)
 	}
 	end := s.scan + i + 1
 	s.scan = 0
-	if len(trimEOL(in[:end])) > limit(in) {
+	if len(eol.Trim(in[:end])) > limit(in) {
 		return end, frameTooLong
 	}
 	return end, frameDone

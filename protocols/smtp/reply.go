@@ -1,7 +1,7 @@
 package smtp
 
 import (
-	"bytes"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"strings"
 )
 
@@ -56,15 +56,9 @@ func append421(out []byte, host, text string) []byte {
 	return append(out, "\r\n"...)
 }
 
-// trimEOL drops a trailing CRLF or LF.
-func trimEOL(line []byte) []byte {
-	line = bytes.TrimSuffix(line, []byte("\n"))
-	return bytes.TrimSuffix(line, []byte("\r"))
-}
-
 // appendLine appends line with exactly one CRLF.
 func appendLine(dst, line []byte) []byte {
-	dst = append(dst, trimEOL(line)...)
+	dst = append(dst, eol.Trim(line)...)
 	return append(dst, "\r\n"...)
 }
 
