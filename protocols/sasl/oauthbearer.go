@@ -79,8 +79,8 @@ func decodeOAuthBearer(msg []byte, c *Credentials) error {
 				return malformed("duplicate host")
 			}
 			seenHost, host = true, value
-			if len(host) > maxHostLen {
-				return malformed("host too long")
+			if !validHost(string(host)) {
+				return malformed("bad host")
 			}
 		case "port":
 			if seenPort {
@@ -228,7 +228,7 @@ func encodeOAuthBearer(c Credentials) ([]byte, error) {
 	if err := checkBearerToken([]byte(c.Token)); err != nil {
 		return nil, err
 	}
-	if len(c.Host) > maxHostLen || strings.ContainsFunc(c.Host, func(r rune) bool { return r < 0x20 && r != '\t' || r >= 0x7f }) {
+	if !validHost(c.Host) {
 		return nil, malformed("bad host")
 	}
 	if c.Port != "" && (len(c.Port) > maxPortLen || !allDigits([]byte(c.Port))) {
@@ -254,4 +254,10 @@ func encodeOAuthBearer(c Credentials) ([]byte, error) {
 	b = append(b, "auth=Bearer "...)
 	b = append(b, c.Token...)
 	return append(b, kvsep, kvsep), nil
+}
+
+// validHost is the one rule for host= both ways: what the server side
+// accepts, the client side can send again.
+func validHost(h string) bool {
+	return len(h) <= maxHostLen && !strings.ContainsFunc(h, func(r rune) bool { return r < 0x20 && r != '\t' || r >= 0x7f })
 }
