@@ -103,6 +103,28 @@ type Listener struct {
 	PreauthTimeout  Duration          `toml:"preauth_timeout"`
 	MaxAuthAttempts int               `toml:"max_auth_attempts"`
 	Forwarded       ForwardedMode     `toml:"forwarded"` // HTTP only
+
+	// SMTP (port 25) and LMTP listeners only (switchyard).
+	// RecipientRouting routes each recipient (nil: on unless
+	// routing.smtp_passthrough_destination is set); see RoutesRecipients.
+	RecipientRouting    *bool    `toml:"recipient_routing"`
+	MaxRecipients       int      `toml:"max_recipients"`        // per transaction
+	MaxMessageSize      Size     `toml:"max_message_size"`      // announced as SIZE
+	CommandTimeout      Duration `toml:"command_timeout"`       // waiting for the client's next command
+	BackendReplyTimeout Duration `toml:"backend_reply_timeout"` // waiting for a backend reply
+}
+
+// RoutesRecipients reports whether an smtp or lmtp listener speaks the
+// envelope itself and routes every recipient (rather than bridging raw to
+// routing.smtp_passthrough_destination).
+func (c *Config) RoutesRecipients(l Listener) bool {
+	if !l.Protocol.Passthrough() {
+		return false
+	}
+	if l.RecipientRouting != nil {
+		return *l.RecipientRouting
+	}
+	return c.Routing.SMTPPassthroughDestination == ""
 }
 
 // Destination is [destination.<id>]: one backend.
@@ -221,6 +243,7 @@ type POP3Capabilities struct {
 	SASL                     []string `toml:"sasl"`
 	AllowPlainAuthWithoutTLS bool     `toml:"allow_plain_auth_without_tls"`
 	Banner                   string   `toml:"banner"`
+	DisableUTF8              bool     `toml:"disable_utf8"` // RFC 6856 UTF8 is offered unless set
 }
 
 // SubmissionCapabilities is [capabilities.submission].
@@ -303,6 +326,10 @@ const (
 	DefaultMaxConnections        = 8192
 	DefaultPreauthTimeout        = Duration(60 * time.Second)
 	DefaultMaxAuthAttempts       = 3
+	DefaultMaxRecipients         = 100
+	DefaultMaxMessageSize        = Size(50 << 20)
+	DefaultCommandTimeout        = Duration(5 * time.Minute)  // RFC 5321 section 4.5.3.2.7
+	DefaultBackendReplyTimeout   = Duration(10 * time.Minute) // the longest of section 4.5.3.2 (end of data)
 	DefaultNegativeTTL           = Duration(30 * time.Second)
 	DefaultPositiveTTL           = Duration(10 * time.Minute)
 	DefaultCacheMaxEntries       = 1_000_000
@@ -395,6 +422,11 @@ func NewListener() Listener {
 		PreauthTimeout:  DefaultPreauthTimeout,
 		MaxAuthAttempts: DefaultMaxAuthAttempts,
 		Forwarded:       ForwardedOff,
+
+		MaxRecipients:       DefaultMaxRecipients,
+		MaxMessageSize:      DefaultMaxMessageSize,
+		CommandTimeout:      DefaultCommandTimeout,
+		BackendReplyTimeout: DefaultBackendReplyTimeout,
 	}
 }
 

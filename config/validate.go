@@ -188,8 +188,23 @@ func (v *validator) listeners() {
 		case l.TLS.Secure() && len(c.TLS.Certificate) == 0:
 			v.add(key+".tls", "%q needs a certificate, but no [tls.certificate.<id>] is configured", l.TLS)
 		}
-		if l.Protocol.Passthrough() && l.TLS == TLSStartTLS {
-			v.add(key+".tls", "\"starttls\" is not possible on a %s listener: it is bridged raw to the pass-through destination; use \"plain\" or \"implicit\"", l.Protocol)
+		routes := c.RoutesRecipients(l)
+		if l.Protocol.Passthrough() && !routes && l.TLS == TLSStartTLS {
+			v.add(key+".tls", "\"starttls\" is not possible on a %s listener in pass-through mode: it is bridged raw to the pass-through destination; use \"plain\" or \"implicit\", or recipient_routing = true", l.Protocol)
+		}
+		if l.Protocol == LMTP && routes && l.TLS == TLSStartTLS {
+			v.add(key+".tls", "\"starttls\" does not exist for lmtp; use \"plain\" or \"implicit\"")
+		}
+		if l.Protocol.Passthrough() {
+			if l.RecipientRouting != nil && !*l.RecipientRouting && c.Routing.SMTPPassthroughDestination == "" {
+				v.add(key+".recipient_routing", "is false, but routing.smtp_passthrough_destination is not set: there is nowhere to pass %s through to", l.Protocol)
+			}
+			v.atLeast(key+".max_recipients", int64(l.MaxRecipients), 1)
+			v.atLeast(key+".max_message_size", int64(l.MaxMessageSize), 0)
+			v.positive(key+".command_timeout", l.CommandTimeout)
+			v.positive(key+".backend_reply_timeout", l.BackendReplyTimeout)
+		} else if l.RecipientRouting != nil {
+			v.add(key+".recipient_routing", "only applies to smtp and lmtp listeners, not %s", l.Protocol)
 		}
 		if l.Protocol == HTTP && l.TLS == TLSStartTLS {
 			v.add(key+".tls", "\"starttls\" does not exist for http; use \"plain\" or \"implicit\"")
@@ -213,13 +228,15 @@ func (v *validator) listeners() {
 		}
 		// The default destination takes every account that has no mapping,
 		// so it must serve every protocol a client can log in with.
-		if hasDef && l.Protocol.Valid() && !l.Protocol.Passthrough() && l.Protocol != HTTP {
+		// So must it, and every cluster node, serve recipient routing.
+		routed := l.Protocol.Valid() && (!l.Protocol.Passthrough() || routes) && l.Protocol != HTTP
+		if hasDef && routed {
 			if _, ok := def.Protocol[l.Protocol]; !ok {
 				v.add(key+".protocol", "%q: the default destination %q has no [%s]", l.Protocol, c.Routing.DefaultDestination,
 					keyPath("destination", c.Routing.DefaultDestination, "protocol", string(l.Protocol)))
 			}
 		}
-		if c.Cluster != nil && l.Protocol.Valid() && !l.Protocol.Passthrough() && l.Protocol != HTTP {
+		if c.Cluster != nil && routed {
 			for _, n := range c.Cluster.Nodes {
 				if d, ok := c.Destination[n]; ok {
 					if _, ok := d.Protocol[l.Protocol]; !ok {
@@ -351,21 +368,16 @@ func (v *validator) routing() {
 	}
 	used := map[Protocol]bool{}
 	for _, l := range c.Listener {
-		if l.Protocol.Passthrough() {
+		if l.Protocol.Passthrough() && !c.RoutesRecipients(l) {
 			used[l.Protocol] = true
 		}
 	}
 	if r.SMTPPassthroughDestination == "" {
-		for _, id := range sortedKeys(c.Listener) {
-			if l := c.Listener[id]; l.Protocol.Passthrough() {
-				v.add("routing.smtp_passthrough_destination", "is required: listener %q (%s) carries no login to route on", id, l.Protocol)
-				break
-			}
-		}
+		// Without it smtp and lmtp listeners route each recipient.
 	} else if d, ok := v.destRef("routing.smtp_passthrough_destination", r.SMTPPassthroughDestination); ok {
 		for _, p := range []Protocol{SMTP, LMTP} {
 			if _, has := d.Protocol[p]; used[p] && !has {
-				v.add("routing.smtp_passthrough_destination", "%q has no [%s], but a %s listener is configured",
+				v.add("routing.smtp_passthrough_destination", "%q has no [%s], but a %s listener passes through to it",
 					r.SMTPPassthroughDestination, keyPath("destination", r.SMTPPassthroughDestination, "protocol", string(p)), p)
 			}
 		}
