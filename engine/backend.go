@@ -57,7 +57,7 @@ func (cc *clientConn) dial(dest *Destination, dp DestProtocol) gnet.Action {
 	e := cc.e
 	if !e.fdBudgetOK(1) {
 		e.log.Warn("backend dial refused: descriptor budget", "destination", dest.ID)
-		return cc.loginFailed(protocols.FailUnavailable, nil)
+		return cc.backendUnavailable()
 	}
 	bc := &backendConn{cc: cc, attempt: cc.attempt, dest: dest, dp: dp, started: time.Now()}
 	cc.back = bc
@@ -98,6 +98,11 @@ func (cc *clientConn) dial(dest *Destination, dp DestProtocol) gnet.Action {
 				}
 				e.log.Warn("backend unreachable", "destination", dest.ID, "addr", addr, "err", err)
 				e.healthFailure(dest, cc.ls.Protocol)
+				if cc.rel != nil {
+					cc.back = nil
+					cc.legDownPending = true
+					return cc.legDown()
+				}
 				return cc.loginFailed(protocols.FailUnavailable, nil)
 			})
 		}
@@ -105,9 +110,20 @@ func (cc *clientConn) dial(dest *Destination, dp DestProtocol) gnet.Action {
 	if !ok {
 		cc.back = nil
 		e.log.Warn("backend dial refused: too many dials in flight", "destination", dest.ID)
-		return cc.loginFailed(protocols.FailUnavailable, nil)
+		return cc.backendUnavailable()
 	}
 	return gnet.None
+}
+
+// backendUnavailable handles a dial refused before it started: a failed
+// login, or for a relayed session a BackendDown delivered from the loop.
+func (cc *clientConn) backendUnavailable() gnet.Action {
+	if cc.rel != nil {
+		cc.legDownPending = true
+		cc.post(cc.legDown)
+		return gnet.None
+	}
+	return cc.loginFailed(protocols.FailUnavailable, nil)
 }
 
 // opened runs in OnOpen for an enrolled backend socket.
@@ -115,6 +131,9 @@ func (bc *backendConn) opened(c gnet.Conn) gnet.Action {
 	cc := bc.cc
 	cc.e.fdsInUse.Add(1)
 	bc.c = c
+	if cc.rel != nil {
+		return bc.relayOpened()
+	}
 	if cc.back != bc || cc.state != stBackend || cc.attempt != bc.attempt {
 		bc.dropped = true // the client gave up or timed out meanwhile
 		return gnet.Close
@@ -150,7 +169,7 @@ func (bc *backendConn) startHandshake(starttls bool) {
 // traffic handles bytes and wake-ups on the backend leg.
 func (bc *backendConn) traffic(data []byte) gnet.Action {
 	cc := bc.cc
-	if bc.dropped || bc.detached || bc.proto == nil {
+	if bc.dropped || bc.detached || (bc.proto == nil && cc.rel == nil) {
 		return gnet.None
 	}
 	if bc.handshake {
@@ -172,7 +191,13 @@ func (bc *backendConn) traffic(data []byte) gnet.Action {
 			return bc.fail(err)
 		}
 		bc.tlsActive = true
-		if bc.startTLS {
+		if bc.startTLS && cc.rel != nil {
+			o := cc.loop.relayOut()
+			if cc.relayStep(cc.rel.BackendTLSStarted(o), o) {
+				cc.closeNow()
+				return gnet.None
+			}
+		} else if bc.startTLS {
 			if a := bc.write(bc.proto.TLSStarted(cc.loop.out[:0])); a != gnet.None {
 				return a
 			}
@@ -210,6 +235,9 @@ func (bc *backendConn) traffic(data []byte) gnet.Action {
 
 func (bc *backendConn) process() gnet.Action {
 	cc := bc.cc
+	if cc.rel != nil {
+		return bc.relayProcess()
+	}
 	for len(bc.in) > 0 {
 		n, out, ev := bc.proto.Feed(bc.in, cc.loop.out[:0])
 		bc.in = bc.in[n:]
@@ -267,6 +295,14 @@ func (bc *backendConn) write(out []byte) gnet.Action {
 // client the backend is unavailable.
 func (bc *backendConn) fail(err error) gnet.Action {
 	cc := bc.cc
+	if cc.rel != nil {
+		bc.dropped = true
+		if bc.tlsT != nil {
+			_ = bc.tlsT.Close()
+		}
+		cc.legLost(bc, err)
+		return gnet.Close
+	}
 	if cc.back == bc {
 		cc.e.log.Warn("backend failed during login", "destination", bc.dest.ID, "account", cc.account, "err", err)
 		cc.e.healthFailure(bc.dest, cc.ls.Protocol)
@@ -302,6 +338,13 @@ func (bc *backendConn) closed() {
 	}
 	if bc.tlsT != nil {
 		_ = bc.tlsT.Close()
+	}
+	if cc.rel != nil {
+		if !bc.dropped {
+			bc.dropped = true
+			cc.legLost(bc, errors.New("backend closed the connection"))
+		}
+		return
 	}
 	if !bc.dropped && cc.back == bc && cc.state == stBackend {
 		bc.dropped = true

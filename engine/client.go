@@ -24,7 +24,9 @@ const (
 	stHandshake                    // client TLS handshake running
 	stPreauth                      // the front end's dialogue
 	stRouting                      // waiting for a blocking lookup
+	stDelayed                      // login held: the account is delayed (control.go)
 	stBackend                      // dialing the backend and replaying the login
+	stRelay                        // a relayed session (relay.go)
 	stBridging                     // waiting for output to drain before the hand-off
 	stClosing                      // closing once output is written
 	stDone                         // closed or handed to the bridge
@@ -59,10 +61,17 @@ type clientConn struct {
 
 	attempt uint32
 	login   *protocols.Login
-	account string // normalized identifier of the login in progress
+	account string    // normalized identifier of the login in progress
+	holdEnd time.Time // stDelayed: when the account's delay ends
 	dest    *Destination
 	back    *backendConn
-	relay   []byte // for the client once bridged: the backend's verdict and what followed
+	prelude []byte // for the client once bridged: the backend's verdict and what followed
+
+	// Relayed sessions (relay.go).
+	rel            protocols.Relay
+	routing        bool // a recipient lookup is in flight
+	legDownPending bool // a BackendDown is posted and not yet delivered
+	awaiting       bool // the machine awaited the backend after the last step
 }
 
 func (e *Engine) openClient(c gnet.Conn) gnet.Action {
@@ -87,15 +96,26 @@ func (e *Engine) openClient(c gnet.Conn) gnet.Action {
 	}
 	c.SetContext(cc)
 	n := ls.conns.Add(1)
-	cc.front = ls.driver.NewFrontEnd(ls.Listener, ls.TLS == TLSImplicit)
+	if ls.relay != nil {
+		cc.rel = ls.relay.NewRelay(ls.Listener, ls.TLS == TLSImplicit)
+	} else {
+		cc.front = ls.driver.NewFrontEnd(ls.Listener, ls.TLS == TLSImplicit)
+	}
 	if (ls.MaxConnections > 0 && n > int64(ls.MaxConnections)) || !e.fdBudgetOK(2) || e.draining.Load() {
 		e.Stats.RefusedBusy.Add(1)
 		e.log.Warn("connection refused: too busy", "listener", ls.ID, "client", cc.fwd.Client, "connections", n)
 		cc.state = stDone
 		if ls.TLS != TLSImplicit { // a TLS client cannot read a plaintext reply
-			_, _ = c.Write(cc.front.TooBusy(nil))
+			if cc.rel != nil {
+				_, _ = c.Write(cc.rel.TooBusy(nil))
+			} else {
+				_, _ = c.Write(cc.front.TooBusy(nil))
+			}
 		}
 		return gnet.Close
+	}
+	if cc.rel != nil {
+		e.Stats.Relaying.Add(1)
 	}
 	loop.clients[cc] = struct{}{}
 	if ls.ProxyProtocol != ProxyOff {
@@ -122,6 +142,12 @@ func (cc *clientConn) start() gnet.Action {
 	cc.deadline = time.Now().Add(cc.ls.PreauthTimeout)
 	if cc.ls.TLS == TLSImplicit {
 		return cc.startHandshake(false)
+	}
+	if cc.rel != nil {
+		return cc.startRelay(false)
+	}
+	if cc.ls.Passthrough != "" {
+		return cc.beginPassthrough()
 	}
 	cc.state = stPreauth
 	out := cc.front.Greeting(cc.loop.out[:0])
@@ -174,7 +200,7 @@ func (cc *clientConn) traffic(data []byte) gnet.Action {
 			return a
 		}
 	} else if len(data) > 0 {
-		if len(cc.in) == 0 && cc.state == stPreauth {
+		if len(cc.in) == 0 && (cc.state == stPreauth || cc.state == stRelay) {
 			// The usual case, whole commands in one read: feed gnet's
 			// buffer as it is and copy only what the front end leaves
 			// (the buffer is gnet's again once this callback returns).
@@ -188,9 +214,9 @@ func (cc *clientConn) traffic(data []byte) gnet.Action {
 		cc.in = append(cc.in, data...)
 	}
 	switch cc.state {
-	case stPreauth:
+	case stPreauth, stRelay:
 		return cc.process()
-	case stRouting, stBackend, stBridging:
+	case stRouting, stDelayed, stBackend, stBridging:
 		if len(cc.in) > maxPendingInput {
 			cc.e.log.Warn("client sent too much during login", "client", cc.fwd.Client)
 			return cc.abort()
@@ -253,6 +279,21 @@ func (cc *clientConn) pumpHandshake() gnet.Action {
 	cc.tlsActive = true
 	cc.fwd.TLS = true
 	cc.fwd.TLSVersion = forward.TLSVersionName(cc.tc.ConnectionState().Version)
+	if cc.rel != nil {
+		if a := cc.startRelay(cc.startTLS); a != gnet.None {
+			return a
+		}
+		if a := cc.readTLS(); a != gnet.None {
+			return a
+		}
+		if cc.legDownPending && cc.legDown() == gnet.Close {
+			return cc.abort()
+		}
+		return cc.process()
+	}
+	if cc.ls.Passthrough != "" {
+		return cc.beginPassthrough()
+	}
 	cc.state = stPreauth
 	var out []byte
 	if cc.startTLS {
@@ -293,6 +334,12 @@ func (l *loopState) maxLine() int { return 64 << 10 }
 
 // process feeds buffered client bytes to the front end.
 func (cc *clientConn) process() gnet.Action {
+	if cc.rel != nil {
+		if cc.pumpRelay() {
+			return cc.abort()
+		}
+		return gnet.None
+	}
 	out := cc.loop.out[:0]
 	for cc.state == stPreauth && len(cc.in) > 0 {
 		n, o, ev := cc.front.Feed(cc.in, out)
@@ -366,6 +413,16 @@ func (cc *clientConn) abort() gnet.Action {
 	return gnet.Close
 }
 
+// beginPassthrough bridges the connection to the listener's fixed
+// destination without a dialogue at the proxy.
+func (cc *clientConn) beginPassthrough() gnet.Action {
+	cc.login = cc.front.Login()
+	cc.attempt++
+	cc.state = stRouting
+	cc.deadline = time.Now().Add(cc.e.opt.BackendTimeout)
+	return cc.routed(router.Result{Destination: cc.ls.Passthrough}, nil)
+}
+
 func (cc *clientConn) beginLogin() gnet.Action {
 	e := cc.e
 	login := cc.front.Login()
@@ -378,6 +435,24 @@ func (cc *clientConn) beginLogin() gnet.Action {
 	cc.login = login
 	cc.account = e.opt.Router.Normalize(id)
 	cc.attempt++
+	now := time.Now()
+	if until := e.delayedUntil(cc.account, now); !until.IsZero() {
+		e.log.Info("login held: the account is delayed", "account", cc.account, "until", until)
+		cc.state = stDelayed
+		cc.holdEnd = until
+		cc.deadline = now.Add(MaxDelayHold)
+		if until.Before(cc.deadline) {
+			cc.deadline = until
+		}
+		return gnet.None
+	}
+	return cc.route()
+}
+
+// route resolves the login's account, inline or off the loop.
+func (cc *clientConn) route() gnet.Action {
+	e := cc.e
+	id := cc.login.Identifier
 	cc.state = stRouting
 	cc.deadline = time.Now().Add(e.opt.BackendTimeout)
 	if e.opt.Router.Inline() {
@@ -422,7 +497,7 @@ func (cc *clientConn) routed(res router.Result, err error) gnet.Action {
 		e.log.Error("destination does not serve the protocol", "destination", dest.ID, "protocol", cc.ls.Protocol)
 		return cc.loginFailed(protocols.FailUnavailable, nil)
 	}
-	if dp.TLS == TLSPlain && !dest.AllowPlaintextAuth {
+	if dp.TLS == TLSPlain && !dest.AllowPlaintextAuth && cc.ls.Passthrough == "" {
 		e.log.Error("destination refuses credentials over plaintext (allow_plaintext_auth = false)", "destination", dest.ID)
 		return cc.loginFailed(protocols.FailUnavailable, nil)
 	}
@@ -495,10 +570,18 @@ func (cc *clientConn) tick(now time.Time) {
 			return
 		}
 	}
+	if cc.state == stDelayed && (!now.Before(cc.holdEnd) || cc.e.delayedUntil(cc.account, now).IsZero()) {
+		if cc.route() == gnet.Close { // the delay ended or was lifted
+			cc.closeNow()
+		}
+		return
+	}
 	if cc.deadline.IsZero() || now.Before(cc.deadline) {
 		return
 	}
 	switch cc.state {
+	case stRelay:
+		cc.relayTick()
 	case stProxyHeader:
 		if cc.ls.ProxyProtocol == ProxyOptional {
 			if cc.start() == gnet.Close {
@@ -511,6 +594,11 @@ func (cc *clientConn) tick(now time.Time) {
 		cc.write(cc.front.Timeout(cc.loop.out[:0]))
 		cc.e.log.Info("pre-auth timeout", "client", cc.fwd.Client, "listener", cc.ls.ID)
 		cc.closeNow()
+	case stDelayed:
+		cc.e.log.Info("held login refused for now: the account is still delayed", "account", cc.account)
+		if cc.loginFailed(protocols.FailTempRouting, nil) == gnet.Close {
+			cc.closeNow()
+		}
 	case stRouting, stBackend:
 		cc.e.log.Warn("backend timeout", "account", cc.account, "destination", destID(cc.dest))
 		if cc.state == stBackend {
@@ -526,10 +614,14 @@ func (cc *clientConn) tick(now time.Time) {
 
 // goodbye runs on the loop when the proxy shuts down.
 func (cc *clientConn) goodbye() {
+	if cc.rel != nil {
+		cc.relayGoodbye()
+		return
+	}
 	switch cc.state {
 	case stPreauth:
 		cc.write(cc.front.ShuttingDown(cc.loop.out[:0]))
-	case stRouting, stBackend:
+	case stRouting, stDelayed, stBackend:
 		if cc.back != nil {
 			cc.back.drop()
 			cc.back = nil
@@ -554,6 +646,11 @@ func (cc *clientConn) closed(err error) {
 	e.fdsInUse.Add(-1)
 	cc.ls.conns.Add(-1)
 	delete(cc.loop.clients, cc)
+	if cc.rel != nil && cc.state != stDone {
+		e.Stats.Relaying.Add(-1)
+		e.log.Debug("relayed session ended", "client", cc.fwd.Client, "listener", cc.ls.ID,
+			"duration", time.Since(cc.accepted).Round(time.Millisecond))
+	}
 	if cc.state == stDone {
 		return // handed over to the bridge, or refused at accept
 	}

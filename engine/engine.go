@@ -43,6 +43,7 @@ type Engine struct {
 	started  chan struct{}
 	stopOnce sync.Once
 	draining atomic.Bool
+	delays   delays
 
 	Stats Stats
 }
@@ -51,11 +52,14 @@ type Engine struct {
 // API).
 type Stats struct {
 	Accepted, RefusedBusy, Logins, LoginFailures, BackendFailures, Bridged atomic.Int64
+	// Relayed sessions (SMTP/LMTP routed per recipient) open right now.
+	Relaying atomic.Int64
 }
 
 type listenerState struct {
 	*Listener
 	driver Driver
+	relay  RelayDriver // set on Relay listeners
 	conns  atomic.Int64
 }
 
@@ -108,6 +112,22 @@ func New(opt Options) (*Engine, error) {
 			return nil, fmt.Errorf("listener %s: tls %s needs a certificate", l.ID, l.TLS)
 		}
 		ls := &listenerState{Listener: l, driver: d}
+		if l.Relay {
+			rd, ok := d.(RelayDriver)
+			if !ok {
+				return nil, fmt.Errorf("listener %s: protocol %q cannot relay sessions", l.ID, l.Protocol)
+			}
+			ls.relay = rd
+			if l.CommandTimeout <= 0 {
+				l.CommandTimeout = 5 * time.Minute
+			}
+			if l.ReplyTimeout <= 0 {
+				l.ReplyTimeout = 10 * time.Minute
+			}
+		}
+		if l.Passthrough != "" && opt.Destinations[l.Passthrough] == nil {
+			return nil, fmt.Errorf("listener %s: unknown pass-through destination %q", l.ID, l.Passthrough)
+		}
 		for _, a := range l.Addrs {
 			tcp, err := net.ResolveTCPAddr("tcp", a)
 			if err != nil {
@@ -180,6 +200,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 		select {
 		case <-e.started:
 			e.sayGoodbye()
+			e.waitRelays(ctx)
 			err = e.gnet.Stop(ctx)
 		default:
 		}

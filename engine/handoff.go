@@ -16,7 +16,7 @@ func (cc *clientConn) authenticated(bc *backendConn) gnet.Action {
 	relay = append(relay, bc.proto.Relay()...)
 	relay = append(relay, bc.in...)
 	bc.in = nil
-	cc.relay = relay
+	cc.prelude = relay
 	cc.state = stBridging
 	cc.deadline = time.Now().Add(cc.e.opt.BackendTimeout)
 	if cc.tryHandoff(bc.c) {
@@ -49,7 +49,7 @@ func (cc *clientConn) tryHandoff(self gnet.Conn) bool {
 		cc.failHandoff(self)
 		return self == cc.c || self == bc.c
 	}
-	client := splice.Leg{FD: cfd, Prelude: cc.relay}
+	client := splice.Leg{FD: cfd, Prelude: cc.prelude}
 	if cc.tlsActive {
 		client.TLS, client.Transport = cc.tc, cc.tlsT
 	}
@@ -63,7 +63,7 @@ func (cc *clientConn) tryHandoff(self gnet.Conn) bool {
 	}
 	cc.state = stDone
 	bc.detached = true
-	cc.relay, cc.in, cc.login = nil, nil, nil
+	cc.prelude, cc.in, cc.login = nil, nil, nil
 	delete(cc.loop.clients, cc)
 	if self != cc.c {
 		_ = cc.loop.el.Close(cc.c)

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/switchyard-mail/switchyard/protocols"
 )
 
 // loopState is owned by one event loop goroutine: only code running on that
@@ -14,6 +16,7 @@ type loopState struct {
 	clients map[*clientConn]struct{} // connections not yet bridged, for the sweep
 	out     []byte                   // output scratch for one turn of the loop
 	tlsBuf  []byte                   // decrypted-bytes scratch
+	rout    protocols.RelayOut       // relay machines' output scratch
 }
 
 const sweepInterval = 250 * time.Millisecond

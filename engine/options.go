@@ -62,6 +62,17 @@ type Listener struct {
 	PreauthTimeout time.Duration
 	// MaxAuthAttempts per connection before it is closed.
 	MaxAuthAttempts int
+
+	// Relay makes every connection a relayed session (SMTP/LMTP routed
+	// per recipient): the driver must be a RelayDriver.
+	Relay bool
+	// CommandTimeout bounds the wait for a relay client's next command,
+	// ReplyTimeout the wait for a backend reply in a relayed session.
+	CommandTimeout, ReplyTimeout time.Duration
+	// Passthrough names the destination every connection is bridged to
+	// as soon as it is accepted, with no dialogue at the proxy (SMTP/LMTP
+	// pass-through); the front end only supplies the failure replies.
+	Passthrough string
 }
 
 // DestProtocol is how a destination serves one protocol.
@@ -90,6 +101,13 @@ type Driver interface {
 	// it to upgrade a plaintext leg with the protocol's STARTTLS; fwd is
 	// non-nil when the destination forwards by protocol (ID/XCLIENT).
 	NewBackEnd(login *protocols.Login, dest *Destination, startTLS bool, fwd *forward.Info) protocols.BackEnd
+}
+
+// RelayDriver is a Driver whose listeners may relay whole sessions.
+type RelayDriver interface {
+	Driver
+	// NewRelay returns the machine for a new connection on a Relay listener.
+	NewRelay(l *Listener, tlsActive bool) protocols.Relay
 }
 
 // Resolver is the part of the router the engine uses.

@@ -15,10 +15,13 @@ type ConnSnapshot struct {
 	Client   string
 	State    string
 	Account  string
-	Age      time.Duration
+	// Destination is the backend being logged in to, or a relayed
+	// session's current leg.
+	Destination string
+	Age         time.Duration
 }
 
-var stateNames = [...]string{"proxy-header", "tls-handshake", "preauth", "routing", "backend", "bridging", "closing", "done"}
+var stateNames = [...]string{"proxy-header", "tls-handshake", "preauth", "routing", "delayed", "backend", "relaying", "bridging", "closing", "done"}
 
 // Snapshot lists the connections still in the reactor (pre-auth, routing,
 // replaying the login). It asks each loop in turn, on the loop, and gives up
@@ -37,10 +40,7 @@ func (e *Engine) Snapshot(timeout time.Duration) (conns []ConnSnapshot, unanswer
 		err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			var out []ConnSnapshot
 			for cc := range l.clients {
-				out = append(out, ConnSnapshot{
-					ID: cc.id, Listener: cc.ls.ID, Protocol: cc.ls.Protocol, Client: cc.fwd.Client.String(),
-					State: stateNames[cc.state], Account: cc.account, Age: now.Sub(cc.accepted),
-				})
+				out = append(out, cc.snapshot(now))
 			}
 			ch <- out
 			return nil
@@ -57,4 +57,15 @@ func (e *Engine) Snapshot(timeout time.Duration) (conns []ConnSnapshot, unanswer
 		}
 	}
 	return conns, unanswered
+}
+
+func (cc *clientConn) snapshot(now time.Time) ConnSnapshot {
+	dest := destID(cc.dest)
+	if cc.back != nil {
+		dest = cc.back.dest.ID
+	}
+	return ConnSnapshot{
+		ID: cc.id, Listener: cc.ls.ID, Protocol: cc.ls.Protocol, Client: cc.fwd.Client.String(),
+		State: stateNames[cc.state], Account: cc.account, Destination: dest, Age: now.Sub(cc.accepted),
+	}
 }
