@@ -321,6 +321,24 @@ func TestKick(t *testing.T) {
 	})
 }
 
+// TestKickOneOfTwo: after a kick the loop keeps serving the other session
+// through later sweeps and events (the processed kick list once stayed
+// behind and was walked again: a nil session).
+func TestKickOneOfTwo(t *testing.T) {
+	defer func(d time.Duration) { sweepEvery = d }(sweepEvery)
+	sweepEvery = 10 * time.Millisecond
+	forEachEngine(t, func(t *testing.T, portable bool) {
+		b := newBridge(t, Config{Portable: portable, Loops: 1})
+		ln := listen(t)
+		kicked := bridge(t, b, ln, nil, nil)
+		kept := bridge(t, b, ln, nil, nil)
+		kicked.s.Close(ReasonKicked)
+		kicked.end.wait(t)
+		time.Sleep(50 * time.Millisecond) // several sweeps with no wake-up
+		exchange(t, kept, nil, nil, []byte("ping\r\n"), []byte("pong\r\n"), 7)
+	})
+}
+
 func TestIdleTimeout(t *testing.T) {
 	defer func(d time.Duration) { sweepEvery = d }(sweepEvery)
 	sweepEvery = 20 * time.Millisecond

@@ -394,6 +394,7 @@ func (l *loop) run() {
 			l.end(s, reason)
 			kicks[i] = nil
 		}
+		kicks = kicks[:0] // not swapped again until the next wake-up
 		if l.now >= nextSweep {
 			nextSweep = l.now + every
 			for s := range l.live {
