@@ -35,6 +35,7 @@ type backendConn struct {
 	detached  bool
 	dropped   bool
 	started   time.Time
+	openedAt  time.Time
 }
 
 // goBounded runs fn on a short-lived goroutine, at most MaxDials at once.
@@ -69,6 +70,7 @@ func (cc *clientConn) dial(dest *Destination, dp DestProtocol) gnet.Action {
 	ok := e.goBounded(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
+		t0 := time.Now()
 		d := net.Dialer{}
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil && sendProxy {
@@ -91,6 +93,7 @@ func (cc *clientConn) dial(dest *Destination, dp DestProtocol) gnet.Action {
 				_ = conn.Close()
 			}
 		}
+		e.opt.Observer.Dial(dest.ID, time.Since(t0), err)
 		if err != nil {
 			cc.post(func() gnet.Action {
 				if cc.back != bc {
@@ -131,6 +134,7 @@ func (bc *backendConn) opened(c gnet.Conn) gnet.Action {
 	cc := bc.cc
 	cc.e.fdsInUse.Add(1)
 	bc.c = c
+	bc.openedAt = time.Now()
 	if cc.rel != nil {
 		return bc.relayOpened()
 	}
@@ -257,6 +261,8 @@ func (bc *backendConn) process() gnet.Action {
 			return gnet.None
 		case protocols.BackendAuthOK:
 			cc.e.Stats.Logins.Add(1)
+			cc.e.opt.Observer.Auth(cc.ls.Protocol, outcomeSuccess)
+			cc.e.opt.Observer.BackendAuth(cc.ls.Protocol, bc.dest.ID, time.Since(bc.openedAt))
 			cc.e.healthSuccess(bc.dest, cc.ls.Protocol)
 			return cc.authenticated(bc)
 		case protocols.BackendAuthFailed:

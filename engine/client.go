@@ -72,6 +72,8 @@ type clientConn struct {
 	routing        bool // a recipient lookup is in flight
 	legDownPending bool // a BackendDown is posted and not yet delivered
 	awaiting       bool // the machine awaited the backend after the last step
+
+	counted bool // in the observer's active connections
 }
 
 func (e *Engine) openClient(c gnet.Conn) gnet.Action {
@@ -103,6 +105,13 @@ func (e *Engine) openClient(c gnet.Conn) gnet.Action {
 	}
 	if (ls.MaxConnections > 0 && n > int64(ls.MaxConnections)) || !e.fdBudgetOK(2) || e.draining.Load() {
 		e.Stats.RefusedBusy.Add(1)
+		reason := "limit"
+		if e.draining.Load() {
+			reason = "draining"
+		} else if !e.fdBudgetOK(2) {
+			reason = "fd_headroom"
+		}
+		e.opt.Observer.ConnRefused(ls.ID, ls.Protocol, reason)
 		e.log.Warn("connection refused: too busy", "listener", ls.ID, "client", cc.fwd.Client, "connections", n)
 		cc.state = stDone
 		if ls.TLS != TLSImplicit { // a TLS client cannot read a plaintext reply
@@ -114,6 +123,8 @@ func (e *Engine) openClient(c gnet.Conn) gnet.Action {
 		}
 		return gnet.Close
 	}
+	e.opt.Observer.ConnAccepted(ls.ID, ls.Protocol)
+	cc.counted = true
 	if cc.rel != nil {
 		e.Stats.Relaying.Add(1)
 	}
@@ -130,7 +141,8 @@ func (e *Engine) openClient(c gnet.Conn) gnet.Action {
 		}
 		if ls.ProxyProtocol == ProxyRequired {
 			e.log.Warn("connection refused: PROXY header required from an untrusted address", "listener", ls.ID, "client", cc.fwd.Client)
-			cc.state = stDone
+			e.opt.Observer.ConnRefused(ls.ID, ls.Protocol, "proxy_header")
+			cc.state = stClosing
 			return gnet.Close
 		}
 	}
@@ -429,7 +441,7 @@ func (cc *clientConn) beginLogin() gnet.Action {
 	id, err := token.Identify(login.Creds, token.Options{Claim: e.opt.IdentifierClaim, MasterSeparators: e.opt.MasterSeparators})
 	if err != nil {
 		e.log.Info("login refused: no usable identifier", "client", cc.fwd.Client, "mechanism", login.Creds.Mechanism)
-		return cc.loginFailed(protocols.FailRejected, nil)
+		return cc.loginFailedAs(outcomeBadInput, protocols.FailRejected, nil)
 	}
 	login.Identifier = id
 	cc.login = login
@@ -479,10 +491,13 @@ func (cc *clientConn) route() gnet.Action {
 
 func (cc *clientConn) routed(res router.Result, err error) gnet.Action {
 	e := cc.e
+	if cc.ls.Passthrough == "" {
+		e.opt.Observer.Route(res, err)
+	}
 	if err != nil {
 		if errors.Is(err, router.ErrNoRoute) {
 			e.log.Info("login refused: no route", "account", cc.account, "client", cc.fwd.Client)
-			return cc.loginFailed(protocols.FailRejected, nil)
+			return cc.loginFailedAs(outcomeNoRoute, protocols.FailRejected, nil)
 		}
 		e.log.Warn("routing failed", "account", cc.account, "err", err)
 		return cc.loginFailed(protocols.FailTempRouting, nil)
@@ -538,7 +553,22 @@ func (cc *clientConn) closeNow() {
 // loginFailed reports a failed login to the front end and resumes the
 // dialogue (pipelined commands included).
 func (cc *clientConn) loginFailed(kind protocols.FailKind, relay []byte) gnet.Action {
+	outcome := outcomeFailure
+	switch kind {
+	case protocols.FailUnavailable:
+		outcome = outcomeBackendFailure
+	case protocols.FailTempRouting:
+		outcome = outcomeTempFail
+	}
+	return cc.loginFailedAs(outcome, kind, relay)
+}
+
+// loginFailedAs is loginFailed with the outcome the metrics record.
+func (cc *clientConn) loginFailedAs(outcome string, kind protocols.FailKind, relay []byte) gnet.Action {
 	e := cc.e
+	if cc.ls.Passthrough == "" {
+		e.opt.Observer.Auth(cc.ls.Protocol, outcome)
+	}
 	e.Stats.LoginFailures.Add(1)
 	if kind != protocols.FailRejected {
 		e.Stats.BackendFailures.Add(1)
@@ -646,6 +676,10 @@ func (cc *clientConn) closed(err error) {
 	e.fdsInUse.Add(-1)
 	cc.ls.conns.Add(-1)
 	delete(cc.loop.clients, cc)
+	if cc.counted {
+		cc.counted = false
+		e.opt.Observer.ConnLeft(cc.ls.ID, cc.ls.Protocol)
+	}
 	if cc.rel != nil && cc.state != stDone {
 		e.Stats.Relaying.Add(-1)
 		e.log.Debug("relayed session ended", "client", cc.fwd.Client, "listener", cc.ls.ID,

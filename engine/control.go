@@ -89,18 +89,15 @@ func (e *Engine) Kick(match func(ConnSnapshot) bool, timeout time.Duration) int 
 // closes. A relayed transaction in flight is cut: the sender never got a
 // verdict for it and keeps the message.
 func (cc *clientConn) kick() {
-	if cc.state == stPreauth || cc.state == stRelay {
-		if cc.rel != nil {
-			cc.write(cc.rel.Timeout(cc.loop.out[:0]))
-		} else {
-			cc.write(cc.front.ShuttingDown(cc.loop.out[:0]))
-		}
-	}
-	if cc.back != nil {
-		cc.back.drop()
-		cc.back = nil
-	}
 	cc.e.log.Info("connection kicked", "client", cc.fwd.Client, "account", cc.account, "listener", cc.ls.ID)
+	if cc.rel == nil {
+		cc.goodbye() // a held or replayed login is failed first, as at shutdown
+		return
+	}
+	if cc.state == stRelay {
+		cc.write(cc.rel.Timeout(cc.loop.out[:0]))
+	}
+	cc.dropLeg()
 	cc.closeNow()
 }
 

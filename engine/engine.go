@@ -86,6 +86,9 @@ func New(opt Options) (*Engine, error) {
 	if opt.FDHeadroom <= 0 {
 		opt.FDHeadroom = 512
 	}
+	if opt.Observer == nil {
+		opt.Observer = noObserver{}
+	}
 	if opt.Router == nil || opt.Bridge == nil {
 		return nil, errors.New("engine: router and bridge are required")
 	}

@@ -61,8 +61,16 @@ func (cc *clientConn) tryHandoff(self gnet.Conn) bool {
 		ID: cc.id, Account: cc.account, Protocol: cc.ls.Protocol,
 		Destination: bc.dest.ID, Client: cc.fwd.Client.String(),
 	}
+	kind := "splice"
+	if cc.tlsActive || bc.tlsActive || !splice.ZeroCopy(e.opt.Bridge) {
+		kind = "copy"
+	}
 	cc.state = stDone
 	bc.detached = true
+	if cc.counted {
+		cc.counted = false
+		e.opt.Observer.ConnLeft(cc.ls.ID, cc.ls.Protocol)
+	}
 	cc.prelude, cc.in, cc.login = nil, nil, nil
 	delete(cc.loop.clients, cc)
 	if self != cc.c {
@@ -73,7 +81,10 @@ func (cc *clientConn) tryHandoff(self gnet.Conn) bool {
 	}
 	e.fdsInUse.Add(2)
 	e.Stats.Bridged.Add(1)
-	if _, err := e.opt.Bridge.Start(client, backend, info, e.sessionEnded); err != nil {
+	e.opt.Observer.SessionStarted(info.Protocol, info.Destination, kind)
+	ended := func(info splice.Info, st splice.Stats) { e.sessionEnded(info, st, kind) }
+	if _, err := e.opt.Bridge.Start(client, backend, info, ended); err != nil {
+		e.opt.Observer.SessionEnded(info.Protocol, info.Destination, kind, 0, 0)
 		// The bridge closed both sockets and will not call sessionEnded.
 		e.fdsInUse.Add(-2)
 		e.log.Error("bridge refused the session", "account", info.Account, "err", err)
@@ -93,8 +104,9 @@ func (cc *clientConn) failHandoff(self gnet.Conn) {
 }
 
 // sessionEnded is the bridge's callback: one audit line per session.
-func (e *Engine) sessionEnded(info splice.Info, st splice.Stats) {
+func (e *Engine) sessionEnded(info splice.Info, st splice.Stats, kind string) {
 	e.fdsInUse.Add(-2)
+	e.opt.Observer.SessionEnded(info.Protocol, info.Destination, kind, st.ClientToBackend, st.BackendToClient)
 	e.log.Info("session ended",
 		"session", info.ID, "account", info.Account, "protocol", info.Protocol,
 		"client", info.Client, "destination", info.Destination,

@@ -132,7 +132,8 @@ type Options struct {
 	Drivers      map[string]Driver // by protocol name
 	Router       Resolver
 	Bridge       splice.Bridge
-	Health       Health // optional
+	Health       Health   // optional
+	Observer     Observer // optional: metrics
 	// Certificates selects the server certificate by SNI. It is called on
 	// the handshake goroutine and may be swapped on reload.
 	ServerTLS func() *tls.Config

@@ -148,6 +148,7 @@ func (cc *clientConn) relayRoute() bool {
 
 func (cc *clientConn) relayRouted(rcpt string, res router.Result, err error) bool {
 	e := cc.e
+	e.opt.Observer.Route(res, err)
 	outcome := protocols.RouteOK
 	switch {
 	case errors.Is(err, router.ErrNoRoute):

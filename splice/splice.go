@@ -295,3 +295,10 @@ func newBufPool(size int) *bufPool {
 
 func (bp *bufPool) get() *[]byte  { return bp.p.Get().(*[]byte) }
 func (bp *bufPool) put(b *[]byte) { bp.p.Put(b) }
+
+// ZeroCopy reports whether b moves plaintext legs with splice(2) (the
+// epoll engine) rather than by copying (the portable bridge).
+func ZeroCopy(b Bridge) bool {
+	_, portable := b.(*ptBridge)
+	return !portable
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/admin"
 	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/filestore"
 	"github.com/switchyard-mail/switchyard/router/health"
@@ -236,8 +237,7 @@ func (b *adminBackend) Connections(f admin.ConnFilter) []admin.Connection {
 	var out []admin.Connection
 	snap, _ := b.a.eng.Snapshot(time.Second)
 	for _, s := range snap {
-		c := admin.Connection{ID: s.ID, Account: s.Account, Listener: s.Listener, Client: s.Client, State: admin.StatePreauth, Age: s.Age, Protocol: s.Protocol}
-		if b.match(f, c) {
+		if c := preauthConnection(s); b.match(f, c) {
 			out = append(out, c)
 		}
 	}
@@ -255,8 +255,8 @@ func (b *adminBackend) Connections(f admin.ConnFilter) []admin.Connection {
 	return out
 }
 
-// Kick closes matching bridged sessions. Pre-auth connections are not
-// kicked (they have no account yet, or are seconds from being bridged).
+// Kick closes matching connections: bridged sessions in the splice engine,
+// and those still in the reactor (pre-auth, logging in, relayed SMTP/LMTP).
 func (b *adminBackend) Kick(f admin.ConnFilter) int {
 	n := 0
 	for _, s := range b.a.bridge.Sessions() {
@@ -267,11 +267,22 @@ func (b *adminBackend) Kick(f admin.ConnFilter) int {
 			n++
 		}
 	}
+	n += b.a.eng.Kick(func(s engine.ConnSnapshot) bool {
+		return b.match(f, preauthConnection(s))
+	}, time.Second)
 	return n
 }
 
-func (b *adminBackend) Delay(string, time.Duration) error {
-	return fmt.Errorf("%w: login delays are not implemented yet", admin.ErrUnavailable)
+// preauthConnection describes a connection still in the reactor.
+func preauthConnection(s engine.ConnSnapshot) admin.Connection {
+	return admin.Connection{ID: s.ID, Account: s.Account, Listener: s.Listener, Client: s.Client, State: admin.StatePreauth,
+		Age: s.Age, Protocol: s.Protocol, Destination: s.Destination}
+}
+
+// Delay holds new logins of the account (see engine.Delay).
+func (b *adminBackend) Delay(id string, d time.Duration) error {
+	b.a.eng.Delay(b.a.router.Normalize(id), d)
+	return nil
 }
 
 func (b *adminBackend) ReloadConfig() ([]string, error) {
@@ -329,6 +340,8 @@ func (a *App) startAdmin(ctx context.Context) (stop func(), err error) {
 		LockoutThreshold: c.LockoutThreshold,
 		LockoutDuration:  c.LockoutDuration.D(),
 		Logger:           a.log,
+		Registry:         a.reg,
+		Metrics:          a.metrics,
 	}
 	if c.TLS == config.TLSImplicit {
 		cs := a.certs.Load()

@@ -18,6 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchyard-mail/switchyard/admin"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/router"
@@ -41,10 +44,13 @@ type App struct {
 	ring   *ring.Ring     // nil without [cluster]
 	level  *slog.LevelVar // the process log level, changed by the admin API
 	health *health.Registry
-	bridge splice.Bridge
-	eng    *engine.Engine
-	certs  atomic.Pointer[certSet]
-	cancel context.CancelFunc
+	// reg and metrics exist when [admin] is configured (GET /metrics).
+	reg     *prometheus.Registry
+	metrics *admin.Metrics
+	bridge  splice.Bridge
+	eng     *engine.Engine
+	certs   atomic.Pointer[certSet]
+	cancel  context.CancelFunc
 }
 
 // New builds everything; nothing listens until Run. level, when not nil,
@@ -114,6 +120,12 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		BackendTimeout:   cfg.Server.BackendTimeout.D(),
 		Loops:            cfg.Server.Threads,
 	}
+	if cfg.Admin != nil {
+		if a.reg, a.metrics, err = newMetrics(); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		opt.Observer = metricsObserver{a.metrics}
+	}
 	if a.certs.Load() != nil {
 		opt.ServerTLS = func() *tls.Config { return a.certs.Load().serverConfig() }
 	}
@@ -124,6 +136,14 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 			MaxConnections:  l.MaxConnections,
 			PreauthTimeout:  l.PreauthTimeout.D(),
 			MaxAuthAttempts: l.MaxAuthAttempts,
+		}
+		if l.Protocol.Passthrough() {
+			if cfg.RoutesRecipients(l) {
+				el.Relay = true
+				el.CommandTimeout, el.ReplyTimeout = l.CommandTimeout.D(), l.BackendReplyTimeout.D()
+			} else {
+				el.Passthrough = cfg.Routing.SMTPPassthroughDestination
+			}
 		}
 		switch l.ProxyProtocol {
 		case config.ProxyOptional:
@@ -352,6 +372,9 @@ func (a *App) Run(ctx context.Context) error {
 		a.log.Info("switchyard listening", "listeners", len(a.cfg.Listener))
 	}
 	stopAdmin, err := a.startAdmin(ctx)
+	if err == nil {
+		go a.exportBreakers(ctx)
+	}
 	if err != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

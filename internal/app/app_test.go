@@ -13,9 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/router/ring"
@@ -639,7 +643,13 @@ func TestRingNodeDownAndBack(t *testing.T) {
 
 // TestAdminAPI: a mapping flip through the admin API reaches the next login,
 // and a kick ends a bridged IMAP session.
-func TestAdminAPI(t *testing.T) {
+// adminCall performs an authorized admin API request and returns the status
+// and body.
+type adminCall func(method, path string) (int, string)
+
+// startAdminFixture starts the IMAP fixture with the admin API on.
+func startAdminFixture(t *testing.T) (*fixture, adminCall, string, *http.Client) {
+	t.Helper()
 	adminAddr := freeAddr(t)
 	token := strings.Repeat("k", 40)
 	f := startFixture(t, fmt.Sprintf("[admin]\nbind = %q\nbearer_token = %q\n", adminAddr, token))
@@ -670,6 +680,11 @@ func TestAdminAPI(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
+	return f, call, adminAddr, hc
+}
+
+func TestAdminAPI(t *testing.T) {
+	f, call, adminAddr, hc := startAdminFixture(t)
 	if code, body := call("GET", "/mappings?identifier=alice@example.com"); code != 200 || !strings.Contains(body, `"new"`) {
 		t.Fatalf("GET mapping: %d %s", code, body)
 	}
@@ -832,4 +847,161 @@ func TestActiveChecksMarkNodeDown(t *testing.T) {
 	if got := c.landedOn(user, pass); got != "old" {
 		t.Fatalf("first login after the checks: %q, want old", got)
 	}
+}
+
+// TestAdminDelayAndPreauthKick: POST /connections/delay holds an account's
+// next login (a migration window) until the delay is lifted; a held login
+// shows in GET /connections and POST /connections/kick ends it with the
+// protocol's goodbye.
+func TestAdminDelayAndPreauthKick(t *testing.T) {
+	f, call, _, _ := startAdminFixture(t)
+	if code, body := call("POST", "/connections/delay?identifier=Alice@Example.com&seconds=600"); code != 200 || !strings.Contains(body, `"until"`) {
+		t.Fatalf("delay: %d %s", code, body)
+	}
+	c := dial(t, f.plain)
+	c.line()
+	c.send("a LOGIN alice@example.com pw-alice\r\n")
+	_ = c.conn.SetReadDeadline(time.Now().Add(700 * time.Millisecond))
+	if l, err := c.r.ReadString('\n'); err == nil {
+		t.Fatalf("a delayed login was answered: %q", l)
+	}
+	// bob is not delayed.
+	b := dial(t, f.plain)
+	b.line()
+	if got := b.landedOn("bob@example.com", "pw-bob"); got != "old" {
+		t.Fatalf("bob landed on %q", got)
+	}
+	if code, body := call("GET", "/connections?identifier=alice@example.com"); code != 200 || !strings.Contains(body, `"preauth"`) {
+		t.Fatalf("the held login is not listed: %d %s", code, body)
+	}
+	if code, body := call("POST", "/connections/delay?identifier=alice@example.com&seconds=0"); code != 200 {
+		t.Fatalf("lift: %d %s", code, body)
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, l := c.until("a"); !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("after the delay was lifted: %q", l)
+	}
+	if got := c.whichBackend(); got != "new" {
+		t.Fatalf("alice landed on %q", got)
+	}
+
+	// Held again, then kicked while held.
+	if code, _ := call("POST", "/connections/delay?identifier=alice@example.com&seconds=600"); code != 200 {
+		t.Fatal("delay again")
+	}
+	k := dial(t, f.plain)
+	k.line()
+	k.send("a LOGIN alice@example.com pw-alice\r\n")
+	var listed bool
+	for i := 0; i < 50 && !listed; i++ { // the login reaches the engine asynchronously
+		_, body := call("GET", "/connections?identifier=alice@example.com&state=preauth")
+		listed = strings.Contains(body, `"preauth"`)
+		if !listed {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// Both go: alice's bridged session from above and the held login.
+	if code, body := call("POST", "/connections/kick?identifier=alice@example.com"); code != 200 || !strings.Contains(body, `"kicked":2`) {
+		t.Fatalf("kick of the held login: %d %s", code, body)
+	}
+	_ = k.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	// The held LOGIN is answered first, then the goodbye.
+	if l := k.line(); !strings.HasPrefix(l, "a NO [UNAVAILABLE]") {
+		t.Fatalf("a kicked held login got %q", l)
+	}
+	if l := k.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Fatalf("a kicked pre-auth client got %q", l)
+	}
+	if _, err := k.r.ReadString('\n'); err == nil {
+		t.Fatal("kicked connection still open")
+	}
+}
+
+// scrapeMetrics reads GET /metrics through the admin API and flattens it
+// to "name{label="v",...}" -> value (histograms as _count).
+func scrapeMetrics(t *testing.T, call adminCall) map[string]float64 {
+	t.Helper()
+	code, body := call("GET", "/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	out := map[string]float64{}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			sort.Strings(ls)
+			key := name + "{" + strings.Join(ls, ",") + "}"
+			switch {
+			case m.Counter != nil:
+				out[key] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				out[key] = m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				out[strings.Replace(key, "{", "_count{", 1)] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+// TestMetricsMoveWithSessions: the engine's counters in GET /metrics move
+// as a scripted login, a refused login and a bridged session run.
+func TestMetricsMoveWithSessions(t *testing.T) {
+	f, call, _, _ := startAdminFixture(t)
+	before := scrapeMetrics(t, call)
+	c := dial(t, f.plain)
+	c.line()
+	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
+		t.Fatalf("alice landed on %q", got)
+	}
+	w := dial(t, f.plain)
+	w.line()
+	w.send("a LOGIN bob@example.com wrong\r\n")
+	if _, l := w.until("a"); !strings.HasPrefix(l, "a NO") {
+		t.Fatalf("wrong password: %q", l)
+	}
+	c.send("z LOGOUT\r\n")
+	c.until("z")
+	c.conn.Close()
+	want := map[string]float64{
+		`switchyard_auth_total{outcome="success",protocol="imap"}`:                      1,
+		`switchyard_auth_total{outcome="failure",protocol="imap"}`:                      1,
+		`switchyard_connections_accepted_total{listener="plain",protocol="imap"}`:       2,
+		`switchyard_sessions_total{bridge="splice",destination="new",protocol="imap"}`:  1,
+		`switchyard_backend_dial_seconds_count{destination="new",outcome="ok"}`:         1,
+		`switchyard_backend_auth_seconds_count{destination="new",protocol="imap"}`:      1,
+		`switchyard_route_lookups_total{cache="miss",source="store"}`:                   1,
+		`switchyard_connections_active{listener="plain",protocol="imap"}`:               1, // w is still in the reactor
+		`switchyard_bridge_bytes_total{bridge="splice",direction="to_client"}`:          1, // at least
+		`switchyard_sessions_active{bridge="splice",destination="new",protocol="imap"}`: 0,
+	}
+	var after map[string]float64
+	var missing []string
+	for i := 0; i < 50; i++ { // the session's end is reported by the bridge's goroutine
+		after = scrapeMetrics(t, call)
+		missing = missing[:0]
+		for k, d := range want {
+			got := after[k] - before[k]
+			ok := got == d
+			if strings.Contains(k, "bridge_bytes") {
+				ok = got >= d
+			}
+			if !ok {
+				missing = append(missing, fmt.Sprintf("%s moved by %v, want %v", k, got, d))
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("metrics:\n%s", strings.Join(missing, "\n"))
 }

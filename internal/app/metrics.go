@@ -1,0 +1,102 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/router"
+	"github.com/switchyard-mail/switchyard/router/health"
+)
+
+// newMetrics builds the registry GET /metrics serves and the collectors the
+// engine updates through metricsObserver.
+func newMetrics() (*prometheus.Registry, *admin.Metrics, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, nil, err
+		}
+	}
+	m, err := admin.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, m, nil
+}
+
+// metricsObserver is the engine's engine.Observer over the admin metrics.
+type metricsObserver struct{ m *admin.Metrics }
+
+func (o metricsObserver) ConnAccepted(listener, proto string) {
+	o.m.ConnsAccepted.WithLabelValues(listener, proto).Inc()
+	o.m.ConnsActive.WithLabelValues(listener, proto).Inc()
+}
+
+func (o metricsObserver) ConnRefused(listener, proto, reason string) {
+	o.m.ConnsRefused.WithLabelValues(listener, proto, reason).Inc()
+}
+
+func (o metricsObserver) ConnLeft(listener, proto string) {
+	o.m.ConnsActive.WithLabelValues(listener, proto).Dec()
+}
+
+func (o metricsObserver) Auth(proto, outcome string) {
+	o.m.Auth.WithLabelValues(proto, outcome).Inc()
+}
+
+func (o metricsObserver) Route(res router.Result, err error) {
+	cache := admin.CacheMiss
+	if res.Cached {
+		cache = admin.CacheHit
+	}
+	src := res.Source.String()
+	if err != nil {
+		src = router.SourceNone.String()
+	}
+	o.m.Routes.WithLabelValues(src, cache).Inc()
+}
+
+func (o metricsObserver) Dial(dest string, d time.Duration, err error) {
+	o.m.ObserveDial(dest, d, err)
+}
+
+func (o metricsObserver) BackendAuth(proto, dest string, d time.Duration) {
+	o.m.BackendAuth.WithLabelValues(proto, dest).Observe(d.Seconds())
+}
+
+func (o metricsObserver) SessionStarted(proto, dest, bridge string) {
+	o.m.Sessions.WithLabelValues(proto, dest, bridge).Inc()
+	o.m.SessionsActive.WithLabelValues(proto, dest, bridge).Inc()
+}
+
+func (o metricsObserver) SessionEnded(proto, dest, bridge string, toBackend, toClient int64) {
+	o.m.SessionsActive.WithLabelValues(proto, dest, bridge).Dec()
+	o.m.AddBridgeBytes(bridge, toBackend, toClient)
+}
+
+// exportBreakers copies the breakers' states into the metrics every
+// second until ctx ends.
+func (a *App) exportBreakers(ctx context.Context) {
+	if a.metrics == nil || a.health == nil {
+		return
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		for _, s := range a.health.Snapshot() {
+			a.metrics.SetBreaker(s.Dest, s.Proto, s.State != health.Closed)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
