@@ -502,7 +502,7 @@ func (cc *clientConn) routed(res router.Result, err error) gnet.Action {
 		e.log.Warn("routing failed", "account", cc.account, "err", err)
 		return cc.loginFailed(protocols.FailTempRouting, nil)
 	}
-	dest := e.opt.Destinations[res.Destination]
+	dest := e.destination(res.Destination)
 	if dest == nil {
 		e.log.Error("route names an unknown destination", "account", cc.account, "destination", res.Destination)
 		return cc.loginFailed(protocols.FailTempRouting, nil)

@@ -44,6 +44,7 @@ type Engine struct {
 	stopOnce sync.Once
 	draining atomic.Bool
 	delays   delays
+	dests    atomic.Pointer[map[string]*Destination] // swapped by SetDestinations
 
 	Stats Stats
 }
@@ -143,8 +144,24 @@ func New(opt Options) (*Engine, error) {
 			}
 		}
 	}
+	e.dests.Store(&opt.Destinations)
 	return e, nil
 }
+
+// SetDestinations replaces the destinations (a configuration reload).
+// Logins and legs already dialed keep the destination they started with.
+func (e *Engine) SetDestinations(m map[string]*Destination) error {
+	for _, l := range e.opt.Listeners {
+		if l.Passthrough != "" && m[l.Passthrough] == nil {
+			return fmt.Errorf("listener %s: the pass-through destination %q is gone", l.ID, l.Passthrough)
+		}
+	}
+	e.dests.Store(&m)
+	return nil
+}
+
+// destination returns the destination named id, or nil.
+func (e *Engine) destination(id string) *Destination { return (*e.dests.Load())[id] }
 
 // Run serves until Stop. It returns an error when a listener cannot be
 // bound, and also when gnet's engine stops by itself (it does so on fd

@@ -160,7 +160,7 @@ func (cc *clientConn) relayRouted(rcpt string, res router.Result, err error) boo
 		e.log.Info("recipient deferred: the account is delayed", "recipient", rcpt)
 		outcome = protocols.RouteTempFail
 	default:
-		dest := e.opt.Destinations[res.Destination]
+		dest := e.destination(res.Destination)
 		switch {
 		case dest == nil:
 			e.log.Error("route names an unknown destination", "recipient", rcpt, "destination", res.Destination)
@@ -187,7 +187,7 @@ func serves(d *Destination, proto string) bool {
 func (cc *clientConn) relayConnect() bool {
 	e := cc.e
 	id := cc.rel.Destination()
-	dest := e.opt.Destinations[id]
+	dest := e.destination(id)
 	if dest == nil || !serves(dest, cc.ls.Protocol) {
 		e.log.Error("relay: cannot connect to destination", "destination", id, "protocol", cc.ls.Protocol)
 		cc.legDownPending = true

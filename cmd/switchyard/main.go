@@ -1,7 +1,8 @@
 // Command switchyard is the multi-protocol e-mail proxy. It reads a TOML
 // file (--config), flags and SWITCHYARD_* environment variables, validates
-// everything, then serves until SIGINT/SIGTERM. SIGHUP reloads the mapping
-// file and certificates.
+// everything, then serves until SIGINT/SIGTERM. SIGHUP rereads the file and
+// applies destinations, certificates, the log level and the mapping file
+// without touching a session; other changes are logged as needing a restart.
 package main
 
 import (
@@ -103,6 +104,23 @@ func run(args []string) int {
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
+	}
+	if *configPath != "" && d == nil {
+		// SIGHUP and POST /config/reload read the file again, with the
+		// same flags and environment on top.
+		a.SetConfigSource(func() (*config.Config, error) {
+			c, err := config.Load(*configPath)
+			if err != nil {
+				return nil, err
+			}
+			if err := over.Apply(c, os.Getenv); err != nil {
+				return nil, err
+			}
+			if err := c.Validate(); err != nil {
+				return nil, err
+			}
+			return c, nil
+		})
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

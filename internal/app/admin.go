@@ -286,10 +286,7 @@ func (b *adminBackend) Delay(id string, d time.Duration) error {
 }
 
 func (b *adminBackend) ReloadConfig() ([]string, error) {
-	if err := b.a.Reload(); err != nil {
-		return nil, err
-	}
-	return []string{"mappings and certificates reloaded; listener, destination and routing changes need a restart"}, nil
+	return b.a.ReloadConfig()
 }
 
 func (b *adminBackend) Drain() error {

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,13 +51,19 @@ type App struct {
 	bridge  splice.Bridge
 	eng     *engine.Engine
 	certs   atomic.Pointer[certSet]
-	cancel  context.CancelFunc
+
+	// Reloads (reload.go) are serialized; applied is the configuration
+	// whose reloadable parts are in force.
+	reloadMu sync.Mutex
+	source   func() (*config.Config, error)
+	applied  *config.Config
+	cancel   context.CancelFunc
 }
 
 // New builds everything; nothing listens until Run. level, when not nil,
 // is the logger's level, which the admin API may change.
 func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, error) {
-	a := &App{cfg: cfg, log: log}
+	a := &App{cfg: cfg, log: log, applied: cfg}
 	if len(level) > 0 {
 		a.level = level[0]
 	}
@@ -109,7 +116,6 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	}
 	a.bridge = bridge
 	opt := engine.Options{
-		Destinations:     map[string]*engine.Destination{},
 		Drivers:          built,
 		Router:           a.router,
 		Health:           a.health,
@@ -161,8 +167,21 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		opt.Listeners = append(opt.Listeners, el)
 	}
 	slices.SortFunc(opt.Listeners, func(x, y *engine.Listener) int { return strings.Compare(x.ID, y.ID) })
+	if opt.Destinations, err = buildDestinations(cfg); err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(opt)
+	if err != nil {
+		return nil, err
+	}
+	a.eng = eng
+	return a, nil
+}
+
+// buildDestinations turns [destination.*] into the engine's destinations.
+func buildDestinations(cfg *config.Config) (map[string]*engine.Destination, error) {
+	out := make(map[string]*engine.Destination, len(cfg.Destination))
 	for id, d := range cfg.Destination {
-		d := d
 		ed := &engine.Destination{
 			ID: id, Host: d.Host, Protocols: map[string]engine.DestProtocol{},
 			AllowPlaintextAuth: d.AllowPlaintextAuth, HideAuthErrors: d.HideAuthErrors,
@@ -184,14 +203,9 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 				ed.TLSConfig = tc
 			}
 		}
-		opt.Destinations[id] = ed
+		out[id] = ed
 	}
-	eng, err := engine.New(opt)
-	if err != nil {
-		return nil, err
-	}
-	a.eng = eng
-	return a, nil
+	return out, nil
 }
 
 // healthTargets lists every destination × protocol for the active checks.
@@ -404,30 +418,6 @@ func (a *App) Run(ctx context.Context) error {
 
 // Started is closed when every listener is bound.
 func (a *App) Started() <-chan struct{} { return a.eng.Started() }
-
-// Reload re-reads what can change without a restart: the mapping file and
-// the certificates (SIGHUP).
-func (a *App) Reload() error {
-	var errs []error
-	if a.files != nil {
-		changed, err := a.files.Reload()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("mapping file: %w", err))
-		} else {
-			a.router.Invalidate(changed...)
-			a.log.Info("mapping file reloaded", "changed", len(changed))
-		}
-	}
-	if len(a.cfg.TLS.Certificate) > 0 {
-		if cs, err := loadCertSet(&a.cfg.TLS); err != nil {
-			errs = append(errs, err)
-		} else {
-			a.certs.Store(cs)
-			a.log.Info("certificates reloaded")
-		}
-	}
-	return errors.Join(errs...)
-}
 
 // Router exposes the router (admin API, tests).
 func (a *App) Router() *router.Router { return a.router }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/router/ring"
 	"github.com/switchyard-mail/switchyard/router/sqlstore"
 )
@@ -1004,4 +1006,62 @@ func TestMetricsMoveWithSessions(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("metrics:\n%s", strings.Join(missing, "\n"))
+}
+
+// TestReloadAppliesDestinations: a configuration reload moves a
+// destination to another address for the next login, keeps a bridged
+// session, and reports the listener change it cannot apply.
+func TestReloadAppliesDestinations(t *testing.T) {
+	f := startFixture(t, "")
+	kept := dial(t, f.plain)
+	kept.line()
+	if got := kept.landedOn("bob@example.com", "pw-bob"); got != "old" {
+		t.Fatalf("bob landed on %q", got)
+	}
+	next := *f.app.cfg
+	next.Destination = map[string]config.Destination{}
+	for id, d := range f.app.cfg.Destination {
+		next.Destination[id] = d
+	}
+	old := next.Destination["old"]
+	old.Protocol = map[config.Protocol]config.Endpoint{config.IMAP: {Port: atoi(t, portOf(f.new.Addr())), TLS: config.TLSPlain}}
+	old.Forwarding = config.ForwardProxy // the "new" mock wants a PROXY header
+	next.Destination["old"] = old
+	next.Listener = map[string]config.Listener{}
+	for id, l := range f.app.cfg.Listener {
+		next.Listener[id] = l
+	}
+	pl := next.Listener["plain"]
+	pl.PreauthTimeout = config.Duration(time.Minute)
+	next.Listener["plain"] = pl
+	f.app.SetConfigSource(func() (*config.Config, error) { return &next, nil })
+	notes, err := f.app.ReloadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "listener.plain changed") {
+		t.Fatalf("notes %q", notes)
+	}
+	c := dial(t, f.plain)
+	c.line()
+	if got := c.landedOn("bob@example.com", "pw-bob"); got != "new" {
+		t.Fatalf("after the reload bob landed on %q", got)
+	}
+	if got := kept.whichBackend(); got != "old" {
+		t.Fatalf("the session bridged before the reload now answers from %q", got)
+	}
+	// A broken configuration changes nothing.
+	f.app.SetConfigSource(func() (*config.Config, error) { return nil, fmt.Errorf("bad file") })
+	if _, err := f.app.ReloadConfig(); err == nil || !strings.Contains(err.Error(), "bad file") {
+		t.Fatalf("reload of a bad file: %v", err)
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

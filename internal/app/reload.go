@@ -1,0 +1,141 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+
+	"github.com/switchyard-mail/switchyard/config"
+)
+
+// SetConfigSource lets Reload read the configuration again: load returns
+// the file with the same flags and environment applied, validated. Without
+// a source (the demo, tests) Reload rereads mappings and certificates only.
+func (a *App) SetConfigSource(load func() (*config.Config, error)) {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	a.source = load
+}
+
+// Reload is ReloadConfig for SIGHUP: notes are logged.
+func (a *App) Reload() error {
+	notes, err := a.ReloadConfig()
+	for _, n := range notes {
+		a.log.Warn("reload: not applied", "change", n)
+	}
+	return err
+}
+
+// ReloadConfig applies what changed in the configuration without touching
+// a session: destinations (host, ports, TLS, forwarding; new ones usable at
+// once), certificates, the log level, and the mapping file's contents.
+// Anything else that changed is returned as a note: it needs a restart. An
+// error means nothing of the new configuration was applied (the mapping
+// file and certificates are still reread from their current settings).
+func (a *App) ReloadConfig() (notes []string, err error) {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	var errs []error
+	if a.source != nil {
+		next, err := a.source()
+		if err == nil {
+			err = a.applyConfig(next)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("configuration: %w", err))
+		} else {
+			notes = restartNotes(a.applied, next)
+			a.applied = next
+			a.log.Info("configuration reloaded", "not_applied", len(notes))
+		}
+	}
+	if a.files != nil {
+		changed, err := a.files.Reload()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mapping file: %w", err))
+		} else {
+			a.router.Invalidate(changed...)
+			a.log.Info("mapping file reloaded", "changed", len(changed))
+		}
+	}
+	if len(a.applied.TLS.Certificate) > 0 {
+		if cs, err := loadCertSet(&a.applied.TLS); err != nil {
+			errs = append(errs, err)
+		} else {
+			a.certs.Store(cs)
+			a.log.Info("certificates reloaded")
+		}
+	}
+	return notes, errors.Join(errs...)
+}
+
+// applyConfig applies the reloadable parts of next, all or nothing.
+func (a *App) applyConfig(next *config.Config) error {
+	if len(next.TLS.Certificate) > 0 {
+		if _, err := loadCertSet(&next.TLS); err != nil {
+			return err
+		}
+	}
+	dests, err := buildDestinations(next)
+	if err != nil {
+		return err
+	}
+	if err := a.eng.SetDestinations(dests); err != nil {
+		return err
+	}
+	if a.level != nil {
+		a.level.Set(ParseLevel(next.Server.LogLevel))
+	}
+	return nil
+}
+
+// restartNotes lists the changes from old to next that a reload does not
+// apply. Destinations, certificates and the log level are applied.
+func restartNotes(old, next *config.Config) []string {
+	var notes []string
+	note := func(what string) { notes = append(notes, what+" changed: restart switchyard to apply") }
+	ids := map[string]bool{}
+	for id := range old.Listener {
+		ids[id] = true
+	}
+	for id := range next.Listener {
+		ids[id] = true
+	}
+	for id := range ids {
+		o, inOld := old.Listener[id]
+		n, inNext := next.Listener[id]
+		switch {
+		case !inOld:
+			notes = append(notes, "listener."+id+" added: restart switchyard to bind it")
+		case !inNext:
+			notes = append(notes, "listener."+id+" removed: restart switchyard to unbind it")
+		case !reflect.DeepEqual(o, n):
+			note("listener." + id)
+		}
+	}
+	os, ns := old.Server, next.Server
+	os.LogLevel, ns.LogLevel = "", ""
+	if os != ns {
+		note("[server]")
+	}
+	for _, s := range []struct {
+		name      string
+		old, next any
+	}{
+		{"[routing]", old.Routing, next.Routing},
+		{"[mapping]", old.Mapping, next.Mapping},
+		{"[capabilities]", old.Capabilities, next.Capabilities},
+		{"[oauth]", old.OAuth, next.OAuth},
+		{"[http]", old.HTTP, next.HTTP},
+		{"[admin]", old.Admin, next.Admin},
+		{"[cluster]", old.Cluster, next.Cluster},
+		{"[tls.protocols]", old.TLS.Protocols, next.TLS.Protocols},
+	} {
+		if !reflect.DeepEqual(s.old, s.next) {
+			note(s.name)
+		}
+	}
+	sort.Strings(notes)
+	return notes
+}
