@@ -25,8 +25,11 @@ type POP3Login struct {
 	Auth string
 	// TLS is "plain", "starttls" (STLS) or "implicit". Empty means "plain".
 	TLS string
-	// Source is the local address to connect from.
-	Source  string
+	// Source is the local address to connect from (not pop3test).
+	Source string
+	// UTF8 (python only) sends UTF8 (RFC 6856) before the login; the run
+	// fails unless CAPA lists UTF8 and the reply is +OK.
+	UTF8    bool
 	Timeout time.Duration
 }
 
@@ -43,7 +46,7 @@ func (o POP3Login) timeout() time.Duration {
 // {"ok": true, "subject": ...} or {"ok": false, "stage": ..., "error": ...}.
 const pop3ClientPy = `
 import base64, email, json, poplib, socket, ssl, sys
-host, port, user, pw, auth, mode, source, timeout = sys.argv[1:9]
+host, port, user, pw, auth, mode, source, timeout, utf8 = sys.argv[1:10]
 port, timeout = int(port), float(timeout)
 if source:
     orig = socket.create_connection
@@ -63,7 +66,12 @@ try:
         stage = "stls"
         m.stls(context=ctx)
     stage = "capa"
-    m.capa()
+    caps = m.capa()
+    if utf8 == "1":
+        stage = "utf8"
+        if "UTF8" not in caps:
+            raise Exception("UTF8 not in CAPA: %r" % (caps,))
+        m.utf8()
     stage = "login"
     if auth == "plain":
         ir = base64.b64encode(b"\0" + user.encode() + b"\0" + pw.encode()).decode()
@@ -90,8 +98,12 @@ func PythonPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	utf8 := "0"
+	if o.UTF8 {
+		utf8 = "1"
+	}
 	stdout, stderr, err := runBounded(o.timeout(), nil, py, "-c", pop3ClientPy, host, port, o.User, o.Password,
-		o.auth(), o.tlsMode(), o.Source, fmt.Sprint(o.timeout().Seconds()/2))
+		o.auth(), o.tlsMode(), o.Source, fmt.Sprint(o.timeout().Seconds()/2), utf8)
 	res := IMAPResult{Output: stdout + stderr}
 	var out struct {
 		OK      bool   `json:"ok"`
@@ -139,6 +151,32 @@ func CurlPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 	m := subjectRe.FindStringSubmatch(stdout)
 	if m == nil {
 		return res, fmt.Errorf("curl: no Subject in the retrieved message: %q", stdout)
+	}
+	res.Subject = m[1]
+	return res, nil
+}
+
+// POP3Test runs Cyrus pop3test: -m user (USER/PASS) or -m PLAIN, -t ""
+// for STLS, -s for implicit TLS; after the login it retrieves message 1
+// and returns its Subject.
+func POP3Test(t testing.TB, o POP3Login) (IMAPResult, error) {
+	t.Helper()
+	if o.Source != "" {
+		return IMAPResult{}, fmt.Errorf("pop3test cannot choose its source address")
+	}
+	if o.UTF8 {
+		return IMAPResult{}, fmt.Errorf("pop3test cannot send UTF8 before the login")
+	}
+	mech := map[string]string{"user": "user", "plain": "PLAIN"}[o.auth()]
+	out, err := runCyrusClient(t, "pop3test", CyrusLogin{Addr: o.Addr, User: o.User, Password: o.Password,
+		Mech: mech, TLS: o.tlsMode(), Script: "RETR 1\r\n", Timeout: o.timeout()})
+	res := IMAPResult{Output: out}
+	if err != nil {
+		return res, err
+	}
+	m := subjectRe.FindStringSubmatch(out)
+	if m == nil {
+		return res, fmt.Errorf("pop3test: no Subject in the retrieved message: %s", out)
 	}
 	res.Subject = m[1]
 	return res, nil

@@ -68,6 +68,7 @@ func TestManageSieve(t *testing.T) {
 		fn   func(*testing.T, *sieveEnv)
 	}{
 		{"sieve-connect", testSieveConnect},
+		{"sivtest", testSivTest},
 		{"client-address", testSieveClientAddress},
 		{"wrong-password", testSieveWrongPassword},
 		{"flip", testSieveFlip},
@@ -125,6 +126,49 @@ func testSieveConnect(t *testing.T, e *sieveEnv) {
 			}
 			if l := d.WaitLogin(t, mark, user); l.Proto != "managesieve-login" {
 				t.Fatalf("login logged by %s: %s", l.Proto, l.Line)
+			}
+		})
+	}
+}
+
+// Cyrus sivtest (STARTTLS, or none where the listener allows it; SASL
+// PLAIN) uploads a script with PUTSCRIPT and lists it: the script lands in
+// the mapped backend's home and only there, and that backend logs the
+// login.
+func testSivTest(t *testing.T, e *sieveEnv) {
+	for _, c := range []struct{ addr, tls, user, backend, other string }{
+		{e.starttls, "starttls", "alice@test", "new", "old"},
+		{e.starttls, "starttls", "bob@test", "old", "new"},
+		{e.plain, "plain", "alice@test", "new", "old"},
+		{e.plain, "plain", "carol@test", "old", "new"},
+	} {
+		t.Run(c.tls+"/"+c.user, func(t *testing.T) {
+			e.sy.LogOnFailure(t)
+			d := e.dovecot(c.backend)
+			mark := d.Mark()
+			name := "sivtest-" + c.tls
+			out, err := SivTest(t, CyrusLogin{Addr: c.addr, User: c.user, Password: pw(c.user), Mech: "PLAIN", TLS: c.tls,
+				Script: "PUTSCRIPT \"" + name + "\" " + SieveLiteral("require \"fileinto\";\nkeep;\n") + "\r\nLISTSCRIPTS\r\n"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, `OK "PUTSCRIPT completed."`) || !strings.Contains(out, `"`+name+`"`) {
+				t.Fatalf("sivtest: PUTSCRIPT or LISTSCRIPTS failed:\n%s", out)
+			}
+			if c.tls == "starttls" && !strings.Contains(out, "TLS connection established") {
+				t.Fatalf("sivtest did not start TLS:\n%s", out)
+			}
+			home := func(backend string) string {
+				return filepath.Join(e.dovecot(backend).Dir, "home", c.user, "sieve", name+".sieve")
+			}
+			if _, err := os.Stat(home(c.backend)); err != nil {
+				t.Fatalf("script not on %s: %v", c.backend, err)
+			}
+			if _, err := os.Stat(home(c.other)); err == nil {
+				t.Fatalf("script also on %s", c.other)
+			}
+			if l := d.WaitLogin(t, mark, c.user); l.Proto != "managesieve-login" || l.Method != "PLAIN" {
+				t.Fatalf("login logged by %s with %s, want managesieve-login PLAIN: %s", l.Proto, l.Method, l.Line)
 			}
 		})
 	}

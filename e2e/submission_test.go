@@ -135,6 +135,8 @@ func TestSubmission(t *testing.T) {
 		})
 	}
 
+	t.Run("smtptest", func(t *testing.T) { testSubmissionSMTPTest(t, e) })
+
 	t.Run("python smtplib", func(t *testing.T) {
 		py := RequireBinary(t, "python3")
 		host, p, _ := net.SplitHostPort(e.starttls)
@@ -196,6 +198,43 @@ s.quit()
 			t.Fatalf("after restart: %v", err)
 		}
 	})
+}
+
+// Cyrus smtptest (STARTTLS or implicit TLS, AUTH PLAIN) submits a
+// message: the mapped Postfix queues it under the client's SASL login and
+// the other one never sees it. smtptest cannot choose its source address,
+// so the forwarded client address is left to the swaks cases.
+func testSubmissionSMTPTest(t *testing.T, e *submissionEnv) {
+	for _, c := range []struct {
+		addr, tls, user string
+		to, other       *Postfix
+	}{
+		{e.starttls, "starttls", "alice@test", e.new, e.old},
+		{e.starttls, "starttls", "bob@test", e.old, e.new},
+		{e.implicit, "implicit", "alice@test", e.new, e.old},
+		{e.implicit, "implicit", "carol@test", e.old, e.new},
+	} {
+		t.Run(c.tls+"/"+c.user, func(t *testing.T) {
+			e.sy.LogOnFailure(t)
+			mark, otherMark := c.to.Mark(), c.other.Mark()
+			out, err := SMTPTest(t, CyrusLogin{Addr: c.addr, User: c.user, Password: DefaultUsers[c.user], Mech: "PLAIN", TLS: c.tls,
+				Script: SMTPTestMessage(c.user, "rcpt@example.net", "smtptest "+c.tls)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, "TLS connection established") {
+				t.Fatalf("smtptest did not use TLS:\n%s", out)
+			}
+			if !strings.Contains(out, "250 2.0.0 Ok: queued as") {
+				t.Fatalf("smtptest: message not queued:\n%s", out)
+			}
+			got := c.to.WaitClient(t, mark, c.user)
+			if got.Method != "PLAIN" {
+				t.Fatalf("postfix %s logged sasl_method=%q, want PLAIN: %s", c.to.Name, got.Method, got.Line)
+			}
+			c.other.AssertNoClient(t, otherMark, c.user)
+		})
+	}
 }
 
 // Editing the mapping file and sending SIGHUP moves an account's next

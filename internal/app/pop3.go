@@ -28,6 +28,7 @@ func (d *pop3Driver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.F
 		StartTLS:             l.TLS == engine.TLSStartTLS,
 		TLSActive:            tlsActive,
 		AllowPlainWithoutTLS: d.caps.AllowPlainAuthWithoutTLS,
+		NoUTF8:               d.caps.DisableUTF8,
 		MaxAuthAttempts:      l.MaxAuthAttempts,
 	})
 }
@@ -35,6 +36,7 @@ func (d *pop3Driver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.F
 // NewBackEnd: with forwarding = xclient (fwd non-nil) the client's address
 // goes in XCLIENT when the backend advertises it (Dovecot's pop3-login
 // does to trusted peers); forwarding = proxy is the engine's PROXY header.
+// The client's UTF8 travels in login.ClientID and the Backend repeats it.
 func (d *pop3Driver) NewBackEnd(login *protocols.Login, dest *engine.Destination, startTLS bool, fwd *forward.Info) protocols.BackEnd {
 	return pop3.NewBackend(pop3.BackendConfig{
 		Login:          login,

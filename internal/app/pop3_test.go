@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"net"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -253,5 +256,178 @@ func TestPOP3TLS(t *testing.T) {
 	c2.expect("+OK")
 	if got := c2.pop3Login("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("implicit TLS: landed on %q", got)
+	}
+}
+
+// utf8Backend is a scripted RFC 6856 POP3 server: it advertises UTF8 and
+// SASL PLAIN, takes any AUTH PLAIN, and records every command line it
+// gets, so a test can see what the proxy replayed.
+type utf8Backend struct {
+	l    net.Listener
+	mu   sync.Mutex
+	cmds [][]string // per connection, in order
+}
+
+func startUTF8Backend(t *testing.T) *utf8Backend {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &utf8Backend{l: l}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go b.serve(c)
+		}
+	}()
+	return b
+}
+
+func (b *utf8Backend) serve(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	b.mu.Lock()
+	b.cmds = append(b.cmds, nil)
+	conn := len(b.cmds) - 1
+	b.mu.Unlock()
+	r := bufio.NewReader(c)
+	fmt.Fprint(c, "+OK utf8 backend ready\r\n")
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		l = strings.TrimRight(l, "\r\n")
+		b.mu.Lock()
+		b.cmds[conn] = append(b.cmds[conn], l)
+		b.mu.Unlock()
+		switch kw, _, _ := strings.Cut(l, " "); strings.ToUpper(kw) {
+		case "CAPA":
+			fmt.Fprint(c, "+OK\r\nUSER\r\nUTF8\r\nSASL PLAIN\r\n.\r\n")
+		case "UTF8":
+			fmt.Fprint(c, "+OK UTF8 enabled\r\n")
+		case "AUTH":
+			fmt.Fprint(c, "+OK Logged in.\r\n")
+		case "RETR":
+			fmt.Fprint(c, "+OK\r\nSubject: Marker: you are on utf8\r\n\r\nhi\r\n.\r\n")
+		case "QUIT":
+			fmt.Fprint(c, "+OK\r\n")
+			return
+		default:
+			fmt.Fprint(c, "-ERR unexpected\r\n")
+		}
+	}
+}
+
+// commands returns what connection i sent (i < 0 counts from the end).
+func (b *utf8Backend) commands(t *testing.T, i int) []string {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if i < 0 {
+		i += len(b.cmds)
+	}
+	if i < 0 || i >= len(b.cmds) {
+		t.Fatalf("backend saw %d connections, want #%d", len(b.cmds), i)
+	}
+	return append([]string(nil), b.cmds[i]...)
+}
+
+// pop3Capa sends CAPA and returns the capability lines.
+func (c *client) pop3Capa() []string {
+	c.t.Helper()
+	c.send("CAPA\r\n")
+	c.expect("+OK")
+	var caps []string
+	for l := c.line(); l != "."; l = c.line() {
+		caps = append(caps, l)
+	}
+	return caps
+}
+
+// RFC 6856 through the whole proxy: switchyard offers UTF8, says +OK to
+// it before login, and repeats it to a backend that advertises UTF8 (only
+// for a client that sent it); a backend without UTF8 still takes the login.
+func TestPOP3UTF8(t *testing.T) {
+	utf8 := startUTF8Backend(t)
+	old := listenMock(t, func() (*mockpop3.Server, error) {
+		return mockpop3.Listen("127.0.0.1:0", mockpop3.Config{Name: "old", Users: pop3Users, Pipelining: true})
+	})
+	files := writeProxyFiles(t, "alice@example.com new\n")
+	plain := freeAddr(t)
+	spec := proxySpec{
+		protocol:  "pop3",
+		files:     files,
+		listeners: []listenerSpec{{name: "plain", addr: plain, tls: "plain"}},
+		old:       destSpec{forwarding: "none", port: portOf(old.Addr())},
+		new:       destSpec{forwarding: "none", port: portOf(utf8.l.Addr().String())},
+		mapping:   fileMapping(files.mapping, ""),
+		caps:      "allow_plain_auth_without_tls = true\n",
+	}
+	startApp(t, spec.toml())
+
+	c := dial(t, plain)
+	c.expect("+OK")
+	if caps := c.pop3Capa(); !slices.Contains(caps, "UTF8") {
+		t.Fatalf("CAPA %q lacks UTF8", caps)
+	}
+	// UTF8, USER and PASS pipelined: the UTF8 reaches the backend before
+	// the credentials.
+	c.send("UTF8\r\nUSER alice@example.com\r\nPASS pw-alice\r\n")
+	c.expect("+OK UTF8 enabled.")
+	c.expect("+OK")
+	c.expect("+OK Logged in.")
+	if got := c.pop3Marker(); got != "utf8" {
+		t.Fatalf("alice landed on %q", got)
+	}
+	want := []string{"CAPA", "UTF8", "AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHB3LWFsaWNl", "RETR 1"}
+	if got := utf8.commands(t, -1); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("backend got %q, want %q", got, want)
+	}
+
+	// Without the client's UTF8 the backend gets none.
+	c = dial(t, plain)
+	c.expect("+OK")
+	c.send("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHB3LWFsaWNl\r\n")
+	c.expect("+OK Logged in.")
+	if got := c.pop3Marker(); got != "utf8" {
+		t.Fatalf("alice landed on %q", got)
+	}
+	if got := utf8.commands(t, -1); slices.Contains(got, "UTF8") {
+		t.Fatalf("backend got UTF8 from a client that did not send it: %q", got)
+	}
+
+	// A backend without UTF8 (the mock) is not sent it; the login works.
+	c = dial(t, plain)
+	c.expect("+OK")
+	c.send("UTF8\r\nUTF8\r\n")
+	c.expect("+OK UTF8 enabled.")
+	c.expect("+OK UTF8 already enabled.")
+	if got := c.pop3Login("bob@example.com", "pw-bob"); got != "old" {
+		t.Fatalf("bob landed on %q", got)
+	}
+
+	// disable_utf8: not offered, refused, not replayed.
+	plain2 := freeAddr(t)
+	spec.listeners = []listenerSpec{{name: "plain", addr: plain2, tls: "plain"}}
+	spec.caps = "allow_plain_auth_without_tls = true\ndisable_utf8 = true\n"
+	startApp(t, spec.toml())
+	c = dial(t, plain2)
+	c.expect("+OK")
+	if caps := c.pop3Capa(); slices.Contains(caps, "UTF8") {
+		t.Fatalf("disable_utf8: CAPA %q offers UTF8", caps)
+	}
+	c.send("UTF8\r\n")
+	c.expect("-ERR UTF8 is not available.")
+	if got := c.pop3Login("alice@example.com", "pw-alice"); got != "utf8" {
+		t.Fatalf("alice landed on %q", got)
+	}
+	if got := utf8.commands(t, -1); slices.Contains(got, "UTF8") {
+		t.Fatalf("backend got UTF8 although the proxy refused it: %q", got)
 	}
 }

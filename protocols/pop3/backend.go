@@ -44,6 +44,7 @@ type step uint8
 
 const (
 	stepXClient step = iota
+	stepUTF8
 	stepUser
 	stepPass
 	stepAuth
@@ -192,7 +193,10 @@ func (b *Backend) capaLine(line []byte, out []byte) ([]byte, protocols.BackendEv
 	return out, protocols.BackendNone
 }
 
-// advance sends what comes after CAPA: STLS, or XCLIENT and the login.
+// advance sends what comes after CAPA: STLS, or XCLIENT, UTF8 and the
+// login. UTF8 goes to a backend that advertises it when the client sent it
+// to the proxy (UTF8FromLogin), after XCLIENT (which stands for the
+// connection) and before the credentials, as a client would send it.
 func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if b.cfg.StartTLS && !b.tlsDone {
 		if !b.caps.stls {
@@ -219,6 +223,9 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 		for _, l := range forward.XClientArgs(info, xclient) {
 			b.todo = append(b.todo, command{stepXClient, append([]byte(l), "\r\n"...)})
 		}
+	}
+	if b.caps.utf8 && UTF8FromLogin(b.cfg.Login) {
+		b.todo = append(b.todo, command{stepUTF8, []byte("UTF8\r\n")})
 	}
 	b.todo = append(b.todo, login...)
 	b.state = bsLogin
@@ -264,6 +271,10 @@ func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEve
 	}
 	b.waiting = b.waiting[1:]
 	switch {
+	case st == stepUTF8:
+		// The client has its +OK from the proxy already; a backend that
+		// refuses UTF-8 mode can still take the login, in ASCII mode.
+		return b.send(out), protocols.BackendNone
 	case r.kind == '+' && (st == stepXClient || st == stepUser):
 		return b.send(out), protocols.BackendNone
 	case r.kind == '+':

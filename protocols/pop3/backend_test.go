@@ -14,6 +14,14 @@ func plainLogin(user, pass string) *protocols.Login {
 	return &protocols.Login{Creds: sasl.Credentials{Mechanism: sasl.Login, Username: user, Password: pass}}
 }
 
+// utf8Login is a USER/PASS login after the client's UTF8, as the Server
+// hands it over.
+func utf8Login(user, pass string) *protocols.Login {
+	l := plainLogin(user, pass)
+	l.ClientID = []string{ClientIDUTF8, "1"}
+	return l
+}
+
 func bearerLogin(mech string) *protocols.Login {
 	return &protocols.Login{Creds: sasl.Credentials{Mechanism: mech, Username: "u@example.com", Token: "tok"}}
 }
@@ -29,6 +37,8 @@ const (
 	dovecotGreeting = "+OK Dovecot ready.\r\n"
 	dovecotCapa     = "+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nSTLS\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n"
 	dovecotCapaXC   = "+OK\r\nCAPA\r\nTOP\r\nXCLIENT\r\nPIPELINING\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n"
+	// utf8Capa: an RFC 6856 server (pipelining, STLS, XCLIENT, SASL PLAIN).
+	utf8Capa = "+OK\r\nTOP\r\nPIPELINING\r\nSTLS\r\nXCLIENT ADDR PORT\r\nUTF8 USER\r\nSASL PLAIN\r\n.\r\n"
 )
 
 // Each case feeds backend lines (one string per network read) and checks
@@ -94,6 +104,30 @@ func TestBackendTranscripts(t *testing.T) {
 			[]string{"-ERR [SYS/TEMP] overloaded\r\n"}, "", []string{`failed: pop3 backend: unexpected greeting "-ERR [SYS/TEMP] overloaded"`}},
 		{"garbage", BackendConfig{Login: plainLogin("a", "b")},
 			[]string{"* OK IMAP\r\n"}, "", []string{`failed: pop3 backend: malformed response "* OK IMAP"`}},
+		// RFC 6856: UTF8 only when the client sent it and the backend
+		// advertises it, after STLS and XCLIENT, before the credentials.
+		{"utf8-advertised", BackendConfig{Login: utf8Login("alice", "secret")},
+			[]string{"+OK hi\r\n", utf8Capa, "+OK UTF8 enabled\r\n+OK Logged in.\r\n"},
+			"CAPA\r\nUTF8\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", []string{`ok "+OK Logged in.\r\n"`}},
+		{"utf8-not-advertised", BackendConfig{Login: utf8Login("alice", "secret")},
+			[]string{dovecotGreeting, dovecotCapa, "+OK Logged in.\r\n"},
+			"CAPA\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", []string{`ok "+OK Logged in.\r\n"`}},
+		{"utf8-not-asked", BackendConfig{Login: plainLogin("alice", "secret")},
+			[]string{"+OK hi\r\n", utf8Capa, "+OK Logged in.\r\n"},
+			"CAPA\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", []string{`ok "+OK Logged in.\r\n"`}},
+		{"utf8-refused-login-goes-on", BackendConfig{Login: utf8Login("alice", "secret")},
+			[]string{"+OK hi\r\n", utf8Capa, "-ERR UTF8 not now\r\n-ERR [AUTH] Authentication failed.\r\n"},
+			"CAPA\r\nUTF8\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", []string{`refused "-ERR [AUTH] Authentication failed.\r\n"`}},
+		{"utf8-after-stls-and-xclient", BackendConfig{Login: utf8Login("alice", "secret"), StartTLS: true, Forward: testInfo},
+			[]string{"+OK hi\r\n", "+OK\r\nSTLS\r\n.\r\n", "+OK Begin TLS\r\n", utf8Capa, "+OK\r\n+OK\r\n+OK Logged in.\r\n"},
+			"CAPA\r\nSTLS\r\nCAPA\r\nXCLIENT ADDR=2001:db8::7 PORT=40000\r\nUTF8\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n",
+			[]string{"starttls", `ok "+OK Logged in.\r\n"`}},
+		{"utf8-user-pass-lockstep", BackendConfig{Login: utf8Login("jörg", "pä")},
+			[]string{"+OK hi\r\n", "+OK\r\nUSER\r\nUTF8 USER\r\n.\r\n", "+OK UTF8 enabled\r\n", "+OK\r\n", "+OK in\r\n"},
+			"CAPA\r\nUTF8\r\nUSER jörg\r\nPASS pä\r\n", []string{`ok "+OK in\r\n"`}},
+		{"utf8-continuation-is-an-error", BackendConfig{Login: utf8Login("alice", "secret")},
+			[]string{"+OK hi\r\n", "+OK\r\nUTF8\r\nSASL PLAIN\r\n.\r\n", "+ what\r\n"},
+			"CAPA\r\nUTF8\r\n", []string{`failed: pop3 backend: unexpected continuation "+ what"`}},
 		{"unsafe-user-pass", BackendConfig{Login: plainLogin("a\r\nDELE 1", "b")},
 			[]string{"+OK hi\r\n", "+OK\r\nUSER\r\n.\r\n"},
 			"CAPA\r\n", []string{"failed: pop3 backend: credentials cannot be sent with USER/PASS and SASL PLAIN is not advertised"}},
@@ -142,5 +176,26 @@ func TestBackendLineLimit(t *testing.T) {
 	_, _, ev := b.Feed([]byte("+OK "+strings.Repeat("x", maxResponseLine+10)), nil)
 	if ev != protocols.BackendFailed {
 		t.Fatalf("ev %v", ev)
+	}
+}
+
+// The client's UTF8 reaches the Backend through Login.ClientID and nowhere
+// else: the pair's name is private ("x-"), so the one place that forwards
+// client pairs (the IMAP ID a backend receives) drops it.
+func TestUTF8PairIsPrivate(t *testing.T) {
+	c := newClient(t, tlsCfg)
+	c.Verdict = func(*protocols.Login) *failure { return nil }
+	c.Send("UTF8\r\nUSER alice\r\nPASS secret\r\n", false)
+	if len(c.Logins) != 1 || !UTF8FromLogin(&c.Logins[0]) {
+		t.Fatalf("logins %+v: want one carrying UTF8", c.Logins)
+	}
+	id := forward.IMAPIDParams(*testInfo, c.Logins[0].ClientID)
+	for i := 0; i < len(id); i += 2 {
+		if id[i] == ClientIDUTF8 {
+			t.Fatalf("IMAP ID would carry %s: %q", ClientIDUTF8, id)
+		}
+	}
+	if UTF8FromLogin(plainLogin("alice", "secret")) || UTF8FromLogin(nil) {
+		t.Fatal("UTF8 reported for a login without it")
 	}
 }

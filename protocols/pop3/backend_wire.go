@@ -56,6 +56,7 @@ type capaSet struct {
 	stls       bool
 	user       bool
 	pipelining bool
+	utf8       bool     // RFC 6856 UTF8, with or without USER
 	mechs      []string // SASL mechanisms, upper-cased
 	xclient    []string // XCLIENT attributes; nil: not advertised
 }
@@ -73,6 +74,8 @@ func (c *capaSet) addLine(line []byte) {
 		c.user = true
 	case "PIPELINING":
 		c.pipelining = true
+	case "UTF8":
+		c.utf8 = true
 	case "SASL":
 		for _, m := range fields[1:] {
 			c.mechs = append(c.mechs, strings.ToUpper(m))

@@ -29,11 +29,13 @@ func (s *Server) execute(line []byte, out []byte) ([]byte, protocols.Event) {
 		return s.passCommand(args, hasArgs, out)
 	case "AUTH":
 		return s.authCommand(args, hasArgs, out)
+	case "UTF8":
+		return s.utf8Command(hasArgs, out)
 	case "APOP":
 		// APOP proves knowledge of the password without revealing it: the
 		// proxy cannot replay it anywhere.
 		return append(out, "-ERR APOP is not supported; use USER/PASS or AUTH.\r\n"...), protocols.EventNone
-	case "STAT", "LIST", "RETR", "DELE", "RSET", "TOP", "UIDL", "LAST", "UTF8", "LANG":
+	case "STAT", "LIST", "RETR", "DELE", "RSET", "TOP", "UIDL", "LAST", "LANG":
 		return append(out, "-ERR Not logged in.\r\n"...), protocols.EventNone
 	}
 	return append(out, "-ERR Unknown command.\r\n"...), protocols.EventNone

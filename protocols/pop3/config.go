@@ -1,8 +1,9 @@
 // Package pop3 holds switchyard's sans-IO POP3 state machines: Server, the
 // client-facing AUTHORIZATION state (RFC 1939, CAPA RFC 2449, STLS RFC 2595,
-// AUTH RFC 5034, response codes RFC 2449/3206), and Backend, which replays
-// the client's authentication on a backend. Both implement the contracts in
-// package protocols; neither touches a socket, a goroutine or a clock.
+// AUTH RFC 5034, response codes RFC 2449/3206, UTF8 RFC 6856), and Backend,
+// which replays the client's authentication on a backend. Both implement the
+// contracts in package protocols; neither touches a socket, a goroutine or a
+// clock.
 package pop3
 
 // ServerConfig configures the client-facing machine. Zero values take the
@@ -21,6 +22,9 @@ type ServerConfig struct {
 	// AllowPlainWithoutTLS allows USER/PASS and AUTH in cleartext. Without
 	// it every mechanism, OAuth ones included, needs TLS.
 	AllowPlainWithoutTLS bool
+	// NoUTF8 stops advertising UTF8 in CAPA and refuses the UTF8 command
+	// (RFC 6856). By default both are on.
+	NoUTF8 bool
 	// MaxAuthAttempts is the number of refused logins after which the
 	// connection is closed (default 3).
 	MaxAuthAttempts int

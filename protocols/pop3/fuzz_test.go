@@ -29,6 +29,7 @@ func fuzzServerConfig(flags uint8) ServerConfig {
 		StartTLS:             flags&1 != 0,
 		TLSActive:            flags&2 != 0,
 		AllowPlainWithoutTLS: flags&4 != 0,
+		NoUTF8:               flags&16 != 0,
 		MaxAuthAttempts:      int(flags>>6) + 1,
 	}
 	if flags&8 != 0 {
@@ -49,6 +50,9 @@ func FuzzPOP3ServerFeed(f *testing.F) {
 	f.Add([]byte("AUTH PLAIN =\r\nAPOP a b\r\nNOOP\r\n"), []byte{1}, uint8(0xc6))
 	f.Add([]byte("USER "+strings.Repeat("z", 100)+"\r\n"), []byte{}, uint8(8))
 	f.Add([]byte("AUTH XOAUTH2 dXNlcj11AWF1dGg9QmVhcmVyIHQBAQ==\r\nSTAT\n"), []byte{7}, uint8(2))
+	f.Add([]byte("UTF8\r\nutf8\r\nUSER j\xc3\xb6rg\r\nPASS p\xc3\xa4\r\nUTF8 USER\r\n"), []byte{4}, uint8(2))
+	f.Add([]byte("UTF8\r\nCAPA\r\nAUTH PLAIN AGEAYg==\r\n"), []byte{3}, uint8(0x16))
+	f.Add([]byte("UTF8\r\nSTLS\r\nUTF8\r\n"), []byte{1}, uint8(1))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
 		cfg := fuzzServerConfig(flags)
 		run := func(writes []string, bytewise bool) *client {
@@ -91,14 +95,18 @@ func FuzzPOP3ServerFeed(f *testing.F) {
 
 // FuzzPOP3BackendFeed feeds random backend bytes in random chunks. It
 // must not panic, must send a bounded amount, never consume past what it
-// was given, never send credentials before TLS when STLS is required, and
-// give the same result however the input is chunked.
+// was given, never send credentials (or UTF8) before TLS when STLS is
+// required, send UTF8 only for a client that asked, and give the same
+// result however the input is chunked.
 func FuzzPOP3BackendFeed(f *testing.F) {
 	f.Add([]byte(dovecotGreeting+dovecotCapa+"+OK Logged in.\r\n"), []byte{}, uint8(0))
 	f.Add([]byte(dovecotGreeting+dovecotCapa+"+OK go\r\n"+dovecotCapa+"-ERR [AUTH] no\r\n"), []byte{3}, uint8(8))
 	f.Add([]byte(dovecotGreeting+dovecotCapaXC+"+OK\r\n+OK in\r\n"), []byte{1}, uint8(4))
 	f.Add([]byte("+OK\r\n-ERR\r\n+OK\r\n+OK\r\n"), []byte{2}, uint8(0))
 	f.Add([]byte("+OK\r\n+OK\r\nSASL OAUTHBEARER XOAUTH2\r\n.\r\n+ e30=\r\n-ERR no\r\n"), []byte{7}, uint8(2))
+	f.Add([]byte("+OK hi\r\n"+utf8Capa+"+OK UTF8 enabled\r\n+OK in\r\n"), []byte{5}, uint8(32))
+	f.Add([]byte("+OK hi\r\n+OK\r\nSTLS\r\nUTF8\r\n.\r\n+OK\r\n"+utf8Capa+"+OK\r\n-ERR no\r\n+OK in\r\n"), []byte{9}, uint8(32|8|4))
+	f.Add([]byte("+OK hi\r\n+OK\r\nUSER\r\nUTF8\r\n.\r\n-ERR\r\n+OK\r\n+OK in\r\n"), []byte{2}, uint8(32))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
 		logins := []*protocols.Login{
 			plainLogin("alice", "secret"),
@@ -106,8 +114,13 @@ func FuzzPOP3BackendFeed(f *testing.F) {
 			bearerLogin(sasl.OAuthBearer),
 			bearerLogin(sasl.XOAuth2),
 		}
+		login := *logins[flags&3]
+		utf8 := flags&32 != 0
+		if utf8 {
+			login.ClientID = []string{ClientIDUTF8, "1"}
+		}
 		cfg := BackendConfig{
-			Login:          logins[flags&3],
+			Login:          &login,
 			StartTLS:       flags&8 != 0,
 			HideAuthErrors: flags&16 != 0,
 		}
@@ -119,9 +132,13 @@ func FuzzPOP3BackendFeed(f *testing.F) {
 			for _, w := range writes {
 				r.Recv(w, false)
 				plain := string(r.Sent[:r.PlainSent])
-				if cfg.StartTLS && (strings.Contains(plain, "AUTH ") || strings.Contains(plain, "USER ") || strings.Contains(plain, "XCLIENT")) {
+				if cfg.StartTLS && (strings.Contains(plain, "AUTH ") || strings.Contains(plain, "USER ") ||
+					strings.Contains(plain, "XCLIENT") || strings.Contains(plain, "UTF8")) {
 					t.Fatalf("credentials sent before TLS: %q", r.Sent)
 				}
+			}
+			if !utf8 && strings.Contains("\n"+string(r.Sent), "\nUTF8\r\n") {
+				t.Fatalf("UTF8 sent for a client that did not ask: %q", r.Sent)
 			}
 			if len(r.Sent) > 4096 {
 				t.Fatalf("sent %d bytes", len(r.Sent))

@@ -25,6 +25,7 @@ type Server struct {
 	state    serverState
 	scan     int // framer: octets of the current line known to hold no LF
 	failures int
+	utf8     bool // UTF8 accepted (RFC 6856): passed on in Login.ClientID
 
 	user  []byte // USER given, waiting for PASS
 	auth  *sasl.Server
@@ -94,11 +95,12 @@ func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev prot
 func (s *Server) Login() *protocols.Login { return &s.login }
 
 // TLSStarted records that the client leg is now TLS. POP3 sends nothing
-// after the handshake (the client asks CAPA again); a USER given before
-// is forgotten.
+// after the handshake (the client asks CAPA again); a USER or UTF8 given
+// before is forgotten, like anything a man in the middle could have
+// injected in cleartext.
 func (s *Server) TLSStarted(out []byte) []byte {
 	s.tls = true
-	s.user, s.scan = nil, 0
+	s.user, s.scan, s.utf8 = nil, 0, false
 	s.endSASL()
 	if s.state != stClosed {
 		s.state = stCommand

@@ -15,7 +15,7 @@ var tlsCfg = ServerConfig{TLSActive: true}
 // reads back, and what the engine is asked to do. Every case runs with
 // the write delivered whole and one byte at a time: both must be equal.
 func TestServerTranscripts(t *testing.T) {
-	capaTLS := []string{"+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE",
+	capaTLS := []string{"+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "UTF8",
 		"USER", "SASL PLAIN LOGIN OAUTHBEARER XOAUTH2", "."}
 	for _, tc := range []struct {
 		name   string
@@ -26,9 +26,9 @@ func TestServerTranscripts(t *testing.T) {
 	}{
 		{"capa-tls", tlsCfg, "CAPA\r\n", append([]string{greeting}, capaTLS...), nil},
 		{"capa-plaintext-starttls", ServerConfig{StartTLS: true}, "capa\r\n",
-			[]string{greeting, "+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "STLS", "."}, nil},
+			[]string{greeting, "+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "UTF8", "STLS", "."}, nil},
 		{"capa-cleartext-allowed", ServerConfig{AllowPlainWithoutTLS: true, SASL: []string{"plain", "login", "cram-md5", "PLAIN"}}, "CAPA\r\n",
-			[]string{greeting, "+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "USER", "SASL PLAIN LOGIN", "."}, nil},
+			[]string{greeting, "+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "UTF8", "USER", "SASL PLAIN LOGIN", "."}, nil},
 		{"user-pass", tlsCfg, "USER alice\r\nPASS secret word\r\n",
 			[]string{greeting, "+OK"}, []string{`login LOGIN user="alice" pass="secret word"`, "bridged"}},
 		{"user-pass-bare-lf", tlsCfg, "user alice\npass s\n",
@@ -73,6 +73,19 @@ func TestServerTranscripts(t *testing.T) {
 			[]string{greeting, "-ERR Line too long"}, []string{"close"}},
 		{"auth-line-longer", ServerConfig{TLSActive: true, MaxLine: 16}, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n",
 			[]string{greeting}, []string{`login PLAIN user="alice" pass="secret"`, "bridged"}},
+		// RFC 6856: UTF8 in the AUTHORIZATION state, carried with the login.
+		{"utf8-user-pass-pipelined", tlsCfg, "UTF8\r\nUSER j\xc3\xb6rg\r\nPASS p\xc3\xa4ss\r\n",
+			[]string{greeting, "+OK UTF8 enabled.", "+OK"}, []string{`login LOGIN user="jörg" pass="päss" utf8`, "bridged"}},
+		{"utf8-twice-then-auth", tlsCfg, "utf8\r\nUTF8\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n",
+			[]string{greeting, "+OK UTF8 enabled.", "+OK UTF8 already enabled."}, []string{`login PLAIN user="alice" pass="secret" utf8`, "bridged"}},
+		{"utf8-with-argument", tlsCfg, "UTF8 USER\r\nUSER alice\r\nPASS secret\r\n",
+			[]string{greeting, "-ERR UTF8 takes no arguments.", "+OK"}, []string{`login LOGIN user="alice" pass="secret"`, "bridged"}},
+		{"utf8-before-tls-allowed", ServerConfig{StartTLS: true}, "UTF8\r\nNOOP\r\n",
+			[]string{greeting, "+OK UTF8 enabled.", "+OK"}, nil},
+		{"utf8-disabled", ServerConfig{TLSActive: true, NoUTF8: true}, "CAPA\r\nUTF8\r\nUSER alice\r\nPASS secret\r\n",
+			[]string{greeting, "+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE",
+				"USER", "SASL PLAIN LOGIN OAUTHBEARER XOAUTH2", ".", "-ERR UTF8 is not available.", "+OK"},
+			[]string{`login LOGIN user="alice" pass="secret"`, "bridged"}},
 	} {
 		for _, bytewise := range []bool{false, true} {
 			name := tc.name
@@ -122,8 +135,31 @@ func TestTLSStartedForgetsUser(t *testing.T) {
 	c.Send("STLS\r\n", false)
 	c.Send("PASS x\r\nCAPA\r\n", false)
 	checkLines(t, "output", c.Out, greeting, "+OK", "+OK Begin TLS negotiation now.", "-ERR No username given.",
-		"+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "USER",
+		"+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "UTF8", "USER",
 		"SASL PLAIN LOGIN OAUTHBEARER XOAUTH2", ".")
+}
+
+// UTF-8 mode outlives a refused login (the session stays in the
+// AUTHORIZATION state) but not STLS: what was said in cleartext is
+// forgotten, so only a UTF8 sent after the handshake counts.
+func TestUTF8Lifetime(t *testing.T) {
+	c := newClient(t, ServerConfig{StartTLS: true, AllowPlainWithoutTLS: true})
+	n := 0
+	c.Verdict = func(*protocols.Login) *failure {
+		if n++; n == 1 {
+			return &failure{Kind: protocols.FailRejected, Relay: "-ERR [AUTH] Invalid login"}
+		}
+		return &failure{Kind: protocols.FailUnavailable}
+	}
+	c.Send("UTF8\r\nUSER a\r\nPASS wrong\r\nAUTH PLAIN AGEAYg==\r\n", false)
+	c.Send("STLS\r\n", false)
+	c.Send("USER a\r\nPASS b\r\nUTF8\r\nUSER a\r\nPASS b\r\n", false)
+	checkLines(t, "output", c.Out, greeting, "+OK UTF8 enabled.", "+OK", "-ERR [AUTH] Invalid login",
+		"-ERR [SYS/TEMP] Service temporarily unavailable, try again later.", "+OK Begin TLS negotiation now.",
+		"+OK", "-ERR [SYS/TEMP] Service temporarily unavailable, try again later.",
+		"+OK UTF8 enabled.", "+OK", "-ERR [SYS/TEMP] Service temporarily unavailable, try again later.")
+	checkEvents(t, c, `login LOGIN user="a" pass="wrong" utf8`, `login PLAIN user="a" pass="b" utf8`, "starttls",
+		`login LOGIN user="a" pass="b"`, `login LOGIN user="a" pass="b" utf8`)
 }
 
 func TestEngineReplies(t *testing.T) {
