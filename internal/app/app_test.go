@@ -1065,3 +1065,57 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+// TestReloadUnderLoad: reloads while logins run and sessions are bridged
+// lose nothing: every login lands and every bridged session keeps working.
+func TestReloadUnderLoad(t *testing.T) {
+	f := startFixture(t, "")
+	next := *f.app.cfg
+	f.app.SetConfigSource(func() (*config.Config, error) { return &next, nil })
+	const workers, rounds = 6, 15
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			for i := 0; i < rounds; i++ {
+				c, err := net.DialTimeout("tcp", f.plain, 3*time.Second)
+				if err != nil {
+					errs <- err
+					return
+				}
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				r := bufio.NewReader(c)
+				_, _ = r.ReadString('\n')
+				fmt.Fprintf(c, "a LOGIN bob@example.com pw-bob\r\nb NOOP\r\n")
+				var last string
+				for !strings.HasPrefix(last, "b ") {
+					if last, err = r.ReadString('\n'); err != nil {
+						break
+					}
+				}
+				c.Close()
+				if !strings.HasPrefix(last, "b OK") {
+					errs <- fmt.Errorf("round %d: %q %v", i, last, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	kept := dial(t, f.plain)
+	kept.line()
+	kept.landedOn("alice@example.com", "pw-alice")
+	for i := 0; i < 20; i++ {
+		if _, err := f.app.ReloadConfig(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := kept.whichBackend(); got != "new" {
+		t.Fatalf("bridged session after the reloads: %q", got)
+	}
+}
