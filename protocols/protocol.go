@@ -55,7 +55,10 @@ type Login struct {
 	// Creds are the credentials to replay, exactly as the client sent them.
 	Creds sasl.Credentials
 	// ClientID holds the client's own IMAP ID parameters (name/value pairs
-	// in order), forwarded to backends that advertise ID.
+	// in order), forwarded to backends that advertise ID. Front ends also
+	// carry private facts for their back end here under names starting
+	// with "x-" (SMTP's x-smtp-helo, POP3's x-pop3-utf8); forwarding drops
+	// every "x-" pair, so they never leave the proxy.
 	ClientID []string
 }
 
