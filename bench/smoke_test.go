@@ -4,7 +4,8 @@
 // (scripts/bench-peers.sh --smoke): every scenario for a couple of seconds,
 // against switchyard and the mock backend only, so that the script, the
 // load generator's flags and the summariser cannot drift apart unnoticed.
-// It needs no peer proxy. Gated like the end-to-end suite:
+// It needs no peer proxy. TestDeliverSmoke runs the deliver scenario
+// against bench/mocksmtp directly. Gated like the end-to-end suite:
 //
 //	SWITCHYARD_E2E=1 go test -count=1 -v ./bench/
 package bench_test
@@ -12,6 +13,7 @@ package bench_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
 )
 
 // need returns the path of a binary the smoke run cannot do without; it
@@ -124,6 +128,74 @@ func TestBenchPeersSmoke(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("%s: no switchyard row", h)
+		}
+	}
+}
+
+// TestDeliverSmoke runs switchyard-bench's deliver scenario for a moment
+// against bench/mocksmtp directly (SMTP and LMTP, 1 KiB and 1 MiB
+// messages, two recipients each), and checks the mock received exactly the
+// messages the bench counts as delivered. It needs nothing of switchyard.
+func TestDeliverSmoke(t *testing.T) {
+	if os.Getenv("SWITCHYARD_E2E") != "1" {
+		t.Skip("set SWITCHYARD_E2E=1 to run the bench harness smoke test")
+	}
+	gobin := need(t, "go")
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "switchyard-bench")
+	build := exec.Command(gobin, "build", "-o", bin, "./cmd/switchyard-bench")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, proto := range []string{"smtp", "lmtp"} {
+		for _, size := range []int{1024, 1 << 20} {
+			t.Run(fmt.Sprintf("%s-%d", proto, size), func(t *testing.T) {
+				m, err := mocksmtp.Listen("127.0.0.1:0", mocksmtp.Config{Name: "smoke-" + proto, LMTP: proto == "lmtp",
+					NoAuth: true, DiscardBodies: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				jsonPath := filepath.Join(t.TempDir(), "deliver.json")
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, bin, "--scenario", "deliver", "--protocol", proto, "--target", m.Addr(),
+					"--message-size", fmt.Sprint(size), "--recipients", "2", "--users", "10",
+					"--concurrency", "4", "--duration", "2s", "--progress", "0", "--json", jsonPath)
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("switchyard-bench: %v\n%s", err, out)
+				}
+				var r struct {
+					result
+					RcptsDelivered int64 `json:"rcpts_delivered"`
+					MessageSize    int   `json:"message_size"`
+				}
+				b, err := os.ReadFile(jsonPath)
+				if err == nil {
+					err = json.Unmarshal(b, &r)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				msgs := m.Messages()
+				t.Logf("%s %d bytes: %d messages delivered, %d recorded by the mock", proto, size, r.Ops, len(msgs))
+				if r.Scenario != "deliver" || r.Ops <= 0 || r.Errors != 0 || r.MessageSize != size || r.RcptsDelivered != 2*r.Ops {
+					t.Fatalf("result %+v\n%s", r, out)
+				}
+				if int64(len(msgs)) != r.Ops || int64(m.Accepted()) != r.Ops {
+					t.Fatalf("bench delivered %d, mock recorded %d (accepted %d)", r.Ops, len(msgs), m.Accepted())
+				}
+				for _, msg := range msgs {
+					if msg.Size != size || len(msg.Rcpts) != 2 {
+						t.Fatalf("message of %d bytes to %v", msg.Size, msg.Rcpts)
+					}
+				}
+			})
 		}
 	}
 }

@@ -4,7 +4,8 @@
 // SASL PLAIN (initial response) or POP3 USER/PASS, sends NOOP and logs
 // out, then waits for the server to close first. cmd/switchyard-bench
 // wires it to --protocol; tests drive it against bench/mockpop3,
-// bench/mocksmtp and bench/mocksieve.
+// bench/mocksmtp and bench/mocksieve. RunDeliver (the deliver scenario)
+// sends messages over port-25 SMTP or LMTP instead (deliver.go).
 package protoload
 
 import (

@@ -1,7 +1,8 @@
 // Command switchyard-bench loads an IMAP server or proxy (login storms,
 // masses of idle sessions) and reports throughput, latency percentiles,
 // errors and the target's CPU and memory; with --mock-backend it runs
-// bench/mockimap backends instead. See bench/README.md.
+// bench/mockimap backends instead. --scenario deliver sends messages over
+// SMTP or LMTP (bench/protoload). See bench/README.md.
 package main
 
 import (
@@ -61,6 +62,13 @@ type flags struct {
 	jsonFile    string
 	progress    time.Duration
 
+	messageSize   int
+	recipients    int
+	perConnection int
+	rcptDomain    string
+	mailFrom      string
+	noPipelining  bool
+
 	mockBackend  []string
 	mockNames    []string
 	mockTLS      bool
@@ -72,14 +80,15 @@ type flags struct {
 	mockCaps     string
 	mockProtocol string
 	mockXClient  bool
+	mockKnown    bool
 }
 
 func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("switchyard-bench", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
-	fs.StringVar(&f.scenario, "scenario", "login", "load scenario: login, idle or fetch (bulk FETCH 1 (BODY[]) for --duration)")
-	fs.StringVar(&f.protocol, "protocol", "imap", "login scenario's protocol: imap, pop3, submission or managesieve (--auth user is POP3's USER/PASS)")
+	fs.StringVar(&f.scenario, "scenario", "login", "load scenario: login, idle, fetch (bulk FETCH 1 (BODY[]) for --duration) or deliver (--protocol smtp|lmtp)")
+	fs.StringVar(&f.protocol, "protocol", "imap", "login: imap, pop3, submission or managesieve (--auth user is POP3's USER/PASS); deliver: smtp or lmtp")
 	fs.StringVar(&f.target, "target", "127.0.0.1:1143", "IMAP server or proxy to load (host:port)")
 	fs.StringVar(&f.tlsMode, "tls", "none", "none, starttls or implicit")
 	fs.BoolVar(&f.insecure, "insecure", false, "do not verify the target's certificate")
@@ -95,7 +104,7 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs.DurationVar(&f.duration, "duration", 0, "login, fetch: run time (default 10s, at most 1h); mock backend: exit after this (default: until SIGINT/SIGTERM)")
 	fs.Int64Var(&f.count, "count", 0, "login: stop after this many logins (at most 100M)")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "deadline of one operation")
-	fs.DurationVar(&f.linger, "linger", time.Second, "login: after LOGOUT, wait this long for the server to close first")
+	fs.DurationVar(&f.linger, "linger", time.Second, "login, deliver: after LOGOUT/QUIT, wait this long for the server to close first")
 	fs.BoolVar(&f.noNoop, "no-noop", false, "login: skip the NOOP between login and logout")
 	fs.IntVar(&f.sources, "sources", 0, "spread connections over source addresses 127.0.0.1..127.0.0.X (>28k ports)")
 	fs.IntVar(&f.conns, "conns", 1000, "idle: sessions to open and hold")
@@ -106,6 +115,12 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs.StringVar(&f.pprofURL, "pprof-url", "", "net/http/pprof base URL of the target, to count its goroutines")
 	fs.StringVar(&f.jsonFile, "json", "", "also write the result as JSON to this file")
 	fs.DurationVar(&f.progress, "progress", 5*time.Second, "progress line interval on stderr (0: none)")
+	fs.IntVar(&f.messageSize, "message-size", 1024, "deliver: bytes per message, headers and CRLFs included (256..64 MiB)")
+	fs.IntVar(&f.recipients, "recipients", 1, "deliver: recipients per message, consecutive accounts of --users/--users-file")
+	fs.IntVar(&f.perConnection, "per-connection", 0, "deliver: messages per connection before QUIT and a new one (0: one connection per client for the whole run)")
+	fs.StringVar(&f.rcptDomain, "rcpt-domain", "example.org", "deliver: domain appended to account names without '@' (also --mock-known-recipients)")
+	fs.StringVar(&f.mailFrom, "mail-from", "bench@bench.test", "deliver: reverse path of MAIL FROM")
+	fs.BoolVar(&f.noPipelining, "no-pipelining", false, "deliver: wait for each reply instead of pipelining MAIL, RCPT and DATA")
 
 	fs.StringSliceVar(&f.mockBackend, "mock-backend", nil, "run mockimap backends on ADDR[,ADDR...] instead of a load")
 	fs.StringSliceVar(&f.mockNames, "mock-names", []string{"old", "new"}, "names of the mock backends, in order (more get mock<i>)")
@@ -116,8 +131,9 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs.BoolVar(&f.mockProxy, "mock-proxy-header", false, "mock backends accept an optional PROXY v1/v2 header")
 	fs.IntVar(&f.mockMsgSize, "mock-message-size", 0, "size of the marker message in bytes (bulk FETCH)")
 	fs.StringVar(&f.mockCaps, "mock-capabilities", "", "space-separated capability list replacing the default")
-	fs.StringVar(&f.mockProtocol, "mock-protocol", "imap", "protocol of the mock backends: imap, pop3, submission or managesieve")
-	fs.BoolVar(&f.mockXClient, "mock-xclient", false, "pop3, submission, managesieve mocks: advertise and honour XCLIENT")
+	fs.StringVar(&f.mockProtocol, "mock-protocol", "imap", "protocol of the mock backends: imap, pop3, submission, managesieve, or smtp/lmtp (delivery: no AUTH)")
+	fs.BoolVar(&f.mockXClient, "mock-xclient", false, "pop3, submission, managesieve, smtp, lmtp mocks: advertise and honour XCLIENT")
+	fs.BoolVar(&f.mockKnown, "mock-known-recipients", false, "smtp, lmtp mocks: accept only the accounts as recipients (550 5.1.1 for others)")
 	return fs
 }
 
@@ -139,6 +155,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "switchyard-bench:", err)
 		return 2
+	}
+	if len(f.mockBackend) > 0 && (f.mockProtocol == "smtp" || f.mockProtocol == "lmtp") {
+		if err := runDeliverMock(ctx, &f, accounts, stdout); err != nil {
+			fmt.Fprintln(stderr, "switchyard-bench:", err)
+			return 1
+		}
+		return 0
+	}
+	if len(f.mockBackend) == 0 && f.scenario == "deliver" {
+		if err := runDeliver(ctx, &f, accounts, stdout, stderr); err != nil {
+			fmt.Fprintln(stderr, "switchyard-bench:", err)
+			return 1
+		}
+		return 0
 	}
 	if len(f.mockBackend) > 0 && f.mockProtocol != "imap" {
 		if err := runProtoMock(ctx, &f, accounts, stdout); err != nil {
@@ -226,7 +256,7 @@ func runLoad(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 	case "idle":
 		res, err = imapload.RunIdle(ctx, imapload.IdleOptions{Options: o, Conns: f.conns, Hold: f.hold, Preauth: f.preauth, SkipCheck: f.noCheck})
 	default:
-		return fmt.Errorf("--scenario %q: want login, idle or fetch", f.scenario)
+		return fmt.Errorf("--scenario %q: want login, idle, fetch or deliver", f.scenario)
 	}
 	if res != nil {
 		res.WriteText(stdout)

@@ -1,0 +1,668 @@
+package protoload
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/stats"
+)
+
+// Delivery protocols (the deliver scenario): SMTP on port 25 (EHLO, no
+// AUTH) and LMTP (LHLO, one reply per recipient after DATA).
+const (
+	SMTP Protocol = "smtp"
+	LMTP Protocol = "lmtp"
+)
+
+// Bounds of the deliver scenario.
+const (
+	MinMessageSize   = 256
+	MaxMessageSize   = 64 << 20
+	MaxRecipients    = 1000
+	MaxPerConnection = 100_000_000
+)
+
+// ParseDeliverProtocol accepts smtp and lmtp.
+func ParseDeliverProtocol(s string) (Protocol, error) {
+	switch s {
+	case "smtp":
+		return SMTP, nil
+	case "lmtp":
+		return LMTP, nil
+	}
+	return "", fmt.Errorf("protocol %q: want smtp or lmtp", s)
+}
+
+// DeliverOptions configure the deliver scenario: each of Concurrency
+// workers connects, says EHLO/LHLO and sends messages (MAIL, RCPT ×
+// Recipients, DATA, the body, the final reply[s]) over the connection,
+// PerConnection at a time (0: as many as fit in the run), then QUIT, until
+// Duration passes or Count messages were sent.
+type DeliverOptions struct {
+	Protocol Protocol // SMTP or LMTP
+	Target   string   // host:port
+	// Accounts are the recipients: message n (counting from 0) goes to
+	// accounts n*Recipients .. n*Recipients+Recipients-1 (modulo the list),
+	// a user name with '@' as is, otherwise <user>@<Domain>. So a message's
+	// recipients are neighbours in the list: give a list that maps to one
+	// backend to keep a routing proxy from answering 452 4.5.3.
+	Accounts []imapload.Account
+	Domain   string // default "example.org"
+	From     string // reverse path (default "bench@bench.test")
+	Helo     string // EHLO/LHLO name (default "bench.test")
+	// MessageSize is the size of every message in bytes, headers and
+	// CRLFs included, before dot-stuffing (default 1024); see MessageBody.
+	MessageSize int
+	// Recipients per message (default 1; len(Accounts) must be at least
+	// that).
+	Recipients int
+	// PerConnection is the number of messages sent on one connection
+	// before QUIT and a new connection; 0 keeps it for the whole run.
+	PerConnection int
+	// NoPipelining sends MAIL, each RCPT and DATA one at a time; by
+	// default they go in one write when the server advertises PIPELINING.
+	NoPipelining bool
+	// Sources spreads connections over 127.0.0.1 .. 127.0.0.<Sources>.
+	Sources int
+	Timeout time.Duration // per message, and for connect + EHLO (default 10 s)
+	// Linger is how long to wait, after QUIT's reply, for the server to
+	// close first (default 1 s), so TIME_WAIT stays on its side.
+	Linger      time.Duration
+	Concurrency int
+	Duration    time.Duration
+	Count       int64
+	// Progress receives a line every ProgressEvery (default 5 s) when set.
+	Progress      io.Writer
+	ProgressEvery time.Duration
+	// Sampler, if set, observes the target process (the proxy).
+	Sampler *stats.Sampler
+}
+
+func (o *DeliverOptions) check() (*Options, error) {
+	if _, err := ParseDeliverProtocol(string(o.Protocol)); err != nil {
+		return nil, err
+	}
+	if o.MessageSize == 0 {
+		o.MessageSize = 1024
+	}
+	if o.MessageSize < MinMessageSize || o.MessageSize > MaxMessageSize {
+		return nil, fmt.Errorf("message size %d: want %d..%d bytes", o.MessageSize, MinMessageSize, MaxMessageSize)
+	}
+	if o.Recipients == 0 {
+		o.Recipients = 1
+	}
+	if o.Recipients < 1 || o.Recipients > MaxRecipients {
+		return nil, fmt.Errorf("recipients %d: want 1..%d", o.Recipients, MaxRecipients)
+	}
+	if len(o.Accounts) < o.Recipients {
+		return nil, fmt.Errorf("%d recipients per message need at least as many accounts (have %d)", o.Recipients, len(o.Accounts))
+	}
+	if o.PerConnection < 0 || o.PerConnection > MaxPerConnection {
+		return nil, fmt.Errorf("per-connection %d: want 0..%d", o.PerConnection, MaxPerConnection)
+	}
+	if o.Domain == "" {
+		o.Domain = "example.org"
+	}
+	if o.From == "" {
+		o.From = "bench@bench.test"
+	}
+	if strings.ContainsAny(o.From+o.Domain+o.Helo, "<> \r\n") {
+		return nil, errors.New("from, domain and helo must not contain spaces, angle brackets or line breaks")
+	}
+	// The shared checks (target, sources, timeout, concurrency, duration,
+	// count, progress) are the login storm's.
+	lo := &Options{
+		Protocol: Submission, Target: o.Target, Accounts: o.Accounts, Sources: o.Sources,
+		Timeout: o.Timeout, Concurrency: o.Concurrency, Duration: o.Duration, Count: o.Count,
+		Linger: o.Linger, Helo: o.Helo, Progress: o.Progress, ProgressEvery: o.ProgressEvery,
+	}
+	if err := lo.check(); err != nil {
+		return nil, err
+	}
+	o.Timeout, o.Concurrency, o.Duration, o.Count = lo.Timeout, lo.Concurrency, lo.Duration, lo.Count
+	o.Helo, o.ProgressEvery, o.Linger = lo.Helo, lo.ProgressEvery, lo.Linger
+	lo.Protocol = o.Protocol
+	return lo, nil
+}
+
+// rcpt is the address of account i.
+func (o *DeliverOptions) rcpt(i int64) string {
+	return RcptAddress(o.Accounts[i%int64(len(o.Accounts))].User, o.Domain)
+}
+
+// RcptAddress is the recipient address the deliver scenario makes of an
+// account name: the name itself if it has an '@', else name@domain.
+func RcptAddress(user, domain string) string {
+	if strings.Contains(user, "@") {
+		return user
+	}
+	return user + "@" + domain
+}
+
+// messageHeader starts every generated message.
+const messageHeader = "From: <bench@bench.test>\r\nTo: undisclosed-recipients:;\r\n" +
+	"Subject: switchyard-bench deliver\r\nMessage-ID: <deliver@bench.test>\r\n\r\n"
+
+// MessageBody returns the message the deliver scenario sends, exactly size
+// bytes (at least MinMessageSize): a fixed header block, then lines of at
+// most 78 characters plus CRLF, every 16th starting with "." so that
+// dot-stuffing is exercised. This is what a server records, dot-unstuffed.
+func MessageBody(size int) []byte {
+	if size < MinMessageSize {
+		size = MinMessageSize
+	}
+	b := make([]byte, 0, size)
+	b = append(b, messageHeader...)
+	line := func(n, i int) { // n bytes including CRLF
+		for j := 0; j < n-2; j++ {
+			c := byte('a' + (i+j)%26)
+			if j == 0 && i%16 == 15 {
+				c = '.'
+			}
+			b = append(b, c)
+		}
+		b = append(b, '\r', '\n')
+	}
+	i := 0
+	for r := size - len(b); r > 0; r = size - len(b) {
+		switch {
+		case r > 160:
+			line(80, i)
+		case r >= 4:
+			line(r/2, i)
+			i++
+			line(r-r/2, i)
+		default: // not reached: the header is far shorter than MinMessageSize
+			line(r, i)
+		}
+		i++
+	}
+	return b[:size]
+}
+
+// dotStuff returns the DATA payload for msg: a "." doubled at the start of
+// each line, then the ".\r\n" terminator. msg ends in CRLF.
+func dotStuff(msg []byte) []byte {
+	out := make([]byte, 0, len(msg)+len(msg)/64+3)
+	bol := true
+	for _, c := range msg {
+		if bol && c == '.' {
+			out = append(out, '.')
+		}
+		out = append(out, c)
+		bol = c == '\n'
+	}
+	return append(out, ".\r\n"...)
+}
+
+// DeliverResult is the deliver scenario's result: imapload's fields (ops
+// = messages delivered to every recipient, latency = MAIL to the final
+// reply) and the protocol, plus the message facts.
+type DeliverResult struct {
+	Result
+	MessageSize   int  `json:"message_size"`
+	Recipients    int  `json:"recipients"`
+	PerConnection int  `json:"per_connection"`
+	Pipelining    bool `json:"pipelining"`
+	// Connections opened; RcptsDelivered counts recipients that got a 2xx
+	// final reply; Partial counts messages some but not all recipients
+	// of which were accepted (not in Ops).
+	Connections    int64   `json:"connections"`
+	RcptsDelivered int64   `json:"rcpts_delivered"`
+	Partial        int64   `json:"partial"`
+	MBPerSec       float64 `json:"mb_per_sec"` // message bytes of Ops per second, 10^6 bytes
+}
+
+// WriteText prints r as a table, like imapload's.
+func (r *DeliverResult) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := func(k, f string, a ...any) { fmt.Fprintf(tw, "%s\t"+f+"\n", append([]any{k}, a...)...) }
+	sum := func(s stats.Summary) string {
+		if s.Count == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (n=%d)", s.P50Ms, s.P90Ms, s.P99Ms, s.P999Ms, s.MaxMs, s.Count)
+	}
+	p("scenario", "%s", r.Scenario)
+	p("protocol", "%s", r.Protocol)
+	p("target", "%s", r.Target)
+	perConn := "all on one connection per client"
+	if r.PerConnection > 0 {
+		perConn = fmt.Sprintf("%d per connection", r.PerConnection)
+	}
+	pipe := "pipelined"
+	if !r.Pipelining {
+		pipe = "not pipelined"
+	}
+	p("messages", "%d bytes, %d recipient(s) each, %s, %s", r.MessageSize, r.Recipients, perConn, pipe)
+	p("concurrency", "%d", r.Concurrency)
+	if r.Sources > 1 {
+		p("sources", "127.0.0.1-%d", r.Sources)
+	}
+	p("wall time", "%.2f s", r.WallSeconds)
+	p("operations", "%d ok, %d failed", r.Ops, r.Errors)
+	p("delivered", "%d messages, %d recipients, %d partial, %d connections", r.Ops, r.RcptsDelivered, r.Partial, r.Connections)
+	p("throughput", "%.0f messages/s, %.1f MB/s", r.OpsPerSec, r.MBPerSec)
+	p("latency (ms)", "%s", sum(r.Latency))
+	for _, k := range []string{"connect", "envelope", "data", "quit"} {
+		if s, ok := r.Phases[k]; ok {
+			p("  "+k+" (ms)", "%s", sum(s))
+		}
+	}
+	for _, e := range r.ErrorsByKind {
+		p("  error", "%-40s %d", e.Kind, e.Count)
+	}
+	if c := r.TargetCost; c != nil {
+		line := fmt.Sprintf("cpu %.2f s (%.0f%% of a core", c.CPUSeconds, c.CPUPercent)
+		if c.CPUMicrosPerOp > 0 {
+			line += fmt.Sprintf(", %.1f µs/message", c.CPUMicrosPerOp)
+		}
+		p("target", "%s)", line)
+		p("target rss", "%d KiB -> %d KiB (peak %d KiB)", c.RSSStartKiB, c.RSSEndKiB, c.RSSPeakKiB)
+	}
+	if r.SamplerError != "" {
+		p("sampler error", "%s", r.SamplerError)
+	}
+	if b := r.BenchCPU; b != nil {
+		p("bench itself", "cpu %.2f s (%.0f%% of a core)", b.CPUSeconds, b.CPUPercent)
+	}
+	return tw.Flush()
+}
+
+// WriteJSON writes r, indented, to path.
+func (r *DeliverResult) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// deliverPhases are the deliver scenario's histograms; total is a
+// message, MAIL to the final reply.
+type deliverPhases struct {
+	connect, envelope, data, quit stats.Histogram
+}
+
+type deliverCounters struct {
+	ok, rcpts, partial, conns atomic.Int64
+}
+
+// RunDeliver runs the deliver scenario against o.Target.
+func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
+	lo, err := o.check()
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDialer(lo)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Duration)
+	defer cancel()
+	end, _ := ctx.Deadline()
+
+	msg := MessageBody(o.MessageSize)
+	wire := dotStuff(msg)
+	var (
+		ph      phases // ph.total: per message
+		dp      deliverPhases
+		errs    stats.Errors
+		cnt     deliverCounters
+		started atomic.Int64
+		wg      sync.WaitGroup
+	)
+	smp := newSampling(o.Sampler)
+	smp.take("start")
+	res := &DeliverResult{
+		Result: Result{Protocol: o.Protocol, Result: imapload.Result{
+			Scenario: "deliver", Target: o.Target, TLS: imapload.TLSNone, Auth: "none",
+			Concurrency: o.Concurrency, Sources: o.Sources, Started: time.Now(),
+		}},
+		MessageSize: o.MessageSize, Recipients: o.Recipients, PerConnection: o.PerConnection,
+		Pipelining: !o.NoPipelining,
+	}
+	var okForProgress atomic.Int64
+	stopProgress := startProgress(lo, &okForProgress, &errs, &ph)
+	t0 := time.Now()
+	for w := 0; w < o.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dw := &deliverWorker{o: &o, d: d, wire: wire, ph: &ph, dp: &dp, errs: &errs, cnt: &cnt, started: &started, okp: &okForProgress}
+			for ctx.Err() == nil {
+				if o.Count > 0 && started.Load() >= o.Count {
+					return
+				}
+				more, oe := dw.connection(ctx)
+				if oe != nil {
+					if oe.phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
+						return // cancelled while dialing: not a failure
+					}
+					errs.Add(oe.kind())
+					time.Sleep(time.Millisecond) // do not spin on a dead target
+				}
+				if !more {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	stopProgress()
+	wall := time.Since(t0)
+	smp.take("end")
+
+	res.WallSeconds = wall.Seconds()
+	res.Ops = cnt.ok.Load()
+	res.Errors = errs.Total()
+	res.ErrorsByKind = errs.Sorted()
+	res.OpsPerSec = float64(res.Ops) / wall.Seconds()
+	res.Latency = ph.total.Summarize()
+	res.Phases = map[string]stats.Summary{"connect": dp.connect.Summarize(), "envelope": dp.envelope.Summarize(), "data": dp.data.Summarize()}
+	if dp.quit.Count() > 0 {
+		res.Phases["quit"] = dp.quit.Summarize()
+	}
+	res.Connections = cnt.conns.Load()
+	res.RcptsDelivered = cnt.rcpts.Load()
+	res.Partial = cnt.partial.Load()
+	res.MBPerSec = float64(res.Ops) * float64(o.MessageSize) / wall.Seconds() / 1e6
+	smp.finish(&res.Result.Result)
+	return res, nil
+}
+
+type deliverWorker struct {
+	o       *DeliverOptions
+	d       *dialer
+	wire    []byte
+	ph      *phases
+	dp      *deliverPhases
+	errs    *stats.Errors
+	cnt     *deliverCounters
+	started *atomic.Int64
+	okp     *atomic.Int64
+
+	c          *conn
+	pipelining bool
+	size       bool
+	buf        []byte
+}
+
+// connection opens a connection, sends messages on it and closes it.
+// more is false when the run is over (Count reached).
+func (w *deliverWorker) connection(ctx context.Context) (more bool, _ *opError) {
+	o := w.o
+	t0 := time.Now()
+	nc, err := w.d.dial(ctx)
+	if err != nil {
+		return true, fail("connect", err)
+	}
+	w.cnt.conns.Add(1)
+	_ = nc.SetDeadline(t0.Add(o.Timeout))
+	w.c = newConn(nc)
+	defer w.c.Close()
+	if _, err := w.expect('2'); err != nil {
+		return true, fail("connect", err)
+	}
+	hello := "EHLO "
+	if o.Protocol == LMTP {
+		hello = "LHLO "
+	}
+	if err := w.c.send(hello, o.Helo); err != nil {
+		return true, fail("connect", err)
+	}
+	caps, err := w.expect('2')
+	if err != nil {
+		return true, fail("connect", err)
+	}
+	w.pipelining, w.size = false, false
+	for _, l := range caps {
+		if len(l) < 4 {
+			continue
+		}
+		kw, _, _ := strings.Cut(strings.ToUpper(l[4:]), " ")
+		switch kw {
+		case "PIPELINING":
+			w.pipelining = !o.NoPipelining
+		case "SIZE":
+			w.size = true
+		}
+	}
+	w.dp.connect.RecordDuration(time.Since(t0))
+
+	for m := 0; o.PerConnection == 0 || m < o.PerConnection; m++ {
+		if ctx.Err() != nil {
+			break
+		}
+		n := w.started.Add(1)
+		if o.Count > 0 && n > o.Count {
+			w.quit()
+			return false, nil
+		}
+		_ = nc.SetDeadline(time.Now().Add(o.Timeout))
+		inSync, oe := w.message(n - 1)
+		if oe != nil {
+			w.errs.Add(oe.kind())
+		}
+		if !inSync {
+			return true, nil // the connection is unusable: reconnect
+		}
+	}
+	_ = nc.SetDeadline(time.Now().Add(o.Timeout))
+	w.quit()
+	return true, nil
+}
+
+// quit sends QUIT, reads the reply and waits for the server to close.
+func (w *deliverWorker) quit() {
+	tq := time.Now()
+	if w.c.send("QUIT") != nil {
+		return
+	}
+	if _, err := w.expect('2'); err != nil {
+		return
+	}
+	w.dp.quit.RecordDuration(time.Since(tq))
+	w.c.closeAfter(w.o.Linger)
+}
+
+// expect reads one reply; a code of another class is a StatusError.
+// It returns the reply's lines.
+func (w *deliverWorker) expect(class byte) ([]string, error) {
+	var lines []string
+	for n := 0; ; n++ {
+		l, err := w.c.line()
+		if err != nil {
+			return lines, err
+		}
+		if len(l) < 3 || n > 1000 {
+			return lines, fmt.Errorf("%w: %q", errUnexpected, l)
+		}
+		lines = append(lines, l)
+		if len(l) > 3 && l[3] == '-' {
+			continue
+		}
+		if l[0] == class {
+			return lines, nil
+		}
+		return lines, statusError(l)
+	}
+}
+
+func statusError(l string) *StatusError {
+	e := &StatusError{Status: l[:3], Text: l}
+	if f := strings.Fields(l[3:]); len(f) > 0 && len(f[0]) >= 5 && f[0][1] == '.' && f[0][0] >= '2' && f[0][0] <= '5' {
+		e.Code = f[0]
+	}
+	return e
+}
+
+// isStatus reports whether err is a refusal (the connection is in sync).
+func isStatus(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se)
+}
+
+// message sends message n. inSync is false when the connection cannot
+// carry another message (an I/O error or an unexpected reply). Refused
+// recipients are counted here; the returned error is the first other one.
+func (w *deliverWorker) message(n int64) (inSync bool, _ *opError) {
+	o := w.o
+	t0 := time.Now()
+	w.buf = w.buf[:0]
+	w.buf = append(w.buf, "MAIL FROM:<"...)
+	w.buf = append(w.buf, o.From...)
+	w.buf = append(w.buf, '>')
+	if w.size {
+		w.buf = append(w.buf, " SIZE="...)
+		w.buf = strconv.AppendInt(w.buf, int64(o.MessageSize), 10)
+	}
+	w.buf = append(w.buf, '\r', '\n')
+	rcpts := make([]string, o.Recipients)
+	for j := range rcpts {
+		rcpts[j] = o.rcpt(n*int64(o.Recipients) + int64(j))
+	}
+
+	// Envelope: pipelined in one write, or one command at a time.
+	send := func(parts ...string) error {
+		w.buf = w.buf[:0]
+		for _, p := range parts {
+			w.buf = append(w.buf, p...)
+		}
+		w.buf = append(w.buf, '\r', '\n')
+		_, err := w.c.c.Write(w.buf)
+		return err
+	}
+	if w.pipelining {
+		for _, r := range rcpts {
+			w.buf = append(w.buf, "RCPT TO:<"...)
+			w.buf = append(w.buf, r...)
+			w.buf = append(w.buf, ">\r\n"...)
+		}
+		w.buf = append(w.buf, "DATA\r\n"...)
+		if _, err := w.c.c.Write(w.buf); err != nil {
+			return false, fail("mail", err)
+		}
+	} else if _, err := w.c.c.Write(w.buf); err != nil {
+		return false, fail("mail", err)
+	}
+	var first *opError
+	note := func(oe *opError) {
+		if first == nil {
+			first = oe
+		}
+	}
+	// MAIL
+	mailOK := true
+	if _, err := w.expect('2'); err != nil {
+		if !isStatus(err) {
+			return false, fail("mail", err)
+		}
+		note(fail("mail", err))
+		mailOK = false
+	}
+	// RCPT
+	accepted := 0
+	if w.pipelining || mailOK {
+		for _, r := range rcpts {
+			if !w.pipelining {
+				if err := send("RCPT TO:<", r, ">"); err != nil {
+					return false, fail("rcpt", err)
+				}
+			}
+			if _, err := w.expect('2'); err != nil {
+				if !isStatus(err) {
+					return false, fail("rcpt", err)
+				}
+				if mailOK { // a refused recipient: count each
+					w.errs.Add(fail("rcpt", err).kind())
+				}
+				continue
+			}
+			accepted++
+		}
+	}
+	// DATA
+	dataOK := false
+	if w.pipelining || accepted > 0 {
+		if !w.pipelining {
+			if err := send("DATA"); err != nil {
+				return false, fail("data", err)
+			}
+		}
+		if _, err := w.expect('3'); err != nil {
+			if !isStatus(err) {
+				return false, fail("data", err)
+			}
+			if accepted > 0 {
+				note(fail("data", err))
+			}
+		} else {
+			dataOK = true
+		}
+	}
+	if !dataOK {
+		// Abandon the transaction so the next MAIL is not nested.
+		if err := send("RSET"); err != nil {
+			return false, fail("rset", err)
+		}
+		if _, err := w.expect('2'); err != nil {
+			return isStatus(err), first
+		}
+		return true, first
+	}
+	if accepted == 0 {
+		// 354 without a recipient: end the (empty) transaction.
+		if err := send("."); err != nil {
+			return false, fail("data", err)
+		}
+		_, err := w.expect('2')
+		return err == nil || isStatus(err), fail("data", errors.New("354 without an accepted recipient"))
+	}
+	td := time.Now()
+	w.dp.envelope.RecordDuration(td.Sub(t0))
+	if _, err := w.c.c.Write(w.wire); err != nil {
+		return false, fail("data", err)
+	}
+	replies := 1
+	if o.Protocol == LMTP {
+		replies = accepted
+	}
+	delivered := 0
+	for i := 0; i < replies; i++ {
+		if _, err := w.expect('2'); err != nil {
+			if !isStatus(err) {
+				return false, fail("data", err)
+			}
+			w.errs.Add(fail("data", err).kind()) // each refused recipient (LMTP)
+			continue
+		}
+		delivered++
+	}
+	now := time.Now()
+	if o.Protocol == SMTP && delivered == 1 {
+		delivered = accepted
+	}
+	w.cnt.rcpts.Add(int64(delivered))
+	switch {
+	case delivered == len(rcpts):
+		w.dp.data.RecordDuration(now.Sub(td))
+		w.ph.total.RecordDuration(now.Sub(t0))
+		w.cnt.ok.Add(1)
+		w.okp.Add(1)
+	case delivered > 0:
+		w.cnt.partial.Add(1)
+	}
+	return true, first
+}

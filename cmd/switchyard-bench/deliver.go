@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
+	"github.com/switchyard-mail/switchyard/bench/protoload"
+	"github.com/switchyard-mail/switchyard/bench/stats"
+)
+
+// runDeliver is --scenario deliver --protocol smtp|lmtp: messages through
+// bench/protoload's deliver scenario.
+func runDeliver(ctx context.Context, f *flags, accounts []imapload.Account, stdout, stderr io.Writer) error {
+	proto, err := protoload.ParseDeliverProtocol(f.protocol)
+	if err != nil {
+		return fmt.Errorf("--scenario deliver --protocol: %v", err)
+	}
+	if f.tlsMode != "none" {
+		return errors.New("--tls: the deliver scenario speaks plaintext only")
+	}
+	if f.pprofURL != "" && f.pid <= 0 {
+		return errors.New("--pprof-url needs --pid")
+	}
+	o := protoload.DeliverOptions{
+		Protocol:      proto,
+		Target:        f.target,
+		Accounts:      accounts,
+		Domain:        f.rcptDomain,
+		From:          f.mailFrom,
+		MessageSize:   f.messageSize,
+		Recipients:    f.recipients,
+		PerConnection: f.perConnection,
+		NoPipelining:  f.noPipelining,
+		Sources:       f.sources,
+		Timeout:       f.timeout,
+		Linger:        f.linger,
+		Concurrency:   f.concurrency,
+		Duration:      f.duration,
+		Count:         f.count,
+	}
+	if f.progress > 0 {
+		o.Progress, o.ProgressEvery = stderr, f.progress
+	}
+	if f.pid > 0 {
+		o.Sampler = &stats.Sampler{PID: f.pid, PprofURL: f.pprofURL}
+		if _, err := o.Sampler.Sample("probe"); err != nil {
+			return fmt.Errorf("--pid %d: %v", f.pid, err)
+		}
+	}
+	res, err := protoload.RunDeliver(ctx, o)
+	if res != nil {
+		res.WriteText(stdout)
+		if f.jsonFile != "" {
+			if jerr := res.WriteJSON(f.jsonFile); jerr != nil {
+				return jerr
+			}
+		}
+	}
+	return err
+}
+
+// runDeliverMock is --mock-backend with --mock-protocol smtp or lmtp:
+// bench/mocksmtp delivery servers (no AUTH; LMTP with lmtp) that count
+// messages without keeping them, until ctx ends or --duration passes.
+func runDeliverMock(ctx context.Context, f *flags, accounts []imapload.Account, stdout io.Writer) error {
+	proto := f.mockProtocol
+	if f.mockImplicit || f.mockMsgSize != 0 || f.mockCaps != "" || f.mockProxy {
+		return fmt.Errorf("--mock-implicit-tls, --mock-message-size, --mock-capabilities and --mock-proxy-header are not for --mock-protocol %s", proto)
+	}
+	cfg := mocksmtp.Config{LMTP: proto == "lmtp", NoAuth: true, CountOnly: true}
+	if f.mockXClient {
+		cfg.XClient = []string{"ADDR", "PORT", "DESTADDR", "DESTPORT", "HELO", "PROTO"}
+	}
+	if f.mockKnown {
+		for _, a := range accounts {
+			cfg.Recipients = append(cfg.Recipients, protoload.RcptAddress(a.User, f.rcptDomain))
+		}
+	}
+	switch {
+	case f.mockCert != "" || f.mockKey != "":
+		cert, err := tls.LoadX509KeyPair(f.mockCert, f.mockKey)
+		if err != nil {
+			return err
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	case f.mockTLS:
+		tc, _, err := mockimap.SelfSigned()
+		if err != nil {
+			return err
+		}
+		cfg.TLS = tc
+	}
+	var servers []*mocksmtp.Server
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
+	for i, addr := range f.mockBackend {
+		c := cfg
+		c.Name = fmt.Sprintf("mock%d", i)
+		if i < len(f.mockNames) {
+			c.Name = f.mockNames[i]
+		}
+		s, err := mocksmtp.Listen(addr, c)
+		if err != nil {
+			return fmt.Errorf("mock %s backend %s on %s: %v", proto, c.Name, addr, err)
+		}
+		servers = append(servers, s)
+		known := "any recipient"
+		if len(cfg.Recipients) > 0 {
+			known = fmt.Sprintf("%d known recipients", len(cfg.Recipients))
+		}
+		fmt.Fprintf(stdout, "mock%s %s listening on %s (%s)\n", proto, c.Name, s.Addr(), known)
+	}
+	if f.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		defer cancel()
+	}
+	<-ctx.Done()
+	for _, s := range servers {
+		fmt.Fprintf(stdout, "mock%s %s: %d messages accepted\n", proto, s.Name(), s.Accepted())
+	}
+	return nil
+}

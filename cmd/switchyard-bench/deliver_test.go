@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// --scenario deliver against the same binary's --mock-protocol smtp/lmtp.
+func TestDeliverAgainstDeliveryMock(t *testing.T) {
+	for _, proto := range []string{"smtp", "lmtp"} {
+		t.Run(proto, func(t *testing.T) {
+			addr := freeAddr(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var mout, merr bytes.Buffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, []string{"--mock-backend", addr, "--mock-protocol", proto, "--mock-names", "m" + proto,
+					"--mock-known-recipients", "--users", "4", "--duration", "30s"}, &mout, &merr)
+			}()
+			for i := 0; i < 200; i++ {
+				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+					c.Close()
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			jsonPath := filepath.Join(t.TempDir(), "r.json")
+			var out, errb bytes.Buffer
+			code := run(context.Background(), []string{"--scenario", "deliver", "--protocol", proto, "--target", addr,
+				"--users", "4", "--recipients", "2", "--message-size", "3000", "--per-connection", "5",
+				"--count", "40", "--concurrency", "2", "--pid", itoa(os.Getpid()), "--json", jsonPath}, &out, &errb)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			if !strings.Contains(out.String(), "40 ok, 0 failed") || !regexp.MustCompile(`(?m)^protocol +`+proto+`$`).MatchString(out.String()) ||
+				!regexp.MustCompile(`(?m)^delivered +40 messages, 80 recipients`).MatchString(out.String()) {
+				t.Fatalf("output:\n%s", out.String())
+			}
+			var m map[string]any
+			b, _ := os.ReadFile(jsonPath)
+			if err := json.Unmarshal(b, &m); err != nil || m["ops"].(float64) != 40 || m["protocol"] != proto ||
+				m["scenario"] != "deliver" || m["connections"].(float64) < 8 || m["target_cost"] == nil {
+				t.Fatalf("json %s %v", b, err)
+			}
+			cancel()
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Fatalf("mock exit %d: %s", code, merr.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("mock did not stop")
+			}
+			if !strings.Contains(mout.String(), "mock"+proto+" m"+proto+" listening on "+addr+" (4 known recipients)") ||
+				!strings.Contains(mout.String(), "m"+proto+": 40 messages accepted") {
+				t.Fatalf("mock output:\n%s", mout.String())
+			}
+		})
+	}
+}
+
+func TestDeliverBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--scenario", "deliver", "--count", "1"},
+		{"--scenario", "deliver", "--protocol", "pop3", "--count", "1"},
+		{"--scenario", "deliver", "--protocol", "smtp", "--tls", "implicit", "--count", "1"},
+		{"--scenario", "deliver", "--protocol", "lmtp", "--message-size", "10", "--count", "1"},
+		{"--scenario", "deliver", "--protocol", "lmtp", "--recipients", "5", "--users", "4", "--count", "1"},
+		{"--mock-backend", "127.0.0.1:0", "--mock-protocol", "lmtp", "--mock-proxy-header"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, &out, &errb); code == 0 {
+			t.Errorf("%v: exit 0", args)
+		} else if errb.Len() == 0 {
+			t.Errorf("%v: no message", args)
+		}
+	}
+}

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# Mail delivery (port 25 SMTP and LMTP) through switchyard vs straight to the
+# backend, on loopback, every party in its own process:
+#
+#   direct-lmtp       the load generator straight to the mock LMTP backend
+#   routing-lmtp      switchyard's lmtp listener with recipient_routing = true:
+#                     the proxy speaks the envelope, routes each RCPT through
+#                     the mapping (no mapping here: every recipient goes to
+#                     the default destination, so no 452 4.5.3), opens a
+#                     backend leg, replays LHLO, MAIL, RCPT, relays DATA
+#   direct-smtp       straight to the mock SMTP backend
+#   passthrough-smtp  switchyard's smtp listener in pass-through mode
+#                     (routing.smtp_passthrough_destination, forwarding =
+#                     "none": the connection is bridged raw)
+#
+# Two mock backends (switchyard-bench --mock-backend --mock-protocol lmtp /
+# smtp: bench/mocksmtp without AUTH, counting messages), one switchyard, and
+# `switchyard-bench --scenario deliver` (each client: one connection,
+# LHLO/EHLO, then MAIL, RCPT × RECIPIENTS, DATA, the message, the final
+# reply[s], again and again; MAIL, RCPT and DATA pipelined) with 1 KiB and
+# 1 MiB messages, cells interleaved round by round. --pid samples the target
+# from /proc: for direct the mock itself, for switchyard the proxy only.
+# Every process started here is stopped by its PID at exit.
+#
+# Usage: scripts/bench-deliver.sh [--direct-only] [--recipients K] [--per-connection N]
+#                                 [ROUNDS] [SECONDS] [CONCURRENCY]
+#   defaults: 3 rounds of 5 s, 8 clients, 1 recipient, all messages of a
+#   client on one connection (--per-connection 1: a new connection each).
+#   --direct-only skips switchyard (the direct cells alone).
+# Environment: BENCH_OUT (raw JSON and logs, default
+# /tmp/switchyard-bench-deliver), BENCH_BIN (where the Go binaries are built,
+# default bin). Prints Markdown tables on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+direct_only=0; rcpts=1; perconn=0; pos=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--direct-only) direct_only=1 ;;
+	--recipients) rcpts=${2:-}; shift ;;
+	--per-connection) perconn=${2:-}; shift ;;
+	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	-*) echo "$0: unknown option $1" >&2; exit 2 ;;
+	*) pos+=("$1") ;;
+	esac
+	shift
+done
+[ "${#pos[@]}" -le 3 ] || { echo "usage: $0 [--direct-only] [--recipients K] [--per-connection N] [ROUNDS] [SECONDS] [CONCURRENCY]" >&2; exit 2; }
+rounds=${pos[0]:-3}; secs=${pos[1]:-5}; conc=${pos[2]:-8}
+num() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || { echo "$1 must be $3..$4, got '$2'" >&2; exit 2; }; }
+num ROUNDS "$rounds" 1 20; num SECONDS "$secs" 1 120; num CONCURRENCY "$conc" 1 1000
+num --recipients "$rcpts" 1 100; num --per-connection "$perconn" 0 1000000
+command -v python3 >/dev/null || { echo "python3 is not installed" >&2; exit 2; }
+
+out=${BENCH_OUT:-/tmp/switchyard-bench-deliver}
+mkdir -p "$out"; out=$(cd "$out" && pwd)
+rm -f "$out"/*.json "$out"/*.txt "$out"/*.log
+bin=${BENCH_BIN:-bin}
+mkdir -p "$bin"; bin=$(cd "$bin" && pwd)
+[ "$direct_only" = 1 ] || go build -o "$bin/switchyard" ./cmd/switchyard
+go build -o "$bin/switchyard-bench" ./cmd/switchyard-bench
+
+tmp=$(mktemp -d /tmp/sy-deliver.XXXXXX)
+pids=()
+alive() { local st; [ -n "$1" ] && st=$(cat /proc/"$1"/stat 2>/dev/null) && [[ "${st##*) }" != Z* ]]; }
+stop() { # SIGTERM one PID we started, SIGKILL after 5 s
+	local i
+	alive "$1" || return 0
+	kill -TERM "$1" 2>/dev/null || true
+	for i in $(seq 50); do alive "$1" || break; sleep 0.1; done
+	alive "$1" && kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null || true
+}
+cleanup() { local p; for p in "${pids[@]}"; do stop "$p"; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+waitport() { # waitport PORT PID
+	local i
+	for i in $(seq 100); do
+		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+		alive "$2" || { echo "process $2 exited before port $1 opened" >&2; return 1; }
+		sleep 0.1
+	done
+	echo "port $1 never opened" >&2; return 1
+}
+
+# Recipients user0..user999@example.org; the mocks accept any recipient.
+users=1000
+sizes=(1024 1048576)
+# The mocks live at most as long as the whole run could take, plus slack.
+life=$(( rounds * ${#sizes[@]} * 4 * (secs + 5) + 120 ))s
+declare -A mock mockpid
+for p in lmtp smtp; do
+	mock[$p]=$(port)
+	"$bin/switchyard-bench" --mock-backend 127.0.0.1:"${mock[$p]}" --mock-protocol "$p" --mock-names "mock-$p" \
+		--duration "$life" >"$out/mock-$p.log" 2>&1 &
+	mockpid[$p]=$!; pids+=("$!")
+	waitport "${mock[$p]}" "${mockpid[$p]}"
+done
+
+cells=(direct-lmtp direct-smtp)
+declare -A tport=([direct-lmtp]=${mock[lmtp]} [direct-smtp]=${mock[smtp]})
+declare -A tpid=([direct-lmtp]=${mockpid[lmtp]} [direct-smtp]=${mockpid[smtp]})
+declare -A tproto=([direct-lmtp]=lmtp [direct-smtp]=smtp [routing-lmtp]=lmtp [passthrough-smtp]=smtp)
+if [ "$direct_only" = 0 ]; then
+	llmtp=$(port); lsmtp=$(port)
+	cat >"$tmp/switchyard.toml" <<TOML
+[server]
+backend_timeout = "5s"
+[listener.lmtp]
+protocol = "lmtp"
+bind = ["127.0.0.1:$llmtp"]
+tls = "plain"
+recipient_routing = true
+[listener.smtp]
+protocol = "smtp"
+bind = ["127.0.0.1:$lsmtp"]
+tls = "plain"
+[destination.mock]
+host = "127.0.0.1"
+forwarding = "none"
+[destination.mock.protocol.lmtp]
+port = ${mock[lmtp]}
+tls = "plain"
+[destination.mock.protocol.smtp]
+port = ${mock[smtp]}
+tls = "plain"
+[routing]
+default_destination = "mock"
+smtp_passthrough_destination = "mock"
+TOML
+	cp "$tmp/switchyard.toml" "$out/switchyard.toml"
+	if ! "$bin/switchyard" --config "$tmp/switchyard.toml" --check-config >"$out/switchyard-check.log" 2>&1; then
+		echo "switchyard rejects the configuration ($out/switchyard.toml):" >&2
+		cat "$out/switchyard-check.log" >&2
+		exit 1
+	fi
+	"$bin/switchyard" --config "$tmp/switchyard.toml" --log-level warn >"$out/switchyard.log" 2>&1 &
+	sypid=$!; pids+=("$sypid")
+	waitport "$llmtp" "$sypid"; waitport "$lsmtp" "$sypid"
+	cells=(direct-lmtp routing-lmtp direct-smtp passthrough-smtp)
+	tport[routing-lmtp]=$llmtp; tport[passthrough-smtp]=$lsmtp
+	tpid[routing-lmtp]=$sypid; tpid[passthrough-smtp]=$sypid
+fi
+
+cat /proc/loadavg >"$out/loadavg-start"
+failed=0
+for r in $(seq "$rounds"); do
+	for size in "${sizes[@]}"; do
+		for c in "${cells[@]}"; do
+			echo "round $r: $c, $size-byte messages, ${secs} s" >&2
+			f=$out/$c-$size-$r
+			"$bin/switchyard-bench" --scenario deliver --protocol "${tproto[$c]}" --target 127.0.0.1:"${tport[$c]}" \
+				--users "$users" --recipients "$rcpts" --per-connection "$perconn" --message-size "$size" \
+				--concurrency "$conc" --duration "${secs}s" --pid "${tpid[$c]}" --progress 0 \
+				--json "$f.json" >"$f.txt" 2>&1 || { echo "  $c: bench failed (see $f.txt)" >&2; failed=1; }
+		done
+	done
+done
+cat /proc/loadavg >"$out/loadavg-end"
+echo "rounds=$rounds seconds=$secs concurrency=$conc recipients=$rcpts per_connection=$perconn nproc=$(nproc) kernel=$(uname -r) go=$(go env GOVERSION)" >"$out/meta.txt"
+for p in "${!mockpid[@]}"; do stop "${mockpid[$p]}"; done # their logs get the message counts
+
+python3 - "$out" "$rounds" "$secs" "$conc" "$rcpts" "$perconn" "${cells[@]}" <<'PY'
+import json, os, statistics, sys
+out, rounds, secs, conc, rcpts, perconn = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6])
+cells = sys.argv[7:]
+base = {"routing-lmtp": "direct-lmtp", "passthrough-smtp": "direct-smtp"}
+sizes = (1024, 1048576)
+
+
+def load(c, size, r):
+    try:
+        with open(os.path.join(out, "%s-%d-%d.json" % (c, size, r))) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def med(xs):
+    return statistics.median(xs) if xs else 0.0
+
+
+print("%d rounds × %s s, %s clients, %s recipient(s) per message, %s; medians over the rounds, "
+      "cells interleaved.\n" % (rounds, secs, conc, rcpts,
+                               "a new connection every %d messages" % perconn if perconn else "one connection per client"))
+print("| messages | path | messages/s | × direct | MB/s | p50 ms | p99 ms | target CPU s | CPU µs/message | errors |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+rate = {}
+for size in sizes:
+    label = "1 KiB" if size == 1024 else "1 MiB"
+    for c in cells:
+        runs = [x for x in (load(c, size, r) for r in range(1, rounds + 1)) if x]
+        if not runs:
+            print("| %s | %s | failed | | | | | | | |" % (label, c))
+            continue
+        rate[(c, size)] = med([x["ops_per_sec"] for x in runs])
+        cost = [x.get("target_cost") or {} for x in runs]
+        rel = "-"
+        b = rate.get((base.get(c), size))
+        if b:
+            rel = "%.2f" % (rate[(c, size)] / b)
+        who = " (mock)" if c.startswith("direct") else ""
+        errs = "%d" % sum(x["errors"] for x in runs)
+        if len(runs) < rounds:
+            errs += " (%d runs failed)" % (rounds - len(runs))
+        print("| %s | %s | %.0f | %s | %.1f | %.3f | %.3f | %.2f%s | %.1f | %s |" % (
+            label, c, rate[(c, size)], rel, med([x.get("mb_per_sec", 0) for x in runs]),
+            med([x["latency"]["p50_ms"] for x in runs]), med([x["latency"]["p99_ms"] for x in runs]),
+            med([k.get("cpu_seconds", 0) for k in cost]), who, med([k.get("cpu_us_per_op", 0) for k in cost]), errs))
+print()
+spread = []
+for size in sizes:
+    for c in cells:
+        vals = [x["ops_per_sec"] for x in (load(c, size, r) for r in range(1, rounds + 1)) if x]
+        spread.append("%s %s: %s" % (c, "1 KiB" if size == 1024 else "1 MiB", " / ".join("%.0f" % v for v in vals) or "-"))
+print("Messages/s per round: " + "; ".join(spread) + ".")
+# Every message the bench counted as delivered must have reached a mock.
+check = []
+for p in ("lmtp", "smtp"):
+    sent = sum(x["ops"] + x.get("partial", 0) for x in (load(c, size, r) for c in cells if c.endswith(p)
+               for size in sizes for r in range(1, rounds + 1)) if x)
+    got = "?"
+    try:
+        with open(os.path.join(out, "mock-%s.log" % p)) as f:
+            for line in f:
+                if line.rstrip().endswith("messages accepted"):
+                    got = line.split()[-3]
+    except OSError:
+        pass
+    check.append("%s %s accepted / %d sent" % (p, got, sent))
+print("Mock backends: " + "; ".join(check) + ".")
+la = []
+for name in ("loadavg-start", "loadavg-end"):
+    try:
+        with open(os.path.join(out, name)) as f:
+            la.append(" ".join(f.read().split()[:3]))
+    except OSError:
+        pass
+if len(la) == 2:
+    print("Load average (1/5/15 min) at start: %s; at end: %s." % (la[0], la[1]))
+PY
+exit "$failed"
