@@ -94,7 +94,7 @@ func (e *Engine) openClient(c gnet.Conn) gnet.Action {
 	cc.fwd = forward.Info{
 		Client:    addrPortOf(c.RemoteAddr()),
 		Local:     addrPortOf(c.LocalAddr()),
-		SessionID: strconv.FormatUint(cc.id, 36),
+		SessionID: e.sessionPrefix + strconv.FormatUint(cc.id, 36),
 	}
 	c.SetContext(cc)
 	n := ls.conns.Add(1)

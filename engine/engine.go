@@ -39,12 +39,15 @@ type Engine struct {
 	loopsMu sync.Mutex
 	loops   map[gnet.EventLoop]*loopState
 
-	nextID   atomic.Uint64
-	started  chan struct{}
-	stopOnce sync.Once
-	draining atomic.Bool
-	delays   delays
-	dests    atomic.Pointer[map[string]*Destination] // swapped by SetDestinations
+	nextID atomic.Uint64
+	// sessionPrefix makes the session ids announced to backends (XCLIENT
+	// SESSION, PROXY v2 unique id) unique across restarts and instances.
+	sessionPrefix string
+	started       chan struct{}
+	stopOnce      sync.Once
+	draining      atomic.Bool
+	delays        delays
+	dests         atomic.Pointer[map[string]*Destination] // swapped by SetDestinations
 
 	Stats Stats
 }
@@ -94,12 +97,13 @@ func New(opt Options) (*Engine, error) {
 		return nil, errors.New("engine: router and bridge are required")
 	}
 	e := &Engine{
-		opt:     opt,
-		log:     opt.Logger,
-		byAddr:  map[netip.AddrPort]*listenerState{},
-		byPort:  map[int][]*listenerState{},
-		loops:   map[gnet.EventLoop]*loopState{},
-		started: make(chan struct{}),
+		sessionPrefix: randomPrefix(),
+		opt:           opt,
+		log:           opt.Logger,
+		byAddr:        map[netip.AddrPort]*listenerState{},
+		byPort:        map[int][]*listenerState{},
+		loops:         map[gnet.EventLoop]*loopState{},
+		started:       make(chan struct{}),
 	}
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {

@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"crypto/rand"
+	"encoding/base32"
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 )
 
 // unmapped drops the IPv4-mapped form, so a listener bound to 127.0.0.1
@@ -39,4 +42,11 @@ func trusted(prefixes []netip.Prefix, a netip.Addr) bool {
 func isWouldBlock(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// randomPrefix returns 8 random lowercase base-32 characters.
+func randomPrefix() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
 }
