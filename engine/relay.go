@@ -66,6 +66,15 @@ func (cc *clientConn) pumpRelay() bool {
 		cc.e.log.Warn("relay client sent too much while waiting for the backend", "client", cc.fwd.Client)
 		return true
 	}
+	if cc.e.draining.Load() && !cc.routing && !cc.legDownPending {
+		// The transaction that held a shutdown back may be over: the 421
+		// goes out now rather than at the client's next command.
+		o := cc.loop.relayOut()
+		if cc.rel.ShuttingDown(o) {
+			cc.relayStep(protocols.RelayNone, o)
+			return true
+		}
+	}
 	cc.relayDeadline(false)
 	return false
 }

@@ -46,11 +46,15 @@ func parseReplyLine(line []byte) (replyLine, bool) {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// extensions is what an EHLO reply said that the replay needs.
+// extensions is what an EHLO reply said that the replay (and the Relay's
+// MAIL replay) needs.
 type extensions struct {
 	startTLS bool
 	auth     []string // mechanisms, upper-cased
 	xclient  []string // XCLIENT attribute names; nil: not advertised
+	size     bool     // SIZE (RFC 1870)
+	eightBit bool     // 8BITMIME (RFC 6152)
+	smtpUTF8 bool     // SMTPUTF8 (RFC 6531)
 }
 
 // parseExtension reads one EHLO reply line after the first (which names
@@ -71,6 +75,12 @@ func (e *extensions) parseExtension(text []byte) {
 				e.auth = append(e.auth, m)
 			}
 		}
+	case strings.EqualFold(kw, "SIZE"):
+		e.size = true
+	case strings.EqualFold(kw, "8BITMIME"):
+		e.eightBit = true
+	case strings.EqualFold(kw, "SMTPUTF8"):
+		e.smtpUTF8 = true
 	case strings.EqualFold(kw, "XCLIENT"):
 		e.xclient = forward.ParseXClientCapability(s)
 		if e.xclient == nil {

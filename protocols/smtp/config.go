@@ -1,10 +1,12 @@
-// Package smtp holds switchyard's sans-IO SMTP submission state machines
-// (RFC 6409, ESMTP AUTH RFC 4954, STARTTLS RFC 3207, enhanced status codes
-// RFC 3463): Server, the client-facing dialogue up to a complete AUTH, and
+// Package smtp holds switchyard's sans-IO SMTP state machines (RFC 6409,
+// ESMTP AUTH RFC 4954, STARTTLS RFC 3207, enhanced status codes RFC 3463):
+// Server, the client-facing submission dialogue up to a complete AUTH, and
 // Backend, which replays that authentication on a backend (Postfix, Dovecot
-// submission, Stalwart) after EHLO, STARTTLS and XCLIENT. Both implement
-// the contracts in package protocols; neither touches a socket, a goroutine
-// or a clock.
+// submission, Stalwart) after EHLO, STARTTLS and XCLIENT; Relay, which
+// serves SMTP on port 25 and LMTP (RFC 2033) and relays each transaction to
+// the backend its recipients route to; and the pass-through pair for
+// listeners bridged to one fixed destination. All implement the contracts
+// in package protocols; none touches a socket, a goroutine or a clock.
 package smtp
 
 // ServerConfig configures the client-facing machine. Zero values take the

@@ -20,9 +20,15 @@ const (
 	frameTooLong                    // over the limit; in[:end] is all of it, or all of in (discarding)
 )
 
+// lineFramer is the framer's memory, shared by Server and Relay.
+type lineFramer struct {
+	scan    int  // octets of the pending line known to hold no LF
+	discard bool // skipping the rest of a line that was too long
+}
+
 // frameLine looks for the end of the line at the start of in. limit is
 // the longest line accepted, CRLF excluded.
-func (s *Server) frameLine(in []byte, limit func([]byte) int) (int, frameResult) {
+func (s *lineFramer) frameLine(in []byte, limit func([]byte) int) (int, frameResult) {
 	if s.scan > len(in) {
 		s.scan = 0 // the engine handed back less than before: rescan
 	}
@@ -47,7 +53,7 @@ func (s *Server) frameLine(in []byte, limit func([]byte) int) (int, frameResult)
 
 // skipLine consumes the rest of a line that was too long. It reports
 // whether its end was found.
-func (s *Server) skipLine(in []byte) (int, bool) {
+func (s *lineFramer) skipLine(in []byte) (int, bool) {
 	i := bytes.IndexByte(in, '\n')
 	if i < 0 {
 		return len(in), false

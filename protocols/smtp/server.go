@@ -17,16 +17,15 @@ const (
 // Server is the client-facing SMTP submission machine before
 // authentication. It implements protocols.FrontEnd.
 type Server struct {
-	cfg      ServerConfig
-	host     string
-	mechs    []string
-	ehlo     []byte // EHLO reply for the current TLS state
-	tls      bool
-	state    serverState
-	scan     int  // framer: octets of the pending line known to hold no LF
-	discard  bool // skipping the rest of a line that was too long
-	failures int  // refused logins
-	errors   int  // refused or unknown commands
+	cfg   ServerConfig
+	host  string
+	mechs []string
+	ehlo  []byte // EHLO reply for the current TLS state
+	tls   bool
+	state serverState
+	lineFramer
+	failures int // refused logins
+	errors   int // refused or unknown commands
 
 	helo  string // HELO/EHLO argument, empty before either
 	proto string // "ESMTP" after EHLO, "SMTP" after HELO
