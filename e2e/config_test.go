@@ -4,9 +4,14 @@ package e2e
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/config"
+	// The binary's drivers: registering them tells config.Validate which
+	// protocols this build serves, so that this test accepts exactly what
+	// `switchyard --check-config` accepts.
+	_ "github.com/switchyard-mail/switchyard/internal/app"
 )
 
 // TestSwitchyardConfigTOML runs in plain unit runs too (it starts
@@ -16,27 +21,103 @@ import (
 func TestSwitchyardConfigTOML(t *testing.T) {
 	dir := t.TempDir()
 	cert := GenerateCert(t, dir, "switchyard", "mail.test")
-	cfg := SwitchyardConfig{
-		Cert: &cert,
-		Listeners: []SYListener{
-			{ID: "imap", Protocol: "imap", Bind: []string{"127.0.0.1:41431"}, TLS: "plain"},
-			{ID: "imap-starttls", Protocol: "imap", Bind: []string{"127.0.0.1:41432"}, TLS: "starttls"},
-			{ID: "imaps", Protocol: "imap", Bind: []string{"127.0.0.1:41433"}, TLS: "implicit"},
-			{ID: "imap-pp", Protocol: "imap", Bind: []string{"127.0.0.1:41434"}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-			{ID: "imap-idle", Protocol: "imap", Bind: []string{"127.0.0.1:41435"}, TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000},
-		},
-		Destinations: []SYDestination{
-			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-				Endpoints: []SYEndpoint{{Protocol: "imap", Port: 41436, TLS: "plain"}}},
-			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-				Endpoints: []SYEndpoint{{Protocol: "imap", Port: 41437, TLS: "plain"}}},
-		},
-		DefaultDestination:       "old",
-		MappingFile:              filepath.Join(dir, "mappings.txt"),
-		AllowPlainAuthWithoutTLS: true,
-		IMAPSASL:                 []string{"PLAIN", "LOGIN"},
-	}
-	WriteMapping(t, cfg.MappingFile, "alice@test new")
+	mapping := filepath.Join(dir, "mappings.txt")
+	WriteMapping(t, mapping, "alice@test new")
+
+	t.Run("imap", func(t *testing.T) {
+		cfg := SwitchyardConfig{
+			Cert: &cert,
+			Listeners: []SYListener{
+				{ID: "imap", Protocol: "imap", Bind: []string{"127.0.0.1:41431"}, TLS: "plain"},
+				{ID: "imap-starttls", Protocol: "imap", Bind: []string{"127.0.0.1:41432"}, TLS: "starttls"},
+				{ID: "imaps", Protocol: "imap", Bind: []string{"127.0.0.1:41433"}, TLS: "implicit"},
+				{ID: "imap-pp", Protocol: "imap", Bind: []string{"127.0.0.1:41434"}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
+				{ID: "imap-idle", Protocol: "imap", Bind: []string{"127.0.0.1:41435"}, TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000},
+			},
+			Destinations: []SYDestination{
+				{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
+					Endpoints: []SYEndpoint{{Protocol: "imap", Port: 41436, TLS: "plain"}}},
+				{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
+					Endpoints: []SYEndpoint{{Protocol: "imap", Port: 41437, TLS: "plain"}}},
+			},
+			DefaultDestination:       "old",
+			MappingFile:              mapping,
+			AllowPlainAuthWithoutTLS: true,
+			IMAPSASL:                 []string{"PLAIN", "LOGIN"},
+		}
+		text := checkTOML(t, cfg)
+		addrs := listenerAddrs(text)
+		if len(addrs) != 5 || addrs["imap-pp"] != "127.0.0.1:41434" {
+			t.Fatalf("listenerAddrs found %v", addrs)
+		}
+	})
+
+	// What lmtp_test.go runs: recipient routing by default (no
+	// passthrough destination), XCLIENT to old, PROXY to new.
+	t.Run("lmtp routing", func(t *testing.T) {
+		cfg := SwitchyardConfig{
+			Listeners: []SYListener{
+				{ID: "lmtp", Protocol: "lmtp", Bind: []string{"127.0.0.1:41441"}, TLS: "plain"},
+				{ID: "lmtp-tuned", Protocol: "lmtp", Bind: []string{"127.0.0.1:41442"}, TLS: "plain", RecipientRouting: boolPtr(true),
+					MaxRecipients: 50, MaxMessageSize: "10MiB", CommandTimeout: "30s", BackendReplyTimeout: "1m"},
+			},
+			Destinations: []SYDestination{
+				{ID: "old", Host: "127.0.0.1", Forwarding: "xclient",
+					Endpoints: []SYEndpoint{{Protocol: "lmtp", Port: 41443, TLS: "plain"}}},
+				{ID: "new", Host: "127.0.0.1", Forwarding: "none",
+					Endpoints: []SYEndpoint{{Protocol: "lmtp", Port: 41444, TLS: "plain", Forwarding: "proxy"}}},
+			},
+			DefaultDestination: "old",
+			MappingFile:        mapping,
+		}
+		text := checkTOML(t, cfg)
+		for _, want := range []string{"recipient_routing = true\n", "max_recipients = 50\n", `max_message_size = "10MiB"`,
+			`command_timeout = "30s"`, `backend_reply_timeout = "1m"`, "[destination.new.protocol.lmtp]\nport = 41444\ntls = \"plain\"\nforwarding = \"proxy\"\n"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("the TOML lacks %q:\n%s", want, text)
+			}
+		}
+		if strings.Count(text, "recipient_routing") != 1 {
+			t.Errorf("recipient_routing written for a listener that left it unset:\n%s", text)
+		}
+	})
+
+	// What smtp_test.go runs: a passthrough destination, so routing
+	// listeners say so; STARTTLS terminated at the proxy.
+	t.Run("smtp routing and passthrough", func(t *testing.T) {
+		cfg := SwitchyardConfig{
+			Cert: &cert,
+			Listeners: []SYListener{
+				{ID: "mx", Protocol: "smtp", Bind: []string{"127.0.0.1:41451"}, TLS: "plain", RecipientRouting: boolPtr(true)},
+				{ID: "mx-tls", Protocol: "smtp", Bind: []string{"127.0.0.1:41452"}, TLS: "starttls", RecipientRouting: boolPtr(true)},
+				{ID: "mx-bridge", Protocol: "smtp", Bind: []string{"127.0.0.1:41453"}, TLS: "plain"},
+				{ID: "lmtp-bridge", Protocol: "lmtp", Bind: []string{"127.0.0.1:41454"}, TLS: "plain", RecipientRouting: boolPtr(false)},
+			},
+			Destinations: []SYDestination{
+				{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", Endpoints: []SYEndpoint{
+					{Protocol: "smtp", Port: 41455, TLS: "plain"},
+					{Protocol: "lmtp", Port: 41456, TLS: "plain"}}},
+				{ID: "new", Host: "127.0.0.1", Forwarding: "proxy",
+					Endpoints: []SYEndpoint{{Protocol: "smtp", Port: 41457, TLS: "plain"}}},
+			},
+			DefaultDestination:         "old",
+			SMTPPassthroughDestination: "old",
+			MappingFile:                mapping,
+		}
+		text := checkTOML(t, cfg)
+		if addrs := listenerAddrs(text); len(addrs) != 4 || addrs["mx-bridge"] != "127.0.0.1:41453" {
+			t.Fatalf("listenerAddrs found %v", addrs)
+		}
+		if !strings.Contains(text, "[routing]\ndefault_destination = \"old\"\nsmtp_passthrough_destination = \"old\"\n") {
+			t.Errorf("no smtp_passthrough_destination in [routing]:\n%s", text)
+		}
+	})
+}
+
+// checkTOML renders cfg and fails t unless config.Parse and Validate accept
+// it.
+func checkTOML(t *testing.T, cfg SwitchyardConfig) string {
+	t.Helper()
 	text := cfg.TOML()
 	c, err := config.Parse([]byte(text), "e2e.toml")
 	if err != nil {
@@ -45,8 +126,10 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Validate: %v\n%s", err, text)
 	}
-	addrs := listenerAddrs(text)
-	if len(addrs) != 5 || addrs["imap-pp"] != "127.0.0.1:41434" {
-		t.Fatalf("listenerAddrs found %v", addrs)
+	if c.Routing.SMTPPassthroughDestination != cfg.SMTPPassthroughDestination {
+		t.Fatalf("routing.smtp_passthrough_destination parsed as %q, want %q", c.Routing.SMTPPassthroughDestination, cfg.SMTPPassthroughDestination)
 	}
+	return text
 }
+
+func boolPtr(b bool) *bool { return &b }

@@ -62,6 +62,7 @@ type Dovecot struct {
 	SieveAddr      string
 	SieveProxyAddr string
 	LMTPAddr       string
+	LMTPProxyAddr  string // LMTP with haproxy = yes: a PROXY v1/v2 header is required
 
 	Proc *Process
 }
@@ -102,6 +103,7 @@ func StartDovecot(t testing.TB, name string, opts DovecotOptions) *Dovecot {
 	}
 	if opts.LMTP {
 		d.LMTPAddr = FreeAddr(t)
+		d.LMTPProxyAddr = FreeAddr(t)
 	}
 
 	uid, gid := mailOwner(t)
@@ -126,7 +128,7 @@ func StartDovecot(t testing.TB, name string, opts DovecotOptions) *Dovecot {
 func (d *Dovecot) addrs() []string {
 	var out []string
 	for _, a := range []string{d.IMAPAddr, d.IMAPSAddr, d.IMAPProxyAddr, d.POP3Addr, d.POP3SAddr,
-		d.POP3ProxyAddr, d.SieveAddr, d.SieveProxyAddr, d.LMTPAddr} {
+		d.POP3ProxyAddr, d.SieveAddr, d.SieveProxyAddr, d.LMTPAddr, d.LMTPProxyAddr} {
 		if a != "" {
 			out = append(out, a)
 		}
@@ -333,6 +335,7 @@ func (d *Dovecot) config(opts DovecotOptions, uid, gid int) string {
 	if opts.LMTP {
 		w("service lmtp {\n")
 		w("%s", listener("lmtp", d.LMTPAddr))
+		w("%s", listener("lmtp_haproxy", d.LMTPProxyAddr, "haproxy = yes"))
 		w("}\n")
 	}
 	// Keep every unix socket inside base_dir and nothing on default ports.

@@ -32,9 +32,13 @@ type SwitchyardConfig struct {
 	Destinations     []SYDestination
 	// DefaultDestination receives every account the mapping does not name.
 	DefaultDestination string
-	MappingFile        string // "identifier destination" lines
-	PositiveTTL        string // default "1s"
-	NegativeTTL        string // default "1s"
+	// SMTPPassthroughDestination is routing.smtp_passthrough_destination:
+	// smtp and lmtp listeners that do not set RecipientRouting bridge every
+	// connection whole to it.
+	SMTPPassthroughDestination string
+	MappingFile                string // "identifier destination" lines
+	PositiveTTL                string // default "1s"
+	NegativeTTL                string // default "1s"
 	// AllowPlainAuthWithoutTLS lets IMAP clients log in on plaintext
 	// listeners (the tests' plain listener needs it).
 	AllowPlainAuthWithoutTLS bool
@@ -55,6 +59,18 @@ type SYListener struct {
 	ProxyTrusted   []string // CIDRs
 	PreauthTimeout string   // "" = switchyard's default
 	MaxConnections int      // 0 = switchyard's default
+
+	// smtp and lmtp listeners only; zero values leave switchyard's default.
+
+	// RecipientRouting: the proxy speaks the envelope and routes each RCPT
+	// TO through the mapping (true), or bridges the connection whole to
+	// SMTPPassthroughDestination (false). nil: switchyard's default (true
+	// unless a passthrough destination is set).
+	RecipientRouting    *bool
+	MaxRecipients       int    // per transaction
+	MaxMessageSize      string // a size, "10MiB"
+	CommandTimeout      string // a duration
+	BackendReplyTimeout string // a duration
 }
 
 // SYDestination is one [destination.<ID>] table and its protocol tables.
@@ -71,6 +87,9 @@ type SYEndpoint struct {
 	Protocol string
 	Port     int
 	TLS      string // plain, starttls, implicit
+	// Forwarding overrides the destination's for this protocol: xclient,
+	// proxy, none ("" = the destination's).
+	Forwarding string
 }
 
 func tomlString(s string) string {
@@ -120,14 +139,35 @@ func (c SwitchyardConfig) TOML() string {
 		if l.MaxConnections > 0 {
 			w("max_connections = %d\n", l.MaxConnections)
 		}
+		if l.RecipientRouting != nil {
+			w("recipient_routing = %t\n", *l.RecipientRouting)
+		}
+		if l.MaxRecipients > 0 {
+			w("max_recipients = %d\n", l.MaxRecipients)
+		}
+		if l.MaxMessageSize != "" {
+			w("max_message_size = %s\n", tomlString(l.MaxMessageSize))
+		}
+		if l.CommandTimeout != "" {
+			w("command_timeout = %s\n", tomlString(l.CommandTimeout))
+		}
+		if l.BackendReplyTimeout != "" {
+			w("backend_reply_timeout = %s\n", tomlString(l.BackendReplyTimeout))
+		}
 	}
 	for _, d := range c.Destinations {
 		w("\n[destination.%s]\nhost = %s\nforwarding = %s\nallow_plaintext_auth = %t\n", d.ID, tomlString(d.Host), tomlString(or(d.Forwarding, "none")), d.AllowPlaintextAuth)
 		for _, e := range d.Endpoints {
 			w("\n[destination.%s.protocol.%s]\nport = %d\ntls = %s\n", d.ID, e.Protocol, e.Port, tomlString(or(e.TLS, "plain")))
+			if e.Forwarding != "" {
+				w("forwarding = %s\n", tomlString(e.Forwarding))
+			}
 		}
 	}
 	w("\n[routing]\ndefault_destination = %s\n", tomlString(c.DefaultDestination))
+	if c.SMTPPassthroughDestination != "" {
+		w("smtp_passthrough_destination = %s\n", tomlString(c.SMTPPassthroughDestination))
+	}
 	if c.MappingFile != "" {
 		w("\n[mapping]\nsource = \"file\"\nnormalize = \"lowercase\"\npositive_ttl = %s\nnegative_ttl = %s\n",
 			tomlString(or(c.PositiveTTL, "1s")), tomlString(or(c.NegativeTTL, "1s")))
