@@ -36,6 +36,11 @@ func (cc *clientConn) tryHandoff(self gnet.Conn) bool {
 		return false
 	}
 	e := cc.e
+	if cc.rel != nil {
+		// A relayed session's upgrade: what the backend sent after its
+		// 101 goes to the client first.
+		cc.prelude, bc.in = bc.in, nil
+	}
 	cfd, err := cc.c.Dup()
 	if err != nil {
 		e.log.Error("dup of client socket failed", "err", err)
@@ -64,6 +69,9 @@ func (cc *clientConn) tryHandoff(self gnet.Conn) bool {
 	kind := "splice"
 	if cc.tlsActive || bc.tlsActive || !splice.ZeroCopy(e.opt.Bridge) {
 		kind = "copy"
+	}
+	if cc.rel != nil {
+		e.Stats.Relaying.Add(-1)
 	}
 	cc.state = stDone
 	bc.detached = true

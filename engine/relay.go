@@ -112,7 +112,28 @@ func (cc *clientConn) relayStep(ev protocols.RelayEvent, o *protocols.RelayOut) 
 		cc.dropLeg()
 		cc.state = stClosing
 		return true
+	case protocols.RelayTunnel:
+		return cc.relayTunnel()
 	}
+	return false
+}
+
+// relayTunnel moves the client and the current leg to the bridge (an HTTP
+// upgrade). The hand-off runs as a loop task, outside both connections'
+// callbacks, once gnet has written everything (the sweep retries).
+func (cc *clientConn) relayTunnel() bool {
+	bc := cc.back
+	if bc == nil || bc.c == nil || bc.dropped || bc.handshake {
+		return true
+	}
+	cc.state = stBridging
+	cc.deadline = time.Now().Add(cc.e.opt.BackendTimeout)
+	_ = cc.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if cc.state == stBridging && cc.back == bc {
+			cc.tryHandoff(nil)
+		}
+		return nil
+	}))
 	return false
 }
 
@@ -128,6 +149,7 @@ func (cc *clientConn) dropLeg() {
 func (cc *clientConn) relayRoute() bool {
 	e := cc.e
 	rcpt := cc.rel.Recipient()
+	cc.account = e.opt.Router.Normalize(rcpt)
 	if e.opt.Router.Inline() {
 		res, err := e.opt.Router.Resolve(context.Background(), rcpt)
 		return cc.relayRouted(rcpt, res, err)
@@ -308,7 +330,7 @@ func (bc *backendConn) relayOpened() gnet.Action {
 		return gnet.Close
 	}
 	cc.e.healthSuccess(bc.dest, cc.ls.Protocol)
-	leg := protocols.BackendLeg{StartTLS: bc.dp.TLS == TLSStartTLS}
+	leg := protocols.BackendLeg{StartTLS: bc.dp.TLS == TLSStartTLS, Client: cc.fwd}
 	if bc.dp.Forwarding == ForwardXClient {
 		f := cc.fwd
 		leg.Forward = &f
@@ -326,7 +348,7 @@ func (bc *backendConn) relayOpened() gnet.Action {
 // relayProcess feeds backend bytes to the machine.
 func (bc *backendConn) relayProcess() gnet.Action {
 	cc := bc.cc
-	for len(bc.in) > 0 && cc.back == bc && !bc.dropped {
+	for len(bc.in) > 0 && cc.back == bc && !bc.dropped && cc.state == stRelay {
 		o := cc.loop.relayOut()
 		n, ev := cc.rel.FeedBackend(bc.in, o)
 		bc.in = bc.in[n:]

@@ -42,6 +42,11 @@ const (
 	RelayDisconnect
 	// RelayClose: write both outputs, then close the client and any leg.
 	RelayClose
+	// RelayTunnel: write both outputs, then bridge the client and the
+	// current leg byte for byte until either side closes (an HTTP 101
+	// Switching Protocols: WebSocket). Bytes the machine left unconsumed
+	// on either side are delivered first. No machine call follows.
+	RelayTunnel
 )
 
 // RelayOut collects what one call produces for each side. The engine
@@ -67,6 +72,10 @@ const (
 
 // BackendLeg describes a freshly connected backend leg.
 type BackendLeg struct {
+	// Client is the client as the proxy knows it (address after any
+	// PROXY header, local address, TLS), for protocols that announce it
+	// in-band on every leg (HTTP's Forwarded).
+	Client forward.Info
 	// StartTLS asks the machine to upgrade the leg with STARTTLS before
 	// anything else (the destination's endpoint has tls = "starttls").
 	StartTLS bool
