@@ -682,8 +682,9 @@ func (cc *clientConn) closed(err error) {
 	}
 	if cc.rel != nil && cc.state != stDone {
 		e.Stats.Relaying.Add(-1)
-		e.log.Debug("relayed session ended", "client", cc.fwd.Client, "listener", cc.ls.ID,
-			"duration", time.Since(cc.accepted).Round(time.Millisecond))
+		// The audit line of a session that stayed in the reactor.
+		e.log.Info("relayed session ended", "session", cc.id, "protocol", cc.ls.Protocol, "listener", cc.ls.ID,
+			"client", cc.fwd.Client, "last_account", cc.account, "duration", time.Since(cc.accepted).Round(time.Millisecond))
 	}
 	if cc.state == stDone {
 		return // handed over to the bridge, or refused at accept

@@ -143,6 +143,12 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 			PreauthTimeout:  l.PreauthTimeout.D(),
 			MaxAuthAttempts: l.MaxAuthAttempts,
 		}
+		if l.Protocol == config.HTTP {
+			// Every request is routed on its own: the proxy stays in the
+			// middle until an upgrade hands the streams to the bridge.
+			el.Relay = true
+			el.CommandTimeout, el.ReplyTimeout = cfg.HTTP.KeepaliveTimeout.D(), cfg.HTTP.RelayIdle.D()
+		}
 		if l.Protocol.Passthrough() {
 			if cfg.RoutesRecipients(l) {
 				el.Relay = true
