@@ -36,6 +36,9 @@ type backendConn struct {
 	dropped   bool
 	started   time.Time
 	openedAt  time.Time
+	// pendingLeg: a relay leg with implicit TLS, announced to the machine
+	// once the handshake is done.
+	pendingLeg *protocols.BackendLeg
 }
 
 // goBounded runs fn on a short-lived goroutine, at most MaxDials at once.
@@ -195,9 +198,15 @@ func (bc *backendConn) traffic(data []byte) gnet.Action {
 			return bc.fail(err)
 		}
 		bc.tlsActive = true
-		if bc.startTLS && cc.rel != nil {
+		if leg := bc.pendingLeg; leg != nil {
+			bc.pendingLeg = nil
+			bc.relayConnected(*leg)
+			if cc.back != bc || bc.dropped {
+				return gnet.None
+			}
+		} else if bc.startTLS && cc.rel != nil {
 			o := cc.loop.relayOut()
-			if cc.relayStep(cc.rel.BackendTLSStarted(o), o) {
+			if cc.relayStep(cc.rel.BackendTLSStarted(o), o) || cc.pumpRelay() {
 				cc.closeNow()
 				return gnet.None
 			}

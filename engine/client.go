@@ -328,7 +328,7 @@ func (cc *clientConn) readTLS() gnet.Action {
 		n, err := cc.tc.Read(cc.loop.tlsBuf)
 		if n > 0 {
 			cc.in = append(cc.in, cc.loop.tlsBuf[:n]...)
-			if len(cc.in) > maxPendingInput+cc.loop.maxLine() {
+			if limit := maxPendingInput + cc.loop.maxLine(); len(cc.in) > limit && (cc.rel == nil || len(cc.in) > maxRelayPending+limit) {
 				cc.e.log.Warn("client input overflow", "client", cc.fwd.Client)
 				return cc.abort()
 			}

@@ -20,6 +20,10 @@ import (
 
 var errRelayBusy = errors.New("too many lookups and dials in flight")
 
+// maxRelayPending bounds what a relayed client may send ahead while its
+// machine waits (pipelined commands, an upload during a dial).
+const maxRelayPending = 256 << 10
+
 func (l *loopState) relayOut() *protocols.RelayOut {
 	l.rout.Client = l.rout.Client[:0]
 	l.rout.Backend = l.rout.Backend[:0]
@@ -62,7 +66,7 @@ func (cc *clientConn) pumpRelay() bool {
 		return false
 	}
 	cc.compact()
-	if len(cc.in) > maxPendingInput {
+	if len(cc.in) > maxRelayPending {
 		cc.e.log.Warn("relay client sent too much while waiting for the backend", "client", cc.fwd.Client)
 		return true
 	}
@@ -338,8 +342,21 @@ func (bc *backendConn) relayOpened() gnet.Action {
 	if bc.dp.TLS == TLSImplicit {
 		bc.startHandshake(false)
 	}
+	if bc.dp.TLS == TLSImplicit {
+		// BackendConnected waits for the handshake: the machine may write
+		// at once (an HTTP request), and nothing can be sent before it.
+		bc.pendingLeg = &leg
+		return gnet.None
+	}
+	return bc.relayConnected(leg)
+}
+
+// relayConnected tells the machine its leg is up, then feeds it what the
+// client sent meanwhile.
+func (bc *backendConn) relayConnected(leg protocols.BackendLeg) gnet.Action {
+	cc := bc.cc
 	o := cc.loop.relayOut()
-	if cc.relayStep(cc.rel.BackendConnected(leg, o), o) {
+	if cc.relayStep(cc.rel.BackendConnected(leg, o), o) || cc.pumpRelay() {
 		cc.closeNow()
 	}
 	return gnet.None

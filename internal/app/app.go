@@ -76,7 +76,12 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 			return nil, fmt.Errorf("listener.%s.protocol: %q is not supported by this build yet", id, l.Protocol)
 		}
 		if built[string(l.Protocol)] == nil {
-			built[string(l.Protocol)] = build(cfg)
+			d := build(cfg)
+			if f, ok := d.(interface{ Err() error }); ok && f.Err() != nil {
+				driversMu.Unlock()
+				return nil, f.Err()
+			}
+			built[string(l.Protocol)] = d
 		}
 	}
 	driversMu.Unlock()

@@ -1,7 +1,8 @@
 // Package httpx is switchyard's sans-IO HTTP/1.1 message framing: request
 // and response heads, the body framers, and the rules for what crosses the
-// proxy. It never touches a socket, a goroutine or a clock; the HTTP state
-// machine (JMAP, WebDAV, WebSocket, per-request routing) is built on it.
+// proxy, and Relay, the machine that routes each request to its account's
+// backend (JMAP, WebDAV, WebSocket, per-request routing). It never touches
+// a socket, a goroutine or a clock.
 //
 // The directory is protocols/http, the package name httpx: code that also
 // imports net/http (the admin API, tests) can then use both without an

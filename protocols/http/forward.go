@@ -25,6 +25,15 @@ type ForwardOptions struct {
 	// Close asks the backend to close after its response. By default the
 	// backend leg is kept alive whatever the client said.
 	Close bool
+	// NoForwarded leaves out the fields the proxy writes about the client
+	// (Forwarded, X-Forwarded-For, X-Forwarded-Proto), for a backend that
+	// does not want them. The client's own are still dropped, unless
+	// TrustForwarded keeps them, then as received.
+	NoForwarded bool
+	// DropExpect drops Expect: 100-continue. The proxy sets it when the
+	// whole body goes out with the head (it already holds it, and may have
+	// answered 100 Continue itself), so the backend has nothing to wait for.
+	DropExpect bool
 }
 
 // AppendForward appends the request head to send to a backend: always
@@ -58,10 +67,16 @@ func AppendForward(dst []byte, h *RequestHead, opt ForwardOptions) []byte {
 			"proxy-connection", "te", "trailer", "upgrade", "proxy-authorization":
 			continue
 		case "expect":
-			if h.Version == HTTP10 {
+			if h.Version == HTTP10 || opt.DropExpect {
 				continue
 			}
 		case "forwarded", "x-forwarded-for":
+			if opt.NoForwarded {
+				if !opt.TrustForwarded {
+					continue
+				}
+				break // kept as received: nothing is appended to them
+			}
 			if opt.TrustForwarded && f.Value != "" {
 				if f.Key == "forwarded" {
 					inFwd = append(inFwd, f.Value)
@@ -101,6 +116,10 @@ func AppendForward(dst []byte, h *RequestHead, opt ForwardOptions) []byte {
 		dst = append(dst, "Connection: close\r\n"...)
 	}
 
+	if opt.NoForwarded {
+		dst = appendVia(dst, inVia, opt.Via)
+		return append(dst, "\r\n"...)
+	}
 	proto := "http"
 	if opt.TLS {
 		proto = "https"

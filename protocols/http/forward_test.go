@@ -83,6 +83,14 @@ func TestAppendForward(t *testing.T) {
 			"GET / HTTP/1.1|Host: a|Via: 1.0 fred|Forwarded: for=unknown;proto=http;host=a|X-Forwarded-For: unknown|X-Forwarded-Proto: http||"},
 		{"options asterisk", "OPTIONS * HTTP/1.1|Host: a||", ForwardOptions{},
 			"OPTIONS * HTTP/1.1|Host: a|Forwarded: for=unknown;proto=http;host=a|X-Forwarded-For: unknown|X-Forwarded-Proto: http||"},
+		{"no forwarded fields", "GET / HTTP/1.1|Host: a|Forwarded: for=1.2.3.4|X-Forwarded-For: 1.2.3.4|X-Forwarded-Proto: http|X-A: 1||",
+			ForwardOptions{Client: client4, NoForwarded: true},
+			"GET / HTTP/1.1|Host: a|X-A: 1||"},
+		{"no forwarded fields, trusted ones kept as they are", "GET / HTTP/1.1|Host: a|Forwarded: for=1.2.3.4|X-Forwarded-For: 1.2.3.4|X-Forwarded-Proto: https||",
+			ForwardOptions{Client: client4, NoForwarded: true, TrustForwarded: true, Via: "sy"},
+			"GET / HTTP/1.1|Host: a|Forwarded: for=1.2.3.4|X-Forwarded-For: 1.2.3.4|X-Forwarded-Proto: https|Via: 1.1 sy||"},
+		{"expect dropped", "PUT / HTTP/1.1|Host: a|Expect: 100-continue|Content-Length: 3||", ForwardOptions{NoForwarded: true, DropExpect: true},
+			"PUT / HTTP/1.1|Host: a|Content-Length: 3||"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,76 @@
+package app
+
+import (
+	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
+	httpx "github.com/switchyard-mail/switchyard/protocols/http"
+)
+
+func init() {
+	registerDriver(config.HTTP, func(c *config.Config) engine.Driver { return newHTTPDriver(c) })
+}
+
+// httpDriver serves http listeners: every request is routed on its own by
+// [[http.route]] (httpx.Relay). The routes are compiled once per
+// configuration and shared by every connection's machine.
+type httpDriver struct {
+	routes    []httpx.Route
+	def       string
+	forwarded map[string]bool
+	listeners map[string]config.Listener
+	http      config.HTTPConfig
+	claim     string
+	err       error // a route that does not compile (Validate checks them first)
+}
+
+func newHTTPDriver(c *config.Config) *httpDriver {
+	d := &httpDriver{def: c.Routing.DefaultDestination, forwarded: map[string]bool{}, listeners: c.Listener, http: c.HTTP, claim: c.OAuth.JWTUsernameClaim}
+	for id, dest := range c.Destination {
+		d.forwarded[id] = dest.Forwarded
+	}
+	specs := make([]httpx.RouteSpec, 0, len(c.HTTP.Route)+1)
+	if len(c.HTTP.Route) == 0 {
+		// No routes: every request by the account in Authorization, the
+		// default destination for the rest.
+		specs = append(specs, httpx.RouteSpec{Match: "/**", Extract: &httpx.ExtractSpec{From: httpx.FromAuthorization}, Fallback: httpx.FallbackDefault})
+	}
+	for _, r := range c.HTTP.Route {
+		s := httpx.RouteSpec{Match: r.Match, Destination: r.Destination, Fallback: r.Fallback}
+		if e := r.Extract; e != nil {
+			s.Extract = &httpx.ExtractSpec{From: string(e.From), Regex: e.Regex, Param: e.Param, Header: e.Header}
+		}
+		specs = append(specs, s)
+	}
+	d.routes, d.err = httpx.CompileRoutes(specs)
+	return d
+}
+
+// Err reports a route that does not compile.
+func (d *httpDriver) Err() error { return d.err }
+
+func (d *httpDriver) NewRelay(l *engine.Listener, tlsActive bool) protocols.Relay {
+	cl := d.listeners[l.ID]
+	return httpx.NewRelay(httpx.RelayConfig{
+		Routes:               d.routes,
+		DefaultDestination:   d.def,
+		Forwarded:            d.forwarded,
+		TrustForwarded:       cl.Forwarded == config.ForwardedTrust,
+		TLS:                  tlsActive,
+		Limits:               httpx.Limits{MaxHead: int(d.http.MaxHeadSize)},
+		BodyExtractCap:       int(d.http.BodyExtractCap),
+		MaxKeepaliveRequests: d.http.MaxKeepaliveRequests,
+		IdentifierClaim:      d.claim,
+	})
+}
+
+// NewFrontEnd and NewBackEnd are never used: http listeners are always
+// relayed (engine.Listener.Relay).
+func (d *httpDriver) NewFrontEnd(*engine.Listener, bool) protocols.FrontEnd {
+	panic("http: no front end outside a relay")
+}
+
+func (d *httpDriver) NewBackEnd(*protocols.Login, *engine.Destination, bool, *forward.Info) protocols.BackEnd {
+	panic("http: no login replay")
+}

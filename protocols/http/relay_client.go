@@ -1,0 +1,296 @@
+package httpx
+
+import (
+	"github.com/switchyard-mail/switchyard/protocols"
+)
+
+// FeedClient consumes client octets: a request head, then its body, and
+// nothing of the next request until the response is over, so responses
+// go out in the order of the requests.
+func (r *Relay) FeedClient(in []byte, o *protocols.RelayOut) (int, protocols.RelayEvent) {
+	switch r.phase {
+	case cpHead:
+		return r.readHead(in, o)
+	case cpExtract:
+		return r.readExtract(in, o)
+	case cpBody:
+		return r.readBody(in, o)
+	case cpDiscard:
+		return r.readDiscard(in, o)
+	case cpClosed:
+		return 0, protocols.RelayClose
+	}
+	return 0, protocols.RelayNone // cpRoute, cpWait, cpTunnel: the backend goes first
+}
+
+func (r *Relay) readHead(in []byte, o *protocols.RelayOut) (int, protocols.RelayEvent) {
+	if len(in) == 0 {
+		return 0, protocols.RelayNone
+	}
+	h, n, err := r.parser.Parse(in)
+	if err != nil {
+		// The stream cannot be trusted past a refused head: nothing of it
+		// reaches a backend, and the connection ends.
+		o.Client = err.(*Error).AppendResponse(o.Client)
+		r.phase = cpClosed
+		return 0, protocols.RelayClose
+	}
+	if h == nil {
+		r.partial = true
+		return 0, protocols.RelayNone
+	}
+	r.partial = false
+	r.requests++
+	r.ex = exchange{req: h}
+	r.ex.closeAfter = !h.Persistent() || r.requests >= r.cfg.MaxKeepaliveRequests || r.draining
+	kind, length := h.Body()
+	r.ex.body = NewBody(kind, length, r.cfg.Limits)
+	r.ex.bodyDone = kind == BodyNone || kind == BodyLength && length == 0
+	return n, r.request(o)
+}
+
+// request decides where the request just read goes.
+func (r *Relay) request(o *protocols.RelayOut) protocols.RelayEvent {
+	h := r.ex.req
+	if h.Method == "CONNECT" {
+		return r.answer(o, 501, "", "CONNECT is not supported")
+	}
+	path := h.Path
+	if h.Form == AsteriskForm {
+		path = "*"
+	}
+	path = normalizePath(path)
+	host := stripPort(h.Host)
+	for i := range r.cfg.Routes {
+		if rt := &r.cfg.Routes[i]; rt.matches(path, host, h.Method) {
+			r.ex.route = rt
+			break
+		}
+	}
+	rt := r.ex.route
+	switch {
+	case rt == nil:
+		return r.answer(o, 404, "", "no route for this path")
+	case rt.Destination != "":
+		return r.bind(rt.Destination, o)
+	case rt.Extract == nil:
+		return r.answer(o, 404, "", "no route for this path")
+	case rt.Extract.From == FromBody:
+		kind, length := h.Body()
+		if kind != BodyLength || length > int64(r.cfg.BodyExtractCap) {
+			// Chunked bodies and bodies over the cap are not read
+			// ahead: the fallback decides.
+			return r.fallback(o)
+		}
+		if r.ex.bodyDone {
+			return r.extracted(r.ex.route.Extract.bodyIdentifier(nil), o)
+		}
+		r.ex.hold = make([]byte, 0, length)
+		r.phase = cpExtract
+		if h.Expect100 {
+			// The client waits for a go-ahead before the body the proxy
+			// needs; the backend will get the body with the head.
+			o.Client = append(o.Client, "HTTP/1.1 100 Continue\r\n\r\n"...)
+			r.ex.sent100 = true
+		}
+		return protocols.RelayNone
+	}
+	return r.extracted(rt.Extract.identifier(h, r.cfg.IdentifierClaim), o)
+}
+
+// extracted routes by the identifier found, or falls back.
+func (r *Relay) extracted(id string, o *protocols.RelayOut) protocols.RelayEvent {
+	if id == "" {
+		return r.fallback(o)
+	}
+	r.ex.ident = id
+	r.phase = cpRoute
+	return protocols.RelayRoute
+}
+
+// fallback sends a request without a usable identifier where its route
+// says, or refuses it: 401 (with a Basic challenge) when the identifier
+// was to come from the credentials, 400 otherwise.
+func (r *Relay) fallback(o *protocols.RelayOut) protocols.RelayEvent {
+	rt := r.ex.route
+	switch rt.Fallback {
+	case "":
+		if rt.Extract != nil && rt.Extract.From == FromAuthorization {
+			return r.answer(o, 401, "WWW-Authenticate: Basic realm=\"switchyard\"\r\n", "credentials required")
+		}
+		return r.answer(o, 400, "", "no account named in the request")
+	case FallbackDefault:
+		if r.cfg.DefaultDestination == "" {
+			return r.answer(o, 502, "", "no default destination")
+		}
+		return r.bind(r.cfg.DefaultDestination, o)
+	}
+	return r.bind(rt.Fallback, o)
+}
+
+// Routed takes the router's answer for Recipient(): the destination, the
+// route's fallback for an account the router does not know (else 502),
+// or 503 when the router cannot answer now.
+func (r *Relay) Routed(dest string, outcome protocols.RouteOutcome, o *protocols.RelayOut) protocols.RelayEvent {
+	if r.phase != cpRoute {
+		return protocols.RelayNone
+	}
+	switch {
+	case outcome == protocols.RouteOK && dest != "":
+		return r.bind(dest, o)
+	case outcome == protocols.RouteUnknown:
+		if r.ex.route.Fallback != "" {
+			return r.fallback(o)
+		}
+		return r.answer(o, 502, "", "no destination for this account")
+	}
+	return r.answer(o, 503, "Retry-After: 5\r\n", "destination unavailable")
+}
+
+// bind sends the request to dest: on the current leg if it goes there and
+// is idle, else on a new one.
+func (r *Relay) bind(dest string, o *protocols.RelayOut) protocols.RelayEvent {
+	r.ex.dest = dest
+	r.phase = cpBody
+	if r.ex.bodyDone {
+		r.phase = cpWait
+	}
+	if r.leg.phase == lgIdle && r.leg.dest == dest {
+		r.leg.reused = true
+		r.sendHead(o)
+		return protocols.RelayNone
+	}
+	r.leg = relayLeg{phase: lgDialing, dest: dest}
+	return protocols.RelayConnect
+}
+
+// sendHead writes the request head, and the body octets held so far, to
+// the leg, which now carries the exchange.
+func (r *Relay) sendHead(o *protocols.RelayOut) {
+	ex := &r.ex
+	o.Backend = AppendForward(o.Backend, ex.req, ForwardOptions{
+		Client:         r.client,
+		TLS:            r.tls,
+		TrustForwarded: r.cfg.TrustForwarded,
+		NoForwarded:    !r.cfg.Forwarded[ex.dest],
+		Close:          ex.closeAfter,
+		DropExpect:     ex.bodyDone,
+	})
+	if len(ex.hold) > 0 {
+		o.Backend = append(o.Backend, ex.hold...)
+		ex.sentBody = true
+	}
+	ex.hold = nil
+	ex.headSent = true
+	ex.resp = rpHead
+	ex.respBytes, ex.interim = false, false
+	r.rparser.Reset()
+	r.leg.phase = lgBusy
+}
+
+// readExtract reads a Content-Length body (at most BodyExtractCap) into
+// the machine's own buffer and routes by what the regex finds in it.
+func (r *Relay) readExtract(in []byte, o *protocols.RelayOut) (int, protocols.RelayEvent) {
+	n, done, _ := r.ex.body.Feed(in) // Content-Length: no error
+	r.ex.hold = append(r.ex.hold, in[:n]...)
+	if !done {
+		return n, protocols.RelayNone
+	}
+	r.ex.bodyDone = true
+	return n, r.extracted(r.ex.route.Extract.bodyIdentifier(r.ex.hold), o)
+}
+
+// readBody passes body octets to the leg as they come; while the leg is
+// being dialled it holds up to holdCap of them.
+func (r *Relay) readBody(in []byte, o *protocols.RelayOut) (int, protocols.RelayEvent) {
+	ex := &r.ex
+	if !ex.headSent {
+		room := holdCap - len(ex.hold)
+		if room <= 0 {
+			return 0, protocols.RelayNone
+		}
+		if len(in) > room {
+			in = in[:room]
+		}
+	}
+	n, done, err := ex.body.Feed(in)
+	if ex.headSent {
+		o.Backend = append(o.Backend, in[:n]...)
+		ex.sentBody = ex.sentBody || n > 0
+	} else {
+		ex.hold = appendBounded(ex.hold, in[:n], holdCap)
+	}
+	if err != nil {
+		// What went out is a valid prefix of the body: closing both legs
+		// now cannot move a message boundary.
+		if !ex.respStarted {
+			o.Client = err.(*Error).AppendResponse(o.Client)
+		}
+		r.phase = cpClosed
+		return n, protocols.RelayClose
+	}
+	if done {
+		ex.bodyDone = true
+		r.phase = cpWait
+	}
+	return n, protocols.RelayNone
+}
+
+// readDiscard drops the rest of the body of a request answered locally.
+func (r *Relay) readDiscard(in []byte, o *protocols.RelayOut) (int, protocols.RelayEvent) {
+	n, done, _ := r.ex.body.Feed(in) // Content-Length only
+	if done {
+		r.nextRequest()
+	}
+	return n, protocols.RelayNone
+}
+
+// answer responds to the current request locally. The connection goes on
+// if the client is done with the request, or after dropping what is left
+// of a short Content-Length body; it ends if the client asked to, if
+// part of the body went to a backend, or if the rest is chunked, long, or
+// awaited behind Expect: 100-continue (the client must not be invited to
+// send it).
+func (r *Relay) answer(o *protocols.RelayOut, status int, extra, reason string) protocols.RelayEvent {
+	ex := &r.ex
+	closing := ex.closeAfter || r.draining
+	discard := false
+	if !ex.bodyDone && !closing {
+		if ex.req.Chunked || ex.req.Expect100 && !ex.sent100 || ex.sentBody ||
+			ex.body.cl.Remaining() > maxDiscard {
+			closing = true
+		} else {
+			discard = true
+		}
+	}
+	o.Client = appendLocal(o.Client, status, ex.req, closing, extra, reason)
+	switch {
+	case closing:
+		r.phase = cpClosed
+		return protocols.RelayClose
+	case discard:
+		ex.hold = nil
+		r.phase = cpDiscard
+		return protocols.RelayNone
+	}
+	r.nextRequest()
+	return protocols.RelayNone
+}
+
+// nextRequest forgets the exchange: the next request head is read.
+func (r *Relay) nextRequest() {
+	r.ex = exchange{}
+	r.phase = cpHead
+}
+
+// appendBounded appends src to dst, growing dst to at most limit octets of
+// capacity (the caller keeps len(dst)+len(src) within limit).
+func appendBounded(dst, src []byte, limit int) []byte {
+	if need := len(dst) + len(src); need > cap(dst) {
+		n := min(max(2*cap(dst), need, 512), max(limit, need))
+		grown := make([]byte, len(dst), n)
+		copy(grown, dst)
+		dst = grown
+	}
+	return append(dst, src...)
+}
