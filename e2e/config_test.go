@@ -112,6 +112,43 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 			t.Errorf("no smtp_passthrough_destination in [routing]:\n%s", text)
 		}
 	})
+
+	// What http_test.go runs: three http listeners (plain, implicit TLS,
+	// forwarded = "trust"), routes pinned and by account (authorization,
+	// query, header with a regex, body), forwarded and PROXY destinations.
+	t.Run("http routes", func(t *testing.T) {
+		cfg := httpSwitchyardConfig(&cert, mapping, httpTopology{
+			Web: "127.0.0.1:41461", WebTLS: "127.0.0.1:41462", WebTrust: "127.0.0.1:41463",
+			Old: 41464, OldPP: 41465, New: 41466, Down: 41467,
+		})
+		text := checkTOML(t, cfg)
+		if addrs := listenerAddrs(text); len(addrs) != 3 || addrs["web-tls"] != "127.0.0.1:41462" {
+			t.Fatalf("listenerAddrs found %v", addrs)
+		}
+		c, err := config.Parse([]byte(text), "e2e.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.HTTP.Route) != len(cfg.HTTPRoutes) {
+			t.Fatalf("%d routes parsed, want %d:\n%s", len(c.HTTP.Route), len(cfg.HTTPRoutes), text)
+		}
+		for i, want := range cfg.HTTPRoutes {
+			got := c.HTTP.Route[i]
+			if got.Match != want.Match || got.Destination != want.Destination || got.Fallback != want.Fallback || (got.Extract == nil) != (want.Extract == nil) {
+				t.Errorf("route %d parsed as %+v, want %+v", i, got, want)
+				continue
+			}
+			if e := want.Extract; e != nil {
+				g := got.Extract
+				if string(g.From) != e.From || g.Param != e.Param || g.Header != e.Header || g.Regex != e.Regex {
+					t.Errorf("route %d extract parsed as %+v, want %+v", i, *g, *e)
+				}
+			}
+		}
+		if c.Listener["web-trust"].Forwarded != "trust" || !c.Destination["old"].Forwarded || c.Destination["quiet"].Forwarded {
+			t.Errorf("forwarded flags not parsed as written:\n%s", text)
+		}
+	})
 }
 
 // checkTOML renders cfg and fails t unless config.Parse and Validate accept

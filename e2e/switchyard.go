@@ -45,8 +45,32 @@ type SwitchyardConfig struct {
 	// IMAPSASL, when not nil, lists the SASL mechanisms IMAP listeners
 	// offer (switchyard's default leaves out LOGIN).
 	IMAPSASL []string
+	// HTTPRoutes are the [[http.route]] tables, in order (first match
+	// wins).
+	HTTPRoutes []SYHTTPRoute
+	// JWTUsernameClaim is oauth.jwt_username_claim ("" = switchyard's
+	// default, "email").
+	JWTUsernameClaim string
 	// Extra is appended verbatim.
 	Extra string
+}
+
+// SYHTTPRoute is one [[http.route]]: a path glob, then either a pinned
+// Destination or an Extract that finds the account, and the Fallback
+// ("default" or a destination id) for requests that name none.
+type SYHTTPRoute struct {
+	Match       string
+	Destination string
+	Extract     *SYHTTPExtract
+	Fallback    string
+}
+
+// SYHTTPExtract is a route's [http.route.extract] table.
+type SYHTTPExtract struct {
+	From   string // authorization, query, header, body
+	Param  string // from = "query"
+	Header string // from = "header"
+	Regex  string // one capture group: the account (required for body)
 }
 
 // SYListener is one [listener.<ID>] table.
@@ -59,6 +83,10 @@ type SYListener struct {
 	ProxyTrusted   []string // CIDRs
 	PreauthTimeout string   // "" = switchyard's default
 	MaxConnections int      // 0 = switchyard's default
+	// Forwarded (http listeners): "off" drops the client's Forwarded and
+	// X-Forwarded-* fields, "trust" keeps and appends to them ("" =
+	// switchyard's default, off).
+	Forwarded string
 
 	// smtp and lmtp listeners only; zero values leave switchyard's default.
 
@@ -79,7 +107,10 @@ type SYDestination struct {
 	Host               string
 	Forwarding         string // xclient (IMAP ID / XCLIENT), proxy (PROXY v2), none
 	AllowPlaintextAuth bool
-	Endpoints          []SYEndpoint
+	// Forwarded adds Forwarded, X-Forwarded-For and X-Forwarded-Proto to
+	// HTTP requests sent to this destination.
+	Forwarded bool
+	Endpoints []SYEndpoint
 }
 
 // SYEndpoint is one [destination.<ID>.protocol.<Protocol>] table.
@@ -139,6 +170,9 @@ func (c SwitchyardConfig) TOML() string {
 		if l.MaxConnections > 0 {
 			w("max_connections = %d\n", l.MaxConnections)
 		}
+		if l.Forwarded != "" {
+			w("forwarded = %s\n", tomlString(l.Forwarded))
+		}
 		if l.RecipientRouting != nil {
 			w("recipient_routing = %t\n", *l.RecipientRouting)
 		}
@@ -157,6 +191,9 @@ func (c SwitchyardConfig) TOML() string {
 	}
 	for _, d := range c.Destinations {
 		w("\n[destination.%s]\nhost = %s\nforwarding = %s\nallow_plaintext_auth = %t\n", d.ID, tomlString(d.Host), tomlString(or(d.Forwarding, "none")), d.AllowPlaintextAuth)
+		if d.Forwarded {
+			w("forwarded = true\n")
+		}
 		for _, e := range d.Endpoints {
 			w("\n[destination.%s.protocol.%s]\nport = %d\ntls = %s\n", d.ID, e.Protocol, e.Port, tomlString(or(e.TLS, "plain")))
 			if e.Forwarding != "" {
@@ -180,6 +217,30 @@ func (c SwitchyardConfig) TOML() string {
 		}
 		if c.IMAPSASL != nil {
 			w("sasl = %s\n", tomlStrings(c.IMAPSASL))
+		}
+	}
+	if c.JWTUsernameClaim != "" {
+		w("\n[oauth]\njwt_username_claim = %s\n", tomlString(c.JWTUsernameClaim))
+	}
+	for _, r := range c.HTTPRoutes {
+		w("\n[[http.route]]\nmatch = %s\n", tomlString(r.Match))
+		if r.Destination != "" {
+			w("destination = %s\n", tomlString(r.Destination))
+		}
+		if r.Fallback != "" {
+			w("fallback = %s\n", tomlString(r.Fallback))
+		}
+		if e := r.Extract; e != nil {
+			w("\n[http.route.extract]\nfrom = %s\n", tomlString(e.From))
+			if e.Param != "" {
+				w("param = %s\n", tomlString(e.Param))
+			}
+			if e.Header != "" {
+				w("header = %s\n", tomlString(e.Header))
+			}
+			if e.Regex != "" {
+				w("regex = %s\n", tomlString(e.Regex))
+			}
 		}
 	}
 	w("%s", c.Extra)
