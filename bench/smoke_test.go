@@ -5,7 +5,9 @@
 // against switchyard and the mock backend only, so that the script, the
 // load generator's flags and the summariser cannot drift apart unnoticed.
 // It needs no peer proxy. TestDeliverSmoke runs the deliver scenario
-// against bench/mocksmtp directly. Gated like the end-to-end suite:
+// against bench/mocksmtp directly; TestBenchMixedSmoke runs the mixed
+// scenario for 3 s through switchyard (scripts/bench-mixed.sh --smoke).
+// Gated like the end-to-end suite:
 //
 //	SWITCHYARD_E2E=1 go test -count=1 -v ./bench/
 package bench_test
@@ -17,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -197,5 +200,92 @@ func TestDeliverSmoke(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestBenchMixedSmoke runs scripts/bench-mixed.sh --smoke: the mock
+// backends of every protocol, one switchyard with a listener per protocol,
+// and the mixed scenario for 3 s direct and through switchyard. Every
+// component must have completed operations without an error, every idle
+// session must have survived the run, and every delivery the bench
+// counted must have reached its mock.
+func TestBenchMixedSmoke(t *testing.T) {
+	if os.Getenv("SWITCHYARD_E2E") != "1" {
+		t.Skip("set SWITCHYARD_E2E=1 to run the bench harness smoke test")
+	}
+	bash := need(t, "bash")
+	need(t, "python3")
+	need(t, "go")
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, bin := t.TempDir(), t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bash, filepath.Join(root, "scripts", "bench-mixed.sh"), "--smoke")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "BENCH_OUT="+out, "BENCH_BIN="+bin)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench-mixed.sh --smoke: %v\n--- stderr ---\n%s\n--- stdout ---\n%s", err, stderr.String(), stdout.String())
+	}
+	t.Logf("smoke run took %s\n%s", time.Since(start).Round(time.Second), stdout.String())
+
+	want := []string{"idle-imap", "login-imap", "login-pop3", "login-submission", "fetch-imap", "deliver-lmtp", "deliver-smtp"}
+	for _, f := range []string{"direct-1", "switchyard-1"} {
+		b, err := os.ReadFile(filepath.Join(out, f+".json"))
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		var r struct {
+			Scenario   string `json:"scenario"`
+			Errors     int64  `json:"errors"`
+			Components []struct {
+				Name        string `json:"name"`
+				Ops         int64  `json:"ops"`
+				Errors      int64  `json:"errors"`
+				Sessions    int    `json:"sessions"`
+				Established int    `json:"established"`
+				Alive       int    `json:"alive"`
+				Timeline    []any  `json:"timeline"`
+			} `json:"components"`
+			Timeline   []map[string]any `json:"timeline"`
+			TargetCost map[string]any   `json:"target_cost"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if r.Scenario != "mixed" || r.Errors != 0 || len(r.Components) != len(want) || r.TargetCost == nil || len(r.Timeline) < 2 {
+			t.Errorf("%s: scenario %q, %d errors, %d components, cost %v, %d timeline points", f, r.Scenario, r.Errors, len(r.Components), r.TargetCost, len(r.Timeline))
+			continue
+		}
+		for i, c := range r.Components {
+			if c.Name != want[i] || c.Ops <= 0 || c.Errors != 0 {
+				t.Errorf("%s: component %d: %s, %d ok, %d errors", f, i, c.Name, c.Ops, c.Errors)
+			}
+			if c.Name == "idle-imap" && (c.Sessions != 210 || c.Established != c.Sessions || c.Alive != c.Sessions) {
+				t.Errorf("%s: idle sessions %d asked, %d established, %d alive at the end", f, c.Sessions, c.Established, c.Alive)
+			}
+			if c.Name != "idle-imap" && len(c.Timeline) < 2 {
+				t.Errorf("%s: %s has %d timeline points", f, c.Name, len(c.Timeline))
+			}
+		}
+	}
+	s := stdout.String()
+	for _, n := range want[1:] {
+		if !strings.Contains(s, "| "+n+" |") {
+			t.Errorf("summary lacks a %s row", n)
+		}
+	}
+	m := regexp.MustCompile(`lmtp (\d+) accepted / (\d+) sent; smtp (\d+) accepted / (\d+) sent`).FindStringSubmatch(s)
+	if m == nil || m[1] != m[2] || m[3] != m[4] || m[2] == "0" || m[4] == "0" {
+		t.Errorf("deliveries counted by the bench and by the mocks differ: %v", m)
 	}
 }

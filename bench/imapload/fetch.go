@@ -250,6 +250,7 @@ func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
 		lastB, lastT = b, el
 		return fmt.Sprintf("%.0f MB/s, %d fetches, errors %d", rate, fetches.Load(), errs.Total())
 	})
+	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, fetches.Load, errs.Total, moved.Load, &fetchH)
 	for _, f := range ready {
 		wg.Add(1)
 		go func(f *fetcher) {
@@ -287,6 +288,7 @@ func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
 	})
 	defer stopWatch()
 	wg.Wait()
+	res.Timeline = stopTimeline()
 	wall := time.Since(t0)
 	if wall > o.Duration && ctx.Err() == nil {
 		wall = o.Duration // reads stop at the deadline; the rest is teardown
@@ -300,6 +302,7 @@ func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
 	res.ErrorsByKind = errs.Sorted()
 	res.OpsPerSec = float64(res.Ops) / wall.Seconds()
 	res.Latency = fetchH.Summarize()
+	res.LatencyCDF = fetchH.Quantiles(nil)
 	res.Phases = ph.summaries(&o.Options, false)
 	res.Bytes = moved.Load()
 	res.MBPerSec = float64(res.Bytes) / 1e6 / wall.Seconds()

@@ -63,6 +63,7 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 	stopProgress := startProgress(&o.Options, func(time.Duration) string {
 		return fmt.Sprintf("opening: established %d/%d, errors %d", established.Load(), o.Conns, errs.Total())
 	})
+	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, established.Load, errs.Total, nil, &ph.total)
 	t0 := time.Now()
 	for w := 0; w < min(o.Concurrency, o.Conns); w++ {
 		wg.Add(1)
@@ -143,6 +144,7 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 			c.Close()
 		}
 	}
+	res.Timeline = stopTimeline()
 
 	res.WallSeconds = time.Since(t0).Seconds()
 	res.Ops = int64(res.Established)
@@ -150,6 +152,7 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 	res.ErrorsByKind = errs.Sorted()
 	res.OpsPerSec = float64(res.Established) / openWall.Seconds()
 	res.Latency = ph.total.Summarize()
+	res.LatencyCDF = ph.total.Quantiles(nil)
 	res.Phases = ph.summaries(&o.Options, o.Preauth)
 	smp.finish(res, "established")
 	if res.Established == 0 && res.Errors > 0 {

@@ -72,6 +72,7 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 		last, lastT = n, el
 		return fmt.Sprintf("ok %d (%.0f/s), errors %d, p99 %.3f ms", n, rate, errs.Total(), float64(ph.total.Percentile(99))/1e6)
 	})
+	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.total)
 	t0 := time.Now()
 	for w := 0; w < o.Concurrency; w++ {
 		wg.Add(1)
@@ -101,6 +102,7 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 		}()
 	}
 	wg.Wait()
+	res.Timeline = stopTimeline()
 	stopProgress()
 	wall := time.Since(t0)
 	smp.take("end")
@@ -111,6 +113,7 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 	res.ErrorsByKind = errs.Sorted()
 	res.OpsPerSec = float64(res.Ops) / wall.Seconds()
 	res.Latency = ph.total.Summarize()
+	res.LatencyCDF = ph.total.Quantiles(nil)
 	res.Phases = ph.summaries(&o.Options, false)
 	smp.finish(res, "")
 	return res, nil

@@ -74,6 +74,10 @@ type Options struct {
 	ProgressEvery time.Duration
 	// Sampler, if set, observes the target process (the proxy).
 	Sampler *stats.Sampler
+	// Timeline, when positive, records the run in intervals of this length
+	// (Result.Timeline: operations, errors, p50/p99, the target's CPU and
+	// RSS per interval).
+	Timeline time.Duration
 }
 
 func (o *Options) check() error {

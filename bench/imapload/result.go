@@ -33,6 +33,10 @@ type Result struct {
 	// logout; the opening of an idle session); Phases splits it.
 	Latency stats.Summary            `json:"latency"`
 	Phases  map[string]stats.Summary `json:"phases"`
+	// LatencyCDF is Latency's distribution at stats.CDFPercentiles;
+	// Timeline the run in intervals (Options.Timeline).
+	LatencyCDF []stats.Quantile `json:"latency_cdf,omitempty"`
+	Timeline   []stats.Point    `json:"timeline,omitempty"`
 
 	// Idle scenario.
 	Conns       int     `json:"conns,omitempty"`

@@ -87,6 +87,9 @@ type DeliverOptions struct {
 	ProgressEvery time.Duration
 	// Sampler, if set, observes the target process (the proxy).
 	Sampler *stats.Sampler
+	// Timeline, when positive, records the run in intervals of this length
+	// (Result.Timeline).
+	Timeline time.Duration
 }
 
 func (o *DeliverOptions) check() (*Options, error) {
@@ -335,6 +338,7 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 	}
 	var okForProgress atomic.Int64
 	stopProgress := startProgress(lo, &okForProgress, &errs, &ph)
+	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, cnt.ok.Load, errs.Total, func() int64 { return cnt.ok.Load() * int64(o.MessageSize) }, &ph.total)
 	t0 := time.Now()
 	for w := 0; w < o.Concurrency; w++ {
 		wg.Add(1)
@@ -360,6 +364,7 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 		}()
 	}
 	wg.Wait()
+	res.Timeline = stopTimeline()
 	stopProgress()
 	wall := time.Since(t0)
 	smp.take("end")
@@ -370,6 +375,7 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 	res.ErrorsByKind = errs.Sorted()
 	res.OpsPerSec = float64(res.Ops) / wall.Seconds()
 	res.Latency = ph.total.Summarize()
+	res.LatencyCDF = ph.total.Quantiles(nil)
 	res.Phases = map[string]stats.Summary{"connect": dp.connect.Summarize(), "envelope": dp.envelope.Summarize(), "data": dp.data.Summarize()}
 	if dp.quit.Count() > 0 {
 		res.Phases["quit"] = dp.quit.Summarize()
@@ -397,34 +403,40 @@ type deliverWorker struct {
 	pipelining bool
 	size       bool
 	buf        []byte
+	// delivered tells whether the last message reached every recipient.
+	delivered bool
 }
 
-// connection opens a connection, sends messages on it and closes it.
-// more is false when the run is over (Count reached).
-func (w *deliverWorker) connection(ctx context.Context) (more bool, _ *opError) {
+// open connects, reads the greeting and sends EHLO/LHLO; w.c is the
+// connection on success and nil on failure.
+func (w *deliverWorker) open(ctx context.Context) *opError {
 	o := w.o
 	t0 := time.Now()
 	nc, err := w.d.dial(ctx)
 	if err != nil {
-		return true, fail("connect", err)
+		return fail("connect", err)
 	}
 	w.cnt.conns.Add(1)
 	_ = nc.SetDeadline(t0.Add(o.Timeout))
 	w.c = newConn(nc)
-	defer w.c.Close()
+	failed := func(err error) *opError {
+		w.c.Close()
+		w.c = nil
+		return fail("connect", err)
+	}
 	if _, err := w.expect('2'); err != nil {
-		return true, fail("connect", err)
+		return failed(err)
 	}
 	hello := "EHLO "
 	if o.Protocol == LMTP {
 		hello = "LHLO "
 	}
 	if err := w.c.send(hello, o.Helo); err != nil {
-		return true, fail("connect", err)
+		return failed(err)
 	}
 	caps, err := w.expect('2')
 	if err != nil {
-		return true, fail("connect", err)
+		return failed(err)
 	}
 	w.pipelining, w.size = false, false
 	for _, l := range caps {
@@ -440,7 +452,22 @@ func (w *deliverWorker) connection(ctx context.Context) (more bool, _ *opError) 
 		}
 	}
 	w.dp.connect.RecordDuration(time.Since(t0))
+	return nil
+}
 
+// connection opens a connection, sends messages on it and closes it.
+// more is false when the run is over (Count reached).
+func (w *deliverWorker) connection(ctx context.Context) (more bool, _ *opError) {
+	o := w.o
+	if oe := w.open(ctx); oe != nil {
+		return true, oe
+	}
+	c := w.c
+	defer func() {
+		c.Close()
+		w.c = nil
+	}()
+	nc := c.c
 	for m := 0; o.PerConnection == 0 || m < o.PerConnection; m++ {
 		if ctx.Err() != nil {
 			break
@@ -520,6 +547,7 @@ func isStatus(err error) bool {
 func (w *deliverWorker) message(n int64) (inSync bool, _ *opError) {
 	o := w.o
 	t0 := time.Now()
+	w.delivered = false
 	w.buf = w.buf[:0]
 	w.buf = append(w.buf, "MAIL FROM:<"...)
 	w.buf = append(w.buf, o.From...)
@@ -661,6 +689,7 @@ func (w *deliverWorker) message(n int64) (inSync bool, _ *opError) {
 		w.ph.total.RecordDuration(now.Sub(t0))
 		w.cnt.ok.Add(1)
 		w.okp.Add(1)
+		w.delivered = true
 	case delivered > 0:
 		w.cnt.partial.Add(1)
 	}

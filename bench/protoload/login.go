@@ -92,6 +92,7 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 		Concurrency: o.Concurrency, Sources: o.Sources, Started: time.Now(),
 	}}
 	stopProgress := startProgress(&o, &ok, &errs, &ph)
+	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.total)
 	t0 := time.Now()
 	for w := 0; w < o.Concurrency; w++ {
 		wg.Add(1)
@@ -116,6 +117,7 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 		}()
 	}
 	wg.Wait()
+	res.Timeline = stopTimeline()
 	stopProgress()
 	wall := time.Since(t0)
 	smp.take("end")
@@ -126,16 +128,8 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 	res.ErrorsByKind = errs.Sorted()
 	res.OpsPerSec = float64(res.Ops) / wall.Seconds()
 	res.Latency = ph.total.Summarize()
-	res.Phases = map[string]stats.Summary{"connect": ph.connect.Summarize(), "auth": ph.auth.Summarize()}
-	if o.TLS != imapload.TLSNone {
-		res.Phases["tls"] = ph.tls.Summarize()
-	}
-	if ph.noop.Count() > 0 {
-		res.Phases["noop"] = ph.noop.Summarize()
-	}
-	if ph.logout.Count() > 0 {
-		res.Phases["logout"] = ph.logout.Summarize()
-	}
+	res.LatencyCDF = ph.total.Quantiles(nil)
+	res.Phases = ph.summaries(&o)
 	smp.finish(&res.Result)
 	return res, nil
 }

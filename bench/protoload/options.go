@@ -66,6 +66,9 @@ type Options struct {
 	ProgressEvery time.Duration
 	// Sampler, if set, observes the target process (the proxy).
 	Sampler *stats.Sampler
+	// Timeline, when positive, records the run in intervals of this length
+	// (Result.Timeline).
+	Timeline time.Duration
 }
 
 // ParseProtocol accepts pop3, submission (or smtp) and managesieve (or

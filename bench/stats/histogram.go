@@ -212,3 +212,90 @@ func (h *Histogram) Summarize() Summary {
 		MaxMs:  ms(h.Max()),
 	}
 }
+
+// Snapshot returns a copy of h. When h is being recorded into, the copy is
+// consistent per bucket but may miss values recorded while it was taken;
+// Sub of two snapshots of the same histogram is still never negative.
+func (h *Histogram) Snapshot() *Histogram {
+	s := new(Histogram)
+	var n uint64
+	for i := range h.counts {
+		c := h.counts[i].Load()
+		s.counts[i].Store(c)
+		n += c
+	}
+	s.total.Store(n)
+	s.sum.Store(h.sum.Load())
+	s.min.Store(h.min.Load())
+	s.max.Store(h.max.Load())
+	return s
+}
+
+// Sub returns the values counted in h but not in prev, an earlier snapshot
+// of the same histogram: the values recorded between the two. Its minimum
+// and maximum are the bounds of the lowest and highest buckets it holds
+// (the maximum no higher than h's), so percentiles keep their bounded
+// error; its mean is exact when the snapshots were taken with no record in
+// flight.
+func (h *Histogram) Sub(prev *Histogram) *Histogram {
+	d := new(Histogram)
+	var n uint64
+	lo, hi := -1, -1
+	for i := range h.counts {
+		c, p := h.counts[i].Load(), prev.counts[i].Load()
+		if c <= p {
+			continue
+		}
+		d.counts[i].Store(c - p)
+		n += c - p
+		if lo < 0 {
+			lo = i
+		}
+		hi = i
+	}
+	if n == 0 {
+		return d
+	}
+	d.total.Store(n)
+	if s := h.sum.Load() - prev.sum.Load(); s > 0 {
+		d.sum.Store(s)
+	}
+	mn, _ := bucketRange(lo)
+	_, mx := bucketRange(hi)
+	if m := h.Max(); mx > m {
+		mx = m
+	}
+	if mn > mx {
+		mn = mx
+	}
+	d.min.Store(mn + 1)
+	d.max.Store(mx)
+	return d
+}
+
+// Quantile is one point of a latency distribution: P percent of the
+// values were at most Ms milliseconds.
+type Quantile struct {
+	P  float64 `json:"p"`
+	Ms float64 `json:"ms"`
+}
+
+// CDFPercentiles are the points Quantiles reports by default: enough to
+// draw a distribution and its tail.
+var CDFPercentiles = []float64{0, 1, 5, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97, 98, 99, 99.5, 99.7, 99.9, 99.95, 99.99, 100}
+
+// Quantiles returns the value at each percentile of ps (CDFPercentiles
+// when nil), in milliseconds; nil when h is empty.
+func (h *Histogram) Quantiles(ps []float64) []Quantile {
+	if h.Count() == 0 {
+		return nil
+	}
+	if ps == nil {
+		ps = CDFPercentiles
+	}
+	out := make([]Quantile, len(ps))
+	for i, p := range ps {
+		out[i] = Quantile{P: p, Ms: float64(h.Percentile(p)) / 1e6}
+	}
+	return out
+}

@@ -40,11 +40,17 @@ func TestSampleSelfSeesCPUAndFDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Burn some CPU and open descriptors.
-	deadline := time.Now().Add(300 * time.Millisecond)
+	// Burn some CPU (until the kernel has counted 0.15 s of it, at most
+	// 10 s of wall time: the machine may be busy) and open descriptors.
+	deadline := time.Now().Add(10 * time.Second)
 	x := 0
 	for time.Now().Before(deadline) {
-		x++
+		for i := 0; i < 1_000_000; i++ {
+			x++
+		}
+		if c, err := s.Sample("c"); err == nil && c.CPUSeconds-a.CPUSeconds >= 0.15 {
+			break
+		}
 	}
 	var files []*os.File
 	for i := 0; i < 10; i++ {

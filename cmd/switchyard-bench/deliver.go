@@ -43,6 +43,7 @@ func runDeliver(ctx context.Context, f *flags, accounts []imapload.Account, stdo
 		Concurrency:   f.concurrency,
 		Duration:      f.duration,
 		Count:         f.count,
+		Timeline:      f.timeline,
 	}
 	if f.progress > 0 {
 		o.Progress, o.ProgressEvery = stderr, f.progress

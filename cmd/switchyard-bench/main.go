@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/mixload"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -61,6 +62,7 @@ type flags struct {
 	pprofURL    string
 	jsonFile    string
 	progress    time.Duration
+	timeline    time.Duration
 
 	messageSize   int
 	recipients    int
@@ -68,6 +70,16 @@ type flags struct {
 	rcptDomain    string
 	mailFrom      string
 	noPipelining  bool
+
+	targetPOP3, targetSubmission, targetLMTP, targetSMTP string
+
+	mixedUsers, mixedIdle                int
+	mixedLoginRate, mixedFetchRate       float64
+	mixedLMTPRate, mixedSMTPRate         float64
+	mixedLoginMix                        string
+	mixedLoginClients, mixedFetchClients int
+	mixedDeliverConns                    int
+	mixedLMTPPerConn, mixedSMTPPerConn   int
 
 	mockBackend  []string
 	mockNames    []string
@@ -87,7 +99,7 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("switchyard-bench", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
-	fs.StringVar(&f.scenario, "scenario", "login", "load scenario: login, idle, fetch (bulk FETCH 1 (BODY[]) for --duration) or deliver (--protocol smtp|lmtp)")
+	fs.StringVar(&f.scenario, "scenario", "login", "load scenario: login, idle, fetch (bulk FETCH 1 (BODY[]) for --duration), deliver (--protocol smtp|lmtp) or mixed (all at once, --mixed-*)")
 	fs.StringVar(&f.protocol, "protocol", "imap", "login: imap, pop3, submission or managesieve (--auth user is POP3's USER/PASS); deliver: smtp or lmtp")
 	fs.StringVar(&f.target, "target", "127.0.0.1:1143", "IMAP server or proxy to load (host:port)")
 	fs.StringVar(&f.tlsMode, "tls", "none", "none, starttls or implicit")
@@ -115,12 +127,30 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs.StringVar(&f.pprofURL, "pprof-url", "", "net/http/pprof base URL of the target, to count its goroutines")
 	fs.StringVar(&f.jsonFile, "json", "", "also write the result as JSON to this file")
 	fs.DurationVar(&f.progress, "progress", 5*time.Second, "progress line interval on stderr (0: none)")
-	fs.IntVar(&f.messageSize, "message-size", 1024, "deliver: bytes per message, headers and CRLFs included (256..64 MiB)")
-	fs.IntVar(&f.recipients, "recipients", 1, "deliver: recipients per message, consecutive accounts of --users/--users-file")
+	fs.DurationVar(&f.timeline, "timeline", time.Second, "interval of the timeline in the JSON (ops, errors, p50/p99, target CPU and RSS per interval; 0: none)")
+	fs.IntVar(&f.messageSize, "message-size", 1024, "deliver, mixed: bytes per message, headers and CRLFs included (256..64 MiB; mixed: default 16384)")
+	fs.IntVar(&f.recipients, "recipients", 1, "deliver, mixed: recipients per message, consecutive accounts of --users/--users-file")
 	fs.IntVar(&f.perConnection, "per-connection", 0, "deliver: messages per connection before QUIT and a new one (0: one connection per client for the whole run)")
 	fs.StringVar(&f.rcptDomain, "rcpt-domain", "example.org", "deliver: domain appended to account names without '@' (also --mock-known-recipients)")
 	fs.StringVar(&f.mailFrom, "mail-from", "bench@bench.test", "deliver: reverse path of MAIL FROM")
 	fs.BoolVar(&f.noPipelining, "no-pipelining", false, "deliver: wait for each reply instead of pipelining MAIL, RCPT and DATA")
+
+	fs.StringVar(&f.targetPOP3, "target-pop3", "", "mixed: POP3 target (host:port; empty: no POP3 logins); --target is IMAP's (empty: no IMAP)")
+	fs.StringVar(&f.targetSubmission, "target-submission", "", "mixed: submission target (empty: no submission logins)")
+	fs.StringVar(&f.targetLMTP, "target-lmtp", "", "mixed: LMTP target (empty: no LMTP deliveries)")
+	fs.StringVar(&f.targetSMTP, "target-smtp", "", "mixed: port-25 SMTP target (empty: no SMTP deliveries)")
+	fs.IntVar(&f.mixedUsers, "mixed-users", mixload.DefaultUsers, "mixed: population the defaults below derive from (per 1000 users: 700 idle, 3 logins/s, 8 fetches/s, 5 LMTP and 5 SMTP messages/s)")
+	fs.IntVar(&f.mixedIdle, "mixed-idle", -1, "mixed: IMAP sessions held in IDLE (-1: 70% of --mixed-users), opened --concurrency at a time")
+	fs.Float64Var(&f.mixedLoginRate, "mixed-login-rate", -1, "mixed: logins per second, IMAP + POP3 + submission (-1: 3 per 1000 users)")
+	fs.StringVar(&f.mixedLoginMix, "mixed-login-mix", "4:1:1", "mixed: weights of IMAP:POP3:submission logins")
+	fs.IntVar(&f.mixedLoginClients, "mixed-login-clients", mixload.DefaultLoginClients, "mixed: logins in flight at most, per protocol")
+	fs.Float64Var(&f.mixedFetchRate, "mixed-fetch-rate", -1, "mixed: FETCH 1 (BODY[]) per second (-1: 8 per 1000 users)")
+	fs.IntVar(&f.mixedFetchClients, "mixed-fetch-clients", mixload.DefaultFetchClients, "mixed: logged-in sessions the fetches go over")
+	fs.Float64Var(&f.mixedLMTPRate, "mixed-lmtp-rate", -1, "mixed: LMTP messages per second (-1: 5 per 1000 users)")
+	fs.Float64Var(&f.mixedSMTPRate, "mixed-smtp-rate", -1, "mixed: SMTP messages per second (-1: 5 per 1000 users)")
+	fs.IntVar(&f.mixedDeliverConns, "mixed-deliver-clients", mixload.DefaultDeliverConns, "mixed: delivery clients per protocol")
+	fs.IntVar(&f.mixedLMTPPerConn, "mixed-lmtp-per-connection", -1, "mixed: LMTP messages per connection (-1: 0, connections kept)")
+	fs.IntVar(&f.mixedSMTPPerConn, "mixed-smtp-per-connection", -1, "mixed: SMTP messages per connection (-1: 1, a connection per message)")
 
 	fs.StringSliceVar(&f.mockBackend, "mock-backend", nil, "run mockimap backends on ADDR[,ADDR...] instead of a load")
 	fs.StringSliceVar(&f.mockNames, "mock-names", []string{"old", "new"}, "names of the mock backends, in order (more get mock<i>)")
@@ -158,6 +188,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if len(f.mockBackend) > 0 && (f.mockProtocol == "smtp" || f.mockProtocol == "lmtp") {
 		if err := runDeliverMock(ctx, &f, accounts, stdout); err != nil {
+			fmt.Fprintln(stderr, "switchyard-bench:", err)
+			return 1
+		}
+		return 0
+	}
+	if len(f.mockBackend) == 0 && f.scenario == "mixed" {
+		if err := runMixed(ctx, &f, fs.Changed("message-size"), accounts, stdout, stderr); err != nil {
 			fmt.Fprintln(stderr, "switchyard-bench:", err)
 			return 1
 		}
@@ -218,6 +255,7 @@ func runLoad(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 		Sources:     f.sources,
 		Timeout:     f.timeout,
 		Concurrency: f.concurrency,
+		Timeline:    f.timeline,
 	}
 	if f.progress > 0 {
 		o.Progress, o.ProgressEvery = stderr, f.progress
@@ -256,7 +294,7 @@ func runLoad(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 	case "idle":
 		res, err = imapload.RunIdle(ctx, imapload.IdleOptions{Options: o, Conns: f.conns, Hold: f.hold, Preauth: f.preauth, SkipCheck: f.noCheck})
 	default:
-		return fmt.Errorf("--scenario %q: want login, idle, fetch or deliver", f.scenario)
+		return fmt.Errorf("--scenario %q: want login, idle, fetch, deliver or mixed", f.scenario)
 	}
 	if res != nil {
 		res.WriteText(stdout)

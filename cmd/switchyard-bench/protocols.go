@@ -47,6 +47,7 @@ func runProtoLoad(ctx context.Context, f *flags, accounts []imapload.Account, st
 		Count:       f.count,
 		SkipNoop:    f.noNoop,
 		Linger:      f.linger,
+		Timeline:    f.timeline,
 	}
 	if f.progress > 0 {
 		o.Progress, o.ProgressEvery = stderr, f.progress

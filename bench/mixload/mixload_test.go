@@ -1,0 +1,181 @@
+package mixload
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/bench/mockpop3"
+	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
+	"github.com/switchyard-mail/switchyard/bench/stats"
+)
+
+type mocks struct {
+	imap            *mockimap.Server
+	pop3            *mockpop3.Server
+	sub, lmtp, smtp *mocksmtp.Server
+}
+
+func startMocks(t *testing.T, accts []imapload.Account) *mocks {
+	t.Helper()
+	users := map[string]string{}
+	for _, a := range accts {
+		users[a.User] = a.Password
+	}
+	var m mocks
+	var err error
+	if m.imap, err = mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "i", Users: users}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.imap.Close() })
+	if m.pop3, err = mockpop3.Listen("127.0.0.1:0", mockpop3.Config{Name: "p", Users: users, Pipelining: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.pop3.Close() })
+	for _, x := range []struct {
+		s   **mocksmtp.Server
+		cfg mocksmtp.Config
+	}{
+		{&m.sub, mocksmtp.Config{Name: "s", Users: users}},
+		{&m.lmtp, mocksmtp.Config{Name: "l", LMTP: true, NoAuth: true, CountOnly: true}},
+		{&m.smtp, mocksmtp.Config{Name: "m", NoAuth: true, CountOnly: true}},
+	} {
+		if *x.s, err = mocksmtp.Listen("127.0.0.1:0", x.cfg); err != nil {
+			t.Fatal(err)
+		}
+		s := *x.s
+		t.Cleanup(func() { s.Close() })
+	}
+	return &m
+}
+
+func TestMixedAgainstMocks(t *testing.T) {
+	accts := imapload.Accounts("user", 50, "pw")
+	m := startMocks(t, accts)
+	var progress bytes.Buffer
+	res, err := Run(context.Background(), Options{
+		IMAP: m.imap.Addr(), POP3: m.pop3.Addr(), Submission: m.sub.Addr(), LMTP: m.lmtp.Addr(), SMTP: m.smtp.Addr(),
+		Accounts: accts, Users: 100, Idle: -1, LoginRate: 60, FetchRate: 40, LMTPRate: 30, SMTPRate: 20,
+		LMTPPerConnection: -1, SMTPPerConnection: -1, MessageSize: 2000,
+		Duration: 1500 * time.Millisecond, Timeline: 250 * time.Millisecond, Linger: 200 * time.Millisecond,
+		Sampler: &stats.Sampler{PID: os.Getpid()}, Progress: &progress, ProgressEvery: 500 * time.Millisecond, Seed: 7,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := res.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", out.String())
+	if res.Errors != 0 {
+		t.Fatalf("%d errors", res.Errors)
+	}
+	byName := map[string]Component{}
+	for _, c := range res.Components {
+		byName[c.Name] = c
+	}
+	want := []string{"idle-imap", "login-imap", "login-pop3", "login-submission", "fetch-imap", "deliver-lmtp", "deliver-smtp"}
+	for _, n := range want {
+		c, ok := byName[n]
+		if !ok {
+			t.Fatalf("no component %s", n)
+		}
+		if c.Ops <= 0 || c.Latency.Count == 0 || len(c.LatencyCDF) == 0 {
+			t.Errorf("%s: %d ok, latency %+v", n, c.Ops, c.Latency)
+		}
+		if n != "idle-imap" && len(c.Timeline) < 4 {
+			t.Errorf("%s: %d timeline points", n, len(c.Timeline))
+		}
+		if !strings.Contains(out.String(), n) {
+			t.Errorf("table lacks %s", n)
+		}
+	}
+	if idle := byName["idle-imap"]; idle.Sessions != 70 || idle.Established != 70 || idle.Alive != 70 {
+		t.Fatalf("idle %+v", idle)
+	}
+	// Rates near what was asked (Poisson arrivals over 1.5 s: loose).
+	if c := byName["login-imap"]; c.RatePerSec != 40 || c.Ops < 20 || c.Ops > 110 {
+		t.Errorf("login-imap asked %.0f/s, %d done", c.RatePerSec, c.Ops)
+	}
+	if c := byName["login-pop3"]; c.RatePerSec != 10 {
+		t.Errorf("login-pop3 asked %.0f/s", c.RatePerSec)
+	}
+	// Every delivery counted reached its mock; SMTP used a connection per
+	// message, LMTP kept its four.
+	if l, s := byName["deliver-lmtp"], byName["deliver-smtp"]; int64(m.lmtp.Accepted()) != l.Ops || int64(m.smtp.Accepted()) != s.Ops ||
+		l.Connections != 4 || s.Connections != s.Ops || s.PerConnection != 1 || l.MessageSize != 2000 {
+		t.Errorf("lmtp %d/%d accepted, %d conns; smtp %d/%d accepted, %d conns", m.lmtp.Accepted(), l.Ops, l.Connections,
+			m.smtp.Accepted(), s.Ops, s.Connections)
+	}
+	if f := byName["fetch-imap"]; f.Bytes <= 0 || f.Clients != 4 {
+		t.Errorf("fetch %+v", f)
+	}
+	if res.TargetCost == nil || res.TargetCost.RSSPerIdleKiB == 0 && res.TargetCost.RSSEstablishedKiB == 0 || len(res.Timeline) < 4 || res.Timeline[0].Target == nil {
+		t.Errorf("cost %+v, %d points", res.TargetCost, len(res.Timeline))
+	}
+	if !strings.Contains(progress.String(), "mixed:") {
+		t.Errorf("progress %q", progress.String())
+	}
+	path := filepath.Join(t.TempDir(), "m.json")
+	if err := res.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	b, _ := os.ReadFile(path)
+	if err := json.Unmarshal(b, &back); err != nil || back["scenario"] != "mixed" || len(back["components"].([]any)) != len(want) {
+		t.Fatalf("json: %v", err)
+	}
+}
+
+func TestMixedPartsAndBounds(t *testing.T) {
+	accts := imapload.Accounts("user", 5, "pw")
+	m := startMocks(t, accts)
+	// Only LMTP: the other components are left out; a target that refuses
+	// shows as errors, not as a failed run.
+	res, err := Run(context.Background(), Options{LMTP: m.lmtp.Addr(), SMTP: "127.0.0.1:1", Accounts: accts, Users: 1000,
+		LMTPRate: 50, SMTPRate: 20, SMTPPerConnection: -1, Duration: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Components) != 2 || res.Components[0].Name != "deliver-lmtp" || res.Components[0].Ops == 0 ||
+		res.Components[1].Errors == 0 || res.Components[1].Ops != 0 {
+		t.Fatalf("components %+v", res.Components)
+	}
+	for _, o := range []Options{
+		{Accounts: accts, IMAP: "x"},
+		{Accounts: accts, LMTP: m.lmtp.Addr(), LMTPRate: 1e9},
+		{Accounts: accts, IMAP: m.imap.Addr(), Idle: MaxIdle + 1},
+		{Accounts: accts, IMAP: m.imap.Addr(), LoginMix: [3]float64{-1, 1, 1}},
+		{IMAP: m.imap.Addr()},
+		{Accounts: accts},
+	} {
+		if _, err := Run(context.Background(), o); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+	// Cancelled during the measured phase: stops early and still reports.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	res, err = Run(ctx, Options{IMAP: m.imap.Addr(), Accounts: accts, Users: 10, Idle: 3, LoginRate: 20, FetchRate: 0, Duration: time.Minute})
+	if err != nil || time.Since(t0) > 10*time.Second || res.WallSeconds > 5 {
+		t.Fatalf("cancelled run: %v after %s (%+v)", err, time.Since(t0), res)
+	}
+}
+
+func TestSplitRate(t *testing.T) {
+	if r := splitRate(6, [3]float64{4, 1, 1}); r != [3]float64{4, 1, 1} {
+		t.Fatal(r)
+	}
+	if r := splitRate(0, [3]float64{4, 1, 1}); r != [3]float64{} {
+		t.Fatal(r)
+	}
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
+)
+
+func TestMixedScenario(t *testing.T) {
+	users := map[string]string{}
+	for _, u := range []string{"user0", "user1", "user2", "user3"} {
+		users[u] = "password"
+	}
+	im, err := mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "i", Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	lm, err := mocksmtp.Listen("127.0.0.1:0", mocksmtp.Config{Name: "l", LMTP: true, NoAuth: true, CountOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lm.Close()
+	jsonPath := filepath.Join(t.TempDir(), "mixed.json")
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"--scenario", "mixed", "--target", im.Addr(), "--target-lmtp", lm.Addr(),
+		"--users", "4", "--mixed-users", "20", "--mixed-login-rate", "30", "--mixed-fetch-rate", "20", "--mixed-lmtp-rate", "20",
+		"--duration", "1s", "--timeline", "250ms", "--linger", "100ms", "--pid", itoa(os.Getpid()), "--progress", "0", "--json", jsonPath}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errb.String(), out.String())
+	}
+	for _, want := range []string{"mixed (20 users)", "idle-imap", "login-imap", "fetch-imap", "deliver-lmtp", "16384-byte messages", "target rss"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "login-pop3") || strings.Contains(out.String(), "deliver-smtp") {
+		t.Fatalf("components without a target ran:\n%s", out.String())
+	}
+	var r struct {
+		Scenario   string `json:"scenario"`
+		Errors     int64  `json:"errors"`
+		Components []struct {
+			Name        string `json:"name"`
+			Ops         int64  `json:"ops"`
+			Established int    `json:"established"`
+			Timeline    []any  `json:"timeline"`
+		} `json:"components"`
+		Timeline []map[string]any `json:"timeline"`
+	}
+	b, _ := os.ReadFile(jsonPath)
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Scenario != "mixed" || r.Errors != 0 || len(r.Components) != 4 || r.Components[0].Established != 14 || len(r.Timeline) < 3 || r.Timeline[0]["target"] == nil {
+		t.Fatalf("json %s", b)
+	}
+	if int64(lm.Accepted()) != r.Components[3].Ops {
+		t.Fatalf("lmtp mock accepted %d, bench counted %d", lm.Accepted(), r.Components[3].Ops)
+	}
+}
+
+func TestMixedBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--scenario", "mixed", "--mixed-login-mix", "4:1"},
+		{"--scenario", "mixed", "--mixed-login-mix", "0:0:0"},
+		{"--scenario", "mixed", "--mixed-login-mix", "a:1:1"},
+		{"--scenario", "mixed", "--mixed-users", "0"},
+		{"--scenario", "mixed", "--tls", "implicit"},
+		{"--scenario", "mixed", "--mixed-lmtp-rate", "1e9", "--target-lmtp", "127.0.0.1:1"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, &out, &errb); code == 0 || errb.Len() == 0 {
+			t.Errorf("%v: exit %d, %q", args, code, errb.String())
+		}
+	}
+}

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# How the IMAP login figures change with switchyard's event loops
+# ([server] threads = N), on loopback, rounds interleaved in one run:
+#
+#   direct            the load generator straight to the mock backend
+#   threads=1         switchyard with one gnet event loop
+#   threads=2         switchyard with two event loops (one per CPU here)
+#   threads=1,gmp=1   one event loop and GOMAXPROCS=1: the whole proxy,
+#                     dials and splice engine included, on one core's worth
+#                     of Go scheduler
+#
+# The three proxies run side by side (same configuration but threads), in
+# front of one mock backend (switchyard-bench --mock-backend, plaintext,
+# forwarding = "xclient"); a cell loads one of them while the others sit
+# idle. Each cell is the login storm of scripts/bench-imap.sh: CONCURRENCY
+# clients, connect, AUTHENTICATE PLAIN (SASL-IR), NOOP, LOGOUT; --pid
+# samples the loaded proxy (or the mock, for direct). The order of the cells
+# rotates from round to round. Every process started here is stopped by its
+# PID at exit; every loop is bounded.
+#
+# Usage: scripts/bench-cores.sh [ROUNDS] [SECONDS] [CONCURRENCY]
+#   defaults: 3 rounds of 8 s, 32 clients.
+# Environment: BENCH_OUT (raw JSON, default /tmp/switchyard-bench-cores),
+# BENCH_BIN (where the Go binaries are built, default bin). Prints a
+# Markdown table on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
+[ $# -le 3 ] || { echo "usage: $0 [ROUNDS] [SECONDS] [CONCURRENCY]" >&2; exit 2; }
+rounds=${1:-3}; secs=${2:-8}; conc=${3:-32}
+num() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || { echo "$1 must be $3..$4, got '$2'" >&2; exit 2; }; }
+num ROUNDS "$rounds" 1 20; num SECONDS "$secs" 1 120; num CONCURRENCY "$conc" 1 1000
+command -v python3 >/dev/null || { echo "python3 is not installed" >&2; exit 2; }
+
+out=${BENCH_OUT:-/tmp/switchyard-bench-cores}
+mkdir -p "$out"; out=$(cd "$out" && pwd)
+rm -f "$out"/*.json "$out"/*.txt "$out"/*.log
+bin=${BENCH_BIN:-bin}
+mkdir -p "$bin"; bin=$(cd "$bin" && pwd)
+go build -o "$bin/switchyard" ./cmd/switchyard
+go build -o "$bin/switchyard-bench" ./cmd/switchyard-bench
+
+tmp=$(mktemp -d /tmp/sy-cores.XXXXXX)
+pids=()
+alive() { local st; [ -n "$1" ] && st=$(cat /proc/"$1"/stat 2>/dev/null) && [[ "${st##*) }" != Z* ]]; }
+stop() { # SIGTERM one PID we started, SIGKILL after 5 s
+	local i
+	alive "$1" || return 0
+	kill -TERM "$1" 2>/dev/null || true
+	for i in $(seq 50); do alive "$1" || break; sleep 0.1; done
+	alive "$1" && kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null || true
+}
+cleanup() { local p; for p in "${pids[@]}"; do stop "$p"; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+waitport() { # waitport PORT PID
+	local i
+	for i in $(seq 100); do
+		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+		alive "$2" || { echo "process $2 exited before port $1 opened" >&2; return 1; }
+		sleep 0.1
+	done
+	echo "port $1 never opened" >&2; return 1
+}
+
+users=1000
+cells=(direct threads1 threads2 threads1-gmp1)
+life=$(( rounds * ${#cells[@]} * (secs + 5) + 120 ))s
+mock=$(port)
+"$bin/switchyard-bench" --mock-backend 127.0.0.1:"$mock" --users "$users" --password password --duration "$life" >"$out/mock.log" 2>&1 &
+mockpid=$!; pids+=("$mockpid")
+waitport "$mock" "$mockpid"
+
+declare -A tport tpid
+tport[direct]=$mock; tpid[direct]=$mockpid
+start_proxy() { # start_proxy CELL THREADS [GOMAXPROCS]
+	local cell=$1 threads=$2 gmp=${3:-} p
+	tport[$cell]=$(port)
+	cat >"$tmp/$cell.toml" <<TOML
+[server]
+threads = $threads
+backend_timeout = "5s"
+[listener.plain]
+protocol = "imap"
+bind = ["127.0.0.1:${tport[$cell]}"]
+tls = "plain"
+max_connections = 19000
+[destination.mock]
+host = "127.0.0.1"
+forwarding = "xclient"
+allow_plaintext_auth = true
+[destination.mock.protocol.imap]
+port = $mock
+tls = "plain"
+[routing]
+default_destination = "mock"
+[capabilities.imap]
+allow_plain_auth_without_tls = true
+TOML
+	cp "$tmp/$cell.toml" "$out/$cell.toml"
+	if [ -n "$gmp" ]; then
+		GOMAXPROCS=$gmp "$bin/switchyard" --config "$tmp/$cell.toml" --log-level warn >"$out/$cell.log" 2>&1 &
+	else
+		"$bin/switchyard" --config "$tmp/$cell.toml" --log-level warn >"$out/$cell.log" 2>&1 &
+	fi
+	p=$!; pids+=("$p"); tpid[$cell]=$p
+	waitport "${tport[$cell]}" "$p"
+}
+start_proxy threads1 1
+start_proxy threads2 2
+start_proxy threads1-gmp1 1 1
+
+cat /proc/loadavg >"$out/loadavg-start"
+failed=0
+n=${#cells[@]}
+for r in $(seq "$rounds"); do
+	for i in $(seq 0 $((n - 1))); do
+		c=${cells[$(( (i + r - 1) % n ))]}
+		echo "round $r: $c, ${secs} s" >&2
+		f=$out/$c-$r
+		"$bin/switchyard-bench" --scenario login --target 127.0.0.1:"${tport[$c]}" --users "$users" --password password \
+			--concurrency "$conc" --duration "${secs}s" --pid "${tpid[$c]}" --progress 0 --json "$f.json" >"$f.txt" 2>&1 ||
+			{ echo "  $c: bench failed (see $f.txt)" >&2; failed=1; }
+	done
+done
+cat /proc/loadavg >"$out/loadavg-end"
+for c in threads1 threads2 threads1-gmp1; do
+	grep -E '^Threads' /proc/"${tpid[$c]}"/status | sed "s/^/$c /" >>"$out/os-threads.txt" || true
+done
+echo "rounds=$rounds seconds=$secs concurrency=$conc nproc=$(nproc) kernel=$(uname -r) go=$(go env GOVERSION)" >"$out/meta.txt"
+
+python3 - "$out" "$rounds" "$conc" "${cells[@]}" <<'PY'
+import json, os, statistics, sys
+out, rounds, conc, cells = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+label = {"direct": "direct (mock backend)", "threads1": "switchyard, threads = 1", "threads2": "switchyard, threads = 2",
+         "threads1-gmp1": "switchyard, threads = 1, GOMAXPROCS=1"}
+
+
+def load(c, r):
+    try:
+        with open(os.path.join(out, "%s-%d.json" % (c, r))) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def med(xs):
+    return statistics.median(xs) if xs else 0.0
+
+
+print("%d rounds × %s clients, medians over the rounds, cells interleaved (order rotated each round).\n" % (rounds, conc))
+print("| target | logins/s | × threads = 1 | p50 ms | p99 ms | target CPU % of one core | target CPU µs/login | errors |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+rate = {}
+for c in cells:
+    runs = [x for x in (load(c, r) for r in range(1, rounds + 1)) if x]
+    if not runs:
+        print("| %s | failed | | | | | | |" % label[c])
+        continue
+    rate[c] = med([x["ops_per_sec"] for x in runs])
+    cost = [x.get("target_cost") or {} for x in runs]
+    rel = "%.2f" % (rate[c] / rate["threads1"]) if rate.get("threads1") and c != "direct" else "–"
+    print("| %s | %.0f | %s | %.2f | %.2f | %.0f | %.0f | %d |" % (
+        label[c], rate[c], rel, med([x["latency"]["p50_ms"] for x in runs]), med([x["latency"]["p99_ms"] for x in runs]),
+        med([k.get("cpu_percent", 0) for k in cost]), med([k.get("cpu_us_per_op", 0) for k in cost]), sum(x["errors"] for x in runs)))
+print()
+per = []
+for c in cells:
+    vals = [x["ops_per_sec"] for x in (load(c, r) for r in range(1, rounds + 1)) if x]
+    per.append("%s: %s" % (c, " / ".join("%.0f" % v for v in vals) or "-"))
+print("Logins/s per round: " + "; ".join(per) + ".")
+try:
+    with open(os.path.join(out, "os-threads.txt")) as f:
+        print("OS threads of each proxy at the end: " + "; ".join(l.split()[0] + " " + l.split()[-1] for l in f if l.strip()) + ".")
+except OSError:
+    pass
+la = []
+for name in ("loadavg-start", "loadavg-end"):
+    try:
+        with open(os.path.join(out, name)) as f:
+            la.append(" ".join(f.read().split()[:3]))
+    except OSError:
+        pass
+if len(la) == 2:
+    print("Load average (1/5/15 min) at start: %s; at end: %s." % (la[0], la[1]))
+PY
+exit "$failed"
