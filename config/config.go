@@ -266,6 +266,17 @@ type ManageSieveCapabilities struct {
 type OAuth struct {
 	// JWTUsernameClaim names the JWT claim that holds the account.
 	JWTUsernameClaim string `toml:"jwt_username_claim"`
+
+	// Edge verification of bearer tokens (switchyard): with Verify, a
+	// token that does not verify is refused at the proxy (HTTP 401, a
+	// failed OAUTHBEARER/XOAUTH2 login) and never reaches a backend.
+	Verify          bool     `toml:"verify"`
+	JWKSFile        string   `toml:"jwks_file"`         // JWKS document for JWTs
+	JWKSURL         string   `toml:"jwks_url"`          // or fetched (https), refreshed in the background
+	Issuer          string   `toml:"issuer"`            // required "iss" when set
+	Audience        string   `toml:"audience"`          // required in "aud" when set
+	Leeway          Duration `toml:"leeway"`            // clock skew allowed on exp/nbf/iat
+	StalwartKeyFile string   `toml:"stalwart_key_file"` // Stalwart's OAuth key, to open sw1. tokens
 }
 
 // HTTPConfig is [http].
@@ -337,6 +348,7 @@ const (
 	DefaultRedisKeyPrefix        = "route:"
 	DefaultPoolSize              = 16
 	DefaultJWTUsernameClaim      = "email"
+	DefaultOAuthLeeway           = Duration(60 * time.Second)
 	DefaultBodyExtractCap        = Size(64 << 10)
 	DefaultMaxHeadSize           = Size(64 << 10)
 	DefaultRelayIdle             = Duration(60 * time.Second)
@@ -402,7 +414,7 @@ func Default() *Config {
 				Implementation: "switchyard",
 			},
 		},
-		OAuth: OAuth{JWTUsernameClaim: DefaultJWTUsernameClaim},
+		OAuth: OAuth{JWTUsernameClaim: DefaultJWTUsernameClaim, Leeway: DefaultOAuthLeeway},
 		HTTP: HTTPConfig{
 			BodyExtractCap:       DefaultBodyExtractCap,
 			MaxHeadSize:          DefaultMaxHeadSize,

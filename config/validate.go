@@ -537,6 +537,32 @@ func (v *validator) capabilities() {
 	if v.c.OAuth.JWTUsernameClaim == "" {
 		v.add("oauth.jwt_username_claim", "must not be empty")
 	}
+	v.oauth()
+}
+
+func (v *validator) oauth() {
+	o := &v.c.OAuth
+	if o.Verify && o.JWKSFile == "" && o.JWKSURL == "" && o.StalwartKeyFile == "" {
+		v.add("oauth.verify", "is true, but there is nothing to verify with: set jwks_file, jwks_url or stalwart_key_file")
+	}
+	if o.JWKSFile != "" && o.JWKSURL != "" {
+		v.add("oauth.jwks_url", "and oauth.jwks_file are both set: use one")
+	}
+	if o.JWKSURL != "" && !strings.HasPrefix(o.JWKSURL, "https://") {
+		v.add("oauth.jwks_url", "%q must be an https:// URL", o.JWKSURL)
+	}
+	for _, f := range [...]struct{ key, path string }{{"oauth.jwks_file", o.JWKSFile}, {"oauth.stalwart_key_file", o.StalwartKeyFile}} {
+		if key, path := f.key, f.path; path != "" {
+			if st, err := os.Stat(path); err != nil {
+				v.add(key, "%q: %v", path, unwrapPathError(err))
+			} else if !st.Mode().IsRegular() {
+				v.add(key, "%q: is not a regular file", path)
+			}
+		}
+	}
+	if o.Leeway < 0 {
+		v.add("oauth.leeway", "must not be negative")
+	}
 }
 
 func (v *validator) sasl(key string, mechs []string) {

@@ -4,9 +4,11 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -132,10 +134,7 @@ func TestHTTP(t *testing.T) {
 	t.Run("refusals", func(t *testing.T) { testHTTPRefusals(t, e) })
 	t.Run("forwarded", func(t *testing.T) { testHTTPForwarded(t, e) })
 	t.Run("tls", func(t *testing.T) { testHTTPTLS(t, e) })
-	t.Run("forged token", func(t *testing.T) {
-		t.Skip("not implemented in switchyard: edge verification of bearer token signatures (JWT against a JWKS/key, " +
-			"sw1 against Stalwart's key). Forged tokens are routed by the account they name; only the backend refuses them.")
-	})
+	t.Run("forged token", func(t *testing.T) { testHTTPVerify(t, e, mapping) })
 	// Last: it stops new's nginx.
 	t.Run("backend down", func(t *testing.T) { testHTTPBackendDown(t, e) })
 }
@@ -746,4 +745,70 @@ func writeTemp(t testing.TB, content string) string {
 		t.Fatal(err)
 	}
 	return f.Name()
+}
+
+// testHTTPVerify: a second switchyard with [oauth] verify and a JWKS: a
+// token signed by the JWKS key is routed by its account; a forged one
+// (another key, or unsigned) and an expired one get 401 and never reach a
+// backend.
+func testHTTPVerify(t *testing.T, e *httpEnv, mapping string) {
+	pub, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, _ := ed25519.GenerateKey(nil)
+	jwks := filepath.Join(t.TempDir(), "jwks.json")
+	doc := fmt.Sprintf(`{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"e2e","x":%q}]}`, base64.RawURLEncoding.EncodeToString(pub))
+	if err := os.WriteFile(jwks, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	topo := e.topo
+	topo.Web, topo.WebTLS, topo.WebTrust = FreeAddr(t), FreeAddr(t), FreeAddr(t)
+	cfg := httpSwitchyardConfig(&e.cert, mapping, topo)
+	cfg.OAuthVerify, cfg.JWKSFile = true, jwks
+	sy := StartSwitchyardConfig(t, cfg)
+	sy.LogOnFailure(t)
+	url := func(path string) string { return "http://" + sy.Addr(t, "web") + path }
+	exp := time.Now().Add(time.Hour).Unix()
+	for _, c := range []struct {
+		name, token string
+		want        int
+	}{
+		{"signed", signedEdJWT(key, map[string]any{"email": "alice@test", "exp": exp}), 200},
+		{"other key", signedEdJWT(other, map[string]any{"email": "alice@test", "exp": exp}), 401},
+		{"expired", signedEdJWT(key, map[string]any{"email": "alice@test", "exp": time.Now().Add(-time.Hour).Unix()}), 401},
+		{"unsigned", UnsignedJWT(map[string]any{"email": "alice@test", "exp": exp}), 401},
+		{"sw1 without the key", StalwartToken("alice@test"), 401},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := "/verify-" + strings.ReplaceAll(c.name, " ", "-") + "/echo"
+			r := CurlOne(t, CurlOptions{}, HTTPRequest{URL: url("/echo?t=" + path), Bearer: c.token})
+			if r.Status != c.want {
+				t.Fatalf("status %d, want %d: %q", r.Status, c.want, abbrev(r.Body))
+			}
+			if c.want == 200 {
+				expectHTTPBackend(t, r, "new")
+				return
+			}
+			if ch := r.Header.Get("WWW-Authenticate"); !strings.Contains(ch, "invalid_token") {
+				t.Errorf("WWW-Authenticate %q, want a Bearer invalid_token challenge", ch)
+			}
+			for _, b := range []*HTTPBackend{e.old, e.new} {
+				if l := b.AccessLogLines(path); len(l) > 0 {
+					t.Errorf("%s's nginx got the refused request: %q", b.Name, l)
+				}
+			}
+		})
+	}
+}
+
+// signedEdJWT is an EdDSA (Ed25519) JWT signed with key, kid "e2e".
+func signedEdJWT(key ed25519.PrivateKey, claims map[string]any) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	body, err := json.Marshal(claims)
+	if err != nil {
+		panic(err)
+	}
+	input := enc([]byte(`{"alg":"EdDSA","kid":"e2e","typ":"JWT"}`)) + "." + enc(body)
+	return input + "." + enc(ed25519.Sign(key, []byte(input)))
 }

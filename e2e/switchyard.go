@@ -51,6 +51,10 @@ type SwitchyardConfig struct {
 	// JWTUsernameClaim is oauth.jwt_username_claim ("" = switchyard's
 	// default, "email").
 	JWTUsernameClaim string
+	// OAuthVerify turns on edge verification of bearer tokens against
+	// JWKSFile (oauth.verify, oauth.jwks_file).
+	OAuthVerify bool
+	JWKSFile    string
 	// Extra is appended verbatim.
 	Extra string
 }
@@ -219,8 +223,14 @@ func (c SwitchyardConfig) TOML() string {
 			w("sasl = %s\n", tomlStrings(c.IMAPSASL))
 		}
 	}
-	if c.JWTUsernameClaim != "" {
-		w("\n[oauth]\njwt_username_claim = %s\n", tomlString(c.JWTUsernameClaim))
+	if c.JWTUsernameClaim != "" || c.OAuthVerify {
+		w("\n[oauth]\n")
+		if c.JWTUsernameClaim != "" {
+			w("jwt_username_claim = %s\n", tomlString(c.JWTUsernameClaim))
+		}
+		if c.OAuthVerify {
+			w("verify = true\njwks_file = %s\n", tomlString(c.JWKSFile))
+		}
 	}
 	for _, r := range c.HTTPRoutes {
 		w("\n[[http.route]]\nmatch = %s\n", tomlString(r.Match))

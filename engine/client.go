@@ -443,6 +443,16 @@ func (cc *clientConn) beginLogin() gnet.Action {
 		e.log.Info("login refused: no usable identifier", "client", cc.fwd.Client, "mechanism", login.Creds.Mechanism)
 		return cc.loginFailedAs(outcomeBadInput, protocols.FailRejected, nil)
 	}
+	if v := e.opt.VerifyToken; v != nil {
+		account, err := v(login.Creds)
+		if err != nil {
+			e.log.Info("login refused: bearer token does not verify", "client", cc.fwd.Client, "mechanism", login.Creds.Mechanism, "err", err)
+			return cc.loginFailedAs(outcomeFailure, protocols.FailRejected, nil)
+		}
+		if account != "" {
+			id = account
+		}
+	}
 	login.Identifier = id
 	cc.login = login
 	cc.account = e.opt.Router.Normalize(id)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/splice"
 )
@@ -138,6 +139,14 @@ type Options struct {
 	// the handshake goroutine and may be swapped on reload.
 	ServerTLS func() *tls.Config
 	Logger    *slog.Logger
+
+	// VerifyToken, when set, checks the bearer token of OAUTHBEARER and
+	// XOAUTH2 logins before anything is routed: an error fails the login
+	// at the proxy; a non-empty account is the verified one and is what
+	// the login is routed by (not the a=/user= name beside the token). It
+	// returns ("", nil) for other mechanisms. It runs on the event loop:
+	// CPU only, no I/O.
+	VerifyToken func(c sasl.Credentials) (account string, err error)
 
 	// IdentifierClaim and MasterSeparators feed token.Identify.
 	IdentifierClaim  string

@@ -24,6 +24,7 @@ import (
 	"github.com/switchyard-mail/switchyard/admin"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/protocols/token/verify"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/filestore"
 	"github.com/switchyard-mail/switchyard/router/health"
@@ -36,15 +37,16 @@ import (
 
 // App is a running switchyard.
 type App struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	router *router.Router
-	files  *filestore.Store // nil unless [mapping] source = "file"
-	store  router.Store
-	bus    invalidate.Bus // cross-instance invalidation (Redis pub/sub, PostgreSQL NOTIFY), or nil
-	ring   *ring.Ring     // nil without [cluster]
-	level  *slog.LevelVar // the process log level, changed by the admin API
-	health *health.Registry
+	cfg      *config.Config
+	log      *slog.Logger
+	router   *router.Router
+	files    *filestore.Store // nil unless [mapping] source = "file"
+	store    router.Store
+	bus      invalidate.Bus // cross-instance invalidation (Redis pub/sub, PostgreSQL NOTIFY), or nil
+	ring     *ring.Ring     // nil without [cluster]
+	level    *slog.LevelVar // the process log level, changed by the admin API
+	health   *health.Registry
+	verifier *verify.Verifier // [oauth] verify = true; else nil
 	// reg and metrics exist when [admin] is configured (GET /metrics).
 	reg     *prometheus.Registry
 	metrics *admin.Metrics
@@ -66,6 +68,10 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	a := &App{cfg: cfg, log: log, applied: cfg}
 	if len(level) > 0 {
 		a.level = level[0]
+	}
+	var err error
+	if a.verifier, err = a.newVerifier(cfg.OAuth); err != nil {
+		return nil, err
 	}
 	driversMu.Lock()
 	built := map[string]engine.Driver{}
@@ -130,6 +136,12 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		MasterSeparators: strings.Join(cfg.Routing.MasterUserSeparators, ""),
 		BackendTimeout:   cfg.Server.BackendTimeout.D(),
 		Loops:            cfg.Server.Threads,
+	}
+	if a.verifier != nil {
+		opt.VerifyToken = verifyLogin(a.verifier)
+		if hd, ok := built[string(config.HTTP)].(*httpDriver); ok {
+			hd.verify = verifyBearer(a.verifier)
+		}
 	}
 	if cfg.Admin != nil {
 		if a.reg, a.metrics, err = newMetrics(); err != nil {
@@ -399,6 +411,7 @@ func (a *App) Run(ctx context.Context) error {
 	stopAdmin, err := a.startAdmin(ctx)
 	if err == nil {
 		go a.exportBreakers(ctx)
+		a.startVerifier(ctx)
 	}
 	if err != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -22,7 +22,8 @@ type httpDriver struct {
 	listeners map[string]config.Listener
 	http      config.HTTPConfig
 	claim     string
-	err       error // a route that does not compile (Validate checks them first)
+	verify    func(token string) error // edge verification ([oauth] verify), or nil
+	err       error                    // a route that does not compile (Validate checks them first)
 }
 
 func newHTTPDriver(c *config.Config) *httpDriver {
@@ -62,6 +63,7 @@ func (d *httpDriver) NewRelay(l *engine.Listener, tlsActive bool) protocols.Rela
 		BodyExtractCap:       int(d.http.BodyExtractCap),
 		MaxKeepaliveRequests: d.http.MaxKeepaliveRequests,
 		IdentifierClaim:      d.claim,
+		VerifyBearer:         d.verify,
 	})
 }
 

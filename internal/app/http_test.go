@@ -27,7 +27,9 @@ type httpFixture struct {
 	sse      chan struct{}
 }
 
-func startHTTPFixture(t *testing.T) *httpFixture {
+// startHTTPFixture starts the fixture; extra is appended to the
+// configuration.
+func startHTTPFixture(t *testing.T, extra ...string) *httpFixture {
 	t.Helper()
 	f := &httpFixture{upgrades: make(chan string, 4), sse: make(chan struct{})}
 	handler := func(name string) http.Handler {
@@ -113,8 +115,8 @@ fallback = "default"
 [http.route.extract]
 from = "query"
 param = "account"
-`, files.cert, files.key, f.web, portOf(f.old.URL[len("http://"):]), portOf(f.new.URL[len("https://"):]),
-		fileMapping(files.mapping, "normalize = \"lowercase\"\n")))
+%s`, files.cert, files.key, f.web, portOf(f.old.URL[len("http://"):]), portOf(f.new.URL[len("https://"):]),
+		fileMapping(files.mapping, "normalize = \"lowercase\"\n"), strings.Join(extra, "\n")))
 	return f
 }
 

@@ -39,6 +39,9 @@ type RelayConfig struct {
 	// IdentifierClaim is the JWT claim tried first for Bearer tokens
 	// (oauth.jwt_username_claim, default "email").
 	IdentifierClaim string
+	// VerifyBearer, when set, checks every bearer token before the
+	// request goes anywhere; an error answers 401 invalid_token.
+	VerifyBearer func(token string) error
 }
 
 // Defaults of RelayConfig.

@@ -55,6 +55,13 @@ func (r *Relay) request(o *protocols.RelayOut) protocols.RelayEvent {
 	if h.Method == "CONNECT" {
 		return r.answer(o, 501, "", "CONNECT is not supported")
 	}
+	if v := r.cfg.VerifyBearer; v != nil {
+		// Edge verification: a bearer token that does not verify never
+		// reaches a backend, whatever the route (RFC 6750 section 3.1).
+		if tok, ok := bearerToken(h.Authorization); ok && v(tok) != nil {
+			return r.answer(o, 401, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n", "invalid token")
+		}
+	}
 	path := h.Path
 	if h.Form == AsteriskForm {
 		path = "*"

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"encoding/base64"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -123,6 +124,34 @@ func TestRelayRoutesByBearer(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestRelayVerifiesBearer: with VerifyBearer, a token that fails gets 401
+// invalid_token on any route, pinned ones included, and no backend sees
+// the request; a good one is routed as usual.
+func TestRelayVerifiesBearer(t *testing.T) {
+	cfg := testConfig(t)
+	good := jwtToken(`{"email":"alice@a.example"}`)
+	cfg.VerifyBearer = func(tok string) error {
+		if tok != good {
+			return errors.New("bad signature")
+		}
+		return nil
+	}
+	relayModes(t, cfg, testRoutes, func(e *relayEngine) {
+		e.client("GET /pinned/x HTTP/1.1|Host: m|Authorization: Bearer " + jwtToken(`{"email":"bob@b.example"}`) + "||")
+		got := e.takeClient()
+		if !strings.HasPrefix(got, "HTTP/1.1 401 ") || !strings.Contains(got, `WWW-Authenticate: Bearer error="invalid_token"`) {
+			e.t.Fatalf("forged token: %q", got)
+		}
+		if len(e.legs) != 0 {
+			e.t.Fatalf("a backend was contacted: %+v", e.legs)
+		}
+		e.client("GET /jmap/api HTTP/1.1|Host: m|Authorization: Bearer " + good + "||")
+		if ev := e.takeEvents(); len(ev) < 1 || ev[0] != "route alice@a.example" {
+			e.t.Fatalf("verified token: events %q", ev)
+		}
+	})
 }
 
 func TestRelayRoutesByQueryHeaderBody(t *testing.T) {
