@@ -179,7 +179,7 @@ func (cc *clientConn) startHandshake(starttls bool) gnet.Action {
 	cc.startTLS = starttls
 	c := cc.c
 	cc.tlsT = tlsconn.New(c.LocalAddr(), c.RemoteAddr(), func() { _ = c.Wake(nil) })
-	cc.tc = tls.Server(cc.tlsT, e.opt.ServerTLS())
+	cc.tc = tls.Server(cc.tlsT, cc.serverTLS())
 	ctx, cancel := context.WithTimeout(context.Background(), e.opt.HandshakeTimeout)
 	cc.tlsT.StartHandshake(ctx, func(ctx context.Context) error {
 		defer cancel()
@@ -291,6 +291,19 @@ func (cc *clientConn) pumpHandshake() gnet.Action {
 	cc.tlsActive = true
 	cc.fwd.TLS = true
 	cc.fwd.TLSVersion = forward.TLSVersionName(cc.tc.ConnectionState().Version)
+	if cc.negotiatedH2() {
+		if cc.c.OutboundBuffered() > 0 {
+			// The handshake's last flight is still in gnet's buffer, and
+			// gnet drops it on close: write it out first.
+			_ = cc.c.Flush()
+			if cc.c.OutboundBuffered() > 0 {
+				cc.e.log.Warn("h2: handshake output could not be flushed; connection closed", "client", cc.fwd.Client)
+				return cc.abort()
+			}
+		}
+		cc.handOffH2()
+		return gnet.Close
+	}
 	if cc.rel != nil {
 		if a := cc.startRelay(cc.startTLS); a != gnet.None {
 			return a

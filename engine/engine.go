@@ -48,6 +48,7 @@ type Engine struct {
 	draining      atomic.Bool
 	delays        delays
 	dests         atomic.Pointer[map[string]*Destination] // swapped by SetDestinations
+	h2Conns       sync.Map                                // *h2Conn: connections served by ServeH2
 
 	Stats Stats
 }
@@ -64,6 +65,8 @@ type listenerState struct {
 	*Listener
 	driver Driver
 	relay  RelayDriver // set on Relay listeners
+	h2drv  H2Driver    // set on H2 listeners
+	alpn   alpnConfigs
 	conns  atomic.Int64
 }
 
@@ -131,6 +134,11 @@ func New(opt Options) (*Engine, error) {
 			}
 			if l.ReplyTimeout <= 0 {
 				l.ReplyTimeout = 10 * time.Minute
+			}
+		}
+		if l.H2 {
+			if hd, ok := d.(H2Driver); ok && l.TLS == TLSImplicit {
+				ls.h2drv = hd
 			}
 		}
 		if l.Passthrough != "" && opt.Destinations[l.Passthrough] == nil {
@@ -225,6 +233,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 		case <-e.started:
 			e.sayGoodbye()
 			e.waitRelays(ctx)
+			e.closeH2()
 			err = e.gnet.Stop(ctx)
 		default:
 		}

@@ -74,6 +74,9 @@ type Listener struct {
 	// as soon as it is accepted, with no dialogue at the proxy (SMTP/LMTP
 	// pass-through); the front end only supplies the failure replies.
 	Passthrough string
+	// H2 offers HTTP/2 (ALPN h2) on a TLS http listener whose driver is
+	// an H2Driver; such connections leave the reactor after the handshake.
+	H2 bool
 }
 
 // DestProtocol is how a destination serves one protocol.
