@@ -1119,3 +1119,47 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Fatalf("bridged session after the reloads: %q", got)
 	}
 }
+
+// TestKickBothBridgeKinds: POST /connections/kick ends a bridged session
+// whether the epoll engine or the portable bridge carries it, and whether
+// the client leg is plaintext (splice) or TLS (copied through the loops).
+func TestKickBothBridgeKinds(t *testing.T) {
+	for _, bridge := range []string{"epoll", "portable"} {
+		t.Run(bridge, func(t *testing.T) {
+			if bridge == "portable" {
+				t.Setenv("SWITCHYARD_BRIDGE", "portable")
+			}
+			f, call, _, _ := startAdminFixture(t)
+			plain := dial(t, f.plain)
+			plain.line()
+			if got := plain.landedOn("alice@example.com", "pw-alice"); got != "new" {
+				t.Fatalf("alice landed on %q", got)
+			}
+			tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", f.implicit, &tls.Config{InsecureSkipVerify: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tc.Close()
+			_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+			sec := &client{t: t, conn: tc, r: bufio.NewReader(tc)}
+			sec.line()
+			if got := sec.landedOn("alice@example.com", "pw-alice"); got != "new" {
+				t.Fatalf("alice (TLS) landed on %q", got)
+			}
+			if code, body := call("POST", "/connections/kick?identifier=alice@example.com"); code != 200 || !strings.Contains(body, `"kicked":2`) {
+				t.Fatalf("kick: %d %s", code, body)
+			}
+			for _, c := range []*client{plain, sec} {
+				_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				for i := 0; ; i++ {
+					if _, err := c.r.ReadString('\n'); err != nil {
+						break // closed
+					}
+					if i > 3 {
+						t.Fatal("a kicked session is still open")
+					}
+				}
+			}
+		})
+	}
+}
