@@ -103,6 +103,9 @@ type Listener struct {
 	PreauthTimeout  Duration          `toml:"preauth_timeout"`
 	MaxAuthAttempts int               `toml:"max_auth_attempts"`
 	Forwarded       ForwardedMode     `toml:"forwarded"` // HTTP only
+	// HTTP2 offers h2 by ALPN on a TLS http listener (switchyard; nil:
+	// on).
+	HTTP2 *bool `toml:"http2"`
 
 	// SMTP (port 25) and LMTP listeners only (switchyard).
 	// RecipientRouting routes each recipient (nil: on unless

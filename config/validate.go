@@ -206,6 +206,9 @@ func (v *validator) listeners() {
 		} else if l.RecipientRouting != nil {
 			v.add(key+".recipient_routing", "only applies to smtp and lmtp listeners, not %s", l.Protocol)
 		}
+		if l.HTTP2 != nil && l.Protocol != HTTP {
+			v.add(key+".http2", "only applies to http listeners, not %s", l.Protocol)
+		}
 		if l.Protocol == HTTP && l.TLS == TLSStartTLS {
 			v.add(key+".tls", "\"starttls\" does not exist for http; use \"plain\" or \"implicit\"")
 		}

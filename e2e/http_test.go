@@ -678,13 +678,16 @@ func testHTTPForwarded(t *testing.T, e *httpEnv) {
 func testHTTPTLS(t *testing.T, e *httpEnv) {
 	e.sy.LogOnFailure(t)
 	for _, c := range []struct {
-		name string
-		o    CurlOptions
-		url  func(string) string
+		name    string
+		o       CurlOptions
+		url     func(string) string
+		version string
 	}{
-		{"https http1.1", CurlOptions{CACert: e.cert.CertFile}, e.tlsURL},
-		{"https http2 falls back", CurlOptions{CACert: e.cert.CertFile, HTTP: "2"}, e.tlsURL},
-		{"plain h2c upgrade offer ignored", CurlOptions{HTTP: "2"}, e.url},
+		{"https http1.1", CurlOptions{CACert: e.cert.CertFile}, e.tlsURL, "1.1"},
+		// ALPN h2: both requests are streams of one HTTP/2 connection,
+		// each routed to its account's backend.
+		{"https http2", CurlOptions{CACert: e.cert.CertFile, HTTP: "2"}, e.tlsURL, "2"},
+		{"plain h2c upgrade offer ignored", CurlOptions{HTTP: "2"}, e.url, "1.1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rs, verbose, err := CurlHTTP(t, c.o,
@@ -696,8 +699,8 @@ func testHTTPTLS(t *testing.T, e *httpEnv) {
 			expectHTTPBackend(t, rs[0], "new")
 			expectHTTPBackend(t, rs[1], "old")
 			for _, r := range rs {
-				if r.Version != "1.1" {
-					t.Errorf("HTTP version %q, want 1.1\n%s", r.Version, verbose)
+				if r.Version != c.version {
+					t.Errorf("HTTP version %q, want %s\n%s", r.Version, c.version, verbose)
 				}
 			}
 			if rs[1].NumConnects != 0 {

@@ -175,6 +175,10 @@ func (e *Engine) SetDestinations(m map[string]*Destination) error {
 // destination returns the destination named id, or nil.
 func (e *Engine) destination(id string) *Destination { return (*e.dests.Load())[id] }
 
+// Destination returns the destination named id as currently configured
+// (reloads swap them), or nil.
+func (e *Engine) Destination(id string) *Destination { return e.destination(id) }
+
 // Run serves until Stop. It returns an error when a listener cannot be
 // bound, and also when gnet's engine stops by itself (it does so on fd
 // exhaustion at accept): the caller must treat that as fatal.

@@ -164,6 +164,7 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 			// Every request is routed on its own: the proxy stays in the
 			// middle until an upgrade hands the streams to the bridge.
 			el.Relay = true
+			el.H2 = l.TLS == config.TLSImplicit && (l.HTTP2 == nil || *l.HTTP2)
 			el.CommandTimeout, el.ReplyTimeout = cfg.HTTP.KeepaliveTimeout.D(), cfg.HTTP.RelayIdle.D()
 		}
 		if l.Protocol.Passthrough() {
@@ -198,6 +199,9 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		return nil, err
 	}
 	a.eng = eng
+	if hd, ok := built[string(config.HTTP)].(*httpDriver); ok {
+		hd.h2 = a.newH2Server(hd)
+	}
 	return a, nil
 }
 

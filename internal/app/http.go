@@ -1,8 +1,13 @@
 package app
 
 import (
+	"context"
+	"net"
+	"strconv"
+
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/internal/h2proxy"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	httpx "github.com/switchyard-mail/switchyard/protocols/http"
@@ -24,6 +29,52 @@ type httpDriver struct {
 	claim     string
 	verify    func(token string) error // edge verification ([oauth] verify), or nil
 	err       error                    // a route that does not compile (Validate checks them first)
+	h2        *h2proxy.Server          // serves connections that negotiated h2 (set by New)
+}
+
+// ServeH2 serves a client that negotiated HTTP/2 (engine.H2Driver).
+func (d *httpDriver) ServeH2(_ *engine.Listener, conn net.Conn, client forward.Info) {
+	if d.h2 == nil {
+		_ = conn.Close()
+		return
+	}
+	d.h2.ServeConn(conn, client.Client, true)
+}
+
+// newH2Server builds the HTTP/2 side: the same routes, the router, and
+// the destinations as the engine has them now (reloads included).
+func (a *App) newH2Server(d *httpDriver) *h2proxy.Server {
+	return h2proxy.New(h2proxy.Config{
+		Routes:             d.routes,
+		DefaultDestination: d.def,
+		IdentifierClaim:    d.claim,
+		BodyExtractCap:     int(d.http.BodyExtractCap),
+		VerifyBearer:       d.verify,
+		Logger:             a.log.With("component", "h2"),
+		Resolve: func(ctx context.Context, id string) (string, error) {
+			res, err := a.router.Resolve(ctx, id)
+			return res.Destination, err
+		},
+		Target: func(id string) (h2proxy.Target, bool) {
+			dest := a.eng.Destination(id)
+			if dest == nil {
+				return h2proxy.Target{}, false
+			}
+			dp, ok := dest.Protocols[string(config.HTTP)]
+			if !ok {
+				return h2proxy.Target{}, false
+			}
+			scheme := "http"
+			if dp.TLS != engine.TLSPlain {
+				scheme = "https"
+			}
+			return h2proxy.Target{
+				URL:       scheme + "://" + net.JoinHostPort(dest.Host, strconv.Itoa(dp.Port)),
+				TLS:       dest.TLSConfig,
+				Forwarded: d.forwarded[id],
+			}, true
+		},
+	})
 }
 
 func newHTTPDriver(c *config.Config) *httpDriver {

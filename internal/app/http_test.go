@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 type httpFixture struct {
 	old, new *httptest.Server
 	web      string
+	webTLS   string // implicit TLS, h2 offered
 	upgrades chan string // the backend that answered a WebSocket upgrade
 	sse      chan struct{}
 }
@@ -71,7 +73,7 @@ func startHTTPFixture(t *testing.T, extra ...string) *httpFixture {
 	f.new = httptest.NewTLSServer(handler("new"))
 	t.Cleanup(f.new.Close)
 	files := writeProxyFiles(t, "alice@example.com new\n")
-	f.web = freeAddr(t)
+	f.web, f.webTLS = freeAddr(t), freeAddr(t)
 	startApp(t, fmt.Sprintf(`
 [server]
 backend_timeout = "2s"
@@ -84,6 +86,10 @@ default = true
 protocol = "http"
 bind = [%q]
 tls = "plain"
+[listener.webtls]
+protocol = "http"
+bind = [%q]
+tls = "implicit"
 [destination.old]
 host = "127.0.0.1"
 forwarding = "none"
@@ -115,7 +121,7 @@ fallback = "default"
 [http.route.extract]
 from = "query"
 param = "account"
-%s`, files.cert, files.key, f.web, portOf(f.old.URL[len("http://"):]), portOf(f.new.URL[len("https://"):]),
+%s`, files.cert, files.key, f.web, f.webTLS, portOf(f.old.URL[len("http://"):]), portOf(f.new.URL[len("https://"):]),
 		fileMapping(files.mapping, "normalize = \"lowercase\"\n"), strings.Join(extra, "\n")))
 	return f
 }
@@ -259,5 +265,48 @@ func TestHTTPBackendDown(t *testing.T) {
 	}
 	if code, body := get(t, c, "http://"+f.web+"/dav/y", basic("alice@example.com")); code != 200 || !strings.HasPrefix(body, "new") {
 		t.Fatalf("after the 502: %d %q", code, body)
+	}
+}
+
+// TestHTTP2RoutesEachStream: a TLS client that negotiates h2 gets HTTP/2,
+// and the streams of its one connection go to each account's backend;
+// a client that offers only HTTP/1.1 on the same listener gets HTTP/1.1.
+func TestHTTP2RoutesEachStream(t *testing.T) {
+	f := startHTTPFixture(t)
+	var dials atomic.Int32
+	d := &net.Dialer{Timeout: 3 * time.Second}
+	h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		ForceAttemptHTTP2: true,
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return d.DialContext(ctx, network, addr)
+		},
+	}}
+	base := "https://" + f.webTLS
+	for i := 0; i < 3; i++ {
+		for _, tc := range []struct{ user, want string }{{"alice@example.com", "new GET /dav/"}, {"bob@example.com", "old GET /dav/"}} {
+			req, _ := http.NewRequest("GET", base+"/dav/x", nil)
+			req.Header.Set("Authorization", basic(tc.user))
+			resp, err := h2.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.Proto != "HTTP/2.0" || !strings.HasPrefix(string(b), tc.want) {
+				t.Fatalf("%s: %s %q, want HTTP/2.0 and %q", tc.user, resp.Proto, b, tc.want)
+			}
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("%d connections, want one multiplexed connection", n)
+	}
+	h1 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}},
+	}}
+	code, body := get(t, h1, base+"/dav/y", basic("alice@example.com"))
+	if code != 200 || !strings.HasPrefix(body, "new GET /dav/y") {
+		t.Fatalf("HTTP/1.1 over TLS: %d %q", code, body)
 	}
 }

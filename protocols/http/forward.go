@@ -241,3 +241,11 @@ func appendTokenOrQuoted(dst []byte, s string) []byte {
 	}
 	return append(dst, '"')
 }
+
+// ForwardedElement is the forwarded-element (RFC 7239 4) the relay
+// writes about a client: for=<client>;proto=<proto>[;host=<host>], quoted
+// where needed, for servers outside the relay (HTTP/2) that forward to
+// the same backends.
+func ForwardedElement(client netip.AddrPort, proto, host string) string {
+	return string(appendForwardedElem(nil, client, proto, host))
+}

@@ -168,19 +168,7 @@ var _ protocols.Relay = (*Relay)(nil)
 // hand, without a compiled glob, is compiled here, for this machine only.
 func NewRelay(cfg RelayConfig) *Relay {
 	cfg.setDefaults()
-	for i := range cfg.Routes {
-		if cfg.Routes[i].glob == nil {
-			own := make([]Route, len(cfg.Routes))
-			copy(own, cfg.Routes)
-			for j := range own {
-				if own[j].glob == nil {
-					own[j].glob, _ = CompileGlob(own[j].Match) // nil on error: never matches
-				}
-			}
-			cfg.Routes = own
-			break
-		}
-	}
+	cfg.Routes = PrepareRoutes(cfg.Routes)
 	r := &Relay{cfg: cfg, tls: cfg.TLS}
 	r.parser.Limits = cfg.Limits
 	r.rparser.Limits = cfg.Limits

@@ -58,7 +58,7 @@ func (r *Relay) request(o *protocols.RelayOut) protocols.RelayEvent {
 	if v := r.cfg.VerifyBearer; v != nil {
 		// Edge verification: a bearer token that does not verify never
 		// reaches a backend, whatever the route (RFC 6750 section 3.1).
-		if tok, ok := bearerToken(h.Authorization); ok && v(tok) != nil {
+		if tok, ok := BearerToken(h.Authorization); ok && v(tok) != nil {
 			return r.answer(o, 401, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n", "invalid token")
 		}
 	}
@@ -66,31 +66,17 @@ func (r *Relay) request(o *protocols.RelayOut) protocols.RelayEvent {
 	if h.Form == AsteriskForm {
 		path = "*"
 	}
-	path = normalizePath(path)
-	host := stripPort(h.Host)
-	for i := range r.cfg.Routes {
-		if rt := &r.cfg.Routes[i]; rt.matches(path, host, h.Method) {
-			r.ex.route = rt
-			break
-		}
-	}
-	rt := r.ex.route
-	switch {
-	case rt == nil:
-		return r.answer(o, 404, "", "no route for this path")
-	case rt.Destination != "":
-		return r.bind(rt.Destination, o)
-	case rt.Extract == nil:
-		return r.answer(o, 404, "", "no route for this path")
-	case rt.Extract.From == FromBody:
+	rt := matchRoute(r.cfg.Routes, path, h.Host, h.Method)
+	r.ex.route = rt
+	if rt.WantsBody() {
 		kind, length := h.Body()
 		if kind != BodyLength || length > int64(r.cfg.BodyExtractCap) {
 			// Chunked bodies and bodies over the cap are not read
 			// ahead: the fallback decides.
-			return r.fallback(o)
+			return r.apply(rt.fallback(r.cfg.DefaultDestination), o)
 		}
 		if r.ex.bodyDone {
-			return r.extracted(r.ex.route.Extract.bodyIdentifier(nil), o)
+			return r.extracted(rt.Extract.bodyIdentifier(nil), o)
 		}
 		r.ex.hold = make([]byte, 0, length)
 		r.phase = cpExtract
@@ -102,37 +88,34 @@ func (r *Relay) request(o *protocols.RelayOut) protocols.RelayEvent {
 		}
 		return protocols.RelayNone
 	}
-	return r.extracted(rt.Extract.identifier(h, r.cfg.IdentifierClaim), o)
+	id := ""
+	if rt != nil && rt.Extract != nil {
+		id = rt.Extract.identifier(h.Authorization, h.Query, h, r.cfg.IdentifierClaim)
+	}
+	return r.apply(rt.decide(r.cfg.DefaultDestination, id), o)
 }
 
 // extracted routes by the identifier found, or falls back.
 func (r *Relay) extracted(id string, o *protocols.RelayOut) protocols.RelayEvent {
-	if id == "" {
-		return r.fallback(o)
-	}
-	r.ex.ident = id
-	r.phase = cpRoute
-	return protocols.RelayRoute
+	return r.apply(r.ex.route.decide(r.cfg.DefaultDestination, id), o)
 }
 
-// fallback sends a request without a usable identifier where its route
-// says, or refuses it: 401 (with a Basic challenge) when the identifier
-// was to come from the credentials, 400 otherwise.
-func (r *Relay) fallback(o *protocols.RelayOut) protocols.RelayEvent {
-	rt := r.ex.route
-	switch rt.Fallback {
-	case "":
-		if rt.Extract != nil && rt.Extract.From == FromAuthorization {
-			return r.answer(o, 401, "WWW-Authenticate: Basic realm=\"switchyard\"\r\n", "credentials required")
+// apply carries out a routing decision: an answer, the router's turn
+// (RelayRoute), or the destination.
+func (r *Relay) apply(d Decision, o *protocols.RelayOut) protocols.RelayEvent {
+	switch {
+	case d.Status != 0:
+		extra := ""
+		if d.Challenge != "" {
+			extra = "WWW-Authenticate: " + d.Challenge + "\r\n"
 		}
-		return r.answer(o, 400, "", "no account named in the request")
-	case FallbackDefault:
-		if r.cfg.DefaultDestination == "" {
-			return r.answer(o, 502, "", "no default destination")
-		}
-		return r.bind(r.cfg.DefaultDestination, o)
+		return r.answer(o, d.Status, extra, d.Reason)
+	case d.Identifier != "":
+		r.ex.ident = d.Identifier
+		r.phase = cpRoute
+		return protocols.RelayRoute
 	}
-	return r.bind(rt.Fallback, o)
+	return r.bind(d.Destination, o)
 }
 
 // Routed takes the router's answer for Recipient(): the destination, the
@@ -146,10 +129,7 @@ func (r *Relay) Routed(dest string, outcome protocols.RouteOutcome, o *protocols
 	case outcome == protocols.RouteOK && dest != "":
 		return r.bind(dest, o)
 	case outcome == protocols.RouteUnknown:
-		if r.ex.route.Fallback != "" {
-			return r.fallback(o)
-		}
-		return r.answer(o, 502, "", "no destination for this account")
+		return r.apply(r.ex.route.Unrouted(r.cfg.DefaultDestination), o)
 	}
 	return r.answer(o, 503, "Retry-After: 5\r\n", "destination unavailable")
 }

@@ -163,6 +163,47 @@ func (r *Route) matches(path, host, method string) bool {
 	return r.glob != nil && r.glob.Match(path)
 }
 
+// WantsBody reports whether the route finds its identifier in the
+// request body, which must then be read ahead (at most BodyExtractCap
+// octets) before the request can be routed. False for a nil route.
+func (r *Route) WantsBody() bool {
+	return r != nil && r.Extract != nil && r.Extract.From == FromBody
+}
+
+// matchRoute returns the first route that takes a request for the raw
+// path (origin-form, or "*" for OPTIONS *), the authority and the
+// method, or nil. The path is normalized first (normalizePath).
+func matchRoute(routes []Route, rawPath, authority, method string) *Route {
+	path := normalizePath(rawPath)
+	host := stripPort(authority)
+	for i := range routes {
+		if rt := &routes[i]; rt.matches(path, host, method) {
+			return rt
+		}
+	}
+	return nil
+}
+
+// PrepareRoutes returns routes ready to match: routes is returned as it
+// is when every route came from CompileRoutes; otherwise a copy in which
+// the globs of routes built by hand are compiled (an invalid glob never
+// matches).
+func PrepareRoutes(routes []Route) []Route {
+	for i := range routes {
+		if routes[i].glob == nil {
+			own := make([]Route, len(routes))
+			copy(own, routes)
+			for j := range own {
+				if own[j].glob == nil {
+					own[j].glob, _ = CompileGlob(own[j].Match) // nil on error: never matches
+				}
+			}
+			return own
+		}
+	}
+	return routes
+}
+
 // stripPort returns the host of an authority without its port (and
 // without the brackets of an IPv6 literal).
 func stripPort(h string) string {
@@ -178,17 +219,21 @@ func stripPort(h string) string {
 	return h
 }
 
-// identifier returns the identifier an Extract finds in a request head
-// (not FromBody), or "".
-func (e *Extract) identifier(h *RequestHead, claim string) string {
+// fieldGetter is what identifier reads header fields from: a
+// *RequestHead, or the http.Header of a net/http request.
+type fieldGetter interface{ Get(name string) string }
+
+// identifier returns the identifier an Extract finds in a request's
+// Authorization field, raw query or header fields (not FromBody), or "".
+func (e *Extract) identifier(auth, query string, fields fieldGetter, claim string) string {
 	var v string
 	switch e.From {
 	case FromAuthorization:
-		v = authIdentity(h.Authorization, claim)
+		v = authIdentity(auth, claim)
 	case FromQuery:
-		v = queryParam(h.Query, e.Param)
+		v = queryParam(query, e.Param)
 	case FromHeader:
-		v = h.Get(e.Header)
+		v = fields.Get(e.Header)
 	}
 	return e.refine(v)
 }
@@ -276,8 +321,9 @@ func authIdentity(auth, claim string) string {
 	return ""
 }
 
-// bearerToken returns the token of "Bearer <token>" credentials.
-func bearerToken(auth string) (string, bool) {
+// BearerToken returns the token of "Bearer <token>" credentials (the
+// value of an Authorization field), for edge verification.
+func BearerToken(auth string) (string, bool) {
 	scheme, cred, ok := strings.Cut(auth, " ")
 	if !ok || !equalFold(scheme, "bearer") {
 		return "", false

@@ -1,0 +1,372 @@
+// Package h2proxy serves HTTP/2 client connections (TLS with ALPN h2)
+// that the engine hands over once decrypted: each stream is routed by the
+// rules of [[http.route]] (httpx.Decide, the relay's own rules) and
+// reverse-proxied to its destination over pooled HTTP/1.1 connections.
+// See README.md.
+package h2proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	httpx "github.com/switchyard-mail/switchyard/protocols/http"
+	"github.com/switchyard-mail/switchyard/router"
+)
+
+// Target is a destination's HTTP endpoint.
+type Target struct {
+	// URL is the backend's base URL: "http://127.0.0.1:8080" or https.
+	URL string
+	// TLS configures an https backend leg (nil: defaults).
+	TLS *tls.Config
+	// Forwarded adds Forwarded, X-Forwarded-For and X-Forwarded-Proto
+	// (destination forwarded = true); otherwise the client's own are
+	// removed and none is added.
+	Forwarded bool
+}
+
+// Config configures a Server. Zero values take the defaults documented
+// on each field.
+type Config struct {
+	// Routes are the [[http.route]] (httpx.CompileRoutes), first match
+	// wins; routes built by hand are compiled by New.
+	Routes []httpx.Route
+	// DefaultDestination is where Fallback "default" goes.
+	DefaultDestination string
+	// IdentifierClaim is the JWT claim tried first (default "email").
+	IdentifierClaim string
+	// BodyExtractCap bounds the body read ahead for routes that extract
+	// from the body (default httpx.DefaultBodyExtractCap).
+	BodyExtractCap int
+	// Resolve finds the destination of an account (the router);
+	// router.ErrNoRoute for an unknown one, any other error is temporary.
+	Resolve func(ctx context.Context, identifier string) (dest string, err error)
+	// Target returns a destination's HTTP endpoint; false: unknown (502).
+	Target func(dest string) (Target, bool)
+	// VerifyBearer, when set, checks every bearer token before routing;
+	// an error answers 401 with WWW-Authenticate: Bearer
+	// error="invalid_token".
+	VerifyBearer func(token string) error
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+
+	// IdleTimeout closes a client connection without streams (default
+	// 2 minutes).
+	IdleTimeout time.Duration
+	// ResolveTimeout bounds Resolve (default 5 seconds).
+	ResolveTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for a backend's response
+	// head once the request is sent (default 2 minutes). Bodies, event
+	// streams included, are not bounded.
+	ResponseHeaderTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header list (default 64 KiB),
+	// and a backend's response head too.
+	MaxHeaderBytes int
+}
+
+// Defaults of Config.
+const (
+	DefaultIdleTimeout           = 2 * time.Minute
+	DefaultResolveTimeout        = 5 * time.Second
+	DefaultResponseHeaderTimeout = 2 * time.Minute
+	DefaultMaxHeaderBytes        = 64 << 10
+	// MaxConcurrentStreams is the streams a client may open at once on
+	// one connection.
+	MaxConcurrentStreams = 100
+)
+
+// Backend connection pool bounds and timeouts.
+const (
+	dialTimeout         = 5 * time.Second
+	tlsHandshakeTimeout = 10 * time.Second
+	backendIdleTimeout  = 90 * time.Second
+	maxIdlePerBackend   = 64
+)
+
+// Server serves HTTP/2 client connections. It is safe for concurrent use:
+// every ServeConn runs on its own goroutine.
+type Server struct {
+	cfg    Config
+	routes []httpx.Route
+	log    *slog.Logger
+	h1     *http.Server // base configuration for the HTTP/2 server
+
+	mu       sync.Mutex
+	backends map[string]*backend // by destination
+}
+
+// backend is the pooled transport of one destination.
+type backend struct {
+	tls *tls.Config // the configuration it was built with
+	tr  *http.Transport
+}
+
+// New returns a server for cfg.
+func New(cfg Config) *Server {
+	if cfg.IdentifierClaim == "" {
+		cfg.IdentifierClaim = httpx.DefaultIdentifierClaim
+	}
+	if cfg.BodyExtractCap <= 0 {
+		cfg.BodyExtractCap = httpx.DefaultBodyExtractCap
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.ResolveTimeout <= 0 {
+		cfg.ResolveTimeout = DefaultResolveTimeout
+	}
+	if cfg.ResponseHeaderTimeout <= 0 {
+		cfg.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	s := &Server{
+		cfg:      cfg,
+		routes:   httpx.PrepareRoutes(cfg.Routes),
+		log:      cfg.Logger,
+		backends: make(map[string]*backend),
+	}
+	s.h1 = &http.Server{
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		IdleTimeout:    cfg.IdleTimeout,
+		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	return s
+}
+
+// Close closes the idle backend connections; later requests dial anew.
+// Streams in flight go on.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.backends {
+		b.tr.CloseIdleConnections()
+	}
+	clear(s.backends)
+}
+
+// handler returns the handler of one client connection.
+func (s *Server) handler(client netip.AddrPort, tlsOn bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.serve(w, r, client, tlsOn)
+	})
+}
+
+// serve routes and proxies one stream.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, client netip.AddrPort, tlsOn bool) {
+	if v := s.cfg.VerifyBearer; v != nil {
+		// Edge verification, as in the relay: a bearer token that does
+		// not verify never reaches a backend (RFC 6750 section 3.1).
+		for _, a := range r.Header.Values("Authorization") {
+			if tok, ok := httpx.BearerToken(a); ok && v(tok) != nil {
+				s.answer(w, httpx.Decision{Status: 401, Reason: "invalid token", Challenge: `Bearer error="invalid_token"`})
+				return
+			}
+		}
+	}
+	var body []byte
+	if httpx.Match(s.routes, r).WantsBody() {
+		var err error
+		if body, err = s.readAhead(r); err != nil {
+			return // the client reset the stream, or the connection ended
+		}
+	}
+	d := httpx.Decide(s.routes, s.cfg.DefaultDestination, s.cfg.IdentifierClaim, r, body)
+	if d.Identifier != "" {
+		d = s.resolve(r.Context(), d)
+	}
+	if d.Status != 0 {
+		s.answer(w, d)
+		return
+	}
+	t, ok := s.cfg.Target(d.Destination)
+	if !ok {
+		s.log.Warn("http/2: destination has no http endpoint", "destination", d.Destination)
+		s.answer(w, httpx.Decision{Status: 502, Reason: "destination unavailable"})
+		return
+	}
+	s.proxy(w, r, d.Destination, t, client, tlsOn)
+}
+
+// readAhead reads the body of a request whose route extracts from it:
+// the whole body when it fits in BodyExtractCap octets (non-nil, and the
+// request's body is replaced by a reader of it), nil otherwise (the body
+// is given back whole: what was read, then the rest).
+func (s *Server) readAhead(r *http.Request) ([]byte, error) {
+	limit := int64(s.cfg.BodyExtractCap)
+	if r.ContentLength > limit {
+		return nil, nil
+	}
+	buf := make([]byte, 0, min(max(r.ContentLength, 512), limit+1))
+	buf, err := readUpTo(r.Body, buf, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(buf)) > limit {
+		rest := r.Body
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf), rest), rest}
+		return nil, nil
+	}
+	r.ContentLength = int64(len(buf))
+	r.Body = http.NoBody
+	if len(buf) > 0 {
+		r.Body = io.NopCloser(bytes.NewReader(buf))
+	}
+	return buf, nil
+}
+
+// readUpTo appends from rd to buf until EOF or n octets in all.
+func readUpTo(rd io.Reader, buf []byte, n int64) ([]byte, error) {
+	for int64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		room := min(int64(cap(buf)), n)
+		k, err := rd.Read(buf[len(buf):room])
+		buf = buf[:len(buf)+k]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// resolve asks the router for the destination of d.Identifier.
+func (s *Server) resolve(ctx context.Context, d httpx.Decision) httpx.Decision {
+	if s.cfg.Resolve == nil {
+		return httpx.Decision{Status: 503, Reason: "destination unavailable"}
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.ResolveTimeout)
+	defer cancel()
+	dest, err := s.cfg.Resolve(rctx, d.Identifier)
+	switch {
+	case errors.Is(err, router.ErrNoRoute):
+		return d.Route.Unrouted(s.cfg.DefaultDestination)
+	case err != nil || dest == "":
+		if ctx.Err() == nil { // not a client that went away
+			s.log.Warn("http/2: routing failed", "identifier", d.Identifier, "err", err)
+		}
+		return httpx.Decision{Status: 503, Reason: "destination unavailable"}
+	}
+	return httpx.Decision{Destination: dest, Route: d.Route}
+}
+
+// answer responds to a stream locally, as the relay does.
+func (s *Server) answer(w http.ResponseWriter, d httpx.Decision) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	if d.Challenge != "" {
+		h.Set("WWW-Authenticate", d.Challenge)
+	}
+	if d.Status == 503 {
+		h.Set("Retry-After", "5")
+	}
+	body := strconv.Itoa(d.Status) + " " + httpx.StatusText(d.Status) + ": " + d.Reason + "\n"
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(d.Status)
+	_, _ = io.WriteString(w, body)
+}
+
+// proxy forwards the stream to the destination's endpoint.
+func (s *Server) proxy(w http.ResponseWriter, r *http.Request, dest string, t Target, client netip.AddrPort, tlsOn bool) {
+	u, err := url.Parse(t.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		s.log.Warn("http/2: bad destination url", "destination", dest, "url", t.URL)
+		s.answer(w, httpx.Decision{Status: 502, Reason: "destination unavailable"})
+		return
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			// The forwarding fields the client sent are already gone
+			// (Rewrite mode); the proxy writes its own only when the
+			// destination wants them.
+			pr.SetURL(u)
+			pr.Out.Host = pr.In.Host
+			if t.Forwarded {
+				setForwarded(pr.Out.Header, client, tlsOn, pr.In.Host)
+			}
+		},
+		Transport:     s.transport(dest, t.TLS),
+		FlushInterval: -1, // event streams go out event by event
+		ErrorLog:      s.h1.ErrorLog,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if r.Context().Err() == nil {
+				s.log.Warn("http/2: backend failed", "destination", dest, "err", err)
+			}
+			s.answer(w, httpx.Decision{Status: 502, Reason: "destination unavailable"})
+		},
+	}
+	rp.ServeHTTP(w, r)
+}
+
+// setForwarded writes Forwarded, X-Forwarded-For and X-Forwarded-Proto
+// about the client the engine accepted (not the hand-over connection).
+func setForwarded(h http.Header, client netip.AddrPort, tlsOn bool, host string) {
+	proto := "http"
+	if tlsOn {
+		proto = "https"
+	}
+	h.Set("Forwarded", httpx.ForwardedElement(client, proto, host))
+	xff := "unknown"
+	if a := client.Addr(); a.IsValid() {
+		xff = a.Unmap().WithZone("").String()
+	}
+	h.Set("X-Forwarded-For", xff)
+	h.Set("X-Forwarded-Proto", proto)
+}
+
+// transport returns the pooled HTTP/1.1 transport of a destination.
+func (s *Server) transport(dest string, tc *tls.Config) *http.Transport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.backends[dest]; b != nil {
+		if b.tls == tc {
+			return b.tr
+		}
+		b.tr.CloseIdleConnections() // the destination was reconfigured
+	}
+	var own *tls.Config
+	if tc != nil {
+		own = tc.Clone()
+		own.NextProtos = []string{"http/1.1"}
+	}
+	protos := new(http.Protocols)
+	protos.SetHTTP1(true)
+	tr := &http.Transport{
+		DialContext:            (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:        own,
+		TLSHandshakeTimeout:    tlsHandshakeTimeout,
+		ForceAttemptHTTP2:      false,
+		Protocols:              protos,
+		MaxIdleConnsPerHost:    maxIdlePerBackend,
+		IdleConnTimeout:        backendIdleTimeout,
+		ResponseHeaderTimeout:  s.cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: int64(s.cfg.MaxHeaderBytes),
+		DisableCompression:     true, // bodies pass through as the backend sent them
+	}
+	s.backends[dest] = &backend{tls: tc, tr: tr}
+	return tr
+}
