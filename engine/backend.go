@@ -39,6 +39,10 @@ type backendConn struct {
 	// pendingLeg: a relay leg with implicit TLS, announced to the machine
 	// once the handshake is done.
 	pendingLeg *protocols.BackendLeg
+
+	loop     *loopState // the loop the socket is enrolled on
+	parked   bool       // idle in loop.idleLegs (legpool.go)
+	parkedAt time.Time
 }
 
 // goBounded runs fn on a short-lived goroutine, at most MaxDials at once.
@@ -63,7 +67,7 @@ func (cc *clientConn) dial(dest *Destination, dp DestProtocol) gnet.Action {
 		e.log.Warn("backend dial refused: descriptor budget", "destination", dest.ID)
 		return cc.backendUnavailable()
 	}
-	bc := &backendConn{cc: cc, attempt: cc.attempt, dest: dest, dp: dp, started: time.Now()}
+	bc := &backendConn{cc: cc, attempt: cc.attempt, dest: dest, dp: dp, started: time.Now(), loop: cc.loop}
 	cc.back = bc
 	addr := net.JoinHostPort(dest.Host, strconv.Itoa(dp.Port))
 	sendProxy := dp.Forwarding == ForwardProxy
@@ -176,6 +180,9 @@ func (bc *backendConn) startHandshake(starttls bool) {
 // traffic handles bytes and wake-ups on the backend leg.
 func (bc *backendConn) traffic(data []byte) gnet.Action {
 	cc := bc.cc
+	if bc.parked {
+		return bc.parkedTraffic()
+	}
 	if bc.dropped || bc.detached || (bc.proto == nil && cc.rel == nil) {
 		return gnet.None
 	}
@@ -350,6 +357,10 @@ func (bc *backendConn) closed() {
 	cc.e.fdsInUse.Add(-1)
 	if bc.detached {
 		return
+	}
+	if bc.parked {
+		bc.loop.unpark(bc)
+		bc.dropped = true
 	}
 	if bc.tlsT != nil {
 		_ = bc.tlsT.Close()

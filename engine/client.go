@@ -717,7 +717,9 @@ func (cc *clientConn) closed(err error) {
 	if cc.tlsT != nil {
 		_ = cc.tlsT.Close() // wakes a handshake goroutine blocked in Read
 	}
-	if cc.back != nil {
+	if cc.rel != nil {
+		cc.dropLeg() // an idle HTTP leg may serve the next client
+	} else if cc.back != nil {
 		cc.back.drop()
 		cc.back = nil
 	}

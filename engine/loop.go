@@ -17,6 +17,8 @@ type loopState struct {
 	out     []byte                   // output scratch for one turn of the loop
 	tlsBuf  []byte                   // decrypted-bytes scratch
 	rout    protocols.RelayOut       // relay machines' output scratch
+	// idleLegs holds relay legs kept for reuse, by destination (legpool.go).
+	idleLegs map[string][]*backendConn
 }
 
 const sweepInterval = 250 * time.Millisecond
@@ -53,6 +55,7 @@ func (e *Engine) sweepAll() {
 }
 
 func (l *loopState) sweep(now time.Time) {
+	l.sweepLegs(now)
 	for cc := range l.clients {
 		cc.tick(now)
 	}

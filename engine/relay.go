@@ -141,11 +141,14 @@ func (cc *clientConn) relayTunnel() bool {
 	return false
 }
 
-// dropLeg closes the current backend leg on the machine's request.
+// dropLeg gives up the current backend leg: kept idle for reuse when the
+// machine says it may be, else closed.
 func (cc *clientConn) dropLeg() {
 	if bc := cc.back; bc != nil {
 		cc.back = nil
-		bc.drop()
+		if !cc.parkLeg(bc) {
+			bc.drop()
+		}
 	}
 }
 
@@ -228,6 +231,12 @@ func (cc *clientConn) relayConnect() bool {
 		cc.legDownPending = true
 		cc.post(cc.legDown)
 		return false
+	}
+	if bc := cc.takeLeg(dest); bc != nil {
+		cc.back = bc
+		leg := protocols.BackendLeg{Client: cc.fwd, Reused: true}
+		o := cc.loop.relayOut()
+		return cc.relayStep(cc.rel.BackendConnected(leg, o), o)
 	}
 	return cc.dial(dest, dest.Protocols[cc.ls.Protocol]) == gnet.Close
 }

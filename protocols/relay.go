@@ -79,10 +79,25 @@ type BackendLeg struct {
 	// StartTLS asks the machine to upgrade the leg with STARTTLS before
 	// anything else (the destination's endpoint has tls = "starttls").
 	StartTLS bool
+	// Reused: the leg carried another session's exchanges before and was
+	// kept idle by the engine (see RelayLegKeeper).
+	Reused bool
 	// Forward, when non-nil, is announced with XCLIENT if the backend
 	// advertises it (only the advertised attributes). When nil the client
 	// was announced with a PROXY header, or not at all.
 	Forward *forward.Info
+}
+
+// RelayLegKeeper is implemented by machines whose idle legs may serve
+// another session to the same destination (HTTP keep-alive). The engine
+// asks when it is about to close a leg (after RelayConnect, RelayDisconnect
+// or RelayClose, or when the client goes away); a reusable leg is kept idle
+// in a pool of the event loop and given to a later RelayConnect for that
+// destination, with BackendLeg.Reused set and no new dial.
+type RelayLegKeeper interface {
+	// LegReusable reports whether the leg being given up is idle: every
+	// request on it was answered in full and it stays open.
+	LegReusable() bool
 }
 
 // Relay is a client-facing machine that relays whole sessions.

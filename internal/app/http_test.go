@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -25,7 +26,8 @@ type httpFixture struct {
 	old, new *httptest.Server
 	web      string
 	webTLS   string // implicit TLS, h2 offered
-	upgrades chan string // the backend that answered a WebSocket upgrade
+	oldConns atomic.Int32 // connections the old backend accepted
+	upgrades chan string  // the backend that answered a WebSocket upgrade
 	sse      chan struct{}
 }
 
@@ -68,7 +70,13 @@ func startHTTPFixture(t *testing.T, extra ...string) *httpFixture {
 		})
 		return mux
 	}
-	f.old = httptest.NewServer(handler("old"))
+	f.old = httptest.NewUnstartedServer(handler("old"))
+	f.old.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			f.oldConns.Add(1)
+		}
+	}
+	f.old.Start()
 	t.Cleanup(f.old.Close)
 	f.new = httptest.NewTLSServer(handler("new"))
 	t.Cleanup(f.new.Close)
@@ -308,5 +316,26 @@ func TestHTTP2RoutesEachStream(t *testing.T) {
 	code, body := get(t, h1, base+"/dav/y", basic("alice@example.com"))
 	if code != 200 || !strings.HasPrefix(body, "new GET /dav/y") {
 		t.Fatalf("HTTP/1.1 over TLS: %d %q", code, body)
+	}
+}
+
+// TestHTTPBackendConnectionsPooled: clients that come one after another
+// (each with its own connection) reuse the idle backend connection their
+// predecessors left, instead of each dialing the backend.
+func TestHTTPBackendConnectionsPooled(t *testing.T) {
+	f := startHTTPFixture(t)
+	for i := 0; i < 5; i++ {
+		c := countingClient(new(atomic.Int32)) // a new client connection each time
+		code, body := get(t, c, "http://"+f.web+"/dav/x", basic("bob@example.com"))
+		if code != 200 || !strings.HasPrefix(body, "old GET /dav/x") {
+			t.Fatalf("request %d: %d %q", i, code, body)
+		}
+		c.CloseIdleConnections()
+		time.Sleep(20 * time.Millisecond) // the proxy sees the client go
+	}
+	// Idle legs are pooled per event loop (one loop per CPU by default):
+	// at most one dial per loop.
+	if n := f.oldConns.Load(); n > int32(runtime.GOMAXPROCS(0)) {
+		t.Fatalf("the backend accepted %d connections for 5 clients one after another, want at most one per event loop (%d)", n, runtime.GOMAXPROCS(0))
 	}
 }

@@ -114,6 +114,10 @@ type relayLeg struct {
 	reused bool // the leg carried an exchange before this one
 }
 
+// LegReusable: the leg the engine is giving up is idle and keep-alive
+// (protocols.RelayLegKeeper), so another client may use it.
+func (r *Relay) LegReusable() bool { return r.spare || r.leg.phase == lgIdle }
+
 // exchange is one request and its response.
 type exchange struct {
 	req        *RequestHead
@@ -149,6 +153,7 @@ type exchange struct {
 type Relay struct {
 	cfg      RelayConfig
 	phase    clientPhase
+	spare    bool // the leg just given up was idle and keep-alive
 	parser   RequestParser
 	rparser  ResponseParser
 	partial  bool // octets of a request head have come

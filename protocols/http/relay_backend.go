@@ -20,6 +20,7 @@ func (r *Relay) BackendConnected(leg protocols.BackendLeg, o *protocols.RelayOut
 	}
 	r.client = leg.Client.Client
 	r.tls = r.tls || leg.Client.TLS
+	r.leg.reused = leg.Reused
 	r.sendHead(o)
 	return protocols.RelayNone
 }
@@ -124,6 +125,9 @@ func (r *Relay) readResponseBody(in []byte, o *protocols.RelayOut) (int, protoco
 func (r *Relay) exchangeDone() protocols.RelayEvent {
 	ex := &r.ex
 	if ex.plan.Close || !ex.bodyDone || r.draining {
+		// The client goes; the leg may stay for others if the backend
+		// keeps it and the whole request went out.
+		r.spare = ex.legKeep && ex.bodyDone
 		r.phase = cpClosed
 		return protocols.RelayClose
 	}

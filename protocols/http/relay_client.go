@@ -147,6 +147,7 @@ func (r *Relay) bind(dest string, o *protocols.RelayOut) protocols.RelayEvent {
 		r.sendHead(o)
 		return protocols.RelayNone
 	}
+	r.spare = r.leg.phase == lgIdle // given up for another destination
 	r.leg = relayLeg{phase: lgDialing, dest: dest}
 	return protocols.RelayConnect
 }
@@ -168,6 +169,7 @@ func (r *Relay) sendHead(o *protocols.RelayOut) {
 		ex.sentBody = true
 	}
 	ex.hold = nil
+	r.spare = false
 	ex.headSent = true
 	ex.resp = rpHead
 	ex.respBytes, ex.interim = false, false
