@@ -25,7 +25,7 @@ import (
 type httpFixture struct {
 	old, new *httptest.Server
 	web      string
-	webTLS   string // implicit TLS, h2 offered
+	webTLS   string       // implicit TLS, h2 offered
 	oldConns atomic.Int32 // connections the old backend accepted
 	upgrades chan string  // the backend that answered a WebSocket upgrade
 	sse      chan struct{}
