@@ -6,7 +6,8 @@
 // load generator's flags and the summariser cannot drift apart unnoticed.
 // It needs no peer proxy. TestDeliverSmoke runs the deliver scenario
 // against bench/mocksmtp directly; TestBenchMixedSmoke runs the mixed
-// scenario for 3 s through switchyard (scripts/bench-mixed.sh --smoke).
+// scenario for 3 s through switchyard (scripts/bench-mixed.sh --smoke);
+// TestBenchHTTPSmoke runs scripts/bench-http.sh --smoke.
 // Gated like the end-to-end suite:
 //
 //	SWITCHYARD_E2E=1 go test -count=1 -v ./bench/
@@ -287,5 +288,76 @@ func TestBenchMixedSmoke(t *testing.T) {
 	m := regexp.MustCompile(`lmtp (\d+) accepted / (\d+) sent; smtp (\d+) accepted / (\d+) sent`).FindStringSubmatch(s)
 	if m == nil || m[1] != m[2] || m[3] != m[4] || m[2] == "0" || m[4] == "0" {
 		t.Errorf("deliveries counted by the bench and by the mocks differ: %v", m)
+	}
+}
+
+// TestBenchHTTPSmoke runs scripts/bench-http.sh --smoke: two mock HTTP
+// backends, switchyard with an http listener routing by the account in
+// Authorization (and nginx in front of one backend, when installed), the
+// http scenario for 2 s against each. Every run must have answered
+// requests without an error, switchyard's must have reached both
+// backends, and the summary must carry the ratios.
+func TestBenchHTTPSmoke(t *testing.T) {
+	if os.Getenv("SWITCHYARD_E2E") != "1" {
+		t.Skip("set SWITCHYARD_E2E=1 to run the bench harness smoke test")
+	}
+	bash := need(t, "bash")
+	need(t, "python3")
+	need(t, "go")
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, bin := t.TempDir(), t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bash, filepath.Join(root, "scripts", "bench-http.sh"), "--smoke")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "BENCH_OUT="+out, "BENCH_BIN="+bin)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench-http.sh --smoke: %v\n--- stderr ---\n%s\n--- stdout ---\n%s", err, stderr.String(), stdout.String())
+	}
+	t.Logf("smoke run took %s\n%s", time.Since(start).Round(time.Second), stdout.String())
+	cells := []string{"direct", "switchyard"}
+	if _, err := exec.LookPath("nginx"); err == nil {
+		cells = append(cells, "nginx")
+	}
+	for _, c := range cells {
+		b, err := os.ReadFile(filepath.Join(out, c+"-1.json"))
+		if err != nil {
+			t.Errorf("%s: %v", c, err)
+			continue
+		}
+		var r struct {
+			result
+			Statuses   map[string]int64 `json:"statuses"`
+			Backends   map[string]int64 `json:"backends"`
+			TargetCost map[string]any   `json:"target_cost"`
+			Timeline   []any            `json:"timeline"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Errorf("%s: %v", c, err)
+			continue
+		}
+		if r.Scenario != "http" || r.Ops <= 0 || r.Errors != 0 || r.Statuses["200"] != r.Ops || r.TargetCost == nil || len(r.Timeline) < 1 {
+			t.Errorf("%s: scenario %q, %d ok, %d errors, statuses %v, cost %v, %d timeline points", c, r.Scenario, r.Ops, r.Errors, r.Statuses, r.TargetCost, len(r.Timeline))
+		}
+		if c == "switchyard" && (r.Backends["old"] == 0 || r.Backends["new"] == 0) {
+			t.Errorf("switchyard: requests did not reach both backends: %v", r.Backends)
+		}
+		if c != "switchyard" && r.Backends["old"] != r.Ops {
+			t.Errorf("%s: backends %v, want all on old", c, r.Backends)
+		}
+	}
+	s := stdout.String()
+	for _, want := range []string{"| switchyard |", "Ratios (same run): switchyard / direct", "Backends that answered through switchyard"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary lacks %q", want)
+		}
 	}
 }

@@ -23,54 +23,23 @@
 # Prints a Markdown table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 secs=${1:-6}; size=${2:-16777216}
-num() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || { echo "$1 must be $3..$4, got '$2'" >&2; exit 2; }; }
 num SECONDS "$secs" 1 600; num SIZE "$size" 1024 1073741824
 command -v haproxy >/dev/null || { echo "haproxy is not installed" >&2; exit 2; }
 
-out=${BENCH_OUT:-/tmp/switchyard-bench-bulk}
-mkdir -p "$out"; out=$(cd "$out" && pwd)
-rm -f "$out"/*.json "$out"/*.txt "$out"/*.log
-bin=${BENCH_BIN:-bin}
-mkdir -p "$bin"; bin=$(cd "$bin" && pwd)
-go build -o "$bin/switchyard" ./cmd/switchyard
-go build -o "$bin/switchyard-bench" ./cmd/switchyard-bench
+bench_out /tmp/switchyard-bench-bulk
+bench_bin ./cmd/switchyard ./cmd/switchyard-bench
 
-tmp=$(mktemp -d /tmp/sy-bulk.XXXXXX)
-pids=()
-alive() { local st; [ -n "$1" ] && st=$(cat /proc/"$1"/stat 2>/dev/null) && [[ "${st##*) }" != Z* ]]; }
-stop() { # SIGTERM one PID we started, SIGKILL after 5 s
-	local i
-	alive "$1" || return 0
-	kill -TERM "$1" 2>/dev/null || true
-	for i in $(seq 50); do alive "$1" || break; sleep 0.1; done
-	alive "$1" && kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null || true
-}
-cleanup() { local p; for p in "${pids[@]}"; do stop "$p"; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-waitport() { # waitport PORT PID
-	local i
-	for i in $(seq 100); do
-		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-		alive "$2" || { echo "process $2 exited before port $1 opened" >&2; return 1; }
-		sleep 0.1
-	done
-	echo "port $1 never opened" >&2; return 1
-}
+bench_tmp bulk
 
 users=16
 mock=$(port); hport=$(port); splain=$(port); stls=$(port)
 go run ./scripts/gencert "$tmp" >/dev/null
 
-"$bin/switchyard-bench" --mock-backend 127.0.0.1:"$mock" --mock-names mock --users "$users" --password password \
-	--mock-message-size "$size" --duration 2h >"$out/mock.log" 2>&1 &
-mockpid=$!; pids+=("$mockpid")
-waitport "$mock" "$mockpid"
+bench_mock mock "$mock" 2h --mock-names mock --users "$users" --password password --mock-message-size "$size"
+mockpid=$bgpid
 
 cat >"$tmp/haproxy.cfg" <<CFG
 global
@@ -88,8 +57,7 @@ backend mock
     server mock 127.0.0.1:$mock
 CFG
 cp "$tmp/haproxy.cfg" "$out/haproxy.cfg"
-haproxy -db -f "$tmp/haproxy.cfg" >"$out/haproxy.log" 2>&1 &
-hapid=$!; pids+=("$hapid")
+bench_start "$out/haproxy.log" haproxy -db -f "$tmp/haproxy.cfg"; hapid=$bgpid
 waitport "$hport" "$hapid"
 
 cat >"$tmp/switchyard.toml" <<TOML
@@ -119,10 +87,7 @@ default_destination = "mock"
 [capabilities.imap]
 allow_plain_auth_without_tls = true
 TOML
-cp "$tmp/switchyard.toml" "$out/switchyard.toml"
-"$bin/switchyard" --config "$tmp/switchyard.toml" --log-level warn >"$out/switchyard.log" 2>&1 &
-sypid=$!; pids+=("$sypid")
-waitport "$splain" "$sypid"; waitport "$stls" "$sypid"
+start_switchyard "$tmp/switchyard.toml" "$splain" "$stls"
 
 targets=(direct haproxy switchyard-plain switchyard-tls)
 declare -A tport=([direct]=$mock [haproxy]=$hport [switchyard-plain]=$splain [switchyard-tls]=$stls)

@@ -25,54 +25,23 @@
 # Markdown table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-case "${1:-}" in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
+. scripts/bench-lib.sh
+case "${1:-}" in -h|--help) bench_help; exit 0 ;; esac
 [ $# -le 3 ] || { echo "usage: $0 [ROUNDS] [SECONDS] [CONCURRENCY]" >&2; exit 2; }
 rounds=${1:-3}; secs=${2:-8}; conc=${3:-32}
-num() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || { echo "$1 must be $3..$4, got '$2'" >&2; exit 2; }; }
 num ROUNDS "$rounds" 1 20; num SECONDS "$secs" 1 120; num CONCURRENCY "$conc" 1 1000
-command -v python3 >/dev/null || { echo "python3 is not installed" >&2; exit 2; }
+need_python
 
-out=${BENCH_OUT:-/tmp/switchyard-bench-cores}
-mkdir -p "$out"; out=$(cd "$out" && pwd)
-rm -f "$out"/*.json "$out"/*.txt "$out"/*.log
-bin=${BENCH_BIN:-bin}
-mkdir -p "$bin"; bin=$(cd "$bin" && pwd)
-go build -o "$bin/switchyard" ./cmd/switchyard
-go build -o "$bin/switchyard-bench" ./cmd/switchyard-bench
+bench_out /tmp/switchyard-bench-cores
+bench_bin ./cmd/switchyard ./cmd/switchyard-bench
 
-tmp=$(mktemp -d /tmp/sy-cores.XXXXXX)
-pids=()
-alive() { local st; [ -n "$1" ] && st=$(cat /proc/"$1"/stat 2>/dev/null) && [[ "${st##*) }" != Z* ]]; }
-stop() { # SIGTERM one PID we started, SIGKILL after 5 s
-	local i
-	alive "$1" || return 0
-	kill -TERM "$1" 2>/dev/null || true
-	for i in $(seq 50); do alive "$1" || break; sleep 0.1; done
-	alive "$1" && kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null || true
-}
-cleanup() { local p; for p in "${pids[@]}"; do stop "$p"; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-waitport() { # waitport PORT PID
-	local i
-	for i in $(seq 100); do
-		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-		alive "$2" || { echo "process $2 exited before port $1 opened" >&2; return 1; }
-		sleep 0.1
-	done
-	echo "port $1 never opened" >&2; return 1
-}
+bench_tmp cores
 
 users=1000
 cells=(direct threads1 threads2 threads1-gmp1)
 life=$(( rounds * ${#cells[@]} * (secs + 5) + 120 ))s
 mock=$(port)
-"$bin/switchyard-bench" --mock-backend 127.0.0.1:"$mock" --users "$users" --password password --duration "$life" >"$out/mock.log" 2>&1 &
-mockpid=$!; pids+=("$mockpid")
-waitport "$mock" "$mockpid"
+bench_mock mock "$mock" "$life" --users "$users" --password password; mockpid=$bgpid
 
 declare -A tport tpid
 tport[direct]=$mock; tpid[direct]=$mockpid
@@ -113,7 +82,7 @@ start_proxy threads1 1
 start_proxy threads2 2
 start_proxy threads1-gmp1 1 1
 
-cat /proc/loadavg >"$out/loadavg-start"
+loadavg start
 failed=0
 n=${#cells[@]}
 for r in $(seq "$rounds"); do
@@ -126,11 +95,11 @@ for r in $(seq "$rounds"); do
 			{ echo "  $c: bench failed (see $f.txt)" >&2; failed=1; }
 	done
 done
-cat /proc/loadavg >"$out/loadavg-end"
+loadavg end
 for c in threads1 threads2 threads1-gmp1; do
 	grep -E '^Threads' /proc/"${tpid[$c]}"/status | sed "s/^/$c /" >>"$out/os-threads.txt" || true
 done
-echo "rounds=$rounds seconds=$secs concurrency=$conc nproc=$(nproc) kernel=$(uname -r) go=$(go env GOVERSION)" >"$out/meta.txt"
+bench_meta "rounds=$rounds seconds=$secs concurrency=$conc"
 
 python3 - "$out" "$rounds" "$conc" "${cells[@]}" <<'PY'
 import json, os, statistics, sys
@@ -177,14 +146,6 @@ try:
         print("OS threads of each proxy at the end: " + "; ".join(l.split()[0] + " " + l.split()[-1] for l in f if l.strip()) + ".")
 except OSError:
     pass
-la = []
-for name in ("loadavg-start", "loadavg-end"):
-    try:
-        with open(os.path.join(out, name)) as f:
-            la.append(" ".join(f.read().split()[:3]))
-    except OSError:
-        pass
-if len(la) == 2:
-    print("Load average (1/5/15 min) at start: %s; at end: %s." % (la[0], la[1]))
 PY
+loadavg_line
 exit "$failed"

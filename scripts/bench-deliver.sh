@@ -32,6 +32,7 @@
 # default bin). Prints Markdown tables on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 direct_only=0; rcpts=1; perconn=0; pos=()
 while [ $# -gt 0 ]; do
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
 	--direct-only) direct_only=1 ;;
 	--recipients) rcpts=${2:-}; shift ;;
 	--per-connection) perconn=${2:-}; shift ;;
-	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) bench_help; exit 0 ;;
 	-*) echo "$0: unknown option $1" >&2; exit 2 ;;
 	*) pos+=("$1") ;;
 	esac
@@ -47,44 +48,16 @@ while [ $# -gt 0 ]; do
 done
 [ "${#pos[@]}" -le 3 ] || { echo "usage: $0 [--direct-only] [--recipients K] [--per-connection N] [ROUNDS] [SECONDS] [CONCURRENCY]" >&2; exit 2; }
 rounds=${pos[0]:-3}; secs=${pos[1]:-5}; conc=${pos[2]:-8}
-num() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || { echo "$1 must be $3..$4, got '$2'" >&2; exit 2; }; }
 num ROUNDS "$rounds" 1 20; num SECONDS "$secs" 1 120; num CONCURRENCY "$conc" 1 1000
 num --recipients "$rcpts" 1 100; num --per-connection "$perconn" 0 1000000
-command -v python3 >/dev/null || { echo "python3 is not installed" >&2; exit 2; }
+need_python
 
-out=${BENCH_OUT:-/tmp/switchyard-bench-deliver}
-mkdir -p "$out"; out=$(cd "$out" && pwd)
-rm -f "$out"/*.json "$out"/*.txt "$out"/*.log
-bin=${BENCH_BIN:-bin}
-mkdir -p "$bin"; bin=$(cd "$bin" && pwd)
-[ "$direct_only" = 1 ] || go build -o "$bin/switchyard" ./cmd/switchyard
-go build -o "$bin/switchyard-bench" ./cmd/switchyard-bench
+bench_out /tmp/switchyard-bench-deliver
+builds=(./cmd/switchyard ./cmd/switchyard-bench)
+[ "$direct_only" = 1 ] && builds=(./cmd/switchyard-bench)
+bench_bin "${builds[@]}"
 
-tmp=$(mktemp -d /tmp/sy-deliver.XXXXXX)
-pids=()
-alive() { local st; [ -n "$1" ] && st=$(cat /proc/"$1"/stat 2>/dev/null) && [[ "${st##*) }" != Z* ]]; }
-stop() { # SIGTERM one PID we started, SIGKILL after 5 s
-	local i
-	alive "$1" || return 0
-	kill -TERM "$1" 2>/dev/null || true
-	for i in $(seq 50); do alive "$1" || break; sleep 0.1; done
-	alive "$1" && kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null || true
-}
-cleanup() { local p; for p in "${pids[@]}"; do stop "$p"; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-waitport() { # waitport PORT PID
-	local i
-	for i in $(seq 100); do
-		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-		alive "$2" || { echo "process $2 exited before port $1 opened" >&2; return 1; }
-		sleep 0.1
-	done
-	echo "port $1 never opened" >&2; return 1
-}
+bench_tmp deliver
 
 # Recipients user0..user999@example.org; the mocks accept any recipient.
 users=1000
@@ -94,10 +67,8 @@ life=$(( rounds * ${#sizes[@]} * 4 * (secs + 5) + 120 ))s
 declare -A mock mockpid
 for p in lmtp smtp; do
 	mock[$p]=$(port)
-	"$bin/switchyard-bench" --mock-backend 127.0.0.1:"${mock[$p]}" --mock-protocol "$p" --mock-names "mock-$p" \
-		--duration "$life" >"$out/mock-$p.log" 2>&1 &
-	mockpid[$p]=$!; pids+=("$!")
-	waitport "${mock[$p]}" "${mockpid[$p]}"
+	bench_mock "mock-$p" "${mock[$p]}" "$life" --mock-protocol "$p" --mock-names "mock-$p"
+	mockpid[$p]=$bgpid
 done
 
 cells=(direct-lmtp direct-smtp)
@@ -131,21 +102,13 @@ tls = "plain"
 default_destination = "mock"
 smtp_passthrough_destination = "mock"
 TOML
-	cp "$tmp/switchyard.toml" "$out/switchyard.toml"
-	if ! "$bin/switchyard" --config "$tmp/switchyard.toml" --check-config >"$out/switchyard-check.log" 2>&1; then
-		echo "switchyard rejects the configuration ($out/switchyard.toml):" >&2
-		cat "$out/switchyard-check.log" >&2
-		exit 1
-	fi
-	"$bin/switchyard" --config "$tmp/switchyard.toml" --log-level warn >"$out/switchyard.log" 2>&1 &
-	sypid=$!; pids+=("$sypid")
-	waitport "$llmtp" "$sypid"; waitport "$lsmtp" "$sypid"
+	start_switchyard "$tmp/switchyard.toml" "$llmtp" "$lsmtp"
 	cells=(direct-lmtp routing-lmtp direct-smtp passthrough-smtp)
 	tport[routing-lmtp]=$llmtp; tport[passthrough-smtp]=$lsmtp
 	tpid[routing-lmtp]=$sypid; tpid[passthrough-smtp]=$sypid
 fi
 
-cat /proc/loadavg >"$out/loadavg-start"
+loadavg start
 failed=0
 for r in $(seq "$rounds"); do
 	for size in "${sizes[@]}"; do
@@ -159,8 +122,8 @@ for r in $(seq "$rounds"); do
 		done
 	done
 done
-cat /proc/loadavg >"$out/loadavg-end"
-echo "rounds=$rounds seconds=$secs concurrency=$conc recipients=$rcpts per_connection=$perconn nproc=$(nproc) kernel=$(uname -r) go=$(go env GOVERSION)" >"$out/meta.txt"
+loadavg end
+bench_meta "rounds=$rounds seconds=$secs concurrency=$conc recipients=$rcpts per_connection=$perconn"
 for p in "${!mockpid[@]}"; do stop "${mockpid[$p]}"; done # their logs get the message counts
 
 python3 - "$out" "$rounds" "$secs" "$conc" "$rcpts" "$perconn" "${cells[@]}" <<'PY'
@@ -232,14 +195,6 @@ for p in ("lmtp", "smtp"):
         pass
     check.append("%s %s accepted / %d sent" % (p, got, sent))
 print("Mock backends: " + "; ".join(check) + ".")
-la = []
-for name in ("loadavg-start", "loadavg-end"):
-    try:
-        with open(os.path.join(out, name)) as f:
-            la.append(" ".join(f.read().split()[:3]))
-    except OSError:
-        pass
-if len(la) == 2:
-    print("Load average (1/5/15 min) at start: %s; at end: %s." % (la[0], la[1]))
 PY
+loadavg_line
 exit "$failed"

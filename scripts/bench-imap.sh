@@ -8,16 +8,12 @@
 #   scripts/bench-imap.sh [ROUNDS] [SECONDS] [IDLE_CONNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 rounds=${1:-3}; secs=${2:-8}; idle=${3:-10000}
 out=${BENCH_OUT:-/tmp/switchyard-bench}; mkdir -p "$out"
 go build -o bin/switchyard ./cmd/switchyard
 go build -o bin/switchyard-bench ./cmd/switchyard-bench
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
-
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-waitport() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
 mock=$(port)
 bin/switchyard-bench --mock-backend 127.0.0.1:"$mock" --users 1000 --password password --duration 30m >"$out/mock.log" 2>&1 &

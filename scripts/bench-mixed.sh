@@ -38,6 +38,7 @@
 # default bin). Prints Markdown tables on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 smoke=0; sweep=0; pos=(); extra=()
 while [ $# -gt 0 ]; do
@@ -45,7 +46,7 @@ while [ $# -gt 0 ]; do
 	--smoke) smoke=1 ;;
 	--sweep) sweep=1 ;;
 	--) shift; extra=("$@"); break ;;
-	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) bench_help; exit 0 ;;
 	-*) echo "$0: unknown option $1" >&2; exit 2 ;;
 	*) pos+=("$1") ;;
 	esac
@@ -57,44 +58,14 @@ if [ "$smoke" = 1 ]; then
 	rounds=1; secs=3; users=300
 	extra+=(--mixed-login-rate 30 --mixed-fetch-rate 20 --mixed-lmtp-rate 20 --mixed-smtp-rate 10)
 fi
-num() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || { echo "$1 must be $3..$4, got '$2'" >&2; exit 2; }; }
 # A proxy holds two descriptors per idle session (20,000 per process here).
 num ROUNDS "$rounds" 1 20; num SECONDS "$secs" 1 600; num USERS "$users" 10 12000
-command -v python3 >/dev/null || { echo "python3 is not installed" >&2; exit 2; }
+need_python
 
-out=${BENCH_OUT:-/tmp/switchyard-bench-mixed}
-mkdir -p "$out"; out=$(cd "$out" && pwd)
-rm -f "$out"/*.json "$out"/*.txt "$out"/*.log
-bin=${BENCH_BIN:-bin}
-mkdir -p "$bin"; bin=$(cd "$bin" && pwd)
-go build -o "$bin/switchyard" ./cmd/switchyard
-go build -o "$bin/switchyard-bench" ./cmd/switchyard-bench
+bench_out /tmp/switchyard-bench-mixed
+bench_bin ./cmd/switchyard ./cmd/switchyard-bench
 
-tmp=$(mktemp -d /tmp/sy-mixed.XXXXXX)
-pids=()
-alive() { local st; [ -n "$1" ] && st=$(cat /proc/"$1"/stat 2>/dev/null) && [[ "${st##*) }" != Z* ]]; }
-stop() { # SIGTERM one PID we started, SIGKILL after 5 s
-	local i
-	alive "$1" || return 0
-	kill -TERM "$1" 2>/dev/null || true
-	for i in $(seq 50); do alive "$1" || break; sleep 0.1; done
-	alive "$1" && kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null || true
-}
-cleanup() { local p; for p in "${pids[@]}"; do stop "$p"; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-waitport() { # waitport PORT PID
-	local i
-	for i in $(seq 100); do
-		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-		alive "$2" || { echo "process $2 exited before port $1 opened" >&2; return 1; }
-		sleep 0.1
-	done
-	echo "port $1 never opened" >&2; return 1
-}
+bench_tmp mixed
 
 accounts=1000 # user0..user999 / password; idle sessions share them (several devices per account)
 size=16384
@@ -104,14 +75,13 @@ life=$(( rounds * 2 * (secs + 90) + 120 ))s
 declare -A mock mockpid listen
 for p in "${protos[@]}"; do
 	mock[$p]=$(port); listen[$p]=$(port)
-	flags=(--mock-backend 127.0.0.1:"${mock[$p]}" --mock-protocol "$p" --mock-names "mock-$p" --users "$accounts" --duration "$life")
+	flags=(--mock-protocol "$p" --mock-names "mock-$p" --users "$accounts")
 	case $p in
 	imap) flags+=(--mock-message-size "$size") ;;
 	pop3|submission|lmtp) flags+=(--mock-xclient) ;;
 	esac
-	"$bin/switchyard-bench" "${flags[@]}" >"$out/mock-$p.log" 2>&1 &
-	mockpid[$p]=$!; pids+=("$!")
-	waitport "${mock[$p]}" "${mockpid[$p]}"
+	bench_mock "mock-$p" "${mock[$p]}" "$life" "${flags[@]}"
+	mockpid[$p]=$bgpid
 done
 
 cat >"$tmp/switchyard.toml" <<TOML
@@ -169,15 +139,8 @@ allow_plain_auth_without_tls = true
 [capabilities.submission]
 allow_plain_auth_without_tls = true
 TOML
-cp "$tmp/switchyard.toml" "$out/switchyard.toml"
-if ! "$bin/switchyard" --config "$tmp/switchyard.toml" --check-config >"$out/switchyard-check.log" 2>&1; then
-	echo "switchyard rejects the configuration ($out/switchyard.toml):" >&2
-	cat "$out/switchyard-check.log" >&2
-	exit 1
-fi
-"$bin/switchyard" --config "$tmp/switchyard.toml" --log-level warn >"$out/switchyard.log" 2>&1 &
-sypid=$!; pids+=("$sypid")
-for p in "${protos[@]}"; do waitport "${listen[$p]}" "$sypid"; done
+ports=(); for p in "${protos[@]}"; do ports+=("${listen[$p]}"); done
+start_switchyard "$tmp/switchyard.toml" "${ports[@]}"
 
 mixed() { # mixed LABEL PID PORT...(imap pop3 submission lmtp smtp)
 	local label=$1 pid=$2
@@ -187,7 +150,7 @@ mixed() { # mixed LABEL PID PORT...(imap pop3 submission lmtp smtp)
 		--duration "${secs}s" --pid "$pid" --progress 0 --json "$out/$label.json" "${extra[@]}" >"$out/$label.txt" 2>&1
 }
 
-cat /proc/loadavg >"$out/loadavg-start"
+loadavg start
 failed=0
 for r in $(seq "$rounds"); do
 	order=(direct switchyard)
@@ -214,8 +177,8 @@ if [ "$sweep" = 1 ]; then
 			{ echo "  sweep $k $v: bench failed (see $out/sweep-$k-$v.txt)" >&2; failed=1; }
 	done
 fi
-cat /proc/loadavg >"$out/loadavg-end"
-echo "rounds=$rounds seconds=$secs users=$users extra=${extra[*]} nproc=$(nproc) kernel=$(uname -r) go=$(go env GOVERSION)" >"$out/meta.txt"
+loadavg end
+bench_meta "rounds=$rounds seconds=$secs users=$users extra=${extra[*]}"
 for p in lmtp smtp; do stop "${mockpid[$p]}"; done # their logs get the message counts
 
 python3 - "$out" "$rounds" <<'PY'
@@ -332,14 +295,6 @@ if sweep:
         print("| %s | %.0f | %.0f | %.2f | %.2f | %d | %d | %.1f | %.0f |" % (name, rate, c["ops_per_sec"], c["latency"]["p50_ms"],
               c["latency"]["p99_ms"], c.get("shed", 0), c["errors"], k.get("cpu_percent", 0), k.get("cpu_us_per_op", 0)))
     print()
-la = []
-for name in ("loadavg-start", "loadavg-end"):
-    try:
-        with open(os.path.join(out, name)) as fh:
-            la.append(" ".join(fh.read().split()[:3]))
-    except OSError:
-        pass
-if len(la) == 2:
-    print("Load average (1/5/15 min) at start: %s; at end: %s." % (la[0], la[1]))
 PY
+loadavg_line
 exit "$failed"

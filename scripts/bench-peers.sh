@@ -36,6 +36,7 @@
 # bin), PEERS (default "haproxy switchyard nginx dovecot"), HOLD (seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 smoke=0
 if [ "${1:-}" = --smoke ]; then smoke=1; shift; fi
@@ -47,21 +48,13 @@ if [ "$smoke" = 1 ]; then
 fi
 # Bounds: the descriptor limit here is 20,000 per process, and a proxy holds
 # two per bridged session; the bench holds one per connection.
-num() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || { echo "$1 must be $3..$4, got '$2'" >&2; exit 2; }; }
 num ROUNDS "$rounds" 1 20; num SECONDS "$secs" 1 120; num IDLE_CONNS "$idle" 1 18000
 num BRIDGED_CONNS "$bridged" 1 4000; num HOLD "$hold" 1 600
 
-out=${BENCH_OUT:-/tmp/switchyard-bench-peers}
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-rm -f "$out"/*.json "$out"/*.txt "$out"/*.log
-bin=${BENCH_BIN:-bin}
-mkdir -p "$bin"
-bin=$(cd "$bin" && pwd)
+bench_out /tmp/switchyard-bench-peers
 users=1000
 
-go build -o "$bin/switchyard" ./cmd/switchyard
-go build -o "$bin/switchyard-bench" ./cmd/switchyard-bench
+bench_bin ./cmd/switchyard ./cmd/switchyard-bench
 go build -o "$bin/switchyard-authhttp" ./bench/authhttp
 
 # Runtime directories (Dovecot's unix sockets need a short path).
@@ -81,10 +74,6 @@ forget() { # drop a stopped PID from the list cleanup stops (PIDs get reused)
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-alive() { # running and not a zombie
-	local st
-	[ -n "$1" ] && st=$(cat /proc/"$1"/stat 2>/dev/null) && [[ "${st##*) }" != Z* ]]
-}
 descendants() { # the PIDs below $1 (children of children too)
 	local c
 	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
@@ -105,17 +94,6 @@ stop_tree() { # SIGTERM a process we started, then its leftover children; bounde
 	forget "$root"
 }
 
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-waitport() { # waitport PORT PID: until PORT accepts, at most 10 s, or PID dies
-	local i
-	for i in $(seq 100); do
-		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-		alive "$2" || { echo "process $2 exited before port $1 opened" >&2; return 1; }
-		sleep 0.1
-	done
-	echo "port $1 never opened" >&2
-	return 1
-}
 
 # sample FILE LABEL PID...: append one JSON line with the sum over the PIDs
 # and all their descendants of CPU seconds (utime+stime), VmRSS, RssAnon (the

@@ -10,6 +10,7 @@
 #   scripts/bench-protocols.sh [ROUNDS] [SECONDS] [CONCURRENCY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 rounds=${1:-3}; secs=${2:-6}; conc=${3:-32}
 case "$rounds$secs$conc" in *[!0-9]*) echo "usage: $0 [ROUNDS] [SECONDS] [CONCURRENCY]" >&2; exit 2;; esac
 [ "$rounds" -ge 1 ] && [ "$rounds" -le 20 ] && [ "$secs" -ge 1 ] && [ "$secs" -le 120 ] && [ "$conc" -ge 1 ] && [ "$conc" -le 1000 ] ||
@@ -17,12 +18,7 @@ case "$rounds$secs$conc" in *[!0-9]*) echo "usage: $0 [ROUNDS] [SECONDS] [CONCUR
 out=${BENCH_OUT:-/tmp/switchyard-bench-protocols}; mkdir -p "$out"
 go build -o bin/switchyard ./cmd/switchyard
 go build -o bin/switchyard-bench ./cmd/switchyard-bench
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-waitport() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
 protos=(pop3 submission managesieve)
 declare -A mock mockpid listen
@@ -85,12 +81,12 @@ login() { # login LABEL PROTOCOL TARGET PID
 
 # Other load on the machine shows in the load average; it is recorded with
 # the results.
-cat /proc/loadavg >"$out/loadavg-start"
+loadavg start
 for r in $(seq "$rounds"); do
 	for p in "${protos[@]}"; do
 		login "direct-$p-$r" "$p" 127.0.0.1:"${mock[$p]}" "${mockpid[$p]}"
 		login "proxy-$p-$r" "$p" 127.0.0.1:"${listen[$p]}" "$proxypid"
 	done
 done
-cat /proc/loadavg >"$out/loadavg-end"
+loadavg end
 python3 scripts/bench-protocols-summary.py "$out" "$rounds" "$conc"

@@ -2,11 +2,9 @@ package protoload
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,12 +229,6 @@ type DeliverResult struct {
 func (r *DeliverResult) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(k, f string, a ...any) { fmt.Fprintf(tw, "%s\t"+f+"\n", append([]any{k}, a...)...) }
-	sum := func(s stats.Summary) string {
-		if s.Count == 0 {
-			return "-"
-		}
-		return fmt.Sprintf("p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (n=%d)", s.P50Ms, s.P90Ms, s.P99Ms, s.P999Ms, s.MaxMs, s.Count)
-	}
 	p("scenario", "%s", r.Scenario)
 	p("protocol", "%s", r.Protocol)
 	p("target", "%s", r.Target)
@@ -257,40 +249,18 @@ func (r *DeliverResult) WriteText(w io.Writer) error {
 	p("operations", "%d ok, %d failed", r.Ops, r.Errors)
 	p("delivered", "%d messages, %d recipients, %d partial, %d connections", r.Ops, r.RcptsDelivered, r.Partial, r.Connections)
 	p("throughput", "%.0f messages/s, %.1f MB/s", r.OpsPerSec, r.MBPerSec)
-	p("latency (ms)", "%s", sum(r.Latency))
+	p("latency (ms)", "%s", fmtSummary(r.Latency))
 	for _, k := range []string{"connect", "envelope", "data", "quit"} {
 		if s, ok := r.Phases[k]; ok {
-			p("  "+k+" (ms)", "%s", sum(s))
+			p("  "+k+" (ms)", "%s", fmtSummary(s))
 		}
 	}
-	for _, e := range r.ErrorsByKind {
-		p("  error", "%-40s %d", e.Kind, e.Count)
-	}
-	if c := r.TargetCost; c != nil {
-		line := fmt.Sprintf("cpu %.2f s (%.0f%% of a core", c.CPUSeconds, c.CPUPercent)
-		if c.CPUMicrosPerOp > 0 {
-			line += fmt.Sprintf(", %.1f µs/message", c.CPUMicrosPerOp)
-		}
-		p("target", "%s)", line)
-		p("target rss", "%d KiB -> %d KiB (peak %d KiB)", c.RSSStartKiB, c.RSSEndKiB, c.RSSPeakKiB)
-	}
-	if r.SamplerError != "" {
-		p("sampler error", "%s", r.SamplerError)
-	}
-	if b := r.BenchCPU; b != nil {
-		p("bench itself", "cpu %.2f s (%.0f%% of a core)", b.CPUSeconds, b.CPUPercent)
-	}
+	writeTail(p, &r.Result.Result, "message")
 	return tw.Flush()
 }
 
 // WriteJSON writes r, indented, to path.
-func (r *DeliverResult) WriteJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
+func (r *DeliverResult) WriteJSON(path string) error { return writeJSON(path, r) }
 
 // deliverPhases are the deliver scenario's histograms; total is a
 // message, MAIL to the final reply.

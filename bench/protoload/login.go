@@ -3,7 +3,6 @@ package protoload
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,13 +32,7 @@ func (r *Result) WriteText(w io.Writer) error {
 
 // WriteJSON writes r, indented, to path (imapload's fields and
 // "protocol").
-func (r *Result) WriteJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
+func (r *Result) WriteJSON(path string) error { return writeJSON(path, r) }
 
 // phases holds one histogram per step of a session.
 type phases struct {

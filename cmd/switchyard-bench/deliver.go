@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
-	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
 	"github.com/switchyard-mail/switchyard/bench/protoload"
-	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
 // runDeliver is --scenario deliver --protocol smtp|lmtp: messages through
@@ -23,9 +20,6 @@ func runDeliver(ctx context.Context, f *flags, accounts []imapload.Account, stdo
 	}
 	if f.tlsMode != "none" {
 		return errors.New("--tls: the deliver scenario speaks plaintext only")
-	}
-	if f.pprofURL != "" && f.pid <= 0 {
-		return errors.New("--pprof-url needs --pid")
 	}
 	o := protoload.DeliverOptions{
 		Protocol:      proto,
@@ -45,25 +39,15 @@ func runDeliver(ctx context.Context, f *flags, accounts []imapload.Account, stdo
 		Count:         f.count,
 		Timeline:      f.timeline,
 	}
-	if f.progress > 0 {
-		o.Progress, o.ProgressEvery = stderr, f.progress
-	}
-	if f.pid > 0 {
-		o.Sampler = &stats.Sampler{PID: f.pid, PprofURL: f.pprofURL}
-		if _, err := o.Sampler.Sample("probe"); err != nil {
-			return fmt.Errorf("--pid %d: %v", f.pid, err)
-		}
+	o.Progress, o.ProgressEvery = progress(f, stderr)
+	if o.Sampler, err = targetSampler(f); err != nil {
+		return err
 	}
 	res, err := protoload.RunDeliver(ctx, o)
-	if res != nil {
-		res.WriteText(stdout)
-		if f.jsonFile != "" {
-			if jerr := res.WriteJSON(f.jsonFile); jerr != nil {
-				return jerr
-			}
-		}
+	if res == nil {
+		return err
 	}
-	return err
+	return report(f, stdout, res, err)
 }
 
 // runDeliverMock is --mock-backend with --mock-protocol smtp or lmtp:
@@ -83,19 +67,9 @@ func runDeliverMock(ctx context.Context, f *flags, accounts []imapload.Account, 
 			cfg.Recipients = append(cfg.Recipients, protoload.RcptAddress(a.User, f.rcptDomain))
 		}
 	}
-	switch {
-	case f.mockCert != "" || f.mockKey != "":
-		cert, err := tls.LoadX509KeyPair(f.mockCert, f.mockKey)
-		if err != nil {
-			return err
-		}
-		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	case f.mockTLS:
-		tc, _, err := mockimap.SelfSigned()
-		if err != nil {
-			return err
-		}
-		cfg.TLS = tc
+	var err error
+	if cfg.TLS, err = mockTLSConfig(f, f.mockTLS); err != nil {
+		return err
 	}
 	var servers []*mocksmtp.Server
 	defer func() {
@@ -105,10 +79,7 @@ func runDeliverMock(ctx context.Context, f *flags, accounts []imapload.Account, 
 	}()
 	for i, addr := range f.mockBackend {
 		c := cfg
-		c.Name = fmt.Sprintf("mock%d", i)
-		if i < len(f.mockNames) {
-			c.Name = f.mockNames[i]
-		}
+		c.Name = mockName(f, i)
 		s, err := mocksmtp.Listen(addr, c)
 		if err != nil {
 			return fmt.Errorf("mock %s backend %s on %s: %v", proto, c.Name, addr, err)
@@ -120,12 +91,7 @@ func runDeliverMock(ctx context.Context, f *flags, accounts []imapload.Account, 
 		}
 		fmt.Fprintf(stdout, "mock%s %s listening on %s (%s)\n", proto, c.Name, s.Addr(), known)
 	}
-	if f.duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.duration)
-		defer cancel()
-	}
-	<-ctx.Done()
+	waitMock(ctx, f)
 	for _, s := range servers {
 		fmt.Fprintf(stdout, "mock%s %s: %d messages accepted\n", proto, s.Name(), s.Accepted())
 	}

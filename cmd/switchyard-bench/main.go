@@ -2,13 +2,12 @@
 // masses of idle sessions) and reports throughput, latency percentiles,
 // errors and the target's CPU and memory; with --mock-backend it runs
 // bench/mockimap backends instead. --scenario deliver sends messages over
-// SMTP or LMTP (bench/protoload). See bench/README.md.
+// SMTP or LMTP, --scenario http JMAP-like POSTs (bench/protoload). See
+// bench/README.md.
 package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +22,6 @@ import (
 	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/mixload"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
-	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
 func main() {
@@ -64,12 +62,16 @@ type flags struct {
 	progress    time.Duration
 	timeline    time.Duration
 
-	messageSize   int
-	recipients    int
-	perConnection int
-	rcptDomain    string
-	mailFrom      string
-	noPipelining  bool
+	messageSize       int
+	recipients        int
+	perConnection     int
+	rcptDomain        string
+	mailFrom          string
+	noPipelining      bool
+	bodySize          int
+	httpPath          string
+	httpHost          string
+	accountPerRequest bool
 
 	targetPOP3, targetSubmission, targetLMTP, targetSMTP string
 
@@ -99,10 +101,10 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("switchyard-bench", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
-	fs.StringVar(&f.scenario, "scenario", "login", "load scenario: login, idle, fetch (bulk FETCH 1 (BODY[]) for --duration), deliver (--protocol smtp|lmtp) or mixed (all at once, --mixed-*)")
+	fs.StringVar(&f.scenario, "scenario", "login", "load scenario: login, idle, fetch (bulk FETCH 1 (BODY[]) for --duration), deliver (--protocol smtp|lmtp), http (JMAP-like POSTs on keep-alive connections, Basic auth) or mixed (all at once, --mixed-*)")
 	fs.StringVar(&f.protocol, "protocol", "imap", "login: imap, pop3, submission or managesieve (--auth user is POP3's USER/PASS); deliver: smtp or lmtp")
 	fs.StringVar(&f.target, "target", "127.0.0.1:1143", "IMAP server or proxy to load (host:port)")
-	fs.StringVar(&f.tlsMode, "tls", "none", "none, starttls or implicit")
+	fs.StringVar(&f.tlsMode, "tls", "none", "none, starttls or implicit (http: implicit is https)")
 	fs.BoolVar(&f.insecure, "insecure", false, "do not verify the target's certificate")
 	fs.StringVar(&f.caFile, "ca", "", "PEM file of CA certificates to trust for the target")
 	fs.StringVar(&f.serverName, "server-name", "", "TLS server name (default: the target's host)")
@@ -130,10 +132,14 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs.DurationVar(&f.timeline, "timeline", time.Second, "interval of the timeline in the JSON (ops, errors, p50/p99, target CPU and RSS per interval; 0: none)")
 	fs.IntVar(&f.messageSize, "message-size", 1024, "deliver, mixed: bytes per message, headers and CRLFs included (256..64 MiB; mixed: default 16384)")
 	fs.IntVar(&f.recipients, "recipients", 1, "deliver, mixed: recipients per message, consecutive accounts of --users/--users-file")
-	fs.IntVar(&f.perConnection, "per-connection", 0, "deliver: messages per connection before QUIT and a new one (0: one connection per client for the whole run)")
+	fs.IntVar(&f.perConnection, "per-connection", 0, "deliver: messages per connection before QUIT and a new one; http: requests per connection, the last with \"Connection: close\" (0: one connection per client for the whole run)")
 	fs.StringVar(&f.rcptDomain, "rcpt-domain", "example.org", "deliver: domain appended to account names without '@' (also --mock-known-recipients)")
 	fs.StringVar(&f.mailFrom, "mail-from", "bench@bench.test", "deliver: reverse path of MAIL FROM")
 	fs.BoolVar(&f.noPipelining, "no-pipelining", false, "deliver: wait for each reply instead of pipelining MAIL, RCPT and DATA")
+	fs.IntVar(&f.bodySize, "body-size", 300, "http: bytes of the JSON body of each POST (a JMAP request padded to the size)")
+	fs.StringVar(&f.httpPath, "http-path", "/jmap/api", "http: request path")
+	fs.StringVar(&f.httpHost, "http-host", "", "http: Host header (default: the target)")
+	fs.BoolVar(&f.accountPerRequest, "account-per-request", false, "http: a new account (of --users) with every request instead of one per connection")
 
 	fs.StringVar(&f.targetPOP3, "target-pop3", "", "mixed: POP3 target (host:port; empty: no POP3 logins); --target is IMAP's (empty: no IMAP)")
 	fs.StringVar(&f.targetSubmission, "target-submission", "", "mixed: submission target (empty: no submission logins)")
@@ -161,7 +167,7 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs.BoolVar(&f.mockProxy, "mock-proxy-header", false, "mock backends accept an optional PROXY v1/v2 header")
 	fs.IntVar(&f.mockMsgSize, "mock-message-size", 0, "size of the marker message in bytes (bulk FETCH)")
 	fs.StringVar(&f.mockCaps, "mock-capabilities", "", "space-separated capability list replacing the default")
-	fs.StringVar(&f.mockProtocol, "mock-protocol", "imap", "protocol of the mock backends: imap, pop3, submission, managesieve, or smtp/lmtp (delivery: no AUTH)")
+	fs.StringVar(&f.mockProtocol, "mock-protocol", "imap", "protocol of the mock backends: imap, pop3, submission, managesieve, smtp/lmtp (delivery: no AUTH), or http (bench/mockhttp: JSON answers, Basic auth of the accounts; --mock-tls: https)")
 	fs.BoolVar(&f.mockXClient, "mock-xclient", false, "pop3, submission, managesieve, smtp, lmtp mocks: advertise and honour XCLIENT")
 	fs.BoolVar(&f.mockKnown, "mock-known-recipients", false, "smtp, lmtp mocks: accept only the accounts as recipients (550 5.1.1 for others)")
 	return fs
@@ -186,53 +192,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "switchyard-bench:", err)
 		return 2
 	}
-	if len(f.mockBackend) > 0 && (f.mockProtocol == "smtp" || f.mockProtocol == "lmtp") {
-		if err := runDeliverMock(ctx, &f, accounts, stdout); err != nil {
-			fmt.Fprintln(stderr, "switchyard-bench:", err)
-			return 1
-		}
-		return 0
-	}
-	if len(f.mockBackend) == 0 && f.scenario == "mixed" {
-		if err := runMixed(ctx, &f, fs.Changed("message-size"), accounts, stdout, stderr); err != nil {
-			fmt.Fprintln(stderr, "switchyard-bench:", err)
-			return 1
-		}
-		return 0
-	}
-	if len(f.mockBackend) == 0 && f.scenario == "deliver" {
-		if err := runDeliver(ctx, &f, accounts, stdout, stderr); err != nil {
-			fmt.Fprintln(stderr, "switchyard-bench:", err)
-			return 1
-		}
-		return 0
-	}
-	if len(f.mockBackend) > 0 && f.mockProtocol != "imap" {
-		if err := runProtoMock(ctx, &f, accounts, stdout); err != nil {
-			fmt.Fprintln(stderr, "switchyard-bench:", err)
-			return 1
-		}
-		return 0
-	}
-	if len(f.mockBackend) == 0 && f.protocol != "imap" {
-		if err := runProtoLoad(ctx, &f, accounts, stdout, stderr); err != nil {
-			fmt.Fprintln(stderr, "switchyard-bench:", err)
-			return 1
-		}
-		return 0
-	}
-	if len(f.mockBackend) > 0 {
-		if err := runMock(ctx, &f, accounts, stdout); err != nil {
-			fmt.Fprintln(stderr, "switchyard-bench:", err)
-			return 1
-		}
-		return 0
-	}
-	if err := runLoad(ctx, &f, accounts, stdout, stderr); err != nil {
+	if err := dispatch(ctx, &f, fs.Changed("message-size"), accounts, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "switchyard-bench:", err)
 		return 1
 	}
 	return 0
+}
+
+// dispatch runs what the flags ask for: a mock backend mode (by
+// --mock-protocol) or a load (by --scenario and --protocol). sizeSet tells
+// whether --message-size was given.
+func dispatch(ctx context.Context, f *flags, sizeSet bool, accounts []imapload.Account, stdout, stderr io.Writer) error {
+	if len(f.mockBackend) > 0 {
+		switch f.mockProtocol {
+		case "smtp", "lmtp":
+			return runDeliverMock(ctx, f, accounts, stdout)
+		case "http":
+			return runHTTPMock(ctx, f, accounts, stdout)
+		case "imap":
+			return runMock(ctx, f, accounts, stdout)
+		}
+		return runProtoMock(ctx, f, accounts, stdout)
+	}
+	switch {
+	case f.scenario == "mixed":
+		return runMixed(ctx, f, sizeSet, accounts, stdout, stderr)
+	case f.scenario == "deliver":
+		return runDeliver(ctx, f, accounts, stdout, stderr)
+	case f.scenario == "http":
+		return runHTTP(ctx, f, accounts, stdout, stderr)
+	case f.protocol != "imap":
+		return runProtoLoad(ctx, f, accounts, stdout, stderr)
+	}
+	return runLoad(ctx, f, accounts, stdout, stderr)
 }
 
 func loadAccounts(f *flags) ([]imapload.Account, error) {
@@ -257,69 +249,40 @@ func runLoad(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 		Concurrency: f.concurrency,
 		Timeline:    f.timeline,
 	}
-	if f.progress > 0 {
-		o.Progress, o.ProgressEvery = stderr, f.progress
+	var err error
+	o.Progress, o.ProgressEvery = progress(f, stderr)
+	if o.Sampler, err = targetSampler(f); err != nil {
+		return err
 	}
-	if f.pprofURL != "" && f.pid <= 0 {
-		return errors.New("--pprof-url needs --pid")
-	}
-	if f.pid > 0 {
-		o.Sampler = &stats.Sampler{PID: f.pid, PprofURL: f.pprofURL}
-		if _, err := o.Sampler.Sample("probe"); err != nil {
-			return fmt.Errorf("--pid %d: %v", f.pid, err)
-		}
-	}
-	if f.tlsMode != "none" {
-		cfg := &tls.Config{InsecureSkipVerify: f.insecure, ServerName: f.serverName}
-		if f.caFile != "" {
-			pem, err := os.ReadFile(f.caFile)
-			if err != nil {
-				return err
-			}
-			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("--ca %s: no certificates", f.caFile)
-			}
-		}
-		o.TLSConfig = cfg
+	if o.TLSConfig, err = clientTLS(f); err != nil {
+		return err
 	}
 	if f.scenario == "fetch" {
 		return runFetch(ctx, f, o, stdout)
 	}
 	var res *imapload.Result
-	var err error
 	switch f.scenario {
 	case "login":
 		res, err = imapload.RunLogin(ctx, imapload.LoginOptions{Options: o, Duration: f.duration, Count: f.count, SkipNoop: f.noNoop, Linger: f.linger})
 	case "idle":
 		res, err = imapload.RunIdle(ctx, imapload.IdleOptions{Options: o, Conns: f.conns, Hold: f.hold, Preauth: f.preauth, SkipCheck: f.noCheck})
 	default:
-		return fmt.Errorf("--scenario %q: want login, idle, fetch, deliver or mixed", f.scenario)
+		return fmt.Errorf("--scenario %q: want login, idle, fetch, deliver, http or mixed", f.scenario)
 	}
-	if res != nil {
-		res.WriteText(stdout)
-		if f.jsonFile != "" {
-			if jerr := res.WriteJSON(f.jsonFile); jerr != nil {
-				return jerr
-			}
-		}
+	if res == nil {
+		return err
 	}
-	return err
+	return report(f, stdout, res, err)
 }
 
 // runFetch runs the bulk-transfer scenario: MB/s, fetches/s, latency per
 // fetch and, with --pid, the target's CPU-s per GB.
 func runFetch(ctx context.Context, f *flags, o imapload.Options, stdout io.Writer) error {
 	res, err := imapload.RunFetch(ctx, imapload.FetchOptions{Options: o, Duration: f.duration})
-	if res != nil {
-		res.WriteText(stdout)
-		if f.jsonFile != "" {
-			if jerr := res.WriteJSON(f.jsonFile); jerr != nil {
-				return jerr
-			}
-		}
+	if res == nil {
+		return err
 	}
-	return err
+	return report(f, stdout, res, err)
 }
 
 func runMock(ctx context.Context, f *flags, accounts []imapload.Account, stdout io.Writer) error {
@@ -334,19 +297,9 @@ func runMock(ctx context.Context, f *flags, accounts []imapload.Account, stdout 
 		MessageSize:       f.mockMsgSize,
 		Capabilities:      strings.Fields(f.mockCaps),
 	}
-	switch {
-	case f.mockCert != "" || f.mockKey != "":
-		cert, err := tls.LoadX509KeyPair(f.mockCert, f.mockKey)
-		if err != nil {
-			return err
-		}
-		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	case f.mockTLS || f.mockImplicit:
-		tc, _, err := mockimap.SelfSigned()
-		if err != nil {
-			return err
-		}
-		cfg.TLS = tc
+	var err error
+	if cfg.TLS, err = mockTLSConfig(f, f.mockTLS || f.mockImplicit); err != nil {
+		return err
 	}
 	var servers []*mockimap.Server
 	defer func() {
@@ -356,10 +309,7 @@ func runMock(ctx context.Context, f *flags, accounts []imapload.Account, stdout 
 	}()
 	for i, addr := range f.mockBackend {
 		c := cfg
-		c.Name = fmt.Sprintf("mock%d", i)
-		if i < len(f.mockNames) {
-			c.Name = f.mockNames[i]
-		}
+		c.Name = mockName(f, i)
 		s, err := mockimap.Listen(addr, c)
 		if err != nil {
 			return fmt.Errorf("mock backend %s on %s: %v", c.Name, addr, err)
@@ -367,12 +317,7 @@ func runMock(ctx context.Context, f *flags, accounts []imapload.Account, stdout 
 		servers = append(servers, s)
 		fmt.Fprintf(stdout, "mockimap %s listening on %s (%d users)\n", c.Name, s.Addr(), len(users))
 	}
-	if f.duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.duration)
-		defer cancel()
-	}
-	<-ctx.Done()
+	waitMock(ctx, f)
 	for _, s := range servers {
 		fmt.Fprintf(stdout, "mockimap %s: %d logins, %d refused, %d sessions open at exit\n", s.Name(), s.Logins(), s.FailedLogins(), s.Sessions())
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/mixload"
-	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
 // runMixed is --scenario mixed: bench/mixload against --target (IMAP) and
@@ -19,9 +18,6 @@ import (
 func runMixed(ctx context.Context, f *flags, sizeSet bool, accounts []imapload.Account, stdout, stderr io.Writer) error {
 	if f.tlsMode != "none" {
 		return errors.New("--tls: the mixed scenario speaks plaintext only")
-	}
-	if f.pprofURL != "" && f.pid <= 0 {
-		return errors.New("--pprof-url needs --pid")
 	}
 	if f.mixedUsers <= 0 {
 		return fmt.Errorf("--mixed-users %d: want at least 1", f.mixedUsers)
@@ -44,25 +40,15 @@ func runMixed(ctx context.Context, f *flags, sizeSet bool, accounts []imapload.A
 	if sizeSet {
 		o.MessageSize = f.messageSize
 	}
-	if f.progress > 0 {
-		o.Progress, o.ProgressEvery = stderr, f.progress
-	}
-	if f.pid > 0 {
-		o.Sampler = &stats.Sampler{PID: f.pid, PprofURL: f.pprofURL}
-		if _, err := o.Sampler.Sample("probe"); err != nil {
-			return fmt.Errorf("--pid %d: %v", f.pid, err)
-		}
+	o.Progress, o.ProgressEvery = progress(f, stderr)
+	if o.Sampler, err = targetSampler(f); err != nil {
+		return err
 	}
 	res, err := mixload.Run(ctx, o)
-	if res != nil {
-		res.WriteText(stdout)
-		if f.jsonFile != "" {
-			if jerr := res.WriteJSON(f.jsonFile); jerr != nil {
-				return jerr
-			}
-		}
+	if res == nil {
+		return err
 	}
-	return err
+	return report(f, stdout, res, err)
 }
 
 // parseMix reads "I:P:S", the weights of IMAP, POP3 and submission logins.

@@ -2,20 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
-	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/bench/mockpop3"
 	"github.com/switchyard-mail/switchyard/bench/mocksieve"
 	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
 	"github.com/switchyard-mail/switchyard/bench/protoload"
-	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
 // runProtoLoad is --protocol pop3|submission|managesieve: a login storm
@@ -30,9 +25,6 @@ func runProtoLoad(ctx context.Context, f *flags, accounts []imapload.Account, st
 	}
 	if f.noSASLIR {
 		return fmt.Errorf("--no-sasl-ir: --protocol %s always sends an initial response", proto)
-	}
-	if f.pprofURL != "" && f.pid <= 0 {
-		return errors.New("--pprof-url needs --pid")
 	}
 	o := protoload.Options{
 		Protocol:    proto,
@@ -49,39 +41,18 @@ func runProtoLoad(ctx context.Context, f *flags, accounts []imapload.Account, st
 		Linger:      f.linger,
 		Timeline:    f.timeline,
 	}
-	if f.progress > 0 {
-		o.Progress, o.ProgressEvery = stderr, f.progress
+	o.Progress, o.ProgressEvery = progress(f, stderr)
+	if o.Sampler, err = targetSampler(f); err != nil {
+		return err
 	}
-	if f.pid > 0 {
-		o.Sampler = &stats.Sampler{PID: f.pid, PprofURL: f.pprofURL}
-		if _, err := o.Sampler.Sample("probe"); err != nil {
-			return fmt.Errorf("--pid %d: %v", f.pid, err)
-		}
-	}
-	if f.tlsMode != "none" {
-		cfg := &tls.Config{InsecureSkipVerify: f.insecure, ServerName: f.serverName}
-		if f.caFile != "" {
-			pem, err := os.ReadFile(f.caFile)
-			if err != nil {
-				return err
-			}
-			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("--ca %s: no certificates", f.caFile)
-			}
-		}
-		o.TLSConfig = cfg
+	if o.TLSConfig, err = clientTLS(f); err != nil {
+		return err
 	}
 	res, err := protoload.RunLogin(ctx, o)
-	if res != nil {
-		res.WriteText(stdout)
-		if f.jsonFile != "" {
-			if jerr := res.WriteJSON(f.jsonFile); jerr != nil {
-				return jerr
-			}
-		}
+	if res == nil {
+		return err
 	}
-	return err
+	return report(f, stdout, res, err)
 }
 
 // runProtoMock is --mock-backend with --mock-protocol pop3, submission or
@@ -105,18 +76,9 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 	for _, a := range accounts {
 		users[a.User] = a.Password
 	}
-	var tlsCfg *tls.Config
-	switch {
-	case f.mockCert != "" || f.mockKey != "":
-		cert, err := tls.LoadX509KeyPair(f.mockCert, f.mockKey)
-		if err != nil {
-			return err
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	case f.mockTLS:
-		if tlsCfg, _, err = mockimap.SelfSigned(); err != nil {
-			return err
-		}
+	tlsCfg, err := mockTLSConfig(f, f.mockTLS)
+	if err != nil {
+		return err
 	}
 	type server interface {
 		Addr() string
@@ -130,10 +92,7 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 		}
 	}()
 	for i, addr := range f.mockBackend {
-		name := fmt.Sprintf("mock%d", i)
-		if i < len(f.mockNames) {
-			name = f.mockNames[i]
-		}
+		name := mockName(f, i)
 		var s server
 		var err error
 		switch proto {
@@ -154,12 +113,7 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 		servers, names = append(servers, s), append(names, name)
 		fmt.Fprintf(stdout, "mock%s %s listening on %s (%d users)\n", proto, name, s.Addr(), len(users))
 	}
-	if f.duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.duration)
-		defer cancel()
-	}
-	<-ctx.Done()
+	waitMock(ctx, f)
 	for i, s := range servers {
 		switch m := s.(type) {
 		case *mockpop3.Server:

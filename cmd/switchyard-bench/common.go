@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/bench/stats"
+)
+
+// What the scenarios and mock modes share: the target sampler, the
+// client's TLS configuration, the progress writer, the report, and the
+// mock backends' TLS, names and lifetime.
+
+// targetSampler returns the sampler of --pid (nil without it), probed
+// once; --pprof-url without --pid is an error.
+func targetSampler(f *flags) (*stats.Sampler, error) {
+	if f.pprofURL != "" && f.pid <= 0 {
+		return nil, errors.New("--pprof-url needs --pid")
+	}
+	if f.pid <= 0 {
+		return nil, nil
+	}
+	s := &stats.Sampler{PID: f.pid, PprofURL: f.pprofURL}
+	if _, err := s.Sample("probe"); err != nil {
+		return nil, fmt.Errorf("--pid %d: %v", f.pid, err)
+	}
+	return s, nil
+}
+
+// clientTLS is the load's TLS configuration: nil with --tls none, else
+// --insecure, --server-name and the CAs of --ca.
+func clientTLS(f *flags) (*tls.Config, error) {
+	if f.tlsMode == "none" {
+		return nil, nil
+	}
+	cfg := &tls.Config{InsecureSkipVerify: f.insecure, ServerName: f.serverName}
+	if f.caFile != "" {
+		pem, err := os.ReadFile(f.caFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca %s: no certificates", f.caFile)
+		}
+	}
+	return cfg, nil
+}
+
+// progress is the progress line's writer and interval (none with
+// --progress 0).
+func progress(f *flags, stderr io.Writer) (io.Writer, time.Duration) {
+	if f.progress > 0 {
+		return stderr, f.progress
+	}
+	return nil, 0
+}
+
+// result is what every scenario returns.
+type result interface {
+	WriteText(io.Writer) error
+	WriteJSON(path string) error
+}
+
+// report prints res as a table and writes --json; runErr (the run's own
+// error) wins over an error writing the JSON.
+func report(f *flags, stdout io.Writer, res result, runErr error) error {
+	res.WriteText(stdout)
+	if f.jsonFile != "" {
+		if err := res.WriteJSON(f.jsonFile); err != nil {
+			return err
+		}
+	}
+	return runErr
+}
+
+// mockTLSConfig is the mock backends' server TLS: --mock-cert/--mock-key,
+// else a throw-away self-signed certificate when selfSigned, else nil.
+func mockTLSConfig(f *flags, selfSigned bool) (*tls.Config, error) {
+	switch {
+	case f.mockCert != "" || f.mockKey != "":
+		cert, err := tls.LoadX509KeyPair(f.mockCert, f.mockKey)
+		if err != nil {
+			return nil, err
+		}
+		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	case selfSigned:
+		tc, _, err := mockimap.SelfSigned()
+		return tc, err
+	}
+	return nil, nil
+}
+
+// mockName is the name of the i-th mock backend: --mock-names, then mock<i>.
+func mockName(f *flags, i int) string {
+	if i < len(f.mockNames) {
+		return f.mockNames[i]
+	}
+	return fmt.Sprintf("mock%d", i)
+}
+
+// waitMock returns when ctx ends or --duration (if set) has passed.
+func waitMock(ctx context.Context, f *flags) {
+	if f.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		defer cancel()
+	}
+	<-ctx.Done()
+}

@@ -1,0 +1,152 @@
+# shellcheck shell=bash
+# Shared by the scripts/bench-*.sh harnesses: argument checks, the output
+# and binary directories, starting and stopping the processes a run owns
+# (by PID only, every wait bounded), free ports, waiting for a port, a
+# switchyard started from a generated configuration, and the load average
+# around a run. Source it after `cd` to the repository root:
+#
+#   . scripts/bench-lib.sh
+#
+# Variables it uses: out, bin, tmp (set by bench_out, bench_bin,
+# bench_tmp) and pids (the processes cleanup stops).
+
+pids=()
+
+# bench_help: print the script's header comment (its usage).
+bench_help() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+# num NAME VALUE MIN MAX: exit 2 unless VALUE is a whole number in range.
+num() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || { echo "$1 must be $3..$4, got '$2'" >&2; exit 2; }; }
+
+# need_python: exit 2 without python3 (free ports, summaries).
+need_python() { command -v python3 >/dev/null || { echo "python3 is not installed" >&2; exit 2; }; }
+
+# bench_out DEFAULT: out=$BENCH_OUT or DEFAULT, absolute, emptied of the
+# results of an earlier run.
+bench_out() {
+	out=${BENCH_OUT:-$1}
+	mkdir -p "$out"; out=$(cd "$out" && pwd)
+	rm -f "$out"/*.json "$out"/*.txt "$out"/*.log
+}
+
+# bench_bin [GO PACKAGE...]: bin=$BENCH_BIN or bin, absolute; builds each
+# package (./cmd/switchyard → $bin/switchyard).
+bench_bin() {
+	local p
+	bin=${BENCH_BIN:-bin}
+	mkdir -p "$bin"; bin=$(cd "$bin" && pwd)
+	for p in "$@"; do go build -o "$bin/$(basename "$p")" "$p"; done
+}
+
+# bench_tmp NAME: tmp=/tmp/sy-NAME.XXXXXX; at exit every process in pids
+# is stopped and tmp removed; SIGINT/SIGTERM exit 130 (through that trap).
+bench_tmp() {
+	tmp=$(mktemp -d /tmp/sy-"$1".XXXXXX)
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+# alive PID: running and not a zombie.
+alive() { local st; [ -n "$1" ] && st=$(cat /proc/"$1"/stat 2>/dev/null) && [[ "${st##*) }" != Z* ]]; }
+
+stop() { # SIGTERM one PID we started, SIGKILL after 5 s
+	local i
+	alive "$1" || return 0
+	kill -TERM "$1" 2>/dev/null || true
+	for i in $(seq 50); do alive "$1" || break; sleep 0.1; done
+	alive "$1" && kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null || true
+}
+
+cleanup() { local p; for p in "${pids[@]}"; do stop "$p"; done; [ -z "${tmp:-}" ] || rm -rf "$tmp"; }
+
+# port: a free TCP port on 127.0.0.1.
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+waitport() { # waitport PORT [PID]: until PORT accepts, at most 10 s, or PID dies
+	local i
+	for i in $(seq 100); do
+		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+		[ -z "${2:-}" ] || alive "$2" || { echo "process $2 exited before port $1 opened" >&2; return 1; }
+		sleep 0.1
+	done
+	echo "port $1 never opened" >&2; return 1
+}
+
+# bench_start LOG COMMAND...: run COMMAND in the background, output to
+# LOG; its PID goes to pids and to bgpid.
+bench_start() {
+	local log=$1; shift
+	"$@" >"$log" 2>&1 &
+	bgpid=$!; pids+=("$bgpid")
+}
+
+# bench_mock NAME PORT LIFE [FLAG...]: a switchyard-bench mock backend on
+# 127.0.0.1:PORT for at most LIFE, log $out/NAME.log; waits for the port
+# and sets bgpid.
+bench_mock() {
+	local name=$1 p=$2 life=$3; shift 3
+	bench_start "$out/$name.log" "$bin/switchyard-bench" --mock-backend 127.0.0.1:"$p" --duration "$life" "$@"
+	waitport "$p" "$bgpid"
+}
+
+# start_switchyard CONFIG PORT...: check CONFIG (written to $tmp), keep a
+# copy in $out, start $bin/switchyard (log $out/switchyard.log), wait for
+# each PORT; sets sypid.
+start_switchyard() {
+	local conf=$1 p; shift
+	cp "$conf" "$out/switchyard.toml"
+	if ! "$bin/switchyard" --config "$conf" --check-config >"$out/switchyard-check.log" 2>&1; then
+		echo "switchyard rejects the configuration ($out/switchyard.toml):" >&2
+		cat "$out/switchyard-check.log" >&2
+		exit 1
+	fi
+	bench_start "$out/switchyard.log" "$bin/switchyard" --config "$conf" --log-level warn
+	sypid=$bgpid
+	for p in "$@"; do waitport "$p" "$sypid"; done
+}
+
+# loadavg start|end: record /proc/loadavg in $out/loadavg-start|-end.
+loadavg() { cat /proc/loadavg >"$out/loadavg-$1"; }
+
+# loadavg_line: the summary's last line, from what loadavg recorded.
+loadavg_line() {
+	local a b
+	a=$(cut -d' ' -f1-3 "$out/loadavg-start" 2>/dev/null) && b=$(cut -d' ' -f1-3 "$out/loadavg-end" 2>/dev/null) || return 0
+	echo "Load average (1/5/15 min) at start: $a; at end: $b."
+}
+
+# bench_meta KEY=VALUE...: $out/meta.txt with the machine's facts appended.
+bench_meta() { echo "$* nproc=$(nproc) kernel=$(uname -r) go=$(go env GOVERSION)" >"$out/meta.txt"; }
+
+# treecpu PID: CPU seconds (utime+stime) of PID and all its descendants
+# (a proxy of several processes, like nginx).
+treecpu() {
+	python3 - "$1" <<'PY'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+def kids(p):
+    out = []
+    try:
+        for t in os.listdir("/proc/%d/task" % p):
+            with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+todo, seen, cpu = [int(sys.argv[1])], set(), 0
+while todo and len(seen) < 1000:
+    p = todo.pop()
+    if p in seen:
+        continue
+    seen.add(p)
+    try:
+        with open("/proc/%d/stat" % p) as f:
+            st = f.read().rsplit(")", 1)[1].split()
+        cpu += int(st[11]) + int(st[12])
+    except (OSError, IndexError, ValueError):
+        continue
+    todo += kids(p)
+print("%.3f" % (cpu / tick))
+PY
+}
