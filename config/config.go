@@ -295,6 +295,8 @@ type HTTPConfig struct {
 // HTTPRoute is one [[http.route]].
 type HTTPRoute struct {
 	Match       string       `toml:"match"`       // path glob: *, **, ?, [..], {a,b}
+	Host        string       `toml:"host"`        // and this Host only (switchyard)
+	Methods     []string     `toml:"methods"`     // and these methods only (switchyard)
 	Destination string       `toml:"destination"` // pin to this destination
 	Extract     *HTTPExtract `toml:"extract"`     // or resolve an identifier
 	Fallback    string       `toml:"fallback"`    // "default" or a destination

@@ -612,6 +612,14 @@ func (v *validator) http() {
 		} else if err := checkGlob(r.Match); err != nil {
 			v.add(key+".match", "%q: %v", r.Match, err)
 		}
+		for j, m := range r.Methods {
+			if m == "" || strings.ContainsAny(m, " \t\r\n/:") {
+				v.add(key+".methods["+strconv.Itoa(j)+"]", "%q is not an HTTP method", m)
+			}
+		}
+		if strings.ContainsAny(r.Host, " \t\r\n/") {
+			v.add(key+".host", "%q is not a host name", r.Host)
+		}
 		switch {
 		case r.Destination == "" && r.Extract == nil:
 			v.add(key, "needs destination (pin the path) or extract (route by account)")

@@ -89,7 +89,7 @@ func newHTTPDriver(c *config.Config) *httpDriver {
 		specs = append(specs, httpx.RouteSpec{Match: "/**", Extract: &httpx.ExtractSpec{From: httpx.FromAuthorization}, Fallback: httpx.FallbackDefault})
 	}
 	for _, r := range c.HTTP.Route {
-		s := httpx.RouteSpec{Match: r.Match, Destination: r.Destination, Fallback: r.Fallback}
+		s := httpx.RouteSpec{Match: r.Match, Host: r.Host, Methods: r.Methods, Destination: r.Destination, Fallback: r.Fallback}
 		if e := r.Extract; e != nil {
 			s.Extract = &httpx.ExtractSpec{From: string(e.From), Regex: e.Regex, Param: e.Param, Header: e.Header}
 		}

@@ -117,6 +117,14 @@ tls = "implicit"
 default_destination = "old"
 %s
 [[http.route]]
+match = "/**"
+host = "admin.test"
+destination = "new"
+[[http.route]]
+match = "/post-only/**"
+methods = ["POST"]
+destination = "new"
+[[http.route]]
 match = "/pinned/**"
 destination = "old"
 [[http.route]]
@@ -337,5 +345,35 @@ func TestHTTPBackendConnectionsPooled(t *testing.T) {
 	// at most one dial per loop.
 	if n := f.oldConns.Load(); n > int32(runtime.GOMAXPROCS(0)) {
 		t.Fatalf("the backend accepted %d connections for 5 clients one after another, want at most one per event loop (%d)", n, runtime.GOMAXPROCS(0))
+	}
+}
+
+// TestHTTPRoutesByHostAndMethod: a route may apply to one Host or to some
+// methods only; requests it does not apply to fall through to later routes.
+func TestHTTPRoutesByHostAndMethod(t *testing.T) {
+	f := startHTTPFixture(t)
+	c := countingClient(new(atomic.Int32))
+	req, _ := http.NewRequest("GET", "http://"+f.web+"/anything", nil)
+	req.Host = "Admin.Test:8080"
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(b), "new GET /anything") {
+		t.Fatalf("Host admin.test: %q", b)
+	}
+	resp, err = c.Post("http://"+f.web+"/post-only/x", "text/plain", strings.NewReader("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(b), "new POST /post-only/x") {
+		t.Fatalf("POST: %q", b)
+	}
+	if _, body := get(t, c, "http://"+f.web+"/post-only/x", ""); !strings.HasPrefix(body, "old GET /post-only/x") {
+		t.Fatalf("GET falls through to the default: %q", body)
 	}
 }
