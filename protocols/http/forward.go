@@ -67,7 +67,9 @@ func AppendForward(dst []byte, h *RequestHead, opt ForwardOptions) []byte {
 			"proxy-connection", "te", "trailer", "upgrade", "proxy-authorization":
 			continue
 		case "expect":
-			if h.Version == HTTP10 || opt.DropExpect {
+			// 100-continue is the only expectation (others got 417): a
+			// field without it means nothing and is not passed on.
+			if h.Version == HTTP10 || opt.DropExpect || !h.Expect100 {
 				continue
 			}
 		case "forwarded", "x-forwarded-for":

@@ -146,7 +146,8 @@ func (r *Relay) exchangeDone() protocols.RelayEvent {
 // leg and the client connection end.
 func (r *Relay) badResponse(o *protocols.RelayOut, e *Error) protocols.RelayEvent {
 	if !r.ex.respStarted {
-		o.Client = e.AppendResponse(o.Client)
+		// HEAD-aware: a 502 to a HEAD request has no body.
+		o.Client = appendLocal(o.Client, e.Status, r.ex.req, true, "", e.Reason)
 	}
 	r.phase = cpClosed
 	return protocols.RelayClose
