@@ -73,15 +73,32 @@ func RequireBinary(t testing.TB, name string) string {
 // FreePort returns a loopback TCP port that was free a moment ago. The
 // kernel picks it from the ephemeral range, so it is high and unlikely to
 // collide with other workers.
+// A port is never handed out twice in one test binary (the kernel may offer
+// a port again once the probe socket is closed).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("FreePort: %v", err)
+	freePortsMu.Lock()
+	defer freePortsMu.Unlock()
+	for i := 0; i < 100; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("FreePort: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !freePorts[port] {
+			freePorts[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("FreePort: no fresh port after 100 tries")
+	return 0
 }
+
+var (
+	freePortsMu sync.Mutex
+	freePorts   = map[int]bool{}
+)
 
 // FreeAddr is FreePort as "127.0.0.1:port".
 func FreeAddr(t testing.TB) string {
