@@ -53,7 +53,12 @@ type result struct {
 	Alive       int    `json:"alive"`
 }
 
-func TestBenchPeersSmoke(t *testing.T) {
+// runSmokeScript runs scripts/NAME --smoke (skipped unless SWITCHYARD_E2E=1)
+// with its results in a temporary BENCH_OUT, which it returns with the
+// script's standard output. A timeout sends SIGTERM, so that the script's
+// trap stops what it started.
+func runSmokeScript(t *testing.T, name string) (out, stdout string) {
+	t.Helper()
 	if os.Getenv("SWITCHYARD_E2E") != "1" {
 		t.Skip("set SWITCHYARD_E2E=1 to run the bench harness smoke test")
 	}
@@ -65,22 +70,25 @@ func TestBenchPeersSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, bin := t.TempDir(), t.TempDir()
-
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bash, filepath.Join(root, "scripts", "bench-peers.sh"), "--smoke")
+	cmd := exec.CommandContext(ctx, bash, filepath.Join(root, "scripts", name), "--smoke")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "BENCH_OUT="+out, "BENCH_BIN="+bin)
-	// On timeout, SIGTERM lets the script's trap stop what it started.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var so, se strings.Builder
+	cmd.Stdout, cmd.Stderr = &so, &se
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench-peers.sh --smoke: %v\n--- stderr ---\n%s\n--- stdout ---\n%s", err, stderr.String(), stdout.String())
+		t.Fatalf("%s --smoke: %v\n--- stderr ---\n%s\n--- stdout ---\n%s", name, err, se.String(), so.String())
 	}
-	t.Logf("smoke run took %s\n%s", time.Since(start).Round(time.Second), stdout.String())
+	t.Logf("smoke run took %s\n%s", time.Since(start).Round(time.Second), so.String())
+	return out, so.String()
+}
+
+func TestBenchPeersSmoke(t *testing.T) {
+	out, stdout := runSmokeScript(t, "bench-peers.sh")
 
 	for _, f := range []string{
 		"login-direct-1", "login-switchyard-1",
@@ -110,7 +118,7 @@ func TestBenchPeersSmoke(t *testing.T) {
 
 	// The summary has the three tables, each with a switchyard row carrying
 	// figures (not "n/a").
-	s := stdout.String()
+	s := stdout
 	for _, h := range []string{"### Login storm", "### Idle pre-auth connections", "### Idle authenticated (bridged) sessions"} {
 		i := strings.Index(s, h)
 		if i < 0 {
@@ -211,31 +219,7 @@ func TestDeliverSmoke(t *testing.T) {
 // session must have survived the run, and every delivery the bench
 // counted must have reached its mock.
 func TestBenchMixedSmoke(t *testing.T) {
-	if os.Getenv("SWITCHYARD_E2E") != "1" {
-		t.Skip("set SWITCHYARD_E2E=1 to run the bench harness smoke test")
-	}
-	bash := need(t, "bash")
-	need(t, "python3")
-	need(t, "go")
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, bin := t.TempDir(), t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bash, filepath.Join(root, "scripts", "bench-mixed.sh"), "--smoke")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "BENCH_OUT="+out, "BENCH_BIN="+bin)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench-mixed.sh --smoke: %v\n--- stderr ---\n%s\n--- stdout ---\n%s", err, stderr.String(), stdout.String())
-	}
-	t.Logf("smoke run took %s\n%s", time.Since(start).Round(time.Second), stdout.String())
+	out, stdout := runSmokeScript(t, "bench-mixed.sh")
 
 	want := []string{"idle-imap", "login-imap", "login-pop3", "login-submission", "fetch-imap", "deliver-lmtp", "deliver-smtp"}
 	for _, f := range []string{"direct-1", "switchyard-1"} {
@@ -279,7 +263,7 @@ func TestBenchMixedSmoke(t *testing.T) {
 			}
 		}
 	}
-	s := stdout.String()
+	s := stdout
 	for _, n := range want[1:] {
 		if !strings.Contains(s, "| "+n+" |") {
 			t.Errorf("summary lacks a %s row", n)
@@ -298,31 +282,7 @@ func TestBenchMixedSmoke(t *testing.T) {
 // requests without an error, switchyard's must have reached both
 // backends, and the summary must carry the ratios.
 func TestBenchHTTPSmoke(t *testing.T) {
-	if os.Getenv("SWITCHYARD_E2E") != "1" {
-		t.Skip("set SWITCHYARD_E2E=1 to run the bench harness smoke test")
-	}
-	bash := need(t, "bash")
-	need(t, "python3")
-	need(t, "go")
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, bin := t.TempDir(), t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bash, filepath.Join(root, "scripts", "bench-http.sh"), "--smoke")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "BENCH_OUT="+out, "BENCH_BIN="+bin)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench-http.sh --smoke: %v\n--- stderr ---\n%s\n--- stdout ---\n%s", err, stderr.String(), stdout.String())
-	}
-	t.Logf("smoke run took %s\n%s", time.Since(start).Round(time.Second), stdout.String())
+	out, stdout := runSmokeScript(t, "bench-http.sh")
 	cells := []string{"direct", "switchyard"}
 	if _, err := exec.LookPath("nginx"); err == nil {
 		cells = append(cells, "nginx")
@@ -354,7 +314,7 @@ func TestBenchHTTPSmoke(t *testing.T) {
 			t.Errorf("%s: backends %v, want all on old", c, r.Backends)
 		}
 	}
-	s := stdout.String()
+	s := stdout
 	for _, want := range []string{"| switchyard |", "Ratios (same run): switchyard / direct", "Backends that answered through switchyard"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q", want)
