@@ -349,12 +349,32 @@ func (d *Dovecot) config(opts DovecotOptions, uid, gid int) string {
 type LogMark int64
 
 // Mark returns the current end of Dovecot's log.
-func (d *Dovecot) Mark() LogMark {
-	fi, err := os.Stat(d.LogPath)
+func (d *Dovecot) Mark() LogMark { return markOf(d.LogPath) }
+
+// markOf returns the current end of a log file.
+func markOf(path string) LogMark {
+	fi, err := os.Stat(path)
 	if err != nil {
 		return 0
 	}
 	return LogMark(fi.Size())
+}
+
+// logMatches returns, for every line of the log at path written after mark
+// that re matches, the submatches (line first).
+func logMatches(path string, mark LogMark, re *regexp.Regexp) [][]string {
+	b, err := os.ReadFile(path)
+	if err != nil || int64(mark) > int64(len(b)) {
+		return nil
+	}
+	var out [][]string
+	for _, line := range strings.Split(string(b[mark:]), "\n") {
+		if m := re.FindStringSubmatch(line); m != nil {
+			m[0] = line
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // LoginRecord is one successful login as Dovecot logged it.
@@ -372,17 +392,9 @@ var loginRe = regexp.MustCompile(`(\S+-login): (?:Info: )?Login: user=<([^>]*)>,
 
 // Logins returns the successful logins logged after mark.
 func (d *Dovecot) Logins(mark LogMark) []LoginRecord {
-	b, err := os.ReadFile(d.LogPath)
-	if err != nil || int64(mark) > int64(len(b)) {
-		return nil
-	}
 	var out []LoginRecord
-	for _, line := range strings.Split(string(b[mark:]), "\n") {
-		m := loginRe.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		out = append(out, LoginRecord{Proto: m[1], User: m[2], Method: m[3], RIP: m[4], RPort: m[5], LIP: m[6], Line: line})
+	for _, m := range logMatches(d.LogPath, mark, loginRe) {
+		out = append(out, LoginRecord{Proto: m[1], User: m[2], Method: m[3], RIP: m[4], RPort: m[5], LIP: m[6], Line: m[0]})
 	}
 	return out
 }

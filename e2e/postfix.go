@@ -324,13 +324,7 @@ func (p *Postfix) Restart(t testing.TB) {
 }
 
 // Mark returns the current end of Postfix's log.
-func (p *Postfix) Mark() LogMark {
-	fi, err := os.Stat(p.LogPath)
-	if err != nil {
-		return 0
-	}
-	return LogMark(fi.Size())
-}
+func (p *Postfix) Mark() LogMark { return markOf(p.LogPath) }
 
 // PostfixClient is one smtpd "client=" line: a message's client as Postfix
 // believes it (from the socket, XCLIENT or a PROXY header) and its SASL
@@ -349,17 +343,9 @@ var clientRe = regexp.MustCompile(`smtpd\[\d+\]: ([0-9A-F]+): client=([^\[\s]*)\
 
 // Clients returns the client= lines logged after mark.
 func (p *Postfix) Clients(mark LogMark) []PostfixClient {
-	b, err := os.ReadFile(p.LogPath)
-	if err != nil || int64(mark) > int64(len(b)) {
-		return nil
-	}
 	var out []PostfixClient
-	for _, line := range strings.Split(string(b[mark:]), "\n") {
-		m := clientRe.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		out = append(out, PostfixClient{QueueID: m[1], Name: m[2], Addr: m[3], Port: m[4], Method: m[5], User: m[6], Line: line})
+	for _, m := range logMatches(p.LogPath, mark, clientRe) {
+		out = append(out, PostfixClient{QueueID: m[1], Name: m[2], Addr: m[3], Port: m[4], Method: m[5], User: m[6], Line: m[0]})
 	}
 	return out
 }
@@ -410,17 +396,9 @@ var deliveryRe = regexp.MustCompile(`\]: ([0-9A-F]+): to=<([^>]*)>,(?:.* relay=(
 
 // Deliveries returns the delivery attempts logged after mark, in order.
 func (p *Postfix) Deliveries(mark LogMark) []PostfixDelivery {
-	b, err := os.ReadFile(p.LogPath)
-	if err != nil || int64(mark) > int64(len(b)) {
-		return nil
-	}
 	var out []PostfixDelivery
-	for _, line := range strings.Split(string(b[mark:]), "\n") {
-		m := deliveryRe.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		out = append(out, PostfixDelivery{QueueID: m[1], To: m[2], Relay: m[3], Status: m[4], Detail: m[5], Line: line})
+	for _, m := range logMatches(p.LogPath, mark, deliveryRe) {
+		out = append(out, PostfixDelivery{QueueID: m[1], To: m[2], Relay: m[3], Status: m[4], Detail: m[5], Line: m[0]})
 	}
 	return out
 }
