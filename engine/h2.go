@@ -82,15 +82,7 @@ func (cc *clientConn) handOffH2() {
 			closeFD(fd)
 		}
 	}
-	cc.state = stDone
-	delete(cc.loop.clients, cc)
-	if cc.counted {
-		cc.counted = false
-		e.opt.Observer.ConnLeft(cc.ls.ID, cc.ls.Protocol)
-	}
-	if cc.rel != nil {
-		e.Stats.Relaying.Add(-1)
-	}
+	cc.leaveReactor()
 	if err != nil {
 		e.log.Error("h2: cannot take the client socket", "client", cc.fwd.Client, "err", err)
 		return

@@ -70,17 +70,8 @@ func (cc *clientConn) tryHandoff(self gnet.Conn) bool {
 	if cc.tlsActive || bc.tlsActive || !splice.ZeroCopy(e.opt.Bridge) {
 		kind = "copy"
 	}
-	if cc.rel != nil {
-		e.Stats.Relaying.Add(-1)
-	}
-	cc.state = stDone
+	cc.leaveReactor()
 	bc.detached = true
-	if cc.counted {
-		cc.counted = false
-		e.opt.Observer.ConnLeft(cc.ls.ID, cc.ls.Protocol)
-	}
-	cc.prelude, cc.in, cc.login = nil, nil, nil
-	delete(cc.loop.clients, cc)
 	if self != cc.c {
 		_ = cc.loop.el.Close(cc.c)
 	}
@@ -98,6 +89,23 @@ func (cc *clientConn) tryHandoff(self gnet.Conn) bool {
 		e.log.Error("bridge refused the session", "account", info.Account, "err", err)
 	}
 	return true
+}
+
+// leaveReactor ends the engine's bookkeeping of a client whose socket was
+// duplicated for the bridge or the HTTP/2 server; the caller closes
+// gnet's copy.
+func (cc *clientConn) leaveReactor() {
+	e := cc.e
+	if cc.rel != nil {
+		e.Stats.Relaying.Add(-1)
+	}
+	if cc.counted {
+		cc.counted = false
+		e.opt.Observer.ConnLeft(cc.ls.ID, cc.ls.Protocol)
+	}
+	cc.state = stDone
+	cc.prelude, cc.in, cc.login = nil, nil, nil
+	delete(cc.loop.clients, cc)
 }
 
 func (cc *clientConn) failHandoff(self gnet.Conn) {
