@@ -138,6 +138,10 @@ func (b *epBridge) Start(client, backend Leg, info Info, onEnd func(Info, Stats)
 	s.Session.info = info
 	s.Session.started = time.Now()
 	s.Session.closer = s
+	// The loop is chosen before the session is listed: Sessions() hands
+	// it to the admin API, whose Close reads s.l.
+	l := b.loops[int(b.next.Add(1))%len(b.loops)]
+	s.l = l
 	if !b.reg.add(&s.Session) {
 		closeLegs(client, backend)
 		return nil, ErrClosed
@@ -153,8 +157,6 @@ func (b *epBridge) Start(client, backend Leg, info Info, onEnd func(Info, Stats)
 	plain := client.TLS == nil && backend.TLS == nil && b.maxPipes > 0
 	s.c2b = dir{src: &s.client, dst: &s.backend, prelude: backend.Prelude, count: &s.Session.c2b, splice: plain}
 	s.b2c = dir{src: &s.backend, dst: &s.client, prelude: client.Prelude, count: &s.Session.b2c, splice: plain}
-	l := b.loops[int(b.next.Add(1))%len(b.loops)]
-	s.l = l
 	l.mu.Lock()
 	l.incoming = append(l.incoming, s)
 	l.mu.Unlock()
