@@ -1,8 +1,6 @@
 package app
 
 import (
-	"os"
-
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -27,11 +25,7 @@ type relayDriver struct {
 }
 
 func newRelayDriver(c *config.Config, lmtp bool) *relayDriver {
-	h := c.Server.Hostname
-	if h == "" {
-		h, _ = os.Hostname() // as for submission: the driver is not told the local address
-	}
-	return &relayDriver{lmtp: lmtp, hostname: h, ttl: c.Server.ProxyTTL, listeners: c.Listener}
+	return &relayDriver{lmtp: lmtp, hostname: serverHostname(c), ttl: c.Server.ProxyTTL, listeners: c.Listener}
 }
 
 func (d *relayDriver) NewRelay(l *engine.Listener, tlsActive bool) protocols.Relay {

@@ -28,14 +28,7 @@ type submissionDriver struct {
 }
 
 func newSubmissionDriver(c *config.Config) *submissionDriver {
-	h := c.Server.Hostname
-	if h == "" {
-		// [server] hostname empty means the local address the client
-		// connected to, which a driver is not told: the machine's name
-		// is the closest stable answer.
-		h, _ = os.Hostname()
-	}
-	d := &submissionDriver{caps: c.Capabilities.Submission, hostname: h}
+	d := &submissionDriver{caps: c.Capabilities.Submission, hostname: serverHostname(c)}
 	configured := d.caps.EHLO
 	if configured == nil {
 		configured = []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8"}
@@ -48,6 +41,17 @@ func newSubmissionDriver(c *config.Config) *submissionDriver {
 		d.caps.EHLO = filterEHLO(configured, learned)
 	}
 	return d
+}
+
+// serverHostname is the name SMTP and LMTP greet with. [server] hostname
+// empty means the local address the client connected to, which a driver is
+// not told: the machine's name is the closest stable answer.
+func serverHostname(c *config.Config) string {
+	if c.Server.Hostname != "" {
+		return c.Server.Hostname
+	}
+	h, _ := os.Hostname()
+	return h
 }
 
 func (d *submissionDriver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.FrontEnd {
