@@ -194,7 +194,7 @@ func (cc *clientConn) relayRouted(rcpt string, res router.Result, err error) boo
 	case err != nil:
 		e.log.Warn("recipient routing failed", "recipient", rcpt, "err", err)
 		outcome = protocols.RouteTempFail
-	case !e.delayedUntil(e.opt.Router.Normalize(rcpt), time.Now()).IsZero():
+	case !e.delayedUntil(cc.account, time.Now()).IsZero(): // cc.account: rcpt normalized by relayRoute
 		e.log.Info("recipient deferred: the account is delayed", "recipient", rcpt)
 		outcome = protocols.RouteTempFail
 	default:

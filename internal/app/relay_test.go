@@ -307,3 +307,21 @@ func TestSMTPPassthrough(t *testing.T) {
 	d := dialRelay(t, f.pass)
 	expectPrefix(t, "destination down", d.reply(), "421 4.3.0")
 }
+
+// TestLMTPDelayedRecipientDeferred: while an account is delayed (its
+// mailbox is being moved), mail to it gets a temporary failure and stays in
+// the sender's queue; other recipients are unaffected.
+func TestLMTPDelayedRecipientDeferred(t *testing.T) {
+	f := startRelayFixture(t, mocksmtp.Config{}, "")
+	f.app.eng.Delay("bob@example.com", time.Minute)
+	c := dialRelay(t, f.lmtp)
+	c.reply()
+	c.cmd("LHLO client.test")
+	c.cmd("MAIL FROM:<s@remote.test>")
+	expectPrefix(t, "RCPT to a delayed account", c.cmd("RCPT TO:<Bob@Example.com>"), "451 4.4.3")
+	expectPrefix(t, "RCPT to another", c.cmd("RCPT TO:<alice@example.com>"), "250")
+	f.app.eng.Delay("bob@example.com", 0)
+	c.cmd("RSET")
+	c.cmd("MAIL FROM:<s@remote.test>")
+	expectPrefix(t, "RCPT after the delay", c.cmd("RCPT TO:<bob@example.com>"), "250")
+}
