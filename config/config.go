@@ -94,15 +94,19 @@ type TLSProtocols struct {
 
 // Listener is [listener.<id>]: one client-facing socket set.
 type Listener struct {
-	Protocol        Protocol          `toml:"protocol"`
-	Bind            []string          `toml:"bind"` // "ip:port", IPv6 as "[::]:993"
-	TLS             TLSMode           `toml:"tls"`
-	ProxyProtocol   ProxyProtocolMode `toml:"proxy_protocol"`
-	ProxyTrusted    []string          `toml:"proxy_trusted"` // CIDRs (or single IPs)
-	MaxConnections  int               `toml:"max_connections"`
-	PreauthTimeout  Duration          `toml:"preauth_timeout"`
-	MaxAuthAttempts int               `toml:"max_auth_attempts"`
-	Forwarded       ForwardedMode     `toml:"forwarded"` // HTTP only
+	Protocol       Protocol          `toml:"protocol"`
+	Bind           []string          `toml:"bind"` // "ip:port", IPv6 as "[::]:993"
+	TLS            TLSMode           `toml:"tls"`
+	ProxyProtocol  ProxyProtocolMode `toml:"proxy_protocol"`
+	ProxyTrusted   []string          `toml:"proxy_trusted"` // CIDRs (or single IPs)
+	MaxConnections int               `toml:"max_connections"`
+	// MaxConnectionsPerIP caps what one client address (an IPv6 /64)
+	// holds on this listener, bridged sessions included (switchyard;
+	// 0: no cap).
+	MaxConnectionsPerIP int           `toml:"max_connections_per_ip"`
+	PreauthTimeout      Duration      `toml:"preauth_timeout"`
+	MaxAuthAttempts     int           `toml:"max_auth_attempts"`
+	Forwarded           ForwardedMode `toml:"forwarded"` // HTTP only
 	// HTTP2 offers h2 by ALPN on a TLS http listener (switchyard; nil:
 	// on).
 	HTTP2 *bool `toml:"http2"`
@@ -340,6 +344,7 @@ const (
 	DefaultLogLevel              = "info"
 	DefaultMinTLSVersion         = "1.2"
 	DefaultMaxConnections        = 8192
+	DefaultMaxConnectionsPerIP   = 1024
 	DefaultPreauthTimeout        = Duration(60 * time.Second)
 	DefaultMaxAuthAttempts       = 3
 	DefaultMaxRecipients         = 100
@@ -434,11 +439,12 @@ func Default() *Config {
 // protocol, bind and tls.
 func NewListener() Listener {
 	return Listener{
-		ProxyProtocol:   ProxyOff,
-		MaxConnections:  DefaultMaxConnections,
-		PreauthTimeout:  DefaultPreauthTimeout,
-		MaxAuthAttempts: DefaultMaxAuthAttempts,
-		Forwarded:       ForwardedOff,
+		ProxyProtocol:       ProxyOff,
+		MaxConnections:      DefaultMaxConnections,
+		MaxConnectionsPerIP: DefaultMaxConnectionsPerIP,
+		PreauthTimeout:      DefaultPreauthTimeout,
+		MaxAuthAttempts:     DefaultMaxAuthAttempts,
+		Forwarded:           ForwardedOff,
 
 		MaxRecipients:       DefaultMaxRecipients,
 		MaxMessageSize:      DefaultMaxMessageSize,

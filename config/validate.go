@@ -224,6 +224,7 @@ func (v *validator) listeners() {
 			}
 		}
 		v.atLeast(key+".max_connections", int64(l.MaxConnections), 1)
+		v.atLeast(key+".max_connections_per_ip", int64(l.MaxConnectionsPerIP), 0)
 		v.positive(key+".preauth_timeout", l.PreauthTimeout)
 		v.atLeast(key+".max_auth_attempts", int64(l.MaxAuthAttempts), 1)
 		if !l.Forwarded.Valid() {

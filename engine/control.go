@@ -1,11 +1,8 @@
 package engine
 
 import (
-	"context"
 	"sync"
 	"time"
-
-	"github.com/panjf2000/gnet/v2"
 )
 
 // MaxDelayHold is the longest a login of a delayed account is held before
@@ -50,63 +47,4 @@ func (e *Engine) delayedUntil(account string, now time.Time) time.Time {
 		return time.Time{}
 	}
 	return until
-}
-
-// Kick closes every connection still in the reactor (pre-auth, logging in,
-// or relayed) for which match returns true, and returns how many. Bridged
-// sessions are the bridge's (splice.Session.Close).
-func (e *Engine) Kick(match func(ConnSnapshot) bool, timeout time.Duration) int {
-	n := 0
-	for _, l := range e.loopList() {
-		ch := make(chan int, 1)
-		l := l
-		err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			k := 0
-			now := time.Now()
-			for cc := range l.clients {
-				if cc.state == stDone || cc.state == stClosing || !match(cc.snapshot(now)) {
-					continue
-				}
-				cc.kick()
-				k++
-			}
-			ch <- k
-			return nil
-		}))
-		if err != nil {
-			continue
-		}
-		select {
-		case k := <-ch:
-			n += k
-		case <-time.After(timeout):
-		}
-	}
-	return n
-}
-
-// kick says goodbye (the shutdown reply, which every protocol has) and
-// closes. A relayed transaction in flight is cut: the sender never got a
-// verdict for it and keeps the message.
-func (cc *clientConn) kick() {
-	cc.e.log.Info("connection kicked", "client", cc.fwd.Client, "account", cc.account, "listener", cc.ls.ID)
-	if cc.rel == nil {
-		cc.goodbye() // a held or replayed login is failed first, as at shutdown
-		return
-	}
-	if cc.state == stRelay {
-		cc.write(cc.rel.Timeout(cc.loop.out[:0]))
-	}
-	cc.dropLeg()
-	cc.closeNow()
-}
-
-func (e *Engine) loopList() []*loopState {
-	e.loopsMu.Lock()
-	defer e.loopsMu.Unlock()
-	loops := make([]*loopState, 0, len(e.loops))
-	for _, l := range e.loops {
-		loops = append(loops, l)
-	}
-	return loops
 }

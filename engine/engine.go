@@ -1,9 +1,12 @@
-// Package engine is switchyard's reactor: one gnet engine over every
-// listener runs each connection's pre-authentication dialogue, dials the
-// backend, replays the login and hands both sockets to the bridge. Nothing
-// here blocks an event loop: TLS handshakes run on goroutines that live only
-// for the handshake, backend dials and remote lookups on a bounded set of
-// short-lived goroutines that post their result back to the loop.
+// Package engine is switchyard's reactor: it accepts every listener's
+// connections, runs each one's pre-authentication dialogue on a gnet event
+// loop, dials the backend, replays the login and hands both sockets to the
+// bridge; relayed sessions (SMTP/LMTP, HTTP/1.1) stay on the loop. Nothing
+// here blocks an event loop: TLS handshakes run on goroutines that live
+// only for the handshake, backend dials and remote lookups on a bounded
+// set of short-lived goroutines that post their result back to the loop.
+// See docs/ARCHITECTURE.md for the ownership rules and docs/LIMITS.md for
+// every limit.
 package engine
 
 import (
@@ -13,42 +16,58 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 )
 
 // Engine runs the listeners.
 type Engine struct {
 	opt  Options
+	lim  Limits
 	log  *slog.Logger
 	gnet gnet.Engine
+	fds  *fdbudget.Budget
 
-	byAddr map[netip.AddrPort]*listenerState // as bound, IPv4 unmapped
-	byPort map[int][]*listenerState          // for wildcard binds
+	listeners []*listenerState
+	acceptMu  sync.Mutex
+	acceptors []*acceptor
+	acceptWG  sync.WaitGroup
+	reserveMu sync.Mutex
+	reserveFD int // kept open to be given up when accept hits EMFILE
 
-	handshakes atomic.Int64 // client TLS handshakes in flight
-	dials      atomic.Int64 // backend dials and blocking lookups in flight
-	fdsInUse   atomic.Int64 // sockets held by the reactor
-	fdLimit    int64
+	hs    handshakes
+	dials atomic.Int64 // backend dials and blocking lookups in flight
 
-	loopsMu sync.Mutex
-	loops   map[gnet.EventLoop]*loopState
+	loopsMu   sync.Mutex
+	loops     map[gnet.EventLoop]*loop
+	loopList  atomic.Pointer[[]*loop]
+	lastSweep time.Time // the ticker goroutine's
+
+	reg      registry
+	refusals sync.Map // reason -> *atomic.Int64
+	logGate  sync.Map // key -> *logGate
+	dialer   net.Dialer
 
 	nextID atomic.Uint64
 	// sessionPrefix makes the session ids announced to backends (XCLIENT
 	// SESSION, PROXY v2 unique id) unique across restarts and instances.
 	sessionPrefix string
-	started       chan struct{}
+	loopsUp       chan struct{} // the first tick: gnet's loops exist
+	startOnce     sync.Once
+	gnetDone      atomic.Bool   // gnet's engine returned
+	started       chan struct{} // every listener accepts
 	stopOnce      sync.Once
 	draining      atomic.Bool
 	delays        delays
 	dests         atomic.Pointer[map[string]*Destination] // swapped by SetDestinations
-	h2Conns       sync.Map                                // *h2Conn: connections served by ServeH2
 
 	Stats Stats
 }
@@ -57,17 +76,32 @@ type Engine struct {
 // API).
 type Stats struct {
 	Accepted, RefusedBusy, Logins, LoginFailures, BackendFailures, Bridged atomic.Int64
-	// Relayed sessions (SMTP/LMTP routed per recipient) open right now.
+	// Relayed sessions (SMTP/LMTP routed per recipient, HTTP/1.1) open now.
 	Relaying atomic.Int64
 }
 
 type listenerState struct {
 	*Listener
-	driver Driver
-	relay  RelayDriver // set on Relay listeners
-	h2drv  H2Driver    // set on H2 listeners
-	alpn   alpnConfigs
-	conns  atomic.Int64
+	driver     Driver
+	relay      RelayDriver // set on Relay listeners
+	h2drv      H2Driver    // set on H2 listeners
+	alpn       alpnConfigs
+	busy       []byte // the protocol's "too busy" reply
+	bound      []netip.AddrPort
+	conns      atomic.Int64 // clients until gone (bridged and HTTP/2 included)
+	handshakes atomic.Int64
+	perAddr    addrCounter
+}
+
+// newSession picks the session kind of a new connection.
+func (ls *listenerState) newSession(c *conn) session {
+	switch {
+	case ls.relay != nil:
+		return newRelaySession(c)
+	case ls.Passthrough != "":
+		return newPassSession(c)
+	}
+	return newLoginSession(c)
 }
 
 // New validates the options and prepares an engine.
@@ -78,20 +112,11 @@ func New(opt Options) (*Engine, error) {
 	if opt.BackendTimeout <= 0 {
 		opt.BackendTimeout = 10 * time.Second
 	}
-	if opt.HandshakeTimeout <= 0 {
-		opt.HandshakeTimeout = 10 * time.Second
-	}
-	if opt.MaxHandshakes <= 0 {
-		opt.MaxHandshakes = 1024
-	}
 	if opt.MaxDials <= 0 {
 		opt.MaxDials = 4096
 	}
 	if opt.Loops <= 0 {
 		opt.Loops = runtime.GOMAXPROCS(0)
-	}
-	if opt.FDHeadroom <= 0 {
-		opt.FDHeadroom = 512
 	}
 	if opt.Observer == nil {
 		opt.Observer = noObserver{}
@@ -99,21 +124,22 @@ func New(opt Options) (*Engine, error) {
 	if opt.Router == nil || opt.Bridge == nil {
 		return nil, errors.New("engine: router and bridge are required")
 	}
+	lim := opt.Limits.withDefaults()
+	if opt.FDs == nil {
+		opt.FDs = fdbudget.New(lim.FDReserve)
+	}
 	e := &Engine{
 		sessionPrefix: randomPrefix(),
 		opt:           opt,
+		lim:           lim,
 		log:           opt.Logger,
-		byAddr:        map[netip.AddrPort]*listenerState{},
-		byPort:        map[int][]*listenerState{},
-		loops:         map[gnet.EventLoop]*loopState{},
+		fds:           opt.FDs,
+		loops:         map[gnet.EventLoop]*loop{},
+		loopsUp:       make(chan struct{}),
 		started:       make(chan struct{}),
+		reserveFD:     -1,
 	}
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
-		e.fdLimit = int64(rl.Cur)
-	} else {
-		e.fdLimit = 1024
-	}
+	e.hs.max, e.hs.perListener, e.hs.perAddr = lim.MaxHandshakes, lim.MaxHandshakesPerListener, lim.MaxHandshakesPerAddr
 	for _, l := range opt.Listeners {
 		d := opt.Drivers[l.Protocol]
 		if d == nil {
@@ -135,6 +161,9 @@ func New(opt Options) (*Engine, error) {
 			if l.ReplyTimeout <= 0 {
 				l.ReplyTimeout = 10 * time.Minute
 			}
+			ls.busy = rd.NewRelay(l, false).TooBusy(nil)
+		} else {
+			ls.busy = d.NewFrontEnd(l, false).TooBusy(nil)
 		}
 		if l.H2 {
 			if hd, ok := d.(H2Driver); ok && l.TLS == TLSImplicit {
@@ -144,17 +173,10 @@ func New(opt Options) (*Engine, error) {
 		if l.Passthrough != "" && opt.Destinations[l.Passthrough] == nil {
 			return nil, fmt.Errorf("listener %s: unknown pass-through destination %q", l.ID, l.Passthrough)
 		}
-		for _, a := range l.Addrs {
-			tcp, err := net.ResolveTCPAddr("tcp", a)
-			if err != nil {
-				return nil, fmt.Errorf("listener %s: bind %q: %w", l.ID, a, err)
-			}
-			if tcp.IP == nil || tcp.IP.IsUnspecified() {
-				e.byPort[tcp.Port] = append(e.byPort[tcp.Port], ls)
-			} else {
-				e.byAddr[unmapped(tcp.AddrPort())] = ls
-			}
+		if l.PreauthTimeout <= 0 {
+			l.PreauthTimeout = time.Minute
 		}
+		e.listeners = append(e.listeners, ls)
 	}
 	e.dests.Store(&opt.Destinations)
 	return e, nil
@@ -179,41 +201,74 @@ func (e *Engine) destination(id string) *Destination { return (*e.dests.Load())[
 // (reloads swap them), or nil.
 func (e *Engine) Destination(id string) *Destination { return e.destination(id) }
 
-// Run serves until Stop. It returns an error when a listener cannot be
-// bound, and also when gnet's engine stops by itself (it does so on fd
-// exhaustion at accept): the caller must treat that as fatal.
+// FDs is the descriptor budget the engine counts against (shared with the
+// bridge and the HTTP/2 server).
+func (e *Engine) FDs() *fdbudget.Budget { return e.fds }
+
+// Run binds every listener and serves until Stop. It returns an error
+// when a listener cannot be bound, and when gnet's engine stops by itself:
+// the caller must treat that as fatal.
 func (e *Engine) Run() error {
-	var addrs []string
-	for _, l := range e.opt.Listeners {
-		for _, a := range l.Addrs {
-			// gnet reports a refused bind as "setsockopt: bad file
-			// descriptor"; binding once here names the listener and the
-			// real reason (address in use, permission denied).
-			ln, err := net.Listen("tcp", a)
-			if err != nil {
-				return fmt.Errorf("listener %s: %w", l.ID, err)
-			}
-			_ = ln.Close()
-			addrs = append(addrs, "tcp://"+a)
-		}
+	if err := e.bind(); err != nil {
+		return err
 	}
-	h := &handler{e: e}
-	err := gnet.Rotate(h, addrs,
+	e.reserveFD = openReserve()
+	e.fds.Acquire(fdbudget.Base, 1)
+	go func() {
+		<-e.loopsUp
+		e.acceptMu.Lock()
+		if e.gnetDone.Load() {
+			e.acceptMu.Unlock()
+			return
+		}
+		for _, a := range e.acceptors {
+			e.acceptWG.Add(1)
+			go a.run(&e.acceptWG)
+		}
+		e.acceptMu.Unlock()
+		close(e.started)
+	}()
+	// gnet refuses to enroll connections into an engine without a listener
+	// of its own; it gets one nobody can reach: a unix socket whose path is
+	// removed as soon as it is bound (OnBoot).
+	dummy, cleanup := unreachableAddr()
+	h := &handler{e: e, cleanup: cleanup}
+	err := gnet.Rotate(h, []string{dummy},
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(e.opt.Loops),
-		gnet.WithReuseAddr(true),
+		gnet.WithLoadBalancing(gnet.LeastConnections),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithTCPKeepAlive(5*time.Minute),
 		gnet.WithTicker(true),
 		gnet.WithLogger(gnetLogger{e.log}),
 	)
+	e.acceptMu.Lock()
+	e.gnetDone.Store(true)
+	e.acceptMu.Unlock()
+	e.startOnce.Do(func() { close(e.loopsUp) })
+	e.closeAcceptors()
+	e.acceptWG.Wait()
 	if err != nil {
 		return err
 	}
 	if !e.draining.Load() {
-		return errors.New("engine: event loops stopped unexpectedly (descriptor exhaustion?)")
+		return errors.New("engine: event loops stopped unexpectedly")
 	}
 	return nil
+}
+
+// unreachableAddr returns a unix socket address in a fresh private
+// directory, and a function removing both once the socket is bound;
+// without a writable temporary directory, a random abstract address.
+func unreachableAddr() (string, func()) {
+	dir, err := os.MkdirTemp("", "switchyard-")
+	if err != nil {
+		return "unix://@switchyard-" + randomPrefix() + randomPrefix(), func() {}
+	}
+	path := filepath.Join(dir, "r.sock")
+	return "unix://" + path, func() {
+		_ = os.Remove(path)
+		_ = os.Remove(dir)
+	}
 }
 
 // Drain stops taking new connections: new clients get the protocol's "too
@@ -224,15 +279,27 @@ func (e *Engine) Drain() { e.draining.Store(true) }
 // Draining reports whether Drain (or Stop) was called.
 func (e *Engine) Draining() bool { return e.draining.Load() }
 
-// Started is closed once every listener is bound.
+// Started is closed once every listener accepts.
 func (e *Engine) Started() <-chan struct{} { return e.started }
 
-// Stop closes the listeners and every pre-auth connection. Bridged sessions
-// live in the bridge and are stopped by its own Shutdown.
+// Addrs returns the addresses listener id is bound to (after Started):
+// with port 0 in the configuration, the ports the kernel chose.
+func (e *Engine) Addrs(id string) []netip.AddrPort {
+	for _, ls := range e.listeners {
+		if ls.ID == id {
+			return append([]netip.AddrPort(nil), ls.bound...)
+		}
+	}
+	return nil
+}
+
+// Stop closes the listeners and every connection in the reactor. Bridged
+// sessions live in the bridge and are stopped by its own Shutdown.
 func (e *Engine) Stop(ctx context.Context) error {
 	var err error
 	e.stopOnce.Do(func() {
 		e.draining.Store(true)
+		e.closeAcceptors()
 		select {
 		case <-e.started:
 			e.sayGoodbye()
@@ -250,23 +317,16 @@ func (e *Engine) Stop(ctx context.Context) error {
 // being replayed get the protocol's temporary failure first. Each loop does
 // its own connections; this waits up to a second for them.
 func (e *Engine) sayGoodbye() {
-	e.loopsMu.Lock()
-	loops := make([]*loopState, 0, len(e.loops))
-	for _, l := range e.loops {
-		loops = append(loops, l)
-	}
-	e.loopsMu.Unlock()
+	loops := e.allLoops()
 	done := make(chan struct{}, len(loops))
 	for _, l := range loops {
 		l := l
-		err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if !l.post(func() {
 			defer func() { done <- struct{}{} }()
-			for cc := range l.clients {
-				cc.goodbye()
+			for c := range l.conns {
+				c.goodbye()
 			}
-			return nil
-		}))
-		if err != nil {
+		}) {
 			done <- struct{}{}
 		}
 	}
@@ -278,26 +338,4 @@ func (e *Engine) sayGoodbye() {
 			return
 		}
 	}
-}
-
-// listenerFor finds the listener a connection was accepted on.
-func (e *Engine) listenerFor(local net.Addr) *listenerState {
-	tcp, ok := local.(*net.TCPAddr)
-	if !ok {
-		return nil
-	}
-	ap := tcp.AddrPort()
-	if ls := e.byAddr[unmapped(ap)]; ls != nil { // no allocation per accept
-		return ls
-	}
-	if l := e.byPort[int(ap.Port())]; len(l) > 0 {
-		return l[0]
-	}
-	return nil
-}
-
-// fdBudgetOK reports whether one more socket fits below the descriptor
-// limit with headroom (gnet's engine dies when accept hits EMFILE).
-func (e *Engine) fdBudgetOK(extra int64) bool {
-	return e.fdsInUse.Load()+extra+int64(e.opt.FDHeadroom) < e.fdLimit
 }

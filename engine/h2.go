@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 )
 
@@ -44,20 +45,13 @@ func (a *alpnConfigs) get(base *tls.Config) *tls.Config {
 	return d
 }
 
-// serverTLS is the configuration for a new handshake on this listener.
-func (cc *clientConn) serverTLS() *tls.Config {
-	base := cc.e.opt.ServerTLS()
-	if cc.ls.H2 && cc.ls.h2drv != nil {
-		return cc.ls.alpn.get(base)
-	}
-	return base
-}
-
 // h2Conn is the blocking connection ServeH2 gets.
 type h2Conn struct {
 	*tls.Conn
 	fd     int
 	e      *Engine
+	slot   *clientSlot
+	reg    *regEntry
 	closed sync.Once
 }
 
@@ -65,33 +59,40 @@ func (c *h2Conn) Close() error {
 	c.closed.Do(func() {
 		_ = unix.Shutdown(c.fd, unix.SHUT_RDWR) // wakes a blocked read
 		_ = unix.Close(c.fd)
-		c.e.fdsInUse.Add(-1)
-		c.e.h2Conns.Delete(c)
+		c.e.fds.Release(fdbudget.HTTP2, 1)
+		c.slot.release()
+		c.e.reg.remove(c.reg)
 	})
 	return nil
 }
 
-// handOffH2 moves a client that negotiated h2 out of the reactor. It runs
-// in the client's own callback: the caller returns gnet.Close.
-func (cc *clientConn) handOffH2() {
-	e := cc.e
-	fd, err := cc.c.Dup()
-	if err == nil {
-		err = unix.SetNonblock(fd, false)
-		if err != nil {
-			closeFD(fd)
-		}
-	}
-	cc.leaveReactor()
+// handOffH2 moves a client that negotiated h2 out of the reactor, at the
+// end of its handshake.
+func (c *conn) handOffH2() {
+	e := c.e
+	fd, err := c.detach()
 	if err != nil {
-		e.log.Error("h2: cannot take the client socket", "client", cc.fwd.Client, "err", err)
+		e.log.Warn("h2: cannot take the client socket", "client", c.fwd.Client, "err", err)
+		c.close()
 		return
 	}
-	cc.tlsT.UseFD(fd) // blocking fd: reads and writes block
-	e.fdsInUse.Add(1)
-	conn := &h2Conn{Conn: cc.tc, fd: fd, e: e}
-	e.h2Conns.Store(conn, struct{}{})
-	drv, l, client := cc.ls.h2drv, cc.ls.Listener, cc.fwd
+	if err := unix.SetNonblock(fd, false); err != nil {
+		e.log.Warn("h2: cannot take the client socket", "client", c.fwd.Client, "err", err)
+		closeFD(fd)
+		e.fds.Release(fdbudget.Bridge, 1)
+		c.slot.release()
+		e.reg.remove(c.reg)
+		return
+	}
+	e.fds.Move(fdbudget.Bridge, fdbudget.HTTP2, 1)
+	c.tls.tr.UseFD(fd) // blocking fd: reads and writes block
+	conn := &h2Conn{Conn: c.tls.tc, fd: fd, e: e, slot: c.slot, reg: c.reg}
+	si := c.snapshotInfo()
+	si.State = StateHTTP2
+	c.reg.update(si)
+	kick := func() { _ = conn.Close() }
+	c.reg.kick.Store(&kick)
+	drv, l, client := c.ls.h2drv, c.ls.Listener, c.fwd
 	go func() {
 		defer conn.Close()
 		drv.ServeH2(l, conn, client)
@@ -100,13 +101,14 @@ func (cc *clientConn) handOffH2() {
 
 // closeH2 ends every HTTP/2 connection (shutdown).
 func (e *Engine) closeH2() {
-	e.h2Conns.Range(func(k, _ any) bool {
-		_ = k.(*h2Conn).Close()
-		return true
+	e.reg.each(func(r *regEntry) {
+		if r.info.Load().State == StateHTTP2 {
+			(*r.kick.Load())()
+		}
 	})
 }
 
 // negotiatedH2 reports whether the finished handshake chose h2.
-func (cc *clientConn) negotiatedH2() bool {
-	return cc.ls.h2drv != nil && cc.tc.ConnectionState().NegotiatedProtocol == "h2"
+func (c *conn) negotiatedH2() bool {
+	return c.ls.h2drv != nil && c.tls.tc.ConnectionState().NegotiatedProtocol == "h2"
 }

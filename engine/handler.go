@@ -4,52 +4,79 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 )
 
-// handler adapts gnet's callbacks to client and backend connections.
+// handler adapts gnet's callbacks to client connections (*conn) and
+// backend legs (*leg); the context of a gnet connection is set when it is
+// enrolled (accept.go, dial.go) and says which it is.
 type handler struct {
 	gnet.BuiltinEventEngine
-	e *Engine
+	e       *Engine
+	cleanup func() // unlinks gnet's own (unreachable) listener
 }
 
 func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	h.e.gnet = eng
-	close(h.e.started)
+	h.cleanup()
 	return gnet.None
 }
 
-func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	if bc, ok := c.Context().(*backendConn); ok {
-		return nil, bc.opened(c)
+func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	var l *loop
+	switch x := gc.Context().(type) {
+	case *accepted:
+		l = h.e.loopFor(gc.EventLoop())
+		l.cur, l.closeCur = gc, false
+		h.e.openClient(l, gc, x)
+	case *leg:
+		l = x.loop
+		l.cur, l.closeCur = gc, false
+		x.opened(gc)
+	default:
+		return nil, gnet.Close
 	}
-	return nil, h.e.openClient(c)
+	l.cur = nil
+	if l.closeCur {
+		l.closeCur = false
+		return nil, gnet.Close
+	}
+	return nil, gnet.None
 }
 
-func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
-	data, _ := c.Next(-1)
-	switch x := c.Context().(type) {
-	case *clientConn:
-		return x.traffic(data)
-	case *backendConn:
-		return x.traffic(data)
+func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
+	data, _ := gc.Next(-1)
+	var l *loop
+	switch x := gc.Context().(type) {
+	case *conn:
+		l = x.loop
+		l.cur, l.closeCur = gc, false
+		x.traffic(data)
+	case *leg:
+		l = x.loop
+		l.cur, l.closeCur = gc, false
+		x.traffic(data)
+	default:
+		return gnet.Close
+	}
+	l.cur = nil
+	if l.closeCur {
+		l.closeCur = false
+		return gnet.Close
 	}
 	return gnet.None
 }
 
-func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
-	switch x := c.Context().(type) {
-	case *clientConn:
+func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
+	switch x := gc.Context().(type) {
+	case *conn:
 		x.closed(err)
-	case *backendConn:
-		x.closed()
+	case *leg:
+		x.closed(err)
 	}
 	return gnet.None
 }
 
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
-	h.e.sweepAll()
-	return sweepInterval, gnet.None
+	h.e.startOnce.Do(func() { close(h.e.loopsUp) })
+	return h.e.tick(), gnet.None
 }
-
-func closeFD(fd int) { _ = unix.Close(fd) }

@@ -3,125 +3,102 @@ package engine
 import (
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
-
+	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/splice"
 )
 
-// authenticated runs in the backend's callback when the backend accepted the
-// login: the client gets the backend's verdict (and anything the backend
-// sent after it) as the bridge's first bytes, then both legs are bridged.
-func (cc *clientConn) authenticated(bc *backendConn) gnet.Action {
-	relay := make([]byte, 0, len(bc.proto.Relay())+len(bc.in))
-	relay = append(relay, bc.proto.Relay()...)
-	relay = append(relay, bc.in...)
-	bc.in = nil
-	cc.prelude = relay
-	cc.state = stBridging
-	cc.deadline = time.Now().Add(cc.e.opt.BackendTimeout)
-	if cc.tryHandoff(bc.c) {
-		return gnet.Close
+// bridge hands a client and its backend leg to the bridge. It runs on the
+// loop while the session holds both live connections (at a login's verdict,
+// at an HTTP 101), so each duplicated descriptor is the socket the session
+// owns: there is no later retry that could find a reused descriptor number.
+// gnet must hold no unsent output for either socket (it drops it at close):
+// when it does, even after a flush, the session fails instead.
+// clientPrelude is written to the client first (the backend's verdict); the
+// client's unconsumed input goes to the backend first.
+func (e *Engine) bridge(c *conn, l *leg, clientPrelude []byte, account string) {
+	fail := func(why string) {
+		e.refusal("handoff_" + why)
+		e.log.Warn("hand-off to the bridge failed", "session", c.id, "client", c.fwd.Client, "account", account, "reason", why)
+		l.drop()
+		c.close()
 	}
-	return gnet.None
-}
-
-// tryHandoff moves both sockets to the bridge once gnet holds no unsent
-// output for either (gnet drops pending output on close). self is the
-// connection whose callback is running (nil from the sweep): it is closed by
-// returning gnet.Close, the other synchronously here, so gnet reads nothing
-// more from either socket. It reports whether the hand-off happened.
-func (cc *clientConn) tryHandoff(self gnet.Conn) bool {
-	bc := cc.back
-	if cc.c.OutboundBuffered() > 0 || bc.c.OutboundBuffered() > 0 {
-		return false
+	if c.phase != phOpen || c.closing || l.st != legOpen {
+		fail("gone")
+		return
 	}
-	e := cc.e
-	if cc.rel != nil {
-		// A relayed session's upgrade: what the backend sent after its
-		// 101 goes to the client first.
-		cc.prelude, bc.in = bc.in, nil
+	for _, gc := range []interface {
+		OutboundBuffered() int
+		Flush() error
+	}{c.gc, l.gc} {
+		if gc.OutboundBuffered() > 0 {
+			_ = gc.Flush()
+			if gc.OutboundBuffered() > 0 {
+				fail("unsent_output")
+				return
+			}
+		}
 	}
-	cfd, err := cc.c.Dup()
+	backendPrelude := append([]byte(nil), c.in...)
+	c.in = nil
+	cfd, err := c.detach()
 	if err != nil {
-		e.log.Error("dup of client socket failed", "err", err)
-		cc.failHandoff(self)
-		return self == cc.c || self == bc.c
+		fail("client_" + err.Error())
+		return
 	}
-	bfd, err := bc.c.Dup()
+	bfd, err := l.detach()
 	if err != nil {
-		e.log.Error("dup of backend socket failed", "err", err)
 		closeFD(cfd)
-		cc.failHandoff(self)
-		return self == cc.c || self == bc.c
+		e.fds.Release(fdbudget.Bridge, 1)
+		e.refusal("handoff_backend")
+		e.log.Warn("hand-off to the bridge failed", "session", c.id, "account", account, "err", err)
+		l.drop()
+		c.slot.release()
+		e.reg.remove(c.reg)
+		return
 	}
-	client := splice.Leg{FD: cfd, Prelude: cc.prelude}
-	if cc.tlsActive {
-		client.TLS, client.Transport = cc.tc, cc.tlsT
+	client := splice.Leg{FD: cfd, Prelude: clientPrelude}
+	if c.tls.active {
+		client.TLS, client.Transport = c.tls.tc, c.tls.tr
 	}
-	backend := splice.Leg{FD: bfd, Prelude: cc.in}
-	if bc.tlsActive {
-		backend.TLS, backend.Transport = bc.tc, bc.tlsT
+	backend := splice.Leg{FD: bfd, Prelude: backendPrelude}
+	if l.tls.active {
+		backend.TLS, backend.Transport = l.tls.tc, l.tls.tr
 	}
 	info := splice.Info{
-		ID: cc.id, Account: cc.account, Protocol: cc.ls.Protocol,
-		Destination: bc.dest.ID, Client: cc.fwd.Client.String(),
+		ID: c.id, Account: account, Protocol: c.ls.Protocol,
+		Destination: l.dest.ID, Client: c.fwd.Client.String(),
 	}
 	kind := "splice"
-	if cc.tlsActive || bc.tlsActive || !splice.ZeroCopy(e.opt.Bridge) {
+	if c.tls.active || l.tls.active || !splice.ZeroCopy(e.opt.Bridge) {
 		kind = "copy"
 	}
-	cc.leaveReactor()
-	bc.detached = true
-	if self != cc.c {
-		_ = cc.loop.el.Close(cc.c)
-	}
-	if self != bc.c {
-		_ = cc.loop.el.Close(bc.c)
-	}
-	e.fdsInUse.Add(2)
 	e.Stats.Bridged.Add(1)
 	e.opt.Observer.SessionStarted(info.Protocol, info.Destination, kind)
-	ended := func(info splice.Info, st splice.Stats) { e.sessionEnded(info, st, kind) }
-	if _, err := e.opt.Bridge.Start(client, backend, info, ended); err != nil {
+	slot, reg := c.slot, c.reg
+	si := c.snapshotInfo()
+	si.State, si.Account, si.Destination, si.Bridge = StateBridged, account, l.dest.ID, kind
+	reg.update(si)
+	ended := func(info splice.Info, st splice.Stats) {
+		e.fds.Release(fdbudget.Bridge, 2)
+		slot.release()
+		e.reg.remove(reg)
+		e.sessionEnded(info, st, kind)
+	}
+	s, err := e.opt.Bridge.Start(client, backend, info, ended)
+	if err != nil {
+		// The bridge closed both sockets and will not call ended.
+		e.fds.Release(fdbudget.Bridge, 2)
+		slot.release()
+		e.reg.remove(reg)
 		e.opt.Observer.SessionEnded(info.Protocol, info.Destination, kind, 0, 0)
-		// The bridge closed both sockets and will not call sessionEnded.
-		e.fdsInUse.Add(-2)
-		e.log.Error("bridge refused the session", "account", info.Account, "err", err)
+		e.log.Error("bridge refused the session", "account", account, "err", err)
+		return
 	}
-	return true
-}
-
-// leaveReactor ends the engine's bookkeeping of a client whose socket was
-// duplicated for the bridge or the HTTP/2 server; the caller closes
-// gnet's copy.
-func (cc *clientConn) leaveReactor() {
-	e := cc.e
-	if cc.rel != nil {
-		e.Stats.Relaying.Add(-1)
-	}
-	if cc.counted {
-		cc.counted = false
-		e.opt.Observer.ConnLeft(cc.ls.ID, cc.ls.Protocol)
-	}
-	cc.state = stDone
-	cc.prelude, cc.in, cc.login = nil, nil, nil
-	delete(cc.loop.clients, cc)
-}
-
-func (cc *clientConn) failHandoff(self gnet.Conn) {
-	cc.state = stClosing
-	if self != cc.c {
-		_ = cc.loop.el.Close(cc.c)
-	}
-	if b := cc.back; b != nil && self != b.c {
-		b.dropped = true
-		_ = cc.loop.el.Close(b.c)
-	}
+	reg.setBridged(s)
 }
 
 // sessionEnded is the bridge's callback: one audit line per session.
 func (e *Engine) sessionEnded(info splice.Info, st splice.Stats, kind string) {
-	e.fdsInUse.Add(-2)
 	e.opt.Observer.SessionEnded(info.Protocol, info.Destination, kind, st.ClientToBackend, st.BackendToClient)
 	e.log.Info("session ended",
 		"session", info.ID, "account", info.Account, "protocol", info.Protocol,

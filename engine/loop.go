@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -9,54 +10,179 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 )
 
-// loopState is owned by one event loop goroutine: only code running on that
-// loop touches it.
-type loopState struct {
-	el      gnet.EventLoop
-	clients map[*clientConn]struct{} // connections not yet bridged, for the sweep
-	out     []byte                   // output scratch for one turn of the loop
-	tlsBuf  []byte                   // decrypted-bytes scratch
-	rout    protocols.RelayOut       // relay machines' output scratch
+// loop is the engine's state for one gnet event loop. Only code running on
+// that loop touches it (the mutex-free rule of the whole reactor).
+type loop struct {
+	e   *Engine
+	el  gnet.EventLoop
+	idx int
+	// epfd is the loop's epoll descriptor, for pausing reads (pause.go);
+	// -1 when it could not be found.
+	epfd int
+
+	conns  map[*conn]struct{} // client connections on this loop
+	paused map[pausable]struct{}
+	// pausedHint mirrors len(paused) > 0 for the ticker's goroutine.
+	pausedHint atomic.Bool
+
+	// cur is the connection whose gnet callback is running; closeCur asks
+	// the handler to close it when the callback returns (gnet touches a
+	// connection after its callback: it must not be closed from inside).
+	cur      gnet.Conn
+	closeCur bool
+
+	out    []byte             // output scratch for one step
+	tlsBuf []byte             // decrypted-bytes scratch
+	rout   protocols.RelayOut // relay machines' output scratch
+
 	// idleLegs holds relay legs kept for reuse, by destination (legpool.go).
-	idleLegs map[string][]*backendConn
+	idleLegs map[string][]*leg
 }
 
-const sweepInterval = 250 * time.Millisecond
+// pausable is a session whose reading is paused for backpressure; the
+// loop asks it to try again (resume) a few times a second.
+type pausable interface {
+	resume()
+}
 
-func (e *Engine) loopFor(el gnet.EventLoop) *loopState {
+const (
+	sweepInterval = 250 * time.Millisecond
+	// pausedInterval is the tick while some connection is paused: gnet
+	// says nothing when a connection's output drains, so a paused source
+	// is looked at again this often.
+	pausedInterval = 5 * time.Millisecond
+	// tickInterval is the tick otherwise, so a new pause waits little for
+	// its first look.
+	tickInterval = 25 * time.Millisecond
+)
+
+func (e *Engine) loopFor(el gnet.EventLoop) *loop {
 	e.loopsMu.Lock()
 	defer e.loopsMu.Unlock()
-	ls := e.loops[el]
-	if ls == nil {
-		ls = &loopState{el: el, clients: map[*clientConn]struct{}{}, tlsBuf: make([]byte, 16<<10)}
-		e.loops[el] = ls
+	l := e.loops[el]
+	if l == nil {
+		l = &loop{
+			e: e, el: el, idx: len(e.loops),
+			conns:  map[*conn]struct{}{},
+			paused: map[pausable]struct{}{},
+			tlsBuf: make([]byte, 16<<10),
+		}
+		fd, err := pollerFD(el)
+		if err != nil {
+			e.log.Error("backpressure unavailable: the event loop's epoll descriptor was not found; slow readers are bounded by closing them instead", "err", err)
+			fd = -1
+		}
+		l.epfd = fd
+		e.loops[el] = l
+		e.loopList.Store(ptrTo(e.listLoopsLocked()))
 	}
-	return ls
+	return l
 }
 
-// sweepAll asks every loop to run its sweep on its own goroutine. gnet has
-// no per-connection timers, and a sweep a few times a second costs far less
-// than a timer per connection.
-func (e *Engine) sweepAll() {
-	e.loopsMu.Lock()
-	loops := make([]*loopState, 0, len(e.loops))
+func ptrTo[T any](v T) *T { return &v }
+
+func (e *Engine) listLoopsLocked() []*loop {
+	out := make([]*loop, 0, len(e.loops))
 	for _, l := range e.loops {
-		loops = append(loops, l)
+		out = append(out, l)
 	}
-	e.loopsMu.Unlock()
-	now := time.Now()
-	for _, l := range loops {
-		l := l
-		_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			l.sweep(now)
-			return nil
-		}))
+	return out
+}
+
+// allLoops returns the loops seen so far.
+func (e *Engine) allLoops() []*loop {
+	if p := e.loopList.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// closeConn closes gc from loop code: at the end of the running callback
+// when gc is the connection it belongs to, at once (OnClose runs nested)
+// otherwise.
+func (l *loop) closeConn(gc gnet.Conn) {
+	if gc == nil {
+		return
+	}
+	if gc == l.cur {
+		l.closeCur = true
+		return
+	}
+	_ = l.el.Close(gc)
+}
+
+// post runs fn on the loop as a task (never nested in a callback).
+func (l *loop) post(fn func()) bool {
+	err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		fn()
+		return nil
+	}))
+	return err == nil
+}
+
+func (l *loop) sweep(now time.Time) {
+	l.sweepLegs(now)
+	for c := range l.conns {
+		if !c.deadline.IsZero() && !now.Before(c.deadline) {
+			c.expired(now)
+		}
 	}
 }
 
-func (l *loopState) sweep(now time.Time) {
-	l.sweepLegs(now)
-	for cc := range l.clients {
-		cc.tick(now)
+// resumePaused gives every paused session a chance to resume.
+func (l *loop) resumePaused() {
+	for p := range l.paused {
+		p.resume()
 	}
+	l.pausedHint.Store(len(l.paused) > 0)
+}
+
+// addPaused and dropPaused keep the set of paused sessions (and the hint
+// the ticker reads from its own goroutine).
+func (l *loop) addPaused(p pausable) {
+	l.paused[p] = struct{}{}
+	l.pausedHint.Store(true)
+}
+
+func (l *loop) dropPaused(p pausable) {
+	delete(l.paused, p)
+	l.pausedHint.Store(len(l.paused) > 0)
+}
+
+// tick runs on gnet's ticker goroutine: it asks the loops to sweep their
+// deadlines (every sweepInterval) and to look at paused sessions (every
+// tick while there are some), and returns the delay to the next tick.
+func (e *Engine) tick() time.Duration {
+	now := time.Now()
+	sweep := now.Sub(e.lastSweep) >= sweepInterval
+	if sweep {
+		e.lastSweep = now
+	}
+	anyPaused := false
+	for _, l := range e.allLoops() {
+		l := l
+		paused := l.pausedHint.Load()
+		anyPaused = anyPaused || paused
+		if !paused && !sweep {
+			continue
+		}
+		l.post(func() {
+			if paused {
+				l.resumePaused()
+			}
+			if sweep {
+				l.sweep(now)
+			}
+		})
+	}
+	if anyPaused {
+		return pausedInterval
+	}
+	return tickInterval
+}
+
+func (l *loop) relayOut() *protocols.RelayOut {
+	l.rout.Client = l.rout.Client[:0]
+	l.rout.Backend = l.rout.Backend[:0]
+	return &l.rout
 }

@@ -12,9 +12,13 @@ import (
 type Observer interface {
 	// ConnAccepted: a client connection entered the reactor.
 	ConnAccepted(listener, proto string)
-	// ConnRefused: refused at accept (reason "limit", "fd_headroom",
-	// "draining") or before its protocol started ("proxy_header").
+	// ConnRefused: refused at accept (reason "limit", "per_address",
+	// "fd_budget", "fd_exhausted", "draining") or before its protocol
+	// started ("proxy_header", "handshake_limit").
 	ConnRefused(listener, proto, reason string)
+	// Refusal: a limit refused something or a deadline cut something
+	// (reasons in docs/LIMITS.md).
+	Refusal(reason string)
 	// ConnLeft: an accepted connection left the reactor (closed, or
 	// handed to the bridge).
 	ConnLeft(listener, proto string)
@@ -46,6 +50,7 @@ type noObserver struct{}
 
 func (noObserver) ConnAccepted(string, string)                       {}
 func (noObserver) ConnRefused(string, string, string)                {}
+func (noObserver) Refusal(string)                                    {}
 func (noObserver) ConnLeft(string, string)                           {}
 func (noObserver) Auth(string, string)                               {}
 func (noObserver) Route(router.Result, error)                        {}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
@@ -60,7 +61,10 @@ type Listener struct {
 	ProxyProtocol  ProxyMode
 	ProxyTrusted   []netip.Prefix
 	MaxConnections int
-	PreauthTimeout time.Duration
+	// MaxConnsPerAddr caps the connections one client address (an IPv6
+	// /64) holds on this listener, bridged sessions included (0: no cap).
+	MaxConnsPerAddr int
+	PreauthTimeout  time.Duration
 	// MaxAuthAttempts per connection before it is closed.
 	MaxAuthAttempts int
 
@@ -116,8 +120,10 @@ type RelayDriver interface {
 
 // Resolver is the part of the router the engine uses.
 type Resolver interface {
+	// Cached answers without blocking, or returns router.ErrNotCached.
+	Cached(id string) (router.Result, error)
+	// Resolve may block (a remote store): it runs off the loop.
 	Resolve(ctx context.Context, id string) (router.Result, error)
-	Inline() bool
 	Normalize(id string) string
 }
 
@@ -155,12 +161,14 @@ type Options struct {
 	IdentifierClaim  string
 	MasterSeparators string
 
-	BackendTimeout   time.Duration // dial + backend dialogue, default 10s
-	HandshakeTimeout time.Duration // client TLS handshake, default 10s
-	MaxHandshakes    int           // concurrent client handshakes, default 1024
-	MaxDials         int           // concurrent backend dials and blocking lookups, default 4096
-	Loops            int           // event loops, default GOMAXPROCS
-	// FDHeadroom is kept free below RLIMIT_NOFILE so accept(2) never fails
-	// with EMFILE (which stops gnet's engine). Default 512.
-	FDHeadroom int
+	BackendTimeout time.Duration // dial + backend dialogue, default 10s
+	MaxDials       int           // concurrent backend dials and blocking lookups, default 4096
+	Loops          int           // event loops, default GOMAXPROCS
+	// FDs is the process's descriptor budget (nil: one is made, keeping
+	// the default reserve free below RLIMIT_NOFILE). The bridge and the
+	// HTTP/2 server should share it.
+	FDs *fdbudget.Budget
+	// Limits are the reactor's caps and deadlines; zero fields take the
+	// defaults (DefaultLimits).
+	Limits Limits
 }

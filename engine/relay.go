@@ -5,320 +5,482 @@ import (
 	"errors"
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
-
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/router"
 )
 
-// Relayed sessions (SMTP on port 25 and LMTP routed per recipient) never
-// reach the bridge: the machine (protocols.Relay) owns both dialogues and
-// this file moves bytes between it, the client and at most one backend leg
-// at a time, all on the client's event loop. Every failure of a leg reaches
-// the machine as one BackendDown, posted to the loop so that it never runs
-// inside another step of the same machine.
+// relaySession is a connection the proxy stays in (SMTP on port 25 and
+// LMTP routed per recipient, HTTP/1.1 routed per request): the machine
+// (protocols.Relay) owns both dialogues, and this file moves bytes between
+// it, the client and at most one backend leg at a time, all on the
+// client's loop. Every failure of a leg reaches the machine once, as
+// BackendDown, from a loop task, so it never runs inside another step.
+type relaySession struct {
+	c *conn
+	m protocols.Relay
 
-var errRelayBusy = errors.New("too many lookups and dials in flight")
-
-// maxRelayPending bounds what a relayed client may send ahead while its
-// machine waits (pipelined commands, an upload during a dial).
-const maxRelayPending = 256 << 10
-
-func (l *loopState) relayOut() *protocols.RelayOut {
-	l.rout.Client = l.rout.Client[:0]
-	l.rout.Backend = l.rout.Backend[:0]
-	return &l.rout
+	leg         *leg
+	routing     bool // a recipient lookup is in flight
+	downPending bool // a BackendDown without a leg (dial refused) is posted
+	awaiting    bool // the machine awaited the backend at the last arming
+	blocking    bool // paused: the client's or the leg's output is behind
+	done        bool // tunnelled or closed
+	counted     bool // in Stats.Relaying
+	acct        string
+	started     time.Time
 }
 
-// startRelay begins a relayed session once the client's address is known
-// (and, for implicit TLS, the handshake is done).
-func (cc *clientConn) startRelay(afterSTARTTLS bool) gnet.Action {
-	cc.state = stRelay
-	cc.deadline = time.Now().Add(cc.ls.CommandTimeout)
-	var out []byte
-	if afterSTARTTLS {
-		out = cc.rel.TLSStarted(cc.loop.out[:0])
-	} else {
-		out = cc.rel.Greeting(cc.loop.out[:0])
+func newRelaySession(c *conn) *relaySession {
+	return &relaySession{c: c, m: c.ls.relay.NewRelay(c.ls.Listener, c.ls.TLS == TLSImplicit)}
+}
+
+func (s *relaySession) begin() {
+	c := s.c
+	s.started = time.Now()
+	s.counted = true
+	c.e.Stats.Relaying.Add(1)
+	si := c.snapshotInfo()
+	si.State = StateRelaying
+	c.reg.update(si)
+	c.setDeadline(c.ls.CommandTimeout)
+	c.write(s.m.Greeting(c.loop.out[:0]))
+}
+
+func (s *relaySession) tlsUp() {
+	c := s.c
+	c.setDeadline(c.ls.CommandTimeout)
+	c.write(s.m.TLSStarted(c.loop.out[:0]))
+	if s.leg != nil && s.leg.st == legDead {
+		return // its legDown is on its way and resumes the session
 	}
-	return cc.write(out)
+	if s.downPending {
+		s.deliverDown()
+		return
+	}
+	s.pump()
 }
 
-// pumpRelay feeds buffered client bytes to the machine until it waits. It
-// reports whether the client must now be closed.
-func (cc *clientConn) pumpRelay() bool {
-	for cc.state == stRelay && len(cc.in) > 0 && !cc.routing && !cc.legDownPending {
-		o := cc.loop.relayOut()
-		n, ev := cc.rel.FeedClient(cc.in, o)
-		cc.in = cc.in[n:]
-		if cc.relayStep(ev, o) {
-			return true
+func (s *relaySession) input() { s.pump() }
+
+// waiting reports whether the machine must not be fed client bytes now.
+func (s *relaySession) waiting() bool {
+	return s.routing || s.downPending || (s.leg != nil && s.leg.st == legDead)
+}
+
+// blocked reports whether a destination is behind: nothing is fed until it
+// drains, so memory stays bounded whatever the peers do.
+func (s *relaySession) blocked() bool {
+	return s.c.behind() || (s.leg != nil && s.leg.behind())
+}
+
+// pump feeds buffered client bytes to the machine until it waits.
+func (s *relaySession) pump() {
+	c := s.c
+	progress := false
+	for c.live() && !s.done && len(c.in) > 0 && !s.waiting() {
+		if s.blocked() {
+			s.block()
+			break
+		}
+		o := c.loop.relayOut()
+		n, ev := s.m.FeedClient(c.in, o)
+		c.in = c.in[n:]
+		progress = progress || n > 0
+		if s.step(ev, o) {
+			return
 		}
 		if n == 0 && ev == protocols.RelayNone {
 			break
 		}
 	}
-	switch cc.state {
-	case stRelay:
-	case stClosing, stDone:
-		return true
-	default: // a STARTTLS handshake took over
-		return false
+	if !c.live() || s.done {
+		return
 	}
-	cc.compact()
-	if len(cc.in) > maxRelayPending {
-		cc.e.log.Warn("relay client sent too much while waiting for the backend", "client", cc.fwd.Client)
-		return true
+	if len(c.in) == 0 {
+		c.in = nil
 	}
-	if cc.e.draining.Load() && !cc.routing && !cc.legDownPending {
-		// The transaction that held a shutdown back may be over: the 421
-		// goes out now rather than at the client's next command.
-		o := cc.loop.relayOut()
-		if cc.rel.ShuttingDown(o) {
-			cc.relayStep(protocols.RelayNone, o)
-			return true
+	if c.e.draining.Load() && !s.waiting() {
+		// The transaction that held a shutdown back may be over: the
+		// goodbye goes out now rather than at the client's next command.
+		o := c.loop.relayOut()
+		closeNow := s.m.ShuttingDown(o)
+		if s.step(protocols.RelayNone, o) || closeNow {
+			s.finish()
+			return
 		}
 	}
-	cc.relayDeadline(false)
-	return false
+	s.arm(progress, false)
 }
 
-// relayStep writes what a machine call produced and carries out its event.
-// It reports whether the client must now be closed.
-func (cc *clientConn) relayStep(ev protocols.RelayEvent, o *protocols.RelayOut) bool {
-	if len(o.Client) > 0 && cc.write(o.Client) != gnet.None {
+// arm sets the connection's deadline. While the machine awaits the
+// backend: the reply timeout, restarted by backend progress. Otherwise the
+// client's command timeout, restarted only when a command (or a request
+// head) was consumed or the backend has just answered, never by the bytes
+// of an unfinished command: a client sending one byte a second is cut at
+// the timeout (slowloris).
+func (s *relaySession) arm(clientProgress, backendProgress bool) {
+	c := s.c
+	awaiting := s.m.AwaitingBackend()
+	switch {
+	case awaiting && (backendProgress || !s.awaiting):
+		c.setDeadline(c.ls.ReplyTimeout)
+	case !awaiting && (clientProgress || s.awaiting):
+		c.setDeadline(c.ls.CommandTimeout)
+	}
+	s.awaiting = awaiting
+}
+
+// step writes what a machine call produced and carries out its event. It
+// reports whether the session is over for this loop (closed or tunnelled).
+func (s *relaySession) step(ev protocols.RelayEvent, o *protocols.RelayOut) bool {
+	c := s.c
+	if ev == protocols.RelayTunnel {
+		s.tunnel(o)
 		return true
 	}
-	if len(o.Backend) > 0 && cc.back != nil {
-		cc.back.send(o.Backend)
+	c.write(o.Client)
+	if !c.live() {
+		return true
+	}
+	if len(o.Backend) > 0 && s.leg != nil {
+		s.leg.write(o.Backend)
 	}
 	switch ev {
 	case protocols.RelayStartTLS:
-		cc.in = nil // sent before TLS was on: injection, as for EventStartTLS
-		return cc.startHandshake(true) != gnet.None
+		c.startTLS() // the session goes on in tlsUp
+		return true
 	case protocols.RelayRoute:
-		return cc.relayRoute()
+		s.route()
 	case protocols.RelayConnect:
-		cc.dropLeg()
-		return cc.relayConnect()
+		s.dropLeg()
+		s.connect()
 	case protocols.RelayBackendStartTLS:
-		if bc := cc.back; bc != nil && bc.c != nil && !bc.dropped {
-			if len(bc.in) > 0 {
-				bc.drop()
-				cc.legLost(bc, errors.New("backend sent bytes after its STARTTLS go-ahead"))
-				return false
-			}
-			bc.startHandshake(true)
+		if l := s.leg; l != nil && l.st == legOpen {
+			l.startTLS()
 		}
 	case protocols.RelayDisconnect:
-		cc.dropLeg()
+		s.dropLeg()
 	case protocols.RelayClose:
-		cc.dropLeg()
-		cc.state = stClosing
-		return true
-	case protocols.RelayTunnel:
-		return cc.relayTunnel()
-	}
-	return false
-}
-
-// relayTunnel moves the client and the current leg to the bridge (an HTTP
-// upgrade). The hand-off runs as a loop task, outside both connections'
-// callbacks, once gnet has written everything (the sweep retries).
-func (cc *clientConn) relayTunnel() bool {
-	bc := cc.back
-	if bc == nil || bc.c == nil || bc.dropped || bc.handshake {
+		s.finish()
 		return true
 	}
-	cc.state = stBridging
-	cc.deadline = time.Now().Add(cc.e.opt.BackendTimeout)
-	_ = cc.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-		if cc.state == stBridging && cc.back == bc {
-			cc.tryHandoff(nil)
-		}
-		return nil
-	}))
-	return false
+	return !c.live() || s.done
 }
 
-// dropLeg gives up the current backend leg: kept idle for reuse when the
-// machine says it may be, else closed.
-func (cc *clientConn) dropLeg() {
-	if bc := cc.back; bc != nil {
-		cc.back = nil
-		if !cc.parkLeg(bc) {
-			bc.drop()
-		}
-	}
+// finish ends the session: the leg is given up (kept for reuse when it
+// may be) and the client closed.
+func (s *relaySession) finish() {
+	s.dropLeg()
+	s.c.close()
 }
 
-// relayRoute resolves the machine's recipient, inline or off the loop.
-func (cc *clientConn) relayRoute() bool {
-	e := cc.e
-	rcpt := cc.rel.Recipient()
-	cc.account = e.opt.Router.Normalize(rcpt)
-	if e.opt.Router.Inline() {
-		res, err := e.opt.Router.Resolve(context.Background(), rcpt)
-		return cc.relayRouted(rcpt, res, err)
-	}
-	cc.routing = true
-	ok := e.goBounded(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), e.opt.BackendTimeout)
-		res, err := e.opt.Router.Resolve(ctx, rcpt)
-		cancel()
-		cc.post(func() gnet.Action {
-			if !cc.routing {
-				return gnet.None
-			}
-			cc.routing = false
-			if cc.relayRouted(rcpt, res, err) || cc.pumpRelay() {
-				return gnet.Close
-			}
-			return gnet.None
-		})
-	})
-	if !ok {
-		cc.routing = false
-		return cc.relayRouted(rcpt, router.Result{}, errRelayBusy)
-	}
-	return false
-}
-
-func (cc *clientConn) relayRouted(rcpt string, res router.Result, err error) bool {
-	e := cc.e
-	e.opt.Observer.Route(res, err)
-	outcome := protocols.RouteOK
-	switch {
-	case errors.Is(err, router.ErrNoRoute):
-		outcome = protocols.RouteUnknown
-	case err != nil:
-		e.log.Warn("recipient routing failed", "recipient", rcpt, "err", err)
-		outcome = protocols.RouteTempFail
-	case !e.delayedUntil(cc.account, time.Now()).IsZero(): // cc.account: rcpt normalized by relayRoute
+// route resolves the machine's recipient through the admission gate.
+func (s *relaySession) route() {
+	c, e := s.c, s.c.e
+	rcpt := s.m.Recipient()
+	s.acct = e.opt.Router.Normalize(rcpt)
+	if !e.delayedUntil(s.acct, time.Now()).IsZero() {
 		e.log.Info("recipient deferred: the account is delayed", "recipient", rcpt)
+		s.routed(rcpt, router.Result{}, errHeld)
+		return
+	}
+	s.routing = true
+	acct := s.acct
+	e.resolve(c.loop, acct, func(res router.Result, err error, inline bool) {
+		if !s.routing || !c.live() || s.done {
+			return
+		}
+		s.routing = false
+		s.routed(rcpt, res, err)
+		if !inline && c.live() && !s.done {
+			s.pump()
+		}
+	})
+}
+
+var errHeld = errors.New("account delayed")
+
+func (s *relaySession) routed(rcpt string, res router.Result, err error) {
+	c, e := s.c, s.c.e
+	var outcome protocols.RouteOutcome
+	if errors.Is(err, errHeld) {
 		outcome = protocols.RouteTempFail
-	default:
-		dest := e.destination(res.Destination)
+	} else {
+		adm := e.gate(admitRequest{proto: c.ls.Protocol, account: s.acct}, res, err)
 		switch {
-		case dest == nil:
-			e.log.Error("route names an unknown destination", "recipient", rcpt, "destination", res.Destination)
-			outcome = protocols.RouteTempFail
-		case !serves(dest, cc.ls.Protocol):
-			e.log.Error("destination does not serve the protocol", "destination", dest.ID, "protocol", cc.ls.Protocol)
-			outcome = protocols.RouteTempFail
-		case e.opt.Health != nil && !e.opt.Health.Allow(dest.ID, cc.ls.Protocol):
-			e.log.Warn("destination marked down; recipient deferred", "destination", dest.ID, "protocol", cc.ls.Protocol)
+		case adm.ok:
+			outcome = protocols.RouteOK
+		case adm.kind == protocols.FailRejected:
+			outcome = protocols.RouteUnknown
+		default:
+			e.log.Info("recipient deferred", "recipient", rcpt, "reason", adm.reason)
 			outcome = protocols.RouteTempFail
 		}
 	}
-	o := cc.loop.relayOut()
-	return cc.relayStep(cc.rel.Routed(res.Destination, outcome, o), o)
+	o := c.loop.relayOut()
+	s.step(s.m.Routed(res.Destination, outcome, o), o)
 }
 
-func serves(d *Destination, proto string) bool {
-	_, ok := d.Protocols[proto]
-	return ok
-}
-
-// relayConnect opens a leg to the machine's destination. A failure reaches
-// the machine as BackendDown, like every other failure of a leg.
-func (cc *clientConn) relayConnect() bool {
-	e := cc.e
-	id := cc.rel.Destination()
+// connect opens (or takes from the pool) a leg to the machine's
+// destination. A failure reaches the machine as BackendDown.
+func (s *relaySession) connect() {
+	c, e := s.c, s.c.e
+	id := s.m.Destination()
 	dest := e.destination(id)
-	if dest == nil || !serves(dest, cc.ls.Protocol) {
-		e.log.Error("relay: cannot connect to destination", "destination", id, "protocol", cc.ls.Protocol)
-		cc.legDownPending = true
-		cc.post(cc.legDown)
-		return false
+	dp, ok := DestProtocol{}, false
+	if dest != nil {
+		dp, ok = dest.Protocols[c.ls.Protocol]
 	}
-	if bc := cc.takeLeg(dest); bc != nil {
-		cc.back = bc
-		leg := protocols.BackendLeg{Client: cc.fwd, Reused: true}
-		o := cc.loop.relayOut()
-		return cc.relayStep(cc.rel.BackendConnected(leg, o), o)
-	}
-	return cc.dial(dest, dest.Protocols[cc.ls.Protocol]) == gnet.Close
-}
-
-// legLost tells the machine, through the loop, that bc failed. bc must
-// already be marked dropped.
-func (cc *clientConn) legLost(bc *backendConn, err error) {
-	if cc.back != bc {
+	if !ok {
+		e.log.Error("relay: cannot connect to destination", "destination", id, "protocol", c.ls.Protocol)
+		s.downPending = true
+		c.loop.post(s.deliverDown)
 		return
 	}
-	cc.back = nil
-	cc.e.log.Warn("relay: backend leg lost", "destination", bc.dest.ID, "client", cc.fwd.Client, "err", err)
-	cc.e.healthFailure(bc.dest, cc.ls.Protocol)
-	cc.legDownPending = true
-	cc.post(cc.legDown)
+	si := c.snapshotInfo()
+	si.State, si.Account, si.Destination = StateRelaying, s.acct, dest.ID
+	c.reg.update(si)
+	if l := c.loop.takeLeg(dest, c.ls.Protocol); l != nil {
+		l.owner = s
+		s.leg = l
+		o := c.loop.relayOut()
+		s.step(s.m.BackendConnected(protocols.BackendLeg{Client: c.fwd, Reused: true}, o), o)
+		return
+	}
+	s.leg = e.dial(c.loop, s, dest, dp, c.fwd)
 }
 
-// legDown delivers BackendDown; it runs as a task on the client's loop.
-func (cc *clientConn) legDown() gnet.Action {
-	if !cc.legDownPending {
-		return gnet.None
+func (s *relaySession) legUp(l *leg) {
+	if l != s.leg || s.done {
+		return
 	}
-	if cc.state != stRelay {
-		return gnet.None // a client STARTTLS is running; delivered after it
+	c := s.c
+	c.e.healthSuccess(l.dest, c.ls.Protocol)
+	leg := protocols.BackendLeg{StartTLS: l.dp.TLS == TLSStartTLS, Client: c.fwd}
+	if l.dp.Forwarding == ForwardXClient {
+		f := c.fwd
+		leg.Forward = &f
 	}
-	cc.legDownPending = false
-	o := cc.loop.relayOut()
-	if cc.relayStep(cc.rel.BackendDown(o), o) || cc.pumpRelay() {
-		return gnet.Close
+	o := c.loop.relayOut()
+	if s.step(s.m.BackendConnected(leg, o), o) {
+		return
 	}
-	return gnet.None
+	s.pump()
 }
 
-// relayDeadline arms the sweep's timer: the backend's reply timeout while
-// the machine waits for a reply (reset by backend progress only), else the
-// client's command timeout.
-func (cc *clientConn) relayDeadline(fromBackend bool) {
-	now := time.Now()
-	awaiting := cc.rel.AwaitingBackend()
-	switch {
-	case awaiting && (fromBackend || !cc.awaiting):
-		cc.deadline = now.Add(cc.ls.ReplyTimeout)
-	case !awaiting:
-		cc.deadline = now.Add(cc.ls.CommandTimeout)
+func (s *relaySession) legTLSUp(l *leg) {
+	if l != s.leg || s.done {
+		return
 	}
-	cc.awaiting = awaiting
+	o := s.c.loop.relayOut()
+	if s.step(s.m.BackendTLSStarted(o), o) {
+		return
+	}
+	s.legData(l)
+	s.pump()
 }
 
-// relayTick handles an expired deadline of a relayed session.
-func (cc *clientConn) relayTick() {
-	if cc.routing || cc.legDownPending {
-		return // the lookup or the task is on its way
+// legData feeds the backend's bytes to the machine.
+func (s *relaySession) legData(l *leg) {
+	c := s.c
+	if l != s.leg || s.done || !c.live() {
+		return
 	}
-	if cc.rel.AwaitingBackend() {
-		if bc := cc.back; bc != nil {
-			cc.e.log.Warn("relay: backend reply timeout", "destination", bc.dest.ID, "client", cc.fwd.Client)
-			cc.e.healthFailure(bc.dest, cc.ls.Protocol)
-			cc.back = nil
-			bc.drop()
+	progress := false
+	for len(l.in) > 0 && s.leg == l && l.st == legOpen && c.live() {
+		if s.blocked() {
+			s.block()
+			break
 		}
-		cc.legDownPending = true
-		if cc.legDown() == gnet.Close {
-			cc.closeNow()
+		o := c.loop.relayOut()
+		n, ev := s.m.FeedBackend(l.in, o)
+		l.in = l.in[n:]
+		progress = progress || n > 0
+		if s.step(ev, o) {
+			return
 		}
-		return
+		if n == 0 && ev == protocols.RelayNone {
+			break
+		}
 	}
-	cc.write(cc.rel.Timeout(cc.loop.out[:0]))
-	cc.e.log.Info("relay: client timeout", "client", cc.fwd.Client, "listener", cc.ls.ID)
-	cc.closeNow()
+	if len(l.in) == 0 {
+		l.in = nil
+	}
+	if c.live() && !s.done {
+		s.pump()
+		if c.live() && !s.done {
+			s.arm(false, progress)
+		}
+	}
 }
 
-// relayGoodbye asks the machine to end the session for a shutdown; a
-// transaction in flight finishes first (Stop waits up to its grace).
-func (cc *clientConn) relayGoodbye() {
-	if cc.state != stRelay {
-		cc.closeNow()
+// legDown tells the machine its leg failed.
+func (s *relaySession) legDown(l *leg, err error) {
+	if l != s.leg || s.done {
 		return
 	}
-	o := cc.loop.relayOut()
-	now := cc.rel.ShuttingDown(o)
-	if cc.relayStep(protocols.RelayNone, o) || now {
-		cc.closeNow()
+	c := s.c
+	s.leg = nil
+	c.e.log.Warn("relay: backend leg lost", "destination", l.dest.ID, "client", c.fwd.Client, "err", err)
+	c.e.healthFailure(l.dest, c.ls.Protocol)
+	s.downPending = true
+	s.deliverDown()
+}
+
+// deliverDown gives the machine its BackendDown (from a loop task); during
+// a client STARTTLS it waits for tlsUp.
+func (s *relaySession) deliverDown() {
+	c := s.c
+	if !s.downPending || s.done || c.phase == phGone || c.closing {
+		return
+	}
+	if c.phase != phOpen {
+		return // the client's STARTTLS is running: tlsUp delivers it
+	}
+	s.downPending = false
+	o := c.loop.relayOut()
+	if s.step(s.m.BackendDown(o), o) {
+		return
+	}
+	s.pump()
+}
+
+// tunnel hands the client and the leg to the bridge (an HTTP upgrade): the
+// machine's last output to the client (the 101) is the client's prelude,
+// what it had for the backend goes ahead of the client's own bytes.
+func (s *relaySession) tunnel(o *protocols.RelayOut) {
+	c := s.c
+	l := s.leg
+	s.done = true
+	s.leg = nil
+	s.uncount()
+	s.unblock()
+	if l == nil || l.st != legOpen {
+		c.close()
+		return
+	}
+	prelude := append([]byte(nil), o.Client...)
+	prelude = append(prelude, l.in...)
+	l.in = nil
+	if len(o.Backend) > 0 {
+		c.in = append(append([]byte(nil), o.Backend...), c.in...)
+	}
+	c.e.bridge(c, l, prelude, s.acct)
+}
+
+// block pauses reading both sides until the destinations drain.
+func (s *relaySession) block() {
+	if s.blocking {
+		return
+	}
+	s.blocking = true
+	s.c.pause()
+	if s.leg != nil {
+		s.leg.pause()
+	}
+	s.c.loop.addPaused(s)
+}
+
+func (s *relaySession) unblock() {
+	if !s.blocking {
+		return
+	}
+	s.blocking = false
+	s.c.loop.dropPaused(s)
+	s.c.unpause()
+	if s.leg != nil {
+		s.leg.unpause()
+	}
+}
+
+// resume runs from the loop's tick while blocked.
+func (s *relaySession) resume() {
+	c := s.c
+	if !c.live() || s.done {
+		s.unblock()
+		return
+	}
+	if !c.drained() || (s.leg != nil && !s.leg.drained()) {
+		return
+	}
+	s.unblock()
+	if s.leg != nil && len(s.leg.in) > 0 {
+		s.legData(s.leg)
+		return
+	}
+	s.pump()
+}
+
+func (s *relaySession) expired(time.Time) {
+	c := s.c
+	if s.routing || s.waiting() {
+		c.setDeadline(sweepInterval) // the lookup or the task is on its way
+		return
+	}
+	if s.m.AwaitingBackend() {
+		if l := s.leg; l != nil {
+			c.e.log.Warn("relay: backend reply timeout", "destination", l.dest.ID, "client", c.fwd.Client)
+			c.e.healthFailure(l.dest, c.ls.Protocol)
+			s.leg = nil
+			l.drop()
+		}
+		s.downPending = true
+		s.deliverDown()
+		return
+	}
+	c.write(s.m.Timeout(c.loop.out[:0]))
+	c.e.log.Info("relay: client timeout", "client", c.fwd.Client, "listener", c.ls.ID)
+	s.finish()
+}
+
+// stop: a kick cuts the session (a transaction in flight never got its
+// verdict, so the sender keeps the message); a shutdown lets a transaction
+// in flight finish first (Stop waits up to its grace).
+func (s *relaySession) stop(kick bool) {
+	c := s.c
+	if kick {
+		c.write(s.m.Timeout(c.loop.out[:0]))
+		s.finish()
+		return
+	}
+	o := c.loop.relayOut()
+	closeNow := s.m.ShuttingDown(o)
+	if s.step(protocols.RelayNone, o) || closeNow {
+		s.finish()
+	}
+}
+
+func (s *relaySession) gone() {
+	s.unblock()
+	if !s.done {
+		s.dropLeg() // an idle HTTP leg may serve the next client
+	}
+	s.done = true
+	s.uncount()
+}
+
+func (s *relaySession) uncount() {
+	c := s.c
+	if !s.counted {
+		return
+	}
+	s.counted = false
+	c.e.Stats.Relaying.Add(-1)
+	// The audit line of a session that stayed in the reactor.
+	c.e.log.Info("relayed session ended", "session", c.id, "protocol", c.ls.Protocol, "listener", c.ls.ID,
+		"client", c.fwd.Client, "last_account", s.acct, "duration", time.Since(s.started).Round(time.Millisecond))
+}
+
+// dropLeg gives up the current leg: kept idle for reuse when the machine
+// says it may be, else closed.
+func (s *relaySession) dropLeg() {
+	l := s.leg
+	if l == nil {
+		return
+	}
+	s.leg = nil
+	if !s.c.loop.parkLeg(s.m, l) {
+		l.drop()
 	}
 }
 
@@ -332,89 +494,5 @@ func (e *Engine) waitRelays(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-	}
-}
-
-// relayOpened runs in OnOpen for a relay leg.
-func (bc *backendConn) relayOpened() gnet.Action {
-	cc := bc.cc
-	if cc.back != bc || (cc.state != stRelay && cc.state != stHandshake) {
-		bc.dropped = true
-		return gnet.Close
-	}
-	cc.e.healthSuccess(bc.dest, cc.ls.Protocol)
-	leg := protocols.BackendLeg{StartTLS: bc.dp.TLS == TLSStartTLS, Client: cc.fwd}
-	if bc.dp.Forwarding == ForwardXClient {
-		f := cc.fwd
-		leg.Forward = &f
-	}
-	if bc.dp.TLS == TLSImplicit {
-		bc.startHandshake(false)
-	}
-	if bc.dp.TLS == TLSImplicit {
-		// BackendConnected waits for the handshake: the machine may write
-		// at once (an HTTP request), and nothing can be sent before it.
-		bc.pendingLeg = &leg
-		return gnet.None
-	}
-	return bc.relayConnected(leg)
-}
-
-// relayConnected tells the machine its leg is up, then feeds it what the
-// client sent meanwhile.
-func (bc *backendConn) relayConnected(leg protocols.BackendLeg) gnet.Action {
-	cc := bc.cc
-	o := cc.loop.relayOut()
-	if cc.relayStep(cc.rel.BackendConnected(leg, o), o) || cc.pumpRelay() {
-		cc.closeNow()
-	}
-	return gnet.None
-}
-
-// relayProcess feeds backend bytes to the machine.
-func (bc *backendConn) relayProcess() gnet.Action {
-	cc := bc.cc
-	for len(bc.in) > 0 && cc.back == bc && !bc.dropped && cc.state == stRelay {
-		o := cc.loop.relayOut()
-		n, ev := cc.rel.FeedBackend(bc.in, o)
-		bc.in = bc.in[n:]
-		if cc.relayStep(ev, o) {
-			cc.closeNow()
-			return gnet.None
-		}
-		if n == 0 && ev == protocols.RelayNone {
-			break
-		}
-	}
-	if len(bc.in) > 1<<20 {
-		bc.drop()
-		cc.legLost(bc, errors.New("backend reply too long"))
-		return gnet.None
-	}
-	if cc.state == stRelay {
-		if cc.pumpRelay() {
-			cc.closeNow()
-			return gnet.None
-		}
-		cc.relayDeadline(true)
-	}
-	return gnet.None
-}
-
-// send writes machine output to the leg. A failed write closes the leg;
-// the machine hears of it through legLost.
-func (bc *backendConn) send(b []byte) {
-	if bc.c == nil || bc.dropped || bc.handshake {
-		return
-	}
-	var err error
-	if bc.tlsActive {
-		_, err = bc.tc.Write(b)
-	} else {
-		_, err = bc.c.Write(b)
-	}
-	if err != nil {
-		bc.drop()
-		bc.cc.legLost(bc, err)
 	}
 }

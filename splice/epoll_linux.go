@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 )
 
 // turnBudget bounds the reads one direction does per turn of its loop, so a
@@ -84,6 +86,7 @@ func newEpoll(cfg Config) (*epBridge, error) {
 		}
 		b.loops = append(b.loops, l)
 	}
+	cfg.FDs.Acquire(fdbudget.Base, 2*len(b.loops)) // each loop's epoll and eventfd
 	return b, nil
 }
 
@@ -737,9 +740,14 @@ func (l *loop) getPipe() (pipe, bool) {
 	if !l.b.reservePipe() {
 		return pipe{}, false
 	}
+	if !l.b.cfg.FDs.TryAcquire(fdbudget.Pipe, 2) {
+		l.b.pipes.Add(-1)
+		return pipe{}, false
+	}
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
 		l.b.pipes.Add(-1)
+		l.b.cfg.FDs.Release(fdbudget.Pipe, 2)
 		return pipe{}, false
 	}
 	if _, err := unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, l.b.pipeSize); err != nil {
@@ -763,6 +771,7 @@ func (l *loop) closePipe(p pipe) {
 	unix.Close(p.r)
 	unix.Close(p.w)
 	l.b.pipes.Add(-1)
+	l.b.cfg.FDs.Release(fdbudget.Pipe, 2)
 }
 
 // end finishes a session: frees its pipes and buffers, closes its sockets,

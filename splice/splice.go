@@ -23,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 )
 
 // Transport is the part of a TLS leg's transport (engine/tlsconn.Conn) the
@@ -116,6 +118,10 @@ type Config struct {
 	CopyBufferSize int
 	// Portable selects the goroutine-pair bridge even on Linux.
 	Portable bool
+	// FDs, when set, is the process's descriptor budget: every pipe asks
+	// it for its two descriptors, and a refusal means copying through a
+	// buffer instead, as past MaxPipes.
+	FDs *fdbudget.Budget
 }
 
 // Bridge runs bridged sessions.

@@ -21,7 +21,6 @@ import (
 	"github.com/switchyard-mail/switchyard/router/health"
 	"github.com/switchyard-mail/switchyard/router/invalidate"
 	"github.com/switchyard-mail/switchyard/router/sqlstore"
-	"github.com/switchyard-mail/switchyard/splice"
 )
 
 func init() { config.Implemented.Admin = true }
@@ -62,7 +61,16 @@ func (b *adminBackend) writer() (invalidate.Writer, error) {
 
 func (b *adminBackend) Stats() admin.Stats {
 	st := &b.a.eng.Stats
-	snap, _ := b.a.eng.Snapshot(time.Second)
+	var reactor, bridged int64
+	for _, s := range b.a.eng.Sessions(nil) {
+		switch s.State {
+		case engine.StateBridged:
+			bridged++
+		case engine.StateStream:
+		default:
+			reactor++
+		}
+	}
 	return admin.Stats{
 		Accepted:          uint64(st.Accepted.Load()),
 		Refused:           uint64(st.RefusedBusy.Load()),
@@ -70,8 +78,8 @@ func (b *adminBackend) Stats() admin.Stats {
 		LoginFailures:     uint64(st.LoginFailures.Load()),
 		BackendFailures:   uint64(st.BackendFailures.Load()),
 		Bridged:           uint64(st.Bridged.Load()),
-		ActiveConnections: int64(len(snap)),
-		ActiveSessions:    int64(len(b.a.bridge.Sessions())),
+		ActiveConnections: reactor,
+		ActiveSessions:    bridged,
 		Started:           b.started,
 	}
 }
@@ -235,48 +243,33 @@ func (b *adminBackend) match(f admin.ConnFilter, c admin.Connection) bool {
 
 func (b *adminBackend) Connections(f admin.ConnFilter) []admin.Connection {
 	var out []admin.Connection
-	snap, _ := b.a.eng.Snapshot(time.Second)
-	for _, s := range snap {
-		if c := preauthConnection(s); b.match(f, c) {
-			out = append(out, c)
-		}
-	}
-	for _, s := range b.a.bridge.Sessions() {
-		info := s.Info()
-		in, outb := s.Bytes()
-		c := admin.Connection{
-			ID: info.ID, Account: info.Account, Protocol: info.Protocol, Destination: info.Destination,
-			Client: info.Client, State: admin.StateBridged, Age: time.Since(s.Started()), BytesIn: in, BytesOut: outb,
-		}
-		if b.match(f, c) {
+	now := time.Now()
+	for _, s := range b.a.eng.Sessions(nil) {
+		if c := connectionOf(s, now); b.match(f, c) {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
-// Kick closes matching connections: bridged sessions in the splice engine,
-// and those still in the reactor (pre-auth, logging in, relayed SMTP/LMTP).
+// Kick closes matching connections wherever they live: in the reactor
+// (pre-auth, logging in, relayed), in the bridge, or served by HTTP/2.
 func (b *adminBackend) Kick(f admin.ConnFilter) int {
-	n := 0
-	for _, s := range b.a.bridge.Sessions() {
-		info := s.Info()
-		c := admin.Connection{ID: info.ID, Account: info.Account, Protocol: info.Protocol, Destination: info.Destination, State: admin.StateBridged}
-		if b.match(f, c) {
-			s.Close(splice.ReasonKicked)
-			n++
-		}
-	}
-	n += b.a.eng.Kick(func(s engine.ConnSnapshot) bool {
-		return b.match(f, preauthConnection(s))
-	}, time.Second)
-	return n
+	now := time.Now()
+	return b.a.eng.KickSessions(func(s engine.SessionInfo) bool {
+		return b.match(f, connectionOf(s, now))
+	})
 }
 
-// preauthConnection describes a connection still in the reactor.
-func preauthConnection(s engine.ConnSnapshot) admin.Connection {
-	return admin.Connection{ID: s.ID, Account: s.Account, Listener: s.Listener, Client: s.Client, State: admin.StatePreauth,
-		Age: s.Age, Protocol: s.Protocol, Destination: s.Destination}
+// connectionOf describes a live session for the admin API.
+func connectionOf(s engine.SessionInfo, now time.Time) admin.Connection {
+	state := admin.StatePreauth
+	if s.State == engine.StateBridged {
+		state = admin.StateBridged
+	}
+	return admin.Connection{ID: s.ID, Account: s.Account, Listener: s.Listener, Client: s.Client, State: state,
+		Age: now.Sub(s.Started), Protocol: s.Protocol, Destination: s.Destination, Bridge: s.Bridge,
+		BytesIn: s.BytesIn, BytesOut: s.BytesOut}
 }
 
 // Delay holds new logins of the account (see engine.Delay).

@@ -24,6 +24,7 @@ import (
 	"github.com/switchyard-mail/switchyard/admin"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/protocols/token/verify"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/filestore"
@@ -51,6 +52,7 @@ type App struct {
 	reg     *prometheus.Registry
 	metrics *admin.Metrics
 	bridge  splice.Bridge
+	fds     *fdbudget.Budget
 	eng     *engine.Engine
 	certs   atomic.Pointer[certSet]
 
@@ -121,7 +123,10 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 			}
 		},
 	})
-	bridge, err := splice.New(splice.Config{IdleTimeout: cfg.Server.BridgeIdle.D(), Portable: os.Getenv("SWITCHYARD_BRIDGE") == "portable"})
+	// One descriptor budget for the reactor, the bridge's pipes and the
+	// HTTP/2 server's backend connections.
+	a.fds = fdbudget.New(engine.DefaultLimits.FDReserve)
+	bridge, err := splice.New(splice.Config{IdleTimeout: cfg.Server.BridgeIdle.D(), Portable: os.Getenv("SWITCHYARD_BRIDGE") == "portable", FDs: a.fds})
 	if err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
@@ -136,6 +141,7 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		MasterSeparators: strings.Join(cfg.Routing.MasterUserSeparators, ""),
 		BackendTimeout:   cfg.Server.BackendTimeout.D(),
 		Loops:            cfg.Server.Threads,
+		FDs:              a.fds,
 	}
 	if a.verifier != nil {
 		opt.VerifyToken = verifyLogin(a.verifier)
@@ -147,7 +153,11 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		if a.reg, a.metrics, err = newMetrics(); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
-		opt.Observer = metricsObserver{a.metrics}
+		obs, err := newObserver(a.reg, a.metrics, a.fds)
+		if err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		opt.Observer = obs
 	}
 	if a.certs.Load() != nil {
 		opt.ServerTLS = func() *tls.Config { return a.certs.Load().serverConfig() }
@@ -157,6 +167,7 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 			ID: id, Protocol: string(l.Protocol), Addrs: l.Bind,
 			TLS:             tlsMode(l.TLS),
 			MaxConnections:  l.MaxConnections,
+			MaxConnsPerAddr: l.MaxConnectionsPerIP,
 			PreauthTimeout:  l.PreauthTimeout.D(),
 			MaxAuthAttempts: l.MaxAuthAttempts,
 		}

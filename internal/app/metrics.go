@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/health"
 )
@@ -32,7 +33,51 @@ func newMetrics() (*prometheus.Registry, *admin.Metrics, error) {
 }
 
 // metricsObserver is the engine's engine.Observer over the admin metrics.
-type metricsObserver struct{ m *admin.Metrics }
+type metricsObserver struct {
+	m        *admin.Metrics
+	refusals *prometheus.CounterVec
+}
+
+// newObserver registers the engine's own collectors on reg: refusals by
+// reason, and the descriptor budget by kind (read when scraped).
+func newObserver(reg prometheus.Registerer, m *admin.Metrics, fds *fdbudget.Budget) (metricsObserver, error) {
+	o := metricsObserver{m: m, refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: admin.Namespace, Name: "limit_refusals_total",
+		Help: "Work refused or cut by a limit or a deadline, by reason (docs/LIMITS.md).",
+	}, []string{"reason"})}
+	if err := reg.Register(o.refusals); err != nil {
+		return o, err
+	}
+	if err := reg.Register(fdCollector{fds}); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func (o metricsObserver) Refusal(reason string) { o.refusals.WithLabelValues(reason).Inc() }
+
+// fdCollector exports the descriptor budget.
+type fdCollector struct{ b *fdbudget.Budget }
+
+var (
+	fdInUseDesc   = prometheus.NewDesc(admin.Namespace+"_descriptors_in_use", "File descriptors counted by the budget, by kind.", []string{"kind"}, nil)
+	fdLimitDesc   = prometheus.NewDesc(admin.Namespace+"_descriptors_limit", "RLIMIT_NOFILE as read at start.", nil, nil)
+	fdRefusedDesc = prometheus.NewDesc(admin.Namespace+"_descriptors_refused_total", "Requests for descriptors the budget refused, by kind.", []string{"kind"}, nil)
+)
+
+func (c fdCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- fdInUseDesc
+	ch <- fdLimitDesc
+	ch <- fdRefusedDesc
+}
+
+func (c fdCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(fdLimitDesc, prometheus.GaugeValue, float64(c.b.Limit()))
+	for _, u := range c.b.Usage() {
+		ch <- prometheus.MustNewConstMetric(fdInUseDesc, prometheus.GaugeValue, float64(u.InUse), u.Kind)
+		ch <- prometheus.MustNewConstMetric(fdRefusedDesc, prometheus.CounterValue, float64(u.Refused), u.Kind)
+	}
+}
 
 func (o metricsObserver) ConnAccepted(listener, proto string) {
 	o.m.ConnsAccepted.WithLabelValues(listener, proto).Inc()

@@ -1,0 +1,136 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/router"
+)
+
+// The admission gate. Every path that sends an account to a backend (a
+// login, a relayed recipient, an HTTP/2 stream) goes through the same
+// steps in the same order: normalize once, holds (login delays), resolve
+// (the router's loop-safe Cached on a loop, a bounded worker only on a
+// miss), the destination exists and serves the protocol, the plaintext
+// policy, the breaker; then metrics and the audit line at the outcome.
+
+// admission is the gate's answer.
+type admission struct {
+	account string
+	res     router.Result
+	dest    *Destination
+	dp      DestProtocol
+	// Refusals: ok is false, kind is the failure to report to the client,
+	// outcome the metrics label, reason the log's words.
+	ok      bool
+	kind    protocols.FailKind
+	outcome string
+	reason  string
+}
+
+// admitRequest is what the gate needs to know.
+type admitRequest struct {
+	proto   string
+	account string // normalized
+	// creds: credentials will be replayed (the plaintext policy applies).
+	creds bool
+	// fixed names the destination without routing (pass-through).
+	fixed string
+}
+
+// resolve answers on the loop: inline when the router can (cache hit,
+// in-memory store), else from a bounded worker, posted back to the loop.
+// done always runs on lp, never nested in resolve's caller unless inline
+// is true.
+func (e *Engine) resolve(lp *loop, account string, done func(res router.Result, err error, inline bool)) {
+	res, err := e.opt.Router.Cached(account)
+	if !errors.Is(err, router.ErrNotCached) {
+		done(res, err, true)
+		return
+	}
+	ok := e.goBounded(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), e.opt.BackendTimeout)
+		res, err := e.opt.Router.Resolve(ctx, account)
+		cancel()
+		if !lp.post(func() { done(res, err, false) }) {
+			e.log.Debug("routing answer dropped: the loop is stopping", "account", account)
+		}
+	})
+	if !ok {
+		e.refusal("dial_budget")
+		done(router.Result{}, errDialBudget, true)
+	}
+}
+
+// gate applies the checks that follow resolution.
+func (e *Engine) gate(req admitRequest, res router.Result, err error) admission {
+	a := admission{account: req.account, res: res}
+	if req.fixed == "" {
+		e.opt.Observer.Route(res, err)
+	}
+	switch {
+	case errors.Is(err, router.ErrNoRoute), errors.Is(err, router.ErrInvalidIdentifier):
+		return a.refuse(protocols.FailRejected, outcomeNoRoute, "no route")
+	case err != nil:
+		e.log.Warn("routing failed", "account", req.account, "err", err)
+		return a.refuse(protocols.FailTempRouting, outcomeTempFail, "routing failed: "+err.Error())
+	}
+	dest := e.destination(res.Destination)
+	if dest == nil {
+		e.log.Error("route names an unknown destination", "account", req.account, "destination", res.Destination)
+		return a.refuse(protocols.FailTempRouting, outcomeTempFail, "unknown destination "+res.Destination)
+	}
+	dp, ok := dest.Protocols[req.proto]
+	if !ok {
+		e.log.Error("destination does not serve the protocol", "destination", dest.ID, "protocol", req.proto)
+		return a.refuse(protocols.FailUnavailable, outcomeBackendFailure, "destination does not serve "+req.proto)
+	}
+	if req.creds && dp.TLS == TLSPlain && !dest.AllowPlaintextAuth {
+		e.log.Error("destination refuses credentials over plaintext (allow_plaintext_auth = false)", "destination", dest.ID)
+		return a.refuse(protocols.FailUnavailable, outcomeBackendFailure, "plaintext credentials refused")
+	}
+	if h := e.opt.Health; h != nil && !h.Allow(dest.ID, req.proto) {
+		e.logLimited("breaker-"+dest.ID, "destination marked down; refused for now", "destination", dest.ID, "protocol", req.proto)
+		return a.refuse(protocols.FailUnavailable, outcomeBackendFailure, "destination marked down")
+	}
+	a.dest, a.dp, a.ok = dest, dp, true
+	return a
+}
+
+func (a admission) refuse(kind protocols.FailKind, outcome, reason string) admission {
+	a.ok, a.kind, a.outcome, a.reason = false, kind, outcome, reason
+	return a
+}
+
+// held reports until when new logins of account wait (zero: not held).
+func (e *Engine) held(account string) time.Time {
+	return e.delayedUntil(account, time.Now())
+}
+
+func (e *Engine) healthSuccess(d *Destination, proto string) {
+	if e.opt.Health != nil && d != nil {
+		e.opt.Health.Success(d.ID, proto)
+	}
+}
+
+func (e *Engine) healthFailure(d *Destination, proto string) {
+	if e.opt.Health != nil && d != nil {
+		e.opt.Health.Failure(d.ID, proto)
+	}
+}
+
+// audit writes the one line per login outcome: who, from where, to which
+// destination, how it ended and how long it took (never a secret).
+func (e *Engine) audit(c *conn, account, outcome, reason string, since time.Time) {
+	if outcome == "" {
+		outcome = outcomeSuccess
+	}
+	args := []any{"session", c.id, "account", account, "protocol", c.ls.Protocol, "listener", c.ls.ID,
+		"client", c.fwd.Client, "outcome", outcome, "reason", reason}
+	if !since.IsZero() {
+		args = append(args, "duration", time.Since(since).Round(time.Microsecond))
+	}
+	e.log.Info("login", args...)
+}

@@ -1,0 +1,556 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/switchyard-mail/switchyard/engine/tlsconn"
+	"github.com/switchyard-mail/switchyard/internal/fdbudget"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
+)
+
+// A client connection is a transport (conn: descriptor, PROXY header, TLS,
+// input, deadline, output with its caps, close) carrying exactly one
+// session, chosen at accept by the listener's kind: login (login.go), relay
+// (relay.go) or pass-through (passthrough.go). The transport owns the gnet
+// connection; a session reaches the socket only through it.
+
+// session is what a connection carries.
+type session interface {
+	// begin starts the protocol once the transport is ready (PROXY header
+	// read, implicit TLS up).
+	begin()
+	// input is called when c.in holds new plaintext.
+	input()
+	// tlsUp is called when a STARTTLS upgrade the session asked for is done.
+	tlsUp()
+	// expired is called when the connection's deadline passed.
+	expired(now time.Time)
+	// stop ends the session for a shutdown (kick false: say goodbye in the
+	// protocol's words) or an admin kick.
+	stop(kick bool)
+	// gone is called once the client socket is closed: release legs; the
+	// session is never called again.
+	gone()
+}
+
+// phase is the transport's state.
+type phase uint8
+
+const (
+	phProxy     phase = iota // waiting for the inbound PROXY header
+	phHello                  // TLS: waiting for the first byte of the ClientHello
+	phHandshake              // TLS handshake running
+	phOpen                   // the session runs
+	phGone                   // closed, or handed to the bridge or HTTP/2
+)
+
+// conn is one accepted client connection. It is touched only on its loop.
+type conn struct {
+	e        *Engine
+	ls       *listenerState
+	loop     *loop
+	gc       gnet.Conn
+	id       uint64
+	fwd      forward.Info
+	accepted time.Time
+	deadline time.Time // absolute; the phase's or the session's
+
+	phase     phase
+	upgrading bool // the TLS phases are a STARTTLS upgrade
+	tls       tlsState
+	in        []byte // plaintext not consumed by the session
+	raw       []byte // bytes before a complete PROXY header
+	paused    bool
+	closing   bool // close was asked: OnClose follows
+	detached  bool // the socket was duplicated for the bridge or HTTP/2
+
+	slot *clientSlot
+	sess session
+	reg  *regEntry
+}
+
+// tlsState is the TLS layer of a client connection or a backend leg.
+type tlsState struct {
+	tr     *tlsconn.Conn
+	tc     *tls.Conn
+	active bool // handshake done: records flow in loop mode
+	slot   bool // holds a handshake admission (client side)
+}
+
+// openClient runs in OnOpen for an accepted client.
+func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
+	ls := acc.ls
+	c := &conn{
+		e: e, ls: ls, loop: l, gc: gc,
+		id:       e.nextID.Add(1),
+		accepted: acc.at,
+		slot:     acc.slot,
+	}
+	c.fwd = forward.Info{
+		Client:    acc.remote,
+		Local:     acc.local,
+		SessionID: e.sessionPrefix + strconv.FormatUint(c.id, 36),
+	}
+	gc.SetContext(c)
+	l.conns[c] = struct{}{}
+	e.opt.Observer.ConnAccepted(ls.ID, ls.Protocol)
+	c.sess = ls.newSession(c)
+	c.reg = e.reg.add(c.id, c.snapshotInfo(), c.kickFromAnywhere)
+	if ls.ProxyProtocol != ProxyOff {
+		if trusted(ls.ProxyTrusted, acc.remote.Addr()) {
+			c.phase = phProxy
+			wait := ls.PreauthTimeout
+			if ls.ProxyProtocol == ProxyOptional {
+				wait = min(wait, e.lim.ProxyHeaderTimeout) // a load balancer sends it at once
+			}
+			c.deadline = c.accepted.Add(wait)
+			return
+		}
+		if ls.ProxyProtocol == ProxyRequired {
+			e.log.Warn("connection refused: PROXY header required from an untrusted address", "listener", ls.ID, "client", c.fwd.Client)
+			e.opt.Observer.ConnRefused(ls.ID, ls.Protocol, "proxy_header")
+			c.close()
+			return
+		}
+	}
+	c.ready()
+}
+
+// ready starts TLS or the session once the client's address is known.
+func (c *conn) ready() {
+	if c.ls.TLS == TLSImplicit {
+		c.awaitHello(false)
+		return
+	}
+	c.phase = phOpen
+	c.sess.begin()
+}
+
+// traffic handles readable bytes (and wake-ups, with no bytes).
+func (c *conn) traffic(data []byte) {
+	if c.closing {
+		return
+	}
+	switch c.phase {
+	case phGone:
+		return
+	case phProxy:
+		c.proxyHeader(data)
+		return
+	case phHello:
+		if len(data) > 0 {
+			c.startHandshake(data)
+		}
+		return
+	case phHandshake:
+		c.tls.tr.Feed(data)
+		c.pumpHandshake()
+		return
+	}
+	if c.tls.active {
+		c.tls.tr.Feed(data)
+		if !c.readTLS() {
+			return
+		}
+	} else if len(data) > 0 {
+		if len(c.in) == 0 && !c.paused {
+			// The usual case: whole commands in one read. The session
+			// reads gnet's buffer as it is; what it leaves is copied (the
+			// buffer is gnet's again once this callback returns).
+			c.in = data
+			c.sess.input()
+			if len(c.in) > 0 && c.phase != phGone {
+				c.in = append([]byte(nil), c.in...)
+			} else {
+				c.in = nil
+			}
+			c.checkInputCap()
+			return
+		}
+		c.in = append(c.in, data...)
+	}
+	if !c.checkInputCap() {
+		return
+	}
+	if c.paused {
+		c.loop.setReading(c.gc, false) // gnet turned reading on again
+		return
+	}
+	c.sess.input()
+}
+
+// inputCap is what the connection may hold unconsumed.
+func (c *conn) inputCap() int {
+	if c.ls.Relay {
+		return c.e.lim.RelayInputCap
+	}
+	return c.e.lim.PreauthInputCap
+}
+
+// checkInputCap closes a connection holding more unconsumed input than its
+// cap (a client that pipelines without reading, past backpressure).
+func (c *conn) checkInputCap() bool {
+	n := len(c.in)
+	if c.tls.tr != nil {
+		n += c.tls.tr.Buffered()
+	}
+	if n <= c.inputCap() {
+		return true
+	}
+	c.e.refusal("input_cap")
+	c.e.log.Warn("client sent too much without reading the replies", "client", c.fwd.Client, "listener", c.ls.ID, "buffered", n)
+	c.close()
+	return false
+}
+
+func (c *conn) proxyHeader(data []byte) {
+	c.raw = append(c.raw, data...)
+	n, err := proxyHeaderLen(c.raw)
+	switch {
+	case errors.Is(err, errNoProxyHeader) && c.ls.ProxyProtocol == ProxyOptional:
+		c.proxyDone(0) // not a header: these are protocol bytes
+	case err != nil:
+		c.e.log.Warn("bad PROXY header", "client", c.fwd.Client, "err", err)
+		c.e.refusal("proxy_header")
+		c.close()
+	case n > 0:
+		src, dst, ok, err := parseProxyHeader(c.raw[:n])
+		if err != nil {
+			c.e.log.Warn("bad PROXY header", "client", c.fwd.Client, "err", err)
+			c.e.refusal("proxy_header")
+			c.close()
+			return
+		}
+		if ok {
+			c.fwd.Client, c.fwd.Local = src, dst
+		}
+		c.proxyDone(n)
+	}
+}
+
+// proxyDone starts the connection after n bytes of PROXY header (0: none
+// came, on a listener where it is optional).
+func (c *conn) proxyDone(n int) {
+	if !c.slot.takeAddr(c.fwd.Client.Addr()) {
+		c.e.opt.Observer.ConnRefused(c.ls.ID, c.ls.Protocol, "per_address")
+		c.e.refusal("per_address")
+		c.e.logLimited("refuse-per_address", "connection refused", "listener", c.ls.ID, "client", c.fwd.Client, "reason", "per_address")
+		if c.ls.TLS != TLSImplicit {
+			c.write(c.ls.busy)
+		}
+		c.close()
+		return
+	}
+	c.reg.update(c.snapshotInfo())
+	rest := c.raw[n:]
+	c.raw = nil
+	c.ready()
+	if len(rest) > 0 && c.phase != phGone {
+		c.traffic(rest)
+	}
+}
+
+// awaitHello waits for a TLS client's first byte: an idle socket holds no
+// handshake slot and is closed after the short FirstByteTimeout.
+func (c *conn) awaitHello(upgrade bool) {
+	c.phase = phHello
+	c.upgrading = upgrade
+	c.deadline = time.Now().Add(c.e.lim.FirstByteTimeout)
+}
+
+// startTLS upgrades the connection (the session wrote its go-ahead).
+// Bytes the client sent after the command were sent before it could know
+// TLS was on: they are injection (the CVE-2021-33515 class) and dropped.
+func (c *conn) startTLS() {
+	c.in = nil
+	c.awaitHello(true)
+}
+
+// startHandshake admits the handshake and starts it on its goroutine.
+func (c *conn) startHandshake(first []byte) {
+	e := c.e
+	if !e.hs.acquire(c.ls, c.fwd.Client.Addr()) {
+		e.refusal("handshake_limit")
+		e.opt.Observer.ConnRefused(c.ls.ID, c.ls.Protocol, "handshake_limit")
+		e.logLimited("hs-refused", "TLS handshake refused: too many in flight", "listener", c.ls.ID, "client", c.fwd.Client)
+		c.close()
+		return
+	}
+	c.tls.slot = true
+	c.phase = phHandshake
+	c.deadline = time.Now().Add(e.lim.HandshakeTimeout)
+	gc := c.gc
+	c.tls.tr = tlsconn.New(gc.LocalAddr(), gc.RemoteAddr(), func() { _ = gc.Wake(nil) })
+	c.tls.tc = tls.Server(c.tls.tr, c.serverTLS())
+	ctx, cancel := context.WithTimeout(context.Background(), e.lim.HandshakeTimeout)
+	tc := c.tls.tc
+	c.tls.tr.StartHandshake(ctx, func(ctx context.Context) error {
+		defer cancel()
+		return tc.HandshakeContext(ctx)
+	})
+	c.tls.tr.Feed(first)
+}
+
+func (c *conn) releaseHandshake() {
+	if c.tls.slot {
+		c.tls.slot = false
+		c.e.hs.release(c.ls, c.fwd.Client.Addr())
+	}
+}
+
+// pumpHandshake writes the handshake goroutine's output and, once it is
+// done, moves the connection to loop mode.
+func (c *conn) pumpHandshake() {
+	if out := c.tls.tr.TakeOutput(c.loop.out[:0]); len(out) > 0 {
+		if _, err := c.gc.Write(out); err != nil {
+			c.close()
+			return
+		}
+	}
+	done, err := c.tls.tr.HandshakeResult()
+	if !done {
+		return
+	}
+	c.releaseHandshake()
+	if err != nil {
+		c.e.refusal("handshake_failed")
+		c.e.log.Debug("client TLS handshake failed", "client", c.fwd.Client, "listener", c.ls.ID, "err", err)
+		c.close()
+		return
+	}
+	if err := c.tls.tr.SetLoopMode(c.gc.Write); err != nil {
+		c.close()
+		return
+	}
+	c.tls.active = true
+	c.fwd.TLS = true
+	c.fwd.TLSVersion = forward.TLSVersionName(c.tls.tc.ConnectionState().Version)
+	if c.negotiatedH2() {
+		c.handOffH2()
+		return
+	}
+	c.phase = phOpen
+	c.deadline = time.Time{}
+	if c.upgrading {
+		c.sess.tlsUp()
+	} else {
+		c.sess.begin()
+	}
+	// Records pipelined behind the client's Finished.
+	if c.phase == phOpen && c.readTLS() && len(c.in) > 0 && !c.paused {
+		c.sess.input()
+	}
+}
+
+// readTLS decrypts what is buffered into c.in. It reports false when the
+// connection is now closing.
+func (c *conn) readTLS() bool {
+	for {
+		n, err := c.tls.tc.Read(c.loop.tlsBuf)
+		if n > 0 {
+			c.in = append(c.in, c.loop.tlsBuf[:n]...)
+			if !c.checkInputCap() {
+				return false
+			}
+		}
+		if err != nil {
+			if isWouldBlock(err) {
+				return true
+			}
+			c.close()
+			return false
+		}
+	}
+}
+
+// write sends output to the client, through TLS when it is on. Past the
+// hard cap of unsent output the client is not reading: it is closed.
+func (c *conn) write(out []byte) {
+	if len(out) == 0 || c.phase == phGone {
+		return
+	}
+	var err error
+	if c.tls.active {
+		_, err = c.tls.tc.Write(out)
+	} else {
+		_, err = c.gc.Write(out)
+	}
+	if err != nil {
+		c.close()
+		return
+	}
+	if n := c.gc.OutboundBuffered(); n > c.e.lim.OutputHardCap {
+		c.e.refusal("output_cap")
+		c.e.log.Warn("client does not read: closed", "client", c.fwd.Client, "listener", c.ls.ID, "unsent", n)
+		c.close()
+	} else if c.paused {
+		c.loop.setReading(c.gc, false) // a write may have re-armed reading
+	}
+}
+
+// behind reports whether output to the client waits in gnet past the soft
+// cap: its sources must stop until it drains.
+func (c *conn) behind() bool { return c.gc.OutboundBuffered() > c.e.lim.OutputSoftCap }
+
+// drained reports whether the client's output is back under half the soft
+// cap (hysteresis: resume well below where pausing started).
+func (c *conn) drained() bool { return c.gc.OutboundBuffered() <= c.e.lim.OutputSoftCap/2 }
+
+// pause and unpause stop and restart reading the client's socket.
+func (c *conn) pause() {
+	if !c.paused && c.phase != phGone {
+		c.paused = true
+		c.loop.setReading(c.gc, false)
+	}
+}
+
+func (c *conn) unpause() {
+	if c.paused && c.phase != phGone {
+		c.paused = false
+		c.loop.setReading(c.gc, true)
+	}
+}
+
+// setDeadline arms the session's absolute deadline (zero: none).
+func (c *conn) setDeadline(d time.Duration) {
+	if d <= 0 {
+		c.deadline = time.Time{}
+		return
+	}
+	c.deadline = time.Now().Add(d)
+}
+
+// expired runs from the sweep when the deadline passed.
+func (c *conn) expired(now time.Time) {
+	switch c.phase {
+	case phProxy:
+		if c.ls.ProxyProtocol == ProxyOptional {
+			c.proxyDone(0) // no header came: the address is the peer's
+			return
+		}
+		c.e.refusal("proxy_header_timeout")
+		c.close()
+	case phHello:
+		c.e.refusal("tls_first_byte_timeout")
+		c.e.log.Debug("TLS client sent nothing", "client", c.fwd.Client, "listener", c.ls.ID)
+		c.close()
+	case phHandshake:
+		c.e.refusal("handshake_timeout")
+		c.e.log.Debug("TLS handshake timed out", "client", c.fwd.Client, "listener", c.ls.ID)
+		c.close()
+	case phOpen:
+		c.sess.expired(now)
+	}
+}
+
+// close ends the connection (see loop.closeConn).
+func (c *conn) close() {
+	if c.phase == phGone || c.closing {
+		return // closing already, or detached (detach closed gnet's copy)
+	}
+	c.closing = true
+	c.loop.closeConn(c.gc)
+}
+
+// live reports whether the session may still act on the connection.
+func (c *conn) live() bool { return c.phase == phOpen && !c.closing }
+
+// kickFromAnywhere is the registry's kick for a connection in the reactor.
+func (c *conn) kickFromAnywhere() {
+	c.loop.post(func() {
+		if c.phase == phGone {
+			return
+		}
+		c.e.log.Info("connection kicked", "client", c.fwd.Client, "listener", c.ls.ID, "session", c.id)
+		if c.phase == phOpen {
+			c.sess.stop(true)
+		}
+		c.close()
+	})
+}
+
+// goodbye runs on the loop when the proxy shuts down.
+func (c *conn) goodbye() {
+	if c.phase == phOpen {
+		c.sess.stop(false)
+		return
+	}
+	c.close()
+}
+
+// closed runs from OnClose.
+func (c *conn) closed(err error) {
+	e, l := c.e, c.loop
+	e.fds.Release(fdbudget.Client, 1)
+	delete(l.conns, c)
+	if c.paused {
+		c.paused = false
+	}
+	if c.detached {
+		return // the bridge or the HTTP/2 server holds the client now
+	}
+	e.opt.Observer.ConnLeft(c.ls.ID, c.ls.Protocol)
+	c.phase = phGone
+	c.releaseHandshake()
+	if c.tls.tr != nil {
+		_ = c.tls.tr.Close() // wakes a handshake goroutine blocked in Read
+	}
+	c.sess.gone()
+	c.slot.release()
+	e.reg.remove(c.reg)
+	c.in = nil
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		e.log.Debug("client connection closed", "client", c.fwd.Client, "err", err)
+	}
+}
+
+// detach duplicates the client socket for a new owner and closes gnet's
+// copy. Nothing may be unsent in gnet (it drops what it holds at close):
+// detach flushes, and fails when output still waits. The connection is
+// gone for the reactor afterwards; its slot and registry entry travel with
+// the new owner.
+func (c *conn) detach() (fd int, err error) {
+	if c.phase == phGone {
+		return -1, errors.New("client connection already closed")
+	}
+	if c.gc.OutboundBuffered() > 0 {
+		_ = c.gc.Flush()
+		if n := c.gc.OutboundBuffered(); n > 0 {
+			return -1, errors.New("client has " + strconv.Itoa(n) + " unread bytes of output")
+		}
+	}
+	if !c.e.fds.TryAcquire(fdbudget.Bridge, 1) {
+		return -1, errors.New("descriptor budget exhausted")
+	}
+	fd, err = c.gc.Dup()
+	if err != nil {
+		c.e.fds.Release(fdbudget.Bridge, 1)
+		return -1, err
+	}
+	c.detached = true
+	c.phase = phGone
+	c.releaseHandshake()
+	c.e.opt.Observer.ConnLeft(c.ls.ID, c.ls.Protocol)
+	c.loop.closeConn(c.gc)
+	return fd, nil
+}
+
+// serverTLS is the configuration for a new handshake on this listener.
+func (c *conn) serverTLS() *tls.Config {
+	base := c.e.opt.ServerTLS()
+	if c.ls.h2drv != nil {
+		return c.ls.alpn.get(base)
+	}
+	return base
+}
+
+// clientAddr is the address limits count for this client.
+func (c *conn) clientAddr() netip.Addr { return c.fwd.Client.Addr() }
