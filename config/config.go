@@ -86,10 +86,14 @@ type Certificate struct {
 }
 
 // TLSProtocols is [tls.protocols].
+// Versions and CipherSuites (tls.go) say what a server applies.
 type TLSProtocols struct {
-	MinVersion          string   `toml:"min_version"`           // "1.2" or "1.3"
-	IgnoreClientOrder   bool     `toml:"ignore_client_order"`   // prefer the server's cipher order
-	DisableCipherSuites []string `toml:"disable_cipher_suites"` // suite names to turn off
+	MinVersion string `toml:"min_version"` // "1.2" or "1.3"
+	MaxVersion string `toml:"max_version"` // "1.2" or "1.3" (switchyard)
+	// IgnoreClientOrder: only true (or unset) can be honoured; crypto/tls
+	// always picks by the server's order. nil: not set.
+	IgnoreClientOrder   *bool    `toml:"ignore_client_order"`
+	DisableCipherSuites []string `toml:"disable_cipher_suites"` // TLS 1.2 suite names to turn off
 }
 
 // Listener is [listener.<id>]: one client-facing socket set.
@@ -338,7 +342,8 @@ const (
 	DefaultHostDownCooldown      = Duration(30 * time.Second)
 	DefaultProxyTTL              = 7
 	DefaultLogLevel              = "info"
-	DefaultMinTLSVersion         = "1.2"
+	DefaultMinTLSVersion         = TLS12
+	DefaultMaxTLSVersion         = TLS13
 	DefaultMaxConnections        = 8192
 	DefaultPreauthTimeout        = Duration(60 * time.Second)
 	DefaultMaxAuthAttempts       = 3
@@ -380,7 +385,7 @@ func Default() *Config {
 			ProxyTTL:              DefaultProxyTTL,
 			LogLevel:              DefaultLogLevel,
 		},
-		TLS: TLS{Protocols: TLSProtocols{MinVersion: DefaultMinTLSVersion}},
+		TLS: TLS{Protocols: TLSProtocols{MinVersion: DefaultMinTLSVersion, MaxVersion: DefaultMaxTLSVersion}},
 		Routing: Routing{
 			MasterUserSeparators: []string{"%"},
 		},

@@ -136,16 +136,7 @@ func (v *validator) tls() {
 	if n := len(t.Certificate); n > 1 && defaults != 1 {
 		v.add("tls.certificate", "%d certificates with %d marked default = true: exactly one must be the default", n, defaults)
 	}
-	switch t.Protocols.MinVersion {
-	case "1.2", "1.3":
-	default:
-		v.add("tls.protocols.min_version", "%q is not \"1.2\" or \"1.3\"", t.Protocols.MinVersion)
-	}
-	for i, name := range t.Protocols.DisableCipherSuites {
-		if !knownCipherSuite(name) {
-			v.add("tls.protocols.disable_cipher_suites["+strconv.Itoa(i)+"]", "%q is not a known cipher suite", name)
-		}
-	}
+	v.tlsProtocols()
 }
 
 func (v *validator) listeners() {
@@ -897,24 +888,6 @@ func validSubject(s string) bool {
 		return validHostname(rest)
 	}
 	return validHostname(s)
-}
-
-func knownCipherSuite(name string) bool {
-	// Accept Go's names and rustls' ("TLS13_AES_128_GCM_SHA256").
-	if rest, ok := strings.CutPrefix(name, "TLS13_"); ok {
-		name = "TLS_" + rest
-	}
-	for _, cs := range tls.CipherSuites() {
-		if cs.Name == name {
-			return true
-		}
-	}
-	for _, cs := range tls.InsecureCipherSuites() {
-		if cs.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // checkGlob checks the syntax of an HTTP route glob: balanced [..] and
