@@ -360,6 +360,14 @@ const (
 	DefaultJWTUsernameClaim      = "email"
 	DefaultOAuthLeeway           = Duration(60 * time.Second)
 	DefaultBodyExtractCap        = Size(64 << 10)
+	// MaxBodyExtractCap bounds http.body_extract_cap. A body read ahead
+	// (to route by it, or to verify the access_token of a form) is held
+	// in memory before any backend is chosen, for a client nobody has
+	// authenticated: up to max_connections of them per listener, and up
+	// to 100 streams at once on one HTTP/2 connection. A form or JMAP call
+	// naming an account is a few KiB; 1 MiB is 16 times the default and
+	// keeps the worst case of one HTTP/2 connection at 100 MiB.
+	MaxBodyExtractCap            = Size(1 << 20)
 	DefaultMaxHeadSize           = Size(64 << 10)
 	DefaultRelayIdle             = Duration(60 * time.Second)
 	DefaultKeepaliveTimeout      = Duration(75 * time.Second)

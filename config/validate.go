@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/switchyard-mail/switchyard/internal/redact"
 )
 
 // Implemented says which optional parts of the schema the running build
@@ -424,7 +426,7 @@ func (v *validator) mapping() {
 		v.add("mapping.redis", "mapping.source = \"redis\" needs [mapping.redis] with url")
 	case m.Source == SourceRedis:
 		if !strings.HasPrefix(m.Redis.URL, "redis://") && !strings.HasPrefix(m.Redis.URL, "rediss://") && !strings.HasPrefix(m.Redis.URL, "unix://") {
-			v.add("mapping.redis.url", "%q is not a redis://, rediss:// or unix:// URL", m.Redis.URL)
+			v.add("mapping.redis.url", "%q is not a redis://, rediss:// or unix:// URL", redact.URL(m.Redis.URL))
 		}
 		v.atLeast("mapping.redis.pool_size", int64(m.Redis.PoolSize), 1)
 	case m.Source.IsSQL() && m.SQL == nil:
@@ -433,7 +435,7 @@ func (v *validator) mapping() {
 		if m.SQL.URL == "" {
 			v.add("mapping.sql.url", "is required (postgres://, mysql:// or sqlite://)")
 		} else if scheme, _, ok := strings.Cut(m.SQL.URL, "://"); !ok || !sqlSchemeFits(m.Source, scheme) {
-			v.add("mapping.sql.url", "%q does not fit mapping.source = %q", redactURL(m.SQL.URL), m.Source)
+			v.add("mapping.sql.url", "%q does not fit mapping.source = %q", redact.URL(m.SQL.URL), m.Source)
 		}
 		// An empty query uses switchyard's own table (switchyard_mappings).
 		v.atLeast("mapping.sql.pool_size", int64(m.SQL.PoolSize), 1)
@@ -499,20 +501,6 @@ func sqlSchemeFits(s MappingSource, scheme string) bool {
 		return lite
 	}
 	return pg || my || lite
-}
-
-// redactURL drops the password from a URL for an error message.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		if user, _, ok := strings.Cut(rest[:at], ":"); ok {
-			return scheme + "://" + user + ":xxxxx" + rest[at:]
-		}
-	}
-	return u
 }
 
 func (v *validator) capabilities() {
@@ -592,6 +580,9 @@ func (v *validator) line(key, s string) {
 func (v *validator) http() {
 	h := &v.c.HTTP
 	v.atLeast("http.body_extract_cap", int64(h.BodyExtractCap), 1)
+	if h.BodyExtractCap > MaxBodyExtractCap {
+		v.add("http.body_extract_cap", "%d is above the maximum of %d (1 MiB): each request being read ahead holds this much memory before any backend is chosen", int64(h.BodyExtractCap), int64(MaxBodyExtractCap))
+	}
 	v.atLeast("http.max_head_size", int64(h.MaxHeadSize), 1)
 	v.positive("http.relay_idle", h.RelayIdle)
 	v.positive("http.keepalive_timeout", h.KeepaliveTimeout)
