@@ -231,6 +231,7 @@ type harness struct {
 	s     *Server
 	b     *fakeBackend
 	clock *clock
+	slept time.Duration // by locked clients waiting their turn
 }
 
 func newHarness(t *testing.T, mod func(*Options)) *harness {
@@ -246,7 +247,13 @@ func newHarness(t *testing.T, mod func(*Options)) *harness {
 	}
 	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	s.now = c.now
-	return &harness{t: t, s: s, b: b, clock: c}
+	h := &harness{t: t, s: s, b: b, clock: c}
+	s.sleep = func(d time.Duration) bool {
+		h.slept += d
+		c.advance(d)
+		return true
+	}
+	return h
 }
 
 type reqOpt struct {

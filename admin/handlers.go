@@ -106,6 +106,12 @@ func cleanPath(p string) string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*route) {
+	if s.opt.Pprof && strings.HasPrefix(r.URL.Path, pprofPrefix) {
+		if s.authorize(w, r) {
+			servePprof(w, r)
+		}
+		return
+	}
 	path := cleanPath(r.URL.Path)
 	rte := rt[path]
 	if rte == nil || !rte.public {
@@ -135,36 +141,58 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*ro
 	h(w, r, q)
 }
 
-// authorize applies the lockout and checks the token; it writes the
-// refusal and returns false when the request may not go on.
+// maxLockoutWait bounds how long a request from a locked client waits for
+// its turn; a longer queue is answered 429 at once.
+const maxLockoutWait = 30 * time.Second
+
+// authorize checks the token, paced by the lockout; it writes the refusal
+// and returns false when the request may not go on.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
-	key := clientKey(r.RemoteAddr)
-	now := s.now()
-	if left := s.lock.retryAfter(key, now); left > 0 {
-		secs := int64(math.Ceil(left.Seconds()))
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many bad tokens from this address; retry in %d s", secs), "")
-		return false
-	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		// Not a guess: never counted, never paced (a misconfigured
+		// scraper cannot lock anyone out).
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchyard"`)
 		writeError(w, http.StatusUnauthorized, "missing bearer token (Authorization: Bearer <token>)", "")
 		return false
 	}
-	tok, ok := bearer(h)
-	if !ok || !tokenMatches(tok, s.token) {
-		if s.lock.fail(key, now) {
-			s.metrics.adminLockouts.Inc()
-			s.log.Warn("admin client locked out after bad tokens", "client", r.RemoteAddr,
-				"threshold", s.opt.LockoutThreshold, "duration", s.opt.LockoutDuration)
-		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="switchyard", error="invalid_token"`)
-		writeError(w, http.StatusUnauthorized, "invalid bearer token", "")
+	key := clientKey(r.RemoteAddr)
+	turn, ok := s.lock.reserve(key, s.now(), maxLockoutWait)
+	if !ok {
+		writeLocked(w, turn.Sub(s.now()))
 		return false
 	}
-	s.lock.succeed(key)
-	return true
+	if d := turn.Sub(s.now()); d > 0 && !s.sleep(d) {
+		writeError(w, http.StatusServiceUnavailable, "shutting down", "")
+		return false
+	}
+	tok, ok := bearer(h)
+	if ok && tokenMatches(tok, s.token) {
+		s.lock.refund(key, turn)
+		return true
+	}
+	now := s.now()
+	justLocked, locked := s.lock.fail(key, now)
+	if justLocked {
+		s.metrics.adminLockouts.Inc()
+		s.log.Warn("admin client locked out after bad tokens: its token checks are now paced", "client", r.RemoteAddr,
+			"threshold", s.opt.LockoutThreshold, "duration", s.opt.LockoutDuration, "pace", s.opt.LockoutPace)
+	}
+	if locked && !justLocked {
+		writeLocked(w, s.lock.retryAfter(key, now))
+		return false
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="switchyard", error="invalid_token"`)
+	writeError(w, http.StatusUnauthorized, "invalid bearer token", "")
+	return false
+}
+
+// writeLocked refuses a bad token (or a too long queue) from a locked
+// client.
+func writeLocked(w http.ResponseWriter, left time.Duration) {
+	secs := max(int64(math.Ceil(left.Seconds())), 1)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many bad tokens from this address; retry in %d s", secs), "")
 }
 
 // ---- responses

@@ -138,7 +138,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		adminLockouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "admin", Name: "lockouts_total",
-			Help: "Clients locked out after too many bad tokens.",
+			Help: "Client addresses locked (token checks paced) after too many bad tokens.",
 		}),
 	}
 	for _, c := range []prometheus.Collector{

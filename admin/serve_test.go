@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -246,5 +248,141 @@ func TestShutdownStopsServe(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 		t.Fatal("listener still open after Shutdown")
+	}
+}
+
+// flood opens n connections to addr from the loopback address from and
+// leaves them idle: silent TCP, or (halfTLS) a TLS record header announcing
+// a ClientHello that never comes. Connections the server resets are closed;
+// the others are closed when the test ends.
+func flood(t *testing.T, addr, from string, n int, halfTLS bool) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 3 * time.Second}
+	for i := 0; i < n; i++ {
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			continue // reset while connecting: refused, as it should be
+		}
+		t.Cleanup(func() { c.Close() })
+		if halfTLS {
+			// handshake record, TLS 1.0 record version, 512 bytes, of
+			// which only the ClientHello type and part of its length.
+			_, _ = c.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00})
+		}
+	}
+}
+
+// waitRejected waits until the server has refused want connections.
+func waitRejected(t *testing.T, s *Server, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := scrape(t, s)["switchyard_admin_connections_rejected_total"]
+		if got == want {
+			return
+		}
+		if got > want || time.Now().After(deadline) {
+			t.Fatalf("switchyard_admin_connections_rejected_total = %v, want %v", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tlsServer serves HTTPS with a test certificate; local, when set, decides
+// which clients are loopback for the reserve.
+func tlsServer(t *testing.T, mod func(*Options), local func(netip.Addr) bool) (*Server, string, *http.Client) {
+	t.Helper()
+	cert, certPEM, _, err := testcert.New("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newServer(t, func(o *Options) {
+		o.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		o.ReadHeaderTimeout = time.Minute // the flood stays put while the test looks
+		if mod != nil {
+			mod(o)
+		}
+	})
+	if local != nil {
+		s.local = local
+	}
+	addr := serve(t, s)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
+	return s, addr, client
+}
+
+// answers reports the status of GET path with (or without) the token.
+func answers(t *testing.T, client *http.Client, addr, path string, token bool) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "https://"+addr+path, nil)
+	if token {
+		req.Header.Set("Authorization", "Bearer "+testToken)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestIdleFloodDoesNotDenyService: with the default caps, idle TCP
+// connections and half-finished TLS handshakes from other addresses leave
+// /healthz (the container's health check) and the API answering. Before
+// the per-client cap, 32 idle connections from anywhere took every slot.
+func TestIdleFloodDoesNotDenyService(t *testing.T) {
+	s, addr, client := tlsServer(t, nil, nil)
+	flood(t, addr, "127.0.0.2", 64, false)
+	flood(t, addr, "127.0.0.3", 64, true)
+	waitRejected(t, s, 2*(64-DefaultMaxConnsPerClient))
+	if code := answers(t, client, addr, "/healthz", false); code != 200 {
+		t.Fatalf("/healthz during the flood: %d", code)
+	}
+	if code := answers(t, client, addr, "/stats", true); code != 200 {
+		t.Fatalf("/stats during the flood: %d", code)
+	}
+}
+
+// TestLoopbackReserve: when many addresses together fill every slot open
+// to them, the loopback client still gets one.
+func TestLoopbackReserve(t *testing.T) {
+	// Only 127.0.0.1 counts as loopback here: the others stand in for
+	// remote addresses.
+	s, addr, client := tlsServer(t, func(o *Options) {
+		o.MaxConns, o.MaxConnsPerClient, o.LoopbackReserve = 12, 3, 4
+	}, func(a netip.Addr) bool { return a == netip.MustParseAddr("127.0.0.1") })
+	for i := 2; i <= 6; i++ { // 5 addresses × 3 = 15 tries for 8 open slots
+		flood(t, addr, "127.0.0."+strconv.Itoa(i), 3, i%2 == 0)
+	}
+	waitRejected(t, s, 15-8)
+	for i := 0; i < 2; i++ {
+		if code := answers(t, client, addr, "/healthz", false); code != 200 {
+			t.Fatalf("/healthz from loopback with the rest full: %d", code)
+		}
+		if code := answers(t, client, addr, "/stats", true); code != 200 {
+			t.Fatalf("/stats from loopback with the rest full: %d", code)
+		}
+	}
+	// A further remote address is refused: the reserve is not for it.
+	flood(t, addr, "127.0.0.7", 1, false)
+	waitRejected(t, s, 15-8+1)
+}
+
+// TestHalfHandshakeCut: a client that starts a TLS handshake and stalls is
+// cut off by ReadHeaderTimeout, freeing its slot.
+func TestHalfHandshakeCut(t *testing.T) {
+	_, addr, _ := tlsServer(t, func(o *Options) { o.ReadHeaderTimeout = 300 * time.Millisecond }, nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00}); err != nil {
+		t.Fatal(err)
+	}
+	if !closedSoon(c, 10*time.Second) {
+		t.Fatal("a stalled TLS handshake was not cut off")
 	}
 }

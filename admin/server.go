@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -30,11 +31,14 @@ const (
 	DefaultMinTokenLen       = 32
 	DefaultLockoutThreshold  = 5
 	DefaultLockoutDuration   = 5 * time.Minute
+	DefaultLockoutPace       = time.Second
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
 	DefaultWriteTimeout      = 60 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
-	DefaultMaxConns          = 32
+	DefaultMaxConns          = 256
+	DefaultMaxConnsPerClient = 8
+	DefaultLoopbackReserve   = 8
 	DefaultMaxImportBytes    = 16 << 20
 	// MaxHeaderBytes bounds a request's header block.
 	MaxHeaderBytes = 16 << 10
@@ -49,18 +53,28 @@ type Options struct {
 	MinTokenLen int
 
 	// LockoutThreshold bad tokens from one client address (IPv6: one
-	// /64) lock it out for LockoutDuration: every request then gets 429
-	// with Retry-After, even with the right token.
+	// /64) lock it until LockoutDuration after its last bad token: its
+	// token checks then run one per LockoutPace, in order of arrival. A
+	// bad token gets 429 with Retry-After; the right token still passes,
+	// after waiting its turn (see lockout in auth.go).
 	LockoutThreshold int
 	LockoutDuration  time.Duration
+	LockoutPace      time.Duration
 
-	ReadHeaderTimeout time.Duration // also bounds the TLS handshake
+	// ReadHeaderTimeout bounds the TLS handshake and then each request
+	// head, from the connection's first byte or the previous response.
+	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
-	// MaxConns caps open connections to the admin socket; a connection
-	// beyond it is closed as soon as it is accepted.
-	MaxConns int
+	// MaxConns caps open connections to the admin socket, of which
+	// LoopbackReserve are for loopback clients only (the container's
+	// health check); MaxConnsPerClient caps those of one client address
+	// (IPv6: one /64). A connection beyond a cap is reset as soon as it is
+	// accepted. A negative LoopbackReserve reserves none.
+	MaxConns          int
+	MaxConnsPerClient int
+	LoopbackReserve   int
 	// MaxImportBytes caps the body of POST /mappings/import.
 	MaxImportBytes int64
 
@@ -76,6 +90,9 @@ type Options struct {
 	Metrics *Metrics
 	// TLS, when set, makes Serve speak HTTPS ([admin] tls = "implicit").
 	TLS *tls.Config
+	// Pprof serves Go's profiler under /debug/pprof/, with the token like
+	// every other endpoint (switchyard --pprof).
+	Pprof bool
 }
 
 // Server is the admin API. Create it with New.
@@ -92,9 +109,15 @@ type Server struct {
 	srv      *http.Server
 	now      func() time.Time
 	started  time.Time
+	// sleep waits d (a locked client's turn); false when the server shuts
+	// down first. Tests replace it.
+	sleep func(d time.Duration) bool
+	// local says which clients may take the loopback reserve.
+	local func(netip.Addr) bool
 
 	mu     sync.Mutex
 	closed bool
+	done   chan struct{} // closed by Shutdown
 }
 
 // New checks opt and returns a server for b. It fails when the token is
@@ -133,6 +156,7 @@ func New(opt Options, b Backend) (*Server, error) {
 		name string
 	}{
 		{&opt.LockoutDuration, DefaultLockoutDuration, "LockoutDuration"},
+		{&opt.LockoutPace, DefaultLockoutPace, "LockoutPace"},
 		{&opt.ReadHeaderTimeout, DefaultReadHeaderTimeout, "ReadHeaderTimeout"},
 		{&opt.ReadTimeout, DefaultReadTimeout, "ReadTimeout"},
 		{&opt.WriteTimeout, DefaultWriteTimeout, "WriteTimeout"},
@@ -148,11 +172,23 @@ func New(opt Options, b Backend) (*Server, error) {
 	if opt.MaxConns == 0 {
 		opt.MaxConns = DefaultMaxConns
 	}
+	if opt.MaxConnsPerClient == 0 {
+		opt.MaxConnsPerClient = DefaultMaxConnsPerClient
+	}
+	if opt.LoopbackReserve == 0 {
+		opt.LoopbackReserve = min(DefaultLoopbackReserve, opt.MaxConns/2)
+	}
 	if opt.MaxImportBytes == 0 {
 		opt.MaxImportBytes = DefaultMaxImportBytes
 	}
-	if opt.LockoutThreshold < 0 || opt.MaxConns < 0 || opt.MaxImportBytes < 0 {
-		return nil, errors.New("admin: LockoutThreshold, MaxConns and MaxImportBytes must not be negative")
+	if opt.LoopbackReserve < 0 {
+		opt.LoopbackReserve = 0 // asked for none
+	}
+	if opt.LockoutThreshold < 0 || opt.MaxConns < 0 || opt.MaxConnsPerClient < 0 || opt.MaxImportBytes < 0 {
+		return nil, errors.New("admin: LockoutThreshold, MaxConns, MaxConnsPerClient and MaxImportBytes must not be negative")
+	}
+	if opt.LoopbackReserve >= opt.MaxConns {
+		return nil, fmt.Errorf("admin: LoopbackReserve %d leaves no connection of MaxConns %d to other clients", opt.LoopbackReserve, opt.MaxConns)
 	}
 	s := &Server{
 		opt:     opt,
@@ -161,9 +197,21 @@ func New(opt Options, b Backend) (*Server, error) {
 		reg:     opt.Registry,
 		metrics: opt.Metrics,
 		token:   sha256.Sum256([]byte(opt.BearerToken)),
-		lock:    newLockout(opt.LockoutThreshold, opt.LockoutDuration),
+		lock:    newLockout(opt.LockoutThreshold, opt.LockoutDuration, opt.LockoutPace),
 		now:     time.Now,
 		started: time.Now(),
+		local:   func(a netip.Addr) bool { return a.Unmap().IsLoopback() },
+		done:    make(chan struct{}),
+	}
+	s.sleep = func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-s.done:
+			return false
+		}
 	}
 	s.opt.BearerToken = "" // keep only the hash
 	if s.log == nil {
@@ -216,9 +264,9 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 // Registry returns the registry /metrics serves.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
-// Serve accepts connections on ln until Shutdown, capping them at
-// MaxConns and speaking TLS when Options.TLS is set. It returns nil after
-// Shutdown, or the listener's error.
+// Serve accepts connections on ln until Shutdown, capping them (MaxConns,
+// MaxConnsPerClient, LoopbackReserve) and speaking TLS when Options.TLS is
+// set. It returns nil after Shutdown, or the listener's error.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	closed := s.closed
@@ -227,7 +275,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		_ = ln.Close()
 		return nil
 	}
-	var l net.Listener = newLimitListener(ln, s.opt.MaxConns, s.metrics.adminConnsRejected, s.log)
+	var l net.Listener = &limitListener{Listener: ln, s: s, perClient: map[netip.Prefix]int{}}
 	if s.opt.TLS != nil {
 		cfg := s.opt.TLS.Clone()
 		if len(cfg.NextProtos) == 0 {
@@ -235,7 +283,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		l = tls.NewListener(l, cfg)
 	}
-	s.log.Info("admin API listening", "addr", ln.Addr().String(), "tls", s.opt.TLS != nil, "max_conns", s.opt.MaxConns)
+	s.log.Info("admin API listening", "addr", ln.Addr().String(), "tls", s.opt.TLS != nil,
+		"max_conns", s.opt.MaxConns, "max_conns_per_client", s.opt.MaxConnsPerClient)
 	err := s.srv.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -247,7 +296,10 @@ func (s *Server) Serve(ln net.Listener) error {
 // then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.closed = true
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+	}
 	s.mu.Unlock()
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
@@ -256,16 +308,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// limitListener closes connections beyond max at once.
+// limitListener resets a connection beyond a cap as soon as it is
+// accepted. A slot is held from accept until the connection closes, which
+// net/http bounds with ReadHeaderTimeout (handshake and request head) and
+// IdleTimeout: so one client can hold at most MaxConnsPerClient slots, and
+// the clients of the rest of the world together cannot take the slots
+// reserved for loopback.
 type limitListener struct {
 	net.Listener
-	sem      chan struct{}
-	rejected prometheus.Counter
-	log      *slog.Logger
-}
+	s *Server
 
-func newLimitListener(ln net.Listener, max int, rejected prometheus.Counter, log *slog.Logger) *limitListener {
-	return &limitListener{Listener: ln, sem: make(chan struct{}, max), rejected: rejected, log: log}
+	mu        sync.Mutex
+	total     int
+	perClient map[netip.Prefix]int
+	lastWarn  time.Time
+	refused   int // since lastWarn
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -274,18 +331,68 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		select {
-		case l.sem <- struct{}{}:
-			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
-		default:
-			l.rejected.Inc()
-			l.log.Warn("admin connection refused: too many open", "client", c.RemoteAddr().String(), "max_conns", cap(l.sem))
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0) // reset: free the slot at once, no TIME_WAIT
-			}
-			_ = c.Close()
+		var addr netip.Addr
+		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			addr = ta.AddrPort().Addr()
+		} else if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+			addr = ap.Addr()
 		}
+		key := addrKey(addr)
+		if reason := l.admit(key, addr); reason != "" {
+			l.refuse(c, reason)
+			continue
+		}
+		return &limitConn{Conn: c, release: func() { l.release(key) }}, nil
 	}
+}
+
+// admit takes a slot for a connection from addr, or says why not.
+func (l *limitListener) admit(key netip.Prefix, addr netip.Addr) string {
+	o := &l.s.opt
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.perClient[key] >= o.MaxConnsPerClient:
+		return "too many from this client"
+	case l.total >= o.MaxConns:
+		return "too many open"
+	case l.total >= o.MaxConns-o.LoopbackReserve && !(addr.IsValid() && l.s.local(addr)):
+		return "too many open (the rest is reserved for loopback)"
+	}
+	l.total++
+	l.perClient[key]++
+	return ""
+}
+
+func (l *limitListener) release(key netip.Prefix) {
+	l.mu.Lock()
+	l.total--
+	if l.perClient[key]--; l.perClient[key] <= 0 {
+		delete(l.perClient, key)
+	}
+	l.mu.Unlock()
+}
+
+// refuse resets c: no TIME_WAIT, the client learns at once. Refusals are
+// counted; the log gets one line per ten seconds at most.
+func (l *limitListener) refuse(c net.Conn, reason string) {
+	l.s.metrics.adminConnsRejected.Inc()
+	now := time.Now()
+	l.mu.Lock()
+	l.refused++
+	n, warn := l.refused, now.Sub(l.lastWarn) >= 10*time.Second
+	if warn {
+		l.lastWarn, l.refused = now, 0
+	}
+	l.mu.Unlock()
+	if warn {
+		l.s.log.Warn("admin connection refused", "reason", reason, "client", c.RemoteAddr().String(), "refused_since_last_warning", n,
+			"max_conns", l.s.opt.MaxConns, "max_conns_per_client", l.s.opt.MaxConnsPerClient)
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
 }
 
 type limitConn struct {

@@ -86,10 +86,14 @@ type Certificate struct {
 }
 
 // TLSProtocols is [tls.protocols].
+// Versions and CipherSuites (tls.go) say what a server applies.
 type TLSProtocols struct {
-	MinVersion          string   `toml:"min_version"`           // "1.2" or "1.3"
-	IgnoreClientOrder   bool     `toml:"ignore_client_order"`   // prefer the server's cipher order
-	DisableCipherSuites []string `toml:"disable_cipher_suites"` // suite names to turn off
+	MinVersion string `toml:"min_version"` // "1.2" or "1.3"
+	MaxVersion string `toml:"max_version"` // "1.2" or "1.3" (switchyard)
+	// IgnoreClientOrder: only true (or unset) can be honoured; crypto/tls
+	// always picks by the server's order. nil: not set.
+	IgnoreClientOrder   *bool    `toml:"ignore_client_order"`
+	DisableCipherSuites []string `toml:"disable_cipher_suites"` // TLS 1.2 suite names to turn off
 }
 
 // Listener is [listener.<id>]: one client-facing socket set.
@@ -342,7 +346,8 @@ const (
 	DefaultHostDownCooldown      = Duration(30 * time.Second)
 	DefaultProxyTTL              = 7
 	DefaultLogLevel              = "info"
-	DefaultMinTLSVersion         = "1.2"
+	DefaultMinTLSVersion         = TLS12
+	DefaultMaxTLSVersion         = TLS13
 	DefaultMaxConnections        = 8192
 	DefaultMaxConnectionsPerIP   = 1024
 	DefaultPreauthTimeout        = Duration(60 * time.Second)
@@ -360,6 +365,14 @@ const (
 	DefaultJWTUsernameClaim      = "email"
 	DefaultOAuthLeeway           = Duration(60 * time.Second)
 	DefaultBodyExtractCap        = Size(64 << 10)
+	// MaxBodyExtractCap bounds http.body_extract_cap. A body read ahead
+	// (to route by it, or to verify the access_token of a form) is held
+	// in memory before any backend is chosen, for a client nobody has
+	// authenticated: up to max_connections of them per listener, and up
+	// to 100 streams at once on one HTTP/2 connection. A form or JMAP call
+	// naming an account is a few KiB; 1 MiB is 16 times the default and
+	// keeps the worst case of one HTTP/2 connection at 100 MiB.
+	MaxBodyExtractCap            = Size(1 << 20)
 	DefaultMaxHeadSize           = Size(64 << 10)
 	DefaultRelayIdle             = Duration(60 * time.Second)
 	DefaultKeepaliveTimeout      = Duration(75 * time.Second)
@@ -385,7 +398,7 @@ func Default() *Config {
 			ProxyTTL:              DefaultProxyTTL,
 			LogLevel:              DefaultLogLevel,
 		},
-		TLS: TLS{Protocols: TLSProtocols{MinVersion: DefaultMinTLSVersion}},
+		TLS: TLS{Protocols: TLSProtocols{MinVersion: DefaultMinTLSVersion, MaxVersion: DefaultMaxTLSVersion}},
 		Routing: Routing{
 			MasterUserSeparators: []string{"%"},
 		},

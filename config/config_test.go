@@ -39,7 +39,7 @@ func TestParseReferenceSchema(t *testing.T) {
 	if cert.Cert != "CERT" || cert.Key != "KEY" || !cert.Default || len(cert.Subjects) != 2 {
 		t.Errorf("tls.certificate.main: %+v", cert)
 	}
-	if p := c.TLS.Protocols; p.MinVersion != "1.3" || !p.IgnoreClientOrder || len(p.DisableCipherSuites) != 1 {
+	if p := c.TLS.Protocols; p.MinVersion != "1.3" || p.IgnoreClientOrder == nil || !*p.IgnoreClientOrder || len(p.DisableCipherSuites) != 1 {
 		t.Errorf("tls.protocols: %+v", p)
 	}
 	if r := c.Routing; r.DefaultDestination != "a" || r.SMTPPassthroughDestination != "b" ||
@@ -304,6 +304,24 @@ func TestValidateRules(t *testing.T) {
 			[]string{`tls.protocols.min_version: "1.1" is not "1.2" or "1.3"`}},
 		{"cipher suite", add("[tls.protocols]\ndisable_cipher_suites = [\"TLS_FAKE\"]\n"),
 			[]string{`tls.protocols.disable_cipher_suites[0]: "TLS_FAKE" is not a known cipher suite`}},
+		// The reference takes rustls' names in any case; Go's work too.
+		{"cipher suite names", add("[tls.protocols]\ndisable_cipher_suites = [\"tls_ecdhe_rsa_with_aes_128_cbc_sha\", \"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305\", \"TLS_RSA_WITH_RC4_128_SHA\"]\n"), nil},
+		{"tls 1.3 suite", add("[tls.protocols]\nmin_version = \"1.3\"\ndisable_cipher_suites = [\"TLS13_CHACHA20_POLY1305_SHA256\", \"TLS_AES_128_GCM_SHA256\"]\n"),
+			[]string{`tls.protocols.disable_cipher_suites[0]: "TLS13_CHACHA20_POLY1305_SHA256" is a TLS 1.3 suite: Go's crypto/tls always offers the three TLS 1.3 suites and cannot turn one off`,
+				`tls.protocols.disable_cipher_suites[1]: "TLS_AES_128_GCM_SHA256" is a TLS 1.3 suite`}},
+		{"client order", add("[tls.protocols]\nignore_client_order = false\n"),
+			[]string{`tls.protocols.ignore_client_order: false asks for the client's cipher suite order, which Go's crypto/tls never follows`}},
+		{"server order", add("[tls.protocols]\nignore_client_order = true\n"), nil},
+		{"max version", add("[tls.protocols]\nmin_version = \"1.3\"\nmax_version = \"1.2\"\n"),
+			[]string{`tls.protocols.max_version: "1.2" is below min_version "1.3"`}},
+		{"max version value", add("[tls.protocols]\nmax_version = \"1.4\"\n"),
+			[]string{`tls.protocols.max_version: "1.4" is not "1.2" or "1.3"`}},
+		{"every tls 1.2 suite off", add("[tls.protocols]\ndisable_cipher_suites = [" + allTLS12Suites() + "]\n"),
+			[]string{`tls.protocols.disable_cipher_suites: turns off every TLS 1.2 suite`}},
+		{"every tls 1.2 suite off with tls 1.3 only", add("[tls.protocols]\nmin_version = \"1.3\"\ndisable_cipher_suites = [" + allTLS12Suites() + "]\n"), nil},
+		{"body extract cap", add("[http]\nbody_extract_cap = \"2MiB\"\n"),
+			[]string{`http.body_extract_cap: 2097152 is above the maximum of 1048576 (1 MiB)`}},
+		{"body extract cap at the maximum", add("[http]\nbody_extract_cap = \"1MiB\"\n"), nil},
 		{"mapping source unsupported", sub(`source = "file"`, `source = "redis"`),
 			[]string{`mapping.source: "redis" is not supported yet`, `mapping.redis: mapping.source = "redis" needs [mapping.redis]`}},
 		{"mapping source unknown", sub(`source = "file"`, `source = "ldap"`),

@@ -9,6 +9,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/pflag"
+
+	"github.com/switchyard-mail/switchyard/internal/redact"
 )
 
 // EnvPrefix starts the name of every environment variable: a flag --x-y is
@@ -395,6 +397,7 @@ func (a *applier) applySet() {
 	for _, v := range vals {
 		key, val, found := strings.Cut(v, "=")
 		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		v = shownAssignment(key, v) // errors quote it: no secret in them
 		if !found || key == "" || strings.ContainsAny(key, "\r\n") {
 			a.fail(origin, "%q is not KEY=VALUE", v)
 			continue
@@ -435,6 +438,17 @@ func (a *applier) applySet() {
 			a.mark(k, origin)
 		}
 	}
+}
+
+// shownAssignment is a --set assignment as errors may quote it: the
+// password of a store URL masked (redact.URL), and the whole value of a
+// key that is itself a secret (bearer_token, password).
+func shownAssignment(key, v string) string {
+	last := key[strings.LastIndexByte(key, '.')+1:]
+	if strings.Contains(last, "token") || strings.Contains(last, "password") || strings.Contains(last, "secret") {
+		return key + "=" + redact.Mask
+	}
+	return redact.URL(v)
 }
 
 // isTOMLValue reports whether s is one complete TOML value.

@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/switchyard-mail/switchyard/internal/redact"
 )
 
 // Implemented says which optional parts of the schema the running build
@@ -136,16 +138,7 @@ func (v *validator) tls() {
 	if n := len(t.Certificate); n > 1 && defaults != 1 {
 		v.add("tls.certificate", "%d certificates with %d marked default = true: exactly one must be the default", n, defaults)
 	}
-	switch t.Protocols.MinVersion {
-	case "1.2", "1.3":
-	default:
-		v.add("tls.protocols.min_version", "%q is not \"1.2\" or \"1.3\"", t.Protocols.MinVersion)
-	}
-	for i, name := range t.Protocols.DisableCipherSuites {
-		if !knownCipherSuite(name) {
-			v.add("tls.protocols.disable_cipher_suites["+strconv.Itoa(i)+"]", "%q is not a known cipher suite", name)
-		}
-	}
+	v.tlsProtocols()
 }
 
 func (v *validator) listeners() {
@@ -434,7 +427,7 @@ func (v *validator) mapping() {
 		v.add("mapping.redis", "mapping.source = \"redis\" needs [mapping.redis] with url")
 	case m.Source == SourceRedis:
 		if !strings.HasPrefix(m.Redis.URL, "redis://") && !strings.HasPrefix(m.Redis.URL, "rediss://") && !strings.HasPrefix(m.Redis.URL, "unix://") {
-			v.add("mapping.redis.url", "%q is not a redis://, rediss:// or unix:// URL", m.Redis.URL)
+			v.add("mapping.redis.url", "%q is not a redis://, rediss:// or unix:// URL", redact.URL(m.Redis.URL))
 		}
 		v.atLeast("mapping.redis.pool_size", int64(m.Redis.PoolSize), 1)
 	case m.Source.IsSQL() && m.SQL == nil:
@@ -443,7 +436,7 @@ func (v *validator) mapping() {
 		if m.SQL.URL == "" {
 			v.add("mapping.sql.url", "is required (postgres://, mysql:// or sqlite://)")
 		} else if scheme, _, ok := strings.Cut(m.SQL.URL, "://"); !ok || !sqlSchemeFits(m.Source, scheme) {
-			v.add("mapping.sql.url", "%q does not fit mapping.source = %q", redactURL(m.SQL.URL), m.Source)
+			v.add("mapping.sql.url", "%q does not fit mapping.source = %q", redact.URL(m.SQL.URL), m.Source)
 		}
 		// An empty query uses switchyard's own table (switchyard_mappings).
 		v.atLeast("mapping.sql.pool_size", int64(m.SQL.PoolSize), 1)
@@ -509,20 +502,6 @@ func sqlSchemeFits(s MappingSource, scheme string) bool {
 		return lite
 	}
 	return pg || my || lite
-}
-
-// redactURL drops the password from a URL for an error message.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		if user, _, ok := strings.Cut(rest[:at], ":"); ok {
-			return scheme + "://" + user + ":xxxxx" + rest[at:]
-		}
-	}
-	return u
 }
 
 func (v *validator) capabilities() {
@@ -602,6 +581,9 @@ func (v *validator) line(key, s string) {
 func (v *validator) http() {
 	h := &v.c.HTTP
 	v.atLeast("http.body_extract_cap", int64(h.BodyExtractCap), 1)
+	if h.BodyExtractCap > MaxBodyExtractCap {
+		v.add("http.body_extract_cap", "%d is above the maximum of %d (1 MiB): each request being read ahead holds this much memory before any backend is chosen", int64(h.BodyExtractCap), int64(MaxBodyExtractCap))
+	}
 	v.atLeast("http.max_head_size", int64(h.MaxHeadSize), 1)
 	v.positive("http.relay_idle", h.RelayIdle)
 	v.positive("http.keepalive_timeout", h.KeepaliveTimeout)
@@ -898,24 +880,6 @@ func validSubject(s string) bool {
 		return validHostname(rest)
 	}
 	return validHostname(s)
-}
-
-func knownCipherSuite(name string) bool {
-	// Accept Go's names and rustls' ("TLS13_AES_128_GCM_SHA256").
-	if rest, ok := strings.CutPrefix(name, "TLS13_"); ok {
-		name = "TLS_" + rest
-	}
-	for _, cs := range tls.CipherSuites() {
-		if cs.Name == name {
-			return true
-		}
-	}
-	for _, cs := range tls.InsecureCipherSuites() {
-		if cs.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // checkGlob checks the syntax of an HTTP route glob: balanced [..] and

@@ -113,6 +113,17 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 		}
 	})
 
+	// What smuggling_test.go runs: one destination serving smtp (a
+	// Postfix MX) and lmtp (Dovecot), routing listeners for both.
+	t.Run("smtp and lmtp to one destination", func(t *testing.T) {
+		empty := filepath.Join(dir, "empty-mappings.txt")
+		WriteMapping(t, empty, "# identifier destination")
+		text := checkTOML(t, smugglingSwitchyardConfig("127.0.0.1:41471", "127.0.0.1:41472", 41473, 41474, empty))
+		if addrs := listenerAddrs(text); len(addrs) != 2 || addrs["lmtp"] != "127.0.0.1:41472" {
+			t.Fatalf("listenerAddrs found %v", addrs)
+		}
+	})
+
 	// What http_test.go runs: three http listeners (plain, implicit TLS,
 	// forwarded = "trust"), routes pinned and by account (authorization,
 	// query, header with a regex, body), forwarded and PROXY destinations.

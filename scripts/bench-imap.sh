@@ -23,8 +23,20 @@ bin/switchyard-bench --help >/dev/null 2>&1 || true
 cert="$out/cert.pem"; key="$out/key.pem"
 [ -f "$cert" ] || go run ./scripts/gencert "$out"
 
-start_proxy() { # start_proxy NAME -> sets proxypid, plain, tlsport
+# The profiler is on the admin API, behind its token (switchyard --pprof).
+token="$out/admin.token"
+[ -f "$token" ] || head -c 48 /dev/urandom | base64 | tr -d '+/=\n' >"$token"
+pcurl() { curl -sk -H "Authorization: Bearer $(cat "$token")" "$@"; }
+
+start_proxy() { # start_proxy NAME [pprof] -> sets proxypid, plain, tlsport (and pprof)
 	plain=$(port); tlsport=$(port); pp=$(port)
+	local admin="" flags=()
+	if [ "${2:-}" = pprof ]; then
+		# Only where the profiler is read: [admin] turns the metrics on,
+		# which the login figures must not include.
+		admin=$(printf '[admin]\nbind = "127.0.0.1:%s"\nbearer_token_file = "%s"\n' "$pp" "$token")
+		flags=(--pprof)
+	fi
 	cat >"$out/$1.toml" <<TOML
 [server]
 backend_timeout = "5s"
@@ -55,11 +67,13 @@ tls = "plain"
 default_destination = "mock"
 [capabilities.imap]
 allow_plain_auth_without_tls = true
+$admin
 TOML
-	bin/switchyard --config "$out/$1.toml" --log-level warn --pprof 127.0.0.1:"$pp" >"$out/$1.log" 2>&1 &
+	bin/switchyard --config "$out/$1.toml" --log-level warn "${flags[@]}" >"$out/$1.log" 2>&1 &
 	proxypid=$!; pids+=($proxypid)
-	pprof="http://127.0.0.1:$pp/debug/pprof/"
+	pprof="https://127.0.0.1:$pp/debug/pprof/"
 	waitport "$plain"; waitport "$tlsport"
+	[ -z "$admin" ] || waitport "$pp"
 }
 stop_proxy() { kill "$proxypid"; wait "$proxypid" 2>/dev/null || true; }
 
@@ -79,12 +93,12 @@ done
 stop_proxy
 
 for kind in plain tls; do
-	start_proxy "idle-$kind"
+	start_proxy "idle-$kind" pprof
 	target=127.0.0.1:$plain; extra=()
 	[ "$kind" = tls ] && { target=127.0.0.1:$tlsport; extra=(--tls implicit --insecure); }
-	curl -s "${pprof}heap?debug=1&gc=1" | grep -E '^# (HeapInuse|HeapAlloc|Stack) = ' >"$out/idle-$kind-heap0.txt"
+	pcurl "${pprof}heap?debug=1&gc=1" | grep -E '^# (HeapInuse|HeapAlloc|Stack) = ' >"$out/idle-$kind-heap0.txt"
 	bin/switchyard-bench --scenario idle --preauth --target "$target" --conns "$idle" --hold 20s \
-		--concurrency 200 --sources 4 --pid "$proxypid" --pprof-url "$pprof" \
+		--concurrency 200 --sources 4 --pid "$proxypid" --pprof-url "$pprof" --pprof-token-file "$token" \
 		--json "$out/idle-$kind.json" "${extra[@]}" >"$out/idle-$kind.txt" 2>&1 &
 	benchpid=$!
 	# Once every connection is open, take the live heap after a forced GC:
@@ -95,7 +109,7 @@ for kind in plain tls; do
 		sleep 0.1
 	done
 	sleep 2
-	curl -s "${pprof}heap?debug=1&gc=1" | grep -E '^# (HeapInuse|HeapAlloc|Stack) = ' >"$out/idle-$kind-heap1.txt"
+	pcurl "${pprof}heap?debug=1&gc=1" | grep -E '^# (HeapInuse|HeapAlloc|Stack) = ' >"$out/idle-$kind-heap1.txt"
 	wait "$benchpid"
 	stop_proxy
 done

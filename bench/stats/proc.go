@@ -42,8 +42,12 @@ type ProcSample struct {
 type Sampler struct {
 	PID int
 	// PprofURL is the base URL of a net/http/pprof handler (for example
-	// http://127.0.0.1:6060/debug/pprof/) or the goroutine profile itself.
+	// switchyard's https://127.0.0.1:9443/debug/pprof/ with --pprof) or the
+	// goroutine profile itself.
 	PprofURL string
+	// PprofToken, when set, is sent as "Authorization: Bearer <token>"
+	// (switchyard serves pprof on its admin API, behind the admin token).
+	PprofToken string
 	// ProcRoot defaults to /proc (tests point it elsewhere).
 	ProcRoot string
 	// Client is used for PprofURL (default: a client with a 5 s timeout).
@@ -156,6 +160,9 @@ func (s *Sampler) goroutines() (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return 0, err
+	}
+	if s.PprofToken != "" {
+		req.Header.Set("Authorization", "Bearer "+s.PprofToken)
 	}
 	resp, err := c.Do(req)
 	if err != nil {

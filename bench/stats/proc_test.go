@@ -103,11 +103,21 @@ func TestGoroutinesFromPprof(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			http.Error(w, "token", http.StatusUnauthorized)
+			return
+		}
+		pprof.Index(w, r)
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 	s := &Sampler{PID: os.Getpid(), PprofURL: fmt.Sprintf("http://%s/debug/pprof", ln.Addr())}
+	if _, err := s.Sample("g"); err == nil {
+		t.Fatal("sampled without the token")
+	}
+	s.PprofToken = "tok"
 	smp, err := s.Sample("g")
 	if err != nil {
 		t.Fatal(err)

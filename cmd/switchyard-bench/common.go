@@ -7,7 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
@@ -28,6 +32,20 @@ func targetSampler(f *flags) (*stats.Sampler, error) {
 		return nil, nil
 	}
 	s := &stats.Sampler{PID: f.pid, PprofURL: f.pprofURL}
+	if f.pprofToken != "" {
+		tok, err := os.ReadFile(f.pprofToken)
+		if err != nil {
+			return nil, fmt.Errorf("--pprof-token-file: %w", err)
+		}
+		s.PprofToken = strings.TrimSpace(string(tok))
+	}
+	if u, err := url.Parse(f.pprofURL); err == nil && u.Scheme == "https" {
+		// switchyard's admin API: its certificate is often self-signed;
+		// skip verification on loopback only, where nothing is in between.
+		ip, _ := netip.ParseAddr(u.Hostname())
+		insecure := f.insecure || ip.IsLoopback() || u.Hostname() == "localhost"
+		s.Client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: insecure}}}
+	}
 	if _, err := s.Sample("probe"); err != nil {
 		return nil, fmt.Errorf("--pid %d: %v", f.pid, err)
 	}

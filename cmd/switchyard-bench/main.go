@@ -58,6 +58,7 @@ type flags struct {
 	noCheck     bool
 	pid         int
 	pprofURL    string
+	pprofToken  string // file holding the admin token for --pprof-url
 	jsonFile    string
 	progress    time.Duration
 	timeline    time.Duration
@@ -126,7 +127,8 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs.BoolVar(&f.preauth, "preauth", false, "idle: only connect and read the greeting (and STARTTLS), no login")
 	fs.BoolVar(&f.noCheck, "no-check", false, "idle: do not NOOP every session after the hold")
 	fs.IntVar(&f.pid, "pid", 0, "sample this process (the target) from /proc: CPU seconds, RSS, fds")
-	fs.StringVar(&f.pprofURL, "pprof-url", "", "net/http/pprof base URL of the target, to count its goroutines")
+	fs.StringVar(&f.pprofURL, "pprof-url", "", "net/http/pprof base URL of the target, to count its goroutines (switchyard --pprof: https://ADMIN/debug/pprof/)")
+	fs.StringVar(&f.pprofToken, "pprof-token-file", "", "file holding the bearer token for --pprof-url (switchyard's admin token)")
 	fs.StringVar(&f.jsonFile, "json", "", "also write the result as JSON to this file")
 	fs.DurationVar(&f.progress, "progress", 5*time.Second, "progress line interval on stderr (0: none)")
 	fs.DurationVar(&f.timeline, "timeline", time.Second, "interval of the timeline in the JSON (ops, errors, p50/p99, target CPU and RSS per interval; 0: none)")

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -34,13 +35,31 @@ func run(args []string) int {
 	runDemo := fs.Bool("demo", false, "run the built-in demo: two mock IMAP backends on loopback")
 	demoIMAP := fs.String("demo-imap", "127.0.0.1:10143", "demo: IMAP (STARTTLS) listener address")
 	demoIMAPS := fs.String("demo-imaps", "127.0.0.1:10993", "demo: IMAPS listener address")
-	pprofAddr := fs.String("pprof", os.Getenv("SWITCHYARD_PPROF"), "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060 ($SWITCHYARD_PPROF)")
+	pprofOn := fs.Bool("pprof", false, "serve Go's profiler on the admin API under /debug/pprof/, behind the admin token ($SWITCHYARD_PPROF)")
 	over := config.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if fs.NArg() > 0 {
+		hint := ""
+		if *pprofOn {
+			hint = " (--pprof takes no address: the profiler is served on the admin API)"
+		}
+		fmt.Fprintf(os.Stderr, "switchyard: unexpected argument %q%s\n", fs.Arg(0), hint)
+		return 2
+	}
+	if !fs.Changed("pprof") {
+		if v := os.Getenv("SWITCHYARD_PPROF"); v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "switchyard: SWITCHYARD_PPROF=%q: want true or false (the profiler is served on the admin API, under /debug/pprof/, with the admin token)\n", v)
+				return 2
+			}
+			*pprofOn = on
+		}
 	}
 
 	var (
@@ -79,6 +98,10 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "switchyard: invalid configuration:\n"+indent(err.Error()))
 		return 1
 	}
+	if *pprofOn && (cfg.Admin == nil || cfg.Admin.Bind == "") {
+		fmt.Fprintln(os.Stderr, "switchyard: --pprof serves /debug/pprof/ on the admin API, behind its token: configure [admin]")
+		return 1
+	}
 	if *check {
 		fmt.Println("configuration is valid")
 		return 0
@@ -94,16 +117,13 @@ func run(args []string) int {
 	log := slog.New(h)
 	slog.SetDefault(log)
 
-	if *pprofAddr != "" {
-		if err := servePprof(*pprofAddr); err != nil {
-			log.Error("pprof", "err", err)
-			return 1
-		}
-	}
 	a, err := app.New(cfg, log, level)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
+	}
+	if *pprofOn {
+		a.EnablePprof()
 	}
 	if *configPath != "" && d == nil {
 		// SIGHUP and POST /config/reload read the file again, with the

@@ -67,6 +67,28 @@ path = "` + mapping + `"
 	}
 }
 
+// TestPprofNeedsTheAdminAPI: --pprof only adds /debug/pprof/ to the admin
+// API (behind its token); without [admin] it is an error, and the old
+// form with an address is refused with a pointer to the new one.
+func TestPprofNeedsTheAdminAPI(t *testing.T) {
+	args := []string{"--check-config", "--listen", "imap=imap@127.0.0.1:10143", "--destination", "old=127.0.0.1",
+		"--destination-port", "old:imap=143", "--default-destination", "old", "--set", "destination.old.allow_plaintext_auth=true"}
+	if code := run(append([]string{"--pprof"}, args...)); code == 0 {
+		t.Fatal("--pprof without [admin] accepted")
+	}
+	if code := run(append([]string{"--pprof", "127.0.0.1:6060"}, args...)); code == 0 {
+		t.Fatal("--pprof with an address accepted")
+	}
+	t.Setenv("SWITCHYARD_PPROF", "127.0.0.1:6060")
+	if code := run(args); code == 0 {
+		t.Fatal("SWITCHYARD_PPROF with an address accepted")
+	}
+	t.Setenv("SWITCHYARD_PPROF", "false")
+	if code := run(args); code != 0 {
+		t.Fatalf("SWITCHYARD_PPROF=false: exit %d", code)
+	}
+}
+
 func replace(s, old, new string) string {
 	for i := 0; i+len(old) <= len(s); i++ {
 		if s[i:i+len(old)] == old {

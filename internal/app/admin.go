@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/admin"
@@ -86,9 +87,13 @@ func (b *adminBackend) Stats() admin.Stats {
 
 func (b *adminBackend) Ready() bool { return !b.a.eng.Draining() }
 
+// Destinations, ResetDestination, SetMapping and ImportMappings read the
+// runtime state in force (one value per call), so that a reload's
+// destinations are there at once and a removed one is refused.
+
 func (b *adminBackend) Destinations() []admin.DestinationStatus {
 	var out []admin.DestinationStatus
-	for id, d := range b.a.cfg.Destination {
+	for id, d := range b.a.current().cfg.Destination {
 		ds := admin.DestinationStatus{ID: id, Host: d.Host}
 		for p, ep := range d.Protocol {
 			ps := admin.ProtocolStatus{Protocol: string(p), Port: ep.Port}
@@ -107,7 +112,7 @@ func (b *adminBackend) Destinations() []admin.DestinationStatus {
 }
 
 func (b *adminBackend) ResetDestination(id string) error {
-	d, ok := b.a.cfg.Destination[id]
+	d, ok := b.a.current().cfg.Destination[id]
 	if !ok {
 		return admin.ErrNotFound
 	}
@@ -140,7 +145,11 @@ func (b *adminBackend) Mapping(id string) (admin.MappingInfo, error) {
 }
 
 func (b *adminBackend) SetMapping(id, dest string) error {
-	if _, ok := b.a.cfg.Destination[dest]; !ok {
+	return b.setMapping(b.a.current(), id, dest)
+}
+
+func (b *adminBackend) setMapping(rt *runtimeState, id, dest string) error {
+	if !rt.hasDestination(dest) {
 		return admin.ErrUnknownDestination
 	}
 	if b.a.router.Normalize(id) == "" {
@@ -199,13 +208,14 @@ func (b *adminBackend) ExportMappings(w io.Writer) error {
 }
 
 func (b *adminBackend) ImportMappings(pairs []admin.Pair) (int, error) {
+	rt := b.a.current() // one configuration for the whole import
 	for i, p := range pairs {
-		if _, ok := b.a.cfg.Destination[p.Destination]; !ok {
+		if !rt.hasDestination(p.Destination) {
 			return 0, &admin.ItemError{Index: i, Err: admin.ErrUnknownDestination}
 		}
 	}
 	for i, p := range pairs {
-		if err := b.SetMapping(p.Identifier, p.Destination); err != nil {
+		if err := b.setMapping(rt, p.Identifier, p.Destination); err != nil {
 			return i, &admin.ItemError{Index: i, Err: err}
 		}
 	}
@@ -332,31 +342,76 @@ func (a *App) startAdmin(ctx context.Context) (stop func(), err error) {
 		Logger:           a.log,
 		Registry:         a.reg,
 		Metrics:          a.metrics,
+		Pprof:            a.pprof,
 	}
 	if c.TLS == config.TLSImplicit {
-		cs := a.certs.Load()
-		if cs == nil {
+		if a.certs.Load() == nil {
 			return nil, errors.New("admin.tls: no [tls.certificate] to serve the admin API with")
 		}
-		opt.TLS = &tls.Config{GetCertificate: cs.get, MinVersion: tls.VersionTLS12}
+		var cache adminTLSCache
+		opt.TLS = &tls.Config{
+			// The listeners' server config, whatever [tls.protocols] and
+			// certificates are in force (reloads included), with the
+			// admin API's ALPN.
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				return cache.get(a.certs.Load()), nil
+			},
+		}
 	}
 	srv, err := admin.New(opt, &adminBackend{a: a, started: time.Now()})
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", c.Bind)
-	if err != nil {
-		return nil, fmt.Errorf("admin.bind: %w", err)
+	ln := a.adminLn
+	if ln == nil {
+		if ln, err = net.Listen("tcp", c.Bind); err != nil {
+			return nil, fmt.Errorf("admin.bind: %w", err)
+		}
 	}
+	addr := ln.Addr().String()
+	a.adminAddr.Store(&addr)
 	go func() {
 		if err := srv.Serve(ln); err != nil && ctx.Err() == nil {
 			a.log.Error("admin API stopped", "err", err)
 		}
 	}()
-	a.log.Info("admin API listening", "addr", ln.Addr().String())
+	if a.pprof {
+		a.log.Warn("Go's profiler is served on the admin API under /debug/pprof/ (admin token required)", "addr", addr)
+	}
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}, nil
+}
+
+// adminTLSCache derives the admin API's TLS config from the listeners'
+// once per certificate set (a reload makes a new set).
+type adminTLSCache struct {
+	mu  sync.Mutex
+	cs  *certSet
+	cfg *tls.Config
+}
+
+func (c *adminTLSCache) get(cs *certSet) *tls.Config {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cs != cs {
+		cfg := cs.serverConfig().Clone()
+		cfg.NextProtos = []string{"http/1.1"}
+		c.cs, c.cfg = cs, cfg
+	}
+	return c.cfg
+}
+
+// EnablePprof serves Go's profiler on the admin API under /debug/pprof/,
+// behind the admin token. Call it before Run.
+func (a *App) EnablePprof() { a.pprof = true }
+
+// AdminAddr is the admin API's listening address ("" before it listens).
+func (a *App) AdminAddr() string {
+	if p := a.adminAddr.Load(); p != nil {
+		return *p
+	}
+	return ""
 }

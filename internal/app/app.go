@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,7 +37,10 @@ import (
 
 // App is a running switchyard.
 type App struct {
+	// cfg is the configuration the process started with: it holds what a
+	// reload does not change. What a reload changes is in rt.
 	cfg      *config.Config
+	rt       atomic.Pointer[runtimeState]
 	log      *slog.Logger
 	router   *router.Router
 	files    *filestore.Store // nil unless [mapping] source = "file"
@@ -47,6 +49,7 @@ type App struct {
 	ring     *ring.Ring     // nil without [cluster]
 	level    *slog.LevelVar // the process log level, changed by the admin API
 	health   *health.Registry
+	checker  *health.Checker  // active checks; nil when health_check_interval is 0
 	verifier *verify.Verifier // [oauth] verify = true; else nil
 	// reg and metrics exist when [admin] is configured (GET /metrics).
 	reg     *prometheus.Registry
@@ -56,22 +59,28 @@ type App struct {
 	eng     *engine.Engine
 	certs   atomic.Pointer[certSet]
 
-	// Reloads (reload.go) are serialized; applied is the configuration
-	// whose reloadable parts are in force.
+	// Reloads (reload.go) are serialized.
 	reloadMu sync.Mutex
 	source   func() (*config.Config, error)
-	applied  *config.Config
 	cancel   context.CancelFunc
+
+	pprof     bool         // serve /debug/pprof/ on the admin API
+	adminLn   net.Listener // tests: serve the admin API here instead of binding admin.bind
+	adminAddr atomic.Pointer[string]
 }
 
 // New builds everything; nothing listens until Run. level, when not nil,
 // is the logger's level, which the admin API may change.
 func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, error) {
-	a := &App{cfg: cfg, log: log, applied: cfg}
+	a := &App{cfg: cfg, log: log}
+	rt, err := newRuntime(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.rt.Store(rt)
 	if len(level) > 0 {
 		a.level = level[0]
 	}
-	var err error
 	if a.verifier, err = a.newVerifier(cfg.OAuth); err != nil {
 		return nil, err
 	}
@@ -123,6 +132,10 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 			}
 		},
 	})
+	if iv := cfg.Server.HealthCheckInterval.D(); iv > 0 {
+		// Built here, run by Run: a reload before Run still reaches it.
+		a.checker = health.NewChecker(a.health, rt.targets, health.CheckerOptions{Interval: iv, Timeout: cfg.Server.BackendTimeout.D()})
+	}
 	// One descriptor budget for the reactor, the bridge's pipes and the
 	// HTTP/2 server's backend connections.
 	a.fds = fdbudget.New(engine.DefaultLimits.FDReserve)
@@ -202,9 +215,7 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		opt.Listeners = append(opt.Listeners, el)
 	}
 	slices.SortFunc(opt.Listeners, func(x, y *engine.Listener) int { return strings.Compare(x.ID, y.ID) })
-	if opt.Destinations, err = buildDestinations(cfg); err != nil {
-		return nil, err
-	}
+	opt.Destinations = rt.dests
 	eng, err := engine.New(opt)
 	if err != nil {
 		return nil, err
@@ -244,28 +255,6 @@ func buildDestinations(cfg *config.Config) (map[string]*engine.Destination, erro
 		out[id] = ed
 	}
 	return out, nil
-}
-
-// healthTargets lists every destination × protocol for the active checks.
-func (a *App) healthTargets() []health.Target {
-	var ts []health.Target
-	for id, d := range a.cfg.Destination {
-		for p, ep := range d.Protocol {
-			t := health.Target{
-				Dest: id, Proto: string(p),
-				Addr:        net.JoinHostPort(d.Host, strconv.Itoa(ep.Port)),
-				ProxyHeader: d.ForwardingFor(p) == config.ForwardProxy,
-			}
-			if ep.TLS == config.TLSImplicit {
-				dd := d
-				if tc, err := clientTLS(id, &dd); err == nil {
-					t.TLS = tc
-				}
-			}
-			ts = append(ts, t)
-		}
-	}
-	return ts
 }
 
 func tlsMode(m config.TLSMode) engine.TLSMode {
@@ -329,7 +318,7 @@ func (a *App) buildRouter() error {
 		}
 		fs, err := filestore.New(m.File.Path, filestore.Options{
 			Normalize: norm,
-			Validate:  func(dest string) bool { _, ok := a.cfg.Destination[dest]; return ok },
+			Validate:  func(dest string) bool { return a.current().hasDestination(dest) },
 		})
 		if err != nil {
 			return fmt.Errorf("mapping.file.path: %w", err)
@@ -390,8 +379,8 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		cancel()
 	}
-	if iv := a.cfg.Server.HealthCheckInterval.D(); iv > 0 {
-		go health.NewChecker(a.health, a.healthTargets(), health.CheckerOptions{Interval: iv, Timeout: a.cfg.Server.BackendTimeout.D()}).Run(ctx)
+	if a.checker != nil {
+		go a.checker.Run(ctx)
 	}
 	if a.bus != nil {
 		go func() {

@@ -73,7 +73,7 @@ func startFixtureWithMapping(t *testing.T, mapping string) *fixture {
 	return startFixtureFull(t, "", 0, mapping)
 }
 
-func startFixtureFull(t *testing.T, extra string, maxConns int, mappingBlock string) *fixture {
+func startFixtureFull(t *testing.T, extra string, maxConns int, mappingBlock string, prepare ...func(*App)) *fixture {
 	t.Helper()
 	users := map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"}
 	f := &fixture{t: t}
@@ -103,7 +103,7 @@ func startFixtureFull(t *testing.T, extra string, maxConns int, mappingBlock str
 		new:     destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
 		mapping: mappingBlock + "\n",
 		caps:    "allow_plain_auth_without_tls = true\n" + extra,
-	}.toml())
+	}.toml(), prepare...)
 	return f
 }
 
@@ -641,8 +641,6 @@ func TestRingNodeDownAndBack(t *testing.T) {
 	}
 }
 
-// TestAdminAPI: a mapping flip through the admin API reaches the next login,
-// and a kick ends a bridged IMAP session.
 // adminCall performs an authorized admin API request and returns the status
 // and body.
 type adminCall func(method, path string) (int, string)
@@ -650,28 +648,36 @@ type adminCall func(method, path string) (int, string)
 // startAdminFixture starts the IMAP fixture with the admin API on.
 func startAdminFixture(t *testing.T) (*fixture, adminCall, string, *http.Client) {
 	t.Helper()
-	adminAddr := freeAddr(t)
-	token := strings.Repeat("k", 40)
-	f := startFixture(t, fmt.Sprintf("[admin]\nbind = %q\nbearer_token = %q\n", adminAddr, token))
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 10 * time.Second}
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		c, err := net.Dial("tcp", adminAddr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("admin API never listened: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	return startAdminFixtureWith(t, "")
+}
+
+// adminToken is the admin fixture's bearer token.
+var adminToken = strings.Repeat("k", 40)
+
+// startAdminFixtureWith adds extra (further sections) to the admin
+// fixture's configuration and lets prepare see the App before it runs.
+// The admin API serves a listener the test bound on 127.0.0.1:0.
+func startAdminFixtureWith(t *testing.T, extra string, prepare ...func(*App)) (*fixture, adminCall, string, *http.Client) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	adminAddr := ln.Addr().String()
+	prepare = append([]func(*App){func(a *App) { a.adminLn = ln }}, prepare...)
+	f := startFixtureFull(t, fmt.Sprintf("[admin]\nbind = %q\nbearer_token = %q\n%s", adminAddr, adminToken, extra), 0, "", prepare...)
+	if got := waitAdmin(t, f.app); got != adminAddr {
+		t.Fatalf("admin API on %s, want %s", got, adminAddr)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 10 * time.Second}
+	t.Cleanup(hc.CloseIdleConnections)
 	call := func(method, path string) (int, string) {
 		t.Helper()
 		req, err := http.NewRequest(method, "https://"+adminAddr+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
 		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -683,6 +689,22 @@ func startAdminFixture(t *testing.T) (*fixture, adminCall, string, *http.Client)
 	return f, call, adminAddr, hc
 }
 
+// waitAdmin waits until the App serves its admin API and returns where.
+func waitAdmin(t *testing.T, a *App) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if addr := a.AdminAddr(); addr != "" {
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("admin API never listened")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestAdminAPI: a mapping flip through the admin API reaches the next login,
+// and a kick ends a bridged IMAP session.
 func TestAdminAPI(t *testing.T) {
 	f, call, adminAddr, hc := startAdminFixture(t)
 	if code, body := call("GET", "/mappings?identifier=alice@example.com"); code != 200 || !strings.Contains(body, `"new"`) {

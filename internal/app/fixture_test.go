@@ -142,8 +142,9 @@ func (p proxySpec) toml() string {
 	return b.String()
 }
 
-// startApp parses, validates and runs a configuration until the test ends.
-func startApp(t *testing.T, text string) *App {
+// startApp parses, validates and runs a configuration until the test ends;
+// prepare, if given, sees the App between New and Run.
+func startApp(t *testing.T, text string, prepare ...func(*App)) *App {
 	t.Helper()
 	cfg, err := config.Parse([]byte(text), "test.toml")
 	if err != nil {
@@ -159,6 +160,9 @@ func startApp(t *testing.T, text string) *App {
 	a, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, p := range prepare {
+		p(a)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -27,6 +27,7 @@ type httpFixture struct {
 	web      string
 	webTLS   string       // implicit TLS, h2 offered
 	oldConns atomic.Int32 // connections the old backend accepted
+	requests atomic.Int32 // requests either backend received
 	upgrades chan string  // the backend that answered a WebSocket upgrade
 	sse      chan struct{}
 }
@@ -70,7 +71,13 @@ func startHTTPFixture(t *testing.T, extra ...string) *httpFixture {
 		})
 		return mux
 	}
-	f.old = httptest.NewUnstartedServer(handler("old"))
+	counted := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			f.requests.Add(1)
+			h.ServeHTTP(w, r)
+		})
+	}
+	f.old = httptest.NewUnstartedServer(counted(handler("old")))
 	f.old.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			f.oldConns.Add(1)
@@ -78,7 +85,7 @@ func startHTTPFixture(t *testing.T, extra ...string) *httpFixture {
 	}
 	f.old.Start()
 	t.Cleanup(f.old.Close)
-	f.new = httptest.NewTLSServer(handler("new"))
+	f.new = httptest.NewTLSServer(counted(handler("new")))
 	t.Cleanup(f.new.Close)
 	files := writeProxyFiles(t, "alice@example.com new\n")
 	f.web, f.webTLS = freeAddr(t), freeAddr(t)

@@ -28,11 +28,14 @@ func (a *App) Reload() error {
 }
 
 // ReloadConfig applies what changed in the configuration without touching
-// a session: destinations (host, ports, TLS, forwarding; new ones usable at
-// once), certificates, the log level, and the mapping file's contents.
-// Anything else that changed is returned as a note: it needs a restart. An
-// error means nothing of the new configuration was applied (the mapping
-// file and certificates are still reread from their current settings).
+// a session: destinations (host, ports, TLS, forwarding; added ones usable
+// at once by logins, the admin API and the mapping file, removed ones
+// refused, the active checks following), certificates, the log level, and
+// the mapping file's contents. Anything else that differs from the
+// configuration the process started with is returned as a note: it needs
+// a restart. An error means nothing of the new configuration was applied
+// (the mapping file and certificates are still reread from their current
+// settings).
 func (a *App) ReloadConfig() (notes []string, err error) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
@@ -45,8 +48,7 @@ func (a *App) ReloadConfig() (notes []string, err error) {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("configuration: %w", err))
 		} else {
-			notes = restartNotes(a.applied, next)
-			a.applied = next
+			notes = restartNotes(a.cfg, next)
 			a.log.Info("configuration reloaded", "not_applied", len(notes))
 		}
 	}
@@ -59,8 +61,8 @@ func (a *App) ReloadConfig() (notes []string, err error) {
 			a.log.Info("mapping file reloaded", "changed", len(changed))
 		}
 	}
-	if len(a.applied.TLS.Certificate) > 0 {
-		if cs, err := loadCertSet(&a.applied.TLS); err != nil {
+	if cur := a.current().cfg; len(cur.TLS.Certificate) > 0 {
+		if cs, err := loadCertSet(&cur.TLS); err != nil {
 			errs = append(errs, err)
 		} else {
 			a.certs.Store(cs)
@@ -70,19 +72,30 @@ func (a *App) ReloadConfig() (notes []string, err error) {
 	return notes, errors.Join(errs...)
 }
 
-// applyConfig applies the reloadable parts of next, all or nothing.
+// applyConfig applies the reloadable parts of next, all or nothing: it
+// builds next's runtime state, hands its destinations to the engine, then
+// swaps the state in whole and gives the active checks their new targets.
+// The engine goes first so that a destination the admin API accepts is
+// one the engine can route to.
 func (a *App) applyConfig(next *config.Config) error {
 	if len(next.TLS.Certificate) > 0 {
 		if _, err := loadCertSet(&next.TLS); err != nil {
 			return err
 		}
 	}
-	dests, err := buildDestinations(next)
+	if err := checkInForce(a.cfg, next); err != nil {
+		return err
+	}
+	rt, err := newRuntime(next)
 	if err != nil {
 		return err
 	}
-	if err := a.eng.SetDestinations(dests); err != nil {
+	if err := a.eng.SetDestinations(rt.dests); err != nil {
 		return err
+	}
+	a.rt.Store(rt)
+	if a.checker != nil {
+		a.checker.SetTargets(rt.targets)
 	}
 	if a.level != nil {
 		a.level.Set(ParseLevel(next.Server.LogLevel))
@@ -90,8 +103,9 @@ func (a *App) applyConfig(next *config.Config) error {
 	return nil
 }
 
-// restartNotes lists the changes from old to next that a reload does not
-// apply. Destinations, certificates and the log level are applied.
+// restartNotes lists the changes from old (the configuration the process
+// started with) to next that a reload does not apply. Destinations,
+// certificates and the log level are applied.
 func restartNotes(old, next *config.Config) []string {
 	var notes []string
 	note := func(what string) { notes = append(notes, what+" changed: restart switchyard to apply") }

@@ -20,15 +20,11 @@ import (
 type certSet struct {
 	byName map[string]*tls.Certificate
 	def    *tls.Certificate
-	min    uint16
 	config *tls.Config // shared by every handshake: one set of ticket keys, so sessions resume
 }
 
 func loadCertSet(c *config.TLS) (*certSet, error) {
-	cs := &certSet{byName: map[string]*tls.Certificate{}, min: tls.VersionTLS12}
-	if c.Protocols.MinVersion == "1.3" {
-		cs.min = tls.VersionTLS13
-	}
+	cs := &certSet{byName: map[string]*tls.Certificate{}}
 	var first *tls.Certificate
 	for id, cc := range c.Certificate {
 		pair, err := tls.LoadX509KeyPair(cc.Cert, cc.Key)
@@ -56,7 +52,16 @@ func loadCertSet(c *config.TLS) (*certSet, error) {
 	if cs.def == nil {
 		cs.def = first
 	}
-	cs.config = &tls.Config{GetCertificate: cs.get, MinVersion: cs.min}
+	// [tls.protocols] as crypto/tls can apply it (config/tls.go: what it
+	// cannot, validation refused). The h2 listeners clone this config, so
+	// they get the same versions and suites.
+	lo, hi := c.Protocols.Versions()
+	cs.config = &tls.Config{
+		GetCertificate: cs.get,
+		MinVersion:     lo,
+		MaxVersion:     hi,
+		CipherSuites:   c.Protocols.CipherSuites(),
+	}
 	return cs, nil
 }
 

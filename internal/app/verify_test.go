@@ -2,10 +2,13 @@ package app
 
 import (
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,6 +66,67 @@ func TestEdgeVerification(t *testing.T) {
 		}
 		if code, body := get(t, c, "http://"+f.web+"/jmap/api", "Bearer "+good); code != 200 || !strings.HasPrefix(body, "new ") {
 			t.Fatalf("good token: %d %q", code, body)
+		}
+	})
+
+	// RFC 6750 lets a client put its token in the query (section 2.3)
+	// or in a form body (2.2): a forged one there is refused at the
+	// proxy too, over HTTP/1.1 and HTTP/2, and never reaches a backend,
+	// even on a route that takes the account from the query.
+	t.Run("query and form", func(t *testing.T) {
+		f := startHTTPFixture(t, oauth)
+		h1 := countingClient(new(atomic.Int32))
+		h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			ForceAttemptHTTP2: true,
+			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
+		}}
+		for _, c := range []struct {
+			name   string
+			client *http.Client
+			base   string
+		}{{"HTTP/1.1", h1, "http://" + f.web}, {"HTTP/2", h2, "https://" + f.webTLS}} {
+			send := func(method, path, contentType, body string) (int, string, string) {
+				t.Helper()
+				req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+				if contentType != "" {
+					req.Header.Set("Content-Type", contentType)
+				}
+				resp, err := c.client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				if c.name == "HTTP/2" && resp.ProtoMajor != 2 {
+					t.Fatalf("%s: spoke %s", c.name, resp.Proto)
+				}
+				return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), string(b)
+			}
+			const form = "application/x-www-form-urlencoded"
+			for _, tc := range []struct{ method, path, ct, body string }{
+				{"GET", "/other?access_token=" + forged, "", ""},
+				{"GET", "/other?account=alice%40example.com&access_token=" + expired, "", ""},
+				{"GET", "/dav/x?x=1;access%5Ftoken=" + forged, "", ""},
+				{"POST", "/other", form, "a=1&access_token=" + forged},
+				{"POST", "/other?account=alice%40example.com", form + "; charset=utf-8", "access_token=" + expired},
+			} {
+				before := f.requests.Load()
+				code, challenge, body := send(tc.method, tc.path, tc.ct, tc.body)
+				if code != 401 || challenge != `Bearer error="invalid_token"` {
+					t.Fatalf("%s %s %s %q: %d %q %q", c.name, tc.method, tc.path, tc.body, code, challenge, body)
+				}
+				if n := f.requests.Load() - before; n != 0 {
+					t.Fatalf("%s %s %s: the backend saw %d requests", c.name, tc.method, tc.path, n)
+				}
+			}
+			// A verified token passes, in either place, and the route by
+			// ?account= still works.
+			if code, _, body := send("GET", "/other?account=alice%40example.com&access_token="+good, "", ""); code != 200 || !strings.HasPrefix(body, "new GET /other") {
+				t.Fatalf("%s: good token in the query: %d %q", c.name, code, body)
+			}
+			if code, _, body := send("POST", "/other", form, "access_token="+good); code != 200 || !strings.HasPrefix(body, "old POST /other") || !strings.Contains(body, "body=") {
+				t.Fatalf("%s: good token in a form: %d %q", c.name, code, body)
+			}
 		}
 	})
 

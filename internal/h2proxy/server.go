@@ -55,9 +55,12 @@ type Config struct {
 	Resolve func(ctx context.Context, identifier string) (dest string, err error)
 	// Target returns a destination's HTTP endpoint; false: unknown (502).
 	Target func(dest string) (Target, bool)
-	// VerifyBearer, when set, checks every bearer token before routing;
-	// an error answers 401 with WWW-Authenticate: Bearer
-	// error="invalid_token".
+	// VerifyBearer, when set, checks the bearer token of every stream
+	// before routing, wherever RFC 6750 lets it be: Authorization, the
+	// access_token query parameter, the access_token of a form body
+	// (read ahead, at most BodyExtractCap octets; a longer one gets 413).
+	// An error answers 401 with WWW-Authenticate: Bearer
+	// error="invalid_token"; two different tokens, 400 invalid_request.
 	VerifyBearer func(token string) error
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
@@ -170,21 +173,41 @@ func (s *Server) handler(client netip.AddrPort, tlsOn bool) http.Handler {
 
 // serve routes and proxies one stream.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, client netip.AddrPort, tlsOn bool) {
+	var bearer httpx.BearerCheck
+	inspect := false
 	if v := s.cfg.VerifyBearer; v != nil {
 		// Edge verification, as in the relay: a bearer token that does
-		// not verify never reaches a backend (RFC 6750 section 3.1).
+		// not verify never reaches a backend (RFC 6750 section 3.1),
+		// wherever the stream carries it: Authorization, the
+		// access_token query parameter, a form body (read ahead below).
 		for _, a := range r.Header.Values("Authorization") {
-			if tok, ok := httpx.BearerToken(a); ok && v(tok) != nil {
-				s.answer(w, httpx.Decision{Status: 401, Reason: "invalid token", Challenge: `Bearer error="invalid_token"`})
-				return
-			}
+			bearer.Authorization(a)
 		}
+		bearer.Form(r.URL.RawQuery)
+		if d := bearer.Check(v); d != nil {
+			s.answer(w, *d)
+			return
+		}
+		inspect = r.ContentLength != 0 && isForm(r.Header)
 	}
 	var body []byte
-	if httpx.Match(s.routes, r).WantsBody() {
+	if inspect || httpx.Match(s.routes, r).WantsBody() {
 		var err error
 		if body, err = s.readAhead(r); err != nil {
 			return // the client reset the stream, or the connection ended
+		}
+		if inspect {
+			if body == nil {
+				// Too long to check: refused rather than forwarded with
+				// an access_token nobody verified.
+				s.answer(w, httpx.Decision{Status: 413, Reason: "form body larger than http.body_extract_cap (its access_token is verified)"})
+				return
+			}
+			bearer.Form(string(body))
+			if d := bearer.Check(s.cfg.VerifyBearer); d != nil {
+				s.answer(w, *d)
+				return
+			}
 		}
 	}
 	d := httpx.Decide(s.routes, s.cfg.DefaultDestination, s.cfg.IdentifierClaim, r, body)
@@ -204,7 +227,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, client netip.Addr
 	s.proxy(w, r, d.Destination, t, client, tlsOn)
 }
 
-// readAhead reads the body of a request whose route extracts from it:
+// isForm: a Content-Type field names a form body (RFC 6750 section 2.2).
+func isForm(h http.Header) bool {
+	for _, ct := range h.Values("Content-Type") {
+		if httpx.IsFormContent(ct) {
+			return true
+		}
+	}
+	return false
+}
+
+// readAhead reads the body of a request whose route extracts from it,
+// or whose form body is checked for an access_token:
 // the whole body when it fits in BodyExtractCap octets (non-nil, and the
 // request's body is replaced by a reader of it), nil otherwise (the body
 // is given back whole: what was read, then the rest).

@@ -33,8 +33,9 @@ type echo struct {
 }
 
 type backendT struct {
-	srv   *httptest.Server
-	dials atomic.Int32
+	srv      *httptest.Server
+	dials    atomic.Int32
+	requests atomic.Int32
 }
 
 type fixture struct {
@@ -64,6 +65,7 @@ func basic(user string) string {
 func (f *fixture) newBackend(name string) *backendT {
 	b := &backendT{}
 	b.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.requests.Add(1)
 		if r.URL.Path == "/sse" {
 			w.Header().Set("Content-Type", "text/event-stream")
 			_, _ = io.WriteString(w, "data: one\n\n")
@@ -367,6 +369,64 @@ func TestLocalAnswers(t *testing.T) {
 	}
 	if got := f.accepted.Load(); got != 1 {
 		t.Fatalf("%d client connections", got)
+	}
+}
+
+// TestVerifiesQueryAndFormTokens: with VerifyBearer, a token in the
+// access_token query parameter or in a form body's access_token field
+// (RFC 6750 sections 2.3 and 2.2) is verified like one in Authorization:
+// a forged one is answered 401 and no backend sees the stream; a form
+// body too long to check is refused; a verified token goes through, the
+// body whole.
+func TestVerifiesQueryAndFormTokens(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.BodyExtractCap = 64
+		c.VerifyBearer = func(tok string) error {
+			if tok != "good" {
+				return errors.New("bad token")
+			}
+			return nil
+		}
+	})
+	const form = "Content-Type: application/x-www-form-urlencoded"
+	refused := func(resp *http.Response, status int, challenge string) {
+		t.Helper()
+		f.status(resp, status)
+		if got := resp.Header.Get("WWW-Authenticate"); got != challenge {
+			t.Fatalf("challenge %q, want %q", got, challenge)
+		}
+	}
+	refused(f.do("GET", "/pinned/x?access_token=forged", ""), 401, httpx.InvalidTokenChallenge)
+	refused(f.do("GET", "/pinned/x?a=1;access%5Ftoken=forged", ""), 401, httpx.InvalidTokenChallenge)
+	refused(f.do("GET", "/pinned/x?access_token=good", "", "Authorization: Bearer other"), 400, httpx.InvalidRequestChallenge)
+	refused(f.do("POST", "/pinned/x", "a=1&access_token=forged", form), 401, httpx.InvalidTokenChallenge)
+	refused(f.do("POST", "/pinned/x", "ACCESS_TOKEN=forged", "Content-Type: Application/X-WWW-Form-Urlencoded; charset=utf-8"), 401, httpx.InvalidTokenChallenge)
+	// A body route: the token is checked before the body routes.
+	refused(f.do("POST", "/login", "user=bob%40b.example&access_token=forged", form), 401, httpx.InvalidTokenChallenge)
+	refused(f.do("POST", "/pinned/x", "access_token=good&pad="+strings.Repeat("x", 64), form), 413, "")
+	// The same with no Content-Length (a body of unknown length).
+	req, _ := http.NewRequest("POST", f.base+"/pinned/x", io.MultiReader(strings.NewReader("access_token=forged")))
+	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused(resp, 401, httpx.InvalidTokenChallenge)
+	if a, b := f.a.requests.Load(), f.b.requests.Load(); a+b != 0 {
+		t.Fatalf("the backends saw %d requests with unverified tokens", a+b)
+	}
+
+	if e := f.echoOf(f.do("GET", "/pinned/x?access_token=good", "")); e.Backend != "B" || e.URI != "/pinned/x?access_token=good" {
+		t.Fatalf("%+v", e)
+	}
+	if e := f.echoOf(f.do("POST", "/pinned/x", "a=1&access_token=good", form, "Authorization: Bearer good")); e.Backend != "B" || e.Body != "a=1&access_token=good" {
+		t.Fatalf("%+v", e)
+	}
+	// Not a form: the body is not read for a token (RFC 6750 reads
+	// only form bodies), and streams as before.
+	if e := f.echoOf(f.do("POST", "/pinned/x", "access_token=forged", "Content-Type: text/plain")); e.Body != "access_token=forged" {
+		t.Fatalf("%+v", e)
 	}
 }
 

@@ -39,8 +39,13 @@ type RelayConfig struct {
 	// IdentifierClaim is the JWT claim tried first for Bearer tokens
 	// (oauth.jwt_username_claim, default "email").
 	IdentifierClaim string
-	// VerifyBearer, when set, checks every bearer token before the
-	// request goes anywhere; an error answers 401 invalid_token.
+	// VerifyBearer, when set, checks the bearer token of every request
+	// before it goes anywhere, wherever RFC 6750 lets it be: the
+	// Authorization field, the access_token query parameter, and the
+	// access_token of a form body, which is read ahead for that (a
+	// chunked one is refused with 411, one over BodyExtractCap with 413).
+	// An error answers 401 invalid_token; two different tokens in one
+	// request, 400 invalid_request (bearer.go).
 	VerifyBearer func(token string) error
 }
 
@@ -81,7 +86,7 @@ type clientPhase uint8
 const (
 	cpHead    clientPhase = iota // waiting for a request head
 	cpRoute                      // RelayRoute returned: Routed owed
-	cpExtract                    // reading the body to find the identifier
+	cpExtract                    // reading the body ahead: identifier, access_token
 	cpBody                       // the request has a destination; its body is being read
 	cpWait                       // the request is read; its response is owed
 	cpDiscard                    // dropping the body of a request answered locally
@@ -131,6 +136,9 @@ type exchange struct {
 	sentBody bool   // body octets went to a leg
 	hold     []byte // body octets read but not yet forwarded
 	sent100  bool   // the proxy sent 100 Continue itself (body extraction)
+
+	bearer  BearerCheck // the bearer tokens found, with VerifyBearer
+	inspect bool        // a form body, read ahead to verify its access_token
 
 	headSent    bool // the request head went to the leg
 	resp        respPhase

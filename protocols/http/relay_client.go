@@ -55,12 +55,19 @@ func (r *Relay) request(o *protocols.RelayOut) protocols.RelayEvent {
 	if h.Method == "CONNECT" {
 		return r.answer(o, 501, "", "CONNECT is not supported")
 	}
+	kind, length := h.Body()
 	if v := r.cfg.VerifyBearer; v != nil {
 		// Edge verification: a bearer token that does not verify never
-		// reaches a backend, whatever the route (RFC 6750 section 3.1).
-		if tok, ok := BearerToken(h.Authorization); ok && v(tok) != nil {
-			return r.answer(o, 401, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n", "invalid token")
+		// reaches a backend, whatever the route (RFC 6750 section 3.1),
+		// wherever the request carries it (bearer.go). The header and the
+		// query are checked now; a form body once it is read.
+		b := &r.ex.bearer
+		b.Authorization(h.Authorization)
+		b.Form(h.Query)
+		if d := b.Check(v); d != nil {
+			return r.apply(*d, o)
 		}
+		r.ex.inspect = kind != BodyNone && length != 0 && isFormRequest(h)
 	}
 	path := h.Path
 	if h.Form == AsteriskForm {
@@ -68,15 +75,22 @@ func (r *Relay) request(o *protocols.RelayOut) protocols.RelayEvent {
 	}
 	rt := matchRoute(r.cfg.Routes, path, h.Host, h.Method)
 	r.ex.route = rt
-	if rt.WantsBody() {
-		kind, length := h.Body()
+	if rt.WantsBody() || r.ex.inspect {
 		if kind != BodyLength || length > int64(r.cfg.BodyExtractCap) {
+			switch {
+			case r.ex.inspect && kind == BodyChunked:
+				// Its access_token could not be checked before the
+				// body went out: refused rather than forwarded unchecked.
+				return r.answer(o, 411, "", "a form body must have a Content-Length (its access_token is verified)")
+			case r.ex.inspect:
+				return r.answer(o, 413, "", "form body larger than http.body_extract_cap (its access_token is verified)")
+			}
 			// Chunked bodies and bodies over the cap are not read
 			// ahead: the fallback decides.
 			return r.apply(rt.fallback(r.cfg.DefaultDestination), o)
 		}
 		if r.ex.bodyDone {
-			return r.extracted(rt.Extract.bodyIdentifier(nil), o)
+			return r.bodyRead(o)
 		}
 		r.ex.hold = make([]byte, 0, length)
 		r.phase = cpExtract
@@ -88,11 +102,34 @@ func (r *Relay) request(o *protocols.RelayOut) protocols.RelayEvent {
 		}
 		return protocols.RelayNone
 	}
+	return r.routeHead(o)
+}
+
+// routeHead routes by what the request head says.
+func (r *Relay) routeHead(o *protocols.RelayOut) protocols.RelayEvent {
+	h, rt := r.ex.req, r.ex.route
 	id := ""
 	if rt != nil && rt.Extract != nil {
 		id = rt.Extract.identifier(h.Authorization, h.Query, h, r.cfg.IdentifierClaim)
 	}
 	return r.apply(rt.decide(r.cfg.DefaultDestination, id), o)
+}
+
+// bodyRead goes on once the body read ahead is whole: its access_token
+// verified (a form body, with VerifyBearer), then the request routed, by
+// the body if the route says so.
+func (r *Relay) bodyRead(o *protocols.RelayOut) protocols.RelayEvent {
+	if r.ex.inspect {
+		b := &r.ex.bearer
+		b.Form(string(r.ex.hold))
+		if d := b.Check(r.cfg.VerifyBearer); d != nil {
+			return r.apply(*d, o)
+		}
+	}
+	if r.ex.route.WantsBody() {
+		return r.extracted(r.ex.route.Extract.bodyIdentifier(r.ex.hold), o)
+	}
+	return r.routeHead(o)
 }
 
 // extracted routes by the identifier found, or falls back.
@@ -178,7 +215,8 @@ func (r *Relay) sendHead(o *protocols.RelayOut) {
 }
 
 // readExtract reads a Content-Length body (at most BodyExtractCap) into
-// the machine's own buffer and routes by what the regex finds in it.
+// the machine's own buffer, to route by what the regex finds in it or to
+// verify the access_token of a form body.
 func (r *Relay) readExtract(in []byte, o *protocols.RelayOut) (int, protocols.RelayEvent) {
 	n, done, _ := r.ex.body.Feed(in) // Content-Length: no error
 	r.ex.hold = append(r.ex.hold, in[:n]...)
@@ -186,7 +224,7 @@ func (r *Relay) readExtract(in []byte, o *protocols.RelayOut) (int, protocols.Re
 		return n, protocols.RelayNone
 	}
 	r.ex.bodyDone = true
-	return n, r.extracted(r.ex.route.Extract.bodyIdentifier(r.ex.hold), o)
+	return n, r.bodyRead(o)
 }
 
 // readBody passes body octets to the leg as they come; while the leg is

@@ -1,7 +1,9 @@
 package httpx
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -17,10 +19,41 @@ type scriptedBackend struct {
 	script []byte
 	serial int
 	legs   map[*fakeLeg]*scriptedLeg
+	// verified: the relay verifies bearer tokens (only fuzzGoodToken
+	// passes), so no request the backend reads may carry another one.
+	verified bool
+}
+
+// fuzzGoodToken is the one token the fuzzed relay's verifier accepts.
+const fuzzGoodToken = "good"
+
+// checkTokens reads the tokens of a forwarded request as a Go backend
+// would (net/url for the query and a form body, the first word of
+// Authorization for the scheme) and fails on any but fuzzGoodToken.
+func (sb *scriptedBackend) checkTokens(h *RequestHead, body []byte) {
+	if !sb.verified {
+		return
+	}
+	var toks []string
+	if f := strings.Fields(h.Authorization); len(f) > 0 && strings.EqualFold(f[0], "bearer") {
+		toks = append(toks, strings.TrimSpace(h.Authorization[len(f[0]):]))
+	}
+	q, _ := url.ParseQuery(h.Query)
+	toks = append(toks, q[AccessTokenParam]...)
+	if body != nil {
+		b, _ := url.ParseQuery(string(body))
+		toks = append(toks, b[AccessTokenParam]...)
+	}
+	for _, tok := range toks {
+		if tok != fuzzGoodToken {
+			sb.t.Fatalf("a request with the unverified token %q reached the backend:\n%+v\nbody %q", tok, h, body)
+		}
+	}
 }
 
 type scriptedLeg struct {
 	buf    []byte
+	form   []byte // the body of a form request, when tokens are verified
 	req    *RequestHead
 	body   Body
 	inBody bool
@@ -63,6 +96,11 @@ func (sb *scriptedBackend) receive(l *fakeLeg, b []byte) string {
 			}
 			sl.buf = sl.buf[n:]
 			sl.req, sl.inBody = h, true
+			sl.form = nil
+			if sb.verified && isFormRequest(h) {
+				sl.form = []byte{}
+			}
+			sb.checkTokens(h, nil)
 			kind, length := h.Body()
 			sl.body = NewBody(kind, length, Limits{})
 			sl.action = actLength
@@ -83,11 +121,20 @@ func (sb *scriptedBackend) receive(l *fakeLeg, b []byte) string {
 		if err != nil {
 			sb.t.Fatalf("backend cannot frame the forwarded body: %v", err)
 		}
+		if sl.form != nil {
+			sl.form = append(sl.form, sl.buf[:n]...)
+		}
 		sl.buf = sl.buf[n:]
 		if !done {
 			break
 		}
 		sl.inBody = false
+		if sl.form != nil {
+			if sl.req.Chunked {
+				sb.t.Fatalf("a chunked form body reached the backend: %+v", sl.req)
+			}
+			sb.checkTokens(sl.req, sl.form)
+		}
 		s := sb.serial % 1000
 		switch sl.action {
 		case actLength, actContinue:
@@ -122,8 +169,20 @@ type fuzzRun struct {
 	closed    bool
 }
 
-func fuzzRelayConfig(t testing.TB, flags uint8) RelayConfig {
+// fuzzVerifies: bit 0x40 of the first cut turns edge verification on
+// (cuts are read modulo 16, so the bit does not change the pieces).
+func fuzzVerifies(cuts []byte) bool { return len(cuts) > 0 && cuts[0]&0x40 != 0 }
+
+func fuzzRelayConfig(t testing.TB, flags uint8, verify bool) RelayConfig {
 	cfg := testConfig(t)
+	if verify {
+		cfg.VerifyBearer = func(tok string) error {
+			if tok != fuzzGoodToken {
+				return errors.New("forged")
+			}
+			return nil
+		}
+	}
 	if flags&1 != 0 {
 		cfg.Limits = fuzzSmallLimits
 	}
@@ -148,7 +207,7 @@ func runFuzzRelay(t *testing.T, cfg RelayConfig, writes []string, script []byte,
 	}
 	e.legInfo.StartTLS = flags&32 != 0
 	e.manualDial = flags&128 != 0
-	sb := &scriptedBackend{t: t, script: script, legs: map[*fakeLeg]*scriptedLeg{}}
+	sb := &scriptedBackend{t: t, script: script, legs: map[*fakeLeg]*scriptedLeg{}, verified: cfg.VerifyBearer != nil}
 	e.auto = sb.receive
 	e.check = func(kind string, before clientPhase, ev protocols.RelayEvent, o *protocols.RelayOut) {
 		if kind == "client" && before == cpHead && ev == protocols.RelayClose && len(o.Backend) > 0 {
@@ -287,11 +346,28 @@ func FuzzHTTPRelay(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s.data), []byte{3, 7, 1}, s.script, s.flags)
 	}
+	// Edge verification (cuts[0] & 0x40): tokens in Authorization, the
+	// query and form bodies, good and forged, spelled every way.
+	form := "Content-Type: application/x-www-form-urlencoded\r\n"
+	for _, s := range []struct {
+		data  string
+		flags uint8
+	}{
+		{"GET /pinned/x?access_token=good HTTP/1.1\r\nHost: m\r\n\r\nGET /pinned/x?a=1;access%5Ftoken=forged HTTP/1.1\r\nHost: m\r\n\r\n", 0},
+		{"GET /jmap/x HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer good\r\n\r\nGET /jmap/x HTTP/1.1\r\nHost: m\r\nAuthorization: bearer\tforged\r\n\r\n", 0},
+		{"POST /pinned/x HTTP/1.1\r\nHost: m\r\n" + form + "Content-Length: 21\r\n\r\na=1&access_token=goodPOST /dflt/x HTTP/1.1\r\nHost: m\r\n" + form + "Content-Length: 19\r\n\r\nACCESS_TOKEN=forged", 0},
+		{"POST /login HTTP/1.1\r\nHost: m\r\n" + form + "Expect: 100-continue\r\nContent-Length: 40\r\n\r\nuser=bob%40b.example&access_token=forged", 0},
+		{"POST /pinned/x HTTP/1.1\r\nHost: m\r\n" + form + "Transfer-Encoding: chunked\r\n\r\n6\r\nx=good\r\n0\r\n\r\n", 0},
+		{"GET /pinned/x?access_token=good HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer other\r\n\r\n", 0},
+		{"GET /pinned/x?access_token=forged HTTP/1.1\r\nHost: m\r\n\r\nPOST /pinned/x HTTP/1.1\r\nHost: m\r\n" + form + "Content-Length: 19\r\n\r\naccess_token=forged", 0},
+	} {
+		f.Add([]byte(s.data), []byte{3 | 0x40, 7, 1}, []byte{0}, s.flags)
+	}
 	f.Fuzz(func(t *testing.T, data, cuts, script []byte, flags uint8) {
 		if len(data) > 8192 {
 			return
 		}
-		cfg := fuzzRelayConfig(t, flags)
+		cfg := fuzzRelayConfig(t, flags, fuzzVerifies(cuts))
 		whole := runFuzzRelay(t, cfg, []string{string(data)}, script, flags)
 		finals := checkClientStream(t, whole)
 		if len(whole.out) > 4096+64*len(data) {

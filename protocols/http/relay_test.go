@@ -154,6 +154,111 @@ func TestRelayVerifiesBearer(t *testing.T) {
 	})
 }
 
+// TestRelayVerifiesQueryAndFormTokens: with VerifyBearer, a token in the
+// access_token query parameter or in the access_token field of a form
+// body (RFC 6750 sections 2.2 and 2.3) is verified like one in
+// Authorization: a forged one gets 401 and no backend sees the request;
+// a verified one goes through with its body intact.
+func TestRelayVerifiesQueryAndFormTokens(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.BodyExtractCap = 256
+	good := jwtToken(`{"email":"alice@a.example"}`)
+	forged := jwtToken(`{"email":"bob@b.example"}`)
+	cfg.VerifyBearer = func(tok string) error {
+		if tok != good {
+			return errors.New("bad signature")
+		}
+		return nil
+	}
+	const form = "Content-Type: application/x-www-form-urlencoded"
+	refused := func(e *relayEngine, what string, status int, challenge string) {
+		e.t.Helper()
+		got := e.takeClient()
+		if !strings.HasPrefix(got, "HTTP/1.1 "+itoa(status)+" ") || challenge != "" && !strings.Contains(got, "WWW-Authenticate: "+challenge+"\r\n") {
+			e.t.Fatalf("%s: %q, want %d %s", what, got, status, challenge)
+		}
+		if len(e.legs) != 0 || e.takeSent() != "" {
+			e.t.Fatalf("%s: a backend was contacted: %+v", what, e.legs)
+		}
+	}
+	for _, q := range []string{
+		"access_token=" + forged,
+		"x=1&access%5Ftoken=" + forged,
+		"x=1;ACCESS_TOKEN=" + forged,
+		"access_token=" + good + "&access_token=" + forged,
+	} {
+		t.Run("query "+q[:12], func(t *testing.T) {
+			relayModes(t, cfg, testRoutes, func(e *relayEngine) {
+				e.client("GET /pinned/x?" + q + " HTTP/1.1|Host: m||")
+				if strings.Contains(q, good) {
+					refused(e, q, 400, InvalidRequestChallenge)
+				} else {
+					refused(e, q, 401, InvalidTokenChallenge)
+				}
+				// The connection goes on: nothing was left unread.
+				e.client("GET /pinned/y?access_token=" + good + " HTTP/1.1|Host: m||")
+				e.expect("", "GET /pinned/y?access_token="+good+" HTTP/1.1|Host: m|Forwarded: for=\"192.0.2.7:4711\";proto=http;host=m|X-Forwarded-For: 192.0.2.7|X-Forwarded-Proto: http||", "connect P")
+			})
+		})
+	}
+	t.Run("query and header disagree", func(t *testing.T) {
+		relayModes(t, cfg, testRoutes, func(e *relayEngine) {
+			e.client("GET /jmap/x?access_token=" + forged + " HTTP/1.1|Host: m|Authorization: Bearer " + good + "||")
+			refused(e, "two tokens", 400, InvalidRequestChallenge)
+		})
+	})
+	t.Run("form body", func(t *testing.T) {
+		relayModes(t, cfg, testRoutes, func(e *relayEngine) {
+			body := "a=1&access_token=" + forged
+			e.client("POST /pinned/x HTTP/1.1|Host: m|" + form + "|Content-Length: " + itoa(len(body)) + "||" + body)
+			refused(e, "forged in the body", 401, InvalidTokenChallenge)
+			// 100-continue: the proxy asks for the body itself.
+			e.client("POST /dflt/x HTTP/1.1|Host: m|Content-Type: Application/X-WWW-Form-Urlencoded; charset=utf-8|Expect: 100-continue|Content-Length: " + itoa(len(body)) + "||")
+			if got := e.takeClient(); got != "HTTP/1.1 100 Continue\r\n\r\n" {
+				e.t.Fatalf("100-continue: %q", got)
+			}
+			e.client(body)
+			refused(e, "forged in the body after 100", 401, InvalidTokenChallenge)
+			// A body route: the token is checked before the identifier
+			// is taken from the body.
+			login := "user=bob%40b.example&access_token=" + forged
+			e.client("POST /login HTTP/1.1|Host: m|" + form + "|Content-Length: " + itoa(len(login)) + "||" + login)
+			refused(e, "forged in a body route", 401, InvalidTokenChallenge)
+			// A verified one: forwarded, body intact.
+			ok := "a=1&access_token=" + good
+			e.client("POST /pinned/x HTTP/1.1|Host: m|" + form + "|Content-Length: " + itoa(len(ok)) + "||" + ok)
+			e.expect("", "POST /pinned/x HTTP/1.1|Host: m|"+form+"|Content-Length: "+itoa(len(ok))+"|Forwarded: for=\"192.0.2.7:4711\";proto=http;host=m|X-Forwarded-For: 192.0.2.7|X-Forwarded-Proto: http||"+ok, "connect P")
+			e.backend(ok200)
+			e.expect(ok200, "")
+		})
+	})
+	t.Run("form body unreadable ahead", func(t *testing.T) {
+		relayModes(t, cfg, testRoutes, func(e *relayEngine) {
+			e.client("POST /pinned/x HTTP/1.1|Host: m|" + form + "|Transfer-Encoding: chunked||5|a=1&b|0||")
+			refused(e, "chunked form", 411, "")
+			if !e.closed {
+				e.t.Fatal("the connection stays open with a chunked body unread")
+			}
+		})
+		relayModes(t, cfg, testRoutes, func(e *relayEngine) {
+			big := strings.Repeat("x", 300)
+			e.client("POST /pinned/x HTTP/1.1|Host: m|" + form + "|Content-Length: 300||" + big)
+			refused(e, "form over the cap", 413, "")
+		})
+	})
+	t.Run("not a form", func(t *testing.T) {
+		// RFC 6750 section 2.2 reads access_token from form bodies only:
+		// other bodies go through unread (the backend's own check stays).
+		relayModes(t, cfg, testRoutes, func(e *relayEngine) {
+			body := "access_token=" + forged
+			e.client("POST /pinned/x HTTP/1.1|Host: m|Content-Type: text/plain|Content-Length: " + itoa(len(body)) + "||" + body)
+			if ev := e.takeEvents(); len(ev) != 1 || ev[0] != "connect P" {
+				e.t.Fatalf("events %q", ev)
+			}
+		})
+	})
+}
+
 func TestRelayRoutesByQueryHeaderBody(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		e.client("GET /q/download?x=1&account=bob%40b.example&account=alice%40a.example HTTP/1.1|Host: m||")

@@ -321,16 +321,6 @@ func authIdentity(auth, claim string) string {
 	return ""
 }
 
-// BearerToken returns the token of "Bearer <token>" credentials (the
-// value of an Authorization field), for edge verification.
-func BearerToken(auth string) (string, bool) {
-	scheme, cred, ok := strings.Cut(auth, " ")
-	if !ok || !equalFold(scheme, "bearer") {
-		return "", false
-	}
-	return strings.TrimLeft(cred, " "), true
-}
-
 // queryParam returns the first value of the named parameter in a query
 // (application/x-www-form-urlencoded: "+" is a space, percent-escapes
 // decoded), "" when absent or malformed.

@@ -33,7 +33,6 @@ const (
 	replyLMTPHelp      = "214 2.0.0 Commands: LHLO MAIL RCPT DATA RSET NOOP QUIT VRFY\r\n"
 	replyDataLost      = "451 4.4.2 Error: backend connection lost, message not accepted\r\n"
 	replyDataNoBackend = "451 4.4.1 Error: backend unavailable, try again later\r\n"
-	replyBareEOL       = "554 5.5.2 Error: bare <CR> or <LF> next to a lone dot, message refused\r\n"
 	replyNoUTF8Backend = "553 5.6.7 Error: the destination does not support SMTPUTF8\r\n"
 )
 

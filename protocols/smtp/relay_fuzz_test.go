@@ -57,7 +57,7 @@ func runRelayClient(t *testing.T, cfg RelayConfig, leg protocols.BackendLeg, wri
 		if flags&64 != 0 {
 			ehlo = "250-fake.backend\r\n250 STARTTLS\r\n" // no SMTPUTF8, SIZE, 8BITMIME, XCLIENT
 		}
-		fb := &fakeBackend{lmtp: cfg.LMTP, ehlo: ehlo, serial: &serial, finals: &finals, refuse: "bad", tempRcp: "tmp"}
+		fb := &fakeBackend{lmtp: cfg.LMTP, ehlo: ehlo, serial: &serial, finals: &finals, refuse: "bad", tempRcp: "tmp", lax: true}
 		if flags&128 != 0 {
 			fb.dieAfter = dieAfter
 		}
@@ -81,7 +81,10 @@ func checkRelayBounds(t *testing.T, r *Relay) {
 }
 
 // checkFinals: every end-of-data success the client saw is one the fake
-// backends sent, at most once.
+// backends sent, at most once; and every end-of-data reply the backends
+// sent reached the client. The backends are lax about line ends: had one
+// found an end of data the machine did not see (SMTP smuggling), its
+// reply would have been taken for unsolicited and lost.
 func checkFinals(t *testing.T, res relayRunResult) {
 	seen := map[string]bool{}
 	sent := map[string]bool{}
@@ -96,15 +99,20 @@ func checkFinals(t *testing.T, res relayRunResult) {
 			seen[l] = true
 		}
 	}
+	if len(seen) != len(res.finals) {
+		t.Fatalf("the backends sent %d end-of-data replies, the client got %d: %q", len(res.finals), len(seen), res.finals)
+	}
 }
 
 // FuzzRelayClient feeds arbitrary client bytes, in arbitrary writes, to a
-// Relay in front of scripted backends (fakeBackend), which may die at a
-// chosen command (BackendDown follows). The machine must not
-// panic, consume what it was not given, write anything but whole reply
-// lines to the client, answer an end of data with a success the backend
-// did not send, hold more than a line of client octets, or behave
-// differently when the same bytes come in other pieces.
+// Relay in front of scripted backends (fakeBackend, lax about line ends),
+// which may die at a chosen command (BackendDown follows). The machine
+// must not panic, consume what it was not given, write anything but whole
+// reply lines to the client, answer an end of data with a success the
+// backend did not send, send a backend a bare CR or LF (relayEngine.apply)
+// or an end of data it did not find itself (checkFinals), hold more than a
+// line of client octets, or behave differently when the same bytes come
+// in other pieces.
 func FuzzRelayClient(f *testing.F) {
 	f.Add([]byte("EHLO c\r\nMAIL FROM:<s@c>\r\nRCPT TO:<a@a>\r\nRCPT TO:<b@a>\r\nRCPT TO:<c@b>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n"), []byte{3}, uint8(0))
 	f.Add([]byte("LHLO c\r\nMAIL FROM:<s@c>\r\nRCPT TO:<a@a>\r\nRCPT TO:<bad@a>\r\nRCPT TO:<tmp@a>\r\nRCPT TO:<b@a>\r\nDATA\r\nx\r\n..\r\n.\r\nRSET\r\n"), []byte{1, 7}, uint8(1|32))
@@ -113,6 +121,14 @@ func FuzzRelayClient(f *testing.F) {
 	f.Add([]byte("EHLO c\r\nSTARTTLS\r\nEHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<t@t>\r\nRCPT TO:<c@b>\r\nRSET\r\nMAIL FROM:<>\r\nRCPT TO:<c@b>\r\nDATA\r\n.\r\n"), []byte{9}, uint8(2))
 	f.Add([]byte(strings.Repeat("z", 700)+"\r\nHELO x\nMAIL FROM:<a@b>\nRCPT TO:<a@a>\nRCPT TO:<b@a>\nRCPT TO:<bad@a>\nDATA\n.\r\n"), []byte{}, uint8(8))
 	f.Add([]byte("EHLO c\r\nMAIL FROM:<s@c>\r\nRCPT TO:<a@a>\r\nRCPT TO:<b@a>\r\nDATA\r\nhi\r\n.\r\nMAIL FROM:<s@c>\r\nRCPT TO:<a@a>\r\nQUIT\r\n"), []byte{5, 1}, uint8(128))
+	// SMTP smuggling: each variant in the middle of a message, at its
+	// start, in an oversized one (flags 4: 40 octets), SMTP and LMTP.
+	for i, v := range smuggleVariants {
+		smuggled := "MAIL FROM:<x@y>\r\nRCPT TO:<c@b>\r\nDATA\r\ny\r\n.\r\nQUIT\r\n"
+		f.Add([]byte("EHLO c\r\nMAIL FROM:<s@c>\r\nRCPT TO:<a@a>\r\nDATA\r\nx"+v.sep+smuggled), []byte{byte(i)}, uint8(0))
+		f.Add([]byte("LHLO c\r\nMAIL FROM:<s@c>\r\nRCPT TO:<a@a>\r\nRCPT TO:<b@a>\r\nDATA\r\n"+v.sep+smuggled), []byte{3, byte(i)}, uint8(1))
+		f.Add([]byte("EHLO c\r\nMAIL FROM:<s@c>\r\nRCPT TO:<a@a>\r\nDATA\r\n"+strings.Repeat("0123456789", 5)+v.sep+smuggled), []byte{7, byte(i)}, uint8(4))
+	}
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
 		cfg, leg := fuzzRelayConfig(flags)
 		dieAfter := 1

@@ -137,7 +137,7 @@ func (e *relayEngine) call(kind string, f func(*protocols.RelayOut) protocols.Re
 	e.apply(&o, ev)
 	switch {
 	case !e.markAborted:
-	case before == cpBody && ev == protocols.RelayDisconnect:
+	case before == cpBody && (ev == protocols.RelayDisconnect || ev == protocols.RelayClose):
 		e.sent = append(e.sent[:e.bodyStart], "[message aborted]"...)
 	case before != cpBody && e.r.phase == cpBody:
 		e.bodyStart = len(e.sent)
@@ -204,6 +204,13 @@ func (e *relayEngine) apply(o *protocols.RelayOut, ev protocols.RelayEvent) {
 	if len(o.Backend) > 0 {
 		if !e.legUp {
 			e.t.Fatalf("backend output %q with no leg", o.Backend)
+		}
+		// Commands and message alike go out as whole CRLF lines (a message
+		// may stop mid-line): a backend lax about line ends reads them
+		// exactly as a strict one, so it can never find an end of data, or
+		// a command, where the machine saw none.
+		if i := bareEOL(o.Backend); i >= 0 {
+			e.t.Fatalf("bare CR or LF at %d of the backend output %q", i, o.Backend)
 		}
 		e.sent = append(e.sent, o.Backend...)
 		if e.auto != nil {
@@ -378,15 +385,20 @@ func checkReplyLines(t testing.TB, out []byte) {
 // (LMTP), each with a serial number, so that a success the proxy made up
 // cannot pass for one of them.
 type fakeBackend struct {
-	lmtp    bool
-	ehlo    string // the EHLO/LHLO reply
-	buf     []byte // command octets not yet answered
-	data    []byte // the message in progress, after a virtual CRLF
-	inData  bool
-	rcpts   int
-	serial  *int
-	finals  *[]string // end-of-data replies sent, all legs
-	closed  bool
+	lmtp   bool
+	ehlo   string // the EHLO/LHLO reply
+	buf    []byte // command octets not yet answered
+	data   []byte // the message in progress, after a virtual CRLF
+	inData bool
+	rcpts  int
+	serial *int
+	finals *[]string // end-of-data replies sent, all legs
+	closed bool
+	// lax ends the data at a lone dot between any line ends, bare CR or
+	// LF included, as servers open to SMTP smuggling do (Postfix before
+	// smtpd_forbid_bare_newline, for one): fed a smuggling attempt, it
+	// would run what follows as commands.
+	lax     bool
 	refuse  string // a recipient containing it is refused (550)
 	tempRcp string // a recipient containing it is deferred (450)
 	// dieAfter, when positive, is the command (an end of data counts as
@@ -394,6 +406,33 @@ type fakeBackend struct {
 	dieAfter int
 	commands int
 	dead     bool
+}
+
+// endOfData looks for the end of data in f.data from from on and returns
+// where what follows it starts.
+func (f *fakeBackend) endOfData(from int) (int, bool) {
+	d := f.data
+	if !f.lax {
+		i := bytes.Index(d[from:], []byte("\r\n.\r\n"))
+		return from + i + 5, i >= 0
+	}
+	for i := max(from, 1); i+1 < len(d); i++ {
+		if d[i] != '.' || d[i-1] != '\n' && d[i-1] != '\r' {
+			continue
+		}
+		switch {
+		case d[i+1] == '\n':
+			return i + 2, true
+		case d[i+1] != '\r':
+		case i+2 == len(d):
+			return 0, false // CRLF or a bare CR: the next octet says
+		case d[i+2] == '\n':
+			return i + 3, true
+		default:
+			return i + 2, true
+		}
+	}
+	return 0, false
 }
 
 // died counts a command and reports whether it killed the backend.
@@ -413,12 +452,11 @@ func (f *fakeBackend) receive(b []byte) []byte {
 			from := max(len(f.data)-4, 0) // the end may straddle two writes
 			f.data = append(f.data, f.buf...)
 			f.buf = f.buf[:0]
-			i := bytes.Index(f.data[from:], []byte("\r\n.\r\n"))
-			if i < 0 {
+			next, ok := f.endOfData(from)
+			if !ok {
 				return out
 			}
-			i += from
-			f.buf = append(f.buf, f.data[i+5:]...)
+			f.buf = append(f.buf, f.data[next:]...)
 			f.data, f.inData = nil, false
 			if f.died() {
 				return out

@@ -148,10 +148,14 @@ type CheckerOptions struct {
 
 // Checker runs active checks and feeds their outcomes to a Registry: a
 // success closes the circuit, a failure counts like a connection failure.
+// SetTargets replaces what it checks (a configuration reload).
 type Checker struct {
-	reg     *Registry
+	reg *Registry
+	opt CheckerOptions
+
+	mu      sync.Mutex
 	targets []Target
-	opt     CheckerOptions
+	gen     uint64 // bumped by SetTargets
 }
 
 // NewChecker returns a checker of targets feeding reg.
@@ -165,16 +169,42 @@ func NewChecker(reg *Registry, targets []Target, opt CheckerOptions) *Checker {
 	return &Checker{reg: reg, targets: append([]Target(nil), targets...), opt: opt}
 }
 
+// SetTargets makes the next round check targets instead. Outcomes of a
+// round in flight that started before are dropped: they describe
+// addresses that may no longer be the destination's.
+func (c *Checker) SetTargets(targets []Target) {
+	c.mu.Lock()
+	c.targets = append([]Target(nil), targets...)
+	c.gen++
+	c.mu.Unlock()
+}
+
+// Targets returns what the next round checks.
+func (c *Checker) Targets() []Target {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Target(nil), c.targets...)
+}
+
 // Round checks every target once, concurrently, and records the outcomes.
 func (c *Checker) Round(ctx context.Context) {
+	c.mu.Lock()
+	targets, gen := c.targets, c.gen
+	c.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, t := range c.targets {
+	for _, t := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			err := CheckOnce(ctx, t, c.opt.Timeout)
 			if ctx.Err() != nil {
 				return // shutting down: not the backend's fault
+			}
+			c.mu.Lock()
+			stale := gen != c.gen
+			c.mu.Unlock()
+			if stale {
+				return
 			}
 			if err != nil {
 				c.reg.fail(t.Dest, t.Proto, err.Error())

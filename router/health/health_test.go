@@ -298,3 +298,87 @@ func TestRingLocateFuncWithBreaker(t *testing.T) {
 		t.Fatalf("after a good probe: %s", d)
 	}
 }
+
+// countingBackend greets every connection and counts them.
+type countingBackend struct {
+	addr string
+	n    atomic.Int64
+}
+
+func startCounting(t *testing.T) *countingBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &countingBackend{addr: ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b.n.Add(1)
+			_, _ = c.Write([]byte("* OK ready\r\n"))
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return b
+}
+
+// TestCheckerSetTargets: after SetTargets the rounds check the new
+// address and no longer the old one.
+func TestCheckerSetTargets(t *testing.T) {
+	oldB, newB := startCounting(t), startCounting(t)
+	reg := New(Options{})
+	chk := NewChecker(reg, []Target{{Dest: "d", Proto: "imap", Addr: oldB.addr}}, CheckerOptions{Timeout: 2 * time.Second})
+	chk.Round(context.Background())
+	if oldB.n.Load() != 1 || newB.n.Load() != 0 {
+		t.Fatalf("before: old %d new %d", oldB.n.Load(), newB.n.Load())
+	}
+	chk.SetTargets([]Target{{Dest: "d", Proto: "imap", Addr: newB.addr}, {Dest: "e", Proto: "imap", Addr: newB.addr}})
+	chk.Round(context.Background())
+	if oldB.n.Load() != 1 || newB.n.Load() != 2 {
+		t.Fatalf("after: old %d new %d", oldB.n.Load(), newB.n.Load())
+	}
+	if got := chk.Targets(); len(got) != 2 || got[0].Addr != newB.addr {
+		t.Fatalf("Targets %+v", got)
+	}
+}
+
+// TestCheckerDropsStaleOutcome: a check that started before SetTargets
+// does not report on the destination it no longer describes.
+func TestCheckerDropsStaleOutcome(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c // holds the check: no greeting yet
+		}
+	}()
+	reg := New(Options{FailureThreshold: 1})
+	chk := NewChecker(reg, []Target{{Dest: "d", Proto: "imap", Addr: ln.Addr().String()}}, CheckerOptions{Timeout: time.Minute})
+	done := make(chan struct{})
+	go func() { chk.Round(context.Background()); close(done) }()
+	var c net.Conn
+	select {
+	case c = <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the check never connected")
+	}
+	chk.SetTargets(nil)
+	c.Close() // the old address fails the check now
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the round did not end")
+	}
+	if !reg.Up("d", "imap") {
+		t.Fatal("a check of the replaced target opened the circuit")
+	}
+}

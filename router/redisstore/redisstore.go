@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/switchyard-mail/switchyard/internal/redact"
 	"github.com/switchyard-mail/switchyard/router"
 )
 
@@ -81,7 +82,9 @@ var _ router.Store = (*Store)(nil)
 func New(opt Options) (*Store, error) {
 	uo, err := universal(opt)
 	if err != nil {
-		return nil, err
+		// go-redis quotes the URL (or the piece that did not parse) in
+		// its errors, password included.
+		return nil, redact.Error(err, opt.URL)
 	}
 	s := &Store{c: redis.NewUniversalClient(uo), prefix: opt.Prefix, channel: opt.Channel}
 	switch s.prefix {

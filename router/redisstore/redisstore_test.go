@@ -159,3 +159,23 @@ func BenchmarkLookup(b *testing.B) {
 	s := newStore(b, Options{URL: "redis://" + srv.Addr})
 	storetest.LookupLatency(b, s)
 }
+
+// TestURLErrorsHideThePassword: a URL that does not parse is quoted by
+// go-redis; the store's error masks its password.
+func TestURLErrorsHideThePassword(t *testing.T) {
+	const pw = "s3cret-pw"
+	for _, u := range []string{
+		"redis://:" + pw + "@10.0.0.5:notaport",
+		"redis://default:" + pw + "@10.0.0.5:6379/notadb",
+		"redis://:pa/" + pw + "@10.0.0.5:6379",
+		"rediss://u:" + pw + "@[::1",
+	} {
+		_, err := New(Options{URL: u})
+		if err == nil {
+			t.Fatalf("%q: no error", u)
+		}
+		if strings.Contains(err.Error(), pw) {
+			t.Errorf("%q: the password is in %q", u, err)
+		}
+	}
+}

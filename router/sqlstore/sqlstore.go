@@ -28,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // sqlite://
 
+	"github.com/switchyard-mail/switchyard/internal/redact"
 	"github.com/switchyard-mail/switchyard/router"
 )
 
@@ -86,8 +87,15 @@ var _ router.Store = (*Store)(nil)
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
 
-// New validates opt and opens a pool. It does not connect.
-func New(opt Options) (*Store, error) {
+// New validates opt and opens a pool. It does not connect. Its errors
+// never hold the URL's password (net/url and the drivers quote the URL,
+// or the piece that did not parse).
+func New(opt Options) (s *Store, err error) {
+	defer func() { err = redact.Error(err, opt.URL) }()
+	return openStore(opt)
+}
+
+func openStore(opt Options) (*Store, error) {
 	s := &Store{url: opt.URL, table: opt.Table, timeout: opt.Timeout}
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout
@@ -190,7 +198,7 @@ func (s *Store) Lookup(ctx context.Context, id string) (string, bool, error) {
 	case errors.Is(err, sql.ErrNoRows), errors.Is(err, pgx.ErrNoRows):
 		return "", false, nil
 	case err != nil:
-		return "", false, fmt.Errorf("%s: %w", s.target.Dialect, err)
+		return "", false, redact.Error(fmt.Errorf("%s: %w", s.target.Dialect, err), s.url)
 	}
 	return d.String, d.Valid, nil
 }
@@ -227,7 +235,7 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) error {
 		_, err = s.db.ExecContext(ctx, q, args...)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", s.target.Dialect, err)
+		return redact.Error(fmt.Errorf("%s: %w", s.target.Dialect, err), s.url)
 	}
 	return nil
 }
@@ -259,7 +267,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		err = s.db.PingContext(ctx)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", s.target.Dialect, err)
+		return redact.Error(fmt.Errorf("%s: %w", s.target.Dialect, err), s.url)
 	}
 	return nil
 }

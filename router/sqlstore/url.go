@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/switchyard-mail/switchyard/internal/redact"
 )
 
 // Dialects (Store.Dialect).
@@ -33,7 +35,13 @@ type Target struct {
 //
 // connect and I/O timeouts that the URL does not set are set to timeout
 // (whole seconds for PostgreSQL, at least one).
-func ParseURL(raw string, timeout time.Duration) (Target, error) {
+// Errors never hold the URL's password.
+func ParseURL(raw string, timeout time.Duration) (t Target, err error) {
+	defer func() { err = redact.Error(err, raw) }()
+	return parseURL(raw, timeout)
+}
+
+func parseURL(raw string, timeout time.Duration) (Target, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		return Target{}, errors.New("sqlstore: URL has no scheme (postgres://, mysql://, sqlite://)")

@@ -68,3 +68,29 @@ func FuzzParseURL(f *testing.F) {
 		}
 	})
 }
+
+// TestURLErrorsHideThePassword: net/url and the drivers quote a URL that
+// does not parse; the store's errors mask its password.
+func TestURLErrorsHideThePassword(t *testing.T) {
+	const pw = "s3cret-pw"
+	for _, u := range []string{
+		"postgres://u:" + pw + "@db:notaport/proxy",
+		"postgresql://u:" + pw + "@[::1/proxy",
+		"postgres://db/proxy?password=" + pw + "&connect_timeout=x",
+		"mysql://u:" + pw + "@db:notaport/proxy",
+		"mysql://u:" + pw + "@db/proxy?tls=bogus",
+		"mysql://u:" + pw + "@db/a/b",
+		"mysql://u:pa/" + pw + "@db/proxy",
+	} {
+		_, perr := ParseURL(u, time.Second) // some parse here, and fail in the driver's own parser
+		_, nerr := New(Options{URL: u})
+		if nerr == nil {
+			t.Fatalf("%q: New succeeded", u)
+		}
+		for _, err := range []error{perr, nerr} {
+			if err != nil && strings.Contains(err.Error(), pw) {
+				t.Errorf("%q: the password is in %q", u, err)
+			}
+		}
+	}
+}
