@@ -452,3 +452,14 @@ func (a *App) Router() *router.Router { return a.router }
 
 // Engine exposes the engine's counters.
 func (a *App) Engine() *engine.Engine { return a.eng }
+
+// Addrs returns the addresses listener id is bound to once Started: with
+// port 0 in bind, the ports the kernel chose (tests bind ":0" and read the
+// real address here).
+func (a *App) Addrs(id string) []string {
+	var out []string
+	for _, ap := range a.eng.Addrs(id) {
+		out = append(out, ap.String())
+	}
+	return out
+}
