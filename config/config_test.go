@@ -249,7 +249,7 @@ func TestValidateRules(t *testing.T) {
 		{"bind not ip", sub(`"[::1]:10587"`, `"localhost:10587"`),
 			[]string{`listener.submission.bind[1]: "localhost:10587": "localhost" is not an IP address`}},
 		{"bind port", sub(`"[::1]:10587"`, `"[::1]:70000"`),
-			[]string{`listener.submission.bind[1]: "[::1]:70000": port "70000" is not 1-65535`}},
+			[]string{`listener.submission.bind[1]: "[::1]:70000": port "70000" is not 0-65535`}},
 		{"no bind", sub(`bind = ["127.0.0.1:10993"]`, ``),
 			[]string{`listener.imaps.bind: at least one "ip:port" address is required`}},
 		{"listener tls without certificate", sub("[tls.certificate.default]\ncert = \"CERT\"\nkey = \"KEY\"\n", ""),

@@ -167,7 +167,7 @@ func (v *validator) listeners() {
 				v.add(bk, "%v", err)
 				continue
 			}
-			if o, dup := binds[ap]; dup {
+			if o, dup := binds[ap]; dup && ap.Port() != 0 {
 				v.add(bk, "%q is already bound by listener %q (%q)", b, o.id, o.addr)
 				continue
 			}
@@ -245,7 +245,7 @@ func (v *validator) listeners() {
 		}
 	}
 	if c.Admin != nil && c.Admin.Bind != "" {
-		if ap, err := parseBind(c.Admin.Bind); err == nil {
+		if ap, err := parseBind(c.Admin.Bind); err == nil && ap.Port() != 0 {
 			if o, dup := binds[ap]; dup {
 				v.add("admin.bind", "%q is already bound by listener %q", c.Admin.Bind, o.id)
 			}
@@ -732,9 +732,11 @@ func parseBind(s string) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("%q: %q is not an IP address (bind to \"0.0.0.0\" or \"[::]\" for all)", s, host)
 	}
+	// Port 0 lets the kernel choose (tests and ad-hoc runs); the ports
+	// chosen are logged at start.
 	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return netip.AddrPort{}, fmt.Errorf("%q: port %q is not 1-65535", s, port)
+	if err != nil || n < 0 || n > 65535 {
+		return netip.AddrPort{}, fmt.Errorf("%q: port %q is not 0-65535", s, port)
 	}
 	return netip.AddrPortFrom(addr, uint16(n)), nil
 }

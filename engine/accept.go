@@ -232,6 +232,7 @@ func (a *acceptor) admit(tc *net.TCPConn) {
 func (a *acceptor) refuse(tc *net.TCPConn, reason string) {
 	e, ls := a.e, a.ls
 	e.Stats.RefusedBusy.Add(1)
+	e.refusal(reason)
 	e.opt.Observer.ConnRefused(ls.ID, ls.Protocol, reason)
 	e.logLimited("refuse-"+reason, "connection refused", "listener", ls.ID, "client", tc.RemoteAddr().String(), "reason", reason)
 	if ls.TLS != TLSImplicit && len(ls.busy) > 0 {

@@ -27,6 +27,9 @@ type loginSession struct {
 	blocking bool // paused: the client's output is behind
 }
 
+// feedChunk bounds the input of one front end call.
+const feedChunk = 4 << 10
+
 type loginState uint8
 
 const (
@@ -71,7 +74,17 @@ func (s *loginSession) input() {
 	}
 	out := c.loop.out[:0]
 	for s.st == lsPreauth && len(c.in) > 0 && c.live() {
-		n, o, ev := s.front.Feed(c.in, out)
+		// At most feedChunk bytes at a time, so one call's output stays
+		// small whatever the machine answers to pipelined commands; a
+		// command longer than that is fed whole.
+		feed := c.in
+		if len(feed) > feedChunk {
+			feed = feed[:feedChunk]
+		}
+		n, o, ev := s.front.Feed(feed, out)
+		if n == 0 && ev == protocols.EventNone && len(feed) < len(c.in) {
+			n, o, ev = s.front.Feed(c.in, out)
+		}
 		out = o
 		c.in = c.in[n:]
 		switch ev {

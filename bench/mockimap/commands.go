@@ -114,6 +114,10 @@ func (ss *session) finishLogin(tag, user, pass string) {
 	srv.logins.Add(1)
 	ss.record()
 	ss.w(tag, " OK [CAPABILITY ", ss.capabilities(), "] Logged in\r\n")
+	if srv.cfg.ByeAfterLogin[user] {
+		ss.w("* BYE Too many connections for this user.\r\n")
+		ss.bye = true
+	}
 }
 
 // saslStep gets one client response: the initial response if given, else

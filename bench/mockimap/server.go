@@ -58,6 +58,10 @@ type Config struct {
 	// Timeout closes a connection that sends nothing for this long
 	// (default 30 minutes; IDLE counts as silence too).
 	Timeout time.Duration
+	// ByeAfterLogin names users whose login is accepted and then at once
+	// followed by "* BYE" and a close, as a server does when a per-user
+	// connection limit is reached or when it restarts.
+	ByeAfterLogin map[string]bool
 }
 
 // Server is a running mock backend.

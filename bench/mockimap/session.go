@@ -28,6 +28,7 @@ type session struct {
 	rdonly  bool
 	seen    bool
 	id      map[string]string
+	bye     bool // close after this command (Config.ByeAfterLogin)
 	scratch []byte
 }
 
@@ -87,7 +88,7 @@ func (ss *session) run() {
 			}
 			return
 		}
-		if !ss.dispatch(tag, toks) {
+		if !ss.dispatch(tag, toks) || ss.bye {
 			ss.cr.bw.Flush()
 			return
 		}

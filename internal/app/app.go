@@ -410,7 +410,11 @@ func (a *App) Run(ctx context.Context) error {
 	case err := <-errc:
 		return err
 	case <-a.eng.Started():
-		a.log.Info("switchyard listening", "listeners", len(a.cfg.Listener))
+		args := []any{"listeners", len(a.cfg.Listener)}
+		for _, id := range sortedIDs(a.cfg.Listener) {
+			args = append(args, "listener."+id, strings.Join(a.Addrs(id), ","))
+		}
+		a.log.Info("switchyard listening", args...)
 	}
 	stopAdmin, err := a.startAdmin(ctx)
 	if err == nil {
@@ -462,4 +466,13 @@ func (a *App) Addrs(id string) []string {
 		out = append(out, ap.String())
 	}
 	return out
+}
+
+func sortedIDs[V any](m map[string]V) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }

@@ -1,0 +1,471 @@
+package app
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/bench/mockpop3"
+	"github.com/switchyard-mail/switchyard/bench/mocksieve"
+	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
+)
+
+// The hostile-client suite (issue 13): one test per way the engine was
+// broken, each driving the whole proxy the way an attacker would. They
+// assert what users see (nobody gets another session's bytes, memory stays
+// bounded, others are still served), never timings.
+
+// hostileProxy starts a proxy with one plaintext listener "l" of proto in
+// front of one destination "d" on port, and returns the App and the
+// listener's address. listener and extra are further lines of the
+// listener's section and of the file.
+func hostileProxy(t *testing.T, proto string, port int, listener, extra string) (*App, string) {
+	t.Helper()
+	files := writeProxyFiles(t, "")
+	a := startApp(t, fmt.Sprintf(`
+[server]
+backend_timeout = "3s"
+health_check_interval = "0s"
+[tls.certificate.main]
+cert = %q
+key = %q
+default = true
+[listener.l]
+protocol = %q
+bind = ["127.0.0.1:0"]
+tls = "plain"
+%s
+[destination.d]
+host = "127.0.0.1"
+forwarding = "none"
+allow_plaintext_auth = true
+[destination.d.protocol.%s]
+port = %d
+tls = "plain"
+[routing]
+default_destination = "d"
+%s
+`, files.cert, files.key, proto, listener, proto, port, extra))
+	return a, a.Addrs("l")[0]
+}
+
+func mockPort(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// tinyReceiveBuffer dials with a 4 KiB receive buffer: output the client
+// does not read stays with the proxy instead of in the kernel.
+func tinyReceiveBuffer(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// rss is the process's resident set, in bytes, after giving back to the
+// OS what the heap does not use.
+func rss(t *testing.T) int64 {
+	t.Helper()
+	runtime.GC()
+	debug.FreeOSMemory()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Skip("no VmRSS")
+	return 0
+}
+
+// Item 1: a client pipelines commands, does not read, and logs in; its
+// backend accepts and at once says BYE and closes. Meanwhile others log
+// in. When the attacker finally reads, no session may be joined to a
+// socket of someone else: the others never see the attacker's pipelined
+// command, and keep their own mailbox.
+func TestHostileVerdictNeverJoinsAnotherSession(t *testing.T) {
+	users := map[string]string{"mallory": "pw"}
+	for i := 0; i < 16; i++ {
+		users[fmt.Sprint("user", i)] = "pw"
+	}
+	b := listenMock(t, func() (*mockimap.Server, error) {
+		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "only", Users: users, ByeAfterLogin: map[string]bool{"mallory": true}})
+	})
+	_, addr := hostileProxy(t, "imap", mockPort(b.Addr()), `preauth_timeout = "60s"`, "[capabilities.imap]\nallow_plain_auth_without_tls = true\n")
+	for round := 0; round < 3; round++ {
+		attacker := tinyReceiveBuffer(t, addr)
+		var p strings.Builder
+		for i := 0; i < 40000; i++ { // about 6 MB of answers: more than the kernel holds
+			p.WriteString("x CAPABILITY\r\n")
+		}
+		p.WriteString("a LOGIN mallory pw\r\nEVIL" + fmt.Sprint(round) + " NOOP\r\n")
+		go func() { _, _ = io.WriteString(attacker, p.String()) }()
+		time.Sleep(300 * time.Millisecond) // the backend said OK, BYE and closed by now (on the old engine)
+
+		var legit []*client
+		for i := 0; i < 8; i++ {
+			c := dial(t, addr)
+			c.line()
+			user := fmt.Sprint("user", round*4+i%4)
+			if i >= 4 {
+				user = fmt.Sprint("user", 8+round*2+i%2)
+			}
+			if got := c.landedOn(user, "pw"); got != "only" {
+				t.Fatalf("%s landed on %q", user, got)
+			}
+			legit = append(legit, c)
+		}
+		// The attacker reads now: output drains, and whatever the proxy
+		// does with its session happens while the others are connected.
+		_ = attacker.SetReadDeadline(time.Now().Add(20 * time.Second))
+		got, _ := io.ReadAll(attacker)
+		if strings.Contains(string(got), "you are on") {
+			t.Fatal("the attacker read another user's mailbox")
+		}
+		time.Sleep(600 * time.Millisecond) // a few sweeps of the old engine
+		for i, c := range legit {
+			_ = c.conn.SetDeadline(time.Now().Add(10 * time.Second))
+			c.send("z NOOP\r\n")
+			lines, last := c.until("z")
+			for _, l := range append(lines, last) {
+				if strings.Contains(l, "EVIL") || strings.Contains(l, "CAPABILITY") {
+					t.Fatalf("client %d got another session's bytes: %q", i, l)
+				}
+			}
+			if !strings.HasPrefix(last, "z OK") {
+				t.Fatalf("client %d: NOOP answered %q", i, last)
+			}
+		}
+	}
+}
+
+// pipelineWithoutReading writes cmd over and over (up to total bytes) on
+// a connection that never reads, until the proxy stops taking them.
+func pipelineWithoutReading(t *testing.T, addr, cmd string, total int) int {
+	t.Helper()
+	c := tinyReceiveBuffer(t, addr)
+	chunk := []byte(strings.Repeat(cmd, 64<<10/len(cmd)))
+	sent := 0
+	for sent < total {
+		_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		n, err := c.Write(chunk)
+		sent += n
+		if err != nil {
+			break
+		}
+	}
+	return sent
+}
+
+// Item 5: clients that pipeline commands and never read, on every login
+// protocol and on the SMTP relay: the proxy's memory stays bounded (it
+// stops reading them), and it goes on serving others.
+func TestHostileNonReadingClients(t *testing.T) {
+	pop := listenMock(t, func() (*mockpop3.Server, error) { return mockpop3.Listen("127.0.0.1:0", mockpop3.Config{Name: "p"}) })
+	sieve := listenMock(t, func() (*mocksieve.Server, error) { return mocksieve.Listen("127.0.0.1:0", mocksieve.Config{Name: "s"}) })
+	imap := listenMock(t, func() (*mockimap.Server, error) { return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "i"}) })
+	sub := listenMock(t, func() (*mocksmtp.Server, error) { return mocksmtp.Listen("127.0.0.1:0", mocksmtp.Config{Name: "m"}) })
+	lmtp := listenMock(t, func() (*mocksmtp.Server, error) {
+		return mocksmtp.Listen("127.0.0.1:0", mocksmtp.Config{Name: "l", LMTP: true, NoAuth: true, Recipients: []string{"a@example.com"}})
+	})
+	for _, tc := range []struct {
+		proto, cmd, greeting string
+		port                 int
+	}{
+		{"imap", "x CAPABILITY\r\n", "* OK", mockPort(imap.Addr())},
+		{"pop3", "CAPA\r\n", "+OK", mockPort(pop.Addr())},
+		{"managesieve", "CAPABILITY\r\n", "\"IMPLEMENTATION\"", mockPort(sieve.Addr())},
+		{"submission", "EHLO client.example\r\n", "220", mockPort(sub.Addr())},
+		{"lmtp", "NOOP\r\n", "220", mockPort(lmtp.Addr())},
+	} {
+		t.Run(tc.proto, func(t *testing.T) {
+			_, addr := hostileProxy(t, tc.proto, tc.port, `preauth_timeout = "60s"`, "")
+			before := rss(t)
+			sent := pipelineWithoutReading(t, addr, tc.cmd, 16<<20)
+			grew := rss(t) - before
+			t.Logf("%s: the client sent %d bytes; resident memory grew by %d", tc.proto, sent, grew)
+			if grew > 48<<20 {
+				t.Fatalf("resident memory grew by %d bytes for one client that never read", grew)
+			}
+			if sent >= 16<<20 {
+				t.Fatalf("the proxy took all %d bytes: nothing pushed back", sent)
+			}
+			c := dial(t, addr)
+			if l := c.line(); !strings.HasPrefix(l, tc.greeting) {
+				t.Fatalf("another client got %q", l)
+			}
+		})
+	}
+}
+
+// Item 5, HTTP: a 200 MB response to a client that does not read. The
+// proxy stops reading the backend instead of buffering it, and once the
+// client reads, every byte arrives.
+func TestHostileNonReadingHTTPDownload(t *testing.T) {
+	const size = 200 << 20
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for i := range chunk {
+		chunk[i] = 'a' + byte(i%26)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		for n := 0; n < size; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	_, addr := hostileProxy(t, "http", mockPort(ln.Addr().String()), "", "")
+	before := rss(t)
+	c := tinyReceiveBuffer(t, addr)
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(2 * time.Second) // the backend writes as fast as anyone lets it
+	grew := rss(t) - before
+	t.Logf("resident memory grew by %d bytes while the client did not read", grew)
+	if grew > 48<<20 {
+		t.Fatalf("resident memory grew by %d bytes for a client that does not read a 200 MB response", grew)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	br := bufio.NewReaderSize(c, 256<<10)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || n != size {
+		t.Fatalf("read %d of %d bytes: %v", n, size, err)
+	}
+}
+
+// dripUntilClosed sends prefix, then one byte of body every interval,
+// and reports whether the server closed the connection before the bytes
+// ran out (what it answered is returned too).
+func dripUntilClosed(t *testing.T, addr, prefix, body string, interval time.Duration) (bool, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got strings.Builder
+	var mu sync.Mutex
+	closed := make(chan struct{})
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := c.Read(b)
+			mu.Lock()
+			got.Write(b[:n])
+			mu.Unlock()
+			if err != nil {
+				close(closed)
+				return
+			}
+		}
+	}()
+	io.WriteString(c, prefix)
+	for i := 0; i < len(body); i++ {
+		select {
+		case <-closed:
+			mu.Lock()
+			defer mu.Unlock()
+			return true, got.String()
+		case <-time.After(interval):
+		}
+		if _, err := c.Write([]byte{body[i]}); err != nil {
+			break
+		}
+	}
+	select {
+	case <-closed:
+		mu.Lock()
+		defer mu.Unlock()
+		return true, got.String()
+	case <-time.After(time.Second):
+		return false, ""
+	}
+}
+
+// Item 6: slowloris. A request head or an SMTP command sent one byte at
+// a time never completes; its deadline is absolute, so the connection is
+// cut long before the bytes run out.
+func TestHostileSlowloris(t *testing.T) {
+	t.Run("http head", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		_, addr := hostileProxy(t, "http", mockPort(ln.Addr().String()), "", "[http]\nkeepalive_timeout = \"1s\"\n")
+		closed, _ := dripUntilClosed(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ", strings.Repeat("a", 150), 100*time.Millisecond)
+		if !closed {
+			t.Fatal("a request head dripped for 15 s was never cut (keepalive_timeout 1s)")
+		}
+	})
+	t.Run("smtp command", func(t *testing.T) {
+		lmtp := listenMock(t, func() (*mocksmtp.Server, error) {
+			return mocksmtp.Listen("127.0.0.1:0", mocksmtp.Config{Name: "l", LMTP: true, NoAuth: true, Recipients: []string{"a@example.com"}})
+		})
+		_, addr := hostileProxy(t, "lmtp", mockPort(lmtp.Addr()), `command_timeout = "1s"`, "")
+		closed, got := dripUntilClosed(t, addr, "", "NOOP "+strings.Repeat("x", 150), 100*time.Millisecond)
+		if !closed {
+			t.Fatal("an SMTP command dripped for 15 s was never cut (command_timeout 1s)")
+		}
+		if !strings.Contains(got, "421") {
+			t.Fatalf("cut without a 421: %q", got)
+		}
+	})
+}
+
+// Item 7: a cap on connections per client address, bridged sessions
+// included; other addresses are served.
+func TestHostilePerAddressCap(t *testing.T) {
+	users := map[string]string{"a": "pw", "b": "pw", "c": "pw"}
+	b := listenMock(t, func() (*mockimap.Server, error) {
+		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "only", Users: users})
+	})
+	_, addr := hostileProxy(t, "imap", mockPort(b.Addr()), "max_connections_per_ip = 2", "[capabilities.imap]\nallow_plain_auth_without_tls = true\n")
+	for _, u := range []string{"a", "b"} {
+		c := dial(t, addr)
+		c.line()
+		if got := c.landedOn(u, "pw"); got != "only" {
+			t.Fatalf("%s landed on %q", u, got)
+		}
+	}
+	third := dial(t, addr)
+	if l := third.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Fatalf("a third connection from the same address got %q, want * BYE", l)
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	oc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oc.Close()
+	other := &client{t: t, conn: oc, r: bufio.NewReader(oc)}
+	_ = oc.SetDeadline(time.Now().Add(10 * time.Second))
+	other.line()
+	if got := other.landedOn("c", "pw"); got != "only" {
+		t.Fatalf("another address landed on %q", got)
+	}
+}
+
+// Item 4: a thousand idle connections and stalled handshakes from one
+// address do not stop TLS logins from another, on implicit TLS and on
+// STARTTLS.
+func TestHostileHandshakeFlood(t *testing.T) {
+	users := map[string]string{"a": "pw"}
+	b := listenMock(t, func() (*mockimap.Server, error) {
+		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "only", Users: users})
+	})
+	files := writeProxyFiles(t, "")
+	a := startApp(t, fmt.Sprintf(`
+[server]
+health_check_interval = "0s"
+[tls.certificate.main]
+cert = %q
+key = %q
+default = true
+[listener.imaps]
+protocol = "imap"
+bind = ["127.0.0.1:0"]
+tls = "implicit"
+max_connections_per_ip = 4000
+[listener.imap]
+protocol = "imap"
+bind = ["127.0.0.1:0"]
+tls = "starttls"
+max_connections_per_ip = 4000
+[destination.d]
+host = "127.0.0.1"
+forwarding = "none"
+allow_plaintext_auth = true
+[destination.d.protocol.imap]
+port = %d
+tls = "plain"
+[routing]
+default_destination = "d"
+`, files.cert, files.key, mockPort(b.Addr())))
+	imaps, imap := a.Addrs("imaps")[0], a.Addrs("imap")[0]
+	flood := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	var hold []net.Conn
+	defer func() {
+		for _, c := range hold {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 1100; i++ {
+		c, err := flood.Dial("tcp", imaps)
+		if err != nil {
+			t.Fatalf("flood %d: %v", i, err)
+		}
+		hold = append(hold, c)
+	}
+	for i := 0; i < 100; i++ { // one byte of a ClientHello, then silence
+		c, err := flood.Dial("tcp", imaps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte{0x16})
+		hold = append(hold, c)
+	}
+	for i := 0; i < 5; i++ {
+		raw, err := net.Dial("tcp", imaps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
+		_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
+		c := &client{t: t, conn: tc, r: bufio.NewReader(tc)}
+		c.line()
+		if got := c.landedOn("a", "pw"); got != "only" {
+			t.Fatalf("implicit TLS login %d landed on %q", i, got)
+		}
+		c2 := dial(t, imap)
+		c2.line()
+		c2.startTLS()
+		if got := c2.landedOn("a", "pw"); got != "only" {
+			t.Fatalf("STARTTLS login %d landed on %q", i, got)
+		}
+		raw.Close()
+	}
+}
