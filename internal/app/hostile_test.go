@@ -23,6 +23,7 @@ import (
 	"github.com/switchyard-mail/switchyard/bench/mockpop3"
 	"github.com/switchyard-mail/switchyard/bench/mocksieve"
 	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
+	"github.com/switchyard-mail/switchyard/engine"
 )
 
 // The hostile-client suite (issue 13): one test per way the engine was
@@ -467,5 +468,109 @@ default_destination = "d"
 			t.Fatalf("STARTTLS login %d landed on %q", i, got)
 		}
 		raw.Close()
+	}
+}
+
+// HTTP/2 streams go through the same gate as everything else: they are
+// listed while they run, a kick resets them, and an open breaker refuses
+// them without a dial.
+func TestHostileHTTP2StreamsAreGated(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: hello\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	files := writeProxyFiles(t, "")
+	a := startApp(t, fmt.Sprintf(`
+[server]
+health_check_interval = "0s"
+host_down_threshold = 1
+host_down_cooldown = "1m"
+[tls.certificate.main]
+cert = %q
+key = %q
+default = true
+[listener.web]
+protocol = "http"
+bind = ["127.0.0.1:0"]
+tls = "implicit"
+[destination.d]
+host = "127.0.0.1"
+forwarding = "none"
+allow_plaintext_auth = true
+[destination.d.protocol.http]
+port = %d
+tls = "plain"
+[routing]
+default_destination = "d"
+`, files.cert, files.key, mockPort(ln.Addr().String())))
+	base := "https://" + a.Addrs("web")[0]
+	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true,
+	}}
+	req, _ := http.NewRequest("GET", base+"/events", nil)
+	req.SetBasicAuth("carol@example.com", "pw")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("not HTTP/2: %s", resp.Proto)
+	}
+	br := bufio.NewReader(resp.Body)
+	if l, _ := br.ReadString('\n'); l != "data: hello\n" {
+		t.Fatalf("first event %q", l)
+	}
+	var listed bool
+	for _, s := range a.Engine().Sessions(nil) {
+		listed = listed || (s.State == "stream" && s.Account == "carol@example.com" && s.Destination == "d")
+	}
+	if !listed {
+		t.Fatalf("the stream is not listed: %+v", a.Engine().Sessions(nil))
+	}
+	n := a.Engine().KickSessions(func(s engine.SessionInfo) bool { return s.Account == "carol@example.com" })
+	if n != 1 {
+		t.Fatalf("kicked %d streams, want 1", n)
+	}
+	if _, err := io.Copy(io.Discard, br); err == nil {
+		// A reset stream ends the body with an error; a clean end would
+		// mean the backend finished, which it never does by itself.
+		t.Fatal("the kicked stream ended cleanly")
+	}
+
+	// The backend goes away: the first stream fails (502) and opens the
+	// breaker; the next is refused at the proxy.
+	srv.Close()
+	once.Do(func() { close(release) })
+	codes := []int{}
+	for i := 0; i < 2; i++ {
+		req, _ := http.NewRequest("GET", base+"/x", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+		if i == 1 && !strings.Contains(string(body), "marked down") {
+			t.Fatalf("second answer: %d %q", resp.StatusCode, body)
+		}
+	}
+	if codes[0] != 502 || codes[1] != 503 {
+		t.Fatalf("answers %v, want [502 503]", codes)
 	}
 }

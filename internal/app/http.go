@@ -52,8 +52,13 @@ func (a *App) newH2Server(d *httpDriver) *h2proxy.Server {
 		VerifyBearer:       d.verify,
 		Logger:             a.log.With("component", "h2"),
 		Resolve: func(ctx context.Context, id string) (string, error) {
-			res, err := a.router.Resolve(ctx, id)
+			res, err := a.eng.ResolveStream(ctx, id)
 			return res.Destination, err
+		},
+		// Every stream passes the engine's admission gate (holds, the
+		// destination, its breaker) and is listed while it runs.
+		Admit: func(s h2proxy.Stream) (func(bool), int, string) {
+			return a.eng.AdmitStream(engine.Stream{Client: s.Client, Account: s.Account, Destination: s.Destination, Cancel: s.Cancel})
 		},
 		Target: func(id string) (h2proxy.Target, bool) {
 			dest := a.eng.Destination(id)

@@ -55,6 +55,13 @@ type Config struct {
 	Resolve func(ctx context.Context, identifier string) (dest string, err error)
 	// Target returns a destination's HTTP endpoint; false: unknown (502).
 	Target func(dest string) (Target, bool)
+	// Admit, when set, is asked before a stream is proxied: the engine's
+	// admission gate (the account's hold, the destination serving http,
+	// its breaker), which also lists the stream for the admin API. It
+	// returns done, called once when the stream ends (backendFailed: the
+	// backend could not be reached or failed), or a status and reason to
+	// answer instead.
+	Admit func(s Stream) (done func(backendFailed bool), status int, reason string)
 	// VerifyBearer, when set, checks the bearer token of every stream
 	// before routing, wherever RFC 6750 lets it be: Authorization, the
 	// access_token query parameter, the access_token of a form body
@@ -77,6 +84,15 @@ type Config struct {
 	// MaxHeaderBytes bounds a request's header list (default 64 KiB),
 	// and a backend's response head too.
 	MaxHeaderBytes int
+}
+
+// Stream is a request on its way to a backend, for Config.Admit.
+type Stream struct {
+	Account     string // the routing identifier ("" for a route with a fixed destination)
+	Destination string
+	Client      netip.AddrPort
+	// Cancel ends the stream (an admin kick).
+	Cancel func()
 }
 
 // Defaults of Config.
@@ -218,13 +234,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, client netip.Addr
 		s.answer(w, d)
 		return
 	}
+	failed := false
+	if s.cfg.Admit != nil {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		r = r.WithContext(ctx)
+		done, status, reason := s.cfg.Admit(Stream{Account: d.Identifier, Destination: d.Destination, Client: client, Cancel: cancel})
+		if done == nil {
+			d := httpx.Decision{Status: status, Reason: reason}
+			s.answer(w, d)
+			return
+		}
+		defer func() { done(failed) }()
+	}
 	t, ok := s.cfg.Target(d.Destination)
 	if !ok {
 		s.log.Warn("http/2: destination has no http endpoint", "destination", d.Destination)
 		s.answer(w, httpx.Decision{Status: 502, Reason: "destination unavailable"})
 		return
 	}
-	s.proxy(w, r, d.Destination, t, client, tlsOn)
+	failed = !s.proxy(w, r, d.Destination, t, client, tlsOn)
 }
 
 // isForm: a Content-Type field names a form body (RFC 6750 section 2.2).
@@ -297,14 +326,16 @@ func (s *Server) resolve(ctx context.Context, d httpx.Decision) httpx.Decision {
 	dest, err := s.cfg.Resolve(rctx, d.Identifier)
 	switch {
 	case errors.Is(err, router.ErrNoRoute):
-		return d.Route.Unrouted(s.cfg.DefaultDestination)
+		u := d.Route.Unrouted(s.cfg.DefaultDestination)
+		u.Identifier = d.Identifier // still the account's stream (holds)
+		return u
 	case err != nil || dest == "":
 		if ctx.Err() == nil { // not a client that went away
 			s.log.Warn("http/2: routing failed", "identifier", d.Identifier, "err", err)
 		}
 		return httpx.Decision{Status: 503, Reason: "destination unavailable"}
 	}
-	return httpx.Decision{Destination: dest, Route: d.Route}
+	return httpx.Decision{Destination: dest, Route: d.Route, Identifier: d.Identifier}
 }
 
 // answer responds to a stream locally, as the relay does.
@@ -323,14 +354,16 @@ func (s *Server) answer(w http.ResponseWriter, d httpx.Decision) {
 	_, _ = io.WriteString(w, body)
 }
 
-// proxy forwards the stream to the destination's endpoint.
-func (s *Server) proxy(w http.ResponseWriter, r *http.Request, dest string, t Target, client netip.AddrPort, tlsOn bool) {
+// proxy forwards the stream to the destination's endpoint. It reports
+// false when the backend could not be reached or failed.
+func (s *Server) proxy(w http.ResponseWriter, r *http.Request, dest string, t Target, client netip.AddrPort, tlsOn bool) bool {
 	u, err := url.Parse(t.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		s.log.Warn("http/2: bad destination url", "destination", dest, "url", t.URL)
 		s.answer(w, httpx.Decision{Status: 502, Reason: "destination unavailable"})
-		return
+		return false
 	}
+	ok := true
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// The forwarding fields the client sent are already gone
@@ -347,12 +380,14 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, dest string, t Ta
 		ErrorLog:      s.h1.ErrorLog,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if r.Context().Err() == nil {
+				ok = false // not a client that went away, nor a kick
 				s.log.Warn("http/2: backend failed", "destination", dest, "err", err)
 			}
 			s.answer(w, httpx.Decision{Status: 502, Reason: "destination unavailable"})
 		},
 	}
 	rp.ServeHTTP(w, r)
+	return ok
 }
 
 // setForwarded writes Forwarded, X-Forwarded-For and X-Forwarded-Proto
