@@ -491,3 +491,23 @@ func TestStopSaysGoodbye(t *testing.T) {
 	go h.e.Stop(ctx)
 	c.expect("BYE")
 }
+
+// Bytes a backend sends right behind its verdict reach the client after
+// it, and the login counts once (issue 13, item 10).
+func TestBytesBehindTheVerdict(t *testing.T) {
+	b := startBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		io.WriteString(c, "READY\r\n")
+		if _, err := br.ReadString('\n'); err != nil {
+			return
+		}
+		io.WriteString(c, "OK frank\r\n* NOTICE behind the verdict\r\n")
+		io.Copy(io.Discard, br)
+	})
+	h := startEngine(t, b.port())
+	c := h.login(t, "frank")
+	c.expect("* NOTICE behind the verdict")
+	if n := h.e.Stats.Logins.Load(); n != 1 {
+		t.Fatalf("logins = %d, want 1", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -48,11 +49,12 @@ func (a *alpnConfigs) get(base *tls.Config) *tls.Config {
 // h2Conn is the blocking connection ServeH2 gets.
 type h2Conn struct {
 	*tls.Conn
-	fd     int
-	e      *Engine
-	slot   *clientSlot
-	reg    *regEntry
-	closed sync.Once
+	fd      int
+	e       *Engine
+	slot    *clientSlot
+	reg     *regEntry
+	started time.Time
+	closed  sync.Once
 }
 
 func (c *h2Conn) Close() error {
@@ -62,6 +64,9 @@ func (c *h2Conn) Close() error {
 		c.e.fds.Release(fdbudget.HTTP2, 1)
 		c.slot.release()
 		c.e.reg.remove(c.reg)
+		si := c.reg.snapshot()
+		c.e.log.Info("http/2 connection ended", "session", si.ID, "listener", si.Listener, "client", si.Client,
+			"duration", time.Since(c.started).Round(time.Millisecond))
 	})
 	return nil
 }
@@ -86,7 +91,7 @@ func (c *conn) handOffH2() {
 	}
 	e.fds.Move(fdbudget.Bridge, fdbudget.HTTP2, 1)
 	c.tls.tr.UseFD(fd) // blocking fd: reads and writes block
-	conn := &h2Conn{Conn: c.tls.tc, fd: fd, e: e, slot: c.slot, reg: c.reg}
+	conn := &h2Conn{Conn: c.tls.tc, fd: fd, e: e, slot: c.slot, reg: c.reg, started: c.accepted}
 	si := c.snapshotInfo()
 	si.State = StateHTTP2
 	c.reg.update(si)

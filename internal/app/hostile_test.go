@@ -574,3 +574,52 @@ default_destination = "d"
 		t.Fatalf("answers %v, want [502 503]", codes)
 	}
 }
+
+// A refused TLS handshake on a relayed listener is counted, and does not
+// leave a relayed session behind (shutdown would wait for it).
+func TestHostileRefusedHandshakeOnARelayListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	files := writeProxyFiles(t, "")
+	a := startApp(t, fmt.Sprintf(`
+[server]
+health_check_interval = "0s"
+[tls.certificate.main]
+cert = %q
+key = %q
+default = true
+[listener.web]
+protocol = "http"
+bind = ["127.0.0.1:0"]
+tls = "implicit"
+[destination.d]
+host = "127.0.0.1"
+forwarding = "none"
+allow_plaintext_auth = true
+[destination.d.protocol.http]
+port = %d
+tls = "plain"
+[routing]
+default_destination = "d"
+`, files.cert, files.key, mockPort(ln.Addr().String())))
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", a.Addrs("web")[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") // not a ClientHello
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, c)
+		c.Close()
+	}
+	e := a.Engine()
+	if n := e.Refusals()["handshake_failed"]; n != 3 {
+		t.Fatalf("handshake failures counted: %d, want 3 (%v)", n, e.Refusals())
+	}
+	if n := e.Stats.Relaying.Load(); n != 0 {
+		t.Fatalf("%d relayed sessions left behind", n)
+	}
+}
