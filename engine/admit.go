@@ -87,6 +87,10 @@ func (e *Engine) gate(req admitRequest, res router.Result, err error) admission 
 		e.log.Error("destination does not serve the protocol", "destination", dest.ID, "protocol", req.proto)
 		return a.refuse(protocols.FailUnavailable, outcomeBackendFailure, "destination does not serve "+req.proto)
 	}
+	if e.InMaintenance(dest.ID) {
+		e.logLimited("maintenance-"+dest.ID, "destination in maintenance; refused for now", "destination", dest.ID, "protocol", req.proto)
+		return a.refuse(protocols.FailUnavailable, outcomeBackendFailure, "destination in maintenance")
+	}
 	if req.creds && dp.TLS == TLSPlain && !dest.AllowPlaintextAuth {
 		e.log.Error("destination refuses credentials over plaintext (allow_plaintext_auth = false)", "destination", dest.ID)
 		return a.refuse(protocols.FailUnavailable, outcomeBackendFailure, "plaintext credentials refused")
@@ -122,15 +126,74 @@ func (e *Engine) healthFailure(d *Destination, proto string) {
 }
 
 // audit writes the one line per login outcome: who, from where, to which
-// destination, how it ended and how long it took (never a secret).
-func (e *Engine) audit(c *conn, account, outcome, reason string, since time.Time) {
+// destination, how it ended and how long it took (never a secret), and
+// gives the same facts to the event sink.
+func (e *Engine) audit(c *conn, account, dest, outcome, reason string, since time.Time) {
 	if outcome == "" {
 		outcome = outcomeSuccess
 	}
 	args := []any{"session", c.id, "account", account, "protocol", c.ls.Protocol, "listener", c.ls.ID,
-		"client", c.fwd.Client, "outcome", outcome, "reason", reason}
+		"client", c.fwd.Client, "destination", dest, "outcome", outcome, "reason", reason}
 	if !since.IsZero() {
 		args = append(args, "duration", time.Since(since).Round(time.Microsecond))
 	}
 	e.log.Info("login", args...)
+	e.event(Event{Kind: EventLogin, Session: c.id, Account: account, Protocol: c.ls.Protocol, Listener: c.ls.ID,
+		Client: c.fwd.Client.String(), Destination: dest, Outcome: outcome, Reason: reason})
+}
+
+// Event is something an operator may want to see in the activity log
+// (Options.Events). It never carries a secret.
+type Event struct {
+	Time        time.Time
+	Kind        string // EventLogin, EventKick
+	Session     uint64
+	Account     string
+	Protocol    string
+	Listener    string
+	Client      string
+	Destination string
+	Outcome     string // logins: success, failure, backend_failure, no_route, tempfail, bad_input
+	Reason      string
+}
+
+// Event kinds.
+const (
+	EventLogin = "login"
+	EventKick  = "kick"
+)
+
+func (e *Engine) event(ev Event) {
+	if e.opt.Events != nil {
+		if ev.Time.IsZero() {
+			ev.Time = time.Now()
+		}
+		e.opt.Events(ev)
+	}
+}
+
+// SetMaintenance takes a destination out of service for new logins,
+// relayed recipients and HTTP/2 streams (the admin API's maintenance
+// switch), or puts it back; sessions already there carry on.
+func (e *Engine) SetMaintenance(dest string, on bool) {
+	e.maintMu.Lock()
+	defer e.maintMu.Unlock()
+	next := map[string]bool{}
+	if p := e.maint.Load(); p != nil {
+		for k, v := range *p {
+			next[k] = v
+		}
+	}
+	if on {
+		next[dest] = true
+	} else {
+		delete(next, dest)
+	}
+	e.maint.Store(&next)
+}
+
+// InMaintenance reports whether dest is switched out of service.
+func (e *Engine) InMaintenance(dest string) bool {
+	p := e.maint.Load()
+	return p != nil && (*p)[dest]
 }

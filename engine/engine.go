@@ -68,6 +68,8 @@ type Engine struct {
 	draining      atomic.Bool
 	delays        delays
 	dests         atomic.Pointer[map[string]*Destination] // swapped by SetDestinations
+	maintMu       sync.Mutex
+	maint         atomic.Pointer[map[string]bool] // destinations in maintenance
 
 	Stats Stats
 }

@@ -24,7 +24,8 @@ type loginSession struct {
 	holdMax  time.Time // held: when the client gets a temporary failure
 	started  time.Time // when the current login began (audit)
 	replay   *replay
-	blocking bool // paused: the client's output is behind
+	lastDest *Destination // where the current login was sent
+	blocking bool         // paused: the client's output is behind
 }
 
 // feedChunk bounds the input of one front end call.
@@ -212,6 +213,7 @@ func (s *loginSession) routed(res router.Result, err error) {
 		return
 	}
 	s.st = lsReplaying
+	s.lastDest = adm.dest
 	s.describe(StateLogin, adm.dest.ID)
 	c.setDeadline(c.e.opt.BackendTimeout)
 	s.replay = c.e.startReplay(c, s, s.login, adm)
@@ -240,7 +242,11 @@ func (s *loginSession) replayFailed(kind protocols.FailKind, relay []byte, reaso
 func (s *loginSession) bridged() {
 	s.st = lsDone
 	s.replay = nil
-	s.c.e.audit(s.c, s.acct, "", "bridged", s.started)
+	dest := ""
+	if s.lastDest != nil {
+		dest = s.lastDest.ID
+	}
+	s.c.e.audit(s.c, s.acct, dest, "", "bridged", s.started)
 }
 
 // failed reports a failed login to the front end and resumes the dialogue
@@ -252,7 +258,13 @@ func (s *loginSession) failed(adm admission, relay []byte) {
 	if adm.kind != protocols.FailRejected {
 		e.Stats.BackendFailures.Add(1)
 	}
-	e.audit(c, s.acct, adm.outcome, adm.reason, s.started)
+	dest := ""
+	if adm.dest != nil {
+		dest = adm.dest.ID
+	} else if s.replay != nil {
+		dest = s.replay.adm.dest.ID
+	}
+	e.audit(c, s.acct, dest, adm.outcome, adm.reason, s.started)
 	if s.replay != nil {
 		s.replay.abandon()
 		s.replay = nil

@@ -171,4 +171,9 @@ type Options struct {
 	// Limits are the reactor's caps and deadlines; zero fields take the
 	// defaults (DefaultLimits).
 	Limits Limits
+	// Events, when set, receives the activity log's events (login
+	// outcomes, kicks). It is called from event loops and other
+	// goroutines: it must be cheap, must not block, and must be safe for
+	// concurrent use.
+	Events func(Event)
 }

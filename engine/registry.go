@@ -147,9 +147,11 @@ func (e *Engine) Sessions(match func(SessionInfo) bool) []SessionInfo {
 func (e *Engine) KickSessions(match func(SessionInfo) bool) int {
 	n := 0
 	e.reg.each(func(r *regEntry) {
-		if match(r.snapshot()) {
+		if si := r.snapshot(); match(si) {
 			(*r.kick.Load())()
 			n++
+			e.event(Event{Kind: EventKick, Session: si.ID, Account: si.Account, Protocol: si.Protocol,
+				Listener: si.Listener, Client: si.Client, Destination: si.Destination, Reason: si.State})
 		}
 	})
 	return n
