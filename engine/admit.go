@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -132,14 +133,17 @@ func (e *Engine) audit(c *conn, account, dest, outcome, reason string, since tim
 	if outcome == "" {
 		outcome = outcomeSuccess
 	}
+	e.event(Event{Kind: EventLogin, Session: c.id, Account: account, Protocol: c.ls.Protocol, Listener: c.ls.ID,
+		Client: c.clientStr, Destination: dest, Outcome: outcome, Reason: reason})
+	if !e.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
 	args := []any{"session", c.id, "account", account, "protocol", c.ls.Protocol, "listener", c.ls.ID,
 		"client", c.fwd.Client, "destination", dest, "outcome", outcome, "reason", reason}
 	if !since.IsZero() {
 		args = append(args, "duration", time.Since(since).Round(time.Microsecond))
 	}
 	e.log.Info("login", args...)
-	e.event(Event{Kind: EventLogin, Session: c.id, Account: account, Protocol: c.ls.Protocol, Listener: c.ls.ID,
-		Client: c.fwd.Client.String(), Destination: dest, Outcome: outcome, Reason: reason})
 }
 
 // Event is something an operator may want to see in the activity log
@@ -163,6 +167,7 @@ const (
 	EventKick  = "kick"
 )
 
+// event hands ev to the sink; building an Event allocates nothing.
 func (e *Engine) event(ev Event) {
 	if e.opt.Events != nil {
 		if ev.Time.IsZero() {

@@ -72,9 +72,10 @@ type conn struct {
 	closing   bool // close was asked: OnClose follows
 	detached  bool // the socket was duplicated for the bridge or HTTP/2
 
-	slot *clientSlot
-	sess session
-	reg  *regEntry
+	slot      *clientSlot
+	sess      session
+	reg       *regEntry
+	clientStr string // fwd.Client as text, for the registry and logs
 }
 
 // tlsState is the TLS layer of a client connection or a backend leg.
@@ -99,6 +100,7 @@ func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
 		Local:     acc.local,
 		SessionID: e.sessionPrefix + strconv.FormatUint(c.id, 36),
 	}
+	c.clientStr = c.fwd.Client.String()
 	gc.SetContext(c)
 	l.conns[c] = struct{}{}
 	e.opt.Observer.ConnAccepted(ls.ID, ls.Protocol)
@@ -231,6 +233,7 @@ func (c *conn) proxyHeader(data []byte) {
 		}
 		if ok {
 			c.fwd.Client, c.fwd.Local = src, dst
+			c.clientStr = src.String()
 		}
 		c.proxyDone(n)
 	}
@@ -512,6 +515,9 @@ func (c *conn) closed(err error) {
 	}
 }
 
+// errUnsentOutput: gnet still holds output the peer has not taken.
+var errUnsentOutput = errors.New("output the peer has not read is still waiting")
+
 // detach duplicates the client socket for a new owner and closes gnet's
 // copy. Nothing may be unsent in gnet (it drops what it holds at close):
 // detach flushes, and fails when output still waits. The connection is
@@ -523,8 +529,8 @@ func (c *conn) detach() (fd int, err error) {
 	}
 	if c.gc.OutboundBuffered() > 0 {
 		_ = c.gc.Flush()
-		if n := c.gc.OutboundBuffered(); n > 0 {
-			return -1, errors.New("client has " + strconv.Itoa(n) + " unread bytes of output")
+		if c.gc.OutboundBuffered() > 0 {
+			return -1, errUnsentOutput
 		}
 	}
 	if !c.e.fds.TryAcquire(fdbudget.Bridge, 1) {

@@ -168,10 +168,12 @@ func TestDescriptorExhaustionChild(t *testing.T) {
 		l.MaxConnections = 10000
 		l.MaxConnsPerAddr = 10000
 	})
+	h.router.mu.Lock()
 	h.router.dest = map[string]string{}
 	for i := 0; i < 300; i++ {
 		h.router.dest[fmt.Sprint("stuck", i)] = "hole"
 	}
+	h.router.mu.Unlock()
 	fmt.Println("ADDR", h.addr)
 	var hog []int
 	in := bufio.NewScanner(os.Stdin)
@@ -181,6 +183,9 @@ func TestDescriptorExhaustionChild(t *testing.T) {
 			b, _ := json.Marshal(h.e.Refusals())
 			fmt.Println("REFUSALS", string(b))
 		case "hog":
+			// Whatever phase 1 left in flight finishes first, so no
+			// descriptor is given back behind the hog's back.
+			eventually(t, "the engine to settle", func() bool { return h.e.dials.Load() == 0 && h.e.ActiveSessions() == 0 })
 			for {
 				fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 				if err != nil {

@@ -164,6 +164,6 @@ func (e *Engine) ActiveSessions() int64 { return e.reg.n.Load() }
 func (c *conn) snapshotInfo() SessionInfo {
 	return SessionInfo{
 		ID: c.id, Listener: c.ls.ID, Protocol: c.ls.Protocol,
-		Client: c.fwd.Client.String(), State: StatePreauth, Started: c.accepted,
+		Client: c.clientStr, State: StatePreauth, Started: c.accepted,
 	}
 }

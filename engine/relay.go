@@ -365,7 +365,20 @@ func (s *relaySession) tunnel(o *protocols.RelayOut) {
 	if len(o.Backend) > 0 {
 		c.in = append(append([]byte(nil), o.Backend...), c.in...)
 	}
-	c.e.bridge(c, l, prelude, s.acct)
+	tc, tr := l.tls.tc, l.tls.tr
+	fd, err := l.detach()
+	if err != nil {
+		c.e.refusal("handoff_backend")
+		c.e.log.Warn("hand-off to the bridge failed", "session", c.id, "client", c.fwd.Client, "err", err)
+		l.drop()
+		c.close()
+		return
+	}
+	back := backendSide{fd: fd, dest: l.dest.ID}
+	if l.tls.active {
+		back.tc, back.tr = tc, tr
+	}
+	c.e.bridge(c, back, prelude, s.acct)
 }
 
 // block pauses reading both sides until the destinations drain.

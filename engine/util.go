@@ -101,3 +101,6 @@ type logGate struct {
 	last atomic.Int64
 	held atomic.Int64
 }
+
+// dupCloexec duplicates fd with close-on-exec set.
+func dupCloexec(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }

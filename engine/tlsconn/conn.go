@@ -38,6 +38,7 @@ const (
 	modeHandshake mode = iota
 	modeLoop
 	modeFD
+	modeStream
 )
 
 // Conn implements net.Conn for crypto/tls. It is not a general-purpose
@@ -56,6 +57,7 @@ type Conn struct {
 
 	loopWrite func([]byte) (int, error) // loop mode
 	fd        int                       // fd mode
+	stream    net.Conn                  // stream mode
 
 	hsDone bool // the handshake goroutine has returned
 	hsErr  error
@@ -143,6 +145,16 @@ func (c *Conn) TakeOutput(dst []byte) []byte {
 	return dst
 }
 
+// NewStream returns a transport in stream mode: reads and writes go to
+// conn and block there (a goroutine that replays a login drives it). The
+// handshake runs on the caller's goroutine (tls.Conn.HandshakeContext), and
+// UseFD moves the session to a bridge afterwards; conn has no buffer of its
+// own, so nothing read is left behind in it.
+func NewStream(conn net.Conn) *Conn {
+	return &Conn{local: conn.LocalAddr(), remote: conn.RemoteAddr(), mode: modeStream, stream: conn,
+		hsDone: true, ready: make(chan struct{}, 1), fd: -1}
+}
+
 // SetLoopMode switches from handshake mode to loop mode. write is the loop's
 // writer (gnet Conn.Write); any handshake output not yet taken is written
 // first.
@@ -169,6 +181,7 @@ func (c *Conn) UseFD(fd int) {
 	c.mode = modeFD
 	c.fd = fd
 	c.loopWrite = nil
+	c.stream = nil
 	c.mu.Unlock()
 }
 
@@ -250,6 +263,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 		case modeLoop:
 			c.mu.Unlock()
 			return 0, ErrWouldBlock
+		case modeStream:
+			s := c.stream
+			c.mu.Unlock()
+			return s.Read(p)
 		case modeFD:
 			fd := c.fd
 			c.mu.Unlock()
@@ -287,6 +304,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 		w := c.loopWrite
 		c.mu.Unlock()
 		return w(p)
+	case modeStream:
+		s := c.stream
+		c.mu.Unlock()
+		return s.Write(p)
 	case modeFD:
 		defer c.mu.Unlock()
 		total := len(p)
@@ -339,8 +360,37 @@ func (c *Conn) Close() error {
 	return nil
 }
 
-func (c *Conn) LocalAddr() net.Addr              { return c.local }
-func (c *Conn) RemoteAddr() net.Addr             { return c.remote }
-func (c *Conn) SetDeadline(time.Time) error      { return nil }
-func (c *Conn) SetReadDeadline(time.Time) error  { return nil }
-func (c *Conn) SetWriteDeadline(time.Time) error { return nil }
+func (c *Conn) LocalAddr() net.Addr  { return c.local }
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// Deadlines apply in stream mode only (the loop and the bridge have their
+// own timers).
+func (c *Conn) SetDeadline(t time.Time) error {
+	if s := c.streamConn(); s != nil {
+		return s.SetDeadline(t)
+	}
+	return nil
+}
+
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if s := c.streamConn(); s != nil {
+		return s.SetReadDeadline(t)
+	}
+	return nil
+}
+
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if s := c.streamConn(); s != nil {
+		return s.SetWriteDeadline(t)
+	}
+	return nil
+}
+
+func (c *Conn) streamConn() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mode == modeStream {
+		return c.stream
+	}
+	return nil
+}
