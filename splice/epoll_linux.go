@@ -155,7 +155,6 @@ func (b *epBridge) Start(client, backend Leg, info Info, onEnd func(Info, Stats)
 		if e.tr != nil {
 			e.tr.UseFD(e.fd)
 		}
-		_ = unix.SetsockoptInt(e.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
 	plain := client.TLS == nil && backend.TLS == nil && b.maxPipes > 0
 	s.c2b = dir{src: &s.client, dst: &s.backend, prelude: backend.Prelude, count: &s.Session.c2b, splice: plain}
@@ -209,6 +208,7 @@ type end struct {
 	tr       Transport
 	client   bool
 	canRead  bool // no EAGAIN since the last EPOLLIN
+	hup      bool // the peer's end was reported (EPOLLRDHUP/HUP/ERR): read until EOF
 	canWrite bool // no EAGAIN since the last EPOLLOUT
 	notified bool // close_notify written (TLS legs)
 }
@@ -359,6 +359,9 @@ func (l *loop) run() {
 			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 				e.canRead = true
 			}
+			if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				e.hup = true
+			}
 			if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 				e.canWrite = true
 			}
@@ -508,7 +511,11 @@ func (l *loop) pump(s *epSession, d *dir) (more bool, reason string) {
 				_ = d.dst.tls.CloseWrite()
 				continue // deliver flushes the alert
 			}
-			_ = unix.Shutdown(d.dst.fd, unix.SHUT_WR)
+			// Pass the end on, unless the other direction ended first: then
+			// the session closes both sockets now, and close sends it.
+			if other := l.otherDir(s, d); !other.done {
+				_ = unix.Shutdown(d.dst.fd, unix.SHUT_WR)
+			}
 			d.done = true
 			return false, ""
 		}
@@ -522,6 +529,13 @@ func (l *loop) pump(s *epSession, d *dir) (more bool, reason string) {
 			return false, reason
 		}
 	}
+}
+
+func (l *loop) otherDir(s *epSession, d *dir) *dir {
+	if d == &s.c2b {
+		return &s.b2c
+	}
+	return &s.c2b
 }
 
 func (l *loop) moved(s *epSession, d *dir, n int) {
@@ -657,6 +671,13 @@ func (l *loop) fill(s *epSession, d *dir) (reason string) {
 			switch {
 			case n > 0:
 				d.inPipe += int(n)
+				if int(n) < l.b.pipeSize && !src.hup {
+					// A short read emptied the socket: the next bytes
+					// raise a new edge, so no read just to see EAGAIN.
+					// Once the peer's end was reported, no edge follows:
+					// read on to the EOF.
+					src.canRead = false
+				}
 			case err == nil:
 				l.sawEOF(s, d)
 			case err == unix.EAGAIN:
@@ -700,10 +721,14 @@ func (l *loop) fill(s *epSession, d *dir) (reason string) {
 			}
 		}
 	} else {
+		room := len(buf) - d.n
 		n, err := unix.Read(src.fd, buf[d.n:])
 		switch {
 		case n > 0:
 			d.n += n
+			if n < room && !src.hup {
+				src.canRead = false // drained, as for splice above
+			}
 		case err == nil:
 			l.sawEOF(s, d)
 		case err == unix.EAGAIN:

@@ -50,7 +50,8 @@ type Corker interface {
 
 // Leg is one side of a bridged session.
 type Leg struct {
-	// FD is a connected TCP socket in non-blocking mode. Start takes
+	// FD is a connected TCP socket in non-blocking mode, with TCP_NODELAY
+	// set (Go's net package sets it on every TCP connection). Start takes
 	// ownership of it, even when it fails: the bridge closes it.
 	FD int
 	// TLS is the finished TLS connection when this leg is TLS; its transport
