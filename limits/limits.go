@@ -62,6 +62,7 @@ const (
 	RedisTimeout         = 500 * time.Millisecond
 	SQLPoolSize          = 16
 	SQLTimeout           = time.Second
+	SQLMaxIdleConns      = 4
 	MappingWatchInterval = time.Second
 )
 

@@ -182,6 +182,8 @@ var Table = []Limit{
 		"Lookups are one indexed query and single-flight per account; 16 connections serve thousands a second without crowding the database."),
 	dur("SQLTimeout", SQLTimeout, "", ScopeLookup,
 		"One indexed lookup takes milliseconds; a second means the database is in trouble and the login should meet the store-error policy."),
+	count("SQLMaxIdleConns", SQLMaxIdleConns, "", ScopeStore,
+		"Idle connections kept open between bursts of lookups; the rest of the pool is closed when idle, sparing the database's connection slots."),
 	dur("MappingWatchInterval", MappingWatchInterval, "", ScopeFile,
 		"An edited mapping file is in force within a second, for one stat(2) a second."),
 
