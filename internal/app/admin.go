@@ -62,6 +62,10 @@ func (b *adminBackend) writer() (invalidate.Writer, error) {
 
 func (b *adminBackend) Stats() admin.Stats {
 	st := &b.a.eng.Stats
+	refusals := map[string]uint64{}
+	for reason, n := range b.a.eng.Refusals() {
+		refusals[reason] = uint64(n)
+	}
 	var reactor, bridged int64
 	for _, s := range b.a.eng.Sessions(nil) {
 		switch s.State {
@@ -81,6 +85,7 @@ func (b *adminBackend) Stats() admin.Stats {
 		Bridged:           uint64(st.Bridged.Load()),
 		ActiveConnections: reactor,
 		ActiveSessions:    bridged,
+		Refusals:          refusals,
 		Started:           b.started,
 	}
 }
