@@ -187,6 +187,7 @@ const (
 	AdminMaxDestinationLen = 256
 	AdminMaxImportBytes    = 16 << 20
 	AdminMaxDelay          = 24 * time.Hour
+	AdminStoreTimeout      = 5 * time.Second
 	MetricsScrapeTimeout   = 10 * time.Second
 	MetricsScrapesInFlight = 4
 )

@@ -388,6 +388,8 @@ var Table = []Limit{
 		"About 300,000 mapping lines per import; larger imports are split."),
 	dur("AdminMaxDelay", AdminMaxDelay, "", ScopeLogin,
 		"A login delay for a migration lasts minutes or hours; one day bounds a forgotten one."),
+	dur("AdminStoreTimeout", AdminStoreTimeout, "", ScopeRequest,
+		"A mapping read or written through the admin API waits this long on the store, as a login's lookup does, then the request fails rather than hangs."),
 	dur("MetricsScrapeTimeout", MetricsScrapeTimeout, "", ScopeRequest,
 		"Prometheus' default scrape timeout; a slower collection is answered with what is ready."),
 	count("MetricsScrapesInFlight", MetricsScrapesInFlight, "", ScopeProcess,
