@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -125,6 +126,59 @@ func TestDefaultsAreLimits(t *testing.T) {
 	for key := range notALimit {
 		if keyed[key] {
 			t.Errorf("%s is both a limit and listed in notALimit", key)
+		}
+	}
+}
+
+// TestREADMEDefaultsAreLimits checks the default column of README.md
+// against package limits for every key that sets a limit.
+func TestREADMEDefaultsAreLimits(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{} // key -> default cell
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, " | ")
+		if len(cells) >= 4 && strings.HasPrefix(cells[0], "| `") {
+			rows[strings.Trim(cells[0], "| `")] = cells[2]
+		}
+	}
+	for _, l := range limits.Table {
+		if l.Key == "" {
+			continue
+		}
+		cell, ok := rows[l.Key]
+		if !ok {
+			t.Errorf("README.md has no row for %s", l.Key)
+			continue
+		}
+		v, _, _ := strings.Cut(strings.TrimPrefix(cell, "`"), "`")
+		v = strings.Trim(v, `"`)
+		var got int64
+		switch l.Kind {
+		case limits.KindDuration:
+			d, err := ParseDuration(v)
+			if err != nil {
+				t.Errorf("README.md, %s: default %s: %v", l.Key, cell, err)
+				continue
+			}
+			got = int64(d)
+		case limits.KindBytes:
+			s, err := ParseSize(v)
+			if err != nil {
+				t.Errorf("README.md, %s: default %s: %v", l.Key, cell, err)
+				continue
+			}
+			got = int64(s)
+		default:
+			if got, err = strconv.ParseInt(v, 10, 64); err != nil {
+				t.Errorf("README.md, %s: default %s: %v", l.Key, cell, err)
+				continue
+			}
+		}
+		if got != l.Value {
+			t.Errorf("README.md documents %s = %s; limits.%s is %s", l.Key, cell, l.Name, l.Default)
 		}
 	}
 }
