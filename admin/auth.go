@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // tokenMatches compares the presented token with the configured one in
@@ -30,7 +32,7 @@ func bearer(h string) (string, bool) {
 }
 
 // lockoutMaxEntries bounds the memory of the lockout table.
-const lockoutMaxEntries = 16 << 10
+const lockoutMaxEntries = limits.AdminLockoutEntries
 
 // lockout throttles token guessing per client address without ever
 // refusing the right token. Bad tokens are counted per client; at the

@@ -116,6 +116,11 @@ type Stats struct {
 	CacheMisses  uint64 `json:"cache_misses"`  // routing cache misses
 	CacheEntries int64  `json:"cache_entries"` // entries in the routing cache
 
+	// Refusals counts, by reason, what the engine's limits refused or
+	// cut since start (docs/LIMITS.md lists the reasons); the same counts
+	// as switchyard_limit_refusals_total.
+	Refusals map[string]uint64 `json:"refusals"`
+
 	// Started is when the process started (uptime_seconds is computed from
 	// it; zero leaves uptime_seconds out).
 	Started time.Time `json:"-"`

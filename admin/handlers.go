@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // handlerFunc serves one method of one path with the parsed query.
@@ -143,7 +145,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*ro
 
 // maxLockoutWait bounds how long a request from a locked client waits for
 // its turn; a longer queue is answered 429 at once.
-const maxLockoutWait = 30 * time.Second
+const maxLockoutWait = limits.AdminMaxLockoutWait
 
 // authorize checks the token, paced by the lockout; it writes the refusal
 // and returns false when the request may not go on.
@@ -276,6 +278,9 @@ type statsBody struct {
 
 func (s *Server) stats(w http.ResponseWriter, _ *http.Request, q query) {
 	st := s.b.Stats()
+	if st.Refusals == nil {
+		st.Refusals = map[string]uint64{}
+	}
 	body := statsBody{Stats: st, Ready: s.b.Ready()}
 	if total := st.CacheHits + st.CacheMisses; total > 0 {
 		body.HitRatePct = math.Round(float64(st.CacheHits)/float64(total)*10000) / 100
@@ -646,8 +651,8 @@ func (s *Server) metricsGet(w http.ResponseWriter, r *http.Request, _ query) {
 
 func promhandler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		MaxRequestsInFlight: 4,
-		Timeout:             10 * time.Second,
+		MaxRequestsInFlight: limits.MetricsScrapesInFlight,
+		Timeout:             limits.MetricsScrapeTimeout,
 		ErrorHandling:       promhttp.ContinueOnError,
 	})
 }

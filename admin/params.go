@@ -4,20 +4,23 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // Limits on what the API accepts.
 const (
 	// MaxIdentifierLen is the longest identifier accepted (the router's
 	// own limit on a normalized identifier).
-	MaxIdentifierLen = 1024
+	MaxIdentifierLen = limits.MaxIdentifierLen
 	// MaxDestinationLen is the longest destination id accepted.
-	MaxDestinationLen = 256
+	MaxDestinationLen = limits.AdminMaxDestinationLen
 	// MaxQueryLen is the longest raw query string accepted.
-	MaxQueryLen = 8 << 10
+	MaxQueryLen = limits.AdminMaxQueryLen
 	// MaxDelaySeconds is the longest login delay (one day).
-	MaxDelaySeconds = 86400
+	MaxDelaySeconds = int64(limits.AdminMaxDelay / time.Second)
 )
 
 // paramError is a 400 that names the parameter.

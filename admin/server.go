@@ -24,24 +24,27 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
-// Defaults applied by New to zero-valued Options.
+// Defaults applied by New to zero-valued Options: limits named in
+// package limits (docs/LIMITS.md), the first three also [admin]'s defaults.
 const (
-	DefaultMinTokenLen       = 32
-	DefaultLockoutThreshold  = 5
-	DefaultLockoutDuration   = 5 * time.Minute
-	DefaultLockoutPace       = time.Second
-	DefaultReadHeaderTimeout = 5 * time.Second
-	DefaultReadTimeout       = 30 * time.Second
-	DefaultWriteTimeout      = 60 * time.Second
-	DefaultIdleTimeout       = 60 * time.Second
-	DefaultMaxConns          = 256
-	DefaultMaxConnsPerClient = 8
-	DefaultLoopbackReserve   = 8
-	DefaultMaxImportBytes    = 16 << 20
+	DefaultMinTokenLen       = limits.AdminMinTokenLen
+	DefaultLockoutThreshold  = limits.AdminLockoutThreshold
+	DefaultLockoutDuration   = limits.AdminLockoutDuration
+	DefaultLockoutPace       = limits.AdminLockoutPace
+	DefaultReadHeaderTimeout = limits.AdminReadHeaderTimeout
+	DefaultReadTimeout       = limits.AdminReadTimeout
+	DefaultWriteTimeout      = limits.AdminWriteTimeout
+	DefaultIdleTimeout       = limits.AdminIdleTimeout
+	DefaultMaxConns          = limits.AdminMaxConns
+	DefaultMaxConnsPerClient = limits.AdminMaxConnsPerClient
+	DefaultLoopbackReserve   = limits.AdminLoopbackReserve
+	DefaultMaxImportBytes    = limits.AdminMaxImportBytes
 	// MaxHeaderBytes bounds a request's header block.
-	MaxHeaderBytes = 16 << 10
+	MaxHeaderBytes = limits.AdminMaxHeaderBytes
 )
 
 // Options configures the admin server. Zero values take the defaults above.
@@ -373,6 +376,9 @@ func (l *limitListener) release(key netip.Prefix) {
 	l.mu.Unlock()
 }
 
+// refusalLogInterval spaces the log lines about refused admin connections.
+const refusalLogInterval = 10 * time.Second
+
 // refuse resets c: no TIME_WAIT, the client learns at once. Refusals are
 // counted; the log gets one line per ten seconds at most.
 func (l *limitListener) refuse(c net.Conn, reason string) {
@@ -380,7 +386,7 @@ func (l *limitListener) refuse(c net.Conn, reason string) {
 	now := time.Now()
 	l.mu.Lock()
 	l.refused++
-	n, warn := l.refused, now.Sub(l.lastWarn) >= 10*time.Second
+	n, warn := l.refused, now.Sub(l.lastWarn) >= refusalLogInterval
 	if warn {
 		l.lastWarn, l.refused = now, 0
 	}

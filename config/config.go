@@ -19,9 +19,10 @@ import (
 	"os"
 	"reflect"
 	"strconv"
-	"time"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // Config is the whole configuration. Field comments give the TOML key.
@@ -336,50 +337,48 @@ type Cluster struct {
 	Weights map[string]int `toml:"weights"` // [cluster.weights] node = weight (default 1)
 }
 
-// Default values. README.md documents each of them.
+// Default values. README.md documents each of them; every number is a
+// limit named in package limits (docs/LIMITS.md), and a test checks that
+// the defaults below are those values.
 const (
-	DefaultShutdownGrace         = Duration(30 * time.Second)
-	DefaultBridgeIdle            = Duration(30 * time.Minute)
-	DefaultBackendTimeout        = Duration(10 * time.Second)
-	DefaultBackendConnectRetries = 1
-	DefaultHostDownThreshold     = 5
-	DefaultHostDownCooldown      = Duration(30 * time.Second)
-	DefaultProxyTTL              = 7
+	DefaultShutdownGrace         = Duration(limits.ShutdownGrace)
+	DefaultBridgeIdle            = Duration(limits.BridgeIdle)
+	DefaultBackendTimeout        = Duration(limits.BackendTimeout)
+	DefaultBackendConnectRetries = 1 // accepted for the reference schema; not enforced yet
+	DefaultHostDownThreshold     = limits.HostDownThreshold
+	DefaultHostDownCooldown      = Duration(limits.HostDownCooldown)
+	DefaultHealthCheckInterval   = Duration(limits.HealthCheckInterval)
+	DefaultProxyTTL              = limits.ProxyTTL
 	DefaultLogLevel              = "info"
 	DefaultMinTLSVersion         = TLS12
 	DefaultMaxTLSVersion         = TLS13
-	DefaultMaxConnections        = 8192
-	DefaultMaxConnectionsPerIP   = 1024
-	DefaultPreauthTimeout        = Duration(60 * time.Second)
-	DefaultMaxAuthAttempts       = 3
-	DefaultMaxRecipients         = 100
-	DefaultMaxMessageSize        = Size(50 << 20)
-	DefaultCommandTimeout        = Duration(5 * time.Minute)  // RFC 5321 section 4.5.3.2.7
-	DefaultBackendReplyTimeout   = Duration(10 * time.Minute) // the longest of section 4.5.3.2 (end of data)
-	DefaultNegativeTTL           = Duration(30 * time.Second)
-	DefaultPositiveTTL           = Duration(10 * time.Minute)
-	DefaultCacheMaxEntries       = 1_000_000
-	DefaultLookupTimeout         = Duration(5 * time.Second)
+	DefaultMaxConnections        = limits.MaxConnections
+	DefaultMaxConnectionsPerIP   = limits.MaxConnectionsPerIP
+	DefaultPreauthTimeout        = Duration(limits.PreauthTimeout)
+	DefaultMaxAuthAttempts       = limits.MaxAuthAttempts
+	DefaultMaxRecipients         = limits.MaxRecipients
+	DefaultMaxMessageSize        = Size(limits.MaxMessageSize)
+	DefaultCommandTimeout        = Duration(limits.CommandTimeout)
+	DefaultBackendReplyTimeout   = Duration(limits.BackendReplyTimeout)
+	DefaultNegativeTTL           = Duration(limits.NegativeTTL)
+	DefaultPositiveTTL           = Duration(limits.PositiveTTL)
+	DefaultCacheMaxEntries       = limits.CacheMaxEntries
+	DefaultLookupTimeout         = Duration(limits.LookupTimeout)
 	DefaultRedisKeyPrefix        = "route:"
-	DefaultPoolSize              = 16
+	DefaultRedisPoolSize         = limits.RedisPoolSize
+	DefaultSQLPoolSize           = limits.SQLPoolSize
 	DefaultJWTUsernameClaim      = "email"
-	DefaultOAuthLeeway           = Duration(60 * time.Second)
-	DefaultBodyExtractCap        = Size(64 << 10)
-	// MaxBodyExtractCap bounds http.body_extract_cap. A body read ahead
-	// (to route by it, or to verify the access_token of a form) is held
-	// in memory before any backend is chosen, for a client nobody has
-	// authenticated: up to max_connections of them per listener, and up
-	// to 100 streams at once on one HTTP/2 connection. A form or JMAP call
-	// naming an account is a few KiB; 1 MiB is 16 times the default and
-	// keeps the worst case of one HTTP/2 connection at 100 MiB.
-	MaxBodyExtractCap            = Size(1 << 20)
-	DefaultMaxHeadSize           = Size(64 << 10)
-	DefaultRelayIdle             = Duration(60 * time.Second)
-	DefaultKeepaliveTimeout      = Duration(75 * time.Second)
-	DefaultMaxKeepaliveRequests  = 1000
-	DefaultAdminMinTokenLen      = 32
-	DefaultAdminLockoutThreshold = 5
-	DefaultAdminLockoutDuration  = Duration(5 * time.Minute)
+	DefaultOAuthLeeway           = Duration(limits.OAuthLeeway)
+	DefaultBodyExtractCap        = Size(limits.BodyExtractCap)
+	// MaxBodyExtractCap bounds http.body_extract_cap (limits.MaxBodyExtractCap).
+	MaxBodyExtractCap            = Size(limits.MaxBodyExtractCap)
+	DefaultMaxHeadSize           = Size(limits.MaxHeadSize)
+	DefaultRelayIdle             = Duration(limits.RelayIdle)
+	DefaultKeepaliveTimeout      = Duration(limits.KeepaliveTimeout)
+	DefaultMaxKeepaliveRequests  = limits.MaxKeepaliveRequests
+	DefaultAdminMinTokenLen      = limits.AdminMinTokenLen
+	DefaultAdminLockoutThreshold = limits.AdminLockoutThreshold
+	DefaultAdminLockoutDuration  = Duration(limits.AdminLockoutDuration)
 )
 
 // Default returns the configuration of an empty file: every default
@@ -394,7 +393,7 @@ func Default() *Config {
 			BackendConnectRetries: DefaultBackendConnectRetries,
 			HostDownThreshold:     DefaultHostDownThreshold,
 			HostDownCooldown:      DefaultHostDownCooldown,
-			HealthCheckInterval:   Duration(10 * time.Second),
+			HealthCheckInterval:   DefaultHealthCheckInterval,
 			ProxyTTL:              DefaultProxyTTL,
 			LogLevel:              DefaultLogLevel,
 		},
@@ -599,10 +598,10 @@ func prefill(c *Config, raw map[string]any) {
 	}
 	if m, ok := raw["mapping"].(map[string]any); ok {
 		if _, ok := m["redis"].(map[string]any); ok && c.Mapping.Redis == nil {
-			c.Mapping.Redis = &MappingRedis{KeyPrefix: DefaultRedisKeyPrefix, PoolSize: DefaultPoolSize}
+			c.Mapping.Redis = &MappingRedis{KeyPrefix: DefaultRedisKeyPrefix, PoolSize: DefaultRedisPoolSize}
 		}
 		if _, ok := m["sql"].(map[string]any); ok && c.Mapping.SQL == nil {
-			c.Mapping.SQL = &MappingSQL{PoolSize: DefaultPoolSize}
+			c.Mapping.SQL = &MappingSQL{PoolSize: DefaultSQLPoolSize}
 		}
 	}
 }

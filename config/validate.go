@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-mail/switchyard/internal/redact"
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // Implemented says which optional parts of the schema the running build
@@ -582,7 +583,7 @@ func (v *validator) http() {
 	h := &v.c.HTTP
 	v.atLeast("http.body_extract_cap", int64(h.BodyExtractCap), 1)
 	if h.BodyExtractCap > MaxBodyExtractCap {
-		v.add("http.body_extract_cap", "%d is above the maximum of %d (1 MiB): each request being read ahead holds this much memory before any backend is chosen", int64(h.BodyExtractCap), int64(MaxBodyExtractCap))
+		v.add("http.body_extract_cap", "%d is above the maximum of %d (%s): each request being read ahead holds this much memory before any backend is chosen", int64(h.BodyExtractCap), int64(MaxBodyExtractCap), limits.FormatBytes(int64(MaxBodyExtractCap)))
 	}
 	v.atLeast("http.max_head_size", int64(h.MaxHeadSize), 1)
 	v.positive("http.relay_idle", h.RelayIdle)
@@ -667,7 +668,7 @@ func (v *validator) admin() {
 	if a.TLS == TLSImplicit && len(v.c.TLS.Certificate) == 0 {
 		v.add("admin.tls", "\"implicit\" needs a certificate, but no [tls.certificate.<id>] is configured")
 	}
-	v.atLeast("admin.min_token_len", int64(a.MinTokenLen), 16)
+	v.atLeast("admin.min_token_len", int64(a.MinTokenLen), limits.AdminMinTokenLenFloor)
 	v.atLeast("admin.lockout_threshold", int64(a.LockoutThreshold), 1)
 	v.positive("admin.lockout_duration", a.LockoutDuration)
 	switch {
@@ -775,7 +776,7 @@ func ParseFingerprint(s string) ([sha256.Size]byte, error) {
 }
 
 // maxPEMFile bounds the certificate, key and CA files Validate reads.
-const maxPEMFile = 1 << 20
+const maxPEMFile = limits.MaxPEMFile
 
 func checkKeyPair(certFile, keyFile string) error {
 	certPEM, err := readSmallFile(certFile)

@@ -3,12 +3,14 @@ package engine
 import (
 	"sync"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // MaxDelayHold is the longest a login of a delayed account is held before
 // it gets the protocol's temporary failure: clients give up on a silent
 // server after a minute or so, and a temporary failure makes them retry.
-const MaxDelayHold = 20 * time.Second
+const MaxDelayHold = limits.MaxDelayHold
 
 // delays holds accounts whose new logins wait (POST /connections/delay):
 // normalized account -> end of the delay.

@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
 )
 
@@ -12,8 +13,8 @@ import (
 // enrolled on: a pool per loop needs no locks. A parked leg has no owner.
 
 const (
-	maxIdleLegsPerDest = 32
-	legIdleTimeout     = 30 * time.Second
+	maxIdleLegsPerDest = limits.MaxIdleLegsPerDest
+	legIdleTimeout     = limits.LegIdleTimeout
 )
 
 // parkLeg keeps l idle in the pool if the machine says it is reusable and

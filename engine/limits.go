@@ -1,6 +1,10 @@
 package engine
 
-import "time"
+import (
+	"time"
+
+	"github.com/switchyard-mail/switchyard/limits"
+)
 
 // Limits are the reactor's caps and deadlines. Each is named once, here,
 // with its default and its reason; docs/LIMITS.md lists them all and a
@@ -38,20 +42,21 @@ type Limits struct {
 	FDReserve int
 }
 
-// DefaultLimits are the defaults of Limits.
+// DefaultLimits are the defaults of Limits (package limits names each,
+// with its reason).
 var DefaultLimits = Limits{
-	FirstByteTimeout:         2 * time.Second,
-	HandshakeTimeout:         10 * time.Second,
-	ProxyHeaderTimeout:       3 * time.Second,
-	MaxHandshakes:            1024,
-	MaxHandshakesPerListener: 512,
-	MaxHandshakesPerAddr:     32,
-	OutputSoftCap:            256 << 10,
-	OutputHardCap:            4 << 20,
-	PreauthInputCap:          128 << 10,
-	RelayInputCap:            512 << 10,
-	BackendInputCap:          1 << 20,
-	FDReserve:                256,
+	FirstByteTimeout:         limits.FirstByteTimeout,
+	HandshakeTimeout:         limits.HandshakeTimeout,
+	ProxyHeaderTimeout:       limits.ProxyHeaderTimeout,
+	MaxHandshakes:            limits.MaxHandshakes,
+	MaxHandshakesPerListener: limits.MaxHandshakesPerListener,
+	MaxHandshakesPerAddr:     limits.MaxHandshakesPerAddr,
+	OutputSoftCap:            limits.OutputSoftCap,
+	OutputHardCap:            limits.OutputHardCap,
+	PreauthInputCap:          limits.PreauthInputCap,
+	RelayInputCap:            limits.RelayInputCap,
+	BackendInputCap:          limits.BackendInputCap,
+	FDReserve:                limits.FDReserve,
 }
 
 // withDefaults fills zero fields.

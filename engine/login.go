@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/token"
 	"github.com/switchyard-mail/switchyard/router"
@@ -29,7 +30,7 @@ type loginSession struct {
 }
 
 // feedChunk bounds the input of one front end call.
-const feedChunk = 4 << 10
+const feedChunk = limits.FeedChunk
 
 type loginState uint8
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
 )
 
@@ -46,7 +47,7 @@ type pausable interface {
 }
 
 const (
-	sweepInterval = 250 * time.Millisecond
+	sweepInterval = limits.SweepInterval
 	// pausedInterval is the tick while some connection is paused: gnet
 	// says nothing when a connection's output drains, so a paused source
 	// is looked at again this often.

@@ -3,6 +3,8 @@ package router
 import (
 	"fmt"
 	"strings"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // Normalization modes for Options.Normalize.
@@ -14,7 +16,7 @@ const (
 // MaxIdentifierLen is the longest normalized identifier the router accepts,
 // in bytes. Longer identifiers are refused with ErrInvalidIdentifier so that
 // a hostile login name cannot make the cache or a store do unbounded work.
-const MaxIdentifierLen = 1024
+const MaxIdentifierLen = limits.MaxIdentifierLen
 
 // normalizer turns a login name into the form used as cache key and store key.
 // It is immutable after construction and safe for concurrent use.

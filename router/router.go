@@ -29,6 +29,8 @@ import (
 
 	"github.com/coocood/freecache"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // Errors returned by Resolve and Cached. Temporary failures wrap their cause.
@@ -103,12 +105,13 @@ const (
 	OnStoreErrorDefault  = "default"
 )
 
-// Defaults applied by New to zero-valued options.
+// Defaults applied by New to zero-valued options: the configuration's
+// (package limits), so that the library and the proxy behave alike.
 const (
-	DefaultPositiveTTL   = 5 * time.Minute
-	DefaultNegativeTTL   = time.Minute
-	DefaultCacheBytes    = 16 << 20
-	DefaultLookupTimeout = 2 * time.Second
+	DefaultPositiveTTL   = limits.PositiveTTL
+	DefaultNegativeTTL   = limits.NegativeTTL
+	DefaultCacheBytes    = min(limits.CacheMaxEntries*limits.CacheEntryBytes, limits.MaxCacheBytes)
+	DefaultLookupTimeout = limits.LookupTimeout
 	// MinCacheBytes is freecache's smallest cache.
 	MinCacheBytes = 512 << 10
 )
@@ -118,8 +121,9 @@ const (
 const NoCache time.Duration = -1
 
 // Options configures a Router. The zero value is valid: lowercase
-// normalization, 5m/1m TTLs, a 16 MiB cache, no default destination, 2s
-// lookup timeout, temporary failure on store errors.
+// normalization, 10m/30s TTLs, a cache of about 61 MiB (a million
+// entries), no default destination, 5s lookup timeout, temporary failure
+// on store errors.
 type Options struct {
 	// Normalize is "lowercase" (default) or "none".
 	Normalize string
@@ -132,11 +136,12 @@ type Options struct {
 	DomainAliases map[string]string
 
 	// PositiveTTL and NegativeTTL are how long found and not-found store
-	// answers stay cached. Zero selects the default (5m, 1m); NoCache (or
+	// answers stay cached. Zero selects the default (10m, 30s); NoCache (or
 	// any negative value) disables caching of that kind. freecache counts whole seconds: a TTL
 	// is rounded up to the next second.
 	PositiveTTL, NegativeTTL time.Duration
-	// CacheBytes is the cache size (default 16 MiB, minimum 512 KiB).
+	// CacheBytes is the cache size (default DefaultCacheBytes, about
+	// 61 MiB, allocated only for a remote store; minimum 512 KiB).
 	CacheBytes int
 
 	// DefaultDestination receives accounts with no mapping and no ring
@@ -145,7 +150,7 @@ type Options struct {
 	// Ring, when set, is consulted for accounts with no explicit mapping.
 	Ring Ring
 
-	// LookupTimeout bounds one store lookup (default 2s).
+	// LookupTimeout bounds one store lookup (default 5s).
 	LookupTimeout time.Duration
 	// OnStoreError is "tempfail" (default: Resolve returns ErrTempFail) or
 	// "default" (route as if the store had no mapping, without caching).
@@ -184,7 +189,7 @@ const (
 // defaultMaxInterned bounds the table of distinct destination strings that
 // cache hits return without allocating. Destinations are a small configured
 // set; past the bound, hits still work but allocate.
-const defaultMaxInterned = 4096
+const defaultMaxInterned = limits.MaxInternedDests
 
 // New validates opt and returns a Router using store for explicit mappings.
 // store may be nil (ring and default only) and can be replaced by SetStore.

@@ -19,12 +19,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // turnBudget bounds the reads one direction does per turn of its loop, so a
 // busy session cannot starve the others; a session that used it up runs again
 // on the next turn without waiting for an event.
-const turnBudget = 8
+const turnBudget = limits.TurnBudget
 
 const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
 
@@ -57,7 +58,7 @@ func newEpoll(cfg Config) (*epBridge, error) {
 		cfg:      cfg,
 		reg:      newRegistry(),
 		copyBufs: newBufPool(cfg.CopyBufferSize),
-		tlsBufs:  newBufPool(max(cfg.CopyBufferSize, 64<<10)),
+		tlsBufs:  newBufPool(max(cfg.CopyBufferSize, limits.TLSBufferSize)),
 		pipeSize: cfg.PipeSize,
 	}
 	if limit := readProcInt("/proc/sys/fs/pipe-max-size"); limit > 0 && b.pipeSize > limit {
@@ -95,7 +96,7 @@ func newEpoll(cfg Config) (*epBridge, error) {
 // new pipes get two slots and F_SETPIPE_SZ fails. A quarter of the budget is
 // left to the other processes of the same user.
 func defaultMaxPipes(pipeSize int) int64 {
-	const unlimited = 1024
+	const unlimited = limits.MaxPipes
 	soft := readProcInt("/proc/sys/fs/pipe-user-pages-soft")
 	if soft <= 0 || privilegedForPipes() {
 		return unlimited

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // ptBridge is the portable bridge: a goroutine per direction, blocking in Go's
@@ -35,7 +37,7 @@ func newPortable(cfg Config) *ptBridge {
 		cfg:     cfg,
 		reg:     newRegistry(),
 		bufs:    newBufPool(cfg.CopyBufferSize),
-		tlsBufs: newBufPool(max(cfg.CopyBufferSize, 64<<10)),
+		tlsBufs: newBufPool(max(cfg.CopyBufferSize, limits.TLSBufferSize)),
 	}
 	if cfg.IdleTimeout > 0 {
 		b.stopSweep = make(chan struct{})

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // Transport is the part of a TLS leg's transport (engine/tlsconn.Conn) the
@@ -102,7 +103,8 @@ type Config struct {
 	// Loops is the number of epoll loops (default max(1, GOMAXPROCS/2)).
 	Loops int
 	// IdleTimeout ends a session when no byte moved either way for this
-	// long (0: never). It is checked by a sweep about once a second.
+	// long (default 30 minutes, server.bridge_idle's; negative: never). It
+	// is checked by a sweep about once a second.
 	IdleTimeout time.Duration
 	// PipeSize is the capacity asked of each pipe with F_SETPIPE_SZ
 	// (default 1 MiB, capped at fs.pipe-max-size).
@@ -110,7 +112,8 @@ type Config struct {
 	// MaxPipes caps the pipes the bridge holds at once, like HAProxy's
 	// maxpipes. A direction that finds none free copies through a buffer of
 	// CopyBufferSize instead. 0 picks a default that fits under
-	// fs.pipe-user-pages-soft (or 1024 when that limit does not apply);
+	// fs.pipe-user-pages-soft (or limits.MaxPipes, 1024, when that limit
+	// does not apply);
 	// a negative value disables splice(2) altogether.
 	MaxPipes int
 	// CopyBufferSize is the size of the pooled buffer a direction borrows
@@ -143,7 +146,7 @@ type Bridge interface {
 }
 
 // sweepEvery is the period of the idle-timeout sweep (a variable for tests).
-var sweepEvery = time.Second
+var sweepEvery = limits.BridgeSweepInterval
 
 // ErrClosed is returned by Start after Shutdown.
 var ErrClosed = errors.New("splice: bridge shut down")
@@ -162,11 +165,17 @@ func (c Config) withDefaults() Config {
 	if c.Loops <= 0 {
 		c.Loops = max(1, runtime.GOMAXPROCS(0)/2)
 	}
+	switch {
+	case c.IdleTimeout == 0:
+		c.IdleTimeout = limits.BridgeIdle
+	case c.IdleTimeout < 0:
+		c.IdleTimeout = 0 // never
+	}
 	if c.PipeSize <= 0 {
-		c.PipeSize = 1 << 20
+		c.PipeSize = limits.PipeSize
 	}
 	if c.CopyBufferSize <= 0 {
-		c.CopyBufferSize = 16 << 10
+		c.CopyBufferSize = limits.CopyBufferSize
 	}
 	return c
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard-mail/switchyard/admin"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/filestore"
 	"github.com/switchyard-mail/switchyard/router/health"
@@ -62,6 +63,10 @@ func (b *adminBackend) writer() (invalidate.Writer, error) {
 
 func (b *adminBackend) Stats() admin.Stats {
 	st := &b.a.eng.Stats
+	refusals := map[string]uint64{}
+	for reason, n := range b.a.eng.Refusals() {
+		refusals[reason] = uint64(n)
+	}
 	var reactor, bridged int64
 	for _, s := range b.a.eng.Sessions(nil) {
 		switch s.State {
@@ -81,6 +86,7 @@ func (b *adminBackend) Stats() admin.Stats {
 		Bridged:           uint64(st.Bridged.Load()),
 		ActiveConnections: reactor,
 		ActiveSessions:    bridged,
+		Refusals:          refusals,
 		Started:           b.started,
 	}
 }
@@ -130,7 +136,7 @@ func (b *adminBackend) Mapping(id string) (admin.MappingInfo, error) {
 	if n == "" {
 		return admin.MappingInfo{}, admin.ErrInvalid
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), limits.AdminStoreTimeout)
 	defer cancel()
 	res, err := b.a.router.Resolve(ctx, id)
 	switch {
@@ -159,7 +165,7 @@ func (b *adminBackend) setMapping(rt *runtimeState, id, dest string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), limits.AdminStoreTimeout)
 	defer cancel()
 	return storeErr(invalidate.Set(ctx, w, b.a.router, b.a.bus, id, dest))
 }
@@ -169,7 +175,7 @@ func (b *adminBackend) DeleteMapping(id string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), limits.AdminStoreTimeout)
 	defer cancel()
 	return storeErr(invalidate.Delete(ctx, w, b.a.router, b.a.bus, id))
 }

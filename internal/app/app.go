@@ -24,6 +24,7 @@ import (
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/token/verify"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/filestore"
@@ -293,9 +294,8 @@ func (a *App) buildRouter() error {
 	if m.CacheMaxEntries == 0 {
 		ropt.PositiveTTL, ropt.NegativeTTL = router.NoCache, router.NoCache
 	} else {
-		// freecache is sized in bytes; ~64 bytes per entry is generous for
-		// an e-mail address and a destination id.
-		ropt.CacheBytes = int(min(max(m.CacheMaxEntries*64, router.MinCacheBytes), 1<<30))
+		// freecache is sized in bytes (limits.CacheEntryBytes per entry).
+		ropt.CacheBytes = int(min(max(m.CacheMaxEntries*limits.CacheEntryBytes, router.MinCacheBytes), limits.MaxCacheBytes))
 	}
 	if c := a.cfg.Cluster; c != nil && len(c.Nodes) > 0 {
 		nodes := make([]ring.Node, 0, len(c.Nodes))
@@ -390,7 +390,7 @@ func (a *App) Run(ctx context.Context) error {
 		}()
 	}
 	if a.files != nil {
-		go a.files.Watch(ctx, time.Second, func(changed []string, err error) {
+		go a.files.Watch(ctx, limits.MappingWatchInterval, func(changed []string, err error) {
 			if err != nil {
 				a.log.Error("mapping file not reloaded; the previous mappings stay in force", "err", err)
 				return

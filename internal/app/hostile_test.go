@@ -364,7 +364,7 @@ func TestHostilePerAddressCap(t *testing.T) {
 	b := listenMock(t, func() (*mockimap.Server, error) {
 		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "only", Users: users})
 	})
-	_, addr := hostileProxy(t, "imap", mockPort(b.Addr()), "max_connections_per_ip = 2", "[capabilities.imap]\nallow_plain_auth_without_tls = true\n")
+	a, addr := hostileProxy(t, "imap", mockPort(b.Addr()), "max_connections_per_ip = 2", "[capabilities.imap]\nallow_plain_auth_without_tls = true\n")
 	for _, u := range []string{"a", "b"} {
 		c := dial(t, addr)
 		c.line()
@@ -375,6 +375,10 @@ func TestHostilePerAddressCap(t *testing.T) {
 	third := dial(t, addr)
 	if l := third.line(); !strings.HasPrefix(l, "* BYE") {
 		t.Fatalf("a third connection from the same address got %q, want * BYE", l)
+	}
+	// The refusal is counted by reason, as GET /stats reports it.
+	if got := (&adminBackend{a: a}).Stats().Refusals; got["per_address"] != 1 {
+		t.Fatalf("refusals in /stats: %v, want per_address: 1", got)
 	}
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
 	oc, err := d.Dial("tcp", addr)

@@ -49,6 +49,8 @@ func (a *App) newH2Server(d *httpDriver) *h2proxy.Server {
 		DefaultDestination: d.def,
 		IdentifierClaim:    d.claim,
 		BodyExtractCap:     int(d.http.BodyExtractCap),
+		MaxHeaderBytes:     int(d.http.MaxHeadSize),
+		ResolveTimeout:     a.cfg.Mapping.LookupTimeout.D(),
 		VerifyBearer:       d.verify,
 		Logger:             a.log.With("component", "h2"),
 		Resolve: func(ctx context.Context, id string) (string, error) {

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // Kind says what a descriptor is for (metrics and debugging).
@@ -41,9 +43,9 @@ func (k Kind) String() string {
 }
 
 // DefaultReserve is kept free below the limit for descriptors nobody asks
-// the budget for. 256 covers the runtime, the resolver, store pools and log
-// files with room to spare.
-const DefaultReserve = 256
+// the budget for: the runtime, the resolver, store pools and log files
+// (limits.FDReserve).
+const DefaultReserve = limits.FDReserve
 
 // Budget is safe for concurrent use. The zero value is not usable: call New.
 type Budget struct {

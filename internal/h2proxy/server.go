@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	httpx "github.com/switchyard-mail/switchyard/protocols/http"
 	"github.com/switchyard-mail/switchyard/router"
 )
@@ -75,14 +76,15 @@ type Config struct {
 	// IdleTimeout closes a client connection without streams (default
 	// 2 minutes).
 	IdleTimeout time.Duration
-	// ResolveTimeout bounds Resolve (default 5 seconds).
+	// ResolveTimeout bounds Resolve (default 5 seconds, as
+	// mapping.lookup_timeout).
 	ResolveTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for a backend's response
 	// head once the request is sent (default 2 minutes). Bodies, event
 	// streams included, are not bounded.
 	ResponseHeaderTimeout time.Duration
-	// MaxHeaderBytes bounds a request's header list (default 64 KiB),
-	// and a backend's response head too.
+	// MaxHeaderBytes bounds a request's header list (default 64 KiB, as
+	// http.max_head_size), and a backend's response head too.
 	MaxHeaderBytes int
 }
 
@@ -95,23 +97,24 @@ type Stream struct {
 	Cancel func()
 }
 
-// Defaults of Config.
+// Defaults of Config (limits named in package limits).
 const (
-	DefaultIdleTimeout           = 2 * time.Minute
-	DefaultResolveTimeout        = 5 * time.Second
-	DefaultResponseHeaderTimeout = 2 * time.Minute
-	DefaultMaxHeaderBytes        = 64 << 10
+	DefaultIdleTimeout           = limits.H2IdleTimeout
+	DefaultResolveTimeout        = limits.LookupTimeout
+	DefaultResponseHeaderTimeout = limits.H2ResponseHeaderTimeout
+	DefaultMaxHeaderBytes        = limits.MaxHeadSize
 	// MaxConcurrentStreams is the streams a client may open at once on
 	// one connection.
-	MaxConcurrentStreams = 100
+	MaxConcurrentStreams = limits.H2MaxConcurrentStreams
 )
 
 // Backend connection pool bounds and timeouts.
 const (
-	dialTimeout         = 5 * time.Second
-	tlsHandshakeTimeout = 10 * time.Second
-	backendIdleTimeout  = 90 * time.Second
-	maxIdlePerBackend   = 64
+	dialTimeout           = limits.H2BackendDialTimeout
+	tlsHandshakeTimeout   = limits.H2BackendTLSTimeout
+	backendIdleTimeout    = limits.H2BackendIdleTimeout
+	maxIdlePerBackend     = limits.H2MaxIdlePerBackend
+	expectContinueTimeout = limits.H2ExpectContinueTimeout
 )
 
 // Server serves HTTP/2 client connections. It is safe for concurrent use:
@@ -432,7 +435,7 @@ func (s *Server) transport(dest string, tc *tls.Config) *http.Transport {
 		MaxIdleConnsPerHost:    maxIdlePerBackend,
 		IdleConnTimeout:        backendIdleTimeout,
 		ResponseHeaderTimeout:  s.cfg.ResponseHeaderTimeout,
-		ExpectContinueTimeout:  time.Second,
+		ExpectContinueTimeout:  expectContinueTimeout,
 		MaxResponseHeaderBytes: int64(s.cfg.MaxHeaderBytes),
 		DisableCompression:     true, // bodies pass through as the backend sent them
 	}

@@ -1,5 +1,7 @@
 package httpx
 
+import "github.com/switchyard-mail/switchyard/limits"
+
 // Limits bound what a peer can make the proxy hold or scan. A zero field
 // takes its default; so does a negative one.
 type Limits struct {
@@ -25,13 +27,13 @@ type Limits struct {
 
 // Defaults, as documented in README.md.
 const (
-	DefaultMaxHead      = 64 << 10
-	DefaultMaxFields    = 100
-	DefaultMaxFieldLine = 8 << 10
-	DefaultMaxTarget    = 8 << 10
-	DefaultMaxChunkLine = 4 << 10
-	DefaultMaxChunkExt  = 16 << 10
-	DefaultMaxTrailer   = 8 << 10
+	DefaultMaxHead      = limits.MaxHeadSize
+	DefaultMaxFields    = limits.MaxHeadFields
+	DefaultMaxFieldLine = limits.MaxFieldLine
+	DefaultMaxTarget    = limits.MaxTarget
+	DefaultMaxChunkLine = limits.MaxChunkLine
+	DefaultMaxChunkExt  = limits.MaxChunkExt
+	DefaultMaxTrailer   = limits.MaxTrailer
 )
 
 // maxMethod bounds the method token (longer ones are refused with 501:

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
 )
 
@@ -51,8 +52,8 @@ type RelayConfig struct {
 
 // Defaults of RelayConfig.
 const (
-	DefaultBodyExtractCap       = 64 << 10
-	DefaultMaxKeepaliveRequests = 1000
+	DefaultBodyExtractCap       = limits.BodyExtractCap
+	DefaultMaxKeepaliveRequests = limits.MaxKeepaliveRequests
 	DefaultIdentifierClaim      = "email"
 )
 
@@ -60,11 +61,11 @@ const (
 	// holdCap bounds the request body octets the machine takes from the
 	// client while the leg for the request is being dialled, so that a
 	// body that came with its head goes out with it once the leg is up.
-	holdCap = 64 << 10
+	holdCap = limits.HTTPBodyHold
 	// maxDiscard bounds the rest of a Content-Length body the machine
 	// reads and drops after answering a request itself; a longer one (or a
 	// chunked one) closes the connection instead.
-	maxDiscard = 64 << 10
+	maxDiscard = limits.HTTPMaxDiscard
 )
 
 func (c *RelayConfig) setDefaults() {

@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/token"
 )
 
@@ -348,4 +349,4 @@ func queryParam(query, name string) string {
 }
 
 // maxBasicCredentials bounds the base64 Basic credentials decoded.
-const maxBasicCredentials = 8 << 10
+const maxBasicCredentials = limits.MaxBasicCredentials

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -37,7 +38,7 @@ const (
 )
 
 // maxRelay bounds the untagged lines kept for the client during auth.
-const maxRelay = 128 << 10
+const maxRelay = limits.IMAPMaxBackendRelay
 
 // Backend replays one client's authentication on a backend. It implements
 // protocols.BackEnd.

@@ -2,12 +2,13 @@ package imap
 
 import (
 	"bytes"
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"strings"
 )
 
 // maxResponseLine bounds one backend response line, literals included.
-const maxResponseLine = 64 << 10
+const maxResponseLine = limits.IMAPMaxBackendLine
 
 // response is one backend line, terminator removed.
 type response struct {

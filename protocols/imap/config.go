@@ -5,6 +5,8 @@
 // a goroutine or a clock.
 package imap
 
+import "github.com/switchyard-mail/switchyard/limits"
+
 // ServerConfig configures the client-facing machine. Zero values take the
 // defaults documented on each field.
 type ServerConfig struct {
@@ -41,10 +43,10 @@ type ServerConfig struct {
 }
 
 const (
-	defaultMaxLine     = 8 << 10
-	defaultMaxLiteral  = 8 << 10
-	defaultMaxAuthLine = 32 << 10
-	defaultAttempts    = 3
+	defaultMaxLine     = limits.IMAPMaxLine
+	defaultMaxLiteral  = limits.IMAPMaxLiteral
+	defaultMaxAuthLine = limits.MaxAuthLine
+	defaultAttempts    = limits.MaxAuthAttempts
 	defaultBanner      = "IMAP server ready."
 )
 

@@ -3,11 +3,12 @@ package managesieve
 import (
 	"strings"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 )
 
 // maxResponse bounds one backend response, literals included.
-const maxResponse = 64 << 10
+const maxResponse = limits.SieveMaxBackendReply
 
 // response is one complete backend response.
 type response struct {

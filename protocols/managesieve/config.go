@@ -5,6 +5,8 @@
 // touches a socket, a goroutine or a clock.
 package managesieve
 
+import "github.com/switchyard-mail/switchyard/limits"
+
 // ServerConfig configures the client-facing machine. Zero values take the
 // defaults documented on each field.
 type ServerConfig struct {
@@ -35,9 +37,9 @@ type ServerConfig struct {
 }
 
 const (
-	defaultMaxCommand     = 40 << 10
+	defaultMaxCommand     = limits.SieveMaxCommand
 	minMaxCommand         = 64
-	defaultAttempts       = 3
+	defaultAttempts       = limits.MaxAuthAttempts
 	defaultImplementation = "switchyard"
 )
 

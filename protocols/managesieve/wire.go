@@ -3,13 +3,15 @@ package managesieve
 import (
 	"bytes"
 	"strconv"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // ManageSieve syntax (RFC 5804 section 4): atoms, quoted strings with \"
 // and \\ escapes, literals {n} / {n+} followed by CRLF and n octets.
 
 // maxQuoted bounds a quoted string the reader accepts.
-const maxQuoted = 64 << 10
+const maxQuoted = limits.SieveMaxQuoted
 
 // reader walks one complete command or response (literals inline).
 type reader struct {

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 )
 
 // Bounds on what a backend may send before the verdict.
 const (
-	maxResponseLine = 4 << 10 // one status or CAPA line
-	maxCapaLines    = 256     // lines of one CAPA response
+	maxResponseLine = limits.POP3MaxBackendLine // one status or CAPA line
+	maxCapaLines    = limits.POP3MaxCapaLines   // lines of one CAPA response
 )
 
 // reply is one backend status line: +OK, -ERR or a "+ " continuation.

@@ -6,6 +6,8 @@
 // clock.
 package pop3
 
+import "github.com/switchyard-mail/switchyard/limits"
+
 // ServerConfig configures the client-facing machine. Zero values take the
 // defaults documented on each field.
 type ServerConfig struct {
@@ -38,9 +40,9 @@ type ServerConfig struct {
 }
 
 const (
-	defaultMaxLine     = 2 << 10
-	defaultMaxAuthLine = 32 << 10
-	defaultAttempts    = 3
+	defaultMaxLine     = limits.POP3MaxLine
+	defaultMaxAuthLine = limits.MaxAuthLine
+	defaultAttempts    = limits.MaxAuthAttempts
 	defaultBanner      = "POP3 server ready."
 )
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 var (
@@ -18,9 +20,9 @@ var (
 // re-encoded message within what backends accept.
 const (
 	// MaxFieldLen bounds user names, authorization identities and passwords.
-	MaxFieldLen = 1024
+	MaxFieldLen = limits.SASLMaxFieldLen
 	// MaxTokenLen bounds an OAuth bearer token.
-	MaxTokenLen = 16 << 10
+	MaxTokenLen = limits.MaxTokenLen
 	// maxMessageLen bounds one decoded client message of any mechanism.
 	maxMessageLen = MaxTokenLen + 4*MaxFieldLen
 )

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bytes"
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"strings"
 
@@ -10,9 +11,9 @@ import (
 
 // Bounds on what a backend may send before the login completes.
 const (
-	maxReplyLine  = 8 << 10  // one reply line
-	maxReplyLines = 256      // lines of one multi-line reply
-	maxRelay      = 64 << 10 // reply octets kept for the client
+	maxReplyLine  = limits.SMTPMaxReplyLine    // one reply line
+	maxReplyLines = limits.SMTPMaxReplyLines   // lines of one multi-line reply
+	maxRelay      = limits.SMTPMaxBackendRelay // reply octets kept for the client
 )
 
 // replyLine is one backend reply line: "ddd-text" (more follow), "ddd

@@ -9,6 +9,8 @@
 // in package protocols; none touches a socket, a goroutine or a clock.
 package smtp
 
+import "github.com/switchyard-mail/switchyard/limits"
+
 // ServerConfig configures the client-facing machine. Zero values take the
 // defaults documented on each field.
 type ServerConfig struct {
@@ -54,11 +56,11 @@ type ServerConfig struct {
 const (
 	defaultHostname    = "localhost"
 	defaultBanner      = "ready"
-	defaultMaxLine     = 2048
+	defaultMaxLine     = limits.SMTPMaxLine
 	minMaxLine         = 510
-	defaultMaxAuthLine = 32 << 10
-	defaultAttempts    = 3
-	defaultMaxErrors   = 20
+	defaultMaxAuthLine = limits.MaxAuthLine
+	defaultAttempts    = limits.MaxAuthAttempts
+	defaultMaxErrors   = limits.SMTPMaxErrors
 )
 
 var (

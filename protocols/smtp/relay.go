@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
 )
 
@@ -35,7 +36,7 @@ type RelayConfig struct {
 	TTL int
 }
 
-const defaultMaxRecipients = 100
+const defaultMaxRecipients = limits.MaxRecipients
 
 func (c *RelayConfig) setDefaults() {
 	if c.Hostname == "" || !validDomainText(c.Hostname) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
@@ -46,7 +47,7 @@ type relayLeg struct {
 }
 
 // maxRelayReplyLines bounds one backend reply relayed to the client.
-const maxRelayReplyLines = 100
+const maxRelayReplyLines = limits.SMTPMaxRelayReplyLines
 
 // replyReader finds whole backend replies without consuming them: the
 // engine keeps the bytes and hands them back with more, so the reader only

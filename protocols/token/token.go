@@ -35,18 +35,19 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // MaxTokenLen is the longest token FromToken looks into. Real access tokens
 // are a few KiB at most; anything larger is refused unparsed so a hostile
 // client cannot make the event loop decode megabytes of JSON.
-const MaxTokenLen = 16 << 10
+const MaxTokenLen = limits.MaxTokenLen
 
 // MaxIdentifierLen bounds the identifier Identify returns. It is generous:
 // a mailbox address is at most 254 octets, but directories may use longer
 // login names.
-const MaxIdentifierLen = 1024
+const MaxIdentifierLen = limits.MaxIdentifierLen
 
 // DefaultMasterSeparators is used when Options.MasterSeparators is empty.
 const DefaultMasterSeparators = "%"

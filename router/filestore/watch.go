@@ -5,6 +5,8 @@ import (
 
 	"os"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // fileID identifies one version of the file: a rename over it changes the
@@ -21,7 +23,7 @@ func statID(fi os.FileInfo) fileID {
 }
 
 // DefaultWatchInterval is Watch's polling interval when none is given.
-const DefaultWatchInterval = time.Second
+const DefaultWatchInterval = limits.MappingWatchInterval
 
 // Watch polls the file every interval (DefaultWatchInterval if interval <= 0)
 // and reloads it when its inode, size or modification time changes, which

@@ -19,6 +19,8 @@ package health
 import (
 	"sync"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // State of one circuit.
@@ -40,18 +42,20 @@ func (s State) String() string {
 	return "closed"
 }
 
-// Defaults for zero Options fields.
+// Defaults for zero Options fields: the configuration's
+// (server.host_down_threshold, server.host_down_cooldown), named in
+// package limits.
 const (
-	DefaultFailureThreshold = 3
-	DefaultCooldown         = 10 * time.Second
-	DefaultProbeTimeout     = 30 * time.Second
+	DefaultFailureThreshold = limits.HostDownThreshold
+	DefaultCooldown         = limits.HostDownCooldown
+	DefaultProbeTimeout     = limits.ProbeTimeout
 )
 
 // Options configures a Registry.
 type Options struct {
-	// FailureThreshold consecutive failures open the circuit (default 3).
+	// FailureThreshold consecutive failures open the circuit (default 5).
 	FailureThreshold int
-	// Cooldown is how long an open circuit refuses before a probe (10s).
+	// Cooldown is how long an open circuit refuses before a probe (30s).
 	Cooldown time.Duration
 	// ProbeTimeout frees the half-open probe slot if the probe's outcome
 	// is never reported (30s).

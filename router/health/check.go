@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // Target is one destination × protocol to check actively.
@@ -35,7 +37,7 @@ var (
 
 // MaxGreeting bounds what a check reads (ManageSieve sends its
 // capabilities before the OK line).
-const MaxGreeting = 8192
+const MaxGreeting = limits.MaxGreeting
 
 // ParseGreeting judges what a backend sent on connect: nil when it is a
 // ready greeting for proto ("* OK" for imap, "+OK" for pop3, "220" for
@@ -142,8 +144,8 @@ func annotate(err error, got []byte) error {
 
 // CheckerOptions configures active checks.
 type CheckerOptions struct {
-	Interval time.Duration // between rounds (default 5s)
-	Timeout  time.Duration // per check (default 2s)
+	Interval time.Duration // between rounds (default 10s, server.health_check_interval)
+	Timeout  time.Duration // per check (default 10s, server.backend_timeout)
 }
 
 // Checker runs active checks and feeds their outcomes to a Registry: a
@@ -161,10 +163,10 @@ type Checker struct {
 // NewChecker returns a checker of targets feeding reg.
 func NewChecker(reg *Registry, targets []Target, opt CheckerOptions) *Checker {
 	if opt.Interval <= 0 {
-		opt.Interval = 5 * time.Second
+		opt.Interval = limits.HealthCheckInterval
 	}
 	if opt.Timeout <= 0 {
-		opt.Timeout = 2 * time.Second
+		opt.Timeout = limits.BackendTimeout
 	}
 	return &Checker{reg: reg, targets: append([]Target(nil), targets...), opt: opt}
 }

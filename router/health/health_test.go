@@ -382,3 +382,29 @@ func TestCheckerDropsStaleOutcome(t *testing.T) {
 		t.Fatal("a check of the replaced target opened the circuit")
 	}
 }
+
+// TestZeroOptionsAreTheConfigDefaults: a registry built with zero Options
+// behaves as server.host_down_threshold (5) and host_down_cooldown (30s)
+// say by default, as the proxy does.
+func TestZeroOptionsAreTheConfigDefaults(t *testing.T) {
+	clk := &clock{t: time.Unix(1e9, 0)}
+	r := New(Options{Now: clk.now})
+	for i := 1; i < 5; i++ {
+		r.Failure("n1", "imap")
+		if !r.Allow("n1", "imap") {
+			t.Fatalf("opened after %d failures, before the default threshold of 5", i)
+		}
+	}
+	r.Failure("n1", "imap")
+	if r.Up("n1", "imap") {
+		t.Fatal("still up after 5 consecutive failures")
+	}
+	clk.add(30*time.Second - time.Millisecond)
+	if r.Allow("n1", "imap") {
+		t.Fatal("allowed before the default cooldown of 30s")
+	}
+	clk.add(time.Millisecond)
+	if !r.Allow("n1", "imap") {
+		t.Fatal("no probe allowed after the default cooldown of 30s")
+	}
+}

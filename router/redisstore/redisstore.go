@@ -22,17 +22,19 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchyard-mail/switchyard/internal/redact"
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/router"
 )
 
-// Defaults applied to zero Options fields.
+// Defaults applied to zero Options fields (the numbers are limits named
+// in package limits; the pool size is mapping.redis.pool_size's).
 const (
 	DefaultPrefix       = "switchyard:route:"
 	DefaultChannel      = "switchyard:invalidate"
-	DefaultDialTimeout  = 500 * time.Millisecond
-	DefaultReadTimeout  = 500 * time.Millisecond
-	DefaultWriteTimeout = 500 * time.Millisecond
-	DefaultPoolSize     = 32
+	DefaultDialTimeout  = limits.RedisTimeout
+	DefaultReadTimeout  = limits.RedisTimeout
+	DefaultWriteTimeout = limits.RedisTimeout
+	DefaultPoolSize     = limits.RedisPoolSize
 )
 
 // Options configures a Store.
@@ -63,7 +65,7 @@ type Options struct {
 	Channel string
 
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration
-	// PoolSize is the number of connections per node (default 32).
+	// PoolSize is the number of connections per node (default 16).
 	PoolSize int
 	// MaxRetries retries a failed command (default 0: fail fast).
 	MaxRetries int

@@ -29,15 +29,16 @@ import (
 	_ "modernc.org/sqlite" // sqlite://
 
 	"github.com/switchyard-mail/switchyard/internal/redact"
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/router"
 )
 
 // Defaults applied to zero Options fields.
 const (
 	DefaultTable        = "switchyard_mappings"
-	DefaultTimeout      = time.Second
-	DefaultMaxOpenConns = 16
-	DefaultMaxIdleConns = 4
+	DefaultTimeout      = limits.SQLTimeout
+	DefaultMaxOpenConns = limits.SQLPoolSize // mapping.sql.pool_size's default
+	DefaultMaxIdleConns = limits.SQLMaxIdleConns
 )
 
 // ErrReadOnly is returned by Set and Delete when no write query is known.

@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 	"github.com/switchyard-mail/switchyard/protocols/token"
 	"lukechampine.com/blake3"
@@ -37,19 +38,19 @@ import (
 
 // Defaults and bounds.
 const (
-	DefaultRefresh = 10 * time.Minute
-	DefaultLeeway  = 60 * time.Second
+	DefaultRefresh = limits.JWKSRefreshInterval
+	DefaultLeeway  = limits.OAuthLeeway
 	DefaultClaim   = "email"
 	// MinKickInterval bounds the refreshes unknown key ids can cause.
-	MinKickInterval = 30 * time.Second
+	MinKickInterval = limits.JWKSMinKickInterval
 	// MaxJWKSSize and MaxJWKSKeys bound a JWKS document.
-	MaxJWKSSize = 1 << 20
-	MaxJWKSKeys = 100
+	MaxJWKSSize = limits.MaxJWKSSize
+	MaxJWKSKeys = limits.MaxJWKSKeys
 	// FetchTimeout bounds one JWKS download.
-	FetchTimeout = 15 * time.Second
+	FetchTimeout = limits.JWKSFetchTimeout
 	// retryInterval is the wait after a failed download when Refresh is
 	// longer.
-	retryInterval = 30 * time.Second
+	retryInterval = limits.JWKSRetryInterval
 )
 
 // Errors returned by Verify and New. Verify's errors may be wrapped with a
