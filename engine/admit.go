@@ -109,11 +109,6 @@ func (a admission) refuse(kind protocols.FailKind, outcome, reason string) admis
 	return a
 }
 
-// held reports until when new logins of account wait (zero: not held).
-func (e *Engine) held(account string) time.Time {
-	return e.delayedUntil(account, time.Now())
-}
-
 func (e *Engine) healthSuccess(d *Destination, proto string) {
 	if e.opt.Health != nil && d != nil {
 		e.opt.Health.Success(d.ID, proto)

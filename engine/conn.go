@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -208,7 +207,7 @@ func (c *conn) checkInputCap() bool {
 		return true
 	}
 	c.e.refusal("input_cap")
-	c.e.log.Warn("client sent too much without reading the replies", "client", c.fwd.Client, "listener", c.ls.ID, "buffered", n)
+	c.e.logLimited("input_cap", "client sent too much without reading the replies: closed", "client", c.fwd.Client, "listener", c.ls.ID, "buffered", n)
 	c.close()
 	return false
 }
@@ -392,7 +391,7 @@ func (c *conn) write(out []byte) {
 	}
 	if n := c.gc.OutboundBuffered(); n > c.e.lim.OutputHardCap {
 		c.e.refusal("output_cap")
-		c.e.log.Warn("client does not read: closed", "client", c.fwd.Client, "listener", c.ls.ID, "unsent", n)
+		c.e.logLimited("output_cap", "client does not read: closed", "client", c.fwd.Client, "listener", c.ls.ID, "unsent", n)
 		c.close()
 	} else if c.paused {
 		c.loop.setReading(c.gc, false) // a write may have re-armed reading
@@ -557,6 +556,3 @@ func (c *conn) serverTLS() *tls.Config {
 	}
 	return base
 }
-
-// clientAddr is the address limits count for this client.
-func (c *conn) clientAddr() netip.Addr { return c.fwd.Client.Addr() }

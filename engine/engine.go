@@ -26,6 +26,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // Engine runs the listeners.
@@ -112,10 +113,10 @@ func New(opt Options) (*Engine, error) {
 		opt.Logger = slog.Default()
 	}
 	if opt.BackendTimeout <= 0 {
-		opt.BackendTimeout = 10 * time.Second
+		opt.BackendTimeout = limits.BackendTimeout
 	}
 	if opt.MaxDials <= 0 {
-		opt.MaxDials = 4096
+		opt.MaxDials = limits.MaxDials
 	}
 	if opt.Loops <= 0 {
 		opt.Loops = runtime.GOMAXPROCS(0)
@@ -161,10 +162,10 @@ func New(opt Options) (*Engine, error) {
 			}
 			ls.relay = rd
 			if l.CommandTimeout <= 0 {
-				l.CommandTimeout = 5 * time.Minute
+				l.CommandTimeout = limits.CommandTimeout
 			}
 			if l.ReplyTimeout <= 0 {
-				l.ReplyTimeout = 10 * time.Minute
+				l.ReplyTimeout = limits.BackendReplyTimeout
 			}
 			ls.busy = rd.NewRelay(l, false).TooBusy(nil)
 		} else {
@@ -179,7 +180,7 @@ func New(opt Options) (*Engine, error) {
 			return nil, fmt.Errorf("listener %s: unknown pass-through destination %q", l.ID, l.Passthrough)
 		}
 		if l.PreauthTimeout <= 0 {
-			l.PreauthTimeout = time.Minute
+			l.PreauthTimeout = limits.PreauthTimeout
 		}
 		e.listeners = append(e.listeners, ls)
 	}

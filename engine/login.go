@@ -289,6 +289,7 @@ func (s *loginSession) expired(now time.Time) {
 	switch s.st {
 	case lsPreauth, lsStartTLS:
 		c.write(s.front.Timeout(c.loop.out[:0]))
+		e.refusal("preauth_timeout")
 		e.log.Info("pre-auth timeout", "client", c.fwd.Client, "listener", c.ls.ID)
 		c.close()
 	case lsHeld:
@@ -297,6 +298,7 @@ func (s *loginSession) expired(now time.Time) {
 			return
 		}
 		if !now.Before(s.holdMax) {
+			e.refusal("hold_timeout")
 			e.log.Info("held login refused for now: the account is still delayed", "account", s.acct)
 			s.failed(admission{account: s.acct}.refuse(protocols.FailTempRouting, outcomeTempFail, "account delayed"), nil)
 			return
@@ -308,6 +310,7 @@ func (s *loginSession) expired(now time.Time) {
 			dest = s.replay.adm.dest.ID
 			e.healthFailure(s.replay.adm.dest, c.ls.Protocol)
 		}
+		e.refusal("backend_timeout")
 		e.log.Warn("backend timeout", "account", s.acct, "destination", dest)
 		s.failed(admission{account: s.acct}.refuse(protocols.FailUnavailable, outcomeBackendFailure, "backend timeout"), nil)
 	default:

@@ -72,6 +72,7 @@ func (s *passSession) expired(time.Time) {
 		s.replay.abandon()
 		s.replay = nil
 	}
+	s.c.e.refusal("backend_timeout")
 	s.fail("backend timeout")
 }
 

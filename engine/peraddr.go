@@ -64,11 +64,3 @@ func (c *addrCounter) release(k netip.Addr) {
 	}
 	s.mu.Unlock()
 }
-
-// held reports the count of k (tests, the admin API).
-func (c *addrCounter) held(k netip.Addr) int {
-	s := c.shard(k)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return int(s.n[k])
-}

@@ -432,6 +432,7 @@ func (s *relaySession) expired(time.Time) {
 	}
 	if s.m.AwaitingBackend() {
 		if l := s.leg; l != nil {
+			c.e.refusal("reply_timeout")
 			c.e.log.Warn("relay: backend reply timeout", "destination", l.dest.ID, "client", c.fwd.Client)
 			c.e.healthFailure(l.dest, c.ls.Protocol)
 			s.leg = nil
@@ -442,6 +443,7 @@ func (s *relaySession) expired(time.Time) {
 		return
 	}
 	c.write(s.m.Timeout(c.loop.out[:0]))
+	c.e.refusal("command_timeout")
 	c.e.log.Info("relay: client timeout", "client", c.fwd.Client, "listener", c.ls.ID)
 	s.finish()
 }

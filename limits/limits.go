@@ -121,7 +121,7 @@ const (
 	RelayInputCap            = 512 << 10
 	BackendInputCap          = 1 << 20
 	FDReserve                = 256
-	MaxDials                 = 4096 // engine.New still writes its own 4096, as it does the listener and backend timeouts: to be pointed here
+	MaxDials                 = 4096
 	MaxDelayHold             = 20 * time.Second
 	FeedChunk                = 4 << 10
 	SweepInterval            = 250 * time.Millisecond

@@ -19,7 +19,9 @@
 #
 # Usage: scripts/bench-bulk.sh [SECONDS] [SIZE]     (defaults: 6, 16777216)
 # Environment: BENCH_OUT (raw JSON and logs, default /tmp/switchyard-bench-bulk),
-# BENCH_BIN (where the Go binaries are built, default bin).
+# BENCH_BIN (where the Go binaries are built, default bin), BASELINE (a git
+# revision: switchyard built from it runs beside, as baseline-plain and
+# baseline-tls, for before and after figures in one run).
 # Prints a Markdown table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,11 +33,12 @@ command -v haproxy >/dev/null || { echo "haproxy is not installed" >&2; exit 2; 
 
 bench_out /tmp/switchyard-bench-bulk
 bench_bin ./cmd/switchyard ./cmd/switchyard-bench
+[ -z "${BASELINE:-}" ] || baseline_bin "$BASELINE"
 
 bench_tmp bulk
 
 users=16
-mock=$(port); hport=$(port); splain=$(port); stls=$(port)
+mock=$(port); hport=$(port); splain=$(port); stls=$(port); bplain=$(port); btls=$(port)
 go run ./scripts/gencert "$tmp" >/dev/null
 
 bench_mock mock "$mock" 2h --mock-names mock --users "$users" --password password --mock-message-size "$size"
@@ -60,7 +63,8 @@ cp "$tmp/haproxy.cfg" "$out/haproxy.cfg"
 bench_start "$out/haproxy.log" haproxy -db -f "$tmp/haproxy.cfg"; hapid=$bgpid
 waitport "$hport" "$hapid"
 
-cat >"$tmp/switchyard.toml" <<TOML
+sy_config() { # sy_config PLAIN_PORT TLS_PORT
+	cat <<TOML
 [server]
 backend_timeout = "5s"
 [tls.certificate.bench]
@@ -69,11 +73,11 @@ key = "$tmp/key.pem"
 default = true
 [listener.plain]
 protocol = "imap"
-bind = ["127.0.0.1:$splain"]
+bind = ["127.0.0.1:$1"]
 tls = "plain"
 [listener.tls]
 protocol = "imap"
-bind = ["127.0.0.1:$stls"]
+bind = ["127.0.0.1:$2"]
 tls = "implicit"
 [destination.mock]
 host = "127.0.0.1"
@@ -87,17 +91,27 @@ default_destination = "mock"
 [capabilities.imap]
 allow_plain_auth_without_tls = true
 TOML
+}
+sy_config "$splain" "$stls" >"$tmp/switchyard.toml"
 start_switchyard "$tmp/switchyard.toml" "$splain" "$stls"
 
 targets=(direct haproxy switchyard-plain switchyard-tls)
 declare -A tport=([direct]=$mock [haproxy]=$hport [switchyard-plain]=$splain [switchyard-tls]=$stls)
 declare -A tpid=([direct]=$mockpid [haproxy]=$hapid [switchyard-plain]=$sypid [switchyard-tls]=$sypid)
+if [ -n "${BASELINE:-}" ]; then
+	sy_config "$bplain" "$btls" >"$tmp/baseline.toml"
+	bench_start "$out/baseline.log" "$bin/switchyard-baseline" --config "$tmp/baseline.toml" --log-level warn
+	waitport "$bplain" "$bgpid"; waitport "$btls" "$bgpid"
+	targets=(direct haproxy baseline-plain switchyard-plain baseline-tls switchyard-tls)
+	tport[baseline-plain]=$bplain; tport[baseline-tls]=$btls
+	tpid[baseline-plain]=$bgpid; tpid[baseline-tls]=$bgpid
+fi
 
 for streams in 1 16; do
 	for t in "${targets[@]}"; do
 		echo "fetch: $t, $streams stream(s), ${secs} s" >&2
 		extra=()
-		[ "$t" = switchyard-tls ] && extra=(--tls implicit --insecure)
+		[[ "$t" = *-tls ]] && extra=(--tls implicit --insecure)
 		f=$out/fetch-$t-$streams
 		"$bin/switchyard-bench" --scenario fetch --target 127.0.0.1:"${tport[$t]}" --users "$users" --password password \
 			--auth login --concurrency "$streams" --duration "${secs}s" --pid "${tpid[$t]}" --progress 0 \
@@ -110,10 +124,10 @@ done
 	haproxy -v | sed -n 1p
 } >"$out/meta.txt"
 
-python3 - "$out" <<'PY'
+python3 - "$out" "${targets[@]}" <<'PY'
 import json, os, sys
 out = sys.argv[1]
-targets = ["direct", "haproxy", "switchyard-plain", "switchyard-tls"]
+targets = sys.argv[2:]
 def load(t, n):
     try:
         with open(os.path.join(out, "fetch-%s-%d.json" % (t, n))) as f:

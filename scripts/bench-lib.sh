@@ -40,6 +40,17 @@ bench_bin() {
 
 # bench_tmp NAME: tmp=/tmp/sy-NAME.XXXXXX; at exit every process in pids
 # is stopped and tmp removed; SIGINT/SIGTERM exit 130 (through that trap).
+# baseline_bin REV: builds switchyard at git revision REV, from a worktree
+# of its own removed afterwards, into $bin/switchyard-baseline (before and
+# after figures in one run).
+baseline_bin() {
+	local wt
+	wt=$(mktemp -d /tmp/sy-baseline.XXXXXX)
+	git worktree add -q --detach "$wt" "$1"
+	(cd "$wt" && go build -o "$bin/switchyard-baseline" ./cmd/switchyard)
+	git worktree remove --force "$wt"
+}
+
 bench_tmp() {
 	tmp=$(mktemp -d /tmp/sy-"$1".XXXXXX)
 	trap cleanup EXIT

@@ -12,7 +12,7 @@ import os
 import statistics
 import sys
 
-ORDER = ["direct", "haproxy", "switchyard", "nginx", "dovecot"]
+ORDER = ["direct", "haproxy", "baseline", "switchyard", "nginx", "dovecot"]
 
 
 def load_json(path):

@@ -33,7 +33,10 @@
 #   scripts/bench-peers.sh [ROUNDS] [SECONDS] [IDLE_CONNS] [BRIDGED_CONNS]
 #   scripts/bench-peers.sh --smoke      # ~20 s, switchyard and direct only (CI)
 # Environment: BENCH_OUT, BENCH_BIN (where the Go binaries are built, default
-# bin), PEERS (default "haproxy switchyard nginx dovecot"), HOLD (seconds).
+# bin), PEERS (default "haproxy switchyard nginx dovecot"), HOLD (seconds),
+# BASELINE (a git revision: switchyard built from it runs as the peer
+# "baseline", the same configuration beside the current tree, for before
+# and after figures in one run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -43,6 +46,7 @@ if [ "${1:-}" = --smoke ]; then smoke=1; shift; fi
 rounds=${1:-3}; secs=${2:-6}; idle=${3:-5000}; bridged=${4:-4000}
 hold=${HOLD:-8}
 peers=${PEERS:-haproxy switchyard nginx dovecot}
+[ -n "${BASELINE:-}" ] && peers="baseline $peers"
 if [ "$smoke" = 1 ]; then
 	rounds=1; secs=2; idle=200; bridged=200; hold=3; peers=switchyard
 fi
@@ -56,6 +60,7 @@ users=1000
 
 bench_bin ./cmd/switchyard ./cmd/switchyard-bench
 go build -o "$bin/switchyard-authhttp" ./bench/authhttp
+[ -z "${BASELINE:-}" ] || baseline_bin "$BASELINE"
 
 # Runtime directories (Dovecot's unix sockets need a short path).
 tmp=$(mktemp -d /tmp/sy-peers.XXXXXX)
@@ -173,7 +178,7 @@ restart_mock() { stop_tree "$mockpid"; start_mock; }
 # start_<name> starts a freshly configured peer on port ${tport[name]} and sets
 # tpids[name] to the PIDs whose process trees are that peer.
 declare -A tport tpids skipped
-for t in haproxy switchyard nginx dovecot; do tport[$t]=$(port); done
+for t in haproxy switchyard baseline nginx dovecot; do tport[$t]=$(port); done
 tport[direct]=$old
 
 start_direct() { tpids[direct]=$mockpid; }
@@ -203,14 +208,16 @@ CFG
 	waitport "${tport[haproxy]}" "$p"
 }
 
-start_switchyard() {
-	local d=$tmp/switchyard; mkdir -p "$d"
+start_switchyard() { start_sy switchyard "$bin/switchyard"; }
+start_baseline() { start_sy baseline "$bin/switchyard-baseline"; }
+start_sy() { # start_sy NAME BINARY
+	local name=$1 binary=$2 d=$tmp/$1; mkdir -p "$d"
 	cat >"$d/switchyard.toml" <<TOML
 [server]
 backend_timeout = "5s"
 [listener.plain]
 protocol = "imap"
-bind = ["127.0.0.1:${tport[switchyard]}"]
+bind = ["127.0.0.1:${tport[$name]}"]
 tls = "plain"
 preauth_timeout = "10m"
 max_connections = 19000
@@ -237,10 +244,10 @@ path = "$mapping"
 [capabilities.imap]
 allow_plain_auth_without_tls = true
 TOML
-	cp "$d/switchyard.toml" "$out/switchyard.toml"
-	"$bin/switchyard" --config "$d/switchyard.toml" --log-level warn >>"$out/switchyard.log" 2>&1 &
-	local p=$!; pids+=("$p"); tpids[switchyard]=$p
-	waitport "${tport[switchyard]}" "$p"
+	cp "$d/switchyard.toml" "$out/$name.toml"
+	"$binary" --config "$d/switchyard.toml" --log-level warn >>"$out/$name.log" 2>&1 &
+	local p=$!; pids+=("$p"); tpids[$name]=$p
+	waitport "${tport[$name]}" "$p"
 }
 
 nginx_mod=/usr/lib/nginx/modules/ngx_mail_module.so
@@ -362,7 +369,7 @@ for t in $peers; do
 	dovecot) command -v dovecot >/dev/null && id dovenull >/dev/null 2>&1 && id dovecot >/dev/null 2>&1 ||
 		{ skipped[$t]="dovecot or its dovecot/dovenull users not installed"; continue; }
 		[ "$(id -u)" = 0 ] || { skipped[$t]="dovecot needs root here (login processes run as dovenull)"; continue; } ;;
-	switchyard) ;;
+	switchyard | baseline) ;;
 	*) echo "unknown peer $t" >&2; exit 2 ;;
 	esac
 	targets+=("$t")
@@ -438,6 +445,7 @@ done
 
 {
 	echo "targets=${targets[*]}"
+	[ -n "${BASELINE:-}" ] && echo "baseline=$(git rev-parse --short "$BASELINE")"
 	printf '%s\n' "rounds=$rounds" "seconds=$secs" "idle=$idle" "bridged=$bridged" "hold=$hold" "users=$users"
 	echo "nproc=$(nproc)"
 	echo "kernel=$(uname -r)"
