@@ -57,6 +57,7 @@ protocol = "imap"
 bind = ["127.0.0.1:${tport[$cell]}"]
 tls = "plain"
 max_connections = 19000
+max_connections_per_ip = 0
 [destination.mock]
 host = "127.0.0.1"
 forwarding = "xclient"

@@ -50,12 +50,14 @@ bind = ["127.0.0.1:$plain"]
 tls = "plain"
 preauth_timeout = "10m"
 max_connections = 19000
+max_connections_per_ip = 0
 [listener.tls]
 protocol = "imap"
 bind = ["127.0.0.1:$tlsport"]
 tls = "implicit"
 preauth_timeout = "10m"
 max_connections = 19000
+max_connections_per_ip = 0
 [destination.mock]
 host = "127.0.0.1"
 forwarding = "xclient"

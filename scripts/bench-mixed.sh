@@ -92,6 +92,7 @@ protocol = "imap"
 bind = ["127.0.0.1:${listen[imap]}"]
 tls = "plain"
 max_connections = 19000
+max_connections_per_ip = 0
 [listener.pop3]
 protocol = "pop3"
 bind = ["127.0.0.1:${listen[pop3]}"]
