@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard-mail/switchyard/admin"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/filestore"
@@ -376,6 +377,7 @@ func (a *App) startAdmin(ctx context.Context) (stop func(), err error) {
 	}
 	addr := ln.Addr().String()
 	a.adminAddr.Store(&addr)
+	ln = a.fds.Listener(ln, fdbudget.Admin)
 	go func() {
 		if err := srv.Serve(ln); err != nil && ctx.Err() == nil {
 			a.log.Error("admin API stopped", "err", err)

@@ -133,13 +133,15 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 			}
 		},
 	})
+	// One descriptor budget for the reactor, the bridge's pipes, the
+	// HTTP/2 server's backend connections, the admin API's connections and
+	// the active checks.
+	a.fds = fdbudget.New(engine.DefaultLimits.FDReserve)
 	if iv := cfg.Server.HealthCheckInterval.D(); iv > 0 {
 		// Built here, run by Run: a reload before Run still reaches it.
-		a.checker = health.NewChecker(a.health, rt.targets, health.CheckerOptions{Interval: iv, Timeout: cfg.Server.BackendTimeout.D()})
+		a.checker = health.NewChecker(a.health, rt.targets, health.CheckerOptions{Interval: iv, Timeout: cfg.Server.BackendTimeout.D(),
+			Dial: a.fds.Dialer(fdbudget.Health, &net.Dialer{})})
 	}
-	// One descriptor budget for the reactor, the bridge's pipes and the
-	// HTTP/2 server's backend connections.
-	a.fds = fdbudget.New(engine.DefaultLimits.FDReserve)
 	bridge, err := splice.New(splice.Config{IdleTimeout: cfg.Server.BridgeIdle.D(), Portable: os.Getenv("SWITCHYARD_BRIDGE") == "portable", FDs: a.fds})
 	if err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)

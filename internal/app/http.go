@@ -57,6 +57,7 @@ func (a *App) newH2Server(d *httpDriver) *h2proxy.Server {
 			res, err := a.eng.ResolveStream(ctx, id)
 			return res.Destination, err
 		},
+		FDs: a.fds,
 		// Every stream passes the engine's admission gate (holds, the
 		// destination, its breaker) and is listed while it runs.
 		Admit: func(s h2proxy.Stream) (func(bool), int, string) {

@@ -9,7 +9,11 @@
 package fdbudget
 
 import (
+	"context"
+	"errors"
+	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -160,3 +164,62 @@ func (b *Budget) Usage() []Usage {
 	}
 	return out
 }
+
+// ErrExhausted is returned by Dialer when the budget refuses.
+var ErrExhausted = errors.New("descriptor budget exhausted")
+
+// Dialer returns a dial function whose connections are counted as kind
+// from the dial until they are closed; past the budget it refuses.
+func (b *Budget) Dialer(kind Kind, d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if !b.TryAcquire(kind, 1) {
+			return nil, ErrExhausted
+		}
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			b.Release(kind, 1)
+			return nil, err
+		}
+		return &countedConn{Conn: c, b: b, kind: kind}, nil
+	}
+}
+
+// Listener counts the connections ln accepts as kind until they are
+// closed. It never refuses (what it serves must stay reachable: the admin
+// API); it only keeps the count true.
+func (b *Budget) Listener(ln net.Listener, kind Kind) net.Listener {
+	return &countedListener{Listener: ln, b: b, kind: kind}
+}
+
+type countedListener struct {
+	net.Listener
+	b    *Budget
+	kind Kind
+}
+
+func (l *countedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.b.Acquire(l.kind, 1)
+	return &countedConn{Conn: c, b: l.b, kind: l.kind}, nil
+}
+
+// countedConn gives its descriptor back once, when closed.
+type countedConn struct {
+	net.Conn
+	b    *Budget
+	kind Kind
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.b.Release(c.kind, 1) })
+	return err
+}
+
+// Unwrap returns the counted connection (for code that needs the
+// *net.TCPConn, such as a TLS server reading its state).
+func (c *countedConn) Unwrap() net.Conn { return c.Conn }

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/limits"
 	httpx "github.com/switchyard-mail/switchyard/protocols/http"
 	"github.com/switchyard-mail/switchyard/router"
@@ -56,6 +57,9 @@ type Config struct {
 	Resolve func(ctx context.Context, identifier string) (dest string, err error)
 	// Target returns a destination's HTTP endpoint; false: unknown (502).
 	Target func(dest string) (Target, bool)
+	// FDs, when set, is the process's descriptor budget: every backend
+	// connection asks it first and gives its descriptor back when closed.
+	FDs *fdbudget.Budget
 	// Admit, when set, is asked before a stream is proxied: the engine's
 	// admission gate (the account's hold, the destination serving http,
 	// its breaker), which also lists the stream for the admin API. It
@@ -409,6 +413,16 @@ func setForwarded(h http.Header, client netip.AddrPort, tlsOn bool, host string)
 	h.Set("X-Forwarded-Proto", proto)
 }
 
+// dial opens a backend connection, counted in the descriptor budget
+// (Config.FDs) from the dial until it is closed.
+func (s *Server) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	if s.cfg.FDs == nil {
+		return d.DialContext(ctx, network, addr)
+	}
+	return s.cfg.FDs.Dialer(fdbudget.HTTP2, d)(ctx, network, addr)
+}
+
 // transport returns the pooled HTTP/1.1 transport of a destination.
 func (s *Server) transport(dest string, tc *tls.Config) *http.Transport {
 	s.mu.Lock()
@@ -427,7 +441,7 @@ func (s *Server) transport(dest string, tc *tls.Config) *http.Transport {
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
 	tr := &http.Transport{
-		DialContext:            (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:            s.dial,
 		TLSClientConfig:        own,
 		TLSHandshakeTimeout:    tlsHandshakeTimeout,
 		ForceAttemptHTTP2:      false,

@@ -90,10 +90,14 @@ func verdict(ok bool) error {
 
 // CheckOnce dials t, reads its greeting and judges it, within timeout.
 func CheckOnce(ctx context.Context, t Target, timeout time.Duration) error {
+	var d net.Dialer
+	return checkWith(ctx, t, timeout, d.DialContext)
+}
+
+func checkWith(ctx context.Context, t Target, timeout time.Duration, dial func(context.Context, string, string) (net.Conn, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", t.Addr)
+	c, err := dial(ctx, "tcp", t.Addr)
 	if err != nil {
 		return err
 	}
@@ -146,6 +150,9 @@ func annotate(err error, got []byte) error {
 type CheckerOptions struct {
 	Interval time.Duration // between rounds (default 10s, server.health_check_interval)
 	Timeout  time.Duration // per check (default 10s, server.backend_timeout)
+	// Dial, when set, opens the checks' connections (the proxy counts
+	// them in its descriptor budget); the default is a plain net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Checker runs active checks and feeds their outcomes to a Registry: a
@@ -198,7 +205,12 @@ func (c *Checker) Round(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := CheckOnce(ctx, t, c.opt.Timeout)
+			dial := c.opt.Dial
+			if dial == nil {
+				var d net.Dialer
+				dial = d.DialContext
+			}
+			err := checkWith(ctx, t, c.opt.Timeout, dial)
 			if ctx.Err() != nil {
 				return // shutting down: not the backend's fault
 			}
