@@ -167,6 +167,10 @@ func (v *validator) listeners() {
 				v.add(bk, "%v", err)
 				continue
 			}
+			if ap.Port() == 0 {
+				// The kernel picks a different port for each: no clash.
+				continue
+			}
 			if o, dup := binds[ap]; dup {
 				v.add(bk, "%q is already bound by listener %q (%q)", b, o.id, o.addr)
 				continue
@@ -245,7 +249,7 @@ func (v *validator) listeners() {
 		}
 	}
 	if c.Admin != nil && c.Admin.Bind != "" {
-		if ap, err := parseBind(c.Admin.Bind); err == nil {
+		if ap, err := parseBind(c.Admin.Bind); err == nil && ap.Port() != 0 {
 			if o, dup := binds[ap]; dup {
 				v.add("admin.bind", "%q is already bound by listener %q", c.Admin.Bind, o.id)
 			}
@@ -722,7 +726,9 @@ func (v *validator) cluster() {
 
 // ---- helpers -------------------------------------------------------------
 
-// parseBind reads a listener address: an IP literal and a port.
+// parseBind reads a listener address: an IP literal and a port. Port 0
+// asks the kernel for a free port (tests, and anything that reads the
+// bound addresses back from --ready-file).
 func parseBind(s string) (netip.AddrPort, error) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
@@ -733,8 +739,8 @@ func parseBind(s string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("%q: %q is not an IP address (bind to \"0.0.0.0\" or \"[::]\" for all)", s, host)
 	}
 	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return netip.AddrPort{}, fmt.Errorf("%q: port %q is not 1-65535", s, port)
+	if err != nil || n < 0 || n > 65535 {
+		return netip.AddrPort{}, fmt.Errorf("%q: port %q is not 0-65535", s, port)
 	}
 	return netip.AddrPortFrom(addr, uint16(n)), nil
 }
