@@ -88,22 +88,23 @@ func startFixtureFull(t *testing.T, extra string, maxConns int, mappingBlock str
 	if mappingBlock == "" {
 		mappingBlock = fileMapping(f.mapping, "normalize = \"lowercase\"\npositive_ttl = \"1s\"\nnegative_ttl = \"1s\"\n")
 	}
-	f.plain, f.starttls, f.implicit, f.proxied = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	f.app = startApp(t, proxySpec{
 		protocol: "imap",
 		server:   "host_down_threshold = 2\nhost_down_cooldown = \"1s\"\nhealth_check_interval = \"300ms\"\n",
 		files:    files,
 		listeners: []listenerSpec{
-			{name: "plain", addr: f.plain, tls: "plain", extra: "preauth_timeout = \"2s\"\n" + limitLine(maxConns) + "\n"},
-			{name: "starttls", addr: f.starttls, tls: "starttls"},
-			{name: "implicit", addr: f.implicit, tls: "implicit"},
-			{name: "proxied", addr: f.proxied, tls: "plain", extra: proxiedLines},
+			{name: "plain", tls: "plain", extra: "preauth_timeout = \"2s\"\n" + limitLine(maxConns) + "\n"},
+			{name: "starttls", tls: "starttls"},
+			{name: "implicit", tls: "implicit"},
+			{name: "proxied", tls: "plain", extra: proxiedLines},
 		},
 		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
 		new:     destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
 		mapping: mappingBlock + "\n",
 		caps:    "allow_plain_auth_without_tls = true\n" + extra,
 	}.toml(), prepare...)
+	f.plain, f.starttls = addrOf(t, f.app, "plain"), addrOf(t, f.app, "starttls")
+	f.implicit, f.proxied = addrOf(t, f.app, "implicit"), addrOf(t, f.app, "proxied")
 	return f
 }
 

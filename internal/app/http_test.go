@@ -88,8 +88,7 @@ func startHTTPFixture(t *testing.T, extra ...string) *httpFixture {
 	f.new = httptest.NewTLSServer(counted(handler("new")))
 	t.Cleanup(f.new.Close)
 	files := writeProxyFiles(t, "alice@example.com new\n")
-	f.web, f.webTLS = freeAddr(t), freeAddr(t)
-	startApp(t, fmt.Sprintf(`
+	a := startApp(t, fmt.Sprintf(`
 [server]
 backend_timeout = "2s"
 health_check_interval = "0s"
@@ -144,8 +143,9 @@ fallback = "default"
 [http.route.extract]
 from = "query"
 param = "account"
-%s`, files.cert, files.key, f.web, f.webTLS, portOf(f.old.URL[len("http://"):]), portOf(f.new.URL[len("https://"):]),
+%s`, files.cert, files.key, anyPort, anyPort, portOf(f.old.URL[len("http://"):]), portOf(f.new.URL[len("https://"):]),
 		fileMapping(files.mapping, "normalize = \"lowercase\"\n"), strings.Join(extra, "\n")))
+	f.web, f.webTLS = addrOf(t, a, "web"), addrOf(t, a, "webtls")
 	return f
 }
 

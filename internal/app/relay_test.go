@@ -38,7 +38,6 @@ func startRelayFixture(t *testing.T, oldCfg mocksmtp.Config, listenerExtra strin
 		return mocksmtp.Listen("127.0.0.1:0", mocksmtp.Config{Name: "mx", NoAuth: true, XClient: []string{"ADDR", "PORT", "DESTADDR", "DESTPORT"}})
 	})
 	files := writeProxyFiles(t, "Alice@Example.com new\n")
-	f.lmtp, f.pass = freeAddr(t), freeAddr(t)
 	text := fmt.Sprintf(`
 [server]
 hostname = "proxy.test"
@@ -78,9 +77,10 @@ tls = "plain"
 [routing]
 default_destination = "old"
 smtp_passthrough_destination = "mx"
-%s`, files.cert, files.key, f.lmtp, listenerExtra, f.pass, portOf(f.old.Addr()), portOf(f.new.Addr()), portOf(f.mx.Addr()),
+%s`, files.cert, files.key, anyPort, listenerExtra, anyPort, portOf(f.old.Addr()), portOf(f.new.Addr()), portOf(f.mx.Addr()),
 		fileMapping(files.mapping, "normalize = \"lowercase\"\npositive_ttl = \"1s\"\nnegative_ttl = \"1s\"\n"))
 	f.app = startApp(t, text)
+	f.lmtp, f.pass = addrOf(t, f.app, "lmtp"), addrOf(t, f.app, "mx")
 	return f
 }
 
