@@ -370,6 +370,7 @@ func (a *App) startAdmin(ctx context.Context) (stop func(), err error) {
 	}
 	addr := ln.Addr().String()
 	a.adminAddr.Store(&addr)
+	a.log.Info("admin API listening", "addr", addr)
 	go func() {
 		if err := srv.Serve(ln); err != nil && ctx.Err() == nil {
 			a.log.Error("admin API stopped", "err", err)
