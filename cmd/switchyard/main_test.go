@@ -152,7 +152,9 @@ bind = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
-	go func() { done <- runContext(ctx, []string{"--config", cfg, "--ready-file", ready, "--log-level", "warn"}) }()
+	go func() {
+		done <- runContext(ctx, []string{"--config", cfg, "--ready-file", ready, "--log-level", "warn"})
+	}()
 
 	var doc readyDoc
 	for deadline := time.Now().Add(15 * time.Second); ; {
