@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // httpEnv is switchyard's http listeners in front of two nginx backends,
@@ -26,17 +28,19 @@ type httpEnv struct {
 	sy       *Switchyard
 	cert     Cert
 	topo     httpTopology
+
+	// switchyard's listeners
+	web      string // plain, forwarded = "off"
+	webTLS   string // implicit TLS
+	webTrust string // plain, forwarded = "trust"
 }
 
-// httpTopology is where everything listens.
+// httpTopology is where the backends listen.
 type httpTopology struct {
-	Web      string // plain listener, forwarded = "off"
-	WebTLS   string // implicit TLS listener
-	WebTrust string // plain listener, forwarded = "trust"
-	Old      int    // old's nginx
-	OldPP    int    // old's nginx listener that requires a PROXY header
-	New      int    // new's nginx
-	Down     int    // nothing listens here
+	Old   int // old's nginx
+	OldPP int // old's nginx listener that requires a PROXY header
+	New   int // new's nginx
+	Down  int // nothing listens here
 }
 
 // httpClientSource is the address the forwarding tests connect from, so
@@ -68,9 +72,9 @@ func httpSwitchyardConfig(cert *Cert, mapping string, p httpTopology) Switchyard
 	return SwitchyardConfig{
 		Cert: cert,
 		Listeners: []SYListener{
-			{ID: "web", Protocol: "http", Bind: []string{p.Web}, TLS: "plain", Forwarded: "off"},
-			{ID: "web-tls", Protocol: "http", Bind: []string{p.WebTLS}, TLS: "implicit"},
-			{ID: "web-trust", Protocol: "http", Bind: []string{p.WebTrust}, TLS: "plain", Forwarded: "trust"},
+			{ID: "web", Protocol: "http", TLS: "plain", Forwarded: "off"},
+			{ID: "web-tls", Protocol: "http", TLS: "implicit"},
+			{ID: "web-trust", Protocol: "http", TLS: "plain", Forwarded: "trust"},
 		},
 		Destinations: []SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "none", Forwarded: true, AllowPlaintextAuth: true, Endpoints: ep(p.Old)},
@@ -113,10 +117,10 @@ func TestHTTP(t *testing.T) {
 	mapping := filepath.Join(dir, "mappings.txt")
 	WriteMapping(t, mapping, "# identifier destination", "alice@test new")
 	e.topo = httpTopology{
-		Web: FreeAddr(t), WebTLS: FreeAddr(t), WebTrust: FreeAddr(t),
-		Old: port(t, e.old.Addr), OldPP: port(t, e.old.ProxyAddr), New: port(t, e.new.Addr), Down: FreePort(t),
+		Old: port(t, e.old.Addr), OldPP: port(t, e.old.ProxyAddr), New: port(t, e.new.Addr), Down: port(t, testnet.RefusingAddr(t)),
 	}
 	e.sy = StartSwitchyardConfig(t, httpSwitchyardConfig(&e.cert, mapping, e.topo))
+	e.web, e.webTLS, e.webTrust = e.sy.Addr(t, "web"), e.sy.Addr(t, "web-tls"), e.sy.Addr(t, "web-trust")
 
 	t.Run("basic", func(t *testing.T) { testHTTPBasic(t, e) })
 	t.Run("bearer", func(t *testing.T) { testHTTPBearer(t, e) })
@@ -139,9 +143,9 @@ func TestHTTP(t *testing.T) {
 	t.Run("backend down", func(t *testing.T) { testHTTPBackendDown(t, e) })
 }
 
-func (e *httpEnv) url(path string) string      { return "http://" + e.topo.Web + path }
-func (e *httpEnv) tlsURL(path string) string   { return "https://" + e.topo.WebTLS + path }
-func (e *httpEnv) trustURL(path string) string { return "http://" + e.topo.WebTrust + path }
+func (e *httpEnv) url(path string) string      { return "http://" + e.web + path }
+func (e *httpEnv) tlsURL(path string) string   { return "https://" + e.webTLS + path }
+func (e *httpEnv) trustURL(path string) string { return "http://" + e.webTrust + path }
 
 // landedOn names the backend that answered: the backend= line of an
 // /echo body, or a /whoami body.
@@ -495,11 +499,11 @@ func testHTTPWebSocket(t *testing.T, e *httpEnv) {
 		s    WSSession
 		want *HTTPBackend
 	}{
-		{"basic alice", WSSession{URL: "ws://" + e.topo.Web + "/ws", Headers: []string{"Authorization: " + basicAuth("alice@test:alice-pw")}}, e.new},
-		{"basic bob", WSSession{URL: "ws://" + e.topo.Web + "/ws", Headers: []string{"Authorization: " + basicAuth("bob@test:bob-pw")}}, e.old},
-		{"sw1 alice", WSSession{URL: "ws://" + e.topo.Web + "/ws", Headers: []string{"Authorization: Bearer " + StalwartToken("alice@test")}}, e.new},
-		{"no credentials: default", WSSession{URL: "ws://" + e.topo.Web + "/ws"}, e.old},
-		{"wss alice", WSSession{URL: "wss://" + e.topo.WebTLS + "/ws", CAFile: e.cert.CertFile,
+		{"basic alice", WSSession{URL: "ws://" + e.web + "/ws", Headers: []string{"Authorization: " + basicAuth("alice@test:alice-pw")}}, e.new},
+		{"basic bob", WSSession{URL: "ws://" + e.web + "/ws", Headers: []string{"Authorization: " + basicAuth("bob@test:bob-pw")}}, e.old},
+		{"sw1 alice", WSSession{URL: "ws://" + e.web + "/ws", Headers: []string{"Authorization: Bearer " + StalwartToken("alice@test")}}, e.new},
+		{"no credentials: default", WSSession{URL: "ws://" + e.web + "/ws"}, e.old},
+		{"wss alice", WSSession{URL: "wss://" + e.webTLS + "/ws", CAFile: e.cert.CertFile,
 			Headers: []string{"Authorization: " + basicAuth("alice@test:alice-pw")}}, e.new},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -765,9 +769,7 @@ func testHTTPVerify(t *testing.T, e *httpEnv, mapping string) {
 	if err := os.WriteFile(jwks, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	topo := e.topo
-	topo.Web, topo.WebTLS, topo.WebTrust = FreeAddr(t), FreeAddr(t), FreeAddr(t)
-	cfg := httpSwitchyardConfig(&e.cert, mapping, topo)
+	cfg := httpSwitchyardConfig(&e.cert, mapping, e.topo)
 	cfg.OAuthVerify, cfg.JWKSFile = true, jwks
 	sy := StartSwitchyardConfig(t, cfg)
 	sy.LogOnFailure(t)

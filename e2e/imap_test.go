@@ -42,15 +42,14 @@ func startIMAPEnv(t *testing.T) *imapEnv {
 	e.mapping = filepath.Join(dir, "mappings.txt")
 	WriteMapping(t, e.mapping, baseMapping...)
 
-	e.plain, e.starttls, e.implicit, e.pp, e.idle = FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t)
 	cfg := SwitchyardConfig{
 		Cert: &e.cert,
 		Listeners: []SYListener{
-			{ID: "imap", Protocol: "imap", Bind: []string{e.plain}, TLS: "plain"},
-			{ID: "imap-starttls", Protocol: "imap", Bind: []string{e.starttls}, TLS: "starttls"},
-			{ID: "imaps", Protocol: "imap", Bind: []string{e.implicit}, TLS: "implicit"},
-			{ID: "imap-pp", Protocol: "imap", Bind: []string{e.pp}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-			{ID: "imap-idle", Protocol: "imap", Bind: []string{e.idle}, TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000},
+			{ID: "imap", Protocol: "imap", TLS: "plain"},
+			{ID: "imap-starttls", Protocol: "imap", TLS: "starttls"},
+			{ID: "imaps", Protocol: "imap", TLS: "implicit"},
+			{ID: "imap-pp", Protocol: "imap", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
+			{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000},
 		},
 		Destinations: []SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
@@ -64,6 +63,8 @@ func startIMAPEnv(t *testing.T) *imapEnv {
 		IMAPSASL:                 []string{"PLAIN", "LOGIN"},
 	}
 	e.sy = StartSwitchyardConfig(t, cfg)
+	e.plain, e.starttls, e.implicit = e.sy.Addr(t, "imap"), e.sy.Addr(t, "imap-starttls"), e.sy.Addr(t, "imaps")
+	e.pp, e.idle = e.sy.Addr(t, "imap-pp"), e.sy.Addr(t, "imap-idle")
 	return e
 }
 
