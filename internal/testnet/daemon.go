@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -91,6 +92,25 @@ func AddrInUse(logs ...string) bool {
 		}
 	}
 	return false
+}
+
+// InUse returns the addresses of addrs that cannot be bound now because
+// another socket holds them, for a daemon that exited without saying why
+// (Postfix's master logs a failed bind only to syslog). Each probe is
+// closed at once.
+func InUse(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				out = append(out, a)
+			}
+			continue
+		}
+		l.Close()
+	}
+	return out
 }
 
 // WaitListening waits until process pid itself listens on every address

@@ -96,6 +96,19 @@ func TestAddrInUse(t *testing.T) {
 	}
 }
 
+func TestInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	free := RefusingAddr(t) // held too, but not listening: InUse says so as well
+	got := InUse([]string{l.Addr().String(), free})
+	if len(got) == 0 || got[0] != l.Addr().String() {
+		t.Fatalf("InUse = %v, want %s first", got, l.Addr())
+	}
+}
+
 // CandidatePort never hands out a port twice.
 func TestCandidatePort(t *testing.T) {
 	seen := map[int]bool{}
