@@ -111,24 +111,21 @@ func StartHTTPBackend(t testing.TB, name string) *HTTPBackend {
 	b.companion = c
 	b.CompanionAddr = c.Addr
 
-	b.Addr = FreeAddr(t)
-	b.ProxyAddr = FreeAddr(t)
-	if err := os.WriteFile(b.Conf, []byte(b.config()), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	// nginx opens its compiled-in error log before reading the
 	// configuration unless -e says otherwise.
-	b.Proc = StartProcess(t, b.Dir, "nginx-"+name+"-stdout", bin,
-		"-p", b.Dir, "-c", b.Conf, "-e", filepath.Join(b.Dir, "error.log"), "-g", "daemon off;")
+	errorLog := filepath.Join(b.Dir, "error.log")
+	b.Proc = NewProcess(t, b.Dir, "nginx-"+name+"-stdout", bin,
+		"-p", b.Dir, "-c", b.Conf, "-e", errorLog, "-g", "daemon off;")
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("--- tail of %s ---\n%s", filepath.Join(b.Dir, "error.log"), TailFile(filepath.Join(b.Dir, "error.log"), 30))
+			t.Logf("--- tail of %s ---\n%s", errorLog, TailFile(errorLog, 30))
 			t.Logf("--- tail of %s ---\n%s", b.AccessLog, TailFile(b.AccessLog, 30))
 		}
 	})
-	if err := b.waitListeners(15 * time.Second); err != nil {
-		t.Fatalf("nginx %s: %v\n%s\n%s", name, err, TailFile(b.Proc.LogPath, 20), TailFile(filepath.Join(b.Dir, "error.log"), 20))
-	}
+	startDaemon(t, b.Proc, func() ([]string, error) {
+		b.Addr, b.ProxyAddr = candidateAddr(t), candidateAddr(t)
+		return []string{b.Addr, b.ProxyAddr}, os.WriteFile(b.Conf, []byte(b.config()), 0o644)
+	}, errorLog)
 	return b
 }
 
@@ -217,16 +214,6 @@ http {
 `, b.Name, user, b.Dir, tmp, b.Addr, b.ProxyAddr, echo, b.CompanionAddr)
 }
 
-func (b *HTTPBackend) waitListeners(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for _, a := range []string{b.Addr, b.ProxyAddr} {
-		if err := waitPortOr(a, time.Until(deadline), b.Proc.Done()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Stop stops nginx (SIGTERM to its PID) and waits until its port refuses
 // connections. The companion keeps running.
 func (b *HTTPBackend) Stop(t testing.TB) {
@@ -250,12 +237,7 @@ func (b *HTTPBackend) Stop(t testing.TB) {
 // Restart starts a stopped nginx again on the same ports and data.
 func (b *HTTPBackend) Restart(t testing.TB) {
 	t.Helper()
-	if err := b.Proc.Start(); err != nil {
-		t.Fatalf("restart nginx %s: %v", b.Name, err)
-	}
-	if err := b.waitListeners(15 * time.Second); err != nil {
-		t.Fatalf("restart nginx %s: %v\n%s", b.Name, err, TailFile(filepath.Join(b.Dir, "error.log"), 20))
-	}
+	restartDaemon(t, b.Proc, []string{b.Addr, b.ProxyAddr})
 }
 
 // DAVFile reads what nginx stored for URL path /dav/<rel>.
