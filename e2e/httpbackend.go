@@ -273,6 +273,7 @@ type httpCompanion struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // hijacked WebSocket connections
 	wsDone int
+	steps  map[string]chan struct{} // lock-step event streams by key
 }
 
 func startHTTPCompanion(name string) (*httpCompanion, error) {
@@ -280,7 +281,7 @@ func startHTTPCompanion(name string) (*httpCompanion, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &httpCompanion{Name: name, Addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}}
+	c := &httpCompanion{Name: name, Addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}, steps: map[string]chan struct{}{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", c.serveWS)
 	mux.HandleFunc("/events", c.serveEvents)
@@ -305,8 +306,34 @@ func (c *httpCompanion) handshakes() int {
 	return c.wsDone
 }
 
-// serveEvents sends SSEEvents events, each flushed on its own, SSEInterval
-// apart: "id: <n>" and "data: <backend> <n> <unix ms when sent>".
+// step returns the gate of lock-step stream key (made by whichever of
+// the stream and the client's acknowledgement comes first).
+func (c *httpCompanion) step(key string) chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.steps[key]
+	if ch == nil {
+		ch = make(chan struct{}, SSEEvents)
+		c.steps[key] = ch
+	}
+	return ch
+}
+
+// SSEAck tells lock-step stream key (the "step" query parameter of
+// /events) that its client has received the latest event: the companion
+// sends the next one. A key no stream of this backend uses is harmless.
+func (b *HTTPBackend) SSEAck(key string) {
+	select {
+	case b.companion.step(key) <- struct{}{}:
+	default:
+	}
+}
+
+// serveEvents sends SSEEvents events, each flushed on its own:
+// "id: <n>" and "data: <backend> <n> <unix ms when sent>". With
+// ?step=KEY the next event goes out only once SSEAck(KEY) says the client
+// got the previous one, so a proxy that held the stream back would stall
+// it (no clock involved); without, they are SSEInterval apart.
 func (c *httpCompanion) serveEvents(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -317,12 +344,21 @@ func (c *httpCompanion) serveEvents(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	fl.Flush()
+	var next <-chan struct{}
+	if key := r.URL.Query().Get("step"); key != "" {
+		next = c.step(key)
+	}
 	for n := 1; n <= SSEEvents; n++ {
 		if n > 1 {
+			var tick <-chan time.Time // nil (never) in lock step, as next is otherwise
+			if next == nil {
+				tick = time.After(SSEInterval)
+			}
 			select {
 			case <-r.Context().Done():
 				return
-			case <-time.After(SSEInterval):
+			case <-next:
+			case <-tick:
 			}
 		}
 		fmt.Fprintf(w, "id: %d\ndata: %s %d %d\n\n", n, c.Name, n, time.Now().UnixMilli())

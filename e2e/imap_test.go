@@ -463,6 +463,7 @@ func testIMAPIdleConnections(t *testing.T, e *imapEnv) {
 		sem <- struct{}{}
 		go func(i int) {
 			defer wg.Done()
+			start := time.Now() // before the dial: switchyard's clock starts at accept
 			c, err := net.DialTimeout("tcp", e.idle, 10*time.Second)
 			<-sem
 			if err != nil {
@@ -471,8 +472,8 @@ func testIMAPIdleConnections(t *testing.T, e *imapEnv) {
 				return
 			}
 			defer c.Close()
-			start := time.Now()
-			_ = c.SetReadDeadline(start.Add(20 * time.Second))
+			// Only so that a connection never closed ends the test.
+			_ = c.SetReadDeadline(time.Now().Add(time.Minute))
 			r := bufio.NewReader(c)
 			g, err := r.ReadString('\n')
 			results[i].greeting = g
@@ -502,10 +503,10 @@ func testIMAPIdleConnections(t *testing.T, e *imapEnv) {
 			failed = append(failed, fmt.Sprintf("#%d: %v", i, r.err))
 		case !strings.HasPrefix(r.greeting, "* OK"):
 			failed = append(failed, fmt.Sprintf("#%d: greeting %q", i, r.greeting))
-		case r.openFor < time.Second:
+		case r.openFor < 2*time.Second:
+			// A deadline never fires early: this cannot flake. How late
+			// the close comes on a busy machine is not asserted.
 			failed = append(failed, fmt.Sprintf("#%d: closed after %v, before the 2s preauth_timeout", i, r.openFor))
-		case r.openFor > 15*time.Second:
-			failed = append(failed, fmt.Sprintf("#%d: closed only after %v", i, r.openFor))
 		}
 	}
 	if len(failed) > 0 {

@@ -333,15 +333,19 @@ func TestInboundProxyHeader(t *testing.T) {
 
 func TestPreauthTimeout(t *testing.T) {
 	f := startFixture(t, "")
+	// Timed from before the dial: the proxy's clock starts at accept, so
+	// the BYE cannot come sooner than preauth_timeout (2s) after this.
+	// How late it comes on a busy machine is not asserted; the client's
+	// 10 s read deadline ends a wait for one that never comes.
+	start := time.Now()
 	c := dial(t, f.plain)
 	c.line()
-	start := time.Now()
 	l := c.line()
 	if !strings.HasPrefix(l, "* BYE") {
 		t.Fatalf("idle connection got %q", l)
 	}
-	if d := time.Since(start); d < time.Second || d > 6*time.Second {
-		t.Fatalf("timeout after %v, want about 2s", d)
+	if d := time.Since(start); d < 2*time.Second {
+		t.Fatalf("closed after %v, before the 2s preauth_timeout", d)
 	}
 }
 
