@@ -898,9 +898,20 @@ func TestAdminDelayAndPreauthKick(t *testing.T) {
 	if got := b.landedOn("bob@example.com", "pw-bob"); got != "old" {
 		t.Fatalf("bob landed on %q", got)
 	}
-	if code, body := call("GET", "/connections?identifier=alice@example.com"); code != 200 || !strings.Contains(body, `"preauth"`) {
-		t.Fatalf("the held login is not listed: %d %s", code, body)
+	// The login reaches the engine on its own loop, in its own time.
+	waitHeld := func() {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			code, body := call("GET", "/connections?identifier=alice@example.com&state=preauth")
+			if code == 200 && strings.Contains(body, `"preauth"`) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the held login is not listed: %d %s", code, body)
+			}
+		}
 	}
+	waitHeld()
 	if code, body := call("POST", "/connections/delay?identifier=alice@example.com&seconds=0"); code != 200 {
 		t.Fatalf("lift: %d %s", code, body)
 	}
@@ -919,14 +930,7 @@ func TestAdminDelayAndPreauthKick(t *testing.T) {
 	k := dial(t, f.plain)
 	k.line()
 	k.send("a LOGIN alice@example.com pw-alice\r\n")
-	var listed bool
-	for i := 0; i < 50 && !listed; i++ { // the login reaches the engine asynchronously
-		_, body := call("GET", "/connections?identifier=alice@example.com&state=preauth")
-		listed = strings.Contains(body, `"preauth"`)
-		if !listed {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitHeld()
 	// Both go: alice's bridged session from above and the held login.
 	if code, body := call("POST", "/connections/kick?identifier=alice@example.com"); code != 200 || !strings.Contains(body, `"kicked":2`) {
 		t.Fatalf("kick of the held login: %d %s", code, body)

@@ -23,6 +23,7 @@ import (
 // to old, and everything else by ?account= with the default as fallback.
 
 type httpFixture struct {
+	app      *App
 	old, new *httptest.Server
 	web      string
 	webTLS   string       // implicit TLS, h2 offered
@@ -145,7 +146,7 @@ from = "query"
 param = "account"
 %s`, files.cert, files.key, anyPort, anyPort, portOf(f.old.URL[len("http://"):]), portOf(f.new.URL[len("https://"):]),
 		fileMapping(files.mapping, "normalize = \"lowercase\"\n"), strings.Join(extra, "\n")))
-	f.web, f.webTLS = addrOf(t, a, "web"), addrOf(t, a, "webtls")
+	f.app, f.web, f.webTLS = a, addrOf(t, a, "web"), addrOf(t, a, "webtls")
 	return f
 }
 
@@ -346,7 +347,13 @@ func TestHTTPBackendConnectionsPooled(t *testing.T) {
 			t.Fatalf("request %d: %d %q", i, code, body)
 		}
 		c.CloseIdleConnections()
-		time.Sleep(20 * time.Millisecond) // the proxy sees the client go
+		// The proxy has seen the client go once its relayed session is
+		// over: its backend leg is back in the pool by then.
+		for deadline := time.Now().Add(10 * time.Second); f.app.Engine().Stats.Relaying.Load() != 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("client %d: the proxy still relays %d sessions", i, f.app.Engine().Stats.Relaying.Load())
+			}
+		}
 	}
 	// Idle legs are pooled per event loop (one loop per CPU by default):
 	// at most one dial per loop.
