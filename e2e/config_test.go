@@ -32,7 +32,7 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 				{ID: "imap-starttls", Protocol: "imap", TLS: "starttls"},
 				{ID: "imaps", Protocol: "imap", TLS: "implicit"},
 				{ID: "imap-pp", Protocol: "imap", Bind: []string{"127.0.0.1:41434", "127.0.0.1:0"}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-				{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000},
+				{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000, MaxConnectionsPerIP: 5000},
 			},
 			Destinations: []SYDestination{
 				{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,

@@ -49,7 +49,8 @@ func startIMAPEnv(t *testing.T) *imapEnv {
 			{ID: "imap-starttls", Protocol: "imap", TLS: "starttls"},
 			{ID: "imaps", Protocol: "imap", TLS: "implicit"},
 			{ID: "imap-pp", Protocol: "imap", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-			{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000},
+			// 2000 idle clients from one address: above the per-address default.
+			{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000, MaxConnectionsPerIP: 5000},
 		},
 		Destinations: []SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,

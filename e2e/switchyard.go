@@ -93,6 +93,9 @@ type SYListener struct {
 	ProxyTrusted   []string // CIDRs
 	PreauthTimeout string   // "" = switchyard's default
 	MaxConnections int      // 0 = switchyard's default
+	// MaxConnectionsPerIP is max_connections_per_ip (0 = switchyard's
+	// default; every test client comes from loopback).
+	MaxConnectionsPerIP int
 	// Forwarded (http listeners): "off" drops the client's Forwarded and
 	// X-Forwarded-* fields, "trust" keeps and appends to them ("" =
 	// switchyard's default, off).
@@ -183,6 +186,9 @@ func (c SwitchyardConfig) TOML() string {
 		}
 		if l.MaxConnections > 0 {
 			w("max_connections = %d\n", l.MaxConnections)
+		}
+		if l.MaxConnectionsPerIP > 0 {
+			w("max_connections_per_ip = %d\n", l.MaxConnectionsPerIP)
 		}
 		if l.Forwarded != "" {
 			w("forwarded = %s\n", tomlString(l.Forwarded))
