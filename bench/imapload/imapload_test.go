@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/bench/stats"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 func users(n int) map[string]string {
@@ -95,10 +96,8 @@ func TestLoginDurationAndFailures(t *testing.T) {
 	if s.FailedLogins() != res.Errors {
 		t.Fatalf("backend saw %d failures, bench counted %d", s.FailedLogins(), res.Errors)
 	}
-	// A closed port.
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	// A port that refuses (held, not listening).
+	addr := testnet.RefusingAddr(t)
 	res, err = RunLogin(context.Background(), LoginOptions{
 		Options: Options{Target: addr, Accounts: Accounts("user", 1, "pw"), Concurrency: 2},
 		Count:   10,
