@@ -77,8 +77,10 @@ func closedSoon(c net.Conn, d time.Duration) bool {
 func TestConnectionCap(t *testing.T) {
 	s, _ := newServer(t, func(o *Options) {
 		o.MaxConns = 2
-		o.ReadHeaderTimeout = 10 * time.Second
-		o.IdleTimeout = 10 * time.Second
+		// Far beyond the wait below: only a refusal closes the extra
+		// connection within it, however busy the machine.
+		o.ReadHeaderTimeout = 2 * time.Minute
+		o.IdleTimeout = 2 * time.Minute
 	})
 	addr := serve(t, s)
 
@@ -99,7 +101,7 @@ func TestConnectionCap(t *testing.T) {
 	extra, err := net.Dial("tcp", addr)
 	if err == nil {
 		defer extra.Close()
-		if !closedSoon(extra, 2*time.Second) {
+		if !closedSoon(extra, 30*time.Second) {
 			t.Fatal("a connection beyond MaxConns was not closed at once")
 		}
 	} else if !errors.Is(err, syscall.ECONNRESET) {
@@ -111,7 +113,7 @@ func TestConnectionCap(t *testing.T) {
 	}
 	// Closing one frees a slot.
 	held[1].Close()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(15 * time.Second) // a bound for a failure, not a measure
 	for {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -153,12 +155,16 @@ func TestSlowlorisCutByReadHeaderTimeout(t *testing.T) {
 			break
 		}
 	}
+	// Cut before the header was complete (sending it takes over 11 s),
+	// and not before the ReadHeaderTimeout: a deadline never fires early,
+	// so this lower bound cannot flake; how late the cut comes on a busy
+	// machine is not asserted.
 	elapsed := time.Since(start)
 	if !cut {
 		t.Fatalf("a client sending its header byte by byte for %v was not cut off", elapsed)
 	}
-	if elapsed < 250*time.Millisecond || elapsed > 2*time.Second {
-		t.Fatalf("cut off after %v, want about the 300 ms ReadHeaderTimeout", elapsed)
+	if elapsed < 250*time.Millisecond {
+		t.Fatalf("cut off after %v, before the 300 ms ReadHeaderTimeout", elapsed)
 	}
 }
 
@@ -173,17 +179,16 @@ func TestIdleConnectionClosed(t *testing.T) {
 	if line, err := rawGet(c, "/healthz"); err != nil || !strings.Contains(line, "200") {
 		t.Fatalf("%q %v", line, err)
 	}
-	// Drain the rest of the response, then wait for the idle close.
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	// Drain the rest of the response, then wait for the idle close: the
+	// server's end of file, not this test's read deadline (a minute, far
+	// beyond the 200 ms IdleTimeout, only so that a failure ends).
+	_ = c.SetReadDeadline(time.Now().Add(time.Minute))
 	buf := make([]byte, 4096)
-	start := time.Now()
-	for {
-		if _, err := c.Read(buf); err != nil {
-			break
-		}
+	for err == nil {
+		_, err = c.Read(buf)
 	}
-	if el := time.Since(start); el > 1500*time.Millisecond {
-		t.Fatalf("idle keep-alive connection kept for %v", el)
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("idle keep-alive connection not closed by the server: %v", err)
 	}
 }
 

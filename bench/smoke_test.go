@@ -247,7 +247,9 @@ func TestBenchMixedSmoke(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 			continue
 		}
-		if r.Scenario != "mixed" || r.Errors != 0 || len(r.Components) != len(want) || r.TargetCost == nil || len(r.Timeline) < 2 {
+		// At least one timeline interval: how many fit in a short run is up
+		// to the scheduler.
+		if r.Scenario != "mixed" || r.Errors != 0 || len(r.Components) != len(want) || r.TargetCost == nil || len(r.Timeline) < 1 {
 			t.Errorf("%s: scenario %q, %d errors, %d components, cost %v, %d timeline points", f, r.Scenario, r.Errors, len(r.Components), r.TargetCost, len(r.Timeline))
 			continue
 		}
@@ -258,7 +260,7 @@ func TestBenchMixedSmoke(t *testing.T) {
 			if c.Name == "idle-imap" && (c.Sessions != 210 || c.Established != c.Sessions || c.Alive != c.Sessions) {
 				t.Errorf("%s: idle sessions %d asked, %d established, %d alive at the end", f, c.Sessions, c.Established, c.Alive)
 			}
-			if c.Name != "idle-imap" && len(c.Timeline) < 2 {
+			if c.Name != "idle-imap" && len(c.Timeline) < 1 {
 				t.Errorf("%s: %s has %d timeline points", f, c.Name, len(c.Timeline))
 			}
 		}

@@ -226,6 +226,24 @@ func TestBaseValidates(t *testing.T) {
 	}
 }
 
+// Port 0 asks the kernel for a port: several listeners and the admin API
+// may all say "127.0.0.1:0" without clashing.
+func TestBindPortZero(t *testing.T) {
+	defer func(was bool) { Implemented.Admin = was }(Implemented.Admin)
+	Implemented.Admin = true
+	f := newFixture(t)
+	writeFile(t, f.mapping, "alice@example.com new\n")
+	doc := strings.NewReplacer(`"127.0.0.1:10993"`, `"127.0.0.1:0"`, `"127.0.0.1:10587", "[::1]:10587"`, `"127.0.0.1:0", "[::1]:0"`).Replace(f.expand(baseDoc))
+	doc += "[admin]\nbind = \"127.0.0.1:0\"\nbearer_token = \"0123456789abcdef0123456789abcdef\"\n"
+	c := mustParse(t, doc)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if got := c.Listener["imaps"].Bind; len(got) != 1 || got[0] != "127.0.0.1:0" {
+		t.Fatalf("imaps bind = %v", got)
+	}
+}
+
 func TestValidateRules(t *testing.T) {
 	f := newFixture(t)
 	other1, other2 := writeKeyPair(t, f.dir, "other.example.com")

@@ -168,7 +168,11 @@ func (v *validator) listeners() {
 				v.add(bk, "%v", err)
 				continue
 			}
-			if o, dup := binds[ap]; dup && ap.Port() != 0 {
+			if ap.Port() == 0 {
+				// The kernel picks a different port for each: no clash.
+				continue
+			}
+			if o, dup := binds[ap]; dup {
 				v.add(bk, "%q is already bound by listener %q (%q)", b, o.id, o.addr)
 				continue
 			}
@@ -723,7 +727,9 @@ func (v *validator) cluster() {
 
 // ---- helpers -------------------------------------------------------------
 
-// parseBind reads a listener address: an IP literal and a port.
+// parseBind reads a listener address: an IP literal and a port. Port 0
+// asks the kernel for a free port (tests, and anything that reads the
+// bound addresses back from --ready-file).
 func parseBind(s string) (netip.AddrPort, error) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {

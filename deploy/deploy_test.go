@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/internal/testcert"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // bins holds the binaries built once by TestMain, as the Dockerfile builds
@@ -169,30 +171,23 @@ func TestExamplesCheckConfig(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
-}
-
 // The container's HEALTHCHECK, end to end: switchyard with an [admin]
 // section, and switchyard-healthcheck finding the admin port through
-// $SWITCHYARD_CONFIG as it does in the image. Healthy while it runs,
-// unhealthy once it has stopped on SIGTERM.
+// $SWITCHYARD_CONFIG as it does in the image. Healthy once switchyard says
+// it is ready, unhealthy once it has stopped on SIGTERM.
+//
+// switchyard binds port 0 and reports the ports it got in its ready file
+// ($SWITCHYARD_READY_FILE); the healthcheck reads a copy of the
+// configuration that names the admin port switchyard got, as an image's
+// file names its fixed port.
 func TestHealthcheckAgainstSwitchyard(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, err := testcert.WriteFiles(dir, "mail.example.com", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	adminPort, imapPort := freePort(t), freePort(t)
-	cfgFile := filepath.Join(dir, "switchyard.toml")
-	cfg := fmt.Sprintf(`[server]
+	cfgText := func(adminBind string) string {
+		return fmt.Sprintf(`[server]
 hostname = "mail.example.com"
 shutdown_grace = "2s"
 
@@ -203,7 +198,7 @@ default = true
 
 [listener.imap]
 protocol = "imap"
-bind = ["127.0.0.1:%s"]
+bind = ["127.0.0.1:0"]
 tls = "starttls"
 
 [destination.be]
@@ -218,25 +213,31 @@ tls = "plain"
 default_destination = "be"
 
 [admin]
-bind = "0.0.0.0:%s"
-`, certFile, keyFile, imapPort, adminPort)
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+bind = %q
+`, certFile, keyFile, adminBind)
 	}
-	env := cleanEnv("SWITCHYARD_CONFIG="+cfgFile, "SWITCHYARD_ADMIN_TOKEN="+strings.Repeat("s3cret", 8))
-
-	health := func() (int, string) {
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	token := "SWITCHYARD_ADMIN_TOKEN=" + strings.Repeat("s3cret", 8)
+	health := func(cfgFile string) (int, string) {
 		cmd := exec.Command(bins.healthcheck, "--timeout", "2s")
-		cmd.Env = env
+		cmd.Env = cleanEnv("SWITCHYARD_CONFIG="+cfgFile, token)
 		out, err := cmd.CombinedOutput()
 		return exitCode(err), string(out)
 	}
-	if code, out := health(); code != 1 {
+	_, refused, _ := net.SplitHostPort(testnet.RefusingAddr(t))
+	if code, out := health(write("before.toml", cfgText("0.0.0.0:"+refused))); code != 1 {
 		t.Fatalf("before start: exit %d, want 1:\n%s", code, out)
 	}
 
+	ready := filepath.Join(dir, "ready.json")
 	sy := exec.Command(bins.switchyard)
-	sy.Env = env
+	sy.Env = cleanEnv("SWITCHYARD_CONFIG="+write("switchyard.toml", cfgText("0.0.0.0:0")), token, "SWITCHYARD_READY_FILE="+ready)
 	var logs bytes.Buffer
 	sy.Stdout, sy.Stderr = &logs, &logs
 	if err := sy.Start(); err != nil {
@@ -251,21 +252,32 @@ bind = "0.0.0.0:%s"
 		}
 	}()
 
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		code, out := health()
-		if code == 0 {
+	var doc struct {
+		Admin string `json:"admin"`
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if b, err := os.ReadFile(ready); err == nil {
+			if err := json.Unmarshal(b, &doc); err != nil || doc.Admin == "" {
+				t.Fatalf("ready file %q: %v", b, err)
+			}
 			break
 		}
 		select {
 		case err := <-done:
-			t.Fatalf("switchyard exited (%v) before it was healthy:\n%s", err, logs.String())
-		default:
+			t.Fatalf("switchyard exited (%v) before it was ready:\n%s", err, logs.String())
+		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("never healthy; last check exit %d: %s\nswitchyard:\n%s", code, out, logs.String())
+			t.Fatalf("no ready file after 15s:\n%s", logs.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+	}
+	_, adminPort, err := net.SplitHostPort(doc.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := write("running.toml", cfgText("0.0.0.0:"+adminPort))
+	if code, out := health(running); code != 0 {
+		t.Fatalf("while ready: exit %d, want 0:\n%s\nswitchyard:\n%s", code, out, logs.String())
 	}
 
 	if err := sy.Process.Signal(syscall.SIGTERM); err != nil {
@@ -279,7 +291,10 @@ bind = "0.0.0.0:%s"
 	case <-time.After(10 * time.Second):
 		t.Fatalf("switchyard did not stop within 10s of SIGTERM:\n%s", logs.String())
 	}
-	if code, out := health(); code != 1 {
+	if _, err := os.Stat(ready); !os.IsNotExist(err) {
+		t.Fatalf("ready file still there after exit: %v", err)
+	}
+	if code, out := health(running); code != 1 {
 		t.Fatalf("after stop: exit %d, want 1:\n%s", code, out)
 	}
 }

@@ -50,6 +50,9 @@ type CurlOptions struct {
 	Source string
 	// Timeout bounds each request (default 15s).
 	Timeout time.Duration
+	// Expect100Timeout is how long curl waits for "100 Continue" before
+	// it sends a body anyway (--expect100-timeout; curl's default 1s).
+	Expect100Timeout time.Duration
 }
 
 // HTTPResponse is what curl got for one request.
@@ -116,6 +119,9 @@ func CurlHTTP(t testing.TB, o CurlOptions, reqs ...HTTPRequest) ([]HTTPResponse,
 		}
 		if o.Source != "" {
 			args = append(args, "--interface", o.Source)
+		}
+		if o.Expect100Timeout > 0 {
+			args = append(args, "--expect100-timeout", strconv.FormatFloat(o.Expect100Timeout.Seconds(), 'f', -1, 64))
 		}
 		switch r.Method {
 		case "":
@@ -219,8 +225,9 @@ type SSEEvent struct {
 
 // CurlSSE reads a text/event-stream with curl -N (no output buffering),
 // timestamping each event as its blank line arrives, until the server
-// ends the response or timeout passes.
-func CurlSSE(t testing.TB, o CurlOptions, r HTTPRequest, timeout time.Duration) ([]SSEEvent, error) {
+// ends the response or timeout passes. onEvent, if not nil, sees each
+// event as it arrives (to acknowledge a lock-step stream: SSEAck).
+func CurlSSE(t testing.TB, o CurlOptions, r HTTPRequest, timeout time.Duration, onEvent func(SSEEvent)) ([]SSEEvent, error) {
 	t.Helper()
 	curl := RequireBinary(t, "curl")
 	args := []string{"-sS", "-N", "--fail", "--max-time", strconv.Itoa(int(timeout.Seconds()) + 1), "--http1.1",
@@ -264,6 +271,9 @@ func CurlSSE(t testing.TB, o CurlOptions, r HTTPRequest, timeout time.Duration) 
 			if cur.ID != "" || cur.Data != "" {
 				cur.At = time.Now()
 				events = append(events, cur)
+				if onEvent != nil {
+					onEvent(cur)
+				}
 			}
 			cur = SSEEvent{}
 		case strings.HasPrefix(line, "id:"):

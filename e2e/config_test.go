@@ -28,11 +28,11 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 		cfg := SwitchyardConfig{
 			Cert: &cert,
 			Listeners: []SYListener{
-				{ID: "imap", Protocol: "imap", Bind: []string{"127.0.0.1:41431"}, TLS: "plain"},
-				{ID: "imap-starttls", Protocol: "imap", Bind: []string{"127.0.0.1:41432"}, TLS: "starttls"},
-				{ID: "imaps", Protocol: "imap", Bind: []string{"127.0.0.1:41433"}, TLS: "implicit"},
-				{ID: "imap-pp", Protocol: "imap", Bind: []string{"127.0.0.1:41434"}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-				{ID: "imap-idle", Protocol: "imap", Bind: []string{"127.0.0.1:41435"}, TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000},
+				{ID: "imap", Protocol: "imap", TLS: "plain"},
+				{ID: "imap-starttls", Protocol: "imap", TLS: "starttls"},
+				{ID: "imaps", Protocol: "imap", TLS: "implicit"},
+				{ID: "imap-pp", Protocol: "imap", Bind: []string{"127.0.0.1:41434", "127.0.0.1:0"}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
+				{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000, MaxConnectionsPerIP: 5000},
 			},
 			Destinations: []SYDestination{
 				{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
@@ -45,10 +45,10 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 			AllowPlainAuthWithoutTLS: true,
 			IMAPSASL:                 []string{"PLAIN", "LOGIN"},
 		}
-		text := checkTOML(t, cfg)
-		addrs := listenerAddrs(text)
-		if len(addrs) != 5 || addrs["imap-pp"] != "127.0.0.1:41434" {
-			t.Fatalf("listenerAddrs found %v", addrs)
+		// Several listeners on AnyPort do not clash.
+		binds := parsedBinds(t, checkTOML(t, cfg))
+		if len(binds) != 5 || strings.Join(binds["imap-pp"], " ") != "127.0.0.1:41434 127.0.0.1:0" || strings.Join(binds["imaps"], " ") != AnyPort {
+			t.Fatalf("binds parsed as %v", binds)
 		}
 	})
 
@@ -105,8 +105,8 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 			MappingFile:                mapping,
 		}
 		text := checkTOML(t, cfg)
-		if addrs := listenerAddrs(text); len(addrs) != 4 || addrs["mx-bridge"] != "127.0.0.1:41453" {
-			t.Fatalf("listenerAddrs found %v", addrs)
+		if binds := parsedBinds(t, text); len(binds) != 4 || binds["mx-bridge"][0] != "127.0.0.1:41453" {
+			t.Fatalf("binds parsed as %v", binds)
 		}
 		if !strings.Contains(text, "[routing]\ndefault_destination = \"old\"\nsmtp_passthrough_destination = \"old\"\n") {
 			t.Errorf("no smtp_passthrough_destination in [routing]:\n%s", text)
@@ -118,9 +118,9 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 	t.Run("smtp and lmtp to one destination", func(t *testing.T) {
 		empty := filepath.Join(dir, "empty-mappings.txt")
 		WriteMapping(t, empty, "# identifier destination")
-		text := checkTOML(t, smugglingSwitchyardConfig("127.0.0.1:41471", "127.0.0.1:41472", 41473, 41474, empty))
-		if addrs := listenerAddrs(text); len(addrs) != 2 || addrs["lmtp"] != "127.0.0.1:41472" {
-			t.Fatalf("listenerAddrs found %v", addrs)
+		text := checkTOML(t, smugglingSwitchyardConfig(41473, 41474, empty))
+		if binds := parsedBinds(t, text); len(binds) != 2 || binds["lmtp"][0] != AnyPort {
+			t.Fatalf("binds parsed as %v", binds)
 		}
 	})
 
@@ -128,13 +128,10 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 	// forwarded = "trust"), routes pinned and by account (authorization,
 	// query, header with a regex, body), forwarded and PROXY destinations.
 	t.Run("http routes", func(t *testing.T) {
-		cfg := httpSwitchyardConfig(&cert, mapping, httpTopology{
-			Web: "127.0.0.1:41461", WebTLS: "127.0.0.1:41462", WebTrust: "127.0.0.1:41463",
-			Old: 41464, OldPP: 41465, New: 41466, Down: 41467,
-		})
+		cfg := httpSwitchyardConfig(&cert, mapping, httpTopology{Old: 41464, OldPP: 41465, New: 41466, Down: 41467})
 		text := checkTOML(t, cfg)
-		if addrs := listenerAddrs(text); len(addrs) != 3 || addrs["web-tls"] != "127.0.0.1:41462" {
-			t.Fatalf("listenerAddrs found %v", addrs)
+		if binds := parsedBinds(t, text); len(binds) != 3 || binds["web-tls"][0] != AnyPort {
+			t.Fatalf("binds parsed as %v", binds)
 		}
 		c, err := config.Parse([]byte(text), "e2e.toml")
 		if err != nil {
@@ -181,3 +178,17 @@ func checkTOML(t *testing.T, cfg SwitchyardConfig) string {
 }
 
 func boolPtr(b bool) *bool { return &b }
+
+// parsedBinds returns each listener's bind addresses as config reads them.
+func parsedBinds(t *testing.T, text string) map[string][]string {
+	t.Helper()
+	c, err := config.Parse([]byte(text), "e2e.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for id, l := range c.Listener {
+		out[id] = l.Bind
+	}
+	return out
+}

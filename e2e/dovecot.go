@@ -71,8 +71,9 @@ type Dovecot struct {
 func Marker(name string) string { return "Marker: you are on " + name }
 
 // StartDovecot writes a complete standalone dovecot.conf for backend name,
-// starts `dovecot -F -c conf` and waits for its listeners. It is stopped
-// when the test ends.
+// starts `dovecot -F -c conf` and waits until it listens on every port
+// (candidate ports, tried again on new ones if one was taken meanwhile:
+// startDaemon). It is stopped when the test ends.
 func StartDovecot(t testing.TB, name string, opts DovecotOptions) *Dovecot {
 	t.Helper()
 	bin := RequireBinary(t, "dovecot")
@@ -83,46 +84,39 @@ func StartDovecot(t testing.TB, name string, opts DovecotOptions) *Dovecot {
 	d.Conf = filepath.Join(d.Dir, "dovecot.conf")
 	d.LogPath = filepath.Join(d.Dir, "dovecot.log")
 
-	d.IMAPAddr = FreeAddr(t)
-	d.IMAPProxyAddr = FreeAddr(t)
 	if opts.TLS {
 		c := GenerateCert(t, d.Dir, "dovecot-"+name, "mail.test")
 		d.Cert = &c
-		d.IMAPSAddr = FreeAddr(t)
 	}
-	if opts.POP3 {
-		d.POP3Addr = FreeAddr(t)
-		d.POP3ProxyAddr = FreeAddr(t)
-		if opts.TLS {
-			d.POP3SAddr = FreeAddr(t)
-		}
-	}
-	if opts.ManageSieve {
-		d.SieveAddr = FreeAddr(t)
-		d.SieveProxyAddr = FreeAddr(t)
-	}
-	if opts.LMTP {
-		d.LMTPAddr = FreeAddr(t)
-		d.LMTPProxyAddr = FreeAddr(t)
-	}
-
 	uid, gid := mailOwner(t)
 	if err := d.writeMail(uid, gid); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(d.Conf, []byte(d.config(opts, uid, gid)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d.Proc = StartProcess(t, d.Dir, "dovecot-"+name+"-stdout", bin, "-F", "-c", d.Conf)
+	d.Proc = NewProcess(t, d.Dir, "dovecot-"+name+"-stdout", bin, "-F", "-c", d.Conf)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("--- tail of %s ---\n%s", d.LogPath, TailFile(d.LogPath, 40))
 		}
 	})
-	if err := d.waitListeners(15 * time.Second); err != nil {
-		t.Fatalf("dovecot %s: %v\n%s\n%s", name, err, TailFile(d.Proc.LogPath, 20), TailFile(d.LogPath, 20))
-	}
+	startDaemon(t, d.Proc, func() ([]string, error) {
+		d.pickAddrs(t, opts)
+		return d.addrs(), os.WriteFile(d.Conf, []byte(d.config(opts, uid, gid)), 0o644)
+	}, d.LogPath)
 	return d
+}
+
+// pickAddrs gives every listener opts asks for a fresh candidate address.
+func (d *Dovecot) pickAddrs(t testing.TB, opts DovecotOptions) {
+	pick := func(on bool) string {
+		if !on {
+			return ""
+		}
+		return candidateAddr(t)
+	}
+	d.IMAPAddr, d.IMAPProxyAddr, d.IMAPSAddr = pick(true), pick(true), pick(opts.TLS)
+	d.POP3Addr, d.POP3ProxyAddr, d.POP3SAddr = pick(opts.POP3), pick(opts.POP3), pick(opts.POP3 && opts.TLS)
+	d.SieveAddr, d.SieveProxyAddr = pick(opts.ManageSieve), pick(opts.ManageSieve)
+	d.LMTPAddr, d.LMTPProxyAddr = pick(opts.LMTP), pick(opts.LMTP)
 }
 
 func (d *Dovecot) addrs() []string {
@@ -134,16 +128,6 @@ func (d *Dovecot) addrs() []string {
 		}
 	}
 	return out
-}
-
-func (d *Dovecot) waitListeners(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for _, a := range d.addrs() {
-		if err := waitPortOr(a, time.Until(deadline), d.Proc.Done()); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Stop stops Dovecot (SIGTERM to its master's PID) and waits until its
@@ -169,12 +153,7 @@ func (d *Dovecot) Stop(t testing.TB) {
 // Restart starts a stopped Dovecot again on the same ports and data.
 func (d *Dovecot) Restart(t testing.TB) {
 	t.Helper()
-	if err := d.Proc.Start(); err != nil {
-		t.Fatalf("restart dovecot %s: %v", d.Name, err)
-	}
-	if err := d.waitListeners(15 * time.Second); err != nil {
-		t.Fatalf("restart dovecot %s: %v\n%s", d.Name, err, TailFile(d.LogPath, 20))
-	}
+	restartDaemon(t, d.Proc, d.addrs())
 }
 
 // mailOwner is the uid/gid that owns the mail: Dovecot refuses to access

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // Environment variables that control the suite.
@@ -70,39 +72,83 @@ func RequireBinary(t testing.TB, name string) string {
 	return ""
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago. The
-// kernel picks it from the ephemeral range, so it is high and unlikely to
-// collide with other workers.
-// A port is never handed out twice in one test binary (the kernel may offer
-// a port again once the probe socket is closed).
-func FreePort(t testing.TB) int {
+// Daemons that cannot report the port they bound (Dovecot, Postfix,
+// nginx) are started through startDaemon on candidate ports, and started
+// again on new ones if another process took one meanwhile (README.md,
+// "Ports"). Everything that can bind port 0 does: switchyard (its ready
+// file), the in-process servers.
+
+// candidateAddr picks a candidate loopback address for a daemon that must
+// be told its port before it starts; tests may replace it.
+var candidateAddr = testnet.CandidateAddr
+
+// startDaemon starts p through testnet.StartDaemon: each attempt calls
+// configure, which picks fresh candidate addresses (candidateAddr),
+// writes the daemon's configuration and returns the addresses; then p is
+// started and waited for until its own process listens on every one. An
+// attempt whose daemon gave up on a port "already in use" (said in p's
+// log or one of logs, the daemon's own log files) is repeated on new
+// ports; any other failure fails t.
+func startDaemon(t testing.TB, p *Process, configure func() ([]string, error), logs ...string) {
 	t.Helper()
-	freePortsMu.Lock()
-	defer freePortsMu.Unlock()
-	for i := 0; i < 100; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	paths := append([]string{p.LogPath}, logs...)
+	testnet.StartDaemon(t, p.Name, func() error {
+		addrs, err := configure()
 		if err != nil {
-			t.Fatalf("FreePort: %v", err)
+			return err
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !freePorts[port] {
-			freePorts[port] = true
-			return port
+		marks := make([]LogMark, len(paths))
+		for i, path := range paths {
+			marks[i] = markOf(path)
 		}
-	}
-	t.Fatal("FreePort: no fresh port after 100 tries")
-	return 0
+		if err := p.Start(); err != nil {
+			return err
+		}
+		err = testnet.WaitListening(p.PID(), addrs, 30*time.Second, p.Done())
+		if err == nil {
+			return nil
+		}
+		if serr := p.Stop(); serr != nil {
+			err = fmt.Errorf("%v; %v", err, serr)
+		}
+		var since []string
+		for i, path := range paths {
+			since = append(since, logSince(path, marks[i]))
+		}
+		if testnet.AddrInUse(since...) {
+			return fmt.Errorf("%v: %w", err, testnet.ErrPortTaken)
+		}
+		if taken := testnet.InUse(addrs); len(taken) > 0 && !p.Running() {
+			// It exited without saying why, and a port of its is held by
+			// another socket (Postfix's master logs a failed bind only
+			// to syslog).
+			return fmt.Errorf("%v; %v held by another socket: %w", err, taken, testnet.ErrPortTaken)
+		}
+		return fmt.Errorf("%v\n%s", err, strings.Join(since, "\n"))
+	})
 }
 
-var (
-	freePortsMu sync.Mutex
-	freePorts   = map[int]bool{}
-)
+// restartDaemon starts p again on the ports it had: a test that stops a
+// backend and brings it back needs the same address. Should another
+// process have taken a port meanwhile, the test fails saying so.
+func restartDaemon(t testing.TB, p *Process, addrs []string) {
+	t.Helper()
+	if err := p.Start(); err != nil {
+		t.Fatalf("restart %s: %v", p.Name, err)
+	}
+	if err := testnet.WaitListening(p.PID(), addrs, 30*time.Second, p.Done()); err != nil {
+		_ = p.Stop()
+		t.Fatalf("restart %s on its ports %v: %v\n%s", p.Name, addrs, err, TailFile(p.LogPath, 20))
+	}
+}
 
-// FreeAddr is FreePort as "127.0.0.1:port".
-func FreeAddr(t testing.TB) string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+// logSince returns what the log at path got after mark.
+func logSince(path string, mark LogMark) string {
+	b, err := os.ReadFile(path)
+	if err != nil || int64(mark) > int64(len(b)) {
+		return ""
+	}
+	return string(b[mark:])
 }
 
 // WaitPort waits until something accepts TCP connections on addr, for at
@@ -158,15 +204,23 @@ var StopTimeout = 10 * time.Second
 // is printed if the test failed.
 func StartProcess(t testing.TB, dir, name, path string, args ...string) *Process {
 	t.Helper()
+	p := NewProcess(t, dir, name, path, args...)
+	if err := p.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	return p
+}
+
+// NewProcess is StartProcess without the start: the caller calls Start
+// (again, after an exit).
+func NewProcess(t testing.TB, dir, name, path string, args ...string) *Process {
+	t.Helper()
 	p := &Process{
 		Name:    name,
 		Path:    path,
 		Args:    args,
 		Dir:     dir,
 		LogPath: filepath.Join(dir, name+".log"),
-	}
-	if err := p.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
 	}
 	t.Cleanup(func() {
 		if err := p.Stop(); err != nil {

@@ -111,24 +111,21 @@ func StartHTTPBackend(t testing.TB, name string) *HTTPBackend {
 	b.companion = c
 	b.CompanionAddr = c.Addr
 
-	b.Addr = FreeAddr(t)
-	b.ProxyAddr = FreeAddr(t)
-	if err := os.WriteFile(b.Conf, []byte(b.config()), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	// nginx opens its compiled-in error log before reading the
 	// configuration unless -e says otherwise.
-	b.Proc = StartProcess(t, b.Dir, "nginx-"+name+"-stdout", bin,
-		"-p", b.Dir, "-c", b.Conf, "-e", filepath.Join(b.Dir, "error.log"), "-g", "daemon off;")
+	errorLog := filepath.Join(b.Dir, "error.log")
+	b.Proc = NewProcess(t, b.Dir, "nginx-"+name+"-stdout", bin,
+		"-p", b.Dir, "-c", b.Conf, "-e", errorLog, "-g", "daemon off;")
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("--- tail of %s ---\n%s", filepath.Join(b.Dir, "error.log"), TailFile(filepath.Join(b.Dir, "error.log"), 30))
+			t.Logf("--- tail of %s ---\n%s", errorLog, TailFile(errorLog, 30))
 			t.Logf("--- tail of %s ---\n%s", b.AccessLog, TailFile(b.AccessLog, 30))
 		}
 	})
-	if err := b.waitListeners(15 * time.Second); err != nil {
-		t.Fatalf("nginx %s: %v\n%s\n%s", name, err, TailFile(b.Proc.LogPath, 20), TailFile(filepath.Join(b.Dir, "error.log"), 20))
-	}
+	startDaemon(t, b.Proc, func() ([]string, error) {
+		b.Addr, b.ProxyAddr = candidateAddr(t), candidateAddr(t)
+		return []string{b.Addr, b.ProxyAddr}, os.WriteFile(b.Conf, []byte(b.config()), 0o644)
+	}, errorLog)
 	return b
 }
 
@@ -217,16 +214,6 @@ http {
 `, b.Name, user, b.Dir, tmp, b.Addr, b.ProxyAddr, echo, b.CompanionAddr)
 }
 
-func (b *HTTPBackend) waitListeners(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for _, a := range []string{b.Addr, b.ProxyAddr} {
-		if err := waitPortOr(a, time.Until(deadline), b.Proc.Done()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Stop stops nginx (SIGTERM to its PID) and waits until its port refuses
 // connections. The companion keeps running.
 func (b *HTTPBackend) Stop(t testing.TB) {
@@ -250,12 +237,7 @@ func (b *HTTPBackend) Stop(t testing.TB) {
 // Restart starts a stopped nginx again on the same ports and data.
 func (b *HTTPBackend) Restart(t testing.TB) {
 	t.Helper()
-	if err := b.Proc.Start(); err != nil {
-		t.Fatalf("restart nginx %s: %v", b.Name, err)
-	}
-	if err := b.waitListeners(15 * time.Second); err != nil {
-		t.Fatalf("restart nginx %s: %v\n%s", b.Name, err, TailFile(filepath.Join(b.Dir, "error.log"), 20))
-	}
+	restartDaemon(t, b.Proc, []string{b.Addr, b.ProxyAddr})
 }
 
 // DAVFile reads what nginx stored for URL path /dav/<rel>.
@@ -291,6 +273,7 @@ type httpCompanion struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // hijacked WebSocket connections
 	wsDone int
+	steps  map[string]chan struct{} // lock-step event streams by key
 }
 
 func startHTTPCompanion(name string) (*httpCompanion, error) {
@@ -298,7 +281,7 @@ func startHTTPCompanion(name string) (*httpCompanion, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &httpCompanion{Name: name, Addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}}
+	c := &httpCompanion{Name: name, Addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]struct{}{}, steps: map[string]chan struct{}{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", c.serveWS)
 	mux.HandleFunc("/events", c.serveEvents)
@@ -323,8 +306,34 @@ func (c *httpCompanion) handshakes() int {
 	return c.wsDone
 }
 
-// serveEvents sends SSEEvents events, each flushed on its own, SSEInterval
-// apart: "id: <n>" and "data: <backend> <n> <unix ms when sent>".
+// step returns the gate of lock-step stream key (made by whichever of
+// the stream and the client's acknowledgement comes first).
+func (c *httpCompanion) step(key string) chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.steps[key]
+	if ch == nil {
+		ch = make(chan struct{}, SSEEvents)
+		c.steps[key] = ch
+	}
+	return ch
+}
+
+// SSEAck tells lock-step stream key (the "step" query parameter of
+// /events) that its client has received the latest event: the companion
+// sends the next one. A key no stream of this backend uses is harmless.
+func (b *HTTPBackend) SSEAck(key string) {
+	select {
+	case b.companion.step(key) <- struct{}{}:
+	default:
+	}
+}
+
+// serveEvents sends SSEEvents events, each flushed on its own:
+// "id: <n>" and "data: <backend> <n> <unix ms when sent>". With
+// ?step=KEY the next event goes out only once SSEAck(KEY) says the client
+// got the previous one, so a proxy that held the stream back would stall
+// it (no clock involved); without, they are SSEInterval apart.
 func (c *httpCompanion) serveEvents(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -335,12 +344,21 @@ func (c *httpCompanion) serveEvents(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	fl.Flush()
+	var next <-chan struct{}
+	if key := r.URL.Query().Get("step"); key != "" {
+		next = c.step(key)
+	}
 	for n := 1; n <= SSEEvents; n++ {
 		if n > 1 {
+			var tick <-chan time.Time // nil (never) in lock step, as next is otherwise
+			if next == nil {
+				tick = time.After(SSEInterval)
+			}
 			select {
 			case <-r.Context().Done():
 				return
-			case <-time.After(SSEInterval):
+			case <-next:
+			case <-tick:
 			}
 		}
 		fmt.Fprintf(w, "id: %d\ndata: %s %d %d\n\n", n, c.Name, n, time.Now().UnixMilli())

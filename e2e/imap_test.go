@@ -42,15 +42,15 @@ func startIMAPEnv(t *testing.T) *imapEnv {
 	e.mapping = filepath.Join(dir, "mappings.txt")
 	WriteMapping(t, e.mapping, baseMapping...)
 
-	e.plain, e.starttls, e.implicit, e.pp, e.idle = FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t)
 	cfg := SwitchyardConfig{
 		Cert: &e.cert,
 		Listeners: []SYListener{
-			{ID: "imap", Protocol: "imap", Bind: []string{e.plain}, TLS: "plain"},
-			{ID: "imap-starttls", Protocol: "imap", Bind: []string{e.starttls}, TLS: "starttls"},
-			{ID: "imaps", Protocol: "imap", Bind: []string{e.implicit}, TLS: "implicit"},
-			{ID: "imap-pp", Protocol: "imap", Bind: []string{e.pp}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-			{ID: "imap-idle", Protocol: "imap", Bind: []string{e.idle}, TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000},
+			{ID: "imap", Protocol: "imap", TLS: "plain"},
+			{ID: "imap-starttls", Protocol: "imap", TLS: "starttls"},
+			{ID: "imaps", Protocol: "imap", TLS: "implicit"},
+			{ID: "imap-pp", Protocol: "imap", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
+			// 2000 idle clients from one address: above the per-address default.
+			{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000, MaxConnectionsPerIP: 5000},
 		},
 		Destinations: []SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
@@ -64,6 +64,8 @@ func startIMAPEnv(t *testing.T) *imapEnv {
 		IMAPSASL:                 []string{"PLAIN", "LOGIN"},
 	}
 	e.sy = StartSwitchyardConfig(t, cfg)
+	e.plain, e.starttls, e.implicit = e.sy.Addr(t, "imap"), e.sy.Addr(t, "imap-starttls"), e.sy.Addr(t, "imaps")
+	e.pp, e.idle = e.sy.Addr(t, "imap-pp"), e.sy.Addr(t, "imap-idle")
 	return e
 }
 
@@ -462,6 +464,7 @@ func testIMAPIdleConnections(t *testing.T, e *imapEnv) {
 		sem <- struct{}{}
 		go func(i int) {
 			defer wg.Done()
+			start := time.Now() // before the dial: switchyard's clock starts at accept
 			c, err := net.DialTimeout("tcp", e.idle, 10*time.Second)
 			<-sem
 			if err != nil {
@@ -470,8 +473,8 @@ func testIMAPIdleConnections(t *testing.T, e *imapEnv) {
 				return
 			}
 			defer c.Close()
-			start := time.Now()
-			_ = c.SetReadDeadline(start.Add(20 * time.Second))
+			// Only so that a connection never closed ends the test.
+			_ = c.SetReadDeadline(time.Now().Add(time.Minute))
 			r := bufio.NewReader(c)
 			g, err := r.ReadString('\n')
 			results[i].greeting = g
@@ -501,10 +504,10 @@ func testIMAPIdleConnections(t *testing.T, e *imapEnv) {
 			failed = append(failed, fmt.Sprintf("#%d: %v", i, r.err))
 		case !strings.HasPrefix(r.greeting, "* OK"):
 			failed = append(failed, fmt.Sprintf("#%d: greeting %q", i, r.greeting))
-		case r.openFor < time.Second:
+		case r.openFor < 2*time.Second:
+			// A deadline never fires early: this cannot flake. How late
+			// the close comes on a busy machine is not asserted.
 			failed = append(failed, fmt.Sprintf("#%d: closed after %v, before the 2s preauth_timeout", i, r.openFor))
-		case r.openFor > 15*time.Second:
-			failed = append(failed, fmt.Sprintf("#%d: closed only after %v", i, r.openFor))
 		}
 	}
 	if len(failed) > 0 {

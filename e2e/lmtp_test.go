@@ -47,10 +47,9 @@ func TestLMTP(t *testing.T) {
 	dir := t.TempDir()
 	mapping := filepath.Join(dir, "mappings.txt")
 	WriteMapping(t, mapping, "# identifier destination", "alice@test new", "carol@test new")
-	e.addr = FreeAddr(t)
 	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
 		// No passthrough destination: recipient routing is the default.
-		Listeners: []SYListener{{ID: "lmtp", Protocol: "lmtp", Bind: []string{e.addr}, TLS: "plain"}},
+		Listeners: []SYListener{{ID: "lmtp", Protocol: "lmtp", TLS: "plain"}},
 		Destinations: []SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient",
 				Endpoints: []SYEndpoint{{Protocol: "lmtp", Port: port(t, e.old.LMTPAddr), TLS: "plain"}}},
@@ -61,6 +60,7 @@ func TestLMTP(t *testing.T) {
 		DefaultDestination: "old",
 		MappingFile:        mapping,
 	})
+	e.addr = e.sy.Addr(t, "lmtp")
 
 	t.Run("lhlo", func(t *testing.T) {
 		e.sy.LogOnFailure(t)

@@ -37,13 +37,12 @@ func startSieveEnv(t *testing.T) *sieveEnv {
 	cert := GenerateCert(t, dir, "switchyard", "mail.test")
 	e.mapping = filepath.Join(dir, "mappings.txt")
 	WriteMapping(t, e.mapping, baseMapping...)
-	e.plain, e.starttls, e.pp = FreeAddr(t), FreeAddr(t), FreeAddr(t)
 	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
 		Cert: &cert,
 		Listeners: []SYListener{
-			{ID: "sieve", Protocol: "managesieve", Bind: []string{e.plain}, TLS: "plain"},
-			{ID: "sieve-starttls", Protocol: "managesieve", Bind: []string{e.starttls}, TLS: "starttls"},
-			{ID: "sieve-pp", Protocol: "managesieve", Bind: []string{e.pp}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
+			{ID: "sieve", Protocol: "managesieve", TLS: "plain"},
+			{ID: "sieve-starttls", Protocol: "managesieve", TLS: "starttls"},
+			{ID: "sieve-pp", Protocol: "managesieve", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
 		},
 		Destinations: []SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
@@ -55,6 +54,7 @@ func startSieveEnv(t *testing.T) *sieveEnv {
 		MappingFile:        e.mapping,
 		Extra:              sieveExtra,
 	})
+	e.plain, e.starttls, e.pp = e.sy.Addr(t, "sieve"), e.sy.Addr(t, "sieve-starttls"), e.sy.Addr(t, "sieve-pp")
 	return e
 }
 

@@ -42,14 +42,13 @@ func startPOP3Env(t *testing.T) *pop3Env {
 	e.cert = GenerateCert(t, dir, "switchyard", "mail.test")
 	e.mapping = filepath.Join(dir, "mappings.txt")
 	WriteMapping(t, e.mapping, baseMapping...)
-	e.plain, e.starttls, e.implicit, e.pp = FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t)
 	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
 		Cert: &e.cert,
 		Listeners: []SYListener{
-			{ID: "pop3", Protocol: "pop3", Bind: []string{e.plain}, TLS: "plain"},
-			{ID: "pop3-starttls", Protocol: "pop3", Bind: []string{e.starttls}, TLS: "starttls"},
-			{ID: "pop3s", Protocol: "pop3", Bind: []string{e.implicit}, TLS: "implicit"},
-			{ID: "pop3-pp", Protocol: "pop3", Bind: []string{e.pp}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
+			{ID: "pop3", Protocol: "pop3", TLS: "plain"},
+			{ID: "pop3-starttls", Protocol: "pop3", TLS: "starttls"},
+			{ID: "pop3s", Protocol: "pop3", TLS: "implicit"},
+			{ID: "pop3-pp", Protocol: "pop3", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
 		},
 		Destinations: []SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
@@ -61,6 +60,8 @@ func startPOP3Env(t *testing.T) *pop3Env {
 		MappingFile:        e.mapping,
 		Extra:              pop3Extra,
 	})
+	e.plain, e.starttls = e.sy.Addr(t, "pop3"), e.sy.Addr(t, "pop3-starttls")
+	e.implicit, e.pp = e.sy.Addr(t, "pop3s"), e.sy.Addr(t, "pop3-pp")
 	return e
 }
 

@@ -122,8 +122,7 @@ func StartPostfix(t testing.TB, name, dir string, opts PostfixOptions) *Postfix 
 	if _, err := os.Stat(master); err != nil {
 		t.Fatalf("postfix master daemon: %v", err)
 	}
-	p := &Postfix{Name: name, Role: opts.Role, Dir: dir, LogPath: filepath.Join(dir, "maillog"), SubmissionAddr: FreeAddr(t)}
-	p.SMTPAddr = p.SubmissionAddr
+	p := &Postfix{Name: name, Role: opts.Role, Dir: dir, LogPath: filepath.Join(dir, "maillog")}
 	switch opts.Role {
 	case PostfixMX:
 		if opts.LMTPAddr == "" {
@@ -162,35 +161,52 @@ func StartPostfix(t testing.TB, name, dir string, opts PostfixOptions) *Postfix 
 		c := GenerateCert(t, dir, "postfix-"+name, "mail.test")
 		p.Cert = &c
 	}
-	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(p.mainCf(opts)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "master.cf"), []byte(p.masterCf(opts)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// Postfix waits for a configuration file written within the last
-	// second to settle (it reads it again after a pause, several times):
-	// date them back.
-	past := time.Now().Add(-time.Minute)
-	for _, f := range []string{"main.cf", "master.cf", "vmailbox"} {
-		if err := os.Chtimes(filepath.Join(dir, f), past, past); err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
+	// writeConfig gives the smtpd listener a fresh candidate address and
+	// writes main.cf and master.cf.
+	writeConfig := func() error {
+		p.SubmissionAddr = candidateAddr(t)
+		p.SMTPAddr = p.SubmissionAddr
+		if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(p.mainCf(opts)), 0o644); err != nil {
+			return err
 		}
+		if err := os.WriteFile(filepath.Join(dir, "master.cf"), []byte(p.masterCf(opts)), 0o644); err != nil {
+			return err
+		}
+		// Postfix waits for a configuration file written within the last
+		// second to settle (it reads it again after a pause, several
+		// times): date them back.
+		past := time.Now().Add(-time.Minute)
+		for _, f := range []string{"main.cf", "master.cf", "vmailbox"} {
+			if err := os.Chtimes(filepath.Join(dir, f), past, past); err != nil && !os.IsNotExist(err) {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := writeConfig(); err != nil {
+		t.Fatal(err)
 	}
 	// postfix(1) reports errors on stderr only when it is a terminal; its
 	// exit status and the log are what is left.
 	if out, err := exec.Command(postfix, "-c", dir, "post-install", "create-missing").CombinedOutput(); err != nil {
 		t.Fatalf("postfix -c %s post-install create-missing: %v\n%s\n%s", dir, err, out, TailFile(p.LogPath, 20))
 	}
-	p.Proc = StartProcess(t, dir, "postfix-"+name+"-master", master, "-s", "-c", dir)
+	p.Proc = NewProcess(t, dir, "postfix-"+name+"-master", master, "-s", "-c", dir)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("--- tail of %s ---\n%s", p.LogPath, TailFile(p.LogPath, 40))
 		}
 	})
-	if err := waitPortOr(p.SubmissionAddr, 15*time.Second, p.Proc.Done()); err != nil {
-		t.Fatalf("postfix %s: %v\n%s\n%s", name, err, TailFile(p.Proc.LogPath, 20), TailFile(p.LogPath, 20))
-	}
+	written := true // the first attempt uses the files post-install saw
+	startDaemon(t, p.Proc, func() ([]string, error) {
+		if !written {
+			if err := writeConfig(); err != nil {
+				return nil, err
+			}
+		}
+		written = false
+		return []string{p.SubmissionAddr}, nil
+	}, p.LogPath)
 	return p
 }
 
@@ -315,12 +331,7 @@ func (p *Postfix) Stop(t testing.TB) {
 // Restart starts a stopped Postfix again on the same port and queue.
 func (p *Postfix) Restart(t testing.TB) {
 	t.Helper()
-	if err := p.Proc.Start(); err != nil {
-		t.Fatalf("restart postfix %s: %v", p.Name, err)
-	}
-	if err := waitPortOr(p.SubmissionAddr, 15*time.Second, p.Proc.Done()); err != nil {
-		t.Fatalf("restart postfix %s: %v\n%s", p.Name, err, TailFile(p.LogPath, 20))
-	}
+	restartDaemon(t, p.Proc, []string{p.SubmissionAddr})
 }
 
 // Mark returns the current end of Postfix's log.

@@ -48,14 +48,13 @@ func TestSMTP(t *testing.T) {
 	cert := GenerateCert(t, dir, "switchyard", "mail.test")
 	mapping := filepath.Join(dir, "mappings.txt")
 	WriteMapping(t, mapping, "# identifier destination", "alice@test new", "carol@test new")
-	e.mx, e.mxTLS, e.bridge = FreeAddr(t), FreeAddr(t), FreeAddr(t)
 	routing := true
 	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
 		Cert: &cert,
 		Listeners: []SYListener{
-			{ID: "mx", Protocol: "smtp", Bind: []string{e.mx}, TLS: "plain", RecipientRouting: &routing, MaxMessageSize: "20MiB"},
-			{ID: "mx-tls", Protocol: "smtp", Bind: []string{e.mxTLS}, TLS: "starttls", RecipientRouting: &routing},
-			{ID: "mx-bridge", Protocol: "smtp", Bind: []string{e.bridge}, TLS: "plain"},
+			{ID: "mx", Protocol: "smtp", TLS: "plain", RecipientRouting: &routing, MaxMessageSize: "20MiB"},
+			{ID: "mx-tls", Protocol: "smtp", TLS: "starttls", RecipientRouting: &routing},
+			{ID: "mx-bridge", Protocol: "smtp", TLS: "plain"},
 		},
 		Destinations: []SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient",
@@ -67,6 +66,7 @@ func TestSMTP(t *testing.T) {
 		SMTPPassthroughDestination: "old",
 		MappingFile:                mapping,
 	})
+	e.mx, e.mxTLS, e.bridge = e.sy.Addr(t, "mx"), e.sy.Addr(t, "mx-tls"), e.sy.Addr(t, "mx-bridge")
 	e.sender = StartPostfix(t, "sender", PostfixSocketDir(t, "sender"), PostfixOptions{Role: PostfixSender, RelayHost: e.mx})
 
 	t.Run("ehlo", func(t *testing.T) {

@@ -51,8 +51,8 @@ func TestSMTPSmuggling(t *testing.T) {
 	e.mx = StartPostfix(t, "mx-smuggle", PostfixSocketDir(t, "mx-smuggle"), PostfixOptions{Role: PostfixMX, LMTPAddr: e.dc.LMTPAddr})
 	mapping := filepath.Join(t.TempDir(), "mappings.txt")
 	WriteMapping(t, mapping, "# identifier destination")
-	e.smtp, e.lmtp = FreeAddr(t), FreeAddr(t)
-	e.sy = StartSwitchyardConfig(t, smugglingSwitchyardConfig(e.smtp, e.lmtp, port(t, e.mx.SMTPAddr), port(t, e.dc.LMTPAddr), mapping))
+	e.sy = StartSwitchyardConfig(t, smugglingSwitchyardConfig(port(t, e.mx.SMTPAddr), port(t, e.dc.LMTPAddr), mapping))
+	e.smtp, e.lmtp = e.sy.Addr(t, "mx"), e.sy.Addr(t, "lmtp")
 
 	var refused []string // Subjects of messages that must not arrive anywhere
 	for _, lmtp := range []bool{false, true} {
@@ -127,12 +127,12 @@ func TestSMTPSmuggling(t *testing.T) {
 // smugglingSwitchyardConfig: routing smtp and lmtp listeners, one
 // destination whose smtp endpoint is a Postfix MX and whose lmtp endpoint
 // is a Dovecot LMTP service, both told the client with XCLIENT.
-func smugglingSwitchyardConfig(smtp, lmtp string, mxPort, lmtpPort int, mapping string) SwitchyardConfig {
+func smugglingSwitchyardConfig(mxPort, lmtpPort int, mapping string) SwitchyardConfig {
 	routing := true
 	return SwitchyardConfig{
 		Listeners: []SYListener{
-			{ID: "mx", Protocol: "smtp", Bind: []string{smtp}, TLS: "plain", RecipientRouting: &routing},
-			{ID: "lmtp", Protocol: "lmtp", Bind: []string{lmtp}, TLS: "plain", RecipientRouting: &routing},
+			{ID: "mx", Protocol: "smtp", TLS: "plain", RecipientRouting: &routing},
+			{ID: "lmtp", Protocol: "lmtp", TLS: "plain", RecipientRouting: &routing},
 		},
 		Destinations: []SYDestination{
 			{ID: "mail", Host: "127.0.0.1", Forwarding: "xclient", Endpoints: []SYEndpoint{

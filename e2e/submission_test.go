@@ -60,13 +60,12 @@ func startSubmissionEnv(t *testing.T) *submissionEnv {
 	cert := GenerateCert(t, dir, "switchyard", "mail.test")
 	e.mapping = filepath.Join(dir, "mappings.txt")
 	WriteMapping(t, e.mapping, "alice@test new")
-	e.plain, e.starttls, e.implicit = FreeAddr(t), FreeAddr(t), FreeAddr(t)
 	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
 		Cert: &cert,
 		Listeners: []SYListener{
-			{ID: "submission-plain", Protocol: "submission", Bind: []string{e.plain}, TLS: "plain"},
-			{ID: "submission", Protocol: "submission", Bind: []string{e.starttls}, TLS: "starttls"},
-			{ID: "submissions", Protocol: "submission", Bind: []string{e.implicit}, TLS: "implicit"},
+			{ID: "submission-plain", Protocol: "submission", TLS: "plain"},
+			{ID: "submission", Protocol: "submission", TLS: "starttls"},
+			{ID: "submissions", Protocol: "submission", TLS: "implicit"},
 		},
 		Destinations: []SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
@@ -78,6 +77,7 @@ func startSubmissionEnv(t *testing.T) *submissionEnv {
 		MappingFile:        e.mapping,
 		Extra:              "\n[capabilities.submission]\nallow_plain_auth_without_tls = true\n",
 	})
+	e.plain, e.starttls, e.implicit = e.sy.Addr(t, "submission-plain"), e.sy.Addr(t, "submission"), e.sy.Addr(t, "submissions")
 	return e
 }
 

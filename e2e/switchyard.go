@@ -3,13 +3,14 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +27,7 @@ type SwitchyardConfig struct {
 	// HostDownCooldown is how long a destination that failed is skipped
 	// (default "1s", so that a restarted backend is used again quickly).
 	HostDownCooldown string
+	ShutdownGrace    string // default "2s"
 	LogLevel         string // default "debug"
 	Cert             *Cert  // the default certificate; needed by TLS listeners
 	Listeners        []SYListener
@@ -77,16 +79,23 @@ type SYHTTPExtract struct {
 	Regex  string // one capture group: the account (required for body)
 }
 
+// AnyPort is a listener's default bind address: the kernel picks the
+// port and switchyard reports it in its ready file (Switchyard.Addr).
+const AnyPort = "127.0.0.1:0"
+
 // SYListener is one [listener.<ID>] table.
 type SYListener struct {
 	ID             string
 	Protocol       string   // imap, pop3, managesieve, submission, smtp, lmtp, http
-	Bind           []string // host:port
+	Bind           []string // host:port; nil: [AnyPort]
 	TLS            string   // plain, starttls, implicit
 	ProxyProtocol  string   // "", "off", "optional", "required"
 	ProxyTrusted   []string // CIDRs
 	PreauthTimeout string   // "" = switchyard's default
 	MaxConnections int      // 0 = switchyard's default
+	// MaxConnectionsPerIP is max_connections_per_ip (0 = switchyard's
+	// default; every test client comes from loopback).
+	MaxConnectionsPerIP int
 	// Forwarded (http listeners): "off" drops the client's Forwarded and
 	// X-Forwarded-* fields, "trust" keeps and appends to them ("" =
 	// switchyard's default, off).
@@ -155,13 +164,17 @@ func (c SwitchyardConfig) TOML() string {
 	w("hostname = %s\n", tomlString(or(c.Hostname, "mail.test")))
 	w("backend_timeout = %s\n", tomlString(or(c.BackendTimeout, "10s")))
 	w("host_down_cooldown = %s\n", tomlString(or(c.HostDownCooldown, "1s")))
-	w("shutdown_grace = \"2s\"\n")
+	w("shutdown_grace = %s\n", tomlString(or(c.ShutdownGrace, "2s")))
 	w("log_level = %s\n", tomlString(or(c.LogLevel, "debug")))
 	if c.Cert != nil {
 		w("\n[tls.certificate.main]\ncert = %s\nkey = %s\ndefault = true\n", tomlString(c.Cert.CertFile), tomlString(c.Cert.KeyFile))
 	}
 	for _, l := range c.Listeners {
-		w("\n[listener.%s]\nprotocol = %s\nbind = %s\ntls = %s\n", l.ID, tomlString(l.Protocol), tomlStrings(l.Bind), tomlString(or(l.TLS, "plain")))
+		bind := l.Bind
+		if len(bind) == 0 {
+			bind = []string{AnyPort}
+		}
+		w("\n[listener.%s]\nprotocol = %s\nbind = %s\ntls = %s\n", l.ID, tomlString(l.Protocol), tomlStrings(bind), tomlString(or(l.TLS, "plain")))
 		if l.ProxyProtocol != "" {
 			w("proxy_protocol = %s\n", tomlString(l.ProxyProtocol))
 		}
@@ -173,6 +186,9 @@ func (c SwitchyardConfig) TOML() string {
 		}
 		if l.MaxConnections > 0 {
 			w("max_connections = %d\n", l.MaxConnections)
+		}
+		if l.MaxConnectionsPerIP > 0 {
+			w("max_connections_per_ip = %d\n", l.MaxConnectionsPerIP)
 		}
 		if l.Forwarded != "" {
 			w("forwarded = %s\n", tomlString(l.Forwarded))
@@ -261,9 +277,14 @@ func (c SwitchyardConfig) TOML() string {
 type Switchyard struct {
 	Dir        string
 	ConfigPath string
-	// Addrs maps a listener ID to its first bind address.
+	// Addrs maps a listener ID to the first address it is bound to, as
+	// switchyard reported it (the port the kernel chose for port 0).
 	Addrs map[string]string
-	Proc  *Process
+	// Bound maps a listener ID to all its bound addresses.
+	Bound map[string][]string
+	// AdminAddr is the admin API's bound address ("" without [admin]).
+	AdminAddr string
+	Proc      *Process
 }
 
 // SwitchyardArgs is the command line for a configuration file; adjust it
@@ -336,13 +357,14 @@ func StartSwitchyardConfig(t testing.TB, cfg SwitchyardConfig) *Switchyard {
 
 // StartSwitchyard builds the binary (once per run), writes configTOML into
 // a fresh directory, checks it with --check-config (so a schema mistake is
-// reported as such), starts switchyard and waits until every listener's
-// first bind address accepts connections. It is stopped (SIGTERM to its
-// PID) when the test ends.
+// reported as such), starts switchyard with --ready-file and waits for
+// that file: then every listener accepts and Addrs says where (no port is
+// guessed; binds use AnyPort). It is stopped (SIGTERM to its PID) when the
+// test ends.
 func StartSwitchyard(t testing.TB, configTOML string) *Switchyard {
 	t.Helper()
 	bin := BuildSwitchyard(t)
-	s := &Switchyard{Dir: t.TempDir(), Addrs: listenerAddrs(configTOML)}
+	s := &Switchyard{Dir: t.TempDir()}
 	s.ConfigPath = filepath.Join(s.Dir, "switchyard.toml")
 	if err := os.WriteFile(s.ConfigPath, []byte(configTOML), 0o644); err != nil {
 		t.Fatal(err)
@@ -353,14 +375,53 @@ func StartSwitchyard(t testing.TB, configTOML string) *Switchyard {
 	if err != nil {
 		t.Fatalf("switchyard --check-config rejected the test configuration: %v\n%s\n--- %s ---\n%s", err, out, s.ConfigPath, configTOML)
 	}
-	s.Proc = StartProcess(t, s.Dir, "switchyard", bin, SwitchyardArgs(s.ConfigPath)...)
-	deadline := time.Now().Add(15 * time.Second)
-	for id, addr := range s.Addrs {
-		if err := waitPortOr(addr, time.Until(deadline), s.Proc.Done()); err != nil {
-			t.Fatalf("switchyard listener %s: %v\n%s", id, err, TailFile(s.Proc.LogPath, 30))
+	ready := filepath.Join(s.Dir, "ready.json")
+	s.Proc = StartProcess(t, s.Dir, "switchyard", bin, append(SwitchyardArgs(s.ConfigPath), "--ready-file", ready)...)
+	doc, err := waitReadyFile(ready, 15*time.Second, s.Proc.Done())
+	if err != nil {
+		t.Fatalf("switchyard: %v\n%s", err, TailFile(s.Proc.LogPath, 30))
+	}
+	s.Bound, s.AdminAddr = doc.Listeners, doc.Admin
+	s.Addrs = map[string]string{}
+	for id, addrs := range doc.Listeners {
+		if len(addrs) > 0 {
+			s.Addrs[id] = addrs[0]
 		}
 	}
 	return s
+}
+
+// readyDoc is switchyard's --ready-file.
+type readyDoc struct {
+	Listeners map[string][]string `json:"listeners"`
+	Admin     string              `json:"admin"`
+}
+
+// waitReadyFile waits for switchyard's ready file (written whole, by a
+// rename) and reads it; it gives up when gone is closed (switchyard
+// exited) or after timeout.
+func waitReadyFile(path string, timeout time.Duration, gone <-chan struct{}) (readyDoc, error) {
+	var doc readyDoc
+	for deadline := time.Now().Add(timeout); ; {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			if err := json.Unmarshal(b, &doc); err != nil {
+				return doc, fmt.Errorf("ready file %s: %v: %q", path, err, b)
+			}
+			return doc, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return doc, err
+		}
+		select {
+		case <-gone:
+			return doc, fmt.Errorf("exited before it wrote %s", path)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return doc, fmt.Errorf("no ready file %s after %v", path, timeout)
+		}
+	}
 }
 
 // Addr returns the address of listener id, or fails the test.
@@ -413,41 +474,6 @@ func (s *Switchyard) RSSKiB(t testing.TB) int {
 		t.Fatalf("RSS of switchyard: %v", err)
 	}
 	return kb
-}
-
-var (
-	sectionRe = regexp.MustCompile(`^\s*\[\s*listener\.("?)([^".\]]+)("?)\s*\]\s*$`)
-	anyTable  = regexp.MustCompile(`^\s*\[`)
-	bindRe    = regexp.MustCompile(`^\s*bind\s*=\s*\[(.*)\]`)
-	quotedRe  = regexp.MustCompile(`"([^"]*)"`)
-)
-
-// listenerAddrs finds each [listener.<id>]'s first bind address in a TOML
-// text (enough for the files the tests write).
-func listenerAddrs(text string) map[string]string {
-	out := map[string]string{}
-	cur := ""
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		line := sc.Text()
-		if m := sectionRe.FindStringSubmatch(line); m != nil {
-			cur = m[2]
-			continue
-		}
-		if anyTable.MatchString(line) {
-			cur = ""
-			continue
-		}
-		if cur == "" {
-			continue
-		}
-		if m := bindRe.FindStringSubmatch(line); m != nil {
-			if q := quotedRe.FindStringSubmatch(m[1]); q != nil {
-				out[cur] = q[1]
-			}
-		}
-	}
-	return out
 }
 
 // WriteMapping replaces a mapping file in place (truncate and write), as an

@@ -25,7 +25,9 @@ func TestFetchBulk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if el := time.Since(t0); el < 500*time.Millisecond || el > 10*time.Second {
+	// The run's deadline never fires early; how late it ends on a busy
+	// machine is not asserted.
+	if el := time.Since(t0); el < 500*time.Millisecond {
 		t.Fatalf("ran %v", el)
 	}
 	if res.Established != 4 || res.Errors != 0 || s.Logins() != 4 {

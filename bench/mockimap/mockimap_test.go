@@ -515,11 +515,13 @@ func TestProxyHeaderOptionalAndID(t *testing.T) {
 	if id := s.LastID("alice"); id["x-session-id"] != "abc" {
 		t.Fatalf("LastID %v", id)
 	}
-	// No header: greeted after the timeout, the TCP peer is recorded.
+	// No header: greeted after the timeout (timed from before the dial:
+	// the server's clock starts at accept, so it cannot be sooner; how
+	// late on a busy machine is not asserted), the TCP peer is recorded.
 	start := time.Now()
 	c2, _ := dial(t, s)
-	if d := time.Since(start); d < 80*time.Millisecond || d > 3*time.Second {
-		t.Fatalf("greeting without header after %v", d)
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Fatalf("greeting without header after %v, before the 100 ms ProxyHeaderTimeout", d)
 	}
 	if err := c2.Login("bob", users["bob"]); err != nil {
 		t.Fatal(err)

@@ -82,6 +82,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
+	peak     int // most conns open at once
 	closed   bool
 	lastAddr map[string]string
 	lastID   map[string]map[string]string
@@ -171,6 +172,13 @@ func (s *Server) Sessions() int {
 	return len(s.conns)
 }
 
+// PeakSessions returns the most connections that were open at once.
+func (s *Server) PeakSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
+}
+
 // LastClientAddr returns the client address of user's latest login: from
 // the ID fields x-originating-ip/x-originating-port if sent, else from a
 // PROXY header, else the TCP peer. It is "" if user never logged in.
@@ -236,6 +244,7 @@ func (s *Server) acceptLoop() {
 			return
 		}
 		s.conns[c] = struct{}{}
+		s.peak = max(s.peak, len(s.conns))
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go s.serve(c)

@@ -45,7 +45,10 @@ func TestHTTPAgainstMock(t *testing.T) {
 		if res.Ops != 200 || res.Errors != 0 || res.Statuses["200"] != 200 || res.Backends["m"] != 200 || res.Latency.Count != 200 {
 			t.Fatalf("per-connection %d: %+v", perConn, res)
 		}
-		if perConn == 0 && res.Connections != 3 || perConn == 7 && res.Connections < 200/7 {
+		// Which workers got to dial before the count ran out is the
+		// scheduler's business: without a per-connection limit each
+		// keeps one connection, with 7 a connection carries at most 7.
+		if perConn == 0 && (res.Connections < 1 || res.Connections > 3) || perConn == 7 && res.Connections < 200/7 {
 			t.Fatalf("per-connection %d: %d connections", perConn, res.Connections)
 		}
 		var sb strings.Builder
@@ -80,8 +83,15 @@ func TestHTTPTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Ops != 50 || res.Errors != 0 || res.Phases["tls"].Count != 2 {
+	// What a user sees: every request answered by the TLS-only server,
+	// each connection after its handshake, and no more connections than
+	// workers (how many workers dialed before the 50 were taken is up to
+	// the scheduler).
+	if res.Ops != 50 || res.Errors != 0 || res.Statuses["200"] != 50 || res.Backends["t"] != 50 || s.Requests() != 50 {
 		t.Fatalf("%+v", res)
+	}
+	if n := res.Connections; n < 1 || n > 2 || int64(res.Phases["tls"].Count) != n {
+		t.Fatalf("%d connections, %d TLS handshakes", n, res.Phases["tls"].Count)
 	}
 }
 

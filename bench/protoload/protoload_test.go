@@ -16,6 +16,7 @@ import (
 	"github.com/switchyard-mail/switchyard/bench/mocksieve"
 	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
 	"github.com/switchyard-mail/switchyard/bench/stats"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 func users(n int) map[string]string {
@@ -116,12 +117,7 @@ func TestRefusalsAreCounted(t *testing.T) {
 }
 
 func TestConnectRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testnet.RefusingAddr(t) // held, not listening: refused
 	res, err := RunLogin(context.Background(), Options{Protocol: POP3, Target: addr,
 		Accounts: imapload.Accounts("user", 1, "pw"), Count: 3})
 	if err != nil {

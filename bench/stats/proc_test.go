@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 func TestParseStatCPUWithAwkwardName(t *testing.T) {
@@ -143,11 +145,8 @@ func TestErrorsAndClassify(t *testing.T) {
 	if len(s) != 2 || s[0] != (KindCount{"login: no", 2}) {
 		t.Fatalf("%v", s)
 	}
-	// A real refused connection on loopback.
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	_, err := net.DialTimeout("tcp", addr, time.Second)
+	// A real refused connection on loopback (a port held, not listening).
+	_, err := net.DialTimeout("tcp", testnet.RefusingAddr(t), time.Second)
 	cases := map[string]error{
 		"refused": err,
 		"eof":     fmt.Errorf("read: %w", io.EOF),

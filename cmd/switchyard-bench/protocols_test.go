@@ -17,22 +17,9 @@ import (
 func TestProtocolLoginAgainstProtocolMock(t *testing.T) {
 	for _, proto := range []string{"pop3", "submission", "managesieve"} {
 		t.Run(proto, func(t *testing.T) {
-			addr := freeAddr(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			var mout, merr bytes.Buffer
-			done := make(chan int, 1)
-			go func() {
-				done <- run(ctx, []string{"--mock-backend", addr, "--mock-protocol", proto, "--mock-xclient",
-					"--users", "3", "--password", "pw", "--duration", "30s"}, &mout, &merr)
-			}()
-			for i := 0; i < 200; i++ {
-				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-					c.Close()
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			mock, addrs := startMock(t, 1, "--mock-protocol", proto, "--mock-xclient",
+				"--users", "3", "--password", "pw", "--duration", "30s")
+			addr := addrs[0]
 			jsonPath := filepath.Join(t.TempDir(), "r.json")
 			var out, errb bytes.Buffer
 			code := run(context.Background(), []string{"--scenario", "login", "--protocol", proto, "--target", addr,
@@ -48,20 +35,12 @@ func TestProtocolLoginAgainstProtocolMock(t *testing.T) {
 			if err := json.Unmarshal(b, &m); err != nil || m["ops"].(float64) != 30 || m["protocol"] != proto || m["target_cost"] == nil {
 				t.Fatalf("json %s %v", b, err)
 			}
-			cancel()
-			select {
-			case code := <-done:
-				if code != 0 {
-					t.Fatalf("mock exit %d: %s", code, merr.String())
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("mock did not stop")
+			mock.stop(t)
+			if !strings.Contains(mock.out.String(), "mock"+proto+" old listening on "+addr) {
+				t.Fatalf("mock output:\n%s", mock.out.String())
 			}
-			if !strings.Contains(mout.String(), "mock"+proto+" old listening on "+addr) {
-				t.Fatalf("mock output:\n%s", mout.String())
-			}
-			if proto != "managesieve" && !strings.Contains(mout.String(), "old: 30 logins") {
-				t.Fatalf("mock output:\n%s", mout.String())
+			if proto != "managesieve" && !strings.Contains(mock.out.String(), "old: 30 logins") {
+				t.Fatalf("mock output:\n%s", mock.out.String())
 			}
 		})
 	}
@@ -69,21 +48,10 @@ func TestProtocolLoginAgainstProtocolMock(t *testing.T) {
 
 // --mock-xclient makes the POP3 mock advertise XCLIENT.
 func TestProtocolMockXClient(t *testing.T) {
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	var out, errb bytes.Buffer
-	go func() {
-		done <- run(ctx, []string{"--mock-backend", addr, "--mock-protocol", "pop3", "--mock-xclient", "--duration", "20s"}, &out, &errb)
-	}()
-	var conn net.Conn
-	for i := 0; i < 200 && conn == nil; i++ {
-		conn, _ = net.DialTimeout("tcp", addr, time.Second)
-		time.Sleep(10 * time.Millisecond)
-	}
-	if conn == nil {
-		t.Fatal("mock not listening")
+	mock, addrs := startMock(t, 1, "--mock-protocol", "pop3", "--mock-xclient", "--duration", "20s")
+	conn, err := net.DialTimeout("tcp", addrs[0], 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
@@ -101,8 +69,7 @@ func TestProtocolMockXClient(t *testing.T) {
 	if !strings.Contains(strings.Join(caps, " "), "XCLIENT") {
 		t.Fatalf("CAPA %q", caps)
 	}
-	cancel()
-	<-done
+	mock.stop(t)
 }
 
 func TestProtocolBadFlags(t *testing.T) {

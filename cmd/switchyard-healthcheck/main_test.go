@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/internal/testcert"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // adminLike starts an HTTPS server on 127.0.0.1 with a self-signed
@@ -75,13 +76,8 @@ func TestHealthy(t *testing.T) {
 
 func TestUnhealthy(t *testing.T) {
 	bad := adminLike(t, http.StatusServiceUnavailable)
-	// A port nobody listens on: bind one, then close it.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close()
+	// A port nobody listens on, held for the test.
+	closed := testnet.RefusingAddr(t)
 	// A plaintext HTTP server: the check speaks TLS only.
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer plain.Close()

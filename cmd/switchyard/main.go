@@ -3,15 +3,18 @@
 // everything, then serves until SIGINT/SIGTERM. SIGHUP rereads the file and
 // applies destinations, certificates, the log level and the mapping file
 // without touching a session; other changes are logged as needing a restart.
+// --ready-file reports the bound addresses (port 0 in bind) once it serves.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,7 +30,10 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-func run(args []string) int {
+func run(args []string) int { return runContext(context.Background(), args) }
+
+// runContext is run until parent ends or SIGINT/SIGTERM arrives.
+func runContext(parent context.Context, args []string) int {
 	fs := pflag.NewFlagSet("switchyard", pflag.ContinueOnError)
 	configPath := fs.String("config", os.Getenv("SWITCHYARD_CONFIG"), "TOML configuration file ($SWITCHYARD_CONFIG)")
 	check := fs.Bool("check-config", false, "validate the configuration and exit: 0 when valid")
@@ -36,6 +42,7 @@ func run(args []string) int {
 	demoIMAP := fs.String("demo-imap", "127.0.0.1:10143", "demo: IMAP (STARTTLS) listener address")
 	demoIMAPS := fs.String("demo-imaps", "127.0.0.1:10993", "demo: IMAPS listener address")
 	pprofOn := fs.Bool("pprof", false, "serve Go's profiler on the admin API under /debug/pprof/, behind the admin token ($SWITCHYARD_PPROF)")
+	readyFile := fs.String("ready-file", os.Getenv("SWITCHYARD_READY_FILE"), "once every listener and the admin API listen, write their bound addresses there as JSON, atomically; removed at exit ($SWITCHYARD_READY_FILE)")
 	over := config.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -142,10 +149,13 @@ func run(args []string) int {
 			return c, nil
 		})
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	go func() {
 		for range hup {
 			if err := a.Reload(); err != nil {
@@ -162,11 +172,72 @@ func run(args []string) int {
 			}
 		}()
 	}
-	if err := a.Run(ctx); err != nil {
+	var readyErr chan error
+	if *readyFile != "" {
+		readyErr = make(chan error, 1)
+		go func() {
+			select {
+			case <-a.Ready():
+			case <-ctx.Done():
+				readyErr <- nil
+				return
+			}
+			err := writeReadyFile(*readyFile, a)
+			if err != nil {
+				// Whoever waits for the file would wait forever.
+				log.Error("cannot write --ready-file; stopping", "path", *readyFile, "err", err)
+				cancel()
+			}
+			readyErr <- err
+		}()
+	}
+	err = a.Run(ctx)
+	if readyErr != nil {
+		cancel()
+		if rerr := <-readyErr; rerr != nil {
+			return 1
+		}
+		_ = os.Remove(*readyFile)
+	}
+	if err != nil {
 		log.Error("switchyard stopped", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// readyDoc is the --ready-file: where each listener and the admin API
+// listen, with the ports the kernel chose for port 0.
+type readyDoc struct {
+	Listeners map[string][]string `json:"listeners"`
+	Admin     string              `json:"admin,omitempty"`
+}
+
+// writeReadyFile writes the document beside path and renames it over
+// path, so that a reader sees the whole file or none.
+func writeReadyFile(path string, a *app.App) error {
+	b, err := json.Marshal(readyDoc{Listeners: a.Bound(), Admin: a.AdminAddr()})
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
 }
 
 func envOr(k, def string) string {

@@ -1,9 +1,19 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/internal/testcert"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -96,4 +106,134 @@ func replace(s, old, new string) string {
 		}
 	}
 	panic("not found: " + old)
+}
+
+// --ready-file: with port 0 everywhere, the file says where each listener
+// and the admin API listen, those addresses serve, and the file is gone
+// once switchyard has stopped.
+func TestReadyFile(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, err := testcert.WriteFiles(dir, "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "switchyard.toml")
+	text := `
+[server]
+shutdown_grace = "1s"
+[tls.certificate.main]
+cert = "` + cert + `"
+key = "` + key + `"
+default = true
+[listener.imap]
+protocol = "imap"
+bind = ["127.0.0.1:0", "127.0.0.1:0"]
+tls = "plain"
+[listener.imaps]
+protocol = "imap"
+bind = ["127.0.0.1:0"]
+tls = "implicit"
+[destination.old]
+host = "127.0.0.1"
+allow_plaintext_auth = true
+[destination.old.protocol.imap]
+port = 1
+tls = "plain"
+[routing]
+default_destination = "old"
+[admin]
+bind = "127.0.0.1:0"
+`
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SWITCHYARD_ADMIN_TOKEN", strings.Repeat("t", 40))
+	ready := filepath.Join(dir, "ready.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- runContext(ctx, []string{"--config", cfg, "--ready-file", ready, "--log-level", "warn"})
+	}()
+
+	var doc readyDoc
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if b, err := os.ReadFile(ready); err == nil {
+			if err := json.Unmarshal(b, &doc); err != nil {
+				t.Fatalf("ready file %q: %v", b, err)
+			}
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("switchyard exited %d before it was ready", code)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no ready file")
+		}
+	}
+	if len(doc.Listeners["imap"]) != 2 || len(doc.Listeners["imaps"]) != 1 || doc.Admin == "" {
+		t.Fatalf("ready file: %+v", doc)
+	}
+	for _, addr := range doc.Listeners["imap"] {
+		if strings.HasSuffix(addr, ":0") {
+			t.Fatalf("unbound address %s in %+v", addr, doc)
+		}
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		g, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if !strings.HasPrefix(g, "* OK") {
+			t.Fatalf("greeting on %s: %q %v", addr, g, err)
+		}
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get("https://" + doc.Admin + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("admin /healthz: %s", resp.Status)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("switchyard did not stop")
+	}
+	if _, err := os.Stat(ready); !os.IsNotExist(err) {
+		t.Fatalf("ready file left behind: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".ready.json.*")); len(left) > 0 {
+		t.Fatalf("temporary files left: %v", left)
+	}
+}
+
+// A ready file that cannot be written stops switchyard with an error:
+// whoever waits for it would wait forever.
+func TestReadyFileUnwritable(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"--listen", "imap=imap@127.0.0.1:0", "--destination", "old=127.0.0.1",
+		"--destination-port", "old:imap=143", "--default-destination", "old", "--set", "destination.old.allow_plaintext_auth=true",
+		"--log-level", "error", "--ready-file", filepath.Join(dir, "no", "such", "dir", "ready.json")}
+	done := make(chan int, 1)
+	go func() { done <- runContext(context.Background(), args) }()
+	select {
+	case code := <-done:
+		if code == 0 {
+			t.Fatal("exit 0")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("switchyard kept running without its ready file")
+	}
 }

@@ -377,6 +377,7 @@ func (a *App) startAdmin(ctx context.Context) (stop func(), err error) {
 	}
 	addr := ln.Addr().String()
 	a.adminAddr.Store(&addr)
+	a.log.Info("admin API listening", "addr", addr)
 	ln = a.fds.Listener(ln, fdbudget.Admin)
 	go func() {
 		if err := srv.Serve(ln); err != nil && ctx.Err() == nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -68,12 +69,13 @@ type App struct {
 	pprof     bool         // serve /debug/pprof/ on the admin API
 	adminLn   net.Listener // tests: serve the admin API here instead of binding admin.bind
 	adminAddr atomic.Pointer[string]
+	ready     chan struct{} // closed when the listeners and the admin API listen
 }
 
 // New builds everything; nothing listens until Run. level, when not nil,
 // is the logger's level, which the admin API may change.
 func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, error) {
-	a := &App{cfg: cfg, log: log}
+	a := &App{cfg: cfg, log: log, ready: make(chan struct{})}
 	rt, err := newRuntime(cfg)
 	if err != nil {
 		return nil, err
@@ -418,6 +420,10 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		a.log.Info("switchyard listening", args...)
 	}
+	// With port 0 in bind only this says where a listener is.
+	for _, id := range slices.Sorted(maps.Keys(a.cfg.Listener)) {
+		a.log.Info("listener bound", "listener", id, "addrs", a.Addrs(id))
+	}
 	stopAdmin, err := a.startAdmin(ctx)
 	if err == nil {
 		go a.exportBreakers(ctx)
@@ -431,6 +437,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopAdmin()
+	close(a.ready)
 	select {
 	case err := <-errc:
 		return err
@@ -452,6 +459,20 @@ func (a *App) Run(ctx context.Context) error {
 
 // Started is closed when every listener is bound.
 func (a *App) Started() <-chan struct{} { return a.eng.Started() }
+
+// Ready is closed once every listener is bound and the admin API, when
+// configured, listens: Bound and AdminAddr then say where.
+func (a *App) Ready() <-chan struct{} { return a.ready }
+
+// Bound returns every listener's bound addresses by listener id (after
+// Started).
+func (a *App) Bound() map[string][]string {
+	out := make(map[string][]string, len(a.cfg.Listener))
+	for id := range a.cfg.Listener {
+		out[id] = a.Addrs(id)
+	}
+	return out
+}
 
 // Router exposes the router (admin API, tests).
 func (a *App) Router() *router.Router { return a.router }

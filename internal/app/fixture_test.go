@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,32 +21,19 @@ import (
 // two mock backends "old" (the default) and "new", listeners for one
 // protocol, and an App run until the test ends.
 
-// handedOut remembers every address freeAddr returned in this test binary:
-// the kernel may offer a port again once its probe socket is closed, and
-// two listeners of one fixture must not get the same one.
-var (
-	handedOutMu sync.Mutex
-	handedOut   = map[string]bool{}
-)
+// anyPort is what every test listener binds: the kernel picks a free
+// port and the test reads it back with addrOf once the App has started
+// (a port probed free and bound later may be taken in between).
+const anyPort = "127.0.0.1:0"
 
-func freeAddr(t *testing.T) string {
+// addrOf returns the address listener id of a started App is bound to.
+func addrOf(t *testing.T, a *App, id string) string {
 	t.Helper()
-	handedOutMu.Lock()
-	defer handedOutMu.Unlock()
-	for i := 0; i < 100; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		if !handedOut[addr] {
-			handedOut[addr] = true
-			return addr
-		}
+	addrs := a.Addrs(id)
+	if len(addrs) == 0 {
+		t.Fatalf("listener %s has no bound address", id)
 	}
-	t.Fatal("no fresh loopback port after 100 tries")
-	return ""
+	return addrs[0]
 }
 
 func portOf(addr string) string {
@@ -93,10 +79,10 @@ func writeProxyFiles(t *testing.T, mapping string) proxyFiles {
 	return f
 }
 
-// listenerSpec is one [listener.NAME] section.
+// listenerSpec is one [listener.NAME] section, bound to anyPort.
 type listenerSpec struct {
-	name, addr, tls string
-	extra           string // further lines of the section
+	name, tls string
+	extra     string // further lines of the section
 }
 
 // destSpec is one plaintext [destination.NAME] on 127.0.0.1.
@@ -128,7 +114,7 @@ func (p proxySpec) toml() string {
 	fmt.Fprintf(&b, "\n[server]\nbackend_timeout = \"2s\"\n%s", p.server)
 	fmt.Fprintf(&b, "[tls.certificate.main]\ncert = %q\nkey = %q\ndefault = true\n", p.files.cert, p.files.key)
 	for _, l := range p.listeners {
-		fmt.Fprintf(&b, "[listener.%s]\nprotocol = %q\nbind = [%q]\ntls = %q\n%s", l.name, p.protocol, l.addr, l.tls, l.extra)
+		fmt.Fprintf(&b, "[listener.%s]\nprotocol = %q\nbind = [%q]\ntls = %q\n%s", l.name, p.protocol, anyPort, l.tls, l.extra)
 	}
 	for _, d := range []struct {
 		name string

@@ -23,6 +23,7 @@ import (
 // to old, and everything else by ?account= with the default as fallback.
 
 type httpFixture struct {
+	app      *App
 	old, new *httptest.Server
 	web      string
 	webTLS   string       // implicit TLS, h2 offered
@@ -88,8 +89,7 @@ func startHTTPFixture(t *testing.T, extra ...string) *httpFixture {
 	f.new = httptest.NewTLSServer(counted(handler("new")))
 	t.Cleanup(f.new.Close)
 	files := writeProxyFiles(t, "alice@example.com new\n")
-	f.web, f.webTLS = freeAddr(t), freeAddr(t)
-	startApp(t, fmt.Sprintf(`
+	a := startApp(t, fmt.Sprintf(`
 [server]
 backend_timeout = "2s"
 health_check_interval = "0s"
@@ -144,8 +144,9 @@ fallback = "default"
 [http.route.extract]
 from = "query"
 param = "account"
-%s`, files.cert, files.key, f.web, f.webTLS, portOf(f.old.URL[len("http://"):]), portOf(f.new.URL[len("https://"):]),
+%s`, files.cert, files.key, anyPort, anyPort, portOf(f.old.URL[len("http://"):]), portOf(f.new.URL[len("https://"):]),
 		fileMapping(files.mapping, "normalize = \"lowercase\"\n"), strings.Join(extra, "\n")))
+	f.app, f.web, f.webTLS = a, addrOf(t, a, "web"), addrOf(t, a, "webtls")
 	return f
 }
 
@@ -346,7 +347,13 @@ func TestHTTPBackendConnectionsPooled(t *testing.T) {
 			t.Fatalf("request %d: %d %q", i, code, body)
 		}
 		c.CloseIdleConnections()
-		time.Sleep(20 * time.Millisecond) // the proxy sees the client go
+		// The proxy has seen the client go once its relayed session is
+		// over: its backend leg is back in the pool by then.
+		for deadline := time.Now().Add(10 * time.Second); f.app.Engine().Stats.Relaying.Load() != 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("client %d: the proxy still relays %d sessions", i, f.app.Engine().Stats.Relaying.Load())
+			}
+		}
 	}
 	// Idle legs are pooled per event loop (one loop per CPU by default):
 	// at most one dial per loop.

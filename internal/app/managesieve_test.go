@@ -28,20 +28,20 @@ func startSieveFixture(t *testing.T) *sieveFixture {
 		return mocksieve.Listen("127.0.0.1:0", mocksieve.Config{Name: "new", Users: pop3Users, AcceptProxyHeader: true})
 	})
 	files := writeProxyFiles(t, "alice@example.com new\n")
-	f.plain, f.starttls, f.proxied = freeAddr(t), freeAddr(t), freeAddr(t)
-	startApp(t, proxySpec{
+	a := startApp(t, proxySpec{
 		protocol: "managesieve",
 		files:    files,
 		listeners: []listenerSpec{
-			{name: "plain", addr: f.plain, tls: "plain"},
-			{name: "starttls", addr: f.starttls, tls: "starttls"},
-			{name: "proxied", addr: f.proxied, tls: "plain", extra: proxiedLines},
+			{name: "plain", tls: "plain"},
+			{name: "starttls", tls: "starttls"},
+			{name: "proxied", tls: "plain", extra: proxiedLines},
 		},
 		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
 		new:     destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
 		mapping: fileMapping(files.mapping, ""),
 		caps:    "allow_plain_auth_without_tls = true\nsasl = [\"PLAIN\", \"LOGIN\"]\n",
 	}.toml())
+	f.plain, f.starttls, f.proxied = addrOf(t, a, "plain"), addrOf(t, a, "starttls"), addrOf(t, a, "proxied")
 	return f
 }
 

@@ -36,21 +36,22 @@ func startPOP3Fixture(t *testing.T) *pop3Fixture {
 		return mockpop3.Listen("127.0.0.1:0", mockpop3.Config{Name: "new", Users: pop3Users, AcceptProxyHeader: true})
 	})
 	files := writeProxyFiles(t, "alice@example.com new\n")
-	f.plain, f.starttls, f.implicit, f.proxied = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	f.app = startApp(t, proxySpec{
 		protocol: "pop3",
 		files:    files,
 		listeners: []listenerSpec{
-			{name: "plain", addr: f.plain, tls: "plain", extra: "max_auth_attempts = 3\n"},
-			{name: "starttls", addr: f.starttls, tls: "starttls"},
-			{name: "implicit", addr: f.implicit, tls: "implicit"},
-			{name: "proxied", addr: f.proxied, tls: "plain", extra: proxiedLines},
+			{name: "plain", tls: "plain", extra: "max_auth_attempts = 3\n"},
+			{name: "starttls", tls: "starttls"},
+			{name: "implicit", tls: "implicit"},
+			{name: "proxied", tls: "plain", extra: proxiedLines},
 		},
 		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
 		new:     destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
 		mapping: fileMapping(files.mapping, "normalize = \"lowercase\"\n"),
 		caps:    "allow_plain_auth_without_tls = true\nsasl = [\"PLAIN\", \"LOGIN\"]\n",
 	}.toml())
+	f.plain, f.starttls = addrOf(t, f.app, "plain"), addrOf(t, f.app, "starttls")
+	f.implicit, f.proxied = addrOf(t, f.app, "implicit"), addrOf(t, f.app, "proxied")
 	return f
 }
 
@@ -359,20 +360,19 @@ func TestPOP3UTF8(t *testing.T) {
 		return mockpop3.Listen("127.0.0.1:0", mockpop3.Config{Name: "old", Users: pop3Users, Pipelining: true})
 	})
 	files := writeProxyFiles(t, "alice@example.com new\n")
-	plain := freeAddr(t)
 	spec := proxySpec{
 		protocol: "pop3",
 		// No active health checks: their connections to the scripted
 		// backend would be counted as sessions.
 		server:    "health_check_interval = \"0s\"\n",
 		files:     files,
-		listeners: []listenerSpec{{name: "plain", addr: plain, tls: "plain"}},
+		listeners: []listenerSpec{{name: "plain", tls: "plain"}},
 		old:       destSpec{forwarding: "none", port: portOf(old.Addr())},
 		new:       destSpec{forwarding: "none", port: portOf(utf8.l.Addr().String())},
 		mapping:   fileMapping(files.mapping, ""),
 		caps:      "allow_plain_auth_without_tls = true\n",
 	}
-	startApp(t, spec.toml())
+	plain := addrOf(t, startApp(t, spec.toml()), "plain")
 
 	c := dial(t, plain)
 	c.expect("+OK")
@@ -416,10 +416,8 @@ func TestPOP3UTF8(t *testing.T) {
 	}
 
 	// disable_utf8: not offered, refused, not replayed.
-	plain2 := freeAddr(t)
-	spec.listeners = []listenerSpec{{name: "plain", addr: plain2, tls: "plain"}}
 	spec.caps = "allow_plain_auth_without_tls = true\ndisable_utf8 = true\n"
-	startApp(t, spec.toml())
+	plain2 := addrOf(t, startApp(t, spec.toml()), "plain")
 	c = dial(t, plain2)
 	c.expect("+OK")
 	if caps := c.pop3Capa(); slices.Contains(caps, "UTF8") {

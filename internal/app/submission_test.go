@@ -38,21 +38,21 @@ func startSubmission(t *testing.T, allowPlain bool) *subFixture {
 	})
 	files := writeProxyFiles(t, "Alice@Example.com new\n")
 	f.mapping = files.mapping
-	f.plain, f.starttls, f.implicit = freeAddr(t), freeAddr(t), freeAddr(t)
-	startApp(t, proxySpec{
+	a := startApp(t, proxySpec{
 		protocol: "submission",
 		server:   "hostname = \"proxy.example\"\n",
 		files:    files,
 		listeners: []listenerSpec{
-			{name: "plain", addr: f.plain, tls: "plain", extra: "preauth_timeout = \"2s\"\n"},
-			{name: "starttls", addr: f.starttls, tls: "starttls"},
-			{name: "implicit", addr: f.implicit, tls: "implicit"},
+			{name: "plain", tls: "plain", extra: "preauth_timeout = \"2s\"\n"},
+			{name: "starttls", tls: "starttls"},
+			{name: "implicit", tls: "implicit"},
 		},
 		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
 		new:     destSpec{forwarding: "none", port: portOf(f.new.Addr()), extra: "hide_auth_errors = true\n"},
 		mapping: fileMapping(files.mapping, "normalize = \"lowercase\"\n"),
 		caps:    fmt.Sprintf("allow_plain_auth_without_tls = %v\n", allowPlain),
 	}.toml())
+	f.plain, f.starttls, f.implicit = addrOf(t, a, "plain"), addrOf(t, a, "starttls"), addrOf(t, a, "implicit")
 	return f
 }
 

@@ -150,15 +150,15 @@ func TestEdgeVerification(t *testing.T) {
 			}
 		}()
 		files := writeProxyFiles(t, "")
-		plain := freeAddr(t)
-		startApp(t, proxySpec{
+		a := startApp(t, proxySpec{
 			protocol: "imap", server: "health_check_interval = \"0s\"\n", files: files,
-			listeners: []listenerSpec{{name: "plain", addr: plain, tls: "plain"}},
+			listeners: []listenerSpec{{name: "plain", tls: "plain"}},
 			old:       destSpec{forwarding: "none", port: portOf(ln.Addr().String())},
 			new:       destSpec{forwarding: "none", port: portOf(ln.Addr().String())},
 			mapping:   fileMapping(files.mapping, ""),
 			caps:      "allow_plain_auth_without_tls = true\nsasl = [\"PLAIN\", \"OAUTHBEARER\"]\n" + oauth,
 		}.toml())
+		plain := addrOf(t, a, "plain")
 		for _, tc := range []struct {
 			tok     string
 			reaches int32

@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/internal/testcert"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 	httpx "github.com/switchyard-mail/switchyard/protocols/http"
 	"github.com/switchyard-mail/switchyard/router"
 )
@@ -93,12 +94,7 @@ func (f *fixture) newBackend(name string) *backendT {
 func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	f := &fixture{t: t, sseNext: make(chan struct{})}
 	f.a, f.b = f.newBackend("A"), f.newBackend("B")
-	down, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	downURL := "http://" + down.Addr().String()
-	down.Close() // nothing listens there any more
+	downURL := "http://" + testnet.RefusingAddr(t)
 
 	routes, err := httpx.CompileRoutes([]httpx.RouteSpec{
 		{Match: "/pinned/**", Destination: "B"},

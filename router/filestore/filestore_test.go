@@ -197,17 +197,19 @@ func TestWatchBadEditReportedOnce(t *testing.T) {
 	s, path := newStore(t, "a@x old\n")
 	w := startWatch(t, s)
 	replaceFile(t, path, "a@x nwe\n")
-	waitFor(t, "the error", func() bool { return len(w.snapshot()) == 1 })
-	time.Sleep(100 * time.Millisecond) // five more polls
-	ev := w.snapshot()
-	if len(ev) != 1 || !strings.Contains(ev[0], `line 1: unknown destination "nwe"`) {
-		t.Fatalf("events = %q, want one error", ev)
-	}
+	waitFor(t, "the error", func() bool { return len(w.snapshot()) >= 1 })
 	if lookup(t, s, "a@x") != "old" {
 		t.Fatal("the bad file replaced the mapping")
 	}
+	// The fix is the next event: the polls of the bad file in between
+	// must not have repeated the error (no sleep to count them).
 	replaceFile(t, path, "a@x new\n")
 	waitFor(t, "the fix", func() bool { return lookup(t, s, "a@x") == "new" })
+	waitFor(t, "the fix's callback", func() bool { ev := w.snapshot(); return ev[len(ev)-1] == "a@x" })
+	ev := w.snapshot()
+	if len(ev) != 2 || !strings.Contains(ev[0], `line 1: unknown destination "nwe"`) {
+		t.Fatalf("events = %q, want one error, then the fix", ev)
+	}
 }
 
 func TestWatchMissingFileReportedOnce(t *testing.T) {
@@ -216,16 +218,18 @@ func TestWatchMissingFileReportedOnce(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the error", func() bool { return len(w.snapshot()) == 1 })
-	time.Sleep(100 * time.Millisecond)
-	if ev := w.snapshot(); len(ev) != 1 || !strings.HasPrefix(ev[0], "error: ") {
-		t.Fatalf("events = %q", ev)
-	}
+	waitFor(t, "the error", func() bool { return len(w.snapshot()) >= 1 })
 	if lookup(t, s, "a@x") != "old" {
 		t.Fatal("mapping lost with the file")
 	}
+	// The new file is the next event: the polls in between must not
+	// have repeated the error.
 	writeFile(t, path, "a@x new\n")
 	waitFor(t, "the new file", func() bool { return lookup(t, s, "a@x") == "new" })
+	waitFor(t, "the new file's callback", func() bool { ev := w.snapshot(); return !strings.HasPrefix(ev[len(ev)-1], "error: ") })
+	if ev := w.snapshot(); len(ev) != 2 || !strings.HasPrefix(ev[0], "error: ") || ev[1] != "a@x" {
+		t.Fatalf("events = %q, want one error, then the new file", ev)
+	}
 }
 
 func TestCloseStopsWatch(t *testing.T) {
@@ -345,14 +349,17 @@ func TestSetPicksUpHandEdits(t *testing.T) {
 }
 
 func TestWatchIgnoresOwnEdits(t *testing.T) {
-	s, _ := newStore(t, "a@x old\n")
+	s, path := newStore(t, "a@x old\n")
 	w := startWatch(t, s)
 	if _, err := s.Set("a@x", "new"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
-	if ev := w.snapshot(); len(ev) != 0 {
-		t.Fatalf("watch reported the store's own edit: %q", ev)
+	// An outside edit after it is the next event, and the only one: the
+	// store's own edit, seen by the polls before, is not reported.
+	writeFile(t, path, "a@x new\nb@x old\n")
+	waitFor(t, "the outside edit", func() bool { return len(w.snapshot()) >= 1 })
+	if ev := w.snapshot(); len(ev) != 1 || ev[0] != "b@x" {
+		t.Fatalf("events = %q, want only the outside edit (b@x)", ev)
 	}
 }
 

@@ -1,7 +1,13 @@
 // Package testsrv starts real Redis, PostgreSQL and MariaDB servers for the
-// router's end-to-end tests: each in the foreground, on a free loopback
-// port, with its own data directory under a short temporary directory. A
-// server is stopped by the PID recorded when it was started, never by name.
+// router's end-to-end tests: each in the foreground, on a loopback port,
+// with its own data directory under a short temporary directory. A server
+// is stopped by the PID recorded when it was started, never by name.
+//
+// None of them can bind port 0 and say which port it got, so each is
+// started on a candidate port from the kernel (testnet.CandidatePort; the
+// probe is closed before the server starts) and, if it exits saying the
+// address is already in use, started again on a new one, a bounded number
+// of times (testnet.StartDaemon). A restart (Stop, Start) keeps the port.
 //
 // Tests call Gate first: they run only with SWITCHYARD_E2E=1, and a missing
 // server binary skips the test unless SWITCHYARD_E2E_REQUIRE=1.
@@ -26,6 +32,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // Gate skips t unless SWITCHYARD_E2E=1, and returns the path of each
@@ -56,16 +64,8 @@ func Gate(t testing.TB, binaries ...string) []string {
 	return paths
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// candidatePort picks a server's candidate port; tests may replace it.
+var candidatePort = testnet.CandidatePort
 
 // TempDir is a short directory (Unix socket paths are limited to 108 bytes)
 // removed at cleanup.
@@ -126,16 +126,27 @@ func (p *Proc) Log() string { b, _ := os.ReadFile(p.log); return string(b) }
 // ready (bounded by timeout). cred, when set, runs it as that user.
 func Start(t testing.TB, logPath, ready string, timeout time.Duration, cred *syscall.Credential, argv ...string) *Proc {
 	t.Helper()
-	f, err := os.Create(logPath)
+	p, err := start(t, logPath, ready, timeout, cred, argv...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return p
+}
+
+// start is Start that returns its failure; one whose server exited
+// saying its address was in use wraps testnet.ErrPortTaken.
+func start(t testing.TB, logPath, ready string, timeout time.Duration, cred *syscall.Credential, argv ...string) (*Proc, error) {
+	t.Helper()
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		f.Close()
-		t.Fatalf("start %s: %v", argv[0], err)
+		return nil, fmt.Errorf("start %s: %v", argv[0], err)
 	}
 	p := &Proc{cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
@@ -144,19 +155,32 @@ func Start(t testing.TB, logPath, ready string, timeout time.Duration, cred *sys
 	for {
 		b, _ := os.ReadFile(logPath)
 		if bytes.Contains(b, []byte(ready)) {
-			return p
+			return p, nil
 		}
 		select {
 		case <-p.done:
-			t.Fatalf("%s exited before it was ready:\n%s", argv[0], b)
+			b, _ = os.ReadFile(logPath)
+			if testnet.AddrInUse(string(b)) {
+				return nil, fmt.Errorf("%s exited before it was ready: %w:\n%s", argv[0], testnet.ErrPortTaken, tail(b, 3))
+			}
+			return nil, fmt.Errorf("%s exited before it was ready:\n%s", argv[0], b)
 		default:
 		}
 		if time.Now().After(deadline) {
 			p.Stop()
-			t.Fatalf("%s not ready after %v:\n%s", argv[0], timeout, b)
+			return nil, fmt.Errorf("%s not ready after %v:\n%s", argv[0], timeout, b)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// tail returns the last n lines of a log.
+func tail(b []byte, n int) []byte {
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return bytes.Join(lines, []byte("\n"))
 }
 
 func run(t testing.TB, cred *syscall.Credential, timeout time.Duration, argv ...string) {
@@ -191,7 +215,7 @@ type Redis struct {
 	dir  string
 	port int
 	n    int
-	args []string
+	tls  bool
 	proc *Proc
 }
 
@@ -199,9 +223,8 @@ type Redis struct {
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
 	bin := Gate(t, "redis-server")[0]
-	r := &Redis{t: t, bin: bin, dir: TempDir(t), port: FreePort(t)}
-	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
-	r.Start()
+	r := &Redis{t: t, bin: bin, dir: TempDir(t)}
+	r.startFresh()
 	return r
 }
 
@@ -210,14 +233,20 @@ func StartRedis(t testing.TB) *Redis {
 func StartRedisTLS(t testing.TB) (*Redis, *x509.CertPool) {
 	t.Helper()
 	bin := Gate(t, "redis-server")[0]
-	r := &Redis{t: t, bin: bin, dir: TempDir(t), port: FreePort(t)}
-	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
+	r := &Redis{t: t, bin: bin, dir: TempDir(t), tls: true}
 	pool := selfSigned(t, r.dir)
-	r.args = []string{"--port", "0", "--tls-port", strconv.Itoa(r.port),
-		"--tls-cert-file", filepath.Join(r.dir, "cert.pem"), "--tls-key-file", filepath.Join(r.dir, "key.pem"),
-		"--tls-auth-clients", "no"}
-	r.Start()
+	r.startFresh()
 	return r, pool
+}
+
+// startFresh starts the server on candidate ports until one holds.
+func (r *Redis) startFresh() {
+	r.t.Helper()
+	testnet.StartDaemon(r.t, "redis-server", func() error {
+		r.port = candidatePort(r.t)
+		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
+		return r.start()
+	})
 }
 
 func selfSigned(t testing.TB, dir string) *x509.CertPool {
@@ -260,17 +289,38 @@ func selfSigned(t testing.TB, dir string) *x509.CertPool {
 	return pool
 }
 
-// Start (re)starts the server on its port.
+// Start restarts the server on its port.
 func (r *Redis) Start() {
 	r.t.Helper()
+	if err := r.start(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *Redis) start() error {
+	r.t.Helper()
 	r.n++
-	argv := append([]string{r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"}, r.args...)
-	r.proc = Start(r.t, filepath.Join(r.dir, fmt.Sprintf("redis%d.log", r.n)), "Ready to accept connections", 20*time.Second, nil, argv...)
+	port := strconv.Itoa(r.port)
+	argv := []string{r.bin, "--port", port, "--bind", "127.0.0.1", "--dir", r.dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"}
+	if r.tls {
+		argv = append(argv, "--port", "0", "--tls-port", port,
+			"--tls-cert-file", filepath.Join(r.dir, "cert.pem"), "--tls-key-file", filepath.Join(r.dir, "key.pem"),
+			"--tls-auth-clients", "no")
+	}
+	p, err := start(r.t, filepath.Join(r.dir, fmt.Sprintf("redis%d.log", r.n)), "Ready to accept connections", 20*time.Second, nil, argv...)
+	r.proc = p
+	return err
 }
 
 // Stop stops the server (its recorded PID).
 func (r *Redis) Stop() { r.proc.Stop() }
+
+// logOf returns the log of the server's nth start.
+func (r *Redis) logOf(n int) string {
+	b, _ := os.ReadFile(filepath.Join(r.dir, fmt.Sprintf("redis%d.log", n)))
+	return string(b)
+}
 
 // Postgres is a PostgreSQL server run as the postgres user, with trust
 // authentication for the superuser "postgres".
@@ -293,7 +343,7 @@ const pgBin = "/usr/lib/postgresql/15/bin/"
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	bins := Gate(t, pgBin+"initdb", pgBin+"postgres")
-	p := &Postgres{t: t, bin: bins[1], dir: TempDir(t), Port: FreePort(t)}
+	p := &Postgres{t: t, bin: bins[1], dir: TempDir(t)}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -314,19 +364,33 @@ func StartPostgres(t testing.TB) *Postgres {
 		}
 	}
 	run(t, p.cred, 60*time.Second, bins[0], "-D", filepath.Join(p.dir, "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C")
-	p.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
-	p.Start()
+	testnet.StartDaemon(t, "postgres", func() error {
+		p.Port = candidatePort(t)
+		p.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
+		return p.start()
+	})
 	return p
 }
 
-// Start (re)starts the server on its port.
+// Start restarts the server on its port.
 func (p *Postgres) Start() {
 	p.t.Helper()
+	if err := p.start(); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *Postgres) start() error {
+	p.t.Helper()
 	p.n++
-	p.proc = Start(p.t, filepath.Join(p.dir, fmt.Sprintf("pg%d.log", p.n)), "database system is ready to accept connections", 30*time.Second, p.cred,
+	proc, err := start(p.t, filepath.Join(p.dir, fmt.Sprintf("pg%d.log", p.n)), "database system is ready to accept connections", 30*time.Second, p.cred,
 		p.bin, "-D", filepath.Join(p.dir, "data"), "-p", strconv.Itoa(p.Port), "-k", p.dir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
-	p.proc.StopSignal = syscall.SIGINT
+	if proc != nil {
+		proc.StopSignal = syscall.SIGINT
+	}
+	p.proc = proc
+	return err
 }
 
 // Stop stops the server (its recorded PID).
@@ -356,26 +420,38 @@ func StartMariaDB(t testing.TB) *MariaDB {
 		}
 	}
 	bins := Gate(t, "mysql_install_db", bin)
-	m := &MariaDB{t: t, bin: bins[1], dir: TempDir(t), Port: FreePort(t)}
+	m := &MariaDB{t: t, bin: bins[1], dir: TempDir(t)}
 	run(t, nil, 120*time.Second, bins[0], "--no-defaults", "--datadir="+filepath.Join(m.dir, "data"), "--user=root",
 		"--auth-root-authentication-method=normal", "--skip-test-db")
 	if err := os.MkdirAll(filepath.Join(m.dir, "data", "test"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	m.DSN = fmt.Sprintf("mysql://root@127.0.0.1:%d/test", m.Port)
-	m.Start()
+	testnet.StartDaemon(t, "mariadbd", func() error {
+		m.Port = candidatePort(t)
+		m.DSN = fmt.Sprintf("mysql://root@127.0.0.1:%d/test", m.Port)
+		return m.start()
+	})
 	return m
 }
 
-// Start (re)starts the server on its port.
+// Start restarts the server on its port.
 func (m *MariaDB) Start() {
 	m.t.Helper()
+	if err := m.start(); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+func (m *MariaDB) start() error {
+	m.t.Helper()
 	m.n++
-	m.proc = Start(m.t, filepath.Join(m.dir, fmt.Sprintf("my%d.log", m.n)), "ready for connections", 60*time.Second, nil,
+	var err error
+	m.proc, err = start(m.t, filepath.Join(m.dir, fmt.Sprintf("my%d.log", m.n)), "ready for connections", 60*time.Second, nil,
 		m.bin, "--no-defaults", "--datadir="+filepath.Join(m.dir, "data"), "--user=root",
 		"--port="+strconv.Itoa(m.Port), "--bind-address=127.0.0.1", "--socket="+filepath.Join(m.dir, "my.sock"),
 		"--pid-file="+filepath.Join(m.dir, "my.pid"), "--skip-grant-tables", "--skip-name-resolve",
 		"--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M", "--skip-log-bin")
+	return err
 }
 
 // Stop stops the server (its recorded PID).
