@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -509,5 +510,49 @@ func TestBytesBehindTheVerdict(t *testing.T) {
 	c.expect("* NOTICE behind the verdict")
 	if n := h.e.Stats.Logins.Load(); n != 1 {
 		t.Fatalf("logins = %d, want 1", n)
+	}
+}
+
+// Dials bind to the destination's source addresses in turn, and a
+// refused connect is tried again (server.backend_connect_retries).
+func TestDialSourceAddrsAndRetries(t *testing.T) {
+	var mu sync.Mutex
+	sources := map[string]bool{}
+	b := startBackend(t, func(c net.Conn) {
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		mu.Lock()
+		sources[host] = true
+		mu.Unlock()
+		echoBackend(c)
+	})
+	h := startEngine(t, b.port(), func(o *Options, _ *Listener) {
+		o.Destinations["b"].SourceAddrs = []netip.Addr{netip.MustParseAddr("127.0.0.3"), netip.MustParseAddr("127.0.0.4")}
+	})
+	h.login(t, "s1")
+	h.login(t, "s2")
+	mu.Lock()
+	got := len(sources)
+	ok := sources["127.0.0.3"] && sources["127.0.0.4"]
+	mu.Unlock()
+	if got != 2 || !ok {
+		t.Fatalf("dials came from %v, want 127.0.0.3 and 127.0.0.4", sources)
+	}
+
+	// A host name resolved by LookupHost to two addresses: the first
+	// refuses (the backend listens on 127.0.0.1 only), the second serves.
+	var lookups atomic.Int32
+	h2 := startEngine(t, b.port(), func(o *Options, _ *Listener) {
+		o.Destinations["b"].Host = "backend.test"
+		o.LookupHost = func(_ context.Context, host string) ([]netip.Addr, error) {
+			lookups.Add(1)
+			if host != "backend.test" {
+				return nil, fmt.Errorf("unknown host %s", host)
+			}
+			return []netip.Addr{netip.MustParseAddr("127.0.0.9"), netip.MustParseAddr("127.0.0.1")}, nil
+		}
+	})
+	h2.login(t, "named")
+	if lookups.Load() == 0 {
+		t.Fatal("the host name was not looked up through LookupHost")
 	}
 }

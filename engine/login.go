@@ -165,6 +165,7 @@ func (s *loginSession) startLogin() {
 	}
 	login.Identifier = id
 	s.login = login
+	s.lastDest = nil
 	s.acct = e.opt.Router.Normalize(id)
 	s.attempt++
 	s.started = time.Now()
@@ -262,9 +263,10 @@ func (s *loginSession) failed(adm admission, relay []byte) {
 	dest := ""
 	if adm.dest != nil {
 		dest = adm.dest.ID
-	} else if s.replay != nil {
-		dest = s.replay.adm.dest.ID
+	} else if s.lastDest != nil {
+		dest = s.lastDest.ID // the backend that refused it or failed
 	}
+	s.lastDest = nil
 	e.audit(c, s.acct, dest, adm.outcome, adm.reason, s.started)
 	if s.replay != nil {
 		s.replay.abandon()

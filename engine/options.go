@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
@@ -98,6 +99,11 @@ type Destination struct {
 	TLSConfig          *tls.Config // client config for TLS legs (verification, pins, client cert)
 	AllowPlaintextAuth bool        // replay credentials over a plaintext leg
 	HideAuthErrors     bool
+	// SourceAddrs, when set, are the local addresses dials bind to, in
+	// turn (destination.<id>.source_ips): more source addresses, more
+	// ephemeral ports towards one backend.
+	SourceAddrs []netip.Addr
+	next        atomic.Uint32
 }
 
 // Driver builds a protocol's state machines. The engine itself knows no
@@ -171,6 +177,14 @@ type Options struct {
 	// Limits are the reactor's caps and deadlines; zero fields take the
 	// defaults (DefaultLimits).
 	Limits Limits
+	// ConnectRetries is how many times a failed connect to a backend is
+	// tried again, at once, within the login's deadline
+	// (server.backend_connect_retries); a failed login is never retried.
+	ConnectRetries int
+	// LookupHost, when set, resolves destination host names (a cache with
+	// a TTL: destination.<id>.dns_cache_ttl); otherwise the dialer
+	// resolves on every dial. IP literals are never looked up.
+	LookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
 	// Events, when set, receives the activity log's events (login
 	// outcomes, kicks). It is called from event loops and other
 	// goroutines: it must be cheap, must not block, and must be safe for

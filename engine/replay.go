@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +72,6 @@ func (e *Engine) startReplay(c *conn, owner replayOwner, login *protocols.Login,
 	}
 	back := c.ls.driver.NewBackEnd(login, adm.dest, adm.dp.TLS == TLSStartTLS, fwd)
 	job := replayJob{
-		addr:     net.JoinHostPort(adm.dest.Host, strconv.Itoa(adm.dp.Port)),
 		dest:     adm.dest,
 		dp:       adm.dp,
 		fwd:      c.fwd,
@@ -177,7 +175,6 @@ func (e *Engine) takeReplayed(res replayResult) (backendSide, error) {
 
 // replayJob is what the goroutine works with: nothing of the loop's.
 type replayJob struct {
-	addr     string
 	dest     *Destination
 	dp       DestProtocol
 	fwd      forward.Info
@@ -201,7 +198,7 @@ func (e *Engine) runReplay(r *replay, j replayJob) (res replayResult) {
 	ctx, cancel := context.WithDeadline(context.Background(), j.deadline)
 	defer cancel()
 	t0 := time.Now()
-	conn, err := e.dialer.DialContext(ctx, "tcp", j.addr)
+	conn, err := e.dialBackend(ctx, j.dest, j.dp.Port)
 	e.opt.Observer.Dial(j.dest.ID, time.Since(t0), err)
 	if err != nil {
 		e.fds.Release(fdbudget.Backend, 1)
