@@ -28,7 +28,7 @@ func TestExplain(t *testing.T) {
 	if r.CacheStats().Entries != 0 {
 		t.Fatal("Explain filled the cache")
 	}
-	resolve(t, r, "alice@example.com") // a login caches the mapping
+	resolve(t, r, "alice@example.com")  // a login caches the mapping
 	st.set("alice@example.com", "old2") // changed without an invalidation
 	ex, _ = r.Explain(ctx, "alice@example.com")
 	if !ex.Cache.Present || !ex.Cache.Found || ex.Cache.Destination != "new" || ex.Cache.ExpiresAt.Before(time.Now()) ||
