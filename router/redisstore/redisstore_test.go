@@ -195,3 +195,10 @@ func TestListing(t *testing.T) {
 		t.Fatalf("List on a cluster: %v", err)
 	}
 }
+
+func TestBusCommands(t *testing.T) {
+	srv := testsrv.StartRedis(t)
+	a := newStore(t, Options{URL: "redis://" + srv.Addr})
+	b := newStore(t, Options{URL: "redis://" + srv.Addr})
+	storetest.Commands(t, a.Bus(), b.Bus())
+}

@@ -30,6 +30,17 @@ func TestPostgres(t *testing.T) {
 	srv := testsrv.StartPostgres(t)
 	t.Run("ReadWrite", func(t *testing.T) { storetest.ReadWrite(t, serverStore(t, srv.DSN)) })
 	t.Run("Listing", func(t *testing.T) { storetest.Listing(t, serverStoreTable(t, srv.DSN, "listing")) })
+	t.Run("Commands", func(t *testing.T) {
+		a, err := serverStore(t, srv.DSN).PGBus("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := serverStore(t, srv.DSN).PGBus("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		storetest.Commands(t, a, b)
+	})
 	t.Run("Outage", func(t *testing.T) { storetest.Outage(t, serverStore(t, srv.DSN), srv.Stop, srv.Start) })
 	t.Run("ThreeInstances", func(t *testing.T) {
 		storetest.ThreeInstances(t, func() storetest.Instance {

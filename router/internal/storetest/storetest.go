@@ -351,3 +351,71 @@ func Listing(t *testing.T, s ListStore) {
 		t.Fatalf("Count = %v, want old 13, new 12", counts)
 	}
 }
+
+// Commands: a command published by one instance reaches another's
+// command subscription (after the resync that opens it) unchanged, and
+// never reaches an invalidation subscription; an invalidation never
+// reaches a command subscription.
+func Commands(t *testing.T, a, b invalidate.Carrier) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmds := make(chan invalidate.Command, 16)
+	inv := make(chan []string, 16)
+	if err := b.SubscribeCommands(ctx, func(c invalidate.Command) { cmds <- c }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Subscribe(ctx, func(ids []string) { inv <- ids }); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case c := <-cmds:
+			if c.Op != what {
+				t.Fatalf("first command %+v, want %s", c, what)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("no %s within 15 s", what)
+		}
+	}
+	wait(invalidate.OpResync)
+	select {
+	case ids := <-inv:
+		if ids != nil {
+			t.Fatalf("first invalidation %q, want nil (subscribed)", ids)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("invalidation subscription never established")
+	}
+	pub := ctxT(t, 10*time.Second)
+	if err := a.Publish(pub, "x@y"); err != nil {
+		t.Fatal(err)
+	}
+	want := invalidate.Command{Op: invalidate.OpKick, Request: "r1", From: "a", IDs: []string{"alice@example.com", "alice"}}
+	if err := a.PublishCommand(pub, want); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-cmds:
+		if fmt.Sprint(c) != fmt.Sprint(want) {
+			t.Fatalf("received %+v, want %+v", c, want)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the command did not arrive within 15 s")
+	}
+	select {
+	case ids := <-inv:
+		if len(ids) != 1 || ids[0] != "x@y" {
+			t.Fatalf("invalidation subscription got %q", ids)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the invalidation did not arrive")
+	}
+	select {
+	case ids := <-inv:
+		t.Fatalf("the command reached the invalidation subscription as %q", ids)
+	case c := <-cmds:
+		t.Fatalf("the invalidation reached the command subscription as %+v", c)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
