@@ -28,6 +28,7 @@ const (
 	OpBye   = "bye"   // an instance leaves
 	OpHold  = "hold"  // hold new logins of IDs for Hold
 	OpKick  = "kick"  // wait for logins of IDs in flight, kick IDs' sessions, drop their cache entries, lift the hold
+	OpLift  = "lift"  // lift the hold of IDs (a cut-over that failed)
 	OpReply = "reply" // an instance's report on a kick
 )
 
