@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -773,6 +774,48 @@ func TestClientFilter(t *testing.T) {
 	for _, bad := range []string{"nowhere", "1.2.3.4/33", "1.2.3"} {
 		if _, err := ClientFilter(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestV1EventStreamOutlivesTimeouts: a stream stays open past the
+// server's read and write timeouts (they are for requests).
+func TestV1EventStreamOutlivesTimeouts(t *testing.T) {
+	events := NewEventLog(0)
+	s, err := New(Options{BearerToken: testToken, Events: events, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 300 * time.Millisecond}, newFake())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve(ln) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	}()
+	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/api/v1/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // past both timeouts
+	events.Add(Event{Kind: EventDrain})
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the stream ended after the server's timeouts: %v", err)
+		}
+		if strings.HasPrefix(l, "event: drain") {
+			return
 		}
 	}
 }
