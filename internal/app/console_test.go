@@ -631,3 +631,46 @@ func TestMetricsListenerWithoutAdmin(t *testing.T) {
 		t.Fatalf("/metrics: %d %.300s", resp.StatusCode, b)
 	}
 }
+
+// TestMaintenanceTakesANodeOutOfTheRing: a cluster node in maintenance
+// leaves the ring like a down node: its accounts go to their next node
+// until it is switched back.
+func TestMaintenanceTakesANodeOutOfTheRing(t *testing.T) {
+	f := startConsole(t, consoleOpt{mapping: "[cluster]\nnodes = [\"old\", \"new\"]\n"})
+	// An account the ring gives to new.
+	var acct string
+	for _, u := range []string{"bob@example.com", "carol@example.com", "dave@example.com"} {
+		d := f.api.ok("GET", "/api/v1/accounts/"+u+"/route", "")["decision"].(map[string]any)
+		if d["source"] == "ring" && d["destination"] == "new" {
+			acct = u
+			break
+		}
+	}
+	if acct == "" {
+		t.Fatal("the ring gives none of the test accounts to new")
+	}
+	pw := "pw-" + strings.TrimSuffix(acct, "@example.com")
+	f.api.ok("PUT", "/api/v1/destinations/new/maintenance", `{"enabled":true}`)
+	if d := f.api.ok("GET", "/api/v1/destinations/new", ""); d["cluster_node"] != true || d["ring_down"] != true {
+		t.Fatalf("new in maintenance: %v", d)
+	}
+	if d := f.api.ok("GET", "/api/v1/accounts/"+acct+"/route", "")["decision"].(map[string]any); d["destination"] != "old" {
+		t.Fatalf("route while new is in maintenance: %v", d)
+	}
+	if _, where := f.login(t, acct, pw); where != "old" {
+		t.Fatalf("%s while new is in maintenance: %q", acct, where)
+	}
+	// A closed breaker (a reset) does not bring it back while in maintenance.
+	f.api.ok("POST", "/api/v1/destinations/new/reset", "")
+	if d := f.api.ok("GET", "/api/v1/destinations/new", ""); d["ring_down"] != true {
+		t.Fatalf("reset brought a node in maintenance back: %v", d)
+	}
+	f.api.ok("PUT", "/api/v1/destinations/new/maintenance", `{"enabled":false}`)
+	if _, where := f.login(t, acct, pw); where != "new" {
+		t.Fatalf("%s after maintenance: %q", acct, where)
+	}
+	evs := f.api.ok("GET", "/api/v1/events?kind=maintenance,reset", "")["events"].([]any)
+	if len(evs) != 3 {
+		t.Fatalf("events: %v", evs)
+	}
+}
