@@ -301,7 +301,7 @@ func (h *harness) do(method, target string, o reqOpt) *httptest.ResponseRecorder
 	}
 	w := httptest.NewRecorder()
 	h.s.Handler().ServeHTTP(w, r)
-	if strings.HasPrefix(r.URL.Path, v1Prefix) {
+	if r.URL.Path == v1Prefix || strings.HasPrefix(r.URL.Path, v1Prefix+"/") {
 		if err := spec.Check(method, r.URL.EscapedPath(), w.Code, w.Header(), w.Body.Bytes()); err != nil {
 			h.t.Errorf("contract: %v", err)
 		}

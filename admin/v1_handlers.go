@@ -550,10 +550,15 @@ func parseCSVImport(body []byte) ([]Pair, []int, error) {
 		if errors.Is(err, io.EOF) {
 			return pairs, lines, nil
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			var pe *csv.ParseError
+			line := 1
+			if errors.As(err, &pe) {
+				line = max(pe.StartLine, 1)
+			}
 			return nil, nil, &lineError{line, err.Error()}
 		}
+		line, _ := cr.FieldPos(0)
 		if len(fields) == 1 && strings.TrimSpace(fields[0]) == "" {
 			continue
 		}
