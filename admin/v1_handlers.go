@@ -404,6 +404,11 @@ func (s *Server) v1MappingDelete(w http.ResponseWriter, r *http.Request, c *v1Ct
 		s.v1Error(w, r, "lookup", "identifier", err)
 		return
 	}
+	if prev == "" {
+		// Some stores delete an absent key without a word: say it here.
+		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, fmt.Sprintf("%q has no explicit mapping", n), withParam("identifier"))
+		return
+	}
 	if err := s.b.DeleteMapping(id); err != nil {
 		s.v1Error(w, r, "delete mapping", "identifier", err)
 		return
