@@ -16,6 +16,8 @@ import (
 
 const testToken = "0123456789abcdef0123456789abcdef-test"
 
+const testViewerToken = "viewer-0123456789abcdef0123456789abcdef"
+
 // fakeBackend is an in-memory Backend that records calls.
 type fakeBackend struct {
 	mu        sync.Mutex
@@ -32,6 +34,10 @@ type fakeBackend struct {
 	exportErr error
 	importErr error
 	notes     []string
+
+	maint       map[string]bool
+	storeErr    error
+	notListable bool
 }
 
 func newFake() *fakeBackend {
@@ -142,6 +148,9 @@ func (f *fakeBackend) ImportMappings(pairs []Pair) (int, error) {
 	if f.importErr != nil {
 		return 0, f.importErr
 	}
+	if f.readOnly {
+		return 0, &ItemError{Index: 0, Err: ErrReadOnly}
+	}
 	for _, p := range pairs {
 		f.mappings[strings.ToLower(p.Identifier)] = p.Destination
 	}
@@ -189,6 +198,11 @@ func (f *fakeBackend) Kick(fl ConnFilter) int {
 
 func (f *fakeBackend) Delay(id string, d time.Duration) error {
 	f.call("delay %s %v", id, d)
+	for k := range f.delays {
+		if strings.EqualFold(k, id) {
+			delete(f.delays, k)
+		}
+	}
 	f.delays[id] = d
 	return nil
 }
@@ -257,9 +271,10 @@ func newHarness(t *testing.T, mod func(*Options)) *harness {
 }
 
 type reqOpt struct {
-	token  string // "" none; "good" the test token; else literal header value
+	token  string // "" none; "good" the test token; "viewer" the viewer token; else literal header value
 	remote string
 	body   string
+	ctype  string // Content-Type
 }
 
 func (h *harness) do(method, target string, o reqOpt) *httptest.ResponseRecorder {
@@ -269,6 +284,9 @@ func (h *harness) do(method, target string, o reqOpt) *httptest.ResponseRecorder
 		body = strings.NewReader(o.body)
 	}
 	r := httptest.NewRequest(method, target, body)
+	if o.ctype != "" {
+		r.Header.Set("Content-Type", o.ctype)
+	}
 	if o.remote != "" {
 		r.RemoteAddr = o.remote
 	}
@@ -276,11 +294,18 @@ func (h *harness) do(method, target string, o reqOpt) *httptest.ResponseRecorder
 	case "":
 	case "good":
 		r.Header.Set("Authorization", "Bearer "+testToken)
+	case "viewer":
+		r.Header.Set("Authorization", "Bearer "+testViewerToken)
 	default:
 		r.Header.Set("Authorization", o.token)
 	}
 	w := httptest.NewRecorder()
 	h.s.Handler().ServeHTTP(w, r)
+	if r.URL.Path == v1Prefix || strings.HasPrefix(r.URL.Path, v1Prefix+"/") {
+		if err := spec.Check(method, r.URL.EscapedPath(), w.Code, w.Header(), w.Body.Bytes()); err != nil {
+			h.t.Errorf("contract: %v", err)
+		}
+	}
 	return w
 }
 

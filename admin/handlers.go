@@ -108,8 +108,16 @@ func cleanPath(p string) string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*route) {
+	if r.URL.Path == v1Prefix || strings.HasPrefix(r.URL.Path, v1Prefix+"/") {
+		s.serveV1(w, r)
+		return
+	}
 	if s.opt.Pprof && strings.HasPrefix(r.URL.Path, pprofPrefix) {
-		if s.authorize(w, r) {
+		if role, ok := s.authorize(w, r, false); ok {
+			if role != RoleAdmin {
+				writeError(w, http.StatusForbidden, "the viewer token cannot read the profiler (profiles show memory contents)", "")
+				return
+			}
 			servePprof(w, r)
 		}
 		return
@@ -117,7 +125,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*ro
 	path := cleanPath(r.URL.Path)
 	rte := rt[path]
 	if rte == nil || !rte.public {
-		if !s.authorize(w, r) {
+		role, ok := s.authorize(w, r, false)
+		if !ok {
+			return
+		}
+		if role != RoleAdmin && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			writeError(w, http.StatusForbidden, "the viewer token can read but not change anything", "")
 			return
 		}
 	}
@@ -147,31 +160,54 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*ro
 // its turn; a longer queue is answered 429 at once.
 const maxLockoutWait = limits.AdminMaxLockoutWait
 
-// authorize checks the token, paced by the lockout; it writes the refusal
-// and returns false when the request may not go on.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
+// authorize checks the token, paced by the lockout, and returns the role
+// it gives; it writes the refusal (a problem document when problem is
+// set) and returns false when the request may not go on.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, problem bool) (string, bool) {
+	fail := func(code int, msg string) {
+		if problem {
+			typ := map[int]string{http.StatusUnauthorized: ProblemUnauthorized, http.StatusTooManyRequests: ProblemLocked}[code]
+			if typ == "" {
+				typ = ProblemUnavailable
+			}
+			writeProblem(w, r, code, typ, msg)
+			return
+		}
+		writeError(w, code, msg, "")
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		// Not a guess: never counted, never paced (a misconfigured
 		// scraper cannot lock anyone out).
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchyard"`)
-		writeError(w, http.StatusUnauthorized, "missing bearer token (Authorization: Bearer <token>)", "")
-		return false
+		fail(http.StatusUnauthorized, "missing bearer token (Authorization: Bearer <token>)")
+		return "", false
 	}
 	key := clientKey(r.RemoteAddr)
 	turn, ok := s.lock.reserve(key, s.now(), maxLockoutWait)
 	if !ok {
-		writeLocked(w, turn.Sub(s.now()))
-		return false
+		secs := lockedSeconds(turn.Sub(s.now()))
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		fail(http.StatusTooManyRequests, fmt.Sprintf("too many bad tokens from this address; retry in %d s", secs))
+		return "", false
 	}
 	if d := turn.Sub(s.now()); d > 0 && !s.sleep(d) {
-		writeError(w, http.StatusServiceUnavailable, "shutting down", "")
-		return false
+		fail(http.StatusServiceUnavailable, "shutting down")
+		return "", false
 	}
 	tok, ok := bearer(h)
-	if ok && tokenMatches(tok, s.token) {
-		s.lock.refund(key, turn)
-		return true
+	if ok {
+		// Both compared every time: the time taken does not say which
+		// token was close.
+		isAdmin := tokenMatches(tok, s.token)
+		isViewer := s.viewer != nil && tokenMatches(tok, *s.viewer)
+		if isAdmin || isViewer {
+			s.lock.refund(key, turn)
+			if isAdmin {
+				return RoleAdmin, true
+			}
+			return RoleViewer, true
+		}
 	}
 	now := s.now()
 	justLocked, locked := s.lock.fail(key, now)
@@ -181,20 +217,20 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 			"threshold", s.opt.LockoutThreshold, "duration", s.opt.LockoutDuration, "pace", s.opt.LockoutPace)
 	}
 	if locked && !justLocked {
-		writeLocked(w, s.lock.retryAfter(key, now))
-		return false
+		secs := lockedSeconds(s.lock.retryAfter(key, now))
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		fail(http.StatusTooManyRequests, fmt.Sprintf("too many bad tokens from this address; retry in %d s", secs))
+		return "", false
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="switchyard", error="invalid_token"`)
-	writeError(w, http.StatusUnauthorized, "invalid bearer token", "")
-	return false
+	fail(http.StatusUnauthorized, "invalid bearer token")
+	return "", false
 }
 
-// writeLocked refuses a bad token (or a too long queue) from a locked
-// client.
-func writeLocked(w http.ResponseWriter, left time.Duration) {
-	secs := max(int64(math.Ceil(left.Seconds())), 1)
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many bad tokens from this address; retry in %d s", secs), "")
+// lockedSeconds is the Retry-After of a refused bad token (or a too
+// long queue) from a locked client.
+func lockedSeconds(left time.Duration) int64 {
+	return max(int64(math.Ceil(left.Seconds())), 1)
 }
 
 // ---- responses

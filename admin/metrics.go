@@ -239,6 +239,14 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, r)
 }
 
+// RegisterStats exports b's Stats and Ready on reg as switchyard_stats_*
+// and switchyard_ready (read at scrape time). New calls it; a process
+// that serves /metrics without the admin API calls it itself. A second
+// call on the same registry does nothing.
+func RegisterStats(reg prometheus.Registerer, b Backend) error {
+	return registerOrReuse(reg, newStatsCollector(b))
+}
+
 // registerOrReuse registers c, or reuses an equal collector already there.
 func registerOrReuse(reg prometheus.Registerer, c prometheus.Collector) error {
 	if err := reg.Register(c); err != nil {

@@ -168,3 +168,59 @@ func TestMetricsSharedRegistry(t *testing.T) {
 		t.Fatal("registering the metrics twice on one registry must fail")
 	}
 }
+
+// TestMetricsServer: the metrics listener serves /metrics and nothing
+// else, with or without its own token (wrong tokens refused; the admin
+// API's token means nothing there).
+func TestMetricsServer(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RegisterStats(reg, newFake()); err != nil {
+		t.Fatal(err)
+	}
+	m.Auth.WithLabelValues("imap", AuthSuccess).Inc()
+	get := func(s *Server, method, path, auth string) (int, string) {
+		r := httptest.NewRequest(method, path, nil)
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, r)
+		return w.Code, w.Body.String()
+	}
+	open, err := NewMetricsServer(MetricsOptions{Registry: reg, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(open, "GET", "/metrics", ""); code != 200 || !strings.Contains(body, `switchyard_auth_total{outcome="success",protocol="imap"} 1`) ||
+		!strings.Contains(body, "switchyard_stats_accepted_total") {
+		t.Fatalf("open /metrics: %d %.300s", code, body)
+	}
+	for _, p := range []string{"/stats", "/api/v1/stats", "/healthz", "/debug/pprof/"} {
+		if code, _ := get(open, "GET", p, "Bearer "+testToken); code != 404 {
+			t.Errorf("%s on the metrics listener: %d", p, code)
+		}
+	}
+	if code, _ := get(open, "POST", "/metrics", ""); code != 405 {
+		t.Errorf("POST /metrics: %d", code)
+	}
+	tok := strings.Repeat("m", 20)
+	closed, err := NewMetricsServer(MetricsOptions{Registry: reg, Metrics: m, Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, auth := range []string{"", "Bearer " + testToken, "Bearer " + strings.Repeat("-", DefaultMinTokenLen)} {
+		if code, _ := get(closed, "GET", "/metrics", auth); code != 401 {
+			t.Errorf("metrics with %q: %d", auth, code)
+		}
+	}
+	if code, _ := get(closed, "GET", "/metrics", "Bearer "+tok); code != 200 {
+		t.Errorf("metrics with its token: %d", code)
+	}
+	if _, err := NewMetricsServer(MetricsOptions{Registry: reg, Metrics: m, Token: "short"}); err == nil {
+		t.Error("a short metrics token accepted")
+	}
+}

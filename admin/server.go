@@ -54,6 +54,10 @@ type Options struct {
 	// shorter than MinTokenLen.
 	BearerToken string
 	MinTokenLen int
+	// ViewerToken, when set, may read everything (GET and HEAD on every
+	// path but the profiler's) and change nothing: anything else is 403.
+	// The same rules as BearerToken apply, and it must differ from it.
+	ViewerToken string
 
 	// LockoutThreshold bad tokens from one client address (IPv6: one
 	// /64) lock it until LockoutDuration after its last bad token: its
@@ -96,7 +100,18 @@ type Options struct {
 	// Pprof serves Go's profiler under /debug/pprof/, with the token like
 	// every other endpoint (switchyard --pprof).
 	Pprof bool
+
+	// Events and History feed /api/v1/events and /api/v1/history. Nil:
+	// New makes empty ones (the backend then records nothing there).
+	Events  *EventLog
+	History *History
+	// MaxStreams caps concurrent /api/v1/events/stream responses
+	// (default 16).
+	MaxStreams int
 }
+
+// DefaultMaxStreams is the default Options.MaxStreams.
+const DefaultMaxStreams = 16
 
 // Server is the admin API. Create it with New.
 type Server struct {
@@ -106,6 +121,13 @@ type Server struct {
 	reg      *prometheus.Registry
 	metrics  *Metrics
 	token    [sha256.Size]byte
+	viewer   *[sha256.Size]byte // nil: no viewer token
+	console  Console            // b, when it implements /api/v1
+	events   *EventLog
+	history  *History
+	spec     []byte // the OpenAPI document
+	v1       *v1Router
+	streams  chan struct{} // one token per open event stream
 	lock     *lockout
 	handler  http.Handler
 	metricsH http.Handler
@@ -126,6 +148,10 @@ type Server struct {
 // New checks opt and returns a server for b. It fails when the token is
 // too short or the options are out of range.
 func New(opt Options, b Backend) (*Server, error) {
+	return newAdminServer(opt, b, true)
+}
+
+func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
 	if b == nil {
 		return nil, errors.New("admin: nil Backend")
 	}
@@ -143,6 +169,18 @@ func New(opt Options, b Backend) (*Server, error) {
 	}
 	if err := checkText(opt.BearerToken); err != nil {
 		return nil, fmt.Errorf("admin: bearer token %v", err)
+	}
+	if v := opt.ViewerToken; v != "" {
+		switch {
+		case len(v) < opt.MinTokenLen:
+			return nil, fmt.Errorf("admin: viewer token is %d characters long, below the minimum of %d", len(v), opt.MinTokenLen)
+		case strings.ContainsAny(v, " \t\r\n"):
+			return nil, errors.New("admin: viewer token contains whitespace")
+		case checkText(v) != nil:
+			return nil, fmt.Errorf("admin: viewer token %v", checkText(v))
+		case v == opt.BearerToken:
+			return nil, errors.New("admin: the viewer token is the admin token")
+		}
 	}
 	setDefault := func(p *time.Duration, def time.Duration, name string) error {
 		if *p == 0 {
@@ -184,6 +222,15 @@ func New(opt Options, b Backend) (*Server, error) {
 	if opt.MaxImportBytes == 0 {
 		opt.MaxImportBytes = DefaultMaxImportBytes
 	}
+	if opt.MaxStreams <= 0 {
+		opt.MaxStreams = DefaultMaxStreams
+	}
+	if opt.Events == nil {
+		opt.Events = NewEventLog(0)
+	}
+	if opt.History == nil {
+		opt.History = NewHistory()
+	}
 	if opt.LoopbackReserve < 0 {
 		opt.LoopbackReserve = 0 // asked for none
 	}
@@ -205,7 +252,16 @@ func New(opt Options, b Backend) (*Server, error) {
 		started: time.Now(),
 		local:   func(a netip.Addr) bool { return a.Unmap().IsLoopback() },
 		done:    make(chan struct{}),
+		events:  opt.Events,
+		history: opt.History,
+		spec:    openAPISpec,
+		streams: make(chan struct{}, opt.MaxStreams),
 	}
+	if opt.ViewerToken != "" {
+		v := sha256.Sum256([]byte(opt.ViewerToken))
+		s.viewer = &v
+	}
+	s.console, _ = b.(Console)
 	s.sleep = func(d time.Duration) bool {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -216,7 +272,7 @@ func New(opt Options, b Backend) (*Server, error) {
 			return false
 		}
 	}
-	s.opt.BearerToken = "" // keep only the hash
+	s.opt.BearerToken, s.opt.ViewerToken = "", "" // keep only the hashes
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -239,10 +295,13 @@ func New(opt Options, b Backend) (*Server, error) {
 		}
 		s.metrics = m
 	}
-	if err := s.reg.Register(newStatsCollector(b)); err != nil {
-		return nil, fmt.Errorf("admin: stats collector: %w", err)
+	if stats {
+		if err := RegisterStats(s.reg, b); err != nil {
+			return nil, fmt.Errorf("admin: stats collector: %w", err)
+		}
 	}
 	s.metricsH = promhandler(s.reg)
+	s.v1 = s.v1Routes()
 	s.handler = s.routes()
 	s.srv = &http.Server{
 		Handler:           s.handler,

@@ -37,6 +37,7 @@ type Config struct {
 	OAuth        OAuth                  `toml:"oauth"`        // [oauth]
 	HTTP         HTTPConfig             `toml:"http"`         // [http], [[http.route]]
 	Admin        *Admin                 `toml:"admin"`        // [admin]; nil when absent
+	Metrics      *Metrics               `toml:"metrics"`      // [metrics]; nil when absent
 	Cluster      *Cluster               `toml:"cluster"`      // [cluster]; nil when absent
 
 	src *source // where each key came from, for error messages
@@ -328,6 +329,19 @@ type Admin struct {
 	MinTokenLen      int      `toml:"min_token_len"`
 	LockoutThreshold int      `toml:"lockout_threshold"`
 	LockoutDuration  Duration `toml:"lockout_duration"`
+	// ViewerToken (or ViewerTokenFile) may read everything and change
+	// nothing (switchyard).
+	ViewerTokenFile string `toml:"viewer_token_file"`
+	ViewerToken     string `toml:"viewer_token"`
+}
+
+// Metrics is [metrics] (switchyard): a listener serving /metrics only, so
+// that a scraper does not hold the admin token.
+type Metrics struct {
+	Bind      string  `toml:"bind"`
+	TLS       TLSMode `toml:"tls"`        // plain or implicit
+	Token     string  `toml:"token"`      // optional bearer token
+	TokenFile string  `toml:"token_file"` // or a file holding it
 }
 
 // Cluster is [cluster] (switchyard): accounts without a mapping are spread
@@ -595,6 +609,9 @@ func prefill(c *Config, raw map[string]any) {
 	}
 	if _, ok := raw["admin"].(map[string]any); ok && c.Admin == nil {
 		c.Admin = NewAdmin()
+	}
+	if _, ok := raw["metrics"].(map[string]any); ok && c.Metrics == nil {
+		c.Metrics = &Metrics{TLS: TLSPlain}
 	}
 	if m, ok := raw["mapping"].(map[string]any); ok {
 		if _, ok := m["redis"].(map[string]any); ok && c.Mapping.Redis == nil {

@@ -378,6 +378,11 @@ func (a *applier) applyAdminToken() {
 	if a.c.Admin == nil {
 		return
 	}
+	if v := a.getenv(EnvPrefix + "ADMIN_VIEWER_TOKEN"); v != "" {
+		a.c.Admin.ViewerToken = strings.TrimSpace(v)
+		a.c.Admin.ViewerTokenFile = "" // the environment wins over the file's setting
+		a.mark("admin.viewer_token", "env "+EnvPrefix+"ADMIN_VIEWER_TOKEN")
+	}
 	for _, env := range []string{EnvPrefix + "ADMIN_TOKEN", "PROXY_ADMIN_TOKEN"} {
 		if v := a.getenv(env); v != "" {
 			a.c.Admin.BearerToken = strings.TrimSpace(v)

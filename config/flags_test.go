@@ -254,8 +254,15 @@ func TestAdminTokenFromEnv(t *testing.T) {
 	if c.Admin.BearerToken != "mine" {
 		t.Fatalf("token = %q, want SWITCHYARD_ADMIN_TOKEN first", c.Admin.BearerToken)
 	}
+	v := mustParse(t, "[admin]\nbind = \"127.0.0.1:9443\"\nviewer_token_file = \"/etc/viewer\"\n")
+	if err := newFlags(t).Apply(v, env(map[string]string{"SWITCHYARD_ADMIN_VIEWER_TOKEN": " view \n"})); err != nil {
+		t.Fatal(err)
+	}
+	if v.Admin.ViewerToken != "view" || v.Admin.ViewerTokenFile != "" {
+		t.Fatalf("viewer token = %q, file %q", v.Admin.ViewerToken, v.Admin.ViewerTokenFile)
+	}
 	d := Default()
-	if err := newFlags(t).Apply(d, env(map[string]string{"SWITCHYARD_ADMIN_TOKEN": "x"})); err != nil || d.Admin != nil {
+	if err := newFlags(t).Apply(d, env(map[string]string{"SWITCHYARD_ADMIN_TOKEN": "x", "SWITCHYARD_ADMIN_VIEWER_TOKEN": "y"})); err != nil || d.Admin != nil {
 		t.Fatalf("no [admin]: the token must not create it (%v, %+v)", err, d.Admin)
 	}
 }

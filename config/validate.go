@@ -71,6 +71,7 @@ func (c *Config) Validate() error {
 	v.capabilities()
 	v.http()
 	v.admin()
+	v.metrics()
 	v.cluster()
 	if len(v.errs) == 0 {
 		return nil
@@ -249,10 +250,21 @@ func (v *validator) listeners() {
 			}
 		}
 	}
+	var adminAP netip.AddrPort
 	if c.Admin != nil && c.Admin.Bind != "" {
 		if ap, err := parseBind(c.Admin.Bind); err == nil && ap.Port() != 0 {
+			adminAP = ap
 			if o, dup := binds[ap]; dup {
 				v.add("admin.bind", "%q is already bound by listener %q", c.Admin.Bind, o.id)
+			}
+		}
+	}
+	if c.Metrics != nil && c.Metrics.Bind != "" {
+		if ap, err := parseBind(c.Metrics.Bind); err == nil && ap.Port() != 0 {
+			if o, dup := binds[ap]; dup {
+				v.add("metrics.bind", "%q is already bound by listener %q", c.Metrics.Bind, o.id)
+			} else if ap == adminAP {
+				v.add("metrics.bind", "%q is already admin.bind", c.Metrics.Bind)
 			}
 		}
 	}
@@ -691,6 +703,73 @@ func (v *validator) admin() {
 			v.add("admin.bearer_token_file", "%q holds a token of %d characters, below min_token_len %d", a.BearerTokenFile, len(strings.TrimSpace(string(b))), a.MinTokenLen)
 		}
 	}
+	viewer := v.token("admin.viewer_token", a.ViewerToken, a.ViewerTokenFile, a.MinTokenLen)
+	if viewer != "" {
+		admin := a.BearerToken
+		if a.BearerTokenFile != "" {
+			if b, err := readSmallFile(a.BearerTokenFile); err == nil {
+				admin = strings.TrimSpace(string(b))
+			}
+		}
+		if viewer == admin {
+			v.add("admin.viewer_token", "is the admin token: give the viewer a token of its own")
+		}
+	}
+}
+
+// MinMetricsTokenLen is the shortest metrics.token accepted.
+const MinMetricsTokenLen = 16
+
+// metrics checks [metrics].
+func (v *validator) metrics() {
+	m := v.c.Metrics
+	if m == nil {
+		return
+	}
+	if m.Bind == "" {
+		v.add("metrics.bind", "is required (\"127.0.0.1:9090\")")
+	} else if _, err := parseBind(m.Bind); err != nil {
+		v.add("metrics.bind", "%v", err)
+	}
+	switch m.TLS {
+	case TLSPlain:
+	case TLSImplicit:
+		if len(v.c.TLS.Certificate) == 0 {
+			v.add("metrics.tls", "\"implicit\" needs a certificate, but no [tls.certificate.<id>] is configured")
+		}
+	default:
+		v.add("metrics.tls", "%q: use \"plain\" or \"implicit\"", m.TLS)
+	}
+	v.token("metrics.token", m.Token, m.TokenFile, MinMetricsTokenLen)
+}
+
+// token checks an optional secret given inline (key) or in a file
+// (key+"_file", not both) and returns it ("" when unset or unreadable).
+func (v *validator) token(key, inline, file string, minLen int) string {
+	switch {
+	case inline != "" && file != "":
+		v.add(key, "is set both inline and in %s_file: keep one", key)
+		return ""
+	case file != "":
+		b, err := readSmallFile(file)
+		if err != nil {
+			v.add(key+"_file", "%q: %v", file, err)
+			return ""
+		}
+		inline = strings.TrimSpace(string(b))
+		key += "_file"
+	case inline == "":
+		return ""
+	}
+	switch {
+	case len(inline) < minLen:
+		v.add(key, "holds a token of %d characters, below %d", len(inline), minLen)
+	case strings.ContainsAny(inline, " \t\r\n"):
+		v.add(key, "holds whitespace")
+	default:
+		return inline
+	}
+	return ""
 }
 
 func (v *validator) cluster() {

@@ -104,6 +104,9 @@ func (ss *session) startTLS(tag string) bool {
 
 func (ss *session) finishLogin(tag, user, pass string) {
 	srv := ss.srv
+	if g := srv.cfg.LoginGate; g != nil {
+		g(user)
+	}
 	if p, ok := srv.users[user]; !ok || p != pass {
 		srv.failures.Add(1)
 		ss.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed.")

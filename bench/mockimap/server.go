@@ -62,6 +62,10 @@ type Config struct {
 	// followed by "* BYE" and a close, as a server does when a per-user
 	// connection limit is reached or when it restarts.
 	ByeAfterLogin map[string]bool
+	// LoginGate, when set, is called before a login's verdict is sent
+	// (with the login name): a test holds a login in flight by blocking
+	// in it.
+	LoginGate func(user string)
 }
 
 // Server is a running mock backend.

@@ -78,7 +78,11 @@ func (b *adminBackend) Stats() admin.Stats {
 			reactor++
 		}
 	}
+	cs := b.a.router.CacheStats()
 	return admin.Stats{
+		CacheHits:         uint64(cs.Hits),
+		CacheMisses:       uint64(cs.Misses),
+		CacheEntries:      cs.Entries,
 		Accepted:          uint64(st.Accepted.Load()),
 		Refused:           uint64(st.RefusedBusy.Load()),
 		Logins:            uint64(st.Logins.Load()),
@@ -126,9 +130,8 @@ func (b *adminBackend) ResetDestination(id string) error {
 	for p := range d.Protocol {
 		b.a.health.Success(id, string(p)) // closes the circuit
 	}
-	if b.a.ring != nil {
-		b.a.ring.SetDown(id, false)
-	}
+	b.a.setRingDown(id, false)
+	b.a.event(admin.Event{Kind: admin.EventReset, Destination: id, Actor: "api"})
 	return nil
 }
 
@@ -168,7 +171,19 @@ func (b *adminBackend) setMapping(rt *runtimeState, id, dest string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), limits.AdminStoreTimeout)
 	defer cancel()
-	return storeErr(invalidate.Set(ctx, w, b.a.router, b.a.bus, id, dest))
+	return b.a.flip(ctx, w, id, dest, "api")
+}
+
+// flip writes a mapping (store, caches, other instances) and records it
+// in the activity log with the mapping it replaced.
+func (a *App) flip(ctx context.Context, w invalidate.Writer, id, dest, actor string) error {
+	n := a.router.Normalize(id)
+	prev, _, _ := a.store.Lookup(ctx, n)
+	if err := storeErr(invalidate.Set(ctx, w, a.router, a.bus, id, dest)); err != nil {
+		return err
+	}
+	a.event(admin.Event{Kind: admin.EventFlip, Account: n, From: prev, Destination: dest, Actor: actor})
+	return nil
 }
 
 func (b *adminBackend) DeleteMapping(id string) error {
@@ -178,7 +193,13 @@ func (b *adminBackend) DeleteMapping(id string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), limits.AdminStoreTimeout)
 	defer cancel()
-	return storeErr(invalidate.Delete(ctx, w, b.a.router, b.a.bus, id))
+	n := b.a.router.Normalize(id)
+	prev, _, _ := b.a.store.Lookup(ctx, n)
+	if err := storeErr(invalidate.Delete(ctx, w, b.a.router, b.a.bus, id)); err != nil {
+		return err
+	}
+	b.a.event(admin.Event{Kind: admin.EventFlip, Account: n, From: prev, Actor: "api", Reason: "mapping removed"})
+	return nil
 }
 
 func storeErr(err error) error {
@@ -191,7 +212,7 @@ func storeErr(err error) error {
 func (b *adminBackend) ExportMappings(w io.Writer) error {
 	fs, ok := b.a.store.(*filestore.Store)
 	if !ok {
-		return fmt.Errorf("%w: export is implemented for the file store only", admin.ErrUnavailable)
+		return b.a.exportListed(w)
 	}
 	data, err := os.ReadFile(fs.Path())
 	if err != nil {
@@ -221,11 +242,25 @@ func (b *adminBackend) ImportMappings(pairs []admin.Pair) (int, error) {
 			return 0, &admin.ItemError{Index: i, Err: admin.ErrUnknownDestination}
 		}
 	}
+	w, err := b.writer()
+	if err != nil {
+		return 0, &admin.ItemError{Index: 0, Err: err}
+	}
 	for i, p := range pairs {
-		if err := b.setMapping(rt, p.Identifier, p.Destination); err != nil {
+		err := admin.ErrInvalid
+		if b.a.router.Normalize(p.Identifier) != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err = storeErr(invalidate.Set(ctx, w, b.a.router, b.a.bus, p.Identifier, p.Destination))
+			cancel()
+		}
+		if err != nil {
+			if i > 0 {
+				b.a.event(admin.Event{Kind: admin.EventImport, Count: i, Actor: "api", Reason: "stopped: " + err.Error()})
+			}
 			return i, &admin.ItemError{Index: i, Err: err}
 		}
 	}
+	b.a.event(admin.Event{Kind: admin.EventImport, Count: len(pairs), Actor: "api"})
 	return len(pairs), nil
 }
 
@@ -245,9 +280,12 @@ func (b *adminBackend) ReloadMappings() error {
 func (b *adminBackend) InvalidateCache(id string) {
 	if id == "" {
 		b.a.router.InvalidateAll()
+		b.a.event(admin.Event{Kind: admin.EventCache, Reason: "whole cache", Actor: "api"})
 		return
 	}
-	b.a.router.Invalidate(b.a.router.Normalize(id))
+	n := b.a.router.Normalize(id)
+	b.a.router.Invalidate(n)
+	b.a.event(admin.Event{Kind: admin.EventCache, Account: n, Actor: "api"})
 }
 
 func (b *adminBackend) match(f admin.ConnFilter, c admin.Connection) bool {
@@ -291,7 +329,7 @@ func connectionOf(s engine.SessionInfo, now time.Time) admin.Connection {
 
 // Delay holds new logins of the account (see engine.Delay).
 func (b *adminBackend) Delay(id string, d time.Duration) error {
-	b.a.eng.Delay(b.a.router.Normalize(id), d)
+	b.a.hold(b.a.router.Normalize(id), d, "api")
 	return nil
 }
 
@@ -301,6 +339,7 @@ func (b *adminBackend) ReloadConfig() ([]string, error) {
 
 func (b *adminBackend) Drain() error {
 	b.a.eng.Drain()
+	b.a.event(admin.Event{Kind: admin.EventDrain, Actor: "api"})
 	return nil
 }
 
@@ -333,16 +372,19 @@ func (a *App) startAdmin(ctx context.Context) (stop func(), err error) {
 	if c == nil || c.Bind == "" {
 		return func() {}, nil
 	}
-	token := c.BearerToken
-	if c.BearerTokenFile != "" {
-		raw, err := os.ReadFile(c.BearerTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("admin.bearer_token_file: %w", err)
-		}
-		token = strings.TrimSpace(string(raw))
+	token, err := secret(c.BearerToken, c.BearerTokenFile, "admin.bearer_token_file")
+	if err != nil {
+		return nil, err
+	}
+	viewer, err := secret(c.ViewerToken, c.ViewerTokenFile, "admin.viewer_token_file")
+	if err != nil {
+		return nil, err
 	}
 	opt := admin.Options{
 		BearerToken:      token,
+		ViewerToken:      viewer,
+		Events:           a.events,
+		History:          a.history,
 		MinTokenLen:      c.MinTokenLen,
 		LockoutThreshold: c.LockoutThreshold,
 		LockoutDuration:  c.LockoutDuration.D(),
@@ -365,7 +407,7 @@ func (a *App) startAdmin(ctx context.Context) (stop func(), err error) {
 			},
 		}
 	}
-	srv, err := admin.New(opt, &adminBackend{a: a, started: time.Now()})
+	srv, err := admin.New(opt, a.backend())
 	if err != nil {
 		return nil, err
 	}
@@ -392,6 +434,87 @@ func (a *App) startAdmin(ctx context.Context) (stop func(), err error) {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}, nil
+}
+
+// secret reads a token given inline or in a file (the file wins, as
+// for the admin token).
+func secret(inline, file, key string) (string, error) {
+	if file == "" {
+		return inline, nil
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	return strings.TrimSpace(string(raw)), nil
+}
+
+// backend is the admin API's Backend over a, made once: its stats are
+// registered on the metrics registry when it is made.
+func (a *App) backend() *adminBackend {
+	a.backendOnce.Do(func() {
+		a.adminB = &adminBackend{a: a, started: a.con.started}
+		if a.reg != nil {
+			if err := admin.RegisterStats(a.reg, a.adminB); err != nil {
+				a.log.Error("metrics: stats collector", "err", err)
+			}
+		}
+	})
+	return a.adminB
+}
+
+// startMetrics binds [metrics] and serves /metrics there until ctx ends.
+func (a *App) startMetrics(ctx context.Context) (stop func(), err error) {
+	c := a.cfg.Metrics
+	if c == nil || c.Bind == "" {
+		return func() {}, nil
+	}
+	token, err := secret(c.Token, c.TokenFile, "metrics.token_file")
+	if err != nil {
+		return nil, err
+	}
+	a.backend() // registers the stats collector
+	opt := admin.MetricsOptions{Registry: a.reg, Metrics: a.metrics, Token: token, Logger: a.log}
+	if c.TLS == config.TLSImplicit {
+		if a.certs.Load() == nil {
+			return nil, errors.New("metrics.tls: no [tls.certificate] to serve /metrics with")
+		}
+		var cache adminTLSCache
+		opt.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return cache.get(a.certs.Load()), nil
+		}}
+	}
+	srv, err := admin.NewMetricsServer(opt)
+	if err != nil {
+		return nil, err
+	}
+	ln := a.metricsLn
+	if ln == nil {
+		if ln, err = net.Listen("tcp", c.Bind); err != nil {
+			return nil, fmt.Errorf("metrics.bind: %w", err)
+		}
+	}
+	addr := ln.Addr().String()
+	a.metricsAddr.Store(&addr)
+	go func() {
+		if err := srv.Serve(ln); err != nil && ctx.Err() == nil {
+			a.log.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	a.log.Info("metrics listener", "addr", addr, "tls", opt.TLS != nil, "token", token != "")
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}
+
+// MetricsAddr is the [metrics] listener's address ("" before it listens).
+func (a *App) MetricsAddr() string {
+	if p := a.metricsAddr.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // adminTLSCache derives the admin API's TLS config from the listeners'

@@ -70,12 +70,27 @@ type App struct {
 	adminLn   net.Listener // tests: serve the admin API here instead of binding admin.bind
 	adminAddr atomic.Pointer[string]
 	ready     chan struct{} // closed when the listeners and the admin API listen
+
+	// The operator console (admin API /api/v1, console.go): the activity
+	// log and the per-minute history (nil without [admin]), and what the
+	// console keeps about this instance: its name on the bus, its peers,
+	// the holds it set, counters for the history, cut-overs.
+	events      *admin.EventLog
+	history     *admin.History
+	con         consoleState
+	carrier     invalidate.Carrier // a.bus when it carries commands (cut-overs), else nil
+	busKind     string             // "redis", "postgresql" or "none"
+	metricsAddr atomic.Pointer[string]
+	metricsLn   net.Listener // tests: serve [metrics] here instead of binding metrics.bind
+	backendOnce sync.Once
+	adminB      *adminBackend
 }
 
 // New builds everything; nothing listens until Run. level, when not nil,
 // is the logger's level, which the admin API may change.
 func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, error) {
-	a := &App{cfg: cfg, log: log, ready: make(chan struct{})}
+	a := &App{cfg: cfg, log: log, ready: make(chan struct{}), busKind: "none"}
+	a.con.init()
 	rt, err := newRuntime(cfg)
 	if err != nil {
 		return nil, err
@@ -123,15 +138,16 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		Cooldown:         cfg.Server.HostDownCooldown.D(),
 		OnChange: func(dest, proto string, up bool) {
 			log.Warn("destination health changed", "destination", dest, "protocol", proto, "up", up)
+			a.event(admin.Event{Kind: admin.EventBreaker, Destination: dest, Protocol: proto, Outcome: map[bool]string{true: "closed", false: "open"}[up]})
 			if a.ring == nil {
 				return
 			}
-			a.ring.SetDown(dest, !up)
+			a.setRingDown(dest, !up)
 			if !up {
 				// After the cooldown, give the node its accounts back so
 				// their logins probe it: a success closes the circuit, a
 				// failure opens it (and this) again.
-				time.AfterFunc(cfg.Server.HostDownCooldown.D(), func() { a.ring.SetDown(dest, false) })
+				time.AfterFunc(cfg.Server.HostDownCooldown.D(), func() { a.setRingDown(dest, false) })
 			}
 		},
 	})
@@ -167,7 +183,7 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 			hd.verify = verifyBearer(a.verifier)
 		}
 	}
-	if cfg.Admin != nil {
+	if cfg.Admin != nil || cfg.Metrics != nil {
 		if a.reg, a.metrics, err = newMetrics(); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
@@ -175,7 +191,12 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
+		obs.con = &a.con
 		opt.Observer = obs
+	}
+	if cfg.Admin != nil {
+		a.events, a.history = admin.NewEventLog(0), admin.NewHistory()
+		opt.Events = a.onEngineEvent
 	}
 	if a.certs.Load() != nil {
 		opt.ServerTLS = func() *tls.Config { return a.certs.Load().serverConfig() }
@@ -333,7 +354,7 @@ func (a *App) buildRouter() error {
 		if err != nil {
 			return fmt.Errorf("mapping.redis: %w", err)
 		}
-		store, a.bus = rs, rs.Bus()
+		store, a.bus, a.busKind = rs, rs.Bus(), "redis"
 	case config.SourceSQL, config.SourcePostgreSQL, config.SourceMySQL, config.SourceSQLite:
 		ss, err := sqlstore.New(sqlstore.Options{
 			URL: m.SQL.URL, Query: m.SQL.Query, Upsert: m.SQL.UpsertQuery, Delete: m.SQL.DeleteQuery,
@@ -345,7 +366,7 @@ func (a *App) buildRouter() error {
 		store = ss
 		if ss.Dialect() == sqlstore.Postgres {
 			if bus, err := ss.PGBus(""); err == nil {
-				a.bus = bus
+				a.bus, a.busKind = bus, "postgresql"
 			} else {
 				a.log.Warn("PostgreSQL invalidation channel unavailable; caches expire by TTL only", "err", err)
 			}
@@ -355,6 +376,7 @@ func (a *App) buildRouter() error {
 		return fmt.Errorf("mapping.source: %q is not supported by this build yet", m.Source)
 	}
 	a.store = store
+	a.carrier, _ = a.bus.(invalidate.Carrier)
 	r, err := router.New(ropt, store)
 	if err != nil {
 		return err
@@ -393,6 +415,9 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if a.carrier != nil {
+		a.startCommands(ctx)
+	}
 	if a.files != nil {
 		go a.files.Watch(ctx, limits.MappingWatchInterval, func(changed []string, err error) {
 			if err != nil {
@@ -401,7 +426,11 @@ func (a *App) Run(ctx context.Context) error {
 			}
 			a.router.Invalidate(changed...)
 			a.log.Info("mapping file reloaded", "changed", len(changed))
+			a.fileChanged(changed, "file")
 		})
+	}
+	if a.history != nil {
+		go a.runHistory(ctx)
 	}
 	if splice.KernelTLSAvailable() {
 		a.log.Info("kernel TLS (TCP_ULP tls) is available; TLS legs still use user-space crypto")
@@ -425,6 +454,12 @@ func (a *App) Run(ctx context.Context) error {
 		a.log.Info("listener bound", "listener", id, "addrs", a.Addrs(id))
 	}
 	stopAdmin, err := a.startAdmin(ctx)
+	stopMetrics := func() {}
+	if err == nil {
+		if stopMetrics, err = a.startMetrics(ctx); err != nil {
+			stopAdmin()
+		}
+	}
 	if err == nil {
 		go a.exportBreakers(ctx)
 		a.startVerifier(ctx)
@@ -437,6 +472,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopAdmin()
+	defer stopMetrics()
 	close(a.ready)
 	select {
 	case err := <-errc:

@@ -36,6 +36,7 @@ func newMetrics() (*prometheus.Registry, *admin.Metrics, error) {
 type metricsObserver struct {
 	m        *admin.Metrics
 	refusals *prometheus.CounterVec
+	con      *consoleState // the history's byte counters
 }
 
 // newObserver registers the engine's own collectors on reg: refusals by
@@ -124,6 +125,10 @@ func (o metricsObserver) SessionStarted(proto, dest, bridge string) {
 func (o metricsObserver) SessionEnded(proto, dest, bridge string, toBackend, toClient int64) {
 	o.m.SessionsActive.WithLabelValues(proto, dest, bridge).Dec()
 	o.m.AddBridgeBytes(bridge, toBackend, toClient)
+	if o.con != nil {
+		o.con.bytesIn.Add(toBackend)
+		o.con.bytesOut.Add(toClient)
+	}
 }
 
 // exportBreakers copies the breakers' states into the metrics every

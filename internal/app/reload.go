@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 
+	"github.com/switchyard-mail/switchyard/admin"
 	"github.com/switchyard-mail/switchyard/config"
 )
 
@@ -20,7 +22,7 @@ func (a *App) SetConfigSource(load func() (*config.Config, error)) {
 
 // Reload is ReloadConfig for SIGHUP: notes are logged.
 func (a *App) Reload() error {
-	notes, err := a.ReloadConfig()
+	_, notes, err := a.reloadConfig("signal")
 	for _, n := range notes {
 		a.log.Warn("reload: not applied", "change", n)
 	}
@@ -37,10 +39,18 @@ func (a *App) Reload() error {
 // (the mapping file and certificates are still reread from their current
 // settings).
 func (a *App) ReloadConfig() (notes []string, err error) {
+	_, notes, err = a.reloadConfig("api")
+	return notes, err
+}
+
+// reloadConfig is ReloadConfig that also says what it applied (for the
+// admin API's report and the activity log).
+func (a *App) reloadConfig(actor string) (applied, notes []string, err error) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	var errs []error
 	if a.source != nil {
+		before := a.current()
 		next, err := a.source()
 		if err == nil {
 			err = a.applyConfig(next)
@@ -49,6 +59,7 @@ func (a *App) ReloadConfig() (notes []string, err error) {
 			errs = append(errs, fmt.Errorf("configuration: %w", err))
 		} else {
 			notes = restartNotes(a.cfg, next)
+			applied = append(applied, appliedChanges(before.cfg, next)...)
 			a.log.Info("configuration reloaded", "not_applied", len(notes))
 		}
 	}
@@ -59,6 +70,8 @@ func (a *App) ReloadConfig() (notes []string, err error) {
 		} else {
 			a.router.Invalidate(changed...)
 			a.log.Info("mapping file reloaded", "changed", len(changed))
+			applied = append(applied, fmt.Sprintf("mapping file reread: %d mapping(s) changed", len(changed)))
+			a.fileChanged(changed, actor)
 		}
 	}
 	if cur := a.current().cfg; len(cur.TLS.Certificate) > 0 {
@@ -67,9 +80,48 @@ func (a *App) ReloadConfig() (notes []string, err error) {
 		} else {
 			a.certs.Store(cs)
 			a.log.Info("certificates reloaded")
+			applied = append(applied, "certificates reloaded")
 		}
 	}
-	return notes, errors.Join(errs...)
+	err = errors.Join(errs...)
+	ev := admin.Event{Kind: admin.EventReload, Outcome: "ok", Actor: actor, Count: len(notes)}
+	if err != nil {
+		ev.Outcome, ev.Reason = "failed", err.Error()
+	}
+	a.event(ev)
+	return applied, notes, err
+}
+
+// appliedChanges lists what a reload from old to next applied at once:
+// destinations added, changed and removed, and the log level.
+func appliedChanges(old, next *config.Config) []string {
+	var out []string
+	var added, changed, removed []string
+	for id, d := range next.Destination {
+		if o, ok := old.Destination[id]; !ok {
+			added = append(added, id)
+		} else if !reflect.DeepEqual(o, d) {
+			changed = append(changed, id)
+		}
+	}
+	for id := range old.Destination {
+		if _, ok := next.Destination[id]; !ok {
+			removed = append(removed, id)
+		}
+	}
+	for _, l := range []struct {
+		what string
+		ids  []string
+	}{{"added", added}, {"changed", changed}, {"removed", removed}} {
+		if len(l.ids) > 0 {
+			sort.Strings(l.ids)
+			out = append(out, "destinations "+l.what+": "+strings.Join(l.ids, ", "))
+		}
+	}
+	if old.Server.LogLevel != next.Server.LogLevel {
+		out = append(out, fmt.Sprintf("log level %s -> %s", old.Server.LogLevel, next.Server.LogLevel))
+	}
+	return out
 }
 
 // applyConfig applies the reloadable parts of next, all or nothing: it
@@ -143,6 +195,7 @@ func restartNotes(old, next *config.Config) []string {
 		{"[oauth]", old.OAuth, next.OAuth},
 		{"[http]", old.HTTP, next.HTTP},
 		{"[admin]", old.Admin, next.Admin},
+		{"[metrics]", old.Metrics, next.Metrics},
 		{"[cluster]", old.Cluster, next.Cluster},
 		{"[tls.protocols]", old.TLS.Protocols, next.TLS.Protocols},
 	} {

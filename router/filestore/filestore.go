@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,9 @@ type Store struct {
 type snapshot struct {
 	m  map[string]string
 	id fileID // the version of the file m was loaded from
+
+	sortOnce sync.Once
+	sorted   []string // m's keys in order, for List
 }
 
 // New loads the mapping file at path. It fails if the file cannot be read or
@@ -288,4 +292,59 @@ func writeAtomic(path string, data []byte) (fileID, error) {
 		d.Close()
 	}
 	return statID(fi), nil
+}
+
+// sortedIDs returns the snapshot's identifiers in order, computed once
+// per snapshot (a reload makes a new one).
+func (sn *snapshot) sortedIDs() []string {
+	sn.sortOnce.Do(func() {
+		ids := make([]string, 0, len(sn.m))
+		for id := range sn.m {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		sn.sorted = ids
+	})
+	return sn.sorted
+}
+
+// Pair is one mapping listed by List.
+type Pair struct{ Identifier, Destination string }
+
+// List pages through the mappings in force, in identifier order, as
+// router.Lister does (this package does not import the router; wrap it):
+// the cursor is the last identifier of the previous page, and match is
+// compared without regard to ASCII case.
+func (s *Store) List(_ context.Context, cursor, match string, limit int) ([]Pair, string, error) {
+	sn := s.cur.Load()
+	ids := sn.sortedIDs()
+	i := 0
+	if cursor != "" {
+		i, _ = slices.BinarySearch(ids, cursor)
+		if i < len(ids) && ids[i] == cursor {
+			i++
+		}
+	}
+	match = strings.ToLower(match)
+	var page []Pair
+	for ; i < len(ids) && len(page) < limit; i++ {
+		if match != "" && !strings.Contains(strings.ToLower(ids[i]), match) {
+			continue
+		}
+		page = append(page, Pair{Identifier: ids[i], Destination: sn.m[ids[i]]})
+	}
+	next := ""
+	if i < len(ids) && len(page) > 0 {
+		next = page[len(page)-1].Identifier
+	}
+	return page, next, nil
+}
+
+// Count returns how many mappings name each destination.
+func (s *Store) Count(context.Context) (map[string]int, error) {
+	out := map[string]int{}
+	for _, d := range s.cur.Load().m {
+		out[d]++
+	}
+	return out, nil
 }

@@ -426,3 +426,49 @@ func TestConcurrentReadersDuringReload(t *testing.T) {
 		t.Fatalf("a reader saw %v", v)
 	}
 }
+
+func TestList(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.txt")
+	writeFile(t, path, "C@x new\na@x old\nB@x new\n# comment\nd@x old\n")
+	s, err := New(path, Options{Normalize: strings.ToLower})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var got []string
+	cursor := ""
+	for {
+		page, next, err := s.List(ctx, cursor, "", 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range page {
+			got = append(got, p.Identifier+"="+p.Destination)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if want := []string{"a@x=old", "b@x=new", "c@x=new", "d@x=old"}; !slices.Equal(got, want) {
+		t.Fatalf("pages: %q, want %q", got, want)
+	}
+	page, next, _ := s.List(ctx, "", "B@", 10)
+	if len(page) != 1 || page[0].Identifier != "b@x" || next != "" {
+		t.Fatalf("match: %v %q", page, next)
+	}
+	// A cursor that is no longer in the file still pages on from its place.
+	page, _, _ = s.List(ctx, "bb@x", "", 10)
+	if len(page) != 2 || page[0].Identifier != "c@x" {
+		t.Fatalf("after a removed cursor: %v", page)
+	}
+	if c, _ := s.Count(ctx); c["old"] != 2 || c["new"] != 2 {
+		t.Fatalf("Count = %v", c)
+	}
+	if _, err := s.Set("e@x", "new"); err != nil {
+		t.Fatal(err)
+	}
+	if page, _, _ = s.List(ctx, "d@x", "", 10); len(page) != 1 || page[0].Identifier != "e@x" {
+		t.Fatalf("after Set: %v", page)
+	}
+}

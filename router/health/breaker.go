@@ -78,6 +78,7 @@ type breaker struct {
 	probeAt  time.Time // HalfOpen: when the probe was granted
 	lastErr  string
 	failures uint64
+	since    time.Time // when state last changed (zero: never)
 }
 
 // Registry holds one breaker per destination × protocol. The zero value
@@ -137,7 +138,7 @@ func (r *Registry) Allow(dest, proto string) bool {
 		if now.Before(b.until) {
 			return false
 		}
-		b.state, b.probeAt = HalfOpen, now
+		b.state, b.probeAt, b.since = HalfOpen, now, now
 		return true
 	default: // HalfOpen
 		if now.Sub(b.probeAt) < r.opt.ProbeTimeout {
@@ -165,6 +166,9 @@ func (r *Registry) Success(dest, proto string) {
 	b.mu.Lock()
 	changed := b.state != Closed
 	b.state, b.fails = Closed, 0
+	if changed {
+		b.since = r.opt.Now()
+	}
 	b.mu.Unlock()
 	if changed && r.opt.OnChange != nil {
 		r.opt.OnChange(dest, proto, true)
@@ -188,12 +192,14 @@ func (r *Registry) fail(dest, proto, why string) {
 	case Closed:
 		b.fails++
 		if b.fails >= r.opt.FailureThreshold {
-			b.state, b.until, opened = Open, now.Add(r.opt.Cooldown), true
+			b.state, b.until, b.since, opened = Open, now.Add(r.opt.Cooldown), now, true
 		}
 	case HalfOpen:
-		b.state, b.until = Open, now.Add(r.opt.Cooldown)
+		b.fails++
+		b.state, b.until, b.since = Open, now.Add(r.opt.Cooldown), now
 	case Open:
 		// Already open (a late report, or an active check): extend.
+		b.fails++
 		b.until = now.Add(r.opt.Cooldown)
 	}
 	b.mu.Unlock()
@@ -208,6 +214,12 @@ type Status struct {
 	State       State
 	Failures    uint64 // all failures recorded
 	LastError   string // of the last failed active check
+	// Consecutive failures since the last success (what opened it).
+	Consecutive int
+	// Since is when the state last changed (zero: closed since start).
+	Since time.Time
+	// OpenUntil is when an open circuit lets a probe through.
+	OpenUntil time.Time
 }
 
 // Snapshot returns every circuit's status (in no particular order).
@@ -217,7 +229,12 @@ func (r *Registry) Snapshot() []Status {
 	out := make([]Status, 0, len(r.m))
 	for k, b := range r.m {
 		b.mu.Lock()
-		out = append(out, Status{Dest: k.dest, Proto: k.proto, State: b.state, Failures: b.failures, LastError: b.lastErr})
+		st := Status{Dest: k.dest, Proto: k.proto, State: b.state, Failures: b.failures, LastError: b.lastErr,
+			Consecutive: b.fails, Since: b.since}
+		if b.state == Open {
+			st.OpenUntil = b.until
+		}
+		out = append(out, st)
 		b.mu.Unlock()
 	}
 	return out

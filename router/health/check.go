@@ -165,6 +165,27 @@ type Checker struct {
 	mu      sync.Mutex
 	targets []Target
 	gen     uint64 // bumped by SetTargets
+	results map[key]CheckResult
+}
+
+// CheckResult is the outcome of a target's last active check.
+type CheckResult struct {
+	Dest, Proto string
+	At          time.Time
+	Latency     time.Duration
+	Err         string // "" when the check passed
+}
+
+// Results returns the last outcome of every target checked since its
+// destination was last set (in no particular order).
+func (c *Checker) Results() []CheckResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]CheckResult, 0, len(c.results))
+	for _, r := range c.results {
+		out = append(out, r)
+	}
+	return out
 }
 
 // NewChecker returns a checker of targets feeding reg.
@@ -185,6 +206,7 @@ func (c *Checker) SetTargets(targets []Target) {
 	c.mu.Lock()
 	c.targets = append([]Target(nil), targets...)
 	c.gen++
+	c.results = nil // they describe the old addresses
 	c.mu.Unlock()
 }
 
@@ -210,12 +232,23 @@ func (c *Checker) Round(ctx context.Context) {
 				var d net.Dialer
 				dial = d.DialContext
 			}
+			start := time.Now()
 			err := checkWith(ctx, t, c.opt.Timeout, dial)
 			if ctx.Err() != nil {
 				return // shutting down: not the backend's fault
 			}
+			res := CheckResult{Dest: t.Dest, Proto: t.Proto, At: start, Latency: time.Since(start)}
+			if err != nil {
+				res.Err = err.Error()
+			}
 			c.mu.Lock()
 			stale := gen != c.gen
+			if !stale {
+				if c.results == nil {
+					c.results = map[key]CheckResult{}
+				}
+				c.results[key{t.Dest, t.Proto}] = res
+			}
 			c.mu.Unlock()
 			if stale {
 				return

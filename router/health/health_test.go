@@ -45,9 +45,14 @@ func TestBreakerOpensAfterThreshold(t *testing.T) {
 	if !r.Allow("n1", "imap") || r.State("n1", "imap") != Closed {
 		t.Fatal("opened before 3 consecutive failures")
 	}
+	opened := clk.now()
 	r.Failure("n1", "imap")
 	if r.Allow("n1", "imap") || r.Up("n1", "imap") {
 		t.Fatal("still allowed after 3 consecutive failures")
+	}
+	if s := snapshotOf(r, "n1", "imap"); s.State != Open || s.Consecutive != 3 || !s.Since.Equal(opened) ||
+		!s.OpenUntil.Equal(opened.Add(10*time.Second)) || s.Failures != 5 {
+		t.Fatalf("status when opened: %+v", s)
 	}
 	if !r.Allow("n1", "pop3") || !r.Allow("n2", "imap") {
 		t.Fatal("another protocol or destination was affected")
@@ -73,6 +78,9 @@ func TestBreakerOpensAfterThreshold(t *testing.T) {
 		t.Fatal("no second probe")
 	}
 	r.Success("n1", "imap")
+	if s := snapshotOf(r, "n1", "imap"); s.State != Closed || s.Consecutive != 0 || !s.Since.Equal(clk.now()) || !s.OpenUntil.IsZero() {
+		t.Fatalf("status when closed again: %+v", s)
+	}
 	for i := 0; i < 5; i++ {
 		if !r.Allow("n1", "imap") {
 			t.Fatal("refused after the probe succeeded")
@@ -302,6 +310,7 @@ func TestRingLocateFuncWithBreaker(t *testing.T) {
 // countingBackend greets every connection and counts them.
 type countingBackend struct {
 	addr string
+	ln   net.Listener
 	n    atomic.Int64
 }
 
@@ -311,7 +320,7 @@ func startCounting(t *testing.T) *countingBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &countingBackend{addr: ln.Addr().String()}
+	b := &countingBackend{addr: ln.Addr().String(), ln: ln}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -327,8 +336,18 @@ func startCounting(t *testing.T) *countingBackend {
 	return b
 }
 
+func snapshotOf(r *Registry, dest, proto string) Status {
+	for _, s := range r.Snapshot() {
+		if s.Dest == dest && s.Proto == proto {
+			return s
+		}
+	}
+	return Status{}
+}
+
 // TestCheckerSetTargets: after SetTargets the rounds check the new
-// address and no longer the old one.
+// address and no longer the old one; Results reports the last outcome of
+// each target.
 func TestCheckerSetTargets(t *testing.T) {
 	oldB, newB := startCounting(t), startCounting(t)
 	reg := New(Options{})
@@ -344,6 +363,17 @@ func TestCheckerSetTargets(t *testing.T) {
 	}
 	if got := chk.Targets(); len(got) != 2 || got[0].Addr != newB.addr {
 		t.Fatalf("Targets %+v", got)
+	}
+	res := chk.Results()
+	if len(res) != 2 || res[0].Err != "" || res[0].At.IsZero() || res[0].Latency <= 0 {
+		t.Fatalf("Results %+v", res)
+	}
+	newB.ln.Close()
+	chk.Round(context.Background())
+	for _, r := range chk.Results() {
+		if r.Err == "" {
+			t.Fatalf("a failed check reported as passed: %+v", r)
+		}
 	}
 }
 

@@ -29,3 +29,34 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeCommand: any text either fails to decode, or decodes to a
+// command that encodes back (when it fits) to the same command.
+func FuzzDecodeCommand(f *testing.F) {
+	for _, s := range []string{
+		"sy1c op=hello from=mail1-ab12",
+		"sy1c op=hold req=r1 from=a hold=30000 id=alice@example.com id=alice",
+		"sy1c op=reply req=r1 from=b to=a kicked=2 held=1 released=1 err=x%20y",
+		"sy1c op=kick id=% future=1",
+		"sy1c op=kick hold=-1", "sy1c =x", "sy1c op", "sy1 alice", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		c, err := DecodeCommand(msg)
+		if err != nil {
+			return
+		}
+		m, err := EncodeCommand(c)
+		if err != nil {
+			return // too long once re-encoded: fine
+		}
+		again, err := DecodeCommand(m)
+		if err != nil {
+			t.Fatalf("DecodeCommand(EncodeCommand(%+v)) failed: %v", c, err)
+		}
+		if !reflect.DeepEqual(again, c) {
+			t.Fatalf("%q -> %+v -> %q -> %+v", msg, c, m, again)
+		}
+	})
+}

@@ -2,8 +2,10 @@ package invalidate
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEncodeDecode(t *testing.T) {
@@ -68,5 +70,42 @@ func TestDecodeRejects(t *testing.T) {
 		if ids, err := Decode(m); err == nil {
 			t.Errorf("Decode(%q) = %q, want an error", m, ids)
 		}
+	}
+}
+
+func TestCommands(t *testing.T) {
+	c := Command{Op: OpReply, Request: "r 1", From: "mail1", To: "mail2", IDs: []string{"alice@example.com", "alice", "a b"},
+		Hold: 1500 * time.Millisecond, Kicked: 2, Held: 1, Released: 1, Err: "store: timeout"}
+	m, err := EncodeCommand(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeCommand(m)
+	if err != nil || !reflect.DeepEqual(got, c) {
+		t.Fatalf("round trip %+v -> %q -> %+v, %v", c, m, got, err)
+	}
+	// Instances that only know invalidations ignore commands, and
+	// commands are not invalidations.
+	if _, err := Decode(m); err == nil {
+		t.Fatalf("Decode accepted the command %q", m)
+	}
+	if _, err := DecodeCommand("sy1 alice@example.com"); err == nil {
+		t.Fatal("DecodeCommand accepted an invalidation")
+	}
+	// Unknown keys are ignored: fields can be added.
+	if got, err := DecodeCommand("sy1c op=hello from=x color=blue"); err != nil || got.Op != OpHello || got.From != "x" {
+		t.Fatalf("unknown key: %+v, %v", got, err)
+	}
+	for _, bad := range []string{"sy1c", "sy1c ", "sy1c from=x", "sy1c op=kick hold=-5", "sy1c op=kick hold=x", "sy1c op=a  from=b", "sy1c op=%zz", "sy1c noequals"} {
+		if c, err := DecodeCommand(bad); err == nil {
+			t.Errorf("DecodeCommand(%q) = %+v", bad, c)
+		}
+	}
+	many := Command{Op: OpKick}
+	for i := range 2000 {
+		many.IDs = append(many.IDs, "user"+strconv.Itoa(i)+"@example.com")
+	}
+	if _, err := EncodeCommand(many); err != ErrTooLong {
+		t.Fatalf("2000 ids: %v", err)
 	}
 }

@@ -35,6 +35,37 @@ func (b Bus) Publish(ctx context.Context, ids ...string) error {
 // fn(nil) is called on every confirmation, since announcements made while
 // the connection was down are lost.
 func (b Bus) Subscribe(ctx context.Context, fn func(ids []string)) error {
+	b.listen(ctx, func() { fn(nil) }, func(payload string) {
+		ids, err := invalidate.Decode(payload)
+		if err != nil {
+			return // not ours (a command, or someone else's message)
+		}
+		fn(ids)
+	})
+	return nil
+}
+
+var _ invalidate.Carrier = Bus{}
+
+// PublishCommand sends a command on the same channel.
+func (b Bus) PublishCommand(ctx context.Context, c invalidate.Command) error {
+	return invalidate.PublishCommandWith(ctx, c, func(ctx context.Context, m string) error {
+		if err := b.s.c.Publish(ctx, b.s.channel, m).Err(); err != nil {
+			return fmt.Errorf("redis publish: %w", err)
+		}
+		return nil
+	})
+}
+
+// SubscribeCommands listens for commands on a subscription of its own.
+func (b Bus) SubscribeCommands(ctx context.Context, fn func(invalidate.Command)) error {
+	b.listen(ctx, func() { fn(invalidate.Command{Op: invalidate.OpResync}) }, invalidate.CommandHandler(fn))
+	return nil
+}
+
+// listen holds a subscription to the channel until ctx ends, calling
+// subscribed at each (re)subscription and message for each payload.
+func (b Bus) listen(ctx context.Context, subscribed func(), message func(string)) {
 	ps := b.s.c.Subscribe(ctx, b.s.channel)
 	go func() {
 		defer ps.Close()
@@ -60,16 +91,11 @@ func (b Bus) Subscribe(ctx context.Context, fn func(ids []string)) error {
 			switch m := msg.(type) {
 			case *redis.Subscription:
 				if m.Kind == "subscribe" {
-					fn(nil)
+					subscribed()
 				}
 			case *redis.Message:
-				ids, err := invalidate.Decode(m.Payload)
-				if err != nil {
-					continue // not ours
-				}
-				fn(ids)
+				message(m.Payload)
 			}
 		}
 	}()
-	return nil
 }

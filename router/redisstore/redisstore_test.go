@@ -3,12 +3,14 @@ package redisstore
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/internal/storetest"
 	"github.com/switchyard-mail/switchyard/router/internal/testsrv"
 )
@@ -178,4 +180,25 @@ func TestURLErrorsHideThePassword(t *testing.T) {
 			t.Errorf("%q: the password is in %q", u, err)
 		}
 	}
+}
+
+func TestListing(t *testing.T) {
+	srv := testsrv.StartRedis(t)
+	s := newStore(t, Options{URL: "redis://" + srv.Addr + "/2", Prefix: "sy[1]:"})
+	// A key outside the prefix is not a mapping.
+	if err := s.Client().Set(context.Background(), "other:user01@example.com", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Listing(t, s)
+	cl := newStore(t, Options{URL: "redis://127.0.0.1:1", Addrs: []string{"127.0.0.1:2"}})
+	if _, _, err := cl.List(context.Background(), "", "", 10); !errors.Is(err, router.ErrNotListable) {
+		t.Fatalf("List on a cluster: %v", err)
+	}
+}
+
+func TestBusCommands(t *testing.T) {
+	srv := testsrv.StartRedis(t)
+	a := newStore(t, Options{URL: "redis://" + srv.Addr})
+	b := newStore(t, Options{URL: "redis://" + srv.Addr})
+	storetest.Commands(t, a.Bus(), b.Bus())
 }

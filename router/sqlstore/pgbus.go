@@ -52,10 +52,40 @@ func (b *PGBus) Publish(ctx context.Context, ids ...string) error {
 // each time LISTEN takes effect (at first and after every reconnection,
 // since notifications sent meanwhile are lost).
 func (b *PGBus) Subscribe(ctx context.Context, fn func(ids []string)) error {
+	b.run(ctx, func() { fn(nil) }, func(payload string) {
+		if ids, err := invalidate.Decode(payload); err == nil {
+			fn(ids)
+		}
+	})
+	return nil
+}
+
+var _ invalidate.Carrier = (*PGBus)(nil)
+
+// PublishCommand sends a command with NOTIFY on the same channel.
+func (b *PGBus) PublishCommand(ctx context.Context, c invalidate.Command) error {
+	return invalidate.PublishCommandWith(ctx, c, func(ctx context.Context, m string) error {
+		if err := b.s.exec(ctx, "SELECT pg_notify($1, $2)", b.channel, m); err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+		return nil
+	})
+}
+
+// SubscribeCommands listens for commands on a LISTEN connection of its
+// own.
+func (b *PGBus) SubscribeCommands(ctx context.Context, fn func(invalidate.Command)) error {
+	b.run(ctx, func() { fn(invalidate.Command{Op: invalidate.OpResync}) }, invalidate.CommandHandler(fn))
+	return nil
+}
+
+// run holds a LISTEN connection in the background until ctx ends,
+// reconnecting after failures.
+func (b *PGBus) run(ctx context.Context, listening func(), message func(string)) {
 	go func() {
 		backoff := 100 * time.Millisecond
 		for ctx.Err() == nil {
-			err := b.listen(ctx, fn)
+			err := b.listen(ctx, listening, message)
 			if ctx.Err() != nil {
 				return
 			}
@@ -70,12 +100,11 @@ func (b *PGBus) Subscribe(ctx context.Context, fn func(ids []string)) error {
 			backoff = min(2*backoff, 2*time.Second)
 		}
 	}()
-	return nil
 }
 
 // listen holds one LISTEN connection until it fails. It returns nil when
 // it had been listening (so the retry starts quickly).
-func (b *PGBus) listen(ctx context.Context, fn func([]string)) error {
+func (b *PGBus) listen(ctx context.Context, listening func(), message func(string)) error {
 	cctx, cancel := context.WithTimeout(ctx, b.s.timeout)
 	c, err := pgx.ConnectConfig(cctx, b.s.pg.cfg)
 	if err == nil {
@@ -89,7 +118,7 @@ func (b *PGBus) listen(ctx context.Context, fn func([]string)) error {
 		return err
 	}
 	defer c.Close(context.Background())
-	fn(nil)
+	listening()
 	for {
 		// Wake up now and then to notice a dead server on an idle link.
 		wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -97,9 +126,7 @@ func (b *PGBus) listen(ctx context.Context, fn func([]string)) error {
 		cancel()
 		switch {
 		case err == nil:
-			if ids, err := invalidate.Decode(n.Payload); err == nil {
-				fn(ids)
-			}
+			message(n.Payload)
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, context.DeadlineExceeded) && !c.IsClosed():

@@ -11,7 +11,13 @@ import (
 
 func serverStore(t testing.TB, url string) *Store {
 	t.Helper()
-	s := newStore(t, Options{URL: url})
+	return serverStoreTable(t, url, "")
+}
+
+// serverStoreTable is a store on a table of its own (created).
+func serverStoreTable(t testing.TB, url, table string) *Store {
+	t.Helper()
+	s := newStore(t, Options{URL: url, Table: table})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := s.CreateTable(ctx); err != nil {
@@ -23,6 +29,18 @@ func serverStore(t testing.TB, url string) *Store {
 func TestPostgres(t *testing.T) {
 	srv := testsrv.StartPostgres(t)
 	t.Run("ReadWrite", func(t *testing.T) { storetest.ReadWrite(t, serverStore(t, srv.DSN)) })
+	t.Run("Listing", func(t *testing.T) { storetest.Listing(t, serverStoreTable(t, srv.DSN, "listing")) })
+	t.Run("Commands", func(t *testing.T) {
+		a, err := serverStore(t, srv.DSN).PGBus("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := serverStore(t, srv.DSN).PGBus("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		storetest.Commands(t, a, b)
+	})
 	t.Run("Outage", func(t *testing.T) { storetest.Outage(t, serverStore(t, srv.DSN), srv.Stop, srv.Start) })
 	t.Run("ThreeInstances", func(t *testing.T) {
 		storetest.ThreeInstances(t, func() storetest.Instance {
@@ -73,6 +91,7 @@ func TestPostgres(t *testing.T) {
 func TestMariaDB(t *testing.T) {
 	srv := testsrv.StartMariaDB(t)
 	t.Run("ReadWrite", func(t *testing.T) { storetest.ReadWrite(t, serverStore(t, srv.DSN)) })
+	t.Run("Listing", func(t *testing.T) { storetest.Listing(t, serverStoreTable(t, srv.DSN, "listing")) })
 	t.Run("CaseIsKept", func(t *testing.T) {
 		// With normalization "none" Alice and alice are distinct accounts;
 		// the default table must not merge them through a collation.

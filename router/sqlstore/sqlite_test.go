@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/internal/storetest"
 )
 
@@ -136,4 +137,15 @@ func TestDownAtStart(t *testing.T) {
 
 func BenchmarkLookupSQLite(b *testing.B) {
 	storetest.LookupLatency(b, sqliteStore(b))
+}
+
+func TestSQLiteListing(t *testing.T) {
+	storetest.Listing(t, sqliteStore(t))
+	custom := newStore(t, Options{URL: "sqlite://" + filepath.Join(t.TempDir(), "c.db"), Query: "SELECT backend FROM users WHERE login = ?"})
+	if _, _, err := custom.List(context.Background(), "", "", 10); !errors.Is(err, router.ErrNotListable) {
+		t.Fatalf("List with a custom query: %v", err)
+	}
+	if _, err := custom.Count(context.Background()); !errors.Is(err, router.ErrNotListable) {
+		t.Fatalf("Count with a custom query: %v", err)
+	}
 }

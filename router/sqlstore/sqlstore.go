@@ -82,6 +82,8 @@ type Store struct {
 	upsert  string
 	del     string
 	timeout time.Duration
+	// listable: the lookup is switchyard's own table (List, Count).
+	listable bool
 }
 
 var _ router.Store = (*Store)(nil)
@@ -122,6 +124,7 @@ func openStore(opt Options) (*Store, error) {
 	}
 	s.lookup, s.upsert, s.del = opt.Query, opt.Upsert, opt.Delete
 	if s.lookup == "" {
+		s.listable = true
 		s.lookup = fmt.Sprintf("SELECT destination FROM %s WHERE identifier = %s", s.table, ph(1))
 		if s.upsert == "" {
 			switch t.Dialect {

@@ -266,3 +266,156 @@ func LookupLatency(b *testing.B, s RW) {
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
 }
+
+// ListStore is a store with writes that can list its mappings.
+type ListStore interface {
+	RW
+	router.Lister
+}
+
+// Listing: every mapping is listed exactly once across pages of any size,
+// a match narrows the list without regard to the match's case (ids are
+// stored normalized), LIKE and glob wildcards in the match are literal,
+// and Count adds up per destination.
+func Listing(t *testing.T, s ListStore) {
+	ctx := ctxT(t, 30*time.Second)
+	want := map[string]string{}
+	for i := range 23 {
+		id := fmt.Sprintf("user%02d@example.com", i)
+		want[id] = []string{"old", "new"}[i%2]
+	}
+	want["100%_x@example.com"] = "new"
+	want["star*q?[b]@example.com"] = "old"
+	for id, d := range want {
+		if err := s.Set(ctx, id, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, limit := range []int{1, 5, 100} {
+		got := map[string]string{}
+		cursor, pages := "", 0
+		for {
+			page, next, err := s.List(ctx, cursor, "", limit)
+			if err != nil {
+				t.Fatalf("List(limit %d): %v", limit, err)
+			}
+			for _, m := range page {
+				if _, dup := got[m.Identifier]; dup {
+					t.Fatalf("limit %d: %q listed twice", limit, m.Identifier)
+				}
+				got[m.Identifier] = m.Destination
+			}
+			if pages++; pages > 1000 {
+				t.Fatal("List never ends")
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("limit %d: listed %v, want %v", limit, got, want)
+		}
+	}
+	for match, ids := range map[string][]string{
+		"USER1":   {"user10@example.com", "user11@example.com", "user12@example.com", "user13@example.com", "user14@example.com", "user15@example.com", "user16@example.com", "user17@example.com", "user18@example.com", "user19@example.com"},
+		"%_":      {"100%_x@example.com"},
+		"*q?[b]":  {"star*q?[b]@example.com"},
+		"nothing": nil,
+	} {
+		var got []string
+		cursor := ""
+		for {
+			page, next, err := s.List(ctx, cursor, match, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range page {
+				got = append(got, m.Identifier)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, ids) {
+			t.Errorf("match %q: %q, want %q", match, got, ids)
+		}
+	}
+	counts, err := s.Count(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["old"] != 13 || counts["new"] != 12 || len(counts) != 2 {
+		t.Fatalf("Count = %v, want old 13, new 12", counts)
+	}
+}
+
+// Commands: a command published by one instance reaches another's
+// command subscription (after the resync that opens it) unchanged, and
+// never reaches an invalidation subscription; an invalidation never
+// reaches a command subscription.
+func Commands(t *testing.T, a, b invalidate.Carrier) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmds := make(chan invalidate.Command, 16)
+	inv := make(chan []string, 16)
+	if err := b.SubscribeCommands(ctx, func(c invalidate.Command) { cmds <- c }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Subscribe(ctx, func(ids []string) { inv <- ids }); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case c := <-cmds:
+			if c.Op != what {
+				t.Fatalf("first command %+v, want %s", c, what)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("no %s within 15 s", what)
+		}
+	}
+	wait(invalidate.OpResync)
+	select {
+	case ids := <-inv:
+		if ids != nil {
+			t.Fatalf("first invalidation %q, want nil (subscribed)", ids)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("invalidation subscription never established")
+	}
+	pub := ctxT(t, 10*time.Second)
+	if err := a.Publish(pub, "x@y"); err != nil {
+		t.Fatal(err)
+	}
+	want := invalidate.Command{Op: invalidate.OpKick, Request: "r1", From: "a", IDs: []string{"alice@example.com", "alice"}}
+	if err := a.PublishCommand(pub, want); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-cmds:
+		if fmt.Sprint(c) != fmt.Sprint(want) {
+			t.Fatalf("received %+v, want %+v", c, want)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the command did not arrive within 15 s")
+	}
+	select {
+	case ids := <-inv:
+		if len(ids) != 1 || ids[0] != "x@y" {
+			t.Fatalf("invalidation subscription got %q", ids)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the invalidation did not arrive")
+	}
+	select {
+	case ids := <-inv:
+		t.Fatalf("the command reached the invalidation subscription as %q", ids)
+	case c := <-cmds:
+		t.Fatalf("the invalidation reached the command subscription as %+v", c)
+	case <-time.After(300 * time.Millisecond):
+	}
+}

@@ -1,0 +1,305 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// /api/v1: a resource-oriented JSON API over the same Backend, described
+// by openapi.json (served at /api/v1/openapi.json). Errors are RFC 9457
+// problem documents. The admin token may do everything; the viewer token
+// may only read (GET and HEAD): anything else is 403.
+
+const v1Prefix = "/api/v1"
+
+// v1Ctx is what a /api/v1 handler gets besides the request.
+type v1Ctx struct {
+	role   string
+	params map[string]string // path parameters, unescaped
+	q      query
+}
+
+type v1Handler func(w http.ResponseWriter, r *http.Request, c *v1Ctx)
+
+type v1Route struct {
+	method  string
+	pattern string   // as in openapi.json: /api/v1/mappings/{identifier}
+	segs    []string // pattern split on '/'
+	params  []string // query parameters it takes
+	h       v1Handler
+}
+
+type v1Router struct{ routes []*v1Route }
+
+func (rt *v1Router) add(method, pattern string, h v1Handler, params ...string) {
+	rt.routes = append(rt.routes, &v1Route{method: method, pattern: pattern, segs: strings.Split(pattern, "/"), params: params, h: h})
+}
+
+// match finds the routes of path; ok is false when no pattern fits it.
+// A path parameter is one segment, percent-decoded (so "%2F" may carry a
+// slash).
+func (rt *v1Router) match(escaped string) (routes []*v1Route, params map[string]string, err error) {
+	segs := strings.Split(escaped, "/")
+	for _, r := range rt.routes {
+		if len(r.segs) != len(segs) {
+			continue
+		}
+		p := map[string]string{}
+		ok := true
+		for i, s := range r.segs {
+			if strings.HasPrefix(s, "{") {
+				v, uerr := url.PathUnescape(segs[i])
+				if uerr != nil {
+					return nil, nil, &paramError{Param: strings.Trim(s, "{}"), Msg: "bad percent escape"}
+				}
+				if v == "" {
+					ok = false
+					break
+				}
+				p[strings.Trim(s, "{}")] = v
+			} else if s != segs[i] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			routes = append(routes, r)
+			params = p
+		}
+	}
+	// A literal segment beats a parameter: /mappings/counts is not the
+	// mapping of "counts".
+	best := 0
+	for _, r := range routes {
+		best = max(best, r.literals())
+	}
+	kept := routes[:0]
+	for _, r := range routes {
+		if r.literals() == best {
+			kept = append(kept, r)
+		}
+	}
+	if len(kept) > 0 {
+		_, params, _ = (&v1Router{routes: kept[:1]}).matchOne(segs)
+	}
+	return kept, params, nil
+}
+
+func (r *v1Route) literals() int {
+	n := 0
+	for _, s := range r.segs {
+		if !strings.HasPrefix(s, "{") {
+			n++
+		}
+	}
+	return n
+}
+
+// matchOne extracts the parameters of the router's first route.
+func (rt *v1Router) matchOne(segs []string) (*v1Route, map[string]string, bool) {
+	r := rt.routes[0]
+	p := map[string]string{}
+	for i, s := range r.segs {
+		if strings.HasPrefix(s, "{") {
+			v, _ := url.PathUnescape(segs[i])
+			p[strings.Trim(s, "{}")] = v
+		}
+	}
+	return r, p, true
+}
+
+// Patterns lists every "METHOD pattern" the API serves (tests compare it
+// with openapi.json).
+func (s *Server) Patterns() []string {
+	var out []string
+	for _, r := range s.v1.routes {
+		out = append(out, r.method+" "+r.pattern)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Server) serveV1(w http.ResponseWriter, r *http.Request) {
+	role, ok := s.authorize(w, r, true)
+	if !ok {
+		return
+	}
+	if s.console == nil {
+		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, "this backend does not serve /api/v1")
+		return
+	}
+	path := r.URL.EscapedPath()
+	if len(path) > len(v1Prefix)+1 {
+		path = strings.TrimRight(path, "/")
+	}
+	routes, params, err := s.v1.match(path)
+	if err != nil {
+		s.v1ParamError(w, r, err)
+		return
+	}
+	if len(routes) == 0 {
+		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, "no such resource: "+r.URL.Path)
+		return
+	}
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	var route *v1Route
+	var allow []string
+	for _, rte := range routes {
+		allow = append(allow, rte.method)
+		if rte.method == http.MethodGet {
+			allow = append(allow, http.MethodHead)
+		}
+		if rte.method == method {
+			route = rte
+		}
+	}
+	if route == nil {
+		sort.Strings(allow)
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeProblem(w, r, http.StatusMethodNotAllowed, ProblemMethod,
+			fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	}
+	if role != RoleAdmin && method != http.MethodGet {
+		writeProblem(w, r, http.StatusForbidden, ProblemForbidden, "the viewer token can read but not change anything")
+		return
+	}
+	q, err := parseQuery(r.URL.RawQuery)
+	if err == nil {
+		err = q.unknown(route.params...)
+	}
+	if err != nil {
+		s.v1ParamError(w, r, err)
+		return
+	}
+	route.h(w, r, &v1Ctx{role: role, params: params, q: q})
+}
+
+// v1ParamError answers 400 naming the parameter.
+func (s *Server) v1ParamError(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *paramError
+	if errors.As(err, &pe) {
+		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, pe.Error(), withParam(pe.Param))
+		return
+	}
+	writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, err.Error())
+}
+
+// v1Error maps a Backend error to a problem. param names the parameter
+// an ErrInvalid or ErrNotFound is about.
+func (s *Server) v1Error(w http.ResponseWriter, r *http.Request, op, param string, err error) {
+	detail := fmt.Sprintf("%s: %v", op, err)
+	switch {
+	case errors.Is(err, ErrUnknownDestination):
+		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, detail, withParam("destination"))
+	case errors.Is(err, ErrInvalid):
+		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, detail, withParam(param))
+	case errors.Is(err, ErrNotFound):
+		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, detail, withParam(param))
+	case errors.Is(err, ErrReadOnly):
+		writeProblem(w, r, http.StatusNotImplemented, ProblemReadOnlyStore, detail)
+	case errors.Is(err, ErrNotListable):
+		writeProblem(w, r, http.StatusNotImplemented, ProblemNotListable, detail)
+	case errors.Is(err, ErrUnavailable):
+		writeProblem(w, r, http.StatusServiceUnavailable, ProblemUnavailable, detail)
+	default:
+		s.log.Error("admin backend call failed", "op", op, "path", r.URL.Path, "err", err)
+		writeProblem(w, r, http.StatusInternalServerError, ProblemInternal, detail)
+	}
+}
+
+// maxJSONBody bounds a JSON request body (an import has its own bound).
+const maxJSONBody = 64 << 10
+
+// readJSON decodes the body into v strictly (an unknown field is an
+// error naming it); it answers the problem itself and returns false on
+// failure.
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && mediaType(ct) != "application/json" {
+		writeProblem(w, r, http.StatusUnsupportedMediaType, ProblemMediaType, fmt.Sprintf("Content-Type %q: send application/json", ct))
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var ute *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &mbe):
+			writeProblem(w, r, http.StatusRequestEntityTooLarge, ProblemTooLarge, fmt.Sprintf("body larger than %d bytes", maxJSONBody))
+		case errors.As(err, &ute):
+			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("field %q: want %s", ute.Field, ute.Type), withParam(ute.Field))
+		case errors.Is(err, io.EOF):
+			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "the body is empty: send a JSON object")
+		default:
+			msg := err.Error()
+			p := ""
+			if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+				p = strings.Trim(f, `"`)
+				msg = "unknown field " + f
+			}
+			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "body: "+msg, withParam(p))
+		}
+		return false
+	}
+	if dec.More() {
+		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "body: more than one JSON value")
+		return false
+	}
+	return true
+}
+
+func mediaType(ct string) string {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
+}
+
+// pathToken validates a path parameter as an identifier-like token.
+func (c *v1Ctx) pathToken(name string, max int) (string, error) {
+	v := c.params[name]
+	if msg := checkToken(name, v, max); msg != "" {
+		return "", &paramError{Param: name, Msg: msg}
+	}
+	return v, nil
+}
+
+// intParam reads an optional whole number in [lo, hi] (def when absent).
+func (q query) intParam(name string, def, lo, hi int) (int, error) {
+	v, ok := q[name]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || v == "" || v[0] == '+' {
+		return 0, &paramError{Param: name, Msg: fmt.Sprintf("%q is not a whole number", v)}
+	}
+	if n < lo || n > hi {
+		return 0, &paramError{Param: name, Msg: fmt.Sprintf("%d is not between %d and %d", n, lo, hi)}
+	}
+	return n, nil
+}
+
+// boolParam reads an optional true/false (def when absent).
+func (q query) boolParam(name string, def bool) (bool, error) {
+	v, ok := q[name]
+	if !ok {
+		return def, nil
+	}
+	switch v {
+	case "true", "1":
+		return true, nil
+	case "false", "0":
+		return false, nil
+	}
+	return false, &paramError{Param: name, Msg: fmt.Sprintf("%q is not true or false", v)}
+}
