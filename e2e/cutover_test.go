@@ -135,14 +135,13 @@ func TestCutover(t *testing.T) {
 	cert := GenerateCert(t, dir, "switchyard", "mail.test")
 	mapping := filepath.Join(dir, "mappings.txt")
 	WriteMapping(t, mapping, "# identifier destination")
-	imapAddr, lmtpAddr, adminAddr := FreeAddr(t), FreeAddr(t), FreeAddr(t)
 	token := strings.Repeat("c", 40)
 	sy := StartSwitchyardConfig(t, SwitchyardConfig{
 		Cert:           &cert,
 		BackendTimeout: "30s",
 		Listeners: []SYListener{
-			{ID: "imap", Protocol: "imap", Bind: []string{imapAddr}, TLS: "plain"},
-			{ID: "lmtp", Protocol: "lmtp", Bind: []string{lmtpAddr}, TLS: "plain"},
+			{ID: "imap", Protocol: "imap", TLS: "plain"},
+			{ID: "lmtp", Protocol: "lmtp", TLS: "plain"},
 		},
 		Destinations: []SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true, Endpoints: []SYEndpoint{
@@ -153,12 +152,10 @@ func TestCutover(t *testing.T) {
 		DefaultDestination:       "old",
 		MappingFile:              mapping,
 		AllowPlainAuthWithoutTLS: true,
-		Extra:                    fmt.Sprintf("\n[admin]\nbind = %q\nbearer_token = %q\n", adminAddr, token),
+		Extra:                    fmt.Sprintf("\n[admin]\nbind = %q\nbearer_token = %q\n", AnyPort, token),
 	})
 	sy.LogOnFailure(t)
-	if err := WaitPort(adminAddr, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	imapAddr, lmtpAddr, adminAddr := sy.Addr(t, "imap"), sy.Addr(t, "lmtp"), sy.AdminAddr
 	spec, err := contract.Load(admin.OpenAPI())
 	if err != nil {
 		t.Fatal(err)
