@@ -65,17 +65,36 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 		e.reg.remove(reg)
 		e.sessionEnded(info, st, kind)
 	}
-	s, err := e.opt.Bridge.Start(client, back.leg(backendPrelude), info, ended)
-	if err != nil {
-		// The bridge closed both sockets and will not call ended.
+	backLeg := back.leg(backendPrelude)
+	start := func() {
+		s, err := e.opt.Bridge.Start(client, backLeg, info, ended)
+		if err != nil {
+			// The bridge closed both sockets and will not call ended.
+			e.fds.Release(fdbudget.Bridge, 2)
+			slot.release()
+			e.reg.remove(reg)
+			e.opt.Observer.SessionEnded(info.Protocol, info.Destination, kind, 0, 0)
+			e.log.Error("bridge refused the session", "account", account, "err", err)
+			return
+		}
+		reg.setBridged(s)
+	}
+	if c.loop.cur == nil {
+		start()
+		return
+	}
+	// Inside a gnet callback, the connection it belongs to is closed when
+	// the callback returns: until then gnet could still read from its
+	// copy. The bridge starts after that, from a loop task, so it is the
+	// socket's only reader (and its only holder: closing a descriptor then
+	// also takes it out of the bridge's epoll set).
+	if !c.loop.post(start) {
+		closeFD(client.FD)
+		closeFD(backLeg.FD)
 		e.fds.Release(fdbudget.Bridge, 2)
 		slot.release()
 		e.reg.remove(reg)
-		e.opt.Observer.SessionEnded(info.Protocol, info.Destination, kind, 0, 0)
-		e.log.Error("bridge refused the session", "account", account, "err", err)
-		return
 	}
-	reg.setBridged(s)
 }
 
 // sessionEnded is the bridge's callback: one audit line per session.

@@ -220,6 +220,11 @@ type dir struct {
 	prelude  []byte
 	count    *atomic.Int64
 	splice   bool // both legs plaintext and pipes allowed
+	// bulk: a read filled a whole copy buffer, so this direction moves on
+	// to splice(2). Until then it copies: a session that trades a few
+	// short lines (a NOOP, a LOGOUT) never takes a pipe (HAProxy's
+	// splice-auto).
+	bulk bool
 	hasPipe  bool
 	p        pipe
 	inPipe   int
@@ -663,7 +668,7 @@ func (l *loop) sawEOF(s *epSession, d *dir) {
 // fill reads from the source of an empty direction.
 func (l *loop) fill(s *epSession, d *dir) (reason string) {
 	src := d.src
-	if d.splice {
+	if d.splice && d.bulk {
 		if !d.hasPipe {
 			d.p, d.hasPipe = l.getPipe()
 		}
@@ -729,6 +734,9 @@ func (l *loop) fill(s *epSession, d *dir) (reason string) {
 			d.n += n
 			if n < room && !src.hup {
 				src.canRead = false // drained, as for splice above
+			}
+			if n == room && d.splice {
+				d.bulk = true // bulk flows: splice from the next read on
 			}
 		case err == nil:
 			l.sawEOF(s, d)
@@ -834,7 +842,8 @@ func (l *loop) end(s *epSession, reason string) {
 		d.prelude = nil
 	}
 	for _, e := range []*end{&s.client, &s.backend} {
-		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, e.fd, nil)
+		// No EPOLL_CTL_DEL: the bridge holds the only descriptor of each
+		// socket (Leg.FD), and closing it takes it out of the epoll set.
 		if l.byFD[int32(e.fd)] == e {
 			delete(l.byFD, int32(e.fd))
 		}

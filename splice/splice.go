@@ -53,7 +53,9 @@ type Corker interface {
 type Leg struct {
 	// FD is a connected TCP socket in non-blocking mode, with TCP_NODELAY
 	// set (Go's net package sets it on every TCP connection). Start takes
-	// ownership of it, even when it fails: the bridge closes it.
+	// ownership of it, even when it fails: the bridge closes it. It should
+	// be the socket's only descriptor by then (close the others first): the
+	// bridge does not remove it from its epoll set, closing does.
 	FD int
 	// TLS is the finished TLS connection when this leg is TLS; its transport
 	// is Transport. The bridge switches the transport to FD with
