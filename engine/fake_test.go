@@ -280,7 +280,7 @@ func (s *syncBuffer) String() string {
 
 type harnessOpt func(*Options, *Listener)
 
-func startEngine(t *testing.T, backendPort int, opts ...harnessOpt) *harness {
+func startEngine(t testing.TB, backendPort int, opts ...harnessOpt) *harness {
 	t.Helper()
 	br, err := splice.New(splice.Config{})
 	if err != nil {
@@ -331,6 +331,8 @@ func startEngine(t *testing.T, backendPort int, opts ...harnessOpt) *harness {
 	})
 	return &harness{e: e, bridge: rb, router: rt, addr: e.Addrs("fake")[0].String(), lis: lis, logs: logs}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func withTLS(t *testing.T, mode TLSMode) harnessOpt {
 	cert, _, _, err := testcert.New("localhost")

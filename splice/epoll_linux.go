@@ -224,14 +224,14 @@ type dir struct {
 	// to splice(2). Until then it copies: a session that trades a few
 	// short lines (a NOOP, a LOGOUT) never takes a pipe (HAProxy's
 	// splice-auto).
-	bulk bool
-	hasPipe  bool
-	p        pipe
-	inPipe   int
-	buf      *[]byte
-	off, n   int  // buf[off:n] is still to be written to dst
-	eof      bool // src is done
-	done     bool // dst was shut down for writing
+	bulk    bool
+	hasPipe bool
+	p       pipe
+	inPipe  int
+	buf     *[]byte
+	off, n  int  // buf[off:n] is still to be written to dst
+	eof     bool // src is done
+	done    bool // dst was shut down for writing
 }
 
 type epSession struct {
