@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -115,10 +116,18 @@ func (e *Engine) healthSuccess(d *Destination, proto string) {
 	}
 }
 
-func (e *Engine) healthFailure(d *Destination, proto string) {
-	if e.opt.Health != nil && d != nil {
-		e.opt.Health.Failure(d.ID, proto)
+// healthFailure reports a failure of d for proto, seen while serving
+// client; a breaker that counts distinct clients
+// (server.host_down_min_clients) gets the client's address.
+func (e *Engine) healthFailure(d *Destination, proto string, client netip.AddrPort) {
+	if e.opt.Health == nil || d == nil {
+		return
 	}
+	if hf, ok := e.opt.Health.(HealthFrom); ok {
+		hf.FailureFrom(d.ID, proto, client.Addr().String())
+		return
+	}
+	e.opt.Health.Failure(d.ID, proto)
 }
 
 // audit writes the one line per login outcome: who, from where, to which
@@ -133,10 +142,10 @@ func (e *Engine) audit(c *conn, account, dest, outcome, reason string, since tim
 	if !e.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
-	args := []any{"session", c.id, "account", account, "protocol", c.ls.Protocol, "listener", c.ls.ID,
-		"client", c.fwd.Client, "destination", dest, "outcome", outcome, "reason", reason}
+	args := []any{"session", c.fwd.SessionID, "account", account, "protocol", c.ls.Protocol, "listener", c.ls.ID,
+		"client", c.clientStr, "tls", c.tls.active, "destination", dest, "outcome", outcome, "reason", reason}
 	if !since.IsZero() {
-		args = append(args, "duration", time.Since(since).Round(time.Microsecond))
+		args = append(args, "duration_s", seconds(time.Since(since)))
 	}
 	e.log.Info("login", args...)
 }

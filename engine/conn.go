@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -97,7 +96,7 @@ func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
 	c.fwd = forward.Info{
 		Client:    acc.remote,
 		Local:     acc.local,
-		SessionID: e.sessionPrefix + strconv.FormatUint(c.id, 36),
+		SessionID: e.sessionName(c.id),
 	}
 	c.clientStr = c.fwd.Client.String()
 	gc.SetContext(c)

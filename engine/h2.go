@@ -65,8 +65,8 @@ func (c *h2Conn) Close() error {
 		c.slot.release()
 		c.e.reg.remove(c.reg)
 		si := c.reg.snapshot()
-		c.e.log.Info("http/2 connection ended", "session", si.ID, "listener", si.Listener, "client", si.Client,
-			"duration", time.Since(c.started).Round(time.Millisecond))
+		c.e.log.Info("http/2 connection ended", "session", c.e.sessionName(si.ID), "listener", si.Listener, "client", si.Client,
+			"duration_s", seconds(time.Since(c.started)))
 	})
 	return nil
 }

@@ -64,11 +64,11 @@ func (e *Engine) AdmitStream(s Stream) (done func(backendFailed bool), status in
 	return func(backendFailed bool) {
 		e.reg.remove(reg)
 		if backendFailed {
-			e.healthFailure(dest, proto)
+			e.healthFailure(dest, proto, s.Client)
 		} else {
 			e.healthSuccess(dest, proto)
 		}
 		e.log.Debug("http/2 stream ended", "stream", id, "account", account, "destination", dest.ID,
-			"client", s.Client, "backend_failed", backendFailed, "duration", time.Since(started).Round(time.Microsecond))
+			"client", s.Client, "backend_failed", backendFailed, "duration_s", seconds(time.Since(started)))
 	}, 0, ""
 }

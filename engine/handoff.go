@@ -2,7 +2,6 @@ package engine
 
 import (
 	"errors"
-	"time"
 
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/splice"
@@ -101,8 +100,8 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 func (e *Engine) sessionEnded(info splice.Info, st splice.Stats, kind string) {
 	e.opt.Observer.SessionEnded(info.Protocol, info.Destination, kind, st.ClientToBackend, st.BackendToClient)
 	e.log.Info("session ended",
-		"session", info.ID, "account", info.Account, "protocol", info.Protocol,
+		"session", e.sessionName(info.ID), "account", info.Account, "protocol", info.Protocol,
 		"client", info.Client, "destination", info.Destination,
-		"duration", st.Duration.Round(time.Millisecond), "bytes_in", st.ClientToBackend,
+		"duration_s", seconds(st.Duration), "bytes_in", st.ClientToBackend,
 		"bytes_out", st.BackendToClient, "reason", st.Reason)
 }

@@ -310,7 +310,7 @@ func (s *loginSession) expired(now time.Time) {
 		dest := ""
 		if s.replay != nil {
 			dest = s.replay.adm.dest.ID
-			e.healthFailure(s.replay.adm.dest, c.ls.Protocol)
+			e.healthFailure(s.replay.adm.dest, c.ls.Protocol, c.fwd.Client)
 		}
 		e.refusal("backend_timeout")
 		e.log.Warn("backend timeout", "account", s.acct, "destination", dest)

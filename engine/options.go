@@ -141,6 +141,13 @@ type Health interface {
 	Failure(dest, proto string)
 }
 
+// HealthFrom is implemented by a Health that counts the clients behind
+// failures (a breaker one client cannot open): the engine then reports
+// each failure with the address of the client it was serving.
+type HealthFrom interface {
+	FailureFrom(dest, proto, client string)
+}
+
 // Options configure an Engine.
 type Options struct {
 	Listeners    []*Listener

@@ -68,7 +68,7 @@ func (s *passSession) bridged() {
 
 func (s *passSession) expired(time.Time) {
 	if s.replay != nil {
-		s.c.e.healthFailure(s.replay.adm.dest, s.c.ls.Protocol)
+		s.c.e.healthFailure(s.replay.adm.dest, s.c.ls.Protocol, s.c.fwd.Client)
 		s.replay.abandon()
 		s.replay = nil
 	}

@@ -322,7 +322,7 @@ func (s *relaySession) legDown(l *leg, err error) {
 	c := s.c
 	s.leg = nil
 	c.e.log.Warn("relay: backend leg lost", "destination", l.dest.ID, "client", c.fwd.Client, "err", err)
-	c.e.healthFailure(l.dest, c.ls.Protocol)
+	c.e.healthFailure(l.dest, c.ls.Protocol, c.fwd.Client)
 	s.downPending = true
 	s.deliverDown()
 }
@@ -434,7 +434,7 @@ func (s *relaySession) expired(time.Time) {
 		if l := s.leg; l != nil {
 			c.e.refusal("reply_timeout")
 			c.e.log.Warn("relay: backend reply timeout", "destination", l.dest.ID, "client", c.fwd.Client)
-			c.e.healthFailure(l.dest, c.ls.Protocol)
+			c.e.healthFailure(l.dest, c.ls.Protocol, c.fwd.Client)
 			s.leg = nil
 			l.drop()
 		}
@@ -482,8 +482,8 @@ func (s *relaySession) uncount() {
 	s.counted = false
 	c.e.Stats.Relaying.Add(-1)
 	// The audit line of a session that stayed in the reactor.
-	c.e.log.Info("relayed session ended", "session", c.id, "protocol", c.ls.Protocol, "listener", c.ls.ID,
-		"client", c.fwd.Client, "last_account", s.acct, "duration", time.Since(s.started).Round(time.Millisecond))
+	c.e.log.Info("relayed session ended", "session", c.fwd.SessionID, "protocol", c.ls.Protocol, "listener", c.ls.ID,
+		"client", c.fwd.Client, "last_account", s.acct, "duration_s", seconds(time.Since(s.started)))
 }
 
 // dropLeg gives up the current leg: kept idle for reuse when the machine

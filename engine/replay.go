@@ -191,7 +191,7 @@ func (e *Engine) runReplay(r *replay, j replayJob) (res replayResult) {
 			e.fds.Release(fdbudget.Backend, 1)
 		}
 		if kind == protocols.FailUnavailable {
-			e.healthFailure(j.dest, j.proto)
+			e.healthFailure(j.dest, j.proto, j.fwd.Client)
 		}
 		return replayResult{kind: kind, err: err}
 	}
@@ -202,7 +202,7 @@ func (e *Engine) runReplay(r *replay, j replayJob) (res replayResult) {
 	e.opt.Observer.Dial(j.dest.ID, time.Since(t0), err)
 	if err != nil {
 		e.fds.Release(fdbudget.Backend, 1)
-		e.healthFailure(j.dest, j.proto)
+		e.healthFailure(j.dest, j.proto, j.fwd.Client)
 		return replayResult{kind: protocols.FailUnavailable, err: err}
 	}
 	res.conn = conn

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -104,3 +105,13 @@ type logGate struct {
 
 // dupCloexec duplicates fd with close-on-exec set.
 func dupCloexec(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }
+
+// seconds is a duration for the logs: seconds as a number, to the
+// microsecond (a JSON log would otherwise show nanoseconds).
+func seconds(d time.Duration) float64 {
+	return float64(d.Round(time.Microsecond)) / float64(time.Second)
+}
+
+// sessionName is the id announced to backends (XCLIENT SESSION, PROXY v2)
+// and written in the logs for session id.
+func (e *Engine) sessionName(id uint64) string { return e.sessionPrefix + strconv.FormatUint(id, 36) }
