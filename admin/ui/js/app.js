@@ -43,7 +43,11 @@ export function go(name, arg, query) {
   if (location.hash === hash) route(); else location.hash = hash;
 }
 
-function route() {
+// route draws the page the fragment names. After sign-in and on each
+// navigation the focus moves to the page's heading, as a page load would
+// put a screen reader at its top; on a reload it stays at the document's
+// start, so that the first Tab reaches the skip link.
+function route(keepFocus) {
   if (!state.role) return;
   if (state.abort) state.abort.abort();
   const { name, arg, query } = parseHash();
@@ -71,7 +75,7 @@ function route() {
   });
   // Move the focus to the new page's heading, as a page load would, unless
   // the user is typing in the page already.
-  if (!$('page').contains(document.activeElement)) heading.focus({ preventScroll: true });
+  if (keepFocus !== true && !$('page').contains(document.activeElement)) heading.focus({ preventScroll: true });
   root.dataset.ready = name;
 }
 
@@ -88,7 +92,7 @@ function showSignin(message) {
   $('token').focus();
 }
 
-async function enter() {
+async function enter(reloaded) {
   const who = await api('GET', '/whoami', { noSignout: true });
   state.role = who.role;
   state.instance = who.instance;
@@ -98,7 +102,7 @@ async function enter() {
   $('instance').textContent = who.instance;
   $('role').textContent = who.role === 'admin' ? 'admin' : 'viewer: read only';
   $('role').className = `badge ${who.role === 'admin' ? 'warn' : 'info'}`;
-  route();
+  route(reloaded);
 }
 
 function boot() {
@@ -120,6 +124,7 @@ function boot() {
     } catch (e) {
       clearToken();
       $('signin-error').textContent = `Sign-in failed: ${errorText(e)}`;
+      $('token').value = '';
       $('token').focus();
     }
   });
@@ -127,13 +132,13 @@ function boot() {
     clearToken();
     showSignin('Signed out.');
   });
-  window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', () => route());
   window.addEventListener('unhandledrejection', (ev) => {
     if (ev.reason && ev.reason.name === 'AbortError') return;
     notify(errorText(ev.reason), 'error');
   });
   if (token()) {
-    enter().catch((e) => {
+    enter(true).catch((e) => {
       clearToken();
       showSignin(`Sign in again: ${errorText(e)}`);
     });

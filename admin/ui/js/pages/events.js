@@ -44,7 +44,7 @@ export default {
     } },
     h('fieldset', null, h('legend', null, 'Kinds (none ticked: all)'), h('div', { class: 'checks' }, boxes)),
     field('Account', account),
-    h('div', { class: 'field actions' }, h('button', { type: 'submit' }, 'Apply')));
+    h('div', { class: 'field actions' }, h('button', { type: 'submit' }, 'Filter')));
 
     const status = h('span', { class: 'live-status', role: 'status' }, 'Connecting…');
     let paused = false;
