@@ -484,7 +484,20 @@ func TestConsole(t *testing.T) {
 	b.wait("the reload's report", `document.body.innerText.includes('Reloaded.')`)
 	b.screenshot("config")
 
+	if os.Getenv(EnvScreenshots) != "" {
+		// Refreshing the README's pictures: wait for the first point of
+		// the history (one a minute) so that the charts show something.
+		if err := Eventually(75*time.Second, func() error {
+			if _, m := api.do("GET", "/api/v1/history?minutes=5", ""); len(m["points"].([]any)) == 0 {
+				return fmt.Errorf("no history point yet")
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b.open("#/overview", `document.querySelector('#page[data-ready="overview"] .stat') && document.querySelector('svg.chart')`)
+	b.wait("the login rates", `!document.querySelector('.stats').textContent.includes('measuring')`)
 	b.screenshot("overview")
 
 	pages := []struct{ hash, ready string }{

@@ -3,7 +3,7 @@
 // the server serves one document and a reload keeps the page.
 
 import { api, token, setToken, clearToken, onUnauthorized, errorText } from './api.js';
-import { h, clear, notify } from './dom.js';
+import { h, clear, notify, clearNotice } from './dom.js';
 import overview from './pages/overview.js';
 import migration from './pages/migration.js';
 import account from './pages/account.js';
@@ -54,6 +54,7 @@ function route(keepFocus) {
   const page = pages[name];
   state.abort = new AbortController();
   const root = clear($('page'));
+  clearNotice();
   document.body.dataset.page = name;
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.dataset.page === name) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');

@@ -4,9 +4,9 @@
 
 import { h, svg, clock } from './dom.js';
 
-const W = 640;
-const H = 220;
-const PAD = { left: 56, right: 12, top: 12, bottom: 28 };
+const W = 480;
+const H = 200;
+const PAD = { left: 52, right: 10, top: 10, bottom: 26 };
 
 function niceMax(v) {
   if (v <= 0) return 1;

@@ -170,6 +170,15 @@ export function notify(msg, kind) {
   if (kind !== 'error') noticeTimer = setTimeout(() => { clear(el); el.className = 'notice'; }, 8000);
 }
 
+// clearNotice empties the notice area (a new page starts without the
+// last page's message).
+export function clearNotice() {
+  const el = document.getElementById('notice');
+  clearTimeout(noticeTimer);
+  clear(el);
+  el.className = 'notice';
+}
+
 // focusWithin says whether the keyboard focus is inside el (a refresh then
 // waits, so that it does not pull a button from under the user).
 export function focusWithin(el) {

@@ -86,8 +86,8 @@ export default {
 
     const act = async (op, msg) => {
       try {
-        await op();
-        notify(msg, 'good');
+        const r = await op();
+        notify(typeof msg === 'function' ? msg(r) : msg, 'good');
       } catch (e) {
         notify(errorText(e), 'error');
       }
@@ -142,10 +142,8 @@ export default {
           busy(false);
           await load();
         } }, 'Flip the mapping only'),
-        h('button', { type: 'button', class: 'danger', dataset: { change: 'kick-account' }, onclick: () => act(async () => {
-          const r = await api('POST', `/accounts/${seg(account)}/kick`);
-          notify(`${r.kicked} session(s) of ${account} kicked.`, 'good');
-        }, `Sessions of ${account} kicked.`) }, 'Kick all its sessions')));
+        h('button', { type: 'button', class: 'danger', dataset: { change: 'kick-account' }, onclick: () => act(() => api('POST', `/accounts/${seg(account)}/kick`),
+          (r) => `${r.kicked} session(s) of ${account} kicked.`) }, 'Kick all its sessions')));
       root.append(section('Move', h('p', { class: 'muted' }, 'A cut-over holds new logins of the account (and its bare local part), waits for logins in flight, flips the mapping, kicks its sessions on every instance and releases the hold: the next login lands on the new destination. Flipping only changes the mapping.'), moveForm, report));
     }
     root.append(section('Hold', holdBox), section('Sessions', sessBox), section('History', histBox));

@@ -27,7 +27,8 @@ function toml(obj, prefix, out) {
     const v = obj[k];
     const name = prefix ? `${prefix}.${k}` : k;
     if (isTable(v)) {
-      out.push('', `[${name}]`);
+      // A table of tables only gets no header of its own.
+      if (Object.values(v).some((x) => !isTable(x) && !isTableArray(x)) || !Object.keys(v).length) out.push('', `[${name}]`);
       toml(v, name, out);
     } else if (isTableArray(v)) {
       for (const item of v) {
@@ -70,7 +71,7 @@ export default {
         }
         reload.disabled = false;
       } }, 'Reload the configuration file');
-      const level = select(['debug', 'info', 'warn', 'error'], 'info', { name: 'level' });
+      const level = select(['debug', 'info', 'warn', 'error'], (cfg.config.server && cfg.config.server.log_level) || 'info', { name: 'level' });
       const levelForm = h('form', { class: 'inline', onsubmit: async (ev) => {
         ev.preventDefault();
         try {

@@ -67,7 +67,8 @@ export default {
           { name: 'ok', values: pts.map((p) => [p.t, sum(p.logins, OK)]) },
           { name: 'failed', values: pts.map((p) => [p.t, sum(p.logins, FAILED)]) },
         ] }),
-        lineChart({ title: 'Live sessions by destination', from, to, fmt: num, series: sessSeries.length ? sessSeries : [{ name: 'sessions', values: [] }] }),
+        lineChart({ title: 'Live sessions by destination', from, to, fmt: num,
+          series: sessSeries.length ? sessSeries : [{ name: 'sessions', values: pts.map((p) => [p.t, 0]) }] }),
         lineChart({ title: 'Bytes relayed per minute', from, to, fmt: bytes, series: [
           { name: 'client to backend', values: pts.map((p) => [p.t, p.bytes_in]) },
           { name: 'backend to client', values: pts.map((p) => [p.t, p.bytes_out]) },
@@ -92,6 +93,7 @@ export default {
         okRate = sum(p.logins, OK) / 60;
         failRate = sum(p.logins, FAILED) / 60;
       }
+      if (!prev) setTimeout(() => { if (!ctx.signal.aborted) refresh().catch(() => {}); }, 1000);
       prev = { st, at: now };
       let liveIn = 0;
       let liveOut = 0;
@@ -99,10 +101,10 @@ export default {
       let hourIn = 0;
       let hourOut = 0;
       for (const p of lastHistory.slice(-60)) { hourIn += p.bytes_in; hourOut += p.bytes_out; }
-      const rate = (v) => (v === null ? '…' : v.toFixed(2));
+      const rate = (v) => (v === null ? 'measuring…' : v.toFixed(2));
       replace(cards,
         stat('Live sessions', num(st.active_sessions), `${num(st.active_connections)} connections before login`),
-        stat('Logins per second', h('span', null, h('span', { class: 'ok' }, rate(okRate)), ' ok · ', h('span', { class: 'bad' }, rate(failRate)), ' failed'),
+        stat('Logins per second', h('span', null, h('span', { class: 'ok' }, rate(okRate)), h('small', null, ' ok · '), h('span', { class: 'bad' }, rate(failRate)), h('small', null, ' failed')),
           `${num(st.logins)} ok, ${num(st.login_failures)} failed since start`),
         stat('Bytes in live sessions', `${bytes(liveIn)} in · ${bytes(liveOut)} out`, `last hour: ${bytes(hourIn)} in, ${bytes(hourOut)} out`),
         stat('Routing cache', `${st.hit_rate_pct}% hits`, `${num(st.cache_entries)} entries`),
