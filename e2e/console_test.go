@@ -167,10 +167,14 @@ func (b *browser) wait(what, cond string) {
 	}
 }
 
-// open shows a console page (#/name) and waits for it to be drawn.
+// open shows a console page (#/name), drawn afresh, and waits for it.
 func (b *browser) open(hash, ready string) {
 	b.t.Helper()
-	b.do("open "+hash, chromedp.Evaluate[chromedp.Void](`location.hash = `+strconv.Quote(hash)))
+	if evalIn[string](b, `location.hash`) == hash {
+		b.do("reload "+hash, chromedp.Reload())
+	} else {
+		b.do("open "+hash, chromedp.Evaluate[chromedp.Void](`location.hash = `+strconv.Quote(hash)))
+	}
 	b.wait(hash, ready)
 }
 
@@ -457,6 +461,16 @@ func TestConsole(t *testing.T) {
 	b.wait("the import", `document.body.innerText.includes('Imported: 2 mapping(s) written')`)
 	if _, m := api.do("GET", "/api/v1/mappings/alice@test", ""); m["destination"] != "new" {
 		t.Errorf("after the import alice is mapped to %v, want new", m["destination"])
+	}
+	// Many at once: tick alice and dave in the list, flip them to old.
+	b.open("#/migration", `document.querySelectorAll('input[data-change="select"]').length === 4`)
+	b.do("tick alice and dave", chromedp.Click(chromedp.CSS(`input[aria-label="Select alice@test"]`)), chromedp.Click(chromedp.CSS(`input[aria-label="Select dave@test"]`)),
+		chromedp.SetValue(chromedp.CSS(`select[name=to]`), "old"), chromedp.Click(chromedp.CSS(`button[data-change="flip-many"]`)))
+	b.wait("both flipped", `document.body.innerText.includes('Done: 2 moved, 0 failed.')`)
+	for _, a := range []string{"alice@test", "dave@test"} {
+		if _, m := api.do("GET", "/api/v1/mappings/"+a, ""); m["destination"] != "old" {
+			t.Errorf("after the flip of many %s is mapped to %v, want old", a, m["destination"])
+		}
 	}
 
 	// Destinations: the maintenance switch, both ways.

@@ -134,6 +134,14 @@ function boot() {
     showSignin('Signed out.');
   });
   window.addEventListener('hashchange', () => route());
+  // The link of the page shown draws it again (fresh data).
+  $('nav').addEventListener('click', (ev) => {
+    const a = ev.target.closest('a');
+    if (a && a.getAttribute('href') === location.hash) {
+      ev.preventDefault();
+      route();
+    }
+  });
   window.addEventListener('unhandledrejection', (ev) => {
     if (ev.reason && ev.reason.name === 'AbortError') return;
     notify(errorText(ev.reason), 'error');
