@@ -179,8 +179,10 @@ export function clearNotice() {
   el.className = 'notice';
 }
 
-// focusWithin says whether the keyboard focus is inside el (a refresh then
-// waits, so that it does not pull a button from under the user).
+// focusWithin says whether the keyboard focus is on a control inside el (a
+// refresh then waits, so that it does not pull a button from under the
+// user).
 export function focusWithin(el) {
-  return el && el.contains(document.activeElement) && document.activeElement !== el;
+  const a = document.activeElement;
+  return !!el && !!a && a !== el && el.contains(a) && a.matches('button, a, input, select, textarea');
 }

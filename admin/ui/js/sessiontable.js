@@ -31,7 +31,10 @@ export function sessionTable(rows, ctx, after, caption) {
           } catch (e) {
             notify(`Kick failed: ${errorText(e)}`, 'error');
           }
-          if (after) after();
+          if (after) await after();
+          // The row is gone: the keyboard goes on from the table.
+          const wrap = document.querySelector('#page .table-wrap');
+          if (wrap && !document.activeElement.closest('#page')) wrap.focus();
         },
       }, 'Kick'),
     });

@@ -38,6 +38,7 @@ function card(d, ctx, reload) {
     ] }));
   if (ctx.admin) {
     const act = async (btn, op, msg) => {
+      const kind = btn.dataset.change;
       btn.disabled = true;
       try {
         notify(msg(await op()), 'good');
@@ -45,6 +46,9 @@ function card(d, ctx, reload) {
         notify(errorText(e), 'error');
       }
       await reload();
+      // The card was drawn anew: give the keyboard its button back.
+      const again = document.querySelector(`[data-destination="${CSS.escape(d.id)}"] button[data-change="${kind}"]`);
+      if (again) again.focus();
     };
     const maint = h('button', { type: 'button', class: 'secondary', 'aria-pressed': String(d.maintenance), dataset: { change: 'maintenance' },
       onclick: (ev) => act(ev.currentTarget, () => api('PUT', `/destinations/${seg(d.id)}/maintenance`, { json: { enabled: !d.maintenance } }),
