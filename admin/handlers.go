@@ -112,6 +112,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*ro
 		s.serveV1(w, r)
 		return
 	}
+	if r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, uiPrefix) {
+		s.serveUI(w, r)
+		return
+	}
 	if s.opt.Pprof && strings.HasPrefix(r.URL.Path, pprofPrefix) {
 		if role, ok := s.authorize(w, r, false); ok {
 			if role != RoleAdmin {

@@ -103,6 +103,9 @@ type v1StatsBody struct {
 
 func (s *Server) v1Stats(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	st := s.b.Stats()
+	if st.Refusals == nil {
+		st.Refusals = map[string]uint64{}
+	}
 	body := v1StatsBody{statsBody: statsBody{Stats: st, Ready: s.b.Ready()}, Instance: s.console.Instance().Name,
 		SessionsByProtocol: map[string]int{}, SessionsByDestination: map[string]int{}, SessionsByState: map[string]int{},
 		Cache: s.console.CacheInfo()}
