@@ -36,6 +36,8 @@ const (
 	HealthCheckInterval   = 10 * time.Second
 	DNSCacheTTL           = 60 * time.Second
 	DNSMaxStale           = 10 * time.Minute
+	DNSRetryInterval      = 5 * time.Second
+	NotifyStatusInterval  = 10 * time.Second
 	ProxyTTL              = 7
 	MaxPEMFile            = 1 << 20
 )
