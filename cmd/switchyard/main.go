@@ -158,9 +158,7 @@ func runContext(parent context.Context, args []string) int {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			if err := a.Reload(); err != nil {
-				log.Error("reload failed; previous settings stay in force", "err", err)
-			}
+			_ = a.Reload() // logged by the app: what applied, what failed
 		}
 	}()
 	if d != nil {

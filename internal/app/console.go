@@ -23,6 +23,7 @@ import (
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/filestore"
 	"github.com/switchyard-mail/switchyard/router/health"
+	"github.com/switchyard-mail/switchyard/router/sqlstore"
 )
 
 // The admin API's /api/v1 side (admin.Console) over the running App.
@@ -347,6 +348,8 @@ func listErr(err error) error {
 		return nil
 	case errors.Is(err, router.ErrNotListable):
 		return fmt.Errorf("%w: %v", admin.ErrNotListable, err)
+	case errors.Is(err, sqlstore.ErrNoSearch):
+		return fmt.Errorf("%w: %v (mapping.sql.list_query)", admin.ErrInvalid, err)
 	}
 	return fmt.Errorf("%w: %v", admin.ErrUnavailable, err)
 }
