@@ -244,7 +244,7 @@ type MappingSQL struct {
 	UpsertQuery string `toml:"upsert_query"`
 	DeleteQuery string `toml:"delete_query"`
 	// ListQuery returns one page of mappings for the admin API's list
-	// (placeholders: cursor, page size, search pattern); CountQuery the
+	// (placeholders: cursor, [search pattern,] page size); CountQuery the
 	// number of mappings per destination.
 	ListQuery  string `toml:"list_query"`
 	CountQuery string `toml:"count_query"`

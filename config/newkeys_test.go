@@ -84,7 +84,7 @@ func TestNewerKeysRefused(t *testing.T) {
 		{"dest port", admin + "[admin.allow]\ndestination_ports = [70000]\n", "admin.allow.destination_ports[0]: 70000 is not a port number"},
 		{"host", admin + "[admin.allow]\ndestination_hosts = [\"*.*.x\"]\n", `admin.allow.destination_hosts[0]: "*.*.x" is not a host name, *.domain, IP address or CIDR network`},
 		{"list placeholders", "[mapping.sql]\nurl = \"postgres://u@h/db\"\nlist_query = \"SELECT identifier, destination FROM m ORDER BY identifier\"\n",
-			"mapping.sql.list_query: takes the cursor, the page size and optionally a search pattern ($1, $2, $3): found 0 placeholder(s)"},
+			"mapping.sql.list_query: takes the cursor, optionally a search pattern, and the page size ($1, $2[, $3]): found 0 placeholder(s)"},
 		{"count placeholders", "[mapping.sql]\nurl = \"mysql://u@h/db\"\ncount_query = \"SELECT destination, COUNT(*) FROM m WHERE x = ? GROUP BY destination\"\n",
 			"mapping.sql.count_query: takes no parameter"},
 	}
@@ -196,5 +196,25 @@ func TestAdminTokenPrecedence(t *testing.T) {
 	}
 	if c.Admin.BearerToken != strings.Repeat("e", 40) || c.Admin.BearerTokenFile != "" {
 		t.Errorf("token = %q, file = %q", c.Admin.BearerToken, c.Admin.BearerTokenFile)
+	}
+}
+
+// As the reference proxy: the management API alone is a valid file (what
+// switchyard init writes); a file with neither a listener nor [admin]
+// serves nothing and is refused; a listener needs a default destination.
+func TestAdminOnlyConfig(t *testing.T) {
+	defer func(was bool) { Implemented.Admin = was }(Implemented.Admin)
+	Implemented.Admin = true
+	f := newFixture(t)
+	doc := f.expand("[tls.certificate.admin]\ncert = \"CERT\"\nkey = \"KEY\"\n[admin]\nbind = \"127.0.0.1:9443\"\nbearer_token_file = \"TOKEN\"\n")
+	if err := mustParse(t, doc).Validate(); err != nil {
+		t.Fatalf("admin only: %v", err)
+	}
+	if err := Default().Validate(); err == nil || !strings.Contains(err.Error(), "listener: no [listener.<id>] and no [admin]: there is nothing to serve") {
+		t.Fatalf("empty: %v", err)
+	}
+	withMapping := doc + f.expand("[mapping]\nsource = \"file\"\n[mapping.file]\npath = \"MAPPING\"\n")
+	if err := mustParse(t, withMapping).Validate(); err == nil || !strings.Contains(err.Error(), "routing.default_destination: is required") {
+		t.Fatalf("a mapping store without a default destination: %v", err)
 	}
 }

@@ -379,9 +379,16 @@ func (v *validator) declared() string {
 func (v *validator) routing() {
 	c := v.c
 	r := &c.Routing
-	if r.DefaultDestination == "" {
+	switch {
+	case len(c.Listener) == 0 && c.Admin == nil:
+		// As the reference proxy: a file with neither serves nothing.
+		v.add("listener", "no [listener.<id>] and no [admin]: there is nothing to serve (switchyard init DIR writes a starter file)")
+	case r.DefaultDestination == "" && (len(c.Listener) > 0 || c.Mapping.Source != SourceNone):
+		// The management API alone needs no route (a file from switchyard
+		// init); a listener or a mapping store does.
 		v.add("routing.default_destination", "is required: the destination of accounts with no mapping%s", v.declared())
-	} else {
+	case r.DefaultDestination == "":
+	default:
 		v.destRef("routing.default_destination", r.DefaultDestination)
 	}
 	used := map[Protocol]bool{}
@@ -464,8 +471,8 @@ func (v *validator) mapping() {
 		pg := m.Source == SourcePostgreSQL || strings.HasPrefix(m.SQL.URL, "postgres")
 		if q := m.SQL.ListQuery; q != "" {
 			if n := placeholders(q, pg); n < 2 || n > 3 {
-				v.add("mapping.sql.list_query", "takes the cursor, the page size and optionally a search pattern (%s): found %d placeholder(s)",
-					map[bool]string{true: "$1, $2, $3", false: "?, ?, ?"}[pg], n)
+				v.add("mapping.sql.list_query", "takes the cursor, optionally a search pattern, and the page size (%s): found %d placeholder(s)",
+					map[bool]string{true: "$1, $2[, $3]", false: "?, ?[, ?]"}[pg], n)
 			}
 		}
 		if q := m.SQL.CountQuery; q != "" && placeholders(q, pg) != 0 {
