@@ -293,3 +293,25 @@ func TestLogDurationsInSeconds(t *testing.T) {
 		t.Fatalf("text: %s", b.String())
 	}
 }
+
+// TestManPage: the manual page (deploy/man/switchyard.8, installed by the
+// package) documents every flag and every init flag.
+func TestManPage(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/man/switchyard.8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := string(b)
+	has := func(name string) bool { return strings.Contains(man, `\-\-`+strings.ReplaceAll(name, "-", `\-`)) }
+	c := &command{getenv: func(string) string { return "" }}
+	c.flagSet().fs.VisitAll(func(f *pflag.Flag) {
+		if !has(f.Name) {
+			t.Errorf("the manual page does not document --%s", f.Name)
+		}
+	})
+	for _, f := range []string{"admin-bind", "state-dir", "force"} {
+		if !has(f) {
+			t.Errorf("the manual page does not document init --%s", f)
+		}
+	}
+}
