@@ -401,7 +401,7 @@ var Table = []Limit{
 	dur("AdminMaxDelay", AdminMaxDelay, "", ScopeLogin,
 		"A login delay for a migration lasts minutes or hours; one day bounds a forgotten one."),
 	dur("AdminImportTimeout", AdminImportTimeout, "", ScopeRequest,
-		"A bulk import is written at once (one file, one transaction, one pipeline) in a few seconds for the largest body; thirty seconds leaves the answer time to reach the client within AdminWriteTimeout."),
+		"A bulk import reads the current mappings in a few round trips and writes the new ones at once (one file, one transaction, one pipeline): seconds for the largest body; thirty leave the answer time to reach the client within AdminWriteTimeout."),
 	dur("AdminStoreTimeout", AdminStoreTimeout, "", ScopeRequest,
 		"A mapping read or written through the admin API waits this long on the store, as a login's lookup does, then the request fails rather than hangs."),
 	dur("MetricsScrapeTimeout", MetricsScrapeTimeout, "", ScopeRequest,

@@ -20,6 +20,7 @@ import (
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/internal/redact"
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/filestore"
 	"github.com/switchyard-mail/switchyard/router/health"
@@ -293,8 +294,19 @@ func (b *adminBackend) KickSessions(f admin.SessionFilter) int {
 func (b *adminBackend) Mappings(ctx context.Context, ids []string) (map[string]string, error) {
 	out := map[string]string{}
 	st := b.a.store
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, limits.AdminImportTimeout)
 	defer cancel()
+	// SQL and Redis read a whole import's current mappings in a few round
+	// trips rather than one per identifier.
+	if lm, ok := st.(interface {
+		LookupMany(context.Context, []string) (map[string]string, error)
+	}); ok {
+		m, err := lm.LookupMany(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", admin.ErrUnavailable, err)
+		}
+		return m, nil
+	}
 	for _, id := range ids {
 		d, found, err := st.Lookup(ctx, id)
 		if err != nil {

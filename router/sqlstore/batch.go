@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -76,4 +77,59 @@ func ignoreDone(err error) error {
 		return nil
 	}
 	return err
+}
+
+// lookupChunk bounds the identifiers of one IN list.
+const lookupChunk = 500
+
+// LookupMany returns the destinations of the identifiers that have one:
+// on switchyard's own table with one query per 500 identifiers; with a
+// custom lookup query, one lookup each (the query takes one identifier).
+func (s *Store) LookupMany(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if !s.listable {
+		for _, id := range ids {
+			d, ok, err := s.Lookup(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out[id] = d
+			}
+		}
+		return out, nil
+	}
+	for start := 0; start < len(ids); start += lookupChunk {
+		chunk := ids[start:min(start+lookupChunk, len(ids))]
+		var b strings.Builder
+		fmt.Fprintf(&b, "SELECT identifier, destination FROM %s WHERE identifier IN (", s.table)
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if s.pg != nil {
+				fmt.Fprintf(&b, "$%d", i+1)
+			} else {
+				b.WriteByte('?')
+			}
+			args[i] = id
+		}
+		b.WriteByte(')')
+		err := s.query(ctx, b.String(), args, func(scan func(...any) error) error {
+			var id string
+			var d sql.NullString
+			if err := scan(&id, &d); err != nil {
+				return err
+			}
+			if d.Valid {
+				out[id] = d.String
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -223,6 +223,10 @@ func TestSQLiteSetManyAtomic(t *testing.T) {
 	if c, _ := base.Count(ctx); c["new"] != 1000 {
 		t.Fatalf("counts after the batch: %v", c)
 	}
+	got, err := base.LookupMany(ctx, []string{"keep@x", "u1@x", "u999@x", "nobody@x"})
+	if err != nil || len(got) != 3 || got["keep@x"] != "new" {
+		t.Fatalf("LookupMany: %v %v", got, err)
+	}
 }
 
 func BenchmarkSQLiteSetMany100k(b *testing.B) {

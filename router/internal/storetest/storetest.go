@@ -420,10 +420,11 @@ func Commands(t *testing.T, a, b invalidate.Carrier) {
 	}
 }
 
-// BatchStore is a store that writes many mappings at once.
+// BatchStore is a store that writes and reads many mappings at once.
 type BatchStore interface {
 	RW
 	SetMany(ctx context.Context, pairs []router.Mapping) error
+	LookupMany(ctx context.Context, ids []string) (map[string]string, error)
 }
 
 // Batch: 10,000 mappings written at once are all there; when bad (a
@@ -454,5 +455,20 @@ func Batch(t *testing.T, s BatchStore, bad *router.Mapping) {
 	expect(t, s, "batch-keep@example.com", "new")
 	for _, i := range []int{1, 5000, 9999} {
 		expect(t, s, pairs[i].Identifier, "new")
+	}
+	ids := make([]string, 0, len(pairs)+1)
+	for _, p := range pairs {
+		ids = append(ids, p.Identifier)
+	}
+	ids = append(ids, "batch-nobody@example.com")
+	got, err := s.LookupMany(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(pairs) || got["batch00001@example.com"] != "new" || got["batch-keep@example.com"] != "new" {
+		t.Fatalf("LookupMany: %d mappings, want %d", len(got), len(pairs))
+	}
+	if _, ok := got["batch-nobody@example.com"]; ok {
+		t.Fatal("LookupMany found an identifier with no mapping")
 	}
 }
