@@ -315,3 +315,48 @@ func TestManPage(t *testing.T) {
 		}
 	}
 }
+
+// TestNewerReleaseKeys: a file using every key of the reference's newer
+// releases passes --check-config (each is implemented; see
+// config/README.md and the tests of internal/app for what they do).
+func TestNewerReleaseKeys(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, stderr := cli(t, nil, "init", "--admin-bind", "127.0.0.1:0", dir); code != 0 {
+		t.Fatal(stderr)
+	}
+	file := filepath.Join(dir, "switchyard.toml")
+	text, _ := os.ReadFile(file)
+	text = []byte(strings.Replace(string(text), "[server]\n", "[server]\nhost_down_min_clients = 2\nbackend_connect_retries = 2\n", 1))
+	text = []byte(strings.Replace(string(text), "tls = \"implicit\"\n", "tls = \"implicit\"\nconfig_write = false\n", 1))
+	extra := `
+[admin.allow]
+listener_ports = [993]
+destination_ports = [993]
+destination_hosts = ["*.internal.example.com", "10.0.0.0/8"]
+
+[destination.backend]
+host = "mail.internal.example.com"
+dns_cache_ttl = "5m"
+source_ips = ["127.0.0.1"]
+[destination.backend.protocol.imap]
+port = 993
+tls = "implicit"
+
+[routing]
+default_destination = "backend"
+
+[mapping]
+source = "sqlite"
+[mapping.sql]
+url = "sqlite://` + filepath.Join(dir, "map.db") + `"
+query = "SELECT node FROM account_nodes WHERE identifier = ?"
+list_query = "SELECT identifier, node FROM account_nodes WHERE identifier > ? AND identifier LIKE ? ESCAPE '!' ORDER BY identifier LIMIT ?"
+count_query = "SELECT node, COUNT(*) FROM account_nodes GROUP BY node"
+`
+	if err := os.WriteFile(file, append(text, extra...), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := cli(t, nil, "--check-config", file); code != 0 || stdout != "configuration is valid\n" {
+		t.Fatalf("--check-config: %d %q %q", code, stdout, stderr)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/internal/sdnotify"
+	"github.com/switchyard-mail/switchyard/router/sqlstore"
 )
 
 // post sends body to the admin API and returns the status and the answer.
@@ -527,5 +528,50 @@ func TestNotifySystemd(t *testing.T) {
 	f.app.cancel()
 	if m := next(); !strings.HasPrefix(m, "STOPPING=1\nSTATUS=stopping") {
 		t.Fatalf("at the stop: %q", m)
+	}
+}
+
+// TestListQuery: with a lookup query of its own, the SQL store lists and
+// counts through mapping.sql.list_query and count_query (501 without
+// them), and a search goes into the query's LIKE pattern.
+func TestListQuery(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "m.db")
+	ss, err := sqlstore.New(sqlstore.Options{URL: "sqlite://" + db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ss.DB().Exec(`CREATE TABLE account_nodes (identifier TEXT PRIMARY KEY, node TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ss.DB().Exec(`INSERT INTO account_nodes VALUES ('alice@example.com', 'new'), ('bob@example.com', 'old'), ('carol@example.com', 'new')`); err != nil {
+		t.Fatal(err)
+	}
+	ss.Close()
+	block := fmt.Sprintf(`[mapping]
+source = "sqlite"
+[mapping.sql]
+url = "sqlite://%s"
+query = "SELECT node FROM account_nodes WHERE identifier = ?"
+list_query = "SELECT identifier, node FROM account_nodes WHERE identifier > ? AND identifier LIKE ? ESCAPE '!' ORDER BY identifier LIMIT ?"
+count_query = "SELECT node, COUNT(*) FROM account_nodes GROUP BY node"
+`, db)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := startFixtureFull(t, fmt.Sprintf("[admin]\nbind = %q\nbearer_token = %q\n", ln.Addr().String(), adminToken), 0, block, func(a *App) { a.adminLn = ln })
+	waitAdmin(t, f.app)
+	api := newAPIClient(t, ln.Addr().String(), adminToken)
+	m := api.ok("GET", "/api/v1/mappings?limit=2", "")
+	if fmt.Sprint(m["mappings"]) != "[map[destination:new identifier:alice@example.com] map[destination:old identifier:bob@example.com]]" {
+		t.Fatalf("first page: %v", m)
+	}
+	m = api.ok("GET", "/api/v1/mappings?search=CAROL", "")
+	if fmt.Sprint(m["mappings"]) != "[map[destination:new identifier:carol@example.com]]" {
+		t.Fatalf("search: %v", m)
+	}
+	m = api.ok("GET", "/api/v1/mappings/counts", "")
+	if fmt.Sprint(m) == "" || !strings.Contains(fmt.Sprint(m), "new:2") || !strings.Contains(fmt.Sprint(m), "old:1") {
+		t.Fatalf("counts: %v", m)
 	}
 }
