@@ -6,13 +6,20 @@ FUZZTIME  ?= 5s
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RACE_PKGS = ./engine/... ./splice/... ./router/... ./internal/app/ ./internal/h2proxy/
 
-.PHONY: all build run test unit race fuzz e2e bench bench-peers lint fmt clean
+.PHONY: all build run test unit race fuzz e2e bench bench-peers lint fmt clean deb
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/switchyard ./cmd/switchyard
 	$(GO) build -o $(BIN)/switchyard-bench ./cmd/switchyard-bench
+
+# A Debian package in $(BIN)/ (dpkg-deb only): the static binaries, the
+# systemd unit, sysusers.d and tmpfiles.d snippets, the manual page, bash
+# completion. VERSION=1.2.3 and GOARCH=arm64 are honoured. Install it with
+# apt-get install ./$(BIN)/switchyard_*.deb.
+deb:
+	OUT=$(abspath $(BIN)) GO=$(GO) ./scripts/build-deb.sh
 
 # A demo on loopback: two built-in IMAP backends ("old" and "new"), a
 # mapping file, and listeners on high ports. It prints how to try it.

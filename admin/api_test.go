@@ -126,12 +126,12 @@ func TestEveryEndpointWorksWithTheToken(t *testing.T) {
 func TestStats(t *testing.T) {
 	h := newHarness(t, nil)
 	h.b.stats = Stats{Accepted: 10, Refused: 1, Logins: 7, LoginFailures: 2, BackendFailures: 1, Bridged: 7,
-		ActiveConnections: 3, ActiveSessions: 5, CacheHits: 3, CacheMisses: 1, CacheEntries: 4,
+		ActiveConnections: 8, ReactorConnections: 3, ActiveSessions: 5, CacheHits: 3, CacheMisses: 1, CacheEntries: 4,
 		Refusals: map[string]uint64{"per_address": 2, "handshake_limit": 1},
 		Started:  h.clock.now().Add(-90 * time.Second)}
 	m := h.ok("GET", "/stats")
 	want := map[string]any{"accepted": 10.0, "refused": 1.0, "logins": 7.0, "login_failures": 2.0,
-		"backend_failures": 1.0, "bridged": 7.0, "active_connections": 3.0, "active_sessions": 5.0,
+		"backend_failures": 1.0, "bridged": 7.0, "active_connections": 8.0, "reactor_connections": 3.0, "active_sessions": 5.0,
 		"cache_hits": 3.0, "cache_misses": 1.0, "cache_entries": 4.0, "hit_rate_pct": 75.0,
 		"refusals": map[string]any{"per_address": 2.0, "handshake_limit": 1.0},
 		"ready":    true, "uptime_seconds": 90.0}
@@ -373,5 +373,11 @@ func TestCacheConfigDrainLogLevel(t *testing.T) {
 	}
 	if m := h.ok("GET", "/stats"); m["ready"] != false {
 		t.Fatalf("stats after drain: %v", m)
+	}
+	if m := h.ok("DELETE", "/drain"); m["draining"] != false {
+		t.Fatalf("undrain: %v", m)
+	}
+	if m := h.ok("GET", "/stats"); m["ready"] != true {
+		t.Fatalf("stats after the drain ended: %v", m)
 	}
 }

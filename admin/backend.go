@@ -66,6 +66,10 @@ type Backend interface {
 	// Drain stops accepting, flips readiness and says goodbye to idle
 	// clients. Calling it twice is not an error.
 	Drain() error
+	// Undrain takes new connections again after Drain (a drain undone
+	// without a restart). Calling it when not draining is not an error;
+	// ErrUnavailable when the process is shutting down.
+	Undrain() error
 	// SetLogLevel changes the level of the process logger: "debug", "info",
 	// "warn" or "error" (already validated).
 	SetLogLevel(level string) error
@@ -78,6 +82,9 @@ var (
 	ErrReadOnly           = errors.New("mapping store is read-only") // 501, as the reference proxy
 	ErrInvalid            = errors.New("invalid value")              // 400
 	ErrUnavailable        = errors.New("not available")              // 503
+	// ErrNotAllowed: the configuration does not let the API do this
+	// (admin.config_write, [admin.allow]); wrap it with the reason.
+	ErrNotAllowed = errors.New("not allowed by [admin]") // 403
 )
 
 // ItemError is returned by ImportMappings when one pair fails; Index is the
@@ -109,8 +116,13 @@ type Stats struct {
 	BackendFailures uint64 `json:"backend_failures"` // dial, TLS or protocol failures towards a backend
 	Bridged         uint64 `json:"bridged"`          // sessions handed to the bridge since start
 
-	ActiveConnections int64 `json:"active_connections"` // connections still in the reactor (pre-auth, routing, login)
-	ActiveSessions    int64 `json:"active_sessions"`    // bridged sessions
+	// ActiveConnections counts every client connection (as the
+	// reference proxy does): in the reactor, bridged, or served over
+	// HTTP/2; ReactorConnections those still in the reactor (pre-auth,
+	// routing, login, relayed), ActiveSessions the bridged ones.
+	ActiveConnections  int64 `json:"active_connections"`
+	ReactorConnections int64 `json:"reactor_connections"`
+	ActiveSessions     int64 `json:"active_sessions"`
 
 	CacheHits    uint64 `json:"cache_hits"`    // routing cache hits
 	CacheMisses  uint64 `json:"cache_misses"`  // routing cache misses

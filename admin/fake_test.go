@@ -38,6 +38,7 @@ type fakeBackend struct {
 	maint       map[string]bool
 	storeErr    error
 	notListable bool
+	notAllowed  error // SetMapping's and ReloadConfig's answer ([admin.allow])
 }
 
 func newFake() *fakeBackend {
@@ -107,6 +108,9 @@ func (f *fakeBackend) SetMapping(id, dest string) error {
 	f.call("set %s %s", id, dest)
 	if f.readOnly {
 		return ErrReadOnly
+	}
+	if f.notAllowed != nil {
+		return f.notAllowed
 	}
 	if !f.known(dest) {
 		return ErrUnknownDestination
@@ -209,6 +213,9 @@ func (f *fakeBackend) Delay(id string, d time.Duration) error {
 
 func (f *fakeBackend) ReloadConfig() ([]string, error) {
 	f.call("reload config")
+	if f.notAllowed != nil {
+		return nil, f.notAllowed
+	}
 	return f.notes, f.reloadErr
 }
 
@@ -216,6 +223,14 @@ func (f *fakeBackend) Drain() error {
 	f.call("drain")
 	f.mu.Lock()
 	f.ready = false
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeBackend) Undrain() error {
+	f.call("undrain")
+	f.mu.Lock()
+	f.ready = true
 	f.mu.Unlock()
 	return nil
 }

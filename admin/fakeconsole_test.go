@@ -190,6 +190,9 @@ func (f *fakeBackend) EffectiveConfig() (map[string]any, error) {
 
 func (f *fakeBackend) Reload() (ReloadReport, error) {
 	f.call("reload v1")
+	if f.notAllowed != nil {
+		return ReloadReport{}, f.notAllowed
+	}
 	return ReloadReport{Applied: []string{"destinations"}, RestartRequired: f.notes}, f.reloadErr
 }
 

@@ -63,7 +63,7 @@ func (s *Server) routes() http.Handler {
 		"/connections/kick":   {methods: map[string]handlerFunc{"POST": takes(s.kick, "identifier", "destination", "protocol", "state", "id")}},
 		"/connections/delay":  {methods: map[string]handlerFunc{"POST": takes(s.delay, "identifier", "seconds")}},
 		"/config/reload":      {methods: map[string]handlerFunc{"POST": takes(s.configReload)}},
-		"/drain":              {methods: map[string]handlerFunc{"POST": takes(s.drain)}},
+		"/drain":              {methods: map[string]handlerFunc{"POST": takes(s.drain), "DELETE": takes(s.undrain)}},
 		"/log/level":          {methods: map[string]handlerFunc{"PUT": takes(s.logLevel, "level")}},
 		"/metrics":            {methods: map[string]handlerFunc{"GET": s.metricsGet}, public: s.opt.MetricsWithoutAuth},
 	}
@@ -289,6 +289,8 @@ func (s *Server) backendError(w http.ResponseWriter, r *http.Request, op, param 
 		writeError(w, http.StatusNotImplemented, fmt.Sprintf("%s: %v", op, err), "")
 	case errors.Is(err, ErrUnavailable):
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s: %v", op, err), "")
+	case errors.Is(err, ErrNotAllowed):
+		writeError(w, http.StatusForbidden, fmt.Sprintf("%s: %v", op, err), param)
 	default:
 		s.log.Error("admin backend call failed", "op", op, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, fmt.Sprintf("%s: %v", op, err), "")
@@ -521,6 +523,8 @@ func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query)
 			switch {
 			case errors.Is(ie.Err, ErrReadOnly):
 				code = http.StatusNotImplemented
+			case errors.Is(ie.Err, ErrNotAllowed):
+				code = http.StatusForbidden
 			case errors.Is(ie.Err, ErrUnknownDestination), errors.Is(ie.Err, ErrInvalid):
 			default:
 				code = http.StatusInternalServerError
@@ -645,7 +649,7 @@ func (s *Server) delay(w http.ResponseWriter, r *http.Request, q query) {
 func (s *Server) configReload(w http.ResponseWriter, r *http.Request, q query) {
 	notes, err := s.b.ReloadConfig()
 	if err != nil {
-		if errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotAllowed) {
 			s.backendError(w, r, "config reload", "", err)
 			return
 		}
@@ -666,6 +670,15 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request, q query) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"draining": true})
+}
+
+// undrain is DELETE /drain: take new connections again.
+func (s *Server) undrain(w http.ResponseWriter, r *http.Request, q query) {
+	if err := s.b.Undrain(); err != nil {
+		s.backendError(w, r, "undrain", "", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"draining": false})
 }
 
 func (s *Server) logLevel(w http.ResponseWriter, r *http.Request, q query) {

@@ -24,6 +24,7 @@ const (
 	ProblemInvalid       = ProblemPrefix + "invalid-request"     // 400: a parameter or field is wrong
 	ProblemUnauthorized  = ProblemPrefix + "unauthorized"        // 401
 	ProblemForbidden     = ProblemPrefix + "read-only-token"     // 403: the viewer token changes nothing
+	ProblemNotAllowed    = ProblemPrefix + "not-allowed"         // 403: admin.config_write or [admin.allow] forbids it
 	ProblemNotFound      = ProblemPrefix + "not-found"           // 404
 	ProblemMethod        = ProblemPrefix + "method-not-allowed"  // 405
 	ProblemTooLarge      = ProblemPrefix + "body-too-large"      // 413
@@ -40,6 +41,7 @@ var problemTitles = map[string]string{
 	ProblemInvalid:       "Invalid request",
 	ProblemUnauthorized:  "Missing or invalid token",
 	ProblemForbidden:     "The viewer token cannot change anything",
+	ProblemNotAllowed:    "The configuration does not let the API do this",
 	ProblemNotFound:      "Not found",
 	ProblemMethod:        "Method not allowed",
 	ProblemTooLarge:      "Body too large",

@@ -212,6 +212,8 @@ func (s *Server) v1Error(w http.ResponseWriter, r *http.Request, op, param strin
 		writeProblem(w, r, http.StatusNotImplemented, ProblemNotListable, detail)
 	case errors.Is(err, ErrUnavailable):
 		writeProblem(w, r, http.StatusServiceUnavailable, ProblemUnavailable, detail)
+	case errors.Is(err, ErrNotAllowed):
+		writeProblem(w, r, http.StatusForbidden, ProblemNotAllowed, detail, withParam(param))
 	default:
 		s.log.Error("admin backend call failed", "op", op, "path", r.URL.Path, "err", err)
 		writeProblem(w, r, http.StatusInternalServerError, ProblemInternal, detail)

@@ -24,6 +24,7 @@ func (s *Server) v1Routes() *v1Router {
 	rt.add("GET", p+"/instance", s.v1Instance)
 	rt.add("GET", p+"/stats", s.v1Stats)
 	rt.add("POST", p+"/drain", s.v1Drain)
+	rt.add("DELETE", p+"/drain", s.v1Undrain)
 	rt.add("PUT", p+"/log-level", s.v1LogLevel)
 
 	rt.add("GET", p+"/destinations", s.v1Destinations)
@@ -133,6 +134,14 @@ func (s *Server) v1Drain(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"draining": true})
+}
+
+func (s *Server) v1Undrain(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+	if err := s.b.Undrain(); err != nil {
+		s.v1Error(w, r, "end the drain", "", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"draining": false})
 }
 
 func (s *Server) v1LogLevel(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
@@ -980,7 +989,7 @@ func (s *Server) v1Config(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 func (s *Server) v1ConfigReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	rep, err := s.console.Reload()
 	if err != nil {
-		if errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotAllowed) {
 			s.v1Error(w, r, "reload", "", err)
 			return
 		}

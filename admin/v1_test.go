@@ -220,6 +220,9 @@ func TestV1StatsInstanceOpenAPI(t *testing.T) {
 	if m := h.send("POST", "/api/v1/drain", ""); m["draining"] != true || h.b.Ready() {
 		t.Fatalf("drain: %v", m)
 	}
+	if m := h.send("DELETE", "/api/v1/drain", ""); m["draining"] != false || !h.b.Ready() {
+		t.Fatalf("undrain: %v", m)
+	}
 }
 
 // TestV1RoutesMatchTheDocument: the server serves exactly the operations
@@ -817,5 +820,27 @@ func TestV1EventStreamOutlivesTimeouts(t *testing.T) {
 		if strings.HasPrefix(l, "event: drain") {
 			return
 		}
+	}
+}
+
+// What [admin.allow] or admin.config_write forbid is 403 with its own
+// problem type, naming why, on both APIs.
+func TestNotAllowed(t *testing.T) {
+	h := v1(t)
+	h.b.notAllowed = fmt.Errorf("%w: host %q is not in admin.allow.destination_hosts", ErrNotAllowed, "10.9.9.9")
+	m := h.problem("PUT", "/api/v1/mappings/alice@example.com", "good", `{"destination":"new"}`, 403, "")
+	if m["type"] != ProblemNotAllowed || !strings.Contains(fmt.Sprint(m["detail"]), "admin.allow.destination_hosts") {
+		t.Fatalf("PUT mapping: %v", m)
+	}
+	if w := h.do("PUT", "/mappings?identifier=alice@example.com&destination=new", reqOpt{token: "good"}); w.Code != 403 ||
+		!strings.Contains(w.Body.String(), "admin.allow.destination_hosts") {
+		t.Fatalf("reference PUT /mappings: %d %s", w.Code, w.Body)
+	}
+	h.b.notAllowed = fmt.Errorf("%w: admin.config_write = false", ErrNotAllowed)
+	if m := h.problem("POST", "/api/v1/config/reload", "good", "", 403, ""); m["type"] != ProblemNotAllowed {
+		t.Fatalf("reload: %v", m)
+	}
+	if w := h.do("POST", "/config/reload", reqOpt{token: "good"}); w.Code != 403 || !strings.Contains(w.Body.String(), "config_write") {
+		t.Fatalf("reference reload: %d %s", w.Code, w.Body)
 	}
 }

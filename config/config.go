@@ -56,10 +56,16 @@ type Server struct {
 	BridgeIdle Duration `toml:"bridge_idle"`
 	// BackendTimeout bounds connecting to a backend and its pre-auth reply.
 	BackendTimeout Duration `toml:"backend_timeout"`
-	// BackendConnectRetries is how many more times a failed dial is tried.
+	// BackendConnectRetries is how many more times a failed connect is
+	// tried, at once, within backend_timeout.
 	BackendConnectRetries int `toml:"backend_connect_retries"`
 	// HostDownThreshold consecutive failures mark a backend host down.
 	HostDownThreshold int `toml:"host_down_threshold"`
+	// HostDownMinClients: failures a backend could have aimed at one
+	// client (it refused the connection after accepting it) open the
+	// circuit only when the streak spans this many distinct client
+	// addresses; failures to connect always count.
+	HostDownMinClients int `toml:"host_down_min_clients"`
 	// HostDownCooldown is how long a host stays marked down.
 	HostDownCooldown Duration `toml:"host_down_cooldown"`
 	// HealthCheckInterval runs active checks (connect and read the
@@ -154,9 +160,13 @@ type Destination struct {
 	TLSClientCert        string     `toml:"tls_client_cert"`
 	TLSClientKey         string     `toml:"tls_client_key"`
 	TLSCAFile            string     `toml:"tls_ca_file"` // extra roots (switchyard)
-	SourceIPs            []string   `toml:"source_ips"`  // local addresses to dial from
-	HideAuthErrors       bool       `toml:"hide_auth_errors"`
-	AllowPlaintextAuth   bool       `toml:"allow_plaintext_auth"`
+	SourceIPs            []string   `toml:"source_ips"`  // local addresses to dial from, in turn
+	// DNSCacheTTL: a host name is resolved once and its addresses kept
+	// this long, refreshed in the background; "0s" resolves on every
+	// connect.
+	DNSCacheTTL        Duration `toml:"dns_cache_ttl"`
+	HideAuthErrors     bool     `toml:"hide_auth_errors"`
+	AllowPlaintextAuth bool     `toml:"allow_plaintext_auth"`
 	// Protocol holds [destination.<id>.protocol.<proto>].
 	Protocol map[Protocol]Endpoint `toml:"protocol"`
 }
@@ -233,6 +243,11 @@ type MappingSQL struct {
 	PoolSize    int    `toml:"pool_size"`
 	UpsertQuery string `toml:"upsert_query"`
 	DeleteQuery string `toml:"delete_query"`
+	// ListQuery returns one page of mappings for the admin API's list
+	// (placeholders: cursor, [search pattern,] page size); CountQuery the
+	// number of mappings per destination.
+	ListQuery  string `toml:"list_query"`
+	CountQuery string `toml:"count_query"`
 }
 
 // Capabilities is [capabilities.*]: what the proxy announces before login.
@@ -333,7 +348,33 @@ type Admin struct {
 	// nothing (switchyard).
 	ViewerTokenFile string `toml:"viewer_token_file"`
 	ViewerToken     string `toml:"viewer_token"`
+	// ConfigWrite lets the API change the configuration in force: reload
+	// it from the file, change the log level (nil: true). The API never
+	// writes the file itself.
+	ConfigWrite *bool `toml:"config_write"`
+	// Allow bounds what the API may point accounts at or put in force
+	// ([admin.allow]; nil: no bound).
+	Allow *AdminAllow `toml:"allow"`
 }
+
+// AdminAllow is [admin.allow]: what the admin API may set. An empty list
+// allows anything.
+type AdminAllow struct {
+	// ListenerPorts: a reload through the API is refused when the file
+	// binds a listener on another port.
+	ListenerPorts []int `toml:"listener_ports"`
+	// DestinationPorts and DestinationHosts: the API may map accounts
+	// only to destinations whose every port and whose host are allowed,
+	// and a reload through the API is refused when the file declares
+	// another. A host pattern is a name, "*.example.com" (any name below
+	// it), an IP address or a CIDR network.
+	DestinationPorts []int    `toml:"destination_ports"`
+	DestinationHosts []string `toml:"destination_hosts"`
+}
+
+// CanWriteConfig reports whether the admin API may change the
+// configuration in force (admin.config_write, true by default).
+func (a *Admin) CanWriteConfig() bool { return a == nil || a.ConfigWrite == nil || *a.ConfigWrite }
 
 // Metrics is [metrics] (switchyard): a listener serving /metrics only, so
 // that a scraper does not hold the admin token.
@@ -358,8 +399,10 @@ const (
 	DefaultShutdownGrace         = Duration(limits.ShutdownGrace)
 	DefaultBridgeIdle            = Duration(limits.BridgeIdle)
 	DefaultBackendTimeout        = Duration(limits.BackendTimeout)
-	DefaultBackendConnectRetries = 1 // accepted for the reference schema; not enforced yet
+	DefaultBackendConnectRetries = limits.BackendConnectRetries
 	DefaultHostDownThreshold     = limits.HostDownThreshold
+	DefaultHostDownMinClients    = limits.HostDownMinClients
+	DefaultDNSCacheTTL           = Duration(limits.DNSCacheTTL)
 	DefaultHostDownCooldown      = Duration(limits.HostDownCooldown)
 	DefaultHealthCheckInterval   = Duration(limits.HealthCheckInterval)
 	DefaultProxyTTL              = limits.ProxyTTL
@@ -406,6 +449,7 @@ func Default() *Config {
 			BackendTimeout:        DefaultBackendTimeout,
 			BackendConnectRetries: DefaultBackendConnectRetries,
 			HostDownThreshold:     DefaultHostDownThreshold,
+			HostDownMinClients:    DefaultHostDownMinClients,
 			HostDownCooldown:      DefaultHostDownCooldown,
 			HealthCheckInterval:   DefaultHealthCheckInterval,
 			ProxyTTL:              DefaultProxyTTL,
@@ -481,7 +525,7 @@ func NewListener() Listener {
 
 // NewDestination returns a destination with every default filled.
 func NewDestination() Destination {
-	return Destination{ProxyProtocol: true}
+	return Destination{ProxyProtocol: true, DNSCacheTTL: DefaultDNSCacheTTL}
 }
 
 // NewAdmin returns an [admin] section with every default filled.

@@ -45,7 +45,15 @@ func TestExamples(t *testing.T) {
 				c.TLS.Certificate[id] = cert
 			}
 			if c.Mapping.File != nil {
+				if !strings.HasPrefix(c.Mapping.File.Path, "/var/lib/switchyard/") {
+					t.Errorf("the mapping file, which the admin API rewrites, should live under /var/lib/switchyard")
+				}
 				c.Mapping.File.Path = f.mapping
+			}
+			if c.Admin == nil {
+				t.Errorf("no [admin]: every example has the management API")
+			} else if c.Admin.BearerTokenFile != "" {
+				c.Admin.BearerTokenFile = f.token
 			}
 			var got []string
 			for _, e := range fieldErrors(t, c.Validate()) {

@@ -385,7 +385,10 @@ func (a *applier) applyAdminToken() {
 	}
 	for _, env := range []string{EnvPrefix + "ADMIN_TOKEN", "PROXY_ADMIN_TOKEN"} {
 		if v := a.getenv(env); v != "" {
+			// The environment wins over the file, which wins over the
+			// inline token (the reference proxy's order).
 			a.c.Admin.BearerToken = strings.TrimSpace(v)
+			a.c.Admin.BearerTokenFile = ""
 			a.mark("admin.bearer_token", "env "+env)
 			return
 		}

@@ -13,9 +13,7 @@ import (
 
 // notALimit lists numeric keys with a default that package limits does
 // not name, and why.
-var notALimit = map[string]string{
-	"server.backend_connect_retries": "accepted for the reference schema; nothing retries a failed connect yet",
-}
+var notALimit = map[string]string{}
 
 type leaf struct {
 	kind  limits.Kind

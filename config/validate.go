@@ -102,6 +102,7 @@ func (v *validator) server() {
 	v.positive("server.backend_timeout", s.BackendTimeout)
 	v.atLeast("server.backend_connect_retries", int64(s.BackendConnectRetries), 0)
 	v.atLeast("server.host_down_threshold", int64(s.HostDownThreshold), 1)
+	v.atLeast("server.host_down_min_clients", int64(s.HostDownMinClients), 1)
 	v.positive("server.host_down_cooldown", s.HostDownCooldown)
 	if s.ProxyTTL < 1 || s.ProxyTTL > 255 {
 		v.add("server.proxy_ttl", "%d must be between 1 and 255", s.ProxyTTL)
@@ -319,6 +320,9 @@ func (v *validator) destinations() {
 				v.add(key+".source_ips["+strconv.Itoa(i)+"]", "%q is not an IP address", ip)
 			}
 		}
+		if d.DNSCacheTTL < 0 {
+			v.add(key+".dns_cache_ttl", "duration %q must not be negative (\"0s\" resolves on every connect)", d.DNSCacheTTL.String())
+		}
 		if len(d.Protocol) == 0 {
 			v.add(key+".protocol", "no protocol is declared: add [%s.protocol.<proto>] with port and tls", key)
 		}
@@ -375,9 +379,16 @@ func (v *validator) declared() string {
 func (v *validator) routing() {
 	c := v.c
 	r := &c.Routing
-	if r.DefaultDestination == "" {
+	switch {
+	case len(c.Listener) == 0 && c.Admin == nil:
+		// As the reference proxy: a file with neither serves nothing.
+		v.add("listener", "no [listener.<id>] and no [admin]: there is nothing to serve (switchyard init DIR writes a starter file)")
+	case r.DefaultDestination == "" && (len(c.Listener) > 0 || c.Mapping.Source != SourceNone):
+		// The management API alone needs no route (a file from switchyard
+		// init); a listener or a mapping store does.
 		v.add("routing.default_destination", "is required: the destination of accounts with no mapping%s", v.declared())
-	} else {
+	case r.DefaultDestination == "":
+	default:
 		v.destRef("routing.default_destination", r.DefaultDestination)
 	}
 	used := map[Protocol]bool{}
@@ -457,7 +468,45 @@ func (v *validator) mapping() {
 		}
 		// An empty query uses switchyard's own table (switchyard_mappings).
 		v.atLeast("mapping.sql.pool_size", int64(m.SQL.PoolSize), 1)
+		pg := m.Source == SourcePostgreSQL || strings.HasPrefix(m.SQL.URL, "postgres")
+		if q := m.SQL.ListQuery; q != "" {
+			if n := placeholders(q, pg); n < 2 || n > 3 {
+				v.add("mapping.sql.list_query", "takes the cursor, optionally a search pattern, and the page size (%s): found %d placeholder(s)",
+					map[bool]string{true: "$1, $2[, $3]", false: "?, ?[, ?]"}[pg], n)
+			}
+		}
+		if q := m.SQL.CountQuery; q != "" && placeholders(q, pg) != 0 {
+			v.add("mapping.sql.count_query", "takes no parameter: it returns (destination, count) rows")
+		}
 	}
+}
+
+// placeholders counts a query's parameters: the highest $n for
+// PostgreSQL, the question marks otherwise (outside quotes).
+func placeholders(q string, pg bool) int {
+	n, quote := 0, byte(0)
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"' || c == '`':
+			quote = c
+		case pg && c == '$':
+			j := i + 1
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				j++
+			}
+			if k, err := strconv.Atoi(q[i+1 : j]); err == nil && k > n {
+				n = k
+			}
+		case !pg && c == '?':
+			n++
+		}
+	}
+	return n
 }
 
 // maxMappingReports bounds the problems reported from one mapping file.
@@ -687,10 +736,12 @@ func (v *validator) admin() {
 	v.atLeast("admin.min_token_len", int64(a.MinTokenLen), limits.AdminMinTokenLenFloor)
 	v.atLeast("admin.lockout_threshold", int64(a.LockoutThreshold), 1)
 	v.positive("admin.lockout_duration", a.LockoutDuration)
+	// The token in force: $SWITCHYARD_ADMIN_TOKEN or $PROXY_ADMIN_TOKEN
+	// (Apply clears the file then), else the file, else the inline one.
 	switch {
 	case a.BearerToken == "" && a.BearerTokenFile == "":
 		v.add("admin", "needs bearer_token_file, bearer_token or $SWITCHYARD_ADMIN_TOKEN")
-	case a.BearerToken != "":
+	case a.BearerTokenFile == "":
 		if len(a.BearerToken) < a.MinTokenLen {
 			v.add("admin.bearer_token", "is %d characters long, below min_token_len %d", len(a.BearerToken), a.MinTokenLen)
 		}
@@ -703,6 +754,15 @@ func (v *validator) admin() {
 			v.add("admin.bearer_token_file", "%q holds a token of %d characters, below min_token_len %d", a.BearerTokenFile, len(strings.TrimSpace(string(b))), a.MinTokenLen)
 		}
 	}
+	if al := a.Allow; al != nil {
+		v.ports("admin.allow.listener_ports", al.ListenerPorts)
+		v.ports("admin.allow.destination_ports", al.DestinationPorts)
+		for i, h := range al.DestinationHosts {
+			if _, err := ParseHostPattern(h); err != nil {
+				v.add("admin.allow.destination_hosts["+strconv.Itoa(i)+"]", "%v", err)
+			}
+		}
+	}
 	viewer := v.token("admin.viewer_token", a.ViewerToken, a.ViewerTokenFile, a.MinTokenLen)
 	if viewer != "" {
 		admin := a.BearerToken
@@ -713,6 +773,15 @@ func (v *validator) admin() {
 		}
 		if viewer == admin {
 			v.add("admin.viewer_token", "is the admin token: give the viewer a token of its own")
+		}
+	}
+}
+
+// ports checks a list of port numbers.
+func (v *validator) ports(key string, ps []int) {
+	for i, p := range ps {
+		if p < 1 || p > 65535 {
+			v.add(key+"["+strconv.Itoa(i)+"]", "%d is not a port number (1-65535)", p)
 		}
 	}
 }

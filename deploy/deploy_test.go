@@ -68,16 +68,17 @@ func exitCode(err error) int {
 	return 0
 }
 
-var etcPath = regexp.MustCompile(`"/etc/switchyard/[^"]+"`)
+var etcPath = regexp.MustCompile(`"/(etc|var/lib)/switchyard/[^"]+"`)
 
-// localize rewrites every "/etc/switchyard/..." path of an example into dir
-// and creates the file it names: PEM files whose name says "key" get a
-// private key, other PEM files the matching certificate, *.token files a
-// token, anything else (mapping files) is left empty.
+// localize rewrites every "/etc/switchyard/..." and
+// "/var/lib/switchyard/..." path of an example into dir and creates the
+// file it names: PEM files whose name says "key" get a private key, other
+// PEM files the matching certificate, *.token files a token, anything else
+// (mapping files) is left empty.
 func localize(t *testing.T, text, dir string, certPEM, keyPEM []byte) string {
 	t.Helper()
 	return etcPath.ReplaceAllStringFunc(text, func(q string) string {
-		rel := strings.TrimPrefix(strings.Trim(q, `"`), "/etc/switchyard/")
+		rel := strings.TrimPrefix(strings.Trim(q, `"`), "/")
 		p := filepath.Join(dir, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -121,8 +122,8 @@ func TestExamplesCheckConfig(t *testing.T) {
 			}
 			dir := t.TempDir()
 			text := localize(t, string(src), dir, certPEM, keyPEM)
-			if strings.Contains(text, "/etc/switchyard") {
-				t.Fatalf("a path into /etc/switchyard was not rewritten")
+			if strings.Contains(text, `"/etc/switchyard`) || strings.Contains(text, `"/var/lib/switchyard`) {
+				t.Fatalf("a path into /etc/switchyard or /var/lib/switchyard was not rewritten")
 			}
 			cfgFile := filepath.Join(dir, name)
 			if err := os.WriteFile(cfgFile, []byte(text), 0o600); err != nil {
@@ -311,17 +312,59 @@ func unitValue(unit, key string) string {
 	return v
 }
 
-// The systemd unit and the Dockerfile agree with the binary: the same
-// install path, a stop timeout longer than shutdown_grace (the default and
-// every example's), and a descriptor limit for two fds per session.
+// The systemd unit, its sysusers.d and tmpfiles.d snippets, the examples
+// and the Dockerfile agree with the binary and with each other: the same
+// install path and configuration file, Type=notify, a reload that checks
+// the file first, a stop timeout longer than shutdown_grace (the default
+// and every example's), a descriptor limit for two fds per session, the
+// user the snippets create, the state directory the unit leaves writable
+// and where every example keeps its mapping file, and the ports the image
+// exposes.
 func TestPackagingFiles(t *testing.T) {
 	unitB, err := os.ReadFile("systemd/switchyard.service")
 	if err != nil {
 		t.Fatal(err)
 	}
 	unit := string(unitB)
-	if got := unitValue(unit, "ExecStart"); !strings.HasPrefix(got, "/usr/local/bin/switchyard --config /etc/switchyard/switchyard.toml") {
-		t.Errorf("ExecStart = %q", got)
+	for key, want := range map[string]string{
+		"Type": "notify", "NotifyAccess": "main", "ExecStart": "/usr/bin/switchyard",
+		"Environment": "SWITCHYARD_CONFIG=/etc/switchyard/switchyard.toml",
+		"User":        "switchyard", "Group": "switchyard", "StateDirectory": "switchyard",
+	} {
+		if got := unitValue(unit, key); got != want {
+			t.Errorf("%s = %q, want %q", key, got, want)
+		}
+	}
+	var reloads []string
+	for _, line := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(line, "ExecReload="); ok {
+			reloads = append(reloads, v)
+		}
+	}
+	if len(reloads) != 2 || reloads[0] != "/usr/bin/switchyard --check-config" || reloads[1] != "/bin/kill -HUP $MAINPID" {
+		t.Errorf("ExecReload = %q: want the check, then SIGHUP", reloads)
+	}
+	sysusers, err := os.ReadFile("systemd/switchyard.sysusers")
+	if err != nil || !regexp.MustCompile(`(?m)^u switchyard - ".*" /var/lib/switchyard /usr/sbin/nologin$`).Match(sysusers) {
+		t.Errorf("sysusers: %q %v", sysusers, err)
+	}
+	tmpfiles, err := os.ReadFile("systemd/switchyard.tmpfiles")
+	if err != nil || !regexp.MustCompile(`(?m)^d /var/lib/switchyard +0750 switchyard switchyard -$`).Match(tmpfiles) ||
+		!regexp.MustCompile(`(?m)^d /etc/switchyard +0750 root +switchyard -$`).Match(tmpfiles) {
+		t.Errorf("tmpfiles: %q %v", tmpfiles, err)
+	}
+	examples, _ := filepath.Glob("../examples/*.toml")
+	for _, f := range examples {
+		c, err := config.Load(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if c.Admin == nil {
+			t.Errorf("%s has no [admin]", f)
+		}
+		if c.Mapping.File != nil && !strings.HasPrefix(c.Mapping.File.Path, "/var/lib/switchyard/") {
+			t.Errorf("%s keeps its mapping file at %s, outside /var/lib/switchyard (read-only for the unit)", f, c.Mapping.File.Path)
+		}
 	}
 	stop, err := time.ParseDuration(strings.ReplaceAll(unitValue(unit, "TimeoutStopSec"), " ", ""))
 	if err != nil {
@@ -356,6 +399,13 @@ func TestPackagingFiles(t *testing.T) {
 		"USER ",
 		"HEALTHCHECK ",
 		"cap_net_bind_service",
+		"FROM --platform=$BUILDPLATFORM ",
+		"GOOS=${TARGETOS} GOARCH=${TARGETARCH}",
+		"internal/version.Version=${VERSION}",
+		`org.opencontainers.image.version="${VERSION}"`,
+		`org.opencontainers.image.licenses="Apache-2.0"`,
+		"EXPOSE 24 25 110 143 443 465 587 993 995 4190 9443",
+		"SWITCHYARD_INIT_DIR=/var/lib/switchyard",
 	} {
 		if !bytes.Contains(df, []byte(want)) {
 			t.Errorf("Dockerfile lacks %q", want)

@@ -118,12 +118,13 @@ func (e *Engine) healthSuccess(d *Destination, proto string) {
 
 // healthFailure reports a failure of d for proto, seen while serving
 // client; a breaker that counts distinct clients
-// (server.host_down_min_clients) gets the client's address.
+// (server.host_down_min_clients) gets the client's address. A failure
+// that is no client's doing (a refused connect) passes no client.
 func (e *Engine) healthFailure(d *Destination, proto string, client netip.AddrPort) {
 	if e.opt.Health == nil || d == nil {
 		return
 	}
-	if hf, ok := e.opt.Health.(HealthFrom); ok {
+	if hf, ok := e.opt.Health.(HealthFrom); ok && client.IsValid() {
 		hf.FailureFrom(d.ID, proto, client.Addr().String())
 		return
 	}

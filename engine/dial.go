@@ -18,6 +18,12 @@ var (
 	errFDBudget   = errors.New("descriptor budget exhausted")
 )
 
+// dialError marks a leg that never connected: the host's doing, not a
+// client's (the breaker counts it for every client alike).
+type dialError struct{ error }
+
+func (d dialError) Unwrap() error { return d.error }
+
 // goBounded runs fn on a short-lived goroutine, at most MaxDials at once.
 // A full budget is an overload: the caller fails fast instead of queueing.
 func (e *Engine) goBounded(fn func()) bool {
@@ -80,7 +86,7 @@ func (e *Engine) dial(lp *loop, owner legOwner, dest *Destination, dp DestProtoc
 			e.fds.Release(fdbudget.Backend, 2)
 			lp.post(func() {
 				e.log.Warn("backend unreachable", "destination", dest.ID, "addr", addr, "err", err)
-				l.fail(err)
+				l.fail(dialError{err})
 			})
 		}
 	})

@@ -67,6 +67,7 @@ type Engine struct {
 	started       chan struct{} // every listener accepts
 	stopOnce      sync.Once
 	draining      atomic.Bool
+	stopping      atomic.Bool // Stop was called: a drain cannot be undone
 	delays        delays
 	dests         atomic.Pointer[map[string]*Destination] // swapped by SetDestinations
 	maintMu       sync.Mutex
@@ -282,6 +283,13 @@ func unreachableAddr() (string, func()) {
 // carry on.
 func (e *Engine) Drain() { e.draining.Store(true) }
 
+// Undrain takes new connections again after Drain (not after Stop).
+func (e *Engine) Undrain() {
+	if !e.stopping.Load() {
+		e.draining.Store(false)
+	}
+}
+
 // Draining reports whether Drain (or Stop) was called.
 func (e *Engine) Draining() bool { return e.draining.Load() }
 
@@ -304,6 +312,7 @@ func (e *Engine) Addrs(id string) []netip.AddrPort {
 func (e *Engine) Stop(ctx context.Context) error {
 	var err error
 	e.stopOnce.Do(func() {
+		e.stopping.Store(true)
 		e.draining.Store(true)
 		e.closeAcceptors()
 		select {

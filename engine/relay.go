@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -322,7 +323,12 @@ func (s *relaySession) legDown(l *leg, err error) {
 	c := s.c
 	s.leg = nil
 	c.e.log.Warn("relay: backend leg lost", "destination", l.dest.ID, "client", c.fwd.Client, "err", err)
-	c.e.healthFailure(l.dest, c.ls.Protocol, c.fwd.Client)
+	client := c.fwd.Client
+	var de dialError
+	if errors.As(err, &de) {
+		client = netip.AddrPort{} // the host's doing, whoever the client
+	}
+	c.e.healthFailure(l.dest, c.ls.Protocol, client)
 	s.downPending = true
 	s.deliverDown()
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,8 +202,10 @@ func (e *Engine) runReplay(r *replay, j replayJob) (res replayResult) {
 	conn, err := e.dialBackend(ctx, j.dest, j.dp.Port)
 	e.opt.Observer.Dial(j.dest.ID, time.Since(t0), err)
 	if err != nil {
+		// A refused or timed-out connect is the host's doing, whoever
+		// the client: counted for every client alike.
 		e.fds.Release(fdbudget.Backend, 1)
-		e.healthFailure(j.dest, j.proto, j.fwd.Client)
+		e.healthFailure(j.dest, j.proto, netip.AddrPort{})
 		return replayResult{kind: protocols.FailUnavailable, err: err}
 	}
 	res.conn = conn

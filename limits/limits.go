@@ -26,14 +26,20 @@ import "time"
 
 // Process and configuration ([server], [mapping], [oauth], [cluster]).
 const (
-	ShutdownGrace       = 30 * time.Second
-	BridgeIdle          = 30 * time.Minute
-	BackendTimeout      = 10 * time.Second
-	HostDownThreshold   = 5
-	HostDownCooldown    = 30 * time.Second
-	HealthCheckInterval = 10 * time.Second
-	ProxyTTL            = 7
-	MaxPEMFile          = 1 << 20
+	ShutdownGrace         = 30 * time.Second
+	BridgeIdle            = 30 * time.Minute
+	BackendTimeout        = 10 * time.Second
+	BackendConnectRetries = 1
+	HostDownThreshold     = 5
+	HostDownMinClients    = 1
+	HostDownCooldown      = 30 * time.Second
+	HealthCheckInterval   = 10 * time.Second
+	DNSCacheTTL           = 60 * time.Second
+	DNSMaxStale           = 10 * time.Minute
+	DNSRetryInterval      = 5 * time.Second
+	NotifyStatusInterval  = 10 * time.Second
+	ProxyTTL              = 7
+	MaxPEMFile            = 1 << 20
 )
 
 // Listeners ([listener.<id>]).
@@ -188,6 +194,7 @@ const (
 	AdminMaxImportBytes    = 16 << 20
 	AdminMaxDelay          = 24 * time.Hour
 	AdminStoreTimeout      = 5 * time.Second
+	AdminImportTimeout     = 30 * time.Second
 	MetricsScrapeTimeout   = 10 * time.Second
 	MetricsScrapesInFlight = 4
 )

@@ -5,8 +5,9 @@
 //
 // The admin address is taken from, in order: --addr, $SWITCHYARD_HEALTHCHECK_ADDR,
 // $SWITCHYARD_ADMIN_BIND, then admin.bind of the configuration file
-// (--config or $SWITCHYARD_CONFIG, with the SWITCHYARD_* variables applied
-// as switchyard applies them, so $SWITCHYARD_SET can carry admin.bind).
+// (--config or $SWITCHYARD_CONFIG, or $SWITCHYARD_INIT_DIR/switchyard.toml
+// when that file is missing, with the SWITCHYARD_* variables applied as
+// switchyard applies them, so $SWITCHYARD_SET can carry admin.bind).
 //
 // An unspecified or loopback bind address (0.0.0.0:9443, [::]:9443,
 // 127.0.0.1:9443) is checked on loopback, where the server's certificate is
@@ -128,6 +129,9 @@ func adminAddr(flagAddr, configPath string, getenv func(string) string) (addr, f
 			return v, "$" + env, nil
 		}
 	}
+	// The file switchyard serves: a missing one was replaced by the starter
+	// file in $SWITCHYARD_INIT_DIR on a container's first start.
+	configPath, _ = config.PathOrInit(configPath, getenv("SWITCHYARD_INIT_DIR"))
 	if configPath == "" {
 		return "", "", errors.New("no admin address: give --addr, set $SWITCHYARD_HEALTHCHECK_ADDR, or point --config ($SWITCHYARD_CONFIG) at a file with [admin] bind")
 	}

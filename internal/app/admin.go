@@ -36,26 +36,47 @@ type adminBackend struct {
 
 var _ admin.Backend = (*adminBackend)(nil)
 
-// fileWriter adapts the file store to invalidate.Writer.
-type fileWriter struct{ fs *filestore.Store }
+// fileWriter adapts the file store to invalidate.Writer and BatchWriter.
+// An edit also installs hand edits of the file not loaded yet: those
+// identifiers are dropped from the router's cache too.
+type fileWriter struct {
+	fs *filestore.Store
+	r  *router.Router
+}
 
 func (w fileWriter) Set(_ context.Context, id, dest string) error {
-	_, err := w.fs.Set(id, dest)
+	changed, err := w.fs.Set(id, dest)
+	w.r.Invalidate(changed...)
 	return err
 }
 
 func (w fileWriter) Delete(_ context.Context, id string) error {
-	_, err := w.fs.Delete(id)
+	changed, err := w.fs.Delete(id)
 	if errors.Is(err, filestore.ErrNotFound) {
 		return admin.ErrNotFound
 	}
+	w.r.Invalidate(changed...)
+	return err
+}
+
+func (w fileWriter) SetMany(_ context.Context, pairs []router.Mapping) error {
+	fp := make([]filestore.Pair, len(pairs))
+	for i, p := range pairs {
+		fp[i] = filestore.Pair(p)
+	}
+	changed, err := w.fs.SetMany(fp)
+	var be *filestore.BatchError
+	if errors.As(err, &be) {
+		return &invalidate.BatchError{Index: be.Index, Err: be.Err}
+	}
+	w.r.Invalidate(changed...)
 	return err
 }
 
 func (b *adminBackend) writer() (invalidate.Writer, error) {
 	switch s := b.a.store.(type) {
 	case *filestore.Store:
-		return fileWriter{s}, nil
+		return fileWriter{s, b.a.router}, nil
 	case invalidate.Writer:
 		return s, nil
 	}
@@ -68,8 +89,9 @@ func (b *adminBackend) Stats() admin.Stats {
 	for reason, n := range b.a.eng.Refusals() {
 		refusals[reason] = uint64(n)
 	}
-	var reactor, bridged int64
+	var all, reactor, bridged int64
 	for _, s := range b.a.eng.Sessions(nil) {
+		all++
 		switch s.State {
 		case engine.StateBridged:
 			bridged++
@@ -80,19 +102,20 @@ func (b *adminBackend) Stats() admin.Stats {
 	}
 	cs := b.a.router.CacheStats()
 	return admin.Stats{
-		CacheHits:         uint64(cs.Hits),
-		CacheMisses:       uint64(cs.Misses),
-		CacheEntries:      cs.Entries,
-		Accepted:          uint64(st.Accepted.Load()),
-		Refused:           uint64(st.RefusedBusy.Load()),
-		Logins:            uint64(st.Logins.Load()),
-		LoginFailures:     uint64(st.LoginFailures.Load()),
-		BackendFailures:   uint64(st.BackendFailures.Load()),
-		Bridged:           uint64(st.Bridged.Load()),
-		ActiveConnections: reactor,
-		ActiveSessions:    bridged,
-		Refusals:          refusals,
-		Started:           b.started,
+		CacheHits:          uint64(cs.Hits),
+		CacheMisses:        uint64(cs.Misses),
+		CacheEntries:       cs.Entries,
+		Accepted:           uint64(st.Accepted.Load()),
+		Refused:            uint64(st.RefusedBusy.Load()),
+		Logins:             uint64(st.Logins.Load()),
+		LoginFailures:      uint64(st.LoginFailures.Load()),
+		BackendFailures:    uint64(st.BackendFailures.Load()),
+		Bridged:            uint64(st.Bridged.Load()),
+		ActiveConnections:  all,
+		ReactorConnections: reactor,
+		ActiveSessions:     bridged,
+		Refusals:           refusals,
+		Started:            b.started,
 	}
 }
 
@@ -161,6 +184,9 @@ func (b *adminBackend) SetMapping(id, dest string) error {
 func (b *adminBackend) setMapping(rt *runtimeState, id, dest string) error {
 	if !rt.hasDestination(dest) {
 		return admin.ErrUnknownDestination
+	}
+	if err := b.a.allowDestination(rt, dest); err != nil {
+		return err
 	}
 	if b.a.router.Normalize(id) == "" {
 		return admin.ErrInvalid
@@ -235,32 +261,58 @@ func (b *adminBackend) ExportMappings(w io.Writer) error {
 	return nil
 }
 
+// ImportMappings writes every pair at once, all or nothing: every pair is
+// checked first (destination in force and allowed, identifier usable),
+// then the store takes the whole batch in one write (the file rewritten
+// once, one SQL transaction, one Redis MULTI/EXEC), then the caches and
+// the other instances are told once. A store without batch writes (a
+// custom Writer) gets one write per pair and may stop part way.
 func (b *adminBackend) ImportMappings(pairs []admin.Pair) (int, error) {
-	rt := b.a.current() // one configuration for the whole import
+	a := b.a
+	rt := a.current() // one configuration for the whole import
+	allowed := map[string]error{}
+	batch := make([]router.Mapping, len(pairs))
 	for i, p := range pairs {
 		if !rt.hasDestination(p.Destination) {
 			return 0, &admin.ItemError{Index: i, Err: admin.ErrUnknownDestination}
 		}
+		err, seen := allowed[p.Destination]
+		if !seen {
+			err = a.allowDestination(rt, p.Destination)
+			allowed[p.Destination] = err
+		}
+		if err != nil {
+			return 0, &admin.ItemError{Index: i, Err: err}
+		}
+		n := a.router.Normalize(p.Identifier)
+		if n == "" {
+			return 0, &admin.ItemError{Index: i, Err: admin.ErrInvalid}
+		}
+		batch[i] = router.Mapping{Identifier: n, Destination: p.Destination}
 	}
 	w, err := b.writer()
 	if err != nil {
 		return 0, &admin.ItemError{Index: 0, Err: err}
 	}
-	for i, p := range pairs {
-		err := admin.ErrInvalid
-		if b.a.router.Normalize(p.Identifier) != "" {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err = storeErr(invalidate.Set(ctx, w, b.a.router, b.a.bus, p.Identifier, p.Destination))
-			cancel()
-		}
-		if err != nil {
-			if i > 0 {
-				b.a.event(admin.Event{Kind: admin.EventImport, Count: i, Actor: "api", Reason: "stopped: " + err.Error()})
+	ctx, cancel := context.WithTimeout(context.Background(), limits.AdminImportTimeout)
+	defer cancel()
+	n, err := invalidate.SetMany(ctx, w, a.router, a.bus, batch)
+	if err != nil {
+		var be *invalidate.BatchError
+		if errors.As(err, &be) {
+			if n > 0 {
+				a.event(admin.Event{Kind: admin.EventImport, Count: n, Actor: "api", Reason: "stopped: " + be.Err.Error()})
 			}
-			return i, &admin.ItemError{Index: i, Err: err}
+			return n, &admin.ItemError{Index: be.Index, Err: storeErr(be.Err)}
 		}
+		if n == 0 {
+			return 0, fmt.Errorf("import: %w", storeErr(err))
+		}
+		// Written; only the announcement to other instances failed.
+		a.log.Warn("import written; other instances were not told (their caches expire by TTL)", "err", err)
 	}
-	b.a.event(admin.Event{Kind: admin.EventImport, Count: len(pairs), Actor: "api"})
+	a.log.Info("mappings imported", "count", len(pairs), "actor", "api")
+	a.event(admin.Event{Kind: admin.EventImport, Count: len(pairs), Actor: "api"})
 	return len(pairs), nil
 }
 
@@ -338,12 +390,16 @@ func (b *adminBackend) ReloadConfig() ([]string, error) {
 }
 
 func (b *adminBackend) Drain() error {
-	b.a.eng.Drain()
-	b.a.event(admin.Event{Kind: admin.EventDrain, Actor: "api"})
+	b.a.Drain("api")
 	return nil
 }
 
+func (b *adminBackend) Undrain() error { return b.a.Undrain("api") }
+
 func (b *adminBackend) SetLogLevel(level string) error {
+	if err := b.a.allowConfigWrite("the log level"); err != nil {
+		return err
+	}
 	if b.a.level == nil {
 		return admin.ErrUnavailable
 	}

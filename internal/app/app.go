@@ -25,6 +25,7 @@ import (
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
+	"github.com/switchyard-mail/switchyard/internal/sdnotify"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/token/verify"
 	"github.com/switchyard-mail/switchyard/router"
@@ -52,6 +53,7 @@ type App struct {
 	level    *slog.LevelVar // the process log level, changed by the admin API
 	health   *health.Registry
 	checker  *health.Checker  // active checks; nil when health_check_interval is 0
+	dns      *dnsCache        // destination host names (dns_cache_ttl)
 	verifier *verify.Verifier // [oauth] verify = true; else nil
 	// reg and metrics exist when [admin] is configured (GET /metrics).
 	reg     *prometheus.Registry
@@ -84,6 +86,11 @@ type App struct {
 	metricsLn   net.Listener // tests: serve [metrics] here instead of binding metrics.bind
 	backendOnce sync.Once
 	adminB      *adminBackend
+
+	// What an operator sees (ops.go).
+	notifier   *sdnotify.Notifier
+	configFile string
+	stopping   atomic.Bool
 }
 
 // New builds everything; nothing listens until Run. level, when not nil,
@@ -135,6 +142,7 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	// accounts to their next node until it heals.
 	a.health = health.New(health.Options{
 		FailureThreshold: cfg.Server.HostDownThreshold,
+		MinClients:       cfg.Server.HostDownMinClients,
 		Cooldown:         cfg.Server.HostDownCooldown.D(),
 		OnChange: func(dest, proto string, up bool) {
 			log.Warn("destination health changed", "destination", dest, "protocol", proto, "up", up)
@@ -155,10 +163,12 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	// HTTP/2 server's backend connections, the admin API's connections and
 	// the active checks.
 	a.fds = fdbudget.New(engine.DefaultLimits.FDReserve)
+	a.dns = newDNSCache(cfg.Server.BackendTimeout.D(), log)
+	a.dns.setHosts(hostTTLs(cfg))
 	if iv := cfg.Server.HealthCheckInterval.D(); iv > 0 {
 		// Built here, run by Run: a reload before Run still reaches it.
 		a.checker = health.NewChecker(a.health, rt.targets, health.CheckerOptions{Interval: iv, Timeout: cfg.Server.BackendTimeout.D(),
-			Dial: a.fds.Dialer(fdbudget.Health, &net.Dialer{})})
+			Dial: a.dns.dial(a.fds.Dialer(fdbudget.Health, &net.Dialer{}))})
 	}
 	bridge, err := splice.New(splice.Config{IdleTimeout: cfg.Server.BridgeIdle.D(), Portable: os.Getenv("SWITCHYARD_BRIDGE") == "portable", FDs: a.fds})
 	if err != nil {
@@ -174,6 +184,8 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		IdentifierClaim:  cfg.OAuth.JWTUsernameClaim,
 		MasterSeparators: strings.Join(cfg.Routing.MasterUserSeparators, ""),
 		BackendTimeout:   cfg.Server.BackendTimeout.D(),
+		ConnectRetries:   cfg.Server.BackendConnectRetries,
+		LookupHost:       a.dns.LookupHost,
 		Loops:            cfg.Server.Threads,
 		FDs:              a.fds,
 	}
@@ -260,6 +272,13 @@ func buildDestinations(cfg *config.Config) (map[string]*engine.Destination, erro
 		ed := &engine.Destination{
 			ID: id, Host: d.Host, Protocols: map[string]engine.DestProtocol{},
 			AllowPlaintextAuth: d.AllowPlaintextAuth, HideAuthErrors: d.HideAuthErrors,
+		}
+		for i, s := range d.SourceIPs {
+			ip, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("destination.%s.source_ips[%d]: %w", id, i, err)
+			}
+			ed.SourceAddrs = append(ed.SourceAddrs, ip)
 		}
 		for p, ep := range d.Protocol {
 			dp := engine.DestProtocol{Port: ep.Port, TLS: tlsMode(ep.TLS)}
@@ -358,6 +377,7 @@ func (a *App) buildRouter() error {
 	case config.SourceSQL, config.SourcePostgreSQL, config.SourceMySQL, config.SourceSQLite:
 		ss, err := sqlstore.New(sqlstore.Options{
 			URL: m.SQL.URL, Query: m.SQL.Query, Upsert: m.SQL.UpsertQuery, Delete: m.SQL.DeleteQuery,
+			List: m.SQL.ListQuery, Count: m.SQL.CountQuery,
 			MaxOpenConns: m.SQL.PoolSize,
 		})
 		if err != nil {
@@ -396,6 +416,7 @@ func (emptyStore) Close() error                                         { return
 func (a *App) Run(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
 	defer a.cancel()
+	defer a.dns.close()
 	if p, ok := a.store.(interface{ Ping(context.Context) error }); ok {
 		// The proxy starts without its store; logins tempfail (or use the
 		// default destination, per mapping.on_store_error) until it answers.
@@ -443,11 +464,6 @@ func (a *App) Run(ctx context.Context) error {
 	case err := <-errc:
 		return err
 	case <-a.eng.Started():
-		args := []any{"listeners", len(a.cfg.Listener)}
-		for _, id := range sortedIDs(a.cfg.Listener) {
-			args = append(args, "listener."+id, strings.Join(a.Addrs(id), ","))
-		}
-		a.log.Info("switchyard listening", args...)
 	}
 	// With port 0 in bind only this says where a listener is.
 	for _, id := range slices.Sorted(maps.Keys(a.cfg.Listener)) {
@@ -474,12 +490,27 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopAdmin()
 	defer stopMetrics()
 	close(a.ready)
+	a.logStarted()
+	if a.notifier != nil {
+		a.notify(a.notifier.Ready(a.statusLine()))
+		go a.reportStatus(ctx)
+	}
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
+	a.stopping.Store(true)
 	grace := a.cfg.Server.ShutdownGrace.D()
+	stopStart := time.Now()
+	sessions := len(a.eng.Sessions(nil))
+	a.log.Info("switchyard stopping: listeners closed, sessions get the grace to finish", "sessions", sessions, "grace", grace)
+	if a.notifier != nil {
+		a.notify(a.notifier.Stopping(fmt.Sprintf("stopping, %d session(s) finishing", sessions)))
+	}
+	defer func() {
+		a.log.Info("switchyard stopped", "duration", time.Since(stopStart), "sessions_cut", len(a.eng.Sessions(nil)))
+	}()
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err = a.eng.Stop(sctx)

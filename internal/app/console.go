@@ -20,9 +20,11 @@ import (
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/internal/redact"
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/filestore"
 	"github.com/switchyard-mail/switchyard/router/health"
+	"github.com/switchyard-mail/switchyard/router/sqlstore"
 )
 
 // The admin API's /api/v1 side (admin.Console) over the running App.
@@ -292,8 +294,19 @@ func (b *adminBackend) KickSessions(f admin.SessionFilter) int {
 func (b *adminBackend) Mappings(ctx context.Context, ids []string) (map[string]string, error) {
 	out := map[string]string{}
 	st := b.a.store
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, limits.AdminImportTimeout)
 	defer cancel()
+	// SQL and Redis read a whole import's current mappings in a few round
+	// trips rather than one per identifier.
+	if lm, ok := st.(interface {
+		LookupMany(context.Context, []string) (map[string]string, error)
+	}); ok {
+		m, err := lm.LookupMany(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", admin.ErrUnavailable, err)
+		}
+		return m, nil
+	}
 	for _, id := range ids {
 		d, found, err := st.Lookup(ctx, id)
 		if err != nil {
@@ -347,6 +360,8 @@ func listErr(err error) error {
 		return nil
 	case errors.Is(err, router.ErrNotListable):
 		return fmt.Errorf("%w: %v", admin.ErrNotListable, err)
+	case errors.Is(err, sqlstore.ErrNoSearch):
+		return fmt.Errorf("%w: %v (mapping.sql.list_query)", admin.ErrInvalid, err)
 	}
 	return fmt.Errorf("%w: %v", admin.ErrUnavailable, err)
 }

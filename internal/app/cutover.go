@@ -133,6 +133,9 @@ func (b *adminBackend) Cutover(ctx context.Context, account string, req admin.Cu
 	if !a.current().hasDestination(req.Destination) {
 		return admin.CutoverReport{}, admin.ErrUnknownDestination
 	}
+	if err := a.allowDestination(a.current(), req.Destination); err != nil {
+		return admin.CutoverReport{}, err
+	}
 	w, err := b.writer()
 	if err != nil {
 		return admin.CutoverReport{}, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/admin"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
+	"github.com/switchyard-mail/switchyard/internal/version"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/health"
 )
@@ -27,6 +28,16 @@ func newMetrics() (*prometheus.Registry, *admin.Metrics, error) {
 	}
 	m, err := admin.NewMetrics(reg)
 	if err != nil {
+		return nil, nil, err
+	}
+	v := version.Get()
+	bi := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: admin.Namespace, Name: "build_info",
+		Help:        "Always 1; its labels say which switchyard runs: version, VCS revision, Go version.",
+		ConstLabels: prometheus.Labels{"version": v.Version, "revision": v.Short(), "goversion": v.GoVersion},
+	})
+	bi.Set(1)
+	if err := reg.Register(bi); err != nil {
 		return nil, nil, err
 	}
 	return reg, m, nil

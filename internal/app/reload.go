@@ -46,12 +46,28 @@ func (a *App) ReloadConfig() (notes []string, err error) {
 // reloadConfig is ReloadConfig that also says what it applied (for the
 // admin API's report and the activity log).
 func (a *App) reloadConfig(actor string) (applied, notes []string, err error) {
+	if actor == "api" {
+		if err := a.allowConfigWrite("a reload"); err != nil {
+			a.log.Warn("reload refused", "actor", actor, "err", err)
+			return nil, nil, err
+		}
+	}
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
+	if a.notifier != nil {
+		a.notify(a.notifier.Reloading())
+		defer func() { a.notify(a.notifier.Ready(a.statusLine())) }()
+	}
 	var errs []error
 	if a.source != nil {
 		before := a.current()
 		next, err := a.source()
+		if err == nil && actor == "api" {
+			if err = a.allowReload(next); err != nil {
+				a.log.Warn("reload refused", "actor", actor, "err", err)
+				return nil, nil, err
+			}
+		}
 		if err == nil {
 			err = a.applyConfig(next)
 		}
@@ -89,6 +105,11 @@ func (a *App) reloadConfig(actor string) (applied, notes []string, err error) {
 		ev.Outcome, ev.Reason = "failed", err.Error()
 	}
 	a.event(ev)
+	if err != nil {
+		a.log.Error("reload failed; what could not be read stays as it was", "actor", actor, "applied", applied, "err", err)
+	} else {
+		a.log.Info("reload", "actor", actor, "applied", applied, "restart_required", notes)
+	}
 	return applied, notes, err
 }
 
@@ -146,6 +167,7 @@ func (a *App) applyConfig(next *config.Config) error {
 		return err
 	}
 	a.rt.Store(rt)
+	a.dns.setHosts(hostTTLs(next))
 	if a.checker != nil {
 		a.checker.SetTargets(rt.targets)
 	}

@@ -10,6 +10,15 @@
 // forgotten after ProbeTimeout so that the circuit cannot stay half-open.
 // An active check's success closes the circuit as well.
 //
+// MinClients: a failure reported with FailureFrom names the client whose
+// connection failed after the backend accepted it, which a backend may do
+// to one client on purpose (a banned address it learnt from PROXY or
+// XCLIENT). Such failures open the circuit only when the streak spans
+// MinClients distinct client addresses (an IPv6 /64 counts once); a
+// failure with no client (Failure: a refused or timed-out connect, a
+// failed active check) is the host's and lets the streak open it as
+// before.
+//
 // Allow, Success and Failure do no I/O and hold a lock only for a few
 // instructions: the engine calls them from its event loops. Cluster ring
 // nodes consult Allow through ring.LocateFunc, so an open node is skipped
@@ -17,6 +26,7 @@
 package health
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -47,6 +57,7 @@ func (s State) String() string {
 // package limits.
 const (
 	DefaultFailureThreshold = limits.HostDownThreshold
+	DefaultMinClients       = limits.HostDownMinClients
 	DefaultCooldown         = limits.HostDownCooldown
 	DefaultProbeTimeout     = limits.ProbeTimeout
 )
@@ -55,6 +66,9 @@ const (
 type Options struct {
 	// FailureThreshold consecutive failures open the circuit (default 5).
 	FailureThreshold int
+	// MinClients distinct client addresses a streak of FailureFrom
+	// failures must span to open the circuit (default 1: any streak).
+	MinClients int
 	// Cooldown is how long an open circuit refuses before a probe (30s).
 	Cooldown time.Duration
 	// ProbeTimeout frees the half-open probe slot if the probe's outcome
@@ -79,6 +93,32 @@ type breaker struct {
 	lastErr  string
 	failures uint64
 	since    time.Time // when state last changed (zero: never)
+	// The streak's sources: distinct client addresses (up to MinClients)
+	// and whether a failure was the host's.
+	clients   map[string]struct{}
+	hostLevel bool
+}
+
+// opens reports whether the streak may open the circuit.
+func (b *breaker) opens(minClients int) bool {
+	return minClients <= 1 || b.hostLevel || len(b.clients) >= minClients
+}
+
+// clientKey is the address a client counts as: IPv4, or an IPv6 /64.
+func clientKey(client string) string {
+	if ap, err := netip.ParseAddrPort(client); err == nil {
+		client = ap.Addr().String()
+	}
+	a, err := netip.ParseAddr(client)
+	if err != nil {
+		return client
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
 
 // Registry holds one breaker per destination × protocol. The zero value
@@ -93,6 +133,9 @@ type Registry struct {
 func New(opt Options) *Registry {
 	if opt.FailureThreshold <= 0 {
 		opt.FailureThreshold = DefaultFailureThreshold
+	}
+	if opt.MinClients <= 0 {
+		opt.MinClients = DefaultMinClients
 	}
 	if opt.Cooldown <= 0 {
 		opt.Cooldown = DefaultCooldown
@@ -166,6 +209,7 @@ func (r *Registry) Success(dest, proto string) {
 	b.mu.Lock()
 	changed := b.state != Closed
 	b.state, b.fails = Closed, 0
+	b.clients, b.hostLevel = nil, false
 	if changed {
 		b.since = r.opt.Now()
 	}
@@ -175,11 +219,19 @@ func (r *Registry) Success(dest, proto string) {
 	}
 }
 
-// Failure records a failed connection (or check). The circuit opens at
-// the threshold, or at once when the failure is the half-open probe's.
-func (r *Registry) Failure(dest, proto string) { r.fail(dest, proto, "") }
+// Failure records a failed connection (or check) that is the host's: a
+// connect refused or timed out. The circuit opens at the threshold, or at
+// once when the failure is the half-open probe's.
+func (r *Registry) Failure(dest, proto string) { r.fail(dest, proto, "", "") }
 
-func (r *Registry) fail(dest, proto, why string) {
+// FailureFrom records a failure of client's connection after the backend
+// accepted it (it closed, refused the greeting or the forwarded address).
+// It counts towards the threshold like Failure, but opens the circuit
+// only once the streak spans MinClients client addresses (or holds a
+// failure of the host's). An empty client is Failure.
+func (r *Registry) FailureFrom(dest, proto, client string) { r.fail(dest, proto, "", client) }
+
+func (r *Registry) fail(dest, proto, why, client string) {
 	b := r.get(dest, proto)
 	now := r.opt.Now()
 	b.mu.Lock()
@@ -187,11 +239,19 @@ func (r *Registry) fail(dest, proto, why string) {
 	if why != "" {
 		b.lastErr = why
 	}
+	if client == "" {
+		b.hostLevel = true
+	} else if len(b.clients) < r.opt.MinClients {
+		if b.clients == nil {
+			b.clients = make(map[string]struct{}, r.opt.MinClients)
+		}
+		b.clients[clientKey(client)] = struct{}{}
+	}
 	opened := false
 	switch b.state {
 	case Closed:
 		b.fails++
-		if b.fails >= r.opt.FailureThreshold {
+		if b.fails >= r.opt.FailureThreshold && b.opens(r.opt.MinClients) {
 			b.state, b.until, b.since, opened = Open, now.Add(r.opt.Cooldown), now, true
 		}
 	case HalfOpen:
@@ -216,6 +276,11 @@ type Status struct {
 	LastError   string // of the last failed active check
 	// Consecutive failures since the last success (what opened it).
 	Consecutive int
+	// Sources is how many distinct client addresses the streak's
+	// FailureFrom failures came from (counted up to MinClients);
+	// HostLevel is true when it holds a failure of the host's.
+	Sources   int
+	HostLevel bool
 	// Since is when the state last changed (zero: closed since start).
 	Since time.Time
 	// OpenUntil is when an open circuit lets a probe through.
@@ -230,7 +295,7 @@ func (r *Registry) Snapshot() []Status {
 	for k, b := range r.m {
 		b.mu.Lock()
 		st := Status{Dest: k.dest, Proto: k.proto, State: b.state, Failures: b.failures, LastError: b.lastErr,
-			Consecutive: b.fails, Since: b.since}
+			Consecutive: b.fails, Since: b.since, Sources: len(b.clients), HostLevel: b.hostLevel}
 		if b.state == Open {
 			st.OpenUntil = b.until
 		}

@@ -254,7 +254,7 @@ func (c *Checker) Round(ctx context.Context) {
 				return
 			}
 			if err != nil {
-				c.reg.fail(t.Dest, t.Proto, err.Error())
+				c.reg.fail(t.Dest, t.Proto, err.Error(), "")
 			} else {
 				c.reg.Success(t.Dest, t.Proto)
 			}

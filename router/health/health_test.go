@@ -438,3 +438,59 @@ func TestZeroOptionsAreTheConfigDefaults(t *testing.T) {
 		t.Fatal("no probe allowed after the default cooldown of 30s")
 	}
 }
+
+// One client whose connections the backend refuses (a banned address)
+// cannot open the circuit when MinClients is 2: its failures pile up,
+// the destination stays in service for everyone else. A second client
+// failing too, or a failure of the host's (a refused connect), opens it.
+func TestMinClientsBreaker(t *testing.T) {
+	clk := &clock{t: time.Unix(1e9, 0)}
+	r := New(Options{FailureThreshold: 3, MinClients: 2, Cooldown: 10 * time.Second, Now: clk.now})
+	for i := 0; i < 10; i++ {
+		r.FailureFrom("n1", "imap", "192.0.2.7:40000")
+	}
+	if !r.Up("n1", "imap") {
+		t.Fatal("one client's failures opened the circuit")
+	}
+	if s := snapshotOf(r, "n1", "imap"); s.Consecutive != 10 || s.Sources != 1 || s.HostLevel {
+		t.Fatalf("status: %+v", s)
+	}
+	// Another port of the same client, and the same IPv6 /64, count once.
+	r.FailureFrom("n1", "imap", "192.0.2.7:40001")
+	r.FailureFrom("n1", "pop3", "[2001:db8::1]:1")
+	r.FailureFrom("n1", "pop3", "[2001:db8::2]:1")
+	r.FailureFrom("n1", "pop3", "2001:db8::3")
+	if !r.Up("n1", "imap") || !r.Up("n1", "pop3") {
+		t.Fatal("one address (or one /64) counted as two")
+	}
+	r.FailureFrom("n1", "imap", "198.51.100.9:5000")
+	if r.Up("n1", "imap") {
+		t.Fatal("failures from two clients past the threshold did not open the circuit")
+	}
+	// A success resets the sources: one client alone again cannot open it.
+	clk.add(10 * time.Second)
+	if !r.Allow("n1", "imap") {
+		t.Fatal("no probe after the cooldown")
+	}
+	r.Success("n1", "imap")
+	for i := 0; i < 5; i++ {
+		r.FailureFrom("n1", "imap", "192.0.2.7:40000")
+	}
+	if !r.Up("n1", "imap") {
+		t.Fatal("sources were not reset by a success")
+	}
+	// A failure of the host's (a refused connect) opens it at once: the
+	// streak is already past the threshold.
+	r.Failure("n1", "imap")
+	if s := snapshotOf(r, "n1", "imap"); s.State != Open || !s.HostLevel {
+		t.Fatalf("host-level failure did not open it: %+v", s)
+	}
+	// With the default MinClients (1), one client's failures open it.
+	d := New(Options{FailureThreshold: 3, Now: clk.now})
+	for i := 0; i < 3; i++ {
+		d.FailureFrom("n1", "imap", "192.0.2.7:40000")
+	}
+	if d.Up("n1", "imap") {
+		t.Fatal("MinClients 1: three failures of one client did not open it")
+	}
+}

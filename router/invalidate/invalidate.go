@@ -10,6 +10,7 @@ package invalidate
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/switchyard-mail/switchyard/router"
@@ -66,6 +67,60 @@ func Delete(ctx context.Context, w Writer, r *router.Router, bus Bus, id string)
 		return err
 	}
 	return announce(ctx, r, bus, n)
+}
+
+// BatchWriter is a Writer that stores many mappings at once, all or
+// nothing (filestore through its adapter, sqlstore, redisstore).
+type BatchWriter interface {
+	SetMany(ctx context.Context, pairs []router.Mapping) error
+}
+
+// BatchError names the pair of a SetMany that failed.
+type BatchError struct {
+	Index int
+	Err   error
+}
+
+func (e *BatchError) Error() string { return "pair " + strconv.Itoa(e.Index) + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// SetMany writes every pair (identifiers already normalized with r's
+// rules) and returns how many are written: with a BatchWriter all of them
+// or none; with another Writer one at a time, stopping at the first
+// failure (a *BatchError naming it). The written identifiers are then
+// dropped from r's cache and announced on bus at once. written ==
+// len(pairs) with an error means only the announcement failed.
+func SetMany(ctx context.Context, w Writer, r *router.Router, bus Bus, pairs []router.Mapping) (written int, err error) {
+	if bw, ok := w.(BatchWriter); ok {
+		if err := bw.SetMany(ctx, pairs); err != nil {
+			return 0, err
+		}
+		written = len(pairs)
+	} else {
+		for i, p := range pairs {
+			if err = w.Set(ctx, p.Identifier, p.Destination); err != nil {
+				err = &BatchError{Index: i, Err: err}
+				break
+			}
+			written++
+		}
+	}
+	if written == 0 {
+		return 0, err
+	}
+	ids := make([]string, written)
+	for i := range ids {
+		ids[i] = pairs[i].Identifier
+	}
+	r.Invalidate(ids...)
+	if bus != nil {
+		if perr := bus.Publish(ctx, ids...); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	return written, err
 }
 
 func announce(ctx context.Context, r *router.Router, bus Bus, n string) error {

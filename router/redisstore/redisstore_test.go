@@ -202,3 +202,9 @@ func TestBusCommands(t *testing.T) {
 	b := newStore(t, Options{URL: "redis://" + srv.Addr})
 	storetest.Commands(t, a.Bus(), b.Bus())
 }
+
+func TestBatch(t *testing.T) {
+	srv := testsrv.StartRedis(t)
+	s := newStore(t, Options{URL: "redis://" + srv.Addr + "/3"})
+	storetest.Batch(t, s, nil) // Redis refuses no string value
+}

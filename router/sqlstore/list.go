@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -18,27 +19,47 @@ var _ router.Lister = (*Store)(nil)
 // things in MySQL's and PostgreSQL's string literals).
 var likeEscaper = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
 
-// List implements router.Lister on switchyard's own table, in identifier
-// order; the cursor is the last identifier of the previous page. With a
-// custom lookup query the table is unknown: ErrNotListable. match is
+// ErrNoSearch is returned by List for a search when the configured list
+// query takes no search pattern.
+var ErrNoSearch = errors.New("sqlstore: the list query takes no search pattern (a third placeholder)")
+
+// List implements router.Lister, in identifier order; the cursor is the
+// last identifier of the previous page. It runs the List query when one
+// is configured, else reads switchyard's own table; with a custom lookup
+// query and no List query the table is unknown: ErrNotListable. match is
 // lowercased (identifiers are stored normalized) and compared as bytes.
 func (s *Store) List(ctx context.Context, cursor, match string, limit int) ([]router.Mapping, string, error) {
-	if !s.listable {
-		return nil, "", router.ErrNotListable
-	}
-	ph := func(n int) string {
-		if s.pg != nil {
-			return fmt.Sprintf("$%d", n)
+	var (
+		q    string
+		args []any
+	)
+	pattern := "%" + likeEscaper.Replace(strings.ToLower(match)) + "%"
+	switch {
+	case s.list != "":
+		if match != "" && !s.listSearch {
+			return nil, "", ErrNoSearch
 		}
-		return "?"
+		q, args = s.list, []any{cursor, limit}
+		if s.listSearch {
+			args = []any{cursor, pattern, limit}
+		}
+	case !s.listable:
+		return nil, "", router.ErrNotListable
+	default:
+		ph := func(n int) string {
+			if s.pg != nil {
+				return fmt.Sprintf("$%d", n)
+			}
+			return "?"
+		}
+		q = fmt.Sprintf("SELECT identifier, destination FROM %s WHERE identifier > %s", s.table, ph(1))
+		args = []any{cursor}
+		if match != "" {
+			q += fmt.Sprintf(" AND identifier LIKE %s ESCAPE '!'", ph(2))
+			args = append(args, pattern)
+		}
+		q += fmt.Sprintf(" ORDER BY identifier LIMIT %d", limit)
 	}
-	q := fmt.Sprintf("SELECT identifier, destination FROM %s WHERE identifier > %s", s.table, ph(1))
-	args := []any{cursor}
-	if match != "" {
-		q += fmt.Sprintf(" AND identifier LIKE %s ESCAPE '!'", ph(2))
-		args = append(args, "%"+likeEscaper.Replace(strings.ToLower(match))+"%")
-	}
-	q += fmt.Sprintf(" ORDER BY identifier LIMIT %d", limit)
 	var page []router.Mapping
 	err := s.query(ctx, q, args, func(scan func(...any) error) error {
 		var m router.Mapping
@@ -52,19 +73,24 @@ func (s *Store) List(ctx context.Context, cursor, match string, limit int) ([]ro
 		return nil, "", err
 	}
 	next := ""
-	if len(page) == limit {
+	if len(page) >= limit && limit > 0 {
 		next = page[len(page)-1].Identifier
 	}
 	return page, next, nil
 }
 
-// Count implements router.Lister on switchyard's own table.
+// Count implements router.Lister with the Count query, or on switchyard's
+// own table.
 func (s *Store) Count(ctx context.Context) (map[string]int, error) {
-	if !s.listable {
+	q := s.count
+	switch {
+	case q != "":
+	case !s.listable:
 		return nil, router.ErrNotListable
+	default:
+		q = fmt.Sprintf("SELECT destination, COUNT(*) FROM %s GROUP BY destination", s.table)
 	}
 	out := map[string]int{}
-	q := fmt.Sprintf("SELECT destination, COUNT(*) FROM %s GROUP BY destination", s.table)
 	err := s.query(ctx, q, nil, func(scan func(...any) error) error {
 		var d string
 		var n int64

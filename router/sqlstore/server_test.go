@@ -2,9 +2,11 @@ package sqlstore
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/internal/storetest"
 	"github.com/switchyard-mail/switchyard/router/internal/testsrv"
 )
@@ -30,6 +32,10 @@ func TestPostgres(t *testing.T) {
 	srv := testsrv.StartPostgres(t)
 	t.Run("ReadWrite", func(t *testing.T) { storetest.ReadWrite(t, serverStore(t, srv.DSN)) })
 	t.Run("Listing", func(t *testing.T) { storetest.Listing(t, serverStoreTable(t, srv.DSN, "listing")) })
+	t.Run("Batch", func(t *testing.T) {
+		// PostgreSQL refuses a NUL byte in text.
+		storetest.Batch(t, serverStoreTable(t, srv.DSN, "batch"), &router.Mapping{Identifier: "nul@x", Destination: "a\x00b"})
+	})
 	t.Run("Commands", func(t *testing.T) {
 		a, err := serverStore(t, srv.DSN).PGBus("")
 		if err != nil {
@@ -92,6 +98,10 @@ func TestMariaDB(t *testing.T) {
 	srv := testsrv.StartMariaDB(t)
 	t.Run("ReadWrite", func(t *testing.T) { storetest.ReadWrite(t, serverStore(t, srv.DSN)) })
 	t.Run("Listing", func(t *testing.T) { storetest.Listing(t, serverStoreTable(t, srv.DSN, "listing")) })
+	t.Run("Batch", func(t *testing.T) {
+		// A destination longer than VARCHAR(255) is refused in strict mode.
+		storetest.Batch(t, serverStoreTable(t, srv.DSN, "batch"), &router.Mapping{Identifier: "long@x", Destination: strings.Repeat("d", 300)})
+	})
 	t.Run("CaseIsKept", func(t *testing.T) {
 		// With normalization "none" Alice and alice are distinct accounts;
 		// the default table must not merge them through a collation.

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -147,5 +148,98 @@ func TestSQLiteListing(t *testing.T) {
 	}
 	if _, err := custom.Count(context.Background()); !errors.Is(err, router.ErrNotListable) {
 		t.Fatalf("Count with a custom query: %v", err)
+	}
+}
+
+// A custom table listed with list_query and count_query behaves like
+// switchyard's own table.
+func TestSQLiteCustomListing(t *testing.T) {
+	path := "sqlite://" + filepath.Join(t.TempDir(), "c.db")
+	base := newStore(t, Options{URL: path})
+	if _, err := base.DB().ExecContext(context.Background(), `CREATE TABLE users (login TEXT PRIMARY KEY, backend TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, Options{URL: path, Query: "SELECT backend FROM users WHERE login = ?",
+		Upsert: "INSERT INTO users (login, backend) VALUES (?, ?) ON CONFLICT (login) DO UPDATE SET backend = excluded.backend",
+		Delete: "DELETE FROM users WHERE login = ?",
+		List:   "SELECT login, backend FROM users WHERE login > ? AND login LIKE ? ESCAPE '!' ORDER BY login LIMIT ?",
+		Count:  "SELECT backend, COUNT(*) FROM users GROUP BY backend"})
+	storetest.Listing(t, s)
+
+	noSearch := newStore(t, Options{URL: path, Query: "SELECT backend FROM users WHERE login = ?",
+		List: "SELECT login, backend FROM users WHERE login > ? ORDER BY login LIMIT ?"})
+	page, _, err := noSearch.List(context.Background(), "", "", 3)
+	if err != nil || len(page) != 3 {
+		t.Fatalf("List without search: %v, %v", page, err)
+	}
+	if _, _, err := noSearch.List(context.Background(), "", "user", 3); !errors.Is(err, ErrNoSearch) {
+		t.Fatalf("a search with a two-parameter list query: %v", err)
+	}
+	if _, err := noSearch.Count(context.Background()); !errors.Is(err, router.ErrNotListable) {
+		t.Fatalf("Count without count_query: %v", err)
+	}
+	for _, o := range []Options{
+		{URL: path, Query: "SELECT backend FROM users WHERE login = ?", List: "SELECT login, backend FROM users"},
+		{URL: path, Query: "SELECT backend FROM users WHERE login = ?", Count: "SELECT backend, COUNT(*) FROM users WHERE x = ? GROUP BY backend"},
+	} {
+		if s, err := New(o); err == nil {
+			s.Close()
+			t.Errorf("New(%+v) accepted", o)
+		}
+	}
+}
+
+// SetMany writes in one transaction: a pair the database refuses (here
+// the last, by a CHECK constraint) leaves the table as it was.
+func TestSQLiteSetManyAtomic(t *testing.T) {
+	path := "sqlite://" + filepath.Join(t.TempDir(), "b.db")
+	base := newStore(t, Options{URL: path})
+	ctx := context.Background()
+	if _, err := base.DB().ExecContext(ctx, `CREATE TABLE switchyard_mappings (identifier TEXT NOT NULL PRIMARY KEY, destination TEXT NOT NULL CHECK (destination <> 'bad')) WITHOUT ROWID`); err != nil {
+		t.Fatal(err)
+	}
+	if err := base.Set(ctx, "keep@x", "old"); err != nil {
+		t.Fatal(err)
+	}
+	pairs := make([]router.Mapping, 1000)
+	for i := range pairs {
+		pairs[i] = router.Mapping{Identifier: fmt.Sprintf("u%d@x", i), Destination: "new"}
+	}
+	pairs[0] = router.Mapping{Identifier: "keep@x", Destination: "new"}
+	pairs[len(pairs)-1].Destination = "bad"
+	if err := base.SetMany(ctx, pairs); err == nil {
+		t.Fatal("SetMany accepted a row the table refuses")
+	}
+	if d, _, _ := base.Lookup(ctx, "keep@x"); d != "old" {
+		t.Fatalf("keep@x -> %q after a failed batch", d)
+	}
+	if _, ok, _ := base.Lookup(ctx, "u1@x"); ok {
+		t.Fatal("a failed batch left rows behind")
+	}
+	pairs[len(pairs)-1].Destination = "new"
+	if err := base.SetMany(ctx, pairs); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := base.Count(ctx); c["new"] != 1000 {
+		t.Fatalf("counts after the batch: %v", c)
+	}
+	got, err := base.LookupMany(ctx, []string{"keep@x", "u1@x", "u999@x", "nobody@x"})
+	if err != nil || len(got) != 3 || got["keep@x"] != "new" {
+		t.Fatalf("LookupMany: %v %v", got, err)
+	}
+}
+
+func BenchmarkSQLiteSetMany100k(b *testing.B) {
+	pairs := make([]router.Mapping, 100_000)
+	for i := range pairs {
+		pairs[i] = router.Mapping{Identifier: fmt.Sprintf("user%d@example.com", i), Destination: "new"}
+	}
+	for b.Loop() {
+		b.StopTimer()
+		s := sqliteStore(b)
+		b.StartTimer()
+		if err := s.SetMany(context.Background(), pairs); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -59,6 +59,15 @@ type Options struct {
 	// when Query is the default too; otherwise writes are refused with
 	// ErrReadOnly unless given.
 	Upsert, Delete string
+	// List returns one page of mappings, as (identifier, destination)
+	// rows in identifier order. Its placeholders, in order: the last
+	// identifier of the previous page ("" first), optionally a LIKE
+	// pattern with '!' as escape character ("%%" when no search), and the
+	// page size.
+	// Count returns (destination, count) rows and takes no parameter.
+	// Defaults: the Table's when Query is the default too; otherwise
+	// List and Count answer router.ErrNotListable unless given.
+	List, Count string
 	// Table names the default table (default "switchyard_mappings").
 	Table string
 
@@ -84,6 +93,10 @@ type Store struct {
 	timeout time.Duration
 	// listable: the lookup is switchyard's own table (List, Count).
 	listable bool
+	// Custom listing (Options.List, Options.Count); listSearch: the list
+	// query takes a search pattern.
+	list, count string
+	listSearch  bool
 }
 
 var _ router.Store = (*Store)(nil)
@@ -123,6 +136,18 @@ func openStore(opt Options) (*Store, error) {
 		return "?"
 	}
 	s.lookup, s.upsert, s.del = opt.Query, opt.Upsert, opt.Delete
+	s.list, s.count = opt.List, opt.Count
+	if s.list != "" {
+		switch n := placeholderCount(t.Dialect, s.list); n {
+		case 2, 3:
+			s.listSearch = n == 3
+		default:
+			return nil, fmt.Errorf("sqlstore: List: %q takes the cursor, optionally a search pattern, and the page size: found %d placeholder(s)", s.list, n)
+		}
+	}
+	if s.count != "" && placeholderCount(t.Dialect, s.count) != 0 {
+		return nil, fmt.Errorf("sqlstore: Count: %q takes no parameter", s.count)
+	}
 	if s.lookup == "" {
 		s.listable = true
 		s.lookup = fmt.Sprintf("SELECT destination FROM %s WHERE identifier = %s", s.table, ph(1))
@@ -172,6 +197,35 @@ func openStore(opt Options) (*Store, error) {
 	db.SetConnMaxLifetime(opt.ConnMaxLifetime)
 	s.db = db
 	return s, nil
+}
+
+// placeholderCount counts a query's parameters: the highest $n for
+// PostgreSQL, the question marks outside quotes otherwise.
+func placeholderCount(dialect, q string) int {
+	n, quote := 0, byte(0)
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"' || c == '`':
+			quote = c
+		case dialect == Postgres && c == '$':
+			j := i + 1
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				j++
+			}
+			var k int
+			if _, err := fmt.Sscanf(q[i+1:j], "%d", &k); err == nil && k > n {
+				n = k
+			}
+		case dialect != Postgres && c == '?':
+			n++
+		}
+	}
+	return n
 }
 
 func hasPlaceholders(dialect, q string, two bool) bool {

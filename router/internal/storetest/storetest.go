@@ -419,3 +419,56 @@ func Commands(t *testing.T, a, b invalidate.Carrier) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// BatchStore is a store that writes and reads many mappings at once.
+type BatchStore interface {
+	RW
+	SetMany(ctx context.Context, pairs []router.Mapping) error
+	LookupMany(ctx context.Context, ids []string) (map[string]string, error)
+}
+
+// Batch: 10,000 mappings written at once are all there; when bad (a
+// mapping the store refuses, if the store can refuse one) is the last of
+// a batch, nothing of that batch is written.
+func Batch(t *testing.T, s BatchStore, bad *router.Mapping) {
+	ctx := ctxT(t, 60*time.Second)
+	if err := s.Set(ctx, "batch-keep@example.com", "old"); err != nil {
+		t.Fatal(err)
+	}
+	pairs := make([]router.Mapping, 10_000)
+	for i := range pairs {
+		pairs[i] = router.Mapping{Identifier: fmt.Sprintf("batch%05d@example.com", i), Destination: "new"}
+	}
+	pairs[0] = router.Mapping{Identifier: "batch-keep@example.com", Destination: "new"}
+	if bad != nil {
+		failing := append(slices.Clone(pairs), *bad)
+		if err := s.SetMany(ctx, failing); err == nil {
+			t.Fatalf("SetMany accepted %+v", *bad)
+		}
+		expect(t, s, "batch-keep@example.com", "old")
+		expect(t, s, "batch00001@example.com", "")
+		expect(t, s, "batch09999@example.com", "")
+	}
+	if err := s.SetMany(ctx, pairs); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, s, "batch-keep@example.com", "new")
+	for _, i := range []int{1, 5000, 9999} {
+		expect(t, s, pairs[i].Identifier, "new")
+	}
+	ids := make([]string, 0, len(pairs)+1)
+	for _, p := range pairs {
+		ids = append(ids, p.Identifier)
+	}
+	ids = append(ids, "batch-nobody@example.com")
+	got, err := s.LookupMany(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(pairs) || got["batch00001@example.com"] != "new" || got["batch-keep@example.com"] != "new" {
+		t.Fatalf("LookupMany: %d mappings, want %d", len(got), len(pairs))
+	}
+	if _, ok := got["batch-nobody@example.com"]; ok {
+		t.Fatal("LookupMany found an identifier with no mapping")
+	}
+}
