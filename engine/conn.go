@@ -115,7 +115,8 @@ func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
 			return
 		}
 		if ls.ProxyProtocol == ProxyRequired {
-			e.log.Warn("connection refused: PROXY header required from an untrusted address", "listener", ls.ID, "client", c.fwd.Client)
+			e.logLimited("proxy-untrusted", "connection refused: PROXY header required from an untrusted address", "listener", ls.ID, "client", c.fwd.Client)
+			e.refusal("proxy_header")
 			e.opt.Observer.ConnRefused(ls.ID, ls.Protocol, "proxy_header")
 			c.close()
 			return
