@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,7 +28,7 @@ type accepted struct {
 	ls     *listenerState
 	remote netip.AddrPort
 	local  netip.AddrPort
-	slot   *clientSlot
+	slot   clientSlot
 	at     time.Time
 }
 
@@ -37,21 +36,34 @@ type accepted struct {
 // place under max_connections and, once its address is known, under the
 // per-address cap. It is released once, when the client is gone: closed in
 // the reactor, or at the end of its bridged or HTTP/2 session.
+//
+// One owner at a time releases it: the connection's loop, then, after a
+// hand-off, whoever holds the session (the bridge's end callback, the
+// HTTP/2 connection's Close).
 type clientSlot struct {
 	ls      *listenerState
 	key     netip.Addr
 	keyHeld bool
-	done    atomic.Bool
+	done    bool
 }
 
 func (s *clientSlot) release() {
-	if s == nil || !s.done.CompareAndSwap(false, true) {
+	if s == nil || s.done {
 		return
 	}
+	s.done = true
 	s.ls.conns.Add(-1)
 	if s.keyHeld {
 		s.ls.perAddr.release(s.key)
 	}
+}
+
+// handOff gives the slot to a session that leaves the reactor.
+func (s *clientSlot) handOff() *clientSlot {
+	out := new(clientSlot)
+	*out = *s
+	s.done = true
+	return out
 }
 
 // takeAddr counts the client's address under the listener's per-address
@@ -216,10 +228,9 @@ func (a *acceptor) admit(tc *net.TCPConn) {
 		a.refuse(tc, "fd_budget")
 		return
 	}
-	slot := &clientSlot{ls: ls}
+	slot := clientSlot{ls: ls}
 	if n := ls.conns.Add(1); ls.MaxConnections > 0 && n > int64(ls.MaxConnections) {
 		ls.conns.Add(-1)
-		slot.done.Store(true)
 		e.fds.Release(fdbudget.Client, 2)
 		a.refuse(tc, "limit")
 		return

@@ -139,12 +139,12 @@ func (e *Engine) audit(c *conn, account, dest, outcome, reason string, since tim
 		outcome = outcomeSuccess
 	}
 	e.event(Event{Kind: EventLogin, Session: c.id, Account: account, Protocol: c.ls.Protocol, Listener: c.ls.ID,
-		Client: c.clientStr, Destination: dest, Outcome: outcome, Reason: reason})
+		Client: c.client.String(), Destination: dest, Outcome: outcome, Reason: reason})
 	if !e.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
-	args := []any{"session", c.fwd.SessionID, "account", account, "protocol", c.ls.Protocol, "listener", c.ls.ID,
-		"client", c.clientStr, "tls", c.tls.active, "destination", dest, "outcome", outcome, "reason", reason}
+	args := []any{"session", e.sessionName(c.id), "account", account, "protocol", c.ls.Protocol, "listener", c.ls.ID,
+		"client", c.client, "tls", c.tls.active, "destination", dest, "outcome", outcome, "reason", reason}
 	if !since.IsZero() {
 		args = append(args, "duration_s", seconds(time.Since(since)))
 	}

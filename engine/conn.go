@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -37,6 +38,8 @@ type session interface {
 	// gone is called once the client socket is closed: release legs; the
 	// session is never called again.
 	gone()
+	// describe says where the session stands, for the admin API.
+	describe() (state, account, destination string)
 }
 
 // phase is the transport's state.
@@ -57,7 +60,8 @@ type conn struct {
 	loop     *loop
 	gc       gnet.Conn
 	id       uint64
-	fwd      forward.Info
+	client   netip.AddrPort // the client (after a trusted PROXY header)
+	local    netip.AddrPort // the address it connected to
 	accepted time.Time
 	deadline time.Time // absolute; the phase's or the session's
 
@@ -65,15 +69,12 @@ type conn struct {
 	upgrading bool // the TLS phases are a STARTTLS upgrade
 	tls       tlsState
 	in        []byte // plaintext not consumed by the session
-	raw       []byte // bytes before a complete PROXY header
 	paused    bool
 	closing   bool // close was asked: OnClose follows
 	detached  bool // the socket was duplicated for the bridge or HTTP/2
 
-	slot      *clientSlot
-	sess      session
-	reg       *regEntry
-	clientStr string // fwd.Client as text, for the registry and logs
+	slot clientSlot // held until the client is gone (handOff moves it)
+	sess session
 }
 
 // tlsState is the TLS layer of a client connection or a backend leg.
@@ -93,17 +94,12 @@ func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
 		accepted: acc.at,
 		slot:     acc.slot,
 	}
-	c.fwd = forward.Info{
-		Client:    acc.remote,
-		Local:     acc.local,
-		SessionID: e.sessionName(c.id),
-	}
-	c.clientStr = c.fwd.Client.String()
+	c.client, c.local = acc.remote, acc.local
 	gc.SetContext(c)
 	l.conns[c] = struct{}{}
+	l.nconns.Add(1)
 	e.opt.Observer.ConnAccepted(ls.ID, ls.Protocol)
 	c.sess = ls.newSession(c)
-	c.reg = e.reg.add(c.id, c.snapshotInfo(), c.kickFromAnywhere)
 	if ls.ProxyProtocol != ProxyOff {
 		if trusted(ls.ProxyTrusted, acc.remote.Addr()) {
 			c.phase = phProxy
@@ -115,7 +111,7 @@ func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
 			return
 		}
 		if ls.ProxyProtocol == ProxyRequired {
-			e.logLimited("proxy-untrusted", "connection refused: PROXY header required from an untrusted address", "listener", ls.ID, "client", c.fwd.Client)
+			e.logLimited("proxy-untrusted", "connection refused: PROXY header required from an untrusted address", "listener", ls.ID, "client", c.client)
 			e.refusal("proxy_header")
 			e.opt.Observer.ConnRefused(ls.ID, ls.Protocol, "proxy_header")
 			c.close()
@@ -207,32 +203,32 @@ func (c *conn) checkInputCap() bool {
 		return true
 	}
 	c.e.refusal("input_cap")
-	c.e.logLimited("input_cap", "client sent too much without reading the replies: closed", "client", c.fwd.Client, "listener", c.ls.ID, "buffered", n)
+	c.e.logLimited("input_cap", "client sent too much without reading the replies: closed", "client", c.client, "listener", c.ls.ID, "buffered", n)
 	c.close()
 	return false
 }
 
 func (c *conn) proxyHeader(data []byte) {
-	c.raw = append(c.raw, data...)
-	n, err := proxyHeaderLen(c.raw)
+	// Until the header is whole, c.in holds its bytes.
+	c.in = append(c.in, data...)
+	n, err := proxyHeaderLen(c.in)
 	switch {
 	case errors.Is(err, errNoProxyHeader) && c.ls.ProxyProtocol == ProxyOptional:
 		c.proxyDone(0) // not a header: these are protocol bytes
 	case err != nil:
-		c.e.log.Warn("bad PROXY header", "client", c.fwd.Client, "err", err)
+		c.e.log.Warn("bad PROXY header", "client", c.client, "err", err)
 		c.e.refusal("proxy_header")
 		c.close()
 	case n > 0:
-		src, dst, ok, err := parseProxyHeader(c.raw[:n])
+		src, dst, ok, err := parseProxyHeader(c.in[:n])
 		if err != nil {
-			c.e.log.Warn("bad PROXY header", "client", c.fwd.Client, "err", err)
+			c.e.log.Warn("bad PROXY header", "client", c.client, "err", err)
 			c.e.refusal("proxy_header")
 			c.close()
 			return
 		}
 		if ok {
-			c.fwd.Client, c.fwd.Local = src, dst
-			c.clientStr = src.String()
+			c.client, c.local = src, dst
 		}
 		c.proxyDone(n)
 	}
@@ -241,19 +237,18 @@ func (c *conn) proxyHeader(data []byte) {
 // proxyDone starts the connection after n bytes of PROXY header (0: none
 // came, on a listener where it is optional).
 func (c *conn) proxyDone(n int) {
-	if !c.slot.takeAddr(c.fwd.Client.Addr()) {
+	if !c.slot.takeAddr(c.client.Addr()) {
 		c.e.opt.Observer.ConnRefused(c.ls.ID, c.ls.Protocol, "per_address")
 		c.e.refusal("per_address")
-		c.e.logLimited("refuse-per_address", "connection refused", "listener", c.ls.ID, "client", c.fwd.Client, "reason", "per_address")
+		c.e.logLimited("refuse-per_address", "connection refused", "listener", c.ls.ID, "client", c.client, "reason", "per_address")
 		if c.ls.TLS != TLSImplicit {
 			c.write(c.ls.busy)
 		}
 		c.close()
 		return
 	}
-	c.reg.update(c.snapshotInfo())
-	rest := c.raw[n:]
-	c.raw = nil
+	rest := c.in[n:]
+	c.in = nil
 	c.ready()
 	if len(rest) > 0 && c.phase != phGone {
 		c.traffic(rest)
@@ -279,10 +274,10 @@ func (c *conn) startTLS() {
 // startHandshake admits the handshake and starts it on its goroutine.
 func (c *conn) startHandshake(first []byte) {
 	e := c.e
-	if !e.hs.acquire(c.ls, c.fwd.Client.Addr()) {
+	if !e.hs.acquire(c.ls, c.client.Addr()) {
 		e.refusal("handshake_limit")
 		e.opt.Observer.ConnRefused(c.ls.ID, c.ls.Protocol, "handshake_limit")
-		e.logLimited("hs-refused", "TLS handshake refused: too many in flight", "listener", c.ls.ID, "client", c.fwd.Client)
+		e.logLimited("hs-refused", "TLS handshake refused: too many in flight", "listener", c.ls.ID, "client", c.client)
 		c.close()
 		return
 	}
@@ -304,7 +299,7 @@ func (c *conn) startHandshake(first []byte) {
 func (c *conn) releaseHandshake() {
 	if c.tls.slot {
 		c.tls.slot = false
-		c.e.hs.release(c.ls, c.fwd.Client.Addr())
+		c.e.hs.release(c.ls, c.client.Addr())
 	}
 }
 
@@ -324,7 +319,7 @@ func (c *conn) pumpHandshake() {
 	c.releaseHandshake()
 	if err != nil {
 		c.e.refusal("handshake_failed")
-		c.e.log.Debug("client TLS handshake failed", "client", c.fwd.Client, "listener", c.ls.ID, "err", err)
+		c.e.log.Debug("client TLS handshake failed", "client", c.client, "listener", c.ls.ID, "err", err)
 		c.close()
 		return
 	}
@@ -333,8 +328,6 @@ func (c *conn) pumpHandshake() {
 		return
 	}
 	c.tls.active = true
-	c.fwd.TLS = true
-	c.fwd.TLSVersion = forward.TLSVersionName(c.tls.tc.ConnectionState().Version)
 	if c.negotiatedH2() {
 		c.handOffH2()
 		return
@@ -391,7 +384,7 @@ func (c *conn) write(out []byte) {
 	}
 	if n := c.gc.OutboundBuffered(); n > c.e.lim.OutputHardCap {
 		c.e.refusal("output_cap")
-		c.e.logLimited("output_cap", "client does not read: closed", "client", c.fwd.Client, "listener", c.ls.ID, "unsent", n)
+		c.e.logLimited("output_cap", "client does not read: closed", "client", c.client, "listener", c.ls.ID, "unsent", n)
 		c.close()
 	} else if c.paused {
 		c.loop.setReading(c.gc, false) // a write may have re-armed reading
@@ -442,11 +435,11 @@ func (c *conn) expired(now time.Time) {
 		c.close()
 	case phHello:
 		c.e.refusal("tls_first_byte_timeout")
-		c.e.log.Debug("TLS client sent nothing", "client", c.fwd.Client, "listener", c.ls.ID)
+		c.e.log.Debug("TLS client sent nothing", "client", c.client, "listener", c.ls.ID)
 		c.close()
 	case phHandshake:
 		c.e.refusal("handshake_timeout")
-		c.e.log.Debug("TLS handshake timed out", "client", c.fwd.Client, "listener", c.ls.ID)
+		c.e.log.Debug("TLS handshake timed out", "client", c.client, "listener", c.ls.ID)
 		c.close()
 	case phOpen:
 		c.sess.expired(now)
@@ -462,21 +455,28 @@ func (c *conn) close() {
 	c.loop.closeConn(c.gc)
 }
 
+// forward describes the client for a backend (PROXY header, XCLIENT, IMAP
+// ID), with the session id backends log; the id is made on first use.
+func (c *conn) forward() forward.Info {
+	f := forward.Info{Client: c.client, Local: c.local, SessionID: c.e.sessionName(c.id)}
+	if c.tls.active {
+		f.TLS = true
+		f.TLSVersion = forward.TLSVersionName(c.tls.tc.ConnectionState().Version)
+	}
+	return f
+}
+
 // live reports whether the session may still act on the connection.
 func (c *conn) live() bool { return c.phase == phOpen && !c.closing }
 
-// kickFromAnywhere is the registry's kick for a connection in the reactor.
-func (c *conn) kickFromAnywhere() {
-	c.loop.post(func() {
-		if c.phase == phGone {
-			return
-		}
-		c.e.log.Info("connection kicked", "client", c.fwd.Client, "listener", c.ls.ID, "session", c.id)
-		if c.phase == phOpen {
-			c.sess.stop(true)
-		}
-		c.close()
-	})
+// kick ends the connection for the admin API, on its loop: the session
+// says goodbye in its protocol.
+func (c *conn) kick() {
+	c.e.log.Info("connection kicked", "client", c.client, "listener", c.ls.ID, "session", c.e.sessionName(c.id))
+	if c.phase == phOpen {
+		c.sess.stop(true)
+	}
+	c.close()
 }
 
 // goodbye runs on the loop when the proxy shuts down.
@@ -493,6 +493,7 @@ func (c *conn) closed(err error) {
 	e, l := c.e, c.loop
 	e.fds.Release(fdbudget.Client, 1)
 	delete(l.conns, c)
+	l.nconns.Add(-1)
 	if c.paused {
 		c.paused = false
 	}
@@ -507,10 +508,9 @@ func (c *conn) closed(err error) {
 	}
 	c.sess.gone()
 	c.slot.release()
-	e.reg.remove(c.reg)
 	c.in = nil
 	if err != nil && !errors.Is(err, net.ErrClosed) {
-		e.log.Debug("client connection closed", "client", c.fwd.Client, "err", err)
+		e.log.Debug("client connection closed", "client", c.client, "err", err)
 	}
 }
 

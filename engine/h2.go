@@ -49,12 +49,11 @@ func (a *alpnConfigs) get(base *tls.Config) *tls.Config {
 // h2Conn is the blocking connection ServeH2 gets.
 type h2Conn struct {
 	*tls.Conn
-	fd      int
-	e       *Engine
-	slot    *clientSlot
-	reg     *regEntry
-	started time.Time
-	closed  sync.Once
+	fd     int
+	e      *Engine
+	slot   *clientSlot
+	reg    *regEntry
+	closed sync.Once
 }
 
 func (c *h2Conn) Close() error {
@@ -64,9 +63,9 @@ func (c *h2Conn) Close() error {
 		c.e.fds.Release(fdbudget.HTTP2, 1)
 		c.slot.release()
 		c.e.reg.remove(c.reg)
-		si := c.reg.snapshot()
+		si := c.reg.info
 		c.e.log.Info("http/2 connection ended", "session", c.e.sessionName(si.ID), "listener", si.Listener, "client", si.Client,
-			"duration_s", seconds(time.Since(c.started)))
+			"duration_s", seconds(time.Since(si.Started)))
 	})
 	return nil
 }
@@ -77,27 +76,25 @@ func (c *conn) handOffH2() {
 	e := c.e
 	fd, err := c.detach()
 	if err != nil {
-		e.log.Warn("h2: cannot take the client socket", "client", c.fwd.Client, "err", err)
+		e.log.Warn("h2: cannot take the client socket", "client", c.client, "err", err)
 		c.close()
 		return
 	}
+	slot := c.slot.handOff()
 	if err := unix.SetNonblock(fd, false); err != nil {
-		e.log.Warn("h2: cannot take the client socket", "client", c.fwd.Client, "err", err)
+		e.log.Warn("h2: cannot take the client socket", "client", c.client, "err", err)
 		closeFD(fd)
 		e.fds.Release(fdbudget.Bridge, 1)
-		c.slot.release()
-		e.reg.remove(c.reg)
+		slot.release()
 		return
 	}
 	e.fds.Move(fdbudget.Bridge, fdbudget.HTTP2, 1)
 	c.tls.tr.UseFD(fd) // blocking fd: reads and writes block
-	conn := &h2Conn{Conn: c.tls.tc, fd: fd, e: e, slot: c.slot, reg: c.reg, started: c.accepted}
-	si := c.snapshotInfo()
+	conn := &h2Conn{Conn: c.tls.tc, fd: fd, e: e, slot: slot}
+	si := c.info()
 	si.State = StateHTTP2
-	c.reg.update(si)
-	kick := func() { _ = conn.Close() }
-	c.reg.kick.Store(&kick)
-	drv, l, client := c.ls.h2drv, c.ls.Listener, c.fwd
+	conn.reg = e.reg.add(&regEntry{info: si, kick: func() { _ = conn.Close() }})
+	drv, l, client := c.ls.h2drv, c.ls.Listener, c.forward()
 	go func() {
 		defer conn.Close()
 		drv.ServeH2(l, conn, client)
@@ -106,11 +103,11 @@ func (c *conn) handOffH2() {
 
 // closeH2 ends every HTTP/2 connection (shutdown).
 func (e *Engine) closeH2() {
-	e.reg.each(func(r *regEntry) {
-		if r.info.Load().State == StateHTTP2 {
-			(*r.kick.Load())()
+	for _, r := range e.reg.list() {
+		if r.info.State == StateHTTP2 {
+			r.kick()
 		}
-	})
+	}
 }
 
 // negotiatedH2 reports whether the finished handshake chose h2.

@@ -58,8 +58,8 @@ func (e *Engine) AdmitStream(s Stream) (done func(backendFailed bool), status in
 	if cancel == nil {
 		cancel = func() {}
 	}
-	reg := e.reg.add(id, SessionInfo{ID: id, Listener: s.Listener, Protocol: proto, Client: s.Client.String(),
-		State: StateStream, Account: account, Destination: adm.dest.ID, Started: started}, cancel)
+	reg := e.reg.add(&regEntry{info: SessionInfo{ID: id, Listener: s.Listener, Protocol: proto, Client: s.Client.String(),
+		State: StateStream, Account: account, Destination: adm.dest.ID, Started: started}, kick: cancel})
 	dest := adm.dest
 	return func(backendFailed bool) {
 		e.reg.remove(reg)

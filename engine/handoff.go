@@ -19,7 +19,7 @@ import (
 func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account string) {
 	fail := func(why string, err error) {
 		e.refusal("handoff_" + why)
-		e.log.Warn("hand-off to the bridge failed", "session", c.id, "client", c.fwd.Client, "account", account, "reason", why, "err", err)
+		e.log.Warn("hand-off to the bridge failed", "session", c.id, "client", c.client, "account", account, "reason", why, "err", err)
 		closeFD(back.fd)
 		e.fds.Release(fdbudget.Bridge, 1)
 	}
@@ -44,39 +44,31 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 	if c.tls.active {
 		client.TLS, client.Transport = c.tls.tc, c.tls.tr
 	}
-	info := splice.Info{
-		ID: c.id, Account: account, Protocol: c.ls.Protocol,
-		Destination: back.dest, Client: c.clientStr,
-	}
 	kind := "splice"
 	if c.tls.active || back.tc != nil || !splice.ZeroCopy(e.opt.Bridge) {
 		kind = "copy"
 	}
+	info := splice.Info{
+		ID: c.id, Account: account, Protocol: c.ls.Protocol, Listener: c.ls.ID,
+		Destination: back.dest, Client: c.client.String(), Bridge: kind,
+	}
 	e.Stats.Bridged.Add(1)
 	e.opt.Observer.SessionStarted(info.Protocol, info.Destination, kind)
-	slot, reg := c.slot, c.reg
-	si := c.snapshotInfo()
-	si.State, si.Account, si.Destination, si.Bridge = StateBridged, account, back.dest, kind
-	reg.update(si)
+	slot := c.slot.handOff()
 	ended := func(info splice.Info, st splice.Stats) {
 		e.fds.Release(fdbudget.Bridge, 2)
 		slot.release()
-		e.reg.remove(reg)
-		e.sessionEnded(info, st, kind)
+		e.sessionEnded(info, st)
 	}
 	backLeg := back.leg(backendPrelude)
 	start := func() {
-		s, err := e.opt.Bridge.Start(client, backLeg, info, ended)
-		if err != nil {
+		if _, err := e.opt.Bridge.Start(client, backLeg, info, ended); err != nil {
 			// The bridge closed both sockets and will not call ended.
 			e.fds.Release(fdbudget.Bridge, 2)
 			slot.release()
-			e.reg.remove(reg)
 			e.opt.Observer.SessionEnded(info.Protocol, info.Destination, kind, 0, 0)
 			e.log.Error("bridge refused the session", "account", account, "err", err)
-			return
 		}
-		reg.setBridged(s)
 	}
 	if c.loop.cur == nil {
 		start()
@@ -92,13 +84,12 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 		closeFD(backLeg.FD)
 		e.fds.Release(fdbudget.Bridge, 2)
 		slot.release()
-		e.reg.remove(reg)
 	}
 }
 
 // sessionEnded is the bridge's callback: one audit line per session.
-func (e *Engine) sessionEnded(info splice.Info, st splice.Stats, kind string) {
-	e.opt.Observer.SessionEnded(info.Protocol, info.Destination, kind, st.ClientToBackend, st.BackendToClient)
+func (e *Engine) sessionEnded(info splice.Info, st splice.Stats) {
+	e.opt.Observer.SessionEnded(info.Protocol, info.Destination, info.Bridge, st.ClientToBackend, st.BackendToClient)
 	e.log.Info("session ended",
 		"session", e.sessionName(info.ID), "account", info.Account, "protocol", info.Protocol,
 		"client", info.Client, "destination", info.Destination,

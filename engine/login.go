@@ -21,12 +21,17 @@ type loginSession struct {
 	login    *protocols.Login
 	acct     string
 	attempt  uint32
-	holdEnd  time.Time // held: when the account's delay ends
-	holdMax  time.Time // held: when the client gets a temporary failure
-	started  time.Time // when the current login began (audit)
+	hold     *loginHold // while the account is delayed
+	started  int64      // unix nanoseconds: when the current login began (audit)
 	replay   *replay
 	lastDest *Destination // where the current login was sent
 	blocking bool         // paused: the client's output is behind
+}
+
+// loginHold is a login waiting for its account's delay to end.
+type loginHold struct {
+	end time.Time // when the delay ends
+	max time.Time // when the client gets a temporary failure instead
 }
 
 // feedChunk bounds the input of one front end call.
@@ -48,6 +53,14 @@ func newLoginSession(c *conn) *loginSession {
 }
 
 func (s *loginSession) account() string { return s.acct }
+
+// since is when the current login began (zero: none did).
+func (s *loginSession) since() time.Time {
+	if s.started == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, s.started)
+}
 
 func (s *loginSession) begin() {
 	s.st = lsPreauth
@@ -148,14 +161,14 @@ func (s *loginSession) startLogin() {
 	login := s.front.Login()
 	id, err := token.Identify(login.Creds, token.Options{Claim: e.opt.IdentifierClaim, MasterSeparators: e.opt.MasterSeparators})
 	if err != nil {
-		e.log.Info("login refused: no usable identifier", "client", c.fwd.Client, "mechanism", login.Creds.Mechanism)
+		e.log.Info("login refused: no usable identifier", "client", c.client, "mechanism", login.Creds.Mechanism)
 		s.failed(admission{}.refuse(protocols.FailRejected, outcomeBadInput, "no usable identifier"), nil)
 		return
 	}
 	if v := e.opt.VerifyToken; v != nil {
 		account, err := v(login.Creds)
 		if err != nil {
-			e.log.Info("login refused: bearer token does not verify", "client", c.fwd.Client, "mechanism", login.Creds.Mechanism, "err", err)
+			e.log.Info("login refused: bearer token does not verify", "client", c.client, "mechanism", login.Creds.Mechanism, "err", err)
 			s.failed(admission{}.refuse(protocols.FailRejected, outcomeFailure, "bearer token does not verify"), nil)
 			return
 		}
@@ -168,16 +181,13 @@ func (s *loginSession) startLogin() {
 	s.lastDest = nil
 	s.acct = e.opt.Router.Normalize(id)
 	s.attempt++
-	s.started = time.Now()
-	s.describe(StateRouting, "")
+	s.started = time.Now().UnixNano()
 	now := time.Now()
 	if until := e.delayedUntil(s.acct, now); !until.IsZero() {
 		e.log.Info("login held: the account is delayed", "account", s.acct, "until", until)
 		s.st = lsHeld
-		s.holdEnd = until
-		s.holdMax = now.Add(MaxDelayHold)
-		s.describe(StateHeld, "")
-		s.c.deadline = minTime(until, s.holdMax, now.Add(sweepInterval))
+		s.hold = &loginHold{end: until, max: now.Add(MaxDelayHold)}
+		s.c.deadline = minTime(until, s.hold.max, now.Add(sweepInterval))
 		return
 	}
 	s.route()
@@ -216,16 +226,24 @@ func (s *loginSession) routed(res router.Result, err error) {
 	}
 	s.st = lsReplaying
 	s.lastDest = adm.dest
-	s.describe(StateLogin, adm.dest.ID)
 	c.setDeadline(c.e.opt.BackendTimeout)
 	s.replay = c.e.startReplay(c, s, s.login, adm)
 }
 
-// describe updates the registry's view of the session.
-func (s *loginSession) describe(state, dest string) {
-	si := s.c.snapshotInfo()
-	si.State, si.Account, si.Destination = state, s.acct, dest
-	s.c.reg.update(si)
+func (s *loginSession) describe() (state, account, destination string) {
+	switch s.st {
+	case lsRouting:
+		return StateRouting, s.acct, ""
+	case lsHeld:
+		return StateHeld, s.acct, ""
+	case lsReplaying:
+		dest := ""
+		if s.lastDest != nil {
+			dest = s.lastDest.ID
+		}
+		return StateLogin, s.acct, dest
+	}
+	return StatePreauth, s.acct, "" // the account of its last login, if any
 }
 
 // replayFailed is the replay's report of a failed login.
@@ -248,7 +266,7 @@ func (s *loginSession) bridged() {
 	if s.lastDest != nil {
 		dest = s.lastDest.ID
 	}
-	s.c.e.audit(s.c, s.acct, dest, "", "bridged", s.started)
+	s.c.e.audit(s.c, s.acct, dest, "", "bridged", s.since())
 }
 
 // failed reports a failed login to the front end and resumes the dialogue
@@ -267,14 +285,13 @@ func (s *loginSession) failed(adm admission, relay []byte) {
 		dest = s.lastDest.ID // the backend that refused it or failed
 	}
 	s.lastDest = nil
-	e.audit(c, s.acct, dest, adm.outcome, adm.reason, s.started)
+	e.audit(c, s.acct, dest, adm.outcome, adm.reason, s.since())
 	if s.replay != nil {
 		s.replay.abandon()
 		s.replay = nil
 	}
 	s.login = nil
 	s.st = lsPreauth
-	s.describe(StatePreauth, "")
 	c.setDeadline(c.ls.PreauthTimeout)
 	out, closeConn := s.front.LoginFailed(adm.kind, relay, c.loop.out[:0])
 	c.write(out)
@@ -292,25 +309,27 @@ func (s *loginSession) expired(now time.Time) {
 	case lsPreauth, lsStartTLS:
 		c.write(s.front.Timeout(c.loop.out[:0]))
 		e.refusal("preauth_timeout")
-		e.log.Info("pre-auth timeout", "client", c.fwd.Client, "listener", c.ls.ID)
+		e.log.Info("pre-auth timeout", "client", c.client, "listener", c.ls.ID)
 		c.close()
 	case lsHeld:
-		if !now.Before(s.holdEnd) || e.delayedUntil(s.acct, now).IsZero() {
+		if !now.Before(s.hold.end) || e.delayedUntil(s.acct, now).IsZero() {
+			s.hold = nil
 			s.route() // the delay ended or was lifted
 			return
 		}
-		if !now.Before(s.holdMax) {
+		if !now.Before(s.hold.max) {
+			s.hold = nil
 			e.refusal("hold_timeout")
 			e.log.Info("held login refused for now: the account is still delayed", "account", s.acct)
 			s.failed(admission{account: s.acct}.refuse(protocols.FailTempRouting, outcomeTempFail, "account delayed"), nil)
 			return
 		}
-		c.deadline = minTime(s.holdEnd, s.holdMax, now.Add(sweepInterval))
+		c.deadline = minTime(s.hold.end, s.hold.max, now.Add(sweepInterval))
 	case lsRouting, lsReplaying:
 		dest := ""
 		if s.replay != nil {
 			dest = s.replay.adm.dest.ID
-			e.healthFailure(s.replay.adm.dest, c.ls.Protocol, c.fwd.Client)
+			e.healthFailure(s.replay.adm.dest, c.ls.Protocol, c.client)
 		}
 		e.refusal("backend_timeout")
 		e.log.Warn("backend timeout", "account", s.acct, "destination", dest)

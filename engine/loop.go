@@ -22,6 +22,7 @@ type loop struct {
 	epfd int
 
 	conns  map[*conn]struct{} // client connections on this loop
+	nconns atomic.Int64       // len(conns), for other goroutines
 	paused map[pausable]struct{}
 	// pausedHint mirrors len(paused) > 0 for the ticker's goroutine.
 	pausedHint atomic.Bool

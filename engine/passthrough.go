@@ -26,6 +26,10 @@ func newPassSession(c *conn) *passSession {
 
 func (s *passSession) account() string { return "" }
 
+func (s *passSession) describe() (state, account, destination string) {
+	return StateLogin, "", s.c.ls.Passthrough
+}
+
 func (s *passSession) begin() {
 	c, e := s.c, s.c.e
 	s.started = time.Now()
@@ -35,9 +39,6 @@ func (s *passSession) begin() {
 		s.fail(adm.reason)
 		return
 	}
-	si := c.snapshotInfo()
-	si.State, si.Destination = StateLogin, adm.dest.ID
-	c.reg.update(si)
 	s.replay = e.startReplay(c, s, s.front.Login(), adm)
 }
 
@@ -54,7 +55,7 @@ func (s *passSession) replayFailed(_ protocols.FailKind, _ []byte, reason string
 
 func (s *passSession) fail(reason string) {
 	c := s.c
-	c.e.log.Warn("pass-through destination unavailable", "destination", c.ls.Passthrough, "client", c.fwd.Client, "reason", reason)
+	c.e.log.Warn("pass-through destination unavailable", "destination", c.ls.Passthrough, "client", c.client, "reason", reason)
 	out, _ := s.front.LoginFailed(protocols.FailUnavailable, nil, c.loop.out[:0])
 	c.write(out)
 	s.done = true
@@ -68,7 +69,7 @@ func (s *passSession) bridged() {
 
 func (s *passSession) expired(time.Time) {
 	if s.replay != nil {
-		s.c.e.healthFailure(s.replay.adm.dest, s.c.ls.Protocol, s.c.fwd.Client)
+		s.c.e.healthFailure(s.replay.adm.dest, s.c.ls.Protocol, s.c.client)
 		s.replay.abandon()
 		s.replay = nil
 	}

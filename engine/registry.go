@@ -8,12 +8,14 @@ import (
 	"github.com/switchyard-mail/switchyard/splice"
 )
 
-// One registry of live sessions, wherever they live: connections in the
-// reactor (pre-auth, logging in, relayed), bridged sessions, HTTP/2
-// connections and their streams. The admin API lists and kicks through it
-// alone. An entry's description is an immutable snapshot, replaced when the
-// session changes state, so readers on other goroutines never touch loop
-// state.
+// One registry of live sessions, wherever they live, behind the admin
+// API's list and kick: Sessions and KickSessions answer for connections in
+// the reactor (pre-auth, logging in, relayed), bridged sessions, HTTP/2
+// connections and their streams. Each kind is kept where it already is, so
+// an idle connection costs nothing more to be listed: the reactor's
+// connections are the loops' own sets, read on each loop; bridged sessions
+// are the bridge's own list; HTTP/2 connections and streams, which live on
+// goroutines of their own, are in a small map here.
 
 // Session states shown by the admin API.
 const (
@@ -30,7 +32,7 @@ const (
 // SessionInfo describes one live session.
 type SessionInfo struct {
 	ID          uint64
-	Parent      uint64 // an HTTP/2 stream's connection
+	Parent      uint64 // an HTTP/2 stream's connection (0: not known)
 	Listener    string
 	Protocol    string
 	Client      string
@@ -43,49 +45,25 @@ type SessionInfo struct {
 	BytesIn, BytesOut int64
 }
 
+// regEntry is an HTTP/2 connection or stream.
 type regEntry struct {
-	id      uint64
-	info    atomic.Pointer[SessionInfo]
-	kick    atomic.Pointer[func()]
-	bridged atomic.Pointer[splice.Session]
-}
-
-// update replaces the entry's description.
-func (r *regEntry) update(si SessionInfo) {
-	if r != nil {
-		r.info.Store(&si)
-	}
-}
-
-// setBridged makes kicks close the bridged session.
-func (r *regEntry) setBridged(s *splice.Session) {
-	if r == nil {
-		return
-	}
-	r.bridged.Store(s)
-	kick := func() { s.Close(splice.ReasonKicked) }
-	r.kick.Store(&kick)
+	info SessionInfo
+	kick func()
 }
 
 type registry struct {
-	shards [32]struct {
-		mu sync.Mutex
-		m  map[uint64]*regEntry
-	}
-	n atomic.Int64
+	mu sync.Mutex
+	m  map[uint64]*regEntry
+	n  atomic.Int64
 }
 
-func (g *registry) add(id uint64, si SessionInfo, kick func()) *regEntry {
-	r := &regEntry{id: id}
-	r.info.Store(&si)
-	r.kick.Store(&kick)
-	s := &g.shards[id%uint64(len(g.shards))]
-	s.mu.Lock()
-	if s.m == nil {
-		s.m = make(map[uint64]*regEntry)
+func (g *registry) add(r *regEntry) *regEntry {
+	g.mu.Lock()
+	if g.m == nil {
+		g.m = make(map[uint64]*regEntry)
 	}
-	s.m[id] = r
-	s.mu.Unlock()
+	g.m[r.info.ID] = r
+	g.mu.Unlock()
 	g.n.Add(1)
 	return r
 }
@@ -94,49 +72,72 @@ func (g *registry) remove(r *regEntry) {
 	if r == nil {
 		return
 	}
-	s := &g.shards[r.id%uint64(len(g.shards))]
-	s.mu.Lock()
-	if s.m[r.id] == r {
-		delete(s.m, r.id)
+	g.mu.Lock()
+	if g.m[r.info.ID] == r {
+		delete(g.m, r.info.ID)
 		g.n.Add(-1)
 	}
-	s.mu.Unlock()
+	g.mu.Unlock()
 }
 
-// each calls fn for every live entry (no lock held during fn).
-func (g *registry) each(fn func(*regEntry)) {
-	var batch []*regEntry
-	for i := range g.shards {
-		s := &g.shards[i]
-		s.mu.Lock()
-		batch = batch[:0]
-		for _, r := range s.m {
-			batch = append(batch, r)
-		}
-		s.mu.Unlock()
-		for _, r := range batch {
-			fn(r)
-		}
+func (g *registry) list() []*regEntry {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]*regEntry, 0, len(g.m))
+	for _, r := range g.m {
+		out = append(out, r)
 	}
+	return out
 }
 
-func (r *regEntry) snapshot() SessionInfo {
-	si := *r.info.Load()
-	if s := r.bridged.Load(); s != nil {
-		si.BytesIn, si.BytesOut = s.Bytes()
+// loopWait bounds how long listing or kicking waits for a busy loop.
+const loopWait = time.Second
+
+// onLoops runs fn on every loop and waits for them (each up to loopWait).
+func (e *Engine) onLoops(fn func(l *loop)) {
+	loops := e.allLoops()
+	done := make(chan struct{}, len(loops))
+	for _, l := range loops {
+		l := l
+		if !l.post(func() { fn(l); done <- struct{}{} }) {
+			done <- struct{}{}
+		}
 	}
-	return si
+	timeout := time.NewTimer(loopWait)
+	defer timeout.Stop()
+	for range loops {
+		select {
+		case <-done:
+		case <-timeout.C:
+			return
+		}
+	}
 }
 
 // Sessions lists every live session matching match (nil: all).
 func (e *Engine) Sessions(match func(SessionInfo) bool) []SessionInfo {
+	var mu sync.Mutex
 	var out []SessionInfo
-	e.reg.each(func(r *regEntry) {
-		si := r.snapshot()
+	keep := func(si SessionInfo) {
 		if match == nil || match(si) {
+			mu.Lock()
 			out = append(out, si)
+			mu.Unlock()
+		}
+	}
+	e.onLoops(func(l *loop) {
+		for c := range l.conns {
+			if c.phase != phGone {
+				keep(c.info())
+			}
 		}
 	})
+	for _, s := range e.opt.Bridge.Sessions() {
+		keep(bridgedInfo(s))
+	}
+	for _, r := range e.reg.list() {
+		keep(r.info)
+	}
 	return out
 }
 
@@ -145,25 +146,63 @@ func (e *Engine) Sessions(match func(SessionInfo) bool) []SessionInfo {
 // protocol; bridged ones are closed by the bridge; an HTTP/2 connection
 // is closed, a stream is reset.
 func (e *Engine) KickSessions(match func(SessionInfo) bool) int {
-	n := 0
-	e.reg.each(func(r *regEntry) {
-		if si := r.snapshot(); match(si) {
-			(*r.kick.Load())()
-			n++
-			e.event(Event{Kind: EventKick, Session: si.ID, Account: si.Account, Protocol: si.Protocol,
-				Listener: si.Listener, Client: si.Client, Destination: si.Destination, Reason: si.State})
+	var n atomic.Int64
+	kicked := func(si SessionInfo) {
+		n.Add(1)
+		e.event(Event{Kind: EventKick, Session: si.ID, Account: si.Account, Protocol: si.Protocol,
+			Listener: si.Listener, Client: si.Client, Destination: si.Destination, Reason: si.State})
+	}
+	e.onLoops(func(l *loop) {
+		for c := range l.conns {
+			if c.phase == phGone || c.closing {
+				continue
+			}
+			if si := c.info(); match(si) {
+				c.kick()
+				kicked(si)
+			}
 		}
 	})
-	return n
+	for _, s := range e.opt.Bridge.Sessions() {
+		if si := bridgedInfo(s); match(si) {
+			s.Close(splice.ReasonKicked)
+			kicked(si)
+		}
+	}
+	for _, r := range e.reg.list() {
+		if match(r.info) {
+			r.kick()
+			kicked(r.info)
+		}
+	}
+	return int(n.Load())
 }
 
 // ActiveSessions is the number of live sessions of every kind.
-func (e *Engine) ActiveSessions() int64 { return e.reg.n.Load() }
-
-// snapshotInfo describes a client connection as it stands.
-func (c *conn) snapshotInfo() SessionInfo {
-	return SessionInfo{
-		ID: c.id, Listener: c.ls.ID, Protocol: c.ls.Protocol,
-		Client: c.clientStr, State: StatePreauth, Started: c.accepted,
+func (e *Engine) ActiveSessions() int64 {
+	var n int64
+	for _, l := range e.allLoops() {
+		n += l.nconns.Load()
 	}
+	return n + int64(len(e.opt.Bridge.Sessions())) + e.reg.n.Load()
+}
+
+// info describes a client connection in the reactor; on its loop.
+func (c *conn) info() SessionInfo {
+	si := SessionInfo{ID: c.id, Listener: c.ls.ID, Protocol: c.ls.Protocol, Client: c.client.String(),
+		State: StatePreauth, Started: c.accepted}
+	if c.phase == phOpen {
+		si.State, si.Account, si.Destination = c.sess.describe()
+	}
+	return si
+}
+
+// bridgedInfo describes a bridged session.
+func bridgedInfo(s *splice.Session) SessionInfo {
+	info := s.Info()
+	si := SessionInfo{ID: info.ID, Listener: info.Listener, Protocol: info.Protocol, Client: info.Client,
+		State: StateBridged, Account: info.Account, Destination: info.Destination, Bridge: info.Bridge,
+		Started: s.Started()}
+	si.BytesIn, si.BytesOut = s.Bytes()
+	return si
 }

@@ -40,9 +40,6 @@ func (s *relaySession) begin() {
 	s.started = time.Now()
 	s.counted = true
 	c.e.Stats.Relaying.Add(1)
-	si := c.snapshotInfo()
-	si.State = StateRelaying
-	c.reg.update(si)
 	c.setDeadline(c.ls.CommandTimeout)
 	c.write(s.m.Greeting(c.loop.out[:0]))
 }
@@ -62,6 +59,13 @@ func (s *relaySession) tlsUp() {
 }
 
 func (s *relaySession) input() { s.pump() }
+
+func (s *relaySession) describe() (state, account, destination string) {
+	if s.leg != nil {
+		return StateRelaying, s.acct, s.leg.dest.ID
+	}
+	return StateRelaying, s.acct, ""
+}
 
 // waiting reports whether the machine must not be fed client bytes now.
 func (s *relaySession) waiting() bool {
@@ -238,17 +242,14 @@ func (s *relaySession) connect() {
 		c.loop.post(s.deliverDown)
 		return
 	}
-	si := c.snapshotInfo()
-	si.State, si.Account, si.Destination = StateRelaying, s.acct, dest.ID
-	c.reg.update(si)
 	if l := c.loop.takeLeg(dest, c.ls.Protocol); l != nil {
 		l.owner = s
 		s.leg = l
 		o := c.loop.relayOut()
-		s.step(s.m.BackendConnected(protocols.BackendLeg{Client: c.fwd, Reused: true}, o), o)
+		s.step(s.m.BackendConnected(protocols.BackendLeg{Client: c.forward(), Reused: true}, o), o)
 		return
 	}
-	s.leg = e.dial(c.loop, s, dest, dp, c.fwd)
+	s.leg = e.dial(c.loop, s, dest, dp, c.forward())
 }
 
 func (s *relaySession) legUp(l *leg) {
@@ -257,9 +258,9 @@ func (s *relaySession) legUp(l *leg) {
 	}
 	c := s.c
 	c.e.healthSuccess(l.dest, c.ls.Protocol)
-	leg := protocols.BackendLeg{StartTLS: l.dp.TLS == TLSStartTLS, Client: c.fwd}
+	leg := protocols.BackendLeg{StartTLS: l.dp.TLS == TLSStartTLS, Client: c.forward()}
 	if l.dp.Forwarding == ForwardXClient {
-		f := c.fwd
+		f := c.forward()
 		leg.Forward = &f
 	}
 	o := c.loop.relayOut()
@@ -322,8 +323,8 @@ func (s *relaySession) legDown(l *leg, err error) {
 	}
 	c := s.c
 	s.leg = nil
-	c.e.log.Warn("relay: backend leg lost", "destination", l.dest.ID, "client", c.fwd.Client, "err", err)
-	client := c.fwd.Client
+	c.e.log.Warn("relay: backend leg lost", "destination", l.dest.ID, "client", c.client, "err", err)
+	client := c.client
 	var de dialError
 	if errors.As(err, &de) {
 		client = netip.AddrPort{} // the host's doing, whoever the client
@@ -375,7 +376,7 @@ func (s *relaySession) tunnel(o *protocols.RelayOut) {
 	fd, err := l.detach()
 	if err != nil {
 		c.e.refusal("handoff_backend")
-		c.e.log.Warn("hand-off to the bridge failed", "session", c.id, "client", c.fwd.Client, "err", err)
+		c.e.log.Warn("hand-off to the bridge failed", "session", c.id, "client", c.client, "err", err)
 		l.drop()
 		c.close()
 		return
@@ -439,8 +440,8 @@ func (s *relaySession) expired(time.Time) {
 	if s.m.AwaitingBackend() {
 		if l := s.leg; l != nil {
 			c.e.refusal("reply_timeout")
-			c.e.log.Warn("relay: backend reply timeout", "destination", l.dest.ID, "client", c.fwd.Client)
-			c.e.healthFailure(l.dest, c.ls.Protocol, c.fwd.Client)
+			c.e.log.Warn("relay: backend reply timeout", "destination", l.dest.ID, "client", c.client)
+			c.e.healthFailure(l.dest, c.ls.Protocol, c.client)
 			s.leg = nil
 			l.drop()
 		}
@@ -450,7 +451,7 @@ func (s *relaySession) expired(time.Time) {
 	}
 	c.write(s.m.Timeout(c.loop.out[:0]))
 	c.e.refusal("command_timeout")
-	c.e.log.Info("relay: client timeout", "client", c.fwd.Client, "listener", c.ls.ID)
+	c.e.log.Info("relay: client timeout", "client", c.client, "listener", c.ls.ID)
 	s.finish()
 }
 
@@ -488,8 +489,8 @@ func (s *relaySession) uncount() {
 	s.counted = false
 	c.e.Stats.Relaying.Add(-1)
 	// The audit line of a session that stayed in the reactor.
-	c.e.log.Info("relayed session ended", "session", c.fwd.SessionID, "protocol", c.ls.Protocol, "listener", c.ls.ID,
-		"client", c.fwd.Client, "last_account", s.acct, "duration_s", seconds(time.Since(s.started)))
+	c.e.log.Info("relayed session ended", "session", c.e.sessionName(c.id), "protocol", c.ls.Protocol, "listener", c.ls.ID,
+		"client", c.client, "last_account", s.acct, "duration_s", seconds(time.Since(s.started)))
 }
 
 // dropLeg gives up the current leg: kept idle for reuse when the machine

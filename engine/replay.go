@@ -68,14 +68,14 @@ func (e *Engine) startReplay(c *conn, owner replayOwner, login *protocols.Login,
 	r := &replay{c: c, owner: owner, adm: adm}
 	var fwd *forward.Info
 	if adm.dp.Forwarding == ForwardXClient {
-		f := c.fwd
+		f := c.forward()
 		fwd = &f
 	}
 	back := c.ls.driver.NewBackEnd(login, adm.dest, adm.dp.TLS == TLSStartTLS, fwd)
 	job := replayJob{
 		dest:     adm.dest,
 		dp:       adm.dp,
-		fwd:      c.fwd,
+		fwd:      c.forward(),
 		back:     back,
 		proto:    c.ls.Protocol,
 		deadline: time.Now().Add(e.opt.BackendTimeout),
@@ -134,7 +134,7 @@ func (r *replay) finish(res replayResult) {
 			reason = res.err.Error()
 			e.log.Warn("backend failed during login", "destination", r.adm.dest.ID, "account", r.owner.account(), "err", res.err)
 		} else {
-			e.log.Info("login refused by backend", "account", r.owner.account(), "destination", r.adm.dest.ID, "client", c.fwd.Client)
+			e.log.Info("login refused by backend", "account", r.owner.account(), "destination", r.adm.dest.ID, "client", c.client)
 		}
 		r.owner.replayFailed(res.kind, res.relay, reason)
 		return

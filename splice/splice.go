@@ -75,8 +75,10 @@ type Info struct {
 	ID          uint64
 	Account     string
 	Protocol    string
+	Listener    string
 	Destination string
 	Client      string
+	Bridge      string // how it is bridged: "splice" or "copy"
 }
 
 // Stats is what a session did, reported once when it ends.
