@@ -86,7 +86,21 @@ type acceptor struct {
 	ls    *listenerState
 	ln    *net.TCPListener
 	bound netip.AddrPort
+	// enrolling carries enrollments in flight to the goroutine that waits
+	// for their outcome, so that accepting the next client does not wait
+	// for a loop's round trip. Its capacity bounds them.
+	enrolling chan enrollment
 }
+
+// enrollment is a client handed to gnet whose outcome is awaited.
+type enrollment struct {
+	tc     *net.TCPConn
+	slot   clientSlot
+	result <-chan gnet.RegisteredResult
+}
+
+// maxEnrolling bounds the enrollments in flight per acceptor.
+const maxEnrolling = 128
 
 // bind opens every listener's sockets. A failure names the listener.
 func (e *Engine) bind() error {
@@ -145,6 +159,13 @@ func (e *Engine) closeAcceptors() {
 // run accepts until the listener is closed.
 func (a *acceptor) run(wg *sync.WaitGroup) {
 	defer wg.Done()
+	a.enrolling = make(chan enrollment, maxEnrolling)
+	collected := make(chan struct{})
+	go a.collect(collected)
+	defer func() {
+		close(a.enrolling)
+		<-collected
+	}()
 	var backoff time.Duration
 	for {
 		tc, err := a.ln.AcceptTCP()
@@ -247,20 +268,46 @@ func (a *acceptor) admit(tc *net.TCPConn) {
 	acc := &accepted{ls: ls, remote: remote, local: addrPortOf(tc.LocalAddr()), slot: slot, at: time.Now()}
 	ctx := gnet.NewNetConnContext(gnet.NewContext(context.Background(), acc), tc)
 	ch, err := e.gnet.Register(ctx)
-	if err == nil {
-		res := <-ch
-		err = res.Err
-	}
-	// gnet duplicated the socket and closes tc.
-	e.fds.Release(fdbudget.Client, 1)
 	if err != nil {
-		// OnOpen never ran: nothing else holds the slot.
-		slot.release()
-		e.fds.Release(fdbudget.Client, 1)
-		_ = tc.Close()
-		if !e.draining.Load() {
-			e.logLimited("enroll", "could not hand an accepted connection to an event loop", "listener", ls.ID, "err", err)
+		a.enrolled(tc, slot, err)
+		return
+	}
+	a.enrolling <- enrollment{tc: tc, slot: slot, result: ch}
+}
+
+// collect waits for the outcome of each enrollment in turn, until the
+// acceptor stops.
+func (a *acceptor) collect(done chan<- struct{}) {
+	defer close(done)
+	for en := range a.enrolling {
+		select {
+		case res := <-en.result:
+			a.enrolled(en.tc, en.slot, res.Err)
+		case <-a.e.loopsDown:
+			select {
+			case res := <-en.result:
+				a.enrolled(en.tc, en.slot, res.Err)
+			default:
+				// A loop that stopped first never answers.
+				a.enrolled(en.tc, en.slot, errors.New("event loops stopped"))
+			}
 		}
+	}
+}
+
+// enrolled settles an enrollment: gnet duplicated the socket and closes
+// tc; if the loop never took the connection, nothing else holds its slot.
+func (a *acceptor) enrolled(tc *net.TCPConn, slot clientSlot, err error) {
+	e := a.e
+	e.fds.Release(fdbudget.Client, 1)
+	if err == nil {
+		return
+	}
+	slot.release()
+	e.fds.Release(fdbudget.Client, 1)
+	_ = tc.Close()
+	if !e.draining.Load() {
+		e.logLimited("enroll", "could not hand an accepted connection to an event loop", "listener", a.ls.ID, "err", err)
 	}
 }
 

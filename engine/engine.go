@@ -64,6 +64,7 @@ type Engine struct {
 	loopsUp       chan struct{} // the first tick: gnet's loops exist
 	startOnce     sync.Once
 	gnetDone      atomic.Bool   // gnet's engine returned
+	loopsDown     chan struct{} // closed when it has
 	started       chan struct{} // every listener accepts
 	stopOnce      sync.Once
 	draining      atomic.Bool
@@ -140,6 +141,7 @@ func New(opt Options) (*Engine, error) {
 		fds:           opt.FDs,
 		loops:         map[gnet.EventLoop]*loop{},
 		loopsUp:       make(chan struct{}),
+		loopsDown:     make(chan struct{}),
 		started:       make(chan struct{}),
 		reserveFD:     -1,
 		// Keep-alive on backend legs with the system's timers: one
@@ -251,6 +253,7 @@ func (e *Engine) Run() error {
 	e.acceptMu.Lock()
 	e.gnetDone.Store(true)
 	e.acceptMu.Unlock()
+	close(e.loopsDown)
 	e.startOnce.Do(func() { close(e.loopsUp) })
 	e.closeAcceptors()
 	e.acceptWG.Wait()
