@@ -83,6 +83,17 @@ type Server struct {
 type TLS struct {
 	Certificate map[string]Certificate `toml:"certificate"` // [tls.certificate.<id>]
 	Protocols   TLSProtocols           `toml:"protocols"`   // [tls.protocols]
+	Tickets     TLSTickets             `toml:"tickets"`     // [tls.tickets]
+}
+
+// TLSTickets is [tls.tickets]: session resumption by tickets sealed with
+// keys derived from one secret (internal/ticketkeys), so instances that
+// share key_file resume each other's sessions.
+type TLSTickets struct {
+	Enabled  bool     `toml:"enabled"`  // issue and accept tickets
+	KeyFile  string   `toml:"key_file"` // shared secret, 32 bytes or more; unset: random per process
+	Rotation Duration `toml:"rotation"` // one key per period
+	Lifetime Duration `toml:"lifetime"` // how long a ticket resumes
 }
 
 // Certificate is [tls.certificate.<id>].
@@ -407,6 +418,8 @@ const (
 	DefaultHealthCheckInterval   = Duration(limits.HealthCheckInterval)
 	DefaultProxyTTL              = limits.ProxyTTL
 	DefaultLogLevel              = "info"
+	DefaultTicketRotation        = Duration(limits.TicketRotation)
+	DefaultTicketLifetime        = Duration(limits.TicketLifetime)
 	DefaultMinTLSVersion         = TLS12
 	DefaultMaxTLSVersion         = TLS13
 	DefaultMaxConnections        = limits.MaxConnections
@@ -455,7 +468,10 @@ func Default() *Config {
 			ProxyTTL:              DefaultProxyTTL,
 			LogLevel:              DefaultLogLevel,
 		},
-		TLS: TLS{Protocols: TLSProtocols{MinVersion: DefaultMinTLSVersion, MaxVersion: DefaultMaxTLSVersion}},
+		TLS: TLS{
+			Protocols: TLSProtocols{MinVersion: DefaultMinTLSVersion, MaxVersion: DefaultMaxTLSVersion},
+			Tickets:   TLSTickets{Enabled: true, Rotation: DefaultTicketRotation, Lifetime: DefaultTicketLifetime},
+		},
 		Routing: Routing{
 			MasterUserSeparators: []string{"%"},
 		},

@@ -247,6 +247,9 @@ func TestBindPortZero(t *testing.T) {
 func TestValidateRules(t *testing.T) {
 	f := newFixture(t)
 	other1, other2 := writeKeyPair(t, f.dir, "other.example.com")
+	shortKey, okKey := filepath.Join(f.dir, "short.key"), filepath.Join(f.dir, "ok.key")
+	writeFile(t, shortKey, "0123456789")
+	writeFile(t, okKey, strings.Repeat("k", 32))
 	cases := []struct {
 		name  string
 		edit  func(doc string) string
@@ -318,6 +321,13 @@ func TestValidateRules(t *testing.T) {
 			[]string{`tls.certificate: 2 certificates with 0 marked default = true: exactly one must be the default`}},
 		{"two certificates one default", add("[tls.certificate.other]\ncert = \"" + other1 + "\"\nkey = \"" + other2 + "\"\ndefault = true\nsubjects = [\"other.example.com\", \"bad name\"]\n"),
 			[]string{`tls.certificate.other.subjects[1]: "bad name" is not a host name or wildcard`}},
+		{"ticket periods", add("[tls.tickets]\nrotation = \"2h\"\nlifetime = \"1h\"\n"),
+			[]string{`tls.tickets.lifetime: 1h is shorter than rotation 2h: a ticket must outlive its key's period`}},
+		{"ticket key file missing", add("[tls.tickets]\nkey_file = \"/nonexistent/tickets.key\"\n"),
+			[]string{`tls.tickets.key_file: stat /nonexistent/tickets.key: no such file or directory`}},
+		{"ticket key file short", add("[tls.tickets]\nkey_file = \""+shortKey+"\"\n"),
+			[]string{`tls.tickets.key_file: ` + shortKey + ` holds 10 bytes; a ticket key file holds at least 32 random bytes`}},
+		{"ticket key file ok", add("[tls.tickets]\nkey_file = \""+okKey+"\"\nrotation = \"30m\"\nlifetime = \"1d\"\n"), nil},
 		{"min version", add("[tls.protocols]\nmin_version = \"1.1\"\n"),
 			[]string{`tls.protocols.min_version: "1.1" is not "1.2" or "1.3"`}},
 		{"cipher suite", add("[tls.protocols]\ndisable_cipher_suites = [\"TLS_FAKE\"]\n"),

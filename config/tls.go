@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -155,6 +156,30 @@ func (v *validator) tlsProtocols() {
 		v.add("tls.protocols.disable_cipher_suites", "turns off every TLS 1.2 suite, so no TLS 1.2 client could connect: set min_version = \"1.3\" instead")
 	}
 }
+
+// tlsTickets checks [tls.tickets]: periods every instance sharing the key
+// file can agree on, and a key file that exists and holds enough secret
+// (read again at every reload).
+func (v *validator) tlsTickets() {
+	t := &v.c.TLS.Tickets
+	v.positive("tls.tickets.rotation", t.Rotation)
+	v.positive("tls.tickets.lifetime", t.Lifetime)
+	if t.Rotation > 0 && t.Lifetime < t.Rotation {
+		v.add("tls.tickets.lifetime", "%s is shorter than rotation %s: a ticket must outlive its key's period", t.Lifetime, t.Rotation)
+	}
+	if t.KeyFile != "" {
+		switch fi, err := os.Stat(t.KeyFile); {
+		case err != nil:
+			v.add("tls.tickets.key_file", "%v", err)
+		case fi.Size() < minTicketSecret:
+			v.add("tls.tickets.key_file", "%s holds %d bytes; a ticket key file holds at least %d random bytes (openssl rand 32 > file)", t.KeyFile, fi.Size(), minTicketSecret)
+		}
+	}
+}
+
+// minTicketSecret is internal/ticketkeys.MinSecret (config imports no
+// internal package): 256 bits.
+const minTicketSecret = 32
 
 func isDefaultTLS12(id uint16) bool {
 	for _, s := range DefaultTLS12CipherSuites() {

@@ -142,6 +142,7 @@ func (v *validator) tls() {
 		v.add("tls.certificate", "%d certificates with %d marked default = true: exactly one must be the default", n, defaults)
 	}
 	v.tlsProtocols()
+	v.tlsTickets()
 }
 
 func (v *validator) listeners() {

@@ -40,6 +40,8 @@ const (
 	NotifyStatusInterval  = 10 * time.Second
 	ProxyTTL              = 7
 	MaxPEMFile            = 1 << 20
+	TicketRotation        = time.Hour
+	TicketLifetime        = 12 * time.Hour
 )
 
 // Listeners ([listener.<id>]).

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Side-by-side IMAP figures for BENCHMARKS.md, all on loopback:
 #   1. login rate and latency, direct to a mock backend vs through switchyard
-#      (plaintext and implicit TLS), interleaved rounds in one run;
+#      (plaintext and implicit TLS: full handshakes, and resumed ones with
+#      one client session cache, which the proxy's tickets allow), and
+#      crypto/tls's own handshake rate: the mock backend itself over
+#      implicit TLS with the same certificate; interleaved rounds in one run;
 #   2. user-space memory and goroutines per idle pre-auth connection at
 #      N connections (plaintext, then TLS), each on a freshly started proxy.
 # Every process it starts is stopped by PID at exit. Usage:
@@ -19,9 +22,14 @@ mock=$(port)
 bin/switchyard-bench --mock-backend 127.0.0.1:"$mock" --users 1000 --password password --duration 30m >"$out/mock.log" 2>&1 &
 pids+=($!); mockpid=$!
 waitport "$mock"
-bin/switchyard-bench --help >/dev/null 2>&1 || true
 cert="$out/cert.pem"; key="$out/key.pem"
 [ -f "$cert" ] || go run ./scripts/gencert "$out"
+# The same mock over implicit TLS: crypto/tls's own handshake rate.
+mocktls=$(port)
+bin/switchyard-bench --mock-backend 127.0.0.1:"$mocktls" --mock-implicit-tls --mock-cert "$cert" --mock-key "$key" \
+	--users 1000 --password password --duration 30m >"$out/mocktls.log" 2>&1 &
+pids+=($!); mocktlspid=$!
+waitport "$mocktls"
 
 # The profiler is on the admin API, behind its token (switchyard --pprof).
 token="$out/admin.token"
@@ -91,6 +99,8 @@ for r in $(seq "$rounds_run"); do
 	login "direct-plain-$r" 127.0.0.1:"$mock" "$mockpid"
 	login "proxy-plain-$r" 127.0.0.1:"$plain" "$proxypid"
 	login "proxy-tls-$r" 127.0.0.1:"$tlsport" "$proxypid" --tls implicit --insecure
+	login "direct-tls-$r" 127.0.0.1:"$mocktls" "$mocktlspid" --tls implicit --insecure
+	login "proxy-tls-resumed-$r" 127.0.0.1:"$tlsport" "$proxypid" --tls implicit --insecure --tls-resume
 done
 stop_proxy
 

@@ -59,6 +59,11 @@ func clientTLS(f *flags) (*tls.Config, error) {
 		return nil, nil
 	}
 	cfg := &tls.Config{InsecureSkipVerify: f.insecure, ServerName: f.serverName}
+	if f.tlsResume {
+		// One cache for every connection: each login after the first
+		// resumes the session of an earlier one, as returning clients do.
+		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1024)
+	}
 	if f.caFile != "" {
 		pem, err := os.ReadFile(f.caFile)
 		if err != nil {

@@ -62,6 +62,7 @@ type App struct {
 	fds     *fdbudget.Budget
 	eng     *engine.Engine
 	certs   atomic.Pointer[certSet]
+	tickets *tickets // set with the certificates
 
 	// Reloads (reload.go) are serialized.
 	reloadMu sync.Mutex
@@ -128,7 +129,11 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	}
 	driversMu.Unlock()
 	if len(cfg.TLS.Certificate) > 0 {
-		cs, err := loadCertSet(&cfg.TLS)
+		a.tickets = newTickets()
+		if err := a.tickets.apply(&cfg.TLS.Tickets); err != nil {
+			return nil, err
+		}
+		cs, err := loadCertSet(&cfg.TLS, a.tickets)
 		if err != nil {
 			return nil, err
 		}

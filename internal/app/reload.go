@@ -91,7 +91,12 @@ func (a *App) reloadConfig(actor string) (applied, notes []string, err error) {
 		}
 	}
 	if cur := a.current().cfg; len(cur.TLS.Certificate) > 0 {
-		if cs, err := loadCertSet(&cur.TLS); err != nil {
+		if a.tickets == nil {
+			a.tickets = newTickets()
+		}
+		if err := a.tickets.apply(&cur.TLS.Tickets); err != nil {
+			errs = append(errs, err)
+		} else if cs, err := loadCertSet(&cur.TLS, a.tickets); err != nil {
 			errs = append(errs, err)
 		} else {
 			a.certs.Store(cs)
@@ -152,7 +157,7 @@ func appliedChanges(old, next *config.Config) []string {
 // one the engine can route to.
 func (a *App) applyConfig(next *config.Config) error {
 	if len(next.TLS.Certificate) > 0 {
-		if _, err := loadCertSet(&next.TLS); err != nil {
+		if _, err := loadCertSet(&next.TLS, nil); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/internal/ticketkeys"
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // certSet picks the server certificate by SNI: an exact subject, then a
@@ -23,7 +25,42 @@ type certSet struct {
 	config *tls.Config // shared by every handshake: one set of ticket keys, so sessions resume
 }
 
-func loadCertSet(c *config.TLS) (*certSet, error) {
+// tickets is the process's session ticket ring and the random secret it
+// uses when no key file is set. Both live as long as the process, so a
+// reload keeps sessions resumable.
+type tickets struct {
+	ring   *ticketkeys.Ring
+	random []byte
+}
+
+func newTickets() *tickets {
+	random := ticketkeys.RandomSecret()
+	ring, err := ticketkeys.New(random, limits.TicketRotation, limits.TicketLifetime)
+	if err != nil {
+		panic(err) // the defaults are valid
+	}
+	return &tickets{ring: ring, random: random}
+}
+
+// apply gives the ring [tls.tickets]' secret (the key file, read again
+// each time) and periods.
+func (t *tickets) apply(c *config.TLSTickets) error {
+	secret := t.random
+	if c.KeyFile != "" {
+		var err error
+		if secret, err = ticketkeys.ReadSecret(c.KeyFile); err != nil {
+			return fmt.Errorf("tls.tickets.key_file: %w", err)
+		}
+	}
+	if err := t.ring.Set(secret, c.Rotation.D(), c.Lifetime.D()); err != nil {
+		return fmt.Errorf("tls.tickets: %w", err)
+	}
+	return nil
+}
+
+// loadCertSet builds the server TLS config from [tls]; t seals its
+// session tickets (nil: only checking that the certificates load).
+func loadCertSet(c *config.TLS, t *tickets) (*certSet, error) {
 	cs := &certSet{byName: map[string]*tls.Certificate{}}
 	var first *tls.Certificate
 	for id, cc := range c.Certificate {
@@ -62,6 +99,12 @@ func loadCertSet(c *config.TLS) (*certSet, error) {
 		MaxVersion:     hi,
 		CipherSuites:   c.Protocols.CipherSuites(),
 	}
+	switch {
+	case !c.Tickets.Enabled:
+		cs.config.SessionTicketsDisabled = true
+	case t != nil:
+		t.ring.Apply(cs.config)
+	}
 	return cs, nil
 }
 
@@ -83,8 +126,8 @@ func (cs *certSet) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return cs.def, nil
 }
 
-// serverConfig is the one server config; crypto/tls rotates its session
-// ticket keys itself.
+// serverConfig is the one server config; its clones (HTTP/2, the admin
+// listener) seal tickets with the same ring.
 func (cs *certSet) serverConfig() *tls.Config { return cs.config }
 
 // clientTLS builds the TLS config for legs to one destination.

@@ -3,10 +3,15 @@ package app
 import (
 	"bufio"
 	"crypto/tls"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/internal/ticketkeys"
 )
 
 // tlsHello opens a TLS connection to addr with client settings, after
@@ -124,5 +129,64 @@ func TestTLSProtocolsOnHTTP2(t *testing.T) {
 	defer c.Close()
 	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
 		t.Fatalf("negotiated %q, want h2", p)
+	}
+}
+
+// resumes connects to an implicit-TLS listener with cfg, reads the
+// greeting (so a TLS 1.3 ticket sent after the handshake reaches the
+// client's cache) and reports whether the session was resumed.
+func resumes(t *testing.T, addr string, cfg *tls.Config) bool {
+	t.Helper()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if l, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.HasPrefix(l, "* OK") {
+		t.Fatalf("greeting: %q %v", l, err)
+	}
+	return c.ConnectionState().DidResume
+}
+
+// TestSessionTicketsAcrossInstances: two proxies given the same
+// tls.tickets.key_file resume each other's sessions, over TLS 1.2 and 1.3,
+// and still do after a reload; a proxy with its own random secret resumes
+// only its own; tls.tickets.enabled = false resumes nothing.
+func TestSessionTicketsAcrossInstances(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "tickets.key")
+	if err := os.WriteFile(keyFile, ticketkeys.RandomSecret(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	shared := fmt.Sprintf("[tls.tickets]\nkey_file = %q\n", keyFile)
+	a, b := startFixture(t, shared), startFixture(t, shared)
+	own := startFixture(t, "")
+	off := startFixture(t, "[tls.tickets]\nenabled = false\n")
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		// One cache entry per server name: every proxy is "localhost".
+		cfg := &tls.Config{ServerName: "localhost", InsecureSkipVerify: true, MinVersion: v, MaxVersion: v,
+			ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+		if resumes(t, a.implicit, cfg) {
+			t.Fatalf("TLS %x: the first handshake resumed", v)
+		}
+		if !resumes(t, b.implicit, cfg) {
+			t.Errorf("TLS %x: a second instance sharing the key file did not resume the first one's session", v)
+		}
+		if err := a.app.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		if !resumes(t, a.implicit, cfg) {
+			t.Errorf("TLS %x: after a reload the session did not resume", v)
+		}
+		if resumes(t, own.implicit, cfg) {
+			t.Errorf("TLS %x: an instance with its own secret resumed another's session", v)
+		}
+		if !resumes(t, own.implicit, cfg) {
+			t.Errorf("TLS %x: an instance with a random secret did not resume its own session", v)
+		}
+		resumes(t, off.implicit, cfg)
+		if resumes(t, off.implicit, cfg) {
+			t.Errorf("TLS %x: tls.tickets.enabled = false resumed a session", v)
+		}
 	}
 }
