@@ -2,6 +2,7 @@ package health
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +13,10 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/limits"
+	"github.com/switchyard-mail/switchyard/protocols/imap"
+	"github.com/switchyard-mail/switchyard/protocols/managesieve"
+	"github.com/switchyard-mail/switchyard/protocols/pop3"
+	"github.com/switchyard-mail/switchyard/protocols/smtp"
 )
 
 // Target is one destination × protocol to check actively.
@@ -40,45 +45,61 @@ var (
 const MaxGreeting = limits.MaxGreeting
 
 // ParseGreeting judges what a backend sent on connect: nil when it is a
-// ready greeting for proto ("* OK" for imap, "+OK" for pop3, "220" for
-// smtp, submission and lmtp, a final "OK" after capability lines for
-// managesieve; for another protocol any of these), ErrNeedMore when no
-// complete line decides yet, ErrBadGreeting otherwise. http needs no
-// greeting.
+// ready greeting for proto, as the protocol package judges it ("* OK" for
+// imap, "+OK" for pop3, "220" for smtp, submission and lmtp, a final "OK"
+// after capability lines for managesieve; for another protocol any of
+// these), ErrNeedMore when no complete line decides yet, ErrBadGreeting
+// otherwise. http needs no greeting.
 func ParseGreeting(proto string, data []byte) error {
 	proto = strings.ToLower(proto)
-	switch proto {
-	case "http", "https", "jmap", "webdav", "websocket":
+	judge := greetingJudge(proto)
+	if judge == nil {
 		return nil
 	}
 	for len(data) > 0 {
-		i := strings.IndexByte(string(data), '\n')
+		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
 			break
 		}
-		line := strings.TrimRight(string(data[:i]), "\r")
+		line := bytes.TrimRight(data[:i], "\r")
 		data = data[i+1:]
-		switch proto {
-		case "imap", "imaps":
-			return verdict(strings.HasPrefix(line, "* OK"))
-		case "pop3", "pop3s":
-			return verdict(strings.HasPrefix(line, "+OK"))
-		case "smtp", "smtps", "submission", "submissions", "lmtp":
-			return verdict(strings.HasPrefix(line, "220"))
-		case "managesieve", "sieve":
-			if strings.HasPrefix(line, "\"") {
-				continue // a capability line
-			}
-			return verdict(strings.HasPrefix(line, "OK"))
-		default:
-			if strings.HasPrefix(line, "\"") {
-				continue
-			}
-			return verdict(strings.HasPrefix(line, "* OK") || strings.HasPrefix(line, "+OK") ||
-				strings.HasPrefix(line, "220") || strings.HasPrefix(line, "OK"))
+		if ready, final := judge(line); final {
+			return verdict(ready)
 		}
 	}
 	return ErrNeedMore
+}
+
+// greetingJudge returns the protocol package's judge of a greeting line
+// for proto, or nil for a protocol that sends no greeting.
+func greetingJudge(proto string) func(line []byte) (ready, final bool) {
+	switch proto {
+	case "http", "https", "jmap", "webdav", "websocket":
+		return nil
+	case "imap", "imaps":
+		return imap.GreetingReady
+	case "pop3", "pop3s":
+		return pop3.GreetingReady
+	case "smtp", "smtps", "submission", "submissions", "lmtp":
+		return smtp.GreetingReady
+	case "managesieve", "sieve":
+		return managesieve.GreetingReady
+	}
+	return anyGreeting
+}
+
+// anyGreeting takes any of the mail protocols' ready greetings, skipping
+// ManageSieve capability lines, for a protocol the checker does not know.
+func anyGreeting(line []byte) (ready, final bool) {
+	if _, final := managesieve.GreetingReady(line); !final {
+		return false, false
+	}
+	for _, judge := range []func([]byte) (bool, bool){imap.GreetingReady, pop3.GreetingReady, smtp.GreetingReady, managesieve.GreetingReady} {
+		if ready, _ := judge(line); ready {
+			return true, true
+		}
+	}
+	return false, true
 }
 
 func verdict(ok bool) error {
