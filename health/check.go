@@ -118,26 +118,11 @@ func CheckOnce(ctx context.Context, t Target, timeout time.Duration) error {
 func checkWith(ctx context.Context, t Target, timeout time.Duration, dial func(context.Context, string, string) (net.Conn, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := dial(ctx, "tcp", t.Addr)
+	c, raw, err := open(ctx, t, dial)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
-	if t.ProxyHeader {
-		if _, err := c.Write(proxyV2Local); err != nil {
-			return err
-		}
-	}
-	if t.TLS != nil {
-		tc := tls.Client(c, t.TLS)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return err
-		}
-		c = tc
-	}
+	defer raw.Close()
 	if ParseGreeting(t.Proto, nil) == nil {
 		return nil // connect is the check
 	}
@@ -155,6 +140,35 @@ func checkWith(ctx context.Context, t Target, timeout time.Duration, dial func(c
 		return fmt.Errorf("reading greeting: %w", err)
 	}
 	return fmt.Errorf("%w: no greeting within %d bytes", ErrBadGreeting, MaxGreeting)
+}
+
+// open dials t and readies the connection for its greeting: the deadline
+// of ctx, the PROXY LOCAL header when t wants one, the handshake for
+// implicit TLS. raw is the socket, which is what the caller closes (no TLS
+// close_notify is sent).
+func open(ctx context.Context, t Target, dial func(context.Context, string, string) (net.Conn, error)) (c, raw net.Conn, err error) {
+	raw, err = dial(ctx, "tcp", t.Addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = raw.SetDeadline(dl)
+	}
+	if t.ProxyHeader {
+		if _, err := raw.Write(proxyV2Local); err != nil {
+			raw.Close()
+			return nil, nil, err
+		}
+	}
+	if t.TLS == nil {
+		return raw, raw, nil
+	}
+	tc := tls.Client(raw, t.TLS)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, nil, err
+	}
+	return tc, raw, nil
 }
 
 func annotate(err error, got []byte) error {
