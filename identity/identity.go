@@ -1,6 +1,7 @@
-// Package identity finds the routing identifier (the account a login is for) in
-// the credentials a client presented: the PLAIN authorization identity, the
-// login name, or the account named inside an OAuth bearer token.
+// Package identity finds the routing identifier (the account a login is
+// for) in the credentials a client presented: the PLAIN authorization
+// identity, the login name, or the account named inside an OAuth bearer
+// token.
 //
 // Nothing here verifies anything. The proxy only decides which backend will
 // see the credentials; that backend checks the password or the token's
