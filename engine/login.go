@@ -3,9 +3,9 @@ package engine
 import (
 	"time"
 
+	"github.com/switchyard-mail/switchyard/identity"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
-	"github.com/switchyard-mail/switchyard/protocols/token"
 	"github.com/switchyard-mail/switchyard/router"
 )
 
@@ -159,7 +159,7 @@ func (s *loginSession) resume() {
 func (s *loginSession) startLogin() {
 	c, e := s.c, s.c.e
 	login := s.front.Login()
-	id, err := token.Identify(login.Creds, token.Options{Claim: e.opt.IdentifierClaim, MasterSeparators: e.opt.MasterSeparators})
+	id, err := identity.Identify(login.Creds, identity.Options{Claim: e.opt.IdentifierClaim, MasterSeparators: e.opt.MasterSeparators})
 	if err != nil {
 		e.log.Info("login refused: no usable identifier", "client", c.client, "mechanism", login.Creds.Mechanism)
 		s.failed(admission{}.refuse(protocols.FailRejected, outcomeBadInput, "no usable identifier"), nil)

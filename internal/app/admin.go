@@ -17,11 +17,11 @@ import (
 	"github.com/switchyard-mail/switchyard/admin"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/health"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/router"
 	"github.com/switchyard-mail/switchyard/router/filestore"
-	"github.com/switchyard-mail/switchyard/router/health"
 	"github.com/switchyard-mail/switchyard/router/invalidate"
 	"github.com/switchyard-mail/switchyard/router/sqlstore"
 )

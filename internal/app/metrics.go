@@ -8,10 +8,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/health"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/internal/version"
 	"github.com/switchyard-mail/switchyard/router"
-	"github.com/switchyard-mail/switchyard/router/health"
 )
 
 // newMetrics builds the registry GET /metrics serves and the collectors the

@@ -8,7 +8,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
-	"github.com/switchyard-mail/switchyard/router/health"
+	"github.com/switchyard-mail/switchyard/health"
 )
 
 // runtimeState is what one applied configuration makes: the configuration

@@ -1,12 +1,16 @@
 package app
 
 import (
+	"context"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/health"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/smtp"
@@ -38,9 +42,50 @@ func newSubmissionDriver(c *config.Config) *submissionDriver {
 	case err != nil:
 		slog.Warn("submission: could not ask the default destination for its EHLO extensions; advertising the configured list", "err", err)
 	case learned != nil:
-		d.caps.EHLO = filterEHLO(configured, learned)
+		d.caps.EHLO = smtp.NarrowExtensions(configured, learned)
 	}
 	return d
+}
+
+// learnEHLO asks the default destination's submission service for its EHLO
+// keywords (health.EHLO). It returns nil when there is nothing to ask.
+func learnEHLO(c *config.Config, timeout time.Duration) ([]string, error) {
+	t, ok, err := ehloTarget(c)
+	if !ok || err != nil {
+		return nil, err
+	}
+	host := c.Server.Hostname
+	if host == "" {
+		host = "switchyard.invalid"
+	}
+	return health.EHLO(context.Background(), t, host, timeout)
+}
+
+// ehloTarget is the default destination's submission service, as the
+// engine's legs reach it; false when there is none.
+func ehloTarget(c *config.Config) (health.Target, bool, error) {
+	id := c.Routing.DefaultDestination
+	d, ok := c.Destination[id]
+	if !ok {
+		return health.Target{}, false, nil
+	}
+	ep, ok := d.Protocol[config.Submission]
+	if !ok {
+		return health.Target{}, false, nil
+	}
+	t := health.Target{
+		Dest: id, Proto: string(config.Submission),
+		Addr:        net.JoinHostPort(d.Host, strconv.Itoa(ep.Port)),
+		ProxyHeader: d.ForwardingFor(config.Submission) == config.ForwardProxy,
+	}
+	if ep.TLS == config.TLSImplicit {
+		tc, err := clientTLS(id, &d)
+		if err != nil {
+			return health.Target{}, false, err
+		}
+		t.TLS = tc
+	}
+	return t, true, nil
 }
 
 // serverHostname is the name SMTP and LMTP greet with. [server] hostname

@@ -7,8 +7,8 @@ import (
 	"os"
 
 	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/identity/verify"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
-	"github.com/switchyard-mail/switchyard/protocols/token/verify"
 )
 
 // newVerifier builds the edge verifier of [oauth] when verify = true.

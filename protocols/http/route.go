@@ -10,8 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/switchyard-mail/switchyard/identity"
 	"github.com/switchyard-mail/switchyard/limits"
-	"github.com/switchyard-mail/switchyard/protocols/token"
 )
 
 // Where an Extract finds the identifier (config http.route.extract.from).
@@ -275,9 +275,9 @@ func (e *Extract) bodyIdentifier(body []byte) string {
 
 // validIdentifier returns v if the router, the logs and the backends can
 // carry it (non-empty UTF-8 without control characters, at most
-// token.MaxIdentifierLen octets), else "".
+// identity.MaxIdentifierLen octets), else "".
 func validIdentifier(v string) string {
-	if v == "" || len(v) > token.MaxIdentifierLen || !utf8.ValidString(v) {
+	if v == "" || len(v) > identity.MaxIdentifierLen || !utf8.ValidString(v) {
 		return ""
 	}
 	for _, r := range v {
@@ -316,7 +316,7 @@ func authIdentity(auth, claim string) string {
 		}
 		return user
 	case equalFold(scheme, "bearer"):
-		id, _ := token.FromToken(cred, claim)
+		id, _ := identity.FromToken(cred, claim)
 		return id
 	}
 	return ""

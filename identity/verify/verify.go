@@ -4,8 +4,8 @@
 // expired or otherwise invalid token is refused here without touching a
 // backend.
 //
-// It complements protocols/token, which only reads the account a token
-// names: the account Verify returns is the one token.FromToken reads from
+// It complements package identity, which only reads the account a token
+// names: the account Verify returns is the one identity.FromToken reads from
 // the same token, so routing and verification always agree. The backend
 // still verifies the token itself; edge verification is a filter, not a
 // replacement (see README.md for the threat model).
@@ -30,9 +30,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/identity"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
-	"github.com/switchyard-mail/switchyard/protocols/token"
 	"lukechampine.com/blake3"
 )
 
@@ -58,7 +58,7 @@ const (
 // token, so they can be logged as they are.
 var (
 	// ErrMalformed: not a JWS compact token or an sw1 token, bad encoding,
-	// longer than token.MaxTokenLen, or a required claim (exp) missing or
+	// longer than identity.MaxTokenLen, or a required claim (exp) missing or
 	// of the wrong type.
 	ErrMalformed = errors.New("verify: malformed token")
 	// ErrAlgorithm: the JWS alg is not RS256, ES256 or EdDSA ("none" and
@@ -112,7 +112,7 @@ type Config struct {
 	// 0 means DefaultLeeway.
 	Leeway time.Duration
 	// Claim is the JWT claim naming the account, tried before the
-	// standard ones of protocols/token (email, preferred_username, upn,
+	// standard ones of package identity (email, preferred_username, upn,
 	// unique_name, sub); empty means DefaultClaim.
 	Claim string
 	// StalwartKey is Stalwart's OAuth encryption key, byte for byte as
@@ -273,8 +273,8 @@ func (v *Verifier) Verify(tok string) (account string, err error) {
 	if tok == "" {
 		return "", fmt.Errorf("%w: empty", ErrMalformed)
 	}
-	if len(tok) > token.MaxTokenLen {
-		return "", fmt.Errorf("%w: longer than %d octets", ErrMalformed, token.MaxTokenLen)
+	if len(tok) > identity.MaxTokenLen {
+		return "", fmt.Errorf("%w: longer than %d octets", ErrMalformed, identity.MaxTokenLen)
 	}
 	// Only the base64url alphabet and dots: Go's base64 decoder skips CR
 	// and LF, which would let a token carry line breaks (and many

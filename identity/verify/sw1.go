@@ -6,7 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/switchyard-mail/switchyard/protocols/token"
+	"github.com/switchyard-mail/switchyard/identity"
 )
 
 // Stalwart access tokens (crates/common/src/auth/oauth/token.rs, crypto.rs,
@@ -77,7 +77,7 @@ func (v *Verifier) verifySW1(tok, rest string) (string, error) {
 	}
 	// The name is authenticated (associated data); it must also be the
 	// account routing reads from this token, and a usable identifier.
-	account, ok := token.FromToken(tok, "")
+	account, ok := identity.FromToken(tok, "")
 	if !ok || account != string(name) {
 		return "", ErrNoAccount
 	}

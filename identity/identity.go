@@ -1,6 +1,7 @@
-// Package token finds the routing identifier (the account a login is for) in
-// the credentials a client presented: the PLAIN authorization identity, the
-// login name, or the account named inside an OAuth bearer token.
+// Package identity finds the routing identifier (the account a login is
+// for) in the credentials a client presented: the PLAIN authorization
+// identity, the login name, or the account named inside an OAuth bearer
+// token.
 //
 // Nothing here verifies anything. The proxy only decides which backend will
 // see the credentials; that backend checks the password or the token's
@@ -25,7 +26,7 @@
 //     crates/common/src/auth/oauth/token.rs (seal_token/open_token) and
 //     crypto.rs (nonce and tag sizes). Stalwart tokens issued before the sw1
 //     format carry only a numeric account id and are not routable here.
-package token
+package identity
 
 import (
 	"encoding/base64"

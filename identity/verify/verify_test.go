@@ -27,8 +27,8 @@ import (
 	"time"
 
 	"github.com/cloudflare/circl/sign/ed448"
+	"github.com/switchyard-mail/switchyard/identity"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
-	"github.com/switchyard-mail/switchyard/protocols/token"
 )
 
 var testNow = time.Unix(1_800_000_000, 0)
@@ -218,8 +218,8 @@ func TestVerifyJWTAlgorithms(t *testing.T) {
 			if err != nil || got != "alice@example.org" {
 				t.Fatalf("Verify = %q, %v", got, err)
 			}
-			// The same account protocols/token routes on.
-			if id, ok := token.FromToken(tok, ""); !ok || id != got {
+			// The same account package identity routes on.
+			if id, ok := identity.FromToken(tok, ""); !ok || id != got {
 				t.Fatalf("FromToken = %q, %v", id, ok)
 			}
 		})
@@ -341,7 +341,7 @@ func TestVerifyJWTRefused(t *testing.T) {
 		{"kid not a string", enc([]byte(`{"alg":"EdDSA","kid":1}`)) + "." + parts[1] + "." + parts[2], ErrMalformed},
 		{"opaque token", "ya29.a0AfH6SMBx-opaque", ErrMalformed},
 		{"empty", "", ErrMalformed},
-		{"too long", good + strings.Repeat("A", token.MaxTokenLen), ErrMalformed},
+		{"too long", good + strings.Repeat("A", identity.MaxTokenLen), ErrMalformed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

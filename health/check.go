@@ -2,6 +2,7 @@ package health
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +13,10 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/limits"
+	"github.com/switchyard-mail/switchyard/protocols/imap"
+	"github.com/switchyard-mail/switchyard/protocols/managesieve"
+	"github.com/switchyard-mail/switchyard/protocols/pop3"
+	"github.com/switchyard-mail/switchyard/protocols/smtp"
 )
 
 // Target is one destination × protocol to check actively.
@@ -40,45 +45,61 @@ var (
 const MaxGreeting = limits.MaxGreeting
 
 // ParseGreeting judges what a backend sent on connect: nil when it is a
-// ready greeting for proto ("* OK" for imap, "+OK" for pop3, "220" for
-// smtp, submission and lmtp, a final "OK" after capability lines for
-// managesieve; for another protocol any of these), ErrNeedMore when no
-// complete line decides yet, ErrBadGreeting otherwise. http needs no
-// greeting.
+// ready greeting for proto, as the protocol package judges it ("* OK" for
+// imap, "+OK" for pop3, "220" for smtp, submission and lmtp, a final "OK"
+// after capability lines for managesieve; for another protocol any of
+// these), ErrNeedMore when no complete line decides yet, ErrBadGreeting
+// otherwise. http needs no greeting.
 func ParseGreeting(proto string, data []byte) error {
 	proto = strings.ToLower(proto)
-	switch proto {
-	case "http", "https", "jmap", "webdav", "websocket":
+	judge := greetingJudge(proto)
+	if judge == nil {
 		return nil
 	}
 	for len(data) > 0 {
-		i := strings.IndexByte(string(data), '\n')
+		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
 			break
 		}
-		line := strings.TrimRight(string(data[:i]), "\r")
+		line := bytes.TrimRight(data[:i], "\r")
 		data = data[i+1:]
-		switch proto {
-		case "imap", "imaps":
-			return verdict(strings.HasPrefix(line, "* OK"))
-		case "pop3", "pop3s":
-			return verdict(strings.HasPrefix(line, "+OK"))
-		case "smtp", "smtps", "submission", "submissions", "lmtp":
-			return verdict(strings.HasPrefix(line, "220"))
-		case "managesieve", "sieve":
-			if strings.HasPrefix(line, "\"") {
-				continue // a capability line
-			}
-			return verdict(strings.HasPrefix(line, "OK"))
-		default:
-			if strings.HasPrefix(line, "\"") {
-				continue
-			}
-			return verdict(strings.HasPrefix(line, "* OK") || strings.HasPrefix(line, "+OK") ||
-				strings.HasPrefix(line, "220") || strings.HasPrefix(line, "OK"))
+		if ready, final := judge(line); final {
+			return verdict(ready)
 		}
 	}
 	return ErrNeedMore
+}
+
+// greetingJudge returns the protocol package's judge of a greeting line
+// for proto, or nil for a protocol that sends no greeting.
+func greetingJudge(proto string) func(line []byte) (ready, final bool) {
+	switch proto {
+	case "http", "https", "jmap", "webdav", "websocket":
+		return nil
+	case "imap", "imaps":
+		return imap.GreetingReady
+	case "pop3", "pop3s":
+		return pop3.GreetingReady
+	case "smtp", "smtps", "submission", "submissions", "lmtp":
+		return smtp.GreetingReady
+	case "managesieve", "sieve":
+		return managesieve.GreetingReady
+	}
+	return anyGreeting
+}
+
+// anyGreeting takes any of the mail protocols' ready greetings, skipping
+// ManageSieve capability lines, for a protocol the checker does not know.
+func anyGreeting(line []byte) (ready, final bool) {
+	if _, final := managesieve.GreetingReady(line); !final {
+		return false, false
+	}
+	for _, judge := range []func([]byte) (bool, bool){imap.GreetingReady, pop3.GreetingReady, smtp.GreetingReady, managesieve.GreetingReady} {
+		if ready, _ := judge(line); ready {
+			return true, true
+		}
+	}
+	return false, true
 }
 
 func verdict(ok bool) error {
@@ -97,26 +118,11 @@ func CheckOnce(ctx context.Context, t Target, timeout time.Duration) error {
 func checkWith(ctx context.Context, t Target, timeout time.Duration, dial func(context.Context, string, string) (net.Conn, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := dial(ctx, "tcp", t.Addr)
+	c, raw, err := open(ctx, t, dial)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
-	if t.ProxyHeader {
-		if _, err := c.Write(proxyV2Local); err != nil {
-			return err
-		}
-	}
-	if t.TLS != nil {
-		tc := tls.Client(c, t.TLS)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return err
-		}
-		c = tc
-	}
+	defer raw.Close()
 	if ParseGreeting(t.Proto, nil) == nil {
 		return nil // connect is the check
 	}
@@ -134,6 +140,35 @@ func checkWith(ctx context.Context, t Target, timeout time.Duration, dial func(c
 		return fmt.Errorf("reading greeting: %w", err)
 	}
 	return fmt.Errorf("%w: no greeting within %d bytes", ErrBadGreeting, MaxGreeting)
+}
+
+// open dials t and readies the connection for its greeting: the deadline
+// of ctx, the PROXY LOCAL header when t wants one, the handshake for
+// implicit TLS. raw is the socket, which is what the caller closes (no TLS
+// close_notify is sent).
+func open(ctx context.Context, t Target, dial func(context.Context, string, string) (net.Conn, error)) (c, raw net.Conn, err error) {
+	raw, err = dial(ctx, "tcp", t.Addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = raw.SetDeadline(dl)
+	}
+	if t.ProxyHeader {
+		if _, err := raw.Write(proxyV2Local); err != nil {
+			raw.Close()
+			return nil, nil, err
+		}
+	}
+	if t.TLS == nil {
+		return raw, raw, nil
+	}
+	tc := tls.Client(raw, t.TLS)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, nil, err
+	}
+	return tc, raw, nil
 }
 
 func annotate(err error, got []byte) error {

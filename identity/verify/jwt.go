@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchyard-mail/switchyard/protocols/token"
+	"github.com/switchyard-mail/switchyard/identity"
 )
 
 // b64 is base64url without padding, refusing non-zero trailing bits so
@@ -128,7 +128,7 @@ func (v *Verifier) verifyJWT(tok string) (string, error) {
 	}
 	// The same reading as routing, so that the account verified is the
 	// account routed on.
-	account, ok := token.FromToken(tok, v.claim)
+	account, ok := identity.FromToken(tok, v.claim)
 	if !ok {
 		return "", ErrNoAccount
 	}

@@ -1,7 +1,9 @@
 // Package health tracks whether each destination × protocol can take
 // connections: a passive circuit breaker fed by the engine's own connection
 // outcomes, plus an active checker that dials and reads the greeting at an
-// interval and feeds the same state.
+// interval and feeds the same state. It also holds the submission driver's
+// start-up EHLO probe. Greetings and replies are judged by the sans-IO
+// protocol packages; this package does the I/O around them.
 //
 // Breaker: after FailureThreshold consecutive failures the circuit opens
 // and Allow refuses for Cooldown. Then exactly one caller gets a half-open
