@@ -157,7 +157,7 @@ func AppendLocal(dst []byte, status int, req *RequestHead, close bool, extra, re
 	dst = append(dst, ' ')
 	dst = append(dst, text...)
 	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\n"...)
-	dst = appendContentLength(dst, int64(len(body)))
+	dst = AppendContentLength(dst, int64(len(body)))
 	dst = append(dst, extra...)
 	switch {
 	case close:
@@ -170,4 +170,11 @@ func AppendLocal(dst []byte, status int, req *RequestHead, close bool, extra, re
 		dst = append(dst, body...)
 	}
 	return dst
+}
+
+// AppendContentLength appends a Content-Length field in plain decimal.
+func AppendContentLength(dst []byte, n int64) []byte {
+	dst = append(dst, "Content-Length: "...)
+	dst = strconv.AppendInt(dst, n, 10)
+	return append(dst, "\r\n"...)
 }

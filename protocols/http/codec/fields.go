@@ -226,9 +226,16 @@ func (fr *framing) connection(v string) *Error {
 // lowercase field name): such a field is for the next hop only.
 func nominated(fields []Field, key string) bool {
 	for i := range fields {
-		if fields[i].Key == "connection" && hasToken(fields[i].Value, key) {
+		if fields[i].Key == "connection" && HasToken(fields[i].Value, key) {
 			return true
 		}
 	}
 	return false
 }
+
+// HopOnly reports whether the head's Connection field names key (a
+// lowercase field name): that field is for this hop only (RFC 9110 7.6.1).
+func (h *RequestHead) HopOnly(key string) bool { return h.connOpts > 0 && nominated(h.Fields, key) }
+
+// HopOnly is RequestHead.HopOnly for a response head.
+func (h *ResponseHead) HopOnly(key string) bool { return h.connOpts > 0 && nominated(h.Fields, key) }

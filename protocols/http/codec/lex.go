@@ -109,8 +109,9 @@ func nextElem(list string) (elem, rest string) {
 	return trimOWS(elem), rest
 }
 
-// hasToken reports whether a comma-separated list holds the token (lowercase).
-func hasToken(list, lower string) bool {
+// HasToken reports whether a comma-separated list of tokens holds the
+// token (lowercase), in any case.
+func HasToken(list, lower string) bool {
 	for list != "" {
 		var e string
 		e, list = nextElem(list)

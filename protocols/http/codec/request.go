@@ -245,7 +245,7 @@ func (h *RequestHead) semantics() *Error {
 			if h.Upgrade == "" {
 				h.Upgrade = f.Value
 			}
-			upgrade = upgrade || hasToken(f.Value, "websocket")
+			upgrade = upgrade || HasToken(f.Value, "websocket")
 		case "expect":
 			for v := f.Value; v != ""; {
 				var e string

@@ -145,7 +145,7 @@ type exchange struct {
 	respBytes   bool // the leg sent something for this request
 	interim     bool // a 1xx came
 	respStarted bool // the final head went to the client
-	plan        codec.ResponsePlan
+	plan        ResponsePlan
 	rbody       codec.Body
 	rchunk      codec.ChunkedBody // Dechunk
 	legKeep     bool              // the leg may carry another exchange

@@ -65,7 +65,7 @@ func (r *Relay) readResponseHead(in []byte, o *protocols.RelayOut) (int, protoco
 	if h == nil {
 		return 0, protocols.RelayNone
 	}
-	out, plan, err := codec.AppendClientResponse(o.Client, h, codec.ClientResponseOptions{
+	out, plan, err := AppendClientResponse(o.Client, h, ClientResponseOptions{
 		Request: ex.req,
 		Close:   ex.closeAfter || r.draining || !ex.bodyDone,
 	})

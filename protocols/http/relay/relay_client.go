@@ -195,7 +195,7 @@ func (r *Relay) bind(dest string, o *protocols.RelayOut) protocols.RelayEvent {
 // the leg, which now carries the exchange.
 func (r *Relay) sendHead(o *protocols.RelayOut) {
 	ex := &r.ex
-	o.Backend = codec.AppendForward(o.Backend, ex.req, codec.ForwardOptions{
+	o.Backend = AppendForward(o.Backend, ex.req, ForwardOptions{
 		Client:         r.client,
 		TLS:            r.tls,
 		TrustForwarded: r.cfg.TrustForwarded,

@@ -309,13 +309,6 @@ func checkClientStream(t *testing.T, res fuzzRun) int {
 	return finals
 }
 
-// The codec's fuzz limits: small ones to reach every refusal, and room
-// for whatever the relay adds to a head it forwards.
-var fuzzSmallLimits = codec.Limits{MaxHead: 512, MaxFields: 8, MaxFieldLine: 128, MaxTarget: 64,
-	MaxChunkLine: 16, MaxChunkExt: 40, MaxTrailer: 40}
-
-var fuzzBigLimits = codec.Limits{MaxHead: 1 << 20, MaxFields: 1 << 12, MaxFieldLine: 1 << 20, MaxTarget: 1 << 20}
-
 // splitWrites cuts data into writes of 1..16 octets as cuts says.
 func splitWrites(data, cuts []byte) []string {
 	var w []string

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -346,3 +347,15 @@ func relayModes(t *testing.T, cfg RelayConfig, routes map[string]string, test fu
 
 // crlf turns "|" into CRLF so that tables stay readable.
 func crlf(s string) string { return strings.ReplaceAll(s, "|", "\r\n") }
+
+// statusOf is the Status of a refusal, 0 for none, -1 for a foreign error.
+func statusOf(err error) int {
+	var e *codec.Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}

@@ -1,9 +1,11 @@
-package codec
+package relay
 
 import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/switchyard-mail/switchyard/protocols/http/codec"
 )
 
 // relayStream runs a client's byte stream through the head parser, the
@@ -15,7 +17,7 @@ func relayStream(t *testing.T, stream string) (msgs []string, status int) {
 	t.Helper()
 	in := []byte(stream)
 	for len(in) > 0 {
-		h, n, err := ParseRequestHead(in, Limits{})
+		h, n, err := codec.ParseRequestHead(in, codec.Limits{})
 		if err != nil {
 			return msgs, statusOf(err)
 		}
@@ -25,7 +27,7 @@ func relayStream(t *testing.T, stream string) (msgs []string, status int) {
 		in = in[n:]
 		out := AppendForward(nil, h, ForwardOptions{})
 		// The backend reads what is forwarded exactly as the proxy did.
-		h2, n2, err := ParseRequestHead(out, Limits{})
+		h2, n2, err := codec.ParseRequestHead(out, codec.Limits{})
 		if err != nil || n2 != len(out) || h2.Chunked != h.Chunked || h2.ContentLength != h.ContentLength {
 			t.Fatalf("forwarded head reads differently: %q %v", out, err)
 		}
@@ -40,7 +42,7 @@ func relayStream(t *testing.T, stream string) (msgs []string, status int) {
 			framing = fmt.Sprint("CL ", h.ContentLength)
 		}
 		kind, length := h.Body()
-		b := NewBody(kind, length, Limits{})
+		b := codec.NewBody(kind, length, codec.Limits{})
 		n, done, err := b.Feed(in)
 		if err != nil {
 			return msgs, statusOf(err)

@@ -1,4 +1,4 @@
-package codec_test
+package relay_test
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-mail/switchyard/protocols/http/codec"
+	"github.com/switchyard-mail/switchyard/protocols/http/relay"
 )
 
 // The engine's loop for one request: parse the head from whatever has
@@ -24,7 +25,7 @@ func Example() {
 	if h == nil {
 		return // read more, call Parse again with the grown buffer
 	}
-	head := codec.AppendForward(nil, h, codec.ForwardOptions{
+	head := relay.AppendForward(nil, h, relay.ForwardOptions{
 		Client: netip.MustParseAddrPort("192.0.2.1:4711"),
 		TLS:    true,
 	})

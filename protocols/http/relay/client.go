@@ -1,11 +1,15 @@
-package codec
+package relay
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/switchyard-mail/switchyard/protocols/http/codec"
+)
 
 // ClientResponseOptions describes the exchange a backend response belongs to.
 type ClientResponseOptions struct {
 	// Request is the client's request this response answers (required).
-	Request *RequestHead
+	Request *codec.RequestHead
 	// Close: the engine closes the client after this response (draining,
 	// or a body it will not read). Connection: close is then sent.
 	Close bool
@@ -17,7 +21,7 @@ type ClientResponseOptions struct {
 type ResponsePlan struct {
 	// Body and Length: what follows the head from the backend, as
 	// ResponseHead.Body says.
-	Body   BodyKind
+	Body   codec.BodyKind
 	Length int64
 	// Interim: a 1xx other than 101; the next head from the backend is
 	// for the same request.
@@ -38,7 +42,7 @@ type ResponsePlan struct {
 
 // errUnsolicited101 is a switch the client did not ask for (or to a
 // protocol other than the WebSocket it asked for).
-var errUnsolicited101 = &Error{502, "unexpected 101 Switching Protocols"}
+var errUnsolicited101 = &codec.Error{Status: 502, Reason: "unexpected 101 Switching Protocols"}
 
 // AppendClientResponse appends the response head to send to the client
 // and says how to relay the rest. The status line is HTTP/1.1 whatever
@@ -50,27 +54,27 @@ var errUnsolicited101 = &Error{502, "unexpected 101 Switching Protocols"}
 // Connection: keep-alive for a persistent HTTP/1.0 client. A 101 gets
 // Connection: upgrade and Upgrade: websocket. An error (502) means the
 // response cannot be relayed.
-func AppendClientResponse(dst []byte, h *ResponseHead, opt ClientResponseOptions) ([]byte, ResponsePlan, error) {
+func AppendClientResponse(dst []byte, h *codec.ResponseHead, opt ClientResponseOptions) ([]byte, ResponsePlan, error) {
 	req := opt.Request
 	var p ResponsePlan
 	p.Body, p.Length = h.Body(req.Method)
 	switch {
 	case h.Status == 101:
-		if !req.WebSocket || !h.ConnUpgrade || !hasToken(h.Upgrade, "websocket") {
+		if !req.WebSocket || !h.ConnUpgrade || !codec.HasToken(h.Upgrade, "websocket") {
 			return dst, p, errUnsolicited101
 		}
 		p.Tunnel = true
 	case h.Status < 200:
 		p.Interim = true
-		if req.Version == HTTP10 {
+		if req.Version == codec.HTTP10 {
 			p.Skip = true
 			return dst, p, nil
 		}
 	case req.Method == "CONNECT" && h.Status < 300:
 		p.Tunnel = true
 	default:
-		p.Dechunk = p.Body == BodyChunked && req.Version == HTTP10
-		p.Close = opt.Close || !req.Persistent() || p.Body == BodyUntilClose || p.Dechunk
+		p.Dechunk = p.Body == codec.BodyChunked && req.Version == codec.HTTP10
+		p.Close = opt.Close || !req.Persistent() || p.Body == codec.BodyUntilClose || p.Dechunk
 	}
 
 	dst = append(dst, "HTTP/1.1 "...)
@@ -82,7 +86,7 @@ func AppendClientResponse(dst []byte, h *ResponseHead, opt ClientResponseOptions
 	var inVia []string
 	for i := range h.Fields {
 		f := &h.Fields[i]
-		if h.connOpts > 0 && nominated(h.Fields, f.Key) {
+		if h.HopOnly(f.Key) {
 			continue
 		}
 		switch f.Key {
@@ -108,27 +112,21 @@ func AppendClientResponse(dst []byte, h *ResponseHead, opt ClientResponseOptions
 		// must not carry Content-Length (RFC 9110 9.3.6).
 	default:
 		switch {
-		case p.Body == BodyLength:
-			dst = appendContentLength(dst, p.Length)
-		case p.Body == BodyChunked && !p.Dechunk:
+		case p.Body == codec.BodyLength:
+			dst = codec.AppendContentLength(dst, p.Length)
+		case p.Body == codec.BodyChunked && !p.Dechunk:
 			dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
-		case p.Body == BodyNone && h.Status != 204 && h.ContentLength >= 0:
+		case p.Body == codec.BodyNone && h.Status != 204 && h.ContentLength >= 0:
 			// HEAD and 304 may tell the length the content would have.
-			dst = appendContentLength(dst, h.ContentLength)
+			dst = codec.AppendContentLength(dst, h.ContentLength)
 		}
 		switch {
 		case p.Close:
 			dst = append(dst, "Connection: close\r\n"...)
-		case req.Version == HTTP10:
+		case req.Version == codec.HTTP10:
 			dst = append(dst, "Connection: keep-alive\r\n"...)
 		}
 	}
 	dst = appendVia(dst, inVia, opt.Via)
 	return append(dst, "\r\n"...), p, nil
-}
-
-func appendContentLength(dst []byte, n int64) []byte {
-	dst = append(dst, "Content-Length: "...)
-	dst = strconv.AppendInt(dst, n, 10)
-	return append(dst, "\r\n"...)
 }

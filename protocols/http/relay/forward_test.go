@@ -1,15 +1,17 @@
-package codec
+package relay
 
 import (
 	"net/netip"
 	"testing"
+
+	"github.com/switchyard-mail/switchyard/protocols/http/codec"
 )
 
 var client4 = netip.MustParseAddrPort("192.0.2.7:4711")
 
 func forward(t *testing.T, head string, opt ForwardOptions) string {
 	t.Helper()
-	h, _, err := ParseRequestHead([]byte(crlf(head)), Limits{})
+	h, _, err := codec.ParseRequestHead([]byte(crlf(head)), codec.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +101,7 @@ func TestAppendForward(t *testing.T) {
 				t.Fatalf("got  %q\nwant %q", got, want)
 			}
 			// What is forwarded parses, to the same request.
-			if _, n, err := ParseRequestHead([]byte(got), Limits{}); err != nil || n != len(got) {
+			if _, n, err := codec.ParseRequestHead([]byte(got), codec.Limits{}); err != nil || n != len(got) {
 				t.Fatalf("forwarded head does not parse: %v", err)
 			}
 		})

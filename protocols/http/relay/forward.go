@@ -1,9 +1,10 @@
-package codec
+package relay
 
 import (
 	"net/netip"
-	"strconv"
 	"strings"
+
+	"github.com/switchyard-mail/switchyard/protocols/http/codec"
 )
 
 // ForwardOptions says what the proxy knows about the client connection.
@@ -47,7 +48,7 @@ type ForwardOptions struct {
 // 7.6.1), Host, Content-Length and Transfer-Encoding (rewritten), Expect
 // in HTTP/1.0 (RFC 9110 10.1.1), and, unless TrustForwarded, Forwarded
 // and X-Forwarded-*.
-func AppendForward(dst []byte, h *RequestHead, opt ForwardOptions) []byte {
+func AppendForward(dst []byte, h *codec.RequestHead, opt ForwardOptions) []byte {
 	dst = append(dst, h.Method...)
 	dst = append(dst, ' ')
 	dst = appendOutTarget(dst, h)
@@ -59,7 +60,7 @@ func AppendForward(dst []byte, h *RequestHead, opt ForwardOptions) []byte {
 	xfp := false
 	for i := range h.Fields {
 		f := &h.Fields[i]
-		if h.connOpts > 0 && nominated(h.Fields, f.Key) {
+		if h.HopOnly(f.Key) {
 			continue // for this hop only; what the proxy writes itself is written anyway
 		}
 		switch f.Key {
@@ -69,7 +70,7 @@ func AppendForward(dst []byte, h *RequestHead, opt ForwardOptions) []byte {
 		case "expect":
 			// 100-continue is the only expectation (others got 417): a
 			// field without it means nothing and is not passed on.
-			if h.Version == HTTP10 || opt.DropExpect || !h.Expect100 {
+			if h.Version == codec.HTTP10 || opt.DropExpect || !h.Expect100 {
 				continue
 			}
 		case "forwarded", "x-forwarded-for":
@@ -107,9 +108,7 @@ func AppendForward(dst []byte, h *RequestHead, opt ForwardOptions) []byte {
 	case h.Chunked:
 		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
 	case h.ContentLength >= 0:
-		dst = append(dst, "Content-Length: "...)
-		dst = strconv.AppendInt(dst, h.ContentLength, 10)
-		dst = append(dst, "\r\n"...)
+		dst = codec.AppendContentLength(dst, h.ContentLength)
 	}
 	switch {
 	case h.WebSocket:
@@ -131,7 +130,7 @@ func AppendForward(dst []byte, h *RequestHead, opt ForwardOptions) []byte {
 		dst = append(dst, v...)
 		dst = append(dst, ", "...)
 	}
-	dst = appendForwardedElem(dst, opt.Client, proto, h.Host)
+	dst = codec.AppendForwardedElement(dst, opt.Client, proto, h.Host)
 	dst = append(dst, "\r\nX-Forwarded-For: "...)
 	for _, v := range inXFF {
 		dst = append(dst, v...)
@@ -155,8 +154,8 @@ func AppendForward(dst []byte, h *RequestHead, opt ForwardOptions) []byte {
 // appendOutTarget writes the request-target for the backend: origin-form
 // for absolute-form (RFC 9112 3.2.1: an origin server gets the path and
 // query, the authority goes into Host), the target as received otherwise.
-func appendOutTarget(dst []byte, h *RequestHead) []byte {
-	if h.Form != AbsoluteForm {
+func appendOutTarget(dst []byte, h *codec.RequestHead) []byte {
+	if h.Form != codec.AbsoluteForm {
 		return append(dst, h.Target...)
 	}
 	dst = append(dst, h.Path...)
@@ -186,68 +185,4 @@ func appendVia(dst []byte, in []string, via string) []byte {
 	dst = append(dst, "1.1 "...)
 	dst = append(dst, via...)
 	return append(dst, "\r\n"...)
-}
-
-// appendForwardedElem writes one forwarded-element (RFC 7239 4):
-// for=...;proto=...;host=..., quoting what is not a token: an IPv6
-// address goes in brackets and quotes (for="[2001:db8::1]:4711"), and so
-// does anything with a port.
-func appendForwardedElem(dst []byte, client netip.AddrPort, proto, host string) []byte {
-	dst = append(dst, "for="...)
-	a := client.Addr()
-	switch {
-	case !a.IsValid():
-		dst = append(dst, "unknown"...)
-	default:
-		a = a.Unmap().WithZone("")
-		quote := a.Is6() || client.Port() != 0
-		if quote {
-			dst = append(dst, '"')
-		}
-		if a.Is6() {
-			dst = append(dst, '[')
-			dst = a.AppendTo(dst)
-			dst = append(dst, ']')
-		} else {
-			dst = a.AppendTo(dst)
-		}
-		if client.Port() != 0 {
-			dst = append(dst, ':')
-			dst = strconv.AppendUint(dst, uint64(client.Port()), 10)
-		}
-		if quote {
-			dst = append(dst, '"')
-		}
-	}
-	dst = append(dst, ";proto="...)
-	dst = append(dst, proto...)
-	if host != "" {
-		dst = append(dst, ";host="...)
-		dst = appendTokenOrQuoted(dst, host)
-	}
-	return dst
-}
-
-// appendTokenOrQuoted writes s as a token if it is one, else as a
-// quoted-string (RFC 9110 5.6.4).
-func appendTokenOrQuoted(dst []byte, s string) []byte {
-	if IsToken(s) {
-		return append(dst, s...)
-	}
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		if s[i] == '"' || s[i] == '\\' {
-			dst = append(dst, '\\')
-		}
-		dst = append(dst, s[i])
-	}
-	return append(dst, '"')
-}
-
-// ForwardedElement is the forwarded-element (RFC 7239 4) the relay
-// writes about a client: for=<client>;proto=<proto>[;host=<host>], quoted
-// where needed, for servers outside the relay (HTTP/2) that forward to
-// the same backends.
-func ForwardedElement(client netip.AddrPort, proto, host string) string {
-	return string(appendForwardedElem(nil, client, proto, host))
 }
