@@ -148,14 +148,7 @@ func (c *ChunkedBody) step(b byte) *Error {
 		if c.digits == 0 {
 			return errChunkSize
 		}
-		switch b {
-		case ';':
-			c.state, c.nameLen = csExtName, 0
-		case '\r':
-			c.state = csSizeLF
-		default:
-			return errChunkSize
-		}
+		return c.elementEnd(b, errChunkSize)
 	case csExtName:
 		switch {
 		case tcharTab[b]:
@@ -164,12 +157,8 @@ func (c *ChunkedBody) step(b byte) *Error {
 			return errChunkExt
 		case b == '=':
 			c.state = csExtValue
-		case b == ';':
-			c.nameLen = 0
-		case b == '\r':
-			c.state = csSizeLF
 		default:
-			return errChunkExt
+			return c.elementEnd(b, errChunkExt)
 		}
 	case csExtValue:
 		switch {
@@ -183,12 +172,8 @@ func (c *ChunkedBody) step(b byte) *Error {
 	case csExtToken:
 		switch {
 		case tcharTab[b]:
-		case b == ';':
-			c.state, c.nameLen = csExtName, 0
-		case b == '\r':
-			c.state = csSizeLF
 		default:
-			return errChunkExt
+			return c.elementEnd(b, errChunkExt)
 		}
 	case csExtQuoted:
 		switch {
@@ -205,14 +190,7 @@ func (c *ChunkedBody) step(b byte) *Error {
 		}
 		c.state = csExtQuoted
 	case csExtAfterQuoted:
-		switch b {
-		case ';':
-			c.state, c.nameLen = csExtName, 0
-		case '\r':
-			c.state = csSizeLF
-		default:
-			return errChunkExt
-		}
+		return c.elementEnd(b, errChunkExt)
 	case csSizeLF:
 		if b != '\n' {
 			return errChunkSize
@@ -272,6 +250,20 @@ func (c *ChunkedBody) step(b byte) *Error {
 			return errTrailer
 		}
 		c.state = csDone
+	}
+	return nil
+}
+
+// elementEnd takes the octet after a chunk size or an extension: ';'
+// starts the next extension, CR ends the line, anything else is err.
+func (c *ChunkedBody) elementEnd(b byte, err *Error) *Error {
+	switch b {
+	case ';':
+		c.state, c.nameLen = csExtName, 0
+	case '\r':
+		c.state = csSizeLF
+	default:
+		return err
 	}
 	return nil
 }

@@ -122,7 +122,7 @@ type RequestParser struct {
 // cannot be resynchronised.
 func (p *RequestParser) Parse(buf []byte) (*RequestHead, int, error) {
 	lim := p.Limits.WithDefaults()
-	end, err := p.sc.scan(buf, &scanRules{
+	head, end, nf, err := p.sc.next(buf, &scanRules{
 		maxHead:      lim.MaxHead,
 		maxFields:    lim.MaxFields,
 		maxFieldLine: lim.MaxFieldLine,
@@ -130,15 +130,10 @@ func (p *RequestParser) Parse(buf []byte) (*RequestHead, int, error) {
 		startTooLong: errLineTooLong,
 		skipEmpty:    true,
 	})
-	if err != nil || end == 0 {
-		if err != nil {
-			p.sc = headScanner{}
-		}
+	if head == nil {
 		return nil, 0, err
 	}
-	start, nf := p.sc.start, p.sc.lines-1
-	p.sc = headScanner{}
-	h, e := parseRequest(buf[start:end], nf, &lim)
+	h, e := parseRequest(head, nf, &lim)
 	if e != nil {
 		return nil, 0, e
 	}

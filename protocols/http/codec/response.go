@@ -65,7 +65,7 @@ type ResponseParser struct {
 // (nil, 0, nil) while more is needed, or a refusal.
 func (p *ResponseParser) Parse(buf []byte) (*ResponseHead, int, error) {
 	lim := p.Limits.WithDefaults()
-	end, err := p.sc.scan(buf, &scanRules{
+	head, end, nf, err := p.sc.next(buf, &scanRules{
 		maxHead:      lim.MaxHead,
 		maxFields:    lim.MaxFields,
 		maxFieldLine: lim.MaxFieldLine,
@@ -73,15 +73,12 @@ func (p *ResponseParser) Parse(buf []byte) (*ResponseHead, int, error) {
 		startTooLong: errFieldTooLong,
 	})
 	if err != nil {
-		p.sc = headScanner{}
 		return nil, 0, asResponse(err.(*Error))
 	}
-	if end == 0 {
+	if head == nil {
 		return nil, 0, nil
 	}
-	nf := p.sc.lines - 1
-	p.sc = headScanner{}
-	h, e := parseResponse(buf[:end], nf)
+	h, e := parseResponse(head, nf)
 	if e != nil {
 		return nil, 0, asResponse(e)
 	}

@@ -22,6 +22,21 @@ type scanRules struct {
 	skipEmpty                        bool   // ignore empty lines before a request line (RFC 9112 2.2)
 }
 
+// next scans buf with the rules r and, once it holds a whole head, returns
+// the head (from its start line), its end in buf and its number of field
+// lines; a nil head while more is needed or on a refusal. After a verdict
+// the scanner is ready for the next message.
+func (s *headScanner) next(buf []byte, r *scanRules) (head []byte, end, nf int, err error) {
+	end, err = s.scan(buf, r)
+	if err == nil && end > 0 {
+		head, nf = buf[s.start:end], s.lines-1
+	}
+	if err != nil || end > 0 {
+		*s = headScanner{}
+	}
+	return head, end, nf, err
+}
+
 // scan returns the end of the head (just past its final CRLF) once buf
 // holds it, 0 while more is needed, or a refusal.
 func (s *headScanner) scan(buf []byte, r *scanRules) (int, error) {
