@@ -1,3 +1,9 @@
+// Package relay is the HTTP/1.1 relay machine: Relay, the protocols.Relay
+// the engine drives for HTTP listeners, routing each request to its
+// account's backend with package rules, reading and framing messages with
+// package codec, and writing the heads that cross the proxy
+// (AppendForward, AppendClientResponse). It never touches a socket, a
+// goroutine or a clock. See README.md.
 package relay
 
 import (
@@ -13,7 +19,7 @@ import (
 // driver fills it from [http], [[http.route]], the listener and the
 // destinations; zero values take the defaults documented on each field.
 type RelayConfig struct {
-	// Routes are the compiled [[http.route]] (CompileRoutes), first match
+	// Routes are the compiled [[http.route]] (rules.CompileRoutes), first match
 	// wins. A request no route matches is answered 404: a catch-all
 	// "/**" route is how everything is routed.
 	Routes []rules.Route
@@ -47,7 +53,7 @@ type RelayConfig struct {
 	// access_token of a form body, which is read ahead for that (a
 	// chunked one is refused with 411, one over BodyExtractCap with 413).
 	// An error answers 401 invalid_token; two different tokens in one
-	// request, 400 invalid_request (bearer.go).
+	// request, 400 invalid_request (rules.BearerCheck).
 	VerifyBearer func(token string) error
 }
 
@@ -177,7 +183,7 @@ type Relay struct {
 var _ protocols.Relay = (*Relay)(nil)
 
 // NewRelay returns a machine for one client connection. Routes are
-// shared, not copied: compile them once (CompileRoutes). A route built by
+// shared, not copied: compile them once (rules.CompileRoutes). A route built by
 // hand, without a compiled glob, is compiled here, for this machine only.
 func NewRelay(cfg RelayConfig) *Relay {
 	cfg.setDefaults()

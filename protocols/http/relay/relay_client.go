@@ -61,7 +61,7 @@ func (r *Relay) request(o *protocols.RelayOut) protocols.RelayEvent {
 	if v := r.cfg.VerifyBearer; v != nil {
 		// Edge verification: a bearer token that does not verify never
 		// reaches a backend, whatever the route (RFC 6750 section 3.1),
-		// wherever the request carries it (bearer.go). The header and the
+		// wherever the request carries it (rules.BearerCheck). The header and the
 		// query are checked now; a form body once it is read.
 		b := &r.ex.bearer
 		b.Authorization(h.Authorization)

@@ -1,3 +1,8 @@
+// Package rules holds the routing rules of [[http.route]]: path globs,
+// compiled routes, where a request names its account, the Decision they
+// come to, and the edge verification of bearer tokens. The HTTP/1.1 relay
+// and the HTTP/2 server route with the same code, over a small view of a
+// request; nothing here does I/O or writes a response. See README.md.
 package rules
 
 import (
