@@ -122,14 +122,8 @@ type RequestParser struct {
 // cannot be resynchronised.
 func (p *RequestParser) Parse(buf []byte) (*RequestHead, int, error) {
 	lim := p.Limits.WithDefaults()
-	head, end, nf, err := p.sc.next(buf, &scanRules{
-		maxHead:      lim.MaxHead,
-		maxFields:    lim.MaxFields,
-		maxFieldLine: lim.MaxFieldLine,
-		maxStartLine: lim.MaxTarget + maxMethod + len("  HTTP/1.1"),
-		startTooLong: errLineTooLong,
-		skipEmpty:    true,
-	})
+	head, end, nf, err := p.sc.next(buf, &scanRules{Limits: lim, skipEmpty: true,
+		maxStartLine: lim.MaxTarget + maxMethod + len("  HTTP/1.1"), startTooLong: errLineTooLong})
 	if head == nil {
 		return nil, 0, err
 	}

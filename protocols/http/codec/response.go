@@ -65,13 +65,7 @@ type ResponseParser struct {
 // (nil, 0, nil) while more is needed, or a refusal.
 func (p *ResponseParser) Parse(buf []byte) (*ResponseHead, int, error) {
 	lim := p.Limits.WithDefaults()
-	head, end, nf, err := p.sc.next(buf, &scanRules{
-		maxHead:      lim.MaxHead,
-		maxFields:    lim.MaxFields,
-		maxFieldLine: lim.MaxFieldLine,
-		maxStartLine: lim.MaxFieldLine,
-		startTooLong: errFieldTooLong,
-	})
+	head, end, nf, err := p.sc.next(buf, &scanRules{Limits: lim, maxStartLine: lim.MaxFieldLine, startTooLong: errFieldTooLong})
 	if err != nil {
 		return nil, 0, asResponse(err.(*Error))
 	}

@@ -16,10 +16,10 @@ type headScanner struct {
 }
 
 type scanRules struct {
-	maxHead, maxFields, maxFieldLine int
-	maxStartLine                     int    // limit for the start line
-	startTooLong                     *Error // its refusal
-	skipEmpty                        bool   // ignore empty lines before a request line (RFC 9112 2.2)
+	Limits              // MaxHead, MaxFields, MaxFieldLine (with defaults)
+	maxStartLine int    // limit for the start line
+	startTooLong *Error // its refusal
+	skipEmpty    bool   // ignore empty lines before a request line (RFC 9112 2.2)
 }
 
 // next scans buf with the rules r and, once it holds a whole head, returns
@@ -44,7 +44,7 @@ func (s *headScanner) scan(buf []byte, r *scanRules) (int, error) {
 		*s = headScanner{} // the engine handed back less: start over
 	}
 	for {
-		limit, tooLong := r.maxFieldLine, errFieldTooLong
+		limit, tooLong := r.MaxFieldLine, errFieldTooLong
 		if s.lines == 0 {
 			limit, tooLong = r.maxStartLine, r.startTooLong
 		}
@@ -58,7 +58,7 @@ func (s *headScanner) scan(buf []byte, r *scanRules) (int, error) {
 		if i >= 0 {
 			seen = s.off + i // all but the LF
 		}
-		lineAt, headAt := s.off+limit+2, r.maxHead+1
+		lineAt, headAt := s.off+limit+2, r.MaxHead+1
 		if seen >= min(lineAt, headAt) {
 			if headAt <= lineAt {
 				return 0, errHeadTooLarge
@@ -69,7 +69,7 @@ func (s *headScanner) scan(buf []byte, r *scanRules) (int, error) {
 			return 0, nil
 		}
 		end := s.off + i + 1
-		if end > r.maxHead {
+		if end > r.MaxHead {
 			return 0, errHeadTooLarge
 		}
 		n, crlf := i, i > 0 && rest[i-1] == '\r'
@@ -94,7 +94,7 @@ func (s *headScanner) scan(buf []byte, r *scanRules) (int, error) {
 			continue
 		}
 		s.lines++
-		if s.lines-1 > r.maxFields {
+		if s.lines-1 > r.MaxFields {
 			return 0, errTooManyFields
 		}
 	}
