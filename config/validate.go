@@ -19,6 +19,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/internal/redact"
 	"github.com/switchyard-mail/switchyard/limits"
+	"github.com/switchyard-mail/switchyard/protocols/http/rules"
 )
 
 // Implemented says which optional parts of the schema the running build
@@ -659,7 +660,7 @@ func (v *validator) http() {
 		key := "http.route[" + strconv.Itoa(i) + "]"
 		if r.Match == "" {
 			v.add(key+".match", "is required (a path glob such as \"/jmap/**\")")
-		} else if err := checkGlob(r.Match); err != nil {
+		} else if _, err := rules.CompileGlob(r.Match); err != nil {
 			v.add(key+".match", "%q: %v", r.Match, err)
 		}
 		for j, m := range r.Methods {
@@ -1038,47 +1039,6 @@ func validSubject(s string) bool {
 		return validHostname(rest)
 	}
 	return validHostname(s)
-}
-
-// checkGlob checks the syntax of an HTTP route glob: balanced [..] and
-// {..}, no empty alternatives group, and a path that starts with "/" or is
-// a bare pattern.
-func checkGlob(g string) error {
-	depthBrace := 0
-	for i := 0; i < len(g); i++ {
-		switch g[i] {
-		case '\\':
-			i++
-			if i >= len(g) {
-				return fmt.Errorf("dangling escape at the end")
-			}
-		case '[':
-			j := strings.IndexByte(g[i+1:], ']')
-			if j < 0 {
-				return fmt.Errorf("unclosed '['")
-			}
-			if j == 0 {
-				return fmt.Errorf("empty character class")
-			}
-			i += j + 1
-		case ']':
-			return fmt.Errorf("unopened ']'")
-		case '{':
-			depthBrace++
-			if depthBrace > 1 {
-				return fmt.Errorf("nested '{' is not supported")
-			}
-		case '}':
-			if depthBrace == 0 {
-				return fmt.Errorf("unopened '}'")
-			}
-			depthBrace--
-		}
-	}
-	if depthBrace != 0 {
-		return fmt.Errorf("unclosed '{'")
-	}
-	return nil
 }
 
 func contains(list []string, s string) bool {

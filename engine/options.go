@@ -134,7 +134,7 @@ type Resolver interface {
 }
 
 // Health is the passive circuit breaker per destination and protocol
-// (router/health.Registry). Its calls never block.
+// (health.Registry). Its calls never block.
 type Health interface {
 	Allow(dest, proto string) bool
 	Success(dest, proto string)
@@ -170,7 +170,7 @@ type Options struct {
 	// CPU only, no I/O.
 	VerifyToken func(c sasl.Credentials) (account string, err error)
 
-	// IdentifierClaim and MasterSeparators feed token.Identify.
+	// IdentifierClaim and MasterSeparators feed identity.Identify.
 	IdentifierClaim  string
 	MasterSeparators string
 

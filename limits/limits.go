@@ -145,7 +145,7 @@ const (
 	BridgeSweepInterval = time.Second
 )
 
-// Health checks and the breaker (router/health).
+// Health checks and the breaker (health).
 const (
 	ProbeTimeout = 30 * time.Second
 	MaxGreeting  = 8 << 10

@@ -49,7 +49,7 @@ type Login struct {
 	// Tag is the client's command tag (IMAP, ManageSieve), empty elsewhere.
 	Tag string
 	// Identifier is the routing identifier, before normalization. The
-	// engine fills it in (token.Identify) after EventLogin; front ends
+	// engine fills it in (identity.Identify) after EventLogin; front ends
 	// leave it empty.
 	Identifier string
 	// Creds are the credentials to replay, exactly as the client sent them.

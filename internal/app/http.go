@@ -10,7 +10,9 @@ import (
 	"github.com/switchyard-mail/switchyard/internal/h2proxy"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
-	httpx "github.com/switchyard-mail/switchyard/protocols/http"
+	"github.com/switchyard-mail/switchyard/protocols/http/codec"
+	"github.com/switchyard-mail/switchyard/protocols/http/relay"
+	"github.com/switchyard-mail/switchyard/protocols/http/rules"
 )
 
 func init() {
@@ -18,10 +20,10 @@ func init() {
 }
 
 // httpDriver serves http listeners: every request is routed on its own by
-// [[http.route]] (httpx.Relay). The routes are compiled once per
+// [[http.route]] (relay.Relay). The routes are compiled once per
 // configuration and shared by every connection's machine.
 type httpDriver struct {
-	routes    []httpx.Route
+	routes    []rules.Route
 	def       string
 	forwarded map[string]bool
 	listeners map[string]config.Listener
@@ -90,20 +92,20 @@ func newHTTPDriver(c *config.Config) *httpDriver {
 	for id, dest := range c.Destination {
 		d.forwarded[id] = dest.Forwarded
 	}
-	specs := make([]httpx.RouteSpec, 0, len(c.HTTP.Route)+1)
+	specs := make([]rules.RouteSpec, 0, len(c.HTTP.Route)+1)
 	if len(c.HTTP.Route) == 0 {
 		// No routes: every request by the account in Authorization, the
 		// default destination for the rest.
-		specs = append(specs, httpx.RouteSpec{Match: "/**", Extract: &httpx.ExtractSpec{From: httpx.FromAuthorization}, Fallback: httpx.FallbackDefault})
+		specs = append(specs, rules.RouteSpec{Match: "/**", Extract: &rules.ExtractSpec{From: rules.FromAuthorization}, Fallback: rules.FallbackDefault})
 	}
 	for _, r := range c.HTTP.Route {
-		s := httpx.RouteSpec{Match: r.Match, Host: r.Host, Methods: r.Methods, Destination: r.Destination, Fallback: r.Fallback}
+		s := rules.RouteSpec{Match: r.Match, Host: r.Host, Methods: r.Methods, Destination: r.Destination, Fallback: r.Fallback}
 		if e := r.Extract; e != nil {
-			s.Extract = &httpx.ExtractSpec{From: string(e.From), Regex: e.Regex, Param: e.Param, Header: e.Header}
+			s.Extract = &rules.ExtractSpec{From: string(e.From), Regex: e.Regex, Param: e.Param, Header: e.Header}
 		}
 		specs = append(specs, s)
 	}
-	d.routes, d.err = httpx.CompileRoutes(specs)
+	d.routes, d.err = rules.CompileRoutes(specs)
 	return d
 }
 
@@ -112,13 +114,13 @@ func (d *httpDriver) Err() error { return d.err }
 
 func (d *httpDriver) NewRelay(l *engine.Listener, tlsActive bool) protocols.Relay {
 	cl := d.listeners[l.ID]
-	return httpx.NewRelay(httpx.RelayConfig{
+	return relay.NewRelay(relay.RelayConfig{
 		Routes:               d.routes,
 		DefaultDestination:   d.def,
 		Forwarded:            d.forwarded,
 		TrustForwarded:       cl.Forwarded == config.ForwardedTrust,
 		TLS:                  tlsActive,
-		Limits:               httpx.Limits{MaxHead: int(d.http.MaxHeadSize)},
+		Limits:               codec.Limits{MaxHead: int(d.http.MaxHeadSize)},
 		BodyExtractCap:       int(d.http.BodyExtractCap),
 		MaxKeepaliveRequests: d.http.MaxKeepaliveRequests,
 		IdentifierClaim:      d.claim,

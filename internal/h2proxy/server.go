@@ -1,6 +1,6 @@
 // Package h2proxy serves HTTP/2 client connections (TLS with ALPN h2)
 // that the engine hands over once decrypted: each stream is routed by the
-// rules of [[http.route]] (httpx.Decide, the relay's own rules) and
+// rules of [[http.route]] (rules.Decide, the relay's own rules) and
 // reverse-proxied to its destination over pooled HTTP/1.1 connections.
 // See README.md.
 package h2proxy
@@ -23,7 +23,8 @@ import (
 
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/limits"
-	httpx "github.com/switchyard-mail/switchyard/protocols/http"
+	"github.com/switchyard-mail/switchyard/protocols/http/codec"
+	"github.com/switchyard-mail/switchyard/protocols/http/rules"
 	"github.com/switchyard-mail/switchyard/router"
 )
 
@@ -42,15 +43,15 @@ type Target struct {
 // Config configures a Server. Zero values take the defaults documented
 // on each field.
 type Config struct {
-	// Routes are the [[http.route]] (httpx.CompileRoutes), first match
+	// Routes are the [[http.route]] (rules.CompileRoutes), first match
 	// wins; routes built by hand are compiled by New.
-	Routes []httpx.Route
+	Routes []rules.Route
 	// DefaultDestination is where Fallback "default" goes.
 	DefaultDestination string
 	// IdentifierClaim is the JWT claim tried first (default "email").
 	IdentifierClaim string
 	// BodyExtractCap bounds the body read ahead for routes that extract
-	// from the body (default httpx.DefaultBodyExtractCap).
+	// from the body (default rules.DefaultBodyExtractCap).
 	BodyExtractCap int
 	// Resolve finds the destination of an account (the router);
 	// router.ErrNoRoute for an unknown one, any other error is temporary.
@@ -125,7 +126,7 @@ const (
 // every ServeConn runs on its own goroutine.
 type Server struct {
 	cfg    Config
-	routes []httpx.Route
+	routes []rules.Route
 	log    *slog.Logger
 	h1     *http.Server // base configuration for the HTTP/2 server
 
@@ -142,10 +143,10 @@ type backend struct {
 // New returns a server for cfg.
 func New(cfg Config) *Server {
 	if cfg.IdentifierClaim == "" {
-		cfg.IdentifierClaim = httpx.DefaultIdentifierClaim
+		cfg.IdentifierClaim = rules.DefaultIdentifierClaim
 	}
 	if cfg.BodyExtractCap <= 0 {
-		cfg.BodyExtractCap = httpx.DefaultBodyExtractCap
+		cfg.BodyExtractCap = rules.DefaultBodyExtractCap
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -164,7 +165,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		cfg:      cfg,
-		routes:   httpx.PrepareRoutes(cfg.Routes),
+		routes:   rules.PrepareRoutes(cfg.Routes),
 		log:      cfg.Logger,
 		backends: make(map[string]*backend),
 	}
@@ -196,7 +197,7 @@ func (s *Server) handler(client netip.AddrPort, tlsOn bool) http.Handler {
 
 // serve routes and proxies one stream.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, client netip.AddrPort, tlsOn bool) {
-	var bearer httpx.BearerCheck
+	var bearer rules.BearerCheck
 	inspect := false
 	if v := s.cfg.VerifyBearer; v != nil {
 		// Edge verification, as in the relay: a bearer token that does
@@ -214,7 +215,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, client netip.Addr
 		inspect = r.ContentLength != 0 && isForm(r.Header)
 	}
 	var body []byte
-	if inspect || httpx.Match(s.routes, r).WantsBody() {
+	if inspect || rules.Match(s.routes, r).WantsBody() {
 		var err error
 		if body, err = s.readAhead(r); err != nil {
 			return // the client reset the stream, or the connection ended
@@ -223,7 +224,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, client netip.Addr
 			if body == nil {
 				// Too long to check: refused rather than forwarded with
 				// an access_token nobody verified.
-				s.answer(w, httpx.Decision{Status: 413, Reason: "form body larger than http.body_extract_cap (its access_token is verified)"})
+				s.answer(w, rules.Decision{Status: 413, Reason: "form body larger than http.body_extract_cap (its access_token is verified)"})
 				return
 			}
 			bearer.Form(string(body))
@@ -233,7 +234,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, client netip.Addr
 			}
 		}
 	}
-	d := httpx.Decide(s.routes, s.cfg.DefaultDestination, s.cfg.IdentifierClaim, r, body)
+	d := rules.Decide(s.routes, s.cfg.DefaultDestination, s.cfg.IdentifierClaim, r, body)
 	if d.Identifier != "" {
 		d = s.resolve(r.Context(), d)
 	}
@@ -248,7 +249,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, client netip.Addr
 		r = r.WithContext(ctx)
 		done, status, reason := s.cfg.Admit(Stream{Account: d.Identifier, Destination: d.Destination, Client: client, Cancel: cancel})
 		if done == nil {
-			d := httpx.Decision{Status: status, Reason: reason}
+			d := rules.Decision{Status: status, Reason: reason}
 			s.answer(w, d)
 			return
 		}
@@ -257,7 +258,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, client netip.Addr
 	t, ok := s.cfg.Target(d.Destination)
 	if !ok {
 		s.log.Warn("http/2: destination has no http endpoint", "destination", d.Destination)
-		s.answer(w, httpx.Decision{Status: 502, Reason: "destination unavailable"})
+		s.answer(w, rules.Decision{Status: 502, Reason: "destination unavailable"})
 		return
 	}
 	failed = !s.proxy(w, r, d.Destination, t, client, tlsOn)
@@ -266,7 +267,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, client netip.Addr
 // isForm: a Content-Type field names a form body (RFC 6750 section 2.2).
 func isForm(h http.Header) bool {
 	for _, ct := range h.Values("Content-Type") {
-		if httpx.IsFormContent(ct) {
+		if rules.IsFormContent(ct) {
 			return true
 		}
 	}
@@ -324,9 +325,9 @@ func readUpTo(rd io.Reader, buf []byte, n int64) ([]byte, error) {
 }
 
 // resolve asks the router for the destination of d.Identifier.
-func (s *Server) resolve(ctx context.Context, d httpx.Decision) httpx.Decision {
+func (s *Server) resolve(ctx context.Context, d rules.Decision) rules.Decision {
 	if s.cfg.Resolve == nil {
-		return httpx.Decision{Status: 503, Reason: "destination unavailable"}
+		return rules.Decision{Status: 503, Reason: "destination unavailable"}
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.ResolveTimeout)
 	defer cancel()
@@ -340,13 +341,13 @@ func (s *Server) resolve(ctx context.Context, d httpx.Decision) httpx.Decision {
 		if ctx.Err() == nil { // not a client that went away
 			s.log.Warn("http/2: routing failed", "identifier", d.Identifier, "err", err)
 		}
-		return httpx.Decision{Status: 503, Reason: "destination unavailable"}
+		return rules.Decision{Status: 503, Reason: "destination unavailable"}
 	}
-	return httpx.Decision{Destination: dest, Route: d.Route, Identifier: d.Identifier}
+	return rules.Decision{Destination: dest, Route: d.Route, Identifier: d.Identifier}
 }
 
 // answer responds to a stream locally, as the relay does.
-func (s *Server) answer(w http.ResponseWriter, d httpx.Decision) {
+func (s *Server) answer(w http.ResponseWriter, d rules.Decision) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	if d.Challenge != "" {
@@ -355,7 +356,7 @@ func (s *Server) answer(w http.ResponseWriter, d httpx.Decision) {
 	if d.Status == 503 {
 		h.Set("Retry-After", "5")
 	}
-	body := strconv.Itoa(d.Status) + " " + httpx.StatusText(d.Status) + ": " + d.Reason + "\n"
+	body := strconv.Itoa(d.Status) + " " + codec.StatusText(d.Status) + ": " + d.Reason + "\n"
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(d.Status)
 	_, _ = io.WriteString(w, body)
@@ -367,7 +368,7 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, dest string, t Ta
 	u, err := url.Parse(t.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		s.log.Warn("http/2: bad destination url", "destination", dest, "url", t.URL)
-		s.answer(w, httpx.Decision{Status: 502, Reason: "destination unavailable"})
+		s.answer(w, rules.Decision{Status: 502, Reason: "destination unavailable"})
 		return false
 	}
 	ok := true
@@ -390,7 +391,7 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, dest string, t Ta
 				ok = false // not a client that went away, nor a kick
 				s.log.Warn("http/2: backend failed", "destination", dest, "err", err)
 			}
-			s.answer(w, httpx.Decision{Status: 502, Reason: "destination unavailable"})
+			s.answer(w, rules.Decision{Status: 502, Reason: "destination unavailable"})
 		},
 	}
 	rp.ServeHTTP(w, r)
@@ -404,7 +405,7 @@ func setForwarded(h http.Header, client netip.AddrPort, tlsOn bool, host string)
 	if tlsOn {
 		proto = "https"
 	}
-	h.Set("Forwarded", httpx.ForwardedElement(client, proto, host))
+	h.Set("Forwarded", codec.ForwardedElement(client, proto, host))
 	xff := "unknown"
 	if a := client.Addr(); a.IsValid() {
 		xff = a.Unmap().WithZone("").String()

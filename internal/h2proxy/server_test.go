@@ -22,7 +22,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/internal/testcert"
 	"github.com/switchyard-mail/switchyard/internal/testnet"
-	httpx "github.com/switchyard-mail/switchyard/protocols/http"
+	"github.com/switchyard-mail/switchyard/protocols/http/rules"
 	"github.com/switchyard-mail/switchyard/router"
 )
 
@@ -96,14 +96,14 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	f.a, f.b = f.newBackend("A"), f.newBackend("B")
 	downURL := "http://" + testnet.RefusingAddr(t)
 
-	routes, err := httpx.CompileRoutes([]httpx.RouteSpec{
+	routes, err := rules.CompileRoutes([]rules.RouteSpec{
 		{Match: "/pinned/**", Destination: "B"},
 		{Match: "/sse", Destination: "A"},
 		{Match: "/fwd/**", Destination: "AF"},
 		{Match: "/down/**", Destination: "DOWN"},
-		{Match: "/login", Methods: []string{"POST"}, Extract: &httpx.ExtractSpec{From: "body", Regex: `"user"\s*:\s*"([^"]+)"`}, Fallback: "default"},
-		{Match: "/fb/**", Extract: &httpx.ExtractSpec{From: "authorization"}, Fallback: "B"},
-		{Match: "/{jmap,dav}/**", Extract: &httpx.ExtractSpec{From: "authorization"}},
+		{Match: "/login", Methods: []string{"POST"}, Extract: &rules.ExtractSpec{From: "body", Regex: `"user"\s*:\s*"([^"]+)"`}, Fallback: "default"},
+		{Match: "/fb/**", Extract: &rules.ExtractSpec{From: "authorization"}, Fallback: "B"},
+		{Match: "/{jmap,dav}/**", Extract: &rules.ExtractSpec{From: "authorization"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -392,13 +392,13 @@ func TestVerifiesQueryAndFormTokens(t *testing.T) {
 			t.Fatalf("challenge %q, want %q", got, challenge)
 		}
 	}
-	refused(f.do("GET", "/pinned/x?access_token=forged", ""), 401, httpx.InvalidTokenChallenge)
-	refused(f.do("GET", "/pinned/x?a=1;access%5Ftoken=forged", ""), 401, httpx.InvalidTokenChallenge)
-	refused(f.do("GET", "/pinned/x?access_token=good", "", "Authorization: Bearer other"), 400, httpx.InvalidRequestChallenge)
-	refused(f.do("POST", "/pinned/x", "a=1&access_token=forged", form), 401, httpx.InvalidTokenChallenge)
-	refused(f.do("POST", "/pinned/x", "ACCESS_TOKEN=forged", "Content-Type: Application/X-WWW-Form-Urlencoded; charset=utf-8"), 401, httpx.InvalidTokenChallenge)
+	refused(f.do("GET", "/pinned/x?access_token=forged", ""), 401, rules.InvalidTokenChallenge)
+	refused(f.do("GET", "/pinned/x?a=1;access%5Ftoken=forged", ""), 401, rules.InvalidTokenChallenge)
+	refused(f.do("GET", "/pinned/x?access_token=good", "", "Authorization: Bearer other"), 400, rules.InvalidRequestChallenge)
+	refused(f.do("POST", "/pinned/x", "a=1&access_token=forged", form), 401, rules.InvalidTokenChallenge)
+	refused(f.do("POST", "/pinned/x", "ACCESS_TOKEN=forged", "Content-Type: Application/X-WWW-Form-Urlencoded; charset=utf-8"), 401, rules.InvalidTokenChallenge)
 	// A body route: the token is checked before the body routes.
-	refused(f.do("POST", "/login", "user=bob%40b.example&access_token=forged", form), 401, httpx.InvalidTokenChallenge)
+	refused(f.do("POST", "/login", "user=bob%40b.example&access_token=forged", form), 401, rules.InvalidTokenChallenge)
 	refused(f.do("POST", "/pinned/x", "access_token=good&pad="+strings.Repeat("x", 64), form), 413, "")
 	// The same with no Content-Length (a body of unknown length).
 	req, _ := http.NewRequest("POST", f.base+"/pinned/x", io.MultiReader(strings.NewReader("access_token=forged")))
@@ -408,7 +408,7 @@ func TestVerifiesQueryAndFormTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused(resp, 401, httpx.InvalidTokenChallenge)
+	refused(resp, 401, rules.InvalidTokenChallenge)
 	if a, b := f.a.requests.Load(), f.b.requests.Load(); a+b != 0 {
 		t.Fatalf("the backends saw %d requests with unverified tokens", a+b)
 	}
