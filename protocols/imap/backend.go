@@ -8,6 +8,7 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -57,9 +58,7 @@ type Backend struct {
 	idTag     []byte
 	idPending bool
 
-	mech      string   // mechanism of the auth command in flight
-	pending   [][]byte // auth command parts, each sent after a "+"
-	errorSent bool     // OAuth: the dummy response to an error challenge went out
+	auth sasl.Replay // the auth command's parts after its first, each sent after a "+"
 
 	relay  []byte
 	result protocols.BackendEvent
@@ -228,7 +227,7 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if b.cfg.Login == nil {
 		return out, b.failf("no credentials to replay")
 	}
-	parts, err := b.authCommand(b.cfg.Login.Creds)
+	mech, parts, err := b.authCommand(b.cfg.Login.Creds)
 	if err != nil {
 		return out, b.fail(err)
 	}
@@ -241,7 +240,7 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	}
 	b.state = bsAuth
 	out = append(out, parts[0]...)
-	b.pending = parts[1:]
+	b.auth.Start(mech, parts[1:]...)
 	return out, protocols.BackendNone
 }
 
@@ -296,21 +295,10 @@ func (b *Backend) authReply(r *response, out []byte) ([]byte, protocols.BackendE
 }
 
 // continuation sends the next part of the auth command, or answers an
-// OAuth error challenge so the backend sends its final NO (RFC 7628
-// section 3.2.3: the client replies with a single %x01; XOAUTH2 clients
-// send an empty response).
+// OAuth error challenge so the backend sends its final NO.
 func (b *Backend) continuation(r *response, out []byte) ([]byte, protocols.BackendEvent) {
-	if len(b.pending) > 0 {
-		out = append(out, b.pending[0]...)
-		b.pending = b.pending[1:]
+	if out, ok := b.auth.Next(out); ok {
 		return out, protocols.BackendNone
-	}
-	if !b.errorSent && (b.mech == "OAUTHBEARER" || b.mech == "XOAUTH2") {
-		b.errorSent = true
-		if b.mech == "OAUTHBEARER" {
-			return append(out, "AQ==\r\n"...), protocols.BackendNone
-		}
-		return append(out, "\r\n"...), protocols.BackendNone
 	}
 	return out, b.failf("unexpected continuation %s", eol.Quote(r.line))
 }

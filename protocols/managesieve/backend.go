@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -53,10 +54,8 @@ type Backend struct {
 	tlsDone bool
 	fr      framer
 
-	waiting   []step
-	mech      string   // mechanism of the AUTHENTICATE in flight
-	pending   [][]byte // responses sent after each challenge (LOGIN)
-	errorSent bool     // OAuth: the dummy response to an error challenge went out
+	waiting []step
+	auth    sasl.Replay // the AUTHENTICATE in flight: responses after each challenge (LOGIN)
 
 	relay  []byte
 	result protocols.BackendEvent
@@ -67,7 +66,9 @@ var _ protocols.BackEnd = (*Backend)(nil)
 
 // NewBackend returns a machine for one backend connection. The engine
 // feeds it the backend's capability block first.
-func NewBackend(cfg BackendConfig) *Backend { return &Backend{cfg: cfg} }
+func NewBackend(cfg BackendConfig) *Backend {
+	return &Backend{cfg: cfg, auth: sasl.Replay{Encoding: sasl.QuotedBase64}}
+}
 
 // Relay returns the bytes for the client after BackendAuthOK or
 // BackendAuthFailed: the backend's OK or NO response.
@@ -223,20 +224,10 @@ func (b *Backend) loginReply(r *response, out []byte) ([]byte, protocols.Backend
 }
 
 // challenge answers a server challenge: the next LOGIN step, or the
-// dummy response to an OAuth error (RFC 7628 section 3.2.3: %x01; XOAUTH2
-// clients send an empty response) so that the backend sends its NO.
+// answer to an OAuth error so that the backend sends its NO.
 func (b *Backend) challenge(r *response, out []byte) ([]byte, protocols.BackendEvent) {
-	if len(b.pending) > 0 {
-		out = append(out, b.pending[0]...)
-		b.pending = b.pending[1:]
+	if out, ok := b.auth.Next(out); ok {
 		return out, protocols.BackendNone
-	}
-	if !b.errorSent && (b.mech == "OAUTHBEARER" || b.mech == "XOAUTH2") {
-		b.errorSent = true
-		if b.mech == "OAUTHBEARER" {
-			return append(out, "\"AQ==\"\r\n"...), protocols.BackendNone
-		}
-		return append(out, "\"\"\r\n"...), protocols.BackendNone
 	}
 	return out, b.failf("unexpected challenge %s", eol.Quote(r.raw))
 }

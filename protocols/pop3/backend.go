@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -67,10 +68,9 @@ type Backend struct {
 	// greetXClient: XCLIENT attributes from the greeting's response code.
 	greetXClient []string
 
-	todo      []command // not sent yet
-	waiting   []step    // sent, replies pending, in order
-	mech      string    // SASL mechanism of the AUTH in flight
-	errorSent bool      // OAuth: the dummy response to an error challenge went out
+	todo    []command   // not sent yet
+	waiting []step      // sent, replies pending, in order
+	auth    sasl.Replay // the AUTH in flight
 
 	relay  []byte
 	result protocols.BackendEvent
@@ -294,16 +294,11 @@ func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEve
 }
 
 // continuation answers an OAuth error challenge so the backend sends its
-// final -ERR (RFC 7628 section 3.2.3: a single %x01; XOAUTH2 clients send
-// an empty response). Other mechanisms are replayed with an initial
-// response and expect no challenge.
+// final -ERR. Other mechanisms are replayed with an initial response and
+// expect no challenge.
 func (b *Backend) continuation(r *reply, out []byte) ([]byte, protocols.BackendEvent) {
-	if !b.errorSent && (b.mech == "OAUTHBEARER" || b.mech == "XOAUTH2") {
-		b.errorSent = true
-		if b.mech == "OAUTHBEARER" {
-			return append(out, "AQ==\r\n"...), protocols.BackendNone
-		}
-		return append(out, "\r\n"...), protocols.BackendNone
+	if out, ok := b.auth.Next(out); ok {
+		return out, protocols.BackendNone
 	}
 	return out, b.failf("unexpected continuation %s", eol.Quote(r.line))
 }

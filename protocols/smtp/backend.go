@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -60,9 +61,7 @@ type Backend struct {
 	xclientDone bool
 	xclient     []string // XCLIENT lines still to send
 
-	mech      string   // mechanism of the AUTH in flight
-	pending   [][]byte // AUTH parts, each sent after a 334
-	errorSent bool     // OAuth: the dummy response to an error challenge went out
+	auth sasl.Replay // the AUTH in flight: its parts, each sent after a 334
 
 	relay  []byte
 	result protocols.BackendEvent
@@ -227,12 +226,11 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if b.cfg.Login == nil {
 		return out, b.failf("no credentials to replay")
 	}
-	first, pending, err := b.authCommand(b.cfg.Login.Creds)
+	first, err := b.authCommand(b.cfg.Login.Creds)
 	if err != nil {
 		return out, b.fail(err)
 	}
 	b.state = bsAuth
-	b.pending = pending
 	return append(out, first...), protocols.BackendNone
 }
 
@@ -286,21 +284,10 @@ func (b *Backend) authReply(r *replyLine, out []byte) ([]byte, protocols.Backend
 }
 
 // continuation sends the next part of the AUTH exchange, or answers an
-// OAuth error challenge so the backend sends its final reply (RFC 7628
-// section 3.2.3: the client replies with a single %x01; XOAUTH2 clients
-// send an empty response).
+// OAuth error challenge so the backend sends its final reply.
 func (b *Backend) continuation(r *replyLine, out []byte) ([]byte, protocols.BackendEvent) {
-	if len(b.pending) > 0 {
-		out = append(out, b.pending[0]...)
-		b.pending = b.pending[1:]
+	if out, ok := b.auth.Next(out); ok {
 		return out, protocols.BackendNone
-	}
-	if !b.errorSent && (b.mech == "OAUTHBEARER" || b.mech == "XOAUTH2") {
-		b.errorSent = true
-		if b.mech == "OAUTHBEARER" {
-			return append(out, "AQ==\r\n"...), protocols.BackendNone
-		}
-		return append(out, "\r\n"...), protocols.BackendNone
 	}
 	return out, b.failf("unexpected challenge %s", eol.Quote(r.line))
 }
