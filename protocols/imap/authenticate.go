@@ -2,9 +2,10 @@ package imap
 
 import (
 	"encoding/base64"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -41,7 +42,7 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 	var srv *sasl.Server
 	var buf [16]byte
 	for _, m := range s.p.mechs {
-		if len(m) == len(mech) && string(upperASCII(buf[:], mech)) == m {
+		if len(m) == len(mech) && string(ascii.Upper(buf[:], mech)) == m {
 			srv, _ = sasl.NewServer(m)
 			break
 		}

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/switchyard-mail/switchyard/limits"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -267,7 +268,7 @@ func (b *Backend) authReply(r *response, out []byte) ([]byte, protocols.BackendE
 		if len(b.relay)+len(r.line) > maxRelay {
 			return out, b.failf("too many untagged responses during authentication")
 		}
-		b.relay = appendLine(b.relay, r.line)
+		b.relay = eol.AppendLine(b.relay, r.line)
 		return out, protocols.BackendNone
 	}
 	if b.idPending && bytes.Equal(r.tag, b.idTag) {
@@ -279,14 +280,14 @@ func (b *Backend) authReply(r *response, out []byte) ([]byte, protocols.BackendE
 	}
 	switch {
 	case r.is("OK"):
-		b.relay = appendLine(b.relay, r.line)
+		b.relay = eol.AppendLine(b.relay, r.line)
 		b.state, b.result = bsDone, protocols.BackendAuthOK
 		return out, protocols.BackendAuthOK
 	case r.is("NO"):
 		if b.cfg.HideAuthErrors && !temporaryCode(r.code) {
 			b.relay = appendTagged(b.relay[:0], b.clientTag, "NO [AUTHENTICATIONFAILED] Authentication failed.")
 		} else {
-			b.relay = appendLine(b.relay[:0], r.line)
+			b.relay = eol.AppendLine(b.relay[:0], r.line)
 		}
 		b.state, b.result = bsDone, protocols.BackendAuthFailed
 		return out, protocols.BackendAuthFailed
@@ -307,15 +308,9 @@ func (b *Backend) continuation(r *response, out []byte) ([]byte, protocols.Backe
 // client should see even when auth errors are hidden (RFC 5530).
 func temporaryCode(code []byte) bool {
 	var buf [16]byte
-	switch string(upperASCII(buf[:], code)) {
+	switch string(ascii.Upper(buf[:], code)) {
 	case "UNAVAILABLE", "SERVERBUG", "INUSE", "LIMIT", "OVERQUOTA", "CONTACTADMIN":
 		return true
 	}
 	return false
-}
-
-// appendLine appends a backend line, making sure it ends with CRLF.
-func appendLine(dst, line []byte) []byte {
-	dst = append(dst, eol.Trim(line)...)
-	return append(dst, "\r\n"...)
 }

@@ -2,6 +2,7 @@ package managesieve
 
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -33,7 +34,7 @@ var _ protocols.FrontEnd = (*Server)(nil)
 // NewServer returns a machine for one client connection.
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
-	cfg.Implementation = sanitizeText(cfg.Implementation)
+	cfg.Implementation = ascii.Sanitize(cfg.Implementation, quotableText)
 	return &Server{cfg: cfg, tls: cfg.TLSActive, mechs: offeredMechanisms(cfg.SASL)}
 }
 

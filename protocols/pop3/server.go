@@ -2,6 +2,7 @@ package pop3
 
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
@@ -41,7 +42,7 @@ func NewServer(cfg ServerConfig) *Server {
 		cfg:    cfg,
 		tls:    cfg.TLSActive,
 		mechs:  offeredMechanisms(cfg.SASL),
-		banner: sanitizeText(cfg.Banner),
+		banner: ascii.Sanitize(cfg.Banner, ascii.NotControl),
 	}
 }
 

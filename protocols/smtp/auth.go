@@ -3,9 +3,10 @@ package smtp
 import (
 	"bytes"
 	"encoding/base64"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -33,7 +34,7 @@ func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protoc
 	var srv *sasl.Server
 	var buf [16]byte
 	for _, m := range s.mechs {
-		if len(m) == len(mech) && string(upperASCII(buf[:], mech)) == m {
+		if len(m) == len(mech) && string(ascii.Upper(buf[:], mech)) == m {
 			srv, _ = sasl.NewServer(m)
 			break
 		}

@@ -3,10 +3,10 @@ package smtp
 import (
 	"errors"
 	"fmt"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -164,7 +164,7 @@ func (b *Backend) handleLine(line []byte, out []byte) ([]byte, protocols.Backend
 		if len(b.relay)+len(line) > maxRelay {
 			return out, b.failf("reply too long")
 		}
-		b.relay = appendLine(b.relay, line)
+		b.relay = eol.AppendLine(b.relay, line)
 	}
 	if !r.last {
 		b.code = r.code

@@ -2,9 +2,10 @@ package smtp
 
 import (
 	"bytes"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 )
 
 // command runs one complete command line (terminator included).
@@ -18,7 +19,7 @@ func (s *Server) command(line []byte, out []byte) (int, []byte, protocols.Event)
 	verb, arg := splitVerb(l)
 	var buf [8]byte
 	var reply string
-	switch string(upperASCII(buf[:], verb)) {
+	switch string(ascii.Upper(buf[:], verb)) {
 	case "EHLO":
 		return n, s.ehloCommand(arg, true, out), protocols.EventNone
 	case "HELO":

@@ -3,6 +3,7 @@ package smtp
 import (
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 )
 
 // RelayConfig configures a Relay, the machine for port 25 (SMTP) and LMTP
@@ -169,7 +170,7 @@ func (r *Relay) Greeting(out []byte) []byte {
 	} else {
 		out = append(out, " ESMTP"...)
 	}
-	if banner := sanitizeText(r.cfg.Banner); banner != "" {
+	if banner := ascii.Sanitize(r.cfg.Banner, ascii.Printable); banner != "" {
 		out = append(out, ' ')
 		out = append(out, banner...)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 )
 
@@ -123,7 +124,7 @@ func (r *Relay) command(line []byte, o *protocols.RelayOut) protocols.RelayEvent
 	}
 	verb, arg := splitVerb(l)
 	var buf [8]byte
-	cmd := string(upperASCII(buf[:], verb))
+	cmd := string(ascii.Upper(buf[:], verb))
 	if r.draining && !r.inTransaction() {
 		// The transaction that held the shutdown back is over.
 		r.close(o)
@@ -289,7 +290,7 @@ func (r *Relay) mail(arg []byte, o *protocols.RelayOut) protocols.RelayEvent {
 }
 
 func (r *Relay) unsupported(o *protocols.RelayOut, param string) protocols.RelayEvent {
-	return r.refuse(o, "555 5.5.4 Unsupported option: "+sanitizeText(param)+"\r\n")
+	return r.refuse(o, "555 5.5.4 Unsupported option: "+ascii.Sanitize(param, ascii.Printable)+"\r\n")
 }
 
 // rcptCommand checks RCPT TO and asks the engine to route the recipient.

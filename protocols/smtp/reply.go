@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"strings"
 )
 
@@ -54,37 +53,4 @@ func append421(out []byte, host, text string) []byte {
 	out = append(out, ' ')
 	out = append(out, rest...)
 	return append(out, "\r\n"...)
-}
-
-// appendLine appends line with exactly one CRLF.
-func appendLine(dst, line []byte) []byte {
-	dst = append(dst, eol.Trim(line)...)
-	return append(dst, "\r\n"...)
-}
-
-// upperASCII returns b upper-cased in buf when it fits, for switching on
-// command names without allocating; nil when it does not fit.
-func upperASCII(buf []byte, b []byte) []byte {
-	if len(b) > len(buf) {
-		return nil
-	}
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		buf[i] = c
-	}
-	return buf[:len(b)]
-}
-
-// sanitizeText drops control characters and non-ASCII octets from
-// configured reply text.
-func sanitizeText(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] >= ' ' && s[i] < 0x7f {
-			b = append(b, s[i])
-		}
-	}
-	return string(b)
 }

@@ -2,6 +2,8 @@ package smtp
 
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -50,7 +52,7 @@ func (s *Server) Greeting(out []byte) []byte {
 	out = append(out, "220 "...)
 	out = append(out, s.host...)
 	out = append(out, " ESMTP"...)
-	if banner := sanitizeText(s.cfg.Banner); banner != "" {
+	if banner := ascii.Sanitize(s.cfg.Banner, ascii.Printable); banner != "" {
 		out = append(out, ' ')
 		out = append(out, banner...)
 	}
@@ -166,7 +168,7 @@ func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) 
 	switch kind {
 	case protocols.FailRejected:
 		if len(relay) > 0 {
-			out = appendLine(out, relay)
+			out = eol.AppendLine(out, relay)
 		} else {
 			out = append(out, replyAuthFailed...)
 		}
