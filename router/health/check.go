@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/limits"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
 )
 
 // Target is one destination × protocol to check actively.
@@ -24,10 +25,6 @@ type Target struct {
 	// of the header: no addresses).
 	ProxyHeader bool
 }
-
-// proxyV2Local is a complete PROXY protocol v2 header with the LOCAL
-// command and no address block.
-var proxyV2Local = []byte{0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x20, 0x00, 0x00, 0x00}
 
 // Greeting outcomes of ParseGreeting.
 var (
@@ -106,7 +103,7 @@ func checkWith(ctx context.Context, t Target, timeout time.Duration, dial func(c
 		_ = c.SetDeadline(dl)
 	}
 	if t.ProxyHeader {
-		if _, err := c.Write(proxyV2Local); err != nil {
+		if _, err := c.Write(forward.ProxyV2Local()); err != nil {
 			return err
 		}
 	}
