@@ -103,11 +103,11 @@ func TestParseProxyHeader(t *testing.T) {
 		{in: "PROXY UDP4 203.0.113.9 192.0.2.1 1 2\r\n", bad: true},
 		{in: "PROXY TCP4 203.0.113.9 192.0.2.1 1 65536\r\n", bad: true},
 		{in: string(append(proxyV2Sig[:], 0x21, 0x12, 0, 12, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2)), bad: true}, // UDP
-		{in: string(append(proxyV2Sig[:], 0x21, 0x00, 0, 0)), bad: true},                                     // PROXY UNSPEC
-		{in: string(append(proxyV2Sig[:], 0x22, 0x11, 0, 0)), bad: true},                                     // command 2
-		{in: string(append(proxyV2Sig[:], 0x21, 0x13, 0, 0)), bad: true},                                     // undefined family
-		{in: string(append(proxyV2Sig[:], 0x21, 0x11, 0, 4, 1, 2, 3, 4)), bad: true},                         // short block
-		{in: string(append(proxyV2Sig[:], 0x20, 0x11, 0, 4, 1, 2, 3, 4))},                                    // LOCAL skips it
+		{in: string(append(proxyV2Sig[:], 0x21, 0x00, 0, 0)), bad: true},                                      // PROXY UNSPEC
+		{in: string(append(proxyV2Sig[:], 0x22, 0x11, 0, 0)), bad: true},                                      // command 2
+		{in: string(append(proxyV2Sig[:], 0x21, 0x13, 0, 0)), bad: true},                                      // undefined family
+		{in: string(append(proxyV2Sig[:], 0x21, 0x11, 0, 4, 1, 2, 3, 4)), bad: true},                          // short block
+		{in: string(append(proxyV2Sig[:], 0x20, 0x11, 0, 4, 1, 2, 3, 4))},                                     // LOCAL skips it
 	} {
 		src, dst, ok, err := ParseProxyHeader([]byte(tc.in))
 		switch {
