@@ -6,22 +6,8 @@ import (
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 )
-
-// chunk splits data into writes whose sizes come from cuts (1..16 each).
-func chunk(data, cuts []byte) []string {
-	var out []string
-	for i := 0; len(data) > 0; i++ {
-		n := len(data)
-		if len(cuts) > 0 {
-			n = int(cuts[i%len(cuts)]%16) + 1
-		}
-		n = min(n, len(data))
-		out = append(out, string(data[:n]))
-		data = data[n:]
-	}
-	return out
-}
 
 func fuzzServerConfig(flags uint8) ServerConfig {
 	cfg := ServerConfig{
@@ -81,7 +67,7 @@ func FuzzServerFeed(f *testing.F) {
 			return // keep byte-at-a-time runs cheap
 		}
 		for _, bytewise := range []bool{false, true} {
-			c := run(chunk(data, cuts), bytewise)
+			c := run(prototest.Chunk(data, cuts), bytewise)
 			if string(c.Out) != string(whole.Out) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
 				if strings.Contains(fmt.Sprint(whole.Events), "starttls") {
 					continue // bytes after STARTTLS depend on the chunking by design
@@ -118,7 +104,7 @@ func FuzzBackendFeed(f *testing.F) {
 			cfg.IDParams = []string{"x-originating-ip", "192.0.2.1"}
 		}
 		r := newBackendRun(t, NewBackend(cfg))
-		for _, w := range chunk(data, cuts) {
+		for _, w := range prototest.Chunk(data, cuts) {
 			before := len(r.Sent)
 			tls := strings.Contains(fmt.Sprint(r.Events), "starttls")
 			r.Recv(w, false)

@@ -6,23 +6,9 @@ import (
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
-
-// chunk splits data into writes whose sizes come from cuts (1..16 each).
-func chunk(data, cuts []byte) []string {
-	var out []string
-	for i := 0; len(data) > 0; i++ {
-		n := len(data)
-		if len(cuts) > 0 {
-			n = int(cuts[i%len(cuts)]%16) + 1
-		}
-		n = min(n, len(data))
-		out = append(out, string(data[:n]))
-		data = data[n:]
-	}
-	return out
-}
 
 // FuzzSieveServerFeed feeds random client bytes in random chunks. The
 // machine must not panic, must give the same output and events however
@@ -70,7 +56,7 @@ func FuzzSieveServerFeed(f *testing.F) {
 			return
 		}
 		for _, bytewise := range []bool{false, true} {
-			c := run(chunk(data, cuts), bytewise)
+			c := run(prototest.Chunk(data, cuts), bytewise)
 			if string(c.Out) != string(whole.Out) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
 				if strings.Contains(fmt.Sprint(whole.Events), "starttls") {
 					continue // bytes after STARTTLS depend on the chunking by design
@@ -122,7 +108,7 @@ func FuzzSieveBackendFeed(f *testing.F) {
 		if len(data) > 4096 {
 			return
 		}
-		c := run(chunk(data, cuts))
+		c := run(prototest.Chunk(data, cuts))
 		if string(c.Sent) != string(whole.Sent) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
 			t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Sent, c.Events, whole.Sent, whole.Events)
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -16,7 +17,7 @@ func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protoc
 	var reply string
 	switch {
 	case s.proto == "":
-		reply = replySendHelo
+		reply = smtpwire.ReplySendHelo
 	case !s.cleartextOK():
 		reply = replyEncryptAuth
 	case len(arg) == 0:
@@ -26,7 +27,7 @@ func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protoc
 		out, ev := s.refuse(out, reply)
 		return n, out, ev
 	}
-	mech, irText := splitVerb(arg)
+	mech, irText := smtpwire.SplitVerb(arg)
 	if bytes.IndexByte(irText, ' ') >= 0 {
 		out, ev := s.refuse(out, replyAuthSyntax)
 		return n, out, ev
@@ -85,7 +86,7 @@ func (s *Server) authFailed(n int, out []byte) (int, []byte, protocols.Event) {
 	s.failures++
 	if s.failures >= s.cfg.MaxAuthAttempts {
 		s.state = stClosed
-		return n, append421(out, s.host, textTooManyAuth), protocols.EventClose
+		return n, smtpwire.Append421(out, s.host, textTooManyAuth), protocols.EventClose
 	}
 	return n, out, protocols.EventNone
 }

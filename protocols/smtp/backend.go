@@ -7,6 +7,7 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -55,7 +56,7 @@ type Backend struct {
 
 	code  int // code of the multi-line reply in progress, 0 between replies
 	lines int // its lines so far
-	ext   extensions
+	ext   smtpwire.Extensions
 
 	tlsDone     bool
 	xclientDone bool
@@ -73,8 +74,8 @@ var _ protocols.BackEnd = (*Backend)(nil)
 // NewBackend returns a machine for one backend connection. The engine
 // feeds it the backend's greeting first.
 func NewBackend(cfg BackendConfig) *Backend {
-	if cfg.Hostname == "" || !validDomainText(cfg.Hostname) {
-		cfg.Hostname = defaultHostname
+	if cfg.Hostname == "" || !smtpwire.ValidDomainText(cfg.Hostname) {
+		cfg.Hostname = smtpwire.DefaultHostname
 	}
 	if cfg.Forward != nil {
 		// A copy: the HELO name and protocol come from the Server through
@@ -116,7 +117,7 @@ func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev pro
 		if len(rest) == 0 {
 			return consumed, out, protocols.BackendNone
 		}
-		end, scan, tooLong := frameReplyLine(rest, b.scan)
+		end, scan, tooLong := smtpwire.FrameReply(rest, b.scan)
 		if tooLong {
 			return len(in), out, b.fail(errors.New("smtp backend: reply line too long"))
 		}
@@ -145,45 +146,45 @@ func (b *Backend) failf(format string, args ...any) protocols.BackendEvent {
 
 // handleLine takes one reply line; a reply is acted on at its last line.
 func (b *Backend) handleLine(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
-	r, ok := parseReplyLine(line)
+	r, ok := smtpwire.ParseReply(line)
 	if !ok {
 		return out, b.failf("malformed reply %s", eol.Quote(line))
 	}
-	if b.code != 0 && r.code != b.code {
+	if b.code != 0 && r.Code != b.code {
 		return out, b.failf("reply code changed within a reply: %s", eol.Quote(line))
 	}
 	first := b.code == 0
 	b.lines++
-	if b.lines > maxReplyLines {
+	if b.lines > smtpwire.MaxReplyLines {
 		return out, b.failf("reply has too many lines")
 	}
 	switch {
-	case b.state == bsEHLO && r.code == 250 && !first:
-		b.ext.parseExtension(r.text)
+	case b.state == bsEHLO && r.Code == 250 && !first:
+		b.ext.Parse(r.Text)
 	case b.state == bsAuth:
-		if len(b.relay)+len(line) > maxRelay {
+		if len(b.relay)+len(line) > smtpwire.MaxRelay {
 			return out, b.failf("reply too long")
 		}
 		b.relay = eol.AppendLine(b.relay, line)
 	}
-	if !r.last {
-		b.code = r.code
+	if !r.Last {
+		b.code = r.Code
 		return out, protocols.BackendNone
 	}
 	b.code, b.lines = 0, 0
 	switch b.state {
 	case bsGreeting:
-		if r.code != 220 {
+		if r.Code != 220 {
 			return out, b.failf("unexpected greeting %s", eol.Quote(line))
 		}
 		return b.sendEHLO(out, b.cfg.Hostname), protocols.BackendNone
 	case bsEHLO:
-		if r.code != 250 {
+		if r.Code != 250 {
 			return out, b.failf("EHLO refused: %s", eol.Quote(line))
 		}
 		return b.advance(out)
 	case bsStartTLS:
-		if r.code != 220 {
+		if r.Code != 220 {
 			return out, b.failf("STARTTLS refused: %s", eol.Quote(line))
 		}
 		b.state = bsTLS
@@ -198,7 +199,7 @@ func (b *Backend) handleLine(line []byte, out []byte) ([]byte, protocols.Backend
 
 func (b *Backend) sendEHLO(out []byte, name string) []byte {
 	b.state = bsEHLO
-	b.ext = extensions{}
+	b.ext = smtpwire.Extensions{}
 	out = append(out, "EHLO "...)
 	out = append(out, name...)
 	return append(out, "\r\n"...)
@@ -208,15 +209,15 @@ func (b *Backend) sendEHLO(out []byte, name string) []byte {
 // the authentication.
 func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if b.cfg.StartTLS && !b.tlsDone {
-		if !b.ext.startTLS {
+		if !b.ext.StartTLS {
 			return out, b.failf("STARTTLS required but not advertised")
 		}
 		b.state = bsStartTLS
 		return append(out, "STARTTLS\r\n"...), protocols.BackendNone
 	}
-	if b.cfg.Forward != nil && !b.xclientDone && b.ext.xclient != nil {
+	if b.cfg.Forward != nil && !b.xclientDone && b.ext.XClient != nil {
 		b.xclientDone = true
-		if lines := forward.XClientArgs(*b.cfg.Forward, b.ext.xclient); len(lines) > 0 {
+		if lines := forward.XClientArgs(*b.cfg.Forward, b.ext.XClient); len(lines) > 0 {
 			b.xclient = lines[1:]
 			b.state = bsXClient
 			out = append(out, lines[0]...)
@@ -236,9 +237,9 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 
 // xclientReply: Postfix answers each XCLIENT with a fresh 220 greeting (the
 // session starts over and wants EHLO); a plain 250 is accepted too.
-func (b *Backend) xclientReply(r *replyLine, out []byte) ([]byte, protocols.BackendEvent) {
-	if r.code != 220 && r.code != 250 {
-		return out, b.failf("XCLIENT refused: %s", eol.Quote(r.line))
+func (b *Backend) xclientReply(r *smtpwire.Reply, out []byte) ([]byte, protocols.BackendEvent) {
+	if r.Code != 220 && r.Code != 250 {
+		return out, b.failf("XCLIENT refused: %s", eol.Quote(r.Line))
 	}
 	if len(b.xclient) > 0 {
 		out = append(out, b.xclient[0]...)
@@ -246,7 +247,7 @@ func (b *Backend) xclientReply(r *replyLine, out []byte) ([]byte, protocols.Back
 		return append(out, "\r\n"...), protocols.BackendNone
 	}
 	name := b.cfg.Hostname
-	if h := b.cfg.Forward.Helo; validDomainText(h) {
+	if h := b.cfg.Forward.Helo; smtpwire.ValidDomainText(h) {
 		name = h
 	}
 	return b.sendEHLO(out, name), protocols.BackendNone
@@ -265,29 +266,29 @@ func (b *Backend) TLSStarted(out []byte) []byte {
 // authReply handles the replies to AUTH: 334 continues, 235 succeeds, a
 // permanent failure is relayed, anything else fails the login as
 // unavailable (the client gets 454 4.7.0).
-func (b *Backend) authReply(r *replyLine, out []byte) ([]byte, protocols.BackendEvent) {
+func (b *Backend) authReply(r *smtpwire.Reply, out []byte) ([]byte, protocols.BackendEvent) {
 	switch {
-	case r.code == 334:
+	case r.Code == 334:
 		b.relay = b.relay[:0]
 		return b.continuation(r, out)
-	case r.code == 235:
+	case r.Code == 235:
 		b.state, b.result = bsDone, protocols.BackendAuthOK
 		return out, protocols.BackendAuthOK
-	case r.code >= 500:
+	case r.Code >= 500:
 		if b.cfg.HideAuthErrors {
 			b.relay = append(b.relay[:0], replyAuthFailed...)
 		}
 		b.state, b.result = bsDone, protocols.BackendAuthFailed
 		return out, protocols.BackendAuthFailed
 	}
-	return out, b.failf("authentication failed: %s", eol.Quote(r.line))
+	return out, b.failf("authentication failed: %s", eol.Quote(r.Line))
 }
 
 // continuation sends the next part of the AUTH exchange, or answers an
 // OAuth error challenge so the backend sends its final reply.
-func (b *Backend) continuation(r *replyLine, out []byte) ([]byte, protocols.BackendEvent) {
+func (b *Backend) continuation(r *smtpwire.Reply, out []byte) ([]byte, protocols.BackendEvent) {
 	if out, ok := b.auth.Next(out); ok {
 		return out, protocols.BackendNone
 	}
-	return out, b.failf("unexpected challenge %s", eol.Quote(r.line))
+	return out, b.failf("unexpected challenge %s", eol.Quote(r.Line))
 }

@@ -26,7 +26,7 @@ func (b *Backend) authCommand(c sasl.Credentials) (first []byte, err error) {
 	mech := strings.ToUpper(c.Mechanism)
 	switch mech {
 	case sasl.Plain, sasl.Login:
-		if b.ext.hasAuth(sasl.Plain) {
+		if b.ext.HasAuth(sasl.Plain) {
 			c.Mechanism = sasl.Plain
 			ir, err := sasl.InitialResponse(c)
 			if err != nil {
@@ -34,13 +34,13 @@ func (b *Backend) authCommand(c sasl.Credentials) (first []byte, err error) {
 			}
 			return b.withResponse(sasl.Plain, ir), nil
 		}
-		if b.ext.hasAuth(sasl.Login) && c.Authzid == "" && c.Username != "" {
+		if b.ext.HasAuth(sasl.Login) && c.Authzid == "" && c.Username != "" {
 			b.auth.Start(sasl.Login, b64Line(c.Username), b64Line(c.Password))
 			return []byte("AUTH LOGIN\r\n"), nil
 		}
 		return nil, errors.New("smtp backend: neither AUTH PLAIN nor AUTH LOGIN is offered")
 	case sasl.OAuthBearer, sasl.XOAuth2:
-		if !b.ext.hasAuth(mech) {
+		if !b.ext.HasAuth(mech) {
 			return nil, errors.New("smtp backend: AUTH " + mech + " not offered")
 		}
 		ir, err := sasl.InitialResponse(c)

@@ -8,23 +8,10 @@ import (
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
-
-// chunk splits data into writes whose sizes come from cuts (1..16 each).
-func chunk(data, cuts []byte) []string {
-	var out []string
-	for i := 0; len(data) > 0; i++ {
-		n := len(data)
-		if len(cuts) > 0 {
-			n = int(cuts[i%len(cuts)]%16) + 1
-		}
-		n = min(n, len(data))
-		out = append(out, string(data[:n]))
-		data = data[n:]
-	}
-	return out
-}
 
 func fuzzServerConfig(flags uint8) ServerConfig {
 	cfg := ServerConfig{
@@ -84,7 +71,7 @@ func FuzzSubmissionServerFeed(f *testing.F) {
 			return // keep byte-at-a-time runs cheap
 		}
 		for _, bytewise := range []bool{false, true} {
-			c := run(chunk(data, cuts), bytewise)
+			c := run(prototest.Chunk(data, cuts), bytewise)
 			if string(c.Out) != string(whole.Out) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) || string(c.ToBackend) != string(whole.ToBackend) {
 				if strings.Contains(fmt.Sprint(whole.Events), "starttls") {
 					continue // bytes after STARTTLS depend on the chunking by design
@@ -143,13 +130,13 @@ func FuzzSubmissionBackendFeed(f *testing.F) {
 			if len(sent) > 8192 {
 				t.Fatalf("sent %d bytes", len(sent))
 			}
-			if len(r.b.Relay()) > maxRelay+maxReplyLine+2 {
+			if len(r.b.Relay()) > smtpwire.MaxRelay+smtpwire.MaxReplyLine+2 {
 				t.Fatalf("relay of %d bytes", len(r.b.Relay()))
 			}
 			return sent, r.ev, r.b.Relay()
 		}
 		s1, e1, r1 := run([]string{string(data)})
-		for _, writes := range [][]string{chunk(data, cuts), chunk(data, []byte{0})} {
+		for _, writes := range [][]string{prototest.Chunk(data, cuts), prototest.Chunk(data, []byte{0})} {
 			s2, e2, r2 := run(writes)
 			if s1 != s2 || e1 != e2 || string(r1) != string(r2) {
 				t.Fatalf("chunking changes the result:\n%q %d %q\n%q %d %q", s1, e1, r1, s2, e2, r2)
