@@ -1,13 +1,11 @@
 package smtp
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
+	"github.com/switchyard-mail/switchyard/protocols/internal/verdict"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -43,8 +41,6 @@ const (
 	bsTLS // waiting for TLSStarted
 	bsXClient
 	bsAuth
-	bsDone
-	bsFailed
 )
 
 // Backend replays one client's authentication on an SMTP submission
@@ -64,9 +60,7 @@ type Backend struct {
 
 	auth sasl.Replay // the AUTH in flight: its parts, each sent after a 334
 
-	relay  []byte
-	result protocols.BackendEvent
-	err    error
+	verdict.Verdict
 }
 
 var _ protocols.BackEnd = (*Backend)(nil)
@@ -93,24 +87,17 @@ func NewBackend(cfg BackendConfig) *Backend {
 		}
 		cfg.Forward = &f
 	}
-	return &Backend{cfg: cfg}
+	return &Backend{cfg: cfg, Verdict: verdict.Verdict{Name: "smtp backend"}}
 }
-
-// Relay returns the bytes for the client after BackendAuthOK or
-// BackendAuthFailed.
-func (b *Backend) Relay() []byte { return b.relay }
-
-// Err explains BackendFailed.
-func (b *Backend) Err() error { return b.err }
 
 // Feed consumes backend reply lines. After BackendStartTLS and the verdict
 // it consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
 	for {
-		switch b.state {
-		case bsDone, bsFailed:
-			return consumed, out, b.result
-		case bsTLS:
+		switch {
+		case b.Ended():
+			return consumed, out, b.Result
+		case b.state == bsTLS:
 			return consumed, out, protocols.BackendNone
 		}
 		rest := in[consumed:]
@@ -119,7 +106,7 @@ func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev pro
 		}
 		end, scan, tooLong := smtpwire.FrameReply(rest, b.scan)
 		if tooLong {
-			return len(in), out, b.fail(errors.New("smtp backend: reply line too long"))
+			return len(in), out, b.Failf("reply line too long")
 		}
 		if end == 0 {
 			b.scan = scan
@@ -134,38 +121,28 @@ func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev pro
 	}
 }
 
-func (b *Backend) fail(err error) protocols.BackendEvent {
-	b.state, b.result, b.err = bsFailed, protocols.BackendFailed, err
-	b.relay = nil
-	return protocols.BackendFailed
-}
-
-func (b *Backend) failf(format string, args ...any) protocols.BackendEvent {
-	return b.fail(fmt.Errorf("smtp backend: "+format, args...))
-}
-
 // handleLine takes one reply line; a reply is acted on at its last line.
 func (b *Backend) handleLine(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
 	r, ok := smtpwire.ParseReply(line)
 	if !ok {
-		return out, b.failf("malformed reply %s", eol.Quote(line))
+		return out, b.Failf("malformed reply %s", eol.Quote(line))
 	}
 	if b.code != 0 && r.Code != b.code {
-		return out, b.failf("reply code changed within a reply: %s", eol.Quote(line))
+		return out, b.Failf("reply code changed within a reply: %s", eol.Quote(line))
 	}
 	first := b.code == 0
 	b.lines++
 	if b.lines > smtpwire.MaxReplyLines {
-		return out, b.failf("reply has too many lines")
+		return out, b.Failf("reply has too many lines")
 	}
 	switch {
 	case b.state == bsEHLO && r.Code == 250 && !first:
 		b.ext.Parse(r.Text)
 	case b.state == bsAuth:
-		if len(b.relay)+len(line) > smtpwire.MaxRelay {
-			return out, b.failf("reply too long")
+		if len(b.Reply)+len(line) > smtpwire.MaxRelay {
+			return out, b.Failf("reply too long")
 		}
-		b.relay = eol.AppendLine(b.relay, line)
+		b.Reply = eol.AppendLine(b.Reply, line)
 	}
 	if !r.Last {
 		b.code = r.Code
@@ -175,17 +152,17 @@ func (b *Backend) handleLine(line []byte, out []byte) ([]byte, protocols.Backend
 	switch b.state {
 	case bsGreeting:
 		if r.Code != 220 {
-			return out, b.failf("unexpected greeting %s", eol.Quote(line))
+			return out, b.Failf("unexpected greeting %s", eol.Quote(line))
 		}
 		return b.sendEHLO(out, b.cfg.Hostname), protocols.BackendNone
 	case bsEHLO:
 		if r.Code != 250 {
-			return out, b.failf("EHLO refused: %s", eol.Quote(line))
+			return out, b.Failf("EHLO refused: %s", eol.Quote(line))
 		}
 		return b.advance(out)
 	case bsStartTLS:
 		if r.Code != 220 {
-			return out, b.failf("STARTTLS refused: %s", eol.Quote(line))
+			return out, b.Failf("STARTTLS refused: %s", eol.Quote(line))
 		}
 		b.state = bsTLS
 		return out, protocols.BackendStartTLS
@@ -210,7 +187,7 @@ func (b *Backend) sendEHLO(out []byte, name string) []byte {
 func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if b.cfg.StartTLS && !b.tlsDone {
 		if !b.ext.StartTLS {
-			return out, b.failf("STARTTLS required but not advertised")
+			return out, b.Failf("STARTTLS required but not advertised")
 		}
 		b.state = bsStartTLS
 		return append(out, "STARTTLS\r\n"...), protocols.BackendNone
@@ -225,11 +202,11 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 		}
 	}
 	if b.cfg.Login == nil {
-		return out, b.failf("no credentials to replay")
+		return out, b.Failf("no credentials to replay")
 	}
 	first, err := b.authCommand(b.cfg.Login.Creds)
 	if err != nil {
-		return out, b.fail(err)
+		return out, b.Fail(err)
 	}
 	b.state = bsAuth
 	return append(out, first...), protocols.BackendNone
@@ -239,7 +216,7 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 // session starts over and wants EHLO); a plain 250 is accepted too.
 func (b *Backend) xclientReply(r *smtpwire.Reply, out []byte) ([]byte, protocols.BackendEvent) {
 	if r.Code != 220 && r.Code != 250 {
-		return out, b.failf("XCLIENT refused: %s", eol.Quote(r.Line))
+		return out, b.Failf("XCLIENT refused: %s", eol.Quote(r.Line))
 	}
 	if len(b.xclient) > 0 {
 		out = append(out, b.xclient[0]...)
@@ -269,19 +246,17 @@ func (b *Backend) TLSStarted(out []byte) []byte {
 func (b *Backend) authReply(r *smtpwire.Reply, out []byte) ([]byte, protocols.BackendEvent) {
 	switch {
 	case r.Code == 334:
-		b.relay = b.relay[:0]
+		b.Reply = b.Reply[:0]
 		return b.continuation(r, out)
 	case r.Code == 235:
-		b.state, b.result = bsDone, protocols.BackendAuthOK
-		return out, protocols.BackendAuthOK
+		return out, b.End(protocols.BackendAuthOK)
 	case r.Code >= 500:
 		if b.cfg.HideAuthErrors {
-			b.relay = append(b.relay[:0], replyAuthFailed...)
+			b.Reply = append(b.Reply[:0], replyAuthFailed...)
 		}
-		b.state, b.result = bsDone, protocols.BackendAuthFailed
-		return out, protocols.BackendAuthFailed
+		return out, b.End(protocols.BackendAuthFailed)
 	}
-	return out, b.failf("authentication failed: %s", eol.Quote(r.Line))
+	return out, b.Failf("authentication failed: %s", eol.Quote(r.Line))
 }
 
 // continuation sends the next part of the AUTH exchange, or answers an
@@ -290,5 +265,5 @@ func (b *Backend) continuation(r *smtpwire.Reply, out []byte) ([]byte, protocols
 	if out, ok := b.auth.Next(out); ok {
 		return out, protocols.BackendNone
 	}
-	return out, b.failf("unexpected challenge %s", eol.Quote(r.Line))
+	return out, b.Failf("unexpected challenge %s", eol.Quote(r.Line))
 }
