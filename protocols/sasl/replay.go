@@ -71,3 +71,20 @@ func (r *Replay) Next(out []byte) (_ []byte, ok bool) {
 	}
 	return out, false
 }
+
+// DecodeBase64 decodes a client's response as the protocols carry it:
+// standard base64, padded or not; an empty input is an empty response.
+// (encoding/base64 skips CR and LF: a caller whose input can hold them
+// refuses them first.)
+func DecodeBase64(b []byte) ([]byte, bool) {
+	enc := base64.StdEncoding
+	if len(b)%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	out := make([]byte, enc.DecodedLen(len(b)))
+	n, err := enc.Decode(out, b)
+	if err != nil {
+		return nil, false
+	}
+	return out[:n], true
+}

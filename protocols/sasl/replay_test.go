@@ -53,3 +53,16 @@ func TestEncodingAppend(t *testing.T) {
 		t.Fatalf("empty line: %q", got)
 	}
 }
+
+func TestDecodeBase64(t *testing.T) {
+	for in, want := range map[string]string{"": "", "aGk=": "hi", "aGk": "hi", "AQ==": "\x01"} {
+		if got, ok := DecodeBase64([]byte(in)); !ok || string(got) != want {
+			t.Errorf("%q: %q %v", in, got, ok)
+		}
+	}
+	for _, in := range []string{"a", "aGk*", "=aGk"} {
+		if _, ok := DecodeBase64([]byte(in)); ok {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}

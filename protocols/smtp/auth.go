@@ -48,7 +48,7 @@ func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protoc
 	var ir []byte
 	if hasIR && string(irText) != "=" {
 		var ok bool
-		if ir, ok = decodeBase64(irText); !ok {
+		if ir, ok = sasl.DecodeBase64(irText); !ok {
 			out, ev := s.refuse(out, replyBadBase64)
 			return n, out, ev
 		}
@@ -106,7 +106,7 @@ func (s *Server) saslResponse(line []byte, out []byte) (int, []byte, protocols.E
 		s.endSASL()
 		return n, append(out, replyAborted...), protocols.EventNone
 	}
-	resp, ok := decodeBase64(l)
+	resp, ok := sasl.DecodeBase64(l)
 	if !ok {
 		s.endSASL()
 		out, ev := s.refuse(out, replyBadBase64)
@@ -115,19 +115,4 @@ func (s *Server) saslResponse(line []byte, out []byte) (int, []byte, protocols.E
 	srv := s.auth
 	ch, done, err := srv.Next(resp)
 	return s.saslStep(n, srv, ch, done, err, out)
-}
-
-// decodeBase64 decodes standard base64, padded or not. An empty input is
-// an empty response.
-func decodeBase64(b []byte) ([]byte, bool) {
-	enc := base64.StdEncoding
-	if len(b)%4 != 0 {
-		enc = base64.RawStdEncoding
-	}
-	out := make([]byte, enc.DecodedLen(len(b)))
-	n, err := enc.Decode(out, b)
-	if err != nil {
-		return nil, false
-	}
-	return out[:n], true
 }
