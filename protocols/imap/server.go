@@ -48,7 +48,7 @@ type Profile struct {
 func NewProfile(cfg ServerConfig) *Profile {
 	cfg.setDefaults()
 	p := &Profile{cfg: cfg}
-	p.mechs = offeredMechanisms(cfg.SASL)
+	p.mechs = sasl.Offered(cfg.SASL)
 	p.capsPlain = capabilityList(&p.cfg, p.mechs, false)
 	p.capsTLS = capabilityList(&p.cfg, p.mechs, true)
 	p.banner = ascii.Sanitize(cfg.Banner, ascii.NotControl)

@@ -35,7 +35,7 @@ var _ protocols.FrontEnd = (*Server)(nil)
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
 	cfg.Implementation = ascii.Sanitize(cfg.Implementation, quotableText)
-	return &Server{cfg: cfg, tls: cfg.TLSActive, mechs: offeredMechanisms(cfg.SASL)}
+	return &Server{cfg: cfg, tls: cfg.TLSActive, mechs: sasl.Offered(cfg.SASL)}
 }
 
 // Greeting appends the capability block and OK (RFC 5804 section 1.7).

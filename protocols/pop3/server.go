@@ -41,7 +41,7 @@ func NewServer(cfg ServerConfig) *Server {
 	return &Server{
 		cfg:    cfg,
 		tls:    cfg.TLSActive,
-		mechs:  offeredMechanisms(cfg.SASL),
+		mechs:  sasl.Offered(cfg.SASL),
 		banner: ascii.Sanitize(cfg.Banner, ascii.NotControl),
 	}
 }

@@ -43,7 +43,7 @@ var _ protocols.FrontEnd = (*Server)(nil)
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, tls: cfg.TLSActive, host: cfg.Hostname}
-	s.mechs = offeredMechanisms(cfg.SASL)
+	s.mechs = sasl.Offered(cfg.SASL)
 	s.ehlo = ehloReply(&s.cfg, s.mechs, s.tls)
 	return s
 }
