@@ -1,7 +1,5 @@
 package pop3
 
-import ()
-
 // capa answers CAPA (RFC 2449) for the current TLS state. USER and SASL
 // are listed only where a login may happen (TLS, or cleartext allowed);
 // STLS only before TLS. UTF8 has no USER argument: the proxy passes user
