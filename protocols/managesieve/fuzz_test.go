@@ -30,40 +30,15 @@ func FuzzSieveServerFeed(f *testing.F) {
 		if flags&8 != 0 {
 			cfg.MaxCommand = 80
 		}
-		run := func(writes []string, bytewise bool) *client {
-			c := newClient(t, cfg)
-			n := 0
-			c.Verdict = func(*protocols.Login) *failure {
-				n++
-				if n%2 == 0 {
-					return &failure{Kind: protocols.FailUnavailable}
-				}
-				return &failure{Kind: protocols.FailRejected}
-			}
-			for _, w := range writes {
-				c.Send(w, bytewise)
-				if len(c.Pending) > defaultMaxCommand+2 {
-					t.Fatalf("engine holds %d bytes", len(c.Pending))
-				}
-			}
-			return c
-		}
-		whole := run([]string{string(data)}, false)
-		if max := 32*len(data) + 4096; len(whole.Out) > max {
-			t.Fatalf("output %d bytes for %d of input", len(whole.Out), len(data))
-		}
-		if len(data) > 4096 {
-			return
-		}
-		for _, bytewise := range []bool{false, true} {
-			c := run(prototest.Chunk(data, cuts), bytewise)
-			if string(c.Out) != string(whole.Out) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
-				if strings.Contains(fmt.Sprint(whole.Events), "starttls") {
-					continue // bytes after STARTTLS depend on the chunking by design
-				}
-				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Out, c.Events, whole.Out, whole.Events)
-			}
-		}
+		prototest.ServerFuzz[*Server]{
+			New: func() *client {
+				c := newClient(t, cfg)
+				c.Verdict = prototest.AlternateVerdicts()
+				return c
+			},
+			MaxHeld: defaultMaxCommand + 2,
+			MaxOut:  func(in int) int { return 32*in + 4096 },
+		}.Check(t, data, cuts)
 	})
 }
 

@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -41,44 +40,24 @@ func FuzzSubmissionServerFeed(f *testing.F) {
 	f.Add([]byte("ehlo c\nauth xoauth2 dXNlcj11QHgBYXV0aD1CZWFyZXIgdAEB\n"), []byte{9}, uint8(2))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
 		cfg := fuzzServerConfig(flags)
-		run := func(writes []string, bytewise bool) *client {
-			c := newClient(t, cfg)
-			n := 0
-			c.Verdict = func(l *protocols.Login) *failure {
-				n++
-				switch n % 3 {
-				case 0:
-					return nil
-				case 1:
-					return &failure{Kind: protocols.FailUnavailable}
+		prototest.ServerFuzz[*Server]{
+			New: func() *client {
+				c, n := newClient(t, cfg), 0
+				c.Verdict = func(l *protocols.Login) *failure {
+					n++
+					switch n % 3 {
+					case 0:
+						return nil
+					case 1:
+						return &failure{Kind: protocols.FailUnavailable}
+					}
+					return &failure{Kind: protocols.FailRejected, Relay: "535 5.7.8 no"}
 				}
-				return &failure{Kind: protocols.FailRejected, Relay: "535 5.7.8 no"}
-			}
-			limit := defaultMaxAuthLine + 16
-			for _, w := range writes {
-				c.Send(w, bytewise)
-				if len(c.Pending) > limit {
-					t.Fatalf("engine holds %d bytes", len(c.Pending))
-				}
-			}
-			return c
-		}
-		whole := run([]string{string(data)}, false)
-		if max := 64*len(data) + 1024; len(whole.Out) > max {
-			t.Fatalf("output %d bytes for %d of input", len(whole.Out), len(data))
-		}
-		if len(data) > 4096 {
-			return // keep byte-at-a-time runs cheap
-		}
-		for _, bytewise := range []bool{false, true} {
-			c := run(prototest.Chunk(data, cuts), bytewise)
-			if string(c.Out) != string(whole.Out) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) || string(c.ToBackend) != string(whole.ToBackend) {
-				if strings.Contains(fmt.Sprint(whole.Events), "starttls") {
-					continue // bytes after STARTTLS depend on the chunking by design
-				}
-				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Out, c.Events, whole.Out, whole.Events)
-			}
-		}
+				return c
+			},
+			MaxHeld: defaultMaxAuthLine + 16,
+			MaxOut:  func(in int) int { return 64*in + 1024 },
+		}.Check(t, data, cuts)
 	})
 }
 

@@ -188,19 +188,3 @@ func CheckEvents(t testing.TB, got []string, want ...string) {
 		t.Errorf("events:\n got: %q\nwant: %q", got, want)
 	}
 }
-
-// Chunk splits data into writes whose sizes come from cuts (1..16 each;
-// no cuts: one write), as a fuzz target feeds a machine.
-func Chunk(data, cuts []byte) []string {
-	var out []string
-	for i := 0; len(data) > 0; i++ {
-		n := len(data)
-		if len(cuts) > 0 {
-			n = int(cuts[i%len(cuts)]%16) + 1
-		}
-		n = min(n, len(data))
-		out = append(out, string(data[:n]))
-		data = data[n:]
-	}
-	return out
-}
