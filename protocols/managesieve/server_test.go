@@ -78,11 +78,7 @@ func TestServerTranscripts(t *testing.T) {
 			with(`BYE "Command too long."`), []string{"close"}},
 	} {
 		prototest.BothWays(t, tc.name, func(t *testing.T, bytewise bool) {
-			c := newClient(t, tc.cfg)
-			c.Verdict = func(*protocols.Login) *failure { return nil }
-			c.Send(tc.in, bytewise)
-			checkLines(t, "output", c.Out, tc.out...)
-			checkEvents(t, c, tc.events...)
+			newClient(t, tc.cfg).Transcript(tc.in, bytewise, tc.out, tc.events)
 		})
 	}
 }

@@ -89,11 +89,7 @@ func TestServerTranscripts(t *testing.T) {
 			[]string{`login LOGIN user="alice" pass="secret"`, "bridged"}},
 	} {
 		prototest.BothWays(t, tc.name, func(t *testing.T, bytewise bool) {
-			c := newClient(t, tc.cfg)
-			c.Verdict = func(*protocols.Login) *failure { return nil }
-			c.Send(tc.in, bytewise)
-			checkLines(t, "output", c.Out, tc.out...)
-			checkEvents(t, c, tc.events...)
+			newClient(t, tc.cfg).Transcript(tc.in, bytewise, tc.out, tc.events)
 		})
 	}
 }
