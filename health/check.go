@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/limits"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/imap"
 	"github.com/switchyard-mail/switchyard/protocols/managesieve"
 	"github.com/switchyard-mail/switchyard/protocols/pop3"
@@ -29,10 +30,6 @@ type Target struct {
 	// of the header: no addresses).
 	ProxyHeader bool
 }
-
-// proxyV2Local is a complete PROXY protocol v2 header with the LOCAL
-// command and no address block.
-var proxyV2Local = []byte{0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x20, 0x00, 0x00, 0x00}
 
 // Greeting outcomes of ParseGreeting.
 var (
@@ -155,7 +152,7 @@ func open(ctx context.Context, t Target, dial func(context.Context, string, stri
 		_ = raw.SetDeadline(dl)
 	}
 	if t.ProxyHeader {
-		if _, err := raw.Write(proxyV2Local); err != nil {
+		if _, err := raw.Write(forward.ProxyV2Local()); err != nil {
 			raw.Close()
 			return nil, nil, err
 		}

@@ -24,7 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/switchyard-mail/switchyard/bench/internal/mockserver"
 )
 
 // DefaultCapabilities are advertised when Config.Capabilities is empty.
@@ -277,15 +277,12 @@ func (s *Server) serve(raw net.Conn) {
 	var conn net.Conn = raw
 	br := bufio.NewReaderSize(raw, 4096)
 	if s.cfg.AcceptProxyHeader {
-		h, err := proxyproto.ReadHeaderTimeout(raw, br, s.cfg.ProxyHeaderTimeout)
+		src, ok, err := mockserver.ReadProxyHeader(raw, br, s.cfg.ProxyHeaderTimeout)
 		switch {
-		case err == nil && h != nil:
-			if src, _, ok := h.TCPAddrs(); ok {
-				ss.proxied = src.String()
-			}
-		case errors.Is(err, proxyproto.ErrNoProxyProtocol):
-		default:
+		case err != nil:
 			return // a broken header: drop the connection as real servers do
+		case ok:
+			ss.proxied = src.String()
 		}
 		if br.Buffered() > 0 {
 			conn = &prefixConn{Conn: raw, r: br}

@@ -5,7 +5,7 @@ import (
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
-	"github.com/switchyard-mail/switchyard/protocols/smtp"
+	smtp "github.com/switchyard-mail/switchyard/protocols/smtprelay"
 )
 
 func init() {

@@ -1,6 +1,7 @@
 // Package forward carries the real client's connection facts to a backend:
-// a PROXY protocol v2 header, IMAP ID parameters (Dovecot's x-originating-*
-// fields) and SMTP/POP3/ManageSieve XCLIENT attributes.
+// a PROXY protocol header (written, and read from a load balancer), IMAP
+// ID parameters (Dovecot's x-originating-* fields) and
+// SMTP/POP3/ManageSieve XCLIENT attributes.
 package forward
 
 import "net/netip"

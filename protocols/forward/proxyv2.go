@@ -2,15 +2,37 @@ package forward
 
 import (
 	"crypto/tls"
-	"net"
+	"encoding/binary"
 	"net/netip"
-
-	"github.com/pires/go-proxyproto"
-	"github.com/pires/go-proxyproto/tlvparse"
 )
 
-// maxUniqueIDLen is the PROXY v2 limit on PP2_TYPE_UNIQUE_ID (spec 2.2.5).
-const maxUniqueIDLen = 128
+// The PROXY protocol v2 wire constants (haproxy's proxy-protocol.txt,
+// section 2.2) that switchyard writes and reads.
+const (
+	v2FixedLen = 16 // signature, version and command, family, length
+
+	v2Local = 0x20 // version 2, LOCAL
+	v2Proxy = 0x21 // version 2, PROXY
+
+	v2Unspec = 0x00
+	v2TCP4   = 0x11
+	v2UDP4   = 0x12
+	v2TCP6   = 0x21
+	v2UDP6   = 0x22
+	v2Stream = 0x31 // AF_UNIX
+	v2Dgram  = 0x32
+
+	pp2TypeSSL           = 0x20
+	pp2TypeUniqueID      = 0x05
+	pp2SubtypeSSLVersion = 0x21
+	pp2ClientSSL         = 0x01
+
+	// maxUniqueIDLen is the PROXY v2 limit on PP2_TYPE_UNIQUE_ID (spec 2.2.5).
+	maxUniqueIDLen = 128
+)
+
+// proxyV2Sig starts every PROXY v2 header.
+var proxyV2Sig = [12]byte{0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A}
 
 // ProxyV2Header returns the binary PROXY protocol v2 header to write first on
 // a backend connection.
@@ -34,49 +56,52 @@ const maxUniqueIDLen = 128
 // and verify is non-zero, so a backend never takes the client for
 // certificate-authenticated.
 func ProxyV2Header(info Info) ([]byte, error) {
-	h := &proxyproto.Header{
-		Version:           2,
-		Command:           proxyproto.LOCAL,
-		TransportProtocol: proxyproto.UNSPEC,
-	}
 	if !info.Client.Addr().IsValid() || !info.Local.Addr().IsValid() {
-		return h.Format()
+		return ProxyV2Local(), nil
 	}
 	src := canonAddr(info.Client.Addr())
 	dst := canonAddr(info.Local.Addr())
-	h.Command = proxyproto.PROXY
+	b := append(make([]byte, 0, 128), proxyV2Sig[:]...)
 	if src.Is4() && dst.Is4() {
-		h.TransportProtocol = proxyproto.TCPv4
+		b = append(b, v2Proxy, v2TCP4, 0, 0)
 	} else {
-		h.TransportProtocol = proxyproto.TCPv6
+		b = append(b, v2Proxy, v2TCP6, 0, 0)
 		// As16 maps an IPv4 end into ::ffff:0:0/96.
 		src = netip.AddrFrom16(src.As16())
 		dst = netip.AddrFrom16(dst.As16())
 	}
-	h.SourceAddr = &net.TCPAddr{IP: net.IP(src.AsSlice()), Port: int(info.Client.Port())}
-	h.DestinationAddr = &net.TCPAddr{IP: net.IP(dst.AsSlice()), Port: int(info.Local.Port())}
+	b = append(b, src.AsSlice()...)
+	b = append(b, dst.AsSlice()...)
+	b = binary.BigEndian.AppendUint16(b, info.Client.Port())
+	b = binary.BigEndian.AppendUint16(b, info.Local.Port())
 
-	var tlvs []proxyproto.TLV
 	if n := len(info.SessionID); n > 0 && n <= maxUniqueIDLen {
-		tlvs = append(tlvs, proxyproto.TLV{Type: proxyproto.PP2_TYPE_UNIQUE_ID, Value: []byte(info.SessionID)})
+		b = appendTLV(b, pp2TypeUniqueID, []byte(info.SessionID))
 	}
 	if info.TLS && info.TLSVersion != "" && len(info.TLSVersion) <= maxTLSVersionLen && printableASCII(info.TLSVersion) {
-		ssl, err := tlvparse.PP2SSL{
-			Client: tlvparse.PP2_BITFIELD_CLIENT_SSL,
-			Verify: 1,
-			TLV:    []proxyproto.TLV{{Type: proxyproto.PP2_SUBTYPE_SSL_VERSION, Value: []byte(info.TLSVersion)}},
-		}.Marshal()
-		if err != nil {
-			return nil, err
-		}
-		tlvs = append(tlvs, ssl)
+		// PP2_TYPE_SSL: client bits, verify (non-zero: no verified client
+		// certificate), then the version sub-TLV.
+		ssl := []byte{pp2ClientSSL, 0, 0, 0, 1}
+		ssl = appendTLV(ssl, pp2SubtypeSSLVersion, []byte(info.TLSVersion))
+		b = appendTLV(b, pp2TypeSSL, ssl)
 	}
-	if len(tlvs) > 0 {
-		if err := h.SetTLVs(tlvs); err != nil {
-			return nil, err
-		}
-	}
-	return h.Format()
+	binary.BigEndian.PutUint16(b[14:16], uint16(len(b)-v2FixedLen))
+	return b, nil
+}
+
+// ProxyV2Local returns a PROXY v2 header with the LOCAL command and no
+// address block: what a health check or any connection of the proxy's own
+// sends to a backend that requires a header.
+func ProxyV2Local() []byte {
+	return append(proxyV2Sig[:len(proxyV2Sig):len(proxyV2Sig)], v2Local, v2Unspec, 0, 0)
+}
+
+// appendTLV appends a PROXY v2 type-length-value; v is at most a few
+// hundred octets here.
+func appendTLV(b []byte, typ byte, v []byte) []byte {
+	b = append(b, typ)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(v)))
+	return append(b, v...)
 }
 
 // maxTLSVersionLen bounds Info.TLSVersion; real names are 7 octets.

@@ -2,9 +2,10 @@ package imap
 
 import (
 	"encoding/base64"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -30,7 +31,7 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 		}
 		if string(w) != "=" {
 			var ok bool
-			if ir, ok = decodeBase64(w); !ok {
+			if ir, ok = sasl.DecodeBase64(w); !ok {
 				return n, appendTagged(out, tag, "BAD Invalid base64 data"), protocols.EventNone
 			}
 		}
@@ -41,7 +42,7 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 	var srv *sasl.Server
 	var buf [16]byte
 	for _, m := range s.p.mechs {
-		if len(m) == len(mech) && string(upperASCII(buf[:], mech)) == m {
+		if len(m) == len(mech) && string(ascii.Upper(buf[:], mech)) == m {
 			srv, _ = sasl.NewServer(m)
 			break
 		}
@@ -96,7 +97,7 @@ func (s *Server) feedSASL(in, out []byte) (int, []byte, protocols.Event) {
 		s.endSASL()
 		return end, appendTagged(out, tag, "BAD Authentication aborted"), protocols.EventNone
 	}
-	resp, ok := decodeBase64(line)
+	resp, ok := sasl.DecodeBase64(line)
 	if !ok {
 		s.endSASL()
 		return end, appendTagged(out, tag, "BAD Invalid base64 data"), protocols.EventNone
@@ -104,19 +105,4 @@ func (s *Server) feedSASL(in, out []byte) (int, []byte, protocols.Event) {
 	srv := s.auth
 	ch, done, err := srv.Next(resp)
 	return s.saslStep(end, tag, srv, ch, done, err, out)
-}
-
-// decodeBase64 decodes standard base64, padded or not. An empty input is
-// an empty response.
-func decodeBase64(b []byte) ([]byte, bool) {
-	enc := base64.StdEncoding
-	if len(b)%4 != 0 {
-		enc = base64.RawStdEncoding
-	}
-	out := make([]byte, enc.DecodedLen(len(b)))
-	n, err := enc.Decode(out, b)
-	if err != nil {
-		return nil, false
-	}
-	return out[:n], true
 }

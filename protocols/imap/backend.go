@@ -2,12 +2,13 @@ package imap
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
-	"github.com/switchyard-mail/switchyard/limits"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/verdict"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -33,8 +34,6 @@ const (
 	bsStartTLS
 	bsTLS // waiting for TLSStarted
 	bsAuth
-	bsDone
-	bsFailed
 )
 
 // maxRelay bounds the untagged lines kept for the client during auth.
@@ -57,13 +56,9 @@ type Backend struct {
 	idTag     []byte
 	idPending bool
 
-	mech      string   // mechanism of the auth command in flight
-	pending   [][]byte // auth command parts, each sent after a "+"
-	errorSent bool     // OAuth: the dummy response to an error challenge went out
+	auth sasl.Replay // the auth command's parts after its first, each sent after a "+"
 
-	relay  []byte
-	result protocols.BackendEvent
-	err    error
+	verdict.Verdict
 }
 
 var _ protocols.BackEnd = (*Backend)(nil)
@@ -71,7 +66,7 @@ var _ protocols.BackEnd = (*Backend)(nil)
 // NewBackend returns a machine for one backend connection. The engine
 // feeds it the backend's greeting first.
 func NewBackend(cfg BackendConfig) *Backend {
-	b := &Backend{cfg: cfg}
+	b := &Backend{cfg: cfg, Verdict: verdict.Verdict{Name: "imap backend"}}
 	tag := ""
 	if cfg.Login != nil {
 		tag = cfg.Login.Tag
@@ -99,21 +94,14 @@ func validTag(t string) bool {
 	return t != ""
 }
 
-// Relay returns the bytes for the client after BackendAuthOK or
-// BackendAuthFailed.
-func (b *Backend) Relay() []byte { return b.relay }
-
-// Err explains BackendFailed.
-func (b *Backend) Err() error { return b.err }
-
 // Feed consumes backend responses. After BackendStartTLS and the verdict it
 // consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
 	for {
-		switch b.state {
-		case bsDone, bsFailed:
-			return consumed, out, b.result
-		case bsTLS:
+		switch {
+		case b.Ended():
+			return consumed, out, b.Result
+		case b.state == bsTLS:
 			return consumed, out, protocols.BackendNone
 		}
 		rest := in[consumed:]
@@ -125,7 +113,7 @@ func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev pro
 		}
 		end, scan, tooLong := frameResponse(rest, b.scan)
 		if tooLong {
-			return len(in), out, b.fail(errors.New("imap backend: response line too long"))
+			return len(in), out, b.Failf("response line too long")
 		}
 		if end == 0 {
 			b.scan = scan
@@ -140,23 +128,13 @@ func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev pro
 	}
 }
 
-func (b *Backend) fail(err error) protocols.BackendEvent {
-	b.state, b.result, b.err = bsFailed, protocols.BackendFailed, err
-	b.relay = nil
-	return protocols.BackendFailed
-}
-
-func (b *Backend) failf(format string, args ...any) protocols.BackendEvent {
-	return b.fail(fmt.Errorf("imap backend: "+format, args...))
-}
-
 func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
 	r, ok := parseResponse(line)
 	if !ok {
-		return out, b.failf("malformed response %s", eol.Quote(line))
+		return out, b.Failf("malformed response %s", eol.Quote(line))
 	}
 	if r.kind == '*' && r.is("BYE") {
-		return out, b.failf("backend closing: %s", eol.Quote(line))
+		return out, b.Failf("backend closing: %s", eol.Quote(line))
 	}
 	switch b.state {
 	case bsGreeting:
@@ -171,7 +149,7 @@ func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEven
 			b.state = bsTLS
 			return out, protocols.BackendStartTLS
 		}
-		return out, b.failf("STARTTLS refused: %s", eol.Quote(line))
+		return out, b.Failf("STARTTLS refused: %s", eol.Quote(line))
 	case bsAuth:
 		return b.authReply(&r, out)
 	}
@@ -180,7 +158,7 @@ func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEven
 
 func (b *Backend) greeting(r *response, out []byte) ([]byte, protocols.BackendEvent) {
 	if r.kind != '*' || !r.is("OK") {
-		return out, b.failf("unexpected greeting %s", eol.Quote(r.line))
+		return out, b.Failf("unexpected greeting %s", eol.Quote(r.line))
 	}
 	if list, ok := codeCapabilities(r.text); ok {
 		b.caps, b.haveCaps = parseCapabilities(list), true
@@ -201,12 +179,12 @@ func (b *Backend) capabilityReply(r *response, out []byte) ([]byte, protocols.Ba
 				b.caps, b.haveCaps = parseCapabilities(list), true
 			}
 			if !b.haveCaps {
-				return out, b.failf("CAPABILITY returned no capabilities")
+				return out, b.Failf("CAPABILITY returned no capabilities")
 			}
 			return b.advance(out)
 		}
 	}
-	return out, b.failf("unexpected reply to CAPABILITY: %s", eol.Quote(r.line))
+	return out, b.Failf("unexpected reply to CAPABILITY: %s", eol.Quote(r.line))
 }
 
 // advance sends whatever comes next: CAPABILITY, STARTTLS, or ID and the
@@ -219,18 +197,18 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	}
 	if b.cfg.StartTLS && !b.tlsDone {
 		if b.caps&capStartTLS == 0 {
-			return out, b.failf("STARTTLS required but not advertised")
+			return out, b.Failf("STARTTLS required but not advertised")
 		}
 		b.state = bsStartTLS
 		out = append(out, b.tlsTag...)
 		return append(out, " STARTTLS\r\n"...), protocols.BackendNone
 	}
 	if b.cfg.Login == nil {
-		return out, b.failf("no credentials to replay")
+		return out, b.Failf("no credentials to replay")
 	}
-	parts, err := b.authCommand(b.cfg.Login.Creds)
+	mech, parts, err := b.authCommand(b.cfg.Login.Creds)
 	if err != nil {
-		return out, b.fail(err)
+		return out, b.Fail(err)
 	}
 	if b.caps&capID != 0 && len(b.cfg.IDParams) >= 2 {
 		out = append(out, b.idTag...)
@@ -241,7 +219,7 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	}
 	b.state = bsAuth
 	out = append(out, parts[0]...)
-	b.pending = parts[1:]
+	b.auth.Start(mech, parts[1:]...)
 	return out, protocols.BackendNone
 }
 
@@ -265,10 +243,10 @@ func (b *Backend) authReply(r *response, out []byte) ([]byte, protocols.BackendE
 		if b.idPending {
 			return out, protocols.BackendNone // the answer to our ID
 		}
-		if len(b.relay)+len(r.line) > maxRelay {
-			return out, b.failf("too many untagged responses during authentication")
+		if len(b.Reply)+len(r.line) > maxRelay {
+			return out, b.Failf("too many untagged responses during authentication")
 		}
-		b.relay = appendLine(b.relay, r.line)
+		b.Reply = eol.AppendLine(b.Reply, r.line)
 		return out, protocols.BackendNone
 	}
 	if b.idPending && bytes.Equal(r.tag, b.idTag) {
@@ -276,58 +254,39 @@ func (b *Backend) authReply(r *response, out []byte) ([]byte, protocols.BackendE
 		return out, protocols.BackendNone
 	}
 	if !bytes.Equal(r.tag, b.clientTag) {
-		return out, b.failf("unexpected tagged response %s", eol.Quote(r.line))
+		return out, b.Failf("unexpected tagged response %s", eol.Quote(r.line))
 	}
 	switch {
 	case r.is("OK"):
-		b.relay = appendLine(b.relay, r.line)
-		b.state, b.result = bsDone, protocols.BackendAuthOK
-		return out, protocols.BackendAuthOK
+		b.Reply = eol.AppendLine(b.Reply, r.line)
+		return out, b.End(protocols.BackendAuthOK)
 	case r.is("NO"):
 		if b.cfg.HideAuthErrors && !temporaryCode(r.code) {
-			b.relay = appendTagged(b.relay[:0], b.clientTag, "NO [AUTHENTICATIONFAILED] Authentication failed.")
+			b.Reply = appendTagged(b.Reply[:0], b.clientTag, "NO [AUTHENTICATIONFAILED] Authentication failed.")
 		} else {
-			b.relay = appendLine(b.relay[:0], r.line)
+			b.Reply = eol.AppendLine(b.Reply[:0], r.line)
 		}
-		b.state, b.result = bsDone, protocols.BackendAuthFailed
-		return out, protocols.BackendAuthFailed
+		return out, b.End(protocols.BackendAuthFailed)
 	}
-	return out, b.failf("authentication rejected: %s", eol.Quote(r.line))
+	return out, b.Failf("authentication rejected: %s", eol.Quote(r.line))
 }
 
 // continuation sends the next part of the auth command, or answers an
-// OAuth error challenge so the backend sends its final NO (RFC 7628
-// section 3.2.3: the client replies with a single %x01; XOAUTH2 clients
-// send an empty response).
+// OAuth error challenge so the backend sends its final NO.
 func (b *Backend) continuation(r *response, out []byte) ([]byte, protocols.BackendEvent) {
-	if len(b.pending) > 0 {
-		out = append(out, b.pending[0]...)
-		b.pending = b.pending[1:]
+	if out, ok := b.auth.Next(out); ok {
 		return out, protocols.BackendNone
 	}
-	if !b.errorSent && (b.mech == "OAUTHBEARER" || b.mech == "XOAUTH2") {
-		b.errorSent = true
-		if b.mech == "OAUTHBEARER" {
-			return append(out, "AQ==\r\n"...), protocols.BackendNone
-		}
-		return append(out, "\r\n"...), protocols.BackendNone
-	}
-	return out, b.failf("unexpected continuation %s", eol.Quote(r.line))
+	return out, b.Failf("unexpected continuation %s", eol.Quote(r.line))
 }
 
 // temporaryCode: refusals that are not about the credentials and that the
 // client should see even when auth errors are hidden (RFC 5530).
 func temporaryCode(code []byte) bool {
 	var buf [16]byte
-	switch string(upperASCII(buf[:], code)) {
+	switch string(ascii.Upper(buf[:], code)) {
 	case "UNAVAILABLE", "SERVERBUG", "INUSE", "LIMIT", "OVERQUOTA", "CONTACTADMIN":
 		return true
 	}
 	return false
-}
-
-// appendLine appends a backend line, making sure it ends with CRLF.
-func appendLine(dst, line []byte) []byte {
-	dst = append(dst, eol.Trim(line)...)
-	return append(dst, "\r\n"...)
 }

@@ -18,8 +18,8 @@ import (
 //     LOGIN with quoted strings, or literals (LITERAL+ when offered); else
 //     AUTHENTICATE PLAIN and the response after "+".
 //   - OAUTHBEARER, XOAUTH2: AUTHENTICATE with SASL-IR, else after "+".
-func (b *Backend) authCommand(c sasl.Credentials) ([][]byte, error) {
-	mech := strings.ToUpper(c.Mechanism)
+func (b *Backend) authCommand(c sasl.Credentials) (mech string, parts [][]byte, err error) {
+	mech = strings.ToUpper(c.Mechanism)
 	switch mech {
 	case sasl.Plain, sasl.Login:
 		c.Mechanism = sasl.Plain
@@ -27,34 +27,33 @@ func (b *Backend) authCommand(c sasl.Credentials) ([][]byte, error) {
 		plainOK := b.caps&capAuthPlain != 0 && err == nil
 		switch {
 		case plainOK && b.caps&capSASLIR != 0:
-			return b.authenticateParts(sasl.Plain, ir, true), nil
+			return sasl.Plain, b.authenticateParts(sasl.Plain, ir, true), nil
 		case b.caps&capLoginDisabled == 0 && c.Authzid == "" && c.Username != "":
-			return b.loginParts(c.Username, c.Password), nil
+			return sasl.Login, b.loginParts(c.Username, c.Password), nil
 		case plainOK:
-			return b.authenticateParts(sasl.Plain, ir, false), nil
+			return sasl.Plain, b.authenticateParts(sasl.Plain, ir, false), nil
 		case err != nil:
-			return nil, err
+			return "", nil, err
 		}
-		return nil, errors.New("imap backend: neither LOGIN nor AUTH=PLAIN is available")
+		return "", nil, errors.New("imap backend: neither LOGIN nor AUTH=PLAIN is available")
 	case sasl.OAuthBearer, sasl.XOAuth2:
 		flag := capAuthOAuthBearer
 		if mech == sasl.XOAuth2 {
 			flag = capAuthXOAuth2
 		}
 		if b.caps&flag == 0 {
-			return nil, errors.New("imap backend: AUTH=" + mech + " not advertised")
+			return "", nil, errors.New("imap backend: AUTH=" + mech + " not advertised")
 		}
 		ir, err := sasl.InitialResponse(c)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
-		return b.authenticateParts(mech, ir, b.caps&capSASLIR != 0), nil
+		return mech, b.authenticateParts(mech, ir, b.caps&capSASLIR != 0), nil
 	}
-	return nil, errors.New("imap backend: cannot replay mechanism " + strconv.Quote(c.Mechanism))
+	return "", nil, errors.New("imap backend: cannot replay mechanism " + strconv.Quote(c.Mechanism))
 }
 
 func (b *Backend) authenticateParts(mech string, ir []byte, saslIR bool) [][]byte {
-	b.mech = mech
 	cmd := append([]byte(nil), b.clientTag...)
 	cmd = append(cmd, " AUTHENTICATE "...)
 	cmd = append(cmd, mech...)
@@ -74,7 +73,6 @@ func (b *Backend) authenticateParts(mech string, ir []byte, saslIR bool) [][]byt
 // as a literal, non-synchronizing with LITERAL+, else synchronizing (each
 // literal's octets wait for the backend's "+").
 func (b *Backend) loginParts(user, pass string) [][]byte {
-	b.mech = sasl.Login
 	parts := [][]byte{nil}
 	cur := append([]byte(nil), b.clientTag...)
 	cur = append(cur, " LOGIN "...)

@@ -2,9 +2,11 @@ package imap
 
 import (
 	"bytes"
-	"github.com/switchyard-mail/switchyard/limits"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"strings"
+
+	"github.com/switchyard-mail/switchyard/limits"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 )
 
 // maxResponseLine bounds one backend response line, literals included.
@@ -68,7 +70,7 @@ func literalsAllowed(in []byte) bool {
 	}
 	r := reader{b: in, pos: 2}
 	var buf [16]byte
-	switch string(upperASCII(buf[:], r.atom())) {
+	switch string(ascii.Upper(buf[:], r.atom())) {
 	case "OK", "NO", "BAD", "BYE", "PREAUTH":
 		return false
 	}

@@ -1,10 +1,7 @@
 package imap
 
 import (
-	"slices"
 	"strings"
-
-	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // capabilityList builds the space-separated capability atoms advertised
@@ -38,19 +35,6 @@ func capabilityList(cfg *ServerConfig, mechs []string, tls bool) []byte {
 		b = append(b, m...)
 	}
 	return b
-}
-
-// offeredMechanisms keeps the configured mechanisms package sasl decodes,
-// in canonical spelling and without duplicates.
-func offeredMechanisms(cfg []string) []string {
-	out := make([]string, 0, len(cfg))
-	for _, m := range cfg {
-		c := sasl.Canonical(m)
-		if c != "" && !slices.Contains(out, c) {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 func validAtom(s string) bool {

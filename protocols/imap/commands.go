@@ -2,9 +2,10 @@ package imap
 
 import (
 	"bytes"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 )
 
 // execute runs one complete command, cmd including its line terminator.
@@ -22,7 +23,7 @@ func (s *Server) execute(cmd []byte, out []byte) (int, []byte, protocols.Event) 
 		return n, appendTagged(out, tag, "BAD NUL octet in command"), protocols.EventNone
 	}
 	var buf [16]byte
-	name := upperASCII(buf[:], r.atom())
+	name := ascii.Upper(buf[:], r.atom())
 	switch string(name) {
 	case "CAPABILITY":
 		if !r.eol() {

@@ -2,6 +2,8 @@ package imap
 
 import (
 	"bytes"
+
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 )
 
@@ -141,7 +143,7 @@ func commandName(in []byte, buf []byte) (tag, name []byte) {
 	if len(tag) == 0 || !r.sp() {
 		return tag, nil
 	}
-	return tag, upperASCII(buf, r.atom())
+	return tag, ascii.Upper(buf, r.atom())
 }
 
 func isAuthenticate(in []byte) bool {

@@ -6,22 +6,8 @@ import (
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 )
-
-// chunk splits data into writes whose sizes come from cuts (1..16 each).
-func chunk(data, cuts []byte) []string {
-	var out []string
-	for i := 0; len(data) > 0; i++ {
-		n := len(data)
-		if len(cuts) > 0 {
-			n = int(cuts[i%len(cuts)]%16) + 1
-		}
-		n = min(n, len(data))
-		out = append(out, string(data[:n]))
-		data = data[n:]
-	}
-	return out
-}
 
 func fuzzServerConfig(flags uint8) ServerConfig {
 	cfg := ServerConfig{
@@ -51,44 +37,19 @@ func FuzzServerFeed(f *testing.F) {
 	f.Add([]byte(strings.Repeat("z", 100)), []byte{}, uint8(8))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
 		cfg := fuzzServerConfig(flags)
-		run := func(writes []string, bytewise bool) *client {
-			c := newClient(t, cfg)
-			n := 0
-			c.Verdict = func(l *protocols.Login) *failure {
-				n++
-				if n%2 == 0 {
-					return &failure{Kind: protocols.FailUnavailable}
-				}
-				return &failure{Kind: protocols.FailRejected}
-			}
-			limit := cfg.MaxLine*2 + cfg.MaxLiteral + cfg.MaxAuthLine + 16
-			if limit < 64 {
-				limit = defaultMaxLine*2 + defaultMaxLiteral + defaultMaxAuthLine + 16
-			}
-			for _, w := range writes {
-				c.Send(w, bytewise)
-				if len(c.Pending) > limit {
-					t.Fatalf("engine holds %d bytes", len(c.Pending))
-				}
-			}
-			return c
+		limit := cfg.MaxLine*2 + cfg.MaxLiteral + cfg.MaxAuthLine + 16
+		if limit < 64 {
+			limit = defaultMaxLine*2 + defaultMaxLiteral + defaultMaxAuthLine + 16
 		}
-		whole := run([]string{string(data)}, false)
-		if max := 32*len(data) + 1024; len(whole.Out) > max {
-			t.Fatalf("output %d bytes for %d of input", len(whole.Out), len(data))
-		}
-		if len(data) > 4096 {
-			return // keep byte-at-a-time runs cheap
-		}
-		for _, bytewise := range []bool{false, true} {
-			c := run(chunk(data, cuts), bytewise)
-			if string(c.Out) != string(whole.Out) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
-				if strings.Contains(fmt.Sprint(whole.Events), "starttls") {
-					continue // bytes after STARTTLS depend on the chunking by design
-				}
-				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Out, c.Events, whole.Out, whole.Events)
-			}
-		}
+		prototest.ServerFuzz[*Server]{
+			New: func() *client {
+				c := newClient(t, cfg)
+				c.Verdict = prototest.AlternateVerdicts()
+				return c
+			},
+			MaxHeld: limit,
+			MaxOut:  func(in int) int { return 32*in + 1024 },
+		}.Check(t, data, cuts)
 	})
 }
 
@@ -118,7 +79,7 @@ func FuzzBackendFeed(f *testing.F) {
 			cfg.IDParams = []string{"x-originating-ip", "192.0.2.1"}
 		}
 		r := newBackendRun(t, NewBackend(cfg))
-		for _, w := range chunk(data, cuts) {
+		for _, w := range prototest.Chunk(data, cuts) {
 			before := len(r.Sent)
 			tls := strings.Contains(fmt.Sprint(r.Events), "starttls")
 			r.Recv(w, false)

@@ -1,5 +1,9 @@
 package imap
 
+import (
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+)
+
 // The ID command (RFC 2971): id-params-list = "(" *(string SP nstring) ")"
 // or NIL; at most 30 pairs, field names of at most 30 octets, values of at
 // most 1024.
@@ -40,7 +44,7 @@ func (s *Server) id(r *reader, tag, out []byte) []byte {
 			}
 		}
 		r.pos++
-	} else if a := r.atom(); string(upperASCII(make([]byte, len(a)), a)) != "NIL" {
+	} else if a := r.atom(); string(ascii.Upper(make([]byte, len(a)), a)) != "NIL" {
 		return badArgs(out, tag)
 	}
 	if !r.eol() {

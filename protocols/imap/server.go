@@ -1,9 +1,8 @@
 package imap
 
 import (
-	"strings"
-
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -49,10 +48,10 @@ type Profile struct {
 func NewProfile(cfg ServerConfig) *Profile {
 	cfg.setDefaults()
 	p := &Profile{cfg: cfg}
-	p.mechs = offeredMechanisms(cfg.SASL)
+	p.mechs = sasl.Offered(cfg.SASL)
 	p.capsPlain = capabilityList(&p.cfg, p.mechs, false)
 	p.capsTLS = capabilityList(&p.cfg, p.mechs, true)
-	p.banner = sanitizeText(cfg.Banner)
+	p.banner = ascii.Sanitize(cfg.Banner, ascii.NotControl)
 	return p
 }
 
@@ -218,18 +217,4 @@ func lineTag(in []byte) []byte {
 		return nil
 	}
 	return tag
-}
-
-// sanitizeText drops control characters from configured reply text.
-func sanitizeText(s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return s
-	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] >= ' ' && s[i] != 0x7f {
-			b = append(b, s[i])
-		}
-	}
-	return string(b)
 }

@@ -225,18 +225,3 @@ func appendQuoted(out []byte, s string) []byte {
 	}
 	return append(out, '"')
 }
-
-// upperASCII returns b upper-cased in buf when it fits, for switching on
-// command names without allocating.
-func upperASCII(buf []byte, b []byte) []byte {
-	if len(b) > len(buf) {
-		return nil
-	}
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		buf[i] = c
-	}
-	return buf[:len(b)]
-}

@@ -119,14 +119,5 @@ func decodeBase64(b []byte) ([]byte, bool) {
 	if bytes.ContainsAny(b, "\r\n") || hasNUL(b) {
 		return nil, false
 	}
-	enc := base64.StdEncoding
-	if len(b)%4 != 0 {
-		enc = base64.RawStdEncoding
-	}
-	out := make([]byte, enc.DecodedLen(len(b)))
-	n, err := enc.Decode(out, b)
-	if err != nil {
-		return nil, false
-	}
-	return out[:n], true
+	return sasl.DecodeBase64(b)
 }

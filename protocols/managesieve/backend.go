@@ -1,12 +1,11 @@
 package managesieve
 
 import (
-	"errors"
-	"fmt"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
-
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/verdict"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -33,8 +32,6 @@ const (
 	bsStartTLS                     // STARTTLS sent
 	bsTLS                          // waiting for TLSStarted
 	bsLogin
-	bsDone
-	bsFailed
 )
 
 type step uint8
@@ -53,37 +50,28 @@ type Backend struct {
 	tlsDone bool
 	fr      framer
 
-	waiting   []step
-	mech      string   // mechanism of the AUTHENTICATE in flight
-	pending   [][]byte // responses sent after each challenge (LOGIN)
-	errorSent bool     // OAuth: the dummy response to an error challenge went out
+	waiting []step
+	auth    sasl.Replay // the AUTHENTICATE in flight: responses after each challenge (LOGIN)
 
-	relay  []byte
-	result protocols.BackendEvent
-	err    error
+	verdict.Verdict
 }
 
 var _ protocols.BackEnd = (*Backend)(nil)
 
 // NewBackend returns a machine for one backend connection. The engine
 // feeds it the backend's capability block first.
-func NewBackend(cfg BackendConfig) *Backend { return &Backend{cfg: cfg} }
-
-// Relay returns the bytes for the client after BackendAuthOK or
-// BackendAuthFailed: the backend's OK or NO response.
-func (b *Backend) Relay() []byte { return b.relay }
-
-// Err explains BackendFailed.
-func (b *Backend) Err() error { return b.err }
+func NewBackend(cfg BackendConfig) *Backend {
+	return &Backend{cfg: cfg, auth: sasl.Replay{Encoding: sasl.QuotedBase64}, Verdict: verdict.Verdict{Name: "managesieve backend"}}
+}
 
 // Feed consumes backend responses. After BackendStartTLS and the verdict
 // it consumes nothing past the response that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
 	for {
-		switch b.state {
-		case bsDone, bsFailed:
-			return consumed, out, b.result
-		case bsTLS:
+		switch {
+		case b.Ended():
+			return consumed, out, b.Result
+		case b.state == bsTLS:
 			return consumed, out, protocols.BackendNone
 		}
 		rest := in[consumed:]
@@ -95,7 +83,7 @@ func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev pro
 		case frameMore:
 			return consumed, out, protocols.BackendNone
 		case frameTooLong:
-			return len(in), out, b.fail(errors.New("managesieve backend: response too long"))
+			return len(in), out, b.Failf("response too long")
 		}
 		consumed += end
 		out, ev = b.handle(rest[:end], out)
@@ -105,26 +93,16 @@ func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev pro
 	}
 }
 
-func (b *Backend) fail(err error) protocols.BackendEvent {
-	b.state, b.result, b.err = bsFailed, protocols.BackendFailed, err
-	b.relay = nil
-	return protocols.BackendFailed
-}
-
-func (b *Backend) failf(format string, args ...any) protocols.BackendEvent {
-	return b.fail(fmt.Errorf("managesieve backend: "+format, args...))
-}
-
 func (b *Backend) handle(raw []byte, out []byte) ([]byte, protocols.BackendEvent) {
 	if len(eol.Trim(raw)) == 0 {
 		return out, protocols.BackendNone // stray empty line
 	}
 	r, ok := parseResponse(raw)
 	if !ok {
-		return out, b.failf("malformed response %s", eol.Quote(raw))
+		return out, b.Failf("malformed response %s", eol.Quote(raw))
 	}
 	if r.kind == 'b' {
-		return out, b.failf("backend closing: %s", eol.Quote(raw))
+		return out, b.Failf("backend closing: %s", eol.Quote(raw))
 	}
 	switch b.state {
 	case bsCaps:
@@ -135,17 +113,17 @@ func (b *Backend) handle(raw []byte, out []byte) ([]byte, protocols.BackendEvent
 		case 'o':
 			return b.advance(out)
 		}
-		return out, b.failf("unexpected greeting %s", eol.Quote(raw))
+		return out, b.Failf("unexpected greeting %s", eol.Quote(raw))
 	case bsStartTLS:
 		if r.kind == 'o' {
 			b.state = bsTLS
 			return out, protocols.BackendStartTLS
 		}
-		return out, b.failf("STARTTLS refused: %s", eol.Quote(raw))
+		return out, b.Failf("STARTTLS refused: %s", eol.Quote(raw))
 	case bsLogin:
 		return b.loginReply(&r, out)
 	}
-	return out, b.failf("unexpected response %s", eol.Quote(raw))
+	return out, b.Failf("unexpected response %s", eol.Quote(raw))
 }
 
 // advance sends what follows a capability block: STARTTLS, or XCLIENT and
@@ -153,17 +131,17 @@ func (b *Backend) handle(raw []byte, out []byte) ([]byte, protocols.BackendEvent
 func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if b.cfg.StartTLS && !b.tlsDone {
 		if !b.caps.starttls {
-			return out, b.failf("STARTTLS required but not advertised")
+			return out, b.Failf("STARTTLS required but not advertised")
 		}
 		b.state = bsStartTLS
 		return append(out, "STARTTLS\r\n"...), protocols.BackendNone
 	}
 	if b.cfg.Login == nil {
-		return out, b.failf("no credentials to replay")
+		return out, b.Failf("no credentials to replay")
 	}
 	auth, err := b.authCommand(b.cfg.Login.Creds)
 	if err != nil {
-		return out, b.fail(err)
+		return out, b.Fail(err)
 	}
 	if b.cfg.Forward != nil && b.caps.xclient != nil {
 		info := *b.cfg.Forward
@@ -193,12 +171,12 @@ func (b *Backend) TLSStarted(out []byte) []byte {
 
 func (b *Backend) loginReply(r *response, out []byte) ([]byte, protocols.BackendEvent) {
 	if len(b.waiting) == 0 {
-		return out, b.failf("unsolicited response %s", eol.Quote(r.raw))
+		return out, b.Failf("unsolicited response %s", eol.Quote(r.raw))
 	}
 	st := b.waiting[0]
 	if r.kind == 's' {
 		if st != stepAuth {
-			return out, b.failf("unexpected challenge %s", eol.Quote(r.raw))
+			return out, b.Failf("unexpected challenge %s", eol.Quote(r.raw))
 		}
 		return b.challenge(r, out)
 	}
@@ -207,36 +185,24 @@ func (b *Backend) loginReply(r *response, out []byte) ([]byte, protocols.Backend
 	case st == stepXClient && r.kind == 'o':
 		return out, protocols.BackendNone
 	case st == stepXClient:
-		return out, b.failf("XCLIENT refused: %s", eol.Quote(r.raw))
+		return out, b.Failf("XCLIENT refused: %s", eol.Quote(r.raw))
 	case r.kind == 'o':
-		b.relay = append(b.relay[:0], r.raw...)
-		b.state, b.result = bsDone, protocols.BackendAuthOK
-		return out, protocols.BackendAuthOK
+		b.Reply = append(b.Reply[:0], r.raw...)
+		return out, b.End(protocols.BackendAuthOK)
 	}
 	if b.cfg.HideAuthErrors && string(r.code) != "TRYLATER" {
-		b.relay = append(b.relay[:0], replyAuthFailed...)
+		b.Reply = append(b.Reply[:0], replyAuthFailed...)
 	} else {
-		b.relay = append(b.relay[:0], r.raw...)
+		b.Reply = append(b.Reply[:0], r.raw...)
 	}
-	b.state, b.result = bsDone, protocols.BackendAuthFailed
-	return out, protocols.BackendAuthFailed
+	return out, b.End(protocols.BackendAuthFailed)
 }
 
 // challenge answers a server challenge: the next LOGIN step, or the
-// dummy response to an OAuth error (RFC 7628 section 3.2.3: %x01; XOAUTH2
-// clients send an empty response) so that the backend sends its NO.
+// answer to an OAuth error so that the backend sends its NO.
 func (b *Backend) challenge(r *response, out []byte) ([]byte, protocols.BackendEvent) {
-	if len(b.pending) > 0 {
-		out = append(out, b.pending[0]...)
-		b.pending = b.pending[1:]
+	if out, ok := b.auth.Next(out); ok {
 		return out, protocols.BackendNone
 	}
-	if !b.errorSent && (b.mech == "OAUTHBEARER" || b.mech == "XOAUTH2") {
-		b.errorSent = true
-		if b.mech == "OAUTHBEARER" {
-			return append(out, "\"AQ==\"\r\n"...), protocols.BackendNone
-		}
-		return append(out, "\"\"\r\n"...), protocols.BackendNone
-	}
-	return out, b.failf("unexpected challenge %s", eol.Quote(r.raw))
+	return out, b.Failf("unexpected challenge %s", eol.Quote(r.raw))
 }

@@ -1,7 +1,6 @@
 package managesieve
 
 import (
-	"encoding/base64"
 	"errors"
 	"strconv"
 	"strings"
@@ -26,8 +25,7 @@ func (b *Backend) authCommand(c sasl.Credentials) ([]byte, error) {
 		case err == nil && b.caps.hasMech(sasl.Plain):
 			return b.authenticate(sasl.Plain, ir), nil
 		case b.caps.hasMech(sasl.Login) && c.Authzid == "" && c.Username != "" && c.Password != "":
-			b.pending = [][]byte{quotedBase64([]byte(c.Password))}
-			return b.authenticate(sasl.Login, []byte(c.Username)), nil
+			return b.authenticate(sasl.Login, []byte(c.Username), sasl.QuotedBase64.Append(nil, []byte(c.Password))), nil
 		case err != nil:
 			return nil, err
 		}
@@ -45,16 +43,11 @@ func (b *Backend) authCommand(c sasl.Credentials) ([]byte, error) {
 	return nil, errors.New("managesieve backend: cannot replay mechanism " + strconv.Quote(c.Mechanism))
 }
 
-func (b *Backend) authenticate(mech string, ir []byte) []byte {
-	b.mech = mech
+// authenticate builds AUTHENTICATE "mech" with ir; pending are the
+// responses after each challenge.
+func (b *Backend) authenticate(mech string, ir []byte, pending ...[]byte) []byte {
+	b.auth.Start(mech, pending...)
 	cmd := append([]byte(`AUTHENTICATE "`), mech...)
 	cmd = append(cmd, `" `...)
-	return append(cmd, quotedBase64(ir)...)
-}
-
-// quotedBase64 is a quoted string of base64 and CRLF.
-func quotedBase64(v []byte) []byte {
-	out := append([]byte(nil), '"')
-	out = base64.StdEncoding.AppendEncode(out, v)
-	return append(out, "\"\r\n"...)
+	return sasl.QuotedBase64.Append(cmd, ir)
 }

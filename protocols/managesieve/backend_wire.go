@@ -5,6 +5,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 )
 
 // maxResponse bounds one backend response, literals included.
@@ -36,7 +37,7 @@ func parseResponse(raw []byte) (response, bool) {
 		return resp, r.eol()
 	}
 	var buf [8]byte
-	switch string(upperASCII(buf[:], r.atom())) {
+	switch string(ascii.Upper(buf[:], r.atom())) {
 	case "OK":
 		resp.kind = 'o'
 	case "NO":
@@ -49,7 +50,7 @@ func parseResponse(raw []byte) (response, bool) {
 	if r.sp() && r.peek() == '(' {
 		r.pos++
 		var cb [32]byte
-		resp.code = upperASCII(cb[:], r.atom())
+		resp.code = ascii.Upper(cb[:], r.atom())
 		resp.code = append([]byte(nil), resp.code...)
 	}
 	return resp, true

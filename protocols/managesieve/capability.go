@@ -1,10 +1,7 @@
 package managesieve
 
 import (
-	"slices"
 	"strings"
-
-	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // capabilities appends the capability lines for the current TLS state
@@ -53,17 +50,4 @@ func validExtension(e string) bool {
 		}
 	}
 	return true
-}
-
-// offeredMechanisms keeps the configured mechanisms package sasl decodes,
-// in canonical spelling and without duplicates.
-func offeredMechanisms(cfg []string) []string {
-	out := make([]string, 0, len(cfg))
-	for _, m := range cfg {
-		c := sasl.Canonical(m)
-		if c != "" && !slices.Contains(out, c) {
-			out = append(out, c)
-		}
-	}
-	return out
 }

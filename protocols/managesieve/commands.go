@@ -2,9 +2,10 @@ package managesieve
 
 import (
 	"bytes"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 )
 
 // execute runs one complete command, cmd including its line terminator.
@@ -14,7 +15,7 @@ func (s *Server) execute(cmd []byte, out []byte) ([]byte, protocols.Event) {
 	}
 	r := reader{b: cmd}
 	var buf [16]byte
-	name := upperASCII(buf[:], r.atom())
+	name := ascii.Upper(buf[:], r.atom())
 	switch string(name) {
 	case "CAPABILITY":
 		if !r.eol() {

@@ -2,6 +2,7 @@ package managesieve
 
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -33,8 +34,8 @@ var _ protocols.FrontEnd = (*Server)(nil)
 // NewServer returns a machine for one client connection.
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
-	cfg.Implementation = sanitizeText(cfg.Implementation)
-	return &Server{cfg: cfg, tls: cfg.TLSActive, mechs: offeredMechanisms(cfg.SASL)}
+	cfg.Implementation = ascii.Sanitize(cfg.Implementation, quotableText)
+	return &Server{cfg: cfg, tls: cfg.TLSActive, mechs: sasl.Offered(cfg.SASL)}
 }
 
 // Greeting appends the capability block and OK (RFC 5804 section 1.7).

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 )
 
 var tlsCfg = ServerConfig{TLSActive: true, Sieve: []string{"fileinto", "enotify"}}
@@ -76,19 +77,9 @@ func TestServerTranscripts(t *testing.T) {
 		{"literal-too-long", tinyCfg, "PUTSCRIPT \"a\" {100+}\r\n" + strings.Repeat("x", 100) + "\r\n",
 			with(`BYE "Command too long."`), []string{"close"}},
 	} {
-		for _, bytewise := range []bool{false, true} {
-			name := tc.name
-			if bytewise {
-				name += "/bytewise"
-			}
-			t.Run(name, func(t *testing.T) {
-				c := newClient(t, tc.cfg)
-				c.Verdict = func(*protocols.Login) *failure { return nil }
-				c.Send(tc.in, bytewise)
-				checkLines(t, "output", c.Out, tc.out...)
-				checkEvents(t, c, tc.events...)
-			})
-		}
+		prototest.BothWays(t, tc.name, func(t *testing.T, bytewise bool) {
+			newClient(t, tc.cfg).Transcript(tc.in, bytewise, tc.out, tc.events)
+		})
 	}
 }
 

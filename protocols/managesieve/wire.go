@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/switchyard-mail/switchyard/limits"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 )
 
 // ManageSieve syntax (RFC 5804 section 4): atoms, quoted strings with \"
@@ -171,26 +172,6 @@ func appendString(out []byte, s []byte) []byte {
 	return append(out, s...)
 }
 
-func upperASCII(buf []byte, b []byte) []byte {
-	if len(b) > len(buf) {
-		return nil
-	}
-	for i, c := range b {
-		if 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		buf[i] = c
-	}
-	return buf[:len(b)]
-}
-
-// sanitizeText drops control characters and quotes from configured text.
-func sanitizeText(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] >= ' ' && s[i] != 0x7f && s[i] != '"' && s[i] != '\\' {
-			b = append(b, s[i])
-		}
-	}
-	return string(b)
-}
+// quotableText keeps what configured text may hold inside a quoted
+// string: no controls, no quote, no backslash.
+func quotableText(c byte) bool { return ascii.NotControl(c) && c != '"' && c != '\\' }

@@ -46,7 +46,7 @@ func (s *Server) authCommand(args []byte, hasArgs bool, out []byte) ([]byte, pro
 			ir = ir[:0]
 		} else {
 			var ok bool
-			if ir, ok = decodeBase64(ir); !ok {
+			if ir, ok = sasl.DecodeBase64(ir); !ok {
 				return append(out, "-ERR Invalid base64 data in initial response.\r\n"...), protocols.EventNone
 			}
 		}
@@ -88,7 +88,7 @@ func (s *Server) saslResponse(line []byte, out []byte) ([]byte, protocols.Event)
 	resp := line[:0]
 	if string(line) != "=" {
 		var ok bool
-		if resp, ok = decodeBase64(line); !ok {
+		if resp, ok = sasl.DecodeBase64(line); !ok {
 			s.endSASL()
 			return append(out, "-ERR Invalid base64 data.\r\n"...), protocols.EventNone
 		}
@@ -96,18 +96,4 @@ func (s *Server) saslResponse(line []byte, out []byte) ([]byte, protocols.Event)
 	srv := s.auth
 	ch, done, err := srv.Next(resp)
 	return s.saslStep(srv, ch, done, err, out)
-}
-
-// decodeBase64 decodes standard base64, padded or not.
-func decodeBase64(b []byte) ([]byte, bool) {
-	enc := base64.StdEncoding
-	if len(b)%4 != 0 {
-		enc = base64.RawStdEncoding
-	}
-	out := make([]byte, enc.DecodedLen(len(b)))
-	n, err := enc.Decode(out, b)
-	if err != nil {
-		return nil, false
-	}
-	return out[:n], true
 }

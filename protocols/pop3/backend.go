@@ -2,12 +2,12 @@ package pop3
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/verdict"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -35,8 +35,6 @@ const (
 	bsStartTLS
 	bsTLS // waiting for TLSStarted
 	bsLogin
-	bsDone
-	bsFailed
 )
 
 // step is a command whose reply the machine waits for, in order.
@@ -67,37 +65,29 @@ type Backend struct {
 	// greetXClient: XCLIENT attributes from the greeting's response code.
 	greetXClient []string
 
-	todo      []command // not sent yet
-	waiting   []step    // sent, replies pending, in order
-	mech      string    // SASL mechanism of the AUTH in flight
-	errorSent bool      // OAuth: the dummy response to an error challenge went out
+	todo    []command   // not sent yet
+	waiting []step      // sent, replies pending, in order
+	auth    sasl.Replay // the AUTH in flight
 
-	relay  []byte
-	result protocols.BackendEvent
-	err    error
+	verdict.Verdict
 }
 
 var _ protocols.BackEnd = (*Backend)(nil)
 
 // NewBackend returns a machine for one backend connection. The engine
 // feeds it the backend's greeting first.
-func NewBackend(cfg BackendConfig) *Backend { return &Backend{cfg: cfg} }
-
-// Relay returns the bytes for the client after BackendAuthOK or
-// BackendAuthFailed: the backend's final +OK or -ERR line.
-func (b *Backend) Relay() []byte { return b.relay }
-
-// Err explains BackendFailed.
-func (b *Backend) Err() error { return b.err }
+func NewBackend(cfg BackendConfig) *Backend {
+	return &Backend{cfg: cfg, Verdict: verdict.Verdict{Name: "pop3 backend"}}
+}
 
 // Feed consumes backend lines. After BackendStartTLS and the verdict it
 // consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
 	for {
-		switch b.state {
-		case bsDone, bsFailed:
-			return consumed, out, b.result
-		case bsTLS:
+		switch {
+		case b.Ended():
+			return consumed, out, b.Result
+		case b.state == bsTLS:
 			return consumed, out, protocols.BackendNone
 		}
 		rest := in[consumed:]
@@ -107,7 +97,7 @@ func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev pro
 		i := bytes.IndexByte(rest[b.scan:], '\n')
 		if i < 0 {
 			if len(rest) > maxResponseLine {
-				return len(in), out, b.fail(errors.New("pop3 backend: response line too long"))
+				return len(in), out, b.Failf("response line too long")
 			}
 			b.scan = len(rest)
 			return consumed, out, protocols.BackendNone
@@ -115,7 +105,7 @@ func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev pro
 		end := b.scan + i + 1
 		b.scan = 0
 		if end > maxResponseLine+2 {
-			return len(in), out, b.fail(errors.New("pop3 backend: response line too long"))
+			return len(in), out, b.Failf("response line too long")
 		}
 		consumed += end
 		out, ev = b.handle(eol.Trim(rest[:end]), out)
@@ -125,28 +115,18 @@ func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev pro
 	}
 }
 
-func (b *Backend) fail(err error) protocols.BackendEvent {
-	b.state, b.result, b.err = bsFailed, protocols.BackendFailed, err
-	b.relay = nil
-	return protocols.BackendFailed
-}
-
-func (b *Backend) failf(format string, args ...any) protocols.BackendEvent {
-	return b.fail(fmt.Errorf("pop3 backend: "+format, args...))
-}
-
 func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
 	if b.state == bsCapaList {
 		return b.capaLine(line, out)
 	}
 	r, ok := parseReply(line)
 	if !ok {
-		return out, b.failf("malformed response %s", eol.Quote(line))
+		return out, b.Failf("malformed response %s", eol.Quote(line))
 	}
 	switch b.state {
 	case bsGreeting:
 		if r.kind != '+' {
-			return out, b.failf("unexpected greeting %s", eol.Quote(line))
+			return out, b.Failf("unexpected greeting %s", eol.Quote(line))
 		}
 		// Dovecot's pop3-login announces XCLIENT to trusted peers as a
 		// response code of its greeting ("+OK [XCLIENT] ..."), not in CAPA.
@@ -167,11 +147,11 @@ func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEven
 			b.state = bsTLS
 			return out, protocols.BackendStartTLS
 		}
-		return out, b.failf("STLS refused: %s", eol.Quote(line))
+		return out, b.Failf("STLS refused: %s", eol.Quote(line))
 	case bsLogin:
 		return b.loginReply(&r, out)
 	}
-	return out, b.failf("unexpected response %s", eol.Quote(line))
+	return out, b.Failf("unexpected response %s", eol.Quote(line))
 }
 
 func (b *Backend) sendCapa(out []byte) ([]byte, protocols.BackendEvent) {
@@ -184,7 +164,7 @@ func (b *Backend) capaLine(line []byte, out []byte) ([]byte, protocols.BackendEv
 		return b.advance(out)
 	}
 	if b.capaLines++; b.capaLines > maxCapaLines {
-		return out, b.failf("CAPA response too long")
+		return out, b.Failf("CAPA response too long")
 	}
 	if len(line) > 0 && line[0] == '.' {
 		line = line[1:] // byte-stuffed
@@ -200,17 +180,17 @@ func (b *Backend) capaLine(line []byte, out []byte) ([]byte, protocols.BackendEv
 func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if b.cfg.StartTLS && !b.tlsDone {
 		if !b.caps.stls {
-			return out, b.failf("STLS required but not advertised")
+			return out, b.Failf("STLS required but not advertised")
 		}
 		b.state = bsStartTLS
 		return append(out, "STLS\r\n"...), protocols.BackendNone
 	}
 	if b.cfg.Login == nil {
-		return out, b.failf("no credentials to replay")
+		return out, b.Failf("no credentials to replay")
 	}
 	login, err := b.loginCommands(b.cfg.Login.Creds)
 	if err != nil {
-		return out, b.fail(err)
+		return out, b.Fail(err)
 	}
 	b.todo = b.todo[:0]
 	xclient := b.caps.xclient
@@ -260,12 +240,12 @@ func (b *Backend) TLSStarted(out []byte) []byte {
 
 func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEvent) {
 	if len(b.waiting) == 0 {
-		return out, b.failf("unsolicited response %s", eol.Quote(r.line))
+		return out, b.Failf("unsolicited response %s", eol.Quote(r.line))
 	}
 	st := b.waiting[0]
 	if r.kind == 'c' {
 		if st != stepAuth {
-			return out, b.failf("unexpected continuation %s", eol.Quote(r.line))
+			return out, b.Failf("unexpected continuation %s", eol.Quote(r.line))
 		}
 		return b.continuation(r, out)
 	}
@@ -278,34 +258,27 @@ func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEve
 	case r.kind == '+' && (st == stepXClient || st == stepUser):
 		return b.send(out), protocols.BackendNone
 	case r.kind == '+':
-		b.relay = append(append(b.relay[:0], r.line...), "\r\n"...)
-		b.state, b.result = bsDone, protocols.BackendAuthOK
-		return out, protocols.BackendAuthOK
+		b.Reply = append(append(b.Reply[:0], r.line...), "\r\n"...)
+		return out, b.End(protocols.BackendAuthOK)
 	case st == stepXClient:
-		return out, b.failf("XCLIENT refused: %s", eol.Quote(r.line))
+		return out, b.Failf("XCLIENT refused: %s", eol.Quote(r.line))
 	}
 	if b.cfg.HideAuthErrors && !temporaryCode(r.code) {
-		b.relay = append(b.relay[:0], replyAuthFailed...)
+		b.Reply = append(b.Reply[:0], replyAuthFailed...)
 	} else {
-		b.relay = append(append(b.relay[:0], r.line...), "\r\n"...)
+		b.Reply = append(append(b.Reply[:0], r.line...), "\r\n"...)
 	}
-	b.state, b.result = bsDone, protocols.BackendAuthFailed
-	return out, protocols.BackendAuthFailed
+	return out, b.End(protocols.BackendAuthFailed)
 }
 
 // continuation answers an OAuth error challenge so the backend sends its
-// final -ERR (RFC 7628 section 3.2.3: a single %x01; XOAUTH2 clients send
-// an empty response). Other mechanisms are replayed with an initial
-// response and expect no challenge.
+// final -ERR. Other mechanisms are replayed with an initial response and
+// expect no challenge.
 func (b *Backend) continuation(r *reply, out []byte) ([]byte, protocols.BackendEvent) {
-	if !b.errorSent && (b.mech == "OAUTHBEARER" || b.mech == "XOAUTH2") {
-		b.errorSent = true
-		if b.mech == "OAUTHBEARER" {
-			return append(out, "AQ==\r\n"...), protocols.BackendNone
-		}
-		return append(out, "\r\n"...), protocols.BackendNone
+	if out, ok := b.auth.Next(out); ok {
+		return out, protocols.BackendNone
 	}
-	return out, b.failf("unexpected continuation %s", eol.Quote(r.line))
+	return out, b.Failf("unexpected continuation %s", eol.Quote(r.line))
 }
 
 // temporaryCode: refusals that are not about the credentials and that the

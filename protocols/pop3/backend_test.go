@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -132,30 +133,11 @@ func TestBackendTranscripts(t *testing.T) {
 			[]string{"+OK hi\r\n", "+OK\r\nUSER\r\n.\r\n"},
 			"CAPA\r\n", []string{"failed: pop3 backend: credentials cannot be sent with USER/PASS and SASL PLAIN is not advertised"}},
 	} {
-		for _, bytewise := range []bool{false, true} {
-			name := tc.name
-			if bytewise {
-				name += "/bytewise"
-			}
-			t.Run(name, func(t *testing.T) {
-				r := &backendRun{T: t, B: NewBackend(tc.cfg)}
-				for _, w := range tc.recv {
-					if !bytewise {
-						r.Recv(w, false)
-						continue
-					}
-					for i := 0; i < len(w); i++ {
-						r.Recv(w[i:i+1], false)
-					}
-				}
-				if string(r.Sent) != tc.sent {
-					t.Errorf("sent:\n got: %q\nwant: %q", r.Sent, tc.sent)
-				}
-				if strings.Join(r.Events, "\n") != strings.Join(tc.events, "\n") {
-					t.Errorf("events:\n got: %q\nwant: %q", r.Events, tc.events)
-				}
-			})
-		}
+		prototest.BothWays(t, tc.name, func(t *testing.T, bytewise bool) {
+			r := &backendRun{T: t, B: NewBackend(tc.cfg)}
+			r.RecvEach(tc.recv, bytewise)
+			r.Check(tc.sent, tc.events)
+		})
 	}
 }
 

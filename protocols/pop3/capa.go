@@ -1,11 +1,5 @@
 package pop3
 
-import (
-	"slices"
-
-	"github.com/switchyard-mail/switchyard/protocols/sasl"
-)
-
 // capa answers CAPA (RFC 2449) for the current TLS state. USER and SASL
 // are listed only where a login may happen (TLS, or cleartext allowed);
 // STLS only before TLS. UTF8 has no USER argument: the proxy passes user
@@ -31,17 +25,4 @@ func (s *Server) capa(out []byte) []byte {
 		}
 	}
 	return append(out, ".\r\n"...)
-}
-
-// offeredMechanisms keeps the configured mechanisms package sasl decodes,
-// in canonical spelling and without duplicates.
-func offeredMechanisms(cfg []string) []string {
-	out := make([]string, 0, len(cfg))
-	for _, m := range cfg {
-		c := sasl.Canonical(m)
-		if c != "" && !slices.Contains(out, c) {
-			out = append(out, c)
-		}
-	}
-	return out
 }

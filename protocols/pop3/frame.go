@@ -2,6 +2,8 @@ package pop3
 
 import (
 	"bytes"
+
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 )
 
@@ -59,25 +61,5 @@ func splitCommand(line []byte, buf []byte) (name, args []byte, hasArgs bool) {
 	if i := bytes.IndexByte(line, ' '); i >= 0 {
 		kw, args, hasArgs = line[:i], line[i+1:], true
 	}
-	if len(kw) > len(buf) {
-		return nil, args, hasArgs
-	}
-	for i, c := range kw {
-		if 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		buf[i] = c
-	}
-	return buf[:len(kw)], args, hasArgs
-}
-
-// sanitizeText drops control characters from configured reply text.
-func sanitizeText(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] >= ' ' && s[i] != 0x7f {
-			b = append(b, s[i])
-		}
-	}
-	return string(b)
+	return ascii.Upper(buf, kw), args, hasArgs
 }

@@ -6,23 +6,9 @@ import (
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
-
-// chunk splits data into writes whose sizes come from cuts (1..16 each).
-func chunk(data, cuts []byte) []string {
-	var out []string
-	for i := 0; len(data) > 0; i++ {
-		n := len(data)
-		if len(cuts) > 0 {
-			n = int(cuts[i%len(cuts)]%16) + 1
-		}
-		n = min(n, len(data))
-		out = append(out, string(data[:n]))
-		data = data[n:]
-	}
-	return out
-}
 
 func fuzzServerConfig(flags uint8) ServerConfig {
 	cfg := ServerConfig{
@@ -55,41 +41,15 @@ func FuzzPOP3ServerFeed(f *testing.F) {
 	f.Add([]byte("UTF8\r\nSTLS\r\nUTF8\r\n"), []byte{1}, uint8(1))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
 		cfg := fuzzServerConfig(flags)
-		run := func(writes []string, bytewise bool) *client {
-			c := newClient(t, cfg)
-			n := 0
-			c.Verdict = func(*protocols.Login) *failure {
-				n++
-				if n%2 == 0 {
-					return &failure{Kind: protocols.FailUnavailable}
-				}
-				return &failure{Kind: protocols.FailRejected}
-			}
-			limit := defaultMaxAuthLine + 2
-			for _, w := range writes {
-				c.Send(w, bytewise)
-				if len(c.Pending) > limit {
-					t.Fatalf("engine holds %d bytes", len(c.Pending))
-				}
-			}
-			return c
-		}
-		whole := run([]string{string(data)}, false)
-		if max := 32*len(data) + 1024; len(whole.Out) > max {
-			t.Fatalf("output %d bytes for %d of input", len(whole.Out), len(data))
-		}
-		if len(data) > 4096 {
-			return
-		}
-		for _, bytewise := range []bool{false, true} {
-			c := run(chunk(data, cuts), bytewise)
-			if string(c.Out) != string(whole.Out) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
-				if strings.Contains(fmt.Sprint(whole.Events), "starttls") {
-					continue // bytes after STLS depend on the chunking by design
-				}
-				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Out, c.Events, whole.Out, whole.Events)
-			}
-		}
+		prototest.ServerFuzz[*Server]{
+			New: func() *client {
+				c := newClient(t, cfg)
+				c.Verdict = prototest.AlternateVerdicts()
+				return c
+			},
+			MaxHeld: defaultMaxAuthLine + 2,
+			MaxOut:  func(in int) int { return 32*in + 1024 },
+		}.Check(t, data, cuts)
 	})
 }
 
@@ -152,7 +112,7 @@ func FuzzPOP3BackendFeed(f *testing.F) {
 		if len(data) > 4096 {
 			return
 		}
-		c := run(chunk(data, cuts))
+		c := run(prototest.Chunk(data, cuts))
 		if string(c.Sent) != string(whole.Sent) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
 			t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Sent, c.Events, whole.Sent, whole.Events)
 		}

@@ -2,6 +2,7 @@ package pop3
 
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
@@ -40,8 +41,8 @@ func NewServer(cfg ServerConfig) *Server {
 	return &Server{
 		cfg:    cfg,
 		tls:    cfg.TLSActive,
-		mechs:  offeredMechanisms(cfg.SASL),
-		banner: sanitizeText(cfg.Banner),
+		mechs:  sasl.Offered(cfg.SASL),
+		banner: ascii.Sanitize(cfg.Banner, ascii.NotControl),
 	}
 }
 

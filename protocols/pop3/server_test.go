@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 )
 
 const greeting = "+OK POP3 server ready."
@@ -87,19 +88,9 @@ func TestServerTranscripts(t *testing.T) {
 				"USER", "SASL PLAIN LOGIN OAUTHBEARER XOAUTH2", ".", "-ERR UTF8 is not available.", "+OK"},
 			[]string{`login LOGIN user="alice" pass="secret"`, "bridged"}},
 	} {
-		for _, bytewise := range []bool{false, true} {
-			name := tc.name
-			if bytewise {
-				name += "/bytewise"
-			}
-			t.Run(name, func(t *testing.T) {
-				c := newClient(t, tc.cfg)
-				c.Verdict = func(*protocols.Login) *failure { return nil }
-				c.Send(tc.in, bytewise)
-				checkLines(t, "output", c.Out, tc.out...)
-				checkEvents(t, c, tc.events...)
-			})
-		}
+		prototest.BothWays(t, tc.name, func(t *testing.T, bytewise bool) {
+			newClient(t, tc.cfg).Transcript(tc.in, bytewise, tc.out, tc.events)
+		})
 	}
 }
 

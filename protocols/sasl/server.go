@@ -1,6 +1,9 @@
 package sasl
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Server decodes one client's side of a SASL exchange. It never verifies
 // anything: it only extracts the credentials so that they can be routed and
@@ -21,6 +24,19 @@ func NewServer(mech string) (*Server, error) {
 		return nil, ErrUnsupported
 	}
 	return &Server{mech: m, creds: Credentials{Mechanism: m}}, nil
+}
+
+// Offered keeps the configured mechanisms this package decodes, in
+// canonical spelling and without duplicates: what a server advertises.
+func Offered(cfg []string) []string {
+	out := make([]string, 0, len(cfg))
+	for _, m := range cfg {
+		c := Canonical(m)
+		if c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Canonical returns the wire spelling of a mechanism this package decodes

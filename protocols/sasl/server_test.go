@@ -233,3 +233,10 @@ func TestCredentialsStringRedacts(t *testing.T) {
 		t.Errorf("String() = %q", s)
 	}
 }
+
+func TestOffered(t *testing.T) {
+	got := Offered([]string{"plain", "CRAM-MD5", "PLAIN", "xoauth2", "Login"})
+	if strings.Join(got, " ") != "PLAIN XOAUTH2 LOGIN" {
+		t.Fatalf("Offered: %q", got)
+	}
+}

@@ -3,9 +3,11 @@ package smtp
 import (
 	"bytes"
 	"encoding/base64"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -15,7 +17,7 @@ func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protoc
 	var reply string
 	switch {
 	case s.proto == "":
-		reply = replySendHelo
+		reply = smtpwire.ReplySendHelo
 	case !s.cleartextOK():
 		reply = replyEncryptAuth
 	case len(arg) == 0:
@@ -25,7 +27,7 @@ func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protoc
 		out, ev := s.refuse(out, reply)
 		return n, out, ev
 	}
-	mech, irText := splitVerb(arg)
+	mech, irText := smtpwire.SplitVerb(arg)
 	if bytes.IndexByte(irText, ' ') >= 0 {
 		out, ev := s.refuse(out, replyAuthSyntax)
 		return n, out, ev
@@ -33,7 +35,7 @@ func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protoc
 	var srv *sasl.Server
 	var buf [16]byte
 	for _, m := range s.mechs {
-		if len(m) == len(mech) && string(upperASCII(buf[:], mech)) == m {
+		if len(m) == len(mech) && string(ascii.Upper(buf[:], mech)) == m {
 			srv, _ = sasl.NewServer(m)
 			break
 		}
@@ -46,7 +48,7 @@ func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protoc
 	var ir []byte
 	if hasIR && string(irText) != "=" {
 		var ok bool
-		if ir, ok = decodeBase64(irText); !ok {
+		if ir, ok = sasl.DecodeBase64(irText); !ok {
 			out, ev := s.refuse(out, replyBadBase64)
 			return n, out, ev
 		}
@@ -84,7 +86,7 @@ func (s *Server) authFailed(n int, out []byte) (int, []byte, protocols.Event) {
 	s.failures++
 	if s.failures >= s.cfg.MaxAuthAttempts {
 		s.state = stClosed
-		return n, append421(out, s.host, textTooManyAuth), protocols.EventClose
+		return n, smtpwire.Append421(out, s.host, textTooManyAuth), protocols.EventClose
 	}
 	return n, out, protocols.EventNone
 }
@@ -104,7 +106,7 @@ func (s *Server) saslResponse(line []byte, out []byte) (int, []byte, protocols.E
 		s.endSASL()
 		return n, append(out, replyAborted...), protocols.EventNone
 	}
-	resp, ok := decodeBase64(l)
+	resp, ok := sasl.DecodeBase64(l)
 	if !ok {
 		s.endSASL()
 		out, ev := s.refuse(out, replyBadBase64)
@@ -113,19 +115,4 @@ func (s *Server) saslResponse(line []byte, out []byte) (int, []byte, protocols.E
 	srv := s.auth
 	ch, done, err := srv.Next(resp)
 	return s.saslStep(n, srv, ch, done, err, out)
-}
-
-// decodeBase64 decodes standard base64, padded or not. An empty input is
-// an empty response.
-func decodeBase64(b []byte) ([]byte, bool) {
-	enc := base64.StdEncoding
-	if len(b)%4 != 0 {
-		enc = base64.RawStdEncoding
-	}
-	out := make([]byte, enc.DecodedLen(len(b)))
-	n, err := enc.Decode(out, b)
-	if err != nil {
-		return nil, false
-	}
-	return out[:n], true
 }

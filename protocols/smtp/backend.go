@@ -1,12 +1,12 @@
 package smtp
 
 import (
-	"errors"
-	"fmt"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
-
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
+	"github.com/switchyard-mail/switchyard/protocols/internal/verdict"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -41,8 +41,6 @@ const (
 	bsTLS // waiting for TLSStarted
 	bsXClient
 	bsAuth
-	bsDone
-	bsFailed
 )
 
 // Backend replays one client's authentication on an SMTP submission
@@ -54,19 +52,15 @@ type Backend struct {
 
 	code  int // code of the multi-line reply in progress, 0 between replies
 	lines int // its lines so far
-	ext   extensions
+	ext   smtpwire.Extensions
 
 	tlsDone     bool
 	xclientDone bool
 	xclient     []string // XCLIENT lines still to send
 
-	mech      string   // mechanism of the AUTH in flight
-	pending   [][]byte // AUTH parts, each sent after a 334
-	errorSent bool     // OAuth: the dummy response to an error challenge went out
+	auth sasl.Replay // the AUTH in flight: its parts, each sent after a 334
 
-	relay  []byte
-	result protocols.BackendEvent
-	err    error
+	verdict.Verdict
 }
 
 var _ protocols.BackEnd = (*Backend)(nil)
@@ -74,8 +68,8 @@ var _ protocols.BackEnd = (*Backend)(nil)
 // NewBackend returns a machine for one backend connection. The engine
 // feeds it the backend's greeting first.
 func NewBackend(cfg BackendConfig) *Backend {
-	if cfg.Hostname == "" || !validDomainText(cfg.Hostname) {
-		cfg.Hostname = defaultHostname
+	if cfg.Hostname == "" || !smtpwire.ValidDomainText(cfg.Hostname) {
+		cfg.Hostname = smtpwire.DefaultHostname
 	}
 	if cfg.Forward != nil {
 		// A copy: the HELO name and protocol come from the Server through
@@ -93,33 +87,26 @@ func NewBackend(cfg BackendConfig) *Backend {
 		}
 		cfg.Forward = &f
 	}
-	return &Backend{cfg: cfg}
+	return &Backend{cfg: cfg, Verdict: verdict.Verdict{Name: "smtp backend"}}
 }
-
-// Relay returns the bytes for the client after BackendAuthOK or
-// BackendAuthFailed.
-func (b *Backend) Relay() []byte { return b.relay }
-
-// Err explains BackendFailed.
-func (b *Backend) Err() error { return b.err }
 
 // Feed consumes backend reply lines. After BackendStartTLS and the verdict
 // it consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
 	for {
-		switch b.state {
-		case bsDone, bsFailed:
-			return consumed, out, b.result
-		case bsTLS:
+		switch {
+		case b.Ended():
+			return consumed, out, b.Result
+		case b.state == bsTLS:
 			return consumed, out, protocols.BackendNone
 		}
 		rest := in[consumed:]
 		if len(rest) == 0 {
 			return consumed, out, protocols.BackendNone
 		}
-		end, scan, tooLong := frameReplyLine(rest, b.scan)
+		end, scan, tooLong := smtpwire.FrameReply(rest, b.scan)
 		if tooLong {
-			return len(in), out, b.fail(errors.New("smtp backend: reply line too long"))
+			return len(in), out, b.Failf("reply line too long")
 		}
 		if end == 0 {
 			b.scan = scan
@@ -134,58 +121,48 @@ func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev pro
 	}
 }
 
-func (b *Backend) fail(err error) protocols.BackendEvent {
-	b.state, b.result, b.err = bsFailed, protocols.BackendFailed, err
-	b.relay = nil
-	return protocols.BackendFailed
-}
-
-func (b *Backend) failf(format string, args ...any) protocols.BackendEvent {
-	return b.fail(fmt.Errorf("smtp backend: "+format, args...))
-}
-
 // handleLine takes one reply line; a reply is acted on at its last line.
 func (b *Backend) handleLine(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
-	r, ok := parseReplyLine(line)
+	r, ok := smtpwire.ParseReply(line)
 	if !ok {
-		return out, b.failf("malformed reply %s", eol.Quote(line))
+		return out, b.Failf("malformed reply %s", eol.Quote(line))
 	}
-	if b.code != 0 && r.code != b.code {
-		return out, b.failf("reply code changed within a reply: %s", eol.Quote(line))
+	if b.code != 0 && r.Code != b.code {
+		return out, b.Failf("reply code changed within a reply: %s", eol.Quote(line))
 	}
 	first := b.code == 0
 	b.lines++
-	if b.lines > maxReplyLines {
-		return out, b.failf("reply has too many lines")
+	if b.lines > smtpwire.MaxReplyLines {
+		return out, b.Failf("reply has too many lines")
 	}
 	switch {
-	case b.state == bsEHLO && r.code == 250 && !first:
-		b.ext.parseExtension(r.text)
+	case b.state == bsEHLO && r.Code == 250 && !first:
+		b.ext.Parse(r.Text)
 	case b.state == bsAuth:
-		if len(b.relay)+len(line) > maxRelay {
-			return out, b.failf("reply too long")
+		if len(b.Reply)+len(line) > smtpwire.MaxRelay {
+			return out, b.Failf("reply too long")
 		}
-		b.relay = appendLine(b.relay, line)
+		b.Reply = eol.AppendLine(b.Reply, line)
 	}
-	if !r.last {
-		b.code = r.code
+	if !r.Last {
+		b.code = r.Code
 		return out, protocols.BackendNone
 	}
 	b.code, b.lines = 0, 0
 	switch b.state {
 	case bsGreeting:
-		if r.code != 220 {
-			return out, b.failf("unexpected greeting %s", eol.Quote(line))
+		if r.Code != 220 {
+			return out, b.Failf("unexpected greeting %s", eol.Quote(line))
 		}
 		return b.sendEHLO(out, b.cfg.Hostname), protocols.BackendNone
 	case bsEHLO:
-		if r.code != 250 {
-			return out, b.failf("EHLO refused: %s", eol.Quote(line))
+		if r.Code != 250 {
+			return out, b.Failf("EHLO refused: %s", eol.Quote(line))
 		}
 		return b.advance(out)
 	case bsStartTLS:
-		if r.code != 220 {
-			return out, b.failf("STARTTLS refused: %s", eol.Quote(line))
+		if r.Code != 220 {
+			return out, b.Failf("STARTTLS refused: %s", eol.Quote(line))
 		}
 		b.state = bsTLS
 		return out, protocols.BackendStartTLS
@@ -199,7 +176,7 @@ func (b *Backend) handleLine(line []byte, out []byte) ([]byte, protocols.Backend
 
 func (b *Backend) sendEHLO(out []byte, name string) []byte {
 	b.state = bsEHLO
-	b.ext = extensions{}
+	b.ext = smtpwire.Extensions{}
 	out = append(out, "EHLO "...)
 	out = append(out, name...)
 	return append(out, "\r\n"...)
@@ -209,15 +186,15 @@ func (b *Backend) sendEHLO(out []byte, name string) []byte {
 // the authentication.
 func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if b.cfg.StartTLS && !b.tlsDone {
-		if !b.ext.startTLS {
-			return out, b.failf("STARTTLS required but not advertised")
+		if !b.ext.StartTLS {
+			return out, b.Failf("STARTTLS required but not advertised")
 		}
 		b.state = bsStartTLS
 		return append(out, "STARTTLS\r\n"...), protocols.BackendNone
 	}
-	if b.cfg.Forward != nil && !b.xclientDone && b.ext.xclient != nil {
+	if b.cfg.Forward != nil && !b.xclientDone && b.ext.XClient != nil {
 		b.xclientDone = true
-		if lines := forward.XClientArgs(*b.cfg.Forward, b.ext.xclient); len(lines) > 0 {
+		if lines := forward.XClientArgs(*b.cfg.Forward, b.ext.XClient); len(lines) > 0 {
 			b.xclient = lines[1:]
 			b.state = bsXClient
 			out = append(out, lines[0]...)
@@ -225,22 +202,21 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 		}
 	}
 	if b.cfg.Login == nil {
-		return out, b.failf("no credentials to replay")
+		return out, b.Failf("no credentials to replay")
 	}
-	first, pending, err := b.authCommand(b.cfg.Login.Creds)
+	first, err := b.authCommand(b.cfg.Login.Creds)
 	if err != nil {
-		return out, b.fail(err)
+		return out, b.Fail(err)
 	}
 	b.state = bsAuth
-	b.pending = pending
 	return append(out, first...), protocols.BackendNone
 }
 
 // xclientReply: Postfix answers each XCLIENT with a fresh 220 greeting (the
 // session starts over and wants EHLO); a plain 250 is accepted too.
-func (b *Backend) xclientReply(r *replyLine, out []byte) ([]byte, protocols.BackendEvent) {
-	if r.code != 220 && r.code != 250 {
-		return out, b.failf("XCLIENT refused: %s", eol.Quote(r.line))
+func (b *Backend) xclientReply(r *smtpwire.Reply, out []byte) ([]byte, protocols.BackendEvent) {
+	if r.Code != 220 && r.Code != 250 {
+		return out, b.Failf("XCLIENT refused: %s", eol.Quote(r.Line))
 	}
 	if len(b.xclient) > 0 {
 		out = append(out, b.xclient[0]...)
@@ -248,7 +224,7 @@ func (b *Backend) xclientReply(r *replyLine, out []byte) ([]byte, protocols.Back
 		return append(out, "\r\n"...), protocols.BackendNone
 	}
 	name := b.cfg.Hostname
-	if h := b.cfg.Forward.Helo; validDomainText(h) {
+	if h := b.cfg.Forward.Helo; smtpwire.ValidDomainText(h) {
 		name = h
 	}
 	return b.sendEHLO(out, name), protocols.BackendNone
@@ -267,40 +243,27 @@ func (b *Backend) TLSStarted(out []byte) []byte {
 // authReply handles the replies to AUTH: 334 continues, 235 succeeds, a
 // permanent failure is relayed, anything else fails the login as
 // unavailable (the client gets 454 4.7.0).
-func (b *Backend) authReply(r *replyLine, out []byte) ([]byte, protocols.BackendEvent) {
+func (b *Backend) authReply(r *smtpwire.Reply, out []byte) ([]byte, protocols.BackendEvent) {
 	switch {
-	case r.code == 334:
-		b.relay = b.relay[:0]
+	case r.Code == 334:
+		b.Reply = b.Reply[:0]
 		return b.continuation(r, out)
-	case r.code == 235:
-		b.state, b.result = bsDone, protocols.BackendAuthOK
-		return out, protocols.BackendAuthOK
-	case r.code >= 500:
+	case r.Code == 235:
+		return out, b.End(protocols.BackendAuthOK)
+	case r.Code >= 500:
 		if b.cfg.HideAuthErrors {
-			b.relay = append(b.relay[:0], replyAuthFailed...)
+			b.Reply = append(b.Reply[:0], replyAuthFailed...)
 		}
-		b.state, b.result = bsDone, protocols.BackendAuthFailed
-		return out, protocols.BackendAuthFailed
+		return out, b.End(protocols.BackendAuthFailed)
 	}
-	return out, b.failf("authentication failed: %s", eol.Quote(r.line))
+	return out, b.Failf("authentication failed: %s", eol.Quote(r.Line))
 }
 
 // continuation sends the next part of the AUTH exchange, or answers an
-// OAuth error challenge so the backend sends its final reply (RFC 7628
-// section 3.2.3: the client replies with a single %x01; XOAUTH2 clients
-// send an empty response).
-func (b *Backend) continuation(r *replyLine, out []byte) ([]byte, protocols.BackendEvent) {
-	if len(b.pending) > 0 {
-		out = append(out, b.pending[0]...)
-		b.pending = b.pending[1:]
+// OAuth error challenge so the backend sends its final reply.
+func (b *Backend) continuation(r *smtpwire.Reply, out []byte) ([]byte, protocols.BackendEvent) {
+	if out, ok := b.auth.Next(out); ok {
 		return out, protocols.BackendNone
 	}
-	if !b.errorSent && (b.mech == "OAUTHBEARER" || b.mech == "XOAUTH2") {
-		b.errorSent = true
-		if b.mech == "OAUTHBEARER" {
-			return append(out, "AQ==\r\n"...), protocols.BackendNone
-		}
-		return append(out, "\r\n"...), protocols.BackendNone
-	}
-	return out, b.failf("unexpected challenge %s", eol.Quote(r.line))
+	return out, b.Failf("unexpected challenge %s", eol.Quote(r.Line))
 }

@@ -14,66 +14,63 @@ import (
 // response follows the first 334 (RFC 4954 section 4).
 const maxCommandLine = 512
 
-// authCommand builds the AUTH command and the responses that follow each
-// 334, with the fewest round trips the backend allows:
+// authCommand builds the AUTH command and starts the replay of the
+// responses that follow each 334, with the fewest round trips the backend
+// allows:
 //
 //   - PLAIN or LOGIN credentials: AUTH PLAIN with an initial response when
 //     the backend offers PLAIN; else AUTH LOGIN, user name and password
 //     after each 334.
 //   - OAUTHBEARER, XOAUTH2: the same mechanism, which must be offered.
-func (b *Backend) authCommand(c sasl.Credentials) (first []byte, pending [][]byte, err error) {
+func (b *Backend) authCommand(c sasl.Credentials) (first []byte, err error) {
 	mech := strings.ToUpper(c.Mechanism)
 	switch mech {
 	case sasl.Plain, sasl.Login:
-		if b.ext.hasAuth(sasl.Plain) {
+		if b.ext.HasAuth(sasl.Plain) {
 			c.Mechanism = sasl.Plain
 			ir, err := sasl.InitialResponse(c)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			first, pending = b.withResponse(sasl.Plain, ir)
-			return first, pending, nil
+			return b.withResponse(sasl.Plain, ir), nil
 		}
-		if b.ext.hasAuth(sasl.Login) && c.Authzid == "" && c.Username != "" {
-			b.mech = sasl.Login
-			return []byte("AUTH LOGIN\r\n"), [][]byte{b64Line(c.Username), b64Line(c.Password)}, nil
+		if b.ext.HasAuth(sasl.Login) && c.Authzid == "" && c.Username != "" {
+			b.auth.Start(sasl.Login, b64Line(c.Username), b64Line(c.Password))
+			return []byte("AUTH LOGIN\r\n"), nil
 		}
-		return nil, nil, errors.New("smtp backend: neither AUTH PLAIN nor AUTH LOGIN is offered")
+		return nil, errors.New("smtp backend: neither AUTH PLAIN nor AUTH LOGIN is offered")
 	case sasl.OAuthBearer, sasl.XOAuth2:
-		if !b.ext.hasAuth(mech) {
-			return nil, nil, errors.New("smtp backend: AUTH " + mech + " not offered")
+		if !b.ext.HasAuth(mech) {
+			return nil, errors.New("smtp backend: AUTH " + mech + " not offered")
 		}
 		ir, err := sasl.InitialResponse(c)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		first, pending = b.withResponse(mech, ir)
-		return first, pending, nil
+		return b.withResponse(mech, ir), nil
 	}
-	return nil, nil, errors.New("smtp backend: cannot replay mechanism " + strconv.Quote(c.Mechanism))
+	return nil, errors.New("smtp backend: cannot replay mechanism " + strconv.Quote(c.Mechanism))
 }
 
 // withResponse builds AUTH mech with ir as initial response when the line
 // fits, else AUTH mech and ir after the 334.
-func (b *Backend) withResponse(mech string, ir []byte) ([]byte, [][]byte) {
-	b.mech = mech
+func (b *Backend) withResponse(mech string, ir []byte) []byte {
 	resp := base64.StdEncoding.AppendEncode(nil, ir)
 	if len(ir) == 0 {
 		resp = append(resp, '=')
 	}
 	cmd := append([]byte("AUTH "), mech...)
 	if len(cmd)+1+len(resp)+2 <= maxCommandLine {
+		b.auth.Start(mech)
 		cmd = append(cmd, ' ')
 		cmd = append(cmd, resp...)
-		return append(cmd, "\r\n"...), nil
+		return append(cmd, "\r\n"...)
 	}
 	if len(ir) == 0 {
 		resp = resp[:0]
 	}
-	return append(cmd, "\r\n"...), [][]byte{append(resp, "\r\n"...)}
+	b.auth.Start(mech, append(resp, "\r\n"...))
+	return append(cmd, "\r\n"...)
 }
 
-func b64Line(s string) []byte {
-	out := base64.StdEncoding.AppendEncode(nil, []byte(s))
-	return append(out, "\r\n"...)
-}
+func b64Line(s string) []byte { return sasl.Base64Line.Append(nil, []byte(s)) }

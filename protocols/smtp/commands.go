@@ -2,9 +2,11 @@ package smtp
 
 import (
 	"bytes"
-	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
 // command runs one complete command line (terminator included).
@@ -12,13 +14,13 @@ func (s *Server) command(line []byte, out []byte) (int, []byte, protocols.Event)
 	n := len(line)
 	l := eol.Trim(line)
 	if len(l) == 0 || bytes.IndexByte(l, 0) >= 0 {
-		out, ev := s.refuse(out, replyBadSyntax)
+		out, ev := s.refuse(out, smtpwire.ReplyBadSyntax)
 		return n, out, ev
 	}
-	verb, arg := splitVerb(l)
+	verb, arg := smtpwire.SplitVerb(l)
 	var buf [8]byte
 	var reply string
-	switch string(upperASCII(buf[:], verb)) {
+	switch string(ascii.Upper(buf[:], verb)) {
 	case "EHLO":
 		return n, s.ehloCommand(arg, true, out), protocols.EventNone
 	case "HELO":
@@ -29,37 +31,27 @@ func (s *Server) command(line []byte, out []byte) (int, []byte, protocols.Event)
 		return s.authCommand(n, arg, out)
 	case "NOOP":
 		// RFC 5321 section 4.1.1.9: a parameter is allowed and ignored.
-		return n, append(out, replyOK...), protocols.EventNone
+		return n, append(out, smtpwire.ReplyOK...), protocols.EventNone
 	case "RSET":
 		if len(arg) > 0 {
-			reply = replyNoArgs
+			reply = smtpwire.ReplyNoArgs
 			break
 		}
-		return n, append(out, replyOK...), protocols.EventNone
+		return n, append(out, smtpwire.ReplyOK...), protocols.EventNone
 	case "QUIT":
 		s.state = stClosed
-		return n, append(out, replyBye...), protocols.EventClose
+		return n, append(out, smtpwire.ReplyBye...), protocols.EventClose
 	case "HELP":
 		return n, append(out, replyHelp...), protocols.EventNone
 	case "MAIL", "RCPT", "DATA", "BDAT", "VRFY", "EXPN", "ETRN", "BURL":
 		reply = replyAuthRequired
 	case "XCLIENT", "XFORWARD", "TURN", "ATRN", "SEND", "SOML", "SAML":
-		reply = replyNotImpl
+		reply = smtpwire.ReplyNotImpl
 	default:
-		reply = replyUnknown
+		reply = smtpwire.ReplyUnknown
 	}
 	out, ev := s.refuse(out, reply)
 	return n, out, ev
-}
-
-// splitVerb splits "VERB args" at the first space; args keep inner spaces
-// but lose leading and trailing ones.
-func splitVerb(l []byte) (verb, arg []byte) {
-	i := bytes.IndexByte(l, ' ')
-	if i < 0 {
-		return l, nil
-	}
-	return l[:i], bytes.Trim(l[i+1:], " ")
 }
 
 // ehloCommand answers EHLO or HELO (RFC 5321 section 4.1.1.1). Either
@@ -70,9 +62,9 @@ func (s *Server) ehloCommand(arg []byte, ehlo bool, out []byte) []byte {
 		name = arg[:i]
 	}
 	if len(name) == 0 {
-		reply := replyHELOSyntax
+		reply := smtpwire.ReplyHELOSyntax
 		if ehlo {
-			reply = replyEHLOSyntax
+			reply = smtpwire.ReplyEHLOSyntax
 		}
 		out, _ = s.refuse(out, reply)
 		return out
@@ -94,13 +86,13 @@ func (s *Server) startTLS(n int, arg []byte, out []byte) (int, []byte, protocols
 	var reply string
 	switch {
 	case len(arg) > 0:
-		reply = replyNoArgs
+		reply = smtpwire.ReplyNoArgs
 	case s.tls:
-		reply = replyTLSActive
+		reply = smtpwire.ReplyTLSActive
 	case !s.cfg.StartTLS:
-		reply = replyNoTLS
+		reply = smtpwire.ReplyNoTLS
 	default:
-		return n, append(out, replyStartTLS...), protocols.EventStartTLS
+		return n, append(out, smtpwire.ReplyStartTLS...), protocols.EventStartTLS
 	}
 	out, ev := s.refuse(out, reply)
 	return n, out, ev

@@ -9,7 +9,10 @@
 // in package protocols; none touches a socket, a goroutine or a clock.
 package smtp
 
-import "github.com/switchyard-mail/switchyard/limits"
+import (
+	"github.com/switchyard-mail/switchyard/limits"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
+)
 
 // ServerConfig configures the client-facing machine. Zero values take the
 // defaults documented on each field.
@@ -54,13 +57,9 @@ type ServerConfig struct {
 }
 
 const (
-	defaultHostname    = "localhost"
 	defaultBanner      = "ready"
-	defaultMaxLine     = limits.SMTPMaxLine
-	minMaxLine         = 510
 	defaultMaxAuthLine = limits.MaxAuthLine
 	defaultAttempts    = limits.MaxAuthAttempts
-	defaultMaxErrors   = limits.SMTPMaxErrors
 )
 
 var (
@@ -69,8 +68,8 @@ var (
 )
 
 func (c *ServerConfig) setDefaults() {
-	if c.Hostname == "" || !validDomainText(c.Hostname) {
-		c.Hostname = defaultHostname
+	if c.Hostname == "" || !smtpwire.ValidDomainText(c.Hostname) {
+		c.Hostname = smtpwire.DefaultHostname
 	}
 	if c.Banner == "" {
 		c.Banner = defaultBanner
@@ -85,13 +84,13 @@ func (c *ServerConfig) setDefaults() {
 		c.MaxAuthAttempts = defaultAttempts
 	}
 	if c.MaxErrors <= 0 {
-		c.MaxErrors = defaultMaxErrors
+		c.MaxErrors = smtpwire.DefaultMaxErrors
 	}
 	if c.MaxLine <= 0 {
-		c.MaxLine = defaultMaxLine
+		c.MaxLine = smtpwire.DefaultMaxLine
 	}
-	if c.MaxLine < minMaxLine {
-		c.MaxLine = minMaxLine
+	if c.MaxLine < smtpwire.MinMaxLine {
+		c.MaxLine = smtpwire.MinMaxLine
 	}
 	if c.MaxAuthLine <= 0 {
 		c.MaxAuthLine = defaultMaxAuthLine
@@ -99,18 +98,4 @@ func (c *ServerConfig) setDefaults() {
 	if c.MaxAuthLine < c.MaxLine {
 		c.MaxAuthLine = c.MaxLine
 	}
-}
-
-// validDomainText: printable ASCII without spaces, as a host name in a
-// greeting, an EHLO line or an EHLO argument must be.
-func validDomainText(s string) bool {
-	if s == "" || len(s) > 255 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
 }

@@ -1,30 +1,16 @@
 package smtp
 
 import (
-	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
-
-// chunk splits data into writes whose sizes come from cuts (1..16 each).
-func chunk(data, cuts []byte) []string {
-	var out []string
-	for i := 0; len(data) > 0; i++ {
-		n := len(data)
-		if len(cuts) > 0 {
-			n = int(cuts[i%len(cuts)]%16) + 1
-		}
-		n = min(n, len(data))
-		out = append(out, string(data[:n]))
-		data = data[n:]
-	}
-	return out
-}
 
 func fuzzServerConfig(flags uint8) ServerConfig {
 	cfg := ServerConfig{
@@ -54,44 +40,24 @@ func FuzzSubmissionServerFeed(f *testing.F) {
 	f.Add([]byte("ehlo c\nauth xoauth2 dXNlcj11QHgBYXV0aD1CZWFyZXIgdAEB\n"), []byte{9}, uint8(2))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
 		cfg := fuzzServerConfig(flags)
-		run := func(writes []string, bytewise bool) *client {
-			c := newClient(t, cfg)
-			n := 0
-			c.Verdict = func(l *protocols.Login) *failure {
-				n++
-				switch n % 3 {
-				case 0:
-					return nil
-				case 1:
-					return &failure{Kind: protocols.FailUnavailable}
+		prototest.ServerFuzz[*Server]{
+			New: func() *client {
+				c, n := newClient(t, cfg), 0
+				c.Verdict = func(l *protocols.Login) *failure {
+					n++
+					switch n % 3 {
+					case 0:
+						return nil
+					case 1:
+						return &failure{Kind: protocols.FailUnavailable}
+					}
+					return &failure{Kind: protocols.FailRejected, Relay: "535 5.7.8 no"}
 				}
-				return &failure{Kind: protocols.FailRejected, Relay: "535 5.7.8 no"}
-			}
-			limit := defaultMaxAuthLine + 16
-			for _, w := range writes {
-				c.Send(w, bytewise)
-				if len(c.Pending) > limit {
-					t.Fatalf("engine holds %d bytes", len(c.Pending))
-				}
-			}
-			return c
-		}
-		whole := run([]string{string(data)}, false)
-		if max := 64*len(data) + 1024; len(whole.Out) > max {
-			t.Fatalf("output %d bytes for %d of input", len(whole.Out), len(data))
-		}
-		if len(data) > 4096 {
-			return // keep byte-at-a-time runs cheap
-		}
-		for _, bytewise := range []bool{false, true} {
-			c := run(chunk(data, cuts), bytewise)
-			if string(c.Out) != string(whole.Out) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) || string(c.ToBackend) != string(whole.ToBackend) {
-				if strings.Contains(fmt.Sprint(whole.Events), "starttls") {
-					continue // bytes after STARTTLS depend on the chunking by design
-				}
-				t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Out, c.Events, whole.Out, whole.Events)
-			}
-		}
+				return c
+			},
+			MaxHeld: defaultMaxAuthLine + 16,
+			MaxOut:  func(in int) int { return 64*in + 1024 },
+		}.Check(t, data, cuts)
 	})
 }
 
@@ -143,13 +109,13 @@ func FuzzSubmissionBackendFeed(f *testing.F) {
 			if len(sent) > 8192 {
 				t.Fatalf("sent %d bytes", len(sent))
 			}
-			if len(r.b.Relay()) > maxRelay+maxReplyLine+2 {
+			if len(r.b.Relay()) > smtpwire.MaxRelay+smtpwire.MaxReplyLine+2 {
 				t.Fatalf("relay of %d bytes", len(r.b.Relay()))
 			}
 			return sent, r.ev, r.b.Relay()
 		}
 		s1, e1, r1 := run([]string{string(data)})
-		for _, writes := range [][]string{chunk(data, cuts), chunk(data, []byte{0})} {
+		for _, writes := range [][]string{prototest.Chunk(data, cuts), prototest.Chunk(data, []byte{0})} {
 			s2, e2, r2 := run(writes)
 			if s1 != s2 || e1 != e2 || string(r1) != string(r2) {
 				t.Fatalf("chunking changes the result:\n%q %d %q\n%q %d %q", s1, e1, r1, s2, e2, r2)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
 // ParseReply reads one complete reply from the start of in, for a client
@@ -16,26 +17,26 @@ import (
 // many lines is an error.
 func ParseReply(in []byte) (code int, lines []string, n int, err error) {
 	for {
-		end, _, tooLong := frameReplyLine(in[n:], 0)
+		end, _, tooLong := smtpwire.FrameReply(in[n:], 0)
 		if tooLong {
 			return 0, nil, 0, errors.New("smtp: reply line too long")
 		}
 		if end == 0 {
 			return 0, nil, 0, nil
 		}
-		r, ok := parseReplyLine(in[n : n+end])
+		r, ok := smtpwire.ParseReply(in[n : n+end])
 		if !ok {
 			return 0, nil, 0, errors.New("smtp: malformed reply " + eol.Quote(in[n:n+end]))
 		}
-		if code != 0 && r.code != code {
+		if code != 0 && r.Code != code {
 			return 0, nil, 0, errors.New("smtp: reply code changed within a reply: " + eol.Quote(in[n:n+end]))
 		}
-		if len(lines) == maxReplyLines {
+		if len(lines) == smtpwire.MaxReplyLines {
 			return 0, nil, 0, errors.New("smtp: reply has too many lines")
 		}
-		code, n = r.code, n+end
-		lines = append(lines, string(r.text))
-		if r.last {
+		code, n = r.Code, n+end
+		lines = append(lines, string(r.Text))
+		if r.Last {
 			return code, lines, n, nil
 		}
 	}

@@ -2,6 +2,9 @@ package smtp
 
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -23,7 +26,7 @@ type Server struct {
 	ehlo  []byte // EHLO reply for the current TLS state
 	tls   bool
 	state serverState
-	lineFramer
+	smtpwire.LineFramer
 	failures int // refused logins
 	errors   int // refused or unknown commands
 
@@ -40,7 +43,7 @@ var _ protocols.FrontEnd = (*Server)(nil)
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, tls: cfg.TLSActive, host: cfg.Hostname}
-	s.mechs = offeredMechanisms(cfg.SASL)
+	s.mechs = sasl.Offered(cfg.SASL)
 	s.ehlo = ehloReply(&s.cfg, s.mechs, s.tls)
 	return s
 }
@@ -50,7 +53,7 @@ func (s *Server) Greeting(out []byte) []byte {
 	out = append(out, "220 "...)
 	out = append(out, s.host...)
 	out = append(out, " ESMTP"...)
-	if banner := sanitizeText(s.cfg.Banner); banner != "" {
+	if banner := ascii.Sanitize(s.cfg.Banner, ascii.Printable); banner != "" {
 		out = append(out, ' ')
 		out = append(out, banner...)
 	}
@@ -73,8 +76,8 @@ func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev prot
 		if len(rest) == 0 {
 			return consumed, out, protocols.EventNone
 		}
-		if s.discard {
-			n, found := s.skipLine(rest)
+		if s.Discard {
+			n, found := s.SkipLine(rest)
 			consumed += n
 			if !found {
 				return consumed, out, protocols.EventNone
@@ -89,14 +92,14 @@ func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev prot
 		if s.state == stSASL {
 			limit = s.saslLimit
 		}
-		end, res := s.frameLine(rest, limit)
+		end, res := s.FrameLine(rest, limit)
 		var n int
 		switch res {
-		case frameMore:
+		case smtpwire.FrameMore:
 			return consumed, out, protocols.EventNone
-		case frameTooLong:
+		case smtpwire.FrameTooLong:
 			consumed += end
-			if s.discard {
+			if s.Discard {
 				return consumed, out, protocols.EventNone
 			}
 			out, ev = s.lineTooLong(out)
@@ -121,7 +124,7 @@ func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev prot
 // progress is abandoned).
 func (s *Server) lineTooLong(out []byte) ([]byte, protocols.Event) {
 	s.endSASL()
-	return s.refuse(out, replyLineTooLong)
+	return s.refuse(out, smtpwire.ReplyLineTooLong)
 }
 
 // refuse appends an error reply and counts it; past MaxErrors the
@@ -131,7 +134,7 @@ func (s *Server) refuse(out []byte, reply string) ([]byte, protocols.Event) {
 	s.errors++
 	if s.errors >= s.cfg.MaxErrors {
 		s.state = stClosed
-		return append421(out, s.host, textTooManyErrors), protocols.EventClose
+		return smtpwire.Append421(out, s.host, smtpwire.TextTooManyErrors), protocols.EventClose
 	}
 	return out, protocols.EventNone
 }
@@ -148,7 +151,7 @@ func (s *Server) TLSStarted(out []byte) []byte {
 		s.ehlo = ehloReply(&s.cfg, s.mechs, true)
 	}
 	s.helo, s.proto = "", ""
-	s.scan, s.discard = 0, false
+	s.Scan, s.Discard = 0, false
 	s.auth = nil
 	if s.state != stClosed {
 		s.state = stCommand
@@ -166,7 +169,7 @@ func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) 
 	switch kind {
 	case protocols.FailRejected:
 		if len(relay) > 0 {
-			out = appendLine(out, relay)
+			out = eol.AppendLine(out, relay)
 		} else {
 			out = append(out, replyAuthFailed...)
 		}
@@ -176,19 +179,25 @@ func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) 
 	}
 	if s.failures >= s.cfg.MaxAuthAttempts {
 		s.state = stClosed
-		return append421(out, s.host, textTooManyAuth), true
+		return smtpwire.Append421(out, s.host, textTooManyAuth), true
 	}
 	return out, false
 }
 
 // TooBusy appends the reply for a connection refused by a limit.
-func (s *Server) TooBusy(out []byte) []byte { return append421(out, s.host, textTooBusy) }
+func (s *Server) TooBusy(out []byte) []byte {
+	return smtpwire.Append421(out, s.host, smtpwire.TextTooBusy)
+}
 
 // Timeout appends the reply sent before closing an idle connection.
-func (s *Server) Timeout(out []byte) []byte { return append421(out, s.host, textTimeout) }
+func (s *Server) Timeout(out []byte) []byte {
+	return smtpwire.Append421(out, s.host, smtpwire.TextTimeout)
+}
 
 // ShuttingDown appends the reply sent when the proxy drains.
-func (s *Server) ShuttingDown(out []byte) []byte { return append421(out, s.host, textShutdown) }
+func (s *Server) ShuttingDown(out []byte) []byte {
+	return smtpwire.Append421(out, s.host, smtpwire.TextShutdown)
+}
 
 // Client ID keys under which the Server passes what the client said in
 // HELO/EHLO to the backend side (protocols.Login has no field for it).

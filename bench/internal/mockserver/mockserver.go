@@ -8,10 +8,12 @@ import (
 	"bufio"
 	"errors"
 	"net"
+	"net/netip"
+	"os"
 	"sync"
 	"time"
 
-	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
 )
 
 // Listener accepts connections and hands each to serve on its own
@@ -84,12 +86,27 @@ func ClientAddr(c net.Conn, r *bufio.Reader, acceptProxy bool) (addr string, ok 
 	if !acceptProxy {
 		return addr, true
 	}
-	h, err := proxyproto.ReadHeaderTimeout(c, r, 300*time.Millisecond)
+	src, ok, err := ReadProxyHeader(c, r, 300*time.Millisecond)
 	switch {
-	case err == nil && h.SourceAddr != nil:
-		return h.SourceAddr.String(), true
-	case err != nil && !errors.Is(err, proxyproto.ErrNoProxyProtocol):
+	case err != nil:
 		return "", false
+	case ok:
+		return src.String(), true
 	}
 	return addr, true
+}
+
+// ReadProxyHeader reads an optional PROXY header from r, waiting at most
+// timeout for its first bytes: no header (ok false, nil error) when none
+// comes or the bytes cannot start one, an error when one is broken.
+func ReadProxyHeader(c net.Conn, r *bufio.Reader, timeout time.Duration) (src netip.AddrPort, ok bool, err error) {
+	if timeout > 0 {
+		_ = c.SetReadDeadline(time.Now().Add(timeout))
+		defer func() { _ = c.SetReadDeadline(time.Time{}) }()
+	}
+	src, _, ok, err = forward.ReadProxyHeader(r)
+	if errors.Is(err, forward.ErrNoProxyHeader) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return src, false, nil
+	}
+	return src, ok, err
 }

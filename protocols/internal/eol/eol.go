@@ -21,3 +21,9 @@ func Quote(l []byte) string {
 	}
 	return fmt.Sprintf("%q", l)
 }
+
+// AppendLine appends a peer's line to dst with exactly one CRLF.
+func AppendLine(dst, line []byte) []byte {
+	dst = append(dst, Trim(line)...)
+	return append(dst, "\r\n"...)
+}

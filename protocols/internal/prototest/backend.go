@@ -2,6 +2,7 @@ package prototest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -99,4 +100,40 @@ func (r *BackendRun[B]) feed(out []byte) (int, []byte, protocols.BackendEvent) {
 		r.T.Fatalf("Feed consumed %d of %d", n, len(r.Pending))
 	}
 	return n, out, ev
+}
+
+// RecvEach delivers each of writes, whole or (bytewise) one byte per Recv.
+func (r *BackendRun[B]) RecvEach(writes []string, bytewise bool) {
+	for _, w := range writes {
+		if !bytewise {
+			r.Recv(w, false)
+			continue
+		}
+		for i := 0; i < len(w); i++ {
+			r.Recv(w[i:i+1], false)
+		}
+	}
+}
+
+// Check compares what the machine sent and reported with a transcript.
+func (r *BackendRun[B]) Check(sent string, events []string) {
+	r.T.Helper()
+	if string(r.Sent) != sent {
+		r.T.Errorf("sent:\n got: %q\nwant: %q", r.Sent, sent)
+	}
+	if strings.Join(r.Events, "\n") != strings.Join(events, "\n") {
+		r.T.Errorf("events:\n got: %q\nwant: %q", r.Events, events)
+	}
+}
+
+// BothWays runs test as the subtest name, fed whole, then as
+// name+"/bytewise", fed one byte at a time.
+func BothWays(t *testing.T, name string, test func(t *testing.T, bytewise bool)) {
+	for _, bytewise := range []bool{false, true} {
+		n := name
+		if bytewise {
+			n += "/bytewise"
+		}
+		t.Run(n, func(t *testing.T) { test(t, bytewise) })
+	}
 }

@@ -188,3 +188,13 @@ func CheckEvents(t testing.TB, got []string, want ...string) {
 		t.Errorf("events:\n got: %q\nwant: %q", got, want)
 	}
 }
+
+// Transcript sends in (whole, or bytewise one byte per read) with every
+// login accepted, then checks the client's lines and the events.
+func (c *Client[S]) Transcript(in string, bytewise bool, out, events []string) {
+	c.T.Helper()
+	c.Verdict = func(*protocols.Login) *Failure { return nil }
+	c.Send(in, bytewise)
+	CheckLines(c.T, "output", c.Out, out...)
+	CheckEvents(c.T, c.Events, events...)
+}

@@ -1,8 +1,10 @@
-package smtp
+package smtprelay
 
 import (
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
 // RelayConfig configures a Relay, the machine for port 25 (SMTP) and LMTP
@@ -28,7 +30,7 @@ type RelayConfig struct {
 	// (RFC 1870); 0 means no limit (SIZE is advertised without a value).
 	MaxMessageSize int64
 	// MaxLine bounds one command line without its CRLF (default 2048, as
-	// ServerConfig; never less than 510).
+	// smtp.ServerConfig; never less than 510).
 	MaxLine int
 	// TTL, when positive, is the XCLIENT TTL hop count sent to backends
 	// that advertise TTL; when 0 the forward.Info's own TTL is used (0 there
@@ -39,17 +41,17 @@ type RelayConfig struct {
 const defaultMaxRecipients = limits.MaxRecipients
 
 func (c *RelayConfig) setDefaults() {
-	if c.Hostname == "" || !validDomainText(c.Hostname) {
-		c.Hostname = defaultHostname
+	if c.Hostname == "" || !smtpwire.ValidDomainText(c.Hostname) {
+		c.Hostname = smtpwire.DefaultHostname
 	}
 	if c.MaxRecipients <= 0 {
 		c.MaxRecipients = defaultMaxRecipients
 	}
 	if c.MaxLine <= 0 {
-		c.MaxLine = defaultMaxLine
+		c.MaxLine = smtpwire.DefaultMaxLine
 	}
-	if c.MaxLine < minMaxLine {
-		c.MaxLine = minMaxLine
+	if c.MaxLine < smtpwire.MinMaxLine {
+		c.MaxLine = smtpwire.MinMaxLine
 	}
 	if c.MaxMessageSize < 0 {
 		c.MaxMessageSize = 0
@@ -108,7 +110,7 @@ type Relay struct {
 	ehlo     []byte // EHLO/LHLO reply for the current TLS state
 	tls      bool
 	phase    clientPhase
-	frame    lineFramer
+	frame    smtpwire.LineFramer
 	errors   int // refused or unknown commands
 	draining bool
 
@@ -139,12 +141,8 @@ func (r *Relay) ehloReply() []byte {
 	if r.cfg.MaxMessageSize > 0 {
 		size = "SIZE " + itoa64(r.cfg.MaxMessageSize)
 	}
-	sc := ServerConfig{
-		Hostname:   r.cfg.Hostname,
-		Extensions: []string{"PIPELINING", size, "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"},
-		StartTLS:   r.cfg.StartTLS,
-	}
-	return ehloReply(&sc, nil, r.tls)
+	exts := []string{"PIPELINING", size, "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"}
+	return smtpwire.EHLOReply(r.cfg.Hostname, exts, r.cfg.StartTLS && !r.tls, nil)
 }
 
 func itoa64(n int64) string {
@@ -169,7 +167,7 @@ func (r *Relay) Greeting(out []byte) []byte {
 	} else {
 		out = append(out, " ESMTP"...)
 	}
-	if banner := sanitizeText(r.cfg.Banner); banner != "" {
+	if banner := ascii.Sanitize(r.cfg.Banner, ascii.Printable); banner != "" {
 		out = append(out, ' ')
 		out = append(out, banner...)
 	}
@@ -185,7 +183,7 @@ func (r *Relay) TLSStarted(out []byte) []byte {
 		r.ehlo = r.ehloReply()
 	}
 	r.helo, r.proto = "", ""
-	r.frame = lineFramer{}
+	r.frame = smtpwire.LineFramer{}
 	r.tx = transaction{}
 	if r.phase != cpClosed {
 		r.phase = cpCommand
@@ -213,13 +211,13 @@ func (r *Relay) AwaitingBackend() bool {
 // Timeout appends the reply sent before closing an idle client.
 func (r *Relay) Timeout(out []byte) []byte {
 	r.phase = cpClosed
-	return append421(out, r.cfg.Hostname, textTimeout)
+	return smtpwire.Append421(out, r.cfg.Hostname, smtpwire.TextTimeout)
 }
 
 // TooBusy appends the reply for a connection refused by a limit.
 func (r *Relay) TooBusy(out []byte) []byte {
 	r.phase = cpClosed
-	return append421(out, r.cfg.Hostname, textTooBusy)
+	return smtpwire.Append421(out, r.cfg.Hostname, smtpwire.TextTooBusy)
 }
 
 // ShuttingDown ends the session now when no transaction is open, else
@@ -233,7 +231,7 @@ func (r *Relay) ShuttingDown(o *protocols.RelayOut) bool {
 		return false
 	}
 	r.close(o)
-	o.Client = append421(o.Client, r.cfg.Hostname, textShutdown)
+	o.Client = smtpwire.Append421(o.Client, r.cfg.Hostname, smtpwire.TextShutdown)
 	return true
 }
 

@@ -1,4 +1,4 @@
-package smtp
+package smtprelay
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
 // The pass-through pair serves SMTP and LMTP listeners bridged raw to one
@@ -33,8 +34,8 @@ var _ protocols.FrontEnd = (*PassthroughFront)(nil)
 // NewPassthroughFront returns the front end of one pass-through session.
 func NewPassthroughFront(cfg PassthroughConfig) *PassthroughFront {
 	host := cfg.Hostname
-	if host == "" || !validDomainText(host) {
-		host = defaultHostname
+	if host == "" || !smtpwire.ValidDomainText(host) {
+		host = smtpwire.DefaultHostname
 	}
 	return &PassthroughFront{host: host}
 }
@@ -58,18 +59,22 @@ func (p *PassthroughFront) TLSStarted(out []byte) []byte { return out }
 // announcement. The client has not been greeted, so a 421 ends it (RFC
 // 5321 section 3.1).
 func (p *PassthroughFront) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	return append421(out, p.host, textUnavailable), true
+	return smtpwire.Append421(out, p.host, textUnavailable), true
 }
 
 // TooBusy appends the reply for a connection refused by a limit.
-func (p *PassthroughFront) TooBusy(out []byte) []byte { return append421(out, p.host, textTooBusy) }
+func (p *PassthroughFront) TooBusy(out []byte) []byte {
+	return smtpwire.Append421(out, p.host, smtpwire.TextTooBusy)
+}
 
 // Timeout appends the reply sent before closing an idle connection.
-func (p *PassthroughFront) Timeout(out []byte) []byte { return append421(out, p.host, textTimeout) }
+func (p *PassthroughFront) Timeout(out []byte) []byte {
+	return smtpwire.Append421(out, p.host, smtpwire.TextTimeout)
+}
 
 // ShuttingDown appends the reply sent when the proxy drains.
 func (p *PassthroughFront) ShuttingDown(out []byte) []byte {
-	return append421(out, p.host, textShutdown)
+	return smtpwire.Append421(out, p.host, smtpwire.TextShutdown)
 }
 
 const textUnavailable = "4.3.0 Service not available, try again later"
@@ -113,8 +118,8 @@ var _ protocols.BackEnd = (*PassthroughBackend)(nil)
 
 // NewPassthroughBackend returns the machine for one pass-through leg.
 func NewPassthroughBackend(cfg PassthroughBackendConfig) *PassthroughBackend {
-	if cfg.Hostname == "" || !validDomainText(cfg.Hostname) {
-		cfg.Hostname = defaultHostname
+	if cfg.Hostname == "" || !smtpwire.ValidDomainText(cfg.Hostname) {
+		cfg.Hostname = smtpwire.DefaultHostname
 	}
 	if cfg.Forward != nil {
 		f := *cfg.Forward
@@ -169,7 +174,7 @@ func (b *PassthroughBackend) Feed(in []byte, out []byte) (consumed int, outp []b
 				return len(in), out, b.failf("%s refused: %s", b.helloVerb(), eol.Quote(reply))
 			}
 			ext := ehloExtensions(reply)
-			lines := forward.XClientArgs(*b.cfg.Forward, withoutClientSaid(ext.xclient))
+			lines := forward.XClientArgs(*b.cfg.Forward, withoutClientSaid(ext.XClient))
 			if len(lines) == 0 {
 				consumed += end
 				return consumed, out, b.done(b.greeting)

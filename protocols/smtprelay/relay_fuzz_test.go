@@ -1,4 +1,4 @@
-package smtp
+package smtprelay
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
 var fuzzRoutes = map[string]string{"a@a": "A", "b@a": "A", "bad@a": "A", "tmp@a": "A", "c@b": "B", "t@t": "?"}
@@ -65,7 +66,7 @@ func runRelayClient(t *testing.T, cfg RelayConfig, leg protocols.BackendLeg, wri
 	}
 	for _, w := range writes {
 		e.client(w)
-		if len(e.bpending) > maxRelay+maxReplyLine+2 {
+		if len(e.bpending) > smtpwire.MaxRelay+smtpwire.MaxReplyLine+2 {
 			t.Fatalf("engine holds %d backend octets", len(e.bpending))
 		}
 	}
@@ -75,7 +76,7 @@ func runRelayClient(t *testing.T, cfg RelayConfig, leg protocols.BackendLeg, wri
 
 // checkRelayBounds: what the machine keeps is bounded whatever it is fed.
 func checkRelayBounds(t *testing.T, r *Relay) {
-	if len(r.tx.refusal) > 2*maxRelay || len(r.rcpt) > r.cfg.MaxLine || len(r.tx.sender) > r.cfg.MaxLine || len(r.helo) > r.cfg.MaxLine {
+	if len(r.tx.refusal) > 2*smtpwire.MaxRelay || len(r.rcpt) > r.cfg.MaxLine || len(r.tx.sender) > r.cfg.MaxLine || len(r.helo) > r.cfg.MaxLine {
 		t.Fatalf("machine state grew: refusal %d rcpt %d sender %d helo %d", len(r.tx.refusal), len(r.rcpt), len(r.tx.sender), len(r.helo))
 	}
 }
@@ -144,7 +145,7 @@ func FuzzRelayClient(f *testing.F) {
 			return // keep byte-at-a-time runs cheap
 		}
 		for _, bytewise := range []bool{false, true} {
-			res := runRelayClient(t, cfg, leg, chunk(data, cuts), bytewise, flags, dieAfter)
+			res := runRelayClient(t, cfg, leg, prototest.Chunk(data, cuts), bytewise, flags, dieAfter)
 			checkFinals(t, res)
 			if res.out != whole.out || res.sent != whole.sent || fmt.Sprint(res.events) != fmt.Sprint(whole.events) {
 				if strings.Contains(fmt.Sprint(whole.events), "starttls") {
@@ -180,7 +181,7 @@ func FuzzRelayBackend(f *testing.F) {
 		}
 		e.client(hello + "MAIL FROM:<s@c> SIZE=10 SMTPUTF8\r\nRCPT TO:<a@a>\r\nRCPT TO:<b@a>\r\nRCPT TO:<c@b>\r\nDATA\r\nbody\r\n" +
 			strings.Repeat("x", 50) + "\r\n.\r\nMAIL FROM:<s@c>\r\nRCPT TO:<bad@a>\r\nRCPT TO:<c@b>\r\nDATA\r\ny\r\n.\r\nQUIT\r\n")
-		reads := chunk(data, cuts)
+		reads := prototest.Chunk(data, cuts)
 		limit := 2*len(reads) + 100
 		for steps := 0; !e.closed; steps++ {
 			if steps > limit {
@@ -258,7 +259,7 @@ func FuzzPassthroughBackend(f *testing.F) {
 		if len(data) > 4096 {
 			return
 		}
-		for _, reads := range [][]string{chunk(data, cuts), chunk(data, []byte{0})} {
+		for _, reads := range [][]string{prototest.Chunk(data, cuts), prototest.Chunk(data, []byte{0})} {
 			r, m := run(reads)
 			if string(r.Sent) != string(whole.Sent) || fmt.Sprint(r.Events) != fmt.Sprint(whole.Events) ||
 				string(r.B.Relay()) != string(whole.B.Relay()) || r.Done && strings.HasPrefix(r.Events[0], "ok") && m != n {

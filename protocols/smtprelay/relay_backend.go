@@ -1,4 +1,4 @@
-package smtp
+package smtprelay
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
 // legPhase is where the dialogue with the current backend leg stands. The
@@ -41,7 +42,7 @@ type relayLeg struct {
 	forward     *forward.Info // what XCLIENT announces; nil: nothing
 	xclient     []string      // XCLIENT lines still to send
 	xclientDone bool
-	ext         extensions
+	ext         smtpwire.Extensions
 	dirty       bool // a MAIL went out since the last RSET or end of data
 	reader      replyReader
 }
@@ -70,7 +71,7 @@ func (rr *replyReader) next(in []byte) (end, code int, err error) {
 	}
 	for {
 		rest := in[rr.off:]
-		e, scan, tooLong := frameReplyLine(rest, rr.scan)
+		e, scan, tooLong := smtpwire.FrameReply(rest, rr.scan)
 		if tooLong {
 			return 0, 0, errReplyTooLong
 		}
@@ -79,24 +80,24 @@ func (rr *replyReader) next(in []byte) (end, code int, err error) {
 			return 0, 0, nil
 		}
 		rr.scan = 0
-		r, ok := parseReplyLine(rest[:e])
+		r, ok := smtpwire.ParseReply(rest[:e])
 		switch {
 		case !ok:
 			return 0, 0, fmt.Errorf("malformed reply %s", eol.Quote(rest[:e]))
-		case rr.code != 0 && r.code != rr.code:
+		case rr.code != 0 && r.Code != rr.code:
 			return 0, 0, fmt.Errorf("reply code changed within a reply: %s", eol.Quote(rest[:e]))
 		}
 		rr.off += e
 		rr.lines++
-		if rr.lines > maxRelayReplyLines || rr.off > maxRelay {
+		if rr.lines > maxRelayReplyLines || rr.off > smtpwire.MaxRelay {
 			return 0, 0, errReplyTooLong
 		}
-		if r.last {
+		if r.Last {
 			end = rr.off
 			*rr = replyReader{}
-			return end, r.code, nil
+			return end, r.Code, nil
 		}
-		rr.code = r.code
+		rr.code = r.Code
 	}
 }
 
@@ -290,7 +291,7 @@ func (r *Relay) backendReply(reply []byte, code int, o *protocols.RelayOut) prot
 			return protocols.RelayNone
 		}
 		name := r.cfg.Hostname
-		if validDomainText(leg.forward.Helo) {
+		if smtpwire.ValidDomainText(leg.forward.Helo) {
 			name = leg.forward.Helo
 		}
 		r.sendHello(o, name)
@@ -357,12 +358,12 @@ func (r *Relay) backendReply(reply []byte, code int, o *protocols.RelayOut) prot
 
 // ehloExtensions reads a complete EHLO/LHLO reply; its first line names
 // the server.
-func ehloExtensions(reply []byte) extensions {
-	var ext extensions
+func ehloExtensions(reply []byte) smtpwire.Extensions {
+	var ext smtpwire.Extensions
 	for first := true; len(reply) > 0; first = false {
 		i := lineEnd(reply)
-		if rl, ok := parseReplyLine(reply[:i+1]); ok && !first {
-			ext.parseExtension(rl.text)
+		if rl, ok := smtpwire.ParseReply(reply[:i+1]); ok && !first {
+			ext.Parse(rl.Text)
 		}
 		reply = reply[i+1:]
 	}
@@ -390,16 +391,16 @@ func (r *Relay) sendHello(o *protocols.RelayOut, name string) {
 func (r *Relay) afterHello(o *protocols.RelayOut) protocols.RelayEvent {
 	leg := &r.leg
 	if leg.startTLS && !leg.tlsDone {
-		if !leg.ext.startTLS {
+		if !leg.ext.StartTLS {
 			return r.legFailed(o, true)
 		}
 		leg.phase = lgStartTLS
 		r.sendLine(o, "STARTTLS")
 		return protocols.RelayNone
 	}
-	if leg.forward != nil && !leg.xclientDone && leg.ext.xclient != nil {
+	if leg.forward != nil && !leg.xclientDone && leg.ext.XClient != nil {
 		leg.xclientDone = true
-		if lines := forward.XClientArgs(*leg.forward, leg.ext.xclient); len(lines) > 0 {
+		if lines := forward.XClientArgs(*leg.forward, leg.ext.XClient); len(lines) > 0 {
 			leg.phase = lgXClient
 			leg.xclient = lines[1:]
 			r.sendLine(o, lines[0])
@@ -428,7 +429,7 @@ func (r *Relay) legNext(o *protocols.RelayOut) protocols.RelayEvent {
 			r.sendLine(o, "RSET")
 			return protocols.RelayNone
 		}
-		if r.tx.smtpUTF8 && !leg.ext.smtpUTF8 {
+		if r.tx.smtpUTF8 && !leg.ext.SMTPUTF8 {
 			// RFC 6531 section 3.2: the message cannot be relayed there.
 			r.tx.failure = txRefused
 			r.tx.refusal = []byte(replyNoUTF8Backend)
@@ -453,11 +454,11 @@ func (r *Relay) appendMail(o *protocols.RelayOut) {
 	o.Backend = append(o.Backend, "MAIL FROM:<"...)
 	o.Backend = append(o.Backend, r.tx.sender...)
 	o.Backend = append(o.Backend, '>')
-	if r.tx.size >= 0 && r.leg.ext.size {
+	if r.tx.size >= 0 && r.leg.ext.Size {
 		o.Backend = append(o.Backend, " SIZE="...)
 		o.Backend = append(o.Backend, itoa64(r.tx.size)...)
 	}
-	if r.tx.body != "" && r.leg.ext.eightBit {
+	if r.tx.body != "" && r.leg.ext.EightBit {
 		o.Backend = append(o.Backend, " BODY="...)
 		o.Backend = append(o.Backend, r.tx.body...)
 	}

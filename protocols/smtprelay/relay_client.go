@@ -1,4 +1,4 @@
-package smtp
+package smtprelay
 
 import (
 	"bytes"
@@ -6,7 +6,9 @@ import (
 	"strings"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
 // Replies of the Relay besides the shared ones in reply.go.
@@ -68,27 +70,27 @@ func (r *Relay) FeedClient(in []byte, o *protocols.RelayOut) (consumed int, ev p
 		if len(rest) == 0 {
 			return consumed, protocols.RelayNone
 		}
-		if r.frame.discard {
-			n, found := r.frame.skipLine(rest)
+		if r.frame.Discard {
+			n, found := r.frame.SkipLine(rest)
 			consumed += n
 			if !found {
 				return consumed, protocols.RelayNone
 			}
-			if ev := r.refuse(o, replyLineTooLong); ev != protocols.RelayNone {
+			if ev := r.refuse(o, smtpwire.ReplyLineTooLong); ev != protocols.RelayNone {
 				return consumed, ev
 			}
 			continue
 		}
-		end, res := r.frame.frameLine(rest, r.lineLimit)
+		end, res := r.frame.FrameLine(rest, r.lineLimit)
 		switch res {
-		case frameMore:
+		case smtpwire.FrameMore:
 			return consumed, protocols.RelayNone
-		case frameTooLong:
+		case smtpwire.FrameTooLong:
 			consumed += end
-			if r.frame.discard {
+			if r.frame.Discard {
 				return consumed, protocols.RelayNone
 			}
-			if ev := r.refuse(o, replyLineTooLong); ev != protocols.RelayNone {
+			if ev := r.refuse(o, smtpwire.ReplyLineTooLong); ev != protocols.RelayNone {
 				return consumed, ev
 			}
 			continue
@@ -107,9 +109,9 @@ func (r *Relay) lineLimit([]byte) int { return r.cfg.MaxLine }
 func (r *Relay) refuse(o *protocols.RelayOut, reply string) protocols.RelayEvent {
 	o.Client = append(o.Client, reply...)
 	r.errors++
-	if r.errors >= defaultMaxErrors {
+	if r.errors >= smtpwire.DefaultMaxErrors {
 		r.close(o)
-		o.Client = append421(o.Client, r.cfg.Hostname, textTooManyErrors)
+		o.Client = smtpwire.Append421(o.Client, r.cfg.Hostname, smtpwire.TextTooManyErrors)
 		return protocols.RelayClose
 	}
 	return protocols.RelayNone
@@ -119,18 +121,18 @@ func (r *Relay) refuse(o *protocols.RelayOut, reply string) protocols.RelayEvent
 func (r *Relay) command(line []byte, o *protocols.RelayOut) protocols.RelayEvent {
 	l := eol.Trim(line)
 	if len(l) == 0 || bytes.IndexByte(l, 0) >= 0 {
-		return r.refuse(o, replyBadSyntax)
+		return r.refuse(o, smtpwire.ReplyBadSyntax)
 	}
-	verb, arg := splitVerb(l)
+	verb, arg := smtpwire.SplitVerb(l)
 	var buf [8]byte
-	cmd := string(upperASCII(buf[:], verb))
+	cmd := string(ascii.Upper(buf[:], verb))
 	if r.draining && !r.inTransaction() {
 		// The transaction that held the shutdown back is over.
 		r.close(o)
 		if cmd == "QUIT" {
-			o.Client = append(o.Client, replyBye...)
+			o.Client = append(o.Client, smtpwire.ReplyBye...)
 		} else {
-			o.Client = append421(o.Client, r.cfg.Hostname, textShutdown)
+			o.Client = smtpwire.Append421(o.Client, r.cfg.Hostname, smtpwire.TextShutdown)
 		}
 		return protocols.RelayClose
 	}
@@ -142,7 +144,7 @@ func (r *Relay) command(line []byte, o *protocols.RelayOut) protocols.RelayEvent
 		return r.hello(arg, cmd == "EHLO", o)
 	case "LHLO":
 		if !r.cfg.LMTP {
-			return r.refuse(o, replyUnknown)
+			return r.refuse(o, smtpwire.ReplyUnknown)
 		}
 		return r.hello(arg, true, o)
 	case "STARTTLS":
@@ -155,17 +157,17 @@ func (r *Relay) command(line []byte, o *protocols.RelayOut) protocols.RelayEvent
 		return r.data(arg, o)
 	case "RSET":
 		if len(arg) > 0 {
-			return r.refuse(o, replyNoArgs)
+			return r.refuse(o, smtpwire.ReplyNoArgs)
 		}
 		// The leg, if it holds a transaction, gets RSET before its next
 		// use (leg.dirty), so no reply is ever swallowed out of turn.
 		r.tx = transaction{}
-		o.Client = append(o.Client, replyOK...)
+		o.Client = append(o.Client, smtpwire.ReplyOK...)
 	case "NOOP":
-		o.Client = append(o.Client, replyOK...)
+		o.Client = append(o.Client, smtpwire.ReplyOK...)
 	case "QUIT":
 		r.close(o)
-		o.Client = append(o.Client, replyBye...)
+		o.Client = append(o.Client, smtpwire.ReplyBye...)
 		return protocols.RelayClose
 	case "HELP":
 		if r.cfg.LMTP {
@@ -179,9 +181,9 @@ func (r *Relay) command(line []byte, o *protocols.RelayOut) protocols.RelayEvent
 		}
 		o.Client = append(o.Client, replyVrfy...)
 	case "EXPN", "AUTH", "BDAT", "ETRN", "TURN", "ATRN", "BURL", "XCLIENT", "XFORWARD", "SEND", "SOML", "SAML":
-		return r.refuse(o, replyNotImpl)
+		return r.refuse(o, smtpwire.ReplyNotImpl)
 	default:
-		return r.refuse(o, replyUnknown)
+		return r.refuse(o, smtpwire.ReplyUnknown)
 	}
 	return protocols.RelayNone
 }
@@ -195,9 +197,9 @@ func (r *Relay) hello(arg []byte, extended bool, o *protocols.RelayOut) protocol
 	}
 	if len(name) == 0 {
 		if extended {
-			return r.refuse(o, replyEHLOSyntax)
+			return r.refuse(o, smtpwire.ReplyEHLOSyntax)
 		}
-		return r.refuse(o, replyHELOSyntax)
+		return r.refuse(o, smtpwire.ReplyHELOSyntax)
 	}
 	r.tx = transaction{}
 	r.helo = string(name)
@@ -222,15 +224,15 @@ func (r *Relay) hello(arg []byte, extended bool, o *protocols.RelayOut) protocol
 func (r *Relay) startTLS(arg []byte, o *protocols.RelayOut) protocols.RelayEvent {
 	switch {
 	case len(arg) > 0:
-		return r.refuse(o, replyNoArgs)
+		return r.refuse(o, smtpwire.ReplyNoArgs)
 	case r.tls:
-		return r.refuse(o, replyTLSActive)
+		return r.refuse(o, smtpwire.ReplyTLSActive)
 	case !r.cfg.StartTLS:
-		return r.refuse(o, replyNoTLS)
+		return r.refuse(o, smtpwire.ReplyNoTLS)
 	case r.tx.active:
 		return r.refuse(o, replyMailInTx)
 	}
-	o.Client = append(o.Client, replyStartTLS...)
+	o.Client = append(o.Client, smtpwire.ReplyStartTLS...)
 	return protocols.RelayStartTLS
 }
 
@@ -238,7 +240,7 @@ func (r *Relay) sendHelloFirst() string {
 	if r.cfg.LMTP {
 		return replySendLHLO
 	}
-	return replySendHelo
+	return smtpwire.ReplySendHelo
 }
 
 // mail accepts MAIL FROM locally: the destination is not known before the
@@ -289,7 +291,7 @@ func (r *Relay) mail(arg []byte, o *protocols.RelayOut) protocols.RelayEvent {
 }
 
 func (r *Relay) unsupported(o *protocols.RelayOut, param string) protocols.RelayEvent {
-	return r.refuse(o, "555 5.5.4 Unsupported option: "+sanitizeText(param)+"\r\n")
+	return r.refuse(o, "555 5.5.4 Unsupported option: "+ascii.Sanitize(param, ascii.Printable)+"\r\n")
 }
 
 // rcptCommand checks RCPT TO and asks the engine to route the recipient.

@@ -1,4 +1,4 @@
-package smtp
+package smtprelay
 
 import (
 	"net/netip"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
 var (
@@ -462,7 +463,7 @@ func TestRelayMisbehavingBackend(t *testing.T) {
 		"code changes": "250-a\r\n550 b\r\n",
 		"421":          "421 4.3.2 shutting down\r\n",
 		"3xx to RCPT":  "354 what\r\n",
-		"endless line": "250 " + strings.Repeat("x", maxReplyLine+10),
+		"endless line": "250 " + strings.Repeat("x", smtpwire.MaxReplyLine+10),
 		"many lines":   strings.Repeat("250-x\r\n", maxRelayReplyLines+1),
 	} {
 		t.Run(name, func(t *testing.T) {

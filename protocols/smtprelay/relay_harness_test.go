@@ -1,4 +1,4 @@
-package smtp
+package smtprelay
 
 import (
 	"bytes"
@@ -526,3 +526,5 @@ func (f *fakeBackend) receive(b []byte) []byte {
 	}
 	return out
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
