@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,8 +22,8 @@ func TestParseReply(t *testing.T) {
 		{in: "", n: 0},
 		{in: "hello\r\n", bad: true},
 		{in: "250-a\r\n550 b\r\n", bad: true},
-		{in: "250 " + strings.Repeat("x", maxReplyLine) + "\r\n", bad: true},
-		{in: strings.Repeat("250-x\r\n", maxReplyLines) + "250 x\r\n", bad: true},
+		{in: "250 " + strings.Repeat("x", smtpwire.MaxReplyLine) + "\r\n", bad: true},
+		{in: strings.Repeat("250-x\r\n", smtpwire.MaxReplyLines) + "250 x\r\n", bad: true},
 	} {
 		code, lines, n, err := ParseReply([]byte(c.in))
 		if c.bad {
