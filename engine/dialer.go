@@ -11,26 +11,35 @@ import (
 // dialBackend connects to dest's port: from one of the destination's
 // source addresses in turn, to each address of its host (resolved through
 // Options.LookupHost when set), a failed connect tried again up to
-// ConnectRetries times, all within ctx's deadline.
+// ConnectRetries times, all within ctx's deadline. Addresses go to the
+// dialer as netip values: no string to parse and no resolver on a login.
 func (e *Engine) dialBackend(ctx context.Context, dest *Destination, port int) (net.Conn, error) {
-	targets, err := e.backendAddrs(ctx, dest.Host, port)
+	targets, name, err := e.backendAddrs(ctx, dest.Host, port)
 	if err != nil {
 		return nil, err
 	}
-	d := e.dialer // a copy: LocalAddr is per dial
 	var last error
 	for attempt := 0; attempt <= e.opt.ConnectRetries; attempt++ {
-		for _, t := range targets {
-			if n := len(dest.SourceAddrs); n > 0 {
-				src := dest.SourceAddrs[int(dest.next.Add(1))%n]
-				d.LocalAddr = &net.TCPAddr{IP: src.AsSlice(), Zone: src.Zone()}
-			}
-			c, err := d.DialContext(ctx, "tcp", t)
+		if name != "" { // a host name with no LookupHost: the system resolver
+			c, err := e.dialer.DialContext(ctx, "tcp", name)
 			if err == nil {
 				return c, nil
 			}
-			last = err
-			if ctx.Err() != nil {
+			if last = err; ctx.Err() != nil {
+				return nil, err
+			}
+			continue
+		}
+		for _, t := range targets {
+			var src netip.AddrPort
+			if n := len(dest.SourceAddrs); n > 0 {
+				src = netip.AddrPortFrom(dest.SourceAddrs[int(dest.next.Add(1))%n], 0)
+			}
+			c, err := e.dialer.DialTCP(ctx, "tcp", src, t)
+			if err == nil {
+				return c, nil
+			}
+			if last = err; ctx.Err() != nil {
 				return nil, err
 			}
 		}
@@ -38,22 +47,25 @@ func (e *Engine) dialBackend(ctx context.Context, dest *Destination, port int) (
 	return nil, last
 }
 
-// backendAddrs lists the host:port pairs to try.
-func (e *Engine) backendAddrs(ctx context.Context, host string, port int) ([]string, error) {
-	p := strconv.Itoa(port)
-	if _, err := netip.ParseAddr(host); err == nil || e.opt.LookupHost == nil {
-		return []string{net.JoinHostPort(host, p)}, nil
+// backendAddrs lists the addresses to try, or, for a host name when no
+// LookupHost is set, the host:port to hand the system resolver.
+func (e *Engine) backendAddrs(ctx context.Context, host string, port int) ([]netip.AddrPort, string, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.AddrPort{netip.AddrPortFrom(a.Unmap(), uint16(port))}, "", nil
+	}
+	if e.opt.LookupHost == nil {
+		return nil, net.JoinHostPort(host, strconv.Itoa(port)), nil
 	}
 	addrs, err := e.opt.LookupHost(ctx, host)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if len(addrs) == 0 {
-		return nil, errors.New("no address for " + host)
+		return nil, "", errors.New("no address for " + host)
 	}
-	out := make([]string, len(addrs))
+	out := make([]netip.AddrPort, len(addrs))
 	for i, a := range addrs {
-		out[i] = netip.AddrPortFrom(a, uint16(port)).String()
+		out[i] = netip.AddrPortFrom(a.Unmap(), uint16(port))
 	}
-	return out, nil
+	return out, "", nil
 }

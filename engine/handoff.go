@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/splice"
@@ -90,9 +92,10 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 // sessionEnded is the bridge's callback: one audit line per session.
 func (e *Engine) sessionEnded(info splice.Info, st splice.Stats) {
 	e.opt.Observer.SessionEnded(info.Protocol, info.Destination, info.Bridge, st.ClientToBackend, st.BackendToClient)
-	e.log.Info("session ended",
-		"session", e.sessionName(info.ID), "account", info.Account, "protocol", info.Protocol,
-		"client", info.Client, "destination", info.Destination,
-		"duration_s", seconds(st.Duration), "bytes_in", st.ClientToBackend,
-		"bytes_out", st.BackendToClient, "reason", st.Reason)
+	e.log.LogAttrs(context.Background(), slog.LevelInfo, "session ended",
+		slog.String("session", e.sessionName(info.ID)), slog.String("account", info.Account),
+		slog.String("protocol", info.Protocol), slog.String("client", info.Client),
+		slog.String("destination", info.Destination), slog.Float64("duration_s", seconds(st.Duration)),
+		slog.Int64("bytes_in", st.ClientToBackend), slog.Int64("bytes_out", st.BackendToClient),
+		slog.String("reason", st.Reason))
 }
