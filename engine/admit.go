@@ -155,27 +155,6 @@ func (e *Engine) audit(c *conn, account, dest, outcome, reason string, since tim
 	e.log.LogAttrs(context.Background(), slog.LevelInfo, "login", attrs...)
 }
 
-// Event is something an operator may want to see in the activity log
-// (Options.Events). It never carries a secret.
-type Event struct {
-	Time        time.Time
-	Kind        string // EventLogin, EventKick
-	Session     uint64
-	Account     string
-	Protocol    string
-	Listener    string
-	Client      string
-	Destination string
-	Outcome     string // logins: success, failure, backend_failure, no_route, tempfail, bad_input
-	Reason      string
-}
-
-// Event kinds.
-const (
-	EventLogin = "login"
-	EventKick  = "kick"
-)
-
 // event hands ev to the sink; building an Event allocates nothing.
 func (e *Engine) event(ev Event) {
 	if e.opt.Events != nil {

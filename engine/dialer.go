@@ -32,8 +32,8 @@ func (e *Engine) dialBackend(ctx context.Context, dest *Destination, port int) (
 		}
 		for _, t := range targets {
 			var src netip.AddrPort
-			if n := len(dest.SourceAddrs); n > 0 {
-				src = netip.AddrPortFrom(dest.SourceAddrs[int(dest.next.Add(1))%n], 0)
+			if a, ok := dest.NextSource(); ok {
+				src = netip.AddrPortFrom(a, 0)
 			}
 			c, err := e.dialer.DialTCP(ctx, "tcp", src, t)
 			if err == nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/limits"
 )
@@ -124,12 +125,12 @@ func New(opt Options) (*Engine, error) {
 		opt.Loops = runtime.GOMAXPROCS(0)
 	}
 	if opt.Observer == nil {
-		opt.Observer = noObserver{}
+		opt.Observer = options.NoObserver{}
 	}
 	if opt.Router == nil || opt.Bridge == nil {
 		return nil, errors.New("engine: router and bridge are required")
 	}
-	lim := opt.Limits.withDefaults()
+	lim := opt.Limits.WithDefaults()
 	if opt.FDs == nil {
 		opt.FDs = fdbudget.New(lim.FDReserve)
 	}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"crypto/tls"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
-	"github.com/switchyard-mail/switchyard/protocols/forward"
 )
 
 // HTTP/2 from clients. An http listener with H2 offers ALPN "h2" next to
@@ -20,14 +18,6 @@ import (
 // ServeH2 on a goroutine of its own. HTTP/2 multiplexes streams with flow
 // control and HPACK state per connection: golang.org/x/net/http2 keeps that
 // state, and it needs a blocking connection.
-
-// H2Driver is a Driver that serves connections which negotiated h2.
-type H2Driver interface {
-	Driver
-	// ServeH2 serves conn until it ends; it runs on its own goroutine.
-	// conn.Close ends the connection (and unblocks its reads).
-	ServeH2(l *Listener, conn net.Conn, client forward.Info)
-}
 
 // alpnConfigs caches, per listener, the server TLS configuration with h2
 // offered, derived from the current base configuration (certificates are
