@@ -13,6 +13,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/switchyard-mail/switchyard/engine/quota"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 )
 
@@ -54,7 +55,7 @@ func (s *clientSlot) release() {
 	s.done = true
 	s.ls.conns.Add(-1)
 	if s.keyHeld {
-		s.ls.perAddr.release(s.key)
+		s.ls.perAddr.Release(s.key)
 	}
 }
 
@@ -72,8 +73,8 @@ func (s *clientSlot) takeAddr(a netip.Addr) bool {
 	if s.keyHeld {
 		return true
 	}
-	k := addrKey(a)
-	if !s.ls.perAddr.acquire(k, s.ls.MaxConnsPerAddr) {
+	k := quota.Key(a)
+	if !s.ls.perAddr.Acquire(k, s.ls.MaxConnsPerAddr) {
 		return false
 	}
 	s.key, s.keyHeld = k, true

@@ -274,7 +274,7 @@ func (c *conn) startTLS() {
 // startHandshake admits the handshake and starts it on its goroutine.
 func (c *conn) startHandshake(first []byte) {
 	e := c.e
-	if !e.hs.acquire(c.ls, c.client.Addr()) {
+	if !e.hs.Acquire(&c.ls.handshakes, c.client.Addr()) {
 		e.refusal("handshake_limit")
 		e.opt.Observer.ConnRefused(c.ls.ID, c.ls.Protocol, "handshake_limit")
 		e.logLimited("hs-refused", "TLS handshake refused: too many in flight", "listener", c.ls.ID, "client", c.client)
@@ -299,7 +299,7 @@ func (c *conn) startHandshake(first []byte) {
 func (c *conn) releaseHandshake() {
 	if c.tls.slot {
 		c.tls.slot = false
-		c.e.hs.release(c.ls, c.client.Addr())
+		c.e.hs.Release(&c.ls.handshakes, c.client.Addr())
 	}
 }
 

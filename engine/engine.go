@@ -26,6 +26,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/quota"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/limits"
 )
@@ -45,7 +46,7 @@ type Engine struct {
 	reserveMu sync.Mutex
 	reserveFD int // kept open to be given up when accept hits EMFILE
 
-	hs    handshakes
+	hs    quota.Handshakes
 	dials atomic.Int64 // backend dials and blocking lookups in flight
 
 	loopsMu   sync.Mutex
@@ -96,7 +97,7 @@ type listenerState struct {
 	bound      []netip.AddrPort
 	conns      atomic.Int64 // clients until gone (bridged and HTTP/2 included)
 	handshakes atomic.Int64
-	perAddr    addrCounter
+	perAddr    quota.Counter
 }
 
 // newSession picks the session kind of a new connection.
@@ -149,7 +150,7 @@ func New(opt Options) (*Engine, error) {
 		// setsockopt(2) per dial instead of four.
 		dialer: net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}},
 	}
-	e.hs.max, e.hs.perListener, e.hs.perAddr = lim.MaxHandshakes, lim.MaxHandshakesPerListener, lim.MaxHandshakesPerAddr
+	e.hs.Max, e.hs.PerListener, e.hs.PerAddr = lim.MaxHandshakes, lim.MaxHandshakesPerListener, lim.MaxHandshakesPerAddr
 	for _, l := range opt.Listeners {
 		d := opt.Drivers[l.Protocol]
 		if d == nil {
