@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/engine/backend"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/router"
 )
@@ -111,24 +112,13 @@ func (a admission) refuse(kind protocols.FailKind, outcome, reason string) admis
 }
 
 func (e *Engine) healthSuccess(d *Destination, proto string) {
-	if e.opt.Health != nil && d != nil {
-		e.opt.Health.Success(d.ID, proto)
-	}
+	backend.ReportSuccess(e.opt.Health, d, proto)
 }
 
 // healthFailure reports a failure of d for proto, seen while serving
-// client; a breaker that counts distinct clients
-// (server.host_down_min_clients) gets the client's address. A failure
-// that is no client's doing (a refused connect) passes no client.
+// client (backend.ReportFailure).
 func (e *Engine) healthFailure(d *Destination, proto string, client netip.AddrPort) {
-	if e.opt.Health == nil || d == nil {
-		return
-	}
-	if hf, ok := e.opt.Health.(HealthFrom); ok && client.IsValid() {
-		hf.FailureFrom(d.ID, proto, client.Addr().String())
-		return
-	}
-	e.opt.Health.Failure(d.ID, proto)
+	backend.ReportFailure(e.opt.Health, d, proto, client)
 }
 
 // audit writes the one line per login outcome: who, from where, to which

@@ -25,6 +25,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/backend"
 	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/quota"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
@@ -57,7 +58,8 @@ type Engine struct {
 	reg      registry
 	refusals sync.Map // reason -> *atomic.Int64
 	logGate  sync.Map // key -> *logGate
-	dialer   net.Dialer
+	dialer   backend.Dialer
+	backend  backend.Runner // the logins' backend side
 
 	nextID atomic.Uint64
 	// sessionPrefix makes the session ids announced to backends (XCLIENT
@@ -148,8 +150,14 @@ func New(opt Options) (*Engine, error) {
 		reserveFD:     -1,
 		// Keep-alive on backend legs with the system's timers: one
 		// setsockopt(2) per dial instead of four.
-		dialer: net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}},
+		dialer: backend.Dialer{
+			Net:        net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}},
+			Retries:    opt.ConnectRetries,
+			LookupHost: opt.LookupHost,
+		},
 	}
+	e.backend = backend.Runner{Dialer: &e.dialer, Observer: opt.Observer, FDs: opt.FDs, Health: opt.Health,
+		InputCap: lim.BackendInputCap}
 	e.hs.Max, e.hs.PerListener, e.hs.PerAddr = lim.MaxHandshakes, lim.MaxHandshakesPerListener, lim.MaxHandshakesPerAddr
 	for _, l := range opt.Listeners {
 		d := opt.Drivers[l.Protocol]
