@@ -10,6 +10,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/engine/tlsconn"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
@@ -101,7 +102,7 @@ func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
 	e.opt.Observer.ConnAccepted(ls.ID, ls.Protocol)
 	c.sess = ls.newSession(c)
 	if ls.ProxyProtocol != ProxyOff {
-		if trusted(ls.ProxyTrusted, acc.remote.Addr()) {
+		if sock.Trusted(ls.ProxyTrusted, acc.remote.Addr()) {
 			c.phase = phProxy
 			wait := ls.PreauthTimeout
 			if ls.ProxyProtocol == ProxyOptional {
@@ -357,7 +358,7 @@ func (c *conn) readTLS() bool {
 			}
 		}
 		if err != nil {
-			if isWouldBlock(err) {
+			if sock.IsWouldBlock(err) {
 				return true
 			}
 			c.close()

@@ -28,6 +28,7 @@ import (
 	"github.com/switchyard-mail/switchyard/engine/backend"
 	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/quota"
+	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/limits"
 )
@@ -231,7 +232,7 @@ func (e *Engine) Run() error {
 	if err := e.bind(); err != nil {
 		return err
 	}
-	e.reserveFD = openReserve()
+	e.reserveFD = sock.OpenReserve()
 	e.fds.Acquire(fdbudget.Base, 1)
 	go func() {
 		<-e.loopsUp

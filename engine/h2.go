@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 )
 
@@ -73,7 +74,7 @@ func (c *conn) handOffH2() {
 	slot := c.slot.handOff()
 	if err := unix.SetNonblock(fd, false); err != nil {
 		e.log.Warn("h2: cannot take the client socket", "client", c.client, "err", err)
-		closeFD(fd)
+		sock.CloseFD(fd)
 		e.fds.Release(fdbudget.Bridge, 1)
 		slot.release()
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/splice"
 )
@@ -22,7 +23,7 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 	fail := func(why string, err error) {
 		e.refusal("handoff_" + why)
 		e.log.Warn("hand-off to the bridge failed", "session", c.id, "client", c.client, "account", account, "reason", why, "err", err)
-		closeFD(back.fd)
+		sock.CloseFD(back.fd)
 		e.fds.Release(fdbudget.Bridge, 1)
 	}
 	if c.phase != phOpen || c.closing {
@@ -82,8 +83,8 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 	// socket's only reader (and its only holder: closing a descriptor then
 	// also takes it out of the bridge's epoll set).
 	if !c.loop.post(start) {
-		closeFD(client.FD)
-		closeFD(backLeg.FD)
+		sock.CloseFD(client.FD)
+		sock.CloseFD(backLeg.FD)
 		e.fds.Release(fdbudget.Bridge, 2)
 		slot.release()
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/engine/backend"
+	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/engine/tlsconn"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -141,7 +142,7 @@ func (e *Engine) takeReplayed(res backend.Verdict) (backendSide, error) {
 	}
 	fd := -1
 	var derr error
-	if err := rc.Control(func(s uintptr) { fd, derr = dupCloexec(int(s)) }); err != nil || derr != nil {
+	if err := rc.Control(func(s uintptr) { fd, derr = sock.DupCloexec(int(s)) }); err != nil || derr != nil {
 		e.fds.Release(fdbudget.Bridge, 1)
 		return backendSide{}, errors.Join(err, derr)
 	}
