@@ -1,10 +1,14 @@
 package engine
 
-import "github.com/switchyard-mail/switchyard/engine/options"
+import (
+	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/sessions"
+)
 
 // The engine's configuration and observation types live in engine/options
-// (so the backend side, engine/backend, can use them without the reactor);
-// these aliases keep engine's API as it was.
+// (so the backend side, engine/backend, can use them without the reactor),
+// the admin view of a session in engine/sessions; these aliases keep
+// engine's API as it was.
 type (
 	TLSMode      = options.TLSMode
 	ProxyMode    = options.ProxyMode
@@ -22,8 +26,10 @@ type (
 	Limits       = options.Limits
 	Observer     = options.Observer
 	Event        = options.Event
+	SessionInfo  = sessions.Info
 )
 
+// TLS modes, PROXY header modes and forwarding (options).
 const (
 	TLSPlain       = options.TLSPlain
 	TLSStartTLS    = options.TLSStartTLS
@@ -34,8 +40,24 @@ const (
 	ForwardNone    = options.ForwardNone
 	ForwardProxy   = options.ForwardProxy
 	ForwardXClient = options.ForwardXClient
-	EventLogin     = options.EventLogin
-	EventKick      = options.EventKick
+)
+
+// Event kinds (options).
+const (
+	EventLogin = options.EventLogin
+	EventKick  = options.EventKick
+)
+
+// Session states shown by the admin API (sessions).
+const (
+	StatePreauth  = sessions.StatePreauth
+	StateRouting  = sessions.StateRouting
+	StateHeld     = sessions.StateHeld
+	StateLogin    = sessions.StateLogin
+	StateRelaying = sessions.StateRelaying
+	StateBridged  = sessions.StateBridged
+	StateHTTP2    = sessions.StateHTTP2
+	StateStream   = sessions.StateStream
 )
 
 // DefaultLimits are the defaults of Limits (options.DefaultLimits).

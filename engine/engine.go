@@ -28,6 +28,7 @@ import (
 	"github.com/switchyard-mail/switchyard/engine/backend"
 	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/quota"
+	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/limits"
@@ -56,9 +57,9 @@ type Engine struct {
 	loopList  atomic.Pointer[[]*loop]
 	lastSweep time.Time // the ticker goroutine's
 
-	reg      registry
-	refusals sync.Map // reason -> *atomic.Int64
-	logGate  sync.Map // key -> *logGate
+	reg      sessions.Table // HTTP/2 connections and streams
+	refusals sync.Map       // reason -> *atomic.Int64
+	logGate  sync.Map       // key -> *logGate
 	dialer   backend.Dialer
 	backend  backend.Runner // the logins' backend side
 

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 )
@@ -43,7 +44,7 @@ type h2Conn struct {
 	fd     int
 	e      *Engine
 	slot   *clientSlot
-	reg    *regEntry
+	reg    *sessions.Entry
 	closed sync.Once
 }
 
@@ -53,8 +54,8 @@ func (c *h2Conn) Close() error {
 		_ = unix.Close(c.fd)
 		c.e.fds.Release(fdbudget.HTTP2, 1)
 		c.slot.release()
-		c.e.reg.remove(c.reg)
-		si := c.reg.info
+		c.e.reg.Remove(c.reg)
+		si := c.reg.Info
 		c.e.log.Info("http/2 connection ended", "session", c.e.sessionName(si.ID), "listener", si.Listener, "client", si.Client,
 			"duration_s", seconds(time.Since(si.Started)))
 	})
@@ -84,7 +85,7 @@ func (c *conn) handOffH2() {
 	conn := &h2Conn{Conn: c.tls.tc, fd: fd, e: e, slot: slot}
 	si := c.info()
 	si.State = StateHTTP2
-	conn.reg = e.reg.add(&regEntry{info: si, kick: func() { _ = conn.Close() }})
+	conn.reg = e.reg.Add(&sessions.Entry{Info: si, Kick: func() { _ = conn.Close() }})
 	drv, l, client := c.ls.h2drv, c.ls.Listener, c.forward()
 	go func() {
 		defer conn.Close()
@@ -94,9 +95,9 @@ func (c *conn) handOffH2() {
 
 // closeH2 ends every HTTP/2 connection (shutdown).
 func (e *Engine) closeH2() {
-	for _, r := range e.reg.list() {
-		if r.info.State == StateHTTP2 {
-			r.kick()
+	for _, r := range e.reg.List() {
+		if r.Info.State == StateHTTP2 {
+			r.Kick()
 		}
 	}
 }
