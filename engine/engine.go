@@ -347,25 +347,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 // being replayed get the protocol's temporary failure first. Each loop does
 // its own connections; this waits up to a second for them.
 func (e *Engine) sayGoodbye() {
-	loops := e.allLoops()
-	done := make(chan struct{}, len(loops))
-	for _, l := range loops {
-		l := l
-		if !l.post(func() {
-			defer func() { done <- struct{}{} }()
-			for c := range l.conns {
-				c.goodbye()
-			}
-		}) {
-			done <- struct{}{}
+	e.onLoops(func(l *loop) {
+		for c := range l.conns {
+			c.goodbye()
 		}
-	}
-	timeout := time.After(time.Second)
-	for range loops {
-		select {
-		case <-done:
-		case <-timeout:
-			return
-		}
-	}
+	})
 }
