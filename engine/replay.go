@@ -20,7 +20,7 @@ import (
 // is driven by one short-lived goroutine (at most MaxDials at once) with
 // blocking I/O and an absolute deadline, not enrolled in an event loop:
 // dial, PROXY header, TLS, the replay machine (protocols.BackEnd), until the
-// verdict. The verdict is posted to the client's loop, where the session,
+// verdict (engine/backend: Runner.Run). The verdict is posted to the client's loop, where the session,
 // if it still wants it, hands both sockets to the bridge at once; if it
 // gave up meanwhile, the socket is closed. The leg never outlives its
 // session, and its socket has one owner at a time: the goroutine until it
