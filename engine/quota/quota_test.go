@@ -20,8 +20,10 @@ func TestKeyGroupsIPv6By64(t *testing.T) {
 func TestCounterCap(t *testing.T) {
 	var c Counter
 	k := Key(netip.MustParseAddr("192.0.2.1"))
-	if !c.Acquire(k, 2) || !c.Acquire(k, 2) || c.Acquire(k, 2) {
-		t.Fatal("a cap of 2 did not admit exactly 2")
+	for i, want := range []bool{true, true, false} {
+		if got := c.Acquire(k, 2); got != want {
+			t.Fatalf("acquire %d under a cap of 2: %v", i+1, got)
+		}
 	}
 	c.Release(k)
 	if !c.Acquire(k, 2) {
@@ -39,7 +41,10 @@ func TestHandshakesRollBack(t *testing.T) {
 	h := Handshakes{Max: 10, PerListener: 10, PerAddr: 1}
 	var ls atomic.Int64
 	a := netip.MustParseAddr("192.0.2.1")
-	if !h.Acquire(&ls, a) || h.Acquire(&ls, a) {
+	if !h.Acquire(&ls, a) {
+		t.Fatal("first handshake refused")
+	}
+	if h.Acquire(&ls, a) {
 		t.Fatal("per-address cap of 1 not kept")
 	}
 	if h.InFlight() != 1 || ls.Load() != 1 {
