@@ -7,12 +7,13 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/switchyard-mail/switchyard/engine/quota"
+	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 )
 
@@ -54,7 +55,7 @@ func (s *clientSlot) release() {
 	s.done = true
 	s.ls.conns.Add(-1)
 	if s.keyHeld {
-		s.ls.perAddr.release(s.key)
+		s.ls.perAddr.Release(s.key)
 	}
 }
 
@@ -72,8 +73,8 @@ func (s *clientSlot) takeAddr(a netip.Addr) bool {
 	if s.keyHeld {
 		return true
 	}
-	k := addrKey(a)
-	if !s.ls.perAddr.acquire(k, s.ls.MaxConnsPerAddr) {
+	k := quota.Key(a)
+	if !s.ls.perAddr.Acquire(k, s.ls.MaxConnsPerAddr) {
 		return false
 	}
 	s.key, s.keyHeld = k, true
@@ -107,7 +108,7 @@ func (e *Engine) bind() error {
 	// Keep-alive is set once on the listening socket, which accepted
 	// sockets inherit on Linux, rather than with four setsockopt(2) calls
 	// per accepted connection.
-	lc := net.ListenConfig{KeepAlive: -1, Control: listenerKeepAlive}
+	lc := net.ListenConfig{KeepAlive: -1, Control: sock.ListenerKeepAlive}
 	for _, ls := range e.listeners {
 		for _, a := range ls.Addrs {
 			ln, err := lc.Listen(context.Background(), "tcp", a)
@@ -123,29 +124,6 @@ func (e *Engine) bind() error {
 		}
 	}
 	return nil
-}
-
-// listenerKeepAlive turns TCP keep-alive on for a listening socket: the
-// first probe after 5 minutes of silence, then every minute, 5 unanswered
-// ones drop the connection.
-func listenerKeepAlive(_, _ string, rc syscall.RawConn) error {
-	var serr error
-	err := rc.Control(func(fd uintptr) {
-		for _, o := range [][3]int{
-			{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-			{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 300},
-			{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 60},
-			{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 5},
-		} {
-			if e := unix.SetsockoptInt(int(fd), o[0], o[1], o[2]); e != nil && serr == nil {
-				serr = e
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return serr
 }
 
 func (e *Engine) closeAcceptors() {
@@ -173,7 +151,7 @@ func (a *acceptor) run(wg *sync.WaitGroup) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			if isFDExhaustion(err) {
+			if sock.IsFDExhaustion(err) {
 				if a.shed() {
 					backoff = 0
 					continue
@@ -189,16 +167,6 @@ func (a *acceptor) run(wg *sync.WaitGroup) {
 		backoff = 0
 		a.admit(tc)
 	}
-}
-
-// isFDExhaustion reports EMFILE or ENFILE (and ENOBUFS/ENOMEM, the same
-// story for kernel memory).
-func isFDExhaustion(err error) bool {
-	var se syscall.Errno
-	if !errors.As(err, &se) {
-		return false
-	}
-	return se == unix.EMFILE || se == unix.ENFILE || se == unix.ENOBUFS || se == unix.ENOMEM
 }
 
 // shed handles accept(2) failing for want of a descriptor: it gives up the
@@ -219,19 +187,10 @@ func (a *acceptor) shed() bool {
 		a.refuse(tc, "fd_exhausted")
 		answered = true
 	}
-	e.reserveFD = openReserve()
+	e.reserveFD = sock.OpenReserve()
 	e.logLimited("emfile", "out of file descriptors at accept: refusing new connections", "listener", a.ls.ID,
 		"in_use", e.fds.Used(), "limit", e.fds.Limit())
 	return answered
-}
-
-// openReserve opens the descriptor kept for shedding at EMFILE.
-func openReserve() int {
-	fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1
-	}
-	return fd
 }
 
 // admit counts a new client against every limit and enrolls it into a
@@ -258,7 +217,7 @@ func (a *acceptor) admit(tc *net.TCPConn) {
 	}
 	// Behind a trusted load balancer the address that counts comes with
 	// the PROXY header; it is counted then (conn.proxyHeader).
-	proxied := ls.ProxyProtocol != ProxyOff && trusted(ls.ProxyTrusted, remote.Addr())
+	proxied := ls.ProxyProtocol != ProxyOff && sock.Trusted(ls.ProxyTrusted, remote.Addr())
 	if !proxied && !slot.takeAddr(remote.Addr()) {
 		slot.release()
 		e.fds.Release(fdbudget.Client, 2)

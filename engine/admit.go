@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/engine/backend"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/router"
 )
@@ -111,24 +112,13 @@ func (a admission) refuse(kind protocols.FailKind, outcome, reason string) admis
 }
 
 func (e *Engine) healthSuccess(d *Destination, proto string) {
-	if e.opt.Health != nil && d != nil {
-		e.opt.Health.Success(d.ID, proto)
-	}
+	backend.ReportSuccess(e.opt.Health, d, proto)
 }
 
 // healthFailure reports a failure of d for proto, seen while serving
-// client; a breaker that counts distinct clients
-// (server.host_down_min_clients) gets the client's address. A failure
-// that is no client's doing (a refused connect) passes no client.
+// client (backend.ReportFailure).
 func (e *Engine) healthFailure(d *Destination, proto string, client netip.AddrPort) {
-	if e.opt.Health == nil || d == nil {
-		return
-	}
-	if hf, ok := e.opt.Health.(HealthFrom); ok && client.IsValid() {
-		hf.FailureFrom(d.ID, proto, client.Addr().String())
-		return
-	}
-	e.opt.Health.Failure(d.ID, proto)
+	backend.ReportFailure(e.opt.Health, d, proto, client)
 }
 
 // audit writes the one line per login outcome: who, from where, to which
@@ -143,34 +133,17 @@ func (e *Engine) audit(c *conn, account, dest, outcome, reason string, since tim
 	if !e.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
-	args := []any{"session", e.sessionName(c.id), "account", account, "protocol", c.ls.Protocol, "listener", c.ls.ID,
-		"client", c.client, "tls", c.tls.active, "destination", dest, "outcome", outcome, "reason", reason}
+	// Typed attributes: the line costs no boxing of each value on a login.
+	attrs := make([]slog.Attr, 0, 11)
+	attrs = append(attrs, slog.String("session", e.sessionName(c.id)), slog.String("account", account),
+		slog.String("protocol", c.ls.Protocol), slog.String("listener", c.ls.ID),
+		slog.String("client", c.client.String()), slog.Bool("tls", c.tls.active),
+		slog.String("destination", dest), slog.String("outcome", outcome), slog.String("reason", reason))
 	if !since.IsZero() {
-		args = append(args, "duration_s", seconds(time.Since(since)))
+		attrs = append(attrs, slog.Float64("duration_s", seconds(time.Since(since))))
 	}
-	e.log.Info("login", args...)
+	e.log.LogAttrs(context.Background(), slog.LevelInfo, "login", attrs...)
 }
-
-// Event is something an operator may want to see in the activity log
-// (Options.Events). It never carries a secret.
-type Event struct {
-	Time        time.Time
-	Kind        string // EventLogin, EventKick
-	Session     uint64
-	Account     string
-	Protocol    string
-	Listener    string
-	Client      string
-	Destination string
-	Outcome     string // logins: success, failure, backend_failure, no_route, tempfail, bad_input
-	Reason      string
-}
-
-// Event kinds.
-const (
-	EventLogin = "login"
-	EventKick  = "kick"
-)
 
 // event hands ev to the sink; building an Event allocates nothing.
 func (e *Engine) event(ev Event) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/engine/tlsconn"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
@@ -101,7 +102,7 @@ func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
 	e.opt.Observer.ConnAccepted(ls.ID, ls.Protocol)
 	c.sess = ls.newSession(c)
 	if ls.ProxyProtocol != ProxyOff {
-		if trusted(ls.ProxyTrusted, acc.remote.Addr()) {
+		if sock.Trusted(ls.ProxyTrusted, acc.remote.Addr()) {
 			c.phase = phProxy
 			wait := ls.PreauthTimeout
 			if ls.ProxyProtocol == ProxyOptional {
@@ -274,7 +275,7 @@ func (c *conn) startTLS() {
 // startHandshake admits the handshake and starts it on its goroutine.
 func (c *conn) startHandshake(first []byte) {
 	e := c.e
-	if !e.hs.acquire(c.ls, c.client.Addr()) {
+	if !e.hs.Acquire(&c.ls.handshakes, c.client.Addr()) {
 		e.refusal("handshake_limit")
 		e.opt.Observer.ConnRefused(c.ls.ID, c.ls.Protocol, "handshake_limit")
 		e.logLimited("hs-refused", "TLS handshake refused: too many in flight", "listener", c.ls.ID, "client", c.client)
@@ -299,7 +300,7 @@ func (c *conn) startHandshake(first []byte) {
 func (c *conn) releaseHandshake() {
 	if c.tls.slot {
 		c.tls.slot = false
-		c.e.hs.release(c.ls, c.client.Addr())
+		c.e.hs.Release(&c.ls.handshakes, c.client.Addr())
 	}
 }
 
@@ -357,7 +358,7 @@ func (c *conn) readTLS() bool {
 			}
 		}
 		if err != nil {
-			if isWouldBlock(err) {
+			if sock.IsWouldBlock(err) {
 				return true
 			}
 			c.close()

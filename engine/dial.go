@@ -58,7 +58,7 @@ func (e *Engine) dial(lp *loop, owner legOwner, dest *Destination, dp DestProtoc
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		t0 := time.Now()
-		conn, err := e.dialBackend(ctx, dest, dp.Port)
+		conn, err := e.dialer.Dial(ctx, dest, dp.Port)
 		if err == nil && sendProxy {
 			var hdr []byte
 			if hdr, err = forward.ProxyV2Header(fwd); err == nil {

@@ -25,6 +25,11 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/backend"
+	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/quota"
+	"github.com/switchyard-mail/switchyard/engine/sessions"
+	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/limits"
 )
@@ -44,7 +49,7 @@ type Engine struct {
 	reserveMu sync.Mutex
 	reserveFD int // kept open to be given up when accept hits EMFILE
 
-	hs    handshakes
+	hs    quota.Handshakes
 	dials atomic.Int64 // backend dials and blocking lookups in flight
 
 	loopsMu   sync.Mutex
@@ -52,10 +57,11 @@ type Engine struct {
 	loopList  atomic.Pointer[[]*loop]
 	lastSweep time.Time // the ticker goroutine's
 
-	reg      registry
-	refusals sync.Map // reason -> *atomic.Int64
-	logGate  sync.Map // key -> *logGate
-	dialer   net.Dialer
+	reg      sessions.Table // HTTP/2 connections and streams
+	refusals sync.Map       // reason -> *atomic.Int64
+	logGate  sync.Map       // key -> *logGate
+	dialer   backend.Dialer
+	backend  backend.Runner // the logins' backend side
 
 	nextID atomic.Uint64
 	// sessionPrefix makes the session ids announced to backends (XCLIENT
@@ -95,7 +101,7 @@ type listenerState struct {
 	bound      []netip.AddrPort
 	conns      atomic.Int64 // clients until gone (bridged and HTTP/2 included)
 	handshakes atomic.Int64
-	perAddr    addrCounter
+	perAddr    quota.Counter
 }
 
 // newSession picks the session kind of a new connection.
@@ -124,12 +130,12 @@ func New(opt Options) (*Engine, error) {
 		opt.Loops = runtime.GOMAXPROCS(0)
 	}
 	if opt.Observer == nil {
-		opt.Observer = noObserver{}
+		opt.Observer = options.NoObserver{}
 	}
 	if opt.Router == nil || opt.Bridge == nil {
 		return nil, errors.New("engine: router and bridge are required")
 	}
-	lim := opt.Limits.withDefaults()
+	lim := opt.Limits.WithDefaults()
 	if opt.FDs == nil {
 		opt.FDs = fdbudget.New(lim.FDReserve)
 	}
@@ -146,9 +152,15 @@ func New(opt Options) (*Engine, error) {
 		reserveFD:     -1,
 		// Keep-alive on backend legs with the system's timers: one
 		// setsockopt(2) per dial instead of four.
-		dialer: net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}},
+		dialer: backend.Dialer{
+			Net:        net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}},
+			Retries:    opt.ConnectRetries,
+			LookupHost: opt.LookupHost,
+		},
 	}
-	e.hs.max, e.hs.perListener, e.hs.perAddr = lim.MaxHandshakes, lim.MaxHandshakesPerListener, lim.MaxHandshakesPerAddr
+	e.backend = backend.Runner{Dialer: &e.dialer, Observer: opt.Observer, FDs: opt.FDs, Health: opt.Health,
+		InputCap: lim.BackendInputCap}
+	e.hs.Max, e.hs.PerListener, e.hs.PerAddr = lim.MaxHandshakes, lim.MaxHandshakesPerListener, lim.MaxHandshakesPerAddr
 	for _, l := range opt.Listeners {
 		d := opt.Drivers[l.Protocol]
 		if d == nil {
@@ -221,7 +233,7 @@ func (e *Engine) Run() error {
 	if err := e.bind(); err != nil {
 		return err
 	}
-	e.reserveFD = openReserve()
+	e.reserveFD = sock.OpenReserve()
 	e.fds.Acquire(fdbudget.Base, 1)
 	go func() {
 		<-e.loopsUp
@@ -335,25 +347,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 // being replayed get the protocol's temporary failure first. Each loop does
 // its own connections; this waits up to a second for them.
 func (e *Engine) sayGoodbye() {
-	loops := e.allLoops()
-	done := make(chan struct{}, len(loops))
-	for _, l := range loops {
-		l := l
-		if !l.post(func() {
-			defer func() { done <- struct{}{} }()
-			for c := range l.conns {
-				c.goodbye()
-			}
-		}) {
-			done <- struct{}{}
+	e.onLoops(func(l *loop) {
+		for c := range l.conns {
+			c.goodbye()
 		}
-	}
-	timeout := time.After(time.Second)
-	for range loops {
-		select {
-		case <-done:
-		case <-timeout:
-			return
-		}
-	}
+	})
 }

@@ -2,15 +2,15 @@ package engine
 
 import (
 	"crypto/tls"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/switchyard-mail/switchyard/engine/sessions"
+	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
-	"github.com/switchyard-mail/switchyard/protocols/forward"
 )
 
 // HTTP/2 from clients. An http listener with H2 offers ALPN "h2" next to
@@ -20,14 +20,6 @@ import (
 // ServeH2 on a goroutine of its own. HTTP/2 multiplexes streams with flow
 // control and HPACK state per connection: golang.org/x/net/http2 keeps that
 // state, and it needs a blocking connection.
-
-// H2Driver is a Driver that serves connections which negotiated h2.
-type H2Driver interface {
-	Driver
-	// ServeH2 serves conn until it ends; it runs on its own goroutine.
-	// conn.Close ends the connection (and unblocks its reads).
-	ServeH2(l *Listener, conn net.Conn, client forward.Info)
-}
 
 // alpnConfigs caches, per listener, the server TLS configuration with h2
 // offered, derived from the current base configuration (certificates are
@@ -52,7 +44,7 @@ type h2Conn struct {
 	fd     int
 	e      *Engine
 	slot   *clientSlot
-	reg    *regEntry
+	reg    *sessions.Entry
 	closed sync.Once
 }
 
@@ -62,8 +54,8 @@ func (c *h2Conn) Close() error {
 		_ = unix.Close(c.fd)
 		c.e.fds.Release(fdbudget.HTTP2, 1)
 		c.slot.release()
-		c.e.reg.remove(c.reg)
-		si := c.reg.info
+		c.e.reg.Remove(c.reg)
+		si := c.reg.Info
 		c.e.log.Info("http/2 connection ended", "session", c.e.sessionName(si.ID), "listener", si.Listener, "client", si.Client,
 			"duration_s", seconds(time.Since(si.Started)))
 	})
@@ -83,7 +75,7 @@ func (c *conn) handOffH2() {
 	slot := c.slot.handOff()
 	if err := unix.SetNonblock(fd, false); err != nil {
 		e.log.Warn("h2: cannot take the client socket", "client", c.client, "err", err)
-		closeFD(fd)
+		sock.CloseFD(fd)
 		e.fds.Release(fdbudget.Bridge, 1)
 		slot.release()
 		return
@@ -93,7 +85,7 @@ func (c *conn) handOffH2() {
 	conn := &h2Conn{Conn: c.tls.tc, fd: fd, e: e, slot: slot}
 	si := c.info()
 	si.State = StateHTTP2
-	conn.reg = e.reg.add(&regEntry{info: si, kick: func() { _ = conn.Close() }})
+	conn.reg = e.reg.Add(&sessions.Entry{Info: si, Kick: func() { _ = conn.Close() }})
 	drv, l, client := c.ls.h2drv, c.ls.Listener, c.forward()
 	go func() {
 		defer conn.Close()
@@ -103,9 +95,9 @@ func (c *conn) handOffH2() {
 
 // closeH2 ends every HTTP/2 connection (shutdown).
 func (e *Engine) closeH2() {
-	for _, r := range e.reg.list() {
-		if r.info.State == StateHTTP2 {
-			r.kick()
+	for _, r := range e.reg.List() {
+		if r.Info.State == StateHTTP2 {
+			r.Kick()
 		}
 	}
 }

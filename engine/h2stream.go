@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"github.com/switchyard-mail/switchyard/router"
 )
 
@@ -58,11 +59,11 @@ func (e *Engine) AdmitStream(s Stream) (done func(backendFailed bool), status in
 	if cancel == nil {
 		cancel = func() {}
 	}
-	reg := e.reg.add(&regEntry{info: SessionInfo{ID: id, Listener: s.Listener, Protocol: proto, Client: s.Client.String(),
-		State: StateStream, Account: account, Destination: adm.dest.ID, Started: started}, kick: cancel})
+	reg := e.reg.Add(&sessions.Entry{Info: SessionInfo{ID: id, Listener: s.Listener, Protocol: proto, Client: s.Client.String(),
+		State: StateStream, Account: account, Destination: adm.dest.ID, Started: started}, Kick: cancel})
 	dest := adm.dest
 	return func(backendFailed bool) {
-		e.reg.remove(reg)
+		e.reg.Remove(reg)
 		if backendFailed {
 			e.healthFailure(dest, proto, s.Client)
 		} else {

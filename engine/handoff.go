@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 
+	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/splice"
 )
@@ -20,7 +23,7 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 	fail := func(why string, err error) {
 		e.refusal("handoff_" + why)
 		e.log.Warn("hand-off to the bridge failed", "session", c.id, "client", c.client, "account", account, "reason", why, "err", err)
-		closeFD(back.fd)
+		sock.CloseFD(back.fd)
 		e.fds.Release(fdbudget.Bridge, 1)
 	}
 	if c.phase != phOpen || c.closing {
@@ -80,8 +83,8 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 	// socket's only reader (and its only holder: closing a descriptor then
 	// also takes it out of the bridge's epoll set).
 	if !c.loop.post(start) {
-		closeFD(client.FD)
-		closeFD(backLeg.FD)
+		sock.CloseFD(client.FD)
+		sock.CloseFD(backLeg.FD)
 		e.fds.Release(fdbudget.Bridge, 2)
 		slot.release()
 	}
@@ -90,9 +93,10 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 // sessionEnded is the bridge's callback: one audit line per session.
 func (e *Engine) sessionEnded(info splice.Info, st splice.Stats) {
 	e.opt.Observer.SessionEnded(info.Protocol, info.Destination, info.Bridge, st.ClientToBackend, st.BackendToClient)
-	e.log.Info("session ended",
-		"session", e.sessionName(info.ID), "account", info.Account, "protocol", info.Protocol,
-		"client", info.Client, "destination", info.Destination,
-		"duration_s", seconds(st.Duration), "bytes_in", st.ClientToBackend,
-		"bytes_out", st.BackendToClient, "reason", st.Reason)
+	e.log.LogAttrs(context.Background(), slog.LevelInfo, "session ended",
+		slog.String("session", e.sessionName(info.ID)), slog.String("account", info.Account),
+		slog.String("protocol", info.Protocol), slog.String("client", info.Client),
+		slog.String("destination", info.Destination), slog.Float64("duration_s", seconds(st.Duration)),
+		slog.Int64("bytes_in", st.ClientToBackend), slog.Int64("bytes_out", st.BackendToClient),
+		slog.String("reason", st.Reason))
 }

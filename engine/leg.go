@@ -8,6 +8,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/engine/tlsconn"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 )
@@ -156,7 +157,7 @@ func (l *leg) traffic(data []byte) {
 			n, err := l.tls.tc.Read(l.loop.tlsBuf)
 			l.in = append(l.in, l.loop.tlsBuf[:n]...)
 			if err != nil {
-				if isWouldBlock(err) {
+				if sock.IsWouldBlock(err) {
 					break
 				}
 				l.fail(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
 )
@@ -69,7 +70,7 @@ func (e *Engine) loopFor(el gnet.EventLoop) *loop {
 			paused: map[pausable]struct{}{},
 			tlsBuf: make([]byte, 16<<10),
 		}
-		fd, err := pollerFD(el)
+		fd, err := sock.PollerFD(el)
 		if err != nil {
 			e.log.Error("backpressure unavailable: the event loop's epoll descriptor was not found; slow readers are bounded by closing them instead", "err", err)
 			fd = -1

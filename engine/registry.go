@@ -15,80 +15,7 @@ import (
 // an idle connection costs nothing more to be listed: the reactor's
 // connections are the loops' own sets, read on each loop; bridged sessions
 // are the bridge's own list; HTTP/2 connections and streams, which live on
-// goroutines of their own, are in a small map here.
-
-// Session states shown by the admin API.
-const (
-	StatePreauth  = "preauth"  // TLS, greeting, pre-auth dialogue
-	StateRouting  = "routing"  // resolving the account
-	StateHeld     = "held"     // the account is delayed
-	StateLogin    = "login"    // replaying the login at the backend
-	StateRelaying = "relaying" // a relayed session (SMTP/LMTP, HTTP/1.1)
-	StateBridged  = "bridged"  // in the bridge
-	StateHTTP2    = "http2"    // an HTTP/2 connection
-	StateStream   = "stream"   // an HTTP/2 stream in flight
-)
-
-// SessionInfo describes one live session.
-type SessionInfo struct {
-	ID          uint64
-	Parent      uint64 // an HTTP/2 stream's connection (0: not known)
-	Listener    string
-	Protocol    string
-	Client      string
-	State       string
-	Account     string
-	Destination string
-	Bridge      string // "splice" or "copy" once bridged
-	Started     time.Time
-	// BytesIn and BytesOut: client to backend and back (bridged sessions).
-	BytesIn, BytesOut int64
-}
-
-// regEntry is an HTTP/2 connection or stream.
-type regEntry struct {
-	info SessionInfo
-	kick func()
-}
-
-type registry struct {
-	mu sync.Mutex
-	m  map[uint64]*regEntry
-	n  atomic.Int64
-}
-
-func (g *registry) add(r *regEntry) *regEntry {
-	g.mu.Lock()
-	if g.m == nil {
-		g.m = make(map[uint64]*regEntry)
-	}
-	g.m[r.info.ID] = r
-	g.mu.Unlock()
-	g.n.Add(1)
-	return r
-}
-
-func (g *registry) remove(r *regEntry) {
-	if r == nil {
-		return
-	}
-	g.mu.Lock()
-	if g.m[r.info.ID] == r {
-		delete(g.m, r.info.ID)
-		g.n.Add(-1)
-	}
-	g.mu.Unlock()
-}
-
-func (g *registry) list() []*regEntry {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := make([]*regEntry, 0, len(g.m))
-	for _, r := range g.m {
-		out = append(out, r)
-	}
-	return out
-}
+// goroutines of their own, are in a small map (sessions.Table).
 
 // loopWait bounds how long listing or kicking waits for a busy loop.
 const loopWait = time.Second
@@ -135,8 +62,8 @@ func (e *Engine) Sessions(match func(SessionInfo) bool) []SessionInfo {
 	for _, s := range e.opt.Bridge.Sessions() {
 		keep(bridgedInfo(s))
 	}
-	for _, r := range e.reg.list() {
-		keep(r.info)
+	for _, r := range e.reg.List() {
+		keep(r.Info)
 	}
 	return out
 }
@@ -169,10 +96,10 @@ func (e *Engine) KickSessions(match func(SessionInfo) bool) int {
 			kicked(si)
 		}
 	}
-	for _, r := range e.reg.list() {
-		if match(r.info) {
-			r.kick()
-			kicked(r.info)
+	for _, r := range e.reg.List() {
+		if match(r.Info) {
+			r.Kick()
+			kicked(r.Info)
 		}
 	}
 	return int(n.Load())
@@ -184,7 +111,7 @@ func (e *Engine) ActiveSessions() int64 {
 	for _, l := range e.allLoops() {
 		n += l.nconns.Load()
 	}
-	return n + int64(len(e.opt.Bridge.Sessions())) + e.reg.n.Load()
+	return n + int64(len(e.opt.Bridge.Sessions())) + e.reg.Len()
 }
 
 // info describes a client connection in the reactor; on its loop.

@@ -3,7 +3,6 @@ package engine
 import (
 	"crypto/rand"
 	"encoding/base32"
-	"errors"
 	"net"
 	"net/netip"
 	"strconv"
@@ -11,43 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/switchyard-mail/switchyard/engine/sock"
 )
-
-// unmapped drops the IPv4-mapped form, so a listener bound to 127.0.0.1
-// matches a connection reported as ::ffff:127.0.0.1.
-func unmapped(ap netip.AddrPort) netip.AddrPort {
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-}
-
-func addrPortOf(a net.Addr) netip.AddrPort {
-	if tcp, ok := a.(*net.TCPAddr); ok {
-		return unmapped(tcp.AddrPort())
-	}
-	if a == nil {
-		return netip.AddrPort{}
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	return unmapped(ap)
-}
-
-func trusted(prefixes []netip.Prefix, a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range prefixes {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-func isWouldBlock(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
 
 // randomPrefix returns 8 random lowercase base-32 characters.
 func randomPrefix() string {
@@ -55,8 +19,6 @@ func randomPrefix() string {
 	_, _ = rand.Read(b[:])
 	return strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
 }
-
-func closeFD(fd int) { _ = unix.Close(fd) }
 
 // refusal counts a refusal or a limit that bit, by reason (metrics and the
 // admin API); every refusal is also answered in the protocol's words where
@@ -103,9 +65,6 @@ type logGate struct {
 	held atomic.Int64
 }
 
-// dupCloexec duplicates fd with close-on-exec set.
-func dupCloexec(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }
-
 // seconds is a duration for the logs: seconds as a number, to the
 // microsecond (a JSON log would otherwise show nanoseconds).
 func seconds(d time.Duration) float64 {
@@ -115,3 +74,6 @@ func seconds(d time.Duration) float64 {
 // sessionName is the id announced to backends (XCLIENT SESSION, PROXY v2)
 // and written in the logs for session id.
 func (e *Engine) sessionName(id uint64) string { return e.sessionPrefix + strconv.FormatUint(id, 36) }
+
+// addrPortOf is a's address and port, unmapped (sock.AddrPort).
+func addrPortOf(a net.Addr) netip.AddrPort { return sock.AddrPort(a) }

@@ -1,4 +1,4 @@
-package engine
+package options
 
 import (
 	"time"
@@ -59,8 +59,8 @@ var DefaultLimits = Limits{
 	FDReserve:                limits.FDReserve,
 }
 
-// withDefaults fills zero fields.
-func (l Limits) withDefaults() Limits {
+// WithDefaults fills zero fields.
+func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits
 	set := func(v *int, def int) {
 		if *v <= 0 {

@@ -1,14 +1,14 @@
-package engine
+package quota
 
 import (
 	"net/netip"
 	"sync"
 )
 
-// addrKey groups client addresses the way limits count them: an IPv4
+// Key groups client addresses the way limits count them: an IPv4
 // address on its own, an IPv6 address by its /64 (one host or one site can
 // take a whole /64 for the price of one).
-func addrKey(a netip.Addr) netip.Addr {
+func Key(a netip.Addr) netip.Addr {
 	a = a.Unmap()
 	if a.Is6() {
 		p, _ := a.Prefix(64)
@@ -17,28 +17,28 @@ func addrKey(a netip.Addr) netip.Addr {
 	return a
 }
 
-// addrCounter counts what each client address holds (connections of a
+// Counter counts what each client address holds (connections of a
 // listener, TLS handshakes in flight) and refuses past a cap. It is shared
 // by the acceptors and the event loops, so it is sharded to keep the locks
 // short and uncontended.
-type addrCounter struct {
-	shards [16]addrShard
+type Counter struct {
+	shards [16]shard
 }
 
-type addrShard struct {
+type shard struct {
 	mu sync.Mutex
 	n  map[netip.Addr]int32
 }
 
-func (c *addrCounter) shard(k netip.Addr) *addrShard {
+func (c *Counter) shard(k netip.Addr) *shard {
 	b := k.As16()
 	h := uint32(b[15]) ^ uint32(b[14])<<3 ^ uint32(b[13])<<5 ^ uint32(b[12])<<7 ^ uint32(b[7]) ^ uint32(b[6])<<2
 	return &c.shards[h%uint32(len(c.shards))]
 }
 
-// acquire counts one more for k unless k already holds limit (limit <= 0:
+// Acquire counts one more for k unless k already holds limit (limit <= 0:
 // no cap). It reports whether it counted.
-func (c *addrCounter) acquire(k netip.Addr, limit int) bool {
+func (c *Counter) Acquire(k netip.Addr, limit int) bool {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -53,8 +53,8 @@ func (c *addrCounter) acquire(k netip.Addr, limit int) bool {
 	return true
 }
 
-// release gives back one count of k.
-func (c *addrCounter) release(k netip.Addr) {
+// Release gives back one count of k.
+func (c *Counter) Release(k netip.Addr) {
 	s := c.shard(k)
 	s.mu.Lock()
 	if n := s.n[k]; n <= 1 {

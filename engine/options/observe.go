@@ -1,4 +1,4 @@
-package engine
+package options
 
 import (
 	"time"
@@ -36,25 +36,37 @@ type Observer interface {
 	SessionEnded(proto, dest, bridge string, toBackend, toClient int64)
 }
 
-// Auth outcomes (the admin package's label values).
+// NoObserver observes nothing (Options.Observer left nil).
+type NoObserver struct{}
+
+func (NoObserver) ConnAccepted(string, string)                       {}
+func (NoObserver) ConnRefused(string, string, string)                {}
+func (NoObserver) Refusal(string)                                    {}
+func (NoObserver) ConnLeft(string, string)                           {}
+func (NoObserver) Auth(string, string)                               {}
+func (NoObserver) Route(router.Result, error)                        {}
+func (NoObserver) Dial(string, time.Duration, error)                 {}
+func (NoObserver) BackendAuth(string, string, time.Duration)         {}
+func (NoObserver) SessionStarted(string, string, string)             {}
+func (NoObserver) SessionEnded(string, string, string, int64, int64) {}
+
+// Event is something an operator may want to see in the activity log
+// (Options.Events). It never carries a secret.
+type Event struct {
+	Time        time.Time
+	Kind        string // EventLogin, EventKick
+	Session     uint64
+	Account     string
+	Protocol    string
+	Listener    string
+	Client      string
+	Destination string
+	Outcome     string // logins: success, failure, backend_failure, no_route, tempfail, bad_input
+	Reason      string
+}
+
+// Event kinds.
 const (
-	outcomeSuccess        = "success"
-	outcomeFailure        = "failure"
-	outcomeBackendFailure = "backend_failure"
-	outcomeNoRoute        = "no_route"
-	outcomeTempFail       = "tempfail"
-	outcomeBadInput       = "bad_input"
+	EventLogin = "login"
+	EventKick  = "kick"
 )
-
-type noObserver struct{}
-
-func (noObserver) ConnAccepted(string, string)                       {}
-func (noObserver) ConnRefused(string, string, string)                {}
-func (noObserver) Refusal(string)                                    {}
-func (noObserver) ConnLeft(string, string)                           {}
-func (noObserver) Auth(string, string)                               {}
-func (noObserver) Route(router.Result, error)                        {}
-func (noObserver) Dial(string, time.Duration, error)                 {}
-func (noObserver) BackendAuth(string, string, time.Duration)         {}
-func (noObserver) SessionStarted(string, string, string)             {}
-func (noObserver) SessionEnded(string, string, string, int64, int64) {}

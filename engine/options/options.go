@@ -1,9 +1,10 @@
-package engine
+package options
 
 import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -106,6 +107,16 @@ type Destination struct {
 	next        atomic.Uint32
 }
 
+// NextSource is the source address the next dial binds to, the
+// destination's SourceAddrs in turn (false: none is set).
+func (d *Destination) NextSource() (netip.Addr, bool) {
+	n := len(d.SourceAddrs)
+	if n == 0 {
+		return netip.Addr{}, false
+	}
+	return d.SourceAddrs[int(d.next.Add(1))%n], true
+}
+
 // Driver builds a protocol's state machines. The engine itself knows no
 // protocol.
 type Driver interface {
@@ -122,6 +133,14 @@ type RelayDriver interface {
 	Driver
 	// NewRelay returns the machine for a new connection on a Relay listener.
 	NewRelay(l *Listener, tlsActive bool) protocols.Relay
+}
+
+// H2Driver is a Driver that serves connections which negotiated h2.
+type H2Driver interface {
+	Driver
+	// ServeH2 serves conn until it ends; it runs on its own goroutine.
+	// conn.Close ends the connection (and unblocks its reads).
+	ServeH2(l *Listener, conn net.Conn, client forward.Info)
 }
 
 // Resolver is the part of the router the engine uses.
