@@ -1,4 +1,4 @@
-package config
+package units
 
 import (
 	"strings"
@@ -59,9 +59,5 @@ func TestParseSize(t *testing.T) {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) accepted", in)
 		}
-	}
-	c := mustParse(t, "[http]\nmax_head_size = \"16KiB\"\nbody_extract_cap = 4096\n")
-	if c.HTTP.MaxHeadSize != 16<<10 || c.HTTP.BodyExtractCap != 4096 {
-		t.Fatalf("sizes: %+v", c.HTTP)
 	}
 }
