@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/switchyard-mail/switchyard/config/source"
 )
 
 // HostPattern is one entry of admin.allow.destination_hosts: a host name
@@ -88,7 +90,7 @@ func (a *AdminAllow) AllowsConfig(c *Config) (ok bool, why string) {
 	}
 	for _, id := range sortedKeys(c.Destination) {
 		if ok, why := a.AllowsDestination(c.Destination[id]); !ok {
-			return false, keyPath("destination", id) + ": " + why
+			return false, source.KeyPath("destination", id) + ": " + why
 		}
 	}
 	if len(a.ListenerPorts) > 0 {
@@ -96,7 +98,7 @@ func (a *AdminAllow) AllowsConfig(c *Config) (ok bool, why string) {
 			for _, b := range c.Listener[id].Bind {
 				ap, err := parseBind(b)
 				if err == nil && !slices.Contains(a.ListenerPorts, int(ap.Port())) {
-					return false, fmt.Sprintf("%s: port %d is not in admin.allow.listener_ports", keyPath("listener", id, "bind"), ap.Port())
+					return false, fmt.Sprintf("%s: port %d is not in admin.allow.listener_ports", source.KeyPath("listener", id, "bind"), ap.Port())
 				}
 			}
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/switchyard-mail/switchyard/config/source"
 	"github.com/switchyard-mail/switchyard/limits"
 )
 
@@ -40,7 +41,7 @@ type Config struct {
 	Metrics      *Metrics               `toml:"metrics"`      // [metrics]; nil when absent
 	Cluster      *Cluster               `toml:"cluster"`      // [cluster]; nil when absent
 
-	src *source // where each key came from, for error messages
+	src *source.Map // where each key came from, for error messages
 }
 
 // Server is [server]: process-wide settings.
@@ -559,18 +560,18 @@ func Parse(data []byte, name string) (*Config, error) {
 	if name == "" {
 		name = "config"
 	}
-	src := &source{name: name}
+	src := &source.Map{Name: name, Schema: reflect.TypeOf(Config{})}
 
 	// First pass, loose: which tables exist, so that map entries and
 	// optional sections can start from their defaults before the strict
 	// pass fills in what the file says.
 	var raw map[string]any
 	if err := toml.Unmarshal(data, &raw); err != nil {
-		return nil, src.decodeError(err)
+		return nil, src.DecodeError(err)
 	}
-	src.index(data)
+	src.Index(data)
 	if errs := checkDurations(raw, reflect.TypeOf(Config{}), "", src); len(errs) > 0 {
-		return nil, sortedJoin(errs)
+		return nil, source.SortedJoin(errs)
 	}
 
 	c := Default()
@@ -578,7 +579,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
-		return nil, src.decodeError(err)
+		return nil, src.DecodeError(err)
 	}
 	c.src = src
 	return c, nil
@@ -586,15 +587,15 @@ func Parse(data []byte, name string) (*Config, error) {
 
 // checkDurations rejects numbers where a Duration is expected: go-toml
 // would take 30 as 30 nanoseconds, and the unit must never be guessed.
-func checkDurations(raw any, t reflect.Type, key string, src *source) []error {
+func checkDurations(raw any, t reflect.Type, key string, src *source.Map) []error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	join := func(k string) string {
 		if key == "" {
-			return keyPart(k)
+			return source.KeyPart(k)
 		}
-		return key + "." + keyPart(k)
+		return key + "." + source.KeyPart(k)
 	}
 	var errs []error
 	switch v := raw.(type) {
@@ -605,7 +606,7 @@ func checkDurations(raw any, t reflect.Type, key string, src *source) []error {
 			case reflect.Map:
 				ft = t.Elem()
 			case reflect.Struct:
-				ft = fieldType(t, []string{k})
+				ft = source.FieldType(t, []string{k})
 			}
 			if ft != nil {
 				errs = append(errs, checkDurations(x, ft, join(k), src)...)
@@ -619,7 +620,7 @@ func checkDurations(raw any, t reflect.Type, key string, src *source) []error {
 		}
 	case int64, float64:
 		if t == reflect.TypeOf(Duration(0)) {
-			errs = append(errs, &FieldError{Key: key, Location: src.locate(key),
+			errs = append(errs, &FieldError{Key: key, Location: src.Locate(key),
 				Msg: fmt.Sprintf("expected a duration string such as \"30s\", found the number %v (write the unit)", v)})
 		}
 	}

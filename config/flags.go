@@ -10,6 +10,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/pflag"
 
+	"github.com/switchyard-mail/switchyard/config/source"
 	"github.com/switchyard-mail/switchyard/internal/redact"
 )
 
@@ -114,7 +115,7 @@ func (a *applier) fail(origin, format string, args ...any) {
 	a.errs = append(a.errs, fmt.Errorf("%s: %s", origin, fmt.Sprintf(format, args...)))
 }
 
-func (a *applier) mark(key, origin string) { a.c.src.setOrigin(key, origin) }
+func (a *applier) mark(key, origin string) { a.c.src.SetOrigin(key, origin) }
 
 // Apply writes the flags that were given, or else their environment
 // variables, over c. It also reads $SWITCHYARD_ADMIN_TOKEN (or the
@@ -132,7 +133,7 @@ func (o *Overrides) Apply(c *Config, getenv func(string) string) error {
 		getenv = func(string) string { return "" }
 	}
 	if c.src == nil {
-		c.src = &source{}
+		c.src = &source.Map{}
 	}
 	a := &applier{o: o, c: c, getenv: getenv}
 
@@ -183,7 +184,7 @@ func (a *applier) applyDestinations() {
 			d := a.dest(name)
 			d.Host = host
 			c.Destination[name] = d
-			a.mark(keyPath("destination", name, "host"), origin)
+			a.mark(source.KeyPath("destination", name, "host"), origin)
 		}
 	}
 	if vals, origin, ok := a.list("destination-port", a.o.destinationPort, ","); ok {
@@ -206,11 +207,11 @@ func (a *applier) applyDestinations() {
 			}
 			p := Protocol(proto)
 			if !p.Valid() {
-				a.fail(origin, "%q: protocol %q is not one of %s", v, proto, quoteList(Protocols...))
+				a.fail(origin, "%q: protocol %q is not one of %s", v, proto, source.QuoteList(Protocols...))
 				continue
 			}
 			if !ep.TLS.Valid() {
-				a.fail(origin, "%q: tls %q is not one of %s", v, mode, quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+				a.fail(origin, "%q: tls %q is not one of %s", v, mode, source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
 				continue
 			}
 			d := a.dest(name)
@@ -219,7 +220,7 @@ func (a *applier) applyDestinations() {
 			}
 			d.Protocol[p] = ep
 			c.Destination[name] = d
-			a.mark(keyPath("destination", name, "protocol", proto), origin)
+			a.mark(source.KeyPath("destination", name, "protocol", proto), origin)
 		}
 	}
 }
@@ -277,10 +278,10 @@ func parseListen(s string) (id string, proto Protocol, mode TLSMode, bind string
 		mode = TLSMode(m)
 	}
 	if !proto.Valid() {
-		return "", "", "", "", fmt.Errorf("%q: protocol %q is not one of %s", s, p, quoteList(Protocols...))
+		return "", "", "", "", fmt.Errorf("%q: protocol %q is not one of %s", s, p, source.QuoteList(Protocols...))
 	}
 	if !mode.Valid() {
-		return "", "", "", "", fmt.Errorf("%q: tls %q is not one of %s", s, m, quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+		return "", "", "", "", fmt.Errorf("%q: tls %q is not one of %s", s, m, source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
 	}
 	if id == "" {
 		id = p
@@ -326,7 +327,7 @@ func (a *applier) applyListen() {
 			touched[id] = true
 		}
 		c.Listener[id] = l
-		a.mark(keyPath("listener", id), origin)
+		a.mark(source.KeyPath("listener", id), origin)
 	}
 }
 
@@ -336,7 +337,7 @@ func (a *applier) applyListenerWide() {
 		for id, l := range c.Listener {
 			set(&l)
 			c.Listener[id] = l
-			a.mark(keyPath("listener", id, field), origin)
+			a.mark(source.KeyPath("listener", id, field), origin)
 		}
 	}
 	if vals, origin, ok := a.list("proxy-trusted", a.o.proxyTrusted, ","); ok {
@@ -353,7 +354,7 @@ func (a *applier) applyListenerWide() {
 	}
 	if v, origin, ok := a.value("proxy-protocol", a.o.proxyProtocol); ok {
 		if m := ProxyProtocolMode(v); !m.Valid() {
-			a.fail(origin, "%q is not one of %s", v, quoteList(ProxyOff, ProxyOptional, ProxyRequired))
+			a.fail(origin, "%q is not one of %s", v, source.QuoteList(ProxyOff, ProxyOptional, ProxyRequired))
 		} else {
 			each("proxy_protocol", origin, func(l *Listener) { l.ProxyProtocol = m })
 		}
@@ -414,7 +415,7 @@ func (a *applier) applySet() {
 			val = tomlQuote(val)
 		}
 		doc := []byte(key + " = " + val + "\n")
-		src := &source{name: origin + " " + strconv.Quote(v)}
+		src := &source.Map{Name: origin + " " + strconv.Quote(v)}
 		var raw map[string]any
 		if err := toml.Unmarshal(doc, &raw); err != nil {
 			a.fail(origin, "%q: %v", v, strings.TrimPrefix(err.Error(), "toml: "))
@@ -430,7 +431,7 @@ func (a *applier) applySet() {
 		if err := dec.Decode(a.c); err != nil {
 			var sm *toml.StrictMissingError
 			if errors.As(err, &sm) && len(sm.Errors) > 0 {
-				a.fail(origin, "%q: unknown key %s", v, keyPath(sm.Errors[0].Key()...))
+				a.fail(origin, "%q: unknown key %s", v, source.KeyPath(sm.Errors[0].Key()...))
 				continue
 			}
 			var de *toml.DecodeError
@@ -441,8 +442,8 @@ func (a *applier) applySet() {
 			a.fail(origin, "%q: %v", v, err)
 			continue
 		}
-		src.index(doc)
-		for k := range src.lines {
+		src.Index(doc)
+		for _, k := range src.Keys() {
 			a.mark(k, origin)
 		}
 	}

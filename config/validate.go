@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/switchyard-mail/switchyard/config/source"
 	"github.com/switchyard-mail/switchyard/internal/redact"
 	"github.com/switchyard-mail/switchyard/limits"
 )
@@ -53,7 +54,7 @@ type validator struct {
 }
 
 func (v *validator) add(key, format string, args ...any) {
-	v.errs = append(v.errs, &FieldError{Key: key, Location: v.c.src.locate(key), Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, &FieldError{Key: key, Location: v.c.src.Locate(key), Msg: fmt.Sprintf(format, args...)})
 }
 
 // Validate checks the whole configuration: every value, every reference
@@ -76,7 +77,7 @@ func (c *Config) Validate() error {
 	if len(v.errs) == 0 {
 		return nil
 	}
-	return sortedJoin(v.errs)
+	return source.SortedJoin(v.errs)
 }
 
 func (v *validator) positive(key string, d Duration) {
@@ -108,7 +109,7 @@ func (v *validator) server() {
 		v.add("server.proxy_ttl", "%d must be between 1 and 255", s.ProxyTTL)
 	}
 	if !contains(LogLevels, strings.ToLower(s.LogLevel)) {
-		v.add("server.log_level", "%q is not one of %s", s.LogLevel, quoteList(LogLevels...))
+		v.add("server.log_level", "%q is not one of %s", s.LogLevel, source.QuoteList(LogLevels...))
 	}
 }
 
@@ -117,7 +118,7 @@ func (v *validator) tls() {
 	defaults := 0
 	for _, id := range sortedKeys(t.Certificate) {
 		cert := t.Certificate[id]
-		key := keyPath("tls", "certificate", id)
+		key := source.KeyPath("tls", "certificate", id)
 		if cert.Default {
 			defaults++
 		}
@@ -151,12 +152,12 @@ func (v *validator) listeners() {
 	def, hasDef := c.Destination[c.Routing.DefaultDestination]
 	for _, id := range sortedKeys(c.Listener) {
 		l := c.Listener[id]
-		key := keyPath("listener", id)
+		key := source.KeyPath("listener", id)
 		switch {
 		case l.Protocol == "":
-			v.add(key+".protocol", "is required (%s)", quoteList(Protocols...))
+			v.add(key+".protocol", "is required (%s)", source.QuoteList(Protocols...))
 		case !l.Protocol.Valid():
-			v.add(key+".protocol", "%q is not one of %s", l.Protocol, quoteList(Protocols...))
+			v.add(key+".protocol", "%q is not one of %s", l.Protocol, source.QuoteList(Protocols...))
 		case !Implemented.Protocols[l.Protocol]:
 			v.add(key+".protocol", "%q %s", l.Protocol, notSupported)
 		}
@@ -182,9 +183,9 @@ func (v *validator) listeners() {
 		}
 		switch {
 		case l.TLS == "":
-			v.add(key+".tls", "is required (%s)", quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+			v.add(key+".tls", "is required (%s)", source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
 		case !l.TLS.Valid():
-			v.add(key+".tls", "%q is not one of %s", l.TLS, quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+			v.add(key+".tls", "%q is not one of %s", l.TLS, source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
 		case l.TLS.Secure() && len(c.TLS.Certificate) == 0:
 			v.add(key+".tls", "%q needs a certificate, but no [tls.certificate.<id>] is configured", l.TLS)
 		}
@@ -214,7 +215,7 @@ func (v *validator) listeners() {
 		}
 		switch {
 		case !l.ProxyProtocol.Valid():
-			v.add(key+".proxy_protocol", "%q is not one of %s", l.ProxyProtocol, quoteList(ProxyOff, ProxyOptional, ProxyRequired))
+			v.add(key+".proxy_protocol", "%q is not one of %s", l.ProxyProtocol, source.QuoteList(ProxyOff, ProxyOptional, ProxyRequired))
 		case l.ProxyProtocol != ProxyOff && len(l.ProxyTrusted) == 0:
 			v.add(key+".proxy_trusted", "is empty, but proxy_protocol = %q needs the networks allowed to send a PROXY header", l.ProxyProtocol)
 		}
@@ -228,7 +229,7 @@ func (v *validator) listeners() {
 		v.positive(key+".preauth_timeout", l.PreauthTimeout)
 		v.atLeast(key+".max_auth_attempts", int64(l.MaxAuthAttempts), 1)
 		if !l.Forwarded.Valid() {
-			v.add(key+".forwarded", "%q is not one of %s", l.Forwarded, quoteList(ForwardedOff, ForwardedTrust))
+			v.add(key+".forwarded", "%q is not one of %s", l.Forwarded, source.QuoteList(ForwardedOff, ForwardedTrust))
 		}
 		// The default destination takes every account that has no mapping,
 		// so it must serve every protocol a client can log in with.
@@ -237,7 +238,7 @@ func (v *validator) listeners() {
 		if hasDef && routed {
 			if _, ok := def.Protocol[l.Protocol]; !ok {
 				v.add(key+".protocol", "%q: the default destination %q has no [%s]", l.Protocol, c.Routing.DefaultDestination,
-					keyPath("destination", c.Routing.DefaultDestination, "protocol", string(l.Protocol)))
+					source.KeyPath("destination", c.Routing.DefaultDestination, "protocol", string(l.Protocol)))
 			}
 		}
 		if c.Cluster != nil && routed {
@@ -245,7 +246,7 @@ func (v *validator) listeners() {
 				if d, ok := c.Destination[n]; ok {
 					if _, ok := d.Protocol[l.Protocol]; !ok {
 						v.add(key+".protocol", "%q: cluster node %q has no [%s]", l.Protocol, n,
-							keyPath("destination", n, "protocol", string(l.Protocol)))
+							source.KeyPath("destination", n, "protocol", string(l.Protocol)))
 					}
 				}
 			}
@@ -274,7 +275,7 @@ func (v *validator) listeners() {
 func (v *validator) destinations() {
 	for _, id := range sortedKeys(v.c.Destination) {
 		d := v.c.Destination[id]
-		key := keyPath("destination", id)
+		key := source.KeyPath("destination", id)
 		hostIP := false
 		switch {
 		case d.Host == "":
@@ -292,7 +293,7 @@ func (v *validator) destinations() {
 			v.add(key+".tls_server_name", "%q is not a valid host name", d.TLSServerName)
 		}
 		if d.Forwarding != "" && !d.Forwarding.Valid() {
-			v.add(key+".forwarding", "%q is not one of %s", d.Forwarding, quoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
+			v.add(key+".forwarding", "%q is not one of %s", d.Forwarding, source.QuoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
 		}
 		pinned := d.TLSPinnedCertSHA256 != ""
 		if pinned {
@@ -328,9 +329,9 @@ func (v *validator) destinations() {
 		}
 		for _, p := range sortedKeys(d.Protocol) {
 			ep := d.Protocol[p]
-			pk := keyPath("destination", id, "protocol", string(p))
+			pk := source.KeyPath("destination", id, "protocol", string(p))
 			if !p.Valid() {
-				v.add(pk, "%q is not one of %s", p, quoteList(Protocols...))
+				v.add(pk, "%q is not one of %s", p, source.QuoteList(Protocols...))
 				continue
 			}
 			if ep.Port < 1 || ep.Port > 65535 {
@@ -342,9 +343,9 @@ func (v *validator) destinations() {
 			}
 			switch {
 			case ep.TLS == "":
-				v.add(pk+".tls", "is required (%s)", quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+				v.add(pk+".tls", "is required (%s)", source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
 			case !ep.TLS.Valid():
-				v.add(pk+".tls", "%q is not one of %s", ep.TLS, quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+				v.add(pk+".tls", "%q is not one of %s", ep.TLS, source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
 			case ep.TLS.Secure() && hostIP && d.TLSServerName == "" && !d.TLSAllowInvalidCerts && !pinned:
 				v.add(pk+".tls", "%q to the IP address %q cannot verify the backend's certificate: set %s.tls_server_name (or tls_pinned_cert_sha256)", ep.TLS, d.Host, key)
 			case ep.TLS == TLSPlain && p.CarriesCredentials() && !d.AllowPlaintextAuth:
@@ -354,7 +355,7 @@ func (v *validator) destinations() {
 				v.add(pk+".tls", "\"starttls\" does not exist for http; use \"plain\" or \"implicit\"")
 			}
 			if ep.Forwarding != "" && !ep.Forwarding.Valid() {
-				v.add(pk+".forwarding", "%q is not one of %s", ep.Forwarding, quoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
+				v.add(pk+".forwarding", "%q is not one of %s", ep.Forwarding, source.QuoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
 			}
 		}
 	}
@@ -403,7 +404,7 @@ func (v *validator) routing() {
 		for _, p := range []Protocol{SMTP, LMTP} {
 			if _, has := d.Protocol[p]; used[p] && !has {
 				v.add("routing.smtp_passthrough_destination", "%q has no [%s], but a %s listener passes through to it",
-					r.SMTPPassthroughDestination, keyPath("destination", r.SMTPPassthroughDestination, "protocol", string(p)), p)
+					r.SMTPPassthroughDestination, source.KeyPath("destination", r.SMTPPassthroughDestination, "protocol", string(p)), p)
 			}
 		}
 	}
@@ -419,12 +420,12 @@ func (v *validator) mapping() {
 	switch {
 	case !m.Source.Valid():
 		v.add("mapping.source", "%q is not one of %s", m.Source,
-			quoteList(SourceFile, SourceRedis, SourceSQL, SourcePostgreSQL, SourceMySQL, SourceSQLite))
+			source.QuoteList(SourceFile, SourceRedis, SourceSQL, SourcePostgreSQL, SourceMySQL, SourceSQLite))
 	case !Implemented.MappingSources[m.Source]:
 		v.add("mapping.source", "%q %s", m.Source, notSupported)
 	}
 	if !m.Normalize.Valid() {
-		v.add("mapping.normalize", "%q is not one of %s", m.Normalize, quoteList(NormalizeNone, NormalizeLowercase))
+		v.add("mapping.normalize", "%q is not one of %s", m.Normalize, source.QuoteList(NormalizeNone, NormalizeLowercase))
 	}
 	v.positive("mapping.negative_ttl", m.NegativeTTL)
 	v.positive("mapping.positive_ttl", m.PositiveTTL)
@@ -617,7 +618,7 @@ func (v *validator) oauth() {
 func (v *validator) sasl(key string, mechs []string) {
 	for i, m := range mechs {
 		if !contains(SASLMechanisms, strings.ToUpper(m)) {
-			v.add(key+"["+strconv.Itoa(i)+"]", "%q cannot be proxied; use %s", m, quoteList(SASLMechanisms...))
+			v.add(key+"["+strconv.Itoa(i)+"]", "%q cannot be proxied; use %s", m, source.QuoteList(SASLMechanisms...))
 		}
 	}
 }
@@ -685,9 +686,9 @@ func (v *validator) http() {
 			ek := key + ".extract"
 			switch {
 			case e.From == "":
-				v.add(ek+".from", "is required (%s)", quoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
+				v.add(ek+".from", "is required (%s)", source.QuoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
 			case !e.From.Valid():
-				v.add(ek+".from", "%q is not one of %s", e.From, quoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
+				v.add(ek+".from", "%q is not one of %s", e.From, source.QuoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
 			case e.From == FromBody && e.Regex == "":
 				v.add(ek+".regex", "is required with from = \"body\"")
 			case e.From == FromQuery && e.Param == "":
@@ -709,7 +710,7 @@ func (v *validator) http() {
 func (v *validator) httpDest(key, id string) {
 	if d, ok := v.destRef(key, id); ok {
 		if _, has := d.Protocol[HTTP]; !has {
-			v.add(key, "%q has no [%s]", id, keyPath("destination", id, "protocol", "http"))
+			v.add(key, "%q has no [%s]", id, source.KeyPath("destination", id, "protocol", "http"))
 		}
 	}
 }
@@ -863,7 +864,7 @@ func (v *validator) cluster() {
 		v.destRef(key, n)
 	}
 	for _, n := range sortedKeys(cl.Weights) {
-		key := keyPath("cluster", "weights", n)
+		key := source.KeyPath("cluster", "weights", n)
 		if !seen[n] {
 			v.add(key, "%q is not in cluster.nodes", n)
 		}

@@ -1,4 +1,7 @@
-package config
+// Package source remembers where each key of the configuration was set (a
+// line of the file, a flag, an environment variable) and turns problems
+// into FieldErrors that name the key, that place and the bad value.
+package source
 
 import (
 	"errors"
@@ -11,28 +14,34 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/switchyard-mail/switchyard/config/units"
 )
 
-// source remembers where each key of a Config came from: a line of the
-// file, or a flag or environment variable that overrode it.
-type source struct {
-	name   string
+// Map remembers where each key of a configuration came from: a line of
+// the file, or a flag or environment variable that overrode it.
+type Map struct {
+	// Name is the file's name in messages ("switchyard.toml").
+	Name string
+	// Schema is the root type of the document (config.Config), for
+	// messages about a value of the wrong type.
+	Schema reflect.Type
 	lines  map[string]int    // dotted key -> line in the file
 	origin map[string]string // dotted key -> "flag --x" / "env X"
 }
 
-// locate returns the prefix for an error about key: "file:line: ",
+// Locate returns the prefix for an error about key: "file:line: ",
 // "flag --x: " or "". A key with no entry of its own takes the location of
 // its closest ancestor (a missing key points at its table's header).
-func (s *source) locate(key string) string {
+func (s *Map) Locate(key string) string {
 	if s == nil {
 		return ""
 	}
 	file := func(suffix string) string {
-		if s.name == "" {
+		if s.Name == "" {
 			return ""
 		}
-		return s.name + suffix + ": "
+		return s.Name + suffix + ": "
 	}
 	for k := key; ; {
 		if o, ok := s.origin[k]; ok {
@@ -49,18 +58,18 @@ func (s *source) locate(key string) string {
 	}
 }
 
-// setOrigin records that key (and everything under it) was set by origin.
-func (s *source) setOrigin(key, origin string) {
+// SetOrigin records that key (and everything under it) was set by origin.
+func (s *Map) SetOrigin(key, origin string) {
 	if s.origin == nil {
 		s.origin = make(map[string]string)
 	}
 	s.origin[key] = origin
 }
 
-// index records the line of every table header and key in data, keyed by
+// Index records the line of every table header and key in data, keyed by
 // the dotted path that Validate uses. Tables of an array get "[i]".
 // Keys inside inline tables are not indexed: they take their parent's line.
-func (s *source) index(data []byte) {
+func (s *Map) Index(data []byte) {
 	s.lines = make(map[string]int)
 	// Offsets of line starts, for a binary search per key.
 	starts := []int{0}
@@ -90,7 +99,7 @@ func (s *source) index(data []byte) {
 		if first < 0 {
 			first = int(e.Raw.Offset)
 		}
-		path := keyPath(parts...)
+		path := KeyPath(parts...)
 		switch e.Kind {
 		case unstable.Table:
 			table = path
@@ -118,14 +127,14 @@ func (s *source) index(data []byte) {
 	}
 }
 
-func (s *source) record(key string, line int) {
+func (s *Map) record(key string, line int) {
 	if _, ok := s.lines[key]; !ok {
 		s.lines[key] = line
 	}
 }
 
 // indexInline records the keys of an inline table value.
-func (s *source) indexInline(parent string, v *unstable.Node, lineOf func(int) int) {
+func (s *Map) indexInline(parent string, v *unstable.Node, lineOf func(int) int) {
 	if v == nil || v.Kind != unstable.InlineTable {
 		return
 	}
@@ -145,7 +154,7 @@ func (s *source) indexInline(parent string, v *unstable.Node, lineOf func(int) i
 				first = int(n.Raw.Offset)
 			}
 		}
-		key := parent + "." + keyPath(parts...)
+		key := parent + "." + KeyPath(parts...)
 		if first >= 0 {
 			s.record(key, lineOf(first))
 		}
@@ -157,12 +166,12 @@ func (s *source) indexInline(parent string, v *unstable.Node, lineOf func(int) i
 // table, which lacks the inline table's own key ("http.route.regexp" for
 // "http.route[0].extract.regexp"): it picks the indexed key on that line
 // with the same last part, when there is exactly one.
-func (s *source) fullKey(key []string, line int) string {
-	k := keyPath(key...)
+func (s *Map) fullKey(key []string, line int) string {
+	k := KeyPath(key...)
 	if _, ok := s.lines[k]; ok || len(key) == 0 {
 		return k
 	}
-	last := "." + keyPart(key[len(key)-1])
+	last := "." + KeyPart(key[len(key)-1])
 	found := ""
 	for cand, l := range s.lines {
 		if l == line && strings.HasSuffix(cand, last) {
@@ -178,20 +187,20 @@ func (s *source) fullKey(key []string, line int) string {
 	return found
 }
 
-// keyPath renders key parts as a dotted TOML key, quoting the parts that
+// KeyPath renders key parts as a dotted TOML key, quoting the parts that
 // are not bare keys.
-func keyPath(parts ...string) string {
+func KeyPath(parts ...string) string {
 	var b strings.Builder
 	for i, p := range parts {
 		if i > 0 {
 			b.WriteByte('.')
 		}
-		b.WriteString(keyPart(p))
+		b.WriteString(KeyPart(p))
 	}
 	return b.String()
 }
 
-func keyPart(p string) string {
+func KeyPart(p string) string {
 	if p == "" {
 		return `""`
 	}
@@ -204,8 +213,8 @@ func keyPart(p string) string {
 	return p
 }
 
-// decodeError turns a go-toml error into one naming the file, line and key.
-func (s *source) decodeError(err error) error {
+// DecodeError turns a go-toml error into one naming the file, line and key.
+func (s *Map) DecodeError(err error) error {
 	var sm *toml.StrictMissingError
 	if errors.As(err, &sm) {
 		errs := make([]error, 0, len(sm.Errors))
@@ -214,23 +223,23 @@ func (s *source) decodeError(err error) error {
 			line, _ := de.Position()
 			errs = append(errs, &FieldError{
 				Key:      s.fullKey(de.Key(), line),
-				Location: s.name + ":" + strconv.Itoa(line) + ": ",
+				Location: s.Name + ":" + strconv.Itoa(line) + ": ",
 				Msg:      "unknown key",
 			})
 		}
-		return sortedJoin(errs)
+		return SortedJoin(errs)
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		line, col := de.Position()
 		msg := strings.TrimPrefix(de.Error(), "toml: ")
-		loc := fmt.Sprintf("%s:%d:%d: ", s.name, line, col)
+		loc := fmt.Sprintf("%s:%d:%d: ", s.Name, line, col)
 		if k := de.Key(); len(k) > 0 {
-			return &FieldError{Key: keyPath(k...), Location: loc, Msg: typeMessage(k, msg)}
+			return &FieldError{Key: KeyPath(k...), Location: loc, Msg: typeMessage(s.Schema, k, msg)}
 		}
 		return fmt.Errorf("%s%s", loc, msg)
 	}
-	return fmt.Errorf("%s: %w", s.name, err)
+	return fmt.Errorf("%s: %w", s.Name, err)
 }
 
 // FieldError is one problem with one key of the configuration.
@@ -248,8 +257,8 @@ func (e *FieldError) Error() string {
 	return e.Location + e.Key + ": " + e.Msg
 }
 
-// sortedJoin sorts field errors by key (then message) and joins them.
-func sortedJoin(errs []error) error {
+// SortedJoin sorts field errors by key (then message) and joins them.
+func SortedJoin(errs []error) error {
 	sort.SliceStable(errs, func(i, j int) bool {
 		a, aok := errs[i].(*FieldError)
 		b, bok := errs[j].(*FieldError)
@@ -269,12 +278,12 @@ var tomlKind = regexp.MustCompile(`^cannot (?:decode|store|assign) (?:a )?TOML (
 // typeMessage rewrites go-toml's "cannot decode TOML integer into struct
 // field config.Listener.Protocol of type config.Protocol" into "expected a
 // string, found an integer" from the schema's own types.
-func typeMessage(key []string, msg string) string {
+func typeMessage(schema reflect.Type, key []string, msg string) string {
 	m := tomlKind.FindStringSubmatch(msg)
-	if m == nil {
+	if m == nil || schema == nil {
 		return msg
 	}
-	t := fieldType(reflect.TypeOf(Config{}), key)
+	t := FieldType(schema, key)
 	if t == nil {
 		return msg
 	}
@@ -288,8 +297,8 @@ func typeMessage(key []string, msg string) string {
 	return "expected " + describeType(t) + ", found " + found
 }
 
-// fieldType follows a key path through the schema's types.
-func fieldType(t reflect.Type, key []string) reflect.Type {
+// FieldType follows a key path through the schema's types.
+func FieldType(t reflect.Type, key []string) reflect.Type {
 	for _, part := range key {
 		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 			t = t.Elem()
@@ -318,9 +327,9 @@ func fieldType(t reflect.Type, key []string) reflect.Type {
 
 func describeType(t reflect.Type) string {
 	switch t {
-	case reflect.TypeOf(Duration(0)):
+	case reflect.TypeOf(units.Duration(0)):
 		return `a duration string such as "30s"`
-	case reflect.TypeOf(Size(0)):
+	case reflect.TypeOf(units.Size(0)):
 		return `a size (an integer, or a string such as "64KiB")`
 	}
 	switch t.Kind() {
@@ -340,4 +349,29 @@ func describeType(t reflect.Type) string {
 		return "a table"
 	}
 	return t.String()
+}
+
+// Keys returns the keys that have a line in the file, in no order.
+func (s *Map) Keys() []string {
+	keys := make([]string, 0, len(s.lines))
+	for k := range s.lines {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// QuoteList renders allowed values for an error message: "a", "b" or "c".
+func QuoteList[T ~string](vals ...T) string {
+	var b strings.Builder
+	for i, v := range vals {
+		switch {
+		case i == 0:
+		case i == len(vals)-1:
+			b.WriteString(" or ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(`"` + string(v) + `"`)
+	}
+	return b.String()
 }

@@ -1,12 +1,17 @@
 package config
 
-import "github.com/switchyard-mail/switchyard/config/units"
+import (
+	"github.com/switchyard-mail/switchyard/config/source"
+	"github.com/switchyard-mail/switchyard/config/units"
+)
 
 // Duration and Size are the configuration's value types (package units);
-// the aliases keep config.Duration and config.Size for importers.
+// FieldError is one problem with one key (package source). The aliases
+// keep config.Duration, config.Size and config.FieldError for importers.
 type (
-	Duration = units.Duration
-	Size     = units.Size
+	Duration   = units.Duration
+	Size       = units.Size
+	FieldError = source.FieldError
 )
 
 // ParseDuration reads a Duration ("30s", "7d"; a bare number is refused).
