@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/switchyard-mail/switchyard/config/check"
 	"github.com/switchyard-mail/switchyard/config/source"
 )
 
@@ -26,12 +27,12 @@ func ParseHostPattern(s string) (HostPattern, error) {
 		return HostPattern{prefix: p}, nil
 	}
 	if rest, ok := strings.CutPrefix(s, "*."); ok {
-		if !validHostname(rest) || strings.Contains(rest, "*") {
+		if !check.Hostname(rest) || strings.Contains(rest, "*") {
 			return HostPattern{}, fmt.Errorf("%q is not a host name, *.domain, IP address or CIDR network", s)
 		}
 		return HostPattern{name: "." + strings.ToLower(rest), wild: true}, nil
 	}
-	if !validHostname(s) {
+	if !check.Hostname(s) {
 		return HostPattern{}, fmt.Errorf("%q is not a host name, *.domain, IP address or CIDR network", s)
 	}
 	return HostPattern{name: strings.ToLower(s)}, nil
@@ -96,7 +97,7 @@ func (a *AdminAllow) AllowsConfig(c *Config) (ok bool, why string) {
 	if len(a.ListenerPorts) > 0 {
 		for _, id := range sortedKeys(c.Listener) {
 			for _, b := range c.Listener[id].Bind {
-				ap, err := parseBind(b)
+				ap, err := check.Bind(b)
 				if err == nil && !slices.Contains(a.ListenerPorts, int(ap.Port())) {
 					return false, fmt.Sprintf("%s: port %d is not in admin.allow.listener_ports", source.KeyPath("listener", id, "bind"), ap.Port())
 				}

@@ -289,7 +289,7 @@ func parseListen(s string) (id string, proto Protocol, mode TLSMode, bind string
 			id = p + "-" + m
 		}
 	}
-	if _, err := parseBind(bind); err != nil {
+	if _, err := ParseBind(bind); err != nil {
 		return "", "", "", "", fmt.Errorf("%q: %v", s, err)
 	}
 	return id, proto, mode, bind, nil

@@ -3,13 +3,8 @@ package config
 import (
 	"bufio"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"fmt"
-	"io"
-	"net"
+
 	"net/netip"
 	"os"
 	"regexp"
@@ -17,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/switchyard-mail/switchyard/config/check"
 	"github.com/switchyard-mail/switchyard/config/source"
 	"github.com/switchyard-mail/switchyard/internal/redact"
 	"github.com/switchyard-mail/switchyard/limits"
@@ -94,7 +90,7 @@ func (v *validator) atLeast(key string, n, min int64) {
 
 func (v *validator) server() {
 	s := &v.c.Server
-	if s.Hostname != "" && !validHostname(s.Hostname) {
+	if s.Hostname != "" && !check.Hostname(s.Hostname) {
 		v.add("server.hostname", "%q is not a valid host name", s.Hostname)
 	}
 	v.atLeast("server.threads", int64(s.Threads), 0)
@@ -129,12 +125,12 @@ func (v *validator) tls() {
 			v.add(key+".key", "is required (PEM private key file)")
 		}
 		if cert.Cert != "" && cert.Key != "" {
-			if err := checkKeyPair(cert.Cert, cert.Key); err != nil {
+			if err := check.KeyPair(cert.Cert, cert.Key); err != nil {
 				v.add(key, "cert %q and key %q: %v", cert.Cert, cert.Key, err)
 			}
 		}
 		for i, s := range cert.Subjects {
-			if !validSubject(s) {
+			if !check.Subject(s) {
 				v.add(key+".subjects["+strconv.Itoa(i)+"]", "%q is not a host name or wildcard (\"*.example.com\")", s)
 			}
 		}
@@ -166,7 +162,7 @@ func (v *validator) listeners() {
 		}
 		for i, b := range l.Bind {
 			bk := key + ".bind[" + strconv.Itoa(i) + "]"
-			ap, err := parseBind(b)
+			ap, err := check.Bind(b)
 			if err != nil {
 				v.add(bk, "%v", err)
 				continue
@@ -254,7 +250,7 @@ func (v *validator) listeners() {
 	}
 	var adminAP netip.AddrPort
 	if c.Admin != nil && c.Admin.Bind != "" {
-		if ap, err := parseBind(c.Admin.Bind); err == nil && ap.Port() != 0 {
+		if ap, err := check.Bind(c.Admin.Bind); err == nil && ap.Port() != 0 {
 			adminAP = ap
 			if o, dup := binds[ap]; dup {
 				v.add("admin.bind", "%q is already bound by listener %q", c.Admin.Bind, o.id)
@@ -262,7 +258,7 @@ func (v *validator) listeners() {
 		}
 	}
 	if c.Metrics != nil && c.Metrics.Bind != "" {
-		if ap, err := parseBind(c.Metrics.Bind); err == nil && ap.Port() != 0 {
+		if ap, err := check.Bind(c.Metrics.Bind); err == nil && ap.Port() != 0 {
 			if o, dup := binds[ap]; dup {
 				v.add("metrics.bind", "%q is already bound by listener %q", c.Metrics.Bind, o.id)
 			} else if ap == adminAP {
@@ -283,13 +279,13 @@ func (v *validator) destinations() {
 		default:
 			if _, err := netip.ParseAddr(strings.Trim(d.Host, "[]")); err == nil {
 				hostIP = true
-			} else if _, _, err := net.SplitHostPort(d.Host); err == nil {
+			} else if _, _, ok := check.SplitHostPort(d.Host); ok {
 				v.add(key+".host", "%q must not include a port: ports go in [%s.protocol.<proto>]", d.Host, key)
-			} else if !validHostname(d.Host) {
+			} else if !check.Hostname(d.Host) {
 				v.add(key+".host", "%q is not a valid host name or IP address", d.Host)
 			}
 		}
-		if d.TLSServerName != "" && !validHostname(d.TLSServerName) {
+		if d.TLSServerName != "" && !check.Hostname(d.TLSServerName) {
 			v.add(key+".tls_server_name", "%q is not a valid host name", d.TLSServerName)
 		}
 		if d.Forwarding != "" && !d.Forwarding.Valid() {
@@ -307,12 +303,12 @@ func (v *validator) destinations() {
 		case d.TLSClientCert == "" && d.TLSClientKey != "":
 			v.add(key+".tls_client_cert", "is required with tls_client_key %q", d.TLSClientKey)
 		case d.TLSClientCert != "":
-			if err := checkKeyPair(d.TLSClientCert, d.TLSClientKey); err != nil {
+			if err := check.KeyPair(d.TLSClientCert, d.TLSClientKey); err != nil {
 				v.add(key+".tls_client_cert", "cert %q and key %q: %v", d.TLSClientCert, d.TLSClientKey, err)
 			}
 		}
 		if d.TLSCAFile != "" {
-			if err := checkCAFile(d.TLSCAFile); err != nil {
+			if err := check.CAFile(d.TLSCAFile); err != nil {
 				v.add(key+".tls_ca_file", "%q: %v", d.TLSCAFile, err)
 			}
 		}
@@ -447,7 +443,7 @@ func (v *validator) mapping() {
 	case m.Source == SourceFile && m.File.Path == "":
 		v.add("mapping.file.path", "is required with mapping.source = \"file\"")
 	case m.Source == SourceFile:
-		if err := checkReadableFile(m.File.Path); err != nil {
+		if err := check.ReadableFile(m.File.Path); err != nil {
 			v.add("mapping.file.path", "%q: %v", m.File.Path, err)
 		} else {
 			v.mappingFile(m.File.Path)
@@ -520,7 +516,7 @@ const maxMappingReports = 10
 func (v *validator) mappingFile(path string) {
 	f, err := os.Open(path)
 	if err != nil {
-		v.add("mapping.file.path", "%q: %v", path, unwrapPathError(err))
+		v.add("mapping.file.path", "%q: %v", path, check.UnwrapPathError(err))
 		return
 	}
 	defer f.Close()
@@ -604,7 +600,7 @@ func (v *validator) oauth() {
 	for _, f := range [...]struct{ key, path string }{{"oauth.jwks_file", o.JWKSFile}, {"oauth.stalwart_key_file", o.StalwartKeyFile}} {
 		if key, path := f.key, f.path; path != "" {
 			if st, err := os.Stat(path); err != nil {
-				v.add(key, "%q: %v", path, unwrapPathError(err))
+				v.add(key, "%q: %v", path, check.UnwrapPathError(err))
 			} else if !st.Mode().IsRegular() {
 				v.add(key, "%q: is not a regular file", path)
 			}
@@ -725,7 +721,7 @@ func (v *validator) admin() {
 	}
 	if a.Bind == "" {
 		v.add("admin.bind", "is required (\"127.0.0.1:9443\")")
-	} else if _, err := parseBind(a.Bind); err != nil {
+	} else if _, err := check.Bind(a.Bind); err != nil {
 		v.add("admin.bind", "%v", err)
 	}
 	if a.TLS != TLSImplicit {
@@ -747,7 +743,7 @@ func (v *validator) admin() {
 			v.add("admin.bearer_token", "is %d characters long, below min_token_len %d", len(a.BearerToken), a.MinTokenLen)
 		}
 	default:
-		b, err := readSmallFile(a.BearerTokenFile)
+		b, err := check.ReadSmallFile(a.BearerTokenFile)
 		switch {
 		case err != nil:
 			v.add("admin.bearer_token_file", "%q: %v", a.BearerTokenFile, err)
@@ -768,7 +764,7 @@ func (v *validator) admin() {
 	if viewer != "" {
 		admin := a.BearerToken
 		if a.BearerTokenFile != "" {
-			if b, err := readSmallFile(a.BearerTokenFile); err == nil {
+			if b, err := check.ReadSmallFile(a.BearerTokenFile); err == nil {
 				admin = strings.TrimSpace(string(b))
 			}
 		}
@@ -798,7 +794,7 @@ func (v *validator) metrics() {
 	}
 	if m.Bind == "" {
 		v.add("metrics.bind", "is required (\"127.0.0.1:9090\")")
-	} else if _, err := parseBind(m.Bind); err != nil {
+	} else if _, err := check.Bind(m.Bind); err != nil {
 		v.add("metrics.bind", "%v", err)
 	}
 	switch m.TLS {
@@ -821,7 +817,7 @@ func (v *validator) token(key, inline, file string, minLen int) string {
 		v.add(key, "is set both inline and in %s_file: keep one", key)
 		return ""
 	case file != "":
-		b, err := readSmallFile(file)
+		b, err := check.ReadSmallFile(file)
 		if err != nil {
 			v.add(key+"_file", "%q: %v", file, err)
 			return ""
@@ -876,169 +872,16 @@ func (v *validator) cluster() {
 
 // ---- helpers -------------------------------------------------------------
 
-// parseBind reads a listener address: an IP literal and a port. Port 0
-// asks the kernel for a free port (tests, and anything that reads the
-// bound addresses back from --ready-file).
-func parseBind(s string) (netip.AddrPort, error) {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q is not an \"ip:port\" address (IPv6 as \"[::]:993\")", s)
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q: %q is not an IP address (bind to \"0.0.0.0\" or \"[::]\" for all)", s, host)
-	}
-	// Port 0 lets the kernel choose (tests and ad-hoc runs); the ports
-	// chosen are logged at start.
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 0 || n > 65535 {
-		return netip.AddrPort{}, fmt.Errorf("%q: port %q is not 0-65535", s, port)
-	}
-	return netip.AddrPortFrom(addr, uint16(n)), nil
-}
-
 // ParseBind reads a listener or admin bind address ("ip:port").
-func ParseBind(s string) (netip.AddrPort, error) { return parseBind(s) }
+func ParseBind(s string) (netip.AddrPort, error) { return check.Bind(s) }
 
 // ParsePrefix reads a trusted network: a CIDR ("10.0.0.0/8") or a single
 // address ("192.0.2.1", taken as /32 or /128).
-func ParsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR network (\"10.0.0.0/8\")", s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR network", s)
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
+func ParsePrefix(s string) (netip.Prefix, error) { return check.Prefix(s) }
 
 // ParseFingerprint reads a SHA-256 certificate fingerprint written as 64
 // hex digits, with or without colons.
-func ParseFingerprint(s string) ([sha256.Size]byte, error) {
-	var fp [sha256.Size]byte
-	h := strings.ReplaceAll(s, ":", "")
-	b, err := hex.DecodeString(h)
-	if err != nil || len(b) != sha256.Size {
-		return fp, fmt.Errorf("%q is not a SHA-256 fingerprint (64 hex digits, colons allowed)", s)
-	}
-	copy(fp[:], b)
-	return fp, nil
-}
-
-// maxPEMFile bounds the certificate, key and CA files Validate reads.
-const maxPEMFile = limits.MaxPEMFile
-
-func checkKeyPair(certFile, keyFile string) error {
-	certPEM, err := readSmallFile(certFile)
-	if err != nil {
-		return fmt.Errorf("%q: %v", certFile, err)
-	}
-	keyPEM, err := readSmallFile(keyFile)
-	if err != nil {
-		return fmt.Errorf("%q: %v", keyFile, err)
-	}
-	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		return err
-	}
-	return nil
-}
-
-func checkCAFile(path string) error {
-	b, err := readSmallFile(path)
-	if err != nil {
-		return err
-	}
-	n := 0
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
-			return fmt.Errorf("certificate %d: %v", n+1, err)
-		}
-		n++
-	}
-	if n == 0 {
-		return fmt.Errorf("no PEM certificate found")
-	}
-	return nil
-}
-
-// checkReadableFile checks that path is a regular file that can be opened
-// for reading. It never opens anything else (a FIFO would block).
-func checkReadableFile(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return unwrapPathError(err)
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("is not a regular file")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return unwrapPathError(err)
-	}
-	return f.Close()
-}
-
-func readSmallFile(path string) ([]byte, error) {
-	if err := checkReadableFile(path); err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, unwrapPathError(err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxPEMFile {
-		return nil, fmt.Errorf("larger than %d bytes", maxPEMFile)
-	}
-	return b, nil
-}
-
-// unwrapPathError drops the "open <path>:" prefix; callers quote the path.
-func unwrapPathError(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
-}
-
-var hostLabel = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$`)
-
-func validHostname(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for _, l := range strings.Split(s, ".") {
-		if !hostLabel.MatchString(l) {
-			return false
-		}
-	}
-	return true
-}
-
-func validSubject(s string) bool {
-	if rest, ok := strings.CutPrefix(s, "*."); ok {
-		return validHostname(rest)
-	}
-	return validHostname(s)
-}
+func ParseFingerprint(s string) ([sha256.Size]byte, error) { return check.Fingerprint(s) }
 
 // checkGlob checks the syntax of an HTTP route glob: balanced [..] and
 // {..}, no empty alternatives group, and a path that starts with "/" or is
