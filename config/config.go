@@ -15,10 +15,12 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/pelletier/go-toml/v2"
 
@@ -666,4 +668,44 @@ func prefill(c *Config, raw map[string]any) {
 			c.Mapping.SQL = &MappingSQL{PoolSize: DefaultSQLPoolSize}
 		}
 	}
+}
+
+// MarkOrigin records that key (and everything under it) was set by origin
+// ("flag --x", "env X"), so that Validate's errors say so.
+func (c *Config) MarkOrigin(key, origin string) {
+	if c.src == nil {
+		c.src = &source.Map{}
+	}
+	c.src.SetOrigin(key, origin)
+}
+
+// Assign decodes one TOML assignment (`key = value\n`, as --set gives
+// it) over c with the file's rules: unknown keys, values of the wrong
+// type and bare numbers for durations are refused. It returns the keys
+// the assignment set.
+func (c *Config) Assign(doc []byte) (keys []string, err error) {
+	var raw map[string]any
+	if err := toml.Unmarshal(doc, &raw); err != nil {
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "toml: "))
+	}
+	if errs := checkDurations(raw, reflect.TypeOf(Config{}), "", nil); len(errs) > 0 {
+		return nil, errs[0]
+	}
+	prefill(c, raw)
+	dec := toml.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) && len(sm.Errors) > 0 {
+			return nil, fmt.Errorf("unknown key %s", source.KeyPath(sm.Errors[0].Key()...))
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			return nil, errors.New(strings.TrimPrefix(de.Error(), "toml: "))
+		}
+		return nil, err
+	}
+	var src source.Map
+	src.Index(doc)
+	return src.Keys(), nil
 }

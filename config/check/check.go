@@ -213,4 +213,3 @@ func Subject(s string) bool {
 	}
 	return Hostname(s)
 }
-

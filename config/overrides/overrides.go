@@ -1,15 +1,20 @@
-package config
+// Package overrides is the flag and environment layer over the
+// configuration file: --x-y flags and their $SWITCHYARD_X_Y variables,
+// applied key by key over a parsed config.Config (flag > environment >
+// file > default), each change remembered as the key's origin so that
+// Validate's errors name the flag or variable.
+package overrides
 
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/pflag"
 
+	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/config/source"
 	"github.com/switchyard-mail/switchyard/internal/redact"
 )
@@ -73,7 +78,7 @@ func EnvName(flag string) string {
 // applier carries the state of one Apply.
 type applier struct {
 	o      *Overrides
-	c      *Config
+	c      *config.Config
 	getenv func(string) string
 	errs   []error
 }
@@ -115,7 +120,7 @@ func (a *applier) fail(origin, format string, args ...any) {
 	a.errs = append(a.errs, fmt.Errorf("%s: %s", origin, fmt.Sprintf(format, args...)))
 }
 
-func (a *applier) mark(key, origin string) { a.c.src.SetOrigin(key, origin) }
+func (a *applier) mark(key, origin string) { a.c.MarkOrigin(key, origin) }
 
 // Apply writes the flags that were given, or else their environment
 // variables, over c. It also reads $SWITCHYARD_ADMIN_TOKEN (or the
@@ -128,12 +133,9 @@ func (a *applier) mark(key, origin string) { a.c.src.SetOrigin(key, origin) }
 // create; the flags that apply to every listener (--proxy-trusted,
 // --proxy-protocol, --preauth-timeout, --max-connections) come after
 // --listen, so that they cover the listeners it adds.
-func (o *Overrides) Apply(c *Config, getenv func(string) string) error {
+func (o *Overrides) Apply(c *config.Config, getenv func(string) string) error {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
-	}
-	if c.src == nil {
-		c.src = &source.Map{}
 	}
 	a := &applier{o: o, c: c, getenv: getenv}
 
@@ -146,7 +148,7 @@ func (o *Overrides) Apply(c *Config, getenv func(string) string) error {
 		a.mark("server.log_level", origin)
 	}
 	if v, origin, ok := a.value("backend-timeout", o.backendTimeout); ok {
-		if d, err := ParseDuration(v); err != nil {
+		if d, err := config.ParseDuration(v); err != nil {
 			a.fail(origin, "%v", err)
 		} else {
 			c.Server.BackendTimeout = d
@@ -159,8 +161,8 @@ func (o *Overrides) Apply(c *Config, getenv func(string) string) error {
 		a.mark("routing.default_destination", origin)
 	}
 	if v, origin, ok := a.value("mapping-file", o.mappingFile); ok {
-		c.Mapping.Source = SourceFile
-		c.Mapping.File = &MappingFile{Path: v}
+		c.Mapping.Source = config.SourceFile
+		c.Mapping.File = &config.MappingFile{Path: v}
 		a.mark("mapping.source", origin)
 		a.mark("mapping.file", origin)
 	}
@@ -201,22 +203,22 @@ func (a *applier) applyDestinations() {
 				a.fail(origin, "%q: port %q is not 1-65535", v, portStr)
 				continue
 			}
-			ep := Endpoint{Port: port, TLS: TLSPlain}
+			ep := config.Endpoint{Port: port, TLS: config.TLSPlain}
 			if hasMode {
-				ep.TLS = TLSMode(mode)
+				ep.TLS = config.TLSMode(mode)
 			}
-			p := Protocol(proto)
+			p := config.Protocol(proto)
 			if !p.Valid() {
-				a.fail(origin, "%q: protocol %q is not one of %s", v, proto, source.QuoteList(Protocols...))
+				a.fail(origin, "%q: protocol %q is not one of %s", v, proto, source.QuoteList(config.Protocols...))
 				continue
 			}
 			if !ep.TLS.Valid() {
-				a.fail(origin, "%q: tls %q is not one of %s", v, mode, source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+				a.fail(origin, "%q: tls %q is not one of %s", v, mode, source.QuoteList(config.TLSImplicit, config.TLSStartTLS, config.TLSPlain))
 				continue
 			}
 			d := a.dest(name)
 			if d.Protocol == nil {
-				d.Protocol = make(map[Protocol]Endpoint)
+				d.Protocol = make(map[config.Protocol]config.Endpoint)
 			}
 			d.Protocol[p] = ep
 			c.Destination[name] = d
@@ -225,13 +227,13 @@ func (a *applier) applyDestinations() {
 	}
 }
 
-func (a *applier) dest(name string) Destination {
+func (a *applier) dest(name string) config.Destination {
 	if a.c.Destination == nil {
-		a.c.Destination = make(map[string]Destination)
+		a.c.Destination = make(map[string]config.Destination)
 	}
 	d, ok := a.c.Destination[name]
 	if !ok {
-		d = NewDestination()
+		d = config.NewDestination()
 	}
 	return d
 }
@@ -251,20 +253,20 @@ func (a *applier) applyCertificate() {
 		return
 	}
 	if c.TLS.Certificate == nil {
-		c.TLS.Certificate = make(map[string]Certificate)
+		c.TLS.Certificate = make(map[string]config.Certificate)
 	}
 	for id, other := range c.TLS.Certificate {
 		other.Default = false
 		c.TLS.Certificate[id] = other
 	}
-	c.TLS.Certificate["default"] = Certificate{Cert: cert, Key: key, Default: true}
+	c.TLS.Certificate["default"] = config.Certificate{Cert: cert, Key: key, Default: true}
 	a.mark("tls.certificate.default.cert", corigin)
 	a.mark("tls.certificate.default.key", korigin)
 	a.mark("tls.certificate.default", corigin)
 }
 
 // parseListen reads [ID=]PROTO[:TLS]@IP:PORT.
-func parseListen(s string) (id string, proto Protocol, mode TLSMode, bind string, err error) {
+func parseListen(s string) (id string, proto config.Protocol, mode config.TLSMode, bind string, err error) {
 	spec, bind, ok := strings.Cut(s, "@")
 	if !ok || bind == "" {
 		return "", "", "", "", fmt.Errorf("%q is not [ID=]PROTO[:TLS]@IP:PORT", s)
@@ -273,15 +275,15 @@ func parseListen(s string) (id string, proto Protocol, mode TLSMode, bind string
 		id, spec = i, p
 	}
 	p, m, hasMode := strings.Cut(spec, ":")
-	proto, mode = Protocol(p), TLSPlain
+	proto, mode = config.Protocol(p), config.TLSPlain
 	if hasMode {
-		mode = TLSMode(m)
+		mode = config.TLSMode(m)
 	}
 	if !proto.Valid() {
-		return "", "", "", "", fmt.Errorf("%q: protocol %q is not one of %s", s, p, source.QuoteList(Protocols...))
+		return "", "", "", "", fmt.Errorf("%q: protocol %q is not one of %s", s, p, source.QuoteList(config.Protocols...))
 	}
 	if !mode.Valid() {
-		return "", "", "", "", fmt.Errorf("%q: tls %q is not one of %s", s, m, source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+		return "", "", "", "", fmt.Errorf("%q: tls %q is not one of %s", s, m, source.QuoteList(config.TLSImplicit, config.TLSStartTLS, config.TLSPlain))
 	}
 	if id == "" {
 		id = p
@@ -289,7 +291,7 @@ func parseListen(s string) (id string, proto Protocol, mode TLSMode, bind string
 			id = p + "-" + m
 		}
 	}
-	if _, err := ParseBind(bind); err != nil {
+	if _, err := config.ParseBind(bind); err != nil {
 		return "", "", "", "", fmt.Errorf("%q: %v", s, err)
 	}
 	return id, proto, mode, bind, nil
@@ -302,7 +304,7 @@ func (a *applier) applyListen() {
 		return
 	}
 	if c.Listener == nil {
-		c.Listener = make(map[string]Listener)
+		c.Listener = make(map[string]config.Listener)
 	}
 	touched := map[string]bool{}
 	for _, v := range vals {
@@ -321,7 +323,7 @@ func (a *applier) applyListen() {
 			l.Bind = append(l.Bind, bind)
 		default:
 			if !exists {
-				l = NewListener()
+				l = config.NewListener()
 			}
 			l.Protocol, l.TLS, l.Bind = proto, mode, []string{bind}
 			touched[id] = true
@@ -333,7 +335,7 @@ func (a *applier) applyListen() {
 
 func (a *applier) applyListenerWide() {
 	c := a.c
-	each := func(field, origin string, set func(*Listener)) {
+	each := func(field, origin string, set func(*config.Listener)) {
 		for id, l := range c.Listener {
 			set(&l)
 			c.Listener[id] = l
@@ -343,34 +345,34 @@ func (a *applier) applyListenerWide() {
 	if vals, origin, ok := a.list("proxy-trusted", a.o.proxyTrusted, ","); ok {
 		bad := false
 		for _, p := range vals {
-			if _, err := ParsePrefix(p); err != nil {
+			if _, err := config.ParsePrefix(p); err != nil {
 				a.fail(origin, "%v", err)
 				bad = true
 			}
 		}
 		if !bad {
-			each("proxy_trusted", origin, func(l *Listener) { l.ProxyTrusted = append([]string(nil), vals...) })
+			each("proxy_trusted", origin, func(l *config.Listener) { l.ProxyTrusted = append([]string(nil), vals...) })
 		}
 	}
 	if v, origin, ok := a.value("proxy-protocol", a.o.proxyProtocol); ok {
-		if m := ProxyProtocolMode(v); !m.Valid() {
-			a.fail(origin, "%q is not one of %s", v, source.QuoteList(ProxyOff, ProxyOptional, ProxyRequired))
+		if m := config.ProxyProtocolMode(v); !m.Valid() {
+			a.fail(origin, "%q is not one of %s", v, source.QuoteList(config.ProxyOff, config.ProxyOptional, config.ProxyRequired))
 		} else {
-			each("proxy_protocol", origin, func(l *Listener) { l.ProxyProtocol = m })
+			each("proxy_protocol", origin, func(l *config.Listener) { l.ProxyProtocol = m })
 		}
 	}
 	if v, origin, ok := a.value("preauth-timeout", a.o.preauthTimeout); ok {
-		if d, err := ParseDuration(v); err != nil {
+		if d, err := config.ParseDuration(v); err != nil {
 			a.fail(origin, "%v", err)
 		} else {
-			each("preauth_timeout", origin, func(l *Listener) { l.PreauthTimeout = d })
+			each("preauth_timeout", origin, func(l *config.Listener) { l.PreauthTimeout = d })
 		}
 	}
 	if v, origin, ok := a.value("max-connections", strconv.Itoa(a.o.maxConnections)); ok {
 		if n, err := strconv.Atoi(v); err != nil {
 			a.fail(origin, "%q is not a whole number", v)
 		} else {
-			each("max_connections", origin, func(l *Listener) { l.MaxConnections = n })
+			each("max_connections", origin, func(l *config.Listener) { l.MaxConnections = n })
 		}
 	}
 }
@@ -414,36 +416,12 @@ func (a *applier) applySet() {
 		if !isTOMLValue(val) {
 			val = tomlQuote(val)
 		}
-		doc := []byte(key + " = " + val + "\n")
-		src := &source.Map{Name: origin + " " + strconv.Quote(v)}
-		var raw map[string]any
-		if err := toml.Unmarshal(doc, &raw); err != nil {
-			a.fail(origin, "%q: %v", v, strings.TrimPrefix(err.Error(), "toml: "))
-			continue
-		}
-		if errs := checkDurations(raw, reflect.TypeOf(Config{}), "", nil); len(errs) > 0 {
-			a.fail(origin, "%q: %v", v, errs[0])
-			continue
-		}
-		prefill(a.c, raw)
-		dec := toml.NewDecoder(strings.NewReader(string(doc)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(a.c); err != nil {
-			var sm *toml.StrictMissingError
-			if errors.As(err, &sm) && len(sm.Errors) > 0 {
-				a.fail(origin, "%q: unknown key %s", v, source.KeyPath(sm.Errors[0].Key()...))
-				continue
-			}
-			var de *toml.DecodeError
-			if errors.As(err, &de) {
-				a.fail(origin, "%q: %s", v, strings.TrimPrefix(de.Error(), "toml: "))
-				continue
-			}
+		keys, err := a.c.Assign([]byte(key + " = " + val + "\n"))
+		if err != nil {
 			a.fail(origin, "%q: %v", v, err)
 			continue
 		}
-		src.Index(doc)
-		for _, k := range src.Keys() {
+		for _, k := range keys {
 			a.mark(k, origin)
 		}
 	}

@@ -1,12 +1,16 @@
-package config
+package overrides
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/config/internal/configtest"
 )
 
 func newFlags(t *testing.T, args ...string) *Overrides {
@@ -25,7 +29,7 @@ func env(m map[string]string) func(string) string {
 
 // A simple deployment starts from flags alone, with no file.
 func TestFlagsAloneMakeAValidConfig(t *testing.T) {
-	f := newFixture(t)
+	f := configtest.New(t)
 	o := newFlags(t,
 		"--hostname", "mail.example.com",
 		"--listen", "imaps=imap:implicit@127.0.0.1:10993",
@@ -34,13 +38,13 @@ func TestFlagsAloneMakeAValidConfig(t *testing.T) {
 		"--destination", "be=backend.internal",
 		"--destination-port", "be:imap=993/implicit,be:submission=587/starttls",
 		"--default-destination", "be",
-		"--mapping-file", f.mapping,
-		"--tls-cert", f.cert, "--tls-key", f.key,
+		"--mapping-file", f.Mapping,
+		"--tls-cert", f.Cert, "--tls-key", f.Key,
 		"--preauth-timeout", "20s",
 		"--max-connections", "500",
 		"--set", "destination.be.forwarding=xclient",
 	)
-	c := Default()
+	c := config.Default()
 	if err := o.Apply(c, env(nil)); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -48,33 +52,33 @@ func TestFlagsAloneMakeAValidConfig(t *testing.T) {
 		t.Fatalf("Validate: %v", err)
 	}
 	l := c.Listener["imaps"]
-	if l.Protocol != IMAP || l.TLS != TLSImplicit || !reflect.DeepEqual(l.Bind, []string{"127.0.0.1:10993", "[::1]:10993"}) ||
-		l.PreauthTimeout.D() != 20*time.Second || l.MaxConnections != 500 || l.MaxAuthAttempts != DefaultMaxAuthAttempts {
+	if l.Protocol != config.IMAP || l.TLS != config.TLSImplicit || !reflect.DeepEqual(l.Bind, []string{"127.0.0.1:10993", "[::1]:10993"}) ||
+		l.PreauthTimeout.D() != 20*time.Second || l.MaxConnections != 500 || l.MaxAuthAttempts != config.DefaultMaxAuthAttempts {
 		t.Errorf("listener imaps = %+v", l)
 	}
-	if s, ok := c.Listener["submission-starttls"]; !ok || s.Protocol != Submission || s.TLS != TLSStartTLS {
+	if s, ok := c.Listener["submission-starttls"]; !ok || s.Protocol != config.Submission || s.TLS != config.TLSStartTLS {
 		t.Errorf("listener without ID: %+v (all: %v)", s, c.Listener)
 	}
 	d := c.Destination["be"]
-	if d.Host != "backend.internal" || d.Protocol[IMAP] != (Endpoint{Port: 993, TLS: TLSImplicit}) ||
-		d.Protocol[Submission].TLS != TLSStartTLS || d.Forwarding != ForwardXCLIENT || !d.ProxyProtocol {
+	if d.Host != "backend.internal" || d.Protocol[config.IMAP] != (config.Endpoint{Port: 993, TLS: config.TLSImplicit}) ||
+		d.Protocol[config.Submission].TLS != config.TLSStartTLS || d.Forwarding != config.ForwardXCLIENT || !d.ProxyProtocol {
 		t.Errorf("destination be = %+v", d)
 	}
-	if cert := c.TLS.Certificate["default"]; cert.Cert != f.cert || !cert.Default {
+	if cert := c.TLS.Certificate["default"]; cert.Cert != f.Cert || !cert.Default {
 		t.Errorf("certificate = %+v", cert)
 	}
-	if c.Mapping.Source != SourceFile || c.Mapping.File.Path != f.mapping {
+	if c.Mapping.Source != config.SourceFile || c.Mapping.File.Path != f.Mapping {
 		t.Errorf("mapping = %+v", c.Mapping)
 	}
 }
 
 // flag > env > file > default, key by key.
 func TestPrecedence(t *testing.T) {
-	f := newFixture(t)
-	file := strings.Replace(f.expand(baseDoc), `hostname = "mail.example.com"`, "hostname = \"file.example.com\"\nlog_level = \"warn\"\nbackend_timeout = \"3s\"", 1)
+	f := configtest.New(t)
+	file := strings.Replace(f.Expand(configtest.BaseDoc), `hostname = "mail.example.com"`, "hostname = \"file.example.com\"\nlog_level = \"warn\"\nbackend_timeout = \"3s\"", 1)
 
 	c := mustParse(t, file)
-	if c.Server.Hostname != "file.example.com" || c.Server.LogLevel != "warn" || c.Server.ShutdownGrace != DefaultShutdownGrace {
+	if c.Server.Hostname != "file.example.com" || c.Server.LogLevel != "warn" || c.Server.ShutdownGrace != config.DefaultShutdownGrace {
 		t.Fatalf("file values: %+v", c.Server)
 	}
 	o := newFlags(t, "--hostname", "flag.example.com")
@@ -95,7 +99,7 @@ func TestPrecedence(t *testing.T) {
 	if c.Server.BackendTimeout.D() != 3*time.Second {
 		t.Errorf("backend_timeout = %v: the file must win over the default", c.Server.BackendTimeout)
 	}
-	if c.Server.ShutdownGrace != DefaultShutdownGrace {
+	if c.Server.ShutdownGrace != config.DefaultShutdownGrace {
 		t.Errorf("shutdown_grace = %v, want default", c.Server.ShutdownGrace)
 	}
 	for id, l := range c.Listener {
@@ -109,8 +113,8 @@ func TestPrecedence(t *testing.T) {
 }
 
 func TestOriginInValidateErrors(t *testing.T) {
-	f := newFixture(t)
-	c := mustParse(t, f.expand(baseDoc))
+	f := configtest.New(t)
+	c := mustParse(t, f.Expand(configtest.BaseDoc))
 	o := newFlags(t, "--default-destination", "ghost")
 	if err := o.Apply(c, env(map[string]string{"SWITCHYARD_MAX_CONNECTIONS": "0"})); err != nil {
 		t.Fatal(err)
@@ -131,7 +135,7 @@ func TestOriginInValidateErrors(t *testing.T) {
 }
 
 func TestEnvLists(t *testing.T) {
-	c := Default()
+	c := config.Default()
 	o := newFlags(t)
 	e := env(map[string]string{
 		"SWITCHYARD_LISTEN":           "a=imap:plain@127.0.0.1:1143, a=imap:plain@127.0.0.2:1143",
@@ -146,11 +150,11 @@ func TestEnvLists(t *testing.T) {
 	}
 	a := c.Listener["a"]
 	if !reflect.DeepEqual(a.Bind, []string{"127.0.0.1:1143", "127.0.0.2:1143"}) ||
-		!reflect.DeepEqual(a.ProxyTrusted, []string{"10.0.0.0/8", "192.0.2.1"}) || a.ProxyProtocol != ProxyOptional {
+		!reflect.DeepEqual(a.ProxyTrusted, []string{"10.0.0.0/8", "192.0.2.1"}) || a.ProxyProtocol != config.ProxyOptional {
 		t.Errorf("listener a = %+v", a)
 	}
 	if c.Destination["x"].Host != "10.0.0.1" || c.Destination["y"].Host != "10.0.0.2" ||
-		c.Destination["x"].Protocol[IMAP].Port != 143 || c.Destination["x"].TLSServerName != "x.example.com" {
+		c.Destination["x"].Protocol[config.IMAP].Port != 143 || c.Destination["x"].TLSServerName != "x.example.com" {
 		t.Errorf("destinations = %+v", c.Destination)
 	}
 	if c.Server.Threads != 2 || !reflect.DeepEqual(c.Capabilities.IMAP.SASL, []string{"PLAIN"}) {
@@ -159,8 +163,8 @@ func TestEnvLists(t *testing.T) {
 }
 
 func TestListenReplacesFileListenerByID(t *testing.T) {
-	f := newFixture(t)
-	c := mustParse(t, f.expand(baseDoc))
+	f := configtest.New(t)
+	c := mustParse(t, f.Expand(configtest.BaseDoc))
 	before := c.Listener["imaps"]
 	before.MaxAuthAttempts = 9
 	c.Listener["imaps"] = before
@@ -205,7 +209,7 @@ func TestFlagErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		o := newFlags(t, tc.args...)
-		err := o.Apply(Default(), env(tc.env))
+		err := o.Apply(config.Default(), env(tc.env))
 		for _, w := range tc.want {
 			if err == nil || !strings.Contains(err.Error(), w) {
 				t.Errorf("%v %v: Apply = %v, want %q", tc.args, tc.env, err, w)
@@ -215,7 +219,7 @@ func TestFlagErrors(t *testing.T) {
 }
 
 func TestSetCreatesWithDefaultsAndQuotes(t *testing.T) {
-	c := Default()
+	c := config.Default()
 	o := newFlags(t,
 		"--set", "listener.web.protocol=imap",
 		"--set", `server.hostname=a"b`,
@@ -226,7 +230,7 @@ func TestSetCreatesWithDefaultsAndQuotes(t *testing.T) {
 	if err := o.Apply(c, nil); err != nil {
 		t.Fatal(err)
 	}
-	if l := c.Listener["web"]; l.Protocol != IMAP || l.MaxConnections != DefaultMaxConnections {
+	if l := c.Listener["web"]; l.Protocol != config.IMAP || l.MaxConnections != config.DefaultMaxConnections {
 		t.Errorf("listener created by --set lacks defaults: %+v", l)
 	}
 	if c.Server.Hostname != `a"b` {
@@ -261,7 +265,7 @@ func TestAdminTokenFromEnv(t *testing.T) {
 	if v.Admin.ViewerToken != "view" || v.Admin.ViewerTokenFile != "" {
 		t.Fatalf("viewer token = %q, file %q", v.Admin.ViewerToken, v.Admin.ViewerTokenFile)
 	}
-	d := Default()
+	d := config.Default()
 	if err := newFlags(t).Apply(d, env(map[string]string{"SWITCHYARD_ADMIN_TOKEN": "x", "SWITCHYARD_ADMIN_VIEWER_TOKEN": "y"})); err != nil || d.Admin != nil {
 		t.Fatalf("no [admin]: the token must not create it (%v, %+v)", err, d.Admin)
 	}
@@ -271,4 +275,92 @@ func TestEnvName(t *testing.T) {
 	if got := EnvName("destination-port"); got != "SWITCHYARD_DESTINATION_PORT" {
 		t.Fatal(got)
 	}
+}
+
+// TestSetNeverEchoesPasswords: a --set of a store URL that fails is
+// quoted with its password masked (the file's side is in config).
+func TestSetNeverEchoesPasswords(t *testing.T) {
+	const pw = "s3cret-pw"
+	for _, set := range []string{
+		"mapping.redis.uurl=redis://:" + pw + "@h",      // unknown key
+		"mapping.redis.url=[\"redis://:" + pw + "@h\"]", // wrong type
+	} {
+		err := newFlags(t, "--set", set).Apply(config.Default(), env(nil))
+		if err == nil {
+			t.Fatalf("--set %s: no error", set)
+		}
+		if strings.Contains(err.Error(), pw) {
+			t.Fatalf("--set: the password is in the error:\n%v", err)
+		}
+	}
+}
+
+func TestShownAssignment(t *testing.T) {
+	for _, tc := range []struct{ key, v, want string }{
+		{"mapping.redis.url", "mapping.redis.url=redis://:pw@h", "mapping.redis.url=redis://:xxxxx@h"},
+		{"admin.bearer_token", "admin.bearer_token=abc", "admin.bearer_token=xxxxx"},
+		{"server.threads", "server.threads=many", "server.threads=many"},
+	} {
+		if got := shownAssignment(tc.key, tc.v); got != tc.want {
+			t.Errorf("shownAssignment(%q) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}
+
+// The token in force is the environment's, then the file's, then the
+// inline one: with $PROXY_ADMIN_TOKEN set, the file is not used (and not
+// checked), so the token from the environment is the one that works.
+func TestAdminTokenPrecedence(t *testing.T) {
+	defer func(was bool) { config.Implemented.Admin = was }(config.Implemented.Admin)
+	config.Implemented.Admin = true
+	f := configtest.New(t)
+	configtest.WriteFile(t, f.Token, "short\n") // would be refused if it were used
+	doc := f.Expand(configtest.BaseDoc) + f.Expand("[admin]\nbind = \"127.0.0.1:0\"\nbearer_token_file = \"TOKEN\"\nbearer_token = \"inline-token-inline-token-inline-token\"\n")
+	c := mustParse(t, doc)
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "admin.bearer_token_file") {
+		t.Fatalf("file over inline: want the file checked (and refused), got %v", err)
+	}
+	c = mustParse(t, doc)
+	env := map[string]string{"PROXY_ADMIN_TOKEN": strings.Repeat("e", 40)}
+	if err := (&Overrides{}).Apply(c, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("with the token in the environment: %v", err)
+	}
+	if c.Admin.BearerToken != strings.Repeat("e", 40) || c.Admin.BearerTokenFile != "" {
+		t.Errorf("token = %q, file = %q", c.Admin.BearerToken, c.Admin.BearerTokenFile)
+	}
+}
+
+// As the reference proxy: the management API alone is a valid file (what
+// switchyard init writes); a file with neither a listener nor [admin]
+// serves nothing and is refused; a listener needs a default destination.
+
+// TestREADMEDocumentsEveryFlag: config/README.md documents every flag
+// and its variable.
+func TestREADMEDocumentsEveryFlag(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	for _, flag := range []string{"hostname", "log-level", "listen", "destination", "destination-port", "default-destination",
+		"mapping-file", "tls-cert", "tls-key", "proxy-trusted", "proxy-protocol", "backend-timeout", "preauth-timeout",
+		"max-connections", "set"} {
+		documented := strings.Contains(readme, "`--"+flag+"`") || strings.Contains(readme, "`--"+flag+" ")
+		if !documented || !strings.Contains(readme, "`"+EnvName(flag)+"`") {
+			t.Errorf("README.md does not document --%s and $%s", flag, EnvName(flag))
+		}
+	}
+}
+
+// mustParse parses doc as a file named test.toml, failing the test on error.
+func mustParse(t testing.TB, doc string) *config.Config {
+	t.Helper()
+	c, err := config.Parse([]byte(doc), "test.toml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return c
 }
