@@ -7,10 +7,11 @@
 // for every key.
 //
 // The usual sequence is Load (or Parse, or Default when there is no file),
-// then Overrides.Apply, then Validate. Parse and Load reject unknown keys
-// and values of the wrong type, and fill defaults; they check nothing else,
-// so that flags can still complete a partial file. Validate checks
-// everything and reports every problem at once.
+// then overrides.Overrides.Apply (package config/overrides), then
+// Validate. Parse and Load reject unknown keys and values of the wrong
+// type, and fill defaults; they check nothing else, so that flags can
+// still complete a partial file. Validate checks everything and reports
+// every problem at once.
 package config
 
 import (

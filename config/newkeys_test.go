@@ -154,25 +154,6 @@ func TestHostPattern(t *testing.T) {
 	}
 }
 
-func TestPlaceholders(t *testing.T) {
-	for q, want := range map[string]int{
-		"SELECT a FROM t WHERE i > $1 AND i LIKE $3 LIMIT $2": 3,
-		"SELECT '$9' FROM t WHERE i > $1 LIMIT $2":            2,
-	} {
-		if n := placeholders(q, true); n != want {
-			t.Errorf("pg %q: %d, want %d", q, n, want)
-		}
-	}
-	for q, want := range map[string]int{
-		"SELECT a FROM t WHERE i > ? LIMIT ?":         2,
-		"SELECT '?' FROM t WHERE i > ? AND j = \"?\"": 1,
-	} {
-		if n := placeholders(q, false); n != want {
-			t.Errorf("%q: %d, want %d", q, n, want)
-		}
-	}
-}
-
 func TestAdminOnlyConfig(t *testing.T) {
 	defer func(was bool) { Implemented.Admin = was }(Implemented.Admin)
 	Implemented.Admin = true

@@ -467,43 +467,15 @@ func (v *validator) mapping() {
 		v.atLeast("mapping.sql.pool_size", int64(m.SQL.PoolSize), 1)
 		pg := m.Source == SourcePostgreSQL || strings.HasPrefix(m.SQL.URL, "postgres")
 		if q := m.SQL.ListQuery; q != "" {
-			if n := placeholders(q, pg); n < 2 || n > 3 {
+			if n := check.Placeholders(q, pg); n < 2 || n > 3 {
 				v.add("mapping.sql.list_query", "takes the cursor, optionally a search pattern, and the page size (%s): found %d placeholder(s)",
 					map[bool]string{true: "$1, $2[, $3]", false: "?, ?[, ?]"}[pg], n)
 			}
 		}
-		if q := m.SQL.CountQuery; q != "" && placeholders(q, pg) != 0 {
+		if q := m.SQL.CountQuery; q != "" && check.Placeholders(q, pg) != 0 {
 			v.add("mapping.sql.count_query", "takes no parameter: it returns (destination, count) rows")
 		}
 	}
-}
-
-// placeholders counts a query's parameters: the highest $n for
-// PostgreSQL, the question marks otherwise (outside quotes).
-func placeholders(q string, pg bool) int {
-	n, quote := 0, byte(0)
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"' || c == '`':
-			quote = c
-		case pg && c == '$':
-			j := i + 1
-			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
-				j++
-			}
-			if k, err := strconv.Atoi(q[i+1 : j]); err == nil && k > n {
-				n = k
-			}
-		case !pg && c == '?':
-			n++
-		}
-	}
-	return n
 }
 
 // maxMappingReports bounds the problems reported from one mapping file.

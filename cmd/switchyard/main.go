@@ -29,6 +29,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/config/overrides"
+	"github.com/switchyard-mail/switchyard/config/printing"
 	"github.com/switchyard-mail/switchyard/internal/app"
 	"github.com/switchyard-mail/switchyard/internal/demo"
 	"github.com/switchyard-mail/switchyard/internal/sdnotify"
@@ -212,7 +213,7 @@ func (c *command) run(parent context.Context, args []string) int {
 		return 1
 	}
 	if *f.printConfig {
-		out, err := cfg.MarshalRedacted()
+		out, err := printing.MarshalRedacted(cfg)
 		if err != nil {
 			fmt.Fprintln(c.stderr, "switchyard:", err)
 			return 1

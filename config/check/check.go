@@ -213,3 +213,72 @@ func Subject(s string) bool {
 	}
 	return Hostname(s)
 }
+
+// HostPattern is one entry of admin.allow.destination_hosts: a host name
+// (any case), "*.example.com" (every name below example.com, not
+// example.com itself), an IP address or a CIDR network. It matches a
+// destination's host as written in the configuration: a name is never
+// resolved to match an address pattern.
+type HostPattern struct {
+	name   string // lowercased; a suffix ".example.com" when wild
+	wild   bool
+	prefix netip.Prefix // valid for an address or a network
+}
+
+// ParseHostPattern reads one destination_hosts entry.
+func ParseHostPattern(s string) (HostPattern, error) {
+	if p, err := Prefix(s); err == nil {
+		return HostPattern{prefix: p}, nil
+	}
+	if rest, ok := strings.CutPrefix(s, "*."); ok {
+		if !Hostname(rest) || strings.Contains(rest, "*") {
+			return HostPattern{}, fmt.Errorf("%q is not a host name, *.domain, IP address or CIDR network", s)
+		}
+		return HostPattern{name: "." + strings.ToLower(rest), wild: true}, nil
+	}
+	if !Hostname(s) {
+		return HostPattern{}, fmt.Errorf("%q is not a host name, *.domain, IP address or CIDR network", s)
+	}
+	return HostPattern{name: strings.ToLower(s)}, nil
+}
+
+// Match reports whether host (a destination's host) fits the pattern.
+func (p HostPattern) Match(host string) bool {
+	if p.prefix.IsValid() {
+		a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+		return err == nil && p.prefix.Contains(a.Unmap())
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if p.wild {
+		return strings.HasSuffix(host, p.name) && len(host) > len(p.name)
+	}
+	return host == p.name
+}
+
+// Placeholders counts a query's parameters: the highest $n for
+// PostgreSQL, the question marks otherwise (outside quotes).
+func Placeholders(q string, pg bool) int {
+	n, quote := 0, byte(0)
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"' || c == '`':
+			quote = c
+		case pg && c == '$':
+			j := i + 1
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				j++
+			}
+			if k, err := strconv.Atoi(q[i+1 : j]); err == nil && k > n {
+				n = k
+			}
+		case !pg && c == '?':
+			n++
+		}
+	}
+	return n
+}
