@@ -1,6 +1,6 @@
 //go:build !linux
 
-package protoload
+package run
 
 import "syscall"
 

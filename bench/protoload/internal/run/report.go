@@ -1,4 +1,4 @@
-package protoload
+package run
 
 import (
 	"encoding/json"
@@ -11,18 +11,18 @@ import (
 
 // The parts of the result tables the deliver and http scenarios share.
 
-// fmtSummary prints a latency summary in one line ("-" when empty).
-func fmtSummary(s stats.Summary) string {
+// FmtSummary prints a latency summary in one line ("-" when empty).
+func FmtSummary(s stats.Summary) string {
 	if s.Count == 0 {
 		return "-"
 	}
 	return fmt.Sprintf("p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (n=%d)", s.P50Ms, s.P90Ms, s.P99Ms, s.P999Ms, s.MaxMs, s.Count)
 }
 
-// writeTail prints the rows that end every table: errors by kind, the
+// WriteTail prints the rows that end every table: errors by kind, the
 // target's CPU (per unit: "message", "request") and RSS, the sampler's
 // error, and this process's CPU. p prints one row.
-func writeTail(p func(k, f string, a ...any), r *imapload.Result, unit string) {
+func WriteTail(p func(k, f string, a ...any), r *imapload.Result, unit string) {
 	for _, e := range r.ErrorsByKind {
 		p("  error", "%-40s %d", e.Kind, e.Count)
 	}
@@ -42,8 +42,8 @@ func writeTail(p func(k, f string, a ...any), r *imapload.Result, unit string) {
 	}
 }
 
-// writeJSON writes v, indented, to path.
-func writeJSON(path string, v any) error {
+// WriteJSON writes v, indented, to path.
+func WriteJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err

@@ -1,4 +1,7 @@
-package protoload
+// Package httpload is protoload's http scenario: JMAP-like POSTs over
+// HTTP/1.1 keep-alive connections, with its own strict response reader,
+// counting statuses and the backends that answered.
+package httpload
 
 import (
 	"bufio"
@@ -19,12 +22,14 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/protoload"
+	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
 // HTTP is the http scenario's protocol: JMAP-like POSTs over HTTP/1.1
 // keep-alive connections.
-const HTTP Protocol = "http"
+const HTTP protoload.Protocol = "http"
 
 // Bounds of the http scenario.
 const (
@@ -87,15 +92,15 @@ type HTTPOptions struct {
 	Timeline time.Duration
 }
 
-func (o *HTTPOptions) check() (*Options, error) {
+func (o *HTTPOptions) check() (*protoload.Options, error) {
 	if o.BodySize == 0 {
 		o.BodySize = DefaultBodySize
 	}
 	if min := len(JMAPBody(0)); o.BodySize < min || o.BodySize > MaxBodySize {
 		return nil, fmt.Errorf("body size %d: want %d..%d bytes", o.BodySize, min, MaxBodySize)
 	}
-	if o.PerConnection < 0 || o.PerConnection > MaxPerConnection {
-		return nil, fmt.Errorf("per-connection %d: want 0..%d", o.PerConnection, MaxPerConnection)
+	if o.PerConnection < 0 || o.PerConnection > protoload.MaxPerConnection {
+		return nil, fmt.Errorf("per-connection %d: want 0..%d", o.PerConnection, protoload.MaxPerConnection)
 	}
 	if o.Path == "" {
 		o.Path = "/jmap/api"
@@ -108,12 +113,12 @@ func (o *HTTPOptions) check() (*Options, error) {
 	}
 	// The shared checks (target, TLS, accounts, sources, timeout,
 	// concurrency, duration, count, linger, progress) are the login storm's.
-	lo := &Options{
-		Protocol: Submission, Target: o.Target, TLS: o.TLS, TLSConfig: o.TLSConfig, Accounts: o.Accounts,
+	lo := &protoload.Options{
+		Protocol: protoload.Submission, Target: o.Target, TLS: o.TLS, TLSConfig: o.TLSConfig, Accounts: o.Accounts,
 		Sources: o.Sources, Timeout: o.Timeout, Concurrency: o.Concurrency, Duration: o.Duration,
 		Count: o.Count, Linger: o.Linger, Progress: o.Progress, ProgressEvery: o.ProgressEvery,
 	}
-	if err := lo.check(); err != nil {
+	if err := lo.Check(); err != nil {
 		return nil, err
 	}
 	o.TLS, o.TLSConfig, o.Timeout, o.Concurrency = lo.TLS, lo.TLSConfig, lo.Timeout, lo.Concurrency
@@ -152,7 +157,7 @@ func JMAPBody(size int) []byte {
 // requests answered 2xx, latency = request written to response read) and
 // the request facts, status codes and the backends that answered.
 type HTTPResult struct {
-	Result
+	protoload.Result
 	Path          string `json:"path"`
 	BodySize      int    `json:"body_size"`
 	PerConnection int    `json:"per_connection"`
@@ -190,22 +195,22 @@ func (r *HTTPResult) WriteText(w io.Writer) error {
 	p("wall time", "%.2f s", r.WallSeconds)
 	p("operations", "%d ok, %d failed, %d connections", r.Ops, r.Errors, r.Connections)
 	p("throughput", "%.0f requests/s", r.OpsPerSec)
-	p("latency (ms)", "%s", fmtSummary(r.Latency))
+	p("latency (ms)", "%s", run.FmtSummary(r.Latency))
 	for _, k := range []string{"connect", "tls"} {
 		if s, ok := r.Phases[k]; ok {
-			p("  "+k+" (ms)", "%s", fmtSummary(s))
+			p("  "+k+" (ms)", "%s", run.FmtSummary(s))
 		}
 	}
 	p("statuses", "%s", fmtCounts(r.Statuses))
 	if len(r.Backends) > 0 {
 		p("backends", "%s", fmtCounts(r.Backends))
 	}
-	writeTail(p, &r.Result.Result, "request")
+	run.WriteTail(p, &r.Result.Result, "request")
 	return tw.Flush()
 }
 
 // WriteJSON writes r, indented, to path.
-func (r *HTTPResult) WriteJSON(path string) error { return writeJSON(path, r) }
+func (r *HTTPResult) WriteJSON(path string) error { return run.WriteJSON(path, r) }
 
 // fmtCounts prints "k1 n1, k2 n2" in key order.
 func fmtCounts(m map[string]int64) string {
@@ -230,7 +235,7 @@ func fmtCounts(m map[string]int64) string {
 // httpShared is what the workers of one run share.
 type httpShared struct {
 	o       *HTTPOptions
-	d       *dialer
+	d       *run.Dialer
 	body    []byte
 	head    []byte   // request line and fixed headers, up to "Authorization: Basic "
 	auths   []string // base64 credentials of each account
@@ -254,7 +259,7 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := newDialer(lo)
+	d, err := run.NewDialer(lo.Target, lo.Sources, lo.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -269,19 +274,19 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 	for i, a := range o.Accounts {
 		sh.auths[i] = base64.StdEncoding.EncodeToString([]byte(a.User + ":" + a.Password))
 	}
-	smp := newSampling(o.Sampler)
-	smp.take("start")
+	smp := run.NewSampling(o.Sampler)
+	smp.Take("start")
 	res := &HTTPResult{
-		Result: Result{Protocol: HTTP, Result: imapload.Result{
+		Result: protoload.Result{Protocol: HTTP, Result: imapload.Result{
 			Scenario: "http", Target: o.Target, TLS: o.TLS, Auth: "basic",
 			Concurrency: o.Concurrency, Sources: o.Sources, Started: time.Now(),
 		}},
 		Path: o.Path, BodySize: o.BodySize, PerConnection: o.PerConnection, AccountPerRequest: o.AccountPerRequest,
 	}
-	// startProgress reads the latency histogram of a login storm's phases.
-	var ph phases
+	// The progress line quotes p99 of this histogram.
+	var ph stats.Histogram
 	var okp atomic.Int64
-	stopProgress := startProgress(lo, &okp, &sh.errs, &ph)
+	stopProgress := run.StartProgress(lo.Progress, lo.ProgressEvery, string(lo.Protocol), &okp, &sh.errs, &ph)
 	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, sh.ok.Load, sh.errs.Total, sh.bytes.Load, &sh.total)
 	var wg sync.WaitGroup
 	t0 := time.Now()
@@ -297,10 +302,10 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 				}
 				more, oe := w.connection(ctx)
 				if oe != nil {
-					if oe.phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
+					if oe.Phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
 						return // cancelled while dialing: not a failure
 					}
-					sh.errs.Add(oe.kind())
+					sh.errs.Add(oe.Kind())
 					time.Sleep(time.Millisecond) // do not spin on a dead target
 				}
 				if !more {
@@ -313,7 +318,7 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 	res.Timeline = stopTimeline()
 	stopProgress()
 	wall := time.Since(t0)
-	smp.take("end")
+	smp.Take("end")
 
 	res.WallSeconds = wall.Seconds()
 	res.Ops = sh.ok.Load()
@@ -331,7 +336,7 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 	if len(res.Backends) == 0 {
 		res.Backends = nil
 	}
-	smp.finish(&res.Result.Result)
+	smp.Finish(&res.Result.Result)
 	return res, nil
 }
 
@@ -339,7 +344,7 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 type httpWorker struct {
 	sh  *httpShared
 	okp *atomic.Int64
-	ph  *phases // ph.total feeds the progress line
+	ph  *stats.Histogram // feeds the progress line
 
 	nc   net.Conn
 	r    *bufio.Reader
@@ -365,12 +370,12 @@ func (w *httpWorker) flush() {
 }
 
 // open connects (and handshakes TLS); w.nc is the connection on success.
-func (w *httpWorker) open(ctx context.Context) *opError {
+func (w *httpWorker) open(ctx context.Context) *run.OpError {
 	o := w.sh.o
 	t0 := time.Now()
-	nc, err := w.sh.d.dial(ctx)
+	nc, err := w.sh.d.Dial(ctx)
 	if err != nil {
-		return fail("connect", err)
+		return run.Fail("connect", err)
 	}
 	w.acct = w.sh.conns.Add(1) - 1
 	_ = nc.SetDeadline(t0.Add(o.Timeout))
@@ -379,7 +384,7 @@ func (w *httpWorker) open(ctx context.Context) *opError {
 		tc := tls.Client(nc, o.TLSConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
-			return fail("tls", err)
+			return run.Fail("tls", err)
 		}
 		w.sh.tls.RecordDuration(time.Since(th))
 		nc = tc
@@ -397,7 +402,7 @@ func (w *httpWorker) open(ctx context.Context) *opError {
 // connection opens a connection and sends requests on it until the run
 // ends, PerConnection requests were answered, or it breaks. more is false
 // when the run is over (Count reached).
-func (w *httpWorker) connection(ctx context.Context) (more bool, _ *opError) {
+func (w *httpWorker) connection(ctx context.Context) (more bool, _ *run.OpError) {
 	o := w.sh.o
 	if oe := w.open(ctx); oe != nil {
 		return true, oe
@@ -417,7 +422,7 @@ func (w *httpWorker) connection(ctx context.Context) (more bool, _ *opError) {
 		last := o.PerConnection > 0 && m == o.PerConnection-1
 		keep, oe := w.request(n-1, last)
 		if oe != nil {
-			w.sh.errs.Add(oe.kind())
+			w.sh.errs.Add(oe.Kind())
 		}
 		if last && oe == nil {
 			// The server closes after answering "Connection: close":
@@ -435,7 +440,7 @@ func (w *httpWorker) connection(ctx context.Context) (more bool, _ *opError) {
 // request sends request n and reads its response. keep is false when the
 // connection cannot carry another request (an I/O error, a malformed
 // response, or the server closing it).
-func (w *httpWorker) request(n int64, last bool) (keep bool, _ *opError) {
+func (w *httpWorker) request(n int64, last bool) (keep bool, _ *run.OpError) {
 	sh := w.sh
 	a := w.acct
 	if sh.o.AccountPerRequest {
@@ -453,22 +458,22 @@ func (w *httpWorker) request(n int64, last bool) (keep bool, _ *opError) {
 	t0 := time.Now()
 	_ = w.nc.SetDeadline(t0.Add(sh.o.Timeout))
 	if _, err := w.nc.Write(b); err != nil {
-		return false, fail("request", err)
+		return false, run.Fail("request", err)
 	}
 	status, closing, backend, err := w.response()
 	if err != nil {
-		return false, fail("response", err)
+		return false, run.Fail("response", err)
 	}
 	now := time.Now()
 	code := strconv.Itoa(status)
 	w.statuses[code]++
 	keep = !closing
 	if status < 200 || status > 299 {
-		return keep, fail("status", &StatusError{Status: code, Text: "HTTP status " + code})
+		return keep, run.Fail("status", &protoload.StatusError{Status: code, Text: "HTTP status " + code})
 	}
 	d := now.Sub(t0)
 	sh.total.RecordDuration(d)
-	w.ph.total.RecordDuration(d)
+	w.ph.RecordDuration(d)
 	sh.ok.Add(1)
 	sh.bytes.Add(int64(len(b)))
 	w.okp.Add(1)
