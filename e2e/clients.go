@@ -3,20 +3,20 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	_ "embed"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 )
 
 // IMAPLogin describes one client session: connect, authenticate, examine
@@ -83,26 +83,6 @@ var IMAPDrivers = []IMAPDriver{
 	{Name: "imtest", Run: IMTest, Supports: func(o IMAPLogin) bool { return o.Source == "" }},
 }
 
-// runBounded runs a command with a deadline and returns its stdout and
-// stderr.
-func runBounded(timeout time.Duration, stdin []byte, name string, args ...string) (string, string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	cmd.WaitDelay = 2 * time.Second
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("%s did not finish within %v: %w", filepath.Base(name), timeout, ctx.Err())
-	}
-	return stdout.String(), stderr.String(), err
-}
-
 //go:embed testdata/imapclient.py
 var imapClientPy []byte
 
@@ -120,7 +100,7 @@ func pythonScript() (string, error) {
 			scriptErr = err
 			return
 		}
-		registerRunCleanup(func() { os.RemoveAll(dir) })
+		harness.RegisterRunCleanup(func() { os.RemoveAll(dir) })
 		scriptPath = filepath.Join(dir, "imapclient.py")
 		scriptErr = os.WriteFile(scriptPath, imapClientPy, 0o644)
 	})
@@ -130,7 +110,7 @@ func pythonScript() (string, error) {
 // PythonIMAP drives Python's imaplib (testdata/imapclient.py).
 func PythonIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	t.Helper()
-	py := RequireBinary(t, "python3")
+	py := harness.RequireBinary(t, "python3")
 	script, err := pythonScript()
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +124,7 @@ func PythonIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	if o.Source != "" {
 		args = append(args, "--source", o.Source)
 	}
-	stdout, stderr, err := runBounded(o.timeout(), nil, py, args...)
+	stdout, stderr, err := harness.RunBounded(o.timeout(), nil, py, args...)
 	res := IMAPResult{Output: stdout + stderr}
 	var out struct {
 		OK      bool   `json:"ok"`
@@ -169,7 +149,7 @@ var subjectRe = regexp.MustCompile(`(?mi)^Subject: *(.*?)\r?$`)
 // SASL PLAIN or LOGIN.
 func CurlIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	t.Helper()
-	curl := RequireBinary(t, "curl")
+	curl := harness.RequireBinary(t, "curl")
 	scheme := "imap"
 	args := []string{"-sS", "--max-time", fmt.Sprint(int(o.timeout().Seconds())), "--user", o.User + ":" + o.Password}
 	switch o.tls() {
@@ -191,7 +171,7 @@ func CurlIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 		args = append(args, "--interface", o.Source)
 	}
 	args = append(args, "--url", fmt.Sprintf("%s://%s/INBOX;UID=1", scheme, o.Addr))
-	stdout, stderr, err := runBounded(o.timeout()+2*time.Second, nil, curl, args...)
+	stdout, stderr, err := harness.RunBounded(o.timeout()+2*time.Second, nil, curl, args...)
 	res := IMAPResult{Output: stdout + stderr}
 	if err != nil {
 		return res, fmt.Errorf("curl: %v: %s", err, strings.TrimSpace(stderr))
@@ -209,7 +189,7 @@ func CurlIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 // script on stdin that examines INBOX and fetches message 1's subject.
 func IMTest(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	t.Helper()
-	imtest := RequireBinary(t, "imtest")
+	imtest := harness.RequireBinary(t, "imtest")
 	if o.Source != "" {
 		return IMAPResult{}, fmt.Errorf("imtest cannot choose its source address")
 	}
@@ -229,7 +209,7 @@ func IMTest(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	}
 	args = append(args, host)
 	script := "x1 EXAMINE INBOX\r\nx2 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\nx3 LOGOUT\r\n"
-	stdout, stderr, err := runBounded(o.timeout(), []byte(script), imtest, args...)
+	stdout, stderr, err := harness.RunBounded(o.timeout(), []byte(script), imtest, args...)
 	res := IMAPResult{Output: stdout + stderr}
 	if err != nil && !strings.Contains(stdout, "x3 OK") {
 		return res, fmt.Errorf("imtest: %v: %s", err, res.Output)
@@ -251,7 +231,7 @@ func ExpectMarker(t testing.TB, res IMAPResult, err error, backend string) {
 	if err != nil {
 		t.Fatalf("want a session on %s, got error: %v", backend, err)
 	}
-	if res.Subject != Marker(backend) {
-		t.Fatalf("landed on the wrong backend: subject %q, want %q", res.Subject, Marker(backend))
+	if res.Subject != peers.Marker(backend) {
+		t.Fatalf("landed on the wrong backend: subject %q, want %q", res.Subject, peers.Marker(backend))
 	}
 }

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
 )
 
 // POP3Login describes one POP3 client session: connect, authenticate,
@@ -33,8 +36,8 @@ type POP3Login struct {
 	Timeout time.Duration
 }
 
-func (o POP3Login) auth() string    { return or(o.Auth, "user") }
-func (o POP3Login) tlsMode() string { return or(o.TLS, "plain") }
+func (o POP3Login) auth() string    { return cmp.Or(o.Auth, "user") }
+func (o POP3Login) tlsMode() string { return cmp.Or(o.TLS, "plain") }
 func (o POP3Login) timeout() time.Duration {
 	if o.Timeout <= 0 {
 		return 20 * time.Second
@@ -93,7 +96,7 @@ except Exception as e:
 // PythonPOP3 drives Python's poplib. It returns the Subject of message 1.
 func PythonPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 	t.Helper()
-	py := RequireBinary(t, "python3")
+	py := harness.RequireBinary(t, "python3")
 	host, port, err := net.SplitHostPort(o.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +105,7 @@ func PythonPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 	if o.UTF8 {
 		utf8 = "1"
 	}
-	stdout, stderr, err := runBounded(o.timeout(), nil, py, "-c", pop3ClientPy, host, port, o.User, o.Password,
+	stdout, stderr, err := harness.RunBounded(o.timeout(), nil, py, "-c", pop3ClientPy, host, port, o.User, o.Password,
 		o.auth(), o.tlsMode(), o.Source, fmt.Sprint(o.timeout().Seconds()/2), utf8)
 	res := IMAPResult{Output: stdout + stderr}
 	var out struct {
@@ -126,7 +129,7 @@ func PythonPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 // leaves curl its choice.
 func CurlPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 	t.Helper()
-	curl := RequireBinary(t, "curl")
+	curl := harness.RequireBinary(t, "curl")
 	scheme := "pop3"
 	args := []string{"-sS", "--max-time", fmt.Sprint(int(o.timeout().Seconds())), "--user", o.User + ":" + o.Password}
 	switch o.tlsMode() {
@@ -143,7 +146,7 @@ func CurlPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 		args = append(args, "--interface", o.Source)
 	}
 	args = append(args, "--url", fmt.Sprintf("%s://%s/1", scheme, o.Addr))
-	stdout, stderr, err := runBounded(o.timeout()+2*time.Second, nil, curl, args...)
+	stdout, stderr, err := harness.RunBounded(o.timeout()+2*time.Second, nil, curl, args...)
 	res := IMAPResult{Output: stdout + stderr}
 	if err != nil {
 		return res, fmt.Errorf("curl: %v: %s", err, strings.TrimSpace(stderr))

@@ -1,6 +1,6 @@
 //go:build linux
 
-package e2e
+package peers
 
 import (
 	"fmt"
@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
 )
 
 // DefaultUsers are the accounts every test Dovecot knows, with their
@@ -49,8 +51,8 @@ type Dovecot struct {
 	Name    string
 	Dir     string
 	Conf    string
-	LogPath string // Dovecot's own log (log_path); the process' stdout/stderr go to Proc.LogPath
-	Cert    *Cert  // when Options.TLS
+	LogPath string        // Dovecot's own log (log_path); the process' stdout/stderr go to Proc.LogPath
+	Cert    *harness.Cert // when Options.TLS
 	Users   map[string]string
 
 	IMAPAddr       string // plain IMAP (STARTTLS when TLS)
@@ -64,7 +66,7 @@ type Dovecot struct {
 	LMTPAddr       string
 	LMTPProxyAddr  string // LMTP with haproxy = yes: a PROXY v1/v2 header is required
 
-	Proc *Process
+	Proc *harness.Process
 }
 
 // Marker is the subject of the one message in every INBOX of backend name.
@@ -76,8 +78,8 @@ func Marker(name string) string { return "Marker: you are on " + name }
 // startDaemon). It is stopped when the test ends.
 func StartDovecot(t testing.TB, name string, opts DovecotOptions) *Dovecot {
 	t.Helper()
-	bin := RequireBinary(t, "dovecot")
-	d := &Dovecot{Name: name, Dir: ShortTempDir(t, "dc-"+name), Users: opts.Users}
+	bin := harness.RequireBinary(t, "dovecot")
+	d := &Dovecot{Name: name, Dir: harness.ShortTempDir(t, "dc-"+name), Users: opts.Users}
 	if d.Users == nil {
 		d.Users = DefaultUsers
 	}
@@ -85,22 +87,22 @@ func StartDovecot(t testing.TB, name string, opts DovecotOptions) *Dovecot {
 	d.LogPath = filepath.Join(d.Dir, "dovecot.log")
 
 	if opts.TLS {
-		c := GenerateCert(t, d.Dir, "dovecot-"+name, "mail.test")
+		c := harness.GenerateCert(t, d.Dir, "dovecot-"+name, "mail.test")
 		d.Cert = &c
 	}
 	uid, gid := mailOwner(t)
 	if err := d.writeMail(uid, gid); err != nil {
 		t.Fatal(err)
 	}
-	d.Proc = NewProcess(t, d.Dir, "dovecot-"+name+"-stdout", bin, "-F", "-c", d.Conf)
+	d.Proc = harness.NewProcess(t, d.Dir, "dovecot-"+name+"-stdout", bin, "-F", "-c", d.Conf)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("--- tail of %s ---\n%s", d.LogPath, TailFile(d.LogPath, 40))
+			t.Logf("--- tail of %s ---\n%s", d.LogPath, harness.TailFile(d.LogPath, 40))
 		}
 	})
-	startDaemon(t, d.Proc, func() ([]string, error) {
+	harness.StartDaemon(t, d.Proc, func() ([]string, error) {
 		d.pickAddrs(t, opts)
-		return d.addrs(), os.WriteFile(d.Conf, []byte(d.config(opts, uid, gid)), 0o644)
+		return d.Addrs(), os.WriteFile(d.Conf, []byte(d.config(opts, uid, gid)), 0o644)
 	}, d.LogPath)
 	return d
 }
@@ -111,7 +113,7 @@ func (d *Dovecot) pickAddrs(t testing.TB, opts DovecotOptions) {
 		if !on {
 			return ""
 		}
-		return candidateAddr(t)
+		return harness.CandidateAddr(t)
 	}
 	d.IMAPAddr, d.IMAPProxyAddr, d.IMAPSAddr = pick(true), pick(true), pick(opts.TLS)
 	d.POP3Addr, d.POP3ProxyAddr, d.POP3SAddr = pick(opts.POP3), pick(opts.POP3), pick(opts.POP3 && opts.TLS)
@@ -119,7 +121,7 @@ func (d *Dovecot) pickAddrs(t testing.TB, opts DovecotOptions) {
 	d.LMTPAddr, d.LMTPProxyAddr = pick(opts.LMTP), pick(opts.LMTP)
 }
 
-func (d *Dovecot) addrs() []string {
+func (d *Dovecot) Addrs() []string {
 	var out []string
 	for _, a := range []string{d.IMAPAddr, d.IMAPSAddr, d.IMAPProxyAddr, d.POP3Addr, d.POP3SAddr,
 		d.POP3ProxyAddr, d.SieveAddr, d.SieveProxyAddr, d.LMTPAddr, d.LMTPProxyAddr} {
@@ -137,7 +139,7 @@ func (d *Dovecot) Stop(t testing.TB) {
 	if err := d.Proc.Stop(); err != nil {
 		t.Fatalf("stop dovecot %s: %v", d.Name, err)
 	}
-	err := Eventually(5*time.Second, func() error {
+	err := harness.Eventually(5*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", d.IMAPAddr, time.Second)
 		if err != nil {
 			return nil
@@ -153,7 +155,7 @@ func (d *Dovecot) Stop(t testing.TB) {
 // Restart starts a stopped Dovecot again on the same ports and data.
 func (d *Dovecot) Restart(t testing.TB) {
 	t.Helper()
-	restartDaemon(t, d.Proc, d.addrs())
+	harness.RestartDaemon(t, d.Proc, d.Addrs())
 }
 
 // mailOwner is the uid/gid that owns the mail: Dovecot refuses to access
@@ -220,7 +222,7 @@ func (d *Dovecot) writeMail(uid, gid int) error {
 	return os.WriteFile(filepath.Join(d.Dir, "passwd"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }
 
-func hostPort(addr string) (string, string) {
+func HostPort(addr string) (string, string) {
 	h, p, _ := net.SplitHostPort(addr)
 	return h, p
 }
@@ -230,7 +232,7 @@ func listener(name, addr string, extra ...string) string {
 	if addr == "" {
 		return fmt.Sprintf("  inet_listener %s {\n    port = 0\n  }\n", name)
 	}
-	h, p := hostPort(addr)
+	h, p := HostPort(addr)
 	s := fmt.Sprintf("  inet_listener %s {\n    address = %s\n    port = %s\n", name, h, p)
 	for _, e := range extra {
 		s += "    " + e + "\n"
@@ -323,38 +325,8 @@ func (d *Dovecot) config(opts DovecotOptions, uid, gid int) string {
 	return b.String()
 }
 
-// LogMark is a position in Dovecot's log; pass it to the Logins* helpers to
-// look only at what was logged after it.
-type LogMark int64
-
 // Mark returns the current end of Dovecot's log.
-func (d *Dovecot) Mark() LogMark { return markOf(d.LogPath) }
-
-// markOf returns the current end of a log file.
-func markOf(path string) LogMark {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return LogMark(fi.Size())
-}
-
-// logMatches returns, for every line of the log at path written after mark
-// that re matches, the submatches (line first).
-func logMatches(path string, mark LogMark, re *regexp.Regexp) [][]string {
-	b, err := os.ReadFile(path)
-	if err != nil || int64(mark) > int64(len(b)) {
-		return nil
-	}
-	var out [][]string
-	for _, line := range strings.Split(string(b[mark:]), "\n") {
-		if m := re.FindStringSubmatch(line); m != nil {
-			m[0] = line
-			out = append(out, m)
-		}
-	}
-	return out
-}
+func (d *Dovecot) Mark() harness.LogMark { return harness.MarkOf(d.LogPath) }
 
 // LoginRecord is one successful login as Dovecot logged it.
 type LoginRecord struct {
@@ -370,9 +342,9 @@ type LoginRecord struct {
 var loginRe = regexp.MustCompile(`(\S+-login): (?:Info: )?Login: user=<([^>]*)>, method=(\S+), rip=([^,\s]+), rport=([^,\s]*), lip=([^,\s]+)`)
 
 // Logins returns the successful logins logged after mark.
-func (d *Dovecot) Logins(mark LogMark) []LoginRecord {
+func (d *Dovecot) Logins(mark harness.LogMark) []LoginRecord {
 	var out []LoginRecord
-	for _, m := range logMatches(d.LogPath, mark, loginRe) {
+	for _, m := range harness.LogMatches(d.LogPath, mark, loginRe) {
 		out = append(out, LoginRecord{Proto: m[1], User: m[2], Method: m[3], RIP: m[4], RPort: m[5], LIP: m[6], Line: m[0]})
 	}
 	return out
@@ -381,10 +353,10 @@ func (d *Dovecot) Logins(mark LogMark) []LoginRecord {
 // WaitLogin waits (at most 5s: Dovecot's log process writes
 // asynchronously) until a login of user logged after mark appears, and
 // returns it.
-func (d *Dovecot) WaitLogin(t testing.TB, mark LogMark, user string) LoginRecord {
+func (d *Dovecot) WaitLogin(t testing.TB, mark harness.LogMark, user string) LoginRecord {
 	t.Helper()
 	var found LoginRecord
-	err := Eventually(5*time.Second, func() error {
+	err := harness.Eventually(5*time.Second, func() error {
 		for _, l := range d.Logins(mark) {
 			if l.User == user {
 				found = l
@@ -394,14 +366,14 @@ func (d *Dovecot) WaitLogin(t testing.TB, mark LogMark, user string) LoginRecord
 		return fmt.Errorf("no login for %s in %s's log after offset %d", user, d.Name, mark)
 	})
 	if err != nil {
-		t.Fatalf("%v\n%s", err, TailFile(d.LogPath, 15))
+		t.Fatalf("%v\n%s", err, harness.TailFile(d.LogPath, 15))
 	}
 	return found
 }
 
 // AssertLoginRIP asserts that Dovecot logged a login of user with
 // rip=rip after mark: the client address the backend believes in.
-func (d *Dovecot) AssertLoginRIP(t testing.TB, mark LogMark, user, rip string) {
+func (d *Dovecot) AssertLoginRIP(t testing.TB, mark harness.LogMark, user, rip string) {
 	t.Helper()
 	l := d.WaitLogin(t, mark, user)
 	if l.RIP != rip {
@@ -411,7 +383,7 @@ func (d *Dovecot) AssertLoginRIP(t testing.TB, mark LogMark, user, rip string) {
 
 // AssertNoLogin asserts that no login of user was logged after mark
 // (give the log a moment first: it is written asynchronously).
-func (d *Dovecot) AssertNoLogin(t testing.TB, mark LogMark, user string) {
+func (d *Dovecot) AssertNoLogin(t testing.TB, mark harness.LogMark, user string) {
 	t.Helper()
 	time.Sleep(300 * time.Millisecond)
 	for _, l := range d.Logins(mark) {

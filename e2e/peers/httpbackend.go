@@ -1,6 +1,6 @@
 //go:build linux
 
-package e2e
+package peers
 
 import (
 	"bufio"
@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
 )
 
 // HTTPBackend is one HTTP backend started by a test: an nginx (WebDAV,
@@ -45,7 +47,7 @@ type HTTPBackend struct {
 	// without nginx.
 	CompanionAddr string
 
-	Proc      *Process
+	Proc      *harness.Process
 	companion *httpCompanion
 }
 
@@ -88,8 +90,8 @@ func WSEchoBinary(backend string, msg []byte) []byte {
 //	/events              text/event-stream, SSEEvents events (companion)
 func StartHTTPBackend(t testing.TB, name string) *HTTPBackend {
 	t.Helper()
-	bin := RequireBinary(t, "nginx")
-	b := &HTTPBackend{Name: name, Dir: ShortTempDir(t, "web-"+name)}
+	bin := harness.RequireBinary(t, "nginx")
+	b := &HTTPBackend{Name: name, Dir: harness.ShortTempDir(t, "web-"+name)}
 	b.Conf = filepath.Join(b.Dir, "nginx.conf")
 	b.AccessLog = filepath.Join(b.Dir, "access.log")
 	www := filepath.Join(b.Dir, "www")
@@ -114,16 +116,16 @@ func StartHTTPBackend(t testing.TB, name string) *HTTPBackend {
 	// nginx opens its compiled-in error log before reading the
 	// configuration unless -e says otherwise.
 	errorLog := filepath.Join(b.Dir, "error.log")
-	b.Proc = NewProcess(t, b.Dir, "nginx-"+name+"-stdout", bin,
+	b.Proc = harness.NewProcess(t, b.Dir, "nginx-"+name+"-stdout", bin,
 		"-p", b.Dir, "-c", b.Conf, "-e", errorLog, "-g", "daemon off;")
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("--- tail of %s ---\n%s", errorLog, TailFile(errorLog, 30))
-			t.Logf("--- tail of %s ---\n%s", b.AccessLog, TailFile(b.AccessLog, 30))
+			t.Logf("--- tail of %s ---\n%s", errorLog, harness.TailFile(errorLog, 30))
+			t.Logf("--- tail of %s ---\n%s", b.AccessLog, harness.TailFile(b.AccessLog, 30))
 		}
 	})
-	startDaemon(t, b.Proc, func() ([]string, error) {
-		b.Addr, b.ProxyAddr = candidateAddr(t), candidateAddr(t)
+	harness.StartDaemon(t, b.Proc, func() ([]string, error) {
+		b.Addr, b.ProxyAddr = harness.CandidateAddr(t), harness.CandidateAddr(t)
 		return []string{b.Addr, b.ProxyAddr}, os.WriteFile(b.Conf, []byte(b.config()), 0o644)
 	}, errorLog)
 	return b
@@ -221,7 +223,7 @@ func (b *HTTPBackend) Stop(t testing.TB) {
 	if err := b.Proc.Stop(); err != nil {
 		t.Fatalf("stop nginx %s: %v", b.Name, err)
 	}
-	err := Eventually(5*time.Second, func() error {
+	err := harness.Eventually(5*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", b.Addr, time.Second)
 		if err != nil {
 			return nil
@@ -237,7 +239,7 @@ func (b *HTTPBackend) Stop(t testing.TB) {
 // Restart starts a stopped nginx again on the same ports and data.
 func (b *HTTPBackend) Restart(t testing.TB) {
 	t.Helper()
-	restartDaemon(t, b.Proc, []string{b.Addr, b.ProxyAddr})
+	harness.RestartDaemon(t, b.Proc, []string{b.Addr, b.ProxyAddr})
 }
 
 // DAVFile reads what nginx stored for URL path /dav/<rel>.

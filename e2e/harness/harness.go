@@ -1,16 +1,18 @@
 //go:build linux
 
-package e2e
+package harness
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,18 +80,18 @@ func RequireBinary(t testing.TB, name string) string {
 // "Ports"). Everything that can bind port 0 does: switchyard (its ready
 // file), the in-process servers.
 
-// candidateAddr picks a candidate loopback address for a daemon that must
+// CandidateAddr picks a candidate loopback address for a daemon that must
 // be told its port before it starts; tests may replace it.
-var candidateAddr = testnet.CandidateAddr
+var CandidateAddr = testnet.CandidateAddr
 
-// startDaemon starts p through testnet.StartDaemon: each attempt calls
-// configure, which picks fresh candidate addresses (candidateAddr),
+// StartDaemon starts p through testnet.StartDaemon: each attempt calls
+// configure, which picks fresh candidate addresses (CandidateAddr),
 // writes the daemon's configuration and returns the addresses; then p is
 // started and waited for until its own process listens on every one. An
 // attempt whose daemon gave up on a port "already in use" (said in p's
 // log or one of logs, the daemon's own log files) is repeated on new
 // ports; any other failure fails t.
-func startDaemon(t testing.TB, p *Process, configure func() ([]string, error), logs ...string) {
+func StartDaemon(t testing.TB, p *Process, configure func() ([]string, error), logs ...string) {
 	t.Helper()
 	paths := append([]string{p.LogPath}, logs...)
 	testnet.StartDaemon(t, p.Name, func() error {
@@ -99,7 +101,7 @@ func startDaemon(t testing.TB, p *Process, configure func() ([]string, error), l
 		}
 		marks := make([]LogMark, len(paths))
 		for i, path := range paths {
-			marks[i] = markOf(path)
+			marks[i] = MarkOf(path)
 		}
 		if err := p.Start(); err != nil {
 			return err
@@ -128,10 +130,10 @@ func startDaemon(t testing.TB, p *Process, configure func() ([]string, error), l
 	})
 }
 
-// restartDaemon starts p again on the ports it had: a test that stops a
+// RestartDaemon starts p again on the ports it had: a test that stops a
 // backend and brings it back needs the same address. Should another
 // process have taken a port meanwhile, the test fails saying so.
-func restartDaemon(t testing.TB, p *Process, addrs []string) {
+func RestartDaemon(t testing.TB, p *Process, addrs []string) {
 	t.Helper()
 	if err := p.Start(); err != nil {
 		t.Fatalf("restart %s: %v", p.Name, err)
@@ -441,9 +443,9 @@ var runCleanup struct {
 	fns []func()
 }
 
-// registerRunCleanup registers f to run once at the end of the whole test
+// RegisterRunCleanup registers f to run once at the end of the whole test
 // run (for things shared by all tests, like the built binary).
-func registerRunCleanup(f func()) {
+func RegisterRunCleanup(f func()) {
 	runCleanup.Lock()
 	defer runCleanup.Unlock()
 	runCleanup.fns = append(runCleanup.fns, f)
@@ -459,4 +461,54 @@ func RunCleanups() {
 	for i := len(fns) - 1; i >= 0; i-- {
 		fns[i]()
 	}
+}
+
+// RunBounded runs a command with a deadline and returns its stdout and
+// stderr.
+func RunBounded(timeout time.Duration, stdin []byte, name string, args ...string) (string, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	cmd.WaitDelay = 2 * time.Second
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%s did not finish within %v: %w", filepath.Base(name), timeout, ctx.Err())
+	}
+	return stdout.String(), stderr.String(), err
+}
+
+// LogMark is a position in a log file (Dovecot's, Postfix's); pass it to the Logins* helpers to
+// look only at what was logged after it.
+type LogMark int64
+
+// MarkOf returns the current end of a log file.
+func MarkOf(path string) LogMark {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return LogMark(fi.Size())
+}
+
+// LogMatches returns, for every line of the log at path written after mark
+// that re matches, the submatches (line first).
+func LogMatches(path string, mark LogMark, re *regexp.Regexp) [][]string {
+	b, err := os.ReadFile(path)
+	if err != nil || int64(mark) > int64(len(b)) {
+		return nil
+	}
+	var out [][]string
+	for _, line := range strings.Split(string(b[mark:]), "\n") {
+		if m := re.FindStringSubmatch(line); m != nil {
+			m[0] = line
+			out = append(out, m)
+		}
+	}
+	return out
 }

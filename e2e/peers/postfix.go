@@ -1,6 +1,6 @@
 //go:build linux
 
-package e2e
+package peers
 
 import (
 	"fmt"
@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
 )
 
 // PostfixRole is what a test Postfix is for.
@@ -81,8 +83,8 @@ type Postfix struct {
 	// sender.
 	SubmissionAddr string
 	SMTPAddr       string
-	Cert           *Cert // when Options.TLS
-	Proc           *Process
+	Cert           *harness.Cert // when Options.TLS
+	Proc           *harness.Process
 }
 
 // PostfixSocketDir makes the directory a Postfix for name will use and
@@ -90,7 +92,7 @@ type Postfix struct {
 // (Postfix's smtpd runs as "postfix" and must reach the socket).
 func PostfixSocketDir(t testing.TB, name string) string {
 	t.Helper()
-	return ShortTempDir(t, "pf-"+name)
+	return harness.ShortTempDir(t, "pf-"+name)
 }
 
 // DovecotAuthListener is DovecotOptions.Extra for auth listeners at paths
@@ -114,7 +116,7 @@ func DovecotAuthListener(paths ...string) string {
 // Postfix). It is stopped when the test ends.
 func StartPostfix(t testing.TB, name, dir string, opts PostfixOptions) *Postfix {
 	t.Helper()
-	postfix := RequireBinary(t, "postfix")
+	postfix := harness.RequireBinary(t, "postfix")
 	master := "/usr/lib/postfix/sbin/master"
 	if out, err := exec.Command("postconf", "-h", "daemon_directory").Output(); err == nil {
 		master = filepath.Join(strings.TrimSpace(string(out)), "master")
@@ -158,13 +160,13 @@ func StartPostfix(t testing.TB, name, dir string, opts PostfixOptions) *Postfix 
 		_ = os.Chown(filepath.Join(dir, "data"), uid, gid)
 	}
 	if opts.TLS {
-		c := GenerateCert(t, dir, "postfix-"+name, "mail.test")
+		c := harness.GenerateCert(t, dir, "postfix-"+name, "mail.test")
 		p.Cert = &c
 	}
 	// writeConfig gives the smtpd listener a fresh candidate address and
 	// writes main.cf and master.cf.
 	writeConfig := func() error {
-		p.SubmissionAddr = candidateAddr(t)
+		p.SubmissionAddr = harness.CandidateAddr(t)
 		p.SMTPAddr = p.SubmissionAddr
 		if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(p.mainCf(opts)), 0o644); err != nil {
 			return err
@@ -189,16 +191,16 @@ func StartPostfix(t testing.TB, name, dir string, opts PostfixOptions) *Postfix 
 	// postfix(1) reports errors on stderr only when it is a terminal; its
 	// exit status and the log are what is left.
 	if out, err := exec.Command(postfix, "-c", dir, "post-install", "create-missing").CombinedOutput(); err != nil {
-		t.Fatalf("postfix -c %s post-install create-missing: %v\n%s\n%s", dir, err, out, TailFile(p.LogPath, 20))
+		t.Fatalf("postfix -c %s post-install create-missing: %v\n%s\n%s", dir, err, out, harness.TailFile(p.LogPath, 20))
 	}
-	p.Proc = NewProcess(t, dir, "postfix-"+name+"-master", master, "-s", "-c", dir)
+	p.Proc = harness.NewProcess(t, dir, "postfix-"+name+"-master", master, "-s", "-c", dir)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("--- tail of %s ---\n%s", p.LogPath, TailFile(p.LogPath, 40))
+			t.Logf("--- tail of %s ---\n%s", p.LogPath, harness.TailFile(p.LogPath, 40))
 		}
 	})
 	written := true // the first attempt uses the files post-install saw
-	startDaemon(t, p.Proc, func() ([]string, error) {
+	harness.StartDaemon(t, p.Proc, func() ([]string, error) {
 		if !written {
 			if err := writeConfig(); err != nil {
 				return nil, err
@@ -233,7 +235,7 @@ func (p *Postfix) mainCf(opts PostfixOptions) string {
 	case PostfixSender:
 		// Everything for "test" is relayed through the relayhost (the
 		// proxy); nothing else is accepted.
-		h, port := hostPort(opts.RelayHost)
+		h, port := HostPort(opts.RelayHost)
 		w("mynetworks = 127.0.0.0/8\nrelay_domains = test\nrelayhost = [%s]:%s\n", h, port)
 		w("default_transport = smtp\nrelay_transport = smtp\nlocal_transport = discard:\n")
 		w("smtp_tls_security_level = none\nsmtp_connect_timeout = 5s\n")
@@ -315,7 +317,7 @@ func (p *Postfix) Stop(t testing.TB) {
 	if err := p.Proc.Stop(); err != nil {
 		t.Fatalf("stop postfix %s: %v", p.Name, err)
 	}
-	err := Eventually(5*time.Second, func() error {
+	err := harness.Eventually(5*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", p.SubmissionAddr, time.Second)
 		if err != nil {
 			return nil
@@ -331,11 +333,11 @@ func (p *Postfix) Stop(t testing.TB) {
 // Restart starts a stopped Postfix again on the same port and queue.
 func (p *Postfix) Restart(t testing.TB) {
 	t.Helper()
-	restartDaemon(t, p.Proc, []string{p.SubmissionAddr})
+	harness.RestartDaemon(t, p.Proc, []string{p.SubmissionAddr})
 }
 
 // Mark returns the current end of Postfix's log.
-func (p *Postfix) Mark() LogMark { return markOf(p.LogPath) }
+func (p *Postfix) Mark() harness.LogMark { return harness.MarkOf(p.LogPath) }
 
 // PostfixClient is one smtpd "client=" line: a message's client as Postfix
 // believes it (from the socket, XCLIENT or a PROXY header) and its SASL
@@ -353,9 +355,9 @@ type PostfixClient struct {
 var clientRe = regexp.MustCompile(`smtpd\[\d+\]: ([0-9A-F]+): client=([^\[\s]*)\[([^\]]*)\](?::(\d+))?(?:, sasl_method=([^,\s]+))?(?:, sasl_username=([^,\s]+))?`)
 
 // Clients returns the client= lines logged after mark.
-func (p *Postfix) Clients(mark LogMark) []PostfixClient {
+func (p *Postfix) Clients(mark harness.LogMark) []PostfixClient {
 	var out []PostfixClient
-	for _, m := range logMatches(p.LogPath, mark, clientRe) {
+	for _, m := range harness.LogMatches(p.LogPath, mark, clientRe) {
 		out = append(out, PostfixClient{QueueID: m[1], Name: m[2], Addr: m[3], Port: m[4], Method: m[5], User: m[6], Line: m[0]})
 	}
 	return out
@@ -363,10 +365,10 @@ func (p *Postfix) Clients(mark LogMark) []PostfixClient {
 
 // WaitClient waits (at most 5s: postlogd writes asynchronously) until a
 // message submitted by user is logged after mark, and returns its line.
-func (p *Postfix) WaitClient(t testing.TB, mark LogMark, user string) PostfixClient {
+func (p *Postfix) WaitClient(t testing.TB, mark harness.LogMark, user string) PostfixClient {
 	t.Helper()
 	var found PostfixClient
-	err := Eventually(5*time.Second, func() error {
+	err := harness.Eventually(5*time.Second, func() error {
 		for _, c := range p.Clients(mark) {
 			if c.User == user {
 				found = c
@@ -376,13 +378,13 @@ func (p *Postfix) WaitClient(t testing.TB, mark LogMark, user string) PostfixCli
 		return fmt.Errorf("no message from %s in postfix %s's log after offset %d", user, p.Name, mark)
 	})
 	if err != nil {
-		t.Fatalf("%v\n%s", err, TailFile(p.LogPath, 15))
+		t.Fatalf("%v\n%s", err, harness.TailFile(p.LogPath, 15))
 	}
 	return found
 }
 
 // AssertNoClient asserts that no message of user was logged after mark.
-func (p *Postfix) AssertNoClient(t testing.TB, mark LogMark, user string) {
+func (p *Postfix) AssertNoClient(t testing.TB, mark harness.LogMark, user string) {
 	t.Helper()
 	time.Sleep(300 * time.Millisecond)
 	for _, c := range p.Clients(mark) {
@@ -406,9 +408,9 @@ type PostfixDelivery struct {
 var deliveryRe = regexp.MustCompile(`\]: ([0-9A-F]+): to=<([^>]*)>,(?:.* relay=([^,]+),)?.* status=(\w+)(?: \((.*)\))?$`)
 
 // Deliveries returns the delivery attempts logged after mark, in order.
-func (p *Postfix) Deliveries(mark LogMark) []PostfixDelivery {
+func (p *Postfix) Deliveries(mark harness.LogMark) []PostfixDelivery {
 	var out []PostfixDelivery
-	for _, m := range logMatches(p.LogPath, mark, deliveryRe) {
+	for _, m := range harness.LogMatches(p.LogPath, mark, deliveryRe) {
 		out = append(out, PostfixDelivery{QueueID: m[1], To: m[2], Relay: m[3], Status: m[4], Detail: m[5], Line: m[0]})
 	}
 	return out
@@ -417,8 +419,8 @@ func (p *Postfix) Deliveries(mark LogMark) []PostfixDelivery {
 // Flush asks Postfix to retry every deferred message now (postqueue -f).
 func (p *Postfix) Flush(t testing.TB) {
 	t.Helper()
-	bin := RequireBinary(t, "postqueue")
-	if _, stderr, err := runBounded(10*time.Second, nil, bin, "-c", p.Dir, "-f"); err != nil {
+	bin := harness.RequireBinary(t, "postqueue")
+	if _, stderr, err := harness.RunBounded(10*time.Second, nil, bin, "-c", p.Dir, "-f"); err != nil {
 		t.Fatalf("postqueue -c %s -f: %v\n%s", p.Dir, err, stderr)
 	}
 }
@@ -426,11 +428,11 @@ func (p *Postfix) Flush(t testing.TB) {
 // Queue lists the messages still in Postfix's queue (postqueue -j: one
 // JSON object a line; empty when everything was delivered or bounced).
 func (p *Postfix) Queue() (string, error) {
-	bin, err := LookBinary("postqueue")
+	bin, err := harness.LookBinary("postqueue")
 	if err != nil {
 		return "", err
 	}
-	stdout, stderr, err := runBounded(10*time.Second, nil, bin, "-c", p.Dir, "-j")
+	stdout, stderr, err := harness.RunBounded(10*time.Second, nil, bin, "-c", p.Dir, "-j")
 	if err != nil {
 		return "", fmt.Errorf("postqueue -c %s -j: %v: %s", p.Dir, err, stderr)
 	}
@@ -443,7 +445,7 @@ func (p *Postfix) Queue() (string, error) {
 func (p *Postfix) WaitQueueEmpty(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	last := time.Now()
-	err := Eventually(timeout, func() error {
+	err := harness.Eventually(timeout, func() error {
 		q, err := p.Queue()
 		if err != nil {
 			return err
@@ -458,6 +460,6 @@ func (p *Postfix) WaitQueueEmpty(t testing.TB, timeout time.Duration) {
 		return fmt.Errorf("postfix %s still has mail queued: %s", p.Name, q)
 	})
 	if err != nil {
-		t.Fatalf("%v\n%s", err, TailFile(p.LogPath, 20))
+		t.Fatalf("%v\n%s", err, harness.TailFile(p.LogPath, 20))
 	}
 }
