@@ -106,10 +106,7 @@ cat >"$tmp/switchyard.toml" <<TOML
 [server]
 backend_timeout = "5s"
 $tlsconf
-[listener.web]
-protocol = "http"
-bind = ["127.0.0.1:${tport[switchyard]}"]
-tls = "plain"
+$(sy_listener web http "${tport[switchyard]}")
 $tlslisten
 [http]
 max_keepalive_requests = 100000000
@@ -117,20 +114,8 @@ max_keepalive_requests = 100000000
 match = "/**"
 [http.route.extract]
 from = "authorization"
-[destination.old]
-host = "127.0.0.1"
-forwarding = "none"
-allow_plaintext_auth = true
-[destination.old.protocol.http]
-port = $old
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-forwarding = "none"
-allow_plaintext_auth = true
-[destination.new.protocol.http]
-port = $new
-tls = "plain"
+$(sy_destination old none "http=$old")
+$(sy_destination new none "http=$new")
 [routing]
 default_destination = "old"
 [mapping]

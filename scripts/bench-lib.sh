@@ -161,3 +161,22 @@ while todo and len(seen) < 1000:
 print("%.3f" % (cpu / tick))
 PY
 }
+
+# Pieces of the generated switchyard configurations, one place for each
+# (print them inside a heredoc with $(...)):
+#
+# sy_listener ID PROTOCOL PORT: a plaintext [listener.ID] on 127.0.0.1;
+# keys printed after it belong to it.
+sy_listener() { printf '[listener.%s]\nprotocol = "%s"\nbind = ["127.0.0.1:%s"]\ntls = "plain"\n' "$1" "$2" "$3"; }
+
+# sy_destination ID FORWARDING PROTOCOL=PORT...: [destination.ID] on
+# 127.0.0.1 that takes credentials in the clear, with a plaintext
+# endpoint per PROTOCOL=PORT; keys printed after it belong to the last.
+sy_destination() {
+	local id=$1 ep
+	printf '[destination.%s]\nhost = "127.0.0.1"\nforwarding = "%s"\nallow_plaintext_auth = true\n' "$id" "$2"
+	shift 2
+	for ep in "$@"; do
+		printf '[destination.%s.protocol.%s]\nport = %s\ntls = "plain"\n' "$id" "${ep%%=*}" "${ep#*=}"
+	done
+}
