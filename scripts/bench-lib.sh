@@ -180,3 +180,31 @@ sy_destination() {
 		printf '[destination.%s.protocol.%s]\nport = %s\ntls = "plain"\n' "$id" "${ep%%=*}" "${ep#*=}"
 	done
 }
+
+# bench_args USAGE FLAG=VAR... -- "$@": the command line of a script that
+# takes --smoke (smoke=1), the FLAGs given (--FLAG sets VAR=1; all start
+# at 0), -h, up to three positional arguments (in pos) and, after `--`,
+# flags for the bench itself (in extra). Anything else exits 2 with USAGE.
+bench_args() {
+	local usage=$1 f
+	local -A flags=()
+	shift
+	while [ "$1" != -- ]; do flags[--${1%%=*}]=${1#*=}; shift; done
+	shift
+	smoke=0; pos=(); extra=()
+	for f in "${flags[@]}"; do printf -v "$f" 0; done
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--smoke) smoke=1 ;;
+		--) shift; extra=("$@"); break ;;
+		-h|--help) bench_help; exit 0 ;;
+		-*)
+			[ -n "${flags[$1]:-}" ] || { echo "$0: unknown option $1" >&2; exit 2; }
+			printf -v "${flags[$1]}" 1
+			;;
+		*) pos+=("$1") ;;
+		esac
+		shift
+	done
+	[ "${#pos[@]}" -le 3 ] || { echo "usage: $0 $usage" >&2; exit 2; }
+}

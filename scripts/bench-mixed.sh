@@ -40,19 +40,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
 
-smoke=0; sweep=0; pos=(); extra=()
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--smoke) smoke=1 ;;
-	--sweep) sweep=1 ;;
-	--) shift; extra=("$@"); break ;;
-	-h|--help) bench_help; exit 0 ;;
-	-*) echo "$0: unknown option $1" >&2; exit 2 ;;
-	*) pos+=("$1") ;;
-	esac
-	shift
-done
-[ "${#pos[@]}" -le 3 ] || { echo "usage: $0 [--smoke] [--sweep] [ROUNDS] [SECONDS] [USERS] [-- EXTRA BENCH FLAGS]" >&2; exit 2; }
+bench_args "[--smoke] [--sweep] [ROUNDS] [SECONDS] [USERS] [-- EXTRA BENCH FLAGS]" sweep=sweep -- "$@"
 rounds=${pos[0]:-3}; secs=${pos[1]:-20}; users=${pos[2]:-5000}
 if [ "$smoke" = 1 ]; then
 	rounds=1; secs=3; users=300
