@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -279,7 +280,7 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := run.NewDialer(lo.Target, lo.Sources, lo.Timeout)
+	d, err := sources.NewDialer(lo.Target, lo.Sources, lo.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +298,7 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 		started atomic.Int64
 		wg      sync.WaitGroup
 	)
-	smp := run.NewSampling(o.Sampler)
+	smp := stats.NewRunSampling(o.Sampler)
 	smp.Take("start")
 	res := &DeliverResult{
 		Result: Result{Protocol: o.Protocol, Result: imapload.Result{
@@ -355,13 +356,13 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 	res.RcptsDelivered = cnt.rcpts.Load()
 	res.Partial = cnt.partial.Load()
 	res.MBPerSec = float64(res.Ops) * float64(o.MessageSize) / wall.Seconds() / 1e6
-	smp.Finish(&res.Result.Result)
+	res.Result.Result.SetCost(smp, "")
 	return res, nil
 }
 
 type deliverWorker struct {
 	o       *DeliverOptions
-	d       *run.Dialer
+	d       *sources.Dialer
 	wire    []byte
 	ph      *phases
 	dp      *deliverPhases

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -43,7 +44,7 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
-	d, err := run.NewDialer(o.Target, o.Sources, o.Timeout)
+	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +60,7 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 		started atomic.Int64
 		wg      sync.WaitGroup
 	)
-	smp := run.NewSampling(o.Sampler)
+	smp := stats.NewRunSampling(o.Sampler)
 	smp.Take("start")
 	res := &Result{Protocol: o.Protocol, Result: imapload.Result{
 		Scenario: "login", Target: o.Target, TLS: o.TLS, Auth: o.Auth,
@@ -104,14 +105,14 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 	res.Latency = ph.total.Summarize()
 	res.LatencyCDF = ph.total.Quantiles(nil)
 	res.Phases = ph.summaries(&o)
-	smp.Finish(&res.Result)
+	res.Result.SetCost(smp, "")
 	return res, nil
 }
 
 // loginOnce is one operation. Phases: connect = TCP + greeting (+ EHLO
 // for submission), tls (implicit), auth, noop, logout = QUIT/LOGOUT and
 // its answer plus the wait for the server's close.
-func loginOnce(ctx context.Context, o *Options, d *run.Dialer, acct imapload.Account, ph *phases) *run.OpError {
+func loginOnce(ctx context.Context, o *Options, d *sources.Dialer, acct imapload.Account, ph *phases) *run.OpError {
 	t0 := time.Now()
 	nc, err := d.Dial(ctx)
 	if err != nil {

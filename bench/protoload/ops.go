@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -20,7 +21,7 @@ import (
 // QUIT/LOGOUT, linger) of o.Protocol. Safe for concurrent use.
 type LoginOp struct {
 	o  Options
-	d  *run.Dialer
+	d  *sources.Dialer
 	ph phases
 }
 
@@ -29,7 +30,7 @@ func NewLoginOp(o Options) (*LoginOp, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
-	d, err := run.NewDialer(o.Target, o.Sources, o.Timeout)
+	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +81,7 @@ func ErrorKind(phase string, err error) string {
 // counts. Safe for concurrent use by distinct DeliverConns.
 type Deliverer struct {
 	o      DeliverOptions
-	d      *run.Dialer
+	d      *sources.Dialer
 	wire   []byte
 	ph     phases
 	dp     deliverPhases
@@ -95,7 +96,7 @@ func NewDeliverer(o DeliverOptions) (*Deliverer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := run.NewDialer(lo.Target, lo.Sources, lo.Timeout)
+	d, err := sources.NewDialer(lo.Target, lo.Sources, lo.Timeout)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/protoload"
 	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 	"github.com/switchyard-mail/switchyard/bench/stats"
@@ -235,7 +236,7 @@ func fmtCounts(m map[string]int64) string {
 // httpShared is what the workers of one run share.
 type httpShared struct {
 	o       *HTTPOptions
-	d       *run.Dialer
+	d       *sources.Dialer
 	body    []byte
 	head    []byte   // request line and fixed headers, up to "Authorization: Basic "
 	auths   []string // base64 credentials of each account
@@ -259,7 +260,7 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := run.NewDialer(lo.Target, lo.Sources, lo.Timeout)
+	d, err := sources.NewDialer(lo.Target, lo.Sources, lo.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +275,7 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 	for i, a := range o.Accounts {
 		sh.auths[i] = base64.StdEncoding.EncodeToString([]byte(a.User + ":" + a.Password))
 	}
-	smp := run.NewSampling(o.Sampler)
+	smp := stats.NewRunSampling(o.Sampler)
 	smp.Take("start")
 	res := &HTTPResult{
 		Result: protoload.Result{Protocol: HTTP, Result: imapload.Result{
@@ -336,7 +337,7 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 	if len(res.Backends) == 0 {
 		res.Backends = nil
 	}
-	smp.Finish(&res.Result.Result)
+	res.Result.Result.SetCost(smp, "")
 	return res, nil
 }
 

@@ -1,18 +1,14 @@
-// Package run is the machinery every protoload scenario shares: dialing
-// from several source addresses, failures by phase and kind, sampling of
-// the target's and this process's CPU and memory, the progress line and
-// the tail of the result tables.
+// Package run is the machinery every protoload scenario shares: failures
+// by phase and kind, the progress line and the tail of the result tables.
 package run
 
 import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync/atomic"
 	"time"
 
-	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -97,63 +93,4 @@ func StartProgress(w io.Writer, every time.Duration, proto string, ok *atomic.In
 		close(quit)
 		<-done
 	}
-}
-
-// Sampling collects samples of the target and of this process.
-type Sampling struct {
-	target  *stats.Sampler
-	self    stats.Sampler
-	samples []stats.ProcSample
-	selfA   stats.ProcSample
-	err     error
-}
-
-// NewSampling starts sampling this process, and t when it has a PID.
-func NewSampling(t *stats.Sampler) *Sampling {
-	s := &Sampling{target: t, self: stats.Sampler{PID: os.Getpid()}}
-	s.selfA, _ = s.self.Sample("start")
-	return s
-}
-
-// Take samples the target, labelled.
-func (s *Sampling) Take(label string) {
-	if s.target == nil || s.target.PID <= 0 {
-		return
-	}
-	smp, err := s.target.Sample(label)
-	if err != nil {
-		if s.err == nil {
-			s.err = err
-		}
-		return
-	}
-	s.samples = append(s.samples, smp)
-}
-
-// Finish fills the process fields of r.
-func (s *Sampling) Finish(r *imapload.Result) {
-	if b, err := s.self.Sample("end"); err == nil && s.selfA.Label != "" {
-		d := stats.Delta(s.selfA, b)
-		r.BenchCPU = &d
-	}
-	if s.err != nil {
-		r.SamplerError = s.err.Error()
-	}
-	r.TargetSamples = s.samples
-	if len(s.samples) < 2 {
-		return
-	}
-	first, last := s.samples[0], s.samples[len(s.samples)-1]
-	d := stats.Delta(first, last)
-	c := &imapload.Cost{
-		CPUSeconds:  d.CPUSeconds,
-		CPUPercent:  d.CPUPercent,
-		RSSStartKiB: first.RSSKiB,
-		RSSEndKiB:   last.RSSKiB,
-		RSSPeakKiB:  last.HWMKiB,
-	}
-	if r.Ops > 0 {
-		c.CPUMicrosPerOp = d.CPUSeconds * 1e6 / float64(r.Ops)
-	}
-	r.TargetCost = c
 }

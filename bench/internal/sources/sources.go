@@ -1,4 +1,7 @@
-package run
+// Package sources dials a target from several loopback source addresses
+// (127.0.0.1 up, round robin) so that a load generator is not bounded by
+// one address's ephemeral ports; the bench scenarios share it.
+package sources
 
 import (
 	"context"

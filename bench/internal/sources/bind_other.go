@@ -1,6 +1,6 @@
 //go:build !linux
 
-package imapload
+package sources
 
 import "syscall"
 
