@@ -512,3 +512,24 @@ func LogMatches(path string, mark LogMark, re *regexp.Regexp) [][]string {
 	}
 	return out
 }
+
+// WaitLogged waits (at most 5 s: servers write their logs
+// asynchronously) until records holds one that match accepts, and
+// returns it. Else the test fails with missing and the log's tail.
+func WaitLogged[T any](t testing.TB, logPath string, records func() []T, match func(T) bool, missing string) T {
+	t.Helper()
+	var found T
+	err := Eventually(5*time.Second, func() error {
+		for _, r := range records() {
+			if match(r) {
+				found = r
+				return nil
+			}
+		}
+		return errors.New(missing)
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, TailFile(logPath, 15))
+	}
+	return found
+}

@@ -355,20 +355,9 @@ func (d *Dovecot) Logins(mark harness.LogMark) []LoginRecord {
 // returns it.
 func (d *Dovecot) WaitLogin(t testing.TB, mark harness.LogMark, user string) LoginRecord {
 	t.Helper()
-	var found LoginRecord
-	err := harness.Eventually(5*time.Second, func() error {
-		for _, l := range d.Logins(mark) {
-			if l.User == user {
-				found = l
-				return nil
-			}
-		}
-		return fmt.Errorf("no login for %s in %s's log after offset %d", user, d.Name, mark)
-	})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, harness.TailFile(d.LogPath, 15))
-	}
-	return found
+	return harness.WaitLogged(t, d.LogPath, func() []LoginRecord { return d.Logins(mark) },
+		func(l LoginRecord) bool { return l.User == user },
+		fmt.Sprintf("no login for %s in %s's log after offset %d", user, d.Name, mark))
 }
 
 // AssertLoginRIP asserts that Dovecot logged a login of user with

@@ -367,20 +367,9 @@ func (p *Postfix) Clients(mark harness.LogMark) []PostfixClient {
 // message submitted by user is logged after mark, and returns its line.
 func (p *Postfix) WaitClient(t testing.TB, mark harness.LogMark, user string) PostfixClient {
 	t.Helper()
-	var found PostfixClient
-	err := harness.Eventually(5*time.Second, func() error {
-		for _, c := range p.Clients(mark) {
-			if c.User == user {
-				found = c
-				return nil
-			}
-		}
-		return fmt.Errorf("no message from %s in postfix %s's log after offset %d", user, p.Name, mark)
-	})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, harness.TailFile(p.LogPath, 15))
-	}
-	return found
+	return harness.WaitLogged(t, p.LogPath, func() []PostfixClient { return p.Clients(mark) },
+		func(c PostfixClient) bool { return c.User == user },
+		fmt.Sprintf("no message from %s in postfix %s's log after offset %d", user, p.Name, mark))
 }
 
 // AssertNoClient asserts that no message of user was logged after mark.
