@@ -167,18 +167,25 @@ func CurlIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	default:
 		return IMAPResult{}, fmt.Errorf("curl cannot be told to use the LOGIN command")
 	}
-	if o.Source != "" {
-		args = append(args, "--interface", o.Source)
+	return curlSubject(curl, args, o.Source, fmt.Sprintf("%s://%s/INBOX;UID=1", scheme, o.Addr), o.timeout()+2*time.Second, "fetched")
+}
+
+// curlSubject runs curl with args, --interface source (when set) and
+// --url url, and returns the Subject of the message it printed; what
+// names that message in errors ("fetched", "retrieved").
+func curlSubject(curl string, args []string, source, url string, timeout time.Duration, what string) (IMAPResult, error) {
+	if source != "" {
+		args = append(args, "--interface", source)
 	}
-	args = append(args, "--url", fmt.Sprintf("%s://%s/INBOX;UID=1", scheme, o.Addr))
-	stdout, stderr, err := harness.RunBounded(o.timeout()+2*time.Second, nil, curl, args...)
+	args = append(args, "--url", url)
+	stdout, stderr, err := harness.RunBounded(timeout, nil, curl, args...)
 	res := IMAPResult{Output: stdout + stderr}
 	if err != nil {
 		return res, fmt.Errorf("curl: %v: %s", err, strings.TrimSpace(stderr))
 	}
 	m := subjectRe.FindStringSubmatch(stdout)
 	if m == nil {
-		return res, fmt.Errorf("curl: no Subject in the fetched message: %q", stdout)
+		return res, fmt.Errorf("curl: no Subject in the %s message: %q", what, stdout)
 	}
 	res.Subject = m[1]
 	return res, nil

@@ -142,21 +142,7 @@ func CurlPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 	if o.auth() == "plain" {
 		args = append(args, "--login-options", "AUTH=PLAIN")
 	}
-	if o.Source != "" {
-		args = append(args, "--interface", o.Source)
-	}
-	args = append(args, "--url", fmt.Sprintf("%s://%s/1", scheme, o.Addr))
-	stdout, stderr, err := harness.RunBounded(o.timeout()+2*time.Second, nil, curl, args...)
-	res := IMAPResult{Output: stdout + stderr}
-	if err != nil {
-		return res, fmt.Errorf("curl: %v: %s", err, strings.TrimSpace(stderr))
-	}
-	m := subjectRe.FindStringSubmatch(stdout)
-	if m == nil {
-		return res, fmt.Errorf("curl: no Subject in the retrieved message: %q", stdout)
-	}
-	res.Subject = m[1]
-	return res, nil
+	return curlSubject(curl, args, o.Source, fmt.Sprintf("%s://%s/1", scheme, o.Addr), o.timeout()+2*time.Second, "retrieved")
 }
 
 // POP3Test runs Cyrus pop3test: -m user (USER/PASS) or -m PLAIN, -t ""
