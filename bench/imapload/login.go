@@ -108,13 +108,7 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 	wall := time.Since(t0)
 	smp.Take("end")
 
-	res.WallSeconds = wall.Seconds()
-	res.Ops = ok.Load()
-	res.Errors = errs.Total()
-	res.ErrorsByKind = errs.Sorted()
-	res.OpsPerSec = float64(res.Ops) / wall.Seconds()
-	res.Latency = ph.total.Summarize()
-	res.LatencyCDF = ph.total.Quantiles(nil)
+	res.SetCounts(wall, ok.Load(), &errs, &ph.total)
 	res.Phases = ph.summaries(&o.Options, false)
 	res.SetCost(smp, "")
 	return res, nil

@@ -70,6 +70,19 @@ type Cost struct {
 	GoroutinesEstablished int     `json:"goroutines_established,omitempty"`
 }
 
+// SetCounts fills what every scenario measures the same way: the wall
+// time, the operations that succeeded and their rate, the failures by
+// kind, and the latency of an operation (summary and CDF).
+func (r *Result) SetCounts(wall time.Duration, ops int64, errs *stats.Errors, latency *stats.Histogram) {
+	r.WallSeconds = wall.Seconds()
+	r.Ops = ops
+	r.Errors = errs.Total()
+	r.ErrorsByKind = errs.Sorted()
+	r.OpsPerSec = float64(r.Ops) / wall.Seconds()
+	r.Latency = latency.Summarize()
+	r.LatencyCDF = latency.Quantiles(nil)
+}
+
 // SetCost fills the process fields of r from s: the bench's CPU, the
 // target's samples and its cost from the first sample to the last.
 // perConnAt names the sample taken with every session open (idle

@@ -341,13 +341,7 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 	wall := time.Since(t0)
 	smp.Take("end")
 
-	res.WallSeconds = wall.Seconds()
-	res.Ops = cnt.ok.Load()
-	res.Errors = errs.Total()
-	res.ErrorsByKind = errs.Sorted()
-	res.OpsPerSec = float64(res.Ops) / wall.Seconds()
-	res.Latency = ph.total.Summarize()
-	res.LatencyCDF = ph.total.Quantiles(nil)
+	res.Result.Result.SetCounts(wall, cnt.ok.Load(), &errs, &ph.total)
 	res.Phases = map[string]stats.Summary{"connect": dp.connect.Summarize(), "envelope": dp.envelope.Summarize(), "data": dp.data.Summarize()}
 	if dp.quit.Count() > 0 {
 		res.Phases["quit"] = dp.quit.Summarize()

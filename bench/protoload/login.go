@@ -97,13 +97,7 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 	wall := time.Since(t0)
 	smp.Take("end")
 
-	res.WallSeconds = wall.Seconds()
-	res.Ops = ok.Load()
-	res.Errors = errs.Total()
-	res.ErrorsByKind = errs.Sorted()
-	res.OpsPerSec = float64(res.Ops) / wall.Seconds()
-	res.Latency = ph.total.Summarize()
-	res.LatencyCDF = ph.total.Quantiles(nil)
+	res.Result.SetCounts(wall, ok.Load(), &errs, &ph.total)
 	res.Phases = ph.summaries(&o)
 	res.Result.SetCost(smp, "")
 	return res, nil

@@ -321,13 +321,7 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 	wall := time.Since(t0)
 	smp.Take("end")
 
-	res.WallSeconds = wall.Seconds()
-	res.Ops = sh.ok.Load()
-	res.Errors = sh.errs.Total()
-	res.ErrorsByKind = sh.errs.Sorted()
-	res.OpsPerSec = float64(res.Ops) / wall.Seconds()
-	res.Latency = sh.total.Summarize()
-	res.LatencyCDF = sh.total.Quantiles(nil)
+	res.Result.Result.SetCounts(wall, sh.ok.Load(), &sh.errs, &sh.total)
 	res.Phases = map[string]stats.Summary{"connect": sh.connect.Summarize()}
 	if o.TLS == imapload.TLSImplicit {
 		res.Phases["tls"] = sh.tls.Summarize()
