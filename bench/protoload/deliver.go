@@ -317,22 +317,7 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 		go func() {
 			defer wg.Done()
 			dw := &deliverWorker{o: &o, d: d, wire: wire, ph: &ph, dp: &dp, errs: &errs, cnt: &cnt, started: &started, okp: &okForProgress}
-			for ctx.Err() == nil {
-				if o.Count > 0 && started.Load() >= o.Count {
-					return
-				}
-				more, oe := dw.connection(ctx)
-				if oe != nil {
-					if oe.Phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
-						return // cancelled while dialing: not a failure
-					}
-					errs.Add(oe.Kind())
-					time.Sleep(time.Millisecond) // do not spin on a dead target
-				}
-				if !more {
-					return
-				}
-			}
+			run.Connections(ctx, end, o.Count, &started, &errs, dw.connection)
 		}()
 	}
 	wg.Wait()

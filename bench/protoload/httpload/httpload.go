@@ -297,22 +297,7 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 			defer wg.Done()
 			w := &httpWorker{sh: sh, okp: &okp, ph: &ph, statuses: map[string]int64{}, backends: map[string]int64{}}
 			defer w.flush()
-			for ctx.Err() == nil {
-				if o.Count > 0 && sh.started.Load() >= o.Count {
-					return
-				}
-				more, oe := w.connection(ctx)
-				if oe != nil {
-					if oe.Phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
-						return // cancelled while dialing: not a failure
-					}
-					sh.errs.Add(oe.Kind())
-					time.Sleep(time.Millisecond) // do not spin on a dead target
-				}
-				if !more {
-					return
-				}
-			}
+			run.Connections(ctx, end, o.Count, &sh.started, &sh.errs, w.connection)
 		}()
 	}
 	wg.Wait()

@@ -3,6 +3,7 @@
 package run
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -92,5 +93,30 @@ func StartProgress(w io.Writer, every time.Duration, proto string, ok *atomic.In
 	return func() {
 		close(quit)
 		<-done
+	}
+}
+
+// Connections is one worker of a scenario that works connection by
+// connection: it calls connection until ctx ends, until count operations
+// were started (0: no bound), or until connection says there is no more.
+// A failure is counted in errs by kind, then the worker pauses a
+// millisecond so as not to spin on a dead target; a dial cut short by the
+// end of the run is not a failure.
+func Connections(ctx context.Context, end time.Time, count int64, started *atomic.Int64, errs *stats.Errors, connection func(context.Context) (more bool, _ *OpError)) {
+	for ctx.Err() == nil {
+		if count > 0 && started.Load() >= count {
+			return
+		}
+		more, oe := connection(ctx)
+		if oe != nil {
+			if oe.Phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
+				return // cancelled while dialing: not a failure
+			}
+			errs.Add(oe.Kind())
+			time.Sleep(time.Millisecond) // do not spin on a dead target
+		}
+		if !more {
+			return
+		}
 	}
 }
