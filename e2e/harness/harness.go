@@ -130,6 +130,26 @@ func StartDaemon(t testing.TB, p *Process, configure func() ([]string, error), l
 	})
 }
 
+// StopDaemon stops p (SIGTERM to its PID) and waits until addr refuses
+// connections; failures name the daemon by name ("dovecot NAME").
+func StopDaemon(t testing.TB, p *Process, name, addr string) {
+	t.Helper()
+	if err := p.Stop(); err != nil {
+		t.Fatalf("stop %s: %v", name, err)
+	}
+	err := Eventually(5*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return nil
+		}
+		c.Close()
+		return fmt.Errorf("%s still accepts connections", addr)
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+}
+
 // RestartDaemon starts p again on the ports it had: a test that stops a
 // backend and brings it back needs the same address. Should another
 // process have taken a port meanwhile, the test fails saying so.

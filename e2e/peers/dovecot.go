@@ -136,20 +136,7 @@ func (d *Dovecot) Addrs() []string {
 // IMAP port refuses connections.
 func (d *Dovecot) Stop(t testing.TB) {
 	t.Helper()
-	if err := d.Proc.Stop(); err != nil {
-		t.Fatalf("stop dovecot %s: %v", d.Name, err)
-	}
-	err := harness.Eventually(5*time.Second, func() error {
-		c, err := net.DialTimeout("tcp", d.IMAPAddr, time.Second)
-		if err != nil {
-			return nil
-		}
-		c.Close()
-		return fmt.Errorf("%s still accepts connections", d.IMAPAddr)
-	})
-	if err != nil {
-		t.Fatalf("dovecot %s: %v", d.Name, err)
-	}
+	harness.StopDaemon(t, d.Proc, "dovecot "+d.Name, d.IMAPAddr)
 }
 
 // Restart starts a stopped Dovecot again on the same ports and data.

@@ -220,20 +220,7 @@ http {
 // connections. The companion keeps running.
 func (b *HTTPBackend) Stop(t testing.TB) {
 	t.Helper()
-	if err := b.Proc.Stop(); err != nil {
-		t.Fatalf("stop nginx %s: %v", b.Name, err)
-	}
-	err := harness.Eventually(5*time.Second, func() error {
-		c, err := net.DialTimeout("tcp", b.Addr, time.Second)
-		if err != nil {
-			return nil
-		}
-		c.Close()
-		return fmt.Errorf("%s still accepts connections", b.Addr)
-	})
-	if err != nil {
-		t.Fatalf("nginx %s: %v", b.Name, err)
-	}
+	harness.StopDaemon(t, b.Proc, "nginx "+b.Name, b.Addr)
 }
 
 // Restart starts a stopped nginx again on the same ports and data.

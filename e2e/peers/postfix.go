@@ -4,7 +4,6 @@ package peers
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -314,20 +313,7 @@ postlog   unix-dgram n - n -   1  postlogd
 // submission port refuses connections.
 func (p *Postfix) Stop(t testing.TB) {
 	t.Helper()
-	if err := p.Proc.Stop(); err != nil {
-		t.Fatalf("stop postfix %s: %v", p.Name, err)
-	}
-	err := harness.Eventually(5*time.Second, func() error {
-		c, err := net.DialTimeout("tcp", p.SubmissionAddr, time.Second)
-		if err != nil {
-			return nil
-		}
-		c.Close()
-		return fmt.Errorf("%s still accepts connections", p.SubmissionAddr)
-	})
-	if err != nil {
-		t.Fatalf("postfix %s: %v", p.Name, err)
-	}
+	harness.StopDaemon(t, p.Proc, "postfix "+p.Name, p.SubmissionAddr)
 }
 
 // Restart starts a stopped Postfix again on the same port and queue.
