@@ -125,6 +125,13 @@ func PythonIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 		args = append(args, "--source", o.Source)
 	}
 	stdout, stderr, err := harness.RunBounded(o.timeout(), nil, py, args...)
+	return pythonResult(stdout, stderr, err, "imaplib")
+}
+
+// pythonResult reads the JSON line a Python driver (testdata/*.py) prints:
+// ok, the Subject it read, or the stage it failed at and why. lib names
+// the driver in errors ("imaplib", "poplib").
+func pythonResult(stdout, stderr string, err error, lib string) (IMAPResult, error) {
 	res := IMAPResult{Output: stdout + stderr}
 	var out struct {
 		OK      bool   `json:"ok"`
@@ -133,10 +140,10 @@ func PythonIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 		Error   string `json:"error"`
 	}
 	if jerr := json.Unmarshal([]byte(strings.TrimSpace(stdout)), &out); jerr != nil {
-		return res, fmt.Errorf("python imaplib: no result (%v, run error %v): %s", jerr, err, res.Output)
+		return res, fmt.Errorf("python %s: no result (%v, run error %v): %s", lib, jerr, err, res.Output)
 	}
 	if !out.OK {
-		return res, fmt.Errorf("python imaplib failed at %s: %s", out.Stage, out.Error)
+		return res, fmt.Errorf("python %s failed at %s: %s", lib, out.Stage, out.Error)
 	}
 	res.Subject = out.Subject
 	return res, nil

@@ -7,10 +7,8 @@ import (
 	"cmp"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -107,21 +105,7 @@ func PythonPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 	}
 	stdout, stderr, err := harness.RunBounded(o.timeout(), nil, py, "-c", pop3ClientPy, host, port, o.User, o.Password,
 		o.auth(), o.tlsMode(), o.Source, fmt.Sprint(o.timeout().Seconds()/2), utf8)
-	res := IMAPResult{Output: stdout + stderr}
-	var out struct {
-		OK      bool   `json:"ok"`
-		Subject string `json:"subject"`
-		Stage   string `json:"stage"`
-		Error   string `json:"error"`
-	}
-	if jerr := json.Unmarshal([]byte(strings.TrimSpace(stdout)), &out); jerr != nil {
-		return res, fmt.Errorf("python poplib: no result (%v, run error %v): %s", jerr, err, res.Output)
-	}
-	if !out.OK {
-		return res, fmt.Errorf("python poplib failed at %s: %s", out.Stage, out.Error)
-	}
-	res.Subject = out.Subject
-	return res, nil
+	return pythonResult(stdout, stderr, err, "poplib")
 }
 
 // CurlPOP3 retrieves message 1 with curl: pop3://, pop3s:// (-k) or
