@@ -2,51 +2,18 @@ package config
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
-	"strings"
+
+	"github.com/switchyard-mail/switchyard/config/check"
+	"github.com/switchyard-mail/switchyard/config/source"
 )
 
-// HostPattern is one entry of admin.allow.destination_hosts: a host name
-// (any case), "*.example.com" (every name below example.com, not
-// example.com itself), an IP address or a CIDR network. It matches a
-// destination's host as written in the configuration: a name is never
-// resolved to match an address pattern.
-type HostPattern struct {
-	name   string // lowercased; a suffix ".example.com" when wild
-	wild   bool
-	prefix netip.Prefix // valid for an address or a network
-}
+// HostPattern is one entry of admin.allow.destination_hosts (package
+// check): a host name, "*.example.com", an IP address or a CIDR network.
+type HostPattern = check.HostPattern
 
 // ParseHostPattern reads one destination_hosts entry.
-func ParseHostPattern(s string) (HostPattern, error) {
-	if p, err := ParsePrefix(s); err == nil {
-		return HostPattern{prefix: p}, nil
-	}
-	if rest, ok := strings.CutPrefix(s, "*."); ok {
-		if !validHostname(rest) || strings.Contains(rest, "*") {
-			return HostPattern{}, fmt.Errorf("%q is not a host name, *.domain, IP address or CIDR network", s)
-		}
-		return HostPattern{name: "." + strings.ToLower(rest), wild: true}, nil
-	}
-	if !validHostname(s) {
-		return HostPattern{}, fmt.Errorf("%q is not a host name, *.domain, IP address or CIDR network", s)
-	}
-	return HostPattern{name: strings.ToLower(s)}, nil
-}
-
-// Match reports whether host (a destination's host) fits the pattern.
-func (p HostPattern) Match(host string) bool {
-	if p.prefix.IsValid() {
-		a, err := netip.ParseAddr(strings.Trim(host, "[]"))
-		return err == nil && p.prefix.Contains(a.Unmap())
-	}
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if p.wild {
-		return strings.HasSuffix(host, p.name) && len(host) > len(p.name)
-	}
-	return host == p.name
-}
+func ParseHostPattern(s string) (HostPattern, error) { return check.ParseHostPattern(s) }
 
 // AllowsDestination says whether [admin.allow] lets the admin API point
 // accounts at d: its host fits destination_hosts and every port it
@@ -88,15 +55,15 @@ func (a *AdminAllow) AllowsConfig(c *Config) (ok bool, why string) {
 	}
 	for _, id := range sortedKeys(c.Destination) {
 		if ok, why := a.AllowsDestination(c.Destination[id]); !ok {
-			return false, keyPath("destination", id) + ": " + why
+			return false, source.KeyPath("destination", id) + ": " + why
 		}
 	}
 	if len(a.ListenerPorts) > 0 {
 		for _, id := range sortedKeys(c.Listener) {
 			for _, b := range c.Listener[id].Bind {
-				ap, err := parseBind(b)
+				ap, err := check.Bind(b)
 				if err == nil && !slices.Contains(a.ListenerPorts, int(ap.Port())) {
-					return false, fmt.Sprintf("%s: port %d is not in admin.allow.listener_ports", keyPath("listener", id, "bind"), ap.Port())
+					return false, fmt.Sprintf("%s: port %d is not in admin.allow.listener_ports", source.KeyPath("listener", id, "bind"), ap.Port())
 				}
 			}
 		}

@@ -7,21 +7,25 @@
 // for every key.
 //
 // The usual sequence is Load (or Parse, or Default when there is no file),
-// then Overrides.Apply, then Validate. Parse and Load reject unknown keys
-// and values of the wrong type, and fill defaults; they check nothing else,
-// so that flags can still complete a partial file. Validate checks
-// everything and reports every problem at once.
+// then overrides.Overrides.Apply (package config/overrides), then
+// Validate. Parse and Load reject unknown keys and values of the wrong
+// type, and fill defaults; they check nothing else, so that flags can
+// still complete a partial file. Validate checks everything and reports
+// every problem at once.
 package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/switchyard-mail/switchyard/config/source"
 	"github.com/switchyard-mail/switchyard/limits"
 )
 
@@ -40,7 +44,7 @@ type Config struct {
 	Metrics      *Metrics               `toml:"metrics"`      // [metrics]; nil when absent
 	Cluster      *Cluster               `toml:"cluster"`      // [cluster]; nil when absent
 
-	src *source // where each key came from, for error messages
+	src *source.Map // where each key came from, for error messages
 }
 
 // Server is [server]: process-wide settings.
@@ -575,18 +579,18 @@ func Parse(data []byte, name string) (*Config, error) {
 	if name == "" {
 		name = "config"
 	}
-	src := &source{name: name}
+	src := &source.Map{Name: name, Schema: reflect.TypeOf(Config{})}
 
 	// First pass, loose: which tables exist, so that map entries and
 	// optional sections can start from their defaults before the strict
 	// pass fills in what the file says.
 	var raw map[string]any
 	if err := toml.Unmarshal(data, &raw); err != nil {
-		return nil, src.decodeError(err)
+		return nil, src.DecodeError(err)
 	}
-	src.index(data)
+	src.Index(data)
 	if errs := checkDurations(raw, reflect.TypeOf(Config{}), "", src); len(errs) > 0 {
-		return nil, sortedJoin(errs)
+		return nil, source.SortedJoin(errs)
 	}
 
 	c := Default()
@@ -594,7 +598,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
-		return nil, src.decodeError(err)
+		return nil, src.DecodeError(err)
 	}
 	c.src = src
 	return c, nil
@@ -602,15 +606,15 @@ func Parse(data []byte, name string) (*Config, error) {
 
 // checkDurations rejects numbers where a Duration is expected: go-toml
 // would take 30 as 30 nanoseconds, and the unit must never be guessed.
-func checkDurations(raw any, t reflect.Type, key string, src *source) []error {
+func checkDurations(raw any, t reflect.Type, key string, src *source.Map) []error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	join := func(k string) string {
 		if key == "" {
-			return keyPart(k)
+			return source.KeyPart(k)
 		}
-		return key + "." + keyPart(k)
+		return key + "." + source.KeyPart(k)
 	}
 	var errs []error
 	switch v := raw.(type) {
@@ -621,7 +625,7 @@ func checkDurations(raw any, t reflect.Type, key string, src *source) []error {
 			case reflect.Map:
 				ft = t.Elem()
 			case reflect.Struct:
-				ft = fieldType(t, []string{k})
+				ft = source.FieldType(t, []string{k})
 			}
 			if ft != nil {
 				errs = append(errs, checkDurations(x, ft, join(k), src)...)
@@ -635,7 +639,7 @@ func checkDurations(raw any, t reflect.Type, key string, src *source) []error {
 		}
 	case int64, float64:
 		if t == reflect.TypeOf(Duration(0)) {
-			errs = append(errs, &FieldError{Key: key, Location: src.locate(key),
+			errs = append(errs, &FieldError{Key: key, Location: src.Locate(key),
 				Msg: fmt.Sprintf("expected a duration string such as \"30s\", found the number %v (write the unit)", v)})
 		}
 	}
@@ -681,4 +685,44 @@ func prefill(c *Config, raw map[string]any) {
 			c.Mapping.SQL = &MappingSQL{PoolSize: DefaultSQLPoolSize}
 		}
 	}
+}
+
+// MarkOrigin records that key (and everything under it) was set by origin
+// ("flag --x", "env X"), so that Validate's errors say so.
+func (c *Config) MarkOrigin(key, origin string) {
+	if c.src == nil {
+		c.src = &source.Map{}
+	}
+	c.src.SetOrigin(key, origin)
+}
+
+// Assign decodes one TOML assignment (`key = value\n`, as --set gives
+// it) over c with the file's rules: unknown keys, values of the wrong
+// type and bare numbers for durations are refused. It returns the keys
+// the assignment set.
+func (c *Config) Assign(doc []byte) (keys []string, err error) {
+	var raw map[string]any
+	if err := toml.Unmarshal(doc, &raw); err != nil {
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "toml: "))
+	}
+	if errs := checkDurations(raw, reflect.TypeOf(Config{}), "", nil); len(errs) > 0 {
+		return nil, errs[0]
+	}
+	prefill(c, raw)
+	dec := toml.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) && len(sm.Errors) > 0 {
+			return nil, fmt.Errorf("unknown key %s", source.KeyPath(sm.Errors[0].Key()...))
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			return nil, errors.New(strings.TrimPrefix(de.Error(), "toml: "))
+		}
+		return nil, err
+	}
+	var src source.Map
+	src.Index(doc)
+	return src.Keys(), nil
 }

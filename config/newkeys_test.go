@@ -154,54 +154,6 @@ func TestHostPattern(t *testing.T) {
 	}
 }
 
-func TestPlaceholders(t *testing.T) {
-	for q, want := range map[string]int{
-		"SELECT a FROM t WHERE i > $1 AND i LIKE $3 LIMIT $2": 3,
-		"SELECT '$9' FROM t WHERE i > $1 LIMIT $2":            2,
-	} {
-		if n := placeholders(q, true); n != want {
-			t.Errorf("pg %q: %d, want %d", q, n, want)
-		}
-	}
-	for q, want := range map[string]int{
-		"SELECT a FROM t WHERE i > ? LIMIT ?":         2,
-		"SELECT '?' FROM t WHERE i > ? AND j = \"?\"": 1,
-	} {
-		if n := placeholders(q, false); n != want {
-			t.Errorf("%q: %d, want %d", q, n, want)
-		}
-	}
-}
-
-// The token in force is the environment's, then the file's, then the
-// inline one: with $PROXY_ADMIN_TOKEN set, the file is not used (and not
-// checked), so the token from the environment is the one that works.
-func TestAdminTokenPrecedence(t *testing.T) {
-	defer func(was bool) { Implemented.Admin = was }(Implemented.Admin)
-	Implemented.Admin = true
-	f := newFixture(t)
-	writeFile(t, f.token, "short\n") // would be refused if it were used
-	doc := f.expand(baseDoc) + f.expand("[admin]\nbind = \"127.0.0.1:0\"\nbearer_token_file = \"TOKEN\"\nbearer_token = \"inline-token-inline-token-inline-token\"\n")
-	c := mustParse(t, doc)
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "admin.bearer_token_file") {
-		t.Fatalf("file over inline: want the file checked (and refused), got %v", err)
-	}
-	c = mustParse(t, doc)
-	env := map[string]string{"PROXY_ADMIN_TOKEN": strings.Repeat("e", 40)}
-	if err := (&Overrides{}).Apply(c, func(k string) string { return env[k] }); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatalf("with the token in the environment: %v", err)
-	}
-	if c.Admin.BearerToken != strings.Repeat("e", 40) || c.Admin.BearerTokenFile != "" {
-		t.Errorf("token = %q, file = %q", c.Admin.BearerToken, c.Admin.BearerTokenFile)
-	}
-}
-
-// As the reference proxy: the management API alone is a valid file (what
-// switchyard init writes); a file with neither a listener nor [admin]
-// serves nothing and is refused; a listener needs a default destination.
 func TestAdminOnlyConfig(t *testing.T) {
 	defer func(was bool) { Implemented.Admin = was }(Implemented.Admin)
 	Implemented.Admin = true

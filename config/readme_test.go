@@ -62,12 +62,4 @@ func TestREADMEDocumentsEveryKey(t *testing.T) {
 			t.Errorf("README.md does not document `%s`", k)
 		}
 	}
-	for _, flag := range []string{"hostname", "log-level", "listen", "destination", "destination-port", "default-destination",
-		"mapping-file", "tls-cert", "tls-key", "proxy-trusted", "proxy-protocol", "backend-timeout", "preauth-timeout",
-		"max-connections", "set"} {
-		documented := strings.Contains(readme, "`--"+flag+"`") || strings.Contains(readme, "`--"+flag+" ")
-		if !documented || !strings.Contains(readme, "`"+EnvName(flag)+"`") {
-			t.Errorf("README.md does not document --%s and $%s", flag, EnvName(flag))
-		}
-	}
 }

@@ -36,28 +36,4 @@ func TestStoreURLPasswordsNeverEchoed(t *testing.T) {
 		})
 	}
 
-	for _, set := range []string{
-		"mapping.redis.uurl=redis://:" + pw + "@h",      // unknown key
-		"mapping.redis.url=[\"redis://:" + pw + "@h\"]", // wrong type
-	} {
-		err := newFlags(t, "--set", set).Apply(Default(), env(nil))
-		if err == nil {
-			t.Fatalf("--set %s: no error", set)
-		}
-		if strings.Contains(err.Error(), pw) {
-			t.Fatalf("--set: the password is in the error:\n%v", err)
-		}
-	}
-}
-
-func TestShownAssignment(t *testing.T) {
-	for _, tc := range []struct{ key, v, want string }{
-		{"mapping.redis.url", "mapping.redis.url=redis://:pw@h", "mapping.redis.url=redis://:xxxxx@h"},
-		{"admin.bearer_token", "admin.bearer_token=abc", "admin.bearer_token=xxxxx"},
-		{"server.threads", "server.threads=many", "server.threads=many"},
-	} {
-		if got := shownAssignment(tc.key, tc.v); got != tc.want {
-			t.Errorf("shownAssignment(%q) = %q, want %q", tc.v, got, tc.want)
-		}
-	}
 }

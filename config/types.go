@@ -1,7 +1,5 @@
 package config
 
-import "strings"
-
 // Protocol names a mail or web protocol, spelled as in the configuration.
 type Protocol string
 
@@ -169,20 +167,4 @@ const (
 // Valid reports whether f is known.
 func (f ExtractFrom) Valid() bool {
 	return f == FromAuthorization || f == FromQuery || f == FromBody || f == FromHeader
-}
-
-// quoteList renders allowed values for an error message: "a", "b" or "c".
-func quoteList[T ~string](vals ...T) string {
-	var b strings.Builder
-	for i, v := range vals {
-		switch {
-		case i == 0:
-		case i == len(vals)-1:
-			b.WriteString(" or ")
-		default:
-			b.WriteString(", ")
-		}
-		b.WriteString(`"` + string(v) + `"`)
-	}
-	return b.String()
 }

@@ -3,13 +3,8 @@ package config
 import (
 	"bufio"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"fmt"
-	"io"
-	"net"
+
 	"net/netip"
 	"os"
 	"regexp"
@@ -17,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/switchyard-mail/switchyard/config/check"
+	"github.com/switchyard-mail/switchyard/config/source"
 	"github.com/switchyard-mail/switchyard/internal/redact"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/http/rules"
@@ -54,7 +51,7 @@ type validator struct {
 }
 
 func (v *validator) add(key, format string, args ...any) {
-	v.errs = append(v.errs, &FieldError{Key: key, Location: v.c.src.locate(key), Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, &FieldError{Key: key, Location: v.c.src.Locate(key), Msg: fmt.Sprintf(format, args...)})
 }
 
 // Validate checks the whole configuration: every value, every reference
@@ -77,7 +74,7 @@ func (c *Config) Validate() error {
 	if len(v.errs) == 0 {
 		return nil
 	}
-	return sortedJoin(v.errs)
+	return source.SortedJoin(v.errs)
 }
 
 func (v *validator) positive(key string, d Duration) {
@@ -94,7 +91,7 @@ func (v *validator) atLeast(key string, n, min int64) {
 
 func (v *validator) server() {
 	s := &v.c.Server
-	if s.Hostname != "" && !validHostname(s.Hostname) {
+	if s.Hostname != "" && !check.Hostname(s.Hostname) {
 		v.add("server.hostname", "%q is not a valid host name", s.Hostname)
 	}
 	v.atLeast("server.threads", int64(s.Threads), 0)
@@ -109,7 +106,7 @@ func (v *validator) server() {
 		v.add("server.proxy_ttl", "%d must be between 1 and 255", s.ProxyTTL)
 	}
 	if !contains(LogLevels, strings.ToLower(s.LogLevel)) {
-		v.add("server.log_level", "%q is not one of %s", s.LogLevel, quoteList(LogLevels...))
+		v.add("server.log_level", "%q is not one of %s", s.LogLevel, source.QuoteList(LogLevels...))
 	}
 }
 
@@ -118,7 +115,7 @@ func (v *validator) tls() {
 	defaults := 0
 	for _, id := range sortedKeys(t.Certificate) {
 		cert := t.Certificate[id]
-		key := keyPath("tls", "certificate", id)
+		key := source.KeyPath("tls", "certificate", id)
 		if cert.Default {
 			defaults++
 		}
@@ -129,12 +126,12 @@ func (v *validator) tls() {
 			v.add(key+".key", "is required (PEM private key file)")
 		}
 		if cert.Cert != "" && cert.Key != "" {
-			if err := checkKeyPair(cert.Cert, cert.Key); err != nil {
+			if err := check.KeyPair(cert.Cert, cert.Key); err != nil {
 				v.add(key, "cert %q and key %q: %v", cert.Cert, cert.Key, err)
 			}
 		}
 		for i, s := range cert.Subjects {
-			if !validSubject(s) {
+			if !check.Subject(s) {
 				v.add(key+".subjects["+strconv.Itoa(i)+"]", "%q is not a host name or wildcard (\"*.example.com\")", s)
 			}
 		}
@@ -153,12 +150,12 @@ func (v *validator) listeners() {
 	def, hasDef := c.Destination[c.Routing.DefaultDestination]
 	for _, id := range sortedKeys(c.Listener) {
 		l := c.Listener[id]
-		key := keyPath("listener", id)
+		key := source.KeyPath("listener", id)
 		switch {
 		case l.Protocol == "":
-			v.add(key+".protocol", "is required (%s)", quoteList(Protocols...))
+			v.add(key+".protocol", "is required (%s)", source.QuoteList(Protocols...))
 		case !l.Protocol.Valid():
-			v.add(key+".protocol", "%q is not one of %s", l.Protocol, quoteList(Protocols...))
+			v.add(key+".protocol", "%q is not one of %s", l.Protocol, source.QuoteList(Protocols...))
 		case !Implemented.Protocols[l.Protocol]:
 			v.add(key+".protocol", "%q %s", l.Protocol, notSupported)
 		}
@@ -167,7 +164,7 @@ func (v *validator) listeners() {
 		}
 		for i, b := range l.Bind {
 			bk := key + ".bind[" + strconv.Itoa(i) + "]"
-			ap, err := parseBind(b)
+			ap, err := check.Bind(b)
 			if err != nil {
 				v.add(bk, "%v", err)
 				continue
@@ -184,9 +181,9 @@ func (v *validator) listeners() {
 		}
 		switch {
 		case l.TLS == "":
-			v.add(key+".tls", "is required (%s)", quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+			v.add(key+".tls", "is required (%s)", source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
 		case !l.TLS.Valid():
-			v.add(key+".tls", "%q is not one of %s", l.TLS, quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+			v.add(key+".tls", "%q is not one of %s", l.TLS, source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
 		case l.TLS.Secure() && len(c.TLS.Certificate) == 0:
 			v.add(key+".tls", "%q needs a certificate, but no [tls.certificate.<id>] is configured", l.TLS)
 		}
@@ -216,7 +213,7 @@ func (v *validator) listeners() {
 		}
 		switch {
 		case !l.ProxyProtocol.Valid():
-			v.add(key+".proxy_protocol", "%q is not one of %s", l.ProxyProtocol, quoteList(ProxyOff, ProxyOptional, ProxyRequired))
+			v.add(key+".proxy_protocol", "%q is not one of %s", l.ProxyProtocol, source.QuoteList(ProxyOff, ProxyOptional, ProxyRequired))
 		case l.ProxyProtocol != ProxyOff && len(l.ProxyTrusted) == 0:
 			v.add(key+".proxy_trusted", "is empty, but proxy_protocol = %q needs the networks allowed to send a PROXY header", l.ProxyProtocol)
 		}
@@ -230,7 +227,7 @@ func (v *validator) listeners() {
 		v.positive(key+".preauth_timeout", l.PreauthTimeout)
 		v.atLeast(key+".max_auth_attempts", int64(l.MaxAuthAttempts), 1)
 		if !l.Forwarded.Valid() {
-			v.add(key+".forwarded", "%q is not one of %s", l.Forwarded, quoteList(ForwardedOff, ForwardedTrust))
+			v.add(key+".forwarded", "%q is not one of %s", l.Forwarded, source.QuoteList(ForwardedOff, ForwardedTrust))
 		}
 		// The default destination takes every account that has no mapping,
 		// so it must serve every protocol a client can log in with.
@@ -239,7 +236,7 @@ func (v *validator) listeners() {
 		if hasDef && routed {
 			if _, ok := def.Protocol[l.Protocol]; !ok {
 				v.add(key+".protocol", "%q: the default destination %q has no [%s]", l.Protocol, c.Routing.DefaultDestination,
-					keyPath("destination", c.Routing.DefaultDestination, "protocol", string(l.Protocol)))
+					source.KeyPath("destination", c.Routing.DefaultDestination, "protocol", string(l.Protocol)))
 			}
 		}
 		if c.Cluster != nil && routed {
@@ -247,7 +244,7 @@ func (v *validator) listeners() {
 				if d, ok := c.Destination[n]; ok {
 					if _, ok := d.Protocol[l.Protocol]; !ok {
 						v.add(key+".protocol", "%q: cluster node %q has no [%s]", l.Protocol, n,
-							keyPath("destination", n, "protocol", string(l.Protocol)))
+							source.KeyPath("destination", n, "protocol", string(l.Protocol)))
 					}
 				}
 			}
@@ -255,7 +252,7 @@ func (v *validator) listeners() {
 	}
 	var adminAP netip.AddrPort
 	if c.Admin != nil && c.Admin.Bind != "" {
-		if ap, err := parseBind(c.Admin.Bind); err == nil && ap.Port() != 0 {
+		if ap, err := check.Bind(c.Admin.Bind); err == nil && ap.Port() != 0 {
 			adminAP = ap
 			if o, dup := binds[ap]; dup {
 				v.add("admin.bind", "%q is already bound by listener %q", c.Admin.Bind, o.id)
@@ -263,7 +260,7 @@ func (v *validator) listeners() {
 		}
 	}
 	if c.Metrics != nil && c.Metrics.Bind != "" {
-		if ap, err := parseBind(c.Metrics.Bind); err == nil && ap.Port() != 0 {
+		if ap, err := check.Bind(c.Metrics.Bind); err == nil && ap.Port() != 0 {
 			if o, dup := binds[ap]; dup {
 				v.add("metrics.bind", "%q is already bound by listener %q", c.Metrics.Bind, o.id)
 			} else if ap == adminAP {
@@ -276,7 +273,7 @@ func (v *validator) listeners() {
 func (v *validator) destinations() {
 	for _, id := range sortedKeys(v.c.Destination) {
 		d := v.c.Destination[id]
-		key := keyPath("destination", id)
+		key := source.KeyPath("destination", id)
 		hostIP := false
 		switch {
 		case d.Host == "":
@@ -284,17 +281,17 @@ func (v *validator) destinations() {
 		default:
 			if _, err := netip.ParseAddr(strings.Trim(d.Host, "[]")); err == nil {
 				hostIP = true
-			} else if _, _, err := net.SplitHostPort(d.Host); err == nil {
+			} else if _, _, ok := check.SplitHostPort(d.Host); ok {
 				v.add(key+".host", "%q must not include a port: ports go in [%s.protocol.<proto>]", d.Host, key)
-			} else if !validHostname(d.Host) {
+			} else if !check.Hostname(d.Host) {
 				v.add(key+".host", "%q is not a valid host name or IP address", d.Host)
 			}
 		}
-		if d.TLSServerName != "" && !validHostname(d.TLSServerName) {
+		if d.TLSServerName != "" && !check.Hostname(d.TLSServerName) {
 			v.add(key+".tls_server_name", "%q is not a valid host name", d.TLSServerName)
 		}
 		if d.Forwarding != "" && !d.Forwarding.Valid() {
-			v.add(key+".forwarding", "%q is not one of %s", d.Forwarding, quoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
+			v.add(key+".forwarding", "%q is not one of %s", d.Forwarding, source.QuoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
 		}
 		pinned := d.TLSPinnedCertSHA256 != ""
 		if pinned {
@@ -308,12 +305,12 @@ func (v *validator) destinations() {
 		case d.TLSClientCert == "" && d.TLSClientKey != "":
 			v.add(key+".tls_client_cert", "is required with tls_client_key %q", d.TLSClientKey)
 		case d.TLSClientCert != "":
-			if err := checkKeyPair(d.TLSClientCert, d.TLSClientKey); err != nil {
+			if err := check.KeyPair(d.TLSClientCert, d.TLSClientKey); err != nil {
 				v.add(key+".tls_client_cert", "cert %q and key %q: %v", d.TLSClientCert, d.TLSClientKey, err)
 			}
 		}
 		if d.TLSCAFile != "" {
-			if err := checkCAFile(d.TLSCAFile); err != nil {
+			if err := check.CAFile(d.TLSCAFile); err != nil {
 				v.add(key+".tls_ca_file", "%q: %v", d.TLSCAFile, err)
 			}
 		}
@@ -330,9 +327,9 @@ func (v *validator) destinations() {
 		}
 		for _, p := range sortedKeys(d.Protocol) {
 			ep := d.Protocol[p]
-			pk := keyPath("destination", id, "protocol", string(p))
+			pk := source.KeyPath("destination", id, "protocol", string(p))
 			if !p.Valid() {
-				v.add(pk, "%q is not one of %s", p, quoteList(Protocols...))
+				v.add(pk, "%q is not one of %s", p, source.QuoteList(Protocols...))
 				continue
 			}
 			if ep.Port < 1 || ep.Port > 65535 {
@@ -344,9 +341,9 @@ func (v *validator) destinations() {
 			}
 			switch {
 			case ep.TLS == "":
-				v.add(pk+".tls", "is required (%s)", quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+				v.add(pk+".tls", "is required (%s)", source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
 			case !ep.TLS.Valid():
-				v.add(pk+".tls", "%q is not one of %s", ep.TLS, quoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+				v.add(pk+".tls", "%q is not one of %s", ep.TLS, source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
 			case ep.TLS.Secure() && hostIP && d.TLSServerName == "" && !d.TLSAllowInvalidCerts && !pinned:
 				v.add(pk+".tls", "%q to the IP address %q cannot verify the backend's certificate: set %s.tls_server_name (or tls_pinned_cert_sha256)", ep.TLS, d.Host, key)
 			case ep.TLS == TLSPlain && p.CarriesCredentials() && !d.AllowPlaintextAuth:
@@ -356,7 +353,7 @@ func (v *validator) destinations() {
 				v.add(pk+".tls", "\"starttls\" does not exist for http; use \"plain\" or \"implicit\"")
 			}
 			if ep.Forwarding != "" && !ep.Forwarding.Valid() {
-				v.add(pk+".forwarding", "%q is not one of %s", ep.Forwarding, quoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
+				v.add(pk+".forwarding", "%q is not one of %s", ep.Forwarding, source.QuoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
 			}
 		}
 	}
@@ -405,7 +402,7 @@ func (v *validator) routing() {
 		for _, p := range []Protocol{SMTP, LMTP} {
 			if _, has := d.Protocol[p]; used[p] && !has {
 				v.add("routing.smtp_passthrough_destination", "%q has no [%s], but a %s listener passes through to it",
-					r.SMTPPassthroughDestination, keyPath("destination", r.SMTPPassthroughDestination, "protocol", string(p)), p)
+					r.SMTPPassthroughDestination, source.KeyPath("destination", r.SMTPPassthroughDestination, "protocol", string(p)), p)
 			}
 		}
 	}
@@ -421,12 +418,12 @@ func (v *validator) mapping() {
 	switch {
 	case !m.Source.Valid():
 		v.add("mapping.source", "%q is not one of %s", m.Source,
-			quoteList(SourceFile, SourceRedis, SourceSQL, SourcePostgreSQL, SourceMySQL, SourceSQLite))
+			source.QuoteList(SourceFile, SourceRedis, SourceSQL, SourcePostgreSQL, SourceMySQL, SourceSQLite))
 	case !Implemented.MappingSources[m.Source]:
 		v.add("mapping.source", "%q %s", m.Source, notSupported)
 	}
 	if !m.Normalize.Valid() {
-		v.add("mapping.normalize", "%q is not one of %s", m.Normalize, quoteList(NormalizeNone, NormalizeLowercase))
+		v.add("mapping.normalize", "%q is not one of %s", m.Normalize, source.QuoteList(NormalizeNone, NormalizeLowercase))
 	}
 	v.positive("mapping.negative_ttl", m.NegativeTTL)
 	v.positive("mapping.positive_ttl", m.PositiveTTL)
@@ -448,7 +445,7 @@ func (v *validator) mapping() {
 	case m.Source == SourceFile && m.File.Path == "":
 		v.add("mapping.file.path", "is required with mapping.source = \"file\"")
 	case m.Source == SourceFile:
-		if err := checkReadableFile(m.File.Path); err != nil {
+		if err := check.ReadableFile(m.File.Path); err != nil {
 			v.add("mapping.file.path", "%q: %v", m.File.Path, err)
 		} else {
 			v.mappingFile(m.File.Path)
@@ -472,43 +469,15 @@ func (v *validator) mapping() {
 		v.atLeast("mapping.sql.pool_size", int64(m.SQL.PoolSize), 1)
 		pg := m.Source == SourcePostgreSQL || strings.HasPrefix(m.SQL.URL, "postgres")
 		if q := m.SQL.ListQuery; q != "" {
-			if n := placeholders(q, pg); n < 2 || n > 3 {
+			if n := check.Placeholders(q, pg); n < 2 || n > 3 {
 				v.add("mapping.sql.list_query", "takes the cursor, optionally a search pattern, and the page size (%s): found %d placeholder(s)",
 					map[bool]string{true: "$1, $2[, $3]", false: "?, ?[, ?]"}[pg], n)
 			}
 		}
-		if q := m.SQL.CountQuery; q != "" && placeholders(q, pg) != 0 {
+		if q := m.SQL.CountQuery; q != "" && check.Placeholders(q, pg) != 0 {
 			v.add("mapping.sql.count_query", "takes no parameter: it returns (destination, count) rows")
 		}
 	}
-}
-
-// placeholders counts a query's parameters: the highest $n for
-// PostgreSQL, the question marks otherwise (outside quotes).
-func placeholders(q string, pg bool) int {
-	n, quote := 0, byte(0)
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"' || c == '`':
-			quote = c
-		case pg && c == '$':
-			j := i + 1
-			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
-				j++
-			}
-			if k, err := strconv.Atoi(q[i+1 : j]); err == nil && k > n {
-				n = k
-			}
-		case !pg && c == '?':
-			n++
-		}
-	}
-	return n
 }
 
 // maxMappingReports bounds the problems reported from one mapping file.
@@ -521,7 +490,7 @@ const maxMappingReports = 10
 func (v *validator) mappingFile(path string) {
 	f, err := os.Open(path)
 	if err != nil {
-		v.add("mapping.file.path", "%q: %v", path, unwrapPathError(err))
+		v.add("mapping.file.path", "%q: %v", path, check.UnwrapPathError(err))
 		return
 	}
 	defer f.Close()
@@ -605,7 +574,7 @@ func (v *validator) oauth() {
 	for _, f := range [...]struct{ key, path string }{{"oauth.jwks_file", o.JWKSFile}, {"oauth.stalwart_key_file", o.StalwartKeyFile}} {
 		if key, path := f.key, f.path; path != "" {
 			if st, err := os.Stat(path); err != nil {
-				v.add(key, "%q: %v", path, unwrapPathError(err))
+				v.add(key, "%q: %v", path, check.UnwrapPathError(err))
 			} else if !st.Mode().IsRegular() {
 				v.add(key, "%q: is not a regular file", path)
 			}
@@ -619,7 +588,7 @@ func (v *validator) oauth() {
 func (v *validator) sasl(key string, mechs []string) {
 	for i, m := range mechs {
 		if !contains(SASLMechanisms, strings.ToUpper(m)) {
-			v.add(key+"["+strconv.Itoa(i)+"]", "%q cannot be proxied; use %s", m, quoteList(SASLMechanisms...))
+			v.add(key+"["+strconv.Itoa(i)+"]", "%q cannot be proxied; use %s", m, source.QuoteList(SASLMechanisms...))
 		}
 	}
 }
@@ -687,9 +656,9 @@ func (v *validator) http() {
 			ek := key + ".extract"
 			switch {
 			case e.From == "":
-				v.add(ek+".from", "is required (%s)", quoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
+				v.add(ek+".from", "is required (%s)", source.QuoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
 			case !e.From.Valid():
-				v.add(ek+".from", "%q is not one of %s", e.From, quoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
+				v.add(ek+".from", "%q is not one of %s", e.From, source.QuoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
 			case e.From == FromBody && e.Regex == "":
 				v.add(ek+".regex", "is required with from = \"body\"")
 			case e.From == FromQuery && e.Param == "":
@@ -711,7 +680,7 @@ func (v *validator) http() {
 func (v *validator) httpDest(key, id string) {
 	if d, ok := v.destRef(key, id); ok {
 		if _, has := d.Protocol[HTTP]; !has {
-			v.add(key, "%q has no [%s]", id, keyPath("destination", id, "protocol", "http"))
+			v.add(key, "%q has no [%s]", id, source.KeyPath("destination", id, "protocol", "http"))
 		}
 	}
 }
@@ -726,7 +695,7 @@ func (v *validator) admin() {
 	}
 	if a.Bind == "" {
 		v.add("admin.bind", "is required (\"127.0.0.1:9443\")")
-	} else if _, err := parseBind(a.Bind); err != nil {
+	} else if _, err := check.Bind(a.Bind); err != nil {
 		v.add("admin.bind", "%v", err)
 	}
 	if a.TLS != TLSImplicit {
@@ -748,7 +717,7 @@ func (v *validator) admin() {
 			v.add("admin.bearer_token", "is %d characters long, below min_token_len %d", len(a.BearerToken), a.MinTokenLen)
 		}
 	default:
-		b, err := readSmallFile(a.BearerTokenFile)
+		b, err := check.ReadSmallFile(a.BearerTokenFile)
 		switch {
 		case err != nil:
 			v.add("admin.bearer_token_file", "%q: %v", a.BearerTokenFile, err)
@@ -769,7 +738,7 @@ func (v *validator) admin() {
 	if viewer != "" {
 		admin := a.BearerToken
 		if a.BearerTokenFile != "" {
-			if b, err := readSmallFile(a.BearerTokenFile); err == nil {
+			if b, err := check.ReadSmallFile(a.BearerTokenFile); err == nil {
 				admin = strings.TrimSpace(string(b))
 			}
 		}
@@ -799,7 +768,7 @@ func (v *validator) metrics() {
 	}
 	if m.Bind == "" {
 		v.add("metrics.bind", "is required (\"127.0.0.1:9090\")")
-	} else if _, err := parseBind(m.Bind); err != nil {
+	} else if _, err := check.Bind(m.Bind); err != nil {
 		v.add("metrics.bind", "%v", err)
 	}
 	switch m.TLS {
@@ -822,7 +791,7 @@ func (v *validator) token(key, inline, file string, minLen int) string {
 		v.add(key, "is set both inline and in %s_file: keep one", key)
 		return ""
 	case file != "":
-		b, err := readSmallFile(file)
+		b, err := check.ReadSmallFile(file)
 		if err != nil {
 			v.add(key+"_file", "%q: %v", file, err)
 			return ""
@@ -865,7 +834,7 @@ func (v *validator) cluster() {
 		v.destRef(key, n)
 	}
 	for _, n := range sortedKeys(cl.Weights) {
-		key := keyPath("cluster", "weights", n)
+		key := source.KeyPath("cluster", "weights", n)
 		if !seen[n] {
 			v.add(key, "%q is not in cluster.nodes", n)
 		}
@@ -877,169 +846,16 @@ func (v *validator) cluster() {
 
 // ---- helpers -------------------------------------------------------------
 
-// parseBind reads a listener address: an IP literal and a port. Port 0
-// asks the kernel for a free port (tests, and anything that reads the
-// bound addresses back from --ready-file).
-func parseBind(s string) (netip.AddrPort, error) {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q is not an \"ip:port\" address (IPv6 as \"[::]:993\")", s)
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q: %q is not an IP address (bind to \"0.0.0.0\" or \"[::]\" for all)", s, host)
-	}
-	// Port 0 lets the kernel choose (tests and ad-hoc runs); the ports
-	// chosen are logged at start.
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 0 || n > 65535 {
-		return netip.AddrPort{}, fmt.Errorf("%q: port %q is not 0-65535", s, port)
-	}
-	return netip.AddrPortFrom(addr, uint16(n)), nil
-}
-
 // ParseBind reads a listener or admin bind address ("ip:port").
-func ParseBind(s string) (netip.AddrPort, error) { return parseBind(s) }
+func ParseBind(s string) (netip.AddrPort, error) { return check.Bind(s) }
 
 // ParsePrefix reads a trusted network: a CIDR ("10.0.0.0/8") or a single
 // address ("192.0.2.1", taken as /32 or /128).
-func ParsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR network (\"10.0.0.0/8\")", s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR network", s)
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
+func ParsePrefix(s string) (netip.Prefix, error) { return check.Prefix(s) }
 
 // ParseFingerprint reads a SHA-256 certificate fingerprint written as 64
 // hex digits, with or without colons.
-func ParseFingerprint(s string) ([sha256.Size]byte, error) {
-	var fp [sha256.Size]byte
-	h := strings.ReplaceAll(s, ":", "")
-	b, err := hex.DecodeString(h)
-	if err != nil || len(b) != sha256.Size {
-		return fp, fmt.Errorf("%q is not a SHA-256 fingerprint (64 hex digits, colons allowed)", s)
-	}
-	copy(fp[:], b)
-	return fp, nil
-}
-
-// maxPEMFile bounds the certificate, key and CA files Validate reads.
-const maxPEMFile = limits.MaxPEMFile
-
-func checkKeyPair(certFile, keyFile string) error {
-	certPEM, err := readSmallFile(certFile)
-	if err != nil {
-		return fmt.Errorf("%q: %v", certFile, err)
-	}
-	keyPEM, err := readSmallFile(keyFile)
-	if err != nil {
-		return fmt.Errorf("%q: %v", keyFile, err)
-	}
-	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		return err
-	}
-	return nil
-}
-
-func checkCAFile(path string) error {
-	b, err := readSmallFile(path)
-	if err != nil {
-		return err
-	}
-	n := 0
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
-			return fmt.Errorf("certificate %d: %v", n+1, err)
-		}
-		n++
-	}
-	if n == 0 {
-		return fmt.Errorf("no PEM certificate found")
-	}
-	return nil
-}
-
-// checkReadableFile checks that path is a regular file that can be opened
-// for reading. It never opens anything else (a FIFO would block).
-func checkReadableFile(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return unwrapPathError(err)
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("is not a regular file")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return unwrapPathError(err)
-	}
-	return f.Close()
-}
-
-func readSmallFile(path string) ([]byte, error) {
-	if err := checkReadableFile(path); err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, unwrapPathError(err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxPEMFile {
-		return nil, fmt.Errorf("larger than %d bytes", maxPEMFile)
-	}
-	return b, nil
-}
-
-// unwrapPathError drops the "open <path>:" prefix; callers quote the path.
-func unwrapPathError(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
-}
-
-var hostLabel = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$`)
-
-func validHostname(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for _, l := range strings.Split(s, ".") {
-		if !hostLabel.MatchString(l) {
-			return false
-		}
-	}
-	return true
-}
-
-func validSubject(s string) bool {
-	if rest, ok := strings.CutPrefix(s, "*."); ok {
-		return validHostname(rest)
-	}
-	return validHostname(s)
-}
+func ParseFingerprint(s string) ([sha256.Size]byte, error) { return check.Fingerprint(s) }
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

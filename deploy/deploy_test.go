@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/config/overrides"
 	"github.com/switchyard-mail/switchyard/internal/testcert"
 	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
@@ -51,7 +52,7 @@ func TestMain(m *testing.M) {
 func cleanEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, config.EnvPrefix) && !strings.HasPrefix(kv, "PROXY_ADMIN_TOKEN=") {
+		if !strings.HasPrefix(kv, overrides.EnvPrefix) && !strings.HasPrefix(kv, "PROXY_ADMIN_TOKEN=") {
 			env = append(env, kv)
 		}
 	}

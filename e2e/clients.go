@@ -3,20 +3,20 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	_ "embed"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 )
 
 // IMAPLogin describes one client session: connect, authenticate, examine
@@ -83,26 +83,6 @@ var IMAPDrivers = []IMAPDriver{
 	{Name: "imtest", Run: IMTest, Supports: func(o IMAPLogin) bool { return o.Source == "" }},
 }
 
-// runBounded runs a command with a deadline and returns its stdout and
-// stderr.
-func runBounded(timeout time.Duration, stdin []byte, name string, args ...string) (string, string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	cmd.WaitDelay = 2 * time.Second
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("%s did not finish within %v: %w", filepath.Base(name), timeout, ctx.Err())
-	}
-	return stdout.String(), stderr.String(), err
-}
-
 //go:embed testdata/imapclient.py
 var imapClientPy []byte
 
@@ -120,7 +100,7 @@ func pythonScript() (string, error) {
 			scriptErr = err
 			return
 		}
-		registerRunCleanup(func() { os.RemoveAll(dir) })
+		harness.RegisterRunCleanup(func() { os.RemoveAll(dir) })
 		scriptPath = filepath.Join(dir, "imapclient.py")
 		scriptErr = os.WriteFile(scriptPath, imapClientPy, 0o644)
 	})
@@ -130,7 +110,7 @@ func pythonScript() (string, error) {
 // PythonIMAP drives Python's imaplib (testdata/imapclient.py).
 func PythonIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	t.Helper()
-	py := RequireBinary(t, "python3")
+	py := harness.RequireBinary(t, "python3")
 	script, err := pythonScript()
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +124,14 @@ func PythonIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	if o.Source != "" {
 		args = append(args, "--source", o.Source)
 	}
-	stdout, stderr, err := runBounded(o.timeout(), nil, py, args...)
+	stdout, stderr, err := harness.RunBounded(o.timeout(), nil, py, args...)
+	return pythonResult(stdout, stderr, err, "imaplib")
+}
+
+// pythonResult reads the JSON line a Python driver (testdata/*.py) prints:
+// ok, the Subject it read, or the stage it failed at and why. lib names
+// the driver in errors ("imaplib", "poplib").
+func pythonResult(stdout, stderr string, err error, lib string) (IMAPResult, error) {
 	res := IMAPResult{Output: stdout + stderr}
 	var out struct {
 		OK      bool   `json:"ok"`
@@ -153,10 +140,10 @@ func PythonIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 		Error   string `json:"error"`
 	}
 	if jerr := json.Unmarshal([]byte(strings.TrimSpace(stdout)), &out); jerr != nil {
-		return res, fmt.Errorf("python imaplib: no result (%v, run error %v): %s", jerr, err, res.Output)
+		return res, fmt.Errorf("python %s: no result (%v, run error %v): %s", lib, jerr, err, res.Output)
 	}
 	if !out.OK {
-		return res, fmt.Errorf("python imaplib failed at %s: %s", out.Stage, out.Error)
+		return res, fmt.Errorf("python %s failed at %s: %s", lib, out.Stage, out.Error)
 	}
 	res.Subject = out.Subject
 	return res, nil
@@ -169,7 +156,7 @@ var subjectRe = regexp.MustCompile(`(?mi)^Subject: *(.*?)\r?$`)
 // SASL PLAIN or LOGIN.
 func CurlIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	t.Helper()
-	curl := RequireBinary(t, "curl")
+	curl := harness.RequireBinary(t, "curl")
 	scheme := "imap"
 	args := []string{"-sS", "--max-time", fmt.Sprint(int(o.timeout().Seconds())), "--user", o.User + ":" + o.Password}
 	switch o.tls() {
@@ -187,18 +174,25 @@ func CurlIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	default:
 		return IMAPResult{}, fmt.Errorf("curl cannot be told to use the LOGIN command")
 	}
-	if o.Source != "" {
-		args = append(args, "--interface", o.Source)
+	return curlSubject(curl, args, o.Source, fmt.Sprintf("%s://%s/INBOX;UID=1", scheme, o.Addr), o.timeout()+2*time.Second, "fetched")
+}
+
+// curlSubject runs curl with args, --interface source (when set) and
+// --url url, and returns the Subject of the message it printed; what
+// names that message in errors ("fetched", "retrieved").
+func curlSubject(curl string, args []string, source, url string, timeout time.Duration, what string) (IMAPResult, error) {
+	if source != "" {
+		args = append(args, "--interface", source)
 	}
-	args = append(args, "--url", fmt.Sprintf("%s://%s/INBOX;UID=1", scheme, o.Addr))
-	stdout, stderr, err := runBounded(o.timeout()+2*time.Second, nil, curl, args...)
+	args = append(args, "--url", url)
+	stdout, stderr, err := harness.RunBounded(timeout, nil, curl, args...)
 	res := IMAPResult{Output: stdout + stderr}
 	if err != nil {
 		return res, fmt.Errorf("curl: %v: %s", err, strings.TrimSpace(stderr))
 	}
 	m := subjectRe.FindStringSubmatch(stdout)
 	if m == nil {
-		return res, fmt.Errorf("curl: no Subject in the fetched message: %q", stdout)
+		return res, fmt.Errorf("curl: no Subject in the %s message: %q", what, stdout)
 	}
 	res.Subject = m[1]
 	return res, nil
@@ -209,7 +203,7 @@ func CurlIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 // script on stdin that examines INBOX and fetches message 1's subject.
 func IMTest(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	t.Helper()
-	imtest := RequireBinary(t, "imtest")
+	imtest := harness.RequireBinary(t, "imtest")
 	if o.Source != "" {
 		return IMAPResult{}, fmt.Errorf("imtest cannot choose its source address")
 	}
@@ -229,7 +223,7 @@ func IMTest(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	}
 	args = append(args, host)
 	script := "x1 EXAMINE INBOX\r\nx2 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\nx3 LOGOUT\r\n"
-	stdout, stderr, err := runBounded(o.timeout(), []byte(script), imtest, args...)
+	stdout, stderr, err := harness.RunBounded(o.timeout(), []byte(script), imtest, args...)
 	res := IMAPResult{Output: stdout + stderr}
 	if err != nil && !strings.Contains(stdout, "x3 OK") {
 		return res, fmt.Errorf("imtest: %v: %s", err, res.Output)
@@ -251,7 +245,7 @@ func ExpectMarker(t testing.TB, res IMAPResult, err error, backend string) {
 	if err != nil {
 		t.Fatalf("want a session on %s, got error: %v", backend, err)
 	}
-	if res.Subject != Marker(backend) {
-		t.Fatalf("landed on the wrong backend: subject %q, want %q", res.Subject, Marker(backend))
+	if res.Subject != peers.Marker(backend) {
+		t.Fatalf("landed on the wrong backend: subject %q, want %q", res.Subject, peers.Marker(backend))
 	}
 }

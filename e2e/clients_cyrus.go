@@ -3,12 +3,15 @@
 package e2e
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
 )
 
 // CyrusLogin describes one run of a Cyrus test client (cyrus-clients:
@@ -48,13 +51,13 @@ var cyrusAuthenticated = regexp.MustCompile(`(?m)^Authenticated\.\r?$`)
 // read from the transcript: an error unless the client authenticated.
 func runCyrusClient(t testing.TB, name string, o CyrusLogin) (string, error) {
 	t.Helper()
-	bin := RequireBinary(t, name)
+	bin := harness.RequireBinary(t, name)
 	host, port, err := net.SplitHostPort(o.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"-p", port, "-a", o.User, "-w", o.Password, "-m", o.Mech}
-	switch or(o.TLS, "plain") {
+	switch cmp.Or(o.TLS, "plain") {
 	case "starttls":
 		args = append(args, "-t", "")
 	case "implicit":
@@ -67,7 +70,7 @@ func runCyrusClient(t testing.TB, name string, o CyrusLogin) (string, error) {
 		return "", fmt.Errorf("%s: unknown TLS mode %q", name, o.TLS)
 	}
 	args = append(args, host)
-	stdout, stderr, err := runBounded(o.timeout(), []byte(o.Script), bin, args...)
+	stdout, stderr, err := harness.RunBounded(o.timeout(), []byte(o.Script), bin, args...)
 	out := stdout + stderr
 	if err != nil {
 		return out, fmt.Errorf("%s: %v: %s", name, err, out)

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -19,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
 )
 
 // HTTPRequest is one request of a curl run.
@@ -95,7 +98,7 @@ const curlWriteOut = "sy-curl %{http_code} %{num_connects} %{http_version}\n"
 // results than requests.
 func CurlHTTP(t testing.TB, o CurlOptions, reqs ...HTTPRequest) ([]HTTPResponse, string, error) {
 	t.Helper()
-	curl := RequireBinary(t, "curl")
+	curl := harness.RequireBinary(t, "curl")
 	dir := t.TempDir()
 	var args []string
 	for i, r := range reqs {
@@ -151,7 +154,7 @@ func CurlHTTP(t testing.TB, o CurlOptions, reqs ...HTTPRequest) ([]HTTPResponse,
 		}
 		args = append(args, "--url", r.URL)
 	}
-	stdout, stderr, err := runBounded(time.Duration(len(reqs))*o.timeout()+5*time.Second, nil, curl, args...)
+	stdout, stderr, err := harness.RunBounded(time.Duration(len(reqs))*o.timeout()+5*time.Second, nil, curl, args...)
 	var out []HTTPResponse
 	for i, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
 		f := strings.Fields(line)
@@ -183,7 +186,7 @@ func CurlOne(t testing.TB, o CurlOptions, r HTTPRequest) HTTPResponse {
 	t.Helper()
 	res, verbose, err := CurlHTTP(t, o, r)
 	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", or(r.Method, "GET"), r.URL, err, verbose)
+		t.Fatalf("%s %s: %v\n%s", cmp.Or(r.Method, "GET"), r.URL, err, verbose)
 	}
 	return res[0]
 }
@@ -229,7 +232,7 @@ type SSEEvent struct {
 // event as it arrives (to acknowledge a lock-step stream: SSEAck).
 func CurlSSE(t testing.TB, o CurlOptions, r HTTPRequest, timeout time.Duration, onEvent func(SSEEvent)) ([]SSEEvent, error) {
 	t.Helper()
-	curl := RequireBinary(t, "curl")
+	curl := harness.RequireBinary(t, "curl")
 	args := []string{"-sS", "-N", "--fail", "--max-time", strconv.Itoa(int(timeout.Seconds()) + 1), "--http1.1",
 		"-H", "Accept: text/event-stream"}
 	if o.CACert != "" {
@@ -403,12 +406,12 @@ func wsPython(t testing.TB) (string, string) {
 	t.Helper()
 	wsPyOnce.Do(func() {
 		var cands []string
-		if p, err := LookBinary("python3"); err == nil {
+		if p, err := harness.LookBinary("python3"); err == nil {
 			cands = append(cands, p)
 		}
 		cands = append(cands, "/usr/bin/python3")
 		for _, c := range cands {
-			if _, _, err := runBounded(10*time.Second, nil, c, "-c", "import websockets"); err == nil {
+			if _, _, err := harness.RunBounded(10*time.Second, nil, c, "-c", "import websockets"); err == nil {
 				wsPyBin = c
 				break
 			}
@@ -422,15 +425,15 @@ func wsPython(t testing.TB) (string, string) {
 			wsPyErr = err
 			return
 		}
-		registerRunCleanup(func() { os.RemoveAll(dir) })
+		harness.RegisterRunCleanup(func() { os.RemoveAll(dir) })
 		wsPyScript = filepath.Join(dir, "wsclient.py")
 		wsPyErr = os.WriteFile(wsPyScript, []byte(wsClientPy), 0o644)
 	})
 	if wsPyErr != nil {
-		if os.Getenv(EnvRequire) == "1" {
-			t.Fatalf("%v (required because %s=1)", wsPyErr, EnvRequire)
+		if os.Getenv(harness.EnvRequire) == "1" {
+			t.Fatalf("%v (required because %s=1)", wsPyErr, harness.EnvRequire)
 		}
-		t.Skipf("%v (set %s=1 to make this a failure)", wsPyErr, EnvRequire)
+		t.Skipf("%v (set %s=1 to make this a failure)", wsPyErr, harness.EnvRequire)
 	}
 	return wsPyBin, wsPyScript
 }
@@ -460,7 +463,7 @@ func PythonWebSocket(t testing.TB, s WSSession) (WSResult, error) {
 	if s.Source != "" {
 		args = append(args, "--source", s.Source)
 	}
-	stdout, stderr, err := runBounded(timeout+5*time.Second, nil, py, args...)
+	stdout, stderr, err := harness.RunBounded(timeout+5*time.Second, nil, py, args...)
 	var res WSResult
 	if jerr := json.Unmarshal([]byte(strings.TrimSpace(stdout)), &res); jerr != nil {
 		return WSResult{Output: stdout + stderr}, fmt.Errorf("websocket client: no result (%v, run error %v): %s%s", jerr, err, stdout, stderr)

@@ -4,14 +4,15 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
 )
 
 // POP3Login describes one POP3 client session: connect, authenticate,
@@ -33,8 +34,8 @@ type POP3Login struct {
 	Timeout time.Duration
 }
 
-func (o POP3Login) auth() string    { return or(o.Auth, "user") }
-func (o POP3Login) tlsMode() string { return or(o.TLS, "plain") }
+func (o POP3Login) auth() string    { return cmp.Or(o.Auth, "user") }
+func (o POP3Login) tlsMode() string { return cmp.Or(o.TLS, "plain") }
 func (o POP3Login) timeout() time.Duration {
 	if o.Timeout <= 0 {
 		return 20 * time.Second
@@ -93,7 +94,7 @@ except Exception as e:
 // PythonPOP3 drives Python's poplib. It returns the Subject of message 1.
 func PythonPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 	t.Helper()
-	py := RequireBinary(t, "python3")
+	py := harness.RequireBinary(t, "python3")
 	host, port, err := net.SplitHostPort(o.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -102,23 +103,9 @@ func PythonPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 	if o.UTF8 {
 		utf8 = "1"
 	}
-	stdout, stderr, err := runBounded(o.timeout(), nil, py, "-c", pop3ClientPy, host, port, o.User, o.Password,
+	stdout, stderr, err := harness.RunBounded(o.timeout(), nil, py, "-c", pop3ClientPy, host, port, o.User, o.Password,
 		o.auth(), o.tlsMode(), o.Source, fmt.Sprint(o.timeout().Seconds()/2), utf8)
-	res := IMAPResult{Output: stdout + stderr}
-	var out struct {
-		OK      bool   `json:"ok"`
-		Subject string `json:"subject"`
-		Stage   string `json:"stage"`
-		Error   string `json:"error"`
-	}
-	if jerr := json.Unmarshal([]byte(strings.TrimSpace(stdout)), &out); jerr != nil {
-		return res, fmt.Errorf("python poplib: no result (%v, run error %v): %s", jerr, err, res.Output)
-	}
-	if !out.OK {
-		return res, fmt.Errorf("python poplib failed at %s: %s", out.Stage, out.Error)
-	}
-	res.Subject = out.Subject
-	return res, nil
+	return pythonResult(stdout, stderr, err, "poplib")
 }
 
 // CurlPOP3 retrieves message 1 with curl: pop3://, pop3s:// (-k) or
@@ -126,7 +113,7 @@ func PythonPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 // leaves curl its choice.
 func CurlPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 	t.Helper()
-	curl := RequireBinary(t, "curl")
+	curl := harness.RequireBinary(t, "curl")
 	scheme := "pop3"
 	args := []string{"-sS", "--max-time", fmt.Sprint(int(o.timeout().Seconds())), "--user", o.User + ":" + o.Password}
 	switch o.tlsMode() {
@@ -139,21 +126,7 @@ func CurlPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 	if o.auth() == "plain" {
 		args = append(args, "--login-options", "AUTH=PLAIN")
 	}
-	if o.Source != "" {
-		args = append(args, "--interface", o.Source)
-	}
-	args = append(args, "--url", fmt.Sprintf("%s://%s/1", scheme, o.Addr))
-	stdout, stderr, err := runBounded(o.timeout()+2*time.Second, nil, curl, args...)
-	res := IMAPResult{Output: stdout + stderr}
-	if err != nil {
-		return res, fmt.Errorf("curl: %v: %s", err, strings.TrimSpace(stderr))
-	}
-	m := subjectRe.FindStringSubmatch(stdout)
-	if m == nil {
-		return res, fmt.Errorf("curl: no Subject in the retrieved message: %q", stdout)
-	}
-	res.Subject = m[1]
-	return res, nil
+	return curlSubject(curl, args, o.Source, fmt.Sprintf("%s://%s/1", scheme, o.Addr), o.timeout()+2*time.Second, "retrieved")
 }
 
 // POP3Test runs Cyrus pop3test: -m user (USER/PASS) or -m PLAIN, -t ""

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 )
 
 // SenderSource is the address the SMTP/LMTP test clients connect from,
@@ -42,10 +46,10 @@ type SMTPSend struct {
 	Timeout time.Duration // the whole run (default 30s)
 }
 
-func (o SMTPSend) helo() string { return or(o.Helo, "laptop.test") }
-func (o SMTPSend) from() string { return or(o.From, "sender@example.net") }
+func (o SMTPSend) helo() string { return cmp.Or(o.Helo, "laptop.test") }
+func (o SMTPSend) from() string { return cmp.Or(o.From, "sender@example.net") }
 func (o SMTPSend) body() string {
-	return or(o.Body, "This message was sent by switchyard's end-to-end tests.\r\n")
+	return cmp.Or(o.Body, "This message was sent by switchyard's end-to-end tests.\r\n")
 }
 func (o SMTPSend) timeout() time.Duration {
 	if o.Timeout <= 0 {
@@ -187,7 +191,7 @@ func smtpMessage(o SMTPSend) string {
 // new transaction in the same session.
 func PythonSMTP(t testing.TB, o SMTPSend) (SMTPResult, error) {
 	t.Helper()
-	py := RequireBinary(t, "python3")
+	py := harness.RequireBinary(t, "python3")
 	host, port, err := net.SplitHostPort(o.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +204,7 @@ func PythonSMTP(t testing.TB, o SMTPSend) (SMTPResult, error) {
 	}
 	args := []string{"-c", smtpClientPy, host, port, b(o.LMTP), b(o.StartTLS), o.Source, o.helo(), o.from(),
 		strings.Join(o.To, ","), b(o.Retry), fmt.Sprint((o.timeout() / 2).Seconds())}
-	stdout, stderr, err := runBounded(o.timeout(), []byte(smtpMessage(o)), py, args...)
+	stdout, stderr, err := harness.RunBounded(o.timeout(), []byte(smtpMessage(o)), py, args...)
 	res := SMTPResult{Output: stdout + stderr}
 	var out struct {
 		OK           bool   `json:"ok"`
@@ -238,7 +242,7 @@ func PythonSMTP(t testing.TB, o SMTPSend) (SMTPResult, error) {
 // parsed from swaks' transcript.
 func Swaks(t testing.TB, o SMTPSend) (SMTPResult, error) {
 	t.Helper()
-	bin := RequireBinary(t, "swaks")
+	bin := harness.RequireBinary(t, "swaks")
 	var res SMTPResult
 	pending := o.To
 	for round := 0; round < 3 && len(pending) > 0; round++ {
@@ -256,7 +260,7 @@ func Swaks(t testing.TB, o SMTPSend) (SMTPResult, error) {
 			args = append(args, "-tls")
 		}
 		msg := smtpMessage(SMTPSend{From: o.from(), To: o.To, Subject: o.Subject, Body: o.body()})
-		stdout, stderr, err := runBounded(o.timeout(), []byte(msg), bin, args...)
+		stdout, stderr, err := harness.RunBounded(o.timeout(), []byte(msg), bin, args...)
 		res.Output += stdout + stderr
 		txs, perr := parseSwaks(stdout)
 		res.Transactions = append(res.Transactions, txs...)
@@ -420,7 +424,7 @@ var queuedRe = regexp.MustCompile(`queued as ([0-9A-F]+)`)
 // InboxHeaders logs in to Dovecot d's IMAP listener directly (the LOGIN
 // command) as user, examines INBOX and returns the header of every
 // message, in order.
-func InboxHeaders(d *Dovecot, user string) ([]mail.Header, error) {
+func InboxHeaders(d *peers.Dovecot, user string) ([]mail.Header, error) {
 	pass, ok := d.Users[user]
 	if !ok {
 		return nil, fmt.Errorf("dovecot %s has no user %s", d.Name, user)
@@ -513,7 +517,7 @@ func InboxHeaders(d *Dovecot, user string) ([]mail.Header, error) {
 
 // WithSubject returns the headers of the messages in user's INBOX on d
 // whose Subject is exactly subject.
-func WithSubject(d *Dovecot, user, subject string) ([]mail.Header, error) {
+func WithSubject(d *peers.Dovecot, user, subject string) ([]mail.Header, error) {
 	all, err := InboxHeaders(d, user)
 	if err != nil {
 		return nil, err
@@ -529,14 +533,14 @@ func WithSubject(d *Dovecot, user, subject string) ([]mail.Header, error) {
 
 // CountSubject is how many messages in user's INBOX on d have exactly
 // this Subject.
-func CountSubject(d *Dovecot, user, subject string) (int, error) {
+func CountSubject(d *peers.Dovecot, user, subject string) (int, error) {
 	h, err := WithSubject(d, user, subject)
 	return len(h), err
 }
 
 // Copies is how many copies of a message one mailbox should hold.
 type Copies struct {
-	D    *Dovecot
+	D    *peers.Dovecot
 	User string
 	N    int
 }
@@ -547,7 +551,7 @@ type Copies struct {
 func ExpectCopies(t testing.TB, subject string, timeout time.Duration, want ...Copies) {
 	t.Helper()
 	var tooMany error
-	err := Eventually(timeout, func() error {
+	err := harness.Eventually(timeout, func() error {
 		var miss []string
 		for _, w := range want {
 			n, err := CountSubject(w.D, w.User, subject)

@@ -11,6 +11,7 @@ import (
 	// The binary's drivers: registering them tells config.Validate which
 	// protocols this build serves, so that this test accepts exactly what
 	// `switchyard --check-config` accepts.
+	"github.com/switchyard-mail/switchyard/e2e/harness"
 	_ "github.com/switchyard-mail/switchyard/internal/app"
 )
 
@@ -20,25 +21,25 @@ import (
 // before it breaks the suite.
 func TestSwitchyardConfigTOML(t *testing.T) {
 	dir := t.TempDir()
-	cert := GenerateCert(t, dir, "switchyard", "mail.test")
+	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
 	mapping := filepath.Join(dir, "mappings.txt")
-	WriteMapping(t, mapping, "alice@test new")
+	harness.WriteMapping(t, mapping, "alice@test new")
 
 	t.Run("imap", func(t *testing.T) {
-		cfg := SwitchyardConfig{
+		cfg := harness.SwitchyardConfig{
 			Cert: &cert,
-			Listeners: []SYListener{
+			Listeners: []harness.SYListener{
 				{ID: "imap", Protocol: "imap", TLS: "plain"},
 				{ID: "imap-starttls", Protocol: "imap", TLS: "starttls"},
 				{ID: "imaps", Protocol: "imap", TLS: "implicit"},
 				{ID: "imap-pp", Protocol: "imap", Bind: []string{"127.0.0.1:41434", "127.0.0.1:0"}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
 				{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000, MaxConnectionsPerIP: 5000},
 			},
-			Destinations: []SYDestination{
+			Destinations: []harness.SYDestination{
 				{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-					Endpoints: []SYEndpoint{{Protocol: "imap", Port: 41436, TLS: "plain"}}},
+					Endpoints: []harness.SYEndpoint{{Protocol: "imap", Port: 41436, TLS: "plain"}}},
 				{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-					Endpoints: []SYEndpoint{{Protocol: "imap", Port: 41437, TLS: "plain"}}},
+					Endpoints: []harness.SYEndpoint{{Protocol: "imap", Port: 41437, TLS: "plain"}}},
 			},
 			DefaultDestination:       "old",
 			MappingFile:              mapping,
@@ -47,7 +48,7 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 		}
 		// Several listeners on AnyPort do not clash.
 		binds := parsedBinds(t, checkTOML(t, cfg))
-		if len(binds) != 5 || strings.Join(binds["imap-pp"], " ") != "127.0.0.1:41434 127.0.0.1:0" || strings.Join(binds["imaps"], " ") != AnyPort {
+		if len(binds) != 5 || strings.Join(binds["imap-pp"], " ") != "127.0.0.1:41434 127.0.0.1:0" || strings.Join(binds["imaps"], " ") != harness.AnyPort {
 			t.Fatalf("binds parsed as %v", binds)
 		}
 	})
@@ -55,17 +56,17 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 	// What lmtp_test.go runs: recipient routing by default (no
 	// passthrough destination), XCLIENT to old, PROXY to new.
 	t.Run("lmtp routing", func(t *testing.T) {
-		cfg := SwitchyardConfig{
-			Listeners: []SYListener{
+		cfg := harness.SwitchyardConfig{
+			Listeners: []harness.SYListener{
 				{ID: "lmtp", Protocol: "lmtp", Bind: []string{"127.0.0.1:41441"}, TLS: "plain"},
 				{ID: "lmtp-tuned", Protocol: "lmtp", Bind: []string{"127.0.0.1:41442"}, TLS: "plain", RecipientRouting: boolPtr(true),
 					MaxRecipients: 50, MaxMessageSize: "10MiB", CommandTimeout: "30s", BackendReplyTimeout: "1m"},
 			},
-			Destinations: []SYDestination{
+			Destinations: []harness.SYDestination{
 				{ID: "old", Host: "127.0.0.1", Forwarding: "xclient",
-					Endpoints: []SYEndpoint{{Protocol: "lmtp", Port: 41443, TLS: "plain"}}},
+					Endpoints: []harness.SYEndpoint{{Protocol: "lmtp", Port: 41443, TLS: "plain"}}},
 				{ID: "new", Host: "127.0.0.1", Forwarding: "none",
-					Endpoints: []SYEndpoint{{Protocol: "lmtp", Port: 41444, TLS: "plain", Forwarding: "proxy"}}},
+					Endpoints: []harness.SYEndpoint{{Protocol: "lmtp", Port: 41444, TLS: "plain", Forwarding: "proxy"}}},
 			},
 			DefaultDestination: "old",
 			MappingFile:        mapping,
@@ -85,20 +86,20 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 	// What smtp_test.go runs: a passthrough destination, so routing
 	// listeners say so; STARTTLS terminated at the proxy.
 	t.Run("smtp routing and passthrough", func(t *testing.T) {
-		cfg := SwitchyardConfig{
+		cfg := harness.SwitchyardConfig{
 			Cert: &cert,
-			Listeners: []SYListener{
+			Listeners: []harness.SYListener{
 				{ID: "mx", Protocol: "smtp", Bind: []string{"127.0.0.1:41451"}, TLS: "plain", RecipientRouting: boolPtr(true)},
 				{ID: "mx-tls", Protocol: "smtp", Bind: []string{"127.0.0.1:41452"}, TLS: "starttls", RecipientRouting: boolPtr(true)},
 				{ID: "mx-bridge", Protocol: "smtp", Bind: []string{"127.0.0.1:41453"}, TLS: "plain"},
 				{ID: "lmtp-bridge", Protocol: "lmtp", Bind: []string{"127.0.0.1:41454"}, TLS: "plain", RecipientRouting: boolPtr(false)},
 			},
-			Destinations: []SYDestination{
-				{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", Endpoints: []SYEndpoint{
+			Destinations: []harness.SYDestination{
+				{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", Endpoints: []harness.SYEndpoint{
 					{Protocol: "smtp", Port: 41455, TLS: "plain"},
 					{Protocol: "lmtp", Port: 41456, TLS: "plain"}}},
 				{ID: "new", Host: "127.0.0.1", Forwarding: "proxy",
-					Endpoints: []SYEndpoint{{Protocol: "smtp", Port: 41457, TLS: "plain"}}},
+					Endpoints: []harness.SYEndpoint{{Protocol: "smtp", Port: 41457, TLS: "plain"}}},
 			},
 			DefaultDestination:         "old",
 			SMTPPassthroughDestination: "old",
@@ -117,9 +118,9 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 	// Postfix MX) and lmtp (Dovecot), routing listeners for both.
 	t.Run("smtp and lmtp to one destination", func(t *testing.T) {
 		empty := filepath.Join(dir, "empty-mappings.txt")
-		WriteMapping(t, empty, "# identifier destination")
+		harness.WriteMapping(t, empty, "# identifier destination")
 		text := checkTOML(t, smugglingSwitchyardConfig(41473, 41474, empty))
-		if binds := parsedBinds(t, text); len(binds) != 2 || binds["lmtp"][0] != AnyPort {
+		if binds := parsedBinds(t, text); len(binds) != 2 || binds["lmtp"][0] != harness.AnyPort {
 			t.Fatalf("binds parsed as %v", binds)
 		}
 	})
@@ -130,7 +131,7 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 	t.Run("http routes", func(t *testing.T) {
 		cfg := httpSwitchyardConfig(&cert, mapping, httpTopology{Old: 41464, OldPP: 41465, New: 41466, Down: 41467})
 		text := checkTOML(t, cfg)
-		if binds := parsedBinds(t, text); len(binds) != 3 || binds["web-tls"][0] != AnyPort {
+		if binds := parsedBinds(t, text); len(binds) != 3 || binds["web-tls"][0] != harness.AnyPort {
 			t.Fatalf("binds parsed as %v", binds)
 		}
 		c, err := config.Parse([]byte(text), "e2e.toml")
@@ -161,7 +162,7 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 
 // checkTOML renders cfg and fails t unless config.Parse and Validate accept
 // it.
-func checkTOML(t *testing.T, cfg SwitchyardConfig) string {
+func checkTOML(t *testing.T, cfg harness.SwitchyardConfig) string {
 	t.Helper()
 	text := cfg.TOML()
 	c, err := config.Parse([]byte(text), "e2e.toml")

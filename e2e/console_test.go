@@ -24,6 +24,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 	"github.com/switchyard-mail/switchyard/internal/contract"
 )
 
@@ -37,15 +39,15 @@ const EnvScreenshots = "SWITCHYARD_SCREENSHOTS"
 func RequireChromium(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := LookBinary(name); err == nil {
+		if p, err := harness.LookBinary(name); err == nil {
 			return p
 		}
 	}
 	msg := "chromium is not installed: the console's browser test needs Debian's chromium package (apt-get install -y --no-install-recommends chromium)"
-	if os.Getenv(EnvRequire) == "1" {
-		t.Fatalf("%s (required because %s=1)", msg, EnvRequire)
+	if os.Getenv(harness.EnvRequire) == "1" {
+		t.Fatalf("%s (required because %s=1)", msg, harness.EnvRequire)
 	}
-	t.Skipf("%s; set %s=1 to make this a failure", msg, EnvRequire)
+	t.Skipf("%s; set %s=1 to make this a failure", msg, harness.EnvRequire)
 	return ""
 }
 
@@ -149,7 +151,7 @@ func (b *browser) pageText() string {
 func (b *browser) wait(what, cond string) {
 	b.t.Helper()
 	var last error
-	err := Eventually(30*time.Second, func() error {
+	err := harness.Eventually(30*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 		defer cancel()
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(`+cond+`)`))
@@ -230,13 +232,13 @@ var imapHoldPy []byte
 
 func holdIMAP(t *testing.T, addr, user string) *holder {
 	t.Helper()
-	py := RequireBinary(t, "python3")
+	py := harness.RequireBinary(t, "python3")
 	script := filepath.Join(t.TempDir(), "imaphold.py")
 	if err := os.WriteFile(script, imapHoldPy, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	host, p, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(py, script, "--host", host, "--port", p, "--user", user, "--password", DefaultUsers[user])
+	cmd := exec.Command(py, script, "--host", host, "--port", p, "--user", user, "--password", peers.DefaultUsers[user])
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -300,15 +302,15 @@ const changeControls = `(() => {
 // unlabelled controls and, on a narrow screen, for a page wider than the
 // screen.
 func TestConsole(t *testing.T) {
-	Gate(t)
-	RequireBinary(t, "dovecot")
-	RequireBinary(t, "python3")
+	harness.Gate(t)
+	harness.RequireBinary(t, "dovecot")
+	harness.RequireBinary(t, "python3")
 	chromium := RequireChromium(t)
 
 	shots := t.TempDir()
 	if d := os.Getenv(EnvScreenshots); d != "" {
 		if !filepath.IsAbs(d) {
-			root, err := RepoRoot()
+			root, err := harness.RepoRoot()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -321,26 +323,26 @@ func TestConsole(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", shots)
 
-	old := StartDovecot(t, "old", DovecotOptions{})
-	nw := StartDovecot(t, "new", DovecotOptions{})
+	old := peers.StartDovecot(t, "old", peers.DovecotOptions{})
+	nw := peers.StartDovecot(t, "new", peers.DovecotOptions{})
 	dir := t.TempDir()
-	cert := GenerateCert(t, dir, "switchyard", "mail.test")
+	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
 	mapping := filepath.Join(dir, "mappings.txt")
-	WriteMapping(t, mapping, "alice@test old", "bob@test old", "carol@test new")
+	harness.WriteMapping(t, mapping, "alice@test old", "bob@test old", "carol@test new")
 	adminToken, viewerToken := strings.Repeat("a", 40), strings.Repeat("v", 40)
-	sy := StartSwitchyardConfig(t, SwitchyardConfig{
+	sy := harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		Cert:      &cert,
-		Listeners: []SYListener{{ID: "imap", Protocol: "imap", TLS: "plain"}},
-		Destinations: []SYDestination{
-			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true, Endpoints: []SYEndpoint{
+		Listeners: []harness.SYListener{{ID: "imap", Protocol: "imap", TLS: "plain"}},
+		Destinations: []harness.SYDestination{
+			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true, Endpoints: []harness.SYEndpoint{
 				{Protocol: "imap", Port: port(t, old.IMAPAddr), TLS: "plain"}}},
-			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true, Endpoints: []SYEndpoint{
+			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true, Endpoints: []harness.SYEndpoint{
 				{Protocol: "imap", Port: port(t, nw.IMAPProxyAddr), TLS: "plain"}}},
 		},
 		DefaultDestination:       "old",
 		MappingFile:              mapping,
 		AllowPlainAuthWithoutTLS: true,
-		Extra:                    fmt.Sprintf("\n[admin]\nbind = %q\nbearer_token = %q\nviewer_token = %q\n", AnyPort, adminToken, viewerToken),
+		Extra:                    fmt.Sprintf("\n[admin]\nbind = %q\nbearer_token = %q\nviewer_token = %q\n", harness.AnyPort, adminToken, viewerToken),
 	})
 	sy.LogOnFailure(t)
 	imapAddr := sy.Addr(t, "imap")
@@ -415,7 +417,7 @@ func TestConsole(t *testing.T) {
 	// The event tail is live: a login made now arrives over the stream.
 	b.open("#/events", `document.querySelector('.live-status[data-live="true"]')`)
 	b.wait("the kick in the log", `document.querySelector('tr[data-kind="kick"]')`)
-	res, err := PythonIMAP(t, IMAPLogin{Addr: imapAddr, User: "bob@test", Password: DefaultUsers["bob@test"]})
+	res, err := PythonIMAP(t, IMAPLogin{Addr: imapAddr, User: "bob@test", Password: peers.DefaultUsers["bob@test"]})
 	ExpectMarker(t, res, err, "old")
 	b.wait("bob's login, live", `[...document.querySelectorAll('tr[data-kind="login"]')].some((r) => r.innerText.includes('bob@test'))`)
 	b.screenshot("events")
@@ -430,7 +432,7 @@ func TestConsole(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`button[data-change="cutover"]`)))
 	b.wait("the cut-over report", `document.querySelector('.report') && document.body.innerText.includes('Cut over to new')`)
 	b.wait("bob's route after it", `document.querySelector('.decision .dest').textContent === 'new'`)
-	res, err = PythonIMAP(t, IMAPLogin{Addr: imapAddr, User: "bob@test", Password: DefaultUsers["bob@test"]})
+	res, err = PythonIMAP(t, IMAPLogin{Addr: imapAddr, User: "bob@test", Password: peers.DefaultUsers["bob@test"]})
 	ExpectMarker(t, res, err, "new")
 	b.open("#/account/bob@test", `[...document.querySelectorAll('td')].some((td) => td.textContent.startsWith('cutover'))`)
 	b.wait("the flip in bob's history", `[...document.querySelectorAll('td')].some((td) => td.textContent === 'flip')`)
@@ -501,7 +503,7 @@ func TestConsole(t *testing.T) {
 	if os.Getenv(EnvScreenshots) != "" {
 		// Refreshing the README's pictures: wait for the first point of
 		// the history (one a minute) so that the charts show something.
-		if err := Eventually(75*time.Second, func() error {
+		if err := harness.Eventually(75*time.Second, func() error {
 			if _, m := api.do("GET", "/api/v1/history?minutes=5", ""); len(m["points"].([]any)) == 0 {
 				return fmt.Errorf("no history point yet")
 			}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 	"github.com/switchyard-mail/switchyard/internal/contract"
 )
 
@@ -126,33 +128,33 @@ func (a *adminAPI) do(method, path, body string) (int, map[string]any) {
 // finishes first; a message sent over LMTP during the hold is deferred
 // with 451 and, sent again after it, arrives exactly once, on new.
 func TestCutover(t *testing.T) {
-	Gate(t)
-	RequireBinary(t, "dovecot")
-	old := StartDovecot(t, "old", DovecotOptions{LMTP: true})
-	nw := StartDovecot(t, "new", DovecotOptions{LMTP: true})
+	harness.Gate(t)
+	harness.RequireBinary(t, "dovecot")
+	old := peers.StartDovecot(t, "old", peers.DovecotOptions{LMTP: true})
+	nw := peers.StartDovecot(t, "new", peers.DovecotOptions{LMTP: true})
 	relay := startStallRelay(t, old.IMAPAddr)
 	dir := t.TempDir()
-	cert := GenerateCert(t, dir, "switchyard", "mail.test")
+	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
 	mapping := filepath.Join(dir, "mappings.txt")
-	WriteMapping(t, mapping, "# identifier destination")
+	harness.WriteMapping(t, mapping, "# identifier destination")
 	token := strings.Repeat("c", 40)
-	sy := StartSwitchyardConfig(t, SwitchyardConfig{
+	sy := harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		Cert:           &cert,
 		BackendTimeout: "30s",
-		Listeners: []SYListener{
+		Listeners: []harness.SYListener{
 			{ID: "imap", Protocol: "imap", TLS: "plain"},
 			{ID: "lmtp", Protocol: "lmtp", TLS: "plain"},
 		},
-		Destinations: []SYDestination{
-			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true, Endpoints: []SYEndpoint{
+		Destinations: []harness.SYDestination{
+			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true, Endpoints: []harness.SYEndpoint{
 				{Protocol: "imap", Port: relay.Port(), TLS: "plain"}, {Protocol: "lmtp", Port: port(t, old.LMTPAddr), TLS: "plain"}}},
-			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true, Endpoints: []SYEndpoint{
+			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true, Endpoints: []harness.SYEndpoint{
 				{Protocol: "imap", Port: port(t, nw.IMAPProxyAddr), TLS: "plain"}, {Protocol: "lmtp", Port: port(t, nw.LMTPProxyAddr), TLS: "plain"}}},
 		},
 		DefaultDestination:       "old",
 		MappingFile:              mapping,
 		AllowPlainAuthWithoutTLS: true,
-		Extra:                    fmt.Sprintf("\n[admin]\nbind = %q\nbearer_token = %q\n", AnyPort, token),
+		Extra:                    fmt.Sprintf("\n[admin]\nbind = %q\nbearer_token = %q\n", harness.AnyPort, token),
 	})
 	sy.LogOnFailure(t)
 	imapAddr, lmtpAddr, adminAddr := sy.Addr(t, "imap"), sy.Addr(t, "lmtp"), sy.AdminAddr
@@ -166,7 +168,7 @@ func TestCutover(t *testing.T) {
 	// dave idles on old.
 	idle := DialRaw(t, imapAddr, "")
 	idle.Greeting()
-	if _, l := idle.Command("a", "LOGIN dave@test "+Quote(DefaultUsers["dave@test"])); !strings.HasPrefix(l, "a OK") {
+	if _, l := idle.Command("a", "LOGIN dave@test "+Quote(peers.DefaultUsers["dave@test"])); !strings.HasPrefix(l, "a OK") {
 		t.Fatalf("LOGIN: %s", l)
 	}
 	if _, l := idle.Command("b", "SELECT INBOX"); !strings.HasPrefix(l, "b OK") {
@@ -176,7 +178,7 @@ func TestCutover(t *testing.T) {
 	if l := idle.ReadLine(); !strings.HasPrefix(l, "+") {
 		t.Fatalf("IDLE: %q", l)
 	}
-	if subj, err := IMAPSubject(imapAddr, "", "dave@test", DefaultUsers["dave@test"]); err != nil || subj != Marker("old") {
+	if subj, err := IMAPSubject(imapAddr, "", "dave@test", peers.DefaultUsers["dave@test"]); err != nil || subj != peers.Marker("old") {
 		t.Fatalf("dave before the cut-over: %q %v", subj, err)
 	}
 
@@ -185,8 +187,8 @@ func TestCutover(t *testing.T) {
 	relay.Stall()
 	inflight := DialRaw(t, imapAddr, "")
 	inflight.Greeting()
-	inflight.Write("x LOGIN dave@test " + Quote(DefaultUsers["dave@test"]) + "\r\n")
-	if err := Eventually(10*time.Second, func() error {
+	inflight.Write("x LOGIN dave@test " + Quote(peers.DefaultUsers["dave@test"]) + "\r\n")
+	if err := harness.Eventually(10*time.Second, func() error {
 		if _, m := api.do("GET", "/api/v1/sessions?account=dave@test&state=login", ""); m["count"] != 1.0 {
 			return fmt.Errorf("login not in flight: %v", m)
 		}
@@ -203,7 +205,7 @@ func TestCutover(t *testing.T) {
 		code, rep := api.do("POST", "/api/v1/accounts/dave@test/cutover", `{"destination":"new","max_hold":"30s"}`)
 		done <- result{code, rep}
 	}()
-	if err := Eventually(10*time.Second, func() error {
+	if err := harness.Eventually(10*time.Second, func() error {
 		if code, _ := api.do("GET", "/api/v1/holds/dave@test", ""); code != 200 {
 			return fmt.Errorf("not held yet (%d)", code)
 		}
@@ -239,7 +241,7 @@ func TestCutover(t *testing.T) {
 	inflight.ExpectClosed(10 * time.Second)
 
 	// dave reconnects and lands on new.
-	if subj, err := IMAPSubject(imapAddr, "", "dave@test", DefaultUsers["dave@test"]); err != nil || subj != Marker("new") {
+	if subj, err := IMAPSubject(imapAddr, "", "dave@test", peers.DefaultUsers["dave@test"]); err != nil || subj != peers.Marker("new") {
 		t.Fatalf("dave after the cut-over: %q %v", subj, err)
 	}
 	// The sender retries: the message arrives once, on new.

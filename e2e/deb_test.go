@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 )
 
 // EnvDebUnit names the systemd unit the installed Debian package put in
@@ -40,10 +43,10 @@ func unitLines(unit, key string) []string {
 // NOTIFY_SOCKET it is ready, reloads through ExecReload (check, then
 // SIGHUP), refuses a broken file at ExecReload, and stops on SIGTERM.
 func TestDebianPackage(t *testing.T) {
-	Gate(t)
+	harness.Gate(t)
 	unitPath := os.Getenv(EnvDebUnit)
 	if unitPath == "" {
-		if os.Getenv(EnvRequire) == "1" && os.Getenv("CI") == "true" {
+		if os.Getenv(harness.EnvRequire) == "1" && os.Getenv("CI") == "true" {
 			t.Fatalf("%s is not set: .ci/run installs the package and sets it", EnvDebUnit)
 		}
 		t.Skipf("the Debian package is not installed: make deb && apt-get install ./bin/switchyard_*.deb, then %s=/lib/systemd/system/switchyard.service", EnvDebUnit)
@@ -93,22 +96,22 @@ func TestDebianPackage(t *testing.T) {
 	})
 
 	t.Run("serve", func(t *testing.T) {
-		d := StartDovecot(t, "deb", DovecotOptions{})
+		d := peers.StartDovecot(t, "deb", peers.DovecotOptions{})
 		dir := t.TempDir()
 		cfg := filepath.Join(dir, "switchyard.toml")
-		_, port := hostPort(d.IMAPAddr)
+		_, port := peers.HostPort(d.IMAPAddr)
 		p, _ := strconv.Atoi(port)
-		good := SwitchyardConfig{
+		good := harness.SwitchyardConfig{
 			AllowPlainAuthWithoutTLS: true,
-			Listeners:                []SYListener{{ID: "imap", Protocol: "imap", TLS: "plain"}},
-			Destinations: []SYDestination{{ID: "deb", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-				Endpoints: []SYEndpoint{{Protocol: "imap", Port: p, TLS: "plain"}}}},
+			Listeners:                []harness.SYListener{{ID: "imap", Protocol: "imap", TLS: "plain"}},
+			Destinations: []harness.SYDestination{{ID: "deb", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
+				Endpoints: []harness.SYEndpoint{{Protocol: "imap", Port: p, TLS: "plain"}}}},
 			DefaultDestination: "deb",
 		}.TOML()
 		if err := os.WriteFile(cfg, []byte(good), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		sock := filepath.Join(ShortTempDir(t, "sdn"), "notify")
+		sock := filepath.Join(harness.ShortTempDir(t, "sdn"), "notify")
 		notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 		if err != nil {
 			t.Fatal(err)
@@ -133,17 +136,17 @@ func TestDebianPackage(t *testing.T) {
 		}
 
 		env := append(unitEnv(unit), "SWITCHYARD_CONFIG="+cfg, "NOTIFY_SOCKET="+sock, "SWITCHYARD_READY_FILE="+filepath.Join(dir, "ready.json"))
-		proc := NewProcess(t, dir, "switchyard-unit", bin, execStart[1:]...)
+		proc := harness.NewProcess(t, dir, "switchyard-unit", bin, execStart[1:]...)
 		proc.Env = env
 		if err := proc.Start(); err != nil {
 			t.Fatal(err)
 		}
 		next("READY=1\n")
-		doc, err := waitReadyFile(filepath.Join(dir, "ready.json"), 15*time.Second, proc.Done())
+		doc, err := harness.WaitReadyFile(filepath.Join(dir, "ready.json"), 15*time.Second, proc.Done())
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := PythonIMAP(t, IMAPLogin{Addr: doc.Listeners["imap"][0], User: "alice@test", Password: DefaultUsers["alice@test"]})
+		res, err := PythonIMAP(t, IMAPLogin{Addr: doc.Listeners["imap"][0], User: "alice@test", Password: peers.DefaultUsers["alice@test"]})
 		ExpectMarker(t, res, err, "deb")
 
 		// systemctl reload: ExecReload's commands in order, $MAINPID
@@ -171,7 +174,7 @@ func TestDebianPackage(t *testing.T) {
 		if err := reload(); err == nil || !strings.Contains(err.Error(), "bogus: unknown key") {
 			t.Fatalf("ExecReload with a broken file: %v", err)
 		}
-		res, err = PythonIMAP(t, IMAPLogin{Addr: doc.Listeners["imap"][0], User: "bob@test", Password: DefaultUsers["bob@test"]})
+		res, err = PythonIMAP(t, IMAPLogin{Addr: doc.Listeners["imap"][0], User: "bob@test", Password: peers.DefaultUsers["bob@test"]})
 		ExpectMarker(t, res, err, "deb")
 
 		if err := proc.Signal(syscall.SIGTERM); err != nil {

@@ -8,6 +8,8 @@
 //
 // A test whose peer binary (dovecot, python3, curl, imtest) is missing is
 // skipped, unless SWITCHYARD_E2E_REQUIRE=1 (set by CI), in which case it
-// fails. The exported helpers (harness.go, dovecot.go, clients.go,
-// switchyard.go) are meant to be reused by every protocol's suite.
+// fails. The helpers are meant to be reused by every protocol's suite:
+// e2e/harness (processes, ports, logs, certificates, the switchyard binary
+// and its configuration), e2e/peers (Dovecot, Postfix, nginx) and the
+// clients in this package (clients*.go, rawimap.go).
 package e2e

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 )
 
 // TestHarnessDovecot checks the harness itself against Dovecot directly,
@@ -15,13 +18,13 @@ import (
 // it was told about through a PROXY header (v1 and v2), through ID
 // x-originating-ip, and the real source address otherwise.
 func TestHarnessDovecot(t *testing.T) {
-	Gate(t)
-	dTLS := StartDovecot(t, "tls", DovecotOptions{TLS: true, POP3: true, ManageSieve: true, LMTP: true})
-	dPlain := StartDovecot(t, "plain", DovecotOptions{})
+	harness.Gate(t)
+	dTLS := peers.StartDovecot(t, "tls", peers.DovecotOptions{TLS: true, POP3: true, ManageSieve: true, LMTP: true})
+	dPlain := peers.StartDovecot(t, "plain", peers.DovecotOptions{})
 
 	t.Run("drivers", func(t *testing.T) {
 		type tc struct {
-			d    *Dovecot
+			d    *peers.Dovecot
 			addr string
 			tls  string
 			auth string
@@ -39,7 +42,7 @@ func TestHarnessDovecot(t *testing.T) {
 			for _, c := range cases {
 				c := c
 				drv := drv
-				o := IMAPLogin{Addr: c.addr, User: "alice@test", Password: DefaultUsers["alice@test"], TLS: c.tls, Auth: c.auth}
+				o := IMAPLogin{Addr: c.addr, User: "alice@test", Password: peers.DefaultUsers["alice@test"], TLS: c.tls, Auth: c.auth}
 				if !drv.Supports(o) {
 					continue
 				}
@@ -73,12 +76,12 @@ func TestHarnessDovecot(t *testing.T) {
 
 	t.Run("source-address", func(t *testing.T) {
 		mark := dPlain.Mark()
-		res, err := PythonIMAP(t, IMAPLogin{Addr: dPlain.IMAPAddr, User: "bob@test", Password: DefaultUsers["bob@test"], Source: "127.0.0.7"})
+		res, err := PythonIMAP(t, IMAPLogin{Addr: dPlain.IMAPAddr, User: "bob@test", Password: peers.DefaultUsers["bob@test"], Source: "127.0.0.7"})
 		ExpectMarker(t, res, err, "plain")
 		dPlain.AssertLoginRIP(t, mark, "bob@test", "127.0.0.7")
 
 		mark = dPlain.Mark()
-		res, err = CurlIMAP(t, IMAPLogin{Addr: dPlain.IMAPAddr, User: "carol@test", Password: DefaultUsers["carol@test"], Source: "127.0.0.8", Auth: "plain"})
+		res, err = CurlIMAP(t, IMAPLogin{Addr: dPlain.IMAPAddr, User: "carol@test", Password: peers.DefaultUsers["carol@test"], Source: "127.0.0.8", Auth: "plain"})
 		ExpectMarker(t, res, err, "plain")
 		dPlain.AssertLoginRIP(t, mark, "carol@test", "127.0.0.8")
 	})
@@ -91,7 +94,7 @@ func TestHarnessDovecot(t *testing.T) {
 		if !strings.HasPrefix(tagged, "a1 OK") {
 			t.Fatalf("ID: %q", tagged)
 		}
-		_, tagged = c.Command("a2", "LOGIN "+Quote("dave@test")+" "+Quote(DefaultUsers["dave@test"]))
+		_, tagged = c.Command("a2", "LOGIN "+Quote("dave@test")+" "+Quote(peers.DefaultUsers["dave@test"]))
 		if !strings.HasPrefix(tagged, "a2 OK") {
 			t.Fatalf("LOGIN: %q", tagged)
 		}
@@ -102,7 +105,7 @@ func TestHarnessDovecot(t *testing.T) {
 	for _, v := range []string{"v1", "v2"} {
 		v := v
 		t.Run("proxy-header-"+v, func(t *testing.T) {
-			for _, d := range []*Dovecot{dPlain, dTLS} {
+			for _, d := range []*peers.Dovecot{dPlain, dTLS} {
 				mark := d.Mark()
 				c := DialRaw(t, d.IMAPProxyAddr, "")
 				if v == "v1" {
@@ -111,7 +114,7 @@ func TestHarnessDovecot(t *testing.T) {
 					c.Write(string(ProxyV2Header("203.0.113.10:51234", d.IMAPProxyAddr)))
 				}
 				c.Greeting()
-				_, tagged := c.Command("a1", "LOGIN "+Quote("alice@test")+" "+Quote(DefaultUsers["alice@test"]))
+				_, tagged := c.Command("a1", "LOGIN "+Quote("alice@test")+" "+Quote(peers.DefaultUsers["alice@test"]))
 				if !strings.HasPrefix(tagged, "a1 OK") {
 					t.Fatalf("%s: LOGIN: %q", d.Name, tagged)
 				}
@@ -135,7 +138,7 @@ func TestHarnessDovecot(t *testing.T) {
 
 	t.Run("other-listeners", func(t *testing.T) {
 		for name, addr := range map[string]string{"pop3": dTLS.POP3Addr, "pop3-proxy": dTLS.POP3ProxyAddr, "sieve": dTLS.SieveAddr, "lmtp": dTLS.LMTPAddr} {
-			if err := WaitPort(addr, 2*time.Second); err != nil {
+			if err := harness.WaitPort(addr, 2*time.Second); err != nil {
 				t.Errorf("%s: %v", name, err)
 			}
 		}
@@ -151,7 +154,7 @@ func TestHarnessDovecot(t *testing.T) {
 			t.Fatal("stopped dovecot still runs")
 		}
 		dPlain.Restart(t)
-		res, err := PythonIMAP(t, IMAPLogin{Addr: dPlain.IMAPAddr, User: "bob@test", Password: DefaultUsers["bob@test"]})
+		res, err := PythonIMAP(t, IMAPLogin{Addr: dPlain.IMAPAddr, User: "bob@test", Password: peers.DefaultUsers["bob@test"]})
 		ExpectMarker(t, res, err, "plain")
 	})
 }

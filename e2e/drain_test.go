@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/e2e/harness"
 	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
@@ -18,17 +19,17 @@ import (
 // cleanly without waiting out shutdown_grace when nothing is bridged (a
 // drain cut short by the grace exits with an error).
 func TestDrainOnSIGTERM(t *testing.T) {
-	Gate(t)
+	harness.Gate(t)
 	down := port(t, testnet.RefusingAddr(t)) // a destination nobody listens on: no login happens here
 	const grace = time.Minute
-	sy := StartSwitchyardConfig(t, SwitchyardConfig{
+	sy := harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		ShutdownGrace: grace.String(),
-		Listeners: []SYListener{
+		Listeners: []harness.SYListener{
 			{ID: "imap", Protocol: "imap", TLS: "plain"},
 			{ID: "lmtp", Protocol: "lmtp", TLS: "plain"},
 		},
-		Destinations: []SYDestination{{ID: "old", Host: "127.0.0.1", Forwarding: "none", AllowPlaintextAuth: true,
-			Endpoints: []SYEndpoint{{Protocol: "imap", Port: down, TLS: "plain"}, {Protocol: "lmtp", Port: down, TLS: "plain"}}}},
+		Destinations: []harness.SYDestination{{ID: "old", Host: "127.0.0.1", Forwarding: "none", AllowPlaintextAuth: true,
+			Endpoints: []harness.SYEndpoint{{Protocol: "imap", Port: down, TLS: "plain"}, {Protocol: "lmtp", Port: down, TLS: "plain"}}}},
 		DefaultDestination:       "old",
 		AllowPlainAuthWithoutTLS: true,
 	})

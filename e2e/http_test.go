@@ -18,15 +18,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // httpEnv is switchyard's http listeners in front of two nginx backends,
 // "old" (the default destination) and "new"; alice@test is mapped to new.
 type httpEnv struct {
-	old, new *HTTPBackend
-	sy       *Switchyard
-	cert     Cert
+	old, new *peers.HTTPBackend
+	sy       *harness.Switchyard
+	cert     harness.Cert
 	topo     httpTopology
 
 	// switchyard's listeners
@@ -64,19 +66,21 @@ const httpClientSource = "127.0.0.9"
 //	/whoami, /echo, /ws, /events: account from Authorization, else the default
 //
 // Anything else matches no route.
-func httpSwitchyardConfig(cert *Cert, mapping string, p httpTopology) SwitchyardConfig {
-	ep := func(port int) []SYEndpoint { return []SYEndpoint{{Protocol: "http", Port: port, TLS: "plain"}} }
-	auth := func(match string) SYHTTPRoute {
-		return SYHTTPRoute{Match: match, Extract: &SYHTTPExtract{From: "authorization"}, Fallback: "default"}
+func httpSwitchyardConfig(cert *harness.Cert, mapping string, p httpTopology) harness.SwitchyardConfig {
+	ep := func(port int) []harness.SYEndpoint {
+		return []harness.SYEndpoint{{Protocol: "http", Port: port, TLS: "plain"}}
 	}
-	return SwitchyardConfig{
+	auth := func(match string) harness.SYHTTPRoute {
+		return harness.SYHTTPRoute{Match: match, Extract: &harness.SYHTTPExtract{From: "authorization"}, Fallback: "default"}
+	}
+	return harness.SwitchyardConfig{
 		Cert: cert,
-		Listeners: []SYListener{
+		Listeners: []harness.SYListener{
 			{ID: "web", Protocol: "http", TLS: "plain", Forwarded: "off"},
 			{ID: "web-tls", Protocol: "http", TLS: "implicit"},
 			{ID: "web-trust", Protocol: "http", TLS: "plain", Forwarded: "trust"},
 		},
-		Destinations: []SYDestination{
+		Destinations: []harness.SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "none", Forwarded: true, AllowPlaintextAuth: true, Endpoints: ep(p.Old)},
 			{ID: "new", Host: "127.0.0.1", Forwarding: "none", Forwarded: true, AllowPlaintextAuth: true, Endpoints: ep(p.New)},
 			{ID: "quiet", Host: "127.0.0.1", Forwarding: "none", AllowPlaintextAuth: true, Endpoints: ep(p.New)},
@@ -86,15 +90,15 @@ func httpSwitchyardConfig(cert *Cert, mapping string, p httpTopology) Switchyard
 		DefaultDestination: "old",
 		MappingFile:        mapping,
 		JWTUsernameClaim:   "email",
-		HTTPRoutes: []SYHTTPRoute{
-			{Match: "/dav/**", Extract: &SYHTTPExtract{From: "authorization"}},
+		HTTPRoutes: []harness.SYHTTPRoute{
+			{Match: "/dav/**", Extract: &harness.SYHTTPExtract{From: "authorization"}},
 			{Match: "/pinned/**", Destination: "new"},
 			{Match: "/pp/**", Destination: "old-pp"},
 			{Match: "/quiet/**", Destination: "quiet"},
 			{Match: "/down/**", Destination: "down"},
-			{Match: "/q/**", Extract: &SYHTTPExtract{From: "query", Param: "account"}, Fallback: "default"},
-			{Match: "/h/**", Extract: &SYHTTPExtract{From: "header", Header: "X-Account", Regex: `^tenant=(.+)$`}, Fallback: "new"},
-			{Match: "/jmap/**", Extract: &SYHTTPExtract{From: "body", Regex: `"accountId":"([^"]+)"`}, Fallback: "default"},
+			{Match: "/q/**", Extract: &harness.SYHTTPExtract{From: "query", Param: "account"}, Fallback: "default"},
+			{Match: "/h/**", Extract: &harness.SYHTTPExtract{From: "header", Header: "X-Account", Regex: `^tenant=(.+)$`}, Fallback: "new"},
+			{Match: "/jmap/**", Extract: &harness.SYHTTPExtract{From: "body", Regex: `"accountId":"([^"]+)"`}, Fallback: "default"},
 			auth("/whoami"),
 			auth("/echo"),
 			auth("/ws"),
@@ -104,22 +108,22 @@ func httpSwitchyardConfig(cert *Cert, mapping string, p httpTopology) Switchyard
 }
 
 func TestHTTP(t *testing.T) {
-	Gate(t)
-	RequireBinary(t, "nginx")
-	RequireBinary(t, "curl")
-	e := &httpEnv{old: StartHTTPBackend(t, "old"), new: StartHTTPBackend(t, "new")}
+	harness.Gate(t)
+	harness.RequireBinary(t, "nginx")
+	harness.RequireBinary(t, "curl")
+	e := &httpEnv{old: peers.StartHTTPBackend(t, "old"), new: peers.StartHTTPBackend(t, "new")}
 	if !t.Run("backends", func(t *testing.T) { testHTTPBackends(t, e) }) {
 		t.Fatal("the backends do not work on their own; nothing to proxy")
 	}
 
 	dir := t.TempDir()
-	e.cert = GenerateCert(t, dir, "switchyard", "mail.test")
+	e.cert = harness.GenerateCert(t, dir, "switchyard", "mail.test")
 	mapping := filepath.Join(dir, "mappings.txt")
-	WriteMapping(t, mapping, "# identifier destination", "alice@test new")
+	harness.WriteMapping(t, mapping, "# identifier destination", "alice@test new")
 	e.topo = httpTopology{
 		Old: port(t, e.old.Addr), OldPP: port(t, e.old.ProxyAddr), New: port(t, e.new.Addr), Down: port(t, testnet.RefusingAddr(t)),
 	}
-	e.sy = StartSwitchyardConfig(t, httpSwitchyardConfig(&e.cert, mapping, e.topo))
+	e.sy = harness.StartSwitchyardConfig(t, httpSwitchyardConfig(&e.cert, mapping, e.topo))
 	e.web, e.webTLS, e.webTrust = e.sy.Addr(t, "web"), e.sy.Addr(t, "web-tls"), e.sy.Addr(t, "web-trust")
 
 	t.Run("basic", func(t *testing.T) { testHTTPBasic(t, e) })
@@ -175,7 +179,7 @@ func basicAuth(user string) string {
 // serves its marker, echoes headers, stores WebDAV uploads, bridges its
 // WebSocket, streams events, and reads PROXY headers on its PROXY port.
 func testHTTPBackends(t *testing.T, e *httpEnv) {
-	for _, b := range []*HTTPBackend{e.old, e.new} {
+	for _, b := range []*peers.HTTPBackend{e.old, e.new} {
 		b := b
 		t.Run(b.Name, func(t *testing.T) {
 			base := "http://" + b.Addr
@@ -470,12 +474,12 @@ func expectWS(t testing.TB, res WSResult, err error, backend string, texts []str
 	if err != nil {
 		t.Fatalf("websocket to %s: %v\n%s", backend, err, res.Output)
 	}
-	want := []WSMessage{{Type: "text", Text: WSGreeting(backend)}}
+	want := []WSMessage{{Type: "text", Text: peers.WSGreeting(backend)}}
 	for _, m := range texts {
-		want = append(want, WSMessage{Type: "text", Text: WSEcho(backend, m)})
+		want = append(want, WSMessage{Type: "text", Text: peers.WSEcho(backend, m)})
 	}
 	for _, b := range bins {
-		want = append(want, WSMessage{Type: "binary", Hex: hex.EncodeToString(WSEchoBinary(backend, b))})
+		want = append(want, WSMessage{Type: "binary", Hex: hex.EncodeToString(peers.WSEchoBinary(backend, b))})
 	}
 	if fmt.Sprint(res.Received) != fmt.Sprint(want) {
 		t.Fatalf("websocket messages received:\n got %+v\nwant %+v", res.Received, want)
@@ -497,7 +501,7 @@ func testHTTPWebSocket(t *testing.T, e *httpEnv) {
 	for _, c := range []struct {
 		name string
 		s    WSSession
-		want *HTTPBackend
+		want *peers.HTTPBackend
 	}{
 		{"basic alice", WSSession{URL: "ws://" + e.web + "/ws", Headers: []string{"Authorization: " + basicAuth("alice@test:alice-pw")}}, e.new},
 		{"basic bob", WSSession{URL: "ws://" + e.web + "/ws", Headers: []string{"Authorization: " + basicAuth("bob@test:bob-pw")}}, e.old},
@@ -528,8 +532,8 @@ func expectSSE(t testing.TB, events []SSEEvent, err error, backend string) {
 	if err != nil {
 		t.Fatalf("event stream from %s: %v (events: %+v)", backend, err, events)
 	}
-	if len(events) != SSEEvents {
-		t.Fatalf("%d events, want %d: %+v", len(events), SSEEvents, events)
+	if len(events) != peers.SSEEvents {
+		t.Fatalf("%d events, want %d: %+v", len(events), peers.SSEEvents, events)
 	}
 	for i, ev := range events {
 		f := strings.Fields(ev.Data)
@@ -572,7 +576,7 @@ func testHTTPRefusals(t *testing.T, e *httpEnv) {
 	e.sy.LogOnFailure(t)
 	notSeen := func(t *testing.T, path string) {
 		t.Helper()
-		for _, b := range []*HTTPBackend{e.old, e.new} {
+		for _, b := range []*peers.HTTPBackend{e.old, e.new} {
 			if l := b.AccessLogLines(path); len(l) > 0 {
 				t.Errorf("%s's nginx got the request: %q", b.Name, l)
 			}
@@ -733,7 +737,7 @@ func testHTTPBackendDown(t *testing.T, e *httpEnv) {
 	}
 	expectHTTPBackend(t, CurlOne(t, CurlOptions{}, HTTPRequest{URL: e.url("/whoami"), User: "bob@test:bob-pw"}), "old")
 	e.new.Restart(t)
-	err := Eventually(10*time.Second, func() error {
+	err := harness.Eventually(10*time.Second, func() error {
 		rs, _, err := CurlHTTP(t, CurlOptions{Timeout: 5 * time.Second}, HTTPRequest{URL: e.url("/whoami"), User: "alice@test:alice-pw"})
 		if err != nil {
 			return err
@@ -779,7 +783,7 @@ func testHTTPVerify(t *testing.T, e *httpEnv, mapping string) {
 	}
 	cfg := httpSwitchyardConfig(&e.cert, mapping, e.topo)
 	cfg.OAuthVerify, cfg.JWKSFile = true, jwks
-	sy := StartSwitchyardConfig(t, cfg)
+	sy := harness.StartSwitchyardConfig(t, cfg)
 	sy.LogOnFailure(t)
 	url := func(path string) string { return "http://" + sy.Addr(t, "web") + path }
 	exp := time.Now().Add(time.Hour).Unix()
@@ -806,7 +810,7 @@ func testHTTPVerify(t *testing.T, e *httpEnv, mapping string) {
 			if ch := r.Header.Get("WWW-Authenticate"); !strings.Contains(ch, "invalid_token") {
 				t.Errorf("WWW-Authenticate %q, want a Bearer invalid_token challenge", ch)
 			}
-			for _, b := range []*HTTPBackend{e.old, e.new} {
+			for _, b := range []*peers.HTTPBackend{e.old, e.new} {
 				if l := b.AccessLogLines(path); len(l) > 0 {
 					t.Errorf("%s's nginx got the refused request: %q", b.Name, l)
 				}

@@ -14,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 )
 
 // imapEnv is one switchyard in front of two Dovecots: "old" (the default
@@ -21,10 +24,10 @@ import (
 // a PROXY v2 header on its haproxy=yes listener). alice@test is mapped to
 // new; everybody else goes to old.
 type imapEnv struct {
-	old, new *Dovecot
-	sy       *Switchyard
+	old, new *peers.Dovecot
+	sy       *harness.Switchyard
 	mapping  string
-	cert     Cert
+	cert     harness.Cert
 
 	plain, starttls, implicit, pp, idle string // listener addresses
 }
@@ -33,18 +36,18 @@ var baseMapping = []string{"# identifier destination", "alice@test new"}
 
 func startIMAPEnv(t *testing.T) *imapEnv {
 	t.Helper()
-	RequireBinary(t, "dovecot")
+	harness.RequireBinary(t, "dovecot")
 	e := &imapEnv{}
-	e.old = StartDovecot(t, "old", DovecotOptions{})
-	e.new = StartDovecot(t, "new", DovecotOptions{})
+	e.old = peers.StartDovecot(t, "old", peers.DovecotOptions{})
+	e.new = peers.StartDovecot(t, "new", peers.DovecotOptions{})
 	dir := t.TempDir()
-	e.cert = GenerateCert(t, dir, "switchyard", "mail.test")
+	e.cert = harness.GenerateCert(t, dir, "switchyard", "mail.test")
 	e.mapping = filepath.Join(dir, "mappings.txt")
-	WriteMapping(t, e.mapping, baseMapping...)
+	harness.WriteMapping(t, e.mapping, baseMapping...)
 
-	cfg := SwitchyardConfig{
+	cfg := harness.SwitchyardConfig{
 		Cert: &e.cert,
-		Listeners: []SYListener{
+		Listeners: []harness.SYListener{
 			{ID: "imap", Protocol: "imap", TLS: "plain"},
 			{ID: "imap-starttls", Protocol: "imap", TLS: "starttls"},
 			{ID: "imaps", Protocol: "imap", TLS: "implicit"},
@@ -52,18 +55,18 @@ func startIMAPEnv(t *testing.T) *imapEnv {
 			// 2000 idle clients from one address: above the per-address default.
 			{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000, MaxConnectionsPerIP: 5000},
 		},
-		Destinations: []SYDestination{
+		Destinations: []harness.SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-				Endpoints: []SYEndpoint{{Protocol: "imap", Port: port(t, e.old.IMAPAddr), TLS: "plain"}}},
+				Endpoints: []harness.SYEndpoint{{Protocol: "imap", Port: port(t, e.old.IMAPAddr), TLS: "plain"}}},
 			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-				Endpoints: []SYEndpoint{{Protocol: "imap", Port: port(t, e.new.IMAPProxyAddr), TLS: "plain"}}},
+				Endpoints: []harness.SYEndpoint{{Protocol: "imap", Port: port(t, e.new.IMAPProxyAddr), TLS: "plain"}}},
 		},
 		DefaultDestination:       "old",
 		MappingFile:              e.mapping,
 		AllowPlainAuthWithoutTLS: true,
 		IMAPSASL:                 []string{"PLAIN", "LOGIN"},
 	}
-	e.sy = StartSwitchyardConfig(t, cfg)
+	e.sy = harness.StartSwitchyardConfig(t, cfg)
 	e.plain, e.starttls, e.implicit = e.sy.Addr(t, "imap"), e.sy.Addr(t, "imap-starttls"), e.sy.Addr(t, "imaps")
 	e.pp, e.idle = e.sy.Addr(t, "imap-pp"), e.sy.Addr(t, "imap-idle")
 	return e
@@ -82,11 +85,11 @@ func port(t testing.TB, addr string) int {
 	return n
 }
 
-func pw(user string) string { return DefaultUsers[user] }
+func pw(user string) string { return peers.DefaultUsers[user] }
 
 // TestIMAP runs real IMAP clients through switchyard to two real Dovecots.
 func TestIMAP(t *testing.T) {
-	Gate(t)
+	harness.Gate(t)
 	e := startIMAPEnv(t)
 
 	for _, st := range []struct {
@@ -128,11 +131,11 @@ func testIMAPRouting(t *testing.T, e *imapEnv) {
 				drv, backend := drv, backend
 				t.Run(fmt.Sprintf("%s/%s/%s/%s", drv.Name, w.tls, w.auth, user), func(t *testing.T) {
 					e.sy.LogOnFailure(t)
-					mark := map[string]LogMark{"old": e.old.Mark(), "new": e.new.Mark()}
+					mark := map[string]harness.LogMark{"old": e.old.Mark(), "new": e.new.Mark()}
 					res, err := drv.Run(t, o)
 					ExpectMarker(t, res, err, backend)
 					// Dovecot logged the login on that backend.
-					b := map[string]*Dovecot{"old": e.old, "new": e.new}[backend]
+					b := map[string]*peers.Dovecot{"old": e.old, "new": e.new}[backend]
 					b.WaitLogin(t, mark[backend], o.User)
 				})
 			}
@@ -157,7 +160,7 @@ func testIMAPClientAddress(t *testing.T, e *imapEnv) {
 		c := c
 		t.Run(c.name, func(t *testing.T) {
 			e.sy.LogOnFailure(t)
-			d := map[string]*Dovecot{"old": e.old, "new": e.new}[c.backend]
+			d := map[string]*peers.Dovecot{"old": e.old, "new": e.new}[c.backend]
 			mark := d.Mark()
 			res, err := c.run(t, IMAPLogin{Addr: c.addr, User: c.user, Password: pw(c.user), TLS: c.tls, Auth: "plain", Source: c.source})
 			ExpectMarker(t, res, err, c.backend)
@@ -180,7 +183,7 @@ func testIMAPProxyListener(t *testing.T, e *imapEnv) {
 		c := c
 		t.Run(c.name, func(t *testing.T) {
 			e.sy.LogOnFailure(t)
-			d := map[string]*Dovecot{"old": e.old, "new": e.new}[c.backend]
+			d := map[string]*peers.Dovecot{"old": e.old, "new": e.new}[c.backend]
 			mark := d.Mark()
 			conn := DialRaw(t, e.pp, "")
 			if c.v2 {
@@ -221,7 +224,7 @@ func expectSubject(t testing.TB, c *RawConn, backend string) {
 	if !strings.HasPrefix(tagged, "x2 OK") {
 		t.Fatalf("FETCH: %q", tagged)
 	}
-	want := "Subject: " + Marker(backend)
+	want := "Subject: " + peers.Marker(backend)
 	if !strings.Contains(strings.Join(untagged, "\n"), want) {
 		t.Fatalf("FETCH returned %q, want %q", untagged, want)
 	}
@@ -238,7 +241,7 @@ func testIMAPWrongPassword(t *testing.T, e *imapEnv) {
 		c := c
 		t.Run(c.backend, func(t *testing.T) {
 			e.sy.LogOnFailure(t)
-			d := map[string]*Dovecot{"old": e.old, "new": e.new}[c.backend]
+			d := map[string]*peers.Dovecot{"old": e.old, "new": e.new}[c.backend]
 			mark := d.Mark()
 			conn := DialRaw(t, e.plain, c.source)
 			conn.Greeting()
@@ -273,15 +276,15 @@ func testIMAPWrongPassword(t *testing.T, e *imapEnv) {
 // and without it (the file watcher), for in-place writes and renames.
 func testIMAPFlip(t *testing.T, e *imapEnv) {
 	user := "carol@test"
-	t.Cleanup(func() { WriteMapping(t, e.mapping, baseMapping...) })
+	t.Cleanup(func() { harness.WriteMapping(t, e.mapping, baseMapping...) })
 	expect := func(t *testing.T, backend string) {
 		t.Helper()
-		err := Eventually(5*time.Second, func() error {
+		err := harness.Eventually(5*time.Second, func() error {
 			s, err := IMAPSubject(e.plain, "", user, pw(user))
 			if err != nil {
 				return err
 			}
-			if s != Marker(backend) {
+			if s != peers.Marker(backend) {
 				return fmt.Errorf("%s landed on %q", user, s)
 			}
 			return nil
@@ -295,28 +298,28 @@ func testIMAPFlip(t *testing.T, e *imapEnv) {
 
 	t.Run("sighup", func(t *testing.T) {
 		e.sy.LogOnFailure(t)
-		WriteMapping(t, e.mapping, flipped...)
+		harness.WriteMapping(t, e.mapping, flipped...)
 		e.sy.Reload(t)
 		expect(t, "new")
 	})
 	t.Run("watch-rename", func(t *testing.T) {
 		e.sy.LogOnFailure(t)
-		ReplaceMapping(t, e.mapping, baseMapping...)
+		harness.ReplaceMapping(t, e.mapping, baseMapping...)
 		expect(t, "old")
 	})
 	t.Run("watch-in-place", func(t *testing.T) {
 		e.sy.LogOnFailure(t)
-		WriteMapping(t, e.mapping, flipped...)
+		harness.WriteMapping(t, e.mapping, flipped...)
 		expect(t, "new")
 	})
 	t.Run("watch-back", func(t *testing.T) {
 		e.sy.LogOnFailure(t)
-		WriteMapping(t, e.mapping, baseMapping...)
+		harness.WriteMapping(t, e.mapping, baseMapping...)
 		expect(t, "old")
 		// alice did not move with carol.
 		s, err := IMAPSubject(e.plain, "", "alice@test", pw("alice@test"))
-		if err != nil || s != Marker("new") {
-			t.Fatalf("alice: %q, %v; want %q", s, err, Marker("new"))
+		if err != nil || s != peers.Marker("new") {
+			t.Fatalf("alice: %q, %v; want %q", s, err, peers.Marker("new"))
 		}
 	})
 }
@@ -446,7 +449,7 @@ func testIMAPIdleConnections(t *testing.T, e *imapEnv) {
 	const n = 2000
 	const rssBoundKiB = 200 * 1024
 	pid := e.sy.Proc.PID()
-	fdsBefore, err := OpenFDs(pid)
+	fdsBefore, err := harness.OpenFDs(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,8 +523,8 @@ func testIMAPIdleConnections(t *testing.T, e *imapEnv) {
 		t.Fatalf("switchyard RSS with %d idle connections: %d KiB, want < %d KiB", n, rss, rssBoundKiB)
 	}
 	// Every descriptor is given back.
-	err = Eventually(5*time.Second, func() error {
-		fds, err := OpenFDs(pid)
+	err = harness.Eventually(5*time.Second, func() error {
+		fds, err := harness.OpenFDs(pid)
 		if err != nil {
 			return err
 		}
@@ -556,17 +559,17 @@ func testIMAPBackendDown(t *testing.T, e *imapEnv) {
 	if err == nil || !strings.Contains(err.Error(), "UNAVAILABLE") {
 		t.Fatalf("python imaplib against a stopped backend: %v %q; want an UNAVAILABLE error", err, res.Output)
 	}
-	if s, err := IMAPSubject(e.plain, "", "bob@test", pw("bob@test")); err != nil || s != Marker("old") {
+	if s, err := IMAPSubject(e.plain, "", "bob@test", pw("bob@test")); err != nil || s != peers.Marker("old") {
 		t.Fatalf("bob while new is down: %q, %v", s, err)
 	}
 	e.new.Restart(t)
 	restarted = true
-	err = Eventually(20*time.Second, func() error {
+	err = harness.Eventually(20*time.Second, func() error {
 		s, err := IMAPSubject(e.plain, "", "alice@test", pw("alice@test"))
 		if err != nil {
 			return err
 		}
-		if s != Marker("new") {
+		if s != peers.Marker("new") {
 			return fmt.Errorf("alice landed on %q", s)
 		}
 		return nil

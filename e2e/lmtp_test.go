@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 )
 
 // lmtpEnv is switchyard's LMTP listener routing recipients between two
@@ -18,8 +21,8 @@ import (
 // address with XCLIENT) and "new" (told with a PROXY v2 header, on its
 // haproxy listener). alice@test and carol@test are mapped to new.
 type lmtpEnv struct {
-	old, new *Dovecot
-	sy       *Switchyard
+	old, new *peers.Dovecot
+	sy       *harness.Switchyard
 	addr     string // switchyard's lmtp listener
 	// unknown is Dovecot's own reply to RCPT TO:<nobody@test>, as a
 	// client talking to it directly gets it.
@@ -32,11 +35,11 @@ func uniqueSubject(what string) string {
 }
 
 func TestLMTP(t *testing.T) {
-	Gate(t)
-	RequireBinary(t, "python3")
+	harness.Gate(t)
+	harness.RequireBinary(t, "python3")
 	e := &lmtpEnv{
-		old: StartDovecot(t, "old", DovecotOptions{LMTP: true}),
-		new: StartDovecot(t, "new", DovecotOptions{LMTP: true}),
+		old: peers.StartDovecot(t, "old", peers.DovecotOptions{LMTP: true}),
+		new: peers.StartDovecot(t, "new", peers.DovecotOptions{LMTP: true}),
 	}
 	// Without switchyard: what the proxy relies on holds, and what the
 	// backends answer by themselves.
@@ -46,16 +49,16 @@ func TestLMTP(t *testing.T) {
 
 	dir := t.TempDir()
 	mapping := filepath.Join(dir, "mappings.txt")
-	WriteMapping(t, mapping, "# identifier destination", "alice@test new", "carol@test new")
-	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
+	harness.WriteMapping(t, mapping, "# identifier destination", "alice@test new", "carol@test new")
+	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		// No passthrough destination: recipient routing is the default.
-		Listeners: []SYListener{{ID: "lmtp", Protocol: "lmtp", TLS: "plain"}},
-		Destinations: []SYDestination{
+		Listeners: []harness.SYListener{{ID: "lmtp", Protocol: "lmtp", TLS: "plain"}},
+		Destinations: []harness.SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient",
-				Endpoints: []SYEndpoint{{Protocol: "lmtp", Port: port(t, e.old.LMTPAddr), TLS: "plain"}}},
+				Endpoints: []harness.SYEndpoint{{Protocol: "lmtp", Port: port(t, e.old.LMTPAddr), TLS: "plain"}}},
 			// The endpoint's forwarding overrides the destination's.
 			{ID: "new", Host: "127.0.0.1", Forwarding: "none",
-				Endpoints: []SYEndpoint{{Protocol: "lmtp", Port: port(t, e.new.LMTPProxyAddr), TLS: "plain", Forwarding: "proxy"}}},
+				Endpoints: []harness.SYEndpoint{{Protocol: "lmtp", Port: port(t, e.new.LMTPProxyAddr), TLS: "plain", Forwarding: "proxy"}}},
 		},
 		DefaultDestination: "old",
 		MappingFile:        mapping,
@@ -140,10 +143,10 @@ func rawLMTPDeliver(t *testing.T, c *RawConn, to, subject string) {
 // expectReceivedFrom checks that the one message with subject in user's
 // INBOX on d carries, in the Received header Dovecot's LMTP wrote (the
 // topmost), the client address ip.
-func expectReceivedFrom(t *testing.T, d *Dovecot, user, subject, ip string) {
+func expectReceivedFrom(t *testing.T, d *peers.Dovecot, user, subject, ip string) {
 	t.Helper()
 	var hs []mail.Header
-	err := Eventually(5*time.Second, func() error {
+	err := harness.Eventually(5*time.Second, func() error {
 		var err error
 		hs, err = WithSubject(d, user, subject)
 		if err == nil && len(hs) != 1 {
@@ -164,7 +167,7 @@ func expectReceivedFrom(t *testing.T, d *Dovecot, user, subject, ip string) {
 }
 
 // lmtpBackend is where the mapping sends a user.
-func (e *lmtpEnv) backend(user string) (*Dovecot, *Dovecot) {
+func (e *lmtpEnv) backend(user string) (*peers.Dovecot, *peers.Dovecot) {
 	if user == "alice@test" || user == "carol@test" {
 		return e.new, e.old
 	}
@@ -327,7 +330,7 @@ func testLMTPBackendLost(t *testing.T, e *lmtpEnv) {
 	ExpectCopies(t, subject, 2*time.Second, Copies{e.old, "bob@test", 0})
 	// The client retries the whole message until it is accepted.
 	var last SMTPResult
-	err = Eventually(20*time.Second, func() error {
+	err = harness.Eventually(20*time.Second, func() error {
 		res, err := PythonSMTP(t, SMTPSend{Addr: e.addr, LMTP: true, Source: SenderSource, To: []string{"bob@test"}, Subject: subject, Body: body.String(), Timeout: 10 * time.Second})
 		last = res
 		if err != nil {

@@ -5,10 +5,12 @@ package e2e
 import (
 	"os"
 	"testing"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	RunCleanups()
+	harness.RunCleanups()
 	os.Exit(code)
 }

@@ -9,14 +9,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 )
 
 // sieveEnv is one switchyard in front of two Dovecots serving ManageSieve:
 // "old" (default, told the client address with XCLIENT) and "new" (PROXY
 // v2 on its haproxy=yes listener). alice@test is mapped to new.
 type sieveEnv struct {
-	old, new            *Dovecot
-	sy                  *Switchyard
+	old, new            *peers.Dovecot
+	sy                  *harness.Switchyard
 	mapping             string
 	plain, starttls, pp string
 }
@@ -29,26 +32,26 @@ sasl = ["PLAIN", "LOGIN"]
 
 func startSieveEnv(t *testing.T) *sieveEnv {
 	t.Helper()
-	RequireBinary(t, "dovecot")
+	harness.RequireBinary(t, "dovecot")
 	e := &sieveEnv{}
-	e.old = StartDovecot(t, "old", DovecotOptions{ManageSieve: true})
-	e.new = StartDovecot(t, "new", DovecotOptions{ManageSieve: true})
+	e.old = peers.StartDovecot(t, "old", peers.DovecotOptions{ManageSieve: true})
+	e.new = peers.StartDovecot(t, "new", peers.DovecotOptions{ManageSieve: true})
 	dir := t.TempDir()
-	cert := GenerateCert(t, dir, "switchyard", "mail.test")
+	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
 	e.mapping = filepath.Join(dir, "mappings.txt")
-	WriteMapping(t, e.mapping, baseMapping...)
-	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
+	harness.WriteMapping(t, e.mapping, baseMapping...)
+	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		Cert: &cert,
-		Listeners: []SYListener{
+		Listeners: []harness.SYListener{
 			{ID: "sieve", Protocol: "managesieve", TLS: "plain"},
 			{ID: "sieve-starttls", Protocol: "managesieve", TLS: "starttls"},
 			{ID: "sieve-pp", Protocol: "managesieve", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
 		},
-		Destinations: []SYDestination{
+		Destinations: []harness.SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-				Endpoints: []SYEndpoint{{Protocol: "managesieve", Port: port(t, e.old.SieveAddr), TLS: "plain"}}},
+				Endpoints: []harness.SYEndpoint{{Protocol: "managesieve", Port: port(t, e.old.SieveAddr), TLS: "plain"}}},
 			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-				Endpoints: []SYEndpoint{{Protocol: "managesieve", Port: port(t, e.new.SieveProxyAddr), TLS: "plain"}}},
+				Endpoints: []harness.SYEndpoint{{Protocol: "managesieve", Port: port(t, e.new.SieveProxyAddr), TLS: "plain"}}},
 		},
 		DefaultDestination: "old",
 		MappingFile:        e.mapping,
@@ -61,7 +64,7 @@ func startSieveEnv(t *testing.T) *sieveEnv {
 // TestManageSieve runs sieve-connect and raw sessions through switchyard
 // to two real Dovecots (Pigeonhole).
 func TestManageSieve(t *testing.T) {
-	Gate(t)
+	harness.Gate(t)
 	e := startSieveEnv(t)
 	for _, st := range []struct {
 		name string
@@ -78,18 +81,18 @@ func TestManageSieve(t *testing.T) {
 	}
 }
 
-func (e *sieveEnv) dovecot(name string) *Dovecot {
-	return map[string]*Dovecot{"old": e.old, "new": e.new}[name]
+func (e *sieveEnv) dovecot(name string) *peers.Dovecot {
+	return map[string]*peers.Dovecot{"old": e.old, "new": e.new}[name]
 }
 
 // sieveConnect runs sieve-connect with the password on stdin.
 func sieveConnect(t testing.TB, addr, user, password string, args ...string) (string, error) {
 	t.Helper()
-	bin := RequireBinary(t, "sieve-connect")
+	bin := harness.RequireBinary(t, "sieve-connect")
 	host, p, _ := strings.Cut(addr, ":")
 	all := append([]string{"--server", host, "--port", p, "--user", user, "--passwordfd", "0",
 		"--notlsverify", "--authmech", "PLAIN"}, args...)
-	stdout, stderr, err := runBounded(20*time.Second, []byte(password+"\n"), bin, all...)
+	stdout, stderr, err := harness.RunBounded(20*time.Second, []byte(password+"\n"), bin, all...)
 	if err != nil {
 		return stdout + stderr, fmt.Errorf("sieve-connect %s: %v: %s%s", strings.Join(args, " "), err, stdout, stderr)
 	}
@@ -274,7 +277,7 @@ func testSieveFlip(t *testing.T, e *sieveEnv) {
 	e.sy.LogOnFailure(t)
 	user := "dave@test"
 	t.Cleanup(func() {
-		WriteMapping(t, e.mapping, baseMapping...)
+		harness.WriteMapping(t, e.mapping, baseMapping...)
 		e.sy.Reload(t)
 	})
 	script := filepath.Join(t.TempDir(), "flip.sieve")
@@ -298,12 +301,12 @@ func testSieveFlip(t *testing.T, e *sieveEnv) {
 		}
 		return fmt.Errorf("no managesieve-login of %s in %s's log yet", user, backend)
 	}
-	if err := Eventually(5*time.Second, func() error { return upload("old", "flip-before") }); err != nil {
+	if err := harness.Eventually(5*time.Second, func() error { return upload("old", "flip-before") }); err != nil {
 		t.Fatalf("before the flip: %v", err)
 	}
-	WriteMapping(t, e.mapping, append(append([]string{}, baseMapping...), user+" new")...)
+	harness.WriteMapping(t, e.mapping, append(append([]string{}, baseMapping...), user+" new")...)
 	e.sy.Reload(t)
-	if err := Eventually(5*time.Second, func() error { return upload("new", "flip-after") }); err != nil {
+	if err := harness.Eventually(5*time.Second, func() error { return upload("new", "flip-after") }); err != nil {
 		t.Fatalf("after the flip: %v", err)
 	}
 	// The script uploaded before the flip stayed on old.

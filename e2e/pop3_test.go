@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 )
 
 // pop3Env is one switchyard in front of two Dovecots serving POP3: "old"
@@ -16,9 +19,9 @@ import (
 // "new" (told with a PROXY v2 header on its haproxy=yes listener).
 // alice@test is mapped to new; everybody else goes to old.
 type pop3Env struct {
-	old, new *Dovecot
-	sy       *Switchyard
-	cert     Cert
+	old, new *peers.Dovecot
+	sy       *harness.Switchyard
+	cert     harness.Cert
 	mapping  string
 
 	plain, starttls, implicit, pp string
@@ -34,27 +37,27 @@ sasl = ["PLAIN", "LOGIN"]
 
 func startPOP3Env(t *testing.T) *pop3Env {
 	t.Helper()
-	RequireBinary(t, "dovecot")
+	harness.RequireBinary(t, "dovecot")
 	e := &pop3Env{}
-	e.old = StartDovecot(t, "old", DovecotOptions{POP3: true})
-	e.new = StartDovecot(t, "new", DovecotOptions{POP3: true})
+	e.old = peers.StartDovecot(t, "old", peers.DovecotOptions{POP3: true})
+	e.new = peers.StartDovecot(t, "new", peers.DovecotOptions{POP3: true})
 	dir := t.TempDir()
-	e.cert = GenerateCert(t, dir, "switchyard", "mail.test")
+	e.cert = harness.GenerateCert(t, dir, "switchyard", "mail.test")
 	e.mapping = filepath.Join(dir, "mappings.txt")
-	WriteMapping(t, e.mapping, baseMapping...)
-	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
+	harness.WriteMapping(t, e.mapping, baseMapping...)
+	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		Cert: &e.cert,
-		Listeners: []SYListener{
+		Listeners: []harness.SYListener{
 			{ID: "pop3", Protocol: "pop3", TLS: "plain"},
 			{ID: "pop3-starttls", Protocol: "pop3", TLS: "starttls"},
 			{ID: "pop3s", Protocol: "pop3", TLS: "implicit"},
 			{ID: "pop3-pp", Protocol: "pop3", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
 		},
-		Destinations: []SYDestination{
+		Destinations: []harness.SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-				Endpoints: []SYEndpoint{{Protocol: "pop3", Port: port(t, e.old.POP3Addr), TLS: "plain"}}},
+				Endpoints: []harness.SYEndpoint{{Protocol: "pop3", Port: port(t, e.old.POP3Addr), TLS: "plain"}}},
 			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-				Endpoints: []SYEndpoint{{Protocol: "pop3", Port: port(t, e.new.POP3ProxyAddr), TLS: "plain"}}},
+				Endpoints: []harness.SYEndpoint{{Protocol: "pop3", Port: port(t, e.new.POP3ProxyAddr), TLS: "plain"}}},
 		},
 		DefaultDestination: "old",
 		MappingFile:        e.mapping,
@@ -67,7 +70,7 @@ func startPOP3Env(t *testing.T) *pop3Env {
 
 // TestPOP3 runs real POP3 clients through switchyard to two real Dovecots.
 func TestPOP3(t *testing.T) {
-	Gate(t)
+	harness.Gate(t)
 	e := startPOP3Env(t)
 	for _, st := range []struct {
 		name string
@@ -87,8 +90,8 @@ func TestPOP3(t *testing.T) {
 	}
 }
 
-func (e *pop3Env) dovecot(name string) *Dovecot {
-	return map[string]*Dovecot{"old": e.old, "new": e.new}[name]
+func (e *pop3Env) dovecot(name string) *peers.Dovecot {
+	return map[string]*peers.Dovecot{"old": e.old, "new": e.new}[name]
 }
 
 // Every client, every way in: alice lands on new, bob on old.
@@ -161,7 +164,7 @@ func pop3Retr(t testing.TB, c *RawConn, backend string) {
 	for l := c.ReadLine(); l != "."; l = c.ReadLine() {
 		msg = append(msg, l)
 	}
-	if want := "Subject: " + Marker(backend); !strings.Contains(strings.Join(msg, "\n"), want) {
+	if want := "Subject: " + peers.Marker(backend); !strings.Contains(strings.Join(msg, "\n"), want) {
 		t.Fatalf("message 1 is %q, want %q", msg, want)
 	}
 }
@@ -330,7 +333,7 @@ func testPOP3Flip(t *testing.T, e *pop3Env) {
 	e.sy.LogOnFailure(t)
 	user := "dave@test"
 	t.Cleanup(func() {
-		WriteMapping(t, e.mapping, baseMapping...)
+		harness.WriteMapping(t, e.mapping, baseMapping...)
 		e.sy.Reload(t)
 	})
 	login := func(backend string) error {
@@ -340,8 +343,8 @@ func testPOP3Flip(t *testing.T, e *pop3Env) {
 		if err != nil {
 			return err
 		}
-		if res.Subject != Marker(backend) {
-			return fmt.Errorf("%s landed on %q, want %q", user, res.Subject, Marker(backend))
+		if res.Subject != peers.Marker(backend) {
+			return fmt.Errorf("%s landed on %q, want %q", user, res.Subject, peers.Marker(backend))
 		}
 		for _, l := range d.Logins(mark) {
 			if l.User == user && l.Proto == "pop3-login" {
@@ -350,20 +353,20 @@ func testPOP3Flip(t *testing.T, e *pop3Env) {
 		}
 		return fmt.Errorf("no pop3-login of %s in %s's log yet", user, backend)
 	}
-	if err := Eventually(5*time.Second, func() error { return login("old") }); err != nil {
+	if err := harness.Eventually(5*time.Second, func() error { return login("old") }); err != nil {
 		t.Fatalf("before the flip: %v", err)
 	}
-	WriteMapping(t, e.mapping, append(append([]string{}, baseMapping...), user+" new")...)
+	harness.WriteMapping(t, e.mapping, append(append([]string{}, baseMapping...), user+" new")...)
 	e.sy.Reload(t)
-	if err := Eventually(5*time.Second, func() error { return login("new") }); err != nil {
+	if err := harness.Eventually(5*time.Second, func() error { return login("new") }); err != nil {
 		t.Fatalf("after the flip: %v", err)
 	}
 	res, err := PythonPOP3(t, POP3Login{Addr: e.plain, User: "alice@test", Password: pw("alice@test")})
 	ExpectMarker(t, res, err, "new")
 	// And back.
-	WriteMapping(t, e.mapping, baseMapping...)
+	harness.WriteMapping(t, e.mapping, baseMapping...)
 	e.sy.Reload(t)
-	if err := Eventually(5*time.Second, func() error { return login("old") }); err != nil {
+	if err := harness.Eventually(5*time.Second, func() error { return login("old") }); err != nil {
 		t.Fatalf("after flipping back: %v", err)
 	}
 }
@@ -378,12 +381,12 @@ func testPOP3BackendDown(t *testing.T, e *pop3Env) {
 	pop3Expect(t, conn, "+OK")
 	pop3Expect(t, conn, "-ERR [SYS/TEMP]")
 	e.new.Restart(t)
-	err := Eventually(10*time.Second, func() error {
+	err := harness.Eventually(10*time.Second, func() error {
 		res, err := PythonPOP3(t, POP3Login{Addr: e.plain, User: "alice@test", Password: pw("alice@test")})
 		if err != nil {
 			return err
 		}
-		if res.Subject != Marker("new") {
+		if res.Subject != peers.Marker("new") {
 			return fmt.Errorf("subject %q", res.Subject)
 		}
 		return nil

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
@@ -18,7 +20,7 @@ import (
 // for the daemon. Run for each daemon the harness starts on candidate
 // ports.
 func TestDaemonPortTaken(t *testing.T) {
-	Gate(t)
+	harness.Gate(t)
 	stranger, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -39,8 +41,8 @@ func TestDaemonPortTaken(t *testing.T) {
 		}
 		return testnet.CandidateAddr(t)
 	}
-	defer func(was func(testing.TB) string) { candidateAddr = was }(candidateAddr)
-	candidateAddr = takenFirst
+	defer func(was func(testing.TB) string) { harness.CandidateAddr = was }(harness.CandidateAddr)
+	harness.CandidateAddr = takenFirst
 	offer := func() { mu.Lock(); offered = false; mu.Unlock() }
 	notTaken := func(t *testing.T, name string, addrs ...string) {
 		t.Helper()
@@ -52,23 +54,23 @@ func TestDaemonPortTaken(t *testing.T) {
 	}
 
 	t.Run("dovecot", func(t *testing.T) {
-		RequireBinary(t, "dovecot")
+		harness.RequireBinary(t, "dovecot")
 		offer()
-		d := StartDovecot(t, "taken", DovecotOptions{})
-		notTaken(t, "dovecot", d.addrs()...)
-		if !testnet.AddrInUse(d.Proc.Log(), TailFile(d.LogPath, 1000)) {
+		d := peers.StartDovecot(t, "taken", peers.DovecotOptions{})
+		notTaken(t, "dovecot", d.Addrs()...)
+		if !testnet.AddrInUse(d.Proc.Log(), harness.TailFile(d.LogPath, 1000)) {
 			t.Fatalf("dovecot never tried the taken port:\n%s", d.Proc.Log())
 		}
-		res, err := PythonIMAP(t, IMAPLogin{Addr: d.IMAPAddr, User: "bob@test", Password: DefaultUsers["bob@test"]})
+		res, err := PythonIMAP(t, IMAPLogin{Addr: d.IMAPAddr, User: "bob@test", Password: peers.DefaultUsers["bob@test"]})
 		ExpectMarker(t, res, err, "taken")
 	})
 	t.Run("nginx", func(t *testing.T) {
-		RequireBinary(t, "nginx")
-		RequireBinary(t, "curl")
+		harness.RequireBinary(t, "nginx")
+		harness.RequireBinary(t, "curl")
 		offer()
-		b := StartHTTPBackend(t, "taken")
+		b := peers.StartHTTPBackend(t, "taken")
 		notTaken(t, "nginx", b.Addr, b.ProxyAddr)
-		if errLog := TailFile(filepath.Join(b.Dir, "error.log"), 1000); !testnet.AddrInUse(errLog) {
+		if errLog := harness.TailFile(filepath.Join(b.Dir, "error.log"), 1000); !testnet.AddrInUse(errLog) {
 			t.Fatalf("nginx never tried the taken port:\n%s", errLog)
 		}
 		r := CurlOne(t, CurlOptions{}, HTTPRequest{URL: "http://" + b.Addr + "/whoami"})
@@ -77,9 +79,9 @@ func TestDaemonPortTaken(t *testing.T) {
 		}
 	})
 	t.Run("postfix", func(t *testing.T) {
-		RequireBinary(t, "postfix")
+		harness.RequireBinary(t, "postfix")
 		offer()
-		p := StartPostfix(t, "taken", PostfixSocketDir(t, "taken"), PostfixOptions{Role: PostfixMX, LMTPAddr: testnet.RefusingAddr(t)})
+		p := peers.StartPostfix(t, "taken", peers.PostfixSocketDir(t, "taken"), peers.PostfixOptions{Role: peers.PostfixMX, LMTPAddr: testnet.RefusingAddr(t)})
 		notTaken(t, "postfix", p.SMTPAddr)
 		c := DialRaw(t, p.SMTPAddr, "")
 		if g := c.ReadLine(); !strings.HasPrefix(g, "220 ") {

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 )
 
 // smtpEnv is switchyard on port-25 duty in front of two Postfix MX
@@ -19,10 +22,10 @@ import (
 // bridges whole connections to old (routing.smtp_passthrough_destination).
 // A sender Postfix relays through "mx".
 type smtpEnv struct {
-	dcOld, dcNew *Dovecot
-	mxOld, mxNew *Postfix
-	sender       *Postfix
-	sy           *Switchyard
+	dcOld, dcNew *peers.Dovecot
+	mxOld, mxNew *peers.Postfix
+	sender       *peers.Postfix
+	sy           *harness.Switchyard
 
 	mx, mxTLS, bridge string // switchyard's listeners
 	// unknown is Postfix's own reply to RCPT TO:<nobody@test>.
@@ -30,44 +33,44 @@ type smtpEnv struct {
 }
 
 func TestSMTP(t *testing.T) {
-	Gate(t)
+	harness.Gate(t)
 	for _, bin := range []string{"postfix", "postqueue", "python3", "swaks"} {
-		RequireBinary(t, bin)
+		harness.RequireBinary(t, bin)
 	}
 	e := &smtpEnv{
-		dcOld: StartDovecot(t, "old", DovecotOptions{LMTP: true}),
-		dcNew: StartDovecot(t, "new", DovecotOptions{LMTP: true}),
+		dcOld: peers.StartDovecot(t, "old", peers.DovecotOptions{LMTP: true}),
+		dcNew: peers.StartDovecot(t, "new", peers.DovecotOptions{LMTP: true}),
 	}
-	e.mxOld = StartPostfix(t, "mx-old", PostfixSocketDir(t, "mx-old"), PostfixOptions{Role: PostfixMX, LMTPAddr: e.dcOld.LMTPAddr})
-	e.mxNew = StartPostfix(t, "mx-new", PostfixSocketDir(t, "mx-new"), PostfixOptions{Role: PostfixMX, LMTPAddr: e.dcNew.LMTPAddr, ProxyProtocol: true})
+	e.mxOld = peers.StartPostfix(t, "mx-old", peers.PostfixSocketDir(t, "mx-old"), peers.PostfixOptions{Role: peers.PostfixMX, LMTPAddr: e.dcOld.LMTPAddr})
+	e.mxNew = peers.StartPostfix(t, "mx-new", peers.PostfixSocketDir(t, "mx-new"), peers.PostfixOptions{Role: peers.PostfixMX, LMTPAddr: e.dcNew.LMTPAddr, ProxyProtocol: true})
 	if !t.Run("backends", func(t *testing.T) { testSMTPBackends(t, e) }) {
 		t.Fatal("the backends do not work on their own; nothing to proxy")
 	}
 
 	dir := t.TempDir()
-	cert := GenerateCert(t, dir, "switchyard", "mail.test")
+	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
 	mapping := filepath.Join(dir, "mappings.txt")
-	WriteMapping(t, mapping, "# identifier destination", "alice@test new", "carol@test new")
+	harness.WriteMapping(t, mapping, "# identifier destination", "alice@test new", "carol@test new")
 	routing := true
-	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
+	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		Cert: &cert,
-		Listeners: []SYListener{
+		Listeners: []harness.SYListener{
 			{ID: "mx", Protocol: "smtp", TLS: "plain", RecipientRouting: &routing, MaxMessageSize: "20MiB"},
 			{ID: "mx-tls", Protocol: "smtp", TLS: "starttls", RecipientRouting: &routing},
 			{ID: "mx-bridge", Protocol: "smtp", TLS: "plain"},
 		},
-		Destinations: []SYDestination{
+		Destinations: []harness.SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient",
-				Endpoints: []SYEndpoint{{Protocol: "smtp", Port: port(t, e.mxOld.SMTPAddr), TLS: "plain"}}},
+				Endpoints: []harness.SYEndpoint{{Protocol: "smtp", Port: port(t, e.mxOld.SMTPAddr), TLS: "plain"}}},
 			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy",
-				Endpoints: []SYEndpoint{{Protocol: "smtp", Port: port(t, e.mxNew.SMTPAddr), TLS: "plain"}}},
+				Endpoints: []harness.SYEndpoint{{Protocol: "smtp", Port: port(t, e.mxNew.SMTPAddr), TLS: "plain"}}},
 		},
 		DefaultDestination:         "old",
 		SMTPPassthroughDestination: "old",
 		MappingFile:                mapping,
 	})
 	e.mx, e.mxTLS, e.bridge = e.sy.Addr(t, "mx"), e.sy.Addr(t, "mx-tls"), e.sy.Addr(t, "mx-bridge")
-	e.sender = StartPostfix(t, "sender", PostfixSocketDir(t, "sender"), PostfixOptions{Role: PostfixSender, RelayHost: e.mx})
+	e.sender = peers.StartPostfix(t, "sender", peers.PostfixSocketDir(t, "sender"), peers.PostfixOptions{Role: peers.PostfixSender, RelayHost: e.mx})
 
 	t.Run("ehlo", func(t *testing.T) {
 		e.sy.LogOnFailure(t)
@@ -133,13 +136,13 @@ func testSMTPBackends(t *testing.T, e *smtpEnv) {
 
 // expectPostfixClient waits until p logs the client of queue ID id
 // (smtpd's "client=" line) and checks it is ip.
-func expectPostfixClient(t *testing.T, p *Postfix, mark LogMark, id, ip string) {
+func expectPostfixClient(t *testing.T, p *peers.Postfix, mark harness.LogMark, id, ip string) {
 	t.Helper()
 	if id == "" {
 		t.Fatal("no queue ID in the reply to the message")
 	}
-	var got PostfixClient
-	err := Eventually(5*time.Second, func() error {
+	var got peers.PostfixClient
+	err := harness.Eventually(5*time.Second, func() error {
 		for _, c := range p.Clients(mark) {
 			if c.QueueID == id {
 				got = c
@@ -149,7 +152,7 @@ func expectPostfixClient(t *testing.T, p *Postfix, mark LogMark, id, ip string) 
 		return fmt.Errorf("postfix %s logged no client for queue ID %s", p.Name, id)
 	})
 	if err != nil {
-		t.Fatalf("%v\n%s", err, TailFile(p.LogPath, 20))
+		t.Fatalf("%v\n%s", err, harness.TailFile(p.LogPath, 20))
 	}
 	if got.Addr != ip {
 		t.Fatalf("postfix %s logged the client of %s as %s, want %s\n%s", p.Name, id, got.Addr, ip, got.Line)
@@ -158,7 +161,7 @@ func expectPostfixClient(t *testing.T, p *Postfix, mark LogMark, id, ip string) 
 
 // backend is where the mapping sends a user: its MX, its Dovecot, and
 // the other Dovecot.
-func (e *smtpEnv) backend(user string) (*Postfix, *Dovecot, *Dovecot) {
+func (e *smtpEnv) backend(user string) (*peers.Postfix, *peers.Dovecot, *peers.Dovecot) {
 	if user == "alice@test" || user == "carol@test" {
 		return e.mxNew, e.dcNew, e.dcOld
 	}
@@ -182,7 +185,7 @@ func testSMTPSplit(t *testing.T, e *smtpEnv, drv SMTPDriver) {
 	if drv.Name == "swaks" {
 		first, second = second, first
 	}
-	marks := map[*Postfix]LogMark{e.mxOld: e.mxOld.Mark(), e.mxNew: e.mxNew.Mark()}
+	marks := map[*peers.Postfix]harness.LogMark{e.mxOld: e.mxOld.Mark(), e.mxNew: e.mxNew.Mark()}
 	subject := uniqueSubject("smtp split " + drv.Name)
 	res, err := drv.Run(t, SMTPSend{Addr: e.mx, Source: SenderSource, To: []string{first, second}, Subject: subject, Retry: true})
 	if err != nil {
@@ -248,7 +251,7 @@ func testSMTPSenderPostfix(t *testing.T, e *smtpEnv) {
 		t.Errorf("the sender Postfix deferred %v, want exactly one of the two recipients (with 452 4.5.3)", deferred)
 	}
 	if t.Failed() {
-		t.Logf("--- the sender Postfix's log ---\n%s", TailFile(e.sender.LogPath, 30))
+		t.Logf("--- the sender Postfix's log ---\n%s", harness.TailFile(e.sender.LogPath, 30))
 	}
 }
 

@@ -9,15 +9,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 )
 
 // smugglingEnv is switchyard's smtp listener in front of a Postfix MX
 // delivering to Dovecot over LMTP, and its lmtp listener in front of the
 // same Dovecot's LMTP service: one destination serving both.
 type smugglingEnv struct {
-	dc   *Dovecot
-	mx   *Postfix
-	sy   *Switchyard
+	dc   *peers.Dovecot
+	mx   *peers.Postfix
+	sy   *harness.Switchyard
 	smtp string // switchyard's listeners
 	lmtp string
 }
@@ -43,15 +46,15 @@ var smugglingVariants = []struct{ name, sep string }{
 // a mailbox: afterwards carol's INBOX holds only the marker and a message
 // sent properly after the attempts, bob's none of the refused ones.
 func TestSMTPSmuggling(t *testing.T) {
-	Gate(t)
+	harness.Gate(t)
 	for _, bin := range []string{"postfix", "postqueue"} {
-		RequireBinary(t, bin)
+		harness.RequireBinary(t, bin)
 	}
-	e := &smugglingEnv{dc: StartDovecot(t, "smuggle", DovecotOptions{LMTP: true})}
-	e.mx = StartPostfix(t, "mx-smuggle", PostfixSocketDir(t, "mx-smuggle"), PostfixOptions{Role: PostfixMX, LMTPAddr: e.dc.LMTPAddr})
+	e := &smugglingEnv{dc: peers.StartDovecot(t, "smuggle", peers.DovecotOptions{LMTP: true})}
+	e.mx = peers.StartPostfix(t, "mx-smuggle", peers.PostfixSocketDir(t, "mx-smuggle"), peers.PostfixOptions{Role: peers.PostfixMX, LMTPAddr: e.dc.LMTPAddr})
 	mapping := filepath.Join(t.TempDir(), "mappings.txt")
-	WriteMapping(t, mapping, "# identifier destination")
-	e.sy = StartSwitchyardConfig(t, smugglingSwitchyardConfig(port(t, e.mx.SMTPAddr), port(t, e.dc.LMTPAddr), mapping))
+	harness.WriteMapping(t, mapping, "# identifier destination")
+	e.sy = harness.StartSwitchyardConfig(t, smugglingSwitchyardConfig(port(t, e.mx.SMTPAddr), port(t, e.dc.LMTPAddr), mapping))
 	e.smtp, e.lmtp = e.sy.Addr(t, "mx"), e.sy.Addr(t, "lmtp")
 
 	var refused []string // Subjects of messages that must not arrive anywhere
@@ -79,7 +82,7 @@ func TestSMTPSmuggling(t *testing.T) {
 	// A proper message to carol through each listener, after the
 	// attempts: once it is in her INBOX (and Postfix's queue is empty),
 	// anything smuggled before it would be there too.
-	control := map[string]bool{Marker("smuggle"): true}
+	control := map[string]bool{peers.Marker("smuggle"): true}
 	for _, lmtp := range []bool{false, true} {
 		subject := uniqueSubject("control")
 		control[subject] = true
@@ -120,22 +123,22 @@ func TestSMTPSmuggling(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("--- Postfix's log ---\n%s", TailFile(e.mx.LogPath, 40))
+		t.Logf("--- Postfix's log ---\n%s", harness.TailFile(e.mx.LogPath, 40))
 	}
 }
 
 // smugglingSwitchyardConfig: routing smtp and lmtp listeners, one
 // destination whose smtp endpoint is a Postfix MX and whose lmtp endpoint
 // is a Dovecot LMTP service, both told the client with XCLIENT.
-func smugglingSwitchyardConfig(mxPort, lmtpPort int, mapping string) SwitchyardConfig {
+func smugglingSwitchyardConfig(mxPort, lmtpPort int, mapping string) harness.SwitchyardConfig {
 	routing := true
-	return SwitchyardConfig{
-		Listeners: []SYListener{
+	return harness.SwitchyardConfig{
+		Listeners: []harness.SYListener{
 			{ID: "mx", Protocol: "smtp", TLS: "plain", RecipientRouting: &routing},
 			{ID: "lmtp", Protocol: "lmtp", TLS: "plain", RecipientRouting: &routing},
 		},
-		Destinations: []SYDestination{
-			{ID: "mail", Host: "127.0.0.1", Forwarding: "xclient", Endpoints: []SYEndpoint{
+		Destinations: []harness.SYDestination{
+			{ID: "mail", Host: "127.0.0.1", Forwarding: "xclient", Endpoints: []harness.SYEndpoint{
 				{Protocol: "smtp", Port: mxPort, TLS: "plain"},
 				{Protocol: "lmtp", Port: lmtpPort, TLS: "plain"}}},
 		},

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
 )
 
 // submissionEnv is one switchyard in front of two Postfix submission
@@ -20,9 +23,9 @@ import (
 // destination, told the client address with XCLIENT) and "new" (told with
 // a PROXY v2 header). alice@test is mapped to new.
 type submissionEnv struct {
-	old, new *Postfix
-	dovecot  *Dovecot
-	sy       *Switchyard
+	old, new *peers.Postfix
+	dovecot  *peers.Dovecot
+	sy       *harness.Switchyard
 	mapping  string
 
 	plain, starttls, implicit string
@@ -35,13 +38,13 @@ const clientSource = "127.0.0.7"
 
 func startSubmissionEnv(t *testing.T) *submissionEnv {
 	t.Helper()
-	RequireBinary(t, "dovecot")
-	RequireBinary(t, "postfix")
+	harness.RequireBinary(t, "dovecot")
+	harness.RequireBinary(t, "postfix")
 	e := &submissionEnv{}
-	oldDir, newDir := PostfixSocketDir(t, "old"), PostfixSocketDir(t, "new")
+	oldDir, newDir := peers.PostfixSocketDir(t, "old"), peers.PostfixSocketDir(t, "new")
 	oldSock, newSock := filepath.Join(oldDir, "dovecot-auth"), filepath.Join(newDir, "dovecot-auth")
-	e.dovecot = StartDovecot(t, "sasl", DovecotOptions{Extra: DovecotAuthListener(oldSock, newSock)})
-	if err := Eventually(5*time.Second, func() error {
+	e.dovecot = peers.StartDovecot(t, "sasl", peers.DovecotOptions{Extra: peers.DovecotAuthListener(oldSock, newSock)})
+	if err := harness.Eventually(5*time.Second, func() error {
 		for _, s := range []string{oldSock, newSock} {
 			c, err := net.Dial("unix", s)
 			if err != nil {
@@ -53,25 +56,25 @@ func startSubmissionEnv(t *testing.T) *submissionEnv {
 	}); err != nil {
 		t.Fatalf("dovecot auth socket: %v", err)
 	}
-	e.old = StartPostfix(t, "old", oldDir, PostfixOptions{AuthSocket: oldSock})
-	e.new = StartPostfix(t, "new", newDir, PostfixOptions{AuthSocket: newSock, ProxyProtocol: true})
+	e.old = peers.StartPostfix(t, "old", oldDir, peers.PostfixOptions{AuthSocket: oldSock})
+	e.new = peers.StartPostfix(t, "new", newDir, peers.PostfixOptions{AuthSocket: newSock, ProxyProtocol: true})
 
 	dir := t.TempDir()
-	cert := GenerateCert(t, dir, "switchyard", "mail.test")
+	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
 	e.mapping = filepath.Join(dir, "mappings.txt")
-	WriteMapping(t, e.mapping, "alice@test new")
-	e.sy = StartSwitchyardConfig(t, SwitchyardConfig{
+	harness.WriteMapping(t, e.mapping, "alice@test new")
+	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		Cert: &cert,
-		Listeners: []SYListener{
+		Listeners: []harness.SYListener{
 			{ID: "submission-plain", Protocol: "submission", TLS: "plain"},
 			{ID: "submission", Protocol: "submission", TLS: "starttls"},
 			{ID: "submissions", Protocol: "submission", TLS: "implicit"},
 		},
-		Destinations: []SYDestination{
+		Destinations: []harness.SYDestination{
 			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-				Endpoints: []SYEndpoint{{Protocol: "submission", Port: port(t, e.old.SubmissionAddr), TLS: "plain"}}},
+				Endpoints: []harness.SYEndpoint{{Protocol: "submission", Port: port(t, e.old.SubmissionAddr), TLS: "plain"}}},
 			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-				Endpoints: []SYEndpoint{{Protocol: "submission", Port: port(t, e.new.SubmissionAddr), TLS: "plain"}}},
+				Endpoints: []harness.SYEndpoint{{Protocol: "submission", Port: port(t, e.new.SubmissionAddr), TLS: "plain"}}},
 		},
 		DefaultDestination: "old",
 		MappingFile:        e.mapping,
@@ -85,7 +88,7 @@ func startSubmissionEnv(t *testing.T) *submissionEnv {
 // unless swaks succeeds.
 func swaks(t *testing.T, addr, user, pass string, args ...string) string {
 	t.Helper()
-	bin := RequireBinary(t, "swaks")
+	bin := harness.RequireBinary(t, "swaks")
 	all := append([]string{"--server", addr, "--local-interface", clientSource, "--helo", "laptop.test",
 		"--from", user, "--to", "rcpt@example.net", "--auth-user", user, "--auth-password", pass,
 		"--timeout", "15", "--header", "Subject: switchyard e2e"}, args...)
@@ -100,7 +103,7 @@ func swaks(t *testing.T, addr, user, pass string, args ...string) string {
 }
 
 func TestSubmission(t *testing.T) {
-	Gate(t)
+	harness.Gate(t)
 	e := startSubmissionEnv(t)
 	defer e.sy.LogOnFailure(t)
 
@@ -118,7 +121,7 @@ func TestSubmission(t *testing.T) {
 	for _, c := range clients {
 		t.Run(c.name+" via XCLIENT", func(t *testing.T) {
 			mark := e.old.Mark()
-			swaks(t, c.addr, "bob@test", DefaultUsers["bob@test"], c.args...)
+			swaks(t, c.addr, "bob@test", peers.DefaultUsers["bob@test"], c.args...)
 			got := e.old.WaitClient(t, mark, "bob@test")
 			if got.Addr != clientSource {
 				t.Fatalf("postfix old logged client %s, want %s (XCLIENT)\n%s", got.Addr, clientSource, got.Line)
@@ -126,7 +129,7 @@ func TestSubmission(t *testing.T) {
 		})
 		t.Run(c.name+" via PROXY", func(t *testing.T) {
 			mark, oldMark := e.new.Mark(), e.old.Mark()
-			swaks(t, c.addr, "alice@test", DefaultUsers["alice@test"], c.args...)
+			swaks(t, c.addr, "alice@test", peers.DefaultUsers["alice@test"], c.args...)
 			got := e.new.WaitClient(t, mark, "alice@test")
 			if got.Addr != clientSource {
 				t.Fatalf("postfix new logged client %s, want %s (PROXY v2)\n%s", got.Addr, clientSource, got.Line)
@@ -138,7 +141,7 @@ func TestSubmission(t *testing.T) {
 	t.Run("smtptest", func(t *testing.T) { testSubmissionSMTPTest(t, e) })
 
 	t.Run("python smtplib", func(t *testing.T) {
-		py := RequireBinary(t, "python3")
+		py := harness.RequireBinary(t, "python3")
 		host, p, _ := net.SplitHostPort(e.starttls)
 		script := `
 import smtplib, ssl, sys
@@ -166,7 +169,7 @@ s.quit()
 		c.cmd("EHLO laptop.test", "250")
 		c.cmd("AUTH PLAIN "+b64Plain("dave@test", "wrong"), "535 5.7.8")
 		c.cmd("MAIL FROM:<dave@test>", "530 5.7.0")
-		c.cmd("AUTH PLAIN "+b64Plain("dave@test", DefaultUsers["dave@test"]), "235 ")
+		c.cmd("AUTH PLAIN "+b64Plain("dave@test", peers.DefaultUsers["dave@test"]), "235 ")
 		c.cmd("MAIL FROM:<dave@test>", "250")
 		c.cmd("RCPT TO:<rcpt@example.net>", "250")
 		c.cmd("DATA", "354")
@@ -183,12 +186,12 @@ s.quit()
 		e.old.Stop(t)
 		c := dialSubmission(t, e.plain)
 		c.cmd("EHLO laptop.test", "250")
-		c.cmd("AUTH PLAIN "+b64Plain("bob@test", DefaultUsers["bob@test"]), "454 4.7.0 Temporary authentication failure")
+		c.cmd("AUTH PLAIN "+b64Plain("bob@test", peers.DefaultUsers["bob@test"]), "454 4.7.0 Temporary authentication failure")
 		c.cmd("MAIL FROM:<bob@test>", "530 5.7.0")
 		e.old.Restart(t)
-		if err := Eventually(10*time.Second, func() error {
-			cmd := exec.Command(RequireBinary(t, "swaks"), "--server", e.plain, "--from", "bob@test", "--to", "rcpt@example.net",
-				"--auth", "PLAIN", "--auth-user", "bob@test", "--auth-password", DefaultUsers["bob@test"], "--timeout", "5")
+		if err := harness.Eventually(10*time.Second, func() error {
+			cmd := exec.Command(harness.RequireBinary(t, "swaks"), "--server", e.plain, "--from", "bob@test", "--to", "rcpt@example.net",
+				"--auth", "PLAIN", "--auth-user", "bob@test", "--auth-password", peers.DefaultUsers["bob@test"], "--timeout", "5")
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				return &swaksError{string(out)}
@@ -207,7 +210,7 @@ s.quit()
 func testSubmissionSMTPTest(t *testing.T, e *submissionEnv) {
 	for _, c := range []struct {
 		addr, tls, user string
-		to, other       *Postfix
+		to, other       *peers.Postfix
 	}{
 		{e.starttls, "starttls", "alice@test", e.new, e.old},
 		{e.starttls, "starttls", "bob@test", e.old, e.new},
@@ -217,7 +220,7 @@ func testSubmissionSMTPTest(t *testing.T, e *submissionEnv) {
 		t.Run(c.tls+"/"+c.user, func(t *testing.T) {
 			e.sy.LogOnFailure(t)
 			mark, otherMark := c.to.Mark(), c.other.Mark()
-			out, err := SMTPTest(t, CyrusLogin{Addr: c.addr, User: c.user, Password: DefaultUsers[c.user], Mech: "PLAIN", TLS: c.tls,
+			out, err := SMTPTest(t, CyrusLogin{Addr: c.addr, User: c.user, Password: peers.DefaultUsers[c.user], Mech: "PLAIN", TLS: c.tls,
 				Script: SMTPTestMessage(c.user, "rcpt@example.net", "smtptest "+c.tls)})
 			if err != nil {
 				t.Fatal(err)
@@ -244,22 +247,22 @@ func testSubmissionFlip(t *testing.T, e *submissionEnv) {
 	e.sy.LogOnFailure(t)
 	user := "dave@test"
 	t.Cleanup(func() {
-		WriteMapping(t, e.mapping, "alice@test new")
+		harness.WriteMapping(t, e.mapping, "alice@test new")
 		e.sy.Reload(t)
 	})
-	bin := RequireBinary(t, "swaks")
-	send := func(to, other *Postfix) error {
+	bin := harness.RequireBinary(t, "swaks")
+	send := func(to, other *peers.Postfix) error {
 		mark, otherMark := to.Mark(), other.Mark()
 		out, err := exec.Command(bin, "--server", e.plain, "--local-interface", clientSource, "--helo", "laptop.test",
 			"--from", user, "--to", "rcpt@example.net", "--auth", "PLAIN", "--auth-user", user,
-			"--auth-password", DefaultUsers[user], "--timeout", "15", "--header", "Subject: flip").CombinedOutput()
+			"--auth-password", peers.DefaultUsers[user], "--timeout", "15", "--header", "Subject: flip").CombinedOutput()
 		if err != nil {
 			return &swaksError{string(out)}
 		}
 		if !strings.Contains(string(out), "250 2.0.0 Ok: queued as") {
 			return &swaksError{string(out)}
 		}
-		return Eventually(5*time.Second, func() error {
+		return harness.Eventually(5*time.Second, func() error {
 			for _, c := range other.Clients(otherMark) {
 				if c.User == user {
 					return fmt.Errorf("postfix %s accepted %s's message, want %s: %s", other.Name, user, to.Name, c.Line)
@@ -279,9 +282,9 @@ func testSubmissionFlip(t *testing.T, e *submissionEnv) {
 	if err := send(e.old, e.new); err != nil {
 		t.Fatalf("before the flip: %v", err)
 	}
-	WriteMapping(t, e.mapping, "alice@test new", user+" new")
+	harness.WriteMapping(t, e.mapping, "alice@test new", user+" new")
 	e.sy.Reload(t)
-	if err := Eventually(10*time.Second, func() error { return send(e.new, e.old) }); err != nil {
+	if err := harness.Eventually(10*time.Second, func() error { return send(e.new, e.old) }); err != nil {
 		t.Fatalf("after the flip: %v", err)
 	}
 }

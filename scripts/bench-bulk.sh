@@ -71,21 +71,12 @@ backend_timeout = "5s"
 cert = "$tmp/cert.pem"
 key = "$tmp/key.pem"
 default = true
-[listener.plain]
-protocol = "imap"
-bind = ["127.0.0.1:$1"]
-tls = "plain"
+$(sy_listener plain imap "$1")
 [listener.tls]
 protocol = "imap"
 bind = ["127.0.0.1:$2"]
 tls = "implicit"
-[destination.mock]
-host = "127.0.0.1"
-forwarding = "none"
-allow_plaintext_auth = true
-[destination.mock.protocol.imap]
-port = $mock
-tls = "plain"
+$(sy_destination mock none "imap=$mock")
 [routing]
 default_destination = "mock"
 [capabilities.imap]

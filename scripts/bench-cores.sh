@@ -52,19 +52,10 @@ start_proxy() { # start_proxy CELL THREADS [GOMAXPROCS]
 [server]
 threads = $threads
 backend_timeout = "5s"
-[listener.plain]
-protocol = "imap"
-bind = ["127.0.0.1:${tport[$cell]}"]
-tls = "plain"
+$(sy_listener plain imap "${tport[$cell]}")
 max_connections = 19000
 max_connections_per_ip = 0
-[destination.mock]
-host = "127.0.0.1"
-forwarding = "xclient"
-allow_plaintext_auth = true
-[destination.mock.protocol.imap]
-port = $mock
-tls = "plain"
+$(sy_destination mock xclient "imap=$mock")
 [routing]
 default_destination = "mock"
 [capabilities.imap]

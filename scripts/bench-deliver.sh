@@ -80,15 +80,9 @@ if [ "$direct_only" = 0 ]; then
 	cat >"$tmp/switchyard.toml" <<TOML
 [server]
 backend_timeout = "5s"
-[listener.lmtp]
-protocol = "lmtp"
-bind = ["127.0.0.1:$llmtp"]
-tls = "plain"
+$(sy_listener lmtp lmtp "$llmtp")
 recipient_routing = true
-[listener.smtp]
-protocol = "smtp"
-bind = ["127.0.0.1:$lsmtp"]
-tls = "plain"
+$(sy_listener smtp smtp "$lsmtp")
 [destination.mock]
 host = "127.0.0.1"
 forwarding = "none"

@@ -40,19 +40,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
 
-smoke=0; tlsmode=0; pos=(); extra=()
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--smoke) smoke=1 ;;
-	--tls) tlsmode=1 ;;
-	--) shift; extra=("$@"); break ;;
-	-h|--help) bench_help; exit 0 ;;
-	-*) echo "$0: unknown option $1" >&2; exit 2 ;;
-	*) pos+=("$1") ;;
-	esac
-	shift
-done
-[ "${#pos[@]}" -le 3 ] || { echo "usage: $0 [--smoke] [--tls] [ROUNDS] [SECONDS] [CONCURRENCY] [-- EXTRA BENCH FLAGS]" >&2; exit 2; }
+bench_args "[--smoke] [--tls] [ROUNDS] [SECONDS] [CONCURRENCY] [-- EXTRA BENCH FLAGS]" tls=tlsmode -- "$@"
 rounds=${pos[0]:-3}; secs=${pos[1]:-5}; conc=${pos[2]:-16}
 [ "$smoke" = 1 ] && { rounds=1; secs=2; conc=4; }
 num ROUNDS "$rounds" 1 20; num SECONDS "$secs" 1 600; num CONCURRENCY "$conc" 1 5000
@@ -106,10 +94,7 @@ cat >"$tmp/switchyard.toml" <<TOML
 [server]
 backend_timeout = "5s"
 $tlsconf
-[listener.web]
-protocol = "http"
-bind = ["127.0.0.1:${tport[switchyard]}"]
-tls = "plain"
+$(sy_listener web http "${tport[switchyard]}")
 $tlslisten
 [http]
 max_keepalive_requests = 100000000
@@ -117,20 +102,8 @@ max_keepalive_requests = 100000000
 match = "/**"
 [http.route.extract]
 from = "authorization"
-[destination.old]
-host = "127.0.0.1"
-forwarding = "none"
-allow_plaintext_auth = true
-[destination.old.protocol.http]
-port = $old
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-forwarding = "none"
-allow_plaintext_auth = true
-[destination.new.protocol.http]
-port = $new
-tls = "plain"
+$(sy_destination old none "http=$old")
+$(sy_destination new none "http=$new")
 [routing]
 default_destination = "old"
 [mapping]

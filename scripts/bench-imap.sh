@@ -52,10 +52,7 @@ backend_timeout = "5s"
 cert = "$cert"
 key = "$key"
 default = true
-[listener.plain]
-protocol = "imap"
-bind = ["127.0.0.1:$plain"]
-tls = "plain"
+$(sy_listener plain imap "$plain")
 preauth_timeout = "10m"
 max_connections = 19000
 max_connections_per_ip = 0
@@ -66,13 +63,7 @@ tls = "implicit"
 preauth_timeout = "10m"
 max_connections = 19000
 max_connections_per_ip = 0
-[destination.mock]
-host = "127.0.0.1"
-forwarding = "xclient"
-allow_plaintext_auth = true
-[destination.mock.protocol.imap]
-port = $mock
-tls = "plain"
+$(sy_destination mock xclient "imap=$mock")
 [routing]
 default_destination = "mock"
 [capabilities.imap]

@@ -161,3 +161,50 @@ while todo and len(seen) < 1000:
 print("%.3f" % (cpu / tick))
 PY
 }
+
+# Pieces of the generated switchyard configurations, one place for each
+# (print them inside a heredoc with $(...)):
+#
+# sy_listener ID PROTOCOL PORT: a plaintext [listener.ID] on 127.0.0.1;
+# keys printed after it belong to it.
+sy_listener() { printf '[listener.%s]\nprotocol = "%s"\nbind = ["127.0.0.1:%s"]\ntls = "plain"\n' "$1" "$2" "$3"; }
+
+# sy_destination ID FORWARDING PROTOCOL=PORT...: [destination.ID] on
+# 127.0.0.1 that takes credentials in the clear, with a plaintext
+# endpoint per PROTOCOL=PORT; keys printed after it belong to the last.
+sy_destination() {
+	local id=$1 ep
+	printf '[destination.%s]\nhost = "127.0.0.1"\nforwarding = "%s"\nallow_plaintext_auth = true\n' "$id" "$2"
+	shift 2
+	for ep in "$@"; do
+		printf '[destination.%s.protocol.%s]\nport = %s\ntls = "plain"\n' "$id" "${ep%%=*}" "${ep#*=}"
+	done
+}
+
+# bench_args USAGE FLAG=VAR... -- "$@": the command line of a script that
+# takes --smoke (smoke=1), the FLAGs given (--FLAG sets VAR=1; all start
+# at 0), -h, up to three positional arguments (in pos) and, after `--`,
+# flags for the bench itself (in extra). Anything else exits 2 with USAGE.
+bench_args() {
+	local usage=$1 f
+	local -A flags=()
+	shift
+	while [ "$1" != -- ]; do flags[--${1%%=*}]=${1#*=}; shift; done
+	shift
+	smoke=0; pos=(); extra=()
+	for f in "${flags[@]}"; do printf -v "$f" 0; done
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--smoke) smoke=1 ;;
+		--) shift; extra=("$@"); break ;;
+		-h|--help) bench_help; exit 0 ;;
+		-*)
+			[ -n "${flags[$1]:-}" ] || { echo "$0: unknown option $1" >&2; exit 2; }
+			printf -v "${flags[$1]}" 1
+			;;
+		*) pos+=("$1") ;;
+		esac
+		shift
+	done
+	[ "${#pos[@]}" -le 3 ] || { echo "usage: $0 $usage" >&2; exit 2; }
+}

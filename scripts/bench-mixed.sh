@@ -40,19 +40,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
 
-smoke=0; sweep=0; pos=(); extra=()
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--smoke) smoke=1 ;;
-	--sweep) sweep=1 ;;
-	--) shift; extra=("$@"); break ;;
-	-h|--help) bench_help; exit 0 ;;
-	-*) echo "$0: unknown option $1" >&2; exit 2 ;;
-	*) pos+=("$1") ;;
-	esac
-	shift
-done
-[ "${#pos[@]}" -le 3 ] || { echo "usage: $0 [--smoke] [--sweep] [ROUNDS] [SECONDS] [USERS] [-- EXTRA BENCH FLAGS]" >&2; exit 2; }
+bench_args "[--smoke] [--sweep] [ROUNDS] [SECONDS] [USERS] [-- EXTRA BENCH FLAGS]" sweep=sweep -- "$@"
 rounds=${pos[0]:-3}; secs=${pos[1]:-20}; users=${pos[2]:-5000}
 if [ "$smoke" = 1 ]; then
 	rounds=1; secs=3; users=300
@@ -87,48 +75,15 @@ done
 cat >"$tmp/switchyard.toml" <<TOML
 [server]
 backend_timeout = "5s"
-[listener.imap]
-protocol = "imap"
-bind = ["127.0.0.1:${listen[imap]}"]
-tls = "plain"
+$(sy_listener imap imap "${listen[imap]}")
 max_connections = 19000
 max_connections_per_ip = 0
-[listener.pop3]
-protocol = "pop3"
-bind = ["127.0.0.1:${listen[pop3]}"]
-tls = "plain"
-[listener.submission]
-protocol = "submission"
-bind = ["127.0.0.1:${listen[submission]}"]
-tls = "plain"
-[listener.lmtp]
-protocol = "lmtp"
-bind = ["127.0.0.1:${listen[lmtp]}"]
-tls = "plain"
+$(sy_listener pop3 pop3 "${listen[pop3]}")
+$(sy_listener submission submission "${listen[submission]}")
+$(sy_listener lmtp lmtp "${listen[lmtp]}")
 recipient_routing = true
-[listener.smtp]
-protocol = "smtp"
-bind = ["127.0.0.1:${listen[smtp]}"]
-tls = "plain"
-[destination.mock]
-host = "127.0.0.1"
-forwarding = "xclient"
-allow_plaintext_auth = true
-[destination.mock.protocol.imap]
-port = ${mock[imap]}
-tls = "plain"
-[destination.mock.protocol.pop3]
-port = ${mock[pop3]}
-tls = "plain"
-[destination.mock.protocol.submission]
-port = ${mock[submission]}
-tls = "plain"
-[destination.mock.protocol.lmtp]
-port = ${mock[lmtp]}
-tls = "plain"
-[destination.mock.protocol.smtp]
-port = ${mock[smtp]}
-tls = "plain"
+$(sy_listener smtp smtp "${listen[smtp]}")
+$(sy_destination mock xclient "imap=${mock[imap]}" "pop3=${mock[pop3]}" "submission=${mock[submission]}" "lmtp=${mock[lmtp]}" "smtp=${mock[smtp]}")
 forwarding = "none"
 [routing]
 default_destination = "mock"

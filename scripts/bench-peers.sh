@@ -218,26 +218,11 @@ start_sy() { # start_sy NAME BINARY
 	cat >"$d/switchyard.toml" <<TOML
 [server]
 backend_timeout = "5s"
-[listener.plain]
-protocol = "imap"
-bind = ["127.0.0.1:${tport[$name]}"]
-tls = "plain"
+$(sy_listener plain imap "${tport[$name]}")
 preauth_timeout = "10m"
 max_connections = 19000
-[destination.old]
-host = "127.0.0.1"
-forwarding = "xclient"
-allow_plaintext_auth = true
-[destination.old.protocol.imap]
-port = $old
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-forwarding = "xclient"
-allow_plaintext_auth = true
-[destination.new.protocol.imap]
-port = $new
-tls = "plain"
+$(sy_destination old xclient "imap=$old")
+$(sy_destination new xclient "imap=$new")
 [routing]
 default_destination = "old"
 [mapping]

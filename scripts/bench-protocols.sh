@@ -36,31 +36,10 @@ done
 cat >"$out/switchyard.toml" <<TOML
 [server]
 backend_timeout = "5s"
-[listener.pop3]
-protocol = "pop3"
-bind = ["127.0.0.1:${listen[pop3]}"]
-tls = "plain"
-[listener.submission]
-protocol = "submission"
-bind = ["127.0.0.1:${listen[submission]}"]
-tls = "plain"
-[listener.managesieve]
-protocol = "managesieve"
-bind = ["127.0.0.1:${listen[managesieve]}"]
-tls = "plain"
-[destination.mock]
-host = "127.0.0.1"
-forwarding = "xclient"
-allow_plaintext_auth = true
-[destination.mock.protocol.pop3]
-port = ${mock[pop3]}
-tls = "plain"
-[destination.mock.protocol.submission]
-port = ${mock[submission]}
-tls = "plain"
-[destination.mock.protocol.managesieve]
-port = ${mock[managesieve]}
-tls = "plain"
+$(sy_listener pop3 pop3 "${listen[pop3]}")
+$(sy_listener submission submission "${listen[submission]}")
+$(sy_listener managesieve managesieve "${listen[managesieve]}")
+$(sy_destination mock xclient "pop3=${mock[pop3]}" "submission=${mock[submission]}" "managesieve=${mock[managesieve]}")
 [routing]
 default_destination = "mock"
 [capabilities.pop3]

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapclient"
+	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -175,7 +176,7 @@ func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
 	if o.BufferSize < 4096 || o.BufferSize > 64<<20 {
 		return nil, fmt.Errorf("buffer size %d: want 4 KiB..64 MiB", o.BufferSize)
 	}
-	d, err := newDialer(&o.Options)
+	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -236,8 +237,8 @@ func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
 	}
 
 	// Transfer.
-	smp := newSampling(o.Sampler)
-	smp.take("start")
+	smp := stats.NewRunSampling(o.Sampler)
+	smp.Take("start")
 	t0 := time.Now()
 	end := t0.Add(o.Duration)
 	tctx, cancel := context.WithDeadline(ctx, end)
@@ -293,22 +294,16 @@ func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
 	if wall > o.Duration && ctx.Err() == nil {
 		wall = o.Duration // reads stop at the deadline; the rest is teardown
 	}
-	smp.take("end")
+	smp.Take("end")
 	stopProgress()
 
-	res.WallSeconds = wall.Seconds()
-	res.Ops = fetches.Load()
-	res.Errors = errs.Total()
-	res.ErrorsByKind = errs.Sorted()
-	res.OpsPerSec = float64(res.Ops) / wall.Seconds()
-	res.Latency = fetchH.Summarize()
-	res.LatencyCDF = fetchH.Quantiles(nil)
+	res.SetCounts(wall, fetches.Load(), &errs, &fetchH)
 	res.Phases = ph.summaries(&o.Options, false)
 	res.Bytes = moved.Load()
 	res.MBPerSec = float64(res.Bytes) / 1e6 / wall.Seconds()
 	res.FetchesPerSec = res.OpsPerSec
 	res.LiteralSize = lastLit.Load()
-	smp.finish(&res.Result, "")
+	res.Result.SetCost(smp, "")
 	if c := res.TargetCost; c != nil && res.Bytes > 0 {
 		res.CPUSecondsPerGB = c.CPUSeconds / (float64(res.Bytes) / 1e9)
 	}

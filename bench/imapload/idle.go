@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapclient"
+	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -39,7 +40,7 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 	if o.Hold > MaxDuration {
 		o.Hold = MaxDuration
 	}
-	d, err := newDialer(&o.Options)
+	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -51,8 +52,8 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 		wg          sync.WaitGroup
 	)
 	held := make([]*imapclient.Client, o.Conns)
-	smp := newSampling(o.Sampler)
-	smp.take("start")
+	smp := stats.NewRunSampling(o.Sampler)
+	smp.Take("start")
 	res := &Result{Scenario: "idle", Target: o.Target, TLS: o.TLS, Auth: o.Auth, Concurrency: o.Concurrency,
 		Sources: o.Sources, Started: time.Now(), Conns: o.Conns, Preauth: o.Preauth, Alive: -1}
 	if o.Preauth {
@@ -93,7 +94,7 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 	stopProgress()
 	openWall := time.Since(t0)
 	res.Established = int(established.Load())
-	smp.take("established")
+	smp.Take("established")
 
 	// Hold.
 	th := time.Now()
@@ -108,7 +109,7 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 		stopProgress()
 	}
 	res.HoldSeconds = time.Since(th).Seconds()
-	smp.take("held")
+	smp.Take("held")
 
 	// Check and close.
 	if !o.SkipCheck && ctx.Err() == nil {
@@ -154,7 +155,7 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 	res.Latency = ph.total.Summarize()
 	res.LatencyCDF = ph.total.Quantiles(nil)
 	res.Phases = ph.summaries(&o.Options, o.Preauth)
-	smp.finish(res, "established")
+	res.SetCost(smp, "established")
 	if res.Established == 0 && res.Errors > 0 {
 		return res, errors.New("no session could be established")
 	}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -45,7 +46,7 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 	if o.Linger <= 0 {
 		o.Linger = time.Second
 	}
-	d, err := newDialer(&o.Options)
+	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -61,8 +62,8 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 		started atomic.Int64
 		wg      sync.WaitGroup
 	)
-	smp := newSampling(o.Sampler)
-	smp.take("start")
+	smp := stats.NewRunSampling(o.Sampler)
+	smp.Take("start")
 	res := &Result{Scenario: "login", Target: o.Target, TLS: o.TLS, Auth: o.Auth, Concurrency: o.Concurrency, Sources: o.Sources, Started: time.Now()}
 	var last int64
 	var lastT time.Duration
@@ -105,21 +106,15 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 	res.Timeline = stopTimeline()
 	stopProgress()
 	wall := time.Since(t0)
-	smp.take("end")
+	smp.Take("end")
 
-	res.WallSeconds = wall.Seconds()
-	res.Ops = ok.Load()
-	res.Errors = errs.Total()
-	res.ErrorsByKind = errs.Sorted()
-	res.OpsPerSec = float64(res.Ops) / wall.Seconds()
-	res.Latency = ph.total.Summarize()
-	res.LatencyCDF = ph.total.Quantiles(nil)
+	res.SetCounts(wall, ok.Load(), &errs, &ph.total)
 	res.Phases = ph.summaries(&o.Options, false)
-	smp.finish(res, "")
+	res.SetCost(smp, "")
 	return res, nil
 }
 
-func loginOnce(ctx context.Context, o *LoginOptions, d *dialer, acct Account, ph *phases) error {
+func loginOnce(ctx context.Context, o *LoginOptions, d *sources.Dialer, acct Account, ph *phases) error {
 	t0 := time.Now()
 	c, oerr := open(ctx, &o.Options, d, acct, ph, false, 4096, 1024)
 	if oerr != nil {

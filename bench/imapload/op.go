@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapclient"
+	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -15,7 +16,7 @@ import (
 // operations. Safe for concurrent use.
 type Op struct {
 	o  Options
-	d  *dialer
+	d  *sources.Dialer
 	ph phases
 }
 
@@ -24,7 +25,7 @@ func NewOp(o Options) (*Op, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	d, err := newDialer(&o)
+	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
 	if err != nil {
 		return nil, err
 	}

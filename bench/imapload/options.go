@@ -11,10 +11,10 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapclient"
+	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -136,39 +136,6 @@ func (o *Options) check() error {
 	return nil
 }
 
-// dialer picks source addresses round robin.
-type dialer struct {
-	target  string
-	dialers []*net.Dialer
-	n       atomic.Uint64
-}
-
-func newDialer(o *Options) (*dialer, error) {
-	d := &dialer{target: o.Target}
-	if o.Sources <= 1 {
-		d.dialers = []*net.Dialer{{Timeout: o.Timeout}}
-		return d, nil
-	}
-	host, _, _ := net.SplitHostPort(o.Target)
-	ip := net.ParseIP(host)
-	if ip == nil || ip.To4() == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("sources need an IPv4 loopback target, not %q", host)
-	}
-	for i := 1; i <= o.Sources; i++ {
-		d.dialers = append(d.dialers, &net.Dialer{
-			Timeout:   o.Timeout,
-			LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(i))},
-			Control:   bindNoPort,
-		})
-	}
-	return d, nil
-}
-
-func (d *dialer) dial(ctx context.Context) (net.Conn, error) {
-	i := d.n.Add(1) % uint64(len(d.dialers))
-	return d.dialers[i].DialContext(ctx, "tcp", d.target)
-}
-
 // phases holds one histogram per step of a session.
 type phases struct {
 	connect, tls, auth, noop, logout, total stats.Histogram
@@ -222,9 +189,9 @@ func fail(phase string, err error) *opError { return &opError{phase, err} }
 
 // open connects, reads the greeting, starts TLS and (unless preauth) logs
 // in. The connection's deadline is start+Timeout.
-func open(ctx context.Context, o *Options, d *dialer, acct Account, ph *phases, preauth bool, rsize, wsize int) (*imapclient.Client, *opError) {
+func open(ctx context.Context, o *Options, d *sources.Dialer, acct Account, ph *phases, preauth bool, rsize, wsize int) (*imapclient.Client, *opError) {
 	t0 := time.Now()
-	conn, err := d.dial(ctx)
+	conn, err := d.Dial(ctx)
 	if err != nil {
 		return nil, fail("connect", err)
 	}

@@ -70,60 +70,34 @@ type Cost struct {
 	GoroutinesEstablished int     `json:"goroutines_established,omitempty"`
 }
 
-// sampling collects samples of the target and of this process.
-type sampling struct {
-	target  *stats.Sampler
-	self    stats.Sampler
-	samples []stats.ProcSample
-	selfA   stats.ProcSample
-	err     error
+// SetCounts fills what every scenario measures the same way: the wall
+// time, the operations that succeeded and their rate, the failures by
+// kind, and the latency of an operation (summary and CDF).
+func (r *Result) SetCounts(wall time.Duration, ops int64, errs *stats.Errors, latency *stats.Histogram) {
+	r.WallSeconds = wall.Seconds()
+	r.Ops = ops
+	r.Errors = errs.Total()
+	r.ErrorsByKind = errs.Sorted()
+	r.OpsPerSec = float64(r.Ops) / wall.Seconds()
+	r.Latency = latency.Summarize()
+	r.LatencyCDF = latency.Quantiles(nil)
 }
 
-func newSampling(t *stats.Sampler) *sampling {
-	s := &sampling{target: t, self: stats.Sampler{PID: os.Getpid()}}
-	s.selfA, _ = s.self.Sample("start")
-	return s
-}
-
-func (s *sampling) take(label string) {
-	if s.target == nil || s.target.PID <= 0 {
+// SetCost fills the process fields of r from s: the bench's CPU, the
+// target's samples and its cost from the first sample to the last.
+// perConnAt names the sample taken with every session open (idle
+// scenario), or "".
+func (r *Result) SetCost(s *stats.RunSampling, perConnAt string) {
+	if d := s.SelfCPU(); d != nil {
+		r.BenchCPU = d
+	}
+	r.SamplerError = s.SamplerError()
+	samples := s.Samples()
+	r.TargetSamples = samples
+	if len(samples) < 2 {
 		return
 	}
-	smp, err := s.target.Sample(label)
-	if err != nil {
-		if s.err == nil {
-			s.err = err
-		}
-		return
-	}
-	s.samples = append(s.samples, smp)
-}
-
-func (s *sampling) find(label string) (stats.ProcSample, bool) {
-	for _, x := range s.samples {
-		if x.Label == label {
-			return x, true
-		}
-	}
-	return stats.ProcSample{}, false
-}
-
-// finish fills the process fields of r; perConnAt names the sample taken
-// with every session open (idle scenario), or "".
-func (s *sampling) finish(r *Result, perConnAt string) {
-	if b, err := s.self.Sample("end"); err == nil && s.selfA.Label != "" {
-		d := stats.Delta(s.selfA, b)
-		r.BenchCPU = &d
-	}
-	if s.err != nil {
-		r.SamplerError = s.err.Error()
-	}
-	if len(s.samples) < 2 {
-		r.TargetSamples = s.samples
-		return
-	}
-	r.TargetSamples = s.samples
-	first, last := s.samples[0], s.samples[len(s.samples)-1]
+	first, last := samples[0], samples[len(samples)-1]
 	d := stats.Delta(first, last)
 	c := &Cost{
 		CPUSeconds:  d.CPUSeconds,
@@ -136,7 +110,7 @@ func (s *sampling) finish(r *Result, perConnAt string) {
 		c.CPUMicrosPerOp = d.CPUSeconds * 1e6 / float64(r.Ops)
 	}
 	if perConnAt != "" && r.Established > 0 {
-		if e, ok := s.find(perConnAt); ok {
+		if e, ok := s.Find(perConnAt); ok {
 			n := float64(r.Established)
 			c.RSSPerConnKiB = float64(e.RSSKiB-first.RSSKiB) / n
 			if e.FDs >= 0 && first.FDs >= 0 {

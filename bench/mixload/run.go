@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -400,8 +399,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, errors.New("nothing to run: no target, or every rate and the idle population are 0")
 	}
 
-	smp := newSampling(o.Sampler)
-	smp.take("start")
+	smp := stats.NewRunSampling(o.Sampler)
+	smp.Take("start")
 
 	// Ramp: the idle population, the fetch sessions, the LMTP connections.
 	t0 := time.Now()
@@ -442,7 +441,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	rampWG.Wait()
 	stopRampProgress()
 	res.RampSeconds = time.Since(t0).Seconds()
-	smp.take("established")
+	smp.Take("established")
 
 	// Measured phase.
 	mctx, cancel := context.WithTimeout(ctx, o.Duration)
@@ -501,7 +500,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		c.points = c.stopTimeline()
 	}
 	stopProgress()
-	smp.take("end")
+	smp.Take("end")
 
 	// Close: the clients, then the idle sessions (checked unless the run
 	// was interrupted).
@@ -548,7 +547,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Errors += res.Components[0].Errors
 	}
 	res.OpsPerSec = float64(res.Ops) / wall.Seconds()
-	smp.finish(res, idle)
+	finishCost(smp, res, idle)
 	if idle != nil && idle.established.Load() == 0 && o.Idle > 0 && res.Ops == 0 {
 		return res, errors.New("no idle session could be established and no operation succeeded")
 	}
@@ -604,59 +603,18 @@ func progress(o *Options, line func() string) (stop func()) {
 	}
 }
 
-// sampling observes the target and this process.
-type sampling struct {
-	target  *stats.Sampler
-	self    stats.Sampler
-	selfA   stats.ProcSample
-	samples []stats.ProcSample
-	err     error
-}
-
-func newSampling(t *stats.Sampler) *sampling {
-	s := &sampling{target: t, self: stats.Sampler{PID: os.Getpid()}}
-	s.selfA, _ = s.self.Sample("start")
-	return s
-}
-
-func (s *sampling) take(label string) {
-	if s.target == nil || s.target.PID <= 0 {
-		return
-	}
-	p, err := s.target.Sample(label)
-	if err != nil {
-		if s.err == nil {
-			s.err = err
-		}
-		return
-	}
-	s.samples = append(s.samples, p)
-}
-
-func (s *sampling) find(label string) (stats.ProcSample, bool) {
-	for _, p := range s.samples {
-		if p.Label == label {
-			return p, true
-		}
-	}
-	return stats.ProcSample{}, false
-}
-
-// finish fills the process fields: the cost of the measured phase
+// finishCost fills the process fields: the cost of the measured phase
 // ("established" to "end") and the memory of the idle population ("start"
 // to "established").
-func (s *sampling) finish(r *Result, idle *idleSet) {
-	if b, err := s.self.Sample("end"); err == nil && s.selfA.Label != "" {
-		d := stats.Delta(s.selfA, b)
-		r.BenchCPU = &d
+func finishCost(s *stats.RunSampling, r *Result, idle *idleSet) {
+	if d := s.SelfCPU(); d != nil {
+		r.BenchCPU = d
 	}
-	if s.err != nil {
-		r.SamplerError = s.err.Error()
-	}
-	r.TargetSamples = s.samples
-	st, ok1 := s.find("start")
-	est, ok2 := s.find("established")
-	end, ok3 := s.find("end")
+	r.SamplerError = s.SamplerError()
+	r.TargetSamples = s.Samples()
+	st, ok1 := s.Find("start")
+	est, ok2 := s.Find("established")
+	end, ok3 := s.Find("end")
 	if !ok1 || !ok2 || !ok3 {
 		return
 	}

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/internal/mockserver"
@@ -44,17 +43,14 @@ type Config struct {
 
 // Server is a running mock backend.
 type Server struct {
-	cfg Config
-	l   *mockserver.Listener
-
-	mu       sync.Mutex
-	lastAddr map[string]string // user -> client address it believed
-	logins   int
+	cfg    Config
+	l      *mockserver.Listener
+	logins mockserver.Logins
 }
 
 // Listen starts a server on addr ("127.0.0.1:0").
 func Listen(addr string, cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, lastAddr: map[string]string{}}
+	s := &Server{cfg: cfg}
 	l, err := mockserver.Listen(addr, s.serve)
 	if err != nil {
 		return nil, err
@@ -74,18 +70,10 @@ func (s *Server) Close() error {
 // LastClientAddr is the client address (host:port) the server believed
 // for user's last successful login: from XCLIENT, a PROXY header, or the
 // socket.
-func (s *Server) LastClientAddr(user string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lastAddr[user]
-}
+func (s *Server) LastClientAddr(user string) string { return s.logins.LastClientAddr(user) }
 
 // Logins counts successful logins.
-func (s *Server) Logins() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logins
-}
+func (s *Server) Logins() int { return s.logins.Count() }
 
 func (s *Server) message() string {
 	return fmt.Sprintf("Subject: Marker: you are on %s\r\nFrom: mock@%s.test\r\n\r\nbackend=%s\r\n", s.cfg.Name, s.cfg.Name, s.cfg.Name)
@@ -221,10 +209,7 @@ func (ss *session) login(user, pass string) {
 		return
 	}
 	ss.authed, ss.user = true, user
-	ss.s.mu.Lock()
-	ss.s.lastAddr[user] = ss.client
-	ss.s.logins++
-	ss.s.mu.Unlock()
+	ss.s.logins.Record(user, ss.client)
 	ss.reply("+OK Logged in.")
 }
 

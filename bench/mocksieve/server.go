@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/internal/mockserver"
@@ -29,16 +28,14 @@ type Config struct {
 
 // Server is a running mock backend.
 type Server struct {
-	cfg Config
-	l   *mockserver.Listener
-
-	mu       sync.Mutex
-	lastAddr map[string]string
+	cfg    Config
+	l      *mockserver.Listener
+	logins mockserver.Logins
 }
 
 // Listen starts a server on addr.
 func Listen(addr string, cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, lastAddr: map[string]string{}}
+	s := &Server{cfg: cfg}
 	l, err := mockserver.Listen(addr, s.serve)
 	if err != nil {
 		return nil, err
@@ -56,11 +53,7 @@ func (s *Server) Close() error {
 }
 
 // LastClientAddr is the client address believed for user's last login.
-func (s *Server) LastClientAddr(user string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lastAddr[user]
-}
+func (s *Server) LastClientAddr(user string) string { return s.logins.LastClientAddr(user) }
 
 func (s *Server) serve(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(time.Minute))
@@ -119,9 +112,7 @@ func (s *Server) serve(c net.Conn) {
 				continue
 			}
 			authed = true
-			s.mu.Lock()
-			s.lastAddr[user] = client
-			s.mu.Unlock()
+			s.logins.Record(user, client)
 			fmt.Fprint(w, "OK \"Logged in.\"\r\n")
 		case "LISTSCRIPTS":
 			if !authed {

@@ -8,37 +8,15 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 )
 
 // maxLine bounds one server line (and a ManageSieve literal in a reply).
 const maxLine = 64 << 10
 
-// StatusError is a refusal by the server: POP3 -ERR, an SMTP reply that is
-// not the expected class, ManageSieve NO or BYE.
-type StatusError struct {
-	// Status is "-ERR", the SMTP reply code ("535"), "NO" or "BYE".
-	Status string
-	// Code is the response code if any: "AUTH" (POP3 "[AUTH]"), "5.7.8"
-	// (SMTP enhanced status), "TRYLATER" (ManageSieve "(TRYLATER)").
-	Code string
-	Text string // the whole line
-}
-
-func (e *StatusError) Error() string { return e.Text }
-
-// Kind groups errors in the report: "-ERR [AUTH]", "535 5.7.8",
-// "NO (TRYLATER)".
-func (e *StatusError) Kind() string {
-	switch {
-	case e.Code == "":
-		return e.Status
-	case e.Status == "-ERR":
-		return e.Status + " [" + e.Code + "]"
-	case e.Status == "NO" || e.Status == "BYE":
-		return e.Status + " (" + e.Code + ")"
-	}
-	return e.Status + " " + e.Code
-}
+// StatusError is a refusal by the server (package run).
+type StatusError = run.StatusError
 
 // errUnexpected is a reply that fits no protocol rule.
 var errUnexpected = errors.New("unexpected reply")

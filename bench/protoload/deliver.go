@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/sources"
+	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -128,7 +130,7 @@ func (o *DeliverOptions) check() (*Options, error) {
 		Timeout: o.Timeout, Concurrency: o.Concurrency, Duration: o.Duration, Count: o.Count,
 		Linger: o.Linger, Helo: o.Helo, Progress: o.Progress, ProgressEvery: o.ProgressEvery,
 	}
-	if err := lo.check(); err != nil {
+	if err := lo.Check(); err != nil {
 		return nil, err
 	}
 	o.Timeout, o.Concurrency, o.Duration, o.Count = lo.Timeout, lo.Concurrency, lo.Duration, lo.Count
@@ -249,18 +251,18 @@ func (r *DeliverResult) WriteText(w io.Writer) error {
 	p("operations", "%d ok, %d failed", r.Ops, r.Errors)
 	p("delivered", "%d messages, %d recipients, %d partial, %d connections", r.Ops, r.RcptsDelivered, r.Partial, r.Connections)
 	p("throughput", "%.0f messages/s, %.1f MB/s", r.OpsPerSec, r.MBPerSec)
-	p("latency (ms)", "%s", fmtSummary(r.Latency))
+	p("latency (ms)", "%s", run.FmtSummary(r.Latency))
 	for _, k := range []string{"connect", "envelope", "data", "quit"} {
 		if s, ok := r.Phases[k]; ok {
-			p("  "+k+" (ms)", "%s", fmtSummary(s))
+			p("  "+k+" (ms)", "%s", run.FmtSummary(s))
 		}
 	}
-	writeTail(p, &r.Result.Result, "message")
+	run.WriteTail(p, &r.Result.Result, "message")
 	return tw.Flush()
 }
 
 // WriteJSON writes r, indented, to path.
-func (r *DeliverResult) WriteJSON(path string) error { return writeJSON(path, r) }
+func (r *DeliverResult) WriteJSON(path string) error { return run.WriteJSON(path, r) }
 
 // deliverPhases are the deliver scenario's histograms; total is a
 // message, MAIL to the final reply.
@@ -278,7 +280,7 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := newDialer(lo)
+	d, err := sources.NewDialer(lo.Target, lo.Sources, lo.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -296,8 +298,8 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 		started atomic.Int64
 		wg      sync.WaitGroup
 	)
-	smp := newSampling(o.Sampler)
-	smp.take("start")
+	smp := stats.NewRunSampling(o.Sampler)
+	smp.Take("start")
 	res := &DeliverResult{
 		Result: Result{Protocol: o.Protocol, Result: imapload.Result{
 			Scenario: "deliver", Target: o.Target, TLS: imapload.TLSNone, Auth: "none",
@@ -307,7 +309,7 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 		Pipelining: !o.NoPipelining,
 	}
 	var okForProgress atomic.Int64
-	stopProgress := startProgress(lo, &okForProgress, &errs, &ph)
+	stopProgress := run.StartProgress(lo.Progress, lo.ProgressEvery, string(lo.Protocol), &okForProgress, &errs, &ph.total)
 	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, cnt.ok.Load, errs.Total, func() int64 { return cnt.ok.Load() * int64(o.MessageSize) }, &ph.total)
 	t0 := time.Now()
 	for w := 0; w < o.Concurrency; w++ {
@@ -315,37 +317,16 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 		go func() {
 			defer wg.Done()
 			dw := &deliverWorker{o: &o, d: d, wire: wire, ph: &ph, dp: &dp, errs: &errs, cnt: &cnt, started: &started, okp: &okForProgress}
-			for ctx.Err() == nil {
-				if o.Count > 0 && started.Load() >= o.Count {
-					return
-				}
-				more, oe := dw.connection(ctx)
-				if oe != nil {
-					if oe.phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
-						return // cancelled while dialing: not a failure
-					}
-					errs.Add(oe.kind())
-					time.Sleep(time.Millisecond) // do not spin on a dead target
-				}
-				if !more {
-					return
-				}
-			}
+			run.Connections(ctx, end, o.Count, &started, &errs, dw.connection)
 		}()
 	}
 	wg.Wait()
 	res.Timeline = stopTimeline()
 	stopProgress()
 	wall := time.Since(t0)
-	smp.take("end")
+	smp.Take("end")
 
-	res.WallSeconds = wall.Seconds()
-	res.Ops = cnt.ok.Load()
-	res.Errors = errs.Total()
-	res.ErrorsByKind = errs.Sorted()
-	res.OpsPerSec = float64(res.Ops) / wall.Seconds()
-	res.Latency = ph.total.Summarize()
-	res.LatencyCDF = ph.total.Quantiles(nil)
+	res.Result.Result.SetCounts(wall, cnt.ok.Load(), &errs, &ph.total)
 	res.Phases = map[string]stats.Summary{"connect": dp.connect.Summarize(), "envelope": dp.envelope.Summarize(), "data": dp.data.Summarize()}
 	if dp.quit.Count() > 0 {
 		res.Phases["quit"] = dp.quit.Summarize()
@@ -354,13 +335,13 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 	res.RcptsDelivered = cnt.rcpts.Load()
 	res.Partial = cnt.partial.Load()
 	res.MBPerSec = float64(res.Ops) * float64(o.MessageSize) / wall.Seconds() / 1e6
-	smp.finish(&res.Result.Result)
+	res.Result.Result.SetCost(smp, "")
 	return res, nil
 }
 
 type deliverWorker struct {
 	o       *DeliverOptions
-	d       *dialer
+	d       *sources.Dialer
 	wire    []byte
 	ph      *phases
 	dp      *deliverPhases
@@ -379,20 +360,20 @@ type deliverWorker struct {
 
 // open connects, reads the greeting and sends EHLO/LHLO; w.c is the
 // connection on success and nil on failure.
-func (w *deliverWorker) open(ctx context.Context) *opError {
+func (w *deliverWorker) open(ctx context.Context) *run.OpError {
 	o := w.o
 	t0 := time.Now()
-	nc, err := w.d.dial(ctx)
+	nc, err := w.d.Dial(ctx)
 	if err != nil {
-		return fail("connect", err)
+		return run.Fail("connect", err)
 	}
 	w.cnt.conns.Add(1)
 	_ = nc.SetDeadline(t0.Add(o.Timeout))
 	w.c = newConn(nc)
-	failed := func(err error) *opError {
+	failed := func(err error) *run.OpError {
 		w.c.Close()
 		w.c = nil
-		return fail("connect", err)
+		return run.Fail("connect", err)
 	}
 	if _, err := w.expect('2'); err != nil {
 		return failed(err)
@@ -427,7 +408,7 @@ func (w *deliverWorker) open(ctx context.Context) *opError {
 
 // connection opens a connection, sends messages on it and closes it.
 // more is false when the run is over (Count reached).
-func (w *deliverWorker) connection(ctx context.Context) (more bool, _ *opError) {
+func (w *deliverWorker) connection(ctx context.Context) (more bool, _ *run.OpError) {
 	o := w.o
 	if oe := w.open(ctx); oe != nil {
 		return true, oe
@@ -450,7 +431,7 @@ func (w *deliverWorker) connection(ctx context.Context) (more bool, _ *opError) 
 		_ = nc.SetDeadline(time.Now().Add(o.Timeout))
 		inSync, oe := w.message(n - 1)
 		if oe != nil {
-			w.errs.Add(oe.kind())
+			w.errs.Add(oe.Kind())
 		}
 		if !inSync {
 			return true, nil // the connection is unusable: reconnect
@@ -514,7 +495,7 @@ func isStatus(err error) bool {
 // message sends message n. inSync is false when the connection cannot
 // carry another message (an I/O error or an unexpected reply). Refused
 // recipients are counted here; the returned error is the first other one.
-func (w *deliverWorker) message(n int64) (inSync bool, _ *opError) {
+func (w *deliverWorker) message(n int64) (inSync bool, _ *run.OpError) {
 	o := w.o
 	t0 := time.Now()
 	w.delivered = false
@@ -550,13 +531,13 @@ func (w *deliverWorker) message(n int64) (inSync bool, _ *opError) {
 		}
 		w.buf = append(w.buf, "DATA\r\n"...)
 		if _, err := w.c.c.Write(w.buf); err != nil {
-			return false, fail("mail", err)
+			return false, run.Fail("mail", err)
 		}
 	} else if _, err := w.c.c.Write(w.buf); err != nil {
-		return false, fail("mail", err)
+		return false, run.Fail("mail", err)
 	}
-	var first *opError
-	note := func(oe *opError) {
+	var first *run.OpError
+	note := func(oe *run.OpError) {
 		if first == nil {
 			first = oe
 		}
@@ -565,9 +546,9 @@ func (w *deliverWorker) message(n int64) (inSync bool, _ *opError) {
 	mailOK := true
 	if _, err := w.expect('2'); err != nil {
 		if !isStatus(err) {
-			return false, fail("mail", err)
+			return false, run.Fail("mail", err)
 		}
-		note(fail("mail", err))
+		note(run.Fail("mail", err))
 		mailOK = false
 	}
 	// RCPT
@@ -576,15 +557,15 @@ func (w *deliverWorker) message(n int64) (inSync bool, _ *opError) {
 		for _, r := range rcpts {
 			if !w.pipelining {
 				if err := send("RCPT TO:<", r, ">"); err != nil {
-					return false, fail("rcpt", err)
+					return false, run.Fail("rcpt", err)
 				}
 			}
 			if _, err := w.expect('2'); err != nil {
 				if !isStatus(err) {
-					return false, fail("rcpt", err)
+					return false, run.Fail("rcpt", err)
 				}
 				if mailOK { // a refused recipient: count each
-					w.errs.Add(fail("rcpt", err).kind())
+					w.errs.Add(run.Fail("rcpt", err).Kind())
 				}
 				continue
 			}
@@ -596,15 +577,15 @@ func (w *deliverWorker) message(n int64) (inSync bool, _ *opError) {
 	if w.pipelining || accepted > 0 {
 		if !w.pipelining {
 			if err := send("DATA"); err != nil {
-				return false, fail("data", err)
+				return false, run.Fail("data", err)
 			}
 		}
 		if _, err := w.expect('3'); err != nil {
 			if !isStatus(err) {
-				return false, fail("data", err)
+				return false, run.Fail("data", err)
 			}
 			if accepted > 0 {
-				note(fail("data", err))
+				note(run.Fail("data", err))
 			}
 		} else {
 			dataOK = true
@@ -613,7 +594,7 @@ func (w *deliverWorker) message(n int64) (inSync bool, _ *opError) {
 	if !dataOK {
 		// Abandon the transaction so the next MAIL is not nested.
 		if err := send("RSET"); err != nil {
-			return false, fail("rset", err)
+			return false, run.Fail("rset", err)
 		}
 		if _, err := w.expect('2'); err != nil {
 			return isStatus(err), first
@@ -623,15 +604,15 @@ func (w *deliverWorker) message(n int64) (inSync bool, _ *opError) {
 	if accepted == 0 {
 		// 354 without a recipient: end the (empty) transaction.
 		if err := send("."); err != nil {
-			return false, fail("data", err)
+			return false, run.Fail("data", err)
 		}
 		_, err := w.expect('2')
-		return err == nil || isStatus(err), fail("data", errors.New("354 without an accepted recipient"))
+		return err == nil || isStatus(err), run.Fail("data", errors.New("354 without an accepted recipient"))
 	}
 	td := time.Now()
 	w.dp.envelope.RecordDuration(td.Sub(t0))
 	if _, err := w.c.c.Write(w.wire); err != nil {
-		return false, fail("data", err)
+		return false, run.Fail("data", err)
 	}
 	replies := 1
 	if o.Protocol == LMTP {
@@ -641,9 +622,9 @@ func (w *deliverWorker) message(n int64) (inSync bool, _ *opError) {
 	for i := 0; i < replies; i++ {
 		if _, err := w.expect('2'); err != nil {
 			if !isStatus(err) {
-				return false, fail("data", err)
+				return false, run.Fail("data", err)
 			}
-			w.errs.Add(fail("data", err).kind()) // each refused recipient (LMTP)
+			w.errs.Add(run.Fail("data", err).Kind()) // each refused recipient (LMTP)
 			continue
 		}
 		delivered++

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/sources"
+	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -19,16 +21,16 @@ import (
 // QUIT/LOGOUT, linger) of o.Protocol. Safe for concurrent use.
 type LoginOp struct {
 	o  Options
-	d  *dialer
+	d  *sources.Dialer
 	ph phases
 }
 
 // NewLoginOp checks o (Duration and Count are not used).
 func NewLoginOp(o Options) (*LoginOp, error) {
-	if err := o.check(); err != nil {
+	if err := o.Check(); err != nil {
 		return nil, err
 	}
-	d, err := newDialer(&o)
+	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -67,11 +69,11 @@ func (ph *phases) summaries(o *Options) map[string]stats.Summary {
 // -ERR [AUTH]", "connect: refused"); an error that does not come from this
 // package is named "<phase>: <kind>".
 func ErrorKind(phase string, err error) string {
-	var oe *opError
+	var oe *run.OpError
 	if errors.As(err, &oe) {
-		return oe.kind()
+		return oe.Kind()
 	}
-	return fail(phase, err).kind()
+	return run.Fail(phase, err).Kind()
 }
 
 // Deliverer sends messages of the deliver scenario one at a time over
@@ -79,7 +81,7 @@ func ErrorKind(phase string, err error) string {
 // counts. Safe for concurrent use by distinct DeliverConns.
 type Deliverer struct {
 	o      DeliverOptions
-	d      *dialer
+	d      *sources.Dialer
 	wire   []byte
 	ph     phases
 	dp     deliverPhases
@@ -94,7 +96,7 @@ func NewDeliverer(o DeliverOptions) (*Deliverer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := newDialer(lo)
+	d, err := sources.NewDialer(lo.Target, lo.Sources, lo.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +138,7 @@ func (c *DeliverConn) Send(ctx context.Context, n int64) bool {
 	if w.c == nil {
 		if oe := w.open(ctx); oe != nil {
 			if ctx.Err() == nil {
-				w.errs.Add(oe.kind())
+				w.errs.Add(oe.Kind())
 			}
 			return false
 		}
@@ -145,7 +147,7 @@ func (c *DeliverConn) Send(ctx context.Context, n int64) bool {
 	_ = w.c.c.SetDeadline(time.Now().Add(w.o.Timeout))
 	inSync, oe := w.message(n)
 	if oe != nil {
-		w.errs.Add(oe.kind())
+		w.errs.Add(oe.Kind())
 	}
 	c.sent++
 	switch {

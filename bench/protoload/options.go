@@ -85,7 +85,8 @@ func ParseProtocol(s string) (Protocol, error) {
 	return "", fmt.Errorf("protocol %q: want pop3, submission or managesieve", s)
 }
 
-func (o *Options) check() error {
+// Check validates o and fills its defaults (the http scenario shares it).
+func (o *Options) Check() error {
 	if _, err := ParseProtocol(string(o.Protocol)); err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/mockhttp"
-	"github.com/switchyard-mail/switchyard/bench/protoload"
+	"github.com/switchyard-mail/switchyard/bench/protoload/httpload"
 )
 
 // runHTTP is --scenario http: JMAP-like POSTs over keep-alive HTTP/1.1
@@ -17,7 +17,7 @@ func runHTTP(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 	if f.tlsMode != "none" && f.tlsMode != "implicit" {
 		return fmt.Errorf("--tls %s: the http scenario speaks plaintext (none) or https (implicit)", f.tlsMode)
 	}
-	o := protoload.HTTPOptions{
+	o := httpload.HTTPOptions{
 		Target:            f.target,
 		TLS:               imapload.TLSMode(f.tlsMode),
 		Host:              f.httpHost,
@@ -42,7 +42,7 @@ func runHTTP(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 	if o.TLSConfig, err = clientTLS(f); err != nil {
 		return err
 	}
-	res, err := protoload.RunHTTP(ctx, o)
+	res, err := httpload.RunHTTP(ctx, o)
 	if res == nil {
 		return err
 	}

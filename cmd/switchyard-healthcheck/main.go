@@ -33,6 +33,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/config/overrides"
 )
 
 func main() {
@@ -140,7 +141,7 @@ func adminAddr(flagAddr, configPath string, getenv func(string) string) (addr, f
 		return "", "", err
 	}
 	// The same environment switchyard sees (no flags: they are its own).
-	over := config.RegisterFlags(pflag.NewFlagSet("switchyard", pflag.ContinueOnError))
+	over := overrides.RegisterFlags(pflag.NewFlagSet("switchyard", pflag.ContinueOnError))
 	if err := over.Apply(cfg, getenv); err != nil {
 		return "", "", err
 	}

@@ -28,6 +28,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/config/overrides"
+	"github.com/switchyard-mail/switchyard/config/printing"
 	"github.com/switchyard-mail/switchyard/internal/app"
 	"github.com/switchyard-mail/switchyard/internal/demo"
 	"github.com/switchyard-mail/switchyard/internal/sdnotify"
@@ -65,11 +67,11 @@ $SWITCHYARD_ADMIN_TOKEN or $PROXY_ADMIN_TOKEN (never a flag).
 Flags:
 `
 
-// flags are the command's own flags (config.RegisterFlags adds the ones
+// flags are the command's own flags (overrides.RegisterFlags adds the ones
 // that set configuration keys).
 type flags struct {
 	fs          *pflag.FlagSet
-	over        *config.Overrides
+	over        *overrides.Overrides
 	configPath  *string
 	check       *bool
 	printConfig *bool
@@ -99,7 +101,7 @@ func (c *command) flagSet() *flags {
 	f.runDemo = fs.Bool("demo", false, "run the built-in demo: two mock IMAP backends on loopback")
 	f.demoIMAP = fs.String("demo-imap", "127.0.0.1:10143", "demo: IMAP (STARTTLS) listener address")
 	f.demoIMAPS = fs.String("demo-imaps", "127.0.0.1:10993", "demo: IMAPS listener address")
-	f.over = config.RegisterFlags(fs)
+	f.over = overrides.RegisterFlags(fs)
 	return f
 }
 
@@ -211,7 +213,7 @@ func (c *command) run(parent context.Context, args []string) int {
 		return 1
 	}
 	if *f.printConfig {
-		out, err := cfg.MarshalRedacted()
+		out, err := printing.MarshalRedacted(cfg)
 		if err != nil {
 			fmt.Fprintln(c.stderr, "switchyard:", err)
 			return 1

@@ -17,12 +17,7 @@ import (
 
 func newStore(t testing.TB, opt Options) *Store {
 	t.Helper()
-	s, err := New(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return storetest.Open(t, func() (*Store, error) { return New(opt) })
 }
 
 func TestOptions(t *testing.T) {
@@ -123,30 +118,7 @@ func TestThreeInstances(t *testing.T) {
 func TestBusResubscribes(t *testing.T) {
 	srv := testsrv.StartRedis(t)
 	s := newStore(t, Options{URL: "redis://" + srv.Addr})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan []string, 16)
-	if err := s.Bus().Subscribe(ctx, func(ids []string) { got <- ids }); err != nil {
-		t.Fatal(err)
-	}
-	next := func() []string {
-		t.Helper()
-		select {
-		case ids := <-got:
-			return ids
-		case <-time.After(15 * time.Second):
-			t.Fatal("no announcement within 15s")
-		}
-		return nil
-	}
-	if ids := next(); ids != nil {
-		t.Fatalf("first call %q, want nil (subscribed)", ids)
-	}
-	srv.Stop()
-	srv.Start()
-	if ids := next(); ids != nil {
-		t.Fatalf("after restart %q, want nil (resubscribed)", ids)
-	}
+	next := storetest.Resubscribes(t, s.Bus().Subscribe, func() { srv.Stop(); srv.Start() }, 15*time.Second)
 	pub := newStore(t, Options{URL: "redis://" + srv.Addr})
 	if err := pub.Bus().Publish(context.Background(), "a@b", "c d"); err != nil {
 		t.Fatal(err)

@@ -63,28 +63,7 @@ func TestPostgres(t *testing.T) {
 		bus, _ := s.PGBus("sy_reconnect")
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		got := make(chan []string, 16)
-		if err := bus.Subscribe(ctx, func(ids []string) { got <- ids }); err != nil {
-			t.Fatal(err)
-		}
-		next := func() []string {
-			t.Helper()
-			select {
-			case ids := <-got:
-				return ids
-			case <-time.After(20 * time.Second):
-				t.Fatal("nothing within 20s")
-			}
-			return nil
-		}
-		if ids := next(); ids != nil {
-			t.Fatalf("first call %q, want nil", ids)
-		}
-		srv.Stop()
-		srv.Start()
-		if ids := next(); ids != nil {
-			t.Fatalf("after restart %q, want nil", ids)
-		}
+		next := storetest.Resubscribes(t, bus.Subscribe, func() { srv.Stop(); srv.Start() }, 20*time.Second)
 		if err := bus.Publish(ctx, "a@b"); err != nil {
 			t.Fatal(err)
 		}

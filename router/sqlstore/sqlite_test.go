@@ -14,12 +14,7 @@ import (
 
 func newStore(t testing.TB, opt Options) *Store {
 	t.Helper()
-	s, err := New(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return storetest.Open(t, func() (*Store, error) { return New(opt) })
 }
 
 func sqliteStore(t testing.TB) *Store {

@@ -110,3 +110,37 @@ func ReadProxyHeader(c net.Conn, r *bufio.Reader, timeout time.Duration) (src ne
 	}
 	return src, ok, err
 }
+
+// Logins remembers, per user, the client address a mock believed at the
+// user's last successful login (from XCLIENT, a PROXY header or the
+// socket), and counts the logins. The zero value is ready.
+type Logins struct {
+	mu   sync.Mutex
+	last map[string]string
+	n    int
+}
+
+// Record notes a successful login of user, believed to come from addr.
+func (l *Logins) Record(user, addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last = map[string]string{}
+	}
+	l.last[user] = addr
+	l.n++
+}
+
+// LastClientAddr is the address believed at user's last successful login.
+func (l *Logins) LastClientAddr(user string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last[user]
+}
+
+// Count is the number of successful logins.
+func (l *Logins) Count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n
+}

@@ -472,3 +472,48 @@ func Batch(t *testing.T, s BatchStore, bad *router.Mapping) {
 		t.Fatal("LookupMany found an identifier with no mapping")
 	}
 }
+
+// Resubscribes subscribes to a store's invalidation bus, checks the
+// call with nil that says it is subscribed, restarts the server and
+// checks the nil call again (the subscription came back and reports the
+// gap). It returns next, which waits up to within for the following call,
+// for the caller to check a publish gets through.
+func Resubscribes(t *testing.T, subscribe func(context.Context, func([]string)) error, restart func(), within time.Duration) (next func() []string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	got := make(chan []string, 16)
+	if err := subscribe(ctx, func(ids []string) { got <- ids }); err != nil {
+		t.Fatal(err)
+	}
+	next = func() []string {
+		t.Helper()
+		select {
+		case ids := <-got:
+			return ids
+		case <-time.After(within):
+			t.Fatalf("no announcement within %v", within)
+		}
+		return nil
+	}
+	if ids := next(); ids != nil {
+		t.Fatalf("first call %q, want nil (subscribed)", ids)
+	}
+	restart()
+	if ids := next(); ids != nil {
+		t.Fatalf("after restart %q, want nil (resubscribed)", ids)
+	}
+	return next
+}
+
+// Open returns the store open makes, closed when the test ends; a failure
+// to open fails the test.
+func Open[S interface{ Close() error }](t testing.TB, open func() (S, error)) S {
+	t.Helper()
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}

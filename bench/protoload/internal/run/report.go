@@ -1,0 +1,52 @@
+package run
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/stats"
+)
+
+// The parts of the result tables the deliver and http scenarios share.
+
+// FmtSummary prints a latency summary in one line ("-" when empty).
+func FmtSummary(s stats.Summary) string {
+	if s.Count == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (n=%d)", s.P50Ms, s.P90Ms, s.P99Ms, s.P999Ms, s.MaxMs, s.Count)
+}
+
+// WriteTail prints the rows that end every table: errors by kind, the
+// target's CPU (per unit: "message", "request") and RSS, the sampler's
+// error, and this process's CPU. p prints one row.
+func WriteTail(p func(k, f string, a ...any), r *imapload.Result, unit string) {
+	for _, e := range r.ErrorsByKind {
+		p("  error", "%-40s %d", e.Kind, e.Count)
+	}
+	if c := r.TargetCost; c != nil {
+		line := fmt.Sprintf("cpu %.2f s (%.0f%% of a core", c.CPUSeconds, c.CPUPercent)
+		if c.CPUMicrosPerOp > 0 {
+			line += fmt.Sprintf(", %.1f µs/%s", c.CPUMicrosPerOp, unit)
+		}
+		p("target", "%s)", line)
+		p("target rss", "%d KiB -> %d KiB (peak %d KiB)", c.RSSStartKiB, c.RSSEndKiB, c.RSSPeakKiB)
+	}
+	if r.SamplerError != "" {
+		p("sampler error", "%s", r.SamplerError)
+	}
+	if b := r.BenchCPU; b != nil {
+		p("bench itself", "cpu %.2f s (%.0f%% of a core)", b.CPUSeconds, b.CPUPercent)
+	}
+}
+
+// WriteJSON writes v, indented, to path.
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

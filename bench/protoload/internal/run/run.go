@@ -1,0 +1,122 @@
+// Package run is the machinery every protoload scenario shares: failures
+// by phase and kind, the progress line and the tail of the result tables.
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/bench/stats"
+)
+
+// StatusError is a refusal by the server: POP3 -ERR, an SMTP reply that is
+// not the expected class, ManageSieve NO or BYE.
+type StatusError struct {
+	// Status is "-ERR", the SMTP reply code ("535"), "NO" or "BYE".
+	Status string
+	// Code is the response code if any: "AUTH" (POP3 "[AUTH]"), "5.7.8"
+	// (SMTP enhanced status), "TRYLATER" (ManageSieve "(TRYLATER)").
+	Code string
+	Text string // the whole line
+}
+
+func (e *StatusError) Error() string { return e.Text }
+
+// Kind groups errors in the report: "-ERR [AUTH]", "535 5.7.8",
+// "NO (TRYLATER)".
+func (e *StatusError) Kind() string {
+	switch {
+	case e.Code == "":
+		return e.Status
+	case e.Status == "-ERR":
+		return e.Status + " [" + e.Code + "]"
+	case e.Status == "NO" || e.Status == "BYE":
+		return e.Status + " (" + e.Code + ")"
+	}
+	return e.Status + " " + e.Code
+}
+
+// OpError is a failure and the step it happened in.
+type OpError struct {
+	Phase string
+	Err   error
+}
+
+func (e *OpError) Error() string { return e.Phase + ": " + e.Err.Error() }
+
+// Kind groups the failure in the report: the phase, then the server's
+// refusal (StatusError.Kind) or the error's class.
+func (e *OpError) Kind() string {
+	var se *StatusError
+	if errors.As(e.Err, &se) {
+		return e.Phase + ": " + se.Kind()
+	}
+	return e.Phase + ": " + stats.Classify(e.Err)
+}
+
+// Fail is the OpError of err in phase.
+func Fail(phase string, err error) *OpError { return &OpError{phase, err} }
+
+// StartProgress prints a line to w every interval until the returned
+// function is called; that function returns once nothing more is written.
+// total is the latency histogram the line quotes p99 from.
+func StartProgress(w io.Writer, every time.Duration, proto string, ok *atomic.Int64, errs *stats.Errors, total *stats.Histogram) (stop func()) {
+	if w == nil {
+		return func() {}
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t0 := time.Now()
+		tk := time.NewTicker(every)
+		defer tk.Stop()
+		var last int64
+		var lastT time.Duration
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tk.C:
+				el := time.Since(t0)
+				n := ok.Load()
+				rate := float64(n-last) / (el - lastT).Seconds()
+				last, lastT = n, el
+				fmt.Fprintf(w, "[%6.1fs] %s ok %d (%.0f/s), errors %d, p99 %.3f ms\n",
+					el.Seconds(), proto, n, rate, errs.Total(), float64(total.Percentile(99))/1e6)
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
+
+// Connections is one worker of a scenario that works connection by
+// connection: it calls connection until ctx ends, until count operations
+// were started (0: no bound), or until connection says there is no more.
+// A failure is counted in errs by kind, then the worker pauses a
+// millisecond so as not to spin on a dead target; a dial cut short by the
+// end of the run is not a failure.
+func Connections(ctx context.Context, end time.Time, count int64, started *atomic.Int64, errs *stats.Errors, connection func(context.Context) (more bool, _ *OpError)) {
+	for ctx.Err() == nil {
+		if count > 0 && started.Load() >= count {
+			return
+		}
+		more, oe := connection(ctx)
+		if oe != nil {
+			if oe.Phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
+				return // cancelled while dialing: not a failure
+			}
+			errs.Add(oe.Kind())
+			time.Sleep(time.Millisecond) // do not spin on a dead target
+		}
+		if !more {
+			return
+		}
+	}
+}
