@@ -23,7 +23,6 @@ import (
 
 // H2Driver is a Driver that serves connections which negotiated h2.
 type H2Driver interface {
-	Driver
 	// ServeH2 serves conn until it ends; it runs on its own goroutine.
 	// conn.Close ends the connection (and unblocks its reads).
 	ServeH2(l *Listener, conn net.Conn, client forward.Info)

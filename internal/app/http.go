@@ -19,7 +19,8 @@ func init() {
 
 // httpDriver serves http listeners: every request is routed on its own by
 // [[http.route]] (httpx.Relay). The routes are compiled once per
-// configuration and shared by every connection's machine.
+// configuration and shared by every connection's machine. It is an
+// engine.RelayDriver and H2Driver only: http listeners are always relayed.
 type httpDriver struct {
 	routes    []httpx.Route
 	def       string
@@ -124,14 +125,4 @@ func (d *httpDriver) NewRelay(l *engine.Listener, tlsActive bool) protocols.Rela
 		IdentifierClaim:      d.claim,
 		VerifyBearer:         d.verify,
 	})
-}
-
-// NewFrontEnd and NewBackEnd are never used: http listeners are always
-// relayed (engine.Listener.Relay).
-func (d *httpDriver) NewFrontEnd(*engine.Listener, bool) protocols.FrontEnd {
-	panic("http: no front end outside a relay")
-}
-
-func (d *httpDriver) NewBackEnd(*protocols.Login, *engine.Destination, bool, *forward.Info) protocols.BackEnd {
-	panic("http: no login replay")
 }
