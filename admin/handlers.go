@@ -109,11 +109,13 @@ func cleanPath(p string) string {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*route) {
 	if r.URL.Path == v1Prefix || strings.HasPrefix(r.URL.Path, v1Prefix+"/") {
-		s.serveV1(w, r)
+		if role, ok := s.authorize(w, r, true); ok {
+			s.v1.serveV1(w, r, role)
+		}
 		return
 	}
 	if r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, uiPrefix) {
-		s.serveUI(w, r)
+		serveUI(w, r)
 		return
 	}
 	if s.opt.Pprof && strings.HasPrefix(r.URL.Path, pprofPrefix) {

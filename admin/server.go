@@ -122,12 +122,7 @@ type Server struct {
 	metrics  *Metrics
 	token    [sha256.Size]byte
 	viewer   *[sha256.Size]byte // nil: no viewer token
-	console  Console            // b, when it implements /api/v1
-	events   *EventLog
-	history  *History
-	spec     []byte // the OpenAPI document
-	v1       *v1Router
-	streams  chan struct{} // one token per open event stream
+	v1       *v1API
 	lock     *lockout
 	handler  http.Handler
 	metricsH http.Handler
@@ -252,16 +247,15 @@ func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
 		started: time.Now(),
 		local:   func(a netip.Addr) bool { return a.Unmap().IsLoopback() },
 		done:    make(chan struct{}),
-		events:  opt.Events,
-		history: opt.History,
-		spec:    openAPISpec,
-		streams: make(chan struct{}, opt.MaxStreams),
 	}
+	s.v1 = &v1API{b: b, log: s.log, events: opt.Events, history: opt.History, spec: openAPISpec,
+		streams: make(chan struct{}, opt.MaxStreams), done: s.done, maxImport: opt.MaxImportBytes,
+		now: func() time.Time { return s.now() }}
 	if opt.ViewerToken != "" {
 		v := sha256.Sum256([]byte(opt.ViewerToken))
 		s.viewer = &v
 	}
-	s.console, _ = b.(Console)
+	s.v1.console, _ = b.(Console)
 	s.sleep = func(d time.Duration) bool {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -301,7 +295,8 @@ func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
 		}
 	}
 	s.metricsH = promhandler(s.reg)
-	s.v1 = s.v1Routes()
+	s.v1.log = s.log
+	s.v1.routes = s.v1.v1Routes()
 	s.handler = s.routes()
 	s.srv = &http.Server{
 		Handler:           s.handler,
@@ -322,6 +317,10 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Metrics returns the collectors (Options.Metrics, or those New created).
 func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Patterns lists every "METHOD pattern" /api/v1 serves (tests compare it
+// with openapi.json).
+func (s *Server) Patterns() []string { return s.v1.Patterns() }
 
 // Registry returns the registry /metrics serves.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }

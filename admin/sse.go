@@ -23,7 +23,7 @@ const sseWriteTimeout = 30 * time.Second
 // Each event is "id: <seq>", "event: <kind>", "data: <JSON>". Browsers'
 // EventSource cannot send the Authorization header: read the stream with
 // fetch() instead.
-func (s *Server) v1EventStream(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1EventStream(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	match, err := s.eventFilter(c.q)
 	if err != nil {
 		s.v1ParamError(w, r, err)

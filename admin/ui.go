@@ -109,7 +109,7 @@ func setUIHeaders(h http.Header) {
 }
 
 // serveUI answers a path under /ui/ (or /ui itself) without a token.
-func (s *Server) serveUI(w http.ResponseWriter, r *http.Request) {
+func serveUI(w http.ResponseWriter, r *http.Request) {
 	setUIHeaders(w.Header())
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")

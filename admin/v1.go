@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // /api/v1: a resource-oriented JSON API over the same Backend, described
@@ -24,6 +26,22 @@ type v1Ctx struct {
 	role   string
 	params map[string]string // path parameters, unescaped
 	q      query
+}
+
+// v1API serves /api/v1 for a Server: the backend, the activity log and
+// history, and the server's clock.
+type v1API struct {
+	b         Backend
+	console   Console // b, when it implements /api/v1
+	log       *slog.Logger
+	events    *EventLog
+	history   *History
+	spec      []byte        // the OpenAPI document
+	streams   chan struct{} // one token per open event stream
+	done      <-chan struct{}
+	now       func() time.Time
+	maxImport int64 // bytes of an import body
+	routes    *v1Router
 }
 
 type v1Handler func(w http.ResponseWriter, r *http.Request, c *v1Ctx)
@@ -117,20 +135,16 @@ func (rt *v1Router) matchOne(segs []string) (*v1Route, map[string]string, bool) 
 
 // Patterns lists every "METHOD pattern" the API serves (tests compare it
 // with openapi.json).
-func (s *Server) Patterns() []string {
+func (s *v1API) Patterns() []string {
 	var out []string
-	for _, r := range s.v1.routes {
+	for _, r := range s.routes.routes {
 		out = append(out, r.method+" "+r.pattern)
 	}
 	sort.Strings(out)
 	return out
 }
 
-func (s *Server) serveV1(w http.ResponseWriter, r *http.Request) {
-	role, ok := s.authorize(w, r, true)
-	if !ok {
-		return
-	}
+func (s *v1API) serveV1(w http.ResponseWriter, r *http.Request, role string) {
 	if s.console == nil {
 		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, "this backend does not serve /api/v1")
 		return
@@ -139,7 +153,7 @@ func (s *Server) serveV1(w http.ResponseWriter, r *http.Request) {
 	if len(path) > len(v1Prefix)+1 {
 		path = strings.TrimRight(path, "/")
 	}
-	routes, params, err := s.v1.match(path)
+	routes, params, err := s.routes.match(path)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
@@ -186,7 +200,7 @@ func (s *Server) serveV1(w http.ResponseWriter, r *http.Request) {
 }
 
 // v1ParamError answers 400 naming the parameter.
-func (s *Server) v1ParamError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *v1API) v1ParamError(w http.ResponseWriter, r *http.Request, err error) {
 	var pe *paramError
 	if errors.As(err, &pe) {
 		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, pe.Error(), withParam(pe.Param))
@@ -197,7 +211,7 @@ func (s *Server) v1ParamError(w http.ResponseWriter, r *http.Request, err error)
 
 // v1Error maps a Backend error to a problem. param names the parameter
 // an ErrInvalid or ErrNotFound is about.
-func (s *Server) v1Error(w http.ResponseWriter, r *http.Request, op, param string, err error) {
+func (s *v1API) v1Error(w http.ResponseWriter, r *http.Request, op, param string, err error) {
 	detail := fmt.Sprintf("%s: %v", op, err)
 	switch {
 	case errors.Is(err, ErrUnknownDestination):
@@ -226,7 +240,7 @@ const maxJSONBody = 64 << 10
 // readJSON decodes the body into v strictly (an unknown field is an
 // error naming it); it answers the problem itself and returns false on
 // failure.
-func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+func (s *v1API) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && mediaType(ct) != "application/json" {
 		writeProblem(w, r, http.StatusUnsupportedMediaType, ProblemMediaType, fmt.Sprintf("Content-Type %q: send application/json", ct))
 		return false

@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-func (s *Server) v1Routes() *v1Router {
+func (s *v1API) v1Routes() *v1Router {
 	rt := &v1Router{}
 	p := v1Prefix
 	rt.add("GET", p+"/openapi.json", s.v1OpenAPI)
@@ -74,18 +74,18 @@ func (s *Server) v1Routes() *v1Router {
 
 // ---- process
 
-func (s *Server) v1OpenAPI(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+func (s *v1API) v1OpenAPI(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, _ = w.Write(s.spec)
 }
 
-func (s *Server) v1Whoami(w http.ResponseWriter, _ *http.Request, c *v1Ctx) {
+func (s *v1API) v1Whoami(w http.ResponseWriter, _ *http.Request, c *v1Ctx) {
 	writeJSON(w, http.StatusOK, map[string]any{"role": c.role, "instance": s.console.Instance().Name})
 }
 
-func (s *Server) v1Instance(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+func (s *v1API) v1Instance(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	in := s.console.Instance()
 	if in.Peers == nil {
 		in.Peers = []Peer{}
@@ -102,7 +102,7 @@ type v1StatsBody struct {
 	Cache                 CacheInfo      `json:"cache"`
 }
 
-func (s *Server) v1Stats(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+func (s *v1API) v1Stats(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	st := s.b.Stats()
 	if st.Refusals == nil {
 		st.Refusals = map[string]uint64{}
@@ -128,7 +128,7 @@ func (s *Server) v1Stats(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-func (s *Server) v1Drain(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *v1API) v1Drain(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	if err := s.b.Drain(); err != nil {
 		s.v1Error(w, r, "drain", "", err)
 		return
@@ -136,7 +136,7 @@ func (s *Server) v1Drain(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	writeJSON(w, http.StatusOK, map[string]any{"draining": true})
 }
 
-func (s *Server) v1Undrain(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *v1API) v1Undrain(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	if err := s.b.Undrain(); err != nil {
 		s.v1Error(w, r, "end the drain", "", err)
 		return
@@ -144,7 +144,7 @@ func (s *Server) v1Undrain(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	writeJSON(w, http.StatusOK, map[string]any{"draining": false})
 }
 
-func (s *Server) v1LogLevel(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *v1API) v1LogLevel(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	var body struct {
 		Level string `json:"level"`
 	}
@@ -164,7 +164,7 @@ func (s *Server) v1LogLevel(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 
 // ---- destinations
 
-func (s *Server) destination(w http.ResponseWriter, r *http.Request, c *v1Ctx) (Destination, bool) {
+func (s *v1API) destination(w http.ResponseWriter, r *http.Request, c *v1Ctx) (Destination, bool) {
 	id, err := c.pathToken("destination", MaxDestinationLen)
 	if err != nil {
 		s.v1ParamError(w, r, err)
@@ -189,7 +189,7 @@ func fillDestination(d Destination) Destination {
 	return d
 }
 
-func (s *Server) v1Destinations(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+func (s *v1API) v1Destinations(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	ds := s.console.DestinationDetails()
 	out := make([]Destination, 0, len(ds))
 	for _, d := range ds {
@@ -198,13 +198,13 @@ func (s *Server) v1Destinations(w http.ResponseWriter, _ *http.Request, _ *v1Ctx
 	writeJSON(w, http.StatusOK, map[string]any{"destinations": out})
 }
 
-func (s *Server) v1Destination(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1Destination(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if d, ok := s.destination(w, r, c); ok {
 		writeJSON(w, http.StatusOK, d)
 	}
 }
 
-func (s *Server) v1Maintenance(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1Maintenance(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	d, ok := s.destination(w, r, c)
 	if !ok {
 		return
@@ -226,7 +226,7 @@ func (s *Server) v1Maintenance(w http.ResponseWriter, r *http.Request, c *v1Ctx)
 	s.v1Destination(w, r, c)
 }
 
-func (s *Server) v1DestinationReset(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1DestinationReset(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	d, ok := s.destination(w, r, c)
 	if !ok {
 		return
@@ -238,7 +238,7 @@ func (s *Server) v1DestinationReset(w http.ResponseWriter, r *http.Request, c *v
 	s.v1Destination(w, r, c)
 }
 
-func (s *Server) v1DestinationDrain(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1DestinationDrain(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	d, ok := s.destination(w, r, c)
 	if !ok {
 		return
@@ -257,7 +257,7 @@ func (s *Server) v1DestinationDrain(w http.ResponseWriter, r *http.Request, c *v
 // destination filter skips entries.
 const maxListPages = 20
 
-func (s *Server) v1Mappings(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1Mappings(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	search, _, err := c.q.optional("search", MaxIdentifierLen)
 	if err != nil {
 		s.v1ParamError(w, r, err)
@@ -298,7 +298,7 @@ func (s *Server) v1Mappings(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-func (s *Server) v1MappingCounts(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *v1API) v1MappingCounts(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	counts, err := s.console.MappingCounts(r.Context())
 	if err != nil {
 		s.v1Error(w, r, "count mappings", "", err)
@@ -311,7 +311,7 @@ func (s *Server) v1MappingCounts(w http.ResponseWriter, r *http.Request, _ *v1Ct
 	writeJSON(w, http.StatusOK, map[string]any{"total": total, "destinations": counts})
 }
 
-func (s *Server) v1MappingsExport(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *v1API) v1MappingsExport(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	cw := &countingWriter{w: w}
 	err := s.b.ExportMappings(cw)
 	switch {
@@ -326,7 +326,7 @@ func (s *Server) v1MappingsExport(w http.ResponseWriter, r *http.Request, _ *v1C
 	}
 }
 
-func (s *Server) v1MappingsReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *v1API) v1MappingsReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	if err := s.b.ReloadMappings(); err != nil {
 		s.v1Error(w, r, "reload mappings", "", err)
 		return
@@ -336,7 +336,7 @@ func (s *Server) v1MappingsReload(w http.ResponseWriter, r *http.Request, _ *v1C
 
 // v1Identifier reads the {identifier} path parameter and its normalized
 // form.
-func (s *Server) v1Identifier(w http.ResponseWriter, r *http.Request, c *v1Ctx, name string) (id, n string, ok bool) {
+func (s *v1API) v1Identifier(w http.ResponseWriter, r *http.Request, c *v1Ctx, name string) (id, n string, ok bool) {
 	id, err := c.pathToken(name, MaxIdentifierLen)
 	if err != nil {
 		s.v1ParamError(w, r, err)
@@ -350,7 +350,7 @@ func (s *Server) v1Identifier(w http.ResponseWriter, r *http.Request, c *v1Ctx, 
 }
 
 // current reads the explicit mapping of n ("" when none).
-func (s *Server) current(ctx context.Context, n string) (string, error) {
+func (s *v1API) current(ctx context.Context, n string) (string, error) {
 	m, err := s.console.Mappings(ctx, []string{n})
 	return m[n], err
 }
@@ -362,7 +362,7 @@ func nullable(s string) *string {
 	return &s
 }
 
-func (s *Server) v1MappingGet(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1MappingGet(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, n, ok := s.v1Identifier(w, r, c, "identifier")
 	if !ok {
 		return
@@ -379,7 +379,7 @@ func (s *Server) v1MappingGet(w http.ResponseWriter, r *http.Request, c *v1Ctx) 
 	writeJSON(w, http.StatusOK, map[string]any{"identifier": id, "normalized": n, "destination": d})
 }
 
-func (s *Server) v1MappingPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1MappingPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, n, ok := s.v1Identifier(w, r, c, "identifier")
 	if !ok {
 		return
@@ -406,7 +406,7 @@ func (s *Server) v1MappingPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) 
 	writeJSON(w, http.StatusOK, map[string]any{"identifier": id, "normalized": n, "destination": body.Destination, "previous": nullable(prev)})
 }
 
-func (s *Server) v1MappingDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1MappingDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, n, ok := s.v1Identifier(w, r, c, "identifier")
 	if !ok {
 		return
@@ -438,17 +438,17 @@ type importChange struct {
 // maxImportChanges bounds the changes an import's report lists.
 const maxImportChanges = 1000
 
-func (s *Server) v1MappingsImport(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1MappingsImport(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	dry, err := c.q.boolParam("dry_run", false)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxImportBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxImport))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeProblem(w, r, http.StatusRequestEntityTooLarge, ProblemTooLarge, fmt.Sprintf("body larger than %d bytes; split the import", s.opt.MaxImportBytes))
+			writeProblem(w, r, http.StatusRequestEntityTooLarge, ProblemTooLarge, fmt.Sprintf("body larger than %d bytes; split the import", s.maxImport))
 			return
 		}
 		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "reading the body: "+err.Error())
@@ -625,7 +625,7 @@ func parseJSONImport(body []byte) ([]Pair, []int, error) {
 
 // ---- accounts
 
-func (s *Server) route(w http.ResponseWriter, r *http.Request, c *v1Ctx) (string, Route, bool) {
+func (s *v1API) route(w http.ResponseWriter, r *http.Request, c *v1Ctx) (string, Route, bool) {
 	id, _, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return "", Route{}, false
@@ -641,7 +641,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, c *v1Ctx) (string
 	return id, rte, true
 }
 
-func (s *Server) sessionsOf(f SessionFilter) []Session {
+func (s *v1API) sessionsOf(f SessionFilter) []Session {
 	ss := s.console.Sessions(f)
 	if ss == nil {
 		ss = []Session{}
@@ -658,7 +658,7 @@ func (s *Server) sessionsOf(f SessionFilter) []Session {
 	return ss
 }
 
-func (s *Server) holdOf(n string) *Hold {
+func (s *v1API) holdOf(n string) *Hold {
 	for _, h := range s.console.Holds() {
 		if h.Account == n {
 			return &h
@@ -667,7 +667,7 @@ func (s *Server) holdOf(n string) *Hold {
 	return nil
 }
 
-func (s *Server) v1Account(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1Account(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, rte, ok := s.route(w, r, c)
 	if !ok {
 		return
@@ -677,13 +677,13 @@ func (s *Server) v1Account(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 		"hold": s.holdOf(rte.Normalized), "sessions": ss, "count": len(ss)})
 }
 
-func (s *Server) v1AccountRoute(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1AccountRoute(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if _, rte, ok := s.route(w, r, c); ok {
 		writeJSON(w, http.StatusOK, rte)
 	}
 }
 
-func (s *Server) v1AccountSessions(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1AccountSessions(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	_, n, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
@@ -692,7 +692,7 @@ func (s *Server) v1AccountSessions(w http.ResponseWriter, r *http.Request, c *v1
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": ss, "count": len(ss)})
 }
 
-func (s *Server) v1AccountKick(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1AccountKick(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	_, n, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
@@ -700,7 +700,7 @@ func (s *Server) v1AccountKick(w http.ResponseWriter, r *http.Request, c *v1Ctx)
 	writeJSON(w, http.StatusOK, map[string]any{"kicked": s.console.KickSessions(SessionFilter{Account: n})})
 }
 
-func (s *Server) v1Cutover(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1Cutover(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, _, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
@@ -751,7 +751,7 @@ func (s *Server) v1Cutover(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 
 // ---- sessions
 
-func (s *Server) v1Sessions(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1Sessions(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	var f SessionFilter
 	var err error
 	fail := func(err error) { s.v1ParamError(w, r, err) }
@@ -803,7 +803,7 @@ func checkClientFilter(v string) error {
 	return nil
 }
 
-func (s *Server) v1SessionsKick(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *v1API) v1SessionsKick(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	var body struct {
 		ID          uint64 `json:"id"`
 		Account     string `json:"account"`
@@ -844,7 +844,7 @@ func (s *Server) v1SessionsKick(w http.ResponseWriter, r *http.Request, _ *v1Ctx
 	writeJSON(w, http.StatusOK, map[string]any{"kicked": s.console.KickSessions(f)})
 }
 
-func (s *Server) sessionID(w http.ResponseWriter, r *http.Request, c *v1Ctx) (uint64, bool) {
+func (s *v1API) sessionID(w http.ResponseWriter, r *http.Request, c *v1Ctx) (uint64, bool) {
 	v := c.params["id"]
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil || n == 0 || v[0] == '+' {
@@ -854,7 +854,7 @@ func (s *Server) sessionID(w http.ResponseWriter, r *http.Request, c *v1Ctx) (ui
 	return n, true
 }
 
-func (s *Server) v1Session(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1Session(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, ok := s.sessionID(w, r, c)
 	if !ok {
 		return
@@ -867,7 +867,7 @@ func (s *Server) v1Session(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	writeJSON(w, http.StatusOK, ss[0])
 }
 
-func (s *Server) v1SessionKick(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1SessionKick(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, ok := s.sessionID(w, r, c)
 	if !ok {
 		return
@@ -881,7 +881,7 @@ func (s *Server) v1SessionKick(w http.ResponseWriter, r *http.Request, c *v1Ctx)
 
 // ---- holds
 
-func (s *Server) v1Holds(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+func (s *v1API) v1Holds(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	hs := s.console.Holds()
 	if hs == nil {
 		hs = []Hold{}
@@ -890,7 +890,7 @@ func (s *Server) v1Holds(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	writeJSON(w, http.StatusOK, map[string]any{"holds": hs})
 }
 
-func (s *Server) v1Hold(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1Hold(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	_, n, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
@@ -903,7 +903,7 @@ func (s *Server) v1Hold(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	writeJSON(w, http.StatusOK, h)
 }
 
-func (s *Server) v1HoldPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1HoldPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, n, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
@@ -929,7 +929,7 @@ func (s *Server) v1HoldPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	writeJSON(w, http.StatusOK, h)
 }
 
-func (s *Server) v1HoldDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1HoldDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, n, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
@@ -944,16 +944,16 @@ func (s *Server) v1HoldDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) 
 
 // ---- cache
 
-func (s *Server) v1Cache(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+func (s *v1API) v1Cache(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	writeJSON(w, http.StatusOK, s.console.CacheInfo())
 }
 
-func (s *Server) v1CacheClear(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+func (s *v1API) v1CacheClear(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	s.b.InvalidateCache("")
 	writeJSON(w, http.StatusOK, map[string]any{"invalidated": true, "all": true})
 }
 
-func (s *Server) v1CacheEntry(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1CacheEntry(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, _, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
@@ -966,7 +966,7 @@ func (s *Server) v1CacheEntry(w http.ResponseWriter, r *http.Request, c *v1Ctx) 
 	writeJSON(w, http.StatusOK, e)
 }
 
-func (s *Server) v1CacheDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1CacheDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, n, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
@@ -977,7 +977,7 @@ func (s *Server) v1CacheDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx)
 
 // ---- configuration
 
-func (s *Server) v1Config(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *v1API) v1Config(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	cfg, err := s.console.EffectiveConfig()
 	if err != nil {
 		s.v1Error(w, r, "configuration", "", err)
@@ -986,7 +986,7 @@ func (s *Server) v1Config(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	writeJSON(w, http.StatusOK, map[string]any{"config": cfg})
 }
 
-func (s *Server) v1ConfigReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *v1API) v1ConfigReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	rep, err := s.console.Reload()
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotAllowed) {
@@ -1008,7 +1008,7 @@ func (s *Server) v1ConfigReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx
 // ---- events and history
 
 // eventFilter reads kind (comma-separated) and account.
-func (s *Server) eventFilter(q query) (func(*Event) bool, error) {
+func (s *v1API) eventFilter(q query) (func(*Event) bool, error) {
 	var kinds []string
 	if v, ok := q["kind"]; ok {
 		for k := range strings.SplitSeq(v, ",") {
@@ -1045,7 +1045,7 @@ func (q query) seq(name string) (uint64, error) {
 	return n, nil
 }
 
-func (s *Server) v1Events(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1Events(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	match, err := s.eventFilter(c.q)
 	if err != nil {
 		s.v1ParamError(w, r, err)
@@ -1078,7 +1078,7 @@ func (s *Server) v1Events(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	writeJSON(w, http.StatusOK, map[string]any{"events": evs, "last_seq": last})
 }
 
-func (s *Server) v1History(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *v1API) v1History(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	minutes, err := c.q.intParam("minutes", 60, 1, HistoryMinutes)
 	if err != nil {
 		s.v1ParamError(w, r, err)
