@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"github.com/switchyard-mail/switchyard/admin/backend"
 	"net/http"
 	"reflect"
 	"strings"
@@ -125,7 +126,7 @@ func TestEveryEndpointWorksWithTheToken(t *testing.T) {
 
 func TestStats(t *testing.T) {
 	h := newHarness(t, nil)
-	h.b.stats = Stats{Accepted: 10, Refused: 1, Logins: 7, LoginFailures: 2, BackendFailures: 1, Bridged: 7,
+	h.b.stats = backend.Stats{Accepted: 10, Refused: 1, Logins: 7, LoginFailures: 2, BackendFailures: 1, Bridged: 7,
 		ActiveConnections: 8, ReactorConnections: 3, ActiveSessions: 5, CacheHits: 3, CacheMisses: 1, CacheEntries: 4,
 		Refusals: map[string]uint64{"per_address": 2, "handshake_limit": 1},
 		Started:  h.clock.now().Add(-90 * time.Second)}
@@ -356,7 +357,7 @@ func TestCacheConfigDrainLogLevel(t *testing.T) {
 	if w.Code != 422 || !strings.Contains(decode(t, w)["error"].(string), "listener.imap.bind") {
 		t.Fatalf("failed reload: %d %s", w.Code, w.Body)
 	}
-	h.b.reloadErr = fmt.Errorf("no config file: %w", ErrUnavailable)
+	h.b.reloadErr = fmt.Errorf("no config file: %w", backend.ErrUnavailable)
 	if w := h.do("POST", "/config/reload", reqOpt{token: "good"}); w.Code != 503 {
 		t.Fatalf("reload unavailable: %d %s", w.Code, w.Body)
 	}

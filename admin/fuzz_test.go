@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"github.com/switchyard-mail/switchyard/admin/backend"
 	"net/url"
 	"reflect"
 	"sort"
@@ -125,7 +126,7 @@ func FuzzImportBodies(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		for _, parse := range []func([]byte) ([]Pair, []int, error){parseCSVImport, parseJSONImport} {
+		for _, parse := range []func([]byte) ([]backend.Pair, []int, error){parseCSVImport, parseJSONImport} {
 			pairs, lines, err := parse(body)
 			if err != nil {
 				if le, ok := err.(*lineError); ok && le.Line < 1 {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchyard-mail/switchyard/admin/backend"
 	"github.com/switchyard-mail/switchyard/limits"
 )
 
@@ -82,7 +83,7 @@ func (s *Server) routes() http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		start := s.now()
 		s.serve(rec, r, rt)
-		s.metrics.adminRequests.WithLabelValues(strconv.Itoa(rec.code)).Inc()
+		s.metrics.AdminRequests.WithLabelValues(strconv.Itoa(rec.code)).Inc()
 		level := s.logLevelFor(r.Method, rec.code)
 		s.log.Log(r.Context(), level, "admin request",
 			"method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
@@ -120,7 +121,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*ro
 	}
 	if s.opt.Pprof && strings.HasPrefix(r.URL.Path, pprofPrefix) {
 		if role, ok := s.authorize(w, r, false); ok {
-			if role != RoleAdmin {
+			if role != backend.RoleAdmin {
 				writeError(w, http.StatusForbidden, "the viewer token cannot read the profiler (profiles show memory contents)", "")
 				return
 			}
@@ -135,7 +136,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*ro
 		if !ok {
 			return
 		}
-		if role != RoleAdmin && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if role != backend.RoleAdmin && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			writeError(w, http.StatusForbidden, "the viewer token can read but not change anything", "")
 			return
 		}
@@ -210,15 +211,15 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, problem bool)
 		if isAdmin || isViewer {
 			s.lock.refund(key, turn)
 			if isAdmin {
-				return RoleAdmin, true
+				return backend.RoleAdmin, true
 			}
-			return RoleViewer, true
+			return backend.RoleViewer, true
 		}
 	}
 	now := s.now()
 	justLocked, locked := s.lock.fail(key, now)
 	if justLocked {
-		s.metrics.adminLockouts.Inc()
+		s.metrics.AdminLockouts.Inc()
 		s.log.Warn("admin client locked out after bad tokens: its token checks are now paced", "client", r.RemoteAddr,
 			"threshold", s.opt.LockoutThreshold, "duration", s.opt.LockoutDuration, "pace", s.opt.LockoutPace)
 	}
@@ -281,17 +282,17 @@ func writeText(w http.ResponseWriter, code int, body string) {
 // parameter an ErrInvalid or ErrNotFound refers to.
 func (s *Server) backendError(w http.ResponseWriter, r *http.Request, op, param string, err error) {
 	switch {
-	case errors.Is(err, ErrUnknownDestination):
+	case errors.Is(err, backend.ErrUnknownDestination):
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %v", op, err), "destination")
-	case errors.Is(err, ErrInvalid):
+	case errors.Is(err, backend.ErrInvalid):
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %v", op, err), param)
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, backend.ErrNotFound):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("%s: %v", op, err), param)
-	case errors.Is(err, ErrReadOnly):
+	case errors.Is(err, backend.ErrReadOnly):
 		writeError(w, http.StatusNotImplemented, fmt.Sprintf("%s: %v", op, err), "")
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, backend.ErrUnavailable):
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s: %v", op, err), "")
-	case errors.Is(err, ErrNotAllowed):
+	case errors.Is(err, backend.ErrNotAllowed):
 		writeError(w, http.StatusForbidden, fmt.Sprintf("%s: %v", op, err), param)
 	default:
 		s.log.Error("admin backend call failed", "op", op, "path", r.URL.Path, "err", err)
@@ -314,7 +315,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ query) {
 }
 
 type statsBody struct {
-	Stats
+	backend.Stats
 	HitRatePct    float64 `json:"hit_rate_pct"`
 	Ready         bool    `json:"ready"`
 	UptimeSeconds *int64  `json:"uptime_seconds,omitempty"`
@@ -339,11 +340,11 @@ func (s *Server) stats(w http.ResponseWriter, _ *http.Request, q query) {
 func (s *Server) destinations(w http.ResponseWriter, _ *http.Request, q query) {
 	d := s.b.Destinations()
 	if d == nil {
-		d = []DestinationStatus{}
+		d = []backend.DestinationStatus{}
 	}
 	for i := range d {
 		if d[i].Protocols == nil {
-			d[i].Protocols = []ProtocolStatus{}
+			d[i].Protocols = []backend.ProtocolStatus{}
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"destinations": d})
@@ -356,7 +357,7 @@ func (s *Server) destinationReset(w http.ResponseWriter, r *http.Request, q quer
 		return
 	}
 	if err := s.b.ResetDestination(dest); err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, backend.ErrNotFound) {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown destination %q", dest), "destination")
 			return
 		}
@@ -387,9 +388,9 @@ func (s *Server) mappingGet(w http.ResponseWriter, r *http.Request, q query) {
 		return
 	}
 	body := mappingBody{Identifier: id, Normalized: info.Normalized, Source: info.Source,
-		RoutedToDefault: info.Source == SourceDefault, Cached: info.Cached}
+		RoutedToDefault: info.Source == backend.SourceDefault, Cached: info.Cached}
 	if body.Source == "" {
-		body.Source = SourceNone
+		body.Source = backend.SourceNone
 	}
 	if info.Destination != "" {
 		d := info.Destination
@@ -410,7 +411,7 @@ func (s *Server) mappingPut(w http.ResponseWriter, r *http.Request, q query) {
 		return
 	}
 	if err := s.b.SetMapping(id, dest); err != nil {
-		if errors.Is(err, ErrUnknownDestination) {
+		if errors.Is(err, backend.ErrUnknownDestination) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown destination %q", dest), "destination")
 			return
 		}
@@ -428,7 +429,7 @@ func (s *Server) mappingDelete(w http.ResponseWriter, r *http.Request, q query) 
 	}
 	removed := true
 	if err := s.b.DeleteMapping(id); err != nil {
-		if !errors.Is(err, ErrNotFound) {
+		if !errors.Is(err, backend.ErrNotFound) {
 			s.backendError(w, r, "delete mapping", "identifier", err)
 			return
 		}
@@ -519,15 +520,15 @@ func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query)
 	}
 	n, err := s.b.ImportMappings(pairs)
 	if err != nil {
-		var ie *ItemError
+		var ie *backend.ItemError
 		if errors.As(err, &ie) && ie.Index >= 0 && ie.Index < len(lines) {
 			code := http.StatusBadRequest
 			switch {
-			case errors.Is(ie.Err, ErrReadOnly):
+			case errors.Is(ie.Err, backend.ErrReadOnly):
 				code = http.StatusNotImplemented
-			case errors.Is(ie.Err, ErrNotAllowed):
+			case errors.Is(ie.Err, backend.ErrNotAllowed):
 				code = http.StatusForbidden
-			case errors.Is(ie.Err, ErrUnknownDestination), errors.Is(ie.Err, ErrInvalid):
+			case errors.Is(ie.Err, backend.ErrUnknownDestination), errors.Is(ie.Err, backend.ErrInvalid):
 			default:
 				code = http.StatusInternalServerError
 			}
@@ -558,8 +559,8 @@ func (s *Server) cacheInvalidate(w http.ResponseWriter, _ *http.Request, q query
 }
 
 // filter reads the connection filter parameters.
-func connFilter(q query) (ConnFilter, error) {
-	var f ConnFilter
+func connFilter(q query) (backend.ConnFilter, error) {
+	var f backend.ConnFilter
 	var err error
 	if f.Identifier, _, err = q.identifier(false); err != nil {
 		return f, err
@@ -570,7 +571,7 @@ func connFilter(q query) (ConnFilter, error) {
 	if f.Protocol, err = q.oneOf("protocol", protocols); err != nil {
 		return f, err
 	}
-	if f.State, err = q.oneOf("state", []string{StatePreauth, StateBridged}); err != nil {
+	if f.State, err = q.oneOf("state", []string{backend.StatePreauth, backend.StateBridged}); err != nil {
 		return f, err
 	}
 	if v, ok := q["id"]; ok {
@@ -584,7 +585,7 @@ func connFilter(q query) (ConnFilter, error) {
 }
 
 type connectionBody struct {
-	Connection
+	backend.Connection
 	AgeSeconds float64 `json:"age_seconds"`
 }
 
@@ -651,7 +652,7 @@ func (s *Server) delay(w http.ResponseWriter, r *http.Request, q query) {
 func (s *Server) configReload(w http.ResponseWriter, r *http.Request, q query) {
 	notes, err := s.b.ReloadConfig()
 	if err != nil {
-		if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotAllowed) {
+		if errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrNotAllowed) {
 			s.backendError(w, r, "config reload", "", err)
 			return
 		}

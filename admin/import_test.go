@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"github.com/switchyard-mail/switchyard/admin/backend"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -55,12 +56,12 @@ func TestImport(t *testing.T) {
 	}
 
 	// The backend names a pair: the answer names its line.
-	h.b.importErr = &ItemError{Index: 1, Err: fmt.Errorf("identifier empty after normalization: %w", ErrInvalid)}
+	h.b.importErr = &backend.ItemError{Index: 1, Err: fmt.Errorf("identifier empty after normalization: %w", backend.ErrInvalid)}
 	w = h.do("POST", "/mappings/import", reqOpt{token: "good", body: "# c\na@x new\n\nb@x old\n"})
 	if m := decode(t, w); w.Code != 400 || m["line"] != 4.0 || !strings.HasPrefix(m["error"].(string), "line 4: identifier empty") {
 		t.Fatalf("backend item error: %d %v", w.Code, m)
 	}
-	h.b.importErr = &ItemError{Index: 0, Err: ErrReadOnly}
+	h.b.importErr = &backend.ItemError{Index: 0, Err: backend.ErrReadOnly}
 	if w := h.do("POST", "/mappings/import", reqOpt{token: "good", body: "a@x new\n"}); w.Code != 501 {
 		t.Fatalf("read-only import: %d %s", w.Code, w.Body)
 	}

@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"fmt"
+	"github.com/switchyard-mail/switchyard/admin/backend"
 )
 
 // lineError is a bulk-import error that names the line (1-based).
@@ -19,7 +20,7 @@ func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e
 // GET /mappings/export and of the file mapping store). The same identifier
 // twice is an error, whatever the destinations. lines[i] is the line
 // number of pairs[i].
-func parseImport(body []byte) (pairs []Pair, lines []int, err error) {
+func parseImport(body []byte) (pairs []backend.Pair, lines []int, err error) {
 	seen := map[string]int{}
 	n := 0
 	for len(body) > 0 {
@@ -49,7 +50,7 @@ func parseImport(body []byte) (pairs []Pair, lines []int, err error) {
 			return nil, nil, &lineError{n, fmt.Sprintf("identifier %q already given on line %d", id, prev)}
 		}
 		seen[id] = n
-		pairs = append(pairs, Pair{Identifier: id, Destination: dest})
+		pairs = append(pairs, backend.Pair{Identifier: id, Destination: dest})
 		lines = append(lines, n)
 	}
 	return pairs, lines, nil

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/metrics"
 )
 
 // MetricsOptions configures a metrics-only server ([metrics]).
@@ -17,7 +19,7 @@ type MetricsOptions struct {
 	// Registry is what /metrics serves (the admin API's, when both run).
 	Registry *prometheus.Registry
 	// Metrics counts the listener's refused connections and lockouts.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// Token, when set, is required as "Authorization: Bearer <token>";
 	// at least MinMetricsTokenLen characters. Wrong tokens are paced as
 	// on the admin API.
@@ -77,4 +79,4 @@ func NewMetricsServer(opt MetricsOptions) (*Server, error) {
 
 // nopBackend is the metrics server's Backend: it serves no API (its
 // handler never calls it).
-type nopBackend struct{ Backend }
+type nopBackend struct{ backend.Backend }

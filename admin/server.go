@@ -25,6 +25,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/admin/metrics"
 	"github.com/switchyard-mail/switchyard/limits"
 )
 
@@ -94,7 +97,7 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Metrics are the engine's collectors, already registered on Registry
 	// by NewMetrics. Nil: New creates and registers them.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// TLS, when set, makes Serve speak HTTPS ([admin] tls = "implicit").
 	TLS *tls.Config
 	// Pprof serves Go's profiler under /debug/pprof/, with the token like
@@ -103,8 +106,8 @@ type Options struct {
 
 	// Events and History feed /api/v1/events and /api/v1/history. Nil:
 	// New makes empty ones (the backend then records nothing there).
-	Events  *EventLog
-	History *History
+	Events  *events.EventLog
+	History *events.History
 	// MaxStreams caps concurrent /api/v1/events/stream responses
 	// (default 16).
 	MaxStreams int
@@ -116,10 +119,10 @@ const DefaultMaxStreams = 16
 // Server is the admin API. Create it with New.
 type Server struct {
 	opt      Options
-	b        Backend
+	b        backend.Backend
 	log      *slog.Logger
 	reg      *prometheus.Registry
-	metrics  *Metrics
+	metrics  *metrics.Metrics
 	token    [sha256.Size]byte
 	viewer   *[sha256.Size]byte // nil: no viewer token
 	v1       *v1API
@@ -142,11 +145,11 @@ type Server struct {
 
 // New checks opt and returns a server for b. It fails when the token is
 // too short or the options are out of range.
-func New(opt Options, b Backend) (*Server, error) {
+func New(opt Options, b backend.Backend) (*Server, error) {
 	return newAdminServer(opt, b, true)
 }
 
-func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
+func newAdminServer(opt Options, b backend.Backend, stats bool) (*Server, error) {
 	if b == nil {
 		return nil, errors.New("admin: nil Backend")
 	}
@@ -221,10 +224,10 @@ func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
 		opt.MaxStreams = DefaultMaxStreams
 	}
 	if opt.Events == nil {
-		opt.Events = NewEventLog(0)
+		opt.Events = events.NewEventLog(0)
 	}
 	if opt.History == nil {
-		opt.History = NewHistory()
+		opt.History = events.NewHistory()
 	}
 	if opt.LoopbackReserve < 0 {
 		opt.LoopbackReserve = 0 // asked for none
@@ -255,7 +258,7 @@ func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
 		v := sha256.Sum256([]byte(opt.ViewerToken))
 		s.viewer = &v
 	}
-	s.v1.console, _ = b.(Console)
+	s.v1.console, _ = b.(backend.Console)
 	s.sleep = func(d time.Duration) bool {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -277,20 +280,20 @@ func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
 			collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		} {
-			if err := registerOrReuse(s.reg, c); err != nil {
+			if err := metrics.RegisterOrReuse(s.reg, c); err != nil {
 				return nil, fmt.Errorf("admin: %w", err)
 			}
 		}
 	}
 	if s.metrics == nil {
-		m, err := NewMetrics(s.reg)
+		m, err := metrics.NewMetrics(s.reg)
 		if err != nil {
 			return nil, fmt.Errorf("admin: metrics: %w", err)
 		}
 		s.metrics = m
 	}
 	if stats {
-		if err := RegisterStats(s.reg, b); err != nil {
+		if err := metrics.RegisterStats(s.reg, b); err != nil {
 			return nil, fmt.Errorf("admin: stats collector: %w", err)
 		}
 	}
@@ -316,7 +319,7 @@ func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Metrics returns the collectors (Options.Metrics, or those New created).
-func (s *Server) Metrics() *Metrics { return s.metrics }
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // Patterns lists every "METHOD pattern" /api/v1 serves (tests compare it
 // with openapi.json).
@@ -440,7 +443,7 @@ const refusalLogInterval = 10 * time.Second
 // refuse resets c: no TIME_WAIT, the client learns at once. Refusals are
 // counted; the log gets one line per ten seconds at most.
 func (l *limitListener) refuse(c net.Conn, reason string) {
-	l.s.metrics.adminConnsRejected.Inc()
+	l.s.metrics.AdminConnsRejected.Inc()
 	now := time.Now()
 	l.mu.Lock()
 	l.refused++

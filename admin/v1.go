@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/events"
 	"io"
 	"log/slog"
 	"net/http"
@@ -31,11 +33,11 @@ type v1Ctx struct {
 // v1API serves /api/v1 for a Server: the backend, the activity log and
 // history, and the server's clock.
 type v1API struct {
-	b         Backend
-	console   Console // b, when it implements /api/v1
+	b         backend.Backend
+	console   backend.Console // b, when it implements /api/v1
 	log       *slog.Logger
-	events    *EventLog
-	history   *History
+	events    *events.EventLog
+	history   *events.History
 	spec      []byte        // the OpenAPI document
 	streams   chan struct{} // one token per open event stream
 	done      <-chan struct{}
@@ -184,7 +186,7 @@ func (s *v1API) serveV1(w http.ResponseWriter, r *http.Request, role string) {
 			fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")))
 		return
 	}
-	if role != RoleAdmin && method != http.MethodGet {
+	if role != backend.RoleAdmin && method != http.MethodGet {
 		writeProblem(w, r, http.StatusForbidden, ProblemForbidden, "the viewer token can read but not change anything")
 		return
 	}
@@ -214,19 +216,19 @@ func (s *v1API) v1ParamError(w http.ResponseWriter, r *http.Request, err error) 
 func (s *v1API) v1Error(w http.ResponseWriter, r *http.Request, op, param string, err error) {
 	detail := fmt.Sprintf("%s: %v", op, err)
 	switch {
-	case errors.Is(err, ErrUnknownDestination):
+	case errors.Is(err, backend.ErrUnknownDestination):
 		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, detail, withParam("destination"))
-	case errors.Is(err, ErrInvalid):
+	case errors.Is(err, backend.ErrInvalid):
 		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, detail, withParam(param))
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, backend.ErrNotFound):
 		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, detail, withParam(param))
-	case errors.Is(err, ErrReadOnly):
+	case errors.Is(err, backend.ErrReadOnly):
 		writeProblem(w, r, http.StatusNotImplemented, ProblemReadOnlyStore, detail)
-	case errors.Is(err, ErrNotListable):
+	case errors.Is(err, backend.ErrNotListable):
 		writeProblem(w, r, http.StatusNotImplemented, ProblemNotListable, detail)
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, backend.ErrUnavailable):
 		writeProblem(w, r, http.StatusServiceUnavailable, ProblemUnavailable, detail)
-	case errors.Is(err, ErrNotAllowed):
+	case errors.Is(err, backend.ErrNotAllowed):
 		writeProblem(w, r, http.StatusForbidden, ProblemNotAllowed, detail, withParam(param))
 	default:
 		s.log.Error("admin backend call failed", "op", op, "path", r.URL.Path, "err", err)

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/events"
 	"io"
 	"math"
 	"net/http"
@@ -88,18 +90,18 @@ func (s *v1API) v1Whoami(w http.ResponseWriter, _ *http.Request, c *v1Ctx) {
 func (s *v1API) v1Instance(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	in := s.console.Instance()
 	if in.Peers == nil {
-		in.Peers = []Peer{}
+		in.Peers = []backend.Peer{}
 	}
 	writeJSON(w, http.StatusOK, in)
 }
 
 type v1StatsBody struct {
 	statsBody
-	Instance              string         `json:"instance"`
-	SessionsByProtocol    map[string]int `json:"sessions_by_protocol"`
-	SessionsByDestination map[string]int `json:"sessions_by_destination"`
-	SessionsByState       map[string]int `json:"sessions_by_state"`
-	Cache                 CacheInfo      `json:"cache"`
+	Instance              string            `json:"instance"`
+	SessionsByProtocol    map[string]int    `json:"sessions_by_protocol"`
+	SessionsByDestination map[string]int    `json:"sessions_by_destination"`
+	SessionsByState       map[string]int    `json:"sessions_by_state"`
+	Cache                 backend.CacheInfo `json:"cache"`
 }
 
 func (s *v1API) v1Stats(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
@@ -118,7 +120,7 @@ func (s *v1API) v1Stats(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 		up = int64(s.now().Sub(st.Started) / time.Second)
 	}
 	body.UptimeSeconds = &up
-	for _, se := range s.console.Sessions(SessionFilter{}) {
+	for _, se := range s.console.Sessions(backend.SessionFilter{}) {
 		body.SessionsByProtocol[se.Protocol]++
 		body.SessionsByState[se.State]++
 		if se.Destination != "" {
@@ -164,11 +166,11 @@ func (s *v1API) v1LogLevel(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 
 // ---- destinations
 
-func (s *v1API) destination(w http.ResponseWriter, r *http.Request, c *v1Ctx) (Destination, bool) {
+func (s *v1API) destination(w http.ResponseWriter, r *http.Request, c *v1Ctx) (backend.Destination, bool) {
 	id, err := c.pathToken("destination", MaxDestinationLen)
 	if err != nil {
 		s.v1ParamError(w, r, err)
-		return Destination{}, false
+		return backend.Destination{}, false
 	}
 	for _, d := range s.console.DestinationDetails() {
 		if d.ID == id {
@@ -176,12 +178,12 @@ func (s *v1API) destination(w http.ResponseWriter, r *http.Request, c *v1Ctx) (D
 		}
 	}
 	writeProblem(w, r, http.StatusNotFound, ProblemNotFound, fmt.Sprintf("unknown destination %q", id), withParam("destination"))
-	return Destination{}, false
+	return backend.Destination{}, false
 }
 
-func fillDestination(d Destination) Destination {
+func fillDestination(d backend.Destination) backend.Destination {
 	if d.Protocols == nil {
-		d.Protocols = []DestProtocolInfo{}
+		d.Protocols = []backend.DestProtocolInfo{}
 	}
 	if d.SessionsByProtocol == nil {
 		d.SessionsByProtocol = map[string]int{}
@@ -191,7 +193,7 @@ func fillDestination(d Destination) Destination {
 
 func (s *v1API) v1Destinations(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	ds := s.console.DestinationDetails()
-	out := make([]Destination, 0, len(ds))
+	out := make([]backend.Destination, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, fillDestination(d))
 	}
@@ -247,7 +249,7 @@ func (s *v1API) v1DestinationDrain(w http.ResponseWriter, r *http.Request, c *v1
 		s.v1Error(w, r, "drain", "destination", err)
 		return
 	}
-	n := s.console.KickSessions(SessionFilter{Destination: d.ID})
+	n := s.console.KickSessions(backend.SessionFilter{Destination: d.ID})
 	writeJSON(w, http.StatusOK, map[string]any{"destination": d.ID, "maintenance": true, "kicked": n})
 }
 
@@ -274,7 +276,7 @@ func (s *v1API) v1Mappings(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 		s.v1ParamError(w, r, err)
 		return
 	}
-	out := []MappingEntry{}
+	out := []backend.MappingEntry{}
 	for range maxListPages {
 		page, next, err := s.console.ListMappings(r.Context(), cursor, search, limit-len(out))
 		if err != nil {
@@ -454,7 +456,7 @@ func (s *v1API) v1MappingsImport(w http.ResponseWriter, r *http.Request, c *v1Ct
 		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "reading the body: "+err.Error())
 		return
 	}
-	var pairs []Pair
+	var pairs []backend.Pair
 	var lines []int
 	switch ct := mediaType(r.Header.Get("Content-Type")); ct {
 	case "", "text/plain":
@@ -517,7 +519,7 @@ func (s *v1API) v1MappingsImport(w http.ResponseWriter, r *http.Request, c *v1Ct
 		Changes   []importChange `json:"changes"`
 		Truncated bool           `json:"truncated"`
 	}{DryRun: dry, Total: len(pairs), Changes: []importChange{}}
-	var todo []Pair
+	var todo []backend.Pair
 	var todoLines []int
 	for i, p := range pairs {
 		prev := cur[norm[i]]
@@ -530,7 +532,7 @@ func (s *v1API) v1MappingsImport(w http.ResponseWriter, r *http.Request, c *v1Ct
 		default:
 			report.Changed++
 		}
-		todo = append(todo, Pair{Identifier: norm[i], Destination: p.Destination})
+		todo = append(todo, backend.Pair{Identifier: norm[i], Destination: p.Destination})
 		todoLines = append(todoLines, lines[i])
 		if len(report.Changes) < maxImportChanges {
 			report.Changes = append(report.Changes, importChange{Identifier: norm[i], From: nullable(prev), To: p.Destination})
@@ -542,7 +544,7 @@ func (s *v1API) v1MappingsImport(w http.ResponseWriter, r *http.Request, c *v1Ct
 		n, err := s.b.ImportMappings(todo)
 		report.Applied = n
 		if err != nil {
-			var ie *ItemError
+			var ie *backend.ItemError
 			if errors.As(err, &ie) && ie.Index >= 0 && ie.Index < len(todoLines) {
 				s.v1Error(w, r, fmt.Sprintf("line %d (after %d applied)", todoLines[ie.Index], n), "", ie.Err)
 				return
@@ -556,11 +558,11 @@ func (s *v1API) v1MappingsImport(w http.ResponseWriter, r *http.Request, c *v1Ct
 
 // parseCSVImport reads "identifier,destination" records; a first record
 // "identifier,destination" is a header.
-func parseCSVImport(body []byte) ([]Pair, []int, error) {
+func parseCSVImport(body []byte) ([]backend.Pair, []int, error) {
 	cr := csv.NewReader(bytes.NewReader(body))
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
-	var pairs []Pair
+	var pairs []backend.Pair
 	var lines []int
 	for rec := 0; ; rec++ {
 		fields, err := cr.Read()
@@ -592,23 +594,23 @@ func parseCSVImport(body []byte) ([]Pair, []int, error) {
 		if msg := checkToken("destination", dest, MaxDestinationLen); msg != "" {
 			return nil, nil, &lineError{line, "destination " + msg}
 		}
-		pairs = append(pairs, Pair{Identifier: id, Destination: dest})
+		pairs = append(pairs, backend.Pair{Identifier: id, Destination: dest})
 		lines = append(lines, line)
 	}
 }
 
 // parseJSONImport reads {"mappings": [{"identifier", "destination"}]};
 // a "line" is an item's position (1-based).
-func parseJSONImport(body []byte) ([]Pair, []int, error) {
+func parseJSONImport(body []byte) ([]backend.Pair, []int, error) {
 	var doc struct {
-		Mappings []MappingEntry `json:"mappings"`
+		Mappings []backend.MappingEntry `json:"mappings"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
 		return nil, nil, fmt.Errorf("body: %v", err)
 	}
-	var pairs []Pair
+	var pairs []backend.Pair
 	var lines []int
 	for i, m := range doc.Mappings {
 		if msg := checkToken("identifier", m.Identifier, MaxIdentifierLen); msg != "" {
@@ -617,7 +619,7 @@ func parseJSONImport(body []byte) ([]Pair, []int, error) {
 		if msg := checkToken("destination", m.Destination, MaxDestinationLen); msg != "" {
 			return nil, nil, &lineError{i + 1, "destination " + msg}
 		}
-		pairs = append(pairs, Pair(m))
+		pairs = append(pairs, backend.Pair(m))
 		lines = append(lines, i+1)
 	}
 	return pairs, lines, nil
@@ -625,28 +627,28 @@ func parseJSONImport(body []byte) ([]Pair, []int, error) {
 
 // ---- accounts
 
-func (s *v1API) route(w http.ResponseWriter, r *http.Request, c *v1Ctx) (string, Route, bool) {
+func (s *v1API) route(w http.ResponseWriter, r *http.Request, c *v1Ctx) (string, backend.Route, bool) {
 	id, _, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
-		return "", Route{}, false
+		return "", backend.Route{}, false
 	}
 	rte, err := s.console.ExplainRoute(r.Context(), id)
 	if err != nil {
 		s.v1Error(w, r, "route", "account", err)
-		return "", Route{}, false
+		return "", backend.Route{}, false
 	}
 	if rte.Steps == nil {
-		rte.Steps = []RouteStep{}
+		rte.Steps = []backend.RouteStep{}
 	}
 	return id, rte, true
 }
 
-func (s *v1API) sessionsOf(f SessionFilter) []Session {
+func (s *v1API) sessionsOf(f backend.SessionFilter) []backend.Session {
 	ss := s.console.Sessions(f)
 	if ss == nil {
-		ss = []Session{}
+		ss = []backend.Session{}
 	}
-	slices.SortFunc(ss, func(a, b Session) int {
+	slices.SortFunc(ss, func(a, b backend.Session) int {
 		switch {
 		case a.ID < b.ID:
 			return -1
@@ -658,7 +660,7 @@ func (s *v1API) sessionsOf(f SessionFilter) []Session {
 	return ss
 }
 
-func (s *v1API) holdOf(n string) *Hold {
+func (s *v1API) holdOf(n string) *backend.Hold {
 	for _, h := range s.console.Holds() {
 		if h.Account == n {
 			return &h
@@ -672,7 +674,7 @@ func (s *v1API) v1Account(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if !ok {
 		return
 	}
-	ss := s.sessionsOf(SessionFilter{Account: rte.Normalized})
+	ss := s.sessionsOf(backend.SessionFilter{Account: rte.Normalized})
 	writeJSON(w, http.StatusOK, map[string]any{"account": id, "normalized": rte.Normalized, "route": rte,
 		"hold": s.holdOf(rte.Normalized), "sessions": ss, "count": len(ss)})
 }
@@ -688,7 +690,7 @@ func (s *v1API) v1AccountSessions(w http.ResponseWriter, r *http.Request, c *v1C
 	if !ok {
 		return
 	}
-	ss := s.sessionsOf(SessionFilter{Account: n})
+	ss := s.sessionsOf(backend.SessionFilter{Account: n})
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": ss, "count": len(ss)})
 }
 
@@ -697,7 +699,7 @@ func (s *v1API) v1AccountKick(w http.ResponseWriter, r *http.Request, c *v1Ctx) 
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"kicked": s.console.KickSessions(SessionFilter{Account: n})})
+	writeJSON(w, http.StatusOK, map[string]any{"kicked": s.console.KickSessions(backend.SessionFilter{Account: n})})
 }
 
 func (s *v1API) v1Cutover(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
@@ -705,7 +707,7 @@ func (s *v1API) v1Cutover(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if !ok {
 		return
 	}
-	var req CutoverRequest
+	var req backend.CutoverRequest
 	if !s.readJSON(w, r, &req) {
 		return
 	}
@@ -713,18 +715,18 @@ func (s *v1API) v1Cutover(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "destination "+msg, withParam("destination"))
 		return
 	}
-	req.Hold = DefaultCutoverHold
+	req.Hold = backend.DefaultCutoverHold
 	if req.MaxHold != "" {
 		d, err := time.ParseDuration(req.MaxHold)
-		if err != nil || d <= 0 || d > MaxCutoverHold {
+		if err != nil || d <= 0 || d > backend.MaxCutoverHold {
 			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid,
-				fmt.Sprintf("max_hold %q: want a duration above 0 and at most %v (\"10s\")", req.MaxHold, MaxCutoverHold), withParam("max_hold"))
+				fmt.Sprintf("max_hold %q: want a duration above 0 and at most %v (\"10s\")", req.MaxHold, backend.MaxCutoverHold), withParam("max_hold"))
 			return
 		}
 		req.Hold = d
 	}
-	if len(req.Aliases) > MaxCutoverAliases {
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("%d aliases: at most %d", len(req.Aliases), MaxCutoverAliases), withParam("aliases"))
+	if len(req.Aliases) > backend.MaxCutoverAliases {
+		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("%d aliases: at most %d", len(req.Aliases), backend.MaxCutoverAliases), withParam("aliases"))
 		return
 	}
 	for _, a := range req.Aliases {
@@ -744,7 +746,7 @@ func (s *v1API) v1Cutover(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 		}
 	}
 	if rep.Instances == nil {
-		rep.Instances = []CutoverInstance{}
+		rep.Instances = []backend.CutoverInstance{}
 	}
 	writeJSON(w, http.StatusOK, rep)
 }
@@ -752,7 +754,7 @@ func (s *v1API) v1Cutover(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 // ---- sessions
 
 func (s *v1API) v1Sessions(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
-	var f SessionFilter
+	var f backend.SessionFilter
 	var err error
 	fail := func(err error) { s.v1ParamError(w, r, err) }
 	if f.Account, _, err = c.q.optional("account", MaxIdentifierLen); err != nil {
@@ -767,7 +769,7 @@ func (s *v1API) v1Sessions(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 		fail(err)
 		return
 	}
-	if f.State, err = c.q.oneOf("state", sessionStates); err != nil {
+	if f.State, err = c.q.oneOf("state", backend.SessionStates); err != nil {
 		fail(err)
 		return
 	}
@@ -824,7 +826,7 @@ func (s *v1API) v1SessionsKick(w http.ResponseWriter, r *http.Request, _ *v1Ctx)
 		ok      bool
 	}{
 		{"protocol", body.Protocol, body.Protocol == "" || slices.Contains(protocols, body.Protocol)},
-		{"state", body.State, body.State == "" || slices.Contains(sessionStates, body.State)},
+		{"state", body.State, body.State == "" || slices.Contains(backend.SessionStates, body.State)},
 		{"client", body.Client, checkClientFilter(body.Client) == nil},
 		{"account", body.Account, body.Account == "" || checkToken("account", body.Account, MaxIdentifierLen) == ""},
 		{"destination", body.Destination, body.Destination == "" || checkToken("destination", body.Destination, MaxDestinationLen) == ""},
@@ -834,7 +836,7 @@ func (s *v1API) v1SessionsKick(w http.ResponseWriter, r *http.Request, _ *v1Ctx)
 			return
 		}
 	}
-	f := SessionFilter{ID: body.ID, Destination: body.Destination, Protocol: body.Protocol, Client: body.Client, State: body.State}
+	f := backend.SessionFilter{ID: body.ID, Destination: body.Destination, Protocol: body.Protocol, Client: body.Client, State: body.State}
 	if body.Account != "" {
 		if f.Account = s.console.Normalize(body.Account); f.Account == "" {
 			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "account is empty once normalized", withParam("account"))
@@ -859,7 +861,7 @@ func (s *v1API) v1Session(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if !ok {
 		return
 	}
-	ss := s.console.Sessions(SessionFilter{ID: id})
+	ss := s.console.Sessions(backend.SessionFilter{ID: id})
 	if len(ss) == 0 {
 		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, fmt.Sprintf("no live session %d", id), withParam("id"))
 		return
@@ -872,7 +874,7 @@ func (s *v1API) v1SessionKick(w http.ResponseWriter, r *http.Request, c *v1Ctx) 
 	if !ok {
 		return
 	}
-	if s.console.KickSessions(SessionFilter{ID: id}) == 0 {
+	if s.console.KickSessions(backend.SessionFilter{ID: id}) == 0 {
 		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, fmt.Sprintf("no live session %d", id), withParam("id"))
 		return
 	}
@@ -884,9 +886,9 @@ func (s *v1API) v1SessionKick(w http.ResponseWriter, r *http.Request, c *v1Ctx) 
 func (s *v1API) v1Holds(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	hs := s.console.Holds()
 	if hs == nil {
-		hs = []Hold{}
+		hs = []backend.Hold{}
 	}
-	slices.SortFunc(hs, func(a, b Hold) int { return strings.Compare(a.Account, b.Account) })
+	slices.SortFunc(hs, func(a, b backend.Hold) int { return strings.Compare(a.Account, b.Account) })
 	writeJSON(w, http.StatusOK, map[string]any{"holds": hs})
 }
 
@@ -924,7 +926,7 @@ func (s *v1API) v1HoldPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	}
 	h := s.holdOf(n)
 	if h == nil {
-		h = &Hold{Account: n, Until: s.now().Add(time.Duration(body.Seconds) * time.Second), RemainingSeconds: float64(body.Seconds)}
+		h = &backend.Hold{Account: n, Until: s.now().Add(time.Duration(body.Seconds) * time.Second), RemainingSeconds: float64(body.Seconds)}
 	}
 	writeJSON(w, http.StatusOK, h)
 }
@@ -989,7 +991,7 @@ func (s *v1API) v1Config(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 func (s *v1API) v1ConfigReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	rep, err := s.console.Reload()
 	if err != nil {
-		if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotAllowed) {
+		if errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrNotAllowed) {
 			s.v1Error(w, r, "reload", "", err)
 			return
 		}
@@ -1008,12 +1010,12 @@ func (s *v1API) v1ConfigReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx)
 // ---- events and history
 
 // eventFilter reads kind (comma-separated) and account.
-func (s *v1API) eventFilter(q query) (func(*Event) bool, error) {
+func (s *v1API) eventFilter(q query) (func(*events.Event) bool, error) {
 	var kinds []string
 	if v, ok := q["kind"]; ok {
 		for k := range strings.SplitSeq(v, ",") {
-			if !slices.Contains(EventKinds, k) {
-				return nil, &paramError{Param: "kind", Msg: fmt.Sprintf("%q is not one of %s", k, strings.Join(EventKinds, ", "))}
+			if !slices.Contains(events.EventKinds, k) {
+				return nil, &paramError{Param: "kind", Msg: fmt.Sprintf("%q is not one of %s", k, strings.Join(events.EventKinds, ", "))}
 			}
 			kinds = append(kinds, k)
 		}
@@ -1028,7 +1030,7 @@ func (s *v1API) eventFilter(q query) (func(*Event) bool, error) {
 	if len(kinds) == 0 && acct == "" {
 		return nil, nil
 	}
-	return func(e *Event) bool {
+	return func(e *events.Event) bool {
 		return (len(kinds) == 0 || slices.Contains(kinds, e.Kind)) && (acct == "" || e.Account == acct)
 	}, nil
 }
@@ -1061,7 +1063,7 @@ func (s *v1API) v1Events(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 		s.v1ParamError(w, r, err)
 		return
 	}
-	var evs []Event
+	var evs []events.Event
 	var last uint64
 	if _, given := c.q["after"]; given {
 		evs, last = s.events.Since(after, limit, match)
@@ -1073,20 +1075,20 @@ func (s *v1API) v1Events(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 		}
 	}
 	if evs == nil {
-		evs = []Event{}
+		evs = []events.Event{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": evs, "last_seq": last})
 }
 
 func (s *v1API) v1History(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
-	minutes, err := c.q.intParam("minutes", 60, 1, HistoryMinutes)
+	minutes, err := c.q.intParam("minutes", 60, 1, events.HistoryMinutes)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
 	}
 	pts := s.history.Since(s.now().Add(-time.Duration(minutes) * time.Minute))
 	if pts == nil {
-		pts = []HistoryPoint{}
+		pts = []events.HistoryPoint{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"step_seconds": 60, "points": pts})
 }

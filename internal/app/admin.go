@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/admin/metrics"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
@@ -34,7 +37,7 @@ type adminBackend struct {
 	started time.Time
 }
 
-var _ admin.Backend = (*adminBackend)(nil)
+var _ backend.Backend = (*adminBackend)(nil)
 
 // fileWriter adapts the file store to invalidate.Writer and BatchWriter.
 // An edit also installs hand edits of the file not loaded yet: those
@@ -53,7 +56,7 @@ func (w fileWriter) Set(_ context.Context, id, dest string) error {
 func (w fileWriter) Delete(_ context.Context, id string) error {
 	changed, err := w.fs.Delete(id)
 	if errors.Is(err, filestore.ErrNotFound) {
-		return admin.ErrNotFound
+		return backend.ErrNotFound
 	}
 	w.r.Invalidate(changed...)
 	return err
@@ -80,10 +83,10 @@ func (b *adminBackend) writer() (invalidate.Writer, error) {
 	case invalidate.Writer:
 		return s, nil
 	}
-	return nil, admin.ErrReadOnly
+	return nil, backend.ErrReadOnly
 }
 
-func (b *adminBackend) Stats() admin.Stats {
+func (b *adminBackend) Stats() backend.Stats {
 	st := &b.a.eng.Stats
 	refusals := map[string]uint64{}
 	for reason, n := range b.a.eng.Refusals() {
@@ -101,7 +104,7 @@ func (b *adminBackend) Stats() admin.Stats {
 		}
 	}
 	cs := b.a.router.CacheStats()
-	return admin.Stats{
+	return backend.Stats{
 		CacheHits:          uint64(cs.Hits),
 		CacheMisses:        uint64(cs.Misses),
 		CacheEntries:       cs.Entries,
@@ -125,12 +128,12 @@ func (b *adminBackend) Ready() bool { return !b.a.eng.Draining() }
 // runtime state in force (one value per call), so that a reload's
 // destinations are there at once and a removed one is refused.
 
-func (b *adminBackend) Destinations() []admin.DestinationStatus {
-	var out []admin.DestinationStatus
+func (b *adminBackend) Destinations() []backend.DestinationStatus {
+	var out []backend.DestinationStatus
 	for id, d := range b.a.current().cfg.Destination {
-		ds := admin.DestinationStatus{ID: id, Host: d.Host}
+		ds := backend.DestinationStatus{ID: id, Host: d.Host}
 		for p, ep := range d.Protocol {
-			ps := admin.ProtocolStatus{Protocol: string(p), Port: ep.Port}
+			ps := backend.ProtocolStatus{Protocol: string(p), Port: ep.Port}
 			if st := b.a.health.State(id, string(p)); st != health.Closed {
 				down := true
 				ps.Down = &down
@@ -138,43 +141,43 @@ func (b *adminBackend) Destinations() []admin.DestinationStatus {
 			}
 			ds.Protocols = append(ds.Protocols, ps)
 		}
-		slices.SortFunc(ds.Protocols, func(x, y admin.ProtocolStatus) int { return strings.Compare(x.Protocol, y.Protocol) })
+		slices.SortFunc(ds.Protocols, func(x, y backend.ProtocolStatus) int { return strings.Compare(x.Protocol, y.Protocol) })
 		out = append(out, ds)
 	}
-	slices.SortFunc(out, func(x, y admin.DestinationStatus) int { return strings.Compare(x.ID, y.ID) })
+	slices.SortFunc(out, func(x, y backend.DestinationStatus) int { return strings.Compare(x.ID, y.ID) })
 	return out
 }
 
 func (b *adminBackend) ResetDestination(id string) error {
 	d, ok := b.a.current().cfg.Destination[id]
 	if !ok {
-		return admin.ErrNotFound
+		return backend.ErrNotFound
 	}
 	for p := range d.Protocol {
 		b.a.health.Success(id, string(p)) // closes the circuit
 	}
 	b.a.setRingDown(id, false)
-	b.a.event(admin.Event{Kind: admin.EventReset, Destination: id, Actor: "api"})
+	b.a.event(events.Event{Kind: events.EventReset, Destination: id, Actor: "api"})
 	return nil
 }
 
-func (b *adminBackend) Mapping(id string) (admin.MappingInfo, error) {
+func (b *adminBackend) Mapping(id string) (backend.MappingInfo, error) {
 	n := b.a.router.Normalize(id)
 	if n == "" {
-		return admin.MappingInfo{}, admin.ErrInvalid
+		return backend.MappingInfo{}, backend.ErrInvalid
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), limits.AdminStoreTimeout)
 	defer cancel()
 	res, err := b.a.router.Resolve(ctx, id)
 	switch {
 	case errors.Is(err, router.ErrNoRoute):
-		return admin.MappingInfo{Normalized: n, Source: admin.SourceNone}, nil
+		return backend.MappingInfo{Normalized: n, Source: backend.SourceNone}, nil
 	case errors.Is(err, router.ErrInvalidIdentifier):
-		return admin.MappingInfo{}, admin.ErrInvalid
+		return backend.MappingInfo{}, backend.ErrInvalid
 	case err != nil:
-		return admin.MappingInfo{}, fmt.Errorf("%w: %v", admin.ErrUnavailable, err)
+		return backend.MappingInfo{}, fmt.Errorf("%w: %v", backend.ErrUnavailable, err)
 	}
-	return admin.MappingInfo{Normalized: n, Destination: res.Destination, Source: res.Source.String(), Cached: res.Cached}, nil
+	return backend.MappingInfo{Normalized: n, Destination: res.Destination, Source: res.Source.String(), Cached: res.Cached}, nil
 }
 
 func (b *adminBackend) SetMapping(id, dest string) error {
@@ -183,13 +186,13 @@ func (b *adminBackend) SetMapping(id, dest string) error {
 
 func (b *adminBackend) setMapping(rt *runtimeState, id, dest string) error {
 	if !rt.hasDestination(dest) {
-		return admin.ErrUnknownDestination
+		return backend.ErrUnknownDestination
 	}
 	if err := b.a.allowDestination(rt, dest); err != nil {
 		return err
 	}
 	if b.a.router.Normalize(id) == "" {
-		return admin.ErrInvalid
+		return backend.ErrInvalid
 	}
 	w, err := b.writer()
 	if err != nil {
@@ -208,7 +211,7 @@ func (a *App) flip(ctx context.Context, w invalidate.Writer, id, dest, actor str
 	if err := storeErr(invalidate.Set(ctx, w, a.router, a.bus, id, dest)); err != nil {
 		return err
 	}
-	a.event(admin.Event{Kind: admin.EventFlip, Account: n, From: prev, Destination: dest, Actor: actor})
+	a.event(events.Event{Kind: events.EventFlip, Account: n, From: prev, Destination: dest, Actor: actor})
 	return nil
 }
 
@@ -224,13 +227,13 @@ func (b *adminBackend) DeleteMapping(id string) error {
 	if err := storeErr(invalidate.Delete(ctx, w, b.a.router, b.a.bus, id)); err != nil {
 		return err
 	}
-	b.a.event(admin.Event{Kind: admin.EventFlip, Account: n, From: prev, Actor: "api", Reason: "mapping removed"})
+	b.a.event(events.Event{Kind: events.EventFlip, Account: n, From: prev, Actor: "api", Reason: "mapping removed"})
 	return nil
 }
 
 func storeErr(err error) error {
 	if errors.Is(err, sqlstore.ErrReadOnly) {
-		return admin.ErrReadOnly
+		return backend.ErrReadOnly
 	}
 	return err
 }
@@ -267,14 +270,14 @@ func (b *adminBackend) ExportMappings(w io.Writer) error {
 // once, one SQL transaction, one Redis MULTI/EXEC), then the caches and
 // the other instances are told once. A store without batch writes (a
 // custom Writer) gets one write per pair and may stop part way.
-func (b *adminBackend) ImportMappings(pairs []admin.Pair) (int, error) {
+func (b *adminBackend) ImportMappings(pairs []backend.Pair) (int, error) {
 	a := b.a
 	rt := a.current() // one configuration for the whole import
 	allowed := map[string]error{}
 	batch := make([]router.Mapping, len(pairs))
 	for i, p := range pairs {
 		if !rt.hasDestination(p.Destination) {
-			return 0, &admin.ItemError{Index: i, Err: admin.ErrUnknownDestination}
+			return 0, &backend.ItemError{Index: i, Err: backend.ErrUnknownDestination}
 		}
 		err, seen := allowed[p.Destination]
 		if !seen {
@@ -282,17 +285,17 @@ func (b *adminBackend) ImportMappings(pairs []admin.Pair) (int, error) {
 			allowed[p.Destination] = err
 		}
 		if err != nil {
-			return 0, &admin.ItemError{Index: i, Err: err}
+			return 0, &backend.ItemError{Index: i, Err: err}
 		}
 		n := a.router.Normalize(p.Identifier)
 		if n == "" {
-			return 0, &admin.ItemError{Index: i, Err: admin.ErrInvalid}
+			return 0, &backend.ItemError{Index: i, Err: backend.ErrInvalid}
 		}
 		batch[i] = router.Mapping{Identifier: n, Destination: p.Destination}
 	}
 	w, err := b.writer()
 	if err != nil {
-		return 0, &admin.ItemError{Index: 0, Err: err}
+		return 0, &backend.ItemError{Index: 0, Err: err}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), limits.AdminImportTimeout)
 	defer cancel()
@@ -301,9 +304,9 @@ func (b *adminBackend) ImportMappings(pairs []admin.Pair) (int, error) {
 		var be *invalidate.BatchError
 		if errors.As(err, &be) {
 			if n > 0 {
-				a.event(admin.Event{Kind: admin.EventImport, Count: n, Actor: "api", Reason: "stopped: " + be.Err.Error()})
+				a.event(events.Event{Kind: events.EventImport, Count: n, Actor: "api", Reason: "stopped: " + be.Err.Error()})
 			}
-			return n, &admin.ItemError{Index: be.Index, Err: storeErr(be.Err)}
+			return n, &backend.ItemError{Index: be.Index, Err: storeErr(be.Err)}
 		}
 		if n == 0 {
 			return 0, fmt.Errorf("import: %w", storeErr(err))
@@ -312,7 +315,7 @@ func (b *adminBackend) ImportMappings(pairs []admin.Pair) (int, error) {
 		a.log.Warn("import written; other instances were not told (their caches expire by TTL)", "err", err)
 	}
 	a.log.Info("mappings imported", "count", len(pairs), "actor", "api")
-	a.event(admin.Event{Kind: admin.EventImport, Count: len(pairs), Actor: "api"})
+	a.event(events.Event{Kind: events.EventImport, Count: len(pairs), Actor: "api"})
 	return len(pairs), nil
 }
 
@@ -332,15 +335,15 @@ func (b *adminBackend) ReloadMappings() error {
 func (b *adminBackend) InvalidateCache(id string) {
 	if id == "" {
 		b.a.router.InvalidateAll()
-		b.a.event(admin.Event{Kind: admin.EventCache, Reason: "whole cache", Actor: "api"})
+		b.a.event(events.Event{Kind: events.EventCache, Reason: "whole cache", Actor: "api"})
 		return
 	}
 	n := b.a.router.Normalize(id)
 	b.a.router.Invalidate(n)
-	b.a.event(admin.Event{Kind: admin.EventCache, Account: n, Actor: "api"})
+	b.a.event(events.Event{Kind: events.EventCache, Account: n, Actor: "api"})
 }
 
-func (b *adminBackend) match(f admin.ConnFilter, c admin.Connection) bool {
+func (b *adminBackend) match(f backend.ConnFilter, c backend.Connection) bool {
 	return (f.ID == 0 || f.ID == c.ID) &&
 		(f.Identifier == "" || b.a.router.Normalize(f.Identifier) == c.Account) &&
 		(f.Destination == "" || f.Destination == c.Destination) &&
@@ -348,8 +351,8 @@ func (b *adminBackend) match(f admin.ConnFilter, c admin.Connection) bool {
 		(f.State == "" || f.State == c.State)
 }
 
-func (b *adminBackend) Connections(f admin.ConnFilter) []admin.Connection {
-	var out []admin.Connection
+func (b *adminBackend) Connections(f backend.ConnFilter) []backend.Connection {
+	var out []backend.Connection
 	now := time.Now()
 	for _, s := range b.a.eng.Sessions(nil) {
 		if c := connectionOf(s, now); b.match(f, c) {
@@ -361,7 +364,7 @@ func (b *adminBackend) Connections(f admin.ConnFilter) []admin.Connection {
 
 // Kick closes matching connections wherever they live: in the reactor
 // (pre-auth, logging in, relayed), in the bridge, or served by HTTP/2.
-func (b *adminBackend) Kick(f admin.ConnFilter) int {
+func (b *adminBackend) Kick(f backend.ConnFilter) int {
 	now := time.Now()
 	return b.a.eng.KickSessions(func(s engine.SessionInfo) bool {
 		return b.match(f, connectionOf(s, now))
@@ -369,12 +372,12 @@ func (b *adminBackend) Kick(f admin.ConnFilter) int {
 }
 
 // connectionOf describes a live session for the admin API.
-func connectionOf(s engine.SessionInfo, now time.Time) admin.Connection {
-	state := admin.StatePreauth
+func connectionOf(s engine.SessionInfo, now time.Time) backend.Connection {
+	state := backend.StatePreauth
 	if s.State == engine.StateBridged {
-		state = admin.StateBridged
+		state = backend.StateBridged
 	}
-	return admin.Connection{ID: s.ID, Account: s.Account, Listener: s.Listener, Client: s.Client, State: state,
+	return backend.Connection{ID: s.ID, Account: s.Account, Listener: s.Listener, Client: s.Client, State: state,
 		Age: now.Sub(s.Started), Protocol: s.Protocol, Destination: s.Destination, Bridge: s.Bridge,
 		BytesIn: s.BytesIn, BytesOut: s.BytesOut}
 }
@@ -401,7 +404,7 @@ func (b *adminBackend) SetLogLevel(level string) error {
 		return err
 	}
 	if b.a.level == nil {
-		return admin.ErrUnavailable
+		return backend.ErrUnavailable
 	}
 	b.a.level.Set(ParseLevel(level))
 	return nil
@@ -511,7 +514,7 @@ func (a *App) backend() *adminBackend {
 	a.backendOnce.Do(func() {
 		a.adminB = &adminBackend{a: a, started: a.con.started}
 		if a.reg != nil {
-			if err := admin.RegisterStats(a.reg, a.adminB); err != nil {
+			if err := metrics.RegisterStats(a.reg, a.adminB); err != nil {
 				a.log.Error("metrics: stats collector", "err", err)
 			}
 		}

@@ -21,7 +21,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/admin/metrics"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
@@ -57,7 +58,7 @@ type App struct {
 	verifier *verify.Verifier // [oauth] verify = true; else nil
 	// reg and metrics exist when [admin] is configured (GET /metrics).
 	reg     *prometheus.Registry
-	metrics *admin.Metrics
+	metrics *metrics.Metrics
 	bridge  splice.Bridge
 	fds     *fdbudget.Budget
 	eng     *engine.Engine
@@ -77,8 +78,8 @@ type App struct {
 	// log and the per-minute history (nil without [admin]), and what the
 	// console keeps about this instance: its name on the bus, its peers,
 	// the holds it set, counters for the history, cut-overs.
-	events      *admin.EventLog
-	history     *admin.History
+	events      *events.EventLog
+	history     *events.History
 	con         consoleState
 	carrier     invalidate.Carrier // a.bus when it carries commands (cut-overs), else nil
 	busKind     string             // "redis", "postgresql" or "none"
@@ -146,7 +147,7 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		Cooldown:         cfg.Server.HostDownCooldown.D(),
 		OnChange: func(dest, proto string, up bool) {
 			log.Warn("destination health changed", "destination", dest, "protocol", proto, "up", up)
-			a.event(admin.Event{Kind: admin.EventBreaker, Destination: dest, Protocol: proto, Outcome: map[bool]string{true: "closed", false: "open"}[up]})
+			a.event(events.Event{Kind: events.EventBreaker, Destination: dest, Protocol: proto, Outcome: map[bool]string{true: "closed", false: "open"}[up]})
 			if a.ring == nil {
 				return
 			}
@@ -207,7 +208,7 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		opt.Observer = obs
 	}
 	if cfg.Admin != nil {
-		a.events, a.history = admin.NewEventLog(0), admin.NewHistory()
+		a.events, a.history = events.NewEventLog(0), events.NewHistory()
 		opt.Events = a.onEngineEvent
 	}
 	if a.certs.Load() != nil {

@@ -17,6 +17,9 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/admin/metrics"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/internal/redact"
@@ -29,11 +32,11 @@ import (
 
 // The admin API's /api/v1 side (admin.Console) over the running App.
 
-var _ admin.Console = (*adminBackend)(nil)
+var _ backend.Console = (*adminBackend)(nil)
 
 // loginOutcomes are the engine's login outcomes, in the order of
 // consoleState.logins.
-var loginOutcomes = []string{admin.AuthSuccess, admin.AuthFailure, admin.AuthBackendFailure, admin.AuthNoRoute, admin.AuthTempFail, admin.AuthBadInput}
+var loginOutcomes = []string{metrics.AuthSuccess, metrics.AuthFailure, metrics.AuthBackendFailure, metrics.AuthNoRoute, metrics.AuthTempFail, metrics.AuthBadInput}
 
 // consoleState is what the console keeps about this instance.
 type consoleState struct {
@@ -84,13 +87,13 @@ func (a *App) onEngineEvent(e engine.Event) {
 			}
 		}
 	}
-	a.events.Add(admin.Event{Time: e.Time, Kind: e.Kind, Session: e.Session, Account: e.Account, Protocol: e.Protocol,
+	a.events.Add(events.Event{Time: e.Time, Kind: e.Kind, Session: e.Session, Account: e.Account, Protocol: e.Protocol,
 		Listener: e.Listener, Client: e.Client, Destination: e.Destination, Outcome: e.Outcome, Reason: e.Reason})
 }
 
 // event records an event of the app's own (flips, holds, reloads...) when
 // the activity log exists.
-func (a *App) event(e admin.Event) {
+func (a *App) event(e events.Event) {
 	if a.events != nil {
 		a.events.Add(e)
 	}
@@ -107,7 +110,7 @@ func (a *App) hold(n string, d time.Duration, actor string) {
 		delete(a.con.holds, n)
 	}
 	a.con.holdsMu.Unlock()
-	ev := admin.Event{Kind: admin.EventHold, Account: n, Actor: actor, Outcome: "released"}
+	ev := events.Event{Kind: events.EventHold, Account: n, Actor: actor, Outcome: "released"}
 	if d > 0 {
 		ev.Outcome, ev.Reason = "held", "until "+time.Now().Add(d).UTC().Format(time.RFC3339)
 	}
@@ -132,24 +135,24 @@ func (a *App) fileChanged(ids []string, actor string) {
 		return
 	}
 	if len(ids) > 20 {
-		a.event(admin.Event{Kind: admin.EventImport, Count: len(ids), Actor: actor})
+		a.event(events.Event{Kind: events.EventImport, Count: len(ids), Actor: actor})
 		return
 	}
 	for _, id := range ids {
 		d, _, _ := a.store.Lookup(context.Background(), id)
-		a.event(admin.Event{Kind: admin.EventFlip, Account: id, Destination: d, Actor: actor})
+		a.event(events.Event{Kind: events.EventFlip, Account: id, Destination: d, Actor: actor})
 	}
 }
 
 // ---- instance
 
-func (b *adminBackend) Instance() admin.Instance {
+func (b *adminBackend) Instance() backend.Instance {
 	a := b.a
-	in := admin.Instance{Name: a.con.name, Started: a.con.started, Bus: a.busKind, Ready: !a.eng.Draining(), Peers: []admin.Peer{}}
+	in := backend.Instance{Name: a.con.name, Started: a.con.started, Bus: a.busKind, Ready: !a.eng.Draining(), Peers: []backend.Peer{}}
 	for name, seen := range a.peers() {
-		in.Peers = append(in.Peers, admin.Peer{Name: name, LastSeen: seen})
+		in.Peers = append(in.Peers, backend.Peer{Name: name, LastSeen: seen})
 	}
-	slices.SortFunc(in.Peers, func(x, y admin.Peer) int { return strings.Compare(x.Name, y.Name) })
+	slices.SortFunc(in.Peers, func(x, y backend.Peer) int { return strings.Compare(x.Name, y.Name) })
 	return in
 }
 
@@ -157,7 +160,7 @@ func (b *adminBackend) Normalize(id string) string { return b.a.router.Normalize
 
 // ---- destinations
 
-func (b *adminBackend) DestinationDetails() []admin.Destination {
+func (b *adminBackend) DestinationDetails() []backend.Destination {
 	a := b.a
 	breakers := map[[2]string]health.Status{}
 	for _, s := range a.health.Snapshot() {
@@ -179,9 +182,9 @@ func (b *adminBackend) DestinationDetails() []admin.Destination {
 		}
 		sessions[s.Destination][s.Protocol]++
 	}
-	var out []admin.Destination
+	var out []backend.Destination
 	for id, d := range a.current().cfg.Destination {
-		ds := admin.Destination{ID: id, Host: d.Host, Maintenance: a.eng.InMaintenance(id), SessionsByProtocol: map[string]int{}}
+		ds := backend.Destination{ID: id, Host: d.Host, Maintenance: a.eng.InMaintenance(id), SessionsByProtocol: map[string]int{}}
 		if a.ring != nil && a.ring.Has(id) {
 			ds.ClusterNode, ds.RingDown = true, a.ring.Down(id)
 		}
@@ -190,7 +193,7 @@ func (b *adminBackend) DestinationDetails() []admin.Destination {
 			ds.Sessions += n
 		}
 		for p, ep := range d.Protocol {
-			pi := admin.DestProtocolInfo{Protocol: string(p), Port: ep.Port, TLS: string(ep.TLS)}
+			pi := backend.DestProtocolInfo{Protocol: string(p), Port: ep.Port, TLS: string(ep.TLS)}
 			if pi.TLS == "" {
 				pi.TLS = string(config.TLSPlain)
 			}
@@ -199,20 +202,20 @@ func (b *adminBackend) DestinationDetails() []admin.Destination {
 				ds.Down = true
 			}
 			if r, ok := checks[[2]string{id, string(p)}]; ok {
-				pi.Check = &admin.CheckResult{At: r.At, OK: r.Err == "", LatencyMS: float64(r.Latency.Microseconds()) / 1000, Error: r.Err}
+				pi.Check = &backend.CheckResult{At: r.At, OK: r.Err == "", LatencyMS: float64(r.Latency.Microseconds()) / 1000, Error: r.Err}
 			}
 			ds.Protocols = append(ds.Protocols, pi)
 		}
-		slices.SortFunc(ds.Protocols, func(x, y admin.DestProtocolInfo) int { return strings.Compare(x.Protocol, y.Protocol) })
+		slices.SortFunc(ds.Protocols, func(x, y backend.DestProtocolInfo) int { return strings.Compare(x.Protocol, y.Protocol) })
 		out = append(out, ds)
 	}
-	slices.SortFunc(out, func(x, y admin.Destination) int { return strings.Compare(x.ID, y.ID) })
+	slices.SortFunc(out, func(x, y backend.Destination) int { return strings.Compare(x.ID, y.ID) })
 	return out
 }
 
 // breakerOf describes a circuit and why it is not closed.
-func breakerOf(s health.Status) admin.Breaker {
-	br := admin.Breaker{State: s.State.String(), ConsecutiveFailures: s.Consecutive, Failures: s.Failures}
+func breakerOf(s health.Status) backend.Breaker {
+	br := backend.Breaker{State: s.State.String(), ConsecutiveFailures: s.Consecutive, Failures: s.Failures}
 	if !s.Since.IsZero() {
 		t := s.Since
 		br.Since = &t
@@ -236,7 +239,7 @@ func breakerOf(s health.Status) admin.Breaker {
 func (b *adminBackend) SetMaintenance(dest string, on bool) error {
 	a := b.a
 	if !a.current().hasDestination(dest) {
-		return admin.ErrNotFound
+		return backend.ErrNotFound
 	}
 	a.eng.SetMaintenance(dest, on)
 	if a.ring != nil && a.ring.Has(dest) {
@@ -251,14 +254,14 @@ func (b *adminBackend) SetMaintenance(dest string, on bool) error {
 		}
 		a.setRingDown(dest, down)
 	}
-	a.event(admin.Event{Kind: admin.EventMaintenance, Destination: dest, Outcome: map[bool]string{true: "on", false: "off"}[on], Actor: "api"})
+	a.event(events.Event{Kind: events.EventMaintenance, Destination: dest, Outcome: map[bool]string{true: "on", false: "off"}[on], Actor: "api"})
 	a.log.Info("destination maintenance", "destination", dest, "on", on)
 	return nil
 }
 
 // ---- sessions
 
-func (b *adminBackend) sessionMatch(f admin.SessionFilter) func(engine.SessionInfo) bool {
+func (b *adminBackend) sessionMatch(f backend.SessionFilter) func(engine.SessionInfo) bool {
 	client, err := admin.ClientFilter(f.Client)
 	if err != nil {
 		return func(engine.SessionInfo) bool { return false }
@@ -270,22 +273,22 @@ func (b *adminBackend) sessionMatch(f admin.SessionFilter) func(engine.SessionIn
 	}
 }
 
-func sessionOf(s engine.SessionInfo, now time.Time) admin.Session {
-	return admin.Session{ID: s.ID, Parent: s.Parent, Account: s.Account, Protocol: s.Protocol, Listener: s.Listener,
+func sessionOf(s engine.SessionInfo, now time.Time) backend.Session {
+	return backend.Session{ID: s.ID, Parent: s.Parent, Account: s.Account, Protocol: s.Protocol, Listener: s.Listener,
 		Destination: s.Destination, Client: s.Client, State: s.State, Bridge: s.Bridge, Started: s.Started,
 		AgeSeconds: float64(now.Sub(s.Started).Milliseconds()) / 1000, BytesIn: s.BytesIn, BytesOut: s.BytesOut}
 }
 
-func (b *adminBackend) Sessions(f admin.SessionFilter) []admin.Session {
+func (b *adminBackend) Sessions(f backend.SessionFilter) []backend.Session {
 	now := time.Now()
-	var out []admin.Session
+	var out []backend.Session
 	for _, s := range b.a.eng.Sessions(b.sessionMatch(f)) {
 		out = append(out, sessionOf(s, now))
 	}
 	return out
 }
 
-func (b *adminBackend) KickSessions(f admin.SessionFilter) int {
+func (b *adminBackend) KickSessions(f backend.SessionFilter) int {
 	return b.a.eng.KickSessions(b.sessionMatch(f))
 }
 
@@ -303,14 +306,14 @@ func (b *adminBackend) Mappings(ctx context.Context, ids []string) (map[string]s
 	}); ok {
 		m, err := lm.LookupMany(ctx, ids)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", admin.ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: %v", backend.ErrUnavailable, err)
 		}
 		return m, nil
 	}
 	for _, id := range ids {
 		d, found, err := st.Lookup(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", admin.ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: %v", backend.ErrUnavailable, err)
 		}
 		if found {
 			out[id] = d
@@ -359,25 +362,25 @@ func listErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, router.ErrNotListable):
-		return fmt.Errorf("%w: %v", admin.ErrNotListable, err)
+		return fmt.Errorf("%w: %v", backend.ErrNotListable, err)
 	case errors.Is(err, sqlstore.ErrNoSearch):
-		return fmt.Errorf("%w: %v (mapping.sql.list_query)", admin.ErrInvalid, err)
+		return fmt.Errorf("%w: %v (mapping.sql.list_query)", backend.ErrInvalid, err)
 	}
-	return fmt.Errorf("%w: %v", admin.ErrUnavailable, err)
+	return fmt.Errorf("%w: %v", backend.ErrUnavailable, err)
 }
 
-func (b *adminBackend) ListMappings(ctx context.Context, cursor, search string, limit int) ([]admin.MappingEntry, string, error) {
+func (b *adminBackend) ListMappings(ctx context.Context, cursor, search string, limit int) ([]backend.MappingEntry, string, error) {
 	l := b.a.lister()
 	if l == nil {
-		return nil, "", admin.ErrNotListable
+		return nil, "", backend.ErrNotListable
 	}
 	page, next, err := l.List(ctx, cursor, search, limit)
 	if err != nil {
 		return nil, "", listErr(err)
 	}
-	out := make([]admin.MappingEntry, len(page))
+	out := make([]backend.MappingEntry, len(page))
 	for i, m := range page {
-		out[i] = admin.MappingEntry(m)
+		out[i] = backend.MappingEntry(m)
 	}
 	return out, next, nil
 }
@@ -385,7 +388,7 @@ func (b *adminBackend) ListMappings(ctx context.Context, cursor, search string, 
 func (b *adminBackend) MappingCounts(ctx context.Context) (map[string]int, error) {
 	l := b.a.lister()
 	if l == nil {
-		return nil, admin.ErrNotListable
+		return nil, backend.ErrNotListable
 	}
 	c, err := l.Count(ctx)
 	return c, listErr(err)
@@ -395,7 +398,7 @@ func (b *adminBackend) MappingCounts(ctx context.Context) (map[string]int, error
 func (a *App) exportListed(w io.Writer) error {
 	l := a.lister()
 	if l == nil {
-		return fmt.Errorf("%w: the mapping store cannot list its mappings", admin.ErrUnavailable)
+		return fmt.Errorf("%w: the mapping store cannot list its mappings", backend.ErrUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -444,14 +447,14 @@ func (b *adminBackend) explain(ctx context.Context, id string) (router.Explanati
 	defer cancel()
 	ex, err := b.a.router.Explain(ctx, id)
 	if errors.Is(err, router.ErrInvalidIdentifier) {
-		return ex, admin.ErrInvalid
+		return ex, backend.ErrInvalid
 	}
 	return ex, err
 }
 
 // decision describes what a login of the explained account gets now.
-func (a *App) decision(ex router.Explanation) admin.RouteDecision {
-	d := admin.RouteDecision{Source: ex.Effective.Source.String(), Cached: ex.Effective.Cached}
+func (a *App) decision(ex router.Explanation) backend.RouteDecision {
+	d := backend.RouteDecision{Source: ex.Effective.Source.String(), Cached: ex.Effective.Cached}
 	if ex.EffectiveErr != nil {
 		d.Source, d.Error = router.SourceNone.String(), ex.EffectiveErr.Error()
 		return d
@@ -466,8 +469,8 @@ func (a *App) decision(ex router.Explanation) admin.RouteDecision {
 	return d
 }
 
-func cacheEntryOf(ex router.Explanation) admin.CacheEntry {
-	c := admin.CacheEntry{Normalized: ex.Normalized, Used: ex.Cache.Used, Present: ex.Cache.Present, Stale: ex.Stale}
+func cacheEntryOf(ex router.Explanation) backend.CacheEntry {
+	c := backend.CacheEntry{Normalized: ex.Normalized, Used: ex.Cache.Used, Present: ex.Cache.Present, Stale: ex.Stale}
 	if c.Present {
 		c.Kind = "no_mapping"
 		if ex.Cache.Found {
@@ -481,14 +484,14 @@ func cacheEntryOf(ex router.Explanation) admin.CacheEntry {
 	return c
 }
 
-func (b *adminBackend) ExplainRoute(ctx context.Context, id string) (admin.Route, error) {
+func (b *adminBackend) ExplainRoute(ctx context.Context, id string) (backend.Route, error) {
 	a := b.a
 	ex, err := b.explain(ctx, id)
 	if err != nil {
-		return admin.Route{}, err
+		return backend.Route{}, err
 	}
-	r := admin.Route{Normalized: ex.Normalized, Decision: a.decision(ex), Cache: cacheEntryOf(ex)}
-	st := admin.RouteStep{Step: "store", Kind: a.storeKind()}
+	r := backend.Route{Normalized: ex.Normalized, Decision: a.decision(ex), Cache: cacheEntryOf(ex)}
+	st := backend.RouteStep{Step: "store", Kind: a.storeKind()}
 	switch {
 	case st.Kind == "none":
 		st.Outcome = "not_configured"
@@ -499,18 +502,18 @@ func (b *adminBackend) ExplainRoute(ctx context.Context, id string) (admin.Route
 	default:
 		st.Outcome = "not_found"
 	}
-	rg := admin.RouteStep{Step: "ring", Outcome: "not_configured"}
+	rg := backend.RouteStep{Step: "ring", Outcome: "not_configured"}
 	if ex.Ring.Configured {
 		rg.Outcome = "not_found"
 		if ex.Ring.Found {
 			rg.Outcome, rg.Destination = "found", ptr(ex.Ring.Destination)
 		}
 	}
-	def := admin.RouteStep{Step: "default", Outcome: "not_configured"}
+	def := backend.RouteStep{Step: "default", Outcome: "not_configured"}
 	if ex.Default != "" {
 		def.Outcome, def.Destination = "found", ptr(ex.Default)
 	}
-	r.Steps = []admin.RouteStep{st, rg, def}
+	r.Steps = []backend.RouteStep{st, rg, def}
 	return r, nil
 }
 
@@ -525,9 +528,9 @@ func redactStore(cfg *config.Config, msg string) string {
 	return msg
 }
 
-func (b *adminBackend) CacheInfo() admin.CacheInfo {
+func (b *adminBackend) CacheInfo() backend.CacheInfo {
 	s := b.a.router.CacheStats()
-	ci := admin.CacheInfo{Used: s.Used, Entries: s.Entries, Hits: s.Hits, Misses: s.Misses, Expired: s.Expired, Evicted: s.Evicted,
+	ci := backend.CacheInfo{Used: s.Used, Entries: s.Entries, Hits: s.Hits, Misses: s.Misses, Expired: s.Expired, Evicted: s.Evicted,
 		CapacityBytes: s.CapacityBytes, PositiveTTLSeconds: s.PositiveTTL.Seconds(), NegativeTTLSeconds: s.NegativeTTL.Seconds()}
 	if total := s.Hits + s.Misses; total > 0 {
 		ci.HitRatePct = float64(s.Hits*10000/total) / 100
@@ -538,17 +541,17 @@ func (b *adminBackend) CacheInfo() admin.CacheInfo {
 	return ci
 }
 
-func (b *adminBackend) CacheEntry(id string) (admin.CacheEntry, error) {
+func (b *adminBackend) CacheEntry(id string) (backend.CacheEntry, error) {
 	ex, err := b.explain(context.Background(), id)
 	if err != nil {
-		return admin.CacheEntry{}, err
+		return backend.CacheEntry{}, err
 	}
 	return cacheEntryOf(ex), nil
 }
 
 // ---- holds
 
-func (b *adminBackend) Holds() []admin.Hold {
+func (b *adminBackend) Holds() []backend.Hold {
 	a := b.a
 	now := time.Now()
 	held := map[string]int{}
@@ -557,13 +560,13 @@ func (b *adminBackend) Holds() []admin.Hold {
 	}
 	a.con.holdsMu.Lock()
 	defer a.con.holdsMu.Unlock()
-	var out []admin.Hold
+	var out []backend.Hold
 	for n, until := range a.con.holds {
 		if !now.Before(until) {
 			delete(a.con.holds, n)
 			continue
 		}
-		out = append(out, admin.Hold{Account: n, Until: until.UTC(), RemainingSeconds: float64(until.Sub(now).Milliseconds()) / 1000, HeldLogins: held[n]})
+		out = append(out, backend.Hold{Account: n, Until: until.UTC(), RemainingSeconds: float64(until.Sub(now).Milliseconds()) / 1000, HeldLogins: held[n]})
 	}
 	return out
 }
@@ -610,7 +613,7 @@ func redactTree(m map[string]any) {
 	}
 }
 
-func (b *adminBackend) Reload() (admin.ReloadReport, error) {
+func (b *adminBackend) Reload() (backend.ReloadReport, error) {
 	applied, notes, err := b.a.reloadConfig("api")
-	return admin.ReloadReport{Applied: applied, RestartRequired: notes}, err
+	return backend.ReloadReport{Applied: applied, RestartRequired: notes}, err
 }

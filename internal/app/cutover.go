@@ -9,7 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/events"
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/router/invalidate"
 )
@@ -69,7 +70,7 @@ func (a *App) aliasesOf(n string, given []string) ([]string, error) {
 	for _, g := range given {
 		m := a.router.Normalize(g)
 		if m == "" {
-			return nil, fmt.Errorf("%w: alias %q is empty once normalized", admin.ErrInvalid, g)
+			return nil, fmt.Errorf("%w: alias %q is empty once normalized", backend.ErrInvalid, g)
 		}
 		if !slices.Contains(ids, m) {
 			ids = append(ids, m)
@@ -127,42 +128,42 @@ func newRequestID() string {
 }
 
 // Cutover implements admin.Console.
-func (b *adminBackend) Cutover(ctx context.Context, account string, req admin.CutoverRequest) (admin.CutoverReport, error) {
+func (b *adminBackend) Cutover(ctx context.Context, account string, req backend.CutoverRequest) (backend.CutoverReport, error) {
 	a := b.a
 	start := time.Now()
 	if !a.current().hasDestination(req.Destination) {
-		return admin.CutoverReport{}, admin.ErrUnknownDestination
+		return backend.CutoverReport{}, backend.ErrUnknownDestination
 	}
 	if err := a.allowDestination(a.current(), req.Destination); err != nil {
-		return admin.CutoverReport{}, err
+		return backend.CutoverReport{}, err
 	}
 	w, err := b.writer()
 	if err != nil {
-		return admin.CutoverReport{}, err
+		return backend.CutoverReport{}, err
 	}
 	n := a.router.Normalize(account)
 	if n == "" {
-		return admin.CutoverReport{}, admin.ErrInvalid
+		return backend.CutoverReport{}, backend.ErrInvalid
 	}
 	ids, err := a.aliasesOf(n, req.Aliases)
 	if err != nil {
-		return admin.CutoverReport{}, err
+		return backend.CutoverReport{}, err
 	}
 	id := newRequestID()
 	holdFor := req.Hold + cutoverSlack
 	hold := invalidate.Command{Op: invalidate.OpHold, Request: id, From: a.con.name, IDs: ids, Hold: holdFor}
 	if _, err := invalidate.EncodeCommand(hold); err != nil {
-		return admin.CutoverReport{}, fmt.Errorf("%w: the account and its aliases are too long for one bus message", admin.ErrInvalid)
+		return backend.CutoverReport{}, fmt.Errorf("%w: the account and its aliases are too long for one bus message", backend.ErrInvalid)
 	}
 	a.con.cutMu.Lock()
 	defer a.con.cutMu.Unlock()
 
-	rep := admin.CutoverReport{Account: n, Destination: req.Destination, Aliases: ids, HoldMS: req.Hold.Milliseconds()}
+	rep := backend.CutoverReport{Account: n, Destination: req.Destination, Aliases: ids, HoldMS: req.Hold.Milliseconds()}
 	if ex, err := b.explain(ctx, n); err == nil {
 		rep.Previous = a.decision(ex)
 	}
 	a.log.Info("cut-over: holding logins", "account", n, "aliases", ids, "to", req.Destination, "max_hold", req.Hold, "request", id)
-	a.event(admin.Event{Kind: admin.EventCutover, Account: n, Destination: req.Destination, Outcome: "started", Actor: "api"})
+	a.event(events.Event{Kind: events.EventCutover, Account: n, Destination: req.Destination, Outcome: "started", Actor: "api"})
 	replies := make(chan cutoverReply, 64)
 	a.con.repMu.Lock()
 	a.con.replies[id] = replies
@@ -205,9 +206,9 @@ func (b *adminBackend) Cutover(ctx context.Context, account string, req admin.Cu
 	if err != nil {
 		lift()
 		a.publish(invalidate.Command{Op: invalidate.OpLift, Request: id, From: a.con.name, IDs: ids})
-		a.event(admin.Event{Kind: admin.EventCutover, Account: n, Destination: req.Destination, Outcome: "failed", Reason: err.Error(), Actor: "api"})
+		a.event(events.Event{Kind: events.EventCutover, Account: n, Destination: req.Destination, Outcome: "failed", Reason: err.Error(), Actor: "api"})
 		a.log.Error("cut-over failed: mapping not written, hold lifted", "account", n, "err", err)
-		return admin.CutoverReport{}, err
+		return backend.CutoverReport{}, err
 	}
 	a.router.Invalidate(ids...)
 
@@ -218,7 +219,7 @@ func (b *adminBackend) Cutover(ctx context.Context, account string, req admin.Cu
 		held[s.ID] = true
 	}
 	lift()
-	self := admin.CutoverInstance{Instance: a.con.name, Self: true, Kicked: kicked, Held: len(held), Released: waiting}
+	self := backend.CutoverInstance{Instance: a.con.name, Self: true, Kicked: kicked, Held: len(held), Released: waiting}
 	rep.Instances = append(rep.Instances, self)
 
 	// Replies of the instances known before the cut-over began.
@@ -232,7 +233,7 @@ func (b *adminBackend) Cutover(ctx context.Context, account string, req admin.Cu
 				continue
 			}
 			answered[r.From] = true
-			rep.Instances = append(rep.Instances, admin.CutoverInstance{Instance: r.From, Kicked: r.Kicked, Held: r.Held, Released: r.Released, Error: r.Err})
+			rep.Instances = append(rep.Instances, backend.CutoverInstance{Instance: r.From, Kicked: r.Kicked, Held: r.Held, Released: r.Released, Error: r.Err})
 		case <-deadline.C:
 			for p := range peers {
 				if !answered[p] {
@@ -251,7 +252,7 @@ func (b *adminBackend) Cutover(ctx context.Context, account string, req admin.Cu
 		rep.Released += in.Released
 	}
 	rep.ElapsedMS = time.Since(start).Milliseconds()
-	a.event(admin.Event{Kind: admin.EventCutover, Account: n, From: derefOr(rep.Previous.Destination), Destination: req.Destination,
+	a.event(events.Event{Kind: events.EventCutover, Account: n, From: derefOr(rep.Previous.Destination), Destination: req.Destination,
 		Outcome: "done", Count: rep.Kicked, Actor: "api"})
 	a.log.Info("cut-over done", "account", n, "to", req.Destination, "kicked", rep.Kicked, "held", rep.Held,
 		"instances", len(rep.Instances), "missing", rep.Missing, "elapsed", time.Since(start))
@@ -328,7 +329,7 @@ func (a *App) onCommand(c invalidate.Command) {
 		a.con.peersMu.Unlock()
 	case invalidate.OpHold:
 		a.seePeer(c.From)
-		if c.Hold <= 0 || c.Hold > admin.MaxCutoverHold+cutoverSlack {
+		if c.Hold <= 0 || c.Hold > backend.MaxCutoverHold+cutoverSlack {
 			return
 		}
 		for _, id := range c.IDs {
@@ -359,9 +360,9 @@ func (a *App) onCommand(c invalidate.Command) {
 // logins in flight finish, the caches forget the accounts, their
 // sessions are kicked, the hold is lifted, and the report goes back.
 func (a *App) remoteKick(c invalidate.Command) {
-	wait := min(max(c.Hold, 0), admin.MaxCutoverHold)
+	wait := min(max(c.Hold, 0), backend.MaxCutoverHold)
 	if wait == 0 {
-		wait = admin.DefaultCutoverHold
+		wait = backend.DefaultCutoverHold
 	}
 	held := map[uint64]bool{}
 	a.waitInFlight(c.IDs, time.Now().Add(wait), held)

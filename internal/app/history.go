@@ -2,9 +2,8 @@ package app
 
 import (
 	"context"
+	"github.com/switchyard-mail/switchyard/admin/events"
 	"time"
-
-	"github.com/switchyard-mail/switchyard/admin"
 )
 
 // histCounters are the cumulative counters one history point is the
@@ -37,7 +36,7 @@ func (a *App) recordMinute(start time.Time) {
 	prev := a.con.histPrev
 	a.con.histPrev = cur
 	a.con.histMu.Unlock()
-	p := admin.HistoryPoint{Time: start.UTC(), Logins: map[string]uint64{}, Sessions: map[string]map[string]int{},
+	p := events.HistoryPoint{Time: start.UTC(), Logins: map[string]uint64{}, Sessions: map[string]map[string]int{},
 		BytesIn: max(cur.bytesIn-prev.bytesIn, 0), BytesOut: max(cur.bytesOut-prev.bytesOut, 0)}
 	for i, o := range loginOutcomes {
 		if d := cur.logins[i] - prev.logins[i]; d > 0 {

@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/metrics"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/internal/version"
 	"github.com/switchyard-mail/switchyard/router"
@@ -16,7 +16,7 @@ import (
 
 // newMetrics builds the registry GET /metrics serves and the collectors the
 // engine updates through metricsObserver.
-func newMetrics() (*prometheus.Registry, *admin.Metrics, error) {
+func newMetrics() (*prometheus.Registry, *metrics.Metrics, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
@@ -26,13 +26,13 @@ func newMetrics() (*prometheus.Registry, *admin.Metrics, error) {
 			return nil, nil, err
 		}
 	}
-	m, err := admin.NewMetrics(reg)
+	m, err := metrics.NewMetrics(reg)
 	if err != nil {
 		return nil, nil, err
 	}
 	v := version.Get()
 	bi := prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: admin.Namespace, Name: "build_info",
+		Namespace: metrics.Namespace, Name: "build_info",
 		Help:        "Always 1; its labels say which switchyard runs: version, VCS revision, Go version.",
 		ConstLabels: prometheus.Labels{"version": v.Version, "revision": v.Short(), "goversion": v.GoVersion},
 	})
@@ -45,16 +45,16 @@ func newMetrics() (*prometheus.Registry, *admin.Metrics, error) {
 
 // metricsObserver is the engine's engine.Observer over the admin metrics.
 type metricsObserver struct {
-	m        *admin.Metrics
+	m        *metrics.Metrics
 	refusals *prometheus.CounterVec
 	con      *consoleState // the history's byte counters
 }
 
 // newObserver registers the engine's own collectors on reg: refusals by
 // reason, and the descriptor budget by kind (read when scraped).
-func newObserver(reg prometheus.Registerer, m *admin.Metrics, fds *fdbudget.Budget) (metricsObserver, error) {
+func newObserver(reg prometheus.Registerer, m *metrics.Metrics, fds *fdbudget.Budget) (metricsObserver, error) {
 	o := metricsObserver{m: m, refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: admin.Namespace, Name: "limit_refusals_total",
+		Namespace: metrics.Namespace, Name: "limit_refusals_total",
 		Help: "Work refused or cut by a limit or a deadline, by reason (docs/LIMITS.md).",
 	}, []string{"reason"})}
 	if err := reg.Register(o.refusals); err != nil {
@@ -72,9 +72,9 @@ func (o metricsObserver) Refusal(reason string) { o.refusals.WithLabelValues(rea
 type fdCollector struct{ b *fdbudget.Budget }
 
 var (
-	fdInUseDesc   = prometheus.NewDesc(admin.Namespace+"_descriptors_in_use", "File descriptors counted by the budget, by kind.", []string{"kind"}, nil)
-	fdLimitDesc   = prometheus.NewDesc(admin.Namespace+"_descriptors_limit", "RLIMIT_NOFILE as read at start.", nil, nil)
-	fdRefusedDesc = prometheus.NewDesc(admin.Namespace+"_descriptors_refused_total", "Requests for descriptors the budget refused, by kind.", []string{"kind"}, nil)
+	fdInUseDesc   = prometheus.NewDesc(metrics.Namespace+"_descriptors_in_use", "File descriptors counted by the budget, by kind.", []string{"kind"}, nil)
+	fdLimitDesc   = prometheus.NewDesc(metrics.Namespace+"_descriptors_limit", "RLIMIT_NOFILE as read at start.", nil, nil)
+	fdRefusedDesc = prometheus.NewDesc(metrics.Namespace+"_descriptors_refused_total", "Requests for descriptors the budget refused, by kind.", []string{"kind"}, nil)
 )
 
 func (c fdCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -109,9 +109,9 @@ func (o metricsObserver) Auth(proto, outcome string) {
 }
 
 func (o metricsObserver) Route(res router.Result, err error) {
-	cache := admin.CacheMiss
+	cache := metrics.CacheMiss
 	if res.Cached {
-		cache = admin.CacheHit
+		cache = metrics.CacheHit
 	}
 	src := res.Source.String()
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/backend"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/internal/sdnotify"
@@ -132,9 +132,9 @@ normalize = "lowercase"
 [mapping.file]
 path = %q
 `, path)
-	pairs := make([]admin.Pair, 100_000)
+	pairs := make([]backend.Pair, 100_000)
 	for i := range pairs {
-		pairs[i] = admin.Pair{Identifier: fmt.Sprintf("user%d@example.com", i), Destination: "new"}
+		pairs[i] = backend.Pair{Identifier: fmt.Sprintf("user%d@example.com", i), Destination: "new"}
 	}
 	for b.Loop() {
 		b.StopTimer()

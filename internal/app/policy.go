@@ -3,7 +3,7 @@ package app
 import (
 	"fmt"
 
-	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/backend"
 	"github.com/switchyard-mail/switchyard/config"
 )
 
@@ -18,7 +18,7 @@ func (a *App) allowConfigWrite(what string) error {
 	if a.cfg.Admin.CanWriteConfig() {
 		return nil
 	}
-	return fmt.Errorf("%w: %s: admin.config_write = false", admin.ErrNotAllowed, what)
+	return fmt.Errorf("%w: %s: admin.config_write = false", backend.ErrNotAllowed, what)
 }
 
 // allowDestination refuses, for the API, a mapping to a destination
@@ -29,10 +29,10 @@ func (a *App) allowDestination(rt *runtimeState, dest string) error {
 	}
 	d, ok := rt.cfg.Destination[dest]
 	if !ok {
-		return admin.ErrUnknownDestination
+		return backend.ErrUnknownDestination
 	}
 	if ok, why := a.cfg.Admin.Allow.AllowsDestination(d); !ok {
-		return fmt.Errorf("%w: destination %q: %s", admin.ErrNotAllowed, dest, why)
+		return fmt.Errorf("%w: destination %q: %s", backend.ErrNotAllowed, dest, why)
 	}
 	return nil
 }
@@ -44,7 +44,7 @@ func (a *App) allowReload(next *config.Config) error {
 		return nil
 	}
 	if ok, why := a.cfg.Admin.Allow.AllowsConfig(next); !ok {
-		return fmt.Errorf("%w: %s", admin.ErrNotAllowed, why)
+		return fmt.Errorf("%w: %s", backend.ErrNotAllowed, why)
 	}
 	return nil
 }

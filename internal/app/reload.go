@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/events"
 	"github.com/switchyard-mail/switchyard/config"
 )
 
@@ -100,7 +100,7 @@ func (a *App) reloadConfig(actor string) (applied, notes []string, err error) {
 		}
 	}
 	err = errors.Join(errs...)
-	ev := admin.Event{Kind: admin.EventReload, Outcome: "ok", Actor: actor, Count: len(notes)}
+	ev := events.Event{Kind: events.EventReload, Outcome: "ok", Actor: actor, Count: len(notes)}
 	if err != nil {
 		ev.Outcome, ev.Reason = "failed", err.Error()
 	}

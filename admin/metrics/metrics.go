@@ -1,10 +1,11 @@
-package admin
+package metrics
 
 import (
 	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/switchyard-mail/switchyard/admin/backend"
 )
 
 // Namespace prefixes every metric name.
@@ -69,9 +70,9 @@ type Metrics struct {
 	BreakerOpen *prometheus.GaugeVec
 
 	// The admin API's own metrics.
-	adminRequests      *prometheus.CounterVec
-	adminConnsRejected prometheus.Counter
-	adminLockouts      prometheus.Counter
+	AdminRequests      *prometheus.CounterVec
+	AdminConnsRejected prometheus.Counter
+	AdminLockouts      prometheus.Counter
 }
 
 // Latency buckets for backend dial and auth: 1 ms to ~16 s.
@@ -128,15 +129,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: Namespace, Name: "breaker_open",
 			Help: "1 while a destination's circuit breaker keeps it out of service.",
 		}, []string{"destination", "protocol"}),
-		adminRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+		AdminRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "admin", Name: "requests_total",
 			Help: "Admin API requests by status code.",
 		}, []string{"code"}),
-		adminConnsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+		AdminConnsRejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "admin", Name: "connections_rejected_total",
 			Help: "Admin API connections closed at once because MaxConns were open.",
 		}),
-		adminLockouts: prometheus.NewCounter(prometheus.CounterOpts{
+		AdminLockouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "admin", Name: "lockouts_total",
 			Help: "Client addresses locked (token checks paced) after too many bad tokens.",
 		}),
@@ -144,7 +145,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.ConnsAccepted, m.ConnsRefused, m.ConnsActive, m.Sessions, m.SessionsActive,
 		m.Auth, m.Routes, m.BridgeBytes, m.BackendDial, m.BackendAuth, m.BreakerOpen,
-		m.adminRequests, m.adminConnsRejected, m.adminLockouts,
+		m.AdminRequests, m.AdminConnsRejected, m.AdminLockouts,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -185,7 +186,7 @@ func (m *Metrics) SetBreaker(destination, protocol string, open bool) {
 // statsCollector exports Backend.Stats() at scrape time as
 // switchyard_stats_*: the numbers of GET /stats, without labels.
 type statsCollector struct {
-	b     Backend
+	b     backend.Backend
 	descs []statDesc
 	ready *prometheus.Desc
 }
@@ -193,30 +194,30 @@ type statsCollector struct {
 type statDesc struct {
 	d   *prometheus.Desc
 	t   prometheus.ValueType
-	val func(Stats) float64
+	val func(backend.Stats) float64
 }
 
-func newStatsCollector(b Backend) *statsCollector {
+func newStatsCollector(b backend.Backend) *statsCollector {
 	c := &statsCollector{b: b}
-	add := func(name, help string, t prometheus.ValueType, val func(Stats) float64) {
+	add := func(name, help string, t prometheus.ValueType, val func(backend.Stats) float64) {
 		c.descs = append(c.descs, statDesc{
 			d: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "stats", name), help, nil, nil),
 			t: t, val: val,
 		})
 	}
 	counter, gauge := prometheus.CounterValue, prometheus.GaugeValue
-	add("accepted_total", "Client connections accepted (GET /stats accepted).", counter, func(s Stats) float64 { return float64(s.Accepted) })
-	add("refused_total", "Client connections refused (GET /stats refused).", counter, func(s Stats) float64 { return float64(s.Refused) })
-	add("logins_total", "Logins the backend accepted.", counter, func(s Stats) float64 { return float64(s.Logins) })
-	add("login_failures_total", "Logins the backend refused.", counter, func(s Stats) float64 { return float64(s.LoginFailures) })
-	add("backend_failures_total", "Failures towards a backend.", counter, func(s Stats) float64 { return float64(s.BackendFailures) })
-	add("bridged_total", "Sessions handed to the bridge.", counter, func(s Stats) float64 { return float64(s.Bridged) })
-	add("active_connections", "Client connections, wherever they are (reactor, bridge, HTTP/2).", gauge, func(s Stats) float64 { return float64(s.ActiveConnections) })
-	add("reactor_connections", "Connections in the reactor (pre-auth, routing, login, relayed).", gauge, func(s Stats) float64 { return float64(s.ReactorConnections) })
-	add("active_sessions", "Bridged sessions.", gauge, func(s Stats) float64 { return float64(s.ActiveSessions) })
-	add("cache_hits_total", "Routing cache hits.", counter, func(s Stats) float64 { return float64(s.CacheHits) })
-	add("cache_misses_total", "Routing cache misses.", counter, func(s Stats) float64 { return float64(s.CacheMisses) })
-	add("cache_entries", "Entries in the routing cache.", gauge, func(s Stats) float64 { return float64(s.CacheEntries) })
+	add("accepted_total", "Client connections accepted (GET /stats accepted).", counter, func(s backend.Stats) float64 { return float64(s.Accepted) })
+	add("refused_total", "Client connections refused (GET /stats refused).", counter, func(s backend.Stats) float64 { return float64(s.Refused) })
+	add("logins_total", "Logins the backend accepted.", counter, func(s backend.Stats) float64 { return float64(s.Logins) })
+	add("login_failures_total", "Logins the backend refused.", counter, func(s backend.Stats) float64 { return float64(s.LoginFailures) })
+	add("backend_failures_total", "Failures towards a backend.", counter, func(s backend.Stats) float64 { return float64(s.BackendFailures) })
+	add("bridged_total", "Sessions handed to the bridge.", counter, func(s backend.Stats) float64 { return float64(s.Bridged) })
+	add("active_connections", "Client connections, wherever they are (reactor, bridge, HTTP/2).", gauge, func(s backend.Stats) float64 { return float64(s.ActiveConnections) })
+	add("reactor_connections", "Connections in the reactor (pre-auth, routing, login, relayed).", gauge, func(s backend.Stats) float64 { return float64(s.ReactorConnections) })
+	add("active_sessions", "Bridged sessions.", gauge, func(s backend.Stats) float64 { return float64(s.ActiveSessions) })
+	add("cache_hits_total", "Routing cache hits.", counter, func(s backend.Stats) float64 { return float64(s.CacheHits) })
+	add("cache_misses_total", "Routing cache misses.", counter, func(s backend.Stats) float64 { return float64(s.CacheMisses) })
+	add("cache_entries", "Entries in the routing cache.", gauge, func(s backend.Stats) float64 { return float64(s.CacheEntries) })
 	c.ready = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "ready"), "1 when the proxy accepts new connections, 0 while draining.", nil, nil)
 	return c
 }
@@ -244,12 +245,12 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 // and switchyard_ready (read at scrape time). New calls it; a process
 // that serves /metrics without the admin API calls it itself. A second
 // call on the same registry does nothing.
-func RegisterStats(reg prometheus.Registerer, b Backend) error {
-	return registerOrReuse(reg, newStatsCollector(b))
+func RegisterStats(reg prometheus.Registerer, b backend.Backend) error {
+	return RegisterOrReuse(reg, newStatsCollector(b))
 }
 
 // registerOrReuse registers c, or reuses an equal collector already there.
-func registerOrReuse(reg prometheus.Registerer, c prometheus.Collector) error {
+func RegisterOrReuse(reg prometheus.Registerer, c prometheus.Collector) error {
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {

@@ -1,4 +1,4 @@
-package admin
+package backend
 
 import (
 	"context"
@@ -168,7 +168,7 @@ type Session struct {
 }
 
 // Session states (the engine's).
-var sessionStates = []string{"preauth", "routing", "held", "login", "relaying", "bridged", "http2", "stream"}
+var SessionStates = []string{"preauth", "routing", "held", "login", "relaying", "bridged", "http2", "stream"}
 
 // MappingEntry is one explicit mapping.
 type MappingEntry struct {
