@@ -235,3 +235,51 @@ func (q query) unknown(known ...string) error {
 	}
 	return nil
 }
+
+// intParam reads an optional whole number in [lo, hi] (def when absent).
+func (q query) intParam(name string, def, lo, hi int) (int, error) {
+	v, ok := q[name]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || v == "" || v[0] == '+' {
+		return 0, &paramError{Param: name, Msg: fmt.Sprintf("%q is not a whole number", v)}
+	}
+	if n < lo || n > hi {
+		return 0, &paramError{Param: name, Msg: fmt.Sprintf("%d is not between %d and %d", n, lo, hi)}
+	}
+	return n, nil
+}
+
+// boolParam reads an optional true/false (def when absent).
+func (q query) boolParam(name string, def bool) (bool, error) {
+	v, ok := q[name]
+	if !ok {
+		return def, nil
+	}
+	switch v {
+	case "true", "1":
+		return true, nil
+	case "false", "0":
+		return false, nil
+	}
+	return false, &paramError{Param: name, Msg: fmt.Sprintf("%q is not true or false", v)}
+}
+
+func (q query) seq(name string) (uint64, error) {
+	v, ok := q[name]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || v[0] == '+' {
+		return 0, &paramError{Param: name, Msg: fmt.Sprintf("%q is not an event sequence number", v)}
+	}
+	return n, nil
+}
+
+func mediaType(ct string) string {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
+}

@@ -251,14 +251,10 @@ func newAdminServer(opt Options, b backend.Backend, stats bool) (*Server, error)
 		local:   func(a netip.Addr) bool { return a.Unmap().IsLoopback() },
 		done:    make(chan struct{}),
 	}
-	s.v1 = &v1API{b: b, log: s.log, events: opt.Events, history: opt.History, spec: openAPISpec,
-		streams: make(chan struct{}, opt.MaxStreams), done: s.done, maxImport: opt.MaxImportBytes,
-		now: func() time.Time { return s.now() }}
 	if opt.ViewerToken != "" {
 		v := sha256.Sum256([]byte(opt.ViewerToken))
 		s.viewer = &v
 	}
-	s.v1.console, _ = b.(backend.Console)
 	s.sleep = func(d time.Duration) bool {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -298,8 +294,8 @@ func newAdminServer(opt Options, b backend.Backend, stats bool) (*Server, error)
 		}
 	}
 	s.metricsH = promhandler(s.reg)
-	s.v1.log = s.log
-	s.v1.routes = s.v1.v1Routes()
+	s.v1 = newV1API(b, v1Options{Logger: s.log, Events: opt.Events, History: opt.History, MaxStreams: opt.MaxStreams,
+		MaxImportBytes: opt.MaxImportBytes, Done: s.done, Now: func() time.Time { return s.now() }})
 	s.handler = s.routes()
 	s.srv = &http.Server{
 		Handler:           s.handler,

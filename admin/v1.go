@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -44,6 +43,27 @@ type v1API struct {
 	now       func() time.Time
 	maxImport int64 // bytes of an import body
 	routes    *v1Router
+}
+
+// v1Options are what a v1API takes from its Server.
+type v1Options struct {
+	Logger         *slog.Logger
+	Events         *events.EventLog
+	History        *events.History
+	MaxStreams     int             // concurrent event streams
+	MaxImportBytes int64           // bytes of an import body
+	Done           <-chan struct{} // closed when the server shuts down
+	Now            func() time.Time
+}
+
+// newV1API returns the /api/v1 handler over b (a 404 for every path when
+// b is no backend.Console).
+func newV1API(b backend.Backend, o v1Options) *v1API {
+	s := &v1API{b: b, log: o.Logger, events: o.Events, history: o.History, spec: openAPISpec,
+		streams: make(chan struct{}, o.MaxStreams), done: o.Done, now: o.Now, maxImport: o.MaxImportBytes}
+	s.console, _ = b.(backend.Console)
+	s.routes = s.v1Routes()
+	return s
 }
 
 type v1Handler func(w http.ResponseWriter, r *http.Request, c *v1Ctx)
@@ -277,11 +297,6 @@ func (s *v1API) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-func mediaType(ct string) string {
-	mt, _, _ := strings.Cut(ct, ";")
-	return strings.ToLower(strings.TrimSpace(mt))
-}
-
 // pathToken validates a path parameter as an identifier-like token.
 func (c *v1Ctx) pathToken(name string, max int) (string, error) {
 	v := c.params[name]
@@ -289,35 +304,4 @@ func (c *v1Ctx) pathToken(name string, max int) (string, error) {
 		return "", &paramError{Param: name, Msg: msg}
 	}
 	return v, nil
-}
-
-// intParam reads an optional whole number in [lo, hi] (def when absent).
-func (q query) intParam(name string, def, lo, hi int) (int, error) {
-	v, ok := q[name]
-	if !ok {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || v == "" || v[0] == '+' {
-		return 0, &paramError{Param: name, Msg: fmt.Sprintf("%q is not a whole number", v)}
-	}
-	if n < lo || n > hi {
-		return 0, &paramError{Param: name, Msg: fmt.Sprintf("%d is not between %d and %d", n, lo, hi)}
-	}
-	return n, nil
-}
-
-// boolParam reads an optional true/false (def when absent).
-func (q query) boolParam(name string, def bool) (bool, error) {
-	v, ok := q[name]
-	if !ok {
-		return def, nil
-	}
-	switch v {
-	case "true", "1":
-		return true, nil
-	case "false", "0":
-		return false, nil
-	}
-	return false, &paramError{Param: name, Msg: fmt.Sprintf("%q is not true or false", v)}
 }

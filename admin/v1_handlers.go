@@ -1035,18 +1035,6 @@ func (s *v1API) eventFilter(q query) (func(*events.Event) bool, error) {
 	}, nil
 }
 
-func (q query) seq(name string) (uint64, error) {
-	v, ok := q[name]
-	if !ok {
-		return 0, nil
-	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil || v[0] == '+' {
-		return 0, &paramError{Param: name, Msg: fmt.Sprintf("%q is not an event sequence number", v)}
-	}
-	return n, nil
-}
-
 func (s *v1API) v1Events(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	match, err := s.eventFilter(c.q)
 	if err != nil {
