@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 	"net/http"
 	"reflect"
 	"strings"
@@ -229,7 +230,7 @@ func TestMappingsCRUD(t *testing.T) {
 }
 
 func TestBadParameters(t *testing.T) {
-	long := strings.Repeat("a", MaxIdentifierLen+1)
+	long := strings.Repeat("a", httpio.MaxIdentifierLen+1)
 	for _, tc := range []struct{ method, target, param, msg string }{
 		{"GET", "/mappings", "identifier", "is required"},
 		{"GET", "/mappings?identifier=", "identifier", "is empty"},

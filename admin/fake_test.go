@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/switchyard-mail/switchyard/admin/apiv1"
 	"github.com/switchyard-mail/switchyard/admin/backend"
 	"io"
 	"net/http"
@@ -317,7 +318,7 @@ func (h *harness) do(method, target string, o reqOpt) *httptest.ResponseRecorder
 	}
 	w := httptest.NewRecorder()
 	h.s.Handler().ServeHTTP(w, r)
-	if r.URL.Path == v1Prefix || strings.HasPrefix(r.URL.Path, v1Prefix+"/") {
+	if r.URL.Path == apiv1.Prefix || strings.HasPrefix(r.URL.Path, apiv1.Prefix+"/") {
 		if err := spec.Check(method, r.URL.EscapedPath(), w.Code, w.Header(), w.Body.Bytes()); err != nil {
 			h.t.Errorf("contract: %v", err)
 		}

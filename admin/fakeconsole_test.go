@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/admin/apiv1"
 	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/openapi"
 	"github.com/switchyard-mail/switchyard/internal/contract"
 )
 
@@ -68,7 +70,7 @@ func (f *fakeBackend) session(c backend.Connection) backend.Session {
 }
 
 func (f *fakeBackend) smatch(c backend.Connection, fl backend.SessionFilter) bool {
-	client, err := ClientFilter(fl.Client)
+	client, err := apiv1.ClientFilter(fl.Client)
 	return err == nil && (fl.ID == 0 || c.ID == fl.ID) && (fl.Account == "" || c.Account == fl.Account) &&
 		(fl.Destination == "" || c.Destination == fl.Destination) && (fl.Protocol == "" || c.Protocol == fl.Protocol) &&
 		(fl.State == "" || c.State == fl.State) && client(c.Client) && !slices.Contains(fl.Except, c.State)
@@ -152,12 +154,12 @@ func (f *fakeBackend) ExplainRoute(_ context.Context, id string) (backend.Route,
 	r := backend.Route{Normalized: n, Cache: backend.CacheEntry{Normalized: n}}
 	step := backend.RouteStep{Step: "store", Kind: "file", Outcome: "not_found"}
 	if mapped {
-		step.Outcome, step.Destination = "found", nullable(d)
-		r.Decision = backend.RouteDecision{Destination: nullable(d), Source: "store"}
+		step.Outcome, step.Destination = "found", apiv1.Nullable(d)
+		r.Decision = backend.RouteDecision{Destination: apiv1.Nullable(d), Source: "store"}
 	} else {
-		r.Decision = backend.RouteDecision{Destination: nullable("old"), Source: "default"}
+		r.Decision = backend.RouteDecision{Destination: apiv1.Nullable("old"), Source: "default"}
 	}
-	r.Steps = []backend.RouteStep{step, {Step: "ring", Outcome: "not_configured"}, {Step: "default", Outcome: "found", Destination: nullable("old")}}
+	r.Steps = []backend.RouteStep{step, {Step: "ring", Outcome: "not_configured"}, {Step: "default", Outcome: "found", Destination: apiv1.Nullable("old")}}
 	return r, nil
 }
 
@@ -180,7 +182,7 @@ func (f *fakeBackend) CacheEntry(id string) (backend.CacheEntry, error) {
 	e := backend.CacheEntry{Normalized: n, Used: true}
 	if d, ok := f.mappings[n]; ok {
 		exp := time.Date(2026, 1, 2, 3, 9, 0, 0, time.UTC)
-		e.Present, e.Kind, e.Destination, e.ExpiresAt = true, "mapping", nullable(d), &exp
+		e.Present, e.Kind, e.Destination, e.ExpiresAt = true, "mapping", apiv1.Nullable(d), &exp
 	}
 	return e, nil
 }
@@ -208,7 +210,7 @@ func (f *fakeBackend) Cutover(_ context.Context, account string, req backend.Cut
 	n := f.Normalize(account)
 	f.mappings[n] = req.Destination
 	kicked := f.KickSessions(backend.SessionFilter{Account: n})
-	return backend.CutoverReport{Account: n, Destination: req.Destination, Previous: backend.RouteDecision{Source: "default", Destination: nullable("old")},
+	return backend.CutoverReport{Account: n, Destination: req.Destination, Previous: backend.RouteDecision{Source: "default", Destination: apiv1.Nullable("old")},
 		Aliases: []string{n}, Mapped: []string{n}, Kicked: kicked, HoldMS: req.Hold.Milliseconds(),
 		Instances: []backend.CutoverInstance{{Instance: "test-1", Self: true, Kicked: kicked}}}, nil
 }
@@ -218,7 +220,7 @@ func (f *fakeBackend) Cutover(_ context.Context, account string, req backend.Cut
 // the document must have been exercised.
 
 var spec = func() *contract.Spec {
-	s, err := contract.Load(openAPISpec)
+	s, err := contract.Load(openapi.Document())
 	if err != nil {
 		panic("openapi.json: " + err.Error())
 	}

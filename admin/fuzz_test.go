@@ -2,7 +2,9 @@ package admin
 
 import (
 	"fmt"
+	"github.com/switchyard-mail/switchyard/admin/apiv1"
 	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 	"net/url"
 	"reflect"
 	"sort"
@@ -34,9 +36,9 @@ func FuzzParseQuery(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		q, err := parseQuery(raw)
+		q, err := httpio.ParseQuery(raw)
 		if err != nil {
-			if _, ok := err.(*paramError); !ok {
+			if _, ok := err.(*httpio.ParamError); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
 			}
 			return
@@ -46,7 +48,7 @@ func FuzzParseQuery(f *testing.F) {
 			if k == "" {
 				t.Fatalf("empty name accepted in %q", raw)
 			}
-			if checkText(k) != nil || checkText(v) != nil {
+			if httpio.CheckText(k) != nil || httpio.CheckText(v) != nil {
 				t.Fatalf("invalid text accepted: %q=%q from %q", k, v, raw)
 			}
 			names = append(names, k)
@@ -57,18 +59,18 @@ func FuzzParseQuery(f *testing.F) {
 		for _, k := range names {
 			parts = append(parts, escapeAll(k)+"="+escapeAll(q[k]))
 		}
-		again, err := parseQuery(strings.Join(parts, "&"))
-		if len(raw) <= MaxQueryLen/3 && (err != nil || !reflect.DeepEqual(again, q)) {
+		again, err := httpio.ParseQuery(strings.Join(parts, "&"))
+		if len(raw) <= httpio.MaxQueryLen/3 && (err != nil || !reflect.DeepEqual(again, q)) {
 			t.Fatalf("round trip of %q: %v, %v", raw, again, err)
 		}
 		for _, name := range []string{"identifier", "destination"} {
-			if v, ok, err := q.optional(name, MaxIdentifierLen); err == nil && ok {
-				if v == "" || strings.ContainsAny(v, " \t\r\n") || len(v) > MaxIdentifierLen {
+			if v, ok, err := q.Optional(name, httpio.MaxIdentifierLen); err == nil && ok {
+				if v == "" || strings.ContainsAny(v, " \t\r\n") || len(v) > httpio.MaxIdentifierLen {
 					t.Fatalf("%s %q passed validation", name, v)
 				}
 			}
 		}
-		if n, err := q.seconds("seconds", MaxDelaySeconds); err == nil && (n < 0 || n > MaxDelaySeconds) {
+		if n, err := q.Seconds("seconds", httpio.MaxDelaySeconds); err == nil && (n < 0 || n > httpio.MaxDelaySeconds) {
 			t.Fatalf("seconds %d passed validation", n)
 		}
 	})
@@ -82,9 +84,9 @@ func FuzzParseImport(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		pairs, lines, err := parseImport(body)
+		pairs, lines, err := httpio.ParseImport(body)
 		if err != nil {
-			le, ok := err.(*lineError)
+			le, ok := err.(*httpio.LineError)
 			if !ok || le.Line < 1 || le.Line > strings.Count(string(body), "\n")+1 {
 				t.Fatalf("error %v does not name a line of the body", err)
 			}
@@ -99,7 +101,7 @@ func FuzzParseImport(f *testing.F) {
 			if i > 0 && lines[i] <= lines[i-1] {
 				t.Fatalf("line numbers not increasing: %v", lines)
 			}
-			if checkToken("identifier", p.Identifier, MaxIdentifierLen) != "" || checkToken("destination", p.Destination, MaxDestinationLen) != "" {
+			if httpio.CheckToken("identifier", p.Identifier, httpio.MaxIdentifierLen) != "" || httpio.CheckToken("destination", p.Destination, httpio.MaxDestinationLen) != "" {
 				t.Fatalf("invalid pair accepted: %q", p)
 			}
 			if seen[p.Identifier] {
@@ -109,7 +111,7 @@ func FuzzParseImport(f *testing.F) {
 			fmt.Fprintf(&out, "%s %s\n", p.Identifier, p.Destination)
 		}
 		// The export format of what was parsed parses to the same pairs.
-		again, _, err := parseImport([]byte(out.String()))
+		again, _, err := httpio.ParseImport([]byte(out.String()))
 		if err != nil || !reflect.DeepEqual(again, pairs) {
 			t.Fatalf("round trip: %v %v, want %v", again, err, pairs)
 		}
@@ -126,10 +128,10 @@ func FuzzImportBodies(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		for _, parse := range []func([]byte) ([]backend.Pair, []int, error){parseCSVImport, parseJSONImport} {
+		for _, parse := range []func([]byte) ([]backend.Pair, []int, error){apiv1.ParseCSVImport, apiv1.ParseJSONImport} {
 			pairs, lines, err := parse(body)
 			if err != nil {
-				if le, ok := err.(*lineError); ok && le.Line < 1 {
+				if le, ok := err.(*httpio.LineError); ok && le.Line < 1 {
 					t.Fatalf("error %v names line %d", err, le.Line)
 				}
 				continue
@@ -138,7 +140,7 @@ func FuzzImportBodies(f *testing.F) {
 				t.Fatalf("%d pairs, %d lines", len(pairs), len(lines))
 			}
 			for _, p := range pairs {
-				if checkToken("identifier", p.Identifier, MaxIdentifierLen) != "" || checkToken("destination", p.Destination, MaxDestinationLen) != "" {
+				if httpio.CheckToken("identifier", p.Identifier, httpio.MaxIdentifierLen) != "" || httpio.CheckToken("destination", p.Destination, httpio.MaxDestinationLen) != "" {
 					t.Fatalf("invalid pair accepted: %q", p)
 				}
 			}

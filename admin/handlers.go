@@ -16,12 +16,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchyard-mail/switchyard/admin/apiv1"
 	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
+	"github.com/switchyard-mail/switchyard/admin/ui"
 	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // handlerFunc serves one method of one path with the parsed query.
-type handlerFunc func(w http.ResponseWriter, r *http.Request, q query)
+type handlerFunc func(w http.ResponseWriter, r *http.Request, q httpio.Query)
 
 type route struct {
 	methods map[string]handlerFunc
@@ -29,17 +32,11 @@ type route struct {
 	allow   string
 }
 
-// Protocols accepted by the protocol filter, as the configuration spells them.
-var protocols = []string{"imap", "pop3", "managesieve", "submission", "smtp", "lmtp", "http"}
-
-// Log levels accepted by PUT /log/level.
-var logLevels = []string{"debug", "info", "warn", "error"}
-
 // takes wraps a handler with the one check every endpoint needs: no query
 // parameter other than the ones it names (each is reported by name).
 func takes(h handlerFunc, params ...string) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, q query) {
-		if err := q.unknown(params...); err != nil {
+	return func(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+		if err := q.Unknown(params...); err != nil {
 			writeParamError(w, err)
 			return
 		}
@@ -108,14 +105,14 @@ func cleanPath(p string) string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*route) {
-	if r.URL.Path == v1Prefix || strings.HasPrefix(r.URL.Path, v1Prefix+"/") {
+	if r.URL.Path == apiv1.Prefix || strings.HasPrefix(r.URL.Path, apiv1.Prefix+"/") {
 		if role, ok := s.authorize(w, r, true); ok {
-			s.v1.serveV1(w, r, role)
+			s.v1.Serve(w, r, role)
 		}
 		return
 	}
-	if r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, uiPrefix) {
-		serveUI(w, r)
+	if r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, ui.Prefix) {
+		ui.Serve(w, r)
 		return
 	}
 	if s.opt.Pprof && strings.HasPrefix(r.URL.Path, pprofPrefix) {
@@ -154,7 +151,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*ro
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, path, rte.allow), "")
 		return
 	}
-	q, err := parseQuery(r.URL.RawQuery)
+	q, err := httpio.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		writeParamError(w, err)
 		return
@@ -172,11 +169,11 @@ const maxLockoutWait = limits.AdminMaxLockoutWait
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, problem bool) (string, bool) {
 	fail := func(code int, msg string) {
 		if problem {
-			typ := map[int]string{http.StatusUnauthorized: ProblemUnauthorized, http.StatusTooManyRequests: ProblemLocked}[code]
+			typ := map[int]string{http.StatusUnauthorized: httpio.ProblemUnauthorized, http.StatusTooManyRequests: httpio.ProblemLocked}[code]
 			if typ == "" {
-				typ = ProblemUnavailable
+				typ = httpio.ProblemUnavailable
 			}
-			writeProblem(w, r, code, typ, msg)
+			httpio.WriteProblem(w, r, code, typ, msg)
 			return
 		}
 		writeError(w, code, msg, "")
@@ -248,11 +245,11 @@ type errorBody struct {
 }
 
 func writeError(w http.ResponseWriter, code int, msg, param string) {
-	writeJSON(w, code, errorBody{Error: msg, Parameter: param})
+	httpio.WriteJSON(w, code, errorBody{Error: msg, Parameter: param})
 }
 
 func writeParamError(w http.ResponseWriter, err error) {
-	var pe *paramError
+	var pe *httpio.ParamError
 	if errors.As(err, &pe) {
 		writeError(w, http.StatusBadRequest, pe.Error(), pe.Param)
 		return
@@ -284,42 +281,23 @@ func (s *Server) backendError(w http.ResponseWriter, r *http.Request, op, param 
 
 // ---- endpoints
 
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ query) {
-	writeText(w, http.StatusOK, "ok\n")
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ httpio.Query) {
+	httpio.WriteText(w, http.StatusOK, "ok\n")
 }
 
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ query) {
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ httpio.Query) {
 	if !s.b.Ready() {
-		writeText(w, http.StatusServiceUnavailable, "draining\n")
+		httpio.WriteText(w, http.StatusServiceUnavailable, "draining\n")
 		return
 	}
-	writeText(w, http.StatusOK, "ok\n")
+	httpio.WriteText(w, http.StatusOK, "ok\n")
 }
 
-type statsBody struct {
-	backend.Stats
-	HitRatePct    float64 `json:"hit_rate_pct"`
-	Ready         bool    `json:"ready"`
-	UptimeSeconds *int64  `json:"uptime_seconds,omitempty"`
+func (s *Server) stats(w http.ResponseWriter, _ *http.Request, q httpio.Query) {
+	httpio.WriteJSON(w, http.StatusOK, httpio.NewStatsBody(s.b, s.now()))
 }
 
-func (s *Server) stats(w http.ResponseWriter, _ *http.Request, q query) {
-	st := s.b.Stats()
-	if st.Refusals == nil {
-		st.Refusals = map[string]uint64{}
-	}
-	body := statsBody{Stats: st, Ready: s.b.Ready()}
-	if total := st.CacheHits + st.CacheMisses; total > 0 {
-		body.HitRatePct = math.Round(float64(st.CacheHits)/float64(total)*10000) / 100
-	}
-	if !st.Started.IsZero() {
-		up := int64(s.now().Sub(st.Started) / time.Second)
-		body.UptimeSeconds = &up
-	}
-	writeJSON(w, http.StatusOK, body)
-}
-
-func (s *Server) destinations(w http.ResponseWriter, _ *http.Request, q query) {
+func (s *Server) destinations(w http.ResponseWriter, _ *http.Request, q httpio.Query) {
 	d := s.b.Destinations()
 	if d == nil {
 		d = []backend.DestinationStatus{}
@@ -329,11 +307,11 @@ func (s *Server) destinations(w http.ResponseWriter, _ *http.Request, q query) {
 			d[i].Protocols = []backend.ProtocolStatus{}
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"destinations": d})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"destinations": d})
 }
 
-func (s *Server) destinationReset(w http.ResponseWriter, r *http.Request, q query) {
-	dest, _, err := q.destination(true)
+func (s *Server) destinationReset(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+	dest, _, err := q.Destination(true)
 	if err != nil {
 		writeParamError(w, err)
 		return
@@ -346,7 +324,7 @@ func (s *Server) destinationReset(w http.ResponseWriter, r *http.Request, q quer
 		s.backendError(w, r, "reset", "destination", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"destination": dest, "reset": true})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"destination": dest, "reset": true})
 }
 
 type mappingBody struct {
@@ -358,8 +336,8 @@ type mappingBody struct {
 	Cached          bool    `json:"cached"`
 }
 
-func (s *Server) mappingGet(w http.ResponseWriter, r *http.Request, q query) {
-	id, _, err := q.identifier(true)
+func (s *Server) mappingGet(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+	id, _, err := q.Identifier(true)
 	if err != nil {
 		writeParamError(w, err)
 		return
@@ -378,16 +356,16 @@ func (s *Server) mappingGet(w http.ResponseWriter, r *http.Request, q query) {
 		d := info.Destination
 		body.Destination = &d
 	}
-	writeJSON(w, http.StatusOK, body)
+	httpio.WriteJSON(w, http.StatusOK, body)
 }
 
-func (s *Server) mappingPut(w http.ResponseWriter, r *http.Request, q query) {
-	id, _, err := q.identifier(true)
+func (s *Server) mappingPut(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+	id, _, err := q.Identifier(true)
 	if err != nil {
 		writeParamError(w, err)
 		return
 	}
-	dest, _, err := q.destination(true)
+	dest, _, err := q.Destination(true)
 	if err != nil {
 		writeParamError(w, err)
 		return
@@ -400,11 +378,11 @@ func (s *Server) mappingPut(w http.ResponseWriter, r *http.Request, q query) {
 		s.backendError(w, r, "set mapping", "identifier", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"identifier": id, "destination": dest, "updated": true})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"identifier": id, "destination": dest, "updated": true})
 }
 
-func (s *Server) mappingDelete(w http.ResponseWriter, r *http.Request, q query) {
-	id, _, err := q.identifier(true)
+func (s *Server) mappingDelete(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+	id, _, err := q.Identifier(true)
 	if err != nil {
 		writeParamError(w, err)
 		return
@@ -419,52 +397,35 @@ func (s *Server) mappingDelete(w http.ResponseWriter, r *http.Request, q query) 
 		// ("absent"), so that scripts can delete idempotently.
 		removed = false
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"identifier": id, "removed": removed})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"identifier": id, "removed": removed})
 }
 
-func (s *Server) mappingsReload(w http.ResponseWriter, r *http.Request, q query) {
+func (s *Server) mappingsReload(w http.ResponseWriter, r *http.Request, q httpio.Query) {
 	if err := s.b.ReloadMappings(); err != nil {
 		s.backendError(w, r, "reload failed", "", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"reloaded": true})
 }
 
-// countingWriter remembers whether anything reached the client.
-type countingWriter struct {
-	w http.ResponseWriter
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	if c.n == 0 && len(p) > 0 {
-		c.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		c.w.Header().Set("Cache-Control", "no-store")
-		c.w.WriteHeader(http.StatusOK)
-	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (s *Server) mappingsExport(w http.ResponseWriter, r *http.Request, q query) {
-	cw := &countingWriter{w: w}
+func (s *Server) mappingsExport(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+	cw := &httpio.CountingWriter{W: w}
 	err := s.b.ExportMappings(cw)
 	switch {
-	case err == nil && cw.n == 0:
-		writeText(w, http.StatusOK, "")
+	case err == nil && cw.N == 0:
+		httpio.WriteText(w, http.StatusOK, "")
 	case err == nil:
-	case cw.n == 0:
+	case cw.N == 0:
 		s.backendError(w, r, "export failed", "", err)
 	default:
 		// Part of the file is out with a 200: cut the connection so the
 		// client sees a truncated transfer, not a complete-looking file.
-		s.log.Error("admin export failed mid-stream", "err", err, "bytes", cw.n)
+		s.log.Error("admin export failed mid-stream", "err", err, "bytes", cw.N)
 		panic(http.ErrAbortHandler)
 	}
 }
 
-func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query) {
+func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q httpio.Query) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxImportBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -475,11 +436,11 @@ func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query)
 		writeError(w, http.StatusBadRequest, "reading body: "+err.Error(), "")
 		return
 	}
-	pairs, lines, err := parseImport(body)
+	pairs, lines, err := httpio.ParseImport(body)
 	if err != nil {
-		var le *lineError
+		var le *httpio.LineError
 		if errors.As(err, &le) {
-			writeJSON(w, http.StatusBadRequest, errorBody{Error: le.Error(), Line: le.Line})
+			httpio.WriteJSON(w, http.StatusBadRequest, errorBody{Error: le.Error(), Line: le.Line})
 			return
 		}
 		writeError(w, http.StatusBadRequest, err.Error(), "")
@@ -495,7 +456,7 @@ func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query)
 	}
 	for i, p := range pairs {
 		if !known[p.Destination] {
-			writeJSON(w, http.StatusBadRequest, errorBody{
+			httpio.WriteJSON(w, http.StatusBadRequest, errorBody{
 				Error: fmt.Sprintf("line %d: unknown destination %q", lines[i], p.Destination), Line: lines[i]})
 			return
 		}
@@ -514,7 +475,7 @@ func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query)
 			default:
 				code = http.StatusInternalServerError
 			}
-			writeJSON(w, code, struct {
+			httpio.WriteJSON(w, code, struct {
 				errorBody
 				Imported int `json:"imported"`
 			}{errorBody{Error: fmt.Sprintf("line %d: %v", lines[ie.Index], ie.Err), Line: lines[ie.Index]}, n})
@@ -523,43 +484,43 @@ func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query)
 		s.backendError(w, r, "import failed", "", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"imported": n})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"imported": n})
 }
 
-func (s *Server) cacheInvalidate(w http.ResponseWriter, _ *http.Request, q query) {
-	id, ok, err := q.identifier(false)
+func (s *Server) cacheInvalidate(w http.ResponseWriter, _ *http.Request, q httpio.Query) {
+	id, ok, err := q.Identifier(false)
 	if err != nil {
 		writeParamError(w, err)
 		return
 	}
 	s.b.InvalidateCache(id)
 	if !ok {
-		writeJSON(w, http.StatusOK, map[string]any{"invalidated": true, "all": true})
+		httpio.WriteJSON(w, http.StatusOK, map[string]any{"invalidated": true, "all": true})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"invalidated": true, "identifier": id})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"invalidated": true, "identifier": id})
 }
 
 // filter reads the connection filter parameters.
-func connFilter(q query) (backend.ConnFilter, error) {
+func connFilter(q httpio.Query) (backend.ConnFilter, error) {
 	var f backend.ConnFilter
 	var err error
-	if f.Identifier, _, err = q.identifier(false); err != nil {
+	if f.Identifier, _, err = q.Identifier(false); err != nil {
 		return f, err
 	}
-	if f.Destination, _, err = q.destination(false); err != nil {
+	if f.Destination, _, err = q.Destination(false); err != nil {
 		return f, err
 	}
-	if f.Protocol, err = q.oneOf("protocol", protocols); err != nil {
+	if f.Protocol, err = q.OneOf("protocol", httpio.Protocols); err != nil {
 		return f, err
 	}
-	if f.State, err = q.oneOf("state", []string{backend.StatePreauth, backend.StateBridged}); err != nil {
+	if f.State, err = q.OneOf("state", []string{backend.StatePreauth, backend.StateBridged}); err != nil {
 		return f, err
 	}
 	if v, ok := q["id"]; ok {
 		n, perr := strconv.ParseUint(v, 10, 64)
 		if perr != nil || n == 0 || v[0] == '+' {
-			return f, &paramError{Param: "id", Msg: fmt.Sprintf("%q is not a connection id", v)}
+			return f, &httpio.ParamError{Param: "id", Msg: fmt.Sprintf("%q is not a connection id", v)}
 		}
 		f.ID = n
 	}
@@ -571,7 +532,7 @@ type connectionBody struct {
 	AgeSeconds float64 `json:"age_seconds"`
 }
 
-func (s *Server) connections(w http.ResponseWriter, _ *http.Request, q query) {
+func (s *Server) connections(w http.ResponseWriter, _ *http.Request, q httpio.Query) {
 	f, err := connFilter(q)
 	if err != nil {
 		writeParamError(w, err)
@@ -591,10 +552,10 @@ func (s *Server) connections(w http.ResponseWriter, _ *http.Request, q query) {
 		}
 		return 0
 	})
-	writeJSON(w, http.StatusOK, map[string]any{"connections": out, "count": len(out)})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"connections": out, "count": len(out)})
 }
 
-func (s *Server) kick(w http.ResponseWriter, _ *http.Request, q query) {
+func (s *Server) kick(w http.ResponseWriter, _ *http.Request, q httpio.Query) {
 	f, err := connFilter(q)
 	if err != nil {
 		writeParamError(w, err)
@@ -605,16 +566,16 @@ func (s *Server) kick(w http.ResponseWriter, _ *http.Request, q query) {
 		return
 	}
 	n := s.b.Kick(f)
-	writeJSON(w, http.StatusOK, map[string]any{"kicked": n})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"kicked": n})
 }
 
-func (s *Server) delay(w http.ResponseWriter, r *http.Request, q query) {
-	id, _, err := q.identifier(true)
+func (s *Server) delay(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+	id, _, err := q.Identifier(true)
 	if err != nil {
 		writeParamError(w, err)
 		return
 	}
-	secs, err := q.seconds("seconds", MaxDelaySeconds)
+	secs, err := q.Seconds("seconds", httpio.MaxDelaySeconds)
 	if err != nil {
 		writeParamError(w, err)
 		return
@@ -628,10 +589,10 @@ func (s *Server) delay(w http.ResponseWriter, r *http.Request, q query) {
 	if secs > 0 {
 		body["until"] = s.now().Add(d).UTC().Format(time.RFC3339)
 	}
-	writeJSON(w, http.StatusOK, body)
+	httpio.WriteJSON(w, http.StatusOK, body)
 }
 
-func (s *Server) configReload(w http.ResponseWriter, r *http.Request, q query) {
+func (s *Server) configReload(w http.ResponseWriter, r *http.Request, q httpio.Query) {
 	notes, err := s.b.ReloadConfig()
 	if err != nil {
 		if errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrNotAllowed) {
@@ -646,32 +607,32 @@ func (s *Server) configReload(w http.ResponseWriter, r *http.Request, q query) {
 	if notes == nil {
 		notes = []string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "notes": notes})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"reloaded": true, "notes": notes})
 }
 
-func (s *Server) drain(w http.ResponseWriter, r *http.Request, q query) {
+func (s *Server) drain(w http.ResponseWriter, r *http.Request, q httpio.Query) {
 	if err := s.b.Drain(); err != nil {
 		s.backendError(w, r, "drain", "", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"draining": true})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"draining": true})
 }
 
 // undrain is DELETE /drain: take new connections again.
-func (s *Server) undrain(w http.ResponseWriter, r *http.Request, q query) {
+func (s *Server) undrain(w http.ResponseWriter, r *http.Request, q httpio.Query) {
 	if err := s.b.Undrain(); err != nil {
 		s.backendError(w, r, "undrain", "", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"draining": false})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"draining": false})
 }
 
-func (s *Server) logLevel(w http.ResponseWriter, r *http.Request, q query) {
+func (s *Server) logLevel(w http.ResponseWriter, r *http.Request, q httpio.Query) {
 	if _, ok := q["level"]; !ok {
-		writeParamError(w, &paramError{Param: "level", Msg: "is required (" + strings.Join(logLevels, ", ") + ")"})
+		writeParamError(w, &httpio.ParamError{Param: "level", Msg: "is required (" + strings.Join(httpio.LogLevels, ", ") + ")"})
 		return
 	}
-	level, err := q.oneOf("level", logLevels)
+	level, err := q.OneOf("level", httpio.LogLevels)
 	if err != nil {
 		writeParamError(w, err)
 		return
@@ -680,10 +641,10 @@ func (s *Server) logLevel(w http.ResponseWriter, r *http.Request, q query) {
 		s.backendError(w, r, "set log level", "level", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"level": level})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"level": level})
 }
 
-func (s *Server) metricsGet(w http.ResponseWriter, r *http.Request, _ query) {
+func (s *Server) metricsGet(w http.ResponseWriter, r *http.Request, _ httpio.Query) {
 	s.metricsH.ServeHTTP(w, r)
 }
 

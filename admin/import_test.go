@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -32,7 +33,7 @@ func TestImport(t *testing.T) {
 		{"a@x new\nb@x old\na@x old\n", 3, `already given on line 1`},
 		{"a@x new\nb\x01@x old\n", 2, "control character"},
 		{"a@x new\n\xff@x old\n", 2, "UTF-8"},
-		{strings.Repeat("a", MaxIdentifierLen+1) + " new\n", 1, "longer than 1024"},
+		{strings.Repeat("a", httpio.MaxIdentifierLen+1) + " new\n", 1, "longer than 1024"},
 	} {
 		h := newHarness(t, nil)
 		w := h.do("POST", "/mappings/import", reqOpt{token: "good", body: tc.body})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 	"github.com/switchyard-mail/switchyard/admin/metrics"
 )
 
@@ -39,7 +40,7 @@ func NewMetricsServer(opt MetricsOptions) (*Server, error) {
 	if opt.Registry == nil || opt.Metrics == nil {
 		return nil, errors.New("admin: NewMetricsServer needs a Registry and its Metrics")
 	}
-	if opt.Token != "" && (len(opt.Token) < MinMetricsTokenLen || strings.ContainsAny(opt.Token, " \t\r\n") || checkText(opt.Token) != nil) {
+	if opt.Token != "" && (len(opt.Token) < MinMetricsTokenLen || strings.ContainsAny(opt.Token, " \t\r\n") || httpio.CheckText(opt.Token) != nil) {
 		return nil, fmt.Errorf("admin: the metrics token must be at least %d characters, without whitespace or control characters", MinMetricsTokenLen)
 	}
 	// A Server with a placeholder admin token: only the handler below
@@ -58,12 +59,12 @@ func NewMetricsServer(opt MetricsOptions) (*Server, error) {
 	public := opt.Token == ""
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cleanPath(r.URL.Path) != "/metrics" {
-			writeText(w, http.StatusNotFound, "not found: this listener serves /metrics only\n")
+			httpio.WriteText(w, http.StatusNotFound, "not found: this listener serves /metrics only\n")
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeText(w, http.StatusMethodNotAllowed, "method not allowed\n")
+			httpio.WriteText(w, http.StatusMethodNotAllowed, "method not allowed\n")
 			return
 		}
 		if !public {

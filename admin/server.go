@@ -25,9 +25,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/switchyard-mail/switchyard/admin/apiv1"
 	"github.com/switchyard-mail/switchyard/admin/backend"
 	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 	"github.com/switchyard-mail/switchyard/admin/metrics"
+	"github.com/switchyard-mail/switchyard/admin/openapi"
 	"github.com/switchyard-mail/switchyard/limits"
 )
 
@@ -125,7 +128,7 @@ type Server struct {
 	metrics  *metrics.Metrics
 	token    [sha256.Size]byte
 	viewer   *[sha256.Size]byte // nil: no viewer token
-	v1       *v1API
+	v1       *apiv1.API
 	lock     *lockout
 	handler  http.Handler
 	metricsH http.Handler
@@ -165,7 +168,7 @@ func newAdminServer(opt Options, b backend.Backend, stats bool) (*Server, error)
 	if strings.TrimSpace(opt.BearerToken) != opt.BearerToken || strings.ContainsAny(opt.BearerToken, " \t\r\n") {
 		return nil, errors.New("admin: bearer token contains whitespace")
 	}
-	if err := checkText(opt.BearerToken); err != nil {
+	if err := httpio.CheckText(opt.BearerToken); err != nil {
 		return nil, fmt.Errorf("admin: bearer token %v", err)
 	}
 	if v := opt.ViewerToken; v != "" {
@@ -174,8 +177,8 @@ func newAdminServer(opt Options, b backend.Backend, stats bool) (*Server, error)
 			return nil, fmt.Errorf("admin: viewer token is %d characters long, below the minimum of %d", len(v), opt.MinTokenLen)
 		case strings.ContainsAny(v, " \t\r\n"):
 			return nil, errors.New("admin: viewer token contains whitespace")
-		case checkText(v) != nil:
-			return nil, fmt.Errorf("admin: viewer token %v", checkText(v))
+		case httpio.CheckText(v) != nil:
+			return nil, fmt.Errorf("admin: viewer token %v", httpio.CheckText(v))
 		case v == opt.BearerToken:
 			return nil, errors.New("admin: the viewer token is the admin token")
 		}
@@ -294,7 +297,7 @@ func newAdminServer(opt Options, b backend.Backend, stats bool) (*Server, error)
 		}
 	}
 	s.metricsH = promhandler(s.reg)
-	s.v1 = newV1API(b, v1Options{Logger: s.log, Events: opt.Events, History: opt.History, MaxStreams: opt.MaxStreams,
+	s.v1 = apiv1.New(b, apiv1.Options{Logger: s.log, Events: opt.Events, History: opt.History, MaxStreams: opt.MaxStreams,
 		MaxImportBytes: opt.MaxImportBytes, Done: s.done, Now: func() time.Time { return s.now() }})
 	s.handler = s.routes()
 	s.srv = &http.Server{
@@ -469,3 +472,10 @@ func (c *limitConn) Close() error {
 	c.once.Do(c.release)
 	return err
 }
+
+// ProblemForbidden is the problem type of a refusal by role (the viewer
+// token changing something); admin/httpio lists the others.
+const ProblemForbidden = httpio.ProblemForbidden
+
+// OpenAPI returns the OpenAPI document of /api/v1 (admin/openapi).
+func OpenAPI() []byte { return openapi.Document() }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/switchyard-mail/switchyard/admin/apiv1"
 	"github.com/switchyard-mail/switchyard/admin/backend"
 	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 	"io"
 	"net"
 	"net/http"
@@ -68,7 +70,7 @@ func (h *harness) problem(method, target, token, body string, code int, param st
 	if got != code {
 		h.t.Fatalf("%s %s: status %d, want %d (%v)", method, target, got, code, m)
 	}
-	if m["status"] != float64(code) || !strings.HasPrefix(fmt.Sprint(m["type"]), ProblemPrefix) || m["title"] == "" {
+	if m["status"] != float64(code) || !strings.HasPrefix(fmt.Sprint(m["type"]), httpio.ProblemPrefix) || m["title"] == "" {
 		h.t.Fatalf("%s %s: not a problem document: %v", method, target, m)
 	}
 	if param != "" && m["parameter"] != param {
@@ -768,7 +770,7 @@ func TestClientFilter(t *testing.T) {
 		{"::ffff:192.0.2.0/120", "192.0.2.9:1", true},
 		{"192.0.2.7", "[::ffff:192.0.2.7]:1", true},
 	} {
-		f, err := ClientFilter(tc.filter)
+		f, err := apiv1.ClientFilter(tc.filter)
 		if err != nil {
 			t.Fatalf("%q: %v", tc.filter, err)
 		}
@@ -777,7 +779,7 @@ func TestClientFilter(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"nowhere", "1.2.3.4/33", "1.2.3"} {
-		if _, err := ClientFilter(bad); err == nil {
+		if _, err := apiv1.ClientFilter(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
@@ -831,7 +833,7 @@ func TestNotAllowed(t *testing.T) {
 	h := v1(t)
 	h.b.notAllowed = fmt.Errorf("%w: host %q is not in admin.allow.destination_hosts", backend.ErrNotAllowed, "10.9.9.9")
 	m := h.problem("PUT", "/api/v1/mappings/alice@example.com", "good", `{"destination":"new"}`, 403, "")
-	if m["type"] != ProblemNotAllowed || !strings.Contains(fmt.Sprint(m["detail"]), "admin.allow.destination_hosts") {
+	if m["type"] != httpio.ProblemNotAllowed || !strings.Contains(fmt.Sprint(m["detail"]), "admin.allow.destination_hosts") {
 		t.Fatalf("PUT mapping: %v", m)
 	}
 	if w := h.do("PUT", "/mappings?identifier=alice@example.com&destination=new", reqOpt{token: "good"}); w.Code != 403 ||
@@ -839,7 +841,7 @@ func TestNotAllowed(t *testing.T) {
 		t.Fatalf("reference PUT /mappings: %d %s", w.Code, w.Body)
 	}
 	h.b.notAllowed = fmt.Errorf("%w: admin.config_write = false", backend.ErrNotAllowed)
-	if m := h.problem("POST", "/api/v1/config/reload", "good", "", 403, ""); m["type"] != ProblemNotAllowed {
+	if m := h.problem("POST", "/api/v1/config/reload", "good", "", 403, ""); m["type"] != httpio.ProblemNotAllowed {
 		t.Fatalf("reload: %v", m)
 	}
 	if w := h.do("POST", "/config/reload", reqOpt{token: "good"}); w.Code != 403 || !strings.Contains(w.Body.String(), "config_write") {

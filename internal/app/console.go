@@ -16,7 +16,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/apiv1"
 	"github.com/switchyard-mail/switchyard/admin/backend"
 	"github.com/switchyard-mail/switchyard/admin/events"
 	"github.com/switchyard-mail/switchyard/admin/metrics"
@@ -262,7 +262,7 @@ func (b *adminBackend) SetMaintenance(dest string, on bool) error {
 // ---- sessions
 
 func (b *adminBackend) sessionMatch(f backend.SessionFilter) func(engine.SessionInfo) bool {
-	client, err := admin.ClientFilter(f.Client)
+	client, err := apiv1.ClientFilter(f.Client)
 	if err != nil {
 		return func(engine.SessionInfo) bool { return false }
 	}

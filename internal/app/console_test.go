@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/openapi"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/internal/contract"
@@ -25,7 +25,7 @@ import (
 // /api/v1 response checked against admin/openapi.json.
 
 var apiSpec = func() *contract.Spec {
-	s, err := contract.Load(admin.OpenAPI())
+	s, err := contract.Load(openapi.Document())
 	if err != nil {
 		panic(err)
 	}

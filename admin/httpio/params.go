@@ -1,4 +1,4 @@
-package admin
+package httpio
 
 import (
 	"fmt"
@@ -24,15 +24,15 @@ const (
 )
 
 // paramError is a 400 that names the parameter.
-type paramError struct {
+type ParamError struct {
 	Param string
 	Msg   string
 }
 
-func (e *paramError) Error() string { return fmt.Sprintf("parameter %q: %s", e.Param, e.Msg) }
+func (e *ParamError) Error() string { return fmt.Sprintf("parameter %q: %s", e.Param, e.Msg) }
 
 // query is a parsed query string: every parameter once, percent-decoded.
-type query map[string]string
+type Query map[string]string
 
 // parseQuery parses a raw query string the way the reference proxy reads
 // it: pairs split on '&', name and value split on the first '=', each
@@ -41,11 +41,11 @@ type query map[string]string
 // reference proxy send them unencoded. Stricter than the reference: a bad
 // escape, invalid UTF-8, a control character or a parameter given twice is
 // an error (the reference silently takes the first one).
-func parseQuery(raw string) (query, error) {
+func ParseQuery(raw string) (Query, error) {
 	if len(raw) > MaxQueryLen {
-		return nil, &paramError{Param: "query", Msg: fmt.Sprintf("longer than %d bytes", MaxQueryLen)}
+		return nil, &ParamError{Param: "query", Msg: fmt.Sprintf("longer than %d bytes", MaxQueryLen)}
 	}
-	q := query{}
+	q := Query{}
 	for raw != "" {
 		var pair string
 		pair, raw, _ = strings.Cut(raw, "&")
@@ -55,17 +55,17 @@ func parseQuery(raw string) (query, error) {
 		k, v, _ := strings.Cut(pair, "=")
 		name, err := unescape(k)
 		if err != nil {
-			return nil, &paramError{Param: k, Msg: "bad parameter name: " + err.Error()}
+			return nil, &ParamError{Param: k, Msg: "bad parameter name: " + err.Error()}
 		}
 		if name == "" {
-			return nil, &paramError{Param: "", Msg: "empty parameter name"}
+			return nil, &ParamError{Param: "", Msg: "empty parameter name"}
 		}
 		val, err := unescape(v)
 		if err != nil {
-			return nil, &paramError{Param: name, Msg: err.Error()}
+			return nil, &ParamError{Param: name, Msg: err.Error()}
 		}
 		if _, dup := q[name]; dup {
-			return nil, &paramError{Param: name, Msg: "given more than once"}
+			return nil, &ParamError{Param: name, Msg: "given more than once"}
 		}
 		q[name] = val
 	}
@@ -76,7 +76,7 @@ func parseQuery(raw string) (query, error) {
 // invalid UTF-8 and control characters.
 func unescape(s string) (string, error) {
 	if !strings.Contains(s, "%") {
-		return s, checkText(s)
+		return s, CheckText(s)
 	}
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
@@ -92,10 +92,10 @@ func unescape(s string) (string, error) {
 		i += 2
 	}
 	out := string(b)
-	return out, checkText(out)
+	return out, CheckText(out)
 }
 
-func checkText(s string) error {
+func CheckText(s string) error {
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("not valid UTF-8")
 	}
@@ -126,14 +126,14 @@ func unhex(c byte) byte {
 // max bytes, no whitespace (the export format separates fields with it).
 // Control characters and invalid UTF-8 were refused by the parser; the
 // import parser calls checkText itself.
-func checkToken(what, s string, max int) string {
+func CheckToken(what, s string, max int) string {
 	switch {
 	case s == "":
 		return "is empty"
 	case len(s) > max:
 		return fmt.Sprintf("is longer than %d bytes", max)
 	}
-	if err := checkText(s); err != nil {
+	if err := CheckText(s); err != nil {
 		return err.Error()
 	}
 	for _, r := range s {
@@ -147,62 +147,62 @@ func checkToken(what, s string, max int) string {
 // optional returns a parameter, validated as an identifier-like token
 // when present. A parameter that is present but empty is an error: it
 // is almost always a script bug (an unset shell variable).
-func (q query) optional(name string, max int) (string, bool, error) {
+func (q Query) Optional(name string, max int) (string, bool, error) {
 	v, ok := q[name]
 	if !ok {
 		return "", false, nil
 	}
-	if msg := checkToken(name, v, max); msg != "" {
-		return "", false, &paramError{Param: name, Msg: msg}
+	if msg := CheckToken(name, v, max); msg != "" {
+		return "", false, &ParamError{Param: name, Msg: msg}
 	}
 	return v, true, nil
 }
 
-func (q query) required(name string, max int) (string, error) {
-	v, ok, err := q.optional(name, max)
+func (q Query) required(name string, max int) (string, error) {
+	v, ok, err := q.Optional(name, max)
 	if err != nil {
 		return "", err
 	}
 	if !ok {
-		return "", &paramError{Param: name, Msg: "is required"}
+		return "", &ParamError{Param: name, Msg: "is required"}
 	}
 	return v, nil
 }
 
-func (q query) identifier(required bool) (string, bool, error) {
+func (q Query) Identifier(required bool) (string, bool, error) {
 	if required {
 		v, err := q.required("identifier", MaxIdentifierLen)
 		return v, err == nil, err
 	}
-	return q.optional("identifier", MaxIdentifierLen)
+	return q.Optional("identifier", MaxIdentifierLen)
 }
 
-func (q query) destination(required bool) (string, bool, error) {
+func (q Query) Destination(required bool) (string, bool, error) {
 	if required {
 		v, err := q.required("destination", MaxDestinationLen)
 		return v, err == nil, err
 	}
-	return q.optional("destination", MaxDestinationLen)
+	return q.Optional("destination", MaxDestinationLen)
 }
 
 // seconds parses a non-negative whole number of seconds up to max.
-func (q query) seconds(name string, max int64) (int64, error) {
+func (q Query) Seconds(name string, max int64) (int64, error) {
 	v, ok := q[name]
 	if !ok {
-		return 0, &paramError{Param: name, Msg: "is required"}
+		return 0, &ParamError{Param: name, Msg: "is required"}
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 || v == "" || v[0] == '+' {
-		return 0, &paramError{Param: name, Msg: fmt.Sprintf("%q is not a whole number of seconds", v)}
+		return 0, &ParamError{Param: name, Msg: fmt.Sprintf("%q is not a whole number of seconds", v)}
 	}
 	if n > max {
-		return 0, &paramError{Param: name, Msg: fmt.Sprintf("%d is more than %d", n, max)}
+		return 0, &ParamError{Param: name, Msg: fmt.Sprintf("%d is more than %d", n, max)}
 	}
 	return n, nil
 }
 
 // oneOf returns an optional parameter that must be one of allowed.
-func (q query) oneOf(name string, allowed []string) (string, error) {
+func (q Query) OneOf(name string, allowed []string) (string, error) {
 	v, ok := q[name]
 	if !ok {
 		return "", nil
@@ -212,12 +212,12 @@ func (q query) oneOf(name string, allowed []string) (string, error) {
 			return v, nil
 		}
 	}
-	return "", &paramError{Param: name, Msg: fmt.Sprintf("%q is not one of %s", v, strings.Join(allowed, ", "))}
+	return "", &ParamError{Param: name, Msg: fmt.Sprintf("%q is not one of %s", v, strings.Join(allowed, ", "))}
 }
 
 // unknown returns an error for the first parameter not in known, so that
 // a misspelt filter ("identifer=") does not silently select everything.
-func (q query) unknown(known ...string) error {
+func (q Query) Unknown(known ...string) error {
 	for name := range q {
 		found := false
 		for _, k := range known {
@@ -228,32 +228,32 @@ func (q query) unknown(known ...string) error {
 		}
 		if !found {
 			if len(known) == 0 {
-				return &paramError{Param: name, Msg: "unknown parameter (this endpoint takes none)"}
+				return &ParamError{Param: name, Msg: "unknown parameter (this endpoint takes none)"}
 			}
-			return &paramError{Param: name, Msg: "unknown parameter (expected " + strings.Join(known, ", ") + ")"}
+			return &ParamError{Param: name, Msg: "unknown parameter (expected " + strings.Join(known, ", ") + ")"}
 		}
 	}
 	return nil
 }
 
 // intParam reads an optional whole number in [lo, hi] (def when absent).
-func (q query) intParam(name string, def, lo, hi int) (int, error) {
+func (q Query) IntParam(name string, def, lo, hi int) (int, error) {
 	v, ok := q[name]
 	if !ok {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || v == "" || v[0] == '+' {
-		return 0, &paramError{Param: name, Msg: fmt.Sprintf("%q is not a whole number", v)}
+		return 0, &ParamError{Param: name, Msg: fmt.Sprintf("%q is not a whole number", v)}
 	}
 	if n < lo || n > hi {
-		return 0, &paramError{Param: name, Msg: fmt.Sprintf("%d is not between %d and %d", n, lo, hi)}
+		return 0, &ParamError{Param: name, Msg: fmt.Sprintf("%d is not between %d and %d", n, lo, hi)}
 	}
 	return n, nil
 }
 
 // boolParam reads an optional true/false (def when absent).
-func (q query) boolParam(name string, def bool) (bool, error) {
+func (q Query) BoolParam(name string, def bool) (bool, error) {
 	v, ok := q[name]
 	if !ok {
 		return def, nil
@@ -264,22 +264,22 @@ func (q query) boolParam(name string, def bool) (bool, error) {
 	case "false", "0":
 		return false, nil
 	}
-	return false, &paramError{Param: name, Msg: fmt.Sprintf("%q is not true or false", v)}
+	return false, &ParamError{Param: name, Msg: fmt.Sprintf("%q is not true or false", v)}
 }
 
-func (q query) seq(name string) (uint64, error) {
+func (q Query) Seq(name string) (uint64, error) {
 	v, ok := q[name]
 	if !ok {
 		return 0, nil
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil || v[0] == '+' {
-		return 0, &paramError{Param: name, Msg: fmt.Sprintf("%q is not an event sequence number", v)}
+		return 0, &ParamError{Param: name, Msg: fmt.Sprintf("%q is not an event sequence number", v)}
 	}
 	return n, nil
 }
 
-func mediaType(ct string) string {
+func MediaType(ct string) string {
 	mt, _, _ := strings.Cut(ct, ";")
 	return strings.ToLower(strings.TrimSpace(mt))
 }

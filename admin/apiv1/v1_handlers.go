@@ -1,4 +1,4 @@
-package admin
+package apiv1
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/switchyard-mail/switchyard/admin/backend"
 	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 	"io"
 	"math"
 	"net/http"
@@ -18,9 +19,9 @@ import (
 	"time"
 )
 
-func (s *v1API) v1Routes() *v1Router {
+func (s *API) v1Routes() *v1Router {
 	rt := &v1Router{}
-	p := v1Prefix
+	p := Prefix
 	rt.add("GET", p+"/openapi.json", s.v1OpenAPI)
 	rt.add("GET", p+"/whoami", s.v1Whoami)
 	rt.add("GET", p+"/instance", s.v1Instance)
@@ -76,27 +77,27 @@ func (s *v1API) v1Routes() *v1Router {
 
 // ---- process
 
-func (s *v1API) v1OpenAPI(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+func (s *API) v1OpenAPI(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, _ = w.Write(s.spec)
 }
 
-func (s *v1API) v1Whoami(w http.ResponseWriter, _ *http.Request, c *v1Ctx) {
-	writeJSON(w, http.StatusOK, map[string]any{"role": c.role, "instance": s.console.Instance().Name})
+func (s *API) v1Whoami(w http.ResponseWriter, _ *http.Request, c *v1Ctx) {
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"role": c.role, "instance": s.console.Instance().Name})
 }
 
-func (s *v1API) v1Instance(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+func (s *API) v1Instance(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	in := s.console.Instance()
 	if in.Peers == nil {
 		in.Peers = []backend.Peer{}
 	}
-	writeJSON(w, http.StatusOK, in)
+	httpio.WriteJSON(w, http.StatusOK, in)
 }
 
 type v1StatsBody struct {
-	statsBody
+	httpio.StatsBody
 	Instance              string            `json:"instance"`
 	SessionsByProtocol    map[string]int    `json:"sessions_by_protocol"`
 	SessionsByDestination map[string]int    `json:"sessions_by_destination"`
@@ -104,22 +105,13 @@ type v1StatsBody struct {
 	Cache                 backend.CacheInfo `json:"cache"`
 }
 
-func (s *v1API) v1Stats(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
-	st := s.b.Stats()
-	if st.Refusals == nil {
-		st.Refusals = map[string]uint64{}
-	}
-	body := v1StatsBody{statsBody: statsBody{Stats: st, Ready: s.b.Ready()}, Instance: s.console.Instance().Name,
+func (s *API) v1Stats(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+	body := v1StatsBody{StatsBody: httpio.NewStatsBody(s.b, s.now()), Instance: s.console.Instance().Name,
 		SessionsByProtocol: map[string]int{}, SessionsByDestination: map[string]int{}, SessionsByState: map[string]int{},
 		Cache: s.console.CacheInfo()}
-	if total := st.CacheHits + st.CacheMisses; total > 0 {
-		body.HitRatePct = math.Round(float64(st.CacheHits)/float64(total)*10000) / 100
+	if body.UptimeSeconds == nil {
+		body.UptimeSeconds = new(int64) // always there in /api/v1
 	}
-	up := int64(0)
-	if !st.Started.IsZero() {
-		up = int64(s.now().Sub(st.Started) / time.Second)
-	}
-	body.UptimeSeconds = &up
 	for _, se := range s.console.Sessions(backend.SessionFilter{}) {
 		body.SessionsByProtocol[se.Protocol]++
 		body.SessionsByState[se.State]++
@@ -127,47 +119,47 @@ func (s *v1API) v1Stats(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 			body.SessionsByDestination[se.Destination]++
 		}
 	}
-	writeJSON(w, http.StatusOK, body)
+	httpio.WriteJSON(w, http.StatusOK, body)
 }
 
-func (s *v1API) v1Drain(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *API) v1Drain(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	if err := s.b.Drain(); err != nil {
 		s.v1Error(w, r, "drain", "", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"draining": true})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"draining": true})
 }
 
-func (s *v1API) v1Undrain(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *API) v1Undrain(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	if err := s.b.Undrain(); err != nil {
 		s.v1Error(w, r, "end the drain", "", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"draining": false})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"draining": false})
 }
 
-func (s *v1API) v1LogLevel(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *API) v1LogLevel(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	var body struct {
 		Level string `json:"level"`
 	}
 	if !s.readJSON(w, r, &body) {
 		return
 	}
-	if !slices.Contains(logLevels, body.Level) {
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("level %q is not one of %s", body.Level, strings.Join(logLevels, ", ")), withParam("level"))
+	if !slices.Contains(httpio.LogLevels, body.Level) {
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, fmt.Sprintf("level %q is not one of %s", body.Level, strings.Join(httpio.LogLevels, ", ")), httpio.WithParam("level"))
 		return
 	}
 	if err := s.b.SetLogLevel(body.Level); err != nil {
 		s.v1Error(w, r, "set log level", "level", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"level": body.Level})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"level": body.Level})
 }
 
 // ---- destinations
 
-func (s *v1API) destination(w http.ResponseWriter, r *http.Request, c *v1Ctx) (backend.Destination, bool) {
-	id, err := c.pathToken("destination", MaxDestinationLen)
+func (s *API) destination(w http.ResponseWriter, r *http.Request, c *v1Ctx) (backend.Destination, bool) {
+	id, err := c.pathToken("destination", httpio.MaxDestinationLen)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return backend.Destination{}, false
@@ -177,7 +169,7 @@ func (s *v1API) destination(w http.ResponseWriter, r *http.Request, c *v1Ctx) (b
 			return fillDestination(d), true
 		}
 	}
-	writeProblem(w, r, http.StatusNotFound, ProblemNotFound, fmt.Sprintf("unknown destination %q", id), withParam("destination"))
+	httpio.WriteProblem(w, r, http.StatusNotFound, httpio.ProblemNotFound, fmt.Sprintf("unknown destination %q", id), httpio.WithParam("destination"))
 	return backend.Destination{}, false
 }
 
@@ -191,22 +183,22 @@ func fillDestination(d backend.Destination) backend.Destination {
 	return d
 }
 
-func (s *v1API) v1Destinations(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+func (s *API) v1Destinations(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	ds := s.console.DestinationDetails()
 	out := make([]backend.Destination, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, fillDestination(d))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"destinations": out})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"destinations": out})
 }
 
-func (s *v1API) v1Destination(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1Destination(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if d, ok := s.destination(w, r, c); ok {
-		writeJSON(w, http.StatusOK, d)
+		httpio.WriteJSON(w, http.StatusOK, d)
 	}
 }
 
-func (s *v1API) v1Maintenance(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1Maintenance(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	d, ok := s.destination(w, r, c)
 	if !ok {
 		return
@@ -218,7 +210,7 @@ func (s *v1API) v1Maintenance(w http.ResponseWriter, r *http.Request, c *v1Ctx) 
 		return
 	}
 	if body.Enabled == nil {
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, `field "enabled" is required (true or false)`, withParam("enabled"))
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, `field "enabled" is required (true or false)`, httpio.WithParam("enabled"))
 		return
 	}
 	if err := s.console.SetMaintenance(d.ID, *body.Enabled); err != nil {
@@ -228,7 +220,7 @@ func (s *v1API) v1Maintenance(w http.ResponseWriter, r *http.Request, c *v1Ctx) 
 	s.v1Destination(w, r, c)
 }
 
-func (s *v1API) v1DestinationReset(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1DestinationReset(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	d, ok := s.destination(w, r, c)
 	if !ok {
 		return
@@ -240,7 +232,7 @@ func (s *v1API) v1DestinationReset(w http.ResponseWriter, r *http.Request, c *v1
 	s.v1Destination(w, r, c)
 }
 
-func (s *v1API) v1DestinationDrain(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1DestinationDrain(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	d, ok := s.destination(w, r, c)
 	if !ok {
 		return
@@ -250,7 +242,7 @@ func (s *v1API) v1DestinationDrain(w http.ResponseWriter, r *http.Request, c *v1
 		return
 	}
 	n := s.console.KickSessions(backend.SessionFilter{Destination: d.ID})
-	writeJSON(w, http.StatusOK, map[string]any{"destination": d.ID, "maintenance": true, "kicked": n})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"destination": d.ID, "maintenance": true, "kicked": n})
 }
 
 // ---- mappings
@@ -259,19 +251,19 @@ func (s *v1API) v1DestinationDrain(w http.ResponseWriter, r *http.Request, c *v1
 // destination filter skips entries.
 const maxListPages = 20
 
-func (s *v1API) v1Mappings(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
-	search, _, err := c.q.optional("search", MaxIdentifierLen)
+func (s *API) v1Mappings(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+	search, _, err := c.q.Optional("search", httpio.MaxIdentifierLen)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
 	}
-	dest, _, err := c.q.destination(false)
+	dest, _, err := c.q.Destination(false)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
 	}
 	cursor := c.q["cursor"]
-	limit, err := c.q.intParam("limit", 100, 1, 1000)
+	limit, err := c.q.IntParam("limit", 100, 1, 1000)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
@@ -297,10 +289,10 @@ func (s *v1API) v1Mappings(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if cursor != "" {
 		body["next_cursor"] = cursor
 	}
-	writeJSON(w, http.StatusOK, body)
+	httpio.WriteJSON(w, http.StatusOK, body)
 }
 
-func (s *v1API) v1MappingCounts(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *API) v1MappingCounts(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	counts, err := s.console.MappingCounts(r.Context())
 	if err != nil {
 		s.v1Error(w, r, "count mappings", "", err)
@@ -310,61 +302,61 @@ func (s *v1API) v1MappingCounts(w http.ResponseWriter, r *http.Request, _ *v1Ctx
 	for _, n := range counts {
 		total += n
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"total": total, "destinations": counts})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"total": total, "destinations": counts})
 }
 
-func (s *v1API) v1MappingsExport(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
-	cw := &countingWriter{w: w}
+func (s *API) v1MappingsExport(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+	cw := &httpio.CountingWriter{W: w}
 	err := s.b.ExportMappings(cw)
 	switch {
-	case err == nil && cw.n == 0:
-		writeText(w, http.StatusOK, "")
+	case err == nil && cw.N == 0:
+		httpio.WriteText(w, http.StatusOK, "")
 	case err == nil:
-	case cw.n == 0:
+	case cw.N == 0:
 		s.v1Error(w, r, "export", "", err)
 	default:
-		s.log.Error("admin export failed mid-stream", "err", err, "bytes", cw.n)
+		s.log.Error("admin export failed mid-stream", "err", err, "bytes", cw.N)
 		panic(http.ErrAbortHandler)
 	}
 }
 
-func (s *v1API) v1MappingsReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *API) v1MappingsReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	if err := s.b.ReloadMappings(); err != nil {
 		s.v1Error(w, r, "reload mappings", "", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"reloaded": true})
 }
 
 // v1Identifier reads the {identifier} path parameter and its normalized
 // form.
-func (s *v1API) v1Identifier(w http.ResponseWriter, r *http.Request, c *v1Ctx, name string) (id, n string, ok bool) {
-	id, err := c.pathToken(name, MaxIdentifierLen)
+func (s *API) v1Identifier(w http.ResponseWriter, r *http.Request, c *v1Ctx, name string) (id, n string, ok bool) {
+	id, err := c.pathToken(name, httpio.MaxIdentifierLen)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return "", "", false
 	}
 	if n = s.console.Normalize(id); n == "" {
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("%q is empty once normalized", id), withParam(name))
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, fmt.Sprintf("%q is empty once normalized", id), httpio.WithParam(name))
 		return "", "", false
 	}
 	return id, n, true
 }
 
 // current reads the explicit mapping of n ("" when none).
-func (s *v1API) current(ctx context.Context, n string) (string, error) {
+func (s *API) current(ctx context.Context, n string) (string, error) {
 	m, err := s.console.Mappings(ctx, []string{n})
 	return m[n], err
 }
 
-func nullable(s string) *string {
+func Nullable(s string) *string {
 	if s == "" {
 		return nil
 	}
 	return &s
 }
 
-func (s *v1API) v1MappingGet(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1MappingGet(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, n, ok := s.v1Identifier(w, r, c, "identifier")
 	if !ok {
 		return
@@ -375,13 +367,13 @@ func (s *v1API) v1MappingGet(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 		return
 	}
 	if d == "" {
-		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, fmt.Sprintf("%q has no explicit mapping (GET /api/v1/accounts/{account}/route says where it goes)", n), withParam("identifier"))
+		httpio.WriteProblem(w, r, http.StatusNotFound, httpio.ProblemNotFound, fmt.Sprintf("%q has no explicit mapping (GET /api/v1/accounts/{account}/route says where it goes)", n), httpio.WithParam("identifier"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"identifier": id, "normalized": n, "destination": d})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"identifier": id, "normalized": n, "destination": d})
 }
 
-func (s *v1API) v1MappingPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1MappingPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, n, ok := s.v1Identifier(w, r, c, "identifier")
 	if !ok {
 		return
@@ -392,8 +384,8 @@ func (s *v1API) v1MappingPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if !s.readJSON(w, r, &body) {
 		return
 	}
-	if msg := checkToken("destination", body.Destination, MaxDestinationLen); msg != "" {
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "destination "+msg, withParam("destination"))
+	if msg := httpio.CheckToken("destination", body.Destination, httpio.MaxDestinationLen); msg != "" {
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, "destination "+msg, httpio.WithParam("destination"))
 		return
 	}
 	prev, err := s.current(r.Context(), n)
@@ -405,10 +397,10 @@ func (s *v1API) v1MappingPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 		s.v1Error(w, r, "set mapping", "identifier", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"identifier": id, "normalized": n, "destination": body.Destination, "previous": nullable(prev)})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"identifier": id, "normalized": n, "destination": body.Destination, "previous": Nullable(prev)})
 }
 
-func (s *v1API) v1MappingDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1MappingDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, n, ok := s.v1Identifier(w, r, c, "identifier")
 	if !ok {
 		return
@@ -420,14 +412,14 @@ func (s *v1API) v1MappingDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx
 	}
 	if prev == "" {
 		// Some stores delete an absent key without a word: say it here.
-		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, fmt.Sprintf("%q has no explicit mapping", n), withParam("identifier"))
+		httpio.WriteProblem(w, r, http.StatusNotFound, httpio.ProblemNotFound, fmt.Sprintf("%q has no explicit mapping", n), httpio.WithParam("identifier"))
 		return
 	}
 	if err := s.b.DeleteMapping(id); err != nil {
 		s.v1Error(w, r, "delete mapping", "identifier", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"identifier": id, "normalized": n, "removed": true, "previous": nullable(prev)})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"identifier": id, "normalized": n, "removed": true, "previous": Nullable(prev)})
 }
 
 // importChange is one line of an import's report.
@@ -440,8 +432,8 @@ type importChange struct {
 // maxImportChanges bounds the changes an import's report lists.
 const maxImportChanges = 1000
 
-func (s *v1API) v1MappingsImport(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
-	dry, err := c.q.boolParam("dry_run", false)
+func (s *API) v1MappingsImport(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+	dry, err := c.q.BoolParam("dry_run", false)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
@@ -450,36 +442,36 @@ func (s *v1API) v1MappingsImport(w http.ResponseWriter, r *http.Request, c *v1Ct
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeProblem(w, r, http.StatusRequestEntityTooLarge, ProblemTooLarge, fmt.Sprintf("body larger than %d bytes; split the import", s.maxImport))
+			httpio.WriteProblem(w, r, http.StatusRequestEntityTooLarge, httpio.ProblemTooLarge, fmt.Sprintf("body larger than %d bytes; split the import", s.maxImport))
 			return
 		}
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "reading the body: "+err.Error())
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, "reading the body: "+err.Error())
 		return
 	}
 	var pairs []backend.Pair
 	var lines []int
-	switch ct := mediaType(r.Header.Get("Content-Type")); ct {
+	switch ct := httpio.MediaType(r.Header.Get("Content-Type")); ct {
 	case "", "text/plain":
-		pairs, lines, err = parseImport(body)
+		pairs, lines, err = httpio.ParseImport(body)
 	case "text/csv":
-		pairs, lines, err = parseCSVImport(body)
+		pairs, lines, err = ParseCSVImport(body)
 	case "application/json":
-		pairs, lines, err = parseJSONImport(body)
+		pairs, lines, err = ParseJSONImport(body)
 	default:
-		writeProblem(w, r, http.StatusUnsupportedMediaType, ProblemMediaType, fmt.Sprintf("Content-Type %q: send text/plain (mapping file lines), text/csv or application/json", ct))
+		httpio.WriteProblem(w, r, http.StatusUnsupportedMediaType, httpio.ProblemMediaType, fmt.Sprintf("Content-Type %q: send text/plain (mapping file lines), text/csv or application/json", ct))
 		return
 	}
 	if err != nil {
-		var le *lineError
+		var le *httpio.LineError
 		if errors.As(err, &le) {
-			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, le.Error(), withLine(le.Line))
+			httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, le.Error(), httpio.WithLine(le.Line))
 			return
 		}
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, err.Error())
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, err.Error())
 		return
 	}
 	if len(pairs) == 0 {
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "the body holds no mapping")
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, "the body holds no mapping")
 		return
 	}
 	known := map[string]bool{}
@@ -492,13 +484,13 @@ func (s *v1API) v1MappingsImport(w http.ResponseWriter, r *http.Request, c *v1Ct
 		n := s.console.Normalize(p.Identifier)
 		switch {
 		case n == "":
-			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("line %d: %q is empty once normalized", lines[i], p.Identifier), withLine(lines[i]))
+			httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, fmt.Sprintf("line %d: %q is empty once normalized", lines[i], p.Identifier), httpio.WithLine(lines[i]))
 			return
 		case seen[n] != 0:
-			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("line %d: %q is the account of line %d", lines[i], p.Identifier, seen[n]), withLine(lines[i]))
+			httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, fmt.Sprintf("line %d: %q is the account of line %d", lines[i], p.Identifier, seen[n]), httpio.WithLine(lines[i]))
 			return
 		case !known[p.Destination]:
-			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("line %d: unknown destination %q", lines[i], p.Destination), withLine(lines[i]))
+			httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, fmt.Sprintf("line %d: unknown destination %q", lines[i], p.Destination), httpio.WithLine(lines[i]))
 			return
 		}
 		seen[n] = lines[i]
@@ -535,7 +527,7 @@ func (s *v1API) v1MappingsImport(w http.ResponseWriter, r *http.Request, c *v1Ct
 		todo = append(todo, backend.Pair{Identifier: norm[i], Destination: p.Destination})
 		todoLines = append(todoLines, lines[i])
 		if len(report.Changes) < maxImportChanges {
-			report.Changes = append(report.Changes, importChange{Identifier: norm[i], From: nullable(prev), To: p.Destination})
+			report.Changes = append(report.Changes, importChange{Identifier: norm[i], From: Nullable(prev), To: p.Destination})
 		} else {
 			report.Truncated = true
 		}
@@ -553,12 +545,12 @@ func (s *v1API) v1MappingsImport(w http.ResponseWriter, r *http.Request, c *v1Ct
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, report)
+	httpio.WriteJSON(w, http.StatusOK, report)
 }
 
 // parseCSVImport reads "identifier,destination" records; a first record
 // "identifier,destination" is a header.
-func parseCSVImport(body []byte) ([]backend.Pair, []int, error) {
+func ParseCSVImport(body []byte) ([]backend.Pair, []int, error) {
 	cr := csv.NewReader(bytes.NewReader(body))
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
@@ -575,24 +567,24 @@ func parseCSVImport(body []byte) ([]backend.Pair, []int, error) {
 			if errors.As(err, &pe) {
 				line = max(pe.StartLine, 1)
 			}
-			return nil, nil, &lineError{line, err.Error()}
+			return nil, nil, &httpio.LineError{Line: line, Msg: err.Error()}
 		}
 		line, _ := cr.FieldPos(0)
 		if len(fields) == 1 && strings.TrimSpace(fields[0]) == "" {
 			continue
 		}
 		if len(fields) != 2 {
-			return nil, nil, &lineError{line, fmt.Sprintf("want \"identifier,destination\", got %d field(s)", len(fields))}
+			return nil, nil, &httpio.LineError{Line: line, Msg: fmt.Sprintf("want \"identifier,destination\", got %d field(s)", len(fields))}
 		}
 		id, dest := strings.TrimSpace(fields[0]), strings.TrimSpace(fields[1])
 		if rec == 0 && strings.EqualFold(id, "identifier") && strings.EqualFold(dest, "destination") {
 			continue
 		}
-		if msg := checkToken("identifier", id, MaxIdentifierLen); msg != "" {
-			return nil, nil, &lineError{line, "identifier " + msg}
+		if msg := httpio.CheckToken("identifier", id, httpio.MaxIdentifierLen); msg != "" {
+			return nil, nil, &httpio.LineError{Line: line, Msg: "identifier " + msg}
 		}
-		if msg := checkToken("destination", dest, MaxDestinationLen); msg != "" {
-			return nil, nil, &lineError{line, "destination " + msg}
+		if msg := httpio.CheckToken("destination", dest, httpio.MaxDestinationLen); msg != "" {
+			return nil, nil, &httpio.LineError{Line: line, Msg: "destination " + msg}
 		}
 		pairs = append(pairs, backend.Pair{Identifier: id, Destination: dest})
 		lines = append(lines, line)
@@ -601,7 +593,7 @@ func parseCSVImport(body []byte) ([]backend.Pair, []int, error) {
 
 // parseJSONImport reads {"mappings": [{"identifier", "destination"}]};
 // a "line" is an item's position (1-based).
-func parseJSONImport(body []byte) ([]backend.Pair, []int, error) {
+func ParseJSONImport(body []byte) ([]backend.Pair, []int, error) {
 	var doc struct {
 		Mappings []backend.MappingEntry `json:"mappings"`
 	}
@@ -613,11 +605,11 @@ func parseJSONImport(body []byte) ([]backend.Pair, []int, error) {
 	var pairs []backend.Pair
 	var lines []int
 	for i, m := range doc.Mappings {
-		if msg := checkToken("identifier", m.Identifier, MaxIdentifierLen); msg != "" {
-			return nil, nil, &lineError{i + 1, "identifier " + msg}
+		if msg := httpio.CheckToken("identifier", m.Identifier, httpio.MaxIdentifierLen); msg != "" {
+			return nil, nil, &httpio.LineError{Line: i + 1, Msg: "identifier " + msg}
 		}
-		if msg := checkToken("destination", m.Destination, MaxDestinationLen); msg != "" {
-			return nil, nil, &lineError{i + 1, "destination " + msg}
+		if msg := httpio.CheckToken("destination", m.Destination, httpio.MaxDestinationLen); msg != "" {
+			return nil, nil, &httpio.LineError{Line: i + 1, Msg: "destination " + msg}
 		}
 		pairs = append(pairs, backend.Pair(m))
 		lines = append(lines, i+1)
@@ -627,7 +619,7 @@ func parseJSONImport(body []byte) ([]backend.Pair, []int, error) {
 
 // ---- accounts
 
-func (s *v1API) route(w http.ResponseWriter, r *http.Request, c *v1Ctx) (string, backend.Route, bool) {
+func (s *API) route(w http.ResponseWriter, r *http.Request, c *v1Ctx) (string, backend.Route, bool) {
 	id, _, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return "", backend.Route{}, false
@@ -643,7 +635,7 @@ func (s *v1API) route(w http.ResponseWriter, r *http.Request, c *v1Ctx) (string,
 	return id, rte, true
 }
 
-func (s *v1API) sessionsOf(f backend.SessionFilter) []backend.Session {
+func (s *API) sessionsOf(f backend.SessionFilter) []backend.Session {
 	ss := s.console.Sessions(f)
 	if ss == nil {
 		ss = []backend.Session{}
@@ -660,7 +652,7 @@ func (s *v1API) sessionsOf(f backend.SessionFilter) []backend.Session {
 	return ss
 }
 
-func (s *v1API) holdOf(n string) *backend.Hold {
+func (s *API) holdOf(n string) *backend.Hold {
 	for _, h := range s.console.Holds() {
 		if h.Account == n {
 			return &h
@@ -669,40 +661,40 @@ func (s *v1API) holdOf(n string) *backend.Hold {
 	return nil
 }
 
-func (s *v1API) v1Account(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1Account(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, rte, ok := s.route(w, r, c)
 	if !ok {
 		return
 	}
 	ss := s.sessionsOf(backend.SessionFilter{Account: rte.Normalized})
-	writeJSON(w, http.StatusOK, map[string]any{"account": id, "normalized": rte.Normalized, "route": rte,
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"account": id, "normalized": rte.Normalized, "route": rte,
 		"hold": s.holdOf(rte.Normalized), "sessions": ss, "count": len(ss)})
 }
 
-func (s *v1API) v1AccountRoute(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1AccountRoute(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if _, rte, ok := s.route(w, r, c); ok {
-		writeJSON(w, http.StatusOK, rte)
+		httpio.WriteJSON(w, http.StatusOK, rte)
 	}
 }
 
-func (s *v1API) v1AccountSessions(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1AccountSessions(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	_, n, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
 	}
 	ss := s.sessionsOf(backend.SessionFilter{Account: n})
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": ss, "count": len(ss)})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"sessions": ss, "count": len(ss)})
 }
 
-func (s *v1API) v1AccountKick(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1AccountKick(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	_, n, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"kicked": s.console.KickSessions(backend.SessionFilter{Account: n})})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"kicked": s.console.KickSessions(backend.SessionFilter{Account: n})})
 }
 
-func (s *v1API) v1Cutover(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1Cutover(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, _, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
@@ -711,27 +703,27 @@ func (s *v1API) v1Cutover(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if !s.readJSON(w, r, &req) {
 		return
 	}
-	if msg := checkToken("destination", req.Destination, MaxDestinationLen); msg != "" {
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "destination "+msg, withParam("destination"))
+	if msg := httpio.CheckToken("destination", req.Destination, httpio.MaxDestinationLen); msg != "" {
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, "destination "+msg, httpio.WithParam("destination"))
 		return
 	}
 	req.Hold = backend.DefaultCutoverHold
 	if req.MaxHold != "" {
 		d, err := time.ParseDuration(req.MaxHold)
 		if err != nil || d <= 0 || d > backend.MaxCutoverHold {
-			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid,
-				fmt.Sprintf("max_hold %q: want a duration above 0 and at most %v (\"10s\")", req.MaxHold, backend.MaxCutoverHold), withParam("max_hold"))
+			httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid,
+				fmt.Sprintf("max_hold %q: want a duration above 0 and at most %v (\"10s\")", req.MaxHold, backend.MaxCutoverHold), httpio.WithParam("max_hold"))
 			return
 		}
 		req.Hold = d
 	}
 	if len(req.Aliases) > backend.MaxCutoverAliases {
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("%d aliases: at most %d", len(req.Aliases), backend.MaxCutoverAliases), withParam("aliases"))
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, fmt.Sprintf("%d aliases: at most %d", len(req.Aliases), backend.MaxCutoverAliases), httpio.WithParam("aliases"))
 		return
 	}
 	for _, a := range req.Aliases {
-		if msg := checkToken("alias", a, MaxIdentifierLen); msg != "" {
-			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("alias %q %s", a, msg), withParam("aliases"))
+		if msg := httpio.CheckToken("alias", a, httpio.MaxIdentifierLen); msg != "" {
+			httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, fmt.Sprintf("alias %q %s", a, msg), httpio.WithParam("aliases"))
 			return
 		}
 	}
@@ -748,32 +740,32 @@ func (s *v1API) v1Cutover(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if rep.Instances == nil {
 		rep.Instances = []backend.CutoverInstance{}
 	}
-	writeJSON(w, http.StatusOK, rep)
+	httpio.WriteJSON(w, http.StatusOK, rep)
 }
 
 // ---- sessions
 
-func (s *v1API) v1Sessions(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1Sessions(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	var f backend.SessionFilter
 	var err error
 	fail := func(err error) { s.v1ParamError(w, r, err) }
-	if f.Account, _, err = c.q.optional("account", MaxIdentifierLen); err != nil {
+	if f.Account, _, err = c.q.Optional("account", httpio.MaxIdentifierLen); err != nil {
 		fail(err)
 		return
 	}
-	if f.Destination, _, err = c.q.destination(false); err != nil {
+	if f.Destination, _, err = c.q.Destination(false); err != nil {
 		fail(err)
 		return
 	}
-	if f.Protocol, err = c.q.oneOf("protocol", protocols); err != nil {
+	if f.Protocol, err = c.q.OneOf("protocol", httpio.Protocols); err != nil {
 		fail(err)
 		return
 	}
-	if f.State, err = c.q.oneOf("state", backend.SessionStates); err != nil {
+	if f.State, err = c.q.OneOf("state", backend.SessionStates); err != nil {
 		fail(err)
 		return
 	}
-	if f.Client, _, err = c.q.optional("client", 64); err != nil {
+	if f.Client, _, err = c.q.Optional("client", 64); err != nil {
 		fail(err)
 		return
 	}
@@ -781,7 +773,7 @@ func (s *v1API) v1Sessions(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 		fail(err)
 		return
 	}
-	limit, err := c.q.intParam("limit", 1000, 1, 10000)
+	limit, err := c.q.IntParam("limit", 1000, 1, 10000)
 	if err != nil {
 		fail(err)
 		return
@@ -794,18 +786,18 @@ func (s *v1API) v1Sessions(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if len(ss) > limit {
 		ss = ss[:limit]
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": ss, "count": len(ss), "total": total})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"sessions": ss, "count": len(ss), "total": total})
 }
 
 // checkClientFilter accepts an IP, a CIDR or ip:port.
 func checkClientFilter(v string) error {
 	if _, err := ClientFilter(v); err != nil {
-		return &paramError{Param: "client", Msg: err.Error()}
+		return &httpio.ParamError{Param: "client", Msg: err.Error()}
 	}
 	return nil
 }
 
-func (s *v1API) v1SessionsKick(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *API) v1SessionsKick(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	var body struct {
 		ID          uint64 `json:"id"`
 		Account     string `json:"account"`
@@ -818,94 +810,94 @@ func (s *v1API) v1SessionsKick(w http.ResponseWriter, r *http.Request, _ *v1Ctx)
 		return
 	}
 	if body.ID == 0 && body.Account == "" && body.Destination == "" && body.Client == "" {
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "give id, account, destination or client (kicking everyone takes POST /api/v1/drain)", withParam("account"))
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, "give id, account, destination or client (kicking everyone takes POST /api/v1/drain)", httpio.WithParam("account"))
 		return
 	}
 	for _, chk := range []struct {
 		name, v string
 		ok      bool
 	}{
-		{"protocol", body.Protocol, body.Protocol == "" || slices.Contains(protocols, body.Protocol)},
+		{"protocol", body.Protocol, body.Protocol == "" || slices.Contains(httpio.Protocols, body.Protocol)},
 		{"state", body.State, body.State == "" || slices.Contains(backend.SessionStates, body.State)},
 		{"client", body.Client, checkClientFilter(body.Client) == nil},
-		{"account", body.Account, body.Account == "" || checkToken("account", body.Account, MaxIdentifierLen) == ""},
-		{"destination", body.Destination, body.Destination == "" || checkToken("destination", body.Destination, MaxDestinationLen) == ""},
+		{"account", body.Account, body.Account == "" || httpio.CheckToken("account", body.Account, httpio.MaxIdentifierLen) == ""},
+		{"destination", body.Destination, body.Destination == "" || httpio.CheckToken("destination", body.Destination, httpio.MaxDestinationLen) == ""},
 	} {
 		if !chk.ok {
-			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("%s %q is not valid", chk.name, chk.v), withParam(chk.name))
+			httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, fmt.Sprintf("%s %q is not valid", chk.name, chk.v), httpio.WithParam(chk.name))
 			return
 		}
 	}
 	f := backend.SessionFilter{ID: body.ID, Destination: body.Destination, Protocol: body.Protocol, Client: body.Client, State: body.State}
 	if body.Account != "" {
 		if f.Account = s.console.Normalize(body.Account); f.Account == "" {
-			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "account is empty once normalized", withParam("account"))
+			httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, "account is empty once normalized", httpio.WithParam("account"))
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"kicked": s.console.KickSessions(f)})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"kicked": s.console.KickSessions(f)})
 }
 
-func (s *v1API) sessionID(w http.ResponseWriter, r *http.Request, c *v1Ctx) (uint64, bool) {
+func (s *API) sessionID(w http.ResponseWriter, r *http.Request, c *v1Ctx) (uint64, bool) {
 	v := c.params["id"]
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil || n == 0 || v[0] == '+' {
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("%q is not a session id", v), withParam("id"))
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, fmt.Sprintf("%q is not a session id", v), httpio.WithParam("id"))
 		return 0, false
 	}
 	return n, true
 }
 
-func (s *v1API) v1Session(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1Session(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, ok := s.sessionID(w, r, c)
 	if !ok {
 		return
 	}
 	ss := s.console.Sessions(backend.SessionFilter{ID: id})
 	if len(ss) == 0 {
-		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, fmt.Sprintf("no live session %d", id), withParam("id"))
+		httpio.WriteProblem(w, r, http.StatusNotFound, httpio.ProblemNotFound, fmt.Sprintf("no live session %d", id), httpio.WithParam("id"))
 		return
 	}
-	writeJSON(w, http.StatusOK, ss[0])
+	httpio.WriteJSON(w, http.StatusOK, ss[0])
 }
 
-func (s *v1API) v1SessionKick(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1SessionKick(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, ok := s.sessionID(w, r, c)
 	if !ok {
 		return
 	}
 	if s.console.KickSessions(backend.SessionFilter{ID: id}) == 0 {
-		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, fmt.Sprintf("no live session %d", id), withParam("id"))
+		httpio.WriteProblem(w, r, http.StatusNotFound, httpio.ProblemNotFound, fmt.Sprintf("no live session %d", id), httpio.WithParam("id"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"kicked": 1})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"kicked": 1})
 }
 
 // ---- holds
 
-func (s *v1API) v1Holds(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+func (s *API) v1Holds(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	hs := s.console.Holds()
 	if hs == nil {
 		hs = []backend.Hold{}
 	}
 	slices.SortFunc(hs, func(a, b backend.Hold) int { return strings.Compare(a.Account, b.Account) })
-	writeJSON(w, http.StatusOK, map[string]any{"holds": hs})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"holds": hs})
 }
 
-func (s *v1API) v1Hold(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1Hold(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	_, n, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
 	}
 	h := s.holdOf(n)
 	if h == nil {
-		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, fmt.Sprintf("%q is not held", n), withParam("account"))
+		httpio.WriteProblem(w, r, http.StatusNotFound, httpio.ProblemNotFound, fmt.Sprintf("%q is not held", n), httpio.WithParam("account"))
 		return
 	}
-	writeJSON(w, http.StatusOK, h)
+	httpio.WriteJSON(w, http.StatusOK, h)
 }
 
-func (s *v1API) v1HoldPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1HoldPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, n, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
@@ -916,8 +908,8 @@ func (s *v1API) v1HoldPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if !s.readJSON(w, r, &body) {
 		return
 	}
-	if body.Seconds < 1 || body.Seconds > MaxDelaySeconds {
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("seconds %d: want 1 to %d (DELETE lifts a hold)", body.Seconds, MaxDelaySeconds), withParam("seconds"))
+	if body.Seconds < 1 || body.Seconds > httpio.MaxDelaySeconds {
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, fmt.Sprintf("seconds %d: want 1 to %d (DELETE lifts a hold)", body.Seconds, httpio.MaxDelaySeconds), httpio.WithParam("seconds"))
 		return
 	}
 	if err := s.b.Delay(id, time.Duration(body.Seconds)*time.Second); err != nil {
@@ -928,10 +920,10 @@ func (s *v1API) v1HoldPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if h == nil {
 		h = &backend.Hold{Account: n, Until: s.now().Add(time.Duration(body.Seconds) * time.Second), RemainingSeconds: float64(body.Seconds)}
 	}
-	writeJSON(w, http.StatusOK, h)
+	httpio.WriteJSON(w, http.StatusOK, h)
 }
 
-func (s *v1API) v1HoldDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1HoldDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, n, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
@@ -941,21 +933,21 @@ func (s *v1API) v1HoldDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 		s.v1Error(w, r, "release", "account", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"account": n, "lifted": was})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"account": n, "lifted": was})
 }
 
 // ---- cache
 
-func (s *v1API) v1Cache(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
-	writeJSON(w, http.StatusOK, s.console.CacheInfo())
+func (s *API) v1Cache(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+	httpio.WriteJSON(w, http.StatusOK, s.console.CacheInfo())
 }
 
-func (s *v1API) v1CacheClear(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
+func (s *API) v1CacheClear(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
 	s.b.InvalidateCache("")
-	writeJSON(w, http.StatusOK, map[string]any{"invalidated": true, "all": true})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"invalidated": true, "all": true})
 }
 
-func (s *v1API) v1CacheEntry(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1CacheEntry(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, _, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
@@ -965,37 +957,37 @@ func (s *v1API) v1CacheEntry(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 		s.v1Error(w, r, "cache entry", "account", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, e)
+	httpio.WriteJSON(w, http.StatusOK, e)
 }
 
-func (s *v1API) v1CacheDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1CacheDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	id, n, ok := s.v1Identifier(w, r, c, "account")
 	if !ok {
 		return
 	}
 	s.b.InvalidateCache(id)
-	writeJSON(w, http.StatusOK, map[string]any{"invalidated": true, "account": n})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"invalidated": true, "account": n})
 }
 
 // ---- configuration
 
-func (s *v1API) v1Config(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *API) v1Config(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	cfg, err := s.console.EffectiveConfig()
 	if err != nil {
 		s.v1Error(w, r, "configuration", "", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"config": cfg})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"config": cfg})
 }
 
-func (s *v1API) v1ConfigReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
+func (s *API) v1ConfigReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
 	rep, err := s.console.Reload()
 	if err != nil {
 		if errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrNotAllowed) {
 			s.v1Error(w, r, "reload", "", err)
 			return
 		}
-		writeProblem(w, r, http.StatusUnprocessableEntity, ProblemReloadFailed, err.Error())
+		httpio.WriteProblem(w, r, http.StatusUnprocessableEntity, httpio.ProblemReloadFailed, err.Error())
 		return
 	}
 	if rep.Applied == nil {
@@ -1004,23 +996,23 @@ func (s *v1API) v1ConfigReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx)
 	if rep.RestartRequired == nil {
 		rep.RestartRequired = []string{}
 	}
-	writeJSON(w, http.StatusOK, rep)
+	httpio.WriteJSON(w, http.StatusOK, rep)
 }
 
 // ---- events and history
 
 // eventFilter reads kind (comma-separated) and account.
-func (s *v1API) eventFilter(q query) (func(*events.Event) bool, error) {
+func (s *API) eventFilter(q httpio.Query) (func(*events.Event) bool, error) {
 	var kinds []string
 	if v, ok := q["kind"]; ok {
 		for k := range strings.SplitSeq(v, ",") {
 			if !slices.Contains(events.EventKinds, k) {
-				return nil, &paramError{Param: "kind", Msg: fmt.Sprintf("%q is not one of %s", k, strings.Join(events.EventKinds, ", "))}
+				return nil, &httpio.ParamError{Param: "kind", Msg: fmt.Sprintf("%q is not one of %s", k, strings.Join(events.EventKinds, ", "))}
 			}
 			kinds = append(kinds, k)
 		}
 	}
-	acct, _, err := q.optional("account", MaxIdentifierLen)
+	acct, _, err := q.Optional("account", httpio.MaxIdentifierLen)
 	if err != nil {
 		return nil, err
 	}
@@ -1035,18 +1027,18 @@ func (s *v1API) eventFilter(q query) (func(*events.Event) bool, error) {
 	}, nil
 }
 
-func (s *v1API) v1Events(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1Events(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	match, err := s.eventFilter(c.q)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
 	}
-	after, err := c.q.seq("after")
+	after, err := c.q.Seq("after")
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
 	}
-	limit, err := c.q.intParam("limit", 100, 1, 1000)
+	limit, err := c.q.IntParam("limit", 100, 1, 1000)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
@@ -1065,11 +1057,11 @@ func (s *v1API) v1Events(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if evs == nil {
 		evs = []events.Event{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": evs, "last_seq": last})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"events": evs, "last_seq": last})
 }
 
-func (s *v1API) v1History(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
-	minutes, err := c.q.intParam("minutes", 60, 1, events.HistoryMinutes)
+func (s *API) v1History(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+	minutes, err := c.q.IntParam("minutes", 60, 1, events.HistoryMinutes)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
@@ -1078,5 +1070,5 @@ func (s *v1API) v1History(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	if pts == nil {
 		pts = []events.HistoryPoint{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"step_seconds": 60, "points": pts})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"step_seconds": 60, "points": pts})
 }

@@ -1,4 +1,4 @@
-package admin
+package ui
 
 import (
 	"bytes"
@@ -19,24 +19,24 @@ import (
 // Authorization header, so the console holds no secret and the browser
 // sends no cookie the server would trust.
 
-const uiPrefix = "/ui/"
+const Prefix = "/ui/"
 
-//go:embed ui
-var uiFiles embed.FS
+//go:embed index.html icon.svg css js
+var files embed.FS
 
-// UIContentSecurityPolicy is sent with every /ui/ response: scripts,
+// ContentSecurityPolicy is sent with every /ui/ response: scripts,
 // styles and connections from the admin listener itself only; no inline
 // script or style, no plugin, no frame around the console, no <base>, no
 // form that submits anywhere (the sign-in form is handled by script: a
 // native submission would put the token in a URL), and DOM sinks that
 // parse HTML refused (the console builds its pages with DOM calls only).
-const UIContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; " +
 	"frame-ancestors 'none'; require-trusted-types-for 'script'"
 
-// uiContentTypes are the types of the file kinds the console may hold;
+// contentTypes are the types of the file kinds the console may hold;
 // a file of another kind is not served (and the unit test fails).
-var uiContentTypes = map[string]string{
+var contentTypes = map[string]string{
 	".html": "text/html; charset=utf-8",
 	".css":  "text/css; charset=utf-8",
 	".js":   "text/javascript; charset=utf-8",
@@ -45,31 +45,31 @@ var uiContentTypes = map[string]string{
 	".txt":  "text/plain; charset=utf-8",
 }
 
-// uiAsset is one embedded file, ready to serve.
-type uiAsset struct {
+// asset is one embedded file, ready to serve.
+type asset struct {
 	body  []byte
 	ctype string
 	etag  string
 }
 
-// uiAssets maps a path under /ui/ ("index.html", "js/app.js") to its
+// assets maps a path under /ui/ ("index.html", "js/app.js") to its
 // file; built once from the embedded tree.
-var uiAssets = func() map[string]*uiAsset {
-	m := map[string]*uiAsset{}
-	err := fs.WalkDir(uiFiles, "ui", func(p string, d fs.DirEntry, err error) error {
+var assets = func() map[string]*asset {
+	m := map[string]*asset{}
+	err := fs.WalkDir(files, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		ct, ok := uiContentTypes[path.Ext(p)]
+		ct, ok := contentTypes[path.Ext(p)]
 		if !ok {
 			return nil
 		}
-		b, err := uiFiles.ReadFile(p)
+		b, err := files.ReadFile(p)
 		if err != nil {
 			return err
 		}
 		sum := sha256.Sum256(b)
-		m[strings.TrimPrefix(p, "ui/")] = &uiAsset{body: b, ctype: ct, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+		m[p] = &asset{body: b, ctype: ct, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 		return nil
 	})
 	if err != nil {
@@ -78,28 +78,28 @@ var uiAssets = func() map[string]*uiAsset {
 	return m
 }()
 
-// UIAssets lists the paths of the console's files under /ui/ ("" is
+// Assets lists the paths of the console's files under /ui/ ("" is
 // index.html), for tests.
-func UIAssets() []string {
-	out := make([]string, 0, len(uiAssets))
-	for p := range uiAssets {
+func Assets() []string {
+	out := make([]string, 0, len(assets))
+	for p := range assets {
 		out = append(out, p)
 	}
 	return out
 }
 
-// UIAsset returns an embedded console file's content (nil when there is
+// Asset returns an embedded console file's content (nil when there is
 // none), for tests.
-func UIAsset(p string) []byte {
-	if a := uiAssets[p]; a != nil {
+func Asset(p string) []byte {
+	if a := assets[p]; a != nil {
 		return a.body
 	}
 	return nil
 }
 
-// setUIHeaders puts the console's security headers on a response.
-func setUIHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", UIContentSecurityPolicy)
+// setHeaders puts the console's security headers on a response.
+func setHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", ContentSecurityPolicy)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
@@ -109,22 +109,22 @@ func setUIHeaders(h http.Header) {
 }
 
 // serveUI answers a path under /ui/ (or /ui itself) without a token.
-func serveUI(w http.ResponseWriter, r *http.Request) {
-	setUIHeaders(w.Header())
+func Serve(w http.ResponseWriter, r *http.Request) {
+	setHeaders(w.Header())
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
 	if r.URL.Path == "/ui" {
-		http.Redirect(w, r, uiPrefix, http.StatusMovedPermanently)
+		http.Redirect(w, r, Prefix, http.StatusMovedPermanently)
 		return
 	}
-	p := strings.TrimPrefix(r.URL.Path, uiPrefix)
+	p := strings.TrimPrefix(r.URL.Path, Prefix)
 	if p == "" {
 		p = "index.html"
 	}
-	a := uiAssets[p]
+	a := assets[p]
 	if a == nil || strings.Contains(p, "..") {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, "not found", http.StatusNotFound)
@@ -137,3 +137,6 @@ func serveUI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", a.etag)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
 }
+
+// Files is the embedded tree (index.html at its root), for tests.
+func Files() fs.FS { return files }

@@ -1,4 +1,4 @@
-package admin
+package apiv1
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"github.com/switchyard-mail/switchyard/admin/backend"
 	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
+	"github.com/switchyard-mail/switchyard/admin/openapi"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,18 +22,18 @@ import (
 // problem documents. The admin token may do everything; the viewer token
 // may only read (GET and HEAD): anything else is 403.
 
-const v1Prefix = "/api/v1"
+const Prefix = "/api/v1"
 
 // v1Ctx is what a /api/v1 handler gets besides the request.
 type v1Ctx struct {
 	role   string
 	params map[string]string // path parameters, unescaped
-	q      query
+	q      httpio.Query
 }
 
 // v1API serves /api/v1 for a Server: the backend, the activity log and
 // history, and the server's clock.
-type v1API struct {
+type API struct {
 	b         backend.Backend
 	console   backend.Console // b, when it implements /api/v1
 	log       *slog.Logger
@@ -46,7 +48,7 @@ type v1API struct {
 }
 
 // v1Options are what a v1API takes from its Server.
-type v1Options struct {
+type Options struct {
 	Logger         *slog.Logger
 	Events         *events.EventLog
 	History        *events.History
@@ -58,8 +60,8 @@ type v1Options struct {
 
 // newV1API returns the /api/v1 handler over b (a 404 for every path when
 // b is no backend.Console).
-func newV1API(b backend.Backend, o v1Options) *v1API {
-	s := &v1API{b: b, log: o.Logger, events: o.Events, history: o.History, spec: openAPISpec,
+func New(b backend.Backend, o Options) *API {
+	s := &API{b: b, log: o.Logger, events: o.Events, history: o.History, spec: openapi.Document(),
 		streams: make(chan struct{}, o.MaxStreams), done: o.Done, now: o.Now, maxImport: o.MaxImportBytes}
 	s.console, _ = b.(backend.Console)
 	s.routes = s.v1Routes()
@@ -97,7 +99,7 @@ func (rt *v1Router) match(escaped string) (routes []*v1Route, params map[string]
 			if strings.HasPrefix(s, "{") {
 				v, uerr := url.PathUnescape(segs[i])
 				if uerr != nil {
-					return nil, nil, &paramError{Param: strings.Trim(s, "{}"), Msg: "bad percent escape"}
+					return nil, nil, &httpio.ParamError{Param: strings.Trim(s, "{}"), Msg: "bad percent escape"}
 				}
 				if v == "" {
 					ok = false
@@ -157,7 +159,7 @@ func (rt *v1Router) matchOne(segs []string) (*v1Route, map[string]string, bool) 
 
 // Patterns lists every "METHOD pattern" the API serves (tests compare it
 // with openapi.json).
-func (s *v1API) Patterns() []string {
+func (s *API) Patterns() []string {
 	var out []string
 	for _, r := range s.routes.routes {
 		out = append(out, r.method+" "+r.pattern)
@@ -166,13 +168,13 @@ func (s *v1API) Patterns() []string {
 	return out
 }
 
-func (s *v1API) serveV1(w http.ResponseWriter, r *http.Request, role string) {
+func (s *API) Serve(w http.ResponseWriter, r *http.Request, role string) {
 	if s.console == nil {
-		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, "this backend does not serve /api/v1")
+		httpio.WriteProblem(w, r, http.StatusNotFound, httpio.ProblemNotFound, "this backend does not serve /api/v1")
 		return
 	}
 	path := r.URL.EscapedPath()
-	if len(path) > len(v1Prefix)+1 {
+	if len(path) > len(Prefix)+1 {
 		path = strings.TrimRight(path, "/")
 	}
 	routes, params, err := s.routes.match(path)
@@ -181,7 +183,7 @@ func (s *v1API) serveV1(w http.ResponseWriter, r *http.Request, role string) {
 		return
 	}
 	if len(routes) == 0 {
-		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, "no such resource: "+r.URL.Path)
+		httpio.WriteProblem(w, r, http.StatusNotFound, httpio.ProblemNotFound, "no such resource: "+r.URL.Path)
 		return
 	}
 	method := r.Method
@@ -202,17 +204,17 @@ func (s *v1API) serveV1(w http.ResponseWriter, r *http.Request, role string) {
 	if route == nil {
 		sort.Strings(allow)
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeProblem(w, r, http.StatusMethodNotAllowed, ProblemMethod,
+		httpio.WriteProblem(w, r, http.StatusMethodNotAllowed, httpio.ProblemMethod,
 			fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")))
 		return
 	}
 	if role != backend.RoleAdmin && method != http.MethodGet {
-		writeProblem(w, r, http.StatusForbidden, ProblemForbidden, "the viewer token can read but not change anything")
+		httpio.WriteProblem(w, r, http.StatusForbidden, httpio.ProblemForbidden, "the viewer token can read but not change anything")
 		return
 	}
-	q, err := parseQuery(r.URL.RawQuery)
+	q, err := httpio.ParseQuery(r.URL.RawQuery)
 	if err == nil {
-		err = q.unknown(route.params...)
+		err = q.Unknown(route.params...)
 	}
 	if err != nil {
 		s.v1ParamError(w, r, err)
@@ -222,37 +224,37 @@ func (s *v1API) serveV1(w http.ResponseWriter, r *http.Request, role string) {
 }
 
 // v1ParamError answers 400 naming the parameter.
-func (s *v1API) v1ParamError(w http.ResponseWriter, r *http.Request, err error) {
-	var pe *paramError
+func (s *API) v1ParamError(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *httpio.ParamError
 	if errors.As(err, &pe) {
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, pe.Error(), withParam(pe.Param))
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, pe.Error(), httpio.WithParam(pe.Param))
 		return
 	}
-	writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, err.Error())
+	httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, err.Error())
 }
 
 // v1Error maps a Backend error to a problem. param names the parameter
 // an ErrInvalid or ErrNotFound is about.
-func (s *v1API) v1Error(w http.ResponseWriter, r *http.Request, op, param string, err error) {
+func (s *API) v1Error(w http.ResponseWriter, r *http.Request, op, param string, err error) {
 	detail := fmt.Sprintf("%s: %v", op, err)
 	switch {
 	case errors.Is(err, backend.ErrUnknownDestination):
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, detail, withParam("destination"))
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, detail, httpio.WithParam("destination"))
 	case errors.Is(err, backend.ErrInvalid):
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, detail, withParam(param))
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, detail, httpio.WithParam(param))
 	case errors.Is(err, backend.ErrNotFound):
-		writeProblem(w, r, http.StatusNotFound, ProblemNotFound, detail, withParam(param))
+		httpio.WriteProblem(w, r, http.StatusNotFound, httpio.ProblemNotFound, detail, httpio.WithParam(param))
 	case errors.Is(err, backend.ErrReadOnly):
-		writeProblem(w, r, http.StatusNotImplemented, ProblemReadOnlyStore, detail)
+		httpio.WriteProblem(w, r, http.StatusNotImplemented, httpio.ProblemReadOnlyStore, detail)
 	case errors.Is(err, backend.ErrNotListable):
-		writeProblem(w, r, http.StatusNotImplemented, ProblemNotListable, detail)
+		httpio.WriteProblem(w, r, http.StatusNotImplemented, httpio.ProblemNotListable, detail)
 	case errors.Is(err, backend.ErrUnavailable):
-		writeProblem(w, r, http.StatusServiceUnavailable, ProblemUnavailable, detail)
+		httpio.WriteProblem(w, r, http.StatusServiceUnavailable, httpio.ProblemUnavailable, detail)
 	case errors.Is(err, backend.ErrNotAllowed):
-		writeProblem(w, r, http.StatusForbidden, ProblemNotAllowed, detail, withParam(param))
+		httpio.WriteProblem(w, r, http.StatusForbidden, httpio.ProblemNotAllowed, detail, httpio.WithParam(param))
 	default:
 		s.log.Error("admin backend call failed", "op", op, "path", r.URL.Path, "err", err)
-		writeProblem(w, r, http.StatusInternalServerError, ProblemInternal, detail)
+		httpio.WriteProblem(w, r, http.StatusInternalServerError, httpio.ProblemInternal, detail)
 	}
 }
 
@@ -262,9 +264,9 @@ const maxJSONBody = 64 << 10
 // readJSON decodes the body into v strictly (an unknown field is an
 // error naming it); it answers the problem itself and returns false on
 // failure.
-func (s *v1API) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" && mediaType(ct) != "application/json" {
-		writeProblem(w, r, http.StatusUnsupportedMediaType, ProblemMediaType, fmt.Sprintf("Content-Type %q: send application/json", ct))
+func (s *API) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && httpio.MediaType(ct) != "application/json" {
+		httpio.WriteProblem(w, r, http.StatusUnsupportedMediaType, httpio.ProblemMediaType, fmt.Sprintf("Content-Type %q: send application/json", ct))
 		return false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
@@ -274,11 +276,11 @@ func (s *v1API) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		var ute *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &mbe):
-			writeProblem(w, r, http.StatusRequestEntityTooLarge, ProblemTooLarge, fmt.Sprintf("body larger than %d bytes", maxJSONBody))
+			httpio.WriteProblem(w, r, http.StatusRequestEntityTooLarge, httpio.ProblemTooLarge, fmt.Sprintf("body larger than %d bytes", maxJSONBody))
 		case errors.As(err, &ute):
-			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("field %q: want %s", ute.Field, ute.Type), withParam(ute.Field))
+			httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, fmt.Sprintf("field %q: want %s", ute.Field, ute.Type), httpio.WithParam(ute.Field))
 		case errors.Is(err, io.EOF):
-			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "the body is empty: send a JSON object")
+			httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, "the body is empty: send a JSON object")
 		default:
 			msg := err.Error()
 			p := ""
@@ -286,12 +288,12 @@ func (s *v1API) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 				p = strings.Trim(f, `"`)
 				msg = "unknown field " + f
 			}
-			writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "body: "+msg, withParam(p))
+			httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, "body: "+msg, httpio.WithParam(p))
 		}
 		return false
 	}
 	if dec.More() {
-		writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, "body: more than one JSON value")
+		httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, "body: more than one JSON value")
 		return false
 	}
 	return true
@@ -300,8 +302,8 @@ func (s *v1API) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 // pathToken validates a path parameter as an identifier-like token.
 func (c *v1Ctx) pathToken(name string, max int) (string, error) {
 	v := c.params[name]
-	if msg := checkToken(name, v, max); msg != "" {
-		return "", &paramError{Param: name, Msg: msg}
+	if msg := httpio.CheckToken(name, v, max); msg != "" {
+		return "", &httpio.ParamError{Param: name, Msg: msg}
 	}
 	return v, nil
 }

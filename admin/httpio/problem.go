@@ -1,4 +1,4 @@
-package admin
+package httpio
 
 import (
 	"encoding/json"
@@ -55,7 +55,7 @@ var problemTitles = map[string]string{
 }
 
 // writeProblem answers with an application/problem+json document.
-func writeProblem(w http.ResponseWriter, r *http.Request, status int, typ, detail string, with ...func(*Problem)) {
+func WriteProblem(w http.ResponseWriter, r *http.Request, status int, typ, detail string, with ...func(*Problem)) {
 	p := Problem{Type: typ, Title: problemTitles[typ], Status: status, Detail: detail}
 	if r != nil {
 		p.Instance = r.URL.Path
@@ -72,5 +72,5 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, typ, detai
 	_ = enc.Encode(p)
 }
 
-func withParam(name string) func(*Problem) { return func(p *Problem) { p.Parameter = name } }
-func withLine(n int) func(*Problem)        { return func(p *Problem) { p.Line = n } }
+func WithParam(name string) func(*Problem) { return func(p *Problem) { p.Parameter = name } }
+func WithLine(n int) func(*Problem)        { return func(p *Problem) { p.Line = n } }

@@ -1,4 +1,4 @@
-package admin
+package httpio
 
 import (
 	"bytes"
@@ -7,12 +7,12 @@ import (
 )
 
 // lineError is a bulk-import error that names the line (1-based).
-type lineError struct {
+type LineError struct {
 	Line int
 	Msg  string
 }
 
-func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
 
 // parseImport parses a bulk-import body: one "identifier destination" pair
 // per line, fields separated by spaces or tabs, blank lines and lines whose
@@ -20,7 +20,7 @@ func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e
 // GET /mappings/export and of the file mapping store). The same identifier
 // twice is an error, whatever the destinations. lines[i] is the line
 // number of pairs[i].
-func parseImport(body []byte) (pairs []backend.Pair, lines []int, err error) {
+func ParseImport(body []byte) (pairs []backend.Pair, lines []int, err error) {
 	seen := map[string]int{}
 	n := 0
 	for len(body) > 0 {
@@ -37,17 +37,17 @@ func parseImport(body []byte) (pairs []backend.Pair, lines []int, err error) {
 			continue
 		}
 		if len(f) != 2 {
-			return nil, nil, &lineError{n, fmt.Sprintf("want \"identifier destination\", got %d field(s)", len(f))}
+			return nil, nil, &LineError{n, fmt.Sprintf("want \"identifier destination\", got %d field(s)", len(f))}
 		}
 		id, dest := string(f[0]), string(f[1])
-		if msg := checkToken("identifier", id, MaxIdentifierLen); msg != "" {
-			return nil, nil, &lineError{n, "identifier " + msg}
+		if msg := CheckToken("identifier", id, MaxIdentifierLen); msg != "" {
+			return nil, nil, &LineError{n, "identifier " + msg}
 		}
-		if msg := checkToken("destination", dest, MaxDestinationLen); msg != "" {
-			return nil, nil, &lineError{n, "destination " + msg}
+		if msg := CheckToken("destination", dest, MaxDestinationLen); msg != "" {
+			return nil, nil, &LineError{n, "destination " + msg}
 		}
 		if prev, dup := seen[id]; dup {
-			return nil, nil, &lineError{n, fmt.Sprintf("identifier %q already given on line %d", id, prev)}
+			return nil, nil, &LineError{n, fmt.Sprintf("identifier %q already given on line %d", id, prev)}
 		}
 		seen[id] = n
 		pairs = append(pairs, backend.Pair{Identifier: id, Destination: dest})

@@ -1,8 +1,9 @@
-package admin
+package apiv1
 
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 	"net"
 	"net/http"
 	"net/netip"
@@ -23,13 +24,13 @@ const sseWriteTimeout = 30 * time.Second
 // Each event is "id: <seq>", "event: <kind>", "data: <JSON>". Browsers'
 // EventSource cannot send the Authorization header: read the stream with
 // fetch() instead.
-func (s *v1API) v1EventStream(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+func (s *API) v1EventStream(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	match, err := s.eventFilter(c.q)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
 	}
-	after, err := c.q.seq("after")
+	after, err := c.q.Seq("after")
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
@@ -37,7 +38,7 @@ func (s *v1API) v1EventStream(w http.ResponseWriter, r *http.Request, c *v1Ctx) 
 	if _, given := c.q["after"]; !given {
 		if id := r.Header.Get("Last-Event-ID"); id != "" {
 			if after, err = strconv.ParseUint(id, 10, 64); err != nil {
-				writeProblem(w, r, http.StatusBadRequest, ProblemInvalid, fmt.Sprintf("Last-Event-ID %q is not an event sequence number", id), withParam("Last-Event-ID"))
+				httpio.WriteProblem(w, r, http.StatusBadRequest, httpio.ProblemInvalid, fmt.Sprintf("Last-Event-ID %q is not an event sequence number", id), httpio.WithParam("Last-Event-ID"))
 				return
 			}
 		} else {
@@ -48,7 +49,7 @@ func (s *v1API) v1EventStream(w http.ResponseWriter, r *http.Request, c *v1Ctx) 
 	case s.streams <- struct{}{}:
 		defer func() { <-s.streams }()
 	default:
-		writeProblem(w, r, http.StatusServiceUnavailable, ProblemUnavailable, fmt.Sprintf("%d event streams are open already", cap(s.streams)))
+		httpio.WriteProblem(w, r, http.StatusServiceUnavailable, httpio.ProblemUnavailable, fmt.Sprintf("%d event streams are open already", cap(s.streams)))
 		return
 	}
 	rc := http.NewResponseController(w)

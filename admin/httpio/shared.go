@@ -1,0 +1,58 @@
+package httpio
+
+import (
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/switchyard-mail/switchyard/admin/backend"
+)
+
+// Protocols accepted by the protocol filter, as the configuration spells them.
+var Protocols = []string{"imap", "pop3", "managesieve", "submission", "smtp", "lmtp", "http"}
+
+// Log levels accepted by PUT /log/level.
+var LogLevels = []string{"debug", "info", "warn", "error"}
+
+// StatsBody is GET /stats (and the start of GET /api/v1/stats).
+type StatsBody struct {
+	backend.Stats
+	HitRatePct    float64 `json:"hit_rate_pct"`
+	Ready         bool    `json:"ready"`
+	UptimeSeconds *int64  `json:"uptime_seconds,omitempty"`
+}
+
+// NewStatsBody reads b's counters at now; UptimeSeconds is nil when b
+// does not say when it started.
+func NewStatsBody(b backend.Backend, now time.Time) StatsBody {
+	st := b.Stats()
+	if st.Refusals == nil {
+		st.Refusals = map[string]uint64{}
+	}
+	body := StatsBody{Stats: st, Ready: b.Ready()}
+	if total := st.CacheHits + st.CacheMisses; total > 0 {
+		body.HitRatePct = math.Round(float64(st.CacheHits)/float64(total)*10000) / 100
+	}
+	if !st.Started.IsZero() {
+		up := int64(now.Sub(st.Started) / time.Second)
+		body.UptimeSeconds = &up
+	}
+	return body
+}
+
+// CountingWriter remembers whether anything reached the client.
+type CountingWriter struct {
+	W http.ResponseWriter
+	N int64
+}
+
+func (c *CountingWriter) Write(p []byte) (int, error) {
+	if c.N == 0 && len(p) > 0 {
+		c.W.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		c.W.Header().Set("Cache-Control", "no-store")
+		c.W.WriteHeader(http.StatusOK)
+	}
+	n, err := c.W.Write(p)
+	c.N += int64(n)
+	return n, err
+}
