@@ -25,6 +25,7 @@ import (
 	"github.com/switchyard-mail/switchyard/admin/metrics"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/internal/app/drivers"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/internal/sdnotify"
 	"github.com/switchyard-mail/switchyard/limits"
@@ -110,24 +111,20 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	if a.verifier, err = a.newVerifier(cfg.OAuth); err != nil {
 		return nil, err
 	}
-	driversMu.Lock()
 	built := map[string]engine.Driver{}
 	for id, l := range cfg.Listener {
-		build := drivers[l.Protocol]
+		build := drivers.Builder(l.Protocol)
 		if build == nil {
-			driversMu.Unlock()
 			return nil, fmt.Errorf("listener.%s.protocol: %q is not supported by this build yet", id, l.Protocol)
 		}
 		if built[string(l.Protocol)] == nil {
 			d := build(cfg)
 			if f, ok := d.(interface{ Err() error }); ok && f.Err() != nil {
-				driversMu.Unlock()
 				return nil, f.Err()
 			}
 			built[string(l.Protocol)] = d
 		}
 	}
-	driversMu.Unlock()
 	if len(cfg.TLS.Certificate) > 0 {
 		cs, err := loadCertSet(&cfg.TLS)
 		if err != nil {
@@ -192,8 +189,8 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	}
 	if a.verifier != nil {
 		opt.VerifyToken = verifyLogin(a.verifier)
-		if hd, ok := built[string(config.HTTP)].(*httpDriver); ok {
-			hd.verify = verifyBearer(a.verifier)
+		if hd, ok := built[string(config.HTTP)].(*drivers.HTTP); ok {
+			hd.SetVerifyBearer(verifyBearer(a.verifier))
 		}
 	}
 	if cfg.Admin != nil || cfg.Metrics != nil {
@@ -260,8 +257,8 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		return nil, err
 	}
 	a.eng = eng
-	if hd, ok := built[string(config.HTTP)].(*httpDriver); ok {
-		hd.h2 = a.newH2Server(hd)
+	if hd, ok := built[string(config.HTTP)].(*drivers.HTTP); ok {
+		hd.SetH2(a.newH2Server(hd))
 	}
 	return a, nil
 }
@@ -322,6 +319,14 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// The stores and the cluster ring buildRouter wires, for config validation.
+func init() {
+	for _, s := range []config.MappingSource{config.SourceRedis, config.SourceSQL, config.SourcePostgreSQL, config.SourceMySQL, config.SourceSQLite} {
+		config.Implemented.MappingSources[s] = true
+	}
+	config.Implemented.Cluster = true
 }
 
 func (a *App) buildRouter() error {

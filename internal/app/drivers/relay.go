@@ -1,4 +1,4 @@
-package app
+package drivers
 
 import (
 	"github.com/switchyard-mail/switchyard/config"
@@ -9,8 +9,8 @@ import (
 )
 
 func init() {
-	registerDriver(config.SMTP, func(c *config.Config) engine.Driver { return newRelayDriver(c, false) })
-	registerDriver(config.LMTP, func(c *config.Config) engine.Driver { return newRelayDriver(c, true) })
+	Register(config.SMTP, func(c *config.Config) engine.Driver { return newRelayDriver(c, false) })
+	Register(config.LMTP, func(c *config.Config) engine.Driver { return newRelayDriver(c, true) })
 }
 
 // relayDriver serves smtp (port 25) and lmtp listeners. A listener that
@@ -25,7 +25,7 @@ type relayDriver struct {
 }
 
 func newRelayDriver(c *config.Config, lmtp bool) *relayDriver {
-	return &relayDriver{lmtp: lmtp, hostname: serverHostname(c), ttl: c.Server.ProxyTTL, listeners: c.Listener}
+	return &relayDriver{lmtp: lmtp, hostname: ServerHostname(c), ttl: c.Server.ProxyTTL, listeners: c.Listener}
 }
 
 func (d *relayDriver) NewRelay(l *engine.Listener, tlsActive bool) protocols.Relay {

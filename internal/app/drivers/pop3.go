@@ -1,4 +1,4 @@
-package app
+package drivers
 
 import (
 	"github.com/switchyard-mail/switchyard/config"
@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	registerDriver(config.POP3, func(c *config.Config) engine.Driver { return newPOP3Driver(c) })
+	Register(config.POP3, func(c *config.Config) engine.Driver { return newPOP3Driver(c) })
 }
 
 // pop3Driver builds POP3 state machines from [capabilities.pop3].

@@ -1,4 +1,4 @@
-package app
+package drivers
 
 import (
 	"sync"
@@ -9,6 +9,10 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/imap"
 )
+
+func init() {
+	Register(config.IMAP, func(c *config.Config) engine.Driver { return newIMAPDriver(c) })
+}
 
 // imapDriver builds IMAP state machines from [capabilities.imap].
 type imapDriver struct {

@@ -1,4 +1,4 @@
-package app
+package drivers
 
 import (
 	"github.com/switchyard-mail/switchyard/config"
@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	registerDriver(config.ManageSieve, func(c *config.Config) engine.Driver { return newSieveDriver(c) })
+	Register(config.ManageSieve, func(c *config.Config) engine.Driver { return newSieveDriver(c) })
 }
 
 // sieveDriver builds ManageSieve state machines from
