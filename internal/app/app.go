@@ -201,7 +201,10 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
-		obs.con = &a.con
+		obs.bytes = func(toBackend, toClient int64) {
+			a.con.bytesIn.Add(toBackend)
+			a.con.bytesOut.Add(toClient)
+		}
 		opt.Observer = obs
 	}
 	if cfg.Admin != nil {

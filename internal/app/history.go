@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
-	"github.com/switchyard-mail/switchyard/admin/events"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/router/health"
 )
 
 // histCounters are the cumulative counters one history point is the
@@ -68,5 +70,25 @@ func (a *App) runHistory(ctx context.Context) {
 		case <-t.C:
 		}
 		a.recordMinute(start)
+	}
+}
+
+// exportBreakers copies the breakers' states into the metrics every
+// second until ctx ends.
+func (a *App) exportBreakers(ctx context.Context) {
+	if a.metrics == nil || a.health == nil {
+		return
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		for _, s := range a.health.Snapshot() {
+			a.metrics.SetBreaker(s.Dest, s.Proto, s.State != health.Closed)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,7 +10,6 @@ import (
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/internal/version"
 	"github.com/switchyard-mail/switchyard/router"
-	"github.com/switchyard-mail/switchyard/router/health"
 )
 
 // newMetrics builds the registry GET /metrics serves and the collectors the
@@ -47,7 +45,9 @@ func newMetrics() (*prometheus.Registry, *metrics.Metrics, error) {
 type metricsObserver struct {
 	m        *metrics.Metrics
 	refusals *prometheus.CounterVec
-	con      *consoleState // the history's byte counters
+	// bytes, when set, also gets what SessionEnded counts (the
+	// console's history).
+	bytes func(toBackend, toClient int64)
 }
 
 // newObserver registers the engine's own collectors on reg: refusals by
@@ -136,28 +136,7 @@ func (o metricsObserver) SessionStarted(proto, dest, bridge string) {
 func (o metricsObserver) SessionEnded(proto, dest, bridge string, toBackend, toClient int64) {
 	o.m.SessionsActive.WithLabelValues(proto, dest, bridge).Dec()
 	o.m.AddBridgeBytes(bridge, toBackend, toClient)
-	if o.con != nil {
-		o.con.bytesIn.Add(toBackend)
-		o.con.bytesOut.Add(toClient)
-	}
-}
-
-// exportBreakers copies the breakers' states into the metrics every
-// second until ctx ends.
-func (a *App) exportBreakers(ctx context.Context) {
-	if a.metrics == nil || a.health == nil {
-		return
-	}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		for _, s := range a.health.Snapshot() {
-			a.metrics.SetBreaker(s.Dest, s.Proto, s.State != health.Closed)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	if o.bytes != nil {
+		o.bytes(toBackend, toClient)
 	}
 }
