@@ -25,7 +25,9 @@ import (
 	"github.com/switchyard-mail/switchyard/admin/metrics"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/internal/app/dnscache"
 	"github.com/switchyard-mail/switchyard/internal/app/drivers"
+	"github.com/switchyard-mail/switchyard/internal/app/observe"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/internal/sdnotify"
 	"github.com/switchyard-mail/switchyard/limits"
@@ -55,7 +57,7 @@ type App struct {
 	level    *slog.LevelVar // the process log level, changed by the admin API
 	health   *health.Registry
 	checker  *health.Checker  // active checks; nil when health_check_interval is 0
-	dns      *dnsCache        // destination host names (dns_cache_ttl)
+	dns      *dnscache.Cache  // destination host names (dns_cache_ttl)
 	verifier *verify.Verifier // [oauth] verify = true; else nil
 	// reg and metrics exist when [admin] is configured (GET /metrics).
 	reg     *prometheus.Registry
@@ -161,12 +163,12 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	// HTTP/2 server's backend connections, the admin API's connections and
 	// the active checks.
 	a.fds = fdbudget.New(engine.DefaultLimits.FDReserve)
-	a.dns = newDNSCache(cfg.Server.BackendTimeout.D(), log)
-	a.dns.setHosts(hostTTLs(cfg))
+	a.dns = dnscache.New(cfg.Server.BackendTimeout.D(), log)
+	a.dns.SetHosts(dnscache.HostTTLs(cfg))
 	if iv := cfg.Server.HealthCheckInterval.D(); iv > 0 {
 		// Built here, run by Run: a reload before Run still reaches it.
 		a.checker = health.NewChecker(a.health, rt.targets, health.CheckerOptions{Interval: iv, Timeout: cfg.Server.BackendTimeout.D(),
-			Dial: a.dns.dial(a.fds.Dialer(fdbudget.Health, &net.Dialer{}))})
+			Dial: a.dns.Dial(a.fds.Dialer(fdbudget.Health, &net.Dialer{}))})
 	}
 	bridge, err := splice.New(splice.Config{IdleTimeout: cfg.Server.BridgeIdle.D(), Portable: os.Getenv("SWITCHYARD_BRIDGE") == "portable", FDs: a.fds})
 	if err != nil {
@@ -194,14 +196,14 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		}
 	}
 	if cfg.Admin != nil || cfg.Metrics != nil {
-		if a.reg, a.metrics, err = newMetrics(); err != nil {
+		if a.reg, a.metrics, err = observe.NewMetrics(); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
-		obs, err := newObserver(a.reg, a.metrics, a.fds)
+		obs, err := observe.New(a.reg, a.metrics, a.fds)
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
-		obs.bytes = func(toBackend, toClient int64) {
+		obs.Bytes = func(toBackend, toClient int64) {
 			a.con.bytesIn.Add(toBackend)
 			a.con.bytesOut.Add(toClient)
 		}
@@ -425,7 +427,7 @@ func (emptyStore) Close() error                                         { return
 func (a *App) Run(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
 	defer a.cancel()
-	defer a.dns.close()
+	defer a.dns.Close()
 	if p, ok := a.store.(interface{ Ping(context.Context) error }); ok {
 		// The proxy starts without its store; logins tempfail (or use the
 		// default destination, per mapping.on_store_error) until it answers.

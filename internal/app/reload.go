@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/admin/events"
 	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/internal/app/dnscache"
 )
 
 // SetConfigSource lets Reload read the configuration again: load returns
@@ -167,7 +168,7 @@ func (a *App) applyConfig(next *config.Config) error {
 		return err
 	}
 	a.rt.Store(rt)
-	a.dns.setHosts(hostTTLs(next))
+	a.dns.SetHosts(dnscache.HostTTLs(next))
 	if a.checker != nil {
 		a.checker.SetTargets(rt.targets)
 	}

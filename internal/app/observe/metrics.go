@@ -1,4 +1,7 @@
-package app
+// Package observe feeds the admin metrics from the engine's events
+// (engine.Observer) and adds the engine's own collectors: refusals by
+// reason and the descriptor budget.
+package observe
 
 import (
 	"time"
@@ -12,9 +15,9 @@ import (
 	"github.com/switchyard-mail/switchyard/router"
 )
 
-// newMetrics builds the registry GET /metrics serves and the collectors the
-// engine updates through metricsObserver.
-func newMetrics() (*prometheus.Registry, *metrics.Metrics, error) {
+// NewMetrics builds the registry GET /metrics serves and the collectors the
+// engine updates through Observer.
+func NewMetrics() (*prometheus.Registry, *metrics.Metrics, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
@@ -41,19 +44,19 @@ func newMetrics() (*prometheus.Registry, *metrics.Metrics, error) {
 	return reg, m, nil
 }
 
-// metricsObserver is the engine's engine.Observer over the admin metrics.
-type metricsObserver struct {
+// Observer is the engine's engine.Observer over the admin metrics.
+type Observer struct {
 	m        *metrics.Metrics
 	refusals *prometheus.CounterVec
-	// bytes, when set, also gets what SessionEnded counts (the
+	// Bytes, when set, also gets what SessionEnded counts (the
 	// console's history).
-	bytes func(toBackend, toClient int64)
+	Bytes func(toBackend, toClient int64)
 }
 
-// newObserver registers the engine's own collectors on reg: refusals by
+// New registers the engine's own collectors on reg: refusals by
 // reason, and the descriptor budget by kind (read when scraped).
-func newObserver(reg prometheus.Registerer, m *metrics.Metrics, fds *fdbudget.Budget) (metricsObserver, error) {
-	o := metricsObserver{m: m, refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+func New(reg prometheus.Registerer, m *metrics.Metrics, fds *fdbudget.Budget) (Observer, error) {
+	o := Observer{m: m, refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "limit_refusals_total",
 		Help: "Work refused or cut by a limit or a deadline, by reason (docs/LIMITS.md).",
 	}, []string{"reason"})}
@@ -66,7 +69,7 @@ func newObserver(reg prometheus.Registerer, m *metrics.Metrics, fds *fdbudget.Bu
 	return o, nil
 }
 
-func (o metricsObserver) Refusal(reason string) { o.refusals.WithLabelValues(reason).Inc() }
+func (o Observer) Refusal(reason string) { o.refusals.WithLabelValues(reason).Inc() }
 
 // fdCollector exports the descriptor budget.
 type fdCollector struct{ b *fdbudget.Budget }
@@ -91,24 +94,24 @@ func (c fdCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func (o metricsObserver) ConnAccepted(listener, proto string) {
+func (o Observer) ConnAccepted(listener, proto string) {
 	o.m.ConnsAccepted.WithLabelValues(listener, proto).Inc()
 	o.m.ConnsActive.WithLabelValues(listener, proto).Inc()
 }
 
-func (o metricsObserver) ConnRefused(listener, proto, reason string) {
+func (o Observer) ConnRefused(listener, proto, reason string) {
 	o.m.ConnsRefused.WithLabelValues(listener, proto, reason).Inc()
 }
 
-func (o metricsObserver) ConnLeft(listener, proto string) {
+func (o Observer) ConnLeft(listener, proto string) {
 	o.m.ConnsActive.WithLabelValues(listener, proto).Dec()
 }
 
-func (o metricsObserver) Auth(proto, outcome string) {
+func (o Observer) Auth(proto, outcome string) {
 	o.m.Auth.WithLabelValues(proto, outcome).Inc()
 }
 
-func (o metricsObserver) Route(res router.Result, err error) {
+func (o Observer) Route(res router.Result, err error) {
 	cache := metrics.CacheMiss
 	if res.Cached {
 		cache = metrics.CacheHit
@@ -120,23 +123,23 @@ func (o metricsObserver) Route(res router.Result, err error) {
 	o.m.Routes.WithLabelValues(src, cache).Inc()
 }
 
-func (o metricsObserver) Dial(dest string, d time.Duration, err error) {
+func (o Observer) Dial(dest string, d time.Duration, err error) {
 	o.m.ObserveDial(dest, d, err)
 }
 
-func (o metricsObserver) BackendAuth(proto, dest string, d time.Duration) {
+func (o Observer) BackendAuth(proto, dest string, d time.Duration) {
 	o.m.BackendAuth.WithLabelValues(proto, dest).Observe(d.Seconds())
 }
 
-func (o metricsObserver) SessionStarted(proto, dest, bridge string) {
+func (o Observer) SessionStarted(proto, dest, bridge string) {
 	o.m.Sessions.WithLabelValues(proto, dest, bridge).Inc()
 	o.m.SessionsActive.WithLabelValues(proto, dest, bridge).Inc()
 }
 
-func (o metricsObserver) SessionEnded(proto, dest, bridge string, toBackend, toClient int64) {
+func (o Observer) SessionEnded(proto, dest, bridge string, toBackend, toClient int64) {
 	o.m.SessionsActive.WithLabelValues(proto, dest, bridge).Dec()
 	o.m.AddBridgeBytes(bridge, toBackend, toClient)
-	if o.bytes != nil {
-		o.bytes(toBackend, toClient)
+	if o.Bytes != nil {
+		o.Bytes(toBackend, toClient)
 	}
 }

@@ -1,4 +1,6 @@
-package app
+// Package dnscache resolves destination host names once per TTL for the
+// engine's dials and the active checks.
+package dnscache
 
 import (
 	"context"
@@ -15,15 +17,16 @@ import (
 	"github.com/switchyard-mail/switchyard/limits"
 )
 
-// dnsCache resolves destination host names for the engine's dials and the
+// Cache resolves destination host names for the engine's dials and the
 // active checks (destination.<id>.dns_cache_ttl): a name is resolved once,
 // its addresses kept for its TTL and refreshed in the background before
 // logins would wait, so no login pays for DNS after the first. While the
 // resolver fails the last addresses serve for up to limits.DNSMaxStale
 // past their TTL. A host whose TTL is 0 (or that no destination names)
 // is resolved on every call.
-type dnsCache struct {
-	resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+type Cache struct {
+	// Resolve looks a name up (net.DefaultResolver; tests replace it).
+	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 	timeout time.Duration // one resolution (server.backend_timeout)
 	now     func() time.Time
 	log     *slog.Logger
@@ -41,9 +44,9 @@ type dnsEntry struct {
 	timer *time.Timer
 }
 
-func newDNSCache(timeout time.Duration, log *slog.Logger) *dnsCache {
-	return &dnsCache{
-		resolve: func(ctx context.Context, host string) ([]netip.Addr, error) {
+func New(timeout time.Duration, log *slog.Logger) *Cache {
+	return &Cache{
+		Resolve: func(ctx context.Context, host string) ([]netip.Addr, error) {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		},
 		timeout: timeout,
@@ -54,9 +57,9 @@ func newDNSCache(timeout time.Duration, log *slog.Logger) *dnsCache {
 	}
 }
 
-// hostTTLs is the TTL of every destination host name of cfg: the
+// HostTTLs is the TTL of every destination host name of cfg: the
 // shortest of the destinations that name it (IP literals are left out).
-func hostTTLs(cfg *config.Config) map[string]time.Duration {
+func HostTTLs(cfg *config.Config) map[string]time.Duration {
 	out := map[string]time.Duration{}
 	for _, d := range cfg.Destination {
 		if _, err := netip.ParseAddr(strings.Trim(d.Host, "[]")); err == nil || d.Host == "" {
@@ -70,9 +73,9 @@ func hostTTLs(cfg *config.Config) map[string]time.Duration {
 	return out
 }
 
-// setHosts installs the TTLs of a (re)loaded configuration; entries of
+// SetHosts installs the TTLs of a (re)loaded configuration; entries of
 // hosts no longer cached are dropped.
-func (c *dnsCache) setHosts(ttl map[string]time.Duration) {
+func (c *Cache) SetHosts(ttl map[string]time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ttl = ttl
@@ -84,8 +87,8 @@ func (c *dnsCache) setHosts(ttl map[string]time.Duration) {
 	}
 }
 
-// close stops the background refreshes.
-func (c *dnsCache) close() {
+// Close stops the background refreshes.
+func (c *Cache) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
@@ -96,7 +99,7 @@ func (c *dnsCache) close() {
 }
 
 // LookupHost is engine.Options.LookupHost.
-func (c *dnsCache) LookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+func (c *Cache) LookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
 	h := strings.ToLower(host)
 	c.mu.Lock()
 	ttl := c.ttl[h]
@@ -110,7 +113,7 @@ func (c *dnsCache) LookupHost(ctx context.Context, host string) ([]netip.Addr, e
 		return addrs, nil
 	}
 	if ttl <= 0 {
-		return c.resolve(ctx, host)
+		return c.Resolve(ctx, host)
 	}
 	// Cold (or too stale): resolve once for every caller waiting.
 	ch := c.flight.DoChan(h, func() (any, error) { return c.refresh(h) })
@@ -128,9 +131,9 @@ func (c *dnsCache) LookupHost(ctx context.Context, host string) ([]netip.Addr, e
 // refresh resolves h, stores the answer and schedules the next refresh:
 // at the TTL after a success, after limits.DNSRetryInterval (or the TTL
 // if shorter) after a failure, which keeps the previous addresses.
-func (c *dnsCache) refresh(h string) ([]netip.Addr, error) {
+func (c *Cache) refresh(h string) ([]netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	addrs, err := c.resolve(ctx, h)
+	addrs, err := c.Resolve(ctx, h)
 	cancel()
 	if err == nil && len(addrs) == 0 {
 		err = &net.DNSError{Err: "no address", Name: h, IsNotFound: true}
@@ -164,9 +167,9 @@ func (c *dnsCache) refresh(h string) ([]netip.Addr, error) {
 	return addrs, nil
 }
 
-// dial is the active checks' dialer: the host of addr resolved through
+// Dial is the active checks' dialer: the host of addr resolved through
 // the cache, each address tried in turn.
-func (c *dnsCache) dial(next func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func (c *Cache) Dial(next func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
