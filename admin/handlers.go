@@ -409,20 +409,7 @@ func (s *Server) mappingsReload(w http.ResponseWriter, r *http.Request, q httpio
 }
 
 func (s *Server) mappingsExport(w http.ResponseWriter, r *http.Request, q httpio.Query) {
-	cw := &httpio.CountingWriter{W: w}
-	err := s.b.ExportMappings(cw)
-	switch {
-	case err == nil && cw.N == 0:
-		httpio.WriteText(w, http.StatusOK, "")
-	case err == nil:
-	case cw.N == 0:
-		s.backendError(w, r, "export failed", "", err)
-	default:
-		// Part of the file is out with a 200: cut the connection so the
-		// client sees a truncated transfer, not a complete-looking file.
-		s.log.Error("admin export failed mid-stream", "err", err, "bytes", cw.N)
-		panic(http.ErrAbortHandler)
-	}
+	httpio.Export(w, s.b, s.log, func(err error) { s.backendError(w, r, "export failed", "", err) })
 }
 
 func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q httpio.Query) {

@@ -306,18 +306,7 @@ func (s *API) v1MappingCounts(w http.ResponseWriter, r *http.Request, _ *v1Ctx) 
 }
 
 func (s *API) v1MappingsExport(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {
-	cw := &httpio.CountingWriter{W: w}
-	err := s.b.ExportMappings(cw)
-	switch {
-	case err == nil && cw.N == 0:
-		httpio.WriteText(w, http.StatusOK, "")
-	case err == nil:
-	case cw.N == 0:
-		s.v1Error(w, r, "export", "", err)
-	default:
-		s.log.Error("admin export failed mid-stream", "err", err, "bytes", cw.N)
-		panic(http.ErrAbortHandler)
-	}
+	httpio.Export(w, s.b, s.log, func(err error) { s.v1Error(w, r, "export", "", err) })
 }
 
 func (s *API) v1MappingsReload(w http.ResponseWriter, r *http.Request, _ *v1Ctx) {

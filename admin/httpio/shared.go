@@ -1,6 +1,7 @@
 package httpio
 
 import (
+	"log/slog"
 	"math"
 	"net/http"
 	"time"
@@ -40,19 +41,37 @@ func NewStatsBody(b backend.Backend, now time.Time) StatsBody {
 	return body
 }
 
-// CountingWriter remembers whether anything reached the client.
-type CountingWriter struct {
-	W http.ResponseWriter
-	N int64
+// countingWriter remembers whether anything reached the client.
+type countingWriter struct {
+	w http.ResponseWriter
+	n int64
 }
 
-func (c *CountingWriter) Write(p []byte) (int, error) {
-	if c.N == 0 && len(p) > 0 {
-		c.W.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		c.W.Header().Set("Cache-Control", "no-store")
-		c.W.WriteHeader(http.StatusOK)
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.n == 0 && len(p) > 0 {
+		c.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		c.w.Header().Set("Cache-Control", "no-store")
+		c.w.WriteHeader(http.StatusOK)
 	}
-	n, err := c.W.Write(p)
-	c.N += int64(n)
+	n, err := c.w.Write(p)
+	c.n += int64(n)
 	return n, err
+}
+
+// Export streams b's mapping file to w as text; fail answers an error that
+// came before the first byte. An error after it cuts the connection, so
+// the client sees a truncated transfer, not a complete-looking file.
+func Export(w http.ResponseWriter, b backend.Backend, log *slog.Logger, fail func(error)) {
+	cw := &countingWriter{w: w}
+	err := b.ExportMappings(cw)
+	switch {
+	case err == nil && cw.n == 0:
+		WriteText(w, http.StatusOK, "")
+	case err == nil:
+	case cw.n == 0:
+		fail(err)
+	default:
+		log.Error("admin export failed mid-stream", "err", err, "bytes", cw.n)
+		panic(http.ErrAbortHandler)
+	}
 }

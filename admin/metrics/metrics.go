@@ -78,57 +78,36 @@ type Metrics struct {
 // Latency buckets for backend dial and auth: 1 ms to ~16 s.
 var latencyBuckets = prometheus.ExponentialBuckets(0.001, 2, 15)
 
+// counterVec, gaugeVec and latencyVec declare a collector of the
+// switchyard namespace.
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+}
+
+func gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+}
+
+func latencyVec(name, help string, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: latencyBuckets}, labels)
+}
+
 // NewMetrics creates the collectors and registers them on reg. Call it once
 // per registry, before building the engine, and give the same registry to
 // New (Options.Registry) so that /metrics serves them.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		ConnsAccepted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "connections_accepted_total",
-			Help: "Client connections accepted.",
-		}, []string{"listener", "protocol"}),
-		ConnsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "connections_refused_total",
-			Help: "Client connections refused, by reason.",
-		}, []string{"listener", "protocol", "reason"}),
-		ConnsActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "connections_active",
-			Help: "Client connections in the reactor (before the bridge).",
-		}, []string{"listener", "protocol"}),
-		Sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "sessions_total",
-			Help: "Sessions handed to the bridge.",
-		}, []string{"protocol", "destination", "bridge"}),
-		SessionsActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "sessions_active",
-			Help: "Bridged sessions.",
-		}, []string{"protocol", "destination", "bridge"}),
-		Auth: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "auth_total",
-			Help: "Login outcomes.",
-		}, []string{"protocol", "outcome"}),
-		Routes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "route_lookups_total",
-			Help: "Route resolutions by source and routing-cache outcome.",
-		}, []string{"source", "cache"}),
-		BridgeBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "bridge_bytes_total",
-			Help: "Bytes delivered by the bridge, by direction and bridge kind.",
-		}, []string{"direction", "bridge"}),
-		BackendDial: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: Namespace, Name: "backend_dial_seconds",
-			Help:    "Backend dial latency (TCP, TLS, PROXY header).",
-			Buckets: latencyBuckets,
-		}, []string{"destination", "outcome"}),
-		BackendAuth: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: Namespace, Name: "backend_auth_seconds",
-			Help:    "Time from the replayed login to the backend's verdict.",
-			Buckets: latencyBuckets,
-		}, []string{"protocol", "destination"}),
-		BreakerOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "breaker_open",
-			Help: "1 while a destination's circuit breaker keeps it out of service.",
-		}, []string{"destination", "protocol"}),
+		ConnsAccepted:  counterVec("connections_accepted_total", "Client connections accepted.", "listener", "protocol"),
+		ConnsRefused:   counterVec("connections_refused_total", "Client connections refused, by reason.", "listener", "protocol", "reason"),
+		ConnsActive:    gaugeVec("connections_active", "Client connections in the reactor (before the bridge).", "listener", "protocol"),
+		Sessions:       counterVec("sessions_total", "Sessions handed to the bridge.", "protocol", "destination", "bridge"),
+		SessionsActive: gaugeVec("sessions_active", "Bridged sessions.", "protocol", "destination", "bridge"),
+		Auth:           counterVec("auth_total", "Login outcomes.", "protocol", "outcome"),
+		Routes:         counterVec("route_lookups_total", "Route resolutions by source and routing-cache outcome.", "source", "cache"),
+		BridgeBytes:    counterVec("bridge_bytes_total", "Bytes delivered by the bridge, by direction and bridge kind.", "direction", "bridge"),
+		BackendDial:    latencyVec("backend_dial_seconds", "Backend dial latency (TCP, TLS, PROXY header).", "destination", "outcome"),
+		BackendAuth:    latencyVec("backend_auth_seconds", "Time from the replayed login to the backend's verdict.", "protocol", "destination"),
+		BreakerOpen:    gaugeVec("breaker_open", "1 while a destination's circuit breaker keeps it out of service.", "destination", "protocol"),
 		AdminRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "admin", Name: "requests_total",
 			Help: "Admin API requests by status code.",
