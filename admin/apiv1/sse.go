@@ -25,12 +25,7 @@ const sseWriteTimeout = 30 * time.Second
 // EventSource cannot send the Authorization header: read the stream with
 // fetch() instead.
 func (s *API) v1EventStream(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
-	match, err := s.eventFilter(c.q)
-	if err != nil {
-		s.v1ParamError(w, r, err)
-		return
-	}
-	after, err := c.q.Seq("after")
+	match, after, err := s.eventQuery(c.q)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return

@@ -1016,13 +1016,18 @@ func (s *API) eventFilter(q httpio.Query) (func(*events.Event) bool, error) {
 	}, nil
 }
 
-func (s *API) v1Events(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
-	match, err := s.eventFilter(c.q)
-	if err != nil {
-		s.v1ParamError(w, r, err)
-		return
+// eventQuery reads what the event list and the stream share: the filter
+// and "after".
+func (s *API) eventQuery(q httpio.Query) (match func(*events.Event) bool, after uint64, err error) {
+	if match, err = s.eventFilter(q); err != nil {
+		return nil, 0, err
 	}
-	after, err := c.q.Seq("after")
+	after, err = q.Seq("after")
+	return match, after, err
+}
+
+func (s *API) v1Events(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+	match, after, err := s.eventQuery(c.q)
 	if err != nil {
 		s.v1ParamError(w, r, err)
 		return
