@@ -25,6 +25,7 @@ import (
 	"github.com/switchyard-mail/switchyard/admin/metrics"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/internal/app/console"
 	"github.com/switchyard-mail/switchyard/internal/app/dnscache"
 	"github.com/switchyard-mail/switchyard/internal/app/drivers"
 	"github.com/switchyard-mail/switchyard/internal/app/observe"
@@ -83,13 +84,12 @@ type App struct {
 	// the holds it set, counters for the history, cut-overs.
 	events      *events.EventLog
 	history     *events.History
-	con         consoleState
 	carrier     invalidate.Carrier // a.bus when it carries commands (cut-overs), else nil
 	busKind     string             // "redis", "postgresql" or "none"
 	metricsAddr atomic.Pointer[string]
-	metricsLn   net.Listener // tests: serve [metrics] here instead of binding metrics.bind
-	backendOnce sync.Once
-	adminB      *adminBackend
+	metricsLn   net.Listener     // tests: serve [metrics] here instead of binding metrics.bind
+	console     *console.Backend // the admin API's backend, the activity log and history, cut-overs
+	statsOnce   sync.Once
 
 	// What an operator sees (ops.go).
 	notifier   *sdnotify.Notifier
@@ -101,7 +101,7 @@ type App struct {
 // is the logger's level, which the admin API may change.
 func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, error) {
 	a := &App{cfg: cfg, log: log, ready: make(chan struct{}), busKind: "none"}
-	a.con.init()
+	a.console = console.New()
 	rt, err := newRuntime(cfg)
 	if err != nil {
 		return nil, err
@@ -146,16 +146,16 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		Cooldown:         cfg.Server.HostDownCooldown.D(),
 		OnChange: func(dest, proto string, up bool) {
 			log.Warn("destination health changed", "destination", dest, "protocol", proto, "up", up)
-			a.event(events.Event{Kind: events.EventBreaker, Destination: dest, Protocol: proto, Outcome: map[bool]string{true: "closed", false: "open"}[up]})
+			a.console.Event(events.Event{Kind: events.EventBreaker, Destination: dest, Protocol: proto, Outcome: map[bool]string{true: "closed", false: "open"}[up]})
 			if a.ring == nil {
 				return
 			}
-			a.setRingDown(dest, !up)
+			a.console.SetRingDown(dest, !up)
 			if !up {
 				// After the cooldown, give the node its accounts back so
 				// their logins probe it: a success closes the circuit, a
 				// failure opens it (and this) again.
-				time.AfterFunc(cfg.Server.HostDownCooldown.D(), func() { a.setRingDown(dest, false) })
+				time.AfterFunc(cfg.Server.HostDownCooldown.D(), func() { a.console.SetRingDown(dest, false) })
 			}
 		},
 	})
@@ -203,15 +203,12 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
-		obs.Bytes = func(toBackend, toClient int64) {
-			a.con.bytesIn.Add(toBackend)
-			a.con.bytesOut.Add(toClient)
-		}
+		obs.Bytes = a.console.AddBytes
 		opt.Observer = obs
 	}
 	if cfg.Admin != nil {
 		a.events, a.history = events.NewEventLog(0), events.NewHistory()
-		opt.Events = a.onEngineEvent
+		opt.Events = a.console.OnEngineEvent
 	}
 	if a.certs.Load() != nil {
 		opt.ServerTLS = func() *tls.Config { return a.certs.Load().serverConfig() }
@@ -265,6 +262,14 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	if hd, ok := built[string(config.HTTP)].(*drivers.HTTP); ok {
 		hd.SetH2(a.newH2Server(hd))
 	}
+	a.console.Attach(console.Deps{Cfg: cfg, Log: log, Router: a.router, Files: a.files, Store: a.store, Bus: a.bus, Carrier: a.carrier,
+		BusKind: a.busKind, Ring: a.ring, Level: a.level, Health: a.health, Checker: a.checker, Engine: a.eng, Events: a.events,
+		History: a.history, Metrics: a.metrics,
+		Current: func() console.Runtime {
+			rt := a.current()
+			return console.Runtime{Cfg: rt.cfg, HasDestination: rt.hasDestination}
+		},
+		ReloadConfig: a.reloadConfig, ReloadNotes: a.ReloadConfig, Drain: a.Drain, Undrain: a.Undrain, ParseLevel: ParseLevel})
 	return a, nil
 }
 
@@ -364,7 +369,7 @@ func (a *App) buildRouter() error {
 		ropt.Ring = rg
 		a.ring = rg
 	}
-	var store router.Store = emptyStore{}
+	var store router.Store = console.EmptyStore{}
 	switch m.Source {
 	case config.SourceFile:
 		norm, err := router.NewNormalizer(ropt)
@@ -416,13 +421,6 @@ func (a *App) buildRouter() error {
 	return nil
 }
 
-// emptyStore maps nothing: every account goes to the default destination.
-type emptyStore struct{}
-
-func (emptyStore) Lookup(context.Context, string) (string, bool, error) { return "", false, nil }
-func (emptyStore) Local() bool                                          { return true }
-func (emptyStore) Close() error                                         { return nil }
-
 // Run serves until ctx ends, then drains for up to shutdown_grace.
 func (a *App) Run(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
@@ -448,7 +446,7 @@ func (a *App) Run(ctx context.Context) error {
 		}()
 	}
 	if a.carrier != nil {
-		a.startCommands(ctx)
+		a.console.StartCommands(ctx)
 	}
 	if a.files != nil {
 		go a.files.Watch(ctx, limits.MappingWatchInterval, func(changed []string, err error) {
@@ -458,11 +456,11 @@ func (a *App) Run(ctx context.Context) error {
 			}
 			a.router.Invalidate(changed...)
 			a.log.Info("mapping file reloaded", "changed", len(changed))
-			a.fileChanged(changed, "file")
+			a.console.FileChanged(changed, "file")
 		})
 	}
 	if a.history != nil {
-		go a.runHistory(ctx)
+		go a.console.RunHistory(ctx)
 	}
 	if splice.KernelTLSAvailable() {
 		a.log.Info("kernel TLS (TCP_ULP tls) is available; TLS legs still use user-space crypto")
@@ -488,7 +486,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 	if err == nil {
-		go a.exportBreakers(ctx)
+		go a.console.ExportBreakers(ctx)
 		a.startVerifier(ctx)
 	}
 	if err != nil {

@@ -398,7 +398,7 @@ func TestConsoleAPI(t *testing.T) {
 	if code, _ := f.viewer.do("POST", "/api/v1/accounts/bob@example.com/cutover", `{"destination":"old"}`); code != 403 {
 		t.Fatalf("viewer cut-over: %d", code)
 	}
-	f.app.recordMinute(time.Now().Add(-30 * time.Second).Truncate(time.Minute))
+	f.app.console.RecordMinute(time.Now().Add(-30 * time.Second).Truncate(time.Minute))
 	pts := api.ok("GET", "/api/v1/history", "")["points"].([]any)
 	if len(pts) != 1 {
 		t.Fatalf("history: %v", pts)

@@ -407,7 +407,7 @@ func TestHostilePerAddressCap(t *testing.T) {
 		t.Fatalf("a third connection from the same address got %q, want * BYE", l)
 	}
 	// The refusal is counted by reason, as GET /stats reports it.
-	if got := (&adminBackend{a: a}).Stats().Refusals; got["per_address"] != 1 {
+	if got := a.console.Stats().Refusals; got["per_address"] != 1 {
 		t.Fatalf("refusals in /stats: %v, want per_address: 1", got)
 	}
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}

@@ -83,7 +83,7 @@ func (a *App) Drain(actor string) {
 	a.eng.Drain()
 	if !already {
 		a.log.Info("draining: new connections are refused, sessions carry on", "actor", actor, "sessions", len(a.eng.Sessions(nil)))
-		a.event(events.Event{Kind: events.EventDrain, Actor: actor})
+		a.console.Event(events.Event{Kind: events.EventDrain, Actor: actor})
 		if a.notifier != nil {
 			a.notify(a.notifier.Status(a.statusLine()))
 		}
@@ -108,7 +108,7 @@ func (a *App) Undrain(actor string) error {
 	u.Undrain()
 	if was {
 		a.log.Info("drain ended: new connections are accepted again", "actor", actor)
-		a.event(events.Event{Kind: events.EventDrain, Actor: actor, Outcome: "ended"})
+		a.console.Event(events.Event{Kind: events.EventDrain, Actor: actor, Outcome: "ended"})
 		if a.notifier != nil {
 			a.notify(a.notifier.Status(a.statusLine()))
 		}

@@ -1,4 +1,8 @@
-package app
+// Package console is the process side of the admin API: the
+// backend.Backend and backend.Console a running switchyard offers, the
+// activity log and per-minute history it records, the [admin.allow]
+// policy, and cut-overs across instances over the invalidation bus.
+package console
 
 import (
 	"context"
@@ -15,7 +19,6 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
-
 	"github.com/switchyard-mail/switchyard/admin/apiv1"
 	"github.com/switchyard-mail/switchyard/admin/backend"
 	"github.com/switchyard-mail/switchyard/admin/events"
@@ -32,7 +35,7 @@ import (
 
 // The admin API's /api/v1 side (admin.Console) over the running App.
 
-var _ backend.Console = (*adminBackend)(nil)
+var _ backend.Console = (*Backend)(nil)
 
 // loginOutcomes are the engine's login outcomes, in the order of
 // consoleState.logins.
@@ -78,7 +81,7 @@ func (c *consoleState) init() {
 
 // onEngineEvent is engine.Options.Events: on the login path, so it only
 // counts and copies into the ring.
-func (a *App) onEngineEvent(e engine.Event) {
+func (a *Backend) OnEngineEvent(e engine.Event) {
 	if e.Kind == engine.EventLogin {
 		for i, o := range loginOutcomes {
 			if o == e.Outcome {
@@ -93,7 +96,7 @@ func (a *App) onEngineEvent(e engine.Event) {
 
 // event records an event of the app's own (flips, holds, reloads...) when
 // the activity log exists.
-func (a *App) event(e events.Event) {
+func (a *Backend) Event(e events.Event) {
 	if a.events != nil {
 		a.events.Add(e)
 	}
@@ -101,7 +104,7 @@ func (a *App) event(e events.Event) {
 
 // hold holds new logins of the normalized account for d (d <= 0 lifts
 // it) and remembers it for GET /api/v1/holds.
-func (a *App) hold(n string, d time.Duration, actor string) {
+func (a *Backend) hold(n string, d time.Duration, actor string) {
 	a.eng.Delay(n, d)
 	a.con.holdsMu.Lock()
 	if d > 0 {
@@ -114,12 +117,12 @@ func (a *App) hold(n string, d time.Duration, actor string) {
 	if d > 0 {
 		ev.Outcome, ev.Reason = "held", "until "+time.Now().Add(d).UTC().Format(time.RFC3339)
 	}
-	a.event(ev)
+	a.Event(ev)
 }
 
 // setRingDown puts a cluster node in or out of the ring; a node in
 // maintenance stays out.
-func (a *App) setRingDown(dest string, down bool) {
+func (a *Backend) SetRingDown(dest string, down bool) {
 	if a.ring == nil {
 		return
 	}
@@ -130,24 +133,24 @@ func (a *App) setRingDown(dest string, down bool) {
 }
 
 // fileChanged records mapping changes that did not come through the API.
-func (a *App) fileChanged(ids []string, actor string) {
+func (a *Backend) FileChanged(ids []string, actor string) {
 	if len(ids) == 0 {
 		return
 	}
 	if len(ids) > 20 {
-		a.event(events.Event{Kind: events.EventImport, Count: len(ids), Actor: actor})
+		a.Event(events.Event{Kind: events.EventImport, Count: len(ids), Actor: actor})
 		return
 	}
 	for _, id := range ids {
 		d, _, _ := a.store.Lookup(context.Background(), id)
-		a.event(events.Event{Kind: events.EventFlip, Account: id, Destination: d, Actor: actor})
+		a.Event(events.Event{Kind: events.EventFlip, Account: id, Destination: d, Actor: actor})
 	}
 }
 
 // ---- instance
 
-func (b *adminBackend) Instance() backend.Instance {
-	a := b.a
+func (b *Backend) Instance() backend.Instance {
+	a := b
 	in := backend.Instance{Name: a.con.name, Started: a.con.started, Bus: a.busKind, Ready: !a.eng.Draining(), Peers: []backend.Peer{}}
 	for name, seen := range a.peers() {
 		in.Peers = append(in.Peers, backend.Peer{Name: name, LastSeen: seen})
@@ -156,12 +159,12 @@ func (b *adminBackend) Instance() backend.Instance {
 	return in
 }
 
-func (b *adminBackend) Normalize(id string) string { return b.a.router.Normalize(id) }
+func (b *Backend) Normalize(id string) string { return b.router.Normalize(id) }
 
 // ---- destinations
 
-func (b *adminBackend) DestinationDetails() []backend.Destination {
-	a := b.a
+func (b *Backend) DestinationDetails() []backend.Destination {
+	a := b
 	breakers := map[[2]string]health.Status{}
 	for _, s := range a.health.Snapshot() {
 		breakers[[2]string{s.Dest, s.Proto}] = s
@@ -183,7 +186,7 @@ func (b *adminBackend) DestinationDetails() []backend.Destination {
 		sessions[s.Destination][s.Protocol]++
 	}
 	var out []backend.Destination
-	for id, d := range a.current().cfg.Destination {
+	for id, d := range a.current().Cfg.Destination {
 		ds := backend.Destination{ID: id, Host: d.Host, Maintenance: a.eng.InMaintenance(id), SessionsByProtocol: map[string]int{}}
 		if a.ring != nil && a.ring.Has(id) {
 			ds.ClusterNode, ds.RingDown = true, a.ring.Down(id)
@@ -236,9 +239,9 @@ func breakerOf(s health.Status) backend.Breaker {
 	return br
 }
 
-func (b *adminBackend) SetMaintenance(dest string, on bool) error {
-	a := b.a
-	if !a.current().hasDestination(dest) {
+func (b *Backend) SetMaintenance(dest string, on bool) error {
+	a := b
+	if !a.current().HasDestination(dest) {
 		return backend.ErrNotFound
 	}
 	a.eng.SetMaintenance(dest, on)
@@ -252,16 +255,16 @@ func (b *adminBackend) SetMaintenance(dest string, on bool) error {
 				}
 			}
 		}
-		a.setRingDown(dest, down)
+		a.SetRingDown(dest, down)
 	}
-	a.event(events.Event{Kind: events.EventMaintenance, Destination: dest, Outcome: map[bool]string{true: "on", false: "off"}[on], Actor: "api"})
+	a.Event(events.Event{Kind: events.EventMaintenance, Destination: dest, Outcome: map[bool]string{true: "on", false: "off"}[on], Actor: "api"})
 	a.log.Info("destination maintenance", "destination", dest, "on", on)
 	return nil
 }
 
 // ---- sessions
 
-func (b *adminBackend) sessionMatch(f backend.SessionFilter) func(engine.SessionInfo) bool {
+func (b *Backend) sessionMatch(f backend.SessionFilter) func(engine.SessionInfo) bool {
 	client, err := apiv1.ClientFilter(f.Client)
 	if err != nil {
 		return func(engine.SessionInfo) bool { return false }
@@ -279,24 +282,24 @@ func sessionOf(s engine.SessionInfo, now time.Time) backend.Session {
 		AgeSeconds: float64(now.Sub(s.Started).Milliseconds()) / 1000, BytesIn: s.BytesIn, BytesOut: s.BytesOut}
 }
 
-func (b *adminBackend) Sessions(f backend.SessionFilter) []backend.Session {
+func (b *Backend) Sessions(f backend.SessionFilter) []backend.Session {
 	now := time.Now()
 	var out []backend.Session
-	for _, s := range b.a.eng.Sessions(b.sessionMatch(f)) {
+	for _, s := range b.eng.Sessions(b.sessionMatch(f)) {
 		out = append(out, sessionOf(s, now))
 	}
 	return out
 }
 
-func (b *adminBackend) KickSessions(f backend.SessionFilter) int {
-	return b.a.eng.KickSessions(b.sessionMatch(f))
+func (b *Backend) KickSessions(f backend.SessionFilter) int {
+	return b.eng.KickSessions(b.sessionMatch(f))
 }
 
 // ---- mappings
 
-func (b *adminBackend) Mappings(ctx context.Context, ids []string) (map[string]string, error) {
+func (b *Backend) Mappings(ctx context.Context, ids []string) (map[string]string, error) {
 	out := map[string]string{}
-	st := b.a.store
+	st := b.store
 	ctx, cancel := context.WithTimeout(ctx, limits.AdminImportTimeout)
 	defer cancel()
 	// SQL and Redis read a whole import's current mappings in a few round
@@ -322,12 +325,19 @@ func (b *adminBackend) Mappings(ctx context.Context, ids []string) (map[string]s
 	return out, nil
 }
 
+// EmptyStore maps nothing: every account goes to the default destination.
+type EmptyStore struct{}
+
+func (EmptyStore) Lookup(context.Context, string) (string, bool, error) { return "", false, nil }
+func (EmptyStore) Local() bool                                          { return true }
+func (EmptyStore) Close() error                                         { return nil }
+
 // lister is the store as a router.Lister (nil when it cannot list).
-func (a *App) lister() router.Lister {
+func (a *Backend) lister() router.Lister {
 	switch s := a.store.(type) {
 	case *filestore.Store:
 		return fileLister{s}
-	case emptyStore:
+	case EmptyStore:
 		return emptyLister{}
 	case router.Lister:
 		return s
@@ -369,8 +379,8 @@ func listErr(err error) error {
 	return fmt.Errorf("%w: %v", backend.ErrUnavailable, err)
 }
 
-func (b *adminBackend) ListMappings(ctx context.Context, cursor, search string, limit int) ([]backend.MappingEntry, string, error) {
-	l := b.a.lister()
+func (b *Backend) ListMappings(ctx context.Context, cursor, search string, limit int) ([]backend.MappingEntry, string, error) {
+	l := b.lister()
 	if l == nil {
 		return nil, "", backend.ErrNotListable
 	}
@@ -385,8 +395,8 @@ func (b *adminBackend) ListMappings(ctx context.Context, cursor, search string, 
 	return out, next, nil
 }
 
-func (b *adminBackend) MappingCounts(ctx context.Context) (map[string]int, error) {
-	l := b.a.lister()
+func (b *Backend) MappingCounts(ctx context.Context) (map[string]int, error) {
+	l := b.lister()
 	if l == nil {
 		return nil, backend.ErrNotListable
 	}
@@ -395,7 +405,7 @@ func (b *adminBackend) MappingCounts(ctx context.Context) (map[string]int, error
 }
 
 // exportListed writes every mapping of a store that can list.
-func (a *App) exportListed(w io.Writer) error {
+func (a *Backend) exportListed(w io.Writer) error {
 	l := a.lister()
 	if l == nil {
 		return fmt.Errorf("%w: the mapping store cannot list its mappings", backend.ErrUnavailable)
@@ -423,7 +433,7 @@ func (a *App) exportListed(w io.Writer) error {
 // ---- routes and the cache
 
 // storeKind names the mapping store for the route explanation.
-func (a *App) storeKind() string {
+func (a *Backend) storeKind() string {
 	switch a.cfg.Mapping.Source {
 	case config.SourceFile:
 		return "file"
@@ -442,10 +452,10 @@ func ptr(s string) *string {
 	return &s
 }
 
-func (b *adminBackend) explain(ctx context.Context, id string) (router.Explanation, error) {
+func (b *Backend) explain(ctx context.Context, id string) (router.Explanation, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	ex, err := b.a.router.Explain(ctx, id)
+	ex, err := b.router.Explain(ctx, id)
 	if errors.Is(err, router.ErrInvalidIdentifier) {
 		return ex, backend.ErrInvalid
 	}
@@ -453,7 +463,7 @@ func (b *adminBackend) explain(ctx context.Context, id string) (router.Explanati
 }
 
 // decision describes what a login of the explained account gets now.
-func (a *App) decision(ex router.Explanation) backend.RouteDecision {
+func (a *Backend) decision(ex router.Explanation) backend.RouteDecision {
 	d := backend.RouteDecision{Source: ex.Effective.Source.String(), Cached: ex.Effective.Cached}
 	if ex.EffectiveErr != nil {
 		d.Source, d.Error = router.SourceNone.String(), ex.EffectiveErr.Error()
@@ -484,8 +494,8 @@ func cacheEntryOf(ex router.Explanation) backend.CacheEntry {
 	return c
 }
 
-func (b *adminBackend) ExplainRoute(ctx context.Context, id string) (backend.Route, error) {
-	a := b.a
+func (b *Backend) ExplainRoute(ctx context.Context, id string) (backend.Route, error) {
+	a := b
 	ex, err := b.explain(ctx, id)
 	if err != nil {
 		return backend.Route{}, err
@@ -528,8 +538,8 @@ func redactStore(cfg *config.Config, msg string) string {
 	return msg
 }
 
-func (b *adminBackend) CacheInfo() backend.CacheInfo {
-	s := b.a.router.CacheStats()
+func (b *Backend) CacheInfo() backend.CacheInfo {
+	s := b.router.CacheStats()
 	ci := backend.CacheInfo{Used: s.Used, Entries: s.Entries, Hits: s.Hits, Misses: s.Misses, Expired: s.Expired, Evicted: s.Evicted,
 		CapacityBytes: s.CapacityBytes, PositiveTTLSeconds: s.PositiveTTL.Seconds(), NegativeTTLSeconds: s.NegativeTTL.Seconds()}
 	if total := s.Hits + s.Misses; total > 0 {
@@ -541,7 +551,7 @@ func (b *adminBackend) CacheInfo() backend.CacheInfo {
 	return ci
 }
 
-func (b *adminBackend) CacheEntry(id string) (backend.CacheEntry, error) {
+func (b *Backend) CacheEntry(id string) (backend.CacheEntry, error) {
 	ex, err := b.explain(context.Background(), id)
 	if err != nil {
 		return backend.CacheEntry{}, err
@@ -551,8 +561,8 @@ func (b *adminBackend) CacheEntry(id string) (backend.CacheEntry, error) {
 
 // ---- holds
 
-func (b *adminBackend) Holds() []backend.Hold {
-	a := b.a
+func (b *Backend) Holds() []backend.Hold {
+	a := b
 	now := time.Now()
 	held := map[string]int{}
 	for _, s := range a.eng.Sessions(func(s engine.SessionInfo) bool { return s.State == engine.StateHeld }) {
@@ -575,8 +585,8 @@ func (b *adminBackend) Holds() []backend.Hold {
 
 // EffectiveConfig is the configuration in force as its TOML keys, with
 // every token and store password masked.
-func (b *adminBackend) EffectiveConfig() (map[string]any, error) {
-	data, err := toml.Marshal(b.a.current().cfg)
+func (b *Backend) EffectiveConfig() (map[string]any, error) {
+	data, err := toml.Marshal(b.current().Cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -613,7 +623,7 @@ func redactTree(m map[string]any) {
 	}
 }
 
-func (b *adminBackend) Reload() (backend.ReloadReport, error) {
-	applied, notes, err := b.a.reloadConfig("api")
+func (b *Backend) Reload() (backend.ReloadReport, error) {
+	applied, notes, err := b.reloadConfig("api")
 	return backend.ReloadReport{Applied: applied, RestartRequired: notes}, err
 }

@@ -1,4 +1,4 @@
-package app
+package console
 
 import (
 	"testing"
@@ -11,13 +11,14 @@ import (
 // BenchmarkEngineEventHook is what engine.Options.Events costs a login:
 // the outcome counted for the history, the event copied into the ring.
 func BenchmarkEngineEventHook(b *testing.B) {
-	a := &App{events: events.NewEventLog(0)}
+	a := New()
+	a.Attach(Deps{Events: events.NewEventLog(0)})
 	ev := engine.Event{Time: time.Now(), Kind: engine.EventLogin, Session: 7, Account: "alice@example.com", Protocol: "imap",
 		Listener: "imaps", Client: "192.0.2.7:50412", Destination: "new", Outcome: "success", Reason: "bridged"}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			a.onEngineEvent(ev)
+			a.OnEngineEvent(ev)
 		}
 	})
 	if a.con.logins[0].Load() == 0 {

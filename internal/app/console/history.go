@@ -1,4 +1,4 @@
-package app
+package console
 
 import (
 	"context"
@@ -17,7 +17,7 @@ type histCounters struct {
 
 // counters reads the cumulative counters now: bytes of ended sessions
 // plus what the live ones relayed so far.
-func (a *App) counters() histCounters {
+func (a *Backend) counters() histCounters {
 	var c histCounters
 	for i := range c.logins {
 		c.logins[i] = a.con.logins[i].Load()
@@ -32,7 +32,7 @@ func (a *App) counters() histCounters {
 
 // recordMinute records the point of the minute starting at start: the
 // counters' growth since the previous point, and the live sessions now.
-func (a *App) recordMinute(start time.Time) {
+func (a *Backend) RecordMinute(start time.Time) {
 	cur := a.counters()
 	a.con.histMu.Lock()
 	prev := a.con.histPrev
@@ -55,7 +55,7 @@ func (a *App) recordMinute(start time.Time) {
 }
 
 // runHistory records a point at the end of every minute until ctx ends.
-func (a *App) runHistory(ctx context.Context) {
+func (a *Backend) RunHistory(ctx context.Context) {
 	a.con.histMu.Lock()
 	a.con.histPrev = a.counters()
 	a.con.histMu.Unlock()
@@ -69,13 +69,13 @@ func (a *App) runHistory(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		a.recordMinute(start)
+		a.RecordMinute(start)
 	}
 }
 
 // exportBreakers copies the breakers' states into the metrics every
 // second until ctx ends.
-func (a *App) exportBreakers(ctx context.Context) {
+func (a *Backend) ExportBreakers(ctx context.Context) {
 	if a.metrics == nil || a.health == nil {
 		return
 	}

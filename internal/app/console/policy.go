@@ -1,4 +1,4 @@
-package app
+package console
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ import (
 
 // allowConfigWrite refuses, for the API, a change of the configuration in
 // force when admin.config_write is false.
-func (a *App) allowConfigWrite(what string) error {
+func (a *Backend) AllowConfigWrite(what string) error {
 	if a.cfg.Admin.CanWriteConfig() {
 		return nil
 	}
@@ -23,11 +23,11 @@ func (a *App) allowConfigWrite(what string) error {
 
 // allowDestination refuses, for the API, a mapping to a destination
 // outside [admin.allow] (its host and every port it declares).
-func (a *App) allowDestination(rt *runtimeState, dest string) error {
+func (a *Backend) allowDestination(rt Runtime, dest string) error {
 	if a.cfg.Admin == nil || a.cfg.Admin.Allow == nil {
 		return nil
 	}
-	d, ok := rt.cfg.Destination[dest]
+	d, ok := rt.Cfg.Destination[dest]
 	if !ok {
 		return backend.ErrUnknownDestination
 	}
@@ -39,7 +39,7 @@ func (a *App) allowDestination(rt *runtimeState, dest string) error {
 
 // allowReload refuses, for the API, a configuration [admin.allow] does not
 // allow to be put in force.
-func (a *App) allowReload(next *config.Config) error {
+func (a *Backend) AllowReload(next *config.Config) error {
 	if a.cfg.Admin == nil {
 		return nil
 	}

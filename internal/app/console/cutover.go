@@ -1,4 +1,4 @@
-package app
+package console
 
 import (
 	"context"
@@ -60,7 +60,7 @@ var notKicked = []string{engine.StateHeld, engine.StateRelaying}
 
 // aliasesOf returns the identifiers a cut-over holds and kicks: the
 // account, then the given aliases, or by default its bare local part.
-func (a *App) aliasesOf(n string, given []string) ([]string, error) {
+func (a *Backend) aliasesOf(n string, given []string) ([]string, error) {
 	ids := []string{n}
 	if given == nil {
 		if local, _, ok := strings.Cut(n, "@"); ok && local != "" {
@@ -80,7 +80,7 @@ func (a *App) aliasesOf(n string, given []string) ([]string, error) {
 }
 
 // sessionsOf lists the live sessions of ids in the given states.
-func (a *App) sessionsOf(ids []string, states ...string) []engine.SessionInfo {
+func (a *Backend) sessionsOf(ids []string, states ...string) []engine.SessionInfo {
 	return a.eng.Sessions(func(s engine.SessionInfo) bool {
 		return slices.Contains(ids, s.Account) && slices.Contains(states, s.State)
 	})
@@ -89,7 +89,7 @@ func (a *App) sessionsOf(ids []string, states ...string) []engine.SessionInfo {
 // waitInFlight waits until none of the logins of ids that are in flight
 // now is still in flight, or until deadline. It returns how many there
 // were and how many finished, and adds every held login it saw to held.
-func (a *App) waitInFlight(ids []string, deadline time.Time, held map[uint64]bool) (total, finished int) {
+func (a *Backend) waitInFlight(ids []string, deadline time.Time, held map[uint64]bool) (total, finished int) {
 	pending := map[uint64]bool{}
 	for _, s := range a.sessionsOf(ids, inFlight...) {
 		pending[s.ID] = true
@@ -114,7 +114,7 @@ func (a *App) waitInFlight(ids []string, deadline time.Time, held map[uint64]boo
 
 // kickFor kicks the sessions of ids a cut-over moves (not held logins,
 // not relays) and returns how many, and how many logins wait held now.
-func (a *App) kickFor(ids []string) (kicked, waiting int) {
+func (a *Backend) kickFor(ids []string) (kicked, waiting int) {
 	kicked = a.eng.KickSessions(func(s engine.SessionInfo) bool {
 		return slices.Contains(ids, s.Account) && !slices.Contains(notKicked, s.State)
 	})
@@ -128,10 +128,10 @@ func newRequestID() string {
 }
 
 // Cutover implements admin.Console.
-func (b *adminBackend) Cutover(ctx context.Context, account string, req backend.CutoverRequest) (backend.CutoverReport, error) {
-	a := b.a
+func (b *Backend) Cutover(ctx context.Context, account string, req backend.CutoverRequest) (backend.CutoverReport, error) {
+	a := b
 	start := time.Now()
-	if !a.current().hasDestination(req.Destination) {
+	if !a.current().HasDestination(req.Destination) {
 		return backend.CutoverReport{}, backend.ErrUnknownDestination
 	}
 	if err := a.allowDestination(a.current(), req.Destination); err != nil {
@@ -163,7 +163,7 @@ func (b *adminBackend) Cutover(ctx context.Context, account string, req backend.
 		rep.Previous = a.decision(ex)
 	}
 	a.log.Info("cut-over: holding logins", "account", n, "aliases", ids, "to", req.Destination, "max_hold", req.Hold, "request", id)
-	a.event(events.Event{Kind: events.EventCutover, Account: n, Destination: req.Destination, Outcome: "started", Actor: "api"})
+	a.Event(events.Event{Kind: events.EventCutover, Account: n, Destination: req.Destination, Outcome: "started", Actor: "api"})
 	replies := make(chan cutoverReply, 64)
 	a.con.repMu.Lock()
 	a.con.replies[id] = replies
@@ -206,7 +206,7 @@ func (b *adminBackend) Cutover(ctx context.Context, account string, req backend.
 	if err != nil {
 		lift()
 		a.publish(invalidate.Command{Op: invalidate.OpLift, Request: id, From: a.con.name, IDs: ids})
-		a.event(events.Event{Kind: events.EventCutover, Account: n, Destination: req.Destination, Outcome: "failed", Reason: err.Error(), Actor: "api"})
+		a.Event(events.Event{Kind: events.EventCutover, Account: n, Destination: req.Destination, Outcome: "failed", Reason: err.Error(), Actor: "api"})
 		a.log.Error("cut-over failed: mapping not written, hold lifted", "account", n, "err", err)
 		return backend.CutoverReport{}, err
 	}
@@ -252,7 +252,7 @@ func (b *adminBackend) Cutover(ctx context.Context, account string, req backend.
 		rep.Released += in.Released
 	}
 	rep.ElapsedMS = time.Since(start).Milliseconds()
-	a.event(events.Event{Kind: events.EventCutover, Account: n, From: derefOr(rep.Previous.Destination), Destination: req.Destination,
+	a.Event(events.Event{Kind: events.EventCutover, Account: n, From: derefOr(rep.Previous.Destination), Destination: req.Destination,
 		Outcome: "done", Count: rep.Kicked, Actor: "api"})
 	a.log.Info("cut-over done", "account", n, "to", req.Destination, "kicked", rep.Kicked, "held", rep.Held,
 		"instances", len(rep.Instances), "missing", rep.Missing, "elapsed", time.Since(start))
@@ -267,7 +267,7 @@ func derefOr(p *string) string {
 }
 
 // publish sends a command on the bus, if there is one that carries them.
-func (a *App) publish(c invalidate.Command) {
+func (a *Backend) publish(c invalidate.Command) {
 	if a.carrier == nil {
 		return
 	}
@@ -282,7 +282,7 @@ func (a *App) publish(c invalidate.Command) {
 
 // startCommands subscribes to the bus's commands and announces this
 // instance now and every helloEvery; it says goodbye when ctx ends.
-func (a *App) startCommands(ctx context.Context) {
+func (a *Backend) StartCommands(ctx context.Context) {
 	if err := a.carrier.SubscribeCommands(ctx, a.onCommand); err != nil {
 		a.log.Error("bus: no command subscription; cut-overs will not reach this instance", "err", err)
 		return
@@ -304,7 +304,7 @@ func (a *App) startCommands(ctx context.Context) {
 
 // onCommand handles one command (on the subscription's goroutine: what
 // may take long runs on its own).
-func (a *App) onCommand(c invalidate.Command) {
+func (a *Backend) onCommand(c invalidate.Command) {
 	if c.Op == invalidate.OpResync {
 		// (Re)subscribed: announce ourselves; the others answer.
 		go a.publish(invalidate.Command{Op: invalidate.OpHello, From: a.con.name})
@@ -359,7 +359,7 @@ func (a *App) onCommand(c invalidate.Command) {
 // remoteKick is this instance's part of another's cut-over: its own
 // logins in flight finish, the caches forget the accounts, their
 // sessions are kicked, the hold is lifted, and the report goes back.
-func (a *App) remoteKick(c invalidate.Command) {
+func (a *Backend) remoteKick(c invalidate.Command) {
 	wait := min(max(c.Hold, 0), backend.MaxCutoverHold)
 	if wait == 0 {
 		wait = backend.DefaultCutoverHold
@@ -380,14 +380,14 @@ func (a *App) remoteKick(c invalidate.Command) {
 }
 
 // seePeer notes that another instance is alive.
-func (a *App) seePeer(name string) {
+func (a *Backend) seePeer(name string) {
 	a.con.peersMu.Lock()
 	a.con.peers[name] = time.Now()
 	a.con.peersMu.Unlock()
 }
 
 // peers returns the instances heard from within peerTTL.
-func (a *App) peers() map[string]time.Time {
+func (a *Backend) peers() map[string]time.Time {
 	a.con.peersMu.Lock()
 	defer a.con.peersMu.Unlock()
 	out := map[string]time.Time{}
