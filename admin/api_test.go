@@ -2,13 +2,14 @@ package admin
 
 import (
 	"fmt"
-	"github.com/switchyard-mail/switchyard/admin/backend"
-	"github.com/switchyard-mail/switchyard/admin/httpio"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 )
 
 // every endpoint that needs the token, with a valid request.

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/switchyard-mail/switchyard/admin/apiv1"
-	"github.com/switchyard-mail/switchyard/admin/backend"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/admin/apiv1"
+	"github.com/switchyard-mail/switchyard/admin/backend"
 )
 
 const testToken = "0123456789abcdef0123456789abcdef-test"

@@ -2,13 +2,14 @@ package admin
 
 import (
 	"fmt"
-	"github.com/switchyard-mail/switchyard/admin/backend"
-	"github.com/switchyard-mail/switchyard/admin/httpio"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 )
 
 func TestImport(t *testing.T) {

@@ -2,7 +2,6 @@ package admin
 
 import (
 	"bytes"
-	"github.com/switchyard-mail/switchyard/admin/ui"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/switchyard-mail/switchyard/admin/ui"
 )
 
 // wantUIType is the Content-Type each kind of console file must be

@@ -3,12 +3,13 @@ package apiv1
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/switchyard-mail/switchyard/admin/httpio"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 )
 
 // sseHeartbeat is how often an idle event stream sends a comment, so that

@@ -4,10 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/switchyard-mail/switchyard/admin/backend"
-	"github.com/switchyard-mail/switchyard/admin/events"
-	"github.com/switchyard-mail/switchyard/admin/httpio"
-	"github.com/switchyard-mail/switchyard/admin/openapi"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +11,11 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
+	"github.com/switchyard-mail/switchyard/admin/openapi"
 )
 
 // /api/v1: a resource-oriented JSON API over the same Backend, described

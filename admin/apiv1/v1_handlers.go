@@ -7,9 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/switchyard-mail/switchyard/admin/backend"
-	"github.com/switchyard-mail/switchyard/admin/events"
-	"github.com/switchyard-mail/switchyard/admin/httpio"
 	"io"
 	"math"
 	"net/http"
@@ -17,6 +14,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 )
 
 func (s *API) v1Routes() *v1Router {

@@ -3,6 +3,7 @@ package httpio
 import (
 	"bytes"
 	"fmt"
+
 	"github.com/switchyard-mail/switchyard/admin/backend"
 )
 
