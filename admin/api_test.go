@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 )
 
 // every endpoint that needs the token, with a valid request.
@@ -125,7 +128,7 @@ func TestEveryEndpointWorksWithTheToken(t *testing.T) {
 
 func TestStats(t *testing.T) {
 	h := newHarness(t, nil)
-	h.b.stats = Stats{Accepted: 10, Refused: 1, Logins: 7, LoginFailures: 2, BackendFailures: 1, Bridged: 7,
+	h.b.stats = backend.Stats{Accepted: 10, Refused: 1, Logins: 7, LoginFailures: 2, BackendFailures: 1, Bridged: 7,
 		ActiveConnections: 8, ReactorConnections: 3, ActiveSessions: 5, CacheHits: 3, CacheMisses: 1, CacheEntries: 4,
 		Refusals: map[string]uint64{"per_address": 2, "handshake_limit": 1},
 		Started:  h.clock.now().Add(-90 * time.Second)}
@@ -228,7 +231,7 @@ func TestMappingsCRUD(t *testing.T) {
 }
 
 func TestBadParameters(t *testing.T) {
-	long := strings.Repeat("a", MaxIdentifierLen+1)
+	long := strings.Repeat("a", httpio.MaxIdentifierLen+1)
 	for _, tc := range []struct{ method, target, param, msg string }{
 		{"GET", "/mappings", "identifier", "is required"},
 		{"GET", "/mappings?identifier=", "identifier", "is empty"},
@@ -356,7 +359,7 @@ func TestCacheConfigDrainLogLevel(t *testing.T) {
 	if w.Code != 422 || !strings.Contains(decode(t, w)["error"].(string), "listener.imap.bind") {
 		t.Fatalf("failed reload: %d %s", w.Code, w.Body)
 	}
-	h.b.reloadErr = fmt.Errorf("no config file: %w", ErrUnavailable)
+	h.b.reloadErr = fmt.Errorf("no config file: %w", backend.ErrUnavailable)
 	if w := h.do("POST", "/config/reload", reqOpt{token: "good"}); w.Code != 503 {
 		t.Fatalf("reload unavailable: %d %s", w.Code, w.Body)
 	}

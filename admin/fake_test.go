@@ -12,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/admin/apiv1"
+	"github.com/switchyard-mail/switchyard/admin/backend"
 )
 
 const testToken = "0123456789abcdef0123456789abcdef-test"
@@ -22,12 +25,12 @@ const testViewerToken = "viewer-0123456789abcdef0123456789abcdef"
 type fakeBackend struct {
 	mu        sync.Mutex
 	calls     []string
-	stats     Stats
+	stats     backend.Stats
 	ready     bool
-	dests     []DestinationStatus
+	dests     []backend.DestinationStatus
 	mappings  map[string]string
 	readOnly  bool
-	conns     []Connection
+	conns     []backend.Connection
 	delays    map[string]time.Duration
 	level     string
 	reloadErr error
@@ -45,15 +48,15 @@ func newFake() *fakeBackend {
 	up := true
 	return &fakeBackend{
 		ready: true,
-		dests: []DestinationStatus{
-			{ID: "old", Host: "10.0.0.1", Protocols: []ProtocolStatus{{Protocol: "imap", Port: 993, Down: &up}}},
+		dests: []backend.DestinationStatus{
+			{ID: "old", Host: "10.0.0.1", Protocols: []backend.ProtocolStatus{{Protocol: "imap", Port: 993, Down: &up}}},
 			{ID: "new", Host: "10.0.0.2"},
 		},
 		mappings: map[string]string{"alice@example.com": "new"},
 		delays:   map[string]time.Duration{},
-		conns: []Connection{
-			{ID: 2, Account: "bob@example.com", Protocol: "imap", Destination: "old", Client: "192.0.2.7:5000", State: StateBridged, Bridge: BridgeSplice, Age: 1500 * time.Millisecond, BytesIn: 10, BytesOut: 20},
-			{ID: 1, Account: "alice@example.com", Protocol: "pop3", Destination: "new", Client: "192.0.2.8:5001", State: StatePreauth, Age: time.Second},
+		conns: []backend.Connection{
+			{ID: 2, Account: "bob@example.com", Protocol: "imap", Destination: "old", Client: "192.0.2.7:5000", State: backend.StateBridged, Bridge: backend.BridgeSplice, Age: 1500 * time.Millisecond, BytesIn: 10, BytesOut: 20},
+			{ID: 1, Account: "alice@example.com", Protocol: "pop3", Destination: "new", Client: "192.0.2.8:5001", State: backend.StatePreauth, Age: time.Second},
 		},
 	}
 }
@@ -70,10 +73,10 @@ func (f *fakeBackend) Calls() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeBackend) Stats() Stats { f.mu.Lock(); defer f.mu.Unlock(); return f.stats }
-func (f *fakeBackend) Ready() bool  { f.mu.Lock(); defer f.mu.Unlock(); return f.ready }
-func (f *fakeBackend) Destinations() []DestinationStatus {
-	return append([]DestinationStatus(nil), f.dests...)
+func (f *fakeBackend) Stats() backend.Stats { f.mu.Lock(); defer f.mu.Unlock(); return f.stats }
+func (f *fakeBackend) Ready() bool          { f.mu.Lock(); defer f.mu.Unlock(); return f.ready }
+func (f *fakeBackend) Destinations() []backend.DestinationStatus {
+	return append([]backend.DestinationStatus(nil), f.dests...)
 }
 
 func (f *fakeBackend) ResetDestination(id string) error {
@@ -83,7 +86,7 @@ func (f *fakeBackend) ResetDestination(id string) error {
 			return nil
 		}
 	}
-	return ErrNotFound
+	return backend.ErrNotFound
 }
 
 func (f *fakeBackend) known(dest string) bool {
@@ -95,25 +98,25 @@ func (f *fakeBackend) known(dest string) bool {
 	return false
 }
 
-func (f *fakeBackend) Mapping(id string) (MappingInfo, error) {
+func (f *fakeBackend) Mapping(id string) (backend.MappingInfo, error) {
 	f.call("mapping %s", id)
 	n := strings.ToLower(id)
 	if d, ok := f.mappings[n]; ok {
-		return MappingInfo{Normalized: n, Destination: d, Source: SourceStore, Cached: true}, nil
+		return backend.MappingInfo{Normalized: n, Destination: d, Source: backend.SourceStore, Cached: true}, nil
 	}
-	return MappingInfo{Normalized: n, Destination: "old", Source: SourceDefault}, nil
+	return backend.MappingInfo{Normalized: n, Destination: "old", Source: backend.SourceDefault}, nil
 }
 
 func (f *fakeBackend) SetMapping(id, dest string) error {
 	f.call("set %s %s", id, dest)
 	if f.readOnly {
-		return ErrReadOnly
+		return backend.ErrReadOnly
 	}
 	if f.notAllowed != nil {
 		return f.notAllowed
 	}
 	if !f.known(dest) {
-		return ErrUnknownDestination
+		return backend.ErrUnknownDestination
 	}
 	f.mappings[strings.ToLower(id)] = dest
 	return nil
@@ -122,11 +125,11 @@ func (f *fakeBackend) SetMapping(id, dest string) error {
 func (f *fakeBackend) DeleteMapping(id string) error {
 	f.call("delete %s", id)
 	if f.readOnly {
-		return ErrReadOnly
+		return backend.ErrReadOnly
 	}
 	n := strings.ToLower(id)
 	if _, ok := f.mappings[n]; !ok {
-		return ErrNotFound
+		return backend.ErrNotFound
 	}
 	delete(f.mappings, n)
 	return nil
@@ -147,13 +150,13 @@ func (f *fakeBackend) ExportMappings(w io.Writer) error {
 	return f.exportErr
 }
 
-func (f *fakeBackend) ImportMappings(pairs []Pair) (int, error) {
+func (f *fakeBackend) ImportMappings(pairs []backend.Pair) (int, error) {
 	f.call("import %d", len(pairs))
 	if f.importErr != nil {
 		return 0, f.importErr
 	}
 	if f.readOnly {
-		return 0, &ItemError{Index: 0, Err: ErrReadOnly}
+		return 0, &backend.ItemError{Index: 0, Err: backend.ErrReadOnly}
 	}
 	for _, p := range pairs {
 		f.mappings[strings.ToLower(p.Identifier)] = p.Destination
@@ -166,7 +169,7 @@ func (f *fakeBackend) InvalidateCache(id string) {
 	f.call("invalidate %q", id)
 }
 
-func (f *fakeBackend) match(c Connection, fl ConnFilter) bool {
+func (f *fakeBackend) match(c backend.Connection, fl backend.ConnFilter) bool {
 	return (fl.ID == 0 || c.ID == fl.ID) &&
 		(fl.Identifier == "" || strings.EqualFold(c.Account, fl.Identifier)) &&
 		(fl.Destination == "" || c.Destination == fl.Destination) &&
@@ -174,9 +177,9 @@ func (f *fakeBackend) match(c Connection, fl ConnFilter) bool {
 		(fl.State == "" || c.State == fl.State)
 }
 
-func (f *fakeBackend) Connections(fl ConnFilter) []Connection {
+func (f *fakeBackend) Connections(fl backend.ConnFilter) []backend.Connection {
 	f.call("connections %+v", fl)
-	var out []Connection
+	var out []backend.Connection
 	for _, c := range f.conns {
 		if f.match(c, fl) {
 			out = append(out, c)
@@ -185,7 +188,7 @@ func (f *fakeBackend) Connections(fl ConnFilter) []Connection {
 	return out
 }
 
-func (f *fakeBackend) Kick(fl ConnFilter) int {
+func (f *fakeBackend) Kick(fl backend.ConnFilter) int {
 	f.call("kick %+v", fl)
 	n := 0
 	keep := f.conns[:0]
@@ -316,7 +319,7 @@ func (h *harness) do(method, target string, o reqOpt) *httptest.ResponseRecorder
 	}
 	w := httptest.NewRecorder()
 	h.s.Handler().ServeHTTP(w, r)
-	if r.URL.Path == v1Prefix || strings.HasPrefix(r.URL.Path, v1Prefix+"/") {
+	if r.URL.Path == apiv1.Prefix || strings.HasPrefix(r.URL.Path, apiv1.Prefix+"/") {
 		if err := spec.Check(method, r.URL.EscapedPath(), w.Code, w.Header(), w.Body.Bytes()); err != nil {
 			h.t.Errorf("contract: %v", err)
 		}

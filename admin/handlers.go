@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,11 +16,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchyard-mail/switchyard/admin/apiv1"
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
+	"github.com/switchyard-mail/switchyard/admin/ui"
 	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // handlerFunc serves one method of one path with the parsed query.
-type handlerFunc func(w http.ResponseWriter, r *http.Request, q query)
+type handlerFunc func(w http.ResponseWriter, r *http.Request, q httpio.Query)
 
 type route struct {
 	methods map[string]handlerFunc
@@ -29,17 +32,11 @@ type route struct {
 	allow   string
 }
 
-// Protocols accepted by the protocol filter, as the configuration spells them.
-var protocols = []string{"imap", "pop3", "managesieve", "submission", "smtp", "lmtp", "http"}
-
-// Log levels accepted by PUT /log/level.
-var logLevels = []string{"debug", "info", "warn", "error"}
-
 // takes wraps a handler with the one check every endpoint needs: no query
 // parameter other than the ones it names (each is reported by name).
 func takes(h handlerFunc, params ...string) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, q query) {
-		if err := q.unknown(params...); err != nil {
+	return func(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+		if err := q.Unknown(params...); err != nil {
 			writeParamError(w, err)
 			return
 		}
@@ -82,7 +79,7 @@ func (s *Server) routes() http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		start := s.now()
 		s.serve(rec, r, rt)
-		s.metrics.adminRequests.WithLabelValues(strconv.Itoa(rec.code)).Inc()
+		s.metrics.AdminRequests.WithLabelValues(strconv.Itoa(rec.code)).Inc()
 		level := s.logLevelFor(r.Method, rec.code)
 		s.log.Log(r.Context(), level, "admin request",
 			"method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
@@ -108,17 +105,19 @@ func cleanPath(p string) string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*route) {
-	if r.URL.Path == v1Prefix || strings.HasPrefix(r.URL.Path, v1Prefix+"/") {
-		s.serveV1(w, r)
+	if r.URL.Path == apiv1.Prefix || strings.HasPrefix(r.URL.Path, apiv1.Prefix+"/") {
+		if role, ok := s.authorize(w, r, true); ok {
+			s.v1.Serve(w, r, role)
+		}
 		return
 	}
-	if r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, uiPrefix) {
-		s.serveUI(w, r)
+	if r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, ui.Prefix) {
+		ui.Serve(w, r)
 		return
 	}
 	if s.opt.Pprof && strings.HasPrefix(r.URL.Path, pprofPrefix) {
 		if role, ok := s.authorize(w, r, false); ok {
-			if role != RoleAdmin {
+			if role != backend.RoleAdmin {
 				writeError(w, http.StatusForbidden, "the viewer token cannot read the profiler (profiles show memory contents)", "")
 				return
 			}
@@ -133,7 +132,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*ro
 		if !ok {
 			return
 		}
-		if role != RoleAdmin && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if role != backend.RoleAdmin && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			writeError(w, http.StatusForbidden, "the viewer token can read but not change anything", "")
 			return
 		}
@@ -152,7 +151,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt map[string]*ro
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, path, rte.allow), "")
 		return
 	}
-	q, err := parseQuery(r.URL.RawQuery)
+	q, err := httpio.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		writeParamError(w, err)
 		return
@@ -170,11 +169,11 @@ const maxLockoutWait = limits.AdminMaxLockoutWait
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, problem bool) (string, bool) {
 	fail := func(code int, msg string) {
 		if problem {
-			typ := map[int]string{http.StatusUnauthorized: ProblemUnauthorized, http.StatusTooManyRequests: ProblemLocked}[code]
+			typ := map[int]string{http.StatusUnauthorized: httpio.ProblemUnauthorized, http.StatusTooManyRequests: httpio.ProblemLocked}[code]
 			if typ == "" {
-				typ = ProblemUnavailable
+				typ = httpio.ProblemUnavailable
 			}
-			writeProblem(w, r, code, typ, msg)
+			httpio.WriteProblem(w, r, code, typ, msg)
 			return
 		}
 		writeError(w, code, msg, "")
@@ -208,15 +207,15 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, problem bool)
 		if isAdmin || isViewer {
 			s.lock.refund(key, turn)
 			if isAdmin {
-				return RoleAdmin, true
+				return backend.RoleAdmin, true
 			}
-			return RoleViewer, true
+			return backend.RoleViewer, true
 		}
 	}
 	now := s.now()
 	justLocked, locked := s.lock.fail(key, now)
 	if justLocked {
-		s.metrics.adminLockouts.Inc()
+		s.metrics.AdminLockouts.Inc()
 		s.log.Warn("admin client locked out after bad tokens: its token checks are now paced", "client", r.RemoteAddr,
 			"threshold", s.opt.LockoutThreshold, "duration", s.opt.LockoutDuration, "pace", s.opt.LockoutPace)
 	}
@@ -245,22 +244,12 @@ type errorBody struct {
 	Line      int    `json:"line,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
-
 func writeError(w http.ResponseWriter, code int, msg, param string) {
-	writeJSON(w, code, errorBody{Error: msg, Parameter: param})
+	httpio.WriteJSON(w, code, errorBody{Error: msg, Parameter: param})
 }
 
 func writeParamError(w http.ResponseWriter, err error) {
-	var pe *paramError
+	var pe *httpio.ParamError
 	if errors.As(err, &pe) {
 		writeError(w, http.StatusBadRequest, pe.Error(), pe.Param)
 		return
@@ -268,28 +257,21 @@ func writeParamError(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusBadRequest, err.Error(), "")
 }
 
-func writeText(w http.ResponseWriter, code int, body string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, body)
-}
-
 // backendError maps a Backend error to a response. param names the
 // parameter an ErrInvalid or ErrNotFound refers to.
 func (s *Server) backendError(w http.ResponseWriter, r *http.Request, op, param string, err error) {
 	switch {
-	case errors.Is(err, ErrUnknownDestination):
+	case errors.Is(err, backend.ErrUnknownDestination):
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %v", op, err), "destination")
-	case errors.Is(err, ErrInvalid):
+	case errors.Is(err, backend.ErrInvalid):
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %v", op, err), param)
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, backend.ErrNotFound):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("%s: %v", op, err), param)
-	case errors.Is(err, ErrReadOnly):
+	case errors.Is(err, backend.ErrReadOnly):
 		writeError(w, http.StatusNotImplemented, fmt.Sprintf("%s: %v", op, err), "")
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, backend.ErrUnavailable):
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s: %v", op, err), "")
-	case errors.Is(err, ErrNotAllowed):
+	case errors.Is(err, backend.ErrNotAllowed):
 		writeError(w, http.StatusForbidden, fmt.Sprintf("%s: %v", op, err), param)
 	default:
 		s.log.Error("admin backend call failed", "op", op, "path", r.URL.Path, "err", err)
@@ -299,69 +281,50 @@ func (s *Server) backendError(w http.ResponseWriter, r *http.Request, op, param 
 
 // ---- endpoints
 
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ query) {
-	writeText(w, http.StatusOK, "ok\n")
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request, _ httpio.Query) {
+	httpio.WriteText(w, http.StatusOK, "ok\n")
 }
 
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ query) {
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ httpio.Query) {
 	if !s.b.Ready() {
-		writeText(w, http.StatusServiceUnavailable, "draining\n")
+		httpio.WriteText(w, http.StatusServiceUnavailable, "draining\n")
 		return
 	}
-	writeText(w, http.StatusOK, "ok\n")
+	httpio.WriteText(w, http.StatusOK, "ok\n")
 }
 
-type statsBody struct {
-	Stats
-	HitRatePct    float64 `json:"hit_rate_pct"`
-	Ready         bool    `json:"ready"`
-	UptimeSeconds *int64  `json:"uptime_seconds,omitempty"`
+func (s *Server) stats(w http.ResponseWriter, _ *http.Request, q httpio.Query) {
+	httpio.WriteJSON(w, http.StatusOK, httpio.NewStatsBody(s.b, s.now()))
 }
 
-func (s *Server) stats(w http.ResponseWriter, _ *http.Request, q query) {
-	st := s.b.Stats()
-	if st.Refusals == nil {
-		st.Refusals = map[string]uint64{}
-	}
-	body := statsBody{Stats: st, Ready: s.b.Ready()}
-	if total := st.CacheHits + st.CacheMisses; total > 0 {
-		body.HitRatePct = math.Round(float64(st.CacheHits)/float64(total)*10000) / 100
-	}
-	if !st.Started.IsZero() {
-		up := int64(s.now().Sub(st.Started) / time.Second)
-		body.UptimeSeconds = &up
-	}
-	writeJSON(w, http.StatusOK, body)
-}
-
-func (s *Server) destinations(w http.ResponseWriter, _ *http.Request, q query) {
+func (s *Server) destinations(w http.ResponseWriter, _ *http.Request, q httpio.Query) {
 	d := s.b.Destinations()
 	if d == nil {
-		d = []DestinationStatus{}
+		d = []backend.DestinationStatus{}
 	}
 	for i := range d {
 		if d[i].Protocols == nil {
-			d[i].Protocols = []ProtocolStatus{}
+			d[i].Protocols = []backend.ProtocolStatus{}
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"destinations": d})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"destinations": d})
 }
 
-func (s *Server) destinationReset(w http.ResponseWriter, r *http.Request, q query) {
-	dest, _, err := q.destination(true)
+func (s *Server) destinationReset(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+	dest, _, err := q.Destination(true)
 	if err != nil {
 		writeParamError(w, err)
 		return
 	}
 	if err := s.b.ResetDestination(dest); err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, backend.ErrNotFound) {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown destination %q", dest), "destination")
 			return
 		}
 		s.backendError(w, r, "reset", "destination", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"destination": dest, "reset": true})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"destination": dest, "reset": true})
 }
 
 type mappingBody struct {
@@ -373,8 +336,8 @@ type mappingBody struct {
 	Cached          bool    `json:"cached"`
 }
 
-func (s *Server) mappingGet(w http.ResponseWriter, r *http.Request, q query) {
-	id, _, err := q.identifier(true)
+func (s *Server) mappingGet(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+	id, _, err := q.Identifier(true)
 	if err != nil {
 		writeParamError(w, err)
 		return
@@ -385,48 +348,48 @@ func (s *Server) mappingGet(w http.ResponseWriter, r *http.Request, q query) {
 		return
 	}
 	body := mappingBody{Identifier: id, Normalized: info.Normalized, Source: info.Source,
-		RoutedToDefault: info.Source == SourceDefault, Cached: info.Cached}
+		RoutedToDefault: info.Source == backend.SourceDefault, Cached: info.Cached}
 	if body.Source == "" {
-		body.Source = SourceNone
+		body.Source = backend.SourceNone
 	}
 	if info.Destination != "" {
 		d := info.Destination
 		body.Destination = &d
 	}
-	writeJSON(w, http.StatusOK, body)
+	httpio.WriteJSON(w, http.StatusOK, body)
 }
 
-func (s *Server) mappingPut(w http.ResponseWriter, r *http.Request, q query) {
-	id, _, err := q.identifier(true)
+func (s *Server) mappingPut(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+	id, _, err := q.Identifier(true)
 	if err != nil {
 		writeParamError(w, err)
 		return
 	}
-	dest, _, err := q.destination(true)
+	dest, _, err := q.Destination(true)
 	if err != nil {
 		writeParamError(w, err)
 		return
 	}
 	if err := s.b.SetMapping(id, dest); err != nil {
-		if errors.Is(err, ErrUnknownDestination) {
+		if errors.Is(err, backend.ErrUnknownDestination) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown destination %q", dest), "destination")
 			return
 		}
 		s.backendError(w, r, "set mapping", "identifier", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"identifier": id, "destination": dest, "updated": true})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"identifier": id, "destination": dest, "updated": true})
 }
 
-func (s *Server) mappingDelete(w http.ResponseWriter, r *http.Request, q query) {
-	id, _, err := q.identifier(true)
+func (s *Server) mappingDelete(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+	id, _, err := q.Identifier(true)
 	if err != nil {
 		writeParamError(w, err)
 		return
 	}
 	removed := true
 	if err := s.b.DeleteMapping(id); err != nil {
-		if !errors.Is(err, ErrNotFound) {
+		if !errors.Is(err, backend.ErrNotFound) {
 			s.backendError(w, r, "delete mapping", "identifier", err)
 			return
 		}
@@ -434,52 +397,22 @@ func (s *Server) mappingDelete(w http.ResponseWriter, r *http.Request, q query) 
 		// ("absent"), so that scripts can delete idempotently.
 		removed = false
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"identifier": id, "removed": removed})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"identifier": id, "removed": removed})
 }
 
-func (s *Server) mappingsReload(w http.ResponseWriter, r *http.Request, q query) {
+func (s *Server) mappingsReload(w http.ResponseWriter, r *http.Request, q httpio.Query) {
 	if err := s.b.ReloadMappings(); err != nil {
 		s.backendError(w, r, "reload failed", "", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"reloaded": true})
 }
 
-// countingWriter remembers whether anything reached the client.
-type countingWriter struct {
-	w http.ResponseWriter
-	n int64
+func (s *Server) mappingsExport(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+	httpio.Export(w, s.b, s.log, func(err error) { s.backendError(w, r, "export failed", "", err) })
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	if c.n == 0 && len(p) > 0 {
-		c.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		c.w.Header().Set("Cache-Control", "no-store")
-		c.w.WriteHeader(http.StatusOK)
-	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (s *Server) mappingsExport(w http.ResponseWriter, r *http.Request, q query) {
-	cw := &countingWriter{w: w}
-	err := s.b.ExportMappings(cw)
-	switch {
-	case err == nil && cw.n == 0:
-		writeText(w, http.StatusOK, "")
-	case err == nil:
-	case cw.n == 0:
-		s.backendError(w, r, "export failed", "", err)
-	default:
-		// Part of the file is out with a 200: cut the connection so the
-		// client sees a truncated transfer, not a complete-looking file.
-		s.log.Error("admin export failed mid-stream", "err", err, "bytes", cw.n)
-		panic(http.ErrAbortHandler)
-	}
-}
-
-func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query) {
+func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q httpio.Query) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxImportBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -490,11 +423,11 @@ func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query)
 		writeError(w, http.StatusBadRequest, "reading body: "+err.Error(), "")
 		return
 	}
-	pairs, lines, err := parseImport(body)
+	pairs, lines, err := httpio.ParseImport(body)
 	if err != nil {
-		var le *lineError
+		var le *httpio.LineError
 		if errors.As(err, &le) {
-			writeJSON(w, http.StatusBadRequest, errorBody{Error: le.Error(), Line: le.Line})
+			httpio.WriteJSON(w, http.StatusBadRequest, errorBody{Error: le.Error(), Line: le.Line})
 			return
 		}
 		writeError(w, http.StatusBadRequest, err.Error(), "")
@@ -510,26 +443,26 @@ func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query)
 	}
 	for i, p := range pairs {
 		if !known[p.Destination] {
-			writeJSON(w, http.StatusBadRequest, errorBody{
+			httpio.WriteJSON(w, http.StatusBadRequest, errorBody{
 				Error: fmt.Sprintf("line %d: unknown destination %q", lines[i], p.Destination), Line: lines[i]})
 			return
 		}
 	}
 	n, err := s.b.ImportMappings(pairs)
 	if err != nil {
-		var ie *ItemError
+		var ie *backend.ItemError
 		if errors.As(err, &ie) && ie.Index >= 0 && ie.Index < len(lines) {
 			code := http.StatusBadRequest
 			switch {
-			case errors.Is(ie.Err, ErrReadOnly):
+			case errors.Is(ie.Err, backend.ErrReadOnly):
 				code = http.StatusNotImplemented
-			case errors.Is(ie.Err, ErrNotAllowed):
+			case errors.Is(ie.Err, backend.ErrNotAllowed):
 				code = http.StatusForbidden
-			case errors.Is(ie.Err, ErrUnknownDestination), errors.Is(ie.Err, ErrInvalid):
+			case errors.Is(ie.Err, backend.ErrUnknownDestination), errors.Is(ie.Err, backend.ErrInvalid):
 			default:
 				code = http.StatusInternalServerError
 			}
-			writeJSON(w, code, struct {
+			httpio.WriteJSON(w, code, struct {
 				errorBody
 				Imported int `json:"imported"`
 			}{errorBody{Error: fmt.Sprintf("line %d: %v", lines[ie.Index], ie.Err), Line: lines[ie.Index]}, n})
@@ -538,43 +471,43 @@ func (s *Server) mappingsImport(w http.ResponseWriter, r *http.Request, q query)
 		s.backendError(w, r, "import failed", "", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"imported": n})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"imported": n})
 }
 
-func (s *Server) cacheInvalidate(w http.ResponseWriter, _ *http.Request, q query) {
-	id, ok, err := q.identifier(false)
+func (s *Server) cacheInvalidate(w http.ResponseWriter, _ *http.Request, q httpio.Query) {
+	id, ok, err := q.Identifier(false)
 	if err != nil {
 		writeParamError(w, err)
 		return
 	}
 	s.b.InvalidateCache(id)
 	if !ok {
-		writeJSON(w, http.StatusOK, map[string]any{"invalidated": true, "all": true})
+		httpio.WriteJSON(w, http.StatusOK, map[string]any{"invalidated": true, "all": true})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"invalidated": true, "identifier": id})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"invalidated": true, "identifier": id})
 }
 
 // filter reads the connection filter parameters.
-func connFilter(q query) (ConnFilter, error) {
-	var f ConnFilter
+func connFilter(q httpio.Query) (backend.ConnFilter, error) {
+	var f backend.ConnFilter
 	var err error
-	if f.Identifier, _, err = q.identifier(false); err != nil {
+	if f.Identifier, _, err = q.Identifier(false); err != nil {
 		return f, err
 	}
-	if f.Destination, _, err = q.destination(false); err != nil {
+	if f.Destination, _, err = q.Destination(false); err != nil {
 		return f, err
 	}
-	if f.Protocol, err = q.oneOf("protocol", protocols); err != nil {
+	if f.Protocol, err = q.OneOf("protocol", httpio.Protocols); err != nil {
 		return f, err
 	}
-	if f.State, err = q.oneOf("state", []string{StatePreauth, StateBridged}); err != nil {
+	if f.State, err = q.OneOf("state", []string{backend.StatePreauth, backend.StateBridged}); err != nil {
 		return f, err
 	}
 	if v, ok := q["id"]; ok {
 		n, perr := strconv.ParseUint(v, 10, 64)
 		if perr != nil || n == 0 || v[0] == '+' {
-			return f, &paramError{Param: "id", Msg: fmt.Sprintf("%q is not a connection id", v)}
+			return f, &httpio.ParamError{Param: "id", Msg: fmt.Sprintf("%q is not a connection id", v)}
 		}
 		f.ID = n
 	}
@@ -582,11 +515,11 @@ func connFilter(q query) (ConnFilter, error) {
 }
 
 type connectionBody struct {
-	Connection
+	backend.Connection
 	AgeSeconds float64 `json:"age_seconds"`
 }
 
-func (s *Server) connections(w http.ResponseWriter, _ *http.Request, q query) {
+func (s *Server) connections(w http.ResponseWriter, _ *http.Request, q httpio.Query) {
 	f, err := connFilter(q)
 	if err != nil {
 		writeParamError(w, err)
@@ -606,10 +539,10 @@ func (s *Server) connections(w http.ResponseWriter, _ *http.Request, q query) {
 		}
 		return 0
 	})
-	writeJSON(w, http.StatusOK, map[string]any{"connections": out, "count": len(out)})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"connections": out, "count": len(out)})
 }
 
-func (s *Server) kick(w http.ResponseWriter, _ *http.Request, q query) {
+func (s *Server) kick(w http.ResponseWriter, _ *http.Request, q httpio.Query) {
 	f, err := connFilter(q)
 	if err != nil {
 		writeParamError(w, err)
@@ -620,16 +553,16 @@ func (s *Server) kick(w http.ResponseWriter, _ *http.Request, q query) {
 		return
 	}
 	n := s.b.Kick(f)
-	writeJSON(w, http.StatusOK, map[string]any{"kicked": n})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"kicked": n})
 }
 
-func (s *Server) delay(w http.ResponseWriter, r *http.Request, q query) {
-	id, _, err := q.identifier(true)
+func (s *Server) delay(w http.ResponseWriter, r *http.Request, q httpio.Query) {
+	id, _, err := q.Identifier(true)
 	if err != nil {
 		writeParamError(w, err)
 		return
 	}
-	secs, err := q.seconds("seconds", MaxDelaySeconds)
+	secs, err := q.Seconds("seconds", httpio.MaxDelaySeconds)
 	if err != nil {
 		writeParamError(w, err)
 		return
@@ -643,13 +576,13 @@ func (s *Server) delay(w http.ResponseWriter, r *http.Request, q query) {
 	if secs > 0 {
 		body["until"] = s.now().Add(d).UTC().Format(time.RFC3339)
 	}
-	writeJSON(w, http.StatusOK, body)
+	httpio.WriteJSON(w, http.StatusOK, body)
 }
 
-func (s *Server) configReload(w http.ResponseWriter, r *http.Request, q query) {
+func (s *Server) configReload(w http.ResponseWriter, r *http.Request, q httpio.Query) {
 	notes, err := s.b.ReloadConfig()
 	if err != nil {
-		if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotAllowed) {
+		if errors.Is(err, backend.ErrUnavailable) || errors.Is(err, backend.ErrNotAllowed) {
 			s.backendError(w, r, "config reload", "", err)
 			return
 		}
@@ -661,32 +594,32 @@ func (s *Server) configReload(w http.ResponseWriter, r *http.Request, q query) {
 	if notes == nil {
 		notes = []string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "notes": notes})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"reloaded": true, "notes": notes})
 }
 
-func (s *Server) drain(w http.ResponseWriter, r *http.Request, q query) {
+func (s *Server) drain(w http.ResponseWriter, r *http.Request, q httpio.Query) {
 	if err := s.b.Drain(); err != nil {
 		s.backendError(w, r, "drain", "", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"draining": true})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"draining": true})
 }
 
 // undrain is DELETE /drain: take new connections again.
-func (s *Server) undrain(w http.ResponseWriter, r *http.Request, q query) {
+func (s *Server) undrain(w http.ResponseWriter, r *http.Request, q httpio.Query) {
 	if err := s.b.Undrain(); err != nil {
 		s.backendError(w, r, "undrain", "", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"draining": false})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"draining": false})
 }
 
-func (s *Server) logLevel(w http.ResponseWriter, r *http.Request, q query) {
+func (s *Server) logLevel(w http.ResponseWriter, r *http.Request, q httpio.Query) {
 	if _, ok := q["level"]; !ok {
-		writeParamError(w, &paramError{Param: "level", Msg: "is required (" + strings.Join(logLevels, ", ") + ")"})
+		writeParamError(w, &httpio.ParamError{Param: "level", Msg: "is required (" + strings.Join(httpio.LogLevels, ", ") + ")"})
 		return
 	}
-	level, err := q.oneOf("level", logLevels)
+	level, err := q.OneOf("level", httpio.LogLevels)
 	if err != nil {
 		writeParamError(w, err)
 		return
@@ -695,10 +628,10 @@ func (s *Server) logLevel(w http.ResponseWriter, r *http.Request, q query) {
 		s.backendError(w, r, "set log level", "level", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"level": level})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"level": level})
 }
 
-func (s *Server) metricsGet(w http.ResponseWriter, r *http.Request, _ query) {
+func (s *Server) metricsGet(w http.ResponseWriter, r *http.Request, _ httpio.Query) {
 	s.metricsH.ServeHTTP(w, r)
 }
 

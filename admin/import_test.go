@@ -7,6 +7,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 )
 
 func TestImport(t *testing.T) {
@@ -31,7 +34,7 @@ func TestImport(t *testing.T) {
 		{"a@x new\nb@x old\na@x old\n", 3, `already given on line 1`},
 		{"a@x new\nb\x01@x old\n", 2, "control character"},
 		{"a@x new\n\xff@x old\n", 2, "UTF-8"},
-		{strings.Repeat("a", MaxIdentifierLen+1) + " new\n", 1, "longer than 1024"},
+		{strings.Repeat("a", httpio.MaxIdentifierLen+1) + " new\n", 1, "longer than 1024"},
 	} {
 		h := newHarness(t, nil)
 		w := h.do("POST", "/mappings/import", reqOpt{token: "good", body: tc.body})
@@ -55,12 +58,12 @@ func TestImport(t *testing.T) {
 	}
 
 	// The backend names a pair: the answer names its line.
-	h.b.importErr = &ItemError{Index: 1, Err: fmt.Errorf("identifier empty after normalization: %w", ErrInvalid)}
+	h.b.importErr = &backend.ItemError{Index: 1, Err: fmt.Errorf("identifier empty after normalization: %w", backend.ErrInvalid)}
 	w = h.do("POST", "/mappings/import", reqOpt{token: "good", body: "# c\na@x new\n\nb@x old\n"})
 	if m := decode(t, w); w.Code != 400 || m["line"] != 4.0 || !strings.HasPrefix(m["error"].(string), "line 4: identifier empty") {
 		t.Fatalf("backend item error: %d %v", w.Code, m)
 	}
-	h.b.importErr = &ItemError{Index: 0, Err: ErrReadOnly}
+	h.b.importErr = &backend.ItemError{Index: 0, Err: backend.ErrReadOnly}
 	if w := h.do("POST", "/mappings/import", reqOpt{token: "good", body: "a@x new\n"}); w.Code != 501 {
 		t.Fatalf("read-only import: %d %s", w.Code, w.Body)
 	}

@@ -11,6 +11,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/metrics"
 )
 
 // scrape GETs /metrics with the token, parses it with the Prometheus text
@@ -78,18 +80,18 @@ func TestMetricsParseAndCountersMove(t *testing.T) {
 	// A scripted session, as the engine would report it.
 	m.ConnsAccepted.WithLabelValues("imap", "imap").Inc()
 	m.ConnsActive.WithLabelValues("imap", "imap").Inc()
-	m.Routes.WithLabelValues(SourceStore, CacheMiss).Inc()
+	m.Routes.WithLabelValues(backend.SourceStore, metrics.CacheMiss).Inc()
 	m.ObserveDial("new", 3*time.Millisecond, nil)
 	m.BackendAuth.WithLabelValues("imap", "new").Observe(0.012)
-	m.Auth.WithLabelValues("imap", AuthSuccess).Inc()
+	m.Auth.WithLabelValues("imap", metrics.AuthSuccess).Inc()
 	m.ConnsActive.WithLabelValues("imap", "imap").Dec()
-	m.Sessions.WithLabelValues("imap", "new", BridgeSplice).Inc()
-	m.SessionsActive.WithLabelValues("imap", "new", BridgeSplice).Inc()
-	m.AddBridgeBytes(BridgeSplice, 120, 4096)
+	m.Sessions.WithLabelValues("imap", "new", backend.BridgeSplice).Inc()
+	m.SessionsActive.WithLabelValues("imap", "new", backend.BridgeSplice).Inc()
+	m.AddBridgeBytes(backend.BridgeSplice, 120, 4096)
 	m.SetBreaker("old", "imap", true)
 	m.ConnsRefused.WithLabelValues("imap", "imap", "limit").Inc()
 	h.b.mu.Lock()
-	h.b.stats = Stats{Accepted: 1, Logins: 1, Bridged: 1, ActiveSessions: 1, CacheMisses: 1}
+	h.b.stats = backend.Stats{Accepted: 1, Logins: 1, Bridged: 1, ActiveSessions: 1, CacheMisses: 1}
 	h.b.mu.Unlock()
 
 	after := scrape(t, h.s)
@@ -149,7 +151,7 @@ func TestMetricsAuth(t *testing.T) {
 
 func TestMetricsSharedRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m, err := NewMetrics(reg)
+	m, err := metrics.NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,11 +162,11 @@ func TestMetricsSharedRegistry(t *testing.T) {
 	if s.Metrics() != m || s.Registry() != reg {
 		t.Fatal("New did not keep the given registry and metrics")
 	}
-	m.Auth.WithLabelValues("pop3", AuthFailure).Add(2)
+	m.Auth.WithLabelValues("pop3", metrics.AuthFailure).Add(2)
 	if got := scrape(t, s)[`switchyard_auth_total{outcome="failure",protocol="pop3"}`]; got != 2 {
 		t.Fatalf("engine counter through the admin registry: %v", got)
 	}
-	if _, err := NewMetrics(reg); err == nil {
+	if _, err := metrics.NewMetrics(reg); err == nil {
 		t.Fatal("registering the metrics twice on one registry must fail")
 	}
 }
@@ -174,14 +176,14 @@ func TestMetricsSharedRegistry(t *testing.T) {
 // API's token means nothing there).
 func TestMetricsServer(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m, err := NewMetrics(reg)
+	m, err := metrics.NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := RegisterStats(reg, newFake()); err != nil {
+	if err := metrics.RegisterStats(reg, newFake()); err != nil {
 		t.Fatal(err)
 	}
-	m.Auth.WithLabelValues("imap", AuthSuccess).Inc()
+	m.Auth.WithLabelValues("imap", metrics.AuthSuccess).Inc()
 	get := func(s *Server, method, path, auth string) (int, string) {
 		r := httptest.NewRequest(method, path, nil)
 		if auth != "" {

@@ -10,6 +10,9 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
+	"github.com/switchyard-mail/switchyard/admin/metrics"
 )
 
 // MetricsOptions configures a metrics-only server ([metrics]).
@@ -17,7 +20,7 @@ type MetricsOptions struct {
 	// Registry is what /metrics serves (the admin API's, when both run).
 	Registry *prometheus.Registry
 	// Metrics counts the listener's refused connections and lockouts.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// Token, when set, is required as "Authorization: Bearer <token>";
 	// at least MinMetricsTokenLen characters. Wrong tokens are paced as
 	// on the admin API.
@@ -37,7 +40,7 @@ func NewMetricsServer(opt MetricsOptions) (*Server, error) {
 	if opt.Registry == nil || opt.Metrics == nil {
 		return nil, errors.New("admin: NewMetricsServer needs a Registry and its Metrics")
 	}
-	if opt.Token != "" && (len(opt.Token) < MinMetricsTokenLen || strings.ContainsAny(opt.Token, " \t\r\n") || checkText(opt.Token) != nil) {
+	if opt.Token != "" && (len(opt.Token) < MinMetricsTokenLen || strings.ContainsAny(opt.Token, " \t\r\n") || httpio.CheckText(opt.Token) != nil) {
 		return nil, fmt.Errorf("admin: the metrics token must be at least %d characters, without whitespace or control characters", MinMetricsTokenLen)
 	}
 	// A Server with a placeholder admin token: only the handler below
@@ -56,12 +59,12 @@ func NewMetricsServer(opt MetricsOptions) (*Server, error) {
 	public := opt.Token == ""
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cleanPath(r.URL.Path) != "/metrics" {
-			writeText(w, http.StatusNotFound, "not found: this listener serves /metrics only\n")
+			httpio.WriteText(w, http.StatusNotFound, "not found: this listener serves /metrics only\n")
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeText(w, http.StatusMethodNotAllowed, "method not allowed\n")
+			httpio.WriteText(w, http.StatusMethodNotAllowed, "method not allowed\n")
 			return
 		}
 		if !public {
@@ -77,4 +80,4 @@ func NewMetricsServer(opt MetricsOptions) (*Server, error) {
 
 // nopBackend is the metrics server's Backend: it serves no API (its
 // handler never calls it).
-type nopBackend struct{ Backend }
+type nopBackend struct{ backend.Backend }

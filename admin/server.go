@@ -25,6 +25,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/switchyard-mail/switchyard/admin/apiv1"
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
+	"github.com/switchyard-mail/switchyard/admin/metrics"
+	"github.com/switchyard-mail/switchyard/admin/openapi"
 	"github.com/switchyard-mail/switchyard/limits"
 )
 
@@ -94,7 +100,7 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Metrics are the engine's collectors, already registered on Registry
 	// by NewMetrics. Nil: New creates and registers them.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// TLS, when set, makes Serve speak HTTPS ([admin] tls = "implicit").
 	TLS *tls.Config
 	// Pprof serves Go's profiler under /debug/pprof/, with the token like
@@ -103,8 +109,8 @@ type Options struct {
 
 	// Events and History feed /api/v1/events and /api/v1/history. Nil:
 	// New makes empty ones (the backend then records nothing there).
-	Events  *EventLog
-	History *History
+	Events  *events.EventLog
+	History *events.History
 	// MaxStreams caps concurrent /api/v1/events/stream responses
 	// (default 16).
 	MaxStreams int
@@ -116,18 +122,13 @@ const DefaultMaxStreams = 16
 // Server is the admin API. Create it with New.
 type Server struct {
 	opt      Options
-	b        Backend
+	b        backend.Backend
 	log      *slog.Logger
 	reg      *prometheus.Registry
-	metrics  *Metrics
+	metrics  *metrics.Metrics
 	token    [sha256.Size]byte
 	viewer   *[sha256.Size]byte // nil: no viewer token
-	console  Console            // b, when it implements /api/v1
-	events   *EventLog
-	history  *History
-	spec     []byte // the OpenAPI document
-	v1       *v1Router
-	streams  chan struct{} // one token per open event stream
+	v1       *apiv1.API
 	lock     *lockout
 	handler  http.Handler
 	metricsH http.Handler
@@ -147,11 +148,11 @@ type Server struct {
 
 // New checks opt and returns a server for b. It fails when the token is
 // too short or the options are out of range.
-func New(opt Options, b Backend) (*Server, error) {
+func New(opt Options, b backend.Backend) (*Server, error) {
 	return newAdminServer(opt, b, true)
 }
 
-func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
+func newAdminServer(opt Options, b backend.Backend, stats bool) (*Server, error) {
 	if b == nil {
 		return nil, errors.New("admin: nil Backend")
 	}
@@ -167,7 +168,7 @@ func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
 	if strings.TrimSpace(opt.BearerToken) != opt.BearerToken || strings.ContainsAny(opt.BearerToken, " \t\r\n") {
 		return nil, errors.New("admin: bearer token contains whitespace")
 	}
-	if err := checkText(opt.BearerToken); err != nil {
+	if err := httpio.CheckText(opt.BearerToken); err != nil {
 		return nil, fmt.Errorf("admin: bearer token %v", err)
 	}
 	if v := opt.ViewerToken; v != "" {
@@ -176,8 +177,8 @@ func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
 			return nil, fmt.Errorf("admin: viewer token is %d characters long, below the minimum of %d", len(v), opt.MinTokenLen)
 		case strings.ContainsAny(v, " \t\r\n"):
 			return nil, errors.New("admin: viewer token contains whitespace")
-		case checkText(v) != nil:
-			return nil, fmt.Errorf("admin: viewer token %v", checkText(v))
+		case httpio.CheckText(v) != nil:
+			return nil, fmt.Errorf("admin: viewer token %v", httpio.CheckText(v))
 		case v == opt.BearerToken:
 			return nil, errors.New("admin: the viewer token is the admin token")
 		}
@@ -226,10 +227,10 @@ func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
 		opt.MaxStreams = DefaultMaxStreams
 	}
 	if opt.Events == nil {
-		opt.Events = NewEventLog(0)
+		opt.Events = events.NewEventLog(0)
 	}
 	if opt.History == nil {
-		opt.History = NewHistory()
+		opt.History = events.NewHistory()
 	}
 	if opt.LoopbackReserve < 0 {
 		opt.LoopbackReserve = 0 // asked for none
@@ -252,16 +253,11 @@ func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
 		started: time.Now(),
 		local:   func(a netip.Addr) bool { return a.Unmap().IsLoopback() },
 		done:    make(chan struct{}),
-		events:  opt.Events,
-		history: opt.History,
-		spec:    openAPISpec,
-		streams: make(chan struct{}, opt.MaxStreams),
 	}
 	if opt.ViewerToken != "" {
 		v := sha256.Sum256([]byte(opt.ViewerToken))
 		s.viewer = &v
 	}
-	s.console, _ = b.(Console)
 	s.sleep = func(d time.Duration) bool {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -283,25 +279,26 @@ func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
 			collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		} {
-			if err := registerOrReuse(s.reg, c); err != nil {
+			if err := metrics.RegisterOrReuse(s.reg, c); err != nil {
 				return nil, fmt.Errorf("admin: %w", err)
 			}
 		}
 	}
 	if s.metrics == nil {
-		m, err := NewMetrics(s.reg)
+		m, err := metrics.NewMetrics(s.reg)
 		if err != nil {
 			return nil, fmt.Errorf("admin: metrics: %w", err)
 		}
 		s.metrics = m
 	}
 	if stats {
-		if err := RegisterStats(s.reg, b); err != nil {
+		if err := metrics.RegisterStats(s.reg, b); err != nil {
 			return nil, fmt.Errorf("admin: stats collector: %w", err)
 		}
 	}
 	s.metricsH = promhandler(s.reg)
-	s.v1 = s.v1Routes()
+	s.v1 = apiv1.New(b, apiv1.Options{Logger: s.log, Events: opt.Events, History: opt.History, MaxStreams: opt.MaxStreams,
+		MaxImportBytes: opt.MaxImportBytes, Done: s.done, Now: func() time.Time { return s.now() }})
 	s.handler = s.routes()
 	s.srv = &http.Server{
 		Handler:           s.handler,
@@ -321,7 +318,11 @@ func newAdminServer(opt Options, b Backend, stats bool) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Metrics returns the collectors (Options.Metrics, or those New created).
-func (s *Server) Metrics() *Metrics { return s.metrics }
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
+// Patterns lists every "METHOD pattern" /api/v1 serves (tests compare it
+// with openapi.json).
+func (s *Server) Patterns() []string { return s.v1.Patterns() }
 
 // Registry returns the registry /metrics serves.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
@@ -441,7 +442,7 @@ const refusalLogInterval = 10 * time.Second
 // refuse resets c: no TIME_WAIT, the client learns at once. Refusals are
 // counted; the log gets one line per ten seconds at most.
 func (l *limitListener) refuse(c net.Conn, reason string) {
-	l.s.metrics.adminConnsRejected.Inc()
+	l.s.metrics.AdminConnsRejected.Inc()
 	now := time.Now()
 	l.mu.Lock()
 	l.refused++
@@ -471,3 +472,10 @@ func (c *limitConn) Close() error {
 	c.once.Do(c.release)
 	return err
 }
+
+// ProblemForbidden is the problem type of a refusal by role (the viewer
+// token changing something); admin/httpio lists the others.
+const ProblemForbidden = httpio.ProblemForbidden
+
+// OpenAPI returns the OpenAPI document of /api/v1 (admin/openapi).
+func OpenAPI() []byte { return openapi.Document() }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/switchyard-mail/switchyard/admin/ui"
 )
 
 // wantUIType is the Content-Type each kind of console file must be
@@ -27,9 +29,9 @@ var wantUIType = map[string]string{
 func embeddedUI(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	err := fs.WalkDir(uiFiles, "ui", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(ui.Files(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
-			out = append(out, strings.TrimPrefix(p, "ui/"))
+			out = append(out, p)
 		}
 		return err
 	})
@@ -86,7 +88,7 @@ func TestUIAssets(t *testing.T) {
 				t.Errorf("%s /ui/%s: Content-Type %q, want %q", method, p, got, want)
 			}
 			checkUIHeaders(t, "/ui/"+p, w.Header())
-			file, _ := uiFiles.ReadFile("ui/" + p)
+			file, _ := fs.ReadFile(ui.Files(), p)
 			if method == "GET" && !bytes.Equal(w.Body.Bytes(), file) {
 				t.Errorf("GET /ui/%s: body differs from the embedded file", p)
 			}
@@ -95,7 +97,7 @@ func TestUIAssets(t *testing.T) {
 
 	// The console's entry point, a redirect to it, and what is not there.
 	w := h.do("GET", "/ui/", reqOpt{})
-	index, _ := uiFiles.ReadFile("ui/index.html")
+	index, _ := fs.ReadFile(ui.Files(), "index.html")
 	if w.Code != 200 || !bytes.Equal(w.Body.Bytes(), index) || w.Header().Get("Content-Type") != wantUIType[".html"] {
 		t.Errorf("GET /ui/: %d %q", w.Code, w.Header().Get("Content-Type"))
 	}
@@ -152,7 +154,7 @@ var (
 func TestUINoExternalReferences(t *testing.T) {
 	files := embeddedUI(t)
 	for _, p := range files {
-		b, _ := uiFiles.ReadFile("ui/" + p)
+		b, _ := fs.ReadFile(ui.Files(), p)
 		if path.Ext(p) == ".png" {
 			continue
 		}

@@ -14,6 +14,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/admin/httpio"
 )
 
 // v1 is a harness with the viewer token configured.
@@ -66,7 +70,7 @@ func (h *harness) problem(method, target, token, body string, code int, param st
 	if got != code {
 		h.t.Fatalf("%s %s: status %d, want %d (%v)", method, target, got, code, m)
 	}
-	if m["status"] != float64(code) || !strings.HasPrefix(fmt.Sprint(m["type"]), ProblemPrefix) || m["title"] == "" {
+	if m["status"] != float64(code) || !strings.HasPrefix(fmt.Sprint(m["type"]), httpio.ProblemPrefix) || m["title"] == "" {
 		h.t.Fatalf("%s %s: not a problem document: %v", method, target, m)
 	}
 	if param != "" && m["parameter"] != param {
@@ -189,7 +193,7 @@ func TestV1Viewertoken(t *testing.T) {
 
 func TestV1StatsInstanceOpenAPI(t *testing.T) {
 	h := v1(t)
-	h.b.stats = Stats{Accepted: 10, Logins: 7, CacheHits: 3, CacheMisses: 1, Started: h.clock.now().Add(-time.Minute)}
+	h.b.stats = backend.Stats{Accepted: 10, Logins: 7, CacheHits: 3, CacheMisses: 1, Started: h.clock.now().Add(-time.Minute)}
 	m := h.get("/api/v1/stats")
 	if m["accepted"] != 10.0 || m["uptime_seconds"] != 60.0 || m["hit_rate_pct"] != 75.0 || m["instance"] != "test-1" {
 		t.Fatalf("stats: %v", m)
@@ -333,7 +337,7 @@ func TestV1Mappings(t *testing.T) {
 	}
 	h.problem("PUT", "/api/v1/mappings/carol@example.com", "good", `{"destination":"mars"}`, 400, "destination")
 	h.problem("PUT", "/api/v1/mappings/carol@example.com", "good", `{"destination":""}`, 400, "destination")
-	h.b.storeErr = ErrUnavailable
+	h.b.storeErr = backend.ErrUnavailable
 	h.problem("PUT", "/api/v1/mappings/carol@example.com", "good", `{"destination":"new"}`, 503, "")
 	h.b.storeErr = nil
 	h.b.readOnly = true
@@ -351,7 +355,7 @@ func TestV1Mappings(t *testing.T) {
 	if w.Code != 200 || !strings.Contains(w.Body.String(), "carol+tag@example.com old\n") {
 		t.Fatalf("export: %d %q", w.Code, w.Body)
 	}
-	h.b.exportErr = ErrUnavailable
+	h.b.exportErr = backend.ErrUnavailable
 	h.b.mappings = map[string]string{}
 	h.problem("GET", "/api/v1/mappings/export", "good", "", 503, "")
 }
@@ -525,7 +529,7 @@ func TestV1Cutover(t *testing.T) {
 	h.problem("POST", "/api/v1/accounts/bob@example.com/cutover", "good", `{"destination":"new","max_hold":"2m"}`, 400, "max_hold")
 	h.problem("POST", "/api/v1/accounts/bob@example.com/cutover", "good", `{"destination":"new","max_hold":"soon"}`, 400, "max_hold")
 	h.problem("POST", "/api/v1/accounts/bob@example.com/cutover", "good", `{"destination":"new","aliases":["a b"]}`, 400, "aliases")
-	many, _ := json.Marshal(map[string]any{"destination": "new", "aliases": slices.Repeat([]string{"x"}, MaxCutoverAliases+1)})
+	many, _ := json.Marshal(map[string]any{"destination": "new", "aliases": slices.Repeat([]string{"x"}, backend.MaxCutoverAliases+1)})
 	h.problem("POST", "/api/v1/accounts/bob@example.com/cutover", "good", string(many), 400, "aliases")
 	h.problem("POST", "/api/v1/accounts/bob@example.com/cutover", "good", `{"destination":"new","hold":"1s"}`, 400, "hold")
 	h.b.readOnly = true
@@ -546,24 +550,24 @@ func TestV1ConfigReload(t *testing.T) {
 	if p := h.problem("POST", "/api/v1/config/reload", "good", "", 422, ""); !strings.Contains(p["detail"].(string), "bad") {
 		t.Fatalf("failed reload: %v", p)
 	}
-	h.b.reloadErr = ErrUnavailable
+	h.b.reloadErr = backend.ErrUnavailable
 	h.problem("POST", "/api/v1/config/reload", "good", "", 503, "")
 }
 
 func TestV1EventsAndHistory(t *testing.T) {
-	events := NewEventLog(8)
-	hist := NewHistory()
-	h := newHarness(t, func(o *Options) { o.Events, o.History = events, hist })
+	evlog := events.NewEventLog(8)
+	hist := events.NewHistory()
+	h := newHarness(t, func(o *Options) { o.Events, o.History = evlog, hist })
 	if m := h.get("/api/v1/events"); m["last_seq"] != 0.0 || len(m["events"].([]any)) != 0 {
 		t.Fatalf("empty log: %v", m)
 	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i := range 10 {
-		kind, acct := EventLogin, "a@x"
+		kind, acct := events.EventLogin, "a@x"
 		if i%3 == 0 {
-			kind, acct = EventFlip, "b@x"
+			kind, acct = events.EventFlip, "b@x"
 		}
-		events.Add(Event{Time: at, Kind: kind, Account: acct, Outcome: "success"})
+		evlog.Add(events.Event{Time: at, Kind: kind, Account: acct, Outcome: "success"})
 	}
 	m := h.get("/api/v1/events")
 	evs := m["events"].([]any)
@@ -582,8 +586,8 @@ func TestV1EventsAndHistory(t *testing.T) {
 	h.problem("GET", "/api/v1/events?kind=nap", "good", "", 400, "kind")
 	h.problem("GET", "/api/v1/events?after=-1", "good", "", 400, "after")
 
-	hist.Record(HistoryPoint{Time: h.clock.now().Add(-2 * time.Hour), Logins: map[string]uint64{"success": 1}})
-	hist.Record(HistoryPoint{Time: h.clock.now().Add(-time.Minute), Logins: map[string]uint64{"success": 5, "failure": 1},
+	hist.Record(events.HistoryPoint{Time: h.clock.now().Add(-2 * time.Hour), Logins: map[string]uint64{"success": 1}})
+	hist.Record(events.HistoryPoint{Time: h.clock.now().Add(-time.Minute), Logins: map[string]uint64{"success": 5, "failure": 1},
 		Sessions: map[string]map[string]int{"old": {"imap": 3}}, BytesIn: 10, BytesOut: 20})
 	m = h.get("/api/v1/history")
 	pts := m["points"].([]any)
@@ -596,67 +600,18 @@ func TestV1EventsAndHistory(t *testing.T) {
 	h.problem("GET", "/api/v1/history?minutes=1441", "good", "", 400, "minutes")
 }
 
-func TestEventLogRing(t *testing.T) {
-	l := NewEventLog(4)
-	if evs, last := l.Since(0, 10, nil); len(evs) != 0 || last != 0 {
-		t.Fatal("empty log")
-	}
-	wait := l.Wait(0)
-	select {
-	case <-wait:
-		t.Fatal("woken before any event")
-	default:
-	}
-	for i := range 6 {
-		l.Add(Event{Kind: EventLogin, Count: i})
-	}
-	select {
-	case <-wait:
-	default:
-		t.Fatal("not woken by an event")
-	}
-	evs, last := l.Since(0, 10, nil)
-	if last != 6 || len(evs) != 4 || evs[0].Seq != 3 || evs[3].Count != 5 || evs[0].Time.IsZero() {
-		t.Fatalf("ring: %+v last %d", evs, last)
-	}
-	if evs, _ := l.Since(5, 10, nil); len(evs) != 1 || evs[0].Seq != 6 {
-		t.Fatalf("after 5: %+v", evs)
-	}
-	if evs, _ := l.Since(0, 2, func(e *Event) bool { return e.Count%2 == 1 }); len(evs) != 2 || evs[1].Count != 5 {
-		t.Fatalf("filtered: %+v", evs)
-	}
-	select {
-	case <-l.Wait(5):
-	default:
-		t.Fatal("Wait(5) with event 6 in the log must not block")
-	}
-}
-
-// BenchmarkEventLogAdd is the activity log's cost on the login path.
-func BenchmarkEventLogAdd(b *testing.B) {
-	l := NewEventLog(0)
-	e := Event{Time: time.Now(), Kind: EventLogin, Session: 7, Account: "alice@example.com", Protocol: "imap", Listener: "imaps",
-		Client: "192.0.2.7:50412", Destination: "new", Outcome: "success", Reason: "bridged"}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			l.Add(e)
-		}
-	})
-}
-
 // TestV1EventStream: a live stream over a real connection gets the
 // events added after it started (filtered), as server-sent events that
 // match the document, and ends when the server shuts down.
 func TestV1EventStream(t *testing.T) {
-	events := NewEventLog(0)
-	s, err := New(Options{BearerToken: testToken, ViewerToken: testViewerToken, Events: events, MaxStreams: 1}, newFake())
+	evlog := events.NewEventLog(0)
+	s, err := New(Options{BearerToken: testToken, ViewerToken: testViewerToken, Events: evlog, MaxStreams: 1}, newFake())
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
-	events.Add(Event{Kind: EventLogin, Account: "old@x"}) // before the stream: not sent
+	evlog.Add(events.Event{Kind: events.EventLogin, Account: "old@x"}) // before the stream: not sent
 	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/events/stream?kind=login,kick", nil)
 	req.Header.Set("Authorization", "Bearer "+testViewerToken)
 	resp, err := http.DefaultClient.Do(req)
@@ -686,9 +641,9 @@ func TestV1EventStream(t *testing.T) {
 	if l, _ := br.ReadString('\n'); !strings.HasPrefix(l, ": switchyard events after 1") {
 		t.Fatalf("first line %q", l)
 	}
-	events.Add(Event{Kind: EventFlip, Account: "skip@x"})
-	events.Add(Event{Kind: EventLogin, Account: "alice@x", Outcome: "success"})
-	events.Add(Event{Kind: EventKick, Account: "alice@x", Session: 9})
+	evlog.Add(events.Event{Kind: events.EventFlip, Account: "skip@x"})
+	evlog.Add(events.Event{Kind: events.EventLogin, Account: "alice@x", Outcome: "success"})
+	evlog.Add(events.Event{Kind: events.EventKick, Account: "alice@x", Session: 9})
 	var got []byte
 	for n := 0; n < 2; {
 		l, err := br.ReadString('\n')
@@ -714,7 +669,7 @@ func TestV1EventStream(t *testing.T) {
 		t.Logf("stream end: %v", err)
 	}
 	// Last-Event-ID resumes (on a fresh server sharing the log).
-	s2, _ := New(Options{BearerToken: testToken, Events: events}, newFake())
+	s2, _ := New(Options{BearerToken: testToken, Events: evlog}, newFake())
 	srv2 := httptest.NewServer(s2.Handler())
 	defer srv2.Close()
 	req3, _ := http.NewRequest("GET", srv2.URL+"/api/v1/events/stream?account=alice@x", nil)
@@ -752,40 +707,11 @@ func TestV1EventStream(t *testing.T) {
 	}
 }
 
-func TestClientFilter(t *testing.T) {
-	for _, tc := range []struct {
-		filter, client string
-		want           bool
-	}{
-		{"192.0.2.7", "192.0.2.7:5000", true},
-		{"192.0.2.7", "192.0.2.8:5000", false},
-		{"192.0.2.0/24", "192.0.2.200:1", true},
-		{"192.0.2.7:5000", "192.0.2.7:5000", true},
-		{"192.0.2.7:5000", "192.0.2.7:5001", false},
-		{"2001:db8::/32", "[2001:db8::1]:993", true},
-		{"::ffff:192.0.2.0/120", "192.0.2.9:1", true},
-		{"192.0.2.7", "[::ffff:192.0.2.7]:1", true},
-	} {
-		f, err := ClientFilter(tc.filter)
-		if err != nil {
-			t.Fatalf("%q: %v", tc.filter, err)
-		}
-		if got := f(tc.client); got != tc.want {
-			t.Errorf("%q matches %q: %v, want %v", tc.filter, tc.client, got, tc.want)
-		}
-	}
-	for _, bad := range []string{"nowhere", "1.2.3.4/33", "1.2.3"} {
-		if _, err := ClientFilter(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
 // TestV1EventStreamOutlivesTimeouts: a stream stays open past the
 // server's read and write timeouts (they are for requests).
 func TestV1EventStreamOutlivesTimeouts(t *testing.T) {
-	events := NewEventLog(0)
-	s, err := New(Options{BearerToken: testToken, Events: events, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 300 * time.Millisecond}, newFake())
+	evlog := events.NewEventLog(0)
+	s, err := New(Options{BearerToken: testToken, Events: evlog, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 300 * time.Millisecond}, newFake())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -811,7 +737,7 @@ func TestV1EventStreamOutlivesTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second) // past both timeouts
-	events.Add(Event{Kind: EventDrain})
+	evlog.Add(events.Event{Kind: events.EventDrain})
 	for {
 		l, err := br.ReadString('\n')
 		if err != nil {
@@ -827,17 +753,17 @@ func TestV1EventStreamOutlivesTimeouts(t *testing.T) {
 // problem type, naming why, on both APIs.
 func TestNotAllowed(t *testing.T) {
 	h := v1(t)
-	h.b.notAllowed = fmt.Errorf("%w: host %q is not in admin.allow.destination_hosts", ErrNotAllowed, "10.9.9.9")
+	h.b.notAllowed = fmt.Errorf("%w: host %q is not in admin.allow.destination_hosts", backend.ErrNotAllowed, "10.9.9.9")
 	m := h.problem("PUT", "/api/v1/mappings/alice@example.com", "good", `{"destination":"new"}`, 403, "")
-	if m["type"] != ProblemNotAllowed || !strings.Contains(fmt.Sprint(m["detail"]), "admin.allow.destination_hosts") {
+	if m["type"] != httpio.ProblemNotAllowed || !strings.Contains(fmt.Sprint(m["detail"]), "admin.allow.destination_hosts") {
 		t.Fatalf("PUT mapping: %v", m)
 	}
 	if w := h.do("PUT", "/mappings?identifier=alice@example.com&destination=new", reqOpt{token: "good"}); w.Code != 403 ||
 		!strings.Contains(w.Body.String(), "admin.allow.destination_hosts") {
 		t.Fatalf("reference PUT /mappings: %d %s", w.Code, w.Body)
 	}
-	h.b.notAllowed = fmt.Errorf("%w: admin.config_write = false", ErrNotAllowed)
-	if m := h.problem("POST", "/api/v1/config/reload", "good", "", 403, ""); m["type"] != ProblemNotAllowed {
+	h.b.notAllowed = fmt.Errorf("%w: admin.config_write = false", backend.ErrNotAllowed)
+	if m := h.problem("POST", "/api/v1/config/reload", "good", "", 403, ""); m["type"] != httpio.ProblemNotAllowed {
 		t.Fatalf("reload: %v", m)
 	}
 	if w := h.do("POST", "/config/reload", reqOpt{token: "good"}); w.Code != 403 || !strings.Contains(w.Body.String(), "config_write") {

@@ -17,6 +17,7 @@ type (
 	DestProtocol = options.DestProtocol
 	Destination  = options.Destination
 	Driver       = options.Driver
+	LoginDriver  = options.LoginDriver
 	RelayDriver  = options.RelayDriver
 	H2Driver     = options.H2Driver
 	Resolver     = options.Resolver

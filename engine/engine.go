@@ -93,7 +93,7 @@ type Stats struct {
 
 type listenerState struct {
 	*Listener
-	driver     Driver
+	driver     LoginDriver // set on other listeners
 	relay      RelayDriver // set on Relay listeners
 	h2drv      H2Driver    // set on H2 listeners
 	alpn       alpnConfigs
@@ -169,7 +169,7 @@ func New(opt Options) (*Engine, error) {
 		if l.TLS != TLSPlain && opt.ServerTLS == nil {
 			return nil, fmt.Errorf("listener %s: tls %s needs a certificate", l.ID, l.TLS)
 		}
-		ls := &listenerState{Listener: l, driver: d}
+		ls := &listenerState{Listener: l}
 		if l.Relay {
 			rd, ok := d.(RelayDriver)
 			if !ok {
@@ -184,7 +184,12 @@ func New(opt Options) (*Engine, error) {
 			}
 			ls.busy = rd.NewRelay(l, false).TooBusy(nil)
 		} else {
-			ls.busy = d.NewFrontEnd(l, false).TooBusy(nil)
+			ld, ok := d.(LoginDriver)
+			if !ok {
+				return nil, fmt.Errorf("listener %s: protocol %q has no login dialogue (its listeners relay)", l.ID, l.Protocol)
+			}
+			ls.driver = ld
+			ls.busy = ld.NewFrontEnd(l, false).TooBusy(nil)
 		}
 		if l.H2 {
 			if hd, ok := d.(H2Driver); ok && l.TLS == TLSImplicit {

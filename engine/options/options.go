@@ -117,9 +117,15 @@ func (d *Destination) NextSource() (netip.Addr, bool) {
 	return d.SourceAddrs[int(d.next.Add(1))%n], true
 }
 
-// Driver builds a protocol's state machines. The engine itself knows no
-// protocol.
-type Driver interface {
+// Driver builds a protocol's state machines; the engine itself knows no
+// protocol. A driver implements LoginDriver (listeners that read a login
+// and replay it, or pass through), RelayDriver (Relay listeners), or both,
+// and may add H2Driver; it is never asked for a machine it does not have.
+type Driver interface{}
+
+// LoginDriver is a Driver for listeners that read the login at the proxy
+// and replay it on the backend (and for pass-through listeners).
+type LoginDriver interface {
 	// NewFrontEnd returns the client-facing machine for a new connection.
 	NewFrontEnd(l *Listener, tlsActive bool) protocols.FrontEnd
 	// NewBackEnd returns a machine replaying login on dest. startTLS asks
@@ -130,7 +136,6 @@ type Driver interface {
 
 // RelayDriver is a Driver whose listeners may relay whole sessions.
 type RelayDriver interface {
-	Driver
 	// NewRelay returns the machine for a new connection on a Relay listener.
 	NewRelay(l *Listener, tlsActive bool) protocols.Relay
 }

@@ -21,11 +21,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/events"
+	"github.com/switchyard-mail/switchyard/admin/metrics"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/health"
 	"github.com/switchyard-mail/switchyard/identity/verify"
+	"github.com/switchyard-mail/switchyard/internal/app/console"
+	"github.com/switchyard-mail/switchyard/internal/app/dnscache"
+	"github.com/switchyard-mail/switchyard/internal/app/drivers"
+	"github.com/switchyard-mail/switchyard/internal/app/observe"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/internal/sdnotify"
 	"github.com/switchyard-mail/switchyard/limits"
@@ -53,11 +58,11 @@ type App struct {
 	level    *slog.LevelVar // the process log level, changed by the admin API
 	health   *health.Registry
 	checker  *health.Checker  // active checks; nil when health_check_interval is 0
-	dns      *dnsCache        // destination host names (dns_cache_ttl)
+	dns      *dnscache.Cache  // destination host names (dns_cache_ttl)
 	verifier *verify.Verifier // [oauth] verify = true; else nil
 	// reg and metrics exist when [admin] is configured (GET /metrics).
 	reg     *prometheus.Registry
-	metrics *admin.Metrics
+	metrics *metrics.Metrics
 	bridge  splice.Bridge
 	fds     *fdbudget.Budget
 	eng     *engine.Engine
@@ -78,15 +83,14 @@ type App struct {
 	// log and the per-minute history (nil without [admin]), and what the
 	// console keeps about this instance: its name on the bus, its peers,
 	// the holds it set, counters for the history, cut-overs.
-	events      *admin.EventLog
-	history     *admin.History
-	con         consoleState
+	events      *events.EventLog
+	history     *events.History
 	carrier     invalidate.Carrier // a.bus when it carries commands (cut-overs), else nil
 	busKind     string             // "redis", "postgresql" or "none"
 	metricsAddr atomic.Pointer[string]
-	metricsLn   net.Listener // tests: serve [metrics] here instead of binding metrics.bind
-	backendOnce sync.Once
-	adminB      *adminBackend
+	metricsLn   net.Listener     // tests: serve [metrics] here instead of binding metrics.bind
+	console     *console.Backend // the admin API's backend, the activity log and history, cut-overs
+	statsOnce   sync.Once
 
 	// What an operator sees (ops.go).
 	notifier   *sdnotify.Notifier
@@ -98,7 +102,7 @@ type App struct {
 // is the logger's level, which the admin API may change.
 func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, error) {
 	a := &App{cfg: cfg, log: log, ready: make(chan struct{}), busKind: "none"}
-	a.con.init()
+	a.console = console.New()
 	rt, err := newRuntime(cfg)
 	if err != nil {
 		return nil, err
@@ -110,24 +114,20 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	if a.verifier, err = a.newVerifier(cfg.OAuth); err != nil {
 		return nil, err
 	}
-	driversMu.Lock()
 	built := map[string]engine.Driver{}
 	for id, l := range cfg.Listener {
-		build := drivers[l.Protocol]
+		build := drivers.Builder(l.Protocol)
 		if build == nil {
-			driversMu.Unlock()
 			return nil, fmt.Errorf("listener.%s.protocol: %q is not supported by this build yet", id, l.Protocol)
 		}
 		if built[string(l.Protocol)] == nil {
 			d := build(cfg)
 			if f, ok := d.(interface{ Err() error }); ok && f.Err() != nil {
-				driversMu.Unlock()
 				return nil, f.Err()
 			}
 			built[string(l.Protocol)] = d
 		}
 	}
-	driversMu.Unlock()
 	if len(cfg.TLS.Certificate) > 0 {
 		a.tickets = newTickets()
 		if err := a.tickets.apply(&cfg.TLS.Tickets); err != nil {
@@ -151,16 +151,16 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		Cooldown:         cfg.Server.HostDownCooldown.D(),
 		OnChange: func(dest, proto string, up bool) {
 			log.Warn("destination health changed", "destination", dest, "protocol", proto, "up", up)
-			a.event(admin.Event{Kind: admin.EventBreaker, Destination: dest, Protocol: proto, Outcome: map[bool]string{true: "closed", false: "open"}[up]})
+			a.console.Event(events.Event{Kind: events.EventBreaker, Destination: dest, Protocol: proto, Outcome: map[bool]string{true: "closed", false: "open"}[up]})
 			if a.ring == nil {
 				return
 			}
-			a.setRingDown(dest, !up)
+			a.console.SetRingDown(dest, !up)
 			if !up {
 				// After the cooldown, give the node its accounts back so
 				// their logins probe it: a success closes the circuit, a
 				// failure opens it (and this) again.
-				time.AfterFunc(cfg.Server.HostDownCooldown.D(), func() { a.setRingDown(dest, false) })
+				time.AfterFunc(cfg.Server.HostDownCooldown.D(), func() { a.console.SetRingDown(dest, false) })
 			}
 		},
 	})
@@ -168,12 +168,12 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	// HTTP/2 server's backend connections, the admin API's connections and
 	// the active checks.
 	a.fds = fdbudget.New(engine.DefaultLimits.FDReserve)
-	a.dns = newDNSCache(cfg.Server.BackendTimeout.D(), log)
-	a.dns.setHosts(hostTTLs(cfg))
+	a.dns = dnscache.New(cfg.Server.BackendTimeout.D(), log)
+	a.dns.SetHosts(dnscache.HostTTLs(cfg))
 	if iv := cfg.Server.HealthCheckInterval.D(); iv > 0 {
 		// Built here, run by Run: a reload before Run still reaches it.
 		a.checker = health.NewChecker(a.health, rt.targets, health.CheckerOptions{Interval: iv, Timeout: cfg.Server.BackendTimeout.D(),
-			Dial: a.dns.dial(a.fds.Dialer(fdbudget.Health, &net.Dialer{}))})
+			Dial: a.dns.Dial(a.fds.Dialer(fdbudget.Health, &net.Dialer{}))})
 	}
 	bridge, err := splice.New(splice.Config{IdleTimeout: cfg.Server.BridgeIdle.D(), Portable: os.Getenv("SWITCHYARD_BRIDGE") == "portable", FDs: a.fds})
 	if err != nil {
@@ -196,24 +196,24 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	}
 	if a.verifier != nil {
 		opt.VerifyToken = verifyLogin(a.verifier)
-		if hd, ok := built[string(config.HTTP)].(*httpDriver); ok {
-			hd.verify = verifyBearer(a.verifier)
+		if hd, ok := built[string(config.HTTP)].(*drivers.HTTP); ok {
+			hd.SetVerifyBearer(verifyBearer(a.verifier))
 		}
 	}
 	if cfg.Admin != nil || cfg.Metrics != nil {
-		if a.reg, a.metrics, err = newMetrics(); err != nil {
+		if a.reg, a.metrics, err = observe.NewMetrics(); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
-		obs, err := newObserver(a.reg, a.metrics, a.fds)
+		obs, err := observe.New(a.reg, a.metrics, a.fds)
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
-		obs.con = &a.con
+		obs.Bytes = a.console.AddBytes
 		opt.Observer = obs
 	}
 	if cfg.Admin != nil {
-		a.events, a.history = admin.NewEventLog(0), admin.NewHistory()
-		opt.Events = a.onEngineEvent
+		a.events, a.history = events.NewEventLog(0), events.NewHistory()
+		opt.Events = a.console.OnEngineEvent
 	}
 	if a.certs.Load() != nil {
 		opt.ServerTLS = func() *tls.Config { return a.certs.Load().serverConfig() }
@@ -264,9 +264,17 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		return nil, err
 	}
 	a.eng = eng
-	if hd, ok := built[string(config.HTTP)].(*httpDriver); ok {
-		hd.h2 = a.newH2Server(hd)
+	if hd, ok := built[string(config.HTTP)].(*drivers.HTTP); ok {
+		hd.SetH2(a.newH2Server(hd))
 	}
+	a.console.Attach(console.Deps{Cfg: cfg, Log: log, Router: a.router, Files: a.files, Store: a.store, Bus: a.bus, Carrier: a.carrier,
+		BusKind: a.busKind, Ring: a.ring, Level: a.level, Health: a.health, Checker: a.checker, Engine: a.eng, Events: a.events,
+		History: a.history, Metrics: a.metrics,
+		Current: func() console.Runtime {
+			rt := a.current()
+			return console.Runtime{Cfg: rt.cfg, HasDestination: rt.hasDestination}
+		},
+		ReloadConfig: a.reloadConfig, ReloadNotes: a.ReloadConfig, Drain: a.Drain, Undrain: a.Undrain, ParseLevel: ParseLevel})
 	return a, nil
 }
 
@@ -328,6 +336,14 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// The stores and the cluster ring buildRouter wires, for config validation.
+func init() {
+	for _, s := range []config.MappingSource{config.SourceRedis, config.SourceSQL, config.SourcePostgreSQL, config.SourceMySQL, config.SourceSQLite} {
+		config.Implemented.MappingSources[s] = true
+	}
+	config.Implemented.Cluster = true
+}
+
 func (a *App) buildRouter() error {
 	m := &a.cfg.Mapping
 	ropt := router.Options{
@@ -358,7 +374,7 @@ func (a *App) buildRouter() error {
 		ropt.Ring = rg
 		a.ring = rg
 	}
-	var store router.Store = emptyStore{}
+	var store router.Store = console.EmptyStore{}
 	switch m.Source {
 	case config.SourceFile:
 		norm, err := router.NewNormalizer(ropt)
@@ -410,18 +426,11 @@ func (a *App) buildRouter() error {
 	return nil
 }
 
-// emptyStore maps nothing: every account goes to the default destination.
-type emptyStore struct{}
-
-func (emptyStore) Lookup(context.Context, string) (string, bool, error) { return "", false, nil }
-func (emptyStore) Local() bool                                          { return true }
-func (emptyStore) Close() error                                         { return nil }
-
 // Run serves until ctx ends, then drains for up to shutdown_grace.
 func (a *App) Run(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
 	defer a.cancel()
-	defer a.dns.close()
+	defer a.dns.Close()
 	if p, ok := a.store.(interface{ Ping(context.Context) error }); ok {
 		// The proxy starts without its store; logins tempfail (or use the
 		// default destination, per mapping.on_store_error) until it answers.
@@ -442,7 +451,7 @@ func (a *App) Run(ctx context.Context) error {
 		}()
 	}
 	if a.carrier != nil {
-		a.startCommands(ctx)
+		a.console.StartCommands(ctx)
 	}
 	if a.files != nil {
 		go a.files.Watch(ctx, limits.MappingWatchInterval, func(changed []string, err error) {
@@ -452,11 +461,11 @@ func (a *App) Run(ctx context.Context) error {
 			}
 			a.router.Invalidate(changed...)
 			a.log.Info("mapping file reloaded", "changed", len(changed))
-			a.fileChanged(changed, "file")
+			a.console.FileChanged(changed, "file")
 		})
 	}
 	if a.history != nil {
-		go a.runHistory(ctx)
+		go a.console.RunHistory(ctx)
 	}
 	if splice.KernelTLSAvailable() {
 		a.log.Info("kernel TLS (TCP_ULP tls) is available; TLS legs still use user-space crypto")
@@ -482,7 +491,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 	if err == nil {
-		go a.exportBreakers(ctx)
+		go a.console.ExportBreakers(ctx)
 		a.startVerifier(ctx)
 	}
 	if err != nil {

@@ -577,15 +577,14 @@ nodes = ["old", "new"]
 	}
 }
 
-// TestRingNodeDownAndBack: when a cluster node stops answering, its accounts
-// move to their next node after the breaker opens, and return once it heals.
-func TestRingNodeDownAndBack(t *testing.T) {
-	f := startFixtureWithMapping(t, "[cluster]\nnodes = [\"old\", \"new\"]\n")
+// accountOnNew returns a test account (and its password) that the ring of
+// nodes "old" and "new" places on "new".
+func accountOnNew(t *testing.T) (user, pass string) {
+	t.Helper()
 	rg, err := ring.New([]ring.Node{{Name: "old"}, {Name: "new"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	user, pass := "", ""
 	for u, p := range map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"} {
 		if n, _ := rg.Locate(u); n == "new" {
 			user, pass = u, p
@@ -594,6 +593,14 @@ func TestRingNodeDownAndBack(t *testing.T) {
 	if user == "" {
 		t.Fatal("no test account hashes to node new; pick other names")
 	}
+	return user, pass
+}
+
+// TestRingNodeDownAndBack: when a cluster node stops answering, its accounts
+// move to their next node after the breaker opens, and return once it heals.
+func TestRingNodeDownAndBack(t *testing.T) {
+	f := startFixtureWithMapping(t, "[cluster]\nnodes = [\"old\", \"new\"]\n")
+	user, pass := accountOnNew(t)
 	login := func() string {
 		c := dial(t, f.plain)
 		c.line()
@@ -848,19 +855,7 @@ path = %q
 // account's next node.
 func TestActiveChecksMarkNodeDown(t *testing.T) {
 	f := startFixtureWithMapping(t, "[cluster]\nnodes = [\"old\", \"new\"]\n")
-	rg, err := ring.New([]ring.Node{{Name: "old"}, {Name: "new"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, pass := "", ""
-	for u, p := range map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"} {
-		if n, _ := rg.Locate(u); n == "new" {
-			user, pass = u, p
-		}
-	}
-	if user == "" {
-		t.Fatal("no test account hashes to node new")
-	}
+	user, pass := accountOnNew(t)
 	f.new.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for f.app.health.Up("new", "imap") {

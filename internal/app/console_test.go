@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/openapi"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/internal/contract"
@@ -25,7 +25,7 @@ import (
 // /api/v1 response checked against admin/openapi.json.
 
 var apiSpec = func() *contract.Spec {
-	s, err := contract.Load(admin.OpenAPI())
+	s, err := contract.Load(openapi.Document())
 	if err != nil {
 		panic(err)
 	}
@@ -398,7 +398,7 @@ func TestConsoleAPI(t *testing.T) {
 	if code, _ := f.viewer.do("POST", "/api/v1/accounts/bob@example.com/cutover", `{"destination":"old"}`); code != 403 {
 		t.Fatalf("viewer cut-over: %d", code)
 	}
-	f.app.recordMinute(time.Now().Add(-30 * time.Second).Truncate(time.Minute))
+	f.app.console.RecordMinute(time.Now().Add(-30 * time.Second).Truncate(time.Minute))
 	pts := api.ok("GET", "/api/v1/history", "")["points"].([]any)
 	if len(pts) != 1 {
 		t.Fatalf("history: %v", pts)

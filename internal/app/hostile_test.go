@@ -65,6 +65,36 @@ default_destination = "d"
 	return a, a.Addrs("l")[0]
 }
 
+// hostileHTTPS starts a proxy whose http listener "web" takes implicit
+// TLS, in front of a plaintext HTTP backend on port; server is further
+// lines of the [server] section.
+func hostileHTTPS(t *testing.T, port int, server string) *App {
+	t.Helper()
+	files := writeProxyFiles(t, "")
+	return startApp(t, fmt.Sprintf(`
+[server]
+health_check_interval = "0s"
+%s
+[tls.certificate.main]
+cert = %q
+key = %q
+default = true
+[listener.web]
+protocol = "http"
+bind = ["127.0.0.1:0"]
+tls = "implicit"
+[destination.d]
+host = "127.0.0.1"
+forwarding = "none"
+allow_plaintext_auth = true
+[destination.d.protocol.http]
+port = %d
+tls = "plain"
+[routing]
+default_destination = "d"
+`, server, files.cert, files.key, port))
+}
+
 func mockPort(addr string) int {
 	_, p, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(p)
@@ -377,7 +407,7 @@ func TestHostilePerAddressCap(t *testing.T) {
 		t.Fatalf("a third connection from the same address got %q, want * BYE", l)
 	}
 	// The refusal is counted by reason, as GET /stats reports it.
-	if got := (&adminBackend{a: a}).Stats().Refusals; got["per_address"] != 1 {
+	if got := a.console.Stats().Refusals; got["per_address"] != 1 {
 		t.Fatalf("refusals in /stats: %v, want per_address: 1", got)
 	}
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
@@ -497,30 +527,7 @@ func TestHostileHTTP2StreamsAreGated(t *testing.T) {
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	files := writeProxyFiles(t, "")
-	a := startApp(t, fmt.Sprintf(`
-[server]
-health_check_interval = "0s"
-host_down_threshold = 1
-host_down_cooldown = "1m"
-[tls.certificate.main]
-cert = %q
-key = %q
-default = true
-[listener.web]
-protocol = "http"
-bind = ["127.0.0.1:0"]
-tls = "implicit"
-[destination.d]
-host = "127.0.0.1"
-forwarding = "none"
-allow_plaintext_auth = true
-[destination.d.protocol.http]
-port = %d
-tls = "plain"
-[routing]
-default_destination = "d"
-`, files.cert, files.key, mockPort(ln.Addr().String())))
+	a := hostileHTTPS(t, mockPort(ln.Addr().String()), "host_down_threshold = 1\nhost_down_cooldown = \"1m\"")
 	base := "https://" + a.Addrs("web")[0]
 	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true,
@@ -587,28 +594,7 @@ func TestHostileRefusedHandshakeOnARelayListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	files := writeProxyFiles(t, "")
-	a := startApp(t, fmt.Sprintf(`
-[server]
-health_check_interval = "0s"
-[tls.certificate.main]
-cert = %q
-key = %q
-default = true
-[listener.web]
-protocol = "http"
-bind = ["127.0.0.1:0"]
-tls = "implicit"
-[destination.d]
-host = "127.0.0.1"
-forwarding = "none"
-allow_plaintext_auth = true
-[destination.d.protocol.http]
-port = %d
-tls = "plain"
-[routing]
-default_destination = "d"
-`, files.cert, files.key, mockPort(ln.Addr().String())))
+	a := hostileHTTPS(t, mockPort(ln.Addr().String()), "")
 	for i := 0; i < 3; i++ {
 		c, err := net.Dial("tcp", a.Addrs("web")[0])
 		if err != nil {

@@ -6,7 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/backend"
+	"github.com/switchyard-mail/switchyard/admin/events"
 	"github.com/switchyard-mail/switchyard/internal/sdnotify"
 	"github.com/switchyard-mail/switchyard/internal/version"
 	"github.com/switchyard-mail/switchyard/limits"
@@ -82,7 +83,7 @@ func (a *App) Drain(actor string) {
 	a.eng.Drain()
 	if !already {
 		a.log.Info("draining: new connections are refused, sessions carry on", "actor", actor, "sessions", len(a.eng.Sessions(nil)))
-		a.event(admin.Event{Kind: admin.EventDrain, Actor: actor})
+		a.console.Event(events.Event{Kind: events.EventDrain, Actor: actor})
 		if a.notifier != nil {
 			a.notify(a.notifier.Status(a.statusLine()))
 		}
@@ -98,16 +99,16 @@ type undrainer interface{ Undrain() }
 func (a *App) Undrain(actor string) error {
 	u, ok := any(a.eng).(undrainer)
 	if !ok {
-		return fmt.Errorf("%w: this engine cannot end a drain (restart switchyard)", admin.ErrUnavailable)
+		return fmt.Errorf("%w: this engine cannot end a drain (restart switchyard)", backend.ErrUnavailable)
 	}
 	if a.stopping.Load() {
-		return fmt.Errorf("%w: switchyard is shutting down", admin.ErrUnavailable)
+		return fmt.Errorf("%w: switchyard is shutting down", backend.ErrUnavailable)
 	}
 	was := a.eng.Draining()
 	u.Undrain()
 	if was {
 		a.log.Info("drain ended: new connections are accepted again", "actor", actor)
-		a.event(admin.Event{Kind: admin.EventDrain, Actor: actor, Outcome: "ended"})
+		a.console.Event(events.Event{Kind: events.EventDrain, Actor: actor, Outcome: "ended"})
 		if a.notifier != nil {
 			a.notify(a.notifier.Status(a.statusLine()))
 		}

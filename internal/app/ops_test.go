@@ -16,9 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/backend"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/internal/app/dnscache"
 	"github.com/switchyard-mail/switchyard/internal/sdnotify"
 	"github.com/switchyard-mail/switchyard/router/sqlstore"
 )
@@ -132,9 +133,9 @@ normalize = "lowercase"
 [mapping.file]
 path = %q
 `, path)
-	pairs := make([]admin.Pair, 100_000)
+	pairs := make([]backend.Pair, 100_000)
 	for i := range pairs {
-		pairs[i] = admin.Pair{Identifier: fmt.Sprintf("user%d@example.com", i), Destination: "new"}
+		pairs[i] = backend.Pair{Identifier: fmt.Sprintf("user%d@example.com", i), Destination: "new"}
 	}
 	for b.Loop() {
 		b.StopTimer()
@@ -261,10 +262,10 @@ func TestDNSCache(t *testing.T) {
 	r := newFakeResolver()
 	r.answers["a.test"] = []netip.Addr{netip.MustParseAddr("192.0.2.1")}
 	r.answers["b.test"] = []netip.Addr{netip.MustParseAddr("192.0.2.2")}
-	c := newDNSCache(time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	c.resolve = r.resolve
-	defer c.close()
-	c.setHosts(map[string]time.Duration{"a.test": 50 * time.Millisecond, "b.test": 0})
+	c := dnscache.New(time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c.Resolve = r.resolve
+	defer c.Close()
+	c.SetHosts(map[string]time.Duration{"a.test": 50 * time.Millisecond, "b.test": 0})
 	ctx := context.Background()
 	for range 3 {
 		got, err := c.LookupHost(ctx, "A.test")
@@ -311,7 +312,7 @@ func TestDNSCache(t *testing.T) {
 func TestDestinationByName(t *testing.T) {
 	r := newFakeResolver()
 	r.answers["imap.backend.test"] = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
-	f, call, _, _ := startAdminFixtureWith(t, "", func(a *App) { a.dns.resolve = r.resolve })
+	f, call, _, _ := startAdminFixtureWith(t, "", func(a *App) { a.dns.Resolve = r.resolve })
 	third := listenMock(t, func() (*mockimap.Server, error) {
 		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "third",
 			Users: map[string]string{"bob@example.com": "pw-bob"}})

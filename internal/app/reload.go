@@ -7,8 +7,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/switchyard-mail/switchyard/admin"
+	"github.com/switchyard-mail/switchyard/admin/events"
 	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/internal/app/dnscache"
 )
 
 // SetConfigSource lets Reload read the configuration again: load returns
@@ -47,7 +48,7 @@ func (a *App) ReloadConfig() (notes []string, err error) {
 // admin API's report and the activity log).
 func (a *App) reloadConfig(actor string) (applied, notes []string, err error) {
 	if actor == "api" {
-		if err := a.allowConfigWrite("a reload"); err != nil {
+		if err := a.console.AllowConfigWrite("a reload"); err != nil {
 			a.log.Warn("reload refused", "actor", actor, "err", err)
 			return nil, nil, err
 		}
@@ -63,7 +64,7 @@ func (a *App) reloadConfig(actor string) (applied, notes []string, err error) {
 		before := a.current()
 		next, err := a.source()
 		if err == nil && actor == "api" {
-			if err = a.allowReload(next); err != nil {
+			if err = a.console.AllowReload(next); err != nil {
 				a.log.Warn("reload refused", "actor", actor, "err", err)
 				return nil, nil, err
 			}
@@ -87,7 +88,7 @@ func (a *App) reloadConfig(actor string) (applied, notes []string, err error) {
 			a.router.Invalidate(changed...)
 			a.log.Info("mapping file reloaded", "changed", len(changed))
 			applied = append(applied, fmt.Sprintf("mapping file reread: %d mapping(s) changed", len(changed)))
-			a.fileChanged(changed, actor)
+			a.console.FileChanged(changed, actor)
 		}
 	}
 	if cur := a.current().cfg; len(cur.TLS.Certificate) > 0 {
@@ -105,11 +106,11 @@ func (a *App) reloadConfig(actor string) (applied, notes []string, err error) {
 		}
 	}
 	err = errors.Join(errs...)
-	ev := admin.Event{Kind: admin.EventReload, Outcome: "ok", Actor: actor, Count: len(notes)}
+	ev := events.Event{Kind: events.EventReload, Outcome: "ok", Actor: actor, Count: len(notes)}
 	if err != nil {
 		ev.Outcome, ev.Reason = "failed", err.Error()
 	}
-	a.event(ev)
+	a.console.Event(ev)
 	if err != nil {
 		a.log.Error("reload failed; what could not be read stays as it was", "actor", actor, "applied", applied, "err", err)
 	} else {
@@ -172,7 +173,7 @@ func (a *App) applyConfig(next *config.Config) error {
 		return err
 	}
 	a.rt.Store(rt)
-	a.dns.setHosts(hostTTLs(next))
+	a.dns.SetHosts(dnscache.HostTTLs(next))
 	if a.checker != nil {
 		a.checker.SetTargets(rt.targets)
 	}

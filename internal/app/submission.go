@@ -4,20 +4,20 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
 	"github.com/switchyard-mail/switchyard/health"
+	"github.com/switchyard-mail/switchyard/internal/app/drivers"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/smtp"
 )
 
 func init() {
-	registerDriver(config.Submission, func(c *config.Config) engine.Driver { return newSubmissionDriver(c) })
+	drivers.Register(config.Submission, func(c *config.Config) engine.Driver { return newSubmissionDriver(c) })
 }
 
 // submissionDriver builds SMTP submission state machines (ports 587 and
@@ -32,7 +32,7 @@ type submissionDriver struct {
 }
 
 func newSubmissionDriver(c *config.Config) *submissionDriver {
-	d := &submissionDriver{caps: c.Capabilities.Submission, hostname: serverHostname(c)}
+	d := &submissionDriver{caps: c.Capabilities.Submission, hostname: drivers.ServerHostname(c)}
 	configured := d.caps.EHLO
 	if configured == nil {
 		configured = []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8"}
@@ -86,17 +86,6 @@ func ehloTarget(c *config.Config) (health.Target, bool, error) {
 		t.TLS = tc
 	}
 	return t, true, nil
-}
-
-// serverHostname is the name SMTP and LMTP greet with. [server] hostname
-// empty means the local address the client connected to, which a driver is
-// not told: the machine's name is the closest stable answer.
-func serverHostname(c *config.Config) string {
-	if c.Server.Hostname != "" {
-		return c.Server.Hostname
-	}
-	h, _ := os.Hostname()
-	return h
 }
 
 func (d *submissionDriver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.FrontEnd {

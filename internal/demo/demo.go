@@ -1,5 +1,5 @@
-// Package demo runs switchyard with everything built in: two mock IMAP
-// backends ("old" and "new"), a mapping file that sends one account to
+// Package demo runs switchyard with everything built in: two small IMAP
+// backends of its own (backend.go) ("old" and "new"), a mapping file that sends one account to
 // each, a self-signed certificate and loopback listeners. It is what
 // `make run` starts, so a newcomer can try the proxy with no mail server.
 package demo
@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/internal/testcert"
 )
 
@@ -23,7 +22,7 @@ var Accounts = []string{"alice@example.com", "bob@example.com"}
 type Demo struct {
 	Dir         string
 	MappingFile string
-	Old, New    *mockimap.Server
+	Old, New    *backend
 	IMAPAddr    string // plaintext + STARTTLS listener
 	IMAPSAddr   string // implicit TLS listener
 }
@@ -40,10 +39,10 @@ func Start(imapAddr, imapsAddr string) (*Demo, error) {
 	for _, a := range Accounts {
 		users[a] = Password
 	}
-	if d.Old, err = mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "old", Users: users}); err != nil {
+	if d.Old, err = listenBackend("127.0.0.1:0", "old", users); err != nil {
 		return nil, err
 	}
-	if d.New, err = mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "new", Users: users}); err != nil {
+	if d.New, err = listenBackend("127.0.0.1:0", "new", users); err != nil {
 		d.Old.Close()
 		return nil, err
 	}
