@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Side-by-side IMAP figures for BENCHMARKS.md, all on loopback:
 #   1. login rate and latency, direct to a mock backend vs through switchyard
-#      (plaintext and implicit TLS: full handshakes, and resumed ones with
-#      one client session cache, which the proxy's tickets allow), and
-#      crypto/tls's own handshake rate: the mock backend itself over
-#      implicit TLS with the same certificate; interleaved rounds in one run;
+#      (plaintext and implicit TLS: full handshakes and resumed ones, one
+#      client session cache across connections, TLS 1.3 and 1.2), and
+#      crypto/tls's own full handshakes (the mock backend itself over
+#      implicit TLS, same certificate); interleaved rounds in one run;
 #   2. user-space memory and goroutines per idle pre-auth connection at
 #      N connections (plaintext, then TLS), each on a freshly started proxy.
 # Every process it starts is stopped by PID at exit. Usage:
@@ -92,6 +92,8 @@ for r in $(seq "$rounds_run"); do
 	login "proxy-tls-$r" 127.0.0.1:"$tlsport" "$proxypid" --tls implicit --insecure
 	login "direct-tls-$r" 127.0.0.1:"$mocktls" "$mocktlspid" --tls implicit --insecure
 	login "proxy-tls-resumed-$r" 127.0.0.1:"$tlsport" "$proxypid" --tls implicit --insecure --tls-resume
+	login "proxy-tls12-$r" 127.0.0.1:"$tlsport" "$proxypid" --tls implicit --insecure --tls-max 1.2
+	login "proxy-tls12-resumed-$r" 127.0.0.1:"$tlsport" "$proxypid" --tls implicit --insecure --tls-max 1.2 --tls-resume
 done
 stop_proxy
 
@@ -101,9 +103,11 @@ for kind in plain tls; do
 	[ "$kind" = tls ] && { target=127.0.0.1:$tlsport; extra=(--tls implicit --insecure); }
 	pcurl "${pprof}heap?debug=1&gc=1" | grep -E '^# (HeapInuse|HeapAlloc|Stack) = ' >"$out/idle-$kind-heap0.txt"
 	bin/switchyard-bench --scenario idle --preauth --target "$target" --conns "$idle" --hold 20s \
-		--concurrency 200 --sources 4 --pid "$proxypid" --pprof-url "$pprof" --pprof-token-file "$token" \
+		--concurrency 200 --sources 8 --pid "$proxypid" --pprof-url "$pprof" --pprof-token-file "$token" \
 		--json "$out/idle-$kind.json" "${extra[@]}" >"$out/idle-$kind.txt" 2>&1 &
 	benchpid=$!
+	# (--sources 8: 25 handshakes in flight per address, under the
+	# engine's per-address cap of 32.)
 	# Once every connection is open, take the live heap after a forced GC:
 	# RSS alone also counts garbage and freed handshake stacks not yet
 	# returned to the kernel.

@@ -17,7 +17,8 @@ print("### Login storm (32 concurrent clients; connect, AUTHENTICATE PLAIN, NOOP
 print("| target | logins/s (median of %d) | p50 ms | p99 ms | target CPU µs/login | errors |" % rounds)
 print("| --- | --- | --- | --- | --- | --- |")
 med = {}
-for label in ("direct-plain", "proxy-plain", "proxy-tls", "direct-tls", "proxy-tls-resumed"):
+for label in ("direct-plain", "proxy-plain", "proxy-tls", "direct-tls", "proxy-tls-resumed",
+              "proxy-tls12", "proxy-tls12-resumed"):
     runs = [load("%s-%d" % (label, r)) for r in range(1, rounds + 1)]
     rate = statistics.median(r["ops_per_sec"] for r in runs)
     med[label] = rate
@@ -31,6 +32,8 @@ print("Ratio proxy-plain / direct: %.2f; proxy-tls / direct: %.2f (same run, int
       % (med["proxy-plain"] / med["direct-plain"], med["proxy-tls"] / med["direct-plain"]))
 print("TLS: proxy full handshakes / crypto/tls's own (direct-tls): %.2f; resumed / full through the proxy: %.2f\n"
       % (med["proxy-tls"] / med["direct-tls"], med["proxy-tls-resumed"] / med["proxy-tls"]))
+print("TLS 1.2 clients: resumed / full through the proxy: %.2f\n"
+      % (med["proxy-tls12-resumed"] / med["proxy-tls12"]))
 
 print("### Idle pre-auth connections\n")
 def heap(kind, n):

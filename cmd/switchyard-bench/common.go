@@ -59,6 +59,13 @@ func clientTLS(f *flags) (*tls.Config, error) {
 		return nil, nil
 	}
 	cfg := &tls.Config{InsecureSkipVerify: f.insecure, ServerName: f.serverName}
+	switch f.tlsMax {
+	case "", "1.3":
+	case "1.2":
+		cfg.MaxVersion = tls.VersionTLS12
+	default:
+		return nil, fmt.Errorf("--tls-max %q: want 1.2 or 1.3", f.tlsMax)
+	}
 	if f.tlsResume {
 		// One cache for every connection: each login after the first
 		// resumes the session of an earlier one, as returning clients do.

@@ -38,6 +38,7 @@ type flags struct {
 	tlsMode     string
 	insecure    bool
 	tlsResume   bool
+	tlsMax      string
 	caFile      string
 	serverName  string
 	auth        string
@@ -108,6 +109,7 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs.StringVar(&f.target, "target", "127.0.0.1:1143", "IMAP server or proxy to load (host:port)")
 	fs.StringVar(&f.tlsMode, "tls", "none", "none, starttls or implicit (http: implicit is https)")
 	fs.BoolVar(&f.insecure, "insecure", false, "do not verify the target's certificate")
+	fs.StringVar(&f.tlsMax, "tls-max", "1.3", "highest TLS version the client offers: 1.2 or 1.3")
 	fs.BoolVar(&f.tlsResume, "tls-resume", false, "resume TLS sessions (tickets) across connections instead of a full handshake each")
 	fs.StringVar(&f.caFile, "ca", "", "PEM file of CA certificates to trust for the target")
 	fs.StringVar(&f.serverName, "server-name", "", "TLS server name (default: the target's host)")
