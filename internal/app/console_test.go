@@ -22,7 +22,7 @@ import (
 
 // The admin API's /api/v1 against a whole proxy: every listener on
 // 127.0.0.1:0, mock IMAP backends "old" (the default) and "new", and every
-// /api/v1 response checked against admin/openapi.json.
+// /api/v1 response checked against admin/openapi/openapi.json.
 
 var apiSpec = func() *contract.Spec {
 	s, err := contract.Load(openapi.Document())

@@ -1,7 +1,7 @@
 // Package contract checks HTTP responses against an OpenAPI 3.1 document:
 // the admin API's contract tests run every /api/v1 response of the suite
 // through it. It knows the subset of OpenAPI and JSON Schema that
-// admin/openapi.json uses: paths with {parameters}, responses by status
+// admin/openapi/openapi.json uses: paths with {parameters}, responses by status
 // (or "default"), media types, and the keywords $ref (to
 // #/components/...), type (one or a list, "null" included), properties,
 // required, additionalProperties, items, enum, const, minimum, maximum,
