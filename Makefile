@@ -4,7 +4,7 @@ GO        ?= go
 BIN       ?= bin
 FUZZTIME  ?= 5s
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
-RACE_PKGS = ./engine/... ./splice/... ./router/... ./internal/app/ ./internal/h2proxy/
+RACE_PKGS = ./engine/... ./splice/... ./router/... ./health/ ./internal/app/... ./internal/h2proxy/ ./internal/ticketkeys/
 
 .PHONY: all build run test unit race fuzz e2e bench bench-peers lint fmt clean deb
 
