@@ -14,7 +14,6 @@ import (
 
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/internal/ticketkeys"
-	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // certSet picks the server certificate by SNI: an exact subject, then a
@@ -33,17 +32,10 @@ type tickets struct {
 	random []byte
 }
 
-func newTickets() *tickets {
-	random := ticketkeys.RandomSecret()
-	ring, err := ticketkeys.New(random, limits.TicketRotation, limits.TicketLifetime)
-	if err != nil {
-		panic(err) // the defaults are valid
-	}
-	return &tickets{ring: ring, random: random}
-}
+func newTickets() *tickets { return &tickets{random: ticketkeys.RandomSecret()} }
 
 // apply gives the ring [tls.tickets]' secret (the key file, read again
-// each time) and periods.
+// each time) and periods, making the ring at the first call.
 func (t *tickets) apply(c *config.TLSTickets) error {
 	secret := t.random
 	if c.KeyFile != "" {
@@ -52,7 +44,13 @@ func (t *tickets) apply(c *config.TLSTickets) error {
 			return fmt.Errorf("tls.tickets.key_file: %w", err)
 		}
 	}
-	if err := t.ring.Set(secret, c.Rotation.D(), c.Lifetime.D()); err != nil {
+	var err error
+	if t.ring == nil {
+		t.ring, err = ticketkeys.New(secret, c.Rotation.D(), c.Lifetime.D())
+	} else {
+		err = t.ring.Set(secret, c.Rotation.D(), c.Lifetime.D())
+	}
+	if err != nil {
 		return fmt.Errorf("tls.tickets: %w", err)
 	}
 	return nil
