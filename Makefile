@@ -44,7 +44,9 @@ e2e:
 	SWITCHYARD_E2E=1 SWITCHYARD_E2E_REQUIRE=$${SWITCHYARD_E2E_REQUIRE:-0} $(GO) test -count=1 -v -timeout 15m ./e2e/ ./bench/ ./router/redisstore/ ./router/sqlstore/ 2>&1 \
 		| tee /tmp/switchyard-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)'; \
 	status=$${PIPESTATUS[0]}; \
-	if [ $$status -ne 0 ]; then echo "== failures (full log: /tmp/switchyard-e2e.log)"; grep -B3 -A30 -E -- '--- FAIL|^panic:' /tmp/switchyard-e2e.log | head -400; fi; \
+	if [ $$status -ne 0 ]; then echo "== failures (full log: /tmp/switchyard-e2e.log)"; grep -B3 -A30 -E -- '--- FAIL|^panic:' /tmp/switchyard-e2e.log | head -400; \
+		echo "== what the failing tests reported (file:line lines of each failed top-level test)"; \
+		awk '/^=== RUN   [^\/]+$$/ { buf = "" } /^ +[A-Za-z0-9_]+\.go:[0-9]+: / { buf = buf $$0 "\n" } /^--- FAIL: / { printf "%s", buf; print; buf = "" }' /tmp/switchyard-e2e.log | cut -c1-300 | tail -60; fi; \
 	exit $$status
 
 bench:
