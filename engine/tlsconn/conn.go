@@ -162,6 +162,11 @@ func (c *Conn) SetLoopMode(write func([]byte) (int, error)) error {
 	c.mu.Lock()
 	pending := c.out
 	c.out = nil
+	if len(c.in) == 0 {
+		// The handshake's read buffer (a ClientHello with a post-quantum
+		// key share is near 2 KB) is not kept by an idle connection.
+		c.in = nil
+	}
 	c.mode = modeLoop
 	c.loopWrite = write
 	c.mu.Unlock()

@@ -199,3 +199,33 @@ func TestCloseWakesHandshake(t *testing.T) {
 	}
 	t.Fatal("handshake goroutine did not exit after Close")
 }
+
+// TestLoopModeReleasesHandshakeBuffer: once the handshake's input is read,
+// switching to loop mode drops the buffer, so an idle TLS connection holds
+// none (memory per idle connection).
+func TestLoopModeReleasesHandshakeBuffer(t *testing.T) {
+	c := New(nil, nil, func() {})
+	c.Feed(make([]byte, 1800)) // a ClientHello's worth
+	buf := make([]byte, 4096)
+	if n, err := c.Read(buf); n != 1800 || err != nil {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	if cap(c.in) == 0 {
+		t.Fatal("handshake mode should keep its buffer for the next flight")
+	}
+	if err := c.SetLoopMode(func(p []byte) (int, error) { return len(p), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if cap(c.in) != 0 {
+		t.Errorf("loop mode kept a read buffer of %d bytes with nothing in it", cap(c.in))
+	}
+	// Bytes still unread at the switch stay.
+	d := New(nil, nil, func() {})
+	d.Feed([]byte("a1 NOOP\r\n"))
+	if err := d.SetLoopMode(func(p []byte) (int, error) { return len(p), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := d.Read(buf); err != nil || string(buf[:n]) != "a1 NOOP\r\n" {
+		t.Errorf("pipelined bytes after the switch: %q, %v", buf[:n], err)
+	}
+}
