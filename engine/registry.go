@@ -117,7 +117,7 @@ func (e *Engine) ActiveSessions() int64 {
 // info describes a client connection in the reactor; on its loop.
 func (c *conn) info() SessionInfo {
 	si := SessionInfo{ID: c.id, Listener: c.ls.ID, Protocol: c.ls.Protocol, Client: c.client.String(),
-		State: StatePreauth, Started: c.accepted}
+		State: StatePreauth, Started: time.Unix(0, c.accepted)}
 	if c.phase == phOpen {
 		si.State, si.Account, si.Destination = c.sess.describe()
 	}
