@@ -215,10 +215,16 @@ type end struct {
 }
 
 // dir is one direction of a session: bytes read from src, written to dst.
+// Its flags sit together, as epSession's do: a bridged session is 512
+// bytes, not 576.
 type dir struct {
 	src, dst *end
 	prelude  []byte
 	count    *atomic.Int64
+	p        pipe
+	inPipe   int
+	buf      *[]byte
+	off, n   int  // buf[off:n] is still to be written to dst
 	splice   bool // both legs plaintext and pipes allowed
 	// bulk: a read filled a whole copy buffer, so this direction moves on
 	// to splice(2). Until then it copies: a session that trades a few
@@ -226,10 +232,6 @@ type dir struct {
 	// splice-auto).
 	bulk    bool
 	hasPipe bool
-	p       pipe
-	inPipe  int
-	buf     *[]byte
-	off, n  int  // buf[off:n] is still to be written to dst
 	eof     bool // src is done
 	done    bool // dst was shut down for writing
 }
@@ -243,8 +245,20 @@ type epSession struct {
 	c2b, b2c      dir
 	last          int64  // loop clock of the last byte moved
 	kick          string // guarded by l.mu
-	closedFirst   string
 	ended, marked bool
+	clientFirst   bool // the client's end closed first (else the backend's, if any did)
+	anyClosed     bool
+}
+
+// closedFirst is the end reason when both directions ended by themselves.
+func (s *epSession) closedFirst() string {
+	switch {
+	case !s.anyClosed:
+		return ""
+	case s.clientFirst:
+		return ReasonClientClosed
+	}
+	return ReasonBackendClosed
 }
 
 func (s *epSession) close(reason string) {
@@ -476,7 +490,7 @@ func (l *loop) runSession(s *epSession) {
 		return
 	}
 	if s.c2b.done && s.b2c.done {
-		l.end(s, s.closedFirst)
+		l.end(s, s.closedFirst())
 		return
 	}
 	if more1 || more2 {
@@ -656,12 +670,8 @@ func (l *loop) release(d *dir) {
 
 func (l *loop) sawEOF(s *epSession, d *dir) {
 	d.eof = true
-	if s.closedFirst == "" {
-		if d.src.client {
-			s.closedFirst = ReasonClientClosed
-		} else {
-			s.closedFirst = ReasonBackendClosed
-		}
+	if !s.anyClosed {
+		s.anyClosed, s.clientFirst = true, d.src.client
 	}
 }
 
