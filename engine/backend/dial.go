@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/sock"
 )
 
 // Dialer connects to backends. It is set up once, from the engine's
@@ -46,11 +47,7 @@ func (d *Dialer) Dial(ctx context.Context, dest *options.Destination, port int) 
 			continue
 		}
 		for _, t := range targets {
-			var src netip.AddrPort
-			if a, ok := dest.NextSource(); ok {
-				src = netip.AddrPortFrom(a, 0)
-			}
-			c, err := d.Net.DialTCP(ctx, "tcp", src, t)
+			c, err := d.dialTo(ctx, dest, t)
 			if err == nil {
 				return c, nil
 			}
@@ -60,6 +57,21 @@ func (d *Dialer) Dial(ctx context.Context, dest *options.Destination, port int) 
 		}
 	}
 	return nil, last
+}
+
+// dialTo connects to t, from the destination's next source address when
+// it has some. Without one the socket is not bound at all: Go's DialTCP
+// binds a zero local address to the wildcard first, a system call per
+// dial that also takes the ephemeral port at bind(2), from one range
+// shared by every destination, instead of at connect(2).
+func (d *Dialer) dialTo(ctx context.Context, dest *options.Destination, t netip.AddrPort) (net.Conn, error) {
+	a, ok := dest.NextSource()
+	if !ok {
+		return d.Net.DialContext(ctx, "tcp", t.String())
+	}
+	bound := d.Net
+	bound.Control = sock.BindAddressNoPort
+	return bound.DialTCP(ctx, "tcp", netip.AddrPortFrom(a, 0), t)
 }
 
 // addrs lists the addresses to try, or, for a host name when no

@@ -43,6 +43,20 @@ func ListenerKeepAlive(_, _ string, rc syscall.RawConn) error {
 	return serr
 }
 
+// BindAddressNoPort is the Control of a dial bound to a source address
+// (IP_BIND_ADDRESS_NO_PORT): the local port is then picked at connect(2),
+// per destination, instead of at bind(2), where every destination shares
+// one ephemeral range.
+func BindAddressNoPort(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
 // IsFDExhaustion reports EMFILE or ENFILE (and ENOBUFS/ENOMEM, the same
 // story for kernel memory).
 func IsFDExhaustion(err error) bool {
