@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -516,4 +517,22 @@ func Open[S interface{ Close() error }](t testing.TB, open func() (S, error)) S 
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// URLErrorsHidePassword: open refuses every URL, and none of the errors
+// it returns for one holds pw. The last error is the refusal; those
+// before it, of steps that may pass or fail, may be nil.
+func URLErrorsHidePassword(t *testing.T, pw string, urls []string, open func(url string) []error) {
+	t.Helper()
+	for _, u := range urls {
+		errs := open(u)
+		if errs[len(errs)-1] == nil {
+			t.Fatalf("%q: New succeeded", u)
+		}
+		for _, err := range errs {
+			if err != nil && strings.Contains(err.Error(), pw) {
+				t.Errorf("%q: the password is in %q", u, err)
+			}
+		}
+	}
 }

@@ -210,20 +210,43 @@ func run(t testing.TB, cred *syscall.Credential, timeout time.Duration, argv ...
 // on the same port.
 type Redis struct {
 	Addr string
+	server
+	port int
+	tls  bool
+}
+
+// server is what the servers here share: a binary run in a directory of
+// its own, that can be stopped and started again.
+type server struct {
 	t    testing.TB
 	bin  string
 	dir  string
-	port int
-	n    int
-	tls  bool
+	n    int // starts so far, numbering the logs
 	proc *Proc
 }
+
+// restart runs start, failing the test if it fails.
+func (s *server) restart(start func() error) {
+	s.t.Helper()
+	if err := start(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// nextLog counts a start and returns the path of its log, dir/<name><n>.log.
+func (s *server) nextLog(name string) string {
+	s.n++
+	return filepath.Join(s.dir, fmt.Sprintf("%s%d.log", name, s.n))
+}
+
+// Stop stops the server (its recorded PID).
+func (s *server) Stop() { s.proc.Stop() }
 
 // StartRedis starts redis-server without persistence.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
 	bin := Gate(t, "redis-server")[0]
-	r := &Redis{t: t, bin: bin, dir: TempDir(t)}
+	r := &Redis{server: server{t: t, bin: bin, dir: TempDir(t)}}
 	r.startFresh()
 	return r
 }
@@ -233,7 +256,7 @@ func StartRedis(t testing.TB) *Redis {
 func StartRedisTLS(t testing.TB) (*Redis, *x509.CertPool) {
 	t.Helper()
 	bin := Gate(t, "redis-server")[0]
-	r := &Redis{t: t, bin: bin, dir: TempDir(t), tls: true}
+	r := &Redis{server: server{t: t, bin: bin, dir: TempDir(t)}, tls: true}
 	pool := selfSigned(t, r.dir)
 	r.startFresh()
 	return r, pool
@@ -290,16 +313,11 @@ func selfSigned(t testing.TB, dir string) *x509.CertPool {
 }
 
 // Start restarts the server on its port.
-func (r *Redis) Start() {
-	r.t.Helper()
-	if err := r.start(); err != nil {
-		r.t.Fatal(err)
-	}
-}
+func (r *Redis) Start() { r.t.Helper(); r.restart(r.start) }
 
 func (r *Redis) start() error {
 	r.t.Helper()
-	r.n++
+	logPath := r.nextLog("redis")
 	port := strconv.Itoa(r.port)
 	argv := []string{r.bin, "--port", port, "--bind", "127.0.0.1", "--dir", r.dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"}
@@ -308,13 +326,10 @@ func (r *Redis) start() error {
 			"--tls-cert-file", filepath.Join(r.dir, "cert.pem"), "--tls-key-file", filepath.Join(r.dir, "key.pem"),
 			"--tls-auth-clients", "no")
 	}
-	p, err := start(r.t, filepath.Join(r.dir, fmt.Sprintf("redis%d.log", r.n)), "Ready to accept connections", 20*time.Second, nil, argv...)
+	p, err := start(r.t, logPath, "Ready to accept connections", 20*time.Second, nil, argv...)
 	r.proc = p
 	return err
 }
-
-// Stop stops the server (its recorded PID).
-func (r *Redis) Stop() { r.proc.Stop() }
 
 // logOf returns the log of the server's nth start.
 func (r *Redis) logOf(n int) string {
@@ -327,12 +342,8 @@ func (r *Redis) logOf(n int) string {
 type Postgres struct {
 	DSN  string // postgres://postgres@127.0.0.1:port/postgres?sslmode=disable
 	Port int
-	t    testing.TB
-	bin  string
-	dir  string
+	server
 	cred *syscall.Credential
-	n    int
-	proc *Proc
 }
 
 const pgBin = "/usr/lib/postgresql/15/bin/"
@@ -343,7 +354,7 @@ const pgBin = "/usr/lib/postgresql/15/bin/"
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	bins := Gate(t, pgBin+"initdb", pgBin+"postgres")
-	p := &Postgres{t: t, bin: bins[1], dir: TempDir(t)}
+	p := &Postgres{server: server{t: t, bin: bins[1], dir: TempDir(t)}}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -373,17 +384,11 @@ func StartPostgres(t testing.TB) *Postgres {
 }
 
 // Start restarts the server on its port.
-func (p *Postgres) Start() {
-	p.t.Helper()
-	if err := p.start(); err != nil {
-		p.t.Fatal(err)
-	}
-}
+func (p *Postgres) Start() { p.t.Helper(); p.restart(p.start) }
 
 func (p *Postgres) start() error {
 	p.t.Helper()
-	p.n++
-	proc, err := start(p.t, filepath.Join(p.dir, fmt.Sprintf("pg%d.log", p.n)), "database system is ready to accept connections", 30*time.Second, p.cred,
+	proc, err := start(p.t, p.nextLog("pg"), "database system is ready to accept connections", 30*time.Second, p.cred,
 		p.bin, "-D", filepath.Join(p.dir, "data"), "-p", strconv.Itoa(p.Port), "-k", p.dir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	if proc != nil {
@@ -393,19 +398,12 @@ func (p *Postgres) start() error {
 	return err
 }
 
-// Stop stops the server (its recorded PID).
-func (p *Postgres) Stop() { p.proc.Stop() }
-
 // MariaDB is a mariadbd (or mysqld) with grant tables skipped: any user
 // may connect without a password.
 type MariaDB struct {
 	DSN  string // mysql://root@127.0.0.1:port/test
 	Port int
-	t    testing.TB
-	bin  string
-	dir  string
-	n    int
-	proc *Proc
+	server
 }
 
 // StartMariaDB initializes a data directory and starts the server.
@@ -420,7 +418,7 @@ func StartMariaDB(t testing.TB) *MariaDB {
 		}
 	}
 	bins := Gate(t, "mysql_install_db", bin)
-	m := &MariaDB{t: t, bin: bins[1], dir: TempDir(t)}
+	m := &MariaDB{server: server{t: t, bin: bins[1], dir: TempDir(t)}}
 	run(t, nil, 120*time.Second, bins[0], "--no-defaults", "--datadir="+filepath.Join(m.dir, "data"), "--user=root",
 		"--auth-root-authentication-method=normal", "--skip-test-db")
 	if err := os.MkdirAll(filepath.Join(m.dir, "data", "test"), 0o755); err != nil {
@@ -435,24 +433,15 @@ func StartMariaDB(t testing.TB) *MariaDB {
 }
 
 // Start restarts the server on its port.
-func (m *MariaDB) Start() {
-	m.t.Helper()
-	if err := m.start(); err != nil {
-		m.t.Fatal(err)
-	}
-}
+func (m *MariaDB) Start() { m.t.Helper(); m.restart(m.start) }
 
 func (m *MariaDB) start() error {
 	m.t.Helper()
-	m.n++
 	var err error
-	m.proc, err = start(m.t, filepath.Join(m.dir, fmt.Sprintf("my%d.log", m.n)), "ready for connections", 60*time.Second, nil,
+	m.proc, err = start(m.t, m.nextLog("my"), "ready for connections", 60*time.Second, nil,
 		m.bin, "--no-defaults", "--datadir="+filepath.Join(m.dir, "data"), "--user=root",
 		"--port="+strconv.Itoa(m.Port), "--bind-address=127.0.0.1", "--socket="+filepath.Join(m.dir, "my.sock"),
 		"--pid-file="+filepath.Join(m.dir, "my.pid"), "--skip-grant-tables", "--skip-name-resolve",
 		"--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M", "--skip-log-bin")
 	return err
 }
-
-// Stop stops the server (its recorded PID).
-func (m *MariaDB) Stop() { m.proc.Stop() }
