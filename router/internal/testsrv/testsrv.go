@@ -218,12 +218,25 @@ type server struct {
 	dir  string
 	n    int // starts so far, numbering the logs
 	proc *Proc
+	// launch starts the server once on its port (Redis.start, ...).
+	launch func() error
 }
 
-// restart runs start, failing the test if it fails.
-func (s *server) restart(start func() error) {
+// firstStart starts the server with launch on candidate ports until one
+// holds; at records the port to try.
+func (s *server) firstStart(name string, launch func() error, at func(port int)) {
 	s.t.Helper()
-	if err := start(); err != nil {
+	s.launch = launch
+	testnet.StartDaemon(s.t, name, func() error {
+		at(candidatePort(s.t))
+		return s.launch()
+	})
+}
+
+// Start restarts the server on its port.
+func (s *server) Start() {
+	s.t.Helper()
+	if err := s.launch(); err != nil {
 		s.t.Fatal(err)
 	}
 }
@@ -260,10 +273,9 @@ func StartRedisTLS(t testing.TB) (*Redis, *x509.CertPool) {
 // startFresh starts the server on candidate ports until one holds.
 func (r *Redis) startFresh() {
 	r.t.Helper()
-	testnet.StartDaemon(r.t, "redis-server", func() error {
-		r.port = candidatePort(r.t)
-		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
-		return r.start()
+	r.firstStart("redis-server", r.start, func(port int) {
+		r.port = port
+		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	})
 }
 
@@ -283,9 +295,6 @@ func selfSigned(t testing.TB, dir string) *x509.CertPool {
 	pool.AppendCertsFromPEM(certPEM)
 	return pool
 }
-
-// Start restarts the server on its port.
-func (r *Redis) Start() { r.t.Helper(); r.restart(r.start) }
 
 func (r *Redis) start() error {
 	r.t.Helper()
@@ -312,10 +321,22 @@ func (r *Redis) logOf(n int) string {
 // Postgres is a PostgreSQL server run as the postgres user, with trust
 // authentication for the superuser "postgres".
 type Postgres struct {
-	DSN  string // postgres://postgres@127.0.0.1:port/postgres?sslmode=disable
+	sqlServer // DSN postgres://postgres@127.0.0.1:port/postgres?sslmode=disable
+	cred      *syscall.Credential
+}
+
+// sqlServer is a database server that tests reach by its DSN.
+type sqlServer struct {
+	DSN  string
 	Port int
 	server
-	cred *syscall.Credential
+}
+
+// firstStartDSN is firstStart keeping the port, and the DSN made with
+// dsn (a format that takes the port).
+func (s *sqlServer) firstStartDSN(name, dsn string, launch func() error) {
+	s.t.Helper()
+	s.firstStart(name, launch, func(port int) { s.Port, s.DSN = port, fmt.Sprintf(dsn, port) })
 }
 
 const pgBin = "/usr/lib/postgresql/15/bin/"
@@ -326,7 +347,7 @@ const pgBin = "/usr/lib/postgresql/15/bin/"
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	bins := Gate(t, pgBin+"initdb", pgBin+"postgres")
-	p := &Postgres{server: server{t: t, bin: bins[1], dir: TempDir(t)}}
+	p := &Postgres{sqlServer: sqlServer{server: server{t: t, bin: bins[1], dir: TempDir(t)}}}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -347,16 +368,9 @@ func StartPostgres(t testing.TB) *Postgres {
 		}
 	}
 	run(t, p.cred, 60*time.Second, bins[0], "-D", filepath.Join(p.dir, "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C")
-	testnet.StartDaemon(t, "postgres", func() error {
-		p.Port = candidatePort(t)
-		p.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
-		return p.start()
-	})
+	p.firstStartDSN("postgres", "postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.start)
 	return p
 }
-
-// Start restarts the server on its port.
-func (p *Postgres) Start() { p.t.Helper(); p.restart(p.start) }
 
 func (p *Postgres) start() error {
 	p.t.Helper()
@@ -373,9 +387,7 @@ func (p *Postgres) start() error {
 // MariaDB is a mariadbd (or mysqld) with grant tables skipped: any user
 // may connect without a password.
 type MariaDB struct {
-	DSN  string // mysql://root@127.0.0.1:port/test
-	Port int
-	server
+	sqlServer // DSN mysql://root@127.0.0.1:port/test
 }
 
 // StartMariaDB initializes a data directory and starts the server.
@@ -390,22 +402,15 @@ func StartMariaDB(t testing.TB) *MariaDB {
 		}
 	}
 	bins := Gate(t, "mysql_install_db", bin)
-	m := &MariaDB{server: server{t: t, bin: bins[1], dir: TempDir(t)}}
+	m := &MariaDB{sqlServer{server: server{t: t, bin: bins[1], dir: TempDir(t)}}}
 	run(t, nil, 120*time.Second, bins[0], "--no-defaults", "--datadir="+filepath.Join(m.dir, "data"), "--user=root",
 		"--auth-root-authentication-method=normal", "--skip-test-db")
 	if err := os.MkdirAll(filepath.Join(m.dir, "data", "test"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	testnet.StartDaemon(t, "mariadbd", func() error {
-		m.Port = candidatePort(t)
-		m.DSN = fmt.Sprintf("mysql://root@127.0.0.1:%d/test", m.Port)
-		return m.start()
-	})
+	m.firstStartDSN("mariadbd", "mysql://root@127.0.0.1:%d/test", m.start)
 	return m
 }
-
-// Start restarts the server on its port.
-func (m *MariaDB) Start() { m.t.Helper(); m.restart(m.start) }
 
 func (m *MariaDB) start() error {
 	m.t.Helper()
