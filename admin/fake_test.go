@@ -190,10 +190,15 @@ func (f *fakeBackend) Connections(fl backend.ConnFilter) []backend.Connection {
 
 func (f *fakeBackend) Kick(fl backend.ConnFilter) int {
 	f.call("kick %+v", fl)
+	return f.drop(func(c backend.Connection) bool { return f.match(c, fl) })
+}
+
+// drop removes the connections kick matches and counts them.
+func (f *fakeBackend) drop(kick func(backend.Connection) bool) int {
 	n := 0
 	keep := f.conns[:0]
 	for _, c := range f.conns {
-		if f.match(c, fl) {
+		if kick(c) {
 			n++
 			continue
 		}
@@ -222,18 +227,13 @@ func (f *fakeBackend) ReloadConfig() ([]string, error) {
 	return f.notes, f.reloadErr
 }
 
-func (f *fakeBackend) Drain() error {
-	f.call("drain")
-	f.mu.Lock()
-	f.ready = false
-	f.mu.Unlock()
-	return nil
-}
+func (f *fakeBackend) Drain() error   { return f.setReady("drain", false) }
+func (f *fakeBackend) Undrain() error { return f.setReady("undrain", true) }
 
-func (f *fakeBackend) Undrain() error {
-	f.call("undrain")
+func (f *fakeBackend) setReady(call string, ready bool) error {
+	f.call("%s", call)
 	f.mu.Lock()
-	f.ready = true
+	f.ready = ready
 	f.mu.Unlock()
 	return nil
 }
@@ -268,15 +268,12 @@ type harness struct {
 
 func newHarness(t *testing.T, mod func(*Options)) *harness {
 	t.Helper()
-	opt := Options{BearerToken: testToken, LockoutThreshold: 3, LockoutDuration: time.Minute}
-	if mod != nil {
-		mod(&opt)
-	}
-	b := newFake()
-	s, err := New(opt, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, b := newServer(t, func(o *Options) {
+		o.LockoutThreshold, o.LockoutDuration = 3, time.Minute
+		if mod != nil {
+			mod(o)
+		}
+	})
 	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	s.now = c.now
 	h := &harness{t: t, s: s, b: b, clock: c}

@@ -88,17 +88,7 @@ func (f *fakeBackend) Sessions(fl backend.SessionFilter) []backend.Session {
 
 func (f *fakeBackend) KickSessions(fl backend.SessionFilter) int {
 	f.call("kick sessions %+v", fl)
-	n := 0
-	keep := f.conns[:0]
-	for _, c := range f.conns {
-		if f.smatch(c, fl) {
-			n++
-			continue
-		}
-		keep = append(keep, c)
-	}
-	f.conns = keep
-	return n
+	return f.drop(func(c backend.Connection) bool { return f.smatch(c, fl) })
 }
 
 func (f *fakeBackend) Mappings(_ context.Context, ids []string) (map[string]string, error) {

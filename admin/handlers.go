@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -401,11 +402,17 @@ func (s *Server) mappingDelete(w http.ResponseWriter, r *http.Request, q httpio.
 }
 
 func (s *Server) mappingsReload(w http.ResponseWriter, r *http.Request, q httpio.Query) {
-	if err := s.b.ReloadMappings(); err != nil {
-		s.backendError(w, r, "reload failed", "", err)
+	s.act(w, r, "reload failed", s.b.ReloadMappings, map[string]any{"reloaded": true})
+}
+
+// act answers a change that says nothing but whether it worked: body,
+// or the backend's error under op.
+func (s *Server) act(w http.ResponseWriter, r *http.Request, op string, change func() error, body map[string]any) {
+	if err := change(); err != nil {
+		s.backendError(w, r, op, "", err)
 		return
 	}
-	httpio.WriteJSON(w, http.StatusOK, map[string]any{"reloaded": true})
+	httpio.WriteJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) mappingsExport(w http.ResponseWriter, r *http.Request, q httpio.Query) {
@@ -530,15 +537,7 @@ func (s *Server) connections(w http.ResponseWriter, _ *http.Request, q httpio.Qu
 	for _, c := range conns {
 		out = append(out, connectionBody{Connection: c, AgeSeconds: math.Round(c.Age.Seconds()*1000) / 1000})
 	}
-	slices.SortFunc(out, func(a, b connectionBody) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b connectionBody) int { return cmp.Compare(a.ID, b.ID) })
 	httpio.WriteJSON(w, http.StatusOK, map[string]any{"connections": out, "count": len(out)})
 }
 
@@ -598,20 +597,12 @@ func (s *Server) configReload(w http.ResponseWriter, r *http.Request, q httpio.Q
 }
 
 func (s *Server) drain(w http.ResponseWriter, r *http.Request, q httpio.Query) {
-	if err := s.b.Drain(); err != nil {
-		s.backendError(w, r, "drain", "", err)
-		return
-	}
-	httpio.WriteJSON(w, http.StatusOK, map[string]any{"draining": true})
+	s.act(w, r, "drain", s.b.Drain, map[string]any{"draining": true})
 }
 
 // undrain is DELETE /drain: take new connections again.
 func (s *Server) undrain(w http.ResponseWriter, r *http.Request, q httpio.Query) {
-	if err := s.b.Undrain(); err != nil {
-		s.backendError(w, r, "undrain", "", err)
-		return
-	}
-	httpio.WriteJSON(w, http.StatusOK, map[string]any{"draining": false})
+	s.act(w, r, "undrain", s.b.Undrain, map[string]any{"draining": false})
 }
 
 func (s *Server) logLevel(w http.ResponseWriter, r *http.Request, q httpio.Query) {

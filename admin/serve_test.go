@@ -53,6 +53,17 @@ func newServer(t *testing.T, mod func(*Options)) (*Server, *fakeBackend) {
 	return s, b
 }
 
+// dial connects to addr and closes the connection when the test ends.
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // rawGet sends a GET on an open connection and returns the status line.
 func rawGet(c net.Conn, path string) (string, error) {
 	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
@@ -137,11 +148,7 @@ func TestConnectionCap(t *testing.T) {
 func TestSlowlorisCutByReadHeaderTimeout(t *testing.T) {
 	s, _ := newServer(t, func(o *Options) { o.ReadHeaderTimeout = 300 * time.Millisecond })
 	addr := serve(t, s)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, addr)
 	start := time.Now()
 	req := "GET /stats HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + testToken + "\r\nX-Pad: " + strings.Repeat("a", 200) + "\r\n\r\n"
 	cut := false
@@ -171,11 +178,7 @@ func TestSlowlorisCutByReadHeaderTimeout(t *testing.T) {
 func TestIdleConnectionClosed(t *testing.T) {
 	s, _ := newServer(t, func(o *Options) { o.IdleTimeout = 200 * time.Millisecond })
 	addr := serve(t, s)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, addr)
 	if line, err := rawGet(c, "/healthz"); err != nil || !strings.Contains(line, "200") {
 		t.Fatalf("%q %v", line, err)
 	}
@@ -184,6 +187,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 	// beyond the 200 ms IdleTimeout, only so that a failure ends).
 	_ = c.SetReadDeadline(time.Now().Add(time.Minute))
 	buf := make([]byte, 4096)
+	var err error
 	for err == nil {
 		_, err = c.Read(buf)
 	}
@@ -216,11 +220,7 @@ func TestServeTLS(t *testing.T) {
 		t.Fatalf("GET /stats over TLS: %d %s", resp.StatusCode, body)
 	}
 	// Plaintext on the TLS socket gets nowhere.
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, addr)
 	line, _ := rawGet(c, "/healthz")
 	if strings.Contains(line, "200") {
 		t.Fatalf("plaintext request answered on the TLS socket: %q", line)
@@ -379,11 +379,7 @@ func TestLoopbackReserve(t *testing.T) {
 // cut off by ReadHeaderTimeout, freeing its slot.
 func TestHalfHandshakeCut(t *testing.T) {
 	_, addr, _ := tlsServer(t, func(o *Options) { o.ReadHeaderTimeout = 300 * time.Millisecond }, nil)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, addr)
 	if _, err := c.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -208,21 +209,11 @@ func newAdminServer(opt Options, b backend.Backend, stats bool) (*Server, error)
 			return nil, err
 		}
 	}
-	if opt.LockoutThreshold == 0 {
-		opt.LockoutThreshold = DefaultLockoutThreshold
-	}
-	if opt.MaxConns == 0 {
-		opt.MaxConns = DefaultMaxConns
-	}
-	if opt.MaxConnsPerClient == 0 {
-		opt.MaxConnsPerClient = DefaultMaxConnsPerClient
-	}
-	if opt.LoopbackReserve == 0 {
-		opt.LoopbackReserve = min(DefaultLoopbackReserve, opt.MaxConns/2)
-	}
-	if opt.MaxImportBytes == 0 {
-		opt.MaxImportBytes = DefaultMaxImportBytes
-	}
+	opt.LockoutThreshold = cmp.Or(opt.LockoutThreshold, DefaultLockoutThreshold)
+	opt.MaxConns = cmp.Or(opt.MaxConns, DefaultMaxConns)
+	opt.MaxConnsPerClient = cmp.Or(opt.MaxConnsPerClient, DefaultMaxConnsPerClient)
+	opt.LoopbackReserve = cmp.Or(opt.LoopbackReserve, min(DefaultLoopbackReserve, opt.MaxConns/2))
+	opt.MaxImportBytes = cmp.Or(opt.MaxImportBytes, DefaultMaxImportBytes)
 	if opt.MaxStreams <= 0 {
 		opt.MaxStreams = DefaultMaxStreams
 	}

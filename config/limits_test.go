@@ -153,30 +153,26 @@ func TestREADMEDefaultsAreLimits(t *testing.T) {
 		}
 		v, _, _ := strings.Cut(strings.TrimPrefix(cell, "`"), "`")
 		v = strings.Trim(v, `"`)
-		var got int64
-		switch l.Kind {
-		case limits.KindDuration:
-			d, err := ParseDuration(v)
-			if err != nil {
-				t.Errorf("README.md, %s: default %s: %v", l.Key, cell, err)
-				continue
-			}
-			got = int64(d)
-		case limits.KindBytes:
-			s, err := ParseSize(v)
-			if err != nil {
-				t.Errorf("README.md, %s: default %s: %v", l.Key, cell, err)
-				continue
-			}
-			got = int64(s)
-		default:
-			if got, err = strconv.ParseInt(v, 10, 64); err != nil {
-				t.Errorf("README.md, %s: default %s: %v", l.Key, cell, err)
-				continue
-			}
+		got, err := parseLimit(l.Kind, v)
+		if err != nil {
+			t.Errorf("README.md, %s: default %s: %v", l.Key, cell, err)
+			continue
 		}
 		if got != l.Value {
 			t.Errorf("README.md documents %s = %s; limits.%s is %s", l.Key, cell, l.Name, l.Default)
 		}
 	}
+}
+
+// parseLimit reads a default as README.md writes it, in the unit of kind.
+func parseLimit(kind limits.Kind, v string) (int64, error) {
+	switch kind {
+	case limits.KindDuration:
+		d, err := ParseDuration(v)
+		return int64(d), err
+	case limits.KindBytes:
+		s, err := ParseSize(v)
+		return int64(s), err
+	}
+	return strconv.ParseInt(v, 10, 64)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/switchyard-mail/switchyard/config/check"
 	"github.com/switchyard-mail/switchyard/config/source"
 	"github.com/switchyard-mail/switchyard/internal/redact"
+	"github.com/switchyard-mail/switchyard/internal/sqlparams"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/http/rules"
 )
@@ -469,12 +470,12 @@ func (v *validator) mapping() {
 		v.atLeast("mapping.sql.pool_size", int64(m.SQL.PoolSize), 1)
 		pg := m.Source == SourcePostgreSQL || strings.HasPrefix(m.SQL.URL, "postgres")
 		if q := m.SQL.ListQuery; q != "" {
-			if n := check.Placeholders(q, pg); n < 2 || n > 3 {
+			if n := sqlparams.Count(q, pg); n < 2 || n > 3 {
 				v.add("mapping.sql.list_query", "takes the cursor, optionally a search pattern, and the page size (%s): found %d placeholder(s)",
 					map[bool]string{true: "$1, $2[, $3]", false: "?, ?[, ?]"}[pg], n)
 			}
 		}
-		if q := m.SQL.CountQuery; q != "" && check.Placeholders(q, pg) != 0 {
+		if q := m.SQL.CountQuery; q != "" && sqlparams.Count(q, pg) != 0 {
 			v.add("mapping.sql.count_query", "takes no parameter: it returns (destination, count) rows")
 		}
 	}

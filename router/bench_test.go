@@ -11,7 +11,9 @@ import (
 	"github.com/switchyard-mail/switchyard/router/filestore"
 )
 
-func BenchmarkCachedHit(b *testing.B) {
+// cachedRouter has user@example.com -> new in its cache.
+func cachedRouter(b *testing.B) *Router {
+	b.Helper()
 	r, err := New(Options{}, newFake(false, "user@example.com", "new"))
 	if err != nil {
 		b.Fatal(err)
@@ -19,6 +21,11 @@ func BenchmarkCachedHit(b *testing.B) {
 	if _, err := r.Resolve(context.Background(), "user@example.com"); err != nil {
 		b.Fatal(err)
 	}
+	return r
+}
+
+func BenchmarkCachedHit(b *testing.B) {
+	r := cachedRouter(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		res, err := r.Cached("user@example.com")
@@ -29,13 +36,7 @@ func BenchmarkCachedHit(b *testing.B) {
 }
 
 func BenchmarkCachedHitParallel(b *testing.B) {
-	r, err := New(Options{}, newFake(false, "user@example.com", "new"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := r.Resolve(context.Background(), "user@example.com"); err != nil {
-		b.Fatal(err)
-	}
+	r := cachedRouter(b)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

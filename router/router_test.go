@@ -103,23 +103,29 @@ func resolve(t *testing.T, r *Router, id string) Result {
 	return res
 }
 
+// resolvedThenCached: Resolve(first) asks the store once and answers
+// want; Resolve(second) answers the same from the cache.
+func resolvedThenCached(t *testing.T, r *Router, s *fakeStore, first, second string, want Result) {
+	t.Helper()
+	if got := resolve(t, r, first); got != want {
+		t.Fatalf("first Resolve = %+v", got)
+	}
+	want.Cached = true
+	if got := resolve(t, r, second); got != want {
+		t.Fatalf("second Resolve = %+v", got)
+	}
+	if n := s.calls.Load(); n != 1 {
+		t.Fatalf("store called %d times, want 1", n)
+	}
+}
+
 func TestCacheHitAndMiss(t *testing.T) {
 	s := newFake(false, "user@example.com", "new")
 	r := mustNew(t, Options{DefaultDestination: "old"}, s)
 	if _, err := r.Cached("user@example.com"); err != ErrNotCached {
 		t.Fatalf("Cached before any Resolve: %v, want ErrNotCached", err)
 	}
-	got := resolve(t, r, "User@Example.com")
-	if got != (Result{Destination: "new", Source: SourceStore}) {
-		t.Fatalf("first Resolve = %+v", got)
-	}
-	got = resolve(t, r, "USER@example.com")
-	if got != (Result{Destination: "new", Source: SourceStore, Cached: true}) {
-		t.Fatalf("second Resolve = %+v", got)
-	}
-	if n := s.calls.Load(); n != 1 {
-		t.Fatalf("store called %d times, want 1", n)
-	}
+	resolvedThenCached(t, r, s, "User@Example.com", "USER@example.com", Result{Destination: "new", Source: SourceStore})
 	c, err := r.Cached("user@EXAMPLE.com")
 	if err != nil || c != (Result{Destination: "new", Source: SourceStore, Cached: true}) {
 		t.Fatalf("Cached = %+v, %v", c, err)
@@ -188,17 +194,7 @@ func TestCachedHitDoesNotAllocate(t *testing.T) {
 func TestNegativeCache(t *testing.T) {
 	s := newFake(false)
 	r := mustNew(t, Options{DefaultDestination: "old"}, s)
-	got := resolve(t, r, "nobody@example.com")
-	if got != (Result{Destination: "old", Source: SourceDefault}) {
-		t.Fatalf("Resolve = %+v", got)
-	}
-	got = resolve(t, r, "nobody@example.com")
-	if got != (Result{Destination: "old", Source: SourceDefault, Cached: true}) {
-		t.Fatalf("second Resolve = %+v", got)
-	}
-	if n := s.calls.Load(); n != 1 {
-		t.Fatalf("store called %d times, want 1", n)
-	}
+	resolvedThenCached(t, r, s, "nobody@example.com", "nobody@example.com", Result{Destination: "old", Source: SourceDefault})
 	// The negative answer hides a mapping added later until invalidated.
 	s.set("nobody@example.com", "new")
 	if got := resolve(t, r, "nobody@example.com"); got.Destination != "old" {

@@ -2,6 +2,7 @@ package apiv1
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -222,28 +223,32 @@ func (s *API) v1Maintenance(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 }
 
 func (s *API) v1DestinationReset(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
-	d, ok := s.destination(w, r, c)
-	if !ok {
-		return
+	if _, ok := s.changeDestination(w, r, c, "reset", s.b.ResetDestination); ok {
+		s.v1Destination(w, r, c)
 	}
-	if err := s.b.ResetDestination(d.ID); err != nil {
-		s.v1Error(w, r, "reset", "destination", err)
-		return
-	}
-	s.v1Destination(w, r, c)
 }
 
 func (s *API) v1DestinationDrain(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
-	d, ok := s.destination(w, r, c)
+	id, ok := s.changeDestination(w, r, c, "drain", func(id string) error { return s.console.SetMaintenance(id, true) })
 	if !ok {
 		return
 	}
-	if err := s.console.SetMaintenance(d.ID, true); err != nil {
-		s.v1Error(w, r, "drain", "destination", err)
-		return
+	n := s.console.KickSessions(backend.SessionFilter{Destination: id})
+	httpio.WriteJSON(w, http.StatusOK, map[string]any{"destination": id, "maintenance": true, "kicked": n})
+}
+
+// changeDestination applies change to the {destination} of the path;
+// when either fails it has answered (the error under op), and ok is false.
+func (s *API) changeDestination(w http.ResponseWriter, r *http.Request, c *v1Ctx, op string, change func(id string) error) (id string, ok bool) {
+	d, ok := s.destination(w, r, c)
+	if !ok {
+		return "", false
 	}
-	n := s.console.KickSessions(backend.SessionFilter{Destination: d.ID})
-	httpio.WriteJSON(w, http.StatusOK, map[string]any{"destination": d.ID, "maintenance": true, "kicked": n})
+	if err := change(d.ID); err != nil {
+		s.v1Error(w, r, op, "destination", err)
+		return "", false
+	}
+	return d.ID, true
 }
 
 // ---- mappings
@@ -334,6 +339,15 @@ func (s *API) v1Identifier(w http.ResponseWriter, r *http.Request, c *v1Ctx, nam
 }
 
 // current reads the explicit mapping of n ("" when none).
+// v1IdentifierAndBody is v1Identifier, then the request's JSON read into
+// body; when either fails it has answered, and ok is false.
+func (s *API) v1IdentifierAndBody(w http.ResponseWriter, r *http.Request, c *v1Ctx, name string, body any) (id, n string, ok bool) {
+	if id, n, ok = s.v1Identifier(w, r, c, name); !ok || !s.readJSON(w, r, body) {
+		return "", "", false
+	}
+	return id, n, true
+}
+
 func (s *API) current(ctx context.Context, n string) (string, error) {
 	m, err := s.console.Mappings(ctx, []string{n})
 	return m[n], err
@@ -346,32 +360,39 @@ func Nullable(s string) *string {
 	return &s
 }
 
-func (s *API) v1MappingGet(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
-	id, n, ok := s.v1Identifier(w, r, c, "identifier")
-	if !ok {
-		return
+// v1Mapping reads the {identifier} of the path and its explicit mapping;
+// when either fails, or there is no mapping (a 404 whose detail ends in
+// hint), it has answered, and ok is false.
+func (s *API) v1Mapping(w http.ResponseWriter, r *http.Request, c *v1Ctx, hint string) (id, n, dest string, ok bool) {
+	if id, n, ok = s.v1Identifier(w, r, c, "identifier"); !ok {
+		return "", "", "", false
 	}
-	d, err := s.current(r.Context(), n)
+	dest, err := s.current(r.Context(), n)
 	if err != nil {
 		s.v1Error(w, r, "lookup", "identifier", err)
-		return
+		return "", "", "", false
 	}
-	if d == "" {
-		httpio.WriteProblem(w, r, http.StatusNotFound, httpio.ProblemNotFound, fmt.Sprintf("%q has no explicit mapping (GET /api/v1/accounts/{account}/route says where it goes)", n), httpio.WithParam("identifier"))
+	if dest == "" {
+		httpio.WriteProblem(w, r, http.StatusNotFound, httpio.ProblemNotFound, fmt.Sprintf("%q has no explicit mapping", n)+hint, httpio.WithParam("identifier"))
+		return "", "", "", false
+	}
+	return id, n, dest, true
+}
+
+func (s *API) v1MappingGet(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
+	id, n, d, ok := s.v1Mapping(w, r, c, " (GET /api/v1/accounts/{account}/route says where it goes)")
+	if !ok {
 		return
 	}
 	httpio.WriteJSON(w, http.StatusOK, map[string]any{"identifier": id, "normalized": n, "destination": d})
 }
 
 func (s *API) v1MappingPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
-	id, n, ok := s.v1Identifier(w, r, c, "identifier")
-	if !ok {
-		return
-	}
 	var body struct {
 		Destination string `json:"destination"`
 	}
-	if !s.readJSON(w, r, &body) {
+	id, n, ok := s.v1IdentifierAndBody(w, r, c, "identifier", &body)
+	if !ok {
 		return
 	}
 	if msg := httpio.CheckToken("destination", body.Destination, httpio.MaxDestinationLen); msg != "" {
@@ -391,18 +412,9 @@ func (s *API) v1MappingPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 }
 
 func (s *API) v1MappingDelete(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
-	id, n, ok := s.v1Identifier(w, r, c, "identifier")
+	// Some stores delete an absent key without a word: v1Mapping says it.
+	id, n, prev, ok := s.v1Mapping(w, r, c, "")
 	if !ok {
-		return
-	}
-	prev, err := s.current(r.Context(), n)
-	if err != nil {
-		s.v1Error(w, r, "lookup", "identifier", err)
-		return
-	}
-	if prev == "" {
-		// Some stores delete an absent key without a word: say it here.
-		httpio.WriteProblem(w, r, http.StatusNotFound, httpio.ProblemNotFound, fmt.Sprintf("%q has no explicit mapping", n), httpio.WithParam("identifier"))
 		return
 	}
 	if err := s.b.DeleteMapping(id); err != nil {
@@ -630,15 +642,7 @@ func (s *API) sessionsOf(f backend.SessionFilter) []backend.Session {
 	if ss == nil {
 		ss = []backend.Session{}
 	}
-	slices.SortFunc(ss, func(a, b backend.Session) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ss, func(a, b backend.Session) int { return cmp.Compare(a.ID, b.ID) })
 	return ss
 }
 
@@ -888,14 +892,11 @@ func (s *API) v1Hold(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 }
 
 func (s *API) v1HoldPut(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
-	id, n, ok := s.v1Identifier(w, r, c, "account")
-	if !ok {
-		return
-	}
 	var body struct {
 		Seconds int64 `json:"seconds"`
 	}
-	if !s.readJSON(w, r, &body) {
+	id, n, ok := s.v1IdentifierAndBody(w, r, c, "account", &body)
+	if !ok {
 		return
 	}
 	if body.Seconds < 1 || body.Seconds > httpio.MaxDelaySeconds {

@@ -1,7 +1,6 @@
 package httpio
 
 import (
-	"encoding/json"
 	"net/http"
 )
 
@@ -63,13 +62,7 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, status int, typ, detai
 	for _, f := range with {
 		f(&p)
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(p)
+	writeJSONAs(w, "application/problem+json", status, p)
 }
 
 func WithParam(name string) func(*Problem) { return func(p *Problem) { p.Parameter = name } }

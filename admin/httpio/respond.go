@@ -7,7 +7,12 @@ import (
 )
 
 func WriteJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	writeJSONAs(w, "application/json", code, v)
+}
+
+// writeJSONAs answers with v as JSON (HTML not escaped) under ctype.
+func writeJSONAs(w http.ResponseWriter, ctype string, code int, v any) {
+	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)

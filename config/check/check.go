@@ -254,31 +254,3 @@ func (p HostPattern) Match(host string) bool {
 	}
 	return host == p.name
 }
-
-// Placeholders counts a query's parameters: the highest $n for
-// PostgreSQL, the question marks otherwise (outside quotes).
-func Placeholders(q string, pg bool) int {
-	n, quote := 0, byte(0)
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"' || c == '`':
-			quote = c
-		case pg && c == '$':
-			j := i + 1
-			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
-				j++
-			}
-			if k, err := strconv.Atoi(q[i+1 : j]); err == nil && k > n {
-				n = k
-			}
-		case !pg && c == '?':
-			n++
-		}
-	}
-	return n
-}

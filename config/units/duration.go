@@ -40,14 +40,7 @@ func (d Duration) String() string {
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = v
-	return nil
-}
+func (d *Duration) UnmarshalText(b []byte) error { return unmarshal(d, b, ParseDuration) }
 
 // ParseDuration reads a Duration (see the type's documentation).
 func ParseDuration(s string) (Duration, error) {

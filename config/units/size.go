@@ -13,14 +13,7 @@ type Size int64
 
 // UnmarshalText implements encoding.TextUnmarshaler for the string form;
 // integers are decoded directly.
-func (s *Size) UnmarshalText(b []byte) error {
-	v, err := ParseSize(string(b))
-	if err != nil {
-		return err
-	}
-	*s = v
-	return nil
-}
+func (s *Size) UnmarshalText(b []byte) error { return unmarshal(s, b, ParseSize) }
 
 // ParseSize reads a Size from its string form.
 func ParseSize(str string) (Size, error) {
@@ -51,4 +44,15 @@ func ParseSize(str string) (Size, error) {
 		return 0, fmt.Errorf("invalid size %q: out of range", str)
 	}
 	return Size(n * mult), nil
+}
+
+// unmarshal sets *dst to what parse reads in text; on error *dst is
+// left as it was.
+func unmarshal[T any](dst *T, text []byte, parse func(string) (T, error)) error {
+	v, err := parse(string(text))
+	if err != nil {
+		return err
+	}
+	*dst = v
+	return nil
 }

@@ -59,10 +59,6 @@ func (d *Demo) Config() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	port := func(addr string) string {
-		_, p, _ := cutLast(addr, ':')
-		return p
-	}
 	return fmt.Sprintf(`# switchyard demo configuration (generated)
 [server]
 hostname = "localhost"
@@ -83,22 +79,8 @@ protocol = "imap"
 bind = [%q]
 tls = "implicit"
 
-[destination.old]
-host = "127.0.0.1"
-forwarding = "xclient"
-allow_plaintext_auth = true
-[destination.old.protocol.imap]
-port = %s
-tls = "plain"
-
-[destination.new]
-host = "127.0.0.1"
-forwarding = "xclient"
-allow_plaintext_auth = true
-[destination.new.protocol.imap]
-port = %s
-tls = "plain"
-
+%s
+%s
 [routing]
 default_destination = "old"
 
@@ -111,7 +93,20 @@ path = %q
 
 [capabilities.imap]
 allow_plain_auth_without_tls = true
-`, cert, key, d.IMAPAddr, d.IMAPSAddr, port(d.Old.Addr()), port(d.New.Addr()), d.MappingFile), nil
+`, cert, key, d.IMAPAddr, d.IMAPSAddr, destination("old", d.Old), destination("new", d.New), d.MappingFile), nil
+}
+
+// destination is the section of the configuration for a demo backend.
+func destination(name string, b *backend) string {
+	_, port, _ := cutLast(b.Addr(), ':')
+	return fmt.Sprintf(`[destination.%[1]s]
+host = "127.0.0.1"
+forwarding = "xclient"
+allow_plaintext_auth = true
+[destination.%[1]s.protocol.imap]
+port = %[2]s
+tls = "plain"
+`, name, port)
 }
 
 // Instructions tells a person how to try the demo.

@@ -145,24 +145,14 @@ func New(cfg Config) *Server {
 	if cfg.IdentifierClaim == "" {
 		cfg.IdentifierClaim = rules.DefaultIdentifierClaim
 	}
-	if cfg.BodyExtractCap <= 0 {
-		cfg.BodyExtractCap = rules.DefaultBodyExtractCap
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = DefaultIdleTimeout
-	}
-	if cfg.ResolveTimeout <= 0 {
-		cfg.ResolveTimeout = DefaultResolveTimeout
-	}
-	if cfg.ResponseHeaderTimeout <= 0 {
-		cfg.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
-	}
-	if cfg.MaxHeaderBytes <= 0 {
-		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
+	cfg.BodyExtractCap = positiveOr(cfg.BodyExtractCap, rules.DefaultBodyExtractCap)
+	cfg.IdleTimeout = positiveOr(cfg.IdleTimeout, DefaultIdleTimeout)
+	cfg.ResolveTimeout = positiveOr(cfg.ResolveTimeout, DefaultResolveTimeout)
+	cfg.ResponseHeaderTimeout = positiveOr(cfg.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+	cfg.MaxHeaderBytes = positiveOr(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	s := &Server{
 		cfg:      cfg,
 		routes:   rules.PrepareRoutes(cfg.Routes),
@@ -175,6 +165,14 @@ func New(cfg Config) *Server {
 		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	return s
+}
+
+// positiveOr returns v, or def when v is zero or negative (not set).
+func positiveOr[T ~int | ~int64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Close closes the idle backend connections; later requests dial anew.

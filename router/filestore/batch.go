@@ -43,22 +43,15 @@ func (s *Store) SetMany(pairs []Pair) (changed []string, err error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	data, fid, err := readStable(s.path)
+	data, fid, _, err := s.readForEditLocked()
 	if err != nil {
 		return nil, err
 	}
-	text := string(data)
-	if _, err := parse(s.path, text, s.opt); err != nil {
-		return nil, fmt.Errorf("filestore: not editing a file with errors: %w", err)
-	}
-	out, edits := rewriteMany(text, want, order, s.opt)
+	out, edits := rewriteMany(string(data), want, order, s.opt)
 	if edits == 0 {
 		return s.installLocked(data, fid)
 	}
-	if fid, err = writeAtomic(s.path, []byte(out)); err != nil {
-		return nil, err
-	}
-	return s.installLocked([]byte(out), fid)
+	return s.writeLocked(out)
 }
 
 // rewriteMany is rewrite for many identifiers at once: one pass over

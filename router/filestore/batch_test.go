@@ -27,18 +27,13 @@ func TestSetManyRewritesOnce(t *testing.T) {
 		t.Errorf("changed = %v, want %v", changed, want)
 	}
 	want := "# header\r\nAlice@Example.com old  # note\r\nbob@example.com old\r\ncarol@example.com old\r\ndave@example.com old\r\n"
-	if got := readFile(t, path); got != want {
-		t.Fatalf("file:\n%q\nwant\n%q", got, want)
-	}
+	wantFile(t, path, "file", want)
 	for id, d := range map[string]string{"alice@example.com": "old", "carol@example.com": "old", "dave@example.com": "old"} {
 		if got := lookup(t, s, id); got != d {
 			t.Errorf("%s -> %s, want %s", id, got, d)
 		}
 	}
-	entries, _ := os.ReadDir(filepath.Dir(path))
-	if len(entries) != 1 {
-		t.Fatalf("temporary files left behind: %v", entries)
-	}
+	noTempFiles(t, path)
 }
 
 // A bad pair anywhere, the last one included, changes nothing: not the

@@ -216,16 +216,9 @@ func (s *Store) Delete(id string) (changed []string, err error) {
 func (s *Store) edit(id, dest string, del bool) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Edit what is on disk now, not what was last loaded: a hand edit that
-	// the watcher has not picked up yet must not be lost.
-	data, fid, err := readStable(s.path)
+	data, fid, m, err := s.readForEditLocked()
 	if err != nil {
 		return nil, err
-	}
-	text := string(data)
-	m, err := parse(s.path, text, s.opt)
-	if err != nil {
-		return nil, fmt.Errorf("filestore: not editing a file with errors: %w", err)
 	}
 	if del {
 		if _, ok := m[id]; !ok {
@@ -235,8 +228,27 @@ func (s *Store) edit(id, dest string, del bool) ([]string, error) {
 		// Nothing to write; install what is on disk in case it was not yet.
 		return s.installLocked(data, fid)
 	}
-	out, _ := rewrite(text, id, dest, del, s.opt)
-	if fid, err = writeAtomic(s.path, []byte(out)); err != nil {
+	out, _ := rewrite(string(data), id, dest, del, s.opt)
+	return s.writeLocked(out)
+}
+
+// readForEditLocked reads and parses the file for an edit: what is on
+// disk now, not what was last loaded (a hand edit that the watcher has
+// not picked up yet must not be lost). A file with errors is not edited.
+func (s *Store) readForEditLocked() (data []byte, fid fileID, m map[string]string, err error) {
+	if data, fid, err = readStable(s.path); err != nil {
+		return nil, fileID{}, nil, err
+	}
+	if m, err = parse(s.path, string(data), s.opt); err != nil {
+		return nil, fileID{}, nil, fmt.Errorf("filestore: not editing a file with errors: %w", err)
+	}
+	return data, fid, m, nil
+}
+
+// writeLocked replaces the file with out (atomically) and installs it.
+func (s *Store) writeLocked(out string) ([]string, error) {
+	fid, err := writeAtomic(s.path, []byte(out))
+	if err != nil {
 		return nil, err
 	}
 	return s.installLocked([]byte(out), fid)

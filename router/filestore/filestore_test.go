@@ -55,6 +55,23 @@ func lookup(t *testing.T, s *Store, id string) string {
 	return d
 }
 
+// wantFile fails the test, saying when, unless path holds want.
+func wantFile(t *testing.T, path, when, want string) {
+	t.Helper()
+	if got := readFile(t, path); got != want {
+		t.Fatalf("%s:\n%q\nwant\n%q", when, got, want)
+	}
+}
+
+// noTempFiles fails the test unless path is alone in its directory.
+func noTempFiles(t *testing.T, path string) {
+	t.Helper()
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
+}
+
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -259,9 +276,7 @@ func TestSetAndDeletePreserveFile(t *testing.T) {
 		t.Fatalf("Set: %v, %v", changed, err)
 	}
 	want := strings.Replace(orig, "Alice@Example.com  new   #", "Alice@Example.com  old   #", 1)
-	if got := readFile(t, path); got != want {
-		t.Fatalf("after Set existing:\n%q\nwant\n%q", got, want)
-	}
+	wantFile(t, path, "after Set existing", want)
 	if lookup(t, s, "alice@example.com") != "old" {
 		t.Fatal("Set not in force")
 	}
@@ -270,18 +285,14 @@ func TestSetAndDeletePreserveFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	want += "carol@example.com new\r\n"
-	if got := readFile(t, path); got != want {
-		t.Fatalf("after Set new:\n%q\nwant\n%q", got, want)
-	}
+	wantFile(t, path, "after Set new", want)
 
 	changed, err = s.Delete("bob@EXAMPLE.com")
 	if err != nil || !slices.Equal(changed, []string{"bob@example.com"}) {
 		t.Fatalf("Delete: %v, %v", changed, err)
 	}
 	want = strings.Replace(want, "bob@example.com old\r\n", "", 1)
-	if got := readFile(t, path); got != want {
-		t.Fatalf("after Delete:\n%q\nwant\n%q", got, want)
-	}
+	wantFile(t, path, "after Delete", want)
 	if lookup(t, s, "bob@example.com") != "<none>" || s.Len() != 2 {
 		t.Fatal("Delete not in force")
 	}
@@ -290,10 +301,7 @@ func TestSetAndDeletePreserveFile(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("permissions not kept: %v %v", fi.Mode(), err)
 	}
-	entries, _ := os.ReadDir(filepath.Dir(path))
-	if len(entries) != 1 {
-		t.Fatalf("temporary files left behind: %v", entries)
-	}
+	noTempFiles(t, path)
 }
 
 func TestSetDeleteErrors(t *testing.T) {

@@ -159,35 +159,33 @@ func normalize(opt Options, id string) string {
 
 // checkID returns why a normalized identifier cannot be stored in a file, or "".
 func checkID(id string) string {
-	if id == "" {
-		return "empty after normalization"
-	}
-	if id[0] == '#' {
-		return "starts with '#'"
-	}
-	for i := 0; i < len(id); i++ {
-		if isSpace(id[i]) || id[i] == '\n' {
-			return "contains whitespace after normalization"
-		}
-	}
-	return ""
+	return checkField(id, "empty after normalization", "starts with '#'", "contains whitespace after normalization")
 }
 
 // checkDest returns why dest cannot be written to a file, or "".
 func checkDest(dest string, opt Options) string {
-	if dest == "" {
-		return "empty destination"
-	}
-	if dest[0] == '#' {
-		return "destination starts with '#'"
-	}
-	for i := 0; i < len(dest); i++ {
-		if isSpace(dest[i]) || dest[i] == '\n' {
-			return "destination contains whitespace"
-		}
+	if msg := checkField(dest, "empty destination", "destination starts with '#'", "destination contains whitespace"); msg != "" {
+		return msg
 	}
 	if opt.Validate != nil && !opt.Validate(dest) {
 		return fmt.Sprintf("unknown destination %q", dest)
+	}
+	return ""
+}
+
+// checkField returns why f cannot be one field of a line, or "": the
+// message given for an empty f, for a leading '#', or for whitespace.
+func checkField(f, empty, hash, space string) string {
+	if f == "" {
+		return empty
+	}
+	if f[0] == '#' {
+		return hash
+	}
+	for i := 0; i < len(f); i++ {
+		if isSpace(f[i]) || f[i] == '\n' {
+			return space
+		}
 	}
 	return ""
 }

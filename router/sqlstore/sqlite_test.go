@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -196,10 +195,7 @@ func TestSQLiteSetManyAtomic(t *testing.T) {
 	if err := base.Set(ctx, "keep@x", "old"); err != nil {
 		t.Fatal(err)
 	}
-	pairs := make([]router.Mapping, 1000)
-	for i := range pairs {
-		pairs[i] = router.Mapping{Identifier: fmt.Sprintf("u%d@x", i), Destination: "new"}
-	}
+	pairs := storetest.Mappings(1000, "u%d@x", "new")
 	pairs[0] = router.Mapping{Identifier: "keep@x", Destination: "new"}
 	pairs[len(pairs)-1].Destination = "bad"
 	if err := base.SetMany(ctx, pairs); err == nil {
@@ -225,10 +221,7 @@ func TestSQLiteSetManyAtomic(t *testing.T) {
 }
 
 func BenchmarkSQLiteSetMany100k(b *testing.B) {
-	pairs := make([]router.Mapping, 100_000)
-	for i := range pairs {
-		pairs[i] = router.Mapping{Identifier: fmt.Sprintf("user%d@example.com", i), Destination: "new"}
-	}
+	pairs := storetest.Mappings(100_000, "user%d@example.com", "new")
 	for b.Loop() {
 		b.StopTimer()
 		s := sqliteStore(b)

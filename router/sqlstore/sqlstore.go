@@ -29,6 +29,7 @@ import (
 	_ "modernc.org/sqlite" // sqlite://
 
 	"github.com/switchyard-mail/switchyard/internal/redact"
+	"github.com/switchyard-mail/switchyard/internal/sqlparams"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/router"
 )
@@ -138,14 +139,14 @@ func openStore(opt Options) (*Store, error) {
 	s.lookup, s.upsert, s.del = opt.Query, opt.Upsert, opt.Delete
 	s.list, s.count = opt.List, opt.Count
 	if s.list != "" {
-		switch n := placeholderCount(t.Dialect, s.list); n {
+		switch n := sqlparams.Count(s.list, t.Dialect == Postgres); n {
 		case 2, 3:
 			s.listSearch = n == 3
 		default:
 			return nil, fmt.Errorf("sqlstore: List: %q takes the cursor, optionally a search pattern, and the page size: found %d placeholder(s)", s.list, n)
 		}
 	}
-	if s.count != "" && placeholderCount(t.Dialect, s.count) != 0 {
+	if s.count != "" && sqlparams.Count(s.count, t.Dialect == Postgres) != 0 {
 		return nil, fmt.Errorf("sqlstore: Count: %q takes no parameter", s.count)
 	}
 	if s.lookup == "" {
@@ -197,35 +198,6 @@ func openStore(opt Options) (*Store, error) {
 	db.SetConnMaxLifetime(opt.ConnMaxLifetime)
 	s.db = db
 	return s, nil
-}
-
-// placeholderCount counts a query's parameters: the highest $n for
-// PostgreSQL, the question marks outside quotes otherwise.
-func placeholderCount(dialect, q string) int {
-	n, quote := 0, byte(0)
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"' || c == '`':
-			quote = c
-		case dialect == Postgres && c == '$':
-			j := i + 1
-			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
-				j++
-			}
-			var k int
-			if _, err := fmt.Sscanf(q[i+1:j], "%d", &k); err == nil && k > n {
-				n = k
-			}
-		case dialect != Postgres && c == '?':
-			n++
-		}
-	}
-	return n
 }
 
 func hasPlaceholders(dialect, q string, two bool) bool {

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -90,15 +91,9 @@ func parseURL(raw string, timeout time.Duration) (Target, error) {
 		if err != nil {
 			return Target{}, fmt.Errorf("sqlstore: mysql URL: %w", err)
 		}
-		if cfg.Timeout == 0 {
-			cfg.Timeout = timeout
-		}
-		if cfg.ReadTimeout == 0 {
-			cfg.ReadTimeout = timeout
-		}
-		if cfg.WriteTimeout == 0 {
-			cfg.WriteTimeout = timeout
-		}
+		cfg.Timeout = cmp.Or(cfg.Timeout, timeout)
+		cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, timeout)
+		cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, timeout)
 		return Target{Dialect: MySQL, Driver: "mysql", DSN: cfg.FormatDSN()}, nil
 	case "sqlite", "sqlite3", "file":
 		path, query, _ := strings.Cut(rest, "?")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -427,6 +428,16 @@ type BatchStore interface {
 	LookupMany(ctx context.Context, ids []string) (map[string]string, error)
 }
 
+// Mappings returns n mappings to dest, of the identifiers id (a format
+// that takes the index) makes.
+func Mappings(n int, id, dest string) []router.Mapping {
+	pairs := make([]router.Mapping, n)
+	for i := range pairs {
+		pairs[i] = router.Mapping{Identifier: fmt.Sprintf(id, i), Destination: dest}
+	}
+	return pairs
+}
+
 // Batch: 10,000 mappings written at once are all there; when bad (a
 // mapping the store refuses, if the store can refuse one) is the last of
 // a batch, nothing of that batch is written.
@@ -435,10 +446,7 @@ func Batch(t *testing.T, s BatchStore, bad *router.Mapping) {
 	if err := s.Set(ctx, "batch-keep@example.com", "old"); err != nil {
 		t.Fatal(err)
 	}
-	pairs := make([]router.Mapping, 10_000)
-	for i := range pairs {
-		pairs[i] = router.Mapping{Identifier: fmt.Sprintf("batch%05d@example.com", i), Destination: "new"}
-	}
+	pairs := Mappings(10_000, "batch%05d@example.com", "new")
 	pairs[0] = router.Mapping{Identifier: "batch-keep@example.com", Destination: "new"}
 	if bad != nil {
 		failing := append(slices.Clone(pairs), *bad)
@@ -516,4 +524,22 @@ func Open[S interface{ Close() error }](t testing.TB, open func() (S, error)) S 
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// URLErrorsHidePassword: open refuses every URL, and none of the errors
+// it returns for one holds pw. The last error is the refusal; those
+// before it, of steps that may pass or fail, may be nil.
+func URLErrorsHidePassword(t *testing.T, pw string, urls []string, open func(url string) []error) {
+	t.Helper()
+	for _, u := range urls {
+		errs := open(u)
+		if errs[len(errs)-1] == nil {
+			t.Fatalf("%q: New succeeded", u)
+		}
+		for _, err := range errs {
+			if err != nil && strings.Contains(err.Error(), pw) {
+				t.Errorf("%q: the password is in %q", u, err)
+			}
+		}
+	}
 }

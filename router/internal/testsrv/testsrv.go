@@ -15,14 +15,8 @@ package testsrv
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -33,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/internal/testcert"
 	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
@@ -210,20 +205,56 @@ func run(t testing.TB, cred *syscall.Credential, timeout time.Duration, argv ...
 // on the same port.
 type Redis struct {
 	Addr string
+	server
+	port int
+	tls  bool
+}
+
+// server is what the servers here share: a binary run in a directory of
+// its own, that can be stopped and started again.
+type server struct {
 	t    testing.TB
 	bin  string
 	dir  string
-	port int
-	n    int
-	tls  bool
+	n    int // starts so far, numbering the logs
 	proc *Proc
+	// launch starts the server once on its port (Redis.start, ...).
+	launch func() error
 }
+
+// firstStart starts the server with launch on candidate ports until one
+// holds; at records the port to try.
+func (s *server) firstStart(name string, launch func() error, at func(port int)) {
+	s.t.Helper()
+	s.launch = launch
+	testnet.StartDaemon(s.t, name, func() error {
+		at(candidatePort(s.t))
+		return s.launch()
+	})
+}
+
+// Start restarts the server on its port.
+func (s *server) Start() {
+	s.t.Helper()
+	if err := s.launch(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// nextLog counts a start and returns the path of its log, dir/<name><n>.log.
+func (s *server) nextLog(name string) string {
+	s.n++
+	return filepath.Join(s.dir, fmt.Sprintf("%s%d.log", name, s.n))
+}
+
+// Stop stops the server (its recorded PID).
+func (s *server) Stop() { s.proc.Stop() }
 
 // StartRedis starts redis-server without persistence.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
 	bin := Gate(t, "redis-server")[0]
-	r := &Redis{t: t, bin: bin, dir: TempDir(t)}
+	r := &Redis{server: server{t: t, bin: bin, dir: TempDir(t)}}
 	r.startFresh()
 	return r
 }
@@ -233,7 +264,7 @@ func StartRedis(t testing.TB) *Redis {
 func StartRedisTLS(t testing.TB) (*Redis, *x509.CertPool) {
 	t.Helper()
 	bin := Gate(t, "redis-server")[0]
-	r := &Redis{t: t, bin: bin, dir: TempDir(t), tls: true}
+	r := &Redis{server: server{t: t, bin: bin, dir: TempDir(t)}, tls: true}
 	pool := selfSigned(t, r.dir)
 	r.startFresh()
 	return r, pool
@@ -242,64 +273,32 @@ func StartRedisTLS(t testing.TB) (*Redis, *x509.CertPool) {
 // startFresh starts the server on candidate ports until one holds.
 func (r *Redis) startFresh() {
 	r.t.Helper()
-	testnet.StartDaemon(r.t, "redis-server", func() error {
-		r.port = candidatePort(r.t)
-		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
-		return r.start()
+	r.firstStart("redis-server", r.start, func(port int) {
+		r.port = port
+		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	})
 }
 
 func selfSigned(t testing.TB, dir string) *x509.CertPool {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, certPEM, keyPEM, err := testcert.New("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "switchyard test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	pool.AppendCertsFromPEM(certPEM)
 	return pool
-}
-
-// Start restarts the server on its port.
-func (r *Redis) Start() {
-	r.t.Helper()
-	if err := r.start(); err != nil {
-		r.t.Fatal(err)
-	}
 }
 
 func (r *Redis) start() error {
 	r.t.Helper()
-	r.n++
+	logPath := r.nextLog("redis")
 	port := strconv.Itoa(r.port)
 	argv := []string{r.bin, "--port", port, "--bind", "127.0.0.1", "--dir", r.dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"}
@@ -308,13 +307,10 @@ func (r *Redis) start() error {
 			"--tls-cert-file", filepath.Join(r.dir, "cert.pem"), "--tls-key-file", filepath.Join(r.dir, "key.pem"),
 			"--tls-auth-clients", "no")
 	}
-	p, err := start(r.t, filepath.Join(r.dir, fmt.Sprintf("redis%d.log", r.n)), "Ready to accept connections", 20*time.Second, nil, argv...)
+	p, err := start(r.t, logPath, "Ready to accept connections", 20*time.Second, nil, argv...)
 	r.proc = p
 	return err
 }
-
-// Stop stops the server (its recorded PID).
-func (r *Redis) Stop() { r.proc.Stop() }
 
 // logOf returns the log of the server's nth start.
 func (r *Redis) logOf(n int) string {
@@ -325,14 +321,22 @@ func (r *Redis) logOf(n int) string {
 // Postgres is a PostgreSQL server run as the postgres user, with trust
 // authentication for the superuser "postgres".
 type Postgres struct {
-	DSN  string // postgres://postgres@127.0.0.1:port/postgres?sslmode=disable
+	sqlServer // DSN postgres://postgres@127.0.0.1:port/postgres?sslmode=disable
+	cred      *syscall.Credential
+}
+
+// sqlServer is a database server that tests reach by its DSN.
+type sqlServer struct {
+	DSN  string
 	Port int
-	t    testing.TB
-	bin  string
-	dir  string
-	cred *syscall.Credential
-	n    int
-	proc *Proc
+	server
+}
+
+// firstStartDSN is firstStart keeping the port, and the DSN made with
+// dsn (a format that takes the port).
+func (s *sqlServer) firstStartDSN(name, dsn string, launch func() error) {
+	s.t.Helper()
+	s.firstStart(name, launch, func(port int) { s.Port, s.DSN = port, fmt.Sprintf(dsn, port) })
 }
 
 const pgBin = "/usr/lib/postgresql/15/bin/"
@@ -343,7 +347,7 @@ const pgBin = "/usr/lib/postgresql/15/bin/"
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	bins := Gate(t, pgBin+"initdb", pgBin+"postgres")
-	p := &Postgres{t: t, bin: bins[1], dir: TempDir(t)}
+	p := &Postgres{sqlServer: sqlServer{server: server{t: t, bin: bins[1], dir: TempDir(t)}}}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -364,26 +368,13 @@ func StartPostgres(t testing.TB) *Postgres {
 		}
 	}
 	run(t, p.cred, 60*time.Second, bins[0], "-D", filepath.Join(p.dir, "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C")
-	testnet.StartDaemon(t, "postgres", func() error {
-		p.Port = candidatePort(t)
-		p.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
-		return p.start()
-	})
+	p.firstStartDSN("postgres", "postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.start)
 	return p
-}
-
-// Start restarts the server on its port.
-func (p *Postgres) Start() {
-	p.t.Helper()
-	if err := p.start(); err != nil {
-		p.t.Fatal(err)
-	}
 }
 
 func (p *Postgres) start() error {
 	p.t.Helper()
-	p.n++
-	proc, err := start(p.t, filepath.Join(p.dir, fmt.Sprintf("pg%d.log", p.n)), "database system is ready to accept connections", 30*time.Second, p.cred,
+	proc, err := start(p.t, p.nextLog("pg"), "database system is ready to accept connections", 30*time.Second, p.cred,
 		p.bin, "-D", filepath.Join(p.dir, "data"), "-p", strconv.Itoa(p.Port), "-k", p.dir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	if proc != nil {
@@ -393,19 +384,10 @@ func (p *Postgres) start() error {
 	return err
 }
 
-// Stop stops the server (its recorded PID).
-func (p *Postgres) Stop() { p.proc.Stop() }
-
 // MariaDB is a mariadbd (or mysqld) with grant tables skipped: any user
 // may connect without a password.
 type MariaDB struct {
-	DSN  string // mysql://root@127.0.0.1:port/test
-	Port int
-	t    testing.TB
-	bin  string
-	dir  string
-	n    int
-	proc *Proc
+	sqlServer // DSN mysql://root@127.0.0.1:port/test
 }
 
 // StartMariaDB initializes a data directory and starts the server.
@@ -420,39 +402,23 @@ func StartMariaDB(t testing.TB) *MariaDB {
 		}
 	}
 	bins := Gate(t, "mysql_install_db", bin)
-	m := &MariaDB{t: t, bin: bins[1], dir: TempDir(t)}
+	m := &MariaDB{sqlServer{server: server{t: t, bin: bins[1], dir: TempDir(t)}}}
 	run(t, nil, 120*time.Second, bins[0], "--no-defaults", "--datadir="+filepath.Join(m.dir, "data"), "--user=root",
 		"--auth-root-authentication-method=normal", "--skip-test-db")
 	if err := os.MkdirAll(filepath.Join(m.dir, "data", "test"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	testnet.StartDaemon(t, "mariadbd", func() error {
-		m.Port = candidatePort(t)
-		m.DSN = fmt.Sprintf("mysql://root@127.0.0.1:%d/test", m.Port)
-		return m.start()
-	})
+	m.firstStartDSN("mariadbd", "mysql://root@127.0.0.1:%d/test", m.start)
 	return m
-}
-
-// Start restarts the server on its port.
-func (m *MariaDB) Start() {
-	m.t.Helper()
-	if err := m.start(); err != nil {
-		m.t.Fatal(err)
-	}
 }
 
 func (m *MariaDB) start() error {
 	m.t.Helper()
-	m.n++
 	var err error
-	m.proc, err = start(m.t, filepath.Join(m.dir, fmt.Sprintf("my%d.log", m.n)), "ready for connections", 60*time.Second, nil,
+	m.proc, err = start(m.t, m.nextLog("my"), "ready for connections", 60*time.Second, nil,
 		m.bin, "--no-defaults", "--datadir="+filepath.Join(m.dir, "data"), "--user=root",
 		"--port="+strconv.Itoa(m.Port), "--bind-address=127.0.0.1", "--socket="+filepath.Join(m.dir, "my.sock"),
 		"--pid-file="+filepath.Join(m.dir, "my.pid"), "--skip-grant-tables", "--skip-name-resolve",
 		"--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M", "--skip-log-bin")
 	return err
 }
-
-// Stop stops the server (its recorded PID).
-func (m *MariaDB) Stop() { m.proc.Stop() }
