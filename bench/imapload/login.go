@@ -3,11 +3,11 @@ package imapload
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/bench/internal/progress"
 	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -65,14 +65,7 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 	smp := stats.NewRunSampling(o.Sampler)
 	smp.Take("start")
 	res := &Result{Scenario: "login", Target: o.Target, TLS: o.TLS, Auth: o.Auth, Concurrency: o.Concurrency, Sources: o.Sources, Started: time.Now()}
-	var last int64
-	var lastT time.Duration
-	stopProgress := startProgress(&o.Options, func(el time.Duration) string {
-		n := ok.Load()
-		rate := float64(n-last) / (el - lastT).Seconds()
-		last, lastT = n, el
-		return fmt.Sprintf("ok %d (%.0f/s), errors %d, p99 %.3f ms", n, rate, errs.Total(), float64(ph.total.Percentile(99))/1e6)
-	})
+	stopProgress := startProgress(&o.Options, progress.Ops(&ok, &errs, &ph.total))
 	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.total)
 	t0 := time.Now()
 	for w := 0; w < o.Concurrency; w++ {

@@ -5,11 +5,11 @@ package run
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/bench/internal/progress"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -65,35 +65,8 @@ func Fail(phase string, err error) *OpError { return &OpError{phase, err} }
 // function is called; that function returns once nothing more is written.
 // total is the latency histogram the line quotes p99 from.
 func StartProgress(w io.Writer, every time.Duration, proto string, ok *atomic.Int64, errs *stats.Errors, total *stats.Histogram) (stop func()) {
-	if w == nil {
-		return func() {}
-	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t0 := time.Now()
-		tk := time.NewTicker(every)
-		defer tk.Stop()
-		var last int64
-		var lastT time.Duration
-		for {
-			select {
-			case <-quit:
-				return
-			case <-tk.C:
-				el := time.Since(t0)
-				n := ok.Load()
-				rate := float64(n-last) / (el - lastT).Seconds()
-				last, lastT = n, el
-				fmt.Fprintf(w, "[%6.1fs] %s ok %d (%.0f/s), errors %d, p99 %.3f ms\n",
-					el.Seconds(), proto, n, rate, errs.Total(), float64(total.Percentile(99))/1e6)
-			}
-		}
-	}()
-	return func() {
-		close(quit)
-		<-done
-	}
+	ops := progress.Ops(ok, errs, total)
+	return progress.Start(w, every, func(el time.Duration) string { return proto + " " + ops(el) })
 }
 
 // Connections is one worker of a scenario that works connection by
