@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/bench/internal/ticker"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -18,26 +19,12 @@ func Start(w io.Writer, every time.Duration, line func(elapsed time.Duration) st
 	if w == nil {
 		return func() {}
 	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t0 := time.Now()
-		tk := time.NewTicker(every)
-		defer tk.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-tk.C:
-				el := time.Since(t0)
-				fmt.Fprintf(w, "[%6.1fs] %s\n", el.Seconds(), line(el))
-			}
-		}
-	}()
-	return func() {
-		close(quit)
-		<-done
-	}
+	t0 := time.Now()
+	return ticker.Every(every, func() bool {
+		el := time.Since(t0)
+		fmt.Fprintf(w, "[%6.1fs] %s\n", el.Seconds(), line(el))
+		return true
+	})
 }
 
 // Ops returns the line of a storm of operations: "ok N (rate/s), errors
