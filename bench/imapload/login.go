@@ -3,12 +3,12 @@ package imapload
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/internal/progress"
 	"github.com/switchyard-mail/switchyard/bench/internal/sources"
+	"github.com/switchyard-mail/switchyard/bench/internal/storm"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -46,21 +46,16 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 	if o.Linger <= 0 {
 		o.Linger = time.Second
 	}
-	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
+	r, err := storm.Start(ctx, o.Target, o.Sources, o.Timeout, o.Duration)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	// A dial cut by the deadline may fail a moment before ctx.Err is set.
-	end, _ := ctx.Deadline()
+	defer r.Stop()
 
 	var (
-		ph      phases
-		errs    stats.Errors
-		ok      atomic.Int64
-		started atomic.Int64
-		wg      sync.WaitGroup
+		ph   phases
+		errs stats.Errors
+		ok   atomic.Int64
 	)
 	smp := stats.NewRunSampling(o.Sampler)
 	smp.Take("start")
@@ -68,34 +63,15 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 	stopProgress := startProgress(&o.Options, progress.Ops(&ok, &errs, &ph.total))
 	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.total)
 	t0 := time.Now()
-	for w := 0; w < o.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				n := started.Add(1)
-				if o.Count > 0 && n > o.Count {
-					return
-				}
-				acct := o.Accounts[(n-1)%int64(len(o.Accounts))]
-				if err := loginOnce(ctx, &o, d, acct, &ph); err != nil {
-					var oe *opError
-					if errors.As(err, &oe) && oe.phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
-						return // cancelled while dialing: not a failure
-					}
-					if errors.As(err, &oe) {
-						errs.Add(oe.kind())
-					} else {
-						errs.Add("other")
-					}
-					time.Sleep(time.Millisecond) // do not spin on a dead target
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
+	r.Ops(o.Concurrency, o.Count, &ok, &errs, func(ctx context.Context, n int64) error {
+		return loginOnce(ctx, &o, r.Dialer, o.Accounts[(n-1)%int64(len(o.Accounts))], &ph)
+	}, func(err error) (string, string) {
+		var oe *opError
+		if errors.As(err, &oe) {
+			return oe.phase, oe.kind()
+		}
+		return "", "other"
+	})
 	res.Timeline = stopTimeline()
 	stopProgress()
 	wall := time.Since(t0)

@@ -7,13 +7,13 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/internal/sources"
+	"github.com/switchyard-mail/switchyard/bench/internal/storm"
 	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -280,13 +280,11 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := sources.NewDialer(lo.Target, lo.Sources, lo.Timeout)
+	r, err := storm.Start(ctx, lo.Target, lo.Sources, lo.Timeout, o.Duration)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	end, _ := ctx.Deadline()
+	defer r.Stop()
 
 	msg := MessageBody(o.MessageSize)
 	wire := dotStuff(msg)
@@ -296,7 +294,6 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 		errs    stats.Errors
 		cnt     deliverCounters
 		started atomic.Int64
-		wg      sync.WaitGroup
 	)
 	smp := stats.NewRunSampling(o.Sampler)
 	smp.Take("start")
@@ -312,15 +309,10 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 	stopProgress := run.StartProgress(lo.Progress, lo.ProgressEvery, string(lo.Protocol), &okForProgress, &errs, &ph.total)
 	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, cnt.ok.Load, errs.Total, func() int64 { return cnt.ok.Load() * int64(o.MessageSize) }, &ph.total)
 	t0 := time.Now()
-	for w := 0; w < o.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dw := &deliverWorker{o: &o, d: d, wire: wire, ph: &ph, dp: &dp, errs: &errs, cnt: &cnt, started: &started, okp: &okForProgress}
-			run.Connections(ctx, end, o.Count, &started, &errs, dw.connection)
-		}()
-	}
-	wg.Wait()
+	storm.Workers(o.Concurrency, func() {
+		dw := &deliverWorker{o: &o, d: r.Dialer, wire: wire, ph: &ph, dp: &dp, errs: &errs, cnt: &cnt, started: &started, okp: &okForProgress}
+		run.Connections(r, o.Count, &started, &errs, dw.connection)
+	})
 	res.Timeline = stopTimeline()
 	stopProgress()
 	wall := time.Since(t0)

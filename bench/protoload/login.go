@@ -5,12 +5,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/internal/sources"
+	"github.com/switchyard-mail/switchyard/bench/internal/storm"
 	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -44,21 +44,16 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
-	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
+	r, err := storm.Start(ctx, o.Target, o.Sources, o.Timeout, o.Duration)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	// A dial cut by the deadline may fail a moment before ctx.Err is set.
-	end, _ := ctx.Deadline()
+	defer r.Stop()
 
 	var (
-		ph      phases
-		errs    stats.Errors
-		ok      atomic.Int64
-		started atomic.Int64
-		wg      sync.WaitGroup
+		ph   phases
+		errs stats.Errors
+		ok   atomic.Int64
 	)
 	smp := stats.NewRunSampling(o.Sampler)
 	smp.Take("start")
@@ -69,29 +64,15 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 	stopProgress := run.StartProgress(o.Progress, o.ProgressEvery, string(o.Protocol), &ok, &errs, &ph.total)
 	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.total)
 	t0 := time.Now()
-	for w := 0; w < o.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				n := started.Add(1)
-				if o.Count > 0 && n > o.Count {
-					return
-				}
-				acct := o.Accounts[(n-1)%int64(len(o.Accounts))]
-				if oe := loginOnce(ctx, &o, d, acct, &ph); oe != nil {
-					if oe.Phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
-						return // cancelled while dialing: not a failure
-					}
-					errs.Add(oe.Kind())
-					time.Sleep(time.Millisecond) // do not spin on a dead target
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
+	r.Ops(o.Concurrency, o.Count, &ok, &errs, func(ctx context.Context, n int64) error {
+		if oe := loginOnce(ctx, &o, r.Dialer, o.Accounts[(n-1)%int64(len(o.Accounts))], &ph); oe != nil {
+			return oe
+		}
+		return nil
+	}, func(err error) (string, string) {
+		oe := err.(*run.OpError)
+		return oe.Phase, oe.Kind()
+	})
 	res.Timeline = stopTimeline()
 	stopProgress()
 	wall := time.Since(t0)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/internal/sources"
+	"github.com/switchyard-mail/switchyard/bench/internal/storm"
 	"github.com/switchyard-mail/switchyard/bench/protoload"
 	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 	"github.com/switchyard-mail/switchyard/bench/stats"
@@ -260,15 +261,13 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := sources.NewDialer(lo.Target, lo.Sources, lo.Timeout)
+	r, err := storm.Start(ctx, lo.Target, lo.Sources, lo.Timeout, o.Duration)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	end, _ := ctx.Deadline()
+	defer r.Stop()
 
-	sh := &httpShared{o: &o, d: d, body: JMAPBody(o.BodySize), statuses: map[string]int64{}, backends: map[string]int64{}}
+	sh := &httpShared{o: &o, d: r.Dialer, body: JMAPBody(o.BodySize), statuses: map[string]int64{}, backends: map[string]int64{}}
 	sh.head = fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: switchyard-bench\r\nAccept: application/json\r\n"+
 		"Content-Type: application/json\r\nContent-Length: %d\r\nAuthorization: Basic ", o.Path, o.Host, len(sh.body))
 	sh.auths = make([]string, len(o.Accounts))
@@ -289,18 +288,12 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 	var okp atomic.Int64
 	stopProgress := run.StartProgress(lo.Progress, lo.ProgressEvery, string(lo.Protocol), &okp, &sh.errs, &ph)
 	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, sh.ok.Load, sh.errs.Total, sh.bytes.Load, &sh.total)
-	var wg sync.WaitGroup
 	t0 := time.Now()
-	for i := 0; i < o.Concurrency; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := &httpWorker{sh: sh, okp: &okp, ph: &ph, statuses: map[string]int64{}, backends: map[string]int64{}}
-			defer w.flush()
-			run.Connections(ctx, end, o.Count, &sh.started, &sh.errs, w.connection)
-		}()
-	}
-	wg.Wait()
+	storm.Workers(o.Concurrency, func() {
+		w := &httpWorker{sh: sh, okp: &okp, ph: &ph, statuses: map[string]int64{}, backends: map[string]int64{}}
+		defer w.flush()
+		run.Connections(r, o.Count, &sh.started, &sh.errs, w.connection)
+	})
 	res.Timeline = stopTimeline()
 	stopProgress()
 	wall := time.Since(t0)

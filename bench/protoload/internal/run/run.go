@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/internal/progress"
+	"github.com/switchyard-mail/switchyard/bench/internal/storm"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -70,19 +71,19 @@ func StartProgress(w io.Writer, every time.Duration, proto string, ok *atomic.In
 }
 
 // Connections is one worker of a scenario that works connection by
-// connection: it calls connection until ctx ends, until count operations
+// connection: it calls connection until r ends, until count operations
 // were started (0: no bound), or until connection says there is no more.
 // A failure is counted in errs by kind, then the worker pauses a
 // millisecond so as not to spin on a dead target; a dial cut short by the
 // end of the run is not a failure.
-func Connections(ctx context.Context, end time.Time, count int64, started *atomic.Int64, errs *stats.Errors, connection func(context.Context) (more bool, _ *OpError)) {
-	for ctx.Err() == nil {
+func Connections(r *storm.Run, count int64, started *atomic.Int64, errs *stats.Errors, connection func(context.Context) (more bool, _ *OpError)) {
+	for r.Ctx.Err() == nil {
 		if count > 0 && started.Load() >= count {
 			return
 		}
-		more, oe := connection(ctx)
+		more, oe := connection(r.Ctx)
 		if oe != nil {
-			if oe.Phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
+			if r.Cancelled(oe.Phase) {
 				return // cancelled while dialing: not a failure
 			}
 			errs.Add(oe.Kind())
