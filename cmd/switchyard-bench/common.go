@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -93,6 +94,28 @@ func progress(f *flags, stderr io.Writer) (io.Writer, time.Duration) {
 	return nil, 0
 }
 
+// clientSide is what every scenario's options take from the flags: the
+// progress line, the target sampler and the client's TLS.
+type clientSide struct {
+	Progress      io.Writer
+	ProgressEvery time.Duration
+	Sampler       *stats.Sampler
+	TLSConfig     *tls.Config
+}
+
+// client reads the progress writer and the sampler (targetSampler), and
+// with withTLS the client's TLS (clientTLS).
+func client(f *flags, stderr io.Writer, withTLS bool) (c clientSide, err error) {
+	c.Progress, c.ProgressEvery = progress(f, stderr)
+	if c.Sampler, err = targetSampler(f); err != nil {
+		return c, err
+	}
+	if withTLS {
+		c.TLSConfig, err = clientTLS(f)
+	}
+	return c, err
+}
+
 // result is what every scenario returns.
 type result interface {
 	WriteText(io.Writer) error
@@ -109,6 +132,18 @@ func report(f *flags, stdout io.Writer, res result, runErr error) error {
 		}
 	}
 	return runErr
+}
+
+// reportRun is report for a run that may have returned no result: then
+// the run's error alone.
+func reportRun[R interface {
+	*T
+	result
+}, T any](f *flags, stdout io.Writer, res R, runErr error) error {
+	if res == nil {
+		return runErr
+	}
+	return report(f, stdout, res, runErr)
 }
 
 // mockTLSConfig is the mock backends' server TLS: --mock-cert/--mock-key,
@@ -134,6 +169,39 @@ func mockName(f *flags, i int) string {
 		return f.mockNames[i]
 	}
 	return fmt.Sprintf("mock%d", i)
+}
+
+// mockUsers maps the accounts' names to their passwords.
+func mockUsers(accounts []imapload.Account) map[string]string {
+	users := make(map[string]string, len(accounts))
+	for _, a := range accounts {
+		users[a.User] = a.Password
+	}
+	return users
+}
+
+// serveMocks starts a mock backend on each --mock-backend address with
+// start (which prints its line), waits (waitMock), prints each one's
+// summary and closes them all.
+func serveMocks[S interface{ Close() error }](ctx context.Context, f *flags, start func(name, addr string) (S, error), summary func(name string, s S)) error {
+	var servers []S
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
+	for i, addr := range f.mockBackend {
+		s, err := start(mockName(f, i), addr)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, s)
+	}
+	waitMock(ctx, f)
+	for i, s := range servers {
+		summary(mockName(f, i), s)
+	}
+	return nil
 }
 
 // waitMock returns when ctx ends or --duration (if set) has passed.

@@ -39,15 +39,13 @@ func runDeliver(ctx context.Context, f *flags, accounts []imapload.Account, stdo
 		Count:         f.count,
 		Timeline:      f.timeline,
 	}
-	o.Progress, o.ProgressEvery = progress(f, stderr)
-	if o.Sampler, err = targetSampler(f); err != nil {
+	c, err := client(f, stderr, false)
+	if err != nil {
 		return err
 	}
+	o.Progress, o.ProgressEvery, o.Sampler = c.Progress, c.ProgressEvery, c.Sampler
 	res, err := protoload.RunDeliver(ctx, o)
-	if res == nil {
-		return err
-	}
-	return report(f, stdout, res, err)
+	return reportRun(f, stdout, res, err)
 }
 
 // runDeliverMock is --mock-backend with --mock-protocol smtp or lmtp:
@@ -71,29 +69,20 @@ func runDeliverMock(ctx context.Context, f *flags, accounts []imapload.Account, 
 	if cfg.TLS, err = mockTLSConfig(f, f.mockTLS); err != nil {
 		return err
 	}
-	var servers []*mocksmtp.Server
-	defer func() {
-		for _, s := range servers {
-			s.Close()
-		}
-	}()
-	for i, addr := range f.mockBackend {
+	return serveMocks(ctx, f, func(name, addr string) (*mocksmtp.Server, error) {
 		c := cfg
-		c.Name = mockName(f, i)
+		c.Name = name
 		s, err := mocksmtp.Listen(addr, c)
 		if err != nil {
-			return fmt.Errorf("mock %s backend %s on %s: %v", proto, c.Name, addr, err)
+			return nil, fmt.Errorf("mock %s backend %s on %s: %v", proto, c.Name, addr, err)
 		}
-		servers = append(servers, s)
 		known := "any recipient"
 		if len(cfg.Recipients) > 0 {
 			known = fmt.Sprintf("%d known recipients", len(cfg.Recipients))
 		}
 		fmt.Fprintf(stdout, "mock%s %s listening on %s (%s)\n", proto, c.Name, s.Addr(), known)
-	}
-	waitMock(ctx, f)
-	for _, s := range servers {
+		return s, nil
+	}, func(_ string, s *mocksmtp.Server) {
 		fmt.Fprintf(stdout, "mock%s %s: %d messages accepted\n", proto, s.Name(), s.Accepted())
-	}
-	return nil
+	})
 }

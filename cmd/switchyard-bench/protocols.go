@@ -41,18 +41,13 @@ func runProtoLoad(ctx context.Context, f *flags, accounts []imapload.Account, st
 		Linger:      f.linger,
 		Timeline:    f.timeline,
 	}
-	o.Progress, o.ProgressEvery = progress(f, stderr)
-	if o.Sampler, err = targetSampler(f); err != nil {
+	c, err := client(f, stderr, true)
+	if err != nil {
 		return err
 	}
-	if o.TLSConfig, err = clientTLS(f); err != nil {
-		return err
-	}
+	o.Progress, o.ProgressEvery, o.Sampler, o.TLSConfig = c.Progress, c.ProgressEvery, c.Sampler, c.TLSConfig
 	res, err := protoload.RunLogin(ctx, o)
-	if res == nil {
-		return err
-	}
-	return report(f, stdout, res, err)
+	return reportRun(f, stdout, res, err)
 }
 
 // runProtoMock is --mock-backend with --mock-protocol pop3, submission or
@@ -72,10 +67,7 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 	if f.mockProxy && proto == protoload.Submission {
 		return errors.New("--mock-proxy-header: the submission mock reads no PROXY header")
 	}
-	users := make(map[string]string, len(accounts))
-	for _, a := range accounts {
-		users[a.User] = a.Password
-	}
+	users := mockUsers(accounts)
 	tlsCfg, err := mockTLSConfig(f, f.mockTLS)
 	if err != nil {
 		return err
@@ -84,15 +76,7 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 		Addr() string
 		Close() error
 	}
-	var servers []server
-	var names []string
-	defer func() {
-		for _, s := range servers {
-			s.Close()
-		}
-	}()
-	for i, addr := range f.mockBackend {
-		name := mockName(f, i)
+	return serveMocks(ctx, f, func(name, addr string) (server, error) {
 		var s server
 		var err error
 		switch proto {
@@ -108,22 +92,19 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 			s, err = mocksieve.Listen(addr, mocksieve.Config{Name: name, Users: users, AcceptProxyHeader: f.mockProxy, XClient: f.mockXClient})
 		}
 		if err != nil {
-			return fmt.Errorf("mock %s backend %s on %s: %v", proto, name, addr, err)
+			return nil, fmt.Errorf("mock %s backend %s on %s: %v", proto, name, addr, err)
 		}
-		servers, names = append(servers, s), append(names, name)
 		fmt.Fprintf(stdout, "mock%s %s listening on %s (%d users)\n", proto, name, s.Addr(), len(users))
-	}
-	waitMock(ctx, f)
-	for i, s := range servers {
+		return s, nil
+	}, func(name string, s server) {
 		switch m := s.(type) {
 		case *mockpop3.Server:
-			fmt.Fprintf(stdout, "mock%s %s: %d logins\n", proto, names[i], m.Logins())
+			fmt.Fprintf(stdout, "mock%s %s: %d logins\n", proto, name, m.Logins())
 		case *mocksmtp.Server:
 			ok, failed := m.Logins()
-			fmt.Fprintf(stdout, "mock%s %s: %d logins, %d refused\n", proto, names[i], ok, failed)
+			fmt.Fprintf(stdout, "mock%s %s: %d logins, %d refused\n", proto, name, ok, failed)
 		default:
-			fmt.Fprintf(stdout, "mock%s %s: stopped\n", proto, names[i])
+			fmt.Fprintf(stdout, "mock%s %s: stopped\n", proto, name)
 		}
-	}
-	return nil
+	})
 }
