@@ -38,8 +38,6 @@ bench_bin() {
 	for p in "$@"; do go build -o "$bin/$(basename "$p")" "$p"; done
 }
 
-# bench_tmp NAME: tmp=/tmp/sy-NAME.XXXXXX; at exit every process in pids
-# is stopped and tmp removed; SIGINT/SIGTERM exit 130 (through that trap).
 # baseline_bin REV: builds switchyard at git revision REV, from a worktree
 # of its own removed afterwards, into $bin/switchyard-baseline (before and
 # after figures in one run).
@@ -51,6 +49,8 @@ baseline_bin() {
 	git worktree remove --force "$wt"
 }
 
+# bench_tmp NAME: tmp=/tmp/sy-NAME.XXXXXX; at exit every process in pids
+# is stopped and tmp removed; SIGINT/SIGTERM exit 130 (through that trap).
 bench_tmp() {
 	tmp=$(mktemp -d /tmp/sy-"$1".XXXXXX)
 	trap cleanup EXIT
@@ -131,36 +131,9 @@ loadavg_line() {
 bench_meta() { echo "$* nproc=$(nproc) kernel=$(uname -r) go=$(go env GOVERSION)" >"$out/meta.txt"; }
 
 # treecpu PID: CPU seconds (utime+stime) of PID and all its descendants
-# (a proxy of several processes, like nginx).
-treecpu() {
-	python3 - "$1" <<'PY'
-import os, sys
-tick = os.sysconf("SC_CLK_TCK")
-def kids(p):
-    out = []
-    try:
-        for t in os.listdir("/proc/%d/task" % p):
-            with open("/proc/%d/task/%s/children" % (p, t)) as f:
-                out += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return out
-todo, seen, cpu = [int(sys.argv[1])], set(), 0
-while todo and len(seen) < 1000:
-    p = todo.pop()
-    if p in seen:
-        continue
-    seen.add(p)
-    try:
-        with open("/proc/%d/stat" % p) as f:
-            st = f.read().rsplit(")", 1)[1].split()
-        cpu += int(st[11]) + int(st[12])
-    except (OSError, IndexError, ValueError):
-        continue
-    todo += kids(p)
-print("%.3f" % (cpu / tick))
-PY
-}
+# (a proxy of several processes, like nginx); scripts/bench-proc.py walks
+# the tree, as it does for bench-peers.sh's samples.
+treecpu() { python3 scripts/bench-proc.py cpu "$1"; }
 
 # Pieces of the generated switchyard configurations, one place for each
 # (print them inside a heredoc with $(...)):
