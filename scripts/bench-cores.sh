@@ -74,19 +74,16 @@ start_proxy threads1 1
 start_proxy threads2 2
 start_proxy threads1-gmp1 1 1
 
+# cell CELL FILE: one login storm against CELL's proxy.
+cell() {
+	local c=$1 f=$2
+	"$bin/switchyard-bench" --scenario login --target 127.0.0.1:"${tport[$c]}" --users "$users" --password password \
+		--concurrency "$conc" --duration "${secs}s" --pid "${tpid[$c]}" --progress 0 --json "$f.json" >"$f.txt" 2>&1 ||
+		{ echo "  $c: bench failed (see $f.txt)" >&2; failed=1; }
+}
 loadavg start
 failed=0
-n=${#cells[@]}
-for r in $(seq "$rounds"); do
-	for i in $(seq 0 $((n - 1))); do
-		c=${cells[$(( (i + r - 1) % n ))]}
-		echo "round $r: $c, ${secs} s" >&2
-		f=$out/$c-$r
-		"$bin/switchyard-bench" --scenario login --target 127.0.0.1:"${tport[$c]}" --users "$users" --password password \
-			--concurrency "$conc" --duration "${secs}s" --pid "${tpid[$c]}" --progress 0 --json "$f.json" >"$f.txt" 2>&1 ||
-			{ echo "  $c: bench failed (see $f.txt)" >&2; failed=1; }
-	done
-done
+bench_rounds "$rounds" cell
 loadavg end
 for c in threads1 threads2 threads1-gmp1; do
 	grep -E '^Threads' /proc/"${tpid[$c]}"/status | sed "s/^/$c /" >>"$out/os-threads.txt" || true

@@ -117,6 +117,21 @@ start_switchyard() {
 	for p in "$@"; do waitport "$p" "$sypid"; done
 }
 
+# bench_rounds ROUNDS FUNC: ROUNDS rounds of FUNC CELL FILE for each cell
+# of cells (FILE: $out/CELL-ROUND, without extension), the order rotated by
+# one each round so no cell always runs first; prints "round R: CELL,
+# $secs s" before each.
+bench_rounds() {
+	local r i n=${#cells[@]}
+	for r in $(seq "$1"); do
+		for i in $(seq 0 $((n - 1))); do
+			c=${cells[$(( (i + r - 1) % n ))]}
+			echo "round $r: $c, ${secs} s" >&2
+			"$2" "$c" "$out/$c-$r"
+		done
+	done
+}
+
 # loadavg start|end: record /proc/loadavg in $out/loadavg-start|-end.
 loadavg() { cat /proc/loadavg >"$out/loadavg-$1"; }
 
