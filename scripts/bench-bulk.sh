@@ -116,15 +116,12 @@ done
 } >"$out/meta.txt"
 
 python3 - "$out" "${targets[@]}" <<'PY'
-import json, os, sys
+import os, sys
+from scripts.bench_results import load_json
 out = sys.argv[1]
 targets = sys.argv[2:]
 def load(t, n):
-    try:
-        with open(os.path.join(out, "fetch-%s-%d.json" % (t, n))) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    return load_json(os.path.join(out, "fetch-%s-%d.json" % (t, n)))
 print("| target | streams | MB/s | × direct | × haproxy | proxy CPU-s/GB |")
 print("| --- | ---: | ---: | ---: | ---: | ---: |")
 for n in (1, 16):

@@ -91,18 +91,15 @@ done
 bench_meta "rounds=$rounds seconds=$secs concurrency=$conc"
 
 python3 - "$out" "$rounds" "$conc" "${cells[@]}" <<'PY'
-import json, os, statistics, sys
+import os, statistics, sys
+from scripts.bench_results import load_json
 out, rounds, conc, cells = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 label = {"direct": "direct (mock backend)", "threads1": "switchyard, threads = 1", "threads2": "switchyard, threads = 2",
          "threads1-gmp1": "switchyard, threads = 1, GOMAXPROCS=1"}
 
 
 def load(c, r):
-    try:
-        with open(os.path.join(out, "%s-%d.json" % (c, r))) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    return load_json(os.path.join(out, "%s-%d.json" % (c, r)))
 
 
 def med(xs):
