@@ -67,20 +67,12 @@ sy_config() { # sy_config PLAIN_PORT TLS_PORT
 	cat <<TOML
 [server]
 backend_timeout = "5s"
-[tls.certificate.bench]
-cert = "$tmp/cert.pem"
-key = "$tmp/key.pem"
-default = true
+$(sy_cert "$tmp/cert.pem" "$tmp/key.pem")
 $(sy_listener plain imap "$1")
-[listener.tls]
-protocol = "imap"
-bind = ["127.0.0.1:$2"]
-tls = "implicit"
+$(sy_listener tls imap "$2" implicit)
 $(sy_destination mock none "imap=$mock")
-[routing]
-default_destination = "mock"
-[capabilities.imap]
-allow_plain_auth_without_tls = true
+$(sy_routing mock)
+$(sy_plain_auth imap)
 TOML
 }
 sy_config "$splain" "$stls" >"$tmp/switchyard.toml"

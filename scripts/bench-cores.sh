@@ -56,10 +56,8 @@ $(sy_listener plain imap "${tport[$cell]}")
 max_connections = 19000
 max_connections_per_ip = 0
 $(sy_destination mock xclient "imap=$mock")
-[routing]
-default_destination = "mock"
-[capabilities.imap]
-allow_plain_auth_without_tls = true
+$(sy_routing mock)
+$(sy_plain_auth imap)
 TOML
 	cp "$tmp/$cell.toml" "$out/$cell.toml"
 	if [ -n "$gmp" ]; then

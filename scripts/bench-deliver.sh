@@ -92,8 +92,7 @@ tls = "plain"
 [destination.mock.protocol.smtp]
 port = ${mock[smtp]}
 tls = "plain"
-[routing]
-default_destination = "mock"
+$(sy_routing mock)
 smtp_passthrough_destination = "mock"
 TOML
 	start_switchyard "$tmp/switchyard.toml" "$llmtp" "$lsmtp"

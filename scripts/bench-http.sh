@@ -81,14 +81,8 @@ tport[direct]=$old; tpid[direct]=$oldpid
 tport[switchyard]=$(port); tport[switchyard-tls]=$(port)
 tlsconf=""; tlslisten=""
 if [ "$tlsmode" = 1 ]; then
-	tlsconf="[tls.certificate.bench]
-cert = \"$tmp/cert.pem\"
-key = \"$tmp/key.pem\"
-default = true"
-	tlslisten="[listener.https]
-protocol = \"http\"
-bind = [\"127.0.0.1:${tport[switchyard-tls]}\"]
-tls = \"implicit\""
+	tlsconf=$(sy_cert "$tmp/cert.pem" "$tmp/key.pem")
+	tlslisten=$(sy_listener https http "${tport[switchyard-tls]}" implicit)
 fi
 cat >"$tmp/switchyard.toml" <<TOML
 [server]
@@ -104,12 +98,7 @@ match = "/**"
 from = "authorization"
 $(sy_destination old none "http=$old")
 $(sy_destination new none "http=$new")
-[routing]
-default_destination = "old"
-[mapping]
-source = "file"
-[mapping.file]
-path = "$mapping"
+$(sy_routing old "$mapping")
 TOML
 sports=("${tport[switchyard]}")
 [ "$tlsmode" = 1 ] && sports+=("${tport[switchyard-tls]}")

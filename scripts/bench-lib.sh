@@ -153,9 +153,12 @@ treecpu() { python3 scripts/bench-proc.py cpu "$1"; }
 # Pieces of the generated switchyard configurations, one place for each
 # (print them inside a heredoc with $(...)):
 #
-# sy_listener ID PROTOCOL PORT: a plaintext [listener.ID] on 127.0.0.1;
-# keys printed after it belong to it.
-sy_listener() { printf '[listener.%s]\nprotocol = "%s"\nbind = ["127.0.0.1:%s"]\ntls = "plain"\n' "$1" "$2" "$3"; }
+# sy_cert CERT KEY: the default certificate, [tls.certificate.bench].
+sy_cert() { printf '[tls.certificate.bench]\ncert = "%s"\nkey = "%s"\ndefault = true\n' "$1" "$2"; }
+
+# sy_listener ID PROTOCOL PORT [TLS]: a [listener.ID] on 127.0.0.1, plaintext
+# unless TLS ("implicit"); keys printed after it belong to it.
+sy_listener() { printf '[listener.%s]\nprotocol = "%s"\nbind = ["127.0.0.1:%s"]\ntls = "%s"\n' "$1" "$2" "$3" "${4:-plain}"; }
 
 # sy_destination ID FORWARDING PROTOCOL=PORT...: [destination.ID] on
 # 127.0.0.1 that takes credentials in the clear, with a plaintext
@@ -168,6 +171,18 @@ sy_destination() {
 		printf '[destination.%s.protocol.%s]\nport = %s\ntls = "plain"\n' "$id" "${ep%%=*}" "${ep#*=}"
 	done
 }
+
+# sy_routing DEFAULT [MAPPING]: [routing] to destination DEFAULT, and with
+# MAPPING the account mapping file [mapping.file]; keys printed after it
+# belong to [routing] (without MAPPING).
+sy_routing() {
+	printf '[routing]\ndefault_destination = "%s"\n' "$1"
+	[ -z "${2:-}" ] || printf '[mapping]\nsource = "file"\n[mapping.file]\npath = "%s"\n' "$2"
+}
+
+# sy_plain_auth PROTOCOL...: [capabilities.PROTOCOL] taking credentials
+# without TLS, for each PROTOCOL.
+sy_plain_auth() { local p; for p in "$@"; do printf '[capabilities.%s]\nallow_plain_auth_without_tls = true\n' "$p"; done; }
 
 # bench_args USAGE FLAG=VAR... -- "$@": the command line of a script that
 # takes --smoke (smoke=1), the FLAGs given (--FLAG sets VAR=1; all start

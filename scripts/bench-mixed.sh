@@ -85,15 +85,9 @@ recipient_routing = true
 $(sy_listener smtp smtp "${listen[smtp]}")
 $(sy_destination mock xclient "imap=${mock[imap]}" "pop3=${mock[pop3]}" "submission=${mock[submission]}" "lmtp=${mock[lmtp]}" "smtp=${mock[smtp]}")
 forwarding = "none"
-[routing]
-default_destination = "mock"
+$(sy_routing mock)
 smtp_passthrough_destination = "mock"
-[capabilities.imap]
-allow_plain_auth_without_tls = true
-[capabilities.pop3]
-allow_plain_auth_without_tls = true
-[capabilities.submission]
-allow_plain_auth_without_tls = true
+$(sy_plain_auth imap pop3 submission)
 TOML
 ports=(); for p in "${protos[@]}"; do ports+=("${listen[$p]}"); done
 start_switchyard "$tmp/switchyard.toml" "${ports[@]}"

@@ -172,14 +172,8 @@ preauth_timeout = "10m"
 max_connections = 19000
 $(sy_destination old xclient "imap=$old")
 $(sy_destination new xclient "imap=$new")
-[routing]
-default_destination = "old"
-[mapping]
-source = "file"
-[mapping.file]
-path = "$mapping"
-[capabilities.imap]
-allow_plain_auth_without_tls = true
+$(sy_routing old "$mapping")
+$(sy_plain_auth imap)
 TOML
 	cp "$d/switchyard.toml" "$out/$name.toml"
 	"$binary" --config "$d/switchyard.toml" --log-level warn >>"$out/$name.log" 2>&1 &
