@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapclient"
+	"github.com/switchyard-mail/switchyard/bench/internal/imapwire"
 	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -103,7 +104,7 @@ func (f *fetcher) fetchOnce(moved *atomic.Int64) (int64, error) {
 			return 0, fmt.Errorf("unexpected line %q", clip(line))
 		}
 		for {
-			n, ok := literalSize(line)
+			n, ok := imapwire.LiteralSize(line)
 			if !ok {
 				break
 			}
@@ -132,22 +133,6 @@ func (f *fetcher) copyLiteral(n int64, moved *atomic.Int64) error {
 		}
 	}
 	return nil
-}
-
-// literalSize returns n if line ends with {n}.
-func literalSize(line []byte) (int64, bool) {
-	if len(line) < 3 || line[len(line)-1] != '}' {
-		return 0, false
-	}
-	i := bytes.LastIndexByte(line, '{')
-	if i < 0 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(string(line[i+1:len(line)-1]), 10, 64)
-	if err != nil || n < 0 {
-		return 0, false
-	}
-	return n, true
 }
 
 func clip(b []byte) string {
