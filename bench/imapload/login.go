@@ -31,18 +31,7 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	if o.Duration <= 0 && o.Count <= 0 {
-		o.Duration = 10 * time.Second
-	}
-	if o.Duration > MaxDuration {
-		o.Duration = MaxDuration
-	}
-	if o.Count > MaxCount {
-		o.Count = MaxCount
-	}
-	if o.Duration <= 0 {
-		o.Duration = MaxDuration
-	}
+	o.Duration, o.Count = StormLength(o.Duration, o.Count)
 	if o.Linger <= 0 {
 		o.Linger = time.Second
 	}

@@ -123,17 +123,42 @@ func (o *Options) check() error {
 		o.ProgressEvery = 5 * time.Second
 	}
 	if o.TLS != TLSNone {
-		cfg := &tls.Config{}
-		if o.TLSConfig != nil {
-			cfg = o.TLSConfig.Clone()
-		}
-		if cfg.ServerName == "" {
-			host, _, _ := net.SplitHostPort(o.Target)
-			cfg.ServerName = host
-		}
-		o.TLSConfig = cfg
+		o.TLSConfig = ClientTLS(o.TLSConfig, o.Target)
 	}
 	return nil
+}
+
+// ClientTLS is a copy of cfg (an empty one when nil) whose ServerName, if
+// unset, is target's host.
+func ClientTLS(cfg *tls.Config, target string) *tls.Config {
+	c := &tls.Config{}
+	if cfg != nil {
+		c = cfg.Clone()
+	}
+	if c.ServerName == "" {
+		host, _, _ := net.SplitHostPort(target)
+		c.ServerName = host
+	}
+	return c
+}
+
+// StormLength bounds a login storm that stops after d or n operations,
+// whichever comes first: 10 s when neither is set, d at most MaxDuration
+// (MaxDuration when only n is set), n at most MaxCount.
+func StormLength(d time.Duration, n int64) (time.Duration, int64) {
+	if d <= 0 && n <= 0 {
+		d = 10 * time.Second
+	}
+	if d > MaxDuration {
+		d = MaxDuration
+	}
+	if n > MaxCount {
+		n = MaxCount
+	}
+	if d <= 0 {
+		d = MaxDuration
+	}
+	return d, n
 }
 
 // phases holds one histogram per step of a session.

@@ -135,18 +135,7 @@ func (o *Options) Check() error {
 	if o.Concurrency > imapload.MaxConcurrency {
 		return fmt.Errorf("concurrency %d: at most %d", o.Concurrency, imapload.MaxConcurrency)
 	}
-	if o.Duration <= 0 && o.Count <= 0 {
-		o.Duration = 10 * time.Second
-	}
-	if o.Duration > imapload.MaxDuration {
-		o.Duration = imapload.MaxDuration
-	}
-	if o.Count > imapload.MaxCount {
-		o.Count = imapload.MaxCount
-	}
-	if o.Duration <= 0 {
-		o.Duration = imapload.MaxDuration
-	}
+	o.Duration, o.Count = imapload.StormLength(o.Duration, o.Count)
 	if o.Linger <= 0 {
 		o.Linger = time.Second
 	}
@@ -157,15 +146,7 @@ func (o *Options) Check() error {
 		o.ProgressEvery = 5 * time.Second
 	}
 	if o.TLS == imapload.TLSImplicit {
-		cfg := &tls.Config{}
-		if o.TLSConfig != nil {
-			cfg = o.TLSConfig.Clone()
-		}
-		if cfg.ServerName == "" {
-			host, _, _ := net.SplitHostPort(o.Target)
-			cfg.ServerName = host
-		}
-		o.TLSConfig = cfg
+		o.TLSConfig = imapload.ClientTLS(o.TLSConfig, o.Target)
 	}
 	return nil
 }
