@@ -166,7 +166,7 @@ func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
 		return nil, err
 	}
 	var (
-		ph      phases
+		ph      Phases
 		fetchH  stats.Histogram
 		errs    stats.Errors
 		moved   atomic.Int64
@@ -217,7 +217,7 @@ func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
 	if len(ready) == 0 {
 		res.Errors = errs.Total()
 		res.ErrorsByKind = errs.Sorted()
-		res.Phases = ph.summaries(&o.Options, false)
+		res.Phases = ph.Summaries(o.TLS, false)
 		return res, errors.New("no client could log in")
 	}
 
@@ -283,7 +283,7 @@ func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
 	stopProgress()
 
 	res.SetCounts(wall, fetches.Load(), &errs, &fetchH)
-	res.Phases = ph.summaries(&o.Options, false)
+	res.Phases = ph.Summaries(o.TLS, false)
 	res.Bytes = moved.Load()
 	res.MBPerSec = float64(res.Bytes) / 1e6 / wall.Seconds()
 	res.FetchesPerSec = res.OpsPerSec

@@ -42,15 +42,15 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 	defer r.Stop()
 
 	var (
-		ph   phases
+		ph   Phases
 		errs stats.Errors
 		ok   atomic.Int64
 	)
 	smp := stats.NewRunSampling(o.Sampler)
 	smp.Take("start")
 	res := &Result{Scenario: "login", Target: o.Target, TLS: o.TLS, Auth: o.Auth, Concurrency: o.Concurrency, Sources: o.Sources, Started: time.Now()}
-	stopProgress := startProgress(&o.Options, progress.Ops(&ok, &errs, &ph.total))
-	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.total)
+	stopProgress := startProgress(&o.Options, progress.Ops(&ok, &errs, &ph.Total))
+	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.Total)
 	t0 := time.Now()
 	r.Ops(o.Concurrency, o.Count, &ok, &errs, func(ctx context.Context, n int64) error {
 		return loginOnce(ctx, &o, r.Dialer, o.Accounts[(n-1)%int64(len(o.Accounts))], &ph)
@@ -66,13 +66,13 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 	wall := time.Since(t0)
 	smp.Take("end")
 
-	res.SetCounts(wall, ok.Load(), &errs, &ph.total)
-	res.Phases = ph.summaries(&o.Options, false)
+	res.SetCounts(wall, ok.Load(), &errs, &ph.Total)
+	res.Phases = ph.Summaries(o.TLS, false)
 	res.SetCost(smp, "")
 	return res, nil
 }
 
-func loginOnce(ctx context.Context, o *LoginOptions, d *sources.Dialer, acct Account, ph *phases) error {
+func loginOnce(ctx context.Context, o *LoginOptions, d *sources.Dialer, acct Account, ph *Phases) error {
 	t0 := time.Now()
 	c, oerr := open(ctx, &o.Options, d, acct, ph, false, 4096, 1024)
 	if oerr != nil {
@@ -84,14 +84,14 @@ func loginOnce(ctx context.Context, o *LoginOptions, d *sources.Dialer, acct Acc
 			c.Close()
 			return fail("noop", err)
 		}
-		ph.noop.RecordDuration(time.Since(tn))
+		ph.Noop.RecordDuration(time.Since(tn))
 	}
 	tl := time.Now()
 	if err := c.Logout(o.Linger); err != nil {
 		return fail("logout", err)
 	}
 	now := time.Now()
-	ph.logout.RecordDuration(now.Sub(tl))
-	ph.total.RecordDuration(now.Sub(t0))
+	ph.Logout.RecordDuration(now.Sub(tl))
+	ph.Total.RecordDuration(now.Sub(t0))
 	return nil
 }

@@ -161,24 +161,28 @@ func StormLength(d time.Duration, n int64) (time.Duration, int64) {
 	return d, n
 }
 
-// phases holds one histogram per step of a session.
-type phases struct {
-	connect, tls, auth, noop, logout, total stats.Histogram
+// Phases holds one histogram per step of a login session (the login
+// storms of imapload and protoload): Total is the whole operation.
+type Phases struct {
+	Connect, TLS, Auth, Noop, Logout, Total stats.Histogram
 }
 
-func (p *phases) summaries(o *Options, preauth bool) map[string]stats.Summary {
-	m := map[string]stats.Summary{"connect": p.connect.Summarize()}
-	if o.TLS != TLSNone {
-		m["tls"] = p.tls.Summarize()
+// Summaries summarises the steps: connect, tls (unless mode is
+// TLSNone), auth (unless preauth), noop and logout (when any was
+// recorded).
+func (p *Phases) Summaries(mode TLSMode, preauth bool) map[string]stats.Summary {
+	m := map[string]stats.Summary{"connect": p.Connect.Summarize()}
+	if mode != TLSNone {
+		m["tls"] = p.TLS.Summarize()
 	}
 	if !preauth {
-		m["auth"] = p.auth.Summarize()
+		m["auth"] = p.Auth.Summarize()
 	}
-	if p.noop.Count() > 0 {
-		m["noop"] = p.noop.Summarize()
+	if p.Noop.Count() > 0 {
+		m["noop"] = p.Noop.Summarize()
 	}
-	if p.logout.Count() > 0 {
-		m["logout"] = p.logout.Summarize()
+	if p.Logout.Count() > 0 {
+		m["logout"] = p.Logout.Summarize()
 	}
 	return m
 }
@@ -214,7 +218,7 @@ func fail(phase string, err error) *opError { return &opError{phase, err} }
 
 // open connects, reads the greeting, starts TLS and (unless preauth) logs
 // in. The connection's deadline is start+Timeout.
-func open(ctx context.Context, o *Options, d *sources.Dialer, acct Account, ph *phases, preauth bool, rsize, wsize int) (*imapclient.Client, *opError) {
+func open(ctx context.Context, o *Options, d *sources.Dialer, acct Account, ph *Phases, preauth bool, rsize, wsize int) (*imapclient.Client, *opError) {
 	t0 := time.Now()
 	conn, err := d.Dial(ctx)
 	if err != nil {
@@ -228,7 +232,7 @@ func open(ctx context.Context, o *Options, d *sources.Dialer, acct Account, ph *
 			conn.Close()
 			return nil, fail("tls", err)
 		}
-		ph.tls.RecordDuration(time.Since(th))
+		ph.TLS.RecordDuration(time.Since(th))
 		conn = tc
 	}
 	c := imapclient.NewSize(conn, rsize, wsize)
@@ -236,14 +240,14 @@ func open(ctx context.Context, o *Options, d *sources.Dialer, acct Account, ph *
 		conn.Close()
 		return nil, fail("greeting", err)
 	}
-	ph.connect.RecordDuration(time.Since(t0))
+	ph.Connect.RecordDuration(time.Since(t0))
 	if o.TLS == TLSStartTLS {
 		th := time.Now()
 		if err := c.StartTLS(o.TLSConfig); err != nil {
 			c.Close()
 			return nil, fail("starttls", err)
 		}
-		ph.tls.RecordDuration(time.Since(th))
+		ph.TLS.RecordDuration(time.Since(th))
 	}
 	if preauth {
 		return c, nil
@@ -258,6 +262,6 @@ func open(ctx context.Context, o *Options, d *sources.Dialer, acct Account, ph *
 		c.Close()
 		return nil, fail("auth", err)
 	}
-	ph.auth.RecordDuration(time.Since(ta))
+	ph.Auth.RecordDuration(time.Since(ta))
 	return c, nil
 }

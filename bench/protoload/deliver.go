@@ -289,7 +289,7 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 	msg := MessageBody(o.MessageSize)
 	wire := dotStuff(msg)
 	var (
-		ph      phases // ph.total: per message
+		ph      imapload.Phases // ph.Total: per message
 		dp      deliverPhases
 		errs    stats.Errors
 		cnt     deliverCounters
@@ -306,8 +306,8 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 		Pipelining: !o.NoPipelining,
 	}
 	var okForProgress atomic.Int64
-	stopProgress := run.StartProgress(lo.Progress, lo.ProgressEvery, string(lo.Protocol), &okForProgress, &errs, &ph.total)
-	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, cnt.ok.Load, errs.Total, func() int64 { return cnt.ok.Load() * int64(o.MessageSize) }, &ph.total)
+	stopProgress := run.StartProgress(lo.Progress, lo.ProgressEvery, string(lo.Protocol), &okForProgress, &errs, &ph.Total)
+	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, cnt.ok.Load, errs.Total, func() int64 { return cnt.ok.Load() * int64(o.MessageSize) }, &ph.Total)
 	t0 := time.Now()
 	storm.Workers(o.Concurrency, func() {
 		dw := &deliverWorker{o: &o, d: r.Dialer, wire: wire, ph: &ph, dp: &dp, errs: &errs, cnt: &cnt, started: &started, okp: &okForProgress}
@@ -318,7 +318,7 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 	wall := time.Since(t0)
 	smp.Take("end")
 
-	res.Result.Result.SetCounts(wall, cnt.ok.Load(), &errs, &ph.total)
+	res.Result.Result.SetCounts(wall, cnt.ok.Load(), &errs, &ph.Total)
 	res.Phases = map[string]stats.Summary{"connect": dp.connect.Summarize(), "envelope": dp.envelope.Summarize(), "data": dp.data.Summarize()}
 	if dp.quit.Count() > 0 {
 		res.Phases["quit"] = dp.quit.Summarize()
@@ -335,7 +335,7 @@ type deliverWorker struct {
 	o       *DeliverOptions
 	d       *sources.Dialer
 	wire    []byte
-	ph      *phases
+	ph      *imapload.Phases
 	dp      *deliverPhases
 	errs    *stats.Errors
 	cnt     *deliverCounters
@@ -629,7 +629,7 @@ func (w *deliverWorker) message(n int64) (inSync bool, _ *run.OpError) {
 	switch {
 	case delivered == len(rcpts):
 		w.dp.data.RecordDuration(now.Sub(td))
-		w.ph.total.RecordDuration(now.Sub(t0))
+		w.ph.Total.RecordDuration(now.Sub(t0))
 		w.cnt.ok.Add(1)
 		w.okp.Add(1)
 		w.delivered = true

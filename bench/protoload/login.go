@@ -34,11 +34,6 @@ func (r *Result) WriteText(w io.Writer) error {
 // "protocol").
 func (r *Result) WriteJSON(path string) error { return run.WriteJSON(path, r) }
 
-// phases holds one histogram per step of a session.
-type phases struct {
-	connect, tls, auth, noop, logout, total stats.Histogram
-}
-
 // RunLogin runs a login storm against o.Target.
 func RunLogin(ctx context.Context, o Options) (*Result, error) {
 	if err := o.Check(); err != nil {
@@ -51,7 +46,7 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 	defer r.Stop()
 
 	var (
-		ph   phases
+		ph   imapload.Phases
 		errs stats.Errors
 		ok   atomic.Int64
 	)
@@ -61,8 +56,8 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 		Scenario: "login", Target: o.Target, TLS: o.TLS, Auth: o.Auth,
 		Concurrency: o.Concurrency, Sources: o.Sources, Started: time.Now(),
 	}}
-	stopProgress := run.StartProgress(o.Progress, o.ProgressEvery, string(o.Protocol), &ok, &errs, &ph.total)
-	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.total)
+	stopProgress := run.StartProgress(o.Progress, o.ProgressEvery, string(o.Protocol), &ok, &errs, &ph.Total)
+	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.Total)
 	t0 := time.Now()
 	r.Ops(o.Concurrency, o.Count, &ok, &errs, func(ctx context.Context, n int64) error {
 		if oe := loginOnce(ctx, &o, r.Dialer, o.Accounts[(n-1)%int64(len(o.Accounts))], &ph); oe != nil {
@@ -78,8 +73,8 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 	wall := time.Since(t0)
 	smp.Take("end")
 
-	res.Result.SetCounts(wall, ok.Load(), &errs, &ph.total)
-	res.Phases = ph.summaries(&o)
+	res.Result.SetCounts(wall, ok.Load(), &errs, &ph.Total)
+	res.Phases = ph.Summaries(o.TLS, false)
 	res.Result.SetCost(smp, "")
 	return res, nil
 }
@@ -87,7 +82,7 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 // loginOnce is one operation. Phases: connect = TCP + greeting (+ EHLO
 // for submission), tls (implicit), auth, noop, logout = QUIT/LOGOUT and
 // its answer plus the wait for the server's close.
-func loginOnce(ctx context.Context, o *Options, d *sources.Dialer, acct imapload.Account, ph *phases) *run.OpError {
+func loginOnce(ctx context.Context, o *Options, d *sources.Dialer, acct imapload.Account, ph *imapload.Phases) *run.OpError {
 	t0 := time.Now()
 	nc, err := d.Dial(ctx)
 	if err != nil {
@@ -101,7 +96,7 @@ func loginOnce(ctx context.Context, o *Options, d *sources.Dialer, acct imapload
 			nc.Close()
 			return run.Fail("tls", err)
 		}
-		ph.tls.RecordDuration(time.Since(th))
+		ph.TLS.RecordDuration(time.Since(th))
 		nc = tc
 	}
 	c := newConn(nc)
@@ -110,20 +105,20 @@ func loginOnce(ctx context.Context, o *Options, d *sources.Dialer, acct imapload
 		c.Close()
 		return run.Fail("greeting", err)
 	}
-	ph.connect.RecordDuration(time.Since(t0))
+	ph.Connect.RecordDuration(time.Since(t0))
 	ta := time.Now()
 	if err := s.auth(string(o.Auth), acct.User, acct.Password); err != nil {
 		c.Close()
 		return run.Fail("auth", err)
 	}
-	ph.auth.RecordDuration(time.Since(ta))
+	ph.Auth.RecordDuration(time.Since(ta))
 	if !o.SkipNoop {
 		tn := time.Now()
 		if err := s.noop(); err != nil {
 			c.Close()
 			return run.Fail("noop", err)
 		}
-		ph.noop.RecordDuration(time.Since(tn))
+		ph.Noop.RecordDuration(time.Since(tn))
 	}
 	tl := time.Now()
 	if err := s.logout(); err != nil {
@@ -132,7 +127,7 @@ func loginOnce(ctx context.Context, o *Options, d *sources.Dialer, acct imapload
 	}
 	c.closeAfter(o.Linger)
 	now := time.Now()
-	ph.logout.RecordDuration(now.Sub(tl))
-	ph.total.RecordDuration(now.Sub(t0))
+	ph.Logout.RecordDuration(now.Sub(tl))
+	ph.Total.RecordDuration(now.Sub(t0))
 	return nil
 }
