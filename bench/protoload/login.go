@@ -2,7 +2,6 @@ package protoload
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"sync/atomic"
@@ -84,20 +83,9 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 // its answer plus the wait for the server's close.
 func loginOnce(ctx context.Context, o *Options, d *sources.Dialer, acct imapload.Account, ph *imapload.Phases) *run.OpError {
 	t0 := time.Now()
-	nc, err := d.Dial(ctx)
-	if err != nil {
-		return run.Fail("connect", err)
-	}
-	_ = nc.SetDeadline(t0.Add(o.Timeout))
-	if o.TLS == imapload.TLSImplicit {
-		th := time.Now()
-		tc := tls.Client(nc, o.TLSConfig)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			nc.Close()
-			return run.Fail("tls", err)
-		}
-		ph.TLS.RecordDuration(time.Since(th))
-		nc = tc
+	nc, oe := run.Dial(ctx, d, o.Timeout, o.TLS == imapload.TLSImplicit, o.TLSConfig, &ph.TLS)
+	if oe != nil {
+		return oe
 	}
 	c := newConn(nc)
 	s := newSession(o.Protocol, c, o.Helo)

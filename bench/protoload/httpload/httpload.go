@@ -346,21 +346,12 @@ func (w *httpWorker) flush() {
 func (w *httpWorker) open(ctx context.Context) *run.OpError {
 	o := w.sh.o
 	t0 := time.Now()
-	nc, err := w.sh.d.Dial(ctx)
-	if err != nil {
-		return run.Fail("connect", err)
+	nc, oe := run.Dial(ctx, w.sh.d, o.Timeout, o.TLS == imapload.TLSImplicit, o.TLSConfig, &w.sh.tls)
+	if oe == nil || oe.Phase == "tls" {
+		w.acct = w.sh.conns.Add(1) - 1 // a TCP connection was made
 	}
-	w.acct = w.sh.conns.Add(1) - 1
-	_ = nc.SetDeadline(t0.Add(o.Timeout))
-	if o.TLS == imapload.TLSImplicit {
-		th := time.Now()
-		tc := tls.Client(nc, o.TLSConfig)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			nc.Close()
-			return run.Fail("tls", err)
-		}
-		w.sh.tls.RecordDuration(time.Since(th))
-		nc = tc
+	if oe != nil {
+		return oe
 	}
 	w.sh.connect.RecordDuration(time.Since(t0))
 	w.nc = nc

@@ -4,12 +4,15 @@ package run
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/internal/progress"
+	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/internal/storm"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -93,4 +96,28 @@ func Connections(r *storm.Run, count int64, started *atomic.Int64, errs *stats.E
 			return
 		}
 	}
+}
+
+// Dial connects with d and sets the connection's deadline to the start
+// plus timeout; with implicit it then handshakes TLS with cfg at once,
+// recording the handshake's time in hs. Failures are in phase "connect"
+// or "tls".
+func Dial(ctx context.Context, d *sources.Dialer, timeout time.Duration, implicit bool, cfg *tls.Config, hs *stats.Histogram) (net.Conn, *OpError) {
+	t0 := time.Now()
+	nc, err := d.Dial(ctx)
+	if err != nil {
+		return nil, Fail("connect", err)
+	}
+	_ = nc.SetDeadline(t0.Add(timeout))
+	if !implicit {
+		return nc, nil
+	}
+	th := time.Now()
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, Fail("tls", err)
+	}
+	hs.RecordDuration(time.Since(th))
+	return tc, nil
 }
