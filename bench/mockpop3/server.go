@@ -12,8 +12,6 @@ package mockpop3
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"strings"
@@ -185,13 +183,12 @@ func (ss *session) command(line string) bool {
 			}
 			ir = strings.TrimRight(l, "\r\n")
 		}
-		raw, err := base64.StdEncoding.DecodeString(ir)
-		parts := bytes.Split(raw, []byte{0})
-		if err != nil || len(parts) != 3 {
+		user, pass, ok := mockserver.DecodePlain(ir)
+		if !ok {
 			ss.reply("-ERR [AUTH] Invalid PLAIN message.")
 			return true
 		}
-		ss.login(string(parts[1]), string(parts[2]))
+		ss.login(user, pass)
 	default:
 		ss.reply("-ERR Unknown command.")
 	}

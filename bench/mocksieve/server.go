@@ -8,8 +8,6 @@ package mocksieve
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"strings"
@@ -100,13 +98,11 @@ func (s *Server) serve(c net.Conn) {
 			fmt.Fprint(w, "OK \"updated\"\r\n")
 		case "AUTHENTICATE":
 			mech, ir, _ := strings.Cut(arg, " ")
-			raw, err := base64.StdEncoding.DecodeString(strings.Trim(ir, "\""))
-			parts := bytes.Split(raw, []byte{0})
-			if !strings.EqualFold(mech, "\"PLAIN\"") || err != nil || len(parts) != 3 {
+			user, pass, ok := mockserver.DecodePlain(strings.Trim(ir, "\""))
+			if !strings.EqualFold(mech, "\"PLAIN\"") || !ok {
 				fmt.Fprint(w, "NO \"bad AUTHENTICATE\"\r\n")
 				continue
 			}
-			user, pass := string(parts[1]), string(parts[2])
 			if pw, ok := s.cfg.Users[user]; !ok || pw != pass {
 				fmt.Fprint(w, "NO \"Authentication failed.\"\r\n")
 				continue

@@ -6,10 +6,12 @@ package mockserver
 
 import (
 	"bufio"
+	"encoding/base64"
 	"errors"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -143,4 +145,15 @@ func (l *Logins) Count() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.n
+}
+
+// DecodePlain reads a SASL PLAIN response in base64 (authzid NUL authcid
+// NUL password); ok is false when it is not that.
+func DecodePlain(b64 string) (user, pass string, ok bool) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	parts := strings.Split(string(raw), "\x00")
+	if err != nil || len(parts) != 3 {
+		return "", "", false
+	}
+	return parts[1], parts[2], true
 }
