@@ -24,34 +24,21 @@ type Config struct {
 	XClient           bool
 }
 
-// Server is a running mock backend.
+// Server is a running mock backend: Addr, Close, Logins and
+// LastClientAddr are mockserver.Backend's.
 type Server struct {
-	cfg    Config
-	l      *mockserver.Listener
-	logins mockserver.Logins
+	mockserver.Backend
+	cfg Config
 }
 
 // Listen starts a server on addr.
 func Listen(addr string, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg}
-	l, err := mockserver.Listen(addr, s.serve)
-	if err != nil {
+	if err := s.Start(addr, s.serve); err != nil {
 		return nil, err
 	}
-	s.l = l
 	return s, nil
 }
-
-// Addr is the listening address.
-func (s *Server) Addr() string { return s.l.Addr() }
-
-// Close stops the server and its connections.
-func (s *Server) Close() error {
-	return s.l.Close()
-}
-
-// LastClientAddr is the client address believed for user's last login.
-func (s *Server) LastClientAddr(user string) string { return s.logins.LastClientAddr(user) }
 
 func (s *Server) serve(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(time.Minute))
@@ -108,7 +95,7 @@ func (s *Server) serve(c net.Conn) {
 				continue
 			}
 			authed = true
-			s.logins.Record(user, client)
+			s.RecordLogin(user, client)
 			fmt.Fprint(w, "OK \"Logged in.\"\r\n")
 		case "LISTSCRIPTS":
 			if !authed {
