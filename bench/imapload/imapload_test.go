@@ -17,13 +17,7 @@ import (
 	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
-func users(n int) map[string]string {
-	m := map[string]string{}
-	for _, a := range Accounts("user", n, "pw") {
-		m[a.User] = a.Password
-	}
-	return m
-}
+func users(n int) map[string]string { return Passwords(Accounts("user", n, "pw")) }
 
 func backend(t *testing.T, cfg mockimap.Config) *mockimap.Server {
 	t.Helper()

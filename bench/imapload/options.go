@@ -54,6 +54,27 @@ func Accounts(prefix string, n int, password string) []Account {
 	return out
 }
 
+// Passwords maps the accounts' names to their passwords (the Users of a
+// mock backend).
+func Passwords(accounts []Account) map[string]string {
+	m := make(map[string]string, len(accounts))
+	for _, a := range accounts {
+		m[a.User] = a.Password
+	}
+	return m
+}
+
+// CheckTarget checks that target is a host:port.
+func CheckTarget(target string) error {
+	if target == "" {
+		return errors.New("no target")
+	}
+	if _, _, err := net.SplitHostPort(target); err != nil {
+		return fmt.Errorf("target %q: %v", target, err)
+	}
+	return nil
+}
+
 // Options are common to all scenarios.
 type Options struct {
 	Target string // host:port
@@ -81,11 +102,8 @@ type Options struct {
 }
 
 func (o *Options) check() error {
-	if o.Target == "" {
-		return errors.New("no target")
-	}
-	if _, _, err := net.SplitHostPort(o.Target); err != nil {
-		return fmt.Errorf("target %q: %v", o.Target, err)
+	if err := CheckTarget(o.Target); err != nil {
+		return err
 	}
 	switch o.TLS {
 	case "":

@@ -25,10 +25,7 @@ type mocks struct {
 
 func startMocks(t *testing.T, accts []imapload.Account) *mocks {
 	t.Helper()
-	users := map[string]string{}
-	for _, a := range accts {
-		users[a.User] = a.Password
-	}
+	users := imapload.Passwords(accts)
 	var m mocks
 	var err error
 	if m.imap, err = mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "i", Users: users}); err != nil {

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
@@ -90,11 +89,8 @@ func (o *Options) Check() error {
 	if _, err := ParseProtocol(string(o.Protocol)); err != nil {
 		return err
 	}
-	if o.Target == "" {
-		return errors.New("no target")
-	}
-	if _, _, err := net.SplitHostPort(o.Target); err != nil {
-		return fmt.Errorf("target %q: %v", o.Target, err)
+	if err := imapload.CheckTarget(o.Target); err != nil {
+		return err
 	}
 	switch o.TLS {
 	case "":

@@ -19,13 +19,7 @@ import (
 	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
-func users(n int) map[string]string {
-	m := map[string]string{}
-	for _, a := range imapload.Accounts("user", n, "pw") {
-		m[a.User] = a.Password
-	}
-	return m
-}
+func users(n int) map[string]string { return imapload.Passwords(imapload.Accounts("user", n, "pw")) }
 
 // backends starts one mock per protocol with user0..user49/pw.
 func backends(t *testing.T) map[Protocol]string {

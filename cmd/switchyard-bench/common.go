@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -169,15 +168,6 @@ func mockName(f *flags, i int) string {
 		return f.mockNames[i]
 	}
 	return fmt.Sprintf("mock%d", i)
-}
-
-// mockUsers maps the accounts' names to their passwords.
-func mockUsers(accounts []imapload.Account) map[string]string {
-	users := make(map[string]string, len(accounts))
-	for _, a := range accounts {
-		users[a.User] = a.Password
-	}
-	return users
 }
 
 // serveMocks starts a mock backend on each --mock-backend address with

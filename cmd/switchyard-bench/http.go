@@ -52,7 +52,7 @@ func runHTTPMock(ctx context.Context, f *flags, accounts []imapload.Account, std
 	if f.mockMsgSize != 0 || f.mockCaps != "" || f.mockProxy || f.mockXClient || f.mockKnown {
 		return errors.New("--mock-message-size, --mock-capabilities, --mock-proxy-header, --mock-xclient and --mock-known-recipients are not for --mock-protocol http")
 	}
-	users := mockUsers(accounts)
+	users := imapload.Passwords(accounts)
 	tlsCfg, err := mockTLSConfig(f, f.mockTLS || f.mockImplicit)
 	if err != nil {
 		return err

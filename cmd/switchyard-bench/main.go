@@ -283,7 +283,7 @@ func runFetch(ctx context.Context, f *flags, o imapload.Options, stdout io.Write
 }
 
 func runMock(ctx context.Context, f *flags, accounts []imapload.Account, stdout io.Writer) error {
-	users := mockUsers(accounts)
+	users := imapload.Passwords(accounts)
 	cfg := mockimap.Config{
 		Users:             users,
 		ImplicitTLS:       f.mockImplicit,

@@ -67,7 +67,7 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 	if f.mockProxy && proto == protoload.Submission {
 		return errors.New("--mock-proxy-header: the submission mock reads no PROXY header")
 	}
-	users := mockUsers(accounts)
+	users := imapload.Passwords(accounts)
 	tlsCfg, err := mockTLSConfig(f, f.mockTLS)
 	if err != nil {
 		return err
