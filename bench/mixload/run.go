@@ -347,7 +347,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			continue
 		}
 		op, err := protoload.NewLoginOp(protoload.Options{Protocol: p.proto, Target: p.target, Accounts: o.Accounts,
-			Sources: o.Sources, Timeout: o.Timeout, Linger: o.Linger, Concurrency: 1})
+			Run: protoload.Run{Sources: o.Sources, Timeout: o.Timeout, Linger: o.Linger, Concurrency: 1}})
 		if err != nil {
 			return nil, err
 		}
@@ -382,7 +382,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		d, err := protoload.NewDeliverer(protoload.DeliverOptions{Protocol: p.proto, Target: p.target, Accounts: o.Accounts,
 			Domain: o.Domain, MessageSize: o.MessageSize, Recipients: o.Recipients, PerConnection: p.perConn,
-			Sources: o.Sources, Timeout: o.Timeout, Linger: o.Linger, Concurrency: 1})
+			Run: protoload.Run{Sources: o.Sources, Timeout: o.Timeout, Linger: o.Linger, Concurrency: 1}})
 		if err != nil {
 			return nil, err
 		}

@@ -73,23 +73,8 @@ type DeliverOptions struct {
 	// NoPipelining sends MAIL, each RCPT and DATA one at a time; by
 	// default they go in one write when the server advertises PIPELINING.
 	NoPipelining bool
-	// Sources spreads connections over 127.0.0.1 .. 127.0.0.<Sources>.
-	Sources int
-	Timeout time.Duration // per message, and for connect + EHLO (default 10 s)
-	// Linger is how long to wait, after QUIT's reply, for the server to
-	// close first (default 1 s), so TIME_WAIT stays on its side.
-	Linger      time.Duration
-	Concurrency int
-	Duration    time.Duration
-	Count       int64
-	// Progress receives a line every ProgressEvery (default 5 s) when set.
-	Progress      io.Writer
-	ProgressEvery time.Duration
-	// Sampler, if set, observes the target process (the proxy).
-	Sampler *stats.Sampler
-	// Timeline, when positive, records the run in intervals of this length
-	// (Result.Timeline).
-	Timeline time.Duration
+	// Run: Timeout is per message, and for connect + EHLO.
+	Run
 }
 
 func (o *DeliverOptions) check() (*Options, error) {
@@ -125,16 +110,11 @@ func (o *DeliverOptions) check() (*Options, error) {
 	}
 	// The shared checks (target, sources, timeout, concurrency, duration,
 	// count, progress) are the login storm's.
-	lo := &Options{
-		Protocol: Submission, Target: o.Target, Accounts: o.Accounts, Sources: o.Sources,
-		Timeout: o.Timeout, Concurrency: o.Concurrency, Duration: o.Duration, Count: o.Count,
-		Linger: o.Linger, Helo: o.Helo, Progress: o.Progress, ProgressEvery: o.ProgressEvery,
-	}
+	lo := &Options{Protocol: Submission, Target: o.Target, Accounts: o.Accounts, Helo: o.Helo, Run: o.Run}
 	if err := lo.Check(); err != nil {
 		return nil, err
 	}
-	o.Timeout, o.Concurrency, o.Duration, o.Count = lo.Timeout, lo.Concurrency, lo.Duration, lo.Count
-	o.Helo, o.ProgressEvery, o.Linger = lo.Helo, lo.ProgressEvery, lo.Linger
+	o.Helo, o.Run = lo.Helo, lo.Run
 	lo.Protocol = o.Protocol
 	return lo, nil
 }

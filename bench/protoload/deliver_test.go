@@ -73,8 +73,8 @@ func TestDeliverBothProtocols(t *testing.T) {
 			jsonPath := filepath.Join(t.TempDir(), "r.json")
 			res, err := RunDeliver(context.Background(), DeliverOptions{
 				Protocol: c.proto, Target: m.Addr(), Accounts: accts, MessageSize: c.size, Recipients: c.rcpts,
-				PerConnection: c.perConn, NoPipelining: c.noPipe, Concurrency: 3, Count: 30,
-				Sampler: &stats.Sampler{PID: os.Getpid()},
+				PerConnection: c.perConn, NoPipelining: c.noPipe,
+				Run: Run{Concurrency: 3, Count: 30, Sampler: &stats.Sampler{PID: os.Getpid()}},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -138,7 +138,8 @@ func TestDeliverRefusalsAndDrops(t *testing.T) {
 	m := deliverMock(t, mocksmtp.Config{Name: "m", LMTP: true, NoAuth: true, Recipients: known})
 	res, err := RunDeliver(context.Background(), DeliverOptions{
 		Protocol: LMTP, Target: m.Addr(), Accounts: imapload.Accounts("user", 10, "pw"),
-		Recipients: 1, Concurrency: 1, Count: 20,
+		Recipients: 1,
+		Run:        Run{Concurrency: 1, Count: 20},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +150,8 @@ func TestDeliverRefusalsAndDrops(t *testing.T) {
 	// Two recipients per message, user4+user5 straddle: partial.
 	res, err = RunDeliver(context.Background(), DeliverOptions{
 		Protocol: LMTP, Target: m.Addr(), Accounts: imapload.Accounts("user", 10, "pw")[4:6],
-		Recipients: 2, Concurrency: 1, Count: 3, NoPipelining: true,
+		Recipients: 2, NoPipelining: true,
+		Run: Run{Concurrency: 1, Count: 3},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +164,8 @@ func TestDeliverRefusalsAndDrops(t *testing.T) {
 	d := deliverMock(t, mocksmtp.Config{Name: "d", NoAuth: true, DropAfterBodyBytes: 4000})
 	res, err = RunDeliver(context.Background(), DeliverOptions{
 		Protocol: SMTP, Target: d.Addr(), Accounts: imapload.Accounts("user", 10, "pw"),
-		MessageSize: 100000, Concurrency: 2, Count: 6, Timeout: 5 * time.Second,
+		MessageSize: 100000,
+		Run:         Run{Concurrency: 2, Count: 6, Timeout: 5 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -48,18 +48,27 @@ type Options struct {
 	TLSConfig *tls.Config
 	Auth      imapload.AuthMode
 	Accounts  []imapload.Account
+	SkipNoop  bool
+	// Helo is the EHLO name for submission (default "bench.test").
+	Helo string
+	Run
+}
+
+// Run is what the options of every protoload scenario (the login storm,
+// deliver, http) share: how the run is spread, bounded and watched.
+type Run struct {
 	// Sources spreads connections over 127.0.0.1 .. 127.0.0.<Sources>.
-	Sources     int
-	Timeout     time.Duration // per operation (default 10 s)
+	Sources int
+	// Timeout bounds one operation (a login, a message, a request) and
+	// the connect, greeting and TLS before it (default 10 s).
+	Timeout time.Duration
+	// Linger is how long to wait, after QUIT or LOGOUT (or the response to
+	// "Connection: close"), for the server to close first (default 1 s),
+	// so TIME_WAIT stays on its side.
+	Linger      time.Duration
 	Concurrency int
 	Duration    time.Duration
 	Count       int64
-	SkipNoop    bool
-	// Linger is how long to wait for the server to close after QUIT or
-	// LOGOUT (default 1 s), so TIME_WAIT stays on its side.
-	Linger time.Duration
-	// Helo is the EHLO name for submission (default "bench.test").
-	Helo string
 	// Progress receives a line every ProgressEvery (default 5 s) when set.
 	Progress      io.Writer
 	ProgressEvery time.Duration

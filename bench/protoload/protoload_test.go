@@ -55,8 +55,8 @@ func TestLoginEachProtocol(t *testing.T) {
 			var progress bytes.Buffer
 			res, err := RunLogin(context.Background(), Options{
 				Protocol: c.proto, Target: addrs[c.proto], Auth: c.auth,
-				Accounts: imapload.Accounts("user", 50, "pw"), Concurrency: 4, Count: 200,
-				Sampler: &stats.Sampler{PID: os.Getpid()}, Progress: &progress, ProgressEvery: 10 * time.Millisecond,
+				Accounts: imapload.Accounts("user", 50, "pw"),
+				Run:      Run{Concurrency: 4, Count: 200, Sampler: &stats.Sampler{PID: os.Getpid()}, Progress: &progress, ProgressEvery: 10 * time.Millisecond},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -99,7 +99,8 @@ func TestRefusalsAreCounted(t *testing.T) {
 	} {
 		res, err := RunLogin(context.Background(), Options{
 			Protocol: proto, Target: addrs[proto],
-			Accounts: imapload.Accounts("user", 2, "wrong"), Count: 5,
+			Accounts: imapload.Accounts("user", 2, "wrong"),
+			Run:      Run{Count: 5},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -113,7 +114,7 @@ func TestRefusalsAreCounted(t *testing.T) {
 func TestConnectRefused(t *testing.T) {
 	addr := testnet.RefusingAddr(t) // held, not listening: refused
 	res, err := RunLogin(context.Background(), Options{Protocol: POP3, Target: addr,
-		Accounts: imapload.Accounts("user", 1, "pw"), Count: 3})
+		Accounts: imapload.Accounts("user", 1, "pw"), Run: Run{Count: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestConnectRefused(t *testing.T) {
 func TestLingerAndDuration(t *testing.T) {
 	addrs := backends(t)
 	res, err := RunLogin(context.Background(), Options{Protocol: Submission, Target: addrs[Submission],
-		Accounts: imapload.Accounts("user", 5, "pw"), Concurrency: 2, Duration: 300 * time.Millisecond, SkipNoop: true})
+		Accounts: imapload.Accounts("user", 5, "pw"), SkipNoop: true, Run: Run{Concurrency: 2, Duration: 300 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +186,8 @@ func TestBadOptions(t *testing.T) {
 		{Protocol: Submission, Target: "127.0.0.1:1", Accounts: acc, Auth: AuthUser},
 		{Protocol: POP3, Target: "127.0.0.1:1", Accounts: acc, Auth: "login"},
 		{Protocol: POP3, Target: "127.0.0.1:1"},
-		{Protocol: POP3, Target: "127.0.0.1:1", Accounts: acc, Sources: 1000},
-		{Protocol: POP3, Target: "example.com:1", Accounts: acc, Sources: 4},
+		{Protocol: POP3, Target: "127.0.0.1:1", Accounts: acc, Run: Run{Sources: 1000}},
+		{Protocol: POP3, Target: "example.com:1", Accounts: acc, Run: Run{Sources: 4}},
 	} {
 		if _, err := RunLogin(context.Background(), o); err == nil {
 			t.Errorf("%+v: no error", o)

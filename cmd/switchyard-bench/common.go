@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/bench/protoload"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -113,6 +114,16 @@ func client(f *flags, stderr io.Writer, withTLS bool) (c clientSide, err error) 
 		c.TLSConfig, err = clientTLS(f)
 	}
 	return c, err
+}
+
+// protoRun is the run options of the protoload scenarios (login storms of
+// other protocols, deliver, http): the flags and the client side.
+func protoRun(f *flags, c clientSide) protoload.Run {
+	return protoload.Run{
+		Sources: f.sources, Timeout: f.timeout, Linger: f.linger, Concurrency: f.concurrency,
+		Duration: f.duration, Count: f.count, Timeline: f.timeline,
+		Progress: c.Progress, ProgressEvery: c.ProgressEvery, Sampler: c.Sampler,
+	}
 }
 
 // result is what every scenario returns.

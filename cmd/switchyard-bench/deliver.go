@@ -21,7 +21,11 @@ func runDeliver(ctx context.Context, f *flags, accounts []imapload.Account, stdo
 	if f.tlsMode != "none" {
 		return errors.New("--tls: the deliver scenario speaks plaintext only")
 	}
-	o := protoload.DeliverOptions{
+	c, err := client(f, stderr, false)
+	if err != nil {
+		return err
+	}
+	res, err := protoload.RunDeliver(ctx, protoload.DeliverOptions{
 		Protocol:      proto,
 		Target:        f.target,
 		Accounts:      accounts,
@@ -31,20 +35,8 @@ func runDeliver(ctx context.Context, f *flags, accounts []imapload.Account, stdo
 		Recipients:    f.recipients,
 		PerConnection: f.perConnection,
 		NoPipelining:  f.noPipelining,
-		Sources:       f.sources,
-		Timeout:       f.timeout,
-		Linger:        f.linger,
-		Concurrency:   f.concurrency,
-		Duration:      f.duration,
-		Count:         f.count,
-		Timeline:      f.timeline,
-	}
-	c, err := client(f, stderr, false)
-	if err != nil {
-		return err
-	}
-	o.Progress, o.ProgressEvery, o.Sampler = c.Progress, c.ProgressEvery, c.Sampler
-	res, err := protoload.RunDeliver(ctx, o)
+		Run:           protoRun(f, c),
+	})
 	return reportRun(f, stdout, res, err)
 }
 

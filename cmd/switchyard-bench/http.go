@@ -17,29 +17,22 @@ func runHTTP(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 	if f.tlsMode != "none" && f.tlsMode != "implicit" {
 		return fmt.Errorf("--tls %s: the http scenario speaks plaintext (none) or https (implicit)", f.tlsMode)
 	}
-	o := httpload.HTTPOptions{
+	c, err := client(f, stderr, true)
+	if err != nil {
+		return err
+	}
+	res, err := httpload.RunHTTP(ctx, httpload.HTTPOptions{
 		Target:            f.target,
 		TLS:               imapload.TLSMode(f.tlsMode),
+		TLSConfig:         c.TLSConfig,
 		Host:              f.httpHost,
 		Path:              f.httpPath,
 		Accounts:          accounts,
 		BodySize:          f.bodySize,
 		AccountPerRequest: f.accountPerRequest,
 		PerConnection:     f.perConnection,
-		Sources:           f.sources,
-		Timeout:           f.timeout,
-		Linger:            f.linger,
-		Concurrency:       f.concurrency,
-		Duration:          f.duration,
-		Count:             f.count,
-		Timeline:          f.timeline,
-	}
-	c, err := client(f, stderr, true)
-	if err != nil {
-		return err
-	}
-	o.Progress, o.ProgressEvery, o.Sampler, o.TLSConfig = c.Progress, c.ProgressEvery, c.Sampler, c.TLSConfig
-	res, err := httpload.RunHTTP(ctx, o)
+		Run:               protoRun(f, c),
+	})
 	return reportRun(f, stdout, res, err)
 }
 

@@ -26,27 +26,20 @@ func runProtoLoad(ctx context.Context, f *flags, accounts []imapload.Account, st
 	if f.noSASLIR {
 		return fmt.Errorf("--no-sasl-ir: --protocol %s always sends an initial response", proto)
 	}
-	o := protoload.Options{
-		Protocol:    proto,
-		Target:      f.target,
-		TLS:         imapload.TLSMode(f.tlsMode),
-		Auth:        imapload.AuthMode(f.auth),
-		Accounts:    accounts,
-		Sources:     f.sources,
-		Timeout:     f.timeout,
-		Concurrency: f.concurrency,
-		Duration:    f.duration,
-		Count:       f.count,
-		SkipNoop:    f.noNoop,
-		Linger:      f.linger,
-		Timeline:    f.timeline,
-	}
 	c, err := client(f, stderr, true)
 	if err != nil {
 		return err
 	}
-	o.Progress, o.ProgressEvery, o.Sampler, o.TLSConfig = c.Progress, c.ProgressEvery, c.Sampler, c.TLSConfig
-	res, err := protoload.RunLogin(ctx, o)
+	res, err := protoload.RunLogin(ctx, protoload.Options{
+		Protocol:  proto,
+		Target:    f.target,
+		TLS:       imapload.TLSMode(f.tlsMode),
+		TLSConfig: c.TLSConfig,
+		Auth:      imapload.AuthMode(f.auth),
+		Accounts:  accounts,
+		SkipNoop:  f.noNoop,
+		Run:       protoRun(f, c),
+	})
 	return reportRun(f, stdout, res, err)
 }
 

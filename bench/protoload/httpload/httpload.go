@@ -76,22 +76,8 @@ type HTTPOptions struct {
 	// one says "Connection: close" and the server closes first. 0 keeps
 	// the connection for the whole run.
 	PerConnection int
-	// Sources spreads connections over 127.0.0.1 .. 127.0.0.<Sources>.
-	Sources int
-	Timeout time.Duration // per request, and for connect + TLS (default 10 s)
-	// Linger is how long to wait, after the response to "Connection:
-	// close", for the server to close first (default 1 s).
-	Linger      time.Duration
-	Concurrency int
-	Duration    time.Duration
-	Count       int64
-	// Progress receives a line every ProgressEvery (default 5 s) when set.
-	Progress      io.Writer
-	ProgressEvery time.Duration
-	// Sampler, if set, observes the target process (the proxy).
-	Sampler *stats.Sampler
-	// Timeline, when positive, records the run in intervals of this length.
-	Timeline time.Duration
+	// Run: Timeout is per request, and for connect + TLS.
+	protoload.Run
 }
 
 func (o *HTTPOptions) check() (*protoload.Options, error) {
@@ -116,15 +102,12 @@ func (o *HTTPOptions) check() (*protoload.Options, error) {
 	// The shared checks (target, TLS, accounts, sources, timeout,
 	// concurrency, duration, count, linger, progress) are the login storm's.
 	lo := &protoload.Options{
-		Protocol: protoload.Submission, Target: o.Target, TLS: o.TLS, TLSConfig: o.TLSConfig, Accounts: o.Accounts,
-		Sources: o.Sources, Timeout: o.Timeout, Concurrency: o.Concurrency, Duration: o.Duration,
-		Count: o.Count, Linger: o.Linger, Progress: o.Progress, ProgressEvery: o.ProgressEvery,
+		Protocol: protoload.Submission, Target: o.Target, TLS: o.TLS, TLSConfig: o.TLSConfig, Accounts: o.Accounts, Run: o.Run,
 	}
 	if err := lo.Check(); err != nil {
 		return nil, err
 	}
-	o.TLS, o.TLSConfig, o.Timeout, o.Concurrency = lo.TLS, lo.TLSConfig, lo.Timeout, lo.Concurrency
-	o.Duration, o.Count, o.Linger, o.ProgressEvery = lo.Duration, lo.Count, lo.Linger, lo.ProgressEvery
+	o.TLS, o.TLSConfig, o.Run = lo.TLS, lo.TLSConfig, lo.Run
 	lo.Protocol = HTTP
 	return lo, nil
 }
