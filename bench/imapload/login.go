@@ -61,10 +61,8 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 		}
 		return "", "other"
 	})
-	res.Timeline = stopTimeline()
-	stopProgress()
-	wall := time.Since(t0)
-	smp.Take("end")
+	wall, timeline := storm.Finish(t0, stopTimeline, stopProgress, smp)
+	res.Timeline = timeline
 
 	res.SetCounts(wall, ok.Load(), &errs, &ph.Total)
 	res.Phases = ph.Summaries(o.TLS, false)

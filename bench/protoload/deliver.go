@@ -293,10 +293,8 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 		dw := &deliverWorker{o: &o, d: r.Dialer, wire: wire, ph: &ph, dp: &dp, errs: &errs, cnt: &cnt, started: &started, okp: &okForProgress}
 		run.Connections(r, o.Count, &started, &errs, dw.connection)
 	})
-	res.Timeline = stopTimeline()
-	stopProgress()
-	wall := time.Since(t0)
-	smp.Take("end")
+	wall, timeline := storm.Finish(t0, stopTimeline, stopProgress, smp)
+	res.Timeline = timeline
 
 	res.Result.Result.SetCounts(wall, cnt.ok.Load(), &errs, &ph.Total)
 	res.Phases = map[string]stats.Summary{"connect": dp.connect.Summarize(), "envelope": dp.envelope.Summarize(), "data": dp.data.Summarize()}

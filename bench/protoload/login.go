@@ -67,10 +67,8 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 		oe := err.(*run.OpError)
 		return oe.Phase, oe.Kind()
 	})
-	res.Timeline = stopTimeline()
-	stopProgress()
-	wall := time.Since(t0)
-	smp.Take("end")
+	wall, timeline := storm.Finish(t0, stopTimeline, stopProgress, smp)
+	res.Timeline = timeline
 
 	res.Result.SetCounts(wall, ok.Load(), &errs, &ph.Total)
 	res.Phases = ph.Summaries(o.TLS, false)

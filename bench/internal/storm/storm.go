@@ -85,3 +85,14 @@ func Workers(n int, work func()) {
 	}
 	wg.Wait()
 }
+
+// Finish ends the watching of a run whose work started at t0: it stops
+// the timeline, then the progress line, and takes the target's "end"
+// sample; wall is the time from t0 to just before that sample.
+func Finish(t0 time.Time, stopTimeline func() []stats.Point, stopProgress func(), smp *stats.RunSampling) (wall time.Duration, timeline []stats.Point) {
+	timeline = stopTimeline()
+	stopProgress()
+	wall = time.Since(t0)
+	smp.Take("end")
+	return wall, timeline
+}

@@ -277,10 +277,8 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 		defer w.flush()
 		run.Connections(r, o.Count, &sh.started, &sh.errs, w.connection)
 	})
-	res.Timeline = stopTimeline()
-	stopProgress()
-	wall := time.Since(t0)
-	smp.Take("end")
+	wall, timeline := storm.Finish(t0, stopTimeline, stopProgress, smp)
+	res.Timeline = timeline
 
 	res.Result.Result.SetCounts(wall, sh.ok.Load(), &sh.errs, &sh.total)
 	res.Phases = map[string]stats.Summary{"connect": sh.connect.Summarize()}
