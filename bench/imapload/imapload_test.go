@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/bench/internal/benchtest"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 	"github.com/switchyard-mail/switchyard/internal/testnet"
@@ -271,15 +271,7 @@ func TestReportOutputs(t *testing.T) {
 			t.Fatalf("table lacks %q:\n%s", want, txt.String())
 		}
 	}
-	path := filepath.Join(t.TempDir(), "r.json")
-	if err := res.WriteJSON(path); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(path)
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	m, b := benchtest.JSON(t, res.WriteJSON)
 	lat := m["latency"].(map[string]any)
 	if m["scenario"] != "login" || m["ops"].(float64) != float64(res.Ops) || lat["p99_9_ms"] == nil || m["target_cost"] == nil {
 		t.Fatalf("json %s", b)

@@ -3,15 +3,14 @@ package protoload
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/benchtest"
 	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -70,7 +69,6 @@ func TestDeliverBothProtocols(t *testing.T) {
 		name := string(c.proto)
 		t.Run(name, func(t *testing.T) {
 			m := deliverMock(t, mocksmtp.Config{Name: "m", LMTP: c.proto == LMTP, NoAuth: true})
-			jsonPath := filepath.Join(t.TempDir(), "r.json")
 			res, err := RunDeliver(context.Background(), DeliverOptions{
 				Protocol: c.proto, Target: m.Addr(), Accounts: accts, MessageSize: c.size, Recipients: c.rcpts,
 				PerConnection: c.perConn, NoPipelining: c.noPipe,
@@ -114,14 +112,10 @@ func TestDeliverBothProtocols(t *testing.T) {
 			if len(seen) != 10 {
 				t.Fatalf("recipients used: %v", seen)
 			}
-			if err := res.WriteJSON(jsonPath); err != nil {
-				t.Fatal(err)
-			}
-			var j map[string]any
-			b, _ := os.ReadFile(jsonPath)
-			if err := json.Unmarshal(b, &j); err != nil || j["scenario"] != "deliver" || j["protocol"] != string(c.proto) ||
+			j, b := benchtest.JSON(t, res.WriteJSON)
+			if j["scenario"] != "deliver" || j["protocol"] != string(c.proto) ||
 				j["ops"].(float64) != 30 || j["message_size"].(float64) != float64(c.size) || j["latency"] == nil {
-				t.Fatalf("json %s %v", b, err)
+				t.Fatalf("json %s", b)
 			}
 			var out bytes.Buffer
 			if err := res.WriteText(&out); err != nil || !strings.Contains(out.String(), "30 ok, 0 failed") ||

@@ -3,15 +3,14 @@ package protoload
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/benchtest"
 	"github.com/switchyard-mail/switchyard/bench/mockpop3"
 	"github.com/switchyard-mail/switchyard/bench/mocksieve"
 	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
@@ -77,14 +76,9 @@ func TestLoginEachProtocol(t *testing.T) {
 				!strings.Contains(out.String(), "200 ok, 0 failed") {
 				t.Fatalf("text %v:\n%s", err, out.String())
 			}
-			path := filepath.Join(t.TempDir(), "r.json")
-			if err := res.WriteJSON(path); err != nil {
-				t.Fatal(err)
-			}
-			b, _ := os.ReadFile(path)
-			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil || m["protocol"] != string(c.proto) || m["ops"].(float64) != 200 {
-				t.Fatalf("json %v: %s", err, b)
+			m, b := benchtest.JSON(t, res.WriteJSON)
+			if m["protocol"] != string(c.proto) || m["ops"].(float64) != 200 {
+				t.Fatalf("json %s", b)
 			}
 		})
 	}
