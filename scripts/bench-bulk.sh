@@ -107,7 +107,7 @@ done
 	haproxy -v | sed -n 1p
 } >"$out/meta.txt"
 
-python3 - "$out" "${targets[@]}" <<'PY'
+python3 -B - "$out" "${targets[@]}" <<'PY'
 import os, sys
 from scripts.bench_results import load_json
 out = sys.argv[1]

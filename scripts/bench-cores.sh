@@ -88,7 +88,7 @@ for c in threads1 threads2 threads1-gmp1; do
 done
 bench_meta "rounds=$rounds seconds=$secs concurrency=$conc"
 
-python3 - "$out" "$rounds" "$conc" "${cells[@]}" <<'PY'
+python3 -B - "$out" "$rounds" "$conc" "${cells[@]}" <<'PY'
 import os, statistics, sys
 from scripts.bench_results import load_json
 out, rounds, conc, cells = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]

@@ -119,7 +119,7 @@ loadavg end
 bench_meta "rounds=$rounds seconds=$secs concurrency=$conc recipients=$rcpts per_connection=$perconn"
 for p in "${!mockpid[@]}"; do stop "${mockpid[$p]}"; done # their logs get the message counts
 
-python3 - "$out" "$rounds" "$secs" "$conc" "$rcpts" "$perconn" "${cells[@]}" <<'PY'
+python3 -B - "$out" "$rounds" "$secs" "$conc" "$rcpts" "$perconn" "${cells[@]}" <<'PY'
 import os, statistics, sys
 from scripts.bench_results import load_json, mock_accepted
 out, rounds, secs, conc, rcpts, perconn = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6])

@@ -131,7 +131,7 @@ loadavg end
 bench_meta "rounds=$rounds seconds=$secs users=$users extra=${extra[*]}"
 for p in lmtp smtp; do stop "${mockpid[$p]}"; done # their logs get the message counts
 
-python3 - "$out" "$rounds" <<'PY'
+python3 -B - "$out" "$rounds" <<'PY'
 import os, statistics, sys
 from scripts.bench_results import load_json, mock_accepted
 out, rounds = sys.argv[1], int(sys.argv[2])

@@ -385,4 +385,4 @@ done
 	command -v nginx >/dev/null && echo "nginx=$(nginx -v 2>&1)"
 	command -v dovecot >/dev/null && echo "dovecot=Dovecot $(dovecot --version)"
 } >"$out/meta.txt"
-python3 scripts/bench-peers-summary.py "$out"
+python3 -B scripts/bench-peers-summary.py "$out"

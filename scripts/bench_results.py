@@ -1,7 +1,8 @@
 """What the bench harnesses' summaries share: reading a run's JSON and the
 count a delivery mock logs. The inline summaries of scripts/bench-*.sh run
 from the repository root and import it as scripts.bench_results; the
-scripts/*-summary.py files as bench_results."""
+scripts/*-summary.py files as bench_results; the callers run python3 -B
+so that no __pycache__ is left in scripts/."""
 import json
 import os
 
