@@ -256,11 +256,7 @@ type deliverCounters struct {
 
 // RunDeliver runs the deliver scenario against o.Target.
 func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
-	lo, err := o.check()
-	if err != nil {
-		return nil, err
-	}
-	r, err := storm.Start(ctx, lo.Target, lo.Sources, lo.Timeout, o.Duration)
+	lo, r, err := Start(ctx, o.check)
 	if err != nil {
 		return nil, err
 	}

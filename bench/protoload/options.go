@@ -9,6 +9,7 @@
 package protoload
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/storm"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -77,6 +79,20 @@ type Run struct {
 	// Timeline, when positive, records the run in intervals of this length
 	// (Result.Timeline).
 	Timeline time.Duration
+}
+
+// Start checks a scenario's options with check, which returns them as
+// the login storm's Options, and starts the run (Stop ends it).
+func Start(ctx context.Context, check func() (*Options, error)) (*Options, *storm.Run, error) {
+	lo, err := check()
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := storm.Start(ctx, lo.Target, lo.Sources, lo.Timeout, lo.Duration)
+	if err != nil {
+		return nil, nil, err
+	}
+	return lo, r, nil
 }
 
 // ParseProtocol accepts pop3, submission (or smtp) and managesieve (or

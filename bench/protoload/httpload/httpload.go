@@ -240,11 +240,7 @@ type httpShared struct {
 
 // RunHTTP runs the http scenario against o.Target.
 func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
-	lo, err := o.check()
-	if err != nil {
-		return nil, err
-	}
-	r, err := storm.Start(ctx, lo.Target, lo.Sources, lo.Timeout, o.Duration)
+	lo, r, err := protoload.Start(ctx, o.check)
 	if err != nil {
 		return nil, err
 	}
