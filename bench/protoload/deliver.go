@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
@@ -209,8 +208,7 @@ type DeliverResult struct {
 
 // WriteText prints r as a table, like imapload's.
 func (r *DeliverResult) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	p := func(k, f string, a ...any) { fmt.Fprintf(tw, "%s\t"+f+"\n", append([]any{k}, a...)...) }
+	tw, p := run.NewTable(w)
 	p("scenario", "%s", r.Scenario)
 	p("protocol", "%s", r.Protocol)
 	p("target", "%s", r.Target)
@@ -223,20 +221,12 @@ func (r *DeliverResult) WriteText(w io.Writer) error {
 		pipe = "not pipelined"
 	}
 	p("messages", "%d bytes, %d recipient(s) each, %s, %s", r.MessageSize, r.Recipients, perConn, pipe)
-	p("concurrency", "%d", r.Concurrency)
-	if r.Sources > 1 {
-		p("sources", "127.0.0.1-%d", r.Sources)
-	}
-	p("wall time", "%.2f s", r.WallSeconds)
+	run.WriteRun(p, &r.Result.Result)
 	p("operations", "%d ok, %d failed", r.Ops, r.Errors)
 	p("delivered", "%d messages, %d recipients, %d partial, %d connections", r.Ops, r.RcptsDelivered, r.Partial, r.Connections)
 	p("throughput", "%.0f messages/s, %.1f MB/s", r.OpsPerSec, r.MBPerSec)
 	p("latency (ms)", "%s", run.FmtSummary(r.Latency))
-	for _, k := range []string{"connect", "envelope", "data", "quit"} {
-		if s, ok := r.Phases[k]; ok {
-			p("  "+k+" (ms)", "%s", run.FmtSummary(s))
-		}
-	}
+	run.WritePhases(p, &r.Result.Result, "connect", "envelope", "data", "quit")
 	run.WriteTail(p, &r.Result.Result, "message")
 	return tw.Flush()
 }

@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
@@ -159,8 +158,7 @@ type HTTPResult struct {
 
 // WriteText prints r as a table, like the deliver scenario's.
 func (r *HTTPResult) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	p := func(k, f string, a ...any) { fmt.Fprintf(tw, "%s\t"+f+"\n", append([]any{k}, a...)...) }
+	tw, p := run.NewTable(w)
 	p("scenario", "%s", r.Scenario)
 	p("protocol", "%s", r.Protocol)
 	p("target", "%s (tls %s)", r.Target, r.TLS)
@@ -173,19 +171,11 @@ func (r *HTTPResult) WriteText(w io.Writer) error {
 		acct = "an account per request"
 	}
 	p("requests", "POST %s, %d-byte JSON body, Basic auth (%s), %s", r.Path, r.BodySize, acct, perConn)
-	p("concurrency", "%d", r.Concurrency)
-	if r.Sources > 1 {
-		p("sources", "127.0.0.1-%d", r.Sources)
-	}
-	p("wall time", "%.2f s", r.WallSeconds)
+	run.WriteRun(p, &r.Result.Result)
 	p("operations", "%d ok, %d failed, %d connections", r.Ops, r.Errors, r.Connections)
 	p("throughput", "%.0f requests/s", r.OpsPerSec)
 	p("latency (ms)", "%s", run.FmtSummary(r.Latency))
-	for _, k := range []string{"connect", "tls"} {
-		if s, ok := r.Phases[k]; ok {
-			p("  "+k+" (ms)", "%s", run.FmtSummary(s))
-		}
-	}
+	run.WritePhases(p, &r.Result.Result, "connect", "tls")
 	p("statuses", "%s", fmtCounts(r.Statuses))
 	if len(r.Backends) > 0 {
 		p("backends", "%s", fmtCounts(r.Backends))
