@@ -67,20 +67,12 @@ sy_config() { # sy_config PLAIN_PORT TLS_PORT
 	cat <<TOML
 [server]
 backend_timeout = "5s"
-[tls.certificate.bench]
-cert = "$tmp/cert.pem"
-key = "$tmp/key.pem"
-default = true
+$(sy_cert "$tmp/cert.pem" "$tmp/key.pem")
 $(sy_listener plain imap "$1")
-[listener.tls]
-protocol = "imap"
-bind = ["127.0.0.1:$2"]
-tls = "implicit"
+$(sy_listener tls imap "$2" implicit)
 $(sy_destination mock none "imap=$mock")
-[routing]
-default_destination = "mock"
-[capabilities.imap]
-allow_plain_auth_without_tls = true
+$(sy_routing mock)
+$(sy_plain_auth imap)
 TOML
 }
 sy_config "$splain" "$stls" >"$tmp/switchyard.toml"
@@ -115,16 +107,13 @@ done
 	haproxy -v | sed -n 1p
 } >"$out/meta.txt"
 
-python3 - "$out" "${targets[@]}" <<'PY'
-import json, os, sys
+python3 -B - "$out" "${targets[@]}" <<'PY'
+import os, sys
+from scripts.bench_results import load_json
 out = sys.argv[1]
 targets = sys.argv[2:]
 def load(t, n):
-    try:
-        with open(os.path.join(out, "fetch-%s-%d.json" % (t, n))) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    return load_json(os.path.join(out, "fetch-%s-%d.json" % (t, n)))
 print("| target | streams | MB/s | × direct | × haproxy | proxy CPU-s/GB |")
 print("| --- | ---: | ---: | ---: | ---: | ---: |")
 for n in (1, 16):

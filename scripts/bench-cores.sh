@@ -56,10 +56,8 @@ $(sy_listener plain imap "${tport[$cell]}")
 max_connections = 19000
 max_connections_per_ip = 0
 $(sy_destination mock xclient "imap=$mock")
-[routing]
-default_destination = "mock"
-[capabilities.imap]
-allow_plain_auth_without_tls = true
+$(sy_routing mock)
+$(sy_plain_auth imap)
 TOML
 	cp "$tmp/$cell.toml" "$out/$cell.toml"
 	if [ -n "$gmp" ]; then
@@ -74,38 +72,32 @@ start_proxy threads1 1
 start_proxy threads2 2
 start_proxy threads1-gmp1 1 1
 
+# cell CELL FILE: one login storm against CELL's proxy.
+cell() {
+	local c=$1 f=$2
+	"$bin/switchyard-bench" --scenario login --target 127.0.0.1:"${tport[$c]}" --users "$users" --password password \
+		--concurrency "$conc" --duration "${secs}s" --pid "${tpid[$c]}" --progress 0 --json "$f.json" >"$f.txt" 2>&1 ||
+		{ echo "  $c: bench failed (see $f.txt)" >&2; failed=1; }
+}
 loadavg start
 failed=0
-n=${#cells[@]}
-for r in $(seq "$rounds"); do
-	for i in $(seq 0 $((n - 1))); do
-		c=${cells[$(( (i + r - 1) % n ))]}
-		echo "round $r: $c, ${secs} s" >&2
-		f=$out/$c-$r
-		"$bin/switchyard-bench" --scenario login --target 127.0.0.1:"${tport[$c]}" --users "$users" --password password \
-			--concurrency "$conc" --duration "${secs}s" --pid "${tpid[$c]}" --progress 0 --json "$f.json" >"$f.txt" 2>&1 ||
-			{ echo "  $c: bench failed (see $f.txt)" >&2; failed=1; }
-	done
-done
+bench_rounds "$rounds" cell
 loadavg end
 for c in threads1 threads2 threads1-gmp1; do
 	grep -E '^Threads' /proc/"${tpid[$c]}"/status | sed "s/^/$c /" >>"$out/os-threads.txt" || true
 done
 bench_meta "rounds=$rounds seconds=$secs concurrency=$conc"
 
-python3 - "$out" "$rounds" "$conc" "${cells[@]}" <<'PY'
-import json, os, statistics, sys
+python3 -B - "$out" "$rounds" "$conc" "${cells[@]}" <<'PY'
+import os, statistics, sys
+from scripts.bench_results import load_json
 out, rounds, conc, cells = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 label = {"direct": "direct (mock backend)", "threads1": "switchyard, threads = 1", "threads2": "switchyard, threads = 2",
          "threads1-gmp1": "switchyard, threads = 1, GOMAXPROCS=1"}
 
 
 def load(c, r):
-    try:
-        with open(os.path.join(out, "%s-%d.json" % (c, r))) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    return load_json(os.path.join(out, "%s-%d.json" % (c, r)))
 
 
 def med(xs):

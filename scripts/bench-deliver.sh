@@ -92,8 +92,7 @@ tls = "plain"
 [destination.mock.protocol.smtp]
 port = ${mock[smtp]}
 tls = "plain"
-[routing]
-default_destination = "mock"
+$(sy_routing mock)
 smtp_passthrough_destination = "mock"
 TOML
 	start_switchyard "$tmp/switchyard.toml" "$llmtp" "$lsmtp"
@@ -120,8 +119,9 @@ loadavg end
 bench_meta "rounds=$rounds seconds=$secs concurrency=$conc recipients=$rcpts per_connection=$perconn"
 for p in "${!mockpid[@]}"; do stop "${mockpid[$p]}"; done # their logs get the message counts
 
-python3 - "$out" "$rounds" "$secs" "$conc" "$rcpts" "$perconn" "${cells[@]}" <<'PY'
-import json, os, statistics, sys
+python3 -B - "$out" "$rounds" "$secs" "$conc" "$rcpts" "$perconn" "${cells[@]}" <<'PY'
+import os, statistics, sys
+from scripts.bench_results import load_json, mock_accepted
 out, rounds, secs, conc, rcpts, perconn = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6])
 cells = sys.argv[7:]
 base = {"routing-lmtp": "direct-lmtp", "passthrough-smtp": "direct-smtp"}
@@ -129,11 +129,7 @@ sizes = (1024, 1048576)
 
 
 def load(c, size, r):
-    try:
-        with open(os.path.join(out, "%s-%d-%d.json" % (c, size, r))) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    return load_json(os.path.join(out, "%s-%d-%d.json" % (c, size, r)))
 
 
 def med(xs):
@@ -179,15 +175,7 @@ check = []
 for p in ("lmtp", "smtp"):
     sent = sum(x["ops"] + x.get("partial", 0) for x in (load(c, size, r) for c in cells if c.endswith(p)
                for size in sizes for r in range(1, rounds + 1)) if x)
-    got = "?"
-    try:
-        with open(os.path.join(out, "mock-%s.log" % p)) as f:
-            for line in f:
-                if line.rstrip().endswith("messages accepted"):
-                    got = line.split()[-3]
-    except OSError:
-        pass
-    check.append("%s %s accepted / %d sent" % (p, got, sent))
+    check.append("%s %s accepted / %d sent" % (p, mock_accepted(out, p), sent))
 print("Mock backends: " + "; ".join(check) + ".")
 PY
 loadavg_line

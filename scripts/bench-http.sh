@@ -81,14 +81,8 @@ tport[direct]=$old; tpid[direct]=$oldpid
 tport[switchyard]=$(port); tport[switchyard-tls]=$(port)
 tlsconf=""; tlslisten=""
 if [ "$tlsmode" = 1 ]; then
-	tlsconf="[tls.certificate.bench]
-cert = \"$tmp/cert.pem\"
-key = \"$tmp/key.pem\"
-default = true"
-	tlslisten="[listener.https]
-protocol = \"http\"
-bind = [\"127.0.0.1:${tport[switchyard-tls]}\"]
-tls = \"implicit\""
+	tlsconf=$(sy_cert "$tmp/cert.pem" "$tmp/key.pem")
+	tlslisten=$(sy_listener https http "${tport[switchyard-tls]}" implicit)
 fi
 cat >"$tmp/switchyard.toml" <<TOML
 [server]
@@ -104,12 +98,7 @@ match = "/**"
 from = "authorization"
 $(sy_destination old none "http=$old")
 $(sy_destination new none "http=$new")
-[routing]
-default_destination = "old"
-[mapping]
-source = "file"
-[mapping.file]
-path = "$mapping"
+$(sy_routing old "$mapping")
 TOML
 sports=("${tport[switchyard]}")
 [ "$tlsmode" = 1 ] && sports+=("${tport[switchyard-tls]}")
@@ -161,24 +150,21 @@ CONF
 	[ "$tlsmode" = 1 ] && waitport "${tport[nginx-tls]}" "$bgpid"
 fi
 
+# cell CELL FILE: one http run against CELL, with the CPU of its process
+# tree before and after in FILE.cpu.
+cell() {
+	local c=$1 f=$2 a b tls=()
+	[[ "$c" = *-tls ]] && tls=(--tls implicit --insecure)
+	a=$(treecpu "${tpid[$c]}")
+	"$bin/switchyard-bench" --scenario http --target 127.0.0.1:"${tport[$c]}" --users "$users" \
+		--concurrency "$conc" --duration "${secs}s" --pid "${tpid[$c]}" --progress 0 --json "$f.json" \
+		"${tls[@]}" "${extra[@]}" >"$f.txt" 2>&1 || { echo "  $c: bench failed (see $f.txt)" >&2; failed=1; }
+	b=$(treecpu "${tpid[$c]}")
+	echo "$a $b" >"$f.cpu"
+}
 loadavg start
 failed=0
-n=${#cells[@]}
-for r in $(seq "$rounds"); do
-	for i in $(seq 0 $((n - 1))); do
-		c=${cells[$(( (i + r - 1) % n ))]}
-		echo "round $r: $c, ${secs} s" >&2
-		f=$out/$c-$r
-		tls=()
-		[[ "$c" = *-tls ]] && tls=(--tls implicit --insecure)
-		a=$(treecpu "${tpid[$c]}")
-		"$bin/switchyard-bench" --scenario http --target 127.0.0.1:"${tport[$c]}" --users "$users" \
-			--concurrency "$conc" --duration "${secs}s" --pid "${tpid[$c]}" --progress 0 --json "$f.json" \
-			"${tls[@]}" "${extra[@]}" >"$f.txt" 2>&1 || { echo "  $c: bench failed (see $f.txt)" >&2; failed=1; }
-		b=$(treecpu "${tpid[$c]}")
-		echo "$a $b" >"$f.cpu"
-	done
-done
+bench_rounds "$rounds" cell
 loadavg end
 bench_meta "rounds=$rounds seconds=$secs concurrency=$conc extra=${extra[*]}" "nginx=$(nginx -v 2>&1 | sed 's/.*\///')"
 

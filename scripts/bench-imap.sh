@@ -48,26 +48,18 @@ start_proxy() { # start_proxy NAME [pprof] -> sets proxypid, plain, tlsport (and
 	cat >"$out/$1.toml" <<TOML
 [server]
 backend_timeout = "5s"
-[tls.certificate.bench]
-cert = "$cert"
-key = "$key"
-default = true
+$(sy_cert "$cert" "$key")
 $(sy_listener plain imap "$plain")
 preauth_timeout = "10m"
 max_connections = 19000
 max_connections_per_ip = 0
-[listener.tls]
-protocol = "imap"
-bind = ["127.0.0.1:$tlsport"]
-tls = "implicit"
+$(sy_listener tls imap "$tlsport" implicit)
 preauth_timeout = "10m"
 max_connections = 19000
 max_connections_per_ip = 0
 $(sy_destination mock xclient "imap=$mock")
-[routing]
-default_destination = "mock"
-[capabilities.imap]
-allow_plain_auth_without_tls = true
+$(sy_routing mock)
+$(sy_plain_auth imap)
 $admin
 TOML
 	bin/switchyard --config "$out/$1.toml" --log-level warn "${flags[@]}" >"$out/$1.log" 2>&1 &

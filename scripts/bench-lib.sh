@@ -38,8 +38,6 @@ bench_bin() {
 	for p in "$@"; do go build -o "$bin/$(basename "$p")" "$p"; done
 }
 
-# bench_tmp NAME: tmp=/tmp/sy-NAME.XXXXXX; at exit every process in pids
-# is stopped and tmp removed; SIGINT/SIGTERM exit 130 (through that trap).
 # baseline_bin REV: builds switchyard at git revision REV, from a worktree
 # of its own removed afterwards, into $bin/switchyard-baseline (before and
 # after figures in one run).
@@ -51,6 +49,8 @@ baseline_bin() {
 	git worktree remove --force "$wt"
 }
 
+# bench_tmp NAME: tmp=/tmp/sy-NAME.XXXXXX; at exit every process in pids
+# is stopped and tmp removed; SIGINT/SIGTERM exit 130 (through that trap).
 bench_tmp() {
 	tmp=$(mktemp -d /tmp/sy-"$1".XXXXXX)
 	trap cleanup EXIT
@@ -117,6 +117,21 @@ start_switchyard() {
 	for p in "$@"; do waitport "$p" "$sypid"; done
 }
 
+# bench_rounds ROUNDS FUNC: ROUNDS rounds of FUNC CELL FILE for each cell
+# of cells (FILE: $out/CELL-ROUND, without extension), the order rotated by
+# one each round so no cell always runs first; prints "round R: CELL,
+# $secs s" before each.
+bench_rounds() {
+	local r i n=${#cells[@]}
+	for r in $(seq "$1"); do
+		for i in $(seq 0 $((n - 1))); do
+			c=${cells[$(( (i + r - 1) % n ))]}
+			echo "round $r: $c, ${secs} s" >&2
+			"$2" "$c" "$out/$c-$r"
+		done
+	done
+}
+
 # loadavg start|end: record /proc/loadavg in $out/loadavg-start|-end.
 loadavg() { cat /proc/loadavg >"$out/loadavg-$1"; }
 
@@ -131,43 +146,19 @@ loadavg_line() {
 bench_meta() { echo "$* nproc=$(nproc) kernel=$(uname -r) go=$(go env GOVERSION)" >"$out/meta.txt"; }
 
 # treecpu PID: CPU seconds (utime+stime) of PID and all its descendants
-# (a proxy of several processes, like nginx).
-treecpu() {
-	python3 - "$1" <<'PY'
-import os, sys
-tick = os.sysconf("SC_CLK_TCK")
-def kids(p):
-    out = []
-    try:
-        for t in os.listdir("/proc/%d/task" % p):
-            with open("/proc/%d/task/%s/children" % (p, t)) as f:
-                out += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return out
-todo, seen, cpu = [int(sys.argv[1])], set(), 0
-while todo and len(seen) < 1000:
-    p = todo.pop()
-    if p in seen:
-        continue
-    seen.add(p)
-    try:
-        with open("/proc/%d/stat" % p) as f:
-            st = f.read().rsplit(")", 1)[1].split()
-        cpu += int(st[11]) + int(st[12])
-    except (OSError, IndexError, ValueError):
-        continue
-    todo += kids(p)
-print("%.3f" % (cpu / tick))
-PY
-}
+# (a proxy of several processes, like nginx); scripts/bench-proc.py walks
+# the tree, as it does for bench-peers.sh's samples.
+treecpu() { python3 scripts/bench-proc.py cpu "$1"; }
 
 # Pieces of the generated switchyard configurations, one place for each
 # (print them inside a heredoc with $(...)):
 #
-# sy_listener ID PROTOCOL PORT: a plaintext [listener.ID] on 127.0.0.1;
-# keys printed after it belong to it.
-sy_listener() { printf '[listener.%s]\nprotocol = "%s"\nbind = ["127.0.0.1:%s"]\ntls = "plain"\n' "$1" "$2" "$3"; }
+# sy_cert CERT KEY: the default certificate, [tls.certificate.bench].
+sy_cert() { printf '[tls.certificate.bench]\ncert = "%s"\nkey = "%s"\ndefault = true\n' "$1" "$2"; }
+
+# sy_listener ID PROTOCOL PORT [TLS]: a [listener.ID] on 127.0.0.1, plaintext
+# unless TLS ("implicit"); keys printed after it belong to it.
+sy_listener() { printf '[listener.%s]\nprotocol = "%s"\nbind = ["127.0.0.1:%s"]\ntls = "%s"\n' "$1" "$2" "$3" "${4:-plain}"; }
 
 # sy_destination ID FORWARDING PROTOCOL=PORT...: [destination.ID] on
 # 127.0.0.1 that takes credentials in the clear, with a plaintext
@@ -180,6 +171,18 @@ sy_destination() {
 		printf '[destination.%s.protocol.%s]\nport = %s\ntls = "plain"\n' "$id" "${ep%%=*}" "${ep#*=}"
 	done
 }
+
+# sy_routing DEFAULT [MAPPING]: [routing] to destination DEFAULT, and with
+# MAPPING the account mapping file [mapping.file]; keys printed after it
+# belong to [routing] (without MAPPING).
+sy_routing() {
+	printf '[routing]\ndefault_destination = "%s"\n' "$1"
+	[ -z "${2:-}" ] || printf '[mapping]\nsource = "file"\n[mapping.file]\npath = "%s"\n' "$2"
+}
+
+# sy_plain_auth PROTOCOL...: [capabilities.PROTOCOL] taking credentials
+# without TLS, for each PROTOCOL.
+sy_plain_auth() { local p; for p in "$@"; do printf '[capabilities.%s]\nallow_plain_auth_without_tls = true\n' "$p"; done; }
 
 # bench_args USAGE FLAG=VAR... -- "$@": the command line of a script that
 # takes --smoke (smoke=1), the FLAGs given (--FLAG sets VAR=1; all start

@@ -85,15 +85,9 @@ recipient_routing = true
 $(sy_listener smtp smtp "${listen[smtp]}")
 $(sy_destination mock xclient "imap=${mock[imap]}" "pop3=${mock[pop3]}" "submission=${mock[submission]}" "lmtp=${mock[lmtp]}" "smtp=${mock[smtp]}")
 forwarding = "none"
-[routing]
-default_destination = "mock"
+$(sy_routing mock)
 smtp_passthrough_destination = "mock"
-[capabilities.imap]
-allow_plain_auth_without_tls = true
-[capabilities.pop3]
-allow_plain_auth_without_tls = true
-[capabilities.submission]
-allow_plain_auth_without_tls = true
+$(sy_plain_auth imap pop3 submission)
 TOML
 ports=(); for p in "${protos[@]}"; do ports+=("${listen[$p]}"); done
 start_switchyard "$tmp/switchyard.toml" "${ports[@]}"
@@ -137,17 +131,14 @@ loadavg end
 bench_meta "rounds=$rounds seconds=$secs users=$users extra=${extra[*]}"
 for p in lmtp smtp; do stop "${mockpid[$p]}"; done # their logs get the message counts
 
-python3 - "$out" "$rounds" <<'PY'
-import json, os, statistics, sys
+python3 -B - "$out" "$rounds" <<'PY'
+import os, statistics, sys
+from scripts.bench_results import load_json, mock_accepted
 out, rounds = sys.argv[1], int(sys.argv[2])
 
 
 def load(c, r):
-    try:
-        with open(os.path.join(out, "%s-%d.json" % (c, r))) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    return load_json(os.path.join(out, "%s-%d.json" % (c, r)))
 
 
 def med(xs):
@@ -221,23 +212,13 @@ for p in ("lmtp", "smtp"):
     sweeps = [x for x in (load("sweep-" + p, v) for v in (25, 250, 1000)) if x]
     sent = sum(c["ops"] + c.get("partial", 0) for cc in list(runs.values()) + [sweeps] for x in cc
                for c in x["components"] if c["name"] == "deliver-" + p)
-    got = "?"
-    try:
-        with open(os.path.join(out, "mock-%s.log" % p)) as fh:
-            for line in fh:
-                if line.rstrip().endswith("messages accepted"):
-                    got = line.split()[-3]
-    except OSError:
-        pass
-    check.append("%s %s accepted / %d sent" % (p, got, sent))
+    check.append("%s %s accepted / %d sent" % (p, mock_accepted(out, p), sent))
 print("Mock backends: " + "; ".join(check) + ".")
 sweep = []
 for k, rates in (("login", (10, 100, 500)), ("fetch", (40, 400, 2000)), ("lmtp", (25, 250, 1000))):
     for v in rates:
-        try:
-            with open(os.path.join(out, "sweep-%s-%d.json" % (k, v))) as fh:
-                x = json.load(fh)
-        except (OSError, ValueError):
+        x = load_json(os.path.join(out, "sweep-%s-%d.json" % (k, v)))
+        if x is None:
             continue
         c = x["components"][0] if x.get("components") else None
         if c:

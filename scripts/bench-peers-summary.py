@@ -12,15 +12,9 @@ import os
 import statistics
 import sys
 
+from bench_results import load_json
+
 ORDER = ["direct", "haproxy", "baseline", "switchyard", "nginx", "dovecot"]
-
-
-def load_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def load_lines(path):

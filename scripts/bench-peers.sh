@@ -109,58 +109,7 @@ stop_tree() { # SIGTERM a process we started, then its leftover children; bounde
 # change when another process maps the same file), PSS (smaps_rollup),
 # descriptors and the number of processes. --pid of the bench
 # takes one PID; nginx and Dovecot are several processes.
-sample() {
-	python3 - "$@" <<'PY'
-import json, os, sys, time
-path, label, roots = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3:]]
-tick = os.sysconf("SC_CLK_TCK")
-def kids(p):
-    out = []
-    try:
-        for t in os.listdir("/proc/%d/task" % p):
-            with open("/proc/%d/task/%s/children" % (p, t)) as f:
-                out += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return out
-tot = {"label": label, "at": time.time(), "procs": 0, "cpu_s": 0.0, "rss_kib": 0, "anon_kib": 0, "pss_kib": 0, "fds": 0, "each": []}
-todo, seen = list(roots), set()
-while todo and len(seen) < 10000:
-    p = todo.pop()
-    if p in seen:
-        continue
-    seen.add(p)
-    try:
-        with open("/proc/%d/stat" % p) as f:
-            st = f.read()
-        fl = st[st.rfind(")") + 2:].split()
-        cpu = (int(fl[11]) + int(fl[12])) / tick
-        rss = anon = pss = 0
-        with open("/proc/%d/status" % p) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    rss = int(line.split()[1])
-                elif line.startswith("RssAnon:"):
-                    anon = int(line.split()[1])
-        try:
-            with open("/proc/%d/smaps_rollup" % p) as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        pss = int(line.split()[1])
-        except OSError:
-            pass
-        fds = len(os.listdir("/proc/%d/fd" % p))
-    except (OSError, IndexError, ValueError):
-        continue
-    with open("/proc/%d/comm" % p) as f:
-        comm = f.read().strip()
-    tot["each"].append([p, comm, rss, anon, fds])
-    tot["procs"] += 1; tot["cpu_s"] += cpu; tot["rss_kib"] += rss; tot["anon_kib"] += anon; tot["pss_kib"] += pss; tot["fds"] += fds
-    todo += kids(p)
-with open(path, "a") as f:
-    f.write(json.dumps(tot) + "\n")
-PY
-}
+sample() { python3 scripts/bench-proc.py sample "$@"; }
 
 # ---- the mock backends and the shared mapping ------------------------------
 old=$(port); new=$(port)
@@ -223,14 +172,8 @@ preauth_timeout = "10m"
 max_connections = 19000
 $(sy_destination old xclient "imap=$old")
 $(sy_destination new xclient "imap=$new")
-[routing]
-default_destination = "old"
-[mapping]
-source = "file"
-[mapping.file]
-path = "$mapping"
-[capabilities.imap]
-allow_plain_auth_without_tls = true
+$(sy_routing old "$mapping")
+$(sy_plain_auth imap)
 TOML
 	cp "$d/switchyard.toml" "$out/$name.toml"
 	"$binary" --config "$d/switchyard.toml" --log-level warn >>"$out/$name.log" 2>&1 &
@@ -442,4 +385,4 @@ done
 	command -v nginx >/dev/null && echo "nginx=$(nginx -v 2>&1)"
 	command -v dovecot >/dev/null && echo "dovecot=Dovecot $(dovecot --version)"
 } >"$out/meta.txt"
-python3 scripts/bench-peers-summary.py "$out"
+python3 -B scripts/bench-peers-summary.py "$out"

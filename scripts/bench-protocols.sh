@@ -40,14 +40,8 @@ $(sy_listener pop3 pop3 "${listen[pop3]}")
 $(sy_listener submission submission "${listen[submission]}")
 $(sy_listener managesieve managesieve "${listen[managesieve]}")
 $(sy_destination mock xclient "pop3=${mock[pop3]}" "submission=${mock[submission]}" "managesieve=${mock[managesieve]}")
-[routing]
-default_destination = "mock"
-[capabilities.pop3]
-allow_plain_auth_without_tls = true
-[capabilities.submission]
-allow_plain_auth_without_tls = true
-[capabilities.managesieve]
-allow_plain_auth_without_tls = true
+$(sy_routing mock)
+$(sy_plain_auth pop3 submission managesieve)
 TOML
 bin/switchyard --config "$out/switchyard.toml" --log-level warn >"$out/switchyard.log" 2>&1 &
 proxypid=$!; pids+=($proxypid)

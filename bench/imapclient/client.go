@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/bench/internal/imapwire"
 )
 
 // MaxLine bounds one response line (literals are counted apart).
@@ -105,48 +107,7 @@ func (c *Client) HasCap(name string) bool {
 }
 
 // readLine returns one line without CRLF; valid until the next read.
-func (c *Client) readLine() ([]byte, error) {
-	var acc []byte
-	for {
-		frag, err := c.br.ReadSlice('\n')
-		if len(acc)+len(frag) > MaxLine {
-			return nil, ErrLineTooLong
-		}
-		if err == nil {
-			if acc != nil {
-				frag = append(acc, frag...)
-			}
-			frag = frag[:len(frag)-1]
-			if n := len(frag); n > 0 && frag[n-1] == '\r' {
-				frag = frag[:n-1]
-			}
-			return frag, nil
-		}
-		if err != bufio.ErrBufferFull {
-			if err == io.EOF && len(acc)+len(frag) > 0 {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		acc = append(acc, frag...)
-	}
-}
-
-// literalSize returns n if line ends with {n}.
-func literalSize(line []byte) (int64, bool) {
-	if len(line) < 3 || line[len(line)-1] != '}' {
-		return 0, false
-	}
-	i := bytes.LastIndexByte(line, '{')
-	if i < 0 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(string(line[i+1:len(line)-1]), 10, 64)
-	if err != nil || n < 0 {
-		return 0, false
-	}
-	return n, true
-}
+func (c *Client) readLine() ([]byte, error) { return imapwire.ReadLine(c.br, MaxLine, ErrLineTooLong) }
 
 // noteCaps notes a "[CAPABILITY a b c] ..." response code.
 func (c *Client) noteCaps(text []byte) {
@@ -239,7 +200,7 @@ func (c *Client) readResponse(cmd string, tag []byte, collect, allowCont bool) (
 		}
 		// Literals: the line goes on after n bytes.
 		for {
-			n, ok := literalSize(line)
+			n, ok := imapwire.LiteralSize(line)
 			if !ok {
 				break
 			}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapclient"
+	"github.com/switchyard-mail/switchyard/bench/internal/imapwire"
 	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -103,7 +104,7 @@ func (f *fetcher) fetchOnce(moved *atomic.Int64) (int64, error) {
 			return 0, fmt.Errorf("unexpected line %q", clip(line))
 		}
 		for {
-			n, ok := literalSize(line)
+			n, ok := imapwire.LiteralSize(line)
 			if !ok {
 				break
 			}
@@ -132,22 +133,6 @@ func (f *fetcher) copyLiteral(n int64, moved *atomic.Int64) error {
 		}
 	}
 	return nil
-}
-
-// literalSize returns n if line ends with {n}.
-func literalSize(line []byte) (int64, bool) {
-	if len(line) < 3 || line[len(line)-1] != '}' {
-		return 0, false
-	}
-	i := bytes.LastIndexByte(line, '{')
-	if i < 0 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(string(line[i+1:len(line)-1]), 10, 64)
-	if err != nil || n < 0 {
-		return 0, false
-	}
-	return n, true
 }
 
 func clip(b []byte) string {
@@ -181,7 +166,7 @@ func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
 		return nil, err
 	}
 	var (
-		ph      phases
+		ph      Phases
 		fetchH  stats.Histogram
 		errs    stats.Errors
 		moved   atomic.Int64
@@ -232,7 +217,7 @@ func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
 	if len(ready) == 0 {
 		res.Errors = errs.Total()
 		res.ErrorsByKind = errs.Sorted()
-		res.Phases = ph.summaries(&o.Options, false)
+		res.Phases = ph.Summaries(o.TLS, false)
 		return res, errors.New("no client could log in")
 	}
 
@@ -298,7 +283,7 @@ func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
 	stopProgress()
 
 	res.SetCounts(wall, fetches.Load(), &errs, &fetchH)
-	res.Phases = ph.summaries(&o.Options, false)
+	res.Phases = ph.Summaries(o.TLS, false)
 	res.Bytes = moved.Load()
 	res.MBPerSec = float64(res.Bytes) / 1e6 / wall.Seconds()
 	res.FetchesPerSec = res.OpsPerSec

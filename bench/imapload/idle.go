@@ -45,7 +45,7 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 		return nil, err
 	}
 	var (
-		ph          phases
+		ph          Phases
 		errs        stats.Errors
 		established atomic.Int64
 		next        atomic.Int64
@@ -64,7 +64,7 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 	stopProgress := startProgress(&o.Options, func(time.Duration) string {
 		return fmt.Sprintf("opening: established %d/%d, errors %d", established.Load(), o.Conns, errs.Total())
 	})
-	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, established.Load, errs.Total, nil, &ph.total)
+	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, established.Load, errs.Total, nil, &ph.Total)
 	t0 := time.Now()
 	for w := 0; w < min(o.Concurrency, o.Conns); w++ {
 		wg.Add(1)
@@ -83,7 +83,7 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 					}
 					continue
 				}
-				ph.total.RecordDuration(time.Since(ts))
+				ph.Total.RecordDuration(time.Since(ts))
 				c.SetDeadline(time.Time{})
 				held[i] = c
 				established.Add(1)
@@ -152,9 +152,9 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 	res.Errors = errs.Total()
 	res.ErrorsByKind = errs.Sorted()
 	res.OpsPerSec = float64(res.Established) / openWall.Seconds()
-	res.Latency = ph.total.Summarize()
-	res.LatencyCDF = ph.total.Quantiles(nil)
-	res.Phases = ph.summaries(&o.Options, o.Preauth)
+	res.Latency = ph.Total.Summarize()
+	res.LatencyCDF = ph.Total.Quantiles(nil)
+	res.Phases = ph.Summaries(o.TLS, o.Preauth)
 	res.SetCost(smp, "established")
 	if res.Established == 0 && res.Errors > 0 {
 		return res, errors.New("no session could be established")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,18 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/bench/internal/benchtest"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
-func users(n int) map[string]string {
-	m := map[string]string{}
-	for _, a := range Accounts("user", n, "pw") {
-		m[a.User] = a.Password
-	}
-	return m
-}
+func users(n int) map[string]string { return Passwords(Accounts("user", n, "pw")) }
 
 func backend(t *testing.T, cfg mockimap.Config) *mockimap.Server {
 	t.Helper()
@@ -277,15 +271,7 @@ func TestReportOutputs(t *testing.T) {
 			t.Fatalf("table lacks %q:\n%s", want, txt.String())
 		}
 	}
-	path := filepath.Join(t.TempDir(), "r.json")
-	if err := res.WriteJSON(path); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(path)
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	m, b := benchtest.JSON(t, res.WriteJSON)
 	lat := m["latency"].(map[string]any)
 	if m["scenario"] != "login" || m["ops"].(float64) != float64(res.Ops) || lat["p99_9_ms"] == nil || m["target_cost"] == nil {
 		t.Fatalf("json %s", b)

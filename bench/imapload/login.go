@@ -3,12 +3,12 @@ package imapload
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/bench/internal/progress"
 	"github.com/switchyard-mail/switchyard/bench/internal/sources"
+	"github.com/switchyard-mail/switchyard/bench/internal/storm"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -31,90 +31,46 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	if o.Duration <= 0 && o.Count <= 0 {
-		o.Duration = 10 * time.Second
-	}
-	if o.Duration > MaxDuration {
-		o.Duration = MaxDuration
-	}
-	if o.Count > MaxCount {
-		o.Count = MaxCount
-	}
-	if o.Duration <= 0 {
-		o.Duration = MaxDuration
-	}
+	o.Duration, o.Count = StormLength(o.Duration, o.Count)
 	if o.Linger <= 0 {
 		o.Linger = time.Second
 	}
-	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
+	r, err := storm.Start(ctx, o.Target, o.Sources, o.Timeout, o.Duration)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	// A dial cut by the deadline may fail a moment before ctx.Err is set.
-	end, _ := ctx.Deadline()
+	defer r.Stop()
 
 	var (
-		ph      phases
-		errs    stats.Errors
-		ok      atomic.Int64
-		started atomic.Int64
-		wg      sync.WaitGroup
+		ph   Phases
+		errs stats.Errors
+		ok   atomic.Int64
 	)
 	smp := stats.NewRunSampling(o.Sampler)
 	smp.Take("start")
 	res := &Result{Scenario: "login", Target: o.Target, TLS: o.TLS, Auth: o.Auth, Concurrency: o.Concurrency, Sources: o.Sources, Started: time.Now()}
-	var last int64
-	var lastT time.Duration
-	stopProgress := startProgress(&o.Options, func(el time.Duration) string {
-		n := ok.Load()
-		rate := float64(n-last) / (el - lastT).Seconds()
-		last, lastT = n, el
-		return fmt.Sprintf("ok %d (%.0f/s), errors %d, p99 %.3f ms", n, rate, errs.Total(), float64(ph.total.Percentile(99))/1e6)
-	})
-	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.total)
+	stopProgress := startProgress(&o.Options, progress.Ops(&ok, &errs, &ph.Total))
+	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.Total)
 	t0 := time.Now()
-	for w := 0; w < o.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				n := started.Add(1)
-				if o.Count > 0 && n > o.Count {
-					return
-				}
-				acct := o.Accounts[(n-1)%int64(len(o.Accounts))]
-				if err := loginOnce(ctx, &o, d, acct, &ph); err != nil {
-					var oe *opError
-					if errors.As(err, &oe) && oe.phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
-						return // cancelled while dialing: not a failure
-					}
-					if errors.As(err, &oe) {
-						errs.Add(oe.kind())
-					} else {
-						errs.Add("other")
-					}
-					time.Sleep(time.Millisecond) // do not spin on a dead target
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	res.Timeline = stopTimeline()
-	stopProgress()
-	wall := time.Since(t0)
-	smp.Take("end")
+	r.Ops(o.Concurrency, o.Count, &ok, &errs, func(ctx context.Context, n int64) error {
+		return loginOnce(ctx, &o, r.Dialer, o.Accounts[(n-1)%int64(len(o.Accounts))], &ph)
+	}, func(err error) (string, string) {
+		var oe *opError
+		if errors.As(err, &oe) {
+			return oe.phase, oe.kind()
+		}
+		return "", "other"
+	})
+	wall, timeline := storm.Finish(t0, stopTimeline, stopProgress, smp)
+	res.Timeline = timeline
 
-	res.SetCounts(wall, ok.Load(), &errs, &ph.total)
-	res.Phases = ph.summaries(&o.Options, false)
+	res.SetCounts(wall, ok.Load(), &errs, &ph.Total)
+	res.Phases = ph.Summaries(o.TLS, false)
 	res.SetCost(smp, "")
 	return res, nil
 }
 
-func loginOnce(ctx context.Context, o *LoginOptions, d *sources.Dialer, acct Account, ph *phases) error {
+func loginOnce(ctx context.Context, o *LoginOptions, d *sources.Dialer, acct Account, ph *Phases) error {
 	t0 := time.Now()
 	c, oerr := open(ctx, &o.Options, d, acct, ph, false, 4096, 1024)
 	if oerr != nil {
@@ -126,14 +82,14 @@ func loginOnce(ctx context.Context, o *LoginOptions, d *sources.Dialer, acct Acc
 			c.Close()
 			return fail("noop", err)
 		}
-		ph.noop.RecordDuration(time.Since(tn))
+		ph.Noop.RecordDuration(time.Since(tn))
 	}
 	tl := time.Now()
 	if err := c.Logout(o.Linger); err != nil {
 		return fail("logout", err)
 	}
 	now := time.Now()
-	ph.logout.RecordDuration(now.Sub(tl))
-	ph.total.RecordDuration(now.Sub(t0))
+	ph.Logout.RecordDuration(now.Sub(tl))
+	ph.Total.RecordDuration(now.Sub(t0))
 	return nil
 }

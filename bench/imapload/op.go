@@ -17,7 +17,7 @@ import (
 type Op struct {
 	o  Options
 	d  *sources.Dialer
-	ph phases
+	ph Phases
 }
 
 // NewOp checks o.
@@ -55,10 +55,10 @@ func (p *Op) Open(ctx context.Context, acct Account) (*imapclient.Client, error)
 }
 
 // Latency is the histogram of whole Login operations.
-func (p *Op) Latency() *stats.Histogram { return &p.ph.total }
+func (p *Op) Latency() *stats.Histogram { return &p.ph.Total }
 
 // Phases summarises the steps so far (connect, tls, auth, noop, logout).
-func (p *Op) Phases() map[string]stats.Summary { return p.ph.summaries(&p.o, false) }
+func (p *Op) Phases() map[string]stats.Summary { return p.ph.Summaries(p.o.TLS, false) }
 
 // ErrorKind names a failure for the report as the scenarios do ("auth: NO
 // [AUTHENTICATIONFAILED]", "connect: refused"); an error that does not

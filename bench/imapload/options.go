@@ -54,6 +54,27 @@ func Accounts(prefix string, n int, password string) []Account {
 	return out
 }
 
+// Passwords maps the accounts' names to their passwords (the Users of a
+// mock backend).
+func Passwords(accounts []Account) map[string]string {
+	m := make(map[string]string, len(accounts))
+	for _, a := range accounts {
+		m[a.User] = a.Password
+	}
+	return m
+}
+
+// CheckTarget checks that target is a host:port.
+func CheckTarget(target string) error {
+	if target == "" {
+		return errors.New("no target")
+	}
+	if _, _, err := net.SplitHostPort(target); err != nil {
+		return fmt.Errorf("target %q: %v", target, err)
+	}
+	return nil
+}
+
 // Options are common to all scenarios.
 type Options struct {
 	Target string // host:port
@@ -81,11 +102,8 @@ type Options struct {
 }
 
 func (o *Options) check() error {
-	if o.Target == "" {
-		return errors.New("no target")
-	}
-	if _, _, err := net.SplitHostPort(o.Target); err != nil {
-		return fmt.Errorf("target %q: %v", o.Target, err)
+	if err := CheckTarget(o.Target); err != nil {
+		return err
 	}
 	switch o.TLS {
 	case "":
@@ -123,37 +141,66 @@ func (o *Options) check() error {
 		o.ProgressEvery = 5 * time.Second
 	}
 	if o.TLS != TLSNone {
-		cfg := &tls.Config{}
-		if o.TLSConfig != nil {
-			cfg = o.TLSConfig.Clone()
-		}
-		if cfg.ServerName == "" {
-			host, _, _ := net.SplitHostPort(o.Target)
-			cfg.ServerName = host
-		}
-		o.TLSConfig = cfg
+		o.TLSConfig = ClientTLS(o.TLSConfig, o.Target)
 	}
 	return nil
 }
 
-// phases holds one histogram per step of a session.
-type phases struct {
-	connect, tls, auth, noop, logout, total stats.Histogram
+// ClientTLS is a copy of cfg (an empty one when nil) whose ServerName, if
+// unset, is target's host.
+func ClientTLS(cfg *tls.Config, target string) *tls.Config {
+	c := &tls.Config{}
+	if cfg != nil {
+		c = cfg.Clone()
+	}
+	if c.ServerName == "" {
+		host, _, _ := net.SplitHostPort(target)
+		c.ServerName = host
+	}
+	return c
 }
 
-func (p *phases) summaries(o *Options, preauth bool) map[string]stats.Summary {
-	m := map[string]stats.Summary{"connect": p.connect.Summarize()}
-	if o.TLS != TLSNone {
-		m["tls"] = p.tls.Summarize()
+// StormLength bounds a login storm that stops after d or n operations,
+// whichever comes first: 10 s when neither is set, d at most MaxDuration
+// (MaxDuration when only n is set), n at most MaxCount.
+func StormLength(d time.Duration, n int64) (time.Duration, int64) {
+	if d <= 0 && n <= 0 {
+		d = 10 * time.Second
+	}
+	if d > MaxDuration {
+		d = MaxDuration
+	}
+	if n > MaxCount {
+		n = MaxCount
+	}
+	if d <= 0 {
+		d = MaxDuration
+	}
+	return d, n
+}
+
+// Phases holds one histogram per step of a login session (the login
+// storms of imapload and protoload): Total is the whole operation.
+type Phases struct {
+	Connect, TLS, Auth, Noop, Logout, Total stats.Histogram
+}
+
+// Summaries summarises the steps: connect, tls (unless mode is
+// TLSNone), auth (unless preauth), noop and logout (when any was
+// recorded).
+func (p *Phases) Summaries(mode TLSMode, preauth bool) map[string]stats.Summary {
+	m := map[string]stats.Summary{"connect": p.Connect.Summarize()}
+	if mode != TLSNone {
+		m["tls"] = p.TLS.Summarize()
 	}
 	if !preauth {
-		m["auth"] = p.auth.Summarize()
+		m["auth"] = p.Auth.Summarize()
 	}
-	if p.noop.Count() > 0 {
-		m["noop"] = p.noop.Summarize()
+	if p.Noop.Count() > 0 {
+		m["noop"] = p.Noop.Summarize()
 	}
-	if p.logout.Count() > 0 {
-		m["logout"] = p.logout.Summarize()
+	if p.Logout.Count() > 0 {
+		m["logout"] = p.Logout.Summarize()
 	}
 	return m
 }
@@ -189,7 +236,7 @@ func fail(phase string, err error) *opError { return &opError{phase, err} }
 
 // open connects, reads the greeting, starts TLS and (unless preauth) logs
 // in. The connection's deadline is start+Timeout.
-func open(ctx context.Context, o *Options, d *sources.Dialer, acct Account, ph *phases, preauth bool, rsize, wsize int) (*imapclient.Client, *opError) {
+func open(ctx context.Context, o *Options, d *sources.Dialer, acct Account, ph *Phases, preauth bool, rsize, wsize int) (*imapclient.Client, *opError) {
 	t0 := time.Now()
 	conn, err := d.Dial(ctx)
 	if err != nil {
@@ -203,7 +250,7 @@ func open(ctx context.Context, o *Options, d *sources.Dialer, acct Account, ph *
 			conn.Close()
 			return nil, fail("tls", err)
 		}
-		ph.tls.RecordDuration(time.Since(th))
+		ph.TLS.RecordDuration(time.Since(th))
 		conn = tc
 	}
 	c := imapclient.NewSize(conn, rsize, wsize)
@@ -211,14 +258,14 @@ func open(ctx context.Context, o *Options, d *sources.Dialer, acct Account, ph *
 		conn.Close()
 		return nil, fail("greeting", err)
 	}
-	ph.connect.RecordDuration(time.Since(t0))
+	ph.Connect.RecordDuration(time.Since(t0))
 	if o.TLS == TLSStartTLS {
 		th := time.Now()
 		if err := c.StartTLS(o.TLSConfig); err != nil {
 			c.Close()
 			return nil, fail("starttls", err)
 		}
-		ph.tls.RecordDuration(time.Since(th))
+		ph.TLS.RecordDuration(time.Since(th))
 	}
 	if preauth {
 		return c, nil
@@ -233,6 +280,6 @@ func open(ctx context.Context, o *Options, d *sources.Dialer, acct Account, ph *
 		c.Close()
 		return nil, fail("auth", err)
 	}
-	ph.auth.RecordDuration(time.Since(ta))
+	ph.Auth.RecordDuration(time.Since(ta))
 	return c, nil
 }

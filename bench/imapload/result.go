@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/bench/internal/progress"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -227,26 +228,5 @@ func kib(v int64) string {
 // startProgress prints a line every o.ProgressEvery until the returned
 // function is called; that function returns once nothing more is written.
 func startProgress(o *Options, line func(elapsed time.Duration) string) (stop func()) {
-	if o.Progress == nil {
-		return func() {}
-	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t0 := time.Now()
-		tk := time.NewTicker(o.ProgressEvery)
-		defer tk.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-tk.C:
-				fmt.Fprintf(o.Progress, "[%6.1fs] %s\n", time.Since(t0).Seconds(), line(time.Since(t0)))
-			}
-		}
-	}()
-	return func() {
-		close(quit)
-		<-done
-	}
+	return progress.Start(o.Progress, o.ProgressEvery, line)
 }

@@ -3,14 +3,13 @@ package mixload
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/benchtest"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/bench/mockpop3"
 	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
@@ -25,10 +24,7 @@ type mocks struct {
 
 func startMocks(t *testing.T, accts []imapload.Account) *mocks {
 	t.Helper()
-	users := map[string]string{}
-	for _, a := range accts {
-		users[a.User] = a.Password
-	}
+	users := imapload.Passwords(accts)
 	var m mocks
 	var err error
 	if m.imap, err = mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "i", Users: users}); err != nil {
@@ -125,14 +121,9 @@ func TestMixedAgainstMocks(t *testing.T) {
 	if !strings.Contains(progress.String(), "mixed:") {
 		t.Errorf("progress %q", progress.String())
 	}
-	path := filepath.Join(t.TempDir(), "m.json")
-	if err := res.WriteJSON(path); err != nil {
-		t.Fatal(err)
-	}
-	var back map[string]any
-	b, _ := os.ReadFile(path)
-	if err := json.Unmarshal(b, &back); err != nil || back["scenario"] != "mixed" || len(back["components"].([]any)) != len(want) {
-		t.Fatalf("json: %v", err)
+	back, b := benchtest.JSON(t, res.WriteJSON)
+	if back["scenario"] != "mixed" || len(back["components"].([]any)) != len(want) {
+		t.Fatalf("json: %s", b)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/bench/imapclient"
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/progress"
 	"github.com/switchyard-mail/switchyard/bench/protoload"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -346,7 +347,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			continue
 		}
 		op, err := protoload.NewLoginOp(protoload.Options{Protocol: p.proto, Target: p.target, Accounts: o.Accounts,
-			Sources: o.Sources, Timeout: o.Timeout, Linger: o.Linger, Concurrency: 1})
+			Run: protoload.Run{Sources: o.Sources, Timeout: o.Timeout, Linger: o.Linger, Concurrency: 1}})
 		if err != nil {
 			return nil, err
 		}
@@ -381,7 +382,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		d, err := protoload.NewDeliverer(protoload.DeliverOptions{Protocol: p.proto, Target: p.target, Accounts: o.Accounts,
 			Domain: o.Domain, MessageSize: o.MessageSize, Recipients: o.Recipients, PerConnection: p.perConn,
-			Sources: o.Sources, Timeout: o.Timeout, Linger: o.Linger, Concurrency: 1})
+			Run: protoload.Run{Sources: o.Sources, Timeout: o.Timeout, Linger: o.Linger, Concurrency: 1}})
 		if err != nil {
 			return nil, err
 		}
@@ -412,7 +413,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			idle.openAll(ctx, &o)
 		}()
 	}
-	stopRampProgress := progress(&o, func() string {
+	stopRampProgress := startProgress(&o, func() string {
 		if idle == nil {
 			return "opening clients"
 		}
@@ -483,7 +484,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			c.dispatch(mctx, crng, start, end)
 		}()
 	}
-	stopProgress := progress(&o, func() string {
+	stopProgress := startProgress(&o, func() string {
 		var parts []string
 		for _, c := range comps {
 			parts = append(parts, fmt.Sprintf("%s %d", c.name, c.ok.Load()))
@@ -576,31 +577,10 @@ func splitRate(total float64, w [3]float64) [3]float64 {
 	return out
 }
 
-// progress prints a line every o.ProgressEvery until stop is called; stop
+// startProgress prints a line every o.ProgressEvery until stop is called; stop
 // returns once nothing more is written.
-func progress(o *Options, line func() string) (stop func()) {
-	if o.Progress == nil {
-		return func() {}
-	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t0 := time.Now()
-		tk := time.NewTicker(o.ProgressEvery)
-		defer tk.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-tk.C:
-				fmt.Fprintf(o.Progress, "[%6.1fs] mixed: %s\n", time.Since(t0).Seconds(), line())
-			}
-		}
-	}()
-	return func() {
-		close(quit)
-		<-done
-	}
+func startProgress(o *Options, line func() string) (stop func()) {
+	return progress.Start(o.Progress, o.ProgressEvery, func(time.Duration) string { return "mixed: " + line() })
 }
 
 // finishCost fills the process fields: the cost of the measured phase

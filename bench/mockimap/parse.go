@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"strconv"
+
+	"github.com/switchyard-mail/switchyard/bench/internal/imapwire"
 )
 
 // maxCommand bounds one command: its lines and literals together.
@@ -39,30 +41,7 @@ type commandReader struct {
 // readLine reads one line without its CRLF (a bare LF is accepted). The
 // result is only valid until the next read.
 func (r *commandReader) readLine(limit int) ([]byte, error) {
-	var acc []byte
-	for {
-		frag, err := r.br.ReadSlice('\n')
-		if len(acc)+len(frag) > limit {
-			return nil, errTooLong
-		}
-		if err == nil {
-			if acc != nil {
-				frag = append(acc, frag...)
-			}
-			frag = frag[:len(frag)-1]
-			if n := len(frag); n > 0 && frag[n-1] == '\r' {
-				frag = frag[:n-1]
-			}
-			return frag, nil
-		}
-		if err != bufio.ErrBufferFull {
-			if err == io.EOF && len(acc)+len(frag) > 0 {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		acc = append(acc, frag...)
-	}
+	return imapwire.ReadLine(r.br, limit, errTooLong)
 }
 
 // cmdError is a problem with one command that leaves the stream usable:

@@ -12,8 +12,6 @@ package mockpop3
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"strings"
@@ -41,39 +39,21 @@ type Config struct {
 	Pipelining bool
 }
 
-// Server is a running mock backend.
+// Server is a running mock backend: Addr, Close, Logins and
+// LastClientAddr are mockserver.Backend's.
 type Server struct {
-	cfg    Config
-	l      *mockserver.Listener
-	logins mockserver.Logins
+	mockserver.Backend
+	cfg Config
 }
 
 // Listen starts a server on addr ("127.0.0.1:0").
 func Listen(addr string, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg}
-	l, err := mockserver.Listen(addr, s.serve)
-	if err != nil {
+	if err := s.Start(addr, s.serve); err != nil {
 		return nil, err
 	}
-	s.l = l
 	return s, nil
 }
-
-// Addr is the listening address.
-func (s *Server) Addr() string { return s.l.Addr() }
-
-// Close stops accepting and closes every connection.
-func (s *Server) Close() error {
-	return s.l.Close()
-}
-
-// LastClientAddr is the client address (host:port) the server believed
-// for user's last successful login: from XCLIENT, a PROXY header, or the
-// socket.
-func (s *Server) LastClientAddr(user string) string { return s.logins.LastClientAddr(user) }
-
-// Logins counts successful logins.
-func (s *Server) Logins() int { return s.logins.Count() }
 
 func (s *Server) message() string {
 	return fmt.Sprintf("Subject: Marker: you are on %s\r\nFrom: mock@%s.test\r\n\r\nbackend=%s\r\n", s.cfg.Name, s.cfg.Name, s.cfg.Name)
@@ -185,13 +165,12 @@ func (ss *session) command(line string) bool {
 			}
 			ir = strings.TrimRight(l, "\r\n")
 		}
-		raw, err := base64.StdEncoding.DecodeString(ir)
-		parts := bytes.Split(raw, []byte{0})
-		if err != nil || len(parts) != 3 {
+		user, pass, ok := mockserver.DecodePlain(ir)
+		if !ok {
 			ss.reply("-ERR [AUTH] Invalid PLAIN message.")
 			return true
 		}
-		ss.login(string(parts[1]), string(parts[2]))
+		ss.login(user, pass)
 	default:
 		ss.reply("-ERR Unknown command.")
 	}
@@ -209,7 +188,7 @@ func (ss *session) login(user, pass string) {
 		return
 	}
 	ss.authed, ss.user = true, user
-	ss.s.logins.Record(user, ss.client)
+	ss.s.RecordLogin(user, ss.client)
 	ss.reply("+OK Logged in.")
 }
 

@@ -8,8 +8,6 @@ package mocksieve
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"strings"
@@ -26,34 +24,21 @@ type Config struct {
 	XClient           bool
 }
 
-// Server is a running mock backend.
+// Server is a running mock backend: Addr, Close, Logins and
+// LastClientAddr are mockserver.Backend's.
 type Server struct {
-	cfg    Config
-	l      *mockserver.Listener
-	logins mockserver.Logins
+	mockserver.Backend
+	cfg Config
 }
 
 // Listen starts a server on addr.
 func Listen(addr string, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg}
-	l, err := mockserver.Listen(addr, s.serve)
-	if err != nil {
+	if err := s.Start(addr, s.serve); err != nil {
 		return nil, err
 	}
-	s.l = l
 	return s, nil
 }
-
-// Addr is the listening address.
-func (s *Server) Addr() string { return s.l.Addr() }
-
-// Close stops the server and its connections.
-func (s *Server) Close() error {
-	return s.l.Close()
-}
-
-// LastClientAddr is the client address believed for user's last login.
-func (s *Server) LastClientAddr(user string) string { return s.logins.LastClientAddr(user) }
 
 func (s *Server) serve(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(time.Minute))
@@ -100,19 +85,17 @@ func (s *Server) serve(c net.Conn) {
 			fmt.Fprint(w, "OK \"updated\"\r\n")
 		case "AUTHENTICATE":
 			mech, ir, _ := strings.Cut(arg, " ")
-			raw, err := base64.StdEncoding.DecodeString(strings.Trim(ir, "\""))
-			parts := bytes.Split(raw, []byte{0})
-			if !strings.EqualFold(mech, "\"PLAIN\"") || err != nil || len(parts) != 3 {
+			user, pass, ok := mockserver.DecodePlain(strings.Trim(ir, "\""))
+			if !strings.EqualFold(mech, "\"PLAIN\"") || !ok {
 				fmt.Fprint(w, "NO \"bad AUTHENTICATE\"\r\n")
 				continue
 			}
-			user, pass := string(parts[1]), string(parts[2])
 			if pw, ok := s.cfg.Users[user]; !ok || pw != pass {
 				fmt.Fprint(w, "NO \"Authentication failed.\"\r\n")
 				continue
 			}
 			authed = true
-			s.logins.Record(user, client)
+			s.RecordLogin(user, client)
 			fmt.Fprint(w, "OK \"Logged in.\"\r\n")
 		case "LISTSCRIPTS":
 			if !authed {

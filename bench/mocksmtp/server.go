@@ -50,6 +50,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/bench/internal/mockserver"
 )
 
 // Defaults and bounds.
@@ -560,12 +562,10 @@ func (ss *session) auth(arg string) error {
 		if ir == "*" {
 			return ss.reply("501 5.0.0 Authentication aborted")
 		}
-		raw, err := base64.StdEncoding.DecodeString(ir)
-		parts := strings.Split(string(raw), "\x00")
-		if err != nil || len(parts) != 3 {
+		var ok bool
+		if user, pass, ok = mockserver.DecodePlain(ir); !ok {
 			return ss.reply("501 5.5.2 Cannot decode response")
 		}
-		user, pass = parts[1], parts[2]
 	case "LOGIN":
 		var vals [2]string
 		for i, ch := range []string{"VXNlcm5hbWU6", "UGFzc3dvcmQ6"} {

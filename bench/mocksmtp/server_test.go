@@ -80,6 +80,14 @@ func (c *client) cmd(line, want string) []string {
 	return c.expect(want)
 }
 
+// envelope sends MAIL FROM:<s@y>, RCPT TO:<a@x> and DATA, each accepted.
+func (c *client) envelope() {
+	c.t.Helper()
+	c.cmd("MAIL FROM:<s@y>", "250 ")
+	c.cmd("RCPT TO:<a@x>", "250 ")
+	c.cmd("DATA", "354 ")
+}
+
 func TestLMTPPerRecipientReplies(t *testing.T) {
 	s := listen(t, Config{Name: "lmtp1", LMTP: true, NoAuth: true,
 		Recipients: []string{"a@example.org", "B@example.org", "c@example.org"},
@@ -228,14 +236,10 @@ func TestDropAfterBodyBytes(t *testing.T) {
 	c.expect("220 ")
 	c.cmd("LHLO h", "250 ")
 	// A body shorter than the limit is delivered.
-	c.cmd("MAIL FROM:<s@y>", "250 ")
-	c.cmd("RCPT TO:<a@x>", "250 ")
-	c.cmd("DATA", "354 ")
+	c.envelope()
 	c.cmd("short\r\n.", "250 2.0.0 <a@x> delivered on d")
 	// A longer one is cut off without a reply.
-	c.cmd("MAIL FROM:<s@y>", "250 ")
-	c.cmd("RCPT TO:<a@x>", "250 ")
-	c.cmd("DATA", "354 ")
+	c.envelope()
 	line := strings.Repeat("x", 98) + "\r\n"
 	for i := 0; i < 9; i++ {
 		c.write(line)
@@ -268,9 +272,7 @@ func TestStallFinalReplyAndSizeLimit(t *testing.T) {
 	c.cmd("RCPT TO:<a@x>", "250 ")
 	c.cmd("DATA", "354 ")
 	c.cmd(strings.Repeat("y", 200)+"\r\n.", "552 5.3.4 Error: message file too big")
-	c.cmd("MAIL FROM:<s@y>", "250 ")
-	c.cmd("RCPT TO:<a@x>", "250 ")
-	c.cmd("DATA", "354 ")
+	c.envelope()
 	t0 := time.Now()
 	c.cmd("ok\r\n.", "250 2.0.0 Ok: queued as M1 on st")
 	// A timer never fires early: this lower bound cannot flake.
@@ -284,9 +286,7 @@ func TestStallFinalReplyAndSizeLimit(t *testing.T) {
 	c = dial(t, long)
 	c.expect("220 ")
 	c.cmd("EHLO h", "250 ")
-	c.cmd("MAIL FROM:<s@y>", "250 ")
-	c.cmd("RCPT TO:<a@x>", "250 ")
-	c.cmd("DATA", "354 ")
+	c.envelope()
 	c.write("ok\r\n.\r\n")
 	// Recorded before the stall: once counted, the session is stalling.
 	for deadline := time.Now().Add(10 * time.Second); long.Accepted() != 1; time.Sleep(5 * time.Millisecond) {
@@ -312,9 +312,7 @@ func TestLongLinesAndDiscard(t *testing.T) {
 		c := dial(t, s)
 		c.expect("220 ")
 		c.cmd("EHLO h", "250 ")
-		c.cmd("MAIL FROM:<s@y>", "250 ")
-		c.cmd("RCPT TO:<a@x>", "250 ")
-		c.cmd("DATA", "354 ")
+		c.envelope()
 		// Lines longer than the read buffer, one starting with a dot.
 		body := "." + strings.Repeat("a", 100000) + "\r\n" + strings.Repeat("b", 70000) + "\r\n"
 		c.cmd(body+".", "250 ")
@@ -347,9 +345,7 @@ func TestXClientInLMTP(t *testing.T) {
 	}
 	c.cmd("XCLIENT ADDR=192.0.2.1 HELO=client.example PROTO=ESMTP", "220 x LMTP ready")
 	c.cmd("LHLO proxy", "250 ")
-	c.cmd("MAIL FROM:<s@y>", "250 ")
-	c.cmd("RCPT TO:<a@x>", "250 ")
-	c.cmd("DATA", "354 ")
+	c.envelope()
 	c.cmd("x\r\n.", "250 ")
 	m := s.Messages()
 	if len(m) != 1 || m[0].XClient["ADDR"] != "192.0.2.1" || m[0].XClient["HELO"] != "client.example" || m[0].Helo != "proxy" {

@@ -7,13 +7,12 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/internal/sources"
+	"github.com/switchyard-mail/switchyard/bench/internal/storm"
 	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -73,23 +72,8 @@ type DeliverOptions struct {
 	// NoPipelining sends MAIL, each RCPT and DATA one at a time; by
 	// default they go in one write when the server advertises PIPELINING.
 	NoPipelining bool
-	// Sources spreads connections over 127.0.0.1 .. 127.0.0.<Sources>.
-	Sources int
-	Timeout time.Duration // per message, and for connect + EHLO (default 10 s)
-	// Linger is how long to wait, after QUIT's reply, for the server to
-	// close first (default 1 s), so TIME_WAIT stays on its side.
-	Linger      time.Duration
-	Concurrency int
-	Duration    time.Duration
-	Count       int64
-	// Progress receives a line every ProgressEvery (default 5 s) when set.
-	Progress      io.Writer
-	ProgressEvery time.Duration
-	// Sampler, if set, observes the target process (the proxy).
-	Sampler *stats.Sampler
-	// Timeline, when positive, records the run in intervals of this length
-	// (Result.Timeline).
-	Timeline time.Duration
+	// Run: Timeout is per message, and for connect + EHLO.
+	Run
 }
 
 func (o *DeliverOptions) check() (*Options, error) {
@@ -125,16 +109,11 @@ func (o *DeliverOptions) check() (*Options, error) {
 	}
 	// The shared checks (target, sources, timeout, concurrency, duration,
 	// count, progress) are the login storm's.
-	lo := &Options{
-		Protocol: Submission, Target: o.Target, Accounts: o.Accounts, Sources: o.Sources,
-		Timeout: o.Timeout, Concurrency: o.Concurrency, Duration: o.Duration, Count: o.Count,
-		Linger: o.Linger, Helo: o.Helo, Progress: o.Progress, ProgressEvery: o.ProgressEvery,
-	}
+	lo := &Options{Protocol: Submission, Target: o.Target, Accounts: o.Accounts, Helo: o.Helo, Run: o.Run}
 	if err := lo.Check(); err != nil {
 		return nil, err
 	}
-	o.Timeout, o.Concurrency, o.Duration, o.Count = lo.Timeout, lo.Concurrency, lo.Duration, lo.Count
-	o.Helo, o.ProgressEvery, o.Linger = lo.Helo, lo.ProgressEvery, lo.Linger
+	o.Helo, o.Run = lo.Helo, lo.Run
 	lo.Protocol = o.Protocol
 	return lo, nil
 }
@@ -229,8 +208,7 @@ type DeliverResult struct {
 
 // WriteText prints r as a table, like imapload's.
 func (r *DeliverResult) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	p := func(k, f string, a ...any) { fmt.Fprintf(tw, "%s\t"+f+"\n", append([]any{k}, a...)...) }
+	tw, p := run.NewTable(w)
 	p("scenario", "%s", r.Scenario)
 	p("protocol", "%s", r.Protocol)
 	p("target", "%s", r.Target)
@@ -243,20 +221,12 @@ func (r *DeliverResult) WriteText(w io.Writer) error {
 		pipe = "not pipelined"
 	}
 	p("messages", "%d bytes, %d recipient(s) each, %s, %s", r.MessageSize, r.Recipients, perConn, pipe)
-	p("concurrency", "%d", r.Concurrency)
-	if r.Sources > 1 {
-		p("sources", "127.0.0.1-%d", r.Sources)
-	}
-	p("wall time", "%.2f s", r.WallSeconds)
+	run.WriteRun(p, &r.Result.Result)
 	p("operations", "%d ok, %d failed", r.Ops, r.Errors)
 	p("delivered", "%d messages, %d recipients, %d partial, %d connections", r.Ops, r.RcptsDelivered, r.Partial, r.Connections)
 	p("throughput", "%.0f messages/s, %.1f MB/s", r.OpsPerSec, r.MBPerSec)
 	p("latency (ms)", "%s", run.FmtSummary(r.Latency))
-	for _, k := range []string{"connect", "envelope", "data", "quit"} {
-		if s, ok := r.Phases[k]; ok {
-			p("  "+k+" (ms)", "%s", run.FmtSummary(s))
-		}
-	}
+	run.WritePhases(p, &r.Result.Result, "connect", "envelope", "data", "quit")
 	run.WriteTail(p, &r.Result.Result, "message")
 	return tw.Flush()
 }
@@ -276,27 +246,20 @@ type deliverCounters struct {
 
 // RunDeliver runs the deliver scenario against o.Target.
 func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
-	lo, err := o.check()
+	lo, r, err := Start(ctx, o.check)
 	if err != nil {
 		return nil, err
 	}
-	d, err := sources.NewDialer(lo.Target, lo.Sources, lo.Timeout)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	end, _ := ctx.Deadline()
+	defer r.Stop()
 
 	msg := MessageBody(o.MessageSize)
 	wire := dotStuff(msg)
 	var (
-		ph      phases // ph.total: per message
+		ph      imapload.Phases // ph.Total: per message
 		dp      deliverPhases
 		errs    stats.Errors
 		cnt     deliverCounters
 		started atomic.Int64
-		wg      sync.WaitGroup
 	)
 	smp := stats.NewRunSampling(o.Sampler)
 	smp.Take("start")
@@ -309,24 +272,17 @@ func RunDeliver(ctx context.Context, o DeliverOptions) (*DeliverResult, error) {
 		Pipelining: !o.NoPipelining,
 	}
 	var okForProgress atomic.Int64
-	stopProgress := run.StartProgress(lo.Progress, lo.ProgressEvery, string(lo.Protocol), &okForProgress, &errs, &ph.total)
-	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, cnt.ok.Load, errs.Total, func() int64 { return cnt.ok.Load() * int64(o.MessageSize) }, &ph.total)
+	stopProgress := run.StartProgress(lo.Progress, lo.ProgressEvery, string(lo.Protocol), &okForProgress, &errs, &ph.Total)
+	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, cnt.ok.Load, errs.Total, func() int64 { return cnt.ok.Load() * int64(o.MessageSize) }, &ph.Total)
 	t0 := time.Now()
-	for w := 0; w < o.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dw := &deliverWorker{o: &o, d: d, wire: wire, ph: &ph, dp: &dp, errs: &errs, cnt: &cnt, started: &started, okp: &okForProgress}
-			run.Connections(ctx, end, o.Count, &started, &errs, dw.connection)
-		}()
-	}
-	wg.Wait()
-	res.Timeline = stopTimeline()
-	stopProgress()
-	wall := time.Since(t0)
-	smp.Take("end")
+	storm.Workers(o.Concurrency, func() {
+		dw := &deliverWorker{o: &o, d: r.Dialer, wire: wire, ph: &ph, dp: &dp, errs: &errs, cnt: &cnt, started: &started, okp: &okForProgress}
+		run.Connections(r, o.Count, &started, &errs, dw.connection)
+	})
+	wall, timeline := storm.Finish(t0, stopTimeline, stopProgress, smp)
+	res.Timeline = timeline
 
-	res.Result.Result.SetCounts(wall, cnt.ok.Load(), &errs, &ph.total)
+	res.Result.Result.SetCounts(wall, cnt.ok.Load(), &errs, &ph.Total)
 	res.Phases = map[string]stats.Summary{"connect": dp.connect.Summarize(), "envelope": dp.envelope.Summarize(), "data": dp.data.Summarize()}
 	if dp.quit.Count() > 0 {
 		res.Phases["quit"] = dp.quit.Summarize()
@@ -343,7 +299,7 @@ type deliverWorker struct {
 	o       *DeliverOptions
 	d       *sources.Dialer
 	wire    []byte
-	ph      *phases
+	ph      *imapload.Phases
 	dp      *deliverPhases
 	errs    *stats.Errors
 	cnt     *deliverCounters
@@ -637,7 +593,7 @@ func (w *deliverWorker) message(n int64) (inSync bool, _ *run.OpError) {
 	switch {
 	case delivered == len(rcpts):
 		w.dp.data.RecordDuration(now.Sub(td))
-		w.ph.total.RecordDuration(now.Sub(t0))
+		w.ph.Total.RecordDuration(now.Sub(t0))
 		w.cnt.ok.Add(1)
 		w.okp.Add(1)
 		w.delivered = true

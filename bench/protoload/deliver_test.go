@@ -3,15 +3,14 @@ package protoload
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/benchtest"
 	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -70,11 +69,10 @@ func TestDeliverBothProtocols(t *testing.T) {
 		name := string(c.proto)
 		t.Run(name, func(t *testing.T) {
 			m := deliverMock(t, mocksmtp.Config{Name: "m", LMTP: c.proto == LMTP, NoAuth: true})
-			jsonPath := filepath.Join(t.TempDir(), "r.json")
 			res, err := RunDeliver(context.Background(), DeliverOptions{
 				Protocol: c.proto, Target: m.Addr(), Accounts: accts, MessageSize: c.size, Recipients: c.rcpts,
-				PerConnection: c.perConn, NoPipelining: c.noPipe, Concurrency: 3, Count: 30,
-				Sampler: &stats.Sampler{PID: os.Getpid()},
+				PerConnection: c.perConn, NoPipelining: c.noPipe,
+				Run: Run{Concurrency: 3, Count: 30, Sampler: &stats.Sampler{PID: os.Getpid()}},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -114,14 +112,10 @@ func TestDeliverBothProtocols(t *testing.T) {
 			if len(seen) != 10 {
 				t.Fatalf("recipients used: %v", seen)
 			}
-			if err := res.WriteJSON(jsonPath); err != nil {
-				t.Fatal(err)
-			}
-			var j map[string]any
-			b, _ := os.ReadFile(jsonPath)
-			if err := json.Unmarshal(b, &j); err != nil || j["scenario"] != "deliver" || j["protocol"] != string(c.proto) ||
+			j, b := benchtest.JSON(t, res.WriteJSON)
+			if j["scenario"] != "deliver" || j["protocol"] != string(c.proto) ||
 				j["ops"].(float64) != 30 || j["message_size"].(float64) != float64(c.size) || j["latency"] == nil {
-				t.Fatalf("json %s %v", b, err)
+				t.Fatalf("json %s", b)
 			}
 			var out bytes.Buffer
 			if err := res.WriteText(&out); err != nil || !strings.Contains(out.String(), "30 ok, 0 failed") ||
@@ -138,7 +132,8 @@ func TestDeliverRefusalsAndDrops(t *testing.T) {
 	m := deliverMock(t, mocksmtp.Config{Name: "m", LMTP: true, NoAuth: true, Recipients: known})
 	res, err := RunDeliver(context.Background(), DeliverOptions{
 		Protocol: LMTP, Target: m.Addr(), Accounts: imapload.Accounts("user", 10, "pw"),
-		Recipients: 1, Concurrency: 1, Count: 20,
+		Recipients: 1,
+		Run:        Run{Concurrency: 1, Count: 20},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +144,8 @@ func TestDeliverRefusalsAndDrops(t *testing.T) {
 	// Two recipients per message, user4+user5 straddle: partial.
 	res, err = RunDeliver(context.Background(), DeliverOptions{
 		Protocol: LMTP, Target: m.Addr(), Accounts: imapload.Accounts("user", 10, "pw")[4:6],
-		Recipients: 2, Concurrency: 1, Count: 3, NoPipelining: true,
+		Recipients: 2, NoPipelining: true,
+		Run: Run{Concurrency: 1, Count: 3},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +158,8 @@ func TestDeliverRefusalsAndDrops(t *testing.T) {
 	d := deliverMock(t, mocksmtp.Config{Name: "d", NoAuth: true, DropAfterBodyBytes: 4000})
 	res, err = RunDeliver(context.Background(), DeliverOptions{
 		Protocol: SMTP, Target: d.Addr(), Accounts: imapload.Accounts("user", 10, "pw"),
-		MessageSize: 100000, Concurrency: 2, Count: 6, Timeout: 5 * time.Second,
+		MessageSize: 100000,
+		Run:         Run{Concurrency: 2, Count: 6, Timeout: 5 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)

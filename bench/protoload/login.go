@@ -2,15 +2,14 @@ package protoload
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/internal/sources"
+	"github.com/switchyard-mail/switchyard/bench/internal/storm"
 	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
@@ -34,31 +33,21 @@ func (r *Result) WriteText(w io.Writer) error {
 // "protocol").
 func (r *Result) WriteJSON(path string) error { return run.WriteJSON(path, r) }
 
-// phases holds one histogram per step of a session.
-type phases struct {
-	connect, tls, auth, noop, logout, total stats.Histogram
-}
-
 // RunLogin runs a login storm against o.Target.
 func RunLogin(ctx context.Context, o Options) (*Result, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
-	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
+	r, err := storm.Start(ctx, o.Target, o.Sources, o.Timeout, o.Duration)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	// A dial cut by the deadline may fail a moment before ctx.Err is set.
-	end, _ := ctx.Deadline()
+	defer r.Stop()
 
 	var (
-		ph      phases
-		errs    stats.Errors
-		ok      atomic.Int64
-		started atomic.Int64
-		wg      sync.WaitGroup
+		ph   imapload.Phases
+		errs stats.Errors
+		ok   atomic.Int64
 	)
 	smp := stats.NewRunSampling(o.Sampler)
 	smp.Take("start")
@@ -66,39 +55,23 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 		Scenario: "login", Target: o.Target, TLS: o.TLS, Auth: o.Auth,
 		Concurrency: o.Concurrency, Sources: o.Sources, Started: time.Now(),
 	}}
-	stopProgress := run.StartProgress(o.Progress, o.ProgressEvery, string(o.Protocol), &ok, &errs, &ph.total)
-	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.total)
+	stopProgress := run.StartProgress(o.Progress, o.ProgressEvery, string(o.Protocol), &ok, &errs, &ph.Total)
+	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.Total)
 	t0 := time.Now()
-	for w := 0; w < o.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				n := started.Add(1)
-				if o.Count > 0 && n > o.Count {
-					return
-				}
-				acct := o.Accounts[(n-1)%int64(len(o.Accounts))]
-				if oe := loginOnce(ctx, &o, d, acct, &ph); oe != nil {
-					if oe.Phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
-						return // cancelled while dialing: not a failure
-					}
-					errs.Add(oe.Kind())
-					time.Sleep(time.Millisecond) // do not spin on a dead target
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	res.Timeline = stopTimeline()
-	stopProgress()
-	wall := time.Since(t0)
-	smp.Take("end")
+	r.Ops(o.Concurrency, o.Count, &ok, &errs, func(ctx context.Context, n int64) error {
+		if oe := loginOnce(ctx, &o, r.Dialer, o.Accounts[(n-1)%int64(len(o.Accounts))], &ph); oe != nil {
+			return oe
+		}
+		return nil
+	}, func(err error) (string, string) {
+		oe := err.(*run.OpError)
+		return oe.Phase, oe.Kind()
+	})
+	wall, timeline := storm.Finish(t0, stopTimeline, stopProgress, smp)
+	res.Timeline = timeline
 
-	res.Result.SetCounts(wall, ok.Load(), &errs, &ph.total)
-	res.Phases = ph.summaries(&o)
+	res.Result.SetCounts(wall, ok.Load(), &errs, &ph.Total)
+	res.Phases = ph.Summaries(o.TLS, false)
 	res.Result.SetCost(smp, "")
 	return res, nil
 }
@@ -106,22 +79,11 @@ func RunLogin(ctx context.Context, o Options) (*Result, error) {
 // loginOnce is one operation. Phases: connect = TCP + greeting (+ EHLO
 // for submission), tls (implicit), auth, noop, logout = QUIT/LOGOUT and
 // its answer plus the wait for the server's close.
-func loginOnce(ctx context.Context, o *Options, d *sources.Dialer, acct imapload.Account, ph *phases) *run.OpError {
+func loginOnce(ctx context.Context, o *Options, d *sources.Dialer, acct imapload.Account, ph *imapload.Phases) *run.OpError {
 	t0 := time.Now()
-	nc, err := d.Dial(ctx)
-	if err != nil {
-		return run.Fail("connect", err)
-	}
-	_ = nc.SetDeadline(t0.Add(o.Timeout))
-	if o.TLS == imapload.TLSImplicit {
-		th := time.Now()
-		tc := tls.Client(nc, o.TLSConfig)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			nc.Close()
-			return run.Fail("tls", err)
-		}
-		ph.tls.RecordDuration(time.Since(th))
-		nc = tc
+	nc, oe := run.Dial(ctx, d, o.Timeout, o.TLS == imapload.TLSImplicit, o.TLSConfig, &ph.TLS)
+	if oe != nil {
+		return oe
 	}
 	c := newConn(nc)
 	s := newSession(o.Protocol, c, o.Helo)
@@ -129,20 +91,20 @@ func loginOnce(ctx context.Context, o *Options, d *sources.Dialer, acct imapload
 		c.Close()
 		return run.Fail("greeting", err)
 	}
-	ph.connect.RecordDuration(time.Since(t0))
+	ph.Connect.RecordDuration(time.Since(t0))
 	ta := time.Now()
 	if err := s.auth(string(o.Auth), acct.User, acct.Password); err != nil {
 		c.Close()
 		return run.Fail("auth", err)
 	}
-	ph.auth.RecordDuration(time.Since(ta))
+	ph.Auth.RecordDuration(time.Since(ta))
 	if !o.SkipNoop {
 		tn := time.Now()
 		if err := s.noop(); err != nil {
 			c.Close()
 			return run.Fail("noop", err)
 		}
-		ph.noop.RecordDuration(time.Since(tn))
+		ph.Noop.RecordDuration(time.Since(tn))
 	}
 	tl := time.Now()
 	if err := s.logout(); err != nil {
@@ -151,7 +113,7 @@ func loginOnce(ctx context.Context, o *Options, d *sources.Dialer, acct imapload
 	}
 	c.closeAfter(o.Linger)
 	now := time.Now()
-	ph.logout.RecordDuration(now.Sub(tl))
-	ph.total.RecordDuration(now.Sub(t0))
+	ph.Logout.RecordDuration(now.Sub(tl))
+	ph.Total.RecordDuration(now.Sub(t0))
 	return nil
 }

@@ -22,7 +22,7 @@ import (
 type LoginOp struct {
 	o  Options
 	d  *sources.Dialer
-	ph phases
+	ph imapload.Phases
 }
 
 // NewLoginOp checks o (Duration and Count are not used).
@@ -46,24 +46,10 @@ func (l *LoginOp) Do(ctx context.Context, acct imapload.Account) error {
 }
 
 // Latency is the histogram of whole operations.
-func (l *LoginOp) Latency() *stats.Histogram { return &l.ph.total }
+func (l *LoginOp) Latency() *stats.Histogram { return &l.ph.Total }
 
 // Phases summarises the steps of the operations so far.
-func (l *LoginOp) Phases() map[string]stats.Summary { return l.ph.summaries(&l.o) }
-
-func (ph *phases) summaries(o *Options) map[string]stats.Summary {
-	m := map[string]stats.Summary{"connect": ph.connect.Summarize(), "auth": ph.auth.Summarize()}
-	if o.TLS != imapload.TLSNone {
-		m["tls"] = ph.tls.Summarize()
-	}
-	if ph.noop.Count() > 0 {
-		m["noop"] = ph.noop.Summarize()
-	}
-	if ph.logout.Count() > 0 {
-		m["logout"] = ph.logout.Summarize()
-	}
-	return m
-}
+func (l *LoginOp) Phases() map[string]stats.Summary { return l.ph.Summaries(l.o.TLS, false) }
 
 // ErrorKind names a failure for the report as the scenarios do ("auth:
 // -ERR [AUTH]", "connect: refused"); an error that does not come from this
@@ -83,7 +69,7 @@ type Deliverer struct {
 	o      DeliverOptions
 	d      *sources.Dialer
 	wire   []byte
-	ph     phases
+	ph     imapload.Phases
 	dp     deliverPhases
 	errs   stats.Errors
 	cnt    deliverCounters
@@ -183,7 +169,7 @@ func (d *Deliverer) Connections() int64 { return d.cnt.conns.Load() }
 func (d *Deliverer) Errors() *stats.Errors { return &d.errs }
 
 // Latency is the histogram of delivered messages, MAIL to the final reply.
-func (d *Deliverer) Latency() *stats.Histogram { return &d.ph.total }
+func (d *Deliverer) Latency() *stats.Histogram { return &d.ph.Total }
 
 // Phases summarises connect, envelope, data and quit so far.
 func (d *Deliverer) Phases() map[string]stats.Summary {

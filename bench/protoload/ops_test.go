@@ -12,7 +12,7 @@ import (
 
 func TestLoginOp(t *testing.T) {
 	b := backends(t)
-	op, err := NewLoginOp(Options{Protocol: POP3, Target: b[POP3], Accounts: imapload.Accounts("user", 50, "pw"), Linger: 100 * time.Millisecond})
+	op, err := NewLoginOp(Options{Protocol: POP3, Target: b[POP3], Accounts: imapload.Accounts("user", 50, "pw"), Run: Run{Linger: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestLoginOp(t *testing.T) {
 func TestDeliverer(t *testing.T) {
 	m := deliverMock(t, mocksmtp.Config{Name: "m", LMTP: true, NoAuth: true})
 	d, err := NewDeliverer(DeliverOptions{Protocol: LMTP, Target: m.Addr(), Accounts: imapload.Accounts("user", 10, "pw"),
-		Recipients: 2, MessageSize: 3000, PerConnection: 2, Linger: 100 * time.Millisecond})
+		Recipients: 2, MessageSize: 3000, PerConnection: 2, Run: Run{Linger: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,14 +9,15 @@
 package protoload
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/storm"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -49,18 +50,27 @@ type Options struct {
 	TLSConfig *tls.Config
 	Auth      imapload.AuthMode
 	Accounts  []imapload.Account
+	SkipNoop  bool
+	// Helo is the EHLO name for submission (default "bench.test").
+	Helo string
+	Run
+}
+
+// Run is what the options of every protoload scenario (the login storm,
+// deliver, http) share: how the run is spread, bounded and watched.
+type Run struct {
 	// Sources spreads connections over 127.0.0.1 .. 127.0.0.<Sources>.
-	Sources     int
-	Timeout     time.Duration // per operation (default 10 s)
+	Sources int
+	// Timeout bounds one operation (a login, a message, a request) and
+	// the connect, greeting and TLS before it (default 10 s).
+	Timeout time.Duration
+	// Linger is how long to wait, after QUIT or LOGOUT (or the response to
+	// "Connection: close"), for the server to close first (default 1 s),
+	// so TIME_WAIT stays on its side.
+	Linger      time.Duration
 	Concurrency int
 	Duration    time.Duration
 	Count       int64
-	SkipNoop    bool
-	// Linger is how long to wait for the server to close after QUIT or
-	// LOGOUT (default 1 s), so TIME_WAIT stays on its side.
-	Linger time.Duration
-	// Helo is the EHLO name for submission (default "bench.test").
-	Helo string
 	// Progress receives a line every ProgressEvery (default 5 s) when set.
 	Progress      io.Writer
 	ProgressEvery time.Duration
@@ -69,6 +79,20 @@ type Options struct {
 	// Timeline, when positive, records the run in intervals of this length
 	// (Result.Timeline).
 	Timeline time.Duration
+}
+
+// Start checks a scenario's options with check, which returns them as
+// the login storm's Options, and starts the run (Stop ends it).
+func Start(ctx context.Context, check func() (*Options, error)) (*Options, *storm.Run, error) {
+	lo, err := check()
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := storm.Start(ctx, lo.Target, lo.Sources, lo.Timeout, lo.Duration)
+	if err != nil {
+		return nil, nil, err
+	}
+	return lo, r, nil
 }
 
 // ParseProtocol accepts pop3, submission (or smtp) and managesieve (or
@@ -90,11 +114,8 @@ func (o *Options) Check() error {
 	if _, err := ParseProtocol(string(o.Protocol)); err != nil {
 		return err
 	}
-	if o.Target == "" {
-		return errors.New("no target")
-	}
-	if _, _, err := net.SplitHostPort(o.Target); err != nil {
-		return fmt.Errorf("target %q: %v", o.Target, err)
+	if err := imapload.CheckTarget(o.Target); err != nil {
+		return err
 	}
 	switch o.TLS {
 	case "":
@@ -135,18 +156,7 @@ func (o *Options) Check() error {
 	if o.Concurrency > imapload.MaxConcurrency {
 		return fmt.Errorf("concurrency %d: at most %d", o.Concurrency, imapload.MaxConcurrency)
 	}
-	if o.Duration <= 0 && o.Count <= 0 {
-		o.Duration = 10 * time.Second
-	}
-	if o.Duration > imapload.MaxDuration {
-		o.Duration = imapload.MaxDuration
-	}
-	if o.Count > imapload.MaxCount {
-		o.Count = imapload.MaxCount
-	}
-	if o.Duration <= 0 {
-		o.Duration = imapload.MaxDuration
-	}
+	o.Duration, o.Count = imapload.StormLength(o.Duration, o.Count)
 	if o.Linger <= 0 {
 		o.Linger = time.Second
 	}
@@ -157,15 +167,7 @@ func (o *Options) Check() error {
 		o.ProgressEvery = 5 * time.Second
 	}
 	if o.TLS == imapload.TLSImplicit {
-		cfg := &tls.Config{}
-		if o.TLSConfig != nil {
-			cfg = o.TLSConfig.Clone()
-		}
-		if cfg.ServerName == "" {
-			host, _, _ := net.SplitHostPort(o.Target)
-			cfg.ServerName = host
-		}
-		o.TLSConfig = cfg
+		o.TLSConfig = imapload.ClientTLS(o.TLSConfig, o.Target)
 	}
 	return nil
 }

@@ -3,15 +3,14 @@ package protoload
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/benchtest"
 	"github.com/switchyard-mail/switchyard/bench/mockpop3"
 	"github.com/switchyard-mail/switchyard/bench/mocksieve"
 	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
@@ -19,13 +18,7 @@ import (
 	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
-func users(n int) map[string]string {
-	m := map[string]string{}
-	for _, a := range imapload.Accounts("user", n, "pw") {
-		m[a.User] = a.Password
-	}
-	return m
-}
+func users(n int) map[string]string { return imapload.Passwords(imapload.Accounts("user", n, "pw")) }
 
 // backends starts one mock per protocol with user0..user49/pw.
 func backends(t *testing.T) map[Protocol]string {
@@ -61,8 +54,8 @@ func TestLoginEachProtocol(t *testing.T) {
 			var progress bytes.Buffer
 			res, err := RunLogin(context.Background(), Options{
 				Protocol: c.proto, Target: addrs[c.proto], Auth: c.auth,
-				Accounts: imapload.Accounts("user", 50, "pw"), Concurrency: 4, Count: 200,
-				Sampler: &stats.Sampler{PID: os.Getpid()}, Progress: &progress, ProgressEvery: 10 * time.Millisecond,
+				Accounts: imapload.Accounts("user", 50, "pw"),
+				Run:      Run{Concurrency: 4, Count: 200, Sampler: &stats.Sampler{PID: os.Getpid()}, Progress: &progress, ProgressEvery: 10 * time.Millisecond},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -83,14 +76,9 @@ func TestLoginEachProtocol(t *testing.T) {
 				!strings.Contains(out.String(), "200 ok, 0 failed") {
 				t.Fatalf("text %v:\n%s", err, out.String())
 			}
-			path := filepath.Join(t.TempDir(), "r.json")
-			if err := res.WriteJSON(path); err != nil {
-				t.Fatal(err)
-			}
-			b, _ := os.ReadFile(path)
-			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil || m["protocol"] != string(c.proto) || m["ops"].(float64) != 200 {
-				t.Fatalf("json %v: %s", err, b)
+			m, b := benchtest.JSON(t, res.WriteJSON)
+			if m["protocol"] != string(c.proto) || m["ops"].(float64) != 200 {
+				t.Fatalf("json %s", b)
 			}
 		})
 	}
@@ -105,7 +93,8 @@ func TestRefusalsAreCounted(t *testing.T) {
 	} {
 		res, err := RunLogin(context.Background(), Options{
 			Protocol: proto, Target: addrs[proto],
-			Accounts: imapload.Accounts("user", 2, "wrong"), Count: 5,
+			Accounts: imapload.Accounts("user", 2, "wrong"),
+			Run:      Run{Count: 5},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -119,7 +108,7 @@ func TestRefusalsAreCounted(t *testing.T) {
 func TestConnectRefused(t *testing.T) {
 	addr := testnet.RefusingAddr(t) // held, not listening: refused
 	res, err := RunLogin(context.Background(), Options{Protocol: POP3, Target: addr,
-		Accounts: imapload.Accounts("user", 1, "pw"), Count: 3})
+		Accounts: imapload.Accounts("user", 1, "pw"), Run: Run{Count: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +121,7 @@ func TestConnectRefused(t *testing.T) {
 func TestLingerAndDuration(t *testing.T) {
 	addrs := backends(t)
 	res, err := RunLogin(context.Background(), Options{Protocol: Submission, Target: addrs[Submission],
-		Accounts: imapload.Accounts("user", 5, "pw"), Concurrency: 2, Duration: 300 * time.Millisecond, SkipNoop: true})
+		Accounts: imapload.Accounts("user", 5, "pw"), SkipNoop: true, Run: Run{Concurrency: 2, Duration: 300 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,8 +180,8 @@ func TestBadOptions(t *testing.T) {
 		{Protocol: Submission, Target: "127.0.0.1:1", Accounts: acc, Auth: AuthUser},
 		{Protocol: POP3, Target: "127.0.0.1:1", Accounts: acc, Auth: "login"},
 		{Protocol: POP3, Target: "127.0.0.1:1"},
-		{Protocol: POP3, Target: "127.0.0.1:1", Accounts: acc, Sources: 1000},
-		{Protocol: POP3, Target: "example.com:1", Accounts: acc, Sources: 4},
+		{Protocol: POP3, Target: "127.0.0.1:1", Accounts: acc, Run: Run{Sources: 1000}},
+		{Protocol: POP3, Target: "example.com:1", Accounts: acc, Run: Run{Sources: 4}},
 	} {
 		if _, err := RunLogin(context.Background(), o); err == nil {
 			t.Errorf("%+v: no error", o)

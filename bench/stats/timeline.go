@@ -4,6 +4,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/bench/internal/ticker"
 )
 
 // MaxPoints bounds a timeline: past it, intervals are no longer recorded
@@ -139,34 +141,20 @@ func (t *Timeline) Start() (stop func() []Point) {
 		}
 		points = append(points, p)
 	}
-	quit, done := make(chan struct{}), make(chan struct{})
 	var mu sync.Mutex // guards points and prev against stop
-	go func() {
-		defer close(done)
-		tk := time.NewTicker(every)
-		defer tk.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-tk.C:
-				cur := take()
-				mu.Lock()
-				point(cur)
-				prev = cur
-				full := len(points) >= MaxPoints
-				mu.Unlock()
-				if full {
-					return
-				}
-			}
-		}
-	}()
+	stopTicks := ticker.Every(every, func() bool {
+		cur := take()
+		mu.Lock()
+		point(cur)
+		prev = cur
+		full := len(points) >= MaxPoints
+		mu.Unlock()
+		return !full
+	})
 	var once sync.Once
 	return func() []Point {
 		once.Do(func() {
-			close(quit)
-			<-done
+			stopTicks()
 			cur := take()
 			mu.Lock()
 			if cur.at.Sub(prev.at) >= every/4 {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/bench/protoload"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -93,6 +94,38 @@ func progress(f *flags, stderr io.Writer) (io.Writer, time.Duration) {
 	return nil, 0
 }
 
+// clientSide is what every scenario's options take from the flags: the
+// progress line, the target sampler and the client's TLS.
+type clientSide struct {
+	Progress      io.Writer
+	ProgressEvery time.Duration
+	Sampler       *stats.Sampler
+	TLSConfig     *tls.Config
+}
+
+// client reads the progress writer and the sampler (targetSampler), and
+// with withTLS the client's TLS (clientTLS).
+func client(f *flags, stderr io.Writer, withTLS bool) (c clientSide, err error) {
+	c.Progress, c.ProgressEvery = progress(f, stderr)
+	if c.Sampler, err = targetSampler(f); err != nil {
+		return c, err
+	}
+	if withTLS {
+		c.TLSConfig, err = clientTLS(f)
+	}
+	return c, err
+}
+
+// protoRun is the run options of the protoload scenarios (login storms of
+// other protocols, deliver, http): the flags and the client side.
+func protoRun(f *flags, c clientSide) protoload.Run {
+	return protoload.Run{
+		Sources: f.sources, Timeout: f.timeout, Linger: f.linger, Concurrency: f.concurrency,
+		Duration: f.duration, Count: f.count, Timeline: f.timeline,
+		Progress: c.Progress, ProgressEvery: c.ProgressEvery, Sampler: c.Sampler,
+	}
+}
+
 // result is what every scenario returns.
 type result interface {
 	WriteText(io.Writer) error
@@ -109,6 +142,18 @@ func report(f *flags, stdout io.Writer, res result, runErr error) error {
 		}
 	}
 	return runErr
+}
+
+// reportRun is report for a run that may have returned no result: then
+// the run's error alone.
+func reportRun[R interface {
+	*T
+	result
+}, T any](f *flags, stdout io.Writer, res R, runErr error) error {
+	if res == nil {
+		return runErr
+	}
+	return report(f, stdout, res, runErr)
 }
 
 // mockTLSConfig is the mock backends' server TLS: --mock-cert/--mock-key,
@@ -134,6 +179,30 @@ func mockName(f *flags, i int) string {
 		return f.mockNames[i]
 	}
 	return fmt.Sprintf("mock%d", i)
+}
+
+// serveMocks starts a mock backend on each --mock-backend address with
+// start (which prints its line), waits (waitMock), prints each one's
+// summary and closes them all.
+func serveMocks[S interface{ Close() error }](ctx context.Context, f *flags, start func(name, addr string) (S, error), summary func(name string, s S)) error {
+	var servers []S
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
+	for i, addr := range f.mockBackend {
+		s, err := start(mockName(f, i), addr)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, s)
+	}
+	waitMock(ctx, f)
+	for i, s := range servers {
+		summary(mockName(f, i), s)
+	}
+	return nil
 }
 
 // waitMock returns when ctx ends or --duration (if set) has passed.

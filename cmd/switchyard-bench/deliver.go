@@ -21,7 +21,11 @@ func runDeliver(ctx context.Context, f *flags, accounts []imapload.Account, stdo
 	if f.tlsMode != "none" {
 		return errors.New("--tls: the deliver scenario speaks plaintext only")
 	}
-	o := protoload.DeliverOptions{
+	c, err := client(f, stderr, false)
+	if err != nil {
+		return err
+	}
+	res, err := protoload.RunDeliver(ctx, protoload.DeliverOptions{
 		Protocol:      proto,
 		Target:        f.target,
 		Accounts:      accounts,
@@ -31,23 +35,9 @@ func runDeliver(ctx context.Context, f *flags, accounts []imapload.Account, stdo
 		Recipients:    f.recipients,
 		PerConnection: f.perConnection,
 		NoPipelining:  f.noPipelining,
-		Sources:       f.sources,
-		Timeout:       f.timeout,
-		Linger:        f.linger,
-		Concurrency:   f.concurrency,
-		Duration:      f.duration,
-		Count:         f.count,
-		Timeline:      f.timeline,
-	}
-	o.Progress, o.ProgressEvery = progress(f, stderr)
-	if o.Sampler, err = targetSampler(f); err != nil {
-		return err
-	}
-	res, err := protoload.RunDeliver(ctx, o)
-	if res == nil {
-		return err
-	}
-	return report(f, stdout, res, err)
+		Run:           protoRun(f, c),
+	})
+	return reportRun(f, stdout, res, err)
 }
 
 // runDeliverMock is --mock-backend with --mock-protocol smtp or lmtp:
@@ -71,29 +61,20 @@ func runDeliverMock(ctx context.Context, f *flags, accounts []imapload.Account, 
 	if cfg.TLS, err = mockTLSConfig(f, f.mockTLS); err != nil {
 		return err
 	}
-	var servers []*mocksmtp.Server
-	defer func() {
-		for _, s := range servers {
-			s.Close()
-		}
-	}()
-	for i, addr := range f.mockBackend {
+	return serveMocks(ctx, f, func(name, addr string) (*mocksmtp.Server, error) {
 		c := cfg
-		c.Name = mockName(f, i)
+		c.Name = name
 		s, err := mocksmtp.Listen(addr, c)
 		if err != nil {
-			return fmt.Errorf("mock %s backend %s on %s: %v", proto, c.Name, addr, err)
+			return nil, fmt.Errorf("mock %s backend %s on %s: %v", proto, c.Name, addr, err)
 		}
-		servers = append(servers, s)
 		known := "any recipient"
 		if len(cfg.Recipients) > 0 {
 			known = fmt.Sprintf("%d known recipients", len(cfg.Recipients))
 		}
 		fmt.Fprintf(stdout, "mock%s %s listening on %s (%s)\n", proto, c.Name, s.Addr(), known)
-	}
-	waitMock(ctx, f)
-	for _, s := range servers {
+		return s, nil
+	}, func(_ string, s *mocksmtp.Server) {
 		fmt.Fprintf(stdout, "mock%s %s: %d messages accepted\n", proto, s.Name(), s.Accepted())
-	}
-	return nil
+	})
 }

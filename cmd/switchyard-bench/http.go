@@ -17,36 +17,23 @@ func runHTTP(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 	if f.tlsMode != "none" && f.tlsMode != "implicit" {
 		return fmt.Errorf("--tls %s: the http scenario speaks plaintext (none) or https (implicit)", f.tlsMode)
 	}
-	o := httpload.HTTPOptions{
+	c, err := client(f, stderr, true)
+	if err != nil {
+		return err
+	}
+	res, err := httpload.RunHTTP(ctx, httpload.HTTPOptions{
 		Target:            f.target,
 		TLS:               imapload.TLSMode(f.tlsMode),
+		TLSConfig:         c.TLSConfig,
 		Host:              f.httpHost,
 		Path:              f.httpPath,
 		Accounts:          accounts,
 		BodySize:          f.bodySize,
 		AccountPerRequest: f.accountPerRequest,
 		PerConnection:     f.perConnection,
-		Sources:           f.sources,
-		Timeout:           f.timeout,
-		Linger:            f.linger,
-		Concurrency:       f.concurrency,
-		Duration:          f.duration,
-		Count:             f.count,
-		Timeline:          f.timeline,
-	}
-	var err error
-	o.Progress, o.ProgressEvery = progress(f, stderr)
-	if o.Sampler, err = targetSampler(f); err != nil {
-		return err
-	}
-	if o.TLSConfig, err = clientTLS(f); err != nil {
-		return err
-	}
-	res, err := httpload.RunHTTP(ctx, o)
-	if res == nil {
-		return err
-	}
-	return report(f, stdout, res, err)
+		Run:               protoRun(f, c),
+	})
+	return reportRun(f, stdout, res, err)
 }
 
 // runHTTPMock is --mock-backend with --mock-protocol http: bench/mockhttp
@@ -58,36 +45,23 @@ func runHTTPMock(ctx context.Context, f *flags, accounts []imapload.Account, std
 	if f.mockMsgSize != 0 || f.mockCaps != "" || f.mockProxy || f.mockXClient || f.mockKnown {
 		return errors.New("--mock-message-size, --mock-capabilities, --mock-proxy-header, --mock-xclient and --mock-known-recipients are not for --mock-protocol http")
 	}
-	users := make(map[string]string, len(accounts))
-	for _, a := range accounts {
-		users[a.User] = a.Password
-	}
+	users := imapload.Passwords(accounts)
 	tlsCfg, err := mockTLSConfig(f, f.mockTLS || f.mockImplicit)
 	if err != nil {
 		return err
 	}
-	var servers []*mockhttp.Server
-	defer func() {
-		for _, s := range servers {
-			s.Close()
-		}
-	}()
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"
 	}
-	for i, addr := range f.mockBackend {
-		name := mockName(f, i)
+	return serveMocks(ctx, f, func(name, addr string) (*mockhttp.Server, error) {
 		s, err := mockhttp.Listen(addr, mockhttp.Config{Name: name, Users: users, TLS: tlsCfg})
 		if err != nil {
-			return fmt.Errorf("mock http backend %s on %s: %v", name, addr, err)
+			return nil, fmt.Errorf("mock http backend %s on %s: %v", name, addr, err)
 		}
-		servers = append(servers, s)
 		fmt.Fprintf(stdout, "mockhttp %s listening on %s (%s, %d users)\n", name, s.Addr(), scheme, len(users))
-	}
-	waitMock(ctx, f)
-	for _, s := range servers {
+		return s, nil
+	}, func(_ string, s *mockhttp.Server) {
 		fmt.Fprintf(stdout, "mockhttp %s: %d requests, %d unauthorized, %d connections\n", s.Name(), s.Requests(), s.Unauthorized(), s.Connections())
-	}
-	return nil
+	})
 }

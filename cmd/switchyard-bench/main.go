@@ -255,14 +255,11 @@ func runLoad(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 		Concurrency: f.concurrency,
 		Timeline:    f.timeline,
 	}
-	var err error
-	o.Progress, o.ProgressEvery = progress(f, stderr)
-	if o.Sampler, err = targetSampler(f); err != nil {
+	c, err := client(f, stderr, true)
+	if err != nil {
 		return err
 	}
-	if o.TLSConfig, err = clientTLS(f); err != nil {
-		return err
-	}
+	o.Progress, o.ProgressEvery, o.Sampler, o.TLSConfig = c.Progress, c.ProgressEvery, c.Sampler, c.TLSConfig
 	if f.scenario == "fetch" {
 		return runFetch(ctx, f, o, stdout)
 	}
@@ -275,27 +272,18 @@ func runLoad(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 	default:
 		return fmt.Errorf("--scenario %q: want login, idle, fetch, deliver, http or mixed", f.scenario)
 	}
-	if res == nil {
-		return err
-	}
-	return report(f, stdout, res, err)
+	return reportRun(f, stdout, res, err)
 }
 
 // runFetch runs the bulk-transfer scenario: MB/s, fetches/s, latency per
 // fetch and, with --pid, the target's CPU-s per GB.
 func runFetch(ctx context.Context, f *flags, o imapload.Options, stdout io.Writer) error {
 	res, err := imapload.RunFetch(ctx, imapload.FetchOptions{Options: o, Duration: f.duration})
-	if res == nil {
-		return err
-	}
-	return report(f, stdout, res, err)
+	return reportRun(f, stdout, res, err)
 }
 
 func runMock(ctx context.Context, f *flags, accounts []imapload.Account, stdout io.Writer) error {
-	users := make(map[string]string, len(accounts))
-	for _, a := range accounts {
-		users[a.User] = a.Password
-	}
+	users := imapload.Passwords(accounts)
 	cfg := mockimap.Config{
 		Users:             users,
 		ImplicitTLS:       f.mockImplicit,
@@ -307,25 +295,16 @@ func runMock(ctx context.Context, f *flags, accounts []imapload.Account, stdout 
 	if cfg.TLS, err = mockTLSConfig(f, f.mockTLS || f.mockImplicit); err != nil {
 		return err
 	}
-	var servers []*mockimap.Server
-	defer func() {
-		for _, s := range servers {
-			s.Close()
-		}
-	}()
-	for i, addr := range f.mockBackend {
+	return serveMocks(ctx, f, func(name, addr string) (*mockimap.Server, error) {
 		c := cfg
-		c.Name = mockName(f, i)
+		c.Name = name
 		s, err := mockimap.Listen(addr, c)
 		if err != nil {
-			return fmt.Errorf("mock backend %s on %s: %v", c.Name, addr, err)
+			return nil, fmt.Errorf("mock backend %s on %s: %v", c.Name, addr, err)
 		}
-		servers = append(servers, s)
 		fmt.Fprintf(stdout, "mockimap %s listening on %s (%d users)\n", c.Name, s.Addr(), len(users))
-	}
-	waitMock(ctx, f)
-	for _, s := range servers {
+		return s, nil
+	}, func(_ string, s *mockimap.Server) {
 		fmt.Fprintf(stdout, "mockimap %s: %d logins, %d refused, %d sessions open at exit\n", s.Name(), s.Logins(), s.FailedLogins(), s.Sessions())
-	}
-	return nil
+	})
 }

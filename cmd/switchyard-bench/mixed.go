@@ -40,15 +40,13 @@ func runMixed(ctx context.Context, f *flags, sizeSet bool, accounts []imapload.A
 	if sizeSet {
 		o.MessageSize = f.messageSize
 	}
-	o.Progress, o.ProgressEvery = progress(f, stderr)
-	if o.Sampler, err = targetSampler(f); err != nil {
+	c, err := client(f, stderr, false)
+	if err != nil {
 		return err
 	}
+	o.Progress, o.ProgressEvery, o.Sampler = c.Progress, c.ProgressEvery, c.Sampler
 	res, err := mixload.Run(ctx, o)
-	if res == nil {
-		return err
-	}
-	return report(f, stdout, res, err)
+	return reportRun(f, stdout, res, err)
 }
 
 // parseMix reads "I:P:S", the weights of IMAP, POP3 and submission logins.

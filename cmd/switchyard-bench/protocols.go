@@ -26,33 +26,21 @@ func runProtoLoad(ctx context.Context, f *flags, accounts []imapload.Account, st
 	if f.noSASLIR {
 		return fmt.Errorf("--no-sasl-ir: --protocol %s always sends an initial response", proto)
 	}
-	o := protoload.Options{
-		Protocol:    proto,
-		Target:      f.target,
-		TLS:         imapload.TLSMode(f.tlsMode),
-		Auth:        imapload.AuthMode(f.auth),
-		Accounts:    accounts,
-		Sources:     f.sources,
-		Timeout:     f.timeout,
-		Concurrency: f.concurrency,
-		Duration:    f.duration,
-		Count:       f.count,
-		SkipNoop:    f.noNoop,
-		Linger:      f.linger,
-		Timeline:    f.timeline,
-	}
-	o.Progress, o.ProgressEvery = progress(f, stderr)
-	if o.Sampler, err = targetSampler(f); err != nil {
+	c, err := client(f, stderr, true)
+	if err != nil {
 		return err
 	}
-	if o.TLSConfig, err = clientTLS(f); err != nil {
-		return err
-	}
-	res, err := protoload.RunLogin(ctx, o)
-	if res == nil {
-		return err
-	}
-	return report(f, stdout, res, err)
+	res, err := protoload.RunLogin(ctx, protoload.Options{
+		Protocol:  proto,
+		Target:    f.target,
+		TLS:       imapload.TLSMode(f.tlsMode),
+		TLSConfig: c.TLSConfig,
+		Auth:      imapload.AuthMode(f.auth),
+		Accounts:  accounts,
+		SkipNoop:  f.noNoop,
+		Run:       protoRun(f, c),
+	})
+	return reportRun(f, stdout, res, err)
 }
 
 // runProtoMock is --mock-backend with --mock-protocol pop3, submission or
@@ -72,10 +60,7 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 	if f.mockProxy && proto == protoload.Submission {
 		return errors.New("--mock-proxy-header: the submission mock reads no PROXY header")
 	}
-	users := make(map[string]string, len(accounts))
-	for _, a := range accounts {
-		users[a.User] = a.Password
-	}
+	users := imapload.Passwords(accounts)
 	tlsCfg, err := mockTLSConfig(f, f.mockTLS)
 	if err != nil {
 		return err
@@ -84,15 +69,7 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 		Addr() string
 		Close() error
 	}
-	var servers []server
-	var names []string
-	defer func() {
-		for _, s := range servers {
-			s.Close()
-		}
-	}()
-	for i, addr := range f.mockBackend {
-		name := mockName(f, i)
+	return serveMocks(ctx, f, func(name, addr string) (server, error) {
 		var s server
 		var err error
 		switch proto {
@@ -108,22 +85,19 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 			s, err = mocksieve.Listen(addr, mocksieve.Config{Name: name, Users: users, AcceptProxyHeader: f.mockProxy, XClient: f.mockXClient})
 		}
 		if err != nil {
-			return fmt.Errorf("mock %s backend %s on %s: %v", proto, name, addr, err)
+			return nil, fmt.Errorf("mock %s backend %s on %s: %v", proto, name, addr, err)
 		}
-		servers, names = append(servers, s), append(names, name)
 		fmt.Fprintf(stdout, "mock%s %s listening on %s (%d users)\n", proto, name, s.Addr(), len(users))
-	}
-	waitMock(ctx, f)
-	for i, s := range servers {
+		return s, nil
+	}, func(name string, s server) {
 		switch m := s.(type) {
 		case *mockpop3.Server:
-			fmt.Fprintf(stdout, "mock%s %s: %d logins\n", proto, names[i], m.Logins())
+			fmt.Fprintf(stdout, "mock%s %s: %d logins\n", proto, name, m.Logins())
 		case *mocksmtp.Server:
 			ok, failed := m.Logins()
-			fmt.Fprintf(stdout, "mock%s %s: %d logins, %d refused\n", proto, names[i], ok, failed)
+			fmt.Fprintf(stdout, "mock%s %s: %d logins, %d refused\n", proto, name, ok, failed)
 		default:
-			fmt.Fprintf(stdout, "mock%s %s: stopped\n", proto, names[i])
+			fmt.Fprintf(stdout, "mock%s %s: stopped\n", proto, name)
 		}
-	}
-	return nil
+	})
 }

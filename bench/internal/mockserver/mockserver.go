@@ -6,10 +6,12 @@ package mockserver
 
 import (
 	"bufio"
+	"encoding/base64"
 	"errors"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,6 +80,39 @@ func (l *Listener) accept() {
 	}
 }
 
+// Backend is the part of a mock backend that does not speak its
+// protocol, to embed: the listener (Start, Addr, Close) and the logins it
+// accepted (RecordLogin, Logins, LastClientAddr).
+type Backend struct {
+	l      *Listener
+	logins Logins
+}
+
+// Start listens on addr ("127.0.0.1:0") and serves each connection with
+// serve.
+func (b *Backend) Start(addr string, serve func(net.Conn)) (err error) {
+	b.l, err = Listen(addr, serve)
+	return err
+}
+
+// Addr is the listening address.
+func (b *Backend) Addr() string { return b.l.Addr() }
+
+// Close stops accepting and closes every connection.
+func (b *Backend) Close() error { return b.l.Close() }
+
+// RecordLogin notes a successful login of user, believed to come from
+// addr.
+func (b *Backend) RecordLogin(user, addr string) { b.logins.Record(user, addr) }
+
+// Logins counts successful logins.
+func (b *Backend) Logins() int { return b.logins.Count() }
+
+// LastClientAddr is the client address (host:port) the server believed
+// for user's last successful login: from XCLIENT, a PROXY header, or the
+// socket.
+func (b *Backend) LastClientAddr(user string) string { return b.logins.LastClientAddr(user) }
+
 // ClientAddr is the client address (host:port) of c: the socket's peer, or
 // with acceptProxy the source of an optional PROXY v1/v2 header read from r.
 // ok is false when a header was present but unreadable.
@@ -143,4 +178,15 @@ func (l *Logins) Count() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.n
+}
+
+// DecodePlain reads a SASL PLAIN response in base64 (authzid NUL authcid
+// NUL password); ok is false when it is not that.
+func DecodePlain(b64 string) (user, pass string, ok bool) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	parts := strings.Split(string(raw), "\x00")
+	if err != nil || len(parts) != 3 {
+		return "", "", false
+	}
+	return parts[1], parts[2], true
 }

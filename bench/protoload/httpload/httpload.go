@@ -18,11 +18,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/internal/sources"
+	"github.com/switchyard-mail/switchyard/bench/internal/storm"
 	"github.com/switchyard-mail/switchyard/bench/protoload"
 	"github.com/switchyard-mail/switchyard/bench/protoload/internal/run"
 	"github.com/switchyard-mail/switchyard/bench/stats"
@@ -75,22 +75,8 @@ type HTTPOptions struct {
 	// one says "Connection: close" and the server closes first. 0 keeps
 	// the connection for the whole run.
 	PerConnection int
-	// Sources spreads connections over 127.0.0.1 .. 127.0.0.<Sources>.
-	Sources int
-	Timeout time.Duration // per request, and for connect + TLS (default 10 s)
-	// Linger is how long to wait, after the response to "Connection:
-	// close", for the server to close first (default 1 s).
-	Linger      time.Duration
-	Concurrency int
-	Duration    time.Duration
-	Count       int64
-	// Progress receives a line every ProgressEvery (default 5 s) when set.
-	Progress      io.Writer
-	ProgressEvery time.Duration
-	// Sampler, if set, observes the target process (the proxy).
-	Sampler *stats.Sampler
-	// Timeline, when positive, records the run in intervals of this length.
-	Timeline time.Duration
+	// Run: Timeout is per request, and for connect + TLS.
+	protoload.Run
 }
 
 func (o *HTTPOptions) check() (*protoload.Options, error) {
@@ -115,15 +101,12 @@ func (o *HTTPOptions) check() (*protoload.Options, error) {
 	// The shared checks (target, TLS, accounts, sources, timeout,
 	// concurrency, duration, count, linger, progress) are the login storm's.
 	lo := &protoload.Options{
-		Protocol: protoload.Submission, Target: o.Target, TLS: o.TLS, TLSConfig: o.TLSConfig, Accounts: o.Accounts,
-		Sources: o.Sources, Timeout: o.Timeout, Concurrency: o.Concurrency, Duration: o.Duration,
-		Count: o.Count, Linger: o.Linger, Progress: o.Progress, ProgressEvery: o.ProgressEvery,
+		Protocol: protoload.Submission, Target: o.Target, TLS: o.TLS, TLSConfig: o.TLSConfig, Accounts: o.Accounts, Run: o.Run,
 	}
 	if err := lo.Check(); err != nil {
 		return nil, err
 	}
-	o.TLS, o.TLSConfig, o.Timeout, o.Concurrency = lo.TLS, lo.TLSConfig, lo.Timeout, lo.Concurrency
-	o.Duration, o.Count, o.Linger, o.ProgressEvery = lo.Duration, lo.Count, lo.Linger, lo.ProgressEvery
+	o.TLS, o.TLSConfig, o.Run = lo.TLS, lo.TLSConfig, lo.Run
 	lo.Protocol = HTTP
 	return lo, nil
 }
@@ -175,8 +158,7 @@ type HTTPResult struct {
 
 // WriteText prints r as a table, like the deliver scenario's.
 func (r *HTTPResult) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	p := func(k, f string, a ...any) { fmt.Fprintf(tw, "%s\t"+f+"\n", append([]any{k}, a...)...) }
+	tw, p := run.NewTable(w)
 	p("scenario", "%s", r.Scenario)
 	p("protocol", "%s", r.Protocol)
 	p("target", "%s (tls %s)", r.Target, r.TLS)
@@ -189,19 +171,11 @@ func (r *HTTPResult) WriteText(w io.Writer) error {
 		acct = "an account per request"
 	}
 	p("requests", "POST %s, %d-byte JSON body, Basic auth (%s), %s", r.Path, r.BodySize, acct, perConn)
-	p("concurrency", "%d", r.Concurrency)
-	if r.Sources > 1 {
-		p("sources", "127.0.0.1-%d", r.Sources)
-	}
-	p("wall time", "%.2f s", r.WallSeconds)
+	run.WriteRun(p, &r.Result.Result)
 	p("operations", "%d ok, %d failed, %d connections", r.Ops, r.Errors, r.Connections)
 	p("throughput", "%.0f requests/s", r.OpsPerSec)
 	p("latency (ms)", "%s", run.FmtSummary(r.Latency))
-	for _, k := range []string{"connect", "tls"} {
-		if s, ok := r.Phases[k]; ok {
-			p("  "+k+" (ms)", "%s", run.FmtSummary(s))
-		}
-	}
+	run.WritePhases(p, &r.Result.Result, "connect", "tls")
 	p("statuses", "%s", fmtCounts(r.Statuses))
 	if len(r.Backends) > 0 {
 		p("backends", "%s", fmtCounts(r.Backends))
@@ -256,19 +230,13 @@ type httpShared struct {
 
 // RunHTTP runs the http scenario against o.Target.
 func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
-	lo, err := o.check()
+	lo, r, err := protoload.Start(ctx, o.check)
 	if err != nil {
 		return nil, err
 	}
-	d, err := sources.NewDialer(lo.Target, lo.Sources, lo.Timeout)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	end, _ := ctx.Deadline()
+	defer r.Stop()
 
-	sh := &httpShared{o: &o, d: d, body: JMAPBody(o.BodySize), statuses: map[string]int64{}, backends: map[string]int64{}}
+	sh := &httpShared{o: &o, d: r.Dialer, body: JMAPBody(o.BodySize), statuses: map[string]int64{}, backends: map[string]int64{}}
 	sh.head = fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: switchyard-bench\r\nAccept: application/json\r\n"+
 		"Content-Type: application/json\r\nContent-Length: %d\r\nAuthorization: Basic ", o.Path, o.Host, len(sh.body))
 	sh.auths = make([]string, len(o.Accounts))
@@ -289,22 +257,14 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (*HTTPResult, error) {
 	var okp atomic.Int64
 	stopProgress := run.StartProgress(lo.Progress, lo.ProgressEvery, string(lo.Protocol), &okp, &sh.errs, &ph)
 	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, sh.ok.Load, sh.errs.Total, sh.bytes.Load, &sh.total)
-	var wg sync.WaitGroup
 	t0 := time.Now()
-	for i := 0; i < o.Concurrency; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := &httpWorker{sh: sh, okp: &okp, ph: &ph, statuses: map[string]int64{}, backends: map[string]int64{}}
-			defer w.flush()
-			run.Connections(ctx, end, o.Count, &sh.started, &sh.errs, w.connection)
-		}()
-	}
-	wg.Wait()
-	res.Timeline = stopTimeline()
-	stopProgress()
-	wall := time.Since(t0)
-	smp.Take("end")
+	storm.Workers(o.Concurrency, func() {
+		w := &httpWorker{sh: sh, okp: &okp, ph: &ph, statuses: map[string]int64{}, backends: map[string]int64{}}
+		defer w.flush()
+		run.Connections(r, o.Count, &sh.started, &sh.errs, w.connection)
+	})
+	wall, timeline := storm.Finish(t0, stopTimeline, stopProgress, smp)
+	res.Timeline = timeline
 
 	res.Result.Result.SetCounts(wall, sh.ok.Load(), &sh.errs, &sh.total)
 	res.Phases = map[string]stats.Summary{"connect": sh.connect.Summarize()}
@@ -353,21 +313,12 @@ func (w *httpWorker) flush() {
 func (w *httpWorker) open(ctx context.Context) *run.OpError {
 	o := w.sh.o
 	t0 := time.Now()
-	nc, err := w.sh.d.Dial(ctx)
-	if err != nil {
-		return run.Fail("connect", err)
+	nc, oe := run.Dial(ctx, w.sh.d, o.Timeout, o.TLS == imapload.TLSImplicit, o.TLSConfig, &w.sh.tls)
+	if oe == nil || oe.Phase == "tls" {
+		w.acct = w.sh.conns.Add(1) - 1 // a TCP connection was made
 	}
-	w.acct = w.sh.conns.Add(1) - 1
-	_ = nc.SetDeadline(t0.Add(o.Timeout))
-	if o.TLS == imapload.TLSImplicit {
-		th := time.Now()
-		tc := tls.Client(nc, o.TLSConfig)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			nc.Close()
-			return run.Fail("tls", err)
-		}
-		w.sh.tls.RecordDuration(time.Since(th))
-		nc = tc
+	if oe != nil {
+		return oe
 	}
 	w.sh.connect.RecordDuration(time.Since(t0))
 	w.nc = nc

@@ -13,6 +13,7 @@ import (
 	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/mockhttp"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/bench/protoload"
 )
 
 func TestJMAPBody(t *testing.T) {
@@ -37,8 +38,7 @@ func TestHTTPAgainstMock(t *testing.T) {
 	defer s.Close()
 	accts := imapload.Accounts("u", 3, "pw")
 	for _, perConn := range []int{0, 7} {
-		res, err := RunHTTP(context.Background(), HTTPOptions{Target: s.Addr(), Accounts: accts, Concurrency: 3,
-			Count: 200, PerConnection: perConn, Linger: 200 * time.Millisecond, Timeline: 50 * time.Millisecond})
+		res, err := RunHTTP(context.Background(), HTTPOptions{Target: s.Addr(), Accounts: accts, PerConnection: perConn, Run: protoload.Run{Concurrency: 3, Count: 200, Linger: 200 * time.Millisecond, Timeline: 50 * time.Millisecond}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +59,7 @@ func TestHTTPAgainstMock(t *testing.T) {
 	}
 	// Wrong passwords: every request is a counted 401 and the connection
 	// is kept.
-	res, err := RunHTTP(context.Background(), HTTPOptions{Target: s.Addr(), Accounts: imapload.Accounts("u", 3, "bad"), Count: 20})
+	res, err := RunHTTP(context.Background(), HTTPOptions{Target: s.Addr(), Accounts: imapload.Accounts("u", 3, "bad"), Run: protoload.Run{Count: 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestHTTPTLS(t *testing.T) {
 	}
 	defer s.Close()
 	res, err := RunHTTP(context.Background(), HTTPOptions{Target: s.Addr(), TLS: imapload.TLSImplicit,
-		TLSConfig: &tls.Config{InsecureSkipVerify: true}, Accounts: imapload.Accounts("u", 2, "pw"), Concurrency: 2, Count: 50})
+		TLSConfig: &tls.Config{InsecureSkipVerify: true}, Accounts: imapload.Accounts("u", 2, "pw"), Run: protoload.Run{Concurrency: 2, Count: 50}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestHTTPResponseShapes(t *testing.T) {
 			}(c)
 		}
 	}()
-	res, err := RunHTTP(context.Background(), HTTPOptions{Target: ln.Addr().String(), Accounts: imapload.Accounts("u", 1, "pw"), Count: 5})
+	res, err := RunHTTP(context.Background(), HTTPOptions{Target: ln.Addr().String(), Accounts: imapload.Accounts("u", 1, "pw"), Run: protoload.Run{Count: 5}})
 	if err != nil {
 		t.Fatal(err)
 	}

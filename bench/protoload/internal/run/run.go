@@ -4,12 +4,16 @@ package run
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
+	"net"
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/bench/internal/progress"
+	"github.com/switchyard-mail/switchyard/bench/internal/sources"
+	"github.com/switchyard-mail/switchyard/bench/internal/storm"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -65,51 +69,24 @@ func Fail(phase string, err error) *OpError { return &OpError{phase, err} }
 // function is called; that function returns once nothing more is written.
 // total is the latency histogram the line quotes p99 from.
 func StartProgress(w io.Writer, every time.Duration, proto string, ok *atomic.Int64, errs *stats.Errors, total *stats.Histogram) (stop func()) {
-	if w == nil {
-		return func() {}
-	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t0 := time.Now()
-		tk := time.NewTicker(every)
-		defer tk.Stop()
-		var last int64
-		var lastT time.Duration
-		for {
-			select {
-			case <-quit:
-				return
-			case <-tk.C:
-				el := time.Since(t0)
-				n := ok.Load()
-				rate := float64(n-last) / (el - lastT).Seconds()
-				last, lastT = n, el
-				fmt.Fprintf(w, "[%6.1fs] %s ok %d (%.0f/s), errors %d, p99 %.3f ms\n",
-					el.Seconds(), proto, n, rate, errs.Total(), float64(total.Percentile(99))/1e6)
-			}
-		}
-	}()
-	return func() {
-		close(quit)
-		<-done
-	}
+	ops := progress.Ops(ok, errs, total)
+	return progress.Start(w, every, func(el time.Duration) string { return proto + " " + ops(el) })
 }
 
 // Connections is one worker of a scenario that works connection by
-// connection: it calls connection until ctx ends, until count operations
+// connection: it calls connection until r ends, until count operations
 // were started (0: no bound), or until connection says there is no more.
 // A failure is counted in errs by kind, then the worker pauses a
 // millisecond so as not to spin on a dead target; a dial cut short by the
 // end of the run is not a failure.
-func Connections(ctx context.Context, end time.Time, count int64, started *atomic.Int64, errs *stats.Errors, connection func(context.Context) (more bool, _ *OpError)) {
-	for ctx.Err() == nil {
+func Connections(r *storm.Run, count int64, started *atomic.Int64, errs *stats.Errors, connection func(context.Context) (more bool, _ *OpError)) {
+	for r.Ctx.Err() == nil {
 		if count > 0 && started.Load() >= count {
 			return
 		}
-		more, oe := connection(ctx)
+		more, oe := connection(r.Ctx)
 		if oe != nil {
-			if oe.Phase == "connect" && (ctx.Err() != nil || !time.Now().Before(end)) {
+			if r.Cancelled(oe.Phase) {
 				return // cancelled while dialing: not a failure
 			}
 			errs.Add(oe.Kind())
@@ -119,4 +96,28 @@ func Connections(ctx context.Context, end time.Time, count int64, started *atomi
 			return
 		}
 	}
+}
+
+// Dial connects with d and sets the connection's deadline to the start
+// plus timeout; with implicit it then handshakes TLS with cfg at once,
+// recording the handshake's time in hs. Failures are in phase "connect"
+// or "tls".
+func Dial(ctx context.Context, d *sources.Dialer, timeout time.Duration, implicit bool, cfg *tls.Config, hs *stats.Histogram) (net.Conn, *OpError) {
+	t0 := time.Now()
+	nc, err := d.Dial(ctx)
+	if err != nil {
+		return nil, Fail("connect", err)
+	}
+	_ = nc.SetDeadline(t0.Add(timeout))
+	if !implicit {
+		return nc, nil
+	}
+	th := time.Now()
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, Fail("tls", err)
+	}
+	hs.RecordDuration(time.Since(th))
+	return tc, nil
 }
