@@ -38,11 +38,11 @@ bench_bin ./cmd/switchyard ./cmd/switchyard-bench
 bench_tmp bulk
 
 users=16
-mock=$(port); hport=$(port); splain=$(port); stls=$(port); bplain=$(port); btls=$(port)
+hport=$(port); splain=$(port); stls=$(port); bplain=$(port); btls=$(port)
 go run ./scripts/gencert "$tmp" >/dev/null
 
-bench_mock mock "$mock" 2h --mock-names mock --users "$users" --password password --mock-message-size "$size"
-mockpid=$bgpid
+bench_mock mock 0 2h --mock-names mock --users "$users" --password password --mock-message-size "$size"
+mockpid=$bgpid; mock=$bgport
 
 cat >"$tmp/haproxy.cfg" <<CFG
 global

@@ -40,8 +40,7 @@ bench_tmp cores
 users=1000
 cells=(direct threads1 threads2 threads1-gmp1)
 life=$(( rounds * ${#cells[@]} * (secs + 5) + 120 ))s
-mock=$(port)
-bench_mock mock "$mock" "$life" --users "$users" --password password; mockpid=$bgpid
+bench_mock mock 0 "$life" --users "$users" --password password; mockpid=$bgpid; mock=$bgport
 
 declare -A tport tpid
 tport[direct]=$mock; tpid[direct]=$mockpid

@@ -66,9 +66,8 @@ sizes=(1024 1048576)
 life=$(( rounds * ${#sizes[@]} * 4 * (secs + 5) + 120 ))s
 declare -A mock mockpid
 for p in lmtp smtp; do
-	mock[$p]=$(port)
-	bench_mock "mock-$p" "${mock[$p]}" "$life" --mock-protocol "$p" --mock-names "mock-$p"
-	mockpid[$p]=$bgpid
+	bench_mock "mock-$p" 0 "$life" --mock-protocol "$p" --mock-names "mock-$p"
+	mockpid[$p]=$bgpid; mock[$p]=$bgport
 done
 
 cells=(direct-lmtp direct-smtp)

@@ -73,9 +73,8 @@ if [ "$tlsmode" = 1 ]; then
 fi
 life=$(( rounds * ${#cells[@]} * (secs + 10) + 120 ))s
 declare -A tport tpid
-old=$(port); new=$(port)
-bench_mock mock-old "$old" "$life" --mock-protocol http --mock-names old --users "$users"; oldpid=$bgpid
-bench_mock mock-new "$new" "$life" --mock-protocol http --mock-names new --users "$users"
+bench_mock mock-old 0 "$life" --mock-protocol http --mock-names old --users "$users"; oldpid=$bgpid; old=$bgport
+bench_mock mock-new 0 "$life" --mock-protocol http --mock-names new --users "$users"; new=$bgport
 tport[direct]=$old; tpid[direct]=$oldpid
 
 tport[switchyard]=$(port); tport[switchyard-tls]=$(port)

@@ -69,10 +69,43 @@ stop() { # SIGTERM one PID we started, SIGKILL after 5 s
 	wait "$1" 2>/dev/null || true
 }
 
-cleanup() { local p; for p in "${pids[@]}"; do stop "$p"; done; [ -z "${tmp:-}" ] || rm -rf "$tmp"; }
+cleanup() { local p; for p in "${pids[@]}"; do stop "$p"; done; [ -z "${tmp:-}" ] || rm -rf "$tmp"; rm -f "/tmp/sy-bench-ports.$$"; }
 
-# port: a free TCP port on 127.0.0.1.
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+# port: a port on 127.0.0.1 for a listener that cannot bind port 0 and say
+# where it is (switchyard's generated configurations, nginx, HAProxy,
+# Dovecot; the mocks bind port 0, see bench_mock). It is drawn below the
+# kernel's ephemeral range, which every outgoing connection on the machine
+# draws from: a port from that range could be taken by some connection
+# between this pick and the bind (seen under load). It is free when picked
+# and never handed out twice in one run (/tmp/sy-bench-ports.PID).
+port() {
+	python3 - "/tmp/sy-bench-ports.$$" <<'PY'
+import random, socket, sys
+seen_path = sys.argv[1]
+try:
+    seen = set(open(seen_path).read().split())
+except OSError:
+    seen = set()
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    low = int(f.read().split()[0])
+for _ in range(1000):
+    p = random.randrange(10000, max(low, 10001))
+    if str(p) in seen:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    with open(seen_path, "a") as f:
+        f.write("%d\n" % p)
+    print(p)
+    sys.exit(0)
+sys.exit("no free port below the ephemeral range")
+PY
+}
 
 waitport() { # waitport PORT [PID]: until PORT accepts, at most 10 s, or PID dies
 	local i
@@ -93,11 +126,22 @@ bench_start() {
 }
 
 # bench_mock NAME PORT LIFE [FLAG...]: a switchyard-bench mock backend on
-# 127.0.0.1:PORT for at most LIFE, log $out/NAME.log; waits for the port
-# and sets bgpid.
+# 127.0.0.1:PORT for at most LIFE, log $out/NAME.log; waits until it
+# listens and sets bgpid, and bgport to its port. PORT 0: the mock binds
+# a port of the kernel's choosing and bgport is read from its log.
 bench_mock() {
-	local name=$1 p=$2 life=$3; shift 3
+	local name=$1 p=$2 life=$3 i; shift 3
 	bench_start "$out/$name.log" "$bin/switchyard-bench" --mock-backend 127.0.0.1:"$p" --duration "$life" "$@"
+	if [ "$p" = 0 ]; then
+		for i in $(seq 100); do
+			p=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$out/$name.log" | head -1)
+			[ -n "$p" ] && break
+			alive "$bgpid" || { echo "mock $name exited before it listened" >&2; return 1; }
+			sleep 0.1
+		done
+		[ -n "$p" ] || { echo "mock $name never said where it listens" >&2; return 1; }
+	fi
+	bgport=$p
 	waitport "$p" "$bgpid"
 }
 

@@ -62,14 +62,14 @@ protos=(imap pop3 submission lmtp smtp)
 life=$(( rounds * 2 * (secs + 90) + 120 ))s
 declare -A mock mockpid listen
 for p in "${protos[@]}"; do
-	mock[$p]=$(port); listen[$p]=$(port)
+	listen[$p]=$(port)
 	flags=(--mock-protocol "$p" --mock-names "mock-$p" --users "$accounts")
 	case $p in
 	imap) flags+=(--mock-message-size "$size") ;;
 	pop3|submission|lmtp) flags+=(--mock-xclient) ;;
 	esac
-	bench_mock "mock-$p" "${mock[$p]}" "$life" "${flags[@]}"
-	mockpid[$p]=$bgpid
+	bench_mock "mock-$p" 0 "$life" "${flags[@]}"
+	mockpid[$p]=$bgpid; mock[$p]=$bgport
 done
 
 cat >"$tmp/switchyard.toml" <<TOML
