@@ -354,22 +354,14 @@ func TestConsole(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", shots)
 
-	old := peers.StartDovecot(t, "old", peers.DovecotOptions{})
-	nw := peers.StartDovecot(t, "new", peers.DovecotOptions{})
-	dir := t.TempDir()
-	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	mapping := filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, mapping, "alice@test old", "bob@test old", "carol@test new")
+	dcs := startDovecotPair(t, peers.DovecotOptions{})
+	old, nw := dcs.old, dcs.new
+	cert, mapping := proxyCertMapping(t, "alice@test old", "bob@test old", "carol@test new")
 	adminToken, viewerToken := strings.Repeat("a", 40), strings.Repeat("v", 40)
 	sy := harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
-		Cert:      &cert,
-		Listeners: []harness.SYListener{{ID: "imap", Protocol: "imap", TLS: "plain"}},
-		Destinations: []harness.SYDestination{
-			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true, Endpoints: []harness.SYEndpoint{
-				{Protocol: "imap", Port: port(t, old.IMAPAddr), TLS: "plain"}}},
-			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true, Endpoints: []harness.SYEndpoint{
-				{Protocol: "imap", Port: port(t, nw.IMAPProxyAddr), TLS: "plain"}}},
-		},
+		Cert:                     &cert,
+		Listeners:                []harness.SYListener{{ID: "imap", Protocol: "imap", TLS: "plain"}},
+		Destinations:             oldNewDestinations("imap", port(t, old.IMAPAddr), port(t, nw.IMAPProxyAddr)),
 		DefaultDestination:       "old",
 		MappingFile:              mapping,
 		AllowPlainAuthWithoutTLS: true,
@@ -476,7 +468,7 @@ func TestConsole(t *testing.T) {
 	if got := evalIn[string](b, `document.querySelector('.progress-list').innerText`); !strings.Contains(got, "old\n1 mapped") || !strings.Contains(got, "new\n2 mapped") {
 		t.Errorf("progress after bob's cut-over: %q, want old 1, new 2", got)
 	}
-	csv := filepath.Join(dir, "batch.csv")
+	csv := filepath.Join(t.TempDir(), "batch.csv")
 	if err := os.WriteFile(csv, []byte("identifier,destination\ndave@test,new\nalice@test,new\ncarol@test,new\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,26 +23,18 @@ import (
 // a PROXY v2 header on its haproxy=yes listener). alice@test is mapped to
 // new; everybody else goes to old.
 type imapEnv struct {
-	old, new *peers.Dovecot
-	sy       *harness.Switchyard
-	mapping  string
-	cert     harness.Cert
+	dovecotPair
+	sy      *harness.Switchyard
+	mapping string
+	cert    harness.Cert
 
 	plain, starttls, implicit, pp, idle string // listener addresses
 }
 
-var baseMapping = []string{"# identifier destination", "alice@test new"}
-
 func startIMAPEnv(t *testing.T) *imapEnv {
 	t.Helper()
-	harness.RequireBinary(t, "dovecot")
-	e := &imapEnv{}
-	e.old = peers.StartDovecot(t, "old", peers.DovecotOptions{})
-	e.new = peers.StartDovecot(t, "new", peers.DovecotOptions{})
-	dir := t.TempDir()
-	e.cert = harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	e.mapping = filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, e.mapping, baseMapping...)
+	e := &imapEnv{dovecotPair: startDovecotPair(t, peers.DovecotOptions{})}
+	e.cert, e.mapping = proxyCertMapping(t, baseMapping...)
 
 	cfg := harness.SwitchyardConfig{
 		Cert: &e.cert,
@@ -55,12 +46,7 @@ func startIMAPEnv(t *testing.T) *imapEnv {
 			// 2000 idle clients from one address: above the per-address default.
 			{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000, MaxConnectionsPerIP: 5000},
 		},
-		Destinations: []harness.SYDestination{
-			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "imap", Port: port(t, e.old.IMAPAddr), TLS: "plain"}}},
-			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "imap", Port: port(t, e.new.IMAPProxyAddr), TLS: "plain"}}},
-		},
+		Destinations:             oldNewDestinations("imap", port(t, e.old.IMAPAddr), port(t, e.new.IMAPProxyAddr)),
 		DefaultDestination:       "old",
 		MappingFile:              e.mapping,
 		AllowPlainAuthWithoutTLS: true,
@@ -72,30 +58,10 @@ func startIMAPEnv(t *testing.T) *imapEnv {
 	return e
 }
 
-func port(t testing.TB, addr string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if _, err := fmt.Sscan(p, &n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func pw(user string) string { return peers.DefaultUsers[user] }
-
 // TestIMAP runs real IMAP clients through switchyard to two real Dovecots.
 func TestIMAP(t *testing.T) {
 	harness.Gate(t)
-	e := startIMAPEnv(t)
-
-	for _, st := range []struct {
-		name string
-		fn   func(*testing.T, *imapEnv)
-	}{
+	runSteps(t, startIMAPEnv(t), []step[*imapEnv]{
 		{"routing", testIMAPRouting},
 		{"client-address", testIMAPClientAddress},
 		{"proxy-listener", testIMAPProxyListener},
@@ -105,9 +71,7 @@ func TestIMAP(t *testing.T) {
 		{"idle-connections", testIMAPIdleConnections},
 		// Last: it stops and restarts a backend.
 		{"backend-down", testIMAPBackendDown},
-	} {
-		t.Run(st.name, func(t *testing.T) { st.fn(t, e) })
-	}
+	})
 }
 
 // Every client, every way in: alice lands on new, bob on old.
@@ -131,12 +95,8 @@ func testIMAPRouting(t *testing.T, e *imapEnv) {
 				drv, backend := drv, backend
 				t.Run(fmt.Sprintf("%s/%s/%s/%s", drv.Name, w.tls, w.auth, user), func(t *testing.T) {
 					e.sy.LogOnFailure(t)
-					mark := map[string]harness.LogMark{"old": e.old.Mark(), "new": e.new.Mark()}
-					res, err := drv.Run(t, o)
-					ExpectMarker(t, res, err, backend)
 					// Dovecot logged the login on that backend.
-					b := map[string]*peers.Dovecot{"old": e.old, "new": e.new}[backend]
-					b.WaitLogin(t, mark[backend], o.User)
+					e.expectLogin(t, backend, o.User, "", func() (IMAPResult, error) { return drv.Run(t, o) })
 				})
 			}
 		}
@@ -157,14 +117,11 @@ func testIMAPClientAddress(t *testing.T, e *imapEnv) {
 		{"python-starttls-id", "bob@test", "old", e.starttls, "starttls", "127.0.0.10", PythonIMAP},
 	}
 	for _, c := range cases {
-		c := c
 		t.Run(c.name, func(t *testing.T) {
 			e.sy.LogOnFailure(t)
-			d := map[string]*peers.Dovecot{"old": e.old, "new": e.new}[c.backend]
-			mark := d.Mark()
-			res, err := c.run(t, IMAPLogin{Addr: c.addr, User: c.user, Password: pw(c.user), TLS: c.tls, Auth: "plain", Source: c.source})
-			ExpectMarker(t, res, err, c.backend)
-			d.AssertLoginRIP(t, mark, c.user, c.source)
+			e.expectLogin(t, c.backend, c.user, c.source, func() (IMAPResult, error) {
+				return c.run(t, IMAPLogin{Addr: c.addr, User: c.user, Password: pw(c.user), TLS: c.tls, Auth: "plain", Source: c.source})
+			})
 		})
 	}
 }
@@ -183,7 +140,7 @@ func testIMAPProxyListener(t *testing.T, e *imapEnv) {
 		c := c
 		t.Run(c.name, func(t *testing.T) {
 			e.sy.LogOnFailure(t)
-			d := map[string]*peers.Dovecot{"old": e.old, "new": e.new}[c.backend]
+			d := e.dovecot(c.backend)
 			mark := d.Mark()
 			conn := DialRaw(t, e.pp, "")
 			if c.v2 {
@@ -241,7 +198,7 @@ func testIMAPWrongPassword(t *testing.T, e *imapEnv) {
 		c := c
 		t.Run(c.backend, func(t *testing.T) {
 			e.sy.LogOnFailure(t)
-			d := map[string]*peers.Dovecot{"old": e.old, "new": e.new}[c.backend]
+			d := e.dovecot(c.backend)
 			mark := d.Mark()
 			conn := DialRaw(t, e.plain, c.source)
 			conn.Greeting()

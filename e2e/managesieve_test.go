@@ -18,7 +18,7 @@ import (
 // "old" (default, told the client address with XCLIENT) and "new" (PROXY
 // v2 on its haproxy=yes listener). alice@test is mapped to new.
 type sieveEnv struct {
-	old, new            *peers.Dovecot
+	dovecotPair
 	sy                  *harness.Switchyard
 	mapping             string
 	plain, starttls, pp string
@@ -32,14 +32,9 @@ sasl = ["PLAIN", "LOGIN"]
 
 func startSieveEnv(t *testing.T) *sieveEnv {
 	t.Helper()
-	harness.RequireBinary(t, "dovecot")
-	e := &sieveEnv{}
-	e.old = peers.StartDovecot(t, "old", peers.DovecotOptions{ManageSieve: true})
-	e.new = peers.StartDovecot(t, "new", peers.DovecotOptions{ManageSieve: true})
-	dir := t.TempDir()
-	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	e.mapping = filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, e.mapping, baseMapping...)
+	e := &sieveEnv{dovecotPair: startDovecotPair(t, peers.DovecotOptions{ManageSieve: true})}
+	cert, mapping := proxyCertMapping(t, baseMapping...)
+	e.mapping = mapping
 	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		Cert: &cert,
 		Listeners: []harness.SYListener{
@@ -47,12 +42,7 @@ func startSieveEnv(t *testing.T) *sieveEnv {
 			{ID: "sieve-starttls", Protocol: "managesieve", TLS: "starttls"},
 			{ID: "sieve-pp", Protocol: "managesieve", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
 		},
-		Destinations: []harness.SYDestination{
-			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "managesieve", Port: port(t, e.old.SieveAddr), TLS: "plain"}}},
-			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "managesieve", Port: port(t, e.new.SieveProxyAddr), TLS: "plain"}}},
-		},
+		Destinations:       oldNewDestinations("managesieve", port(t, e.old.SieveAddr), port(t, e.new.SieveProxyAddr)),
 		DefaultDestination: "old",
 		MappingFile:        e.mapping,
 		Extra:              sieveExtra,
@@ -65,24 +55,14 @@ func startSieveEnv(t *testing.T) *sieveEnv {
 // to two real Dovecots (Pigeonhole).
 func TestManageSieve(t *testing.T) {
 	harness.Gate(t)
-	e := startSieveEnv(t)
-	for _, st := range []struct {
-		name string
-		fn   func(*testing.T, *sieveEnv)
-	}{
+	runSteps(t, startSieveEnv(t), []step[*sieveEnv]{
 		{"sieve-connect", testSieveConnect},
 		{"sivtest", testSivTest},
 		{"client-address", testSieveClientAddress},
 		{"wrong-password", testSieveWrongPassword},
 		{"flip", testSieveFlip},
 		{"backend-down", testSieveBackendDown},
-	} {
-		t.Run(st.name, func(t *testing.T) { st.fn(t, e) })
-	}
-}
-
-func (e *sieveEnv) dovecot(name string) *peers.Dovecot {
-	return map[string]*peers.Dovecot{"old": e.old, "new": e.new}[name]
+	})
 }
 
 // sieveConnect runs sieve-connect with the password on stdin.

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,10 +18,10 @@ import (
 // "new" (told with a PROXY v2 header on its haproxy=yes listener).
 // alice@test is mapped to new; everybody else goes to old.
 type pop3Env struct {
-	old, new *peers.Dovecot
-	sy       *harness.Switchyard
-	cert     harness.Cert
-	mapping  string
+	dovecotPair
+	sy      *harness.Switchyard
+	cert    harness.Cert
+	mapping string
 
 	plain, starttls, implicit, pp string
 }
@@ -37,14 +36,8 @@ sasl = ["PLAIN", "LOGIN"]
 
 func startPOP3Env(t *testing.T) *pop3Env {
 	t.Helper()
-	harness.RequireBinary(t, "dovecot")
-	e := &pop3Env{}
-	e.old = peers.StartDovecot(t, "old", peers.DovecotOptions{POP3: true})
-	e.new = peers.StartDovecot(t, "new", peers.DovecotOptions{POP3: true})
-	dir := t.TempDir()
-	e.cert = harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	e.mapping = filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, e.mapping, baseMapping...)
+	e := &pop3Env{dovecotPair: startDovecotPair(t, peers.DovecotOptions{POP3: true})}
+	e.cert, e.mapping = proxyCertMapping(t, baseMapping...)
 	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		Cert: &e.cert,
 		Listeners: []harness.SYListener{
@@ -53,12 +46,7 @@ func startPOP3Env(t *testing.T) *pop3Env {
 			{ID: "pop3s", Protocol: "pop3", TLS: "implicit"},
 			{ID: "pop3-pp", Protocol: "pop3", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
 		},
-		Destinations: []harness.SYDestination{
-			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "pop3", Port: port(t, e.old.POP3Addr), TLS: "plain"}}},
-			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "pop3", Port: port(t, e.new.POP3ProxyAddr), TLS: "plain"}}},
-		},
+		Destinations:       oldNewDestinations("pop3", port(t, e.old.POP3Addr), port(t, e.new.POP3ProxyAddr)),
 		DefaultDestination: "old",
 		MappingFile:        e.mapping,
 		Extra:              pop3Extra,
@@ -71,11 +59,7 @@ func startPOP3Env(t *testing.T) *pop3Env {
 // TestPOP3 runs real POP3 clients through switchyard to two real Dovecots.
 func TestPOP3(t *testing.T) {
 	harness.Gate(t)
-	e := startPOP3Env(t)
-	for _, st := range []struct {
-		name string
-		fn   func(*testing.T, *pop3Env)
-	}{
+	runSteps(t, startPOP3Env(t), []step[*pop3Env]{
 		{"routing", testPOP3Routing},
 		{"client-address", testPOP3ClientAddress},
 		{"proxy-listener", testPOP3ProxyListener},
@@ -85,13 +69,7 @@ func TestPOP3(t *testing.T) {
 		{"flip", testPOP3Flip},
 		// Last: it stops and restarts a backend.
 		{"backend-down", testPOP3BackendDown},
-	} {
-		t.Run(st.name, func(t *testing.T) { st.fn(t, e) })
-	}
-}
-
-func (e *pop3Env) dovecot(name string) *peers.Dovecot {
-	return map[string]*peers.Dovecot{"old": e.old, "new": e.new}[name]
+	})
 }
 
 // Every client, every way in: alice lands on new, bob on old.
@@ -111,14 +89,12 @@ func testPOP3Routing(t *testing.T, e *pop3Env) {
 	for _, drv := range drivers {
 		for _, w := range ways {
 			for user, backend := range map[string]string{"alice@test": "new", "bob@test": "old"} {
-				drv, w, user, backend := drv, w, user, backend
 				t.Run(fmt.Sprintf("%s/%s/%s/%s", drv.name, w.tls, w.auth, user), func(t *testing.T) {
 					e.sy.LogOnFailure(t)
-					d := e.dovecot(backend)
-					mark := d.Mark()
-					res, err := drv.run(t, POP3Login{Addr: w.addr, User: user, Password: pw(user), TLS: w.tls, Auth: w.auth})
-					ExpectMarker(t, res, err, backend)
-					if l := d.WaitLogin(t, mark, user); l.Proto != "pop3-login" {
+					l := e.expectLogin(t, backend, user, "", func() (IMAPResult, error) {
+						return drv.run(t, POP3Login{Addr: w.addr, User: user, Password: pw(user), TLS: w.tls, Auth: w.auth})
+					})
+					if l.Proto != "pop3-login" {
 						t.Fatalf("login logged by %s, want pop3-login: %s", l.Proto, l.Line)
 					}
 				})
@@ -140,14 +116,11 @@ func testPOP3ClientAddress(t *testing.T, e *pop3Env) {
 		{"curl-pop3s-xclient", "bob@test", "old", e.implicit, "implicit", "plain", "127.0.0.10", CurlPOP3},
 		{"curl-pop3s-proxyv2", "alice@test", "new", e.implicit, "implicit", "user", "127.0.0.11", CurlPOP3},
 	} {
-		c := c
 		t.Run(c.name, func(t *testing.T) {
 			e.sy.LogOnFailure(t)
-			d := e.dovecot(c.backend)
-			mark := d.Mark()
-			res, err := c.run(t, POP3Login{Addr: c.addr, User: c.user, Password: pw(c.user), TLS: c.tls, Auth: c.auth, Source: c.source})
-			ExpectMarker(t, res, err, c.backend)
-			d.AssertLoginRIP(t, mark, c.user, c.source)
+			e.expectLogin(t, c.backend, c.user, c.source, func() (IMAPResult, error) {
+				return c.run(t, POP3Login{Addr: c.addr, User: c.user, Password: pw(c.user), TLS: c.tls, Auth: c.auth, Source: c.source})
+			})
 		})
 	}
 }
@@ -293,11 +266,10 @@ func testPOP3UTF8(t *testing.T, e *pop3Env) {
 		} {
 			t.Run(w.tls+"/"+w.auth, func(t *testing.T) {
 				e.sy.LogOnFailure(t)
-				d := e.dovecot(w.backend)
-				mark := d.Mark()
-				res, err := PythonPOP3(t, POP3Login{Addr: w.addr, User: w.user, Password: pw(w.user), TLS: w.tls, Auth: w.auth, UTF8: true})
-				ExpectMarker(t, res, err, w.backend)
-				if l := d.WaitLogin(t, mark, w.user); l.Proto != "pop3-login" {
+				l := e.expectLogin(t, w.backend, w.user, "", func() (IMAPResult, error) {
+					return PythonPOP3(t, POP3Login{Addr: w.addr, User: w.user, Password: pw(w.user), TLS: w.tls, Auth: w.auth, UTF8: true})
+				})
+				if l.Proto != "pop3-login" {
 					t.Fatalf("login logged by %s: %s", l.Proto, l.Line)
 				}
 			})

@@ -348,13 +348,15 @@ func (d *Dovecot) WaitLogin(t testing.TB, mark harness.LogMark, user string) Log
 }
 
 // AssertLoginRIP asserts that Dovecot logged a login of user with
-// rip=rip after mark: the client address the backend believes in.
-func (d *Dovecot) AssertLoginRIP(t testing.TB, mark harness.LogMark, user, rip string) {
+// rip=rip after mark: the client address the backend believes in. It
+// returns that login.
+func (d *Dovecot) AssertLoginRIP(t testing.TB, mark harness.LogMark, user, rip string) LoginRecord {
 	t.Helper()
 	l := d.WaitLogin(t, mark, user)
 	if l.RIP != rip {
 		t.Fatalf("dovecot %s logged login of %s with rip=%s, want rip=%s\n%s", d.Name, user, l.RIP, rip, l.Line)
 	}
+	return l
 }
 
 // AssertNoLogin asserts that no login of user was logged after mark

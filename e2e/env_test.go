@@ -1,0 +1,107 @@
+//go:build linux
+
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"testing"
+
+	"github.com/switchyard-mail/switchyard/e2e/harness"
+	"github.com/switchyard-mail/switchyard/e2e/peers"
+)
+
+// What the protocol suites share to set up their environment: the two
+// Dovecots, the proxy's certificate and mapping file, the "old"/"new"
+// destinations, and the list of subtests run against one environment.
+
+// baseMapping is the mapping the suites start from: alice@test on new.
+var baseMapping = []string{"# identifier destination", "alice@test new"}
+
+// dovecotPair is two Dovecots: "old" (the default destination) and "new".
+type dovecotPair struct {
+	old, new *peers.Dovecot
+}
+
+// startDovecotPair starts old and new with the same options.
+func startDovecotPair(t *testing.T, opts peers.DovecotOptions) dovecotPair {
+	t.Helper()
+	harness.RequireBinary(t, "dovecot")
+	return dovecotPair{
+		old: peers.StartDovecot(t, "old", opts),
+		new: peers.StartDovecot(t, "new", opts),
+	}
+}
+
+// dovecot returns the Dovecot called name ("old" or "new").
+func (p dovecotPair) dovecot(name string) *peers.Dovecot {
+	return map[string]*peers.Dovecot{"old": p.old, "new": p.new}[name]
+}
+
+// proxyCertMapping writes switchyard's certificate (for mail.test) and a
+// mapping file holding lines into a new temporary directory.
+func proxyCertMapping(t testing.TB, lines ...string) (cert harness.Cert, mapping string) {
+	t.Helper()
+	dir := t.TempDir()
+	cert = harness.GenerateCert(t, dir, "switchyard", "mail.test")
+	mapping = filepath.Join(dir, "mappings.txt")
+	harness.WriteMapping(t, mapping, lines...)
+	return cert, mapping
+}
+
+// oldNewDestinations is the suites' pair of destinations taking plaintext
+// logins, each with one plaintext endpoint for proto: "old" told the
+// client address with XCLIENT (or IMAP ID), "new" with a PROXY v2 header.
+func oldNewDestinations(proto string, oldPort, newPort int) []harness.SYDestination {
+	return []harness.SYDestination{
+		{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
+			Endpoints: []harness.SYEndpoint{{Protocol: proto, Port: oldPort, TLS: "plain"}}},
+		{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
+			Endpoints: []harness.SYEndpoint{{Protocol: proto, Port: newPort, TLS: "plain"}}},
+	}
+}
+
+// step is one subtest of a suite that shares env across its subtests.
+type step[E any] struct {
+	name string
+	fn   func(*testing.T, E)
+}
+
+// runSteps runs steps in order, each as a subtest given env.
+func runSteps[E any](t *testing.T, env E, steps []step[E]) {
+	t.Helper()
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) { st.fn(t, env) })
+	}
+}
+
+func port(t testing.TB, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if _, err := fmt.Sscan(p, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func pw(user string) string { return peers.DefaultUsers[user] }
+
+// expectLogin runs login, which must read the marker of backend, and
+// returns the login of user that backend's Dovecot logged meanwhile:
+// from the client address rip unless rip is empty.
+func (p dovecotPair) expectLogin(t testing.TB, backend, user, rip string, login func() (IMAPResult, error)) peers.LoginRecord {
+	t.Helper()
+	d := p.dovecot(backend)
+	mark := d.Mark()
+	res, err := login()
+	ExpectMarker(t, res, err, backend)
+	if rip == "" {
+		return d.WaitLogin(t, mark, user)
+	}
+	return d.AssertLoginRIP(t, mark, user, rip)
+}
