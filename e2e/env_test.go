@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/e2e/harness"
@@ -104,4 +105,27 @@ func (p dovecotPair) expectLogin(t testing.TB, backend, user, rip string, login 
 		return d.WaitLogin(t, mark, user)
 	}
 	return d.AssertLoginRIP(t, mark, user, rip)
+}
+
+// expectLine reads one line from c and fails unless it starts with prefix.
+func expectLine(t testing.TB, c *RawConn, prefix string) string {
+	t.Helper()
+	l := c.ReadLine()
+	if !strings.HasPrefix(l, prefix) {
+		t.Fatalf("got %q, want %q...", l, prefix)
+	}
+	return l
+}
+
+// dialPP connects to pp, a listener with proxy_protocol = "required", and
+// sends a PROXY header (v2, else v1) saying the client is claim:40001.
+func dialPP(t testing.TB, pp, claim string, v2 bool) *RawConn {
+	t.Helper()
+	conn := DialRaw(t, pp, "")
+	if v2 {
+		conn.Write(string(ProxyV2Header(claim+":40001", pp)))
+	} else {
+		conn.Write(ProxyV1Header(claim+":40001", pp))
+	}
+	return conn
 }

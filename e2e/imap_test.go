@@ -142,12 +142,7 @@ func testIMAPProxyListener(t *testing.T, e *imapEnv) {
 			e.sy.LogOnFailure(t)
 			d := e.dovecot(c.backend)
 			mark := d.Mark()
-			conn := DialRaw(t, e.pp, "")
-			if c.v2 {
-				conn.Write(string(ProxyV2Header(c.claim+":40001", e.pp)))
-			} else {
-				conn.Write(ProxyV1Header(c.claim+":40001", e.pp))
-			}
+			conn := dialPP(t, e.pp, c.claim, c.v2)
 			conn.Greeting()
 			_, tagged := conn.Command("a1", "LOGIN "+Quote(c.user)+" "+Quote(pw(c.user)))
 			if !strings.HasPrefix(tagged, "a1 OK") {

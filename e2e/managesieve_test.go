@@ -172,15 +172,6 @@ func sieveGreeting(t testing.TB, c *RawConn) []string {
 	}
 }
 
-func sieveExpect(t testing.TB, c *RawConn, prefix string) string {
-	t.Helper()
-	l := c.ReadLine()
-	if !strings.HasPrefix(l, prefix) {
-		t.Fatalf("got %q, want %q...", l, prefix)
-	}
-	return l
-}
-
 // The backends log the client's address: via XCLIENT on old, PROXY v2 on
 // new; and a PROXY header on switchyard's listener is believed.
 func testSieveClientAddress(t *testing.T, e *sieveEnv) {
@@ -213,7 +204,7 @@ func testSieveClientAddress(t *testing.T, e *sieveEnv) {
 			} else {
 				conn.Write("AUTHENTICATE \"PLAIN\" \"" + ir + "\"\r\n")
 			}
-			sieveExpect(t, conn, "OK")
+			expectLine(t, conn, "OK")
 			conn.Write("LISTSCRIPTS\r\n")
 			for l := conn.ReadLine(); !strings.HasPrefix(l, "OK"); l = conn.ReadLine() {
 				if strings.HasPrefix(l, "NO") {
@@ -234,18 +225,18 @@ func testSieveWrongPassword(t *testing.T, e *sieveEnv) {
 	conn := DialRaw(t, e.plain, "")
 	sieveGreeting(t, conn)
 	conn.Write("AUTHENTICATE \"PLAIN\" \"" + plainIR("bob@test", "wrong") + "\"\r\nLISTSCRIPTS\r\n")
-	if l := sieveExpect(t, conn, "NO"); strings.Contains(l, "TRYLATER") {
+	if l := expectLine(t, conn, "NO"); strings.Contains(l, "TRYLATER") {
 		t.Fatalf("wrong password reported as unavailable: %q", l)
 	}
-	sieveExpect(t, conn, `NO "Not authenticated."`)
+	expectLine(t, conn, `NO "Not authenticated."`)
 	d.AssertNoLogin(t, mark, "bob@test")
 	conn.Write("AUTHENTICATE \"LOGIN\"\r\n")
-	sieveExpect(t, conn, `"VXNlcm5hbWU6"`)
+	expectLine(t, conn, `"VXNlcm5hbWU6"`)
 	conn.Write(`"` + b64("bob@test") + "\"\r\n")
-	sieveExpect(t, conn, `"UGFzc3dvcmQ6"`)
+	expectLine(t, conn, `"UGFzc3dvcmQ6"`)
 	p := b64(pw("bob@test"))
 	conn.Write(fmt.Sprintf("{%d+}\r\n%s\r\n", len(p), p))
-	sieveExpect(t, conn, "OK")
+	expectLine(t, conn, "OK")
 	d.WaitLogin(t, mark, "bob@test")
 }
 
@@ -302,6 +293,6 @@ func testSieveBackendDown(t *testing.T, e *sieveEnv) {
 	conn := DialRaw(t, e.plain, "")
 	sieveGreeting(t, conn)
 	conn.Write("AUTHENTICATE \"PLAIN\" \"" + plainIR("alice@test", pw("alice@test")) + "\"\r\n")
-	sieveExpect(t, conn, "NO (TRYLATER)")
+	expectLine(t, conn, "NO (TRYLATER)")
 	e.new.Restart(t)
 }

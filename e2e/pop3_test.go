@@ -142,15 +142,6 @@ func pop3Retr(t testing.TB, c *RawConn, backend string) {
 	}
 }
 
-func pop3Expect(t testing.TB, c *RawConn, prefix string) string {
-	t.Helper()
-	l := c.ReadLine()
-	if !strings.HasPrefix(l, prefix) {
-		t.Fatalf("got %q, want %q...", l, prefix)
-	}
-	return l
-}
-
 // A listener with proxy_protocol = "required" believes the PROXY header of
 // a trusted sender and passes that address on.
 func testPOP3ProxyListener(t *testing.T, e *pop3Env) {
@@ -166,17 +157,12 @@ func testPOP3ProxyListener(t *testing.T, e *pop3Env) {
 			e.sy.LogOnFailure(t)
 			d := e.dovecot(c.backend)
 			mark := d.Mark()
-			conn := DialRaw(t, e.pp, "")
-			if c.v2 {
-				conn.Write(string(ProxyV2Header(c.claim+":40001", e.pp)))
-			} else {
-				conn.Write(ProxyV1Header(c.claim+":40001", e.pp))
-			}
-			pop3Expect(t, conn, "+OK")
+			conn := dialPP(t, e.pp, c.claim, c.v2)
+			expectLine(t, conn, "+OK")
 			// USER and PASS pipelined in one segment.
 			conn.Write("USER " + c.user + "\r\nPASS " + pw(c.user) + "\r\n")
-			pop3Expect(t, conn, "+OK")
-			pop3Expect(t, conn, "+OK")
+			expectLine(t, conn, "+OK")
+			expectLine(t, conn, "+OK")
 			pop3Retr(t, conn, c.backend)
 			d.AssertLoginRIP(t, mark, c.user, c.claim)
 		})
@@ -196,16 +182,16 @@ func testPOP3WrongPassword(t *testing.T, e *pop3Env) {
 			d := e.dovecot(c.backend)
 			mark := d.Mark()
 			conn := DialRaw(t, e.plain, c.source)
-			pop3Expect(t, conn, "+OK")
+			expectLine(t, conn, "+OK")
 			conn.Write("USER " + c.user + "\r\nPASS not-" + pw(c.user) + "\r\nSTAT\r\n")
-			pop3Expect(t, conn, "+OK")
-			if l := pop3Expect(t, conn, "-ERR"); !strings.Contains(l, "[AUTH]") {
+			expectLine(t, conn, "+OK")
+			if l := expectLine(t, conn, "-ERR"); !strings.Contains(l, "[AUTH]") {
 				t.Fatalf("wrong password: %q, want -ERR [AUTH]", l)
 			}
-			pop3Expect(t, conn, "-ERR Not logged in.")
+			expectLine(t, conn, "-ERR Not logged in.")
 			d.AssertNoLogin(t, mark, c.user)
 			conn.Write("AUTH PLAIN " + plainIR(c.user, pw(c.user)) + "\r\n")
-			pop3Expect(t, conn, "+OK")
+			expectLine(t, conn, "+OK")
 			pop3Retr(t, conn, c.backend)
 			d.AssertLoginRIP(t, mark, c.user, c.source)
 		})
@@ -217,23 +203,23 @@ func testPOP3BadInput(t *testing.T, e *pop3Env) {
 	t.Run("stls-injection", func(t *testing.T) {
 		e.sy.LogOnFailure(t)
 		conn := DialRaw(t, e.starttls, "")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		conn.Write("STLS\r\nUSER bob@test\r\n")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		tc := startClientTLS(t, conn)
 		tc.Write("PASS " + pw("bob@test") + "\r\n")
-		pop3Expect(t, tc, "-ERR No username given.")
+		expectLine(t, tc, "-ERR No username given.")
 	})
 	t.Run("apop", func(t *testing.T) {
 		conn := DialRaw(t, e.plain, "")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		conn.Write("APOP bob@test c4c9334bac560ecc979e58001b3e22fb\r\nNOOP\r\n")
-		pop3Expect(t, conn, "-ERR APOP")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "-ERR APOP")
+		expectLine(t, conn, "+OK")
 	})
 	t.Run("long-line", func(t *testing.T) {
 		conn := DialRaw(t, e.plain, "")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		conn.Write("USER " + strings.Repeat("x", 70000) + "\r\n")
 		lines := conn.ExpectClosed(10 * time.Second)
 		if len(lines) == 0 || !strings.HasPrefix(lines[0], "-ERR") {
@@ -242,13 +228,13 @@ func testPOP3BadInput(t *testing.T, e *pop3Env) {
 	})
 	t.Run("bytewise", func(t *testing.T) {
 		conn := DialRaw(t, e.plain, "")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		for _, b := range []byte("USER bob@test\r\nPASS " + pw("bob@test") + "\r\n") {
 			conn.Write(string([]byte{b}))
 			time.Sleep(time.Millisecond)
 		}
-		pop3Expect(t, conn, "+OK")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		pop3Retr(t, conn, "old")
 	})
 }
@@ -279,9 +265,9 @@ func testPOP3UTF8(t *testing.T, e *pop3Env) {
 		e.sy.LogOnFailure(t)
 		mark := e.new.Mark()
 		conn := DialRaw(t, e.plain, "127.0.0.14")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		conn.Write("CAPA\r\n")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		var caps []string
 		for l := conn.ReadLine(); l != "."; l = conn.ReadLine() {
 			caps = append(caps, l)
@@ -290,9 +276,9 @@ func testPOP3UTF8(t *testing.T, e *pop3Env) {
 			t.Fatalf("CAPA %q lacks UTF8", caps)
 		}
 		conn.Write("UTF8\r\nUSER alice@test\r\nPASS " + pw("alice@test") + "\r\n")
-		pop3Expect(t, conn, "+OK UTF8 enabled.")
-		pop3Expect(t, conn, "+OK")
-		pop3Expect(t, conn, "+OK Logged in.")
+		expectLine(t, conn, "+OK UTF8 enabled.")
+		expectLine(t, conn, "+OK")
+		expectLine(t, conn, "+OK Logged in.")
 		pop3Retr(t, conn, "new")
 		e.new.AssertLoginRIP(t, mark, "alice@test", "127.0.0.14")
 	})
@@ -348,10 +334,10 @@ func testPOP3BackendDown(t *testing.T, e *pop3Env) {
 	e.sy.LogOnFailure(t)
 	e.new.Stop(t)
 	conn := DialRaw(t, e.plain, "")
-	pop3Expect(t, conn, "+OK")
+	expectLine(t, conn, "+OK")
 	conn.Write("USER alice@test\r\nPASS " + pw("alice@test") + "\r\n")
-	pop3Expect(t, conn, "+OK")
-	pop3Expect(t, conn, "-ERR [SYS/TEMP]")
+	expectLine(t, conn, "+OK")
+	expectLine(t, conn, "-ERR [SYS/TEMP]")
 	e.new.Restart(t)
 	err := harness.Eventually(10*time.Second, func() error {
 		res, err := PythonPOP3(t, POP3Login{Addr: e.plain, User: "alice@test", Password: pw("alice@test")})

@@ -533,6 +533,29 @@ func LogMatches(path string, mark LogMark, re *regexp.Regexp) [][]string {
 	return out
 }
 
+// LogRecords turns each line logged at path after mark that re matches
+// into a record (m is LogMatches's: the whole line, then the groups).
+func LogRecords[T any](path string, mark LogMark, re *regexp.Regexp, record func(m []string) T) []T {
+	var out []T
+	for _, m := range LogMatches(path, mark, re) {
+		out = append(out, record(m))
+	}
+	return out
+}
+
+// AssertNotLogged gives the log a moment first (servers write it
+// asynchronously), then fails with unexpected's message for the first of
+// records that match accepts.
+func AssertNotLogged[T any](t testing.TB, records func() []T, match func(T) bool, unexpected func(T) string) {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond)
+	for _, r := range records() {
+		if match(r) {
+			t.Fatal(unexpected(r))
+		}
+	}
+}
+
 // WaitLogged waits (at most 5 s: servers write their logs
 // asynchronously) until records holds one that match accepts, and
 // returns it. Else the test fails with missing and the log's tail.

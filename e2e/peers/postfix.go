@@ -342,11 +342,9 @@ var clientRe = regexp.MustCompile(`smtpd\[\d+\]: ([0-9A-F]+): client=([^\[\s]*)\
 
 // Clients returns the client= lines logged after mark.
 func (p *Postfix) Clients(mark harness.LogMark) []PostfixClient {
-	var out []PostfixClient
-	for _, m := range harness.LogMatches(p.LogPath, mark, clientRe) {
-		out = append(out, PostfixClient{QueueID: m[1], Name: m[2], Addr: m[3], Port: m[4], Method: m[5], User: m[6], Line: m[0]})
-	}
-	return out
+	return harness.LogRecords(p.LogPath, mark, clientRe, func(m []string) PostfixClient {
+		return PostfixClient{QueueID: m[1], Name: m[2], Addr: m[3], Port: m[4], Method: m[5], User: m[6], Line: m[0]}
+	})
 }
 
 // WaitClient waits (at most 5s: postlogd writes asynchronously) until a
@@ -361,12 +359,11 @@ func (p *Postfix) WaitClient(t testing.TB, mark harness.LogMark, user string) Po
 // AssertNoClient asserts that no message of user was logged after mark.
 func (p *Postfix) AssertNoClient(t testing.TB, mark harness.LogMark, user string) {
 	t.Helper()
-	time.Sleep(300 * time.Millisecond)
-	for _, c := range p.Clients(mark) {
-		if c.User == user {
-			t.Fatalf("postfix %s unexpectedly accepted a message from %s: %s", p.Name, user, c.Line)
-		}
-	}
+	harness.AssertNotLogged(t, func() []PostfixClient { return p.Clients(mark) },
+		func(c PostfixClient) bool { return c.User == user },
+		func(c PostfixClient) string {
+			return fmt.Sprintf("postfix %s unexpectedly accepted a message from %s: %s", p.Name, user, c.Line)
+		})
 }
 
 // PostfixDelivery is one delivery attempt of one recipient as the
@@ -384,11 +381,9 @@ var deliveryRe = regexp.MustCompile(`\]: ([0-9A-F]+): to=<([^>]*)>,(?:.* relay=(
 
 // Deliveries returns the delivery attempts logged after mark, in order.
 func (p *Postfix) Deliveries(mark harness.LogMark) []PostfixDelivery {
-	var out []PostfixDelivery
-	for _, m := range harness.LogMatches(p.LogPath, mark, deliveryRe) {
-		out = append(out, PostfixDelivery{QueueID: m[1], To: m[2], Relay: m[3], Status: m[4], Detail: m[5], Line: m[0]})
-	}
-	return out
+	return harness.LogRecords(p.LogPath, mark, deliveryRe, func(m []string) PostfixDelivery {
+		return PostfixDelivery{QueueID: m[1], To: m[2], Relay: m[3], Status: m[4], Detail: m[5], Line: m[0]}
+	})
 }
 
 // Flush asks Postfix to retry every deferred message now (postqueue -f).
