@@ -421,14 +421,7 @@ func wsPython(t testing.TB) (string, string) {
 			wsPyErr = fmt.Errorf("no python3 can import websockets (tried %s): install python3-websockets", strings.Join(cands, ", "))
 			return
 		}
-		dir, err := os.MkdirTemp("", "sy-ws-")
-		if err != nil {
-			wsPyErr = err
-			return
-		}
-		harness.RegisterRunCleanup(func() { os.RemoveAll(dir) })
-		wsPyScript = filepath.Join(dir, "wsclient.py")
-		wsPyErr = os.WriteFile(wsPyScript, []byte(wsClientPy), 0o644)
+		wsPyScript, wsPyErr = writeRunFile("sy-ws-", "wsclient.py", []byte(wsClientPy))
 	})
 	if wsPyErr != nil {
 		if os.Getenv(harness.EnvRequire) == "1" {

@@ -129,3 +129,27 @@ func dialPP(t testing.TB, pp, claim string, v2 bool) *RawConn {
 	}
 	return conn
 }
+
+// ppCase is one client behind a PROXY header (v2, else v1) claiming the
+// address claim, logging in as user, whose mail is on backend.
+type ppCase struct {
+	name, user, backend, claim string
+	v2                         bool
+}
+
+// testPPListener runs each case as a subtest: it connects to the
+// proxy_protocol = "required" listener pp with the case's header, runs
+// session (log in, read the backend's marker), and checks that the
+// backend logged the claimed address as the client's.
+func (p dovecotPair) testPPListener(t *testing.T, sy *harness.Switchyard, pp string, cases []ppCase, session func(*testing.T, *RawConn, ppCase)) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sy.LogOnFailure(t)
+			d := p.dovecot(c.backend)
+			mark := d.Mark()
+			session(t, dialPP(t, pp, c.claim, c.v2), c)
+			d.AssertLoginRIP(t, mark, c.user, c.claim)
+		})
+	}
+}

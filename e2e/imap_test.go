@@ -129,29 +129,18 @@ func testIMAPClientAddress(t *testing.T, e *imapEnv) {
 // A listener with proxy_protocol = "required" believes the PROXY header of
 // a trusted sender and passes that address on to the backend.
 func testIMAPProxyListener(t *testing.T, e *imapEnv) {
-	for _, c := range []struct {
-		name, user, backend, claim string
-		v2                         bool
-	}{
+	e.testPPListener(t, e.sy, e.pp, []ppCase{
 		{"v1-to-old-via-id", "bob@test", "old", "203.0.113.9", false},
 		{"v1-to-new-via-proxy", "alice@test", "new", "203.0.113.9", false},
 		{"v2-to-old-via-id", "bob@test", "old", "203.0.113.10", true},
-	} {
-		c := c
-		t.Run(c.name, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := e.dovecot(c.backend)
-			mark := d.Mark()
-			conn := dialPP(t, e.pp, c.claim, c.v2)
-			conn.Greeting()
-			_, tagged := conn.Command("a1", "LOGIN "+Quote(c.user)+" "+Quote(pw(c.user)))
-			if !strings.HasPrefix(tagged, "a1 OK") {
-				t.Fatalf("LOGIN through the PROXY listener: %q", tagged)
-			}
-			expectSubject(t, conn, c.backend)
-			d.AssertLoginRIP(t, mark, c.user, c.claim)
-		})
-	}
+	}, func(t *testing.T, conn *RawConn, c ppCase) {
+		conn.Greeting()
+		_, tagged := conn.Command("a1", "LOGIN "+Quote(c.user)+" "+Quote(pw(c.user)))
+		if !strings.HasPrefix(tagged, "a1 OK") {
+			t.Fatalf("LOGIN through the PROXY listener: %q", tagged)
+		}
+		expectSubject(t, conn, c.backend)
+	})
 	t.Run("no-header-refused", func(t *testing.T) {
 		e.sy.LogOnFailure(t)
 		conn := DialRaw(t, e.pp, "")

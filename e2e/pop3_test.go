@@ -145,28 +145,17 @@ func pop3Retr(t testing.TB, c *RawConn, backend string) {
 // A listener with proxy_protocol = "required" believes the PROXY header of
 // a trusted sender and passes that address on.
 func testPOP3ProxyListener(t *testing.T, e *pop3Env) {
-	for _, c := range []struct {
-		name, user, backend, claim string
-		v2                         bool
-	}{
+	e.testPPListener(t, e.sy, e.pp, []ppCase{
 		{"v1-to-old-via-xclient", "bob@test", "old", "203.0.113.9", false},
 		{"v2-to-new-via-proxy", "alice@test", "new", "203.0.113.10", true},
-	} {
-		c := c
-		t.Run(c.name, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := e.dovecot(c.backend)
-			mark := d.Mark()
-			conn := dialPP(t, e.pp, c.claim, c.v2)
-			expectLine(t, conn, "+OK")
-			// USER and PASS pipelined in one segment.
-			conn.Write("USER " + c.user + "\r\nPASS " + pw(c.user) + "\r\n")
-			expectLine(t, conn, "+OK")
-			expectLine(t, conn, "+OK")
-			pop3Retr(t, conn, c.backend)
-			d.AssertLoginRIP(t, mark, c.user, c.claim)
-		})
-	}
+	}, func(t *testing.T, conn *RawConn, c ppCase) {
+		expectLine(t, conn, "+OK")
+		// USER and PASS pipelined in one segment.
+		conn.Write("USER " + c.user + "\r\nPASS " + pw(c.user) + "\r\n")
+		expectLine(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
+		pop3Retr(t, conn, c.backend)
+	})
 }
 
 // A wrong password gets Dovecot's -ERR [AUTH], relayed; the client is not
