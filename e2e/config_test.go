@@ -23,20 +23,11 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 	cert, mapping := proxyCertMapping(t, "alice@test new")
 
 	t.Run("imap", func(t *testing.T) {
-		cfg := harness.SwitchyardConfig{
-			Cert: &cert,
-			Listeners: []harness.SYListener{
-				{ID: "imap", Protocol: "imap", TLS: "plain"},
-				{ID: "imap-starttls", Protocol: "imap", TLS: "starttls"},
-				{ID: "imaps", Protocol: "imap", TLS: "implicit"},
-				{ID: "imap-pp", Protocol: "imap", Bind: []string{"127.0.0.1:41434", "127.0.0.1:0"}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-				{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000, MaxConnectionsPerIP: 5000},
-			},
-			Destinations:             oldNewDestinations("imap", 41436, 41437),
-			DefaultDestination:       "old",
-			MappingFile:              mapping,
-			AllowPlainAuthWithoutTLS: true,
-			IMAPSASL:                 []string{"PLAIN", "LOGIN"},
+		cfg := imapSuite.config(&cert, mapping, 41436, 41437)
+		if l := &cfg.Listeners[3]; l.ID == "imap-pp" {
+			l.Bind = []string{"127.0.0.1:41434", "127.0.0.1:0"}
+		} else {
+			t.Fatalf("listener 3 is %s, want imap-pp", l.ID)
 		}
 		// Several listeners on AnyPort do not clash.
 		binds := parsedBinds(t, checkTOML(t, cfg))

@@ -153,3 +153,85 @@ func (p dovecotPair) testPPListener(t *testing.T, sy *harness.Switchyard, pp str
 		})
 	}
 }
+
+// loginAddrs are where a login suite's switchyard listens: plaintext,
+// STARTTLS, implicit TLS (not for ManageSieve) and plaintext behind a
+// required PROXY header.
+type loginAddrs struct {
+	plain, starttls, implicit, pp string
+}
+
+// loginListeners are the listeners for proto that loginAddrs name: id,
+// id-starttls, ids (implicit TLS; when implicit) and id-pp (PROXY
+// headers required, trusted from loopback).
+func loginListeners(proto, id string, implicit bool) []harness.SYListener {
+	ls := []harness.SYListener{
+		{ID: id, Protocol: proto, TLS: "plain"},
+		{ID: id + "-starttls", Protocol: proto, TLS: "starttls"},
+	}
+	if implicit {
+		ls = append(ls, harness.SYListener{ID: id + "s", Protocol: proto, TLS: "implicit"})
+	}
+	return append(ls, harness.SYListener{ID: id + "-pp", Protocol: proto, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}})
+}
+
+// loginAddrsOf looks up where sy's loginListeners(_, id, implicit) listen.
+func loginAddrsOf(t testing.TB, sy *harness.Switchyard, id string, implicit bool) loginAddrs {
+	t.Helper()
+	a := loginAddrs{plain: sy.Addr(t, id), starttls: sy.Addr(t, id+"-starttls"), pp: sy.Addr(t, id+"-pp")}
+	if implicit {
+		a.implicit = sy.Addr(t, id+"s")
+	}
+	return a
+}
+
+// loginSuite is what sets up the IMAP, POP3 and ManageSieve suites apart.
+type loginSuite struct {
+	proto, id string // the listeners' protocol and ID (loginListeners)
+	implicit  bool   // an implicit TLS listener too
+	dovecot   peers.DovecotOptions
+	// backends are the Dovecot endpoints of old (plaintext) and new (its
+	// haproxy=yes listener).
+	backends func(dovecotPair) (old, new string)
+	extra    string                          // appended to the configuration file
+	tune     func(*harness.SwitchyardConfig) // the suite's own settings
+}
+
+// config is the suite's switchyard: its login listeners, old (the
+// default) and new at oldPort and newPort, the mapping file.
+// TestSwitchyardConfigTOML checks it without them running.
+func (s loginSuite) config(cert *harness.Cert, mapping string, oldPort, newPort int) harness.SwitchyardConfig {
+	cfg := harness.SwitchyardConfig{
+		Cert:               cert,
+		Listeners:          loginListeners(s.proto, s.id, s.implicit),
+		Destinations:       oldNewDestinations(s.proto, oldPort, newPort),
+		DefaultDestination: "old",
+		MappingFile:        mapping,
+		Extra:              s.extra,
+	}
+	if s.tune != nil {
+		s.tune(&cfg)
+	}
+	return cfg
+}
+
+// loginEnv is one switchyard in front of two Dovecots, old and new, with
+// baseMapping.
+type loginEnv struct {
+	dovecotPair
+	sy      *harness.Switchyard
+	cert    harness.Cert
+	mapping string
+	loginAddrs
+}
+
+// startLoginEnv starts the Dovecots and switchyard of s.
+func startLoginEnv(t *testing.T, s loginSuite) loginEnv {
+	t.Helper()
+	e := loginEnv{dovecotPair: startDovecotPair(t, s.dovecot)}
+	e.cert, e.mapping = proxyCertMapping(t, baseMapping...)
+	oldAddr, newAddr := s.backends(e.dovecotPair)
+	e.sy = harness.StartSwitchyardConfig(t, s.config(&e.cert, e.mapping, port(t, oldAddr), port(t, newAddr)))
+	e.loginAddrs = loginAddrsOf(t, e.sy, s.id, s.implicit)
+	return e
+}

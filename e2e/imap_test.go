@@ -23,38 +23,26 @@ import (
 // a PROXY v2 header on its haproxy=yes listener). alice@test is mapped to
 // new; everybody else goes to old.
 type imapEnv struct {
-	dovecotPair
-	sy      *harness.Switchyard
-	mapping string
-	cert    harness.Cert
+	loginEnv
+	idle string // the listener for many idle clients
+}
 
-	plain, starttls, implicit, pp, idle string // listener addresses
+var imapSuite = loginSuite{
+	proto: "imap", id: "imap", implicit: true,
+	backends: func(p dovecotPair) (string, string) { return p.old.IMAPAddr, p.new.IMAPProxyAddr },
+	tune: func(c *harness.SwitchyardConfig) {
+		// 2000 idle clients from one address: above the per-address default.
+		c.Listeners = append(c.Listeners, harness.SYListener{ID: "imap-idle", Protocol: "imap", TLS: "plain",
+			PreauthTimeout: "2s", MaxConnections: 5000, MaxConnectionsPerIP: 5000})
+		c.AllowPlainAuthWithoutTLS = true
+		c.IMAPSASL = []string{"PLAIN", "LOGIN"}
+	},
 }
 
 func startIMAPEnv(t *testing.T) *imapEnv {
 	t.Helper()
-	e := &imapEnv{dovecotPair: startDovecotPair(t, peers.DovecotOptions{})}
-	e.cert, e.mapping = proxyCertMapping(t, baseMapping...)
-
-	cfg := harness.SwitchyardConfig{
-		Cert: &e.cert,
-		Listeners: []harness.SYListener{
-			{ID: "imap", Protocol: "imap", TLS: "plain"},
-			{ID: "imap-starttls", Protocol: "imap", TLS: "starttls"},
-			{ID: "imaps", Protocol: "imap", TLS: "implicit"},
-			{ID: "imap-pp", Protocol: "imap", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-			// 2000 idle clients from one address: above the per-address default.
-			{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000, MaxConnectionsPerIP: 5000},
-		},
-		Destinations:             oldNewDestinations("imap", port(t, e.old.IMAPAddr), port(t, e.new.IMAPProxyAddr)),
-		DefaultDestination:       "old",
-		MappingFile:              e.mapping,
-		AllowPlainAuthWithoutTLS: true,
-		IMAPSASL:                 []string{"PLAIN", "LOGIN"},
-	}
-	e.sy = harness.StartSwitchyardConfig(t, cfg)
-	e.plain, e.starttls, e.implicit = e.sy.Addr(t, "imap"), e.sy.Addr(t, "imap-starttls"), e.sy.Addr(t, "imaps")
-	e.pp, e.idle = e.sy.Addr(t, "imap-pp"), e.sy.Addr(t, "imap-idle")
+	e := &imapEnv{loginEnv: startLoginEnv(t, imapSuite)}
+	e.idle = e.sy.Addr(t, "imap-idle")
 	return e
 }
 

@@ -17,39 +17,21 @@ import (
 // sieveEnv is one switchyard in front of two Dovecots serving ManageSieve:
 // "old" (default, told the client address with XCLIENT) and "new" (PROXY
 // v2 on its haproxy=yes listener). alice@test is mapped to new.
-type sieveEnv struct {
-	dovecotPair
-	sy                  *harness.Switchyard
-	mapping             string
-	plain, starttls, pp string
-}
+type sieveEnv struct{ loginEnv }
 
-const sieveExtra = `
+// sieveSuite has no implicit TLS listener: ManageSieve has none.
+var sieveSuite = loginSuite{
+	proto: "managesieve", id: "sieve",
+	dovecot:  peers.DovecotOptions{ManageSieve: true},
+	backends: func(p dovecotPair) (string, string) { return p.old.SieveAddr, p.new.SieveProxyAddr },
+	extra: `
 [capabilities.managesieve]
 allow_plain_auth_without_tls = true
 sasl = ["PLAIN", "LOGIN"]
-`
-
-func startSieveEnv(t *testing.T) *sieveEnv {
-	t.Helper()
-	e := &sieveEnv{dovecotPair: startDovecotPair(t, peers.DovecotOptions{ManageSieve: true})}
-	cert, mapping := proxyCertMapping(t, baseMapping...)
-	e.mapping = mapping
-	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
-		Cert: &cert,
-		Listeners: []harness.SYListener{
-			{ID: "sieve", Protocol: "managesieve", TLS: "plain"},
-			{ID: "sieve-starttls", Protocol: "managesieve", TLS: "starttls"},
-			{ID: "sieve-pp", Protocol: "managesieve", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-		},
-		Destinations:       oldNewDestinations("managesieve", port(t, e.old.SieveAddr), port(t, e.new.SieveProxyAddr)),
-		DefaultDestination: "old",
-		MappingFile:        e.mapping,
-		Extra:              sieveExtra,
-	})
-	e.plain, e.starttls, e.pp = e.sy.Addr(t, "sieve"), e.sy.Addr(t, "sieve-starttls"), e.sy.Addr(t, "sieve-pp")
-	return e
+`,
 }
+
+func startSieveEnv(t *testing.T) *sieveEnv { return &sieveEnv{startLoginEnv(t, sieveSuite)} }
 
 // TestManageSieve runs sieve-connect and raw sessions through switchyard
 // to two real Dovecots (Pigeonhole).

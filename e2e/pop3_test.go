@@ -17,44 +17,23 @@ import (
 // (the default destination, told the client address with XCLIENT) and
 // "new" (told with a PROXY v2 header on its haproxy=yes listener).
 // alice@test is mapped to new; everybody else goes to old.
-type pop3Env struct {
-	dovecotPair
-	sy      *harness.Switchyard
-	cert    harness.Cert
-	mapping string
+type pop3Env struct{ loginEnv }
 
-	plain, starttls, implicit, pp string
-}
-
-// pop3Extra lets the suite's plaintext listener take logins and offers
-// SASL LOGIN too (the default list has PLAIN and the OAuth mechanisms).
-const pop3Extra = `
+// pop3Suite's extra lets the suite's plaintext listener take logins and
+// offers SASL LOGIN too (the default list has PLAIN and the OAuth
+// mechanisms).
+var pop3Suite = loginSuite{
+	proto: "pop3", id: "pop3", implicit: true,
+	dovecot:  peers.DovecotOptions{POP3: true},
+	backends: func(p dovecotPair) (string, string) { return p.old.POP3Addr, p.new.POP3ProxyAddr },
+	extra: `
 [capabilities.pop3]
 allow_plain_auth_without_tls = true
 sasl = ["PLAIN", "LOGIN"]
-`
-
-func startPOP3Env(t *testing.T) *pop3Env {
-	t.Helper()
-	e := &pop3Env{dovecotPair: startDovecotPair(t, peers.DovecotOptions{POP3: true})}
-	e.cert, e.mapping = proxyCertMapping(t, baseMapping...)
-	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
-		Cert: &e.cert,
-		Listeners: []harness.SYListener{
-			{ID: "pop3", Protocol: "pop3", TLS: "plain"},
-			{ID: "pop3-starttls", Protocol: "pop3", TLS: "starttls"},
-			{ID: "pop3s", Protocol: "pop3", TLS: "implicit"},
-			{ID: "pop3-pp", Protocol: "pop3", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-		},
-		Destinations:       oldNewDestinations("pop3", port(t, e.old.POP3Addr), port(t, e.new.POP3ProxyAddr)),
-		DefaultDestination: "old",
-		MappingFile:        e.mapping,
-		Extra:              pop3Extra,
-	})
-	e.plain, e.starttls = e.sy.Addr(t, "pop3"), e.sy.Addr(t, "pop3-starttls")
-	e.implicit, e.pp = e.sy.Addr(t, "pop3s"), e.sy.Addr(t, "pop3-pp")
-	return e
+`,
 }
+
+func startPOP3Env(t *testing.T) *pop3Env { return &pop3Env{startLoginEnv(t, pop3Suite)} }
 
 // TestPOP3 runs real POP3 clients through switchyard to two real Dovecots.
 func TestPOP3(t *testing.T) {
