@@ -235,3 +235,31 @@ func startLoginEnv(t *testing.T, s loginSuite) loginEnv {
 	e.loginAddrs = loginAddrsOf(t, e.sy, s.id, s.implicit)
 	return e
 }
+
+// routedUsers are the accounts the routing tests log in, and where they
+// land: alice is mapped to new, bob goes to old (the default).
+var routedUsers = map[string]string{"alice@test": "new", "bob@test": "old"}
+
+// loginWay is one way in: a listener's address, its TLS mode, and how
+// the client authenticates.
+type loginWay struct{ addr, tls, auth string }
+
+// name names the subtest that logs user in this way with driver.
+func (w loginWay) name(driver, user string) string {
+	return fmt.Sprintf("%s/%s/%s/%s", driver, w.tls, w.auth, user)
+}
+
+// ways are the ways in through a's plaintext, STARTTLS and implicit TLS
+// listeners (those it has), each with every one of auths.
+func (a loginAddrs) ways(auths ...string) []loginWay {
+	var out []loginWay
+	for _, l := range []struct{ addr, tls string }{{a.plain, "plain"}, {a.starttls, "starttls"}, {a.implicit, "implicit"}} {
+		if l.addr == "" {
+			continue
+		}
+		for _, auth := range auths {
+			out = append(out, loginWay{l.addr, l.tls, auth})
+		}
+	}
+	return out
+}

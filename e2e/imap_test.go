@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -64,24 +65,17 @@ func TestIMAP(t *testing.T) {
 
 // Every client, every way in: alice lands on new, bob on old.
 func testIMAPRouting(t *testing.T, e *imapEnv) {
-	ways := []struct{ listener, tls, auth string }{
-		{e.plain, "plain", "login"},
-		{e.plain, "plain", "plain"},
-		{e.plain, "plain", "sasl-login"},
-		{e.starttls, "starttls", "login"},
-		{e.starttls, "starttls", "plain"},
-		{e.implicit, "implicit", "login"},
-		{e.implicit, "implicit", "plain"},
-	}
+	// Each listener with LOGIN and AUTHENTICATE PLAIN; the plaintext one
+	// with AUTHENTICATE LOGIN too.
+	ways := slices.Insert(e.ways("login", "plain"), 2, loginWay{e.plain, "plain", "sasl-login"})
 	for _, drv := range IMAPDrivers {
 		for _, w := range ways {
-			for user, backend := range map[string]string{"alice@test": "new", "bob@test": "old"} {
-				o := IMAPLogin{Addr: w.listener, User: user, Password: pw(user), TLS: w.tls, Auth: w.auth}
+			for user, backend := range routedUsers {
+				o := IMAPLogin{Addr: w.addr, User: user, Password: pw(user), TLS: w.tls, Auth: w.auth}
 				if !drv.Supports(o) {
 					continue
 				}
-				drv, backend := drv, backend
-				t.Run(fmt.Sprintf("%s/%s/%s/%s", drv.Name, w.tls, w.auth, user), func(t *testing.T) {
+				t.Run(w.name(drv.Name, user), func(t *testing.T) {
 					e.sy.LogOnFailure(t)
 					// Dovecot logged the login on that backend.
 					e.expectLogin(t, backend, o.User, "", func() (IMAPResult, error) { return drv.Run(t, o) })

@@ -64,7 +64,7 @@ func sieveConnect(t testing.TB, addr, user, password string, args ...string) (st
 // sieve-connect uploads, lists and activates a script through STARTTLS;
 // the script lands in the mapped backend's home directory.
 func testSieveConnect(t *testing.T, e *sieveEnv) {
-	for user, backend := range map[string]string{"alice@test": "new", "bob@test": "old"} {
+	for user, backend := range routedUsers {
 		user, backend := user, backend
 		t.Run(user, func(t *testing.T) {
 			e.sy.LogOnFailure(t)

@@ -57,18 +57,10 @@ func testPOP3Routing(t *testing.T, e *pop3Env) {
 		name string
 		run  func(testing.TB, POP3Login) (IMAPResult, error)
 	}{{"python-poplib", PythonPOP3}, {"curl", CurlPOP3}, {"pop3test", POP3Test}}
-	ways := []struct{ addr, tls, auth string }{
-		{e.plain, "plain", "user"},
-		{e.plain, "plain", "plain"},
-		{e.starttls, "starttls", "user"},
-		{e.starttls, "starttls", "plain"},
-		{e.implicit, "implicit", "user"},
-		{e.implicit, "implicit", "plain"},
-	}
 	for _, drv := range drivers {
-		for _, w := range ways {
-			for user, backend := range map[string]string{"alice@test": "new", "bob@test": "old"} {
-				t.Run(fmt.Sprintf("%s/%s/%s/%s", drv.name, w.tls, w.auth, user), func(t *testing.T) {
+		for _, w := range e.ways("user", "plain") {
+			for user, backend := range routedUsers {
+				t.Run(w.name(drv.name, user), func(t *testing.T) {
 					e.sy.LogOnFailure(t)
 					l := e.expectLogin(t, backend, user, "", func() (IMAPResult, error) {
 						return drv.run(t, POP3Login{Addr: w.addr, User: user, Password: pw(user), TLS: w.tls, Auth: w.auth})

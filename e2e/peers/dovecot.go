@@ -331,20 +331,22 @@ type LoginRecord struct {
 
 var loginRe = regexp.MustCompile(`(\S+-login): (?:Info: )?Login: user=<([^>]*)>, method=(\S+), rip=([^,\s]+), rport=([^,\s]*), lip=([^,\s]+)`)
 
-// Logins returns the successful logins logged after mark.
-func (d *Dovecot) Logins(mark harness.LogMark) []LoginRecord {
-	return harness.LogRecords(d.LogPath, mark, loginRe, func(m []string) LoginRecord {
+// logins are the successful logins in Dovecot's log.
+func (d *Dovecot) logins() harness.LogRecords[LoginRecord] {
+	return harness.LogRecords[LoginRecord]{Path: d.LogPath, Re: loginRe, Parse: func(m []string) LoginRecord {
 		return LoginRecord{Proto: m[1], User: m[2], Method: m[3], RIP: m[4], RPort: m[5], LIP: m[6], Line: m[0]}
-	})
+	}}
 }
+
+// Logins returns the successful logins logged after mark.
+func (d *Dovecot) Logins(mark harness.LogMark) []LoginRecord { return d.logins().Since(mark) }
 
 // WaitLogin waits (at most 5s: Dovecot's log process writes
 // asynchronously) until a login of user logged after mark appears, and
 // returns it.
 func (d *Dovecot) WaitLogin(t testing.TB, mark harness.LogMark, user string) LoginRecord {
 	t.Helper()
-	return harness.WaitLogged(t, d.LogPath, func() []LoginRecord { return d.Logins(mark) },
-		func(l LoginRecord) bool { return l.User == user },
+	return d.logins().Wait(t, mark, func(l LoginRecord) bool { return l.User == user },
 		fmt.Sprintf("no login for %s in %s's log after offset %d", user, d.Name, mark))
 }
 
@@ -364,8 +366,7 @@ func (d *Dovecot) AssertLoginRIP(t testing.TB, mark harness.LogMark, user, rip s
 // (give the log a moment first: it is written asynchronously).
 func (d *Dovecot) AssertNoLogin(t testing.TB, mark harness.LogMark, user string) {
 	t.Helper()
-	harness.AssertNotLogged(t, func() []LoginRecord { return d.Logins(mark) },
-		func(l LoginRecord) bool { return l.User == user },
+	d.logins().AssertNone(t, mark, func(l LoginRecord) bool { return l.User == user },
 		func(l LoginRecord) string {
 			return fmt.Sprintf("dovecot %s unexpectedly logged a login of %s: %s", d.Name, user, l.Line)
 		})
