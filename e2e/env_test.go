@@ -138,20 +138,28 @@ type ppCase struct {
 }
 
 // testPPListener runs each case as a subtest: it connects to the
-// proxy_protocol = "required" listener pp with the case's header, runs
+// proxy_protocol = "required" listener with the case's header, runs
 // session (log in, read the backend's marker), and checks that the
 // backend logged the claimed address as the client's.
-func (p dovecotPair) testPPListener(t *testing.T, sy *harness.Switchyard, pp string, cases []ppCase, session func(*testing.T, *RawConn, ppCase)) {
+func (e *loginEnv) testPPListener(t *testing.T, cases []ppCase, session func(*testing.T, *RawConn, ppCase)) {
 	t.Helper()
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			sy.LogOnFailure(t)
-			d := p.dovecot(c.backend)
-			mark := d.Mark()
-			session(t, dialPP(t, pp, c.claim, c.v2), c)
+		e.onBackend(t, c.name, c.backend, func(t *testing.T, d *peers.Dovecot, mark harness.LogMark) {
+			session(t, dialPP(t, e.pp, c.claim, c.v2), c)
 			d.AssertLoginRIP(t, mark, c.user, c.claim)
 		})
 	}
+}
+
+// onBackend runs fn as the subtest name (switchyard's log shown if it
+// fails), given the Dovecot of backend and the end of its log before fn.
+func (e *loginEnv) onBackend(t *testing.T, name, backend string, fn func(t *testing.T, d *peers.Dovecot, mark harness.LogMark)) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) {
+		e.sy.LogOnFailure(t)
+		d := e.dovecot(backend)
+		fn(t, d, d.Mark())
+	})
 }
 
 // loginAddrs are where a login suite's switchyard listens: plaintext,
@@ -262,4 +270,19 @@ func (a loginAddrs) ways(auths ...string) []loginWay {
 		}
 	}
 	return out
+}
+
+// retryCase is an account whose first login, from source, fails.
+type retryCase struct{ user, backend, source string }
+
+// testRetry runs session for each case, as a subtest named after its
+// backend, on a connection to the plaintext listener from the case's
+// source: a failed login, then the right one on the same connection.
+func (e *loginEnv) testRetry(t *testing.T, cases []retryCase, session func(t *testing.T, conn *RawConn, c retryCase, d *peers.Dovecot, mark harness.LogMark)) {
+	t.Helper()
+	for _, c := range cases {
+		e.onBackend(t, c.backend, c.backend, func(t *testing.T, d *peers.Dovecot, mark harness.LogMark) {
+			session(t, DialRaw(t, e.plain, c.source), c, d, mark)
+		})
+	}
 }

@@ -111,7 +111,7 @@ func testIMAPClientAddress(t *testing.T, e *imapEnv) {
 // A listener with proxy_protocol = "required" believes the PROXY header of
 // a trusted sender and passes that address on to the backend.
 func testIMAPProxyListener(t *testing.T, e *imapEnv) {
-	e.testPPListener(t, e.sy, e.pp, []ppCase{
+	e.testPPListener(t, []ppCase{
 		{"v1-to-old-via-id", "bob@test", "old", "203.0.113.9", false},
 		{"v1-to-new-via-proxy", "alice@test", "new", "203.0.113.9", false},
 		{"v2-to-old-via-id", "bob@test", "old", "203.0.113.10", true},
@@ -157,42 +157,35 @@ func expectSubject(t testing.TB, c *RawConn, backend string) {
 // bridged (a following SELECT is refused by switchyard, not answered by
 // Dovecot) and may try again on the same connection.
 func testIMAPWrongPassword(t *testing.T, e *imapEnv) {
-	for _, c := range []struct{ user, backend, source string }{
+	e.testRetry(t, []retryCase{
 		{"bob@test", "old", "127.0.0.11"},
 		{"alice@test", "new", "127.0.0.12"},
-	} {
-		c := c
-		t.Run(c.backend, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := e.dovecot(c.backend)
-			mark := d.Mark()
-			conn := DialRaw(t, e.plain, c.source)
-			conn.Greeting()
-			_, tagged := conn.Command("a1", "LOGIN "+Quote(c.user)+" "+Quote("not-"+pw(c.user)))
-			if !strings.HasPrefix(tagged, "a1 NO") {
-				t.Fatalf("wrong password: got %q, want a1 NO", tagged)
+	}, func(t *testing.T, conn *RawConn, c retryCase, d *peers.Dovecot, mark harness.LogMark) {
+		conn.Greeting()
+		_, tagged := conn.Command("a1", "LOGIN "+Quote(c.user)+" "+Quote("not-"+pw(c.user)))
+		if !strings.HasPrefix(tagged, "a1 NO") {
+			t.Fatalf("wrong password: got %q, want a1 NO", tagged)
+		}
+		if strings.Contains(tagged, "[UNAVAILABLE]") {
+			t.Fatalf("wrong password reported as an unavailable backend: %q", tagged)
+		}
+		untagged, tagged := conn.Command("a2", "SELECT INBOX")
+		if !strings.HasPrefix(tagged, "a2 BAD") && !strings.HasPrefix(tagged, "a2 NO") {
+			t.Fatalf("SELECT after a failed login: got %q, want a2 BAD/NO from switchyard", tagged)
+		}
+		for _, l := range untagged {
+			if strings.Contains(l, "EXISTS") || strings.Contains(l, "FLAGS") {
+				t.Fatalf("SELECT after a failed login reached a mailbox: %q", untagged)
 			}
-			if strings.Contains(tagged, "[UNAVAILABLE]") {
-				t.Fatalf("wrong password reported as an unavailable backend: %q", tagged)
-			}
-			untagged, tagged := conn.Command("a2", "SELECT INBOX")
-			if !strings.HasPrefix(tagged, "a2 BAD") && !strings.HasPrefix(tagged, "a2 NO") {
-				t.Fatalf("SELECT after a failed login: got %q, want a2 BAD/NO from switchyard", tagged)
-			}
-			for _, l := range untagged {
-				if strings.Contains(l, "EXISTS") || strings.Contains(l, "FLAGS") {
-					t.Fatalf("SELECT after a failed login reached a mailbox: %q", untagged)
-				}
-			}
-			d.AssertNoLogin(t, mark, c.user)
-			// The same connection can still log in.
-			_, tagged = conn.Command("a3", "LOGIN "+Quote(c.user)+" "+Quote(pw(c.user)))
-			if !strings.HasPrefix(tagged, "a3 OK") {
-				t.Fatalf("retry with the right password: %q", tagged)
-			}
-			expectSubject(t, conn, c.backend)
-		})
-	}
+		}
+		d.AssertNoLogin(t, mark, c.user)
+		// The same connection can still log in.
+		_, tagged = conn.Command("a3", "LOGIN "+Quote(c.user)+" "+Quote(pw(c.user)))
+		if !strings.HasPrefix(tagged, "a3 OK") {
+			t.Fatalf("retry with the right password: %q", tagged)
+		}
+		expectSubject(t, conn, c.backend)
+	})
 }
 
 // Editing the mapping file moves an account's next login: after SIGHUP,

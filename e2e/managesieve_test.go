@@ -65,11 +65,7 @@ func sieveConnect(t testing.TB, addr, user, password string, args ...string) (st
 // the script lands in the mapped backend's home directory.
 func testSieveConnect(t *testing.T, e *sieveEnv) {
 	for user, backend := range routedUsers {
-		user, backend := user, backend
-		t.Run(user, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := e.dovecot(backend)
-			mark := d.Mark()
+		e.onBackend(t, user, backend, func(t *testing.T, d *peers.Dovecot, mark harness.LogMark) {
 			script := filepath.Join(t.TempDir(), "e2e.sieve")
 			if err := os.WriteFile(script, []byte("require \"fileinto\";\nfileinto \"INBOX\";\n"), 0o644); err != nil {
 				t.Fatal(err)
@@ -107,10 +103,7 @@ func testSivTest(t *testing.T, e *sieveEnv) {
 		{e.plain, "plain", "alice@test", "new", "old"},
 		{e.plain, "plain", "carol@test", "old", "new"},
 	} {
-		t.Run(c.tls+"/"+c.user, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := e.dovecot(c.backend)
-			mark := d.Mark()
+		e.onBackend(t, c.tls+"/"+c.user, c.backend, func(t *testing.T, d *peers.Dovecot, mark harness.LogMark) {
 			name := "sivtest-" + c.tls
 			out, err := SivTest(t, CyrusLogin{Addr: c.addr, User: c.user, Password: pw(c.user), Mech: "PLAIN", TLS: c.tls,
 				Script: "PUTSCRIPT \"" + name + "\" " + SieveLiteral("require \"fileinto\";\nkeep;\n") + "\r\nLISTSCRIPTS\r\n"})
@@ -166,11 +159,7 @@ func testSieveClientAddress(t *testing.T, e *sieveEnv) {
 		{"pp-listener-xclient", "carol@test", "old", "", "203.0.113.9", false},
 		{"pp-listener-proxyv2", "alice@test", "new", "", "203.0.113.10", true},
 	} {
-		c := c
-		t.Run(c.name, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := e.dovecot(c.backend)
-			mark := d.Mark()
+		e.onBackend(t, c.name, c.backend, func(t *testing.T, d *peers.Dovecot, mark harness.LogMark) {
 			addr, want := e.plain, c.source
 			if c.claim != "" {
 				addr, want = e.pp, c.claim

@@ -116,7 +116,7 @@ func pop3Retr(t testing.TB, c *RawConn, backend string) {
 // A listener with proxy_protocol = "required" believes the PROXY header of
 // a trusted sender and passes that address on.
 func testPOP3ProxyListener(t *testing.T, e *pop3Env) {
-	e.testPPListener(t, e.sy, e.pp, []ppCase{
+	e.testPPListener(t, []ppCase{
 		{"v1-to-old-via-xclient", "bob@test", "old", "203.0.113.9", false},
 		{"v2-to-new-via-proxy", "alice@test", "new", "203.0.113.10", true},
 	}, func(t *testing.T, conn *RawConn, c ppCase) {
@@ -132,30 +132,23 @@ func testPOP3ProxyListener(t *testing.T, e *pop3Env) {
 // A wrong password gets Dovecot's -ERR [AUTH], relayed; the client is not
 // bridged (STAT is refused by switchyard) and may try again.
 func testPOP3WrongPassword(t *testing.T, e *pop3Env) {
-	for _, c := range []struct{ user, backend, source string }{
+	e.testRetry(t, []retryCase{
 		{"bob@test", "old", "127.0.0.12"},
 		{"alice@test", "new", "127.0.0.13"},
-	} {
-		c := c
-		t.Run(c.backend, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := e.dovecot(c.backend)
-			mark := d.Mark()
-			conn := DialRaw(t, e.plain, c.source)
-			expectLine(t, conn, "+OK")
-			conn.Write("USER " + c.user + "\r\nPASS not-" + pw(c.user) + "\r\nSTAT\r\n")
-			expectLine(t, conn, "+OK")
-			if l := expectLine(t, conn, "-ERR"); !strings.Contains(l, "[AUTH]") {
-				t.Fatalf("wrong password: %q, want -ERR [AUTH]", l)
-			}
-			expectLine(t, conn, "-ERR Not logged in.")
-			d.AssertNoLogin(t, mark, c.user)
-			conn.Write("AUTH PLAIN " + plainIR(c.user, pw(c.user)) + "\r\n")
-			expectLine(t, conn, "+OK")
-			pop3Retr(t, conn, c.backend)
-			d.AssertLoginRIP(t, mark, c.user, c.source)
-		})
-	}
+	}, func(t *testing.T, conn *RawConn, c retryCase, d *peers.Dovecot, mark harness.LogMark) {
+		expectLine(t, conn, "+OK")
+		conn.Write("USER " + c.user + "\r\nPASS not-" + pw(c.user) + "\r\nSTAT\r\n")
+		expectLine(t, conn, "+OK")
+		if l := expectLine(t, conn, "-ERR"); !strings.Contains(l, "[AUTH]") {
+			t.Fatalf("wrong password: %q, want -ERR [AUTH]", l)
+		}
+		expectLine(t, conn, "-ERR Not logged in.")
+		d.AssertNoLogin(t, mark, c.user)
+		conn.Write("AUTH PLAIN " + plainIR(c.user, pw(c.user)) + "\r\n")
+		expectLine(t, conn, "+OK")
+		pop3Retr(t, conn, c.backend)
+		d.AssertLoginRIP(t, mark, c.user, c.source)
+	})
 }
 
 // Bad input: STLS injection, APOP, over-long lines, one byte at a time.
