@@ -286,3 +286,10 @@ func (e *loginEnv) testRetry(t *testing.T, cases []retryCase, session func(t *te
 		})
 	}
 }
+
+// plainLogins is the [capabilities] table that lets a suite's plaintext
+// listener take logins and offers SASL LOGIN too (the default list has
+// PLAIN and the OAuth mechanisms).
+func plainLogins(protocol string) string {
+	return fmt.Sprintf("\n[capabilities.%s]\nallow_plain_auth_without_tls = true\nsasl = [\"PLAIN\", \"LOGIN\"]\n", protocol)
+}

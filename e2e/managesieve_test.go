@@ -24,11 +24,7 @@ var sieveSuite = loginSuite{
 	proto: "managesieve", id: "sieve",
 	dovecot:  peers.DovecotOptions{ManageSieve: true},
 	backends: func(p dovecotPair) (string, string) { return p.old.SieveAddr, p.new.SieveProxyAddr },
-	extra: `
-[capabilities.managesieve]
-allow_plain_auth_without_tls = true
-sasl = ["PLAIN", "LOGIN"]
-`,
+	extra:    plainLogins("managesieve"),
 }
 
 func startSieveEnv(t *testing.T) *sieveEnv { return &sieveEnv{startLoginEnv(t, sieveSuite)} }

@@ -19,18 +19,11 @@ import (
 // alice@test is mapped to new; everybody else goes to old.
 type pop3Env struct{ loginEnv }
 
-// pop3Suite's extra lets the suite's plaintext listener take logins and
-// offers SASL LOGIN too (the default list has PLAIN and the OAuth
-// mechanisms).
 var pop3Suite = loginSuite{
 	proto: "pop3", id: "pop3", implicit: true,
 	dovecot:  peers.DovecotOptions{POP3: true},
 	backends: func(p dovecotPair) (string, string) { return p.old.POP3Addr, p.new.POP3ProxyAddr },
-	extra: `
-[capabilities.pop3]
-allow_plain_auth_without_tls = true
-sasl = ["PLAIN", "LOGIN"]
-`,
+	extra:    plainLogins("pop3"),
 }
 
 func startPOP3Env(t *testing.T) *pop3Env { return &pop3Env{startLoginEnv(t, pop3Suite)} }
