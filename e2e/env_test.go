@@ -41,14 +41,19 @@ func (p dovecotPair) dovecot(name string) *peers.Dovecot {
 }
 
 // proxyCertMapping writes switchyard's certificate (for mail.test) and a
-// mapping file holding lines into a new temporary directory.
+// mapping file holding lines (mappingFile).
 func proxyCertMapping(t testing.TB, lines ...string) (cert harness.Cert, mapping string) {
 	t.Helper()
-	dir := t.TempDir()
-	cert = harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	mapping = filepath.Join(dir, "mappings.txt")
+	return harness.GenerateCert(t, t.TempDir(), "switchyard", "mail.test"), mappingFile(t, lines...)
+}
+
+// mappingFile writes a mapping file holding lines into a new temporary
+// directory and returns its path.
+func mappingFile(t testing.TB, lines ...string) string {
+	t.Helper()
+	mapping := filepath.Join(t.TempDir(), "mappings.txt")
 	harness.WriteMapping(t, mapping, lines...)
-	return cert, mapping
+	return mapping
 }
 
 // oldNewDestinations is the suites' pair of destinations taking plaintext

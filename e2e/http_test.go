@@ -116,10 +116,8 @@ func TestHTTP(t *testing.T) {
 		t.Fatal("the backends do not work on their own; nothing to proxy")
 	}
 
-	dir := t.TempDir()
-	e.cert = harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	mapping := filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, mapping, "# identifier destination", "alice@test new")
+	cert, mapping := proxyCertMapping(t, "# identifier destination", "alice@test new")
+	e.cert = cert
 	e.topo = httpTopology{
 		Old: port(t, e.old.Addr), OldPP: port(t, e.old.ProxyAddr), New: port(t, e.new.Addr), Down: port(t, testnet.RefusingAddr(t)),
 	}
