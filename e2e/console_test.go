@@ -9,7 +9,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -252,24 +251,21 @@ const unlabelled = `(() => {
   return bad.join('\n');
 })()`
 
-// holder is an imaplib session kept open (testdata/imaphold.py).
+// holder is an imaplib session kept open (testdata/imapclient.py --hold).
 type holder struct {
 	cmd   *exec.Cmd
 	lines chan map[string]any
 }
 
-//go:embed testdata/imaphold.py
-var imapHoldPy []byte
-
 func holdIMAP(t *testing.T, addr, user string) *holder {
 	t.Helper()
-	py := harness.RequireBinary(t, "python3")
-	script := filepath.Join(t.TempDir(), "imaphold.py")
-	if err := os.WriteFile(script, imapHoldPy, 0o644); err != nil {
+	py, host, p := pythonFor(t, addr)
+	script, err := pythonScript()
+	if err != nil {
 		t.Fatal(err)
 	}
-	host, p, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(py, script, "--host", host, "--port", p, "--user", user, "--password", peers.DefaultUsers[user])
+	cmd := exec.Command(py, script, "--host", host, "--port", p, "--user", user, "--password", peers.DefaultUsers[user],
+		"--timeout", "20", "--hold", "180")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
