@@ -198,7 +198,8 @@ func loginAddrsOf(t testing.TB, sy *harness.Switchyard, id string, implicit bool
 	return a
 }
 
-// loginSuite is what sets up the IMAP, POP3 and ManageSieve suites apart.
+// loginSuite is what differs between the IMAP, POP3 and ManageSieve
+// suites' setups (startLoginEnv does the rest).
 type loginSuite struct {
 	proto, id string // the listeners' protocol and ID (loginListeners)
 	implicit  bool   // an implicit TLS listener too
