@@ -95,27 +95,56 @@ var (
 // pythonScript writes the embedded imaplib driver once per test run.
 func pythonScript() (string, error) {
 	scriptOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "sy-py-")
-		if err != nil {
-			scriptErr = err
-			return
-		}
-		harness.RegisterRunCleanup(func() { os.RemoveAll(dir) })
-		scriptPath = filepath.Join(dir, "imapclient.py")
-		scriptErr = os.WriteFile(scriptPath, imapClientPy, 0o644)
+		scriptPath, scriptErr = writeRunFile("sy-py-", "imapclient.py", imapClientPy)
 	})
 	return scriptPath, scriptErr
+}
+
+// writeRunFile writes content as name into a new directory (named after
+// prefix) that is removed when the test run ends, and returns its path.
+func writeRunFile(prefix, name string, content []byte) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", err
+	}
+	harness.RegisterRunCleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, name)
+	return path, os.WriteFile(path, content, 0o644)
+}
+
+// pythonFor requires python3 and splits addr into the host and port a
+// Python driver is given.
+func pythonFor(t testing.TB, addr string) (py, host, port string) {
+	t.Helper()
+	py = harness.RequireBinary(t, "python3")
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return py, host, port
+}
+
+// curlMailArgs starts curl's arguments for fetching mail over scheme
+// ("imap", "pop3"): the time limit and the credentials; for tls
+// "implicit" the scheme becomes its TLS form (imaps, pop3s), for
+// "starttls" TLS is required; either way the certificate is not checked.
+func curlMailArgs(scheme, tls string, timeout time.Duration, user, password string) (string, []string) {
+	args := []string{"-sS", "--max-time", fmt.Sprint(int(timeout.Seconds())), "--user", user + ":" + password}
+	switch tls {
+	case "implicit":
+		scheme += "s"
+		args = append(args, "-k")
+	case "starttls":
+		args = append(args, "--ssl-reqd", "-k")
+	}
+	return scheme, args
 }
 
 // PythonIMAP drives Python's imaplib (testdata/imapclient.py).
 func PythonIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	t.Helper()
-	py := harness.RequireBinary(t, "python3")
+	py, host, port := pythonFor(t, o.Addr)
 	script, err := pythonScript()
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, port, err := net.SplitHostPort(o.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,15 +186,7 @@ var subjectRe = regexp.MustCompile(`(?mi)^Subject: *(.*?)\r?$`)
 func CurlIMAP(t testing.TB, o IMAPLogin) (IMAPResult, error) {
 	t.Helper()
 	curl := harness.RequireBinary(t, "curl")
-	scheme := "imap"
-	args := []string{"-sS", "--max-time", fmt.Sprint(int(o.timeout().Seconds())), "--user", o.User + ":" + o.Password}
-	switch o.tls() {
-	case "implicit":
-		scheme = "imaps"
-		args = append(args, "-k")
-	case "starttls":
-		args = append(args, "--ssl-reqd", "-k")
-	}
+	scheme, args := curlMailArgs("imap", o.tls(), o.timeout(), o.User, o.Password)
 	switch o.auth() {
 	case "plain":
 		args = append(args, "--login-options", "AUTH=PLAIN")

@@ -91,6 +91,33 @@ func (o CurlOptions) timeout() time.Duration {
 // curlWriteOut is one line per request on stdout, after the request.
 const curlWriteOut = "sy-curl %{http_code} %{num_connects} %{http_version}\n"
 
+// curlArgs are curl's options for o's CA certificate and source address.
+func (o CurlOptions) curlArgs() []string {
+	var args []string
+	if o.CACert != "" {
+		args = append(args, "--cacert", o.CACert)
+	}
+	if o.Source != "" {
+		args = append(args, "--interface", o.Source)
+	}
+	return args
+}
+
+// curlArgs are curl's options for r's credentials and extra headers.
+func (r HTTPRequest) curlArgs() []string {
+	var args []string
+	if r.User != "" {
+		args = append(args, "-u", r.User)
+	}
+	if r.Bearer != "" {
+		args = append(args, "-H", "Authorization: Bearer "+r.Bearer)
+	}
+	for _, h := range r.Headers {
+		args = append(args, "-H", h)
+	}
+	return args
+}
+
 // CurlHTTP runs one curl process for all reqs, joined with --next, so
 // that curl keeps one connection alive across them when it can (each
 // response's NumConnects tells). It returns the responses and curl's
@@ -117,12 +144,7 @@ func CurlHTTP(t testing.TB, o CurlOptions, reqs ...HTTPRequest) ([]HTTPResponse,
 		default:
 			t.Fatalf("CurlOptions.HTTP %q: want \"1.1\" or \"2\"", o.HTTP)
 		}
-		if o.CACert != "" {
-			args = append(args, "--cacert", o.CACert)
-		}
-		if o.Source != "" {
-			args = append(args, "--interface", o.Source)
-		}
+		args = append(args, o.curlArgs()...)
 		if o.Expect100Timeout > 0 {
 			args = append(args, "--expect100-timeout", strconv.FormatFloat(o.Expect100Timeout.Seconds(), 'f', -1, 64))
 		}
@@ -133,15 +155,7 @@ func CurlHTTP(t testing.TB, o CurlOptions, reqs ...HTTPRequest) ([]HTTPResponse,
 		default:
 			args = append(args, "-X", r.Method)
 		}
-		if r.User != "" {
-			args = append(args, "-u", r.User)
-		}
-		if r.Bearer != "" {
-			args = append(args, "-H", "Authorization: Bearer "+r.Bearer)
-		}
-		for _, h := range r.Headers {
-			args = append(args, "-H", h)
-		}
+		args = append(args, r.curlArgs()...)
 		if r.Body != "" {
 			f := filepath.Join(dir, fmt.Sprintf("send-%d", i))
 			if err := os.WriteFile(f, []byte(r.Body), 0o644); err != nil {
@@ -235,21 +249,8 @@ func CurlSSE(t testing.TB, o CurlOptions, r HTTPRequest, timeout time.Duration, 
 	curl := harness.RequireBinary(t, "curl")
 	args := []string{"-sS", "-N", "--fail", "--max-time", strconv.Itoa(int(timeout.Seconds()) + 1), "--http1.1",
 		"-H", "Accept: text/event-stream"}
-	if o.CACert != "" {
-		args = append(args, "--cacert", o.CACert)
-	}
-	if o.Source != "" {
-		args = append(args, "--interface", o.Source)
-	}
-	if r.User != "" {
-		args = append(args, "-u", r.User)
-	}
-	if r.Bearer != "" {
-		args = append(args, "-H", "Authorization: Bearer "+r.Bearer)
-	}
-	for _, h := range r.Headers {
-		args = append(args, "-H", h)
-	}
+	args = append(args, o.curlArgs()...)
+	args = append(args, r.curlArgs()...)
 	args = append(args, "--url", r.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+2*time.Second)
 	defer cancel()
@@ -420,14 +421,7 @@ func wsPython(t testing.TB) (string, string) {
 			wsPyErr = fmt.Errorf("no python3 can import websockets (tried %s): install python3-websockets", strings.Join(cands, ", "))
 			return
 		}
-		dir, err := os.MkdirTemp("", "sy-ws-")
-		if err != nil {
-			wsPyErr = err
-			return
-		}
-		harness.RegisterRunCleanup(func() { os.RemoveAll(dir) })
-		wsPyScript = filepath.Join(dir, "wsclient.py")
-		wsPyErr = os.WriteFile(wsPyScript, []byte(wsClientPy), 0o644)
+		wsPyScript, wsPyErr = writeRunFile("sy-ws-", "wsclient.py", []byte(wsClientPy))
 	})
 	if wsPyErr != nil {
 		if os.Getenv(harness.EnvRequire) == "1" {

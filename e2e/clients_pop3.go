@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -94,11 +93,7 @@ except Exception as e:
 // PythonPOP3 drives Python's poplib. It returns the Subject of message 1.
 func PythonPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 	t.Helper()
-	py := harness.RequireBinary(t, "python3")
-	host, port, err := net.SplitHostPort(o.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	py, host, port := pythonFor(t, o.Addr)
 	utf8 := "0"
 	if o.UTF8 {
 		utf8 = "1"
@@ -114,15 +109,7 @@ func PythonPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 func CurlPOP3(t testing.TB, o POP3Login) (IMAPResult, error) {
 	t.Helper()
 	curl := harness.RequireBinary(t, "curl")
-	scheme := "pop3"
-	args := []string{"-sS", "--max-time", fmt.Sprint(int(o.timeout().Seconds())), "--user", o.User + ":" + o.Password}
-	switch o.tlsMode() {
-	case "implicit":
-		scheme = "pop3s"
-		args = append(args, "-k")
-	case "starttls":
-		args = append(args, "--ssl-reqd", "-k")
-	}
+	scheme, args := curlMailArgs("pop3", o.tlsMode(), o.timeout(), o.User, o.Password)
 	if o.auth() == "plain" {
 		args = append(args, "--login-options", "AUTH=PLAIN")
 	}

@@ -191,11 +191,7 @@ func smtpMessage(o SMTPSend) string {
 // new transaction in the same session.
 func PythonSMTP(t testing.TB, o SMTPSend) (SMTPResult, error) {
 	t.Helper()
-	py := harness.RequireBinary(t, "python3")
-	host, port, err := net.SplitHostPort(o.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	py, host, port := pythonFor(t, o.Addr)
 	b := func(v bool) string {
 		if v {
 			return "1"

@@ -20,31 +20,14 @@ import (
 // accepted by the config package, so that a schema change shows up here
 // before it breaks the suite.
 func TestSwitchyardConfigTOML(t *testing.T) {
-	dir := t.TempDir()
-	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	mapping := filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, mapping, "alice@test new")
+	cert, mapping := proxyCertMapping(t, "alice@test new")
 
 	t.Run("imap", func(t *testing.T) {
-		cfg := harness.SwitchyardConfig{
-			Cert: &cert,
-			Listeners: []harness.SYListener{
-				{ID: "imap", Protocol: "imap", TLS: "plain"},
-				{ID: "imap-starttls", Protocol: "imap", TLS: "starttls"},
-				{ID: "imaps", Protocol: "imap", TLS: "implicit"},
-				{ID: "imap-pp", Protocol: "imap", Bind: []string{"127.0.0.1:41434", "127.0.0.1:0"}, TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-				{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000, MaxConnectionsPerIP: 5000},
-			},
-			Destinations: []harness.SYDestination{
-				{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-					Endpoints: []harness.SYEndpoint{{Protocol: "imap", Port: 41436, TLS: "plain"}}},
-				{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-					Endpoints: []harness.SYEndpoint{{Protocol: "imap", Port: 41437, TLS: "plain"}}},
-			},
-			DefaultDestination:       "old",
-			MappingFile:              mapping,
-			AllowPlainAuthWithoutTLS: true,
-			IMAPSASL:                 []string{"PLAIN", "LOGIN"},
+		cfg := imapSuite.config(&cert, mapping, 41436, 41437)
+		if l := &cfg.Listeners[3]; l.ID == "imap-pp" {
+			l.Bind = []string{"127.0.0.1:41434", "127.0.0.1:0"}
+		} else {
+			t.Fatalf("listener 3 is %s, want imap-pp", l.ID)
 		}
 		// Several listeners on AnyPort do not clash.
 		binds := parsedBinds(t, checkTOML(t, cfg))
@@ -117,7 +100,7 @@ func TestSwitchyardConfigTOML(t *testing.T) {
 	// What smuggling_test.go runs: one destination serving smtp (a
 	// Postfix MX) and lmtp (Dovecot), routing listeners for both.
 	t.Run("smtp and lmtp to one destination", func(t *testing.T) {
-		empty := filepath.Join(dir, "empty-mappings.txt")
+		empty := filepath.Join(t.TempDir(), "empty-mappings.txt")
 		harness.WriteMapping(t, empty, "# identifier destination")
 		text := checkTOML(t, smugglingSwitchyardConfig(41473, 41474, empty))
 		if binds := parsedBinds(t, text); len(binds) != 2 || binds["lmtp"][0] != harness.AnyPort {

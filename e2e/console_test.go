@@ -9,7 +9,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -252,24 +251,21 @@ const unlabelled = `(() => {
   return bad.join('\n');
 })()`
 
-// holder is an imaplib session kept open (testdata/imaphold.py).
+// holder is an imaplib session kept open (testdata/imapclient.py --hold).
 type holder struct {
 	cmd   *exec.Cmd
 	lines chan map[string]any
 }
 
-//go:embed testdata/imaphold.py
-var imapHoldPy []byte
-
 func holdIMAP(t *testing.T, addr, user string) *holder {
 	t.Helper()
-	py := harness.RequireBinary(t, "python3")
-	script := filepath.Join(t.TempDir(), "imaphold.py")
-	if err := os.WriteFile(script, imapHoldPy, 0o644); err != nil {
+	py, host, p := pythonFor(t, addr)
+	script, err := pythonScript()
+	if err != nil {
 		t.Fatal(err)
 	}
-	host, p, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(py, script, "--host", host, "--port", p, "--user", user, "--password", peers.DefaultUsers[user])
+	cmd := exec.Command(py, script, "--host", host, "--port", p, "--user", user, "--password", peers.DefaultUsers[user],
+		"--timeout", "20", "--hold", "180")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -354,22 +350,14 @@ func TestConsole(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", shots)
 
-	old := peers.StartDovecot(t, "old", peers.DovecotOptions{})
-	nw := peers.StartDovecot(t, "new", peers.DovecotOptions{})
-	dir := t.TempDir()
-	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	mapping := filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, mapping, "alice@test old", "bob@test old", "carol@test new")
+	dcs := startDovecotPair(t, peers.DovecotOptions{})
+	old, nw := dcs.old, dcs.new
+	cert, mapping := proxyCertMapping(t, "alice@test old", "bob@test old", "carol@test new")
 	adminToken, viewerToken := strings.Repeat("a", 40), strings.Repeat("v", 40)
 	sy := harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
-		Cert:      &cert,
-		Listeners: []harness.SYListener{{ID: "imap", Protocol: "imap", TLS: "plain"}},
-		Destinations: []harness.SYDestination{
-			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true, Endpoints: []harness.SYEndpoint{
-				{Protocol: "imap", Port: port(t, old.IMAPAddr), TLS: "plain"}}},
-			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true, Endpoints: []harness.SYEndpoint{
-				{Protocol: "imap", Port: port(t, nw.IMAPProxyAddr), TLS: "plain"}}},
-		},
+		Cert:                     &cert,
+		Listeners:                []harness.SYListener{{ID: "imap", Protocol: "imap", TLS: "plain"}},
+		Destinations:             oldNewDestinations("imap", port(t, old.IMAPAddr), port(t, nw.IMAPProxyAddr)),
 		DefaultDestination:       "old",
 		MappingFile:              mapping,
 		AllowPlainAuthWithoutTLS: true,
@@ -476,7 +464,7 @@ func TestConsole(t *testing.T) {
 	if got := evalIn[string](b, `document.querySelector('.progress-list').innerText`); !strings.Contains(got, "old\n1 mapped") || !strings.Contains(got, "new\n2 mapped") {
 		t.Errorf("progress after bob's cut-over: %q, want old 1, new 2", got)
 	}
-	csv := filepath.Join(dir, "batch.csv")
+	csv := filepath.Join(t.TempDir(), "batch.csv")
 	if err := os.WriteFile(csv, []byte("identifier,destination\ndave@test,new\nalice@test,new\ncarol@test,new\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

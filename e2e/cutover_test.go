@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -133,10 +132,7 @@ func TestCutover(t *testing.T) {
 	old := peers.StartDovecot(t, "old", peers.DovecotOptions{LMTP: true})
 	nw := peers.StartDovecot(t, "new", peers.DovecotOptions{LMTP: true})
 	relay := startStallRelay(t, old.IMAPAddr)
-	dir := t.TempDir()
-	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	mapping := filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, mapping, "# identifier destination")
+	cert, mapping := proxyCertMapping(t, "# identifier destination")
 	token := strings.Repeat("c", 40)
 	sy := harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		Cert:           &cert,

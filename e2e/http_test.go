@@ -116,10 +116,8 @@ func TestHTTP(t *testing.T) {
 		t.Fatal("the backends do not work on their own; nothing to proxy")
 	}
 
-	dir := t.TempDir()
-	e.cert = harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	mapping := filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, mapping, "# identifier destination", "alice@test new")
+	cert, mapping := proxyCertMapping(t, "# identifier destination", "alice@test new")
+	e.cert = cert
 	e.topo = httpTopology{
 		Old: port(t, e.old.Addr), OldPP: port(t, e.old.ProxyAddr), New: port(t, e.new.Addr), Down: port(t, testnet.RefusingAddr(t)),
 	}
@@ -430,41 +428,40 @@ func testHTTPKeepAlive(t *testing.T, e *httpEnv) {
 			}
 		}
 	}
-	t.Run("basic", func(t *testing.T) {
-		rs, verbose, err := CurlHTTP(t, CurlOptions{},
-			HTTPRequest{URL: e.url("/whoami"), User: "bob@test:bob-pw"},
-			HTTPRequest{URL: e.url("/whoami"), User: "alice@test:alice-pw"},
-			HTTPRequest{URL: e.url("/echo"), User: "bob@test:bob-pw"},
-			HTTPRequest{URL: e.url("/echo"), Bearer: StalwartToken("alice@test")})
-		if err != nil {
-			t.Fatalf("%v\n%s", err, verbose)
-		}
-		check(t, rs, "old", "new", "old", "new")
-	})
-	// The backend closes its side after each /close/ response; the
-	// client's connection stays, and the next request to that backend
-	// gets a new backend connection.
-	t.Run("backend closes", func(t *testing.T) {
-		rs, verbose, err := CurlHTTP(t, CurlOptions{},
-			HTTPRequest{URL: e.url("/q/close/echo?account=bob@test")},
-			HTTPRequest{URL: e.url("/q/echo?account=bob@test")},
-			HTTPRequest{URL: e.url("/q/close/echo?account=alice@test")},
-			HTTPRequest{URL: e.url("/q/echo?account=alice@test")})
-		if err != nil {
-			t.Fatalf("%v\n%s", err, verbose)
-		}
-		check(t, rs, "old", "old", "new", "new")
-	})
-	t.Run("query", func(t *testing.T) {
-		rs, verbose, err := CurlHTTP(t, CurlOptions{},
-			HTTPRequest{URL: e.url("/q/echo?account=bob@test")},
-			HTTPRequest{URL: e.url("/q/echo?account=alice@test")},
-			HTTPRequest{URL: e.url("/pinned/echo?account=bob@test")})
-		if err != nil {
-			t.Fatalf("%v\n%s", err, verbose)
-		}
-		check(t, rs, "old", "new", "new")
-	})
+	for _, c := range []struct {
+		name string
+		reqs []HTTPRequest
+		want []string // the backend of each response
+	}{
+		{"basic", []HTTPRequest{
+			{URL: e.url("/whoami"), User: "bob@test:bob-pw"},
+			{URL: e.url("/whoami"), User: "alice@test:alice-pw"},
+			{URL: e.url("/echo"), User: "bob@test:bob-pw"},
+			{URL: e.url("/echo"), Bearer: StalwartToken("alice@test")},
+		}, []string{"old", "new", "old", "new"}},
+		// The backend closes its side after each /close/ response; the
+		// client's connection stays, and the next request to that backend
+		// gets a new backend connection.
+		{"backend closes", []HTTPRequest{
+			{URL: e.url("/q/close/echo?account=bob@test")},
+			{URL: e.url("/q/echo?account=bob@test")},
+			{URL: e.url("/q/close/echo?account=alice@test")},
+			{URL: e.url("/q/echo?account=alice@test")},
+		}, []string{"old", "old", "new", "new"}},
+		{"query", []HTTPRequest{
+			{URL: e.url("/q/echo?account=bob@test")},
+			{URL: e.url("/q/echo?account=alice@test")},
+			{URL: e.url("/pinned/echo?account=bob@test")},
+		}, []string{"old", "new", "new"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rs, verbose, err := CurlHTTP(t, CurlOptions{}, c.reqs...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, verbose)
+			}
+			check(t, rs, c.want...)
+		})
+	}
 }
 
 // expectWS checks a WebSocket session against the companion of backend:

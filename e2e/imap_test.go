@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,78 +24,33 @@ import (
 // a PROXY v2 header on its haproxy=yes listener). alice@test is mapped to
 // new; everybody else goes to old.
 type imapEnv struct {
-	old, new *peers.Dovecot
-	sy       *harness.Switchyard
-	mapping  string
-	cert     harness.Cert
-
-	plain, starttls, implicit, pp, idle string // listener addresses
+	loginEnv
+	idle string // the listener for many idle clients
 }
 
-var baseMapping = []string{"# identifier destination", "alice@test new"}
+var imapSuite = loginSuite{
+	proto: "imap", id: "imap", implicit: true,
+	backends: func(p dovecotPair) (string, string) { return p.old.IMAPAddr, p.new.IMAPProxyAddr },
+	tune: func(c *harness.SwitchyardConfig) {
+		// 2000 idle clients from one address: above the per-address default.
+		c.Listeners = append(c.Listeners, harness.SYListener{ID: "imap-idle", Protocol: "imap", TLS: "plain",
+			PreauthTimeout: "2s", MaxConnections: 5000, MaxConnectionsPerIP: 5000})
+		c.AllowPlainAuthWithoutTLS = true
+		c.IMAPSASL = []string{"PLAIN", "LOGIN"}
+	},
+}
 
 func startIMAPEnv(t *testing.T) *imapEnv {
 	t.Helper()
-	harness.RequireBinary(t, "dovecot")
-	e := &imapEnv{}
-	e.old = peers.StartDovecot(t, "old", peers.DovecotOptions{})
-	e.new = peers.StartDovecot(t, "new", peers.DovecotOptions{})
-	dir := t.TempDir()
-	e.cert = harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	e.mapping = filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, e.mapping, baseMapping...)
-
-	cfg := harness.SwitchyardConfig{
-		Cert: &e.cert,
-		Listeners: []harness.SYListener{
-			{ID: "imap", Protocol: "imap", TLS: "plain"},
-			{ID: "imap-starttls", Protocol: "imap", TLS: "starttls"},
-			{ID: "imaps", Protocol: "imap", TLS: "implicit"},
-			{ID: "imap-pp", Protocol: "imap", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-			// 2000 idle clients from one address: above the per-address default.
-			{ID: "imap-idle", Protocol: "imap", TLS: "plain", PreauthTimeout: "2s", MaxConnections: 5000, MaxConnectionsPerIP: 5000},
-		},
-		Destinations: []harness.SYDestination{
-			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "imap", Port: port(t, e.old.IMAPAddr), TLS: "plain"}}},
-			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "imap", Port: port(t, e.new.IMAPProxyAddr), TLS: "plain"}}},
-		},
-		DefaultDestination:       "old",
-		MappingFile:              e.mapping,
-		AllowPlainAuthWithoutTLS: true,
-		IMAPSASL:                 []string{"PLAIN", "LOGIN"},
-	}
-	e.sy = harness.StartSwitchyardConfig(t, cfg)
-	e.plain, e.starttls, e.implicit = e.sy.Addr(t, "imap"), e.sy.Addr(t, "imap-starttls"), e.sy.Addr(t, "imaps")
-	e.pp, e.idle = e.sy.Addr(t, "imap-pp"), e.sy.Addr(t, "imap-idle")
+	e := &imapEnv{loginEnv: startLoginEnv(t, imapSuite)}
+	e.idle = e.sy.Addr(t, "imap-idle")
 	return e
 }
-
-func port(t testing.TB, addr string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if _, err := fmt.Sscan(p, &n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func pw(user string) string { return peers.DefaultUsers[user] }
 
 // TestIMAP runs real IMAP clients through switchyard to two real Dovecots.
 func TestIMAP(t *testing.T) {
 	harness.Gate(t)
-	e := startIMAPEnv(t)
-
-	for _, st := range []struct {
-		name string
-		fn   func(*testing.T, *imapEnv)
-	}{
+	runSteps(t, startIMAPEnv(t), []step[*imapEnv]{
 		{"routing", testIMAPRouting},
 		{"client-address", testIMAPClientAddress},
 		{"proxy-listener", testIMAPProxyListener},
@@ -105,38 +60,25 @@ func TestIMAP(t *testing.T) {
 		{"idle-connections", testIMAPIdleConnections},
 		// Last: it stops and restarts a backend.
 		{"backend-down", testIMAPBackendDown},
-	} {
-		t.Run(st.name, func(t *testing.T) { st.fn(t, e) })
-	}
+	})
 }
 
 // Every client, every way in: alice lands on new, bob on old.
 func testIMAPRouting(t *testing.T, e *imapEnv) {
-	ways := []struct{ listener, tls, auth string }{
-		{e.plain, "plain", "login"},
-		{e.plain, "plain", "plain"},
-		{e.plain, "plain", "sasl-login"},
-		{e.starttls, "starttls", "login"},
-		{e.starttls, "starttls", "plain"},
-		{e.implicit, "implicit", "login"},
-		{e.implicit, "implicit", "plain"},
-	}
+	// Each listener with LOGIN and AUTHENTICATE PLAIN; the plaintext one
+	// with AUTHENTICATE LOGIN too.
+	ways := slices.Insert(e.ways("login", "plain"), 2, loginWay{e.plain, "plain", "sasl-login"})
 	for _, drv := range IMAPDrivers {
 		for _, w := range ways {
-			for user, backend := range map[string]string{"alice@test": "new", "bob@test": "old"} {
-				o := IMAPLogin{Addr: w.listener, User: user, Password: pw(user), TLS: w.tls, Auth: w.auth}
+			for user, backend := range routedUsers {
+				o := IMAPLogin{Addr: w.addr, User: user, Password: pw(user), TLS: w.tls, Auth: w.auth}
 				if !drv.Supports(o) {
 					continue
 				}
-				drv, backend := drv, backend
-				t.Run(fmt.Sprintf("%s/%s/%s/%s", drv.Name, w.tls, w.auth, user), func(t *testing.T) {
+				t.Run(w.name(drv.Name, user), func(t *testing.T) {
 					e.sy.LogOnFailure(t)
-					mark := map[string]harness.LogMark{"old": e.old.Mark(), "new": e.new.Mark()}
-					res, err := drv.Run(t, o)
-					ExpectMarker(t, res, err, backend)
 					// Dovecot logged the login on that backend.
-					b := map[string]*peers.Dovecot{"old": e.old, "new": e.new}[backend]
-					b.WaitLogin(t, mark[backend], o.User)
+					e.expectLogin(t, backend, o.User, "", func() (IMAPResult, error) { return drv.Run(t, o) })
 				})
 			}
 		}
@@ -157,14 +99,11 @@ func testIMAPClientAddress(t *testing.T, e *imapEnv) {
 		{"python-starttls-id", "bob@test", "old", e.starttls, "starttls", "127.0.0.10", PythonIMAP},
 	}
 	for _, c := range cases {
-		c := c
 		t.Run(c.name, func(t *testing.T) {
 			e.sy.LogOnFailure(t)
-			d := map[string]*peers.Dovecot{"old": e.old, "new": e.new}[c.backend]
-			mark := d.Mark()
-			res, err := c.run(t, IMAPLogin{Addr: c.addr, User: c.user, Password: pw(c.user), TLS: c.tls, Auth: "plain", Source: c.source})
-			ExpectMarker(t, res, err, c.backend)
-			d.AssertLoginRIP(t, mark, c.user, c.source)
+			e.expectLogin(t, c.backend, c.user, c.source, func() (IMAPResult, error) {
+				return c.run(t, IMAPLogin{Addr: c.addr, User: c.user, Password: pw(c.user), TLS: c.tls, Auth: "plain", Source: c.source})
+			})
 		})
 	}
 }
@@ -172,34 +111,18 @@ func testIMAPClientAddress(t *testing.T, e *imapEnv) {
 // A listener with proxy_protocol = "required" believes the PROXY header of
 // a trusted sender and passes that address on to the backend.
 func testIMAPProxyListener(t *testing.T, e *imapEnv) {
-	for _, c := range []struct {
-		name, user, backend, claim string
-		v2                         bool
-	}{
+	e.testPPListener(t, []ppCase{
 		{"v1-to-old-via-id", "bob@test", "old", "203.0.113.9", false},
 		{"v1-to-new-via-proxy", "alice@test", "new", "203.0.113.9", false},
 		{"v2-to-old-via-id", "bob@test", "old", "203.0.113.10", true},
-	} {
-		c := c
-		t.Run(c.name, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := map[string]*peers.Dovecot{"old": e.old, "new": e.new}[c.backend]
-			mark := d.Mark()
-			conn := DialRaw(t, e.pp, "")
-			if c.v2 {
-				conn.Write(string(ProxyV2Header(c.claim+":40001", e.pp)))
-			} else {
-				conn.Write(ProxyV1Header(c.claim+":40001", e.pp))
-			}
-			conn.Greeting()
-			_, tagged := conn.Command("a1", "LOGIN "+Quote(c.user)+" "+Quote(pw(c.user)))
-			if !strings.HasPrefix(tagged, "a1 OK") {
-				t.Fatalf("LOGIN through the PROXY listener: %q", tagged)
-			}
-			expectSubject(t, conn, c.backend)
-			d.AssertLoginRIP(t, mark, c.user, c.claim)
-		})
-	}
+	}, func(t *testing.T, conn *RawConn, c ppCase) {
+		conn.Greeting()
+		_, tagged := conn.Command("a1", "LOGIN "+Quote(c.user)+" "+Quote(pw(c.user)))
+		if !strings.HasPrefix(tagged, "a1 OK") {
+			t.Fatalf("LOGIN through the PROXY listener: %q", tagged)
+		}
+		expectSubject(t, conn, c.backend)
+	})
 	t.Run("no-header-refused", func(t *testing.T) {
 		e.sy.LogOnFailure(t)
 		conn := DialRaw(t, e.pp, "")
@@ -234,42 +157,35 @@ func expectSubject(t testing.TB, c *RawConn, backend string) {
 // bridged (a following SELECT is refused by switchyard, not answered by
 // Dovecot) and may try again on the same connection.
 func testIMAPWrongPassword(t *testing.T, e *imapEnv) {
-	for _, c := range []struct{ user, backend, source string }{
+	e.testRetry(t, []retryCase{
 		{"bob@test", "old", "127.0.0.11"},
 		{"alice@test", "new", "127.0.0.12"},
-	} {
-		c := c
-		t.Run(c.backend, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := map[string]*peers.Dovecot{"old": e.old, "new": e.new}[c.backend]
-			mark := d.Mark()
-			conn := DialRaw(t, e.plain, c.source)
-			conn.Greeting()
-			_, tagged := conn.Command("a1", "LOGIN "+Quote(c.user)+" "+Quote("not-"+pw(c.user)))
-			if !strings.HasPrefix(tagged, "a1 NO") {
-				t.Fatalf("wrong password: got %q, want a1 NO", tagged)
+	}, func(t *testing.T, conn *RawConn, c retryCase, d *peers.Dovecot, mark harness.LogMark) {
+		conn.Greeting()
+		_, tagged := conn.Command("a1", "LOGIN "+Quote(c.user)+" "+Quote("not-"+pw(c.user)))
+		if !strings.HasPrefix(tagged, "a1 NO") {
+			t.Fatalf("wrong password: got %q, want a1 NO", tagged)
+		}
+		if strings.Contains(tagged, "[UNAVAILABLE]") {
+			t.Fatalf("wrong password reported as an unavailable backend: %q", tagged)
+		}
+		untagged, tagged := conn.Command("a2", "SELECT INBOX")
+		if !strings.HasPrefix(tagged, "a2 BAD") && !strings.HasPrefix(tagged, "a2 NO") {
+			t.Fatalf("SELECT after a failed login: got %q, want a2 BAD/NO from switchyard", tagged)
+		}
+		for _, l := range untagged {
+			if strings.Contains(l, "EXISTS") || strings.Contains(l, "FLAGS") {
+				t.Fatalf("SELECT after a failed login reached a mailbox: %q", untagged)
 			}
-			if strings.Contains(tagged, "[UNAVAILABLE]") {
-				t.Fatalf("wrong password reported as an unavailable backend: %q", tagged)
-			}
-			untagged, tagged := conn.Command("a2", "SELECT INBOX")
-			if !strings.HasPrefix(tagged, "a2 BAD") && !strings.HasPrefix(tagged, "a2 NO") {
-				t.Fatalf("SELECT after a failed login: got %q, want a2 BAD/NO from switchyard", tagged)
-			}
-			for _, l := range untagged {
-				if strings.Contains(l, "EXISTS") || strings.Contains(l, "FLAGS") {
-					t.Fatalf("SELECT after a failed login reached a mailbox: %q", untagged)
-				}
-			}
-			d.AssertNoLogin(t, mark, c.user)
-			// The same connection can still log in.
-			_, tagged = conn.Command("a3", "LOGIN "+Quote(c.user)+" "+Quote(pw(c.user)))
-			if !strings.HasPrefix(tagged, "a3 OK") {
-				t.Fatalf("retry with the right password: %q", tagged)
-			}
-			expectSubject(t, conn, c.backend)
-		})
-	}
+		}
+		d.AssertNoLogin(t, mark, c.user)
+		// The same connection can still log in.
+		_, tagged = conn.Command("a3", "LOGIN "+Quote(c.user)+" "+Quote(pw(c.user)))
+		if !strings.HasPrefix(tagged, "a3 OK") {
+			t.Fatalf("retry with the right password: %q", tagged)
+		}
+		expectSubject(t, conn, c.backend)
+	})
 }
 
 // Editing the mapping file moves an account's next login: after SIGHUP,

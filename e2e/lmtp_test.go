@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,9 +46,7 @@ func TestLMTP(t *testing.T) {
 		t.Fatal("the backends do not work on their own; nothing to proxy")
 	}
 
-	dir := t.TempDir()
-	mapping := filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, mapping, "# identifier destination", "alice@test new", "carol@test new")
+	mapping := mappingFile(t, "# identifier destination", "alice@test new", "carol@test new")
 	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		// No passthrough destination: recipient routing is the default.
 		Listeners: []harness.SYListener{{ID: "lmtp", Protocol: "lmtp", TLS: "plain"}},

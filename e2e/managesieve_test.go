@@ -17,72 +17,30 @@ import (
 // sieveEnv is one switchyard in front of two Dovecots serving ManageSieve:
 // "old" (default, told the client address with XCLIENT) and "new" (PROXY
 // v2 on its haproxy=yes listener). alice@test is mapped to new.
-type sieveEnv struct {
-	old, new            *peers.Dovecot
-	sy                  *harness.Switchyard
-	mapping             string
-	plain, starttls, pp string
+type sieveEnv struct{ loginEnv }
+
+// sieveSuite has no implicit TLS listener: ManageSieve has none.
+var sieveSuite = loginSuite{
+	proto: "managesieve", id: "sieve",
+	dovecot:  peers.DovecotOptions{ManageSieve: true},
+	backends: func(p dovecotPair) (string, string) { return p.old.SieveAddr, p.new.SieveProxyAddr },
+	extra:    plainLogins("managesieve"),
 }
 
-const sieveExtra = `
-[capabilities.managesieve]
-allow_plain_auth_without_tls = true
-sasl = ["PLAIN", "LOGIN"]
-`
-
-func startSieveEnv(t *testing.T) *sieveEnv {
-	t.Helper()
-	harness.RequireBinary(t, "dovecot")
-	e := &sieveEnv{}
-	e.old = peers.StartDovecot(t, "old", peers.DovecotOptions{ManageSieve: true})
-	e.new = peers.StartDovecot(t, "new", peers.DovecotOptions{ManageSieve: true})
-	dir := t.TempDir()
-	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	e.mapping = filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, e.mapping, baseMapping...)
-	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
-		Cert: &cert,
-		Listeners: []harness.SYListener{
-			{ID: "sieve", Protocol: "managesieve", TLS: "plain"},
-			{ID: "sieve-starttls", Protocol: "managesieve", TLS: "starttls"},
-			{ID: "sieve-pp", Protocol: "managesieve", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-		},
-		Destinations: []harness.SYDestination{
-			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "managesieve", Port: port(t, e.old.SieveAddr), TLS: "plain"}}},
-			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "managesieve", Port: port(t, e.new.SieveProxyAddr), TLS: "plain"}}},
-		},
-		DefaultDestination: "old",
-		MappingFile:        e.mapping,
-		Extra:              sieveExtra,
-	})
-	e.plain, e.starttls, e.pp = e.sy.Addr(t, "sieve"), e.sy.Addr(t, "sieve-starttls"), e.sy.Addr(t, "sieve-pp")
-	return e
-}
+func startSieveEnv(t *testing.T) *sieveEnv { return &sieveEnv{startLoginEnv(t, sieveSuite)} }
 
 // TestManageSieve runs sieve-connect and raw sessions through switchyard
 // to two real Dovecots (Pigeonhole).
 func TestManageSieve(t *testing.T) {
 	harness.Gate(t)
-	e := startSieveEnv(t)
-	for _, st := range []struct {
-		name string
-		fn   func(*testing.T, *sieveEnv)
-	}{
+	runSteps(t, startSieveEnv(t), []step[*sieveEnv]{
 		{"sieve-connect", testSieveConnect},
 		{"sivtest", testSivTest},
 		{"client-address", testSieveClientAddress},
 		{"wrong-password", testSieveWrongPassword},
 		{"flip", testSieveFlip},
 		{"backend-down", testSieveBackendDown},
-	} {
-		t.Run(st.name, func(t *testing.T) { st.fn(t, e) })
-	}
-}
-
-func (e *sieveEnv) dovecot(name string) *peers.Dovecot {
-	return map[string]*peers.Dovecot{"old": e.old, "new": e.new}[name]
+	})
 }
 
 // sieveConnect runs sieve-connect with the password on stdin.
@@ -102,12 +60,8 @@ func sieveConnect(t testing.TB, addr, user, password string, args ...string) (st
 // sieve-connect uploads, lists and activates a script through STARTTLS;
 // the script lands in the mapped backend's home directory.
 func testSieveConnect(t *testing.T, e *sieveEnv) {
-	for user, backend := range map[string]string{"alice@test": "new", "bob@test": "old"} {
-		user, backend := user, backend
-		t.Run(user, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := e.dovecot(backend)
-			mark := d.Mark()
+	for user, backend := range routedUsers {
+		e.onBackend(t, user, backend, func(t *testing.T, d *peers.Dovecot, mark harness.LogMark) {
 			script := filepath.Join(t.TempDir(), "e2e.sieve")
 			if err := os.WriteFile(script, []byte("require \"fileinto\";\nfileinto \"INBOX\";\n"), 0o644); err != nil {
 				t.Fatal(err)
@@ -145,10 +99,7 @@ func testSivTest(t *testing.T, e *sieveEnv) {
 		{e.plain, "plain", "alice@test", "new", "old"},
 		{e.plain, "plain", "carol@test", "old", "new"},
 	} {
-		t.Run(c.tls+"/"+c.user, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := e.dovecot(c.backend)
-			mark := d.Mark()
+		e.onBackend(t, c.tls+"/"+c.user, c.backend, func(t *testing.T, d *peers.Dovecot, mark harness.LogMark) {
 			name := "sivtest-" + c.tls
 			out, err := SivTest(t, CyrusLogin{Addr: c.addr, User: c.user, Password: pw(c.user), Mech: "PLAIN", TLS: c.tls,
 				Script: "PUTSCRIPT \"" + name + "\" " + SieveLiteral("require \"fileinto\";\nkeep;\n") + "\r\nLISTSCRIPTS\r\n"})
@@ -192,15 +143,6 @@ func sieveGreeting(t testing.TB, c *RawConn) []string {
 	}
 }
 
-func sieveExpect(t testing.TB, c *RawConn, prefix string) string {
-	t.Helper()
-	l := c.ReadLine()
-	if !strings.HasPrefix(l, prefix) {
-		t.Fatalf("got %q, want %q...", l, prefix)
-	}
-	return l
-}
-
 // The backends log the client's address: via XCLIENT on old, PROXY v2 on
 // new; and a PROXY header on switchyard's listener is believed.
 func testSieveClientAddress(t *testing.T, e *sieveEnv) {
@@ -213,11 +155,7 @@ func testSieveClientAddress(t *testing.T, e *sieveEnv) {
 		{"pp-listener-xclient", "carol@test", "old", "", "203.0.113.9", false},
 		{"pp-listener-proxyv2", "alice@test", "new", "", "203.0.113.10", true},
 	} {
-		c := c
-		t.Run(c.name, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := e.dovecot(c.backend)
-			mark := d.Mark()
+		e.onBackend(t, c.name, c.backend, func(t *testing.T, d *peers.Dovecot, mark harness.LogMark) {
 			addr, want := e.plain, c.source
 			if c.claim != "" {
 				addr, want = e.pp, c.claim
@@ -233,7 +171,7 @@ func testSieveClientAddress(t *testing.T, e *sieveEnv) {
 			} else {
 				conn.Write("AUTHENTICATE \"PLAIN\" \"" + ir + "\"\r\n")
 			}
-			sieveExpect(t, conn, "OK")
+			expectLine(t, conn, "OK")
 			conn.Write("LISTSCRIPTS\r\n")
 			for l := conn.ReadLine(); !strings.HasPrefix(l, "OK"); l = conn.ReadLine() {
 				if strings.HasPrefix(l, "NO") {
@@ -254,18 +192,18 @@ func testSieveWrongPassword(t *testing.T, e *sieveEnv) {
 	conn := DialRaw(t, e.plain, "")
 	sieveGreeting(t, conn)
 	conn.Write("AUTHENTICATE \"PLAIN\" \"" + plainIR("bob@test", "wrong") + "\"\r\nLISTSCRIPTS\r\n")
-	if l := sieveExpect(t, conn, "NO"); strings.Contains(l, "TRYLATER") {
+	if l := expectLine(t, conn, "NO"); strings.Contains(l, "TRYLATER") {
 		t.Fatalf("wrong password reported as unavailable: %q", l)
 	}
-	sieveExpect(t, conn, `NO "Not authenticated."`)
+	expectLine(t, conn, `NO "Not authenticated."`)
 	d.AssertNoLogin(t, mark, "bob@test")
 	conn.Write("AUTHENTICATE \"LOGIN\"\r\n")
-	sieveExpect(t, conn, `"VXNlcm5hbWU6"`)
+	expectLine(t, conn, `"VXNlcm5hbWU6"`)
 	conn.Write(`"` + b64("bob@test") + "\"\r\n")
-	sieveExpect(t, conn, `"UGFzc3dvcmQ6"`)
+	expectLine(t, conn, `"UGFzc3dvcmQ6"`)
 	p := b64(pw("bob@test"))
 	conn.Write(fmt.Sprintf("{%d+}\r\n%s\r\n", len(p), p))
-	sieveExpect(t, conn, "OK")
+	expectLine(t, conn, "OK")
 	d.WaitLogin(t, mark, "bob@test")
 }
 
@@ -322,6 +260,6 @@ func testSieveBackendDown(t *testing.T, e *sieveEnv) {
 	conn := DialRaw(t, e.plain, "")
 	sieveGreeting(t, conn)
 	conn.Write("AUTHENTICATE \"PLAIN\" \"" + plainIR("alice@test", pw("alice@test")) + "\"\r\n")
-	sieveExpect(t, conn, "NO (TRYLATER)")
+	expectLine(t, conn, "NO (TRYLATER)")
 	e.new.Restart(t)
 }

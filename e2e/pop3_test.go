@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,64 +17,21 @@ import (
 // (the default destination, told the client address with XCLIENT) and
 // "new" (told with a PROXY v2 header on its haproxy=yes listener).
 // alice@test is mapped to new; everybody else goes to old.
-type pop3Env struct {
-	old, new *peers.Dovecot
-	sy       *harness.Switchyard
-	cert     harness.Cert
-	mapping  string
+type pop3Env struct{ loginEnv }
 
-	plain, starttls, implicit, pp string
+var pop3Suite = loginSuite{
+	proto: "pop3", id: "pop3", implicit: true,
+	dovecot:  peers.DovecotOptions{POP3: true},
+	backends: func(p dovecotPair) (string, string) { return p.old.POP3Addr, p.new.POP3ProxyAddr },
+	extra:    plainLogins("pop3"),
 }
 
-// pop3Extra lets the suite's plaintext listener take logins and offers
-// SASL LOGIN too (the default list has PLAIN and the OAuth mechanisms).
-const pop3Extra = `
-[capabilities.pop3]
-allow_plain_auth_without_tls = true
-sasl = ["PLAIN", "LOGIN"]
-`
-
-func startPOP3Env(t *testing.T) *pop3Env {
-	t.Helper()
-	harness.RequireBinary(t, "dovecot")
-	e := &pop3Env{}
-	e.old = peers.StartDovecot(t, "old", peers.DovecotOptions{POP3: true})
-	e.new = peers.StartDovecot(t, "new", peers.DovecotOptions{POP3: true})
-	dir := t.TempDir()
-	e.cert = harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	e.mapping = filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, e.mapping, baseMapping...)
-	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
-		Cert: &e.cert,
-		Listeners: []harness.SYListener{
-			{ID: "pop3", Protocol: "pop3", TLS: "plain"},
-			{ID: "pop3-starttls", Protocol: "pop3", TLS: "starttls"},
-			{ID: "pop3s", Protocol: "pop3", TLS: "implicit"},
-			{ID: "pop3-pp", Protocol: "pop3", TLS: "plain", ProxyProtocol: "required", ProxyTrusted: []string{"127.0.0.0/8"}},
-		},
-		Destinations: []harness.SYDestination{
-			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "pop3", Port: port(t, e.old.POP3Addr), TLS: "plain"}}},
-			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "pop3", Port: port(t, e.new.POP3ProxyAddr), TLS: "plain"}}},
-		},
-		DefaultDestination: "old",
-		MappingFile:        e.mapping,
-		Extra:              pop3Extra,
-	})
-	e.plain, e.starttls = e.sy.Addr(t, "pop3"), e.sy.Addr(t, "pop3-starttls")
-	e.implicit, e.pp = e.sy.Addr(t, "pop3s"), e.sy.Addr(t, "pop3-pp")
-	return e
-}
+func startPOP3Env(t *testing.T) *pop3Env { return &pop3Env{startLoginEnv(t, pop3Suite)} }
 
 // TestPOP3 runs real POP3 clients through switchyard to two real Dovecots.
 func TestPOP3(t *testing.T) {
 	harness.Gate(t)
-	e := startPOP3Env(t)
-	for _, st := range []struct {
-		name string
-		fn   func(*testing.T, *pop3Env)
-	}{
+	runSteps(t, startPOP3Env(t), []step[*pop3Env]{
 		{"routing", testPOP3Routing},
 		{"client-address", testPOP3ClientAddress},
 		{"proxy-listener", testPOP3ProxyListener},
@@ -85,13 +41,7 @@ func TestPOP3(t *testing.T) {
 		{"flip", testPOP3Flip},
 		// Last: it stops and restarts a backend.
 		{"backend-down", testPOP3BackendDown},
-	} {
-		t.Run(st.name, func(t *testing.T) { st.fn(t, e) })
-	}
-}
-
-func (e *pop3Env) dovecot(name string) *peers.Dovecot {
-	return map[string]*peers.Dovecot{"old": e.old, "new": e.new}[name]
+	})
 }
 
 // Every client, every way in: alice lands on new, bob on old.
@@ -100,25 +50,15 @@ func testPOP3Routing(t *testing.T, e *pop3Env) {
 		name string
 		run  func(testing.TB, POP3Login) (IMAPResult, error)
 	}{{"python-poplib", PythonPOP3}, {"curl", CurlPOP3}, {"pop3test", POP3Test}}
-	ways := []struct{ addr, tls, auth string }{
-		{e.plain, "plain", "user"},
-		{e.plain, "plain", "plain"},
-		{e.starttls, "starttls", "user"},
-		{e.starttls, "starttls", "plain"},
-		{e.implicit, "implicit", "user"},
-		{e.implicit, "implicit", "plain"},
-	}
 	for _, drv := range drivers {
-		for _, w := range ways {
-			for user, backend := range map[string]string{"alice@test": "new", "bob@test": "old"} {
-				drv, w, user, backend := drv, w, user, backend
-				t.Run(fmt.Sprintf("%s/%s/%s/%s", drv.name, w.tls, w.auth, user), func(t *testing.T) {
+		for _, w := range e.ways("user", "plain") {
+			for user, backend := range routedUsers {
+				t.Run(w.name(drv.name, user), func(t *testing.T) {
 					e.sy.LogOnFailure(t)
-					d := e.dovecot(backend)
-					mark := d.Mark()
-					res, err := drv.run(t, POP3Login{Addr: w.addr, User: user, Password: pw(user), TLS: w.tls, Auth: w.auth})
-					ExpectMarker(t, res, err, backend)
-					if l := d.WaitLogin(t, mark, user); l.Proto != "pop3-login" {
+					l := e.expectLogin(t, backend, user, "", func() (IMAPResult, error) {
+						return drv.run(t, POP3Login{Addr: w.addr, User: user, Password: pw(user), TLS: w.tls, Auth: w.auth})
+					})
+					if l.Proto != "pop3-login" {
 						t.Fatalf("login logged by %s, want pop3-login: %s", l.Proto, l.Line)
 					}
 				})
@@ -140,14 +80,11 @@ func testPOP3ClientAddress(t *testing.T, e *pop3Env) {
 		{"curl-pop3s-xclient", "bob@test", "old", e.implicit, "implicit", "plain", "127.0.0.10", CurlPOP3},
 		{"curl-pop3s-proxyv2", "alice@test", "new", e.implicit, "implicit", "user", "127.0.0.11", CurlPOP3},
 	} {
-		c := c
 		t.Run(c.name, func(t *testing.T) {
 			e.sy.LogOnFailure(t)
-			d := e.dovecot(c.backend)
-			mark := d.Mark()
-			res, err := c.run(t, POP3Login{Addr: c.addr, User: c.user, Password: pw(c.user), TLS: c.tls, Auth: c.auth, Source: c.source})
-			ExpectMarker(t, res, err, c.backend)
-			d.AssertLoginRIP(t, mark, c.user, c.source)
+			e.expectLogin(t, c.backend, c.user, c.source, func() (IMAPResult, error) {
+				return c.run(t, POP3Login{Addr: c.addr, User: c.user, Password: pw(c.user), TLS: c.tls, Auth: c.auth, Source: c.source})
+			})
 		})
 	}
 }
@@ -169,74 +106,42 @@ func pop3Retr(t testing.TB, c *RawConn, backend string) {
 	}
 }
 
-func pop3Expect(t testing.TB, c *RawConn, prefix string) string {
-	t.Helper()
-	l := c.ReadLine()
-	if !strings.HasPrefix(l, prefix) {
-		t.Fatalf("got %q, want %q...", l, prefix)
-	}
-	return l
-}
-
 // A listener with proxy_protocol = "required" believes the PROXY header of
 // a trusted sender and passes that address on.
 func testPOP3ProxyListener(t *testing.T, e *pop3Env) {
-	for _, c := range []struct {
-		name, user, backend, claim string
-		v2                         bool
-	}{
+	e.testPPListener(t, []ppCase{
 		{"v1-to-old-via-xclient", "bob@test", "old", "203.0.113.9", false},
 		{"v2-to-new-via-proxy", "alice@test", "new", "203.0.113.10", true},
-	} {
-		c := c
-		t.Run(c.name, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := e.dovecot(c.backend)
-			mark := d.Mark()
-			conn := DialRaw(t, e.pp, "")
-			if c.v2 {
-				conn.Write(string(ProxyV2Header(c.claim+":40001", e.pp)))
-			} else {
-				conn.Write(ProxyV1Header(c.claim+":40001", e.pp))
-			}
-			pop3Expect(t, conn, "+OK")
-			// USER and PASS pipelined in one segment.
-			conn.Write("USER " + c.user + "\r\nPASS " + pw(c.user) + "\r\n")
-			pop3Expect(t, conn, "+OK")
-			pop3Expect(t, conn, "+OK")
-			pop3Retr(t, conn, c.backend)
-			d.AssertLoginRIP(t, mark, c.user, c.claim)
-		})
-	}
+	}, func(t *testing.T, conn *RawConn, c ppCase) {
+		expectLine(t, conn, "+OK")
+		// USER and PASS pipelined in one segment.
+		conn.Write("USER " + c.user + "\r\nPASS " + pw(c.user) + "\r\n")
+		expectLine(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
+		pop3Retr(t, conn, c.backend)
+	})
 }
 
 // A wrong password gets Dovecot's -ERR [AUTH], relayed; the client is not
 // bridged (STAT is refused by switchyard) and may try again.
 func testPOP3WrongPassword(t *testing.T, e *pop3Env) {
-	for _, c := range []struct{ user, backend, source string }{
+	e.testRetry(t, []retryCase{
 		{"bob@test", "old", "127.0.0.12"},
 		{"alice@test", "new", "127.0.0.13"},
-	} {
-		c := c
-		t.Run(c.backend, func(t *testing.T) {
-			e.sy.LogOnFailure(t)
-			d := e.dovecot(c.backend)
-			mark := d.Mark()
-			conn := DialRaw(t, e.plain, c.source)
-			pop3Expect(t, conn, "+OK")
-			conn.Write("USER " + c.user + "\r\nPASS not-" + pw(c.user) + "\r\nSTAT\r\n")
-			pop3Expect(t, conn, "+OK")
-			if l := pop3Expect(t, conn, "-ERR"); !strings.Contains(l, "[AUTH]") {
-				t.Fatalf("wrong password: %q, want -ERR [AUTH]", l)
-			}
-			pop3Expect(t, conn, "-ERR Not logged in.")
-			d.AssertNoLogin(t, mark, c.user)
-			conn.Write("AUTH PLAIN " + plainIR(c.user, pw(c.user)) + "\r\n")
-			pop3Expect(t, conn, "+OK")
-			pop3Retr(t, conn, c.backend)
-			d.AssertLoginRIP(t, mark, c.user, c.source)
-		})
-	}
+	}, func(t *testing.T, conn *RawConn, c retryCase, d *peers.Dovecot, mark harness.LogMark) {
+		expectLine(t, conn, "+OK")
+		conn.Write("USER " + c.user + "\r\nPASS not-" + pw(c.user) + "\r\nSTAT\r\n")
+		expectLine(t, conn, "+OK")
+		if l := expectLine(t, conn, "-ERR"); !strings.Contains(l, "[AUTH]") {
+			t.Fatalf("wrong password: %q, want -ERR [AUTH]", l)
+		}
+		expectLine(t, conn, "-ERR Not logged in.")
+		d.AssertNoLogin(t, mark, c.user)
+		conn.Write("AUTH PLAIN " + plainIR(c.user, pw(c.user)) + "\r\n")
+		expectLine(t, conn, "+OK")
+		pop3Retr(t, conn, c.backend)
+		d.AssertLoginRIP(t, mark, c.user, c.source)
+	})
 }
 
 // Bad input: STLS injection, APOP, over-long lines, one byte at a time.
@@ -244,23 +149,23 @@ func testPOP3BadInput(t *testing.T, e *pop3Env) {
 	t.Run("stls-injection", func(t *testing.T) {
 		e.sy.LogOnFailure(t)
 		conn := DialRaw(t, e.starttls, "")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		conn.Write("STLS\r\nUSER bob@test\r\n")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		tc := startClientTLS(t, conn)
 		tc.Write("PASS " + pw("bob@test") + "\r\n")
-		pop3Expect(t, tc, "-ERR No username given.")
+		expectLine(t, tc, "-ERR No username given.")
 	})
 	t.Run("apop", func(t *testing.T) {
 		conn := DialRaw(t, e.plain, "")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		conn.Write("APOP bob@test c4c9334bac560ecc979e58001b3e22fb\r\nNOOP\r\n")
-		pop3Expect(t, conn, "-ERR APOP")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "-ERR APOP")
+		expectLine(t, conn, "+OK")
 	})
 	t.Run("long-line", func(t *testing.T) {
 		conn := DialRaw(t, e.plain, "")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		conn.Write("USER " + strings.Repeat("x", 70000) + "\r\n")
 		lines := conn.ExpectClosed(10 * time.Second)
 		if len(lines) == 0 || !strings.HasPrefix(lines[0], "-ERR") {
@@ -269,13 +174,13 @@ func testPOP3BadInput(t *testing.T, e *pop3Env) {
 	})
 	t.Run("bytewise", func(t *testing.T) {
 		conn := DialRaw(t, e.plain, "")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		for _, b := range []byte("USER bob@test\r\nPASS " + pw("bob@test") + "\r\n") {
 			conn.Write(string([]byte{b}))
 			time.Sleep(time.Millisecond)
 		}
-		pop3Expect(t, conn, "+OK")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		pop3Retr(t, conn, "old")
 	})
 }
@@ -293,11 +198,10 @@ func testPOP3UTF8(t *testing.T, e *pop3Env) {
 		} {
 			t.Run(w.tls+"/"+w.auth, func(t *testing.T) {
 				e.sy.LogOnFailure(t)
-				d := e.dovecot(w.backend)
-				mark := d.Mark()
-				res, err := PythonPOP3(t, POP3Login{Addr: w.addr, User: w.user, Password: pw(w.user), TLS: w.tls, Auth: w.auth, UTF8: true})
-				ExpectMarker(t, res, err, w.backend)
-				if l := d.WaitLogin(t, mark, w.user); l.Proto != "pop3-login" {
+				l := e.expectLogin(t, w.backend, w.user, "", func() (IMAPResult, error) {
+					return PythonPOP3(t, POP3Login{Addr: w.addr, User: w.user, Password: pw(w.user), TLS: w.tls, Auth: w.auth, UTF8: true})
+				})
+				if l.Proto != "pop3-login" {
 					t.Fatalf("login logged by %s: %s", l.Proto, l.Line)
 				}
 			})
@@ -307,9 +211,9 @@ func testPOP3UTF8(t *testing.T, e *pop3Env) {
 		e.sy.LogOnFailure(t)
 		mark := e.new.Mark()
 		conn := DialRaw(t, e.plain, "127.0.0.14")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		conn.Write("CAPA\r\n")
-		pop3Expect(t, conn, "+OK")
+		expectLine(t, conn, "+OK")
 		var caps []string
 		for l := conn.ReadLine(); l != "."; l = conn.ReadLine() {
 			caps = append(caps, l)
@@ -318,9 +222,9 @@ func testPOP3UTF8(t *testing.T, e *pop3Env) {
 			t.Fatalf("CAPA %q lacks UTF8", caps)
 		}
 		conn.Write("UTF8\r\nUSER alice@test\r\nPASS " + pw("alice@test") + "\r\n")
-		pop3Expect(t, conn, "+OK UTF8 enabled.")
-		pop3Expect(t, conn, "+OK")
-		pop3Expect(t, conn, "+OK Logged in.")
+		expectLine(t, conn, "+OK UTF8 enabled.")
+		expectLine(t, conn, "+OK")
+		expectLine(t, conn, "+OK Logged in.")
 		pop3Retr(t, conn, "new")
 		e.new.AssertLoginRIP(t, mark, "alice@test", "127.0.0.14")
 	})
@@ -376,10 +280,10 @@ func testPOP3BackendDown(t *testing.T, e *pop3Env) {
 	e.sy.LogOnFailure(t)
 	e.new.Stop(t)
 	conn := DialRaw(t, e.plain, "")
-	pop3Expect(t, conn, "+OK")
+	expectLine(t, conn, "+OK")
 	conn.Write("USER alice@test\r\nPASS " + pw("alice@test") + "\r\n")
-	pop3Expect(t, conn, "+OK")
-	pop3Expect(t, conn, "-ERR [SYS/TEMP]")
+	expectLine(t, conn, "+OK")
+	expectLine(t, conn, "-ERR [SYS/TEMP]")
 	e.new.Restart(t)
 	err := harness.Eventually(10*time.Second, func() error {
 		res, err := PythonPOP3(t, POP3Login{Addr: e.plain, User: "alice@test", Password: pw("alice@test")})

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,10 +46,7 @@ func TestSMTP(t *testing.T) {
 		t.Fatal("the backends do not work on their own; nothing to proxy")
 	}
 
-	dir := t.TempDir()
-	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	mapping := filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, mapping, "# identifier destination", "alice@test new", "carol@test new")
+	cert, mapping := proxyCertMapping(t, "# identifier destination", "alice@test new", "carol@test new")
 	routing := true
 	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		Cert: &cert,

@@ -5,7 +5,6 @@ package e2e
 import (
 	"errors"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,8 +51,7 @@ func TestSMTPSmuggling(t *testing.T) {
 	}
 	e := &smugglingEnv{dc: peers.StartDovecot(t, "smuggle", peers.DovecotOptions{LMTP: true})}
 	e.mx = peers.StartPostfix(t, "mx-smuggle", peers.PostfixSocketDir(t, "mx-smuggle"), peers.PostfixOptions{Role: peers.PostfixMX, LMTPAddr: e.dc.LMTPAddr})
-	mapping := filepath.Join(t.TempDir(), "mappings.txt")
-	harness.WriteMapping(t, mapping, "# identifier destination")
+	mapping := mappingFile(t, "# identifier destination")
 	e.sy = harness.StartSwitchyardConfig(t, smugglingSwitchyardConfig(port(t, e.mx.SMTPAddr), port(t, e.dc.LMTPAddr), mapping))
 	e.smtp, e.lmtp = e.sy.Addr(t, "mx"), e.sy.Addr(t, "lmtp")
 

@@ -59,10 +59,8 @@ func startSubmissionEnv(t *testing.T) *submissionEnv {
 	e.old = peers.StartPostfix(t, "old", oldDir, peers.PostfixOptions{AuthSocket: oldSock})
 	e.new = peers.StartPostfix(t, "new", newDir, peers.PostfixOptions{AuthSocket: newSock, ProxyProtocol: true})
 
-	dir := t.TempDir()
-	cert := harness.GenerateCert(t, dir, "switchyard", "mail.test")
-	e.mapping = filepath.Join(dir, "mappings.txt")
-	harness.WriteMapping(t, e.mapping, "alice@test new")
+	cert, mapping := proxyCertMapping(t, "alice@test new")
+	e.mapping = mapping
 	e.sy = harness.StartSwitchyardConfig(t, harness.SwitchyardConfig{
 		Cert: &cert,
 		Listeners: []harness.SYListener{
@@ -70,12 +68,7 @@ func startSubmissionEnv(t *testing.T) *submissionEnv {
 			{ID: "submission", Protocol: "submission", TLS: "starttls"},
 			{ID: "submissions", Protocol: "submission", TLS: "implicit"},
 		},
-		Destinations: []harness.SYDestination{
-			{ID: "old", Host: "127.0.0.1", Forwarding: "xclient", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "submission", Port: port(t, e.old.SubmissionAddr), TLS: "plain"}}},
-			{ID: "new", Host: "127.0.0.1", Forwarding: "proxy", AllowPlaintextAuth: true,
-				Endpoints: []harness.SYEndpoint{{Protocol: "submission", Port: port(t, e.new.SubmissionAddr), TLS: "plain"}}},
-		},
+		Destinations:       oldNewDestinations("submission", port(t, e.old.SubmissionAddr), port(t, e.new.SubmissionAddr)),
 		DefaultDestination: "old",
 		MappingFile:        e.mapping,
 		Extra:              "\n[capabilities.submission]\nallow_plain_auth_without_tls = true\n",

@@ -533,6 +533,43 @@ func LogMatches(path string, mark LogMark, re *regexp.Regexp) [][]string {
 	return out
 }
 
+// LogRecords is one kind of record a server logs: the lines of Path that
+// Re matches, each turned into a T by Parse (given LogMatches's match:
+// the whole line, then the groups).
+type LogRecords[T any] struct {
+	Path  string
+	Re    *regexp.Regexp
+	Parse func(m []string) T
+}
+
+// Since returns the records logged after mark, in order.
+func (r LogRecords[T]) Since(mark LogMark) []T {
+	var out []T
+	for _, m := range LogMatches(r.Path, mark, r.Re) {
+		out = append(out, r.Parse(m))
+	}
+	return out
+}
+
+// Wait is WaitLogged for the records logged after mark.
+func (r LogRecords[T]) Wait(t testing.TB, mark LogMark, match func(T) bool, missing string) T {
+	t.Helper()
+	return WaitLogged(t, r.Path, func() []T { return r.Since(mark) }, match, missing)
+}
+
+// AssertNone gives the log a moment first (servers write it
+// asynchronously), then fails with unexpected's message for the first
+// record logged after mark that match accepts.
+func (r LogRecords[T]) AssertNone(t testing.TB, mark LogMark, match func(T) bool, unexpected func(T) string) {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond)
+	for _, rec := range r.Since(mark) {
+		if match(rec) {
+			t.Fatal(unexpected(rec))
+		}
+	}
+}
+
 // WaitLogged waits (at most 5 s: servers write their logs
 // asynchronously) until records holds one that match accepts, and
 // returns it. Else the test fails with missing and the log's tail.

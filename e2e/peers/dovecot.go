@@ -227,6 +227,12 @@ func listener(name, addr string, extra ...string) string {
 	return s + "  }\n"
 }
 
+// service renders a service block holding body (its listeners and
+// settings, each rendered with its own indentation and line ends).
+func service(name string, body ...string) string {
+	return "service " + name + " {\n" + strings.Join(body, "") + "}\n"
+}
+
 func (d *Dovecot) config(opts DovecotOptions, uid, gid int) string {
 	protocols := []string{"imap"}
 	if opts.POP3 {
@@ -280,31 +286,28 @@ func (d *Dovecot) config(opts DovecotOptions, uid, gid int) string {
 
 	// Login processes: one per connection is Dovecot's default; keep it
 	// (it is what real deployments run), but keep the pool small.
-	w("service imap-login {\n")
-	w("%s", listener("imap", d.IMAPAddr))
-	w("%s", listener("imaps", d.IMAPSAddr, "ssl = yes"))
-	w("%s", listener("imap_haproxy", d.IMAPProxyAddr, "haproxy = yes"))
-	w("  process_min_avail = 0\n}\n")
+	w("%s", service("imap-login",
+		listener("imap", d.IMAPAddr),
+		listener("imaps", d.IMAPSAddr, "ssl = yes"),
+		listener("imap_haproxy", d.IMAPProxyAddr, "haproxy = yes"),
+		"  process_min_avail = 0\n"))
 	if opts.POP3 {
-		w("service pop3-login {\n")
-		w("%s", listener("pop3", d.POP3Addr))
-		w("%s", listener("pop3s", d.POP3SAddr, "ssl = yes"))
-		w("%s", listener("pop3_haproxy", d.POP3ProxyAddr, "haproxy = yes"))
-		w("}\n")
+		w("%s", service("pop3-login",
+			listener("pop3", d.POP3Addr),
+			listener("pop3s", d.POP3SAddr, "ssl = yes"),
+			listener("pop3_haproxy", d.POP3ProxyAddr, "haproxy = yes")))
 		w("pop3_uidl_format = %%08Xu%%08Xv\n")
 	}
 	if opts.ManageSieve {
-		w("service managesieve-login {\n")
-		w("%s", listener("sieve", d.SieveAddr))
-		w("%s", listener("sieve_haproxy", d.SieveProxyAddr, "haproxy = yes"))
-		w("}\n")
+		w("%s", service("managesieve-login",
+			listener("sieve", d.SieveAddr),
+			listener("sieve_haproxy", d.SieveProxyAddr, "haproxy = yes")))
 		w("plugin {\n  sieve = file:~/sieve;active=~/.dovecot.sieve\n}\n")
 	}
 	if opts.LMTP {
-		w("service lmtp {\n")
-		w("%s", listener("lmtp", d.LMTPAddr))
-		w("%s", listener("lmtp_haproxy", d.LMTPProxyAddr, "haproxy = yes"))
-		w("}\n")
+		w("%s", service("lmtp",
+			listener("lmtp", d.LMTPAddr),
+			listener("lmtp_haproxy", d.LMTPProxyAddr, "haproxy = yes")))
 	}
 	// Keep every unix socket inside base_dir and nothing on default ports.
 	w("service imap-urlauth-login {\n  inet_listener imap-urlauth {\n    port = 0\n  }\n}\n")
@@ -328,43 +331,43 @@ type LoginRecord struct {
 
 var loginRe = regexp.MustCompile(`(\S+-login): (?:Info: )?Login: user=<([^>]*)>, method=(\S+), rip=([^,\s]+), rport=([^,\s]*), lip=([^,\s]+)`)
 
-// Logins returns the successful logins logged after mark.
-func (d *Dovecot) Logins(mark harness.LogMark) []LoginRecord {
-	var out []LoginRecord
-	for _, m := range harness.LogMatches(d.LogPath, mark, loginRe) {
-		out = append(out, LoginRecord{Proto: m[1], User: m[2], Method: m[3], RIP: m[4], RPort: m[5], LIP: m[6], Line: m[0]})
-	}
-	return out
+// logins are the successful logins in Dovecot's log.
+func (d *Dovecot) logins() harness.LogRecords[LoginRecord] {
+	return harness.LogRecords[LoginRecord]{Path: d.LogPath, Re: loginRe, Parse: func(m []string) LoginRecord {
+		return LoginRecord{Proto: m[1], User: m[2], Method: m[3], RIP: m[4], RPort: m[5], LIP: m[6], Line: m[0]}
+	}}
 }
+
+// Logins returns the successful logins logged after mark.
+func (d *Dovecot) Logins(mark harness.LogMark) []LoginRecord { return d.logins().Since(mark) }
 
 // WaitLogin waits (at most 5s: Dovecot's log process writes
 // asynchronously) until a login of user logged after mark appears, and
 // returns it.
 func (d *Dovecot) WaitLogin(t testing.TB, mark harness.LogMark, user string) LoginRecord {
 	t.Helper()
-	return harness.WaitLogged(t, d.LogPath, func() []LoginRecord { return d.Logins(mark) },
-		func(l LoginRecord) bool { return l.User == user },
+	return d.logins().Wait(t, mark, func(l LoginRecord) bool { return l.User == user },
 		fmt.Sprintf("no login for %s in %s's log after offset %d", user, d.Name, mark))
 }
 
 // AssertLoginRIP asserts that Dovecot logged a login of user with
-// rip=rip after mark: the client address the backend believes in.
-func (d *Dovecot) AssertLoginRIP(t testing.TB, mark harness.LogMark, user, rip string) {
+// rip=rip after mark: the client address the backend believes in. It
+// returns that login.
+func (d *Dovecot) AssertLoginRIP(t testing.TB, mark harness.LogMark, user, rip string) LoginRecord {
 	t.Helper()
 	l := d.WaitLogin(t, mark, user)
 	if l.RIP != rip {
 		t.Fatalf("dovecot %s logged login of %s with rip=%s, want rip=%s\n%s", d.Name, user, l.RIP, rip, l.Line)
 	}
+	return l
 }
 
 // AssertNoLogin asserts that no login of user was logged after mark
 // (give the log a moment first: it is written asynchronously).
 func (d *Dovecot) AssertNoLogin(t testing.TB, mark harness.LogMark, user string) {
 	t.Helper()
-	time.Sleep(300 * time.Millisecond)
-	for _, l := range d.Logins(mark) {
-		if l.User == user {
-			t.Fatalf("dovecot %s unexpectedly logged a login of %s: %s", d.Name, user, l.Line)
-		}
-	}
+	d.logins().AssertNone(t, mark, func(l LoginRecord) bool { return l.User == user },
+		func(l LoginRecord) string {
+			return fmt.Sprintf("dovecot %s unexpectedly logged a login of %s: %s", d.Name, user, l.Line)
+		})
 }

@@ -340,33 +340,31 @@ type PostfixClient struct {
 
 var clientRe = regexp.MustCompile(`smtpd\[\d+\]: ([0-9A-F]+): client=([^\[\s]*)\[([^\]]*)\](?::(\d+))?(?:, sasl_method=([^,\s]+))?(?:, sasl_username=([^,\s]+))?`)
 
-// Clients returns the client= lines logged after mark.
-func (p *Postfix) Clients(mark harness.LogMark) []PostfixClient {
-	var out []PostfixClient
-	for _, m := range harness.LogMatches(p.LogPath, mark, clientRe) {
-		out = append(out, PostfixClient{QueueID: m[1], Name: m[2], Addr: m[3], Port: m[4], Method: m[5], User: m[6], Line: m[0]})
-	}
-	return out
+// clients are the client= lines in Postfix's log.
+func (p *Postfix) clients() harness.LogRecords[PostfixClient] {
+	return harness.LogRecords[PostfixClient]{Path: p.LogPath, Re: clientRe, Parse: func(m []string) PostfixClient {
+		return PostfixClient{QueueID: m[1], Name: m[2], Addr: m[3], Port: m[4], Method: m[5], User: m[6], Line: m[0]}
+	}}
 }
+
+// Clients returns the client= lines logged after mark.
+func (p *Postfix) Clients(mark harness.LogMark) []PostfixClient { return p.clients().Since(mark) }
 
 // WaitClient waits (at most 5s: postlogd writes asynchronously) until a
 // message submitted by user is logged after mark, and returns its line.
 func (p *Postfix) WaitClient(t testing.TB, mark harness.LogMark, user string) PostfixClient {
 	t.Helper()
-	return harness.WaitLogged(t, p.LogPath, func() []PostfixClient { return p.Clients(mark) },
-		func(c PostfixClient) bool { return c.User == user },
+	return p.clients().Wait(t, mark, func(c PostfixClient) bool { return c.User == user },
 		fmt.Sprintf("no message from %s in postfix %s's log after offset %d", user, p.Name, mark))
 }
 
 // AssertNoClient asserts that no message of user was logged after mark.
 func (p *Postfix) AssertNoClient(t testing.TB, mark harness.LogMark, user string) {
 	t.Helper()
-	time.Sleep(300 * time.Millisecond)
-	for _, c := range p.Clients(mark) {
-		if c.User == user {
-			t.Fatalf("postfix %s unexpectedly accepted a message from %s: %s", p.Name, user, c.Line)
-		}
-	}
+	p.clients().AssertNone(t, mark, func(c PostfixClient) bool { return c.User == user },
+		func(c PostfixClient) string {
+			return fmt.Sprintf("postfix %s unexpectedly accepted a message from %s: %s", p.Name, user, c.Line)
+		})
 }
 
 // PostfixDelivery is one delivery attempt of one recipient as the
@@ -384,11 +382,9 @@ var deliveryRe = regexp.MustCompile(`\]: ([0-9A-F]+): to=<([^>]*)>,(?:.* relay=(
 
 // Deliveries returns the delivery attempts logged after mark, in order.
 func (p *Postfix) Deliveries(mark harness.LogMark) []PostfixDelivery {
-	var out []PostfixDelivery
-	for _, m := range harness.LogMatches(p.LogPath, mark, deliveryRe) {
-		out = append(out, PostfixDelivery{QueueID: m[1], To: m[2], Relay: m[3], Status: m[4], Detail: m[5], Line: m[0]})
-	}
-	return out
+	return harness.LogRecords[PostfixDelivery]{Path: p.LogPath, Re: deliveryRe, Parse: func(m []string) PostfixDelivery {
+		return PostfixDelivery{QueueID: m[1], To: m[2], Relay: m[3], Status: m[4], Detail: m[5], Line: m[0]}
+	}}.Since(mark)
 }
 
 // Flush asks Postfix to retry every deferred message now (postqueue -f).

@@ -6,6 +6,12 @@ TLS, optionally from a chosen source address, examines INBOX and prints one
 JSON object: {"ok": true, "subject": "..."} or {"ok": false, "stage": ...,
 "error": "..."}. Exit status 0 on success, 1 on a protocol/login failure,
 2 on a usage error.
+
+With --hold SECONDS (the console test) it does not log out: after that
+line it sends NOOP every half second until the server ends the session,
+and prints {"closed": true, "error": "..."} (exit status 0). It gives up
+after SECONDS ({"closed": false}, exit status 1), so that it never
+outlives the test.
 """
 
 import argparse
@@ -15,6 +21,7 @@ import json
 import socket
 import ssl
 import sys
+import time
 
 
 def main():
@@ -27,6 +34,7 @@ def main():
     ap.add_argument("--tls", choices=["plain", "starttls", "implicit"], default="plain")
     ap.add_argument("--source", default="", help="local address to bind to")
     ap.add_argument("--timeout", type=float, default=10.0)
+    ap.add_argument("--hold", type=float, default=0, help="keep the session this long (NOOP)")
     a = ap.parse_args()
 
     if a.source:
@@ -76,6 +84,10 @@ def main():
             raise imaplib.IMAP4.error("FETCH: %r" % (data,))
         msg = email.message_from_bytes(data[0][1])
         result["subject"] = str(msg.get("Subject", ""))
+        if a.hold > 0:
+            result["ok"] = True
+            print(json.dumps(result), flush=True)
+            return hold(m, a.hold)
         stage = "logout"
         m.logout()
         result["ok"] = True
@@ -84,6 +96,21 @@ def main():
         result["error"] = "%s: %s" % (type(e).__name__, e)
     print(json.dumps(result))
     return 0 if result["ok"] else 1
+
+
+def hold(m, limit):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            typ, data = m.noop()
+            if typ != "OK":
+                raise imaplib.IMAP4.error("NOOP: %r" % (data,))
+        except Exception as e:
+            print(json.dumps({"closed": True, "error": "%s: %s" % (type(e).__name__, e)}), flush=True)
+            return 0
+        time.sleep(0.5)
+    print(json.dumps({"closed": False}), flush=True)
+    return 1
 
 
 if __name__ == "__main__":
