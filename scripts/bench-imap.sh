@@ -6,7 +6,11 @@
 #      crypto/tls's own full handshakes (the mock backend itself over
 #      implicit TLS, same certificate); interleaved rounds in one run;
 #   2. user-space memory and goroutines per idle pre-auth connection at
-#      N connections (plaintext, then TLS), each on a freshly started proxy.
+#      N connections (plaintext, then TLS), each on a freshly started proxy;
+#   3. with OPEN_RATE=R, also an open-loop round per round: R logins/s
+#      started whatever the target does (latency counted from when each
+#      was due), direct and through the proxy, for the latency a login adds
+#      at that load.
 # Every process it starts is stopped by PID at exit. Usage:
 #   scripts/bench-imap.sh [ROUNDS] [SECONDS] [IDLE_CONNS]
 set -euo pipefail
@@ -86,6 +90,10 @@ for r in $(seq "$rounds_run"); do
 	login "proxy-tls-resumed-$r" 127.0.0.1:"$tlsport" "$proxypid" --tls implicit --insecure --tls-resume
 	login "proxy-tls12-$r" 127.0.0.1:"$tlsport" "$proxypid" --tls implicit --insecure --tls-max 1.2
 	login "proxy-tls12-resumed-$r" 127.0.0.1:"$tlsport" "$proxypid" --tls implicit --insecure --tls-max 1.2 --tls-resume
+	if [ "${OPEN_RATE:-0}" != 0 ]; then
+		login "direct-open-$r" 127.0.0.1:"$mock" "$mockpid" --rate "$OPEN_RATE" --concurrency 2048
+		login "proxy-open-$r" 127.0.0.1:"$plain" "$proxypid" --rate "$OPEN_RATE" --concurrency 2048
+	fi
 done
 stop_proxy
 

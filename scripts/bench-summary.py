@@ -35,6 +35,21 @@ print("TLS: proxy full handshakes / crypto/tls's own (direct-tls): %.2f; resumed
 print("TLS 1.2 clients: resumed / full through the proxy: %.2f\n"
       % (med["proxy-tls12-resumed"] / med["proxy-tls12"]))
 
+if os.path.exists(os.path.join(out, "direct-open-1.json")):
+    print("### Open loop (logins started at a fixed rate; latency from when each was due)\n")
+    print("| target | asked logins/s | done logins/s | p50 ms | p99 ms | p99.9 ms | errors |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    p99s = {}
+    for label in ("direct-open", "proxy-open"):
+        runs = [load("%s-%d" % (label, r)) for r in range(1, rounds + 1)]
+        p99s[label] = statistics.median(r["latency"]["p99_ms"] for r in runs)
+        print("| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %d |" % (
+            label, runs[0].get("rate", 0), statistics.median(r["ops_per_sec"] for r in runs),
+            statistics.median(r["latency"]["p50_ms"] for r in runs), p99s[label],
+            statistics.median(r["latency"]["p99_9_ms"] for r in runs), sum(r["errors"] for r in runs)))
+    print()
+    print("Added p99 (proxy − direct, medians): %.2f ms\n" % (p99s["proxy-open"] - p99s["direct-open"]))
+
 print("### Idle pre-auth connections\n")
 def heap(kind, n):
     vals = {}

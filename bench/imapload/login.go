@@ -20,6 +20,11 @@ type LoginOptions struct {
 	// first; with neither, it runs for 10 s. Both are capped.
 	Duration time.Duration
 	Count    int64
+	// Rate > 0 makes the storm open-loop: that many logins start per
+	// second whatever the target does, and each one's latency counts
+	// from when it was due (storm.OpsAt); Concurrency must cover rate ×
+	// latency, or the run falls behind (late starts count as latency).
+	Rate     float64
 	SkipNoop bool
 	// Linger is how long to wait for the server to close after LOGOUT
 	// (default 1 s), so TIME_WAIT stays on its side.
@@ -48,11 +53,11 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 	)
 	smp := stats.NewRunSampling(o.Sampler)
 	smp.Take("start")
-	res := &Result{Scenario: "login", Target: o.Target, TLS: o.TLS, Auth: o.Auth, Concurrency: o.Concurrency, Sources: o.Sources, Started: time.Now()}
+	res := &Result{Scenario: "login", Target: o.Target, TLS: o.TLS, Auth: o.Auth, Concurrency: o.Concurrency, Rate: o.Rate, Sources: o.Sources, Started: time.Now()}
 	stopProgress := startProgress(&o.Options, progress.Ops(&ok, &errs, &ph.Total))
 	stopTimeline := stats.StartTimeline(o.Timeline, o.Sampler, ok.Load, errs.Total, nil, &ph.Total)
 	t0 := time.Now()
-	r.Ops(o.Concurrency, o.Count, &ok, &errs, func(ctx context.Context, n int64) error {
+	r.OpsAt(o.Rate, o.Concurrency, o.Count, &ok, &errs, func(ctx context.Context, n int64) error {
 		return loginOnce(ctx, &o, r.Dialer, o.Accounts[(n-1)%int64(len(o.Accounts))], &ph)
 	}, func(err error) (string, string) {
 		var oe *opError
@@ -72,6 +77,9 @@ func RunLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 
 func loginOnce(ctx context.Context, o *LoginOptions, d *sources.Dialer, acct Account, ph *Phases) error {
 	t0 := time.Now()
+	if due, ok := storm.Due(ctx); ok {
+		t0 = due // open loop: a late start is latency too
+	}
 	c, oerr := open(ctx, &o.Options, d, acct, ph, false, 4096, 1024)
 	if oerr != nil {
 		return oerr

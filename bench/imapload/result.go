@@ -22,6 +22,7 @@ type Result struct {
 	TLS         TLSMode   `json:"tls"`
 	Auth        AuthMode  `json:"auth,omitempty"`
 	Concurrency int       `json:"concurrency"`
+	Rate        float64   `json:"rate,omitempty"` // open-loop logins per second asked (0: closed loop)
 	Sources     int       `json:"sources,omitempty"`
 	Started     time.Time `json:"started"`
 	WallSeconds float64   `json:"wall_seconds"`
@@ -156,6 +157,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	}
 	p("tls / auth", "%s", mode)
 	p("concurrency", "%d", r.Concurrency)
+	if r.Rate > 0 {
+		p("open-loop rate", "%g/s asked (latency from when each login was due)", r.Rate)
+	}
 	if r.Sources > 1 {
 		p("sources", "127.0.0.1-%d", r.Sources)
 	}

@@ -53,6 +53,7 @@ type flags struct {
 	timeout     time.Duration
 	linger      time.Duration
 	noNoop      bool
+	rate        float64
 	sources     int
 	conns       int
 	hold        time.Duration
@@ -125,6 +126,7 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "deadline of one operation")
 	fs.DurationVar(&f.linger, "linger", time.Second, "login, deliver: after LOGOUT/QUIT, wait this long for the server to close first")
 	fs.BoolVar(&f.noNoop, "no-noop", false, "login: skip the NOOP between login and logout")
+	fs.Float64Var(&f.rate, "rate", 0, "login (IMAP): open loop, this many logins started per second whatever the target does, latency counted from when each was due; --concurrency bounds those in flight (0: closed loop)")
 	fs.IntVar(&f.sources, "sources", 0, "spread connections over source addresses 127.0.0.1..127.0.0.X (>28k ports)")
 	fs.IntVar(&f.conns, "conns", 1000, "idle: sessions to open and hold")
 	fs.DurationVar(&f.hold, "hold", 10*time.Second, "idle: how long to hold the sessions (at most 1h)")
@@ -179,6 +181,10 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	return fs
 }
 
+// maxRate bounds --rate: more logins per second than one machine's
+// loopback could carry is a typing mistake.
+const maxRate = 1_000_000
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var f flags
 	fs := newFlagSet(&f, stderr)
@@ -191,6 +197,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "switchyard-bench: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if f.rate != 0 && (f.scenario != "login" || f.protocol != "imap" || len(f.mockBackend) > 0 || !(f.rate > 0 && f.rate <= maxRate)) {
+		fmt.Fprintf(stderr, "switchyard-bench: --rate %g: an open-loop rate above 0 and at most %g logins/s, for --scenario login with --protocol imap\n", f.rate, float64(maxRate))
 		return 2
 	}
 	accounts, err := loadAccounts(&f)
@@ -266,7 +276,7 @@ func runLoad(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 	var res *imapload.Result
 	switch f.scenario {
 	case "login":
-		res, err = imapload.RunLogin(ctx, imapload.LoginOptions{Options: o, Duration: f.duration, Count: f.count, SkipNoop: f.noNoop, Linger: f.linger})
+		res, err = imapload.RunLogin(ctx, imapload.LoginOptions{Options: o, Duration: f.duration, Count: f.count, Rate: f.rate, SkipNoop: f.noNoop, Linger: f.linger})
 	case "idle":
 		res, err = imapload.RunIdle(ctx, imapload.IdleOptions{Options: o, Conns: f.conns, Hold: f.hold, Preauth: f.preauth, SkipCheck: f.noCheck})
 	default:

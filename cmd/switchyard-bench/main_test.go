@@ -118,8 +118,36 @@ func TestLoginScenarioAgainstMock(t *testing.T) {
 	}
 }
 
+// TestOpenLoopLogin: --rate runs the login storm open-loop and says so
+// in the table and the JSON.
+func TestOpenLoopLogin(t *testing.T) {
+	s, err := mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "t", Users: map[string]string{"u0": "pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	jsonPath := filepath.Join(t.TempDir(), "r.json")
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"--scenario", "login", "--target", s.Addr(), "--users", "1", "--user-prefix", "u",
+		"--password", "pw", "--count", "20", "--rate", "500", "--concurrency", "8", "--json", jsonPath}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "20 ok, 0 failed") || !strings.Contains(out.String(), "open-loop rate") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	var m map[string]any
+	b, _ := os.ReadFile(jsonPath)
+	if err := json.Unmarshal(b, &m); err != nil || m["rate"] != 500.0 || m["ops"] != 20.0 {
+		t.Fatalf("json %s %v", b, err)
+	}
+}
+
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
+		{"--rate", "-1", "--count", "1"},
+		{"--rate", "10", "--scenario", "idle"},
+		{"--rate", "10", "--protocol", "pop3"},
 		{"--scenario", "storm", "--count", "1"},
 		{"--tls", "ssl", "--count", "1"},
 		{"--users", "0"},
