@@ -684,24 +684,16 @@ func (l *loop) fill(s *epSession, d *dir) (reason string) {
 		}
 		if d.hasPipe {
 			n, err := unix.Splice(src.fd, nil, d.p.w, nil, l.b.pipeSize, spliceFlags)
-			switch {
-			case n > 0:
-				d.inPipe += int(n)
-				if int(n) < l.b.pipeSize && !src.hup {
-					// A short read emptied the socket: the next bytes
-					// raise a new edge, so no read just to see EAGAIN.
-					// Once the peer's end was reported, no edge follows:
-					// read on to the EOF.
-					src.canRead = false
-				}
-			case err == nil:
-				l.sawEOF(s, d)
-			case err == unix.EAGAIN:
-				// The pipe is empty here, so this is the socket.
+			if n <= 0 {
+				// (EAGAIN: the pipe is empty here, so it is the socket's.)
+				return l.readFailed(s, d, err)
+			}
+			d.inPipe += int(n)
+			if int(n) < l.b.pipeSize && !src.hup {
+				// A short read emptied the socket: the next bytes raise a
+				// new edge, so no read just to see EAGAIN. Once the peer's
+				// end was reported, no edge follows: read on to the EOF.
 				src.canRead = false
-			case err == unix.EINTR:
-			default:
-				return legError(src.client, "read", err)
 			}
 			return ""
 		}
@@ -739,22 +731,15 @@ func (l *loop) fill(s *epSession, d *dir) (reason string) {
 	} else {
 		room := len(buf) - d.n
 		n, err := unix.Read(src.fd, buf[d.n:])
-		switch {
-		case n > 0:
-			d.n += n
-			if n < room && !src.hup {
-				src.canRead = false // drained, as for splice above
-			}
-			if n == room && d.splice {
-				d.bulk = true // bulk flows: splice from the next read on
-			}
-		case err == nil:
-			l.sawEOF(s, d)
-		case err == unix.EAGAIN:
-			src.canRead = false
-		case err == unix.EINTR:
-		default:
-			return legError(src.client, "read", err)
+		if n <= 0 {
+			return l.readFailed(s, d, err)
+		}
+		d.n += n
+		if n < room && !src.hup {
+			src.canRead = false // drained, as for splice above
+		}
+		if n == room && d.splice {
+			d.bulk = true // bulk flows: splice from the next read on
 		}
 	}
 	if dst := d.dst; dst.tls != nil && d.n > d.off {
@@ -771,6 +756,22 @@ func (l *loop) fill(s *epSession, d *dir) (reason string) {
 		if err != nil {
 			return legError(dst.client, "write", err)
 		}
+	}
+	return ""
+}
+
+// readFailed settles a read or splice from d's source that moved nothing:
+// the end of the stream, a drained socket, an interrupted call, or the
+// leg's failure (a reason to end the session).
+func (l *loop) readFailed(s *epSession, d *dir, err error) (reason string) {
+	switch err {
+	case nil:
+		l.sawEOF(s, d)
+	case unix.EAGAIN:
+		d.src.canRead = false
+	case unix.EINTR:
+	default:
+		return legError(d.src.client, "read", err)
 	}
 	return ""
 }
