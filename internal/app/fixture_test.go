@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,6 +170,18 @@ func startApp(t *testing.T, text string, prepare ...func(*App)) *App {
 		t.Fatal("app did not start")
 	}
 	return a
+}
+
+// doRequest sends req with c and returns the status and the whole body.
+func doRequest(t testing.TB, c *http.Client, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // proxiedLines make a listener require a PROXY header from the loopback.

@@ -166,8 +166,7 @@ func TestHostileVerdictNeverJoinsAnotherSession(t *testing.T) {
 
 		var legit []*client
 		for i := 0; i < 8; i++ {
-			c := dial(t, addr)
-			c.line()
+			c := dialGreeted(t, addr)
 			user := fmt.Sprint("user", round*4+i%4)
 			if i >= 4 {
 				user = fmt.Sprint("user", 8+round*2+i%2)
@@ -396,8 +395,7 @@ func TestHostilePerAddressCap(t *testing.T) {
 	})
 	a, addr := hostileProxy(t, "imap", mockPort(b.Addr()), "max_connections_per_ip = 2", "[capabilities.imap]\nallow_plain_auth_without_tls = true\n")
 	for _, u := range []string{"a", "b"} {
-		c := dial(t, addr)
-		c.line()
+		c := dialGreeted(t, addr)
 		if got := c.landedOn(u, "pw"); got != "only" {
 			t.Fatalf("%s landed on %q", u, got)
 		}
@@ -495,8 +493,7 @@ default_destination = "d"
 		if got := c.landedOn("a", "pw"); got != "only" {
 			t.Fatalf("implicit TLS login %d landed on %q", i, got)
 		}
-		c2 := dial(t, imap)
-		c2.line()
+		c2 := dialGreeted(t, imap)
 		c2.startTLS()
 		if got := c2.landedOn("a", "pw"); got != "only" {
 			t.Fatalf("STARTTLS login %d landed on %q", i, got)

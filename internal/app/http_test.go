@@ -172,13 +172,7 @@ func get(t *testing.T, c *http.Client, url, auth string) (int, string) {
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return doRequest(t, c, req)
 }
 
 // TestHTTPRoutesEachRequest: on one keep-alive connection, requests go to

@@ -35,13 +35,7 @@ func post(t *testing.T, hc *http.Client, addr, method, path, ctype, body string)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return doRequest(t, hc, req)
 }
 
 // importBody is n "userI@bulk.example new" lines.
@@ -92,8 +86,7 @@ func TestBulkImport100k(t *testing.T) {
 		t.Fatalf("the file holds %d imported lines", n)
 	}
 	// The mapping the file had before is still there, and logins follow.
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("alice landed on %q", got)
 	}
@@ -324,8 +317,7 @@ func TestDestinationByName(t *testing.T) {
 		t.Fatalf("PUT: %d %s", code, body)
 	}
 	for range 3 {
-		c := dial(t, f.plain)
-		c.line()
+		c := dialGreeted(t, f.plain)
 		if got := c.landedOn("bob@example.com", "pw-bob"); got != "third" {
 			t.Fatalf("bob landed on %q", got)
 		}
@@ -386,8 +378,7 @@ func TestSourceIPs(t *testing.T) {
 		t.Fatalf("PUT: %d %s", code, body)
 	}
 	for range 4 {
-		c := dial(t, f.plain)
-		c.line()
+		c := dialGreeted(t, f.plain)
 		if got := c.landedOn("bob@example.com", "pw-bob"); got != "third" {
 			t.Fatalf("bob landed on %q", got)
 		}
@@ -431,13 +422,11 @@ func TestHostDownMinClients(t *testing.T) {
 // switchyard_build_info.
 func TestStatsAndBuildInfo(t *testing.T) {
 	f, call, _, _ := startAdminFixture(t)
-	b := dial(t, f.plain)
-	b.line()
+	b := dialGreeted(t, f.plain)
 	if got := b.landedOn("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("alice landed on %q", got)
 	}
-	p := dial(t, f.plain)
-	p.line()
+	dialGreeted(t, f.plain) // the one waiting to log in
 	var body string
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var code int
