@@ -109,20 +109,38 @@ func fileMapping(path, extra string) string {
 	return fmt.Sprintf("[mapping]\nsource = \"file\"\n%s[mapping.file]\npath = %q\n", extra, path)
 }
 
+// certSection is the [tls.certificate.main] section of the fixture's
+// certificate.
+func (f proxyFiles) certSection() string {
+	return fmt.Sprintf("[tls.certificate.main]\ncert = %q\nkey = %q\ndefault = true\n", f.cert, f.key)
+}
+
+// listenerSection is [listener.NAME] of proto bound to anyPort; lines are
+// its further keys.
+func listenerSection(name, proto, tls, lines string) string {
+	return fmt.Sprintf("[listener.%s]\nprotocol = %q\nbind = [%q]\ntls = %q\n%s", name, proto, anyPort, tls, lines)
+}
+
+// destSection is [destination.NAME] on 127.0.0.1 (lines: its further
+// keys) and its [destination.NAME.protocol.PROTO] section for port.
+func destSection(name, lines, proto, port, tls string) string {
+	return fmt.Sprintf("[destination.%s]\nhost = \"127.0.0.1\"\n%s[destination.%s.protocol.%s]\nport = %s\ntls = %q\n", name, lines, name, proto, port, tls)
+}
+
 // toml renders the configuration.
 func (p proxySpec) toml() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n[server]\nbackend_timeout = \"2s\"\n%s", p.server)
-	fmt.Fprintf(&b, "[tls.certificate.main]\ncert = %q\nkey = %q\ndefault = true\n", p.files.cert, p.files.key)
+	b.WriteString(p.files.certSection())
 	for _, l := range p.listeners {
-		fmt.Fprintf(&b, "[listener.%s]\nprotocol = %q\nbind = [%q]\ntls = %q\n%s", l.name, p.protocol, anyPort, l.tls, l.extra)
+		b.WriteString(listenerSection(l.name, p.protocol, l.tls, l.extra))
 	}
 	for _, d := range []struct {
 		name string
 		destSpec
 	}{{"old", p.old}, {"new", p.new}} {
-		fmt.Fprintf(&b, "[destination.%s]\nhost = \"127.0.0.1\"\nforwarding = %q\nallow_plaintext_auth = true\n%s", d.name, d.forwarding, d.extra)
-		fmt.Fprintf(&b, "[destination.%s.protocol.%s]\nport = %s\ntls = \"plain\"\n", d.name, p.protocol, d.port)
+		lines := fmt.Sprintf("forwarding = %q\nallow_plaintext_auth = true\n%s", d.forwarding, d.extra)
+		b.WriteString(destSection(d.name, lines, p.protocol, d.port, "plain"))
 	}
 	fmt.Fprintf(&b, "[routing]\ndefault_destination = \"old\"\n%s", p.mapping)
 	fmt.Fprintf(&b, "[capabilities.%s]\n%s", p.protocol, p.caps)

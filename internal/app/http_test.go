@@ -93,34 +93,7 @@ func startHTTPFixture(t *testing.T, extra ...string) *httpFixture {
 [server]
 backend_timeout = "2s"
 health_check_interval = "0s"
-[tls.certificate.main]
-cert = %q
-key = %q
-default = true
-[listener.web]
-protocol = "http"
-bind = [%q]
-tls = "plain"
-[listener.webtls]
-protocol = "http"
-bind = [%q]
-tls = "implicit"
-[destination.old]
-host = "127.0.0.1"
-forwarding = "none"
-forwarded = true
-allow_plaintext_auth = true
-[destination.old.protocol.http]
-port = %s
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-forwarding = "none"
-tls_allow_invalid_certs = true
-[destination.new.protocol.http]
-port = %s
-tls = "implicit"
-[routing]
+%s%s%s%s%s[routing]
 default_destination = "old"
 %s
 [[http.route]]
@@ -144,7 +117,9 @@ fallback = "default"
 [http.route.extract]
 from = "query"
 param = "account"
-%s`, files.cert, files.key, anyPort, anyPort, portOf(f.old.URL[len("http://"):]), portOf(f.new.URL[len("https://"):]),
+%s`, files.certSection(), listenerSection("web", "http", "plain", ""), listenerSection("webtls", "http", "implicit", ""),
+		destSection("old", "forwarding = \"none\"\nforwarded = true\nallow_plaintext_auth = true\n", "http", portOf(f.old.URL[len("http://"):]), "plain"),
+		destSection("new", "forwarding = \"none\"\ntls_allow_invalid_certs = true\n", "http", portOf(f.new.URL[len("https://"):]), "implicit"),
 		fileMapping(files.mapping, "normalize = \"lowercase\"\n"), strings.Join(extra, "\n")))
 	f.app, f.web, f.webTLS = a, addrOf(t, a, "web"), addrOf(t, a, "webtls")
 	return f

@@ -42,42 +42,13 @@ func startRelayFixture(t *testing.T, oldCfg mocksmtp.Config, listenerExtra strin
 [server]
 hostname = "proxy.test"
 backend_timeout = "2s"
-[tls.certificate.main]
-cert = %q
-key = %q
-default = true
-[listener.lmtp]
-protocol = "lmtp"
-bind = [%q]
-tls = "plain"
-recipient_routing = true
-%s
-[listener.mx]
-protocol = "smtp"
-bind = [%q]
-tls = "plain"
-[destination.old]
-host = "127.0.0.1"
-forwarding = "none"
-[destination.old.protocol.lmtp]
-port = %s
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-forwarding = "xclient"
-[destination.new.protocol.lmtp]
-port = %s
-tls = "plain"
-[destination.mx]
-host = "127.0.0.1"
-forwarding = "xclient"
-[destination.mx.protocol.smtp]
-port = %s
-tls = "plain"
-[routing]
+%s%s%s%s%s%s[routing]
 default_destination = "old"
 smtp_passthrough_destination = "mx"
-%s`, files.cert, files.key, anyPort, listenerExtra, anyPort, portOf(f.old.Addr()), portOf(f.new.Addr()), portOf(f.mx.Addr()),
+%s`, files.certSection(), listenerSection("lmtp", "lmtp", "plain", "recipient_routing = true\n"+listenerExtra+"\n"), listenerSection("mx", "smtp", "plain", ""),
+		destSection("old", "forwarding = \"none\"\n", "lmtp", portOf(f.old.Addr()), "plain"),
+		destSection("new", "forwarding = \"xclient\"\n", "lmtp", portOf(f.new.Addr()), "plain"),
+		destSection("mx", "forwarding = \"xclient\"\n", "smtp", portOf(f.mx.Addr()), "plain"),
 		fileMapping(files.mapping, "normalize = \"lowercase\"\npositive_ttl = \"1s\"\nnegative_ttl = \"1s\"\n"))
 	f.app = startApp(t, text)
 	f.lmtp, f.pass = addrOf(t, f.app, "lmtp"), addrOf(t, f.app, "mx")
