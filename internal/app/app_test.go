@@ -117,12 +117,7 @@ type client struct {
 
 func dial(t *testing.T, addr string) *client {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialTCP(t, addr, 10*time.Second)
 	return &client{t: t, conn: c, r: bufio.NewReader(c)}
 }
 

@@ -415,10 +415,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // restart; a failed reload is a 422 problem and the events say both.
 func TestConsoleReload(t *testing.T) {
 	f := startConsole(t, consoleOpt{})
-	third := listenMock(t, func() (*mockimap.Server, error) {
-		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "third", Users: map[string]string{"bob@example.com": "pw-bob"}})
-	})
-	next := withDestinations(f.app.cfg, map[string]config.Destination{"third": plainIMAP(t, third.Addr())})
+	next := withDestinations(f.app.cfg, map[string]config.Destination{"third": plainIMAP(t, thirdForBob(t).Addr())})
 	srv := next.Server
 	srv.ShutdownGrace = config.Duration(time.Minute)
 	next.Server = srv

@@ -190,6 +190,19 @@ func startApp(t *testing.T, text string, prepare ...func(*App)) *App {
 	return a
 }
 
+// dialTCP connects to addr, closes the connection when the test ends and
+// gives it deadline for all it does.
+func dialTCP(t *testing.T, addr string, deadline time.Duration) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(deadline))
+	return c
+}
+
 // doRequest sends req with c and returns the status and the whole body.
 func doRequest(t testing.TB, c *http.Client, req *http.Request) (int, string) {
 	t.Helper()

@@ -197,12 +197,7 @@ func TestHTTPRoutesEachRequest(t *testing.T) {
 // they are sent.
 func TestHTTPWebSocketAndSSE(t *testing.T) {
 	f := startHTTPFixture(t)
-	conn, err := net.DialTimeout("tcp", f.web, 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn := dialTCP(t, f.web, 10*time.Second)
 	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: mail.test\r\nAuthorization: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", basic("bob@example.com"))
 	r := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(r, nil)
@@ -222,12 +217,7 @@ func TestHTTPWebSocketAndSSE(t *testing.T) {
 		}
 	}
 
-	sse, err := net.DialTimeout("tcp", f.web, 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sse.Close()
-	_ = sse.SetDeadline(time.Now().Add(10 * time.Second))
+	sse := dialTCP(t, f.web, 10*time.Second)
 	fmt.Fprintf(sse, "GET /events HTTP/1.1\r\nHost: mail.test\r\nAuthorization: %s\r\n\r\n", basic("alice@example.com"))
 	sr := bufio.NewReader(sse)
 	resp, err = http.ReadResponse(sr, nil)

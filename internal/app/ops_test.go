@@ -300,28 +300,39 @@ func TestDNSCache(t *testing.T) {
 	}
 }
 
+// thirdForBob starts a mock IMAP backend "third" where bob has an account.
+func thirdForBob(t *testing.T) *mockimap.Server {
+	t.Helper()
+	return listenMock(t, func() (*mockimap.Server, error) {
+		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "third", Users: map[string]string{"bob@example.com": "pw-bob"}})
+	})
+}
+
+// moveBobToThird reloads f's App with d as destination "third", maps bob
+// there through the admin API and checks that his next logins land on it.
+func moveBobToThird(t *testing.T, f *fixture, call adminCall, d config.Destination, logins int) {
+	t.Helper()
+	reloadTo(t, f.app, withDestinations(f.app.cfg, map[string]config.Destination{"third": d}))
+	if code, body := call("PUT", "/mappings?identifier=bob@example.com&destination=third"); code != 200 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	for range logins {
+		c := dialGreeted(t, f.plain)
+		if got := c.landedOn("bob@example.com", "pw-bob"); got != "third" {
+			t.Fatalf("bob landed on %q", got)
+		}
+	}
+}
+
 // TestDestinationByName: a destination given by host name is resolved
 // through the cache, once, for every login and the active checks.
 func TestDestinationByName(t *testing.T) {
 	r := newFakeResolver()
 	r.answers["imap.backend.test"] = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	f, call, _, _ := startAdminFixtureWith(t, "", func(a *App) { a.dns.Resolve = r.resolve })
-	third := listenMock(t, func() (*mockimap.Server, error) {
-		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "third",
-			Users: map[string]string{"bob@example.com": "pw-bob"}})
-	})
-	d := plainIMAP(t, third.Addr())
+	d := plainIMAP(t, thirdForBob(t).Addr())
 	d.Host, d.DNSCacheTTL = "imap.backend.test", config.Duration(time.Hour)
-	reloadTo(t, f.app, withDestinations(f.app.cfg, map[string]config.Destination{"third": d}))
-	if code, body := call("PUT", "/mappings?identifier=bob@example.com&destination=third"); code != 200 {
-		t.Fatalf("PUT: %d %s", code, body)
-	}
-	for range 3 {
-		c := dialGreeted(t, f.plain)
-		if got := c.landedOn("bob@example.com", "pw-bob"); got != "third" {
-			t.Fatalf("bob landed on %q", got)
-		}
-	}
+	moveBobToThird(t, f, call, d, 3)
 	if n := r.count("imap.backend.test"); n != 1 {
 		t.Fatalf("resolved %d times for three logins and the checks, want 1", n)
 	}
@@ -367,22 +378,10 @@ func recorder(t *testing.T, target string) (addr string, from func() []string) {
 // them in turn.
 func TestSourceIPs(t *testing.T) {
 	f, call, _, _ := startAdminFixtureWith(t, "")
-	third := listenMock(t, func() (*mockimap.Server, error) {
-		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "third", Users: map[string]string{"bob@example.com": "pw-bob"}})
-	})
-	rec, from := recorder(t, third.Addr())
+	rec, from := recorder(t, thirdForBob(t).Addr())
 	d := plainIMAP(t, rec)
 	d.SourceIPs = []string{"127.0.0.2", "127.0.0.3"}
-	reloadTo(t, f.app, withDestinations(f.app.cfg, map[string]config.Destination{"third": d}))
-	if code, body := call("PUT", "/mappings?identifier=bob@example.com&destination=third"); code != 200 {
-		t.Fatalf("PUT: %d %s", code, body)
-	}
-	for range 4 {
-		c := dialGreeted(t, f.plain)
-		if got := c.landedOn("bob@example.com", "pw-bob"); got != "third" {
-			t.Fatalf("bob landed on %q", got)
-		}
-	}
+	moveBobToThird(t, f, call, d, 4)
 	got := map[string]int{}
 	for _, ip := range from() {
 		got[ip]++

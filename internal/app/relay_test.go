@@ -64,12 +64,7 @@ type relayConn struct {
 
 func dialRelay(t *testing.T, addr string) *relayConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+	c := dialTCP(t, addr, 15*time.Second)
 	return &relayConn{t: t, c: c, tp: textproto.NewConn(c)}
 }
 
