@@ -101,31 +101,10 @@ func BenchmarkImport100k(b *testing.B) {
 	for i := range 100_000 {
 		fmt.Fprintf(&base, "old%d@example.com old\n", i)
 	}
-	text := fmt.Sprintf(`
-[listener.imap]
-protocol = "imap"
-bind = ["127.0.0.1:0"]
-tls = "plain"
-[destination.old]
-host = "127.0.0.1"
-allow_plaintext_auth = true
-[destination.old.protocol.imap]
-port = 1143
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-allow_plaintext_auth = true
-[destination.new.protocol.imap]
-port = 1144
-tls = "plain"
-[routing]
-default_destination = "old"
-[mapping]
-source = "file"
-normalize = "lowercase"
-[mapping.file]
-path = %q
-`, path)
+	plainAuth := "allow_plaintext_auth = true\n"
+	text := "\n" + listenerSection("imap", "imap", "plain", "") +
+		destSection("old", plainAuth, "imap", "1143", "plain") + destSection("new", plainAuth, "imap", "1144", "plain") +
+		"[routing]\ndefault_destination = \"old\"\n" + fileMapping(path, "normalize = \"lowercase\"\n")
 	pairs := make([]backend.Pair, 100_000)
 	for i := range pairs {
 		pairs[i] = backend.Pair{Identifier: fmt.Sprintf("user%d@example.com", i), Destination: "new"}
