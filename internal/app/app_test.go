@@ -129,6 +129,29 @@ func dialGreeted(t *testing.T, addr string) *client {
 	return c
 }
 
+// dialTLS dials addr with implicit TLS.
+func dialTLS(t *testing.T, addr string) *client {
+	t.Helper()
+	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tc.Close() })
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	return &client{t: t, conn: tc, r: bufio.NewReader(tc)}
+}
+
+// upgradeTLS runs a TLS handshake on the connection, after the
+// protocol's STARTTLS was answered.
+func (c *client) upgradeTLS() {
+	c.t.Helper()
+	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.conn, c.r = tc, bufio.NewReader(tc)
+}
+
 func (c *client) line() string {
 	c.t.Helper()
 	l, err := c.r.ReadString('\n')
@@ -163,11 +186,7 @@ func (c *client) startTLS() {
 	if _, l := c.until("s"); !strings.HasPrefix(l, "s OK") {
 		c.t.Fatalf("STARTTLS: %s", l)
 	}
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		c.t.Fatal(err)
-	}
-	c.conn, c.r = tc, bufio.NewReader(tc)
+	c.upgradeTLS()
 }
 
 // login sends "a LOGIN user pass" and returns the tagged reply.
@@ -242,13 +261,7 @@ func TestSTARTTLSAndImplicitTLS(t *testing.T) {
 	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("alice via STARTTLS landed on %q", got)
 	}
-	tc, err := tls.Dial("tcp", f.implicit, &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
-	ic := &client{t: t, conn: tc, r: bufio.NewReader(tc)}
+	ic := dialTLS(t, f.implicit)
 	if g := ic.line(); !strings.HasPrefix(g, "* OK") {
 		t.Fatalf("implicit greeting %q", g)
 	}

@@ -1,8 +1,6 @@
 package app
 
 import (
-	"bufio"
-	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -139,11 +137,7 @@ func TestSieveSASLAndRefusals(t *testing.T) {
 	}
 	c.send("STARTTLS\r\n")
 	c.expect("OK")
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.conn, c.r = tc, bufio.NewReader(tc)
+	c.upgradeTLS()
 	if caps := strings.Join(c.sieveGreeting(), "\n"); strings.Contains(caps, `"STARTTLS"`) || !strings.Contains(caps, `"SASL" "PLAIN LOGIN"`) {
 		t.Fatalf("capabilities after TLS: %q", caps)
 	}

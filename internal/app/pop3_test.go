@@ -2,7 +2,6 @@ package app
 
 import (
 	"bufio"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"slices"
@@ -237,23 +236,13 @@ func TestPOP3TLS(t *testing.T) {
 	// Plaintext pipelined after STLS is discarded, not executed.
 	c.send("STLS\r\nUSER injected\r\n")
 	c.expect("+OK Begin TLS")
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.conn, c.r = tc, bufio.NewReader(tc)
+	c.upgradeTLS()
 	c.send("PASS pw-bob\r\n")
 	c.expect("-ERR No username given.")
 	if got := c.pop3Login("bob@example.com", "pw-bob"); got != "old" {
 		t.Fatalf("STLS: landed on %q", got)
 	}
-	ic, err := tls.Dial("tcp", f.implicit, &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ic.Close()
-	_ = ic.SetDeadline(time.Now().Add(10 * time.Second))
-	c2 := &client{t: t, conn: ic, r: bufio.NewReader(ic)}
+	c2 := dialTLS(t, f.implicit)
 	c2.expect("+OK")
 	if got := c2.pop3Login("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("implicit TLS: landed on %q", got)
