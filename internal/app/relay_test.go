@@ -55,6 +55,17 @@ smtp_passthrough_destination = "mx"
 	return f
 }
 
+// mailFrom dials the LMTP listener, greets and opens a transaction from
+// s@remote.test.
+func (f *relayFixture) mailFrom(t *testing.T) *relayConn {
+	t.Helper()
+	c := dialRelay(t, f.lmtp)
+	c.reply()
+	c.cmd("LHLO client.test")
+	c.cmd("MAIL FROM:<s@remote.test>")
+	return c
+}
+
 // relayConn is a line client that reads whole (multi-line) replies.
 type relayConn struct {
 	t  *testing.T
@@ -178,10 +189,7 @@ func TestLMTPPipelined(t *testing.T) {
 // and a retry delivers the message once.
 func TestLMTPBackendLostMidData(t *testing.T) {
 	f := startRelayFixture(t, mocksmtp.Config{DropAfterBodyBytes: 4000}, "")
-	c := dialRelay(t, f.lmtp)
-	c.reply()
-	c.cmd("LHLO client.test")
-	c.cmd("MAIL FROM:<s@remote.test>")
+	c := f.mailFrom(t)
 	expectPrefix(t, "RCPT", c.cmd("RCPT TO:<bob@example.com>"), "250")
 	expectPrefix(t, "DATA", c.cmd("DATA"), "354")
 	c.send(strings.TrimSuffix(body("big", 20000), "\r\n"))
@@ -231,10 +239,7 @@ func TestLMTPMessageSizeLimit(t *testing.T) {
 // flight end with the backend's verdict, then says 421 and closes.
 func TestLMTPDrainFinishesTheTransaction(t *testing.T) {
 	f := startRelayFixture(t, mocksmtp.Config{}, "")
-	c := dialRelay(t, f.lmtp)
-	c.reply()
-	c.cmd("LHLO client.test")
-	c.cmd("MAIL FROM:<s@remote.test>")
+	c := f.mailFrom(t)
 	c.cmd("RCPT TO:<bob@example.com>")
 	expectPrefix(t, "DATA", c.cmd("DATA"), "354")
 	idle := dialRelay(t, f.lmtp)
@@ -286,10 +291,7 @@ func TestSMTPPassthrough(t *testing.T) {
 func TestLMTPDelayedRecipientDeferred(t *testing.T) {
 	f := startRelayFixture(t, mocksmtp.Config{}, "")
 	f.app.eng.Delay("bob@example.com", time.Minute)
-	c := dialRelay(t, f.lmtp)
-	c.reply()
-	c.cmd("LHLO client.test")
-	c.cmd("MAIL FROM:<s@remote.test>")
+	c := f.mailFrom(t)
 	expectPrefix(t, "RCPT to a delayed account", c.cmd("RCPT TO:<Bob@Example.com>"), "451 4.4.3")
 	expectPrefix(t, "RCPT to another", c.cmd("RCPT TO:<alice@example.com>"), "250")
 	f.app.eng.Delay("bob@example.com", 0)
