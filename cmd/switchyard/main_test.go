@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,12 @@ import (
 
 	"github.com/switchyard-mail/switchyard/internal/testcert"
 )
+
+// plainIMAPDest is [destination.NAME] on 127.0.0.1, plaintext logins
+// allowed, with IMAP on port.
+func plainIMAPDest(name string, port int) string {
+	return fmt.Sprintf("[destination.%s]\nhost = \"127.0.0.1\"\nallow_plaintext_auth = true\n[destination.%s.protocol.imap]\nport = %d\ntls = \"plain\"\n", name, name, port)
+}
 
 func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
@@ -27,19 +34,7 @@ func TestCheckConfig(t *testing.T) {
 protocol = "imap"
 bind = ["127.0.0.1:10143"]
 tls = "plain"
-[destination.old]
-host = "127.0.0.1"
-allow_plaintext_auth = true
-[destination.old.protocol.imap]
-port = 143
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-allow_plaintext_auth = true
-[destination.new.protocol.imap]
-port = 1143
-tls = "plain"
-[routing]
+` + plainIMAPDest("old", 143) + plainIMAPDest("new", 1143) + `[routing]
 default_destination = "old"
 [mapping]
 source = "file"
@@ -133,13 +128,7 @@ tls = "plain"
 protocol = "imap"
 bind = ["127.0.0.1:0"]
 tls = "implicit"
-[destination.old]
-host = "127.0.0.1"
-allow_plaintext_auth = true
-[destination.old.protocol.imap]
-port = 1
-tls = "plain"
-[routing]
+` + plainIMAPDest("old", 1) + `[routing]
 default_destination = "old"
 [admin]
 bind = "127.0.0.1:0"
