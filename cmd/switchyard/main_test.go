@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -145,23 +144,7 @@ bind = "127.0.0.1:0"
 		done <- runContext(ctx, []string{"--config", cfg, "--ready-file", ready, "--log-level", "warn"})
 	}()
 
-	var doc readyDoc
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		if b, err := os.ReadFile(ready); err == nil {
-			if err := json.Unmarshal(b, &doc); err != nil {
-				t.Fatalf("ready file %q: %v", b, err)
-			}
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("switchyard exited %d before it was ready", code)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no ready file")
-		}
-	}
+	doc := waitReady(t, ready, done)
 	if len(doc.Listeners["imap"]) != 2 || len(doc.Listeners["imaps"]) != 1 || doc.Admin == "" {
 		t.Fatalf("ready file: %+v", doc)
 	}
