@@ -86,6 +86,14 @@ func (c *client) pop3Marker() string {
 	return backend
 }
 
+// dialPOP3 dials addr and reads the +OK greeting.
+func dialPOP3(t *testing.T, addr string) *client {
+	t.Helper()
+	c := dial(t, addr)
+	c.expect("+OK")
+	return c
+}
+
 func (c *client) pop3Login(user, pass string) string {
 	c.t.Helper()
 	c.send("USER " + user + "\r\n")
@@ -97,13 +105,11 @@ func (c *client) pop3Login(user, pass string) string {
 
 func TestPOP3RoutingAndForwarding(t *testing.T) {
 	f := startPOP3Fixture(t)
-	c := dial(t, f.plain)
-	c.expect("+OK")
+	c := dialPOP3(t, f.plain)
 	if got := c.pop3Login("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("alice landed on %q, want new", got)
 	}
-	c2 := dial(t, f.plain)
-	c2.expect("+OK")
+	c2 := dialPOP3(t, f.plain)
 	if got := c2.pop3Login("bob@example.com", "pw-bob"); got != "old" {
 		t.Fatalf("bob landed on %q, want old", got)
 	}
@@ -130,8 +136,7 @@ func TestPOP3PipelinedAndSASL(t *testing.T) {
 	f := startPOP3Fixture(t)
 	// USER, PASS and transaction commands in one segment: the pipelined
 	// commands reach the backend after the replayed login, in order.
-	c := dial(t, f.plain)
-	c.expect("+OK")
+	c := dialPOP3(t, f.plain)
 	c.send("CAPA\r\nUSER bob@example.com\r\nPASS pw-bob\r\nSTAT\r\n")
 	c.expect("+OK Capability")
 	for c.line() != "." {
@@ -144,8 +149,7 @@ func TestPOP3PipelinedAndSASL(t *testing.T) {
 		{"auth-plain-ir-to-user-pass", "AUTH PLAIN AGJvYkBleGFtcGxlLmNvbQBwdy1ib2I=\r\n", "old"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, f.plain)
-			c.expect("+OK")
+			c := dialPOP3(t, f.plain)
 			c.send(tc.send)
 			c.expect("+OK Logged in.")
 			if got := c.pop3Marker(); got != tc.backend {
@@ -154,8 +158,7 @@ func TestPOP3PipelinedAndSASL(t *testing.T) {
 		})
 	}
 	t.Run("auth-login-multistep", func(t *testing.T) {
-		c := dial(t, f.plain)
-		c.expect("+OK")
+		c := dialPOP3(t, f.plain)
 		c.send("AUTH LOGIN\r\n")
 		c.expect("+ VXNlcm5hbWU6")
 		c.send("YWxpY2VAZXhhbXBsZS5jb20=\r\n")
@@ -167,8 +170,7 @@ func TestPOP3PipelinedAndSASL(t *testing.T) {
 		}
 	})
 	t.Run("bytewise", func(t *testing.T) {
-		c := dial(t, f.plain)
-		c.expect("+OK")
+		c := dialPOP3(t, f.plain)
 		for _, b := range []byte("USER bob@example.com\r\nPASS pw-bob\r\n") {
 			c.send(string([]byte{b}))
 			time.Sleep(time.Millisecond)
@@ -183,8 +185,7 @@ func TestPOP3PipelinedAndSASL(t *testing.T) {
 
 func TestPOP3Refusals(t *testing.T) {
 	f := startPOP3Fixture(t)
-	c := dial(t, f.plain)
-	c.expect("+OK")
+	c := dialPOP3(t, f.plain)
 	c.send("USER alice@example.com\r\nPASS wrong\r\nSTAT\r\n")
 	c.expect("+OK")
 	c.expect("-ERR [AUTH]")
@@ -196,8 +197,7 @@ func TestPOP3Refusals(t *testing.T) {
 		t.Fatalf("retry landed on %q", got)
 	}
 	// Three refusals close the connection.
-	c = dial(t, f.plain)
-	c.expect("+OK")
+	c = dialPOP3(t, f.plain)
 	c.send("AUTH PLAIN AGJvYkBleGFtcGxlLmNvbQB4\r\nAUTH PLAIN AGJvYkBleGFtcGxlLmNvbQB4\r\nAUTH PLAIN AGJvYkBleGFtcGxlLmNvbQB4\r\nNOOP\r\n")
 	for i := 0; i < 3; i++ {
 		c.expect("-ERR [AUTH]")
@@ -206,15 +206,13 @@ func TestPOP3Refusals(t *testing.T) {
 		t.Fatalf("still open after 3 refusals: %q", l)
 	}
 	// APOP is refused without closing.
-	c = dial(t, f.plain)
-	c.expect("+OK")
+	c = dialPOP3(t, f.plain)
 	c.send("APOP bob@example.com 0123456789abcdef0123456789abcdef\r\nQUIT\r\n")
 	c.expect("-ERR APOP")
 	c.expect("+OK")
 	// A stopped backend is a temporary failure.
 	f.new.Close()
-	c = dial(t, f.plain)
-	c.expect("+OK")
+	c = dialPOP3(t, f.plain)
 	c.send("USER alice@example.com\r\nPASS pw-alice\r\n")
 	c.expect("+OK")
 	c.expect("-ERR [SYS/TEMP]")
@@ -222,8 +220,7 @@ func TestPOP3Refusals(t *testing.T) {
 
 func TestPOP3TLS(t *testing.T) {
 	f := startPOP3Fixture(t)
-	c := dial(t, f.starttls)
-	c.expect("+OK")
+	c := dialPOP3(t, f.starttls)
 	c.send("CAPA\r\n")
 	c.expect("+OK")
 	var caps []string
@@ -363,8 +360,7 @@ func TestPOP3UTF8(t *testing.T) {
 	}
 	plain := addrOf(t, startApp(t, spec.toml()), "plain")
 
-	c := dial(t, plain)
-	c.expect("+OK")
+	c := dialPOP3(t, plain)
 	if caps := c.pop3Capa(); !slices.Contains(caps, "UTF8") {
 		t.Fatalf("CAPA %q lacks UTF8", caps)
 	}
@@ -383,8 +379,7 @@ func TestPOP3UTF8(t *testing.T) {
 	}
 
 	// Without the client's UTF8 the backend gets none.
-	c = dial(t, plain)
-	c.expect("+OK")
+	c = dialPOP3(t, plain)
 	c.send("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHB3LWFsaWNl\r\n")
 	c.expect("+OK Logged in.")
 	if got := c.pop3Marker(); got != "utf8" {
@@ -395,8 +390,7 @@ func TestPOP3UTF8(t *testing.T) {
 	}
 
 	// A backend without UTF8 (the mock) is not sent it; the login works.
-	c = dial(t, plain)
-	c.expect("+OK")
+	c = dialPOP3(t, plain)
 	c.send("UTF8\r\nUTF8\r\n")
 	c.expect("+OK UTF8 enabled.")
 	c.expect("+OK UTF8 already enabled.")
@@ -407,8 +401,7 @@ func TestPOP3UTF8(t *testing.T) {
 	// disable_utf8: not offered, refused, not replayed.
 	spec.caps = "allow_plain_auth_without_tls = true\ndisable_utf8 = true\n"
 	plain2 := addrOf(t, startApp(t, spec.toml()), "plain")
-	c = dial(t, plain2)
-	c.expect("+OK")
+	c = dialPOP3(t, plain2)
 	if caps := c.pop3Capa(); slices.Contains(caps, "UTF8") {
 		t.Fatalf("disable_utf8: CAPA %q offers UTF8", caps)
 	}
