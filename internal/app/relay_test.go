@@ -66,6 +66,18 @@ func (f *relayFixture) mailFrom(t *testing.T) *relayConn {
 	return c
 }
 
+// smallToBob sends a small message to bob in a transaction of its own;
+// what ends the names of its steps, and the end of data must be answered
+// with wantEnd.
+func (c *relayConn) smallToBob(t *testing.T, what, wantEnd string) {
+	t.Helper()
+	c.cmd("MAIL FROM:<s@remote.test>")
+	expectPrefix(t, "RCPT "+what, c.cmd("RCPT TO:<bob@example.com>"), "250")
+	expectPrefix(t, "DATA "+what, c.cmd("DATA"), "354")
+	c.send(strings.TrimSuffix(body("small", 100), "\r\n"))
+	expectPrefix(t, "end of data "+what, c.reply(), wantEnd)
+}
+
 // relayConn is a line client that reads whole (multi-line) replies.
 type relayConn struct {
 	t  *testing.T
@@ -198,11 +210,7 @@ func TestLMTPBackendLostMidData(t *testing.T) {
 		t.Fatalf("a cut message was stored: %d", n)
 	}
 	// The session goes on: a new transaction opens a new leg.
-	c.cmd("MAIL FROM:<s@remote.test>")
-	expectPrefix(t, "RCPT retry", c.cmd("RCPT TO:<bob@example.com>"), "250")
-	expectPrefix(t, "DATA retry", c.cmd("DATA"), "354")
-	c.send(strings.TrimSuffix(body("small", 100), "\r\n"))
-	expectPrefix(t, "end of data retry", c.reply(), "250 2.0.0 <bob@example.com> delivered on old")
+	c.smallToBob(t, "retry", "250 2.0.0 <bob@example.com> delivered on old")
 	if msgs := f.old.Messages(); len(msgs) != 1 || !strings.Contains(msgs[0].Data, "Subject: small") {
 		t.Fatalf("old holds %+v", msgs)
 	}
@@ -225,11 +233,7 @@ func TestLMTPMessageSizeLimit(t *testing.T) {
 	expectPrefix(t, "end of data", c.reply(), "552 5.3.4")
 	// A small message after it, once delivered, fences what the backend
 	// got: it must hold that one only (no sleep to wait for a stray one).
-	c.cmd("MAIL FROM:<s@remote.test>")
-	expectPrefix(t, "RCPT after", c.cmd("RCPT TO:<bob@example.com>"), "250")
-	expectPrefix(t, "DATA after", c.cmd("DATA"), "354")
-	c.send(strings.TrimSuffix(body("small", 100), "\r\n"))
-	expectPrefix(t, "end of data after", c.reply(), "250 ")
+	c.smallToBob(t, "after", "250 ")
 	if msgs := f.old.Messages(); len(msgs) != 1 || !strings.Contains(msgs[0].Data, "Subject: small") {
 		t.Fatalf("an oversized message was stored: %d messages", len(msgs))
 	}
