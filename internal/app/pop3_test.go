@@ -144,43 +144,37 @@ func TestPOP3PipelinedAndSASL(t *testing.T) {
 	c.expect("+OK")
 	c.expect("+OK Logged in.")
 	c.expect("+OK 1 ")
-	for _, tc := range []struct{ name, send, backend string }{
-		{"auth-plain-ir", "AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHB3LWFsaWNl\r\n", "new"},
-		{"auth-plain-ir-to-user-pass", "AUTH PLAIN AGJvYkBleGFtcGxlLmNvbQBwdy1ib2I=\r\n", "old"},
+	send := func(s string) func(*client) { return func(c *client) { c.send(s) } }
+	for _, tc := range []struct {
+		name, backend string
+		login         func(*client) // up to the "+OK Logged in."
+	}{
+		{"auth-plain-ir", "new", send("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHB3LWFsaWNl\r\n")},
+		{"auth-plain-ir-to-user-pass", "old", send("AUTH PLAIN AGJvYkBleGFtcGxlLmNvbQBwdy1ib2I=\r\n")},
+		{"auth-login-multistep", "new", func(c *client) {
+			c.send("AUTH LOGIN\r\n")
+			c.expect("+ VXNlcm5hbWU6")
+			c.send("YWxpY2VAZXhhbXBsZS5jb20=\r\n")
+			c.expect("+ UGFzc3dvcmQ6")
+			c.send("cHctYWxpY2U=\r\n")
+		}},
+		{"bytewise", "old", func(c *client) {
+			for _, b := range []byte("USER bob@example.com\r\nPASS pw-bob\r\n") {
+				c.send(string([]byte{b}))
+				time.Sleep(time.Millisecond)
+			}
+			c.expect("+OK")
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dialPOP3(t, f.plain)
-			c.send(tc.send)
+			tc.login(c)
 			c.expect("+OK Logged in.")
 			if got := c.pop3Marker(); got != tc.backend {
 				t.Fatalf("landed on %q", got)
 			}
 		})
 	}
-	t.Run("auth-login-multistep", func(t *testing.T) {
-		c := dialPOP3(t, f.plain)
-		c.send("AUTH LOGIN\r\n")
-		c.expect("+ VXNlcm5hbWU6")
-		c.send("YWxpY2VAZXhhbXBsZS5jb20=\r\n")
-		c.expect("+ UGFzc3dvcmQ6")
-		c.send("cHctYWxpY2U=\r\n")
-		c.expect("+OK Logged in.")
-		if got := c.pop3Marker(); got != "new" {
-			t.Fatalf("landed on %q", got)
-		}
-	})
-	t.Run("bytewise", func(t *testing.T) {
-		c := dialPOP3(t, f.plain)
-		for _, b := range []byte("USER bob@example.com\r\nPASS pw-bob\r\n") {
-			c.send(string([]byte{b}))
-			time.Sleep(time.Millisecond)
-		}
-		c.expect("+OK")
-		c.expect("+OK Logged in.")
-		if got := c.pop3Marker(); got != "old" {
-			t.Fatalf("landed on %q", got)
-		}
-	})
 }
 
 func TestPOP3Refusals(t *testing.T) {
