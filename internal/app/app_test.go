@@ -494,33 +494,15 @@ func TestTLSBackends(t *testing.T) {
 		t.Fatal(err)
 	}
 	users := map[string]string{"carol@example.com": "pw-carol"}
-	imp, err := mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "implicit", Users: users, TLS: srvTLS, ImplicitTLS: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imp.Close()
-	st, err := mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "starttls", Users: users, TLS: srvTLS})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	extra := fmt.Sprintf(`
-[destination.imp]
-host = "127.0.0.1"
-tls_server_name = "localhost"
-tls_ca_file = %q
-forwarding = "none"
-[destination.imp.protocol.imap]
-port = %s
-tls = "implicit"
-[destination.st]
-host = "127.0.0.1"
-tls_pinned_cert_sha256 = "%x"
-forwarding = "none"
-[destination.st.protocol.imap]
-port = %s
-tls = "starttls"
-`, caFile, portOf(imp.Addr()), sha256Of(leaf), portOf(st.Addr()))
+	imp := listenMock(t, func() (*mockimap.Server, error) {
+		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "implicit", Users: users, TLS: srvTLS, ImplicitTLS: true})
+	})
+	st := listenMock(t, func() (*mockimap.Server, error) {
+		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "starttls", Users: users, TLS: srvTLS})
+	})
+	extra := "\n" +
+		destSection("imp", fmt.Sprintf("tls_server_name = \"localhost\"\ntls_ca_file = %q\nforwarding = \"none\"\n", caFile), "imap", portOf(imp.Addr()), "implicit") +
+		destSection("st", fmt.Sprintf("tls_pinned_cert_sha256 = \"%x\"\nforwarding = \"none\"\n", sha256Of(leaf)), "imap", portOf(st.Addr()), "starttls")
 	f := startFixture(t, extra)
 	for _, tc := range []struct{ dest, want string }{{"imp", "implicit"}, {"st", "starttls"}} {
 		if err := os.WriteFile(f.mapping, []byte("carol@example.com "+tc.dest+"\n"), 0o644); err != nil {
