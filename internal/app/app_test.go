@@ -132,7 +132,7 @@ func dialGreeted(t *testing.T, addr string) *client {
 // dialTLS dials addr with implicit TLS.
 func dialTLS(t *testing.T, addr string) *client {
 	t.Helper()
-	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -759,12 +759,10 @@ func TestShutdownSaysGoodbye(t *testing.T) {
 func TestBulkThroughBridge(t *testing.T) {
 	users := map[string]string{"bob@example.com": "pw-bob"}
 	const size = 6 << 20
-	big, err := mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "big", Users: users, MessageSize: size})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer big.Close()
-	f := startFixture(t, fmt.Sprintf("[destination.big]\nhost = \"127.0.0.1\"\nforwarding = \"none\"\nallow_plaintext_auth = true\n[destination.big.protocol.imap]\nport = %s\ntls = \"plain\"\n", portOf(big.Addr())))
+	big := listenMock(t, func() (*mockimap.Server, error) {
+		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "big", Users: users, MessageSize: size})
+	})
+	f := startFixture(t, destSection("big", "forwarding = \"none\"\nallow_plaintext_auth = true\n", "imap", portOf(big.Addr()), "plain"))
 	if err := os.WriteFile(f.mapping, []byte("bob@example.com big\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -773,6 +771,7 @@ func TestBulkThroughBridge(t *testing.T) {
 	}
 	for _, leg := range []string{"plain", "tls"} {
 		var conn net.Conn
+		var err error
 		if leg == "plain" {
 			conn, err = net.Dial("tcp", f.plain)
 		} else {
@@ -1128,13 +1127,7 @@ func TestKickBothBridgeKinds(t *testing.T) {
 			if got := plain.landedOn("alice@example.com", "pw-alice"); got != "new" {
 				t.Fatalf("alice landed on %q", got)
 			}
-			tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", f.implicit, &tls.Config{InsecureSkipVerify: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tc.Close()
-			_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
-			sec := &client{t: t, conn: tc, r: bufio.NewReader(tc)}
+			sec := dialTLS(t, f.implicit)
 			sec.line()
 			if got := sec.landedOn("alice@example.com", "pw-alice"); got != "new" {
 				t.Fatalf("alice (TLS) landed on %q", got)
