@@ -94,12 +94,12 @@ func startFixtureFull(t *testing.T, extra string, maxConns int, mappingBlock str
 		files:    files,
 		listeners: []listenerSpec{
 			{name: "plain", tls: "plain", extra: "preauth_timeout = \"2s\"\n" + limitLine(maxConns) + "\n"},
-			{name: "starttls", tls: "starttls"},
-			{name: "implicit", tls: "implicit"},
-			{name: "proxied", tls: "plain", extra: proxiedLines},
+			starttlsListener,
+			implicitListener,
+			proxiedListener,
 		},
-		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
-		new:     destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
+		old:     xclientTo(f.old),
+		new:     proxyTo(f.new),
 		mapping: mappingBlock + "\n",
 		caps:    "allow_plain_auth_without_tls = true\n" + extra,
 	}.toml(), prepare...)

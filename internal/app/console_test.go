@@ -164,8 +164,8 @@ func startConsole(t *testing.T, o consoleOpt) *consoleFixture {
 		protocol:  "imap",
 		files:     files,
 		listeners: []listenerSpec{{name: "plain", tls: "plain"}},
-		old:       destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
-		new:       destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
+		old:       xclientTo(f.old),
+		new:       proxyTo(f.new),
 		mapping:   mapping + "\n",
 		caps: "allow_plain_auth_without_tls = true\n" +
 			fmt.Sprintf("[admin]\nbind = \"127.0.0.1:0\"\nbearer_token = %q\nviewer_token = %q\n", adminToken, viewerToken) + o.extra,
@@ -587,8 +587,8 @@ func TestMetricsListenerWithoutAdmin(t *testing.T) {
 	files := writeProxyFiles(t, "")
 	a := startApp(t, proxySpec{protocol: "imap", files: files,
 		listeners: []listenerSpec{{name: "plain", tls: "plain"}},
-		old:       destSpec{forwarding: "xclient", port: portOf(old.Addr())},
-		new:       destSpec{forwarding: "xclient", port: portOf(old.Addr())},
+		old:       xclientTo(old),
+		new:       xclientTo(old),
 		mapping:   fileMapping(files.mapping, "") + "\n",
 		caps:      "allow_plain_auth_without_tls = true\n[metrics]\nbind = \"127.0.0.1:0\"\n"}.toml())
 	var addr string

@@ -93,6 +93,23 @@ type destSpec struct {
 	extra      string // further lines of the section
 }
 
+// The listeners the fixtures have besides "plain".
+var (
+	starttlsListener = listenerSpec{name: "starttls", tls: "starttls"}
+	implicitListener = listenerSpec{name: "implicit", tls: "implicit"}
+	proxiedListener  = listenerSpec{name: "proxied", tls: "plain", extra: proxiedLines}
+)
+
+// xclientTo is a destination on b that learns the client's address from
+// XCLIENT.
+func xclientTo(b mockBackend) destSpec {
+	return destSpec{forwarding: "xclient", port: portOf(b.Addr())}
+}
+
+// proxyTo is a destination on b that learns the client's address from a
+// PROXY header.
+func proxyTo(b mockBackend) destSpec { return destSpec{forwarding: "proxy", port: portOf(b.Addr())} }
+
 // proxySpec is a whole-proxy configuration for one protocol.
 type proxySpec struct {
 	protocol  string

@@ -31,11 +31,11 @@ func startSieveFixture(t *testing.T) *sieveFixture {
 		files:    files,
 		listeners: []listenerSpec{
 			{name: "plain", tls: "plain"},
-			{name: "starttls", tls: "starttls"},
-			{name: "proxied", tls: "plain", extra: proxiedLines},
+			starttlsListener,
+			proxiedListener,
 		},
-		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
-		new:     destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
+		old:     xclientTo(f.old),
+		new:     proxyTo(f.new),
 		mapping: fileMapping(files.mapping, ""),
 		caps:    "allow_plain_auth_without_tls = true\nsasl = [\"PLAIN\", \"LOGIN\"]\n",
 	}.toml())

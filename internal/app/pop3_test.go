@@ -40,12 +40,12 @@ func startPOP3Fixture(t *testing.T) *pop3Fixture {
 		files:    files,
 		listeners: []listenerSpec{
 			{name: "plain", tls: "plain", extra: "max_auth_attempts = 3\n"},
-			{name: "starttls", tls: "starttls"},
-			{name: "implicit", tls: "implicit"},
-			{name: "proxied", tls: "plain", extra: proxiedLines},
+			starttlsListener,
+			implicitListener,
+			proxiedListener,
 		},
-		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
-		new:     destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
+		old:     xclientTo(f.old),
+		new:     proxyTo(f.new),
 		mapping: fileMapping(files.mapping, "normalize = \"lowercase\"\n"),
 		caps:    "allow_plain_auth_without_tls = true\nsasl = [\"PLAIN\", \"LOGIN\"]\n",
 	}.toml())
