@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +15,12 @@ import (
 
 	"github.com/switchyard-mail/switchyard/internal/testcert"
 )
+
+// plainIMAPDest is [destination.NAME] on 127.0.0.1, plaintext logins
+// allowed, with IMAP on port.
+func plainIMAPDest(name string, port int) string {
+	return fmt.Sprintf("[destination.%s]\nhost = \"127.0.0.1\"\nallow_plaintext_auth = true\n[destination.%s.protocol.imap]\nport = %d\ntls = \"plain\"\n", name, name, port)
+}
 
 func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
@@ -27,19 +33,7 @@ func TestCheckConfig(t *testing.T) {
 protocol = "imap"
 bind = ["127.0.0.1:10143"]
 tls = "plain"
-[destination.old]
-host = "127.0.0.1"
-allow_plaintext_auth = true
-[destination.old.protocol.imap]
-port = 143
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-allow_plaintext_auth = true
-[destination.new.protocol.imap]
-port = 1143
-tls = "plain"
-[routing]
+` + plainIMAPDest("old", 143) + plainIMAPDest("new", 1143) + `[routing]
 default_destination = "old"
 [mapping]
 source = "file"
@@ -133,13 +127,7 @@ tls = "plain"
 protocol = "imap"
 bind = ["127.0.0.1:0"]
 tls = "implicit"
-[destination.old]
-host = "127.0.0.1"
-allow_plaintext_auth = true
-[destination.old.protocol.imap]
-port = 1
-tls = "plain"
-[routing]
+` + plainIMAPDest("old", 1) + `[routing]
 default_destination = "old"
 [admin]
 bind = "127.0.0.1:0"
@@ -156,23 +144,7 @@ bind = "127.0.0.1:0"
 		done <- runContext(ctx, []string{"--config", cfg, "--ready-file", ready, "--log-level", "warn"})
 	}()
 
-	var doc readyDoc
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		if b, err := os.ReadFile(ready); err == nil {
-			if err := json.Unmarshal(b, &doc); err != nil {
-				t.Fatalf("ready file %q: %v", b, err)
-			}
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("switchyard exited %d before it was ready", code)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no ready file")
-		}
-	}
+	doc := waitReady(t, ready, done)
 	if len(doc.Listeners["imap"]) != 2 || len(doc.Listeners["imaps"]) != 1 || doc.Admin == "" {
 		t.Fatalf("ready file: %+v", doc)
 	}

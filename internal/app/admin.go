@@ -64,46 +64,67 @@ func (a *App) startAdmin(ctx context.Context) (stop func(), err error) {
 		Pprof:            a.pprof,
 	}
 	if c.TLS == config.TLSImplicit {
-		if a.certs.Load() == nil {
-			return nil, errors.New("admin.tls: no [tls.certificate] to serve the admin API with")
-		}
-		var cache adminTLSCache
-		opt.TLS = &tls.Config{
-			// The listeners' server config, whatever [tls.protocols] and
-			// certificates are in force (reloads included), with the
-			// admin API's ALPN.
-			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-				return cache.get(a.certs.Load()), nil
-			},
+		if opt.TLS, err = a.listenersTLS("admin.tls: no [tls.certificate] to serve the admin API with"); err != nil {
+			return nil, err
 		}
 	}
 	srv, err := admin.New(opt, a.backend())
 	if err != nil {
 		return nil, err
 	}
-	ln := a.adminLn
-	if ln == nil {
-		if ln, err = net.Listen("tcp", c.Bind); err != nil {
-			return nil, fmt.Errorf("admin.bind: %w", err)
-		}
+	ln, err := listenUnlessBound(a.adminLn, c.Bind, "admin.bind")
+	if err != nil {
+		return nil, err
 	}
 	addr := ln.Addr().String()
 	a.adminAddr.Store(&addr)
 	a.log.Info("admin API listening", "addr", addr)
-	ln = a.fds.Listener(ln, fdbudget.Admin)
-	go func() {
-		if err := srv.Serve(ln); err != nil && ctx.Err() == nil {
-			a.log.Error("admin API stopped", "err", err)
-		}
-	}()
+	stop = a.serveUntil(ctx, srv, a.fds.Listener(ln, fdbudget.Admin), "admin API stopped")
 	if a.pprof {
 		a.log.Warn("Go's profiler is served on the admin API under /debug/pprof/ (admin token required)", "addr", addr)
 	}
+	return stop, nil
+}
+
+// listenersTLS is the listeners' server config, whatever [tls.protocols]
+// and certificates are in force (reloads included), with the admin API's
+// ALPN; noCert is the error when there is no certificate to serve.
+func (a *App) listenersTLS(noCert string) (*tls.Config, error) {
+	if a.certs.Load() == nil {
+		return nil, errors.New(noCert)
+	}
+	var cache adminTLSCache
+	return &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		return cache.get(a.certs.Load()), nil
+	}}, nil
+}
+
+// listenUnlessBound listens on bind unless a test bound ln already; key
+// names the setting in the error.
+func listenUnlessBound(ln net.Listener, bind, key string) (net.Listener, error) {
+	if ln != nil {
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return ln, nil
+}
+
+// serveUntil serves srv on ln, logs stopped if it ends before ctx does, and
+// returns what shuts it down.
+func (a *App) serveUntil(ctx context.Context, srv *admin.Server, ln net.Listener, stopped string) (stop func()) {
+	go func() {
+		if err := srv.Serve(ln); err != nil && ctx.Err() == nil {
+			a.log.Error(stopped, "err", err)
+		}
+	}()
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
-	}, nil
+	}
 }
 
 // secret reads a token given inline or in a file (the file wins, as
@@ -145,37 +166,23 @@ func (a *App) startMetrics(ctx context.Context) (stop func(), err error) {
 	a.backend() // registers the stats collector
 	opt := admin.MetricsOptions{Registry: a.reg, Metrics: a.metrics, Token: token, Logger: a.log}
 	if c.TLS == config.TLSImplicit {
-		if a.certs.Load() == nil {
-			return nil, errors.New("metrics.tls: no [tls.certificate] to serve /metrics with")
+		if opt.TLS, err = a.listenersTLS("metrics.tls: no [tls.certificate] to serve /metrics with"); err != nil {
+			return nil, err
 		}
-		var cache adminTLSCache
-		opt.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return cache.get(a.certs.Load()), nil
-		}}
 	}
 	srv, err := admin.NewMetricsServer(opt)
 	if err != nil {
 		return nil, err
 	}
-	ln := a.metricsLn
-	if ln == nil {
-		if ln, err = net.Listen("tcp", c.Bind); err != nil {
-			return nil, fmt.Errorf("metrics.bind: %w", err)
-		}
+	ln, err := listenUnlessBound(a.metricsLn, c.Bind, "metrics.bind")
+	if err != nil {
+		return nil, err
 	}
 	addr := ln.Addr().String()
 	a.metricsAddr.Store(&addr)
-	go func() {
-		if err := srv.Serve(ln); err != nil && ctx.Err() == nil {
-			a.log.Error("metrics listener stopped", "err", err)
-		}
-	}()
+	stop = a.serveUntil(ctx, srv, ln, "metrics listener stopped")
 	a.log.Info("metrics listener", "addr", addr, "tls", opt.TLS != nil, "token", token != "")
-	return func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}, nil
+	return stop, nil
 }
 
 // MetricsAddr is the [metrics] listener's address ("" before it listens).

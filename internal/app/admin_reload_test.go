@@ -69,8 +69,7 @@ func TestReloadedDestinationsReachTheAdminAPI(t *testing.T) {
 	if code, body := call("GET", "/destinations"); code != 200 || !strings.Contains(body, `"destination":"third"`) {
 		t.Fatalf("/destinations after the reload: %d %s", code, body)
 	}
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	if got := c.landedOn("bob@example.com", "pw-bob"); got != "third" {
 		t.Fatalf("bob landed on %q after the PUT, want third", got)
 	}
@@ -108,8 +107,7 @@ func TestReloadRefusesRemovingADestinationInForce(t *testing.T) {
 	if !f.app.current().hasDestination("old") {
 		t.Fatal("the refused reload was applied")
 	}
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	if got := c.landedOn("bob@example.com", "pw-bob"); got != "old" {
 		t.Fatalf("bob landed on %q", got)
 	}

@@ -94,12 +94,12 @@ func startFixtureFull(t *testing.T, extra string, maxConns int, mappingBlock str
 		files:    files,
 		listeners: []listenerSpec{
 			{name: "plain", tls: "plain", extra: "preauth_timeout = \"2s\"\n" + limitLine(maxConns) + "\n"},
-			{name: "starttls", tls: "starttls"},
-			{name: "implicit", tls: "implicit"},
-			{name: "proxied", tls: "plain", extra: proxiedLines},
+			starttlsListener,
+			implicitListener,
+			proxiedListener,
 		},
-		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
-		new:     destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
+		old:     xclientTo(f.old),
+		new:     proxyTo(f.new),
 		mapping: mappingBlock + "\n",
 		caps:    "allow_plain_auth_without_tls = true\n" + extra,
 	}.toml(), prepare...)
@@ -117,13 +117,39 @@ type client struct {
 
 func dial(t *testing.T, addr string) *client {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	c := dialTCP(t, addr, 10*time.Second)
+	return &client{t: t, conn: c, r: bufio.NewReader(c)}
+}
+
+// dialGreeted dials addr and reads the greeting.
+func dialGreeted(t *testing.T, addr string) *client {
+	t.Helper()
+	c := dial(t, addr)
+	c.line()
+	return c
+}
+
+// dialTLS dials addr with implicit TLS.
+func dialTLS(t *testing.T, addr string) *client {
+	t.Helper()
+	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	return &client{t: t, conn: c, r: bufio.NewReader(c)}
+	t.Cleanup(func() { tc.Close() })
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	return &client{t: t, conn: tc, r: bufio.NewReader(tc)}
+}
+
+// upgradeTLS runs a TLS handshake on the connection, after the
+// protocol's STARTTLS was answered.
+func (c *client) upgradeTLS() {
+	c.t.Helper()
+	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.conn, c.r = tc, bufio.NewReader(tc)
 }
 
 func (c *client) line() string {
@@ -160,18 +186,21 @@ func (c *client) startTLS() {
 	if _, l := c.until("s"); !strings.HasPrefix(l, "s OK") {
 		c.t.Fatalf("STARTTLS: %s", l)
 	}
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		c.t.Fatal(err)
-	}
-	c.conn, c.r = tc, bufio.NewReader(tc)
+	c.upgradeTLS()
+}
+
+// login sends "a LOGIN user pass" and returns the tagged reply.
+func (c *client) login(user, pass string) string {
+	c.t.Helper()
+	c.send(fmt.Sprintf("a LOGIN %s %s\r\n", user, pass))
+	_, l := c.until("a")
+	return l
 }
 
 // landedOn logs in and returns the backend named by message 1's subject.
 func (c *client) landedOn(user, pass string) string {
 	c.t.Helper()
-	c.send(fmt.Sprintf("a LOGIN %s %s\r\n", user, pass))
-	if _, l := c.until("a"); !strings.HasPrefix(l, "a OK") {
+	if l := c.login(user, pass); !strings.HasPrefix(l, "a OK") {
 		c.t.Fatalf("LOGIN %s: %s", user, l)
 	}
 	return c.whichBackend()
@@ -203,8 +232,7 @@ func TestRoutesEachAccountToItsBackend(t *testing.T) {
 	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("alice landed on %q, want new", got)
 	}
-	c2 := dial(t, f.plain)
-	c2.line()
+	c2 := dialGreeted(t, f.plain)
 	if got := c2.landedOn("bob@example.com", "pw-bob"); got != "old" {
 		t.Fatalf("bob landed on %q, want old", got)
 	}
@@ -228,19 +256,12 @@ func TestRoutesEachAccountToItsBackend(t *testing.T) {
 
 func TestSTARTTLSAndImplicitTLS(t *testing.T) {
 	f := startFixture(t, "")
-	c := dial(t, f.starttls)
-	c.line()
+	c := dialGreeted(t, f.starttls)
 	c.startTLS()
 	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("alice via STARTTLS landed on %q", got)
 	}
-	tc, err := tls.Dial("tcp", f.implicit, &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
-	ic := &client{t: t, conn: tc, r: bufio.NewReader(tc)}
+	ic := dialTLS(t, f.implicit)
 	if g := ic.line(); !strings.HasPrefix(g, "* OK") {
 		t.Fatalf("implicit greeting %q", g)
 	}
@@ -251,8 +272,7 @@ func TestSTARTTLSAndImplicitTLS(t *testing.T) {
 
 func TestAuthenticatePlainAndPipelining(t *testing.T) {
 	f := startFixture(t, "")
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	// AUTHENTICATE PLAIN with an initial response, and commands pipelined
 	// behind it in the same segment: they must reach the backend in order.
 	c.send("a AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHB3LWFsaWNl\r\nb SELECT INBOX\r\nc FETCH 1 (BODY[])\r\n")
@@ -268,10 +288,8 @@ func TestAuthenticatePlainAndPipelining(t *testing.T) {
 
 func TestWrongPasswordIsNotBridged(t *testing.T) {
 	f := startFixture(t, "")
-	c := dial(t, f.plain)
-	c.line()
-	c.send("a LOGIN alice@example.com wrong\r\n")
-	if _, l := c.until("a"); !strings.HasPrefix(l, "a NO") {
+	c := dialGreeted(t, f.plain)
+	if l := c.login("alice@example.com", "wrong"); !strings.HasPrefix(l, "a NO") {
 		t.Fatalf("wrong password: %s", l)
 	}
 	// Still talking to the proxy, not authenticated: SELECT is refused by
@@ -288,18 +306,15 @@ func TestWrongPasswordIsNotBridged(t *testing.T) {
 func TestUnavailableBackend(t *testing.T) {
 	f := startFixture(t, "")
 	f.new.Close()
-	c := dial(t, f.plain)
-	c.line()
-	c.send("a LOGIN alice@example.com pw-alice\r\n")
-	if _, l := c.until("a"); !strings.HasPrefix(l, "a NO [UNAVAILABLE]") {
+	c := dialGreeted(t, f.plain)
+	if l := c.login("alice@example.com", "pw-alice"); !strings.HasPrefix(l, "a NO [UNAVAILABLE]") {
 		t.Fatalf("stopped backend: %s", l)
 	}
 }
 
 func TestMappingFlipMovesNextLogin(t *testing.T) {
 	f := startFixture(t, "")
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("before flip: %q", got)
 	}
@@ -309,8 +324,7 @@ func TestMappingFlipMovesNextLogin(t *testing.T) {
 	if err := f.app.Reload(); err != nil { // what SIGHUP does
 		t.Fatal(err)
 	}
-	c2 := dial(t, f.plain)
-	c2.line()
+	c2 := dialGreeted(t, f.plain)
 	if got := c2.landedOn("alice@example.com", "pw-alice"); got != "old" {
 		t.Fatalf("after flip: %q", got)
 	}
@@ -338,8 +352,7 @@ func TestPreauthTimeout(t *testing.T) {
 	// How late it comes on a busy machine is not asserted; the client's
 	// 10 s read deadline ends a wait for one that never comes.
 	start := time.Now()
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	l := c.line()
 	if !strings.HasPrefix(l, "* BYE") {
 		t.Fatalf("idle connection got %q", l)
@@ -351,8 +364,7 @@ func TestPreauthTimeout(t *testing.T) {
 
 func TestOneByteAtATime(t *testing.T) {
 	f := startFixture(t, "")
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	for _, b := range []byte("a LOGIN bob@example.com pw-bob\r\n") {
 		c.send(string([]byte{b}))
 		time.Sleep(time.Millisecond)
@@ -373,8 +385,7 @@ func TestMappingFileIsWatched(t *testing.T) {
 	// No SIGHUP, no Reload: the watcher must notice within a few seconds.
 	deadline := time.Now().Add(6 * time.Second)
 	for {
-		c := dial(t, f.plain)
-		c.line()
+		c := dialGreeted(t, f.plain)
 		got := c.landedOn("alice@example.com", "pw-alice")
 		c.conn.Close()
 		if got == "old" {
@@ -483,33 +494,15 @@ func TestTLSBackends(t *testing.T) {
 		t.Fatal(err)
 	}
 	users := map[string]string{"carol@example.com": "pw-carol"}
-	imp, err := mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "implicit", Users: users, TLS: srvTLS, ImplicitTLS: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imp.Close()
-	st, err := mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "starttls", Users: users, TLS: srvTLS})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	extra := fmt.Sprintf(`
-[destination.imp]
-host = "127.0.0.1"
-tls_server_name = "localhost"
-tls_ca_file = %q
-forwarding = "none"
-[destination.imp.protocol.imap]
-port = %s
-tls = "implicit"
-[destination.st]
-host = "127.0.0.1"
-tls_pinned_cert_sha256 = "%x"
-forwarding = "none"
-[destination.st.protocol.imap]
-port = %s
-tls = "starttls"
-`, caFile, portOf(imp.Addr()), sha256Of(leaf), portOf(st.Addr()))
+	imp := listenMock(t, func() (*mockimap.Server, error) {
+		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "implicit", Users: users, TLS: srvTLS, ImplicitTLS: true})
+	})
+	st := listenMock(t, func() (*mockimap.Server, error) {
+		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "starttls", Users: users, TLS: srvTLS})
+	})
+	extra := "\n" +
+		destSection("imp", fmt.Sprintf("tls_server_name = \"localhost\"\ntls_ca_file = %q\nforwarding = \"none\"\n", caFile), "imap", portOf(imp.Addr()), "implicit") +
+		destSection("st", fmt.Sprintf("tls_pinned_cert_sha256 = \"%x\"\nforwarding = \"none\"\n", sha256Of(leaf)), "imap", portOf(st.Addr()), "starttls")
 	f := startFixture(t, extra)
 	for _, tc := range []struct{ dest, want string }{{"imp", "implicit"}, {"st", "starttls"}} {
 		if err := os.WriteFile(f.mapping, []byte("carol@example.com "+tc.dest+"\n"), 0o644); err != nil {
@@ -518,8 +511,7 @@ tls = "starttls"
 		if err := f.app.Reload(); err != nil {
 			t.Fatal(err)
 		}
-		c := dial(t, f.plain)
-		c.line()
+		c := dialGreeted(t, f.plain)
 		if got := c.landedOn("carol@example.com", "pw-carol"); got != tc.want {
 			t.Fatalf("carol landed on %q, want %q", got, tc.want)
 		}
@@ -560,8 +552,7 @@ url = %q
 [cluster]
 nodes = ["old", "new"]
 `, dbURL))
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	if got := c.landedOn("alice@example.com", "pw-alice"); got != "old" {
 		t.Fatalf("alice (mapped in SQLite to old) landed on %q", got)
 	}
@@ -570,8 +561,7 @@ nodes = ["old", "new"]
 		t.Fatal(err)
 	}
 	want, _ := rg.Locate("bob@example.com")
-	c2 := dial(t, f.plain)
-	c2.line()
+	c2 := dialGreeted(t, f.plain)
 	if got := c2.landedOn("bob@example.com", "pw-bob"); got != want {
 		t.Fatalf("bob (no mapping) landed on %q, the ring says %q", got, want)
 	}
@@ -602,10 +592,8 @@ func TestRingNodeDownAndBack(t *testing.T) {
 	f := startFixtureWithMapping(t, "[cluster]\nnodes = [\"old\", \"new\"]\n")
 	user, pass := accountOnNew(t)
 	login := func() string {
-		c := dial(t, f.plain)
-		c.line()
-		c.send("a LOGIN " + user + " " + pass + "\r\n")
-		_, l := c.until("a")
+		c := dialGreeted(t, f.plain)
+		l := c.login(user, pass)
 		if !strings.HasPrefix(l, "a OK") {
 			c.conn.Close()
 			return l
@@ -690,13 +678,7 @@ func startAdminFixtureWith(t *testing.T, extra string, prepare ...func(*App)) (*
 			t.Fatal(err)
 		}
 		req.Header.Set("Authorization", "Bearer "+adminToken)
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
+		return doRequest(t, hc, req)
 	}
 	return f, call, adminAddr, hc
 }
@@ -725,8 +707,7 @@ func TestAdminAPI(t *testing.T) {
 	if code, body := call("PUT", "/mappings?identifier=alice@example.com&destination=old"); code != 200 {
 		t.Fatalf("PUT mapping: %d %s", code, body)
 	}
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	if got := c.landedOn("alice@example.com", "pw-alice"); got != "old" {
 		t.Fatalf("after the API flip alice landed on %q", got)
 	}
@@ -765,8 +746,7 @@ func TestAdminAPI(t *testing.T) {
 // "* BYE" when the proxy stops, not a silent close.
 func TestShutdownSaysGoodbye(t *testing.T) {
 	f := startFixture(t, "")
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	go func() { _ = f.app.eng.Stop(context.Background()) }()
 	if l := c.line(); !strings.HasPrefix(l, "* BYE") {
 		t.Fatalf("on shutdown the client got %q", l)
@@ -779,12 +759,10 @@ func TestShutdownSaysGoodbye(t *testing.T) {
 func TestBulkThroughBridge(t *testing.T) {
 	users := map[string]string{"bob@example.com": "pw-bob"}
 	const size = 6 << 20
-	big, err := mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "big", Users: users, MessageSize: size})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer big.Close()
-	f := startFixture(t, fmt.Sprintf("[destination.big]\nhost = \"127.0.0.1\"\nforwarding = \"none\"\nallow_plaintext_auth = true\n[destination.big.protocol.imap]\nport = %s\ntls = \"plain\"\n", portOf(big.Addr())))
+	big := listenMock(t, func() (*mockimap.Server, error) {
+		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "big", Users: users, MessageSize: size})
+	})
+	f := startFixture(t, destSection("big", "forwarding = \"none\"\nallow_plaintext_auth = true\n", "imap", portOf(big.Addr()), "plain"))
 	if err := os.WriteFile(f.mapping, []byte("bob@example.com big\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -793,6 +771,7 @@ func TestBulkThroughBridge(t *testing.T) {
 	}
 	for _, leg := range []string{"plain", "tls"} {
 		var conn net.Conn
+		var err error
 		if leg == "plain" {
 			conn, err = net.Dial("tcp", f.plain)
 		} else {
@@ -864,8 +843,7 @@ func TestActiveChecksMarkNodeDown(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	if got := c.landedOn(user, pass); got != "old" {
 		t.Fatalf("first login after the checks: %q, want old", got)
 	}
@@ -880,16 +858,14 @@ func TestAdminDelayAndPreauthKick(t *testing.T) {
 	if code, body := call("POST", "/connections/delay?identifier=Alice@Example.com&seconds=600"); code != 200 || !strings.Contains(body, `"until"`) {
 		t.Fatalf("delay: %d %s", code, body)
 	}
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	c.send("a LOGIN alice@example.com pw-alice\r\n")
 	_ = c.conn.SetReadDeadline(time.Now().Add(700 * time.Millisecond))
 	if l, err := c.r.ReadString('\n'); err == nil {
 		t.Fatalf("a delayed login was answered: %q", l)
 	}
 	// bob is not delayed.
-	b := dial(t, f.plain)
-	b.line()
+	b := dialGreeted(t, f.plain)
 	if got := b.landedOn("bob@example.com", "pw-bob"); got != "old" {
 		t.Fatalf("bob landed on %q", got)
 	}
@@ -922,8 +898,7 @@ func TestAdminDelayAndPreauthKick(t *testing.T) {
 	if code, _ := call("POST", "/connections/delay?identifier=alice@example.com&seconds=600"); code != 200 {
 		t.Fatal("delay again")
 	}
-	k := dial(t, f.plain)
-	k.line()
+	k := dialGreeted(t, f.plain)
 	k.send("a LOGIN alice@example.com pw-alice\r\n")
 	waitHeld()
 	// Both go: alice's bridged session from above and the held login.
@@ -983,15 +958,12 @@ func scrapeMetrics(t *testing.T, call adminCall) map[string]float64 {
 func TestMetricsMoveWithSessions(t *testing.T) {
 	f, call, _, _ := startAdminFixture(t)
 	before := scrapeMetrics(t, call)
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("alice landed on %q", got)
 	}
-	w := dial(t, f.plain)
-	w.line()
-	w.send("a LOGIN bob@example.com wrong\r\n")
-	if _, l := w.until("a"); !strings.HasPrefix(l, "a NO") {
+	w := dialGreeted(t, f.plain)
+	if l := w.login("bob@example.com", "wrong"); !strings.HasPrefix(l, "a NO") {
 		t.Fatalf("wrong password: %q", l)
 	}
 	c.send("z LOGOUT\r\n")
@@ -1037,8 +1009,7 @@ func TestMetricsMoveWithSessions(t *testing.T) {
 // session, and reports the listener change it cannot apply.
 func TestReloadAppliesDestinations(t *testing.T) {
 	f := startFixture(t, "")
-	kept := dial(t, f.plain)
-	kept.line()
+	kept := dialGreeted(t, f.plain)
 	if got := kept.landedOn("bob@example.com", "pw-bob"); got != "old" {
 		t.Fatalf("bob landed on %q", got)
 	}
@@ -1066,8 +1037,7 @@ func TestReloadAppliesDestinations(t *testing.T) {
 	if len(notes) != 1 || !strings.Contains(notes[0], "listener.plain changed") {
 		t.Fatalf("notes %q", notes)
 	}
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	if got := c.landedOn("bob@example.com", "pw-bob"); got != "new" {
 		t.Fatalf("after the reload bob landed on %q", got)
 	}
@@ -1125,8 +1095,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			errs <- nil
 		}()
 	}
-	kept := dial(t, f.plain)
-	kept.line()
+	kept := dialGreeted(t, f.plain)
 	kept.landedOn("alice@example.com", "pw-alice")
 	for i := 0; i < 20; i++ {
 		if _, err := f.app.ReloadConfig(); err != nil {
@@ -1154,18 +1123,11 @@ func TestKickBothBridgeKinds(t *testing.T) {
 				t.Setenv("SWITCHYARD_BRIDGE", "portable")
 			}
 			f, call, _, _ := startAdminFixture(t)
-			plain := dial(t, f.plain)
-			plain.line()
+			plain := dialGreeted(t, f.plain)
 			if got := plain.landedOn("alice@example.com", "pw-alice"); got != "new" {
 				t.Fatalf("alice landed on %q", got)
 			}
-			tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", f.implicit, &tls.Config{InsecureSkipVerify: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tc.Close()
-			_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
-			sec := &client{t: t, conn: tc, r: bufio.NewReader(tc)}
+			sec := dialTLS(t, f.implicit)
 			sec.line()
 			if got := sec.landedOn("alice@example.com", "pw-alice"); got != "new" {
 				t.Fatalf("alice (TLS) landed on %q", got)

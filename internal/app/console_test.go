@@ -118,13 +118,7 @@ func (c *apiClient) text(method, path, ctype, body string) (int, string) {
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(raw)
+	return doRequest(c.t, c.hc, req)
 }
 
 var viewerToken = strings.Repeat("v", 40)
@@ -170,8 +164,8 @@ func startConsole(t *testing.T, o consoleOpt) *consoleFixture {
 		protocol:  "imap",
 		files:     files,
 		listeners: []listenerSpec{{name: "plain", tls: "plain"}},
-		old:       destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
-		new:       destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
+		old:       xclientTo(f.old),
+		new:       proxyTo(f.new),
 		mapping:   mapping + "\n",
 		caps: "allow_plain_auth_without_tls = true\n" +
 			fmt.Sprintf("[admin]\nbind = \"127.0.0.1:0\"\nbearer_token = %q\nviewer_token = %q\n", adminToken, viewerToken) + o.extra,
@@ -191,8 +185,7 @@ func startConsole(t *testing.T, o consoleOpt) *consoleFixture {
 // login opens an IMAP session for user and returns it, logged in, and
 // the backend it landed on.
 func (f *consoleFixture) login(t *testing.T, user, pw string) (*client, string) {
-	c := dial(t, f.imap)
-	c.line()
+	c := dialGreeted(t, f.imap)
 	return c, c.landedOn(user, pw)
 }
 
@@ -221,10 +214,8 @@ func TestConsoleAPI(t *testing.T) {
 	if where != "new" {
 		t.Fatalf("alice on %q", where)
 	}
-	bad := dial(t, f.imap)
-	bad.line()
-	bad.send("a LOGIN bob@example.com wrong\r\n")
-	if _, l := bad.until("a"); !strings.HasPrefix(l, "a NO") {
+	bad := dialGreeted(t, f.imap)
+	if l := bad.login("bob@example.com", "wrong"); !strings.HasPrefix(l, "a NO") {
 		t.Fatalf("wrong password: %s", l)
 	}
 	evs := api.ok("GET", "/api/v1/events?kind=login", "")["events"].([]any)
@@ -332,10 +323,8 @@ func TestConsoleAPI(t *testing.T) {
 	if m := api.ok("PUT", "/api/v1/destinations/new/maintenance", `{"enabled":true}`); m["maintenance"] != true {
 		t.Fatalf("maintenance: %v", m)
 	}
-	c := dial(t, f.imap)
-	c.line()
-	c.send("a LOGIN bob@example.com pw-bob\r\n")
-	if _, l := c.until("a"); !strings.Contains(l, "UNAVAILABLE") {
+	c := dialGreeted(t, f.imap)
+	if l := c.login("bob@example.com", "pw-bob"); !strings.Contains(l, "UNAVAILABLE") {
 		t.Fatalf("login to a destination in maintenance: %s", l)
 	}
 	if r := api.ok("GET", "/api/v1/accounts/bob@example.com/route", "")["decision"].(map[string]any); r["maintenance"] != true {
@@ -362,8 +351,7 @@ func TestConsoleAPI(t *testing.T) {
 	if m := api.ok("PUT", "/api/v1/holds/bob@example.com", `{"seconds":60}`); m["account"] != "bob@example.com" {
 		t.Fatalf("hold: %v", m)
 	}
-	held := dial(t, f.imap)
-	held.line()
+	held := dialGreeted(t, f.imap)
 	held.send("a LOGIN bob@example.com pw-bob\r\n")
 	waitFor(t, "bob's login held", func() bool {
 		hs := api.ok("GET", "/api/v1/holds", "")["holds"].([]any)
@@ -427,10 +415,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // restart; a failed reload is a 422 problem and the events say both.
 func TestConsoleReload(t *testing.T) {
 	f := startConsole(t, consoleOpt{})
-	third := listenMock(t, func() (*mockimap.Server, error) {
-		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "third", Users: map[string]string{"bob@example.com": "pw-bob"}})
-	})
-	next := withDestinations(f.app.cfg, map[string]config.Destination{"third": plainIMAP(t, third.Addr())})
+	next := withDestinations(f.app.cfg, map[string]config.Destination{"third": plainIMAP(t, thirdForBob(t).Addr())})
 	srv := next.Server
 	srv.ShutdownGrace = config.Duration(time.Minute)
 	next.Server = srv
@@ -471,8 +456,7 @@ func TestCutover(t *testing.T) {
 
 	// carol (unmapped: the default, old) starts logging in; old holds
 	// her login's verdict.
-	first := dial(t, f.imap)
-	first.line()
+	first := dialGreeted(t, f.imap)
 	first.send("a LOGIN carol@example.com pw-carol\r\n")
 	<-entered
 
@@ -490,8 +474,7 @@ func TestCutover(t *testing.T) {
 		return m != nil && m["account"] == "carol@example.com"
 	})
 	// A second login now waits.
-	second := dial(t, f.imap)
-	second.line()
+	second := dialGreeted(t, f.imap)
 	second.send("a LOGIN carol@example.com pw-carol\r\n")
 	waitFor(t, "the second login held", func() bool {
 		return f.api.ok("GET", "/api/v1/sessions?account=carol@example.com&state=held", "")["count"] == 1.0
@@ -576,13 +559,7 @@ func TestMetricsListener(t *testing.T) {
 		if auth != "" {
 			req.Header.Set("Authorization", "Bearer "+auth)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return doRequest(t, http.DefaultClient, req)
 	}
 	if code, body := get("/metrics", tok); code != 200 || !strings.Contains(body, `switchyard_auth_total{outcome="success",protocol="imap"} 1`) ||
 		!strings.Contains(body, "switchyard_stats_logins_total 1") {
@@ -610,14 +587,13 @@ func TestMetricsListenerWithoutAdmin(t *testing.T) {
 	files := writeProxyFiles(t, "")
 	a := startApp(t, proxySpec{protocol: "imap", files: files,
 		listeners: []listenerSpec{{name: "plain", tls: "plain"}},
-		old:       destSpec{forwarding: "xclient", port: portOf(old.Addr())},
-		new:       destSpec{forwarding: "xclient", port: portOf(old.Addr())},
+		old:       xclientTo(old),
+		new:       xclientTo(old),
 		mapping:   fileMapping(files.mapping, "") + "\n",
 		caps:      "allow_plain_auth_without_tls = true\n[metrics]\nbind = \"127.0.0.1:0\"\n"}.toml())
 	var addr string
 	waitFor(t, "metrics listener", func() bool { addr = a.MetricsAddr(); return addr != "" })
-	c := dial(t, a.Addrs("plain")[0])
-	c.line()
+	c := dialGreeted(t, a.Addrs("plain")[0])
 	if got := c.landedOn("bob@example.com", "pw-bob"); got != "old" {
 		t.Fatalf("bob on %q", got)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,6 +93,23 @@ type destSpec struct {
 	extra      string // further lines of the section
 }
 
+// The listeners the fixtures have besides "plain".
+var (
+	starttlsListener = listenerSpec{name: "starttls", tls: "starttls"}
+	implicitListener = listenerSpec{name: "implicit", tls: "implicit"}
+	proxiedListener  = listenerSpec{name: "proxied", tls: "plain", extra: proxiedLines}
+)
+
+// xclientTo is a destination on b that learns the client's address from
+// XCLIENT.
+func xclientTo(b mockBackend) destSpec {
+	return destSpec{forwarding: "xclient", port: portOf(b.Addr())}
+}
+
+// proxyTo is a destination on b that learns the client's address from a
+// PROXY header.
+func proxyTo(b mockBackend) destSpec { return destSpec{forwarding: "proxy", port: portOf(b.Addr())} }
+
 // proxySpec is a whole-proxy configuration for one protocol.
 type proxySpec struct {
 	protocol  string
@@ -108,20 +126,38 @@ func fileMapping(path, extra string) string {
 	return fmt.Sprintf("[mapping]\nsource = \"file\"\n%s[mapping.file]\npath = %q\n", extra, path)
 }
 
+// certSection is the [tls.certificate.main] section of the fixture's
+// certificate.
+func (f proxyFiles) certSection() string {
+	return fmt.Sprintf("[tls.certificate.main]\ncert = %q\nkey = %q\ndefault = true\n", f.cert, f.key)
+}
+
+// listenerSection is [listener.NAME] of proto bound to anyPort; lines are
+// its further keys.
+func listenerSection(name, proto, tls, lines string) string {
+	return fmt.Sprintf("[listener.%s]\nprotocol = %q\nbind = [%q]\ntls = %q\n%s", name, proto, anyPort, tls, lines)
+}
+
+// destSection is [destination.NAME] on 127.0.0.1 (lines: its further
+// keys) and its [destination.NAME.protocol.PROTO] section for port.
+func destSection(name, lines, proto, port, tls string) string {
+	return fmt.Sprintf("[destination.%s]\nhost = \"127.0.0.1\"\n%s[destination.%s.protocol.%s]\nport = %s\ntls = %q\n", name, lines, name, proto, port, tls)
+}
+
 // toml renders the configuration.
 func (p proxySpec) toml() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n[server]\nbackend_timeout = \"2s\"\n%s", p.server)
-	fmt.Fprintf(&b, "[tls.certificate.main]\ncert = %q\nkey = %q\ndefault = true\n", p.files.cert, p.files.key)
+	b.WriteString(p.files.certSection())
 	for _, l := range p.listeners {
-		fmt.Fprintf(&b, "[listener.%s]\nprotocol = %q\nbind = [%q]\ntls = %q\n%s", l.name, p.protocol, anyPort, l.tls, l.extra)
+		b.WriteString(listenerSection(l.name, p.protocol, l.tls, l.extra))
 	}
 	for _, d := range []struct {
 		name string
 		destSpec
 	}{{"old", p.old}, {"new", p.new}} {
-		fmt.Fprintf(&b, "[destination.%s]\nhost = \"127.0.0.1\"\nforwarding = %q\nallow_plaintext_auth = true\n%s", d.name, d.forwarding, d.extra)
-		fmt.Fprintf(&b, "[destination.%s.protocol.%s]\nport = %s\ntls = \"plain\"\n", d.name, p.protocol, d.port)
+		lines := fmt.Sprintf("forwarding = %q\nallow_plaintext_auth = true\n%s", d.forwarding, d.extra)
+		b.WriteString(destSection(d.name, lines, p.protocol, d.port, "plain"))
 	}
 	fmt.Fprintf(&b, "[routing]\ndefault_destination = \"old\"\n%s", p.mapping)
 	fmt.Fprintf(&b, "[capabilities.%s]\n%s", p.protocol, p.caps)
@@ -169,6 +205,31 @@ func startApp(t *testing.T, text string, prepare ...func(*App)) *App {
 		t.Fatal("app did not start")
 	}
 	return a
+}
+
+// dialTCP connects to addr, closes the connection when the test ends and
+// gives it deadline for all it does.
+func dialTCP(t *testing.T, addr string, deadline time.Duration) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(deadline))
+	return c
+}
+
+// doRequest sends req with c and returns the status and the whole body.
+func doRequest(t testing.TB, c *http.Client, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // proxiedLines make a listener require a PROXY header from the loopback.

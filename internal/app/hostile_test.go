@@ -31,6 +31,16 @@ import (
 // assert what users see (nobody gets another session's bytes, memory stays
 // bounded, others are still served), never timings.
 
+// hostileConfig is a proxy with the fixture certificate and listeners
+// (whole sections) in front of one plaintext destination "d" of proto on
+// port. server is further lines of the [server] section, extra of the
+// file.
+func hostileConfig(files proxyFiles, server, listeners, proto string, port int, extra string) string {
+	return "\n[server]\nhealth_check_interval = \"0s\"\n" + server + files.certSection() + listeners +
+		destSection("d", "forwarding = \"none\"\nallow_plaintext_auth = true\n", proto, strconv.Itoa(port), "plain") +
+		"[routing]\ndefault_destination = \"d\"\n" + extra
+}
+
 // hostileProxy starts a proxy with one plaintext listener "l" of proto in
 // front of one destination "d" on port, and returns the App and the
 // listener's address. listener and extra are further lines of the
@@ -38,30 +48,7 @@ import (
 func hostileProxy(t *testing.T, proto string, port int, listener, extra string) (*App, string) {
 	t.Helper()
 	files := writeProxyFiles(t, "")
-	a := startApp(t, fmt.Sprintf(`
-[server]
-backend_timeout = "3s"
-health_check_interval = "0s"
-[tls.certificate.main]
-cert = %q
-key = %q
-default = true
-[listener.l]
-protocol = %q
-bind = ["127.0.0.1:0"]
-tls = "plain"
-%s
-[destination.d]
-host = "127.0.0.1"
-forwarding = "none"
-allow_plaintext_auth = true
-[destination.d.protocol.%s]
-port = %d
-tls = "plain"
-[routing]
-default_destination = "d"
-%s
-`, files.cert, files.key, proto, listener, proto, port, extra))
+	a := startApp(t, hostileConfig(files, "backend_timeout = \"3s\"\n", listenerSection("l", proto, "plain", listener+"\n"), proto, port, extra))
 	return a, a.Addrs("l")[0]
 }
 
@@ -71,28 +58,7 @@ default_destination = "d"
 func hostileHTTPS(t *testing.T, port int, server string) *App {
 	t.Helper()
 	files := writeProxyFiles(t, "")
-	return startApp(t, fmt.Sprintf(`
-[server]
-health_check_interval = "0s"
-%s
-[tls.certificate.main]
-cert = %q
-key = %q
-default = true
-[listener.web]
-protocol = "http"
-bind = ["127.0.0.1:0"]
-tls = "implicit"
-[destination.d]
-host = "127.0.0.1"
-forwarding = "none"
-allow_plaintext_auth = true
-[destination.d.protocol.http]
-port = %d
-tls = "plain"
-[routing]
-default_destination = "d"
-`, server, files.cert, files.key, port))
+	return startApp(t, hostileConfig(files, server+"\n", listenerSection("web", "http", "implicit", ""), "http", port, ""))
 }
 
 func mockPort(addr string) int {
@@ -166,8 +132,7 @@ func TestHostileVerdictNeverJoinsAnotherSession(t *testing.T) {
 
 		var legit []*client
 		for i := 0; i < 8; i++ {
-			c := dial(t, addr)
-			c.line()
+			c := dialGreeted(t, addr)
 			user := fmt.Sprint("user", round*4+i%4)
 			if i >= 4 {
 				user = fmt.Sprint("user", 8+round*2+i%2)
@@ -396,8 +361,7 @@ func TestHostilePerAddressCap(t *testing.T) {
 	})
 	a, addr := hostileProxy(t, "imap", mockPort(b.Addr()), "max_connections_per_ip = 2", "[capabilities.imap]\nallow_plain_auth_without_tls = true\n")
 	for _, u := range []string{"a", "b"} {
-		c := dial(t, addr)
-		c.line()
+		c := dialGreeted(t, addr)
 		if got := c.landedOn(u, "pw"); got != "only" {
 			t.Fatalf("%s landed on %q", u, got)
 		}
@@ -433,33 +397,8 @@ func TestHostileHandshakeFlood(t *testing.T) {
 		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "only", Users: users})
 	})
 	files := writeProxyFiles(t, "")
-	a := startApp(t, fmt.Sprintf(`
-[server]
-health_check_interval = "0s"
-[tls.certificate.main]
-cert = %q
-key = %q
-default = true
-[listener.imaps]
-protocol = "imap"
-bind = ["127.0.0.1:0"]
-tls = "implicit"
-max_connections_per_ip = 4000
-[listener.imap]
-protocol = "imap"
-bind = ["127.0.0.1:0"]
-tls = "starttls"
-max_connections_per_ip = 4000
-[destination.d]
-host = "127.0.0.1"
-forwarding = "none"
-allow_plaintext_auth = true
-[destination.d.protocol.imap]
-port = %d
-tls = "plain"
-[routing]
-default_destination = "d"
-`, files.cert, files.key, mockPort(b.Addr())))
+	perIP := "max_connections_per_ip = 4000\n"
+	a := startApp(t, hostileConfig(files, "", listenerSection("imaps", "imap", "implicit", perIP)+listenerSection("imap", "imap", "starttls", perIP), "imap", mockPort(b.Addr()), ""))
 	imaps, imap := a.Addrs("imaps")[0], a.Addrs("imap")[0]
 	flood := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
 	var hold []net.Conn
@@ -495,8 +434,7 @@ default_destination = "d"
 		if got := c.landedOn("a", "pw"); got != "only" {
 			t.Fatalf("implicit TLS login %d landed on %q", i, got)
 		}
-		c2 := dial(t, imap)
-		c2.line()
+		c2 := dialGreeted(t, imap)
 		c2.startTLS()
 		if got := c2.landedOn("a", "pw"); got != "only" {
 			t.Fatalf("STARTTLS login %d landed on %q", i, got)

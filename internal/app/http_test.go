@@ -93,34 +93,7 @@ func startHTTPFixture(t *testing.T, extra ...string) *httpFixture {
 [server]
 backend_timeout = "2s"
 health_check_interval = "0s"
-[tls.certificate.main]
-cert = %q
-key = %q
-default = true
-[listener.web]
-protocol = "http"
-bind = [%q]
-tls = "plain"
-[listener.webtls]
-protocol = "http"
-bind = [%q]
-tls = "implicit"
-[destination.old]
-host = "127.0.0.1"
-forwarding = "none"
-forwarded = true
-allow_plaintext_auth = true
-[destination.old.protocol.http]
-port = %s
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-forwarding = "none"
-tls_allow_invalid_certs = true
-[destination.new.protocol.http]
-port = %s
-tls = "implicit"
-[routing]
+%s%s%s%s%s[routing]
 default_destination = "old"
 %s
 [[http.route]]
@@ -144,7 +117,9 @@ fallback = "default"
 [http.route.extract]
 from = "query"
 param = "account"
-%s`, files.cert, files.key, anyPort, anyPort, portOf(f.old.URL[len("http://"):]), portOf(f.new.URL[len("https://"):]),
+%s`, files.certSection(), listenerSection("web", "http", "plain", ""), listenerSection("webtls", "http", "implicit", ""),
+		destSection("old", "forwarding = \"none\"\nforwarded = true\nallow_plaintext_auth = true\n", "http", portOf(f.old.URL[len("http://"):]), "plain"),
+		destSection("new", "forwarding = \"none\"\ntls_allow_invalid_certs = true\n", "http", portOf(f.new.URL[len("https://"):]), "implicit"),
 		fileMapping(files.mapping, "normalize = \"lowercase\"\n"), strings.Join(extra, "\n")))
 	f.app, f.web, f.webTLS = a, addrOf(t, a, "web"), addrOf(t, a, "webtls")
 	return f
@@ -172,13 +147,7 @@ func get(t *testing.T, c *http.Client, url, auth string) (int, string) {
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return doRequest(t, c, req)
 }
 
 // TestHTTPRoutesEachRequest: on one keep-alive connection, requests go to
@@ -228,12 +197,7 @@ func TestHTTPRoutesEachRequest(t *testing.T) {
 // they are sent.
 func TestHTTPWebSocketAndSSE(t *testing.T) {
 	f := startHTTPFixture(t)
-	conn, err := net.DialTimeout("tcp", f.web, 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn := dialTCP(t, f.web, 10*time.Second)
 	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: mail.test\r\nAuthorization: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", basic("bob@example.com"))
 	r := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(r, nil)
@@ -253,12 +217,7 @@ func TestHTTPWebSocketAndSSE(t *testing.T) {
 		}
 	}
 
-	sse, err := net.DialTimeout("tcp", f.web, 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sse.Close()
-	_ = sse.SetDeadline(time.Now().Add(10 * time.Second))
+	sse := dialTCP(t, f.web, 10*time.Second)
 	fmt.Fprintf(sse, "GET /events HTTP/1.1\r\nHost: mail.test\r\nAuthorization: %s\r\n\r\n", basic("alice@example.com"))
 	sr := bufio.NewReader(sse)
 	resp, err = http.ReadResponse(sr, nil)

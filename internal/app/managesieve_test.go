@@ -1,8 +1,6 @@
 package app
 
 import (
-	"bufio"
-	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -33,11 +31,11 @@ func startSieveFixture(t *testing.T) *sieveFixture {
 		files:    files,
 		listeners: []listenerSpec{
 			{name: "plain", tls: "plain"},
-			{name: "starttls", tls: "starttls"},
-			{name: "proxied", tls: "plain", extra: proxiedLines},
+			starttlsListener,
+			proxiedListener,
 		},
-		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
-		new:     destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
+		old:     xclientTo(f.old),
+		new:     proxyTo(f.new),
 		mapping: fileMapping(files.mapping, ""),
 		caps:    "allow_plain_auth_without_tls = true\nsasl = [\"PLAIN\", \"LOGIN\"]\n",
 	}.toml())
@@ -139,11 +137,7 @@ func TestSieveSASLAndRefusals(t *testing.T) {
 	}
 	c.send("STARTTLS\r\n")
 	c.expect("OK")
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.conn, c.r = tc, bufio.NewReader(tc)
+	c.upgradeTLS()
 	if caps := strings.Join(c.sieveGreeting(), "\n"); strings.Contains(caps, `"STARTTLS"`) || !strings.Contains(caps, `"SASL" "PLAIN LOGIN"`) {
 		t.Fatalf("capabilities after TLS: %q", caps)
 	}

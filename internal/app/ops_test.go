@@ -35,13 +35,7 @@ func post(t *testing.T, hc *http.Client, addr, method, path, ctype, body string)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return doRequest(t, hc, req)
 }
 
 // importBody is n "userI@bulk.example new" lines.
@@ -92,8 +86,7 @@ func TestBulkImport100k(t *testing.T) {
 		t.Fatalf("the file holds %d imported lines", n)
 	}
 	// The mapping the file had before is still there, and logins follow.
-	c := dial(t, f.plain)
-	c.line()
+	c := dialGreeted(t, f.plain)
 	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("alice landed on %q", got)
 	}
@@ -108,31 +101,10 @@ func BenchmarkImport100k(b *testing.B) {
 	for i := range 100_000 {
 		fmt.Fprintf(&base, "old%d@example.com old\n", i)
 	}
-	text := fmt.Sprintf(`
-[listener.imap]
-protocol = "imap"
-bind = ["127.0.0.1:0"]
-tls = "plain"
-[destination.old]
-host = "127.0.0.1"
-allow_plaintext_auth = true
-[destination.old.protocol.imap]
-port = 1143
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-allow_plaintext_auth = true
-[destination.new.protocol.imap]
-port = 1144
-tls = "plain"
-[routing]
-default_destination = "old"
-[mapping]
-source = "file"
-normalize = "lowercase"
-[mapping.file]
-path = %q
-`, path)
+	plainAuth := "allow_plaintext_auth = true\n"
+	text := "\n" + listenerSection("imap", "imap", "plain", "") +
+		destSection("old", plainAuth, "imap", "1143", "plain") + destSection("new", plainAuth, "imap", "1144", "plain") +
+		"[routing]\ndefault_destination = \"old\"\n" + fileMapping(path, "normalize = \"lowercase\"\n")
 	pairs := make([]backend.Pair, 100_000)
 	for i := range pairs {
 		pairs[i] = backend.Pair{Identifier: fmt.Sprintf("user%d@example.com", i), Destination: "new"}
@@ -307,29 +279,39 @@ func TestDNSCache(t *testing.T) {
 	}
 }
 
+// thirdForBob starts a mock IMAP backend "third" where bob has an account.
+func thirdForBob(t *testing.T) *mockimap.Server {
+	t.Helper()
+	return listenMock(t, func() (*mockimap.Server, error) {
+		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "third", Users: map[string]string{"bob@example.com": "pw-bob"}})
+	})
+}
+
+// moveBobToThird reloads f's App with d as destination "third", maps bob
+// there through the admin API and checks that his next logins land on it.
+func moveBobToThird(t *testing.T, f *fixture, call adminCall, d config.Destination, logins int) {
+	t.Helper()
+	reloadTo(t, f.app, withDestinations(f.app.cfg, map[string]config.Destination{"third": d}))
+	if code, body := call("PUT", "/mappings?identifier=bob@example.com&destination=third"); code != 200 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	for range logins {
+		c := dialGreeted(t, f.plain)
+		if got := c.landedOn("bob@example.com", "pw-bob"); got != "third" {
+			t.Fatalf("bob landed on %q", got)
+		}
+	}
+}
+
 // TestDestinationByName: a destination given by host name is resolved
 // through the cache, once, for every login and the active checks.
 func TestDestinationByName(t *testing.T) {
 	r := newFakeResolver()
 	r.answers["imap.backend.test"] = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	f, call, _, _ := startAdminFixtureWith(t, "", func(a *App) { a.dns.Resolve = r.resolve })
-	third := listenMock(t, func() (*mockimap.Server, error) {
-		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "third",
-			Users: map[string]string{"bob@example.com": "pw-bob"}})
-	})
-	d := plainIMAP(t, third.Addr())
+	d := plainIMAP(t, thirdForBob(t).Addr())
 	d.Host, d.DNSCacheTTL = "imap.backend.test", config.Duration(time.Hour)
-	reloadTo(t, f.app, withDestinations(f.app.cfg, map[string]config.Destination{"third": d}))
-	if code, body := call("PUT", "/mappings?identifier=bob@example.com&destination=third"); code != 200 {
-		t.Fatalf("PUT: %d %s", code, body)
-	}
-	for range 3 {
-		c := dial(t, f.plain)
-		c.line()
-		if got := c.landedOn("bob@example.com", "pw-bob"); got != "third" {
-			t.Fatalf("bob landed on %q", got)
-		}
-	}
+	moveBobToThird(t, f, call, d, 3)
 	if n := r.count("imap.backend.test"); n != 1 {
 		t.Fatalf("resolved %d times for three logins and the checks, want 1", n)
 	}
@@ -375,23 +357,10 @@ func recorder(t *testing.T, target string) (addr string, from func() []string) {
 // them in turn.
 func TestSourceIPs(t *testing.T) {
 	f, call, _, _ := startAdminFixtureWith(t, "")
-	third := listenMock(t, func() (*mockimap.Server, error) {
-		return mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "third", Users: map[string]string{"bob@example.com": "pw-bob"}})
-	})
-	rec, from := recorder(t, third.Addr())
+	rec, from := recorder(t, thirdForBob(t).Addr())
 	d := plainIMAP(t, rec)
 	d.SourceIPs = []string{"127.0.0.2", "127.0.0.3"}
-	reloadTo(t, f.app, withDestinations(f.app.cfg, map[string]config.Destination{"third": d}))
-	if code, body := call("PUT", "/mappings?identifier=bob@example.com&destination=third"); code != 200 {
-		t.Fatalf("PUT: %d %s", code, body)
-	}
-	for range 4 {
-		c := dial(t, f.plain)
-		c.line()
-		if got := c.landedOn("bob@example.com", "pw-bob"); got != "third" {
-			t.Fatalf("bob landed on %q", got)
-		}
-	}
+	moveBobToThird(t, f, call, d, 4)
 	got := map[string]int{}
 	for _, ip := range from() {
 		got[ip]++
@@ -431,13 +400,11 @@ func TestHostDownMinClients(t *testing.T) {
 // switchyard_build_info.
 func TestStatsAndBuildInfo(t *testing.T) {
 	f, call, _, _ := startAdminFixture(t)
-	b := dial(t, f.plain)
-	b.line()
+	b := dialGreeted(t, f.plain)
 	if got := b.landedOn("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("alice landed on %q", got)
 	}
-	p := dial(t, f.plain)
-	p.line()
+	dialGreeted(t, f.plain) // the one waiting to log in
 	var body string
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var code int

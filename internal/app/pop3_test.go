@@ -2,7 +2,6 @@ package app
 
 import (
 	"bufio"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"slices"
@@ -41,12 +40,12 @@ func startPOP3Fixture(t *testing.T) *pop3Fixture {
 		files:    files,
 		listeners: []listenerSpec{
 			{name: "plain", tls: "plain", extra: "max_auth_attempts = 3\n"},
-			{name: "starttls", tls: "starttls"},
-			{name: "implicit", tls: "implicit"},
-			{name: "proxied", tls: "plain", extra: proxiedLines},
+			starttlsListener,
+			implicitListener,
+			proxiedListener,
 		},
-		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
-		new:     destSpec{forwarding: "proxy", port: portOf(f.new.Addr())},
+		old:     xclientTo(f.old),
+		new:     proxyTo(f.new),
 		mapping: fileMapping(files.mapping, "normalize = \"lowercase\"\n"),
 		caps:    "allow_plain_auth_without_tls = true\nsasl = [\"PLAIN\", \"LOGIN\"]\n",
 	}.toml())
@@ -87,6 +86,14 @@ func (c *client) pop3Marker() string {
 	return backend
 }
 
+// dialPOP3 dials addr and reads the +OK greeting.
+func dialPOP3(t *testing.T, addr string) *client {
+	t.Helper()
+	c := dial(t, addr)
+	c.expect("+OK")
+	return c
+}
+
 func (c *client) pop3Login(user, pass string) string {
 	c.t.Helper()
 	c.send("USER " + user + "\r\n")
@@ -98,13 +105,11 @@ func (c *client) pop3Login(user, pass string) string {
 
 func TestPOP3RoutingAndForwarding(t *testing.T) {
 	f := startPOP3Fixture(t)
-	c := dial(t, f.plain)
-	c.expect("+OK")
+	c := dialPOP3(t, f.plain)
 	if got := c.pop3Login("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("alice landed on %q, want new", got)
 	}
-	c2 := dial(t, f.plain)
-	c2.expect("+OK")
+	c2 := dialPOP3(t, f.plain)
 	if got := c2.pop3Login("bob@example.com", "pw-bob"); got != "old" {
 		t.Fatalf("bob landed on %q, want old", got)
 	}
@@ -131,8 +136,7 @@ func TestPOP3PipelinedAndSASL(t *testing.T) {
 	f := startPOP3Fixture(t)
 	// USER, PASS and transaction commands in one segment: the pipelined
 	// commands reach the backend after the replayed login, in order.
-	c := dial(t, f.plain)
-	c.expect("+OK")
+	c := dialPOP3(t, f.plain)
 	c.send("CAPA\r\nUSER bob@example.com\r\nPASS pw-bob\r\nSTAT\r\n")
 	c.expect("+OK Capability")
 	for c.line() != "." {
@@ -140,52 +144,42 @@ func TestPOP3PipelinedAndSASL(t *testing.T) {
 	c.expect("+OK")
 	c.expect("+OK Logged in.")
 	c.expect("+OK 1 ")
-	for _, tc := range []struct{ name, send, backend string }{
-		{"auth-plain-ir", "AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHB3LWFsaWNl\r\n", "new"},
-		{"auth-plain-ir-to-user-pass", "AUTH PLAIN AGJvYkBleGFtcGxlLmNvbQBwdy1ib2I=\r\n", "old"},
+	send := func(s string) func(*client) { return func(c *client) { c.send(s) } }
+	for _, tc := range []struct {
+		name, backend string
+		login         func(*client) // up to the "+OK Logged in."
+	}{
+		{"auth-plain-ir", "new", send("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHB3LWFsaWNl\r\n")},
+		{"auth-plain-ir-to-user-pass", "old", send("AUTH PLAIN AGJvYkBleGFtcGxlLmNvbQBwdy1ib2I=\r\n")},
+		{"auth-login-multistep", "new", func(c *client) {
+			c.send("AUTH LOGIN\r\n")
+			c.expect("+ VXNlcm5hbWU6")
+			c.send("YWxpY2VAZXhhbXBsZS5jb20=\r\n")
+			c.expect("+ UGFzc3dvcmQ6")
+			c.send("cHctYWxpY2U=\r\n")
+		}},
+		{"bytewise", "old", func(c *client) {
+			for _, b := range []byte("USER bob@example.com\r\nPASS pw-bob\r\n") {
+				c.send(string([]byte{b}))
+				time.Sleep(time.Millisecond)
+			}
+			c.expect("+OK")
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, f.plain)
-			c.expect("+OK")
-			c.send(tc.send)
+			c := dialPOP3(t, f.plain)
+			tc.login(c)
 			c.expect("+OK Logged in.")
 			if got := c.pop3Marker(); got != tc.backend {
 				t.Fatalf("landed on %q", got)
 			}
 		})
 	}
-	t.Run("auth-login-multistep", func(t *testing.T) {
-		c := dial(t, f.plain)
-		c.expect("+OK")
-		c.send("AUTH LOGIN\r\n")
-		c.expect("+ VXNlcm5hbWU6")
-		c.send("YWxpY2VAZXhhbXBsZS5jb20=\r\n")
-		c.expect("+ UGFzc3dvcmQ6")
-		c.send("cHctYWxpY2U=\r\n")
-		c.expect("+OK Logged in.")
-		if got := c.pop3Marker(); got != "new" {
-			t.Fatalf("landed on %q", got)
-		}
-	})
-	t.Run("bytewise", func(t *testing.T) {
-		c := dial(t, f.plain)
-		c.expect("+OK")
-		for _, b := range []byte("USER bob@example.com\r\nPASS pw-bob\r\n") {
-			c.send(string([]byte{b}))
-			time.Sleep(time.Millisecond)
-		}
-		c.expect("+OK")
-		c.expect("+OK Logged in.")
-		if got := c.pop3Marker(); got != "old" {
-			t.Fatalf("landed on %q", got)
-		}
-	})
 }
 
 func TestPOP3Refusals(t *testing.T) {
 	f := startPOP3Fixture(t)
-	c := dial(t, f.plain)
-	c.expect("+OK")
+	c := dialPOP3(t, f.plain)
 	c.send("USER alice@example.com\r\nPASS wrong\r\nSTAT\r\n")
 	c.expect("+OK")
 	c.expect("-ERR [AUTH]")
@@ -197,8 +191,7 @@ func TestPOP3Refusals(t *testing.T) {
 		t.Fatalf("retry landed on %q", got)
 	}
 	// Three refusals close the connection.
-	c = dial(t, f.plain)
-	c.expect("+OK")
+	c = dialPOP3(t, f.plain)
 	c.send("AUTH PLAIN AGJvYkBleGFtcGxlLmNvbQB4\r\nAUTH PLAIN AGJvYkBleGFtcGxlLmNvbQB4\r\nAUTH PLAIN AGJvYkBleGFtcGxlLmNvbQB4\r\nNOOP\r\n")
 	for i := 0; i < 3; i++ {
 		c.expect("-ERR [AUTH]")
@@ -207,15 +200,13 @@ func TestPOP3Refusals(t *testing.T) {
 		t.Fatalf("still open after 3 refusals: %q", l)
 	}
 	// APOP is refused without closing.
-	c = dial(t, f.plain)
-	c.expect("+OK")
+	c = dialPOP3(t, f.plain)
 	c.send("APOP bob@example.com 0123456789abcdef0123456789abcdef\r\nQUIT\r\n")
 	c.expect("-ERR APOP")
 	c.expect("+OK")
 	// A stopped backend is a temporary failure.
 	f.new.Close()
-	c = dial(t, f.plain)
-	c.expect("+OK")
+	c = dialPOP3(t, f.plain)
 	c.send("USER alice@example.com\r\nPASS pw-alice\r\n")
 	c.expect("+OK")
 	c.expect("-ERR [SYS/TEMP]")
@@ -223,8 +214,7 @@ func TestPOP3Refusals(t *testing.T) {
 
 func TestPOP3TLS(t *testing.T) {
 	f := startPOP3Fixture(t)
-	c := dial(t, f.starttls)
-	c.expect("+OK")
+	c := dialPOP3(t, f.starttls)
 	c.send("CAPA\r\n")
 	c.expect("+OK")
 	var caps []string
@@ -237,23 +227,13 @@ func TestPOP3TLS(t *testing.T) {
 	// Plaintext pipelined after STLS is discarded, not executed.
 	c.send("STLS\r\nUSER injected\r\n")
 	c.expect("+OK Begin TLS")
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.conn, c.r = tc, bufio.NewReader(tc)
+	c.upgradeTLS()
 	c.send("PASS pw-bob\r\n")
 	c.expect("-ERR No username given.")
 	if got := c.pop3Login("bob@example.com", "pw-bob"); got != "old" {
 		t.Fatalf("STLS: landed on %q", got)
 	}
-	ic, err := tls.Dial("tcp", f.implicit, &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ic.Close()
-	_ = ic.SetDeadline(time.Now().Add(10 * time.Second))
-	c2 := &client{t: t, conn: ic, r: bufio.NewReader(ic)}
+	c2 := dialTLS(t, f.implicit)
 	c2.expect("+OK")
 	if got := c2.pop3Login("alice@example.com", "pw-alice"); got != "new" {
 		t.Fatalf("implicit TLS: landed on %q", got)
@@ -374,8 +354,7 @@ func TestPOP3UTF8(t *testing.T) {
 	}
 	plain := addrOf(t, startApp(t, spec.toml()), "plain")
 
-	c := dial(t, plain)
-	c.expect("+OK")
+	c := dialPOP3(t, plain)
 	if caps := c.pop3Capa(); !slices.Contains(caps, "UTF8") {
 		t.Fatalf("CAPA %q lacks UTF8", caps)
 	}
@@ -394,8 +373,7 @@ func TestPOP3UTF8(t *testing.T) {
 	}
 
 	// Without the client's UTF8 the backend gets none.
-	c = dial(t, plain)
-	c.expect("+OK")
+	c = dialPOP3(t, plain)
 	c.send("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHB3LWFsaWNl\r\n")
 	c.expect("+OK Logged in.")
 	if got := c.pop3Marker(); got != "utf8" {
@@ -406,8 +384,7 @@ func TestPOP3UTF8(t *testing.T) {
 	}
 
 	// A backend without UTF8 (the mock) is not sent it; the login works.
-	c = dial(t, plain)
-	c.expect("+OK")
+	c = dialPOP3(t, plain)
 	c.send("UTF8\r\nUTF8\r\n")
 	c.expect("+OK UTF8 enabled.")
 	c.expect("+OK UTF8 already enabled.")
@@ -418,8 +395,7 @@ func TestPOP3UTF8(t *testing.T) {
 	// disable_utf8: not offered, refused, not replayed.
 	spec.caps = "allow_plain_auth_without_tls = true\ndisable_utf8 = true\n"
 	plain2 := addrOf(t, startApp(t, spec.toml()), "plain")
-	c = dial(t, plain2)
-	c.expect("+OK")
+	c = dialPOP3(t, plain2)
 	if caps := c.pop3Capa(); slices.Contains(caps, "UTF8") {
 		t.Fatalf("disable_utf8: CAPA %q offers UTF8", caps)
 	}

@@ -42,46 +42,40 @@ func startRelayFixture(t *testing.T, oldCfg mocksmtp.Config, listenerExtra strin
 [server]
 hostname = "proxy.test"
 backend_timeout = "2s"
-[tls.certificate.main]
-cert = %q
-key = %q
-default = true
-[listener.lmtp]
-protocol = "lmtp"
-bind = [%q]
-tls = "plain"
-recipient_routing = true
-%s
-[listener.mx]
-protocol = "smtp"
-bind = [%q]
-tls = "plain"
-[destination.old]
-host = "127.0.0.1"
-forwarding = "none"
-[destination.old.protocol.lmtp]
-port = %s
-tls = "plain"
-[destination.new]
-host = "127.0.0.1"
-forwarding = "xclient"
-[destination.new.protocol.lmtp]
-port = %s
-tls = "plain"
-[destination.mx]
-host = "127.0.0.1"
-forwarding = "xclient"
-[destination.mx.protocol.smtp]
-port = %s
-tls = "plain"
-[routing]
+%s%s%s%s%s%s[routing]
 default_destination = "old"
 smtp_passthrough_destination = "mx"
-%s`, files.cert, files.key, anyPort, listenerExtra, anyPort, portOf(f.old.Addr()), portOf(f.new.Addr()), portOf(f.mx.Addr()),
+%s`, files.certSection(), listenerSection("lmtp", "lmtp", "plain", "recipient_routing = true\n"+listenerExtra+"\n"), listenerSection("mx", "smtp", "plain", ""),
+		destSection("old", "forwarding = \"none\"\n", "lmtp", portOf(f.old.Addr()), "plain"),
+		destSection("new", "forwarding = \"xclient\"\n", "lmtp", portOf(f.new.Addr()), "plain"),
+		destSection("mx", "forwarding = \"xclient\"\n", "smtp", portOf(f.mx.Addr()), "plain"),
 		fileMapping(files.mapping, "normalize = \"lowercase\"\npositive_ttl = \"1s\"\nnegative_ttl = \"1s\"\n"))
 	f.app = startApp(t, text)
 	f.lmtp, f.pass = addrOf(t, f.app, "lmtp"), addrOf(t, f.app, "mx")
 	return f
+}
+
+// mailFrom dials the LMTP listener, greets and opens a transaction from
+// s@remote.test.
+func (f *relayFixture) mailFrom(t *testing.T) *relayConn {
+	t.Helper()
+	c := dialRelay(t, f.lmtp)
+	c.reply()
+	c.cmd("LHLO client.test")
+	c.cmd("MAIL FROM:<s@remote.test>")
+	return c
+}
+
+// smallToBob sends a small message to bob in a transaction of its own;
+// what ends the names of its steps, and the end of data must be answered
+// with wantEnd.
+func (c *relayConn) smallToBob(t *testing.T, what, wantEnd string) {
+	t.Helper()
+	c.cmd("MAIL FROM:<s@remote.test>")
+	expectPrefix(t, "RCPT "+what, c.cmd("RCPT TO:<bob@example.com>"), "250")
+	expectPrefix(t, "DATA "+what, c.cmd("DATA"), "354")
+	c.send(strings.TrimSuffix(body("small", 100), "\r\n"))
+	expectPrefix(t, "end of data "+what, c.reply(), wantEnd)
 }
 
 // relayConn is a line client that reads whole (multi-line) replies.
@@ -93,12 +87,7 @@ type relayConn struct {
 
 func dialRelay(t *testing.T, addr string) *relayConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+	c := dialTCP(t, addr, 15*time.Second)
 	return &relayConn{t: t, c: c, tp: textproto.NewConn(c)}
 }
 
@@ -212,10 +201,7 @@ func TestLMTPPipelined(t *testing.T) {
 // and a retry delivers the message once.
 func TestLMTPBackendLostMidData(t *testing.T) {
 	f := startRelayFixture(t, mocksmtp.Config{DropAfterBodyBytes: 4000}, "")
-	c := dialRelay(t, f.lmtp)
-	c.reply()
-	c.cmd("LHLO client.test")
-	c.cmd("MAIL FROM:<s@remote.test>")
+	c := f.mailFrom(t)
 	expectPrefix(t, "RCPT", c.cmd("RCPT TO:<bob@example.com>"), "250")
 	expectPrefix(t, "DATA", c.cmd("DATA"), "354")
 	c.send(strings.TrimSuffix(body("big", 20000), "\r\n"))
@@ -224,11 +210,7 @@ func TestLMTPBackendLostMidData(t *testing.T) {
 		t.Fatalf("a cut message was stored: %d", n)
 	}
 	// The session goes on: a new transaction opens a new leg.
-	c.cmd("MAIL FROM:<s@remote.test>")
-	expectPrefix(t, "RCPT retry", c.cmd("RCPT TO:<bob@example.com>"), "250")
-	expectPrefix(t, "DATA retry", c.cmd("DATA"), "354")
-	c.send(strings.TrimSuffix(body("small", 100), "\r\n"))
-	expectPrefix(t, "end of data retry", c.reply(), "250 2.0.0 <bob@example.com> delivered on old")
+	c.smallToBob(t, "retry", "250 2.0.0 <bob@example.com> delivered on old")
 	if msgs := f.old.Messages(); len(msgs) != 1 || !strings.Contains(msgs[0].Data, "Subject: small") {
 		t.Fatalf("old holds %+v", msgs)
 	}
@@ -251,11 +233,7 @@ func TestLMTPMessageSizeLimit(t *testing.T) {
 	expectPrefix(t, "end of data", c.reply(), "552 5.3.4")
 	// A small message after it, once delivered, fences what the backend
 	// got: it must hold that one only (no sleep to wait for a stray one).
-	c.cmd("MAIL FROM:<s@remote.test>")
-	expectPrefix(t, "RCPT after", c.cmd("RCPT TO:<bob@example.com>"), "250")
-	expectPrefix(t, "DATA after", c.cmd("DATA"), "354")
-	c.send(strings.TrimSuffix(body("small", 100), "\r\n"))
-	expectPrefix(t, "end of data after", c.reply(), "250 ")
+	c.smallToBob(t, "after", "250 ")
 	if msgs := f.old.Messages(); len(msgs) != 1 || !strings.Contains(msgs[0].Data, "Subject: small") {
 		t.Fatalf("an oversized message was stored: %d messages", len(msgs))
 	}
@@ -265,10 +243,7 @@ func TestLMTPMessageSizeLimit(t *testing.T) {
 // flight end with the backend's verdict, then says 421 and closes.
 func TestLMTPDrainFinishesTheTransaction(t *testing.T) {
 	f := startRelayFixture(t, mocksmtp.Config{}, "")
-	c := dialRelay(t, f.lmtp)
-	c.reply()
-	c.cmd("LHLO client.test")
-	c.cmd("MAIL FROM:<s@remote.test>")
+	c := f.mailFrom(t)
 	c.cmd("RCPT TO:<bob@example.com>")
 	expectPrefix(t, "DATA", c.cmd("DATA"), "354")
 	idle := dialRelay(t, f.lmtp)
@@ -320,10 +295,7 @@ func TestSMTPPassthrough(t *testing.T) {
 func TestLMTPDelayedRecipientDeferred(t *testing.T) {
 	f := startRelayFixture(t, mocksmtp.Config{}, "")
 	f.app.eng.Delay("bob@example.com", time.Minute)
-	c := dialRelay(t, f.lmtp)
-	c.reply()
-	c.cmd("LHLO client.test")
-	c.cmd("MAIL FROM:<s@remote.test>")
+	c := f.mailFrom(t)
 	expectPrefix(t, "RCPT to a delayed account", c.cmd("RCPT TO:<Bob@Example.com>"), "451 4.4.3")
 	expectPrefix(t, "RCPT to another", c.cmd("RCPT TO:<alice@example.com>"), "250")
 	f.app.eng.Delay("bob@example.com", 0)

@@ -44,10 +44,10 @@ func startSubmission(t *testing.T, allowPlain bool) *subFixture {
 		files:    files,
 		listeners: []listenerSpec{
 			{name: "plain", tls: "plain", extra: "preauth_timeout = \"2s\"\n"},
-			{name: "starttls", tls: "starttls"},
-			{name: "implicit", tls: "implicit"},
+			starttlsListener,
+			implicitListener,
 		},
-		old:     destSpec{forwarding: "xclient", port: portOf(f.old.Addr())},
+		old:     xclientTo(f.old),
 		new:     destSpec{forwarding: "none", port: portOf(f.new.Addr()), extra: "hide_auth_errors = true\n"},
 		mapping: fileMapping(files.mapping, "normalize = \"lowercase\"\n"),
 		caps:    fmt.Sprintf("allow_plain_auth_without_tls = %v\n", allowPlain),

@@ -57,6 +57,18 @@ func tlsHello(t *testing.T, addr string, starttls bool, cfg *tls.Config) (string
 // suite is refused; one offering another suite gets in. min_version =
 // "1.3" refuses a TLS 1.2 client; max_version = "1.2" refuses a TLS
 // 1.3-only one.
+// tlsListener is one of the fixture's TLS listeners, for tlsHello.
+type tlsListener struct {
+	name     string
+	addr     string
+	starttls bool
+}
+
+// tlsListeners are the fixture's implicit-TLS and STARTTLS listeners.
+func tlsListeners(f *fixture) []tlsListener {
+	return []tlsListener{{"implicit", f.implicit, false}, {"starttls", f.starttls, true}}
+}
+
 func TestTLSProtocolsOnListeners(t *testing.T) {
 	// The fixture's certificate is ECDSA: these are suites it can use.
 	disabled := tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
@@ -67,11 +79,7 @@ func TestTLSProtocolsOnListeners(t *testing.T) {
 
 	t.Run("disable_cipher_suites", func(t *testing.T) {
 		f := startFixture(t, "[tls.protocols]\ndisable_cipher_suites = [\"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\", \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"]\n")
-		for _, l := range []struct {
-			name     string
-			addr     string
-			starttls bool
-		}{{"implicit", f.implicit, false}, {"starttls", f.starttls, true}} {
+		for _, l := range tlsListeners(f) {
 			if _, err := tlsHello(t, l.addr, l.starttls, tls12Only(disabled)); err == nil {
 				t.Errorf("%s: a client offering only the disabled %s got through", l.name, tls.CipherSuiteName(disabled))
 			}
@@ -84,11 +92,7 @@ func TestTLSProtocolsOnListeners(t *testing.T) {
 
 	t.Run("versions", func(t *testing.T) {
 		f := startFixture(t, "[tls.protocols]\nmin_version = \"1.3\"\n")
-		for _, l := range []struct {
-			name     string
-			addr     string
-			starttls bool
-		}{{"implicit", f.implicit, false}, {"starttls", f.starttls, true}} {
+		for _, l := range tlsListeners(f) {
 			_, err := tlsHello(t, l.addr, l.starttls, &tls.Config{MaxVersion: tls.VersionTLS12})
 			if err == nil {
 				t.Errorf("%s: a TLS 1.2 client got through min_version = \"1.3\"", l.name)

@@ -163,8 +163,7 @@ func TestEdgeVerification(t *testing.T) {
 			tok     string
 			reaches int32
 		}{{forged, 0}, {expired, 0}, {good, 1}} {
-			c := dial(t, plain)
-			c.line()
+			c := dialGreeted(t, plain)
 			ir := base64.StdEncoding.EncodeToString([]byte("n,a=alice@example.com,\x01auth=Bearer " + tc.tok + "\x01\x01"))
 			c.send("a AUTHENTICATE OAUTHBEARER " + ir + "\r\n")
 			if _, l := c.until("a"); !strings.HasPrefix(l, "a NO") {

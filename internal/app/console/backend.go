@@ -32,29 +32,7 @@ type Backend struct {
 	con     consoleState
 	started time.Time
 
-	cfg     *config.Config // the boot configuration
-	log     *slog.Logger
-	router  *router.Router
-	files   *filestore.Store // nil unless [mapping] source = "file"
-	store   router.Store
-	bus     invalidate.Bus
-	carrier invalidate.Carrier // bus when it carries commands, else nil
-	busKind string
-	ring    *ring.Ring // nil without [cluster]
-	level   *slog.LevelVar
-	health  *health.Registry
-	checker *health.Checker
-	eng     *engine.Engine
-	events  *events.EventLog
-	history *events.History
-	metrics *metrics.Metrics
-
-	current      func() Runtime
-	reloadConfig func(actor string) (applied, notes []string, err error)
-	reloadNotes  func() ([]string, error)
-	drain        func(actor string)
-	undrain      func(actor string) error
-	parseLevel   func(string) slog.Level
+	deps Deps // the running parts, from Attach
 }
 
 // Runtime is what the backend reads of the configuration in force.
@@ -66,15 +44,15 @@ type Runtime struct {
 // Deps are the running parts of the process the backend works on, and
 // what it asks of the process.
 type Deps struct {
-	Cfg     *config.Config
+	Cfg     *config.Config // the boot configuration
 	Log     *slog.Logger
 	Router  *router.Router
-	Files   *filestore.Store
+	Files   *filestore.Store // nil unless [mapping] source = "file"
 	Store   router.Store
 	Bus     invalidate.Bus
-	Carrier invalidate.Carrier
+	Carrier invalidate.Carrier // Bus when it carries commands, else nil
 	BusKind string
-	Ring    *ring.Ring
+	Ring    *ring.Ring // nil without [cluster]
 	Level   *slog.LevelVar
 	Health  *health.Registry
 	Checker *health.Checker
@@ -104,11 +82,7 @@ func New() *Backend {
 
 // Attach gives b the running parts (at the end of app.New).
 func (b *Backend) Attach(d Deps) {
-	b.cfg, b.log, b.router, b.files, b.store = d.Cfg, d.Log, d.Router, d.Files, d.Store
-	b.bus, b.carrier, b.busKind, b.ring, b.level = d.Bus, d.Carrier, d.BusKind, d.Ring, d.Level
-	b.health, b.checker, b.eng, b.events, b.history, b.metrics = d.Health, d.Checker, d.Engine, d.Events, d.History, d.Metrics
-	b.current, b.reloadConfig, b.reloadNotes = d.Current, d.ReloadConfig, d.ReloadNotes
-	b.drain, b.undrain, b.parseLevel = d.Drain, d.Undrain, d.ParseLevel
+	b.deps = d
 }
 
 // AddBytes counts the bytes of an ended session for the history.
@@ -160,9 +134,9 @@ func (w fileWriter) SetMany(_ context.Context, pairs []router.Mapping) error {
 }
 
 func (b *Backend) writer() (invalidate.Writer, error) {
-	switch s := b.store.(type) {
+	switch s := b.deps.Store.(type) {
 	case *filestore.Store:
-		return fileWriter{s, b.router}, nil
+		return fileWriter{s, b.deps.Router}, nil
 	case invalidate.Writer:
 		return s, nil
 	}
@@ -170,13 +144,13 @@ func (b *Backend) writer() (invalidate.Writer, error) {
 }
 
 func (b *Backend) Stats() backend.Stats {
-	st := &b.eng.Stats
+	st := &b.deps.Engine.Stats
 	refusals := map[string]uint64{}
-	for reason, n := range b.eng.Refusals() {
+	for reason, n := range b.deps.Engine.Refusals() {
 		refusals[reason] = uint64(n)
 	}
 	var all, reactor, bridged int64
-	for _, s := range b.eng.Sessions(nil) {
+	for _, s := range b.deps.Engine.Sessions(nil) {
 		all++
 		switch s.State {
 		case engine.StateBridged:
@@ -186,7 +160,7 @@ func (b *Backend) Stats() backend.Stats {
 			reactor++
 		}
 	}
-	cs := b.router.CacheStats()
+	cs := b.deps.Router.CacheStats()
 	return backend.Stats{
 		CacheHits:          uint64(cs.Hits),
 		CacheMisses:        uint64(cs.Misses),
@@ -205,7 +179,7 @@ func (b *Backend) Stats() backend.Stats {
 	}
 }
 
-func (b *Backend) Ready() bool { return !b.eng.Draining() }
+func (b *Backend) Ready() bool { return !b.deps.Engine.Draining() }
 
 // Destinations, ResetDestination, SetMapping and ImportMappings read the
 // runtime state in force (one value per call), so that a reload's
@@ -213,11 +187,11 @@ func (b *Backend) Ready() bool { return !b.eng.Draining() }
 
 func (b *Backend) Destinations() []backend.DestinationStatus {
 	var out []backend.DestinationStatus
-	for id, d := range b.current().Cfg.Destination {
+	for id, d := range b.deps.Current().Cfg.Destination {
 		ds := backend.DestinationStatus{ID: id, Host: d.Host}
 		for p, ep := range d.Protocol {
 			ps := backend.ProtocolStatus{Protocol: string(p), Port: ep.Port}
-			if st := b.health.State(id, string(p)); st != health.Closed {
+			if st := b.deps.Health.State(id, string(p)); st != health.Closed {
 				down := true
 				ps.Down = &down
 				ds.Down = true
@@ -232,12 +206,12 @@ func (b *Backend) Destinations() []backend.DestinationStatus {
 }
 
 func (b *Backend) ResetDestination(id string) error {
-	d, ok := b.current().Cfg.Destination[id]
+	d, ok := b.deps.Current().Cfg.Destination[id]
 	if !ok {
 		return backend.ErrNotFound
 	}
 	for p := range d.Protocol {
-		b.health.Success(id, string(p)) // closes the circuit
+		b.deps.Health.Success(id, string(p)) // closes the circuit
 	}
 	b.SetRingDown(id, false)
 	b.Event(events.Event{Kind: events.EventReset, Destination: id, Actor: "api"})
@@ -245,13 +219,13 @@ func (b *Backend) ResetDestination(id string) error {
 }
 
 func (b *Backend) Mapping(id string) (backend.MappingInfo, error) {
-	n := b.router.Normalize(id)
+	n := b.deps.Router.Normalize(id)
 	if n == "" {
 		return backend.MappingInfo{}, backend.ErrInvalid
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), limits.AdminStoreTimeout)
 	defer cancel()
-	res, err := b.router.Resolve(ctx, id)
+	res, err := b.deps.Router.Resolve(ctx, id)
 	switch {
 	case errors.Is(err, router.ErrNoRoute):
 		return backend.MappingInfo{Normalized: n, Source: backend.SourceNone}, nil
@@ -264,7 +238,7 @@ func (b *Backend) Mapping(id string) (backend.MappingInfo, error) {
 }
 
 func (b *Backend) SetMapping(id, dest string) error {
-	return b.setMapping(b.current(), id, dest)
+	return b.setMapping(b.deps.Current(), id, dest)
 }
 
 func (b *Backend) setMapping(rt Runtime, id, dest string) error {
@@ -274,7 +248,7 @@ func (b *Backend) setMapping(rt Runtime, id, dest string) error {
 	if err := b.allowDestination(rt, dest); err != nil {
 		return err
 	}
-	if b.router.Normalize(id) == "" {
+	if b.deps.Router.Normalize(id) == "" {
 		return backend.ErrInvalid
 	}
 	w, err := b.writer()
@@ -289,9 +263,9 @@ func (b *Backend) setMapping(rt Runtime, id, dest string) error {
 // flip writes a mapping (store, caches, other instances) and records it
 // in the activity log with the mapping it replaced.
 func (a *Backend) flip(ctx context.Context, w invalidate.Writer, id, dest, actor string) error {
-	n := a.router.Normalize(id)
-	prev, _, _ := a.store.Lookup(ctx, n)
-	if err := storeErr(invalidate.Set(ctx, w, a.router, a.bus, id, dest)); err != nil {
+	n := a.deps.Router.Normalize(id)
+	prev, _, _ := a.deps.Store.Lookup(ctx, n)
+	if err := storeErr(invalidate.Set(ctx, w, a.deps.Router, a.deps.Bus, id, dest)); err != nil {
 		return err
 	}
 	a.Event(events.Event{Kind: events.EventFlip, Account: n, From: prev, Destination: dest, Actor: actor})
@@ -305,9 +279,9 @@ func (b *Backend) DeleteMapping(id string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), limits.AdminStoreTimeout)
 	defer cancel()
-	n := b.router.Normalize(id)
-	prev, _, _ := b.store.Lookup(ctx, n)
-	if err := storeErr(invalidate.Delete(ctx, w, b.router, b.bus, id)); err != nil {
+	n := b.deps.Router.Normalize(id)
+	prev, _, _ := b.deps.Store.Lookup(ctx, n)
+	if err := storeErr(invalidate.Delete(ctx, w, b.deps.Router, b.deps.Bus, id)); err != nil {
 		return err
 	}
 	b.Event(events.Event{Kind: events.EventFlip, Account: n, From: prev, Actor: "api", Reason: "mapping removed"})
@@ -322,7 +296,7 @@ func storeErr(err error) error {
 }
 
 func (b *Backend) ExportMappings(w io.Writer) error {
-	fs, ok := b.store.(*filestore.Store)
+	fs, ok := b.deps.Store.(*filestore.Store)
 	if !ok {
 		return b.exportListed(w)
 	}
@@ -330,7 +304,7 @@ func (b *Backend) ExportMappings(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m, err := filestore.ParseMapping(fs.Path(), data, filestore.Options{Normalize: b.router.Normalize})
+	m, err := filestore.ParseMapping(fs.Path(), data, filestore.Options{Normalize: b.deps.Router.Normalize})
 	if err != nil {
 		return err
 	}
@@ -355,7 +329,7 @@ func (b *Backend) ExportMappings(w io.Writer) error {
 // custom Writer) gets one write per pair and may stop part way.
 func (b *Backend) ImportMappings(pairs []backend.Pair) (int, error) {
 	a := b
-	rt := a.current() // one configuration for the whole import
+	rt := a.deps.Current() // one configuration for the whole import
 	allowed := map[string]error{}
 	batch := make([]router.Mapping, len(pairs))
 	for i, p := range pairs {
@@ -370,7 +344,7 @@ func (b *Backend) ImportMappings(pairs []backend.Pair) (int, error) {
 		if err != nil {
 			return 0, &backend.ItemError{Index: i, Err: err}
 		}
-		n := a.router.Normalize(p.Identifier)
+		n := a.deps.Router.Normalize(p.Identifier)
 		if n == "" {
 			return 0, &backend.ItemError{Index: i, Err: backend.ErrInvalid}
 		}
@@ -382,7 +356,7 @@ func (b *Backend) ImportMappings(pairs []backend.Pair) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), limits.AdminImportTimeout)
 	defer cancel()
-	n, err := invalidate.SetMany(ctx, w, a.router, a.bus, batch)
+	n, err := invalidate.SetMany(ctx, w, a.deps.Router, a.deps.Bus, batch)
 	if err != nil {
 		var be *invalidate.BatchError
 		if errors.As(err, &be) {
@@ -395,40 +369,40 @@ func (b *Backend) ImportMappings(pairs []backend.Pair) (int, error) {
 			return 0, fmt.Errorf("import: %w", storeErr(err))
 		}
 		// Written; only the announcement to other instances failed.
-		a.log.Warn("import written; other instances were not told (their caches expire by TTL)", "err", err)
+		a.deps.Log.Warn("import written; other instances were not told (their caches expire by TTL)", "err", err)
 	}
-	a.log.Info("mappings imported", "count", len(pairs), "actor", "api")
+	a.deps.Log.Info("mappings imported", "count", len(pairs), "actor", "api")
 	a.Event(events.Event{Kind: events.EventImport, Count: len(pairs), Actor: "api"})
 	return len(pairs), nil
 }
 
 func (b *Backend) ReloadMappings() error {
-	if b.files == nil {
-		b.router.InvalidateAll()
+	if b.deps.Files == nil {
+		b.deps.Router.InvalidateAll()
 		return nil
 	}
-	changed, err := b.files.Reload()
+	changed, err := b.deps.Files.Reload()
 	if err != nil {
 		return err
 	}
-	b.router.Invalidate(changed...)
+	b.deps.Router.Invalidate(changed...)
 	return nil
 }
 
 func (b *Backend) InvalidateCache(id string) {
 	if id == "" {
-		b.router.InvalidateAll()
+		b.deps.Router.InvalidateAll()
 		b.Event(events.Event{Kind: events.EventCache, Reason: "whole cache", Actor: "api"})
 		return
 	}
-	n := b.router.Normalize(id)
-	b.router.Invalidate(n)
+	n := b.deps.Router.Normalize(id)
+	b.deps.Router.Invalidate(n)
 	b.Event(events.Event{Kind: events.EventCache, Account: n, Actor: "api"})
 }
 
 func (b *Backend) match(f backend.ConnFilter, c backend.Connection) bool {
 	return (f.ID == 0 || f.ID == c.ID) &&
-		(f.Identifier == "" || b.router.Normalize(f.Identifier) == c.Account) &&
+		(f.Identifier == "" || b.deps.Router.Normalize(f.Identifier) == c.Account) &&
 		(f.Destination == "" || f.Destination == c.Destination) &&
 		(f.Protocol == "" || f.Protocol == c.Protocol) &&
 		(f.State == "" || f.State == c.State)
@@ -437,7 +411,7 @@ func (b *Backend) match(f backend.ConnFilter, c backend.Connection) bool {
 func (b *Backend) Connections(f backend.ConnFilter) []backend.Connection {
 	var out []backend.Connection
 	now := time.Now()
-	for _, s := range b.eng.Sessions(nil) {
+	for _, s := range b.deps.Engine.Sessions(nil) {
 		if c := connectionOf(s, now); b.match(f, c) {
 			out = append(out, c)
 		}
@@ -449,7 +423,7 @@ func (b *Backend) Connections(f backend.ConnFilter) []backend.Connection {
 // (pre-auth, logging in, relayed), in the bridge, or served by HTTP/2.
 func (b *Backend) Kick(f backend.ConnFilter) int {
 	now := time.Now()
-	return b.eng.KickSessions(func(s engine.SessionInfo) bool {
+	return b.deps.Engine.KickSessions(func(s engine.SessionInfo) bool {
 		return b.match(f, connectionOf(s, now))
 	})
 }
@@ -467,28 +441,28 @@ func connectionOf(s engine.SessionInfo, now time.Time) backend.Connection {
 
 // Delay holds new logins of the account (see engine.Delay).
 func (b *Backend) Delay(id string, d time.Duration) error {
-	b.hold(b.router.Normalize(id), d, "api")
+	b.hold(b.deps.Router.Normalize(id), d, "api")
 	return nil
 }
 
 func (b *Backend) ReloadConfig() ([]string, error) {
-	return b.reloadNotes()
+	return b.deps.ReloadNotes()
 }
 
 func (b *Backend) Drain() error {
-	b.drain("api")
+	b.deps.Drain("api")
 	return nil
 }
 
-func (b *Backend) Undrain() error { return b.undrain("api") }
+func (b *Backend) Undrain() error { return b.deps.Undrain("api") }
 
 func (b *Backend) SetLogLevel(level string) error {
 	if err := b.AllowConfigWrite("the log level"); err != nil {
 		return err
 	}
-	if b.level == nil {
+	if b.deps.Level == nil {
 		return backend.ErrUnavailable
 	}
-	b.level.Set(b.parseLevel(level))
+	b.deps.Level.Set(b.deps.ParseLevel(level))
 	return nil
 }

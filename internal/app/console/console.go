@@ -90,22 +90,22 @@ func (a *Backend) OnEngineEvent(e engine.Event) {
 			}
 		}
 	}
-	a.events.Add(events.Event{Time: e.Time, Kind: e.Kind, Session: e.Session, Account: e.Account, Protocol: e.Protocol,
+	a.deps.Events.Add(events.Event{Time: e.Time, Kind: e.Kind, Session: e.Session, Account: e.Account, Protocol: e.Protocol,
 		Listener: e.Listener, Client: e.Client, Destination: e.Destination, Outcome: e.Outcome, Reason: e.Reason})
 }
 
 // event records an event of the app's own (flips, holds, reloads...) when
 // the activity log exists.
 func (a *Backend) Event(e events.Event) {
-	if a.events != nil {
-		a.events.Add(e)
+	if a.deps.Events != nil {
+		a.deps.Events.Add(e)
 	}
 }
 
 // hold holds new logins of the normalized account for d (d <= 0 lifts
 // it) and remembers it for GET /api/v1/holds.
 func (a *Backend) hold(n string, d time.Duration, actor string) {
-	a.eng.Delay(n, d)
+	a.deps.Engine.Delay(n, d)
 	a.con.holdsMu.Lock()
 	if d > 0 {
 		a.con.holds[n] = time.Now().Add(d)
@@ -123,13 +123,13 @@ func (a *Backend) hold(n string, d time.Duration, actor string) {
 // setRingDown puts a cluster node in or out of the ring; a node in
 // maintenance stays out.
 func (a *Backend) SetRingDown(dest string, down bool) {
-	if a.ring == nil {
+	if a.deps.Ring == nil {
 		return
 	}
-	if a.eng != nil && a.eng.InMaintenance(dest) {
+	if a.deps.Engine != nil && a.deps.Engine.InMaintenance(dest) {
 		down = true
 	}
-	a.ring.SetDown(dest, down)
+	a.deps.Ring.SetDown(dest, down)
 }
 
 // fileChanged records mapping changes that did not come through the API.
@@ -142,7 +142,7 @@ func (a *Backend) FileChanged(ids []string, actor string) {
 		return
 	}
 	for _, id := range ids {
-		d, _, _ := a.store.Lookup(context.Background(), id)
+		d, _, _ := a.deps.Store.Lookup(context.Background(), id)
 		a.Event(events.Event{Kind: events.EventFlip, Account: id, Destination: d, Actor: actor})
 	}
 }
@@ -151,7 +151,7 @@ func (a *Backend) FileChanged(ids []string, actor string) {
 
 func (b *Backend) Instance() backend.Instance {
 	a := b
-	in := backend.Instance{Name: a.con.name, Started: a.con.started, Bus: a.busKind, Ready: !a.eng.Draining(), Peers: []backend.Peer{}}
+	in := backend.Instance{Name: a.con.name, Started: a.con.started, Bus: a.deps.BusKind, Ready: !a.deps.Engine.Draining(), Peers: []backend.Peer{}}
 	for name, seen := range a.peers() {
 		in.Peers = append(in.Peers, backend.Peer{Name: name, LastSeen: seen})
 	}
@@ -159,24 +159,24 @@ func (b *Backend) Instance() backend.Instance {
 	return in
 }
 
-func (b *Backend) Normalize(id string) string { return b.router.Normalize(id) }
+func (b *Backend) Normalize(id string) string { return b.deps.Router.Normalize(id) }
 
 // ---- destinations
 
 func (b *Backend) DestinationDetails() []backend.Destination {
 	a := b
 	breakers := map[[2]string]health.Status{}
-	for _, s := range a.health.Snapshot() {
+	for _, s := range a.deps.Health.Snapshot() {
 		breakers[[2]string{s.Dest, s.Proto}] = s
 	}
 	checks := map[[2]string]health.CheckResult{}
-	if a.checker != nil {
-		for _, r := range a.checker.Results() {
+	if a.deps.Checker != nil {
+		for _, r := range a.deps.Checker.Results() {
 			checks[[2]string{r.Dest, r.Proto}] = r
 		}
 	}
 	sessions := map[string]map[string]int{}
-	for _, s := range a.eng.Sessions(nil) {
+	for _, s := range a.deps.Engine.Sessions(nil) {
 		if s.Destination == "" {
 			continue
 		}
@@ -186,10 +186,10 @@ func (b *Backend) DestinationDetails() []backend.Destination {
 		sessions[s.Destination][s.Protocol]++
 	}
 	var out []backend.Destination
-	for id, d := range a.current().Cfg.Destination {
-		ds := backend.Destination{ID: id, Host: d.Host, Maintenance: a.eng.InMaintenance(id), SessionsByProtocol: map[string]int{}}
-		if a.ring != nil && a.ring.Has(id) {
-			ds.ClusterNode, ds.RingDown = true, a.ring.Down(id)
+	for id, d := range a.deps.Current().Cfg.Destination {
+		ds := backend.Destination{ID: id, Host: d.Host, Maintenance: a.deps.Engine.InMaintenance(id), SessionsByProtocol: map[string]int{}}
+		if a.deps.Ring != nil && a.deps.Ring.Has(id) {
+			ds.ClusterNode, ds.RingDown = true, a.deps.Ring.Down(id)
 		}
 		for p, n := range sessions[id] {
 			ds.SessionsByProtocol[p] = n
@@ -241,15 +241,15 @@ func breakerOf(s health.Status) backend.Breaker {
 
 func (b *Backend) SetMaintenance(dest string, on bool) error {
 	a := b
-	if !a.current().HasDestination(dest) {
+	if !a.deps.Current().HasDestination(dest) {
 		return backend.ErrNotFound
 	}
-	a.eng.SetMaintenance(dest, on)
-	if a.ring != nil && a.ring.Has(dest) {
+	a.deps.Engine.SetMaintenance(dest, on)
+	if a.deps.Ring != nil && a.deps.Ring.Has(dest) {
 		down := on
 		if !on {
 			// Back in the ring only if its circuits are closed.
-			for _, s := range a.health.Snapshot() {
+			for _, s := range a.deps.Health.Snapshot() {
 				if s.Dest == dest && s.State != health.Closed {
 					down = true
 				}
@@ -258,7 +258,7 @@ func (b *Backend) SetMaintenance(dest string, on bool) error {
 		a.SetRingDown(dest, down)
 	}
 	a.Event(events.Event{Kind: events.EventMaintenance, Destination: dest, Outcome: map[bool]string{true: "on", false: "off"}[on], Actor: "api"})
-	a.log.Info("destination maintenance", "destination", dest, "on", on)
+	a.deps.Log.Info("destination maintenance", "destination", dest, "on", on)
 	return nil
 }
 
@@ -285,21 +285,21 @@ func sessionOf(s engine.SessionInfo, now time.Time) backend.Session {
 func (b *Backend) Sessions(f backend.SessionFilter) []backend.Session {
 	now := time.Now()
 	var out []backend.Session
-	for _, s := range b.eng.Sessions(b.sessionMatch(f)) {
+	for _, s := range b.deps.Engine.Sessions(b.sessionMatch(f)) {
 		out = append(out, sessionOf(s, now))
 	}
 	return out
 }
 
 func (b *Backend) KickSessions(f backend.SessionFilter) int {
-	return b.eng.KickSessions(b.sessionMatch(f))
+	return b.deps.Engine.KickSessions(b.sessionMatch(f))
 }
 
 // ---- mappings
 
 func (b *Backend) Mappings(ctx context.Context, ids []string) (map[string]string, error) {
 	out := map[string]string{}
-	st := b.store
+	st := b.deps.Store
 	ctx, cancel := context.WithTimeout(ctx, limits.AdminImportTimeout)
 	defer cancel()
 	// SQL and Redis read a whole import's current mappings in a few round
@@ -334,7 +334,7 @@ func (EmptyStore) Close() error                                         { return
 
 // lister is the store as a router.Lister (nil when it cannot list).
 func (a *Backend) lister() router.Lister {
-	switch s := a.store.(type) {
+	switch s := a.deps.Store.(type) {
 	case *filestore.Store:
 		return fileLister{s}
 	case EmptyStore:
@@ -434,7 +434,7 @@ func (a *Backend) exportListed(w io.Writer) error {
 
 // storeKind names the mapping store for the route explanation.
 func (a *Backend) storeKind() string {
-	switch a.cfg.Mapping.Source {
+	switch a.deps.Cfg.Mapping.Source {
 	case config.SourceFile:
 		return "file"
 	case config.SourceRedis:
@@ -455,7 +455,7 @@ func ptr(s string) *string {
 func (b *Backend) explain(ctx context.Context, id string) (router.Explanation, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	ex, err := b.router.Explain(ctx, id)
+	ex, err := b.deps.Router.Explain(ctx, id)
 	if errors.Is(err, router.ErrInvalidIdentifier) {
 		return ex, backend.ErrInvalid
 	}
@@ -470,8 +470,8 @@ func (a *Backend) decision(ex router.Explanation) backend.RouteDecision {
 		return d
 	}
 	d.Destination = ptr(ex.Effective.Destination)
-	d.Maintenance = a.eng.InMaintenance(ex.Effective.Destination)
-	for _, s := range a.health.Snapshot() {
+	d.Maintenance = a.deps.Engine.InMaintenance(ex.Effective.Destination)
+	for _, s := range a.deps.Health.Snapshot() {
 		if s.Dest == ex.Effective.Destination && s.State != health.Closed {
 			d.Down = true
 		}
@@ -506,7 +506,7 @@ func (b *Backend) ExplainRoute(ctx context.Context, id string) (backend.Route, e
 	case st.Kind == "none":
 		st.Outcome = "not_configured"
 	case ex.Store.Err != nil:
-		st.Outcome, st.Error = "error", redactStore(a.cfg, ex.Store.Err.Error())
+		st.Outcome, st.Error = "error", redactStore(a.deps.Cfg, ex.Store.Err.Error())
 	case ex.Store.Found:
 		st.Outcome, st.Destination = "found", ptr(ex.Store.Destination)
 	default:
@@ -539,7 +539,7 @@ func redactStore(cfg *config.Config, msg string) string {
 }
 
 func (b *Backend) CacheInfo() backend.CacheInfo {
-	s := b.router.CacheStats()
+	s := b.deps.Router.CacheStats()
 	ci := backend.CacheInfo{Used: s.Used, Entries: s.Entries, Hits: s.Hits, Misses: s.Misses, Expired: s.Expired, Evicted: s.Evicted,
 		CapacityBytes: s.CapacityBytes, PositiveTTLSeconds: s.PositiveTTL.Seconds(), NegativeTTLSeconds: s.NegativeTTL.Seconds()}
 	if total := s.Hits + s.Misses; total > 0 {
@@ -565,7 +565,7 @@ func (b *Backend) Holds() []backend.Hold {
 	a := b
 	now := time.Now()
 	held := map[string]int{}
-	for _, s := range a.eng.Sessions(func(s engine.SessionInfo) bool { return s.State == engine.StateHeld }) {
+	for _, s := range a.deps.Engine.Sessions(func(s engine.SessionInfo) bool { return s.State == engine.StateHeld }) {
 		held[s.Account]++
 	}
 	a.con.holdsMu.Lock()
@@ -586,7 +586,7 @@ func (b *Backend) Holds() []backend.Hold {
 // EffectiveConfig is the configuration in force as its TOML keys, with
 // every token and store password masked.
 func (b *Backend) EffectiveConfig() (map[string]any, error) {
-	data, err := toml.Marshal(b.current().Cfg)
+	data, err := toml.Marshal(b.deps.Current().Cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -624,6 +624,6 @@ func redactTree(m map[string]any) {
 }
 
 func (b *Backend) Reload() (backend.ReloadReport, error) {
-	applied, notes, err := b.reloadConfig("api")
+	applied, notes, err := b.deps.ReloadConfig("api")
 	return backend.ReloadReport{Applied: applied, RestartRequired: notes}, err
 }

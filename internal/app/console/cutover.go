@@ -68,7 +68,7 @@ func (a *Backend) aliasesOf(n string, given []string) ([]string, error) {
 		}
 	}
 	for _, g := range given {
-		m := a.router.Normalize(g)
+		m := a.deps.Router.Normalize(g)
 		if m == "" {
 			return nil, fmt.Errorf("%w: alias %q is empty once normalized", backend.ErrInvalid, g)
 		}
@@ -81,7 +81,7 @@ func (a *Backend) aliasesOf(n string, given []string) ([]string, error) {
 
 // sessionsOf lists the live sessions of ids in the given states.
 func (a *Backend) sessionsOf(ids []string, states ...string) []engine.SessionInfo {
-	return a.eng.Sessions(func(s engine.SessionInfo) bool {
+	return a.deps.Engine.Sessions(func(s engine.SessionInfo) bool {
 		return slices.Contains(ids, s.Account) && slices.Contains(states, s.State)
 	})
 }
@@ -97,7 +97,7 @@ func (a *Backend) waitInFlight(ids []string, deadline time.Time, held map[uint64
 	total = len(pending)
 	for {
 		still := 0
-		for _, s := range a.eng.Sessions(func(s engine.SessionInfo) bool { return slices.Contains(ids, s.Account) }) {
+		for _, s := range a.deps.Engine.Sessions(func(s engine.SessionInfo) bool { return slices.Contains(ids, s.Account) }) {
 			switch {
 			case s.State == engine.StateHeld:
 				held[s.ID] = true
@@ -115,7 +115,7 @@ func (a *Backend) waitInFlight(ids []string, deadline time.Time, held map[uint64
 // kickFor kicks the sessions of ids a cut-over moves (not held logins,
 // not relays) and returns how many, and how many logins wait held now.
 func (a *Backend) kickFor(ids []string) (kicked, waiting int) {
-	kicked = a.eng.KickSessions(func(s engine.SessionInfo) bool {
+	kicked = a.deps.Engine.KickSessions(func(s engine.SessionInfo) bool {
 		return slices.Contains(ids, s.Account) && !slices.Contains(notKicked, s.State)
 	})
 	return kicked, len(a.sessionsOf(ids, engine.StateHeld))
@@ -131,17 +131,17 @@ func newRequestID() string {
 func (b *Backend) Cutover(ctx context.Context, account string, req backend.CutoverRequest) (backend.CutoverReport, error) {
 	a := b
 	start := time.Now()
-	if !a.current().HasDestination(req.Destination) {
+	if !a.deps.Current().HasDestination(req.Destination) {
 		return backend.CutoverReport{}, backend.ErrUnknownDestination
 	}
-	if err := a.allowDestination(a.current(), req.Destination); err != nil {
+	if err := a.allowDestination(a.deps.Current(), req.Destination); err != nil {
 		return backend.CutoverReport{}, err
 	}
 	w, err := b.writer()
 	if err != nil {
 		return backend.CutoverReport{}, err
 	}
-	n := a.router.Normalize(account)
+	n := a.deps.Router.Normalize(account)
 	if n == "" {
 		return backend.CutoverReport{}, backend.ErrInvalid
 	}
@@ -162,7 +162,7 @@ func (b *Backend) Cutover(ctx context.Context, account string, req backend.Cutov
 	if ex, err := b.explain(ctx, n); err == nil {
 		rep.Previous = a.decision(ex)
 	}
-	a.log.Info("cut-over: holding logins", "account", n, "aliases", ids, "to", req.Destination, "max_hold", req.Hold, "request", id)
+	a.deps.Log.Info("cut-over: holding logins", "account", n, "aliases", ids, "to", req.Destination, "max_hold", req.Hold, "request", id)
 	a.Event(events.Event{Kind: events.EventCutover, Account: n, Destination: req.Destination, Outcome: "started", Actor: "api"})
 	replies := make(chan cutoverReply, 64)
 	a.con.repMu.Lock()
@@ -207,10 +207,10 @@ func (b *Backend) Cutover(ctx context.Context, account string, req backend.Cutov
 		lift()
 		a.publish(invalidate.Command{Op: invalidate.OpLift, Request: id, From: a.con.name, IDs: ids})
 		a.Event(events.Event{Kind: events.EventCutover, Account: n, Destination: req.Destination, Outcome: "failed", Reason: err.Error(), Actor: "api"})
-		a.log.Error("cut-over failed: mapping not written, hold lifted", "account", n, "err", err)
+		a.deps.Log.Error("cut-over failed: mapping not written, hold lifted", "account", n, "err", err)
 		return backend.CutoverReport{}, err
 	}
-	a.router.Invalidate(ids...)
+	a.deps.Router.Invalidate(ids...)
 
 	// 4. Kick everywhere, 5. release here.
 	a.publish(invalidate.Command{Op: invalidate.OpKick, Request: id, From: a.con.name, IDs: ids, Hold: req.Hold})
@@ -254,7 +254,7 @@ func (b *Backend) Cutover(ctx context.Context, account string, req backend.Cutov
 	rep.ElapsedMS = time.Since(start).Milliseconds()
 	a.Event(events.Event{Kind: events.EventCutover, Account: n, From: derefOr(rep.Previous.Destination), Destination: req.Destination,
 		Outcome: "done", Count: rep.Kicked, Actor: "api"})
-	a.log.Info("cut-over done", "account", n, "to", req.Destination, "kicked", rep.Kicked, "held", rep.Held,
+	a.deps.Log.Info("cut-over done", "account", n, "to", req.Destination, "kicked", rep.Kicked, "held", rep.Held,
 		"instances", len(rep.Instances), "missing", rep.Missing, "elapsed", time.Since(start))
 	return rep, nil
 }
@@ -268,13 +268,13 @@ func derefOr(p *string) string {
 
 // publish sends a command on the bus, if there is one that carries them.
 func (a *Backend) publish(c invalidate.Command) {
-	if a.carrier == nil {
+	if a.deps.Carrier == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := a.carrier.PublishCommand(ctx, c); err != nil {
-		a.log.Warn("bus: command not sent", "op", c.Op, "err", err)
+	if err := a.deps.Carrier.PublishCommand(ctx, c); err != nil {
+		a.deps.Log.Warn("bus: command not sent", "op", c.Op, "err", err)
 	}
 }
 
@@ -283,8 +283,8 @@ func (a *Backend) publish(c invalidate.Command) {
 // startCommands subscribes to the bus's commands and announces this
 // instance now and every helloEvery; it says goodbye when ctx ends.
 func (a *Backend) StartCommands(ctx context.Context) {
-	if err := a.carrier.SubscribeCommands(ctx, a.onCommand); err != nil {
-		a.log.Error("bus: no command subscription; cut-overs will not reach this instance", "err", err)
+	if err := a.deps.Carrier.SubscribeCommands(ctx, a.onCommand); err != nil {
+		a.deps.Log.Error("bus: no command subscription; cut-overs will not reach this instance", "err", err)
 		return
 	}
 	go func() {
@@ -366,7 +366,7 @@ func (a *Backend) remoteKick(c invalidate.Command) {
 	}
 	held := map[uint64]bool{}
 	a.waitInFlight(c.IDs, time.Now().Add(wait), held)
-	a.router.Invalidate(c.IDs...)
+	a.deps.Router.Invalidate(c.IDs...)
 	kicked, waiting := a.kickFor(c.IDs)
 	for _, s := range a.sessionsOf(c.IDs, engine.StateHeld) {
 		held[s.ID] = true
@@ -374,7 +374,7 @@ func (a *Backend) remoteKick(c invalidate.Command) {
 	for _, id := range c.IDs {
 		a.hold(id, 0, "bus")
 	}
-	a.log.Info("cut-over from another instance", "from", c.From, "accounts", c.IDs, "kicked", kicked, "released", waiting)
+	a.deps.Log.Info("cut-over from another instance", "from", c.From, "accounts", c.IDs, "kicked", kicked, "released", waiting)
 	a.publish(invalidate.Command{Op: invalidate.OpReply, Request: c.Request, From: a.con.name, To: c.From,
 		Kicked: kicked, Held: len(held), Released: waiting})
 }

@@ -23,7 +23,7 @@ func (a *Backend) counters() histCounters {
 		c.logins[i] = a.con.logins[i].Load()
 	}
 	c.bytesIn, c.bytesOut = a.con.bytesIn.Load(), a.con.bytesOut.Load()
-	for _, s := range a.eng.Sessions(nil) {
+	for _, s := range a.deps.Engine.Sessions(nil) {
 		c.bytesIn += s.BytesIn
 		c.bytesOut += s.BytesOut
 	}
@@ -45,13 +45,13 @@ func (a *Backend) RecordMinute(start time.Time) {
 			p.Logins[o] = d
 		}
 	}
-	for _, s := range a.eng.Sessions(nil) {
+	for _, s := range a.deps.Engine.Sessions(nil) {
 		if p.Sessions[s.Destination] == nil {
 			p.Sessions[s.Destination] = map[string]int{}
 		}
 		p.Sessions[s.Destination][s.Protocol]++
 	}
-	a.history.Record(p)
+	a.deps.History.Record(p)
 }
 
 // runHistory records a point at the end of every minute until ctx ends.
@@ -76,14 +76,14 @@ func (a *Backend) RunHistory(ctx context.Context) {
 // exportBreakers copies the breakers' states into the metrics every
 // second until ctx ends.
 func (a *Backend) ExportBreakers(ctx context.Context) {
-	if a.metrics == nil || a.health == nil {
+	if a.deps.Metrics == nil || a.deps.Health == nil {
 		return
 	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		for _, s := range a.health.Snapshot() {
-			a.metrics.SetBreaker(s.Dest, s.Proto, s.State != health.Closed)
+		for _, s := range a.deps.Health.Snapshot() {
+			a.deps.Metrics.SetBreaker(s.Dest, s.Proto, s.State != health.Closed)
 		}
 		select {
 		case <-ctx.Done():

@@ -15,7 +15,7 @@ import (
 // allowConfigWrite refuses, for the API, a change of the configuration in
 // force when admin.config_write is false.
 func (a *Backend) AllowConfigWrite(what string) error {
-	if a.cfg.Admin.CanWriteConfig() {
+	if a.deps.Cfg.Admin.CanWriteConfig() {
 		return nil
 	}
 	return fmt.Errorf("%w: %s: admin.config_write = false", backend.ErrNotAllowed, what)
@@ -24,14 +24,14 @@ func (a *Backend) AllowConfigWrite(what string) error {
 // allowDestination refuses, for the API, a mapping to a destination
 // outside [admin.allow] (its host and every port it declares).
 func (a *Backend) allowDestination(rt Runtime, dest string) error {
-	if a.cfg.Admin == nil || a.cfg.Admin.Allow == nil {
+	if a.deps.Cfg.Admin == nil || a.deps.Cfg.Admin.Allow == nil {
 		return nil
 	}
 	d, ok := rt.Cfg.Destination[dest]
 	if !ok {
 		return backend.ErrUnknownDestination
 	}
-	if ok, why := a.cfg.Admin.Allow.AllowsDestination(d); !ok {
+	if ok, why := a.deps.Cfg.Admin.Allow.AllowsDestination(d); !ok {
 		return fmt.Errorf("%w: destination %q: %s", backend.ErrNotAllowed, dest, why)
 	}
 	return nil
@@ -40,10 +40,10 @@ func (a *Backend) allowDestination(rt Runtime, dest string) error {
 // allowReload refuses, for the API, a configuration [admin.allow] does not
 // allow to be put in force.
 func (a *Backend) AllowReload(next *config.Config) error {
-	if a.cfg.Admin == nil {
+	if a.deps.Cfg.Admin == nil {
 		return nil
 	}
-	if ok, why := a.cfg.Admin.Allow.AllowsConfig(next); !ok {
+	if ok, why := a.deps.Cfg.Admin.Allow.AllowsConfig(next); !ok {
 		return fmt.Errorf("%w: %s", backend.ErrNotAllowed, why)
 	}
 	return nil
