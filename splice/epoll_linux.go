@@ -826,6 +826,9 @@ func (l *loop) end(s *epSession, reason string) {
 		return
 	}
 	s.ended = true
+	// Unlisted before either end can see the session end: an operator who
+	// kicked it, or a client that saw its socket close, no longer finds it.
+	l.b.reg.remove(&s.Session)
 	if reason == "" {
 		reason = ReasonClientClosed
 	}
@@ -870,5 +873,4 @@ func (l *loop) end(s *epSession, reason string) {
 			Duration:        time.Since(s.started),
 		})
 	}
-	l.b.reg.remove(&s.Session)
 }

@@ -386,15 +386,24 @@ func TestConsoleAPI(t *testing.T) {
 	if code, _ := f.viewer.do("POST", "/api/v1/accounts/bob@example.com/cutover", `{"destination":"old"}`); code != 403 {
 		t.Fatalf("viewer cut-over: %d", code)
 	}
+	// The app records a point at each minute's turn by itself too: when
+	// the test crosses one, the logins are split over two points.
 	f.app.console.RecordMinute(time.Now().Add(-30 * time.Second).Truncate(time.Minute))
 	pts := api.ok("GET", "/api/v1/history", "")["points"].([]any)
-	if len(pts) != 1 {
+	if len(pts) == 0 || len(pts) > 2 {
 		t.Fatalf("history: %v", pts)
 	}
-	p := pts[0].(map[string]any)
-	if lg := p["logins"].(map[string]any); lg["success"].(float64) < 3 || lg["failure"] != 1.0 {
-		t.Fatalf("history logins: %v", p)
+	var success, failure float64
+	for _, p := range pts {
+		lg := p.(map[string]any)["logins"].(map[string]any)
+		s, _ := lg["success"].(float64)
+		f, _ := lg["failure"].(float64)
+		success, failure = success+s, failure+f
 	}
+	if success < 3 || failure != 1 {
+		t.Fatalf("history logins: %v", pts)
+	}
+	p := pts[len(pts)-1].(map[string]any)
 	if sn, _ := p["sessions"].(map[string]any)["new"].(map[string]any); sn == nil || sn["imap"].(float64) < 1 {
 		t.Fatalf("history sessions: %v", p)
 	}
