@@ -168,8 +168,11 @@ def main():
         sys.exit("usage: bench-peers-summary.py OUTDIR")
     outdir = sys.argv[1]
     m = meta(outdir)
-    targets = [t for t in m.get("targets", "").split() if t]
-    targets.sort(key=lambda t: ORDER.index(t) if t in ORDER else len(ORDER))
+    def order(t):
+        base, _, tls = t.partition("-tls")
+        return (ORDER.index(base) if base in ORDER else len(ORDER), t if tls else "")
+    targets = sorted((t for t in m.get("targets", "").split() if t), key=order)
+    login_targets = sorted((t for t in m.get("login_targets", m.get("targets", "")).split() if t), key=order)
     rounds = int(m.get("rounds", "1"))
     print("Run: %s rounds × %s s login storm; %s idle pre-auth connections; %s bridged sessions; "
           "held %s s; %s CPUs, Linux %s, %s.\n" % (
@@ -186,7 +189,7 @@ def main():
         skipped = []
     if skipped:
         print("Skipped: " + "; ".join(skipped) + "\n")
-    login_table(outdir, targets, rounds)
+    login_table(outdir, login_targets, rounds)
     memory_table(outdir, targets, "idle",
                  "Idle pre-auth connections (greeting read, then silent; fresh target; all its processes)")
     memory_table(outdir, targets, "bridged",

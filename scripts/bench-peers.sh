@@ -36,7 +36,11 @@
 # bin), PEERS (default "haproxy switchyard nginx dovecot"), HOLD (seconds),
 # BASELINE (a git revision: switchyard built from it runs as the peer
 # "baseline", the same configuration beside the current tree, for before
-# and after figures in one run).
+# and after figures in one run), TLS=1 (switchyard, the baseline and nginx
+# also listen with implicit TLS, one certificate, session tickets on; the
+# login storm adds for each a round of full handshakes, "<peer>-tls", and
+# one where the client resumes, "<peer>-tls-resumed"; nginx as
+# `listen … ssl` with ssl_session_tickets and a shared session cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -132,6 +136,18 @@ restart_mock() { stop_tree "$mockpid"; start_mock; }
 declare -A tport tpids skipped
 for t in haproxy switchyard baseline nginx dovecot; do tport[$t]=$(port); done
 tport[direct]=$old
+tls=${TLS:-0}
+if [ "$tls" = 1 ]; then
+	for t in switchyard baseline nginx; do tport[$t-tls]=$(port); done
+	go run ./scripts/gencert "$tmp" >/dev/null
+fi
+# tls_listener NAME: switchyard's implicit TLS listener, with TLS=1.
+tls_listener() {
+	[ "$tls" = 1 ] || return 0
+	sy_cert "$tmp/cert.pem" "$tmp/key.pem"
+	sy_listener tls imap "${tport[$1-tls]}" implicit
+	printf 'preauth_timeout = "10m"\nmax_connections = 19000\n'
+}
 
 start_direct() { tpids[direct]=$mockpid; }
 
@@ -170,6 +186,7 @@ backend_timeout = "5s"
 $(sy_listener plain imap "${tport[$name]}")
 preauth_timeout = "10m"
 max_connections = 19000
+$(tls_listener "$name")
 $(sy_destination old xclient "imap=$old")
 $(sy_destination new xclient "imap=$new")
 $(sy_routing old "$mapping")
@@ -179,12 +196,22 @@ TOML
 	"$binary" --config "$d/switchyard.toml" --log-level warn >>"$out/$name.log" 2>&1 &
 	local p=$!; pids+=("$p"); tpids[$name]=$p
 	waitport "${tport[$name]}" "$p"
+	[ "$tls" = 0 ] || waitport "${tport[$name-tls]}" "$p"
 }
 
 nginx_mod=/usr/lib/nginx/modules/ngx_mail_module.so
 start_nginx() {
-	local d=$tmp/nginx ah; mkdir -p "$d"
+	local d=$tmp/nginx ah tlsserver=""; mkdir -p "$d"
 	ah=$(port)
+	[ "$tls" = 0 ] || tlsserver="server {
+        listen 127.0.0.1:${tport[nginx-tls]} ssl;
+        protocol imap;
+        proxy on;
+        ssl_certificate $tmp/cert.pem;
+        ssl_certificate_key $tmp/key.pem;
+        ssl_session_cache shared:MAIL:10m;
+        ssl_session_tickets on;
+    }"
 	"$bin/switchyard-authhttp" --listen 127.0.0.1:"$ah" --mapping "$mapping" \
 		--dest old=127.0.0.1:"$old" --dest new=127.0.0.1:"$new" --default old >>"$out/authhttp.log" 2>&1 &
 	local ap=$!; pids+=("$ap")
@@ -212,12 +239,14 @@ mail {
         protocol imap;
         proxy on;
     }
+    $tlsserver
 }
 CONF
 	cp "$d/nginx.conf" "$out/nginx.conf"
 	nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" >>"$out/nginx.log" 2>&1 &
 	local p=$!; pids+=("$p"); tpids[nginx]="$p $ap"
 	waitport "${tport[nginx]}" "$p"
+	[ "$tls" = 0 ] || waitport "${tport[nginx-tls]}" "$p"
 }
 
 start_dovecot() {
@@ -320,15 +349,27 @@ echo "targets: ${targets[*]}; skipped: $(cut -d: -f1 "$out/skipped.txt" | tr '\n
 bench() { "$bin/switchyard-bench" --users "$users" --password password "$@"; }
 
 # ---- 1. login storm, interleaved ---------------------------------------------
+# With TLS=1 a peer that terminates TLS is also driven as <peer>-tls (full
+# handshakes) and <peer>-tls-resumed (the client resumes with its tickets).
+login_targets=()
+for t in "${targets[@]}"; do
+	login_targets+=("$t")
+	[ "$tls" = 1 ] && [ -n "${tport[$t-tls]:-}" ] && login_targets+=("$t-tls" "$t-tls-resumed")
+done
 for r in $(seq "$rounds"); do
-	for t in "${targets[@]}"; do
-		echo "login storm round $r/$rounds: $t" >&2
-		f=$out/login-$t-$r
+	for lt in "${login_targets[@]}"; do
+		echo "login storm round $r/$rounds: $lt" >&2
+		f=$out/login-$lt-$r
+		t=${lt%%-tls*}; port=${tport[$t]}; extra=()
+		case $lt in
+		*-tls) port=${tport[$t-tls]}; extra=(--tls implicit --insecure) ;;
+		*-tls-resumed) port=${tport[$t-tls]}; extra=(--tls implicit --insecure --tls-resume) ;;
+		esac
 		# shellcheck disable=SC2086
 		sample "$f.proc.json" before ${tpids[$t]}
 		sample "$f.mock.json" before "$mockpid"
-		bench --scenario login --target 127.0.0.1:"${tport[$t]}" --concurrency 32 \
-			--duration "${secs}s" --progress 0 --json "$f.json" >"$f.txt" 2>&1 || echo "  $t: bench failed (see $f.txt)" >&2
+		bench --scenario login --target 127.0.0.1:"$port" --concurrency 32 "${extra[@]}" \
+			--duration "${secs}s" --progress 0 --json "$f.json" >"$f.txt" 2>&1 || echo "  $lt: bench failed (see $f.txt)" >&2
 		# shellcheck disable=SC2086
 		sample "$f.proc.json" after ${tpids[$t]}
 		sample "$f.mock.json" after "$mockpid"
@@ -376,6 +417,7 @@ done
 
 {
 	echo "targets=${targets[*]}"
+	echo "login_targets=${login_targets[*]}"
 	[ -n "${BASELINE:-}" ] && echo "baseline=$(git rev-parse --short "$BASELINE")"
 	printf '%s\n' "rounds=$rounds" "seconds=$secs" "idle=$idle" "bridged=$bridged" "hold=$hold" "users=$users"
 	echo "nproc=$(nproc)"
