@@ -97,35 +97,7 @@ func validTag(t string) bool {
 // Feed consumes backend responses. After BackendStartTLS and the verdict it
 // consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	for {
-		switch {
-		case b.Ended():
-			return consumed, out, b.Result
-		case b.state == bsTLS:
-			return consumed, out, protocols.BackendNone
-		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.BackendNone
-		}
-		if b.scan > len(rest) {
-			b.scan = 0 // stale offset: rescan
-		}
-		end, scan, tooLong := frameResponse(rest, b.scan)
-		if tooLong {
-			return len(in), out, b.Failf("response line too long")
-		}
-		if end == 0 {
-			b.scan = scan
-			return consumed, out, protocols.BackendNone
-		}
-		b.scan = 0
-		consumed += end
-		out, ev = b.handle(rest[:end], out)
-		if ev != protocols.BackendNone {
-			return consumed, out, ev
-		}
-	}
+	return b.FeedFramed(in, out, b.state == bsTLS, &b.scan, frameResponse, "response line too long", b.handle)
 }
 
 func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEvent) {

@@ -27,6 +27,9 @@ type response struct {
 // how far earlier calls looked; the returned scan is saved while more
 // input is needed.
 func frameResponse(in []byte, scan int) (end int, nextScan int, tooLong bool) {
+	if scan > len(in) {
+		scan = 0 // stale offset: rescan
+	}
 	seg := 0
 	for {
 		i := bytes.IndexByte(in[max(seg, scan):], '\n')

@@ -67,30 +67,20 @@ func NewBackend(cfg BackendConfig) *Backend {
 // Feed consumes backend responses. After BackendStartTLS and the verdict
 // it consumes nothing past the response that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	for {
-		switch {
-		case b.Ended():
-			return consumed, out, b.Result
-		case b.state == bsTLS:
-			return consumed, out, protocols.BackendNone
-		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.BackendNone
-		}
-		end, res := b.fr.frame(rest, maxResponse)
-		switch res {
-		case frameMore:
-			return consumed, out, protocols.BackendNone
-		case frameTooLong:
-			return len(in), out, b.Failf("response too long")
-		}
-		consumed += end
-		out, ev = b.handle(rest[:end], out)
-		if ev != protocols.BackendNone {
-			return consumed, out, ev
-		}
+	return b.Verdict.Feed(in, out, b.state == bsTLS, b.next)
+}
+
+// next takes one response.
+func (b *Backend) next(rest, out []byte) (int, []byte, protocols.BackendEvent) {
+	end, res := b.fr.frame(rest, maxResponse)
+	switch res {
+	case frameMore:
+		return 0, out, protocols.BackendNone
+	case frameTooLong:
+		return len(rest), out, b.Failf("response too long")
 	}
+	out, ev := b.handle(rest[:end], out)
+	return end, out, ev
 }
 
 func (b *Backend) handle(raw []byte, out []byte) ([]byte, protocols.BackendEvent) {

@@ -83,39 +83,11 @@ func NewBackend(cfg BackendConfig) *Backend {
 // Feed consumes backend lines. After BackendStartTLS and the verdict it
 // consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	for {
-		switch {
-		case b.Ended():
-			return consumed, out, b.Result
-		case b.state == bsTLS:
-			return consumed, out, protocols.BackendNone
-		}
-		rest := in[consumed:]
-		if b.scan > len(rest) {
-			b.scan = 0
-		}
-		i := bytes.IndexByte(rest[b.scan:], '\n')
-		if i < 0 {
-			if len(rest) > maxResponseLine {
-				return len(in), out, b.Failf("response line too long")
-			}
-			b.scan = len(rest)
-			return consumed, out, protocols.BackendNone
-		}
-		end := b.scan + i + 1
-		b.scan = 0
-		if end > maxResponseLine+2 {
-			return len(in), out, b.Failf("response line too long")
-		}
-		consumed += end
-		out, ev = b.handle(eol.Trim(rest[:end]), out)
-		if ev != protocols.BackendNone {
-			return consumed, out, ev
-		}
-	}
+	return b.FeedFramed(in, out, b.state == bsTLS, &b.scan, frameResponse, "response line too long", b.handle)
 }
 
 func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
+	line = eol.Trim(line)
 	if b.state == bsCapaList {
 		return b.capaLine(line, out)
 	}

@@ -93,32 +93,7 @@ func NewBackend(cfg BackendConfig) *Backend {
 // Feed consumes backend reply lines. After BackendStartTLS and the verdict
 // it consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	for {
-		switch {
-		case b.Ended():
-			return consumed, out, b.Result
-		case b.state == bsTLS:
-			return consumed, out, protocols.BackendNone
-		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.BackendNone
-		}
-		end, scan, tooLong := smtpwire.FrameReply(rest, b.scan)
-		if tooLong {
-			return len(in), out, b.Failf("reply line too long")
-		}
-		if end == 0 {
-			b.scan = scan
-			return consumed, out, protocols.BackendNone
-		}
-		b.scan = 0
-		consumed += end
-		out, ev = b.handleLine(rest[:end], out)
-		if ev != protocols.BackendNone {
-			return consumed, out, ev
-		}
-	}
+	return b.FeedFramed(in, out, b.state == bsTLS, &b.scan, smtpwire.FrameReply, "reply line too long", b.handleLine)
 }
 
 // handleLine takes one reply line; a reply is acted on at its last line.
