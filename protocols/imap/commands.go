@@ -6,6 +6,7 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 )
 
 // execute runs one complete command, cmd including its line terminator.
@@ -95,9 +96,8 @@ func (s *Server) startTLS(r *reader, n int, tag, out []byte) (int, []byte, proto
 // counts it like one the backend refused.
 func (s *Server) authFailed(n int, tag, out []byte, why string) (int, []byte, protocols.Event) {
 	out = appendTagged(out, tag, "NO [AUTHENTICATIONFAILED] "+why)
-	s.failures++
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		return s.closeWith(n, out, "* BYE Too many invalid authentication attempts\r\n")
+	if frontend.Refused(&s.state, &s.failures, s.cfg.MaxAuthAttempts) {
+		return n, append(out, replyTooMany...), protocols.EventClose
 	}
 	return n, out, protocols.EventNone
 }

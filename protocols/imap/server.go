@@ -3,16 +3,16 @@ package imap
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
-type serverState uint8
-
+// The machine's states (frontend.State).
 const (
-	stCommand serverState = iota // reading commands
-	stSASL                       // AUTHENTICATE: waiting for a client response line
-	stLogin                      // EventLogin returned: waiting for the engine
-	stClosed
+	stCommand = frontend.Command
+	stSASL    = frontend.SASL
+	stLogin   = frontend.Login
+	stClosed  = frontend.Closed
 )
 
 // Server is the client-facing IMAP machine before authentication. It
@@ -21,7 +21,7 @@ type Server struct {
 	p        *Profile
 	cfg      *ServerConfig // = &p.cfg
 	tls      bool
-	state    serverState
+	state    frontend.State
 	fr       framer
 	failures int
 
@@ -87,28 +87,15 @@ func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS
 // Feed consumes complete commands from in. An incomplete command is left
 // unconsumed for the engine to hand back with more bytes.
 func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
-	for {
-		switch s.state {
-		case stLogin:
-			return consumed, out, protocols.EventNone
-		case stClosed:
-			return len(in), out, protocols.EventClose
-		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.EventNone
-		}
-		var n int
-		if s.state == stSASL {
-			n, out, ev = s.feedSASL(rest, out)
-		} else {
-			n, out, ev = s.feedCommand(rest, out)
-		}
-		consumed += n
-		if ev != protocols.EventNone || n == 0 {
-			return consumed, out, ev
-		}
+	return frontend.Feed(&s.state, in, out, s.step)
+}
+
+// step takes one command, or a client response during AUTHENTICATE.
+func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
+	if s.state == stSASL {
+		return s.feedSASL(rest, out)
 	}
+	return s.feedCommand(rest, out)
 }
 
 func (s *Server) feedCommand(in, out []byte) (int, []byte, protocols.Event) {
@@ -155,32 +142,17 @@ func (s *Server) TLSStarted(out []byte) []byte {
 
 // LoginFailed appends the reply to a login the engine could not complete.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	tag := s.login.Tag
+	tag := []byte(s.login.Tag)
 	s.login = protocols.Login{}
-	if s.state == stClosed {
-		return out, true
-	}
-	s.state = stCommand
-	switch kind {
-	case protocols.FailRejected:
-		if len(relay) > 0 {
-			out = append(out, relay...)
-			if relay[len(relay)-1] != '\n' {
-				out = append(out, "\r\n"...)
-			}
-		} else {
-			out = appendTagged(out, []byte(tag), "NO [AUTHENTICATIONFAILED] Authentication failed.")
-		}
-		s.failures++
-	default:
-		out = appendTagged(out, []byte(tag), "NO [UNAVAILABLE] Service temporarily unavailable, try again later.")
-	}
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
-		return append(out, "* BYE Too many invalid authentication attempts\r\n"...), true
-	}
-	return out, false
+	return frontend.LoginFailed(&s.state, &s.failures, s.cfg.MaxAuthAttempts, kind, relay, out, &frontend.Replies{
+		Rejected:    string(appendTagged(nil, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.")),
+		Unavailable: string(appendTagged(nil, tag, "NO [UNAVAILABLE] Service temporarily unavailable, try again later.")),
+		TooMany:     replyTooMany,
+	})
 }
+
+// replyTooMany closes the connection after the last refused login allowed.
+const replyTooMany = "* BYE Too many invalid authentication attempts\r\n"
 
 // TooBusy appends the reply for a connection refused by a limit.
 func (s *Server) TooBusy(out []byte) []byte {

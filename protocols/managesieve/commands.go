@@ -6,6 +6,7 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 )
 
 // execute runs one complete command, cmd including its line terminator.
@@ -82,9 +83,7 @@ func (s *Server) startTLS(r *reader, out []byte) ([]byte, protocols.Event) {
 // counts it like one the backend refused.
 func (s *Server) authFailed(out []byte) ([]byte, protocols.Event) {
 	out = append(out, replyAuthFailed...)
-	s.failures++
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
+	if frontend.Refused(&s.state, &s.failures, s.cfg.MaxAuthAttempts) {
 		return append(out, replyTooMany...), protocols.EventClose
 	}
 	return out, protocols.EventNone

@@ -3,16 +3,16 @@ package managesieve
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
-type serverState uint8
-
+// The machine's states (frontend.State).
 const (
-	stCommand serverState = iota // reading commands
-	stSASL                       // AUTHENTICATE: waiting for a client response
-	stLogin                      // EventLogin returned: waiting for the engine
-	stClosed
+	stCommand = frontend.Command
+	stSASL    = frontend.SASL
+	stLogin   = frontend.Login
+	stClosed  = frontend.Closed
 )
 
 // Server is the client-facing ManageSieve machine before authentication.
@@ -21,7 +21,7 @@ type Server struct {
 	cfg      ServerConfig
 	mechs    []string
 	tls      bool
-	state    serverState
+	state    frontend.State
 	fr       framer
 	failures int
 
@@ -49,36 +49,27 @@ func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS
 // Feed consumes complete commands from in. An incomplete command is left
 // unconsumed for the engine to hand back with more bytes.
 func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
-	for {
-		switch s.state {
-		case stLogin:
-			return consumed, out, protocols.EventNone
-		case stClosed:
-			return len(in), out, protocols.EventClose
-		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.EventNone
-		}
-		end, res := s.fr.frame(rest, s.cfg.MaxCommand)
-		switch res {
-		case frameMore:
-			return consumed, out, protocols.EventNone
-		case frameTooLong:
-			s.endSASL()
-			s.state = stClosed
-			return len(in), append(out, "BYE \"Command too long.\"\r\n"...), protocols.EventClose
-		}
-		consumed += end
-		if s.state == stSASL {
-			out, ev = s.saslResponse(rest[:end], out)
-		} else {
-			out, ev = s.execute(rest[:end], out)
-		}
-		if ev != protocols.EventNone {
-			return consumed, out, ev
-		}
+	return frontend.Feed(&s.state, in, out, s.step)
+}
+
+// step takes one command, or a client response during AUTHENTICATE.
+func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
+	end, res := s.fr.frame(rest, s.cfg.MaxCommand)
+	switch res {
+	case frameMore:
+		return 0, out, protocols.EventNone
+	case frameTooLong:
+		s.endSASL()
+		s.state = stClosed
+		return len(rest), append(out, "BYE \"Command too long.\"\r\n"...), protocols.EventClose
 	}
+	var ev protocols.Event
+	if s.state == stSASL {
+		out, ev = s.saslResponse(rest[:end], out)
+	} else {
+		out, ev = s.execute(rest[:end], out)
+	}
+	return end, out, ev
 }
 
 // Login returns the credentials after EventLogin.
@@ -101,29 +92,13 @@ func (s *Server) TLSStarted(out []byte) []byte {
 // LoginFailed appends the reply to a login the engine could not complete.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
 	s.login = protocols.Login{}
-	if s.state == stClosed {
-		return out, true
-	}
-	s.state = stCommand
-	switch kind {
-	case protocols.FailRejected:
-		if len(relay) > 0 {
-			out = append(out, relay...)
-			if relay[len(relay)-1] != '\n' {
-				out = append(out, "\r\n"...)
-			}
-		} else {
-			out = append(out, replyAuthFailed...)
-		}
-		s.failures++
-	default:
-		out = append(out, "NO (TRYLATER) \"Service temporarily unavailable, try again later.\"\r\n"...)
-	}
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
-		return append(out, replyTooMany...), true
-	}
-	return out, false
+	return frontend.LoginFailed(&s.state, &s.failures, s.cfg.MaxAuthAttempts, kind, relay, out, &loginReplies)
+}
+
+var loginReplies = frontend.Replies{
+	Rejected:    replyAuthFailed,
+	Unavailable: "NO (TRYLATER) \"Service temporarily unavailable, try again later.\"\r\n",
+	TooMany:     replyTooMany,
 }
 
 // TooBusy appends the reply for a connection refused by a limit.

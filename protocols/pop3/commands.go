@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 )
 
 // execute runs one command line (terminator removed).
@@ -60,9 +61,7 @@ func (s *Server) stls(hasArgs bool, out []byte) ([]byte, protocols.Event) {
 // counts it like one the backend refused.
 func (s *Server) authFailed(out []byte, reply string) ([]byte, protocols.Event) {
 	out = append(out, reply...)
-	s.failures++
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
+	if frontend.Refused(&s.state, &s.failures, s.cfg.MaxAuthAttempts) {
 		return out, protocols.EventClose
 	}
 	return out, protocols.EventNone

@@ -4,16 +4,16 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
-type serverState uint8
-
+// The machine's states (frontend.State).
 const (
-	stCommand serverState = iota // reading commands
-	stSASL                       // AUTH: waiting for a client response line
-	stLogin                      // EventLogin returned: waiting for the engine
-	stClosed
+	stCommand = frontend.Command
+	stSASL    = frontend.SASL
+	stLogin   = frontend.Login
+	stClosed  = frontend.Closed
 )
 
 // Server is the client-facing POP3 machine in the AUTHORIZATION state. It
@@ -23,7 +23,7 @@ type Server struct {
 	mechs    []string
 	banner   string
 	tls      bool
-	state    serverState
+	state    frontend.State
 	scan     int // framer: octets of the current line known to hold no LF
 	failures int
 	utf8     bool // UTF8 accepted (RFC 6856): passed on in Login.ClientID
@@ -59,37 +59,28 @@ func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS
 // Feed consumes complete command lines from in. An incomplete line is left
 // unconsumed for the engine to hand back with more bytes.
 func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
-	for {
-		switch s.state {
-		case stLogin:
-			return consumed, out, protocols.EventNone
-		case stClosed:
-			return len(in), out, protocols.EventClose
-		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.EventNone
-		}
-		end, res := s.frameLine(rest)
-		switch res {
-		case frameMore:
-			return consumed, out, protocols.EventNone
-		case frameTooLong:
-			s.endSASL()
-			s.state = stClosed
-			return len(in), append(out, "-ERR Line too long\r\n"...), protocols.EventClose
-		}
-		line := eol.Trim(rest[:end])
-		consumed += end
-		if s.state == stSASL {
-			out, ev = s.saslResponse(line, out)
-		} else {
-			out, ev = s.execute(line, out)
-		}
-		if ev != protocols.EventNone {
-			return consumed, out, ev
-		}
+	return frontend.Feed(&s.state, in, out, s.step)
+}
+
+// step takes one command line, or a client response during AUTH.
+func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
+	end, res := s.frameLine(rest)
+	switch res {
+	case frameMore:
+		return 0, out, protocols.EventNone
+	case frameTooLong:
+		s.endSASL()
+		s.state = stClosed
+		return len(rest), append(out, "-ERR Line too long\r\n"...), protocols.EventClose
 	}
+	line := eol.Trim(rest[:end])
+	var ev protocols.Event
+	if s.state == stSASL {
+		out, ev = s.saslResponse(line, out)
+	} else {
+		out, ev = s.execute(line, out)
+	}
+	return end, out, ev
 }
 
 // Login returns the credentials after EventLogin.
@@ -114,29 +105,12 @@ func (s *Server) TLSStarted(out []byte) []byte {
 // one, -ERR [SYS/TEMP] when no backend could take it.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
 	s.login = protocols.Login{}
-	if s.state == stClosed {
-		return out, true
-	}
-	s.state = stCommand
-	switch kind {
-	case protocols.FailRejected:
-		if len(relay) > 0 {
-			out = append(out, relay...)
-			if relay[len(relay)-1] != '\n' {
-				out = append(out, "\r\n"...)
-			}
-		} else {
-			out = append(out, "-ERR [AUTH] Authentication failed.\r\n"...)
-		}
-		s.failures++
-	default:
-		out = append(out, "-ERR [SYS/TEMP] Service temporarily unavailable, try again later.\r\n"...)
-	}
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
-		return out, true
-	}
-	return out, false
+	return frontend.LoginFailed(&s.state, &s.failures, s.cfg.MaxAuthAttempts, kind, relay, out, &loginReplies)
+}
+
+var loginReplies = frontend.Replies{
+	Rejected:    replyAuthFailed,
+	Unavailable: "-ERR [SYS/TEMP] Service temporarily unavailable, try again later.\r\n",
 }
 
 // TooBusy appends the reply for a connection refused by a limit.

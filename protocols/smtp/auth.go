@@ -7,6 +7,7 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
@@ -83,9 +84,7 @@ func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err err
 // a refusal by the backend.
 func (s *Server) authFailed(n int, out []byte) (int, []byte, protocols.Event) {
 	out = append(out, replyAuthFailed...)
-	s.failures++
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
+	if frontend.Refused(&s.state, &s.failures, s.cfg.MaxAuthAttempts) {
 		return n, smtpwire.Append421(out, s.host, textTooManyAuth), protocols.EventClose
 	}
 	return n, out, protocols.EventNone

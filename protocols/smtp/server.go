@@ -4,17 +4,17 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
-type serverState uint8
-
+// The machine's states (frontend.State).
 const (
-	stCommand serverState = iota // reading commands
-	stSASL                       // AUTH: waiting for a client response line
-	stLogin                      // EventLogin returned: waiting for the engine
-	stClosed
+	stCommand = frontend.Command
+	stSASL    = frontend.SASL
+	stLogin   = frontend.Login
+	stClosed  = frontend.Closed
 )
 
 // Server is the client-facing SMTP submission machine before
@@ -25,7 +25,7 @@ type Server struct {
 	mechs []string
 	ehlo  []byte // EHLO reply for the current TLS state
 	tls   bool
-	state serverState
+	state frontend.State
 	smtpwire.LineFramer
 	failures int // refused logins
 	errors   int // refused or unknown commands
@@ -65,59 +65,39 @@ func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS
 // Feed consumes complete lines from in. An incomplete line is left
 // unconsumed for the engine to hand back with more bytes.
 func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
-	for {
-		switch s.state {
-		case stLogin:
-			return consumed, out, protocols.EventNone
-		case stClosed:
-			return len(in), out, protocols.EventClose
+	return frontend.Feed(&s.state, in, out, s.step)
+}
+
+// step takes one command line, or a client response during AUTH; the
+// rest of a line over the limit is skipped, then refused.
+func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
+	if s.Discard {
+		n, found := s.SkipLine(rest)
+		if !found {
+			return n, out, protocols.EventNone
 		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.EventNone
-		}
-		if s.Discard {
-			n, found := s.SkipLine(rest)
-			consumed += n
-			if !found {
-				return consumed, out, protocols.EventNone
-			}
-			out, ev = s.lineTooLong(out)
-			if ev != protocols.EventNone {
-				return consumed, out, ev
-			}
-			continue
-		}
-		limit := s.commandLimit
-		if s.state == stSASL {
-			limit = s.saslLimit
-		}
-		end, res := s.FrameLine(rest, limit)
-		var n int
-		switch res {
-		case smtpwire.FrameMore:
-			return consumed, out, protocols.EventNone
-		case smtpwire.FrameTooLong:
-			consumed += end
-			if s.Discard {
-				return consumed, out, protocols.EventNone
-			}
-			out, ev = s.lineTooLong(out)
-			if ev != protocols.EventNone {
-				return consumed, out, ev
-			}
-			continue
-		}
-		if s.state == stSASL {
-			n, out, ev = s.saslResponse(rest[:end], out)
-		} else {
-			n, out, ev = s.command(rest[:end], out)
-		}
-		consumed += n
-		if ev != protocols.EventNone {
-			return consumed, out, ev
-		}
+		out, ev := s.lineTooLong(out)
+		return n, out, ev
 	}
+	limit := s.commandLimit
+	if s.state == stSASL {
+		limit = s.saslLimit
+	}
+	end, res := s.FrameLine(rest, limit)
+	switch res {
+	case smtpwire.FrameMore:
+		return 0, out, protocols.EventNone
+	case smtpwire.FrameTooLong:
+		if s.Discard {
+			return end, out, protocols.EventNone
+		}
+		out, ev := s.lineTooLong(out)
+		return end, out, ev
+	}
+	if s.state == stSASL {
+		return s.saslResponse(rest[:end], out)
+	}
+	return s.command(rest[:end], out)
 }
 
 // lineTooLong refuses a line that was over the limit (an AUTH exchange in
@@ -162,26 +142,14 @@ func (s *Server) TLSStarted(out []byte) []byte {
 // LoginFailed appends the reply to a login the engine could not complete.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
 	s.login = protocols.Login{}
-	if s.state == stClosed {
-		return out, true
+	if len(relay) > 0 {
+		relay = eol.AppendLine(nil, relay) // exactly one CRLF
 	}
-	s.state = stCommand
-	switch kind {
-	case protocols.FailRejected:
-		if len(relay) > 0 {
-			out = eol.AppendLine(out, relay)
-		} else {
-			out = append(out, replyAuthFailed...)
-		}
-		s.failures++
-	default:
-		out = append(out, replyTempAuthFail...)
-	}
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
-		return smtpwire.Append421(out, s.host, textTooManyAuth), true
-	}
-	return out, false
+	return frontend.LoginFailed(&s.state, &s.failures, s.cfg.MaxAuthAttempts, kind, relay, out, &frontend.Replies{
+		Rejected:    replyAuthFailed,
+		Unavailable: replyTempAuthFail,
+		TooMany:     string(smtpwire.Append421(nil, s.host, textTooManyAuth)),
+	})
 }
 
 // TooBusy appends the reply for a connection refused by a limit.

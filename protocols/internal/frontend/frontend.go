@@ -1,0 +1,94 @@
+// Package frontend holds what every client-facing machine (the imap,
+// pop3, managesieve and smtp Server) does the same way: its states, the
+// Feed loop, and counting refused logins.
+package frontend
+
+import "github.com/switchyard-mail/switchyard/protocols"
+
+// State is where a client-facing machine stands.
+type State uint8
+
+const (
+	Command State = iota // reading commands
+	SASL                 // an AUTH exchange: waiting for a client response line
+	Login                // EventLogin returned: waiting for the engine
+	Closed
+)
+
+// Step takes the next command (or SASL response) at the start of rest. It
+// returns how many octets it consumed (none while the command is
+// incomplete) and an event (EventNone to go on).
+type Step func(rest, out []byte) (n int, outp []byte, ev protocols.Event)
+
+// Feed is a FrontEnd's Feed loop: step takes one command after another
+// until an event, an incomplete command or the end of in. While the engine
+// holds a login nothing is consumed; once Closed all of in is, with
+// EventClose.
+func Feed(st *State, in, out []byte, step Step) (consumed int, outp []byte, ev protocols.Event) {
+	for {
+		switch *st {
+		case Login:
+			return consumed, out, protocols.EventNone
+		case Closed:
+			return len(in), out, protocols.EventClose
+		}
+		rest := in[consumed:]
+		if len(rest) == 0 {
+			return consumed, out, protocols.EventNone
+		}
+		n, o, ev := step(rest, out)
+		consumed, out = consumed+n, o
+		if ev != protocols.EventNone || n == 0 {
+			return consumed, out, ev
+		}
+	}
+}
+
+// Refused counts a refused login in *failures; the one that reaches max
+// closes the machine, and Refused reports true.
+func Refused(st *State, failures *int, max int) bool {
+	*failures++
+	if *failures >= max {
+		*st = Closed
+		return true
+	}
+	return false
+}
+
+// Replies are a protocol's answers to a login the engine could not
+// complete, each a whole line (or lines) with CRLF.
+type Replies struct {
+	Rejected    string // refused, and the backend's line is not relayed
+	Unavailable string // no backend could take it
+	TooMany     string // after the refusal that closes the connection
+}
+
+// LoginFailed is the body of FrontEnd.LoginFailed: a refusal relays the
+// backend's line (relay, CRLF added when it has no LF) or r.Rejected and
+// is counted; anything else gets r.Unavailable. It reports whether the
+// connection closes.
+func LoginFailed(st *State, failures *int, max int, kind protocols.FailKind, relay, out []byte, r *Replies) ([]byte, bool) {
+	if *st == Closed {
+		return out, true
+	}
+	*st = Command
+	switch kind {
+	case protocols.FailRejected:
+		if len(relay) > 0 {
+			out = append(out, relay...)
+			if relay[len(relay)-1] != '\n' {
+				out = append(out, "\r\n"...)
+			}
+		} else {
+			out = append(out, r.Rejected...)
+		}
+		*failures++
+	default:
+		out = append(out, r.Unavailable...)
+	}
+	if *failures >= max {
+		*st = Closed
+		return append(out, r.TooMany...), true
+	}
+	return out, false
+}
