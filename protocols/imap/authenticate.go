@@ -6,6 +6,7 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -64,10 +65,10 @@ func (s *Server) saslStep(n int, tag []byte, srv *sasl.Server, ch []byte, done b
 		s.endSASL()
 		return n, out, s.loginReady(tag, srv.Credentials())
 	}
-	if s.state != stSASL {
+	if s.State != frontend.SASL {
 		s.tag = append(s.tag[:0], tag...)
 		s.auth = srv
-		s.state = stSASL
+		s.State = frontend.SASL
 	}
 	out = append(out, "+ "...)
 	out = base64.StdEncoding.AppendEncode(out, ch)
@@ -76,8 +77,8 @@ func (s *Server) saslStep(n int, tag []byte, srv *sasl.Server, ch []byte, done b
 
 func (s *Server) endSASL() {
 	s.auth = nil
-	if s.state == stSASL {
-		s.state = stCommand
+	if s.State == frontend.SASL {
+		s.State = frontend.Command
 	}
 }
 

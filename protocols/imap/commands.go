@@ -44,7 +44,7 @@ func (s *Server) execute(cmd []byte, out []byte) (int, []byte, protocols.Event) 
 			return n, badArgs(out, tag), protocols.EventNone
 		}
 		out = append(out, "* BYE Logging out\r\n"...)
-		s.state = stClosed
+		s.State = frontend.Closed
 		return n, appendTagged(out, tag, "OK Logout completed."), protocols.EventClose
 	case "STARTTLS":
 		return s.startTLS(&r, n, tag, out)
@@ -84,7 +84,7 @@ func (s *Server) startTLS(r *reader, n int, tag, out []byte) (int, []byte, proto
 	switch {
 	case !r.eol():
 		return n, badArgs(out, tag), protocols.EventNone
-	case s.tls:
+	case s.TLS:
 		return n, appendTagged(out, tag, "BAD TLS is already active."), protocols.EventNone
 	case !s.cfg.StartTLS:
 		return n, appendTagged(out, tag, "BAD STARTTLS is not available."), protocols.EventNone
@@ -96,7 +96,7 @@ func (s *Server) startTLS(r *reader, n int, tag, out []byte) (int, []byte, proto
 // counts it like one the backend refused.
 func (s *Server) authFailed(n int, tag, out []byte, why string) (int, []byte, protocols.Event) {
 	out = appendTagged(out, tag, "NO [AUTHENTICATIONFAILED] "+why)
-	if frontend.Refused(&s.state, &s.failures, s.cfg.MaxAuthAttempts) {
+	if s.Refused(s.cfg.MaxAuthAttempts) {
 		return n, append(out, replyTooMany...), protocols.EventClose
 	}
 	return n, out, protocols.EventNone

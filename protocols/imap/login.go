@@ -2,6 +2,7 @@ package imap
 
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -35,6 +36,6 @@ func (s *Server) loginCommand(r *reader, n int, tag, out []byte) (int, []byte, p
 // loginReady records complete credentials and hands them to the engine.
 func (s *Server) loginReady(tag []byte, c sasl.Credentials) protocols.Event {
 	s.login = protocols.Login{Tag: string(tag), Creds: c, ClientID: s.clientID}
-	s.state = stLogin
+	s.State = frontend.Login
 	return protocols.EventLogin
 }

@@ -7,23 +7,13 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
-// The machine's states (frontend.State).
-const (
-	stCommand = frontend.Command
-	stSASL    = frontend.SASL
-	stLogin   = frontend.Login
-	stClosed  = frontend.Closed
-)
-
 // Server is the client-facing IMAP machine before authentication. It
 // implements protocols.FrontEnd.
 type Server struct {
-	p        *Profile
-	cfg      *ServerConfig // = &p.cfg
-	tls      bool
-	state    frontend.State
-	fr       framer
-	failures int
+	p   *Profile
+	cfg *ServerConfig // = &p.cfg
+	frontend.Session
+	fr framer
 
 	tag      []byte // AUTHENTICATE in progress: the client's tag
 	auth     *sasl.Server
@@ -57,7 +47,7 @@ func NewProfile(cfg ServerConfig) *Profile {
 
 // NewServer returns a machine for one client connection of the profile.
 func (p *Profile) NewServer(tlsActive bool) *Server {
-	return &Server{p: p, cfg: &p.cfg, tls: tlsActive}
+	return &Server{p: p, cfg: &p.cfg, Session: frontend.Session{TLS: tlsActive}}
 }
 
 // NewServer returns a machine for one client connection. Engines create a
@@ -76,23 +66,23 @@ func (s *Server) Greeting(out []byte) []byte {
 }
 
 func (s *Server) capabilities() []byte {
-	if s.tls {
+	if s.TLS {
 		return s.p.capsTLS
 	}
 	return s.p.capsPlain
 }
 
-func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS }
+func (s *Server) cleartextOK() bool { return s.TLS || s.cfg.AllowPlainWithoutTLS }
 
 // Feed consumes complete commands from in. An incomplete command is left
 // unconsumed for the engine to hand back with more bytes.
 func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
-	return frontend.Feed(&s.state, in, out, s.step)
+	return s.Session.Feed(in, out, s.step)
 }
 
 // step takes one command, or a client response during AUTHENTICATE.
 func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
-	if s.state == stSASL {
+	if s.State == frontend.SASL {
 		return s.feedSASL(rest, out)
 	}
 	return s.feedCommand(rest, out)
@@ -110,7 +100,7 @@ func (s *Server) feedCommand(in, out []byte) (int, []byte, protocols.Event) {
 		if res == frameLitTooBigPlus {
 			// Its octets are already on the way: there is no telling
 			// where the next command starts.
-			s.state = stClosed
+			s.State = frontend.Closed
 			return len(in), out, protocols.EventClose
 		}
 		return end, out, protocols.EventNone
@@ -119,7 +109,7 @@ func (s *Server) feedCommand(in, out []byte) (int, []byte, protocols.Event) {
 }
 
 func (s *Server) closeWith(n int, out []byte, line string) (int, []byte, protocols.Event) {
-	s.state = stClosed
+	s.State = frontend.Closed
 	return n, append(out, line...), protocols.EventClose
 }
 
@@ -129,13 +119,13 @@ func (s *Server) Login() *protocols.Login { return &s.login }
 // TLSStarted records that the client leg is now TLS. Whatever the client
 // said before (its ID) is forgotten: it could have been injected.
 func (s *Server) TLSStarted(out []byte) []byte {
-	if !s.tls {
-		s.tls = true
+	if !s.TLS {
+		s.TLS = true
 	}
 	s.clientID = nil
 	s.fr = framer{}
-	if s.state != stClosed {
-		s.state = stCommand
+	if s.State != frontend.Closed {
+		s.State = frontend.Command
 	}
 	return out
 }
@@ -144,7 +134,7 @@ func (s *Server) TLSStarted(out []byte) []byte {
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
 	tag := []byte(s.login.Tag)
 	s.login = protocols.Login{}
-	return frontend.LoginFailed(&s.state, &s.failures, s.cfg.MaxAuthAttempts, kind, relay, out, &frontend.Replies{
+	return s.Session.LoginFailed(s.cfg.MaxAuthAttempts, kind, relay, out, &frontend.Replies{
 		Rejected:    string(appendTagged(nil, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.")),
 		Unavailable: string(appendTagged(nil, tag, "NO [UNAVAILABLE] Service temporarily unavailable, try again later.")),
 		TooMany:     replyTooMany,

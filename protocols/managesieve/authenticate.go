@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -65,10 +66,10 @@ func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out
 	case done:
 		s.endSASL()
 		s.login = protocols.Login{Creds: srv.Credentials()}
-		s.state = stLogin
+		s.State = frontend.Login
 		return out, protocols.EventLogin
 	}
-	s.auth, s.state = srv, stSASL
+	s.auth, s.State = srv, frontend.SASL
 	out = append(out, '"')
 	out = base64.StdEncoding.AppendEncode(out, ch)
 	return append(out, "\"\r\n"...), protocols.EventNone
@@ -76,8 +77,8 @@ func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out
 
 func (s *Server) endSASL() {
 	s.auth = nil
-	if s.state == stSASL {
-		s.state = stCommand
+	if s.State == frontend.SASL {
+		s.State = frontend.Command
 	}
 }
 

@@ -30,7 +30,7 @@ func (s *Server) execute(cmd []byte, out []byte) ([]byte, protocols.Event) {
 		if !r.eol() {
 			return badArgs(out), protocols.EventNone
 		}
-		s.state = stClosed
+		s.State = frontend.Closed
 		return append(out, "OK \"Logout completed.\"\r\n"...), protocols.EventClose
 	case "STARTTLS":
 		return s.startTLS(&r, out)
@@ -71,7 +71,7 @@ func (s *Server) startTLS(r *reader, out []byte) ([]byte, protocols.Event) {
 	switch {
 	case !r.eol():
 		return badArgs(out), protocols.EventNone
-	case s.tls:
+	case s.TLS:
 		return append(out, "NO \"TLS is already active.\"\r\n"...), protocols.EventNone
 	case !s.cfg.StartTLS:
 		return append(out, "NO \"STARTTLS is not available.\"\r\n"...), protocols.EventNone
@@ -83,7 +83,7 @@ func (s *Server) startTLS(r *reader, out []byte) ([]byte, protocols.Event) {
 // counts it like one the backend refused.
 func (s *Server) authFailed(out []byte) ([]byte, protocols.Event) {
 	out = append(out, replyAuthFailed...)
-	if frontend.Refused(&s.state, &s.failures, s.cfg.MaxAuthAttempts) {
+	if s.Refused(s.cfg.MaxAuthAttempts) {
 		return append(out, replyTooMany...), protocols.EventClose
 	}
 	return out, protocols.EventNone

@@ -7,23 +7,13 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
-// The machine's states (frontend.State).
-const (
-	stCommand = frontend.Command
-	stSASL    = frontend.SASL
-	stLogin   = frontend.Login
-	stClosed  = frontend.Closed
-)
-
 // Server is the client-facing ManageSieve machine before authentication.
 // It implements protocols.FrontEnd.
 type Server struct {
-	cfg      ServerConfig
-	mechs    []string
-	tls      bool
-	state    frontend.State
-	fr       framer
-	failures int
+	cfg   ServerConfig
+	mechs []string
+	frontend.Session
+	fr framer
 
 	auth  *sasl.Server
 	login protocols.Login
@@ -35,7 +25,7 @@ var _ protocols.FrontEnd = (*Server)(nil)
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
 	cfg.Implementation = ascii.Sanitize(cfg.Implementation, quotableText)
-	return &Server{cfg: cfg, tls: cfg.TLSActive, mechs: sasl.Offered(cfg.SASL)}
+	return &Server{cfg: cfg, Session: frontend.Session{TLS: cfg.TLSActive}, mechs: sasl.Offered(cfg.SASL)}
 }
 
 // Greeting appends the capability block and OK (RFC 5804 section 1.7).
@@ -44,12 +34,12 @@ func (s *Server) Greeting(out []byte) []byte {
 	return append(out, "OK \"ManageSieve server ready.\"\r\n"...)
 }
 
-func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS }
+func (s *Server) cleartextOK() bool { return s.TLS || s.cfg.AllowPlainWithoutTLS }
 
 // Feed consumes complete commands from in. An incomplete command is left
 // unconsumed for the engine to hand back with more bytes.
 func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
-	return frontend.Feed(&s.state, in, out, s.step)
+	return s.Session.Feed(in, out, s.step)
 }
 
 // step takes one command, or a client response during AUTHENTICATE.
@@ -60,11 +50,11 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 		return 0, out, protocols.EventNone
 	case frameTooLong:
 		s.endSASL()
-		s.state = stClosed
+		s.State = frontend.Closed
 		return len(rest), append(out, "BYE \"Command too long.\"\r\n"...), protocols.EventClose
 	}
 	var ev protocols.Event
-	if s.state == stSASL {
+	if s.State == frontend.SASL {
 		out, ev = s.saslResponse(rest[:end], out)
 	} else {
 		out, ev = s.execute(rest[:end], out)
@@ -78,13 +68,13 @@ func (s *Server) Login() *protocols.Login { return &s.login }
 // TLSStarted records that the client leg is now TLS and appends the fresh
 // capability block the client must get (RFC 5804 section 2.2).
 func (s *Server) TLSStarted(out []byte) []byte {
-	s.tls = true
+	s.TLS = true
 	s.fr = framer{}
 	s.endSASL()
-	if s.state == stClosed {
+	if s.State == frontend.Closed {
 		return out
 	}
-	s.state = stCommand
+	s.State = frontend.Command
 	out = s.capabilities(out)
 	return append(out, "OK \"TLS negotiation successful.\"\r\n"...)
 }
@@ -92,7 +82,7 @@ func (s *Server) TLSStarted(out []byte) []byte {
 // LoginFailed appends the reply to a login the engine could not complete.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
 	s.login = protocols.Login{}
-	return frontend.LoginFailed(&s.state, &s.failures, s.cfg.MaxAuthAttempts, kind, relay, out, &loginReplies)
+	return s.Session.LoginFailed(s.cfg.MaxAuthAttempts, kind, relay, out, &loginReplies)
 }
 
 var loginReplies = frontend.Replies{

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -65,7 +66,7 @@ func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out
 		s.endSASL()
 		return out, s.loginReady(srv.Credentials())
 	}
-	s.auth, s.state = srv, stSASL
+	s.auth, s.State = srv, frontend.SASL
 	out = append(out, "+ "...)
 	out = base64.StdEncoding.AppendEncode(out, ch)
 	return append(out, "\r\n"...), protocols.EventNone
@@ -73,8 +74,8 @@ func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out
 
 func (s *Server) endSASL() {
 	s.auth = nil
-	if s.state == stSASL {
-		s.state = stCommand
+	if s.State == frontend.SASL {
+		s.State = frontend.Command
 	}
 }
 

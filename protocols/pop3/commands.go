@@ -20,7 +20,7 @@ func (s *Server) execute(line []byte, out []byte) ([]byte, protocols.Event) {
 	case "NOOP":
 		return append(out, "+OK\r\n"...), protocols.EventNone
 	case "QUIT":
-		s.state = stClosed
+		s.State = frontend.Closed
 		return append(out, "+OK Logging out.\r\n"...), protocols.EventClose
 	case "STLS":
 		return s.stls(hasArgs, out)
@@ -48,7 +48,7 @@ func (s *Server) stls(hasArgs bool, out []byte) ([]byte, protocols.Event) {
 	switch {
 	case hasArgs:
 		return append(out, "-ERR STLS takes no arguments.\r\n"...), protocols.EventNone
-	case s.tls:
+	case s.TLS:
 		return append(out, "-ERR TLS is already active.\r\n"...), protocols.EventNone
 	case !s.cfg.StartTLS:
 		return append(out, "-ERR STLS is not available.\r\n"...), protocols.EventNone
@@ -61,7 +61,7 @@ func (s *Server) stls(hasArgs bool, out []byte) ([]byte, protocols.Event) {
 // counts it like one the backend refused.
 func (s *Server) authFailed(out []byte, reply string) ([]byte, protocols.Event) {
 	out = append(out, reply...)
-	if frontend.Refused(&s.state, &s.failures, s.cfg.MaxAuthAttempts) {
+	if s.Refused(s.cfg.MaxAuthAttempts) {
 		return out, protocols.EventClose
 	}
 	return out, protocols.EventNone

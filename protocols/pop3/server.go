@@ -8,25 +8,15 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
-// The machine's states (frontend.State).
-const (
-	stCommand = frontend.Command
-	stSASL    = frontend.SASL
-	stLogin   = frontend.Login
-	stClosed  = frontend.Closed
-)
-
 // Server is the client-facing POP3 machine in the AUTHORIZATION state. It
 // implements protocols.FrontEnd.
 type Server struct {
-	cfg      ServerConfig
-	mechs    []string
-	banner   string
-	tls      bool
-	state    frontend.State
-	scan     int // framer: octets of the current line known to hold no LF
-	failures int
-	utf8     bool // UTF8 accepted (RFC 6856): passed on in Login.ClientID
+	cfg    ServerConfig
+	mechs  []string
+	banner string
+	frontend.Session
+	scan int  // framer: octets of the current line known to hold no LF
+	utf8 bool // UTF8 accepted (RFC 6856): passed on in Login.ClientID
 
 	user  []byte // USER given, waiting for PASS
 	auth  *sasl.Server
@@ -39,10 +29,10 @@ var _ protocols.FrontEnd = (*Server)(nil)
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
 	return &Server{
-		cfg:    cfg,
-		tls:    cfg.TLSActive,
-		mechs:  sasl.Offered(cfg.SASL),
-		banner: ascii.Sanitize(cfg.Banner, ascii.NotControl),
+		cfg:     cfg,
+		Session: frontend.Session{TLS: cfg.TLSActive},
+		mechs:   sasl.Offered(cfg.SASL),
+		banner:  ascii.Sanitize(cfg.Banner, ascii.NotControl),
 	}
 }
 
@@ -54,12 +44,12 @@ func (s *Server) Greeting(out []byte) []byte {
 	return append(out, "\r\n"...)
 }
 
-func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS }
+func (s *Server) cleartextOK() bool { return s.TLS || s.cfg.AllowPlainWithoutTLS }
 
 // Feed consumes complete command lines from in. An incomplete line is left
 // unconsumed for the engine to hand back with more bytes.
 func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
-	return frontend.Feed(&s.state, in, out, s.step)
+	return s.Session.Feed(in, out, s.step)
 }
 
 // step takes one command line, or a client response during AUTH.
@@ -70,12 +60,12 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 		return 0, out, protocols.EventNone
 	case frameTooLong:
 		s.endSASL()
-		s.state = stClosed
+		s.State = frontend.Closed
 		return len(rest), append(out, "-ERR Line too long\r\n"...), protocols.EventClose
 	}
 	line := eol.Trim(rest[:end])
 	var ev protocols.Event
-	if s.state == stSASL {
+	if s.State == frontend.SASL {
 		out, ev = s.saslResponse(line, out)
 	} else {
 		out, ev = s.execute(line, out)
@@ -91,11 +81,11 @@ func (s *Server) Login() *protocols.Login { return &s.login }
 // before is forgotten, like anything a man in the middle could have
 // injected in cleartext.
 func (s *Server) TLSStarted(out []byte) []byte {
-	s.tls = true
+	s.TLS = true
 	s.user, s.scan, s.utf8 = nil, 0, false
 	s.endSASL()
-	if s.state != stClosed {
-		s.state = stCommand
+	if s.State != frontend.Closed {
+		s.State = frontend.Command
 	}
 	return out
 }
@@ -105,7 +95,7 @@ func (s *Server) TLSStarted(out []byte) []byte {
 // one, -ERR [SYS/TEMP] when no backend could take it.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
 	s.login = protocols.Login{}
-	return frontend.LoginFailed(&s.state, &s.failures, s.cfg.MaxAuthAttempts, kind, relay, out, &loginReplies)
+	return s.Session.LoginFailed(s.cfg.MaxAuthAttempts, kind, relay, out, &loginReplies)
 }
 
 var loginReplies = frontend.Replies{

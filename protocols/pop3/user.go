@@ -2,6 +2,7 @@ package pop3
 
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -49,6 +50,6 @@ func (s *Server) loginReady(c sasl.Credentials) protocols.Event {
 	if s.utf8 {
 		s.login.ClientID = []string{ClientIDUTF8, "1"}
 	}
-	s.state = stLogin
+	s.State = frontend.Login
 	return protocols.EventLogin
 }

@@ -70,11 +70,11 @@ func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err err
 			Creds:    srv.Credentials(),
 			ClientID: []string{ClientIDHelo, s.helo, ClientIDProto, s.proto},
 		}
-		s.state = stLogin
+		s.State = frontend.Login
 		return n, out, protocols.EventLogin
 	}
 	s.auth = srv
-	s.state = stSASL
+	s.State = frontend.SASL
 	out = append(out, "334 "...)
 	out = base64.StdEncoding.AppendEncode(out, ch)
 	return n, append(out, "\r\n"...), protocols.EventNone
@@ -84,7 +84,7 @@ func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err err
 // a refusal by the backend.
 func (s *Server) authFailed(n int, out []byte) (int, []byte, protocols.Event) {
 	out = append(out, replyAuthFailed...)
-	if frontend.Refused(&s.state, &s.failures, s.cfg.MaxAuthAttempts) {
+	if s.Refused(s.cfg.MaxAuthAttempts) {
 		return n, smtpwire.Append421(out, s.host, textTooManyAuth), protocols.EventClose
 	}
 	return n, out, protocols.EventNone
@@ -92,8 +92,8 @@ func (s *Server) authFailed(n int, out []byte) (int, []byte, protocols.Event) {
 
 func (s *Server) endSASL() {
 	s.auth = nil
-	if s.state == stSASL {
-		s.state = stCommand
+	if s.State == frontend.SASL {
+		s.State = frontend.Command
 	}
 }
 

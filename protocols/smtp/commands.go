@@ -6,6 +6,7 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
@@ -39,7 +40,7 @@ func (s *Server) command(line []byte, out []byte) (int, []byte, protocols.Event)
 		}
 		return n, append(out, smtpwire.ReplyOK...), protocols.EventNone
 	case "QUIT":
-		s.state = stClosed
+		s.State = frontend.Closed
 		return n, append(out, smtpwire.ReplyBye...), protocols.EventClose
 	case "HELP":
 		return n, append(out, replyHelp...), protocols.EventNone
@@ -87,7 +88,7 @@ func (s *Server) startTLS(n int, arg []byte, out []byte) (int, []byte, protocols
 	switch {
 	case len(arg) > 0:
 		reply = smtpwire.ReplyNoArgs
-	case s.tls:
+	case s.TLS:
 		reply = smtpwire.ReplyTLSActive
 	case !s.cfg.StartTLS:
 		reply = smtpwire.ReplyNoTLS

@@ -9,14 +9,6 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
-// The machine's states (frontend.State).
-const (
-	stCommand = frontend.Command
-	stSASL    = frontend.SASL
-	stLogin   = frontend.Login
-	stClosed  = frontend.Closed
-)
-
 // Server is the client-facing SMTP submission machine before
 // authentication. It implements protocols.FrontEnd.
 type Server struct {
@@ -24,11 +16,9 @@ type Server struct {
 	host  string
 	mechs []string
 	ehlo  []byte // EHLO reply for the current TLS state
-	tls   bool
-	state frontend.State
+	frontend.Session
 	smtpwire.LineFramer
-	failures int // refused logins
-	errors   int // refused or unknown commands
+	errors int // refused or unknown commands
 
 	helo  string // HELO/EHLO argument, empty before either
 	proto string // "ESMTP" after EHLO, "SMTP" after HELO
@@ -42,9 +32,9 @@ var _ protocols.FrontEnd = (*Server)(nil)
 // NewServer returns a machine for one client connection.
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, tls: cfg.TLSActive, host: cfg.Hostname}
+	s := &Server{cfg: cfg, Session: frontend.Session{TLS: cfg.TLSActive}, host: cfg.Hostname}
 	s.mechs = sasl.Offered(cfg.SASL)
-	s.ehlo = ehloReply(&s.cfg, s.mechs, s.tls)
+	s.ehlo = ehloReply(&s.cfg, s.mechs, s.TLS)
 	return s
 }
 
@@ -60,12 +50,12 @@ func (s *Server) Greeting(out []byte) []byte {
 	return append(out, "\r\n"...)
 }
 
-func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS }
+func (s *Server) cleartextOK() bool { return s.TLS || s.cfg.AllowPlainWithoutTLS }
 
 // Feed consumes complete lines from in. An incomplete line is left
 // unconsumed for the engine to hand back with more bytes.
 func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
-	return frontend.Feed(&s.state, in, out, s.step)
+	return s.Session.Feed(in, out, s.step)
 }
 
 // step takes one command line, or a client response during AUTH; the
@@ -80,7 +70,7 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 		return n, out, ev
 	}
 	limit := s.commandLimit
-	if s.state == stSASL {
+	if s.State == frontend.SASL {
 		limit = s.saslLimit
 	}
 	end, res := s.FrameLine(rest, limit)
@@ -94,7 +84,7 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 		out, ev := s.lineTooLong(out)
 		return end, out, ev
 	}
-	if s.state == stSASL {
+	if s.State == frontend.SASL {
 		return s.saslResponse(rest[:end], out)
 	}
 	return s.command(rest[:end], out)
@@ -113,7 +103,7 @@ func (s *Server) refuse(out []byte, reply string) ([]byte, protocols.Event) {
 	out = append(out, reply...)
 	s.errors++
 	if s.errors >= s.cfg.MaxErrors {
-		s.state = stClosed
+		s.State = frontend.Closed
 		return smtpwire.Append421(out, s.host, smtpwire.TextTooManyErrors), protocols.EventClose
 	}
 	return out, protocols.EventNone
@@ -126,15 +116,15 @@ func (s *Server) Login() *protocols.Login { return &s.login }
 // TLSStarted records that the client leg is now TLS. The client must send
 // EHLO again (RFC 3207 section 4.2): what it said before is forgotten.
 func (s *Server) TLSStarted(out []byte) []byte {
-	if !s.tls {
-		s.tls = true
+	if !s.TLS {
+		s.TLS = true
 		s.ehlo = ehloReply(&s.cfg, s.mechs, true)
 	}
 	s.helo, s.proto = "", ""
 	s.Scan, s.Discard = 0, false
 	s.auth = nil
-	if s.state != stClosed {
-		s.state = stCommand
+	if s.State != frontend.Closed {
+		s.State = frontend.Command
 	}
 	return out
 }
@@ -145,7 +135,7 @@ func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) 
 	if len(relay) > 0 {
 		relay = eol.AppendLine(nil, relay) // exactly one CRLF
 	}
-	return frontend.LoginFailed(&s.state, &s.failures, s.cfg.MaxAuthAttempts, kind, relay, out, &frontend.Replies{
+	return s.Session.LoginFailed(s.cfg.MaxAuthAttempts, kind, relay, out, &frontend.Replies{
 		Rejected:    replyAuthFailed,
 		Unavailable: replyTempAuthFail,
 		TooMany:     string(smtpwire.Append421(nil, s.host, textTooManyAuth)),

@@ -15,18 +15,26 @@ const (
 	Closed
 )
 
+// Session is embedded in each Server: where it stands, whether the client
+// leg is TLS, and how many logins were refused.
+type Session struct {
+	State    State
+	TLS      bool
+	Failures int
+}
+
 // Step takes the next command (or SASL response) at the start of rest. It
 // returns how many octets it consumed (none while the command is
 // incomplete) and an event (EventNone to go on).
 type Step func(rest, out []byte) (n int, outp []byte, ev protocols.Event)
 
-// Feed is a FrontEnd's Feed loop: step takes one command after another
+// Feed is the body of a FrontEnd's Feed loop: step takes one command after another
 // until an event, an incomplete command or the end of in. While the engine
 // holds a login nothing is consumed; once Closed all of in is, with
 // EventClose.
-func Feed(st *State, in, out []byte, step Step) (consumed int, outp []byte, ev protocols.Event) {
+func (s *Session) Feed(in, out []byte, step Step) (consumed int, outp []byte, ev protocols.Event) {
 	for {
-		switch *st {
+		switch s.State {
 		case Login:
 			return consumed, out, protocols.EventNone
 		case Closed:
@@ -44,12 +52,12 @@ func Feed(st *State, in, out []byte, step Step) (consumed int, outp []byte, ev p
 	}
 }
 
-// Refused counts a refused login in *failures; the one that reaches max
+// Refused counts a refused login; the one that reaches max
 // closes the machine, and Refused reports true.
-func Refused(st *State, failures *int, max int) bool {
-	*failures++
-	if *failures >= max {
-		*st = Closed
+func (s *Session) Refused(max int) bool {
+	s.Failures++
+	if s.Failures >= max {
+		s.State = Closed
 		return true
 	}
 	return false
@@ -67,11 +75,11 @@ type Replies struct {
 // backend's line (relay, CRLF added when it has no LF) or r.Rejected and
 // is counted; anything else gets r.Unavailable. It reports whether the
 // connection closes.
-func LoginFailed(st *State, failures *int, max int, kind protocols.FailKind, relay, out []byte, r *Replies) ([]byte, bool) {
-	if *st == Closed {
+func (s *Session) LoginFailed(max int, kind protocols.FailKind, relay, out []byte, r *Replies) ([]byte, bool) {
+	if s.State == Closed {
 		return out, true
 	}
-	*st = Command
+	s.State = Command
 	switch kind {
 	case protocols.FailRejected:
 		if len(relay) > 0 {
@@ -82,12 +90,12 @@ func LoginFailed(st *State, failures *int, max int, kind protocols.FailKind, rel
 		} else {
 			out = append(out, r.Rejected...)
 		}
-		*failures++
+		s.Failures++
 	default:
 		out = append(out, r.Unavailable...)
 	}
-	if *failures >= max {
-		*st = Closed
+	if s.Failures >= max {
+		s.State = Closed
 		return append(out, r.TooMany...), true
 	}
 	return out, false
