@@ -59,27 +59,20 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 func (s *Server) saslStep(n int, tag []byte, srv *sasl.Server, ch []byte, done bool, err error, out []byte) (int, []byte, protocols.Event) {
 	switch {
 	case err != nil:
-		s.endSASL()
+		s.EndSASL()
 		return s.authFailed(n, tag, out, "Authentication failed.")
 	case done:
-		s.endSASL()
+		s.EndSASL()
 		return n, out, s.loginReady(tag, srv.Credentials())
 	}
 	if s.State != frontend.SASL {
 		s.tag = append(s.tag[:0], tag...)
-		s.auth = srv
+		s.Auth = srv
 		s.State = frontend.SASL
 	}
 	out = append(out, "+ "...)
 	out = base64.StdEncoding.AppendEncode(out, ch)
 	return n, append(out, "\r\n"...), protocols.EventNone
-}
-
-func (s *Server) endSASL() {
-	s.auth = nil
-	if s.State == frontend.SASL {
-		s.State = frontend.Command
-	}
 }
 
 // feedSASL reads one client response line during AUTHENTICATE.
@@ -89,21 +82,21 @@ func (s *Server) feedSASL(in, out []byte) (int, []byte, protocols.Event) {
 	case frameMore:
 		return 0, out, protocols.EventNone
 	case frameTooLong:
-		s.endSASL()
+		s.EndSASL()
 		return s.closeWith(len(in), out, "* BAD [TOOBIG] Line too long\r\n")
 	}
 	tag := s.tag
 	line := eol.Trim(in[:end])
 	if string(line) == "*" {
-		s.endSASL()
+		s.EndSASL()
 		return end, appendTagged(out, tag, "BAD Authentication aborted"), protocols.EventNone
 	}
 	resp, ok := sasl.DecodeBase64(line)
 	if !ok {
-		s.endSASL()
+		s.EndSASL()
 		return end, appendTagged(out, tag, "BAD Invalid base64 data"), protocols.EventNone
 	}
-	srv := s.auth
+	srv := s.Auth
 	ch, done, err := srv.Next(resp)
 	return s.saslStep(end, tag, srv, ch, done, err, out)
 }

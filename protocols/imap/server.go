@@ -16,7 +16,6 @@ type Server struct {
 	fr framer
 
 	tag      []byte // AUTHENTICATE in progress: the client's tag
-	auth     *sasl.Server
 	login    protocols.Login
 	clientID []string
 }
@@ -47,7 +46,7 @@ func NewProfile(cfg ServerConfig) *Profile {
 
 // NewServer returns a machine for one client connection of the profile.
 func (p *Profile) NewServer(tlsActive bool) *Server {
-	return &Server{p: p, cfg: &p.cfg, Session: frontend.Session{TLS: tlsActive}}
+	return &Server{p: p, cfg: &p.cfg, Session: frontend.Session{TLS: tlsActive, Replies: &replies}}
 }
 
 // NewServer returns a machine for one client connection. Engines create a
@@ -144,19 +143,11 @@ func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) 
 // replyTooMany closes the connection after the last refused login allowed.
 const replyTooMany = "* BYE Too many invalid authentication attempts\r\n"
 
-// TooBusy appends the reply for a connection refused by a limit.
-func (s *Server) TooBusy(out []byte) []byte {
-	return append(out, "* BYE [UNAVAILABLE] Too many connections, try again later\r\n"...)
-}
-
-// Timeout appends the reply sent before closing an idle connection.
-func (s *Server) Timeout(out []byte) []byte {
-	return append(out, "* BYE Autologout; idle for too long\r\n"...)
-}
-
-// ShuttingDown appends the reply sent when the proxy drains.
-func (s *Server) ShuttingDown(out []byte) []byte {
-	return append(out, "* BYE Server shutting down\r\n"...)
+// replies are the closings; refusals carry the client's tag (LoginFailed).
+var replies = frontend.Replies{
+	Busy:     "* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
+	Idle:     "* BYE Autologout; idle for too long\r\n",
+	Shutdown: "* BYE Server shutting down\r\n",
 }
 
 // appendTagged appends "tag text\r\n"; a missing tag becomes "*".

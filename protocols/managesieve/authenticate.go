@@ -61,25 +61,18 @@ func (s *Server) authenticate(r *reader, out []byte) ([]byte, protocols.Event) {
 func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out []byte) ([]byte, protocols.Event) {
 	switch {
 	case err != nil:
-		s.endSASL()
+		s.EndSASL()
 		return s.authFailed(out)
 	case done:
-		s.endSASL()
+		s.EndSASL()
 		s.login = protocols.Login{Creds: srv.Credentials()}
 		s.State = frontend.Login
 		return out, protocols.EventLogin
 	}
-	s.auth, s.State = srv, frontend.SASL
+	s.Auth, s.State = srv, frontend.SASL
 	out = append(out, '"')
 	out = base64.StdEncoding.AppendEncode(out, ch)
 	return append(out, "\"\r\n"...), protocols.EventNone
-}
-
-func (s *Server) endSASL() {
-	s.auth = nil
-	if s.State == frontend.SASL {
-		s.State = frontend.Command
-	}
 }
 
 // saslResponse handles one client response during AUTHENTICATE: a string
@@ -97,19 +90,19 @@ func (s *Server) saslResponse(cmd []byte, out []byte) ([]byte, protocols.Event) 
 		}
 	}
 	if resp == nil || !r.eol() {
-		s.endSASL()
+		s.EndSASL()
 		return append(out, "NO \"Invalid authentication response.\"\r\n"...), protocols.EventNone
 	}
 	if string(resp) == "*" {
-		s.endSASL()
+		s.EndSASL()
 		return append(out, "NO \"Authentication aborted.\"\r\n"...), protocols.EventNone
 	}
 	dec, ok := decodeBase64(resp)
 	if !ok {
-		s.endSASL()
+		s.EndSASL()
 		return append(out, "NO \"Invalid base64 data.\"\r\n"...), protocols.EventNone
 	}
-	srv := s.auth
+	srv := s.Auth
 	ch, done, err := srv.Next(dec)
 	return s.saslStep(srv, ch, done, err, out)
 }

@@ -15,7 +15,6 @@ type Server struct {
 	frontend.Session
 	fr framer
 
-	auth  *sasl.Server
 	login protocols.Login
 }
 
@@ -25,7 +24,7 @@ var _ protocols.FrontEnd = (*Server)(nil)
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
 	cfg.Implementation = ascii.Sanitize(cfg.Implementation, quotableText)
-	return &Server{cfg: cfg, Session: frontend.Session{TLS: cfg.TLSActive}, mechs: sasl.Offered(cfg.SASL)}
+	return &Server{cfg: cfg, Session: frontend.Session{TLS: cfg.TLSActive, Replies: &replies}, mechs: sasl.Offered(cfg.SASL)}
 }
 
 // Greeting appends the capability block and OK (RFC 5804 section 1.7).
@@ -49,7 +48,7 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 	case frameMore:
 		return 0, out, protocols.EventNone
 	case frameTooLong:
-		s.endSASL()
+		s.EndSASL()
 		s.State = frontend.Closed
 		return len(rest), append(out, "BYE \"Command too long.\"\r\n"...), protocols.EventClose
 	}
@@ -70,7 +69,7 @@ func (s *Server) Login() *protocols.Login { return &s.login }
 func (s *Server) TLSStarted(out []byte) []byte {
 	s.TLS = true
 	s.fr = framer{}
-	s.endSASL()
+	s.EndSASL()
 	if s.State == frontend.Closed {
 		return out
 	}
@@ -82,28 +81,16 @@ func (s *Server) TLSStarted(out []byte) []byte {
 // LoginFailed appends the reply to a login the engine could not complete.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
 	s.login = protocols.Login{}
-	return s.Session.LoginFailed(s.cfg.MaxAuthAttempts, kind, relay, out, &loginReplies)
+	return s.Session.LoginFailed(s.cfg.MaxAuthAttempts, kind, relay, out, s.Replies)
 }
 
-var loginReplies = frontend.Replies{
+var replies = frontend.Replies{
 	Rejected:    replyAuthFailed,
 	Unavailable: "NO (TRYLATER) \"Service temporarily unavailable, try again later.\"\r\n",
 	TooMany:     replyTooMany,
-}
-
-// TooBusy appends the reply for a connection refused by a limit.
-func (s *Server) TooBusy(out []byte) []byte {
-	return append(out, "BYE (TRYLATER) \"Too many connections, try again later.\"\r\n"...)
-}
-
-// Timeout appends the reply sent before closing an idle connection.
-func (s *Server) Timeout(out []byte) []byte {
-	return append(out, "BYE \"Disconnected for inactivity.\"\r\n"...)
-}
-
-// ShuttingDown appends the reply sent when the proxy drains.
-func (s *Server) ShuttingDown(out []byte) []byte {
-	return append(out, "BYE (TRYLATER) \"Server shutting down.\"\r\n"...)
+	Busy:        "BYE (TRYLATER) \"Too many connections, try again later.\"\r\n",
+	Idle:        "BYE \"Disconnected for inactivity.\"\r\n",
+	Shutdown:    "BYE (TRYLATER) \"Server shutting down.\"\r\n",
 }
 
 const (

@@ -19,7 +19,6 @@ type Server struct {
 	utf8 bool // UTF8 accepted (RFC 6856): passed on in Login.ClientID
 
 	user  []byte // USER given, waiting for PASS
-	auth  *sasl.Server
 	login protocols.Login
 }
 
@@ -30,7 +29,7 @@ func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
 	return &Server{
 		cfg:     cfg,
-		Session: frontend.Session{TLS: cfg.TLSActive},
+		Session: frontend.Session{TLS: cfg.TLSActive, Replies: &replies},
 		mechs:   sasl.Offered(cfg.SASL),
 		banner:  ascii.Sanitize(cfg.Banner, ascii.NotControl),
 	}
@@ -59,7 +58,7 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 	case frameMore:
 		return 0, out, protocols.EventNone
 	case frameTooLong:
-		s.endSASL()
+		s.EndSASL()
 		s.State = frontend.Closed
 		return len(rest), append(out, "-ERR Line too long\r\n"...), protocols.EventClose
 	}
@@ -83,7 +82,7 @@ func (s *Server) Login() *protocols.Login { return &s.login }
 func (s *Server) TLSStarted(out []byte) []byte {
 	s.TLS = true
 	s.user, s.scan, s.utf8 = nil, 0, false
-	s.endSASL()
+	s.EndSASL()
 	if s.State != frontend.Closed {
 		s.State = frontend.Command
 	}
@@ -95,25 +94,13 @@ func (s *Server) TLSStarted(out []byte) []byte {
 // one, -ERR [SYS/TEMP] when no backend could take it.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
 	s.login = protocols.Login{}
-	return s.Session.LoginFailed(s.cfg.MaxAuthAttempts, kind, relay, out, &loginReplies)
+	return s.Session.LoginFailed(s.cfg.MaxAuthAttempts, kind, relay, out, s.Replies)
 }
 
-var loginReplies = frontend.Replies{
+var replies = frontend.Replies{
 	Rejected:    replyAuthFailed,
 	Unavailable: "-ERR [SYS/TEMP] Service temporarily unavailable, try again later.\r\n",
-}
-
-// TooBusy appends the reply for a connection refused by a limit.
-func (s *Server) TooBusy(out []byte) []byte {
-	return append(out, "-ERR [SYS/TEMP] Too many connections, try again later.\r\n"...)
-}
-
-// Timeout appends the reply sent before closing an idle connection.
-func (s *Server) Timeout(out []byte) []byte {
-	return append(out, "-ERR Disconnected for inactivity.\r\n"...)
-}
-
-// ShuttingDown appends the reply sent when the proxy drains.
-func (s *Server) ShuttingDown(out []byte) []byte {
-	return append(out, "-ERR [SYS/TEMP] Server shutting down.\r\n"...)
+	Busy:        "-ERR [SYS/TEMP] Too many connections, try again later.\r\n",
+	Idle:        "-ERR Disconnected for inactivity.\r\n",
+	Shutdown:    "-ERR [SYS/TEMP] Server shutting down.\r\n",
 }

@@ -62,10 +62,10 @@ func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protoc
 func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err error, out []byte) (int, []byte, protocols.Event) {
 	switch {
 	case err != nil:
-		s.endSASL()
+		s.EndSASL()
 		return s.authFailed(n, out)
 	case done:
-		s.endSASL()
+		s.EndSASL()
 		s.login = protocols.Login{
 			Creds:    srv.Credentials(),
 			ClientID: []string{ClientIDHelo, s.helo, ClientIDProto, s.proto},
@@ -73,7 +73,7 @@ func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err err
 		s.State = frontend.Login
 		return n, out, protocols.EventLogin
 	}
-	s.auth = srv
+	s.Auth = srv
 	s.State = frontend.SASL
 	out = append(out, "334 "...)
 	out = base64.StdEncoding.AppendEncode(out, ch)
@@ -90,28 +90,21 @@ func (s *Server) authFailed(n int, out []byte) (int, []byte, protocols.Event) {
 	return n, out, protocols.EventNone
 }
 
-func (s *Server) endSASL() {
-	s.auth = nil
-	if s.State == frontend.SASL {
-		s.State = frontend.Command
-	}
-}
-
 // saslResponse reads one client response line during AUTH.
 func (s *Server) saslResponse(line []byte, out []byte) (int, []byte, protocols.Event) {
 	n := len(line)
 	l := eol.Trim(line)
 	if string(l) == "*" {
-		s.endSASL()
+		s.EndSASL()
 		return n, append(out, replyAborted...), protocols.EventNone
 	}
 	resp, ok := sasl.DecodeBase64(l)
 	if !ok {
-		s.endSASL()
+		s.EndSASL()
 		out, ev := s.refuse(out, replyBadBase64)
 		return n, out, ev
 	}
-	srv := s.auth
+	srv := s.Auth
 	ch, done, err := srv.Next(resp)
 	return s.saslStep(n, srv, ch, done, err, out)
 }

@@ -23,7 +23,6 @@ type Server struct {
 	helo  string // HELO/EHLO argument, empty before either
 	proto string // "ESMTP" after EHLO, "SMTP" after HELO
 
-	auth  *sasl.Server
 	login protocols.Login
 }
 
@@ -93,7 +92,7 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 // lineTooLong refuses a line that was over the limit (an AUTH exchange in
 // progress is abandoned).
 func (s *Server) lineTooLong(out []byte) ([]byte, protocols.Event) {
-	s.endSASL()
+	s.EndSASL()
 	return s.refuse(out, smtpwire.ReplyLineTooLong)
 }
 
@@ -122,7 +121,7 @@ func (s *Server) TLSStarted(out []byte) []byte {
 	}
 	s.helo, s.proto = "", ""
 	s.Scan, s.Discard = 0, false
-	s.auth = nil
+	s.Auth = nil
 	if s.State != frontend.Closed {
 		s.State = frontend.Command
 	}

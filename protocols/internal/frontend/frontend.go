@@ -3,7 +3,10 @@
 // Feed loop, and counting refused logins.
 package frontend
 
-import "github.com/switchyard-mail/switchyard/protocols"
+import (
+	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
+)
 
 // State is where a client-facing machine stands.
 type State uint8
@@ -16,11 +19,22 @@ const (
 )
 
 // Session is embedded in each Server: where it stands, whether the client
-// leg is TLS, and how many logins were refused.
+// leg is TLS, how many logins were refused, the SASL exchange in progress
+// and the protocol's canned replies.
 type Session struct {
 	State    State
 	TLS      bool
 	Failures int
+	Auth     *sasl.Server // the exchange in progress (State SASL)
+	Replies  *Replies     // shared by every connection of the protocol
+}
+
+// EndSASL forgets the exchange in progress, if any.
+func (s *Session) EndSASL() {
+	s.Auth = nil
+	if s.State == SASL {
+		s.State = Command
+	}
 }
 
 // Step takes the next command (or SASL response) at the start of rest. It
@@ -64,12 +78,26 @@ func (s *Session) Refused(max int) bool {
 }
 
 // Replies are a protocol's answers to a login the engine could not
-// complete, each a whole line (or lines) with CRLF.
+// complete and to the engine's closings, each a whole line (or lines)
+// with CRLF.
 type Replies struct {
 	Rejected    string // refused, and the backend's line is not relayed
 	Unavailable string // no backend could take it
 	TooMany     string // after the refusal that closes the connection
+
+	Busy     string // TooBusy: refused by a limit
+	Idle     string // Timeout: closing an idle connection
+	Shutdown string // ShuttingDown: the proxy drains
 }
+
+// TooBusy appends the reply for a connection refused by a limit.
+func (s *Session) TooBusy(out []byte) []byte { return append(out, s.Replies.Busy...) }
+
+// Timeout appends the reply sent before closing an idle connection.
+func (s *Session) Timeout(out []byte) []byte { return append(out, s.Replies.Idle...) }
+
+// ShuttingDown appends the reply sent when the proxy drains.
+func (s *Session) ShuttingDown(out []byte) []byte { return append(out, s.Replies.Shutdown...) }
 
 // LoginFailed is the body of FrontEnd.LoginFailed: a refusal relays the
 // backend's line (relay, CRLF added when it has no LF) or r.Rejected and
