@@ -77,7 +77,7 @@ func TestBackendTranscripts(t *testing.T) {
 			[]string{"+OK POP3\r\n"}, "", []string{`failed: managesieve backend: malformed response "+OK POP3"`}},
 	} {
 		prototest.BothWays(t, tc.name, func(t *testing.T, bytewise bool) {
-			r := &backendRun{T: t, B: NewBackend(tc.cfg)}
+			r := &prototest.BackendRun[*Backend]{T: t, B: NewBackend(tc.cfg)}
 			r.RecvEach(tc.recv, bytewise)
 			r.Check(tc.sent, tc.events)
 		})

@@ -62,8 +62,8 @@ func FuzzSieveBackendFeed(f *testing.F) {
 		if flags&4 != 0 {
 			cfg.Forward = testInfo
 		}
-		run := func(writes []string) *backendRun {
-			r := &backendRun{T: t, B: NewBackend(cfg)}
+		run := func(writes []string) *prototest.BackendRun[*Backend] {
+			r := &prototest.BackendRun[*Backend]{T: t, B: NewBackend(cfg)}
 			for _, w := range writes {
 				r.Recv(w, false)
 				plain := string(r.Sent[:r.PlainSent])

@@ -87,17 +87,17 @@ func TestLoginFailures(t *testing.T) {
 	c := newClient(t, ServerConfig{TLSActive: true, MaxAuthAttempts: 2})
 	c.Out = nil
 	n := 0
-	c.Verdict = func(*protocols.Login) *failure {
+	c.Verdict = func(*protocols.Login) *prototest.Failure {
 		n++
 		if n == 1 {
-			return &failure{Kind: protocols.FailUnavailable}
+			return &prototest.Failure{Kind: protocols.FailUnavailable}
 		}
-		return &failure{Kind: protocols.FailRejected, Relay: "NO (AUTH-TOO-WEAK) \"no\"\r\n"}
+		return &prototest.Failure{Kind: protocols.FailRejected, Relay: "NO (AUTH-TOO-WEAK) \"no\"\r\n"}
 	}
 	c.Send("AUTHENTICATE \"PLAIN\" \"AGEAYg==\"\r\nAUTHENTICATE \"PLAIN\" \"AGEAYg==\"\r\nAUTHENTICATE \"PLAIN\" \"AGEAYw==\"\r\nNOOP\r\n", false)
-	checkLines(t, "output", c.Out, `NO (TRYLATER) "Service temporarily unavailable, try again later."`,
+	prototest.CheckLines(t, "output", c.Out, `NO (TRYLATER) "Service temporarily unavailable, try again later."`,
 		`NO (AUTH-TOO-WEAK) "no"`, `NO (AUTH-TOO-WEAK) "no"`, `BYE "Too many invalid authentication attempts."`)
-	checkEvents(t, c, `login PLAIN user="a" pass="b"`, `login PLAIN user="a" pass="b"`, `login PLAIN user="a" pass="c"`, "close")
+	prototest.CheckEvents(t, c.Events, `login PLAIN user="a" pass="b"`, `login PLAIN user="a" pass="b"`, `login PLAIN user="a" pass="c"`, "close")
 }
 
 func TestEngineReplies(t *testing.T) {
@@ -105,7 +105,7 @@ func TestEngineReplies(t *testing.T) {
 	if g := string(s.Greeting(nil)); !strings.HasPrefix(g, "\"IMPLEMENTATION\" \"xy\"\r\n\"SASL\" \"\"\r\n") {
 		t.Fatalf("greeting %q", g)
 	}
-	checkLines(t, "busy", s.TooBusy(nil), `BYE (TRYLATER) "Too many connections, try again later."`)
-	checkLines(t, "timeout", s.Timeout(nil), `BYE "Disconnected for inactivity."`)
-	checkLines(t, "shutdown", s.ShuttingDown(nil), `BYE (TRYLATER) "Server shutting down."`)
+	prototest.CheckLines(t, "busy", s.TooBusy(nil), `BYE (TRYLATER) "Too many connections, try again later."`)
+	prototest.CheckLines(t, "timeout", s.Timeout(nil), `BYE "Disconnected for inactivity."`)
+	prototest.CheckLines(t, "shutdown", s.ShuttingDown(nil), `BYE (TRYLATER) "Server shutting down."`)
 }

@@ -134,7 +134,7 @@ func TestBackendTranscripts(t *testing.T) {
 			"CAPA\r\n", []string{"failed: pop3 backend: credentials cannot be sent with USER/PASS and SASL PLAIN is not advertised"}},
 	} {
 		prototest.BothWays(t, tc.name, func(t *testing.T, bytewise bool) {
-			r := &backendRun{T: t, B: NewBackend(tc.cfg)}
+			r := &prototest.BackendRun[*Backend]{T: t, B: NewBackend(tc.cfg)}
 			r.RecvEach(tc.recv, bytewise)
 			r.Check(tc.sent, tc.events)
 		})
