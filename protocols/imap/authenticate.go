@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 
 	"github.com/switchyard-mail/switchyard/protocols"
-	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
@@ -40,14 +39,7 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 	if !r.eol() {
 		return n, badArgs(out, tag), protocols.EventNone
 	}
-	var srv *sasl.Server
-	var buf [16]byte
-	for _, m := range s.p.mechs {
-		if len(m) == len(mech) && string(ascii.Upper(buf[:], mech)) == m {
-			srv, _ = sasl.NewServer(m)
-			break
-		}
-	}
+	srv := sasl.Pick(s.p.mechs, mech)
 	if srv == nil {
 		return n, appendTagged(out, tag, "NO Unsupported authentication mechanism"), protocols.EventNone
 	}

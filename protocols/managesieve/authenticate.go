@@ -42,13 +42,7 @@ func (s *Server) authenticate(r *reader, out []byte) ([]byte, protocols.Event) {
 	if !r.eol() || len(mech) == 0 {
 		return badArgs(out), protocols.EventNone
 	}
-	var srv *sasl.Server
-	for _, m := range s.mechs {
-		if bytes.EqualFold(mech, []byte(m)) {
-			srv, _ = sasl.NewServer(m)
-			break
-		}
-	}
+	srv := sasl.Pick(s.mechs, mech)
 	if srv == nil {
 		return append(out, "NO \"Unsupported authentication mechanism.\"\r\n"...), protocols.EventNone
 	}

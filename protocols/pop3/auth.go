@@ -32,13 +32,7 @@ func (s *Server) authCommand(args []byte, hasArgs bool, out []byte) ([]byte, pro
 			return append(out, "-ERR Invalid AUTH arguments.\r\n"...), protocols.EventNone
 		}
 	}
-	var srv *sasl.Server
-	for _, m := range s.mechs {
-		if bytes.EqualFold(mech, []byte(m)) {
-			srv, _ = sasl.NewServer(m)
-			break
-		}
-	}
+	srv := sasl.Pick(s.mechs, mech)
 	if srv == nil {
 		return append(out, "-ERR Unsupported authentication mechanism.\r\n"...), protocols.EventNone
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 
 	"github.com/switchyard-mail/switchyard/protocols"
-	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
@@ -33,14 +32,7 @@ func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protoc
 		out, ev := s.refuse(out, replyAuthSyntax)
 		return n, out, ev
 	}
-	var srv *sasl.Server
-	var buf [16]byte
-	for _, m := range s.mechs {
-		if len(m) == len(mech) && string(ascii.Upper(buf[:], mech)) == m {
-			srv, _ = sasl.NewServer(m)
-			break
-		}
-	}
+	srv := sasl.Pick(s.mechs, mech)
 	if srv == nil {
 		out, ev := s.refuse(out, replyBadMechanism)
 		return n, out, ev
