@@ -15,7 +15,7 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 	if !s.cleartextOK() {
 		return privacyRequired(n, tag, out)
 	}
-	if !r.sp() {
+	if !r.SP() {
 		return n, badArgs(out, tag), protocols.EventNone
 	}
 	mech := r.atom()
@@ -23,7 +23,7 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 		return n, badArgs(out, tag), protocols.EventNone
 	}
 	var ir []byte
-	hasIR := r.sp()
+	hasIR := r.SP()
 	if hasIR {
 		w := r.word()
 		if len(w) == 0 {
@@ -36,7 +36,7 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 			}
 		}
 	}
-	if !r.eol() {
+	if !r.EOL() {
 		return n, badArgs(out, tag), protocols.EventNone
 	}
 	srv := sasl.Pick(s.p.mechs, mech)

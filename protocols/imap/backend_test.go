@@ -2,11 +2,11 @@ package imap
 
 import (
 	"fmt"
-	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 	"strings"
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 )
@@ -15,9 +16,9 @@ func (s *Server) execute(cmd []byte, out []byte) (int, []byte, protocols.Event) 
 	if len(eol.Trim(cmd)) == 0 {
 		return n, out, protocols.EventNone // empty line: ignored
 	}
-	r := reader{b: cmd}
+	r := reader{cursor.Cursor{B: cmd}}
 	tag := r.tag()
-	if len(tag) == 0 || !r.sp() {
+	if len(tag) == 0 || !r.SP() {
 		return n, appendTagged(out, nil, "BAD Error in IMAP command: missing or invalid tag"), protocols.EventNone
 	}
 	if bytes.IndexByte(cmd, 0) >= 0 {
@@ -27,7 +28,7 @@ func (s *Server) execute(cmd []byte, out []byte) (int, []byte, protocols.Event) 
 	name := ascii.Upper(buf[:], r.atom())
 	switch string(name) {
 	case "CAPABILITY":
-		if !r.eol() {
+		if !r.EOL() {
 			return n, badArgs(out, tag), protocols.EventNone
 		}
 		out = append(out, "* CAPABILITY "...)
@@ -35,12 +36,12 @@ func (s *Server) execute(cmd []byte, out []byte) (int, []byte, protocols.Event) 
 		out = append(out, "\r\n"...)
 		return n, appendTagged(out, tag, "OK Capability completed."), protocols.EventNone
 	case "NOOP":
-		if !r.eol() {
+		if !r.EOL() {
 			return n, badArgs(out, tag), protocols.EventNone
 		}
 		return n, appendTagged(out, tag, "OK NOOP completed."), protocols.EventNone
 	case "LOGOUT":
-		if !r.eol() {
+		if !r.EOL() {
 			return n, badArgs(out, tag), protocols.EventNone
 		}
 		out = append(out, "* BYE Logging out\r\n"...)
@@ -82,7 +83,7 @@ func badArgs(out, tag []byte) []byte {
 // all that is consumed: the engine drops anything sent after it.
 func (s *Server) startTLS(r *reader, n int, tag, out []byte) (int, []byte, protocols.Event) {
 	switch {
-	case !r.eol():
+	case !r.EOL():
 		return n, badArgs(out, tag), protocols.EventNone
 	case s.TLS:
 		return n, appendTagged(out, tag, "BAD TLS is already active."), protocols.EventNone

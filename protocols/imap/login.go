@@ -12,15 +12,15 @@ func (s *Server) loginCommand(r *reader, n int, tag, out []byte) (int, []byte, p
 	if !s.cleartextOK() {
 		return privacyRequired(n, tag, out)
 	}
-	if !r.sp() {
+	if !r.SP() {
 		return n, badArgs(out, tag), protocols.EventNone
 	}
 	user, err := r.astring()
-	if err != nil || !r.sp() {
+	if err != nil || !r.SP() {
 		return n, badArgs(out, tag), protocols.EventNone
 	}
 	pass, err := r.astring()
-	if err != nil || !r.eol() {
+	if err != nil || !r.EOL() {
 		return n, badArgs(out, tag), protocols.EventNone
 	}
 	if len(user) == 0 || len(pass) == 0 || len(user) > sasl.MaxFieldLen || len(pass) > sasl.MaxFieldLen {

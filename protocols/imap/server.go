@@ -3,6 +3,7 @@ package imap
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
 	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
@@ -164,9 +165,9 @@ func appendTagged(out []byte, tag []byte, text string) []byte {
 
 // lineTag returns the tag of a command line, or nil.
 func lineTag(in []byte) []byte {
-	r := reader{b: in}
+	r := reader{cursor.Cursor{B: in}}
 	tag := r.tag()
-	if r.peek() != ' ' {
+	if r.Peek() != ' ' {
 		return nil
 	}
 	return tag

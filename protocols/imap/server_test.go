@@ -2,11 +2,11 @@ package imap
 
 import (
 	"encoding/base64"
-	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 	"strings"
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 )
 
 const (

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
 	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
@@ -16,11 +17,11 @@ func (s *Server) authenticate(r *reader, out []byte) ([]byte, protocols.Event) {
 	if !s.cleartextOK() {
 		return append(out, "NO (ENCRYPT-NEEDED) \"Authentication requires TLS.\"\r\n"...), protocols.EventNone
 	}
-	if !r.sp() {
+	if !r.SP() {
 		return badArgs(out), protocols.EventNone
 	}
 	var mech []byte
-	if c := r.peek(); c == '"' || c == '{' {
+	if c := r.Peek(); c == '"' || c == '{' {
 		var ok bool
 		if mech, ok = r.str(); !ok {
 			return badArgs(out), protocols.EventNone
@@ -29,7 +30,7 @@ func (s *Server) authenticate(r *reader, out []byte) ([]byte, protocols.Event) {
 		mech = r.atom()
 	}
 	var ir []byte
-	hasIR := r.sp()
+	hasIR := r.SP()
 	if hasIR {
 		w, ok := r.str()
 		if !ok {
@@ -39,7 +40,7 @@ func (s *Server) authenticate(r *reader, out []byte) ([]byte, protocols.Event) {
 			return append(out, "NO \"Invalid base64 data in initial response.\"\r\n"...), protocols.EventNone
 		}
 	}
-	if !r.eol() || len(mech) == 0 {
+	if !r.EOL() || len(mech) == 0 {
 		return badArgs(out), protocols.EventNone
 	}
 	srv := sasl.Pick(s.mechs, mech)
@@ -72,10 +73,10 @@ func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out
 // saslResponse handles one client response during AUTHENTICATE: a string
 // (quoted or literal) of base64, or "*" (quoted or bare) to abort.
 func (s *Server) saslResponse(cmd []byte, out []byte) ([]byte, protocols.Event) {
-	r := reader{b: cmd}
+	r := reader{cursor.Cursor{B: cmd}}
 	var resp []byte
-	if r.peek() == '*' {
-		r.pos++
+	if r.Peek() == '*' {
+		r.Pos++
 		resp = []byte("*")
 	} else {
 		var ok bool
@@ -83,7 +84,7 @@ func (s *Server) saslResponse(cmd []byte, out []byte) ([]byte, protocols.Event) 
 			resp = nil
 		}
 	}
-	if resp == nil || !r.eol() {
+	if resp == nil || !r.EOL() {
 		s.EndSASL()
 		return append(out, "NO \"Invalid authentication response.\"\r\n"...), protocols.EventNone
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 )
@@ -14,12 +15,12 @@ func (s *Server) execute(cmd []byte, out []byte) ([]byte, protocols.Event) {
 	if len(eol.Trim(cmd)) == 0 {
 		return out, protocols.EventNone // empty line: ignored
 	}
-	r := reader{b: cmd}
+	r := reader{cursor.Cursor{B: cmd}}
 	var buf [16]byte
 	name := ascii.Upper(buf[:], r.atom())
 	switch string(name) {
 	case "CAPABILITY":
-		if !r.eol() {
+		if !r.EOL() {
 			return badArgs(out), protocols.EventNone
 		}
 		out = s.capabilities(out)
@@ -27,7 +28,7 @@ func (s *Server) execute(cmd []byte, out []byte) ([]byte, protocols.Event) {
 	case "NOOP":
 		return s.noop(&r, out), protocols.EventNone
 	case "LOGOUT":
-		if !r.eol() {
+		if !r.EOL() {
 			return badArgs(out), protocols.EventNone
 		}
 		s.State = frontend.Closed
@@ -50,14 +51,14 @@ func badArgs(out []byte) []byte {
 // noop answers NOOP [tag] (RFC 5804 section 2.13): the tag comes back in a
 // TAG response code, so clients can use it to resynchronise.
 func (s *Server) noop(r *reader, out []byte) []byte {
-	if r.eol() {
+	if r.EOL() {
 		return append(out, "OK \"NOOP completed.\"\r\n"...)
 	}
-	if !r.sp() {
+	if !r.SP() {
 		return badArgs(out)
 	}
 	tag, ok := r.str()
-	if !ok || !r.eol() {
+	if !ok || !r.EOL() {
 		return badArgs(out)
 	}
 	out = append(out, "OK (TAG "...)
@@ -69,7 +70,7 @@ func (s *Server) noop(r *reader, out []byte) []byte {
 // engine drops anything sent after it.
 func (s *Server) startTLS(r *reader, out []byte) ([]byte, protocols.Event) {
 	switch {
-	case !r.eol():
+	case !r.EOL():
 		return badArgs(out), protocols.EventNone
 	case s.TLS:
 		return append(out, "NO \"TLS is already active.\"\r\n"...), protocols.EventNone
