@@ -219,21 +219,12 @@ func (h *RequestHead) semantics() *Error {
 	expectOK := true
 	for i := range h.Fields {
 		f := &h.Fields[i]
-		var err *Error
+		err := fr.field(f, &h.Upgrade)
 		switch f.Key {
 		case "host":
 			hosts++
 			h.HostField = f.Value
-		case "content-length":
-			err = fr.contentLength(f.Value)
-		case "transfer-encoding":
-			err = fr.transferEncoding(f.Value)
-		case "connection":
-			err = fr.connection(f.Value)
 		case "upgrade":
-			if h.Upgrade == "" {
-				h.Upgrade = f.Value
-			}
 			upgrade = upgrade || HasToken(f.Value, "websocket")
 		case "expect":
 			for v := f.Value; v != ""; {
@@ -275,13 +266,10 @@ func (h *RequestHead) semantics() *Error {
 
 	// Framing (RFC 9112 6.1 and 6.3).
 	if fr.te {
+		if err := fr.teAllowed(h.Version); err != nil {
+			return err
+		}
 		switch {
-		case h.Version == HTTP10:
-			return errTE10
-		case fr.cl >= 0:
-			return errCLAndTE
-		case fr.teElems == 0:
-			return errTE
 		case !fr.last:
 			return errTENotChunked
 		case fr.unknown, fr.other:

@@ -142,21 +142,7 @@ func (h *ResponseHead) statusLine(line string) *Error {
 func (h *ResponseHead) semantics() *Error {
 	fr := framing{cl: -1}
 	for i := range h.Fields {
-		f := &h.Fields[i]
-		var err *Error
-		switch f.Key {
-		case "content-length":
-			err = fr.contentLength(f.Value)
-		case "transfer-encoding":
-			err = fr.transferEncoding(f.Value)
-		case "connection":
-			err = fr.connection(f.Value)
-		case "upgrade":
-			if h.Upgrade == "" {
-				h.Upgrade = f.Value
-			}
-		}
-		if err != nil {
+		if err := fr.field(&h.Fields[i], &h.Upgrade); err != nil {
 			return err
 		}
 	}
@@ -167,14 +153,10 @@ func (h *ResponseHead) semantics() *Error {
 		// one other than chunked is broken, and so is one that sends
 		// Content-Length too (RFC 9112 6.3: "ought to be handled as an
 		// error"), or Transfer-Encoding in HTTP/1.0 (RFC 9112 6.1).
-		switch {
-		case h.Version == HTTP10:
-			return errTE10
-		case fr.cl >= 0:
-			return errCLAndTE
-		case fr.teElems == 0:
-			return errTE
-		case !fr.last, fr.other, fr.unknown:
+		if err := fr.teAllowed(h.Version); err != nil {
+			return err
+		}
+		if !fr.last || fr.other || fr.unknown {
 			return errRespTE
 		}
 		h.Chunked = true
