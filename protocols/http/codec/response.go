@@ -1,7 +1,5 @@
 package codec
 
-import "strings"
-
 // ResponseHead is a parsed, validated response head from a backend. As in
 // RequestHead, its strings share one private copy of the head.
 type ResponseHead struct {
@@ -90,18 +88,8 @@ func ParseResponseHead(buf []byte, lim Limits) (*ResponseHead, int, error) {
 }
 
 func parseResponse(head []byte, nf int) (*ResponseHead, *Error) {
-	raw, keys := copyHead(head)
-	i := strings.IndexByte(raw, '\n')
 	h := &ResponseHead{ContentLength: -1}
-	if err := h.statusLine(raw[:i-1]); err != nil {
-		return nil, err
-	}
-	fields, err := parseFields(raw[i+1:len(raw)-2], keys, nf)
-	if err != nil {
-		return nil, err
-	}
-	h.Fields = fields
-	if err := h.semantics(); err != nil {
+	if err := parseHead(head, nf, h.statusLine, &h.Fields, h.semantics); err != nil {
 		return nil, err
 	}
 	return h, nil
