@@ -8,7 +8,6 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/verdict"
-	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -55,8 +54,6 @@ type Backend struct {
 	tlsTag    []byte
 	idTag     []byte
 	idPending bool
-
-	auth sasl.Replay // the auth command's parts after its first, each sent after a "+"
 
 	verdict.Verdict
 }
@@ -191,7 +188,7 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	}
 	b.state = bsAuth
 	out = append(out, parts[0]...)
-	b.auth.Start(mech, parts[1:]...)
+	b.Auth.Start(mech, parts[1:]...)
 	return out, protocols.BackendNone
 }
 
@@ -210,7 +207,7 @@ func (b *Backend) TLSStarted(out []byte) []byte {
 func (b *Backend) authReply(r *response, out []byte) ([]byte, protocols.BackendEvent) {
 	switch r.kind {
 	case '+':
-		return b.continuation(r, out)
+		return b.Answer("continuation", r.line, out)
 	case '*':
 		if b.idPending {
 			return out, protocols.BackendNone // the answer to our ID
@@ -241,15 +238,6 @@ func (b *Backend) authReply(r *response, out []byte) ([]byte, protocols.BackendE
 		return out, b.End(protocols.BackendAuthFailed)
 	}
 	return out, b.Failf("authentication rejected: %s", eol.Quote(r.line))
-}
-
-// continuation sends the next part of the auth command, or answers an
-// OAuth error challenge so the backend sends its final NO.
-func (b *Backend) continuation(r *response, out []byte) ([]byte, protocols.BackendEvent) {
-	if out, ok := b.auth.Next(out); ok {
-		return out, protocols.BackendNone
-	}
-	return out, b.Failf("unexpected continuation %s", eol.Quote(r.line))
 }
 
 // temporaryCode: refusals that are not about the credentials and that the

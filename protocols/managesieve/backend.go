@@ -51,7 +51,6 @@ type Backend struct {
 	fr      framer
 
 	waiting []step
-	auth    sasl.Replay // the AUTHENTICATE in flight: responses after each challenge (LOGIN)
 
 	verdict.Verdict
 }
@@ -61,7 +60,7 @@ var _ protocols.BackEnd = (*Backend)(nil)
 // NewBackend returns a machine for one backend connection. The engine
 // feeds it the backend's capability block first.
 func NewBackend(cfg BackendConfig) *Backend {
-	return &Backend{cfg: cfg, auth: sasl.Replay{Encoding: sasl.QuotedBase64}, Verdict: verdict.Verdict{Name: "managesieve backend"}}
+	return &Backend{cfg: cfg, Verdict: verdict.Verdict{Name: "managesieve backend", Auth: sasl.Replay{Encoding: sasl.QuotedBase64}}}
 }
 
 // Feed consumes backend responses. After BackendStartTLS and the verdict
@@ -168,7 +167,7 @@ func (b *Backend) loginReply(r *response, out []byte) ([]byte, protocols.Backend
 		if st != stepAuth {
 			return out, b.Failf("unexpected challenge %s", eol.Quote(r.raw))
 		}
-		return b.challenge(r, out)
+		return b.Answer("challenge", r.raw, out)
 	}
 	b.waiting = b.waiting[1:]
 	switch {
@@ -186,13 +185,4 @@ func (b *Backend) loginReply(r *response, out []byte) ([]byte, protocols.Backend
 		b.Reply = append(b.Reply[:0], r.raw...)
 	}
 	return out, b.End(protocols.BackendAuthFailed)
-}
-
-// challenge answers a server challenge: the next LOGIN step, or the
-// answer to an OAuth error so that the backend sends its NO.
-func (b *Backend) challenge(r *response, out []byte) ([]byte, protocols.BackendEvent) {
-	if out, ok := b.auth.Next(out); ok {
-		return out, protocols.BackendNone
-	}
-	return out, b.Failf("unexpected challenge %s", eol.Quote(r.raw))
 }

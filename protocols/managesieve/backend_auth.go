@@ -46,7 +46,7 @@ func (b *Backend) authCommand(c sasl.Credentials) ([]byte, error) {
 // authenticate builds AUTHENTICATE "mech" with ir; pending are the
 // responses after each challenge.
 func (b *Backend) authenticate(mech string, ir []byte, pending ...[]byte) []byte {
-	b.auth.Start(mech, pending...)
+	b.Auth.Start(mech, pending...)
 	cmd := append([]byte(`AUTHENTICATE "`), mech...)
 	cmd = append(cmd, `" `...)
 	return sasl.QuotedBase64.Append(cmd, ir)

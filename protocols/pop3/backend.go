@@ -7,7 +7,6 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/verdict"
-	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -65,9 +64,8 @@ type Backend struct {
 	// greetXClient: XCLIENT attributes from the greeting's response code.
 	greetXClient []string
 
-	todo    []command   // not sent yet
-	waiting []step      // sent, replies pending, in order
-	auth    sasl.Replay // the AUTH in flight
+	todo    []command // not sent yet
+	waiting []step    // sent, replies pending, in order
 
 	verdict.Verdict
 }
@@ -219,7 +217,7 @@ func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEve
 		if st != stepAuth {
 			return out, b.Failf("unexpected continuation %s", eol.Quote(r.line))
 		}
-		return b.continuation(r, out)
+		return b.Answer("continuation", r.line, out)
 	}
 	b.waiting = b.waiting[1:]
 	switch {
@@ -241,16 +239,6 @@ func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEve
 		b.Reply = append(append(b.Reply[:0], r.line...), "\r\n"...)
 	}
 	return out, b.End(protocols.BackendAuthFailed)
-}
-
-// continuation answers an OAuth error challenge so the backend sends its
-// final -ERR. Other mechanisms are replayed with an initial response and
-// expect no challenge.
-func (b *Backend) continuation(r *reply, out []byte) ([]byte, protocols.BackendEvent) {
-	if out, ok := b.auth.Next(out); ok {
-		return out, protocols.BackendNone
-	}
-	return out, b.Failf("unexpected continuation %s", eol.Quote(r.line))
 }
 
 // temporaryCode: refusals that are not about the credentials and that the

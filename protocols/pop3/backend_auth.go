@@ -54,7 +54,7 @@ func (b *Backend) loginCommands(c sasl.Credentials) ([]command, error) {
 
 // authLine is "AUTH mech initial-response" (RFC 5034; "=" when empty).
 func (b *Backend) authLine(mech string, ir []byte) command {
-	b.auth.Start(mech)
+	b.Auth.Start(mech)
 	line := append([]byte("AUTH "), mech...)
 	line = append(line, ' ')
 	if len(ir) == 0 {

@@ -6,7 +6,6 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"github.com/switchyard-mail/switchyard/protocols/internal/verdict"
-	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -57,8 +56,6 @@ type Backend struct {
 	tlsDone     bool
 	xclientDone bool
 	xclient     []string // XCLIENT lines still to send
-
-	auth sasl.Replay // the AUTH in flight: its parts, each sent after a 334
 
 	verdict.Verdict
 }
@@ -222,7 +219,7 @@ func (b *Backend) authReply(r *smtpwire.Reply, out []byte) ([]byte, protocols.Ba
 	switch {
 	case r.Code == 334:
 		b.Reply = b.Reply[:0]
-		return b.continuation(r, out)
+		return b.Answer("challenge", r.Line, out)
 	case r.Code == 235:
 		return out, b.End(protocols.BackendAuthOK)
 	case r.Code >= 500:
@@ -232,13 +229,4 @@ func (b *Backend) authReply(r *smtpwire.Reply, out []byte) ([]byte, protocols.Ba
 		return out, b.End(protocols.BackendAuthFailed)
 	}
 	return out, b.Failf("authentication failed: %s", eol.Quote(r.Line))
-}
-
-// continuation sends the next part of the AUTH exchange, or answers an
-// OAuth error challenge so the backend sends its final reply.
-func (b *Backend) continuation(r *smtpwire.Reply, out []byte) ([]byte, protocols.BackendEvent) {
-	if out, ok := b.auth.Next(out); ok {
-		return out, protocols.BackendNone
-	}
-	return out, b.Failf("unexpected challenge %s", eol.Quote(r.Line))
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // Verdict is embedded in a backend machine: its Relay and Err methods are
@@ -20,7 +22,19 @@ type Verdict struct {
 	Reply []byte
 	// Result is BackendNone until the replay ends.
 	Result protocols.BackendEvent
-	err    error
+	// Auth is the authentication exchange in flight: what to answer to
+	// each backend challenge.
+	Auth sasl.Replay
+	err  error
+}
+
+// Answer sends Auth's response to a backend challenge (line); one it has
+// no response for fails the replay ("unexpected <what> <line>").
+func (v *Verdict) Answer(what string, line, out []byte) ([]byte, protocols.BackendEvent) {
+	if out, ok := v.Auth.Next(out); ok {
+		return out, protocols.BackendNone
+	}
+	return out, v.Failf("unexpected %s %s", what, eol.Quote(line))
 }
 
 // Relay returns the bytes for the client after BackendAuthOK or
