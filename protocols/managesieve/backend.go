@@ -132,14 +132,10 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if err != nil {
 		return out, b.Fail(err)
 	}
-	if b.cfg.Forward != nil && b.caps.xclient != nil {
-		info := *b.cfg.Forward
-		info.Proto = "" // Dovecot's dialect: raw values, no HELO/PROTO
-		for _, l := range forward.XClientArgs(info, b.caps.xclient) {
-			out = append(out, l...)
-			out = append(out, "\r\n"...)
-			b.waiting = append(b.waiting, stepXClient)
-		}
+	for _, l := range forward.DovecotXClientArgs(b.cfg.Forward, b.caps.xclient) {
+		out = append(out, l...)
+		out = append(out, "\r\n"...)
+		b.waiting = append(b.waiting, stepXClient)
 	}
 	b.state = bsLogin
 	b.waiting = append(b.waiting, stepAuth)

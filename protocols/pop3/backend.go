@@ -167,12 +167,8 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if xclient == nil {
 		xclient = b.greetXClient
 	}
-	if b.cfg.Forward != nil && xclient != nil {
-		info := *b.cfg.Forward
-		info.Proto = "" // Dovecot's POP3 dialect: raw values, no HELO/PROTO
-		for _, l := range forward.XClientArgs(info, xclient) {
-			b.todo = append(b.todo, command{stepXClient, append([]byte(l), "\r\n"...)})
-		}
+	for _, l := range forward.DovecotXClientArgs(b.cfg.Forward, xclient) {
+		b.todo = append(b.todo, command{stepXClient, append([]byte(l), "\r\n"...)})
 	}
 	if b.caps.utf8 && UTF8FromLogin(b.cfg.Login) {
 		b.todo = append(b.todo, command{stepUTF8, []byte("UTF8\r\n")})
