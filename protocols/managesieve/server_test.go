@@ -24,6 +24,10 @@ func greetingLines(sasl string, starttls bool) []string {
 
 const allMechs = "PLAIN LOGIN OAUTHBEARER XOAUTH2"
 
+// serverCase is prototest.ServerCase, local so that the table may leave
+// the field names out.
+type serverCase prototest.ServerCase[ServerConfig]
+
 // Each case is a transcript, run with the client's write delivered whole
 // and one byte at a time: both must give the same result.
 func TestServerTranscripts(t *testing.T) {
@@ -32,13 +36,7 @@ func TestServerTranscripts(t *testing.T) {
 	tinyCfg := tlsCfg
 	tinyCfg.MaxCommand = 64
 	starttlsCfg := ServerConfig{StartTLS: true, Sieve: []string{"fileinto", "enotify"}}
-	for _, tc := range []struct {
-		name   string
-		cfg    ServerConfig
-		in     string
-		out    []string
-		events []string
-	}{
+	for _, tc := range []serverCase{
 		{"capability", tlsCfg, "CAPABILITY\r\n", with(append(capsBlock(allMechs, false), `OK "Capability completed."`)...), nil},
 		{"noop-tag", tlsCfg, "NOOP\r\nnoop \"STARTTLS-SYNC-42\"\r\nNOOP {3+}\r\na\"b\r\n",
 			with(`OK "NOOP completed."`, `OK (TAG "STARTTLS-SYNC-42") "Done"`, `OK (TAG "a\"b") "Done"`), nil},
@@ -77,9 +75,7 @@ func TestServerTranscripts(t *testing.T) {
 		{"literal-too-long", tinyCfg, "PUTSCRIPT \"a\" {100+}\r\n" + strings.Repeat("x", 100) + "\r\n",
 			with(`BYE "Command too long."`), []string{"close"}},
 	} {
-		prototest.BothWays(t, tc.name, func(t *testing.T, bytewise bool) {
-			newClient(t, tc.cfg).Transcript(tc.in, bytewise, tc.out, tc.events)
-		})
+		prototest.RunServerCase(t, newClient, prototest.ServerCase[ServerConfig](tc))
 	}
 }
 

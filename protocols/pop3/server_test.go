@@ -12,19 +12,17 @@ const greeting = "+OK POP3 server ready."
 
 var tlsCfg = ServerConfig{TLSActive: true}
 
+// serverCase is prototest.ServerCase, local so that the table may leave
+// the field names out.
+type serverCase prototest.ServerCase[ServerConfig]
+
 // Each case is a transcript: what the client sends in one write, what it
 // reads back, and what the engine is asked to do. Every case runs with
 // the write delivered whole and one byte at a time: both must be equal.
 func TestServerTranscripts(t *testing.T) {
 	capaTLS := []string{"+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "UTF8",
 		"USER", "SASL PLAIN LOGIN OAUTHBEARER XOAUTH2", "."}
-	for _, tc := range []struct {
-		name   string
-		cfg    ServerConfig
-		in     string
-		out    []string
-		events []string
-	}{
+	for _, tc := range []serverCase{
 		{"capa-tls", tlsCfg, "CAPA\r\n", append([]string{greeting}, capaTLS...), nil},
 		{"capa-plaintext-starttls", ServerConfig{StartTLS: true}, "capa\r\n",
 			[]string{greeting, "+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "UTF8", "STLS", "."}, nil},
@@ -88,9 +86,7 @@ func TestServerTranscripts(t *testing.T) {
 				"USER", "SASL PLAIN LOGIN OAUTHBEARER XOAUTH2", ".", "-ERR UTF8 is not available.", "+OK"},
 			[]string{`login LOGIN user="alice" pass="secret"`, "bridged"}},
 	} {
-		prototest.BothWays(t, tc.name, func(t *testing.T, bytewise bool) {
-			newClient(t, tc.cfg).Transcript(tc.in, bytewise, tc.out, tc.events)
-		})
+		prototest.RunServerCase(t, newClient, prototest.ServerCase[ServerConfig](tc))
 	}
 }
 
