@@ -595,16 +595,7 @@ func TestJWKSURLRotation(t *testing.T) {
 	docB := jwksDoc(okpJWK("B", "Ed25519", edB.Public().(ed25519.PublicKey)))
 	srv := newJWKSServer(t, docA)
 	clock := newFakeClock(testNow)
-	results := make(chan refreshResult, 16)
-	v, err := New(Config{
-		JWKSURL:    srv.URL + "/jwks",
-		HTTPClient: srv.Client(),
-		Now:        clock.Now,
-		OnRefresh:  func(n int, err error) { results <- refreshResult{n, err} },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, results := newURLVerifier(t, srv, "/jwks", Config{Now: clock.Now}, 16)
 	tokA := jws(edSigner("A", f.ed), nil, claims(nil))
 	tokB := jws(edSigner("B", edB), nil, claims(nil))
 
@@ -708,16 +699,7 @@ func TestJWKSURLRotation(t *testing.T) {
 func TestJWKSURLPeriodicRefresh(t *testing.T) {
 	f := getFixture()
 	srv := newJWKSServer(t, f.jwks)
-	results := make(chan refreshResult, 64)
-	v, err := New(Config{
-		JWKSURL:    srv.URL + "/jwks",
-		HTTPClient: srv.Client(),
-		Refresh:    20 * time.Millisecond,
-		OnRefresh:  func(n int, err error) { results <- refreshResult{n, err} },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, results := newURLVerifier(t, srv, "/jwks", Config{Refresh: 20 * time.Millisecond}, 64)
 	ctx, cancel := context.WithCancel(context.Background())
 	v.Start(ctx)
 	for i := 0; i < 3; i++ {
@@ -732,15 +714,7 @@ func TestJWKSURLPeriodicRefresh(t *testing.T) {
 func TestJWKSURLRedirectToHTTP(t *testing.T) {
 	f := getFixture()
 	srv := newJWKSServer(t, f.jwks)
-	results := make(chan refreshResult, 4)
-	v, err := New(Config{
-		JWKSURL:    srv.URL + "/redirect",
-		HTTPClient: srv.Client(),
-		OnRefresh:  func(n int, err error) { results <- refreshResult{n, err} },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, results := newURLVerifier(t, srv, "/redirect", Config{}, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	v.Start(ctx)
@@ -1019,4 +993,18 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		})
 	}
+}
+
+// newURLVerifier makes a Verifier from cfg that fetches srv's path as its
+// JWKS URL and reports each refresh on results (buffered n).
+func newURLVerifier(t *testing.T, srv *jwksServer, path string, cfg Config, n int) (v *Verifier, results chan refreshResult) {
+	t.Helper()
+	results = make(chan refreshResult, n)
+	cfg.JWKSURL, cfg.HTTPClient = srv.URL+path, srv.Client()
+	cfg.OnRefresh = func(n int, err error) { results <- refreshResult{n, err} }
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, results
 }
