@@ -895,15 +895,7 @@ func TestVerifySW1(t *testing.T) {
 func FuzzVerify(f *testing.F) {
 	fx := getFixture()
 	key := []byte("fuzz-stalwart-key")
-	v, err := New(Config{
-		JWKSFile:    writeFile(f, f.TempDir(), fx.jwks),
-		StalwartKey: key,
-		Issuer:      "https://idp.example",
-		Now:         func() time.Time { return testNow },
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
+	v := newFileVerifier(f, fx.jwks, key, "")
 	signed := map[string]string{}
 	add := func(tok, account string) {
 		signed[tok] = account
@@ -964,16 +956,7 @@ func FuzzParseJWKS(f *testing.F) {
 func BenchmarkVerify(b *testing.B) {
 	fx := getFixture()
 	key := []byte("bench-stalwart-key")
-	v, err := New(Config{
-		JWKSFile:    writeFile(b, b.TempDir(), fx.jwks),
-		StalwartKey: key,
-		Issuer:      "https://idp.example",
-		Audience:    "switchyard",
-		Now:         func() time.Time { return testNow },
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	v := newFileVerifier(b, fx.jwks, key, "switchyard")
 	toks := []struct{ name, tok string }{
 		{"RS256", jws(fx.rs256, nil, claims(nil))},
 		{"ES256", jws(fx.es256, nil, claims(nil))},
@@ -1007,4 +990,22 @@ func newURLVerifier(t *testing.T, srv *jwksServer, path string, cfg Config, n in
 		t.Fatal(err)
 	}
 	return v, results
+}
+
+// newFileVerifier makes a Verifier at testNow from a JWKS file holding
+// jwks and the Stalwart key, for issuer https://idp.example and audience
+// (none when empty).
+func newFileVerifier(tb testing.TB, jwks, key []byte, audience string) *Verifier {
+	tb.Helper()
+	v, err := New(Config{
+		JWKSFile:    writeFile(tb, tb.TempDir(), jwks),
+		StalwartKey: key,
+		Issuer:      "https://idp.example",
+		Audience:    audience,
+		Now:         func() time.Time { return testNow },
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
 }
