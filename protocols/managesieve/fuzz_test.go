@@ -1,7 +1,6 @@
 package managesieve
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -62,30 +61,15 @@ func FuzzSieveBackendFeed(f *testing.F) {
 		if flags&4 != 0 {
 			cfg.Forward = testInfo
 		}
-		run := func(writes []string) *prototest.BackendRun[*Backend] {
-			r := &prototest.BackendRun[*Backend]{T: t, B: NewBackend(cfg)}
-			for _, w := range writes {
-				r.Recv(w, false)
+		prototest.BackendFuzz[*Backend]{
+			New: func() *Backend { return NewBackend(cfg) },
+			Write: func(r *prototest.BackendRun[*Backend]) {
 				plain := string(r.Sent[:r.PlainSent])
 				if cfg.StartTLS && (strings.Contains(plain, "AUTHENTICATE") || strings.Contains(plain, "XCLIENT")) {
 					t.Fatalf("credentials sent before TLS: %q", r.Sent)
 				}
-			}
-			if len(r.Sent) > 4096 {
-				t.Fatalf("sent %d bytes", len(r.Sent))
-			}
-			if len(r.B.Relay()) > maxResponse+2 {
-				t.Fatalf("relay of %d bytes", len(r.B.Relay()))
-			}
-			return r
-		}
-		whole := run([]string{string(data)})
-		if len(data) > 4096 {
-			return
-		}
-		c := run(prototest.Chunk(data, cuts))
-		if string(c.Sent) != string(whole.Sent) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
-			t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Sent, c.Events, whole.Sent, whole.Events)
-		}
+			},
+			MaxRelay: maxResponse + 2,
+		}.Check(t, data, cuts)
 	})
 }

@@ -1,7 +1,6 @@
 package pop3
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -87,34 +86,22 @@ func FuzzPOP3BackendFeed(f *testing.F) {
 		if flags&4 != 0 {
 			cfg.Forward = testInfo
 		}
-		run := func(writes []string) *prototest.BackendRun[*Backend] {
-			r := &prototest.BackendRun[*Backend]{T: t, B: NewBackend(cfg)}
-			for _, w := range writes {
-				r.Recv(w, false)
+		prototest.BackendFuzz[*Backend]{
+			New: func() *Backend { return NewBackend(cfg) },
+			Write: func(r *prototest.BackendRun[*Backend]) {
 				plain := string(r.Sent[:r.PlainSent])
 				if cfg.StartTLS && (strings.Contains(plain, "AUTH ") || strings.Contains(plain, "USER ") ||
 					strings.Contains(plain, "XCLIENT") || strings.Contains(plain, "UTF8")) {
 					t.Fatalf("credentials sent before TLS: %q", r.Sent)
 				}
-			}
-			if !utf8 && strings.Contains("\n"+string(r.Sent), "\nUTF8\r\n") {
-				t.Fatalf("UTF8 sent for a client that did not ask: %q", r.Sent)
-			}
-			if len(r.Sent) > 4096 {
-				t.Fatalf("sent %d bytes", len(r.Sent))
-			}
-			if len(r.B.Relay()) > maxResponseLine+2 && len(r.B.Relay()) > len(replyAuthFailed) {
-				t.Fatalf("relay of %d bytes", len(r.B.Relay()))
-			}
-			return r
-		}
-		whole := run([]string{string(data)})
-		if len(data) > 4096 {
-			return
-		}
-		c := run(prototest.Chunk(data, cuts))
-		if string(c.Sent) != string(whole.Sent) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
-			t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Sent, c.Events, whole.Sent, whole.Events)
-		}
+			},
+			Done: func(r *prototest.BackendRun[*Backend]) {
+				if !utf8 && strings.Contains("\n"+string(r.Sent), "\nUTF8\r\n") {
+					t.Fatalf("UTF8 sent for a client that did not ask: %q", r.Sent)
+				}
+			},
+			// A hidden refusal is replaced by replyAuthFailed.
+			MaxRelay: max(maxResponseLine+2, len(replyAuthFailed)),
+		}.Check(t, data, cuts)
 	})
 }

@@ -78,3 +78,44 @@ func Chunk(data, cuts []byte) []string {
 	}
 	return out
 }
+
+// BackendFuzz is the check a backend fuzz target makes on random backend
+// bytes: fed whole and in the writes Chunk cuts, the machine sends the
+// same bytes and reports the same events, never sends more than 4096
+// octets nor keeps a relay over MaxRelay.
+type BackendFuzz[B protocols.BackEnd] struct {
+	New      func() B               // a fresh machine
+	Write    func(r *BackendRun[B]) // checks a run after each write (nothing secret before TLS)
+	Done     func(r *BackendRun[B]) // checks a finished run; may be nil
+	MaxRelay int
+}
+
+// Check runs data through fresh machines; cuts shape the writes.
+func (f BackendFuzz[B]) Check(t testing.TB, data, cuts []byte) {
+	t.Helper()
+	run := func(writes []string) *BackendRun[B] {
+		r := &BackendRun[B]{T: t, B: f.New()}
+		for _, w := range writes {
+			r.Recv(w, false)
+			f.Write(r)
+		}
+		if f.Done != nil {
+			f.Done(r)
+		}
+		if len(r.Sent) > 4096 {
+			t.Fatalf("sent %d bytes", len(r.Sent))
+		}
+		if len(r.B.Relay()) > f.MaxRelay {
+			t.Fatalf("relay of %d bytes", len(r.B.Relay()))
+		}
+		return r
+	}
+	whole := run([]string{string(data)})
+	if len(data) > 4096 {
+		return
+	}
+	c := run(Chunk(data, cuts))
+	if string(c.Sent) != string(whole.Sent) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
+		t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Sent, c.Events, whole.Sent, whole.Events)
+	}
+}
