@@ -42,13 +42,10 @@ func FuzzServerFeed(f *testing.F) {
 			limit = defaultMaxLine*2 + defaultMaxLiteral + defaultMaxAuthLine + 16
 		}
 		prototest.ServerFuzz[*Server]{
-			New: func() *client {
-				c := newClient(t, cfg)
-				c.Verdict = prototest.AlternateVerdicts()
-				return c
-			},
-			MaxHeld: limit,
-			MaxOut:  func(in int) int { return 32*in + 1024 },
+			New:      func() *client { return newClient(t, cfg) },
+			Verdicts: prototest.AlternateVerdicts,
+			MaxHeld:  limit,
+			MaxOut:   func(in int) int { return 32*in + 1024 },
 		}.Check(t, data, cuts)
 	})
 }

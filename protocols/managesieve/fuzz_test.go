@@ -30,13 +30,10 @@ func FuzzSieveServerFeed(f *testing.F) {
 			cfg.MaxCommand = 80
 		}
 		prototest.ServerFuzz[*Server]{
-			New: func() *client {
-				c := newClient(t, cfg)
-				c.Verdict = prototest.AlternateVerdicts()
-				return c
-			},
-			MaxHeld: defaultMaxCommand + 2,
-			MaxOut:  func(in int) int { return 32*in + 4096 },
+			New:      func() *client { return newClient(t, cfg) },
+			Verdicts: prototest.AlternateVerdicts,
+			MaxHeld:  defaultMaxCommand + 2,
+			MaxOut:   func(in int) int { return 32*in + 4096 },
 		}.Check(t, data, cuts)
 	})
 }

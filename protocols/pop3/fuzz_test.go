@@ -41,13 +41,10 @@ func FuzzPOP3ServerFeed(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
 		cfg := fuzzServerConfig(flags)
 		prototest.ServerFuzz[*Server]{
-			New: func() *client {
-				c := newClient(t, cfg)
-				c.Verdict = prototest.AlternateVerdicts()
-				return c
-			},
-			MaxHeld: defaultMaxAuthLine + 2,
-			MaxOut:  func(in int) int { return 32*in + 1024 },
+			New:      func() *client { return newClient(t, cfg) },
+			Verdicts: prototest.AlternateVerdicts,
+			MaxHeld:  defaultMaxAuthLine + 2,
+			MaxOut:   func(in int) int { return 32*in + 1024 },
 		}.Check(t, data, cuts)
 	})
 }

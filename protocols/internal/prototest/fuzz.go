@@ -27,9 +27,12 @@ func AlternateVerdicts() func(*protocols.Login) *Failure {
 // where what follows depends on the chunking by design), the engine never
 // holds more than MaxHeld octets, and the output stays within MaxOut.
 type ServerFuzz[S protocols.FrontEnd] struct {
-	New     func() *Client[S] // a fresh client with its verdicts
-	MaxHeld int
-	MaxOut  func(in int) int
+	New func() *Client[S] // a fresh client
+	// Verdicts, when set, gives each fresh client its verdicts
+	// (AlternateVerdicts, say).
+	Verdicts func() func(*protocols.Login) *Failure
+	MaxHeld  int
+	MaxOut   func(in int) int
 }
 
 // Check runs data through fresh clients; cuts shape the writes.
@@ -37,6 +40,9 @@ func (f ServerFuzz[S]) Check(t testing.TB, data, cuts []byte) {
 	t.Helper()
 	run := func(writes []string, bytewise bool) *Client[S] {
 		c := f.New()
+		if f.Verdicts != nil {
+			c.Verdict = f.Verdicts()
+		}
 		for _, w := range writes {
 			c.Send(w, bytewise)
 			if len(c.Pending) > f.MaxHeld {
