@@ -221,14 +221,7 @@ func (e *relayEngine) apply(o *protocols.RelayOut, ev protocols.RelayEvent) {
 	switch ev {
 	case protocols.RelayRoute:
 		addr := e.r.Recipient()
-		dest, ok := e.routes[addr]
-		outcome := protocols.RouteOK
-		switch {
-		case !ok:
-			outcome, dest = protocols.RouteUnknown, ""
-		case dest == "?":
-			outcome, dest = protocols.RouteTempFail, ""
-		}
+		dest, outcome := prototest.Route(e.routes, addr)
 		e.event("route %s", addr)
 		e.apply(&o2, e.r.Routed(dest, outcome, &o2))
 	case protocols.RelayConnect:
@@ -287,15 +280,13 @@ func (e *relayEngine) expect(client []string, sent string, events ...string) {
 // writes one octet at a time, and with the backend's: the results must be
 // the same.
 func relayModes(t *testing.T, cfg RelayConfig, routes map[string]string, test func(e *relayEngine)) {
-	for _, mode := range []string{"whole", "client bytewise", "backend bytewise"} {
-		t.Run(mode, func(t *testing.T) {
-			e := newRelayEngine(t, cfg, routes)
-			e.clientBytewise = mode == "client bytewise"
-			e.backendBytewise = mode == "backend bytewise"
-			e.check = checkEndOfData(t)
-			test(e)
-		})
-	}
+	t.Helper()
+	prototest.RelayModes(t, func(t *testing.T, clientBytewise, backendBytewise bool) {
+		e := newRelayEngine(t, cfg, routes)
+		e.clientBytewise, e.backendBytewise = clientBytewise, backendBytewise
+		e.check = checkEndOfData(t)
+		test(e)
+	})
 }
 
 // replies splits client output into whole replies.

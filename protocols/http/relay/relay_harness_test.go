@@ -10,6 +10,7 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	fwdinfo "github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/http/codec"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 )
 
 // fakeLeg is one backend connection of the engine stand-in.
@@ -266,14 +267,7 @@ func (e *relayEngine) apply(o *protocols.RelayOut, ev protocols.RelayEvent) {
 	switch ev {
 	case protocols.RelayRoute:
 		id := e.r.Recipient()
-		dest, ok := e.routes[id]
-		outcome := protocols.RouteOK
-		switch {
-		case !ok:
-			outcome, dest = protocols.RouteUnknown, ""
-		case dest == "?":
-			outcome, dest = protocols.RouteTempFail, ""
-		}
+		dest, outcome := prototest.Route(e.routes, id)
 		e.event("route %s", id)
 		e.call("routed", func(o *protocols.RelayOut) protocols.RelayEvent { return e.r.Routed(dest, outcome, o) })
 	case protocols.RelayConnect:
@@ -335,14 +329,11 @@ func (e *relayEngine) expect(client, backend string, events ...string) {
 // same.
 func relayModes(t *testing.T, cfg RelayConfig, routes map[string]string, test func(e *relayEngine)) {
 	t.Helper()
-	for _, mode := range []string{"whole", "client bytewise", "backend bytewise"} {
-		t.Run(mode, func(t *testing.T) {
-			e := newRelayEngine(t, cfg, routes)
-			e.clientBytewise = mode == "client bytewise"
-			e.backendBytewise = mode == "backend bytewise"
-			test(e)
-		})
-	}
+	prototest.RelayModes(t, func(t *testing.T, clientBytewise, backendBytewise bool) {
+		e := newRelayEngine(t, cfg, routes)
+		e.clientBytewise, e.backendBytewise = clientBytewise, backendBytewise
+		test(e)
+	})
 }
 
 // crlf turns "|" into CRLF so that tables stay readable.
