@@ -97,7 +97,7 @@ func (s *Server) startTLS(r *reader, n int, tag, out []byte) (int, []byte, proto
 // counts it like one the backend refused.
 func (s *Server) authFailed(n int, tag, out []byte, why string) (int, []byte, protocols.Event) {
 	out = appendTagged(out, tag, "NO [AUTHENTICATIONFAILED] "+why)
-	if s.Refused(s.cfg.MaxAuthAttempts) {
+	if s.Refused() {
 		return n, append(out, replyTooMany...), protocols.EventClose
 	}
 	return n, out, protocols.EventNone

@@ -17,7 +17,6 @@ type Server struct {
 	fr framer
 
 	tag      []byte // AUTHENTICATE in progress: the client's tag
-	login    protocols.Login
 	clientID []string
 }
 
@@ -47,7 +46,7 @@ func NewProfile(cfg ServerConfig) *Profile {
 
 // NewServer returns a machine for one client connection of the profile.
 func (p *Profile) NewServer(tlsActive bool) *Server {
-	return &Server{p: p, cfg: &p.cfg, Session: frontend.Session{TLS: tlsActive, Replies: &replies}}
+	return &Server{p: p, cfg: &p.cfg, Session: frontend.Session{TLS: tlsActive, MaxFailures: p.cfg.MaxAuthAttempts, Replies: &replies}}
 }
 
 // NewServer returns a machine for one client connection. Engines create a
@@ -113,9 +112,6 @@ func (s *Server) closeWith(n int, out []byte, line string) (int, []byte, protoco
 	return n, append(out, line...), protocols.EventClose
 }
 
-// Login returns the credentials after EventLogin.
-func (s *Server) Login() *protocols.Login { return &s.login }
-
 // TLSStarted records that the client leg is now TLS. Whatever the client
 // said before (its ID) is forgotten: it could have been injected.
 func (s *Server) TLSStarted(out []byte) []byte {
@@ -132,9 +128,9 @@ func (s *Server) TLSStarted(out []byte) []byte {
 
 // LoginFailed appends the reply to a login the engine could not complete.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	tag := []byte(s.login.Tag)
-	s.login = protocols.Login{}
-	return s.Session.LoginFailed(s.cfg.MaxAuthAttempts, kind, relay, out, &frontend.Replies{
+	tag := []byte(s.Pending.Tag)
+	s.Pending = protocols.Login{}
+	return s.Refusal(kind, relay, out, &frontend.Replies{
 		Rejected:    string(appendTagged(nil, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.")),
 		Unavailable: string(appendTagged(nil, tag, "NO [UNAVAILABLE] Service temporarily unavailable, try again later.")),
 		TooMany:     replyTooMany,

@@ -84,7 +84,7 @@ func (s *Server) startTLS(r *reader, out []byte) ([]byte, protocols.Event) {
 // counts it like one the backend refused.
 func (s *Server) authFailed(out []byte) ([]byte, protocols.Event) {
 	out = append(out, replyAuthFailed...)
-	if s.Refused(s.cfg.MaxAuthAttempts) {
+	if s.Refused() {
 		return append(out, replyTooMany...), protocols.EventClose
 	}
 	return out, protocols.EventNone

@@ -14,8 +14,6 @@ type Server struct {
 	mechs []string
 	frontend.Session
 	fr framer
-
-	login protocols.Login
 }
 
 var _ protocols.FrontEnd = (*Server)(nil)
@@ -24,7 +22,7 @@ var _ protocols.FrontEnd = (*Server)(nil)
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
 	cfg.Implementation = ascii.Sanitize(cfg.Implementation, quotableText)
-	return &Server{cfg: cfg, Session: frontend.Session{TLS: cfg.TLSActive, Replies: &replies}, mechs: sasl.Offered(cfg.SASL)}
+	return &Server{cfg: cfg, Session: frontend.Session{TLS: cfg.TLSActive, MaxFailures: cfg.MaxAuthAttempts, Replies: &replies}, mechs: sasl.Offered(cfg.SASL)}
 }
 
 // Greeting appends the capability block and OK (RFC 5804 section 1.7).
@@ -61,9 +59,6 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 	return end, out, ev
 }
 
-// Login returns the credentials after EventLogin.
-func (s *Server) Login() *protocols.Login { return &s.login }
-
 // TLSStarted records that the client leg is now TLS and appends the fresh
 // capability block the client must get (RFC 5804 section 2.2).
 func (s *Server) TLSStarted(out []byte) []byte {
@@ -78,12 +73,7 @@ func (s *Server) TLSStarted(out []byte) []byte {
 	return append(out, "OK \"TLS negotiation successful.\"\r\n"...)
 }
 
-// LoginFailed appends the reply to a login the engine could not complete.
-func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	s.login = protocols.Login{}
-	return s.Session.LoginFailed(s.cfg.MaxAuthAttempts, kind, relay, out, s.Replies)
-}
-
+// replies word a failed login (Session.LoginFailed) and the closings.
 var replies = frontend.Replies{
 	Rejected:    replyAuthFailed,
 	Unavailable: "NO (TRYLATER) \"Service temporarily unavailable, try again later.\"\r\n",

@@ -61,7 +61,7 @@ func (s *Server) stls(hasArgs bool, out []byte) ([]byte, protocols.Event) {
 // counts it like one the backend refused.
 func (s *Server) authFailed(out []byte, reply string) ([]byte, protocols.Event) {
 	out = append(out, reply...)
-	if s.Refused(s.cfg.MaxAuthAttempts) {
+	if s.Refused() {
 		return out, protocols.EventClose
 	}
 	return out, protocols.EventNone

@@ -18,8 +18,7 @@ type Server struct {
 	scan int  // framer: octets of the current line known to hold no LF
 	utf8 bool // UTF8 accepted (RFC 6856): passed on in Login.ClientID
 
-	user  []byte // USER given, waiting for PASS
-	login protocols.Login
+	user []byte // USER given, waiting for PASS
 }
 
 var _ protocols.FrontEnd = (*Server)(nil)
@@ -29,7 +28,7 @@ func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
 	return &Server{
 		cfg:     cfg,
-		Session: frontend.Session{TLS: cfg.TLSActive, Replies: &replies},
+		Session: frontend.Session{TLS: cfg.TLSActive, MaxFailures: cfg.MaxAuthAttempts, Replies: &replies},
 		mechs:   sasl.Offered(cfg.SASL),
 		banner:  ascii.Sanitize(cfg.Banner, ascii.NotControl),
 	}
@@ -72,9 +71,6 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 	return end, out, ev
 }
 
-// Login returns the credentials after EventLogin.
-func (s *Server) Login() *protocols.Login { return &s.login }
-
 // TLSStarted records that the client leg is now TLS. POP3 sends nothing
 // after the handshake (the client asks CAPA again); a USER or UTF8 given
 // before is forgotten, like anything a man in the middle could have
@@ -89,14 +85,9 @@ func (s *Server) TLSStarted(out []byte) []byte {
 	return out
 }
 
-// LoginFailed appends the reply to a login the engine could not complete:
-// the backend's -ERR line when relayed, -ERR [AUTH] when refused without
-// one, -ERR [SYS/TEMP] when no backend could take it.
-func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	s.login = protocols.Login{}
-	return s.Session.LoginFailed(s.cfg.MaxAuthAttempts, kind, relay, out, s.Replies)
-}
-
+// replies: a failed login gets the backend's -ERR line when relayed, -ERR
+// [AUTH] when refused without one, -ERR [SYS/TEMP] when no backend could
+// take it (Session.LoginFailed).
 var replies = frontend.Replies{
 	Rejected:    replyAuthFailed,
 	Unavailable: "-ERR [SYS/TEMP] Service temporarily unavailable, try again later.\r\n",

@@ -58,7 +58,7 @@ func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err err
 		return s.authFailed(n, out)
 	case done:
 		s.EndSASL()
-		s.login = protocols.Login{
+		s.Pending = protocols.Login{
 			Creds:    srv.Credentials(),
 			ClientID: []string{ClientIDHelo, s.helo, ClientIDProto, s.proto},
 		}
@@ -76,7 +76,7 @@ func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err err
 // a refusal by the backend.
 func (s *Server) authFailed(n int, out []byte) (int, []byte, protocols.Event) {
 	out = append(out, replyAuthFailed...)
-	if s.Refused(s.cfg.MaxAuthAttempts) {
+	if s.Refused() {
 		return n, smtpwire.Append421(out, s.host, textTooManyAuth), protocols.EventClose
 	}
 	return n, out, protocols.EventNone

@@ -10,7 +10,9 @@ import (
 )
 
 // Server is the client-facing SMTP submission machine before
-// authentication. It implements protocols.FrontEnd.
+// authentication. It implements protocols.FrontEnd; the Login it hands
+// over carries the client's HELO/EHLO name and protocol in ClientID (see
+// HeloFromLogin).
 type Server struct {
 	cfg   ServerConfig
 	host  string
@@ -23,7 +25,6 @@ type Server struct {
 	helo  string // HELO/EHLO argument, empty before either
 	proto string // "ESMTP" after EHLO, "SMTP" after HELO
 
-	login protocols.Login
 }
 
 var _ protocols.FrontEnd = (*Server)(nil)
@@ -31,7 +32,7 @@ var _ protocols.FrontEnd = (*Server)(nil)
 // NewServer returns a machine for one client connection.
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, Session: frontend.Session{TLS: cfg.TLSActive}, host: cfg.Hostname}
+	s := &Server{cfg: cfg, Session: frontend.Session{TLS: cfg.TLSActive, MaxFailures: cfg.MaxAuthAttempts}, host: cfg.Hostname}
 	s.mechs = sasl.Offered(cfg.SASL)
 	s.ehlo = ehloReply(&s.cfg, s.mechs, s.TLS)
 	return s
@@ -108,10 +109,6 @@ func (s *Server) refuse(out []byte, reply string) ([]byte, protocols.Event) {
 	return out, protocols.EventNone
 }
 
-// Login returns the credentials after EventLogin. Login.ClientID carries
-// the client's HELO/EHLO name and protocol (see HeloFromLogin).
-func (s *Server) Login() *protocols.Login { return &s.login }
-
 // TLSStarted records that the client leg is now TLS. The client must send
 // EHLO again (RFC 3207 section 4.2): what it said before is forgotten.
 func (s *Server) TLSStarted(out []byte) []byte {
@@ -130,11 +127,11 @@ func (s *Server) TLSStarted(out []byte) []byte {
 
 // LoginFailed appends the reply to a login the engine could not complete.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	s.login = protocols.Login{}
+	s.Pending = protocols.Login{}
 	if len(relay) > 0 {
 		relay = eol.AppendLine(nil, relay) // exactly one CRLF
 	}
-	return s.Session.LoginFailed(s.cfg.MaxAuthAttempts, kind, relay, out, &frontend.Replies{
+	return s.Refusal(kind, relay, out, &frontend.Replies{
 		Rejected:    replyAuthFailed,
 		Unavailable: replyTempAuthFail,
 		TooMany:     string(smtpwire.Append421(nil, s.host, textTooManyAuth)),

@@ -22,11 +22,24 @@ const (
 // leg is TLS, how many logins were refused, the SASL exchange in progress
 // and the protocol's canned replies.
 type Session struct {
-	State    State
-	TLS      bool
-	Failures int
-	Auth     *sasl.Server // the exchange in progress (State SASL)
-	Replies  *Replies     // shared by every connection of the protocol
+	State       State
+	TLS         bool
+	Failures    int
+	MaxFailures int             // refused logins that close the connection
+	Auth        *sasl.Server    // the exchange in progress (State SASL)
+	Pending     protocols.Login // the login handed to the engine (EventLogin)
+	Replies     *Replies        // shared by every connection of the protocol
+}
+
+// Login returns the credentials after EventLogin.
+func (s *Session) Login() *protocols.Login { return &s.Pending }
+
+// LoginFailed appends the reply to a login the engine could not complete,
+// in the words of Replies (see Refusal), and reports whether the
+// connection closes.
+func (s *Session) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
+	s.Pending = protocols.Login{}
+	return s.Refusal(kind, relay, out, s.Replies)
 }
 
 // EndSASL forgets the exchange in progress, if any.
@@ -66,11 +79,11 @@ func (s *Session) Feed(in, out []byte, step Step) (consumed int, outp []byte, ev
 	}
 }
 
-// Refused counts a refused login; the one that reaches max
+// Refused counts a refused login; the one that reaches MaxFailures
 // closes the machine, and Refused reports true.
-func (s *Session) Refused(max int) bool {
+func (s *Session) Refused() bool {
 	s.Failures++
-	if s.Failures >= max {
+	if s.Failures >= s.MaxFailures {
 		s.State = Closed
 		return true
 	}
@@ -99,11 +112,12 @@ func (s *Session) Timeout(out []byte) []byte { return append(out, s.Replies.Idle
 // ShuttingDown appends the reply sent when the proxy drains.
 func (s *Session) ShuttingDown(out []byte) []byte { return append(out, s.Replies.Shutdown...) }
 
-// LoginFailed is the body of FrontEnd.LoginFailed: a refusal relays the
-// backend's line (relay, CRLF added when it has no LF) or r.Rejected and
-// is counted; anything else gets r.Unavailable. It reports whether the
+// Refusal is the body of FrontEnd.LoginFailed, given the replies (the
+// Session's, or ones made for this login): a refusal relays the backend's
+// line (relay, CRLF added when it has no LF) or r.Rejected and is
+// counted; anything else gets r.Unavailable. It reports whether the
 // connection closes.
-func (s *Session) LoginFailed(max int, kind protocols.FailKind, relay, out []byte, r *Replies) ([]byte, bool) {
+func (s *Session) Refusal(kind protocols.FailKind, relay, out []byte, r *Replies) ([]byte, bool) {
 	if s.State == Closed {
 		return out, true
 	}
@@ -122,7 +136,7 @@ func (s *Session) LoginFailed(max int, kind protocols.FailKind, relay, out []byt
 	default:
 		out = append(out, r.Unavailable...)
 	}
-	if s.Failures >= max {
+	if s.Failures >= s.MaxFailures {
 		s.State = Closed
 		return append(out, r.TooMany...), true
 	}
