@@ -31,10 +31,7 @@ func (b *Backend) authCommand(c sasl.Credentials) ([]byte, error) {
 		}
 		return nil, errors.New("managesieve backend: neither SASL PLAIN nor LOGIN is advertised")
 	case sasl.OAuthBearer, sasl.XOAuth2:
-		if !b.caps.hasMech(mech) {
-			return nil, errors.New("managesieve backend: SASL " + mech + " not advertised")
-		}
-		ir, err := sasl.InitialResponse(c)
+		ir, err := sasl.BearerResponse(c, b.caps.hasMech(mech), "managesieve backend: SASL %s not advertised")
 		if err != nil {
 			return nil, err
 		}

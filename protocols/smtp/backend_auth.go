@@ -40,10 +40,7 @@ func (b *Backend) authCommand(c sasl.Credentials) (first []byte, err error) {
 		}
 		return nil, errors.New("smtp backend: neither AUTH PLAIN nor AUTH LOGIN is offered")
 	case sasl.OAuthBearer, sasl.XOAuth2:
-		if !b.ext.HasAuth(mech) {
-			return nil, errors.New("smtp backend: AUTH " + mech + " not offered")
-		}
-		ir, err := sasl.InitialResponse(c)
+		ir, err := sasl.BearerResponse(c, b.ext.HasAuth(mech), "smtp backend: AUTH %s not offered")
 		if err != nil {
 			return nil, err
 		}
