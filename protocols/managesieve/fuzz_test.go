@@ -20,12 +20,8 @@ func FuzzSieveServerFeed(f *testing.F) {
 	f.Add([]byte("AUTHENTICATE {5}\r\nPLAIN\r\n\"AGEAYg==\"\r\nPUTSCRIPT \"a\" {99999+}\r\n"), []byte{2}, uint8(0x8a))
 	f.Add([]byte("NOOP {3}\r\na\nb\r\nNOOP \"a\\\"b\"\r\n"+strings.Repeat("z", 90)), []byte{1}, uint8(8))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
-		cfg := ServerConfig{
-			StartTLS:             flags&1 != 0,
-			TLSActive:            flags&2 != 0,
-			AllowPlainWithoutTLS: flags&4 != 0,
-			MaxAuthAttempts:      int(flags>>6) + 1,
-		}
+		var cfg ServerConfig
+		cfg.StartTLS, cfg.TLSActive, cfg.AllowPlainWithoutTLS, cfg.MaxAuthAttempts = prototest.ServerFlags(flags)
 		if flags&8 != 0 {
 			cfg.MaxCommand = 80
 		}

@@ -10,13 +10,8 @@ import (
 )
 
 func fuzzServerConfig(flags uint8) ServerConfig {
-	cfg := ServerConfig{
-		StartTLS:             flags&1 != 0,
-		TLSActive:            flags&2 != 0,
-		AllowPlainWithoutTLS: flags&4 != 0,
-		NoUTF8:               flags&16 != 0,
-		MaxAuthAttempts:      int(flags>>6) + 1,
-	}
+	cfg := ServerConfig{NoUTF8: flags&16 != 0}
+	cfg.StartTLS, cfg.TLSActive, cfg.AllowPlainWithoutTLS, cfg.MaxAuthAttempts = prototest.ServerFlags(flags)
 	if flags&8 != 0 {
 		cfg.MaxLine, cfg.MaxAuthLine = 32, 96
 	}

@@ -125,3 +125,11 @@ func (f BackendFuzz[B]) Check(t testing.TB, data, cuts []byte) {
 		t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Sent, c.Events, whole.Sent, whole.Events)
 	}
 }
+
+// ServerFlags reads the settings every ServerConfig has from a server fuzz
+// target's flags byte, the same bits in every protocol: 0 StartTLS, 1
+// TLSActive, 2 AllowPlainWithoutTLS, 6-7 MaxAuthAttempts-1 (bit 3 asks
+// the target for small limits; 4 and 5 are its own).
+func ServerFlags(flags uint8) (startTLS, tlsActive, allowPlain bool, maxAuthAttempts int) {
+	return flags&1 != 0, flags&2 != 0, flags&4 != 0, int(flags>>6) + 1
+}
