@@ -108,8 +108,7 @@ func (s *Server) feedCommand(in, out []byte) (int, []byte, protocols.Event) {
 }
 
 func (s *Server) closeWith(n int, out []byte, line string) (int, []byte, protocols.Event) {
-	s.State = frontend.Closed
-	return n, append(out, line...), protocols.EventClose
+	return n, s.Close(out, line), protocols.EventClose
 }
 
 // TLSStarted records that the client leg is now TLS. Whatever the client

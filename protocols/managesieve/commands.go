@@ -7,7 +7,6 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
-	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 )
 
 // execute runs one complete command, cmd including its line terminator.
@@ -31,8 +30,7 @@ func (s *Server) execute(cmd []byte, out []byte) ([]byte, protocols.Event) {
 		if !r.EOL() {
 			return badArgs(out), protocols.EventNone
 		}
-		s.State = frontend.Closed
-		return append(out, "OK \"Logout completed.\"\r\n"...), protocols.EventClose
+		return s.Close(out, "OK \"Logout completed.\"\r\n"), protocols.EventClose
 	case "STARTTLS":
 		return s.startTLS(&r, out)
 	case "AUTHENTICATE":

@@ -46,9 +46,7 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 	case frameMore:
 		return 0, out, protocols.EventNone
 	case frameTooLong:
-		s.EndSASL()
-		s.State = frontend.Closed
-		return len(rest), append(out, "BYE \"Command too long.\"\r\n"...), protocols.EventClose
+		return len(rest), s.Close(out, "BYE \"Command too long.\"\r\n"), protocols.EventClose
 	}
 	var ev protocols.Event
 	if s.State == frontend.SASL {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 
 	"github.com/switchyard-mail/switchyard/protocols"
-	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 )
 
 // execute runs one command line (terminator removed).
@@ -20,8 +19,7 @@ func (s *Server) execute(line []byte, out []byte) ([]byte, protocols.Event) {
 	case "NOOP":
 		return append(out, "+OK\r\n"...), protocols.EventNone
 	case "QUIT":
-		s.State = frontend.Closed
-		return append(out, "+OK Logging out.\r\n"...), protocols.EventClose
+		return s.Close(out, "+OK Logging out.\r\n"), protocols.EventClose
 	case "STLS":
 		return s.stls(hasArgs, out)
 	case "USER":

@@ -57,9 +57,7 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 	case frameMore:
 		return 0, out, protocols.EventNone
 	case frameTooLong:
-		s.EndSASL()
-		s.State = frontend.Closed
-		return len(rest), append(out, "-ERR Line too long\r\n"...), protocols.EventClose
+		return len(rest), s.Close(out, "-ERR Line too long\r\n"), protocols.EventClose
 	}
 	line := eol.Trim(rest[:end])
 	var ev protocols.Event

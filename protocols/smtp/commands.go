@@ -6,7 +6,6 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
-	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
@@ -40,8 +39,7 @@ func (s *Server) command(line []byte, out []byte) (int, []byte, protocols.Event)
 		}
 		return n, append(out, smtpwire.ReplyOK...), protocols.EventNone
 	case "QUIT":
-		s.State = frontend.Closed
-		return n, append(out, smtpwire.ReplyBye...), protocols.EventClose
+		return n, s.Close(out, smtpwire.ReplyBye), protocols.EventClose
 	case "HELP":
 		return n, append(out, replyHelp...), protocols.EventNone
 	case "MAIL", "RCPT", "DATA", "BDAT", "VRFY", "EXPN", "ETRN", "BURL":

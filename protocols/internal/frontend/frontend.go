@@ -42,6 +42,13 @@ func (s *Session) LoginFailed(kind protocols.FailKind, relay []byte, out []byte)
 	return s.Refusal(kind, relay, out, s.Replies)
 }
 
+// Close appends the reply that closes the connection (an exchange in
+// progress is dropped); Feed consumes nothing more.
+func (s *Session) Close(out []byte, reply string) []byte {
+	s.Auth, s.State = nil, Closed
+	return append(out, reply...)
+}
+
 // EndSASL forgets the exchange in progress, if any.
 func (s *Session) EndSASL() {
 	s.Auth = nil

@@ -52,6 +52,13 @@ func TestFeedStopsAtEvents(t *testing.T) {
 	}
 }
 
+func TestClose(t *testing.T) {
+	s := Session{State: SASL}
+	if out := s.Close([]byte("a"), "bye\r\n"); string(out) != "abye\r\n" || s.State != Closed {
+		t.Fatalf("Close = %q, state %v", out, s.State)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	var sasl []string
 	attempts, line, authLine, banner := 0, 0, 10, ""
