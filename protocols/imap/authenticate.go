@@ -1,8 +1,6 @@
 package imap
 
 import (
-	"encoding/base64"
-
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
@@ -59,12 +57,8 @@ func (s *Server) saslStep(n int, tag []byte, srv *sasl.Server, ch []byte, done b
 	}
 	if s.State != frontend.SASL {
 		s.tag = append(s.tag[:0], tag...)
-		s.Auth = srv
-		s.State = frontend.SASL
 	}
-	out = append(out, "+ "...)
-	out = base64.StdEncoding.AppendEncode(out, ch)
-	return n, append(out, "\r\n"...), protocols.EventNone
+	return n, s.Challenge(out, srv, ch, "+ ", "\r\n"), protocols.EventNone
 }
 
 // feedSASL reads one client response line during AUTHENTICATE.

@@ -2,7 +2,6 @@ package managesieve
 
 import (
 	"bytes"
-	"encoding/base64"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
@@ -64,10 +63,7 @@ func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out
 		s.State = frontend.Login
 		return out, protocols.EventLogin
 	}
-	s.Auth, s.State = srv, frontend.SASL
-	out = append(out, '"')
-	out = base64.StdEncoding.AppendEncode(out, ch)
-	return append(out, "\"\r\n"...), protocols.EventNone
+	return s.Challenge(out, srv, ch, `"`, "\"\r\n"), protocols.EventNone
 }
 
 // saslResponse handles one client response during AUTHENTICATE: a string

@@ -2,10 +2,8 @@ package pop3
 
 import (
 	"bytes"
-	"encoding/base64"
 
 	"github.com/switchyard-mail/switchyard/protocols"
-	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -60,10 +58,7 @@ func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out
 		s.EndSASL()
 		return out, s.loginReady(srv.Credentials())
 	}
-	s.Auth, s.State = srv, frontend.SASL
-	out = append(out, "+ "...)
-	out = base64.StdEncoding.AppendEncode(out, ch)
-	return append(out, "\r\n"...), protocols.EventNone
+	return s.Challenge(out, srv, ch, "+ ", "\r\n"), protocols.EventNone
 }
 
 // saslResponse handles one client response line during AUTH: base64, an

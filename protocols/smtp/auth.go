@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"bytes"
-	"encoding/base64"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
@@ -65,11 +64,7 @@ func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err err
 		s.State = frontend.Login
 		return n, out, protocols.EventLogin
 	}
-	s.Auth = srv
-	s.State = frontend.SASL
-	out = append(out, "334 "...)
-	out = base64.StdEncoding.AppendEncode(out, ch)
-	return n, append(out, "\r\n"...), protocols.EventNone
+	return n, s.Challenge(out, srv, ch, "334 ", "\r\n"), protocols.EventNone
 }
 
 // authFailed refuses credentials found malformed here, counting them like
