@@ -1,6 +1,6 @@
 // Package frontend holds what every client-facing machine (the imap,
 // pop3, managesieve and smtp Server) does the same way: its states, the
-// Feed loop, and counting refused logins.
+// Feed loop, the SASL exchange, refused logins and closing replies.
 package frontend
 
 import (
