@@ -57,26 +57,12 @@ func TestBreakerOpensAfterThreshold(t *testing.T) {
 	if !r.Allow("n1", "pop3") || !r.Allow("n2", "imap") {
 		t.Fatal("another protocol or destination was affected")
 	}
-	clk.add(9 * time.Second)
-	if r.Allow("n1", "imap") {
-		t.Fatal("allowed during the cooldown")
-	}
-	clk.add(time.Second)
-	if !r.Allow("n1", "imap") {
-		t.Fatal("no probe after the cooldown")
-	}
+	checkProbeAfter(t, r, clk, "n1", "imap", 9*time.Second, "allowed during the cooldown", time.Second, "no probe after the cooldown")
 	if r.State("n1", "imap") != HalfOpen || r.Allow("n1", "imap") {
 		t.Fatal("a second caller got through while the probe is in flight")
 	}
 	r.Failure("n1", "imap") // probe failed: open again for a full cooldown
-	clk.add(9 * time.Second)
-	if r.Allow("n1", "imap") {
-		t.Fatal("allowed right after the probe failed")
-	}
-	clk.add(time.Second)
-	if !r.Allow("n1", "imap") {
-		t.Fatal("no second probe")
-	}
+	checkProbeAfter(t, r, clk, "n1", "imap", 9*time.Second, "allowed right after the probe failed", time.Second, "no second probe")
 	r.Success("n1", "imap")
 	if s := snapshotOf(r, "n1", "imap"); s.State != Closed || s.Consecutive != 0 || !s.Since.Equal(clk.now()) || !s.OpenUntil.IsZero() {
 		t.Fatalf("status when closed again: %+v", s)
@@ -114,14 +100,7 @@ func TestSingleProbeUnderConcurrency(t *testing.T) {
 		t.Fatalf("%d probes granted, want 1", granted.Load())
 	}
 	// A probe that never reports is forgotten after ProbeTimeout.
-	clk.add(29 * time.Second)
-	if r.Allow("n1", "smtp") {
-		t.Fatal("second probe before ProbeTimeout")
-	}
-	clk.add(time.Second)
-	if !r.Allow("n1", "smtp") {
-		t.Fatal("no new probe after ProbeTimeout")
-	}
+	checkProbeAfter(t, r, clk, "n1", "smtp", 29*time.Second, "second probe before ProbeTimeout", time.Second, "no new probe after ProbeTimeout")
 }
 
 func TestAllowDoesNotAllocate(t *testing.T) {
@@ -429,14 +408,7 @@ func TestZeroOptionsAreTheConfigDefaults(t *testing.T) {
 	if r.Up("n1", "imap") {
 		t.Fatal("still up after 5 consecutive failures")
 	}
-	clk.add(30*time.Second - time.Millisecond)
-	if r.Allow("n1", "imap") {
-		t.Fatal("allowed before the default cooldown of 30s")
-	}
-	clk.add(time.Millisecond)
-	if !r.Allow("n1", "imap") {
-		t.Fatal("no probe allowed after the default cooldown of 30s")
-	}
+	checkProbeAfter(t, r, clk, "n1", "imap", 30*time.Second-time.Millisecond, "allowed before the default cooldown of 30s", time.Millisecond, "no probe allowed after the default cooldown of 30s")
 }
 
 // One client whose connections the backend refuses (a banned address)
@@ -492,5 +464,20 @@ func TestMinClientsBreaker(t *testing.T) {
 	}
 	if d.Up("n1", "imap") {
 		t.Fatal("MinClients 1: three failures of one client did not open it")
+	}
+}
+
+// checkProbeAfter advances clk by before, checks that r grants no probe
+// to node's proto (early says why it must not), then by after, and checks
+// that it grants one (late says why it must).
+func checkProbeAfter(t *testing.T, r *Registry, clk *clock, node, proto string, before time.Duration, early string, after time.Duration, late string) {
+	t.Helper()
+	clk.add(before)
+	if r.Allow(node, proto) {
+		t.Fatal(early)
+	}
+	clk.add(after)
+	if !r.Allow(node, proto) {
+		t.Fatal(late)
 	}
 }

@@ -61,15 +61,29 @@ func TestFromTokenJWTClaimOrder(t *testing.T) {
 	}
 }
 
+// tokenCase is a token FromToken must read as want (ok), or refuse.
+type tokenCase struct {
+	name, tok, want string
+	ok              bool
+}
+
+func runTokenCases(t *testing.T, cases []tokenCase) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := FromToken(tc.tok, "")
+			if ok != tc.ok || got != tc.want {
+				t.Fatalf("FromToken(%q) = %q, %v; want %q, %v", tc.tok, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
 func TestFromTokenJWTShape(t *testing.T) {
 	good := jwt(`{"email":"alice@example.org"}`)
 	parts := strings.Split(good, ".")
 	padded := base64.URLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." +
 		base64.URLEncoding.EncodeToString([]byte(`{"email":"p@example.org"}`)) + "."
-	cases := []struct {
-		name, tok, want string
-		ok              bool
-	}{
+	cases := []tokenCase{
 		{"valid", good, "alice@example.org", true},
 		{"padding tolerated, empty signature", padded, "p@example.org", true},
 		{"two parts", parts[0] + "." + parts[1], "", false},
@@ -83,14 +97,7 @@ func TestFromTokenJWTShape(t *testing.T) {
 		{"opaque token", "ya29.a0AfH6SMBx-opaque", "", false},
 		{"empty", "", "", false},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, ok := FromToken(tc.tok, "")
-			if ok != tc.ok || got != tc.want {
-				t.Fatalf("FromToken(%q) = %q, %v; want %q, %v", tc.tok, got, ok, tc.want, tc.ok)
-			}
-		})
-	}
+	runTokenCases(t, cases)
 }
 
 func TestFromTokenSizeBound(t *testing.T) {
@@ -115,10 +122,7 @@ func TestFromTokenSizeBound(t *testing.T) {
 
 func TestFromTokenStalwart(t *testing.T) {
 	shortBody := "sw1." + base64.RawURLEncoding.EncodeToString(make([]byte, 27)) + "." + b64("a@b")
-	cases := []struct {
-		name, tok, want string
-		ok              bool
-	}{
+	cases := []tokenCase{
 		{"footer names account", sw1("route-me@example.org"), "route-me@example.org", true},
 		{"utf-8 name", sw1("名字@example.org"), "名字@example.org", true},
 		{"no footer", sw1(""), "", false},
@@ -131,14 +135,7 @@ func TestFromTokenStalwart(t *testing.T) {
 		{"extra dot inside footer", sw1("a@b") + ".x", "", false},
 		{"other version is not sw1", strings.Replace(sw1("a@b"), "sw1.", "sw2.", 1), "", false},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, ok := FromToken(tc.tok, "")
-			if ok != tc.ok || got != tc.want {
-				t.Fatalf("FromToken(%q) = %q, %v; want %q, %v", tc.tok, got, ok, tc.want, tc.ok)
-			}
-		})
-	}
+	runTokenCases(t, cases)
 }
 
 // A token captured from the shape Stalwart's own test documents: the

@@ -595,16 +595,7 @@ func TestJWKSURLRotation(t *testing.T) {
 	docB := jwksDoc(okpJWK("B", "Ed25519", edB.Public().(ed25519.PublicKey)))
 	srv := newJWKSServer(t, docA)
 	clock := newFakeClock(testNow)
-	results := make(chan refreshResult, 16)
-	v, err := New(Config{
-		JWKSURL:    srv.URL + "/jwks",
-		HTTPClient: srv.Client(),
-		Now:        clock.Now,
-		OnRefresh:  func(n int, err error) { results <- refreshResult{n, err} },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, results := newURLVerifier(t, srv, "/jwks", Config{Now: clock.Now}, 16)
 	tokA := jws(edSigner("A", f.ed), nil, claims(nil))
 	tokB := jws(edSigner("B", edB), nil, claims(nil))
 
@@ -708,16 +699,7 @@ func TestJWKSURLRotation(t *testing.T) {
 func TestJWKSURLPeriodicRefresh(t *testing.T) {
 	f := getFixture()
 	srv := newJWKSServer(t, f.jwks)
-	results := make(chan refreshResult, 64)
-	v, err := New(Config{
-		JWKSURL:    srv.URL + "/jwks",
-		HTTPClient: srv.Client(),
-		Refresh:    20 * time.Millisecond,
-		OnRefresh:  func(n int, err error) { results <- refreshResult{n, err} },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, results := newURLVerifier(t, srv, "/jwks", Config{Refresh: 20 * time.Millisecond}, 64)
 	ctx, cancel := context.WithCancel(context.Background())
 	v.Start(ctx)
 	for i := 0; i < 3; i++ {
@@ -732,15 +714,7 @@ func TestJWKSURLPeriodicRefresh(t *testing.T) {
 func TestJWKSURLRedirectToHTTP(t *testing.T) {
 	f := getFixture()
 	srv := newJWKSServer(t, f.jwks)
-	results := make(chan refreshResult, 4)
-	v, err := New(Config{
-		JWKSURL:    srv.URL + "/redirect",
-		HTTPClient: srv.Client(),
-		OnRefresh:  func(n int, err error) { results <- refreshResult{n, err} },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, results := newURLVerifier(t, srv, "/redirect", Config{}, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	v.Start(ctx)
@@ -921,15 +895,7 @@ func TestVerifySW1(t *testing.T) {
 func FuzzVerify(f *testing.F) {
 	fx := getFixture()
 	key := []byte("fuzz-stalwart-key")
-	v, err := New(Config{
-		JWKSFile:    writeFile(f, f.TempDir(), fx.jwks),
-		StalwartKey: key,
-		Issuer:      "https://idp.example",
-		Now:         func() time.Time { return testNow },
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
+	v := newFileVerifier(f, fx.jwks, key, "")
 	signed := map[string]string{}
 	add := func(tok, account string) {
 		signed[tok] = account
@@ -990,16 +956,7 @@ func FuzzParseJWKS(f *testing.F) {
 func BenchmarkVerify(b *testing.B) {
 	fx := getFixture()
 	key := []byte("bench-stalwart-key")
-	v, err := New(Config{
-		JWKSFile:    writeFile(b, b.TempDir(), fx.jwks),
-		StalwartKey: key,
-		Issuer:      "https://idp.example",
-		Audience:    "switchyard",
-		Now:         func() time.Time { return testNow },
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	v := newFileVerifier(b, fx.jwks, key, "switchyard")
 	toks := []struct{ name, tok string }{
 		{"RS256", jws(fx.rs256, nil, claims(nil))},
 		{"ES256", jws(fx.es256, nil, claims(nil))},
@@ -1019,4 +976,36 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		})
 	}
+}
+
+// newURLVerifier makes a Verifier from cfg that fetches srv's path as its
+// JWKS URL and reports each refresh on results (buffered n).
+func newURLVerifier(t *testing.T, srv *jwksServer, path string, cfg Config, n int) (v *Verifier, results chan refreshResult) {
+	t.Helper()
+	results = make(chan refreshResult, n)
+	cfg.JWKSURL, cfg.HTTPClient = srv.URL+path, srv.Client()
+	cfg.OnRefresh = func(n int, err error) { results <- refreshResult{n, err} }
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, results
+}
+
+// newFileVerifier makes a Verifier at testNow from a JWKS file holding
+// jwks and the Stalwart key, for issuer https://idp.example and audience
+// (none when empty).
+func newFileVerifier(tb testing.TB, jwks, key []byte, audience string) *Verifier {
+	tb.Helper()
+	v, err := New(Config{
+		JWKSFile:    writeFile(tb, tb.TempDir(), jwks),
+		StalwartKey: key,
+		Issuer:      "https://idp.example",
+		Audience:    audience,
+		Now:         func() time.Time { return testNow },
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
 }

@@ -27,6 +27,18 @@ var xclientOrder = [...]string{"ADDR", "PORT", "DESTADDR", "DESTPORT", "HELO", "
 // they advertise a bare XCLIENT capability without an attribute list.
 var dovecotImplicit = [...]string{"ADDR", "PORT", "SESSION", "TTL"}
 
+// DovecotXClientArgs is XClientArgs in Dovecot's raw dialect (POP3,
+// ManageSieve) whatever info.Proto says; none when there is no info to
+// forward or the backend does not advertise XCLIENT (advertised nil).
+func DovecotXClientArgs(info *Info, advertised []string) []string {
+	if info == nil || advertised == nil {
+		return nil
+	}
+	raw := *info
+	raw.Proto = "" // Dovecot's dialect: raw values, no HELO/PROTO
+	return XClientArgs(raw, advertised)
+}
+
 // XClientArgs returns the XCLIENT command lines (without CRLF) that pass the
 // client's facts to a backend, using only attributes in advertised (matched
 // case-insensitively) out of ADDR, PORT, DESTADDR, DESTPORT, HELO, PROTO,

@@ -77,6 +77,20 @@ func TestXClientDovecotPOP3(t *testing.T) {
 	}
 }
 
+func TestDovecotXClientArgs(t *testing.T) {
+	info := smtpInfo() // Proto ESMTP: ignored
+	got := DovecotXClientArgs(&info, ParseXClientCapability("XCLIENT"))
+	if want := []string{"XCLIENT ADDR=203.0.113.5 PORT=40000 SESSION=Sy1a2b TTL=5"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q", got)
+	}
+	if info.Proto != "ESMTP" {
+		t.Fatal("info changed")
+	}
+	if DovecotXClientArgs(nil, []string{"ADDR"}) != nil || DovecotXClientArgs(&info, nil) != nil {
+		t.Fatal("XCLIENT without info or without the capability")
+	}
+}
+
 func TestXClientUnknownValues(t *testing.T) {
 	all := []string{"ADDR", "PORT", "DESTADDR", "DESTPORT", "HELO", "PROTO", "SESSION", "TTL"}
 	// SMTP: unknown addresses, ports and HELO are [UNAVAILABLE]; no session,

@@ -1,11 +1,9 @@
 package imap
 
 import (
-	"encoding/base64"
-
 	"github.com/switchyard-mail/switchyard/protocols"
-	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -15,7 +13,7 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 	if !s.cleartextOK() {
 		return privacyRequired(n, tag, out)
 	}
-	if !r.sp() {
+	if !r.SP() {
 		return n, badArgs(out, tag), protocols.EventNone
 	}
 	mech := r.atom()
@@ -23,7 +21,7 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 		return n, badArgs(out, tag), protocols.EventNone
 	}
 	var ir []byte
-	hasIR := r.sp()
+	hasIR := r.SP()
 	if hasIR {
 		w := r.word()
 		if len(w) == 0 {
@@ -36,17 +34,10 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 			}
 		}
 	}
-	if !r.eol() {
+	if !r.EOL() {
 		return n, badArgs(out, tag), protocols.EventNone
 	}
-	var srv *sasl.Server
-	var buf [16]byte
-	for _, m := range s.p.mechs {
-		if len(m) == len(mech) && string(ascii.Upper(buf[:], mech)) == m {
-			srv, _ = sasl.NewServer(m)
-			break
-		}
-	}
+	srv := sasl.Pick(s.p.mechs, mech)
 	if srv == nil {
 		return n, appendTagged(out, tag, "NO Unsupported authentication mechanism"), protocols.EventNone
 	}
@@ -58,27 +49,16 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 func (s *Server) saslStep(n int, tag []byte, srv *sasl.Server, ch []byte, done bool, err error, out []byte) (int, []byte, protocols.Event) {
 	switch {
 	case err != nil:
-		s.endSASL()
+		s.EndSASL()
 		return s.authFailed(n, tag, out, "Authentication failed.")
 	case done:
-		s.endSASL()
+		s.EndSASL()
 		return n, out, s.loginReady(tag, srv.Credentials())
 	}
-	if s.state != stSASL {
+	if s.State != frontend.SASL {
 		s.tag = append(s.tag[:0], tag...)
-		s.auth = srv
-		s.state = stSASL
 	}
-	out = append(out, "+ "...)
-	out = base64.StdEncoding.AppendEncode(out, ch)
-	return n, append(out, "\r\n"...), protocols.EventNone
-}
-
-func (s *Server) endSASL() {
-	s.auth = nil
-	if s.state == stSASL {
-		s.state = stCommand
-	}
+	return n, s.Challenge(out, srv, ch, "+ ", "\r\n"), protocols.EventNone
 }
 
 // feedSASL reads one client response line during AUTHENTICATE.
@@ -88,21 +68,21 @@ func (s *Server) feedSASL(in, out []byte) (int, []byte, protocols.Event) {
 	case frameMore:
 		return 0, out, protocols.EventNone
 	case frameTooLong:
-		s.endSASL()
+		s.EndSASL()
 		return s.closeWith(len(in), out, "* BAD [TOOBIG] Line too long\r\n")
 	}
 	tag := s.tag
 	line := eol.Trim(in[:end])
 	if string(line) == "*" {
-		s.endSASL()
+		s.EndSASL()
 		return end, appendTagged(out, tag, "BAD Authentication aborted"), protocols.EventNone
 	}
 	resp, ok := sasl.DecodeBase64(line)
 	if !ok {
-		s.endSASL()
+		s.EndSASL()
 		return end, appendTagged(out, tag, "BAD Invalid base64 data"), protocols.EventNone
 	}
-	srv := s.auth
+	srv := s.Auth
 	ch, done, err := srv.Next(resp)
 	return s.saslStep(end, tag, srv, ch, done, err, out)
 }

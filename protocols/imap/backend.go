@@ -8,7 +8,6 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/verdict"
-	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -56,8 +55,6 @@ type Backend struct {
 	idTag     []byte
 	idPending bool
 
-	auth sasl.Replay // the auth command's parts after its first, each sent after a "+"
-
 	verdict.Verdict
 }
 
@@ -97,35 +94,7 @@ func validTag(t string) bool {
 // Feed consumes backend responses. After BackendStartTLS and the verdict it
 // consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	for {
-		switch {
-		case b.Ended():
-			return consumed, out, b.Result
-		case b.state == bsTLS:
-			return consumed, out, protocols.BackendNone
-		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.BackendNone
-		}
-		if b.scan > len(rest) {
-			b.scan = 0 // stale offset: rescan
-		}
-		end, scan, tooLong := frameResponse(rest, b.scan)
-		if tooLong {
-			return len(in), out, b.Failf("response line too long")
-		}
-		if end == 0 {
-			b.scan = scan
-			return consumed, out, protocols.BackendNone
-		}
-		b.scan = 0
-		consumed += end
-		out, ev = b.handle(rest[:end], out)
-		if ev != protocols.BackendNone {
-			return consumed, out, ev
-		}
-	}
+	return b.FeedFramed(in, out, b.state == bsTLS, &b.scan, frameResponse, "response line too long", b.handle)
 }
 
 func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
@@ -219,7 +188,7 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	}
 	b.state = bsAuth
 	out = append(out, parts[0]...)
-	b.auth.Start(mech, parts[1:]...)
+	b.Auth.Start(mech, parts[1:]...)
 	return out, protocols.BackendNone
 }
 
@@ -238,7 +207,7 @@ func (b *Backend) TLSStarted(out []byte) []byte {
 func (b *Backend) authReply(r *response, out []byte) ([]byte, protocols.BackendEvent) {
 	switch r.kind {
 	case '+':
-		return b.continuation(r, out)
+		return b.Answer("continuation", r.line, out)
 	case '*':
 		if b.idPending {
 			return out, protocols.BackendNone // the answer to our ID
@@ -269,15 +238,6 @@ func (b *Backend) authReply(r *response, out []byte) ([]byte, protocols.BackendE
 		return out, b.End(protocols.BackendAuthFailed)
 	}
 	return out, b.Failf("authentication rejected: %s", eol.Quote(r.line))
-}
-
-// continuation sends the next part of the auth command, or answers an
-// OAuth error challenge so the backend sends its final NO.
-func (b *Backend) continuation(r *response, out []byte) ([]byte, protocols.BackendEvent) {
-	if out, ok := b.auth.Next(out); ok {
-		return out, protocols.BackendNone
-	}
-	return out, b.Failf("unexpected continuation %s", eol.Quote(r.line))
 }
 
 // temporaryCode: refusals that are not about the credentials and that the

@@ -41,10 +41,7 @@ func (b *Backend) authCommand(c sasl.Credentials) (mech string, parts [][]byte, 
 		if mech == sasl.XOAuth2 {
 			flag = capAuthXOAuth2
 		}
-		if b.caps&flag == 0 {
-			return "", nil, errors.New("imap backend: AUTH=" + mech + " not advertised")
-		}
-		ir, err := sasl.InitialResponse(c)
+		ir, err := sasl.BearerResponse(c, b.caps&flag != 0, "imap backend: AUTH=%s not advertised")
 		if err != nil {
 			return "", nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -38,7 +39,7 @@ func runBackendCases(t *testing.T, cases []backendCase) {
 					r.Recv(d, bytewise)
 				}
 				mode := map[bool]string{false: "whole", true: "byte-at-a-time"}[bytewise]
-				checkLines(t, mode+": sent", r.Sent, tt.sent...)
+				prototest.CheckLines(t, mode+": sent", r.Sent, tt.sent...)
 				if strings.Join(r.Events, "\n") != strings.Join(tt.events, "\n") {
 					t.Errorf("%s: events:\n got %q\nwant %q", mode, r.Events, tt.events)
 				}

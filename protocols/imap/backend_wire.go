@@ -6,6 +6,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 )
 
@@ -27,6 +28,9 @@ type response struct {
 // how far earlier calls looked; the returned scan is saved while more
 // input is needed.
 func frameResponse(in []byte, scan int) (end int, nextScan int, tooLong bool) {
+	if scan > len(in) {
+		scan = 0 // stale offset: rescan
+	}
 	seg := 0
 	for {
 		i := bytes.IndexByte(in[max(seg, scan):], '\n')
@@ -68,7 +72,7 @@ func literalsAllowed(in []byte) bool {
 	if len(in) < 2 || in[0] != '*' || in[1] != ' ' {
 		return false
 	}
-	r := reader{b: in, pos: 2}
+	r := reader{cursor.Cursor{B: in, Pos: 2}}
 	var buf [16]byte
 	switch string(ascii.Upper(buf[:], r.atom())) {
 	case "OK", "NO", "BAD", "BYE", "PREAUTH":
@@ -93,10 +97,10 @@ func parseResponse(line []byte) (response, bool) {
 		}
 		return resp, true
 	}
-	r := reader{b: l}
+	r := reader{cursor.Cursor{B: l}}
 	if l[0] == '*' {
 		resp.kind = '*'
-		r.pos = 1
+		r.Pos = 1
 	} else {
 		resp.kind = 't'
 		resp.tag = r.tag()
@@ -104,17 +108,17 @@ func parseResponse(line []byte) (response, bool) {
 			return resp, false
 		}
 	}
-	if !r.sp() {
+	if !r.SP() {
 		return resp, false
 	}
 	resp.status = r.atom()
 	if len(resp.status) == 0 {
 		return resp, false
 	}
-	r.sp()
-	resp.text = l[r.pos:]
+	r.SP()
+	resp.text = l[r.Pos:]
 	if len(resp.text) > 0 && resp.text[0] == '[' {
-		r.pos++
+		r.Pos++
 		resp.code = r.atom()
 	}
 	return resp, true

@@ -5,7 +5,9 @@ import (
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 )
 
 // execute runs one complete command, cmd including its line terminator.
@@ -14,9 +16,9 @@ func (s *Server) execute(cmd []byte, out []byte) (int, []byte, protocols.Event) 
 	if len(eol.Trim(cmd)) == 0 {
 		return n, out, protocols.EventNone // empty line: ignored
 	}
-	r := reader{b: cmd}
+	r := reader{cursor.Cursor{B: cmd}}
 	tag := r.tag()
-	if len(tag) == 0 || !r.sp() {
+	if len(tag) == 0 || !r.SP() {
 		return n, appendTagged(out, nil, "BAD Error in IMAP command: missing or invalid tag"), protocols.EventNone
 	}
 	if bytes.IndexByte(cmd, 0) >= 0 {
@@ -26,7 +28,7 @@ func (s *Server) execute(cmd []byte, out []byte) (int, []byte, protocols.Event) 
 	name := ascii.Upper(buf[:], r.atom())
 	switch string(name) {
 	case "CAPABILITY":
-		if !r.eol() {
+		if !r.EOL() {
 			return n, badArgs(out, tag), protocols.EventNone
 		}
 		out = append(out, "* CAPABILITY "...)
@@ -34,16 +36,16 @@ func (s *Server) execute(cmd []byte, out []byte) (int, []byte, protocols.Event) 
 		out = append(out, "\r\n"...)
 		return n, appendTagged(out, tag, "OK Capability completed."), protocols.EventNone
 	case "NOOP":
-		if !r.eol() {
+		if !r.EOL() {
 			return n, badArgs(out, tag), protocols.EventNone
 		}
 		return n, appendTagged(out, tag, "OK NOOP completed."), protocols.EventNone
 	case "LOGOUT":
-		if !r.eol() {
+		if !r.EOL() {
 			return n, badArgs(out, tag), protocols.EventNone
 		}
 		out = append(out, "* BYE Logging out\r\n"...)
-		s.state = stClosed
+		s.State = frontend.Closed
 		return n, appendTagged(out, tag, "OK Logout completed."), protocols.EventClose
 	case "STARTTLS":
 		return s.startTLS(&r, n, tag, out)
@@ -81,9 +83,9 @@ func badArgs(out, tag []byte) []byte {
 // all that is consumed: the engine drops anything sent after it.
 func (s *Server) startTLS(r *reader, n int, tag, out []byte) (int, []byte, protocols.Event) {
 	switch {
-	case !r.eol():
+	case !r.EOL():
 		return n, badArgs(out, tag), protocols.EventNone
-	case s.tls:
+	case s.TLS:
 		return n, appendTagged(out, tag, "BAD TLS is already active."), protocols.EventNone
 	case !s.cfg.StartTLS:
 		return n, appendTagged(out, tag, "BAD STARTTLS is not available."), protocols.EventNone
@@ -95,9 +97,8 @@ func (s *Server) startTLS(r *reader, n int, tag, out []byte) (int, []byte, proto
 // counts it like one the backend refused.
 func (s *Server) authFailed(n int, tag, out []byte, why string) (int, []byte, protocols.Event) {
 	out = appendTagged(out, tag, "NO [AUTHENTICATIONFAILED] "+why)
-	s.failures++
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		return s.closeWith(n, out, "* BYE Too many invalid authentication attempts\r\n")
+	if s.Refused() {
+		return n, append(out, replyTooMany...), protocols.EventClose
 	}
 	return n, out, protocols.EventNone
 }

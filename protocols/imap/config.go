@@ -5,7 +5,10 @@
 // a goroutine or a clock.
 package imap
 
-import "github.com/switchyard-mail/switchyard/limits"
+import (
+	"github.com/switchyard-mail/switchyard/limits"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
+)
 
 // ServerConfig configures the client-facing machine. Zero values take the
 // defaults documented on each field.
@@ -46,38 +49,18 @@ const (
 	defaultMaxLine     = limits.IMAPMaxLine
 	defaultMaxLiteral  = limits.IMAPMaxLiteral
 	defaultMaxAuthLine = limits.MaxAuthLine
-	defaultAttempts    = limits.MaxAuthAttempts
 	defaultBanner      = "IMAP server ready."
 )
 
 var (
 	defaultCapabilities = []string{"IMAP4rev1", "SASL-IR", "LITERAL+", "ID", "ENABLE", "IDLE"}
-	defaultSASL         = []string{"PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2"}
 )
 
 func (c *ServerConfig) setDefaults() {
-	if c.Capabilities == nil {
-		c.Capabilities = defaultCapabilities
-	}
-	if c.SASL == nil {
-		c.SASL = defaultSASL
-	}
-	if c.Banner == "" {
-		c.Banner = defaultBanner
-	}
-	if c.MaxAuthAttempts <= 0 {
-		c.MaxAuthAttempts = defaultAttempts
-	}
-	if c.MaxLine <= 0 {
-		c.MaxLine = defaultMaxLine
-	}
-	if c.MaxLiteral <= 0 {
-		c.MaxLiteral = defaultMaxLiteral
-	}
-	if c.MaxAuthLine <= 0 {
-		c.MaxAuthLine = defaultMaxAuthLine
-	}
-	if c.MaxAuthLine < c.MaxLine {
-		c.MaxAuthLine = c.MaxLine
-	}
+	frontend.DefaultList(&c.Capabilities, defaultCapabilities)
+	frontend.Defaults(&c.SASL, &c.MaxAuthAttempts)
+	frontend.Default(&c.Banner, defaultBanner)
+	frontend.Default(&c.MaxLine, defaultMaxLine)
+	frontend.Default(&c.MaxLiteral, defaultMaxLiteral)
+	frontend.AuthLine(&c.MaxAuthLine, c.MaxLine)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 )
 
@@ -138,9 +139,9 @@ func (s *Server) frameLine(in []byte, limit int) (int, frameResult) {
 
 // commandName parses "tag SP name" at the start of a command.
 func commandName(in []byte, buf []byte) (tag, name []byte) {
-	r := reader{b: in}
+	r := reader{cursor.Cursor{B: in}}
 	tag = r.tag()
-	if len(tag) == 0 || !r.sp() {
+	if len(tag) == 0 || !r.SP() {
 		return tag, nil
 	}
 	return tag, ascii.Upper(buf, r.atom())

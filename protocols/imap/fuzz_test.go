@@ -10,12 +10,8 @@ import (
 )
 
 func fuzzServerConfig(flags uint8) ServerConfig {
-	cfg := ServerConfig{
-		StartTLS:             flags&1 != 0,
-		TLSActive:            flags&2 != 0,
-		AllowPlainWithoutTLS: flags&4 != 0,
-		MaxAuthAttempts:      int(flags>>6) + 1,
-	}
+	var cfg ServerConfig
+	cfg.StartTLS, cfg.TLSActive, cfg.AllowPlainWithoutTLS, cfg.MaxAuthAttempts = prototest.ServerFlags(flags)
 	if flags&8 != 0 {
 		cfg.MaxLine, cfg.MaxLiteral, cfg.MaxAuthLine = 64, 32, 128
 	}
@@ -42,13 +38,10 @@ func FuzzServerFeed(f *testing.F) {
 			limit = defaultMaxLine*2 + defaultMaxLiteral + defaultMaxAuthLine + 16
 		}
 		prototest.ServerFuzz[*Server]{
-			New: func() *client {
-				c := newClient(t, cfg)
-				c.Verdict = prototest.AlternateVerdicts()
-				return c
-			},
-			MaxHeld: limit,
-			MaxOut:  func(in int) int { return 32*in + 1024 },
+			New:      func() *client { return newClient(t, cfg) },
+			Verdicts: prototest.AlternateVerdicts,
+			MaxHeld:  limit,
+			MaxOut:   func(in int) int { return 32*in + 1024 },
 		}.Check(t, data, cuts)
 	})
 }

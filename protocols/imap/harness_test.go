@@ -31,16 +31,3 @@ func describe(l *protocols.Login) string {
 	}
 	return s
 }
-
-// lines splits output into lines for readable failures.
-func lines(b []byte) []string { return prototest.Lines(b) }
-
-func checkLines(t *testing.T, what string, got []byte, want ...string) {
-	t.Helper()
-	prototest.CheckLines(t, what, got, want...)
-}
-
-func checkEvents(t *testing.T, c *client, want ...string) {
-	t.Helper()
-	prototest.CheckEvents(t, c.Events, want...)
-}

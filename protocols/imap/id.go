@@ -18,18 +18,18 @@ const (
 // ours. A NIL value is kept as an empty string; pairs past the 30th are
 // dropped.
 func (s *Server) id(r *reader, tag, out []byte) []byte {
-	if !r.sp() {
+	if !r.SP() {
 		return badArgs(out, tag)
 	}
 	var pairs []string
-	if r.peek() == '(' {
-		r.pos++
-		for r.peek() != ')' {
-			if len(pairs) > 0 && !r.sp() {
+	if r.Peek() == '(' {
+		r.Pos++
+		for r.Peek() != ')' {
+			if len(pairs) > 0 && !r.SP() {
 				return badArgs(out, tag)
 			}
 			k, kNil, err := r.nstring()
-			if err != nil || kNil || !r.sp() {
+			if err != nil || kNil || !r.SP() {
 				return badArgs(out, tag)
 			}
 			v, vNil, err := r.nstring()
@@ -43,11 +43,11 @@ func (s *Server) id(r *reader, tag, out []byte) []byte {
 				pairs = append(pairs, string(k), string(v))
 			}
 		}
-		r.pos++
+		r.Pos++
 	} else if a := r.atom(); string(ascii.Upper(make([]byte, len(a)), a)) != "NIL" {
 		return badArgs(out, tag)
 	}
-	if !r.eol() {
+	if !r.EOL() {
 		return badArgs(out, tag)
 	}
 	s.clientID = pairs

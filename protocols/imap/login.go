@@ -2,6 +2,7 @@ package imap
 
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -11,15 +12,15 @@ func (s *Server) loginCommand(r *reader, n int, tag, out []byte) (int, []byte, p
 	if !s.cleartextOK() {
 		return privacyRequired(n, tag, out)
 	}
-	if !r.sp() {
+	if !r.SP() {
 		return n, badArgs(out, tag), protocols.EventNone
 	}
 	user, err := r.astring()
-	if err != nil || !r.sp() {
+	if err != nil || !r.SP() {
 		return n, badArgs(out, tag), protocols.EventNone
 	}
 	pass, err := r.astring()
-	if err != nil || !r.eol() {
+	if err != nil || !r.EOL() {
 		return n, badArgs(out, tag), protocols.EventNone
 	}
 	if len(user) == 0 || len(pass) == 0 || len(user) > sasl.MaxFieldLen || len(pass) > sasl.MaxFieldLen {
@@ -34,7 +35,7 @@ func (s *Server) loginCommand(r *reader, n int, tag, out []byte) (int, []byte, p
 
 // loginReady records complete credentials and hands them to the engine.
 func (s *Server) loginReady(tag []byte, c sasl.Credentials) protocols.Event {
-	s.login = protocols.Login{Tag: string(tag), Creds: c, ClientID: s.clientID}
-	s.state = stLogin
+	s.Pending = protocols.Login{Tag: string(tag), Creds: c, ClientID: s.clientID}
+	s.State = frontend.Login
 	return protocols.EventLogin
 }

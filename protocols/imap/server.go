@@ -3,31 +3,20 @@ package imap
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
-)
-
-type serverState uint8
-
-const (
-	stCommand serverState = iota // reading commands
-	stSASL                       // AUTHENTICATE: waiting for a client response line
-	stLogin                      // EventLogin returned: waiting for the engine
-	stClosed
 )
 
 // Server is the client-facing IMAP machine before authentication. It
 // implements protocols.FrontEnd.
 type Server struct {
-	p        *Profile
-	cfg      *ServerConfig // = &p.cfg
-	tls      bool
-	state    serverState
-	fr       framer
-	failures int
+	p   *Profile
+	cfg *ServerConfig // = &p.cfg
+	frontend.Session
+	fr framer
 
 	tag      []byte // AUTHENTICATE in progress: the client's tag
-	auth     *sasl.Server
-	login    protocols.Login
 	clientID []string
 }
 
@@ -57,7 +46,7 @@ func NewProfile(cfg ServerConfig) *Profile {
 
 // NewServer returns a machine for one client connection of the profile.
 func (p *Profile) NewServer(tlsActive bool) *Server {
-	return &Server{p: p, cfg: &p.cfg, tls: tlsActive}
+	return &Server{p: p, cfg: &p.cfg, Session: frontend.Session{TLS: tlsActive, MaxFailures: p.cfg.MaxAuthAttempts, Replies: &replies}}
 }
 
 // NewServer returns a machine for one client connection. Engines create a
@@ -76,39 +65,26 @@ func (s *Server) Greeting(out []byte) []byte {
 }
 
 func (s *Server) capabilities() []byte {
-	if s.tls {
+	if s.TLS {
 		return s.p.capsTLS
 	}
 	return s.p.capsPlain
 }
 
-func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS }
+func (s *Server) cleartextOK() bool { return s.TLS || s.cfg.AllowPlainWithoutTLS }
 
 // Feed consumes complete commands from in. An incomplete command is left
 // unconsumed for the engine to hand back with more bytes.
 func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
-	for {
-		switch s.state {
-		case stLogin:
-			return consumed, out, protocols.EventNone
-		case stClosed:
-			return len(in), out, protocols.EventClose
-		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.EventNone
-		}
-		var n int
-		if s.state == stSASL {
-			n, out, ev = s.feedSASL(rest, out)
-		} else {
-			n, out, ev = s.feedCommand(rest, out)
-		}
-		consumed += n
-		if ev != protocols.EventNone || n == 0 {
-			return consumed, out, ev
-		}
+	return s.Session.Feed(in, out, s.step)
+}
+
+// step takes one command, or a client response during AUTHENTICATE.
+func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
+	if s.State == frontend.SASL {
+		return s.feedSASL(rest, out)
 	}
+	return s.feedCommand(rest, out)
 }
 
 func (s *Server) feedCommand(in, out []byte) (int, []byte, protocols.Event) {
@@ -123,7 +99,7 @@ func (s *Server) feedCommand(in, out []byte) (int, []byte, protocols.Event) {
 		if res == frameLitTooBigPlus {
 			// Its octets are already on the way: there is no telling
 			// where the next command starts.
-			s.state = stClosed
+			s.State = frontend.Closed
 			return len(in), out, protocols.EventClose
 		}
 		return end, out, protocols.EventNone
@@ -132,69 +108,42 @@ func (s *Server) feedCommand(in, out []byte) (int, []byte, protocols.Event) {
 }
 
 func (s *Server) closeWith(n int, out []byte, line string) (int, []byte, protocols.Event) {
-	s.state = stClosed
-	return n, append(out, line...), protocols.EventClose
+	return n, s.Close(out, line), protocols.EventClose
 }
-
-// Login returns the credentials after EventLogin.
-func (s *Server) Login() *protocols.Login { return &s.login }
 
 // TLSStarted records that the client leg is now TLS. Whatever the client
 // said before (its ID) is forgotten: it could have been injected.
 func (s *Server) TLSStarted(out []byte) []byte {
-	if !s.tls {
-		s.tls = true
+	if !s.TLS {
+		s.TLS = true
 	}
 	s.clientID = nil
 	s.fr = framer{}
-	if s.state != stClosed {
-		s.state = stCommand
+	if s.State != frontend.Closed {
+		s.State = frontend.Command
 	}
 	return out
 }
 
 // LoginFailed appends the reply to a login the engine could not complete.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	tag := s.login.Tag
-	s.login = protocols.Login{}
-	if s.state == stClosed {
-		return out, true
-	}
-	s.state = stCommand
-	switch kind {
-	case protocols.FailRejected:
-		if len(relay) > 0 {
-			out = append(out, relay...)
-			if relay[len(relay)-1] != '\n' {
-				out = append(out, "\r\n"...)
-			}
-		} else {
-			out = appendTagged(out, []byte(tag), "NO [AUTHENTICATIONFAILED] Authentication failed.")
-		}
-		s.failures++
-	default:
-		out = appendTagged(out, []byte(tag), "NO [UNAVAILABLE] Service temporarily unavailable, try again later.")
-	}
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
-		return append(out, "* BYE Too many invalid authentication attempts\r\n"...), true
-	}
-	return out, false
+	tag := []byte(s.Pending.Tag)
+	s.Pending = protocols.Login{}
+	return s.Refusal(kind, relay, out, &frontend.Replies{
+		Rejected:    string(appendTagged(nil, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.")),
+		Unavailable: string(appendTagged(nil, tag, "NO [UNAVAILABLE] Service temporarily unavailable, try again later.")),
+		TooMany:     replyTooMany,
+	})
 }
 
-// TooBusy appends the reply for a connection refused by a limit.
-func (s *Server) TooBusy(out []byte) []byte {
-	return append(out, "* BYE [UNAVAILABLE] Too many connections, try again later\r\n"...)
-}
+// replyTooMany closes the connection after the last refused login allowed.
+const replyTooMany = "* BYE Too many invalid authentication attempts\r\n"
 
-// Timeout appends the reply sent before closing an idle connection.
-func (s *Server) Timeout(out []byte) []byte {
-	return append(out, "* BYE Autologout; idle for too long\r\n"...)
-}
-
-// ShuttingDown appends the reply sent when the proxy drains.
-func (s *Server) ShuttingDown(out []byte) []byte {
-	return append(out, "* BYE Server shutting down\r\n"...)
+// replies are the closings; refusals carry the client's tag (LoginFailed).
+var replies = frontend.Replies{
+	Busy:     "* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
+	Idle:     "* BYE Autologout; idle for too long\r\n",
+	Shutdown: "* BYE Server shutting down\r\n",
 }
 
 // appendTagged appends "tag text\r\n"; a missing tag becomes "*".
@@ -211,9 +160,9 @@ func appendTagged(out []byte, tag []byte, text string) []byte {
 
 // lineTag returns the tag of a command line, or nil.
 func lineTag(in []byte) []byte {
-	r := reader{b: in}
+	r := reader{cursor.Cursor{B: in}}
 	tag := r.tag()
-	if r.peek() != ' ' {
+	if r.Peek() != ' ' {
 		return nil
 	}
 	return tag

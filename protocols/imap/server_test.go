@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 )
 
 const (
@@ -32,7 +33,7 @@ func TestGreeting(t *testing.T) {
 			"* OK [CAPABILITY IMAP4rev2] IMAP server ready."},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			checkLines(t, "greeting", NewServer(tt.cfg).Greeting(nil), tt.want)
+			prototest.CheckLines(t, "greeting", NewServer(tt.cfg).Greeting(nil), tt.want)
 		})
 	}
 }
@@ -63,13 +64,13 @@ func runTranscripts(t *testing.T, cases []transcript) {
 					c.Send(w, bytewise)
 				}
 				if !bytewise {
-					checkLines(t, "output", c.Out[greeting:], tt.out...)
-					checkEvents(t, c, tt.events...)
+					prototest.CheckLines(t, "output", c.Out[greeting:], tt.out...)
+					prototest.CheckEvents(t, c.Events, tt.events...)
 					first = c
 					continue
 				}
 				if string(c.Out) != string(first.Out) || strings.Join(c.Events, "|") != strings.Join(first.Events, "|") {
-					t.Errorf("byte-at-a-time differs:\n out %q\nwant %q\n events %q\n  want %q", lines(c.Out), lines(first.Out), c.Events, first.Events)
+					t.Errorf("byte-at-a-time differs:\n out %q\nwant %q\n events %q\n  want %q", prototest.Lines(c.Out), prototest.Lines(first.Out), c.Events, first.Events)
 				}
 			}
 		})
@@ -299,9 +300,9 @@ func TestEngineKeepsIncompleteCommands(t *testing.T) {
 
 func TestFixedReplies(t *testing.T) {
 	s := NewServer(ServerConfig{})
-	checkLines(t, "TooBusy", s.TooBusy(nil), "* BYE [UNAVAILABLE] Too many connections, try again later")
-	checkLines(t, "Timeout", s.Timeout(nil), "* BYE Autologout; idle for too long")
-	checkLines(t, "ShuttingDown", s.ShuttingDown(nil), "* BYE Server shutting down")
+	prototest.CheckLines(t, "TooBusy", s.TooBusy(nil), "* BYE [UNAVAILABLE] Too many connections, try again later")
+	prototest.CheckLines(t, "Timeout", s.Timeout(nil), "* BYE Autologout; idle for too long")
+	prototest.CheckLines(t, "ShuttingDown", s.ShuttingDown(nil), "* BYE Server shutting down")
 }
 
 // TestShorterInputAfterPartial: an engine that hands back less than before

@@ -3,6 +3,8 @@ package imap
 import (
 	"bytes"
 	"errors"
+
+	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
 )
 
 // Wire syntax shared by both machines (RFC 3501 section 9, RFC 9051
@@ -32,57 +34,25 @@ func isTagChar(c byte) bool { return c != '+' && (isAtomChar(c) || c == ']') }
 func isAstringChar(c byte) bool { return isAtomChar(c) || c == ']' || c >= 0x80 }
 
 // reader walks one complete command or response.
-type reader struct {
-	b   []byte
-	pos int
-}
+type reader struct{ cursor.Cursor }
 
-func (r *reader) peek() byte {
-	if r.pos < len(r.b) {
-		return r.b[r.pos]
-	}
-	return 0
-}
-
-// eol reports whether only the line terminator (CRLF or bare LF) is left.
-func (r *reader) eol() bool {
-	rest := r.b[r.pos:]
-	return len(rest) == 0 || string(rest) == "\r\n" || string(rest) == "\n"
-}
-
-func (r *reader) sp() bool {
-	if r.peek() == ' ' {
-		r.pos++
-		return true
-	}
-	return false
-}
-
-func (r *reader) take(ok func(byte) bool) []byte {
-	start := r.pos
-	for r.pos < len(r.b) && ok(r.b[r.pos]) {
-		r.pos++
-	}
-	return r.b[start:r.pos]
-}
-
-func (r *reader) tag() []byte  { return r.take(isTagChar) }
-func (r *reader) atom() []byte { return r.take(isAtomChar) }
+func (r *reader) tag() []byte  { return r.Take(isTagChar) }
+func (r *reader) atom() []byte { return r.Take(isAtomChar) }
 
 // word reads up to the next SP or line end (SASL initial responses).
 func (r *reader) word() []byte {
-	return r.take(func(c byte) bool { return c != ' ' && c != '\r' && c != '\n' })
+	return r.Take(func(c byte) bool { return c != ' ' && c != '\r' && c != '\n' })
 }
 
 // astring reads an atom, a quoted string or a literal.
 func (r *reader) astring() ([]byte, error) {
-	switch r.peek() {
+	switch r.Peek() {
 	case '"':
 		return r.quoted()
 	case '{':
 		return r.literal()
 	}
-	a := r.take(isAstringChar)
+	a := r.Take(isAstringChar)
 	if len(a) == 0 {
 		return nil, errSyntax
 	}
@@ -92,8 +62,8 @@ func (r *reader) astring() ([]byte, error) {
 // nstring reads NIL, a quoted string or a literal. Atoms are accepted too:
 // some clients send ID values unquoted.
 func (r *reader) nstring() (v []byte, isNil bool, err error) {
-	if c := r.peek(); c != '"' && c != '{' {
-		a := r.take(isAstringChar)
+	if c := r.Peek(); c != '"' && c != '{' {
+		a := r.Take(isAstringChar)
 		if len(a) == 0 {
 			return nil, false, errSyntax
 		}
@@ -105,21 +75,21 @@ func (r *reader) nstring() (v []byte, isNil bool, err error) {
 
 // quoted reads a quoted string; only \" and \\ are valid escapes.
 func (r *reader) quoted() ([]byte, error) {
-	r.pos++ // opening quote
-	start := r.pos
+	r.Pos++ // opening quote
+	start := r.Pos
 	escaped := false
-	for ; r.pos < len(r.b); r.pos++ {
-		switch c := r.b[r.pos]; c {
+	for ; r.Pos < len(r.B); r.Pos++ {
+		switch c := r.B[r.Pos]; c {
 		case '"':
-			v := r.b[start:r.pos]
-			r.pos++
+			v := r.B[start:r.Pos]
+			r.Pos++
 			if escaped {
 				return unescape(v), nil
 			}
 			return v, nil
 		case '\\':
-			r.pos++
-			if r.pos >= len(r.b) || (r.b[r.pos] != '"' && r.b[r.pos] != '\\') {
+			r.Pos++
+			if r.Pos >= len(r.B) || (r.B[r.Pos] != '"' && r.B[r.Pos] != '\\') {
 				return nil, errSyntax
 			}
 			escaped = true
@@ -143,21 +113,14 @@ func unescape(v []byte) []byte {
 
 // literal reads {n} or {n+}, the line end and n octets.
 func (r *reader) literal() ([]byte, error) {
-	end := bytes.IndexByte(r.b[r.pos:], '\n')
-	if end < 0 {
+	v, ok := r.Literal(func(hdr []byte) (int64, bool) {
+		n, _, ok := literalSuffix(hdr)
+		return n, ok && len(hdr) == literalHeaderLen(hdr)
+	})
+	if !ok {
 		return nil, errSyntax
 	}
-	hdr := bytes.TrimSuffix(r.b[r.pos:r.pos+end], []byte("\r"))
-	n, _, ok := literalSuffix(hdr)
-	if !ok || len(hdr) != literalHeaderLen(hdr) {
-		return nil, errSyntax
-	}
-	start := r.pos + end + 1
-	if int64(len(r.b)-start) < n {
-		return nil, errSyntax
-	}
-	r.pos = start + int(n)
-	return r.b[start:r.pos], nil
+	return v, nil
 }
 
 // literalHeaderLen returns the length of the "{n}" / "{n+}" suffix of

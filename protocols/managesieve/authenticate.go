@@ -2,9 +2,10 @@ package managesieve
 
 import (
 	"bytes"
-	"encoding/base64"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -15,11 +16,11 @@ func (s *Server) authenticate(r *reader, out []byte) ([]byte, protocols.Event) {
 	if !s.cleartextOK() {
 		return append(out, "NO (ENCRYPT-NEEDED) \"Authentication requires TLS.\"\r\n"...), protocols.EventNone
 	}
-	if !r.sp() {
+	if !r.SP() {
 		return badArgs(out), protocols.EventNone
 	}
 	var mech []byte
-	if c := r.peek(); c == '"' || c == '{' {
+	if c := r.Peek(); c == '"' || c == '{' {
 		var ok bool
 		if mech, ok = r.str(); !ok {
 			return badArgs(out), protocols.EventNone
@@ -28,7 +29,7 @@ func (s *Server) authenticate(r *reader, out []byte) ([]byte, protocols.Event) {
 		mech = r.atom()
 	}
 	var ir []byte
-	hasIR := r.sp()
+	hasIR := r.SP()
 	if hasIR {
 		w, ok := r.str()
 		if !ok {
@@ -38,16 +39,10 @@ func (s *Server) authenticate(r *reader, out []byte) ([]byte, protocols.Event) {
 			return append(out, "NO \"Invalid base64 data in initial response.\"\r\n"...), protocols.EventNone
 		}
 	}
-	if !r.eol() || len(mech) == 0 {
+	if !r.EOL() || len(mech) == 0 {
 		return badArgs(out), protocols.EventNone
 	}
-	var srv *sasl.Server
-	for _, m := range s.mechs {
-		if bytes.EqualFold(mech, []byte(m)) {
-			srv, _ = sasl.NewServer(m)
-			break
-		}
-	}
+	srv := sasl.Pick(s.mechs, mech)
 	if srv == nil {
 		return append(out, "NO \"Unsupported authentication mechanism.\"\r\n"...), protocols.EventNone
 	}
@@ -60,34 +55,24 @@ func (s *Server) authenticate(r *reader, out []byte) ([]byte, protocols.Event) {
 func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out []byte) ([]byte, protocols.Event) {
 	switch {
 	case err != nil:
-		s.endSASL()
+		s.EndSASL()
 		return s.authFailed(out)
 	case done:
-		s.endSASL()
-		s.login = protocols.Login{Creds: srv.Credentials()}
-		s.state = stLogin
+		s.EndSASL()
+		s.Pending = protocols.Login{Creds: srv.Credentials()}
+		s.State = frontend.Login
 		return out, protocols.EventLogin
 	}
-	s.auth, s.state = srv, stSASL
-	out = append(out, '"')
-	out = base64.StdEncoding.AppendEncode(out, ch)
-	return append(out, "\"\r\n"...), protocols.EventNone
-}
-
-func (s *Server) endSASL() {
-	s.auth = nil
-	if s.state == stSASL {
-		s.state = stCommand
-	}
+	return s.Challenge(out, srv, ch, `"`, "\"\r\n"), protocols.EventNone
 }
 
 // saslResponse handles one client response during AUTHENTICATE: a string
 // (quoted or literal) of base64, or "*" (quoted or bare) to abort.
 func (s *Server) saslResponse(cmd []byte, out []byte) ([]byte, protocols.Event) {
-	r := reader{b: cmd}
+	r := reader{cursor.Cursor{B: cmd}}
 	var resp []byte
-	if r.peek() == '*' {
-		r.pos++
+	if r.Peek() == '*' {
+		r.Pos++
 		resp = []byte("*")
 	} else {
 		var ok bool
@@ -95,20 +80,20 @@ func (s *Server) saslResponse(cmd []byte, out []byte) ([]byte, protocols.Event) 
 			resp = nil
 		}
 	}
-	if resp == nil || !r.eol() {
-		s.endSASL()
+	if resp == nil || !r.EOL() {
+		s.EndSASL()
 		return append(out, "NO \"Invalid authentication response.\"\r\n"...), protocols.EventNone
 	}
 	if string(resp) == "*" {
-		s.endSASL()
+		s.EndSASL()
 		return append(out, "NO \"Authentication aborted.\"\r\n"...), protocols.EventNone
 	}
 	dec, ok := decodeBase64(resp)
 	if !ok {
-		s.endSASL()
+		s.EndSASL()
 		return append(out, "NO \"Invalid base64 data.\"\r\n"...), protocols.EventNone
 	}
-	srv := s.auth
+	srv := s.Auth
 	ch, done, err := srv.Next(dec)
 	return s.saslStep(srv, ch, done, err, out)
 }

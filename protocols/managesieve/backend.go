@@ -51,7 +51,6 @@ type Backend struct {
 	fr      framer
 
 	waiting []step
-	auth    sasl.Replay // the AUTHENTICATE in flight: responses after each challenge (LOGIN)
 
 	verdict.Verdict
 }
@@ -61,36 +60,26 @@ var _ protocols.BackEnd = (*Backend)(nil)
 // NewBackend returns a machine for one backend connection. The engine
 // feeds it the backend's capability block first.
 func NewBackend(cfg BackendConfig) *Backend {
-	return &Backend{cfg: cfg, auth: sasl.Replay{Encoding: sasl.QuotedBase64}, Verdict: verdict.Verdict{Name: "managesieve backend"}}
+	return &Backend{cfg: cfg, Verdict: verdict.Verdict{Name: "managesieve backend", Auth: sasl.Replay{Encoding: sasl.QuotedBase64}}}
 }
 
 // Feed consumes backend responses. After BackendStartTLS and the verdict
 // it consumes nothing past the response that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	for {
-		switch {
-		case b.Ended():
-			return consumed, out, b.Result
-		case b.state == bsTLS:
-			return consumed, out, protocols.BackendNone
-		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.BackendNone
-		}
-		end, res := b.fr.frame(rest, maxResponse)
-		switch res {
-		case frameMore:
-			return consumed, out, protocols.BackendNone
-		case frameTooLong:
-			return len(in), out, b.Failf("response too long")
-		}
-		consumed += end
-		out, ev = b.handle(rest[:end], out)
-		if ev != protocols.BackendNone {
-			return consumed, out, ev
-		}
+	return b.Verdict.Feed(in, out, b.state == bsTLS, b.next)
+}
+
+// next takes one response.
+func (b *Backend) next(rest, out []byte) (int, []byte, protocols.BackendEvent) {
+	end, res := b.fr.frame(rest, maxResponse)
+	switch res {
+	case frameMore:
+		return 0, out, protocols.BackendNone
+	case frameTooLong:
+		return len(rest), out, b.Failf("response too long")
 	}
+	out, ev := b.handle(rest[:end], out)
+	return end, out, ev
 }
 
 func (b *Backend) handle(raw []byte, out []byte) ([]byte, protocols.BackendEvent) {
@@ -143,14 +132,10 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if err != nil {
 		return out, b.Fail(err)
 	}
-	if b.cfg.Forward != nil && b.caps.xclient != nil {
-		info := *b.cfg.Forward
-		info.Proto = "" // Dovecot's dialect: raw values, no HELO/PROTO
-		for _, l := range forward.XClientArgs(info, b.caps.xclient) {
-			out = append(out, l...)
-			out = append(out, "\r\n"...)
-			b.waiting = append(b.waiting, stepXClient)
-		}
+	for _, l := range forward.DovecotXClientArgs(b.cfg.Forward, b.caps.xclient) {
+		out = append(out, l...)
+		out = append(out, "\r\n"...)
+		b.waiting = append(b.waiting, stepXClient)
 	}
 	b.state = bsLogin
 	b.waiting = append(b.waiting, stepAuth)
@@ -178,7 +163,7 @@ func (b *Backend) loginReply(r *response, out []byte) ([]byte, protocols.Backend
 		if st != stepAuth {
 			return out, b.Failf("unexpected challenge %s", eol.Quote(r.raw))
 		}
-		return b.challenge(r, out)
+		return b.Answer("challenge", r.raw, out)
 	}
 	b.waiting = b.waiting[1:]
 	switch {
@@ -196,13 +181,4 @@ func (b *Backend) loginReply(r *response, out []byte) ([]byte, protocols.Backend
 		b.Reply = append(b.Reply[:0], r.raw...)
 	}
 	return out, b.End(protocols.BackendAuthFailed)
-}
-
-// challenge answers a server challenge: the next LOGIN step, or the
-// answer to an OAuth error so that the backend sends its NO.
-func (b *Backend) challenge(r *response, out []byte) ([]byte, protocols.BackendEvent) {
-	if out, ok := b.auth.Next(out); ok {
-		return out, protocols.BackendNone
-	}
-	return out, b.Failf("unexpected challenge %s", eol.Quote(r.raw))
 }

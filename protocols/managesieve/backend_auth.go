@@ -31,10 +31,7 @@ func (b *Backend) authCommand(c sasl.Credentials) ([]byte, error) {
 		}
 		return nil, errors.New("managesieve backend: neither SASL PLAIN nor LOGIN is advertised")
 	case sasl.OAuthBearer, sasl.XOAuth2:
-		if !b.caps.hasMech(mech) {
-			return nil, errors.New("managesieve backend: SASL " + mech + " not advertised")
-		}
-		ir, err := sasl.InitialResponse(c)
+		ir, err := sasl.BearerResponse(c, b.caps.hasMech(mech), "managesieve backend: SASL %s not advertised")
 		if err != nil {
 			return nil, err
 		}
@@ -46,7 +43,7 @@ func (b *Backend) authCommand(c sasl.Credentials) ([]byte, error) {
 // authenticate builds AUTHENTICATE "mech" with ir; pending are the
 // responses after each challenge.
 func (b *Backend) authenticate(mech string, ir []byte, pending ...[]byte) []byte {
-	b.auth.Start(mech, pending...)
+	b.Auth.Start(mech, pending...)
 	cmd := append([]byte(`AUTHENTICATE "`), mech...)
 	cmd = append(cmd, `" `...)
 	return sasl.QuotedBase64.Append(cmd, ir)

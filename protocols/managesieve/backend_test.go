@@ -36,14 +36,12 @@ const (
 	authPlain = "AUTHENTICATE \"PLAIN\" \"AGFsaWNlAHNlY3JldA==\"\r\n"
 )
 
+// transcript is prototest.Transcript, local so that the table may leave
+// the field names out.
+type transcript prototest.Transcript[BackendConfig]
+
 func TestBackendTranscripts(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		cfg    BackendConfig
-		recv   []string
-		sent   string
-		events []string
-	}{
+	for _, tc := range []transcript{
 		{"plain", BackendConfig{Login: plainLogin("alice", "secret")},
 			[]string{plainCaps, "OK \"Logged in.\"\r\n"}, authPlain, []string{`ok "OK \"Logged in.\"\r\n"`}},
 		{"xclient-pipelined", BackendConfig{Login: plainLogin("alice", "secret"), Forward: testInfo},
@@ -76,11 +74,7 @@ func TestBackendTranscripts(t *testing.T) {
 		{"garbage", BackendConfig{Login: plainLogin("a", "b")},
 			[]string{"+OK POP3\r\n"}, "", []string{`failed: managesieve backend: malformed response "+OK POP3"`}},
 	} {
-		prototest.BothWays(t, tc.name, func(t *testing.T, bytewise bool) {
-			r := &backendRun{T: t, B: NewBackend(tc.cfg)}
-			r.RecvEach(tc.recv, bytewise)
-			r.Check(tc.sent, tc.events)
-		})
+		prototest.RunTranscript(t, NewBackend, prototest.Transcript[BackendConfig](tc))
 	}
 }
 

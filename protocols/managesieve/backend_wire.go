@@ -6,6 +6,7 @@ import (
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
 )
 
 // maxResponse bounds one backend response, literals included.
@@ -22,19 +23,19 @@ type response struct {
 
 func parseResponse(raw []byte) (response, bool) {
 	resp := response{raw: raw}
-	r := reader{b: raw}
-	if c := r.peek(); c == '"' || c == '{' {
+	r := reader{cursor.Cursor{B: raw}}
+	if c := r.Peek(); c == '"' || c == '{' {
 		s, ok := r.str()
 		if !ok {
 			return resp, false
 		}
 		resp.kind, resp.first = 's', s
-		if r.sp() {
+		if r.SP() {
 			if resp.second, ok = r.str(); !ok {
 				return resp, false
 			}
 		}
-		return resp, r.eol()
+		return resp, r.EOL()
 	}
 	var buf [8]byte
 	switch string(ascii.Upper(buf[:], r.atom())) {
@@ -47,8 +48,8 @@ func parseResponse(raw []byte) (response, bool) {
 	default:
 		return resp, false
 	}
-	if r.sp() && r.peek() == '(' {
-		r.pos++
+	if r.SP() && r.Peek() == '(' {
+		r.Pos++
 		var cb [32]byte
 		resp.code = ascii.Upper(cb[:], r.atom())
 		resp.code = append([]byte(nil), resp.code...)

@@ -32,7 +32,7 @@ func (s *Server) capabilities(out []byte) []byte {
 	if enotify {
 		out = append(out, "\"NOTIFY\" \"mailto\"\r\n"...)
 	}
-	if s.cfg.StartTLS && !s.tls {
+	if s.cfg.StartTLS && !s.TLS {
 		out = append(out, "\"STARTTLS\"\r\n"...)
 	}
 	return append(out, "\"VERSION\" \"1.0\"\r\n"...)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 )
 
@@ -13,12 +14,12 @@ func (s *Server) execute(cmd []byte, out []byte) ([]byte, protocols.Event) {
 	if len(eol.Trim(cmd)) == 0 {
 		return out, protocols.EventNone // empty line: ignored
 	}
-	r := reader{b: cmd}
+	r := reader{cursor.Cursor{B: cmd}}
 	var buf [16]byte
 	name := ascii.Upper(buf[:], r.atom())
 	switch string(name) {
 	case "CAPABILITY":
-		if !r.eol() {
+		if !r.EOL() {
 			return badArgs(out), protocols.EventNone
 		}
 		out = s.capabilities(out)
@@ -26,11 +27,10 @@ func (s *Server) execute(cmd []byte, out []byte) ([]byte, protocols.Event) {
 	case "NOOP":
 		return s.noop(&r, out), protocols.EventNone
 	case "LOGOUT":
-		if !r.eol() {
+		if !r.EOL() {
 			return badArgs(out), protocols.EventNone
 		}
-		s.state = stClosed
-		return append(out, "OK \"Logout completed.\"\r\n"...), protocols.EventClose
+		return s.Close(out, "OK \"Logout completed.\"\r\n"), protocols.EventClose
 	case "STARTTLS":
 		return s.startTLS(&r, out)
 	case "AUTHENTICATE":
@@ -49,14 +49,14 @@ func badArgs(out []byte) []byte {
 // noop answers NOOP [tag] (RFC 5804 section 2.13): the tag comes back in a
 // TAG response code, so clients can use it to resynchronise.
 func (s *Server) noop(r *reader, out []byte) []byte {
-	if r.eol() {
+	if r.EOL() {
 		return append(out, "OK \"NOOP completed.\"\r\n"...)
 	}
-	if !r.sp() {
+	if !r.SP() {
 		return badArgs(out)
 	}
 	tag, ok := r.str()
-	if !ok || !r.eol() {
+	if !ok || !r.EOL() {
 		return badArgs(out)
 	}
 	out = append(out, "OK (TAG "...)
@@ -68,9 +68,9 @@ func (s *Server) noop(r *reader, out []byte) []byte {
 // engine drops anything sent after it.
 func (s *Server) startTLS(r *reader, out []byte) ([]byte, protocols.Event) {
 	switch {
-	case !r.eol():
+	case !r.EOL():
 		return badArgs(out), protocols.EventNone
-	case s.tls:
+	case s.TLS:
 		return append(out, "NO \"TLS is already active.\"\r\n"...), protocols.EventNone
 	case !s.cfg.StartTLS:
 		return append(out, "NO \"STARTTLS is not available.\"\r\n"...), protocols.EventNone
@@ -82,9 +82,7 @@ func (s *Server) startTLS(r *reader, out []byte) ([]byte, protocols.Event) {
 // counts it like one the backend refused.
 func (s *Server) authFailed(out []byte) ([]byte, protocols.Event) {
 	out = append(out, replyAuthFailed...)
-	s.failures++
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
+	if s.Refused() {
 		return append(out, replyTooMany...), protocols.EventClose
 	}
 	return out, protocols.EventNone

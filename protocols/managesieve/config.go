@@ -5,7 +5,10 @@
 // touches a socket, a goroutine or a clock.
 package managesieve
 
-import "github.com/switchyard-mail/switchyard/limits"
+import (
+	"github.com/switchyard-mail/switchyard/limits"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
+)
 
 // ServerConfig configures the client-facing machine. Zero values take the
 // defaults documented on each field.
@@ -39,12 +42,10 @@ type ServerConfig struct {
 const (
 	defaultMaxCommand     = limits.SieveMaxCommand
 	minMaxCommand         = 64
-	defaultAttempts       = limits.MaxAuthAttempts
 	defaultImplementation = "switchyard"
 )
 
 var (
-	defaultSASL  = []string{"PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2"}
 	defaultSieve = []string{"fileinto", "reject", "envelope", "encoded-character", "vacation",
 		"subaddress", "comparator-i;ascii-numeric", "relational", "regex", "imap4flags", "copy",
 		"include", "variables", "body", "enotify", "environment", "mailbox", "date", "index",
@@ -52,20 +53,9 @@ var (
 )
 
 func (c *ServerConfig) setDefaults() {
-	if c.Implementation == "" {
-		c.Implementation = defaultImplementation
-	}
-	if c.Sieve == nil {
-		c.Sieve = defaultSieve
-	}
-	if c.SASL == nil {
-		c.SASL = defaultSASL
-	}
-	if c.MaxAuthAttempts <= 0 {
-		c.MaxAuthAttempts = defaultAttempts
-	}
-	if c.MaxCommand <= 0 {
-		c.MaxCommand = defaultMaxCommand
-	}
+	frontend.Default(&c.Implementation, defaultImplementation)
+	frontend.DefaultList(&c.Sieve, defaultSieve)
+	frontend.Defaults(&c.SASL, &c.MaxAuthAttempts)
+	frontend.Default(&c.MaxCommand, defaultMaxCommand)
 	c.MaxCommand = max(c.MaxCommand, minMaxCommand)
 }

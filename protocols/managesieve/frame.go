@@ -2,6 +2,7 @@ package managesieve
 
 import (
 	"bytes"
+
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 )
 

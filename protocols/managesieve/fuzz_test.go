@@ -1,7 +1,6 @@
 package managesieve
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -21,23 +20,16 @@ func FuzzSieveServerFeed(f *testing.F) {
 	f.Add([]byte("AUTHENTICATE {5}\r\nPLAIN\r\n\"AGEAYg==\"\r\nPUTSCRIPT \"a\" {99999+}\r\n"), []byte{2}, uint8(0x8a))
 	f.Add([]byte("NOOP {3}\r\na\nb\r\nNOOP \"a\\\"b\"\r\n"+strings.Repeat("z", 90)), []byte{1}, uint8(8))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
-		cfg := ServerConfig{
-			StartTLS:             flags&1 != 0,
-			TLSActive:            flags&2 != 0,
-			AllowPlainWithoutTLS: flags&4 != 0,
-			MaxAuthAttempts:      int(flags>>6) + 1,
-		}
+		var cfg ServerConfig
+		cfg.StartTLS, cfg.TLSActive, cfg.AllowPlainWithoutTLS, cfg.MaxAuthAttempts = prototest.ServerFlags(flags)
 		if flags&8 != 0 {
 			cfg.MaxCommand = 80
 		}
 		prototest.ServerFuzz[*Server]{
-			New: func() *client {
-				c := newClient(t, cfg)
-				c.Verdict = prototest.AlternateVerdicts()
-				return c
-			},
-			MaxHeld: defaultMaxCommand + 2,
-			MaxOut:  func(in int) int { return 32*in + 4096 },
+			New:      func() *client { return newClient(t, cfg) },
+			Verdicts: prototest.AlternateVerdicts,
+			MaxHeld:  defaultMaxCommand + 2,
+			MaxOut:   func(in int) int { return 32*in + 4096 },
 		}.Check(t, data, cuts)
 	})
 }
@@ -62,30 +54,15 @@ func FuzzSieveBackendFeed(f *testing.F) {
 		if flags&4 != 0 {
 			cfg.Forward = testInfo
 		}
-		run := func(writes []string) *backendRun {
-			r := &backendRun{T: t, B: NewBackend(cfg)}
-			for _, w := range writes {
-				r.Recv(w, false)
+		prototest.BackendFuzz[*Backend]{
+			New: func() *Backend { return NewBackend(cfg) },
+			Write: func(r *prototest.BackendRun[*Backend]) {
 				plain := string(r.Sent[:r.PlainSent])
 				if cfg.StartTLS && (strings.Contains(plain, "AUTHENTICATE") || strings.Contains(plain, "XCLIENT")) {
 					t.Fatalf("credentials sent before TLS: %q", r.Sent)
 				}
-			}
-			if len(r.Sent) > 4096 {
-				t.Fatalf("sent %d bytes", len(r.Sent))
-			}
-			if len(r.B.Relay()) > maxResponse+2 {
-				t.Fatalf("relay of %d bytes", len(r.B.Relay()))
-			}
-			return r
-		}
-		whole := run([]string{string(data)})
-		if len(data) > 4096 {
-			return
-		}
-		c := run(prototest.Chunk(data, cuts))
-		if string(c.Sent) != string(whole.Sent) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
-			t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Sent, c.Events, whole.Sent, whole.Events)
-		}
+			},
+			MaxRelay: maxResponse + 2,
+		}.Check(t, data, cuts)
 	})
 }

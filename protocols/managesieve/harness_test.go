@@ -6,23 +6,9 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 )
 
-// The engine stand-ins live in prototest; these names keep the tests short.
-type (
-	client     = prototest.Client[*Server]
-	failure    = prototest.Failure
-	backendRun = prototest.BackendRun[*Backend]
-)
+// client is prototest's engine stand-in; the name keeps the tests short.
+type client = prototest.Client[*Server]
 
 func newClient(t *testing.T, cfg ServerConfig) *client {
 	return prototest.NewClient(t, NewServer(cfg), prototest.Describe)
-}
-
-func checkLines(t *testing.T, what string, got []byte, want ...string) {
-	t.Helper()
-	prototest.CheckLines(t, what, got, want...)
-}
-
-func checkEvents(t *testing.T, c *client, want ...string) {
-	t.Helper()
-	prototest.CheckEvents(t, c.Events, want...)
 }

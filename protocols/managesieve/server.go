@@ -3,30 +3,17 @@ package managesieve
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
-)
-
-type serverState uint8
-
-const (
-	stCommand serverState = iota // reading commands
-	stSASL                       // AUTHENTICATE: waiting for a client response
-	stLogin                      // EventLogin returned: waiting for the engine
-	stClosed
 )
 
 // Server is the client-facing ManageSieve machine before authentication.
 // It implements protocols.FrontEnd.
 type Server struct {
-	cfg      ServerConfig
-	mechs    []string
-	tls      bool
-	state    serverState
-	fr       framer
-	failures int
-
-	auth  *sasl.Server
-	login protocols.Login
+	cfg   ServerConfig
+	mechs []string
+	frontend.Session
+	fr framer
 }
 
 var _ protocols.FrontEnd = (*Server)(nil)
@@ -35,7 +22,7 @@ var _ protocols.FrontEnd = (*Server)(nil)
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
 	cfg.Implementation = ascii.Sanitize(cfg.Implementation, quotableText)
-	return &Server{cfg: cfg, tls: cfg.TLSActive, mechs: sasl.Offered(cfg.SASL)}
+	return &Server{cfg: cfg, Session: frontend.Session{TLS: cfg.TLSActive, MaxFailures: cfg.MaxAuthAttempts, Replies: &replies}, mechs: sasl.Offered(cfg.SASL)}
 }
 
 // Greeting appends the capability block and OK (RFC 5804 section 1.7).
@@ -44,101 +31,54 @@ func (s *Server) Greeting(out []byte) []byte {
 	return append(out, "OK \"ManageSieve server ready.\"\r\n"...)
 }
 
-func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS }
+func (s *Server) cleartextOK() bool { return s.TLS || s.cfg.AllowPlainWithoutTLS }
 
 // Feed consumes complete commands from in. An incomplete command is left
 // unconsumed for the engine to hand back with more bytes.
 func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
-	for {
-		switch s.state {
-		case stLogin:
-			return consumed, out, protocols.EventNone
-		case stClosed:
-			return len(in), out, protocols.EventClose
-		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.EventNone
-		}
-		end, res := s.fr.frame(rest, s.cfg.MaxCommand)
-		switch res {
-		case frameMore:
-			return consumed, out, protocols.EventNone
-		case frameTooLong:
-			s.endSASL()
-			s.state = stClosed
-			return len(in), append(out, "BYE \"Command too long.\"\r\n"...), protocols.EventClose
-		}
-		consumed += end
-		if s.state == stSASL {
-			out, ev = s.saslResponse(rest[:end], out)
-		} else {
-			out, ev = s.execute(rest[:end], out)
-		}
-		if ev != protocols.EventNone {
-			return consumed, out, ev
-		}
-	}
+	return s.Session.Feed(in, out, s.step)
 }
 
-// Login returns the credentials after EventLogin.
-func (s *Server) Login() *protocols.Login { return &s.login }
+// step takes one command, or a client response during AUTHENTICATE.
+func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
+	end, res := s.fr.frame(rest, s.cfg.MaxCommand)
+	switch res {
+	case frameMore:
+		return 0, out, protocols.EventNone
+	case frameTooLong:
+		return len(rest), s.Close(out, "BYE \"Command too long.\"\r\n"), protocols.EventClose
+	}
+	var ev protocols.Event
+	if s.State == frontend.SASL {
+		out, ev = s.saslResponse(rest[:end], out)
+	} else {
+		out, ev = s.execute(rest[:end], out)
+	}
+	return end, out, ev
+}
 
 // TLSStarted records that the client leg is now TLS and appends the fresh
 // capability block the client must get (RFC 5804 section 2.2).
 func (s *Server) TLSStarted(out []byte) []byte {
-	s.tls = true
+	s.TLS = true
 	s.fr = framer{}
-	s.endSASL()
-	if s.state == stClosed {
+	s.EndSASL()
+	if s.State == frontend.Closed {
 		return out
 	}
-	s.state = stCommand
+	s.State = frontend.Command
 	out = s.capabilities(out)
 	return append(out, "OK \"TLS negotiation successful.\"\r\n"...)
 }
 
-// LoginFailed appends the reply to a login the engine could not complete.
-func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	s.login = protocols.Login{}
-	if s.state == stClosed {
-		return out, true
-	}
-	s.state = stCommand
-	switch kind {
-	case protocols.FailRejected:
-		if len(relay) > 0 {
-			out = append(out, relay...)
-			if relay[len(relay)-1] != '\n' {
-				out = append(out, "\r\n"...)
-			}
-		} else {
-			out = append(out, replyAuthFailed...)
-		}
-		s.failures++
-	default:
-		out = append(out, "NO (TRYLATER) \"Service temporarily unavailable, try again later.\"\r\n"...)
-	}
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
-		return append(out, replyTooMany...), true
-	}
-	return out, false
-}
-
-// TooBusy appends the reply for a connection refused by a limit.
-func (s *Server) TooBusy(out []byte) []byte {
-	return append(out, "BYE (TRYLATER) \"Too many connections, try again later.\"\r\n"...)
-}
-
-// Timeout appends the reply sent before closing an idle connection.
-func (s *Server) Timeout(out []byte) []byte {
-	return append(out, "BYE \"Disconnected for inactivity.\"\r\n"...)
-}
-
-// ShuttingDown appends the reply sent when the proxy drains.
-func (s *Server) ShuttingDown(out []byte) []byte {
-	return append(out, "BYE (TRYLATER) \"Server shutting down.\"\r\n"...)
+// replies word a failed login (Session.LoginFailed) and the closings.
+var replies = frontend.Replies{
+	Rejected:    replyAuthFailed,
+	Unavailable: "NO (TRYLATER) \"Service temporarily unavailable, try again later.\"\r\n",
+	TooMany:     replyTooMany,
+	Busy:        "BYE (TRYLATER) \"Too many connections, try again later.\"\r\n",
+	Idle:        "BYE \"Disconnected for inactivity.\"\r\n",
+	Shutdown:    "BYE (TRYLATER) \"Server shutting down.\"\r\n",
 }
 
 const (

@@ -24,6 +24,10 @@ func greetingLines(sasl string, starttls bool) []string {
 
 const allMechs = "PLAIN LOGIN OAUTHBEARER XOAUTH2"
 
+// serverCase is prototest.ServerCase, local so that the table may leave
+// the field names out.
+type serverCase prototest.ServerCase[ServerConfig]
+
 // Each case is a transcript, run with the client's write delivered whole
 // and one byte at a time: both must give the same result.
 func TestServerTranscripts(t *testing.T) {
@@ -32,13 +36,7 @@ func TestServerTranscripts(t *testing.T) {
 	tinyCfg := tlsCfg
 	tinyCfg.MaxCommand = 64
 	starttlsCfg := ServerConfig{StartTLS: true, Sieve: []string{"fileinto", "enotify"}}
-	for _, tc := range []struct {
-		name   string
-		cfg    ServerConfig
-		in     string
-		out    []string
-		events []string
-	}{
+	for _, tc := range []serverCase{
 		{"capability", tlsCfg, "CAPABILITY\r\n", with(append(capsBlock(allMechs, false), `OK "Capability completed."`)...), nil},
 		{"noop-tag", tlsCfg, "NOOP\r\nnoop \"STARTTLS-SYNC-42\"\r\nNOOP {3+}\r\na\"b\r\n",
 			with(`OK "NOOP completed."`, `OK (TAG "STARTTLS-SYNC-42") "Done"`, `OK (TAG "a\"b") "Done"`), nil},
@@ -77,9 +75,7 @@ func TestServerTranscripts(t *testing.T) {
 		{"literal-too-long", tinyCfg, "PUTSCRIPT \"a\" {100+}\r\n" + strings.Repeat("x", 100) + "\r\n",
 			with(`BYE "Command too long."`), []string{"close"}},
 	} {
-		prototest.BothWays(t, tc.name, func(t *testing.T, bytewise bool) {
-			newClient(t, tc.cfg).Transcript(tc.in, bytewise, tc.out, tc.events)
-		})
+		prototest.RunServerCase(t, newClient, prototest.ServerCase[ServerConfig](tc))
 	}
 }
 
@@ -87,17 +83,17 @@ func TestLoginFailures(t *testing.T) {
 	c := newClient(t, ServerConfig{TLSActive: true, MaxAuthAttempts: 2})
 	c.Out = nil
 	n := 0
-	c.Verdict = func(*protocols.Login) *failure {
+	c.Verdict = func(*protocols.Login) *prototest.Failure {
 		n++
 		if n == 1 {
-			return &failure{Kind: protocols.FailUnavailable}
+			return &prototest.Failure{Kind: protocols.FailUnavailable}
 		}
-		return &failure{Kind: protocols.FailRejected, Relay: "NO (AUTH-TOO-WEAK) \"no\"\r\n"}
+		return &prototest.Failure{Kind: protocols.FailRejected, Relay: "NO (AUTH-TOO-WEAK) \"no\"\r\n"}
 	}
 	c.Send("AUTHENTICATE \"PLAIN\" \"AGEAYg==\"\r\nAUTHENTICATE \"PLAIN\" \"AGEAYg==\"\r\nAUTHENTICATE \"PLAIN\" \"AGEAYw==\"\r\nNOOP\r\n", false)
-	checkLines(t, "output", c.Out, `NO (TRYLATER) "Service temporarily unavailable, try again later."`,
+	prototest.CheckLines(t, "output", c.Out, `NO (TRYLATER) "Service temporarily unavailable, try again later."`,
 		`NO (AUTH-TOO-WEAK) "no"`, `NO (AUTH-TOO-WEAK) "no"`, `BYE "Too many invalid authentication attempts."`)
-	checkEvents(t, c, `login PLAIN user="a" pass="b"`, `login PLAIN user="a" pass="b"`, `login PLAIN user="a" pass="c"`, "close")
+	prototest.CheckEvents(t, c.Events, `login PLAIN user="a" pass="b"`, `login PLAIN user="a" pass="b"`, `login PLAIN user="a" pass="c"`, "close")
 }
 
 func TestEngineReplies(t *testing.T) {
@@ -105,7 +101,7 @@ func TestEngineReplies(t *testing.T) {
 	if g := string(s.Greeting(nil)); !strings.HasPrefix(g, "\"IMPLEMENTATION\" \"xy\"\r\n\"SASL\" \"\"\r\n") {
 		t.Fatalf("greeting %q", g)
 	}
-	checkLines(t, "busy", s.TooBusy(nil), `BYE (TRYLATER) "Too many connections, try again later."`)
-	checkLines(t, "timeout", s.Timeout(nil), `BYE "Disconnected for inactivity."`)
-	checkLines(t, "shutdown", s.ShuttingDown(nil), `BYE (TRYLATER) "Server shutting down."`)
+	prototest.CheckLines(t, "busy", s.TooBusy(nil), `BYE (TRYLATER) "Too many connections, try again later."`)
+	prototest.CheckLines(t, "timeout", s.Timeout(nil), `BYE "Disconnected for inactivity."`)
+	prototest.CheckLines(t, "shutdown", s.ShuttingDown(nil), `BYE (TRYLATER) "Server shutting down."`)
 }

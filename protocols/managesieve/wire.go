@@ -6,6 +6,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/cursor"
 )
 
 // ManageSieve syntax (RFC 5804 section 4): atoms, quoted strings with \"
@@ -15,32 +16,7 @@ import (
 const maxQuoted = limits.SieveMaxQuoted
 
 // reader walks one complete command or response (literals inline).
-type reader struct {
-	b   []byte
-	pos int
-}
-
-func (r *reader) peek() byte {
-	if r.pos < len(r.b) {
-		return r.b[r.pos]
-	}
-	return 0
-}
-
-// sp consumes one space.
-func (r *reader) sp() bool {
-	if r.peek() == ' ' {
-		r.pos++
-		return true
-	}
-	return false
-}
-
-// eol reports whether only the line terminator is left.
-func (r *reader) eol() bool {
-	rest := r.b[r.pos:]
-	return len(rest) == 0 || string(rest) == "\r\n" || string(rest) == "\n"
-}
+type reader struct{ cursor.Cursor }
 
 func isAtomChar(c byte) bool {
 	if c <= ' ' || c >= 0x7f {
@@ -54,17 +30,11 @@ func isAtomChar(c byte) bool {
 }
 
 // atom reads an atom.
-func (r *reader) atom() []byte {
-	start := r.pos
-	for r.pos < len(r.b) && isAtomChar(r.b[r.pos]) {
-		r.pos++
-	}
-	return r.b[start:r.pos]
-}
+func (r *reader) atom() []byte { return r.Take(isAtomChar) }
 
 // str reads a quoted string or a literal. ok is false on a syntax error.
 func (r *reader) str() (s []byte, ok bool) {
-	switch r.peek() {
+	switch r.Peek() {
 	case '"':
 		return r.quoted()
 	case '{':
@@ -74,11 +44,11 @@ func (r *reader) str() (s []byte, ok bool) {
 }
 
 func (r *reader) quoted() ([]byte, bool) {
-	r.pos++ // opening quote
+	r.Pos++ // opening quote
 	var out []byte
-	for r.pos < len(r.b) {
-		c := r.b[r.pos]
-		r.pos++
+	for r.Pos < len(r.B) {
+		c := r.B[r.Pos]
+		r.Pos++
 		switch c {
 		case '"':
 			if out == nil {
@@ -86,11 +56,11 @@ func (r *reader) quoted() ([]byte, bool) {
 			}
 			return out, true
 		case '\\':
-			if r.pos >= len(r.b) || (r.b[r.pos] != '"' && r.b[r.pos] != '\\') {
+			if r.Pos >= len(r.B) || (r.B[r.Pos] != '"' && r.B[r.Pos] != '\\') {
 				return nil, false
 			}
-			c = r.b[r.pos]
-			r.pos++
+			c = r.B[r.Pos]
+			r.Pos++
 		case '\r', '\n', 0:
 			return nil, false
 		}
@@ -103,21 +73,10 @@ func (r *reader) quoted() ([]byte, bool) {
 }
 
 func (r *reader) literal() ([]byte, bool) {
-	end := bytes.IndexByte(r.b[r.pos:], '\n')
-	if end < 0 {
-		return nil, false
-	}
-	line := bytes.TrimSuffix(r.b[r.pos:r.pos+end], []byte("\r"))
-	n, ok := literalSuffix(line)
-	if !ok || len(line) != len(literalHeader(line)) {
-		return nil, false
-	}
-	start := r.pos + end + 1
-	if int64(len(r.b)-start) < n {
-		return nil, false
-	}
-	r.pos = start + int(n)
-	return r.b[start:r.pos], true
+	return r.Literal(func(line []byte) (int64, bool) {
+		n, ok := literalSuffix(line)
+		return n, ok && len(line) == len(literalHeader(line))
+	})
 }
 
 // literalSuffix reports whether line ends with a literal header "{n}" or

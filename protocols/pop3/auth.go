@@ -2,7 +2,6 @@ package pop3
 
 import (
 	"bytes"
-	"encoding/base64"
 
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
@@ -31,13 +30,7 @@ func (s *Server) authCommand(args []byte, hasArgs bool, out []byte) ([]byte, pro
 			return append(out, "-ERR Invalid AUTH arguments.\r\n"...), protocols.EventNone
 		}
 	}
-	var srv *sasl.Server
-	for _, m := range s.mechs {
-		if bytes.EqualFold(mech, []byte(m)) {
-			srv, _ = sasl.NewServer(m)
-			break
-		}
-	}
+	srv := sasl.Pick(s.mechs, mech)
 	if srv == nil {
 		return append(out, "-ERR Unsupported authentication mechanism.\r\n"...), protocols.EventNone
 	}
@@ -59,41 +52,31 @@ func (s *Server) authCommand(args []byte, hasArgs bool, out []byte) ([]byte, pro
 func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out []byte) ([]byte, protocols.Event) {
 	switch {
 	case err != nil:
-		s.endSASL()
+		s.EndSASL()
 		return s.authFailed(out, replyAuthFailed)
 	case done:
-		s.endSASL()
+		s.EndSASL()
 		return out, s.loginReady(srv.Credentials())
 	}
-	s.auth, s.state = srv, stSASL
-	out = append(out, "+ "...)
-	out = base64.StdEncoding.AppendEncode(out, ch)
-	return append(out, "\r\n"...), protocols.EventNone
-}
-
-func (s *Server) endSASL() {
-	s.auth = nil
-	if s.state == stSASL {
-		s.state = stCommand
-	}
+	return s.Challenge(out, srv, ch, "+ ", "\r\n"), protocols.EventNone
 }
 
 // saslResponse handles one client response line during AUTH: base64, an
 // empty line or "=" for an empty response, "*" to abort.
 func (s *Server) saslResponse(line []byte, out []byte) ([]byte, protocols.Event) {
 	if string(line) == "*" {
-		s.endSASL()
+		s.EndSASL()
 		return append(out, "-ERR Authentication aborted.\r\n"...), protocols.EventNone
 	}
 	resp := line[:0]
 	if string(line) != "=" {
 		var ok bool
 		if resp, ok = sasl.DecodeBase64(line); !ok {
-			s.endSASL()
+			s.EndSASL()
 			return append(out, "-ERR Invalid base64 data.\r\n"...), protocols.EventNone
 		}
 	}
-	srv := s.auth
+	srv := s.Auth
 	ch, done, err := srv.Next(resp)
 	return s.saslStep(srv, ch, done, err, out)
 }

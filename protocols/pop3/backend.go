@@ -7,7 +7,6 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/verdict"
-	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -65,9 +64,8 @@ type Backend struct {
 	// greetXClient: XCLIENT attributes from the greeting's response code.
 	greetXClient []string
 
-	todo    []command   // not sent yet
-	waiting []step      // sent, replies pending, in order
-	auth    sasl.Replay // the AUTH in flight
+	todo    []command // not sent yet
+	waiting []step    // sent, replies pending, in order
 
 	verdict.Verdict
 }
@@ -83,39 +81,11 @@ func NewBackend(cfg BackendConfig) *Backend {
 // Feed consumes backend lines. After BackendStartTLS and the verdict it
 // consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	for {
-		switch {
-		case b.Ended():
-			return consumed, out, b.Result
-		case b.state == bsTLS:
-			return consumed, out, protocols.BackendNone
-		}
-		rest := in[consumed:]
-		if b.scan > len(rest) {
-			b.scan = 0
-		}
-		i := bytes.IndexByte(rest[b.scan:], '\n')
-		if i < 0 {
-			if len(rest) > maxResponseLine {
-				return len(in), out, b.Failf("response line too long")
-			}
-			b.scan = len(rest)
-			return consumed, out, protocols.BackendNone
-		}
-		end := b.scan + i + 1
-		b.scan = 0
-		if end > maxResponseLine+2 {
-			return len(in), out, b.Failf("response line too long")
-		}
-		consumed += end
-		out, ev = b.handle(eol.Trim(rest[:end]), out)
-		if ev != protocols.BackendNone {
-			return consumed, out, ev
-		}
-	}
+	return b.FeedFramed(in, out, b.state == bsTLS, &b.scan, frameResponse, "response line too long", b.handle)
 }
 
 func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
+	line = eol.Trim(line)
 	if b.state == bsCapaList {
 		return b.capaLine(line, out)
 	}
@@ -197,12 +167,8 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if xclient == nil {
 		xclient = b.greetXClient
 	}
-	if b.cfg.Forward != nil && xclient != nil {
-		info := *b.cfg.Forward
-		info.Proto = "" // Dovecot's POP3 dialect: raw values, no HELO/PROTO
-		for _, l := range forward.XClientArgs(info, xclient) {
-			b.todo = append(b.todo, command{stepXClient, append([]byte(l), "\r\n"...)})
-		}
+	for _, l := range forward.DovecotXClientArgs(b.cfg.Forward, xclient) {
+		b.todo = append(b.todo, command{stepXClient, append([]byte(l), "\r\n"...)})
 	}
 	if b.caps.utf8 && UTF8FromLogin(b.cfg.Login) {
 		b.todo = append(b.todo, command{stepUTF8, []byte("UTF8\r\n")})
@@ -247,7 +213,7 @@ func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEve
 		if st != stepAuth {
 			return out, b.Failf("unexpected continuation %s", eol.Quote(r.line))
 		}
-		return b.continuation(r, out)
+		return b.Answer("continuation", r.line, out)
 	}
 	b.waiting = b.waiting[1:]
 	switch {
@@ -269,16 +235,6 @@ func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEve
 		b.Reply = append(append(b.Reply[:0], r.line...), "\r\n"...)
 	}
 	return out, b.End(protocols.BackendAuthFailed)
-}
-
-// continuation answers an OAuth error challenge so the backend sends its
-// final -ERR. Other mechanisms are replayed with an initial response and
-// expect no challenge.
-func (b *Backend) continuation(r *reply, out []byte) ([]byte, protocols.BackendEvent) {
-	if out, ok := b.auth.Next(out); ok {
-		return out, protocols.BackendNone
-	}
-	return out, b.Failf("unexpected continuation %s", eol.Quote(r.line))
 }
 
 // temporaryCode: refusals that are not about the credentials and that the

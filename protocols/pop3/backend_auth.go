@@ -40,10 +40,7 @@ func (b *Backend) loginCommands(c sasl.Credentials) ([]command, error) {
 		}
 		return nil, errors.New("pop3 backend: SASL PLAIN is not advertised")
 	case sasl.OAuthBearer, sasl.XOAuth2:
-		if !b.caps.hasMech(mech) {
-			return nil, errors.New("pop3 backend: SASL " + mech + " not advertised")
-		}
-		ir, err := sasl.InitialResponse(c)
+		ir, err := sasl.BearerResponse(c, b.caps.hasMech(mech), "pop3 backend: SASL %s not advertised")
 		if err != nil {
 			return nil, err
 		}
@@ -54,7 +51,7 @@ func (b *Backend) loginCommands(c sasl.Credentials) ([]command, error) {
 
 // authLine is "AUTH mech initial-response" (RFC 5034; "=" when empty).
 func (b *Backend) authLine(mech string, ir []byte) command {
-	b.auth.Start(mech)
+	b.Auth.Start(mech)
 	line := append([]byte("AUTH "), mech...)
 	line = append(line, ' ')
 	if len(ir) == 0 {

@@ -42,17 +42,15 @@ const (
 	utf8Capa = "+OK\r\nTOP\r\nPIPELINING\r\nSTLS\r\nXCLIENT ADDR PORT\r\nUTF8 USER\r\nSASL PLAIN\r\n.\r\n"
 )
 
+// transcript is prototest.Transcript, local so that the table may leave
+// the field names out.
+type transcript prototest.Transcript[BackendConfig]
+
 // Each case feeds backend lines (one string per network read) and checks
 // what the machine sent and what it asked of the engine. Every case also
 // runs with the backend's bytes delivered one at a time.
 func TestBackendTranscripts(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		cfg    BackendConfig
-		recv   []string
-		sent   string
-		events []string
-	}{
+	for _, tc := range []transcript{
 		{"dovecot-plain", BackendConfig{Login: plainLogin("alice", "secret")},
 			[]string{dovecotGreeting, dovecotCapa, "+OK Logged in.\r\n"},
 			"CAPA\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", []string{`ok "+OK Logged in.\r\n"`}},
@@ -133,11 +131,7 @@ func TestBackendTranscripts(t *testing.T) {
 			[]string{"+OK hi\r\n", "+OK\r\nUSER\r\n.\r\n"},
 			"CAPA\r\n", []string{"failed: pop3 backend: credentials cannot be sent with USER/PASS and SASL PLAIN is not advertised"}},
 	} {
-		prototest.BothWays(t, tc.name, func(t *testing.T, bytewise bool) {
-			r := &backendRun{T: t, B: NewBackend(tc.cfg)}
-			r.RecvEach(tc.recv, bytewise)
-			r.Check(tc.sent, tc.events)
-		})
+		prototest.RunTranscript(t, NewBackend, prototest.Transcript[BackendConfig](tc))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 )
 
 // Bounds on what a backend may send before the verdict.
@@ -13,6 +14,11 @@ const (
 	maxResponseLine = limits.POP3MaxBackendLine // one status or CAPA line
 	maxCapaLines    = limits.POP3MaxCapaLines   // lines of one CAPA response
 )
+
+// frameResponse finds the end of one status or CAPA line (eol.Frame).
+func frameResponse(in []byte, scan int) (end, nextScan int, tooLong bool) {
+	return eol.Frame(in, scan, maxResponseLine)
+}
 
 // reply is one backend status line: +OK, -ERR or a "+ " continuation.
 type reply struct {

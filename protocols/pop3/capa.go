@@ -10,7 +10,7 @@ func (s *Server) capa(out []byte) []byte {
 	if !s.cfg.NoUTF8 {
 		out = append(out, "UTF8\r\n"...)
 	}
-	if s.cfg.StartTLS && !s.tls {
+	if s.cfg.StartTLS && !s.TLS {
 		out = append(out, "STLS\r\n"...)
 	}
 	if s.cleartextOK() {

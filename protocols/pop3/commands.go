@@ -19,8 +19,7 @@ func (s *Server) execute(line []byte, out []byte) ([]byte, protocols.Event) {
 	case "NOOP":
 		return append(out, "+OK\r\n"...), protocols.EventNone
 	case "QUIT":
-		s.state = stClosed
-		return append(out, "+OK Logging out.\r\n"...), protocols.EventClose
+		return s.Close(out, "+OK Logging out.\r\n"), protocols.EventClose
 	case "STLS":
 		return s.stls(hasArgs, out)
 	case "USER":
@@ -47,7 +46,7 @@ func (s *Server) stls(hasArgs bool, out []byte) ([]byte, protocols.Event) {
 	switch {
 	case hasArgs:
 		return append(out, "-ERR STLS takes no arguments.\r\n"...), protocols.EventNone
-	case s.tls:
+	case s.TLS:
 		return append(out, "-ERR TLS is already active.\r\n"...), protocols.EventNone
 	case !s.cfg.StartTLS:
 		return append(out, "-ERR STLS is not available.\r\n"...), protocols.EventNone
@@ -60,9 +59,7 @@ func (s *Server) stls(hasArgs bool, out []byte) ([]byte, protocols.Event) {
 // counts it like one the backend refused.
 func (s *Server) authFailed(out []byte, reply string) ([]byte, protocols.Event) {
 	out = append(out, reply...)
-	s.failures++
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
+	if s.Refused() {
 		return out, protocols.EventClose
 	}
 	return out, protocols.EventNone

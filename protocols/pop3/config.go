@@ -6,7 +6,10 @@
 // clock.
 package pop3
 
-import "github.com/switchyard-mail/switchyard/limits"
+import (
+	"github.com/switchyard-mail/switchyard/limits"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
+)
 
 // ServerConfig configures the client-facing machine. Zero values take the
 // defaults documented on each field.
@@ -42,29 +45,12 @@ type ServerConfig struct {
 const (
 	defaultMaxLine     = limits.POP3MaxLine
 	defaultMaxAuthLine = limits.MaxAuthLine
-	defaultAttempts    = limits.MaxAuthAttempts
 	defaultBanner      = "POP3 server ready."
 )
 
-var defaultSASL = []string{"PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2"}
-
 func (c *ServerConfig) setDefaults() {
-	if c.SASL == nil {
-		c.SASL = defaultSASL
-	}
-	if c.Banner == "" {
-		c.Banner = defaultBanner
-	}
-	if c.MaxAuthAttempts <= 0 {
-		c.MaxAuthAttempts = defaultAttempts
-	}
-	if c.MaxLine <= 0 {
-		c.MaxLine = defaultMaxLine
-	}
-	if c.MaxAuthLine <= 0 {
-		c.MaxAuthLine = defaultMaxAuthLine
-	}
-	if c.MaxAuthLine < c.MaxLine {
-		c.MaxAuthLine = c.MaxLine
-	}
+	frontend.Defaults(&c.SASL, &c.MaxAuthAttempts)
+	frontend.Default(&c.Banner, defaultBanner)
+	frontend.Default(&c.MaxLine, defaultMaxLine)
+	frontend.AuthLine(&c.MaxAuthLine, c.MaxLine)
 }

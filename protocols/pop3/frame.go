@@ -5,6 +5,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 )
 
 // The framer finds where one client line ends. It consumes nothing itself:
@@ -47,7 +48,7 @@ func (s *Server) frameLine(in []byte) (int, frameResult) {
 // (they carry base64 tokens), MaxLine for anything else. It only looks at
 // the first five octets, so the answer does not depend on the chunking.
 func (s *Server) lineLimit(in []byte) int {
-	if s.state == stSASL || len(in) >= 5 && bytes.EqualFold(in[:5], []byte("AUTH ")) {
+	if s.State == frontend.SASL || len(in) >= 5 && bytes.EqualFold(in[:5], []byte("AUTH ")) {
 		return s.cfg.MaxAuthLine
 	}
 	return s.cfg.MaxLine

@@ -1,7 +1,6 @@
 package pop3
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -11,13 +10,8 @@ import (
 )
 
 func fuzzServerConfig(flags uint8) ServerConfig {
-	cfg := ServerConfig{
-		StartTLS:             flags&1 != 0,
-		TLSActive:            flags&2 != 0,
-		AllowPlainWithoutTLS: flags&4 != 0,
-		NoUTF8:               flags&16 != 0,
-		MaxAuthAttempts:      int(flags>>6) + 1,
-	}
+	cfg := ServerConfig{NoUTF8: flags&16 != 0}
+	cfg.StartTLS, cfg.TLSActive, cfg.AllowPlainWithoutTLS, cfg.MaxAuthAttempts = prototest.ServerFlags(flags)
 	if flags&8 != 0 {
 		cfg.MaxLine, cfg.MaxAuthLine = 32, 96
 	}
@@ -42,13 +36,10 @@ func FuzzPOP3ServerFeed(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
 		cfg := fuzzServerConfig(flags)
 		prototest.ServerFuzz[*Server]{
-			New: func() *client {
-				c := newClient(t, cfg)
-				c.Verdict = prototest.AlternateVerdicts()
-				return c
-			},
-			MaxHeld: defaultMaxAuthLine + 2,
-			MaxOut:  func(in int) int { return 32*in + 1024 },
+			New:      func() *client { return newClient(t, cfg) },
+			Verdicts: prototest.AlternateVerdicts,
+			MaxHeld:  defaultMaxAuthLine + 2,
+			MaxOut:   func(in int) int { return 32*in + 1024 },
 		}.Check(t, data, cuts)
 	})
 }
@@ -87,34 +78,22 @@ func FuzzPOP3BackendFeed(f *testing.F) {
 		if flags&4 != 0 {
 			cfg.Forward = testInfo
 		}
-		run := func(writes []string) *backendRun {
-			r := &backendRun{T: t, B: NewBackend(cfg)}
-			for _, w := range writes {
-				r.Recv(w, false)
+		prototest.BackendFuzz[*Backend]{
+			New: func() *Backend { return NewBackend(cfg) },
+			Write: func(r *prototest.BackendRun[*Backend]) {
 				plain := string(r.Sent[:r.PlainSent])
 				if cfg.StartTLS && (strings.Contains(plain, "AUTH ") || strings.Contains(plain, "USER ") ||
 					strings.Contains(plain, "XCLIENT") || strings.Contains(plain, "UTF8")) {
 					t.Fatalf("credentials sent before TLS: %q", r.Sent)
 				}
-			}
-			if !utf8 && strings.Contains("\n"+string(r.Sent), "\nUTF8\r\n") {
-				t.Fatalf("UTF8 sent for a client that did not ask: %q", r.Sent)
-			}
-			if len(r.Sent) > 4096 {
-				t.Fatalf("sent %d bytes", len(r.Sent))
-			}
-			if len(r.B.Relay()) > maxResponseLine+2 && len(r.B.Relay()) > len(replyAuthFailed) {
-				t.Fatalf("relay of %d bytes", len(r.B.Relay()))
-			}
-			return r
-		}
-		whole := run([]string{string(data)})
-		if len(data) > 4096 {
-			return
-		}
-		c := run(prototest.Chunk(data, cuts))
-		if string(c.Sent) != string(whole.Sent) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
-			t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Sent, c.Events, whole.Sent, whole.Events)
-		}
+			},
+			Done: func(r *prototest.BackendRun[*Backend]) {
+				if !utf8 && strings.Contains("\n"+string(r.Sent), "\nUTF8\r\n") {
+					t.Fatalf("UTF8 sent for a client that did not ask: %q", r.Sent)
+				}
+			},
+			// A hidden refusal is replaced by replyAuthFailed.
+			MaxRelay: max(maxResponseLine+2, len(replyAuthFailed)),
+		}.Check(t, data, cuts)
 	})
 }

@@ -9,9 +9,8 @@ import (
 
 // The engine stand-ins live in prototest; these names keep the tests short.
 type (
-	client     = prototest.Client[*Server]
-	failure    = prototest.Failure
-	backendRun = prototest.BackendRun[*Backend]
+	client  = prototest.Client[*Server]
+	failure = prototest.Failure
 )
 
 func newClient(t *testing.T, cfg ServerConfig) *client {
@@ -26,14 +25,4 @@ func describe(l *protocols.Login) string {
 		s += " utf8"
 	}
 	return s
-}
-
-func checkLines(t *testing.T, what string, got []byte, want ...string) {
-	t.Helper()
-	prototest.CheckLines(t, what, got, want...)
-}
-
-func checkEvents(t *testing.T, c *client, want ...string) {
-	t.Helper()
-	prototest.CheckEvents(t, c.Events, want...)
 }

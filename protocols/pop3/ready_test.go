@@ -1,20 +1,13 @@
 package pop3
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
+)
 
 func TestGreetingReady(t *testing.T) {
-	for _, c := range []struct {
-		line  string
-		ready bool
-	}{
-		{"+OK Dovecot ready.\r\n", true},
-		{"+OK", true},
-		{"-ERR no\r\n", false},
-		{"* OK\r\n", false},
-		{"", false},
-	} {
-		if ready, final := GreetingReady([]byte(c.line)); ready != c.ready || !final {
-			t.Errorf("%q: ready %v final %v, want %v true", c.line, ready, final, c.ready)
-		}
-	}
+	prototest.CheckGreetingReady(t, GreetingReady,
+		[]string{"+OK Dovecot ready.\r\n", "+OK"},
+		[]string{"-ERR no\r\n", "* OK\r\n", ""})
 }

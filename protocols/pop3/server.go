@@ -4,33 +4,21 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
-)
-
-type serverState uint8
-
-const (
-	stCommand serverState = iota // reading commands
-	stSASL                       // AUTH: waiting for a client response line
-	stLogin                      // EventLogin returned: waiting for the engine
-	stClosed
 )
 
 // Server is the client-facing POP3 machine in the AUTHORIZATION state. It
 // implements protocols.FrontEnd.
 type Server struct {
-	cfg      ServerConfig
-	mechs    []string
-	banner   string
-	tls      bool
-	state    serverState
-	scan     int // framer: octets of the current line known to hold no LF
-	failures int
-	utf8     bool // UTF8 accepted (RFC 6856): passed on in Login.ClientID
+	cfg    ServerConfig
+	mechs  []string
+	banner string
+	frontend.Session
+	scan int  // framer: octets of the current line known to hold no LF
+	utf8 bool // UTF8 accepted (RFC 6856): passed on in Login.ClientID
 
-	user  []byte // USER given, waiting for PASS
-	auth  *sasl.Server
-	login protocols.Login
+	user []byte // USER given, waiting for PASS
 }
 
 var _ protocols.FrontEnd = (*Server)(nil)
@@ -39,10 +27,10 @@ var _ protocols.FrontEnd = (*Server)(nil)
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
 	return &Server{
-		cfg:    cfg,
-		tls:    cfg.TLSActive,
-		mechs:  sasl.Offered(cfg.SASL),
-		banner: ascii.Sanitize(cfg.Banner, ascii.NotControl),
+		cfg:     cfg,
+		Session: frontend.Session{TLS: cfg.TLSActive, MaxFailures: cfg.MaxAuthAttempts, Replies: &replies},
+		mechs:   sasl.Offered(cfg.SASL),
+		banner:  ascii.Sanitize(cfg.Banner, ascii.NotControl),
 	}
 }
 
@@ -54,102 +42,54 @@ func (s *Server) Greeting(out []byte) []byte {
 	return append(out, "\r\n"...)
 }
 
-func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS }
+func (s *Server) cleartextOK() bool { return s.TLS || s.cfg.AllowPlainWithoutTLS }
 
 // Feed consumes complete command lines from in. An incomplete line is left
 // unconsumed for the engine to hand back with more bytes.
 func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
-	for {
-		switch s.state {
-		case stLogin:
-			return consumed, out, protocols.EventNone
-		case stClosed:
-			return len(in), out, protocols.EventClose
-		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.EventNone
-		}
-		end, res := s.frameLine(rest)
-		switch res {
-		case frameMore:
-			return consumed, out, protocols.EventNone
-		case frameTooLong:
-			s.endSASL()
-			s.state = stClosed
-			return len(in), append(out, "-ERR Line too long\r\n"...), protocols.EventClose
-		}
-		line := eol.Trim(rest[:end])
-		consumed += end
-		if s.state == stSASL {
-			out, ev = s.saslResponse(line, out)
-		} else {
-			out, ev = s.execute(line, out)
-		}
-		if ev != protocols.EventNone {
-			return consumed, out, ev
-		}
-	}
+	return s.Session.Feed(in, out, s.step)
 }
 
-// Login returns the credentials after EventLogin.
-func (s *Server) Login() *protocols.Login { return &s.login }
+// step takes one command line, or a client response during AUTH.
+func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
+	end, res := s.frameLine(rest)
+	switch res {
+	case frameMore:
+		return 0, out, protocols.EventNone
+	case frameTooLong:
+		return len(rest), s.Close(out, "-ERR Line too long\r\n"), protocols.EventClose
+	}
+	line := eol.Trim(rest[:end])
+	var ev protocols.Event
+	if s.State == frontend.SASL {
+		out, ev = s.saslResponse(line, out)
+	} else {
+		out, ev = s.execute(line, out)
+	}
+	return end, out, ev
+}
 
 // TLSStarted records that the client leg is now TLS. POP3 sends nothing
 // after the handshake (the client asks CAPA again); a USER or UTF8 given
 // before is forgotten, like anything a man in the middle could have
 // injected in cleartext.
 func (s *Server) TLSStarted(out []byte) []byte {
-	s.tls = true
+	s.TLS = true
 	s.user, s.scan, s.utf8 = nil, 0, false
-	s.endSASL()
-	if s.state != stClosed {
-		s.state = stCommand
+	s.EndSASL()
+	if s.State != frontend.Closed {
+		s.State = frontend.Command
 	}
 	return out
 }
 
-// LoginFailed appends the reply to a login the engine could not complete:
-// the backend's -ERR line when relayed, -ERR [AUTH] when refused without
-// one, -ERR [SYS/TEMP] when no backend could take it.
-func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	s.login = protocols.Login{}
-	if s.state == stClosed {
-		return out, true
-	}
-	s.state = stCommand
-	switch kind {
-	case protocols.FailRejected:
-		if len(relay) > 0 {
-			out = append(out, relay...)
-			if relay[len(relay)-1] != '\n' {
-				out = append(out, "\r\n"...)
-			}
-		} else {
-			out = append(out, "-ERR [AUTH] Authentication failed.\r\n"...)
-		}
-		s.failures++
-	default:
-		out = append(out, "-ERR [SYS/TEMP] Service temporarily unavailable, try again later.\r\n"...)
-	}
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
-		return out, true
-	}
-	return out, false
-}
-
-// TooBusy appends the reply for a connection refused by a limit.
-func (s *Server) TooBusy(out []byte) []byte {
-	return append(out, "-ERR [SYS/TEMP] Too many connections, try again later.\r\n"...)
-}
-
-// Timeout appends the reply sent before closing an idle connection.
-func (s *Server) Timeout(out []byte) []byte {
-	return append(out, "-ERR Disconnected for inactivity.\r\n"...)
-}
-
-// ShuttingDown appends the reply sent when the proxy drains.
-func (s *Server) ShuttingDown(out []byte) []byte {
-	return append(out, "-ERR [SYS/TEMP] Server shutting down.\r\n"...)
+// replies: a failed login gets the backend's -ERR line when relayed, -ERR
+// [AUTH] when refused without one, -ERR [SYS/TEMP] when no backend could
+// take it (Session.LoginFailed).
+var replies = frontend.Replies{
+	Rejected:    replyAuthFailed,
+	Unavailable: "-ERR [SYS/TEMP] Service temporarily unavailable, try again later.\r\n",
+	Busy:        "-ERR [SYS/TEMP] Too many connections, try again later.\r\n",
+	Idle:        "-ERR Disconnected for inactivity.\r\n",
+	Shutdown:    "-ERR [SYS/TEMP] Server shutting down.\r\n",
 }

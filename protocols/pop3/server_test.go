@@ -12,19 +12,17 @@ const greeting = "+OK POP3 server ready."
 
 var tlsCfg = ServerConfig{TLSActive: true}
 
+// serverCase is prototest.ServerCase, local so that the table may leave
+// the field names out.
+type serverCase prototest.ServerCase[ServerConfig]
+
 // Each case is a transcript: what the client sends in one write, what it
 // reads back, and what the engine is asked to do. Every case runs with
 // the write delivered whole and one byte at a time: both must be equal.
 func TestServerTranscripts(t *testing.T) {
 	capaTLS := []string{"+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "UTF8",
 		"USER", "SASL PLAIN LOGIN OAUTHBEARER XOAUTH2", "."}
-	for _, tc := range []struct {
-		name   string
-		cfg    ServerConfig
-		in     string
-		out    []string
-		events []string
-	}{
+	for _, tc := range []serverCase{
 		{"capa-tls", tlsCfg, "CAPA\r\n", append([]string{greeting}, capaTLS...), nil},
 		{"capa-plaintext-starttls", ServerConfig{StartTLS: true}, "capa\r\n",
 			[]string{greeting, "+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "UTF8", "STLS", "."}, nil},
@@ -88,9 +86,7 @@ func TestServerTranscripts(t *testing.T) {
 				"USER", "SASL PLAIN LOGIN OAUTHBEARER XOAUTH2", ".", "-ERR UTF8 is not available.", "+OK"},
 			[]string{`login LOGIN user="alice" pass="secret"`, "bridged"}},
 	} {
-		prototest.BothWays(t, tc.name, func(t *testing.T, bytewise bool) {
-			newClient(t, tc.cfg).Transcript(tc.in, bytewise, tc.out, tc.events)
-		})
+		prototest.RunServerCase(t, newClient, prototest.ServerCase[ServerConfig](tc))
 	}
 }
 
@@ -111,7 +107,7 @@ func TestLoginFailures(t *testing.T) {
 	}
 	// Pipelined: each failure's reply comes before the next command's.
 	c.Send("USER a\r\nPASS b\r\nUSER a\r\nPASS c\r\nAUTH PLAIN AGEAZA==\r\nNOOP\r\nAUTH PLAIN AGEAZQ==\r\nNOOP\r\n", false)
-	checkLines(t, "output", c.Out, greeting, "+OK", "-ERR [AUTH] Invalid login", "+OK",
+	prototest.CheckLines(t, "output", c.Out, greeting, "+OK", "-ERR [AUTH] Invalid login", "+OK",
 		"-ERR [SYS/TEMP] Service temporarily unavailable, try again later.",
 		"-ERR [IN-USE] Mailbox locked", "+OK", "-ERR [AUTH] Authentication failed.")
 	if !c.Closed || n != 4 {
@@ -125,7 +121,7 @@ func TestTLSStartedForgetsUser(t *testing.T) {
 	c.Send("USER mallory\r\n", false)
 	c.Send("STLS\r\n", false)
 	c.Send("PASS x\r\nCAPA\r\n", false)
-	checkLines(t, "output", c.Out, greeting, "+OK", "+OK Begin TLS negotiation now.", "-ERR No username given.",
+	prototest.CheckLines(t, "output", c.Out, greeting, "+OK", "+OK Begin TLS negotiation now.", "-ERR No username given.",
 		"+OK Capability list follows", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "UTF8", "USER",
 		"SASL PLAIN LOGIN OAUTHBEARER XOAUTH2", ".")
 }
@@ -145,18 +141,18 @@ func TestUTF8Lifetime(t *testing.T) {
 	c.Send("UTF8\r\nUSER a\r\nPASS wrong\r\nAUTH PLAIN AGEAYg==\r\n", false)
 	c.Send("STLS\r\n", false)
 	c.Send("USER a\r\nPASS b\r\nUTF8\r\nUSER a\r\nPASS b\r\n", false)
-	checkLines(t, "output", c.Out, greeting, "+OK UTF8 enabled.", "+OK", "-ERR [AUTH] Invalid login",
+	prototest.CheckLines(t, "output", c.Out, greeting, "+OK UTF8 enabled.", "+OK", "-ERR [AUTH] Invalid login",
 		"-ERR [SYS/TEMP] Service temporarily unavailable, try again later.", "+OK Begin TLS negotiation now.",
 		"+OK", "-ERR [SYS/TEMP] Service temporarily unavailable, try again later.",
 		"+OK UTF8 enabled.", "+OK", "-ERR [SYS/TEMP] Service temporarily unavailable, try again later.")
-	checkEvents(t, c, `login LOGIN user="a" pass="wrong" utf8`, `login PLAIN user="a" pass="b" utf8`, "starttls",
+	prototest.CheckEvents(t, c.Events, `login LOGIN user="a" pass="wrong" utf8`, `login PLAIN user="a" pass="b" utf8`, "starttls",
 		`login LOGIN user="a" pass="b"`, `login LOGIN user="a" pass="b" utf8`)
 }
 
 func TestEngineReplies(t *testing.T) {
 	s := NewServer(ServerConfig{Banner: "hi\r\nthere"})
-	checkLines(t, "greeting", s.Greeting(nil), "+OK hithere")
-	checkLines(t, "busy", s.TooBusy(nil), "-ERR [SYS/TEMP] Too many connections, try again later.")
-	checkLines(t, "timeout", s.Timeout(nil), "-ERR Disconnected for inactivity.")
-	checkLines(t, "shutdown", s.ShuttingDown(nil), "-ERR [SYS/TEMP] Server shutting down.")
+	prototest.CheckLines(t, "greeting", s.Greeting(nil), "+OK hithere")
+	prototest.CheckLines(t, "busy", s.TooBusy(nil), "-ERR [SYS/TEMP] Too many connections, try again later.")
+	prototest.CheckLines(t, "timeout", s.Timeout(nil), "-ERR Disconnected for inactivity.")
+	prototest.CheckLines(t, "shutdown", s.ShuttingDown(nil), "-ERR [SYS/TEMP] Server shutting down.")
 }

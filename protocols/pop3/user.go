@@ -2,6 +2,7 @@ package pop3
 
 import (
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -45,10 +46,10 @@ func (s *Server) passCommand(args []byte, hasArgs bool, out []byte) ([]byte, pro
 // loginReady records complete credentials and hands them to the engine,
 // with the UTF-8 mode in ClientID (see ClientIDUTF8).
 func (s *Server) loginReady(c sasl.Credentials) protocols.Event {
-	s.login = protocols.Login{Creds: c}
+	s.Pending = protocols.Login{Creds: c}
 	if s.utf8 {
-		s.login.ClientID = []string{ClientIDUTF8, "1"}
+		s.Pending.ClientID = []string{ClientIDUTF8, "1"}
 	}
-	s.state = stLogin
+	s.State = frontend.Login
 	return protocols.EventLogin
 }

@@ -49,6 +49,40 @@ func decodeOAuthBearer(msg []byte, c *Credentials) error {
 	rest = rest[1:]
 	var token, host, port []byte
 	var seenAuth, seenHost, seenPort bool
+	err := eachKV(rest, false, splitKV, func(key string, value []byte) (err error) {
+		switch key {
+		case "auth":
+			if err = once(&seenAuth, key); err == nil {
+				token, err = parseBearer(value)
+			}
+		case "host":
+			if err = once(&seenHost, key); err == nil && !validHost(string(value)) {
+				err = malformed("bad host")
+			}
+			host = value
+		case "port":
+			if err = once(&seenPort, key); err == nil && (len(value) == 0 || len(value) > maxPortLen || !allDigits(value)) {
+				err = malformed("bad port")
+			}
+			port = value
+		}
+		// Other keys are extensions (RFC 7628 section 3.1): ignored.
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !seenAuth {
+		return malformed("missing auth")
+	}
+	c.Username, c.Token, c.Host, c.Port = user, string(token), string(host), string(port)
+	return nil
+}
+
+// eachKV hands do the key=value pairs of an OAuth message, split by
+// split, each ended by kvsep, up to the empty pair that ends the message.
+// lax tolerates a message that lacks it.
+func eachKV(rest []byte, lax bool, split func([]byte) (string, []byte, error), do func(key string, value []byte) error) error {
 	for {
 		i := bytes.IndexByte(rest, kvsep)
 		if i < 0 {
@@ -58,45 +92,27 @@ func decodeOAuthBearer(msg []byte, c *Credentials) error {
 			if len(rest) != 1 {
 				return malformed("data after final separator")
 			}
-			break
+			return nil
 		}
-		key, value, err := splitKV(rest[:i])
+		key, value, err := split(rest[:i])
 		if err != nil {
 			return err
 		}
-		rest = rest[i+1:]
-		switch key {
-		case "auth":
-			if seenAuth {
-				return malformed("duplicate auth")
-			}
-			seenAuth = true
-			if token, err = parseBearer(value); err != nil {
-				return err
-			}
-		case "host":
-			if seenHost {
-				return malformed("duplicate host")
-			}
-			seenHost, host = true, value
-			if !validHost(string(host)) {
-				return malformed("bad host")
-			}
-		case "port":
-			if seenPort {
-				return malformed("duplicate port")
-			}
-			seenPort, port = true, value
-			if len(port) == 0 || len(port) > maxPortLen || !allDigits(port) {
-				return malformed("bad port")
-			}
+		if err := do(key, value); err != nil {
+			return err
 		}
-		// Other keys are extensions (RFC 7628 section 3.1): ignored.
+		if rest = rest[i+1:]; lax && len(rest) == 0 {
+			return nil // final separator missing: tolerated
+		}
 	}
-	if !seenAuth {
-		return malformed("missing auth")
+}
+
+// once refuses a key given twice.
+func once(seen *bool, key string) error {
+	if *seen {
+		return malformed("duplicate " + key)
 	}
-	c.Username, c.Token, c.Host, c.Port = user, string(token), string(host), string(port)
+	*seen = true
 	return nil
 }
 

@@ -39,6 +39,32 @@ func Offered(cfg []string) []string {
 	return out
 }
 
+// Pick returns a Server for the mechanism the client named, when it is
+// one of offered (Offered's list; ASCII case ignored), else nil.
+func Pick(offered []string, name []byte) *Server {
+	for _, m := range offered {
+		if len(m) == len(name) && equalUpper(name, m) {
+			s, _ := NewServer(m)
+			return s
+		}
+	}
+	return nil
+}
+
+// equalUpper reports whether b, upper-cased in ASCII, is upper.
+func equalUpper(b []byte, upper string) bool {
+	for i := range len(b) {
+		c := b[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != upper[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // Canonical returns the wire spelling of a mechanism this package decodes
 // (matched case-insensitively), or "" for any other.
 func Canonical(mech string) string {

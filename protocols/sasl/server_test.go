@@ -31,6 +31,25 @@ func exchange(t *testing.T, mech string, ir []byte, hasIR bool, steps ...string)
 	return s.Credentials(), challenges, err
 }
 
+// decodeCase is one message a decoder must take (want) or refuse as
+// malformed (wrong).
+type decodeCase struct {
+	name  string
+	msg   string
+	want  Credentials
+	wrong bool
+}
+
+// refused reports whether tt is a message to refuse, failing t unless err
+// is ErrMalformed then.
+func refused(t *testing.T, tt decodeCase, err error) bool {
+	t.Helper()
+	if tt.wrong && !errors.Is(err, ErrMalformed) {
+		t.Fatalf("err = %v, want ErrMalformed", err)
+	}
+	return tt.wrong
+}
+
 func TestNewServer(t *testing.T) {
 	for _, m := range []string{"plain", "Login", "OAUTHBEARER", "xoauth2"} {
 		s, err := NewServer(m)
@@ -50,12 +69,7 @@ func TestNewServer(t *testing.T) {
 
 func TestPlain(t *testing.T) {
 	long := strings.Repeat("x", MaxFieldLen+1)
-	tests := []struct {
-		name  string
-		msg   string
-		want  Credentials
-		wrong bool
-	}{
+	tests := []decodeCase{
 		{"no authzid", "\x00alice\x00secret", Credentials{Mechanism: Plain, Username: "alice", Password: "secret"}, false},
 		{"authzid", "admin\x00alice\x00p w", Credentials{Mechanism: Plain, Authzid: "admin", Username: "alice", Password: "p w"}, false},
 		{"utf8", "\x00jörg@example.com\x00päss", Credentials{Mechanism: Plain, Username: "jörg@example.com", Password: "päss"}, false},
@@ -72,10 +86,7 @@ func TestPlain(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// With an initial response.
 			c, ch, err := exchange(t, Plain, []byte(tt.msg), true)
-			if tt.wrong {
-				if !errors.Is(err, ErrMalformed) {
-					t.Fatalf("err = %v, want ErrMalformed", err)
-				}
+			if refused(t, tt, err) {
 				if c.Username != "" || c.Password != "" {
 					t.Fatalf("credentials kept after failure: %+v", c)
 				}
@@ -125,12 +136,7 @@ func TestLogin(t *testing.T) {
 
 func TestOAuthBearer(t *testing.T) {
 	tok := "eyJhbGciOi.eyJzdWIi-_~+/=="
-	tests := []struct {
-		name  string
-		msg   string
-		want  Credentials
-		wrong bool
-	}{
+	tests := []decodeCase{
 		{"full", "n,a=user@example.com,\x01host=server.example.com\x01port=143\x01auth=Bearer " + tok + "\x01\x01",
 			Credentials{Mechanism: OAuthBearer, Username: "user@example.com", Token: tok, Host: "server.example.com", Port: "143"}, false},
 		{"no authzid", "n,,\x01auth=Bearer abc\x01\x01", Credentials{Mechanism: OAuthBearer, Token: "abc"}, false},
@@ -154,13 +160,7 @@ func TestOAuthBearer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, _, err := exchange(t, OAuthBearer, []byte(tt.msg), true)
-			if tt.wrong {
-				if !errors.Is(err, ErrMalformed) {
-					t.Fatalf("err = %v, want ErrMalformed", err)
-				}
-				return
-			}
-			if err != nil || c != tt.want {
+			if !refused(t, tt, err) && (err != nil || c != tt.want) {
 				t.Fatalf("got %+v err %v, want %+v", c, err, tt.want)
 			}
 		})
@@ -168,12 +168,7 @@ func TestOAuthBearer(t *testing.T) {
 }
 
 func TestXOAuth2(t *testing.T) {
-	tests := []struct {
-		name  string
-		msg   string
-		want  Credentials
-		wrong bool
-	}{
+	tests := []decodeCase{
 		{"canonical", "user=someuser@example.com\x01auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01",
 			Credentials{Mechanism: XOAuth2, Username: "someuser@example.com", Token: "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg"}, false},
 		{"reordered, one final sep", "auth=Bearer t0k\x01user=u\x01", Credentials{Mechanism: XOAuth2, Username: "u", Token: "t0k"}, false},
@@ -191,13 +186,7 @@ func TestXOAuth2(t *testing.T) {
 			if len(ch) != 1 || ch[0] != "" {
 				t.Fatalf("challenges %q, want one empty", ch)
 			}
-			if tt.wrong {
-				if !errors.Is(err, ErrMalformed) {
-					t.Fatalf("err = %v, want ErrMalformed", err)
-				}
-				return
-			}
-			if err != nil || c != tt.want {
+			if !refused(t, tt, err) && (err != nil || c != tt.want) {
 				t.Fatalf("got %+v err %v, want %+v", c, err, tt.want)
 			}
 		})

@@ -10,43 +10,21 @@ import "bytes"
 // since some clients omit it. Unknown keys are ignored.
 
 func decodeXOAuth2(msg []byte, c *Credentials) error {
-	rest := msg
 	var user, token []byte
 	var seenUser, seenAuth bool
-	for {
-		i := bytes.IndexByte(rest, kvsep)
-		if i < 0 {
-			return malformed("unterminated key/value pair")
-		}
-		if i == 0 {
-			if len(rest) != 1 {
-				return malformed("data after final separator")
-			}
-			break
-		}
-		key, value, err := splitXOAuth2KV(rest[:i])
-		if err != nil {
-			return err
-		}
-		rest = rest[i+1:]
+	err := eachKV(msg, true, splitXOAuth2KV, func(key string, value []byte) (err error) {
 		switch key {
 		case "user":
-			if seenUser {
-				return malformed("duplicate user")
-			}
-			seenUser, user = true, value
+			err, user = once(&seenUser, key), value
 		case "auth":
-			if seenAuth {
-				return malformed("duplicate auth")
-			}
-			seenAuth = true
-			if token, err = parseBearer(value); err != nil {
-				return err
+			if err = once(&seenAuth, key); err == nil {
+				token, err = parseBearer(value)
 			}
 		}
-		if len(rest) == 0 {
-			break // final separator missing: tolerated
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if !seenUser {
 		return malformed("missing user")

@@ -2,11 +2,10 @@ package smtp
 
 import (
 	"bytes"
-	"encoding/base64"
 
 	"github.com/switchyard-mail/switchyard/protocols"
-	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
@@ -32,14 +31,7 @@ func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protoc
 		out, ev := s.refuse(out, replyAuthSyntax)
 		return n, out, ev
 	}
-	var srv *sasl.Server
-	var buf [16]byte
-	for _, m := range s.mechs {
-		if len(m) == len(mech) && string(ascii.Upper(buf[:], mech)) == m {
-			srv, _ = sasl.NewServer(m)
-			break
-		}
-	}
+	srv := sasl.Pick(s.mechs, mech)
 	if srv == nil {
 		out, ev := s.refuse(out, replyBadMechanism)
 		return n, out, ev
@@ -61,41 +53,28 @@ func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protoc
 func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err error, out []byte) (int, []byte, protocols.Event) {
 	switch {
 	case err != nil:
-		s.endSASL()
+		s.EndSASL()
 		return s.authFailed(n, out)
 	case done:
-		s.endSASL()
-		s.login = protocols.Login{
+		s.EndSASL()
+		s.Pending = protocols.Login{
 			Creds:    srv.Credentials(),
 			ClientID: []string{ClientIDHelo, s.helo, ClientIDProto, s.proto},
 		}
-		s.state = stLogin
+		s.State = frontend.Login
 		return n, out, protocols.EventLogin
 	}
-	s.auth = srv
-	s.state = stSASL
-	out = append(out, "334 "...)
-	out = base64.StdEncoding.AppendEncode(out, ch)
-	return n, append(out, "\r\n"...), protocols.EventNone
+	return n, s.Challenge(out, srv, ch, "334 ", "\r\n"), protocols.EventNone
 }
 
 // authFailed refuses credentials found malformed here, counting them like
 // a refusal by the backend.
 func (s *Server) authFailed(n int, out []byte) (int, []byte, protocols.Event) {
 	out = append(out, replyAuthFailed...)
-	s.failures++
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
+	if s.Refused() {
 		return n, smtpwire.Append421(out, s.host, textTooManyAuth), protocols.EventClose
 	}
 	return n, out, protocols.EventNone
-}
-
-func (s *Server) endSASL() {
-	s.auth = nil
-	if s.state == stSASL {
-		s.state = stCommand
-	}
 }
 
 // saslResponse reads one client response line during AUTH.
@@ -103,16 +82,16 @@ func (s *Server) saslResponse(line []byte, out []byte) (int, []byte, protocols.E
 	n := len(line)
 	l := eol.Trim(line)
 	if string(l) == "*" {
-		s.endSASL()
+		s.EndSASL()
 		return n, append(out, replyAborted...), protocols.EventNone
 	}
 	resp, ok := sasl.DecodeBase64(l)
 	if !ok {
-		s.endSASL()
+		s.EndSASL()
 		out, ev := s.refuse(out, replyBadBase64)
 		return n, out, ev
 	}
-	srv := s.auth
+	srv := s.Auth
 	ch, done, err := srv.Next(resp)
 	return s.saslStep(n, srv, ch, done, err, out)
 }

@@ -6,7 +6,6 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"github.com/switchyard-mail/switchyard/protocols/internal/verdict"
-	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // BackendConfig configures one replay on a backend.
@@ -58,8 +57,6 @@ type Backend struct {
 	xclientDone bool
 	xclient     []string // XCLIENT lines still to send
 
-	auth sasl.Replay // the AUTH in flight: its parts, each sent after a 334
-
 	verdict.Verdict
 }
 
@@ -93,32 +90,7 @@ func NewBackend(cfg BackendConfig) *Backend {
 // Feed consumes backend reply lines. After BackendStartTLS and the verdict
 // it consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	for {
-		switch {
-		case b.Ended():
-			return consumed, out, b.Result
-		case b.state == bsTLS:
-			return consumed, out, protocols.BackendNone
-		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.BackendNone
-		}
-		end, scan, tooLong := smtpwire.FrameReply(rest, b.scan)
-		if tooLong {
-			return len(in), out, b.Failf("reply line too long")
-		}
-		if end == 0 {
-			b.scan = scan
-			return consumed, out, protocols.BackendNone
-		}
-		b.scan = 0
-		consumed += end
-		out, ev = b.handleLine(rest[:end], out)
-		if ev != protocols.BackendNone {
-			return consumed, out, ev
-		}
-	}
+	return b.FeedFramed(in, out, b.state == bsTLS, &b.scan, smtpwire.FrameReply, "reply line too long", b.handleLine)
 }
 
 // handleLine takes one reply line; a reply is acted on at its last line.
@@ -247,7 +219,7 @@ func (b *Backend) authReply(r *smtpwire.Reply, out []byte) ([]byte, protocols.Ba
 	switch {
 	case r.Code == 334:
 		b.Reply = b.Reply[:0]
-		return b.continuation(r, out)
+		return b.Answer("challenge", r.Line, out)
 	case r.Code == 235:
 		return out, b.End(protocols.BackendAuthOK)
 	case r.Code >= 500:
@@ -257,13 +229,4 @@ func (b *Backend) authReply(r *smtpwire.Reply, out []byte) ([]byte, protocols.Ba
 		return out, b.End(protocols.BackendAuthFailed)
 	}
 	return out, b.Failf("authentication failed: %s", eol.Quote(r.Line))
-}
-
-// continuation sends the next part of the AUTH exchange, or answers an
-// OAuth error challenge so the backend sends its final reply.
-func (b *Backend) continuation(r *smtpwire.Reply, out []byte) ([]byte, protocols.BackendEvent) {
-	if out, ok := b.auth.Next(out); ok {
-		return out, protocols.BackendNone
-	}
-	return out, b.Failf("unexpected challenge %s", eol.Quote(r.Line))
 }

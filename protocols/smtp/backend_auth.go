@@ -35,15 +35,12 @@ func (b *Backend) authCommand(c sasl.Credentials) (first []byte, err error) {
 			return b.withResponse(sasl.Plain, ir), nil
 		}
 		if b.ext.HasAuth(sasl.Login) && c.Authzid == "" && c.Username != "" {
-			b.auth.Start(sasl.Login, b64Line(c.Username), b64Line(c.Password))
+			b.Auth.Start(sasl.Login, b64Line(c.Username), b64Line(c.Password))
 			return []byte("AUTH LOGIN\r\n"), nil
 		}
 		return nil, errors.New("smtp backend: neither AUTH PLAIN nor AUTH LOGIN is offered")
 	case sasl.OAuthBearer, sasl.XOAuth2:
-		if !b.ext.HasAuth(mech) {
-			return nil, errors.New("smtp backend: AUTH " + mech + " not offered")
-		}
-		ir, err := sasl.InitialResponse(c)
+		ir, err := sasl.BearerResponse(c, b.ext.HasAuth(mech), "smtp backend: AUTH %s not offered")
 		if err != nil {
 			return nil, err
 		}
@@ -61,7 +58,7 @@ func (b *Backend) withResponse(mech string, ir []byte) []byte {
 	}
 	cmd := append([]byte("AUTH "), mech...)
 	if len(cmd)+1+len(resp)+2 <= maxCommandLine {
-		b.auth.Start(mech)
+		b.Auth.Start(mech)
 		cmd = append(cmd, ' ')
 		cmd = append(cmd, resp...)
 		return append(cmd, "\r\n"...)
@@ -69,7 +66,7 @@ func (b *Backend) withResponse(mech string, ir []byte) []byte {
 	if len(ir) == 0 {
 		resp = resp[:0]
 	}
-	b.auth.Start(mech, append(resp, "\r\n"...))
+	b.Auth.Start(mech, append(resp, "\r\n"...))
 	return append(cmd, "\r\n"...)
 }
 

@@ -39,8 +39,7 @@ func (s *Server) command(line []byte, out []byte) (int, []byte, protocols.Event)
 		}
 		return n, append(out, smtpwire.ReplyOK...), protocols.EventNone
 	case "QUIT":
-		s.state = stClosed
-		return n, append(out, smtpwire.ReplyBye...), protocols.EventClose
+		return n, s.Close(out, smtpwire.ReplyBye), protocols.EventClose
 	case "HELP":
 		return n, append(out, replyHelp...), protocols.EventNone
 	case "MAIL", "RCPT", "DATA", "BDAT", "VRFY", "EXPN", "ETRN", "BURL":
@@ -87,7 +86,7 @@ func (s *Server) startTLS(n int, arg []byte, out []byte) (int, []byte, protocols
 	switch {
 	case len(arg) > 0:
 		reply = smtpwire.ReplyNoArgs
-	case s.tls:
+	case s.TLS:
 		reply = smtpwire.ReplyTLSActive
 	case !s.cfg.StartTLS:
 		reply = smtpwire.ReplyNoTLS

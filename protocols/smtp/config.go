@@ -11,6 +11,7 @@ package smtp
 
 import (
 	"github.com/switchyard-mail/switchyard/limits"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
@@ -59,43 +60,21 @@ type ServerConfig struct {
 const (
 	defaultBanner      = "ready"
 	defaultMaxAuthLine = limits.MaxAuthLine
-	defaultAttempts    = limits.MaxAuthAttempts
 )
 
 var (
 	defaultExtensions = []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8"}
-	defaultSASL       = []string{"PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2"}
 )
 
 func (c *ServerConfig) setDefaults() {
-	if c.Hostname == "" || !smtpwire.ValidDomainText(c.Hostname) {
+	if !smtpwire.ValidDomainText(c.Hostname) {
 		c.Hostname = smtpwire.DefaultHostname
 	}
-	if c.Banner == "" {
-		c.Banner = defaultBanner
-	}
-	if c.Extensions == nil {
-		c.Extensions = defaultExtensions
-	}
-	if c.SASL == nil {
-		c.SASL = defaultSASL
-	}
-	if c.MaxAuthAttempts <= 0 {
-		c.MaxAuthAttempts = defaultAttempts
-	}
-	if c.MaxErrors <= 0 {
-		c.MaxErrors = smtpwire.DefaultMaxErrors
-	}
-	if c.MaxLine <= 0 {
-		c.MaxLine = smtpwire.DefaultMaxLine
-	}
-	if c.MaxLine < smtpwire.MinMaxLine {
-		c.MaxLine = smtpwire.MinMaxLine
-	}
-	if c.MaxAuthLine <= 0 {
-		c.MaxAuthLine = defaultMaxAuthLine
-	}
-	if c.MaxAuthLine < c.MaxLine {
-		c.MaxAuthLine = c.MaxLine
-	}
+	frontend.Default(&c.Banner, defaultBanner)
+	frontend.DefaultList(&c.Extensions, defaultExtensions)
+	frontend.Defaults(&c.SASL, &c.MaxAuthAttempts)
+	frontend.Default(&c.MaxErrors, smtpwire.DefaultMaxErrors)
+	frontend.Default(&c.MaxLine, smtpwire.DefaultMaxLine)
+	c.MaxLine = max(c.MaxLine, smtpwire.MinMaxLine)
+	frontend.AuthLine(&c.MaxAuthLine, c.MaxLine)
 }

@@ -13,13 +13,8 @@ import (
 )
 
 func fuzzServerConfig(flags uint8) ServerConfig {
-	cfg := ServerConfig{
-		Hostname:             "mx.example.com",
-		StartTLS:             flags&1 != 0,
-		TLSActive:            flags&2 != 0,
-		AllowPlainWithoutTLS: flags&4 != 0,
-		MaxAuthAttempts:      int(flags>>6) + 1,
-	}
+	cfg := ServerConfig{Hostname: "mx.example.com"}
+	cfg.StartTLS, cfg.TLSActive, cfg.AllowPlainWithoutTLS, cfg.MaxAuthAttempts = prototest.ServerFlags(flags)
 	if flags&8 != 0 {
 		cfg.MaxLine, cfg.MaxAuthLine, cfg.MaxErrors = 16, 600, 5
 	}

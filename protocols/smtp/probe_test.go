@@ -1,10 +1,11 @@
 package smtp
 
 import (
-	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
 func TestParseReply(t *testing.T) {

@@ -1,20 +1,13 @@
 package smtp
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
+)
 
 func TestGreetingReady(t *testing.T) {
-	for _, c := range []struct {
-		line  string
-		ready bool
-	}{
-		{"220 mx ESMTP\r\n", true},
-		{"220-mx ESMTP\r\n", true},
-		{"421 busy\r\n", false},
-		{"554 no service\r\n", false},
-		{"", false},
-	} {
-		if ready, final := GreetingReady([]byte(c.line)); ready != c.ready || !final {
-			t.Errorf("%q: ready %v final %v, want %v true", c.line, ready, final, c.ready)
-		}
-	}
+	prototest.CheckGreetingReady(t, GreetingReady,
+		[]string{"220 mx ESMTP\r\n", "220-mx ESMTP\r\n"},
+		[]string{"421 busy\r\n", "554 no service\r\n", ""})
 }

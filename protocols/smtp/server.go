@@ -4,37 +4,27 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
 	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
-type serverState uint8
-
-const (
-	stCommand serverState = iota // reading commands
-	stSASL                       // AUTH: waiting for a client response line
-	stLogin                      // EventLogin returned: waiting for the engine
-	stClosed
-)
-
 // Server is the client-facing SMTP submission machine before
-// authentication. It implements protocols.FrontEnd.
+// authentication. It implements protocols.FrontEnd; the Login it hands
+// over carries the client's HELO/EHLO name and protocol in ClientID (see
+// HeloFromLogin).
 type Server struct {
 	cfg   ServerConfig
 	host  string
 	mechs []string
 	ehlo  []byte // EHLO reply for the current TLS state
-	tls   bool
-	state serverState
+	frontend.Session
 	smtpwire.LineFramer
-	failures int // refused logins
-	errors   int // refused or unknown commands
+	errors int // refused or unknown commands
 
 	helo  string // HELO/EHLO argument, empty before either
 	proto string // "ESMTP" after EHLO, "SMTP" after HELO
 
-	auth  *sasl.Server
-	login protocols.Login
 }
 
 var _ protocols.FrontEnd = (*Server)(nil)
@@ -42,9 +32,9 @@ var _ protocols.FrontEnd = (*Server)(nil)
 // NewServer returns a machine for one client connection.
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, tls: cfg.TLSActive, host: cfg.Hostname}
+	s := &Server{cfg: cfg, Session: frontend.Session{TLS: cfg.TLSActive, MaxFailures: cfg.MaxAuthAttempts}, host: cfg.Hostname}
 	s.mechs = sasl.Offered(cfg.SASL)
-	s.ehlo = ehloReply(&s.cfg, s.mechs, s.tls)
+	s.ehlo = ehloReply(&s.cfg, s.mechs, s.TLS)
 	return s
 }
 
@@ -60,70 +50,50 @@ func (s *Server) Greeting(out []byte) []byte {
 	return append(out, "\r\n"...)
 }
 
-func (s *Server) cleartextOK() bool { return s.tls || s.cfg.AllowPlainWithoutTLS }
+func (s *Server) cleartextOK() bool { return s.TLS || s.cfg.AllowPlainWithoutTLS }
 
 // Feed consumes complete lines from in. An incomplete line is left
 // unconsumed for the engine to hand back with more bytes.
 func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.Event) {
-	for {
-		switch s.state {
-		case stLogin:
-			return consumed, out, protocols.EventNone
-		case stClosed:
-			return len(in), out, protocols.EventClose
+	return s.Session.Feed(in, out, s.step)
+}
+
+// step takes one command line, or a client response during AUTH; the
+// rest of a line over the limit is skipped, then refused.
+func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
+	if s.Discard {
+		n, found := s.SkipLine(rest)
+		if !found {
+			return n, out, protocols.EventNone
 		}
-		rest := in[consumed:]
-		if len(rest) == 0 {
-			return consumed, out, protocols.EventNone
-		}
-		if s.Discard {
-			n, found := s.SkipLine(rest)
-			consumed += n
-			if !found {
-				return consumed, out, protocols.EventNone
-			}
-			out, ev = s.lineTooLong(out)
-			if ev != protocols.EventNone {
-				return consumed, out, ev
-			}
-			continue
-		}
-		limit := s.commandLimit
-		if s.state == stSASL {
-			limit = s.saslLimit
-		}
-		end, res := s.FrameLine(rest, limit)
-		var n int
-		switch res {
-		case smtpwire.FrameMore:
-			return consumed, out, protocols.EventNone
-		case smtpwire.FrameTooLong:
-			consumed += end
-			if s.Discard {
-				return consumed, out, protocols.EventNone
-			}
-			out, ev = s.lineTooLong(out)
-			if ev != protocols.EventNone {
-				return consumed, out, ev
-			}
-			continue
-		}
-		if s.state == stSASL {
-			n, out, ev = s.saslResponse(rest[:end], out)
-		} else {
-			n, out, ev = s.command(rest[:end], out)
-		}
-		consumed += n
-		if ev != protocols.EventNone {
-			return consumed, out, ev
-		}
+		out, ev := s.lineTooLong(out)
+		return n, out, ev
 	}
+	limit := s.commandLimit
+	if s.State == frontend.SASL {
+		limit = s.saslLimit
+	}
+	end, res := s.FrameLine(rest, limit)
+	switch res {
+	case smtpwire.FrameMore:
+		return 0, out, protocols.EventNone
+	case smtpwire.FrameTooLong:
+		if s.Discard {
+			return end, out, protocols.EventNone
+		}
+		out, ev := s.lineTooLong(out)
+		return end, out, ev
+	}
+	if s.State == frontend.SASL {
+		return s.saslResponse(rest[:end], out)
+	}
+	return s.command(rest[:end], out)
 }
 
 // lineTooLong refuses a line that was over the limit (an AUTH exchange in
 // progress is abandoned).
 func (s *Server) lineTooLong(out []byte) ([]byte, protocols.Event) {
-	s.endSASL()
+	s.EndSASL()
 	return s.refuse(out, smtpwire.ReplyLineTooLong)
 }
 
@@ -133,55 +103,39 @@ func (s *Server) refuse(out []byte, reply string) ([]byte, protocols.Event) {
 	out = append(out, reply...)
 	s.errors++
 	if s.errors >= s.cfg.MaxErrors {
-		s.state = stClosed
+		s.State = frontend.Closed
 		return smtpwire.Append421(out, s.host, smtpwire.TextTooManyErrors), protocols.EventClose
 	}
 	return out, protocols.EventNone
 }
 
-// Login returns the credentials after EventLogin. Login.ClientID carries
-// the client's HELO/EHLO name and protocol (see HeloFromLogin).
-func (s *Server) Login() *protocols.Login { return &s.login }
-
 // TLSStarted records that the client leg is now TLS. The client must send
 // EHLO again (RFC 3207 section 4.2): what it said before is forgotten.
 func (s *Server) TLSStarted(out []byte) []byte {
-	if !s.tls {
-		s.tls = true
+	if !s.TLS {
+		s.TLS = true
 		s.ehlo = ehloReply(&s.cfg, s.mechs, true)
 	}
 	s.helo, s.proto = "", ""
 	s.Scan, s.Discard = 0, false
-	s.auth = nil
-	if s.state != stClosed {
-		s.state = stCommand
+	s.Auth = nil
+	if s.State != frontend.Closed {
+		s.State = frontend.Command
 	}
 	return out
 }
 
 // LoginFailed appends the reply to a login the engine could not complete.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	s.login = protocols.Login{}
-	if s.state == stClosed {
-		return out, true
+	s.Pending = protocols.Login{}
+	if len(relay) > 0 {
+		relay = eol.AppendLine(nil, relay) // exactly one CRLF
 	}
-	s.state = stCommand
-	switch kind {
-	case protocols.FailRejected:
-		if len(relay) > 0 {
-			out = eol.AppendLine(out, relay)
-		} else {
-			out = append(out, replyAuthFailed...)
-		}
-		s.failures++
-	default:
-		out = append(out, replyTempAuthFail...)
-	}
-	if s.failures >= s.cfg.MaxAuthAttempts {
-		s.state = stClosed
-		return smtpwire.Append421(out, s.host, textTooManyAuth), true
-	}
-	return out, false
+	return s.Refusal(kind, relay, out, &frontend.Replies{
+		Rejected:    replyAuthFailed,
+		Unavailable: replyTempAuthFail,
+		TooMany:     string(smtpwire.Append421(nil, s.host, textTooManyAuth)),
+	})
 }
 
 // TooBusy appends the reply for a connection refused by a limit.

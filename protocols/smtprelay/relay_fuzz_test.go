@@ -71,7 +71,7 @@ func runRelayClient(t *testing.T, cfg RelayConfig, leg protocols.BackendLeg, wri
 		}
 	}
 	checkRelayBounds(t, e.r)
-	return relayRunResult{string(e.out), string(e.sent), e.events, finals}
+	return relayRunResult{string(e.Out), string(e.Sent), e.Events, finals}
 }
 
 // checkRelayBounds: what the machine keeps is bounded whatever it is fed.

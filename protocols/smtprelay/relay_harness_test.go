@@ -29,15 +29,13 @@ type relayEngine struct {
 	auto    *fakeBackend
 	newAuto func() *fakeBackend
 
-	pending  []byte // client octets not consumed
-	bpending []byte // backend octets not consumed
-	out      []byte // what the client received (taken by takeClient)
-	sent     []byte // what the legs received (taken by takeSent)
-	events   []string
-	legUp    bool
-	legGen   int // counts resets of bpending (new leg, TLS, disconnect)
-	closed   bool
-	dropped  bool // STARTTLS: the rest of the client's write is dropped
+	pending            []byte // client octets not consumed
+	bpending           []byte // backend octets not consumed
+	prototest.RelayLog        // Out taken by takeClient, Sent by TakeSent
+	legUp              bool
+	legGen             int // counts resets of bpending (new leg, TLS, disconnect)
+	closed             bool
+	dropped            bool // STARTTLS: the rest of the client's write is dropped
 
 	// markAborted replaces what was forwarded of a message the machine
 	// aborted (RelayDisconnect mid-body) by a marker: how much of it went
@@ -51,12 +49,8 @@ type relayEngine struct {
 
 func newRelayEngine(t testing.TB, cfg RelayConfig, routes map[string]string) *relayEngine {
 	e := &relayEngine{t: t, r: NewRelay(cfg), routes: routes}
-	e.out = e.r.Greeting(e.out)
+	e.Out = e.r.Greeting(e.Out)
 	return e
-}
-
-func (e *relayEngine) event(format string, args ...any) {
-	e.events = append(e.events, fmt.Sprintf(format, args...))
 }
 
 // client delivers one client write.
@@ -110,7 +104,7 @@ func (e *relayEngine) down() {
 func (e *relayEngine) legDown() {
 	e.legUp, e.bpending, e.auto = false, nil, nil
 	e.legGen++
-	e.event("down")
+	e.Event("down")
 	e.call("down", func(o *protocols.RelayOut) protocols.RelayEvent { return e.r.BackendDown(o) }, nil)
 }
 
@@ -118,10 +112,10 @@ func (e *relayEngine) legDown() {
 func (e *relayEngine) shutdown() {
 	var o protocols.RelayOut
 	now := e.r.ShuttingDown(&o)
-	e.event("shutdown %v", now)
+	e.Event("shutdown %v", now)
 	e.apply(&o, protocols.RelayNone)
 	if now {
-		e.event("close")
+		e.Event("close")
 		e.closed = true
 	}
 }
@@ -138,9 +132,9 @@ func (e *relayEngine) call(kind string, f func(*protocols.RelayOut) protocols.Re
 	switch {
 	case !e.markAborted:
 	case before == cpBody && (ev == protocols.RelayDisconnect || ev == protocols.RelayClose):
-		e.sent = append(e.sent[:e.bodyStart], "[message aborted]"...)
+		e.Sent = append(e.Sent[:e.bodyStart], "[message aborted]"...)
 	case before != cpBody && e.r.phase == cpBody:
-		e.bodyStart = len(e.sent)
+		e.bodyStart = len(e.Sent)
 	}
 }
 
@@ -200,7 +194,7 @@ func (e *relayEngine) pumpOnce() {
 
 // apply writes a call's output and acts on its event as the engine does.
 func (e *relayEngine) apply(o *protocols.RelayOut, ev protocols.RelayEvent) {
-	e.out = append(e.out, o.Client...)
+	e.Out = append(e.Out, o.Client...)
 	if len(o.Backend) > 0 {
 		if !e.legUp {
 			e.t.Fatalf("backend output %q with no leg", o.Backend)
@@ -212,7 +206,7 @@ func (e *relayEngine) apply(o *protocols.RelayOut, ev protocols.RelayEvent) {
 		if i := bareEOL(o.Backend); i >= 0 {
 			e.t.Fatalf("bare CR or LF at %d of the backend output %q", i, o.Backend)
 		}
-		e.sent = append(e.sent, o.Backend...)
+		e.Sent = append(e.Sent, o.Backend...)
 		if e.auto != nil {
 			e.bpending = append(e.bpending, e.auto.receive(o.Backend)...)
 		}
@@ -221,23 +215,16 @@ func (e *relayEngine) apply(o *protocols.RelayOut, ev protocols.RelayEvent) {
 	switch ev {
 	case protocols.RelayRoute:
 		addr := e.r.Recipient()
-		dest, ok := e.routes[addr]
-		outcome := protocols.RouteOK
-		switch {
-		case !ok:
-			outcome, dest = protocols.RouteUnknown, ""
-		case dest == "?":
-			outcome, dest = protocols.RouteTempFail, ""
-		}
-		e.event("route %s", addr)
+		dest, outcome := prototest.Route(e.routes, addr)
+		e.Event("route %s", addr)
 		e.apply(&o2, e.r.Routed(dest, outcome, &o2))
 	case protocols.RelayConnect:
-		e.event("connect %s", e.r.Destination())
+		e.Event("connect %s", e.r.Destination())
 		e.legUp, e.bpending = true, nil
 		e.legGen++
 		if e.dialFail {
 			e.legUp = false
-			e.event("down")
+			e.Event("down")
 			e.call("down", func(o *protocols.RelayOut) protocols.RelayEvent { return e.r.BackendDown(o) }, nil)
 			return
 		}
@@ -247,27 +234,25 @@ func (e *relayEngine) apply(o *protocols.RelayOut, ev protocols.RelayEvent) {
 			e.bpending = append(e.bpending, e.auto.greeting()...)
 		}
 	case protocols.RelayBackendStartTLS:
-		e.event("backend starttls")
+		e.Event("backend starttls")
 		e.bpending = nil
 		e.legGen++
 		e.apply(&o2, e.r.BackendTLSStarted(&o2))
 	case protocols.RelayDisconnect:
-		e.event("disconnect")
+		e.Event("disconnect")
 		e.legUp, e.bpending, e.auto = false, nil, nil
 		e.legGen++
 	case protocols.RelayClose:
-		e.event("close")
+		e.Event("close")
 		e.closed = true
 	case protocols.RelayStartTLS:
-		e.event("starttls")
+		e.Event("starttls")
 		e.pending, e.dropped = nil, true
-		e.out = e.r.TLSStarted(e.out)
+		e.Out = e.r.TLSStarted(e.Out)
 	}
 }
 
-func (e *relayEngine) takeClient() []string { l := prototest.Lines(e.out); e.out = e.out[:0]; return l }
-func (e *relayEngine) takeSent() string     { s := string(e.sent); e.sent = e.sent[:0]; return s }
-func (e *relayEngine) takeEvents() []string { ev := e.events; e.events = nil; return ev }
+func (e *relayEngine) takeClient() []string { l := prototest.Lines(e.Out); e.Out = e.Out[:0]; return l }
 
 // expect checks and clears what each side received since the last check.
 func (e *relayEngine) expect(client []string, sent string, events ...string) {
@@ -275,27 +260,23 @@ func (e *relayEngine) expect(client []string, sent string, events ...string) {
 	if got := e.takeClient(); strings.Join(got, "\n") != strings.Join(client, "\n") {
 		e.t.Fatalf("client got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(client, "\n  "))
 	}
-	if got := e.takeSent(); got != sent {
+	if got := e.TakeSent(); got != sent {
 		e.t.Fatalf("backend got %q, want %q", got, sent)
 	}
-	if got := e.takeEvents(); strings.Join(got, "|") != strings.Join(events, "|") {
-		e.t.Fatalf("events %q, want %q", got, events)
-	}
+	e.CheckEvents(e.t, events...)
 }
 
 // relayModes runs a dialogue test with whole writes, with the client's
 // writes one octet at a time, and with the backend's: the results must be
 // the same.
 func relayModes(t *testing.T, cfg RelayConfig, routes map[string]string, test func(e *relayEngine)) {
-	for _, mode := range []string{"whole", "client bytewise", "backend bytewise"} {
-		t.Run(mode, func(t *testing.T) {
-			e := newRelayEngine(t, cfg, routes)
-			e.clientBytewise = mode == "client bytewise"
-			e.backendBytewise = mode == "backend bytewise"
-			e.check = checkEndOfData(t)
-			test(e)
-		})
-	}
+	t.Helper()
+	prototest.RelayModes(t, func(t *testing.T, clientBytewise, backendBytewise bool) {
+		e := newRelayEngine(t, cfg, routes)
+		e.clientBytewise, e.backendBytewise = clientBytewise, backendBytewise
+		e.check = checkEndOfData(t)
+		test(e)
+	})
 }
 
 // replies splits client output into whole replies.

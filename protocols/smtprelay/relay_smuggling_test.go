@@ -78,7 +78,7 @@ func startSmuggling(t *testing.T, lmtp bool, maxSize int64) (*relayEngine, *[]st
 	if got := e.takeClient(); got[len(got)-1] != "354 fake go ahead" {
 		t.Fatalf("no 354: %q", got)
 	}
-	e.takeEvents()
+	e.TakeEvents()
 	return e, finals
 }
 
@@ -99,12 +99,12 @@ func expectSmugglingRefused(t *testing.T, e *relayEngine, finals *[]string, upTo
 	if !e.closed {
 		t.Fatal("the session goes on after the refusal")
 	}
-	for _, ev := range e.takeEvents() {
+	for _, ev := range e.TakeEvents() {
 		if strings.HasPrefix(ev, "route") || strings.HasPrefix(ev, "connect") {
 			t.Fatalf("a second transaction was started: %q", ev)
 		}
 	}
-	sent := e.takeSent()
+	sent := e.TakeSent()
 	i := strings.Index(sent, "DATA\r\n")
 	if i < 0 {
 		t.Fatalf("backend got %q", sent)
@@ -197,7 +197,7 @@ func TestRelayEndOfDataOnlyCRLF(t *testing.T) {
 				if got := strings.Join(e.takeClient(), "\n"); got != want+"\n250 2.0.0 Ok" {
 					t.Fatalf("cut at %d: client got %q, want %q and the NOOP's 250", i, got, want)
 				}
-				sent := e.takeSent()
+				sent := e.TakeSent()
 				if st.maxSize == 0 && !st.down && !strings.HasSuffix(sent, "DATA\r\n"+st.prefix+body+"\r\n.\r\n") {
 					t.Fatalf("cut at %d: backend got %q, want the message verbatim", i, sent)
 				}

@@ -195,7 +195,7 @@ func TestRelayBackendStartTLS(t *testing.T) {
 		e.leg = protocols.BackendLeg{StartTLS: true}
 		e.client("EHLO c\r\nMAIL FROM:<s@c>\r\nRCPT TO:<alice@a.example>\r\n")
 		e.takeClient()
-		e.takeEvents()
+		e.TakeEvents()
 		e.backend(bGreeting)
 		e.expect(nil, "EHLO mx.example.com\r\n")
 		e.backend("250-a.backend\r\n250 STARTTLS\r\n")
@@ -209,7 +209,7 @@ func TestRelayBackendStartTLS(t *testing.T) {
 		e.leg = protocols.BackendLeg{StartTLS: true}
 		e.client("EHLO c\r\nMAIL FROM:<s@c>\r\nRCPT TO:<alice@a.example>\r\nRCPT TO:<bob@a.example>\r\nDATA\r\n")
 		e.takeClient()
-		e.takeEvents()
+		e.TakeEvents()
 		e.backend(bGreeting + bEHLO) // no STARTTLS offered: nothing goes in clear
 		e.expect([]string{
 			"451 4.4.1 <alice@a.example>: Recipient address rejected: backend unavailable, try again later",
@@ -223,9 +223,9 @@ func TestRelayMailRefusedByBackend(t *testing.T) {
 	relayModes(t, relayCfg, twoRoutes, func(e *relayEngine) {
 		e.client("EHLO c\r\nMAIL FROM:<spam@c>\r\nRCPT TO:<alice@a.example>\r\nRCPT TO:<bob@a.example>\r\nRCPT TO:<carol@b.example>\r\nDATA\r\nRSET\r\n")
 		e.takeClient()
-		e.takeEvents()
+		e.TakeEvents()
 		e.backend(bGreeting + bEHLO)
-		e.takeSent()
+		e.TakeSent()
 		e.backend("550-5.7.1 Sender rejected\r\n550 5.7.1 see https://example/why\r\n")
 		e.expect([]string{
 			"550-5.7.1 Sender rejected", "550 5.7.1 see https://example/why",
@@ -293,7 +293,7 @@ func TestRelayLMTPPerRecipientReplies(t *testing.T) {
 	relayModes(t, lmtpCfg, twoRoutes, func(e *relayEngine) {
 		e.client("LHLO mta\r\nMAIL FROM:<s@c>\r\nRCPT TO:<alice@a.example>\r\nRCPT TO:<bad@a.example>\r\nRCPT TO:<bob@a.example>\r\nDATA\r\n")
 		e.takeClient()
-		e.takeEvents()
+		e.TakeEvents()
 		e.backend("220 a.backend LMTP\r\n" + bLHLO + "250 2.1.0 Ok\r\n")
 		e.expect(nil, "LHLO lmtp.example.com\r\nMAIL FROM:<s@c>\r\nRCPT TO:<alice@a.example>\r\n")
 		e.backend("250 2.1.5 Ok\r\n")
@@ -344,7 +344,7 @@ func TestRelaySizeLimit(t *testing.T) {
 		e.client("DATA\r\n")
 		e.backend("354 go\r\n")
 		e.takeClient()
-		e.takeSent()
+		e.TakeSent()
 		e.client("012345678901234567\r\n.\r\n")
 		e.expect(nil, "012345678901234567\r\n.\r\n")
 		e.backend("250 2.0.0 queued\r\n")
@@ -358,8 +358,8 @@ func TestRelaySizeLimit(t *testing.T) {
 			e.backend(reply)
 		}
 		e.takeClient()
-		e.takeSent()
-		e.takeEvents()
+		e.TakeSent()
+		e.TakeEvents()
 		e.client("0123456789")
 		e.expect(nil, "0123456789")
 		e.client("\r\n.\r\n")
@@ -386,8 +386,8 @@ func TestRelayBackendDown(t *testing.T) {
 	relayModes(t, relayCfg, twoRoutes, func(e *relayEngine) {
 		openTransaction(e)
 		e.client("RCPT TO:<bob@a.example>\r\nDATA\r\n")
-		e.takeSent()
-		e.takeEvents()
+		e.TakeSent()
+		e.TakeEvents()
 		e.down()
 		e.expect([]string{
 			"451 4.4.1 <bob@a.example>: Recipient address rejected: backend unavailable, try again later",
@@ -401,7 +401,7 @@ func TestRelayBackendDown(t *testing.T) {
 		e.backend("354 go\r\n")
 		e.client("part one\r\n")
 		e.takeClient()
-		e.takeSent()
+		e.TakeSent()
 		e.down()
 		e.client("part two\r\n.\r\nRSET\r\n")
 		e.expect([]string{"451 4.4.2 Error: backend connection lost, message not accepted", "250 2.0.0 Ok"}, "", "down")
@@ -413,8 +413,8 @@ func TestRelayBackendDown(t *testing.T) {
 			e.backend(reply)
 		}
 		e.takeClient()
-		e.takeSent()
-		e.takeEvents()
+		e.TakeSent()
+		e.TakeEvents()
 		e.backend("250 2.0.0 <alice@a.example> saved\r\n")
 		e.down()
 		e.expect([]string{"250 2.0.0 <alice@a.example> saved", "451 4.4.2 Error: backend connection lost, message not accepted"}, "", "down")
@@ -426,7 +426,7 @@ func TestRelayBackendDown(t *testing.T) {
 		e.backend("354 go\r\n")
 		e.backend("250 2.0.0 queued\r\n")
 		e.takeClient()
-		e.takeSent()
+		e.TakeSent()
 		e.down()
 		e.expect(nil, "", "down")
 		e.client("MAIL FROM:<s@c>\r\nRCPT TO:<bob@a.example>\r\n")
@@ -470,8 +470,8 @@ func TestRelayMisbehavingBackend(t *testing.T) {
 			relayModes(t, relayCfg, twoRoutes, func(e *relayEngine) {
 				openTransaction(e)
 				e.client("RCPT TO:<bob@a.example>\r\n")
-				e.takeSent()
-				e.takeEvents()
+				e.TakeSent()
+				e.TakeEvents()
 				e.backend(reply)
 				e.expect([]string{"451 4.4.1 <bob@a.example>: Recipient address rejected: backend unavailable, try again later"}, "", "disconnect")
 			})
@@ -501,7 +501,7 @@ func TestRelayNeverInventsEndOfDataSuccess(t *testing.T) {
 				e.client("DATA\r\nbody\r\n.\r\n")
 				e.backend("354 go\r\n")
 				e.takeClient()
-				e.takeSent()
+				e.TakeSent()
 				e.backend(tc.backend)
 				if tc.down {
 					e.down()
@@ -571,7 +571,7 @@ func TestRelayLineLimits(t *testing.T) {
 		if len(got) != 21 || got[20] != "421 4.7.0 mx.example.com Error: too many errors" {
 			e.t.Fatalf("got %q", got)
 		}
-		if e.takeEvents()[0] != "close" {
+		if e.TakeEvents()[0] != "close" {
 			e.t.Fatal("not closed")
 		}
 	})
@@ -647,7 +647,7 @@ func TestRelaySMTPUTF8(t *testing.T) {
 	relayModes(t, relayCfg, map[string]string{"jörg@a.example": "A", "bob@a.example": "A"}, func(e *relayEngine) {
 		e.client("EHLO c\r\nMAIL FROM:<s@c> SMTPUTF8\r\nRCPT TO:<jörg@a.example>\r\nRCPT TO:<bob@a.example>\r\n")
 		e.takeClient()
-		e.takeEvents()
+		e.TakeEvents()
 		e.backend(bGreeting + "250-a.backend\r\n250 8BITMIME\r\n")
 		e.expect([]string{
 			"553 5.6.7 Error: the destination does not support SMTPUTF8",
@@ -657,7 +657,7 @@ func TestRelaySMTPUTF8(t *testing.T) {
 	relayModes(t, relayCfg, map[string]string{"jörg@a.example": "A"}, func(e *relayEngine) {
 		e.client("EHLO c\r\nMAIL FROM:<s@c> SMTPUTF8 BODY=8BITMIME\r\nRCPT TO:<jörg@a.example>\r\n")
 		e.takeClient()
-		e.takeEvents()
+		e.TakeEvents()
 		e.backend(bGreeting + bEHLO + "250 2.1.0 Ok\r\n")
 		e.expect(nil, "EHLO mx.example.com\r\nMAIL FROM:<s@c> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<jörg@a.example>\r\n")
 	})
@@ -681,8 +681,8 @@ func TestRelayShuttingDown(t *testing.T) {
 		e.backend("250 2.1.5 Ok\r\n")
 		e.backend("354 go\r\n")
 		e.takeClient()
-		e.takeSent()
-		e.takeEvents()
+		e.TakeSent()
+		e.TakeEvents()
 		e.backend("250 2.0.0 queued\r\n")
 		e.expect([]string{"250 2.0.0 queued", "421 4.3.0 mx.example.com Server shutting down"}, "QUIT\r\n", "close")
 	})

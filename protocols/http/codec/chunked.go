@@ -202,15 +202,9 @@ func (c *ChunkedBody) step(b byte) *Error {
 		}
 		c.size, c.digits, c.line = 0, 0, 0
 	case csDataCR:
-		if b != '\r' {
-			return errChunkCRLF
-		}
-		c.state = csDataLF
+		return c.expect(b, '\r', errChunkCRLF, csDataLF)
 	case csDataLF:
-		if b != '\n' {
-			return errChunkCRLF
-		}
-		c.state = csSize
+		return c.expect(b, '\n', errChunkCRLF, csSize)
 	case csTrailerStart:
 		switch {
 		case b == '\r':
@@ -241,16 +235,19 @@ func (c *ChunkedBody) step(b byte) *Error {
 			return errTrailer
 		}
 	case csTrailerLF:
-		if b != '\n' {
-			return errTrailer
-		}
-		c.state = csTrailerStart
+		return c.expect(b, '\n', errTrailer, csTrailerStart)
 	case csEndLF:
-		if b != '\n' {
-			return errTrailer
-		}
-		c.state = csDone
+		return c.expect(b, '\n', errTrailer, csDone)
 	}
+	return nil
+}
+
+// expect moves to next when b is want, else fails with err.
+func (c *ChunkedBody) expect(b, want byte, err *Error, next uint8) *Error {
+	if b != want {
+		return err
+	}
+	c.state = next
 	return nil
 }
 

@@ -151,6 +151,39 @@ type framing struct {
 // compared with every field when forwarding.
 const maxConnOpts = 32
 
+// field takes the fields that frame a message (Content-Length,
+// Transfer-Encoding, Connection) and the first Upgrade into *upgrade; it
+// ignores any other.
+func (fr *framing) field(f *Field, upgrade *string) *Error {
+	switch f.Key {
+	case "content-length":
+		return fr.contentLength(f.Value)
+	case "transfer-encoding":
+		return fr.transferEncoding(f.Value)
+	case "connection":
+		return fr.connection(f.Value)
+	case "upgrade":
+		if *upgrade == "" {
+			*upgrade = f.Value
+		}
+	}
+	return nil
+}
+
+// teAllowed is the rule both directions apply to Transfer-Encoding: not
+// in HTTP/1.0 (RFC 9112 6.1), not with Content-Length, not empty.
+func (fr *framing) teAllowed(v Version) *Error {
+	switch {
+	case v == HTTP10:
+		return errTE10
+	case fr.cl >= 0:
+		return errCLAndTE
+	case fr.teElems == 0:
+		return errTE
+	}
+	return nil
+}
+
 func (fr *framing) contentLength(v string) *Error {
 	n, ok := parseContentLength(v)
 	if !ok {

@@ -148,21 +148,28 @@ func ParseRequestHead(buf []byte, lim Limits) (*RequestHead, int, error) {
 }
 
 func parseRequest(head []byte, nf int, lim *Limits) (*RequestHead, *Error) {
-	raw, keys := copyHead(head)
-	i := strings.IndexByte(raw, '\n')
 	h := &RequestHead{ContentLength: -1}
-	if err := h.requestLine(raw[:i-1], lim); err != nil {
-		return nil, err
-	}
-	fields, err := parseFields(raw[i+1:len(raw)-2], keys, nf)
-	if err != nil {
-		return nil, err
-	}
-	h.Fields = fields
-	if err := h.semantics(); err != nil {
+	start := func(line string) *Error { return h.requestLine(line, lim) }
+	if err := parseHead(head, nf, start, &h.Fields, h.semantics); err != nil {
 		return nil, err
 	}
 	return h, nil
+}
+
+// parseHead parses a whole head: its start line with start, its fields
+// into *fields, then their meaning with semantics.
+func parseHead(head []byte, nf int, start func(string) *Error, fields *[]Field, semantics func() *Error) *Error {
+	raw, keys := copyHead(head)
+	i := strings.IndexByte(raw, '\n')
+	if err := start(raw[:i-1]); err != nil {
+		return err
+	}
+	f, err := parseFields(raw[i+1:len(raw)-2], keys, nf)
+	if err != nil {
+		return err
+	}
+	*fields = f
+	return semantics()
 }
 
 // requestLine parses method SP request-target SP HTTP-version, with
@@ -219,21 +226,12 @@ func (h *RequestHead) semantics() *Error {
 	expectOK := true
 	for i := range h.Fields {
 		f := &h.Fields[i]
-		var err *Error
+		err := fr.field(f, &h.Upgrade)
 		switch f.Key {
 		case "host":
 			hosts++
 			h.HostField = f.Value
-		case "content-length":
-			err = fr.contentLength(f.Value)
-		case "transfer-encoding":
-			err = fr.transferEncoding(f.Value)
-		case "connection":
-			err = fr.connection(f.Value)
 		case "upgrade":
-			if h.Upgrade == "" {
-				h.Upgrade = f.Value
-			}
 			upgrade = upgrade || HasToken(f.Value, "websocket")
 		case "expect":
 			for v := f.Value; v != ""; {
@@ -275,13 +273,10 @@ func (h *RequestHead) semantics() *Error {
 
 	// Framing (RFC 9112 6.1 and 6.3).
 	if fr.te {
+		if err := fr.teAllowed(h.Version); err != nil {
+			return err
+		}
 		switch {
-		case h.Version == HTTP10:
-			return errTE10
-		case fr.cl >= 0:
-			return errCLAndTE
-		case fr.teElems == 0:
-			return errTE
 		case !fr.last:
 			return errTENotChunked
 		case fr.unknown, fr.other:

@@ -1,7 +1,5 @@
 package codec
 
-import "strings"
-
 // ResponseHead is a parsed, validated response head from a backend. As in
 // RequestHead, its strings share one private copy of the head.
 type ResponseHead struct {
@@ -90,18 +88,8 @@ func ParseResponseHead(buf []byte, lim Limits) (*ResponseHead, int, error) {
 }
 
 func parseResponse(head []byte, nf int) (*ResponseHead, *Error) {
-	raw, keys := copyHead(head)
-	i := strings.IndexByte(raw, '\n')
 	h := &ResponseHead{ContentLength: -1}
-	if err := h.statusLine(raw[:i-1]); err != nil {
-		return nil, err
-	}
-	fields, err := parseFields(raw[i+1:len(raw)-2], keys, nf)
-	if err != nil {
-		return nil, err
-	}
-	h.Fields = fields
-	if err := h.semantics(); err != nil {
+	if err := parseHead(head, nf, h.statusLine, &h.Fields, h.semantics); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -142,21 +130,7 @@ func (h *ResponseHead) statusLine(line string) *Error {
 func (h *ResponseHead) semantics() *Error {
 	fr := framing{cl: -1}
 	for i := range h.Fields {
-		f := &h.Fields[i]
-		var err *Error
-		switch f.Key {
-		case "content-length":
-			err = fr.contentLength(f.Value)
-		case "transfer-encoding":
-			err = fr.transferEncoding(f.Value)
-		case "connection":
-			err = fr.connection(f.Value)
-		case "upgrade":
-			if h.Upgrade == "" {
-				h.Upgrade = f.Value
-			}
-		}
-		if err != nil {
+		if err := fr.field(&h.Fields[i], &h.Upgrade); err != nil {
 			return err
 		}
 	}
@@ -167,14 +141,10 @@ func (h *ResponseHead) semantics() *Error {
 		// one other than chunked is broken, and so is one that sends
 		// Content-Length too (RFC 9112 6.3: "ought to be handled as an
 		// error"), or Transfer-Encoding in HTTP/1.0 (RFC 9112 6.1).
-		switch {
-		case h.Version == HTTP10:
-			return errTE10
-		case fr.cl >= 0:
-			return errCLAndTE
-		case fr.teElems == 0:
-			return errTE
-		case !fr.last, fr.other, fr.unknown:
+		if err := fr.teAllowed(h.Version); err != nil {
+			return err
+		}
+		if !fr.last || fr.other || fr.unknown {
 			return errRespTE
 		}
 		h.Chunked = true

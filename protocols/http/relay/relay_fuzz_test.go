@@ -252,7 +252,7 @@ settle:
 			break settle // nothing more will happen
 		}
 	}
-	return fuzzRun{string(e.out), string(e.sent), e.events, e.methods, e.closed}
+	return fuzzRun{string(e.Out), string(e.Sent), e.Events, e.methods, e.closed}
 }
 
 // checkClientStream reads what the client got as a sequence of responses,

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols"
 	fwdinfo "github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/http/codec"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 )
 
 // fakeLeg is one backend connection of the engine stand-in.
@@ -45,18 +45,16 @@ type relayEngine struct {
 	// and returns what the leg answers.
 	auto func(l *fakeLeg, b []byte) string
 
-	pending  []byte // client octets not consumed
-	bpending []byte // backend octets not consumed (current leg)
-	out      []byte // what the client received (taken by takeClient)
-	sent     []byte // what the legs received (taken by takeSent)
-	events   []string
-	legs     []*fakeLeg
-	cur      *fakeLeg
-	dialing  bool
-	closed   bool
-	tunnel   bool
-	maxHeld  int      // most client octets the engine held while the machine waited
-	methods  []string // of the request heads the machine accepted, in order
+	pending            []byte // client octets not consumed
+	bpending           []byte // backend octets not consumed (current leg)
+	prototest.RelayLog        // Out taken by takeClient, Sent by TakeSent
+	legs               []*fakeLeg
+	cur                *fakeLeg
+	dialing            bool
+	closed             bool
+	tunnel             bool
+	maxHeld            int      // most client octets the engine held while the machine waited
+	methods            []string // of the request heads the machine accepted, in order
 
 	// check, when set, sees every call's output and the client phase
 	// before it.
@@ -68,12 +66,8 @@ var testClient = fwdinfo.Info{Client: netip.MustParseAddrPort("192.0.2.7:4711")}
 func newRelayEngine(t testing.TB, cfg RelayConfig, routes map[string]string) *relayEngine {
 	e := &relayEngine{t: t, r: NewRelay(cfg), routes: routes}
 	e.legInfo.Client = testClient
-	e.out = e.r.Greeting(e.out)
+	e.Out = e.r.Greeting(e.Out)
 	return e
-}
-
-func (e *relayEngine) event(format string, args ...any) {
-	e.events = append(e.events, fmt.Sprintf(format, args...))
 }
 
 // client delivers one client write ("|" stands for CRLF).
@@ -133,7 +127,7 @@ func (e *relayEngine) down() {
 func (e *relayEngine) legDown() {
 	e.cur.closed = true
 	e.cur, e.bpending, e.dialing = nil, nil, false
-	e.event("down")
+	e.Event("down")
 	e.call("down", func(o *protocols.RelayOut) protocols.RelayEvent { return e.r.BackendDown(o) })
 }
 
@@ -144,12 +138,12 @@ func (e *relayEngine) timeout() {
 		if e.cur == nil {
 			e.t.Fatal("awaiting with no leg")
 		}
-		e.event("reply timeout")
+		e.Event("reply timeout")
 		e.down()
 		return
 	}
-	e.out = e.r.Timeout(e.out)
-	e.event("timeout")
+	e.Out = e.r.Timeout(e.Out)
+	e.Event("timeout")
 	e.closeAll()
 }
 
@@ -157,7 +151,7 @@ func (e *relayEngine) timeout() {
 func (e *relayEngine) shutdown() {
 	var o protocols.RelayOut
 	now := e.r.ShuttingDown(&o)
-	e.event("shutdown %v", now)
+	e.Event("shutdown %v", now)
 	e.apply(&o, protocols.RelayNone)
 	if now {
 		e.closeAll()
@@ -187,7 +181,7 @@ func (e *relayEngine) closeAll() {
 		e.cur.closed = true
 		e.cur = nil
 	}
-	e.event("close")
+	e.Event("close")
 }
 
 func (e *relayEngine) call(kind string, f func(*protocols.RelayOut) protocols.RelayEvent) protocols.RelayEvent {
@@ -252,13 +246,13 @@ func (e *relayEngine) pump() {
 
 // apply writes a call's output and acts on its event as the engine does.
 func (e *relayEngine) apply(o *protocols.RelayOut, ev protocols.RelayEvent) {
-	e.out = append(e.out, o.Client...)
+	e.Out = append(e.Out, o.Client...)
 	if len(o.Backend) > 0 {
 		if e.cur == nil || !e.cur.up {
 			e.t.Fatalf("backend output %q with no leg up", o.Backend)
 		}
 		e.cur.got = append(e.cur.got, o.Backend...)
-		e.sent = append(e.sent, o.Backend...)
+		e.Sent = append(e.Sent, o.Backend...)
 		if e.auto != nil {
 			e.bpending = append(e.bpending, e.auto(e.cur, o.Backend)...)
 		}
@@ -266,15 +260,8 @@ func (e *relayEngine) apply(o *protocols.RelayOut, ev protocols.RelayEvent) {
 	switch ev {
 	case protocols.RelayRoute:
 		id := e.r.Recipient()
-		dest, ok := e.routes[id]
-		outcome := protocols.RouteOK
-		switch {
-		case !ok:
-			outcome, dest = protocols.RouteUnknown, ""
-		case dest == "?":
-			outcome, dest = protocols.RouteTempFail, ""
-		}
-		e.event("route %s", id)
+		dest, outcome := prototest.Route(e.routes, id)
+		e.Event("route %s", id)
 		e.call("routed", func(o *protocols.RelayOut) protocols.RelayEvent { return e.r.Routed(dest, outcome, o) })
 	case protocols.RelayConnect:
 		if e.cur != nil {
@@ -284,7 +271,7 @@ func (e *relayEngine) apply(o *protocols.RelayOut, ev protocols.RelayEvent) {
 		leg := &fakeLeg{n: len(e.legs) + 1, dest: dest}
 		e.legs = append(e.legs, leg)
 		e.cur, e.bpending = leg, nil
-		e.event("connect %s", dest)
+		e.Event("connect %s", dest)
 		switch {
 		case e.dialFail[dest]:
 			e.legDown()
@@ -294,7 +281,7 @@ func (e *relayEngine) apply(o *protocols.RelayOut, ev protocols.RelayEvent) {
 			e.connected()
 		}
 	case protocols.RelayDisconnect:
-		e.event("disconnect")
+		e.Event("disconnect")
 		if e.cur != nil {
 			e.cur.closed = true
 		}
@@ -302,18 +289,12 @@ func (e *relayEngine) apply(o *protocols.RelayOut, ev protocols.RelayEvent) {
 	case protocols.RelayClose:
 		e.closeAll()
 	case protocols.RelayTunnel:
-		e.event("tunnel")
+		e.Event("tunnel")
 		e.tunnel, e.closed = true, true
 	}
 }
 
-func (e *relayEngine) takeClient() string { s := string(e.out); e.out = e.out[:0]; return s }
-func (e *relayEngine) takeSent() string   { s := string(e.sent); e.sent = e.sent[:0]; return s }
-func (e *relayEngine) takeEvents() []string {
-	ev := e.events
-	e.events = nil
-	return ev
-}
+func (e *relayEngine) takeClient() string { s := string(e.Out); e.Out = e.Out[:0]; return s }
 
 // expect checks and clears what each side received since the last check
 // ("|" stands for CRLF in client and backend).
@@ -322,12 +303,10 @@ func (e *relayEngine) expect(client, backend string, events ...string) {
 	if got, want := e.takeClient(), crlf(client); got != want {
 		e.t.Fatalf("client got\n  %q\nwant\n  %q", got, want)
 	}
-	if got, want := e.takeSent(), crlf(backend); got != want {
+	if got, want := e.TakeSent(), crlf(backend); got != want {
 		e.t.Fatalf("backend got\n  %q\nwant\n  %q", got, want)
 	}
-	if got := e.takeEvents(); strings.Join(got, "|") != strings.Join(events, "|") {
-		e.t.Fatalf("events %q, want %q", got, events)
-	}
+	e.CheckEvents(e.t, events...)
 }
 
 // relayModes runs a dialogue with whole writes, with the client's writes
@@ -335,14 +314,11 @@ func (e *relayEngine) expect(client, backend string, events ...string) {
 // same.
 func relayModes(t *testing.T, cfg RelayConfig, routes map[string]string, test func(e *relayEngine)) {
 	t.Helper()
-	for _, mode := range []string{"whole", "client bytewise", "backend bytewise"} {
-		t.Run(mode, func(t *testing.T) {
-			e := newRelayEngine(t, cfg, routes)
-			e.clientBytewise = mode == "client bytewise"
-			e.backendBytewise = mode == "backend bytewise"
-			test(e)
-		})
-	}
+	prototest.RelayModes(t, func(t *testing.T, clientBytewise, backendBytewise bool) {
+		e := newRelayEngine(t, cfg, routes)
+		e.clientBytewise, e.backendBytewise = clientBytewise, backendBytewise
+		test(e)
+	})
 }
 
 // crlf turns "|" into CRLF so that tables stay readable.

@@ -80,7 +80,7 @@ func TestRelayRoutesByBearer(t *testing.T) {
 			c.IdentifierClaim = tt.claim
 			relayModes(t, c, testRoutes, func(e *relayEngine) {
 				e.client("GET /jmap/api HTTP/1.1|Host: m|Authorization: " + tt.auth + "||")
-				ev := e.takeEvents()
+				ev := e.TakeEvents()
 				if len(ev) < 1 || ev[0] != "route "+tt.ident {
 					e.t.Fatalf("events %q, want route %s", ev, tt.ident)
 				}
@@ -111,7 +111,7 @@ func TestRelayVerifiesBearer(t *testing.T) {
 			e.t.Fatalf("a backend was contacted: %+v", e.legs)
 		}
 		e.client("GET /jmap/api HTTP/1.1|Host: m|Authorization: Bearer " + good + "||")
-		if ev := e.takeEvents(); len(ev) < 1 || ev[0] != "route alice@a.example" {
+		if ev := e.TakeEvents(); len(ev) < 1 || ev[0] != "route alice@a.example" {
 			e.t.Fatalf("verified token: events %q", ev)
 		}
 	})
@@ -140,7 +140,7 @@ func TestRelayVerifiesQueryAndFormTokens(t *testing.T) {
 		if !strings.HasPrefix(got, "HTTP/1.1 "+itoa(status)+" ") || challenge != "" && !strings.Contains(got, "WWW-Authenticate: "+challenge+"\r\n") {
 			e.t.Fatalf("%s: %q, want %d %s", what, got, status, challenge)
 		}
-		if len(e.legs) != 0 || e.takeSent() != "" {
+		if len(e.legs) != 0 || e.TakeSent() != "" {
 			e.t.Fatalf("%s: a backend was contacted: %+v", what, e.legs)
 		}
 	}
@@ -215,7 +215,7 @@ func TestRelayVerifiesQueryAndFormTokens(t *testing.T) {
 		relayModes(t, cfg, testRoutes, func(e *relayEngine) {
 			body := "access_token=" + forged
 			e.client("POST /pinned/x HTTP/1.1|Host: m|Content-Type: text/plain|Content-Length: " + itoa(len(body)) + "||" + body)
-			if ev := e.takeEvents(); len(ev) != 1 || ev[0] != "connect P" {
+			if ev := e.TakeEvents(); len(ev) != 1 || ev[0] != "connect P" {
 				e.t.Fatalf("events %q", ev)
 			}
 		})
@@ -353,7 +353,7 @@ func TestRelayIdentifierRegexAndValidation(t *testing.T) {
 		}
 		// A control character in a decoded parameter is no identifier.
 		e.client("GET /q/x?account=a%0Ab HTTP/1.1|Host: m||")
-		if !strings.HasPrefix(e.takeClient(), "HTTP/1.1 400 ") || len(e.takeEvents()) != 0 {
+		if !strings.HasPrefix(e.takeClient(), "HTTP/1.1 400 ") || len(e.TakeEvents()) != 0 {
 			e.t.Fatal("control character routed")
 		}
 	})
@@ -385,7 +385,7 @@ func TestRelayLocalAnswerDiscardsOrCloses(t *testing.T) {
 func TestRelayChunkedPassThrough(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		e.client("POST /pinned/x HTTP/1.1|Host: m|Transfer-Encoding: chunked||")
-		e.takeSent()
+		e.TakeSent()
 		e.expect("", "", "connect P")
 		// Extensions and trailers pass untouched.
 		e.client("5;ext=\"v\"|hello|")
@@ -397,7 +397,7 @@ func TestRelayChunkedPassThrough(t *testing.T) {
 		e.expect("0|Server-Timing: x||", "")
 		// The leg is idle again.
 		e.client("GET /pinned/y HTTP/1.1|Host: m||")
-		if e.takeSent() == "" || len(e.legs) != 1 {
+		if e.TakeSent() == "" || len(e.legs) != 1 {
 			e.t.Fatal("leg not reused")
 		}
 	})
@@ -406,8 +406,8 @@ func TestRelayChunkedPassThrough(t *testing.T) {
 func TestRelayContentLengthInPieces(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		e.client("PUT /pinned/f HTTP/1.1|Host: m|Content-Length: 26||abc")
-		e.takeSent()
-		e.takeEvents()
+		e.TakeSent()
+		e.TakeEvents()
 		if e.r.AwaitingBackend() {
 			e.t.Fatal("awaiting while the body is being sent")
 		}
@@ -454,7 +454,7 @@ func TestRelayExpectContinue(t *testing.T) {
 	// it, since the body's fate is unknown.
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		e.client("PUT /pinned/f HTTP/1.1|Host: m|Expect: 100-continue|Content-Length: 3||")
-		e.takeSent()
+		e.TakeSent()
 		e.backend("HTTP/1.1 413 Content Too Large|Content-Length: 0||")
 		e.expect("HTTP/1.1 413 Content Too Large|Content-Length: 0|Connection: close||", "", "connect P", "close")
 	})
@@ -463,15 +463,15 @@ func TestRelayExpectContinue(t *testing.T) {
 func TestRelayNoBodyResponses(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		e.client("HEAD /pinned/a HTTP/1.1|Host: m||")
-		e.takeSent()
+		e.TakeSent()
 		e.backend("HTTP/1.1 200 OK|Content-Length: 1234|ETag: \"x\"||")
 		e.expect("HTTP/1.1 200 OK|ETag: \"x\"|Content-Length: 1234||", "", "connect P")
 		e.client("GET /pinned/b HTTP/1.1|Host: m|If-None-Match: \"x\"||")
-		e.takeSent()
+		e.TakeSent()
 		e.backend("HTTP/1.1 304 Not Modified|ETag: \"x\"||")
 		e.expect("HTTP/1.1 304 Not Modified|ETag: \"x\"||", "")
 		e.client("DELETE /pinned/c HTTP/1.1|Host: m||")
-		e.takeSent()
+		e.TakeSent()
 		e.backend("HTTP/1.1 204 No Content|Content-Length: 0||")
 		e.expect("HTTP/1.1 204 No Content||", "")
 		if len(e.legs) != 1 || e.closed {
@@ -483,7 +483,7 @@ func TestRelayNoBodyResponses(t *testing.T) {
 func TestRelayEventStream(t *testing.T) {
 	e := newRelayEngine(t, testConfig(t), testRoutes)
 	e.client("GET /pinned/events HTTP/1.1|Host: m|Accept: text/event-stream||")
-	e.takeSent()
+	e.TakeSent()
 	e.backend("HTTP/1.1 200 OK|Content-Type: text/event-stream|Cache-Control: no-cache||")
 	e.expect("HTTP/1.1 200 OK|Content-Type: text/event-stream|Cache-Control: no-cache|Connection: close||", "", "connect P")
 	// Every event reaches the client as soon as the backend sends it.
@@ -542,7 +542,7 @@ func TestRelayWebSocket(t *testing.T) {
 	// A switch nobody asked for is a 502.
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		e.client("GET /pinned/ HTTP/1.1|Host: m||")
-		e.takeSent()
+		e.TakeSent()
 		e.backend("HTTP/1.1 101 Switching Protocols|Connection: upgrade|Upgrade: h2c||")
 		e.expect(local("502 Bad Gateway", "", "unexpected 101 Switching Protocols", true), "", "connect P", "close")
 	})
@@ -558,20 +558,20 @@ func TestRelayBackendFailures(t *testing.T) {
 		e.dialFail = nil
 		// The backend closes before any response, after the whole request.
 		e.client("GET /pinned/a HTTP/1.1|Host: m||")
-		e.takeSent()
+		e.TakeSent()
 		e.down()
 		e.expect(local("504 Gateway Timeout", "", "no response from the backend", false), "", "connect P", "down")
 		// The reply timeout, the same.
 		e.client("GET /pinned/a HTTP/1.1|Host: m||")
-		e.takeSent()
+		e.TakeSent()
 		e.timeout()
 		if got := e.takeClient(); !strings.HasPrefix(got, "HTTP/1.1 504 ") || e.closed {
 			e.t.Fatalf("got %q", got)
 		}
 		// Down while the body streams: 502 and close.
 		e.client("PUT /pinned/a HTTP/1.1|Host: m|Content-Length: 10||01234")
-		e.takeSent()
-		e.takeEvents()
+		e.TakeSent()
+		e.TakeEvents()
 		e.down()
 		e.expect("HTTP/1.1 502 Bad Gateway|Content-Type: text/plain; charset=utf-8|Content-Length: 37|Connection: close||"+
 			"502 Bad Gateway: backend unavailable\n", "", "down", "close")
@@ -579,7 +579,7 @@ func TestRelayBackendFailures(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		// A malformed response head.
 		e.client("GET /pinned/a HTTP/1.1|Host: m||")
-		e.takeSent()
+		e.TakeSent()
 		e.backend("HTTP/1.1 200 OK|Content-Length: 1|Transfer-Encoding: chunked||")
 		got := e.takeClient()
 		if !strings.HasPrefix(got, "HTTP/1.1 502 Bad Gateway\r\n") || !e.closed {
@@ -599,7 +599,7 @@ func TestRelayBackendFailures(t *testing.T) {
 		// Octets nobody asked for end the leg.
 		e.client("GET /pinned/a HTTP/1.1|Host: m||")
 		e.backend(ok200 + "HTTP/1.1 200 OK|Content-Length: 0||")
-		got := e.takeEvents()
+		got := e.TakeEvents()
 		if strings.Join(got, ",") != "connect P,disconnect" || e.takeClient() != crlf(ok200) {
 			e.t.Fatalf("events %q", got)
 		}
@@ -610,7 +610,7 @@ func TestRelayRetriesAStaleLeg(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		e.client("GET /pinned/a HTTP/1.1|Host: m||")
 		e.backend(ok200)
-		sent := e.takeSent()
+		sent := e.TakeSent()
 		e.takeClient()
 		// The backend closed the idle leg as the next request went out.
 		e.client("GET /pinned/a HTTP/1.1|Host: m||")
@@ -621,7 +621,7 @@ func TestRelayRetriesAStaleLeg(t *testing.T) {
 		// Not twice, and not a request with a body.
 		e.client("GET /pinned/a HTTP/1.1|Host: m||")
 		e.down()
-		e.takeSent()
+		e.TakeSent()
 		e.down()
 		if got := e.takeClient(); !strings.HasPrefix(got, "HTTP/1.1 504 ") {
 			e.t.Fatalf("got %q", got)
@@ -656,14 +656,14 @@ func TestRelayRefusedHeads(t *testing.T) {
 				e.client("GET /pinned/ok HTTP/1.1|Host: m||")
 				e.backend(ok200)
 				e.takeClient()
-				e.takeSent()
-				e.takeEvents()
+				e.TakeSent()
+				e.TakeEvents()
 				e.client(tt.stream)
 				got := e.takeClient()
 				if !strings.HasPrefix(got, "HTTP/1.1 "+tt.status+" ") || !strings.Contains(got, "Connection: close\r\n") {
 					e.t.Fatalf("got %q", got)
 				}
-				if s := e.takeSent(); s != "" {
+				if s := e.TakeSent(); s != "" {
 					e.t.Fatalf("backend got %q", s)
 				}
 				if !e.closed {
@@ -677,12 +677,12 @@ func TestRelayRefusedHeads(t *testing.T) {
 func TestRelayBadChunkedBody(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		e.client("POST /pinned/ HTTP/1.1|Host: m|Transfer-Encoding: chunked||")
-		e.takeSent()
-		e.takeEvents()
+		e.TakeSent()
+		e.TakeEvents()
 		// A valid prefix goes out, then both legs close.
 		e.client("3|abc|0x10|")
 		got := e.takeClient()
-		if s := e.takeSent(); s != "3\r\nabc\r\n0" {
+		if s := e.TakeSent(); s != "3\r\nabc\r\n0" {
 			e.t.Fatalf("backend got %q", s)
 		}
 		if !strings.HasPrefix(got, "HTTP/1.1 400 ") || !e.closed {
@@ -714,11 +714,11 @@ func TestRelayPipelined(t *testing.T) {
 func TestRelayHTTP10Client(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		e.client("GET /pinned/a HTTP/1.0|Host: m|Connection: keep-alive||")
-		e.takeSent()
+		e.TakeSent()
 		e.backend(ok200)
 		e.expect("HTTP/1.1 200 OK|Content-Length: 2|Connection: keep-alive||ok", "", "connect P")
 		e.client("GET /pinned/b HTTP/1.0||")
-		e.takeSent()
+		e.TakeSent()
 		// Chunked for a 1.0 client: the data alone, delimited by the close.
 		e.backend("HTTP/1.1 200 OK|Transfer-Encoding: chunked||2|ab|0||")
 		e.expect("HTTP/1.1 200 OK|Connection: close||ab", "", "close")
@@ -731,11 +731,11 @@ func TestRelayKeepaliveLimitAndBackendClose(t *testing.T) {
 	relayModes(t, cfg, testRoutes, func(e *relayEngine) {
 		e.client("GET /pinned/a HTTP/1.1|Host: m||")
 		// The backend ends its leg: the next request gets a new one.
-		e.takeSent()
+		e.TakeSent()
 		e.backend("HTTP/1.1 200 OK|Content-Length: 2|Connection: close||ok")
 		e.expect(ok200, "", "connect P", "disconnect")
 		e.client("GET /pinned/b HTTP/1.1|Host: m||")
-		if s := e.takeSent(); !strings.Contains(s, "Connection: close\r\n") {
+		if s := e.TakeSent(); !strings.Contains(s, "Connection: close\r\n") {
 			e.t.Fatalf("backend got %q", s)
 		}
 		e.backend(ok200)
@@ -754,7 +754,7 @@ func TestRelayHoldsTheBodyWhileDialling(t *testing.T) {
 		// The engine does not feed the client after the dial: what the
 		// machine holds goes out with the head.
 		e.connect()
-		if s := e.takeSent(); !strings.HasSuffix(s, "\r\n\r\nhel") {
+		if s := e.TakeSent(); !strings.HasSuffix(s, "\r\n\r\nhel") {
 			e.t.Fatalf("backend got %q", s)
 		}
 		e.client("lo")
@@ -769,7 +769,7 @@ func TestRelayHoldsTheBodyWhileDialling(t *testing.T) {
 	}
 	e.connect()
 	e.client("")
-	if s := e.takeSent(); !strings.HasSuffix(s, strings.Repeat("x", 70000)) {
+	if s := e.TakeSent(); !strings.HasSuffix(s, strings.Repeat("x", 70000)) {
 		t.Fatalf("backend got %d", len(s))
 	}
 }
@@ -786,7 +786,7 @@ func TestRelayTimeoutsAndLimits(t *testing.T) {
 
 	e = newRelayEngine(t, testConfig(t), testRoutes)
 	e.client("PUT /pinned/ HTTP/1.1|Host: m|Content-Length: 5||ab")
-	e.takeSent()
+	e.TakeSent()
 	e.timeout()
 	if got := e.takeClient(); !strings.HasPrefix(got, "HTTP/1.1 408 ") {
 		t.Fatalf("got %q", got)
@@ -806,7 +806,7 @@ func TestRelayShuttingDown(t *testing.T) {
 
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		e.client("GET /pinned/a HTTP/1.1|Host: m||")
-		e.takeSent()
+		e.TakeSent()
 		e.shutdown()
 		e.expect("", "", "connect P", "shutdown false")
 		e.backend(ok200)
@@ -815,7 +815,7 @@ func TestRelayShuttingDown(t *testing.T) {
 	// The head already went out: the connection ends after the body.
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		e.client("GET /pinned/a HTTP/1.1|Host: m||")
-		e.takeSent()
+		e.TakeSent()
 		e.backend("HTTP/1.1 200 OK|Content-Length: 2||o")
 		e.shutdown()
 		e.backend("k")
@@ -852,11 +852,11 @@ func TestRelayPathNormalizedForRouting(t *testing.T) {
 	relayModes(t, cfg, testRoutes, func(e *relayEngine) {
 		// "/jmap/../pinned/x" is /pinned/x to the backend.
 		e.client("GET /jmap/%2E%2E/pinned/x HTTP/1.1|Host: m||")
-		if ev := e.takeEvents(); len(ev) != 1 || ev[0] != "connect P" {
+		if ev := e.TakeEvents(); len(ev) != 1 || ev[0] != "connect P" {
 			e.t.Fatalf("events %q", ev)
 		}
 		// Forwarded as received.
-		if s := e.takeSent(); !strings.HasPrefix(s, "GET /jmap/%2E%2E/pinned/x HTTP/1.1\r\n") {
+		if s := e.TakeSent(); !strings.HasPrefix(s, "GET /jmap/%2E%2E/pinned/x HTTP/1.1\r\n") {
 			e.t.Fatalf("backend got %q", s)
 		}
 	})
@@ -878,7 +878,7 @@ func local(status, extra, reason string, closing bool) string {
 func TestRelayBadChunkedResponse(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		e.client("GET /pinned/a HTTP/1.1|Host: m||")
-		e.takeSent()
+		e.TakeSent()
 		e.backend("HTTP/1.1 200 OK|Transfer-Encoding: chunked||3|abcX|")
 		e.expect("HTTP/1.1 200 OK|Transfer-Encoding: chunked||3|abc", "", "connect P", "close")
 	})

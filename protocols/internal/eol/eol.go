@@ -27,3 +27,25 @@ func AppendLine(dst, line []byte) []byte {
 	dst = append(dst, Trim(line)...)
 	return append(dst, "\r\n"...)
 }
+
+// Frame finds the end of the line at the start of in, LF included, for a
+// peer whose lines may hold max octets before the CRLF. scan is how far
+// earlier calls looked (nextScan, kept while the line is incomplete);
+// end is 0 while more input is needed. tooLong: over max, no resync.
+func Frame(in []byte, scan, max int) (end, nextScan int, tooLong bool) {
+	if scan > len(in) {
+		scan = 0 // handed back less than before: rescan
+	}
+	i := bytes.IndexByte(in[scan:], '\n')
+	if i < 0 {
+		if len(in) > max {
+			return 0, 0, true
+		}
+		return 0, len(in), false
+	}
+	end = scan + i + 1
+	if end > max+2 {
+		return 0, 0, true
+	}
+	return end, 0, false
+}

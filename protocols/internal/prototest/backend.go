@@ -137,3 +137,25 @@ func BothWays(t *testing.T, name string, test func(t *testing.T, bytewise bool))
 		t.Run(n, func(t *testing.T) { test(t, bytewise) })
 	}
 }
+
+// Transcript is one backend case: Recv is what the backend sends, one
+// network read each; Sent what the machine must have written and Events
+// what it must have reported.
+type Transcript[C any] struct {
+	Name   string
+	Cfg    C
+	Recv   []string
+	Sent   string
+	Events []string
+}
+
+// RunTranscript runs tc whole and byte by byte on a machine newBackend
+// makes from tc.Cfg. (Test packages declare their own type from
+// Transcript, so that their tables may leave the field names out.)
+func RunTranscript[C any, B protocols.BackEnd](t *testing.T, newBackend func(C) B, tc Transcript[C]) {
+	BothWays(t, tc.Name, func(t *testing.T, bytewise bool) {
+		r := &BackendRun[B]{T: t, B: newBackend(tc.Cfg)}
+		r.RecvEach(tc.Recv, bytewise)
+		r.Check(tc.Sent, tc.Events)
+	})
+}

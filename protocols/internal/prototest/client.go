@@ -198,3 +198,23 @@ func (c *Client[S]) Transcript(in string, bytewise bool, out, events []string) {
 	CheckLines(c.T, "output", c.Out, out...)
 	CheckEvents(c.T, c.Events, events...)
 }
+
+// ServerCase is one client transcript: In is sent in one write, Out the
+// lines the client reads back, Events what the engine is asked to do.
+type ServerCase[C any] struct {
+	Name   string
+	Cfg    C
+	In     string
+	Out    []string
+	Events []string
+}
+
+// RunServerCase runs tc with the write delivered whole and one byte at a
+// time, on a client newClient makes from tc.Cfg; every login is accepted.
+// (Test packages declare their own type from ServerCase, so that their
+// tables may leave the field names out.)
+func RunServerCase[C any, S protocols.FrontEnd](t *testing.T, newClient func(*testing.T, C) *Client[S], tc ServerCase[C]) {
+	BothWays(t, tc.Name, func(t *testing.T, bytewise bool) {
+		newClient(t, tc.Cfg).Transcript(tc.In, bytewise, tc.Out, tc.Events)
+	})
+}

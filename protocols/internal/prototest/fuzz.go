@@ -27,9 +27,12 @@ func AlternateVerdicts() func(*protocols.Login) *Failure {
 // where what follows depends on the chunking by design), the engine never
 // holds more than MaxHeld octets, and the output stays within MaxOut.
 type ServerFuzz[S protocols.FrontEnd] struct {
-	New     func() *Client[S] // a fresh client with its verdicts
-	MaxHeld int
-	MaxOut  func(in int) int
+	New func() *Client[S] // a fresh client
+	// Verdicts, when set, gives each fresh client its verdicts
+	// (AlternateVerdicts, say).
+	Verdicts func() func(*protocols.Login) *Failure
+	MaxHeld  int
+	MaxOut   func(in int) int
 }
 
 // Check runs data through fresh clients; cuts shape the writes.
@@ -37,6 +40,9 @@ func (f ServerFuzz[S]) Check(t testing.TB, data, cuts []byte) {
 	t.Helper()
 	run := func(writes []string, bytewise bool) *Client[S] {
 		c := f.New()
+		if f.Verdicts != nil {
+			c.Verdict = f.Verdicts()
+		}
 		for _, w := range writes {
 			c.Send(w, bytewise)
 			if len(c.Pending) > f.MaxHeld {
@@ -77,4 +83,53 @@ func Chunk(data, cuts []byte) []string {
 		data = data[n:]
 	}
 	return out
+}
+
+// BackendFuzz is the check a backend fuzz target makes on random backend
+// bytes: fed whole and in the writes Chunk cuts, the machine sends the
+// same bytes and reports the same events, never sends more than 4096
+// octets nor keeps a relay over MaxRelay.
+type BackendFuzz[B protocols.BackEnd] struct {
+	New      func() B               // a fresh machine
+	Write    func(r *BackendRun[B]) // checks a run after each write (nothing secret before TLS)
+	Done     func(r *BackendRun[B]) // checks a finished run; may be nil
+	MaxRelay int
+}
+
+// Check runs data through fresh machines; cuts shape the writes.
+func (f BackendFuzz[B]) Check(t testing.TB, data, cuts []byte) {
+	t.Helper()
+	run := func(writes []string) *BackendRun[B] {
+		r := &BackendRun[B]{T: t, B: f.New()}
+		for _, w := range writes {
+			r.Recv(w, false)
+			f.Write(r)
+		}
+		if f.Done != nil {
+			f.Done(r)
+		}
+		if len(r.Sent) > 4096 {
+			t.Fatalf("sent %d bytes", len(r.Sent))
+		}
+		if len(r.B.Relay()) > f.MaxRelay {
+			t.Fatalf("relay of %d bytes", len(r.B.Relay()))
+		}
+		return r
+	}
+	whole := run([]string{string(data)})
+	if len(data) > 4096 {
+		return
+	}
+	c := run(Chunk(data, cuts))
+	if string(c.Sent) != string(whole.Sent) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
+		t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Sent, c.Events, whole.Sent, whole.Events)
+	}
+}
+
+// ServerFlags reads the settings every ServerConfig has from a server fuzz
+// target's flags byte, the same bits in every protocol: 0 StartTLS, 1
+// TLSActive, 2 AllowPlainWithoutTLS, 6-7 MaxAuthAttempts-1 (bit 3 asks
+// the target for small limits; 4 and 5 are its own).
+func ServerFlags(flags uint8) (startTLS, tlsActive, allowPlain bool, maxAuthAttempts int) {
+	return flags&1 != 0, flags&2 != 0, flags&4 != 0, int(flags>>6) + 1
 }

@@ -1,7 +1,6 @@
 package smtpwire
 
 import (
-	"bytes"
 	"strings"
 
 	"github.com/switchyard-mail/switchyard/limits"
@@ -106,19 +105,5 @@ func contains(list []string, s string) bool {
 // FrameReply finds the end of one reply line in in; scan is how far
 // earlier calls looked. end is 0 while more input is needed.
 func FrameReply(in []byte, scan int) (end, nextScan int, tooLong bool) {
-	if scan > len(in) {
-		scan = 0
-	}
-	i := bytes.IndexByte(in[scan:], '\n')
-	if i < 0 {
-		if len(in) > MaxReplyLine {
-			return 0, 0, true
-		}
-		return 0, len(in), false
-	}
-	end = scan + i + 1
-	if end > MaxReplyLine+2 {
-		return 0, 0, true
-	}
-	return end, 0, false
+	return eol.Frame(in, scan, MaxReplyLine)
 }

@@ -4,9 +4,12 @@
 package verdict
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 // Verdict is embedded in a backend machine: its Relay and Err methods are
@@ -19,7 +22,19 @@ type Verdict struct {
 	Reply []byte
 	// Result is BackendNone until the replay ends.
 	Result protocols.BackendEvent
-	err    error
+	// Auth is the authentication exchange in flight: what to answer to
+	// each backend challenge.
+	Auth sasl.Replay
+	err  error
+}
+
+// Answer sends Auth's response to a backend challenge (line); one it has
+// no response for fails the replay ("unexpected <what> <line>").
+func (v *Verdict) Answer(what string, line, out []byte) ([]byte, protocols.BackendEvent) {
+	if out, ok := v.Auth.Next(out); ok {
+		return out, protocols.BackendNone
+	}
+	return out, v.Failf("unexpected %s %s", what, eol.Quote(line))
 }
 
 // Relay returns the bytes for the client after BackendAuthOK or
@@ -47,4 +62,56 @@ func (v *Verdict) Fail(err error) protocols.BackendEvent {
 // Failf is Fail with "Name: " and a formatted reason.
 func (v *Verdict) Failf(format string, args ...any) protocols.BackendEvent {
 	return v.Fail(fmt.Errorf(v.Name+": "+format, args...))
+}
+
+// Step takes the next response at the start of rest. It returns how many
+// octets it consumed (none when the response is incomplete) and an event
+// (BackendNone to go on).
+type Step func(rest, out []byte) (n int, outp []byte, ev protocols.BackendEvent)
+
+// Feed is a machine's Feed loop: it hands step one response after
+// another until an event, an incomplete response or the end of in. Once
+// the replay has ended it consumes nothing and repeats Result; while
+// paused (waiting for TLSStarted) it consumes nothing. A step that
+// changes either returns an event, so both are looked at only here.
+func (v *Verdict) Feed(in, out []byte, paused bool, step Step) (consumed int, outp []byte, ev protocols.BackendEvent) {
+	switch {
+	case v.Ended():
+		return 0, out, v.Result
+	case paused:
+		return 0, out, protocols.BackendNone
+	}
+	for consumed < len(in) {
+		n, o, ev := step(in[consumed:], out)
+		consumed, out = consumed+n, o
+		if ev != protocols.BackendNone || n == 0 {
+			return consumed, out, ev
+		}
+	}
+	return consumed, out, protocols.BackendNone
+}
+
+// Framer finds the end of the response at the start of in, scan being how
+// far earlier calls looked; end is 0 while more input is needed (see
+// eol.Frame).
+type Framer func(in []byte, scan int) (end, nextScan int, tooLong bool)
+
+// FeedFramed is Feed for a machine whose responses frame finds: handle
+// takes each whole one. *scan is the framer's memory, held by the machine
+// (which forgets it at TLSStarted); a response over the limit fails the
+// replay with "<Name>: <tooLong>".
+func (v *Verdict) FeedFramed(in, out []byte, paused bool, scan *int, frame Framer, tooLong string,
+	handle func(resp, out []byte) ([]byte, protocols.BackendEvent)) (consumed int, outp []byte, ev protocols.BackendEvent) {
+	return v.Feed(in, out, paused, func(rest, out []byte) (int, []byte, protocols.BackendEvent) {
+		end, next, long := frame(rest, *scan)
+		if long {
+			return len(rest), out, v.Fail(errors.New(v.Name + ": " + tooLong))
+		}
+		*scan = next
+		if end == 0 {
+			return 0, out, protocols.BackendNone
+		}
+		out, ev := handle(rest[:end], out)
+		return end, out, ev
+	})
 }
