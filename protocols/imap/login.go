@@ -35,7 +35,7 @@ func (s *Server) loginCommand(r *reader, n int, tag, out []byte) (int, []byte, p
 
 // loginReady records complete credentials and hands them to the engine.
 func (s *Server) loginReady(tag []byte, c sasl.Credentials) protocols.Event {
-	s.Pending = protocols.Login{Tag: string(tag), Creds: c, ClientID: s.clientID}
+	s.Pending = &protocols.Login{Tag: string(tag), Creds: c, ClientID: s.clientID}
 	s.State = frontend.Login
 	return protocols.EventLogin
 }

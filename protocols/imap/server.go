@@ -127,8 +127,11 @@ func (s *Server) TLSStarted(out []byte) []byte {
 
 // LoginFailed appends the reply to a login the engine could not complete.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	tag := []byte(s.Pending.Tag)
-	s.Pending = protocols.Login{}
+	var tag []byte
+	if s.Pending != nil {
+		tag = []byte(s.Pending.Tag)
+	}
+	s.Pending = nil
 	return s.Refusal(kind, relay, out, &frontend.Replies{
 		Rejected:    string(appendTagged(nil, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.")),
 		Unavailable: string(appendTagged(nil, tag, "NO [UNAVAILABLE] Service temporarily unavailable, try again later.")),

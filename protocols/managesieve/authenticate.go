@@ -59,7 +59,7 @@ func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out
 		return s.authFailed(out)
 	case done:
 		s.EndSASL()
-		s.Pending = protocols.Login{Creds: srv.Credentials()}
+		s.Pending = &protocols.Login{Creds: srv.Credentials()}
 		s.State = frontend.Login
 		return out, protocols.EventLogin
 	}

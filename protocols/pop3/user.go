@@ -46,7 +46,7 @@ func (s *Server) passCommand(args []byte, hasArgs bool, out []byte) ([]byte, pro
 // loginReady records complete credentials and hands them to the engine,
 // with the UTF-8 mode in ClientID (see ClientIDUTF8).
 func (s *Server) loginReady(c sasl.Credentials) protocols.Event {
-	s.Pending = protocols.Login{Creds: c}
+	s.Pending = &protocols.Login{Creds: c}
 	if s.utf8 {
 		s.Pending.ClientID = []string{ClientIDUTF8, "1"}
 	}

@@ -57,7 +57,7 @@ func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err err
 		return s.authFailed(n, out)
 	case done:
 		s.EndSASL()
-		s.Pending = protocols.Login{
+		s.Pending = &protocols.Login{
 			Creds:    srv.Credentials(),
 			ClientID: []string{ClientIDHelo, s.helo, ClientIDProto, s.proto},
 		}

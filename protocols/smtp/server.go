@@ -127,7 +127,7 @@ func (s *Server) TLSStarted(out []byte) []byte {
 
 // LoginFailed appends the reply to a login the engine could not complete.
 func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	s.Pending = protocols.Login{}
+	s.Pending = nil
 	if len(relay) > 0 {
 		relay = eol.AppendLine(nil, relay) // exactly one CRLF
 	}

@@ -27,20 +27,28 @@ type Session struct {
 	State       State
 	TLS         bool
 	Failures    int
-	MaxFailures int             // refused logins that close the connection
-	Auth        *sasl.Server    // the exchange in progress (State SASL)
-	Pending     protocols.Login // the login handed to the engine (EventLogin)
-	Replies     *Replies        // shared by every connection of the protocol
+	MaxFailures int          // refused logins that close the connection
+	Auth        *sasl.Server // the exchange in progress (State SASL)
+	// Pending is the login handed to the engine (EventLogin); nil
+	// otherwise, so that an idle connection does not carry one (168
+	// bytes of each of tens of thousands).
+	Pending *protocols.Login
+	Replies *Replies // shared by every connection of the protocol
 }
 
 // Login returns the credentials after EventLogin.
-func (s *Session) Login() *protocols.Login { return &s.Pending }
+func (s *Session) Login() *protocols.Login {
+	if s.Pending == nil {
+		s.Pending = new(protocols.Login)
+	}
+	return s.Pending
+}
 
 // LoginFailed appends the reply to a login the engine could not complete,
 // in the words of Replies (see Refusal), and reports whether the
 // connection closes.
 func (s *Session) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	s.Pending = protocols.Login{}
+	s.Pending = nil
 	return s.Refusal(kind, relay, out, s.Replies)
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 var testReplies = Replies{Rejected: "no\r\n", Unavailable: "later\r\n", TooMany: "bye\r\n"}
@@ -25,6 +26,24 @@ func TestLoginFailed(t *testing.T) {
 	}
 	if out, closed = s.LoginFailed(protocols.FailRejected, nil, nil); len(out) != 0 || !closed {
 		t.Fatalf("after close: %q %v", out, closed)
+	}
+}
+
+// TestPendingLoginDropped: the login handed to the engine is gone once
+// the engine answers, so a connection waiting for its next command holds
+// no credentials (nor their 168 bytes).
+func TestPendingLoginDropped(t *testing.T) {
+	s := Session{MaxFailures: 3, Replies: &testReplies, State: Login}
+	s.Pending = &protocols.Login{Creds: sasl.Credentials{Password: "secret"}}
+	if got := s.Login(); got.Creds.Password != "secret" {
+		t.Fatalf("Login() = %+v", got)
+	}
+	s.LoginFailed(protocols.FailRejected, nil, nil)
+	if s.Pending != nil {
+		t.Errorf("after the refusal the session still holds %+v", s.Pending)
+	}
+	if got := (&Session{}).Login(); got == nil || got.Creds.Password != "" {
+		t.Errorf("Login() without a login: %+v, want an empty one", got)
 	}
 }
 
