@@ -34,7 +34,10 @@ type loop struct {
 	cur      gnet.Conn
 	closeCur bool
 
-	out    []byte             // output scratch for one step
+	// out is the output scratch of one step: a machine appends its reply
+	// to out[:0], which write copies to gnet (or TLS) at once. Made with
+	// room for a greeting and the usual replies, so they allocate nothing.
+	out    []byte
 	tlsBuf []byte             // decrypted-bytes scratch
 	rout   protocols.RelayOut // relay machines' output scratch
 
@@ -69,6 +72,7 @@ func (e *Engine) loopFor(el gnet.EventLoop) *loop {
 			conns:  map[*conn]struct{}{},
 			paused: map[pausable]struct{}{},
 			tlsBuf: make([]byte, 16<<10),
+			out:    make([]byte, 0, 4<<10),
 		}
 		fd, err := sock.PollerFD(el)
 		if err != nil {

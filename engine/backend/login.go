@@ -144,10 +144,14 @@ func (rn *Runner) Run(r *Login, j Job) (res Verdict) {
 			return fail(protocols.FailUnavailable, err)
 		}
 	}
+	// One pooled buffer holds the reads, the backend's unread input and
+	// the replay's output (each capped, so an append past its part moves
+	// to a buffer of its own): nothing of it outlives Run (the verdict and
+	// the prelude are copies).
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
-	buf := *bp
-	var in, out []byte
+	b := *bp
+	buf, in, out := b[:2048:2048], b[2048:2048:3072], b[3072:3072:4096]
 	for {
 		n, err := rw.Read(buf)
 		in = append(in, buf[:n]...)
