@@ -116,17 +116,21 @@ def login_table(outdir, targets, rounds):
             continue
         runs, cpu, mock, p999, errs, kinds = rows[t]
         added = "–"
-        if t != "direct" and "direct" in p50s:
-            added = "%.2f / %.2f" % (p50s[t] - p50s["direct"], p99s[t] - p99s["direct"])
+        ref = "direct-open" if t.endswith("-open") else "direct"
+        if t != ref and ref in p50s:
+            added = "%.2f / %.2f" % (p50s[t] - p50s[ref], p99s[t] - p99s[ref])
         pcpu = "(the backend)" if t == "direct" else fmt(statistics.median(cpu) if cpu else None)
         e = str(errs)
         if kinds:
             e += " (" + ", ".join("%s: %d" % kv for kv in sorted(kinds.items())) + ")"
         print("| %s | %.0f | %s | %.2f | %.2f | %.2f | %s | %s | %s | %s |" % (
-            t, rate[t], fmt(ratio(rate[t], rate.get("direct")), "%.2f"), p50s[t], p99s[t], p999, added,
+            t, rate[t], fmt(ratio(rate[t], rate.get(ref)), "%.2f"), p50s[t], p99s[t], p999, added,
             pcpu, fmt(statistics.median(mock) if mock else None), e))
     print()
-    matrix("Login rate ratios", targets, rate, "higher")
+    if any(t.endswith("-open") for t in targets):
+        print("Rows `-open`: an open loop, a fixed number of logins started per second whatever the target "
+              "does, latency counted from when each was due; added latency against `direct-open`.\n")
+    matrix("Login rate ratios", [t for t in targets if not t.endswith("-open")], rate, "higher")
 
 
 def memory_table(outdir, targets, scenario, title):
@@ -169,8 +173,8 @@ def main():
     outdir = sys.argv[1]
     m = meta(outdir)
     def order(t):
-        base, _, tls = t.partition("-tls")
-        return (ORDER.index(base) if base in ORDER else len(ORDER), t if tls else "")
+        base, _, tls = t.removesuffix("-open").partition("-tls")
+        return (t.endswith("-open"), ORDER.index(base) if base in ORDER else len(ORDER), t if tls else "")
     targets = sorted((t for t in m.get("targets", "").split() if t), key=order)
     login_targets = sorted((t for t in m.get("login_targets", m.get("targets", "")).split() if t), key=order)
     rounds = int(m.get("rounds", "1"))

@@ -40,7 +40,10 @@
 # also listen with implicit TLS, one certificate, session tickets on; the
 # login storm adds for each a round of full handshakes, "<peer>-tls", and
 # one where the client resumes, "<peer>-tls-resumed"; nginx as
-# `listen … ssl` with ssl_session_tickets and a shared session cache).
+# `listen … ssl` with ssl_session_tickets and a shared session cache),
+# OPEN_RATE=R (each plaintext target also gets an open-loop round,
+# "<target>-open": R logins started per second whatever it does, latency
+# counted from when each was due; the added latency at that load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -355,13 +358,15 @@ login_targets=()
 for t in "${targets[@]}"; do
 	login_targets+=("$t")
 	[ "$tls" = 1 ] && [ -n "${tport[$t-tls]:-}" ] && login_targets+=("$t-tls" "$t-tls-resumed")
+	[ "${OPEN_RATE:-0}" = 0 ] || login_targets+=("$t-open")
 done
 for r in $(seq "$rounds"); do
 	for lt in "${login_targets[@]}"; do
 		echo "login storm round $r/$rounds: $lt" >&2
 		f=$out/login-$lt-$r
-		t=${lt%%-tls*}; port=${tport[$t]}; extra=()
+		t=${lt%%-tls*}; t=${t%-open}; port=${tport[$t]}; extra=()
 		case $lt in
+		*-open) extra=(--rate "$OPEN_RATE" --concurrency 2048) ;;
 		*-tls) port=${tport[$t-tls]}; extra=(--tls implicit --insecure) ;;
 		*-tls-resumed) port=${tport[$t-tls]}; extra=(--tls implicit --insecure --tls-resume) ;;
 		esac
