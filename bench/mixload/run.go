@@ -120,10 +120,20 @@ func (w *loginWorker) do(ctx context.Context, n int64) bool {
 	if err == nil {
 		return true
 	}
-	if !(ctx.Err() != nil && strings.HasPrefix(kind, "connect:")) {
+	if !(over(ctx) && strings.HasPrefix(kind, "connect:")) {
 		w.c.errs.Add(kind)
 	}
 	return false
+}
+
+// over tells whether the run has ended: a dial cut by its deadline fails
+// a moment before ctx.Err is set, and is the end of the run, not a failure.
+func over(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 func (w *loginWorker) close() {}
@@ -171,7 +181,7 @@ func imapKind(phase string, err error) string {
 func (w *fetchWorker) do(ctx context.Context, n int64) bool {
 	if w.cl == nil {
 		if err := w.open(ctx); err != nil {
-			if ctx.Err() == nil {
+			if !over(ctx) {
 				w.c.errs.Add(imapKind("login", err))
 			}
 			return false
@@ -245,7 +255,7 @@ func (s *idleSet) openAll(ctx context.Context, o *Options) {
 					}
 				}
 				if err != nil {
-					if ctx.Err() == nil {
+					if !over(ctx) {
 						s.errs.Add(imapKind("login", err))
 					}
 					continue
@@ -433,7 +443,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 						err = w.conn.Connect(ctx)
 					}
 				}
-				if err != nil && ctx.Err() == nil {
+				if err != nil && !over(ctx) {
 					c.errs.Add("ramp: " + kindOf(c.proto, err))
 				}
 			}()
