@@ -91,9 +91,9 @@ func TestBenchPeersSmoke(t *testing.T) {
 	out, stdout := runSmokeScript(t, "bench-peers.sh")
 
 	for _, f := range []string{
-		"login-direct-1", "login-switchyard-1",
-		"idle-direct", "idle-switchyard",
-		"bridged-direct", "bridged-switchyard",
+		"login-direct-1", "login-switchyard-1", "login-gnet-enroll-1",
+		"idle-direct", "idle-switchyard", "idle-gnet-enroll",
+		"bridged-direct", "bridged-switchyard", "bridged-gnet-enroll",
 	} {
 		b, err := os.ReadFile(filepath.Join(out, f+".json"))
 		if err != nil {

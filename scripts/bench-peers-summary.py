@@ -14,7 +14,7 @@ import sys
 
 from bench_results import load_json
 
-ORDER = ["direct", "haproxy", "baseline", "switchyard", "nginx", "dovecot"]
+ORDER = ["direct", "gnet", "gnet-enroll", "haproxy", "baseline", "switchyard", "nginx", "dovecot"]
 
 
 def load_lines(path):

@@ -13,6 +13,13 @@
 #   dovecot     Dovecot's imap-login in proxy mode (passwd-file passdb with
 #               proxy=y host= port= nopassword=y from the same mapping),
 #               high-performance login processes (service_count = 0)
+#   gnet        not a proxy: bench/gnetmock, a bare IMAP responder on gnet
+#               with the engine's loop settings, taking every login itself
+#               (gnet accepting): what one side of a login costs in the
+#               reactor switchyard is built on, its floor
+#   gnet-enroll the same, but Go accepts and gnet's Register takes each
+#               connection over, as switchyard's engine does (gnet's own
+#               accept stops the whole engine on EMFILE)
 #
 # Scenarios:
 #   1. login storm: 32 concurrent clients; connect, AUTHENTICATE PLAIN
@@ -31,9 +38,9 @@
 #
 # Usage:
 #   scripts/bench-peers.sh [ROUNDS] [SECONDS] [IDLE_CONNS] [BRIDGED_CONNS]
-#   scripts/bench-peers.sh --smoke      # ~20 s, switchyard and direct only (CI)
+#   scripts/bench-peers.sh --smoke      # ~30 s, switchyard, gnet-enroll and direct (CI)
 # Environment: BENCH_OUT, BENCH_BIN (where the Go binaries are built, default
-# bin), PEERS (default "haproxy switchyard nginx dovecot"), HOLD (seconds),
+# bin), PEERS (default "haproxy switchyard nginx dovecot gnet gnet-enroll"), HOLD (seconds),
 # BASELINE (a git revision: switchyard built from it runs as the peer
 # "baseline", the same configuration beside the current tree, for before
 # and after figures in one run), TLS=1 (switchyard, the baseline and nginx
@@ -52,10 +59,10 @@ smoke=0
 if [ "${1:-}" = --smoke ]; then smoke=1; shift; fi
 rounds=${1:-3}; secs=${2:-6}; idle=${3:-5000}; bridged=${4:-4000}
 hold=${HOLD:-8}
-peers=${PEERS:-haproxy switchyard nginx dovecot}
+peers=${PEERS:-haproxy switchyard nginx dovecot gnet gnet-enroll}
 [ -n "${BASELINE:-}" ] && peers="baseline $peers"
 if [ "$smoke" = 1 ]; then
-	rounds=1; secs=2; idle=200; bridged=200; hold=3; peers=switchyard
+	rounds=1; secs=2; idle=200; bridged=200; hold=3; peers="switchyard gnet-enroll"
 fi
 # Connections come from 16 loopback addresses (--sources 16), under the
 # per-address cap of every proxy here (switchyard's max_connections_per_ip
@@ -137,7 +144,7 @@ restart_mock() { stop_tree "$mockpid"; start_mock; }
 # start_<name> starts a freshly configured peer on port ${tport[name]} and sets
 # tpids[name] to the PIDs whose process trees are that peer.
 declare -A tport tpids skipped
-for t in haproxy switchyard baseline nginx dovecot; do tport[$t]=$(port); done
+for t in haproxy switchyard baseline nginx dovecot gnet gnet-enroll; do tport[$t]=$(port); done
 tport[direct]=$old
 tls=${TLS:-0}
 if [ "$tls" = 1 ]; then
@@ -316,6 +323,15 @@ CONF
 	waitport "${tport[dovecot]}" "$p"
 }
 
+start_gnet() { start_gnetmock gnet imap-gnet; }
+start_gnet-enroll() { start_gnetmock gnet-enroll imap-gnet-enroll; }
+start_gnetmock() { # start_gnetmock NAME MOCK-PROTOCOL
+	"$bin/switchyard-bench" --mock-backend 127.0.0.1:"${tport[$1]}" --mock-protocol "$2" --mock-names "$1" \
+		--duration 30m >>"$out/$1.log" 2>&1 &
+	local p=$!; pids+=("$p"); tpids[$1]=$p
+	waitport "${tport[$1]}" "$p"
+}
+
 stop_target() { # stop_target NAME (the mock of "direct" keeps running)
 	local p
 	[ "$1" = direct ] && return 0
@@ -332,7 +348,7 @@ for t in $peers; do
 	dovecot) command -v dovecot >/dev/null && id dovenull >/dev/null 2>&1 && id dovecot >/dev/null 2>&1 ||
 		{ skipped[$t]="dovecot or its dovecot/dovenull users not installed"; continue; }
 		[ "$(id -u)" = 0 ] || { skipped[$t]="dovecot needs root here (login processes run as dovenull)"; continue; } ;;
-	switchyard | baseline) ;;
+	switchyard | baseline | gnet | gnet-enroll) ;;
 	*) echo "unknown peer $t" >&2; exit 2 ;;
 	esac
 	targets+=("$t")

@@ -175,7 +175,7 @@ func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
 	fs.BoolVar(&f.mockProxy, "mock-proxy-header", false, "mock backends accept an optional PROXY v1/v2 header")
 	fs.IntVar(&f.mockMsgSize, "mock-message-size", 0, "size of the marker message in bytes (bulk FETCH)")
 	fs.StringVar(&f.mockCaps, "mock-capabilities", "", "space-separated capability list replacing the default")
-	fs.StringVar(&f.mockProtocol, "mock-protocol", "imap", "protocol of the mock backends: imap, pop3, submission, managesieve, smtp/lmtp (delivery: no AUTH), or http (bench/mockhttp: JSON answers, Basic auth of the accounts; --mock-tls: https)")
+	fs.StringVar(&f.mockProtocol, "mock-protocol", "imap", "protocol of the mock backends: imap, pop3, submission, managesieve, smtp/lmtp (delivery: no AUTH), http (bench/mockhttp: JSON answers, Basic auth of the accounts; --mock-tls: https), or imap-gnet / imap-gnet-enroll (bench/gnetmock: a bare gnet IMAP responder taking any login, gnet accepting or Go accepting and gnet's Register taking over)")
 	fs.BoolVar(&f.mockXClient, "mock-xclient", false, "pop3, submission, managesieve, smtp, lmtp mocks: advertise and honour XCLIENT")
 	fs.BoolVar(&f.mockKnown, "mock-known-recipients", false, "smtp, lmtp mocks: accept only the accounts as recipients (550 5.1.1 for others)")
 	return fs
@@ -227,6 +227,8 @@ func dispatch(ctx context.Context, f *flags, sizeSet bool, accounts []imapload.A
 			return runHTTPMock(ctx, f, accounts, stdout)
 		case "imap":
 			return runMock(ctx, f, accounts, stdout)
+		case "imap-gnet", "imap-gnet-enroll":
+			return runGnetMock(ctx, f, stdout)
 		}
 		return runProtoMock(ctx, f, accounts, stdout)
 	}
