@@ -122,23 +122,9 @@ func smallRcvbuf(t *testing.T, addr string) net.Conn {
 // client that logged in.
 func TestVerdictWithUnreadOutputNeverCrossesSessions(t *testing.T) {
 	b := startBackend(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		io.WriteString(c, "READY\r\n")
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		user := strings.TrimSpace(strings.TrimPrefix(line, "AUTH "))
-		io.WriteString(c, "OK "+user+"\r\n")
-		if user == "mallory" {
-			return // OK, then BYE: the connection closes
-		}
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			io.WriteString(c, user+": "+line)
+		br, user, ok := backendLogin(c)
+		if ok && user != "mallory" { // mallory: OK, then BYE: the connection closes
+			echoAs(c, br, user)
 		}
 	})
 	h := startEngine(t, b.port(), func(o *Options, _ *Listener) {

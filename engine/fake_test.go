@@ -191,14 +191,28 @@ func (b *fakeBackend) port() int { return b.ln.Addr().(*net.TCPAddr).Port }
 // echoBackend logs anyone in, says who it serves, then echoes lines back
 // prefixed with the user, so a client can tell whose backend leg it has.
 func echoBackend(c net.Conn) {
-	br := bufio.NewReader(c)
+	br, user, ok := backendLogin(c)
+	if ok {
+		echoAs(c, br, user)
+	}
+}
+
+// backendLogin is the fake backend's side of a login: READY, then
+// "AUTH <user>" answered "OK <user>".
+func backendLogin(c net.Conn) (br *bufio.Reader, user string, ok bool) {
+	br = bufio.NewReader(c)
 	io.WriteString(c, "READY\r\n")
 	line, err := br.ReadString('\n')
 	if err != nil {
-		return
+		return nil, "", false
 	}
-	user := strings.TrimSpace(strings.TrimPrefix(line, "AUTH "))
+	user = strings.TrimSpace(strings.TrimPrefix(line, "AUTH "))
 	io.WriteString(c, "OK "+user+"\r\n")
+	return br, user, true
+}
+
+// echoAs echoes each line back prefixed with user, until the client goes.
+func echoAs(c net.Conn, br *bufio.Reader, user string) {
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
