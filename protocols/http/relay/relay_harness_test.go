@@ -309,6 +309,27 @@ func (e *relayEngine) expect(client, backend string, events ...string) {
 	e.CheckEvents(e.t, events...)
 }
 
+// answers has the backend write resp, which the client must get as it
+// is.
+func (e *relayEngine) answers(resp string) {
+	e.t.Helper()
+	e.backend(resp)
+	e.expect(resp, "")
+}
+
+// send delivers a client write whose forwarded bytes the test does not
+// check (the events it caused still are).
+func (e *relayEngine) send(data string) {
+	e.client(data)
+	e.TakeSent()
+}
+
+// sendQuiet is send that forgets the events too.
+func (e *relayEngine) sendQuiet(data string) {
+	e.send(data)
+	e.TakeEvents()
+}
+
 // relayModes runs a dialogue with whole writes, with the client's writes
 // one octet at a time, and with the backend's: the results must be the
 // same.
