@@ -56,13 +56,7 @@ func newRelayEngine(t testing.TB, cfg RelayConfig, routes map[string]string) *re
 // client delivers one client write.
 func (e *relayEngine) client(data string) {
 	e.dropped = false
-	if !e.clientBytewise {
-		e.deliverClient([]byte(data))
-		return
-	}
-	for i := 0; i < len(data) && !e.dropped; i++ {
-		e.deliverClient([]byte{data[i]})
-	}
+	prototest.Deliver(data, e.clientBytewise, e.deliverClient) // a drop drops the rest
 }
 
 func (e *relayEngine) deliverClient(b []byte) {
@@ -75,13 +69,7 @@ func (e *relayEngine) deliverClient(b []byte) {
 
 // backend delivers one write of the current leg.
 func (e *relayEngine) backend(data string) {
-	if !e.backendBytewise {
-		e.deliverBackend([]byte(data))
-		return
-	}
-	for i := 0; i < len(data); i++ {
-		e.deliverBackend([]byte{data[i]})
-	}
+	prototest.Deliver(data, e.backendBytewise, e.deliverBackend)
 }
 
 func (e *relayEngine) deliverBackend(b []byte) {
@@ -110,18 +98,14 @@ func (e *relayEngine) legDown() {
 
 // shutdown asks the machine to drain.
 func (e *relayEngine) shutdown() {
-	var o protocols.RelayOut
-	now := e.r.ShuttingDown(&o)
-	e.Event("shutdown %v", now)
-	e.apply(&o, protocols.RelayNone)
-	if now {
+	if e.ShutDown(e.r, func(o *protocols.RelayOut) { e.apply(o, protocols.RelayNone) }) {
 		e.Event("close")
 		e.closed = true
 	}
 }
 
 // call runs one machine call and checks its client output.
-func (e *relayEngine) call(kind string, f func(*protocols.RelayOut) protocols.RelayEvent, backendIn []byte) {
+func (e *relayEngine) call(kind string, f func(*protocols.RelayOut) protocols.RelayEvent, backendIn []byte) protocols.RelayEvent {
 	var o protocols.RelayOut
 	before, owed := e.r.phase, e.r.body.owed
 	ev := f(&o)
@@ -136,6 +120,7 @@ func (e *relayEngine) call(kind string, f func(*protocols.RelayOut) protocols.Re
 	case before != cpBody && e.r.phase == cpBody:
 		e.bodyStart = len(e.Sent)
 	}
+	return ev
 }
 
 // pump feeds both sides until neither makes progress; a fake backend
@@ -156,14 +141,7 @@ func (e *relayEngine) pumpOnce() {
 		if e.legUp && len(e.bpending) > 0 {
 			var n int
 			in, gen := e.bpending, e.legGen
-			e.call("backend", func(o *protocols.RelayOut) protocols.RelayEvent {
-				var ev protocols.RelayEvent
-				n, ev = e.r.FeedBackend(in, o)
-				if n < 0 || n > len(in) {
-					e.t.Fatalf("FeedBackend consumed %d of %d", n, len(in))
-				}
-				return ev
-			}, in)
+			e.call("backend", prototest.CheckedFeed(e.t, "FeedBackend", e.r.FeedBackend, in, &n), in)
 			if e.legGen == gen {
 				e.bpending = e.bpending[n:]
 			}
@@ -173,15 +151,8 @@ func (e *relayEngine) pumpOnce() {
 			continue
 		}
 		var n int
-		var ev protocols.RelayEvent
 		in := e.pending
-		e.call("client", func(o *protocols.RelayOut) protocols.RelayEvent {
-			n, ev = e.r.FeedClient(in, o)
-			if n < 0 || n > len(in) {
-				e.t.Fatalf("FeedClient consumed %d of %d", n, len(in))
-			}
-			return ev
-		}, nil)
+		ev := e.call("client", prototest.CheckedFeed(e.t, "FeedClient", e.r.FeedClient, in, &n), nil)
 		if !e.dropped {
 			e.pending = e.pending[n:]
 		}

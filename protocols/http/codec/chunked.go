@@ -170,9 +170,7 @@ func (c *ChunkedBody) step(b byte) *Error {
 			return errChunkExt
 		}
 	case csExtToken:
-		switch {
-		case tcharTab[b]:
-		default:
+		if !tcharTab[b] {
 			return c.elementEnd(b, errChunkExt)
 		}
 	case csExtQuoted:

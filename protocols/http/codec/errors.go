@@ -66,58 +66,56 @@ func StatusText(code int) string {
 	return ""
 }
 
-func bad(reason string) *Error { return &Error{Status: 400, Reason: reason} }
-
 // The errors are allocated once: refusing a message costs nothing.
 var (
 	// Line framing and limits.
-	errBareLF          = bad("line not ended by CRLF")
+	errBareLF          = &Error{400, "line not ended by CRLF"}
 	errHeadTooLarge    = &Error{431, "header section too large"}
 	errTooManyFields   = &Error{431, "too many header fields"}
 	errFieldTooLong    = &Error{431, "header field line too long"}
 	errLineTooLong     = &Error{414, "request line too long"}
 	errTargetTooLong   = &Error{414, "request-target too long"}
-	errEmptyStatusLine = bad("empty line before the status line")
+	errEmptyStatusLine = &Error{400, "empty line before the status line"}
 
 	// Request line.
-	errRequestLine   = bad("malformed request line")
-	errMethod        = bad("invalid method")
+	errRequestLine   = &Error{400, "malformed request line"}
+	errMethod        = &Error{400, "invalid method"}
 	errMethodTooLong = &Error{501, "method not implemented"}
-	errVersion       = bad("malformed HTTP version")
+	errVersion       = &Error{400, "malformed HTTP version"}
 	errVersionNotSup = &Error{505, "HTTP version not supported"}
-	errTarget        = bad("invalid request-target")
-	errAsterisk      = bad("asterisk-form is only for OPTIONS")
-	errAuthorityForm = bad("authority-form is only for CONNECT")
-	errConnectTarget = bad("CONNECT needs host:port")
-	errScheme        = bad("absolute-form scheme must be http or https")
-	errUserinfo      = bad("userinfo in request-target")
-	errConnectBody   = bad("CONNECT request with content")
-	errUpgradeBody   = bad("upgrade request with content")
+	errTarget        = &Error{400, "invalid request-target"}
+	errAsterisk      = &Error{400, "asterisk-form is only for OPTIONS"}
+	errAuthorityForm = &Error{400, "authority-form is only for CONNECT"}
+	errConnectTarget = &Error{400, "CONNECT needs host:port"}
+	errScheme        = &Error{400, "absolute-form scheme must be http or https"}
+	errUserinfo      = &Error{400, "userinfo in request-target"}
+	errConnectBody   = &Error{400, "CONNECT request with content"}
+	errUpgradeBody   = &Error{400, "upgrade request with content"}
 
 	// Field lines.
-	errObsFold       = bad("obsolete line folding")
-	errNoColon       = bad("header field line without colon")
-	errFieldName     = bad("invalid header field name")
-	errSpaceColon    = bad("whitespace between field name and colon")
-	errFieldValue    = bad("invalid character in header field value")
-	errLookalikeName = bad("underscore in a framing header name")
+	errObsFold       = &Error{400, "obsolete line folding"}
+	errNoColon       = &Error{400, "header field line without colon"}
+	errFieldName     = &Error{400, "invalid header field name"}
+	errSpaceColon    = &Error{400, "whitespace between field name and colon"}
+	errFieldValue    = &Error{400, "invalid character in header field value"}
+	errLookalikeName = &Error{400, "underscore in a framing header name"}
 
 	// Fields with meaning.
-	errNoHost       = bad("missing Host")
-	errDupHost      = bad("more than one Host")
-	errHost         = bad("invalid Host")
-	errCL           = bad("invalid Content-Length")
-	errCLMismatch   = bad("conflicting Content-Length")
-	errCLAndTE      = bad("both Content-Length and Transfer-Encoding")
-	errTE10         = bad("Transfer-Encoding in HTTP/1.0")
-	errTE           = bad("malformed Transfer-Encoding")
-	errTENotChunked = bad("final transfer coding is not chunked")
-	errChunkedTwice = bad("chunked applied more than once")
+	errNoHost       = &Error{400, "missing Host"}
+	errDupHost      = &Error{400, "more than one Host"}
+	errHost         = &Error{400, "invalid Host"}
+	errCL           = &Error{400, "invalid Content-Length"}
+	errCLMismatch   = &Error{400, "conflicting Content-Length"}
+	errCLAndTE      = &Error{400, "both Content-Length and Transfer-Encoding"}
+	errTE10         = &Error{400, "Transfer-Encoding in HTTP/1.0"}
+	errTE           = &Error{400, "malformed Transfer-Encoding"}
+	errTENotChunked = &Error{400, "final transfer coding is not chunked"}
+	errChunkedTwice = &Error{400, "chunked applied more than once"}
 	errTEUnknown    = &Error{501, "transfer coding not implemented"}
-	errConnection   = bad("malformed Connection")
-	errConnTooMany  = bad("too many connection options")
+	errConnection   = &Error{400, "malformed Connection"}
+	errConnTooMany  = &Error{400, "too many connection options"}
 	errExpect       = &Error{417, "unsupported expectation"}
-	errDupAuth      = bad("more than one Authorization")
+	errDupAuth      = &Error{400, "more than one Authorization"}
 
 	// Response-only.
 	errStatusLine = &Error{502, "malformed status line"}
@@ -125,15 +123,15 @@ var (
 	errRespTE     = &Error{502, "unsupported transfer coding in response"}
 
 	// Chunked bodies.
-	errChunkSize      = bad("invalid chunk size")
-	errChunkTooBig    = bad("chunk size overflows")
-	errChunkLine      = bad("chunk size line too long")
-	errChunkExt       = bad("malformed chunk extension")
-	errChunkExtTotal  = bad("too many chunk extension bytes")
-	errChunkCRLF      = bad("chunk data not followed by CRLF")
-	errTrailer        = bad("malformed trailer field")
-	errTrailerTooBig  = bad("trailer section too large")
-	errTrailerFraming = bad("framing field in trailers")
+	errChunkSize      = &Error{400, "invalid chunk size"}
+	errChunkTooBig    = &Error{400, "chunk size overflows"}
+	errChunkLine      = &Error{400, "chunk size line too long"}
+	errChunkExt       = &Error{400, "malformed chunk extension"}
+	errChunkExtTotal  = &Error{400, "too many chunk extension bytes"}
+	errChunkCRLF      = &Error{400, "chunk data not followed by CRLF"}
+	errTrailer        = &Error{400, "malformed trailer field"}
+	errTrailerTooBig  = &Error{400, "trailer section too large"}
+	errTrailerFraming = &Error{400, "framing field in trailers"}
 )
 
 // asResponse turns a request-side refusal into the 502 owed to a client

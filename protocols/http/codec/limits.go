@@ -25,17 +25,6 @@ type Limits struct {
 	MaxTrailer int
 }
 
-// Defaults, as documented in README.md.
-const (
-	DefaultMaxHead      = limits.MaxHeadSize
-	DefaultMaxFields    = limits.MaxHeadFields
-	DefaultMaxFieldLine = limits.MaxFieldLine
-	DefaultMaxTarget    = limits.MaxTarget
-	DefaultMaxChunkLine = limits.MaxChunkLine
-	DefaultMaxChunkExt  = limits.MaxChunkExt
-	DefaultMaxTrailer   = limits.MaxTrailer
-)
-
 // maxMethod bounds the method token (longer ones are refused with 501:
 // no registered method comes close).
 const maxMethod = 32
@@ -47,15 +36,16 @@ func orDefault(v, d int) int {
 	return v
 }
 
-// WithDefaults returns l with every zero limit set to its default.
+// WithDefaults returns l with every zero limit set to its default (named
+// in limits/, with their reasons in docs/LIMITS.md).
 func (l Limits) WithDefaults() Limits {
 	return Limits{
-		MaxHead:      orDefault(l.MaxHead, DefaultMaxHead),
-		MaxFields:    orDefault(l.MaxFields, DefaultMaxFields),
-		MaxFieldLine: orDefault(l.MaxFieldLine, DefaultMaxFieldLine),
-		MaxTarget:    orDefault(l.MaxTarget, DefaultMaxTarget),
-		MaxChunkLine: orDefault(l.MaxChunkLine, DefaultMaxChunkLine),
-		MaxChunkExt:  orDefault(l.MaxChunkExt, DefaultMaxChunkExt),
-		MaxTrailer:   orDefault(l.MaxTrailer, DefaultMaxTrailer),
+		MaxHead:      orDefault(l.MaxHead, limits.MaxHeadSize),
+		MaxFields:    orDefault(l.MaxFields, limits.MaxHeadFields),
+		MaxFieldLine: orDefault(l.MaxFieldLine, limits.MaxFieldLine),
+		MaxTarget:    orDefault(l.MaxTarget, limits.MaxTarget),
+		MaxChunkLine: orDefault(l.MaxChunkLine, limits.MaxChunkLine),
+		MaxChunkExt:  orDefault(l.MaxChunkExt, limits.MaxChunkExt),
+		MaxTrailer:   orDefault(l.MaxTrailer, limits.MaxTrailer),
 	}
 }

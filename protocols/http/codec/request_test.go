@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 func TestRequestLine(t *testing.T) {
-	long := "/" + strings.Repeat("a", DefaultMaxTarget-1)
+	long := "/" + strings.Repeat("a", limits.MaxTarget-1)
 	tests := []struct {
 		name, line string
 		status     int
@@ -460,11 +462,11 @@ func TestDefaultLimits(t *testing.T) {
 	if _, _, err := parseReq(t, head+"X: y\r\n\r\n", Limits{}); statusOf(err) != 431 {
 		t.Fatalf("101 fields: %v", err)
 	}
-	big := "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("v", DefaultMaxFieldLine-3) + "\r\n\r\n"
+	big := "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("v", limits.MaxFieldLine-3) + "\r\n\r\n"
 	if _, _, err := ParseRequestHead([]byte(big), Limits{}); err != nil {
 		t.Fatalf("8 KiB field: %v", err)
 	}
-	big = "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("v", DefaultMaxFieldLine-2) + "\r\n\r\n"
+	big = "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("v", limits.MaxFieldLine-2) + "\r\n\r\n"
 	if _, _, err := ParseRequestHead([]byte(big), Limits{}); statusOf(err) != 431 {
 		t.Fatalf("8 KiB + 1 field: %v", err)
 	}

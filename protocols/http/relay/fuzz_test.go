@@ -77,14 +77,7 @@ func FuzzRequestHead(f *testing.F) {
 		}
 		if len(data) <= 4096 {
 			p := codec.RequestParser{Limits: lim}
-			var h2 *codec.RequestHead
-			var n2 int
-			var err2 error
-			for _, end := range prototest.Cuts(data, cuts) {
-				if h2, n2, err2 = p.Parse(data[:end]); h2 != nil || err2 != nil {
-					break
-				}
-			}
+			h2, n2, err2 := parseGrowing(data, cuts, p.Parse)
 			if n2 != n || err2 != err || (h2 == nil) != (h == nil) {
 				t.Fatalf("growing buffer: (%d, %v), whole: (%d, %v)", n2, err2, n, err)
 			}
@@ -124,6 +117,18 @@ func FuzzRequestHead(f *testing.F) {
 		}
 		agreesWithStdlib(t, data[:n], h)
 	})
+}
+
+// parseGrowing feeds parse ever longer prefixes of data, in the steps
+// cuts gives, as the engine does when bytes trickle in, and returns its
+// first verdict (its last answer when there is none).
+func parseGrowing[H any](data, cuts []byte, parse func([]byte) (*H, int, error)) (h *H, n int, err error) {
+	for _, end := range prototest.Cuts(data, cuts) {
+		if h, n, err = parse(data[:end]); h != nil || err != nil {
+			break
+		}
+	}
+	return h, n, err
 }
 
 // agreesWithStdlib checks that net/http reads an accepted head the same
@@ -198,14 +203,7 @@ func FuzzResponseHead(f *testing.F) {
 		}
 		if len(data) <= 4096 {
 			p := codec.ResponseParser{Limits: lim}
-			var h2 *codec.ResponseHead
-			var n2 int
-			var err2 error
-			for _, end := range prototest.Cuts(data, cuts) {
-				if h2, n2, err2 = p.Parse(data[:end]); h2 != nil || err2 != nil {
-					break
-				}
-			}
+			h2, n2, err2 := parseGrowing(data, cuts, p.Parse)
 			if n2 != n || (h2 == nil) != (h == nil) || (err == nil) != (err2 == nil) || err != nil && err.Error() != err2.Error() {
 				t.Fatalf("growing buffer: (%d, %v), whole: (%d, %v)", n2, err2, n, err)
 			}

@@ -72,14 +72,7 @@ func newRelayEngine(t testing.TB, cfg RelayConfig, routes map[string]string) *re
 
 // client delivers one client write ("|" stands for CRLF).
 func (e *relayEngine) client(data string) {
-	data = crlf(data)
-	if !e.clientBytewise {
-		e.deliverClient([]byte(data))
-		return
-	}
-	for i := 0; i < len(data); i++ {
-		e.deliverClient([]byte{data[i]})
-	}
+	prototest.Deliver(crlf(data), e.clientBytewise, e.deliverClient)
 }
 
 func (e *relayEngine) deliverClient(b []byte) {
@@ -92,14 +85,7 @@ func (e *relayEngine) deliverClient(b []byte) {
 
 // backend delivers one write of the current leg ("|" stands for CRLF).
 func (e *relayEngine) backend(data string) {
-	data = crlf(data)
-	if !e.backendBytewise {
-		e.deliverBackend([]byte(data))
-		return
-	}
-	for i := 0; i < len(data); i++ {
-		e.deliverBackend([]byte{data[i]})
-	}
+	prototest.Deliver(crlf(data), e.backendBytewise, e.deliverBackend)
 }
 
 func (e *relayEngine) deliverBackend(b []byte) {
@@ -149,11 +135,7 @@ func (e *relayEngine) timeout() {
 
 // shutdown asks the machine to drain.
 func (e *relayEngine) shutdown() {
-	var o protocols.RelayOut
-	now := e.r.ShuttingDown(&o)
-	e.Event("shutdown %v", now)
-	e.apply(&o, protocols.RelayNone)
-	if now {
+	if e.ShutDown(e.r, func(o *protocols.RelayOut) { e.apply(o, protocols.RelayNone) }) {
 		e.closeAll()
 	}
 }
@@ -202,14 +184,7 @@ func (e *relayEngine) pump() {
 		if e.cur != nil && e.cur.up && len(e.bpending) > 0 {
 			in, leg := e.bpending, e.cur
 			var n int
-			e.call("backend", func(o *protocols.RelayOut) protocols.RelayEvent {
-				var ev protocols.RelayEvent
-				n, ev = e.r.FeedBackend(in, o)
-				if n < 0 || n > len(in) {
-					e.t.Fatalf("FeedBackend consumed %d of %d", n, len(in))
-				}
-				return ev
-			})
+			e.call("backend", prototest.CheckedFeed(e.t, "FeedBackend", e.r.FeedBackend, in, &n))
 			if e.cur == leg {
 				e.bpending = e.bpending[n:]
 			}
@@ -221,14 +196,7 @@ func (e *relayEngine) pump() {
 		in := e.pending
 		var n int
 		requests := e.r.requests
-		ev := e.call("client", func(o *protocols.RelayOut) protocols.RelayEvent {
-			var ev protocols.RelayEvent
-			n, ev = e.r.FeedClient(in, o)
-			if n < 0 || n > len(in) {
-				e.t.Fatalf("FeedClient consumed %d of %d", n, len(in))
-			}
-			return ev
-		})
+		ev := e.call("client", prototest.CheckedFeed(e.t, "FeedClient", e.r.FeedClient, in, &n))
 		if e.r.requests > requests {
 			h, _, err := codec.ParseRequestHead(in, e.r.cfg.Limits)
 			if err != nil || h == nil {
@@ -307,6 +275,27 @@ func (e *relayEngine) expect(client, backend string, events ...string) {
 		e.t.Fatalf("backend got\n  %q\nwant\n  %q", got, want)
 	}
 	e.CheckEvents(e.t, events...)
+}
+
+// answers has the backend write resp, which the client must get as it
+// is.
+func (e *relayEngine) answers(resp string) {
+	e.t.Helper()
+	e.backend(resp)
+	e.expect(resp, "")
+}
+
+// send delivers a client write whose forwarded bytes the test does not
+// check (the events it caused still are).
+func (e *relayEngine) send(data string) {
+	e.client(data)
+	e.TakeSent()
+}
+
+// sendQuiet is send that forgets the events too.
+func (e *relayEngine) sendQuiet(data string) {
+	e.send(data)
+	e.TakeEvents()
 }
 
 // relayModes runs a dialogue with whole writes, with the client's writes

@@ -37,16 +37,14 @@ func TestRelayRoutesByBasicAndReusesTheLeg(t *testing.T) {
 		if !e.r.AwaitingBackend() {
 			e.t.Fatal("not awaiting the response")
 		}
-		e.backend(ok200)
-		e.expect(ok200, "")
+		e.answers(ok200)
 		if e.r.AwaitingBackend() {
 			e.t.Fatal("awaiting after the response")
 		}
 		// The same destination: the leg is reused.
 		e.client("GET /jmap/x HTTP/1.1|Host: mail.example|Authorization: " + alice + "||")
 		e.expect("", "GET /jmap/x HTTP/1.1|Host: mail.example|Authorization: "+alice+"||", "route alice@a.example")
-		e.backend("HTTP/1.1 204 No Content||")
-		e.expect("HTTP/1.1 204 No Content||", "")
+		e.answers("HTTP/1.1 204 No Content||")
 		// Another destination on the same client connection: a new leg,
 		// the old one closed.
 		e.client("POST /dav/cal HTTP/1.1|Host: mail.example|Authorization: " + bob + "|Content-Length: 5||hello")
@@ -55,8 +53,7 @@ func TestRelayRoutesByBasicAndReusesTheLeg(t *testing.T) {
 		if len(e.legs) != 2 || !e.legs[0].closed || e.legs[1].closed {
 			e.t.Fatalf("legs: %+v", e.legs)
 		}
-		e.backend("HTTP/1.1 201 Created|Content-Length: 0||")
-		e.expect("HTTP/1.1 201 Created|Content-Length: 0||", "")
+		e.answers("HTTP/1.1 201 Created|Content-Length: 0||")
 		// And back.
 		e.client("GET /jmap/y HTTP/1.1|Host: mail.example|Authorization: " + alice + "||")
 		e.expect("", "GET /jmap/y HTTP/1.1|Host: mail.example|Authorization: "+alice+"||", "route alice@a.example", "connect A")
@@ -191,8 +188,7 @@ func TestRelayVerifiesQueryAndFormTokens(t *testing.T) {
 			ok := "a=1&access_token=" + good
 			e.client("POST /pinned/x HTTP/1.1|Host: m|" + form + "|Content-Length: " + itoa(len(ok)) + "||" + ok)
 			e.expect("", "POST /pinned/x HTTP/1.1|Host: m|"+form+"|Content-Length: "+itoa(len(ok))+"|Forwarded: for=\"192.0.2.7:4711\";proto=http;host=m|X-Forwarded-For: 192.0.2.7|X-Forwarded-Proto: http||"+ok, "connect P")
-			e.backend(ok200)
-			e.expect(ok200, "")
+			e.answers(ok200)
 		})
 	})
 	t.Run("form body unreadable ahead", func(t *testing.T) {
@@ -227,13 +223,11 @@ func TestRelayRoutesByQueryHeaderBody(t *testing.T) {
 		e.client("GET /q/download?x=1&account=bob%40b.example&account=alice%40a.example HTTP/1.1|Host: m||")
 		e.expect("", "GET /q/download?x=1&account=bob%40b.example&account=alice%40a.example HTTP/1.1|Host: m||",
 			"route bob@b.example", "connect B")
-		e.backend(ok200)
-		e.expect(ok200, "")
+		e.answers(ok200)
 
 		e.client("GET /h/x HTTP/1.1|Host: m|X-Account: user=alice@a.example||")
 		e.expect("", "GET /h/x HTTP/1.1|Host: m|X-Account: user=alice@a.example||", "route alice@a.example", "connect A")
-		e.backend(ok200)
-		e.expect(ok200, "")
+		e.answers(ok200)
 
 		// The body is read ahead (it is under the cap), then forwarded
 		// after the head.
@@ -241,8 +235,7 @@ func TestRelayRoutesByQueryHeaderBody(t *testing.T) {
 		e.client("POST /login HTTP/1.1|Host: m|Content-Type: application/json|Content-Length: " + itoa(len(body)) + "||" + body)
 		e.expect("", "POST /login HTTP/1.1|Host: m|Content-Type: application/json|Content-Length: "+itoa(len(body))+"||"+body,
 			"route bob@b.example", "connect B")
-		e.backend(ok200)
-		e.expect(ok200, "")
+		e.answers(ok200)
 
 		// Expect: 100-continue: the proxy asks for the body itself, and
 		// the backend gets it with the head, without Expect.
@@ -250,14 +243,12 @@ func TestRelayRoutesByQueryHeaderBody(t *testing.T) {
 		e.expect("HTTP/1.1 100 Continue||", "")
 		e.client(body)
 		e.expect("", "POST /login HTTP/1.1|Host: m|Content-Length: "+itoa(len(body))+"||"+body, "route bob@b.example")
-		e.backend(ok200)
-		e.expect(ok200, "")
+		e.answers(ok200)
 
 		// Nothing in the body: the default destination.
 		e.client("POST /login HTTP/1.1|Host: m|Content-Length: 2||{}")
 		e.expect("", "POST /login HTTP/1.1|Host: m|Content-Length: 2||{}", "connect D")
-		e.backend(ok200)
-		e.expect(ok200, "")
+		e.answers(ok200)
 	})
 }
 
@@ -270,13 +261,11 @@ func TestRelayBodyExtractLimits(t *testing.T) {
 		body := `{"user":"bob@b.example"}`
 		e.client("POST /login HTTP/1.1|Host: m|Content-Length: " + itoa(len(body)) + "||" + body)
 		e.expect("", "POST /login HTTP/1.1|Host: m|Content-Length: "+itoa(len(body))+"||"+body, "connect D")
-		e.backend(ok200)
-		e.expect(ok200, "")
+		e.answers(ok200)
 		// Chunked: declined, the fallback decides.
 		e.client("POST /login HTTP/1.1|Host: m|Transfer-Encoding: chunked||3|{\"}|0||")
 		e.expect("", "POST /login HTTP/1.1|Host: m|Transfer-Encoding: chunked||3|{\"}|0||")
-		e.backend(ok200)
-		e.expect(ok200, "")
+		e.answers(ok200)
 	})
 	if max := 16; cap(NewRelay(cfg).ex.hold) > max {
 		t.Fatal("hold preallocated")
@@ -290,8 +279,7 @@ func TestRelayPinnedAndForwarded(t *testing.T) {
 		e.client("GET /pinned/a?b HTTP/1.1|Host: mail.example|Forwarded: for=evil|X-Forwarded-For: 6.6.6.6||")
 		e.expect("", "GET /pinned/a?b HTTP/1.1|Host: mail.example|Forwarded: for=\"192.0.2.7:4711\";proto=https;host=mail.example|"+
 			"X-Forwarded-For: 192.0.2.7|X-Forwarded-Proto: https||", "connect P")
-		e.backend(ok200)
-		e.expect(ok200, "")
+		e.answers(ok200)
 		// A host route wins over the paths below it.
 		e.client("GET /pinned/a HTTP/1.1|Host: ADMIN.example:8080||")
 		e.expect("", "GET /pinned/a HTTP/1.1|Host: ADMIN.example:8080||", "connect ADMIN")
@@ -313,17 +301,14 @@ func TestRelayFallbacks(t *testing.T) {
 		// Fallback to a destination, and to the default one.
 		e.client("GET /fb/x HTTP/1.1|Host: m|Authorization: Negotiate abc||")
 		e.expect("", "GET /fb/x HTTP/1.1|Host: m|Authorization: Negotiate abc||", "connect F")
-		e.backend(ok200)
-		e.expect(ok200, "")
+		e.answers(ok200)
 		e.client("GET /dflt/x HTTP/1.1|Host: m|Authorization: Bearer opaque||")
 		e.expect("", "GET /dflt/x HTTP/1.1|Host: m|Authorization: Bearer opaque||", "connect D")
-		e.backend(ok200)
-		e.expect(ok200, "")
+		e.answers(ok200)
 		// An account the router does not know: the fallback, else 502.
 		e.client("GET /dflt/y HTTP/1.1|Host: m|Authorization: " + rulestest.Basic("who@z.example", "") + "||")
 		e.expect("", "GET /dflt/y HTTP/1.1|Host: m|Authorization: "+rulestest.Basic("who@z.example", "")+"||", "route who@z.example")
-		e.backend(ok200)
-		e.expect(ok200, "")
+		e.answers(ok200)
 		e.client("GET /jmap/y HTTP/1.1|Host: m|Authorization: " + rulestest.Basic("who@z.example", "") + "||")
 		e.expect("HTTP/1.1 502 Bad Gateway|Content-Type: text/plain; charset=utf-8|Content-Length: 49||"+
 			"502 Bad Gateway: no destination for this account\n", "", "route who@z.example")
@@ -384,17 +369,14 @@ func TestRelayLocalAnswerDiscardsOrCloses(t *testing.T) {
 
 func TestRelayChunkedPassThrough(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
-		e.client("POST /pinned/x HTTP/1.1|Host: m|Transfer-Encoding: chunked||")
-		e.TakeSent()
+		e.send("POST /pinned/x HTTP/1.1|Host: m|Transfer-Encoding: chunked||")
 		e.expect("", "", "connect P")
 		// Extensions and trailers pass untouched.
 		e.client("5;ext=\"v\"|hello|")
 		e.client("0|X-Trailer: 1||")
 		e.expect("", "5;ext=\"v\"|hello|0|X-Trailer: 1||")
-		e.backend("HTTP/1.1 200 OK|Transfer-Encoding: chunked||3;x=y|abc|")
-		e.expect("HTTP/1.1 200 OK|Transfer-Encoding: chunked||3;x=y|abc|", "")
-		e.backend("0|Server-Timing: x||")
-		e.expect("0|Server-Timing: x||", "")
+		e.answers("HTTP/1.1 200 OK|Transfer-Encoding: chunked||3;x=y|abc|")
+		e.answers("0|Server-Timing: x||")
 		// The leg is idle again.
 		e.client("GET /pinned/y HTTP/1.1|Host: m||")
 		if e.TakeSent() == "" || len(e.legs) != 1 {
@@ -405,9 +387,7 @@ func TestRelayChunkedPassThrough(t *testing.T) {
 
 func TestRelayContentLengthInPieces(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
-		e.client("PUT /pinned/f HTTP/1.1|Host: m|Content-Length: 26||abc")
-		e.TakeSent()
-		e.TakeEvents()
+		e.sendQuiet("PUT /pinned/f HTTP/1.1|Host: m|Content-Length: 26||abc")
 		if e.r.AwaitingBackend() {
 			e.t.Fatal("awaiting while the body is being sent")
 		}
@@ -421,10 +401,8 @@ func TestRelayContentLengthInPieces(t *testing.T) {
 		if !e.r.AwaitingBackend() || len(e.pending) == 0 {
 			e.t.Fatal("next request not held back")
 		}
-		e.backend("HTTP/1.1 201 Created|Content-Length: 4||")
-		e.expect("HTTP/1.1 201 Created|Content-Length: 4||", "")
-		e.backend("do")
-		e.expect("do", "")
+		e.answers("HTTP/1.1 201 Created|Content-Length: 4||")
+		e.answers("do")
 		e.backend("ne")
 		// The response is over: the next request goes out.
 		e.expect("ne", "GET /pinned/g HTTP/1.1|Host: m|Forwarded: for=\"192.0.2.7:4711\";proto=http;host=m|X-Forwarded-For: 192.0.2.7|X-Forwarded-Proto: http||")
@@ -440,12 +418,10 @@ func TestRelayExpectContinue(t *testing.T) {
 		if !e.r.AwaitingBackend() {
 			e.t.Fatal("not awaiting the 100")
 		}
-		e.backend("HTTP/1.1 100 Continue||")
-		e.expect("HTTP/1.1 100 Continue||", "")
+		e.answers("HTTP/1.1 100 Continue||")
 		e.client("abc")
 		e.expect("", "abc")
-		e.backend("HTTP/1.1 102 Processing||HTTP/1.1 201 Created|Content-Length: 0||")
-		e.expect("HTTP/1.1 102 Processing||HTTP/1.1 201 Created|Content-Length: 0||", "")
+		e.answers("HTTP/1.1 102 Processing||HTTP/1.1 201 Created|Content-Length: 0||")
 		if e.closed {
 			e.t.Fatal("closed")
 		}
@@ -453,8 +429,7 @@ func TestRelayExpectContinue(t *testing.T) {
 	// A final answer before the body: the client connection ends after
 	// it, since the body's fate is unknown.
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
-		e.client("PUT /pinned/f HTTP/1.1|Host: m|Expect: 100-continue|Content-Length: 3||")
-		e.TakeSent()
+		e.send("PUT /pinned/f HTTP/1.1|Host: m|Expect: 100-continue|Content-Length: 3||")
 		e.backend("HTTP/1.1 413 Content Too Large|Content-Length: 0||")
 		e.expect("HTTP/1.1 413 Content Too Large|Content-Length: 0|Connection: close||", "", "connect P", "close")
 	})
@@ -462,16 +437,12 @@ func TestRelayExpectContinue(t *testing.T) {
 
 func TestRelayNoBodyResponses(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
-		e.client("HEAD /pinned/a HTTP/1.1|Host: m||")
-		e.TakeSent()
+		e.send("HEAD /pinned/a HTTP/1.1|Host: m||")
 		e.backend("HTTP/1.1 200 OK|Content-Length: 1234|ETag: \"x\"||")
 		e.expect("HTTP/1.1 200 OK|ETag: \"x\"|Content-Length: 1234||", "", "connect P")
-		e.client("GET /pinned/b HTTP/1.1|Host: m|If-None-Match: \"x\"||")
-		e.TakeSent()
-		e.backend("HTTP/1.1 304 Not Modified|ETag: \"x\"||")
-		e.expect("HTTP/1.1 304 Not Modified|ETag: \"x\"||", "")
-		e.client("DELETE /pinned/c HTTP/1.1|Host: m||")
-		e.TakeSent()
+		e.send("GET /pinned/b HTTP/1.1|Host: m|If-None-Match: \"x\"||")
+		e.answers("HTTP/1.1 304 Not Modified|ETag: \"x\"||")
+		e.send("DELETE /pinned/c HTTP/1.1|Host: m||")
 		e.backend("HTTP/1.1 204 No Content|Content-Length: 0||")
 		e.expect("HTTP/1.1 204 No Content||", "")
 		if len(e.legs) != 1 || e.closed {
@@ -482,8 +453,7 @@ func TestRelayNoBodyResponses(t *testing.T) {
 
 func TestRelayEventStream(t *testing.T) {
 	e := newRelayEngine(t, testConfig(t), testRoutes)
-	e.client("GET /pinned/events HTTP/1.1|Host: m|Accept: text/event-stream||")
-	e.TakeSent()
+	e.send("GET /pinned/events HTTP/1.1|Host: m|Accept: text/event-stream||")
 	e.backend("HTTP/1.1 200 OK|Content-Type: text/event-stream|Cache-Control: no-cache||")
 	e.expect("HTTP/1.1 200 OK|Content-Type: text/event-stream|Cache-Control: no-cache|Connection: close||", "", "connect P")
 	// Every event reaches the client as soon as the backend sends it.
@@ -541,8 +511,7 @@ func TestRelayWebSocket(t *testing.T) {
 	})
 	// A switch nobody asked for is a 502.
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
-		e.client("GET /pinned/ HTTP/1.1|Host: m||")
-		e.TakeSent()
+		e.send("GET /pinned/ HTTP/1.1|Host: m||")
 		e.backend("HTTP/1.1 101 Switching Protocols|Connection: upgrade|Upgrade: h2c||")
 		e.expect(local("502 Bad Gateway", "", "unexpected 101 Switching Protocols", true), "", "connect P", "close")
 	})
@@ -557,29 +526,24 @@ func TestRelayBackendFailures(t *testing.T) {
 		e.expect(bad502, "", "connect P", "down")
 		e.dialFail = nil
 		// The backend closes before any response, after the whole request.
-		e.client("GET /pinned/a HTTP/1.1|Host: m||")
-		e.TakeSent()
+		e.send("GET /pinned/a HTTP/1.1|Host: m||")
 		e.down()
 		e.expect(local("504 Gateway Timeout", "", "no response from the backend", false), "", "connect P", "down")
 		// The reply timeout, the same.
-		e.client("GET /pinned/a HTTP/1.1|Host: m||")
-		e.TakeSent()
+		e.send("GET /pinned/a HTTP/1.1|Host: m||")
 		e.timeout()
 		if got := e.takeClient(); !strings.HasPrefix(got, "HTTP/1.1 504 ") || e.closed {
 			e.t.Fatalf("got %q", got)
 		}
 		// Down while the body streams: 502 and close.
-		e.client("PUT /pinned/a HTTP/1.1|Host: m|Content-Length: 10||01234")
-		e.TakeSent()
-		e.TakeEvents()
+		e.sendQuiet("PUT /pinned/a HTTP/1.1|Host: m|Content-Length: 10||01234")
 		e.down()
 		e.expect("HTTP/1.1 502 Bad Gateway|Content-Type: text/plain; charset=utf-8|Content-Length: 37|Connection: close||"+
 			"502 Bad Gateway: backend unavailable\n", "", "down", "close")
 	})
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
 		// A malformed response head.
-		e.client("GET /pinned/a HTTP/1.1|Host: m||")
-		e.TakeSent()
+		e.send("GET /pinned/a HTTP/1.1|Host: m||")
 		e.backend("HTTP/1.1 200 OK|Content-Length: 1|Transfer-Encoding: chunked||")
 		got := e.takeClient()
 		if !strings.HasPrefix(got, "HTTP/1.1 502 Bad Gateway\r\n") || !e.closed {
@@ -616,8 +580,7 @@ func TestRelayRetriesAStaleLeg(t *testing.T) {
 		e.client("GET /pinned/a HTTP/1.1|Host: m||")
 		e.down()
 		e.expect("", sent+sent, "connect P", "down", "connect P")
-		e.backend(ok200)
-		e.expect(ok200, "")
+		e.answers(ok200)
 		// Not twice, and not a request with a body.
 		e.client("GET /pinned/a HTTP/1.1|Host: m||")
 		e.down()
@@ -676,9 +639,7 @@ func TestRelayRefusedHeads(t *testing.T) {
 
 func TestRelayBadChunkedBody(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
-		e.client("POST /pinned/ HTTP/1.1|Host: m|Transfer-Encoding: chunked||")
-		e.TakeSent()
-		e.TakeEvents()
+		e.sendQuiet("POST /pinned/ HTTP/1.1|Host: m|Transfer-Encoding: chunked||")
 		// A valid prefix goes out, then both legs close.
 		e.client("3|abc|0x10|")
 		got := e.takeClient()
@@ -713,12 +674,10 @@ func TestRelayPipelined(t *testing.T) {
 
 func TestRelayHTTP10Client(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
-		e.client("GET /pinned/a HTTP/1.0|Host: m|Connection: keep-alive||")
-		e.TakeSent()
+		e.send("GET /pinned/a HTTP/1.0|Host: m|Connection: keep-alive||")
 		e.backend(ok200)
 		e.expect("HTTP/1.1 200 OK|Content-Length: 2|Connection: keep-alive||ok", "", "connect P")
-		e.client("GET /pinned/b HTTP/1.0||")
-		e.TakeSent()
+		e.send("GET /pinned/b HTTP/1.0||")
 		// Chunked for a 1.0 client: the data alone, delimited by the close.
 		e.backend("HTTP/1.1 200 OK|Transfer-Encoding: chunked||2|ab|0||")
 		e.expect("HTTP/1.1 200 OK|Connection: close||ab", "", "close")
@@ -785,8 +744,7 @@ func TestRelayTimeoutsAndLimits(t *testing.T) {
 	e.expect(local("408 Request Timeout", "", "request not received in time", true), "", "timeout", "close")
 
 	e = newRelayEngine(t, testConfig(t), testRoutes)
-	e.client("PUT /pinned/ HTTP/1.1|Host: m|Content-Length: 5||ab")
-	e.TakeSent()
+	e.send("PUT /pinned/ HTTP/1.1|Host: m|Content-Length: 5||ab")
 	e.timeout()
 	if got := e.takeClient(); !strings.HasPrefix(got, "HTTP/1.1 408 ") {
 		t.Fatalf("got %q", got)
@@ -805,8 +763,7 @@ func TestRelayShuttingDown(t *testing.T) {
 	e.expect("", "", "shutdown true", "close")
 
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
-		e.client("GET /pinned/a HTTP/1.1|Host: m||")
-		e.TakeSent()
+		e.send("GET /pinned/a HTTP/1.1|Host: m||")
 		e.shutdown()
 		e.expect("", "", "connect P", "shutdown false")
 		e.backend(ok200)
@@ -814,8 +771,7 @@ func TestRelayShuttingDown(t *testing.T) {
 	})
 	// The head already went out: the connection ends after the body.
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
-		e.client("GET /pinned/a HTTP/1.1|Host: m||")
-		e.TakeSent()
+		e.send("GET /pinned/a HTTP/1.1|Host: m||")
 		e.backend("HTTP/1.1 200 OK|Content-Length: 2||o")
 		e.shutdown()
 		e.backend("k")
@@ -877,8 +833,7 @@ func local(status, extra, reason string, closing bool) string {
 
 func TestRelayBadChunkedResponse(t *testing.T) {
 	relayModes(t, testConfig(t), testRoutes, func(e *relayEngine) {
-		e.client("GET /pinned/a HTTP/1.1|Host: m||")
-		e.TakeSent()
+		e.send("GET /pinned/a HTTP/1.1|Host: m||")
 		e.backend("HTTP/1.1 200 OK|Transfer-Encoding: chunked||3|abcX|")
 		e.expect("HTTP/1.1 200 OK|Transfer-Encoding: chunked||3|abc", "", "connect P", "close")
 	})

@@ -87,59 +87,44 @@ func (g *Glob) String() string { return g.src }
 // kept as they are for globTokens.
 func expandBraces(p string) ([]string, error) {
 	alts := []string{""}
-	lit := 0 // start of the literal run not yet appended
-	flush := func(end int) {
-		for i := range alts {
-			alts[i] += p[lit:end]
-		}
-	}
+	var opts []string // the options of the group being read
+	lit := 0          // start of the literal run not yet appended
+	start := -1       // start of the current option; -1 outside a group
 	for i := 0; i < len(p); i++ {
+		group := start >= 0
 		switch p[i] {
 		case '\\':
 			i++
-			if i >= len(p) {
+			if i >= len(p) && !group {
 				return nil, errors.New("dangling escape at the end")
 			}
 		case '[':
-			j := strings.IndexByte(p[i+1:], ']')
-			if j < 0 {
-				return nil, errors.New("unclosed '['")
+			var err error
+			if i, err = classEnd(p, i); err != nil {
+				return nil, err
 			}
-			i += j + 1
 		case ']':
-			return nil, errors.New("unopened ']'")
-		case '}':
-			return nil, errors.New("unopened '}'")
+			if !group {
+				return nil, errors.New("unopened ']'")
+			}
 		case '{':
-			flush(i)
-			var opts []string
-			start := i + 1
-			closed := false
-		group:
-			for i++; i < len(p); i++ {
-				switch p[i] {
-				case '\\':
-					i++
-				case '[':
-					j := strings.IndexByte(p[i+1:], ']')
-					if j < 0 {
-						return nil, errors.New("unclosed '['")
-					}
-					i += j + 1
-				case '{':
-					return nil, errors.New("nested '{' is not supported")
-				case ',':
-					opts = append(opts, p[start:i])
-					start = i + 1
-				case '}':
-					opts = append(opts, p[start:i])
-					closed = true
-					break group
-				}
+			if group {
+				return nil, errors.New("nested '{' is not supported")
 			}
-			if !closed {
-				return nil, errors.New("unclosed '{'")
+			for k := range alts {
+				alts[k] += p[lit:i]
 			}
+			opts, start = nil, i+1
+		case ',':
+			if group {
+				opts = append(opts, p[start:i])
+				start = i + 1
+			}
+		case '}':
+			if !group {
+				return nil, errors.New("unopened '}'")
+			}
+			opts = append(opts, p[start:i])
 			if len(alts)*len(opts) > maxGlobAlts {
 				return nil, errors.New("too many brace alternatives")
 			}
@@ -149,12 +134,26 @@ func expandBraces(p string) ([]string, error) {
 					next = append(next, a+o)
 				}
 			}
-			alts = next
-			lit = i + 1
+			alts, lit, start = next, i+1, -1
 		}
 	}
-	flush(len(p))
+	if start >= 0 {
+		return nil, errors.New("unclosed '{'")
+	}
+	for k := range alts {
+		alts[k] += p[lit:]
+	}
 	return alts, nil
+}
+
+// classEnd returns the index of the ']' that closes the class opened at
+// p[i] (a class holds no ']' of its own, nor escapes).
+func classEnd(p string, i int) (int, error) {
+	j := strings.IndexByte(p[i+1:], ']')
+	if j < 0 {
+		return 0, errors.New("unclosed '['")
+	}
+	return i + 1 + j, nil
 }
 
 // globTokens compiles one brace-free alternative.
@@ -181,16 +180,16 @@ func globTokens(p string) ([]globTok, error) {
 				toks = append(toks, globTok{kind: gStar})
 			}
 		case '[':
-			j := strings.IndexByte(p[i+1:], ']')
-			if j < 0 {
-				return nil, errors.New("unclosed '['")
+			end, err := classEnd(p, i)
+			if err != nil {
+				return nil, err
 			}
-			t, err := globClass(p[i+1 : i+1+j])
+			t, err := globClass(p[i+1 : end])
 			if err != nil {
 				return nil, err
 			}
 			toks = append(toks, t)
-			i += j + 1
+			i = end
 		case ']':
 			return nil, errors.New("unopened ']'")
 		default:

@@ -41,14 +41,11 @@ func TestGlob(t *testing.T) {
 		if g.String() != tt.glob {
 			t.Fatalf("String %q", g.String())
 		}
-		for _, p := range tt.yes {
-			if !g.Match(p) {
-				t.Errorf("%q does not match %q", tt.glob, p)
-			}
-		}
-		for _, p := range tt.no {
-			if g.Match(p) {
-				t.Errorf("%q matches %q", tt.glob, p)
+		for want, paths := range map[bool][]string{true: tt.yes, false: tt.no} {
+			for _, p := range paths {
+				if g.Match(p) != want {
+					t.Errorf("%q matching %q: %v, want %v", tt.glob, p, !want, want)
+				}
 			}
 		}
 	}
