@@ -87,8 +87,9 @@ func Chunk(data, cuts []byte) []string {
 
 // BackendFuzz is the check a backend fuzz target makes on random backend
 // bytes: fed whole, in the writes Chunk cuts, and one byte at a time, the
-// machine sends the same bytes, reports the same events and keeps the
-// same relay; it never sends more than MaxSent octets (4096 when zero)
+// machine sends the same bytes, reports the same events, keeps the same
+// relay and, when it logged in, leaves the same bytes to the client; it
+// never sends more than MaxSent octets (4096 when zero)
 // nor keeps a relay over MaxRelay; and when STARTTLS is required nothing
 // in Clear goes out before TLS.
 type BackendFuzz[B protocols.BackEnd] struct {
@@ -137,8 +138,10 @@ func (f BackendFuzz[B]) Check(t testing.TB, data, cuts []byte) {
 	whole := run([]string{string(data)})
 	for _, writes := range [][]string{Chunk(data, cuts), Chunk(data, []byte{0})} {
 		c := run(writes)
-		if string(c.Sent) != string(whole.Sent) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) || string(c.B.Relay()) != string(whole.B.Relay()) {
-			t.Fatalf("chunking changes the result:\n%q %q %q\n%q %q %q", c.Sent, c.Events, c.B.Relay(), whole.Sent, whole.Events, whole.B.Relay())
+		if string(c.Sent) != string(whole.Sent) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) ||
+			string(c.B.Relay()) != string(whole.B.Relay()) || c.LoggedIn() && c.Consumed != whole.Consumed {
+			t.Fatalf("chunking changes the result:\n%q %q %q %d\n%q %q %q %d", c.Sent, c.Events, c.B.Relay(), c.Consumed,
+				whole.Sent, whole.Events, whole.B.Relay(), whole.Consumed)
 		}
 	}
 }
