@@ -102,6 +102,11 @@ type BackendFuzz[B protocols.BackEnd] struct {
 	Done     func(r *BackendRun[B]) // checks a finished run; may be nil
 	MaxSent  int
 	MaxRelay int
+	// PerRead feeds each write as one network read the way the IMAP
+	// engine does (BackendRun.PerRead): what the machine does then
+	// depends on the cuts, so the runs, in the writes Chunk cuts and byte
+	// by byte, are checked each on its own, not against each other.
+	PerRead bool
 }
 
 // Check runs data through fresh machines; cuts shape the writes.
@@ -112,7 +117,7 @@ func (f BackendFuzz[B]) Check(t testing.TB, data, cuts []byte) {
 		maxSent = 4096
 	}
 	run := func(writes []string) *BackendRun[B] {
-		r := &BackendRun[B]{T: t, B: f.New()}
+		r := &BackendRun[B]{T: t, B: f.New(), PerRead: f.PerRead}
 		for _, w := range writes {
 			r.Recv(w, false)
 		}
@@ -134,6 +139,11 @@ func (f BackendFuzz[B]) Check(t testing.TB, data, cuts []byte) {
 			t.Fatalf("relay of %d bytes", len(r.B.Relay()))
 		}
 		return r
+	}
+	if f.PerRead {
+		run(Chunk(data, cuts))
+		run(Chunk(data, []byte{0}))
+		return
 	}
 	whole := run([]string{string(data)})
 	for _, writes := range [][]string{Chunk(data, cuts), Chunk(data, []byte{0})} {
