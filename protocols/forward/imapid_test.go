@@ -9,13 +9,8 @@ import (
 )
 
 func TestIMAPIDParamsIPv4(t *testing.T) {
-	info := Info{
-		Client:    netip.MustParseAddrPort("203.0.113.5:40000"),
-		Local:     netip.MustParseAddrPort("192.0.2.10:993"),
-		SessionID: "Sy1a2b",
-		TLS:       true,
-		TTL:       4,
-	}
+	info := tlsInfo(993, "Sy1a2b")
+	info.TTL = 4
 	client := []string{"name", "Thunderbird", "X-Originating-IP", "1.2.3.4", "version", "115.0", "x-session-id", "evil"}
 	got := IMAPIDParams(info, client)
 	want := []string{

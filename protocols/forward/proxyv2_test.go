@@ -95,13 +95,8 @@ func TestProxyV2LocalWhenUnknown(t *testing.T) {
 }
 
 func TestProxyV2TLVs(t *testing.T) {
-	info := Info{
-		Client:     netip.MustParseAddrPort("203.0.113.5:40000"),
-		Local:      netip.MustParseAddrPort("192.0.2.10:993"),
-		SessionID:  "Sy1a2b3c",
-		TLS:        true,
-		TLSVersion: TLSVersionName(tls.VersionTLS13),
-	}
+	info := tlsInfo(993, "Sy1a2b3c")
+	info.TLSVersion = TLSVersionName(tls.VersionTLS13)
 	b, err := ProxyV2Header(info)
 	if err != nil {
 		t.Fatal(err)

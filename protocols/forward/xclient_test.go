@@ -10,15 +10,9 @@ import (
 var postfixAttrs = []string{"NAME", "ADDR", "PORT", "PROTO", "HELO", "LOGIN", "DESTADDR", "DESTPORT"}
 
 func smtpInfo() Info {
-	return Info{
-		Client:    netip.MustParseAddrPort("203.0.113.5:40000"),
-		Local:     netip.MustParseAddrPort("192.0.2.10:587"),
-		SessionID: "Sy1a2b",
-		TLS:       true,
-		Helo:      "client.example",
-		Proto:     "ESMTP",
-		TTL:       5,
-	}
+	info := tlsInfo(587, "Sy1a2b")
+	info.Helo, info.Proto, info.TTL = "client.example", "ESMTP", 5
+	return info
 }
 
 func TestXClientPostfixIPv4(t *testing.T) {

@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -71,21 +70,13 @@ func FuzzBackendFeed(f *testing.F) {
 		if flags&4 != 0 {
 			cfg.IDParams = []string{"x-originating-ip", "192.0.2.1"}
 		}
-		r := newBackendRun(t, NewBackend(cfg))
-		for _, w := range prototest.Chunk(data, cuts) {
-			before := len(r.Sent)
-			tls := strings.Contains(fmt.Sprint(r.Events), "starttls")
-			r.Recv(w, false)
-			if cfg.StartTLS && !tls && strings.Contains(string(r.Sent[before:]), "a1 ") {
-				t.Fatalf("credentials sent before TLS: %q", r.Sent)
-			}
-		}
-		if len(r.Sent) > 4096 {
-			t.Fatalf("sent %d bytes", len(r.Sent))
-		}
-		if len(r.B.Relay()) > maxRelay+maxResponseLine {
-			t.Fatalf("relay of %d bytes", len(r.B.Relay()))
-		}
+		prototest.BackendFuzz[*Backend]{
+			New:      func() *Backend { return NewBackend(cfg) },
+			PerRead:  true,
+			StartTLS: cfg.StartTLS,
+			Clear:    []string{"a1 "},
+			MaxRelay: maxRelay + maxResponseLine,
+		}.Check(t, data, cuts)
 	})
 }
 

@@ -53,26 +53,13 @@ func runTranscripts(t *testing.T, cases []transcript) {
 	t.Helper()
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			var first *client
-			for _, bytewise := range []bool{false, true} {
+			c := prototest.Dialogue(t, func() *client {
 				c := newClient(t, tt.cfg)
-				if tt.verdict != nil {
-					c.Verdict = tt.verdict
-				}
-				greeting := len(c.Out)
-				for _, w := range tt.writes {
-					c.Send(w, bytewise)
-				}
-				if !bytewise {
-					prototest.CheckLines(t, "output", c.Out[greeting:], tt.out...)
-					prototest.CheckEvents(t, c.Events, tt.events...)
-					first = c
-					continue
-				}
-				if string(c.Out) != string(first.Out) || strings.Join(c.Events, "|") != strings.Join(first.Events, "|") {
-					t.Errorf("byte-at-a-time differs:\n out %q\nwant %q\n events %q\n  want %q", prototest.Lines(c.Out), prototest.Lines(first.Out), c.Events, first.Events)
-				}
-			}
+				c.Out = c.Out[:0] // the greeting is TestGreeting's
+				return c
+			}, tt.verdict, tt.writes...)
+			prototest.CheckLines(t, "output", c.Out, tt.out...)
+			prototest.CheckEvents(t, c.Events, tt.events...)
 		})
 	}
 }

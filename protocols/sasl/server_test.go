@@ -40,14 +40,21 @@ type decodeCase struct {
 	wrong bool
 }
 
-// refused reports whether tt is a message to refuse, failing t unless err
-// is ErrMalformed then.
-func refused(t *testing.T, tt decodeCase, err error) bool {
-	t.Helper()
-	if tt.wrong && !errors.Is(err, ErrMalformed) {
-		t.Fatalf("err = %v, want ErrMalformed", err)
+// runDecodeCases runs each case as a subtest: decode runs the mechanism's
+// exchange on one message. A message to refuse must fail with
+// ErrMalformed, any other must give the credentials wanted.
+func runDecodeCases(t *testing.T, cases []decodeCase, decode func(t *testing.T, msg string) (Credentials, error)) {
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := decode(t, tt.msg)
+			switch {
+			case tt.wrong && !errors.Is(err, ErrMalformed):
+				t.Fatalf("err = %v, want ErrMalformed", err)
+			case !tt.wrong && (err != nil || c != tt.want):
+				t.Fatalf("got %+v err %v, want %+v", c, err, tt.want)
+			}
+		})
 	}
-	return tt.wrong
 }
 
 func TestNewServer(t *testing.T) {
@@ -82,26 +89,25 @@ func TestPlain(t *testing.T) {
 		{"user too long", "\x00" + long + "\x00pw", Credentials{}, true},
 		{"empty", "", Credentials{}, true},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			// With an initial response.
-			c, ch, err := exchange(t, Plain, []byte(tt.msg), true)
-			if refused(t, tt, err) {
-				if c.Username != "" || c.Password != "" {
-					t.Fatalf("credentials kept after failure: %+v", c)
-				}
-				return
+	runDecodeCases(t, tests, func(t *testing.T, msg string) (Credentials, error) {
+		// With an initial response.
+		c, ch, err := exchange(t, Plain, []byte(msg), true)
+		if err != nil {
+			if c.Username != "" || c.Password != "" {
+				t.Fatalf("credentials kept after failure: %+v", c)
 			}
-			if err != nil || len(ch) != 0 || c != tt.want {
-				t.Fatalf("IR: got %+v challenges %q err %v, want %+v", c, ch, err, tt.want)
-			}
-			// Without: one empty challenge first.
-			c, ch, err = exchange(t, Plain, nil, false, tt.msg)
-			if err != nil || len(ch) != 1 || ch[0] != "" || c != tt.want {
-				t.Fatalf("no IR: got %+v challenges %q err %v", c, ch, err)
-			}
-		})
-	}
+			return c, err
+		}
+		if len(ch) != 0 {
+			t.Fatalf("IR: got %+v challenges %q", c, ch)
+		}
+		// Without: one empty challenge first, then the same credentials.
+		c2, ch, err := exchange(t, Plain, nil, false, msg)
+		if err != nil || len(ch) != 1 || ch[0] != "" || c2 != c {
+			t.Fatalf("no IR: got %+v challenges %q err %v, with IR %+v", c2, ch, err, c)
+		}
+		return c, nil
+	})
 }
 
 func TestLogin(t *testing.T) {
@@ -157,14 +163,10 @@ func TestOAuthBearer(t *testing.T) {
 		{"no gs2", "auth=Bearer abc\x01\x01", Credentials{}, true},
 		{"bad key", "n,,\x01au th=x\x01auth=Bearer a\x01\x01", Credentials{}, true},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, _, err := exchange(t, OAuthBearer, []byte(tt.msg), true)
-			if !refused(t, tt, err) && (err != nil || c != tt.want) {
-				t.Fatalf("got %+v err %v, want %+v", c, err, tt.want)
-			}
-		})
-	}
+	runDecodeCases(t, tests, func(t *testing.T, msg string) (Credentials, error) {
+		c, _, err := exchange(t, OAuthBearer, []byte(msg), true)
+		return c, err
+	})
 }
 
 func TestXOAuth2(t *testing.T) {
@@ -180,17 +182,13 @@ func TestXOAuth2(t *testing.T) {
 		{"trailing", "user=u\x01auth=Bearer t\x01\x01junk", Credentials{}, true},
 		{"empty", "", Credentials{}, true},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, ch, err := exchange(t, XOAuth2, nil, false, tt.msg)
-			if len(ch) != 1 || ch[0] != "" {
-				t.Fatalf("challenges %q, want one empty", ch)
-			}
-			if !refused(t, tt, err) && (err != nil || c != tt.want) {
-				t.Fatalf("got %+v err %v, want %+v", c, err, tt.want)
-			}
-		})
-	}
+	runDecodeCases(t, tests, func(t *testing.T, msg string) (Credentials, error) {
+		c, ch, err := exchange(t, XOAuth2, nil, false, msg)
+		if len(ch) != 1 || ch[0] != "" {
+			t.Fatalf("challenges %q, want one empty", ch)
+		}
+		return c, err
+	})
 }
 
 func TestServerMisuse(t *testing.T) {

@@ -36,9 +36,11 @@ func FuzzSubmissionServerFeed(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
 		cfg := fuzzServerConfig(flags)
 		prototest.ServerFuzz[*Server]{
-			New: func() *client {
-				c, n := newClient(t, cfg), 0
-				c.Verdict = func(l *protocols.Login) *failure {
+			New: func() *client { return newClient(t, cfg) },
+			// Unavailable, refused with the backend's words, accepted, in turn.
+			Verdicts: func() func(*protocols.Login) *failure {
+				n := 0
+				return func(*protocols.Login) *failure {
 					n++
 					switch n % 3 {
 					case 0:
@@ -48,7 +50,6 @@ func FuzzSubmissionServerFeed(f *testing.F) {
 					}
 					return &failure{Kind: protocols.FailRejected, Relay: "535 5.7.8 no"}
 				}
-				return c
 			},
 			MaxHeld: defaultMaxAuthLine + 16,
 			MaxOut:  func(in int) int { return 64*in + 1024 },
@@ -85,37 +86,18 @@ func FuzzSubmissionBackendFeed(f *testing.F) {
 				SessionID: "s1", TTL: 3,
 			}
 		}
-		run := func(writes []string) (string, protocols.BackendEvent, []byte) {
-			r := &backendRun{b: NewBackend(cfg)}
-			var sent string
-			for _, w := range writes {
-				sent += r.deliver([]byte(w))
-			}
-			if cfg.StartTLS {
-				// TLSStarted's EHLO follows the STARTTLS command at once.
-				pre, _, _ := strings.Cut(sent, "STARTTLS\r\nEHLO")
-				if strings.Contains(pre, "AUTH") || strings.Contains(pre, "XCLIENT") {
-					t.Fatalf("sent before TLS: %q", sent)
+		prototest.BackendFuzz[*Backend]{
+			New:      func() *Backend { return NewBackend(cfg) },
+			StartTLS: cfg.StartTLS,
+			Clear:    []string{"AUTH", "XCLIENT"},
+			Done: func(r *prototest.BackendRun[*Backend]) {
+				if strings.Contains(string(r.Sent), "LOGIN=") {
+					t.Fatalf("XCLIENT LOGIN sent: %q", r.Sent)
 				}
-			}
-			if strings.Contains(sent, "LOGIN=") {
-				t.Fatalf("XCLIENT LOGIN sent: %q", sent)
-			}
-			if len(sent) > 8192 {
-				t.Fatalf("sent %d bytes", len(sent))
-			}
-			if len(r.b.Relay()) > smtpwire.MaxRelay+smtpwire.MaxReplyLine+2 {
-				t.Fatalf("relay of %d bytes", len(r.b.Relay()))
-			}
-			return sent, r.ev, r.b.Relay()
-		}
-		s1, e1, r1 := run([]string{string(data)})
-		for _, writes := range [][]string{prototest.Chunk(data, cuts), prototest.Chunk(data, []byte{0})} {
-			s2, e2, r2 := run(writes)
-			if s1 != s2 || e1 != e2 || string(r1) != string(r2) {
-				t.Fatalf("chunking changes the result:\n%q %d %q\n%q %d %q", s1, e1, r1, s2, e2, r2)
-			}
-		}
+			},
+			MaxSent:  8192,
+			MaxRelay: smtpwire.MaxRelay + smtpwire.MaxReplyLine + 2,
+		}.Check(t, data, cuts)
 	})
 }
 

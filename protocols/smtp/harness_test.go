@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -25,21 +24,8 @@ func newClient(t *testing.T, cfg ServerConfig) *client {
 }
 
 // transcript runs a dialogue whole and byte by byte and checks that both
-// give the same output and events.
+// give the same output, events and bridged bytes.
 func transcript(t *testing.T, cfg ServerConfig, input string, verdict func(*protocols.Login) *failure) *client {
 	t.Helper()
-	var runs [2]*client
-	for i, bytewise := range []bool{false, true} {
-		c := newClient(t, cfg)
-		if verdict != nil {
-			c.Verdict = verdict
-		}
-		c.Send(input, bytewise)
-		runs[i] = c
-	}
-	a, b := runs[0], runs[1]
-	if string(a.Out) != string(b.Out) || strings.Join(a.Events, "|") != strings.Join(b.Events, "|") || string(a.ToBackend) != string(b.ToBackend) {
-		t.Fatalf("chunking changes the result:\nwhole: %q\n%q %q\nbytes: %q\n%q %q", a.Out, a.Events, a.ToBackend, b.Out, b.Events, b.ToBackend)
-	}
-	return a
+	return prototest.Dialogue(t, func() *client { return newClient(t, cfg) }, verdict, input)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 )
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -22,39 +23,110 @@ func check(t *testing.T, got []string, want ...string) {
 	}
 }
 
-func TestGreetingAndEHLO(t *testing.T) {
-	c := transcript(t, ServerConfig{Hostname: "mx.example.com", StartTLS: true}, "EHLO client.example\r\nHELO c2\r\nNOOP\r\nRSET\r\nQUIT\r\n", nil)
-	check(t, c.TakeLines(),
-		"220 mx.example.com ESMTP ready",
-		"250-mx.example.com",
-		"250-PIPELINING",
-		"250-8BITMIME",
-		"250-ENHANCEDSTATUSCODES",
-		"250-SMTPUTF8",
-		"250 STARTTLS", // no AUTH before TLS
-		"250 mx.example.com",
-		"250 2.0.0 Ok",
-		"250 2.0.0 Ok",
-		"221 2.0.0 Bye")
-	check(t, c.Events, "close")
+// serverCase is prototest.ServerCase, local so that the table may leave
+// the field names out.
+type serverCase prototest.ServerCase[ServerConfig]
+
+// Each case is a whole transcript, run with the write delivered whole and
+// one byte at a time.
+func TestServerTranscripts(t *testing.T) {
+	// tlsEHLO is what a client of tlsCfg reads up to its EHLO's reply;
+	// after appends what follows.
+	tlsEHLO := []string{"220 mx.example.com ESMTP ready",
+		"250-mx.example.com", "250-PIPELINING", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-SMTPUTF8",
+		"250 AUTH PLAIN LOGIN OAUTHBEARER XOAUTH2"}
+	after := func(head []string, tail ...string) []string { return append(slices.Clip(head), tail...) }
+	for _, tc := range []serverCase{
+		{"greeting and EHLO", ServerConfig{Hostname: "mx.example.com", StartTLS: true}, "EHLO client.example\r\nHELO c2\r\nNOOP\r\nRSET\r\nQUIT\r\n",
+			[]string{
+				"220 mx.example.com ESMTP ready",
+				"250-mx.example.com",
+				"250-PIPELINING",
+				"250-8BITMIME",
+				"250-ENHANCEDSTATUSCODES",
+				"250-SMTPUTF8",
+				"250 STARTTLS", // no AUTH before TLS
+				"250 mx.example.com",
+				"250 2.0.0 Ok",
+				"250 2.0.0 Ok",
+				"221 2.0.0 Bye",
+			}, []string{"close"}},
+		{"banner and extensions", ServerConfig{
+			Hostname:   "mx",
+			Banner:     "switchyard submission proxy ready",
+			Extensions: []string{"SIZE 1000", "AUTH=PLAIN", "STARTTLS", "XCLIENT ADDR", "bad_kw", "CHUNKING", "ENHANCEDSTATUSCODES"},
+			SASL:       []string{"plain", "CRAM-MD5", "PLAIN", "xoauth2"},
+			TLSActive:  true,
+		}, "ehlo x\r\n",
+			[]string{
+				"220 mx ESMTP switchyard submission proxy ready",
+				"250-mx",
+				"250-SIZE 1000",
+				"250-CHUNKING",
+				"250-ENHANCEDSTATUSCODES",
+				"250 AUTH PLAIN XOAUTH2",
+			}, nil},
+		{"auth aborted and malformed", tlsCfg, "EHLO c\r\nAUTH LOGIN\r\n*\r\nAUTH PLAIN !!!\r\nAUTH CRAM-MD5\r\nAUTH\r\nAUTH PLAIN\r\n%%%\r\nAUTH PLAIN " + b64("nonul") + "\r\n",
+			after(tlsEHLO,
+				"334 VXNlcm5hbWU6",
+				"501 5.0.0 Authentication aborted",
+				"501 5.5.2 Cannot decode response",
+				"504 5.5.4 Unrecognized authentication type",
+				"501 5.5.4 Syntax: AUTH mechanism [initial-response]",
+				"334 ",
+				"501 5.5.2 Cannot decode response",
+				"535 5.7.8 Authentication credentials invalid"), nil},
+		// The malformed PLAIN message is a failed attempt like a refusal.
+		{"malformed plain", tlsCfg, "EHLO c\r\nAUTH PLAIN " + b64("nonul") + "\r\n",
+			after(tlsEHLO, "535 5.7.8 Authentication credentials invalid"), nil},
+		{"refusals before auth", ServerConfig{Hostname: "h", StartTLS: true}, "AUTH PLAIN x\r\nEHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nAUTH PLAIN " + b64("\x00u\x00p") + "\r\nVRFY x\r\nXCLIENT ADDR=1.2.3.4\r\nFOO\r\n\r\nRSET x\r\nHELO\r\nEHLO\r\n",
+			[]string{
+				"220 h ESMTP ready",
+				"503 5.5.1 Error: send HELO/EHLO first", // AUTH before EHLO
+				"250-h", "250-PIPELINING", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-SMTPUTF8", "250 STARTTLS",
+				"530 5.7.0 Authentication required",
+				"530 5.7.0 Authentication required",
+				"530 5.7.0 Authentication required",
+				"538 5.7.11 Encryption required for requested authentication mechanism",
+				"530 5.7.0 Authentication required",
+				"502 5.5.1 Error: command not implemented",
+				"502 5.5.2 Error: command not recognized",
+				"500 5.5.2 Error: bad syntax",
+				"501 5.5.4 Syntax: no parameters allowed",
+				"501 5.5.4 Syntax: HELO hostname",
+				"501 5.5.4 Syntax: EHLO hostname",
+			}, nil},
+		{"too many errors", ServerConfig{Hostname: "h", MaxErrors: 3}, "FOO\r\nBAR\r\nBAZ\r\nNOOP\r\n",
+			[]string{
+				"220 h ESMTP ready",
+				"502 5.5.2 Error: command not recognized",
+				"502 5.5.2 Error: command not recognized",
+				"502 5.5.2 Error: command not recognized",
+				"421 4.7.0 h Error: too many errors",
+			}, []string{"close"}},
+	} {
+		prototest.RunServerCase(t, newClient, prototest.ServerCase[ServerConfig](tc))
+	}
 }
 
-func TestBannerAndExtensions(t *testing.T) {
-	cfg := ServerConfig{
-		Hostname:   "mx",
-		Banner:     "switchyard submission proxy ready",
-		Extensions: []string{"SIZE 1000", "AUTH=PLAIN", "STARTTLS", "XCLIENT ADDR", "bad_kw", "CHUNKING", "ENHANCEDSTATUSCODES"},
-		SASL:       []string{"plain", "CRAM-MD5", "PLAIN", "xoauth2"},
-		TLSActive:  true,
+// Each case is one accepted login: the events must be that login, then
+// the bridge.
+func TestLoginEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cfg   ServerConfig
+		in    string
+		login string
+	}{
+		{"OAUTHBEARER after a challenge", tlsCfg, "EHLO c\r\nAUTH OAUTHBEARER\r\n" + b64("n,a=user@example.com,\x01auth=Bearer tok\x01\x01") + "\r\n", "login OAUTHBEARER user@example.com"},
+		{"XOAUTH2 initial response", tlsCfg, "EHLO c\r\nAUTH XOAUTH2 " + b64("user=u@x\x01auth=Bearer t\x01\x01") + "\r\n", "login XOAUTH2 u@x"},
+		{"plain without TLS allowed", ServerConfig{Hostname: "h", AllowPlainWithoutTLS: true}, "EHLO c\r\nAUTH PLAIN " + b64("\x00u\x00p") + "\r\n", "login PLAIN u"},
+		{"bare LF and lower case", tlsCfg, "ehlo c\nauth plain " + b64("\x00u\x00p") + "\n", "login PLAIN u"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			check(t, transcript(t, tc.cfg, tc.in, accept).Events, tc.login, "bridged")
+		})
 	}
-	c := transcript(t, cfg, "ehlo x\r\n", nil)
-	check(t, c.TakeLines(),
-		"220 mx ESMTP switchyard submission proxy ready",
-		"250-mx",
-		"250-SIZE 1000",
-		"250-CHUNKING",
-		"250-ENHANCEDSTATUSCODES",
-		"250 AUTH PLAIN XOAUTH2")
 }
 
 func TestAuthPlainInitialResponse(t *testing.T) {
@@ -84,57 +156,6 @@ func TestAuthMultiStep(t *testing.T) {
 	if got := c.TakeLines(); got[len(got)-1] != "334 " {
 		t.Fatalf("PLAIN challenge: %q", got)
 	}
-	check(t, c.Events, "login PLAIN u", "bridged")
-
-	tok := "n,a=user@example.com,\x01auth=Bearer tok\x01\x01"
-	c = transcript(t, tlsCfg, "EHLO c\r\nAUTH OAUTHBEARER\r\n"+b64(tok)+"\r\n", accept)
-	check(t, c.Events, "login OAUTHBEARER user@example.com", "bridged")
-	c = transcript(t, tlsCfg, "EHLO c\r\nAUTH XOAUTH2 "+b64("user=u@x\x01auth=Bearer t\x01\x01")+"\r\n", accept)
-	check(t, c.Events, "login XOAUTH2 u@x", "bridged")
-}
-
-func TestAuthAbortAndErrors(t *testing.T) {
-	c := transcript(t, tlsCfg, "EHLO c\r\nAUTH LOGIN\r\n*\r\nAUTH PLAIN !!!\r\nAUTH CRAM-MD5\r\nAUTH\r\nAUTH PLAIN\r\n%%%\r\nAUTH PLAIN "+b64("nonul")+"\r\n", nil)
-	got := c.TakeLines()
-	check(t, got[len(got)-8:],
-		"334 VXNlcm5hbWU6",
-		"501 5.0.0 Authentication aborted",
-		"501 5.5.2 Cannot decode response",
-		"504 5.5.4 Unrecognized authentication type",
-		"501 5.5.4 Syntax: AUTH mechanism [initial-response]",
-		"334 ",
-		"501 5.5.2 Cannot decode response",
-		"535 5.7.8 Authentication credentials invalid")
-	// The malformed PLAIN message is a failed attempt like a refusal.
-	c = transcript(t, tlsCfg, "EHLO c\r\nAUTH PLAIN "+b64("nonul")+"\r\n", nil)
-	if got := c.TakeLines(); got[len(got)-1] != "535 5.7.8 Authentication credentials invalid" {
-		t.Fatalf("%q", got)
-	}
-}
-
-func TestRefusalsBeforeAuth(t *testing.T) {
-	c := transcript(t, ServerConfig{Hostname: "h", StartTLS: true}, "AUTH PLAIN x\r\nEHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nAUTH PLAIN "+b64("\x00u\x00p")+"\r\nVRFY x\r\nXCLIENT ADDR=1.2.3.4\r\nFOO\r\n\r\nRSET x\r\nHELO\r\nEHLO\r\n", nil)
-	got := c.TakeLines()
-	check(t, got[len(got)-12:],
-		"250 STARTTLS",
-		"530 5.7.0 Authentication required",
-		"530 5.7.0 Authentication required",
-		"530 5.7.0 Authentication required",
-		"538 5.7.11 Encryption required for requested authentication mechanism",
-		"530 5.7.0 Authentication required",
-		"502 5.5.1 Error: command not implemented",
-		"502 5.5.2 Error: command not recognized",
-		"500 5.5.2 Error: bad syntax",
-		"501 5.5.4 Syntax: no parameters allowed",
-		"501 5.5.4 Syntax: HELO hostname",
-		"501 5.5.4 Syntax: EHLO hostname")
-	if got[1] != "503 5.5.1 Error: send HELO/EHLO first" {
-		t.Fatalf("AUTH before EHLO: %q", got[1])
-	}
-}
-
-func TestAllowPlainWithoutTLS(t *testing.T) {
-	c := transcript(t, ServerConfig{Hostname: "h", AllowPlainWithoutTLS: true}, "EHLO c\r\nAUTH PLAIN "+b64("\x00u\x00p")+"\r\n", accept)
 	check(t, c.Events, "login PLAIN u", "bridged")
 }
 
@@ -215,19 +236,4 @@ func TestLineLimits(t *testing.T) {
 			t.Fatalf("pending grew to %d", len(c.Pending))
 		}
 	}
-}
-
-func TestTooManyErrors(t *testing.T) {
-	c := transcript(t, ServerConfig{Hostname: "h", MaxErrors: 3}, "FOO\r\nBAR\r\nBAZ\r\nNOOP\r\n", nil)
-	check(t, c.TakeLines()[1:],
-		"502 5.5.2 Error: command not recognized",
-		"502 5.5.2 Error: command not recognized",
-		"502 5.5.2 Error: command not recognized",
-		"421 4.7.0 h Error: too many errors")
-	check(t, c.Events, "close")
-}
-
-func TestBareLFAndCase(t *testing.T) {
-	c := transcript(t, tlsCfg, "ehlo c\nauth plain "+b64("\x00u\x00p")+"\n", accept)
-	check(t, c.Events, "login PLAIN u", "bridged")
 }

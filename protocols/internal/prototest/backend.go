@@ -21,6 +21,9 @@ type BackendRun[B protocols.BackEnd] struct {
 	// while there is no TLS).
 	PlainSent int
 	TLS       bool
+	// Consumed counts the octets the machine took; after "ok" the rest of
+	// the read is the client's.
+	Consumed int
 
 	// PerRead makes each Recv one network read as the IMAP engine sees
 	// it: Feed appends straight to Sent, BackendNone ends the read, and a
@@ -67,6 +70,7 @@ func (r *BackendRun[B]) Deliver(b []byte) {
 			r.PlainSent = len(r.Sent)
 		}
 		r.Pending = r.Pending[n:]
+		r.Consumed += n
 		switch ev {
 		case protocols.BackendNone:
 			if r.PerRead || n == 0 {
@@ -92,6 +96,11 @@ func (r *BackendRun[B]) Deliver(b []byte) {
 			r.Done = true
 		}
 	}
+}
+
+// LoggedIn reports whether the run ended with the backend's "ok".
+func (r *BackendRun[B]) LoggedIn() bool {
+	return r.Done && strings.HasPrefix(r.Events[len(r.Events)-1], "ok")
 }
 
 func (r *BackendRun[B]) feed(out []byte) (int, []byte, protocols.BackendEvent) {

@@ -218,3 +218,27 @@ func RunServerCase[C any, S protocols.FrontEnd](t *testing.T, newClient func(*te
 		newClient(t, tc.Cfg).Transcript(tc.In, bytewise, tc.Out, tc.Events)
 	})
 }
+
+// Dialogue sends writes to a client newClient makes, whole and then one
+// byte per read, with verdict deciding the logins (nil: the client's own,
+// which refuses). It fails t unless both runs give the same output,
+// events and bridged bytes, and returns the whole run.
+func Dialogue[S protocols.FrontEnd](t testing.TB, newClient func() *Client[S], verdict func(*protocols.Login) *Failure, writes ...string) *Client[S] {
+	t.Helper()
+	var runs [2]*Client[S]
+	for i, bytewise := range []bool{false, true} {
+		c := newClient()
+		if verdict != nil {
+			c.Verdict = verdict
+		}
+		for _, w := range writes {
+			c.Send(w, bytewise)
+		}
+		runs[i] = c
+	}
+	a, b := runs[0], runs[1]
+	if string(a.Out) != string(b.Out) || strings.Join(a.Events, "|") != strings.Join(b.Events, "|") || string(a.ToBackend) != string(b.ToBackend) {
+		t.Fatalf("chunking changes the result:\nwhole: %q\n%q %q\nbytes: %q\n%q %q", Lines(a.Out), a.Events, a.ToBackend, Lines(b.Out), b.Events, b.ToBackend)
+	}
+	return a
+}

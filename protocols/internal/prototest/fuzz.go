@@ -86,29 +86,53 @@ func Chunk(data, cuts []byte) []string {
 }
 
 // BackendFuzz is the check a backend fuzz target makes on random backend
-// bytes: fed whole and in the writes Chunk cuts, the machine sends the
-// same bytes and reports the same events, never sends more than 4096
-// octets nor keeps a relay over MaxRelay.
+// bytes: fed whole, in the writes Chunk cuts, and one byte at a time, the
+// machine sends the same bytes, reports the same events, keeps the same
+// relay and, when it logged in, leaves the same bytes to the client; it
+// never sends more than MaxSent octets (4096 when zero)
+// nor keeps a relay over MaxRelay; and when STARTTLS is required nothing
+// in Clear goes out before TLS.
 type BackendFuzz[B protocols.BackEnd] struct {
-	New      func() B               // a fresh machine
-	Write    func(r *BackendRun[B]) // checks a run after each write (nothing secret before TLS)
+	New func() B // a fresh machine
+	// StartTLS says the machine was told to start TLS first; Clear lists
+	// what it must then not send in the clear (the commands that carry
+	// credentials or the client's facts).
+	StartTLS bool
+	Clear    []string
 	Done     func(r *BackendRun[B]) // checks a finished run; may be nil
+	MaxSent  int
 	MaxRelay int
+	// PerRead feeds each write as one network read the way the IMAP
+	// engine does (BackendRun.PerRead): what the machine does then
+	// depends on the cuts, so the runs, in the writes Chunk cuts and byte
+	// by byte, are checked each on its own, not against each other.
+	PerRead bool
 }
 
 // Check runs data through fresh machines; cuts shape the writes.
 func (f BackendFuzz[B]) Check(t testing.TB, data, cuts []byte) {
 	t.Helper()
+	maxSent := f.MaxSent
+	if maxSent == 0 {
+		maxSent = 4096
+	}
 	run := func(writes []string) *BackendRun[B] {
-		r := &BackendRun[B]{T: t, B: f.New()}
+		r := &BackendRun[B]{T: t, B: f.New(), PerRead: f.PerRead}
 		for _, w := range writes {
 			r.Recv(w, false)
-			f.Write(r)
+		}
+		if f.StartTLS {
+			plain := string(r.Sent[:r.PlainSent])
+			for _, s := range f.Clear {
+				if strings.Contains(plain, s) {
+					t.Fatalf("credentials sent before TLS: %q", r.Sent)
+				}
+			}
 		}
 		if f.Done != nil {
 			f.Done(r)
 		}
-		if len(r.Sent) > 4096 {
+		if len(r.Sent) > maxSent {
 			t.Fatalf("sent %d bytes", len(r.Sent))
 		}
 		if len(r.B.Relay()) > f.MaxRelay {
@@ -116,13 +140,19 @@ func (f BackendFuzz[B]) Check(t testing.TB, data, cuts []byte) {
 		}
 		return r
 	}
-	whole := run([]string{string(data)})
-	if len(data) > 4096 {
+	if f.PerRead {
+		run(Chunk(data, cuts))
+		run(Chunk(data, []byte{0}))
 		return
 	}
-	c := run(Chunk(data, cuts))
-	if string(c.Sent) != string(whole.Sent) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) {
-		t.Fatalf("chunking changes the result:\n%q %q\n%q %q", c.Sent, c.Events, whole.Sent, whole.Events)
+	whole := run([]string{string(data)})
+	for _, writes := range [][]string{Chunk(data, cuts), Chunk(data, []byte{0})} {
+		c := run(writes)
+		if string(c.Sent) != string(whole.Sent) || fmt.Sprint(c.Events) != fmt.Sprint(whole.Events) ||
+			string(c.B.Relay()) != string(whole.B.Relay()) || c.LoggedIn() && c.Consumed != whole.Consumed {
+			t.Fatalf("chunking changes the result:\n%q %q %q %d\n%q %q %q %d", c.Sent, c.Events, c.B.Relay(), c.Consumed,
+				whole.Sent, whole.Events, whole.B.Relay(), whole.Consumed)
+		}
 	}
 }
 
