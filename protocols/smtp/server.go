@@ -19,7 +19,7 @@ type Server struct {
 	mechs []string
 	ehlo  []byte // EHLO reply for the current TLS state
 	frontend.Session
-	smtpwire.LineFramer
+	eol.LineFramer
 	errors int // refused or unknown commands
 
 	helo  string // HELO/EHLO argument, empty before either
@@ -75,9 +75,9 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 	}
 	end, res := s.FrameLine(rest, limit)
 	switch res {
-	case smtpwire.FrameMore:
+	case eol.FrameMore:
 		return 0, out, protocols.EventNone
-	case smtpwire.FrameTooLong:
+	case eol.FrameTooLong:
 		if s.Discard {
 			return end, out, protocols.EventNone
 		}

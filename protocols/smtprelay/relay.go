@@ -4,6 +4,7 @@ import (
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
@@ -110,7 +111,7 @@ type Relay struct {
 	ehlo     []byte // EHLO/LHLO reply for the current TLS state
 	tls      bool
 	phase    clientPhase
-	frame    smtpwire.LineFramer
+	frame    eol.LineFramer
 	errors   int // refused or unknown commands
 	draining bool
 
@@ -183,7 +184,7 @@ func (r *Relay) TLSStarted(out []byte) []byte {
 		r.ehlo = r.ehloReply()
 	}
 	r.helo, r.proto = "", ""
-	r.frame = smtpwire.LineFramer{}
+	r.frame = eol.LineFramer{}
 	r.tx = transaction{}
 	if r.phase != cpClosed {
 		r.phase = cpCommand
