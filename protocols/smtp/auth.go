@@ -72,7 +72,7 @@ func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err err
 func (s *Server) authFailed(n int, out []byte) (int, []byte, protocols.Event) {
 	out = append(out, replyAuthFailed...)
 	if s.Refused() {
-		return n, smtpwire.Append421(out, s.host, textTooManyAuth), protocols.EventClose
+		return n, smtpwire.Append421(out, string(s.host), textTooManyAuth), protocols.EventClose
 	}
 	return n, out, protocols.EventNone
 }
