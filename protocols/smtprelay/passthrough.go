@@ -33,11 +33,7 @@ var _ protocols.FrontEnd = (*PassthroughFront)(nil)
 
 // NewPassthroughFront returns the front end of one pass-through session.
 func NewPassthroughFront(cfg PassthroughConfig) *PassthroughFront {
-	host := cfg.Hostname
-	if host == "" || !smtpwire.ValidDomainText(host) {
-		host = smtpwire.DefaultHostname
-	}
-	return &PassthroughFront{Host: smtpwire.Host(host)}
+	return &PassthroughFront{Host: smtpwire.Host(smtpwire.HostName(cfg.Hostname))}
 }
 
 // Greeting appends nothing: the backend greets the client.
@@ -103,9 +99,7 @@ var _ protocols.BackEnd = (*PassthroughBackend)(nil)
 
 // NewPassthroughBackend returns the machine for one pass-through leg.
 func NewPassthroughBackend(cfg PassthroughBackendConfig) *PassthroughBackend {
-	if cfg.Hostname == "" || !smtpwire.ValidDomainText(cfg.Hostname) {
-		cfg.Hostname = smtpwire.DefaultHostname
-	}
+	cfg.Hostname = smtpwire.HostName(cfg.Hostname)
 	if cfg.Forward != nil {
 		f := *cfg.Forward
 		// The SMTP dialect of forward.XClientArgs; HELO and PROTO are left

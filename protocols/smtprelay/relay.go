@@ -42,9 +42,7 @@ type RelayConfig struct {
 const defaultMaxRecipients = limits.MaxRecipients
 
 func (c *RelayConfig) setDefaults() {
-	if c.Hostname == "" || !smtpwire.ValidDomainText(c.Hostname) {
-		c.Hostname = smtpwire.DefaultHostname
-	}
+	c.Hostname = smtpwire.HostName(c.Hostname)
 	if c.MaxRecipients <= 0 {
 		c.MaxRecipients = defaultMaxRecipients
 	}
