@@ -41,24 +41,25 @@ func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, p
 	if srv == nil {
 		return n, appendTagged(out, tag, "NO Unsupported authentication mechanism"), protocols.EventNone
 	}
-	ch, done, err := srv.Start(ir, hasIR)
-	return s.saslStep(n, tag, srv, ch, done, err, out)
+	out, creds, o := s.StartSASL(out, srv, ir, hasIR, challenge)
+	if o == frontend.Challenged {
+		s.tag = append(s.tag[:0], tag...) // the exchange's responses carry none
+	}
+	return s.saslStep(n, tag, out, creds, o)
 }
 
-// saslStep acts on what the SASL decoder said.
-func (s *Server) saslStep(n int, tag []byte, srv *sasl.Server, ch []byte, done bool, err error, out []byte) (int, []byte, protocols.Event) {
-	switch {
-	case err != nil:
-		s.EndSASL()
+// challenge: "+ " and base64 (RFC 3501 section 7.5).
+var challenge = frontend.ChallengeFormat{Prefix: "+ ", Suffix: "\r\n"}
+
+// saslStep acts on where the exchange stands.
+func (s *Server) saslStep(n int, tag, out []byte, creds sasl.Credentials, o frontend.Outcome) (int, []byte, protocols.Event) {
+	switch o {
+	case frontend.Malformed:
 		return s.authFailed(n, tag, out, "Authentication failed.")
-	case done:
-		s.EndSASL()
-		return n, out, s.loginReady(tag, srv.Credentials())
+	case frontend.Decoded:
+		return n, out, s.loginReady(tag, creds)
 	}
-	if s.State != frontend.SASL {
-		s.tag = append(s.tag[:0], tag...)
-	}
-	return n, s.Challenge(out, srv, ch, "+ ", "\r\n"), protocols.EventNone
+	return n, out, protocols.EventNone
 }
 
 // feedSASL reads one client response line during AUTHENTICATE.
@@ -82,7 +83,6 @@ func (s *Server) feedSASL(in, out []byte) (int, []byte, protocols.Event) {
 		s.EndSASL()
 		return end, appendTagged(out, tag, "BAD Invalid base64 data"), protocols.EventNone
 	}
-	srv := s.Auth
-	ch, done, err := srv.Next(resp)
-	return s.saslStep(end, tag, srv, ch, done, err, out)
+	out, creds, o := s.NextSASL(out, resp, challenge)
+	return s.saslStep(end, tag, out, creds, o)
 }

@@ -1,10 +1,8 @@
 package imap
 
 import (
-	"encoding/base64"
 	"errors"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
@@ -19,45 +17,40 @@ import (
 //     AUTHENTICATE PLAIN and the response after "+".
 //   - OAUTHBEARER, XOAUTH2: AUTHENTICATE with SASL-IR, else after "+".
 func (b *Backend) authCommand(c sasl.Credentials) (mech string, parts [][]byte, err error) {
-	mech = strings.ToUpper(c.Mechanism)
-	switch mech {
-	case sasl.Plain, sasl.Login:
-		c.Mechanism = sasl.Plain
-		ir, err := sasl.InitialResponse(c)
-		plainOK := b.caps&capAuthPlain != 0 && err == nil
-		switch {
-		case plainOK && b.caps&capSASLIR != 0:
-			return sasl.Plain, b.authenticateParts(sasl.Plain, ir, true), nil
-		case b.caps&capLoginDisabled == 0 && c.Authzid == "" && c.Username != "":
-			return sasl.Login, b.loginParts(c.Username, c.Password), nil
-		case plainOK:
-			return sasl.Plain, b.authenticateParts(sasl.Plain, ir, false), nil
-		case err != nil:
-			return "", nil, err
-		}
-		return "", nil, errors.New("imap backend: neither LOGIN nor AUTH=PLAIN is available")
-	case sasl.OAuthBearer, sasl.XOAuth2:
-		flag := capAuthOAuthBearer
-		if mech == sasl.XOAuth2 {
-			flag = capAuthXOAuth2
-		}
-		ir, err := sasl.BearerResponse(c, b.caps&flag != 0, "imap backend: AUTH=%s not advertised")
-		if err != nil {
-			return "", nil, err
-		}
-		return mech, b.authenticateParts(mech, ir, b.caps&capSASLIR != 0), nil
+	ch, err := sasl.ForBackend(c, b.offers, "imap backend", "imap backend: AUTH=%s not advertised")
+	saslIR := b.caps&capSASLIR != 0
+	login := b.caps&capLoginDisabled == 0 && c.Authzid == "" && c.Username != ""
+	switch {
+	case err != nil:
+		return "", nil, err
+	case ch.Mech != "" && (saslIR || ch.Mech != sasl.Plain || !login):
+		return ch.Mech, b.authenticateParts(ch.Mech, ch.IR, saslIR), nil
+	case login:
+		return sasl.Login, b.loginParts(c.Username, c.Password), nil
+	case ch.PlainErr != nil:
+		return "", nil, ch.PlainErr
 	}
-	return "", nil, errors.New("imap backend: cannot replay mechanism " + strconv.Quote(c.Mechanism))
+	return "", nil, errors.New("imap backend: neither LOGIN nor AUTH=PLAIN is available")
+}
+
+// offers reports whether the backend advertises AUTH=mech.
+func (b *Backend) offers(mech string) bool {
+	switch mech {
+	case sasl.Plain:
+		return b.caps&capAuthPlain != 0
+	case sasl.OAuthBearer:
+		return b.caps&capAuthOAuthBearer != 0
+	case sasl.XOAuth2:
+		return b.caps&capAuthXOAuth2 != 0
+	}
+	return false
 }
 
 func (b *Backend) authenticateParts(mech string, ir []byte, saslIR bool) [][]byte {
 	cmd := append([]byte(nil), b.clientTag...)
 	cmd = append(cmd, " AUTHENTICATE "...)
 	cmd = append(cmd, mech...)
-	resp := base64.StdEncoding.AppendEncode(nil, ir)
-	if len(ir) == 0 {
-		resp = append(resp, '=')
-	}
+	resp := sasl.AppendIR(nil, ir)
 	if saslIR {
 		cmd = append(cmd, ' ')
 		cmd = append(cmd, resp...)

@@ -46,24 +46,23 @@ func (s *Server) authenticate(r *reader, out []byte) ([]byte, protocols.Event) {
 	if srv == nil {
 		return append(out, "NO \"Unsupported authentication mechanism.\"\r\n"...), protocols.EventNone
 	}
-	ch, done, err := srv.Start(ir, hasIR)
-	return s.saslStep(srv, ch, done, err, out)
+	return s.saslStep(s.StartSASL(out, srv, ir, hasIR, challenge))
 }
 
-// saslStep acts on what the SASL decoder said. A challenge goes as a
-// quoted string of base64, "" when empty.
-func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out []byte) ([]byte, protocols.Event) {
-	switch {
-	case err != nil:
-		s.EndSASL()
+// challenge: a quoted string of base64, "" when empty.
+var challenge = frontend.ChallengeFormat{Prefix: `"`, Suffix: "\"\r\n"}
+
+// saslStep acts on where the exchange stands.
+func (s *Server) saslStep(out []byte, creds sasl.Credentials, o frontend.Outcome) ([]byte, protocols.Event) {
+	switch o {
+	case frontend.Malformed:
 		return s.authFailed(out)
-	case done:
-		s.EndSASL()
-		s.Pending = &protocols.Login{Creds: srv.Credentials()}
+	case frontend.Decoded:
+		s.Pending = &protocols.Login{Creds: creds}
 		s.State = frontend.Login
 		return out, protocols.EventLogin
 	}
-	return s.Challenge(out, srv, ch, `"`, "\"\r\n"), protocols.EventNone
+	return out, protocols.EventNone
 }
 
 // saslResponse handles one client response during AUTHENTICATE: a string
@@ -93,9 +92,7 @@ func (s *Server) saslResponse(cmd []byte, out []byte) ([]byte, protocols.Event) 
 		s.EndSASL()
 		return append(out, "NO \"Invalid base64 data.\"\r\n"...), protocols.EventNone
 	}
-	srv := s.Auth
-	ch, done, err := srv.Next(dec)
-	return s.saslStep(srv, ch, done, err, out)
+	return s.saslStep(s.NextSASL(out, dec, challenge))
 }
 
 // decodeBase64 decodes standard base64, padded or not; an empty input is

@@ -2,8 +2,6 @@ package managesieve
 
 import (
 	"errors"
-	"strconv"
-	"strings"
 
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
@@ -16,28 +14,18 @@ import (
 //     challenge.
 //   - OAUTHBEARER, XOAUTH2: the mechanism must be advertised.
 func (b *Backend) authCommand(c sasl.Credentials) ([]byte, error) {
-	mech := strings.ToUpper(c.Mechanism)
-	switch mech {
-	case sasl.Plain, sasl.Login:
-		c.Mechanism = sasl.Plain
-		ir, err := sasl.InitialResponse(c)
-		switch {
-		case err == nil && b.caps.hasMech(sasl.Plain):
-			return b.authenticate(sasl.Plain, ir), nil
-		case b.caps.hasMech(sasl.Login) && c.Authzid == "" && c.Username != "" && c.Password != "":
-			return b.authenticate(sasl.Login, []byte(c.Username), sasl.QuotedBase64.Append(nil, []byte(c.Password))), nil
-		case err != nil:
-			return nil, err
-		}
-		return nil, errors.New("managesieve backend: neither SASL PLAIN nor LOGIN is advertised")
-	case sasl.OAuthBearer, sasl.XOAuth2:
-		ir, err := sasl.BearerResponse(c, b.caps.hasMech(mech), "managesieve backend: SASL %s not advertised")
-		if err != nil {
-			return nil, err
-		}
-		return b.authenticate(mech, ir), nil
+	ch, err := sasl.ForBackend(c, b.caps.hasMech, "managesieve backend", "managesieve backend: SASL %s not advertised")
+	switch {
+	case err != nil:
+		return nil, err
+	case ch.Mech != "":
+		return b.authenticate(ch.Mech, ch.IR), nil
+	case b.caps.hasMech(sasl.Login) && c.Authzid == "" && c.Username != "" && c.Password != "":
+		return b.authenticate(sasl.Login, []byte(c.Username), sasl.QuotedBase64.Append(nil, []byte(c.Password))), nil
+	case ch.PlainErr != nil:
+		return nil, ch.PlainErr
 	}
-	return nil, errors.New("managesieve backend: cannot replay mechanism " + strconv.Quote(c.Mechanism))
+	return nil, errors.New("managesieve backend: neither SASL PLAIN nor LOGIN is advertised")
 }
 
 // authenticate builds AUTHENTICATE "mech" with ir; pending are the

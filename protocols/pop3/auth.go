@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/internal/frontend"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -44,21 +45,21 @@ func (s *Server) authCommand(args []byte, hasArgs bool, out []byte) ([]byte, pro
 			}
 		}
 	}
-	ch, done, err := srv.Start(ir, hasIR)
-	return s.saslStep(srv, ch, done, err, out)
+	return s.saslStep(s.StartSASL(out, srv, ir, hasIR, challenge))
 }
 
-// saslStep acts on what the SASL decoder said.
-func (s *Server) saslStep(srv *sasl.Server, ch []byte, done bool, err error, out []byte) ([]byte, protocols.Event) {
-	switch {
-	case err != nil:
-		s.EndSASL()
+// challenge: "+ " and base64 (RFC 5034).
+var challenge = frontend.ChallengeFormat{Prefix: "+ ", Suffix: "\r\n"}
+
+// saslStep acts on where the exchange stands.
+func (s *Server) saslStep(out []byte, creds sasl.Credentials, o frontend.Outcome) ([]byte, protocols.Event) {
+	switch o {
+	case frontend.Malformed:
 		return s.authFailed(out, replyAuthFailed)
-	case done:
-		s.EndSASL()
-		return out, s.loginReady(srv.Credentials())
+	case frontend.Decoded:
+		return out, s.loginReady(creds)
 	}
-	return s.Challenge(out, srv, ch, "+ ", "\r\n"), protocols.EventNone
+	return out, protocols.EventNone
 }
 
 // saslResponse handles one client response line during AUTH: base64, an
@@ -76,7 +77,5 @@ func (s *Server) saslResponse(line []byte, out []byte) ([]byte, protocols.Event)
 			return append(out, "-ERR Invalid base64 data.\r\n"...), protocols.EventNone
 		}
 	}
-	srv := s.Auth
-	ch, done, err := srv.Next(resp)
-	return s.saslStep(srv, ch, done, err, out)
+	return s.saslStep(s.NextSASL(out, resp, challenge))
 }

@@ -15,8 +15,8 @@ type Server struct {
 	mechs  []string
 	banner string
 	frontend.Session
-	scan int  // framer: octets of the current line known to hold no LF
-	utf8 bool // UTF8 accepted (RFC 6856): passed on in Login.ClientID
+	fr   eol.LineFramer // where the current line ends
+	utf8 bool           // UTF8 accepted (RFC 6856): passed on in Login.ClientID
 
 	user []byte // USER given, waiting for PASS
 }
@@ -52,11 +52,11 @@ func (s *Server) Feed(in []byte, out []byte) (consumed int, outp []byte, ev prot
 
 // step takes one command line, or a client response during AUTH.
 func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
-	end, res := s.frameLine(rest)
+	end, res := s.fr.FrameLine(rest, s.lineLimit)
 	switch res {
-	case frameMore:
+	case eol.FrameMore:
 		return 0, out, protocols.EventNone
-	case frameTooLong:
+	case eol.FrameTooLong:
 		return len(rest), s.Close(out, "-ERR Line too long\r\n"), protocols.EventClose
 	}
 	line := eol.Trim(rest[:end])
@@ -75,7 +75,7 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 // injected in cleartext.
 func (s *Server) TLSStarted(out []byte) []byte {
 	s.TLS = true
-	s.user, s.scan, s.utf8 = nil, 0, false
+	s.user, s.fr, s.utf8 = nil, eol.LineFramer{}, false
 	s.EndSASL()
 	if s.State != frontend.Closed {
 		s.State = frontend.Command

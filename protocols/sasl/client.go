@@ -1,20 +1,6 @@
 package sasl
 
-import (
-	"fmt"
-	"strings"
-)
-
-// BearerResponse is the initial response that replays OAUTHBEARER or
-// XOAUTH2 credentials c on a backend, which must offer the mechanism
-// (offered); notOffered words the error otherwise, a format with %s for
-// the mechanism.
-func BearerResponse(c Credentials, offered bool, notOffered string) ([]byte, error) {
-	if !offered {
-		return nil, fmt.Errorf(notOffered, strings.ToUpper(c.Mechanism))
-	}
-	return InitialResponse(c)
-}
+import "strings"
 
 // InitialResponse encodes c for its mechanism as the client's first (and
 // only) message, ready for base64: PLAIN, OAUTHBEARER and XOAUTH2 re-encode

@@ -45,26 +45,27 @@ func (s *Server) authCommand(n int, arg []byte, out []byte) (int, []byte, protoc
 			return n, out, ev
 		}
 	}
-	ch, done, err := srv.Start(ir, hasIR)
-	return s.saslStep(n, srv, ch, done, err, out)
+	out, creds, o := s.StartSASL(out, srv, ir, hasIR, challenge)
+	return s.saslStep(n, out, creds, o)
 }
 
-// saslStep acts on what the SASL decoder said.
-func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err error, out []byte) (int, []byte, protocols.Event) {
-	switch {
-	case err != nil:
-		s.EndSASL()
+// challenge: "334 " and base64 (RFC 4954).
+var challenge = frontend.ChallengeFormat{Prefix: "334 ", Suffix: "\r\n"}
+
+// saslStep acts on where the exchange stands.
+func (s *Server) saslStep(n int, out []byte, creds sasl.Credentials, o frontend.Outcome) (int, []byte, protocols.Event) {
+	switch o {
+	case frontend.Malformed:
 		return s.authFailed(n, out)
-	case done:
-		s.EndSASL()
+	case frontend.Decoded:
 		s.Pending = &protocols.Login{
-			Creds:    srv.Credentials(),
+			Creds:    creds,
 			ClientID: []string{ClientIDHelo, s.helo, ClientIDProto, s.proto},
 		}
 		s.State = frontend.Login
 		return n, out, protocols.EventLogin
 	}
-	return n, s.Challenge(out, srv, ch, "334 ", "\r\n"), protocols.EventNone
+	return n, out, protocols.EventNone
 }
 
 // authFailed refuses credentials found malformed here, counting them like
@@ -72,7 +73,7 @@ func (s *Server) saslStep(n int, srv *sasl.Server, ch []byte, done bool, err err
 func (s *Server) authFailed(n int, out []byte) (int, []byte, protocols.Event) {
 	out = append(out, replyAuthFailed...)
 	if s.Refused() {
-		return n, smtpwire.Append421(out, s.host, textTooManyAuth), protocols.EventClose
+		return n, smtpwire.Append421(out, string(s.host), textTooManyAuth), protocols.EventClose
 	}
 	return n, out, protocols.EventNone
 }
@@ -91,7 +92,6 @@ func (s *Server) saslResponse(line []byte, out []byte) (int, []byte, protocols.E
 		out, ev := s.refuse(out, replyBadBase64)
 		return n, out, ev
 	}
-	srv := s.Auth
-	ch, done, err := srv.Next(resp)
-	return s.saslStep(n, srv, ch, done, err, out)
+	out, creds, o := s.NextSASL(out, resp, challenge)
+	return s.saslStep(n, out, creds, o)
 }

@@ -65,9 +65,7 @@ var _ protocols.BackEnd = (*Backend)(nil)
 // NewBackend returns a machine for one backend connection. The engine
 // feeds it the backend's greeting first.
 func NewBackend(cfg BackendConfig) *Backend {
-	if cfg.Hostname == "" || !smtpwire.ValidDomainText(cfg.Hostname) {
-		cfg.Hostname = smtpwire.DefaultHostname
-	}
+	cfg.Hostname = smtpwire.HostName(cfg.Hostname)
 	if cfg.Forward != nil {
 		// A copy: the HELO name and protocol come from the Server through
 		// Login.ClientID when the engine did not fill them.

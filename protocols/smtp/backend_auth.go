@@ -1,10 +1,7 @@
 package smtp
 
 import (
-	"encoding/base64"
 	"errors"
-	"strconv"
-	"strings"
 
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
@@ -23,39 +20,25 @@ const maxCommandLine = 512
 //     after each 334.
 //   - OAUTHBEARER, XOAUTH2: the same mechanism, which must be offered.
 func (b *Backend) authCommand(c sasl.Credentials) (first []byte, err error) {
-	mech := strings.ToUpper(c.Mechanism)
-	switch mech {
-	case sasl.Plain, sasl.Login:
-		if b.ext.HasAuth(sasl.Plain) {
-			c.Mechanism = sasl.Plain
-			ir, err := sasl.InitialResponse(c)
-			if err != nil {
-				return nil, err
-			}
-			return b.withResponse(sasl.Plain, ir), nil
-		}
-		if b.ext.HasAuth(sasl.Login) && c.Authzid == "" && c.Username != "" {
-			b.Auth.Start(sasl.Login, b64Line(c.Username), b64Line(c.Password))
-			return []byte("AUTH LOGIN\r\n"), nil
-		}
-		return nil, errors.New("smtp backend: neither AUTH PLAIN nor AUTH LOGIN is offered")
-	case sasl.OAuthBearer, sasl.XOAuth2:
-		ir, err := sasl.BearerResponse(c, b.ext.HasAuth(mech), "smtp backend: AUTH %s not offered")
-		if err != nil {
-			return nil, err
-		}
-		return b.withResponse(mech, ir), nil
+	ch, err := sasl.ForBackend(c, b.ext.HasAuth, "smtp backend", "smtp backend: AUTH %s not offered")
+	switch {
+	case err != nil:
+		return nil, err
+	case ch.Mech != "":
+		return b.withResponse(ch.Mech, ch.IR), nil
+	case b.ext.HasAuth(sasl.Plain):
+		return nil, ch.PlainErr
+	case b.ext.HasAuth(sasl.Login) && c.Authzid == "" && c.Username != "":
+		b.Auth.Start(sasl.Login, b64Line(c.Username), b64Line(c.Password))
+		return []byte("AUTH LOGIN\r\n"), nil
 	}
-	return nil, errors.New("smtp backend: cannot replay mechanism " + strconv.Quote(c.Mechanism))
+	return nil, errors.New("smtp backend: neither AUTH PLAIN nor AUTH LOGIN is offered")
 }
 
 // withResponse builds AUTH mech with ir as initial response when the line
 // fits, else AUTH mech and ir after the 334.
 func (b *Backend) withResponse(mech string, ir []byte) []byte {
-	resp := base64.StdEncoding.AppendEncode(nil, ir)
-	if len(ir) == 0 {
-		resp = append(resp, '=')
-	}
+	resp := sasl.AppendIR(nil, ir)
 	cmd := append([]byte("AUTH "), mech...)
 	if len(cmd)+1+len(resp)+2 <= maxCommandLine {
 		b.Auth.Start(mech)

@@ -67,9 +67,7 @@ var (
 )
 
 func (c *ServerConfig) setDefaults() {
-	if !smtpwire.ValidDomainText(c.Hostname) {
-		c.Hostname = smtpwire.DefaultHostname
-	}
+	c.Hostname = smtpwire.HostName(c.Hostname)
 	frontend.Default(&c.Banner, defaultBanner)
 	frontend.DefaultList(&c.Extensions, defaultExtensions)
 	frontend.Defaults(&c.SASL, &c.MaxAuthAttempts)

@@ -2,7 +2,7 @@ package smtp
 
 import "bytes"
 
-// The Server frames client lines with smtpwire.LineFramer.
+// The Server frames client lines with eol.LineFramer.
 
 // commandLimit: AUTH lines carry base64 tokens and may be longer. in holds
 // at least MaxLine (>= 510) octets whenever the answer matters, so the

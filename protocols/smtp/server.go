@@ -15,11 +15,11 @@ import (
 // HeloFromLogin).
 type Server struct {
 	cfg   ServerConfig
-	host  string
+	host  smtpwire.Host
 	mechs []string
 	ehlo  []byte // EHLO reply for the current TLS state
 	frontend.Session
-	smtpwire.LineFramer
+	eol.LineFramer
 	errors int // refused or unknown commands
 
 	helo  string // HELO/EHLO argument, empty before either
@@ -32,7 +32,7 @@ var _ protocols.FrontEnd = (*Server)(nil)
 // NewServer returns a machine for one client connection.
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, Session: frontend.Session{TLS: cfg.TLSActive, MaxFailures: cfg.MaxAuthAttempts}, host: cfg.Hostname}
+	s := &Server{cfg: cfg, Session: frontend.Session{TLS: cfg.TLSActive, MaxFailures: cfg.MaxAuthAttempts}, host: smtpwire.Host(cfg.Hostname)}
 	s.mechs = sasl.Offered(cfg.SASL)
 	s.ehlo = ehloReply(&s.cfg, s.mechs, s.TLS)
 	return s
@@ -75,9 +75,9 @@ func (s *Server) step(rest, out []byte) (int, []byte, protocols.Event) {
 	}
 	end, res := s.FrameLine(rest, limit)
 	switch res {
-	case smtpwire.FrameMore:
+	case eol.FrameMore:
 		return 0, out, protocols.EventNone
-	case smtpwire.FrameTooLong:
+	case eol.FrameTooLong:
 		if s.Discard {
 			return end, out, protocols.EventNone
 		}
@@ -104,7 +104,7 @@ func (s *Server) refuse(out []byte, reply string) ([]byte, protocols.Event) {
 	s.errors++
 	if s.errors >= s.cfg.MaxErrors {
 		s.State = frontend.Closed
-		return smtpwire.Append421(out, s.host, smtpwire.TextTooManyErrors), protocols.EventClose
+		return smtpwire.Append421(out, string(s.host), smtpwire.TextTooManyErrors), protocols.EventClose
 	}
 	return out, protocols.EventNone
 }
@@ -134,24 +134,15 @@ func (s *Server) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) 
 	return s.Refusal(kind, relay, out, &frontend.Replies{
 		Rejected:    replyAuthFailed,
 		Unavailable: replyTempAuthFail,
-		TooMany:     string(smtpwire.Append421(nil, s.host, textTooManyAuth)),
+		TooMany:     string(smtpwire.Append421(nil, string(s.host), textTooManyAuth)),
 	})
 }
 
-// TooBusy appends the reply for a connection refused by a limit.
-func (s *Server) TooBusy(out []byte) []byte {
-	return smtpwire.Append421(out, s.host, smtpwire.TextTooBusy)
-}
-
-// Timeout appends the reply sent before closing an idle connection.
-func (s *Server) Timeout(out []byte) []byte {
-	return smtpwire.Append421(out, s.host, smtpwire.TextTimeout)
-}
-
-// ShuttingDown appends the reply sent when the proxy drains.
-func (s *Server) ShuttingDown(out []byte) []byte {
-	return smtpwire.Append421(out, s.host, smtpwire.TextShutdown)
-}
+// TooBusy, Timeout and ShuttingDown are the 421 replies of smtpwire.Host
+// (they shadow the Session's, which has no host name).
+func (s *Server) TooBusy(out []byte) []byte      { return s.host.TooBusy(out) }
+func (s *Server) Timeout(out []byte) []byte      { return s.host.Timeout(out) }
+func (s *Server) ShuttingDown(out []byte) []byte { return s.host.ShuttingDown(out) }
 
 // Client ID keys under which the Server passes what the client said in
 // HELO/EHLO to the backend side (protocols.Login has no field for it).

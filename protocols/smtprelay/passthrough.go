@@ -25,19 +25,15 @@ type PassthroughConfig struct {
 // reads the client: the backend's greeting and everything after it are
 // bridged. It implements protocols.FrontEnd.
 type PassthroughFront struct {
-	host  string
-	login protocols.Login
+	smtpwire.Host // the 421 replies: TooBusy, Timeout, ShuttingDown
+	login         protocols.Login
 }
 
 var _ protocols.FrontEnd = (*PassthroughFront)(nil)
 
 // NewPassthroughFront returns the front end of one pass-through session.
 func NewPassthroughFront(cfg PassthroughConfig) *PassthroughFront {
-	host := cfg.Hostname
-	if host == "" || !smtpwire.ValidDomainText(host) {
-		host = smtpwire.DefaultHostname
-	}
-	return &PassthroughFront{host: host}
+	return &PassthroughFront{Host: smtpwire.Host(smtpwire.HostName(cfg.Hostname))}
 }
 
 // Greeting appends nothing: the backend greets the client.
@@ -59,22 +55,7 @@ func (p *PassthroughFront) TLSStarted(out []byte) []byte { return out }
 // announcement. The client has not been greeted, so a 421 ends it (RFC
 // 5321 section 3.1).
 func (p *PassthroughFront) LoginFailed(kind protocols.FailKind, relay []byte, out []byte) ([]byte, bool) {
-	return smtpwire.Append421(out, p.host, textUnavailable), true
-}
-
-// TooBusy appends the reply for a connection refused by a limit.
-func (p *PassthroughFront) TooBusy(out []byte) []byte {
-	return smtpwire.Append421(out, p.host, smtpwire.TextTooBusy)
-}
-
-// Timeout appends the reply sent before closing an idle connection.
-func (p *PassthroughFront) Timeout(out []byte) []byte {
-	return smtpwire.Append421(out, p.host, smtpwire.TextTimeout)
-}
-
-// ShuttingDown appends the reply sent when the proxy drains.
-func (p *PassthroughFront) ShuttingDown(out []byte) []byte {
-	return smtpwire.Append421(out, p.host, smtpwire.TextShutdown)
+	return smtpwire.Append421(out, string(p.Host), textUnavailable), true
 }
 
 const textUnavailable = "4.3.0 Service not available, try again later"
@@ -118,9 +99,7 @@ var _ protocols.BackEnd = (*PassthroughBackend)(nil)
 
 // NewPassthroughBackend returns the machine for one pass-through leg.
 func NewPassthroughBackend(cfg PassthroughBackendConfig) *PassthroughBackend {
-	if cfg.Hostname == "" || !smtpwire.ValidDomainText(cfg.Hostname) {
-		cfg.Hostname = smtpwire.DefaultHostname
-	}
+	cfg.Hostname = smtpwire.HostName(cfg.Hostname)
 	if cfg.Forward != nil {
 		f := *cfg.Forward
 		// The SMTP dialect of forward.XClientArgs; HELO and PROTO are left

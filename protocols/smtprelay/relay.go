@@ -4,6 +4,7 @@ import (
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/internal/ascii"
+	"github.com/switchyard-mail/switchyard/protocols/internal/eol"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
@@ -41,9 +42,7 @@ type RelayConfig struct {
 const defaultMaxRecipients = limits.MaxRecipients
 
 func (c *RelayConfig) setDefaults() {
-	if c.Hostname == "" || !smtpwire.ValidDomainText(c.Hostname) {
-		c.Hostname = smtpwire.DefaultHostname
-	}
+	c.Hostname = smtpwire.HostName(c.Hostname)
 	if c.MaxRecipients <= 0 {
 		c.MaxRecipients = defaultMaxRecipients
 	}
@@ -110,7 +109,7 @@ type Relay struct {
 	ehlo     []byte // EHLO/LHLO reply for the current TLS state
 	tls      bool
 	phase    clientPhase
-	frame    smtpwire.LineFramer
+	frame    eol.LineFramer
 	errors   int // refused or unknown commands
 	draining bool
 
@@ -183,7 +182,7 @@ func (r *Relay) TLSStarted(out []byte) []byte {
 		r.ehlo = r.ehloReply()
 	}
 	r.helo, r.proto = "", ""
-	r.frame = smtpwire.LineFramer{}
+	r.frame = eol.LineFramer{}
 	r.tx = transaction{}
 	if r.phase != cpClosed {
 		r.phase = cpCommand

@@ -83,9 +83,9 @@ func (r *Relay) FeedClient(in []byte, o *protocols.RelayOut) (consumed int, ev p
 		}
 		end, res := r.frame.FrameLine(rest, r.lineLimit)
 		switch res {
-		case smtpwire.FrameMore:
+		case eol.FrameMore:
 			return consumed, protocols.RelayNone
-		case smtpwire.FrameTooLong:
+		case eol.FrameTooLong:
 			consumed += end
 			if r.frame.Discard {
 				return consumed, protocols.RelayNone

@@ -4,8 +4,6 @@
 package frontend
 
 import (
-	"encoding/base64"
-
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
@@ -57,23 +55,6 @@ func (s *Session) LoginFailed(kind protocols.FailKind, relay []byte, out []byte)
 func (s *Session) Close(out []byte, reply string) []byte {
 	s.Auth, s.State = nil, Closed
 	return append(out, reply...)
-}
-
-// Challenge keeps the exchange srv going (State SASL) and appends its
-// challenge ch in base64, between the protocol's prefix and suffix.
-func (s *Session) Challenge(out []byte, srv *sasl.Server, ch []byte, prefix, suffix string) []byte {
-	s.Auth, s.State = srv, SASL
-	out = append(out, prefix...)
-	out = base64.StdEncoding.AppendEncode(out, ch)
-	return append(out, suffix...)
-}
-
-// EndSASL forgets the exchange in progress, if any.
-func (s *Session) EndSASL() {
-	s.Auth = nil
-	if s.State == SASL {
-		s.State = Command
-	}
 }
 
 // Step takes the next command (or SASL response) at the start of rest. It

@@ -46,3 +46,17 @@ func Append421(out []byte, host, text string) []byte {
 	out = append(out, rest...)
 	return append(out, "\r\n"...)
 }
+
+// Host is the name an SMTP machine gives in its replies. Its methods are
+// the engine's closing replies (protocols.FrontEnd's TooBusy, Timeout and
+// ShuttingDown), each a 421 that names it.
+type Host string
+
+// TooBusy appends the reply for a connection refused by a limit.
+func (h Host) TooBusy(out []byte) []byte { return Append421(out, string(h), TextTooBusy) }
+
+// Timeout appends the reply sent before closing an idle connection.
+func (h Host) Timeout(out []byte) []byte { return Append421(out, string(h), TextTimeout) }
+
+// ShuttingDown appends the reply sent when the proxy drains.
+func (h Host) ShuttingDown(out []byte) []byte { return Append421(out, string(h), TextShutdown) }
