@@ -76,13 +76,7 @@ func newEpoll(cfg Config) (*epBridge, error) {
 	for i := 0; i < cfg.Loops; i++ {
 		l, err := newLoop(b)
 		if err != nil {
-			for _, l := range b.loops {
-				l.mu.Lock()
-				l.stop = true
-				l.mu.Unlock()
-				l.wake()
-			}
-			b.wg.Wait()
+			b.stopLoops()
 			return nil, err
 		}
 		b.loops = append(b.loops, l)
@@ -171,6 +165,12 @@ func (b *epBridge) Sessions() []*Session { return b.reg.list() }
 
 func (b *epBridge) Shutdown(ctx context.Context) error {
 	err := b.reg.shutdown(ctx)
+	b.stopLoops()
+	return err
+}
+
+// stopLoops tells every loop to stop and waits until they have.
+func (b *epBridge) stopLoops() {
 	for _, l := range b.loops {
 		l.mu.Lock()
 		l.stop = true
@@ -178,7 +178,6 @@ func (b *epBridge) Shutdown(ctx context.Context) error {
 		l.wake()
 	}
 	b.wg.Wait()
-	return err
 }
 
 func (b *epBridge) reservePipe() bool {
