@@ -88,6 +88,18 @@ type tlsState struct {
 	slot   bool // holds a handshake admission (client side)
 }
 
+// send writes b to the peer of gc: as TLS records once the handshake is
+// done, else as it is.
+func (t *tlsState) send(gc gnet.Conn, b []byte) error {
+	var err error
+	if t.active {
+		_, err = t.tc.Write(b)
+	} else {
+		_, err = gc.Write(b)
+	}
+	return err
+}
+
 // openClient runs in OnOpen for an accepted client.
 func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
 	ls := acc.ls
@@ -375,13 +387,7 @@ func (c *conn) write(out []byte) {
 	if len(out) == 0 || c.phase == phGone {
 		return
 	}
-	var err error
-	if c.tls.active {
-		_, err = c.tls.tc.Write(out)
-	} else {
-		_, err = c.gc.Write(out)
-	}
-	if err != nil {
+	if err := c.tls.send(c.gc, out); err != nil {
 		c.close()
 		return
 	}

@@ -193,13 +193,7 @@ func (l *leg) write(b []byte) {
 	if len(b) == 0 || l.st != legOpen {
 		return
 	}
-	var err error
-	if l.tls.active {
-		_, err = l.tls.tc.Write(b)
-	} else {
-		_, err = l.gc.Write(b)
-	}
-	if err != nil {
+	if err := l.tls.send(l.gc, b); err != nil {
 		l.fail(err)
 		return
 	}
