@@ -1,7 +1,6 @@
-// Package mockserver is the listener scaffolding shared by the bench's
-// in-process mock backends: accept loop, one goroutine per connection,
-// Close that stops accepting and closes every connection, and the optional
-// PROXY v1/v2 header read.
+// Package mockserver is what the bench's in-process mock backends share
+// besides their protocol: the listener (internal/tcpserver), the logins
+// they accepted, the optional PROXY v1/v2 header read and SASL PLAIN.
 package mockserver
 
 import (
@@ -15,84 +14,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/internal/tcpserver"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 )
-
-// Listener accepts connections and hands each to serve on its own
-// goroutine; the connection is closed when serve returns.
-type Listener struct {
-	ln    net.Listener
-	serve func(net.Conn)
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-}
-
-// Listen starts accepting on addr ("127.0.0.1:0").
-func Listen(addr string, serve func(net.Conn)) (*Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	l := &Listener{ln: ln, serve: serve, conns: map[net.Conn]struct{}{}}
-	l.wg.Add(1)
-	go l.accept()
-	return l, nil
-}
-
-// Addr is the listening address.
-func (l *Listener) Addr() string { return l.ln.Addr().String() }
-
-// Close stops accepting, closes every connection and waits for their
-// goroutines.
-func (l *Listener) Close() error {
-	err := l.ln.Close()
-	l.mu.Lock()
-	for c := range l.conns {
-		c.Close()
-	}
-	l.mu.Unlock()
-	l.wg.Wait()
-	return err
-}
-
-func (l *Listener) accept() {
-	defer l.wg.Done()
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			return
-		}
-		l.mu.Lock()
-		l.conns[c] = struct{}{}
-		l.mu.Unlock()
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			defer func() {
-				l.mu.Lock()
-				delete(l.conns, c)
-				l.mu.Unlock()
-				c.Close()
-			}()
-			l.serve(c)
-		}()
-	}
-}
 
 // Backend is the part of a mock backend that does not speak its
 // protocol, to embed: the listener (Start, Addr, Close) and the logins it
 // accepted (RecordLogin, Logins, LastClientAddr).
 type Backend struct {
-	l      *Listener
+	l      tcpserver.Server
 	logins Logins
 }
 
 // Start listens on addr ("127.0.0.1:0") and serves each connection with
 // serve.
-func (b *Backend) Start(addr string, serve func(net.Conn)) (err error) {
-	b.l, err = Listen(addr, serve)
-	return err
+func (b *Backend) Start(addr string, serve func(net.Conn)) error {
+	return b.l.Listen(addr, serve)
 }
 
 // Addr is the listening address.
