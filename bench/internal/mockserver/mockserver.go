@@ -50,6 +50,49 @@ func (b *Backend) Logins() int { return b.logins.Count() }
 // socket.
 func (b *Backend) LastClientAddr(user string) string { return b.logins.LastClientAddr(user) }
 
+// Mock is a running mock backend whose sessions read a configuration C:
+// Addr, Close, Logins and LastClientAddr are Backend's.
+type Mock[C any] struct {
+	Backend
+	Cfg C
+}
+
+// Listen starts a Mock of cfg on addr ("127.0.0.1:0"); serve runs each
+// connection.
+func Listen[C any](addr string, cfg C, serve func(*Mock[C], net.Conn)) (*Mock[C], error) {
+	m := &Mock[C]{Cfg: cfg}
+	if err := m.Start(addr, func(c net.Conn) { serve(m, c) }); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Open begins a line-based session on c: a minute to live, a reader and a
+// writer, and the client's address (ClientAddr). ok false drops c.
+func Open(c net.Conn, acceptProxy bool) (r *bufio.Reader, w *bufio.Writer, client string, ok bool) {
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	r, w = bufio.NewReader(c), bufio.NewWriter(c)
+	client, ok = ClientAddr(c, r, acceptProxy)
+	return r, w, client, ok
+}
+
+// XClient is client (host:port) after an XCLIENT command's arguments
+// ("ADDR=192.0.2.1 PORT=4711 ..."), as Dovecot's logins take them: ADDR
+// and PORT replace their halves, other attributes are ignored.
+func XClient(client, args string) string {
+	for _, f := range strings.Fields(args) {
+		k, v, _ := strings.Cut(f, "=")
+		host, port, _ := net.SplitHostPort(client)
+		switch strings.ToUpper(k) {
+		case "ADDR":
+			client = net.JoinHostPort(v, port)
+		case "PORT":
+			client = net.JoinHostPort(host, v)
+		}
+	}
+	return client
+}
+
 // ClientAddr is the client address (host:port) of c: the socket's peer, or
 // with acceptProxy the source of an optional PROXY v1/v2 header read from r.
 // ok is false when a header was present but unreadable.
