@@ -297,15 +297,14 @@ func runMock(ctx context.Context, f *flags, accounts []imapload.Account, stdout 
 	if cfg.TLS, err = mockTLSConfig(f, f.mockTLS || f.mockImplicit); err != nil {
 		return err
 	}
-	return serveMocks(ctx, f, func(name, addr string) (*mockimap.Server, error) {
+	return serveMocks(ctx, f, "mock backend", func(name, addr string) (*mockimap.Server, error) {
 		c := cfg
 		c.Name = name
 		s, err := mockimap.Listen(addr, c)
-		if err != nil {
-			return nil, fmt.Errorf("mock backend %s on %s: %v", c.Name, addr, err)
+		if err == nil {
+			fmt.Fprintf(stdout, "mockimap %s listening on %s (%d users)\n", c.Name, s.Addr(), len(users))
 		}
-		fmt.Fprintf(stdout, "mockimap %s listening on %s (%d users)\n", c.Name, s.Addr(), len(users))
-		return s, nil
+		return s, err
 	}, func(_ string, s *mockimap.Server) {
 		fmt.Fprintf(stdout, "mockimap %s: %d logins, %d refused, %d sessions open at exit\n", s.Name(), s.Logins(), s.FailedLogins(), s.Sessions())
 	})
