@@ -1,8 +1,7 @@
 // Package mockimap is a small, fast, in-process IMAP4rev1 server with one
 // mailbox (INBOX) holding one marker message that names the server. It is
-// the backend of the demo ("old" and "new"), of the engine's fast tests and
-// of the bench, where it must cost little so that the proxy is what gets
-// measured.
+// the backend of the in-process tests (internal/app) and of the bench,
+// where it must cost little so that the proxy is what gets measured.
 //
 // It speaks just enough IMAP for a proxy to be tested through it: greeting
 // with capabilities, CAPABILITY, NOOP, ID (Dovecot's x-originating-* fields
