@@ -24,12 +24,7 @@ func backend(t *testing.T, cfg mockimap.Config) *mockimap.Server {
 	if cfg.Users == nil {
 		cfg.Users = users(100)
 	}
-	s, err := mockimap.Listen("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return benchtest.Listen(t, mockimap.Listen, cfg)
 }
 
 func TestLoginCountWithSampler(t *testing.T) {

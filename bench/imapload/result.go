@@ -190,12 +190,7 @@ func (r *Result) WriteText(w io.Writer) error {
 		p("  error", "%-40s %d", e.Kind, e.Count)
 	}
 	if c := r.TargetCost; c != nil {
-		line := fmt.Sprintf("cpu %.2f s (%.0f%% of a core", c.CPUSeconds, c.CPUPercent)
-		if c.CPUMicrosPerOp > 0 {
-			line += fmt.Sprintf(", %.1f µs/op", c.CPUMicrosPerOp)
-		}
-		line += ")"
-		p("target", "%s", line)
+		p("target", "%s", stats.CPUText(c.CPUSeconds, c.CPUPercent, "", c.CPUMicrosPerOp, 1, "op"))
 		p("target rss", "%s -> %s (peak %s)", kib(c.RSSStartKiB), kib(c.RSSEndKiB), kib(c.RSSPeakKiB))
 		if r.Scenario == "idle" && r.Established > 0 {
 			extra := ""
@@ -217,7 +212,7 @@ func (r *Result) WriteText(w io.Writer) error {
 		p("sampler error", "%s", r.SamplerError)
 	}
 	if b := r.BenchCPU; b != nil {
-		p("bench itself", "cpu %.2f s (%.0f%% of a core)", b.CPUSeconds, b.CPUPercent)
+		p("bench itself", "%s", stats.CPUText(b.CPUSeconds, b.CPUPercent, "", 0, 0, ""))
 	}
 	return tw.Flush()
 }

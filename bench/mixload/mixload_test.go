@@ -25,31 +25,13 @@ type mocks struct {
 func startMocks(t *testing.T, accts []imapload.Account) *mocks {
 	t.Helper()
 	users := imapload.Passwords(accts)
-	var m mocks
-	var err error
-	if m.imap, err = mockimap.Listen("127.0.0.1:0", mockimap.Config{Name: "i", Users: users}); err != nil {
-		t.Fatal(err)
+	return &mocks{
+		imap: benchtest.Listen(t, mockimap.Listen, mockimap.Config{Name: "i", Users: users}),
+		pop3: benchtest.Listen(t, mockpop3.Listen, mockpop3.Config{Name: "p", Users: users, Pipelining: true}),
+		sub:  benchtest.Listen(t, mocksmtp.Listen, mocksmtp.Config{Name: "s", Users: users}),
+		lmtp: benchtest.Listen(t, mocksmtp.Listen, mocksmtp.Config{Name: "l", LMTP: true, NoAuth: true, CountOnly: true}),
+		smtp: benchtest.Listen(t, mocksmtp.Listen, mocksmtp.Config{Name: "m", NoAuth: true, CountOnly: true}),
 	}
-	t.Cleanup(func() { m.imap.Close() })
-	if m.pop3, err = mockpop3.Listen("127.0.0.1:0", mockpop3.Config{Name: "p", Users: users, Pipelining: true}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.pop3.Close() })
-	for _, x := range []struct {
-		s   **mocksmtp.Server
-		cfg mocksmtp.Config
-	}{
-		{&m.sub, mocksmtp.Config{Name: "s", Users: users}},
-		{&m.lmtp, mocksmtp.Config{Name: "l", LMTP: true, NoAuth: true, CountOnly: true}},
-		{&m.smtp, mocksmtp.Config{Name: "m", NoAuth: true, CountOnly: true}},
-	} {
-		if *x.s, err = mocksmtp.Listen("127.0.0.1:0", x.cfg); err != nil {
-			t.Fatal(err)
-		}
-		s := *x.s
-		t.Cleanup(func() { s.Close() })
-	}
-	return &m
 }
 
 func TestMixedAgainstMocks(t *testing.T) {

@@ -185,11 +185,7 @@ func (r *Result) WriteText(w io.Writer) error {
 		}
 	}
 	if c := r.TargetCost; c != nil {
-		line := fmt.Sprintf("cpu %.2f s over the measured phase (%.0f%% of a core", c.CPUSeconds, c.CPUPercent)
-		if c.CPUMicrosPerOp > 0 {
-			line += fmt.Sprintf(", %.0f µs/op", c.CPUMicrosPerOp)
-		}
-		p("target", "%s)", line)
+		p("target", "%s", stats.CPUText(c.CPUSeconds, c.CPUPercent, " over the measured phase", c.CPUMicrosPerOp, 0, "op"))
 		rss := fmt.Sprintf("%s -> %s with every session open -> %s at the end (peak %s)", kib(c.RSSStartKiB), kib(c.RSSEstablishedKiB), kib(c.RSSEndKiB), kib(c.RSSPeakKiB))
 		if c.RSSPerIdleKiB > 0 {
 			rss += fmt.Sprintf("; %.2f KiB per idle session", c.RSSPerIdleKiB)
@@ -203,7 +199,7 @@ func (r *Result) WriteText(w io.Writer) error {
 		p("sampler error", "%s", r.SamplerError)
 	}
 	if b := r.BenchCPU; b != nil {
-		p("bench itself", "cpu %.2f s (%.0f%% of a core)", b.CPUSeconds, b.CPUPercent)
+		p("bench itself", "%s", stats.CPUText(b.CPUSeconds, b.CPUPercent, "", 0, 0, ""))
 	}
 	return tw.Flush()
 }

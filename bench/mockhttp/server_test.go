@@ -8,15 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchyard-mail/switchyard/bench/internal/benchtest"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 )
 
 func TestAnswersAndAuth(t *testing.T) {
-	s, err := Listen("127.0.0.1:0", Config{Name: "old", Users: map[string]string{"alice": "pw"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := benchtest.Listen(t, Listen, Config{Name: "old", Users: map[string]string{"alice": "pw"}})
 	c := &http.Client{}
 	post := func(user, pass string) (int, string) {
 		t.Helper()
@@ -55,11 +52,7 @@ func TestTLSAndAnyUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Listen("127.0.0.1:0", Config{Name: "new", TLS: tc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := benchtest.Listen(t, Listen, Config{Name: "new", TLS: tc})
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	resp, err := c.Get("https://" + s.Addr() + "/x")
 	if err != nil {

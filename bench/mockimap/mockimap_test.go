@@ -15,6 +15,7 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 
 	"github.com/switchyard-mail/switchyard/bench/imapclient"
+	"github.com/switchyard-mail/switchyard/bench/internal/benchtest"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 )
 
@@ -25,12 +26,7 @@ func start(t *testing.T, cfg mockimap.Config) *mockimap.Server {
 	if cfg.Users == nil {
 		cfg.Users = users
 	}
-	s, err := mockimap.Listen("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return benchtest.Listen(t, mockimap.Listen, cfg)
 }
 
 func dialRaw(t *testing.T, addr string) net.Conn {

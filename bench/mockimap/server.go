@@ -1,8 +1,7 @@
 // Package mockimap is a small, fast, in-process IMAP4rev1 server with one
 // mailbox (INBOX) holding one marker message that names the server. It is
-// the backend of the demo ("old" and "new"), of the engine's fast tests and
-// of the bench, where it must cost little so that the proxy is what gets
-// measured.
+// the backend of the in-process tests (internal/app) and of the bench,
+// where it must cost little so that the proxy is what gets measured.
 //
 // It speaks just enough IMAP for a proxy to be tested through it: greeting
 // with capabilities, CAPABILITY, NOOP, ID (Dovecot's x-originating-* fields
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/internal/mockserver"
+	"github.com/switchyard-mail/switchyard/internal/tcpserver"
 )
 
 // DefaultCapabilities are advertised when Config.Capabilities is empty.
@@ -70,8 +70,8 @@ type Config struct {
 
 // Server is a running mock backend.
 type Server struct {
+	srv      tcpserver.Server
 	cfg      Config
-	ln       net.Listener
 	msg      *message
 	preCaps  []string // before login, without STARTTLS
 	postCaps []string
@@ -85,12 +85,8 @@ type Server struct {
 	failures atomic.Int64
 
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	peak     int // most conns open at once
-	closed   bool
 	lastAddr map[string]string
 	lastID   map[string]map[string]string
-	wg       sync.WaitGroup
 }
 
 // Listen starts a server on addr ("127.0.0.1:0" picks a port).
@@ -119,7 +115,6 @@ func Listen(addr string, cfg Config) (*Server, error) {
 		msg:      newMessage(cfg.Name, cfg.MessageSize),
 		capSet:   make(map[string]bool),
 		users:    make(map[string]string, len(cfg.Users)),
-		conns:    make(map[net.Conn]struct{}),
 		lastAddr: make(map[string]string),
 		lastID:   make(map[string]map[string]string),
 	}
@@ -147,18 +142,14 @@ func Listen(addr string, cfg Config) (*Server, error) {
 		}
 	}
 	s.tlsJoined = strings.Join(tlsCaps, " ")
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	if err := s.srv.Listen(addr, s.serve); err != nil {
 		return nil, err
 	}
-	s.ln = ln
-	s.wg.Add(1)
-	go s.acceptLoop()
 	return s, nil
 }
 
 // Addr returns the listening address (host:port).
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.srv.Addr() }
 
 // Name returns the configured name.
 func (s *Server) Name() string { return s.cfg.Name }
@@ -170,18 +161,10 @@ func (s *Server) Logins() int64 { return s.logins.Load() }
 func (s *Server) FailedLogins() int64 { return s.failures.Load() }
 
 // Sessions returns the number of connections open now.
-func (s *Server) Sessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
+func (s *Server) Sessions() int { return s.srv.Open() }
 
 // PeakSessions returns the most connections that were open at once.
-func (s *Server) PeakSessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.peak
-}
+func (s *Server) PeakSessions() int { return s.srv.Peak() }
 
 // LastClientAddr returns the client address of user's latest login: from
 // the ID fields x-originating-ip/x-originating-port if sent, else from a
@@ -210,58 +193,7 @@ func (s *Server) LastID(user string) map[string]string {
 
 // Close stops listening, closes every connection and waits for their
 // goroutines to end. It is safe to call more than once.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	err := s.ln.Close()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	return err
-}
-
-func (s *Server) acceptLoop() {
-	defer s.wg.Done()
-	backoff := time.Millisecond
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// EMFILE and friends: back off briefly and retry.
-			time.Sleep(backoff)
-			backoff = min(2*backoff, 100*time.Millisecond)
-			continue
-		}
-		backoff = time.Millisecond
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.peak = max(s.peak, len(s.conns))
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.serve(c)
-	}
-}
-
-func (s *Server) forget(c net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	c.Close()
-	s.wg.Done()
-}
+func (s *Server) Close() error { return s.srv.Close() }
 
 // prefixConn reads what a bufio.Reader already holds before the socket.
 type prefixConn struct {
@@ -272,7 +204,6 @@ type prefixConn struct {
 func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 func (s *Server) serve(raw net.Conn) {
-	defer s.forget(raw)
 	ss := &session{srv: s, raw: raw, peer: raw.RemoteAddr().String()}
 	var conn net.Conn = raw
 	br := bufio.NewReaderSize(raw, 4096)

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/internal/mockserver"
 )
@@ -41,27 +40,20 @@ type Config struct {
 
 // Server is a running mock backend: Addr, Close, Logins and
 // LastClientAddr are mockserver.Backend's.
-type Server struct {
-	mockserver.Backend
-	cfg Config
-}
+type Server = mockserver.Mock[Config]
 
 // Listen starts a server on addr ("127.0.0.1:0").
 func Listen(addr string, cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg}
-	if err := s.Start(addr, s.serve); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return mockserver.Listen(addr, cfg, serve)
 }
 
-func (s *Server) message() string {
-	return fmt.Sprintf("Subject: Marker: you are on %s\r\nFrom: mock@%s.test\r\n\r\nbackend=%s\r\n", s.cfg.Name, s.cfg.Name, s.cfg.Name)
+// message is the maildrop's one message, naming the server.
+func (cfg *Config) message() string {
+	return fmt.Sprintf("Subject: Marker: you are on %s\r\nFrom: mock@%s.test\r\n\r\nbackend=%s\r\n", cfg.Name, cfg.Name, cfg.Name)
 }
 
 type session struct {
 	s      *Server
-	c      net.Conn
 	r      *bufio.Reader
 	w      *bufio.Writer
 	client string
@@ -69,14 +61,13 @@ type session struct {
 	authed bool
 }
 
-func (s *Server) serve(c net.Conn) {
-	_ = c.SetDeadline(time.Now().Add(time.Minute))
-	ss := &session{s: s, c: c, r: bufio.NewReader(c), w: bufio.NewWriter(c)}
+func serve(s *Server, c net.Conn) {
+	ss := &session{s: s}
 	var ok bool
-	if ss.client, ok = mockserver.ClientAddr(c, ss.r, s.cfg.AcceptProxyHeader); !ok {
+	if ss.r, ss.w, ss.client, ok = mockserver.Open(c, s.Cfg.AcceptProxyHeader); !ok {
 		return
 	}
-	ss.reply("+OK %s POP3 mock ready.", s.cfg.Name)
+	ss.reply("+OK %s POP3 mock ready.", s.Cfg.Name)
 	for {
 		if ss.w.Flush() != nil {
 			return
@@ -103,13 +94,13 @@ func (ss *session) command(line string) bool {
 	case "CAPA":
 		ss.reply("+OK")
 		ss.reply("TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nUSER")
-		if ss.s.cfg.Pipelining {
+		if ss.s.Cfg.Pipelining {
 			ss.reply("PIPELINING")
 		}
-		if !ss.s.cfg.NoSASL && !ss.authed {
+		if !ss.s.Cfg.NoSASL && !ss.authed {
 			ss.reply("SASL PLAIN")
 		}
-		if ss.s.cfg.XClient && !ss.authed {
+		if ss.s.Cfg.XClient && !ss.authed {
 			ss.reply("XCLIENT")
 		}
 		ss.reply(".")
@@ -127,23 +118,11 @@ func (ss *session) command(line string) bool {
 	}
 	switch strings.ToUpper(name) {
 	case "XCLIENT":
-		if !ss.s.cfg.XClient {
+		if !ss.s.Cfg.XClient {
 			ss.reply("-ERR Unknown command.")
 			return true
 		}
-		var host, port string
-		for _, f := range strings.Fields(arg) {
-			k, v, _ := strings.Cut(f, "=")
-			switch strings.ToUpper(k) {
-			case "ADDR":
-				host = v
-			case "PORT":
-				port = v
-			}
-		}
-		if host != "" {
-			ss.client = net.JoinHostPort(host, port)
-		}
+		ss.client = mockserver.XClient(ss.client, arg)
 		ss.reply("+OK")
 	case "USER":
 		ss.user = arg
@@ -152,7 +131,7 @@ func (ss *session) command(line string) bool {
 		ss.login(ss.user, arg)
 	case "AUTH":
 		mech, ir, hasIR := strings.Cut(arg, " ")
-		if !strings.EqualFold(mech, "PLAIN") || ss.s.cfg.NoSASL {
+		if !strings.EqualFold(mech, "PLAIN") || ss.s.Cfg.NoSASL {
 			ss.reply("-ERR Unsupported mechanism.")
 			return true
 		}
@@ -178,12 +157,12 @@ func (ss *session) command(line string) bool {
 }
 
 func (ss *session) login(user, pass string) {
-	pw, ok := ss.s.cfg.Users[user]
+	pw, ok := ss.s.Cfg.Users[user]
 	switch {
 	case !ok || pw != pass:
 		ss.reply("-ERR [AUTH] Authentication failed.")
 		return
-	case ss.s.cfg.Locked[user]:
+	case ss.s.Cfg.Locked[user]:
 		ss.reply("-ERR [IN-USE] Mailbox is locked by another session.")
 		return
 	}
@@ -193,7 +172,7 @@ func (ss *session) login(user, pass string) {
 }
 
 func (ss *session) transaction(name, arg string) bool {
-	msg := ss.s.message()
+	msg := ss.s.Cfg.message()
 	switch name {
 	case "STAT":
 		ss.reply("+OK 1 %d", len(msg))
@@ -204,7 +183,7 @@ func (ss *session) transaction(name, arg string) bool {
 			ss.reply("+OK 1 messages\r\n1 %d\r\n.", len(msg))
 		}
 	case "UIDL":
-		ss.reply("+OK\r\n1 marker-%s\r\n.", ss.s.cfg.Name)
+		ss.reply("+OK\r\n1 marker-%s\r\n.", ss.s.Cfg.Name)
 	case "RETR", "TOP":
 		if !strings.HasPrefix(arg, "1") {
 			ss.reply("-ERR No such message.")

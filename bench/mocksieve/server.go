@@ -7,11 +7,9 @@
 package mocksieve
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/internal/mockserver"
 )
@@ -26,29 +24,20 @@ type Config struct {
 
 // Server is a running mock backend: Addr, Close, Logins and
 // LastClientAddr are mockserver.Backend's.
-type Server struct {
-	mockserver.Backend
-	cfg Config
-}
+type Server = mockserver.Mock[Config]
 
 // Listen starts a server on addr.
 func Listen(addr string, cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg}
-	if err := s.Start(addr, s.serve); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return mockserver.Listen(addr, cfg, serve)
 }
 
-func (s *Server) serve(c net.Conn) {
-	_ = c.SetDeadline(time.Now().Add(time.Minute))
-	r, w := bufio.NewReader(c), bufio.NewWriter(c)
-	client, ok := mockserver.ClientAddr(c, r, s.cfg.AcceptProxyHeader)
+func serve(s *Server, c net.Conn) {
+	r, w, client, ok := mockserver.Open(c, s.Cfg.AcceptProxyHeader)
 	if !ok {
 		return
 	}
-	fmt.Fprintf(w, "\"IMPLEMENTATION\" \"mock %s\"\r\n\"SASL\" \"PLAIN\"\r\n\"SIEVE\" \"fileinto\"\r\n", s.cfg.Name)
-	if s.cfg.XClient {
+	fmt.Fprintf(w, "\"IMPLEMENTATION\" \"mock %s\"\r\n\"SASL\" \"PLAIN\"\r\n\"SIEVE\" \"fileinto\"\r\n", s.Cfg.Name)
+	if s.Cfg.XClient {
 		fmt.Fprint(w, "\"XCLIENT\"\r\n")
 	}
 	fmt.Fprint(w, "\"VERSION\" \"1.0\"\r\nOK \"ready\"\r\n")
@@ -71,17 +60,7 @@ func (s *Server) serve(c net.Conn) {
 		case "NOOP":
 			fmt.Fprint(w, "OK \"noop\"\r\n")
 		case "XCLIENT":
-			for _, f := range strings.Fields(arg) {
-				k, v, _ := strings.Cut(f, "=")
-				switch strings.ToUpper(k) {
-				case "ADDR":
-					_, port, _ := net.SplitHostPort(client)
-					client = net.JoinHostPort(v, port)
-				case "PORT":
-					host, _, _ := net.SplitHostPort(client)
-					client = net.JoinHostPort(host, v)
-				}
-			}
+			client = mockserver.XClient(client, arg)
 			fmt.Fprint(w, "OK \"updated\"\r\n")
 		case "AUTHENTICATE":
 			mech, ir, _ := strings.Cut(arg, " ")
@@ -90,7 +69,7 @@ func (s *Server) serve(c net.Conn) {
 				fmt.Fprint(w, "NO \"bad AUTHENTICATE\"\r\n")
 				continue
 			}
-			if pw, ok := s.cfg.Users[user]; !ok || pw != pass {
+			if pw, ok := s.Cfg.Users[user]; !ok || pw != pass {
 				fmt.Fprint(w, "NO \"Authentication failed.\"\r\n")
 				continue
 			}
@@ -102,7 +81,7 @@ func (s *Server) serve(c net.Conn) {
 				fmt.Fprint(w, "NO \"not authenticated\"\r\n")
 				continue
 			}
-			fmt.Fprintf(w, "\"marker-%s\" ACTIVE\r\nOK \"listed\"\r\n", s.cfg.Name)
+			fmt.Fprintf(w, "\"marker-%s\" ACTIVE\r\nOK \"listed\"\r\n", s.Cfg.Name)
 		default:
 			fmt.Fprint(w, "NO \"unknown\"\r\n")
 		}

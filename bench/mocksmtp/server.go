@@ -52,6 +52,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/internal/mockserver"
+	"github.com/switchyard-mail/switchyard/internal/tcpserver"
 )
 
 // Defaults and bounds.
@@ -138,10 +139,9 @@ type Message struct {
 
 // Server is a running mock backend.
 type Server struct {
+	srv   tcpserver.Server
 	cfg   Config
-	ln    net.Listener
 	known map[string]bool
-	done  chan struct{}
 
 	mu       sync.Mutex
 	msgs     []Message
@@ -149,8 +149,6 @@ type Server struct {
 	xclients []map[string]string
 	logins   int
 	failures int
-	conns    map[net.Conn]struct{}
-	wg       sync.WaitGroup
 }
 
 // Listen starts a server on addr ("127.0.0.1:0").
@@ -164,44 +162,27 @@ func Listen(addr string, cfg Config) (*Server, error) {
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{cfg: cfg, ln: ln, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	s := &Server{cfg: cfg}
 	if len(cfg.Recipients) > 0 {
 		s.known = make(map[string]bool, len(cfg.Recipients))
 		for _, r := range cfg.Recipients {
 			s.known[strings.ToLower(strings.Trim(r, "<>"))] = true
 		}
 	}
-	s.wg.Add(1)
-	go s.accept()
+	if err := s.srv.Listen(addr, s.serve); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
 // Addr is the listening address.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.srv.Addr() }
 
 // Name is the server's name.
 func (s *Server) Name() string { return s.cfg.Name }
 
 // Close stops the server and closes every connection.
-func (s *Server) Close() error {
-	err := s.ln.Close()
-	s.mu.Lock()
-	select {
-	case <-s.done:
-	default:
-		close(s.done)
-	}
-	for c := range s.conns {
-		_ = c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	return err
-}
+func (s *Server) Close() error { return s.srv.Close() }
 
 // Messages returns (a copy of the list of) the messages accepted so far.
 func (s *Server) Messages() []Message {
@@ -232,36 +213,9 @@ func (s *Server) Logins() (ok, failed int) {
 	return s.logins, s.failures
 }
 
-func (s *Server) accept() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		select {
-		case <-s.done:
-			s.mu.Unlock()
-			_ = c.Close()
-			return
-		default:
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			defer func() {
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-				_ = c.Close()
-			}()
-			sess := &session{s: s, c: c, r: bufio.NewReaderSize(c, readBufferSize), w: bufio.NewWriterSize(c, 4096)}
-			sess.run()
-		}()
-	}
+func (s *Server) serve(c net.Conn) {
+	sess := &session{s: s, c: c, r: bufio.NewReaderSize(c, readBufferSize), w: bufio.NewWriterSize(c, 4096)}
+	sess.run()
 }
 
 type session struct {
@@ -696,7 +650,7 @@ func (ss *session) data() error {
 		t := time.NewTimer(cfg.StallFinalReply)
 		select {
 		case <-t.C:
-		case <-ss.s.done:
+		case <-ss.s.srv.Done():
 			t.Stop()
 			return net.ErrClosed
 		}

@@ -9,17 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func listen(t *testing.T, cfg Config) *Server {
-	t.Helper()
-	s, err := Listen("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+	"github.com/switchyard-mail/switchyard/bench/internal/benchtest"
+)
 
 type client struct {
 	t *testing.T
@@ -89,7 +81,7 @@ func (c *client) envelope() {
 }
 
 func TestLMTPPerRecipientReplies(t *testing.T) {
-	s := listen(t, Config{Name: "lmtp1", LMTP: true, NoAuth: true,
+	s := benchtest.Listen(t, Listen, Config{Name: "lmtp1", LMTP: true, NoAuth: true,
 		Recipients: []string{"a@example.org", "B@example.org", "c@example.org"},
 		LMTPDataReply: func(rcpt string) string {
 			if rcpt == "c@example.org" {
@@ -141,7 +133,7 @@ func TestLMTPPerRecipientReplies(t *testing.T) {
 }
 
 func TestSMTPModeRefusesLHLO(t *testing.T) {
-	s := listen(t, Config{Name: "mx", NoAuth: true})
+	s := benchtest.Listen(t, Listen, Config{Name: "mx", NoAuth: true})
 	c := dial(t, s)
 	c.expect("220 mx ESMTP mocksmtp")
 	c.cmd("LHLO x", "500 5.5.1 Error: this is an SMTP server, use EHLO")
@@ -149,7 +141,7 @@ func TestSMTPModeRefusesLHLO(t *testing.T) {
 
 func TestNoAuthMail(t *testing.T) {
 	// Without NoAuth, MAIL needs AUTH (submission, as before).
-	sub := listen(t, Config{Name: "sub", Users: map[string]string{"u": "p"}})
+	sub := benchtest.Listen(t, Listen, Config{Name: "sub", Users: map[string]string{"u": "p"}})
 	c := dial(t, sub)
 	c.expect("220 ")
 	if caps := strings.Join(c.cmd("EHLO x", "250 "), "\n"); !strings.Contains(caps, "AUTH PLAIN LOGIN") {
@@ -165,7 +157,7 @@ func TestNoAuthMail(t *testing.T) {
 		t.Fatalf("messages %+v", m)
 	}
 
-	mx := listen(t, Config{Name: "mx", NoAuth: true})
+	mx := benchtest.Listen(t, Listen, Config{Name: "mx", NoAuth: true})
 	c = dial(t, mx)
 	c.expect("220 ")
 	if caps := strings.Join(c.cmd("EHLO x", "250 "), "\n"); strings.Contains(caps, "AUTH") {
@@ -194,7 +186,7 @@ func TestPipelining(t *testing.T) {
 	for _, lmtp := range []bool{false, true} {
 		name := map[bool]string{false: "smtp", true: "lmtp"}[lmtp]
 		t.Run(name, func(t *testing.T) {
-			s := listen(t, Config{Name: "p", LMTP: lmtp, NoAuth: true, Recipients: []string{"a@x", "b@x"}})
+			s := benchtest.Listen(t, Listen, Config{Name: "p", LMTP: lmtp, NoAuth: true, Recipients: []string{"a@x", "b@x"}})
 			c := dial(t, s)
 			c.expect("220 ")
 			hello := map[bool]string{false: "EHLO", true: "LHLO"}[lmtp]
@@ -231,7 +223,7 @@ func TestPipelining(t *testing.T) {
 }
 
 func TestDropAfterBodyBytes(t *testing.T) {
-	s := listen(t, Config{Name: "d", LMTP: true, NoAuth: true, DropAfterBodyBytes: 1000})
+	s := benchtest.Listen(t, Listen, Config{Name: "d", LMTP: true, NoAuth: true, DropAfterBodyBytes: 1000})
 	c := dial(t, s)
 	c.expect("220 ")
 	c.cmd("LHLO h", "250 ")
@@ -261,7 +253,7 @@ func TestDropAfterBodyBytes(t *testing.T) {
 }
 
 func TestStallFinalReplyAndSizeLimit(t *testing.T) {
-	s := listen(t, Config{Name: "st", NoAuth: true, StallFinalReply: 300 * time.Millisecond, MaxMessageSize: 100})
+	s := benchtest.Listen(t, Listen, Config{Name: "st", NoAuth: true, StallFinalReply: 300 * time.Millisecond, MaxMessageSize: 100})
 	c := dial(t, s)
 	c.expect("220 ")
 	if caps := strings.Join(c.cmd("EHLO h", "250 "), "\n"); !strings.Contains(caps, "250-SIZE 100\n") {
@@ -282,7 +274,7 @@ func TestStallFinalReplyAndSizeLimit(t *testing.T) {
 
 	// Close cuts a stall short: a server stalling for an hour closes the
 	// stalled session at once, the message recorded, no reply sent.
-	long := listen(t, Config{Name: "lg", NoAuth: true, StallFinalReply: time.Hour})
+	long := benchtest.Listen(t, Listen, Config{Name: "lg", NoAuth: true, StallFinalReply: time.Hour})
 	c = dial(t, long)
 	c.expect("220 ")
 	c.cmd("EHLO h", "250 ")
@@ -308,7 +300,7 @@ func TestStallFinalReplyAndSizeLimit(t *testing.T) {
 
 func TestLongLinesAndDiscard(t *testing.T) {
 	for _, cfg := range []Config{{NoAuth: true}, {NoAuth: true, DiscardBodies: true}, {NoAuth: true, CountOnly: true}} {
-		s := listen(t, cfg)
+		s := benchtest.Listen(t, Listen, cfg)
 		c := dial(t, s)
 		c.expect("220 ")
 		c.cmd("EHLO h", "250 ")
@@ -337,7 +329,7 @@ func TestLongLinesAndDiscard(t *testing.T) {
 }
 
 func TestXClientInLMTP(t *testing.T) {
-	s := listen(t, Config{Name: "x", LMTP: true, NoAuth: true, XClient: []string{"ADDR", "HELO", "PROTO"}})
+	s := benchtest.Listen(t, Listen, Config{Name: "x", LMTP: true, NoAuth: true, XClient: []string{"ADDR", "HELO", "PROTO"}})
 	c := dial(t, s)
 	c.expect("220 ")
 	if caps := strings.Join(c.cmd("LHLO proxy", "250 "), "\n"); !strings.Contains(caps, "XCLIENT ADDR HELO PROTO") {

@@ -89,9 +89,17 @@ type session interface {
 	// greet reads the greeting (and for submission sends EHLO).
 	greet() error
 	auth(mode, user, password string) error
-	noop() error
-	// logout sends QUIT or LOGOUT and reads the answer.
-	logout() error
+	// command sends the parts as one line and reads the answer: an
+	// error unless it is a success.
+	command(parts ...string) error
+}
+
+// logoutCommand ends a session of p: QUIT, or ManageSieve's LOGOUT.
+func logoutCommand(p Protocol) string {
+	if p == ManageSieve {
+		return "LOGOUT"
+	}
+	return "QUIT"
 }
 
 func newSession(p Protocol, c *conn, helo string) session {

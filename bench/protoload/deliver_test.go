@@ -41,16 +41,6 @@ func TestMessageBody(t *testing.T) {
 	}
 }
 
-func deliverMock(t *testing.T, cfg mocksmtp.Config) *mocksmtp.Server {
-	t.Helper()
-	s, err := mocksmtp.Listen("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 func TestDeliverBothProtocols(t *testing.T) {
 	accts := imapload.Accounts("user", 10, "pw")
 	cases := []struct {
@@ -68,7 +58,7 @@ func TestDeliverBothProtocols(t *testing.T) {
 	for _, c := range cases {
 		name := string(c.proto)
 		t.Run(name, func(t *testing.T) {
-			m := deliverMock(t, mocksmtp.Config{Name: "m", LMTP: c.proto == LMTP, NoAuth: true})
+			m := benchtest.Listen(t, mocksmtp.Listen, mocksmtp.Config{Name: "m", LMTP: c.proto == LMTP, NoAuth: true})
 			res, err := RunDeliver(context.Background(), DeliverOptions{
 				Protocol: c.proto, Target: m.Addr(), Accounts: accts, MessageSize: c.size, Recipients: c.rcpts,
 				PerConnection: c.perConn, NoPipelining: c.noPipe,
@@ -129,7 +119,7 @@ func TestDeliverBothProtocols(t *testing.T) {
 func TestDeliverRefusalsAndDrops(t *testing.T) {
 	// user0..user4 are known; messages to user5..user9 are refused.
 	known := []string{"user0@example.org", "user1@example.org", "user2@example.org", "user3@example.org", "user4@example.org"}
-	m := deliverMock(t, mocksmtp.Config{Name: "m", LMTP: true, NoAuth: true, Recipients: known})
+	m := benchtest.Listen(t, mocksmtp.Listen, mocksmtp.Config{Name: "m", LMTP: true, NoAuth: true, Recipients: known})
 	res, err := RunDeliver(context.Background(), DeliverOptions{
 		Protocol: LMTP, Target: m.Addr(), Accounts: imapload.Accounts("user", 10, "pw"),
 		Recipients: 1,
@@ -155,7 +145,7 @@ func TestDeliverRefusalsAndDrops(t *testing.T) {
 	}
 
 	// A backend that drops the connection mid-body: I/O errors, reconnects.
-	d := deliverMock(t, mocksmtp.Config{Name: "d", NoAuth: true, DropAfterBodyBytes: 4000})
+	d := benchtest.Listen(t, mocksmtp.Listen, mocksmtp.Config{Name: "d", NoAuth: true, DropAfterBodyBytes: 4000})
 	res, err = RunDeliver(context.Background(), DeliverOptions{
 		Protocol: SMTP, Target: d.Addr(), Accounts: imapload.Accounts("user", 10, "pw"),
 		MessageSize: 100000,

@@ -100,14 +100,14 @@ func loginOnce(ctx context.Context, o *Options, d *sources.Dialer, acct imapload
 	ph.Auth.RecordDuration(time.Since(ta))
 	if !o.SkipNoop {
 		tn := time.Now()
-		if err := s.noop(); err != nil {
+		if err := s.command("NOOP"); err != nil {
 			c.Close()
 			return run.Fail("noop", err)
 		}
 		ph.Noop.RecordDuration(time.Since(tn))
 	}
 	tl := time.Now()
-	if err := s.logout(); err != nil {
+	if err := s.command(logoutCommand(o.Protocol)); err != nil {
 		c.Close()
 		return run.Fail("logout", err)
 	}

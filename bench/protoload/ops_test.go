@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/benchtest"
 	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
 )
 
@@ -34,7 +35,7 @@ func TestLoginOp(t *testing.T) {
 }
 
 func TestDeliverer(t *testing.T) {
-	m := deliverMock(t, mocksmtp.Config{Name: "m", LMTP: true, NoAuth: true})
+	m := benchtest.Listen(t, mocksmtp.Listen, mocksmtp.Config{Name: "m", LMTP: true, NoAuth: true})
 	d, err := NewDeliverer(DeliverOptions{Protocol: LMTP, Target: m.Addr(), Accounts: imapload.Accounts("user", 10, "pw"),
 		Recipients: 2, MessageSize: 3000, PerConnection: 2, Run: Run{Linger: 100 * time.Millisecond}})
 	if err != nil {

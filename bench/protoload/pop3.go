@@ -30,32 +30,16 @@ func (s *pop3Session) greet() error { return s.reply() }
 
 func (s *pop3Session) auth(mode, user, password string) error {
 	if mode == string(AuthUser) {
-		if err := s.c.send("USER ", user); err != nil {
+		if err := s.command("USER ", user); err != nil {
 			return err
 		}
-		if err := s.reply(); err != nil {
-			return err
-		}
-		if err := s.c.send("PASS ", password); err != nil {
-			return err
-		}
-		return s.reply()
+		return s.command("PASS ", password)
 	}
-	if err := s.c.send("AUTH PLAIN ", plainIR(user, password)); err != nil {
-		return err
-	}
-	return s.reply()
+	return s.command("AUTH PLAIN ", plainIR(user, password))
 }
 
-func (s *pop3Session) noop() error {
-	if err := s.c.send("NOOP"); err != nil {
-		return err
-	}
-	return s.reply()
-}
-
-func (s *pop3Session) logout() error {
-	if err := s.c.send("QUIT"); err != nil {
+func (s *pop3Session) command(parts ...string) error {
+	if err := s.c.send(parts...); err != nil {
 		return err
 	}
 	return s.reply()

@@ -23,21 +23,9 @@ func users(n int) map[string]string { return imapload.Passwords(imapload.Account
 // backends starts one mock per protocol with user0..user49/pw.
 func backends(t *testing.T) map[Protocol]string {
 	t.Helper()
-	p, err := mockpop3.Listen("127.0.0.1:0", mockpop3.Config{Name: "p", Users: users(50), XClient: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	m, err := mocksmtp.Listen("127.0.0.1:0", mocksmtp.Config{Name: "m", Users: users(50)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	s, err := mocksieve.Listen("127.0.0.1:0", mocksieve.Config{Name: "s", Users: users(50)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	p := benchtest.Listen(t, mockpop3.Listen, mockpop3.Config{Name: "p", Users: users(50), XClient: true})
+	m := benchtest.Listen(t, mocksmtp.Listen, mocksmtp.Config{Name: "m", Users: users(50)})
+	s := benchtest.Listen(t, mocksieve.Listen, mocksieve.Config{Name: "s", Users: users(50)})
 	return map[Protocol]string{POP3: p.Addr(), Submission: m.Addr(), ManageSieve: s.Addr()}
 }
 

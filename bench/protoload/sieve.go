@@ -72,21 +72,11 @@ func (s *sieveSession) literals(l string) (string, error) {
 func (s *sieveSession) greet() error { return s.response() }
 
 func (s *sieveSession) auth(_, user, password string) error {
-	if err := s.c.send(`AUTHENTICATE "PLAIN" "`, plainIR(user, password), `"`); err != nil {
-		return err
-	}
-	return s.response()
+	return s.command(`AUTHENTICATE "PLAIN" "`, plainIR(user, password), `"`)
 }
 
-func (s *sieveSession) noop() error {
-	if err := s.c.send("NOOP"); err != nil {
-		return err
-	}
-	return s.response()
-}
-
-func (s *sieveSession) logout() error {
-	if err := s.c.send("LOGOUT"); err != nil {
+func (s *sieveSession) command(parts ...string) error {
+	if err := s.c.send(parts...); err != nil {
 		return err
 	}
 	return s.response()

@@ -42,28 +42,15 @@ func (s *smtpSession) greet() error {
 	if err := s.reply('2'); err != nil {
 		return err
 	}
-	if err := s.c.send("EHLO ", s.helo); err != nil {
-		return err
-	}
-	return s.reply('2')
+	return s.command("EHLO ", s.helo)
 }
 
 func (s *smtpSession) auth(_, user, password string) error {
-	if err := s.c.send("AUTH PLAIN ", plainIR(user, password)); err != nil {
-		return err
-	}
-	return s.reply('2')
+	return s.command("AUTH PLAIN ", plainIR(user, password))
 }
 
-func (s *smtpSession) noop() error {
-	if err := s.c.send("NOOP"); err != nil {
-		return err
-	}
-	return s.reply('2')
-}
-
-func (s *smtpSession) logout() error {
-	if err := s.c.send("QUIT"); err != nil {
+func (s *smtpSession) command(parts ...string) error {
+	if err := s.c.send(parts...); err != nil {
 		return err
 	}
 	return s.reply('2')

@@ -219,3 +219,14 @@ func Delta(a, b ProcSample) ProcDelta {
 	}
 	return d
 }
+
+// CPUText is the CPU cell of the result tables: "cpu S s<span> (P% of a
+// core, U µs/<unit>)", with U to prec decimals and left out when perOp is
+// 0 (this process's own row has none).
+func CPUText(seconds, percent float64, span string, perOp float64, prec int, unit string) string {
+	s := fmt.Sprintf("cpu %.2f s%s (%.0f%% of a core", seconds, span, percent)
+	if perOp > 0 {
+		s += fmt.Sprintf(", %.*f µs/%s", prec, perOp, unit)
+	}
+	return s + ")"
+}

@@ -161,3 +161,17 @@ func TestErrorsAndClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestCPUText(t *testing.T) {
+	for _, tc := range []struct {
+		got, want string
+	}{
+		{CPUText(1.234, 56.7, "", 8.91, 1, "op"), "cpu 1.23 s (57% of a core, 8.9 µs/op)"},
+		{CPUText(1.234, 56.7, " over the measured phase", 8.91, 0, "op"), "cpu 1.23 s over the measured phase (57% of a core, 9 µs/op)"},
+		{CPUText(2, 100, "", 0, 1, "message"), "cpu 2.00 s (100% of a core)"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%q, want %q", tc.got, tc.want)
+		}
+	}
+}

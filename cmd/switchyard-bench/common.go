@@ -182,9 +182,9 @@ func mockName(f *flags, i int) string {
 }
 
 // serveMocks starts a mock backend on each --mock-backend address with
-// start (which prints its line), waits (waitMock), prints each one's
-// summary and closes them all.
-func serveMocks[S interface{ Close() error }](ctx context.Context, f *flags, start func(name, addr string) (S, error), summary func(name string, s S)) error {
+// start (which prints its line; a failure is "<label> <name> on <addr>:
+// ..."), waits (waitMock), prints each one's summary and closes them all.
+func serveMocks[S interface{ Close() error }](ctx context.Context, f *flags, label string, start func(name, addr string) (S, error), summary func(name string, s S)) error {
 	var servers []S
 	defer func() {
 		for _, s := range servers {
@@ -194,7 +194,7 @@ func serveMocks[S interface{ Close() error }](ctx context.Context, f *flags, sta
 	for i, addr := range f.mockBackend {
 		s, err := start(mockName(f, i), addr)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s %s on %s: %v", label, mockName(f, i), addr, err)
 		}
 		servers = append(servers, s)
 	}

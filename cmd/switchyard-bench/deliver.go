@@ -61,12 +61,12 @@ func runDeliverMock(ctx context.Context, f *flags, accounts []imapload.Account, 
 	if cfg.TLS, err = mockTLSConfig(f, f.mockTLS); err != nil {
 		return err
 	}
-	return serveMocks(ctx, f, func(name, addr string) (*mocksmtp.Server, error) {
+	return serveMocks(ctx, f, "mock "+proto+" backend", func(name, addr string) (*mocksmtp.Server, error) {
 		c := cfg
 		c.Name = name
 		s, err := mocksmtp.Listen(addr, c)
 		if err != nil {
-			return nil, fmt.Errorf("mock %s backend %s on %s: %v", proto, c.Name, addr, err)
+			return nil, err
 		}
 		known := "any recipient"
 		if len(cfg.Recipients) > 0 {

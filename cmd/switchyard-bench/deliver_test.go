@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,20 +15,14 @@ func TestDeliverAgainstDeliveryMock(t *testing.T) {
 			mock, addrs := startMock(t, 1, "--mock-protocol", proto, "--mock-names", "m"+proto,
 				"--mock-known-recipients", "--users", "4", "--duration", "30s")
 			addr := addrs[0]
-			jsonPath := filepath.Join(t.TempDir(), "r.json")
-			var out, errb bytes.Buffer
-			code := run(context.Background(), []string{"--scenario", "deliver", "--protocol", proto, "--target", addr,
+			out, b := runOK(t, "--scenario", "deliver", "--protocol", proto, "--target", addr,
 				"--users", "4", "--recipients", "2", "--message-size", "3000", "--per-connection", "5",
-				"--count", "40", "--concurrency", "2", "--pid", itoa(os.Getpid()), "--json", jsonPath}, &out, &errb)
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, errb.String())
-			}
-			if !strings.Contains(out.String(), "40 ok, 0 failed") || !regexp.MustCompile(`(?m)^protocol +`+proto+`$`).MatchString(out.String()) ||
-				!regexp.MustCompile(`(?m)^delivered +40 messages, 80 recipients`).MatchString(out.String()) {
-				t.Fatalf("output:\n%s", out.String())
+				"--count", "40", "--concurrency", "2", "--pid", itoa(os.Getpid()))
+			if !strings.Contains(out, "40 ok, 0 failed") || !regexp.MustCompile(`(?m)^protocol +`+proto+`$`).MatchString(out) ||
+				!regexp.MustCompile(`(?m)^delivered +40 messages, 80 recipients`).MatchString(out) {
+				t.Fatalf("output:\n%s", out)
 			}
 			var m map[string]any
-			b, _ := os.ReadFile(jsonPath)
 			if err := json.Unmarshal(b, &m); err != nil || m["ops"].(float64) != 40 || m["protocol"] != proto ||
 				m["scenario"] != "deliver" || m["connections"].(float64) < 8 || m["target_cost"] == nil {
 				t.Fatalf("json %s %v", b, err)
@@ -46,19 +37,12 @@ func TestDeliverAgainstDeliveryMock(t *testing.T) {
 }
 
 func TestDeliverBadFlags(t *testing.T) {
-	for _, args := range [][]string{
+	expectRefused(t, [][]string{
 		{"--scenario", "deliver", "--count", "1"},
 		{"--scenario", "deliver", "--protocol", "pop3", "--count", "1"},
 		{"--scenario", "deliver", "--protocol", "smtp", "--tls", "implicit", "--count", "1"},
 		{"--scenario", "deliver", "--protocol", "lmtp", "--message-size", "10", "--count", "1"},
 		{"--scenario", "deliver", "--protocol", "lmtp", "--recipients", "5", "--users", "4", "--count", "1"},
 		{"--mock-backend", "127.0.0.1:0", "--mock-protocol", "lmtp", "--mock-proxy-header"},
-	} {
-		var out, errb bytes.Buffer
-		if code := run(context.Background(), args, &out, &errb); code == 0 {
-			t.Errorf("%v: exit 0", args)
-		} else if errb.Len() == 0 {
-			t.Errorf("%v: no message", args)
-		}
-	}
+	})
 }

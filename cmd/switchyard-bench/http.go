@@ -54,13 +54,12 @@ func runHTTPMock(ctx context.Context, f *flags, accounts []imapload.Account, std
 	if tlsCfg != nil {
 		scheme = "https"
 	}
-	return serveMocks(ctx, f, func(name, addr string) (*mockhttp.Server, error) {
+	return serveMocks(ctx, f, "mock http backend", func(name, addr string) (*mockhttp.Server, error) {
 		s, err := mockhttp.Listen(addr, mockhttp.Config{Name: name, Users: users, TLS: tlsCfg})
-		if err != nil {
-			return nil, fmt.Errorf("mock http backend %s on %s: %v", name, addr, err)
+		if err == nil {
+			fmt.Fprintf(stdout, "mockhttp %s listening on %s (%s, %d users)\n", name, s.Addr(), scheme, len(users))
 		}
-		fmt.Fprintf(stdout, "mockhttp %s listening on %s (%s, %d users)\n", name, s.Addr(), scheme, len(users))
-		return s, nil
+		return s, err
 	}, func(_ string, s *mockhttp.Server) {
 		fmt.Fprintf(stdout, "mockhttp %s: %d requests, %d unauthorized, %d connections\n", s.Name(), s.Requests(), s.Unauthorized(), s.Connections())
 	})

@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"github.com/switchyard-mail/switchyard/bench/imapload"
 	"github.com/switchyard-mail/switchyard/bench/mixload"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/internal/cliflags"
 )
 
 func main() {
@@ -188,16 +188,8 @@ const maxRate = 1_000_000
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var f flags
 	fs := newFlagSet(&f, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "switchyard-bench:", err)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "switchyard-bench: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code := cliflags.Parse(fs, args, stderr, 2); code >= 0 {
+		return code
 	}
 	if f.rate != 0 && (f.scenario != "login" || f.protocol != "imap" || len(f.mockBackend) > 0 || !(f.rate > 0 && f.rate <= maxRate)) {
 		fmt.Fprintf(stderr, "switchyard-bench: --rate %g: an open-loop rate above 0 and at most %g logins/s, for --scenario login with --protocol imap\n", f.rate, float64(maxRate))
@@ -307,15 +299,14 @@ func runMock(ctx context.Context, f *flags, accounts []imapload.Account, stdout 
 	if cfg.TLS, err = mockTLSConfig(f, f.mockTLS || f.mockImplicit); err != nil {
 		return err
 	}
-	return serveMocks(ctx, f, func(name, addr string) (*mockimap.Server, error) {
+	return serveMocks(ctx, f, "mock backend", func(name, addr string) (*mockimap.Server, error) {
 		c := cfg
 		c.Name = name
 		s, err := mockimap.Listen(addr, c)
-		if err != nil {
-			return nil, fmt.Errorf("mock backend %s on %s: %v", c.Name, addr, err)
+		if err == nil {
+			fmt.Fprintf(stdout, "mockimap %s listening on %s (%d users)\n", c.Name, s.Addr(), len(users))
 		}
-		fmt.Fprintf(stdout, "mockimap %s listening on %s (%d users)\n", c.Name, s.Addr(), len(users))
-		return s, nil
+		return s, err
 	}, func(_ string, s *mockimap.Server) {
 		fmt.Fprintf(stdout, "mockimap %s: %d logins, %d refused, %d sessions open at exit\n", s.Name(), s.Logins(), s.FailedLogins(), s.Sessions())
 	})

@@ -98,18 +98,12 @@ func TestLoginScenarioAgainstMock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	jsonPath := filepath.Join(t.TempDir(), "r.json")
-	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"--scenario", "login", "--target", s.Addr(), "--users", "2", "--user-prefix", "u",
-		"--password", "pw", "--auth", "login", "--count", "50", "--concurrency", "4", "--pid", itoa(os.Getpid()), "--json", jsonPath}, &out, &errb)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
-	}
-	if !strings.Contains(out.String(), "50 ok, 0 failed") || !strings.Contains(out.String(), "target rss") {
-		t.Fatalf("output:\n%s", out.String())
+	out, b := runOK(t, "--scenario", "login", "--target", s.Addr(), "--users", "2", "--user-prefix", "u",
+		"--password", "pw", "--auth", "login", "--count", "50", "--concurrency", "4", "--pid", itoa(os.Getpid()))
+	if !strings.Contains(out, "50 ok, 0 failed") || !strings.Contains(out, "target rss") {
+		t.Fatalf("output:\n%s", out)
 	}
 	var m map[string]any
-	b, _ := os.ReadFile(jsonPath)
 	if err := json.Unmarshal(b, &m); err != nil || m["ops"].(float64) != 50 {
 		t.Fatalf("json %s %v", b, err)
 	}
@@ -126,25 +120,19 @@ func TestOpenLoopLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	jsonPath := filepath.Join(t.TempDir(), "r.json")
-	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"--scenario", "login", "--target", s.Addr(), "--users", "1", "--user-prefix", "u",
-		"--password", "pw", "--count", "20", "--rate", "500", "--concurrency", "8", "--json", jsonPath}, &out, &errb)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
-	}
-	if !strings.Contains(out.String(), "20 ok, 0 failed") || !strings.Contains(out.String(), "open-loop rate") {
-		t.Fatalf("output:\n%s", out.String())
+	out, b := runOK(t, "--scenario", "login", "--target", s.Addr(), "--users", "1", "--user-prefix", "u",
+		"--password", "pw", "--count", "20", "--rate", "500", "--concurrency", "8")
+	if !strings.Contains(out, "20 ok, 0 failed") || !strings.Contains(out, "open-loop rate") {
+		t.Fatalf("output:\n%s", out)
 	}
 	var m map[string]any
-	b, _ := os.ReadFile(jsonPath)
 	if err := json.Unmarshal(b, &m); err != nil || m["rate"] != 500.0 || m["ops"] != 20.0 {
 		t.Fatalf("json %s %v", b, err)
 	}
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{
+	expectRefused(t, [][]string{
 		{"--rate", "-1", "--count", "1"},
 		{"--rate", "10", "--scenario", "idle"},
 		{"--rate", "10", "--protocol", "pop3"},
@@ -154,14 +142,7 @@ func TestBadFlags(t *testing.T) {
 		{"--pprof-url", "http://127.0.0.1:1/"},
 		{"--no-such-flag"},
 		{"stray"},
-	} {
-		var out, errb bytes.Buffer
-		if code := run(context.Background(), args, &out, &errb); code == 0 {
-			t.Errorf("%v: exit 0", args)
-		} else if errb.Len() == 0 {
-			t.Errorf("%v: no message", args)
-		}
-	}
+	})
 }
 
 func TestMockBackendMode(t *testing.T) {
@@ -193,6 +174,32 @@ func TestMockBackendMode(t *testing.T) {
 	for _, want := range []string{"mockimap old listening on " + a1, "mockimap new listening on " + a2, "mockimap new: 1 logins"} {
 		if !strings.Contains(mock.out.String(), want) {
 			t.Fatalf("output lacks %q:\n%s", want, mock.out.String())
+		}
+	}
+}
+
+// runOK runs the command with args and --json to a temporary file, fails
+// the test unless it exits 0, and returns its standard output and the
+// JSON document it wrote.
+func runOK(t *testing.T, args ...string) (out string, js []byte) {
+	t.Helper()
+	jsonPath := filepath.Join(t.TempDir(), "r.json")
+	var o, e bytes.Buffer
+	if code := run(context.Background(), append(args, "--json", jsonPath), &o, &e); code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, e.String(), o.String())
+	}
+	js, _ = os.ReadFile(jsonPath)
+	return o.String(), js
+}
+
+// expectRefused fails the test for each args the command accepts (exit
+// 0) or refuses without a message on standard error.
+func expectRefused(t *testing.T, cases [][]string) {
+	t.Helper()
+	for _, args := range cases {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, &out, &errb); code == 0 || errb.Len() == 0 {
+			t.Errorf("%v: exit %d, %q", args, code, errb.String())
 		}
 	}
 }

@@ -69,7 +69,7 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 		Addr() string
 		Close() error
 	}
-	return serveMocks(ctx, f, func(name, addr string) (server, error) {
+	return serveMocks(ctx, f, fmt.Sprintf("mock %s backend", proto), func(name, addr string) (server, error) {
 		var s server
 		var err error
 		switch proto {
@@ -85,7 +85,7 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 			s, err = mocksieve.Listen(addr, mocksieve.Config{Name: name, Users: users, AcceptProxyHeader: f.mockProxy, XClient: f.mockXClient})
 		}
 		if err != nil {
-			return nil, fmt.Errorf("mock %s backend %s on %s: %v", proto, name, addr, err)
+			return nil, err
 		}
 		fmt.Fprintf(stdout, "mock%s %s listening on %s (%d users)\n", proto, name, s.Addr(), len(users))
 		return s, nil

@@ -2,12 +2,9 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,18 +17,12 @@ func TestProtocolLoginAgainstProtocolMock(t *testing.T) {
 			mock, addrs := startMock(t, 1, "--mock-protocol", proto, "--mock-xclient",
 				"--users", "3", "--password", "pw", "--duration", "30s")
 			addr := addrs[0]
-			jsonPath := filepath.Join(t.TempDir(), "r.json")
-			var out, errb bytes.Buffer
-			code := run(context.Background(), []string{"--scenario", "login", "--protocol", proto, "--target", addr,
-				"--users", "3", "--password", "pw", "--count", "30", "--concurrency", "3", "--pid", itoa(os.Getpid()), "--json", jsonPath}, &out, &errb)
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, errb.String())
-			}
-			if !strings.Contains(out.String(), "30 ok, 0 failed") || !strings.Contains(out.String(), "protocol      "+proto) {
-				t.Fatalf("output:\n%s", out.String())
+			out, b := runOK(t, "--scenario", "login", "--protocol", proto, "--target", addr,
+				"--users", "3", "--password", "pw", "--count", "30", "--concurrency", "3", "--pid", itoa(os.Getpid()))
+			if !strings.Contains(out, "30 ok, 0 failed") || !strings.Contains(out, "protocol      "+proto) {
+				t.Fatalf("output:\n%s", out)
 			}
 			var m map[string]any
-			b, _ := os.ReadFile(jsonPath)
 			if err := json.Unmarshal(b, &m); err != nil || m["ops"].(float64) != 30 || m["protocol"] != proto || m["target_cost"] == nil {
 				t.Fatalf("json %s %v", b, err)
 			}
@@ -73,7 +64,7 @@ func TestProtocolMockXClient(t *testing.T) {
 }
 
 func TestProtocolBadFlags(t *testing.T) {
-	for _, args := range [][]string{
+	expectRefused(t, [][]string{
 		{"--protocol", "nntp", "--count", "1"},
 		{"--protocol", "pop3", "--scenario", "idle"},
 		{"--protocol", "submission", "--auth", "user", "--count", "1"},
@@ -82,12 +73,5 @@ func TestProtocolBadFlags(t *testing.T) {
 		{"--mock-backend", "127.0.0.1:0", "--mock-protocol", "pop3", "--mock-tls"},
 		{"--mock-backend", "127.0.0.1:0", "--mock-protocol", "submission", "--mock-proxy-header"},
 		{"--mock-backend", "127.0.0.1:0", "--mock-protocol", "x"},
-	} {
-		var out, errb bytes.Buffer
-		if code := run(context.Background(), args, &out, &errb); code == 0 {
-			t.Errorf("%v: exit 0", args)
-		} else if errb.Len() == 0 {
-			t.Errorf("%v: no message", args)
-		}
-	}
+	})
 }

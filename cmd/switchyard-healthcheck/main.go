@@ -34,6 +34,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/config/overrides"
+	"github.com/switchyard-mail/switchyard/internal/cliflags"
 )
 
 func main() {
@@ -52,16 +53,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	caFile := fs.String("ca-file", "", "PEM CAs to verify a non-loopback admin address with")
 	insecure := fs.Bool("insecure", false, "do not verify the certificate of a non-loopback admin address")
 	quiet := fs.BoolP("quiet", "q", false, "print nothing on success")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "switchyard-healthcheck:", err)
-		return 1
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "switchyard-healthcheck: unexpected argument %q\n", fs.Arg(0))
-		return 1
+	if code := cliflags.Parse(fs, args, stderr, 1); code >= 0 {
+		return code
 	}
 	if !strings.HasPrefix(*path, "/") {
 		fmt.Fprintf(stderr, "switchyard-healthcheck: --path %q must start with /\n", *path)

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/internal/tcpserver"
 )
 
 // backend is the demo's own IMAP server: one INBOX with one message whose
@@ -19,14 +20,10 @@ import (
 // answers anything else BAD. It is no test double: bench/mockimap is, and
 // the shipped binary must not link it.
 type backend struct {
+	srv   tcpserver.Server
 	name  string
 	users map[string]string
 	msg   []byte
-	ln    net.Listener
-	wg    sync.WaitGroup
-
-	mu    sync.Mutex
-	conns map[net.Conn]bool
 }
 
 const (
@@ -37,11 +34,7 @@ const (
 )
 
 func listenBackend(addr, name string, users map[string]string) (*backend, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	b := &backend{name: name, users: users, ln: ln, conns: map[net.Conn]bool{},
+	b := &backend{name: name, users: users,
 		msg: []byte("From: switchyard demo <demo@" + name + ".invalid>\r\n" +
 			"To: <user@example.invalid>\r\n" +
 			"Subject: Marker: you are on " + name + "\r\n" +
@@ -51,46 +44,17 @@ func listenBackend(addr, name string, users map[string]string) (*backend, error)
 			"Content-Type: text/plain; charset=us-ascii\r\n" +
 			"\r\n" +
 			"backend=" + name + "\r\n")}
-	b.wg.Add(1)
-	go b.accept()
+	if err := b.srv.Listen(addr, b.serve); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
 // Addr is the backend's address.
-func (b *backend) Addr() string { return b.ln.Addr().String() }
+func (b *backend) Addr() string { return b.srv.Addr() }
 
 // Close stops accepting, closes every connection and waits for them.
-func (b *backend) Close() {
-	_ = b.ln.Close()
-	b.mu.Lock()
-	for c := range b.conns {
-		_ = c.Close()
-	}
-	b.mu.Unlock()
-	b.wg.Wait()
-}
-
-func (b *backend) accept() {
-	defer b.wg.Done()
-	for {
-		c, err := b.ln.Accept()
-		if err != nil {
-			return
-		}
-		b.mu.Lock()
-		b.conns[c] = true
-		b.mu.Unlock()
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			b.serve(c)
-			b.mu.Lock()
-			delete(b.conns, c)
-			b.mu.Unlock()
-			_ = c.Close()
-		}()
-	}
-}
+func (b *backend) Close() { _ = b.srv.Close() }
 
 // session is one client's state.
 type session struct {

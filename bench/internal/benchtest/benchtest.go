@@ -27,3 +27,15 @@ func JSON(t testing.TB, write func(path string) error) (map[string]any, []byte) 
 	}
 	return m, b
 }
+
+// Listen starts a mock backend with listen (its package's Listen) on
+// 127.0.0.1:0 and closes it when the test ends; an error fails the test.
+func Listen[S interface{ Close() error }, C any](t testing.TB, listen func(addr string, cfg C) (S, error), cfg C) S {
+	t.Helper()
+	s, err := listen("127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}

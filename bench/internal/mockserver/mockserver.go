@@ -1,7 +1,6 @@
-// Package mockserver is the listener scaffolding shared by the bench's
-// in-process mock backends: accept loop, one goroutine per connection,
-// Close that stops accepting and closes every connection, and the optional
-// PROXY v1/v2 header read.
+// Package mockserver is what the bench's in-process mock backends share
+// besides their protocol: the listener (internal/tcpserver), the logins
+// they accepted, the optional PROXY v1/v2 header read and SASL PLAIN.
 package mockserver
 
 import (
@@ -15,84 +14,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/internal/tcpserver"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 )
-
-// Listener accepts connections and hands each to serve on its own
-// goroutine; the connection is closed when serve returns.
-type Listener struct {
-	ln    net.Listener
-	serve func(net.Conn)
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-}
-
-// Listen starts accepting on addr ("127.0.0.1:0").
-func Listen(addr string, serve func(net.Conn)) (*Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	l := &Listener{ln: ln, serve: serve, conns: map[net.Conn]struct{}{}}
-	l.wg.Add(1)
-	go l.accept()
-	return l, nil
-}
-
-// Addr is the listening address.
-func (l *Listener) Addr() string { return l.ln.Addr().String() }
-
-// Close stops accepting, closes every connection and waits for their
-// goroutines.
-func (l *Listener) Close() error {
-	err := l.ln.Close()
-	l.mu.Lock()
-	for c := range l.conns {
-		c.Close()
-	}
-	l.mu.Unlock()
-	l.wg.Wait()
-	return err
-}
-
-func (l *Listener) accept() {
-	defer l.wg.Done()
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			return
-		}
-		l.mu.Lock()
-		l.conns[c] = struct{}{}
-		l.mu.Unlock()
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			defer func() {
-				l.mu.Lock()
-				delete(l.conns, c)
-				l.mu.Unlock()
-				c.Close()
-			}()
-			l.serve(c)
-		}()
-	}
-}
 
 // Backend is the part of a mock backend that does not speak its
 // protocol, to embed: the listener (Start, Addr, Close) and the logins it
 // accepted (RecordLogin, Logins, LastClientAddr).
 type Backend struct {
-	l      *Listener
+	l      tcpserver.Server
 	logins Logins
 }
 
 // Start listens on addr ("127.0.0.1:0") and serves each connection with
 // serve.
-func (b *Backend) Start(addr string, serve func(net.Conn)) (err error) {
-	b.l, err = Listen(addr, serve)
-	return err
+func (b *Backend) Start(addr string, serve func(net.Conn)) error {
+	return b.l.Listen(addr, serve)
 }
 
 // Addr is the listening address.
@@ -112,6 +49,49 @@ func (b *Backend) Logins() int { return b.logins.Count() }
 // for user's last successful login: from XCLIENT, a PROXY header, or the
 // socket.
 func (b *Backend) LastClientAddr(user string) string { return b.logins.LastClientAddr(user) }
+
+// Mock is a running mock backend whose sessions read a configuration C:
+// Addr, Close, Logins and LastClientAddr are Backend's.
+type Mock[C any] struct {
+	Backend
+	Cfg C
+}
+
+// Listen starts a Mock of cfg on addr ("127.0.0.1:0"); serve runs each
+// connection.
+func Listen[C any](addr string, cfg C, serve func(*Mock[C], net.Conn)) (*Mock[C], error) {
+	m := &Mock[C]{Cfg: cfg}
+	if err := m.Start(addr, func(c net.Conn) { serve(m, c) }); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Open begins a line-based session on c: a minute to live, a reader and a
+// writer, and the client's address (ClientAddr). ok false drops c.
+func Open(c net.Conn, acceptProxy bool) (r *bufio.Reader, w *bufio.Writer, client string, ok bool) {
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	r, w = bufio.NewReader(c), bufio.NewWriter(c)
+	client, ok = ClientAddr(c, r, acceptProxy)
+	return r, w, client, ok
+}
+
+// XClient is client (host:port) after an XCLIENT command's arguments
+// ("ADDR=192.0.2.1 PORT=4711 ..."), as Dovecot's logins take them: ADDR
+// and PORT replace their halves, other attributes are ignored.
+func XClient(client, args string) string {
+	for _, f := range strings.Fields(args) {
+		k, v, _ := strings.Cut(f, "=")
+		host, port, _ := net.SplitHostPort(client)
+		switch strings.ToUpper(k) {
+		case "ADDR":
+			client = net.JoinHostPort(v, port)
+		case "PORT":
+			client = net.JoinHostPort(host, v)
+		}
+	}
+	return client
+}
 
 // ClientAddr is the client address (host:port) of c: the socket's peer, or
 // with acceptProxy the source of an optional PROXY v1/v2 header read from r.

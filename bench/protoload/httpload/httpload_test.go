@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapload"
+	"github.com/switchyard-mail/switchyard/bench/internal/benchtest"
 	"github.com/switchyard-mail/switchyard/bench/mockhttp"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/bench/protoload"
@@ -31,11 +32,7 @@ func TestJMAPBody(t *testing.T) {
 
 func TestHTTPAgainstMock(t *testing.T) {
 	users := map[string]string{"u0": "pw", "u1": "pw", "u2": "pw"}
-	s, err := mockhttp.Listen("127.0.0.1:0", mockhttp.Config{Name: "m", Users: users})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := benchtest.Listen(t, mockhttp.Listen, mockhttp.Config{Name: "m", Users: users})
 	accts := imapload.Accounts("u", 3, "pw")
 	for _, perConn := range []int{0, 7} {
 		res, err := RunHTTP(context.Background(), HTTPOptions{Target: s.Addr(), Accounts: accts, PerConnection: perConn, Run: protoload.Run{Concurrency: 3, Count: 200, Linger: 200 * time.Millisecond, Timeline: 50 * time.Millisecond}})
@@ -73,11 +70,7 @@ func TestHTTPTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := mockhttp.Listen("127.0.0.1:0", mockhttp.Config{Name: "t", TLS: tc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := benchtest.Listen(t, mockhttp.Listen, mockhttp.Config{Name: "t", TLS: tc})
 	res, err := RunHTTP(context.Background(), HTTPOptions{Target: s.Addr(), TLS: imapload.TLSImplicit,
 		TLSConfig: &tls.Config{InsecureSkipVerify: true}, Accounts: imapload.Accounts("u", 2, "pw"), Run: protoload.Run{Concurrency: 2, Count: 50}})
 	if err != nil {

@@ -55,18 +55,14 @@ func WriteTail(p func(k, f string, a ...any), r *imapload.Result, unit string) {
 		p("  error", "%-40s %d", e.Kind, e.Count)
 	}
 	if c := r.TargetCost; c != nil {
-		line := fmt.Sprintf("cpu %.2f s (%.0f%% of a core", c.CPUSeconds, c.CPUPercent)
-		if c.CPUMicrosPerOp > 0 {
-			line += fmt.Sprintf(", %.1f µs/%s", c.CPUMicrosPerOp, unit)
-		}
-		p("target", "%s)", line)
+		p("target", "%s", stats.CPUText(c.CPUSeconds, c.CPUPercent, "", c.CPUMicrosPerOp, 1, unit))
 		p("target rss", "%d KiB -> %d KiB (peak %d KiB)", c.RSSStartKiB, c.RSSEndKiB, c.RSSPeakKiB)
 	}
 	if r.SamplerError != "" {
 		p("sampler error", "%s", r.SamplerError)
 	}
 	if b := r.BenchCPU; b != nil {
-		p("bench itself", "cpu %.2f s (%.0f%% of a core)", b.CPUSeconds, b.CPUPercent)
+		p("bench itself", "%s", stats.CPUText(b.CPUSeconds, b.CPUPercent, "", 0, 0, ""))
 	}
 }
 
