@@ -16,10 +16,10 @@ func runGnetMock(ctx context.Context, f *flags, stdout io.Writer) error {
 		return errors.New("--mock-protocol " + f.mockProtocol + " takes no other --mock-* flag but --mock-names")
 	}
 	cfg := gnetmock.Config{Enroll: f.mockProtocol == "imap-gnet-enroll"}
-	return serveMocks(ctx, f, func(name, addr string) (*gnetmock.Server, error) {
+	return serveMocks(ctx, f, "gnetmock", func(name, addr string) (*gnetmock.Server, error) {
 		s, err := gnetmock.Listen(addr, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("mock backend %s on %s: %v", name, addr, err)
+			return nil, err
 		}
 		fmt.Fprintf(stdout, "gnetmock %s listening on %s (%s)\n", name, s.Addr(), f.mockProtocol)
 		return s, nil

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"strings"
 	"testing"
 )
@@ -13,11 +11,10 @@ func TestGnetMock(t *testing.T) {
 	for _, proto := range []string{"imap-gnet", "imap-gnet-enroll"} {
 		t.Run(proto, func(t *testing.T) {
 			mock, addrs := startMock(t, 1, "--mock-protocol", proto, "--mock-names", "floor")
-			var out, errb bytes.Buffer
-			code := run(context.Background(), []string{"--scenario", "login", "--target", addrs[0], "--users", "2",
-				"--password", "pw", "--count", "40", "--concurrency", "4"}, &out, &errb)
-			if code != 0 || !strings.Contains(out.String(), "40 ok, 0 failed") {
-				t.Fatalf("exit %d:\n%s%s", code, out.String(), errb.String())
+			out, _ := runOK(t, "--scenario", "login", "--target", addrs[0], "--users", "2",
+				"--password", "pw", "--count", "40", "--concurrency", "4")
+			if !strings.Contains(out, "40 ok, 0 failed") {
+				t.Fatalf("output:\n%s", out)
 			}
 			mock.stop(t)
 			if !strings.Contains(mock.out.String(), "gnetmock floor: 40 logins") {
@@ -25,8 +22,8 @@ func TestGnetMock(t *testing.T) {
 			}
 		})
 	}
-	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"--mock-backend", "127.0.0.1:0", "--mock-protocol", "imap-gnet", "--mock-tls"}, &out, &errb); code == 0 {
-		t.Fatal("--mock-tls with imap-gnet accepted")
-	}
+	expectRefused(t, [][]string{
+		{"--mock-backend", "127.0.0.1:0", "--mock-protocol", "imap-gnet", "--mock-tls"},
+		{"--mock-backend", "127.0.0.1:0", "--mock-protocol", "imap-gnet-enroll", "--mock-proxy-header"},
+	})
 }
