@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/switchyard-mail/switchyard/admin/backend"
 	"github.com/switchyard-mail/switchyard/admin/metrics"
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // scrape GETs /metrics with the token, parses it with the Prometheus text
@@ -214,7 +215,7 @@ func TestMetricsServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, auth := range []string{"", "Bearer " + testToken, "Bearer " + strings.Repeat("-", DefaultMinTokenLen)} {
+	for _, auth := range []string{"", "Bearer " + testToken, "Bearer " + strings.Repeat("-", limits.AdminMinTokenLen)} {
 		if code, _ := get(closed, "GET", "/metrics", auth); code != 401 {
 			t.Errorf("metrics with %q: %d", auth, code)
 		}

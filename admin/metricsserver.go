@@ -13,6 +13,7 @@ import (
 	"github.com/switchyard-mail/switchyard/admin/backend"
 	"github.com/switchyard-mail/switchyard/admin/httpio"
 	"github.com/switchyard-mail/switchyard/admin/metrics"
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // MetricsOptions configures a metrics-only server ([metrics]).
@@ -45,7 +46,7 @@ func NewMetricsServer(opt MetricsOptions) (*Server, error) {
 	}
 	// A Server with a placeholder admin token: only the handler below
 	// ever checks a token, against the metrics token.
-	s, err := newAdminServer(Options{BearerToken: strings.Repeat("-", DefaultMinTokenLen), Registry: opt.Registry, Metrics: opt.Metrics,
+	s, err := newAdminServer(Options{BearerToken: strings.Repeat("-", limits.AdminMinTokenLen), Registry: opt.Registry, Metrics: opt.Metrics,
 		TLS: opt.TLS, Logger: opt.Logger}, nopBackend{}, false)
 	if err != nil {
 		return nil, err

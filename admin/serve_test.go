@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/internal/testcert"
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // serve starts s on a loopback port and stops it when the test ends.
@@ -341,7 +342,7 @@ func TestIdleFloodDoesNotDenyService(t *testing.T) {
 	s, addr, client := tlsServer(t, nil, nil)
 	flood(t, addr, "127.0.0.2", 64, false)
 	flood(t, addr, "127.0.0.3", 64, true)
-	waitRejected(t, s, 2*(64-DefaultMaxConnsPerClient))
+	waitRejected(t, s, 2*(64-limits.AdminMaxConnsPerClient))
 	if code := answers(t, client, addr, "/healthz", false); code != 200 {
 		t.Fatalf("/healthz during the flood: %d", code)
 	}

@@ -35,26 +35,9 @@ import (
 	"github.com/switchyard-mail/switchyard/limits"
 )
 
-// Defaults applied by New to zero-valued Options: limits named in
-// package limits (docs/LIMITS.md), the first three also [admin]'s defaults.
-const (
-	DefaultMinTokenLen       = limits.AdminMinTokenLen
-	DefaultLockoutThreshold  = limits.AdminLockoutThreshold
-	DefaultLockoutDuration   = limits.AdminLockoutDuration
-	DefaultLockoutPace       = limits.AdminLockoutPace
-	DefaultReadHeaderTimeout = limits.AdminReadHeaderTimeout
-	DefaultReadTimeout       = limits.AdminReadTimeout
-	DefaultWriteTimeout      = limits.AdminWriteTimeout
-	DefaultIdleTimeout       = limits.AdminIdleTimeout
-	DefaultMaxConns          = limits.AdminMaxConns
-	DefaultMaxConnsPerClient = limits.AdminMaxConnsPerClient
-	DefaultLoopbackReserve   = limits.AdminLoopbackReserve
-	DefaultMaxImportBytes    = limits.AdminMaxImportBytes
-	// MaxHeaderBytes bounds a request's header block.
-	MaxHeaderBytes = limits.AdminMaxHeaderBytes
-)
-
-// Options configures the admin server. Zero values take the defaults above.
+// Options configures the admin server. Zero values take the limits named
+// Admin* in package limits (docs/LIMITS.md); the token length, the lockout
+// threshold and its duration are also [admin]'s defaults.
 type Options struct {
 	// BearerToken is the token every endpoint except /healthz and /readyz
 	// (and /metrics with MetricsWithoutAuth) requires. New refuses one
@@ -158,7 +141,7 @@ func newAdminServer(opt Options, b backend.Backend, stats bool) (*Server, error)
 		return nil, errors.New("admin: nil Backend")
 	}
 	if opt.MinTokenLen == 0 {
-		opt.MinTokenLen = DefaultMinTokenLen
+		opt.MinTokenLen = limits.AdminMinTokenLen
 	}
 	if opt.MinTokenLen < 0 {
 		return nil, fmt.Errorf("admin: MinTokenLen %d is negative", opt.MinTokenLen)
@@ -198,22 +181,22 @@ func newAdminServer(opt Options, b backend.Backend, stats bool) (*Server, error)
 		def  time.Duration
 		name string
 	}{
-		{&opt.LockoutDuration, DefaultLockoutDuration, "LockoutDuration"},
-		{&opt.LockoutPace, DefaultLockoutPace, "LockoutPace"},
-		{&opt.ReadHeaderTimeout, DefaultReadHeaderTimeout, "ReadHeaderTimeout"},
-		{&opt.ReadTimeout, DefaultReadTimeout, "ReadTimeout"},
-		{&opt.WriteTimeout, DefaultWriteTimeout, "WriteTimeout"},
-		{&opt.IdleTimeout, DefaultIdleTimeout, "IdleTimeout"},
+		{&opt.LockoutDuration, limits.AdminLockoutDuration, "LockoutDuration"},
+		{&opt.LockoutPace, limits.AdminLockoutPace, "LockoutPace"},
+		{&opt.ReadHeaderTimeout, limits.AdminReadHeaderTimeout, "ReadHeaderTimeout"},
+		{&opt.ReadTimeout, limits.AdminReadTimeout, "ReadTimeout"},
+		{&opt.WriteTimeout, limits.AdminWriteTimeout, "WriteTimeout"},
+		{&opt.IdleTimeout, limits.AdminIdleTimeout, "IdleTimeout"},
 	} {
 		if err := setDefault(d.p, d.def, d.name); err != nil {
 			return nil, err
 		}
 	}
-	opt.LockoutThreshold = cmp.Or(opt.LockoutThreshold, DefaultLockoutThreshold)
-	opt.MaxConns = cmp.Or(opt.MaxConns, DefaultMaxConns)
-	opt.MaxConnsPerClient = cmp.Or(opt.MaxConnsPerClient, DefaultMaxConnsPerClient)
-	opt.LoopbackReserve = cmp.Or(opt.LoopbackReserve, min(DefaultLoopbackReserve, opt.MaxConns/2))
-	opt.MaxImportBytes = cmp.Or(opt.MaxImportBytes, DefaultMaxImportBytes)
+	opt.LockoutThreshold = cmp.Or(opt.LockoutThreshold, limits.AdminLockoutThreshold)
+	opt.MaxConns = cmp.Or(opt.MaxConns, limits.AdminMaxConns)
+	opt.MaxConnsPerClient = cmp.Or(opt.MaxConnsPerClient, limits.AdminMaxConnsPerClient)
+	opt.LoopbackReserve = cmp.Or(opt.LoopbackReserve, min(limits.AdminLoopbackReserve, opt.MaxConns/2))
+	opt.MaxImportBytes = cmp.Or(opt.MaxImportBytes, limits.AdminMaxImportBytes)
 	if opt.MaxStreams <= 0 {
 		opt.MaxStreams = DefaultMaxStreams
 	}
@@ -297,7 +280,7 @@ func newAdminServer(opt Options, b backend.Backend, stats bool) (*Server, error)
 		ReadTimeout:       opt.ReadTimeout,
 		WriteTimeout:      opt.WriteTimeout,
 		IdleTimeout:       opt.IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
+		MaxHeaderBytes:    limits.AdminMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return context.Background() },
 	}

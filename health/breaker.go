@@ -54,16 +54,6 @@ func (s State) String() string {
 	return "closed"
 }
 
-// Defaults for zero Options fields: the configuration's
-// (server.host_down_threshold, server.host_down_cooldown), named in
-// package limits.
-const (
-	DefaultFailureThreshold = limits.HostDownThreshold
-	DefaultMinClients       = limits.HostDownMinClients
-	DefaultCooldown         = limits.HostDownCooldown
-	DefaultProbeTimeout     = limits.ProbeTimeout
-)
-
 // Options configures a Registry.
 type Options struct {
 	// FailureThreshold consecutive failures open the circuit (default 5).
@@ -133,18 +123,12 @@ type Registry struct {
 
 // New returns a registry; every circuit starts closed.
 func New(opt Options) *Registry {
-	if opt.FailureThreshold <= 0 {
-		opt.FailureThreshold = DefaultFailureThreshold
-	}
-	if opt.MinClients <= 0 {
-		opt.MinClients = DefaultMinClients
-	}
-	if opt.Cooldown <= 0 {
-		opt.Cooldown = DefaultCooldown
-	}
-	if opt.ProbeTimeout <= 0 {
-		opt.ProbeTimeout = DefaultProbeTimeout
-	}
+	// Zero fields take the configuration's defaults
+	// (server.host_down_threshold, server.host_down_cooldown).
+	opt.FailureThreshold = limits.Or(opt.FailureThreshold, limits.HostDownThreshold)
+	opt.MinClients = limits.Or(opt.MinClients, limits.HostDownMinClients)
+	opt.Cooldown = limits.Or(opt.Cooldown, limits.HostDownCooldown)
+	opt.ProbeTimeout = limits.Or(opt.ProbeTimeout, limits.ProbeTimeout)
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}

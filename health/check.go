@@ -222,12 +222,8 @@ func (c *Checker) Results() []CheckResult {
 
 // NewChecker returns a checker of targets feeding reg.
 func NewChecker(reg *Registry, targets []Target, opt CheckerOptions) *Checker {
-	if opt.Interval <= 0 {
-		opt.Interval = limits.HealthCheckInterval
-	}
-	if opt.Timeout <= 0 {
-		opt.Timeout = limits.BackendTimeout
-	}
+	opt.Interval = limits.Or(opt.Interval, limits.HealthCheckInterval)
+	opt.Timeout = limits.Or(opt.Timeout, limits.BackendTimeout)
 	return &Checker{reg: reg, targets: append([]Target(nil), targets...), opt: opt}
 }
 

@@ -13,6 +13,8 @@ import (
 	"math/big"
 
 	"github.com/cloudflare/circl/sign/ed448"
+
+	"github.com/switchyard-mail/switchyard/limits"
 )
 
 // JWS algorithms accepted (RFC 7518, RFC 8037). Anything else, "none" and
@@ -117,11 +119,11 @@ var errNoUsableKeys = errors.New("JWKS has no usable signature key")
 // keys whose "alg" is not one accepted here or does not match the key,
 // RSA moduli outside 2048..8192 bits, and keys that do not decode (bad
 // base64url, a point not on the curve). The document is refused when it
-// is larger than MaxJWKSSize, has more than MaxJWKSKeys keys, is not JSON,
-// or leaves no usable key.
+// is larger than limits.MaxJWKSSize, has more than limits.MaxJWKSKeys
+// keys, is not JSON, or leaves no usable key.
 func parseJWKS(data []byte) (keys []*jwk, skipped int, err error) {
-	if len(data) > MaxJWKSSize {
-		return nil, 0, fmt.Errorf("JWKS larger than %d octets", MaxJWKSSize)
+	if len(data) > limits.MaxJWKSSize {
+		return nil, 0, fmt.Errorf("JWKS larger than %d octets", limits.MaxJWKSSize)
 	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(data, &doc); err != nil || doc == nil {
@@ -131,8 +133,8 @@ func parseJWKS(data []byte) (keys []*jwk, skipped int, err error) {
 	if err := json.Unmarshal(doc["keys"], &raw); err != nil || raw == nil {
 		return nil, 0, errors.New(`JWKS has no "keys" array`)
 	}
-	if len(raw) > MaxJWKSKeys {
-		return nil, 0, fmt.Errorf("JWKS has more than %d keys", MaxJWKSKeys)
+	if len(raw) > limits.MaxJWKSKeys {
+		return nil, 0, fmt.Errorf("JWKS has more than %d keys", limits.MaxJWKSKeys)
 	}
 	for _, r := range raw {
 		k, ok := parseJWK(r)

@@ -12,11 +12,12 @@
 //
 // Verify is CPU-only: it never does I/O and never blocks. A JWKS at a URL
 // is fetched by a goroutine started with Start; an unknown key id asks that
-// goroutine for an early refresh (at most once per MinKickInterval) and is
-// refused at once with ErrUnknownKey.
+// goroutine for an early refresh (at most once per
+// limits.JWKSMinKickInterval) and is refused at once with ErrUnknownKey.
 package verify
 
 import (
+	"cmp"
 	"context"
 	"crypto/cipher"
 	"errors"
@@ -36,22 +37,13 @@ import (
 	"lukechampine.com/blake3"
 )
 
-// Defaults and bounds.
-const (
-	DefaultRefresh = limits.JWKSRefreshInterval
-	DefaultLeeway  = limits.OAuthLeeway
-	DefaultClaim   = "email"
-	// MinKickInterval bounds the refreshes unknown key ids can cause.
-	MinKickInterval = limits.JWKSMinKickInterval
-	// MaxJWKSSize and MaxJWKSKeys bound a JWKS document.
-	MaxJWKSSize = limits.MaxJWKSSize
-	MaxJWKSKeys = limits.MaxJWKSKeys
-	// FetchTimeout bounds one JWKS download.
-	FetchTimeout = limits.JWKSFetchTimeout
-	// retryInterval is the wait after a failed download when Refresh is
-	// longer.
-	retryInterval = limits.JWKSRetryInterval
-)
+// DefaultClaim is the claim read when Config.Claim is empty. The other
+// defaults and bounds are limits named in package limits: OAuthLeeway,
+// JWKSRefreshInterval, JWKSRetryInterval (the wait after a failed
+// download when the refresh is longer), JWKSMinKickInterval (the
+// refreshes unknown key ids can cause), JWKSFetchTimeout, MaxJWKSSize and
+// MaxJWKSKeys.
+const DefaultClaim = "email"
 
 // Errors returned by Verify and New. Verify's errors may be wrapped with a
 // fixed reason; test them with errors.Is. No error carries any part of the
@@ -100,16 +92,17 @@ type Config struct {
 	JWKSFile string
 	// JWKSURL is an https URL of a JWKS, fetched by the goroutine Start
 	// starts, every Refresh and on an unknown kid (at most once per
-	// MinKickInterval). Keys from JWKSFile and JWKSURL are used together.
+	// limits.JWKSMinKickInterval). Keys from JWKSFile and JWKSURL are used
+	// together.
 	JWKSURL string
-	// Refresh is the JWKSURL refresh interval; 0 means DefaultRefresh.
+	// Refresh is the JWKSURL refresh interval; 0 means limits.JWKSRefreshInterval.
 	Refresh time.Duration
 	// Issuer, when set, must equal the "iss" claim.
 	Issuer string
 	// Audience, when set, must be "aud" or one of its elements.
 	Audience string
 	// Leeway is the clock skew allowed for exp, nbf and iat (and sw1 times);
-	// 0 means DefaultLeeway.
+	// 0 means limits.OAuthLeeway.
 	Leeway time.Duration
 	// Claim is the JWT claim naming the account, tried before the
 	// standard ones of package identity (email, preferred_username, upn,
@@ -119,7 +112,7 @@ type Config struct {
 	// Stalwart has it (a trailing newline from a file is part of it unless
 	// the loader strips it). When set, sw1 tokens must open with it.
 	StalwartKey []byte
-	// HTTPClient fetches JWKSURL; nil means a client with FetchTimeout.
+	// HTTPClient fetches JWKSURL; nil means a client with limits.JWKSFetchTimeout.
 	// Redirects to anything but https are refused.
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
@@ -182,15 +175,9 @@ func New(cfg Config) (*Verifier, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	if v.leeway == 0 {
-		v.leeway = DefaultLeeway
-	}
-	if v.claim == "" {
-		v.claim = DefaultClaim
-	}
-	if v.refresh == 0 {
-		v.refresh = DefaultRefresh
-	}
+	v.leeway = cmp.Or(v.leeway, limits.OAuthLeeway)
+	v.claim = cmp.Or(v.claim, DefaultClaim)
+	v.refresh = cmp.Or(v.refresh, limits.JWKSRefreshInterval)
 	if len(cfg.StalwartKey) > 0 {
 		k := deriveKey(stalwartKeyContext, cfg.StalwartKey)
 		c, err := newGCMSIV(k[:])
@@ -235,7 +222,7 @@ func readJWKSFile(path string) ([]*jwk, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxJWKSSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, limits.MaxJWKSSize+1))
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +237,7 @@ func httpsOnly(c *http.Client) *http.Client {
 	if c != nil {
 		cc = *c
 	} else {
-		cc.Timeout = FetchTimeout
+		cc.Timeout = limits.JWKSFetchTimeout
 	}
 	prev := cc.CheckRedirect
 	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
@@ -337,22 +324,22 @@ func (v *Verifier) run(ctx context.Context) {
 			v.onRefresh(n, err)
 		}
 		next := v.refresh
-		if err != nil && next > retryInterval {
-			next = retryInterval
+		if err != nil && next > limits.JWKSRetryInterval {
+			next = limits.JWKSRetryInterval
 		}
 		t.Reset(next)
 	}
 }
 
 // requestRefresh asks the refresh goroutine for a download, without
-// blocking and at most once per MinKickInterval.
+// blocking and at most once per limits.JWKSMinKickInterval.
 func (v *Verifier) requestRefresh() {
 	if v.url == "" {
 		return
 	}
 	now := v.now().UnixNano()
 	last := v.lastKick.Load()
-	if last != 0 && now-last < int64(MinKickInterval) && now >= last {
+	if last != 0 && now-last < int64(limits.JWKSMinKickInterval) && now >= last {
 		return
 	}
 	if !v.lastKick.CompareAndSwap(last, now) {
@@ -365,7 +352,7 @@ func (v *Verifier) requestRefresh() {
 }
 
 func (v *Verifier) fetch(ctx context.Context) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, FetchTimeout)
+	ctx, cancel := context.WithTimeout(ctx, limits.JWKSFetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.url, nil)
 	if err != nil {
@@ -380,7 +367,7 @@ func (v *Verifier) fetch(ctx context.Context) (int, error) {
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("JWKS download: HTTP status %d", resp.StatusCode)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSSize+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limits.MaxJWKSSize+1))
 	if err != nil {
 		return 0, fmt.Errorf("JWKS download: %w", err)
 	}

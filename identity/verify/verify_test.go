@@ -28,6 +28,7 @@ import (
 
 	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/switchyard-mail/switchyard/identity"
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
@@ -440,12 +441,12 @@ func TestParseJWKS(t *testing.T) {
 		{"null", []byte(`null`), 0, 0, true},
 		{"too many keys", jwksDoc(func() []map[string]any {
 			var ks []map[string]any
-			for i := 0; i <= MaxJWKSKeys; i++ {
+			for i := 0; i <= limits.MaxJWKSKeys; i++ {
 				ks = append(ks, okpJWK(fmt.Sprint(i), "Ed25519", edX))
 			}
 			return ks
 		}()...), 0, 0, true},
-		{"too large", append(jwksDoc(ed)[:1], append([]byte(`"pad":"`+strings.Repeat("x", MaxJWKSSize)+`",`), jwksDoc(ed)[1:]...)...), 0, 0, true},
+		{"too large", append(jwksDoc(ed)[:1], append([]byte(`"pad":"`+strings.Repeat("x", limits.MaxJWKSSize)+`",`), jwksDoc(ed)[1:]...)...), 0, 0, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -455,12 +456,12 @@ func TestParseJWKS(t *testing.T) {
 			}
 		})
 	}
-	// Exactly MaxJWKSKeys is fine.
+	// Exactly limits.MaxJWKSKeys is fine.
 	var ks []map[string]any
-	for i := 0; i < MaxJWKSKeys; i++ {
+	for i := 0; i < limits.MaxJWKSKeys; i++ {
 		ks = append(ks, okpJWK(fmt.Sprint(i), "Ed25519", edX))
 	}
-	if keys, _, err := parseJWKS(jwksDoc(ks...)); err != nil || len(keys) != MaxJWKSKeys {
+	if keys, _, err := parseJWKS(jwksDoc(ks...)); err != nil || len(keys) != limits.MaxJWKSKeys {
 		t.Fatalf("%d keys: %v", len(keys), err)
 	}
 }
@@ -628,7 +629,7 @@ func TestJWKSURLRotation(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	clock.Advance(MinKickInterval)
+	clock.Advance(limits.JWKSMinKickInterval)
 
 	// Rotation: the provider now publishes only B.
 	srv.doc.Store(&docB)
@@ -644,7 +645,7 @@ func TestJWKSURLRotation(t *testing.T) {
 	if _, err := v.Verify(tokA); !errors.Is(err, ErrUnknownKey) {
 		t.Fatalf("retired kid: %v", err)
 	}
-	// That unknown kid came within MinKickInterval of the last kick: no
+	// That unknown kid came within limits.JWKSMinKickInterval of the last kick: no
 	// download, however many tokens ask.
 	before := srv.hits.Load()
 	for i := 0; i < 50; i++ {
@@ -655,7 +656,7 @@ func TestJWKSURLRotation(t *testing.T) {
 		t.Fatalf("%d downloads inside the rate limit", srv.hits.Load()-before)
 	}
 	// After it, one more.
-	clock.Advance(MinKickInterval)
+	clock.Advance(limits.JWKSMinKickInterval)
 	_, _ = v.Verify(tokA)
 	_, _ = v.Verify(tokA)
 	if r := waitRefresh(t, results); r.err != nil {
@@ -665,7 +666,7 @@ func TestJWKSURLRotation(t *testing.T) {
 
 	// A failing download keeps the keys.
 	srv.status.Store(http.StatusInternalServerError)
-	clock.Advance(MinKickInterval)
+	clock.Advance(limits.JWKSMinKickInterval)
 	_, _ = v.Verify(tokA)
 	if r := waitRefresh(t, results); r.err == nil {
 		t.Fatal("HTTP 500 accepted")
@@ -675,10 +676,10 @@ func TestJWKSURLRotation(t *testing.T) {
 	}
 	// So do an oversized and an unusable document.
 	srv.status.Store(http.StatusOK)
-	big := []byte(`{"keys":[],"pad":"` + strings.Repeat("x", MaxJWKSSize) + `"}`)
+	big := []byte(`{"keys":[],"pad":"` + strings.Repeat("x", limits.MaxJWKSSize) + `"}`)
 	for _, doc := range [][]byte{big, []byte(`{"keys":[]}`), []byte("not json")} {
 		srv.doc.Store(&doc)
-		clock.Advance(MinKickInterval)
+		clock.Advance(limits.JWKSMinKickInterval)
 		_, _ = v.Verify(tokA)
 		if r := waitRefresh(t, results); r.err == nil {
 			t.Fatalf("bad document accepted: %+v", r)

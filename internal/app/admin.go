@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/admin"
@@ -50,6 +51,10 @@ func (a *App) startAdmin(ctx context.Context) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
+	tc, err := a.implicitTLS(c.TLS, "admin.tls: no [tls.certificate] to serve the admin API with")
+	if err != nil {
+		return nil, err
+	}
 	opt := admin.Options{
 		BearerToken:      token,
 		ViewerToken:      viewer,
@@ -62,22 +67,16 @@ func (a *App) startAdmin(ctx context.Context) (stop func(), err error) {
 		Registry:         a.reg,
 		Metrics:          a.metrics,
 		Pprof:            a.pprof,
-	}
-	if c.TLS == config.TLSImplicit {
-		if opt.TLS, err = a.listenersTLS("admin.tls: no [tls.certificate] to serve the admin API with"); err != nil {
-			return nil, err
-		}
+		TLS:              tc,
 	}
 	srv, err := admin.New(opt, a.backend())
 	if err != nil {
 		return nil, err
 	}
-	ln, err := listenUnlessBound(a.adminLn, c.Bind, "admin.bind")
+	ln, addr, err := listenUnlessBound(a.adminLn, c.Bind, "admin.bind", &a.adminAddr)
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	a.adminAddr.Store(&addr)
 	a.log.Info("admin API listening", "addr", addr)
 	stop = a.serveUntil(ctx, srv, a.fds.Listener(ln, fdbudget.Admin), "admin API stopped")
 	if a.pprof {
@@ -86,10 +85,14 @@ func (a *App) startAdmin(ctx context.Context) (stop func(), err error) {
 	return stop, nil
 }
 
-// listenersTLS is the listeners' server config, whatever [tls.protocols]
-// and certificates are in force (reloads included), with the admin API's
-// ALPN; noCert is the error when there is no certificate to serve.
-func (a *App) listenersTLS(noCert string) (*tls.Config, error) {
+// implicitTLS is, for tls = "implicit", the listeners' server config,
+// whatever [tls.protocols] and certificates are in force (reloads
+// included), with the admin API's ALPN; noCert is the error when there is
+// no certificate to serve. Plaintext: nil.
+func (a *App) implicitTLS(mode config.TLSMode, noCert string) (*tls.Config, error) {
+	if mode != config.TLSImplicit {
+		return nil, nil
+	}
 	if a.certs.Load() == nil {
 		return nil, errors.New(noCert)
 	}
@@ -99,17 +102,26 @@ func (a *App) listenersTLS(noCert string) (*tls.Config, error) {
 	}}, nil
 }
 
-// listenUnlessBound listens on bind unless a test bound ln already; key
-// names the setting in the error.
-func listenUnlessBound(ln net.Listener, bind, key string) (net.Listener, error) {
-	if ln != nil {
-		return ln, nil
+// listenUnlessBound listens on bind unless a test bound ln already (key
+// names the setting in the error) and publishes the address in addr.
+func listenUnlessBound(ln net.Listener, bind, key string, addr *atomic.Pointer[string]) (net.Listener, string, error) {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", bind); err != nil {
+			return nil, "", fmt.Errorf("%s: %w", key, err)
+		}
 	}
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
+	at := ln.Addr().String()
+	addr.Store(&at)
+	return ln, at, nil
+}
+
+// loadAddr is an address listenUnlessBound published ("" before).
+func loadAddr(addr *atomic.Pointer[string]) string {
+	if p := addr.Load(); p != nil {
+		return *p
 	}
-	return ln, nil
+	return ""
 }
 
 // serveUntil serves srv on ln, logs stopped if it ends before ctx does, and
@@ -164,34 +176,26 @@ func (a *App) startMetrics(ctx context.Context) (stop func(), err error) {
 		return nil, err
 	}
 	a.backend() // registers the stats collector
-	opt := admin.MetricsOptions{Registry: a.reg, Metrics: a.metrics, Token: token, Logger: a.log}
-	if c.TLS == config.TLSImplicit {
-		if opt.TLS, err = a.listenersTLS("metrics.tls: no [tls.certificate] to serve /metrics with"); err != nil {
-			return nil, err
-		}
+	tc, err := a.implicitTLS(c.TLS, "metrics.tls: no [tls.certificate] to serve /metrics with")
+	if err != nil {
+		return nil, err
 	}
+	opt := admin.MetricsOptions{Registry: a.reg, Metrics: a.metrics, Token: token, Logger: a.log, TLS: tc}
 	srv, err := admin.NewMetricsServer(opt)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := listenUnlessBound(a.metricsLn, c.Bind, "metrics.bind")
+	ln, addr, err := listenUnlessBound(a.metricsLn, c.Bind, "metrics.bind", &a.metricsAddr)
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	a.metricsAddr.Store(&addr)
 	stop = a.serveUntil(ctx, srv, ln, "metrics listener stopped")
 	a.log.Info("metrics listener", "addr", addr, "tls", opt.TLS != nil, "token", token != "")
 	return stop, nil
 }
 
 // MetricsAddr is the [metrics] listener's address ("" before it listens).
-func (a *App) MetricsAddr() string {
-	if p := a.metricsAddr.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
+func (a *App) MetricsAddr() string { return loadAddr(&a.metricsAddr) }
 
 // adminTLSCache derives the admin API's TLS config from the listeners'
 // once per certificate set (a reload makes a new set).
@@ -217,9 +221,4 @@ func (c *adminTLSCache) get(cs *certSet) *tls.Config {
 func (a *App) EnablePprof() { a.pprof = true }
 
 // AdminAddr is the admin API's listening address ("" before it listens).
-func (a *App) AdminAddr() string {
-	if p := a.adminAddr.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
+func (a *App) AdminAddr() string { return loadAddr(&a.adminAddr) }

@@ -108,9 +108,7 @@ func TestReloadRefusesRemovingADestinationInForce(t *testing.T) {
 		t.Fatal("the refused reload was applied")
 	}
 	c := dialGreeted(t, f.plain)
-	if got := c.landedOn("bob@example.com", "pw-bob"); got != "old" {
-		t.Fatalf("bob landed on %q", got)
-	}
+	c.mustLand("bob@example.com", "pw-bob", "old", "bob")
 }
 
 // probeCounter is a greeting IMAP server that counts connections.

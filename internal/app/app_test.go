@@ -206,6 +206,15 @@ func (c *client) landedOn(user, pass string) string {
 	return c.whichBackend()
 }
 
+// mustLand logs in and fails the test unless the session lands on want;
+// what names the login in the failure.
+func (c *client) mustLand(user, pass, want, what string) {
+	c.t.Helper()
+	if got := c.landedOn(user, pass); got != want {
+		c.t.Fatalf("%s landed on %q, want %q", what, got, want)
+	}
+}
+
 func (c *client) whichBackend() string {
 	c.t.Helper()
 	c.send("b SELECT INBOX\r\nc FETCH 1 (BODY[])\r\n")
@@ -229,13 +238,9 @@ func TestRoutesEachAccountToItsBackend(t *testing.T) {
 	if g := c.line(); !strings.HasPrefix(g, "* OK [CAPABILITY") {
 		t.Fatalf("greeting %q", g)
 	}
-	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
-		t.Fatalf("alice landed on %q, want new", got)
-	}
+	c.mustLand("alice@example.com", "pw-alice", "new", "alice")
 	c2 := dialGreeted(t, f.plain)
-	if got := c2.landedOn("bob@example.com", "pw-bob"); got != "old" {
-		t.Fatalf("bob landed on %q, want old", got)
-	}
+	c2.mustLand("bob@example.com", "pw-bob", "old", "bob")
 	// Forwarding: old learns the client through ID, new through PROXY v2.
 	if a := f.old.LastClientAddr("bob@example.com"); !strings.HasPrefix(a, "127.0.0.1") {
 		t.Errorf("old saw bob from %q", a)
@@ -258,16 +263,12 @@ func TestSTARTTLSAndImplicitTLS(t *testing.T) {
 	f := startFixture(t, "")
 	c := dialGreeted(t, f.starttls)
 	c.startTLS()
-	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
-		t.Fatalf("alice via STARTTLS landed on %q", got)
-	}
+	c.mustLand("alice@example.com", "pw-alice", "new", "alice via STARTTLS")
 	ic := dialTLS(t, f.implicit)
 	if g := ic.line(); !strings.HasPrefix(g, "* OK") {
 		t.Fatalf("implicit greeting %q", g)
 	}
-	if got := ic.landedOn("bob@example.com", "pw-bob"); got != "old" {
-		t.Fatalf("bob via implicit TLS landed on %q", got)
-	}
+	ic.mustLand("bob@example.com", "pw-bob", "old", "bob via implicit TLS")
 }
 
 func TestAuthenticatePlainAndPipelining(t *testing.T) {
@@ -298,9 +299,7 @@ func TestWrongPasswordIsNotBridged(t *testing.T) {
 	if _, l := c.until("b"); !strings.HasPrefix(l, "b BAD") && !strings.HasPrefix(l, "b NO") {
 		t.Fatalf("SELECT before auth: %s", l)
 	}
-	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
-		t.Fatalf("retry landed on %q", got)
-	}
+	c.mustLand("alice@example.com", "pw-alice", "new", "retry")
 }
 
 func TestUnavailableBackend(t *testing.T) {
@@ -315,9 +314,7 @@ func TestUnavailableBackend(t *testing.T) {
 func TestMappingFlipMovesNextLogin(t *testing.T) {
 	f := startFixture(t, "")
 	c := dialGreeted(t, f.plain)
-	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
-		t.Fatalf("before flip: %q", got)
-	}
+	c.mustLand("alice@example.com", "pw-alice", "new", "before flip")
 	if err := os.WriteFile(f.mapping, []byte("alice@example.com old\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -325,9 +322,7 @@ func TestMappingFlipMovesNextLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	c2 := dialGreeted(t, f.plain)
-	if got := c2.landedOn("alice@example.com", "pw-alice"); got != "old" {
-		t.Fatalf("after flip: %q", got)
-	}
+	c2.mustLand("alice@example.com", "pw-alice", "old", "after flip")
 }
 
 func TestInboundProxyHeader(t *testing.T) {
@@ -337,9 +332,7 @@ func TestInboundProxyHeader(t *testing.T) {
 	if g := c.line(); !strings.HasPrefix(g, "* OK") {
 		t.Fatalf("greeting after PROXY header: %q", g)
 	}
-	if got := c.landedOn("bob@example.com", "pw-bob"); got != "old" {
-		t.Fatalf("landed on %q", got)
-	}
+	c.mustLand("bob@example.com", "pw-bob", "old", "bob")
 	if a := f.old.LastClientAddr("bob@example.com"); !strings.HasPrefix(a, "203.0.113.9") {
 		t.Fatalf("backend saw %q, want 203.0.113.9", a)
 	}
@@ -553,9 +546,7 @@ url = %q
 nodes = ["old", "new"]
 `, dbURL))
 	c := dialGreeted(t, f.plain)
-	if got := c.landedOn("alice@example.com", "pw-alice"); got != "old" {
-		t.Fatalf("alice (mapped in SQLite to old) landed on %q", got)
-	}
+	c.mustLand("alice@example.com", "pw-alice", "old", "alice (mapped in SQLite to old)")
 	rg, err := ring.New([]ring.Node{{Name: "old"}, {Name: "new"}})
 	if err != nil {
 		t.Fatal(err)
@@ -708,9 +699,7 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("PUT mapping: %d %s", code, body)
 	}
 	c := dialGreeted(t, f.plain)
-	if got := c.landedOn("alice@example.com", "pw-alice"); got != "old" {
-		t.Fatalf("after the API flip alice landed on %q", got)
-	}
+	c.mustLand("alice@example.com", "pw-alice", "old", "after the API flip alice")
 	// The file was rewritten too: the flip survives a restart.
 	if data, _ := os.ReadFile(f.mapping); !strings.Contains(strings.ToLower(string(data)), "alice@example.com old") {
 		t.Fatalf("mapping file after PUT: %q", data)
@@ -844,9 +833,7 @@ func TestActiveChecksMarkNodeDown(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	c := dialGreeted(t, f.plain)
-	if got := c.landedOn(user, pass); got != "old" {
-		t.Fatalf("first login after the checks: %q, want old", got)
-	}
+	c.mustLand(user, pass, "old", "first login after the checks")
 }
 
 // TestAdminDelayAndPreauthKick: POST /connections/delay holds an account's
@@ -866,9 +853,7 @@ func TestAdminDelayAndPreauthKick(t *testing.T) {
 	}
 	// bob is not delayed.
 	b := dialGreeted(t, f.plain)
-	if got := b.landedOn("bob@example.com", "pw-bob"); got != "old" {
-		t.Fatalf("bob landed on %q", got)
-	}
+	b.mustLand("bob@example.com", "pw-bob", "old", "bob")
 	// The login reaches the engine on its own loop, in its own time.
 	waitHeld := func() {
 		t.Helper()
@@ -959,9 +944,7 @@ func TestMetricsMoveWithSessions(t *testing.T) {
 	f, call, _, _ := startAdminFixture(t)
 	before := scrapeMetrics(t, call)
 	c := dialGreeted(t, f.plain)
-	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
-		t.Fatalf("alice landed on %q", got)
-	}
+	c.mustLand("alice@example.com", "pw-alice", "new", "alice")
 	w := dialGreeted(t, f.plain)
 	if l := w.login("bob@example.com", "wrong"); !strings.HasPrefix(l, "a NO") {
 		t.Fatalf("wrong password: %q", l)
@@ -1010,9 +993,7 @@ func TestMetricsMoveWithSessions(t *testing.T) {
 func TestReloadAppliesDestinations(t *testing.T) {
 	f := startFixture(t, "")
 	kept := dialGreeted(t, f.plain)
-	if got := kept.landedOn("bob@example.com", "pw-bob"); got != "old" {
-		t.Fatalf("bob landed on %q", got)
-	}
+	kept.mustLand("bob@example.com", "pw-bob", "old", "bob")
 	next := *f.app.cfg
 	next.Destination = map[string]config.Destination{}
 	for id, d := range f.app.cfg.Destination {
@@ -1038,9 +1019,7 @@ func TestReloadAppliesDestinations(t *testing.T) {
 		t.Fatalf("notes %q", notes)
 	}
 	c := dialGreeted(t, f.plain)
-	if got := c.landedOn("bob@example.com", "pw-bob"); got != "new" {
-		t.Fatalf("after the reload bob landed on %q", got)
-	}
+	c.mustLand("bob@example.com", "pw-bob", "new", "after the reload bob")
 	if got := kept.whichBackend(); got != "old" {
 		t.Fatalf("the session bridged before the reload now answers from %q", got)
 	}

@@ -603,9 +603,7 @@ func TestMetricsListenerWithoutAdmin(t *testing.T) {
 	var addr string
 	waitFor(t, "metrics listener", func() bool { addr = a.MetricsAddr(); return addr != "" })
 	c := dialGreeted(t, a.Addrs("plain")[0])
-	if got := c.landedOn("bob@example.com", "pw-bob"); got != "old" {
-		t.Fatalf("bob on %q", got)
-	}
+	c.mustLand("bob@example.com", "pw-bob", "old", "bob")
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -383,9 +383,7 @@ func TestHostilePerAddressCap(t *testing.T) {
 	other := &client{t: t, conn: oc, r: bufio.NewReader(oc)}
 	_ = oc.SetDeadline(time.Now().Add(10 * time.Second))
 	other.line()
-	if got := other.landedOn("c", "pw"); got != "only" {
-		t.Fatalf("another address landed on %q", got)
-	}
+	other.mustLand("c", "pw", "only", "another address")
 }
 
 // Item 4: a thousand idle connections and stalled handshakes from one

@@ -87,9 +87,7 @@ func TestBulkImport100k(t *testing.T) {
 	}
 	// The mapping the file had before is still there, and logins follow.
 	c := dialGreeted(t, f.plain)
-	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
-		t.Fatalf("alice landed on %q", got)
-	}
+	c.mustLand("alice@example.com", "pw-alice", "new", "alice")
 }
 
 // BenchmarkImport100k times the admin backend's import of 100,000 pairs
@@ -401,9 +399,7 @@ func TestHostDownMinClients(t *testing.T) {
 func TestStatsAndBuildInfo(t *testing.T) {
 	f, call, _, _ := startAdminFixture(t)
 	b := dialGreeted(t, f.plain)
-	if got := b.landedOn("alice@example.com", "pw-alice"); got != "new" {
-		t.Fatalf("alice landed on %q", got)
-	}
+	b.mustLand("alice@example.com", "pw-alice", "new", "alice")
 	dialGreeted(t, f.plain) // the one waiting to log in
 	var body string
 	for deadline := time.Now().Add(10 * time.Second); ; {
@@ -450,9 +446,7 @@ func TestUndrain(t *testing.T) {
 	}
 	c = dial(t, f.plain)
 	c.line()
-	if got := c.landedOn("alice@example.com", "pw-alice"); got != "new" {
-		t.Fatalf("after the drain ended alice landed on %q", got)
-	}
+	c.mustLand("alice@example.com", "pw-alice", "new", "after the drain ended alice")
 }
 
 // TestNotifySystemd: READY=1 once it serves, RELOADING=1 then READY=1

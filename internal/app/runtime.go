@@ -1,10 +1,13 @@
 package app
 
 import (
+	"cmp"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
@@ -48,35 +51,30 @@ func (rt *runtimeState) hasDestination(id string) bool {
 func healthTargets(cfg *config.Config, dests map[string]*engine.Destination) []health.Target {
 	var ts []health.Target
 	for id, d := range cfg.Destination {
-		for p, ep := range d.Protocol {
-			t := health.Target{
-				Dest: id, Proto: string(p),
-				Addr:        net.JoinHostPort(d.Host, strconv.Itoa(ep.Port)),
-				ProxyHeader: d.ForwardingFor(p) == config.ForwardProxy,
-			}
-			if ep.TLS == config.TLSImplicit {
-				t.TLS = dests[id].TLSConfig
-			}
-			ts = append(ts, t)
+		for p := range d.Protocol {
+			ts = append(ts, healthTarget(id, &d, p, dests[id].TLSConfig))
 		}
 	}
 	slices.SortFunc(ts, func(x, y health.Target) int {
-		if x.Dest != y.Dest {
-			return cmpString(x.Dest, y.Dest)
-		}
-		return cmpString(x.Proto, y.Proto)
+		return cmp.Or(strings.Compare(x.Dest, y.Dest), strings.Compare(x.Proto, y.Proto))
 	})
 	return ts
 }
 
-func cmpString(x, y string) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
+// healthTarget is destination id's service p as the engine's legs reach
+// it: its address, whether it takes a PROXY header, and tc, the legs'
+// client TLS config, when it speaks TLS from the first byte.
+func healthTarget(id string, d *config.Destination, p config.Protocol, tc *tls.Config) health.Target {
+	ep := d.Protocol[p]
+	t := health.Target{
+		Dest: id, Proto: string(p),
+		Addr:        net.JoinHostPort(d.Host, strconv.Itoa(ep.Port)),
+		ProxyHeader: d.ForwardingFor(p) == config.ForwardProxy,
 	}
-	return 0
+	if ep.TLS == config.TLSImplicit {
+		t.TLS = tc
+	}
+	return t
 }
 
 // checkInForce refuses a configuration that drops a destination still

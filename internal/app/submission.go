@@ -2,9 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/config"
@@ -73,19 +72,16 @@ func ehloTarget(c *config.Config) (health.Target, bool, error) {
 	if !ok {
 		return health.Target{}, false, nil
 	}
-	t := health.Target{
-		Dest: id, Proto: string(config.Submission),
-		Addr:        net.JoinHostPort(d.Host, strconv.Itoa(ep.Port)),
-		ProxyHeader: d.ForwardingFor(config.Submission) == config.ForwardProxy,
-	}
+	// The legs' client TLS config (clientTLS) is made with the engine's
+	// destinations, after the drivers: make the same one here.
+	var tc *tls.Config
 	if ep.TLS == config.TLSImplicit {
-		tc, err := clientTLS(id, &d)
-		if err != nil {
+		var err error
+		if tc, err = clientTLS(id, &d); err != nil {
 			return health.Target{}, false, err
 		}
-		t.TLS = tc
 	}
-	return t, true, nil
+	return healthTarget(id, &d, config.Submission, tc), true, nil
 }
 
 func (d *submissionDriver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.FrontEnd {

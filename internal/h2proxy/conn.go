@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/switchyard-mail/switchyard/limits"
 	"golang.org/x/net/http2"
 )
 
@@ -23,7 +24,7 @@ func (s *Server) ServeConn(conn net.Conn, client netip.AddrPort, tlsOn bool) {
 	defer conn.Close()
 	h2 := &http2.Server{
 		IdleTimeout:          s.cfg.IdleTimeout,
-		MaxConcurrentStreams: MaxConcurrentStreams,
+		MaxConcurrentStreams: limits.H2MaxConcurrentStreams, // per client connection
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

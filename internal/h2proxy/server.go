@@ -102,26 +102,6 @@ type Stream struct {
 	Cancel func()
 }
 
-// Defaults of Config (limits named in package limits).
-const (
-	DefaultIdleTimeout           = limits.H2IdleTimeout
-	DefaultResolveTimeout        = limits.LookupTimeout
-	DefaultResponseHeaderTimeout = limits.H2ResponseHeaderTimeout
-	DefaultMaxHeaderBytes        = limits.MaxHeadSize
-	// MaxConcurrentStreams is the streams a client may open at once on
-	// one connection.
-	MaxConcurrentStreams = limits.H2MaxConcurrentStreams
-)
-
-// Backend connection pool bounds and timeouts.
-const (
-	dialTimeout           = limits.H2BackendDialTimeout
-	tlsHandshakeTimeout   = limits.H2BackendTLSTimeout
-	backendIdleTimeout    = limits.H2BackendIdleTimeout
-	maxIdlePerBackend     = limits.H2MaxIdlePerBackend
-	expectContinueTimeout = limits.H2ExpectContinueTimeout
-)
-
 // Server serves HTTP/2 client connections. It is safe for concurrent use:
 // every ServeConn runs on its own goroutine.
 type Server struct {
@@ -148,11 +128,11 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	cfg.BodyExtractCap = positiveOr(cfg.BodyExtractCap, rules.DefaultBodyExtractCap)
-	cfg.IdleTimeout = positiveOr(cfg.IdleTimeout, DefaultIdleTimeout)
-	cfg.ResolveTimeout = positiveOr(cfg.ResolveTimeout, DefaultResolveTimeout)
-	cfg.ResponseHeaderTimeout = positiveOr(cfg.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
-	cfg.MaxHeaderBytes = positiveOr(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	cfg.BodyExtractCap = limits.Or(cfg.BodyExtractCap, rules.DefaultBodyExtractCap)
+	cfg.IdleTimeout = limits.Or(cfg.IdleTimeout, limits.H2IdleTimeout)
+	cfg.ResolveTimeout = limits.Or(cfg.ResolveTimeout, limits.LookupTimeout)
+	cfg.ResponseHeaderTimeout = limits.Or(cfg.ResponseHeaderTimeout, limits.H2ResponseHeaderTimeout)
+	cfg.MaxHeaderBytes = limits.Or(cfg.MaxHeaderBytes, limits.MaxHeadSize)
 	s := &Server{
 		cfg:      cfg,
 		routes:   rules.PrepareRoutes(cfg.Routes),
@@ -165,14 +145,6 @@ func New(cfg Config) *Server {
 		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	return s
-}
-
-// positiveOr returns v, or def when v is zero or negative (not set).
-func positiveOr[T ~int | ~int64](v, def T) T {
-	if v <= 0 {
-		return def
-	}
-	return v
 }
 
 // Close closes the idle backend connections; later requests dial anew.
@@ -415,7 +387,7 @@ func setForwarded(h http.Header, client netip.AddrPort, tlsOn bool, host string)
 // dial opens a backend connection, counted in the descriptor budget
 // (Config.FDs) from the dial until it is closed.
 func (s *Server) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	d := &net.Dialer{Timeout: limits.H2BackendDialTimeout, KeepAlive: 30 * time.Second}
 	if s.cfg.FDs == nil {
 		return d.DialContext(ctx, network, addr)
 	}
@@ -442,13 +414,13 @@ func (s *Server) transport(dest string, tc *tls.Config) *http.Transport {
 	tr := &http.Transport{
 		DialContext:            s.dial,
 		TLSClientConfig:        own,
-		TLSHandshakeTimeout:    tlsHandshakeTimeout,
+		TLSHandshakeTimeout:    limits.H2BackendTLSTimeout,
 		ForceAttemptHTTP2:      false,
 		Protocols:              protos,
-		MaxIdleConnsPerHost:    maxIdlePerBackend,
-		IdleConnTimeout:        backendIdleTimeout,
+		MaxIdleConnsPerHost:    limits.H2MaxIdlePerBackend,
+		IdleConnTimeout:        limits.H2BackendIdleTimeout,
 		ResponseHeaderTimeout:  s.cfg.ResponseHeaderTimeout,
-		ExpectContinueTimeout:  expectContinueTimeout,
+		ExpectContinueTimeout:  limits.H2ExpectContinueTimeout,
 		MaxResponseHeaderBytes: int64(s.cfg.MaxHeaderBytes),
 		DisableCompression:     true, // bodies pass through as the backend sent them
 	}

@@ -22,11 +22,8 @@ func statID(fi os.FileInfo) fileID {
 	return fileID{dev: dev, ino: ino, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 }
 
-// DefaultWatchInterval is Watch's polling interval when none is given.
-const DefaultWatchInterval = limits.MappingWatchInterval
-
-// Watch polls the file every interval (DefaultWatchInterval if interval <= 0)
-// and reloads it when its inode, size or modification time changes, which
+// Watch polls the file every interval (limits.MappingWatchInterval if
+// interval <= 0) and reloads it when its inode, size or modification time changes, which
 // covers editors that write in place and tools that write a new file and
 // rename it over the old one. After a successful reload that changed
 // something it calls onChange(changed, nil); when the file cannot be read or
@@ -34,12 +31,11 @@ const DefaultWatchInterval = limits.MappingWatchInterval
 // previous mapping stays in force. A changed file is loaded only once its
 // size and modification time have held still for a quarter of the interval
 // (5-250 ms), so that an in-place rewrite is not caught half-written;
-// writing a new file and renaming it over the old one is still the safe way. Watch blocks until ctx is done or the
-// store is closed; run it in its own goroutine.
+// writing a new file and renaming it over the old one is still the safe
+// way. Watch blocks until ctx is done or the store is closed; run it in its
+// own goroutine.
 func (s *Store) Watch(ctx context.Context, interval time.Duration, onChange func(changed []string, err error)) {
-	if interval <= 0 {
-		interval = DefaultWatchInterval
-	}
+	interval = limits.Or(interval, limits.MappingWatchInterval)
 	if onChange == nil {
 		onChange = func([]string, error) {}
 	}

@@ -11,6 +11,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -26,15 +27,12 @@ import (
 	"github.com/switchyard-mail/switchyard/router"
 )
 
-// Defaults applied to zero Options fields (the numbers are limits named
-// in package limits; the pool size is mapping.redis.pool_size's).
+// The key prefix and the invalidation channel of zero Options fields.
+// The timeouts and the pool size default to limits.RedisTimeout and
+// limits.RedisPoolSize (mapping.redis.pool_size's default).
 const (
-	DefaultPrefix       = "switchyard:route:"
-	DefaultChannel      = "switchyard:invalidate"
-	DefaultDialTimeout  = limits.RedisTimeout
-	DefaultReadTimeout  = limits.RedisTimeout
-	DefaultWriteTimeout = limits.RedisTimeout
-	DefaultPoolSize     = limits.RedisPoolSize
+	DefaultPrefix  = "switchyard:route:"
+	DefaultChannel = "switchyard:invalidate"
 )
 
 // Options configures a Store.
@@ -129,19 +127,16 @@ func universal(opt Options) (*redis.UniversalOptions, error) {
 		MasterName:       opt.MasterName,
 		IsClusterMode:    opt.Cluster,
 		TLSConfig:        po.TLSConfig,
-		DialTimeout:      pick(opt.DialTimeout, DefaultDialTimeout),
-		ReadTimeout:      pick(opt.ReadTimeout, DefaultReadTimeout),
-		WriteTimeout:     pick(opt.WriteTimeout, DefaultWriteTimeout),
-		PoolTimeout:      pick(opt.ReadTimeout, DefaultReadTimeout),
-		PoolSize:         opt.PoolSize,
+		DialTimeout:      cmp.Or(opt.DialTimeout, limits.RedisTimeout),
+		ReadTimeout:      cmp.Or(opt.ReadTimeout, limits.RedisTimeout),
+		WriteTimeout:     cmp.Or(opt.WriteTimeout, limits.RedisTimeout),
+		PoolTimeout:      cmp.Or(opt.ReadTimeout, limits.RedisTimeout),
+		PoolSize:         cmp.Or(opt.PoolSize, limits.RedisPoolSize),
 		MaxRetries:       opt.MaxRetries,
 		DialerRetries:    1, // go-redis would redial 5 times per command while Redis is down
 		// Honour the caller's deadline (the router's LookupTimeout) too.
 		ContextTimeoutEnabled: true,
 		DisableIdentity:       true, // CLIENT SETINFO is unknown before Redis 7.2
-	}
-	if uo.PoolSize == 0 {
-		uo.PoolSize = DefaultPoolSize
 	}
 	if uo.MaxRetries == 0 {
 		uo.MaxRetries = -1 // go-redis: -1 disables retries, 0 would mean 3
@@ -156,13 +151,6 @@ func universal(opt Options) (*redis.UniversalOptions, error) {
 		return nil, fmt.Errorf("redisstore: Redis Cluster has no database %d", uo.DB)
 	}
 	return uo, nil
-}
-
-func pick(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 // Lookup returns the value of <Prefix><id>.

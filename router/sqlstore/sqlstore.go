@@ -16,6 +16,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -34,13 +35,10 @@ import (
 	"github.com/switchyard-mail/switchyard/router"
 )
 
-// Defaults applied to zero Options fields.
-const (
-	DefaultTable        = "switchyard_mappings"
-	DefaultTimeout      = limits.SQLTimeout
-	DefaultMaxOpenConns = limits.SQLPoolSize // mapping.sql.pool_size's default
-	DefaultMaxIdleConns = limits.SQLMaxIdleConns
-)
+// DefaultTable is the table of a zero Options.Table. The timeout and the
+// pool sizes default to limits.SQLTimeout, limits.SQLPoolSize
+// (mapping.sql.pool_size's default) and limits.SQLMaxIdleConns.
+const DefaultTable = "switchyard_mappings"
 
 // ErrReadOnly is returned by Set and Delete when no write query is known.
 var ErrReadOnly = errors.New("sqlstore: no upsert/delete query configured")
@@ -113,20 +111,15 @@ func New(opt Options) (s *Store, err error) {
 }
 
 func openStore(opt Options) (*Store, error) {
-	s := &Store{url: opt.URL, table: opt.Table, timeout: opt.Timeout}
-	if s.timeout == 0 {
-		s.timeout = DefaultTimeout
-	} else if s.timeout < 0 {
+	if opt.Timeout < 0 {
 		return nil, errors.New("sqlstore: Timeout is negative")
 	}
+	s := &Store{url: opt.URL, table: cmp.Or(opt.Table, DefaultTable), timeout: cmp.Or(opt.Timeout, limits.SQLTimeout)}
 	t, err := ParseURL(opt.URL, s.timeout)
 	if err != nil {
 		return nil, err
 	}
 	s.target = t
-	if s.table == "" {
-		s.table = DefaultTable
-	}
 	if !identRE.MatchString(s.table) {
 		return nil, fmt.Errorf("sqlstore: Table: %q is not a plain [schema.]name", s.table)
 	}
@@ -174,13 +167,8 @@ func openStore(opt Options) (*Store, error) {
 	if opt.MaxOpenConns < 0 || opt.MaxIdleConns < 0 || opt.ConnMaxLifetime < 0 {
 		return nil, errors.New("sqlstore: pool sizes and lifetime may not be negative")
 	}
-	open, idle := opt.MaxOpenConns, opt.MaxIdleConns
-	if open == 0 {
-		open = DefaultMaxOpenConns
-	}
-	if idle == 0 {
-		idle = min(DefaultMaxIdleConns, open)
-	}
+	open := cmp.Or(opt.MaxOpenConns, limits.SQLPoolSize)
+	idle := cmp.Or(opt.MaxIdleConns, min(limits.SQLMaxIdleConns, open))
 	if t.Dialect == Postgres {
 		cfg, err := pgx.ParseConfig(t.DSN)
 		if err != nil {
