@@ -1,5 +1,7 @@
 package config
 
+import "slices"
+
 // Protocol names a mail or web protocol, spelled as in the configuration.
 type Protocol string
 
@@ -18,14 +20,7 @@ const (
 var Protocols = []Protocol{IMAP, POP3, ManageSieve, Submission, SMTP, LMTP, HTTP}
 
 // Valid reports whether p is one of Protocols.
-func (p Protocol) Valid() bool {
-	for _, q := range Protocols {
-		if p == q {
-			return true
-		}
-	}
-	return false
-}
+func (p Protocol) Valid() bool { return slices.Contains(Protocols, p) }
 
 // Passthrough reports whether connections of this protocol carry no login
 // and are bridged whole to routing.smtp_passthrough_destination (SMTP on
@@ -55,8 +50,11 @@ const (
 	TLSPlain TLSMode = "plain"
 )
 
-// Valid reports whether m is a known mode.
-func (m TLSMode) Valid() bool { return m == TLSImplicit || m == TLSStartTLS || m == TLSPlain }
+// TLSModes lists the TLS modes (as error messages name them).
+var TLSModes = []TLSMode{TLSImplicit, TLSStartTLS, TLSPlain}
+
+// Valid reports whether m is one of TLSModes.
+func (m TLSMode) Valid() bool { return slices.Contains(TLSModes, m) }
 
 // Secure reports whether the leg runs TLS (now or after STARTTLS).
 func (m TLSMode) Secure() bool { return m == TLSImplicit || m == TLSStartTLS }
@@ -71,10 +69,11 @@ const (
 	ProxyRequired ProxyProtocolMode = "required"
 )
 
-// Valid reports whether m is a known mode.
-func (m ProxyProtocolMode) Valid() bool {
-	return m == ProxyOff || m == ProxyOptional || m == ProxyRequired
-}
+// ProxyProtocolModes lists the PROXY protocol modes.
+var ProxyProtocolModes = []ProxyProtocolMode{ProxyOff, ProxyOptional, ProxyRequired}
+
+// Valid reports whether m is one of ProxyProtocolModes.
+func (m ProxyProtocolMode) Valid() bool { return slices.Contains(ProxyProtocolModes, m) }
 
 // Forwarding says how the real client is announced to a backend.
 type Forwarding string
@@ -90,10 +89,11 @@ const (
 	ForwardNone Forwarding = "none"
 )
 
-// Valid reports whether f is a known method.
-func (f Forwarding) Valid() bool {
-	return f == ForwardProxy || f == ForwardXCLIENT || f == ForwardNone
-}
+// ForwardingMethods lists the forwarding methods.
+var ForwardingMethods = []Forwarding{ForwardProxy, ForwardXCLIENT, ForwardNone}
+
+// Valid reports whether f is one of ForwardingMethods.
+func (f Forwarding) Valid() bool { return slices.Contains(ForwardingMethods, f) }
 
 // ForwardedMode says what an HTTP listener does with Forwarded and
 // X-Forwarded-For headers sent by clients.
@@ -107,8 +107,11 @@ const (
 	ForwardedTrust ForwardedMode = "trust"
 )
 
-// Valid reports whether m is a known mode.
-func (m ForwardedMode) Valid() bool { return m == ForwardedOff || m == ForwardedTrust }
+// ForwardedModes lists the Forwarded header modes.
+var ForwardedModes = []ForwardedMode{ForwardedOff, ForwardedTrust}
+
+// Valid reports whether m is one of ForwardedModes.
+func (m ForwardedMode) Valid() bool { return slices.Contains(ForwardedModes, m) }
 
 // Normalize says how an identifier is rewritten before it is looked up.
 type Normalize string
@@ -119,8 +122,11 @@ const (
 	NormalizeLowercase Normalize = "lowercase"
 )
 
-// Valid reports whether n is known.
-func (n Normalize) Valid() bool { return n == NormalizeNone || n == NormalizeLowercase }
+// Normalizations lists the identifier normalizations.
+var Normalizations = []Normalize{NormalizeNone, NormalizeLowercase}
+
+// Valid reports whether n is one of Normalizations.
+func (n Normalize) Valid() bool { return slices.Contains(Normalizations, n) }
 
 // MappingSource names the store that maps identifiers to destinations.
 type MappingSource string
@@ -139,14 +145,12 @@ const (
 	SourceSQLite     MappingSource = "sqlite"
 )
 
-// Valid reports whether s is a known store.
-func (s MappingSource) Valid() bool {
-	switch s {
-	case SourceNone, SourceFile, SourceRedis, SourceSQL, SourcePostgreSQL, SourceMySQL, SourceSQLite:
-		return true
-	}
-	return false
-}
+// MappingSources lists the stores that can be named (SourceNone is the
+// key left out).
+var MappingSources = []MappingSource{SourceFile, SourceRedis, SourceSQL, SourcePostgreSQL, SourceMySQL, SourceSQLite}
+
+// Valid reports whether s is SourceNone or one of MappingSources.
+func (s MappingSource) Valid() bool { return s == SourceNone || slices.Contains(MappingSources, s) }
 
 // IsSQL reports whether s uses the [mapping.sql] section.
 func (s MappingSource) IsSQL() bool {
@@ -164,7 +168,8 @@ const (
 	FromHeader        ExtractFrom = "header"
 )
 
-// Valid reports whether f is known.
-func (f ExtractFrom) Valid() bool {
-	return f == FromAuthorization || f == FromQuery || f == FromBody || f == FromHeader
-}
+// ExtractFroms lists the identifier locations.
+var ExtractFroms = []ExtractFrom{FromAuthorization, FromQuery, FromBody, FromHeader}
+
+// Valid reports whether f is one of ExtractFroms.
+func (f ExtractFrom) Valid() bool { return slices.Contains(ExtractFroms, f) }

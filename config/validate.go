@@ -182,9 +182,9 @@ func (v *validator) listeners() {
 		}
 		switch {
 		case l.TLS == "":
-			v.add(key+".tls", "is required (%s)", source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+			v.add(key+".tls", "is required (%s)", source.QuoteList(TLSModes...))
 		case !l.TLS.Valid():
-			v.add(key+".tls", "%q is not one of %s", l.TLS, source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+			v.add(key+".tls", "%q is not one of %s", l.TLS, source.QuoteList(TLSModes...))
 		case l.TLS.Secure() && len(c.TLS.Certificate) == 0:
 			v.add(key+".tls", "%q needs a certificate, but no [tls.certificate.<id>] is configured", l.TLS)
 		}
@@ -214,7 +214,7 @@ func (v *validator) listeners() {
 		}
 		switch {
 		case !l.ProxyProtocol.Valid():
-			v.add(key+".proxy_protocol", "%q is not one of %s", l.ProxyProtocol, source.QuoteList(ProxyOff, ProxyOptional, ProxyRequired))
+			v.add(key+".proxy_protocol", "%q is not one of %s", l.ProxyProtocol, source.QuoteList(ProxyProtocolModes...))
 		case l.ProxyProtocol != ProxyOff && len(l.ProxyTrusted) == 0:
 			v.add(key+".proxy_trusted", "is empty, but proxy_protocol = %q needs the networks allowed to send a PROXY header", l.ProxyProtocol)
 		}
@@ -228,7 +228,7 @@ func (v *validator) listeners() {
 		v.positive(key+".preauth_timeout", l.PreauthTimeout)
 		v.atLeast(key+".max_auth_attempts", int64(l.MaxAuthAttempts), 1)
 		if !l.Forwarded.Valid() {
-			v.add(key+".forwarded", "%q is not one of %s", l.Forwarded, source.QuoteList(ForwardedOff, ForwardedTrust))
+			v.add(key+".forwarded", "%q is not one of %s", l.Forwarded, source.QuoteList(ForwardedModes...))
 		}
 		// The default destination takes every account that has no mapping,
 		// so it must serve every protocol a client can log in with.
@@ -292,7 +292,7 @@ func (v *validator) destinations() {
 			v.add(key+".tls_server_name", "%q is not a valid host name", d.TLSServerName)
 		}
 		if d.Forwarding != "" && !d.Forwarding.Valid() {
-			v.add(key+".forwarding", "%q is not one of %s", d.Forwarding, source.QuoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
+			v.add(key+".forwarding", "%q is not one of %s", d.Forwarding, source.QuoteList(ForwardingMethods...))
 		}
 		pinned := d.TLSPinnedCertSHA256 != ""
 		if pinned {
@@ -342,9 +342,9 @@ func (v *validator) destinations() {
 			}
 			switch {
 			case ep.TLS == "":
-				v.add(pk+".tls", "is required (%s)", source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+				v.add(pk+".tls", "is required (%s)", source.QuoteList(TLSModes...))
 			case !ep.TLS.Valid():
-				v.add(pk+".tls", "%q is not one of %s", ep.TLS, source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+				v.add(pk+".tls", "%q is not one of %s", ep.TLS, source.QuoteList(TLSModes...))
 			case ep.TLS.Secure() && hostIP && d.TLSServerName == "" && !d.TLSAllowInvalidCerts && !pinned:
 				v.add(pk+".tls", "%q to the IP address %q cannot verify the backend's certificate: set %s.tls_server_name (or tls_pinned_cert_sha256)", ep.TLS, d.Host, key)
 			case ep.TLS == TLSPlain && p.CarriesCredentials() && !d.AllowPlaintextAuth:
@@ -354,7 +354,7 @@ func (v *validator) destinations() {
 				v.add(pk+".tls", "\"starttls\" does not exist for http; use \"plain\" or \"implicit\"")
 			}
 			if ep.Forwarding != "" && !ep.Forwarding.Valid() {
-				v.add(pk+".forwarding", "%q is not one of %s", ep.Forwarding, source.QuoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
+				v.add(pk+".forwarding", "%q is not one of %s", ep.Forwarding, source.QuoteList(ForwardingMethods...))
 			}
 		}
 	}
@@ -418,13 +418,12 @@ func (v *validator) mapping() {
 	m := &v.c.Mapping
 	switch {
 	case !m.Source.Valid():
-		v.add("mapping.source", "%q is not one of %s", m.Source,
-			source.QuoteList(SourceFile, SourceRedis, SourceSQL, SourcePostgreSQL, SourceMySQL, SourceSQLite))
+		v.add("mapping.source", "%q is not one of %s", m.Source, source.QuoteList(MappingSources...))
 	case !Implemented.MappingSources[m.Source]:
 		v.add("mapping.source", "%q %s", m.Source, notSupported)
 	}
 	if !m.Normalize.Valid() {
-		v.add("mapping.normalize", "%q is not one of %s", m.Normalize, source.QuoteList(NormalizeNone, NormalizeLowercase))
+		v.add("mapping.normalize", "%q is not one of %s", m.Normalize, source.QuoteList(Normalizations...))
 	}
 	v.positive("mapping.negative_ttl", m.NegativeTTL)
 	v.positive("mapping.positive_ttl", m.PositiveTTL)
@@ -657,9 +656,9 @@ func (v *validator) http() {
 			ek := key + ".extract"
 			switch {
 			case e.From == "":
-				v.add(ek+".from", "is required (%s)", source.QuoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
+				v.add(ek+".from", "is required (%s)", source.QuoteList(ExtractFroms...))
 			case !e.From.Valid():
-				v.add(ek+".from", "%q is not one of %s", e.From, source.QuoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
+				v.add(ek+".from", "%q is not one of %s", e.From, source.QuoteList(ExtractFroms...))
 			case e.From == FromBody && e.Regex == "":
 				v.add(ek+".regex", "is required with from = \"body\"")
 			case e.From == FromQuery && e.Param == "":

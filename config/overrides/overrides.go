@@ -213,7 +213,7 @@ func (a *applier) applyDestinations() {
 				continue
 			}
 			if !ep.TLS.Valid() {
-				a.fail(origin, "%q: tls %q is not one of %s", v, mode, source.QuoteList(config.TLSImplicit, config.TLSStartTLS, config.TLSPlain))
+				a.fail(origin, "%q: tls %q is not one of %s", v, mode, source.QuoteList(config.TLSModes...))
 				continue
 			}
 			d := a.dest(name)
@@ -283,7 +283,7 @@ func parseListen(s string) (id string, proto config.Protocol, mode config.TLSMod
 		return "", "", "", "", fmt.Errorf("%q: protocol %q is not one of %s", s, p, source.QuoteList(config.Protocols...))
 	}
 	if !mode.Valid() {
-		return "", "", "", "", fmt.Errorf("%q: tls %q is not one of %s", s, m, source.QuoteList(config.TLSImplicit, config.TLSStartTLS, config.TLSPlain))
+		return "", "", "", "", fmt.Errorf("%q: tls %q is not one of %s", s, m, source.QuoteList(config.TLSModes...))
 	}
 	if id == "" {
 		id = p
@@ -356,7 +356,7 @@ func (a *applier) applyListenerWide() {
 	}
 	if v, origin, ok := a.value("proxy-protocol", a.o.proxyProtocol); ok {
 		if m := config.ProxyProtocolMode(v); !m.Valid() {
-			a.fail(origin, "%q is not one of %s", v, source.QuoteList(config.ProxyOff, config.ProxyOptional, config.ProxyRequired))
+			a.fail(origin, "%q is not one of %s", v, source.QuoteList(config.ProxyProtocolModes...))
 		} else {
 			each("proxy_protocol", origin, func(l *config.Listener) { l.ProxyProtocol = m })
 		}
