@@ -2,6 +2,26 @@ package config
 
 import "slices"
 
+// Values lists the spellings of one enumeration, in the order error
+// messages name them.
+type Values[T ~string] []T
+
+// Has reports whether v is one of vs.
+func (vs Values[T]) Has(v T) bool { return slices.Contains(vs, v) }
+
+// The values each enumeration accepts. SourceNone, the key left out, is
+// not among MappingSources: it cannot be spelled.
+var (
+	Protocols          = Values[Protocol]{IMAP, POP3, ManageSieve, Submission, SMTP, LMTP, HTTP}
+	TLSModes           = Values[TLSMode]{TLSImplicit, TLSStartTLS, TLSPlain}
+	ProxyProtocolModes = Values[ProxyProtocolMode]{ProxyOff, ProxyOptional, ProxyRequired}
+	ForwardingMethods  = Values[Forwarding]{ForwardProxy, ForwardXCLIENT, ForwardNone}
+	ForwardedModes     = Values[ForwardedMode]{ForwardedOff, ForwardedTrust}
+	Normalizations     = Values[Normalize]{NormalizeNone, NormalizeLowercase}
+	MappingSources     = Values[MappingSource]{SourceFile, SourceRedis, SourceSQL, SourcePostgreSQL, SourceMySQL, SourceSQLite}
+	ExtractFroms       = Values[ExtractFrom]{FromAuthorization, FromQuery, FromBody, FromHeader}
+)
+
 // Protocol names a mail or web protocol, spelled as in the configuration.
 type Protocol string
 
@@ -15,12 +35,6 @@ const (
 	LMTP        Protocol = "lmtp"
 	HTTP        Protocol = "http"
 )
-
-// Protocols lists every protocol name the configuration accepts.
-var Protocols = []Protocol{IMAP, POP3, ManageSieve, Submission, SMTP, LMTP, HTTP}
-
-// Valid reports whether p is one of Protocols.
-func (p Protocol) Valid() bool { return slices.Contains(Protocols, p) }
 
 // Passthrough reports whether connections of this protocol carry no login
 // and are bridged whole to routing.smtp_passthrough_destination (SMTP on
@@ -50,12 +64,6 @@ const (
 	TLSPlain TLSMode = "plain"
 )
 
-// TLSModes lists the TLS modes (as error messages name them).
-var TLSModes = []TLSMode{TLSImplicit, TLSStartTLS, TLSPlain}
-
-// Valid reports whether m is one of TLSModes.
-func (m TLSMode) Valid() bool { return slices.Contains(TLSModes, m) }
-
 // Secure reports whether the leg runs TLS (now or after STARTTLS).
 func (m TLSMode) Secure() bool { return m == TLSImplicit || m == TLSStartTLS }
 
@@ -68,12 +76,6 @@ const (
 	ProxyOptional ProxyProtocolMode = "optional"
 	ProxyRequired ProxyProtocolMode = "required"
 )
-
-// ProxyProtocolModes lists the PROXY protocol modes.
-var ProxyProtocolModes = []ProxyProtocolMode{ProxyOff, ProxyOptional, ProxyRequired}
-
-// Valid reports whether m is one of ProxyProtocolModes.
-func (m ProxyProtocolMode) Valid() bool { return slices.Contains(ProxyProtocolModes, m) }
 
 // Forwarding says how the real client is announced to a backend.
 type Forwarding string
@@ -89,12 +91,6 @@ const (
 	ForwardNone Forwarding = "none"
 )
 
-// ForwardingMethods lists the forwarding methods.
-var ForwardingMethods = []Forwarding{ForwardProxy, ForwardXCLIENT, ForwardNone}
-
-// Valid reports whether f is one of ForwardingMethods.
-func (f Forwarding) Valid() bool { return slices.Contains(ForwardingMethods, f) }
-
 // ForwardedMode says what an HTTP listener does with Forwarded and
 // X-Forwarded-For headers sent by clients.
 type ForwardedMode string
@@ -107,12 +103,6 @@ const (
 	ForwardedTrust ForwardedMode = "trust"
 )
 
-// ForwardedModes lists the Forwarded header modes.
-var ForwardedModes = []ForwardedMode{ForwardedOff, ForwardedTrust}
-
-// Valid reports whether m is one of ForwardedModes.
-func (m ForwardedMode) Valid() bool { return slices.Contains(ForwardedModes, m) }
-
 // Normalize says how an identifier is rewritten before it is looked up.
 type Normalize string
 
@@ -121,12 +111,6 @@ const (
 	NormalizeNone      Normalize = "none"
 	NormalizeLowercase Normalize = "lowercase"
 )
-
-// Normalizations lists the identifier normalizations.
-var Normalizations = []Normalize{NormalizeNone, NormalizeLowercase}
-
-// Valid reports whether n is one of Normalizations.
-func (n Normalize) Valid() bool { return slices.Contains(Normalizations, n) }
 
 // MappingSource names the store that maps identifiers to destinations.
 type MappingSource string
@@ -145,13 +129,6 @@ const (
 	SourceSQLite     MappingSource = "sqlite"
 )
 
-// MappingSources lists the stores that can be named (SourceNone is the
-// key left out).
-var MappingSources = []MappingSource{SourceFile, SourceRedis, SourceSQL, SourcePostgreSQL, SourceMySQL, SourceSQLite}
-
-// Valid reports whether s is SourceNone or one of MappingSources.
-func (s MappingSource) Valid() bool { return s == SourceNone || slices.Contains(MappingSources, s) }
-
 // IsSQL reports whether s uses the [mapping.sql] section.
 func (s MappingSource) IsSQL() bool {
 	return s == SourceSQL || s == SourcePostgreSQL || s == SourceMySQL || s == SourceSQLite
@@ -167,9 +144,3 @@ const (
 	FromBody          ExtractFrom = "body"
 	FromHeader        ExtractFrom = "header"
 )
-
-// ExtractFroms lists the identifier locations.
-var ExtractFroms = []ExtractFrom{FromAuthorization, FromQuery, FromBody, FromHeader}
-
-// Valid reports whether f is one of ExtractFroms.
-func (f ExtractFrom) Valid() bool { return slices.Contains(ExtractFroms, f) }
