@@ -101,8 +101,15 @@ func New(names ...string) (tls.Certificate, []byte, []byte, error) {
 	if err != nil {
 		return tls.Certificate{}, nil, nil, err
 	}
-	cert, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM)
+	cert, err := c.TLS()
 	return cert, c.CertPEM, c.KeyPEM, err
+}
+
+// TLS returns c as a server's (or client's) certificate, its Leaf set.
+func (c Issued) TLS() (tls.Certificate, error) {
+	cert, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM)
+	cert.Leaf = c.Leaf
+	return cert, err
 }
 
 // WriteFiles writes a new certificate and key into dir and returns paths.

@@ -27,6 +27,10 @@ func TestMakeSpec(t *testing.T) {
 	if err := l.VerifyHostname("mail.test"); err != nil {
 		t.Error(err)
 	}
+	tc, err := c.TLS()
+	if err != nil || tc.Leaf != c.Leaf || tc.PrivateKey == nil {
+		t.Errorf("TLS: %v %v", tc.Leaf, err)
+	}
 }
 
 func TestNewDefaults(t *testing.T) {
