@@ -1,5 +1,27 @@
 package config
 
+import "slices"
+
+// Values lists the spellings of one enumeration, in the order error
+// messages name them.
+type Values[T ~string] []T
+
+// Has reports whether v is one of vs.
+func (vs Values[T]) Has(v T) bool { return slices.Contains(vs, v) }
+
+// The values each enumeration accepts. SourceNone, the key left out, is
+// not among MappingSources: it cannot be spelled.
+var (
+	Protocols          = Values[Protocol]{IMAP, POP3, ManageSieve, Submission, SMTP, LMTP, HTTP}
+	TLSModes           = Values[TLSMode]{TLSImplicit, TLSStartTLS, TLSPlain}
+	ProxyProtocolModes = Values[ProxyProtocolMode]{ProxyOff, ProxyOptional, ProxyRequired}
+	ForwardingMethods  = Values[Forwarding]{ForwardProxy, ForwardXCLIENT, ForwardNone}
+	ForwardedModes     = Values[ForwardedMode]{ForwardedOff, ForwardedTrust}
+	Normalizations     = Values[Normalize]{NormalizeNone, NormalizeLowercase}
+	MappingSources     = Values[MappingSource]{SourceFile, SourceRedis, SourceSQL, SourcePostgreSQL, SourceMySQL, SourceSQLite}
+	ExtractFroms       = Values[ExtractFrom]{FromAuthorization, FromQuery, FromBody, FromHeader}
+)
+
 // Protocol names a mail or web protocol, spelled as in the configuration.
 type Protocol string
 
@@ -13,19 +35,6 @@ const (
 	LMTP        Protocol = "lmtp"
 	HTTP        Protocol = "http"
 )
-
-// Protocols lists every protocol name the configuration accepts.
-var Protocols = []Protocol{IMAP, POP3, ManageSieve, Submission, SMTP, LMTP, HTTP}
-
-// Valid reports whether p is one of Protocols.
-func (p Protocol) Valid() bool {
-	for _, q := range Protocols {
-		if p == q {
-			return true
-		}
-	}
-	return false
-}
 
 // Passthrough reports whether connections of this protocol carry no login
 // and are bridged whole to routing.smtp_passthrough_destination (SMTP on
@@ -55,9 +64,6 @@ const (
 	TLSPlain TLSMode = "plain"
 )
 
-// Valid reports whether m is a known mode.
-func (m TLSMode) Valid() bool { return m == TLSImplicit || m == TLSStartTLS || m == TLSPlain }
-
 // Secure reports whether the leg runs TLS (now or after STARTTLS).
 func (m TLSMode) Secure() bool { return m == TLSImplicit || m == TLSStartTLS }
 
@@ -70,11 +76,6 @@ const (
 	ProxyOptional ProxyProtocolMode = "optional"
 	ProxyRequired ProxyProtocolMode = "required"
 )
-
-// Valid reports whether m is a known mode.
-func (m ProxyProtocolMode) Valid() bool {
-	return m == ProxyOff || m == ProxyOptional || m == ProxyRequired
-}
 
 // Forwarding says how the real client is announced to a backend.
 type Forwarding string
@@ -90,11 +91,6 @@ const (
 	ForwardNone Forwarding = "none"
 )
 
-// Valid reports whether f is a known method.
-func (f Forwarding) Valid() bool {
-	return f == ForwardProxy || f == ForwardXCLIENT || f == ForwardNone
-}
-
 // ForwardedMode says what an HTTP listener does with Forwarded and
 // X-Forwarded-For headers sent by clients.
 type ForwardedMode string
@@ -107,9 +103,6 @@ const (
 	ForwardedTrust ForwardedMode = "trust"
 )
 
-// Valid reports whether m is a known mode.
-func (m ForwardedMode) Valid() bool { return m == ForwardedOff || m == ForwardedTrust }
-
 // Normalize says how an identifier is rewritten before it is looked up.
 type Normalize string
 
@@ -118,9 +111,6 @@ const (
 	NormalizeNone      Normalize = "none"
 	NormalizeLowercase Normalize = "lowercase"
 )
-
-// Valid reports whether n is known.
-func (n Normalize) Valid() bool { return n == NormalizeNone || n == NormalizeLowercase }
 
 // MappingSource names the store that maps identifiers to destinations.
 type MappingSource string
@@ -139,15 +129,6 @@ const (
 	SourceSQLite     MappingSource = "sqlite"
 )
 
-// Valid reports whether s is a known store.
-func (s MappingSource) Valid() bool {
-	switch s {
-	case SourceNone, SourceFile, SourceRedis, SourceSQL, SourcePostgreSQL, SourceMySQL, SourceSQLite:
-		return true
-	}
-	return false
-}
-
 // IsSQL reports whether s uses the [mapping.sql] section.
 func (s MappingSource) IsSQL() bool {
 	return s == SourceSQL || s == SourcePostgreSQL || s == SourceMySQL || s == SourceSQLite
@@ -163,8 +144,3 @@ const (
 	FromBody          ExtractFrom = "body"
 	FromHeader        ExtractFrom = "header"
 )
-
-// Valid reports whether f is known.
-func (f ExtractFrom) Valid() bool {
-	return f == FromAuthorization || f == FromQuery || f == FromBody || f == FromHeader
-}

@@ -155,7 +155,7 @@ func (v *validator) listeners() {
 		switch {
 		case l.Protocol == "":
 			v.add(key+".protocol", "is required (%s)", source.QuoteList(Protocols...))
-		case !l.Protocol.Valid():
+		case !Protocols.Has(l.Protocol):
 			v.add(key+".protocol", "%q is not one of %s", l.Protocol, source.QuoteList(Protocols...))
 		case !Implemented.Protocols[l.Protocol]:
 			v.add(key+".protocol", "%q %s", l.Protocol, notSupported)
@@ -182,9 +182,9 @@ func (v *validator) listeners() {
 		}
 		switch {
 		case l.TLS == "":
-			v.add(key+".tls", "is required (%s)", source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
-		case !l.TLS.Valid():
-			v.add(key+".tls", "%q is not one of %s", l.TLS, source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+			v.add(key+".tls", "is required (%s)", source.QuoteList(TLSModes...))
+		case !TLSModes.Has(l.TLS):
+			v.add(key+".tls", "%q is not one of %s", l.TLS, source.QuoteList(TLSModes...))
 		case l.TLS.Secure() && len(c.TLS.Certificate) == 0:
 			v.add(key+".tls", "%q needs a certificate, but no [tls.certificate.<id>] is configured", l.TLS)
 		}
@@ -213,8 +213,8 @@ func (v *validator) listeners() {
 			v.add(key+".tls", "\"starttls\" does not exist for http; use \"plain\" or \"implicit\"")
 		}
 		switch {
-		case !l.ProxyProtocol.Valid():
-			v.add(key+".proxy_protocol", "%q is not one of %s", l.ProxyProtocol, source.QuoteList(ProxyOff, ProxyOptional, ProxyRequired))
+		case !ProxyProtocolModes.Has(l.ProxyProtocol):
+			v.add(key+".proxy_protocol", "%q is not one of %s", l.ProxyProtocol, source.QuoteList(ProxyProtocolModes...))
 		case l.ProxyProtocol != ProxyOff && len(l.ProxyTrusted) == 0:
 			v.add(key+".proxy_trusted", "is empty, but proxy_protocol = %q needs the networks allowed to send a PROXY header", l.ProxyProtocol)
 		}
@@ -227,13 +227,13 @@ func (v *validator) listeners() {
 		v.atLeast(key+".max_connections_per_ip", int64(l.MaxConnectionsPerIP), 0)
 		v.positive(key+".preauth_timeout", l.PreauthTimeout)
 		v.atLeast(key+".max_auth_attempts", int64(l.MaxAuthAttempts), 1)
-		if !l.Forwarded.Valid() {
-			v.add(key+".forwarded", "%q is not one of %s", l.Forwarded, source.QuoteList(ForwardedOff, ForwardedTrust))
+		if !ForwardedModes.Has(l.Forwarded) {
+			v.add(key+".forwarded", "%q is not one of %s", l.Forwarded, source.QuoteList(ForwardedModes...))
 		}
 		// The default destination takes every account that has no mapping,
 		// so it must serve every protocol a client can log in with.
 		// So must it, and every cluster node, serve recipient routing.
-		routed := l.Protocol.Valid() && (!l.Protocol.Passthrough() || routes) && l.Protocol != HTTP
+		routed := Protocols.Has(l.Protocol) && (!l.Protocol.Passthrough() || routes) && l.Protocol != HTTP
 		if hasDef && routed {
 			if _, ok := def.Protocol[l.Protocol]; !ok {
 				v.add(key+".protocol", "%q: the default destination %q has no [%s]", l.Protocol, c.Routing.DefaultDestination,
@@ -291,8 +291,8 @@ func (v *validator) destinations() {
 		if d.TLSServerName != "" && !check.Hostname(d.TLSServerName) {
 			v.add(key+".tls_server_name", "%q is not a valid host name", d.TLSServerName)
 		}
-		if d.Forwarding != "" && !d.Forwarding.Valid() {
-			v.add(key+".forwarding", "%q is not one of %s", d.Forwarding, source.QuoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
+		if d.Forwarding != "" && !ForwardingMethods.Has(d.Forwarding) {
+			v.add(key+".forwarding", "%q is not one of %s", d.Forwarding, source.QuoteList(ForwardingMethods...))
 		}
 		pinned := d.TLSPinnedCertSHA256 != ""
 		if pinned {
@@ -329,7 +329,7 @@ func (v *validator) destinations() {
 		for _, p := range sortedKeys(d.Protocol) {
 			ep := d.Protocol[p]
 			pk := source.KeyPath("destination", id, "protocol", string(p))
-			if !p.Valid() {
+			if !Protocols.Has(p) {
 				v.add(pk, "%q is not one of %s", p, source.QuoteList(Protocols...))
 				continue
 			}
@@ -342,9 +342,9 @@ func (v *validator) destinations() {
 			}
 			switch {
 			case ep.TLS == "":
-				v.add(pk+".tls", "is required (%s)", source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
-			case !ep.TLS.Valid():
-				v.add(pk+".tls", "%q is not one of %s", ep.TLS, source.QuoteList(TLSImplicit, TLSStartTLS, TLSPlain))
+				v.add(pk+".tls", "is required (%s)", source.QuoteList(TLSModes...))
+			case !TLSModes.Has(ep.TLS):
+				v.add(pk+".tls", "%q is not one of %s", ep.TLS, source.QuoteList(TLSModes...))
 			case ep.TLS.Secure() && hostIP && d.TLSServerName == "" && !d.TLSAllowInvalidCerts && !pinned:
 				v.add(pk+".tls", "%q to the IP address %q cannot verify the backend's certificate: set %s.tls_server_name (or tls_pinned_cert_sha256)", ep.TLS, d.Host, key)
 			case ep.TLS == TLSPlain && p.CarriesCredentials() && !d.AllowPlaintextAuth:
@@ -353,8 +353,8 @@ func (v *validator) destinations() {
 			if p == HTTP && ep.TLS == TLSStartTLS {
 				v.add(pk+".tls", "\"starttls\" does not exist for http; use \"plain\" or \"implicit\"")
 			}
-			if ep.Forwarding != "" && !ep.Forwarding.Valid() {
-				v.add(pk+".forwarding", "%q is not one of %s", ep.Forwarding, source.QuoteList(ForwardProxy, ForwardXCLIENT, ForwardNone))
+			if ep.Forwarding != "" && !ForwardingMethods.Has(ep.Forwarding) {
+				v.add(pk+".forwarding", "%q is not one of %s", ep.Forwarding, source.QuoteList(ForwardingMethods...))
 			}
 		}
 	}
@@ -417,14 +417,13 @@ func (v *validator) routing() {
 func (v *validator) mapping() {
 	m := &v.c.Mapping
 	switch {
-	case !m.Source.Valid():
-		v.add("mapping.source", "%q is not one of %s", m.Source,
-			source.QuoteList(SourceFile, SourceRedis, SourceSQL, SourcePostgreSQL, SourceMySQL, SourceSQLite))
+	case m.Source != SourceNone && !MappingSources.Has(m.Source):
+		v.add("mapping.source", "%q is not one of %s", m.Source, source.QuoteList(MappingSources...))
 	case !Implemented.MappingSources[m.Source]:
 		v.add("mapping.source", "%q %s", m.Source, notSupported)
 	}
-	if !m.Normalize.Valid() {
-		v.add("mapping.normalize", "%q is not one of %s", m.Normalize, source.QuoteList(NormalizeNone, NormalizeLowercase))
+	if !Normalizations.Has(m.Normalize) {
+		v.add("mapping.normalize", "%q is not one of %s", m.Normalize, source.QuoteList(Normalizations...))
 	}
 	v.positive("mapping.negative_ttl", m.NegativeTTL)
 	v.positive("mapping.positive_ttl", m.PositiveTTL)
@@ -657,9 +656,9 @@ func (v *validator) http() {
 			ek := key + ".extract"
 			switch {
 			case e.From == "":
-				v.add(ek+".from", "is required (%s)", source.QuoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
-			case !e.From.Valid():
-				v.add(ek+".from", "%q is not one of %s", e.From, source.QuoteList(FromAuthorization, FromQuery, FromBody, FromHeader))
+				v.add(ek+".from", "is required (%s)", source.QuoteList(ExtractFroms...))
+			case !ExtractFroms.Has(e.From):
+				v.add(ek+".from", "%q is not one of %s", e.From, source.QuoteList(ExtractFroms...))
 			case e.From == FromBody && e.Regex == "":
 				v.add(ek+".regex", "is required with from = \"body\"")
 			case e.From == FromQuery && e.Param == "":

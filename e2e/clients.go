@@ -51,11 +51,15 @@ func (o IMAPLogin) tls() string {
 	return o.TLS
 }
 
-func (o IMAPLogin) timeout() time.Duration {
-	if o.Timeout <= 0 {
-		return 20 * time.Second
+func (o IMAPLogin) timeout() time.Duration { return timeoutOr(o.Timeout, 20*time.Second) }
+
+// timeoutOr is a client's timeout d, or def when d is not set (zero or
+// negative).
+func timeoutOr(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
 	}
-	return o.Timeout
+	return d
 }
 
 // IMAPResult is what a client driver saw.

@@ -35,12 +35,7 @@ type CyrusLogin struct {
 	Timeout time.Duration
 }
 
-func (o CyrusLogin) timeout() time.Duration {
-	if o.Timeout <= 0 {
-		return 20 * time.Second
-	}
-	return o.Timeout
-}
+func (o CyrusLogin) timeout() time.Duration { return timeoutOr(o.Timeout, 20*time.Second) }
 
 // cyrusAuthenticated is the line the Cyrus clients print after a
 // successful authentication ("Authentication failed. ..." otherwise).

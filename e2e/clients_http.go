@@ -81,12 +81,7 @@ func (r HTTPResponse) Field(key string) (string, bool) {
 	return "", false
 }
 
-func (o CurlOptions) timeout() time.Duration {
-	if o.Timeout <= 0 {
-		return 15 * time.Second
-	}
-	return o.Timeout
-}
+func (o CurlOptions) timeout() time.Duration { return timeoutOr(o.Timeout, 15*time.Second) }
 
 // curlWriteOut is one line per request on stdout, after the request.
 const curlWriteOut = "sy-curl %{http_code} %{num_connects} %{http_version}\n"

@@ -33,14 +33,9 @@ type POP3Login struct {
 	Timeout time.Duration
 }
 
-func (o POP3Login) auth() string    { return cmp.Or(o.Auth, "user") }
-func (o POP3Login) tlsMode() string { return cmp.Or(o.TLS, "plain") }
-func (o POP3Login) timeout() time.Duration {
-	if o.Timeout <= 0 {
-		return 20 * time.Second
-	}
-	return o.Timeout
-}
+func (o POP3Login) auth() string           { return cmp.Or(o.Auth, "user") }
+func (o POP3Login) tlsMode() string        { return cmp.Or(o.TLS, "plain") }
+func (o POP3Login) timeout() time.Duration { return timeoutOr(o.Timeout, 20*time.Second) }
 
 // pop3ClientPy drives Python's poplib and prints one JSON object:
 // {"ok": true, "subject": ...} or {"ok": false, "stage": ..., "error": ...}.

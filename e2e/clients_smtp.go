@@ -51,12 +51,7 @@ func (o SMTPSend) from() string { return cmp.Or(o.From, "sender@example.net") }
 func (o SMTPSend) body() string {
 	return cmp.Or(o.Body, "This message was sent by switchyard's end-to-end tests.\r\n")
 }
-func (o SMTPSend) timeout() time.Duration {
-	if o.Timeout <= 0 {
-		return 30 * time.Second
-	}
-	return o.Timeout
-}
+func (o SMTPSend) timeout() time.Duration { return timeoutOr(o.Timeout, 30*time.Second) }
 
 // SMTPRcpt is one RCPT TO and the reply the client got.
 type SMTPRcpt struct {
@@ -403,6 +398,29 @@ func SMTPExpect(t testing.TB, c *RawConn, line, prefix string) string {
 	if !strings.HasPrefix(r, prefix) {
 		t.Fatalf("after %q: got %q, want %q...", abbrev(line), r, prefix)
 	}
+	return r
+}
+
+// SMTPEnvelope runs hello ("EHLO name" or "LHLO name"), MAIL FROM
+// sender@example.net and RCPT TO to, each accepted, and DATA up to its
+// 354: the caller writes the message.
+func SMTPEnvelope(t testing.TB, c *RawConn, hello, to string) {
+	t.Helper()
+	SMTPExpect(t, c, hello, "250")
+	SMTPExpect(t, c, "MAIL FROM:<sender@example.net>", "250 ")
+	SMTPExpect(t, c, "RCPT TO:<"+to+">", "250 ")
+	SMTPExpect(t, c, "DATA", "354 ")
+}
+
+// RawDeliver sends one message with subject to the single recipient to
+// on a connection past its greeting (see SMTPEnvelope), then QUIT, and
+// returns the reply to the message.
+func RawDeliver(t testing.TB, c *RawConn, hello, to, subject string) string {
+	t.Helper()
+	SMTPEnvelope(t, c, hello, to)
+	c.Write(smtpMessage(SMTPSend{To: []string{to}, Subject: subject}) + ".\r\n")
+	r := SMTPExpect(t, c, "", "250 ")
+	SMTPExpect(t, c, "QUIT", "221 ")
 	return r
 }
 

@@ -5,7 +5,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -373,7 +372,7 @@ func TestConsole(t *testing.T) {
 	// The browser keeps up to 6 connections to the admin listener, which
 	// takes 8 from one address: the test's own calls keep none open.
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
-		TLSClientConfig: &tls.Config{RootCAs: cert.Pool, ServerName: "mail.test"}}}
+		TLSClientConfig: cert.ClientTLS("mail.test")}}
 	api := &adminAPI{t: t, base: base, token: adminToken, spec: spec, hc: hc}
 	viewerAPI := &adminAPI{t: t, base: base, token: viewerToken, spec: spec, hc: hc}
 

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -159,7 +158,7 @@ func TestCutover(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := &adminAPI{t: t, base: "https://" + adminAddr, token: token, spec: spec,
-		hc: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool, ServerName: "mail.test"}}}}
+		hc: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: cert.ClientTLS("mail.test")}}}
 
 	// dave idles on old.
 	idle := DialRaw(t, imapAddr, "")

@@ -316,7 +316,7 @@ func testIMAPBadInput(t *testing.T, e *imapEnv) {
 				t.Fatalf("the injected command was answered before the TLS handshake: %q", l)
 			}
 		}
-		tc := tls.Client(conn, &tls.Config{ServerName: "mail.test", RootCAs: e.cert.Pool})
+		tc := tls.Client(conn, e.cert.ClientTLS("mail.test"))
 		if err := tc.Handshake(); err != nil {
 			t.Fatalf("TLS handshake after STARTTLS (with injected bytes): %v", err)
 		}

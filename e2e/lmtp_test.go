@@ -111,7 +111,7 @@ func testLMTPBackends(t *testing.T, e *lmtpEnv) {
 		}
 		SMTPExpect(t, c, "XCLIENT ADDR=127.0.0.9 PORT=4242", "220 ")
 		subject := uniqueSubject("lmtp xclient")
-		rawLMTPDeliver(t, c, "carol@test", subject)
+		RawDeliver(t, c, "LHLO laptop.test", "carol@test", subject)
 		expectReceivedFrom(t, e.old, "carol@test", subject, "127.0.0.9")
 	})
 	t.Run("proxy listener", func(t *testing.T) {
@@ -119,22 +119,9 @@ func testLMTPBackends(t *testing.T, e *lmtpEnv) {
 		c.Write(string(ProxyV2Header("127.0.0.8:4343", e.new.LMTPProxyAddr)))
 		SMTPExpect(t, c, "", "220 ")
 		subject := uniqueSubject("lmtp proxy")
-		rawLMTPDeliver(t, c, "carol@test", subject)
+		RawDeliver(t, c, "LHLO laptop.test", "carol@test", subject)
 		expectReceivedFrom(t, e.new, "carol@test", subject, "127.0.0.8")
 	})
-}
-
-// rawLMTPDeliver runs LHLO and one transaction to a single recipient on a
-// connection past its greeting.
-func rawLMTPDeliver(t *testing.T, c *RawConn, to, subject string) {
-	t.Helper()
-	SMTPExpect(t, c, "LHLO laptop.test", "250")
-	SMTPExpect(t, c, "MAIL FROM:<sender@example.net>", "250 ")
-	SMTPExpect(t, c, "RCPT TO:<"+to+">", "250 ")
-	SMTPExpect(t, c, "DATA", "354 ")
-	c.Write(smtpMessage(SMTPSend{To: []string{to}, Subject: subject}) + ".\r\n")
-	SMTPExpect(t, c, "", "250 ")
-	SMTPExpect(t, c, "QUIT", "221 ")
 }
 
 // expectReceivedFrom checks that the one message with subject in user's
@@ -299,10 +286,7 @@ func testLMTPBackendLost(t *testing.T, e *lmtpEnv) {
 
 	c := DialRaw(t, e.addr, SenderSource)
 	SMTPExpect(t, c, "", "220 ")
-	SMTPExpect(t, c, "LHLO laptop.test", "250")
-	SMTPExpect(t, c, "MAIL FROM:<sender@example.net>", "250 ")
-	SMTPExpect(t, c, "RCPT TO:<bob@test>", "250 ")
-	SMTPExpect(t, c, "DATA", "354 ")
+	SMTPEnvelope(t, c, "LHLO laptop.test", "bob@test")
 	c.Write(msg[:half])
 	time.Sleep(500 * time.Millisecond) // the first half reaches Dovecot
 	e.old.Stop(t)

@@ -29,16 +29,21 @@ type RawConn struct {
 // DialRaw connects to addr (from source when not empty).
 func DialRaw(t testing.TB, addr, source string) *RawConn {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if source != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(source)}
-	}
-	c, err := d.Dial("tcp", addr)
+	c, err := dialFrom(addr, source)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return &RawConn{t: t, Conn: c, R: bufio.NewReader(c), ReadTimeout: 10 * time.Second}
+}
+
+// dialFrom connects to addr from the address source (any when empty).
+func dialFrom(addr, source string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if source != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(source)}
+	}
+	return d.Dial("tcp", addr)
 }
 
 // DialRawTLS connects with implicit TLS (certificate not verified).
@@ -215,11 +220,7 @@ func abbrev(s string) string {
 // source when not empty), examines INBOX and returns the Subject of message
 // 1. Unlike RawConn it reports every failure as an error, for polling.
 func IMAPSubject(addr, source, user, password string) (string, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if source != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(source)}
-	}
-	c, err := d.Dial("tcp", addr)
+	c, err := dialFrom(addr, source)
 	if err != nil {
 		return "", err
 	}

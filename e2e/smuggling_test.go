@@ -160,10 +160,7 @@ func sendSmuggling(t *testing.T, addr string, lmtp bool, sep string, cut bool, l
 		hello = "LHLO attacker.test"
 	}
 	SMTPExpect(t, c, "", "220 ")
-	SMTPExpect(t, c, hello, "250")
-	SMTPExpect(t, c, "MAIL FROM:<sender@example.net>", "250 ")
-	SMTPExpect(t, c, "RCPT TO:<bob@test>", "250 ")
-	SMTPExpect(t, c, "DATA", "354 ")
+	SMTPEnvelope(t, c, hello, "bob@test")
 	first := smtpMessage(SMTPSend{To: []string{"bob@test"}, Subject: legit, Body: "legit body"})
 	rest := sep + "MAIL FROM:<forged@example.net>\r\nRCPT TO:<carol@test>\r\nDATA\r\n" +
 		smtpMessage(SMTPSend{From: "forged@example.net", To: []string{"carol@test"}, Subject: smuggled, Body: "smuggled\r\n"}) +

@@ -3,9 +3,6 @@
 package e2e
 
 import (
-	"bufio"
-	"crypto/tls"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"os/exec"
@@ -157,16 +154,17 @@ s.quit()
 	t.Run("wrong password is relayed and not bridged", func(t *testing.T) {
 		mark := e.old.Mark()
 		c := dialSubmission(t, e.starttls)
-		c.cmd("EHLO laptop.test", "250")
-		c.startTLS()
-		c.cmd("EHLO laptop.test", "250")
-		c.cmd("AUTH PLAIN "+b64Plain("dave@test", "wrong"), "535 5.7.8")
-		c.cmd("MAIL FROM:<dave@test>", "530 5.7.0")
-		c.cmd("AUTH PLAIN "+b64Plain("dave@test", peers.DefaultUsers["dave@test"]), "235 ")
-		c.cmd("MAIL FROM:<dave@test>", "250")
-		c.cmd("RCPT TO:<rcpt@example.net>", "250")
-		c.cmd("DATA", "354")
-		c.cmd("Subject: retry\r\n\r\nok\r\n.", "250 2.0.0 Ok: queued")
+		SMTPExpect(t, c, "EHLO laptop.test", "250")
+		SMTPExpect(t, c, "STARTTLS", "220 ")
+		c = startClientTLS(t, c)
+		SMTPExpect(t, c, "EHLO laptop.test", "250")
+		SMTPExpect(t, c, "AUTH PLAIN "+plainIR("dave@test", "wrong"), "535 5.7.8")
+		SMTPExpect(t, c, "MAIL FROM:<dave@test>", "530 5.7.0")
+		SMTPExpect(t, c, "AUTH PLAIN "+plainIR("dave@test", peers.DefaultUsers["dave@test"]), "235 ")
+		SMTPExpect(t, c, "MAIL FROM:<dave@test>", "250")
+		SMTPExpect(t, c, "RCPT TO:<rcpt@example.net>", "250")
+		SMTPExpect(t, c, "DATA", "354")
+		SMTPExpect(t, c, "Subject: retry\r\n\r\nok\r\n.", "250 2.0.0 Ok: queued")
 		if n := len(e.old.Clients(mark)); n != 1 {
 			t.Fatalf("postfix logged %d messages, want 1", n)
 		}
@@ -178,9 +176,9 @@ s.quit()
 	t.Run("stopped backend", func(t *testing.T) {
 		e.old.Stop(t)
 		c := dialSubmission(t, e.plain)
-		c.cmd("EHLO laptop.test", "250")
-		c.cmd("AUTH PLAIN "+b64Plain("bob@test", peers.DefaultUsers["bob@test"]), "454 4.7.0 Temporary authentication failure")
-		c.cmd("MAIL FROM:<bob@test>", "530 5.7.0")
+		SMTPExpect(t, c, "EHLO laptop.test", "250")
+		SMTPExpect(t, c, "AUTH PLAIN "+plainIR("bob@test", peers.DefaultUsers["bob@test"]), "454 4.7.0 Temporary authentication failure")
+		SMTPExpect(t, c, "MAIL FROM:<bob@test>", "530 5.7.0")
 		e.old.Restart(t)
 		if err := harness.Eventually(10*time.Second, func() error {
 			cmd := exec.Command(harness.RequireBinary(t, "swaks"), "--server", e.plain, "--from", "bob@test", "--to", "rcpt@example.net",
@@ -286,68 +284,11 @@ type swaksError struct{ out string }
 
 func (e *swaksError) Error() string { return "swaks failed:\n" + e.out }
 
-func b64Plain(user, pass string) string {
-	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
-}
-
-// submissionConn is a raw SMTP client for the cases no real client can
-// show (what happens after a refused AUTH).
-type submissionConn struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
-}
-
-func dialSubmission(t *testing.T, addr string) *submissionConn {
+// dialSubmission connects from clientSource for the cases no real client
+// can show (what happens after a refused AUTH) and reads the greeting.
+func dialSubmission(t *testing.T, addr string) *RawConn {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientSource)}}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	c := &submissionConn{t: t, conn: conn, r: bufio.NewReader(conn)}
-	if g := c.reply(); !strings.HasPrefix(g, "220 ") {
-		t.Fatalf("greeting %q", g)
-	}
+	c := DialRaw(t, addr, clientSource)
+	SMTPExpect(t, c, "", "220 ")
 	return c
-}
-
-func (c *submissionConn) reply() string {
-	c.t.Helper()
-	var lines []string
-	for {
-		l, err := c.r.ReadString('\n')
-		if err != nil {
-			c.t.Fatalf("read: %v (got %q)", err, lines)
-		}
-		l = strings.TrimRight(l, "\r\n")
-		lines = append(lines, l)
-		if len(l) < 4 || l[3] != '-' {
-			return strings.Join(lines, "|")
-		}
-	}
-}
-
-func (c *submissionConn) cmd(line, want string) string {
-	c.t.Helper()
-	if _, err := c.conn.Write([]byte(line + "\r\n")); err != nil {
-		c.t.Fatal(err)
-	}
-	r := c.reply()
-	if !strings.HasPrefix(r, want) {
-		c.t.Fatalf("%q: got %q, want %q...", strings.SplitN(line, " ", 2)[0], r, want)
-	}
-	return r
-}
-
-func (c *submissionConn) startTLS() {
-	c.t.Helper()
-	c.cmd("STARTTLS", "220 ")
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		c.t.Fatal(err)
-	}
-	c.conn, c.r = tc, bufio.NewReader(tc)
 }

@@ -208,12 +208,12 @@ func (a *applier) applyDestinations() {
 				ep.TLS = config.TLSMode(mode)
 			}
 			p := config.Protocol(proto)
-			if !p.Valid() {
+			if !config.Protocols.Has(p) {
 				a.fail(origin, "%q: protocol %q is not one of %s", v, proto, source.QuoteList(config.Protocols...))
 				continue
 			}
-			if !ep.TLS.Valid() {
-				a.fail(origin, "%q: tls %q is not one of %s", v, mode, source.QuoteList(config.TLSImplicit, config.TLSStartTLS, config.TLSPlain))
+			if !config.TLSModes.Has(ep.TLS) {
+				a.fail(origin, "%q: tls %q is not one of %s", v, mode, source.QuoteList(config.TLSModes...))
 				continue
 			}
 			d := a.dest(name)
@@ -279,11 +279,11 @@ func parseListen(s string) (id string, proto config.Protocol, mode config.TLSMod
 	if hasMode {
 		mode = config.TLSMode(m)
 	}
-	if !proto.Valid() {
+	if !config.Protocols.Has(proto) {
 		return "", "", "", "", fmt.Errorf("%q: protocol %q is not one of %s", s, p, source.QuoteList(config.Protocols...))
 	}
-	if !mode.Valid() {
-		return "", "", "", "", fmt.Errorf("%q: tls %q is not one of %s", s, m, source.QuoteList(config.TLSImplicit, config.TLSStartTLS, config.TLSPlain))
+	if !config.TLSModes.Has(mode) {
+		return "", "", "", "", fmt.Errorf("%q: tls %q is not one of %s", s, m, source.QuoteList(config.TLSModes...))
 	}
 	if id == "" {
 		id = p
@@ -355,8 +355,8 @@ func (a *applier) applyListenerWide() {
 		}
 	}
 	if v, origin, ok := a.value("proxy-protocol", a.o.proxyProtocol); ok {
-		if m := config.ProxyProtocolMode(v); !m.Valid() {
-			a.fail(origin, "%q is not one of %s", v, source.QuoteList(config.ProxyOff, config.ProxyOptional, config.ProxyRequired))
+		if m := config.ProxyProtocolMode(v); !config.ProxyProtocolModes.Has(m) {
+			a.fail(origin, "%q is not one of %s", v, source.QuoteList(config.ProxyProtocolModes...))
 		} else {
 			each("proxy_protocol", origin, func(l *config.Listener) { l.ProxyProtocol = m })
 		}

@@ -3,19 +3,14 @@
 package harness
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/internal/testcert"
 )
 
 // Cert is a self-signed certificate written as PEM files.
@@ -31,36 +26,13 @@ type Cert struct {
 // servers that drop privileges can read them.
 func GenerateCert(t testing.TB, dir, name string, hosts ...string) Cert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: name, Organization: []string{"switchyard e2e"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(48 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	for _, h := range append([]string{"localhost", "127.0.0.1"}, hosts...) {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	issued, err := testcert.Make(testcert.Spec{
+		CommonName:   name,
+		Organization: "switchyard e2e",
+		Names:        append([]string{"localhost", "127.0.0.1"}, hosts...),
+		Validity:     48 * time.Hour,
+		ServerOnly:   true,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,17 +41,13 @@ func GenerateCert(t testing.TB, dir, name string, hosts ...string) Cert {
 		KeyFile:  filepath.Join(dir, name+".key"),
 		Pool:     x509.NewCertPool(),
 	}
-	if err := os.WriteFile(c.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(c.CertFile, issued.CertPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(c.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o644); err != nil {
+	if err := os.WriteFile(c.KeyFile, issued.KeyPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	parsed, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Pool.AddCert(parsed)
+	c.Pool.AddCert(issued.Leaf)
 	return c
 }
 

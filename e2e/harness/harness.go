@@ -248,11 +248,24 @@ func NewProcess(t testing.TB, dir, name, path string, args ...string) *Process {
 		if err := p.Stop(); err != nil {
 			t.Logf("stop %s: %v", name, err)
 		}
-		if t.Failed() {
-			t.Logf("--- tail of %s ---\n%s", p.LogPath, TailFile(p.LogPath, 60))
-		}
+		logTails(t, 60, p.LogPath)
 	})
 	return p
+}
+
+// TailOnFailure logs the last n lines of each file at paths when t ends
+// failed: a daemon's own logs, next to its output (Process).
+func TailOnFailure(t testing.TB, n int, paths ...string) {
+	t.Cleanup(func() { logTails(t, n, paths...) })
+}
+
+func logTails(t testing.TB, n int, paths ...string) {
+	if !t.Failed() {
+		return
+	}
+	for _, path := range paths {
+		t.Logf("--- tail of %s ---\n%s", path, TailFile(path, n))
+	}
 }
 
 // Start (re)starts the process. It is an error to start a running process.

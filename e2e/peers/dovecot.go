@@ -95,11 +95,7 @@ func StartDovecot(t testing.TB, name string, opts DovecotOptions) *Dovecot {
 		t.Fatal(err)
 	}
 	d.Proc = harness.NewProcess(t, d.Dir, "dovecot-"+name+"-stdout", bin, "-F", "-c", d.Conf)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("--- tail of %s ---\n%s", d.LogPath, harness.TailFile(d.LogPath, 40))
-		}
-	})
+	harness.TailOnFailure(t, 40, d.LogPath)
 	harness.StartDaemon(t, d.Proc, func() ([]string, error) {
 		d.pickAddrs(t, opts)
 		return d.Addrs(), os.WriteFile(d.Conf, []byte(d.config(opts, uid, gid)), 0o644)

@@ -118,12 +118,7 @@ func StartHTTPBackend(t testing.TB, name string) *HTTPBackend {
 	errorLog := filepath.Join(b.Dir, "error.log")
 	b.Proc = harness.NewProcess(t, b.Dir, "nginx-"+name+"-stdout", bin,
 		"-p", b.Dir, "-c", b.Conf, "-e", errorLog, "-g", "daemon off;")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("--- tail of %s ---\n%s", errorLog, harness.TailFile(errorLog, 30))
-			t.Logf("--- tail of %s ---\n%s", b.AccessLog, harness.TailFile(b.AccessLog, 30))
-		}
-	})
+	harness.TailOnFailure(t, 30, errorLog, b.AccessLog)
 	harness.StartDaemon(t, b.Proc, func() ([]string, error) {
 		b.Addr, b.ProxyAddr = harness.CandidateAddr(t), harness.CandidateAddr(t)
 		return []string{b.Addr, b.ProxyAddr}, os.WriteFile(b.Conf, []byte(b.config()), 0o644)

@@ -193,11 +193,7 @@ func StartPostfix(t testing.TB, name, dir string, opts PostfixOptions) *Postfix 
 		t.Fatalf("postfix -c %s post-install create-missing: %v\n%s\n%s", dir, err, out, harness.TailFile(p.LogPath, 20))
 	}
 	p.Proc = harness.NewProcess(t, dir, "postfix-"+name+"-master", master, "-s", "-c", dir)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("--- tail of %s ---\n%s", p.LogPath, harness.TailFile(p.LogPath, 40))
-		}
-	})
+	harness.TailOnFailure(t, 40, p.LogPath)
 	written := true // the first attempt uses the files post-install saw
 	harness.StartDaemon(t, p.Proc, func() ([]string, error) {
 		if !written {
