@@ -562,36 +562,50 @@ func (l *loop) moved(s *epSession, d *dir, n int) {
 	s.last = l.now
 }
 
-// deliver writes what the direction holds (prelude, pipe, buffer, TLS
-// ciphertext) to its destination. blocked means the destination refused some.
-func (l *loop) deliver(s *epSession, d *dir) (blocked bool, reason string) {
+// writePlain writes b to d's destination socket as it is. It returns how
+// much went, whether the socket refused the rest for now (EAGAIN), and a
+// reason to end the session.
+func (l *loop) writePlain(s *epSession, d *dir, b []byte) (n int, blocked bool, reason string) {
 	dst := d.dst
-	for len(d.prelude) > 0 {
-		if dst.tls != nil {
-			n, err := dst.tls.Write(d.prelude)
-			l.moved(s, d, n)
-			d.prelude = d.prelude[n:]
-			if err != nil {
-				return false, legError(dst.client, "write", err)
-			}
-			continue
-		}
+	for n < len(b) {
 		if !dst.canWrite {
-			return true, ""
+			return n, true, ""
 		}
-		n, err := unix.Write(dst.fd, d.prelude)
-		if n > 0 {
-			l.moved(s, d, n)
-			d.prelude = d.prelude[n:]
+		k, err := unix.Write(dst.fd, b[n:])
+		if k > 0 {
+			n += k
+			l.moved(s, d, k)
 		}
 		if err != nil {
 			if err == unix.EAGAIN {
 				dst.canWrite = false
-				return true, ""
+				return n, true, ""
 			}
 			if err != unix.EINTR {
-				return false, legError(dst.client, "write", err)
+				return n, false, legError(dst.client, "write", err)
 			}
+		}
+	}
+	return n, false, ""
+}
+
+// deliver writes what the direction holds (prelude, pipe, buffer, TLS
+// ciphertext) to its destination. blocked means the destination refused some.
+func (l *loop) deliver(s *epSession, d *dir) (blocked bool, reason string) {
+	dst := d.dst
+	for len(d.prelude) > 0 && dst.tls != nil {
+		n, err := dst.tls.Write(d.prelude)
+		l.moved(s, d, n)
+		d.prelude = d.prelude[n:]
+		if err != nil {
+			return false, legError(dst.client, "write", err)
+		}
+	}
+	if len(d.prelude) > 0 {
+		n, blocked, reason := l.writePlain(s, d, d.prelude)
+		d.prelude = d.prelude[n:]
+		if blocked || reason != "" {
+			return blocked, reason
 		}
 	}
 	d.prelude = nil
@@ -616,23 +630,11 @@ func (l *loop) deliver(s *epSession, d *dir) (blocked bool, reason string) {
 			return false, legError(dst.client, "write", err)
 		}
 	}
-	for d.off < d.n {
-		if !dst.canWrite {
-			return true, ""
-		}
-		n, err := unix.Write(dst.fd, (*d.buf)[d.off:d.n])
-		if n > 0 {
-			d.off += n
-			l.moved(s, d, n)
-		}
-		if err != nil {
-			if err == unix.EAGAIN {
-				dst.canWrite = false
-				return true, ""
-			}
-			if err != unix.EINTR {
-				return false, legError(dst.client, "write", err)
-			}
+	if d.off < d.n {
+		n, blocked, reason := l.writePlain(s, d, (*d.buf)[d.off:d.n])
+		d.off += n
+		if blocked || reason != "" {
+			return blocked, reason
 		}
 	}
 	if dst.tr != nil && dst.tr.PendingOut() > 0 {

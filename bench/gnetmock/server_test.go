@@ -16,17 +16,7 @@ func TestLoginDialogue(t *testing.T) {
 	for _, enroll := range []bool{false, true} {
 		name := map[bool]string{false: "gnet-accept", true: "enroll"}[enroll]
 		t.Run(name, func(t *testing.T) {
-			s, err := Listen("127.0.0.1:0", Config{Enroll: enroll})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			c, err := net.Dial("tcp", s.Addr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			s, c := listenAndDial(t, Config{Enroll: enroll})
 			r := bufio.NewReader(c)
 			expect := func(want string) {
 				t.Helper()
@@ -59,20 +49,28 @@ func TestLoginDialogue(t *testing.T) {
 // TestLongLine: a client that never ends its line gets a BYE and is closed
 // once it has sent more than MaxLine; the server holds no more than that.
 func TestLongLine(t *testing.T) {
-	s, err := Listen("127.0.0.1:0", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	c, err := net.Dial("tcp", s.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, c := listenAndDial(t, Config{})
 	go func() { _, _ = io.WriteString(c, strings.Repeat("x", 2*MaxLine)) }()
 	got, _ := io.ReadAll(c)
 	if !strings.HasPrefix(string(got), Greeting) || !strings.HasSuffix(string(got), "* BYE line too long\r\n") {
 		t.Fatalf("read %q, want the greeting then a BYE", got)
 	}
+}
+
+// listenAndDial starts a responder on a port of the kernel's choosing and
+// connects to it; both are closed when the test ends.
+func listenAndDial(t *testing.T, cfg Config) (*Server, net.Conn) {
+	t.Helper()
+	s, err := Listen("127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return s, c
 }
