@@ -8,22 +8,11 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
-// BackendConfig configures one replay on a backend.
-type BackendConfig struct {
-	// Login is what the client presented.
-	Login *protocols.Login
-	// StartTLS runs STARTTLS after the capability block, before any
-	// credential.
-	StartTLS bool
-	// Forward, when not nil, is sent with XCLIENT if the backend
-	// advertises it (Dovecot does to trusted peers), using only the
-	// attributes it accepts. Info.Proto is ignored (Dovecot's raw dialect,
-	// see forward.XClientArgs).
-	Forward *forward.Info
-	// HideAuthErrors replaces the backend's refusal by a generic one,
-	// except temporary failures (TRYLATER).
-	HideAuthErrors bool
-}
+// BackendConfig configures one replay on a backend. StartTLS is STARTTLS
+// after the capability block. Forward goes with XCLIENT in Dovecot's raw
+// dialect (Info.Proto is ignored). HideAuthErrors keeps temporary failures
+// (TRYLATER).
+type BackendConfig = protocols.ReplayConfig
 
 type backendState uint8
 

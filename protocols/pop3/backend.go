@@ -9,21 +9,12 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/internal/verdict"
 )
 
-// BackendConfig configures one replay on a backend.
-type BackendConfig struct {
-	// Login is what the client presented.
-	Login *protocols.Login
-	// StartTLS runs STLS after the greeting, before any credential.
-	StartTLS bool
-	// Forward, when not nil, is sent with XCLIENT if the backend
-	// advertises it (Dovecot does to trusted peers), using only the
-	// attributes it lists. Info.Proto is ignored: POP3 uses Dovecot's raw
-	// dialect (see forward.XClientArgs).
-	Forward *forward.Info
-	// HideAuthErrors replaces the backend's refusal by a generic one,
-	// except temporary failures ([IN-USE], [LOGIN-DELAY], [SYS/...]).
-	HideAuthErrors bool
-}
+// BackendConfig configures one replay on a backend. StartTLS is STLS after
+// the greeting's CAPA. Forward goes with XCLIENT in Dovecot's raw dialect
+// (Info.Proto is ignored), announced in CAPA or in the greeting's response
+// code. HideAuthErrors keeps temporary failures ([IN-USE], [LOGIN-DELAY],
+// [SYS/...]).
+type BackendConfig = protocols.ReplayConfig
 
 type backendState uint8
 

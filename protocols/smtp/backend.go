@@ -8,27 +8,19 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/internal/verdict"
 )
 
-// BackendConfig configures one replay on a backend.
+// BackendConfig configures one replay on a backend. StartTLS runs after the
+// first EHLO, before XCLIENT and any credential. Forward goes with XCLIENT
+// if the backend advertises it (Postfix does only to
+// smtpd_authorized_xclient_hosts); an empty Helo or Proto is taken from
+// Login (HeloFromLogin), Proto defaulting to "ESMTP" so that the SMTP
+// dialect is used; a backend that refuses it fails the login.
+// HideAuthErrors replaces a refusal by a generic 535.
 type BackendConfig struct {
-	// Login is what the client presented.
-	Login *protocols.Login
+	protocols.ReplayConfig
 	// Hostname is the proxy's name in EHLO (default "localhost"). After
 	// XCLIENT the client's own HELO name is used when it has one, as
 	// Postfix's XCLIENT_README shows.
 	Hostname string
-	// StartTLS runs STARTTLS after the first EHLO, before XCLIENT and any
-	// credential; the backend must offer it.
-	StartTLS bool
-	// Forward, when set, is sent with XCLIENT if the backend advertises
-	// it, with only the attributes it advertises (forward.XClientArgs).
-	// An empty Helo or Proto is taken from Login (HeloFromLogin); Proto
-	// defaults to "ESMTP" so that the SMTP dialect is used. A
-	// backend that does not advertise XCLIENT is not sent any (Postfix
-	// advertises it only to smtpd_authorized_xclient_hosts); one that
-	// refuses it fails the login.
-	Forward *forward.Info
-	// HideAuthErrors replaces the backend's refusal by a generic 535.
-	HideAuthErrors bool
 }
 
 type backendState uint8

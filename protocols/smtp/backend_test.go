@@ -91,7 +91,7 @@ func TestBackendPostfixXClientPlain(t *testing.T) {
 		SessionID: "abc",
 	}
 	ir := "AGFsaWNlAHNlY3JldA=="
-	b := runBackend(t, BackendConfig{Login: login("LOGIN", "alice", "secret"), Hostname: "proxy.example", StartTLS: true, Forward: fwd}, []step{
+	b := runBackend(t, BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: login("LOGIN", "alice", "secret"), StartTLS: true, Forward: fwd}, Hostname: "proxy.example"}, []step{
 		{in: "220 mail.example.com ESMTP Postfix\r\n", want: "EHLO proxy.example\r\n"},
 		{in: postfixEHLO, want: "STARTTLS\r\n"},
 		{in: "220 2.0.0 Ready to start TLS\r\n", want: "EHLO proxy.example\r\n"},
@@ -107,7 +107,7 @@ func TestBackendPostfixXClientPlain(t *testing.T) {
 
 func TestBackendLoginMechanismAndFailure(t *testing.T) {
 	ehlo := "250-h\r\n250-AUTH LOGIN\r\n250 8BITMIME\r\n"
-	b := runBackend(t, BackendConfig{Login: login("PLAIN", "bob", "pw")}, []step{
+	b := runBackend(t, BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: login("PLAIN", "bob", "pw")}}, []step{
 		{in: "220-h ESMTP\r\n220 more\r\n", want: "EHLO localhost\r\n"},
 		{in: ehlo, want: "AUTH LOGIN\r\n"},
 		{in: "334 VXNlcm5hbWU6\r\n", want: "Ym9i\r\n"},
@@ -117,7 +117,7 @@ func TestBackendLoginMechanismAndFailure(t *testing.T) {
 	if string(b.Relay()) != "535-5.7.8 Error:\r\n535 5.7.8 authentication failed\r\n" {
 		t.Fatalf("relay %q", b.Relay())
 	}
-	b = runBackend(t, BackendConfig{Login: login("PLAIN", "bob", "pw"), HideAuthErrors: true}, []step{
+	b = runBackend(t, BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: login("PLAIN", "bob", "pw"), HideAuthErrors: true}}, []step{
 		{in: "220 h\r\n", want: "EHLO localhost\r\n"},
 		{in: "250-h\r\n250 AUTH PLAIN\r\n", want: "AUTH PLAIN AGJvYgBwdw==\r\n"},
 		{in: "534 5.7.9 Nope, details\r\n", ev: protocols.BackendAuthFailed},
@@ -129,7 +129,7 @@ func TestBackendLoginMechanismAndFailure(t *testing.T) {
 
 func TestBackendNoXClientAdvertised(t *testing.T) {
 	fwd := &forward.Info{Client: netip.MustParseAddrPort("127.0.0.1:1234")}
-	runBackend(t, BackendConfig{Login: login("PLAIN", "u", "p"), Forward: fwd}, []step{
+	runBackend(t, BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: login("PLAIN", "u", "p"), Forward: fwd}}, []step{
 		{in: "220 h\r\n", want: "EHLO localhost\r\n"},
 		{in: "250-h\r\n250 AUTH PLAIN\r\n", want: "AUTH PLAIN AHUAcA==\r\n"},
 		{in: "235 2.7.0 ok\r\nextra", ev: protocols.BackendAuthOK},
@@ -140,7 +140,7 @@ func TestBackendXClientOnlyAdvertised(t *testing.T) {
 	fwd := &forward.Info{Client: netip.MustParseAddrPort("127.0.0.1:1234"), Local: netip.MustParseAddrPort("127.0.0.1:587")}
 	l := login("PLAIN", "u", "p")
 	l.ClientID = nil // no HELO known: the proxy's name is used again
-	runBackend(t, BackendConfig{Login: l, Forward: fwd, Hostname: "px"}, []step{
+	runBackend(t, BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: l, Forward: fwd}, Hostname: "px"}, []step{
 		{in: "220 h\r\n", want: "EHLO px\r\n"},
 		{in: "250-h\r\n250-XCLIENT ADDR LOGIN\r\n250 AUTH PLAIN\r\n", want: "XCLIENT ADDR=127.0.0.1\r\n"},
 		{in: "220 h again\r\n", want: "EHLO px\r\n"},
@@ -160,24 +160,24 @@ func TestBackendFailures(t *testing.T) {
 		"tempfail auth": {{in: "220 h\r\n", want: "EHLO localhost\r\n"}, {in: "250-h\r\n250 STARTTLS\r\n", want: "STARTTLS\r\n"}, {in: "454 4.7.0 TLS not available\r\n", ev: protocols.BackendFailed}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			runBackend(t, BackendConfig{Login: login("PLAIN", "u", "p"), StartTLS: true}, steps)
+			runBackend(t, BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: login("PLAIN", "u", "p"), StartTLS: true}}, steps)
 		})
 	}
-	runBackend(t, BackendConfig{Login: login("PLAIN", "u", "p"), Forward: fwd}, []step{
+	runBackend(t, BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: login("PLAIN", "u", "p"), Forward: fwd}}, []step{
 		{in: "220 h\r\n", want: "EHLO localhost\r\n"},
 		{in: "250-h\r\n250-XCLIENT ADDR\r\n250 AUTH PLAIN\r\n", want: "XCLIENT ADDR=127.0.0.1\r\n"},
 		{in: "550 5.7.0 Error: insufficient authorization\r\n", ev: protocols.BackendFailed},
 	})
-	runBackend(t, BackendConfig{Login: login("PLAIN", "u", "p")}, []step{
+	runBackend(t, BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: login("PLAIN", "u", "p")}}, []step{
 		{in: "220 h\r\n", want: "EHLO localhost\r\n"},
 		{in: "250-h\r\n250 AUTH PLAIN\r\n", want: "AUTH PLAIN AHUAcA==\r\n"},
 		{in: "454 4.7.0 Temporary authentication failure\r\n", ev: protocols.BackendFailed},
 	})
-	runBackend(t, BackendConfig{Login: login("XOAUTH2", "u", "")}, []step{
+	runBackend(t, BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: login("XOAUTH2", "u", "")}}, []step{
 		{in: "220 h\r\n", want: "EHLO localhost\r\n"},
 		{in: "250-h\r\n250 AUTH PLAIN\r\n", ev: protocols.BackendFailed}, // XOAUTH2 not offered
 	})
-	b := NewBackend(BackendConfig{Login: login("PLAIN", "u", "p")})
+	b := NewBackend(BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: login("PLAIN", "u", "p")}})
 	_, _, ev := b.Feed([]byte(strings.Repeat("2", 9000)), nil)
 	if ev != protocols.BackendFailed {
 		t.Fatal("endless line accepted")
@@ -188,7 +188,7 @@ func TestBackendOAuthLongTokenAndErrorChallenge(t *testing.T) {
 	tok := strings.Repeat("t", 600)
 	l := &protocols.Login{Creds: sasl.Credentials{Mechanism: "OAUTHBEARER", Username: "u@x", Token: tok}}
 	ir, _ := sasl.InitialResponse(l.Creds)
-	b := runBackend(t, BackendConfig{Login: l}, []step{
+	b := runBackend(t, BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: l}}, []step{
 		{in: "220 h\r\n", want: "EHLO localhost\r\n"},
 		{in: "250-h\r\n250 AUTH OAUTHBEARER XOAUTH2\r\n", want: "AUTH OAUTHBEARER\r\n"}, // too long for the command line
 		{in: "334 \r\n", want: b64(string(ir)) + "\r\n"},
@@ -200,7 +200,7 @@ func TestBackendOAuthLongTokenAndErrorChallenge(t *testing.T) {
 	}
 	l = &protocols.Login{Creds: sasl.Credentials{Mechanism: "XOAUTH2", Username: "u@x", Token: "short"}}
 	ir, _ = sasl.InitialResponse(l.Creds)
-	runBackend(t, BackendConfig{Login: l}, []step{
+	runBackend(t, BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: l}}, []step{
 		{in: "220 h\r\n", want: "EHLO localhost\r\n"},
 		{in: "250-h\r\n250 AUTH XOAUTH2\r\n", want: "AUTH XOAUTH2 " + b64(string(ir)) + "\r\n"},
 		{in: "334 eyJzdGF0dXMiOiI0MDEifQ==\r\n", want: "\r\n"},
@@ -209,7 +209,7 @@ func TestBackendOAuthLongTokenAndErrorChallenge(t *testing.T) {
 }
 
 func TestBackendLeavesBytesAfterVerdict(t *testing.T) {
-	b := NewBackend(BackendConfig{Login: login("PLAIN", "u", "p")})
+	b := NewBackend(BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: login("PLAIN", "u", "p")}})
 	in := []byte("220 h\r\n")
 	n, out, _ := b.Feed(in, nil)
 	if n != len(in) || string(out) != "EHLO localhost\r\n" {

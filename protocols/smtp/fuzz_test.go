@@ -75,11 +75,11 @@ func FuzzSubmissionBackendFeed(f *testing.F) {
 			{Creds: sasl.Credentials{Mechanism: "OAUTHBEARER", Username: "u@x", Token: strings.Repeat("t", 500)}},
 			{Creds: sasl.Credentials{Mechanism: "XOAUTH2", Username: "u@x", Token: "tok"}},
 		}
-		cfg := BackendConfig{
+		cfg := BackendConfig{ReplayConfig: protocols.ReplayConfig{
 			Login:          logins[flags&3],
 			StartTLS:       flags&8 != 0,
 			HideAuthErrors: flags&16 != 0,
-		}
+		}}
 		if flags&4 != 0 {
 			cfg.Forward = &forward.Info{
 				Client: netip.MustParseAddrPort("[2001:db8::5]:4567"), Local: netip.MustParseAddrPort("127.0.0.1:587"),
@@ -125,7 +125,7 @@ func BenchmarkSubmissionReplay(b *testing.B) {
 	greeting, ehlo, ok := []byte("220 h ESMTP\r\n"), []byte(postfixEHLO), []byte("235 2.7.0 ok\r\n")
 	b.ReportAllocs()
 	for b.Loop() {
-		be := NewBackend(BackendConfig{Login: l})
+		be := NewBackend(BackendConfig{ReplayConfig: protocols.ReplayConfig{Login: l}})
 		_, out, _ = be.Feed(greeting, out[:0])
 		_, out, _ = be.Feed(ehlo, out[:0])
 		if _, _, ev := be.Feed(ok, out[:0]); ev != protocols.BackendAuthOK {
