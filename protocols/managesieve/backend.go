@@ -39,7 +39,7 @@ type Backend struct {
 	tlsDone bool
 	fr      framer
 
-	waiting []step
+	waiting verdict.Pending[step]
 
 	verdict.Verdict
 }
@@ -124,10 +124,10 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	for _, l := range forward.DovecotXClientArgs(b.cfg.Forward, b.caps.xclient) {
 		out = append(out, l...)
 		out = append(out, "\r\n"...)
-		b.waiting = append(b.waiting, stepXClient)
+		b.waiting.Add(stepXClient)
 	}
 	b.state = bsLogin
-	b.waiting = append(b.waiting, stepAuth)
+	b.waiting.Add(stepAuth)
 	return append(out, auth...), protocols.BackendNone
 }
 
@@ -144,17 +144,14 @@ func (b *Backend) TLSStarted(out []byte) []byte {
 }
 
 func (b *Backend) loginReply(r *response, out []byte) ([]byte, protocols.BackendEvent) {
-	if len(b.waiting) == 0 {
+	st, ok := b.waiting.Next()
+	switch {
+	case !ok:
 		return out, b.Failf("unsolicited response %s", eol.Quote(r.raw))
+	case r.kind == 's':
+		return b.Challenge(st == stepAuth, "challenge", r.raw, out)
 	}
-	st := b.waiting[0]
-	if r.kind == 's' {
-		if st != stepAuth {
-			return out, b.Failf("unexpected challenge %s", eol.Quote(r.raw))
-		}
-		return b.Answer("challenge", r.raw, out)
-	}
-	b.waiting = b.waiting[1:]
+	b.waiting.Done()
 	switch {
 	case st == stepXClient && r.kind == 'o':
 		return out, protocols.BackendNone

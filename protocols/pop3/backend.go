@@ -55,8 +55,8 @@ type Backend struct {
 	// greetXClient: XCLIENT attributes from the greeting's response code.
 	greetXClient []string
 
-	todo    []command // not sent yet
-	waiting []step    // sent, replies pending, in order
+	todo    []command             // not sent yet
+	waiting verdict.Pending[step] // sent, replies pending
 
 	verdict.Verdict
 }
@@ -176,7 +176,7 @@ func (b *Backend) send(out []byte) []byte {
 		c := b.todo[0]
 		b.todo = b.todo[1:]
 		out = append(out, c.line...)
-		b.waiting = append(b.waiting, c.step)
+		b.waiting.Add(c.step)
 		if !b.caps.pipelining {
 			break
 		}
@@ -196,17 +196,14 @@ func (b *Backend) TLSStarted(out []byte) []byte {
 }
 
 func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEvent) {
-	if len(b.waiting) == 0 {
+	st, ok := b.waiting.Next()
+	switch {
+	case !ok:
 		return out, b.Failf("unsolicited response %s", eol.Quote(r.line))
+	case r.kind == 'c':
+		return b.Challenge(st == stepAuth, "continuation", r.line, out)
 	}
-	st := b.waiting[0]
-	if r.kind == 'c' {
-		if st != stepAuth {
-			return out, b.Failf("unexpected continuation %s", eol.Quote(r.line))
-		}
-		return b.Answer("continuation", r.line, out)
-	}
-	b.waiting = b.waiting[1:]
+	b.waiting.Done()
 	switch {
 	case st == stepUTF8:
 		// The client has its +OK from the proxy already; a backend that

@@ -29,3 +29,33 @@ func TestVerdict(t *testing.T) {
 		t.Fatal("Fail keeps its error")
 	}
 }
+
+func TestPending(t *testing.T) {
+	var p Pending[int]
+	if _, ok := p.Next(); ok {
+		t.Fatal("an empty queue has a next command")
+	}
+	p.Add(1)
+	p.Add(2)
+	if s, ok := p.Next(); !ok || s != 1 {
+		t.Fatalf("Next: %d %v", s, ok)
+	}
+	p.Done()
+	if s, ok := p.Next(); !ok || s != 2 {
+		t.Fatalf("Next after Done: %d %v", s, ok)
+	}
+	p.Done()
+	if _, ok := p.Next(); ok {
+		t.Fatal("all answered, yet a next command")
+	}
+}
+
+func TestChallengeUnexpected(t *testing.T) {
+	v := Verdict{Name: "x backend"}
+	if _, ev := v.Challenge(false, "continuation", []byte("+ x"), nil); ev != protocols.BackendFailed {
+		t.Fatalf("Challenge to another command: %v", ev)
+	}
+	if v.Err() == nil || v.Err().Error() != `x backend: unexpected continuation "+ x"` {
+		t.Fatalf("Err: %v", v.Err())
+	}
+}
