@@ -108,11 +108,8 @@ func (b *Backend) handle(raw []byte, out []byte) ([]byte, protocols.BackendEvent
 // AUTHENTICATE, pipelined.
 func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if b.cfg.StartTLS && !b.tlsDone {
-		if !b.caps.starttls {
-			return out, b.Failf("STARTTLS required but not advertised")
-		}
 		b.state = bsStartTLS
-		return append(out, "STARTTLS\r\n"...), protocols.BackendNone
+		return b.SendStartTLS(b.caps.starttls, "STARTTLS", out)
 	}
 	if b.cfg.Login == nil {
 		return out, b.Failf("no credentials to replay")

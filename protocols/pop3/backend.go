@@ -140,11 +140,8 @@ func (b *Backend) capaLine(line []byte, out []byte) ([]byte, protocols.BackendEv
 // connection) and before the credentials, as a client would send it.
 func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if b.cfg.StartTLS && !b.tlsDone {
-		if !b.caps.stls {
-			return out, b.Failf("STLS required but not advertised")
-		}
 		b.state = bsStartTLS
-		return append(out, "STLS\r\n"...), protocols.BackendNone
+		return b.SendStartTLS(b.caps.stls, "STLS", out)
 	}
 	if b.cfg.Login == nil {
 		return out, b.Failf("no credentials to replay")

@@ -148,11 +148,8 @@ func (b *Backend) sendEHLO(out []byte, name string) []byte {
 // the authentication.
 func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 	if b.cfg.StartTLS && !b.tlsDone {
-		if !b.ext.StartTLS {
-			return out, b.Failf("STARTTLS required but not advertised")
-		}
 		b.state = bsStartTLS
-		return append(out, "STARTTLS\r\n"...), protocols.BackendNone
+		return b.SendStartTLS(b.ext.StartTLS, "STARTTLS", out)
 	}
 	if b.cfg.Forward != nil && !b.xclientDone && b.ext.XClient != nil {
 		b.xclientDone = true

@@ -37,6 +37,17 @@ func (v *Verdict) Answer(what string, line, out []byte) ([]byte, protocols.Backe
 	return out, v.Failf("unexpected %s %s", what, eol.Quote(line))
 }
 
+// SendStartTLS writes the command that upgrades the backend leg (cmd:
+// "STARTTLS", POP3's "STLS") when the backend offered it; when it did not
+// the replay fails ("<cmd> required but not advertised").
+func (v *Verdict) SendStartTLS(offered bool, cmd string, out []byte) ([]byte, protocols.BackendEvent) {
+	if !offered {
+		return out, v.Failf("%s required but not advertised", cmd)
+	}
+	out = append(out, cmd...)
+	return append(out, "\r\n"...), protocols.BackendNone
+}
+
 // Relay returns the bytes for the client after BackendAuthOK or
 // BackendAuthFailed.
 func (v *Verdict) Relay() []byte { return v.Reply }

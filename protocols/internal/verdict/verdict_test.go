@@ -59,3 +59,14 @@ func TestChallengeUnexpected(t *testing.T) {
 		t.Fatalf("Err: %v", v.Err())
 	}
 }
+
+func TestSendStartTLS(t *testing.T) {
+	v := Verdict{Name: "pop3 backend"}
+	if out, ev := v.SendStartTLS(true, "STLS", []byte("x")); string(out) != "xSTLS\r\n" || ev != protocols.BackendNone {
+		t.Fatalf("offered: %q %v", out, ev)
+	}
+	if out, ev := v.SendStartTLS(false, "STLS", nil); len(out) != 0 || ev != protocols.BackendFailed ||
+		v.Err().Error() != "pop3 backend: STLS required but not advertised" {
+		t.Fatalf("not offered: %q %v %v", out, ev, v.Err())
+	}
+}
