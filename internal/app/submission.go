@@ -100,5 +100,8 @@ func (d *submissionDriver) NewFrontEnd(l *engine.Listener, tlsActive bool) proto
 func (d *submissionDriver) NewBackEnd(login *protocols.Login, dest *engine.Destination, startTLS bool, fwd *forward.Info) protocols.BackEnd {
 	// fwd is the engine's copy; smtp.NewBackend copies it again and adds
 	// the client's HELO name and protocol from login.ClientID.
-	return smtp.NewBackend(smtp.BackendConfig{ReplayConfig: drivers.Replay(login, dest, startTLS, fwd), Hostname: d.hostname})
+	return smtp.NewBackend(smtp.BackendConfig{
+		ReplayConfig: protocols.ReplayConfig{Login: login, StartTLS: startTLS, Forward: fwd, HideAuthErrors: dest.HideAuthErrors},
+		Hostname:     d.hostname,
+	})
 }

@@ -38,5 +38,5 @@ func (d *sieveDriver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.
 // goes in XCLIENT when the backend advertises it (Dovecot's
 // managesieve-login does to trusted peers).
 func (d *sieveDriver) NewBackEnd(login *protocols.Login, dest *engine.Destination, startTLS bool, fwd *forward.Info) protocols.BackEnd {
-	return managesieve.NewBackend(Replay(login, dest, startTLS, fwd))
+	return managesieve.NewBackend(managesieve.BackendConfig{Login: login, StartTLS: startTLS, Forward: fwd, HideAuthErrors: dest.HideAuthErrors})
 }

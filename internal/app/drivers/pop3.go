@@ -38,5 +38,5 @@ func (d *pop3Driver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.F
 // does to trusted peers); forwarding = proxy is the engine's PROXY header.
 // The client's UTF8 travels in login.ClientID and the Backend repeats it.
 func (d *pop3Driver) NewBackEnd(login *protocols.Login, dest *engine.Destination, startTLS bool, fwd *forward.Info) protocols.BackEnd {
-	return pop3.NewBackend(Replay(login, dest, startTLS, fwd))
+	return pop3.NewBackend(pop3.BackendConfig{Login: login, StartTLS: startTLS, Forward: fwd, HideAuthErrors: dest.HideAuthErrors})
 }
