@@ -114,11 +114,8 @@ func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEven
 		if r.kind == '*' {
 			return out, protocols.BackendNone
 		}
-		if r.kind == 't' && bytes.Equal(r.tag, b.tlsTag) && r.is("OK") {
-			b.state = bsTLS
-			return out, protocols.BackendStartTLS
-		}
-		return out, b.Failf("STARTTLS refused: %s", eol.Quote(line))
+		b.state = bsTLS
+		return out, b.StartTLSReply(r.kind == 't' && bytes.Equal(r.tag, b.tlsTag) && r.is("OK"), "STARTTLS", line)
 	case bsAuth:
 		return b.authReply(&r, out)
 	}

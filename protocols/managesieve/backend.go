@@ -93,11 +93,8 @@ func (b *Backend) handle(raw []byte, out []byte) ([]byte, protocols.BackendEvent
 		}
 		return out, b.Failf("unexpected greeting %s", eol.Quote(raw))
 	case bsStartTLS:
-		if r.kind == 'o' {
-			b.state = bsTLS
-			return out, protocols.BackendStartTLS
-		}
-		return out, b.Failf("STARTTLS refused: %s", eol.Quote(raw))
+		b.state = bsTLS
+		return out, b.StartTLSReply(r.kind == 'o', "STARTTLS", raw)
 	case bsLogin:
 		return b.loginReply(&r, out)
 	}

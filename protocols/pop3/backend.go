@@ -104,11 +104,8 @@ func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEven
 			return b.advance(out)
 		}
 	case bsStartTLS:
-		if r.kind == '+' {
-			b.state = bsTLS
-			return out, protocols.BackendStartTLS
-		}
-		return out, b.Failf("STLS refused: %s", eol.Quote(line))
+		b.state = bsTLS
+		return out, b.StartTLSReply(r.kind == '+', "STLS", line)
 	case bsLogin:
 		return b.loginReply(&r, out)
 	}

@@ -123,11 +123,8 @@ func (b *Backend) handleLine(line []byte, out []byte) ([]byte, protocols.Backend
 		}
 		return b.advance(out)
 	case bsStartTLS:
-		if r.Code != 220 {
-			return out, b.Failf("STARTTLS refused: %s", eol.Quote(line))
-		}
 		b.state = bsTLS
-		return out, protocols.BackendStartTLS
+		return out, b.StartTLSReply(r.Code == 220, "STARTTLS", line)
 	case bsXClient:
 		return b.xclientReply(&r, out)
 	case bsAuth:

@@ -48,6 +48,17 @@ func (v *Verdict) SendStartTLS(offered bool, cmd string, out []byte) ([]byte, pr
 	return append(out, "\r\n"...), protocols.BackendNone
 }
 
+// StartTLSReply is the event for the backend's reply to cmd (see
+// SendStartTLS): BackendStartTLS when it accepted, else the replay fails
+// ("<cmd> refused: <line>"). The machine sets its waiting-for-TLSStarted
+// state first: after a failure Feed looks at nothing else.
+func (v *Verdict) StartTLSReply(accepted bool, cmd string, line []byte) protocols.BackendEvent {
+	if !accepted {
+		return v.Failf("%s refused: %s", cmd, eol.Quote(line))
+	}
+	return protocols.BackendStartTLS
+}
+
 // Relay returns the bytes for the client after BackendAuthOK or
 // BackendAuthFailed.
 func (v *Verdict) Relay() []byte { return v.Reply }

@@ -70,3 +70,14 @@ func TestSendStartTLS(t *testing.T) {
 		t.Fatalf("not offered: %q %v %v", out, ev, v.Err())
 	}
 }
+
+func TestStartTLSReply(t *testing.T) {
+	v := Verdict{Name: "smtp backend"}
+	if ev := v.StartTLSReply(true, "STARTTLS", []byte("220 go")); ev != protocols.BackendStartTLS || v.Ended() {
+		t.Fatalf("accepted: %v", ev)
+	}
+	if ev := v.StartTLSReply(false, "STARTTLS", []byte("454 no")); ev != protocols.BackendFailed ||
+		v.Err().Error() != `smtp backend: STARTTLS refused: "454 no"` {
+		t.Fatalf("refused: %v %v", ev, v.Err())
+	}
+}
