@@ -12,6 +12,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/quota"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
@@ -217,7 +218,7 @@ func (a *acceptor) admit(tc *net.TCPConn) {
 	}
 	// Behind a trusted load balancer the address that counts comes with
 	// the PROXY header; it is counted then (conn.proxyHeader).
-	proxied := ls.ProxyProtocol != ProxyOff && sock.Trusted(ls.ProxyTrusted, remote.Addr())
+	proxied := ls.ProxyProtocol != options.ProxyOff && sock.Trusted(ls.ProxyTrusted, remote.Addr())
 	if !proxied && !slot.takeAddr(remote.Addr()) {
 		slot.release()
 		e.fds.Release(fdbudget.Client, 2)
@@ -278,7 +279,7 @@ func (a *acceptor) refuse(tc *net.TCPConn, reason string) {
 	e.refusal(reason)
 	e.opt.Observer.ConnRefused(ls.ID, ls.Protocol, reason)
 	e.logLimited("refuse-"+reason, "connection refused", "listener", ls.ID, "client", tc.RemoteAddr().String(), "reason", reason)
-	if ls.TLS != TLSImplicit && len(ls.busy) > 0 {
+	if ls.TLS != options.TLSImplicit && len(ls.busy) > 0 {
 		_ = tc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 		_, _ = tc.Write(ls.busy)
 	}

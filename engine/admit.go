@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/engine/backend"
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/router"
 )
@@ -23,8 +24,8 @@ import (
 type admission struct {
 	account string
 	res     router.Result
-	dest    *Destination
-	dp      DestProtocol
+	dest    *options.Destination
+	dp      options.DestProtocol
 	// Refusals: ok is false, kind is the failure to report to the client,
 	// outcome the metrics label, reason the log's words.
 	ok      bool
@@ -94,7 +95,7 @@ func (e *Engine) gate(req admitRequest, res router.Result, err error) admission 
 		e.logLimited("maintenance-"+dest.ID, "destination in maintenance; refused for now", "destination", dest.ID, "protocol", req.proto)
 		return a.refuse(protocols.FailUnavailable, outcomeBackendFailure, "destination in maintenance")
 	}
-	if req.creds && dp.TLS == TLSPlain && !dest.AllowPlaintextAuth {
+	if req.creds && dp.TLS == options.TLSPlain && !dest.AllowPlaintextAuth {
 		e.log.Error("destination refuses credentials over plaintext (allow_plaintext_auth = false)", "destination", dest.ID)
 		return a.refuse(protocols.FailUnavailable, outcomeBackendFailure, "plaintext credentials refused")
 	}
@@ -111,13 +112,13 @@ func (a admission) refuse(kind protocols.FailKind, outcome, reason string) admis
 	return a
 }
 
-func (e *Engine) healthSuccess(d *Destination, proto string) {
+func (e *Engine) healthSuccess(d *options.Destination, proto string) {
 	backend.ReportSuccess(e.opt.Health, d, proto)
 }
 
 // healthFailure reports a failure of d for proto, seen while serving
 // client (backend.ReportFailure).
-func (e *Engine) healthFailure(d *Destination, proto string, client netip.AddrPort) {
+func (e *Engine) healthFailure(d *options.Destination, proto string, client netip.AddrPort) {
 	backend.ReportFailure(e.opt.Health, d, proto, client)
 }
 
@@ -128,7 +129,7 @@ func (e *Engine) audit(c *conn, account, dest, outcome, reason string, since tim
 	if outcome == "" {
 		outcome = outcomeSuccess
 	}
-	e.event(Event{Kind: EventLogin, Session: c.id, Account: account, Protocol: c.ls.Protocol, Listener: c.ls.ID,
+	e.event(options.Event{Kind: options.EventLogin, Session: c.id, Account: account, Protocol: c.ls.Protocol, Listener: c.ls.ID,
 		Client: c.client.String(), Destination: dest, Outcome: outcome, Reason: reason})
 	if !e.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
@@ -146,7 +147,7 @@ func (e *Engine) audit(c *conn, account, dest, outcome, reason string, since tim
 }
 
 // event hands ev to the sink; building an Event allocates nothing.
-func (e *Engine) event(ev Event) {
+func (e *Engine) event(ev options.Event) {
 	if e.opt.Events != nil {
 		if ev.Time.IsZero() {
 			ev.Time = time.Now()

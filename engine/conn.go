@@ -10,6 +10,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/engine/tlsconn"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
@@ -115,17 +116,17 @@ func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
 	l.nconns.Add(1)
 	e.opt.Observer.ConnAccepted(ls.ID, ls.Protocol)
 	c.sess = ls.newSession(c)
-	if ls.ProxyProtocol != ProxyOff {
+	if ls.ProxyProtocol != options.ProxyOff {
 		if sock.Trusted(ls.ProxyTrusted, acc.remote.Addr()) {
 			c.phase = phProxy
 			wait := ls.PreauthTimeout
-			if ls.ProxyProtocol == ProxyOptional {
+			if ls.ProxyProtocol == options.ProxyOptional {
 				wait = min(wait, e.lim.ProxyHeaderTimeout) // a load balancer sends it at once
 			}
 			c.deadline = acc.at.Add(wait)
 			return
 		}
-		if ls.ProxyProtocol == ProxyRequired {
+		if ls.ProxyProtocol == options.ProxyRequired {
 			e.logLimited("proxy-untrusted", "connection refused: PROXY header required from an untrusted address", "listener", ls.ID, "client", c.client)
 			e.refusal("proxy_header")
 			e.opt.Observer.ConnRefused(ls.ID, ls.Protocol, "proxy_header")
@@ -138,7 +139,7 @@ func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
 
 // ready starts TLS or the session once the client's address is known.
 func (c *conn) ready() {
-	if c.ls.TLS == TLSImplicit {
+	if c.ls.TLS == options.TLSImplicit {
 		c.awaitHello(false)
 		return
 	}
@@ -228,7 +229,7 @@ func (c *conn) proxyHeader(data []byte) {
 	c.in = append(c.in, data...)
 	n, err := proxyHeaderLen(c.in)
 	switch {
-	case errors.Is(err, errNoProxyHeader) && c.ls.ProxyProtocol == ProxyOptional:
+	case errors.Is(err, errNoProxyHeader) && c.ls.ProxyProtocol == options.ProxyOptional:
 		c.proxyDone(0) // not a header: these are protocol bytes
 	case err != nil:
 		c.e.log.Warn("bad PROXY header", "client", c.client, "err", err)
@@ -256,7 +257,7 @@ func (c *conn) proxyDone(n int) {
 		c.e.opt.Observer.ConnRefused(c.ls.ID, c.ls.Protocol, "per_address")
 		c.e.refusal("per_address")
 		c.e.logLimited("refuse-per_address", "connection refused", "listener", c.ls.ID, "client", c.client, "reason", "per_address")
-		if c.ls.TLS != TLSImplicit {
+		if c.ls.TLS != options.TLSImplicit {
 			c.write(c.ls.busy)
 		}
 		c.close()
@@ -436,7 +437,7 @@ func (c *conn) setDeadline(d time.Duration) {
 func (c *conn) expired(now time.Time) {
 	switch c.phase {
 	case phProxy:
-		if c.ls.ProxyProtocol == ProxyOptional {
+		if c.ls.ProxyProtocol == options.ProxyOptional {
 			c.proxyDone(0) // no header came: the address is the peer's
 			return
 		}

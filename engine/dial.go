@@ -9,6 +9,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 )
@@ -43,7 +44,7 @@ func (e *Engine) goBounded(fn func()) bool {
 // bounded goroutine, then the socket is enrolled on the loop, where OnOpen
 // continues (leg.opened). A dial that cannot start fails the leg through
 // the owner's legDown, like any other failure.
-func (e *Engine) dial(lp *loop, owner legOwner, dest *Destination, dp DestProtocol, fwd forward.Info) *leg {
+func (e *Engine) dial(lp *loop, owner legOwner, dest *options.Destination, dp options.DestProtocol, fwd forward.Info) *leg {
 	l := &leg{e: e, loop: lp, owner: owner, dest: dest, dp: dp, started: time.Now()}
 	// The socket, and gnet's copy while it is enrolled.
 	if !e.fds.TryAcquire(fdbudget.Backend, 2) {
@@ -52,7 +53,7 @@ func (e *Engine) dial(lp *loop, owner legOwner, dest *Destination, dp DestProtoc
 		return l
 	}
 	addr := net.JoinHostPort(dest.Host, strconv.Itoa(dp.Port))
-	sendProxy := dp.Forwarding == ForwardProxy
+	sendProxy := dp.Forwarding == options.ForwardProxy
 	timeout := e.opt.BackendTimeout
 	ok := e.goBounded(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 )
 
@@ -160,11 +161,11 @@ func TestDescriptorExhaustionChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hole.Close()
-	h := startEngine(t, good.port(), func(o *Options, l *Listener) {
+	h := startEngine(t, good.port(), func(o *options.Options, l *options.Listener) {
 		o.FDs = fdbudget.New(32)
 		o.BackendTimeout = 3 * time.Second
-		o.Destinations["hole"] = &Destination{ID: "hole", Host: "127.0.0.1", AllowPlaintextAuth: true,
-			Protocols: map[string]DestProtocol{"fake": {Port: hole.Addr().(*net.TCPAddr).Port}}}
+		o.Destinations["hole"] = &options.Destination{ID: "hole", Host: "127.0.0.1", AllowPlaintextAuth: true,
+			Protocols: map[string]options.DestProtocol{"fake": {Port: hole.Addr().(*net.TCPAddr).Port}}}
 		l.MaxConnections = 10000
 		l.MaxConnsPerAddr = 10000
 	})

@@ -36,8 +36,8 @@ import (
 
 // Engine runs the listeners.
 type Engine struct {
-	opt  Options
-	lim  Limits
+	opt  options.Options
+	lim  options.Limits
 	log  *slog.Logger
 	gnet gnet.Engine
 	fds  *fdbudget.Budget
@@ -76,7 +76,7 @@ type Engine struct {
 	draining      atomic.Bool
 	stopping      atomic.Bool // Stop was called: a drain cannot be undone
 	delays        delays
-	dests         atomic.Pointer[map[string]*Destination] // swapped by SetDestinations
+	dests         atomic.Pointer[map[string]*options.Destination] // swapped by SetDestinations
 	maintMu       sync.Mutex
 	maint         atomic.Pointer[map[string]bool] // destinations in maintenance
 
@@ -92,10 +92,10 @@ type Stats struct {
 }
 
 type listenerState struct {
-	*Listener
-	driver     LoginDriver // set on other listeners
-	relay      RelayDriver // set on Relay listeners
-	h2drv      H2Driver    // set on H2 listeners
+	*options.Listener
+	driver     options.LoginDriver // set on other listeners
+	relay      options.RelayDriver // set on Relay listeners
+	h2drv      options.H2Driver    // set on H2 listeners
 	alpn       alpnConfigs
 	busy       []byte // the protocol's "too busy" reply
 	bound      []netip.AddrPort
@@ -116,7 +116,7 @@ func (ls *listenerState) newSession(c *conn) session {
 }
 
 // New validates the options and prepares an engine.
-func New(opt Options) (*Engine, error) {
+func New(opt options.Options) (*Engine, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -166,12 +166,12 @@ func New(opt Options) (*Engine, error) {
 		if d == nil {
 			return nil, fmt.Errorf("listener %s: no driver for protocol %q", l.ID, l.Protocol)
 		}
-		if l.TLS != TLSPlain && opt.ServerTLS == nil {
+		if l.TLS != options.TLSPlain && opt.ServerTLS == nil {
 			return nil, fmt.Errorf("listener %s: tls %s needs a certificate", l.ID, l.TLS)
 		}
 		ls := &listenerState{Listener: l}
 		if l.Relay {
-			rd, ok := d.(RelayDriver)
+			rd, ok := d.(options.RelayDriver)
 			if !ok {
 				return nil, fmt.Errorf("listener %s: protocol %q cannot relay sessions", l.ID, l.Protocol)
 			}
@@ -184,7 +184,7 @@ func New(opt Options) (*Engine, error) {
 			}
 			ls.busy = rd.NewRelay(l, false).TooBusy(nil)
 		} else {
-			ld, ok := d.(LoginDriver)
+			ld, ok := d.(options.LoginDriver)
 			if !ok {
 				return nil, fmt.Errorf("listener %s: protocol %q has no login dialogue (its listeners relay)", l.ID, l.Protocol)
 			}
@@ -192,7 +192,7 @@ func New(opt Options) (*Engine, error) {
 			ls.busy = ld.NewFrontEnd(l, false).TooBusy(nil)
 		}
 		if l.H2 {
-			if hd, ok := d.(H2Driver); ok && l.TLS == TLSImplicit {
+			if hd, ok := d.(options.H2Driver); ok && l.TLS == options.TLSImplicit {
 				ls.h2drv = hd
 			}
 		}
@@ -210,7 +210,7 @@ func New(opt Options) (*Engine, error) {
 
 // SetDestinations replaces the destinations (a configuration reload).
 // Logins and legs already dialed keep the destination they started with.
-func (e *Engine) SetDestinations(m map[string]*Destination) error {
+func (e *Engine) SetDestinations(m map[string]*options.Destination) error {
 	for _, l := range e.opt.Listeners {
 		if l.Passthrough != "" && m[l.Passthrough] == nil {
 			return fmt.Errorf("listener %s: the pass-through destination %q is gone", l.ID, l.Passthrough)
@@ -221,11 +221,11 @@ func (e *Engine) SetDestinations(m map[string]*Destination) error {
 }
 
 // destination returns the destination named id, or nil.
-func (e *Engine) destination(id string) *Destination { return (*e.dests.Load())[id] }
+func (e *Engine) destination(id string) *options.Destination { return (*e.dests.Load())[id] }
 
 // Destination returns the destination named id as currently configured
 // (reloads swap them), or nil.
-func (e *Engine) Destination(id string) *Destination { return e.destination(id) }
+func (e *Engine) Destination(id string) *options.Destination { return e.destination(id) }
 
 // FDs is the descriptor budget the engine counts against (shared with the
 // bridge and the HTTP/2 server).

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,7 +48,7 @@ func TestLoginIsBridged(t *testing.T) {
 		t.Fatalf("backend descriptor's peer port is %d, want %d", got, want)
 	}
 	list := h.e.Sessions(nil)
-	if len(list) != 1 || list[0].State != StateBridged || list[0].Account != "alice" || list[0].Destination != "b" {
+	if len(list) != 1 || list[0].State != sessions.StateBridged || list[0].Account != "alice" || list[0].Destination != "b" {
 		t.Fatalf("sessions: %+v", list)
 	}
 }
@@ -127,7 +129,7 @@ func TestVerdictWithUnreadOutputNeverCrossesSessions(t *testing.T) {
 			echoAs(c, br, user)
 		}
 	})
-	h := startEngine(t, b.port(), func(o *Options, _ *Listener) {
+	h := startEngine(t, b.port(), func(o *options.Options, _ *options.Listener) {
 		// Let the front end answer every pipelined command before the
 		// login, so the verdict finds output gnet could not write.
 		o.Limits.OutputSoftCap = 8 << 20
@@ -286,7 +288,7 @@ func pausedAnywhere(e *Engine) bool {
 // its session ends.
 func TestPerAddressCap(t *testing.T) {
 	b := startBackend(t, echoBackend)
-	h := startEngine(t, b.port(), func(_ *Options, l *Listener) { l.MaxConnsPerAddr = 3 })
+	h := startEngine(t, b.port(), func(_ *options.Options, l *options.Listener) { l.MaxConnsPerAddr = 3 })
 	var held []*client
 	for i := 0; i < 3; i++ {
 		held = append(held, h.login(t, fmt.Sprint("u", i)))
@@ -328,7 +330,7 @@ func refusedAt(h *harness, reason string) int {
 // address do not stop another address's TLS logins.
 func TestHandshakeFloodFromOneAddress(t *testing.T) {
 	b := startBackend(t, echoBackend)
-	h := startEngine(t, b.port(), withTLS(t, TLSImplicit), func(o *Options, l *Listener) {
+	h := startEngine(t, b.port(), withTLS(t, options.TLSImplicit), func(o *options.Options, l *options.Listener) {
 		o.Limits.MaxHandshakes = 64
 		o.Limits.MaxHandshakesPerListener = 64
 		o.Limits.MaxHandshakesPerAddr = 8
@@ -378,7 +380,7 @@ func TestHandshakeFloodFromOneAddress(t *testing.T) {
 // first-byte deadline.
 func TestTLSFirstByteDeadline(t *testing.T) {
 	b := startBackend(t, echoBackend)
-	h := startEngine(t, b.port(), withTLS(t, TLSImplicit), func(o *Options, _ *Listener) {
+	h := startEngine(t, b.port(), withTLS(t, options.TLSImplicit), func(o *options.Options, _ *options.Listener) {
 		o.Limits.FirstByteTimeout = 100 * time.Millisecond
 	})
 	c := dialClient(t, h.addr)
@@ -397,7 +399,7 @@ func TestTLSFirstByteDeadline(t *testing.T) {
 // and the session goes on over TLS.
 func TestStartTLSDropsPipelinedBytes(t *testing.T) {
 	b := startBackend(t, echoBackend)
-	h := startEngine(t, b.port(), withTLS(t, TLSStartTLS))
+	h := startEngine(t, b.port(), withTLS(t, options.TLSStartTLS))
 	c := dialClient(t, h.addr)
 	c.expect("HELLO")
 	c.send("STARTTLS\r\nLOGIN injected\r\n")
@@ -426,10 +428,10 @@ func TestRegistryListsAndKicks(t *testing.T) {
 	for _, s := range h.e.Sessions(nil) {
 		states[s.State] = s.Account
 	}
-	if states[StateBridged] != "dave" || states[StatePreauth] != "" {
+	if states[sessions.StateBridged] != "dave" || states[sessions.StatePreauth] != "" {
 		t.Fatalf("sessions: %+v", h.e.Sessions(nil))
 	}
-	if n := h.e.KickSessions(func(s SessionInfo) bool { return true }); n != 2 {
+	if n := h.e.KickSessions(func(s sessions.Info) bool { return true }); n != 2 {
 		t.Fatalf("kicked %d, want 2", n)
 	}
 	if !bridgedC.closedByServer(5*time.Second) || !pre.closedByServer(5*time.Second) {
@@ -441,7 +443,7 @@ func TestRegistryListsAndKicks(t *testing.T) {
 // The listener count follows a client until it is gone, bridged included.
 func TestMaxConnectionsCountsBridgedSessions(t *testing.T) {
 	b := startBackend(t, echoBackend)
-	h := startEngine(t, b.port(), func(_ *Options, l *Listener) { l.MaxConnections = 2 })
+	h := startEngine(t, b.port(), func(_ *options.Options, l *options.Listener) { l.MaxConnections = 2 })
 	h.login(t, "a")
 	h.login(t, "b")
 	c := dialClient(t, h.addr)
@@ -456,7 +458,7 @@ func TestBackendTimeoutReleasesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	h := startEngine(t, ln.Addr().(*net.TCPAddr).Port, func(o *Options, _ *Listener) { o.BackendTimeout = 300 * time.Millisecond })
+	h := startEngine(t, ln.Addr().(*net.TCPAddr).Port, func(o *options.Options, _ *options.Listener) { o.BackendTimeout = 300 * time.Millisecond })
 	base := h.e.fds.Used()
 	c := dialClient(t, h.addr)
 	c.expect("HELLO")
@@ -511,7 +513,7 @@ func TestDialSourceAddrsAndRetries(t *testing.T) {
 		mu.Unlock()
 		echoBackend(c)
 	})
-	h := startEngine(t, b.port(), func(o *Options, _ *Listener) {
+	h := startEngine(t, b.port(), func(o *options.Options, _ *options.Listener) {
 		o.Destinations["b"].SourceAddrs = []netip.Addr{netip.MustParseAddr("127.0.0.3"), netip.MustParseAddr("127.0.0.4")}
 	})
 	h.login(t, "s1")
@@ -527,7 +529,7 @@ func TestDialSourceAddrsAndRetries(t *testing.T) {
 	// A host name resolved by LookupHost to two addresses: the first
 	// refuses (the backend listens on 127.0.0.1 only), the second serves.
 	var lookups atomic.Int32
-	h2 := startEngine(t, b.port(), func(o *Options, _ *Listener) {
+	h2 := startEngine(t, b.port(), func(o *options.Options, _ *options.Listener) {
 		o.Destinations["b"].Host = "backend.test"
 		o.LookupHost = func(_ context.Context, host string) ([]netip.Addr, error) {
 			lookups.Add(1)

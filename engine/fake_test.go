@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/internal/testcert"
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -39,9 +40,9 @@ import (
 
 type fakeDriver struct{}
 
-func (fakeDriver) NewFrontEnd(*Listener, bool) protocols.FrontEnd { return &fakeFront{} }
+func (fakeDriver) NewFrontEnd(*options.Listener, bool) protocols.FrontEnd { return &fakeFront{} }
 
-func (fakeDriver) NewBackEnd(login *protocols.Login, _ *Destination, _ bool, _ *forward.Info) protocols.BackEnd {
+func (fakeDriver) NewBackEnd(login *protocols.Login, _ *options.Destination, _ bool, _ *forward.Info) protocols.BackEnd {
 	return &fakeBack{user: login.Creds.Username}
 }
 
@@ -271,7 +272,7 @@ type harness struct {
 	bridge *recordingBridge
 	router *fakeRouter
 	addr   string
-	lis    *Listener
+	lis    *options.Listener
 	logs   *syncBuffer
 }
 
@@ -292,7 +293,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-type harnessOpt func(*Options, *Listener)
+type harnessOpt func(*options.Options, *options.Listener)
 
 func startEngine(t testing.TB, backendPort int, opts ...harnessOpt) *harness {
 	t.Helper()
@@ -302,17 +303,17 @@ func startEngine(t testing.TB, backendPort int, opts ...harnessOpt) *harness {
 	}
 	rb := &recordingBridge{Bridge: br}
 	rt := &fakeRouter{def: "b"}
-	lis := &Listener{ID: "fake", Protocol: "fake", Addrs: []string{"127.0.0.1:0"}, PreauthTimeout: time.Minute, MaxConnections: 1000}
+	lis := &options.Listener{ID: "fake", Protocol: "fake", Addrs: []string{"127.0.0.1:0"}, PreauthTimeout: time.Minute, MaxConnections: 1000}
 	logs := &syncBuffer{}
 	var w io.Writer = logs
 	if testing.Verbose() {
 		w = io.MultiWriter(logs, os.Stderr)
 	}
-	opt := Options{
-		Listeners: []*Listener{lis},
-		Destinations: map[string]*Destination{"b": {ID: "b", Host: "127.0.0.1", AllowPlaintextAuth: true,
-			Protocols: map[string]DestProtocol{"fake": {Port: backendPort}}}},
-		Drivers:        map[string]Driver{"fake": fakeDriver{}},
+	opt := options.Options{
+		Listeners: []*options.Listener{lis},
+		Destinations: map[string]*options.Destination{"b": {ID: "b", Host: "127.0.0.1", AllowPlaintextAuth: true,
+			Protocols: map[string]options.DestProtocol{"fake": {Port: backendPort}}}},
+		Drivers:        map[string]options.Driver{"fake": fakeDriver{}},
 		Router:         rt,
 		Bridge:         rb,
 		Logger:         slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -348,13 +349,13 @@ func startEngine(t testing.TB, backendPort int, opts ...harnessOpt) *harness {
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func withTLS(t *testing.T, mode TLSMode) harnessOpt {
+func withTLS(t *testing.T, mode options.TLSMode) harnessOpt {
 	cert, _, _, err := testcert.New("localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
-	return func(o *Options, l *Listener) {
+	return func(o *options.Options, l *options.Listener) {
 		l.TLS = mode
 		o.ServerTLS = func() *tls.Config { return cfg }
 	}

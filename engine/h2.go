@@ -84,7 +84,7 @@ func (c *conn) handOffH2() {
 	c.tls.tr.UseFD(fd) // blocking fd: reads and writes block
 	conn := &h2Conn{Conn: c.tls.tc, fd: fd, e: e, slot: slot}
 	si := c.info()
-	si.State = StateHTTP2
+	si.State = sessions.StateHTTP2
 	conn.reg = e.reg.Add(&sessions.Entry{Info: si, Kick: func() { _ = conn.Close() }})
 	drv, l, client := c.ls.h2drv, c.ls.Listener, c.forward()
 	go func() {
@@ -96,7 +96,7 @@ func (c *conn) handOffH2() {
 // closeH2 ends every HTTP/2 connection (shutdown).
 func (e *Engine) closeH2() {
 	for _, r := range e.reg.List() {
-		if r.Info.State == StateHTTP2 {
+		if r.Info.State == sessions.StateHTTP2 {
 			r.Kick()
 		}
 	}

@@ -59,8 +59,8 @@ func (e *Engine) AdmitStream(s Stream) (done func(backendFailed bool), status in
 	if cancel == nil {
 		cancel = func() {}
 	}
-	reg := e.reg.Add(&sessions.Entry{Info: SessionInfo{ID: id, Listener: s.Listener, Protocol: proto, Client: s.Client.String(),
-		State: StateStream, Account: account, Destination: adm.dest.ID, Started: started}, Kick: cancel})
+	reg := e.reg.Add(&sessions.Entry{Info: sessions.Info{ID: id, Listener: s.Listener, Protocol: proto, Client: s.Client.String(),
+		State: sessions.StateStream, Account: account, Destination: adm.dest.ID, Started: started}, Kick: cancel})
 	dest := adm.dest
 	return func(backendFailed bool) {
 		e.reg.Remove(reg)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/engine/tlsconn"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
@@ -46,8 +47,8 @@ type leg struct {
 	loop  *loop
 	owner legOwner
 	gc    gnet.Conn // nil until enrolled
-	dest  *Destination
-	dp    DestProtocol
+	dest  *options.Destination
+	dp    options.DestProtocol
 
 	st        legState
 	tls       tlsState
@@ -73,7 +74,7 @@ func (l *leg) opened(gc gnet.Conn) {
 		l.loop.closeConn(gc) // the owner gave up meanwhile
 		return
 	}
-	if l.dp.TLS == TLSImplicit {
+	if l.dp.TLS == options.TLSImplicit {
 		l.startHandshake(false)
 		return
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
 )
@@ -25,7 +26,7 @@ func (lp *loop) parkLeg(m protocols.Relay, l *leg) bool {
 		return false
 	}
 	if l.gc == nil || l.st != legOpen || len(l.in) > 0 || l.gc.OutboundBuffered() > 0 ||
-		l.dp.Forwarding == ForwardProxy {
+		l.dp.Forwarding == options.ForwardProxy {
 		// A PROXY header named the first client: that leg is not for others.
 		return false
 	}
@@ -43,7 +44,7 @@ func (lp *loop) parkLeg(m protocols.Relay, l *leg) bool {
 }
 
 // takeLeg returns an idle leg to dest for proto (most recent first), or nil.
-func (lp *loop) takeLeg(dest *Destination, proto string) *leg {
+func (lp *loop) takeLeg(dest *options.Destination, proto string) *leg {
 	legs := lp.idleLegs[dest.ID]
 	for len(legs) > 0 {
 		l := legs[len(legs)-1]

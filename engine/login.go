@@ -3,6 +3,8 @@ package engine
 import (
 	"time"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"github.com/switchyard-mail/switchyard/identity"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -24,8 +26,8 @@ type loginSession struct {
 	hold     *loginHold // while the account is delayed
 	started  int64      // unix nanoseconds: when the current login began (audit)
 	replay   *replay
-	lastDest *Destination // where the current login was sent
-	blocking bool         // paused: the client's output is behind
+	lastDest *options.Destination // where the current login was sent
+	blocking bool                 // paused: the client's output is behind
 }
 
 // loginHold is a login waiting for its account's delay to end.
@@ -49,7 +51,7 @@ const (
 )
 
 func newLoginSession(c *conn) *loginSession {
-	return &loginSession{c: c, front: c.ls.driver.NewFrontEnd(c.ls.Listener, c.ls.TLS == TLSImplicit)}
+	return &loginSession{c: c, front: c.ls.driver.NewFrontEnd(c.ls.Listener, c.ls.TLS == options.TLSImplicit)}
 }
 
 func (s *loginSession) account() string { return s.acct }
@@ -233,17 +235,17 @@ func (s *loginSession) routed(res router.Result, err error) {
 func (s *loginSession) describe() (state, account, destination string) {
 	switch s.st {
 	case lsRouting:
-		return StateRouting, s.acct, ""
+		return sessions.StateRouting, s.acct, ""
 	case lsHeld:
-		return StateHeld, s.acct, ""
+		return sessions.StateHeld, s.acct, ""
 	case lsReplaying:
 		dest := ""
 		if s.lastDest != nil {
 			dest = s.lastDest.ID
 		}
-		return StateLogin, s.acct, dest
+		return sessions.StateLogin, s.acct, dest
 	}
-	return StatePreauth, s.acct, "" // the account of its last login, if any
+	return sessions.StatePreauth, s.acct, "" // the account of its last login, if any
 }
 
 // replayFailed is the replay's report of a failed login.

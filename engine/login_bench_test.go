@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +20,7 @@ import (
 //	go test -run '^$' -bench BenchmarkLogin -benchmem ./engine/
 func BenchmarkLogin(b *testing.B) {
 	backend := rawBackend(b)
-	h := startEngine(b, backend.port, func(o *Options, _ *Listener) {
+	h := startEngine(b, backend.port, func(o *options.Options, _ *options.Listener) {
 		o.Logger = discardLogger()
 	})
 	addr := h.e.Addrs("fake")[0]

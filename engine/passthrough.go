@@ -3,6 +3,8 @@ package engine
 import (
 	"time"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/router"
 )
@@ -21,13 +23,13 @@ type passSession struct {
 }
 
 func newPassSession(c *conn) *passSession {
-	return &passSession{c: c, front: c.ls.driver.NewFrontEnd(c.ls.Listener, c.ls.TLS == TLSImplicit)}
+	return &passSession{c: c, front: c.ls.driver.NewFrontEnd(c.ls.Listener, c.ls.TLS == options.TLSImplicit)}
 }
 
 func (s *passSession) account() string { return "" }
 
 func (s *passSession) describe() (state, account, destination string) {
-	return StateLogin, "", s.c.ls.Passthrough
+	return sessions.StateLogin, "", s.c.ls.Passthrough
 }
 
 func (s *passSession) begin() {

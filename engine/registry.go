@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"github.com/switchyard-mail/switchyard/splice"
 )
 
@@ -42,10 +44,10 @@ func (e *Engine) onLoops(fn func(l *loop)) {
 }
 
 // Sessions lists every live session matching match (nil: all).
-func (e *Engine) Sessions(match func(SessionInfo) bool) []SessionInfo {
+func (e *Engine) Sessions(match func(sessions.Info) bool) []sessions.Info {
 	var mu sync.Mutex
-	var out []SessionInfo
-	keep := func(si SessionInfo) {
+	var out []sessions.Info
+	keep := func(si sessions.Info) {
 		if match == nil || match(si) {
 			mu.Lock()
 			out = append(out, si)
@@ -72,11 +74,11 @@ func (e *Engine) Sessions(match func(SessionInfo) bool) []SessionInfo {
 // many it asked to end. Sessions in the reactor say goodbye in their
 // protocol; bridged ones are closed by the bridge; an HTTP/2 connection
 // is closed, a stream is reset.
-func (e *Engine) KickSessions(match func(SessionInfo) bool) int {
+func (e *Engine) KickSessions(match func(sessions.Info) bool) int {
 	var n atomic.Int64
-	kicked := func(si SessionInfo) {
+	kicked := func(si sessions.Info) {
 		n.Add(1)
-		e.event(Event{Kind: EventKick, Session: si.ID, Account: si.Account, Protocol: si.Protocol,
+		e.event(options.Event{Kind: options.EventKick, Session: si.ID, Account: si.Account, Protocol: si.Protocol,
 			Listener: si.Listener, Client: si.Client, Destination: si.Destination, Reason: si.State})
 	}
 	e.onLoops(func(l *loop) {
@@ -115,9 +117,9 @@ func (e *Engine) ActiveSessions() int64 {
 }
 
 // info describes a client connection in the reactor; on its loop.
-func (c *conn) info() SessionInfo {
-	si := SessionInfo{ID: c.id, Listener: c.ls.ID, Protocol: c.ls.Protocol, Client: c.client.String(),
-		State: StatePreauth, Started: time.Unix(0, c.accepted)}
+func (c *conn) info() sessions.Info {
+	si := sessions.Info{ID: c.id, Listener: c.ls.ID, Protocol: c.ls.Protocol, Client: c.client.String(),
+		State: sessions.StatePreauth, Started: time.Unix(0, c.accepted)}
 	if c.phase == phOpen {
 		si.State, si.Account, si.Destination = c.sess.describe()
 	}
@@ -125,10 +127,10 @@ func (c *conn) info() SessionInfo {
 }
 
 // bridgedInfo describes a bridged session.
-func bridgedInfo(s *splice.Session) SessionInfo {
+func bridgedInfo(s *splice.Session) sessions.Info {
 	info := s.Info()
-	si := SessionInfo{ID: info.ID, Listener: info.Listener, Protocol: info.Protocol, Client: info.Client,
-		State: StateBridged, Account: info.Account, Destination: info.Destination, Bridge: info.Bridge,
+	si := sessions.Info{ID: info.ID, Listener: info.Listener, Protocol: info.Protocol, Client: info.Client,
+		State: sessions.StateBridged, Account: info.Account, Destination: info.Destination, Bridge: info.Bridge,
 		Started: s.Started()}
 	si.BytesIn, si.BytesOut = s.Bytes()
 	return si

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/router"
 )
@@ -32,7 +34,7 @@ type relaySession struct {
 }
 
 func newRelaySession(c *conn) *relaySession {
-	return &relaySession{c: c, m: c.ls.relay.NewRelay(c.ls.Listener, c.ls.TLS == TLSImplicit)}
+	return &relaySession{c: c, m: c.ls.relay.NewRelay(c.ls.Listener, c.ls.TLS == options.TLSImplicit)}
 }
 
 func (s *relaySession) begin() {
@@ -62,9 +64,9 @@ func (s *relaySession) input() { s.pump() }
 
 func (s *relaySession) describe() (state, account, destination string) {
 	if s.leg != nil {
-		return StateRelaying, s.acct, s.leg.dest.ID
+		return sessions.StateRelaying, s.acct, s.leg.dest.ID
 	}
-	return StateRelaying, s.acct, ""
+	return sessions.StateRelaying, s.acct, ""
 }
 
 // waiting reports whether the machine must not be fed client bytes now.
@@ -232,7 +234,7 @@ func (s *relaySession) connect() {
 	c, e := s.c, s.c.e
 	id := s.m.Destination()
 	dest := e.destination(id)
-	dp, ok := DestProtocol{}, false
+	dp, ok := options.DestProtocol{}, false
 	if dest != nil {
 		dp, ok = dest.Protocols[c.ls.Protocol]
 	}
@@ -258,8 +260,8 @@ func (s *relaySession) legUp(l *leg) {
 	}
 	c := s.c
 	c.e.healthSuccess(l.dest, c.ls.Protocol)
-	leg := protocols.BackendLeg{StartTLS: l.dp.TLS == TLSStartTLS, Client: c.forward()}
-	if l.dp.Forwarding == ForwardXClient {
+	leg := protocols.BackendLeg{StartTLS: l.dp.TLS == options.TLSStartTLS, Client: c.forward()}
+	if l.dp.Forwarding == options.ForwardXClient {
 		f := c.forward()
 		leg.Forward = &f
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/engine/backend"
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/engine/tlsconn"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
@@ -49,11 +50,11 @@ type replayOwner interface {
 func (e *Engine) startReplay(c *conn, owner replayOwner, login *protocols.Login, adm admission) *replay {
 	r := &replay{c: c, owner: owner, adm: adm}
 	var fwd *forward.Info
-	if adm.dp.Forwarding == ForwardXClient {
+	if adm.dp.Forwarding == options.ForwardXClient {
 		f := c.forward()
 		fwd = &f
 	}
-	back := c.ls.driver.NewBackEnd(login, adm.dest, adm.dp.TLS == TLSStartTLS, fwd)
+	back := c.ls.driver.NewBackEnd(login, adm.dest, adm.dp.TLS == options.TLSStartTLS, fwd)
 	job := backend.Job{
 		Dest:     adm.dest,
 		DP:       adm.dp,

@@ -115,7 +115,7 @@ const (
 	H2ExpectContinueTimeout = time.Second
 )
 
-// The reactor (engine.DefaultLimits and its neighbours).
+// The reactor (options.DefaultLimits and its neighbours).
 const (
 	FirstByteTimeout         = 2 * time.Second
 	HandshakeTimeout         = 10 * time.Second

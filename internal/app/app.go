@@ -25,6 +25,7 @@ import (
 	"github.com/switchyard-mail/switchyard/admin/metrics"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/health"
 	"github.com/switchyard-mail/switchyard/identity/verify"
 	"github.com/switchyard-mail/switchyard/internal/app/console"
@@ -114,7 +115,7 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	if a.verifier, err = a.newVerifier(cfg.OAuth); err != nil {
 		return nil, err
 	}
-	built := map[string]engine.Driver{}
+	built := map[string]options.Driver{}
 	for id, l := range cfg.Listener {
 		build := drivers.Builder(l.Protocol)
 		if build == nil {
@@ -167,7 +168,7 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 	// One descriptor budget for the reactor, the bridge's pipes, the
 	// HTTP/2 server's backend connections, the admin API's connections and
 	// the active checks.
-	a.fds = fdbudget.New(engine.DefaultLimits.FDReserve)
+	a.fds = fdbudget.New(options.DefaultLimits.FDReserve)
 	a.dns = dnscache.New(cfg.Server.BackendTimeout.D(), log)
 	a.dns.SetHosts(dnscache.HostTTLs(cfg))
 	if iv := cfg.Server.HealthCheckInterval.D(); iv > 0 {
@@ -180,7 +181,7 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		return nil, fmt.Errorf("bridge: %w", err)
 	}
 	a.bridge = bridge
-	opt := engine.Options{
+	opt := options.Options{
 		Drivers:          built,
 		Router:           a.router,
 		Health:           a.health,
@@ -219,7 +220,7 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		opt.ServerTLS = func() *tls.Config { return a.certs.Load().serverConfig() }
 	}
 	for id, l := range cfg.Listener {
-		el := &engine.Listener{
+		el := &options.Listener{
 			ID: id, Protocol: string(l.Protocol), Addrs: l.Bind,
 			TLS:             tlsMode(l.TLS),
 			MaxConnections:  l.MaxConnections,
@@ -244,9 +245,9 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		}
 		switch l.ProxyProtocol {
 		case config.ProxyOptional:
-			el.ProxyProtocol = engine.ProxyOptional
+			el.ProxyProtocol = options.ProxyOptional
 		case config.ProxyRequired:
-			el.ProxyProtocol = engine.ProxyRequired
+			el.ProxyProtocol = options.ProxyRequired
 		}
 		for _, s := range l.ProxyTrusted {
 			p, err := parsePrefix(s)
@@ -257,7 +258,7 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 		}
 		opt.Listeners = append(opt.Listeners, el)
 	}
-	slices.SortFunc(opt.Listeners, func(x, y *engine.Listener) int { return strings.Compare(x.ID, y.ID) })
+	slices.SortFunc(opt.Listeners, func(x, y *options.Listener) int { return strings.Compare(x.ID, y.ID) })
 	opt.Destinations = rt.dests
 	eng, err := engine.New(opt)
 	if err != nil {
@@ -279,11 +280,11 @@ func New(cfg *config.Config, log *slog.Logger, level ...*slog.LevelVar) (*App, e
 }
 
 // buildDestinations turns [destination.*] into the engine's destinations.
-func buildDestinations(cfg *config.Config) (map[string]*engine.Destination, error) {
-	out := make(map[string]*engine.Destination, len(cfg.Destination))
+func buildDestinations(cfg *config.Config) (map[string]*options.Destination, error) {
+	out := make(map[string]*options.Destination, len(cfg.Destination))
 	for id, d := range cfg.Destination {
-		ed := &engine.Destination{
-			ID: id, Host: d.Host, Protocols: map[string]engine.DestProtocol{},
+		ed := &options.Destination{
+			ID: id, Host: d.Host, Protocols: map[string]options.DestProtocol{},
 			AllowPlaintextAuth: d.AllowPlaintextAuth, HideAuthErrors: d.HideAuthErrors,
 		}
 		for i, s := range d.SourceIPs {
@@ -294,15 +295,15 @@ func buildDestinations(cfg *config.Config) (map[string]*engine.Destination, erro
 			ed.SourceAddrs = append(ed.SourceAddrs, ip)
 		}
 		for p, ep := range d.Protocol {
-			dp := engine.DestProtocol{Port: ep.Port, TLS: tlsMode(ep.TLS)}
+			dp := options.DestProtocol{Port: ep.Port, TLS: tlsMode(ep.TLS)}
 			switch d.ForwardingFor(p) {
 			case config.ForwardProxy:
-				dp.Forwarding = engine.ForwardProxy
+				dp.Forwarding = options.ForwardProxy
 			case config.ForwardXCLIENT:
-				dp.Forwarding = engine.ForwardXClient
+				dp.Forwarding = options.ForwardXClient
 			}
 			ed.Protocols[string(p)] = dp
-			if dp.TLS != engine.TLSPlain && ed.TLSConfig == nil {
+			if dp.TLS != options.TLSPlain && ed.TLSConfig == nil {
 				tc, err := clientTLS(id, &d)
 				if err != nil {
 					return nil, err
@@ -315,14 +316,14 @@ func buildDestinations(cfg *config.Config) (map[string]*engine.Destination, erro
 	return out, nil
 }
 
-func tlsMode(m config.TLSMode) engine.TLSMode {
+func tlsMode(m config.TLSMode) options.TLSMode {
 	switch m {
 	case config.TLSImplicit:
-		return engine.TLSImplicit
+		return options.TLSImplicit
 	case config.TLSStartTLS:
-		return engine.TLSStartTLS
+		return options.TLSStartTLS
 	}
-	return engine.TLSPlain
+	return options.TLSPlain
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

@@ -23,7 +23,7 @@ import (
 	"github.com/switchyard-mail/switchyard/bench/mockpop3"
 	"github.com/switchyard-mail/switchyard/bench/mocksieve"
 	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
-	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/engine/sessions"
 )
 
 // The hostile-client suite (issue 13): one test per way the engine was
@@ -489,7 +489,7 @@ func TestHostileHTTP2StreamsAreGated(t *testing.T) {
 	if !listed {
 		t.Fatalf("the stream is not listed: %+v", a.Engine().Sessions(nil))
 	}
-	n := a.Engine().KickSessions(func(s engine.SessionInfo) bool { return s.Account == "carol@example.com" })
+	n := a.Engine().KickSessions(func(s sessions.Info) bool { return s.Account == "carol@example.com" })
 	if n != 1 {
 		t.Fatalf("kicked %d streams, want 1", n)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/internal/app/drivers"
 	"github.com/switchyard-mail/switchyard/internal/h2proxy"
 )
@@ -37,7 +38,7 @@ func (a *App) newH2Server(d *drivers.HTTP) *h2proxy.Server {
 			return h2proxy.Target{}, false
 		}
 		scheme := "http"
-		if dp.TLS != engine.TLSPlain {
+		if dp.TLS != options.TLSPlain {
 			scheme = "https"
 		}
 		return h2proxy.Target{

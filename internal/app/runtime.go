@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-mail/switchyard/config"
-	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/health"
 )
 
@@ -24,9 +24,9 @@ import (
 // What a reload does not change (listeners, [server], [routing],
 // [mapping], [admin], ...) is read from App.cfg, the boot configuration.
 type runtimeState struct {
-	cfg     *config.Config                 // the applied configuration
-	dests   map[string]*engine.Destination // what engine.SetDestinations got
-	targets []health.Target                // the active checks
+	cfg     *config.Config                  // the applied configuration
+	dests   map[string]*options.Destination // what engine.SetDestinations got
+	targets []health.Target                 // the active checks
 }
 
 func newRuntime(cfg *config.Config) (*runtimeState, error) {
@@ -48,7 +48,7 @@ func (rt *runtimeState) hasDestination(id string) bool {
 
 // healthTargets lists every destination × protocol for the active checks,
 // with the TLS settings the engine's legs use.
-func healthTargets(cfg *config.Config, dests map[string]*engine.Destination) []health.Target {
+func healthTargets(cfg *config.Config, dests map[string]*options.Destination) []health.Target {
 	var ts []health.Target
 	for id, d := range cfg.Destination {
 		for p := range d.Protocol {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/config"
-	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/health"
 	"github.com/switchyard-mail/switchyard/internal/app/drivers"
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	drivers.Register(config.Submission, func(c *config.Config) engine.Driver { return newSubmissionDriver(c) })
+	drivers.Register(config.Submission, func(c *config.Config) options.Driver { return newSubmissionDriver(c) })
 }
 
 // submissionDriver builds SMTP submission state machines (ports 587 and
@@ -84,20 +84,20 @@ func ehloTarget(c *config.Config) (health.Target, bool, error) {
 	return healthTarget(id, &d, config.Submission, tc), true, nil
 }
 
-func (d *submissionDriver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.FrontEnd {
+func (d *submissionDriver) NewFrontEnd(l *options.Listener, tlsActive bool) protocols.FrontEnd {
 	return smtp.NewServer(smtp.ServerConfig{
 		Hostname:             d.hostname,
 		Banner:               d.caps.Banner,
 		Extensions:           d.caps.EHLO,
 		SASL:                 d.caps.SASL,
-		StartTLS:             l.TLS == engine.TLSStartTLS,
+		StartTLS:             l.TLS == options.TLSStartTLS,
 		TLSActive:            tlsActive,
 		AllowPlainWithoutTLS: d.caps.AllowPlainAuthWithoutTLS,
 		MaxAuthAttempts:      l.MaxAuthAttempts,
 	})
 }
 
-func (d *submissionDriver) NewBackEnd(login *protocols.Login, dest *engine.Destination, startTLS bool, fwd *forward.Info) protocols.BackEnd {
+func (d *submissionDriver) NewBackEnd(login *protocols.Login, dest *options.Destination, startTLS bool, fwd *forward.Info) protocols.BackEnd {
 	// fwd is the engine's copy; smtp.NewBackend copies it again and adds
 	// the client's HELO name and protocol from login.ClientID.
 	return smtp.NewBackend(smtp.BackendConfig{

@@ -16,6 +16,7 @@ import (
 	"github.com/switchyard-mail/switchyard/admin/metrics"
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"github.com/switchyard-mail/switchyard/health"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/router"
@@ -153,9 +154,9 @@ func (b *Backend) Stats() backend.Stats {
 	for _, s := range b.deps.Engine.Sessions(nil) {
 		all++
 		switch s.State {
-		case engine.StateBridged:
+		case sessions.StateBridged:
 			bridged++
-		case engine.StateStream:
+		case sessions.StateStream:
 		default:
 			reactor++
 		}
@@ -423,15 +424,15 @@ func (b *Backend) Connections(f backend.ConnFilter) []backend.Connection {
 // (pre-auth, logging in, relayed), in the bridge, or served by HTTP/2.
 func (b *Backend) Kick(f backend.ConnFilter) int {
 	now := time.Now()
-	return b.deps.Engine.KickSessions(func(s engine.SessionInfo) bool {
+	return b.deps.Engine.KickSessions(func(s sessions.Info) bool {
 		return b.match(f, connectionOf(s, now))
 	})
 }
 
 // connectionOf describes a live session for the admin API.
-func connectionOf(s engine.SessionInfo, now time.Time) backend.Connection {
+func connectionOf(s sessions.Info, now time.Time) backend.Connection {
 	state := backend.StatePreauth
-	if s.State == engine.StateBridged {
+	if s.State == sessions.StateBridged {
 		state = backend.StateBridged
 	}
 	return backend.Connection{ID: s.ID, Account: s.Account, Listener: s.Listener, Client: s.Client, State: state,

@@ -24,7 +24,8 @@ import (
 	"github.com/switchyard-mail/switchyard/admin/events"
 	"github.com/switchyard-mail/switchyard/admin/metrics"
 	"github.com/switchyard-mail/switchyard/config"
-	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"github.com/switchyard-mail/switchyard/health"
 	"github.com/switchyard-mail/switchyard/internal/redact"
 	"github.com/switchyard-mail/switchyard/limits"
@@ -79,10 +80,10 @@ func (c *consoleState) init() {
 	c.replies = map[string]chan cutoverReply{}
 }
 
-// onEngineEvent is engine.Options.Events: on the login path, so it only
+// onEngineEvent is options.Options.Events: on the login path, so it only
 // counts and copies into the ring.
-func (a *Backend) OnEngineEvent(e engine.Event) {
-	if e.Kind == engine.EventLogin {
+func (a *Backend) OnEngineEvent(e options.Event) {
+	if e.Kind == options.EventLogin {
 		for i, o := range loginOutcomes {
 			if o == e.Outcome {
 				a.con.logins[i].Add(1)
@@ -264,19 +265,19 @@ func (b *Backend) SetMaintenance(dest string, on bool) error {
 
 // ---- sessions
 
-func (b *Backend) sessionMatch(f backend.SessionFilter) func(engine.SessionInfo) bool {
+func (b *Backend) sessionMatch(f backend.SessionFilter) func(sessions.Info) bool {
 	client, err := apiv1.ClientFilter(f.Client)
 	if err != nil {
-		return func(engine.SessionInfo) bool { return false }
+		return func(sessions.Info) bool { return false }
 	}
-	return func(s engine.SessionInfo) bool {
+	return func(s sessions.Info) bool {
 		return (f.ID == 0 || s.ID == f.ID) && (f.Account == "" || s.Account == f.Account) &&
 			(f.Destination == "" || s.Destination == f.Destination) && (f.Protocol == "" || s.Protocol == f.Protocol) &&
 			(f.State == "" || s.State == f.State) && !slices.Contains(f.Except, s.State) && client(s.Client)
 	}
 }
 
-func sessionOf(s engine.SessionInfo, now time.Time) backend.Session {
+func sessionOf(s sessions.Info, now time.Time) backend.Session {
 	return backend.Session{ID: s.ID, Parent: s.Parent, Account: s.Account, Protocol: s.Protocol, Listener: s.Listener,
 		Destination: s.Destination, Client: s.Client, State: s.State, Bridge: s.Bridge, Started: s.Started,
 		AgeSeconds: float64(now.Sub(s.Started).Milliseconds()) / 1000, BytesIn: s.BytesIn, BytesOut: s.BytesOut}
@@ -565,7 +566,7 @@ func (b *Backend) Holds() []backend.Hold {
 	a := b
 	now := time.Now()
 	held := map[string]int{}
-	for _, s := range a.deps.Engine.Sessions(func(s engine.SessionInfo) bool { return s.State == engine.StateHeld }) {
+	for _, s := range a.deps.Engine.Sessions(func(s sessions.Info) bool { return s.State == sessions.StateHeld }) {
 		held[s.Account]++
 	}
 	a.con.holdsMu.Lock()

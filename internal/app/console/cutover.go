@@ -11,7 +11,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/admin/backend"
 	"github.com/switchyard-mail/switchyard/admin/events"
-	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"github.com/switchyard-mail/switchyard/router/invalidate"
 )
 
@@ -53,10 +53,10 @@ type cutoverReply = invalidate.Command
 
 // inFlight are the states of a login between the hold check and the
 // backend's verdict.
-var inFlight = []string{engine.StateRouting, engine.StateLogin}
+var inFlight = []string{sessions.StateRouting, sessions.StateLogin}
 
 // notKicked are the states a cut-over leaves alone.
-var notKicked = []string{engine.StateHeld, engine.StateRelaying}
+var notKicked = []string{sessions.StateHeld, sessions.StateRelaying}
 
 // aliasesOf returns the identifiers a cut-over holds and kicks: the
 // account, then the given aliases, or by default its bare local part.
@@ -80,8 +80,8 @@ func (a *Backend) aliasesOf(n string, given []string) ([]string, error) {
 }
 
 // sessionsOf lists the live sessions of ids in the given states.
-func (a *Backend) sessionsOf(ids []string, states ...string) []engine.SessionInfo {
-	return a.deps.Engine.Sessions(func(s engine.SessionInfo) bool {
+func (a *Backend) sessionsOf(ids []string, states ...string) []sessions.Info {
+	return a.deps.Engine.Sessions(func(s sessions.Info) bool {
 		return slices.Contains(ids, s.Account) && slices.Contains(states, s.State)
 	})
 }
@@ -97,9 +97,9 @@ func (a *Backend) waitInFlight(ids []string, deadline time.Time, held map[uint64
 	total = len(pending)
 	for {
 		still := 0
-		for _, s := range a.deps.Engine.Sessions(func(s engine.SessionInfo) bool { return slices.Contains(ids, s.Account) }) {
+		for _, s := range a.deps.Engine.Sessions(func(s sessions.Info) bool { return slices.Contains(ids, s.Account) }) {
 			switch {
-			case s.State == engine.StateHeld:
+			case s.State == sessions.StateHeld:
 				held[s.ID] = true
 			case pending[s.ID] && slices.Contains(inFlight, s.State):
 				still++
@@ -115,10 +115,10 @@ func (a *Backend) waitInFlight(ids []string, deadline time.Time, held map[uint64
 // kickFor kicks the sessions of ids a cut-over moves (not held logins,
 // not relays) and returns how many, and how many logins wait held now.
 func (a *Backend) kickFor(ids []string) (kicked, waiting int) {
-	kicked = a.deps.Engine.KickSessions(func(s engine.SessionInfo) bool {
+	kicked = a.deps.Engine.KickSessions(func(s sessions.Info) bool {
 		return slices.Contains(ids, s.Account) && !slices.Contains(notKicked, s.State)
 	})
-	return kicked, len(a.sessionsOf(ids, engine.StateHeld))
+	return kicked, len(a.sessionsOf(ids, sessions.StateHeld))
 }
 
 func newRequestID() string {
@@ -215,7 +215,7 @@ func (b *Backend) Cutover(ctx context.Context, account string, req backend.Cutov
 	// 4. Kick everywhere, 5. release here.
 	a.publish(invalidate.Command{Op: invalidate.OpKick, Request: id, From: a.con.name, IDs: ids, Hold: req.Hold})
 	kicked, waiting := a.kickFor(ids)
-	for _, s := range a.sessionsOf(ids, engine.StateHeld) {
+	for _, s := range a.sessionsOf(ids, sessions.StateHeld) {
 		held[s.ID] = true
 	}
 	lift()
@@ -368,7 +368,7 @@ func (a *Backend) remoteKick(c invalidate.Command) {
 	a.waitInFlight(c.IDs, time.Now().Add(wait), held)
 	a.deps.Router.Invalidate(c.IDs...)
 	kicked, waiting := a.kickFor(c.IDs)
-	for _, s := range a.sessionsOf(c.IDs, engine.StateHeld) {
+	for _, s := range a.sessionsOf(c.IDs, sessions.StateHeld) {
 		held[s.ID] = true
 	}
 	for _, id := range c.IDs {

@@ -98,7 +98,7 @@ func (c *Cache) Close() {
 	}
 }
 
-// LookupHost is engine.Options.LookupHost.
+// LookupHost is options.Options.LookupHost.
 func (c *Cache) LookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
 	h := strings.ToLower(host)
 	c.mu.Lock()

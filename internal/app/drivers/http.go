@@ -4,7 +4,7 @@ import (
 	"net"
 
 	"github.com/switchyard-mail/switchyard/config"
-	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/internal/h2proxy"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
@@ -14,13 +14,13 @@ import (
 )
 
 func init() {
-	Register(config.HTTP, func(c *config.Config) engine.Driver { return newHTTPDriver(c) })
+	Register(config.HTTP, func(c *config.Config) options.Driver { return newHTTPDriver(c) })
 }
 
 // HTTP serves http listeners: every request is routed on its own by
 // [[http.route]] (relay.Relay). The routes are compiled once per
 // configuration and shared by every connection's machine. It is an
-// engine.RelayDriver and H2Driver only: http listeners are always relayed.
+// options.RelayDriver and H2Driver only: http listeners are always relayed.
 type HTTP struct {
 	routes    []rules.Route
 	def       string
@@ -33,8 +33,8 @@ type HTTP struct {
 	h2        *h2proxy.Server          // serves connections that negotiated h2 (set by New)
 }
 
-// ServeH2 serves a client that negotiated HTTP/2 (engine.H2Driver).
-func (d *HTTP) ServeH2(_ *engine.Listener, conn net.Conn, client forward.Info) {
+// ServeH2 serves a client that negotiated HTTP/2 (options.H2Driver).
+func (d *HTTP) ServeH2(_ *options.Listener, conn net.Conn, client forward.Info) {
 	if d.h2 == nil {
 		_ = conn.Close()
 		return
@@ -90,7 +90,7 @@ func (d *HTTP) Forwarded(id string) bool { return d.forwarded[id] }
 // Err reports a route that does not compile.
 func (d *HTTP) Err() error { return d.err }
 
-func (d *HTTP) NewRelay(l *engine.Listener, tlsActive bool) protocols.Relay {
+func (d *HTTP) NewRelay(l *options.Listener, tlsActive bool) protocols.Relay {
 	cl := d.listeners[l.ID]
 	return relay.NewRelay(relay.RelayConfig{
 		Routes:               d.routes,

@@ -4,28 +4,28 @@ import (
 	"sync"
 
 	"github.com/switchyard-mail/switchyard/config"
-	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/imap"
 )
 
 func init() {
-	Register(config.IMAP, func(c *config.Config) engine.Driver { return newIMAPDriver(c) })
+	Register(config.IMAP, func(c *config.Config) options.Driver { return newIMAPDriver(c) })
 }
 
 // imapDriver builds IMAP state machines from [capabilities.imap].
 type imapDriver struct {
 	caps     config.IMAPCapabilities
 	serverID []string
-	profiles sync.Map // *engine.Listener -> *imap.Profile, shared by its connections
+	profiles sync.Map // *options.Listener -> *imap.Profile, shared by its connections
 }
 
 func newIMAPDriver(c *config.Config) *imapDriver {
 	return &imapDriver{caps: c.Capabilities.IMAP, serverID: []string{"name", "switchyard"}}
 }
 
-func (d *imapDriver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.FrontEnd {
+func (d *imapDriver) NewFrontEnd(l *options.Listener, tlsActive bool) protocols.FrontEnd {
 	if p, ok := d.profiles.Load(l); ok {
 		return p.(*imap.Profile).NewServer(tlsActive)
 	}
@@ -33,7 +33,7 @@ func (d *imapDriver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.F
 		Capabilities:         d.caps.Advertise,
 		SASL:                 d.caps.SASL,
 		Banner:               d.caps.Banner,
-		StartTLS:             l.TLS == engine.TLSStartTLS,
+		StartTLS:             l.TLS == options.TLSStartTLS,
 		AllowPlainWithoutTLS: d.caps.AllowPlainAuthWithoutTLS,
 		MaxAuthAttempts:      l.MaxAuthAttempts,
 		ServerID:             d.serverID,
@@ -42,7 +42,7 @@ func (d *imapDriver) NewFrontEnd(l *engine.Listener, tlsActive bool) protocols.F
 	return actual.(*imap.Profile).NewServer(tlsActive)
 }
 
-func (d *imapDriver) NewBackEnd(login *protocols.Login, dest *engine.Destination, startTLS bool, fwd *forward.Info) protocols.BackEnd {
+func (d *imapDriver) NewBackEnd(login *protocols.Login, dest *options.Destination, startTLS bool, fwd *forward.Info) protocols.BackEnd {
 	var id []string
 	if fwd != nil { // forwarding = xclient: Dovecot reads x-originating-* from ID
 		id = forward.IMAPIDParams(*fwd, login.ClientID)

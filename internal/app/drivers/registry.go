@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/switchyard-mail/switchyard/config"
-	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/engine/options"
 )
 
 // A protocol is served when its driver is registered here (from an init
@@ -16,11 +16,11 @@ import (
 // by this build.
 var (
 	mu       sync.Mutex
-	builders = map[config.Protocol]func(*config.Config) engine.Driver{}
+	builders = map[config.Protocol]func(*config.Config) options.Driver{}
 )
 
 // Register makes p served by the drivers build returns.
-func Register(p config.Protocol, build func(*config.Config) engine.Driver) {
+func Register(p config.Protocol, build func(*config.Config) options.Driver) {
 	mu.Lock()
 	defer mu.Unlock()
 	builders[p] = build
@@ -29,7 +29,7 @@ func Register(p config.Protocol, build func(*config.Config) engine.Driver) {
 
 // Builder returns how to build p's driver, or nil when this build does not
 // serve p.
-func Builder(p config.Protocol) func(*config.Config) engine.Driver {
+func Builder(p config.Protocol) func(*config.Config) options.Driver {
 	mu.Lock()
 	defer mu.Unlock()
 	return builders[p]

@@ -2,15 +2,15 @@ package drivers
 
 import (
 	"github.com/switchyard-mail/switchyard/config"
-	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	smtp "github.com/switchyard-mail/switchyard/protocols/smtprelay"
 )
 
 func init() {
-	Register(config.SMTP, func(c *config.Config) engine.Driver { return newRelayDriver(c, false) })
-	Register(config.LMTP, func(c *config.Config) engine.Driver { return newRelayDriver(c, true) })
+	Register(config.SMTP, func(c *config.Config) options.Driver { return newRelayDriver(c, false) })
+	Register(config.LMTP, func(c *config.Config) options.Driver { return newRelayDriver(c, true) })
 }
 
 // relayDriver serves smtp (port 25) and lmtp listeners. A listener that
@@ -28,12 +28,12 @@ func newRelayDriver(c *config.Config, lmtp bool) *relayDriver {
 	return &relayDriver{lmtp: lmtp, hostname: ServerHostname(c), ttl: c.Server.ProxyTTL, listeners: c.Listener}
 }
 
-func (d *relayDriver) NewRelay(l *engine.Listener, tlsActive bool) protocols.Relay {
+func (d *relayDriver) NewRelay(l *options.Listener, tlsActive bool) protocols.Relay {
 	cl := d.listeners[l.ID]
 	return smtp.NewRelay(smtp.RelayConfig{
 		LMTP:           d.lmtp,
 		Hostname:       d.hostname,
-		StartTLS:       l.TLS == engine.TLSStartTLS,
+		StartTLS:       l.TLS == options.TLSStartTLS,
 		TLSActive:      tlsActive,
 		MaxRecipients:  cl.MaxRecipients,
 		MaxMessageSize: int64(cl.MaxMessageSize),
@@ -41,10 +41,10 @@ func (d *relayDriver) NewRelay(l *engine.Listener, tlsActive bool) protocols.Rel
 	})
 }
 
-func (d *relayDriver) NewFrontEnd(*engine.Listener, bool) protocols.FrontEnd {
+func (d *relayDriver) NewFrontEnd(*options.Listener, bool) protocols.FrontEnd {
 	return smtp.NewPassthroughFront(smtp.PassthroughConfig{LMTP: d.lmtp, Hostname: d.hostname})
 }
 
-func (d *relayDriver) NewBackEnd(_ *protocols.Login, _ *engine.Destination, _ bool, fwd *forward.Info) protocols.BackEnd {
+func (d *relayDriver) NewBackEnd(_ *protocols.Login, _ *options.Destination, _ bool, fwd *forward.Info) protocols.BackEnd {
 	return smtp.NewPassthroughBackend(smtp.PassthroughBackendConfig{LMTP: d.lmtp, Hostname: d.hostname, Forward: fwd, TTL: d.ttl})
 }

@@ -1,5 +1,5 @@
 // Package observe feeds the admin metrics from the engine's events
-// (engine.Observer) and adds the engine's own collectors: refusals by
+// (options.Observer) and adds the engine's own collectors: refusals by
 // reason and the descriptor budget.
 package observe
 
@@ -44,7 +44,7 @@ func NewMetrics() (*prometheus.Registry, *metrics.Metrics, error) {
 	return reg, m, nil
 }
 
-// Observer is the engine's engine.Observer over the admin metrics.
+// Observer is the engine's options.Observer over the admin metrics.
 type Observer struct {
 	m        *metrics.Metrics
 	refusals *prometheus.CounterVec
