@@ -307,15 +307,7 @@ func FieldType(t reflect.Type, key []string) reflect.Type {
 		case reflect.Map:
 			t = t.Elem()
 		case reflect.Struct:
-			found := false
-			for i := 0; i < t.NumField(); i++ {
-				f := t.Field(i)
-				if name, _, _ := strings.Cut(f.Tag.Get("toml"), ","); name == part {
-					t, found = f.Type, true
-					break
-				}
-			}
-			if !found {
+			if t = structField(t, part); t == nil {
 				return nil
 			}
 		default:
@@ -323,6 +315,25 @@ func FieldType(t reflect.Type, key []string) reflect.Type {
 		}
 	}
 	return t
+}
+
+// structField is the type of the field of struct t whose TOML key is
+// name, looking into embedded structs as the TOML codec does (a
+// [capabilities.*] table shares its login keys that way); nil when none.
+func structField(t reflect.Type, name string) reflect.Type {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if tag == name {
+			return f.Type
+		}
+		if tag == "" && f.Anonymous && f.Type.Kind() == reflect.Struct {
+			if ft := structField(f.Type, name); ft != nil {
+				return ft
+			}
+		}
+	}
+	return nil
 }
 
 func describeType(t reflect.Type) string {
