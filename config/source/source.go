@@ -86,16 +86,7 @@ func (s *Map) Index(data []byte) {
 	var table string
 	for p.NextExpression() {
 		e := p.Expression()
-		var parts []string
-		it := e.Key()
-		first := -1
-		for it.Next() {
-			n := it.Node()
-			parts = append(parts, string(n.Data))
-			if first < 0 && n.Raw.Length > 0 {
-				first = int(n.Raw.Offset)
-			}
-		}
+		parts, first := keyParts(e.Key())
 		if first < 0 {
 			first = int(e.Raw.Offset)
 		}
@@ -127,6 +118,20 @@ func (s *Map) Index(data []byte) {
 	}
 }
 
+// keyParts reads a dotted key: its parts, and the offset of the first
+// part that has a place in the document (-1 when none has).
+func keyParts(it unstable.Iterator) (parts []string, first int) {
+	first = -1
+	for it.Next() {
+		n := it.Node()
+		parts = append(parts, string(n.Data))
+		if first < 0 && n.Raw.Length > 0 {
+			first = int(n.Raw.Offset)
+		}
+	}
+	return parts, first
+}
+
 func (s *Map) record(key string, line int) {
 	if _, ok := s.lines[key]; !ok {
 		s.lines[key] = line
@@ -144,16 +149,7 @@ func (s *Map) indexInline(parent string, v *unstable.Node, lineOf func(int) int)
 		if kv.Kind != unstable.KeyValue {
 			continue
 		}
-		var parts []string
-		first := -1
-		kit := kv.Key()
-		for kit.Next() {
-			n := kit.Node()
-			parts = append(parts, string(n.Data))
-			if first < 0 && n.Raw.Length > 0 {
-				first = int(n.Raw.Offset)
-			}
-		}
+		parts, first := keyParts(kv.Key())
 		key := parent + "." + KeyPath(parts...)
 		if first >= 0 {
 			s.record(key, lineOf(first))
