@@ -275,34 +275,40 @@ type Capabilities struct {
 
 // IMAPCapabilities is [capabilities.imap].
 type IMAPCapabilities struct {
-	Advertise                []string `toml:"advertise"`
+	Advertise []string `toml:"advertise"`
+	LoginCapabilities
+	Banner string `toml:"banner"`
+}
+
+// LoginCapabilities is what the four login protocols' tables share: the SASL
+// mechanisms offered and whether a plaintext login may go without TLS.
+// It is embedded, so its keys stay in each protocol's table
+// (capabilities.imap.sasl); the TOML codec and the schema walkers
+// (source.FieldType) follow embedded structs.
+type LoginCapabilities struct {
 	SASL                     []string `toml:"sasl"`
 	AllowPlainAuthWithoutTLS bool     `toml:"allow_plain_auth_without_tls"`
-	Banner                   string   `toml:"banner"`
 }
 
 // POP3Capabilities is [capabilities.pop3].
 type POP3Capabilities struct {
-	SASL                     []string `toml:"sasl"`
-	AllowPlainAuthWithoutTLS bool     `toml:"allow_plain_auth_without_tls"`
-	Banner                   string   `toml:"banner"`
-	DisableUTF8              bool     `toml:"disable_utf8"` // RFC 6856 UTF8 is offered unless set
+	LoginCapabilities
+	Banner      string `toml:"banner"`
+	DisableUTF8 bool   `toml:"disable_utf8"` // RFC 6856 UTF8 is offered unless set
 }
 
 // SubmissionCapabilities is [capabilities.submission].
 type SubmissionCapabilities struct {
-	EHLO                     []string `toml:"ehlo"`
-	SASL                     []string `toml:"sasl"`
-	AllowPlainAuthWithoutTLS bool     `toml:"allow_plain_auth_without_tls"`
-	Banner                   string   `toml:"banner"`
+	EHLO []string `toml:"ehlo"`
+	LoginCapabilities
+	Banner string `toml:"banner"`
 }
 
 // ManageSieveCapabilities is [capabilities.managesieve].
 type ManageSieveCapabilities struct {
-	Sieve                    []string `toml:"sieve"`
-	SASL                     []string `toml:"sasl"`
-	AllowPlainAuthWithoutTLS bool     `toml:"allow_plain_auth_without_tls"`
-	Implementation           string   `toml:"implementation"`
+	Sieve []string `toml:"sieve"`
+	LoginCapabilities
+	Implementation string `toml:"implementation"`
 }
 
 // OAuth is [oauth].
@@ -488,18 +494,18 @@ func Default() *Config {
 		},
 		Capabilities: Capabilities{
 			IMAP: IMAPCapabilities{
-				Advertise: []string{"IMAP4rev1", "IMAP4rev2", "SASL-IR", "LITERAL+", "ID", "ENABLE"},
-				SASL:      sasl(),
-				Banner:    "switchyard IMAP proxy ready",
+				Advertise:         []string{"IMAP4rev1", "IMAP4rev2", "SASL-IR", "LITERAL+", "ID", "ENABLE"},
+				LoginCapabilities: LoginCapabilities{SASL: sasl()},
+				Banner:            "switchyard IMAP proxy ready",
 			},
 			POP3: POP3Capabilities{
-				SASL:   sasl(),
-				Banner: "switchyard POP3 proxy ready",
+				LoginCapabilities: LoginCapabilities{SASL: sasl()},
+				Banner:            "switchyard POP3 proxy ready",
 			},
 			Submission: SubmissionCapabilities{
-				EHLO:   []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING"},
-				SASL:   []string{"PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2"},
-				Banner: "switchyard submission proxy ready",
+				EHLO:              []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING"},
+				LoginCapabilities: LoginCapabilities{SASL: []string{"PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2"}},
+				Banner:            "switchyard submission proxy ready",
 			},
 			ManageSieve: ManageSieveCapabilities{
 				Sieve: []string{
@@ -510,8 +516,8 @@ func Default() *Config {
 					"mailbox", "date", "index", "ihave", "duplicate", "mime",
 					"foreverypart", "extracttext", "editheader", "special-use",
 				},
-				SASL:           sasl(),
-				Implementation: "switchyard",
+				LoginCapabilities: LoginCapabilities{SASL: sasl()},
+				Implementation:    "switchyard",
 			},
 		},
 		OAuth: OAuth{JWTUsernameClaim: DefaultJWTUsernameClaim, Leeway: DefaultOAuthLeeway},

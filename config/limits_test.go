@@ -33,6 +33,10 @@ func numericLeaves(v reflect.Value, key string, out map[string]leaf) {
 		for i := 0; i < v.NumField(); i++ {
 			f := v.Type().Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if name == "" && f.Anonymous && f.IsExported() {
+				numericLeaves(v.Field(i), key, out) // its keys are the table's
+				continue
+			}
 			if name == "" || !f.IsExported() {
 				continue
 			}

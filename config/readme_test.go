@@ -14,6 +14,10 @@ func schemaKeys(t reflect.Type, prefix string) []string {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if name == "" && f.Anonymous {
+			keys = append(keys, schemaKeys(f.Type, prefix)...) // its keys are the table's
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}

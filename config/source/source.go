@@ -86,16 +86,7 @@ func (s *Map) Index(data []byte) {
 	var table string
 	for p.NextExpression() {
 		e := p.Expression()
-		var parts []string
-		it := e.Key()
-		first := -1
-		for it.Next() {
-			n := it.Node()
-			parts = append(parts, string(n.Data))
-			if first < 0 && n.Raw.Length > 0 {
-				first = int(n.Raw.Offset)
-			}
-		}
+		parts, first := keyParts(e.Key())
 		if first < 0 {
 			first = int(e.Raw.Offset)
 		}
@@ -127,6 +118,20 @@ func (s *Map) Index(data []byte) {
 	}
 }
 
+// keyParts reads a dotted key: its parts, and the offset of the first
+// part that has a place in the document (-1 when none has).
+func keyParts(it unstable.Iterator) (parts []string, first int) {
+	first = -1
+	for it.Next() {
+		n := it.Node()
+		parts = append(parts, string(n.Data))
+		if first < 0 && n.Raw.Length > 0 {
+			first = int(n.Raw.Offset)
+		}
+	}
+	return parts, first
+}
+
 func (s *Map) record(key string, line int) {
 	if _, ok := s.lines[key]; !ok {
 		s.lines[key] = line
@@ -144,16 +149,7 @@ func (s *Map) indexInline(parent string, v *unstable.Node, lineOf func(int) int)
 		if kv.Kind != unstable.KeyValue {
 			continue
 		}
-		var parts []string
-		first := -1
-		kit := kv.Key()
-		for kit.Next() {
-			n := kit.Node()
-			parts = append(parts, string(n.Data))
-			if first < 0 && n.Raw.Length > 0 {
-				first = int(n.Raw.Offset)
-			}
-		}
+		parts, first := keyParts(kv.Key())
 		key := parent + "." + KeyPath(parts...)
 		if first >= 0 {
 			s.record(key, lineOf(first))
@@ -307,15 +303,7 @@ func FieldType(t reflect.Type, key []string) reflect.Type {
 		case reflect.Map:
 			t = t.Elem()
 		case reflect.Struct:
-			found := false
-			for i := 0; i < t.NumField(); i++ {
-				f := t.Field(i)
-				if name, _, _ := strings.Cut(f.Tag.Get("toml"), ","); name == part {
-					t, found = f.Type, true
-					break
-				}
-			}
-			if !found {
+			if t = structField(t, part); t == nil {
 				return nil
 			}
 		default:
@@ -323,6 +311,25 @@ func FieldType(t reflect.Type, key []string) reflect.Type {
 		}
 	}
 	return t
+}
+
+// structField is the type of the field of struct t whose TOML key is
+// name, looking into embedded structs as the TOML codec does (a
+// [capabilities.*] table shares its login keys that way); nil when none.
+func structField(t reflect.Type, name string) reflect.Type {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if tag == name {
+			return f.Type
+		}
+		if tag == "" && f.Anonymous && f.Type.Kind() == reflect.Struct {
+			if ft := structField(f.Type, name); ft != nil {
+				return ft
+			}
+		}
+	}
+	return nil
 }
 
 func describeType(t reflect.Type) string {

@@ -147,18 +147,24 @@ func (d *Dovecot) Restart(t testing.TB) {
 func mailOwner(t testing.TB) (int, int) {
 	t.Helper()
 	for _, name := range []string{"dovecot", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, err1 := strconv.Atoi(u.Uid)
-		gid, err2 := strconv.Atoi(u.Gid)
-		if err1 == nil && err2 == nil {
+		if uid, gid, ok := systemUser(name); ok {
 			return uid, gid
 		}
 	}
 	t.Fatal("no dovecot or nobody user to own the test mail")
 	return 0, 0
+}
+
+// systemUser is the uid and gid of a system user (one a Debian package
+// creates, such as dovecot or postfix); ok is false when there is none.
+func systemUser(name string) (uid, gid int, ok bool) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, 0, false
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	return uid, gid, err1 == nil && err2 == nil
 }
 
 func (d *Dovecot) writeMail(uid, gid int) error {

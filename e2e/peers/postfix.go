@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,9 +151,7 @@ func StartPostfix(t testing.TB, name, dir string, opts PostfixOptions) *Postfix 
 			t.Fatal(err)
 		}
 	}
-	if u, err := user.Lookup("postfix"); err == nil {
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
+	if uid, gid, ok := systemUser("postfix"); ok {
 		_ = os.Chown(filepath.Join(dir, "data"), uid, gid)
 	}
 	if opts.TLS {
