@@ -21,11 +21,7 @@ func TestParseEmptyIsDefault(t *testing.T) {
 }
 
 func TestParseReferenceSchema(t *testing.T) {
-	data, err := os.ReadFile("testdata/reference-schema.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Parse(data, "reference-schema.toml")
+	c, err := Parse(readFile(t, "testdata/reference-schema.toml"), "reference-schema.toml")
 	if err != nil {
 		t.Fatalf("a file using every reference key must decode: %v", err)
 	}
@@ -111,11 +107,7 @@ func TestParseReferenceSchema(t *testing.T) {
 
 func TestReferenceSchemaValidates(t *testing.T) {
 	f := newFixture(t)
-	data, err := os.ReadFile("testdata/reference-schema.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := mustParse(t, f.expand(string(data)))
+	c := mustParse(t, f.expand(string(readFile(t, "testdata/reference-schema.toml"))))
 	errs := fieldErrors(t, c.Validate())
 	// Only what this build does not implement may be reported.
 	want := []string{

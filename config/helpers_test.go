@@ -12,6 +12,8 @@ func writeKeyPair(t testing.TB, dir, name string) (certFile, keyFile string) {
 
 func writeFile(t testing.TB, path, content string) { configtest.WriteFile(t, path, content) }
 
+func readFile(t testing.TB, path string) []byte { return configtest.ReadFile(t, path) }
+
 // fieldErrors flattens the error Validate or Parse returned.
 func fieldErrors(t testing.TB, err error) []*FieldError {
 	t.Helper()

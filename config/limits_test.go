@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -135,12 +134,8 @@ func TestDefaultsAreLimits(t *testing.T) {
 // TestREADMEDefaultsAreLimits checks the default column of README.md
 // against package limits for every key that sets a limit.
 func TestREADMEDefaultsAreLimits(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	rows := map[string]string{} // key -> default cell
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(string(readFile(t, "README.md")), "\n") {
 		cells := strings.Split(line, " | ")
 		if len(cells) >= 4 && strings.HasPrefix(cells[0], "| `") {
 			rows[strings.Trim(cells[0], "| `")] = cells[2]

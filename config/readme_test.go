@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -52,11 +51,7 @@ func schemaKeys(t reflect.Type, prefix string) []string {
 }
 
 func TestREADMEDocumentsEveryKey(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme := string(b)
+	readme := string(readFile(t, "README.md"))
 	keys := schemaKeys(reflect.TypeOf(Config{}), "")
 	if len(keys) < 80 {
 		t.Fatalf("only %d keys found: %v", len(keys), keys)

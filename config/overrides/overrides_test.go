@@ -1,7 +1,6 @@
 package overrides
 
 import (
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -340,11 +339,7 @@ func TestAdminTokenPrecedence(t *testing.T) {
 // TestREADMEDocumentsEveryFlag: config/README.md documents every flag
 // and its variable.
 func TestREADMEDocumentsEveryFlag(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme := string(b)
+	readme := string(configtest.ReadFile(t, "../README.md"))
 	for _, flag := range []string{"hostname", "log-level", "listen", "destination", "destination-port", "default-destination",
 		"mapping-file", "tls-cert", "tls-key", "proxy-trusted", "proxy-protocol", "backend-timeout", "preauth-timeout",
 		"max-connections", "set"} {

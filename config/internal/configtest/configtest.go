@@ -27,11 +27,22 @@ func WriteKeyPair(t testing.TB, dir, name string) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
+// WriteFile writes content to path (mode 0600), failing the test on error.
 func WriteFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ReadFile returns the content of path, failing the test on error.
+func ReadFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // Fixture is a directory with a certificate, a mapping file and a token.
