@@ -354,6 +354,7 @@ func TestPackagingFiles(t *testing.T) {
 		!regexp.MustCompile(`(?m)^d /etc/switchyard +0750 root +switchyard -$`).Match(tmpfiles) {
 		t.Errorf("tmpfiles: %q %v", tmpfiles, err)
 	}
+	graces := map[string]time.Duration{"default": config.Default().Server.ShutdownGrace.D()}
 	examples, _ := filepath.Glob("../examples/*.toml")
 	for _, f := range examples {
 		c, err := config.Load(f)
@@ -366,19 +367,11 @@ func TestPackagingFiles(t *testing.T) {
 		if c.Mapping.File != nil && !strings.HasPrefix(c.Mapping.File.Path, "/var/lib/switchyard/") {
 			t.Errorf("%s keeps its mapping file at %s, outside /var/lib/switchyard (read-only for the unit)", f, c.Mapping.File.Path)
 		}
+		graces[filepath.Base(f)] = c.Server.ShutdownGrace.D()
 	}
 	stop, err := time.ParseDuration(strings.ReplaceAll(unitValue(unit, "TimeoutStopSec"), " ", ""))
 	if err != nil {
 		t.Fatalf("TimeoutStopSec: %v", err)
-	}
-	graces := map[string]time.Duration{"default": config.Default().Server.ShutdownGrace.D()}
-	files, _ := filepath.Glob("../examples/*.toml")
-	for _, f := range files {
-		c, err := config.Load(f)
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		graces[filepath.Base(f)] = c.Server.ShutdownGrace.D()
 	}
 	for name, g := range graces {
 		if stop <= g {
