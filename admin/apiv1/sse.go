@@ -51,9 +51,7 @@ func (s *API) v1EventStream(w http.ResponseWriter, r *http.Request, c *v1Ctx) {
 	rc := http.NewResponseController(w)
 	// The server's read and write timeouts are for requests, not streams.
 	_ = rc.SetReadDeadline(time.Time{})
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	httpio.SetBodyHeaders(w.Header(), "text/event-stream")
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return

@@ -80,9 +80,7 @@ func (s *API) v1Routes() *v1Router {
 // ---- process
 
 func (s *API) v1OpenAPI(w http.ResponseWriter, _ *http.Request, _ *v1Ctx) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	httpio.SetBodyHeaders(w.Header(), "application/json")
 	_, _ = w.Write(s.spec)
 }
 
