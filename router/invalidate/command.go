@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,27 @@ type Command struct {
 // in MaxMessage bytes (too many identifiers).
 var ErrTooLong = errors.New("invalidate: command longer than MaxMessage")
 
-// EncodeCommand returns c's message.
+// commandField is one single-valued key of a command message: a text, or
+// a count (Hold travels as a count of milliseconds).
+type commandField struct {
+	key   string
+	text  *string
+	count *int
+}
+
+// fields lists c's single-valued keys in the order EncodeCommand writes
+// them, so that the two directions name each key once; holdMS stands in
+// for c.Hold.
+func (c *Command) fields(holdMS *int) []commandField {
+	return []commandField{
+		{key: "op", text: &c.Op}, {key: "req", text: &c.Request}, {key: "from", text: &c.From}, {key: "to", text: &c.To},
+		{key: "hold", count: holdMS}, {key: "kicked", count: &c.Kicked}, {key: "held", count: &c.Held}, {key: "released", count: &c.Released},
+		{key: "err", text: &c.Err},
+	}
+}
+
+// EncodeCommand returns c's message: "op" always, the other keys when
+// set, then one "id" per identifier.
 func EncodeCommand(c Command) (string, error) {
 	var b strings.Builder
 	b.WriteString(cmdPrefix)
@@ -60,27 +81,14 @@ func EncodeCommand(c Command) (string, error) {
 		b.WriteByte('=')
 		b.WriteString(escape(v))
 	}
-	num := func(k string, n int64) {
-		if n != 0 {
-			field(k, strconv.FormatInt(n, 10))
+	holdMS := int(c.Hold.Milliseconds())
+	for _, f := range c.fields(&holdMS) {
+		switch {
+		case f.text != nil && (*f.text != "" || f.key == "op"):
+			field(f.key, *f.text)
+		case f.count != nil && *f.count != 0:
+			field(f.key, strconv.Itoa(*f.count))
 		}
-	}
-	field("op", c.Op)
-	if c.Request != "" {
-		field("req", c.Request)
-	}
-	if c.From != "" {
-		field("from", c.From)
-	}
-	if c.To != "" {
-		field("to", c.To)
-	}
-	num("hold", c.Hold.Milliseconds())
-	num("kicked", int64(c.Kicked))
-	num("held", int64(c.Held))
-	num("released", int64(c.Released))
-	if c.Err != "" {
-		field("err", c.Err)
 	}
 	for _, id := range c.IDs {
 		field("id", id)
@@ -99,6 +107,8 @@ func DecodeCommand(msg string) (Command, error) {
 		return Command{}, ErrBadMessage
 	}
 	var c Command
+	var holdMS int
+	fields := c.fields(&holdMS)
 	for f := range strings.SplitSeq(rest, " ") {
 		k, raw, ok := strings.Cut(f, "=")
 		if !ok || k == "" {
@@ -108,40 +118,24 @@ func DecodeCommand(msg string) (Command, error) {
 		if !ok {
 			return Command{}, ErrBadMessage
 		}
-		num := func() (int, bool) {
-			n, err := strconv.ParseInt(v, 10, 64)
-			return int(n), err == nil && n >= 0 && n <= 1<<31
-		}
-		switch k {
-		case "op":
-			c.Op = v
-		case "req":
-			c.Request = v
-		case "from":
-			c.From = v
-		case "to":
-			c.To = v
-		case "id":
+		if k == "id" {
 			c.IDs = append(c.IDs, v)
-		case "err":
-			c.Err = v
-		case "hold", "kicked", "held", "released":
-			n, ok := num()
-			if !ok {
+			continue
+		}
+		i := slices.IndexFunc(fields, func(f commandField) bool { return f.key == k })
+		switch {
+		case i < 0: // a key added after this instance was built
+		case fields[i].text != nil:
+			*fields[i].text = v
+		default:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 || n > 1<<31 {
 				return Command{}, ErrBadMessage
 			}
-			switch k {
-			case "hold":
-				c.Hold = time.Duration(n) * time.Millisecond
-			case "kicked":
-				c.Kicked = n
-			case "held":
-				c.Held = n
-			default:
-				c.Released = n
-			}
+			*fields[i].count = int(n)
 		}
 	}
+	c.Hold = time.Duration(holdMS) * time.Millisecond
 	if c.Op == "" {
 		return Command{}, ErrBadMessage
 	}

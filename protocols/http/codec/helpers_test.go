@@ -45,6 +45,16 @@ func parseReq(t *testing.T, in string, lim Limits) (*RequestHead, int, error) {
 	return h, n, err
 }
 
+// parseStatus is parseReq insisting on the status want (0 for a head).
+func parseStatus(t *testing.T, in string, lim Limits, want int) (*RequestHead, int, error) {
+	t.Helper()
+	h, n, err := parseReq(t, in, lim)
+	if got := statusOf(err); got != want {
+		t.Fatalf("status %d (%v), want %d", got, err, want)
+	}
+	return h, n, err
+}
+
 func parseResp(t *testing.T, in string, lim Limits) (*ResponseHead, int, error) {
 	t.Helper()
 	h, n, err := ParseResponseHead([]byte(in), lim)
