@@ -188,6 +188,10 @@ func mockTLSConfig(f *flags, selfSigned bool) (*tls.Config, error) {
 	return nil, nil
 }
 
+// mockXClient is the XCLIENT attributes the submission, SMTP and LMTP
+// mocks advertise with --mock-xclient (read only, shared by all of them).
+var mockXClient = []string{"ADDR", "PORT", "DESTADDR", "DESTPORT", "HELO", "PROTO"}
+
 // mockName is the name of the i-th mock backend: --mock-names, then mock<i>.
 func mockName(f *flags, i int) string {
 	if i < len(f.mockNames) {

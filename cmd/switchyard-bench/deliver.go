@@ -47,7 +47,7 @@ func runDeliverMock(ctx context.Context, f *flags, accounts []imapload.Account, 
 	}
 	cfg := mocksmtp.Config{LMTP: proto == "lmtp", NoAuth: true, CountOnly: true}
 	if f.mockXClient {
-		cfg.XClient = []string{"ADDR", "PORT", "DESTADDR", "DESTPORT", "HELO", "PROTO"}
+		cfg.XClient = mockXClient
 	}
 	if f.mockKnown {
 		for _, a := range accounts {

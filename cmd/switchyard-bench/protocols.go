@@ -75,7 +75,7 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 		case protoload.Submission:
 			var xc []string
 			if f.mockXClient {
-				xc = []string{"ADDR", "PORT", "DESTADDR", "DESTPORT", "HELO", "PROTO"}
+				xc = mockXClient
 			}
 			s, err = mocksmtp.Listen(addr, mocksmtp.Config{Name: name, Users: users, TLS: tlsCfg, XClient: xc})
 		default:
