@@ -157,6 +157,22 @@ func (ss *session) saslStep(tag, challenge string, ir *string) (resp []byte, ok 
 	return out[:n], true, nil
 }
 
+// saslSteps gets one client response per challenge, the initial response
+// (if given) standing for the first. resp is nil when the command ended
+// early; keep then says whether the session goes on (the command was
+// answered: cancelled, bad base64) or not (the connection failed).
+func (ss *session) saslSteps(tag string, ir *string, challenges ...string) (resp [][]byte, keep bool) {
+	for _, ch := range challenges {
+		r, ok, err := ss.saslStep(tag, ch, ir)
+		if !ok {
+			return nil, err == nil
+		}
+		resp = append(resp, r)
+		ir = nil
+	}
+	return resp, true
+}
+
 func (ss *session) authenticate(tag string, args []token) bool {
 	srv := ss.srv
 	if len(args) < 1 || len(args) > 2 || args[0].kind != tAtom {
@@ -178,14 +194,11 @@ func (ss *session) authenticate(tag string, args []token) bool {
 	}
 	switch mech {
 	case "PLAIN":
-		resp, ok, err := ss.saslStep(tag, "", ir)
-		if err != nil {
-			return false
+		resp, keep := ss.saslSteps(tag, ir, "")
+		if resp == nil {
+			return keep
 		}
-		if !ok {
-			return true
-		}
-		parts := bytes.Split(resp, []byte{0})
+		parts := bytes.Split(resp[0], []byte{0})
 		if len(parts) != 3 || (len(parts[0]) > 0 && !bytes.Equal(parts[0], parts[1])) {
 			srv.failures.Add(1)
 			ss.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed.")
@@ -193,21 +206,11 @@ func (ss *session) authenticate(tag string, args []token) bool {
 		}
 		ss.finishLogin(tag, string(parts[1]), string(parts[2]))
 	case "LOGIN":
-		u, ok, err := ss.saslStep(tag, "VXNlcm5hbWU6", ir)
-		if err != nil {
-			return false
+		resp, keep := ss.saslSteps(tag, ir, "VXNlcm5hbWU6", "UGFzc3dvcmQ6")
+		if resp == nil {
+			return keep
 		}
-		if !ok {
-			return true
-		}
-		p, ok, err := ss.saslStep(tag, "UGFzc3dvcmQ6", nil)
-		if err != nil {
-			return false
-		}
-		if !ok {
-			return true
-		}
-		ss.finishLogin(tag, string(u), string(p))
+		ss.finishLogin(tag, string(resp[0]), string(resp[1]))
 	}
 	return true
 }

@@ -87,6 +87,32 @@ func TestGreetingCapabilityNoopUnknown(t *testing.T) {
 	}
 }
 
+// TestStateRefusals pins the BAD answers of commands sent in the wrong
+// state, before and after the checks that come first for some of them.
+func TestStateRefusals(t *testing.T) {
+	s := start(t, mockimap.Config{Name: "st"})
+	loggedOut, _ := dial(t, s)
+	loggedIn := login(t, s)
+	for _, tc := range []struct {
+		c          *imapclient.Client
+		line, want string
+	}{
+		{loggedOut, "ENABLE X", "ENABLE not allowed now: log in first."},
+		{loggedOut, "IDLE", "IDLE not allowed now: log in first."},
+		{loggedOut, "STATUS INBOX (MESSAGES)", "STATUS not allowed now: log in first."},
+		{loggedOut, "CHECK", "CHECK not allowed now: no mailbox selected."},
+		{loggedOut, "UID FETCH 1 FLAGS", "UID not allowed now: no mailbox selected."},
+		{loggedIn, "LOGIN a b", "LOGIN not allowed now: already logged in."},
+		{loggedIn, "AUTHENTICATE PLAIN", "AUTHENTICATE not allowed now: already logged in."},
+		{loggedIn, "FETCH 1 FLAGS", "FETCH not allowed now: no mailbox selected."},
+		{loggedIn, "UNSELECT", "UNSELECT not allowed now: no mailbox selected."},
+	} {
+		if _, err := tc.c.Exec(false, tc.line); !isStatus(err, "BAD", tc.want) {
+			t.Errorf("%s: %v, want BAD %s", tc.line, err, tc.want)
+		}
+	}
+}
+
 func TestLoginForms(t *testing.T) {
 	s := start(t, mockimap.Config{Name: "new"})
 	// Atoms.

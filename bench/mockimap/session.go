@@ -115,25 +115,7 @@ func (ss *session) dispatch(tag string, toks []token) bool {
 	cmd := strings.ToUpper(toks[0].s)
 	args := toks[1:]
 	srv := ss.srv
-	needAuth := func() bool {
-		if ss.st == notAuthenticated {
-			ss.tagged(tag, "BAD", cmd+" not allowed now: log in first.")
-			return false
-		}
-		return true
-	}
-	needSelected := func() bool {
-		if ss.st != selected {
-			ss.tagged(tag, "BAD", cmd+" not allowed now: no mailbox selected.")
-			return false
-		}
-		return true
-	}
-	needNotAuth := func() bool {
-		if ss.st != notAuthenticated {
-			ss.tagged(tag, "BAD", cmd+" not allowed now: already logged in.")
-			return false
-		}
+	if need, ok := needs[cmd]; ok && !ss.allowed(tag, cmd, need) {
 		return true
 	}
 	switch cmd {
@@ -160,14 +142,11 @@ func (ss *session) dispatch(tag string, toks []token) bool {
 			ss.tagged(tag, "BAD", "STARTTLS not available.")
 			return true
 		}
-		if !needNotAuth() {
+		if !ss.allowed(tag, cmd, notAuthenticated) {
 			return true
 		}
 		return ss.startTLS(tag)
 	case "LOGIN":
-		if !needNotAuth() {
-			return true
-		}
 		if len(args) != 2 {
 			ss.tagged(tag, "BAD", "LOGIN needs a user name and a password.")
 			return true
@@ -184,23 +163,17 @@ func (ss *session) dispatch(tag string, toks []token) bool {
 		}
 		ss.finishLogin(tag, u, p)
 	case "AUTHENTICATE":
-		if !needNotAuth() {
-			return true
-		}
 		return ss.authenticate(tag, args)
 	case "ENABLE":
 		if !srv.capSet["ENABLE"] {
 			return ss.unknown(tag)
 		}
-		if !needAuth() {
+		if !ss.allowed(tag, cmd, authenticated) {
 			return true
 		}
 		ss.w("* ENABLED\r\n")
 		ss.tagged(tag, "OK", "ENABLE completed")
 	case "SELECT", "EXAMINE":
-		if !needAuth() {
-			return true
-		}
 		if len(args) < 1 {
 			ss.tagged(tag, "BAD", cmd+" needs a mailbox.")
 			return true
@@ -220,51 +193,63 @@ func (ss *session) dispatch(tag string, toks []token) bool {
 			ss.tagged(tag, "OK", "[READ-WRITE] SELECT completed")
 		}
 	case "FETCH":
-		if !needSelected() {
-			return true
-		}
 		return ss.fetch(tag, "FETCH", args, false)
 	case "UID":
 		if len(args) >= 1 && args[0].kind == tAtom && strings.EqualFold(args[0].s, "FETCH") {
-			if !needSelected() {
+			if !ss.allowed(tag, cmd, selected) {
 				return true
 			}
 			return ss.fetch(tag, "UID FETCH", args[1:], true)
 		}
 		return ss.unknown(tag)
 	case "STATUS":
-		if !needAuth() {
-			return true
-		}
 		ss.status(tag, args)
 	case "LIST", "LSUB":
-		if !needAuth() {
-			return true
-		}
 		ss.list(tag, cmd, args)
 	case "IDLE":
 		if !srv.capSet["IDLE"] {
 			return ss.unknown(tag)
 		}
-		if !needAuth() {
+		if !ss.allowed(tag, cmd, authenticated) {
 			return true
 		}
 		return ss.idle(tag)
 	case "CHECK":
-		if !needSelected() {
-			return true
-		}
 		ss.tagged(tag, "OK", "CHECK completed")
 	case "CLOSE", "UNSELECT":
-		if !needSelected() {
-			return true
-		}
 		ss.st = authenticated
 		ss.tagged(tag, "OK", cmd+" completed")
 	default:
 		return ss.unknown(tag)
 	}
 	return true
+}
+
+// needs is the state a command needs when nothing is checked before it;
+// STARTTLS, ENABLE, IDLE and UID FETCH check theirs after their own.
+var needs = map[string]state{
+	"LOGIN": notAuthenticated, "AUTHENTICATE": notAuthenticated,
+	"SELECT": authenticated, "EXAMINE": authenticated, "STATUS": authenticated, "LIST": authenticated, "LSUB": authenticated,
+	"FETCH": selected, "CHECK": selected, "CLOSE": selected, "UNSELECT": selected,
+}
+
+// allowed answers BAD and is false when the session is not in the state
+// cmd needs: logged out (notAuthenticated), logged in (authenticated;
+// selected counts too) or with a mailbox (selected).
+func (ss *session) allowed(tag, cmd string, need state) bool {
+	var why string
+	switch {
+	case need == notAuthenticated && ss.st != notAuthenticated:
+		why = "already logged in."
+	case need == authenticated && ss.st == notAuthenticated:
+		why = "log in first."
+	case need == selected && ss.st != selected:
+		why = "no mailbox selected."
+	default:
+		return true
+	}
+	ss.tagged(tag, "BAD", cmd+" not allowed now: "+why)
+	return false
 }
 
 func (ss *session) unknown(tag string) bool {

@@ -14,12 +14,12 @@ import (
 )
 
 type client struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *bufio.Reader
 }
 
-func dial(t *testing.T, s *Server) *client {
+func dial(t testing.TB, s *Server) *client {
 	t.Helper()
 	c, err := net.Dial("tcp", s.Addr())
 	if err != nil {
@@ -351,41 +351,22 @@ func TestXClientInLMTP(t *testing.T) {
 // BenchmarkData1MiB measures the server's DATA path: one 1 MiB message of
 // 80-byte lines per iteration over one connection.
 func BenchmarkData1MiB(b *testing.B) {
-	s, err := Listen("127.0.0.1:0", Config{NoAuth: true, CountOnly: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	c, err := net.Dial("tcp", s.Addr())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	r := bufio.NewReader(c)
+	s := benchtest.Listen(b, Listen, Config{NoAuth: true, CountOnly: true})
+	c := dial(b, s)
+	_ = c.c.SetDeadline(time.Time{}) // a long -benchtime outlasts dial's 10 s
 	line := strings.Repeat("x", 78) + "\r\n"
 	body := []byte(strings.Repeat(line, (1<<20)/len(line)) + ".\r\n")
-	readReply := func() {
-		for {
-			l, err := r.ReadString('\n')
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(l) < 4 || l[3] != '-' {
-				return
-			}
-		}
-	}
-	readReply()
-	io.WriteString(c, "EHLO b\r\n")
-	readReply()
+	c.reply()
+	c.write("EHLO b\r\n")
+	c.reply()
 	b.SetBytes(int64(len(body)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		io.WriteString(c, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
-		readReply()
-		readReply()
-		readReply()
-		c.Write(body)
-		readReply()
+		c.write("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
+		c.reply()
+		c.reply()
+		c.reply()
+		c.c.Write(body)
+		c.reply()
 	}
 }

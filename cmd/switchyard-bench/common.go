@@ -156,6 +156,21 @@ func reportRun[R interface {
 	return report(f, stdout, res, runErr)
 }
 
+// runScenario is what every load does around its run: the client side
+// (client, with the client's TLS when withTLS), the run, the report
+// (reportRun).
+func runScenario[R interface {
+	*T
+	result
+}, T any](f *flags, stdout, stderr io.Writer, withTLS bool, run func(c clientSide) (R, error)) error {
+	c, err := client(f, stderr, withTLS)
+	if err != nil {
+		return err
+	}
+	res, err := run(c)
+	return reportRun(f, stdout, res, err)
+}
+
 // mockTLSConfig is the mock backends' server TLS: --mock-cert/--mock-key,
 // else a throw-away self-signed certificate when selfSigned, else nil.
 func mockTLSConfig(f *flags, selfSigned bool) (*tls.Config, error) {
@@ -172,6 +187,10 @@ func mockTLSConfig(f *flags, selfSigned bool) (*tls.Config, error) {
 	}
 	return nil, nil
 }
+
+// mockXClient is the XCLIENT attributes the submission, SMTP and LMTP
+// mocks advertise with --mock-xclient (read only, shared by all of them).
+var mockXClient = []string{"ADDR", "PORT", "DESTADDR", "DESTPORT", "HELO", "PROTO"}
 
 // mockName is the name of the i-th mock backend: --mock-names, then mock<i>.
 func mockName(f *flags, i int) string {

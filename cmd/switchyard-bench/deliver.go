@@ -21,23 +21,20 @@ func runDeliver(ctx context.Context, f *flags, accounts []imapload.Account, stdo
 	if f.tlsMode != "none" {
 		return errors.New("--tls: the deliver scenario speaks plaintext only")
 	}
-	c, err := client(f, stderr, false)
-	if err != nil {
-		return err
-	}
-	res, err := protoload.RunDeliver(ctx, protoload.DeliverOptions{
-		Protocol:      proto,
-		Target:        f.target,
-		Accounts:      accounts,
-		Domain:        f.rcptDomain,
-		From:          f.mailFrom,
-		MessageSize:   f.messageSize,
-		Recipients:    f.recipients,
-		PerConnection: f.perConnection,
-		NoPipelining:  f.noPipelining,
-		Run:           protoRun(f, c),
+	return runScenario(f, stdout, stderr, false, func(c clientSide) (*protoload.DeliverResult, error) {
+		return protoload.RunDeliver(ctx, protoload.DeliverOptions{
+			Protocol:      proto,
+			Target:        f.target,
+			Accounts:      accounts,
+			Domain:        f.rcptDomain,
+			From:          f.mailFrom,
+			MessageSize:   f.messageSize,
+			Recipients:    f.recipients,
+			PerConnection: f.perConnection,
+			NoPipelining:  f.noPipelining,
+			Run:           protoRun(f, c),
+		})
 	})
-	return reportRun(f, stdout, res, err)
 }
 
 // runDeliverMock is --mock-backend with --mock-protocol smtp or lmtp:
@@ -50,7 +47,7 @@ func runDeliverMock(ctx context.Context, f *flags, accounts []imapload.Account, 
 	}
 	cfg := mocksmtp.Config{LMTP: proto == "lmtp", NoAuth: true, CountOnly: true}
 	if f.mockXClient {
-		cfg.XClient = []string{"ADDR", "PORT", "DESTADDR", "DESTPORT", "HELO", "PROTO"}
+		cfg.XClient = mockXClient
 	}
 	if f.mockKnown {
 		for _, a := range accounts {

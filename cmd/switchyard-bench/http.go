@@ -17,23 +17,20 @@ func runHTTP(ctx context.Context, f *flags, accounts []imapload.Account, stdout,
 	if f.tlsMode != "none" && f.tlsMode != "implicit" {
 		return fmt.Errorf("--tls %s: the http scenario speaks plaintext (none) or https (implicit)", f.tlsMode)
 	}
-	c, err := client(f, stderr, true)
-	if err != nil {
-		return err
-	}
-	res, err := httpload.RunHTTP(ctx, httpload.HTTPOptions{
-		Target:            f.target,
-		TLS:               imapload.TLSMode(f.tlsMode),
-		TLSConfig:         c.TLSConfig,
-		Host:              f.httpHost,
-		Path:              f.httpPath,
-		Accounts:          accounts,
-		BodySize:          f.bodySize,
-		AccountPerRequest: f.accountPerRequest,
-		PerConnection:     f.perConnection,
-		Run:               protoRun(f, c),
+	return runScenario(f, stdout, stderr, true, func(c clientSide) (*httpload.HTTPResult, error) {
+		return httpload.RunHTTP(ctx, httpload.HTTPOptions{
+			Target:            f.target,
+			TLS:               imapload.TLSMode(f.tlsMode),
+			TLSConfig:         c.TLSConfig,
+			Host:              f.httpHost,
+			Path:              f.httpPath,
+			Accounts:          accounts,
+			BodySize:          f.bodySize,
+			AccountPerRequest: f.accountPerRequest,
+			PerConnection:     f.perConnection,
+			Run:               protoRun(f, c),
+		})
 	})
-	return reportRun(f, stdout, res, err)
 }
 
 // runHTTPMock is --mock-backend with --mock-protocol http: bench/mockhttp

@@ -40,13 +40,10 @@ func runMixed(ctx context.Context, f *flags, sizeSet bool, accounts []imapload.A
 	if sizeSet {
 		o.MessageSize = f.messageSize
 	}
-	c, err := client(f, stderr, false)
-	if err != nil {
-		return err
-	}
-	o.Progress, o.ProgressEvery, o.Sampler = c.Progress, c.ProgressEvery, c.Sampler
-	res, err := mixload.Run(ctx, o)
-	return reportRun(f, stdout, res, err)
+	return runScenario(f, stdout, stderr, false, func(c clientSide) (*mixload.Result, error) {
+		o.Progress, o.ProgressEvery, o.Sampler = c.Progress, c.ProgressEvery, c.Sampler
+		return mixload.Run(ctx, o)
+	})
 }
 
 // parseMix reads "I:P:S", the weights of IMAP, POP3 and submission logins.

@@ -26,21 +26,18 @@ func runProtoLoad(ctx context.Context, f *flags, accounts []imapload.Account, st
 	if f.noSASLIR {
 		return fmt.Errorf("--no-sasl-ir: --protocol %s always sends an initial response", proto)
 	}
-	c, err := client(f, stderr, true)
-	if err != nil {
-		return err
-	}
-	res, err := protoload.RunLogin(ctx, protoload.Options{
-		Protocol:  proto,
-		Target:    f.target,
-		TLS:       imapload.TLSMode(f.tlsMode),
-		TLSConfig: c.TLSConfig,
-		Auth:      imapload.AuthMode(f.auth),
-		Accounts:  accounts,
-		SkipNoop:  f.noNoop,
-		Run:       protoRun(f, c),
+	return runScenario(f, stdout, stderr, true, func(c clientSide) (*protoload.Result, error) {
+		return protoload.RunLogin(ctx, protoload.Options{
+			Protocol:  proto,
+			Target:    f.target,
+			TLS:       imapload.TLSMode(f.tlsMode),
+			TLSConfig: c.TLSConfig,
+			Auth:      imapload.AuthMode(f.auth),
+			Accounts:  accounts,
+			SkipNoop:  f.noNoop,
+			Run:       protoRun(f, c),
+		})
 	})
-	return reportRun(f, stdout, res, err)
 }
 
 // runProtoMock is --mock-backend with --mock-protocol pop3, submission or
@@ -78,7 +75,7 @@ func runProtoMock(ctx context.Context, f *flags, accounts []imapload.Account, st
 		case protoload.Submission:
 			var xc []string
 			if f.mockXClient {
-				xc = []string{"ADDR", "PORT", "DESTADDR", "DESTPORT", "HELO", "PROTO"}
+				xc = mockXClient
 			}
 			s, err = mocksmtp.Listen(addr, mocksmtp.Config{Name: name, Users: users, TLS: tlsCfg, XClient: xc})
 		default:
