@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/mockpop3"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // pop3Fixture is the whole proxy in front of two mock POP3 backends: "old"
@@ -257,15 +258,7 @@ func startUTF8Backend(t *testing.T) *utf8Backend {
 	}
 	b := &utf8Backend{l: l}
 	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go b.serve(c)
-		}
-	}()
+	testnet.Serve(l, func(c net.Conn) { go b.serve(c) })
 	return b
 }
 
