@@ -32,12 +32,9 @@ type stallRelay struct {
 }
 
 func startStallRelay(t *testing.T, backend string) *stallRelay {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testnet.Listen(t)
 	r := &stallRelay{ln: ln, backend: backend}
-	t.Cleanup(func() { ln.Close(); r.Release() })
+	t.Cleanup(r.Release)
 	testnet.Serve(ln, func(c net.Conn) { go r.serve(c) })
 	return r
 }

@@ -331,11 +331,7 @@ func TestCheckerSetTargets(t *testing.T) {
 // TestCheckerDropsStaleOutcome: a check that started before SetTargets
 // does not report on the destination it no longer describes.
 func TestCheckerDropsStaleOutcome(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testnet.Listen(t)
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		if c, err := ln.Accept(); err == nil {

@@ -320,11 +320,7 @@ func TestDestinationByName(t *testing.T) {
 // relays it to target.
 func recorder(t *testing.T, target string) (addr string, from func() []string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testnet.Listen(t)
 	var mu sync.Mutex
 	var seen []string
 	testnet.Serve(ln, func(c net.Conn) {

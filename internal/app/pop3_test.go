@@ -252,12 +252,8 @@ type utf8Backend struct {
 
 func startUTF8Backend(t *testing.T) *utf8Backend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testnet.Listen(t)
 	b := &utf8Backend{l: l}
-	t.Cleanup(func() { l.Close() })
 	testnet.Serve(l, func(c net.Conn) { go b.serve(c) })
 	return b
 }

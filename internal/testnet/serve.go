@@ -6,6 +6,18 @@ import (
 	"testing"
 )
 
+// Listen binds 127.0.0.1:0 (a port no other test can be handed) until
+// the test ends.
+func Listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
 // Serve accepts on ln until it is closed, on a goroutine of its own, and
 // hands each connection to handle there: a handle that must not hold up
 // the next connection starts its own goroutine.
@@ -33,17 +45,13 @@ type Greeter struct {
 // StartGreeter listens on 127.0.0.1:0 until the test ends.
 func StartGreeter(t testing.TB, greeting string) *Greeter {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := Listen(t)
 	g := &Greeter{Addr: ln.Addr().String(), ln: ln}
 	Serve(ln, func(c net.Conn) {
 		g.n.Add(1)
 		_, _ = c.Write([]byte(greeting))
 		c.Close()
 	})
-	t.Cleanup(func() { ln.Close() })
 	return g
 }
 
