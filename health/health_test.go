@@ -147,7 +147,7 @@ type backend struct {
 	addr     string
 	greeting string
 	ln       net.Listener
-	wg       sync.WaitGroup
+	served   <-chan struct{} // closed when ln's accept loop has ended
 }
 
 func startBackend(t *testing.T, greeting string) *backend {
@@ -169,25 +169,16 @@ func (b *backend) start() {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	ln := b.ln
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte(b.greeting))
-			c.Close()
-		}
-	}()
+	b.served = testnet.Serve(b.ln, func(c net.Conn) {
+		_, _ = c.Write([]byte(b.greeting))
+		c.Close()
+	})
 }
 
 func (b *backend) stop() {
 	if b.ln != nil {
 		b.ln.Close()
-		b.wg.Wait()
+		<-b.served
 		b.ln = nil
 	}
 }

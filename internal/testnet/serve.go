@@ -20,9 +20,12 @@ func Listen(t testing.TB) net.Listener {
 
 // Serve accepts on ln until it is closed, on a goroutine of its own, and
 // hands each connection to handle there: a handle that must not hold up
-// the next connection starts its own goroutine.
-func Serve(ln net.Listener, handle func(net.Conn)) {
+// the next connection starts its own goroutine. done is closed when the
+// loop has ended (after the last handle on it returned).
+func Serve(ln net.Listener, handle func(net.Conn)) (done <-chan struct{}) {
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -31,6 +34,7 @@ func Serve(ln net.Listener, handle func(net.Conn)) {
 			handle(c)
 		}
 	}()
+	return ended
 }
 
 // Greeter is a loopback backend that writes one greeting to every
