@@ -18,6 +18,7 @@ import (
 	"github.com/switchyard-mail/switchyard/e2e/harness"
 	"github.com/switchyard-mail/switchyard/e2e/peers"
 	"github.com/switchyard-mail/switchyard/internal/contract"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // stallRelay forwards TCP connections to a backend; while stalled, the
@@ -31,21 +32,10 @@ type stallRelay struct {
 }
 
 func startStallRelay(t *testing.T, backend string) *stallRelay {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testnet.Listen(t)
 	r := &stallRelay{ln: ln, backend: backend}
-	t.Cleanup(func() { ln.Close(); r.Release() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go r.serve(c)
-		}
-	}()
+	t.Cleanup(r.Release)
+	testnet.Serve(ln, func(c net.Conn) { go r.serve(c) })
 	return r
 }
 

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,11 +20,7 @@ import (
 // ports.
 func TestDaemonPortTaken(t *testing.T) {
 	harness.Gate(t)
-	stranger, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stranger.Close()
+	stranger := testnet.Listen(t)
 	taken := stranger.Addr().String()
 	var (
 		mu      sync.Mutex

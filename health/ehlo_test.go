@@ -3,23 +3,19 @@ package health
 import (
 	"bufio"
 	"context"
-	"net"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 	"github.com/switchyard-mail/switchyard/protocols/smtp"
 )
 
 // TestEHLO asks a scripted backend, as the submission driver does at
 // start, and must not advertise what that backend lacks.
 func TestEHLO(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testnet.Listen(t)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 	"github.com/switchyard-mail/switchyard/router/ring"
 )
 
@@ -146,7 +147,7 @@ type backend struct {
 	addr     string
 	greeting string
 	ln       net.Listener
-	wg       sync.WaitGroup
+	served   <-chan struct{} // closed when ln's accept loop has ended
 }
 
 func startBackend(t *testing.T, greeting string) *backend {
@@ -168,25 +169,16 @@ func (b *backend) start() {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	ln := b.ln
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte(b.greeting))
-			c.Close()
-		}
-	}()
+	b.served = testnet.Serve(b.ln, func(c net.Conn) {
+		_, _ = c.Write([]byte(b.greeting))
+		c.Close()
+	})
 }
 
 func (b *backend) stop() {
 	if b.ln != nil {
 		b.ln.Close()
-		b.wg.Wait()
+		<-b.served
 		b.ln = nil
 	}
 }
@@ -286,35 +278,6 @@ func TestRingLocateFuncWithBreaker(t *testing.T) {
 	}
 }
 
-// countingBackend greets every connection and counts them.
-type countingBackend struct {
-	addr string
-	ln   net.Listener
-	n    atomic.Int64
-}
-
-func startCounting(t *testing.T) *countingBackend {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &countingBackend{addr: ln.Addr().String(), ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b.n.Add(1)
-			_, _ = c.Write([]byte("* OK ready\r\n"))
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
-	return b
-}
-
 func snapshotOf(r *Registry, dest, proto string) Status {
 	for _, s := range r.Snapshot() {
 		if s.Dest == dest && s.Proto == proto {
@@ -328,26 +291,26 @@ func snapshotOf(r *Registry, dest, proto string) Status {
 // address and no longer the old one; Results reports the last outcome of
 // each target.
 func TestCheckerSetTargets(t *testing.T) {
-	oldB, newB := startCounting(t), startCounting(t)
+	oldB, newB := testnet.StartGreeter(t, "* OK ready\r\n"), testnet.StartGreeter(t, "* OK ready\r\n")
 	reg := New(Options{})
-	chk := NewChecker(reg, []Target{{Dest: "d", Proto: "imap", Addr: oldB.addr}}, CheckerOptions{Timeout: 2 * time.Second})
+	chk := NewChecker(reg, []Target{{Dest: "d", Proto: "imap", Addr: oldB.Addr}}, CheckerOptions{Timeout: 2 * time.Second})
 	chk.Round(context.Background())
-	if oldB.n.Load() != 1 || newB.n.Load() != 0 {
-		t.Fatalf("before: old %d new %d", oldB.n.Load(), newB.n.Load())
+	if oldB.Count() != 1 || newB.Count() != 0 {
+		t.Fatalf("before: old %d new %d", oldB.Count(), newB.Count())
 	}
-	chk.SetTargets([]Target{{Dest: "d", Proto: "imap", Addr: newB.addr}, {Dest: "e", Proto: "imap", Addr: newB.addr}})
+	chk.SetTargets([]Target{{Dest: "d", Proto: "imap", Addr: newB.Addr}, {Dest: "e", Proto: "imap", Addr: newB.Addr}})
 	chk.Round(context.Background())
-	if oldB.n.Load() != 1 || newB.n.Load() != 2 {
-		t.Fatalf("after: old %d new %d", oldB.n.Load(), newB.n.Load())
+	if oldB.Count() != 1 || newB.Count() != 2 {
+		t.Fatalf("after: old %d new %d", oldB.Count(), newB.Count())
 	}
-	if got := chk.Targets(); len(got) != 2 || got[0].Addr != newB.addr {
+	if got := chk.Targets(); len(got) != 2 || got[0].Addr != newB.Addr {
 		t.Fatalf("Targets %+v", got)
 	}
 	res := chk.Results()
 	if len(res) != 2 || res[0].Err != "" || res[0].At.IsZero() || res[0].Latency <= 0 {
 		t.Fatalf("Results %+v", res)
 	}
-	newB.ln.Close()
+	newB.Close()
 	chk.Round(context.Background())
 	for _, r := range chk.Results() {
 		if r.Err == "" {
@@ -359,11 +322,7 @@ func TestCheckerSetTargets(t *testing.T) {
 // TestCheckerDropsStaleOutcome: a check that started before SetTargets
 // does not report on the destination it no longer describes.
 func TestCheckerDropsStaleOutcome(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testnet.Listen(t)
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		if c, err := ln.Accept(); err == nil {

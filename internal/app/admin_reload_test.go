@@ -5,12 +5,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/config"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // withDestinations returns a copy of cfg whose destinations are cfg's
@@ -111,40 +111,12 @@ func TestReloadRefusesRemovingADestinationInForce(t *testing.T) {
 	c.mustLand("bob@example.com", "pw-bob", "old", "bob")
 }
 
-// probeCounter is a greeting IMAP server that counts connections.
-type probeCounter struct {
-	addr string
-	n    atomic.Int64
-}
-
-func listenProbeCounter(t *testing.T) *probeCounter {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &probeCounter{addr: ln.Addr().String()}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.n.Add(1)
-			_, _ = c.Write([]byte("* OK ready\r\n"))
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
-	return p
-}
-
 // waitProbes waits until p has been probed at least n times.
-func waitProbes(t *testing.T, p *probeCounter, n int64, what string) {
+func waitProbes(t *testing.T, p *testnet.Greeter, n int64, what string) {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); p.n.Load() < n; {
+	for deadline := time.Now().Add(15 * time.Second); p.Count() < n; {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d probes, want %d", what, p.n.Load(), n)
+			t.Fatalf("%s: %d probes, want %d", what, p.Count(), n)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -155,19 +127,19 @@ func waitProbes(t *testing.T, p *probeCounter, n int64, what string) {
 // a second reload gives it, and stop probing the old address.
 func TestReloadMovesActiveChecks(t *testing.T) {
 	f := startFixture(t, "")
-	first, second := listenProbeCounter(t), listenProbeCounter(t)
+	first, second := testnet.StartGreeter(t, "* OK ready\r\n"), testnet.StartGreeter(t, "* OK ready\r\n")
 	boot := f.app.cfg
-	reloadTo(t, f.app, withDestinations(boot, map[string]config.Destination{"third": plainIMAP(t, first.addr)}))
+	reloadTo(t, f.app, withDestinations(boot, map[string]config.Destination{"third": plainIMAP(t, first.Addr)}))
 	waitProbes(t, first, 1, "the added destination")
 
-	reloadTo(t, f.app, withDestinations(boot, map[string]config.Destination{"third": plainIMAP(t, second.addr)}))
+	reloadTo(t, f.app, withDestinations(boot, map[string]config.Destination{"third": plainIMAP(t, second.Addr)}))
 	// Rounds run one after the other; a round that began before the reload
 	// may still probe the old address once. Once the new address has had
 	// two probes, that round is over.
 	waitProbes(t, second, 2, "the moved destination")
-	settled := first.n.Load()
+	settled := first.Count()
 	waitProbes(t, second, 4, "the moved destination")
-	if got := first.n.Load(); got != settled {
+	if got := first.Count(); got != settled {
 		t.Fatalf("the old address was probed %d more times after the move", got-settled)
 	}
 }

@@ -404,44 +404,57 @@ func TestConnectionLimitSaysTooBusy(t *testing.T) {
 	}
 }
 
+// hammer runs workers goroutines that each play round rounds times, on a
+// fresh connection to addr with deadline d for the whole round, and
+// returns one result per worker: its first failure, or nil. round gets no
+// t: it runs off the test's goroutine.
+func hammer(addr string, workers, rounds int, d time.Duration, round func(w, i int, c net.Conn, r *bufio.Reader) error) <-chan error {
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			for i := 0; i < rounds; i++ {
+				c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+				if err != nil {
+					errs <- err
+					return
+				}
+				_ = c.SetDeadline(time.Now().Add(d))
+				err = round(w, i, c, bufio.NewReader(c))
+				c.Close()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	return errs
+}
+
 // TestConcurrentLogins: many clients logging in and out at once all get
 // through; a stall anywhere in the reactor, the dialer or the bridge shows up
 // as a timeout here.
 func TestConcurrentLogins(t *testing.T) {
 	f := startFixture(t, "")
 	const workers, each = 32, 150
-	errs := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		go func(w int) {
-			for i := 0; i < each; i++ {
-				c, err := net.DialTimeout("tcp", f.plain, 3*time.Second)
-				if err != nil {
-					errs <- err
-					return
-				}
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				r := bufio.NewReader(c)
-				user := []string{"alice@example.com", "bob@example.com"}[i%2]
-				pass := map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"}[user]
-				fmt.Fprintf(c, "a LOGIN %s %s\r\nb LOGOUT\r\n", user, pass)
-				var got []string
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						break
-					}
-					got = append(got, strings.TrimSpace(l))
-				}
-				c.Close()
-				joined := strings.Join(got, "|")
-				if !strings.Contains(joined, "a OK") || !strings.Contains(joined, "b OK") {
-					errs <- fmt.Errorf("worker %d login %d: %q (stats %+v)", w, i, joined, statsOf(f))
-					return
-				}
+	errs := hammer(f.plain, workers, each, 5*time.Second, func(w, i int, c net.Conn, r *bufio.Reader) error {
+		user := []string{"alice@example.com", "bob@example.com"}[i%2]
+		pass := map[string]string{"alice@example.com": "pw-alice", "bob@example.com": "pw-bob"}[user]
+		fmt.Fprintf(c, "a LOGIN %s %s\r\nb LOGOUT\r\n", user, pass)
+		var got []string
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				break
 			}
-			errs <- nil
-		}(w)
-	}
+			got = append(got, strings.TrimSpace(l))
+		}
+		if joined := strings.Join(got, "|"); !strings.Contains(joined, "a OK") || !strings.Contains(joined, "b OK") {
+			return fmt.Errorf("worker %d login %d: %q (stats %+v)", w, i, joined, statsOf(f))
+		}
+		return nil
+	})
 	for w := 0; w < workers; w++ {
 		if err := <-errs; err != nil {
 			if os.Getenv("DUMP") != "" {
@@ -1046,34 +1059,21 @@ func TestReloadUnderLoad(t *testing.T) {
 	next := *f.app.cfg
 	f.app.SetConfigSource(func() (*config.Config, error) { return &next, nil })
 	const workers, rounds = 6, 15
-	errs := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		go func() {
-			for i := 0; i < rounds; i++ {
-				c, err := net.DialTimeout("tcp", f.plain, 3*time.Second)
-				if err != nil {
-					errs <- err
-					return
-				}
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				r := bufio.NewReader(c)
-				_, _ = r.ReadString('\n')
-				fmt.Fprintf(c, "a LOGIN bob@example.com pw-bob\r\nb NOOP\r\n")
-				var last string
-				for !strings.HasPrefix(last, "b ") {
-					if last, err = r.ReadString('\n'); err != nil {
-						break
-					}
-				}
-				c.Close()
-				if !strings.HasPrefix(last, "b OK") {
-					errs <- fmt.Errorf("round %d: %q %v", i, last, err)
-					return
-				}
+	errs := hammer(f.plain, workers, rounds, 10*time.Second, func(_, i int, c net.Conn, r *bufio.Reader) error {
+		_, _ = r.ReadString('\n')
+		fmt.Fprintf(c, "a LOGIN bob@example.com pw-bob\r\nb NOOP\r\n")
+		var last string
+		var err error
+		for !strings.HasPrefix(last, "b ") {
+			if last, err = r.ReadString('\n'); err != nil {
+				break
 			}
-			errs <- nil
-		}()
-	}
+		}
+		if !strings.HasPrefix(last, "b OK") {
+			return fmt.Errorf("round %d: %q %v", i, last, err)
+		}
+		return nil
+	})
 	kept := dialGreeted(t, f.plain)
 	kept.landedOn("alice@example.com", "pw-alice")
 	for i := 0; i < 20; i++ {

@@ -24,6 +24,7 @@ import (
 	"github.com/switchyard-mail/switchyard/bench/mocksieve"
 	"github.com/switchyard-mail/switchyard/bench/mocksmtp"
 	"github.com/switchyard-mail/switchyard/engine/sessions"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // The hostile-client suite (issue 13): one test per way the engine was
@@ -525,11 +526,7 @@ func TestHostileHTTP2StreamsAreGated(t *testing.T) {
 // A refused TLS handshake on a relayed listener is counted, and does not
 // leave a relayed session behind (shutdown would wait for it).
 func TestHostileRefusedHandshakeOnARelayListener(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testnet.Listen(t)
 	a := hostileHTTPS(t, mockPort(ln.Addr().String()), "")
 	for i := 0; i < 3; i++ {
 		c, err := net.Dial("tcp", a.Addrs("web")[0])

@@ -21,6 +21,7 @@ import (
 	"github.com/switchyard-mail/switchyard/config"
 	"github.com/switchyard-mail/switchyard/internal/app/dnscache"
 	"github.com/switchyard-mail/switchyard/internal/sdnotify"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 	"github.com/switchyard-mail/switchyard/router/sqlstore"
 )
 
@@ -319,31 +320,21 @@ func TestDestinationByName(t *testing.T) {
 // relays it to target.
 func recorder(t *testing.T, target string) (addr string, from func() []string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testnet.Listen(t)
 	var mu sync.Mutex
 	var seen []string
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			seen = append(seen, c.RemoteAddr().(*net.TCPAddr).IP.String())
-			mu.Unlock()
-			b, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go func() { _, _ = io.Copy(b, c); b.Close() }()
-			go func() { _, _ = io.Copy(c, b); c.Close() }()
+	testnet.Serve(ln, func(c net.Conn) {
+		mu.Lock()
+		seen = append(seen, c.RemoteAddr().(*net.TCPAddr).IP.String())
+		mu.Unlock()
+		b, err := net.Dial("tcp", target)
+		if err != nil {
+			c.Close()
+			return
 		}
-	}()
+		go func() { _, _ = io.Copy(b, c); b.Close() }()
+		go func() { _, _ = io.Copy(c, b); c.Close() }()
+	})
 	return ln.Addr().String(), func() []string {
 		mu.Lock()
 		defer mu.Unlock()

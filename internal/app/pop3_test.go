@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/mockpop3"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // pop3Fixture is the whole proxy in front of two mock POP3 backends: "old"
@@ -251,21 +252,9 @@ type utf8Backend struct {
 
 func startUTF8Backend(t *testing.T) *utf8Backend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testnet.Listen(t)
 	b := &utf8Backend{l: l}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go b.serve(c)
-		}
-	}()
+	testnet.Serve(l, func(c net.Conn) { go b.serve(c) })
 	return b
 }
 

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // signedJWT is an EdDSA (Ed25519) JWT with key id k1 and the claims.
@@ -132,36 +133,20 @@ func TestEdgeVerification(t *testing.T) {
 
 	t.Run("imap", func(t *testing.T) {
 		// A backend that only counts who reaches it.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		var reached atomic.Int32
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				reached.Add(1)
-				fmt.Fprint(c, "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=OAUTHBEARER] counting\r\n")
-				c.Close()
-			}
-		}()
+		counting := testnet.StartGreeter(t, "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=OAUTHBEARER] counting\r\n")
 		files := writeProxyFiles(t, "")
 		a := startApp(t, proxySpec{
 			protocol: "imap", server: "health_check_interval = \"0s\"\n", files: files,
 			listeners: []listenerSpec{{name: "plain", tls: "plain"}},
-			old:       destSpec{forwarding: "none", port: portOf(ln.Addr().String())},
-			new:       destSpec{forwarding: "none", port: portOf(ln.Addr().String())},
+			old:       destSpec{forwarding: "none", port: portOf(counting.Addr)},
+			new:       destSpec{forwarding: "none", port: portOf(counting.Addr)},
 			mapping:   fileMapping(files.mapping, ""),
 			caps:      "allow_plain_auth_without_tls = true\nsasl = [\"PLAIN\", \"OAUTHBEARER\"]\n" + oauth,
 		}.toml())
 		plain := addrOf(t, a, "plain")
 		for _, tc := range []struct {
 			tok     string
-			reaches int32
+			reaches int64
 		}{{forged, 0}, {expired, 0}, {good, 1}} {
 			c := dialGreeted(t, plain)
 			ir := base64.StdEncoding.EncodeToString([]byte("n,a=alice@example.com,\x01auth=Bearer " + tc.tok + "\x01\x01"))
@@ -169,7 +154,7 @@ func TestEdgeVerification(t *testing.T) {
 			if _, l := c.until("a"); !strings.HasPrefix(l, "a NO") {
 				t.Fatalf("OAUTHBEARER: %q", l) // the counting backend never says OK
 			}
-			if got := reached.Load(); got != tc.reaches {
+			if got := counting.Count(); got != tc.reaches {
 				t.Fatalf("after a login with %.20s... the backend was reached %d times, want %d", tc.tok, got, tc.reaches)
 			}
 		}

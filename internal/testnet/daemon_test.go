@@ -3,7 +3,6 @@ package testnet
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -15,11 +14,7 @@ import (
 // WaitListening counts only the process' own listeners: this test's
 // listener is this process', not a child's.
 func TestWaitListening(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := Listen(t)
 	if err := WaitListening(os.Getpid(), []string{l.Addr().String()}, 5*time.Second, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +27,7 @@ func TestWaitListening(t *testing.T) {
 	}
 	gone := make(chan struct{})
 	go func() { _ = child.Wait(); close(gone) }()
-	err = WaitListening(child.Process.Pid, []string{l.Addr().String()}, time.Minute, gone)
+	err := WaitListening(child.Process.Pid, []string{l.Addr().String()}, time.Minute, gone)
 	if err == nil || !strings.Contains(err.Error(), "exited before it listened") {
 		t.Fatalf("a child that never listened: %v", err)
 	}
@@ -97,11 +92,7 @@ func TestAddrInUse(t *testing.T) {
 }
 
 func TestInUse(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := Listen(t)
 	free := RefusingAddr(t) // held too, but not listening: InUse says so as well
 	got := InUse([]string{l.Addr().String(), free})
 	if len(got) == 0 || got[0] != l.Addr().String() {

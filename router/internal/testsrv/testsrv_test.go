@@ -15,11 +15,7 @@ import (
 // of this test holds, and every later one fresh.
 func takeFirstCandidate(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := testnet.Listen(t)
 	taken := l.Addr().(*net.TCPAddr).Port
 	var once sync.Once
 	was := candidatePort
