@@ -97,22 +97,17 @@ func XClientArgs(info Info, advertised []string) []string {
 
 func xclientValue(info Info, name string, smtp bool) (string, bool) {
 	switch name {
-	case "ADDR", "DESTADDR":
+	case "ADDR", "PORT", "DESTADDR", "DESTPORT":
+		// The client's end, or with DEST the proxy's end it connected to.
 		ap := info.Client
-		if name == "DESTADDR" {
+		if strings.HasPrefix(name, "DEST") {
 			ap = info.Local
 		}
-		if !ap.Addr().IsValid() {
+		switch {
+		case !ap.Addr().IsValid():
 			return unavailable, smtp
-		}
-		return xclientAddr(ap.Addr(), smtp), true
-	case "PORT", "DESTPORT":
-		ap := info.Client
-		if name == "DESTPORT" {
-			ap = info.Local
-		}
-		if !ap.Addr().IsValid() {
-			return unavailable, smtp
+		case strings.HasSuffix(name, "ADDR"):
+			return xclientAddr(ap.Addr(), smtp), true
 		}
 		return strconv.Itoa(int(ap.Port())), true
 	case "HELO":

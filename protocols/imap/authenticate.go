@@ -8,14 +8,9 @@ import (
 )
 
 // authenticate parses AUTHENTICATE mechanism [initial-response] (RFC 3501
-// section 6.2.2, SASL-IR RFC 4959: "=" is an empty initial response).
+// section 6.2.2, SASL-IR RFC 4959: "=" is an empty initial response), r
+// past the space after the command name.
 func (s *Server) authenticate(r *reader, n int, tag, out []byte) (int, []byte, protocols.Event) {
-	if !s.cleartextOK() {
-		return privacyRequired(n, tag, out)
-	}
-	if !r.SP() {
-		return n, badArgs(out, tag), protocols.EventNone
-	}
 	mech := r.atom()
 	if len(mech) == 0 {
 		return n, badArgs(out, tag), protocols.EventNone

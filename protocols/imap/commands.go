@@ -51,9 +51,17 @@ func (s *Server) execute(cmd []byte, out []byte) (int, []byte, protocols.Event) 
 		return s.startTLS(&r, n, tag, out)
 	case "ID":
 		return n, s.id(&r, tag, out), protocols.EventNone
-	case "LOGIN":
-		return s.loginCommand(&r, n, tag, out)
-	case "AUTHENTICATE":
+	case "LOGIN", "AUTHENTICATE":
+		// Both carry credentials: refused in cleartext before their
+		// arguments are read.
+		switch {
+		case !s.cleartextOK():
+			return privacyRequired(n, tag, out)
+		case !r.SP():
+			return n, badArgs(out, tag), protocols.EventNone
+		case string(name) == "LOGIN":
+			return s.loginCommand(&r, n, tag, out)
+		}
 		return s.authenticate(&r, n, tag, out)
 	}
 	if _, ok := postAuthCommands[string(name)]; ok {

@@ -7,14 +7,9 @@ import (
 )
 
 // loginCommand parses LOGIN userid password (RFC 3501 section 6.2.3): two
-// astrings, each an atom, a quoted string or a literal.
+// astrings, each an atom, a quoted string or a literal; r is past the space
+// after the command name.
 func (s *Server) loginCommand(r *reader, n int, tag, out []byte) (int, []byte, protocols.Event) {
-	if !s.cleartextOK() {
-		return privacyRequired(n, tag, out)
-	}
-	if !r.SP() {
-		return n, badArgs(out, tag), protocols.EventNone
-	}
 	user, err := r.astring()
 	if err != nil || !r.SP() {
 		return n, badArgs(out, tag), protocols.EventNone

@@ -258,18 +258,25 @@ func encodeOAuthBearer(c Credentials) ([]byte, error) {
 	}
 	b = append(b, ',', kvsep)
 	if c.Host != "" {
-		b = append(b, "host="...)
-		b = append(b, c.Host...)
-		b = append(b, kvsep)
+		b = appendPair(b, "host=", c.Host)
 	}
 	if c.Port != "" {
-		b = append(b, "port="...)
-		b = append(b, c.Port...)
-		b = append(b, kvsep)
+		b = appendPair(b, "port=", c.Port)
 	}
-	b = append(b, "auth=Bearer "...)
-	b = append(b, c.Token...)
-	return append(b, kvsep, kvsep), nil
+	return appendBearer(b, c.Token), nil
+}
+
+// appendPair writes one key=value pair and its kvsep: both OAUTHBEARER's
+// and XOAUTH2's messages are such pairs.
+func appendPair(b []byte, keyEq, value string) []byte {
+	b = append(b, keyEq...)
+	b = append(b, value...)
+	return append(b, kvsep)
+}
+
+// appendBearer ends a message with the auth pair and the empty pair.
+func appendBearer(b []byte, token string) []byte {
+	return append(appendPair(b, "auth=Bearer ", token), kvsep)
 }
 
 // validHost is the one rule for host= both ways: what the server side

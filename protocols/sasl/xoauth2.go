@@ -60,10 +60,6 @@ func encodeXOAuth2(c Credentials) ([]byte, error) {
 		return nil, err
 	}
 	b := make([]byte, 0, 20+len(c.Username)+len(c.Token))
-	b = append(b, "user="...)
-	b = append(b, c.Username...)
-	b = append(b, kvsep)
-	b = append(b, "auth=Bearer "...)
-	b = append(b, c.Token...)
-	return append(b, kvsep, kvsep), nil
+	b = appendPair(b, "user=", c.Username)
+	return appendBearer(b, c.Token), nil
 }

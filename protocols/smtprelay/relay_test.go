@@ -33,14 +33,36 @@ func openTransaction(e *relayEngine) {
 	e.client("EHLO client.example\r\nMAIL FROM:<s@c.example>\r\nRCPT TO:<alice@a.example>\r\n")
 	e.takeClient()
 	e.expect(nil, "", "route alice@a.example", "connect A")
+	postfixLeg(e, "MAIL FROM:<s@c.example>\r\n")
+	e.expect([]string{"250 2.1.5 Ok"}, "")
+}
+
+// postfixLeg answers a new leg to A as Postfix does, one command at a
+// time, up to alice's RCPT: greeting, EHLO, mail (the MAIL command the
+// relay must send), RCPT.
+func postfixLeg(e *relayEngine, mail string) {
+	e.t.Helper()
 	e.backend(bGreeting)
 	e.expect(nil, "EHLO mx.example.com\r\n")
 	e.backend(bEHLO)
-	e.expect(nil, "MAIL FROM:<s@c.example>\r\n")
+	e.expect(nil, mail)
 	e.backend("250 2.1.0 Ok\r\n")
 	e.expect(nil, "RCPT TO:<alice@a.example>\r\n")
 	e.backend("250 2.1.5 Ok\r\n")
-	e.expect([]string{"250 2.1.5 Ok"}, "")
+}
+
+// openLMTPData sends an LMTP transaction for alice and bob (both on A) up
+// to DATA, then more, and has the backend accept all of it up to its 354;
+// what the client and the engine saw so far is dropped.
+func openLMTPData(e *relayEngine, more string) {
+	e.t.Helper()
+	e.client("LHLO m\r\nMAIL FROM:<s@c>\r\nRCPT TO:<alice@a.example>\r\nRCPT TO:<bob@a.example>\r\nDATA\r\n" + more)
+	for _, reply := range []string{"220 a LMTP\r\n" + bLHLO + "250 2.1.0 Ok\r\n", "250 2.1.5 Ok\r\n", "250 2.1.5 Ok\r\n", "354 go\r\n"} {
+		e.backend(reply)
+	}
+	e.takeClient()
+	e.TakeSent()
+	e.TakeEvents()
 }
 
 func TestRelayGreetingAndEHLO(t *testing.T) {
@@ -102,13 +124,7 @@ func TestRelayPipelinedTransaction(t *testing.T) {
 		if !e.r.AwaitingBackend() {
 			e.t.Fatal("not awaiting the greeting")
 		}
-		e.backend(bGreeting)
-		e.expect(nil, "EHLO mx.example.com\r\n")
-		e.backend(bEHLO)
-		e.expect(nil, "MAIL FROM:<s@c.example> SIZE=300 BODY=8BITMIME\r\n")
-		e.backend("250 2.1.0 Ok\r\n")
-		e.expect(nil, "RCPT TO:<alice@a.example>\r\n")
-		e.backend("250 2.1.5 Ok\r\n")
+		postfixLeg(e, "MAIL FROM:<s@c.example> SIZE=300 BODY=8BITMIME\r\n")
 		// The second recipient, same destination, goes on the same leg.
 		e.expect([]string{"250 2.1.5 Ok"}, "RCPT TO:<bob@a.example>\r\n", "route bob@a.example")
 		e.backend("250 2.1.5 Ok bob\r\n")
@@ -353,13 +369,7 @@ func TestRelaySizeLimit(t *testing.T) {
 	lcfg := lmtpCfg
 	lcfg.MaxMessageSize = 10
 	relayModes(t, lcfg, twoRoutes, func(e *relayEngine) {
-		e.client("LHLO m\r\nMAIL FROM:<s@c>\r\nRCPT TO:<alice@a.example>\r\nRCPT TO:<bob@a.example>\r\nDATA\r\n")
-		for _, reply := range []string{"220 a LMTP\r\n" + bLHLO + "250 2.1.0 Ok\r\n", "250 2.1.5 Ok\r\n", "250 2.1.5 Ok\r\n", "354 go\r\n"} {
-			e.backend(reply)
-		}
-		e.takeClient()
-		e.TakeSent()
-		e.TakeEvents()
+		openLMTPData(e, "")
 		e.client("0123456789")
 		e.expect(nil, "0123456789")
 		e.client("\r\n.\r\n")
@@ -408,13 +418,7 @@ func TestRelayBackendDown(t *testing.T) {
 	})
 	// Gone after the end of data: the message is not accepted.
 	relayModes(t, lmtpCfg, twoRoutes, func(e *relayEngine) {
-		e.client("LHLO m\r\nMAIL FROM:<s@c>\r\nRCPT TO:<alice@a.example>\r\nRCPT TO:<bob@a.example>\r\nDATA\r\nx\r\n.\r\n")
-		for _, reply := range []string{"220 a LMTP\r\n" + bLHLO + "250 2.1.0 Ok\r\n", "250 2.1.5 Ok\r\n", "250 2.1.5 Ok\r\n", "354 go\r\n"} {
-			e.backend(reply)
-		}
-		e.takeClient()
-		e.TakeSent()
-		e.TakeEvents()
+		openLMTPData(e, "x\r\n.\r\n")
 		e.backend("250 2.0.0 <alice@a.example> saved\r\n")
 		e.down()
 		e.expect([]string{"250 2.0.0 <alice@a.example> saved", "451 4.4.2 Error: backend connection lost, message not accepted"}, "", "down")
