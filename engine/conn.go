@@ -11,6 +11,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/engine/tlsconn"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
@@ -19,30 +20,9 @@ import (
 
 // A client connection is a transport (conn: descriptor, PROXY header, TLS,
 // input, deadline, output with its caps, close) carrying exactly one
-// session, chosen at accept by the listener's kind: login (login.go), relay
-// (relay.go) or pass-through (passthrough.go). The transport owns the gnet
+// session (session.Kind), chosen at accept by the listener's kind: login
+// or pass-through (engine/login), relay (engine/relay). The transport owns the gnet
 // connection; a session reaches the socket only through it.
-
-// session is what a connection carries.
-type session interface {
-	// begin starts the protocol once the transport is ready (PROXY header
-	// read, implicit TLS up).
-	begin()
-	// input is called when c.in holds new plaintext.
-	input()
-	// tlsUp is called when a STARTTLS upgrade the session asked for is done.
-	tlsUp()
-	// expired is called when the connection's deadline passed.
-	expired(now time.Time)
-	// stop ends the session for a shutdown (kick false: say goodbye in the
-	// protocol's words) or an admin kick.
-	stop(kick bool)
-	// gone is called once the client socket is closed: release legs; the
-	// session is never called again.
-	gone()
-	// describe says where the session stands, for the admin API.
-	describe() (state, account, destination string)
-}
 
 // phase is the transport's state.
 type phase uint8
@@ -78,7 +58,7 @@ type conn struct {
 	in        []byte // plaintext not consumed by the session
 
 	slot clientSlot // held until the client is gone (handOff moves it)
-	sess session
+	sess session.Kind
 }
 
 // tlsState is the TLS layer of a client connection or a backend leg.
@@ -130,7 +110,7 @@ func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
 			e.logLimited("proxy-untrusted", "connection refused: PROXY header required from an untrusted address", "listener", ls.ID, "client", c.client)
 			e.refusal("proxy_header")
 			e.opt.Observer.ConnRefused(ls.ID, ls.Protocol, "proxy_header")
-			c.close()
+			c.Close()
 			return
 		}
 	}
@@ -144,7 +124,7 @@ func (c *conn) ready() {
 		return
 	}
 	c.phase = phOpen
-	c.sess.begin()
+	c.sess.Begin()
 }
 
 // traffic handles readable bytes (and wake-ups, with no bytes).
@@ -179,7 +159,7 @@ func (c *conn) traffic(data []byte) {
 			// reads gnet's buffer as it is; what it leaves is copied (the
 			// buffer is gnet's again once this callback returns).
 			c.in = data
-			c.sess.input()
+			c.sess.Input()
 			if len(c.in) > 0 && c.phase != phGone {
 				c.in = append([]byte(nil), c.in...)
 			} else {
@@ -197,7 +177,7 @@ func (c *conn) traffic(data []byte) {
 		c.loop.setReading(c.gc, false) // gnet turned reading on again
 		return
 	}
-	c.sess.input()
+	c.sess.Input()
 }
 
 // inputCap is what the connection may hold unconsumed.
@@ -220,7 +200,7 @@ func (c *conn) checkInputCap() bool {
 	}
 	c.e.refusal("input_cap")
 	c.e.logLimited("input_cap", "client sent too much without reading the replies: closed", "client", c.client, "listener", c.ls.ID, "buffered", n)
-	c.close()
+	c.Close()
 	return false
 }
 
@@ -234,13 +214,13 @@ func (c *conn) proxyHeader(data []byte) {
 	case err != nil:
 		c.e.log.Warn("bad PROXY header", "client", c.client, "err", err)
 		c.e.refusal("proxy_header")
-		c.close()
+		c.Close()
 	case n > 0:
 		src, dst, ok, err := parseProxyHeader(c.in[:n])
 		if err != nil {
 			c.e.log.Warn("bad PROXY header", "client", c.client, "err", err)
 			c.e.refusal("proxy_header")
-			c.close()
+			c.Close()
 			return
 		}
 		if ok {
@@ -258,9 +238,9 @@ func (c *conn) proxyDone(n int) {
 		c.e.refusal("per_address")
 		c.e.logLimited("refuse-per_address", "connection refused", "listener", c.ls.ID, "client", c.client, "reason", "per_address")
 		if c.ls.TLS != options.TLSImplicit {
-			c.write(c.ls.busy)
+			c.Write(c.ls.busy)
 		}
-		c.close()
+		c.Close()
 		return
 	}
 	rest := c.in[n:]
@@ -279,10 +259,10 @@ func (c *conn) awaitHello(upgrade bool) {
 	c.deadline = time.Now().Add(c.e.lim.FirstByteTimeout)
 }
 
-// startTLS upgrades the connection (the session wrote its go-ahead).
+// StartTLS upgrades the connection (the session wrote its go-ahead).
 // Bytes the client sent after the command were sent before it could know
 // TLS was on: they are injection (the CVE-2021-33515 class) and dropped.
-func (c *conn) startTLS() {
+func (c *conn) StartTLS() {
 	c.in = nil
 	c.awaitHello(true)
 }
@@ -294,7 +274,7 @@ func (c *conn) startHandshake(first []byte) {
 		e.refusal("handshake_limit")
 		e.opt.Observer.ConnRefused(c.ls.ID, c.ls.Protocol, "handshake_limit")
 		e.logLimited("hs-refused", "TLS handshake refused: too many in flight", "listener", c.ls.ID, "client", c.client)
-		c.close()
+		c.Close()
 		return
 	}
 	c.tls.slot = true
@@ -324,7 +304,7 @@ func (c *conn) releaseHandshake() {
 func (c *conn) pumpHandshake() {
 	if out := c.tls.tr.TakeOutput(c.loop.out[:0]); len(out) > 0 {
 		if _, err := c.gc.Write(out); err != nil {
-			c.close()
+			c.Close()
 			return
 		}
 	}
@@ -336,11 +316,11 @@ func (c *conn) pumpHandshake() {
 	if err != nil {
 		c.e.refusal("handshake_failed")
 		c.e.log.Debug("client TLS handshake failed", "client", c.client, "listener", c.ls.ID, "err", err)
-		c.close()
+		c.Close()
 		return
 	}
 	if err := c.tls.tr.SetLoopMode(c.gc.Write); err != nil {
-		c.close()
+		c.Close()
 		return
 	}
 	c.tls.active = true
@@ -351,13 +331,13 @@ func (c *conn) pumpHandshake() {
 	c.phase = phOpen
 	c.deadline = time.Time{}
 	if c.upgrading {
-		c.sess.tlsUp()
+		c.sess.TLSUp()
 	} else {
-		c.sess.begin()
+		c.sess.Begin()
 	}
 	// Records pipelined behind the client's Finished.
 	if c.phase == phOpen && c.readTLS() && len(c.in) > 0 && !c.paused {
-		c.sess.input()
+		c.sess.Input()
 	}
 }
 
@@ -376,56 +356,56 @@ func (c *conn) readTLS() bool {
 			if sock.IsWouldBlock(err) {
 				return true
 			}
-			c.close()
+			c.Close()
 			return false
 		}
 	}
 }
 
-// write sends output to the client, through TLS when it is on. Past the
+// Write sends output to the client, through TLS when it is on. Past the
 // hard cap of unsent output the client is not reading: it is closed.
-func (c *conn) write(out []byte) {
+func (c *conn) Write(out []byte) {
 	if len(out) == 0 || c.phase == phGone {
 		return
 	}
 	if err := c.tls.send(c.gc, out); err != nil {
-		c.close()
+		c.Close()
 		return
 	}
 	if n := c.gc.OutboundBuffered(); n > c.e.lim.OutputHardCap {
 		c.e.refusal("output_cap")
 		c.e.logLimited("output_cap", "client does not read: closed", "client", c.client, "listener", c.ls.ID, "unsent", n)
-		c.close()
+		c.Close()
 	} else if c.paused {
 		c.loop.setReading(c.gc, false) // a write may have re-armed reading
 	}
 }
 
-// behind reports whether output to the client waits in gnet past the soft
+// Behind reports whether output to the client waits in gnet past the soft
 // cap: its sources must stop until it drains.
-func (c *conn) behind() bool { return c.gc.OutboundBuffered() > c.e.lim.OutputSoftCap }
+func (c *conn) Behind() bool { return c.gc.OutboundBuffered() > c.e.lim.OutputSoftCap }
 
-// drained reports whether the client's output is back under half the soft
+// Drained reports whether the client's output is back under half the soft
 // cap (hysteresis: resume well below where pausing started).
-func (c *conn) drained() bool { return c.gc.OutboundBuffered() <= c.e.lim.OutputSoftCap/2 }
+func (c *conn) Drained() bool { return c.gc.OutboundBuffered() <= c.e.lim.OutputSoftCap/2 }
 
-// pause and unpause stop and restart reading the client's socket.
-func (c *conn) pause() {
+// Pause and Unpause stop and restart reading the client's socket.
+func (c *conn) Pause() {
 	if !c.paused && c.phase != phGone {
 		c.paused = true
 		c.loop.setReading(c.gc, false)
 	}
 }
 
-func (c *conn) unpause() {
+func (c *conn) Unpause() {
 	if c.paused && c.phase != phGone {
 		c.paused = false
 		c.loop.setReading(c.gc, true)
 	}
 }
 
-// setDeadline arms the session's absolute deadline (zero: none).
-func (c *conn) setDeadline(d time.Duration) {
+// SetTimeout arms the session's absolute deadline (zero: none).
+func (c *conn) SetTimeout(d time.Duration) {
 	if d <= 0 {
 		c.deadline = time.Time{}
 		return
@@ -442,22 +422,22 @@ func (c *conn) expired(now time.Time) {
 			return
 		}
 		c.e.refusal("proxy_header_timeout")
-		c.close()
+		c.Close()
 	case phHello:
 		c.e.refusal("tls_first_byte_timeout")
 		c.e.log.Debug("TLS client sent nothing", "client", c.client, "listener", c.ls.ID)
-		c.close()
+		c.Close()
 	case phHandshake:
 		c.e.refusal("handshake_timeout")
 		c.e.log.Debug("TLS handshake timed out", "client", c.client, "listener", c.ls.ID)
-		c.close()
+		c.Close()
 	case phOpen:
-		c.sess.expired(now)
+		c.sess.Expired(now)
 	}
 }
 
-// close ends the connection (see loop.closeConn).
-func (c *conn) close() {
+// Close ends the connection (see loop.closeConn).
+func (c *conn) Close() {
 	if c.phase == phGone || c.closing {
 		return // closing already, or detached (detach closed gnet's copy)
 	}
@@ -465,9 +445,9 @@ func (c *conn) close() {
 	c.loop.closeConn(c.gc)
 }
 
-// forward describes the client for a backend (PROXY header, XCLIENT, IMAP
+// Forward describes the client for a backend (PROXY header, XCLIENT, IMAP
 // ID), with the session id backends log; the id is made on first use.
-func (c *conn) forward() forward.Info {
+func (c *conn) Forward() forward.Info {
 	f := forward.Info{Client: c.client, Local: c.local, SessionID: c.e.sessionName(c.id)}
 	if c.tls.active {
 		f.TLS = true
@@ -476,26 +456,26 @@ func (c *conn) forward() forward.Info {
 	return f
 }
 
-// live reports whether the session may still act on the connection.
-func (c *conn) live() bool { return c.phase == phOpen && !c.closing }
+// Live reports whether the session may still act on the connection.
+func (c *conn) Live() bool { return c.phase == phOpen && !c.closing }
 
 // kick ends the connection for the admin API, on its loop: the session
 // says goodbye in its protocol.
 func (c *conn) kick() {
 	c.e.log.Info("connection kicked", "client", c.client, "listener", c.ls.ID, "session", c.e.sessionName(c.id))
 	if c.phase == phOpen {
-		c.sess.stop(true)
+		c.sess.Stop(true)
 	}
-	c.close()
+	c.Close()
 }
 
 // goodbye runs on the loop when the proxy shuts down.
 func (c *conn) goodbye() {
 	if c.phase == phOpen {
-		c.sess.stop(false)
+		c.sess.Stop(false)
 		return
 	}
-	c.close()
+	c.Close()
 }
 
 // closed runs from OnClose.
@@ -516,7 +496,7 @@ func (c *conn) closed(err error) {
 	if c.tls.tr != nil {
 		_ = c.tls.tr.Close() // wakes a handshake goroutine blocked in Read
 	}
-	c.sess.gone()
+	c.sess.Gone()
 	c.slot.release()
 	c.in = nil
 	if err != nil && !errors.Is(err, net.ErrClosed) {

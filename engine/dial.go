@@ -9,21 +9,17 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/gate"
 	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 )
 
 var (
-	errDialBudget = errors.New("too many dials and lookups in flight")
+	errDialBudget = gate.ErrBusy
 	errFDBudget   = errors.New("descriptor budget exhausted")
 )
-
-// dialError marks a leg that never connected: the host's doing, not a
-// client's (the breaker counts it for every client alike).
-type dialError struct{ error }
-
-func (d dialError) Unwrap() error { return d.error }
 
 // goBounded runs fn on a short-lived goroutine, at most MaxDials at once.
 // A full budget is an overload: the caller fails fast instead of queueing.
@@ -43,8 +39,8 @@ func (e *Engine) goBounded(fn func()) bool {
 // PROXY v2 header announcing fwd, when the destination takes one) runs on a
 // bounded goroutine, then the socket is enrolled on the loop, where OnOpen
 // continues (leg.opened). A dial that cannot start fails the leg through
-// the owner's legDown, like any other failure.
-func (e *Engine) dial(lp *loop, owner legOwner, dest *options.Destination, dp options.DestProtocol, fwd forward.Info) *leg {
+// the owner's LegDown, like any other failure.
+func (e *Engine) dial(lp *loop, owner session.LegOwner, dest *options.Destination, dp options.DestProtocol, fwd forward.Info) *leg {
 	l := &leg{e: e, loop: lp, owner: owner, dest: dest, dp: dp, started: time.Now()}
 	// The socket, and gnet's copy while it is enrolled.
 	if !e.fds.TryAcquire(fdbudget.Backend, 2) {
@@ -87,7 +83,7 @@ func (e *Engine) dial(lp *loop, owner legOwner, dest *options.Destination, dp op
 			e.fds.Release(fdbudget.Backend, 2)
 			lp.post(func() {
 				e.log.Warn("backend unreachable", "destination", dest.ID, "addr", addr, "err", err)
-				l.fail(dialError{err})
+				l.fail(session.DialError{Err: err})
 			})
 		}
 	})

@@ -26,8 +26,12 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/switchyard-mail/switchyard/engine/backend"
+	"github.com/switchyard-mail/switchyard/engine/gate"
+	"github.com/switchyard-mail/switchyard/engine/login"
 	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/quota"
+	"github.com/switchyard-mail/switchyard/engine/relay"
+	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
@@ -62,6 +66,7 @@ type Engine struct {
 	logGate  sync.Map       // key -> *logGate
 	dialer   backend.Dialer
 	backend  backend.Runner // the logins' backend side
+	gate     *gate.Gate
 
 	nextID atomic.Uint64
 	// sessionPrefix makes the session ids announced to backends (XCLIENT
@@ -74,11 +79,8 @@ type Engine struct {
 	started       chan struct{} // every listener accepts
 	stopOnce      sync.Once
 	draining      atomic.Bool
-	stopping      atomic.Bool // Stop was called: a drain cannot be undone
-	delays        delays
+	stopping      atomic.Bool                                     // Stop was called: a drain cannot be undone
 	dests         atomic.Pointer[map[string]*options.Destination] // swapped by SetDestinations
-	maintMu       sync.Mutex
-	maint         atomic.Pointer[map[string]bool] // destinations in maintenance
 
 	Stats Stats
 }
@@ -105,14 +107,15 @@ type listenerState struct {
 }
 
 // newSession picks the session kind of a new connection.
-func (ls *listenerState) newSession(c *conn) session {
+func (ls *listenerState) newSession(c *conn) session.Kind {
+	implicit := ls.TLS == options.TLSImplicit
 	switch {
 	case ls.relay != nil:
-		return newRelaySession(c)
+		return relay.New(c, ls.relay.NewRelay(ls.Listener, implicit))
 	case ls.Passthrough != "":
-		return newPassSession(c)
+		return login.NewPass(c, ls.driver.NewFrontEnd(ls.Listener, implicit))
 	}
-	return newLoginSession(c)
+	return login.New(c, ls.driver.NewFrontEnd(ls.Listener, implicit))
 }
 
 // New validates the options and prepares an engine.
@@ -160,6 +163,9 @@ func New(opt options.Options) (*Engine, error) {
 	}
 	e.backend = backend.Runner{Dialer: &e.dialer, Observer: opt.Observer, FDs: opt.FDs, Health: opt.Health,
 		InputCap: lim.BackendInputCap}
+	e.gate = &gate.Gate{Router: opt.Router, Observer: opt.Observer, Health: opt.Health, Log: opt.Logger,
+		Timeout: opt.BackendTimeout, Destination: e.destination, Spawn: e.goBounded,
+		Refusal: e.refusal, LogLimited: e.logLimited}
 	e.hs.Max, e.hs.PerListener, e.hs.PerAddr = lim.MaxHandshakes, lim.MaxHandshakesPerListener, lim.MaxHandshakesPerAddr
 	for _, l := range opt.Listeners {
 		d := opt.Drivers[l.Protocol]
@@ -357,4 +363,17 @@ func (e *Engine) sayGoodbye() {
 			c.goodbye()
 		}
 	})
+}
+
+// waitRelays lets relayed transactions finish during a shutdown.
+func (e *Engine) waitRelays(ctx context.Context) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for e.Stats.Relaying.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

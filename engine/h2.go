@@ -69,7 +69,7 @@ func (c *conn) handOffH2() {
 	fd, err := c.detach()
 	if err != nil {
 		e.log.Warn("h2: cannot take the client socket", "client", c.client, "err", err)
-		c.close()
+		c.Close()
 		return
 	}
 	slot := c.slot.handOff()
@@ -86,7 +86,7 @@ func (c *conn) handOffH2() {
 	si := c.info()
 	si.State = sessions.StateHTTP2
 	conn.reg = e.reg.Add(&sessions.Entry{Info: si, Kick: func() { _ = conn.Close() }})
-	drv, l, client := c.ls.h2drv, c.ls.Listener, c.forward()
+	drv, l, client := c.ls.h2drv, c.ls.Listener, c.Forward()
 	go func() {
 		defer conn.Close()
 		drv.ServeH2(l, conn, client)

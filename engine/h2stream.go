@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"github.com/switchyard-mail/switchyard/router"
 )
@@ -42,16 +43,16 @@ func (e *Engine) AdmitStream(s Stream) (done func(backendFailed bool), status in
 	account := ""
 	if s.Account != "" {
 		account = e.opt.Router.Normalize(s.Account)
-		if !e.delayedUntil(account, time.Now()).IsZero() {
+		if !e.gate.DelayedUntil(account, time.Now()).IsZero() {
 			e.refusal("stream_held")
 			return nil, 503, "account delayed"
 		}
 	}
 	proto := "http"
-	adm := e.gate(admitRequest{proto: proto, account: account, fixed: "stream"}, router.Result{Destination: s.Destination}, nil)
-	if !adm.ok {
-		e.refusal("stream_" + adm.outcome)
-		return nil, 503, adm.reason
+	adm := e.gate.Admit(session.AdmitRequest{Proto: proto, Account: account, Fixed: "stream"}, router.Result{Destination: s.Destination}, nil)
+	if !adm.OK {
+		e.refusal("stream_" + adm.Outcome)
+		return nil, 503, adm.Reason
 	}
 	id := e.nextID.Add(1)
 	started := time.Now()
@@ -60,14 +61,14 @@ func (e *Engine) AdmitStream(s Stream) (done func(backendFailed bool), status in
 		cancel = func() {}
 	}
 	reg := e.reg.Add(&sessions.Entry{Info: sessions.Info{ID: id, Listener: s.Listener, Protocol: proto, Client: s.Client.String(),
-		State: sessions.StateStream, Account: account, Destination: adm.dest.ID, Started: started}, Kick: cancel})
-	dest := adm.dest
+		State: sessions.StateStream, Account: account, Destination: adm.Dest.ID, Started: started}, Kick: cancel})
+	dest := adm.Dest
 	return func(backendFailed bool) {
 		e.reg.Remove(reg)
 		if backendFailed {
-			e.healthFailure(dest, proto, s.Client)
+			e.gate.HealthFailure(dest, proto, s.Client)
 		} else {
-			e.healthSuccess(dest, proto)
+			e.gate.HealthSuccess(dest, proto)
 		}
 		e.log.Debug("http/2 stream ended", "stream", id, "account", account, "destination", dest.ID,
 			"client", s.Client, "backend_failed", backendFailed, "duration_s", seconds(time.Since(started)))

@@ -39,7 +39,7 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 			fail("client", err)
 		}
 		c.in = backendPrelude
-		c.close()
+		c.Close()
 		return
 	}
 	c.in = nil

@@ -9,28 +9,17 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/engine/tlsconn"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 )
 
 // A backend leg belongs to the session that opened it and reports to it
-// through legOwner; it never outlives it. Its socket is enrolled on the
+// through session.LegOwner; it never outlives it. Its socket is enrolled on the
 // owner's loop, so both are touched by one goroutine. A leg that fails or
 // closes is dead: its owner hears of it once, from a loop task (never in
 // the middle of another step of the owner), and forgets it.
-
-// legOwner receives a leg's events.
-type legOwner interface {
-	// legUp: connected (PROXY header sent; for implicit TLS, handshake done).
-	legUp(l *leg)
-	// legData: l.in holds new bytes.
-	legData(l *leg)
-	// legTLSUp: a STARTTLS upgrade asked with startTLS is done.
-	legTLSUp(l *leg)
-	// legDown: the leg failed or closed; it is dead.
-	legDown(l *leg, err error)
-}
 
 type legState uint8
 
@@ -45,7 +34,7 @@ const (
 type leg struct {
 	e     *Engine
 	loop  *loop
-	owner legOwner
+	owner session.LegOwner
 	gc    gnet.Conn // nil until enrolled
 	dest  *options.Destination
 	dp    options.DestProtocol
@@ -79,11 +68,11 @@ func (l *leg) opened(gc gnet.Conn) {
 		return
 	}
 	l.st = legOpen
-	l.owner.legUp(l)
+	l.owner.LegUp(l)
 }
 
-// startTLS upgrades the leg; the owner hears legTLSUp or legDown.
-func (l *leg) startTLS() {
+// StartTLS upgrades the leg; the owner hears legTLSUp or legDown.
+func (l *leg) StartTLS() {
 	if len(l.in) > 0 {
 		l.fail(errors.New("backend sent bytes after its STARTTLS go-ahead"))
 		return
@@ -143,9 +132,9 @@ func (l *leg) traffic(data []byte) {
 		l.tls.active = true
 		l.st = legOpen
 		if l.upgrading {
-			l.owner.legTLSUp(l)
+			l.owner.LegTLSUp(l)
 		} else {
-			l.owner.legUp(l)
+			l.owner.LegUp(l)
 		}
 		if l.st != legOpen {
 			return
@@ -177,7 +166,7 @@ func (l *leg) traffic(data []byte) {
 		return
 	}
 	if len(l.in) > 0 {
-		l.owner.legData(l)
+		l.owner.LegData(l)
 	}
 }
 
@@ -188,9 +177,9 @@ func (l *leg) tlsBuffered() int {
 	return l.tls.tr.Buffered()
 }
 
-// write sends bytes to the backend. A failure kills the leg (the owner
+// Write sends bytes to the backend. A failure kills the leg (the owner
 // hears legDown).
-func (l *leg) write(b []byte) {
+func (l *leg) Write(b []byte) {
 	if len(b) == 0 || l.st != legOpen {
 		return
 	}
@@ -205,23 +194,23 @@ func (l *leg) write(b []byte) {
 	}
 }
 
-// behind and drained: as for the client (conn.behind).
-func (l *leg) behind() bool {
+// Behind and Drained: as for the client (conn.behind).
+func (l *leg) Behind() bool {
 	return l.gc != nil && l.st != legDead && l.gc.OutboundBuffered() > l.e.lim.OutputSoftCap
 }
 
-func (l *leg) drained() bool {
+func (l *leg) Drained() bool {
 	return l.gc == nil || l.st == legDead || l.gc.OutboundBuffered() <= l.e.lim.OutputSoftCap/2
 }
 
-func (l *leg) pause() {
+func (l *leg) Pause() {
 	if !l.paused && l.gc != nil && l.st != legDead {
 		l.paused = true
 		l.loop.setReading(l.gc, false)
 	}
 }
 
-func (l *leg) unpause() {
+func (l *leg) Unpause() {
 	if l.paused {
 		l.paused = false
 		if l.gc != nil && l.st != legDead {
@@ -238,12 +227,12 @@ func (l *leg) fail(err error) {
 	owner := l.owner
 	l.kill()
 	if owner != nil {
-		l.loop.post(func() { owner.legDown(l, err) })
+		l.loop.post(func() { owner.LegDown(l, err) })
 	}
 }
 
-// drop is the owner giving the leg up: no legDown follows.
-func (l *leg) drop() {
+// Drop is the owner giving the leg up: no legDown follows.
+func (l *leg) Drop() {
 	l.owner = nil
 	l.kill()
 }
@@ -303,4 +292,19 @@ func (l *leg) detach() (int, error) {
 	l.owner = nil
 	l.loop.closeConn(l.gc)
 	return fd, nil
+}
+
+// The leg as its owner sees it (session.Leg).
+
+func (l *leg) Dest() *options.Destination     { return l.dest }
+func (l *leg) Protocol() options.DestProtocol { return l.dp }
+func (l *leg) Input() []byte                  { return l.in }
+func (l *leg) Open() bool                     { return l.st == legOpen }
+func (l *leg) Dead() bool                     { return l.st == legDead }
+
+func (l *leg) Consume(n int) {
+	l.in = l.in[n:]
+	if len(l.in) == 0 {
+		l.in = nil
+	}
 }

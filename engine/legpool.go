@@ -36,7 +36,7 @@ func (lp *loop) parkLeg(m protocols.Relay, l *leg) bool {
 	if lp.idleLegs == nil {
 		lp.idleLegs = map[string][]*leg{}
 	}
-	l.unpause() // a parked leg must see its backend close it
+	l.Unpause() // a parked leg must see its backend close it
 	l.owner = nil
 	l.parked, l.parkedAt = true, time.Now()
 	lp.idleLegs[l.dest.ID] = append(lp.idleLegs[l.dest.ID], l)
@@ -53,7 +53,7 @@ func (lp *loop) takeLeg(dest *options.Destination, proto string) *leg {
 		l.parked = false
 		// A leg whose destination was reconfigured since is not reused.
 		if dp, ok := dest.Protocols[proto]; !ok || l.dest.Host != dest.Host || l.dp != dp {
-			l.drop()
+			l.Drop()
 			continue
 		}
 		return l

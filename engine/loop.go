@@ -7,6 +7,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -24,7 +25,7 @@ type loop struct {
 
 	conns  map[*conn]struct{} // client connections on this loop
 	nconns atomic.Int64       // len(conns), for other goroutines
-	paused map[pausable]struct{}
+	paused map[session.Resumer]struct{}
 	// pausedHint mirrors len(paused) > 0 for the ticker's goroutine.
 	pausedHint atomic.Bool
 
@@ -43,12 +44,6 @@ type loop struct {
 
 	// idleLegs holds relay legs kept for reuse, by destination (legpool.go).
 	idleLegs map[string][]*leg
-}
-
-// pausable is a session whose reading is paused for backpressure; the
-// loop asks it to try again (resume) a few times a second.
-type pausable interface {
-	resume()
 }
 
 const (
@@ -70,7 +65,7 @@ func (e *Engine) loopFor(el gnet.EventLoop) *loop {
 		l = &loop{
 			e: e, el: el, idx: len(e.loops),
 			conns:  map[*conn]struct{}{},
-			paused: map[pausable]struct{}{},
+			paused: map[session.Resumer]struct{}{},
 			tlsBuf: make([]byte, 16<<10),
 			out:    make([]byte, 0, 4<<10),
 		}
@@ -136,22 +131,23 @@ func (l *loop) sweep(now time.Time) {
 	}
 }
 
-// resumePaused gives every paused session a chance to resume.
+// resumePaused gives every paused session (session.Resumer) a chance to
+// resume: gnet says nothing when a connection's output drains.
 func (l *loop) resumePaused() {
 	for p := range l.paused {
-		p.resume()
+		p.Resume()
 	}
 	l.pausedHint.Store(len(l.paused) > 0)
 }
 
 // addPaused and dropPaused keep the set of paused sessions (and the hint
 // the ticker reads from its own goroutine).
-func (l *loop) addPaused(p pausable) {
+func (l *loop) addPaused(p session.Resumer) {
 	l.paused[p] = struct{}{}
 	l.pausedHint.Store(true)
 }
 
-func (l *loop) dropPaused(p pausable) {
+func (l *loop) dropPaused(p session.Resumer) {
 	delete(l.paused, p)
 	l.pausedHint.Store(len(l.paused) > 0)
 }
