@@ -28,7 +28,7 @@ func (e *Engine) audit(c *conn, account, dest, outcome, reason string, since tim
 	attrs := make([]slog.Attr, 0, 11)
 	attrs = append(attrs, slog.String("session", e.sessionName(c.id)), slog.String("account", account),
 		slog.String("protocol", c.ls.Protocol), slog.String("listener", c.ls.ID),
-		slog.String("client", c.client.String()), slog.Bool("tls", c.tls.active),
+		slog.String("client", c.client.String()), slog.Bool("tls", c.tls.Active),
 		slog.String("destination", dest), slog.String("outcome", outcome), slog.String("reason", reason))
 	if !since.IsZero() {
 		attrs = append(attrs, slog.Float64("duration_s", seconds(time.Since(since))))

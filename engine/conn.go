@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/accept"
 	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/engine/sock"
@@ -54,56 +54,37 @@ type conn struct {
 	paused    bool
 	closing   bool // close was asked: OnClose follows
 	detached  bool // the socket was duplicated for the bridge or HTTP/2
-	tls       tlsState
+	tls       tlsconn.State
+	hsSlot    bool   // holds a handshake admission
 	in        []byte // plaintext not consumed by the session
 
-	slot clientSlot // held until the client is gone (handOff moves it)
+	slot accept.Slot // held until the client is gone (handOff moves it)
 	sess session.Kind
 }
 
-// tlsState is the TLS layer of a client connection or a backend leg.
-type tlsState struct {
-	tr     *tlsconn.Conn
-	tc     *tls.Conn
-	active bool // handshake done: records flow in loop mode
-	slot   bool // holds a handshake admission (client side)
-}
-
-// send writes b to the peer of gc: as TLS records once the handshake is
-// done, else as it is.
-func (t *tlsState) send(gc gnet.Conn, b []byte) error {
-	var err error
-	if t.active {
-		_, err = t.tc.Write(b)
-	} else {
-		_, err = gc.Write(b)
-	}
-	return err
-}
-
 // openClient runs in OnOpen for an accepted client.
-func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
-	ls := acc.ls
+func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accept.Accepted) {
+	ls := acc.Listener.Owner.(*listenerState)
 	c := &conn{
 		e: e, ls: ls, loop: l, gc: gc,
 		id:       e.nextID.Add(1),
-		accepted: acc.at.UnixNano(),
-		slot:     acc.slot,
+		accepted: acc.At.UnixNano(),
+		slot:     acc.Slot,
 	}
-	c.client, c.local = acc.remote, acc.local
+	c.client, c.local = acc.Remote, acc.Local
 	gc.SetContext(c)
 	l.conns[c] = struct{}{}
 	l.nconns.Add(1)
 	e.opt.Observer.ConnAccepted(ls.ID, ls.Protocol)
 	c.sess = ls.newSession(c)
 	if ls.ProxyProtocol != options.ProxyOff {
-		if sock.Trusted(ls.ProxyTrusted, acc.remote.Addr()) {
+		if sock.Trusted(ls.ProxyTrusted, acc.Remote.Addr()) {
 			c.phase = phProxy
 			wait := ls.PreauthTimeout
 			if ls.ProxyProtocol == options.ProxyOptional {
 				wait = min(wait, e.lim.ProxyHeaderTimeout) // a load balancer sends it at once
 			}
-			c.deadline = acc.at.Add(wait)
+			c.deadline = acc.At.Add(wait)
 			return
 		}
 		if ls.ProxyProtocol == options.ProxyRequired {
@@ -144,12 +125,12 @@ func (c *conn) traffic(data []byte) {
 		}
 		return
 	case phHandshake:
-		c.tls.tr.Feed(data)
+		c.tls.TR.Feed(data)
 		c.pumpHandshake()
 		return
 	}
-	if c.tls.active {
-		c.tls.tr.Feed(data)
+	if c.tls.Active {
+		c.tls.TR.Feed(data)
 		if !c.readTLS() {
 			return
 		}
@@ -174,7 +155,7 @@ func (c *conn) traffic(data []byte) {
 		return
 	}
 	if c.paused {
-		c.loop.setReading(c.gc, false) // gnet turned reading on again
+		c.loop.SetReading(c.gc, false) // gnet turned reading on again
 		return
 	}
 	c.sess.Input()
@@ -191,10 +172,7 @@ func (c *conn) inputCap() int {
 // checkInputCap closes a connection holding more unconsumed input than its
 // cap (a client that pipelines without reading, past backpressure).
 func (c *conn) checkInputCap() bool {
-	n := len(c.in)
-	if c.tls.tr != nil {
-		n += c.tls.tr.Buffered()
-	}
+	n := len(c.in) + c.tls.Buffered()
 	if n <= c.inputCap() {
 		return true
 	}
@@ -207,16 +185,16 @@ func (c *conn) checkInputCap() bool {
 func (c *conn) proxyHeader(data []byte) {
 	// Until the header is whole, c.in holds its bytes.
 	c.in = append(c.in, data...)
-	n, err := proxyHeaderLen(c.in)
+	n, err := forward.ProxyHeaderLen(c.in)
 	switch {
-	case errors.Is(err, errNoProxyHeader) && c.ls.ProxyProtocol == options.ProxyOptional:
+	case errors.Is(err, forward.ErrNoProxyHeader) && c.ls.ProxyProtocol == options.ProxyOptional:
 		c.proxyDone(0) // not a header: these are protocol bytes
 	case err != nil:
 		c.e.log.Warn("bad PROXY header", "client", c.client, "err", err)
 		c.e.refusal("proxy_header")
 		c.Close()
 	case n > 0:
-		src, dst, ok, err := parseProxyHeader(c.in[:n])
+		src, dst, ok, err := forward.ParseProxyHeader(c.in[:n])
 		if err != nil {
 			c.e.log.Warn("bad PROXY header", "client", c.client, "err", err)
 			c.e.refusal("proxy_header")
@@ -233,12 +211,12 @@ func (c *conn) proxyHeader(data []byte) {
 // proxyDone starts the connection after n bytes of PROXY header (0: none
 // came, on a listener where it is optional).
 func (c *conn) proxyDone(n int) {
-	if !c.slot.takeAddr(c.client.Addr()) {
+	if !c.slot.TakeAddr(c.client.Addr()) {
 		c.e.opt.Observer.ConnRefused(c.ls.ID, c.ls.Protocol, "per_address")
 		c.e.refusal("per_address")
 		c.e.logLimited("refuse-per_address", "connection refused", "listener", c.ls.ID, "client", c.client, "reason", "per_address")
 		if c.ls.TLS != options.TLSImplicit {
-			c.Write(c.ls.busy)
+			c.Write(c.ls.acc.Busy)
 		}
 		c.Close()
 		return
@@ -270,45 +248,38 @@ func (c *conn) StartTLS() {
 // startHandshake admits the handshake and starts it on its goroutine.
 func (c *conn) startHandshake(first []byte) {
 	e := c.e
-	if !e.hs.Acquire(&c.ls.handshakes, c.client.Addr()) {
+	if !e.hs.Acquire(&c.ls.acc.Handshakes, c.client.Addr()) {
 		e.refusal("handshake_limit")
 		e.opt.Observer.ConnRefused(c.ls.ID, c.ls.Protocol, "handshake_limit")
 		e.logLimited("hs-refused", "TLS handshake refused: too many in flight", "listener", c.ls.ID, "client", c.client)
 		c.Close()
 		return
 	}
-	c.tls.slot = true
+	c.hsSlot = true
 	c.phase = phHandshake
 	c.deadline = time.Now().Add(e.lim.HandshakeTimeout)
 	gc := c.gc
-	c.tls.tr = tlsconn.New(gc.LocalAddr(), gc.RemoteAddr(), func() { _ = gc.Wake(nil) })
-	c.tls.tc = tls.Server(c.tls.tr, c.serverTLS())
-	ctx, cancel := context.WithTimeout(context.Background(), e.lim.HandshakeTimeout)
-	tc := c.tls.tc
-	c.tls.tr.StartHandshake(ctx, func(ctx context.Context) error {
-		defer cancel()
-		return tc.HandshakeContext(ctx)
-	})
-	c.tls.tr.Feed(first)
+	c.tls.Start(gc.LocalAddr(), gc.RemoteAddr(), func() { _ = gc.Wake(nil) }, c.serverTLS(), true, e.lim.HandshakeTimeout)
+	c.tls.TR.Feed(first)
 }
 
 func (c *conn) releaseHandshake() {
-	if c.tls.slot {
-		c.tls.slot = false
-		c.e.hs.Release(&c.ls.handshakes, c.client.Addr())
+	if c.hsSlot {
+		c.hsSlot = false
+		c.e.hs.Release(&c.ls.acc.Handshakes, c.client.Addr())
 	}
 }
 
 // pumpHandshake writes the handshake goroutine's output and, once it is
 // done, moves the connection to loop mode.
 func (c *conn) pumpHandshake() {
-	if out := c.tls.tr.TakeOutput(c.loop.out[:0]); len(out) > 0 {
+	if out := c.tls.TR.TakeOutput(c.loop.out[:0]); len(out) > 0 {
 		if _, err := c.gc.Write(out); err != nil {
 			c.Close()
 			return
 		}
 	}
-	done, err := c.tls.tr.HandshakeResult()
+	done, err := c.tls.TR.HandshakeResult()
 	if !done {
 		return
 	}
@@ -319,11 +290,10 @@ func (c *conn) pumpHandshake() {
 		c.Close()
 		return
 	}
-	if err := c.tls.tr.SetLoopMode(c.gc.Write); err != nil {
+	if err := c.tls.Finish(c.gc.Write); err != nil {
 		c.Close()
 		return
 	}
-	c.tls.active = true
 	if c.negotiatedH2() {
 		c.handOffH2()
 		return
@@ -345,7 +315,7 @@ func (c *conn) pumpHandshake() {
 // connection is now closing.
 func (c *conn) readTLS() bool {
 	for {
-		n, err := c.tls.tc.Read(c.loop.tlsBuf)
+		n, err := c.tls.TC.Read(c.loop.tlsBuf)
 		if n > 0 {
 			c.in = append(c.in, c.loop.tlsBuf[:n]...)
 			if !c.checkInputCap() {
@@ -368,7 +338,7 @@ func (c *conn) Write(out []byte) {
 	if len(out) == 0 || c.phase == phGone {
 		return
 	}
-	if err := c.tls.send(c.gc, out); err != nil {
+	if err := c.tls.Send(c.gc, out); err != nil {
 		c.Close()
 		return
 	}
@@ -377,7 +347,7 @@ func (c *conn) Write(out []byte) {
 		c.e.logLimited("output_cap", "client does not read: closed", "client", c.client, "listener", c.ls.ID, "unsent", n)
 		c.Close()
 	} else if c.paused {
-		c.loop.setReading(c.gc, false) // a write may have re-armed reading
+		c.loop.SetReading(c.gc, false) // a write may have re-armed reading
 	}
 }
 
@@ -393,14 +363,14 @@ func (c *conn) Drained() bool { return c.gc.OutboundBuffered() <= c.e.lim.Output
 func (c *conn) Pause() {
 	if !c.paused && c.phase != phGone {
 		c.paused = true
-		c.loop.setReading(c.gc, false)
+		c.loop.SetReading(c.gc, false)
 	}
 }
 
 func (c *conn) Unpause() {
 	if c.paused && c.phase != phGone {
 		c.paused = false
-		c.loop.setReading(c.gc, true)
+		c.loop.SetReading(c.gc, true)
 	}
 }
 
@@ -436,22 +406,22 @@ func (c *conn) expired(now time.Time) {
 	}
 }
 
-// Close ends the connection (see loop.closeConn).
+// Close ends the connection (see loop.CloseConn).
 func (c *conn) Close() {
 	if c.phase == phGone || c.closing {
 		return // closing already, or detached (detach closed gnet's copy)
 	}
 	c.closing = true
-	c.loop.closeConn(c.gc)
+	c.loop.CloseConn(c.gc)
 }
 
 // Forward describes the client for a backend (PROXY header, XCLIENT, IMAP
 // ID), with the session id backends log; the id is made on first use.
 func (c *conn) Forward() forward.Info {
 	f := forward.Info{Client: c.client, Local: c.local, SessionID: c.e.sessionName(c.id)}
-	if c.tls.active {
+	if c.tls.Active {
 		f.TLS = true
-		f.TLSVersion = forward.TLSVersionName(c.tls.tc.ConnectionState().Version)
+		f.TLSVersion = forward.TLSVersionName(c.tls.TC.ConnectionState().Version)
 	}
 	return f
 }
@@ -493,11 +463,11 @@ func (c *conn) closed(err error) {
 	e.opt.Observer.ConnLeft(c.ls.ID, c.ls.Protocol)
 	c.phase = phGone
 	c.releaseHandshake()
-	if c.tls.tr != nil {
-		_ = c.tls.tr.Close() // wakes a handshake goroutine blocked in Read
+	if c.tls.TR != nil {
+		_ = c.tls.TR.Close() // wakes a handshake goroutine blocked in Read
 	}
 	c.sess.Gone()
-	c.slot.release()
+	c.slot.Release()
 	c.in = nil
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		e.log.Debug("client connection closed", "client", c.client, "err", err)
@@ -523,7 +493,7 @@ func (c *conn) detach() (fd int, err error) {
 		}
 	}
 	if !c.e.fds.TryAcquire(fdbudget.Bridge, 1) {
-		return -1, errors.New("descriptor budget exhausted")
+		return -1, fdbudget.ErrExhausted
 	}
 	fd, err = c.gc.Dup()
 	if err != nil {
@@ -534,7 +504,7 @@ func (c *conn) detach() (fd int, err error) {
 	c.phase = phGone
 	c.releaseHandshake()
 	c.e.opt.Observer.ConnLeft(c.ls.ID, c.ls.Protocol)
-	c.loop.closeConn(c.gc)
+	c.loop.CloseConn(c.gc)
 	return fd, nil
 }
 
@@ -542,7 +512,7 @@ func (c *conn) detach() (fd int, err error) {
 func (c *conn) serverTLS() *tls.Config {
 	base := c.e.opt.ServerTLS()
 	if c.ls.h2drv != nil {
-		return c.ls.alpn.get(base)
+		return c.ls.alpn.Get(base)
 	}
 	return base
 }

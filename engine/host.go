@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/switchyard-mail/switchyard/engine/leg"
 	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -26,7 +27,7 @@ func (c *conn) OutputSoftCap() int            { return c.e.lim.OutputSoftCap }
 func (c *conn) AddPaused(r session.Resumer)   { c.loop.addPaused(r) }
 func (c *conn) DropPaused(r session.Resumer)  { c.loop.dropPaused(r) }
 func (c *conn) SetDeadline(t time.Time)       { c.deadline = t }
-func (c *conn) Post(fn func()) bool           { return c.loop.post(fn) }
+func (c *conn) Post(fn func()) bool           { return c.loop.Post(fn) }
 func (c *conn) Log() *slog.Logger             { return c.e.log }
 func (c *conn) Refusal(reason string)         { c.e.refusal(reason) }
 func (c *conn) Options() *options.Options     { return &c.e.opt }
@@ -46,7 +47,7 @@ func (c *conn) DelayedUntil(account string, now time.Time) time.Time {
 }
 
 func (c *conn) Resolve(account string, done func(router.Result, error, bool)) {
-	c.e.gate.Resolve(c.loop.post, account, done)
+	c.e.gate.Resolve(c.loop.Post, account, done)
 }
 
 func (c *conn) Admit(req session.AdmitRequest, res router.Result, err error) session.Admission {
@@ -79,40 +80,31 @@ func (c *conn) StartReplay(owner session.ReplayOwner, login *protocols.Login, ad
 }
 
 func (c *conn) Dial(owner session.LegOwner, dest *options.Destination, dp options.DestProtocol) session.Leg {
-	return c.e.dial(c.loop, owner, dest, dp, c.Forward())
+	return leg.Dial(c.e.legs, c.loop, owner, dest, dp, c.Forward())
 }
 
 func (c *conn) TakeLeg(owner session.LegOwner, dest *options.Destination) session.Leg {
-	l := c.loop.takeLeg(dest, c.ls.Protocol)
-	if l == nil {
-		return nil
+	if l := c.loop.legs.Take(owner, dest, c.ls.Protocol); l != nil {
+		return l
 	}
-	l.owner = owner
-	return l
+	return nil // not a nil *leg.Leg in the interface
 }
 
 func (c *conn) ParkLeg(m protocols.Relay, sl session.Leg) bool {
-	l, ok := sl.(*leg)
-	return ok && c.loop.parkLeg(m, l)
+	l, ok := sl.(*leg.Leg)
+	return ok && c.loop.legs.Park(m, l)
 }
 
 // Tunnel hands the client and the leg to the bridge (an HTTP upgrade):
 // clientFirst (the 101) and what the backend sent after it are the
 // client's prelude; backendFirst goes ahead of the client's own bytes.
 func (c *conn) Tunnel(sl session.Leg, clientFirst, backendFirst []byte, account string) {
-	l, _ := sl.(*leg)
-	if l == nil || l.st != legOpen {
+	l, _ := sl.(*leg.Leg)
+	if l == nil || !l.Open() {
 		c.Close()
 		return
 	}
-	prelude := append([]byte(nil), clientFirst...)
-	prelude = append(prelude, l.in...)
-	l.in = nil
-	if len(backendFirst) > 0 {
-		c.in = append(append([]byte(nil), backendFirst...), c.in...)
-	}
-	tc, tr := l.tls.tc, l.tls.tr
-	fd, err := l.detach()
+	d, err := l.Detach()
 	if err != nil {
 		c.e.refusal("handoff_backend")
 		c.e.log.Warn("hand-off to the bridge failed", "session", c.id, "client", c.client, "err", err)
@@ -120,9 +112,13 @@ func (c *conn) Tunnel(sl session.Leg, clientFirst, backendFirst []byte, account 
 		c.Close()
 		return
 	}
-	back := backendSide{fd: fd, dest: l.dest.ID}
-	if l.tls.active {
-		back.tc, back.tr = tc, tr
+	if len(backendFirst) > 0 {
+		c.in = append(append([]byte(nil), backendFirst...), c.in...)
+	}
+	prelude := append(append([]byte(nil), clientFirst...), d.Unread...)
+	back := backendSide{fd: d.FD, dest: l.Dest().ID}
+	if d.TLS != nil {
+		back.tc, back.tr = d.TLS.TC, d.TLS.TR
 	}
 	c.e.bridge(c, back, prelude, account)
 }

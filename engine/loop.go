@@ -2,11 +2,13 @@ package engine
 
 import (
 	"context"
+	"net"
 	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/leg"
 	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/limits"
@@ -42,8 +44,7 @@ type loop struct {
 	tlsBuf []byte             // decrypted-bytes scratch
 	rout   protocols.RelayOut // relay machines' output scratch
 
-	// idleLegs holds relay legs kept for reuse, by destination (legpool.go).
-	idleLegs map[string][]*leg
+	legs leg.Pool // relay legs kept for reuse
 }
 
 const (
@@ -99,10 +100,10 @@ func (e *Engine) allLoops() []*loop {
 	return nil
 }
 
-// closeConn closes gc from loop code: at the end of the running callback
+// CloseConn closes gc from loop code: at the end of the running callback
 // when gc is the connection it belongs to, at once (OnClose runs nested)
 // otherwise.
-func (l *loop) closeConn(gc gnet.Conn) {
+func (l *loop) CloseConn(gc gnet.Conn) {
 	if gc == nil {
 		return
 	}
@@ -113,8 +114,8 @@ func (l *loop) closeConn(gc gnet.Conn) {
 	_ = l.el.Close(gc)
 }
 
-// post runs fn on the loop as a task (never nested in a callback).
-func (l *loop) post(fn func()) bool {
+// Post runs fn on the loop as a task (never nested in a callback).
+func (l *loop) Post(fn func()) bool {
 	err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		fn()
 		return nil
@@ -123,7 +124,7 @@ func (l *loop) post(fn func()) bool {
 }
 
 func (l *loop) sweep(now time.Time) {
-	l.sweepLegs(now)
+	l.legs.Sweep(now)
 	for c := range l.conns {
 		if !c.deadline.IsZero() && !now.Before(c.deadline) {
 			c.expired(now)
@@ -169,7 +170,7 @@ func (e *Engine) tick() time.Duration {
 		if !paused && !sweep {
 			continue
 		}
-		l.post(func() {
+		l.Post(func() {
 			if paused {
 				l.resumePaused()
 			}
@@ -188,4 +189,14 @@ func (l *loop) relayOut() *protocols.RelayOut {
 	l.rout.Client = l.rout.Client[:0]
 	l.rout.Backend = l.rout.Backend[:0]
 	return &l.rout
+}
+
+// The loop as its legs see it (leg.Loop).
+
+func (l *loop) Out() []byte     { return l.out[:0] }
+func (l *loop) TLSBuf() []byte  { return l.tlsBuf }
+func (l *loop) Pool() *leg.Pool { return &l.legs }
+
+func (l *loop) Enroll(ctx context.Context, c net.Conn) (<-chan gnet.RegisteredResult, error) {
+	return l.el.Enroll(ctx, c)
 }

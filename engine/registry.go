@@ -28,7 +28,7 @@ func (e *Engine) onLoops(fn func(l *loop)) {
 	done := make(chan struct{}, len(loops))
 	for _, l := range loops {
 		l := l
-		if !l.post(func() { fn(l); done <- struct{}{} }) {
+		if !l.Post(func() { fn(l); done <- struct{}{} }) {
 			done <- struct{}{}
 		}
 	}

@@ -74,7 +74,7 @@ func (r *replay) Dest() *options.Destination { return r.adm.Dest }
 
 // deliver posts res to the client's loop; from any goroutine.
 func (r *replay) deliver(res backend.Verdict) {
-	if r.login.Abandoned() || !r.c.loop.post(func() { r.finish(res) }) {
+	if r.login.Abandoned() || !r.c.loop.Post(func() { r.finish(res) }) {
 		r.c.e.closeReplay(res)
 	}
 }

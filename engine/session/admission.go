@@ -6,7 +6,7 @@ import (
 	"github.com/switchyard-mail/switchyard/router"
 )
 
-// Admission is the admission gate's answer (engine/admit.go).
+// Admission is the admission gate's answer (engine/gate).
 type Admission struct {
 	Account string
 	Res     router.Result
