@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -10,7 +9,9 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/accept"
 	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/engine/tlsconn"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
@@ -19,30 +20,9 @@ import (
 
 // A client connection is a transport (conn: descriptor, PROXY header, TLS,
 // input, deadline, output with its caps, close) carrying exactly one
-// session, chosen at accept by the listener's kind: login (login.go), relay
-// (relay.go) or pass-through (passthrough.go). The transport owns the gnet
+// session (session.Kind), chosen at accept by the listener's kind: login
+// or pass-through (engine/login), relay (engine/relay). The transport owns the gnet
 // connection; a session reaches the socket only through it.
-
-// session is what a connection carries.
-type session interface {
-	// begin starts the protocol once the transport is ready (PROXY header
-	// read, implicit TLS up).
-	begin()
-	// input is called when c.in holds new plaintext.
-	input()
-	// tlsUp is called when a STARTTLS upgrade the session asked for is done.
-	tlsUp()
-	// expired is called when the connection's deadline passed.
-	expired(now time.Time)
-	// stop ends the session for a shutdown (kick false: say goodbye in the
-	// protocol's words) or an admin kick.
-	stop(kick bool)
-	// gone is called once the client socket is closed: release legs; the
-	// session is never called again.
-	gone()
-	// describe says where the session stands, for the admin API.
-	describe() (state, account, destination string)
-}
 
 // phase is the transport's state.
 type phase uint8
@@ -74,63 +54,44 @@ type conn struct {
 	paused    bool
 	closing   bool // close was asked: OnClose follows
 	detached  bool // the socket was duplicated for the bridge or HTTP/2
-	tls       tlsState
+	tls       tlsconn.State
+	hsSlot    bool   // holds a handshake admission
 	in        []byte // plaintext not consumed by the session
 
-	slot clientSlot // held until the client is gone (handOff moves it)
-	sess session
-}
-
-// tlsState is the TLS layer of a client connection or a backend leg.
-type tlsState struct {
-	tr     *tlsconn.Conn
-	tc     *tls.Conn
-	active bool // handshake done: records flow in loop mode
-	slot   bool // holds a handshake admission (client side)
-}
-
-// send writes b to the peer of gc: as TLS records once the handshake is
-// done, else as it is.
-func (t *tlsState) send(gc gnet.Conn, b []byte) error {
-	var err error
-	if t.active {
-		_, err = t.tc.Write(b)
-	} else {
-		_, err = gc.Write(b)
-	}
-	return err
+	slot accept.Slot // held until the client is gone (handOff moves it)
+	sess session.Kind
 }
 
 // openClient runs in OnOpen for an accepted client.
-func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accepted) {
-	ls := acc.ls
+func (e *Engine) openClient(l *loop, gc gnet.Conn, acc *accept.Accepted) {
+	ls := acc.Listener.Owner.(*listenerState)
 	c := &conn{
 		e: e, ls: ls, loop: l, gc: gc,
 		id:       e.nextID.Add(1),
-		accepted: acc.at.UnixNano(),
-		slot:     acc.slot,
+		accepted: acc.At.UnixNano(),
+		slot:     acc.Slot,
 	}
-	c.client, c.local = acc.remote, acc.local
+	c.client, c.local = acc.Remote, acc.Local
 	gc.SetContext(c)
 	l.conns[c] = struct{}{}
 	l.nconns.Add(1)
 	e.opt.Observer.ConnAccepted(ls.ID, ls.Protocol)
 	c.sess = ls.newSession(c)
 	if ls.ProxyProtocol != options.ProxyOff {
-		if sock.Trusted(ls.ProxyTrusted, acc.remote.Addr()) {
+		if sock.Trusted(ls.ProxyTrusted, acc.Remote.Addr()) {
 			c.phase = phProxy
 			wait := ls.PreauthTimeout
 			if ls.ProxyProtocol == options.ProxyOptional {
 				wait = min(wait, e.lim.ProxyHeaderTimeout) // a load balancer sends it at once
 			}
-			c.deadline = acc.at.Add(wait)
+			c.deadline = acc.At.Add(wait)
 			return
 		}
 		if ls.ProxyProtocol == options.ProxyRequired {
 			e.logLimited("proxy-untrusted", "connection refused: PROXY header required from an untrusted address", "listener", ls.ID, "client", c.client)
 			e.refusal("proxy_header")
 			e.opt.Observer.ConnRefused(ls.ID, ls.Protocol, "proxy_header")
-			c.close()
+			c.Close()
 			return
 		}
 	}
@@ -144,7 +105,7 @@ func (c *conn) ready() {
 		return
 	}
 	c.phase = phOpen
-	c.sess.begin()
+	c.sess.Begin()
 }
 
 // traffic handles readable bytes (and wake-ups, with no bytes).
@@ -164,12 +125,12 @@ func (c *conn) traffic(data []byte) {
 		}
 		return
 	case phHandshake:
-		c.tls.tr.Feed(data)
+		c.tls.TR.Feed(data)
 		c.pumpHandshake()
 		return
 	}
-	if c.tls.active {
-		c.tls.tr.Feed(data)
+	if c.tls.Active {
+		c.tls.TR.Feed(data)
 		if !c.readTLS() {
 			return
 		}
@@ -179,7 +140,7 @@ func (c *conn) traffic(data []byte) {
 			// reads gnet's buffer as it is; what it leaves is copied (the
 			// buffer is gnet's again once this callback returns).
 			c.in = data
-			c.sess.input()
+			c.sess.Input()
 			if len(c.in) > 0 && c.phase != phGone {
 				c.in = append([]byte(nil), c.in...)
 			} else {
@@ -194,10 +155,10 @@ func (c *conn) traffic(data []byte) {
 		return
 	}
 	if c.paused {
-		c.loop.setReading(c.gc, false) // gnet turned reading on again
+		c.loop.SetReading(c.gc, false) // gnet turned reading on again
 		return
 	}
-	c.sess.input()
+	c.sess.Input()
 }
 
 // inputCap is what the connection may hold unconsumed.
@@ -211,36 +172,33 @@ func (c *conn) inputCap() int {
 // checkInputCap closes a connection holding more unconsumed input than its
 // cap (a client that pipelines without reading, past backpressure).
 func (c *conn) checkInputCap() bool {
-	n := len(c.in)
-	if c.tls.tr != nil {
-		n += c.tls.tr.Buffered()
-	}
+	n := len(c.in) + c.tls.Buffered()
 	if n <= c.inputCap() {
 		return true
 	}
 	c.e.refusal("input_cap")
 	c.e.logLimited("input_cap", "client sent too much without reading the replies: closed", "client", c.client, "listener", c.ls.ID, "buffered", n)
-	c.close()
+	c.Close()
 	return false
 }
 
 func (c *conn) proxyHeader(data []byte) {
 	// Until the header is whole, c.in holds its bytes.
 	c.in = append(c.in, data...)
-	n, err := proxyHeaderLen(c.in)
+	n, err := forward.ProxyHeaderLen(c.in)
 	switch {
-	case errors.Is(err, errNoProxyHeader) && c.ls.ProxyProtocol == options.ProxyOptional:
+	case errors.Is(err, forward.ErrNoProxyHeader) && c.ls.ProxyProtocol == options.ProxyOptional:
 		c.proxyDone(0) // not a header: these are protocol bytes
 	case err != nil:
 		c.e.log.Warn("bad PROXY header", "client", c.client, "err", err)
 		c.e.refusal("proxy_header")
-		c.close()
+		c.Close()
 	case n > 0:
-		src, dst, ok, err := parseProxyHeader(c.in[:n])
+		src, dst, ok, err := forward.ParseProxyHeader(c.in[:n])
 		if err != nil {
 			c.e.log.Warn("bad PROXY header", "client", c.client, "err", err)
 			c.e.refusal("proxy_header")
-			c.close()
+			c.Close()
 			return
 		}
 		if ok {
@@ -253,14 +211,14 @@ func (c *conn) proxyHeader(data []byte) {
 // proxyDone starts the connection after n bytes of PROXY header (0: none
 // came, on a listener where it is optional).
 func (c *conn) proxyDone(n int) {
-	if !c.slot.takeAddr(c.client.Addr()) {
+	if !c.slot.TakeAddr(c.client.Addr()) {
 		c.e.opt.Observer.ConnRefused(c.ls.ID, c.ls.Protocol, "per_address")
 		c.e.refusal("per_address")
 		c.e.logLimited("refuse-per_address", "connection refused", "listener", c.ls.ID, "client", c.client, "reason", "per_address")
 		if c.ls.TLS != options.TLSImplicit {
-			c.write(c.ls.busy)
+			c.Write(c.ls.acc.Busy)
 		}
-		c.close()
+		c.Close()
 		return
 	}
 	rest := c.in[n:]
@@ -279,10 +237,10 @@ func (c *conn) awaitHello(upgrade bool) {
 	c.deadline = time.Now().Add(c.e.lim.FirstByteTimeout)
 }
 
-// startTLS upgrades the connection (the session wrote its go-ahead).
+// StartTLS upgrades the connection (the session wrote its go-ahead).
 // Bytes the client sent after the command were sent before it could know
 // TLS was on: they are injection (the CVE-2021-33515 class) and dropped.
-func (c *conn) startTLS() {
+func (c *conn) StartTLS() {
 	c.in = nil
 	c.awaitHello(true)
 }
@@ -290,45 +248,38 @@ func (c *conn) startTLS() {
 // startHandshake admits the handshake and starts it on its goroutine.
 func (c *conn) startHandshake(first []byte) {
 	e := c.e
-	if !e.hs.Acquire(&c.ls.handshakes, c.client.Addr()) {
+	if !e.hs.Acquire(&c.ls.acc.Handshakes, c.client.Addr()) {
 		e.refusal("handshake_limit")
 		e.opt.Observer.ConnRefused(c.ls.ID, c.ls.Protocol, "handshake_limit")
 		e.logLimited("hs-refused", "TLS handshake refused: too many in flight", "listener", c.ls.ID, "client", c.client)
-		c.close()
+		c.Close()
 		return
 	}
-	c.tls.slot = true
+	c.hsSlot = true
 	c.phase = phHandshake
 	c.deadline = time.Now().Add(e.lim.HandshakeTimeout)
 	gc := c.gc
-	c.tls.tr = tlsconn.New(gc.LocalAddr(), gc.RemoteAddr(), func() { _ = gc.Wake(nil) })
-	c.tls.tc = tls.Server(c.tls.tr, c.serverTLS())
-	ctx, cancel := context.WithTimeout(context.Background(), e.lim.HandshakeTimeout)
-	tc := c.tls.tc
-	c.tls.tr.StartHandshake(ctx, func(ctx context.Context) error {
-		defer cancel()
-		return tc.HandshakeContext(ctx)
-	})
-	c.tls.tr.Feed(first)
+	c.tls.Start(gc.LocalAddr(), gc.RemoteAddr(), func() { _ = gc.Wake(nil) }, c.serverTLS(), true, e.lim.HandshakeTimeout)
+	c.tls.TR.Feed(first)
 }
 
 func (c *conn) releaseHandshake() {
-	if c.tls.slot {
-		c.tls.slot = false
-		c.e.hs.Release(&c.ls.handshakes, c.client.Addr())
+	if c.hsSlot {
+		c.hsSlot = false
+		c.e.hs.Release(&c.ls.acc.Handshakes, c.client.Addr())
 	}
 }
 
 // pumpHandshake writes the handshake goroutine's output and, once it is
 // done, moves the connection to loop mode.
 func (c *conn) pumpHandshake() {
-	if out := c.tls.tr.TakeOutput(c.loop.out[:0]); len(out) > 0 {
+	if out := c.tls.TR.TakeOutput(c.loop.out[:0]); len(out) > 0 {
 		if _, err := c.gc.Write(out); err != nil {
-			c.close()
+			c.Close()
 			return
 		}
 	}
-	done, err := c.tls.tr.HandshakeResult()
+	done, err := c.tls.TR.HandshakeResult()
 	if !done {
 		return
 	}
@@ -336,14 +287,13 @@ func (c *conn) pumpHandshake() {
 	if err != nil {
 		c.e.refusal("handshake_failed")
 		c.e.log.Debug("client TLS handshake failed", "client", c.client, "listener", c.ls.ID, "err", err)
-		c.close()
+		c.Close()
 		return
 	}
-	if err := c.tls.tr.SetLoopMode(c.gc.Write); err != nil {
-		c.close()
+	if err := c.tls.Finish(c.gc.Write); err != nil {
+		c.Close()
 		return
 	}
-	c.tls.active = true
 	if c.negotiatedH2() {
 		c.handOffH2()
 		return
@@ -351,13 +301,13 @@ func (c *conn) pumpHandshake() {
 	c.phase = phOpen
 	c.deadline = time.Time{}
 	if c.upgrading {
-		c.sess.tlsUp()
+		c.sess.TLSUp()
 	} else {
-		c.sess.begin()
+		c.sess.Begin()
 	}
 	// Records pipelined behind the client's Finished.
 	if c.phase == phOpen && c.readTLS() && len(c.in) > 0 && !c.paused {
-		c.sess.input()
+		c.sess.Input()
 	}
 }
 
@@ -365,7 +315,7 @@ func (c *conn) pumpHandshake() {
 // connection is now closing.
 func (c *conn) readTLS() bool {
 	for {
-		n, err := c.tls.tc.Read(c.loop.tlsBuf)
+		n, err := c.tls.TC.Read(c.loop.tlsBuf)
 		if n > 0 {
 			c.in = append(c.in, c.loop.tlsBuf[:n]...)
 			if !c.checkInputCap() {
@@ -376,56 +326,56 @@ func (c *conn) readTLS() bool {
 			if sock.IsWouldBlock(err) {
 				return true
 			}
-			c.close()
+			c.Close()
 			return false
 		}
 	}
 }
 
-// write sends output to the client, through TLS when it is on. Past the
+// Write sends output to the client, through TLS when it is on. Past the
 // hard cap of unsent output the client is not reading: it is closed.
-func (c *conn) write(out []byte) {
+func (c *conn) Write(out []byte) {
 	if len(out) == 0 || c.phase == phGone {
 		return
 	}
-	if err := c.tls.send(c.gc, out); err != nil {
-		c.close()
+	if err := c.tls.Send(c.gc, out); err != nil {
+		c.Close()
 		return
 	}
 	if n := c.gc.OutboundBuffered(); n > c.e.lim.OutputHardCap {
 		c.e.refusal("output_cap")
 		c.e.logLimited("output_cap", "client does not read: closed", "client", c.client, "listener", c.ls.ID, "unsent", n)
-		c.close()
+		c.Close()
 	} else if c.paused {
-		c.loop.setReading(c.gc, false) // a write may have re-armed reading
+		c.loop.SetReading(c.gc, false) // a write may have re-armed reading
 	}
 }
 
-// behind reports whether output to the client waits in gnet past the soft
+// Behind reports whether output to the client waits in gnet past the soft
 // cap: its sources must stop until it drains.
-func (c *conn) behind() bool { return c.gc.OutboundBuffered() > c.e.lim.OutputSoftCap }
+func (c *conn) Behind() bool { return c.gc.OutboundBuffered() > c.e.lim.OutputSoftCap }
 
-// drained reports whether the client's output is back under half the soft
+// Drained reports whether the client's output is back under half the soft
 // cap (hysteresis: resume well below where pausing started).
-func (c *conn) drained() bool { return c.gc.OutboundBuffered() <= c.e.lim.OutputSoftCap/2 }
+func (c *conn) Drained() bool { return c.gc.OutboundBuffered() <= c.e.lim.OutputSoftCap/2 }
 
-// pause and unpause stop and restart reading the client's socket.
-func (c *conn) pause() {
+// Pause and Unpause stop and restart reading the client's socket.
+func (c *conn) Pause() {
 	if !c.paused && c.phase != phGone {
 		c.paused = true
-		c.loop.setReading(c.gc, false)
+		c.loop.SetReading(c.gc, false)
 	}
 }
 
-func (c *conn) unpause() {
+func (c *conn) Unpause() {
 	if c.paused && c.phase != phGone {
 		c.paused = false
-		c.loop.setReading(c.gc, true)
+		c.loop.SetReading(c.gc, true)
 	}
 }
 
-// setDeadline arms the session's absolute deadline (zero: none).
-func (c *conn) setDeadline(d time.Duration) {
+// SetTimeout arms the session's absolute deadline (zero: none).
+func (c *conn) SetTimeout(d time.Duration) {
 	if d <= 0 {
 		c.deadline = time.Time{}
 		return
@@ -442,60 +392,60 @@ func (c *conn) expired(now time.Time) {
 			return
 		}
 		c.e.refusal("proxy_header_timeout")
-		c.close()
+		c.Close()
 	case phHello:
 		c.e.refusal("tls_first_byte_timeout")
 		c.e.log.Debug("TLS client sent nothing", "client", c.client, "listener", c.ls.ID)
-		c.close()
+		c.Close()
 	case phHandshake:
 		c.e.refusal("handshake_timeout")
 		c.e.log.Debug("TLS handshake timed out", "client", c.client, "listener", c.ls.ID)
-		c.close()
+		c.Close()
 	case phOpen:
-		c.sess.expired(now)
+		c.sess.Expired(now)
 	}
 }
 
-// close ends the connection (see loop.closeConn).
-func (c *conn) close() {
+// Close ends the connection (see loop.CloseConn).
+func (c *conn) Close() {
 	if c.phase == phGone || c.closing {
 		return // closing already, or detached (detach closed gnet's copy)
 	}
 	c.closing = true
-	c.loop.closeConn(c.gc)
+	c.loop.CloseConn(c.gc)
 }
 
-// forward describes the client for a backend (PROXY header, XCLIENT, IMAP
+// Forward describes the client for a backend (PROXY header, XCLIENT, IMAP
 // ID), with the session id backends log; the id is made on first use.
-func (c *conn) forward() forward.Info {
+func (c *conn) Forward() forward.Info {
 	f := forward.Info{Client: c.client, Local: c.local, SessionID: c.e.sessionName(c.id)}
-	if c.tls.active {
+	if c.tls.Active {
 		f.TLS = true
-		f.TLSVersion = forward.TLSVersionName(c.tls.tc.ConnectionState().Version)
+		f.TLSVersion = forward.TLSVersionName(c.tls.TC.ConnectionState().Version)
 	}
 	return f
 }
 
-// live reports whether the session may still act on the connection.
-func (c *conn) live() bool { return c.phase == phOpen && !c.closing }
+// Live reports whether the session may still act on the connection.
+func (c *conn) Live() bool { return c.phase == phOpen && !c.closing }
 
 // kick ends the connection for the admin API, on its loop: the session
 // says goodbye in its protocol.
 func (c *conn) kick() {
 	c.e.log.Info("connection kicked", "client", c.client, "listener", c.ls.ID, "session", c.e.sessionName(c.id))
 	if c.phase == phOpen {
-		c.sess.stop(true)
+		c.sess.Stop(true)
 	}
-	c.close()
+	c.Close()
 }
 
 // goodbye runs on the loop when the proxy shuts down.
 func (c *conn) goodbye() {
 	if c.phase == phOpen {
-		c.sess.stop(false)
+		c.sess.Stop(false)
 		return
 	}
-	c.close()
+	c.Close()
 }
 
 // closed runs from OnClose.
@@ -513,11 +463,11 @@ func (c *conn) closed(err error) {
 	e.opt.Observer.ConnLeft(c.ls.ID, c.ls.Protocol)
 	c.phase = phGone
 	c.releaseHandshake()
-	if c.tls.tr != nil {
-		_ = c.tls.tr.Close() // wakes a handshake goroutine blocked in Read
+	if c.tls.TR != nil {
+		_ = c.tls.TR.Close() // wakes a handshake goroutine blocked in Read
 	}
-	c.sess.gone()
-	c.slot.release()
+	c.sess.Gone()
+	c.slot.Release()
 	c.in = nil
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		e.log.Debug("client connection closed", "client", c.client, "err", err)
@@ -543,7 +493,7 @@ func (c *conn) detach() (fd int, err error) {
 		}
 	}
 	if !c.e.fds.TryAcquire(fdbudget.Bridge, 1) {
-		return -1, errors.New("descriptor budget exhausted")
+		return -1, fdbudget.ErrExhausted
 	}
 	fd, err = c.gc.Dup()
 	if err != nil {
@@ -554,7 +504,7 @@ func (c *conn) detach() (fd int, err error) {
 	c.phase = phGone
 	c.releaseHandshake()
 	c.e.opt.Observer.ConnLeft(c.ls.ID, c.ls.Protocol)
-	c.loop.closeConn(c.gc)
+	c.loop.CloseConn(c.gc)
 	return fd, nil
 }
 
@@ -562,7 +512,7 @@ func (c *conn) detach() (fd int, err error) {
 func (c *conn) serverTLS() *tls.Config {
 	base := c.e.opt.ServerTLS()
 	if c.ls.h2drv != nil {
-		return c.ls.alpn.get(base)
+		return c.ls.alpn.Get(base)
 	}
 	return base
 }

@@ -1,52 +1,15 @@
 package engine
 
-import (
-	"sync"
-	"time"
+import "time"
 
-	"github.com/switchyard-mail/switchyard/limits"
-)
+// Delay holds new logins of account (normalized) for d; d <= 0 lifts it
+// (gate.Gate.Delay).
+func (e *Engine) Delay(account string, d time.Duration) { e.gate.Delay(account, d) }
 
-// MaxDelayHold is the longest a login of a delayed account is held before
-// it gets the protocol's temporary failure: clients give up on a silent
-// server after a minute or so, and a temporary failure makes them retry.
-const MaxDelayHold = limits.MaxDelayHold
+// SetMaintenance takes a destination out of service for new logins,
+// relayed recipients and HTTP/2 streams, or puts it back (the admin API's
+// maintenance switch); sessions already there carry on.
+func (e *Engine) SetMaintenance(dest string, on bool) { e.gate.SetMaintenance(dest, on) }
 
-// delays holds accounts whose new logins wait (POST /connections/delay):
-// normalized account -> end of the delay.
-type delays struct {
-	mu sync.Mutex
-	m  map[string]time.Time
-}
-
-// Delay holds new logins of account (normalized) for d; d <= 0 lifts it.
-// A held login resumes when the delay ends, or gets a temporary failure
-// after MaxDelayHold; a relayed recipient of the account is deferred with
-// a temporary failure at once (the sender's queue holds the message).
-func (e *Engine) Delay(account string, d time.Duration) {
-	e.delays.mu.Lock()
-	defer e.delays.mu.Unlock()
-	if d <= 0 {
-		delete(e.delays.m, account)
-		return
-	}
-	if e.delays.m == nil {
-		e.delays.m = map[string]time.Time{}
-	}
-	e.delays.m[account] = time.Now().Add(d)
-}
-
-// delayedUntil reports when a delay of account ends (zero: none).
-func (e *Engine) delayedUntil(account string, now time.Time) time.Time {
-	e.delays.mu.Lock()
-	defer e.delays.mu.Unlock()
-	until, ok := e.delays.m[account]
-	if !ok {
-		return time.Time{}
-	}
-	if !now.Before(until) {
-		delete(e.delays.m, account)
-		return time.Time{}
-	}
-	return until
-}
+// InMaintenance reports whether dest is switched out of service.
+func (e *Engine) InMaintenance(dest string) bool { return e.gate.InMaintenance(dest) }

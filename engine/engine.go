@@ -25,11 +25,17 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/accept"
 	"github.com/switchyard-mail/switchyard/engine/backend"
+	"github.com/switchyard-mail/switchyard/engine/gate"
+	"github.com/switchyard-mail/switchyard/engine/h2"
+	"github.com/switchyard-mail/switchyard/engine/leg"
+	"github.com/switchyard-mail/switchyard/engine/login"
 	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/quota"
+	"github.com/switchyard-mail/switchyard/engine/relay"
+	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/engine/sessions"
-	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/limits"
 )
@@ -43,11 +49,7 @@ type Engine struct {
 	fds  *fdbudget.Budget
 
 	listeners []*listenerState
-	acceptMu  sync.Mutex
-	acceptors []*acceptor
-	acceptWG  sync.WaitGroup
-	reserveMu sync.Mutex
-	reserveFD int // kept open to be given up when accept hits EMFILE
+	accept    *accept.Set
 
 	hs    quota.Handshakes
 	dials atomic.Int64 // backend dials and blocking lookups in flight
@@ -62,6 +64,9 @@ type Engine struct {
 	logGate  sync.Map       // key -> *logGate
 	dialer   backend.Dialer
 	backend  backend.Runner // the logins' backend side
+	gate     *gate.Gate
+	legs     *leg.Env // what relay legs share
+	streams  *h2.Streams
 
 	nextID atomic.Uint64
 	// sessionPrefix makes the session ids announced to backends (XCLIENT
@@ -69,16 +74,12 @@ type Engine struct {
 	sessionPrefix string
 	loopsUp       chan struct{} // the first tick: gnet's loops exist
 	startOnce     sync.Once
-	gnetDone      atomic.Bool   // gnet's engine returned
 	loopsDown     chan struct{} // closed when it has
 	started       chan struct{} // every listener accepts
 	stopOnce      sync.Once
 	draining      atomic.Bool
-	stopping      atomic.Bool // Stop was called: a drain cannot be undone
-	delays        delays
+	stopping      atomic.Bool                                     // Stop was called: a drain cannot be undone
 	dests         atomic.Pointer[map[string]*options.Destination] // swapped by SetDestinations
-	maintMu       sync.Mutex
-	maint         atomic.Pointer[map[string]bool] // destinations in maintenance
 
 	Stats Stats
 }
@@ -93,26 +94,23 @@ type Stats struct {
 
 type listenerState struct {
 	*options.Listener
-	driver     options.LoginDriver // set on other listeners
-	relay      options.RelayDriver // set on Relay listeners
-	h2drv      options.H2Driver    // set on H2 listeners
-	alpn       alpnConfigs
-	busy       []byte // the protocol's "too busy" reply
-	bound      []netip.AddrPort
-	conns      atomic.Int64 // clients until gone (bridged and HTTP/2 included)
-	handshakes atomic.Int64
-	perAddr    quota.Counter
+	driver options.LoginDriver // set on other listeners
+	relay  options.RelayDriver // set on Relay listeners
+	h2drv  options.H2Driver    // set on H2 listeners
+	alpn   h2.ALPN
+	acc    *accept.Listener // counters, bound addresses, "too busy" reply
 }
 
 // newSession picks the session kind of a new connection.
-func (ls *listenerState) newSession(c *conn) session {
+func (ls *listenerState) newSession(c *conn) session.Kind {
+	implicit := ls.TLS == options.TLSImplicit
 	switch {
 	case ls.relay != nil:
-		return newRelaySession(c)
+		return relay.New(c, ls.relay.NewRelay(ls.Listener, implicit))
 	case ls.Passthrough != "":
-		return newPassSession(c)
+		return login.NewPass(c, ls.driver.NewFrontEnd(ls.Listener, implicit))
 	}
-	return newLoginSession(c)
+	return login.New(c, ls.driver.NewFrontEnd(ls.Listener, implicit))
 }
 
 // New validates the options and prepares an engine.
@@ -149,7 +147,6 @@ func New(opt options.Options) (*Engine, error) {
 		loopsUp:       make(chan struct{}),
 		loopsDown:     make(chan struct{}),
 		started:       make(chan struct{}),
-		reserveFD:     -1,
 		// Keep-alive on backend legs with the system's timers: one
 		// setsockopt(2) per dial instead of four.
 		dialer: backend.Dialer{
@@ -160,6 +157,17 @@ func New(opt options.Options) (*Engine, error) {
 	}
 	e.backend = backend.Runner{Dialer: &e.dialer, Observer: opt.Observer, FDs: opt.FDs, Health: opt.Health,
 		InputCap: lim.BackendInputCap}
+	e.gate = &gate.Gate{Router: opt.Router, Observer: opt.Observer, Health: opt.Health, Log: opt.Logger,
+		Timeout: opt.BackendTimeout, Destination: e.destination, Spawn: e.goBounded,
+		Refusal: e.refusal, LogLimited: e.logLimited}
+	e.legs = &leg.Env{FDs: opt.FDs, Limits: &e.lim, Timeout: opt.BackendTimeout, Observer: opt.Observer,
+		Dialer: &e.dialer, Spawn: e.goBounded, Refusal: e.refusal, Log: opt.Logger}
+	e.accept = accept.NewSet(&accept.Env{FDs: opt.FDs, Draining: e.draining.Load,
+		Register:  func(ctx context.Context) (<-chan gnet.RegisteredResult, error) { return e.gnet.Register(ctx) },
+		LoopsDown: e.loopsDown, Accepted: &e.Stats.Accepted, Refused: &e.Stats.RefusedBusy,
+		Refusal: e.refusal, Observer: opt.Observer, LogLimited: e.logLimited})
+	e.streams = &h2.Streams{Gate: e.gate, Router: opt.Router, Observer: opt.Observer, Table: &e.reg,
+		NextID: func() uint64 { return e.nextID.Add(1) }, Refusal: e.refusal, Log: opt.Logger}
 	e.hs.Max, e.hs.PerListener, e.hs.PerAddr = lim.MaxHandshakes, lim.MaxHandshakesPerListener, lim.MaxHandshakesPerAddr
 	for _, l := range opt.Listeners {
 		d := opt.Drivers[l.Protocol]
@@ -170,6 +178,7 @@ func New(opt options.Options) (*Engine, error) {
 			return nil, fmt.Errorf("listener %s: tls %s needs a certificate", l.ID, l.TLS)
 		}
 		ls := &listenerState{Listener: l}
+		ls.acc = &accept.Listener{Listener: l, Owner: ls}
 		if l.Relay {
 			rd, ok := d.(options.RelayDriver)
 			if !ok {
@@ -182,14 +191,14 @@ func New(opt options.Options) (*Engine, error) {
 			if l.ReplyTimeout <= 0 {
 				l.ReplyTimeout = limits.BackendReplyTimeout
 			}
-			ls.busy = rd.NewRelay(l, false).TooBusy(nil)
+			ls.acc.Busy = rd.NewRelay(l, false).TooBusy(nil)
 		} else {
 			ld, ok := d.(options.LoginDriver)
 			if !ok {
 				return nil, fmt.Errorf("listener %s: protocol %q has no login dialogue (its listeners relay)", l.ID, l.Protocol)
 			}
 			ls.driver = ld
-			ls.busy = ld.NewFrontEnd(l, false).TooBusy(nil)
+			ls.acc.Busy = ld.NewFrontEnd(l, false).TooBusy(nil)
 		}
 		if l.H2 {
 			if hd, ok := d.(options.H2Driver); ok && l.TLS == options.TLSImplicit {
@@ -235,24 +244,17 @@ func (e *Engine) FDs() *fdbudget.Budget { return e.fds }
 // when a listener cannot be bound, and when gnet's engine stops by itself:
 // the caller must treat that as fatal.
 func (e *Engine) Run() error {
-	if err := e.bind(); err != nil {
-		return err
+	for _, ls := range e.listeners {
+		if err := e.accept.Bind(ls.acc); err != nil {
+			return err
+		}
 	}
-	e.reserveFD = sock.OpenReserve()
-	e.fds.Acquire(fdbudget.Base, 1)
+	e.fds.Acquire(fdbudget.Base, 1) // the reserve descriptor for EMFILE
 	go func() {
 		<-e.loopsUp
-		e.acceptMu.Lock()
-		if e.gnetDone.Load() {
-			e.acceptMu.Unlock()
-			return
+		if e.accept.Start() {
+			close(e.started)
 		}
-		for _, a := range e.acceptors {
-			e.acceptWG.Add(1)
-			go a.run(&e.acceptWG)
-		}
-		e.acceptMu.Unlock()
-		close(e.started)
 	}()
 	// gnet refuses to enroll connections into an engine without a listener
 	// of its own; it gets one nobody can reach: a unix socket whose path is
@@ -267,13 +269,9 @@ func (e *Engine) Run() error {
 		gnet.WithTicker(true),
 		gnet.WithLogger(gnetLogger{e.log}),
 	)
-	e.acceptMu.Lock()
-	e.gnetDone.Store(true)
-	e.acceptMu.Unlock()
 	close(e.loopsDown)
 	e.startOnce.Do(func() { close(e.loopsUp) })
-	e.closeAcceptors()
-	e.acceptWG.Wait()
+	e.accept.Shut()
 	if err != nil {
 		return err
 	}
@@ -321,7 +319,7 @@ func (e *Engine) Started() <-chan struct{} { return e.started }
 func (e *Engine) Addrs(id string) []netip.AddrPort {
 	for _, ls := range e.listeners {
 		if ls.ID == id {
-			return append([]netip.AddrPort(nil), ls.bound...)
+			return append([]netip.AddrPort(nil), ls.acc.Bound...)
 		}
 	}
 	return nil
@@ -334,7 +332,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	e.stopOnce.Do(func() {
 		e.stopping.Store(true)
 		e.draining.Store(true)
-		e.closeAcceptors()
+		e.accept.Close()
 		select {
 		case <-e.started:
 			e.sayGoodbye()
@@ -357,4 +355,17 @@ func (e *Engine) sayGoodbye() {
 			c.goodbye()
 		}
 	})
+}
+
+// waitRelays lets relayed transactions finish during a shutdown.
+func (e *Engine) waitRelays(ctx context.Context) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for e.Stats.Relaying.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

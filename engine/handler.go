@@ -4,11 +4,14 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/switchyard-mail/switchyard/engine/accept"
+	"github.com/switchyard-mail/switchyard/engine/leg"
 )
 
 // handler adapts gnet's callbacks to client connections (*conn) and
-// backend legs (*leg); the context of a gnet connection is set when it is
-// enrolled (accept.go, dial.go) and says which it is.
+// backend legs (*leg.Leg); the context of a gnet connection is set when it is
+// enrolled (engine/accept, engine/leg) and says which it is.
 type handler struct {
 	gnet.BuiltinEventEngine
 	e       *Engine
@@ -24,14 +27,14 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	var l *loop
 	switch x := gc.Context().(type) {
-	case *accepted:
+	case *accept.Accepted:
 		l = h.e.loopFor(gc.EventLoop())
 		l.cur, l.closeCur = gc, false
 		h.e.openClient(l, gc, x)
-	case *leg:
-		l = x.loop
+	case *leg.Leg:
+		l = x.Loop().(*loop)
 		l.cur, l.closeCur = gc, false
-		x.opened(gc)
+		x.Opened(gc)
 	default:
 		return nil, gnet.Close
 	}
@@ -51,10 +54,10 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 		l = x.loop
 		l.cur, l.closeCur = gc, false
 		x.traffic(data)
-	case *leg:
-		l = x.loop
+	case *leg.Leg:
+		l = x.Loop().(*loop)
 		l.cur, l.closeCur = gc, false
-		x.traffic(data)
+		x.Traffic(data)
 	default:
 		return gnet.Close
 	}
@@ -70,8 +73,8 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	switch x := gc.Context().(type) {
 	case *conn:
 		x.closed(err)
-	case *leg:
-		x.closed(err)
+	case *leg.Leg:
+		x.Closed(err)
 	}
 	return gnet.None
 }

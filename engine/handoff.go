@@ -39,16 +39,16 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 			fail("client", err)
 		}
 		c.in = backendPrelude
-		c.close()
+		c.Close()
 		return
 	}
 	c.in = nil
 	client := splice.Leg{FD: cfd, Prelude: clientPrelude}
-	if c.tls.active {
-		client.TLS, client.Transport = c.tls.tc, c.tls.tr
+	if c.tls.Active {
+		client.TLS, client.Transport = c.tls.TC, c.tls.TR
 	}
 	kind := "splice"
-	if c.tls.active || back.tc != nil || !splice.ZeroCopy(e.opt.Bridge) {
+	if c.tls.Active || back.tc != nil || !splice.ZeroCopy(e.opt.Bridge) {
 		kind = "copy"
 	}
 	info := splice.Info{
@@ -57,10 +57,10 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 	}
 	e.Stats.Bridged.Add(1)
 	e.opt.Observer.SessionStarted(info.Protocol, info.Destination, kind)
-	slot := c.slot.handOff()
+	slot := c.slot.HandOff()
 	ended := func(info splice.Info, st splice.Stats) {
 		e.fds.Release(fdbudget.Bridge, 2)
-		slot.release()
+		slot.Release()
 		e.sessionEnded(info, st)
 	}
 	backLeg := back.leg(backendPrelude)
@@ -68,7 +68,7 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 		if _, err := e.opt.Bridge.Start(client, backLeg, info, ended); err != nil {
 			// The bridge closed both sockets and will not call ended.
 			e.fds.Release(fdbudget.Bridge, 2)
-			slot.release()
+			slot.Release()
 			e.opt.Observer.SessionEnded(info.Protocol, info.Destination, kind, 0, 0)
 			e.log.Error("bridge refused the session", "account", account, "err", err)
 		}
@@ -82,11 +82,11 @@ func (e *Engine) bridge(c *conn, back backendSide, clientPrelude []byte, account
 	// copy. The bridge starts after that, from a loop task, so it is the
 	// socket's only reader (and its only holder: closing a descriptor then
 	// also takes it out of the bridge's epoll set).
-	if !c.loop.post(start) {
+	if !c.loop.Post(start) {
 		sock.CloseFD(client.FD)
 		sock.CloseFD(backLeg.FD)
 		e.fds.Release(fdbudget.Bridge, 2)
-		slot.release()
+		slot.Release()
 	}
 }
 

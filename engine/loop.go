@@ -2,11 +2,14 @@ package engine
 
 import (
 	"context"
+	"net"
 	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/switchyard-mail/switchyard/engine/leg"
+	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
@@ -24,7 +27,7 @@ type loop struct {
 
 	conns  map[*conn]struct{} // client connections on this loop
 	nconns atomic.Int64       // len(conns), for other goroutines
-	paused map[pausable]struct{}
+	paused map[session.Resumer]struct{}
 	// pausedHint mirrors len(paused) > 0 for the ticker's goroutine.
 	pausedHint atomic.Bool
 
@@ -41,14 +44,7 @@ type loop struct {
 	tlsBuf []byte             // decrypted-bytes scratch
 	rout   protocols.RelayOut // relay machines' output scratch
 
-	// idleLegs holds relay legs kept for reuse, by destination (legpool.go).
-	idleLegs map[string][]*leg
-}
-
-// pausable is a session whose reading is paused for backpressure; the
-// loop asks it to try again (resume) a few times a second.
-type pausable interface {
-	resume()
+	legs leg.Pool // relay legs kept for reuse
 }
 
 const (
@@ -70,7 +66,7 @@ func (e *Engine) loopFor(el gnet.EventLoop) *loop {
 		l = &loop{
 			e: e, el: el, idx: len(e.loops),
 			conns:  map[*conn]struct{}{},
-			paused: map[pausable]struct{}{},
+			paused: map[session.Resumer]struct{}{},
 			tlsBuf: make([]byte, 16<<10),
 			out:    make([]byte, 0, 4<<10),
 		}
@@ -104,10 +100,10 @@ func (e *Engine) allLoops() []*loop {
 	return nil
 }
 
-// closeConn closes gc from loop code: at the end of the running callback
+// CloseConn closes gc from loop code: at the end of the running callback
 // when gc is the connection it belongs to, at once (OnClose runs nested)
 // otherwise.
-func (l *loop) closeConn(gc gnet.Conn) {
+func (l *loop) CloseConn(gc gnet.Conn) {
 	if gc == nil {
 		return
 	}
@@ -118,8 +114,8 @@ func (l *loop) closeConn(gc gnet.Conn) {
 	_ = l.el.Close(gc)
 }
 
-// post runs fn on the loop as a task (never nested in a callback).
-func (l *loop) post(fn func()) bool {
+// Post runs fn on the loop as a task (never nested in a callback).
+func (l *loop) Post(fn func()) bool {
 	err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		fn()
 		return nil
@@ -128,7 +124,7 @@ func (l *loop) post(fn func()) bool {
 }
 
 func (l *loop) sweep(now time.Time) {
-	l.sweepLegs(now)
+	l.legs.Sweep(now)
 	for c := range l.conns {
 		if !c.deadline.IsZero() && !now.Before(c.deadline) {
 			c.expired(now)
@@ -136,22 +132,23 @@ func (l *loop) sweep(now time.Time) {
 	}
 }
 
-// resumePaused gives every paused session a chance to resume.
+// resumePaused gives every paused session (session.Resumer) a chance to
+// resume: gnet says nothing when a connection's output drains.
 func (l *loop) resumePaused() {
 	for p := range l.paused {
-		p.resume()
+		p.Resume()
 	}
 	l.pausedHint.Store(len(l.paused) > 0)
 }
 
 // addPaused and dropPaused keep the set of paused sessions (and the hint
 // the ticker reads from its own goroutine).
-func (l *loop) addPaused(p pausable) {
+func (l *loop) addPaused(p session.Resumer) {
 	l.paused[p] = struct{}{}
 	l.pausedHint.Store(true)
 }
 
-func (l *loop) dropPaused(p pausable) {
+func (l *loop) dropPaused(p session.Resumer) {
 	delete(l.paused, p)
 	l.pausedHint.Store(len(l.paused) > 0)
 }
@@ -173,7 +170,7 @@ func (e *Engine) tick() time.Duration {
 		if !paused && !sweep {
 			continue
 		}
-		l.post(func() {
+		l.Post(func() {
 			if paused {
 				l.resumePaused()
 			}
@@ -192,4 +189,14 @@ func (l *loop) relayOut() *protocols.RelayOut {
 	l.rout.Client = l.rout.Client[:0]
 	l.rout.Backend = l.rout.Backend[:0]
 	return &l.rout
+}
+
+// The loop as its legs see it (leg.Loop).
+
+func (l *loop) Out() []byte     { return l.out[:0] }
+func (l *loop) TLSBuf() []byte  { return l.tlsBuf }
+func (l *loop) Pool() *leg.Pool { return &l.legs }
+
+func (l *loop) Enroll(ctx context.Context, c net.Conn) (<-chan gnet.RegisteredResult, error) {
+	return l.el.Enroll(ctx, c)
 }

@@ -20,9 +20,9 @@ import (
 // that is read anyway keeps what arrived (bounded by its input cap) and is
 // paused again at once.
 
-// setReading turns reading of gc on or off in the loop's epoll set. The
+// SetReading turns reading of gc on or off in the loop's epoll set. The
 // write interest follows gnet's rule: on while gnet holds output for gc.
-func (l *loop) setReading(gc gnet.Conn, on bool) {
+func (l *loop) SetReading(gc gnet.Conn, on bool) {
 	if l.epfd < 0 {
 		return // no pausing: the input and output caps still bound memory
 	}

@@ -28,7 +28,7 @@ func (e *Engine) onLoops(fn func(l *loop)) {
 	done := make(chan struct{}, len(loops))
 	for _, l := range loops {
 		l := l
-		if !l.post(func() { fn(l); done <- struct{}{} }) {
+		if !l.Post(func() { fn(l); done <- struct{}{} }) {
 			done <- struct{}{}
 		}
 	}
@@ -121,7 +121,7 @@ func (c *conn) info() sessions.Info {
 	si := sessions.Info{ID: c.id, Listener: c.ls.ID, Protocol: c.ls.Protocol, Client: c.client.String(),
 		State: sessions.StatePreauth, Started: time.Unix(0, c.accepted)}
 	if c.phase == phOpen {
-		si.State, si.Account, si.Destination = c.sess.describe()
+		si.State, si.Account, si.Destination = c.sess.Describe()
 	}
 	return si
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/engine/backend"
 	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/engine/sock"
 	"github.com/switchyard-mail/switchyard/engine/tlsconn"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
@@ -28,37 +29,25 @@ import (
 // posts, then the loop task.
 type replay struct {
 	c     *conn
-	owner replayOwner
-	adm   admission
+	owner session.ReplayOwner
+	adm   session.Admission
 
 	done  bool          // loop: the verdict was delivered
 	login backend.Login // the goroutine's side: abandoned, the socket to close
 }
 
-// replayOwner is the session behind a replay.
-type replayOwner interface {
-	// replayFailed: the login did not complete; relay is the backend's
-	// rewritten refusal (FailRejected), else nil.
-	replayFailed(kind protocols.FailKind, relay []byte, reason string)
-	// bridged: the session now lives in the bridge (or failed to get
-	// there: the client is closed either way).
-	bridged()
-	// account is the normalized account, for logs and the bridge.
-	account() string
-}
-
-func (e *Engine) startReplay(c *conn, owner replayOwner, login *protocols.Login, adm admission) *replay {
+func (e *Engine) startReplay(c *conn, owner session.ReplayOwner, login *protocols.Login, adm session.Admission) *replay {
 	r := &replay{c: c, owner: owner, adm: adm}
 	var fwd *forward.Info
-	if adm.dp.Forwarding == options.ForwardXClient {
-		f := c.forward()
+	if adm.DP.Forwarding == options.ForwardXClient {
+		f := c.Forward()
 		fwd = &f
 	}
-	back := c.ls.driver.NewBackEnd(login, adm.dest, adm.dp.TLS == options.TLSStartTLS, fwd)
+	back := c.ls.driver.NewBackEnd(login, adm.Dest, adm.DP.TLS == options.TLSStartTLS, fwd)
 	job := backend.Job{
-		Dest:     adm.dest,
-		DP:       adm.dp,
-		Fwd:      c.forward(),
+		Dest:     adm.Dest,
+		DP:       adm.DP,
+		Fwd:      c.Forward(),
 		Back:     back,
 		Proto:    c.ls.Protocol,
 		Deadline: time.Now().Add(e.opt.BackendTimeout),
@@ -76,13 +65,16 @@ func (e *Engine) startReplay(c *conn, owner replayOwner, login *protocols.Login,
 	return r
 }
 
-// abandon gives the replay up (the client went away, a timeout, a
+// Abandon gives the replay up (the client went away, a timeout, a
 // shutdown): the goroutine stops at once and nothing is delivered.
-func (r *replay) abandon() { r.login.Abandon() }
+func (r *replay) Abandon() { r.login.Abandon() }
+
+// Dest is where the login goes.
+func (r *replay) Dest() *options.Destination { return r.adm.Dest }
 
 // deliver posts res to the client's loop; from any goroutine.
 func (r *replay) deliver(res backend.Verdict) {
-	if r.login.Abandoned() || !r.c.loop.post(func() { r.finish(res) }) {
+	if r.login.Abandoned() || !r.c.loop.Post(func() { r.finish(res) }) {
 		r.c.e.closeReplay(res)
 	}
 }
@@ -108,26 +100,26 @@ func (r *replay) finish(res backend.Verdict) {
 		reason := "refused by the backend"
 		if res.Err != nil {
 			reason = res.Err.Error()
-			e.log.Warn("backend failed during login", "destination", r.adm.dest.ID, "account", r.owner.account(), "err", res.Err)
+			e.log.Warn("backend failed during login", "destination", r.adm.Dest.ID, "account", r.owner.Account(), "err", res.Err)
 		} else {
-			e.log.Info("login refused by backend", "account", r.owner.account(), "destination", r.adm.dest.ID, "client", c.client)
+			e.log.Info("login refused by backend", "account", r.owner.Account(), "destination", r.adm.Dest.ID, "client", c.client)
 		}
-		r.owner.replayFailed(res.Kind, res.Relay, reason)
+		r.owner.ReplayFailed(res.Kind, res.Relay, reason)
 		return
 	}
 	e.Stats.Logins.Add(1)
-	e.opt.Observer.Auth(c.ls.Protocol, outcomeSuccess)
+	e.opt.Observer.Auth(c.ls.Protocol, session.OutcomeSuccess)
 	back, err := e.takeReplayed(res)
 	if err != nil {
 		e.refusal("handoff_backend")
-		e.log.Warn("hand-off to the bridge failed", "session", c.id, "account", r.owner.account(), "err", err)
-		c.close()
-		r.owner.bridged()
+		e.log.Warn("hand-off to the bridge failed", "session", c.id, "account", r.owner.Account(), "err", err)
+		c.Close()
+		r.owner.Bridged()
 		return
 	}
-	back.dest = r.adm.dest.ID
-	e.bridge(c, back, res.Prelude, r.owner.account())
-	r.owner.bridged()
+	back.dest = r.adm.Dest.ID
+	e.bridge(c, back, res.Prelude, r.owner.Account())
+	r.owner.Bridged()
 }
 
 // takeReplayed duplicates the replayed socket for the bridge and closes

@@ -3,14 +3,10 @@ package engine
 import (
 	"crypto/rand"
 	"encoding/base32"
-	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/switchyard-mail/switchyard/engine/sock"
 )
 
 // randomPrefix returns 8 random lowercase base-32 characters.
@@ -74,6 +70,3 @@ func seconds(d time.Duration) float64 {
 // sessionName is the id announced to backends (XCLIENT SESSION, PROXY v2)
 // and written in the logs for session id.
 func (e *Engine) sessionName(id uint64) string { return e.sessionPrefix + strconv.FormatUint(id, 36) }
-
-// addrPortOf is a's address and port, unmapped (sock.AddrPort).
-func addrPortOf(a net.Addr) netip.AddrPort { return sock.AddrPort(a) }

@@ -6,7 +6,7 @@ import (
 	"strconv"
 
 	"github.com/switchyard-mail/switchyard/config"
-	"github.com/switchyard-mail/switchyard/engine"
+	"github.com/switchyard-mail/switchyard/engine/h2"
 	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/internal/app/drivers"
 	"github.com/switchyard-mail/switchyard/internal/h2proxy"
@@ -26,7 +26,7 @@ func (a *App) newH2Server(d *drivers.HTTP) *h2proxy.Server {
 	// Every stream passes the engine's admission gate (holds, the
 	// destination, its breaker) and is listed while it runs.
 	c.Admit = func(s h2proxy.Stream) (func(bool), int, string) {
-		return a.eng.AdmitStream(engine.Stream{Client: s.Client, Account: s.Account, Destination: s.Destination, Cancel: s.Cancel})
+		return a.eng.AdmitStream(h2.Stream{Client: s.Client, Account: s.Account, Destination: s.Destination, Cancel: s.Cancel})
 	}
 	c.Target = func(id string) (h2proxy.Target, bool) {
 		dest := a.eng.Destination(id)

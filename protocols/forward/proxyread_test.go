@@ -157,6 +157,7 @@ func FuzzParseProxyHeader(f *testing.F) {
 	f.Add([]byte("PROXY TCP6 ::1 ::1 1 2\r\n"))
 	f.Add(append(proxyV2Sig[:], 0x21, 0x11, 0x00, 0x0C, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2))
 	f.Add(ProxyV2Local())
+	f.Add([]byte("a1 CAPABILITY\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		n, err := ProxyHeaderLen(b)
 		if n < 0 || n > len(b) {
@@ -182,3 +183,54 @@ func FuzzParseProxyHeader(f *testing.F) {
 }
 
 func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
+
+// TestProxyHeaderLen: a header's length is known only once it is whole
+// (every prefix asks for more), and what is not a header says so at once.
+func TestProxyHeaderLen(t *testing.T) {
+	v1 := []byte("PROXY TCP4 203.0.113.9 192.0.2.1 40000 993\r\na1 NOOP\r\n")
+	n, err := ProxyHeaderLen(v1)
+	if err != nil || n != len("PROXY TCP4 203.0.113.9 192.0.2.1 40000 993\r\n") {
+		t.Fatalf("v1 length %d %v", n, err)
+	}
+	src, dst, ok, err := ParseProxyHeader(v1[:n])
+	if err != nil || !ok || src.String() != "203.0.113.9:40000" || dst.String() != "192.0.2.1:993" {
+		t.Fatalf("v1 parse: %v %v %v %v", src, dst, ok, err)
+	}
+	// Every prefix of a header asks for more bytes.
+	for i := 0; i < n; i++ {
+		if m, err := ProxyHeaderLen(v1[:i]); m != 0 || err != nil {
+			t.Fatalf("prefix %d: %d %v", i, m, err)
+		}
+	}
+	h := proxyproto.HeaderProxyFromAddrs(2, tcpAddr("[2001:db8::7]:5555"), tcpAddr("[2001:db8::1]:143"))
+	v2, err := h.Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(v2); i++ {
+		if m, err := ProxyHeaderLen(v2[:i]); m != 0 || err != nil {
+			t.Fatalf("v2 prefix %d: %d %v", i, m, err)
+		}
+	}
+	if n, err := ProxyHeaderLen(append(v2, "x"...)); n != len(v2) || err != nil {
+		t.Fatalf("v2 length %d %v", n, err)
+	}
+	src, _, ok, err = ParseProxyHeader(v2)
+	if err != nil || !ok || src.String() != "[2001:db8::7]:5555" {
+		t.Fatalf("v2 parse: %v %v %v", src, ok, err)
+	}
+	if _, err := ProxyHeaderLen([]byte("a1 LOGIN x y\r\n")); !errors.Is(err, ErrNoProxyHeader) {
+		t.Fatalf("an IMAP command is not a header: %v", err)
+	}
+	if _, err := ProxyHeaderLen(bytes.Repeat([]byte("PROXY "), 30)); err == nil {
+		t.Fatal("an endless v1 line must be refused")
+	}
+}
+
+func tcpAddr(s string) *net.TCPAddr {
+	a, err := net.ResolveTCPAddr("tcp", s)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}

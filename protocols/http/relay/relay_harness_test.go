@@ -21,7 +21,7 @@ type fakeLeg struct {
 	got    []byte // everything the leg received
 }
 
-// relayEngine plays engine/relay.go around a Relay: it keeps what either
+// relayEngine plays engine/relay around a Relay: it keeps what either
 // side left unconsumed, feeds the client again after every backend event
 // (and not after BackendConnected, as the engine does not), routes
 // identifiers from a table and records what each side received.

@@ -1,9 +1,10 @@
-package engine
+package login
 
 import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/engine/sessions"
 	"github.com/switchyard-mail/switchyard/identity"
 	"github.com/switchyard-mail/switchyard/limits"
@@ -11,12 +12,12 @@ import (
 	"github.com/switchyard-mail/switchyard/router"
 )
 
-// loginSession is a connection that logs in and is then bridged (IMAP,
-// POP3, ManageSieve, submission): the front end's pre-auth dialogue, the
+// Session is a connection that logs in and is then bridged (IMAP, POP3,
+// ManageSieve, submission): the front end's pre-auth dialogue, the
 // admission gate for the login's account, the replay at the backend, and
 // the hand-off to the bridge at the verdict.
-type loginSession struct {
-	c     *conn
+type Session struct {
+	c     session.Conn
 	front protocols.FrontEnd
 	st    loginState
 
@@ -25,7 +26,7 @@ type loginSession struct {
 	attempt  uint32
 	hold     *loginHold // while the account is delayed
 	started  int64      // unix nanoseconds: when the current login began (audit)
-	replay   *replay
+	replay   session.Replay
 	lastDest *options.Destination // where the current login was sent
 	blocking bool                 // paused: the client's output is behind
 }
@@ -50,128 +51,130 @@ const (
 	lsDone                        // bridged or closing
 )
 
-func newLoginSession(c *conn) *loginSession {
-	return &loginSession{c: c, front: c.ls.driver.NewFrontEnd(c.ls.Listener, c.ls.TLS == options.TLSImplicit)}
+// New starts a login session on c with its protocol's front end.
+func New(c session.Conn, front protocols.FrontEnd) *Session {
+	return &Session{c: c, front: front}
 }
 
-func (s *loginSession) account() string { return s.acct }
+func (s *Session) Account() string { return s.acct }
 
 // since is when the current login began (zero: none did).
-func (s *loginSession) since() time.Time {
+func (s *Session) since() time.Time {
 	if s.started == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, s.started)
 }
 
-func (s *loginSession) begin() {
+func (s *Session) Begin() {
 	s.st = lsPreauth
-	s.c.setDeadline(s.c.ls.PreauthTimeout)
-	s.c.write(s.front.Greeting(s.c.loop.out[:0]))
+	s.c.SetTimeout(s.c.Listener().PreauthTimeout)
+	s.c.Write(s.front.Greeting(s.c.Out()))
 }
 
-func (s *loginSession) tlsUp() {
+func (s *Session) TLSUp() {
 	s.st = lsPreauth
-	s.c.write(s.front.TLSStarted(s.c.loop.out[:0]))
-	s.input()
+	s.c.Write(s.front.TLSStarted(s.c.Out()))
+	s.Input()
 }
 
 // input feeds the front end while it holds the dialogue. During a login
 // the bytes wait (pipelined commands for the backend, bounded by the input
 // cap). While the client's output is behind (it does not read), nothing is
 // fed: each command could add more output.
-func (s *loginSession) input() {
+func (s *Session) Input() {
 	c := s.c
-	if s.st != lsPreauth || !c.live() {
+	if s.st != lsPreauth || !c.Live() {
 		return
 	}
-	if c.behind() {
+	if c.Behind() {
 		s.block()
 		return
 	}
-	out := c.loop.out[:0]
-	for s.st == lsPreauth && len(c.in) > 0 && c.live() {
+	out := c.Out()
+	for s.st == lsPreauth && len(c.Input()) > 0 && c.Live() {
 		// At most feedChunk bytes at a time, so one call's output stays
 		// small whatever the machine answers to pipelined commands; a
 		// command longer than that is fed whole.
-		feed := c.in
+		in := c.Input()
+		feed := in
 		if len(feed) > feedChunk {
 			feed = feed[:feedChunk]
 		}
 		n, o, ev := s.front.Feed(feed, out)
-		if n == 0 && ev == protocols.EventNone && len(feed) < len(c.in) {
-			n, o, ev = s.front.Feed(c.in, out)
+		if n == 0 && ev == protocols.EventNone && len(feed) < len(in) {
+			n, o, ev = s.front.Feed(in, out)
 		}
 		out = o
-		c.in = c.in[n:]
+		c.Consume(n)
 		switch ev {
 		case protocols.EventNone:
 			if n == 0 {
-				c.write(out)
+				c.Write(out)
 				return
 			}
-			if len(out) > c.e.lim.OutputSoftCap/4 {
-				c.write(out)
-				out = c.loop.out[:0]
-				if c.behind() {
+			if len(out) > c.OutputSoftCap()/4 {
+				c.Write(out)
+				out = c.Out()
+				if c.Behind() {
 					s.block()
 					return
 				}
 			}
 		case protocols.EventStartTLS:
-			c.write(out)
+			c.Write(out)
 			s.st = lsStartTLS
-			c.startTLS()
+			c.StartTLS()
 			return
 		case protocols.EventClose:
-			c.write(out)
+			c.Write(out)
 			s.st = lsDone
-			c.close()
+			c.Close()
 			return
 		case protocols.EventLogin:
-			c.write(out)
+			c.Write(out)
 			s.startLogin()
 			return
 		}
 	}
-	c.write(out)
+	c.Write(out)
 }
 
 // block pauses reading the client until its output drains.
-func (s *loginSession) block() {
+func (s *Session) block() {
 	if !s.blocking {
 		s.blocking = true
-		s.c.pause()
-		s.c.loop.addPaused(s)
+		s.c.Pause()
+		s.c.AddPaused(s)
 	}
 }
 
 // resume runs from the loop's tick while the session is paused.
-func (s *loginSession) resume() {
+func (s *Session) Resume() {
 	c := s.c
-	if !c.live() || c.drained() {
+	if !c.Live() || c.Drained() {
 		s.blocking = false
-		c.loop.dropPaused(s)
-		c.unpause()
-		s.input()
+		c.DropPaused(s)
+		c.Unpause()
+		s.Input()
 	}
 }
 
 // startLogin takes the front end's credentials through the admission gate.
-func (s *loginSession) startLogin() {
-	c, e := s.c, s.c.e
+func (s *Session) startLogin() {
+	c := s.c
 	login := s.front.Login()
-	id, err := identity.Identify(login.Creds, identity.Options{Claim: e.opt.IdentifierClaim, MasterSeparators: e.opt.MasterSeparators})
+	id, err := identity.Identify(login.Creds, identity.Options{Claim: c.Options().IdentifierClaim, MasterSeparators: c.Options().MasterSeparators})
 	if err != nil {
-		e.log.Info("login refused: no usable identifier", "client", c.client, "mechanism", login.Creds.Mechanism)
-		s.failed(admission{}.refuse(protocols.FailRejected, outcomeBadInput, "no usable identifier"), nil)
+		c.Log().Info("login refused: no usable identifier", "client", c.Client(), "mechanism", login.Creds.Mechanism)
+		s.failed(session.Admission{}.Refuse(protocols.FailRejected, session.OutcomeBadInput, "no usable identifier"), nil)
 		return
 	}
-	if v := e.opt.VerifyToken; v != nil {
+	if v := c.Options().VerifyToken; v != nil {
 		account, err := v(login.Creds)
 		if err != nil {
-			e.log.Info("login refused: bearer token does not verify", "client", c.client, "mechanism", login.Creds.Mechanism, "err", err)
-			s.failed(admission{}.refuse(protocols.FailRejected, outcomeFailure, "bearer token does not verify"), nil)
+			c.Log().Info("login refused: bearer token does not verify", "client", c.Client(), "mechanism", login.Creds.Mechanism, "err", err)
+			s.failed(session.Admission{}.Refuse(protocols.FailRejected, session.OutcomeFailure, "bearer token does not verify"), nil)
 			return
 		}
 		if account != "" {
@@ -181,15 +184,15 @@ func (s *loginSession) startLogin() {
 	login.Identifier = id
 	s.login = login
 	s.lastDest = nil
-	s.acct = e.opt.Router.Normalize(id)
+	s.acct = c.Options().Router.Normalize(id)
 	s.attempt++
 	s.started = time.Now().UnixNano()
 	now := time.Now()
-	if until := e.delayedUntil(s.acct, now); !until.IsZero() {
-		e.log.Info("login held: the account is delayed", "account", s.acct, "until", until)
+	if until := c.DelayedUntil(s.acct, now); !until.IsZero() {
+		c.Log().Info("login held: the account is delayed", "account", s.acct, "until", until)
 		s.st = lsHeld
-		s.hold = &loginHold{end: until, max: now.Add(MaxDelayHold)}
-		s.c.deadline = minTime(until, s.hold.max, now.Add(sweepInterval))
+		s.hold = &loginHold{end: until, max: now.Add(limits.MaxDelayHold)}
+		s.c.SetDeadline(minTime(until, s.hold.max, now.Add(limits.SweepInterval)))
 		return
 	}
 	s.route()
@@ -206,33 +209,33 @@ func minTime(ts ...time.Time) time.Time {
 }
 
 // route resolves the account, inline or off the loop.
-func (s *loginSession) route() {
+func (s *Session) route() {
 	c := s.c
 	s.st = lsRouting
-	c.setDeadline(c.e.opt.BackendTimeout)
+	c.SetTimeout(c.Options().BackendTimeout)
 	attempt := s.attempt
-	c.e.resolve(c.loop, s.acct, func(res router.Result, err error, _ bool) {
-		if s.attempt != attempt || s.st != lsRouting || !c.live() {
+	c.Resolve(s.acct, func(res router.Result, err error, _ bool) {
+		if s.attempt != attempt || s.st != lsRouting || !c.Live() {
 			return
 		}
 		s.routed(res, err)
 	})
 }
 
-func (s *loginSession) routed(res router.Result, err error) {
+func (s *Session) routed(res router.Result, err error) {
 	c := s.c
-	adm := c.e.gate(admitRequest{proto: c.ls.Protocol, account: s.acct, creds: true}, res, err)
-	if !adm.ok {
+	adm := c.Admit(session.AdmitRequest{Proto: c.Listener().Protocol, Account: s.acct, Creds: true}, res, err)
+	if !adm.OK {
 		s.failed(adm, nil)
 		return
 	}
 	s.st = lsReplaying
-	s.lastDest = adm.dest
-	c.setDeadline(c.e.opt.BackendTimeout)
-	s.replay = c.e.startReplay(c, s, s.login, adm)
+	s.lastDest = adm.Dest
+	c.SetTimeout(c.Options().BackendTimeout)
+	s.replay = c.StartReplay(s, s.login, adm)
 }
 
-func (s *loginSession) describe() (state, account, destination string) {
+func (s *Session) Describe() (state, account, destination string) {
 	switch s.st {
 	case lsRouting:
 		return sessions.StateRouting, s.acct, ""
@@ -249,126 +252,122 @@ func (s *loginSession) describe() (state, account, destination string) {
 }
 
 // replayFailed is the replay's report of a failed login.
-func (s *loginSession) replayFailed(kind protocols.FailKind, relay []byte, reason string) {
+func (s *Session) ReplayFailed(kind protocols.FailKind, relay []byte, reason string) {
 	s.replay = nil
-	outcome := outcomeFailure
+	outcome := session.OutcomeFailure
 	switch kind {
 	case protocols.FailUnavailable:
-		outcome = outcomeBackendFailure
+		outcome = session.OutcomeBackendFailure
 	case protocols.FailTempRouting:
-		outcome = outcomeTempFail
+		outcome = session.OutcomeTempFail
 	}
-	s.failed(admission{account: s.acct}.refuse(kind, outcome, reason), relay)
+	s.failed(session.Admission{Account: s.acct}.Refuse(kind, outcome, reason), relay)
 }
 
-func (s *loginSession) bridged() {
+func (s *Session) Bridged() {
 	s.st = lsDone
 	s.replay = nil
 	dest := ""
 	if s.lastDest != nil {
 		dest = s.lastDest.ID
 	}
-	s.c.e.audit(s.c, s.acct, dest, "", "bridged", s.since())
+	s.c.Audit(s.acct, dest, "", "bridged", s.since())
 }
 
 // failed reports a failed login to the front end and resumes the dialogue
 // (pipelined commands included).
-func (s *loginSession) failed(adm admission, relay []byte) {
-	c, e := s.c, s.c.e
-	e.opt.Observer.Auth(c.ls.Protocol, adm.outcome)
-	e.Stats.LoginFailures.Add(1)
-	if adm.kind != protocols.FailRejected {
-		e.Stats.BackendFailures.Add(1)
-	}
+func (s *Session) failed(adm session.Admission, relay []byte) {
+	c := s.c
+	c.LoginFailed(adm.Kind, adm.Outcome)
 	dest := ""
-	if adm.dest != nil {
-		dest = adm.dest.ID
+	if adm.Dest != nil {
+		dest = adm.Dest.ID
 	} else if s.lastDest != nil {
 		dest = s.lastDest.ID // the backend that refused it or failed
 	}
 	s.lastDest = nil
-	e.audit(c, s.acct, dest, adm.outcome, adm.reason, s.since())
+	c.Audit(s.acct, dest, adm.Outcome, adm.Reason, s.since())
 	if s.replay != nil {
-		s.replay.abandon()
+		s.replay.Abandon()
 		s.replay = nil
 	}
 	s.login = nil
 	s.st = lsPreauth
-	c.setDeadline(c.ls.PreauthTimeout)
-	out, closeConn := s.front.LoginFailed(adm.kind, relay, c.loop.out[:0])
-	c.write(out)
+	c.SetTimeout(c.Listener().PreauthTimeout)
+	out, closeConn := s.front.LoginFailed(adm.Kind, relay, c.Out())
+	c.Write(out)
 	if closeConn {
 		s.st = lsDone
-		c.close()
+		c.Close()
 		return
 	}
-	s.input()
+	s.Input()
 }
 
-func (s *loginSession) expired(now time.Time) {
-	c, e := s.c, s.c.e
+func (s *Session) Expired(now time.Time) {
+	c := s.c
 	switch s.st {
 	case lsPreauth, lsStartTLS:
-		c.write(s.front.Timeout(c.loop.out[:0]))
-		e.refusal("preauth_timeout")
-		e.log.Info("pre-auth timeout", "client", c.client, "listener", c.ls.ID)
-		c.close()
+		c.Write(s.front.Timeout(c.Out()))
+		c.Refusal("preauth_timeout")
+		c.Log().Info("pre-auth timeout", "client", c.Client(), "listener", c.Listener().ID)
+		c.Close()
 	case lsHeld:
-		if !now.Before(s.hold.end) || e.delayedUntil(s.acct, now).IsZero() {
+		if !now.Before(s.hold.end) || c.DelayedUntil(s.acct, now).IsZero() {
 			s.hold = nil
 			s.route() // the delay ended or was lifted
 			return
 		}
 		if !now.Before(s.hold.max) {
 			s.hold = nil
-			e.refusal("hold_timeout")
-			e.log.Info("held login refused for now: the account is still delayed", "account", s.acct)
-			s.failed(admission{account: s.acct}.refuse(protocols.FailTempRouting, outcomeTempFail, "account delayed"), nil)
+			c.Refusal("hold_timeout")
+			c.Log().Info("held login refused for now: the account is still delayed", "account", s.acct)
+			s.failed(session.Admission{Account: s.acct}.Refuse(protocols.FailTempRouting, session.OutcomeTempFail, "account delayed"), nil)
 			return
 		}
-		c.deadline = minTime(s.hold.end, s.hold.max, now.Add(sweepInterval))
+		c.SetDeadline(minTime(s.hold.end, s.hold.max, now.Add(limits.SweepInterval)))
 	case lsRouting, lsReplaying:
 		dest := ""
 		if s.replay != nil {
-			dest = s.replay.adm.dest.ID
-			e.healthFailure(s.replay.adm.dest, c.ls.Protocol, c.client)
+			dest = s.replay.Dest().ID
+			c.HealthFailure(s.replay.Dest(), c.Client())
 		}
-		e.refusal("backend_timeout")
-		e.log.Warn("backend timeout", "account", s.acct, "destination", dest)
-		s.failed(admission{account: s.acct}.refuse(protocols.FailUnavailable, outcomeBackendFailure, "backend timeout"), nil)
+		c.Refusal("backend_timeout")
+		c.Log().Warn("backend timeout", "account", s.acct, "destination", dest)
+		s.failed(session.Admission{Account: s.acct}.Refuse(protocols.FailUnavailable, session.OutcomeBackendFailure, "backend timeout"), nil)
 	default:
-		c.close()
+		c.Close()
 	}
 }
 
 // stop says goodbye: a login in flight gets the protocol's temporary
 // failure first, as at shutdown.
-func (s *loginSession) stop(kick bool) {
+func (s *Session) Stop(kick bool) {
 	c := s.c
 	switch s.st {
 	case lsPreauth:
-		c.write(s.front.ShuttingDown(c.loop.out[:0]))
+		c.Write(s.front.ShuttingDown(c.Out()))
 	case lsRouting, lsHeld, lsReplaying:
 		if s.replay != nil {
-			s.replay.abandon()
+			s.replay.Abandon()
 			s.replay = nil
 		}
-		out, _ := s.front.LoginFailed(protocols.FailUnavailable, nil, c.loop.out[:0])
+		out, _ := s.front.LoginFailed(protocols.FailUnavailable, nil, c.Out())
 		out = s.front.ShuttingDown(out)
-		c.write(out)
+		c.Write(out)
 	}
 	s.st = lsDone
-	c.close()
+	c.Close()
 }
 
-func (s *loginSession) gone() {
+func (s *Session) Gone() {
 	if s.replay != nil {
-		s.replay.abandon()
+		s.replay.Abandon()
 		s.replay = nil
 	}
 	if s.blocking {
 		s.blocking = false
-		s.c.loop.dropPaused(s)
+		s.c.DropPaused(s)
 	}
 	s.st = lsDone
 	s.login = nil

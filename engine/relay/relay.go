@@ -1,28 +1,29 @@
-package engine
+package relay
 
 import (
-	"context"
 	"errors"
 	"net/netip"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/engine/options"
+	"github.com/switchyard-mail/switchyard/engine/session"
 	"github.com/switchyard-mail/switchyard/engine/sessions"
+	"github.com/switchyard-mail/switchyard/limits"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/router"
 )
 
-// relaySession is a connection the proxy stays in (SMTP on port 25 and
+// Session is a connection the proxy stays in (SMTP on port 25 and
 // LMTP routed per recipient, HTTP/1.1 routed per request): the machine
 // (protocols.Relay) owns both dialogues, and this file moves bytes between
 // it, the client and at most one backend leg at a time, all on the
 // client's loop. Every failure of a leg reaches the machine once, as
 // BackendDown, from a loop task, so it never runs inside another step.
-type relaySession struct {
-	c *conn
+type Session struct {
+	c session.Conn
 	m protocols.Relay
 
-	leg         *leg
+	leg         session.Leg
 	routing     bool // a recipient lookup is in flight
 	downPending bool // a BackendDown without a leg (dial refused) is posted
 	awaiting    bool // the machine awaited the backend at the last arming
@@ -33,24 +34,25 @@ type relaySession struct {
 	started     time.Time
 }
 
-func newRelaySession(c *conn) *relaySession {
-	return &relaySession{c: c, m: c.ls.relay.NewRelay(c.ls.Listener, c.ls.TLS == options.TLSImplicit)}
+// New starts a relayed session on c driven by the machine m.
+func New(c session.Conn, m protocols.Relay) *Session {
+	return &Session{c: c, m: m}
 }
 
-func (s *relaySession) begin() {
+func (s *Session) Begin() {
 	c := s.c
 	s.started = time.Now()
 	s.counted = true
-	c.e.Stats.Relaying.Add(1)
-	c.setDeadline(c.ls.CommandTimeout)
-	c.write(s.m.Greeting(c.loop.out[:0]))
+	c.Relaying(1)
+	c.SetTimeout(c.Listener().CommandTimeout)
+	c.Write(s.m.Greeting(c.Out()))
 }
 
-func (s *relaySession) tlsUp() {
+func (s *Session) TLSUp() {
 	c := s.c
-	c.setDeadline(c.ls.CommandTimeout)
-	c.write(s.m.TLSStarted(c.loop.out[:0]))
-	if s.leg != nil && s.leg.st == legDead {
+	c.SetTimeout(c.Listener().CommandTimeout)
+	c.Write(s.m.TLSStarted(c.Out()))
+	if s.leg != nil && s.leg.Dead() {
 		return // its legDown is on its way and resumes the session
 	}
 	if s.downPending {
@@ -60,38 +62,38 @@ func (s *relaySession) tlsUp() {
 	s.pump()
 }
 
-func (s *relaySession) input() { s.pump() }
+func (s *Session) Input() { s.pump() }
 
-func (s *relaySession) describe() (state, account, destination string) {
+func (s *Session) Describe() (state, account, destination string) {
 	if s.leg != nil {
-		return sessions.StateRelaying, s.acct, s.leg.dest.ID
+		return sessions.StateRelaying, s.acct, s.leg.Dest().ID
 	}
 	return sessions.StateRelaying, s.acct, ""
 }
 
 // waiting reports whether the machine must not be fed client bytes now.
-func (s *relaySession) waiting() bool {
-	return s.routing || s.downPending || (s.leg != nil && s.leg.st == legDead)
+func (s *Session) waiting() bool {
+	return s.routing || s.downPending || (s.leg != nil && s.leg.Dead())
 }
 
 // blocked reports whether a destination is behind: nothing is fed until it
 // drains, so memory stays bounded whatever the peers do.
-func (s *relaySession) blocked() bool {
-	return s.c.behind() || (s.leg != nil && s.leg.behind())
+func (s *Session) blocked() bool {
+	return s.c.Behind() || (s.leg != nil && s.leg.Behind())
 }
 
 // pump feeds buffered client bytes to the machine until it waits.
-func (s *relaySession) pump() {
+func (s *Session) pump() {
 	c := s.c
 	progress := false
-	for c.live() && !s.done && len(c.in) > 0 && !s.waiting() {
+	for c.Live() && !s.done && len(c.Input()) > 0 && !s.waiting() {
 		if s.blocked() {
 			s.block()
 			break
 		}
-		o := c.loop.relayOut()
-		n, ev := s.m.FeedClient(c.in, o)
-		c.in = c.in[n:]
+		o := c.RelayOut()
+		n, ev := s.m.FeedClient(c.Input(), o)
+		c.Consume(n)
 		progress = progress || n > 0
 		if s.step(ev, o) {
 			return
@@ -100,16 +102,13 @@ func (s *relaySession) pump() {
 			break
 		}
 	}
-	if !c.live() || s.done {
+	if !c.Live() || s.done {
 		return
 	}
-	if len(c.in) == 0 {
-		c.in = nil
-	}
-	if c.e.draining.Load() && !s.waiting() {
+	if c.Draining() && !s.waiting() {
 		// The transaction that held a shutdown back may be over: the
 		// goodbye goes out now rather than at the client's next command.
-		o := c.loop.relayOut()
+		o := c.RelayOut()
 		closeNow := s.m.ShuttingDown(o)
 		if s.step(protocols.RelayNone, o) || closeNow {
 			s.finish()
@@ -125,36 +124,36 @@ func (s *relaySession) pump() {
 // head) was consumed or the backend has just answered, never by the bytes
 // of an unfinished command: a client sending one byte a second is cut at
 // the timeout (slowloris).
-func (s *relaySession) arm(clientProgress, backendProgress bool) {
+func (s *Session) arm(clientProgress, backendProgress bool) {
 	c := s.c
 	awaiting := s.m.AwaitingBackend()
 	switch {
 	case awaiting && (backendProgress || !s.awaiting):
-		c.setDeadline(c.ls.ReplyTimeout)
+		c.SetTimeout(c.Listener().ReplyTimeout)
 	case !awaiting && (clientProgress || s.awaiting):
-		c.setDeadline(c.ls.CommandTimeout)
+		c.SetTimeout(c.Listener().CommandTimeout)
 	}
 	s.awaiting = awaiting
 }
 
 // step writes what a machine call produced and carries out its event. It
 // reports whether the session is over for this loop (closed or tunnelled).
-func (s *relaySession) step(ev protocols.RelayEvent, o *protocols.RelayOut) bool {
+func (s *Session) step(ev protocols.RelayEvent, o *protocols.RelayOut) bool {
 	c := s.c
 	if ev == protocols.RelayTunnel {
 		s.tunnel(o)
 		return true
 	}
-	c.write(o.Client)
-	if !c.live() {
+	c.Write(o.Client)
+	if !c.Live() {
 		return true
 	}
 	if len(o.Backend) > 0 && s.leg != nil {
-		s.leg.write(o.Backend)
+		s.leg.Write(o.Backend)
 	}
 	switch ev {
 	case protocols.RelayStartTLS:
-		c.startTLS() // the session goes on in tlsUp
+		c.StartTLS() // the session goes on in tlsUp
 		return true
 	case protocols.RelayRoute:
 		s.route()
@@ -162,8 +161,8 @@ func (s *relaySession) step(ev protocols.RelayEvent, o *protocols.RelayOut) bool
 		s.dropLeg()
 		s.connect()
 	case protocols.RelayBackendStartTLS:
-		if l := s.leg; l != nil && l.st == legOpen {
-			l.startTLS()
+		if l := s.leg; l != nil && l.Open() {
+			l.StartTLS()
 		}
 	case protocols.RelayDisconnect:
 		s.dropLeg()
@@ -171,35 +170,35 @@ func (s *relaySession) step(ev protocols.RelayEvent, o *protocols.RelayOut) bool
 		s.finish()
 		return true
 	}
-	return !c.live() || s.done
+	return !c.Live() || s.done
 }
 
 // finish ends the session: the leg is given up (kept for reuse when it
 // may be) and the client closed.
-func (s *relaySession) finish() {
+func (s *Session) finish() {
 	s.dropLeg()
-	s.c.close()
+	s.c.Close()
 }
 
 // route resolves the machine's recipient through the admission gate.
-func (s *relaySession) route() {
-	c, e := s.c, s.c.e
+func (s *Session) route() {
+	c := s.c
 	rcpt := s.m.Recipient()
-	s.acct = e.opt.Router.Normalize(rcpt)
-	if !e.delayedUntil(s.acct, time.Now()).IsZero() {
-		e.log.Info("recipient deferred: the account is delayed", "recipient", rcpt)
+	s.acct = c.Options().Router.Normalize(rcpt)
+	if !c.DelayedUntil(s.acct, time.Now()).IsZero() {
+		c.Log().Info("recipient deferred: the account is delayed", "recipient", rcpt)
 		s.routed(rcpt, router.Result{}, errHeld)
 		return
 	}
 	s.routing = true
 	acct := s.acct
-	e.resolve(c.loop, acct, func(res router.Result, err error, inline bool) {
-		if !s.routing || !c.live() || s.done {
+	c.Resolve(acct, func(res router.Result, err error, inline bool) {
+		if !s.routing || !c.Live() || s.done {
 			return
 		}
 		s.routing = false
 		s.routed(rcpt, res, err)
-		if !inline && c.live() && !s.done {
+		if !inline && c.Live() && !s.done {
 			s.pump()
 		}
 	})
@@ -207,98 +206,97 @@ func (s *relaySession) route() {
 
 var errHeld = errors.New("account delayed")
 
-func (s *relaySession) routed(rcpt string, res router.Result, err error) {
-	c, e := s.c, s.c.e
+func (s *Session) routed(rcpt string, res router.Result, err error) {
+	c := s.c
 	var outcome protocols.RouteOutcome
 	if errors.Is(err, errHeld) {
 		outcome = protocols.RouteTempFail
 	} else {
-		adm := e.gate(admitRequest{proto: c.ls.Protocol, account: s.acct}, res, err)
+		adm := c.Admit(session.AdmitRequest{Proto: c.Listener().Protocol, Account: s.acct}, res, err)
 		switch {
-		case adm.ok:
+		case adm.OK:
 			outcome = protocols.RouteOK
-		case adm.kind == protocols.FailRejected:
+		case adm.Kind == protocols.FailRejected:
 			outcome = protocols.RouteUnknown
 		default:
-			e.log.Info("recipient deferred", "recipient", rcpt, "reason", adm.reason)
+			c.Log().Info("recipient deferred", "recipient", rcpt, "reason", adm.Reason)
 			outcome = protocols.RouteTempFail
 		}
 	}
-	o := c.loop.relayOut()
+	o := c.RelayOut()
 	s.step(s.m.Routed(res.Destination, outcome, o), o)
 }
 
 // connect opens (or takes from the pool) a leg to the machine's
 // destination. A failure reaches the machine as BackendDown.
-func (s *relaySession) connect() {
-	c, e := s.c, s.c.e
+func (s *Session) connect() {
+	c := s.c
 	id := s.m.Destination()
-	dest := e.destination(id)
+	dest := c.Destination(id)
 	dp, ok := options.DestProtocol{}, false
 	if dest != nil {
-		dp, ok = dest.Protocols[c.ls.Protocol]
+		dp, ok = dest.Protocols[c.Listener().Protocol]
 	}
 	if !ok {
-		e.log.Error("relay: cannot connect to destination", "destination", id, "protocol", c.ls.Protocol)
+		c.Log().Error("relay: cannot connect to destination", "destination", id, "protocol", c.Listener().Protocol)
 		s.downPending = true
-		c.loop.post(s.deliverDown)
+		c.Post(s.deliverDown)
 		return
 	}
-	if l := c.loop.takeLeg(dest, c.ls.Protocol); l != nil {
-		l.owner = s
+	if l := c.TakeLeg(s, dest); l != nil {
 		s.leg = l
-		o := c.loop.relayOut()
-		s.step(s.m.BackendConnected(protocols.BackendLeg{Client: c.forward(), Reused: true}, o), o)
+		o := c.RelayOut()
+		s.step(s.m.BackendConnected(protocols.BackendLeg{Client: c.Forward(), Reused: true}, o), o)
 		return
 	}
-	s.leg = e.dial(c.loop, s, dest, dp, c.forward())
+	s.leg = c.Dial(s, dest, dp)
 }
 
-func (s *relaySession) legUp(l *leg) {
+func (s *Session) LegUp(l session.Leg) {
 	if l != s.leg || s.done {
 		return
 	}
 	c := s.c
-	c.e.healthSuccess(l.dest, c.ls.Protocol)
-	leg := protocols.BackendLeg{StartTLS: l.dp.TLS == options.TLSStartTLS, Client: c.forward()}
-	if l.dp.Forwarding == options.ForwardXClient {
-		f := c.forward()
+	c.HealthSuccess(l.Dest())
+	leg := protocols.BackendLeg{StartTLS: l.Protocol().TLS == options.TLSStartTLS, Client: c.Forward()}
+	if l.Protocol().Forwarding == options.ForwardXClient {
+		f := c.Forward()
 		leg.Forward = &f
 	}
-	o := c.loop.relayOut()
+	o := c.RelayOut()
 	if s.step(s.m.BackendConnected(leg, o), o) {
 		return
 	}
 	s.pump()
 }
 
-func (s *relaySession) legTLSUp(l *leg) {
+func (s *Session) LegTLSUp(l session.Leg) {
 	if l != s.leg || s.done {
 		return
 	}
-	o := s.c.loop.relayOut()
+	o := s.c.RelayOut()
 	if s.step(s.m.BackendTLSStarted(o), o) {
 		return
 	}
-	s.legData(l)
+	s.LegData(l)
 	s.pump()
 }
 
 // legData feeds the backend's bytes to the machine.
-func (s *relaySession) legData(l *leg) {
+func (s *Session) LegData(l session.Leg) {
 	c := s.c
-	if l != s.leg || s.done || !c.live() {
+	if l != s.leg || s.done || !c.Live() {
 		return
 	}
 	progress := false
-	for len(l.in) > 0 && s.leg == l && l.st == legOpen && c.live() {
+	for len(l.Input()) > 0 && s.leg == l && l.Open() && c.Live() {
 		if s.blocked() {
 			s.block()
 			break
 		}
-		o := c.loop.relayOut()
-		n, ev := s.m.FeedBackend(l.in, o)
-		l.in = l.in[n:]
+		o := c.RelayOut()
+		n, ev := s.m.FeedBackend(l.Input(), o)
+		l.Consume(n)
 		progress = progress || n > 0
 		if s.step(ev, o) {
 			return
@@ -307,47 +305,41 @@ func (s *relaySession) legData(l *leg) {
 			break
 		}
 	}
-	if len(l.in) == 0 {
-		l.in = nil
-	}
-	if c.live() && !s.done {
+	if c.Live() && !s.done {
 		s.pump()
-		if c.live() && !s.done {
+		if c.Live() && !s.done {
 			s.arm(false, progress)
 		}
 	}
 }
 
 // legDown tells the machine its leg failed.
-func (s *relaySession) legDown(l *leg, err error) {
+func (s *Session) LegDown(l session.Leg, err error) {
 	if l != s.leg || s.done {
 		return
 	}
 	c := s.c
 	s.leg = nil
-	c.e.log.Warn("relay: backend leg lost", "destination", l.dest.ID, "client", c.client, "err", err)
-	client := c.client
-	var de dialError
+	c.Log().Warn("relay: backend leg lost", "destination", l.Dest().ID, "client", c.Client(), "err", err)
+	client := c.Client()
+	var de session.DialError
 	if errors.As(err, &de) {
 		client = netip.AddrPort{} // the host's doing, whoever the client
 	}
-	c.e.healthFailure(l.dest, c.ls.Protocol, client)
+	c.HealthFailure(l.Dest(), client)
 	s.downPending = true
 	s.deliverDown()
 }
 
 // deliverDown gives the machine its BackendDown (from a loop task); during
 // a client STARTTLS it waits for tlsUp.
-func (s *relaySession) deliverDown() {
+func (s *Session) deliverDown() {
 	c := s.c
-	if !s.downPending || s.done || c.phase == phGone || c.closing {
-		return
-	}
-	if c.phase != phOpen {
-		return // the client's STARTTLS is running: tlsUp delivers it
+	if !s.downPending || s.done || !c.Live() {
+		return // closing, or the client's STARTTLS is running: TLSUp delivers it
 	}
 	s.downPending = false
-	o := c.loop.relayOut()
+	o := c.RelayOut()
 	if s.step(s.m.BackendDown(o), o) {
 		return
 	}
@@ -357,124 +349,101 @@ func (s *relaySession) deliverDown() {
 // tunnel hands the client and the leg to the bridge (an HTTP upgrade): the
 // machine's last output to the client (the 101) is the client's prelude,
 // what it had for the backend goes ahead of the client's own bytes.
-func (s *relaySession) tunnel(o *protocols.RelayOut) {
+func (s *Session) tunnel(o *protocols.RelayOut) {
 	c := s.c
 	l := s.leg
 	s.done = true
 	s.leg = nil
 	s.uncount()
 	s.unblock()
-	if l == nil || l.st != legOpen {
-		c.close()
-		return
-	}
-	prelude := append([]byte(nil), o.Client...)
-	prelude = append(prelude, l.in...)
-	l.in = nil
-	if len(o.Backend) > 0 {
-		c.in = append(append([]byte(nil), o.Backend...), c.in...)
-	}
-	tc, tr := l.tls.tc, l.tls.tr
-	fd, err := l.detach()
-	if err != nil {
-		c.e.refusal("handoff_backend")
-		c.e.log.Warn("hand-off to the bridge failed", "session", c.id, "client", c.client, "err", err)
-		l.drop()
-		c.close()
-		return
-	}
-	back := backendSide{fd: fd, dest: l.dest.ID}
-	if l.tls.active {
-		back.tc, back.tr = tc, tr
-	}
-	c.e.bridge(c, back, prelude, s.acct)
+	c.Tunnel(l, o.Client, o.Backend, s.acct)
 }
 
 // block pauses reading both sides until the destinations drain.
-func (s *relaySession) block() {
+func (s *Session) block() {
 	if s.blocking {
 		return
 	}
 	s.blocking = true
-	s.c.pause()
+	s.c.Pause()
 	if s.leg != nil {
-		s.leg.pause()
+		s.leg.Pause()
 	}
-	s.c.loop.addPaused(s)
+	s.c.AddPaused(s)
 }
 
-func (s *relaySession) unblock() {
+func (s *Session) unblock() {
 	if !s.blocking {
 		return
 	}
 	s.blocking = false
-	s.c.loop.dropPaused(s)
-	s.c.unpause()
+	s.c.DropPaused(s)
+	s.c.Unpause()
 	if s.leg != nil {
-		s.leg.unpause()
+		s.leg.Unpause()
 	}
 }
 
 // resume runs from the loop's tick while blocked.
-func (s *relaySession) resume() {
+func (s *Session) Resume() {
 	c := s.c
-	if !c.live() || s.done {
+	if !c.Live() || s.done {
 		s.unblock()
 		return
 	}
-	if !c.drained() || (s.leg != nil && !s.leg.drained()) {
+	if !c.Drained() || (s.leg != nil && !s.leg.Drained()) {
 		return
 	}
 	s.unblock()
-	if s.leg != nil && len(s.leg.in) > 0 {
-		s.legData(s.leg)
+	if s.leg != nil && len(s.leg.Input()) > 0 {
+		s.LegData(s.leg)
 		return
 	}
 	s.pump()
 }
 
-func (s *relaySession) expired(time.Time) {
+func (s *Session) Expired(time.Time) {
 	c := s.c
 	if s.routing || s.waiting() {
-		c.setDeadline(sweepInterval) // the lookup or the task is on its way
+		c.SetTimeout(limits.SweepInterval) // the lookup or the task is on its way
 		return
 	}
 	if s.m.AwaitingBackend() {
 		if l := s.leg; l != nil {
-			c.e.refusal("reply_timeout")
-			c.e.log.Warn("relay: backend reply timeout", "destination", l.dest.ID, "client", c.client)
-			c.e.healthFailure(l.dest, c.ls.Protocol, c.client)
+			c.Refusal("reply_timeout")
+			c.Log().Warn("relay: backend reply timeout", "destination", l.Dest().ID, "client", c.Client())
+			c.HealthFailure(l.Dest(), c.Client())
 			s.leg = nil
-			l.drop()
+			l.Drop()
 		}
 		s.downPending = true
 		s.deliverDown()
 		return
 	}
-	c.write(s.m.Timeout(c.loop.out[:0]))
-	c.e.refusal("command_timeout")
-	c.e.log.Info("relay: client timeout", "client", c.client, "listener", c.ls.ID)
+	c.Write(s.m.Timeout(c.Out()))
+	c.Refusal("command_timeout")
+	c.Log().Info("relay: client timeout", "client", c.Client(), "listener", c.Listener().ID)
 	s.finish()
 }
 
 // stop: a kick cuts the session (a transaction in flight never got its
 // verdict, so the sender keeps the message); a shutdown lets a transaction
 // in flight finish first (Stop waits up to its grace).
-func (s *relaySession) stop(kick bool) {
+func (s *Session) Stop(kick bool) {
 	c := s.c
 	if kick {
-		c.write(s.m.Timeout(c.loop.out[:0]))
+		c.Write(s.m.Timeout(c.Out()))
 		s.finish()
 		return
 	}
-	o := c.loop.relayOut()
+	o := c.RelayOut()
 	closeNow := s.m.ShuttingDown(o)
 	if s.step(protocols.RelayNone, o) || closeNow {
 		s.finish()
 	}
 }
 
-func (s *relaySession) gone() {
+func (s *Session) Gone() {
 	s.unblock()
 	if !s.done {
 		s.dropLeg() // an idle HTTP leg may serve the next client
@@ -483,40 +452,27 @@ func (s *relaySession) gone() {
 	s.uncount()
 }
 
-func (s *relaySession) uncount() {
+func (s *Session) uncount() {
 	c := s.c
 	if !s.counted {
 		return
 	}
 	s.counted = false
-	c.e.Stats.Relaying.Add(-1)
+	c.Relaying(-1)
 	// The audit line of a session that stayed in the reactor.
-	c.e.log.Info("relayed session ended", "session", c.e.sessionName(c.id), "protocol", c.ls.Protocol, "listener", c.ls.ID,
-		"client", c.client, "last_account", s.acct, "duration_s", seconds(time.Since(s.started)))
+	c.Log().Info("relayed session ended", "session", c.SessionName(), "protocol", c.Listener().Protocol, "listener", c.Listener().ID,
+		"client", c.Client(), "last_account", s.acct, "duration_s", time.Since(s.started).Round(time.Microsecond).Seconds())
 }
 
 // dropLeg gives up the current leg: kept idle for reuse when the machine
 // says it may be, else closed.
-func (s *relaySession) dropLeg() {
+func (s *Session) dropLeg() {
 	l := s.leg
 	if l == nil {
 		return
 	}
 	s.leg = nil
-	if !s.c.loop.parkLeg(s.m, l) {
-		l.drop()
-	}
-}
-
-// waitRelays lets relayed transactions finish during a shutdown.
-func (e *Engine) waitRelays(ctx context.Context) {
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for e.Stats.Relaying.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	if !s.c.ParkLeg(s.m, l) {
+		l.Drop()
 	}
 }
