@@ -12,13 +12,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/sessions"
-	"golang.org/x/sys/unix"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 func (h *harness) login(t *testing.T, user string) *client {
@@ -96,26 +95,6 @@ func TestFailedLoginsResumeTheDialogue(t *testing.T) {
 	}
 }
 
-// smallRcvbuf dials with a tiny receive buffer, so output the client does
-// not read stays in the proxy rather than in the kernel.
-func smallRcvbuf(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // Issue 13, item 1: a client holds unread output at its login's verdict
 // and its backend answers OK and closes at once (as after a per-user limit
 // or a restart), while other clients connect. The session must fail: never
@@ -143,7 +122,7 @@ func TestVerdictWithUnreadOutputNeverCrossesSessions(t *testing.T) {
 		addrMu.Unlock()
 	}
 	for round := 0; round < 5; round++ {
-		attacker := smallRcvbuf(t, h.addr)
+		attacker := testnet.DialSmallReceiveBuffer(t, h.addr)
 		note("mallory", attacker)
 		var pipeline strings.Builder
 		for i := 0; i < 100; i++ { // 6 MB: more than the kernel's buffers take
@@ -215,7 +194,7 @@ func TestVerdictWithUnreadOutputNeverCrossesSessions(t *testing.T) {
 func TestNonReadingClientIsPushedBack(t *testing.T) {
 	b := startBackend(t, echoBackend)
 	h := startEngine(t, b.port())
-	conn := smallRcvbuf(t, h.addr)
+	conn := testnet.DialSmallReceiveBuffer(t, h.addr)
 	const n, size = 2000, 6000 // 20 KB of commands, 12 MB of replies
 	if _, err := io.WriteString(conn, strings.Repeat(fmt.Sprintf("FAT %d\r\n", size), n)); err != nil {
 		t.Fatal(err)
@@ -246,7 +225,7 @@ func TestEndlessPipelineIsBounded(t *testing.T) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	conn := smallRcvbuf(t, h.addr)
+	conn := testnet.DialSmallReceiveBuffer(t, h.addr)
 	wrote := make(chan int64, 1)
 	go func() {
 		chunk := []byte(strings.Repeat("FAT 600\r\n", 4096))

@@ -22,6 +22,7 @@ import (
 	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/internal/fdbudget"
 	"github.com/switchyard-mail/switchyard/internal/testcert"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
@@ -273,24 +274,7 @@ type harness struct {
 	router *fakeRouter
 	addr   string
 	lis    *options.Listener
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *testnet.Buffer
 }
 
 type harnessOpt func(*options.Options, *options.Listener)
@@ -304,7 +288,7 @@ func startEngine(t testing.TB, backendPort int, opts ...harnessOpt) *harness {
 	rb := &recordingBridge{Bridge: br}
 	rt := &fakeRouter{def: "b"}
 	lis := &options.Listener{ID: "fake", Protocol: "fake", Addrs: []string{"127.0.0.1:0"}, PreauthTimeout: time.Minute, MaxConnections: 1000}
-	logs := &syncBuffer{}
+	logs := &testnet.Buffer{}
 	var w io.Writer = logs
 	if testing.Verbose() {
 		w = io.MultiWriter(logs, os.Stderr)

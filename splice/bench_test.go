@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // Benchmarks move b.N MiB from a source peer to a sink peer over loopback,
@@ -104,7 +106,7 @@ func loopCPU(eb *epBridge) time.Duration {
 }
 
 func plainStreams(b *testing.B, br Bridge, n int) []stream {
-	ln := listen(b)
+	ln := testnet.Listen(b)
 	out := make([]stream, n)
 	for i := range out {
 		bs := bridge(b, br, ln, nil, nil)
@@ -114,7 +116,7 @@ func plainStreams(b *testing.B, br Bridge, n int) []stream {
 }
 
 func directStreams(b *testing.B, n int) []stream {
-	ln := listen(b)
+	ln := testnet.Listen(b)
 	out := make([]stream, n)
 	for i := range out {
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -160,7 +162,7 @@ func BenchmarkTLSLeg(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			br := newBridge(b, Config{Portable: portable})
-			ts := startTLS(b, br, listen(b), false, nil)
+			ts := startTLS(b, br, testnet.Listen(b), false, nil)
 			eb, _ := br.(*epBridge)
 			runStreams(b, []stream{{src: ts.backend, dst: ts.client}}, eb)
 			ts.backend.Close()

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // exchange runs data both ways through a session in random chunks and checks
@@ -76,7 +78,7 @@ func exchangeGated(t *testing.T, bs *bridged, clientPrelude, backendPrelude, up,
 func TestRandomChunks(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, portable bool) {
 		b := newBridge(t, Config{Portable: portable, PipeSize: 64 << 10})
-		ln := listen(t)
+		ln := testnet.Listen(t)
 		var wg sync.WaitGroup
 		for i := range 4 {
 			cpre := []byte(fmt.Sprintf("* OK verdict %d\r\n", i))
@@ -98,7 +100,7 @@ func TestRandomChunks(t *testing.T) {
 func TestPreludeOnly(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, portable bool) {
 		b := newBridge(t, Config{Portable: portable})
-		bs := bridge(t, b, listen(t), []byte("a1 OK LOGIN done\r\n"), []byte("a2 NOOP\r\n"))
+		bs := bridge(t, b, testnet.Listen(t), []byte("a1 OK LOGIN done\r\n"), []byte("a2 NOOP\r\n"))
 		exchange(t, bs, []byte("a1 OK LOGIN done\r\n"), []byte("a2 NOOP\r\n"), nil, nil, 7)
 	})
 }
@@ -114,7 +116,7 @@ func TestLargeTransfer(t *testing.T) {
 			t.Skip("the epoll engine is the one under test; the portable one runs the other tests")
 		}
 		b := newBridge(t, Config{Portable: portable})
-		bs := bridge(t, b, listen(t), nil, nil)
+		bs := bridge(t, b, testnet.Listen(t), nil, nil)
 		send := func(c *net.TCPConn, shift int) (uint32, error) {
 			var crc uint32
 			left := total
@@ -179,7 +181,7 @@ func TestLargeTransfer(t *testing.T) {
 func TestHalfCloseClientFirst(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, portable bool) {
 		b := newBridge(t, Config{Portable: portable})
-		bs := bridge(t, b, listen(t), nil, nil)
+		bs := bridge(t, b, testnet.Listen(t), nil, nil)
 		request := randomBytes(300<<10, 1)
 		answer := randomBytes(2<<20, 2)
 		if _, err := bs.client.Write(request); err != nil {
@@ -211,7 +213,7 @@ func TestHalfCloseClientFirst(t *testing.T) {
 func TestHalfCloseBackendFirst(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, portable bool) {
 		b := newBridge(t, Config{Portable: portable})
-		bs := bridge(t, b, listen(t), []byte("+OK "), nil)
+		bs := bridge(t, b, testnet.Listen(t), []byte("+OK "), nil)
 		msg := randomBytes(1<<20, 3)
 		reply := []byte("QUIT\r\n")
 		if _, err := bs.backend.Write(msg); err != nil {
@@ -241,7 +243,7 @@ func TestHalfCloseBackendFirst(t *testing.T) {
 func TestBothCloseAtOnce(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, portable bool) {
 		b := newBridge(t, Config{Portable: portable})
-		ln := listen(t)
+		ln := testnet.Listen(t)
 		for range 20 {
 			bs := bridge(t, b, ln, nil, nil)
 			var wg sync.WaitGroup
@@ -264,7 +266,7 @@ func TestBothCloseAtOnce(t *testing.T) {
 func TestBackendReset(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, portable bool) {
 		b := newBridge(t, Config{Portable: portable})
-		bs := bridge(t, b, listen(t), nil, nil)
+		bs := bridge(t, b, testnet.Listen(t), nil, nil)
 		go func() {
 			chunk := randomBytes(64<<10, 5)
 			for range 1000 { // bounded: ends with an error once the session is gone
@@ -295,7 +297,7 @@ func isReset(err error) bool { return err != nil && strings.Contains(err.Error()
 func TestKick(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, portable bool) {
 		b := newBridge(t, Config{Portable: portable})
-		bs := bridge(t, b, listen(t), []byte("* OK\r\n"), nil)
+		bs := bridge(t, b, testnet.Listen(t), []byte("* OK\r\n"), nil)
 		if _, err := io.ReadFull(bs.client, make([]byte, 6)); err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +331,7 @@ func TestKickOneOfTwo(t *testing.T) {
 	sweepEvery = 10 * time.Millisecond
 	forEachEngine(t, func(t *testing.T, portable bool) {
 		b := newBridge(t, Config{Portable: portable, Loops: 1})
-		ln := listen(t)
+		ln := testnet.Listen(t)
 		kicked := bridge(t, b, ln, nil, nil)
 		kept := bridge(t, b, ln, nil, nil)
 		kicked.s.Close(ReasonKicked)
@@ -344,7 +346,7 @@ func TestIdleTimeout(t *testing.T) {
 	sweepEvery = 20 * time.Millisecond
 	forEachEngine(t, func(t *testing.T, portable bool) {
 		b := newBridge(t, Config{Portable: portable, IdleTimeout: 100 * time.Millisecond})
-		ln := listen(t)
+		ln := testnet.Listen(t)
 		idle := bridge(t, b, ln, nil, nil)
 		st := idle.end.wait(t)
 		if st.Reason != ReasonIdle {
@@ -362,7 +364,7 @@ func TestShutdown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ln := listen(t)
+		ln := testnet.Listen(t)
 		bs := bridge(t, b, ln, nil, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
@@ -385,7 +387,7 @@ func TestShutdown(t *testing.T) {
 func TestPipeCap(t *testing.T) {
 	b := newBridge(t, Config{MaxPipes: 2, Loops: 2})
 	eb := b.(*epBridge)
-	ln := listen(t)
+	ln := testnet.Listen(t)
 	var wg sync.WaitGroup
 	// The receivers start once the bridge holds bytes it cannot deliver in
 	// more directions than it has pipes: each session sends more than the
@@ -416,7 +418,7 @@ func TestPipeCap(t *testing.T) {
 // TestNoPipes: MaxPipes < 0 copies everything through the buffer.
 func TestNoPipes(t *testing.T) {
 	b := newBridge(t, Config{MaxPipes: -1, CopyBufferSize: 4096})
-	bs := bridge(t, b, listen(t), []byte("hello"), []byte("world"))
+	bs := bridge(t, b, testnet.Listen(t), []byte("hello"), []byte("world"))
 	exchange(t, bs, []byte("hello"), []byte("world"), randomBytes(1<<20, 1), randomBytes(1<<20, 2), 3)
 	if n := b.(*epBridge).pipesMade.Load(); n != 0 {
 		t.Errorf("%d pipes made", n)
@@ -426,7 +428,7 @@ func TestNoPipes(t *testing.T) {
 func TestStartErrors(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, portable bool) {
 		b := newBridge(t, Config{Portable: portable})
-		ln := listen(t)
+		ln := testnet.Listen(t)
 		peer, fd := legPair(t, ln)
 		if _, err := b.Start(Leg{FD: fd}, Leg{FD: -1}, Info{}, nil); err == nil {
 			t.Fatal("Start accepted a leg without a descriptor")

@@ -45,16 +45,6 @@ func newBridge(t testing.TB, cfg Config) Bridge {
 	return b
 }
 
-func listen(t testing.TB) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
-}
-
 // legPair connects a test peer to a socket handed over as a bare
 // descriptor, the way the engine hands over a gnet connection: the accepted
 // net.Conn is dup'd, then closed (close, not shutdown: the dup stays a live

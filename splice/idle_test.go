@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // The idle-sessions test needs 4 sockets per session: with both test peers
@@ -37,7 +39,7 @@ func TestIdleSessions(t *testing.T) {
 		return
 	}
 	n := idleSessionCount()
-	ln := listen(t)
+	ln := testnet.Listen(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleSessions$", "-test.count=1")
 	cmd.Env = append(os.Environ(), peerChildEnv+"="+ln.Addr().String()+","+strconv.Itoa(n))
 	cmd.Stderr = os.Stderr

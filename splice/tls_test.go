@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/engine/tlsconn"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 var testTLS struct {
@@ -202,7 +203,7 @@ func TestTLSClientLegEcho(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			forEachEngine(t, func(t *testing.T, portable bool) {
 				b := newBridge(t, Config{Portable: portable})
-				ts := startTLS(t, b, listen(t), backendTLS, []byte("* OK [CAPABILITY IMAP4rev1] ready\r\n"))
+				ts := startTLS(t, b, testnet.Listen(t), backendTLS, []byte("* OK [CAPABILITY IMAP4rev1] ready\r\n"))
 				size := 24 << 20
 				if testing.Short() {
 					size = 6 << 20
@@ -251,7 +252,7 @@ func TestTLSClientLegEcho(t *testing.T) {
 func TestTLSBackpressure(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, portable bool) {
 		b := newBridge(t, Config{Portable: portable})
-		ts := startTLS(t, b, listen(t), false, nil)
+		ts := startTLS(t, b, testnet.Listen(t), false, nil)
 		data := randomBytes(12<<20, 11)
 		go func() {
 			_, _ = ts.backend.Write(data)

@@ -9,35 +9,17 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapclient"
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
-
-// syncBuffer is an output the test reads while run still writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // mockRun is a --mock-backend run in the background.
 type mockRun struct {
-	out, err syncBuffer
+	out, err testnet.Buffer
 	done     chan int
 	cancel   context.CancelFunc
 }

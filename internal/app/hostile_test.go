@@ -13,11 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/switchyard-mail/switchyard/bench/mockimap"
 	"github.com/switchyard-mail/switchyard/bench/mockpop3"
@@ -68,25 +65,6 @@ func mockPort(addr string) int {
 	return n
 }
 
-// tinyReceiveBuffer dials with a 4 KiB receive buffer: output the client
-// does not read stays with the proxy instead of in the kernel.
-func tinyReceiveBuffer(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) }); err != nil {
-			return err
-		}
-		return serr
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // rss is the process's resident set, in bytes, after giving back to the
 // OS what the heap does not use.
 func rss(t *testing.T) int64 {
@@ -122,7 +100,7 @@ func TestHostileVerdictNeverJoinsAnotherSession(t *testing.T) {
 	})
 	_, addr := hostileProxy(t, "imap", mockPort(b.Addr()), `preauth_timeout = "60s"`, "[capabilities.imap]\nallow_plain_auth_without_tls = true\n")
 	for round := 0; round < 3; round++ {
-		attacker := tinyReceiveBuffer(t, addr)
+		attacker := testnet.DialSmallReceiveBuffer(t, addr)
 		var p strings.Builder
 		for i := 0; i < 40000; i++ { // about 6 MB of answers: more than the kernel holds
 			p.WriteString("x CAPABILITY\r\n")
@@ -171,7 +149,7 @@ func TestHostileVerdictNeverJoinsAnotherSession(t *testing.T) {
 // a connection that never reads, until the proxy stops taking them.
 func pipelineWithoutReading(t *testing.T, addr, cmd string, total int) int {
 	t.Helper()
-	c := tinyReceiveBuffer(t, addr)
+	c := testnet.DialSmallReceiveBuffer(t, addr)
 	chunk := []byte(strings.Repeat(cmd, 64<<10/len(cmd)))
 	sent := 0
 	for sent < total {
@@ -251,7 +229,7 @@ func TestHostileNonReadingHTTPDownload(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	_, addr := hostileProxy(t, "http", mockPort(ln.Addr().String()), "", "")
 	before := rss(t)
-	c := tinyReceiveBuffer(t, addr)
+	c := testnet.DialSmallReceiveBuffer(t, addr)
 	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
 	time.Sleep(2 * time.Second) // the backend writes as fast as anyone lets it
 	grew := rss(t) - before
