@@ -229,15 +229,22 @@ func TestDoc(t *testing.T) {
 	}
 }
 
-// engineReasons reads the engine's source for the refusal reasons it can
-// count: the literal reasons given to refusal, ConnRefused and the
-// acceptor's refuse, and prefixes of reasons built as "prefix_" + x.
+// engineReasons reads the source of the engine and its packages for the
+// refusal reasons it can count: the literal reasons given to refusal (or
+// Refusal, as the session kinds, the acceptors, legs and the gate call
+// it), ConnRefused and the acceptor's refuse, and prefixes of reasons built
+// as "prefix_" + x.
 func engineReasons(t *testing.T) (exact, prefixes map[string]string) {
 	t.Helper()
 	files, err := filepath.Glob("../engine/*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
+	below, err := filepath.Glob("../engine/*/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, below...)
 	exact, prefixes = map[string]string{}, map[string]string{}
 	fset := token.NewFileSet()
 	for _, path := range files {
@@ -259,7 +266,7 @@ func engineReasons(t *testing.T) (exact, prefixes map[string]string) {
 			}
 			var arg ast.Expr
 			switch {
-			case sel.Sel.Name == "refusal" && len(call.Args) == 1:
+			case (sel.Sel.Name == "refusal" || sel.Sel.Name == "Refusal") && len(call.Args) == 1:
 				arg = call.Args[0]
 			case sel.Sel.Name == "ConnRefused" && len(call.Args) == 3:
 				arg = call.Args[2]
