@@ -54,8 +54,8 @@ type conn struct {
 	paused    bool
 	closing   bool // close was asked: OnClose follows
 	detached  bool // the socket was duplicated for the bridge or HTTP/2
+	hsSlot    bool // holds a handshake admission
 	tls       tlsconn.State
-	hsSlot    bool   // holds a handshake admission
 	in        []byte // plaintext not consumed by the session
 
 	slot accept.Slot // held until the client is gone (handOff moves it)

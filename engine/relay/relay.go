@@ -31,7 +31,7 @@ type Session struct {
 	done        bool // tunnelled or closed
 	counted     bool // in Stats.Relaying
 	acct        string
-	started     time.Time
+	started     int64 // unix nanoseconds (a time.Time would make the session 96 bytes, not 80)
 }
 
 // New starts a relayed session on c driven by the machine m.
@@ -41,7 +41,7 @@ func New(c session.Conn, m protocols.Relay) *Session {
 
 func (s *Session) Begin() {
 	c := s.c
-	s.started = time.Now()
+	s.started = time.Now().UnixNano()
 	s.counted = true
 	c.Relaying(1)
 	c.SetTimeout(c.Listener().CommandTimeout)
@@ -461,7 +461,7 @@ func (s *Session) uncount() {
 	c.Relaying(-1)
 	// The audit line of a session that stayed in the reactor.
 	c.Log().Info("relayed session ended", "session", c.SessionName(), "protocol", c.Listener().Protocol, "listener", c.Listener().ID,
-		"client", c.Client(), "last_account", s.acct, "duration_s", time.Since(s.started).Round(time.Microsecond).Seconds())
+		"client", c.Client(), "last_account", s.acct, "duration_s", time.Since(time.Unix(0, s.started)).Round(time.Microsecond).Seconds())
 }
 
 // dropLeg gives up the current leg: kept idle for reuse when the machine
