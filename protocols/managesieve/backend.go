@@ -138,27 +138,16 @@ func (b *Backend) TLSStarted(out []byte) []byte {
 }
 
 func (b *Backend) loginReply(r *response, out []byte) ([]byte, protocols.BackendEvent) {
-	st, ok := b.waiting.Next()
+	st, out, ev, done := b.waiting.Reply(&b.Verdict, r.raw, r.kind == 's', "challenge", stepAuth, out)
 	switch {
-	case !ok:
-		return out, b.Failf("unsolicited response %s", eol.Quote(r.raw))
-	case r.kind == 's':
-		return b.Challenge(st == stepAuth, "challenge", r.raw, out)
-	}
-	b.waiting.Done()
-	switch {
+	case done:
+		return out, ev
 	case st == stepXClient && r.kind == 'o':
 		return out, protocols.BackendNone
 	case st == stepXClient:
 		return out, b.Failf("XCLIENT refused: %s", eol.Quote(r.raw))
 	case r.kind == 'o':
-		b.Reply = append(b.Reply[:0], r.raw...)
-		return out, b.End(protocols.BackendAuthOK)
+		return out, b.Accepted(r.raw, "")
 	}
-	if b.cfg.HideAuthErrors && string(r.code) != "TRYLATER" {
-		b.Reply = append(b.Reply[:0], replyAuthFailed...)
-	} else {
-		b.Reply = append(b.Reply[:0], r.raw...)
-	}
-	return out, b.End(protocols.BackendAuthFailed)
+	return out, b.Refused(b.cfg.HideAuthErrors && string(r.code) != "TRYLATER", replyAuthFailed, r.raw, "")
 }

@@ -190,15 +190,10 @@ func (b *Backend) TLSStarted(out []byte) []byte {
 }
 
 func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEvent) {
-	st, ok := b.waiting.Next()
+	st, out, ev, done := b.waiting.Reply(&b.Verdict, r.line, r.kind == 'c', "continuation", stepAuth, out)
 	switch {
-	case !ok:
-		return out, b.Failf("unsolicited response %s", eol.Quote(r.line))
-	case r.kind == 'c':
-		return b.Challenge(st == stepAuth, "continuation", r.line, out)
-	}
-	b.waiting.Done()
-	switch {
+	case done:
+		return out, ev
 	case st == stepUTF8:
 		// The client has its +OK from the proxy already; a backend that
 		// refuses UTF-8 mode can still take the login, in ASCII mode.
@@ -206,17 +201,11 @@ func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEve
 	case r.kind == '+' && (st == stepXClient || st == stepUser):
 		return b.send(out), protocols.BackendNone
 	case r.kind == '+':
-		b.Reply = append(append(b.Reply[:0], r.line...), "\r\n"...)
-		return out, b.End(protocols.BackendAuthOK)
+		return out, b.Accepted(r.line, "\r\n")
 	case st == stepXClient:
 		return out, b.Failf("XCLIENT refused: %s", eol.Quote(r.line))
 	}
-	if b.cfg.HideAuthErrors && !temporaryCode(r.code) {
-		b.Reply = append(b.Reply[:0], replyAuthFailed...)
-	} else {
-		b.Reply = append(append(b.Reply[:0], r.line...), "\r\n"...)
-	}
-	return out, b.End(protocols.BackendAuthFailed)
+	return out, b.Refused(b.cfg.HideAuthErrors && !temporaryCode(r.code), replyAuthFailed, r.line, "\r\n")
 }
 
 // temporaryCode: refusals that are not about the credentials and that the

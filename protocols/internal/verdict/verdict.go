@@ -75,6 +75,26 @@ func (v *Verdict) End(ev protocols.BackendEvent) protocols.BackendEvent {
 	return ev
 }
 
+// Accepted ends the replay with BackendAuthOK; the client gets the
+// backend's reply, line and then end (the terminator, for a machine that
+// trimmed it).
+func (v *Verdict) Accepted(line []byte, end string) protocols.BackendEvent {
+	v.Reply = append(append(v.Reply[:0], line...), end...)
+	return v.End(protocols.BackendAuthOK)
+}
+
+// Refused ends the replay with BackendAuthFailed; the client gets hidden
+// when hide (the backend's words are kept from it), else the backend's
+// reply as Accepted takes it.
+func (v *Verdict) Refused(hide bool, hidden string, line []byte, end string) protocols.BackendEvent {
+	if hide {
+		v.Reply = append(v.Reply[:0], hidden...)
+	} else {
+		v.Reply = append(append(v.Reply[:0], line...), end...)
+	}
+	return v.End(protocols.BackendAuthFailed)
+}
+
 // Fail ends the replay with BackendFailed: nothing is relayed.
 func (v *Verdict) Fail(err error) protocols.BackendEvent {
 	v.Result, v.err, v.Reply = protocols.BackendFailed, err, nil

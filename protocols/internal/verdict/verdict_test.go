@@ -81,3 +81,38 @@ func TestStartTLSReply(t *testing.T) {
 		t.Fatalf("refused: %v %v", ev, v.Err())
 	}
 }
+
+func TestAcceptedRefused(t *testing.T) {
+	var v Verdict
+	if ev := v.Accepted([]byte("+OK in"), "\r\n"); ev != protocols.BackendAuthOK || string(v.Relay()) != "+OK in\r\n" {
+		t.Fatalf("Accepted: %v %q", ev, v.Relay())
+	}
+	v = Verdict{}
+	if ev := v.Refused(false, "-ERR hidden\r\n", []byte("-ERR no such user"), "\r\n"); ev != protocols.BackendAuthFailed || string(v.Relay()) != "-ERR no such user\r\n" {
+		t.Fatalf("Refused: %v %q", ev, v.Relay())
+	}
+	v = Verdict{}
+	if ev := v.Refused(true, "-ERR hidden\r\n", []byte("-ERR no such user"), "\r\n"); ev != protocols.BackendAuthFailed || string(v.Relay()) != "-ERR hidden\r\n" {
+		t.Fatalf("Refused hidden: %v %q", ev, v.Relay())
+	}
+}
+
+func TestPendingReply(t *testing.T) {
+	v := Verdict{Name: "x backend"}
+	var p Pending[int]
+	if _, _, ev, done := p.Reply(&v, []byte("OK"), false, "challenge", 2, nil); !done || ev != protocols.BackendFailed ||
+		v.Err().Error() != `x backend: unsolicited response "OK"` {
+		t.Fatalf("unsolicited: %v %v %v", ev, done, v.Err())
+	}
+	v = Verdict{Name: "x backend"}
+	p.Add(1)
+	p.Add(2)
+	if _, _, ev, done := p.Reply(&v, []byte("+ x"), true, "challenge", 2, nil); !done || ev != protocols.BackendFailed ||
+		v.Err().Error() != `x backend: unexpected challenge "+ x"` || len(p) != 2 {
+		t.Fatalf("challenge to the wrong command: %v %v %v %v", ev, done, v.Err(), p)
+	}
+	v = Verdict{Name: "x backend"}
+	if s, _, ev, done := p.Reply(&v, []byte("OK"), false, "challenge", 2, nil); done || ev != protocols.BackendNone || s != 1 || len(p) != 1 {
+		t.Fatalf("final reply: %v %v %v %v", s, ev, done, p)
+	}
+}
