@@ -23,7 +23,6 @@ const (
 	bsCapa                  // waiting for the status line of CAPA
 	bsCapaList              // reading the CAPA lines up to "."
 	bsStartTLS
-	bsTLS // waiting for TLSStarted
 	bsLogin
 )
 
@@ -50,7 +49,6 @@ type Backend struct {
 	state     backendState
 	caps      capaSet
 	capaLines int
-	tlsDone   bool
 	scan      int
 	// greetXClient: XCLIENT attributes from the greeting's response code.
 	greetXClient []string
@@ -72,7 +70,7 @@ func NewBackend(cfg BackendConfig) *Backend {
 // Feed consumes backend lines. After BackendStartTLS and the verdict it
 // consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	return b.FeedFramed(in, out, b.state == bsTLS, &b.scan, frameResponse, "response line too long", b.handle)
+	return b.FeedFramed(in, out, &b.scan, frameResponse, "response line too long", b.handle)
 }
 
 func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
@@ -104,7 +102,6 @@ func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEven
 			return b.advance(out)
 		}
 	case bsStartTLS:
-		b.state = bsTLS
 		return out, b.StartTLSReply(r.kind == '+', "STLS", line)
 	case bsLogin:
 		return b.loginReply(&r, out)
@@ -136,7 +133,7 @@ func (b *Backend) capaLine(line []byte, out []byte) ([]byte, protocols.BackendEv
 // to the proxy (UTF8FromLogin), after XCLIENT (which stands for the
 // connection) and before the credentials, as a client would send it.
 func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
-	if b.cfg.StartTLS && !b.tlsDone {
+	if b.NeedStartTLS(b.cfg.StartTLS) {
 		b.state = bsStartTLS
 		return b.SendStartTLS(b.caps.stls, "STLS", out)
 	}
@@ -181,10 +178,10 @@ func (b *Backend) send(out []byte) []byte {
 // TLSStarted tells the machine the backend leg is now TLS: capabilities
 // learnt before are discarded and asked again.
 func (b *Backend) TLSStarted(out []byte) []byte {
-	if b.state != bsTLS {
+	if !b.MarkTLS() {
 		return out
 	}
-	b.tlsDone, b.scan = true, 0
+	b.scan = 0
 	out, _ = b.sendCapa(out)
 	return out
 }

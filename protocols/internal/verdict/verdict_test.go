@@ -116,3 +116,27 @@ func TestPendingReply(t *testing.T) {
 		t.Fatalf("final reply: %v %v %v %v", s, ev, done, p)
 	}
 }
+
+func TestStartTLSStages(t *testing.T) {
+	v := Verdict{Name: "x backend"}
+	step := func(rest, out []byte) (int, []byte, protocols.BackendEvent) { return 1, out, protocols.BackendNone }
+	if !v.NeedStartTLS(true) || v.NeedStartTLS(false) || v.MarkTLS() {
+		t.Fatal("a fresh verdict: STARTTLS needed when required, nothing to mark")
+	}
+	if ev := v.StartTLSReply(true, "STLS", []byte("+OK")); ev != protocols.BackendStartTLS {
+		t.Fatalf("StartTLSReply: %v", ev)
+	}
+	if n, _, ev := v.Feed([]byte("ab"), nil, step); n != 0 || ev != protocols.BackendNone {
+		t.Fatalf("Feed while waiting for TLSStarted: %d %v", n, ev)
+	}
+	if !v.MarkTLS() || v.MarkTLS() || v.NeedStartTLS(true) {
+		t.Fatal("MarkTLS: once, and STARTTLS is done")
+	}
+	if n, _, _ := v.Feed([]byte("ab"), nil, step); n != 2 {
+		t.Fatalf("Feed after TLSStarted consumed %d", n)
+	}
+	v = Verdict{Name: "x backend"}
+	if ev := v.StartTLSReply(false, "STLS", []byte("-ERR no")); ev != protocols.BackendFailed || v.Err().Error() != `x backend: STLS refused: "-ERR no"` {
+		t.Fatalf("refused: %v %v", ev, v.Err())
+	}
+}
