@@ -105,12 +105,9 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 		b.state = bsStartTLS
 		return b.SendStartTLS(b.caps.starttls, "STARTTLS", out)
 	}
-	if b.cfg.Login == nil {
-		return out, b.Failf("no credentials to replay")
-	}
-	auth, err := b.authCommand(b.cfg.Login.Creds)
-	if err != nil {
-		return out, b.Fail(err)
+	auth, ev := verdict.LoginCommand(&b.Verdict, b.cfg.Login, b.authCommand)
+	if ev != protocols.BackendNone {
+		return out, ev
 	}
 	for _, l := range forward.DovecotXClientArgs(b.cfg.Forward, b.caps.xclient) {
 		out = append(out, l...)

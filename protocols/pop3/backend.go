@@ -137,12 +137,9 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 		b.state = bsStartTLS
 		return b.SendStartTLS(b.caps.stls, "STLS", out)
 	}
-	if b.cfg.Login == nil {
-		return out, b.Failf("no credentials to replay")
-	}
-	login, err := b.loginCommands(b.cfg.Login.Creds)
-	if err != nil {
-		return out, b.Fail(err)
+	login, ev := verdict.LoginCommand(&b.Verdict, b.cfg.Login, b.loginCommands)
+	if ev != protocols.BackendNone {
+		return out, ev
 	}
 	b.todo = b.todo[:0]
 	xclient := b.caps.xclient

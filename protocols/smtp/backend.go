@@ -154,12 +154,9 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 			return append(out, "\r\n"...), protocols.BackendNone
 		}
 	}
-	if b.cfg.Login == nil {
-		return out, b.Failf("no credentials to replay")
-	}
-	first, err := b.authCommand(b.cfg.Login.Creds)
-	if err != nil {
-		return out, b.Fail(err)
+	first, ev := verdict.LoginCommand(&b.Verdict, b.cfg.Login, b.authCommand)
+	if ev != protocols.BackendNone {
+		return out, ev
 	}
 	b.state = bsAuth
 	return append(out, first...), protocols.BackendNone

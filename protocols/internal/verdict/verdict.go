@@ -86,6 +86,21 @@ func (v *Verdict) StartTLSReply(accepted bool, cmd string, line []byte) protocol
 	return protocols.BackendStartTLS
 }
 
+// LoginCommand builds the first login commands from login's credentials
+// with build (the machine's own): the replay fails when there is no login
+// ("no credentials to replay") or build refuses the credentials.
+func LoginCommand[C any](v *Verdict, login *protocols.Login, build func(sasl.Credentials) (C, error)) (C, protocols.BackendEvent) {
+	var cmd C
+	if login == nil {
+		return cmd, v.Failf("no credentials to replay")
+	}
+	cmd, err := build(login.Creds)
+	if err != nil {
+		return cmd, v.Fail(err)
+	}
+	return cmd, protocols.BackendNone
+}
+
 // Relay returns the bytes for the client after BackendAuthOK or
 // BackendAuthFailed.
 func (v *Verdict) Relay() []byte { return v.Reply }

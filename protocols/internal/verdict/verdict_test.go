@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 func TestVerdict(t *testing.T) {
@@ -138,5 +139,26 @@ func TestStartTLSStages(t *testing.T) {
 	v = Verdict{Name: "x backend"}
 	if ev := v.StartTLSReply(false, "STLS", []byte("-ERR no")); ev != protocols.BackendFailed || v.Err().Error() != `x backend: STLS refused: "-ERR no"` {
 		t.Fatalf("refused: %v %v", ev, v.Err())
+	}
+}
+
+func TestLoginCommand(t *testing.T) {
+	build := func(c sasl.Credentials) (string, error) {
+		if c.Username == "" {
+			return "", errors.New("x backend: no user")
+		}
+		return "LOGIN " + c.Username, nil
+	}
+	v := Verdict{Name: "x backend"}
+	if _, ev := LoginCommand(&v, nil, build); ev != protocols.BackendFailed || v.Err().Error() != "x backend: no credentials to replay" {
+		t.Fatalf("no login: %v %v", ev, v.Err())
+	}
+	v = Verdict{Name: "x backend"}
+	if _, ev := LoginCommand(&v, &protocols.Login{}, build); ev != protocols.BackendFailed || v.Err().Error() != "x backend: no user" {
+		t.Fatalf("refused: %v %v", ev, v.Err())
+	}
+	v = Verdict{Name: "x backend"}
+	if cmd, ev := LoginCommand(&v, &protocols.Login{Creds: sasl.Credentials{Username: "u"}}, build); ev != protocols.BackendNone || cmd != "LOGIN u" {
+		t.Fatalf("built: %q %v", cmd, ev)
 	}
 }
