@@ -31,7 +31,6 @@ const (
 	bsGreeting backendState = iota
 	bsCapability
 	bsStartTLS
-	bsTLS // waiting for TLSStarted
 	bsAuth
 )
 
@@ -45,7 +44,6 @@ type Backend struct {
 	state    backendState
 	caps     capSet
 	haveCaps bool
-	tlsDone  bool
 	scan     int
 
 	prefix    string // internal tag prefix, distinct from the client's tag
@@ -94,7 +92,7 @@ func validTag(t string) bool {
 // Feed consumes backend responses. After BackendStartTLS and the verdict it
 // consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	return b.FeedFramed(in, out, b.state == bsTLS, &b.scan, frameResponse, "response line too long", b.handle)
+	return b.FeedFramed(in, out, &b.scan, frameResponse, "response line too long", b.handle)
 }
 
 func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
@@ -114,7 +112,6 @@ func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEven
 		if r.kind == '*' {
 			return out, protocols.BackendNone
 		}
-		b.state = bsTLS
 		return out, b.StartTLSReply(r.kind == 't' && bytes.Equal(r.tag, b.tlsTag) && r.is("OK"), "STARTTLS", line)
 	case bsAuth:
 		return b.authReply(&r, out)
@@ -161,7 +158,7 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 		out = append(out, b.capTag...)
 		return append(out, " CAPABILITY\r\n"...), protocols.BackendNone
 	}
-	if b.cfg.StartTLS && !b.tlsDone {
+	if b.NeedStartTLS(b.cfg.StartTLS) {
 		if b.caps&capStartTLS == 0 {
 			return out, b.Failf("STARTTLS required but not advertised")
 		}
@@ -192,10 +189,10 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 // TLSStarted tells the machine the backend leg is now TLS: capabilities
 // learnt before are discarded and asked again.
 func (b *Backend) TLSStarted(out []byte) []byte {
-	if b.state != bsTLS {
+	if !b.MarkTLS() {
 		return out
 	}
-	b.tlsDone, b.scan = true, 0
+	b.scan = 0
 	b.caps, b.haveCaps = 0, false
 	out, _ = b.advance(out)
 	return out

@@ -18,8 +18,7 @@ type backendState uint8
 
 const (
 	bsCaps     backendState = iota // reading a capability block up to OK
-	bsStartTLS                     // STARTTLS sent
-	bsTLS                          // waiting for TLSStarted
+	bsStartTLS                     // STARTTLS sent (then Feed pauses until TLSStarted)
 	bsLogin
 )
 
@@ -33,11 +32,10 @@ const (
 // Backend replays one client's authentication on a ManageSieve backend.
 // It implements protocols.BackEnd.
 type Backend struct {
-	cfg     BackendConfig
-	state   backendState
-	caps    capSet
-	tlsDone bool
-	fr      framer
+	cfg   BackendConfig
+	state backendState
+	caps  capSet
+	fr    framer
 
 	waiting verdict.Pending[step]
 
@@ -55,7 +53,7 @@ func NewBackend(cfg BackendConfig) *Backend {
 // Feed consumes backend responses. After BackendStartTLS and the verdict
 // it consumes nothing past the response that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	return b.Verdict.Feed(in, out, b.state == bsTLS, b.next)
+	return b.Verdict.Feed(in, out, b.next)
 }
 
 // next takes one response.
@@ -93,7 +91,6 @@ func (b *Backend) handle(raw []byte, out []byte) ([]byte, protocols.BackendEvent
 		}
 		return out, b.Failf("unexpected greeting %s", eol.Quote(raw))
 	case bsStartTLS:
-		b.state = bsTLS
 		return out, b.StartTLSReply(r.kind == 'o', "STARTTLS", raw)
 	case bsLogin:
 		return b.loginReply(&r, out)
@@ -104,16 +101,13 @@ func (b *Backend) handle(raw []byte, out []byte) ([]byte, protocols.BackendEvent
 // advance sends what follows a capability block: STARTTLS, or XCLIENT and
 // AUTHENTICATE, pipelined.
 func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
-	if b.cfg.StartTLS && !b.tlsDone {
+	if b.NeedStartTLS(b.cfg.StartTLS) {
 		b.state = bsStartTLS
 		return b.SendStartTLS(b.caps.starttls, "STARTTLS", out)
 	}
-	if b.cfg.Login == nil {
-		return out, b.Failf("no credentials to replay")
-	}
-	auth, err := b.authCommand(b.cfg.Login.Creds)
-	if err != nil {
-		return out, b.Fail(err)
+	auth, ev := verdict.LoginCommand(&b.Verdict, b.cfg.Login, b.authCommand)
+	if ev != protocols.BackendNone {
+		return out, ev
 	}
 	for _, l := range forward.DovecotXClientArgs(b.cfg.Forward, b.caps.xclient) {
 		out = append(out, l...)
@@ -128,37 +122,26 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 // TLSStarted tells the machine the backend leg is now TLS. The backend
 // sends a fresh capability block on its own (RFC 5804 section 2.2).
 func (b *Backend) TLSStarted(out []byte) []byte {
-	if b.state != bsTLS {
+	if !b.MarkTLS() {
 		return out
 	}
-	b.tlsDone, b.fr = true, framer{}
+	b.fr = framer{}
 	b.caps = capSet{}
 	b.state = bsCaps
 	return out
 }
 
 func (b *Backend) loginReply(r *response, out []byte) ([]byte, protocols.BackendEvent) {
-	st, ok := b.waiting.Next()
+	st, out, ev, done := b.waiting.Reply(&b.Verdict, r.raw, r.kind == 's', "challenge", stepAuth, out)
 	switch {
-	case !ok:
-		return out, b.Failf("unsolicited response %s", eol.Quote(r.raw))
-	case r.kind == 's':
-		return b.Challenge(st == stepAuth, "challenge", r.raw, out)
-	}
-	b.waiting.Done()
-	switch {
+	case done:
+		return out, ev
 	case st == stepXClient && r.kind == 'o':
 		return out, protocols.BackendNone
 	case st == stepXClient:
 		return out, b.Failf("XCLIENT refused: %s", eol.Quote(r.raw))
 	case r.kind == 'o':
-		b.Reply = append(b.Reply[:0], r.raw...)
-		return out, b.End(protocols.BackendAuthOK)
+		return out, b.Accepted(r.raw, "")
 	}
-	if b.cfg.HideAuthErrors && string(r.code) != "TRYLATER" {
-		b.Reply = append(b.Reply[:0], replyAuthFailed...)
-	} else {
-		b.Reply = append(b.Reply[:0], r.raw...)
-	}
-	return out, b.End(protocols.BackendAuthFailed)
+	return out, b.Refused(b.cfg.HideAuthErrors && string(r.code) != "TRYLATER", replyAuthFailed, r.raw, "")
 }

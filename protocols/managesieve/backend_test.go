@@ -1,30 +1,21 @@
 package managesieve
 
 import (
-	"net/netip"
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
-	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 )
 
 func plainLogin(user, pass string) *protocols.Login {
-	return &protocols.Login{Creds: sasl.Credentials{Mechanism: sasl.Plain, Username: user, Password: pass}}
+	return prototest.PasswordLogin(sasl.Plain, user, pass)
 }
 
-func bearerLogin(mech string) *protocols.Login {
-	return &protocols.Login{Creds: sasl.Credentials{Mechanism: mech, Username: "u@example.com", Token: "tok"}}
-}
-
-var testInfo = &forward.Info{
-	Client:    netip.MustParseAddrPort("192.0.2.7:40000"),
-	Local:     netip.MustParseAddrPort("192.0.2.1:4190"),
-	SessionID: "sy-42",
-	TTL:       5,
-	Proto:     "ESMTP", // must be ignored
-}
+var (
+	bearerLogin = prototest.BearerLogin
+	testInfo    = prototest.ForwardInfo("192.0.2.7:40000", "192.0.2.1:4190", 5)
+)
 
 // What Dovecot 2.3 (Pigeonhole) sends to a trusted peer.
 const (
@@ -36,12 +27,11 @@ const (
 	authPlain = "AUTHENTICATE \"PLAIN\" \"AGFsaWNlAHNlY3JldA==\"\r\n"
 )
 
-// transcript is prototest.Transcript, local so that the table may leave
-// the field names out.
+// transcript: see prototest.RunTranscripts.
 type transcript prototest.Transcript[BackendConfig]
 
 func TestBackendTranscripts(t *testing.T) {
-	for _, tc := range []transcript{
+	prototest.RunTranscripts(t, NewBackend, []transcript{
 		{"plain", BackendConfig{Login: plainLogin("alice", "secret")},
 			[]string{plainCaps, "OK \"Logged in.\"\r\n"}, authPlain, []string{`ok "OK \"Logged in.\"\r\n"`}},
 		{"xclient-pipelined", BackendConfig{Login: plainLogin("alice", "secret"), Forward: testInfo},
@@ -73,17 +63,10 @@ func TestBackendTranscripts(t *testing.T) {
 			[]string{"BYE \"Too busy\"\r\n"}, "", []string{`failed: managesieve backend: backend closing: "BYE \"Too busy\""`}},
 		{"garbage", BackendConfig{Login: plainLogin("a", "b")},
 			[]string{"+OK POP3\r\n"}, "", []string{`failed: managesieve backend: malformed response "+OK POP3"`}},
-	} {
-		prototest.RunTranscript(t, NewBackend, prototest.Transcript[BackendConfig](tc))
-	}
+	})
 }
 
 func TestBackendLeavesBytesAfterVerdict(t *testing.T) {
-	b := NewBackend(BackendConfig{Login: plainLogin("alice", "secret")})
-	b.Feed([]byte(plainCaps), nil)
-	in := []byte("OK \"Logged in.\"\r\nOK \"listed\"\r\n")
-	n, _, ev := b.Feed(in, nil)
-	if ev != protocols.BackendAuthOK || string(in[n:]) != "OK \"listed\"\r\n" {
-		t.Fatalf("ev %v, left %q", ev, in[n:])
-	}
+	prototest.CheckLeavesAfterVerdict(t, NewBackend(BackendConfig{Login: plainLogin("alice", "secret")}),
+		[]string{plainCaps}, "OK \"Logged in.\"\r\n", "OK \"listed\"\r\n")
 }

@@ -44,16 +44,12 @@ func FuzzSieveBackendFeed(f *testing.F) {
 	f.Add([]byte(dovecotCaps+"OK\r\nOK {2}\r\nhi\r\n"), []byte{1}, uint8(4))
 	f.Add([]byte(loginCaps+"\"UGFzc3dvcmQ6\"\r\n{0}\r\n\r\nBYE\r\n"), []byte{2}, uint8(2))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
-		logins := []*protocols.Login{
+		cfg := prototest.ReplayFlags(flags, [4]*protocols.Login{
 			plainLogin("alice", "secret"),
 			{Creds: sasl.Credentials{Mechanism: sasl.Login, Username: "jörg", Password: "p\"ä"}},
 			bearerLogin(sasl.OAuthBearer),
 			bearerLogin(sasl.XOAuth2),
-		}
-		cfg := BackendConfig{Login: logins[flags&3], StartTLS: flags&8 != 0, HideAuthErrors: flags&16 != 0}
-		if flags&4 != 0 {
-			cfg.Forward = testInfo
-		}
+		}, testInfo)
 		prototest.BackendFuzz[*Backend]{
 			New:      func() *Backend { return NewBackend(cfg) },
 			StartTLS: cfg.StartTLS,

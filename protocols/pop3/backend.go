@@ -23,7 +23,6 @@ const (
 	bsCapa                  // waiting for the status line of CAPA
 	bsCapaList              // reading the CAPA lines up to "."
 	bsStartTLS
-	bsTLS // waiting for TLSStarted
 	bsLogin
 )
 
@@ -50,7 +49,6 @@ type Backend struct {
 	state     backendState
 	caps      capaSet
 	capaLines int
-	tlsDone   bool
 	scan      int
 	// greetXClient: XCLIENT attributes from the greeting's response code.
 	greetXClient []string
@@ -72,7 +70,7 @@ func NewBackend(cfg BackendConfig) *Backend {
 // Feed consumes backend lines. After BackendStartTLS and the verdict it
 // consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	return b.FeedFramed(in, out, b.state == bsTLS, &b.scan, frameResponse, "response line too long", b.handle)
+	return b.FeedFramed(in, out, &b.scan, frameResponse, "response line too long", b.handle)
 }
 
 func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEvent) {
@@ -104,7 +102,6 @@ func (b *Backend) handle(line []byte, out []byte) ([]byte, protocols.BackendEven
 			return b.advance(out)
 		}
 	case bsStartTLS:
-		b.state = bsTLS
 		return out, b.StartTLSReply(r.kind == '+', "STLS", line)
 	case bsLogin:
 		return b.loginReply(&r, out)
@@ -136,16 +133,13 @@ func (b *Backend) capaLine(line []byte, out []byte) ([]byte, protocols.BackendEv
 // to the proxy (UTF8FromLogin), after XCLIENT (which stands for the
 // connection) and before the credentials, as a client would send it.
 func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
-	if b.cfg.StartTLS && !b.tlsDone {
+	if b.NeedStartTLS(b.cfg.StartTLS) {
 		b.state = bsStartTLS
 		return b.SendStartTLS(b.caps.stls, "STLS", out)
 	}
-	if b.cfg.Login == nil {
-		return out, b.Failf("no credentials to replay")
-	}
-	login, err := b.loginCommands(b.cfg.Login.Creds)
-	if err != nil {
-		return out, b.Fail(err)
+	login, ev := verdict.LoginCommand(&b.Verdict, b.cfg.Login, b.loginCommands)
+	if ev != protocols.BackendNone {
+		return out, ev
 	}
 	b.todo = b.todo[:0]
 	xclient := b.caps.xclient
@@ -181,24 +175,19 @@ func (b *Backend) send(out []byte) []byte {
 // TLSStarted tells the machine the backend leg is now TLS: capabilities
 // learnt before are discarded and asked again.
 func (b *Backend) TLSStarted(out []byte) []byte {
-	if b.state != bsTLS {
+	if !b.MarkTLS() {
 		return out
 	}
-	b.tlsDone, b.scan = true, 0
+	b.scan = 0
 	out, _ = b.sendCapa(out)
 	return out
 }
 
 func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEvent) {
-	st, ok := b.waiting.Next()
+	st, out, ev, done := b.waiting.Reply(&b.Verdict, r.line, r.kind == 'c', "continuation", stepAuth, out)
 	switch {
-	case !ok:
-		return out, b.Failf("unsolicited response %s", eol.Quote(r.line))
-	case r.kind == 'c':
-		return b.Challenge(st == stepAuth, "continuation", r.line, out)
-	}
-	b.waiting.Done()
-	switch {
+	case done:
+		return out, ev
 	case st == stepUTF8:
 		// The client has its +OK from the proxy already; a backend that
 		// refuses UTF-8 mode can still take the login, in ASCII mode.
@@ -206,17 +195,11 @@ func (b *Backend) loginReply(r *reply, out []byte) ([]byte, protocols.BackendEve
 	case r.kind == '+' && (st == stepXClient || st == stepUser):
 		return b.send(out), protocols.BackendNone
 	case r.kind == '+':
-		b.Reply = append(append(b.Reply[:0], r.line...), "\r\n"...)
-		return out, b.End(protocols.BackendAuthOK)
+		return out, b.Accepted(r.line, "\r\n")
 	case st == stepXClient:
 		return out, b.Failf("XCLIENT refused: %s", eol.Quote(r.line))
 	}
-	if b.cfg.HideAuthErrors && !temporaryCode(r.code) {
-		b.Reply = append(b.Reply[:0], replyAuthFailed...)
-	} else {
-		b.Reply = append(append(b.Reply[:0], r.line...), "\r\n"...)
-	}
-	return out, b.End(protocols.BackendAuthFailed)
+	return out, b.Refused(b.cfg.HideAuthErrors && !temporaryCode(r.code), replyAuthFailed, r.line, "\r\n")
 }
 
 // temporaryCode: refusals that are not about the credentials and that the

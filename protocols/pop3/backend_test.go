@@ -1,7 +1,6 @@
 package pop3
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 
@@ -12,7 +11,7 @@ import (
 )
 
 func plainLogin(user, pass string) *protocols.Login {
-	return &protocols.Login{Creds: sasl.Credentials{Mechanism: sasl.Login, Username: user, Password: pass}}
+	return prototest.PasswordLogin(sasl.Login, user, pass)
 }
 
 // utf8Login is a USER/PASS login after the client's UTF8, as the Server
@@ -23,16 +22,10 @@ func utf8Login(user, pass string) *protocols.Login {
 	return l
 }
 
-func bearerLogin(mech string) *protocols.Login {
-	return &protocols.Login{Creds: sasl.Credentials{Mechanism: mech, Username: "u@example.com", Token: "tok"}}
-}
-
-var testInfo = &forward.Info{
-	Client:    netip.MustParseAddrPort("[2001:db8::7]:40000"),
-	Local:     netip.MustParseAddrPort("192.0.2.1:110"),
-	SessionID: "sy-42",
-	Proto:     "ESMTP", // must be ignored
-}
+var (
+	bearerLogin = prototest.BearerLogin
+	testInfo    = prototest.ForwardInfo("[2001:db8::7]:40000", "192.0.2.1:110", 0)
+)
 
 const (
 	dovecotGreeting = "+OK Dovecot ready.\r\n"
@@ -42,15 +35,14 @@ const (
 	utf8Capa = "+OK\r\nTOP\r\nPIPELINING\r\nSTLS\r\nXCLIENT ADDR PORT\r\nUTF8 USER\r\nSASL PLAIN\r\n.\r\n"
 )
 
-// transcript is prototest.Transcript, local so that the table may leave
-// the field names out.
+// transcript: see prototest.RunTranscripts.
 type transcript prototest.Transcript[BackendConfig]
 
 // Each case feeds backend lines (one string per network read) and checks
 // what the machine sent and what it asked of the engine. Every case also
 // runs with the backend's bytes delivered one at a time.
 func TestBackendTranscripts(t *testing.T) {
-	for _, tc := range []transcript{
+	prototest.RunTranscripts(t, NewBackend, []transcript{
 		{"dovecot-plain", BackendConfig{Login: plainLogin("alice", "secret")},
 			[]string{dovecotGreeting, dovecotCapa, "+OK Logged in.\r\n"},
 			"CAPA\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", []string{`ok "+OK Logged in.\r\n"`}},
@@ -130,21 +122,13 @@ func TestBackendTranscripts(t *testing.T) {
 		{"unsafe-user-pass", BackendConfig{Login: plainLogin("a\r\nDELE 1", "b")},
 			[]string{"+OK hi\r\n", "+OK\r\nUSER\r\n.\r\n"},
 			"CAPA\r\n", []string{"failed: pop3 backend: credentials cannot be sent with USER/PASS and SASL PLAIN is not advertised"}},
-	} {
-		prototest.RunTranscript(t, NewBackend, prototest.Transcript[BackendConfig](tc))
-	}
+	})
 }
 
 // Bytes after the verdict stay with the engine: they belong to the client.
 func TestBackendLeavesBytesAfterVerdict(t *testing.T) {
-	b := NewBackend(BackendConfig{Login: plainLogin("alice", "secret")})
-	b.Feed([]byte(dovecotGreeting), nil)
-	b.Feed([]byte(dovecotCapa), nil)
-	in := []byte("+OK Logged in.\r\n+OK 2 messages\r\n")
-	n, _, ev := b.Feed(in, nil)
-	if ev != protocols.BackendAuthOK || string(in[n:]) != "+OK 2 messages\r\n" {
-		t.Fatalf("ev %v, left %q", ev, in[n:])
-	}
+	prototest.CheckLeavesAfterVerdict(t, NewBackend(BackendConfig{Login: plainLogin("alice", "secret")}),
+		[]string{dovecotGreeting, dovecotCapa}, "+OK Logged in.\r\n", "+OK 2 messages\r\n")
 }
 
 func TestBackendLineLimit(t *testing.T) {

@@ -59,25 +59,18 @@ func FuzzPOP3BackendFeed(f *testing.F) {
 	f.Add([]byte("+OK hi\r\n+OK\r\nSTLS\r\nUTF8\r\n.\r\n+OK\r\n"+utf8Capa+"+OK\r\n-ERR no\r\n+OK in\r\n"), []byte{9}, uint8(32|8|4))
 	f.Add([]byte("+OK hi\r\n+OK\r\nUSER\r\nUTF8\r\n.\r\n-ERR\r\n+OK\r\n+OK in\r\n"), []byte{2}, uint8(32))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
-		logins := []*protocols.Login{
+		cfg := prototest.ReplayFlags(flags, [4]*protocols.Login{
 			plainLogin("alice", "secret"),
 			{Creds: sasl.Credentials{Mechanism: sasl.Plain, Authzid: "admin", Username: "jörg", Password: "pä"}},
 			bearerLogin(sasl.OAuthBearer),
 			bearerLogin(sasl.XOAuth2),
-		}
-		login := *logins[flags&3]
+		}, testInfo)
+		login := *cfg.Login
 		utf8 := flags&32 != 0
 		if utf8 {
 			login.ClientID = []string{ClientIDUTF8, "1"}
 		}
-		cfg := BackendConfig{
-			Login:          &login,
-			StartTLS:       flags&8 != 0,
-			HideAuthErrors: flags&16 != 0,
-		}
-		if flags&4 != 0 {
-			cfg.Forward = testInfo
-		}
+		cfg.Login = &login
 		prototest.BackendFuzz[*Backend]{
 			New:      func() *Backend { return NewBackend(cfg) },
 			StartTLS: cfg.StartTLS,

@@ -29,7 +29,6 @@ const (
 	bsGreeting backendState = iota
 	bsEHLO
 	bsStartTLS
-	bsTLS // waiting for TLSStarted
 	bsXClient
 	bsAuth
 )
@@ -45,7 +44,6 @@ type Backend struct {
 	lines int // its lines so far
 	ext   smtpwire.Extensions
 
-	tlsDone     bool
 	xclientDone bool
 	xclient     []string // XCLIENT lines still to send
 
@@ -80,7 +78,7 @@ func NewBackend(cfg BackendConfig) *Backend {
 // Feed consumes backend reply lines. After BackendStartTLS and the verdict
 // it consumes nothing past the line that produced the event.
 func (b *Backend) Feed(in []byte, out []byte) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	return b.FeedFramed(in, out, b.state == bsTLS, &b.scan, smtpwire.FrameReply, "reply line too long", b.handleLine)
+	return b.FeedFramed(in, out, &b.scan, smtpwire.FrameReply, "reply line too long", b.handleLine)
 }
 
 // handleLine takes one reply line; a reply is acted on at its last line.
@@ -123,7 +121,6 @@ func (b *Backend) handleLine(line []byte, out []byte) ([]byte, protocols.Backend
 		}
 		return b.advance(out)
 	case bsStartTLS:
-		b.state = bsTLS
 		return out, b.StartTLSReply(r.Code == 220, "STARTTLS", line)
 	case bsXClient:
 		return b.xclientReply(&r, out)
@@ -144,7 +141,7 @@ func (b *Backend) sendEHLO(out []byte, name string) []byte {
 // advance sends whatever comes after an EHLO reply: STARTTLS, XCLIENT or
 // the authentication.
 func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
-	if b.cfg.StartTLS && !b.tlsDone {
+	if b.NeedStartTLS(b.cfg.StartTLS) {
 		b.state = bsStartTLS
 		return b.SendStartTLS(b.ext.StartTLS, "STARTTLS", out)
 	}
@@ -157,12 +154,9 @@ func (b *Backend) advance(out []byte) ([]byte, protocols.BackendEvent) {
 			return append(out, "\r\n"...), protocols.BackendNone
 		}
 	}
-	if b.cfg.Login == nil {
-		return out, b.Failf("no credentials to replay")
-	}
-	first, err := b.authCommand(b.cfg.Login.Creds)
-	if err != nil {
-		return out, b.Fail(err)
+	first, ev := verdict.LoginCommand(&b.Verdict, b.cfg.Login, b.authCommand)
+	if ev != protocols.BackendNone {
+		return out, ev
 	}
 	b.state = bsAuth
 	return append(out, first...), protocols.BackendNone
@@ -189,10 +183,10 @@ func (b *Backend) xclientReply(r *smtpwire.Reply, out []byte) ([]byte, protocols
 // TLSStarted tells the machine the backend leg is now TLS: what the
 // backend said before is discarded and EHLO sent again (RFC 3207).
 func (b *Backend) TLSStarted(out []byte) []byte {
-	if b.state != bsTLS {
+	if !b.MarkTLS() {
 		return out
 	}
-	b.tlsDone, b.scan = true, 0
+	b.scan = 0
 	return b.sendEHLO(out, b.cfg.Hostname)
 }
 

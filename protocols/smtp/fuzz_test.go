@@ -69,23 +69,15 @@ func FuzzSubmissionBackendFeed(f *testing.F) {
 	f.Add([]byte("220 h\r\n250-h\r\n250 AUTH OAUTHBEARER XOAUTH2\r\n334 \r\n334 e30=\r\n535 5.7.8 no\r\n"), []byte{7}, uint8(2))
 	f.Add([]byte("220-a\r\n220 b\r\n250-h\r\n250-AUTH=PLAIN\r\n250 XCLIENT\r\n454 4.7.0 tmp\r\n"), []byte{2}, uint8(21))
 	f.Fuzz(func(t *testing.T, data, cuts []byte, flags uint8) {
-		logins := []*protocols.Login{
+		cfg := BackendConfig{ReplayConfig: prototest.ReplayFlags(flags, [4]*protocols.Login{
 			login("PLAIN", "alice", "secret"),
 			login("LOGIN", "jörg", "pä"),
 			{Creds: sasl.Credentials{Mechanism: "OAUTHBEARER", Username: "u@x", Token: strings.Repeat("t", 500)}},
 			{Creds: sasl.Credentials{Mechanism: "XOAUTH2", Username: "u@x", Token: "tok"}},
-		}
-		cfg := BackendConfig{ReplayConfig: protocols.ReplayConfig{
-			Login:          logins[flags&3],
-			StartTLS:       flags&8 != 0,
-			HideAuthErrors: flags&16 != 0,
-		}}
-		if flags&4 != 0 {
-			cfg.Forward = &forward.Info{
-				Client: netip.MustParseAddrPort("[2001:db8::5]:4567"), Local: netip.MustParseAddrPort("127.0.0.1:587"),
-				SessionID: "s1", TTL: 3,
-			}
-		}
+		}, &forward.Info{
+			Client: netip.MustParseAddrPort("[2001:db8::5]:4567"), Local: netip.MustParseAddrPort("127.0.0.1:587"),
+			SessionID: "s1", TTL: 3,
+		})}
 		prototest.BackendFuzz[*Backend]{
 			New:      func() *Backend { return NewBackend(cfg) },
 			StartTLS: cfg.StartTLS,

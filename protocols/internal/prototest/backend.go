@@ -158,13 +158,38 @@ type Transcript[C any] struct {
 	Events []string
 }
 
-// RunTranscript runs tc whole and byte by byte on a machine newBackend
-// makes from tc.Cfg. (Test packages declare their own type from
-// Transcript, so that their tables may leave the field names out.)
-func RunTranscript[C any, B protocols.BackEnd](t *testing.T, newBackend func(C) B, tc Transcript[C]) {
-	BothWays(t, tc.Name, func(t *testing.T, bytewise bool) {
-		r := &BackendRun[B]{T: t, B: newBackend(tc.Cfg)}
-		r.RecvEach(tc.Recv, bytewise)
-		r.Check(tc.Sent, tc.Events)
-	})
+// RunTranscripts runs each case whole and byte by byte on a machine
+// newBackend makes from its Cfg. T is a test package's own type from
+// Transcript (type transcript prototest.Transcript[BackendConfig]), so
+// that its table may leave the field names out.
+func RunTranscripts[C any, B protocols.BackEnd, T ~struct {
+	Name   string
+	Cfg    C
+	Recv   []string
+	Sent   string
+	Events []string
+}](t *testing.T, newBackend func(C) B, cases []T) {
+	for _, tc := range cases {
+		tc := Transcript[C](tc)
+		BothWays(t, tc.Name, func(t *testing.T, bytewise bool) {
+			r := &BackendRun[B]{T: t, B: newBackend(tc.Cfg)}
+			r.RecvEach(tc.Recv, bytewise)
+			r.Check(tc.Sent, tc.Events)
+		})
+	}
+}
+
+// CheckLeavesAfterVerdict feeds b the reads in recv, then one read of the
+// backend's OK to the login followed by after: the machine must stop at
+// the verdict and leave after to the engine (it is the client's).
+func CheckLeavesAfterVerdict(t testing.TB, b protocols.BackEnd, recv []string, ok, after string) {
+	t.Helper()
+	for _, r := range recv {
+		b.Feed([]byte(r), nil)
+	}
+	in := []byte(ok + after)
+	n, _, ev := b.Feed(in, nil)
+	if ev != protocols.BackendAuthOK || string(in[n:]) != after {
+		t.Fatalf("ev %v, left %q", ev, in[n:])
+	}
 }

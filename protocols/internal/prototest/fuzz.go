@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
+	"github.com/switchyard-mail/switchyard/protocols/forward"
 )
 
 // AlternateVerdicts refuses logins and says the backend is unavailable in
@@ -162,4 +163,20 @@ func (f BackendFuzz[B]) Check(t testing.TB, data, cuts []byte) {
 // the target for small limits; 4 and 5 are its own).
 func ServerFlags(flags uint8) (startTLS, tlsActive, allowPlain bool, maxAuthAttempts int) {
 	return flags&1 != 0, flags&2 != 0, flags&4 != 0, int(flags>>6) + 1
+}
+
+// ReplayFlags reads the ReplayConfig every XCLIENT backend fuzz target
+// (pop3, managesieve, smtp) takes from its flags byte, the same bits in
+// each: 0-1 pick one of logins, 2 forwards fwd, 3 StartTLS, 4
+// HideAuthErrors (5 and up are the target's own).
+func ReplayFlags(flags uint8, logins [4]*protocols.Login, fwd *forward.Info) protocols.ReplayConfig {
+	cfg := protocols.ReplayConfig{
+		Login:          logins[flags&3],
+		StartTLS:       flags&8 != 0,
+		HideAuthErrors: flags&16 != 0,
+	}
+	if flags&4 != 0 {
+		cfg.Forward = fwd
+	}
+	return cfg
 }

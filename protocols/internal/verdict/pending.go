@@ -25,6 +25,25 @@ func (p Pending[S]) Next() (s S, ok bool) {
 // Done takes the oldest command off: its final reply came.
 func (p *Pending[S]) Done() { *p = (*p)[1:] }
 
+// Reply starts a pipelining machine's handling of a backend reply (line):
+// an unsolicited one fails the replay, and a challenge (challenge true)
+// goes to v.Challenge, only auth being allowed one ("unexpected <what>
+// <line>"); both give done with the event to return. Otherwise the reply
+// is final: the oldest pending command, the one it answers, is taken off
+// and returned.
+func (p *Pending[S]) Reply(v *Verdict, line []byte, challenge bool, what string, auth S, out []byte) (s S, outp []byte, ev protocols.BackendEvent, done bool) {
+	s, ok := p.Next()
+	switch {
+	case !ok:
+		return s, out, v.Failf("unsolicited response %s", eol.Quote(line)), true
+	case challenge:
+		out, ev = v.Challenge(s == auth, what, line, out)
+		return s, out, ev, true
+	}
+	p.Done()
+	return s, out, protocols.BackendNone, false
+}
+
 // Challenge answers a backend challenge (line) that only the
 // authentication command may get: expected says whether it is the one
 // pending. Otherwise, or when Auth has no response, the replay fails

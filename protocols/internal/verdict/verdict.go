@@ -26,6 +26,32 @@ type Verdict struct {
 	// each backend challenge.
 	Auth sasl.Replay
 	err  error
+	tls  tlsStage
+}
+
+// tlsStage is where the backend leg's STARTTLS stands.
+type tlsStage uint8
+
+const (
+	tlsClear   tlsStage = iota
+	tlsWaiting          // accepted: Feed pauses until TLSStarted
+	tlsDone             // the leg is TLS
+)
+
+// NeedStartTLS reports whether the machine, told to use STARTTLS
+// (required), must still upgrade the backend leg before the login.
+func (v *Verdict) NeedStartTLS(required bool) bool { return required && v.tls != tlsDone }
+
+// MarkTLS is the start of every machine's TLSStarted: when the machine
+// waits for the handshake (StartTLSReply came) it records that the leg
+// is now TLS and reports true; otherwise it reports false and
+// TLSStarted does nothing.
+func (v *Verdict) MarkTLS() bool {
+	if v.tls != tlsWaiting {
+		return false
+	}
+	v.tls = tlsDone
+	return true
 }
 
 // Answer sends Auth's response to a backend challenge (line); one it has
@@ -50,13 +76,29 @@ func (v *Verdict) SendStartTLS(offered bool, cmd string, out []byte) ([]byte, pr
 
 // StartTLSReply is the event for the backend's reply to cmd (see
 // SendStartTLS): BackendStartTLS when it accepted, else the replay fails
-// ("<cmd> refused: <line>"). The machine sets its waiting-for-TLSStarted
-// state first: after a failure Feed looks at nothing else.
+// ("<cmd> refused: <line>"). Either way Feed pauses from then on, until
+// TLSStarted (MarkTLS); after a failure it looks at nothing else anyway.
 func (v *Verdict) StartTLSReply(accepted bool, cmd string, line []byte) protocols.BackendEvent {
+	v.tls = tlsWaiting
 	if !accepted {
 		return v.Failf("%s refused: %s", cmd, eol.Quote(line))
 	}
 	return protocols.BackendStartTLS
+}
+
+// LoginCommand builds the first login commands from login's credentials
+// with build (the machine's own): the replay fails when there is no login
+// ("no credentials to replay") or build refuses the credentials.
+func LoginCommand[C any](v *Verdict, login *protocols.Login, build func(sasl.Credentials) (C, error)) (C, protocols.BackendEvent) {
+	var cmd C
+	if login == nil {
+		return cmd, v.Failf("no credentials to replay")
+	}
+	cmd, err := build(login.Creds)
+	if err != nil {
+		return cmd, v.Fail(err)
+	}
+	return cmd, protocols.BackendNone
 }
 
 // Relay returns the bytes for the client after BackendAuthOK or
@@ -73,6 +115,26 @@ func (v *Verdict) Ended() bool { return v.Result != protocols.BackendNone }
 func (v *Verdict) End(ev protocols.BackendEvent) protocols.BackendEvent {
 	v.Result = ev
 	return ev
+}
+
+// Accepted ends the replay with BackendAuthOK; the client gets the
+// backend's reply, line and then end (the terminator, for a machine that
+// trimmed it).
+func (v *Verdict) Accepted(line []byte, end string) protocols.BackendEvent {
+	v.Reply = append(append(v.Reply[:0], line...), end...)
+	return v.End(protocols.BackendAuthOK)
+}
+
+// Refused ends the replay with BackendAuthFailed; the client gets hidden
+// when hide (the backend's words are kept from it), else the backend's
+// reply as Accepted takes it.
+func (v *Verdict) Refused(hide bool, hidden string, line []byte, end string) protocols.BackendEvent {
+	if hide {
+		v.Reply = append(v.Reply[:0], hidden...)
+	} else {
+		v.Reply = append(append(v.Reply[:0], line...), end...)
+	}
+	return v.End(protocols.BackendAuthFailed)
 }
 
 // Fail ends the replay with BackendFailed: nothing is relayed.
@@ -94,13 +156,14 @@ type Step func(rest, out []byte) (n int, outp []byte, ev protocols.BackendEvent)
 // Feed is a machine's Feed loop: it hands step one response after
 // another until an event, an incomplete response or the end of in. Once
 // the replay has ended it consumes nothing and repeats Result; while
-// paused (waiting for TLSStarted) it consumes nothing. A step that
-// changes either returns an event, so both are looked at only here.
-func (v *Verdict) Feed(in, out []byte, paused bool, step Step) (consumed int, outp []byte, ev protocols.BackendEvent) {
+// paused (after StartTLSReply, waiting for TLSStarted) it consumes
+// nothing. A step that changes either returns an event, so both are
+// looked at only here.
+func (v *Verdict) Feed(in, out []byte, step Step) (consumed int, outp []byte, ev protocols.BackendEvent) {
 	switch {
 	case v.Ended():
 		return 0, out, v.Result
-	case paused:
+	case v.tls == tlsWaiting:
 		return 0, out, protocols.BackendNone
 	}
 	for consumed < len(in) {
@@ -122,9 +185,9 @@ type Framer func(in []byte, scan int) (end, nextScan int, tooLong bool)
 // takes each whole one. *scan is the framer's memory, held by the machine
 // (which forgets it at TLSStarted); a response over the limit fails the
 // replay with "<Name>: <tooLong>".
-func (v *Verdict) FeedFramed(in, out []byte, paused bool, scan *int, frame Framer, tooLong string,
+func (v *Verdict) FeedFramed(in, out []byte, scan *int, frame Framer, tooLong string,
 	handle func(resp, out []byte) ([]byte, protocols.BackendEvent)) (consumed int, outp []byte, ev protocols.BackendEvent) {
-	return v.Feed(in, out, paused, func(rest, out []byte) (int, []byte, protocols.BackendEvent) {
+	return v.Feed(in, out, func(rest, out []byte) (int, []byte, protocols.BackendEvent) {
 		end, next, long := frame(rest, *scan)
 		if long {
 			return len(rest), out, v.Fail(errors.New(v.Name + ": " + tooLong))
