@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/session"
+	"github.com/switchyard-mail/switchyard/engine/session/sessiontest"
 	"github.com/switchyard-mail/switchyard/protocols"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
 	"github.com/switchyard-mail/switchyard/router"
@@ -62,57 +61,22 @@ type replay struct{ abandoned bool }
 func (r *replay) Abandon()                   { r.abandoned = true }
 func (r *replay) Dest() *options.Destination { return &options.Destination{ID: "d"} }
 
-// fakeConn is the transport as a session kind sees it; a call the login
-// should not make panics on the nil embedded interface.
+// fakeConn adds the engine services a login calls.
 type fakeConn struct {
-	session.Conn
-	lis       options.Listener
-	opt       options.Options
-	in        []byte
-	out       bytes.Buffer
-	behind    bool
-	paused    bool
-	resumers  map[session.Resumer]bool
-	closed    bool
-	deadline  time.Time
+	*sessiontest.Conn
 	delayed   time.Time
 	replays   []*protocols.Login
 	last      *replay
-	refusals  []string
 	failures  []string
 	resolving int
 }
 
 func newConn() *fakeConn {
-	return &fakeConn{
-		lis:      options.Listener{ID: "l", Protocol: "imap", PreauthTimeout: time.Minute},
-		opt:      options.Options{Router: router1{}, BackendTimeout: time.Second},
-		resumers: map[session.Resumer]bool{},
-	}
+	c := &fakeConn{Conn: sessiontest.New(options.Listener{ID: "l", Protocol: "imap", PreauthTimeout: time.Minute})}
+	c.Opt = options.Options{Router: router1{}, BackendTimeout: time.Second}
+	return c
 }
 
-func (c *fakeConn) Listener() *options.Listener { return &c.lis }
-func (c *fakeConn) Client() netip.AddrPort      { return netip.MustParseAddrPort("192.0.2.1:1000") }
-func (c *fakeConn) Input() []byte               { return c.in }
-func (c *fakeConn) Consume(n int)               { c.in = c.in[n:] }
-func (c *fakeConn) Out() []byte                 { return nil }
-func (c *fakeConn) Write(b []byte)              { c.out.Write(b) }
-func (c *fakeConn) Live() bool                  { return !c.closed }
-func (c *fakeConn) Behind() bool                { return c.behind }
-func (c *fakeConn) Drained() bool               { return !c.behind }
-func (c *fakeConn) OutputSoftCap() int          { return 64 << 10 }
-func (c *fakeConn) Pause()                      { c.paused = true }
-func (c *fakeConn) Unpause()                    { c.paused = false }
-func (c *fakeConn) AddPaused(r session.Resumer) { c.resumers[r] = true }
-func (c *fakeConn) DropPaused(r session.Resumer) {
-	delete(c.resumers, r)
-}
-func (c *fakeConn) SetTimeout(d time.Duration) { c.deadline = time.Now().Add(d) }
-func (c *fakeConn) SetDeadline(t time.Time)    { c.deadline = t }
-func (c *fakeConn) Close()                     { c.closed = true }
-func (c *fakeConn) Log() *slog.Logger          { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-func (c *fakeConn) Refusal(reason string)      { c.refusals = append(c.refusals, reason) }
-func (c *fakeConn) Options() *options.Options  { return &c.opt }
 func (c *fakeConn) DelayedUntil(string, time.Time) time.Time {
 	return c.delayed
 }
@@ -139,10 +103,10 @@ func start(t *testing.T) (*Session, *fakeConn) {
 	c := newConn()
 	s := New(c, &lineFront{})
 	s.Begin()
-	if got := c.out.String(); got != "HELLO\r\n" {
+	if got := c.Written.String(); got != "HELLO\r\n" {
 		t.Fatalf("greeting %q", got)
 	}
-	c.out.Reset()
+	c.Written.Reset()
 	return s, c
 }
 
@@ -150,23 +114,23 @@ func start(t *testing.T) (*Session, *fakeConn) {
 // resumes the dialogue with them.
 func TestPipelinedCommandsWaitForTheVerdict(t *testing.T) {
 	s, c := start(t)
-	c.in = []byte("a\r\nLOGIN Bob\r\nb\r\n")
+	c.In = []byte("a\r\nLOGIN Bob\r\nb\r\n")
 	s.Input()
-	if got := c.out.String(); got != "OK a\r\n" {
+	if got := c.Written.String(); got != "OK a\r\n" {
 		t.Fatalf("before the verdict %q", got)
 	}
 	if len(c.replays) != 1 || c.replays[0].Identifier != "Bob" || s.Account() != "bob" {
 		t.Fatalf("replays %+v, account %q", c.replays, s.Account())
 	}
-	if string(c.in) != "b\r\n" {
-		t.Fatalf("a command after the login was fed before its verdict: left %q", c.in)
+	if string(c.In) != "b\r\n" {
+		t.Fatalf("a command after the login was fed before its verdict: left %q", c.In)
 	}
 	s.Input() // more bytes arriving during the login are not fed either
-	if string(c.in) != "b\r\n" {
-		t.Fatalf("fed during the login: left %q", c.in)
+	if string(c.In) != "b\r\n" {
+		t.Fatalf("fed during the login: left %q", c.In)
 	}
 	s.ReplayFailed(protocols.FailRejected, nil, "refused by the backend")
-	if got := c.out.String(); got != fmt.Sprintf("OK a\r\nNO %d\r\nOK b\r\n", protocols.FailRejected) {
+	if got := c.Written.String(); got != fmt.Sprintf("OK a\r\nNO %d\r\nOK b\r\n", protocols.FailRejected) {
 		t.Fatalf("after the refusal %q", got)
 	}
 	if len(c.failures) != 1 || c.failures[0] != session.OutcomeFailure {
@@ -178,20 +142,20 @@ func TestPipelinedCommandsWaitForTheVerdict(t *testing.T) {
 // add output); the loop's resume feeds it once it drained.
 func TestBehindStopsFeeding(t *testing.T) {
 	s, c := start(t)
-	c.behind = true
-	c.in = []byte("a\r\n")
+	c.Lagging = true
+	c.In = []byte("a\r\n")
 	s.Input()
-	if c.out.Len() != 0 || len(c.in) != 3 || !c.paused || !c.resumers[s] {
-		t.Fatalf("fed while behind: out %q, left %q, paused %v, waiting %v", c.out.String(), c.in, c.paused, c.resumers[s])
+	if c.Written.Len() != 0 || len(c.In) != 3 || !c.Paused || !c.Resumers[s] {
+		t.Fatalf("fed while behind: out %q, left %q, paused %v, waiting %v", c.Written.String(), c.In, c.Paused, c.Resumers[s])
 	}
 	s.Resume()
-	if c.out.Len() != 0 || !c.resumers[s] {
+	if c.Written.Len() != 0 || !c.Resumers[s] {
 		t.Fatal("resumed before the output drained")
 	}
-	c.behind = false
+	c.Lagging = false
 	s.Resume()
-	if c.out.String() != "OK a\r\n" || c.paused || c.resumers[s] {
-		t.Fatalf("after draining: out %q, paused %v, waiting %v", c.out.String(), c.paused, c.resumers[s])
+	if c.Written.String() != "OK a\r\n" || c.Paused || c.Resumers[s] {
+		t.Fatalf("after draining: out %q, paused %v, waiting %v", c.Written.String(), c.Paused, c.Resumers[s])
 	}
 }
 
@@ -201,7 +165,7 @@ func TestHeldLoginRoutesWhenTheDelayEnds(t *testing.T) {
 	s, c := start(t)
 	now := time.Now()
 	c.delayed = now.Add(time.Hour)
-	c.in = []byte("LOGIN bob\r\n")
+	c.In = []byte("LOGIN bob\r\n")
 	s.Input()
 	if c.resolving != 0 || len(c.replays) != 0 {
 		t.Fatal("a held login was routed")
@@ -209,11 +173,11 @@ func TestHeldLoginRoutesWhenTheDelayEnds(t *testing.T) {
 	if state, account, _ := s.Describe(); state != "held" || account != "bob" {
 		t.Fatalf("described as %s %s", state, account)
 	}
-	if c.deadline.IsZero() || c.deadline.After(c.delayed) {
-		t.Fatalf("deadline %v, delay ends %v", c.deadline, c.delayed)
+	if c.Deadline.IsZero() || c.Deadline.After(c.delayed) {
+		t.Fatalf("deadline %v, delay ends %v", c.Deadline, c.delayed)
 	}
 	c.delayed = time.Time{}
-	s.Expired(c.deadline)
+	s.Expired(c.Deadline)
 	if c.resolving != 1 || len(c.replays) != 1 {
 		t.Fatalf("resolved %d, replays %d", c.resolving, len(c.replays))
 	}
@@ -224,14 +188,14 @@ func TestHeldLoginRoutesWhenTheDelayEnds(t *testing.T) {
 func TestTimeoutAndShutdown(t *testing.T) {
 	s, c := start(t)
 	s.Expired(time.Now())
-	if c.out.String() != "TIMEOUT\r\n" || !c.closed || len(c.refusals) != 1 || c.refusals[0] != "preauth_timeout" {
-		t.Fatalf("timeout: out %q closed %v refusals %v", c.out.String(), c.closed, c.refusals)
+	if c.Written.String() != "TIMEOUT\r\n" || !c.Closed || len(c.Refusals) != 1 || c.Refusals[0] != "preauth_timeout" {
+		t.Fatalf("timeout: out %q closed %v refusals %v", c.Written.String(), c.Closed, c.Refusals)
 	}
 	s, c = start(t)
-	c.in = []byte("LOGIN bob\r\n")
+	c.In = []byte("LOGIN bob\r\n")
 	s.Input()
 	s.Stop(false)
-	if !c.last.abandoned || !c.closed || c.out.String() != fmt.Sprintf("NO %d\r\nGOODBYE\r\n", protocols.FailUnavailable) {
-		t.Fatalf("shutdown: abandoned %v closed %v out %q", c.last.abandoned, c.closed, c.out.String())
+	if !c.last.abandoned || !c.Closed || c.Written.String() != fmt.Sprintf("NO %d\r\nGOODBYE\r\n", protocols.FailUnavailable) {
+		t.Fatalf("shutdown: abandoned %v closed %v out %q", c.last.abandoned, c.Closed, c.Written.String())
 	}
 }

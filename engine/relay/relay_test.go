@@ -3,8 +3,6 @@ package relay
 import (
 	"bytes"
 	"errors"
-	"io"
-	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -12,8 +10,8 @@ import (
 
 	"github.com/switchyard-mail/switchyard/engine/options"
 	"github.com/switchyard-mail/switchyard/engine/session"
+	"github.com/switchyard-mail/switchyard/engine/session/sessiontest"
 	"github.com/switchyard-mail/switchyard/protocols"
-	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/router"
 )
 
@@ -104,60 +102,19 @@ func (l *fakeLeg) Write(b []byte)                 { l.sent.Write(b) }
 func (l *fakeLeg) StartTLS()                      {}
 func (l *fakeLeg) Drop()                          { l.dropped = true }
 
-// fakeConn is the transport as a session kind sees it; a call the relay
-// should not make panics on the nil embedded interface.
+// fakeConn adds the engine services a relay calls.
 type fakeConn struct {
-	session.Conn
-	lis      options.Listener
-	in       []byte
-	out      bytes.Buffer
-	rout     protocols.RelayOut
-	behind   bool
-	paused   bool
-	resumers map[session.Resumer]bool
-	closed   bool
-	timeouts []time.Duration // every deadline armed, in order
+	*sessiontest.Conn
 	legs     []*fakeLeg
 	health   []netip.AddrPort // clients of the failures reported
-	posted   []func()
 	relaying int64
 }
 
 func newConn() *fakeConn {
-	return &fakeConn{
-		lis:      options.Listener{ID: "l", Protocol: "smtp", CommandTimeout: time.Minute, ReplyTimeout: 10 * time.Minute},
-		resumers: map[session.Resumer]bool{},
-	}
+	return &fakeConn{Conn: sessiontest.New(options.Listener{ID: "l", Protocol: "smtp", CommandTimeout: time.Minute, ReplyTimeout: 10 * time.Minute})}
 }
 
-func (c *fakeConn) Listener() *options.Listener { return &c.lis }
-func (c *fakeConn) Client() netip.AddrPort      { return netip.MustParseAddrPort("192.0.2.1:1000") }
-func (c *fakeConn) SessionName() string         { return "s1" }
-func (c *fakeConn) Forward() forward.Info       { return forward.Info{Client: c.Client()} }
-func (c *fakeConn) Input() []byte               { return c.in }
-func (c *fakeConn) Consume(n int)               { c.in = c.in[n:] }
-func (c *fakeConn) Out() []byte                 { return nil }
-func (c *fakeConn) Write(b []byte)              { c.out.Write(b) }
-func (c *fakeConn) Live() bool                  { return !c.closed }
-func (c *fakeConn) Behind() bool                { return c.behind }
-func (c *fakeConn) Drained() bool               { return !c.behind }
-func (c *fakeConn) Pause()                      { c.paused = true }
-func (c *fakeConn) Unpause()                    { c.paused = false }
-func (c *fakeConn) AddPaused(r session.Resumer) { c.resumers[r] = true }
-func (c *fakeConn) DropPaused(r session.Resumer) {
-	delete(c.resumers, r)
-}
-func (c *fakeConn) SetTimeout(d time.Duration) { c.timeouts = append(c.timeouts, d) }
-func (c *fakeConn) Close()                     { c.closed = true }
-func (c *fakeConn) Post(fn func()) bool        { c.posted = append(c.posted, fn); return true }
-func (c *fakeConn) Log() *slog.Logger          { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-func (c *fakeConn) Refusal(string)             {}
-func (c *fakeConn) Draining() bool             { return false }
-func (c *fakeConn) Relaying(d int64)           { c.relaying += d }
-func (c *fakeConn) RelayOut() *protocols.RelayOut {
-	c.rout.Client, c.rout.Backend = c.rout.Client[:0], c.rout.Backend[:0]
-	return &c.rout
-}
+func (c *fakeConn) Relaying(d int64) { c.relaying += d }
 func (c *fakeConn) Destination(id string) *options.Destination {
 	return &options.Destination{ID: id, Protocols: map[string]options.DestProtocol{"smtp": {}}}
 }
@@ -179,10 +136,10 @@ func start(t *testing.T) (*Session, *fakeConn, *lineRelay) {
 	c, m := newConn(), &lineRelay{}
 	s := New(c, m)
 	s.Begin()
-	if c.out.String() != "HELLO\r\n" || len(c.timeouts) != 1 || c.timeouts[0] != time.Minute || c.relaying != 1 {
-		t.Fatalf("begin: out %q, timeouts %v, relaying %d", c.out.String(), c.timeouts, c.relaying)
+	if c.Written.String() != "HELLO\r\n" || len(c.Timeouts) != 1 || c.Timeouts[0] != time.Minute || c.relaying != 1 {
+		t.Fatalf("begin: out %q, timeouts %v, relaying %d", c.Written.String(), c.Timeouts, c.relaying)
 	}
-	c.out.Reset()
+	c.Written.Reset()
 	return s, c, m
 }
 
@@ -192,20 +149,20 @@ func start(t *testing.T) (*Session, *fakeConn, *lineRelay) {
 func TestUnfinishedCommandsDoNotRearmTheTimeout(t *testing.T) {
 	s, c, _ := start(t)
 	for _, b := range []byte("NOOP") {
-		c.in = append(c.in, b)
+		c.In = append(c.In, b)
 		s.Input()
 	}
-	if len(c.timeouts) != 1 {
-		t.Fatalf("re-armed by a partial command: %v", c.timeouts)
+	if len(c.Timeouts) != 1 {
+		t.Fatalf("re-armed by a partial command: %v", c.Timeouts)
 	}
-	c.in = append(c.in, "\r\n"...)
+	c.In = append(c.In, "\r\n"...)
 	s.Input()
-	if c.out.String() != "OK NOOP\r\n" || len(c.timeouts) != 2 {
-		t.Fatalf("whole command: out %q, timeouts %v", c.out.String(), c.timeouts)
+	if c.Written.String() != "OK NOOP\r\n" || len(c.Timeouts) != 2 {
+		t.Fatalf("whole command: out %q, timeouts %v", c.Written.String(), c.Timeouts)
 	}
 	s.Expired(time.Now())
-	if !c.closed || !strings.HasSuffix(c.out.String(), "TIMEOUT\r\n") {
-		t.Fatalf("expired: closed %v out %q", c.closed, c.out.String())
+	if !c.Closed || !strings.HasSuffix(c.Written.String(), "TIMEOUT\r\n") {
+		t.Fatalf("expired: closed %v out %q", c.Closed, c.Written.String())
 	}
 	s.Gone()
 	if c.relaying != 0 {
@@ -218,22 +175,22 @@ func TestUnfinishedCommandsDoNotRearmTheTimeout(t *testing.T) {
 // hears of it (for every client alike when the dial itself failed).
 func TestALegFailsOnce(t *testing.T) {
 	s, c, m := start(t)
-	c.in = []byte("CONNECT\r\nSEND hello\r\n")
+	c.In = []byte("CONNECT\r\nSEND hello\r\n")
 	s.Input()
 	if len(c.legs) != 1 {
 		t.Fatalf("%d legs dialed", len(c.legs))
 	}
 	l := c.legs[0]
 	s.LegUp(l)
-	if l.sent.String() != "hello\r\n" || c.timeouts[len(c.timeouts)-1] != 10*time.Minute {
-		t.Fatalf("sent %q, timeouts %v", l.sent.String(), c.timeouts)
+	if l.sent.String() != "hello\r\n" || c.Timeouts[len(c.Timeouts)-1] != 10*time.Minute {
+		t.Fatalf("sent %q, timeouts %v", l.sent.String(), c.Timeouts)
 	}
 	s.LegDown(l, errors.New("reset"))
 	s.LegDown(l, errors.New("reset again"))
-	if m.downs != 1 || c.out.String() != "DOWN\r\n" || len(c.health) != 1 || !c.health[0].IsValid() {
-		t.Fatalf("downs %d, out %q, health %v", m.downs, c.out.String(), c.health)
+	if m.downs != 1 || c.Written.String() != "DOWN\r\n" || len(c.health) != 1 || !c.health[0].IsValid() {
+		t.Fatalf("downs %d, out %q, health %v", m.downs, c.Written.String(), c.health)
 	}
-	c.in = []byte("CONNECT\r\n")
+	c.In = []byte("CONNECT\r\n")
 	s.Input()
 	s.LegDown(c.legs[1], session.DialError{Err: errors.New("refused")})
 	if m.downs != 2 || len(c.health) != 2 || c.health[1].IsValid() {
@@ -245,23 +202,23 @@ func TestALegFailsOnce(t *testing.T) {
 // are read again once it drained.
 func TestBehindLegPausesBothSides(t *testing.T) {
 	s, c, _ := start(t)
-	c.in = []byte("CONNECT\r\n")
+	c.In = []byte("CONNECT\r\n")
 	s.Input()
 	l := c.legs[0]
 	s.LegUp(l)
 	l.behind = true
-	c.in = []byte("NOOP\r\n")
+	c.In = []byte("NOOP\r\n")
 	s.Input()
-	if c.out.Len() != 0 || !c.paused || !l.paused || !c.resumers[s] {
-		t.Fatalf("fed while the leg is behind: out %q, paused %v/%v", c.out.String(), c.paused, l.paused)
+	if c.Written.Len() != 0 || !c.Paused || !l.paused || !c.Resumers[s] {
+		t.Fatalf("fed while the leg is behind: out %q, paused %v/%v", c.Written.String(), c.Paused, l.paused)
 	}
 	s.Resume()
-	if c.out.Len() != 0 {
+	if c.Written.Len() != 0 {
 		t.Fatal("resumed before the leg drained")
 	}
 	l.behind = false
 	s.Resume()
-	if c.out.String() != "OK NOOP\r\n" || c.paused || l.paused || c.resumers[s] {
-		t.Fatalf("after draining: out %q, paused %v/%v", c.out.String(), c.paused, l.paused)
+	if c.Written.String() != "OK NOOP\r\n" || c.Paused || l.paused || c.Resumers[s] {
+		t.Fatalf("after draining: out %q, paused %v/%v", c.Written.String(), c.Paused, l.paused)
 	}
 }
