@@ -4,14 +4,9 @@ package splice
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
-	"math/big"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -19,6 +14,7 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/engine/tlsconn"
+	"github.com/switchyard-mail/switchyard/internal/testcert"
 	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
@@ -30,32 +26,17 @@ var testTLS struct {
 
 func tlsConfigs(t testing.TB) (server, client *tls.Config) {
 	testTLS.once.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		issued, err := testcert.Make(testcert.Spec{CommonName: "localhost", Names: []string{"localhost"}, ServerOnly: true})
 		if err != nil {
 			panic(err)
 		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "localhost"},
-			DNSNames:              []string{"localhost"},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(time.Hour),
-			IsCA:                  true,
-			KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			BasicConstraintsValid: true,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(err)
-		}
-		cert, err := x509.ParseCertificate(der)
+		cert, err := issued.TLS()
 		if err != nil {
 			panic(err)
 		}
 		pool := x509.NewCertPool()
-		pool.AddCert(cert)
-		testTLS.server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+		pool.AddCert(issued.Leaf)
+		testTLS.server = &tls.Config{Certificates: []tls.Certificate{cert}}
 		testTLS.client = &tls.Config{RootCAs: pool, ServerName: "localhost"}
 	})
 	return testTLS.server, testTLS.client
