@@ -85,24 +85,8 @@ func (s *Session) blocked() bool {
 // pump feeds buffered client bytes to the machine until it waits.
 func (s *Session) pump() {
 	c := s.c
-	progress := false
-	for c.Live() && !s.done && len(c.Input()) > 0 && !s.waiting() {
-		if s.blocked() {
-			s.block()
-			break
-		}
-		o := c.RelayOut()
-		n, ev := s.m.FeedClient(c.Input(), o)
-		c.Consume(n)
-		progress = progress || n > 0
-		if s.step(ev, o) {
-			return
-		}
-		if n == 0 && ev == protocols.RelayNone {
-			break
-		}
-	}
-	if !c.Live() || s.done {
+	progress, stop := s.feed(nil)
+	if stop || !c.Live() || s.done {
 		return
 	}
 	if c.Draining() && !s.waiting() {
@@ -116,6 +100,51 @@ func (s *Session) pump() {
 		}
 	}
 	s.arm(progress, false)
+}
+
+// feed gives the machine the client's bytes (l nil) or leg l's until it
+// waits, a destination is behind, or a step ends the turn (stop).
+func (s *Session) feed(l session.Leg) (progress, stop bool) {
+	c := s.c
+	for {
+		var in []byte
+		if l == nil {
+			if !c.Live() || s.done || s.waiting() {
+				break
+			}
+			in = c.Input()
+		} else {
+			if s.leg != l || !l.Open() || !c.Live() {
+				break
+			}
+			in = l.Input()
+		}
+		if len(in) == 0 {
+			break
+		}
+		if s.blocked() {
+			s.block()
+			break
+		}
+		o := c.RelayOut()
+		var n int
+		var ev protocols.RelayEvent
+		if l == nil {
+			n, ev = s.m.FeedClient(in, o)
+			c.Consume(n)
+		} else {
+			n, ev = s.m.FeedBackend(in, o)
+			l.Consume(n)
+		}
+		progress = progress || n > 0
+		if s.step(ev, o) {
+			return progress, true
+		}
+		if n == 0 && ev == protocols.RelayNone {
+			break
+		}
+	}
+	return progress, false
 }
 
 // arm sets the connection's deadline. While the machine awaits the
@@ -288,24 +317,8 @@ func (s *Session) LegData(l session.Leg) {
 	if l != s.leg || s.done || !c.Live() {
 		return
 	}
-	progress := false
-	for len(l.Input()) > 0 && s.leg == l && l.Open() && c.Live() {
-		if s.blocked() {
-			s.block()
-			break
-		}
-		o := c.RelayOut()
-		n, ev := s.m.FeedBackend(l.Input(), o)
-		l.Consume(n)
-		progress = progress || n > 0
-		if s.step(ev, o) {
-			return
-		}
-		if n == 0 && ev == protocols.RelayNone {
-			break
-		}
-	}
-	if c.Live() && !s.done {
+	progress, stop := s.feed(l)
+	if !stop && c.Live() && !s.done {
 		s.pump()
 		if c.Live() && !s.done {
 			s.arm(false, progress)
