@@ -131,6 +131,14 @@ func TestBackendLeavesBytesAfterVerdict(t *testing.T) {
 		[]string{dovecotGreeting, dovecotCapa}, "+OK Logged in.\r\n", "+OK 2 messages\r\n")
 }
 
+// GreetingReady (package health's active check) judges the greeting the
+// Backend waits for.
+func TestGreetingReady(t *testing.T) {
+	prototest.CheckGreetingReady(t, GreetingReady,
+		[]string{dovecotGreeting, "+OK"},
+		[]string{"-ERR no\r\n", "* OK\r\n", ""})
+}
+
 func TestBackendLineLimit(t *testing.T) {
 	b := NewBackend(BackendConfig{Login: plainLogin("alice", "secret")})
 	_, _, ev := b.Feed([]byte("+OK "+strings.Repeat("x", maxResponseLine+10)), nil)
