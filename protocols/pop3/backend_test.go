@@ -152,7 +152,7 @@ func TestBackendLineLimit(t *testing.T) {
 // client pairs (the IMAP ID a backend receives) drops it.
 func TestUTF8PairIsPrivate(t *testing.T) {
 	c := newClient(t, tlsCfg)
-	c.Verdict = func(*protocols.Login) *failure { return nil }
+	c.Verdict = prototest.Accept
 	c.Send("UTF8\r\nUSER alice\r\nPASS secret\r\n", false)
 	if len(c.Logins) != 1 || !UTF8FromLogin(&c.Logins[0]) {
 		t.Fatalf("logins %+v: want one carrying UTF8", c.Logins)

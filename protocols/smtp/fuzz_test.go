@@ -38,18 +38,9 @@ func FuzzSubmissionServerFeed(f *testing.F) {
 		prototest.ServerFuzz[*Server]{
 			New: func() *client { return newClient(t, cfg) },
 			// Unavailable, refused with the backend's words, accepted, in turn.
-			Verdicts: func() func(*protocols.Login) *failure {
-				n := 0
-				return func(*protocols.Login) *failure {
-					n++
-					switch n % 3 {
-					case 0:
-						return nil
-					case 1:
-						return &failure{Kind: protocols.FailUnavailable}
-					}
-					return &failure{Kind: protocols.FailRejected, Relay: "535 5.7.8 no"}
-				}
+			Verdicts: func() prototest.Verdict {
+				return prototest.InTurn(&prototest.Failure{Kind: protocols.FailUnavailable},
+					&prototest.Failure{Kind: protocols.FailRejected, Relay: "535 5.7.8 no"}, nil)
 			},
 			MaxHeld: defaultMaxAuthLine + 16,
 			MaxOut:  func(in int) int { return 64*in + 1024 },
