@@ -11,13 +11,10 @@ import (
 // The engine stand-ins live in prototest; these names keep the tests short.
 type (
 	client     = prototest.Client[*Server]
-	failure    = prototest.Failure
 	backendRun = prototest.BackendRun[*Backend]
 )
 
-func newClient(t *testing.T, cfg ServerConfig) *client {
-	return prototest.NewClient(t, NewServer(cfg), describe)
-}
+var newClient = prototest.Clients(NewServer, describe)
 
 // newBackendRun feeds b one network read at a time, as the engine does.
 func newBackendRun(t *testing.T, b *Backend) *backendRun {

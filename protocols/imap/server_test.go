@@ -44,7 +44,7 @@ type transcript struct {
 	name    string
 	cfg     ServerConfig
 	writes  []string
-	verdict func(*protocols.Login) *failure
+	verdict prototest.Verdict
 	out     []string // after the greeting
 	events  []string
 }
@@ -63,8 +63,6 @@ func runTranscripts(t *testing.T, cases []transcript) {
 		})
 	}
 }
-
-func accept(*protocols.Login) *failure { return nil }
 
 func TestCommands(t *testing.T) {
 	runTranscripts(t, []transcript{
@@ -90,17 +88,17 @@ func TestCommands(t *testing.T) {
 
 func TestLogin(t *testing.T) {
 	runTranscripts(t, []transcript{
-		{name: "atoms accepted", cfg: tlsCfg, verdict: accept,
+		{name: "atoms accepted", cfg: tlsCfg, verdict: prototest.Accept,
 			writes: []string{"a001 LOGIN alice@example.com s3cret\r\n"},
 			events: []string{`login tag=a001 LOGIN user="alice@example.com" pass="s3cret"`, "bridged"}},
-		{name: "quoted with escapes and UTF-8 atom", cfg: tlsCfg, verdict: accept,
+		{name: "quoted with escapes and UTF-8 atom", cfg: tlsCfg, verdict: prototest.Accept,
 			writes: []string{"a LOGIN jörg \"p \\\"q\\\\ r\"\r\n"},
 			events: []string{`login tag=a LOGIN user="jörg" pass="p \"q\\ r"`, "bridged"}},
-		{name: "synchronizing literals", cfg: tlsCfg, verdict: accept,
+		{name: "synchronizing literals", cfg: tlsCfg, verdict: prototest.Accept,
 			writes: []string{"a LOGIN {5}\r\n", "alice {6}\r\n", "pa\r\ns\n\r\n"},
 			out:    []string{"+ Ready for literal data", "+ Ready for literal data"},
 			events: []string{`login tag=a LOGIN user="alice" pass="pa\r\ns\n"`, "bridged"}},
-		{name: "LITERAL+", cfg: tlsCfg, verdict: accept,
+		{name: "LITERAL+", cfg: tlsCfg, verdict: prototest.Accept,
 			writes: []string{"a LOGIN {5+}\r\nalice {6+}\r\nsecret\r\n"},
 			events: []string{`login tag=a LOGIN user="alice" pass="secret"`, "bridged"}},
 		{name: "pipelined command stays with the engine", cfg: tlsCfg,
@@ -118,7 +116,7 @@ func TestLogin(t *testing.T) {
 			writes: []string{"a LOGIN u p\r\nb LOGIN {5}\r\nc AUTHENTICATE PLAIN " + b64("\x00u\x00p") + "\r\n"},
 			out: []string{"a NO [PRIVACYREQUIRED] Authentication requires TLS.", "b NO [PRIVACYREQUIRED] Authentication requires TLS.",
 				"c NO [PRIVACYREQUIRED] Authentication requires TLS."}},
-		{name: "cleartext allowed by config", cfg: ServerConfig{AllowPlainWithoutTLS: true}, verdict: accept,
+		{name: "cleartext allowed by config", cfg: ServerConfig{AllowPlainWithoutTLS: true}, verdict: prototest.Accept,
 			writes: []string{"a LOGIN u p\r\n"},
 			events: []string{`login tag=a LOGIN user="u" pass="p"`, "bridged"}},
 		{name: "literal in a command that takes none", cfg: tlsCfg,
@@ -128,11 +126,11 @@ func TestLogin(t *testing.T) {
 }
 
 func TestLoginFailures(t *testing.T) {
-	relay := func(l *protocols.Login) *failure {
-		return &failure{Kind: protocols.FailRejected, Relay: l.Tag + " NO [AUTHENTICATIONFAILED] Backend says no."}
+	relay := func(l *protocols.Login) *prototest.Failure {
+		return &prototest.Failure{Kind: protocols.FailRejected, Relay: l.Tag + " NO [AUTHENTICATIONFAILED] Backend says no."}
 	}
-	unavailable := func(*protocols.Login) *failure { return &failure{Kind: protocols.FailUnavailable} }
-	routing := func(*protocols.Login) *failure { return &failure{Kind: protocols.FailTempRouting} }
+	unavailable := prototest.InTurn(&prototest.Failure{Kind: protocols.FailUnavailable})
+	routing := prototest.InTurn(&prototest.Failure{Kind: protocols.FailTempRouting})
 	runTranscripts(t, []transcript{
 		{name: "relayed refusal, attempts exhausted", cfg: tlsCfg, verdict: relay,
 			writes: []string{"a LOGIN u p\r\n", "b LOGIN u p\r\n", "c LOGIN u p\r\nd NOOP\r\n"},
@@ -165,7 +163,7 @@ func TestStartTLS(t *testing.T) {
 		{name: "not offered", cfg: ServerConfig{},
 			writes: []string{"a STARTTLS\r\nb STARTTLS now\r\n"},
 			out:    []string{"a BAD STARTTLS is not available.", "b BAD Invalid arguments"}},
-		{name: "ID before TLS is forgotten", cfg: ServerConfig{StartTLS: true}, verdict: accept,
+		{name: "ID before TLS is forgotten", cfg: ServerConfig{StartTLS: true}, verdict: prototest.Accept,
 			writes: []string{"a ID (\"name\" \"evil\")\r\n", "b STARTTLS\r\n", "c LOGIN u p\r\n"},
 			out:    []string{"* ID NIL", "a OK ID completed.", "b OK Begin TLS negotiation now."},
 			events: []string{"starttls", `login tag=c LOGIN user="u" pass="p"`, "bridged"}},
@@ -176,28 +174,28 @@ func TestAuthenticate(t *testing.T) {
 	plainIR := b64("\x00alice\x00secret")
 	bearer := "n,a=alice@example.com,\x01host=imap.example.com\x01port=993\x01auth=Bearer eyJ0.eyJ1.sig\x01\x01"
 	runTranscripts(t, []transcript{
-		{name: "PLAIN with SASL-IR", cfg: tlsCfg, verdict: accept,
+		{name: "PLAIN with SASL-IR", cfg: tlsCfg, verdict: prototest.Accept,
 			writes: []string{"a AUTHENTICATE PLAIN " + plainIR + "\r\n"},
 			events: []string{`login tag=a PLAIN user="alice" pass="secret"`, "bridged"}},
-		{name: "PLAIN in two steps, lower-case mechanism", cfg: tlsCfg, verdict: accept,
+		{name: "PLAIN in two steps, lower-case mechanism", cfg: tlsCfg, verdict: prototest.Accept,
 			writes: []string{"a authenticate plain\r\n", plainIR + "\r\n"},
 			out:    []string{"+ "},
 			events: []string{`login tag=a PLAIN user="alice" pass="secret"`, "bridged"}},
-		{name: "PLAIN with authzid, unpadded base64", cfg: tlsCfg, verdict: accept,
+		{name: "PLAIN with authzid, unpadded base64", cfg: tlsCfg, verdict: prototest.Accept,
 			writes: []string{"a AUTHENTICATE PLAIN " + strings.TrimRight(b64("admin\x00bob\x00pw"), "=") + "\r\n"},
 			events: []string{`login tag=a PLAIN user="bob" pass="pw" authzid="admin"`, "bridged"}},
-		{name: "LOGIN mechanism", cfg: tlsCfg, verdict: accept,
+		{name: "LOGIN mechanism", cfg: tlsCfg, verdict: prototest.Accept,
 			writes: []string{"a AUTHENTICATE LOGIN\r\n", b64("alice") + "\r\n", b64("secret") + "\r\n"},
 			out:    []string{"+ " + b64("Username:"), "+ " + b64("Password:")},
 			events: []string{`login tag=a LOGIN user="alice" pass="secret"`, "bridged"}},
-		{name: "LOGIN mechanism with initial response", cfg: tlsCfg, verdict: accept,
+		{name: "LOGIN mechanism with initial response", cfg: tlsCfg, verdict: prototest.Accept,
 			writes: []string{"a AUTHENTICATE LOGIN " + b64("alice") + "\r\n", b64("secret") + "\r\n"},
 			out:    []string{"+ " + b64("Password:")},
 			events: []string{`login tag=a LOGIN user="alice" pass="secret"`, "bridged"}},
-		{name: "OAUTHBEARER", cfg: tlsCfg, verdict: accept,
+		{name: "OAUTHBEARER", cfg: tlsCfg, verdict: prototest.Accept,
 			writes: []string{"t1 AUTHENTICATE OAUTHBEARER " + b64(bearer) + "\r\n"},
 			events: []string{`login tag=t1 OAUTHBEARER user="alice@example.com" token="eyJ0.eyJ1.sig"`, "bridged"}},
-		{name: "XOAUTH2", cfg: tlsCfg, verdict: accept,
+		{name: "XOAUTH2", cfg: tlsCfg, verdict: prototest.Accept,
 			writes: []string{"t1 AUTHENTICATE XOAUTH2 " + b64("user=bob\x01auth=Bearer ya29.x\x01\x01") + "\r\n"},
 			events: []string{`login tag=t1 XOAUTH2 user="bob" token="ya29.x"`, "bridged"}},
 		{name: "empty initial response is a PLAIN failure", cfg: tlsCfg,
@@ -213,7 +211,7 @@ func TestAuthenticate(t *testing.T) {
 			writes: []string{"a AUTHENTICATE CRAM-MD5\r\nb AUTHENTICATE XOAUTH2 =\r\nc AUTHENTICATE\r\nd AUTHENTICATE PLAIN = x\r\n"},
 			out: []string{"a NO Unsupported authentication mechanism", "b NO Unsupported authentication mechanism",
 				"c BAD Invalid arguments", "d BAD Invalid arguments"}},
-		{name: "ID pairs go with the login", cfg: ServerConfig{TLSActive: true, ServerID: []string{"name", "switchyard", "x\"y", "a\\b"}}, verdict: accept,
+		{name: "ID pairs go with the login", cfg: ServerConfig{TLSActive: true, ServerID: []string{"name", "switchyard", "x\"y", "a\\b"}}, verdict: prototest.Accept,
 			writes: []string{"a ID (\"name\" \"Thunderbird\" \"version\" NIL \"os\" {5}\r\n", "Linux)\r\nb AUTHENTICATE PLAIN " + plainIR + "\r\n"},
 			out:    []string{"+ Ready for literal data", `* ID ("name" "switchyard" "x\"y" "a\\b")`, "a OK ID completed."},
 			events: []string{`login tag=b PLAIN user="alice" pass="secret" id=["name" "Thunderbird" "version" "" "os" "Linux"]`, "bridged"}},
@@ -238,7 +236,7 @@ func TestLimits(t *testing.T) {
 			writes: []string{strings.Repeat("y", 66)},
 			out:    []string{"* BAD [TOOBIG] Line too long"},
 			events: []string{"close"}},
-		{name: "AUTHENTICATE lines may be longer", cfg: small, verdict: accept,
+		{name: "AUTHENTICATE lines may be longer", cfg: small, verdict: prototest.Accept,
 			writes: []string{"a AUTHENTICATE XOAUTH2 " + b64("user=u\x01auth=Bearer "+strings.Repeat("t", 100)+"\x01\x01") + "\r\n"},
 			events: []string{`login tag=a XOAUTH2 user="u" token="` + strings.Repeat("t", 100) + `"`, "bridged"}},
 		{name: "AUTHENTICATE lines are bounded too", cfg: small,

@@ -131,6 +131,14 @@ func TestBackendLeavesBytesAfterVerdict(t *testing.T) {
 		[]string{dovecotGreeting, dovecotCapa}, "+OK Logged in.\r\n", "+OK 2 messages\r\n")
 }
 
+// GreetingReady (package health's active check) judges the greeting the
+// Backend waits for.
+func TestGreetingReady(t *testing.T) {
+	prototest.CheckGreetingReady(t, GreetingReady,
+		[]string{dovecotGreeting, "+OK"},
+		[]string{"-ERR no\r\n", "* OK\r\n", ""})
+}
+
 func TestBackendLineLimit(t *testing.T) {
 	b := NewBackend(BackendConfig{Login: plainLogin("alice", "secret")})
 	_, _, ev := b.Feed([]byte("+OK "+strings.Repeat("x", maxResponseLine+10)), nil)
@@ -144,7 +152,7 @@ func TestBackendLineLimit(t *testing.T) {
 // client pairs (the IMAP ID a backend receives) drops it.
 func TestUTF8PairIsPrivate(t *testing.T) {
 	c := newClient(t, tlsCfg)
-	c.Verdict = func(*protocols.Login) *failure { return nil }
+	c.Verdict = prototest.Accept
 	c.Send("UTF8\r\nUSER alice\r\nPASS secret\r\n", false)
 	if len(c.Logins) != 1 || !UTF8FromLogin(&c.Logins[0]) {
 		t.Fatalf("logins %+v: want one carrying UTF8", c.Logins)

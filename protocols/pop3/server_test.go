@@ -92,32 +92,24 @@ func TestServerTranscripts(t *testing.T) {
 
 func TestLoginFailures(t *testing.T) {
 	c := newClient(t, ServerConfig{TLSActive: true, MaxAuthAttempts: 3})
-	n := 0
-	c.Verdict = func(*protocols.Login) *failure {
-		n++
-		switch n {
-		case 1:
-			return &failure{Kind: protocols.FailRejected, Relay: "-ERR [AUTH] Invalid login\r\n"}
-		case 2:
-			return &failure{Kind: protocols.FailUnavailable}
-		case 3:
-			return &failure{Kind: protocols.FailRejected, Relay: "-ERR [IN-USE] Mailbox locked"}
-		}
-		return &failure{Kind: protocols.FailRejected}
-	}
+	c.Verdict = prototest.InTurn(
+		&prototest.Failure{Kind: protocols.FailRejected, Relay: "-ERR [AUTH] Invalid login\r\n"},
+		&prototest.Failure{Kind: protocols.FailUnavailable},
+		&prototest.Failure{Kind: protocols.FailRejected, Relay: "-ERR [IN-USE] Mailbox locked"},
+		&prototest.Failure{Kind: protocols.FailRejected})
 	// Pipelined: each failure's reply comes before the next command's.
 	c.Send("USER a\r\nPASS b\r\nUSER a\r\nPASS c\r\nAUTH PLAIN AGEAZA==\r\nNOOP\r\nAUTH PLAIN AGEAZQ==\r\nNOOP\r\n", false)
 	prototest.CheckLines(t, "output", c.Out, greeting, "+OK", "-ERR [AUTH] Invalid login", "+OK",
 		"-ERR [SYS/TEMP] Service temporarily unavailable, try again later.",
 		"-ERR [IN-USE] Mailbox locked", "+OK", "-ERR [AUTH] Authentication failed.")
-	if !c.Closed || n != 4 {
-		t.Fatalf("closed=%v logins=%d; want closed after 3 refusals", c.Closed, n)
+	if !c.Closed || len(c.Logins) != 4 {
+		t.Fatalf("closed=%v logins=%d; want closed after 3 refusals", c.Closed, len(c.Logins))
 	}
 }
 
 func TestTLSStartedForgetsUser(t *testing.T) {
 	c := newClient(t, ServerConfig{StartTLS: true, AllowPlainWithoutTLS: true})
-	c.Verdict = func(*protocols.Login) *failure { return nil }
+	c.Verdict = prototest.Accept
 	c.Send("USER mallory\r\n", false)
 	c.Send("STLS\r\n", false)
 	c.Send("PASS x\r\nCAPA\r\n", false)
@@ -131,13 +123,9 @@ func TestTLSStartedForgetsUser(t *testing.T) {
 // forgotten, so only a UTF8 sent after the handshake counts.
 func TestUTF8Lifetime(t *testing.T) {
 	c := newClient(t, ServerConfig{StartTLS: true, AllowPlainWithoutTLS: true})
-	n := 0
-	c.Verdict = func(*protocols.Login) *failure {
-		if n++; n == 1 {
-			return &failure{Kind: protocols.FailRejected, Relay: "-ERR [AUTH] Invalid login"}
-		}
-		return &failure{Kind: protocols.FailUnavailable}
-	}
+	unavailable := &prototest.Failure{Kind: protocols.FailUnavailable}
+	c.Verdict = prototest.InTurn(&prototest.Failure{Kind: protocols.FailRejected, Relay: "-ERR [AUTH] Invalid login"},
+		unavailable, unavailable, unavailable)
 	c.Send("UTF8\r\nUSER a\r\nPASS wrong\r\nAUTH PLAIN AGEAYg==\r\n", false)
 	c.Send("STLS\r\n", false)
 	c.Send("USER a\r\nPASS b\r\nUTF8\r\nUSER a\r\nPASS b\r\n", false)

@@ -1,12 +1,10 @@
 package smtp
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/switchyard-mail/switchyard/protocols"
-	"github.com/switchyard-mail/switchyard/protocols/forward"
 	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 	"github.com/switchyard-mail/switchyard/protocols/sasl"
@@ -38,18 +36,9 @@ func FuzzSubmissionServerFeed(f *testing.F) {
 		prototest.ServerFuzz[*Server]{
 			New: func() *client { return newClient(t, cfg) },
 			// Unavailable, refused with the backend's words, accepted, in turn.
-			Verdicts: func() func(*protocols.Login) *failure {
-				n := 0
-				return func(*protocols.Login) *failure {
-					n++
-					switch n % 3 {
-					case 0:
-						return nil
-					case 1:
-						return &failure{Kind: protocols.FailUnavailable}
-					}
-					return &failure{Kind: protocols.FailRejected, Relay: "535 5.7.8 no"}
-				}
+			Verdicts: func() prototest.Verdict {
+				return prototest.InTurn(&prototest.Failure{Kind: protocols.FailUnavailable},
+					&prototest.Failure{Kind: protocols.FailRejected, Relay: "535 5.7.8 no"}, nil)
 			},
 			MaxHeld: defaultMaxAuthLine + 16,
 			MaxOut:  func(in int) int { return 64*in + 1024 },
@@ -74,10 +63,7 @@ func FuzzSubmissionBackendFeed(f *testing.F) {
 			login("LOGIN", "jörg", "pä"),
 			{Creds: sasl.Credentials{Mechanism: "OAUTHBEARER", Username: "u@x", Token: strings.Repeat("t", 500)}},
 			{Creds: sasl.Credentials{Mechanism: "XOAUTH2", Username: "u@x", Token: "tok"}},
-		}, &forward.Info{
-			Client: netip.MustParseAddrPort("[2001:db8::5]:4567"), Local: netip.MustParseAddrPort("127.0.0.1:587"),
-			SessionID: "s1", TTL: 3,
-		})}
+		}, prototest.ForwardInfo("[2001:db8::5]:4567", "127.0.0.1:587", 3))}
 		prototest.BackendFuzz[*Backend]{
 			New:      func() *Backend { return NewBackend(cfg) },
 			StartTLS: cfg.StartTLS,

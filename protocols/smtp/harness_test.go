@@ -7,11 +7,8 @@ import (
 	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 )
 
-// The engine stand-in lives in prototest; these names keep the tests short.
-type (
-	client  = prototest.Client[*Server]
-	failure = prototest.Failure
-)
+// client is prototest's engine stand-in; the name keeps the tests short.
+type client = prototest.Client[*Server]
 
 // newClient bridges accepted logins: the unconsumed bytes and everything
 // sent after them go to ToBackend.
@@ -25,7 +22,7 @@ func newClient(t *testing.T, cfg ServerConfig) *client {
 
 // transcript runs a dialogue whole and byte by byte and checks that both
 // give the same output, events and bridged bytes.
-func transcript(t *testing.T, cfg ServerConfig, input string, verdict func(*protocols.Login) *failure) *client {
+func transcript(t *testing.T, cfg ServerConfig, input string, verdict prototest.Verdict) *client {
 	t.Helper()
 	return prototest.Dialogue(t, func() *client { return newClient(t, cfg) }, verdict, input)
 }

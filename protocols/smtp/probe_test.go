@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchyard-mail/switchyard/protocols/internal/prototest"
 	"github.com/switchyard-mail/switchyard/protocols/internal/smtpwire"
 )
 
@@ -48,4 +49,12 @@ func TestNarrowExtensions(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
+}
+
+// GreetingReady is the other half of package health's SMTP checks: the
+// active check's verdict on a greeting.
+func TestGreetingReady(t *testing.T) {
+	prototest.CheckGreetingReady(t, GreetingReady,
+		[]string{"220 mx ESMTP\r\n", "220-mx ESMTP\r\n"},
+		[]string{"421 busy\r\n", "554 no service\r\n", ""})
 }

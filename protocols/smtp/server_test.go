@@ -14,8 +14,6 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 
 var tlsCfg = ServerConfig{Hostname: "mx.example.com", TLSActive: true}
 
-func accept(*protocols.Login) *failure { return nil }
-
 func check(t *testing.T, got []string, want ...string) {
 	t.Helper()
 	if !slices.Equal(got, want) {
@@ -124,13 +122,13 @@ func TestLoginEvents(t *testing.T) {
 		{"bare LF and lower case", tlsCfg, "ehlo c\nauth plain " + b64("\x00u\x00p") + "\n", "login PLAIN u"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			check(t, transcript(t, tc.cfg, tc.in, accept).Events, tc.login, "bridged")
+			check(t, transcript(t, tc.cfg, tc.in, prototest.Accept).Events, tc.login, "bridged")
 		})
 	}
 }
 
 func TestAuthPlainInitialResponse(t *testing.T) {
-	c := transcript(t, tlsCfg, "EHLO client.example\r\nAUTH PLAIN "+b64("\x00alice\x00secret")+"\r\nMAIL FROM:<a@b>\r\n", accept)
+	c := transcript(t, tlsCfg, "EHLO client.example\r\nAUTH PLAIN "+b64("\x00alice\x00secret")+"\r\nMAIL FROM:<a@b>\r\n", prototest.Accept)
 	check(t, c.Events, "login PLAIN alice", "bridged")
 	if string(c.ToBackend) != "MAIL FROM:<a@b>\r\n" {
 		t.Fatalf("to backend: %q", c.ToBackend)
@@ -145,14 +143,14 @@ func TestAuthPlainInitialResponse(t *testing.T) {
 }
 
 func TestAuthMultiStep(t *testing.T) {
-	c := transcript(t, tlsCfg, "HELO c\r\nAUTH LOGIN\r\n"+b64("bob")+"\r\n"+b64("pw")+"\r\n", accept)
+	c := transcript(t, tlsCfg, "HELO c\r\nAUTH LOGIN\r\n"+b64("bob")+"\r\n"+b64("pw")+"\r\n", prototest.Accept)
 	check(t, c.TakeLines(), "220 mx.example.com ESMTP ready", "250 mx.example.com", "334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6")
 	check(t, c.Events, "login LOGIN bob", "bridged")
 	if h, p := HeloFromLogin(&c.Logins[0]); h != "c" || p != "SMTP" {
 		t.Fatalf("helo %q proto %q", h, p)
 	}
 
-	c = transcript(t, tlsCfg, "EHLO c\r\nAUTH PLAIN\r\n"+b64("\x00u\x00p")+"\r\n", accept)
+	c = transcript(t, tlsCfg, "EHLO c\r\nAUTH PLAIN\r\n"+b64("\x00u\x00p")+"\r\n", prototest.Accept)
 	if got := c.TakeLines(); got[len(got)-1] != "334 " {
 		t.Fatalf("PLAIN challenge: %q", got)
 	}
@@ -175,22 +173,14 @@ func TestStartTLS(t *testing.T) {
 }
 
 func TestLoginFailedReplies(t *testing.T) {
-	n := 0
-	verdict := func(*protocols.Login) *failure {
-		n++
-		switch n % 4 {
-		case 1:
-			return &failure{Kind: protocols.FailRejected, Relay: "535 5.7.8 Error: authentication failed: bad"}
-		case 2:
-			return &failure{Kind: protocols.FailUnavailable}
-		case 3:
-			return &failure{Kind: protocols.FailTempRouting}
-		}
-		return &failure{Kind: protocols.FailRejected}
-	}
+	verdict := prototest.InTurn(
+		&prototest.Failure{Kind: protocols.FailRejected, Relay: "535 5.7.8 Error: authentication failed: bad"},
+		&prototest.Failure{Kind: protocols.FailUnavailable},
+		&prototest.Failure{Kind: protocols.FailTempRouting},
+		&prototest.Failure{Kind: protocols.FailRejected})
 	auth := "AUTH PLAIN " + b64("\x00u\x00p") + "\r\n"
 	c := transcript(t, ServerConfig{Hostname: "h", TLSActive: true, MaxAuthAttempts: 2},
-		"EHLO c\r\n"+auth+"MAIL FROM:<a@b>\r\n"+auth+auth+auth+"NOOP\r\n", func(l *protocols.Login) *failure { return verdict(l) })
+		"EHLO c\r\n"+auth+"MAIL FROM:<a@b>\r\n"+auth+auth+auth+"NOOP\r\n", verdict)
 	got := c.TakeLines()
 	check(t, got[len(got)-6:],
 		"535 5.7.8 Error: authentication failed: bad",

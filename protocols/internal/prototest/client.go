@@ -18,6 +18,25 @@ type Failure struct {
 	Relay string
 }
 
+// Verdict is the backend's answer to a login: nil means accepted.
+type Verdict = func(*protocols.Login) *Failure
+
+// Accept is the Verdict of a backend that takes every login.
+func Accept(*protocols.Login) *Failure { return nil }
+
+// InTurn answers the logins with fs in turn, starting over after the last
+// (a nil Failure accepts), so that one test walks the failure paths in
+// order. The turn is the Verdict's own: clients that share it (Dialogue's
+// two runs) go on from where the last one stopped.
+func InTurn(fs ...*Failure) Verdict {
+	n := 0
+	return func(*protocols.Login) *Failure {
+		f := fs[n%len(fs)]
+		n++
+		return f
+	}
+}
+
 // Client plays the engine in front of a FrontEnd: it keeps what Feed did
 // not consume, acts on events the way the engine does, and records what the
 // client would see (Out) and what the engine was asked (Events).
@@ -33,7 +52,7 @@ type Client[S protocols.FrontEnd] struct {
 	Discarded []byte // what was
 	// Verdict decides each login: nil means the backend accepted (the
 	// connection is bridged and the machine's job is over).
-	Verdict func(l *protocols.Login) *Failure
+	Verdict Verdict
 	// Describe renders a login for the "login ..." event.
 	Describe func(l *protocols.Login) string
 
@@ -53,6 +72,12 @@ func NewClient[S protocols.FrontEnd](t testing.TB, s S, describe func(*protocols
 	c.Out = c.S.Greeting(c.Out)
 	c.Verdict = func(*protocols.Login) *Failure { return &Failure{Kind: protocols.FailRejected} }
 	return c
+}
+
+// Clients is a protocol tests' newClient: each call puts a Client in
+// front of a fresh newServer(cfg), with logins rendered by describe.
+func Clients[C any, S protocols.FrontEnd](newServer func(C) S, describe func(*protocols.Login) string) func(*testing.T, C) *Client[S] {
+	return func(t *testing.T, cfg C) *Client[S] { return NewClient(t, newServer(cfg), describe) }
 }
 
 // Send delivers one client write, whole (bytewise false) or one byte per
@@ -193,7 +218,7 @@ func CheckEvents(t testing.TB, got []string, want ...string) {
 // login accepted, then checks the client's lines and the events.
 func (c *Client[S]) Transcript(in string, bytewise bool, out, events []string) {
 	c.T.Helper()
-	c.Verdict = func(*protocols.Login) *Failure { return nil }
+	c.Verdict = Accept
 	c.Send(in, bytewise)
 	CheckLines(c.T, "output", c.Out, out...)
 	CheckEvents(c.T, c.Events, events...)
@@ -223,7 +248,7 @@ func RunServerCase[C any, S protocols.FrontEnd](t *testing.T, newClient func(*te
 // byte per read, with verdict deciding the logins (nil: the client's own,
 // which refuses). It fails t unless both runs give the same output,
 // events and bridged bytes, and returns the whole run.
-func Dialogue[S protocols.FrontEnd](t testing.TB, newClient func() *Client[S], verdict func(*protocols.Login) *Failure, writes ...string) *Client[S] {
+func Dialogue[S protocols.FrontEnd](t testing.TB, newClient func() *Client[S], verdict Verdict, writes ...string) *Client[S] {
 	t.Helper()
 	var runs [2]*Client[S]
 	for i, bytewise := range []bool{false, true} {

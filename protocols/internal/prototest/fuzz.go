@@ -11,15 +11,8 @@ import (
 
 // AlternateVerdicts refuses logins and says the backend is unavailable in
 // turn (rejected first), so a fuzz run meets both failure paths.
-func AlternateVerdicts() func(*protocols.Login) *Failure {
-	n := 0
-	return func(*protocols.Login) *Failure {
-		n++
-		if n%2 == 0 {
-			return &Failure{Kind: protocols.FailUnavailable}
-		}
-		return &Failure{Kind: protocols.FailRejected}
-	}
+func AlternateVerdicts() Verdict {
+	return InTurn(&Failure{Kind: protocols.FailRejected}, &Failure{Kind: protocols.FailUnavailable})
 }
 
 // ServerFuzz is the check every server fuzz target makes on random client
@@ -31,7 +24,7 @@ type ServerFuzz[S protocols.FrontEnd] struct {
 	New func() *Client[S] // a fresh client
 	// Verdicts, when set, gives each fresh client its verdicts
 	// (AlternateVerdicts, say).
-	Verdicts func() func(*protocols.Login) *Failure
+	Verdicts func() Verdict
 	MaxHeld  int
 	MaxOut   func(in int) int
 }

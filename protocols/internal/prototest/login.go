@@ -21,7 +21,8 @@ func BearerLogin(mech string) *protocols.Login {
 }
 
 // ForwardInfo is the client's facts a backend test forwards (XCLIENT) for
-// session sy-42; its Proto is one a non-SMTP machine must ignore.
+// session sy-42; its Proto is one a non-SMTP machine must ignore (and the
+// smtp Backend's own default).
 func ForwardInfo(client, local string, ttl int) *forward.Info {
 	return &forward.Info{
 		Client:    netip.MustParseAddrPort(client),
