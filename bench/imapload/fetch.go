@@ -18,7 +18,6 @@ import (
 
 	"github.com/switchyard-mail/switchyard/bench/imapclient"
 	"github.com/switchyard-mail/switchyard/bench/internal/imapwire"
-	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -146,7 +145,8 @@ func clip(b []byte) string {
 // every client is logged in ("start") and when the transfer phase ends
 // ("end"), so its CPU time is that of moving bytes only.
 func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
-	if err := o.check(); err != nil {
+	d, err := o.dialer()
+	if err != nil {
 		return nil, err
 	}
 	if o.Duration <= 0 {
@@ -160,10 +160,6 @@ func RunFetch(ctx context.Context, o FetchOptions) (*FetchResult, error) {
 	}
 	if o.BufferSize < 4096 || o.BufferSize > 64<<20 {
 		return nil, fmt.Errorf("buffer size %d: want 4 KiB..64 MiB", o.BufferSize)
-	}
-	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
-	if err != nil {
-		return nil, err
 	}
 	var (
 		ph      Phases

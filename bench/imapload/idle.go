@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/switchyard-mail/switchyard/bench/imapclient"
-	"github.com/switchyard-mail/switchyard/bench/internal/sources"
 	"github.com/switchyard-mail/switchyard/bench/stats"
 )
 
@@ -28,7 +27,8 @@ type IdleOptions struct {
 // every session is open ("established") and at the end of the hold
 // ("held").
 func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
-	if err := o.check(); err != nil {
+	d, err := o.dialer()
+	if err != nil {
 		return nil, err
 	}
 	if o.Conns <= 0 || o.Conns > MaxConns {
@@ -39,10 +39,6 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 	}
 	if o.Hold > MaxDuration {
 		o.Hold = MaxDuration
-	}
-	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
-	if err != nil {
-		return nil, err
 	}
 	var (
 		ph          Phases

@@ -22,10 +22,7 @@ type Op struct {
 
 // NewOp checks o.
 func NewOp(o Options) (*Op, error) {
-	if err := o.check(); err != nil {
-		return nil, err
-	}
-	d, err := sources.NewDialer(o.Target, o.Sources, o.Timeout)
+	d, err := o.dialer()
 	if err != nil {
 		return nil, err
 	}

@@ -146,6 +146,16 @@ func (o *Options) check() error {
 	return nil
 }
 
+// dialer checks o and makes the dialer of its target and sources: the
+// start of every scenario that dials for itself (the login storm's
+// dialer is bench/internal/storm's).
+func (o *Options) dialer() (*sources.Dialer, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	return sources.NewDialer(o.Target, o.Sources, o.Timeout)
+}
+
 // ClientTLS is a copy of cfg (an empty one when nil) whose ServerName, if
 // unset, is target's host.
 func ClientTLS(cfg *tls.Config, target string) *tls.Config {
