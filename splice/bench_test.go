@@ -119,15 +119,7 @@ func directStreams(b *testing.B, n int) []stream {
 	ln := testnet.Listen(b)
 	out := make([]stream, n)
 	for i := range out {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		a, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { c.Close(); a.Close() })
+		c, a := testnet.Pair(b, ln)
 		out[i] = stream{src: c, dst: a}
 	}
 	return out

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
 
 // engines are the two bridges every behaviour test runs against.
@@ -51,15 +53,7 @@ func newBridge(t testing.TB, cfg Config) Bridge {
 // socket).
 func legPair(t testing.TB, ln net.Listener) (*net.TCPConn, int) {
 	t.Helper()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { peer.Close() })
-	a, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	peer, a := testnet.Pair(t, ln)
 	return peer.(*net.TCPConn), detach(t, a)
 }
 

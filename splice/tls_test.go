@@ -119,16 +119,8 @@ type tlsSession struct {
 func startTLS(t testing.TB, b Bridge, ln net.Listener, backendTLS bool, clientPrelude []byte) *tlsSession {
 	t.Helper()
 	scfg, ccfg := tlsConfigs(t)
-	raw, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw, a := testnet.Pair(t, ln)
 	client := tls.Client(raw, ccfg)
-	t.Cleanup(func() { raw.Close() })
 	hs := make(chan error, 1)
 	go func() { hs <- client.Handshake() }()
 	cleg := handshakeLeg(t, a, true)
@@ -142,16 +134,8 @@ func startTLS(t testing.TB, b Bridge, ln net.Listener, backendTLS bool, clientPr
 		bp, bfd := legPair(t, ln)
 		backend, bleg = bp, Leg{FD: bfd}
 	} else {
-		braw, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ba, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
+		braw, ba := testnet.Pair(t, ln)
 		srv := tls.Server(ba, scfg)
-		t.Cleanup(func() { ba.Close() })
 		go func() { hs <- srv.Handshake() }()
 		bleg = handshakeLeg(t, braw, false)
 		if err := <-hs; err != nil {

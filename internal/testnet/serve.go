@@ -18,6 +18,24 @@ func Listen(t testing.TB) net.Listener {
 	return ln
 }
 
+// Pair dials ln and accepts that connection: the two ends of one TCP
+// connection, both closed when the test ends (closing an end the test has
+// closed already is harmless).
+func Pair(t testing.TB, ln net.Listener) (dialed, accepted net.Conn) {
+	t.Helper()
+	dialed, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dialed.Close() })
+	accepted, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { accepted.Close() })
+	return dialed, accepted
+}
+
 // Serve accepts on ln until it is closed, on a goroutine of its own, and
 // hands each connection to handle there: a handle that must not hold up
 // the next connection starts its own goroutine. done is closed when the
