@@ -90,6 +90,29 @@ func (v *validator) atLeast(key string, n, min int64) {
 	}
 }
 
+// unsupported flags a whole section ([section], what it offers) that this
+// build does not serve yet, unless done.
+func (v *validator) unsupported(section, what string, done bool) {
+	if !done {
+		v.add(section, "%s %s (remove [%s])", what, notSupported, section)
+	}
+}
+
+// bind checks a required listening address (example is one).
+func (v *validator) bind(key, bind, example string) {
+	if bind == "" {
+		v.add(key, "is required (%q)", example)
+	} else if _, err := check.Bind(bind); err != nil {
+		v.add(key, "%v", err)
+	}
+}
+
+// noCertificate is the error for a TLS mode that serves TLS when no
+// [tls.certificate.<id>] is there to serve it with.
+func (v *validator) noCertificate(key string, mode TLSMode) {
+	v.add(key, "%q needs a certificate, but no [tls.certificate.<id>] is configured", mode)
+}
+
 func (v *validator) server() {
 	s := &v.c.Server
 	if s.Hostname != "" && !check.Hostname(s.Hostname) {
@@ -186,7 +209,7 @@ func (v *validator) listeners() {
 		case !TLSModes.Has(l.TLS):
 			v.add(key+".tls", "%q is not one of %s", l.TLS, source.QuoteList(TLSModes...))
 		case l.TLS.Secure() && len(c.TLS.Certificate) == 0:
-			v.add(key+".tls", "%q needs a certificate, but no [tls.certificate.<id>] is configured", l.TLS)
+			v.noCertificate(key+".tls", l.TLS)
 		}
 		routes := c.RoutesRecipients(l)
 		if l.Protocol.Passthrough() && !routes && l.TLS == TLSStartTLS {
@@ -690,19 +713,13 @@ func (v *validator) admin() {
 	if a == nil {
 		return
 	}
-	if !Implemented.Admin {
-		v.add("admin", "the management API %s (remove [admin])", notSupported)
-	}
-	if a.Bind == "" {
-		v.add("admin.bind", "is required (\"127.0.0.1:9443\")")
-	} else if _, err := check.Bind(a.Bind); err != nil {
-		v.add("admin.bind", "%v", err)
-	}
+	v.unsupported("admin", "the management API", Implemented.Admin)
+	v.bind("admin.bind", a.Bind, "127.0.0.1:9443")
 	if a.TLS != TLSImplicit {
 		v.add("admin.tls", "%q: the management API is served over TLS only; use \"implicit\"", a.TLS)
 	}
 	if a.TLS == TLSImplicit && len(v.c.TLS.Certificate) == 0 {
-		v.add("admin.tls", "\"implicit\" needs a certificate, but no [tls.certificate.<id>] is configured")
+		v.noCertificate("admin.tls", a.TLS)
 	}
 	v.atLeast("admin.min_token_len", int64(a.MinTokenLen), limits.AdminMinTokenLenFloor)
 	v.atLeast("admin.lockout_threshold", int64(a.LockoutThreshold), 1)
@@ -766,16 +783,12 @@ func (v *validator) metrics() {
 	if m == nil {
 		return
 	}
-	if m.Bind == "" {
-		v.add("metrics.bind", "is required (\"127.0.0.1:9090\")")
-	} else if _, err := check.Bind(m.Bind); err != nil {
-		v.add("metrics.bind", "%v", err)
-	}
+	v.bind("metrics.bind", m.Bind, "127.0.0.1:9090")
 	switch m.TLS {
 	case TLSPlain:
 	case TLSImplicit:
 		if len(v.c.TLS.Certificate) == 0 {
-			v.add("metrics.tls", "\"implicit\" needs a certificate, but no [tls.certificate.<id>] is configured")
+			v.noCertificate("metrics.tls", m.TLS)
 		}
 	default:
 		v.add("metrics.tls", "%q: use \"plain\" or \"implicit\"", m.TLS)
@@ -817,9 +830,7 @@ func (v *validator) cluster() {
 	if cl == nil {
 		return
 	}
-	if !Implemented.Cluster {
-		v.add("cluster", "%s (remove [cluster])", notSupported)
-	}
+	v.unsupported("cluster", "the cluster ring", Implemented.Cluster)
 	if len(cl.Nodes) == 0 {
 		v.add("cluster.nodes", "must list at least one destination")
 	}

@@ -115,10 +115,14 @@ type client struct {
 	r    *bufio.Reader
 }
 
+// newClient reads and writes c, which the caller closes.
+func newClient(t *testing.T, c net.Conn) *client {
+	return &client{t: t, conn: c, r: bufio.NewReader(c)}
+}
+
 func dial(t *testing.T, addr string) *client {
 	t.Helper()
-	c := dialTCP(t, addr, 10*time.Second)
-	return &client{t: t, conn: c, r: bufio.NewReader(c)}
+	return newClient(t, dialTCP(t, addr, 10*time.Second))
 }
 
 // dialGreeted dials addr and reads the greeting.
@@ -138,7 +142,7 @@ func dialTLS(t *testing.T, addr string) *client {
 	}
 	t.Cleanup(func() { tc.Close() })
 	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
-	return &client{t: t, conn: tc, r: bufio.NewReader(tc)}
+	return newClient(t, tc)
 }
 
 // upgradeTLS runs a TLS handshake on the connection, after the

@@ -359,7 +359,7 @@ func TestHostilePerAddressCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer oc.Close()
-	other := &client{t: t, conn: oc, r: bufio.NewReader(oc)}
+	other := newClient(t, oc)
 	_ = oc.SetDeadline(time.Now().Add(10 * time.Second))
 	other.line()
 	other.mustLand("c", "pw", "only", "another address")
@@ -406,7 +406,7 @@ func TestHostileHandshakeFlood(t *testing.T) {
 		}
 		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
 		_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
-		c := &client{t: t, conn: tc, r: bufio.NewReader(tc)}
+		c := newClient(t, tc)
 		c.line()
 		if got := c.landedOn("a", "pw"); got != "only" {
 			t.Fatalf("implicit TLS login %d landed on %q", i, got)

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/textproto"
 	"strings"
 	"testing"
@@ -80,15 +79,14 @@ func (c *relayConn) smallToBob(t *testing.T, what, wantEnd string) {
 
 // relayConn is a line client that reads whole (multi-line) replies.
 type relayConn struct {
-	t  *testing.T
-	c  net.Conn
-	tp *textproto.Conn
+	*client
+	tp *textproto.Reader // over client.r
 }
 
 func dialRelay(t *testing.T, addr string) *relayConn {
 	t.Helper()
-	c := dialTCP(t, addr, 15*time.Second)
-	return &relayConn{t: t, c: c, tp: textproto.NewConn(c)}
+	c := newClient(t, dialTCP(t, addr, 15*time.Second))
+	return &relayConn{client: c, tp: textproto.NewReader(c.r)}
 }
 
 // reply reads one reply and returns "code text" of its last line, with
@@ -104,9 +102,7 @@ func (s *relayConn) reply() string {
 
 func (s *relayConn) send(lines ...string) {
 	s.t.Helper()
-	if _, err := s.c.Write([]byte(strings.Join(lines, "\r\n") + "\r\n")); err != nil {
-		s.t.Fatal(err)
-	}
+	s.client.send(strings.Join(lines, "\r\n") + "\r\n")
 }
 
 // cmd sends one command and returns its reply.

@@ -1,11 +1,9 @@
 package app
 
 import (
-	"bufio"
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net"
 	"net/smtp"
 	"strings"
@@ -57,27 +55,15 @@ func startSubmission(t *testing.T, allowPlain bool) *subFixture {
 }
 
 // smtpConn is a raw line-oriented SMTP client for tests.
-type smtpConn struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
-}
+type smtpConn struct{ *client }
 
 func dialSMTP(t *testing.T, addr string, implicitTLS bool) *smtpConn {
 	t.Helper()
-	var c net.Conn
-	var err error
+	open := dial
 	if implicitTLS {
-		c, err = tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
-	} else {
-		c, err = net.DialTimeout("tcp", addr, 3*time.Second)
+		open = dialTLS
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	s := &smtpConn{t: t, conn: c, r: bufio.NewReader(c)}
+	s := &smtpConn{open(t, addr)}
 	if g := s.reply(); !strings.HasPrefix(g, "220 proxy.example ESMTP") {
 		t.Fatalf("greeting %q", g)
 	}
@@ -101,13 +87,6 @@ func (s *smtpConn) reply() string {
 	}
 }
 
-func (s *smtpConn) send(line string) {
-	s.t.Helper()
-	if _, err := io.WriteString(s.conn, line); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
 // cmd sends one command and returns the reply, which must start with want.
 func (s *smtpConn) cmd(line, want string) string {
 	s.t.Helper()
@@ -122,11 +101,7 @@ func (s *smtpConn) cmd(line, want string) string {
 func (s *smtpConn) startTLS() {
 	s.t.Helper()
 	s.cmd("STARTTLS", "220 2.0.0")
-	tc := tls.Client(s.conn, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		s.t.Fatal(err)
-	}
-	s.conn, s.r = tc, bufio.NewReader(tc)
+	s.upgradeTLS()
 }
 
 func plainIR(user, pass string) string {
