@@ -38,13 +38,16 @@ func Frame(in []byte, scan, max int) (end, nextScan int, tooLong bool) {
 	}
 	i := bytes.IndexByte(in[scan:], '\n')
 	if i < 0 {
-		if len(in) > max {
+		// A CR at the end may be the first half of the CRLF.
+		if len(bytes.TrimSuffix(in, []byte("\r"))) > max {
 			return 0, 0, true
 		}
 		return 0, len(in), false
 	}
 	end = scan + i + 1
-	if end > max+2 {
+	// The line without its CRLF or bare LF, so that a line is judged the
+	// same whether it came whole or its last octets came apart.
+	if len(Trim(in[:end])) > max {
 		return 0, 0, true
 	}
 	return end, 0, false
