@@ -10,10 +10,13 @@ import (
 	"hash/crc32"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/switchyard-mail/switchyard/internal/testnet"
 )
@@ -455,5 +458,54 @@ func waitNoSessions(t *testing.T, b Bridge) {
 	}
 	if n := len(b.Sessions()); n != 0 {
 		t.Errorf("%d sessions left", n)
+	}
+}
+
+// TestShortSpliceIsNotEmpty: splice(2) from a socket stops short when the
+// pipe runs out of slots, not only when the socket is empty, so under
+// edge-triggered epoll a short splice must not stand for "drained": the
+// rest would wait for an edge that a peer with nothing more to send never
+// raises. A one-slot pipe and a Unix-socket client leg (whose writes stay
+// separate buffers in the socket) make every splice short.
+func TestShortSpliceIsNotEmpty(t *testing.T) {
+	b := newBridge(t, Config{PipeSize: os.Getpagesize(), CopyBufferSize: 1024})
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := os.NewFile(uintptr(fds[0]), "client")
+	defer client.Close()
+	if err := unix.SetNonblock(fds[1], true); err != nil {
+		t.Fatal(err)
+	}
+	// Written before the session starts, so all of it waits in the socket:
+	// 1 KiB fills the copy buffer and turns the direction to splice, then
+	// short commands, a buffer each.
+	var sent bytes.Buffer
+	sent.Write(randomBytes(1024, 3))
+	if _, err := client.Write(sent.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 64; i++ {
+		line := fmt.Sprintf("a%d NOOP\r\n", i)
+		sent.WriteString(line)
+		if _, err := client.WriteString(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	backend, bfd := legPair(t, testnet.Listen(t))
+	defer backend.Close()
+	if _, err := b.Start(Leg{FD: fds[1]}, Leg{FD: bfd}, Info{ID: 1, Protocol: "imap"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := backend.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, sent.Len())
+	if n, err := io.ReadFull(backend, got); err != nil {
+		t.Fatalf("the backend got %d of the %d bytes the client sent: %v", n, sent.Len(), err)
+	}
+	if !bytes.Equal(got, sent.Bytes()) {
+		t.Fatal("the backend got other bytes than the client sent")
 	}
 }

@@ -689,13 +689,12 @@ func (l *loop) fill(s *epSession, d *dir) (reason string) {
 				// (EAGAIN: the pipe is empty here, so it is the socket's.)
 				return l.readFailed(s, d, err)
 			}
+			// A short splice does not mean the socket is empty: the pipe
+			// may have run out of slots first (one per socket buffer, and
+			// collapsed or Unix-socket buffers are small). canRead stays
+			// set, and the EAGAIN of the next splice, into the pipe emptied
+			// by then, says the socket is drained.
 			d.inPipe += int(n)
-			if int(n) < l.b.pipeSize && !src.hup {
-				// A short read emptied the socket: the next bytes raise a
-				// new edge, so no read just to see EAGAIN. Once the peer's
-				// end was reported, no edge follows: read on to the EOF.
-				src.canRead = false
-			}
 			return ""
 		}
 		l.b.copyFallbacks.Add(1)
@@ -737,7 +736,11 @@ func (l *loop) fill(s *epSession, d *dir) (reason string) {
 		}
 		d.n += n
 		if n < room && !src.hup {
-			src.canRead = false // drained, as for splice above
+			// A short read(2) of a stream socket emptied it: the next
+			// bytes raise a new edge, so no read just to see EAGAIN. Once
+			// the peer's end was reported, no edge follows: read on to
+			// the EOF.
+			src.canRead = false
 		}
 		if n == room && d.splice {
 			d.bulk = true // bulk flows: splice from the next read on
