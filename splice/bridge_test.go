@@ -151,6 +151,13 @@ func TestLargeTransfer(t *testing.T) {
 				}
 			}
 		}
+		// A stalled direction fails the test with how far it got, not the
+		// package with a goroutine dump (a second is typical here).
+		for _, c := range []*net.TCPConn{bs.client, bs.backend} {
+			if err := c.SetDeadline(time.Now().Add(2 * time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
 		var wg sync.WaitGroup
 		var upCRC, downCRC, gotUp, gotDown uint32
 		var upN, downN int64
@@ -164,7 +171,7 @@ func TestLargeTransfer(t *testing.T) {
 		wg.Wait()
 		for _, err := range errs {
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v (the backend received %d of %d bytes, the client %d)", err, upN, total, downN)
 			}
 		}
 		el := time.Since(start)
